@@ -1,0 +1,63 @@
+# Shoal's entry points. Each target installs what it needs on a Debian 12 machine
+# (apt-get for libraries and tools, npm into testenv/node_modules for test servers).
+#   make build   binaries in build/bin (shoal)
+#   make test    every test (unit, and integration against Azurite, s3rver, the fault proxy)
+#   make demo    a round trip through the local-directory backend
+#   make bench   shoal cp against rclone copy on Azurite, raw and shaped
+
+BUILD_DIR ?= build
+JOBS ?= 2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Libraries and tools the build links or the tests/benchmarks run.
+DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
+             libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+DEB_TEST  := nodejs npm rclone time xxd
+DEB_BENCH := $(DEB_TEST)
+
+.PHONY: all build test demo bench deps-build deps-test clean format
+
+all: build
+
+deps-build:
+	@missing=$$(for p in $(DEB_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+deps-test: deps-build
+	@missing=$$(for p in $(DEB_TEST); do \
+	  case $$p in nodejs) command -v node >/dev/null || echo $$p;; npm) command -v npm >/dev/null || echo $$p;; \
+	  *) dpkg -s $$p >/dev/null 2>&1 || echo $$p;; esac; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@if [ ! -x testenv/node_modules/.bin/azurite-blob ] || [ ! -x testenv/node_modules/.bin/s3rver ] \
+	    || [ ! -d testenv/node_modules/@azure/storage-blob ] || [ ! -d testenv/node_modules/@aws-sdk/client-s3 ]; then \
+	  echo "installing test servers and SDKs into testenv/node_modules (npm)"; \
+	  cd testenv && npm install --no-audit --no-fund --loglevel=error; \
+	fi
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps-build $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+test: deps-test build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1800
+	bash src/testing/fault_proxy_selftest.sh
+
+demo: deps-build build
+	bash scripts/demo.sh
+
+bench: deps-test build
+	bash bench/copy_bench.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD_DIR)

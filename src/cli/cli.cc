@@ -1,0 +1,396 @@
+#include "cli/cli.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "cli/progress.h"
+#include "common/strings.h"
+#include "store/local/local_store.h"
+#include "store/object_store.h"
+#include "store/transfer.h"
+
+namespace shoal::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Flags shared by the commands that move data.
+struct Common {
+  std::string part_size = "8MiB";
+  int concurrency = 8;
+  bool quiet = false;
+  bool no_progress = false;
+
+  Result<TransferOptions> Transfer() const {
+    TransferOptions t;
+    SHOAL_ASSIGN_OR_RETURN(t.part_size, ParseSize(part_size));
+    if (t.part_size == 0) return Status::InvalidArgument("--part-size must be more than 0");
+    if (concurrency < 1 || concurrency > 256) {
+      return Status::InvalidArgument("--concurrency must be between 1 and 256");
+    }
+    t.concurrency = concurrency;
+    return t;
+  }
+  bool ShowProgress() const { return !quiet && !no_progress && Progress::StderrIsTerminal(); }
+};
+
+// One side of a copy: a store and key, or stdin/stdout ("-").
+struct Location {
+  bool stdio = false;
+  bool local = false;           // a local path (the store is the file system)
+  std::string text;             // as the user wrote it
+  ObjectUrl url;                // scheme/bucket/key (file: key is the absolute path minus '/')
+  std::shared_ptr<ObjectStore> store;
+
+  std::string Name(const std::string& key) const {
+    if (local) return "/" + key;
+    return url.WithKey(key).ToString();
+  }
+};
+
+Result<Location> Resolve(const std::string& text) {
+  Location loc;
+  loc.text = text;
+  if (text == "-") {
+    loc.stdio = true;
+    return loc;
+  }
+  if (ObjectUrl::IsUrl(text)) {
+    SHOAL_ASSIGN_OR_RETURN(loc.url, ObjectUrl::Parse(text));
+    loc.local = loc.url.scheme == "file";
+  } else {
+    if (text.empty()) return Status::InvalidArgument("an empty path");
+    std::error_code ec;
+    fs::path abs = fs::absolute(text, ec).lexically_normal();
+    if (ec) return Status::InvalidArgument("cannot resolve path '" + text + "': " + ec.message());
+    std::string s = abs.string();
+    if (text.back() == '/' && s.back() != '/') s += '/';
+    loc.url = ObjectUrl{"file", "", s.substr(1)};
+    loc.local = true;
+  }
+  SHOAL_ASSIGN_OR_RETURN(loc.store, OpenObjectStore(loc.url));
+  return loc;
+}
+
+std::string BaseName(const std::string& key) {
+  size_t slash = key.rfind('/');
+  return slash == std::string::npos ? key : key.substr(slash + 1);
+}
+
+bool IsLocalDir(const Location& loc) {
+  std::error_code ec;
+  return loc.local && fs::is_directory("/" + loc.url.key, ec);
+}
+
+// "dir" -> "dir/", "" stays "" (the whole bucket).
+std::string AsPrefix(std::string key) {
+  if (!key.empty() && key.back() != '/') key += '/';
+  return key;
+}
+
+Status WriteFd(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t n = ::write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("writing to stdout: ") + std::strerror(errno));
+    }
+    data += n;
+    len -= n;
+  }
+  return Status::Ok();
+}
+
+// Lists every object under `prefix` (all pages).
+Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, const std::string& prefix) {
+  std::vector<ObjectInfo> all;
+  ListOptions lo;
+  lo.prefix = prefix;
+  while (true) {
+    SHOAL_ASSIGN_OR_RETURN(ListPage page, store.List(lo));
+    for (auto& o : page.objects) all.push_back(std::move(o));
+    if (page.next_continuation.empty()) return all;
+    lo.continuation = page.next_continuation;
+  }
+}
+
+Status CopyOne(const Location& src, const Location& dst, const Common& common) {
+  SHOAL_ASSIGN_OR_RETURN(TransferOptions topts, common.Transfer());
+  if (src.stdio && dst.stdio) return Status::InvalidArgument("cp - -: one side must be a path or URL");
+  if (src.stdio) {
+    std::string key = dst.url.key;
+    if (key.empty() || key.back() == '/' || IsLocalDir(dst)) {
+      return Status::InvalidArgument("cp - " + dst.text + ": name the object to write, like " +
+                                     dst.text + (key.empty() || key.back() == '/' ? "" : "/") + "name");
+    }
+    Progress progress("upload", 0, common.ShowProgress());
+    topts.progress = progress.bytes();
+    FdSource in(STDIN_FILENO, "stdin");
+    SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, UploadStream(in, *dst.store, key, topts));
+    progress.AddTotal(info.size);
+    return Status::Ok();
+  }
+  Result<ObjectInfo> head = src.store->Head(src.url.key);
+  if (!head.ok()) {
+    if (IsLocalDir(src)) return Status::InvalidArgument(src.text + " is a directory: use cp -r");
+    if (head.status().IsNotFound() && !src.local) {
+      return Status::NotFound(src.text + " does not exist (to copy a prefix, use cp -r)");
+    }
+    return head.status();
+  }
+  ObjectInfo info = head.value();
+  Progress progress(BaseName(info.key), info.size, common.ShowProgress());
+  topts.progress = progress.bytes();
+  if (dst.stdio) {
+    return DownloadStream(*src.store, info, [](const char* d, size_t n) { return WriteFd(STDOUT_FILENO, d, n); }, topts);
+  }
+  std::string key = dst.url.key;
+  if (key.empty() || key.back() == '/' || IsLocalDir(dst)) key = AsPrefix(key) + BaseName(info.key);
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo out, CopyObject(*src.store, info, *dst.store, key, topts));
+  if (out.size != info.size) {
+    return Status::Corruption("copied " + std::to_string(out.size) + " bytes to " + dst.Name(key) +
+                              " but the source has " + std::to_string(info.size));
+  }
+  return Status::Ok();
+}
+
+Status CopyRecursive(const Location& src, const Location& dst, const Common& common) {
+  if (src.stdio || dst.stdio) return Status::InvalidArgument("cp -r cannot read stdin or write stdout");
+  SHOAL_ASSIGN_OR_RETURN(TransferOptions topts, common.Transfer());
+  std::string prefix = AsPrefix(src.url.key);
+  SHOAL_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, ListAll(*src.store, prefix));
+  if (objects.empty()) return Status::NotFound("nothing under " + src.text + " to copy");
+  uint64_t total = 0;
+  for (const auto& o : objects) total += o.size;
+  Progress progress(std::to_string(objects.size()) + " objects", total, common.ShowProgress());
+  topts.progress = progress.bytes();
+  std::string dst_prefix = AsPrefix(dst.url.key);
+  // Small objects go several at a time; large ones one at a time, each in parallel parts.
+  std::mutex mu;
+  size_t next = 0;
+  Status first_error;
+  auto worker = [&] {
+    TransferOptions small = topts;
+    small.concurrency = 1;
+    while (true) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first_error.ok()) return;
+        while (next < objects.size() && objects[next].size > topts.part_size) next++;
+        if (next >= objects.size()) return;
+        i = next++;
+      }
+      const ObjectInfo& o = objects[i];
+      auto r = CopyObject(*src.store, o, *dst.store, dst_prefix + o.key.substr(prefix.size()), small);
+      if (!r.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) first_error = r.status().WithContext("copying " + src.Name(o.key));
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < topts.concurrency; i++) threads.emplace_back(worker);
+  for (const auto& o : objects) {
+    if (o.size <= topts.part_size) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!first_error.ok()) break;
+    }
+    auto r = CopyObject(*src.store, o, *dst.store, dst_prefix + o.key.substr(prefix.size()), topts);
+    if (!r.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = r.status().WithContext("copying " + src.Name(o.key));
+    }
+  }
+  for (auto& t : threads) t.join();
+  return first_error;
+}
+
+std::string FormatTime(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+int Fail(const std::string& command, const Status& st) {
+  std::fprintf(stderr, "shoal %s: %s\n", command.c_str(), st.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int Run(int argc, char** argv) {
+  CLI::App app{
+      "shoal: copy, list and inspect objects in Azure Blob (az://container/key), S3\n"
+      "(s3://bucket/key) and local directories (file:///dir/key or a plain path).\n\n"
+      "Credentials come from the environment, as the Azure and AWS tools take them:\n"
+      "  AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY\n"
+      "  or AZURE_STORAGE_SAS_TOKEN (AZURE_STORAGE_BLOB_ENDPOINT for a custom endpoint);\n"
+      "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,\n"
+      "  AWS_ENDPOINT_URL (a custom endpoint, addressed path-style).",
+      "shoal"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "shoal 0.1.0");
+  Common common;
+  auto add_transfer_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--part-size", common.part_size,
+                    "Size of each part moved in parallel (default 8MiB; S3 needs >= 5MiB)");
+    cmd->add_option("-j,--concurrency", common.concurrency, "Parts in flight at once (default 8)");
+    cmd->add_flag("-q,--quiet", common.quiet, "No progress bar");
+    cmd->add_flag("--no-progress", common.no_progress, "No progress bar");
+  };
+
+  std::string src, dst, url;
+  bool recursive = false, long_format = false;
+  uint64_t offset = 0;
+  int64_t length = -1;
+
+  CLI::App* cp = app.add_subcommand(
+      "cp",
+      "Copy an object or a file. SRC and DST are each a URL, a local path, or - (stdin/stdout).\n"
+      "A DST that ends in / (or is a directory) gets SRC's file name. Large objects move in\n"
+      "parallel parts; nothing appears at DST until the copy is complete.\n"
+      "Examples:\n"
+      "  shoal cp model.bin az://models/llama/model.bin\n"
+      "  shoal cp s3://data/shard-0001 ./shards/\n"
+      "  shoal cp -r ./checkpoint az://ckpt/run1/step100\n"
+      "  tar c dir | shoal cp - az://backups/dir.tar");
+  cp->add_option("SRC", src, "Source URL, path or -")->required();
+  cp->add_option("DST", dst, "Destination URL, path or -")->required();
+  cp->add_flag("-r,--recursive", recursive, "Copy every object under SRC (a prefix or directory)");
+  add_transfer_flags(cp);
+
+  CLI::App* cat = app.add_subcommand("cat", "Write an object to stdout.\nExample: shoal cat az://c/config.json | jq .");
+  cat->add_option("URL", url, "Object URL or path")->required();
+  cat->add_option("--offset", offset, "First byte to write (default 0)");
+  cat->add_option("--length", length, "Bytes to write (default: to the end)");
+  add_transfer_flags(cat);
+
+  CLI::App* ls = app.add_subcommand(
+      "ls",
+      "List objects under a URL prefix. Without -r, keys are grouped at '/' like directories\n"
+      "(PRE lines). Columns: last-modified (UTC), size in bytes, key.\n"
+      "Example: shoal ls az://ckpt/run1/");
+  ls->add_option("URL", url, "URL prefix (az://container/prefix, s3://bucket/prefix, path)")->required();
+  ls->add_flag("-r,--recursive", recursive, "List every key under the prefix, without grouping");
+  ls->add_flag("-l,--long", long_format, "Also show each object's ETag");
+
+  CLI::App* stat = app.add_subcommand("stat", "Show an object's size, ETag and last-modified time.");
+  stat->add_option("URL", url, "Object URL or path")->required();
+
+  CLI::App* rm = app.add_subcommand("rm", "Delete an object, or with -r every object under a prefix.");
+  rm->add_option("URL", url, "Object URL or prefix")->required();
+  rm->add_flag("-r,--recursive", recursive, "Delete every object under the prefix");
+
+  CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
+  mb->add_option("URL", url, "az://container or s3://bucket")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (cp->parsed()) {
+    auto s = Resolve(src);
+    if (!s.ok()) return Fail("cp", s.status());
+    auto d = Resolve(dst);
+    if (!d.ok()) return Fail("cp", d.status());
+    Status st = recursive ? CopyRecursive(*s, *d, common) : CopyOne(*s, *d, common);
+    return st.ok() ? 0 : Fail("cp", st);
+  }
+  if (cat->parsed()) {
+    auto loc = Resolve(url);
+    if (!loc.ok()) return Fail("cat", loc.status());
+    auto topts = common.Transfer();
+    if (!topts.ok()) return Fail("cat", topts.status());
+    auto info = loc->store->Head(loc->url.key);
+    if (!info.ok()) return Fail("cat", info.status());
+    auto sink = [](const char* d, size_t n) { return WriteFd(STDOUT_FILENO, d, n); };
+    Status st;
+    if (offset == 0 && length < 0) {
+      st = DownloadStream(*loc->store, *info, sink, *topts);
+    } else {
+      ReadOptions ro;
+      ro.offset = offset;
+      if (length >= 0) ro.length = static_cast<uint64_t>(length);
+      ro.if_match = info->etag;
+      st = loc->store->Get(loc->url.key, ro, sink);
+    }
+    return st.ok() ? 0 : Fail("cat", st);
+  }
+  if (ls->parsed()) {
+    auto loc = Resolve(url);
+    if (!loc.ok()) return Fail("ls", loc.status());
+    ListOptions lo;
+    lo.prefix = loc->url.key;
+    if (loc->local && IsLocalDir(*loc)) lo.prefix = AsPrefix(lo.prefix);
+    if (!recursive) lo.delimiter = "/";
+    size_t shown = 0;
+    while (true) {
+      auto page = loc->store->List(lo);
+      if (!page.ok()) return Fail("ls", page.status());
+      for (const auto& p : page->prefixes) std::printf("%19s %12s  %s\n", "", "PRE", p.c_str());
+      for (const auto& o : page->objects) {
+        std::printf("%s %12llu  %s%s%s\n", FormatTime(o.last_modified).c_str(),
+                    static_cast<unsigned long long>(o.size), o.key.c_str(),
+                    long_format ? "  " : "", long_format ? o.etag.c_str() : "");
+      }
+      shown += page->prefixes.size() + page->objects.size();
+      if (page->next_continuation.empty()) break;
+      lo.continuation = page->next_continuation;
+    }
+    (void)shown;
+    return 0;
+  }
+  if (stat->parsed()) {
+    auto loc = Resolve(url);
+    if (!loc.ok()) return Fail("stat", loc.status());
+    auto info = loc->store->Head(loc->url.key);
+    if (!info.ok()) return Fail("stat", info.status());
+    std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nlast-modified: %s\n",
+                loc->Name(info->key).c_str(), static_cast<unsigned long long>(info->size),
+                FormatBytes(info->size).c_str(), info->etag.c_str(),
+                FormatIso8601(info->last_modified).c_str());
+    return 0;
+  }
+  if (rm->parsed()) {
+    auto loc = Resolve(url);
+    if (!loc.ok()) return Fail("rm", loc.status());
+    if (!recursive) {
+      auto info = loc->store->Head(loc->url.key);
+      if (!info.ok()) return Fail("rm", info.status());
+      Status st = loc->store->Delete(loc->url.key);
+      return st.ok() ? 0 : Fail("rm", st);
+    }
+    auto all = ListAll(*loc->store, AsPrefix(loc->url.key));
+    if (!all.ok()) return Fail("rm", all.status());
+    for (const auto& o : *all) {
+      Status st = loc->store->Delete(o.key);
+      if (!st.ok()) return Fail("rm", st);
+    }
+    std::fprintf(stderr, "deleted %zu objects\n", all->size());
+    return 0;
+  }
+  if (mb->parsed()) {
+    auto loc = Resolve(url);
+    if (!loc.ok()) return Fail("mb", loc.status());
+    Status st = loc->store->CreateBucket();
+    return st.ok() ? 0 : Fail("mb", st);
+  }
+  return 2;
+}
+
+}  // namespace shoal::cli

@@ -1,0 +1,170 @@
+#include "common/strings.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+
+namespace shoal {
+
+Result<uint64_t> ParseSize(std::string_view text) {
+  std::string t = Trim(text);
+  size_t i = 0;
+  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) i++;
+  if (i == 0) {
+    return Status::InvalidArgument("'" + std::string(text) +
+                                   "' is not a size: write a number with an optional unit, "
+                                   "like 4096, 8MiB or 20GiB");
+  }
+  double number = std::strtod(t.substr(0, i).c_str(), nullptr);
+  std::string unit = ToLower(Trim(t.substr(i)));
+  double mult = 0;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "k" || unit == "kib") mult = 1024.0;
+  else if (unit == "m" || unit == "mib") mult = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gib") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "kb") mult = 1e3;
+  else if (unit == "mb") mult = 1e6;
+  else if (unit == "gb") mult = 1e9;
+  else if (unit == "tb") mult = 1e12;
+  else {
+    return Status::InvalidArgument("'" + std::string(text) + "' has an unknown unit '" + unit +
+                                   "': use B, KiB, MiB, GiB, TiB (or kB, MB, GB, TB)");
+  }
+  return static_cast<uint64_t>(number * mult + 0.5);
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    u++;
+  }
+  char buf[32];
+  if (u == 0) {
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[u]);
+  }
+  return buf;
+}
+
+std::string UriEncode(std::string_view s, bool keep_slash) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3 / 2);
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string Base64Encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(n);
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+  std::string t = Trim(text);
+  if (t.size() % 4 != 0) return Status::InvalidArgument("base64 text has a length not divisible by 4");
+  std::string out(3 * t.size() / 4, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(t.data()),
+                          static_cast<int>(t.size()));
+  if (n < 0) return Status::InvalidArgument("text is not valid base64");
+  size_t pad = 0;
+  if (!t.empty() && t.back() == '=') pad++;
+  if (t.size() > 1 && t[t.size() - 2] == '=') pad++;
+  out.resize(n - pad);
+  return out;
+}
+
+std::string HexEncode(std::string_view data) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (unsigned char c : data) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+std::string Sha256(std::string_view data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  return std::string(reinterpret_cast<char*>(md), sizeof(md));
+}
+
+namespace {
+std::string FormatTime(std::time_t t, const char* fmt) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof(buf), fmt, &tm);
+  return std::string(buf, n);
+}
+}  // namespace
+
+std::string FormatRfc1123(std::time_t t) { return FormatTime(t, "%a, %d %b %Y %H:%M:%S GMT"); }
+std::string FormatIso8601Basic(std::time_t t) { return FormatTime(t, "%Y%m%dT%H%M%SZ"); }
+std::string FormatIso8601(std::time_t t) { return FormatTime(t, "%Y-%m-%dT%H:%M:%SZ"); }
+
+std::time_t ParseHttpTime(std::string_view text) {
+  std::string s(Trim(text));
+  std::tm tm{};
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
+  if (end == nullptr) {
+    tm = std::tm{};
+    end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  }
+  if (end == nullptr) return -1;
+  return timegm(&tm);
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) b++;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) e--;
+  return std::string(s.substr(b, e - b));
+}
+
+}  // namespace shoal

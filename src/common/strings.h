@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace shoal {
+
+// "8MiB", "20GiB", "100MB", "4096" -> bytes. Binary (KiB, MiB, GiB, TiB, also K/M/G/T) and
+// decimal (kB, MB, GB, TB) units; case-insensitive. kInvalidArgument on anything else.
+Result<uint64_t> ParseSize(std::string_view text);
+
+// 1536 -> "1.5 KiB".
+std::string FormatBytes(uint64_t bytes);
+
+// Percent-encodes everything but RFC 3986 unreserved characters; '/' is kept when keep_slash.
+std::string UriEncode(std::string_view s, bool keep_slash);
+
+std::string Base64Encode(std::string_view data);
+Result<std::string> Base64Decode(std::string_view text);
+std::string HexEncode(std::string_view data);
+
+// HMAC-SHA256(key, data) and SHA-256(data), raw 32 bytes.
+std::string HmacSha256(std::string_view key, std::string_view data);
+std::string Sha256(std::string_view data);
+
+// Time formats used by the object stores. All in UTC.
+std::string FormatRfc1123(std::time_t t);        // "Sat, 21 Nov 2026 12:24:41 GMT"
+std::string FormatIso8601Basic(std::time_t t);   // "20261121T122441Z" (SigV4)
+std::string FormatIso8601(std::time_t t);        // "2026-11-21T12:24:41Z"
+// Parses RFC 1123 or ISO 8601 ("2026-11-21T12:24:41.000Z"); -1 when neither.
+std::time_t ParseHttpTime(std::string_view text);
+
+bool StartsWith(std::string_view s, std::string_view prefix);
+bool EndsWith(std::string_view s, std::string_view suffix);
+std::string ToLower(std::string_view s);
+std::string Trim(std::string_view s);
+
+}  // namespace shoal

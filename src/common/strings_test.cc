@@ -1,0 +1,53 @@
+#include "common/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace shoal {
+namespace {
+
+TEST(ParseSize, AcceptsBinaryAndDecimalUnits) {
+  EXPECT_EQ(ParseSize("4096").value(), 4096u);
+  EXPECT_EQ(ParseSize("8MiB").value(), 8u << 20);
+  EXPECT_EQ(ParseSize("20GiB").value(), 20ull << 30);
+  EXPECT_EQ(ParseSize("100MB").value(), 100000000u);
+  EXPECT_EQ(ParseSize("1.5k").value(), 1536u);
+}
+
+TEST(ParseSize, RejectsGarbageWithAHint) {
+  auto r = ParseSize("lots");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("8MiB"), std::string::npos);
+  EXPECT_FALSE(ParseSize("12XB").ok());
+}
+
+TEST(UriEncode, KeepsUnreservedAndOptionallySlash) {
+  EXPECT_EQ(UriEncode("a b/c~d", true), "a%20b/c~d");
+  EXPECT_EQ(UriEncode("a b/c", false), "a%20b%2Fc");
+  EXPECT_EQ(UriEncode("\xc3\xa9", true), "%C3%A9");
+}
+
+TEST(Base64, RoundTrips) {
+  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    auto enc = Base64Encode(s);
+    auto dec = Base64Decode(enc);
+    ASSERT_TRUE(dec.ok()) << enc;
+    EXPECT_EQ(dec.value(), s);
+  }
+  EXPECT_FALSE(Base64Decode("abc").ok());
+}
+
+TEST(HttpTime, ParsesBothFormats) {
+  EXPECT_EQ(ParseHttpTime("Thu, 01 Jan 1970 00:01:40 GMT"), 100);
+  EXPECT_EQ(ParseHttpTime("1970-01-01T00:01:40.000Z"), 100);
+  EXPECT_EQ(ParseHttpTime("yesterday"), -1);
+  EXPECT_EQ(FormatRfc1123(100), "Thu, 01 Jan 1970 00:01:40 GMT");
+}
+
+TEST(Sha256, MatchesKnownDigest) {
+  EXPECT_EQ(HexEncode(Sha256("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+}  // namespace
+}  // namespace shoal

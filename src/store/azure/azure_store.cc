@@ -1,0 +1,393 @@
+#include "store/azure/azure_store.h"
+
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "common/strings.h"
+#include "store/http/http_client.h"
+
+namespace shoal {
+namespace {
+
+constexpr const char* kApiVersion = "2021-08-06";
+// Azurite's well-known development account (public, documented by Microsoft).
+constexpr const char* kDevAccount = "devstoreaccount1";
+constexpr const char* kDevKey =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+const char* Getenv(const char* name) {
+  const char* v = std::getenv(name);
+  return (v != nullptr && *v != '\0') ? v : nullptr;
+}
+
+std::string StripQuotes(std::string s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
+  return s;
+}
+
+class AzureStore;
+
+class AzureUpload final : public MultipartUpload {
+ public:
+  AzureUpload(AzureStore* store, std::string key);
+  ~AzureUpload() override = default;
+  Status PutPart(uint32_t index, uint64_t offset, std::string_view data) override;
+  Result<ObjectInfo> Complete(uint32_t num_parts) override;
+  // Uncommitted blocks are discarded by the service (after a week); nothing to do.
+  void Abort() override {}
+
+ private:
+  std::string BlockId(uint32_t index) const;
+
+  AzureStore* store_;
+  std::string key_;
+  std::string nonce_;  // makes this upload's block ids unique
+  std::atomic<uint64_t> size_{0};
+};
+
+class AzureStore final : public ObjectStore {
+ public:
+  AzureStore(AzureConfig config, std::string container)
+      : config_(std::move(config)), container_(std::move(container)) {
+    size_t scheme = config_.endpoint.find("://");
+    size_t slash = config_.endpoint.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    endpoint_path_ = slash == std::string::npos ? "" : config_.endpoint.substr(slash);
+  }
+
+  std::string Describe() const override { return "az://" + container_; }
+  PartLimits Limits() const override {
+    return PartLimits{1, 4000ull << 20, 50000};
+  }
+
+  // One signed request with retries. `body` is sent as is; 2xx bodies go to `sink` or resp.
+  Status Call(const std::string& method, const std::string& key, const Params& query,
+              http::Request base, http::Response* resp, const std::string& what) {
+    return http::RunWithRetry(retry_, &stats_, [&](std::chrono::milliseconds* retry_after) {
+      http::Request req = base;
+      Sign(method, key, query, &req);
+      Status st = client_.Send(req, resp);
+      if (!st.ok()) return st;
+      if (resp->status >= 200 && resp->status < 300) {
+        stats_.bytes_written += req.body.size();
+        return Status::Ok();
+      }
+      *retry_after = http::RetryAfter(*resp);
+      return Explain(http::StatusFromResponse(*resp, what));
+    });
+  }
+
+  Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data) {
+    http::Request req;
+    req.method = "PUT";
+    req.body = data;
+    req.headers = {{"x-ms-blob-type", "BlockBlob"}, {"Content-Type", "application/octet-stream"}};
+    http::Response resp;
+    SHOAL_RETURN_IF_ERROR(Call("PUT", key, {}, req, &resp, "Put Blob " + Url(key)));
+    return InfoFrom(key, data.size(), resp);
+  }
+
+  Status PutBlock(const std::string& key, const std::string& block_id, std::string_view data) {
+    http::Request req;
+    req.method = "PUT";
+    req.body = data;
+    req.headers = {{"Content-Type", "application/octet-stream"}};
+    http::Response resp;
+    return Call("PUT", key, {{"comp", "block"}, {"blockid", block_id}}, req, &resp,
+                "Put Block " + Url(key));
+  }
+
+  Result<ObjectInfo> PutBlockList(const std::string& key, const std::vector<std::string>& ids,
+                                  uint64_t size) {
+    std::string xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+    for (const auto& id : ids) xml += "<Latest>" + id + "</Latest>";
+    xml += "</BlockList>";
+    http::Request req;
+    req.method = "PUT";
+    req.body = xml;
+    req.headers = {{"Content-Type", "application/xml"}};
+    http::Response resp;
+    SHOAL_RETURN_IF_ERROR(Call("PUT", key, {{"comp", "blocklist"}}, req, &resp,
+                               "Put Block List " + Url(key)));
+    return InfoFrom(key, size, resp);
+  }
+
+ protected:
+  Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) override {
+    auto build = [&](uint64_t offset, uint64_t length, const std::string& etag) {
+      http::Request req;
+      std::string range = http::RangeHeader(offset, length);
+      if (!range.empty()) req.headers.push_back({"x-ms-range", range});
+      if (!etag.empty()) req.headers.push_back({"If-Match", "\"" + etag + "\""});
+      Sign("GET", key, {}, &req);
+      return req;
+    };
+    Status st = http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Url(key));
+    return Explain(st);
+  }
+
+  Result<ObjectInfo> HeadImpl(const std::string& key) override {
+    http::Request req;
+    req.method = "HEAD";
+    http::Response resp;
+    SHOAL_RETURN_IF_ERROR(Call("HEAD", key, {}, req, &resp, "Get Blob Properties " + Url(key)));
+    return InfoFrom(key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10), resp);
+  }
+
+  Result<ListPage> ListImpl(const ListOptions& opts) override {
+    Params query = {{"restype", "container"}, {"comp", "list"},
+                    {"maxresults", std::to_string(opts.max_keys)}};
+    if (!opts.prefix.empty()) query.push_back({"prefix", opts.prefix});
+    if (!opts.delimiter.empty()) query.push_back({"delimiter", opts.delimiter});
+    if (!opts.continuation.empty()) query.push_back({"marker", opts.continuation});
+    http::Request req;
+    http::Response resp;
+    SHOAL_RETURN_IF_ERROR(Call("GET", "", query, req, &resp, "List Blobs " + Describe()));
+    pugi::xml_document doc;
+    if (!doc.load_buffer(resp.body.data(), resp.body.size())) {
+      return Status::IOError("List Blobs " + Describe() + ": the answer is not XML");
+    }
+    ListPage page;
+    pugi::xml_node root = doc.child("EnumerationResults");
+    for (pugi::xml_node n : root.child("Blobs").children()) {
+      if (std::string_view(n.name()) == "Blob") {
+        pugi::xml_node p = n.child("Properties");
+        page.objects.push_back(ObjectInfo{
+            n.child_value("Name"), std::strtoull(p.child_value("Content-Length"), nullptr, 10),
+            StripQuotes(p.child_value("Etag")), ParseHttpTime(p.child_value("Last-Modified"))});
+      } else if (std::string_view(n.name()) == "BlobPrefix") {
+        page.prefixes.push_back(n.child_value("Name"));
+      }
+    }
+    page.next_continuation = root.child_value("NextMarker");
+    return page;
+  }
+
+  Status DeleteImpl(const std::string& key) override {
+    http::Request req;
+    req.method = "DELETE";
+    http::Response resp;
+    Status st = Call("DELETE", key, {}, req, &resp, "Delete Blob " + Url(key));
+    if (st.IsNotFound()) return Status::Ok();
+    return st;
+  }
+
+  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) override {
+    return PutBlob(key, data);
+  }
+
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) override {
+    return std::unique_ptr<MultipartUpload>(new AzureUpload(this, key));
+  }
+
+  Status CreateBucketImpl() override {
+    http::Request req;
+    req.method = "PUT";
+    http::Response resp;
+    Status st = Call("PUT", "", {{"restype", "container"}}, req, &resp, "Create Container " + Describe());
+    if (!st.ok() && resp.status == 409) return Status::Ok();  // already exists
+    return st;
+  }
+
+ private:
+  std::string Url(const std::string& key) const { return "az://" + container_ + "/" + key; }
+
+  std::string Path(const std::string& key) const {
+    std::string p = endpoint_path_ + "/" + UriEncode(container_, false);
+    if (!key.empty()) p += "/" + UriEncode(key, true);
+    return p;
+  }
+
+  // Fills in the URL (with the SAS token) and the auth headers of one attempt.
+  void Sign(const std::string& method, const std::string& key, const Params& query,
+            http::Request* req) {
+    req->method = method;
+    std::string path = Path(key);
+    std::string qs;
+    for (const auto& [k, v] : query) qs += (qs.empty() ? "" : "&") + k + "=" + UriEncode(v, false);
+    if (!config_.sas.empty()) qs += (qs.empty() ? "" : "&") + config_.sas;
+    std::string base = config_.endpoint.substr(0, config_.endpoint.size() - endpoint_path_.size());
+    req->url = base + path + (qs.empty() ? "" : "?" + qs);
+    req->headers.push_back({"x-ms-date", FormatRfc1123(std::time(nullptr))});
+    req->headers.push_back({"x-ms-version", kApiVersion});
+    if (config_.key.empty()) return;  // SAS: the token in the URL is the credential
+    req->headers.push_back(
+        {"Authorization",
+         AzureSharedKeyAuthorization(config_, method, path, query, req->headers, req->body.size())});
+  }
+
+  // Adds who we are to auth errors, and what to do.
+  Status Explain(Status st) const {
+    if (st.code() != Code::kPermissionDenied) return st;
+    return Status(st.code(), st.message() + ": account '" + config_.account + "' with the " +
+                                 (config_.key.empty() ? "SAS token" : "account key") + " from " +
+                                 config_.source +
+                                 " was refused; check the credential and its permissions");
+  }
+
+  static ObjectInfo InfoFrom(const std::string& key, uint64_t size, const http::Response& resp) {
+    return ObjectInfo{key, size, StripQuotes(resp.Header("etag")),
+                      ParseHttpTime(resp.Header("last-modified"))};
+  }
+
+  AzureConfig config_;
+  std::string container_;
+  std::string endpoint_path_;  // "/devstoreaccount1" for Azurite, "" for Azure
+  http::Client client_;
+  http::RetryPolicy retry_;
+};
+
+AzureUpload::AzureUpload(AzureStore* store, std::string key) : store_(store), key_(std::move(key)) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[20];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  nonce_ = buf;
+}
+
+std::string AzureUpload::BlockId(uint32_t index) const {
+  // Every block id of a blob must have the same length: 16 hex + '-' + 8 digits.
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%s-%08u", nonce_.c_str(), index);
+  return Base64Encode(buf);
+}
+
+Status AzureUpload::PutPart(uint32_t index, uint64_t /*offset*/, std::string_view data) {
+  SHOAL_RETURN_IF_ERROR(store_->PutBlock(key_, BlockId(index), data));
+  size_ += data.size();
+  return Status::Ok();
+}
+
+Result<ObjectInfo> AzureUpload::Complete(uint32_t num_parts) {
+  std::vector<std::string> ids;
+  ids.reserve(num_parts);
+  for (uint32_t i = 0; i < num_parts; i++) ids.push_back(BlockId(i));
+  return store_->PutBlockList(key_, ids, size_.load());
+}
+
+}  // namespace
+
+std::string AzureSharedKeyAuthorization(const AzureConfig& config, const std::string& method,
+                                        const std::string& path, const Params& query,
+                                        const Params& headers, uint64_t content_length) {
+  auto header = [&](const char* name) -> std::string {
+    for (const auto& [k, v] : headers) {
+      if (ToLower(k) == name) return v;
+    }
+    return "";
+  };
+  std::string to_sign = method + "\n" + header("content-encoding") + "\n" +
+                        header("content-language") + "\n" +
+                        (content_length > 0 ? std::to_string(content_length) : "") + "\n" +
+                        header("content-md5") + "\n" + header("content-type") + "\n" +
+                        header("date") + "\n" + header("if-modified-since") + "\n" +
+                        header("if-match") + "\n" + header("if-none-match") + "\n" +
+                        header("if-unmodified-since") + "\n" + header("range") + "\n";
+  std::vector<std::pair<std::string, std::string>> ms;
+  for (const auto& [k, v] : headers) {
+    std::string lk = ToLower(k);
+    if (StartsWith(lk, "x-ms-")) ms.push_back({lk, Trim(v)});
+  }
+  std::sort(ms.begin(), ms.end());
+  for (const auto& [k, v] : ms) to_sign += k + ":" + v + "\n";
+  to_sign += "/" + config.account + path;
+  std::vector<std::pair<std::string, std::string>> q;
+  for (const auto& [k, v] : query) q.push_back({ToLower(k), v});
+  std::sort(q.begin(), q.end());
+  for (const auto& [k, v] : q) to_sign += "\n" + k + ":" + v;
+  auto key = Base64Decode(config.key);
+  std::string sig = Base64Encode(HmacSha256(key.ok() ? key.value() : "", to_sign));
+  return "SharedKey " + config.account + ":" + sig;
+}
+
+Result<AzureConfig> AzureConfig::FromConnectionString(std::string_view text, std::string source) {
+  AzureConfig c;
+  c.source = std::move(source);
+  std::string protocol = "https", suffix = "core.windows.net";
+  bool dev = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(';', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view part = text.substr(pos, end - pos);
+    pos = end + 1;
+    size_t eq = part.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string name = ToLower(Trim(part.substr(0, eq)));
+    std::string value = Trim(part.substr(eq + 1));
+    if (name == "accountname") c.account = value;
+    else if (name == "accountkey") c.key = value;
+    else if (name == "blobendpoint") c.endpoint = value;
+    else if (name == "sharedaccesssignature") c.sas = value;
+    else if (name == "defaultendpointsprotocol") protocol = value;
+    else if (name == "endpointsuffix") suffix = value;
+    else if (name == "usedevelopmentstorage") dev = ToLower(value) == "true";
+  }
+  if (dev) {
+    if (c.account.empty()) c.account = kDevAccount;
+    if (c.key.empty() && c.sas.empty()) c.key = kDevKey;
+    if (c.endpoint.empty()) c.endpoint = "http://127.0.0.1:10000/" + c.account;
+  }
+  if (!c.sas.empty() && c.sas.front() == '?') c.sas.erase(0, 1);
+  if (c.endpoint.empty() && !c.account.empty()) {
+    c.endpoint = protocol + "://" + c.account + ".blob." + suffix;
+  }
+  while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
+  if (c.account.empty() && !c.endpoint.empty()) {
+    // SAS-only strings name no account; take it from the endpoint for messages.
+    size_t s = c.endpoint.find("://");
+    std::string host = c.endpoint.substr(s == std::string::npos ? 0 : s + 3);
+    c.account = host.substr(0, host.find_first_of("./:"));
+  }
+  if (c.endpoint.empty() || (c.key.empty() && c.sas.empty())) {
+    return Status::InvalidArgument(
+        "the Azure connection string from " + c.source +
+        " needs AccountName and AccountKey (or SharedAccessSignature and BlobEndpoint)");
+  }
+  if (!c.key.empty() && !Base64Decode(c.key).ok()) {
+    return Status::InvalidArgument("the account key from " + c.source + " is not valid base64");
+  }
+  return c;
+}
+
+Result<AzureConfig> AzureConfig::FromEnvironment() {
+  if (const char* cs = Getenv("AZURE_STORAGE_CONNECTION_STRING")) {
+    return FromConnectionString(cs, "AZURE_STORAGE_CONNECTION_STRING");
+  }
+  const char* account = Getenv("AZURE_STORAGE_ACCOUNT");
+  if (account == nullptr) {
+    return Status::InvalidArgument(
+        "no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with "
+        "AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN");
+  }
+  AzureConfig c;
+  c.account = account;
+  if (const char* key = Getenv("AZURE_STORAGE_KEY")) {
+    c.key = key;
+    c.source = "AZURE_STORAGE_KEY";
+    if (!Base64Decode(c.key).ok()) {
+      return Status::InvalidArgument("AZURE_STORAGE_KEY is not valid base64: copy the key again");
+    }
+  } else if (const char* sas = Getenv("AZURE_STORAGE_SAS_TOKEN")) {
+    c.sas = sas;
+    if (!c.sas.empty() && c.sas.front() == '?') c.sas.erase(0, 1);
+    c.source = "AZURE_STORAGE_SAS_TOKEN";
+  } else {
+    return Status::InvalidArgument("AZURE_STORAGE_ACCOUNT is set but neither AZURE_STORAGE_KEY "
+                                   "nor AZURE_STORAGE_SAS_TOKEN is");
+  }
+  const char* endpoint = Getenv("AZURE_STORAGE_BLOB_ENDPOINT");
+  c.endpoint = endpoint ? endpoint : "https://" + c.account + ".blob.core.windows.net";
+  while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
+  return c;
+}
+
+std::shared_ptr<ObjectStore> NewAzureStore(const AzureConfig& config, const std::string& container) {
+  return std::make_shared<AzureStore>(config, container);
+}
+
+}  // namespace shoal

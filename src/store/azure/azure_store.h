@@ -1,0 +1,41 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "store/object_store.h"
+
+namespace shoal {
+
+// How to reach one Azure storage account. Exactly one of `key` and `sas` is set.
+struct AzureConfig {
+  std::string account;
+  std::string key;       // base64 account key (Shared Key)
+  std::string sas;       // SAS token, without a leading '?'
+  std::string endpoint;  // "https://ACCOUNT.blob.core.windows.net" or Azurite's
+                         // "http://127.0.0.1:10000/devstoreaccount1"; no trailing '/'
+  std::string source;    // where the credential came from, named in auth errors
+
+  // From AZURE_STORAGE_CONNECTION_STRING (AccountName/AccountKey, BlobEndpoint,
+  // SharedAccessSignature, UseDevelopmentStorage=true), else AZURE_STORAGE_ACCOUNT with
+  // AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN (endpoint from AZURE_STORAGE_BLOB_ENDPOINT
+  // when set). kInvalidArgument naming the variables when none is usable.
+  static Result<AzureConfig> FromEnvironment();
+  static Result<AzureConfig> FromConnectionString(std::string_view text, std::string source);
+};
+
+// Blobs of one container: Put Blob for small objects, Put Block + Put Block List for large
+// ones (uncommitted blocks are invisible, so no partial blob is ever readable), ranged Get
+// Blob, Get Blob Properties, List Blobs with markers, Delete Blob.
+std::shared_ptr<ObjectStore> NewAzureStore(const AzureConfig& config, const std::string& container);
+
+// The Shared Key signature of a request (exposed for tests): returns "SharedKey account:sig".
+// `headers` must hold every header the request will carry, names in any case; `path` is the
+// URL path as sent (percent-encoded); `query` the decoded query parameters.
+std::string AzureSharedKeyAuthorization(
+    const AzureConfig& config, const std::string& method, const std::string& path,
+    const std::vector<std::pair<std::string, std::string>>& query,
+    const std::vector<std::pair<std::string, std::string>>& headers, uint64_t content_length);
+
+}  // namespace shoal

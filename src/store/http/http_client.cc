@@ -1,0 +1,265 @@
+#include "store/http/http_client.h"
+
+#include <curl/curl.h>
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "common/strings.h"
+
+namespace shoal::http {
+namespace {
+
+constexpr size_t kMaxBufferedBody = 16 << 20;
+
+struct Transfer {
+  Response* resp;
+  const ByteSink* sink;
+  CURL* curl;
+  Status sink_status;
+  uint64_t received = 0;
+};
+
+size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * nmemb);
+  if (StartsWith(line, "HTTP/")) {
+    t->resp->headers.clear();  // a new response (after 100 Continue or a redirect)
+    return size * nmemb;
+  }
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    t->resp->headers[ToLower(Trim(line.substr(0, colon)))] = Trim(line.substr(colon + 1));
+  }
+  return size * nmemb;
+}
+
+size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * nmemb;
+  long code = 0;
+  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
+  if (code >= 200 && code < 300 && t->sink != nullptr) {
+    Status st = (*t->sink)(data, n);
+    if (!st.ok()) {
+      t->sink_status = std::move(st);
+      return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+    }
+    t->received += n;
+    return n;
+  }
+  if (t->resp->body.size() + n > kMaxBufferedBody) {
+    t->sink_status = Status::IOError("response body larger than 16 MiB where a small one was expected");
+    return 0;
+  }
+  t->resp->body.append(data, n);
+  t->received += n;
+  return n;
+}
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+}  // namespace
+
+Client::Client() { GlobalInit(); }
+
+Client::~Client() {
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+}
+
+void* Client::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  return curl_easy_init();
+}
+
+void Client::Release(void* handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(handle);
+}
+
+Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
+  CURL* curl = static_cast<CURL*>(Acquire());
+  if (curl == nullptr) return Status::IOError("could not create an HTTP handle (out of memory?)");
+  curl_easy_reset(curl);  // keeps the live connection
+  *resp = Response();
+  Transfer t{resp, sink, curl, Status::Ok()};
+
+  curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  // A connection that moves less than 1 KiB/s for 60 s is dead: fail and let the caller retry.
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+
+  if (req.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (req.method == "GET") {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    if (req.method == "PUT" || req.method == "POST") {
+      // POSTFIELDS does not copy: the body is sent straight from the caller's buffer.
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.body.data() ? req.body.data() : "");
+    }
+  }
+
+  curl_slist* headers = nullptr;
+  bool has_content_type = false;
+  for (const auto& [name, value] : req.headers) {
+    if (ToLower(name) == "content-type") has_content_type = true;
+    headers = curl_slist_append(headers, (name + ": " + value).c_str());
+  }
+  if (!has_content_type) headers = curl_slist_append(headers, "Content-Type:");
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+  CURLcode rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+  curl_slist_free_all(headers);
+
+  Status result;
+  if (!t.sink_status.ok()) {
+    result = t.sink_status;
+  } else if (rc != CURLE_OK) {
+    result = Status::Unavailable(req.method + " " + req.url + ": " + curl_easy_strerror(rc));
+  }
+  if (rc != CURLE_OK) {
+    curl_easy_cleanup(curl);  // the connection is in an unknown state: do not reuse it
+  } else {
+    Release(curl);
+  }
+  return result;
+}
+
+Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt& attempt) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  Status st;
+  for (int i = 1;; i++) {
+    std::chrono::milliseconds retry_after{0};
+    if (stats != nullptr) stats->requests++;
+    st = attempt(&retry_after);
+    if (st.ok() || !st.IsTransient()) return st;
+    if (i >= policy.max_attempts) break;
+    if (stats != nullptr) stats->retries++;
+    auto cap = std::min<int64_t>(policy.max_delay.count(),
+                                 policy.base.count() << std::min(i - 1, 20));
+    std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
+    auto delay = std::chrono::milliseconds(dist(rng));
+    if (retry_after.count() > 0) delay = std::min(retry_after, std::chrono::milliseconds(60000));
+    std::this_thread::sleep_for(delay);
+  }
+  return Status(st.code(), st.message() + " (after " + std::to_string(policy.max_attempts) +
+                               " attempts; the store is overloaded or unreachable: try again later)");
+}
+
+std::chrono::milliseconds RetryAfter(const Response& resp) {
+  std::string v = resp.Header("retry-after");
+  if (v.empty()) return std::chrono::milliseconds(0);
+  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::chrono::milliseconds(std::stoll(v) * 1000);
+  }
+  std::time_t when = ParseHttpTime(v);
+  std::time_t now = std::time(nullptr);
+  if (when > now) return std::chrono::milliseconds((when - now) * 1000);
+  return std::chrono::milliseconds(0);
+}
+
+Status StatusFromResponse(const Response& resp, const std::string& what) {
+  std::string code = resp.Header("x-ms-error-code");
+  std::string message;
+  if (!resp.body.empty()) {
+    pugi::xml_document doc;
+    if (doc.load_buffer(resp.body.data(), resp.body.size())) {
+      pugi::xml_node err = doc.child("Error");
+      if (err) {
+        if (code.empty()) code = err.child_value("Code");
+        message = err.child_value("Message");
+      }
+    }
+  }
+  size_t nl = message.find('\n');
+  if (nl != std::string::npos) message.resize(nl);
+  std::string detail = what + ": HTTP " + std::to_string(resp.status);
+  if (!code.empty()) detail += " " + code;
+  if (!message.empty()) detail += " (" + Trim(message) + ")";
+
+  long s = resp.status;
+  if (s == 404) return Status::NotFound(detail);
+  if (s == 401 || s == 403) return Status::PermissionDenied(detail);
+  if (s == 412) return Status::PreconditionFailed(detail + ": the object changed; read it again");
+  if (s == 408 || s == 429 || s >= 500) return Status::Unavailable(detail);
+  if (s >= 400) return Status::InvalidArgument(detail);
+  return Status::IOError(detail + ": unexpected answer");
+}
+
+}  // namespace shoal::http
+
+namespace shoal::http {
+
+std::string RangeHeader(uint64_t offset, uint64_t length) {
+  if (offset == 0 && length == ReadOptions::kToEnd) return "";
+  std::string r = "bytes=" + std::to_string(offset) + "-";
+  if (length != ReadOptions::kToEnd) r += std::to_string(offset + length - 1);
+  return r;
+}
+
+Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats,
+                    const ReadOptions& opts, const RangeRequestBuilder& build, const ByteSink& sink,
+                    const std::string& what) {
+  uint64_t delivered = 0;
+  std::string etag = opts.if_match;
+  ByteSink counting = [&](const char* data, size_t len) -> Status {
+    SHOAL_RETURN_IF_ERROR(sink(data, len));
+    delivered += len;
+    if (stats != nullptr) stats->bytes_read += len;
+    return Status::Ok();
+  };
+  return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
+    uint64_t offset = opts.offset + delivered;
+    uint64_t length = opts.length == ReadOptions::kToEnd ? opts.length : opts.length - delivered;
+    if (opts.length != ReadOptions::kToEnd && length == 0) return Status::Ok();
+    bool resumed = delivered > 0;
+    Request req = build(offset, length, etag);
+    Response resp;
+    Status sent = client->Send(req, &resp, &counting);
+    if (resp.status >= 200 && resp.status < 300) {
+      std::string got = resp.Header("etag");
+      if (got.size() >= 2 && got.front() == '"') got = got.substr(1, got.size() - 2);
+      if (etag.empty()) etag = got;
+      if (resp.status == 200 && offset > 0) {
+        return Status::IOError(what + ": the store ignored the Range header");
+      }
+    }
+    if (!sent.ok()) return sent;  // transient: the next attempt resumes after `delivered`
+    if (resp.status >= 200 && resp.status < 300) return Status::Ok();
+    if (resp.status == 412 && resumed && opts.if_match.empty()) {
+      return Status::PreconditionFailed(what + " was replaced while it was being read: read it again");
+    }
+    if (resp.status == 416) {
+      return Status::InvalidArgument(what + ": the range starts past the end of the object");
+    }
+    *retry_after = RetryAfter(resp);
+    return StatusFromResponse(resp, "GET " + what);
+  });
+}
+
+}  // namespace shoal::http

@@ -1,0 +1,101 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "store/object_store.h"
+
+namespace shoal::http {
+
+struct Request {
+  std::string method = "GET";  // GET, HEAD, PUT, POST, DELETE
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string_view body;       // sent as is, with Content-Length; must outlive Send
+};
+
+struct Response {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;  // non-2xx bodies, and 2xx bodies when no sink was given (capped at 16 MiB)
+  std::string Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+// A pool of keep-alive connections (libcurl easy handles). Thread-safe; one request per
+// handle at a time, handles are reused so connections stay open.
+class Client {
+ public:
+  Client();
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends one request, without retry. A 2xx body goes to `sink` when given. Errors:
+  // kUnavailable for connection failures, resets and timeouts; the sink's own error if it
+  // failed. Any HTTP status (even 500) is a successful Send: the caller maps it.
+  Status Send(const Request& req, Response* resp, const ByteSink* sink = nullptr);
+
+ private:
+  void* Acquire();
+  void Release(void* handle);
+
+  std::mutex mu_;
+  std::vector<void*> idle_;  // CURL*; guarded by mu_
+};
+
+// Bounded exponential back-off with full jitter.
+struct RetryPolicy {
+  int max_attempts = 12;
+  std::chrono::milliseconds base{50};
+  std::chrono::milliseconds max_delay{5000};
+};
+
+// One attempt of a request: returns its Status; may set *retry_after from a Retry-After header.
+using Attempt = std::function<Status(std::chrono::milliseconds* retry_after)>;
+
+// Runs `attempt` until it succeeds or fails with a non-transient code, sleeping between
+// attempts (Retry-After honoured, capped at 60 s). Counts attempts in stats. After the last
+// attempt the transient error is returned with "(after N attempts)".
+Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt& attempt);
+
+// Maps an HTTP status to a code: 404 -> kNotFound, 401/403 -> kPermissionDenied,
+// 412 -> kPreconditionFailed, 408/429/5xx -> kUnavailable, other 4xx -> kInvalidArgument.
+// The message starts with `what` and includes the store's error code and message (from an XML
+// <Error> body or the x-ms-error-code header).
+Status StatusFromResponse(const Response& resp, const std::string& what);
+
+// Retry-After in seconds (or an HTTP date) -> delay; 0 when absent.
+std::chrono::milliseconds RetryAfter(const Response& resp);
+
+}  // namespace shoal::http
+
+namespace shoal::http {
+
+// Builds (and signs) the request for one attempt of a ranged read: bytes
+// [offset, offset + length) (length ReadOptions::kToEnd: to the end; offset 0 with kToEnd:
+// no range at all), with If-Match: "etag" when etag is not empty.
+using RangeRequestBuilder =
+    std::function<Request(uint64_t offset, uint64_t length, const std::string& etag)>;
+
+// A read that survives dropped connections: each retry asks for the bytes not yet delivered,
+// pinned (If-Match) to the ETag of the first answer, so `sink` sees every byte exactly once
+// and never bytes of two versions. `what` names the object in messages.
+Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats,
+                    const ReadOptions& opts, const RangeRequestBuilder& build, const ByteSink& sink,
+                    const std::string& what);
+
+// "bytes=a-b" / "bytes=a-" for a range, "" for the whole object.
+std::string RangeHeader(uint64_t offset, uint64_t length);
+
+}  // namespace shoal::http

@@ -1,0 +1,108 @@
+#include "store/object_store.h"
+
+#include "common/strings.h"
+#include "store/azure/azure_store.h"
+#include "store/local/local_store.h"
+#include "store/s3/s3_store.h"
+
+namespace shoal {
+
+bool ObjectUrl::IsUrl(std::string_view text) {
+  return StartsWith(text, "az://") || StartsWith(text, "s3://") || StartsWith(text, "file://");
+}
+
+Result<ObjectUrl> ObjectUrl::Parse(std::string_view url) {
+  ObjectUrl out;
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) {
+    return Status::InvalidArgument("'" + std::string(url) +
+                                   "' is not a URL: use az://container/key, s3://bucket/key "
+                                   "or file:///dir/key");
+  }
+  out.scheme = std::string(url.substr(0, sep));
+  std::string_view rest = url.substr(sep + 3);
+  if (out.scheme == "file") {
+    if (!StartsWith(rest, "/")) {
+      return Status::InvalidArgument("'" + std::string(url) +
+                                     "': a file URL needs an absolute path, like file:///data/x");
+    }
+    out.key = std::string(rest.substr(1));
+    return out;
+  }
+  if (out.scheme != "az" && out.scheme != "s3") {
+    return Status::InvalidArgument("'" + std::string(url) + "': unknown scheme '" + out.scheme +
+                                   "': use az://, s3:// or file://");
+  }
+  size_t slash = rest.find('/');
+  out.bucket = std::string(rest.substr(0, slash));
+  if (slash != std::string_view::npos) out.key = std::string(rest.substr(slash + 1));
+  if (out.bucket.empty()) {
+    return Status::InvalidArgument("'" + std::string(url) + "' names no " +
+                                   (out.scheme == "az" ? "container" : "bucket"));
+  }
+  return out;
+}
+
+std::string ObjectUrl::ToString() const {
+  if (scheme == "file") return "file:///" + key;
+  return scheme + "://" + bucket + (key.empty() ? "" : "/" + key);
+}
+
+Status ObjectStore::ValidateKey(const std::string& key) const {
+  if (key.empty()) return Status::InvalidArgument(Describe() + ": the object key is empty");
+  if (key.find('\0') != std::string::npos) {
+    return Status::InvalidArgument(Describe() + ": the object key contains a NUL byte");
+  }
+  return Status::Ok();
+}
+
+Status ObjectStore::Get(const std::string& key, const ReadOptions& opts, const ByteSink& sink) {
+  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
+  if (opts.length == 0) return Status::Ok();
+  return GetImpl(key, opts, sink);
+}
+
+Result<ObjectInfo> ObjectStore::Head(const std::string& key) {
+  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
+  return HeadImpl(key);
+}
+
+Result<ListPage> ObjectStore::List(const ListOptions& opts) {
+  if (opts.prefix.find('\0') != std::string::npos) {
+    return Status::InvalidArgument(Describe() + ": the prefix contains a NUL byte");
+  }
+  if (opts.max_keys == 0) return Status::InvalidArgument("List: max_keys must be at least 1");
+  return ListImpl(opts);
+}
+
+Status ObjectStore::Delete(const std::string& key) {
+  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
+  return DeleteImpl(key);
+}
+
+Result<ObjectInfo> ObjectStore::PutObject(const std::string& key, std::string_view data) {
+  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
+  return PutObjectImpl(key, data);
+}
+
+Result<std::unique_ptr<MultipartUpload>> ObjectStore::BeginUpload(const std::string& key) {
+  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
+  return BeginUploadImpl(key);
+}
+
+Status ObjectStore::CreateBucket() { return CreateBucketImpl(); }
+
+Result<std::shared_ptr<ObjectStore>> OpenObjectStore(const ObjectUrl& url) {
+  if (url.scheme == "file") return NewLocalStore("/");
+  if (url.scheme == "az") {
+    SHOAL_ASSIGN_OR_RETURN(AzureConfig config, AzureConfig::FromEnvironment());
+    return NewAzureStore(config, url.bucket);
+  }
+  if (url.scheme == "s3") {
+    SHOAL_ASSIGN_OR_RETURN(S3Config config, S3Config::FromEnvironment());
+    return NewS3Store(config, url.bucket);
+  }
+  return Status::InvalidArgument("unknown scheme '" + url.scheme + "'");
+}
+
+}  // namespace shoal

@@ -1,0 +1,143 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace shoal {
+
+// Where an object lives: `az://container/key`, `s3://bucket/key` or `file:///dir/key`.
+// For file URLs the bucket is empty and the key is the path below the root ("/" by default).
+struct ObjectUrl {
+  std::string scheme;  // "az", "s3" or "file"
+  std::string bucket;  // container or bucket; empty for file
+  std::string key;     // may be empty (a whole bucket) or a prefix
+
+  // Parses a URL; kInvalidArgument with a hint when it is none of the three forms.
+  static Result<ObjectUrl> Parse(std::string_view url);
+  // True when `text` looks like a URL rather than a local path.
+  static bool IsUrl(std::string_view text);
+  std::string ToString() const;
+  // The URL of `key` in the same bucket.
+  ObjectUrl WithKey(std::string k) const { return ObjectUrl{scheme, bucket, std::move(k)}; }
+};
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+  std::string etag;            // without quotes
+  std::time_t last_modified = 0;
+};
+
+struct ReadOptions {
+  static constexpr uint64_t kToEnd = UINT64_MAX;
+  uint64_t offset = 0;
+  uint64_t length = kToEnd;    // bytes from offset; kToEnd reads to the end
+  std::string if_match;        // when set, kPreconditionFailed unless the ETag is this
+};
+
+struct ListOptions {
+  std::string prefix;             // keys that start with this (plain string prefix)
+  std::string delimiter;          // "/" groups keys into common prefixes; empty lists all keys
+  std::string continuation;       // from the previous page's next_continuation
+  uint32_t max_keys = 1000;
+};
+
+struct ListPage {
+  std::vector<ObjectInfo> objects;     // in key order
+  std::vector<std::string> prefixes;   // common prefixes when a delimiter was given
+  std::string next_continuation;       // empty on the last page
+};
+
+// Receives bytes of a read, in order. Returning an error stops the read with that error.
+using ByteSink = std::function<Status(const char* data, size_t len)>;
+
+// One object being written in parts. Parts may be written concurrently, in any order, from any
+// thread; part `index` holds bytes [index * part_size, ...). Nothing is visible in the store
+// until Complete succeeds; Abort (or destruction without Complete) discards every part.
+class MultipartUpload {
+ public:
+  virtual ~MultipartUpload() = default;
+  // Thread-safe. `offset` is where the part starts in the object. `data` must stay valid for
+  // the call. Retries transient failures itself.
+  virtual Status PutPart(uint32_t index, uint64_t offset, std::string_view data) = 0;
+  // Commits parts [0, num_parts) as one object, atomically.
+  virtual Result<ObjectInfo> Complete(uint32_t num_parts) = 0;
+  // Best effort; never throws or fails loudly.
+  virtual void Abort() = 0;
+};
+
+// Limits a backend puts on multipart uploads.
+struct PartLimits {
+  uint64_t min_part_size = 1;   // every part but the last is at least this (S3: 5 MiB)
+  uint64_t max_part_size = UINT64_MAX;
+  uint32_t max_parts = UINT32_MAX;
+};
+
+// Request and byte counts of one store, for tests, metrics and benchmarks.
+struct StoreStats {
+  std::atomic<uint64_t> requests{0};       // every attempt, retries included
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> bytes_read{0};     // body bytes received from the store
+  std::atomic<uint64_t> bytes_written{0};  // body bytes sent to the store
+};
+
+// One bucket (container, directory) of an object store. Implementations: local directory,
+// Azure Blob, S3. All methods are thread-safe and retry transient failures (429, 5xx,
+// connection reset, timeout) with bounded exponential back-off and jitter before giving up
+// with kUnavailable. Keys are validated before any I/O: kInvalidArgument for an empty key,
+// a NUL, or (file) a key that would escape the root.
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // "az://container" etc., for messages.
+  virtual std::string Describe() const = 0;
+
+  // Streams bytes of `key` to `sink`. kNotFound if absent; kPreconditionFailed when
+  // opts.if_match is set and differs. A read interrupted mid-body resumes where it stopped
+  // (pinned to the ETag first seen), so the sink sees every byte exactly once.
+  Status Get(const std::string& key, const ReadOptions& opts, const ByteSink& sink);
+  // Size, ETag and last-modified; kNotFound if absent.
+  Result<ObjectInfo> Head(const std::string& key);
+  // One page of keys under opts.prefix.
+  Result<ListPage> List(const ListOptions& opts);
+  // Deletes `key`; ok if it did not exist.
+  Status Delete(const std::string& key);
+  // Writes a whole object in one request (small objects). Atomic.
+  Result<ObjectInfo> PutObject(const std::string& key, std::string_view data);
+  // Starts a multipart upload (large objects).
+  Result<std::unique_ptr<MultipartUpload>> BeginUpload(const std::string& key);
+  // Creates the bucket/container if it does not exist (for tests, `shoal mb`).
+  Status CreateBucket();
+
+  virtual PartLimits Limits() const { return PartLimits{}; }
+  StoreStats& stats() { return stats_; }
+
+ protected:
+  virtual Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) = 0;
+  virtual Result<ObjectInfo> HeadImpl(const std::string& key) = 0;
+  virtual Result<ListPage> ListImpl(const ListOptions& opts) = 0;
+  virtual Status DeleteImpl(const std::string& key) = 0;
+  virtual Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) = 0;
+  virtual Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) = 0;
+  virtual Status CreateBucketImpl() = 0;
+  // Extra key rules of a backend (the local directory refuses `..` and the like).
+  virtual Status ValidateKey(const std::string& key) const;
+
+  StoreStats stats_;
+};
+
+// Opens the store that holds `url`'s bucket; credentials come from the environment as the
+// Azure and AWS tools take them (see azure_store.h, s3_store.h).
+Result<std::shared_ptr<ObjectStore>> OpenObjectStore(const ObjectUrl& url);
+
+}  // namespace shoal

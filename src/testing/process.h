@@ -1,0 +1,69 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace shoal::testing {
+
+// A child process started by a test, stopped by its PID (SIGTERM, then SIGKILL) when the
+// object goes away. The child also dies if the test process dies (PR_SET_PDEATHSIG).
+class Subprocess {
+ public:
+  Subprocess() = default;
+  ~Subprocess() { Stop(); }
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  // Starts argv[0] (looked up in PATH) with the extra environment `env`; stdout and stderr go
+  // to `log_path` (or are inherited when empty). Returns false if it could not start.
+  bool Start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+             const std::string& log_path = "");
+  void Stop();
+  // Sends SIGKILL (a crash) and reaps the child.
+  void Kill();
+  pid_t pid() const { return pid_; }
+  bool running();
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// The result of running a command to completion.
+struct CommandResult {
+  int exit_code = -1;     // -1 when killed by a signal or not started
+  std::string out;        // stdout
+  std::string err;        // stderr
+};
+
+// Runs argv with `input` on stdin and extra `env`, waiting at most `timeout`.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {},
+                         const std::string& input = "",
+                         std::chrono::seconds timeout = std::chrono::seconds(600));
+
+// A port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+// Waits until something accepts connections on 127.0.0.1:port.
+bool WaitForPort(int port, std::chrono::milliseconds timeout);
+
+// A fresh directory under /tmp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The source tree and build tree (from the SHOAL_SOURCE_DIR / SHOAL_BINARY_DIR that ctest
+// sets), for finding test servers and the built binaries.
+std::string SourceDir();
+std::string BinaryDir();
+
+}  // namespace shoal::testing

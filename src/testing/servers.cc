@@ -1,0 +1,183 @@
+#include "testing/servers.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "store/azure/azure_store.h"
+#include "store/http/http_client.h"
+#include "store/s3/s3_store.h"
+
+namespace shoal::testing {
+namespace {
+
+constexpr const char* kDevKey =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+Status StartAndWait(Subprocess* proc, const std::vector<std::string>& argv, int port,
+                    const std::string& log, const std::string& what) {
+  if (!proc->Start(argv, {}, log)) return Status::IOError("could not start " + what);
+  if (!WaitForPort(port, std::chrono::seconds(60))) {
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    proc->Stop();
+    return Status::Unavailable(what + " did not listen on port " + std::to_string(port) +
+                               " within 60 s; its log:\n" + ss.str());
+  }
+  return Status::Ok();
+}
+
+std::string Missing(const std::string& tool) {
+  return tool + " is not installed in testenv/node_modules: run `make deps`";
+}
+
+}  // namespace
+
+std::string NodeTool(const std::string& name) {
+  std::string path = SourceDir() + "/testenv/node_modules/.bin/" + name;
+  return access(path.c_str(), X_OK) == 0 ? path : "";
+}
+
+Status Azurite::Start() {
+  std::string bin = NodeTool("azurite-blob");
+  if (bin.empty()) return Status::NotFound(Missing("azurite"));
+  for (int attempt = 0; attempt < 3; attempt++) {
+    port_ = FreePort();
+    Status st = StartAndWait(&proc_,
+                             {bin, "--blobHost", "127.0.0.1", "--blobPort", std::to_string(port_),
+                              "--location", dir_.path(), "--silent", "--skipApiVersionCheck",
+                              "--loose", "--disableTelemetry"},
+                             port_, dir_.path() + "/azurite.log", "azurite");
+    if (st.ok()) return st;
+  }
+  return Status::Unavailable("azurite did not start; see " + dir_.path() + "/azurite.log");
+}
+
+std::string Azurite::Endpoint(int via_port) const {
+  return "http://127.0.0.1:" + std::to_string(via_port ? via_port : port_) + "/devstoreaccount1";
+}
+
+std::string Azurite::ConnectionString(int via_port) const {
+  return std::string("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=") +
+         kDevKey + ";BlobEndpoint=" + Endpoint(via_port) + ";";
+}
+
+Env Azurite::ClientEnv(int via_port) const {
+  return {{"AZURE_STORAGE_CONNECTION_STRING", ConnectionString(via_port)}};
+}
+
+std::shared_ptr<ObjectStore> Azurite::Store(const std::string& container, int via_port) const {
+  auto config = AzureConfig::FromConnectionString(ConnectionString(via_port), "test");
+  return NewAzureStore(config.value(), container);
+}
+
+Status S3rver::Start() {
+  std::string bin = NodeTool("s3rver");
+  if (bin.empty()) return Status::NotFound(Missing("s3rver"));
+  for (int attempt = 0; attempt < 3; attempt++) {
+    port_ = FreePort();
+    Status st = StartAndWait(&proc_,
+                             {bin, "--directory", dir_.path(), "--address", "127.0.0.1", "--port",
+                              std::to_string(port_), "--silent"},
+                             port_, dir_.path() + ".s3rver.log", "s3rver");
+    if (st.ok()) return st;
+  }
+  return Status::Unavailable("s3rver did not start");
+}
+
+std::string S3rver::Endpoint(int via_port) const {
+  return "http://127.0.0.1:" + std::to_string(via_port ? via_port : port_);
+}
+
+Env S3rver::ClientEnv(int via_port) const {
+  return {{"AWS_ACCESS_KEY_ID", "S3RVER"},
+          {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
+          {"AWS_REGION", "us-east-1"},
+          {"AWS_ENDPOINT_URL", Endpoint(via_port)}};
+}
+
+std::shared_ptr<ObjectStore> S3rver::Store(const std::string& bucket, int via_port) const {
+  S3Config c;
+  c.access_key = "S3RVER";
+  c.secret_key = "S3RVER";
+  c.endpoint = Endpoint(via_port);
+  c.source = "test";
+  return NewS3Store(c, bucket);
+}
+
+namespace {
+nlohmann::json ToJson(const FaultConfig& c) {
+  nlohmann::json codes = nlohmann::json::array();
+  std::stringstream ss(c.error_codes);
+  std::string code;
+  while (std::getline(ss, code, ',')) codes.push_back(std::stoi(code));
+  nlohmann::json j = {{"latencyMs", c.latency_ms}, {"bandwidth", c.bandwidth},
+                      {"errorRate", c.error_rate},  {"errorCodes", codes},
+                      {"dropRate", c.drop_rate}};
+  j["retryAfter"] = c.retry_after >= 0 ? nlohmann::json(c.retry_after) : nlohmann::json(nullptr);
+  return j;
+}
+
+Result<std::string> ProxyCall(int port, const std::string& method, const std::string& path,
+                              const std::string& body) {
+  http::Client client;
+  http::Request req;
+  req.method = method;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + path;
+  req.body = body;
+  if (!body.empty()) req.headers.push_back({"Content-Type", "application/json"});
+  http::Response resp;
+  SHOAL_RETURN_IF_ERROR(client.Send(req, &resp));
+  if (resp.status != 200) {
+    return Status::IOError("fault proxy " + path + ": HTTP " + std::to_string(resp.status) + " " + resp.body);
+  }
+  return resp.body;
+}
+}  // namespace
+
+Status FaultProxy::Start(const std::string& upstream, const FaultConfig& config) {
+  std::string script = SourceDir() + "/src/testing/fault_proxy.js";
+  std::string port_file = dir_.path() + "/port";
+  if (!proc_.Start({"node", script, "--upstream", upstream, "--listen", "127.0.0.1:0",
+                    "--port-file", port_file},
+                   {}, dir_.path() + "/proxy.log")) {
+    return Status::IOError("could not start node " + script);
+  }
+  for (int i = 0; i < 300 && port_ == 0; i++) {
+    std::ifstream in(port_file);
+    if (!(in >> port_)) port_ = 0;
+    if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (port_ == 0) return Status::Unavailable("the fault proxy did not start; see " + dir_.path() + "/proxy.log");
+  return Configure(config);
+}
+
+Status FaultProxy::Configure(const FaultConfig& config) {
+  auto r = ProxyCall(port_, "POST", "/__proxy/config", ToJson(config).dump());
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<ProxyStats> FaultProxy::Stats() {
+  SHOAL_ASSIGN_OR_RETURN(std::string body, ProxyCall(port_, "GET", "/__proxy/stats", ""));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Status::IOError("fault proxy stats are not JSON: " + body);
+  ProxyStats s;
+  s.requests = j.value("requests", 0ull);
+  s.forwarded = j.value("forwarded", 0ull);
+  s.injected_errors = j.value("injected_errors", 0ull);
+  s.dropped = j.value("dropped", 0ull);
+  s.upstream_response_bytes = j.value("upstream_response_bytes", 0ull);
+  if (j.contains("by_method")) s.get_requests = j["by_method"].value("GET", 0ull);
+  return s;
+}
+
+Status FaultProxy::Reset() {
+  auto r = ProxyCall(port_, "POST", "/__proxy/reset", "{}");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+}  // namespace shoal::testing
