@@ -18,8 +18,8 @@ constexpr const char* kDevKey =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 Status StartAndWait(Subprocess* proc, const std::vector<std::string>& argv, int port,
-                    const std::string& log, const std::string& what) {
-  if (!proc->Start(argv, {}, log)) return Status::IOError("could not start " + what);
+                    const std::string& log, const std::string& what, const Env& env = {}) {
+  if (!proc->Start(argv, env, log)) return Status::IOError("could not start " + what);
   if (!WaitForPort(port, std::chrono::seconds(60))) {
     std::ifstream in(log);
     std::stringstream ss;
@@ -83,7 +83,10 @@ Status S3rver::Start() {
     Status st = StartAndWait(&proc_,
                              {bin, "--directory", dir_.path(), "--address", "127.0.0.1", "--port",
                               std::to_string(port_), "--silent"},
-                             port_, dir_.path() + ".s3rver.log", "s3rver");
+                             port_, dir_.path() + ".s3rver.log", "s3rver",
+                             // s3rver's ListObjectsV2 continuation tokens use DES, which
+                             // OpenSSL 3 only offers through its legacy provider.
+                             {{"NODE_OPTIONS", "--openssl-legacy-provider"}});
     if (st.ok()) return st;
   }
   return Status::Unavailable("s3rver did not start");

@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -203,7 +204,7 @@ Status StatusFromResponse(const Response& resp, const std::string& what) {
   if (!message.empty()) detail += " (" + Trim(message) + ")";
 
   long s = resp.status;
-  if (s == 404) return Status::NotFound(detail);
+  if (s == 404) return Status::NotFound(detail + ": it does not exist");
   if (s == 401 || s == 403) return Status::PermissionDenied(detail);
   if (s == 412) return Status::PreconditionFailed(detail + ": the object changed; read it again");
   if (s == 408 || s == 429 || s >= 500) return Status::Unavailable(detail);
@@ -227,12 +228,6 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
                     const std::string& what) {
   uint64_t delivered = 0;
   std::string etag = opts.if_match;
-  ByteSink counting = [&](const char* data, size_t len) -> Status {
-    SHOAL_RETURN_IF_ERROR(sink(data, len));
-    delivered += len;
-    if (stats != nullptr) stats->bytes_read += len;
-    return Status::Ok();
-  };
   return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
     uint64_t offset = opts.offset + delivered;
     uint64_t length = opts.length == ReadOptions::kToEnd ? opts.length : opts.length - delivered;
@@ -240,17 +235,50 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
     bool resumed = delivered > 0;
     Request req = build(offset, length, etag);
     Response resp;
-    Status sent = client->Send(req, &resp, &counting);
-    if (resp.status >= 200 && resp.status < 300) {
-      std::string got = resp.Header("etag");
-      if (got.size() >= 2 && got.front() == '"') got = got.substr(1, got.size() - 2);
-      if (etag.empty()) etag = got;
-      if (resp.status == 200 && offset > 0) {
-        return Status::IOError(what + ": the store ignored the Range header");
+    bool checked = false, complete = false;
+    uint64_t this_attempt = 0;
+    // Checks the headers before the first byte reaches the caller's sink: the version must be
+    // the pinned one (even where a store ignores If-Match) and the range must start where asked.
+    // A store that sends more than the range asked for is cut off at the range's end.
+    ByteSink guarded = [&](const char* data, size_t len) -> Status {
+      if (complete) return Status::IOError("more bytes than the range");  // aborts; see below
+      if (!checked) {
+        checked = true;
+        std::string got = resp.Header("etag");
+        if (got.size() >= 2 && got.front() == '"') got = got.substr(1, got.size() - 2);
+        if (!etag.empty() && !got.empty() && got != etag) {
+          return Status::PreconditionFailed(what + " is now version " + got + ", not " + etag +
+                                            ": it changed; read it again");
+        }
+        if (etag.empty()) etag = got;
+        if (resp.status == 200 && offset > 0) {
+          return Status::IOError(what + ": the store ignored the Range header");
+        }
+        std::string cr = resp.Header("content-range");  // "bytes START-END/SIZE"
+        if (resp.status == 206 && StartsWith(cr, "bytes ") &&
+            std::strtoull(cr.c_str() + 6, nullptr, 10) != offset) {
+          return Status::IOError(what + ": asked for bytes from " + std::to_string(offset) +
+                                 ", the store answered " + cr);
+        }
       }
-    }
+      bool last = length != ReadOptions::kToEnd && this_attempt + len >= length;
+      if (last) len = static_cast<size_t>(length - this_attempt);
+      SHOAL_RETURN_IF_ERROR(sink(data, len));
+      delivered += len;
+      this_attempt += len;
+      if (stats != nullptr) stats->bytes_read += len;
+      complete = last;
+      return Status::Ok();
+    };
+    Status sent = client->Send(req, &resp, &guarded);
+    if (complete) return Status::Ok();  // every byte asked for arrived (an overshoot was cut)
     if (!sent.ok()) return sent;  // transient: the next attempt resumes after `delivered`
-    if (resp.status >= 200 && resp.status < 300) return Status::Ok();
+    if (resp.status >= 200 && resp.status < 300) {
+      if (length != ReadOptions::kToEnd && this_attempt < length) {
+        return Status::Unavailable(what + ": the answer ended early");
+      }
+      return Status::Ok();
+    }
     if (resp.status == 412 && resumed && opts.if_match.empty()) {
       return Status::PreconditionFailed(what + " was replaced while it was being read: read it again");
     }
