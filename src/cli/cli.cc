@@ -64,7 +64,7 @@ Result<Location> Resolve(const std::string& text) {
     loc.stdio = true;
     return loc;
   }
-  if (ObjectUrl::IsUrl(text)) {
+  if (ObjectUrl::IsUrl(text) || text.find("://") != std::string::npos) {
     SHOAL_ASSIGN_OR_RETURN(loc.url, ObjectUrl::Parse(text));
     loc.local = loc.url.scheme == "file";
   } else {

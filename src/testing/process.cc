@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,7 +146,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
     if (f.fd >= 0) close(f.fd);
   }
   int status = 0;
-  waitpid(pid, &status, 0);
+  struct rusage usage {};
+  wait4(pid, &status, 0, &usage);
+  result.max_rss_kib = usage.ru_maxrss;
   feeder.join();
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (timed_out) result.err += "\n[killed after " + std::to_string(timeout.count()) + " s]";

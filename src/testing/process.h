@@ -37,6 +37,7 @@ struct CommandResult {
   int exit_code = -1;     // -1 when killed by a signal or not started
   std::string out;        // stdout
   std::string err;        // stderr
+  long max_rss_kib = 0;   // peak resident set size of the child
 };
 
 // Runs argv with `input` on stdin and extra `env`, waiting at most `timeout`.

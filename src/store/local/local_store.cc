@@ -22,7 +22,7 @@ constexpr std::string_view kTempPrefix = ".shoal-tmp-";
 
 Status ErrnoStatus(const std::string& what, int err) {
   std::string msg = what + ": " + std::strerror(err);
-  if (err == ENOENT) return Status::NotFound(msg);
+  if (err == ENOENT || err == ENOTDIR) return Status::NotFound(what + " does not exist");
   if (err == EACCES || err == EPERM || err == EROFS) {
     return Status::PermissionDenied(msg + " (check the directory's permissions)");
   }

@@ -1,0 +1,265 @@
+// The `shoal` command line as users run it: a separate process against a real Azurite and
+// s3rver, checking exit codes, output, error lines and the bytes that land.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "testing/data.h"
+#include "testing/servers.h"
+
+namespace shoal {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::Env;
+
+struct World {
+  testing::Azurite azurite;
+  testing::S3rver s3rver;
+};
+World* world = nullptr;
+
+class WorldEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    world = new World();
+    Status st = world->azurite.Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    st = world->s3rver.Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_TRUE(world->azurite.Store("clitest")->CreateBucket().ok());
+    ASSERT_TRUE(world->s3rver.Store("clitest")->CreateBucket().ok());
+  }
+  void TearDown() override { delete world; }
+};
+
+std::string Shoal() { return testing::BinaryDir() + "/bin/shoal"; }
+
+// Runs shoal with the credentials of both stores (and nothing else from the environment
+// that could point elsewhere).
+CommandResult RunShoal(std::vector<std::string> args, const std::string& input = "", Env extra = {}) {
+  Env env = world->azurite.ClientEnv();
+  for (auto& [k, v] : world->s3rver.ClientEnv()) env[k] = v;
+  for (auto& [k, v] : extra) env[k] = v;
+  args.insert(args.begin(), Shoal());
+  return testing::RunCommand(args, env, input);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+int Lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+class CliTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  // A URL prefix unique to this test on the parameter's store.
+  std::string Base() {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    name = name.substr(0, name.find('/'));
+    if (GetParam() == "local") return "file://" + local_root_.path() + "/" + name;
+    return GetParam() + "://clitest/" + name;
+  }
+  testing::TempDir tmp_;
+  testing::TempDir local_root_;
+};
+
+TEST_P(CliTest, FileRoundTripsByteIdentical) {
+  std::string src = tmp_.path() + "/in.bin";
+  ASSERT_TRUE(testing::WritePatternFile(src, 1, (20 << 20) + 12345));  // several parts
+  auto up = RunShoal({"cp", src, Base() + "/obj.bin"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(up.out, "");  // quiet on success when not on a terminal
+  auto down = RunShoal({"cp", Base() + "/obj.bin", tmp_.path() + "/out.bin"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(testing::FileSha256(tmp_.path() + "/out.bin"), testing::FileSha256(src));
+}
+
+TEST_P(CliTest, DestinationEndingInSlashKeepsTheFileName) {
+  std::string src = tmp_.path() + "/named.txt";
+  WriteFile(src, "named");
+  ASSERT_EQ(RunShoal({"cp", src, Base() + "/dir/"}).exit_code, 0);
+  auto cat = RunShoal({"cat", Base() + "/dir/named.txt"});
+  EXPECT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_EQ(cat.out, "named");
+  fs::create_directories(tmp_.path() + "/into");
+  ASSERT_EQ(RunShoal({"cp", Base() + "/dir/named.txt", tmp_.path() + "/into"}).exit_code, 0);
+  EXPECT_EQ(ReadFile(tmp_.path() + "/into/named.txt"), "named");
+}
+
+TEST_P(CliTest, StdinToObjectAndObjectToStdout) {
+  std::string data(9 << 20, '\0');  // more than one part: the streaming multipart path
+  testing::PatternSource::Fill(5, 0, data.data(), data.size());
+  auto up = RunShoal({"cp", "-", Base() + "/piped"}, data);
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  auto down = RunShoal({"cp", Base() + "/piped", "-"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_TRUE(down.out == data);
+  auto cat = RunShoal({"cat", "--offset", "100", "--length", "50", Base() + "/piped"});
+  ASSERT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_TRUE(cat.out == data.substr(100, 50));
+}
+
+TEST_P(CliTest, RecursiveCopyOfATreeOfMixedSizesComesBackIdentical) {
+  std::string tree = tmp_.path() + "/tree";
+  std::map<std::string, std::string> files = {
+      {"empty", ""},
+      {"one", "1"},
+      {"a/b/c/deep.txt", "deep"},
+      {"with space/ü.bin", std::string(100000, 'u')},
+  };
+  std::string big(9 << 20, '\0');
+  testing::PatternSource::Fill(9, 0, big.data(), big.size());
+  files["big/blob.bin"] = big;
+  for (auto& [name, data] : files) WriteFile(tree + "/" + name, data);
+  auto up = RunShoal({"cp", "-r", tree, Base() + "/tree"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  auto ls = RunShoal({"ls", "-r", Base() + "/tree/"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(Lines(ls.out), static_cast<int>(files.size())) << ls.out;
+  auto down = RunShoal({"cp", "-r", Base() + "/tree", tmp_.path() + "/back"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  for (auto& [name, data] : files) {
+    EXPECT_TRUE(ReadFile(tmp_.path() + "/back/" + name) == data) << name;
+  }
+  size_t count = 0;
+  for (auto& e : fs::recursive_directory_iterator(tmp_.path() + "/back")) count += e.is_regular_file();
+  EXPECT_EQ(count, files.size());
+}
+
+TEST_P(CliTest, LsGroupsByDirectoryAndStatShowsSizeAndEtag) {
+  // One level below each common prefix: s3rver drops common prefixes whose keys lie two
+  // levels down (its directory walk prunes them), which S3 itself does not.
+  for (std::string k : {"x/1", "x/2", "y/3", "top"}) {
+    ASSERT_EQ(RunShoal({"cp", "-", Base() + "/ls/" + k}, k).exit_code, 0);
+  }
+  auto ls = RunShoal({"ls", Base() + "/ls/"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("PRE"), std::string::npos);
+  EXPECT_NE(ls.out.find("/ls/x/"), std::string::npos);
+  EXPECT_NE(ls.out.find("/ls/top"), std::string::npos);
+  EXPECT_EQ(Lines(ls.out), 3) << ls.out;
+  auto stat = RunShoal({"stat", Base() + "/ls/top"});
+  ASSERT_EQ(stat.exit_code, 0) << stat.err;
+  EXPECT_NE(stat.out.find("size:          3 "), std::string::npos) << stat.out;
+  EXPECT_NE(stat.out.find("etag:"), std::string::npos);
+  EXPECT_NE(stat.out.find("last-modified: 20"), std::string::npos);
+}
+
+TEST_P(CliTest, RmDeletesOneOrAPrefix) {
+  for (std::string k : {"a", "b", "c"}) ASSERT_EQ(RunShoal({"cp", "-", Base() + "/rm/" + k}, k).exit_code, 0);
+  EXPECT_EQ(RunShoal({"rm", Base() + "/rm/a"}).exit_code, 0);
+  EXPECT_NE(RunShoal({"stat", Base() + "/rm/a"}).exit_code, 0);
+  EXPECT_EQ(RunShoal({"rm", "-r", Base() + "/rm"}).exit_code, 0);
+  auto ls = RunShoal({"ls", "-r", Base() + "/rm/"});
+  EXPECT_EQ(ls.exit_code, 0);
+  EXPECT_EQ(ls.out, "");
+}
+
+TEST_P(CliTest, MissingObjectFailsWithOneLineSayingSo) {
+  auto r = RunShoal({"cat", Base() + "/no/such/object"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, CliTest, ::testing::Values("az", "s3", "local"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST(Cli, EveryCommandAnswersHelp) {
+  for (std::string cmd : {"", "cp", "cat", "ls", "stat", "rm", "mb"}) {
+    std::vector<std::string> args;
+    if (!cmd.empty()) args.push_back(cmd);
+    args.push_back("--help");
+    auto r = RunShoal(args);
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
+  }
+  auto top = RunShoal({"--help"});
+  EXPECT_NE(top.out.find("AZURE_STORAGE_CONNECTION_STRING"), std::string::npos);
+}
+
+TEST(Cli, NoCommandIsAUsageError) {
+  auto r = RunShoal({});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, 1);  // usage errors are not runtime failures
+}
+
+TEST(Cli, MissingCredentialsNameTheVariablesToSet) {
+  auto r = testing::RunCommand({Shoal(), "ls", "az://somewhere/"}, {{"AZURE_STORAGE_CONNECTION_STRING", ""}});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("AZURE_STORAGE_CONNECTION_STRING"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("AZURE_STORAGE_KEY"), std::string::npos) << r.err;
+}
+
+TEST(Cli, WrongAccountKeyIsRefusedWithoutPrintingIt) {
+  std::string bad_key = Base64Encode("not-the-real-key-at-all");
+  std::string cs = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + bad_key +
+                   ";BlobEndpoint=" + world->azurite.Endpoint() + ";";
+  auto r = RunShoal({"ls", "az://clitest/"}, "", {{"AZURE_STORAGE_CONNECTION_STRING", cs}});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("devstoreaccount1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("AZURE_STORAGE_CONNECTION_STRING"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(bad_key), std::string::npos) << r.err;
+}
+
+TEST(Cli, BadUrlsAndFlagsAreExplained) {
+  auto scheme = RunShoal({"cat", "gs://bucket/x"});
+  EXPECT_EQ(scheme.exit_code, 1);
+  EXPECT_NE(scheme.err.find("az://"), std::string::npos) << scheme.err;
+  auto size = RunShoal({"cp", "--part-size", "lots", "-", "az://clitest/x"}, "x");
+  EXPECT_EQ(size.exit_code, 1);
+  EXPECT_NE(size.err.find("8MiB"), std::string::npos) << size.err;
+  auto dir = RunShoal({"cp", testing::SourceDir() + "/src", "az://clitest/x"});
+  EXPECT_EQ(dir.exit_code, 1);
+  EXPECT_NE(dir.err.find("-r"), std::string::npos) << dir.err;
+  auto escape = RunShoal({"cp", "-", "file:///tmp/a/../b"}, "x");
+  EXPECT_EQ(escape.exit_code, 1);
+  EXPECT_NE(escape.err.find(".."), std::string::npos) << escape.err;
+}
+
+// The memory bound: a 4 GiB object moves through a fixed set of part buffers.
+TEST(Cli, PeakMemoryOfA4GiBCopyStaysUnder256MiB) {
+  testing::TempDir tmp;
+  const uint64_t size = 4ull << 30;
+  std::string src = tmp.path() + "/4g.bin";
+  ASSERT_TRUE(testing::WritePatternFile(src, 4, size));
+  auto up = RunShoal({"cp", src, "az://clitest/rss/4g.bin"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  fs::remove(src);
+  auto down = RunShoal({"cp", "az://clitest/rss/4g.bin", tmp.path() + "/4g.back"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(testing::FileSha256(tmp.path() + "/4g.back"), testing::PatternSha256(4, size));
+  std::printf("peak RSS of shoal cp, 4 GiB: upload %ld KiB, download %ld KiB\n", up.max_rss_kib,
+              down.max_rss_kib);
+  EXPECT_LT(up.max_rss_kib, 256 * 1024);
+  EXPECT_LT(down.max_rss_kib, 256 * 1024);
+  EXPECT_EQ(RunShoal({"rm", "az://clitest/rss/4g.bin"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace shoal
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new shoal::WorldEnvironment());
+  return RUN_ALL_TESTS();
+}
