@@ -1,0 +1,47 @@
+// The official SDKs' side of the interoperability test (tests/sdk_interop_test.cc):
+//   node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE
+// Azure: AZURE_STORAGE_CONNECTION_STRING. S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_REGION, AWS_ENDPOINT_URL (path-style). Only loopback endpoints are ever given.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const modules = path.join(__dirname, '..', 'testenv', 'node_modules');
+
+async function main() {
+  const [op, bucket, key, file] = process.argv.slice(2);
+  if (!op || !bucket || !key || !file) {
+    console.error('usage: node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE');
+    process.exit(2);
+  }
+  if (op.startsWith('azure-')) {
+    const { BlobServiceClient } = require(path.join(modules, '@azure/storage-blob'));
+    const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
+    const blob = service.getContainerClient(bucket).getBlockBlobClient(key);
+    if (op === 'azure-put') {
+      // 4 MiB blocks: a large file goes up as Put Block + Put Block List.
+      await blob.uploadFile(file, { blockSize: 4 << 20, concurrency: 4, maxSingleShotSize: 4 << 20 });
+    } else {
+      await blob.downloadToFile(file);
+    }
+    return;
+  }
+  const { S3Client, PutObjectCommand, GetObjectCommand } = require(path.join(modules, '@aws-sdk/client-s3'));
+  const s3 = new S3Client({
+    region: process.env.AWS_REGION || 'us-east-1',
+    endpoint: process.env.AWS_ENDPOINT_URL,
+    forcePathStyle: true,
+  });
+  if (op === 's3-put') {
+    const body = fs.readFileSync(file);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  } else {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const bytes = await out.Body.transformToByteArray();
+    fs.writeFileSync(file, bytes);
+  }
+}
+
+main().catch((err) => {
+  console.error(`sdk_interop: ${err && err.message ? err.message : err}`);
+  process.exit(1);
+});
