@@ -8,7 +8,7 @@
 
 #include "common/strings.h"
 #include "testing/data.h"
-#include "testing/servers.h"
+#include "testing/servers_environment.h"
 
 namespace shoal {
 namespace {
@@ -17,33 +17,12 @@ namespace fs = std::filesystem;
 using testing::CommandResult;
 using testing::Env;
 
-struct World {
-  testing::Azurite azurite;
-  testing::S3rver s3rver;
-};
-World* world = nullptr;
-
-class WorldEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    world = new World();
-    Status st = world->azurite.Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    st = world->s3rver.Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    ASSERT_TRUE(world->azurite.Store("clitest")->CreateBucket().ok());
-    ASSERT_TRUE(world->s3rver.Store("clitest")->CreateBucket().ok());
-  }
-  void TearDown() override { delete world; }
-};
-
 std::string Shoal() { return testing::BinaryDir() + "/bin/shoal"; }
 
 // Runs shoal with the credentials of both stores (and nothing else from the environment
 // that could point elsewhere).
 CommandResult RunShoal(std::vector<std::string> args, const std::string& input = "", Env extra = {}) {
-  Env env = world->azurite.ClientEnv();
-  for (auto& [k, v] : world->s3rver.ClientEnv()) env[k] = v;
+  Env env = testing::ServersClientEnv();
   for (auto& [k, v] : extra) env[k] = v;
   args.insert(args.begin(), Shoal());
   return testing::RunCommand(args, env, input);
@@ -212,7 +191,7 @@ TEST(Cli, MissingCredentialsNameTheVariablesToSet) {
 TEST(Cli, WrongAccountKeyIsRefusedWithoutPrintingIt) {
   std::string bad_key = Base64Encode("not-the-real-key-at-all");
   std::string cs = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + bad_key +
-                   ";BlobEndpoint=" + world->azurite.Endpoint() + ";";
+                   ";BlobEndpoint=" + testing::Servers().azurite.Endpoint() + ";";
   auto r = RunShoal({"ls", "az://clitest/"}, "", {{"AZURE_STORAGE_CONNECTION_STRING", cs}});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(Lines(r.err), 1) << r.err;
@@ -259,7 +238,5 @@ TEST(Cli, PeakMemoryOfA4GiBCopyStaysUnder256MiB) {
 }  // namespace shoal
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new shoal::WorldEnvironment());
-  return RUN_ALL_TESTS();
+  return shoal::testing::RunTestsWithServers(argc, argv, "clitest");
 }

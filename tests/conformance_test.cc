@@ -17,7 +17,7 @@
 #include "store/object_store.h"
 #include "store/transfer.h"
 #include "testing/data.h"
-#include "testing/servers.h"
+#include "testing/servers_environment.h"
 
 namespace shoal {
 namespace {
@@ -30,10 +30,11 @@ using testing::S3rver;
 constexpr const char* kBucket = "conformance";
 
 // Servers shared by every test of this binary, started once.
+// Beside the shared Azurite and s3rver: a local root and a fault proxy in front of each.
 struct World {
   testing::TempDir local_root;
-  Azurite azurite;
-  S3rver s3rver;
+  Azurite& azurite = testing::Servers().azurite;
+  S3rver& s3rver = testing::Servers().s3rver;
   FaultProxy azure_proxy;
   FaultProxy s3_proxy;
 };
@@ -51,15 +52,9 @@ class WorldEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     world = new World();
-    ASSERT_TRUE(world->azurite.Start().ok());
-    ASSERT_TRUE(world->s3rver.Start().ok());
     Status st = world->azure_proxy.Start("http://127.0.0.1:" + std::to_string(world->azurite.port()), Faults());
     ASSERT_TRUE(st.ok()) << st.ToString();
     st = world->s3_proxy.Start(world->s3rver.Endpoint(), Faults());
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    st = world->azurite.Store(kBucket)->CreateBucket();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    st = world->s3rver.Store(kBucket)->CreateBucket();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   void TearDown() override {
@@ -449,6 +444,8 @@ TEST(Retries, AnUnreachableStoreIsUnavailable) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
+  // Environments set up in order: the servers first, then the proxies in front of them.
+  ::testing::AddGlobalTestEnvironment(new shoal::testing::StoreServersEnvironment(shoal::kBucket));
   ::testing::AddGlobalTestEnvironment(new shoal::WorldEnvironment());
   return RUN_ALL_TESTS();
 }

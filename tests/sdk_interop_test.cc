@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "testing/data.h"
-#include "testing/servers.h"
+#include "testing/servers_environment.h"
 
 namespace shoal {
 namespace {
@@ -13,38 +13,14 @@ namespace {
 using testing::CommandResult;
 using testing::Env;
 
-struct World {
-  testing::Azurite azurite;
-  testing::S3rver s3rver;
-};
-World* world = nullptr;
-
-class WorldEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    world = new World();
-    ASSERT_TRUE(world->azurite.Start().ok());
-    ASSERT_TRUE(world->s3rver.Start().ok());
-    ASSERT_TRUE(world->azurite.Store("interop")->CreateBucket().ok());
-    ASSERT_TRUE(world->s3rver.Store("interop")->CreateBucket().ok());
-  }
-  void TearDown() override { delete world; }
-};
-
-Env ClientEnv() {
-  Env env = world->azurite.ClientEnv();
-  for (auto& [k, v] : world->s3rver.ClientEnv()) env[k] = v;
-  return env;
-}
-
 CommandResult Sdk(const std::string& op, const std::string& key, const std::string& file) {
   return testing::RunCommand(
-      {"node", testing::SourceDir() + "/tests/sdk_interop.js", op, "interop", key, file}, ClientEnv());
+      {"node", testing::SourceDir() + "/tests/sdk_interop.js", op, "interop", key, file}, testing::ServersClientEnv());
 }
 
 CommandResult Shoal(std::vector<std::string> args) {
   args.insert(args.begin(), testing::BinaryDir() + "/bin/shoal");
-  return testing::RunCommand(args, ClientEnv());
+  return testing::RunCommand(args, testing::ServersClientEnv());
 }
 
 struct Case {
@@ -103,7 +79,5 @@ INSTANTIATE_TEST_SUITE_P(Sdks, SdkInteropTest, ::testing::Values("azure", "s3"),
 }  // namespace shoal
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new shoal::WorldEnvironment());
-  return RUN_ALL_TESTS();
+  return shoal::testing::RunTestsWithServers(argc, argv, "interop");
 }

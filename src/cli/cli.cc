@@ -338,21 +338,22 @@ int Run(int argc, char** argv) {
     lo.prefix = loc->url.key;
     if (loc->local && IsLocalDir(*loc)) lo.prefix = AsPrefix(lo.prefix);
     if (!recursive) lo.delimiter = "/";
-    size_t shown = 0;
     while (true) {
       auto page = loc->store->List(lo);
       if (!page.ok()) return Fail("ls", page.status());
-      for (const auto& p : page->prefixes) std::printf("%19s %12s  %s\n", "", "PRE", p.c_str());
+      // Keys as the store names them; local files as absolute paths.
+      std::string lead = loc->local ? "/" : "";
+      for (const auto& p : page->prefixes) {
+        std::printf("%19s %12s  %s%s\n", "", "PRE", lead.c_str(), p.c_str());
+      }
       for (const auto& o : page->objects) {
-        std::printf("%s %12llu  %s%s%s\n", FormatTime(o.last_modified).c_str(),
-                    static_cast<unsigned long long>(o.size), o.key.c_str(),
+        std::printf("%s %12llu  %s%s%s%s\n", FormatTime(o.last_modified).c_str(),
+                    static_cast<unsigned long long>(o.size), lead.c_str(), o.key.c_str(),
                     long_format ? "  " : "", long_format ? o.etag.c_str() : "");
       }
-      shown += page->prefixes.size() + page->objects.size();
       if (page->next_continuation.empty()) break;
       lo.continuation = page->next_continuation;
     }
-    (void)shown;
     return 0;
   }
   if (stat->parsed()) {

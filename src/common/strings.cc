@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace shoal {
@@ -144,6 +145,16 @@ std::time_t ParseHttpTime(std::string_view text) {
   }
   if (end == nullptr) return -1;
   return timegm(&tm);
+}
+
+const char* EnvValue(const char* name) {
+  const char* v = std::getenv(name);
+  return (v != nullptr && *v != '\0') ? v : nullptr;
+}
+
+std::string Unquote(std::string s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
+  return s;
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) {

@@ -34,6 +34,12 @@ std::string FormatIso8601(std::time_t t);        // "2026-11-21T12:24:41Z"
 // Parses RFC 1123 or ISO 8601 ("2026-11-21T12:24:41.000Z"); -1 when neither.
 std::time_t ParseHttpTime(std::string_view text);
 
+// The value of environment variable `name`, or nullptr when unset or empty.
+const char* EnvValue(const char* name);
+
+// "\"abc\"" -> "abc" (ETags come quoted); anything else unchanged.
+std::string Unquote(std::string s);
+
 bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);
 std::string ToLower(std::string_view s);

@@ -21,16 +21,6 @@ constexpr const char* kDevKey =
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
-const char* Getenv(const char* name) {
-  const char* v = std::getenv(name);
-  return (v != nullptr && *v != '\0') ? v : nullptr;
-}
-
-std::string StripQuotes(std::string s) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
-  return s;
-}
-
 class AzureStore;
 
 class AzureUpload final : public MultipartUpload {
@@ -65,21 +55,15 @@ class AzureStore final : public ObjectStore {
     return PartLimits{1, 4000ull << 20, 50000};
   }
 
-  // One signed request with retries. `body` is sent as is; 2xx bodies go to `sink` or resp.
+  // One signed request with retries; 2xx bodies land in resp.
   Status Call(const std::string& method, const std::string& key, const Params& query,
-              http::Request base, http::Response* resp, const std::string& what) {
-    return http::RunWithRetry(retry_, &stats_, [&](std::chrono::milliseconds* retry_after) {
+              const http::Request& base, http::Response* resp, const std::string& what) {
+    auto build = [&] {
       http::Request req = base;
       Sign(method, key, query, &req);
-      Status st = client_.Send(req, resp);
-      if (!st.ok()) return st;
-      if (resp->status >= 200 && resp->status < 300) {
-        stats_.bytes_written += req.body.size();
-        return Status::Ok();
-      }
-      *retry_after = http::RetryAfter(*resp);
-      return Explain(http::StatusFromResponse(*resp, what));
-    });
+      return req;
+    };
+    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what));
   }
 
   Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data) {
@@ -159,7 +143,7 @@ class AzureStore final : public ObjectStore {
         pugi::xml_node p = n.child("Properties");
         page.objects.push_back(ObjectInfo{
             n.child_value("Name"), std::strtoull(p.child_value("Content-Length"), nullptr, 10),
-            StripQuotes(p.child_value("Etag")), ParseHttpTime(p.child_value("Last-Modified"))});
+            Unquote(p.child_value("Etag")), ParseHttpTime(p.child_value("Last-Modified"))});
       } else if (std::string_view(n.name()) == "BlobPrefix") {
         page.prefixes.push_back(n.child_value("Name"));
       }
@@ -231,7 +215,7 @@ class AzureStore final : public ObjectStore {
   }
 
   static ObjectInfo InfoFrom(const std::string& key, uint64_t size, const http::Response& resp) {
-    return ObjectInfo{key, size, StripQuotes(resp.Header("etag")),
+    return ObjectInfo{key, size, Unquote(resp.Header("etag")),
                       ParseHttpTime(resp.Header("last-modified"))};
   }
 
@@ -355,10 +339,10 @@ Result<AzureConfig> AzureConfig::FromConnectionString(std::string_view text, std
 }
 
 Result<AzureConfig> AzureConfig::FromEnvironment() {
-  if (const char* cs = Getenv("AZURE_STORAGE_CONNECTION_STRING")) {
+  if (const char* cs = EnvValue("AZURE_STORAGE_CONNECTION_STRING")) {
     return FromConnectionString(cs, "AZURE_STORAGE_CONNECTION_STRING");
   }
-  const char* account = Getenv("AZURE_STORAGE_ACCOUNT");
+  const char* account = EnvValue("AZURE_STORAGE_ACCOUNT");
   if (account == nullptr) {
     return Status::InvalidArgument(
         "no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with "
@@ -366,13 +350,13 @@ Result<AzureConfig> AzureConfig::FromEnvironment() {
   }
   AzureConfig c;
   c.account = account;
-  if (const char* key = Getenv("AZURE_STORAGE_KEY")) {
+  if (const char* key = EnvValue("AZURE_STORAGE_KEY")) {
     c.key = key;
     c.source = "AZURE_STORAGE_KEY";
     if (!Base64Decode(c.key).ok()) {
       return Status::InvalidArgument("AZURE_STORAGE_KEY is not valid base64: copy the key again");
     }
-  } else if (const char* sas = Getenv("AZURE_STORAGE_SAS_TOKEN")) {
+  } else if (const char* sas = EnvValue("AZURE_STORAGE_SAS_TOKEN")) {
     c.sas = sas;
     if (!c.sas.empty() && c.sas.front() == '?') c.sas.erase(0, 1);
     c.source = "AZURE_STORAGE_SAS_TOKEN";
@@ -380,7 +364,7 @@ Result<AzureConfig> AzureConfig::FromEnvironment() {
     return Status::InvalidArgument("AZURE_STORAGE_ACCOUNT is set but neither AZURE_STORAGE_KEY "
                                    "nor AZURE_STORAGE_SAS_TOKEN is");
   }
-  const char* endpoint = Getenv("AZURE_STORAGE_BLOB_ENDPOINT");
+  const char* endpoint = EnvValue("AZURE_STORAGE_BLOB_ENDPOINT");
   c.endpoint = endpoint ? endpoint : "https://" + c.account + ".blob.core.windows.net";
   while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
   return c;

@@ -172,6 +172,24 @@ Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt&
                                " attempts; the store is overloaded or unreachable: try again later)");
 }
 
+Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
+            const std::function<Request()>& build, Response* resp, const std::string& what) {
+  return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) {
+    Request req = build();
+    SHOAL_RETURN_IF_ERROR(client->Send(req, resp));
+    if (resp->status >= 200 && resp->status < 300) {
+      if (req.method == "POST" && resp->body.find("<Error>") != std::string::npos) {
+        resp->status = 500;
+        return StatusFromResponse(*resp, what);
+      }
+      if (stats != nullptr) stats->bytes_written += req.body.size();
+      return Status::Ok();
+    }
+    *retry_after = RetryAfter(*resp);
+    return StatusFromResponse(*resp, what);
+  });
+}
+
 std::chrono::milliseconds RetryAfter(const Response& resp) {
   std::string v = resp.Header("retry-after");
   if (v.empty()) return std::chrono::milliseconds(0);
@@ -244,8 +262,7 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
       if (complete) return Status::IOError("more bytes than the range");  // aborts; see below
       if (!checked) {
         checked = true;
-        std::string got = resp.Header("etag");
-        if (got.size() >= 2 && got.front() == '"') got = got.substr(1, got.size() - 2);
+        std::string got = Unquote(resp.Header("etag"));
         if (!etag.empty() && !got.empty() && got != etag) {
           return Status::PreconditionFailed(what + " is now version " + got + ", not " + etag +
                                             ": it changed; read it again");

@@ -69,6 +69,13 @@ using Attempt = std::function<Status(std::chrono::milliseconds* retry_after)>;
 // attempt the transient error is returned with "(after N attempts)".
 Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt& attempt);
 
+// Sends the request `build` makes (built and signed anew for every attempt) with retries.
+// Ok for a 2xx answer (its body in *resp); otherwise the mapped error of the last attempt.
+// A 2xx POST whose body is an <Error> (S3's CompleteMultipartUpload can fail that way) counts
+// as a 500. Counts request bytes sent in stats->bytes_written.
+Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
+            const std::function<Request()>& build, Response* resp, const std::string& what);
+
 // Maps an HTTP status to a code: 404 -> kNotFound, 401/403 -> kPermissionDenied,
 // 412 -> kPreconditionFailed, 408/429/5xx -> kUnavailable, other 4xx -> kInvalidArgument.
 // The message starts with `what` and includes the store's error code and message (from an XML

@@ -16,16 +16,6 @@ namespace {
 using Params = std::vector<std::pair<std::string, std::string>>;
 constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
 
-const char* Getenv(const char* name) {
-  const char* v = std::getenv(name);
-  return (v != nullptr && *v != '\0') ? v : nullptr;
-}
-
-std::string StripQuotes(std::string s) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
-  return s;
-}
-
 class S3Store;
 
 class S3Upload final : public MultipartUpload {
@@ -66,24 +56,15 @@ class S3Store final : public ObjectStore {
   std::string Describe() const override { return "s3://" + bucket_; }
   PartLimits Limits() const override { return PartLimits{5ull << 20, 5ull << 30, 10000}; }
 
+  // One signed request with retries; 2xx bodies land in resp.
   Status Call(const std::string& method, const std::string& key, const Params& query,
               const http::Request& base, http::Response* resp, const std::string& what) {
-    return http::RunWithRetry(retry_, &stats_, [&](std::chrono::milliseconds* retry_after) {
+    auto build = [&] {
       http::Request req = base;
       Sign(method, key, query, &req);
-      Status st = client_.Send(req, resp);
-      if (!st.ok()) return st;
-      if (resp->status >= 200 && resp->status < 300) {
-        // CompleteMultipartUpload may fail inside a 200 answer.
-        if (resp->body.find("<Error>") != std::string::npos && method == "POST") {
-          return Explain(http::StatusFromResponse(http::Response{500, resp->headers, resp->body}, what));
-        }
-        stats_.bytes_written += req.body.size();
-        return Status::Ok();
-      }
-      *retry_after = http::RetryAfter(*resp);
-      return Explain(http::StatusFromResponse(*resp, what));
-    });
+      return req;
+    };
+    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what));
   }
 
   std::string Url(const std::string& key) const { return "s3://" + bucket_ + "/" + key; }
@@ -106,7 +87,7 @@ class S3Store final : public ObjectStore {
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("HEAD", key, {}, req, &resp, "HeadObject " + Url(key)));
     return ObjectInfo{key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10),
-                      StripQuotes(resp.Header("etag")), ParseHttpTime(resp.Header("last-modified"))};
+                      Unquote(resp.Header("etag")), ParseHttpTime(resp.Header("last-modified"))};
   }
 
   Result<ListPage> ListImpl(const ListOptions& opts) override {
@@ -126,7 +107,7 @@ class S3Store final : public ObjectStore {
     for (pugi::xml_node n : root.children("Contents")) {
       page.objects.push_back(ObjectInfo{n.child_value("Key"),
                                         std::strtoull(n.child_value("Size"), nullptr, 10),
-                                        StripQuotes(n.child_value("ETag")),
+                                        Unquote(n.child_value("ETag")),
                                         ParseHttpTime(n.child_value("LastModified"))});
     }
     for (pugi::xml_node n : root.children("CommonPrefixes")) page.prefixes.push_back(n.child_value("Prefix"));
@@ -154,7 +135,7 @@ class S3Store final : public ObjectStore {
     req.headers = {{"Content-Type", "application/octet-stream"}};
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("PUT", key, {}, req, &resp, "PutObject " + Url(key)));
-    return ObjectInfo{key, data.size(), StripQuotes(resp.Header("etag")),
+    return ObjectInfo{key, data.size(), Unquote(resp.Header("etag")),
                       ParseHttpTime(resp.Header("last-modified"))};
   }
 
@@ -269,7 +250,7 @@ Result<ObjectInfo> S3Upload::Complete(uint32_t num_parts) {
   SHOAL_RETURN_IF_ERROR(st);
   pugi::xml_document doc;
   doc.load_buffer(resp.body.data(), resp.body.size());
-  std::string etag = StripQuotes(doc.child("CompleteMultipartUploadResult").child_value("ETag"));
+  std::string etag = Unquote(doc.child("CompleteMultipartUploadResult").child_value("ETag"));
   {
     std::lock_guard<std::mutex> lock(mu_);
     done_ = true;
@@ -325,8 +306,8 @@ std::string SigV4Authorization(const S3Config& config, const std::string& method
 
 Result<S3Config> S3Config::FromEnvironment() {
   S3Config c;
-  const char* id = Getenv("AWS_ACCESS_KEY_ID");
-  const char* secret = Getenv("AWS_SECRET_ACCESS_KEY");
+  const char* id = EnvValue("AWS_ACCESS_KEY_ID");
+  const char* secret = EnvValue("AWS_SECRET_ACCESS_KEY");
   if (id == nullptr || secret == nullptr) {
     return Status::InvalidArgument(
         "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_REGION, "
@@ -335,11 +316,11 @@ Result<S3Config> S3Config::FromEnvironment() {
   c.access_key = id;
   c.secret_key = secret;
   c.source = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
-  if (const char* t = Getenv("AWS_SESSION_TOKEN")) c.session_token = t;
-  if (const char* r = Getenv("AWS_REGION")) c.region = r;
-  else if (const char* r2 = Getenv("AWS_DEFAULT_REGION")) c.region = r2;
-  if (const char* e = Getenv("AWS_ENDPOINT_URL_S3")) c.endpoint = e;
-  else if (const char* e2 = Getenv("AWS_ENDPOINT_URL")) c.endpoint = e2;
+  if (const char* t = EnvValue("AWS_SESSION_TOKEN")) c.session_token = t;
+  if (const char* r = EnvValue("AWS_REGION")) c.region = r;
+  else if (const char* r2 = EnvValue("AWS_DEFAULT_REGION")) c.region = r2;
+  if (const char* e = EnvValue("AWS_ENDPOINT_URL_S3")) c.endpoint = e;
+  else if (const char* e2 = EnvValue("AWS_ENDPOINT_URL")) c.endpoint = e2;
   return c;
 }
 
