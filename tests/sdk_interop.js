@@ -1,5 +1,6 @@
 // The official SDKs' side of the interoperability test (tests/sdk_interop_test.cc):
 //   node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE
+//   node sdk_interop.js azure-sas PERMISSIONS   (prints an account SAS token, e.g. for "rwdlac")
 // Azure: AZURE_STORAGE_CONNECTION_STRING. S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_REGION, AWS_ENDPOINT_URL (path-style). Only loopback endpoints are ever given.
 'use strict';
@@ -9,6 +10,21 @@ const modules = path.join(__dirname, '..', 'testenv', 'node_modules');
 
 async function main() {
   const [op, bucket, key, file] = process.argv.slice(2);
+  if (op === 'azure-sas') {
+    const blob = require(path.join(modules, '@azure/storage-blob'));
+    const cs = process.env.AZURE_STORAGE_CONNECTION_STRING;
+    const account = /AccountName=([^;]+)/.exec(cs)[1];
+    const accountKey = /AccountKey=([^;]+)/.exec(cs)[1];
+    const sas = blob.generateAccountSASQueryParameters({
+      expiresOn: new Date(Date.now() + 3600 * 1000),
+      permissions: blob.AccountSASPermissions.parse(bucket),
+      services: blob.AccountSASServices.parse('b').toString(),
+      resourceTypes: blob.AccountSASResourceTypes.parse('sco').toString(),
+      protocol: blob.SASProtocol.HttpsAndHttp,
+    }, new blob.StorageSharedKeyCredential(account, accountKey));
+    process.stdout.write(sas.toString());
+    return;
+  }
   if (!op || !bucket || !key || !file) {
     console.error('usage: node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE');
     process.exit(2);

@@ -75,6 +75,57 @@ TEST_P(SdkInteropTest, TheSdkWritesShoalReads) {
 INSTANTIATE_TEST_SUITE_P(Sdks, SdkInteropTest, ::testing::Values("azure", "s3"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
+// Azure credentials as separate variables: a key, then SAS tokens made by the SDK.
+class AzureEnvCredentialsTest : public ::testing::Test {
+ protected:
+  CommandResult ShoalWith(std::vector<std::string> args, Env env, const std::string& input = "") {
+    args.insert(args.begin(), testing::BinaryDir() + "/bin/shoal");
+    env["AZURE_STORAGE_CONNECTION_STRING"] = "";  // only the variables below
+    env["AZURE_STORAGE_ACCOUNT"] = "devstoreaccount1";
+    env["AZURE_STORAGE_BLOB_ENDPOINT"] = testing::Servers().azurite.Endpoint();
+    return testing::RunCommand(args, env, input);
+  }
+  std::string Sas(const std::string& permissions) {
+    auto r = testing::RunCommand({"node", testing::SourceDir() + "/tests/sdk_interop.js", "azure-sas",
+                                  permissions, "-", "-"},
+                                 testing::ServersClientEnv());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+};
+
+TEST_F(AzureEnvCredentialsTest, AccountKeyVariableWorks) {
+  Env env = {{"AZURE_STORAGE_KEY",
+              "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="}};
+  ASSERT_EQ(ShoalWith({"cp", "-", "az://interop/env/key.txt"}, env, "by key").exit_code, 0);
+  auto cat = ShoalWith({"cat", "az://interop/env/key.txt"}, env);
+  EXPECT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_EQ(cat.out, "by key");
+}
+
+TEST_F(AzureEnvCredentialsTest, SasTokenVariableWorksForEveryOperation) {
+  Env env = {{"AZURE_STORAGE_SAS_TOKEN", Sas("rwdlac")}};
+  std::string big(9 << 20, 's');  // Put Block + Put Block List under SAS too
+  auto up = ShoalWith({"cp", "-", "az://interop/env/sas.bin"}, env, big);
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  auto cat = ShoalWith({"cat", "az://interop/env/sas.bin"}, env);
+  EXPECT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_TRUE(cat.out == big);
+  auto ls = ShoalWith({"ls", "az://interop/env/"}, env);
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("env/sas.bin"), std::string::npos) << ls.out;
+  EXPECT_EQ(ShoalWith({"rm", "az://interop/env/sas.bin"}, env).exit_code, 0);
+}
+
+TEST_F(AzureEnvCredentialsTest, ReadOnlySasRefusesWritesAndSaysWhichCredential) {
+  std::string sas = Sas("rl");
+  auto up = ShoalWith({"cp", "-", "az://interop/env/denied"}, {{"AZURE_STORAGE_SAS_TOKEN", sas}}, "x");
+  EXPECT_EQ(up.exit_code, 1);
+  EXPECT_NE(up.err.find("AZURE_STORAGE_SAS_TOKEN"), std::string::npos) << up.err;
+  EXPECT_NE(up.err.find("devstoreaccount1"), std::string::npos) << up.err;
+  EXPECT_EQ(up.err.find(sas), std::string::npos) << "the token leaked into: " << up.err;
+}
+
 }  // namespace
 }  // namespace shoal
 

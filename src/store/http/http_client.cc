@@ -141,7 +141,9 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   if (!t.sink_status.ok()) {
     result = t.sink_status;
   } else if (rc != CURLE_OK) {
-    result = Status::Unavailable(req.method + " " + req.url + ": " + curl_easy_strerror(rc));
+    // Without the query: a SAS token travels there and must never reach a message.
+    result = Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) + ": " +
+                                 curl_easy_strerror(rc));
   }
   if (rc != CURLE_OK) {
     curl_easy_cleanup(curl);  // the connection is in an unknown state: do not reuse it
@@ -166,7 +168,11 @@ Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt&
     std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
     auto delay = std::chrono::milliseconds(dist(rng));
     if (retry_after.count() > 0) delay = std::min(retry_after, std::chrono::milliseconds(60000));
-    std::this_thread::sleep_for(delay);
+    if (policy.sleep) {
+      policy.sleep(delay);
+    } else {
+      std::this_thread::sleep_for(delay);
+    }
   }
   return Status(st.code(), st.message() + " (after " + std::to_string(policy.max_attempts) +
                                " attempts; the store is overloaded or unreachable: try again later)");

@@ -59,6 +59,8 @@ struct RetryPolicy {
   int max_attempts = 12;
   std::chrono::milliseconds base{50};
   std::chrono::milliseconds max_delay{5000};
+  // How to wait between attempts; tests replace it to see the delays without waiting.
+  std::function<void(std::chrono::milliseconds)> sleep;
 };
 
 // One attempt of a request: returns its Status; may set *retry_after from a Retry-After header.

@@ -1,0 +1,108 @@
+#include "store/http/http_client.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace shoal::http {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(RetryAfter, ReadsSecondsAndAbsenceIsZero) {
+  Response r;
+  EXPECT_EQ(RetryAfter(r).count(), 0);
+  r.headers["retry-after"] = "3";
+  EXPECT_EQ(RetryAfter(r), milliseconds(3000));
+}
+
+TEST(RunWithRetry, HonoursRetryAfterOverItsOwnBackoff) {
+  std::vector<milliseconds> sleeps;
+  RetryPolicy policy;
+  policy.sleep = [&](milliseconds d) { sleeps.push_back(d); };
+  int calls = 0;
+  Status st = RunWithRetry(policy, nullptr, [&](milliseconds* retry_after) {
+    if (++calls == 1) {
+      *retry_after = milliseconds(2000);
+      return Status::Unavailable("503 ServerBusy");
+    }
+    return Status::Ok();
+  });
+  EXPECT_TRUE(st.ok());
+  EXPECT_EQ(calls, 2);
+  ASSERT_EQ(sleeps.size(), 1u);
+  EXPECT_EQ(sleeps[0], milliseconds(2000));
+}
+
+TEST(RunWithRetry, BacksOffWithinBoundsAndGivesUpAfterMaxAttempts) {
+  std::vector<milliseconds> sleeps;
+  RetryPolicy policy;
+  policy.sleep = [&](milliseconds d) { sleeps.push_back(d); };
+  StoreStats stats;
+  int calls = 0;
+  Status st = RunWithRetry(policy, &stats, [&](milliseconds*) {
+    calls++;
+    return Status::Unavailable("connection reset");
+  });
+  EXPECT_EQ(st.code(), Code::kUnavailable);
+  EXPECT_NE(st.message().find("after 12 attempts"), std::string::npos) << st.message();
+  EXPECT_EQ(calls, policy.max_attempts);
+  EXPECT_EQ(stats.requests.load(), 12u);
+  EXPECT_EQ(stats.retries.load(), 11u);
+  ASSERT_EQ(sleeps.size(), 11u);
+  for (size_t i = 0; i < sleeps.size(); i++) {
+    int64_t cap = std::min<int64_t>(policy.max_delay.count(), policy.base.count() << i);
+    EXPECT_GE(sleeps[i].count(), 0);
+    EXPECT_LE(sleeps[i].count(), cap) << "attempt " << i;
+  }
+}
+
+TEST(RunWithRetry, FinalErrorsAreNotRetried) {
+  RetryPolicy policy;
+  policy.sleep = [](milliseconds) { FAIL() << "slept before a final error"; };
+  int calls = 0;
+  Status st = RunWithRetry(policy, nullptr, [&](milliseconds*) {
+    calls++;
+    return Status::PermissionDenied("403");
+  });
+  EXPECT_EQ(st.code(), Code::kPermissionDenied);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(StatusFromResponse, MapsStatusesByWhatTheCallerDoesNext) {
+  auto code = [](long status) {
+    Response r;
+    r.status = status;
+    return StatusFromResponse(r, "GET x").code();
+  };
+  EXPECT_EQ(code(404), Code::kNotFound);
+  EXPECT_EQ(code(403), Code::kPermissionDenied);
+  EXPECT_EQ(code(401), Code::kPermissionDenied);
+  EXPECT_EQ(code(412), Code::kPreconditionFailed);
+  EXPECT_EQ(code(408), Code::kUnavailable);
+  EXPECT_EQ(code(429), Code::kUnavailable);
+  EXPECT_EQ(code(500), Code::kUnavailable);
+  EXPECT_EQ(code(503), Code::kUnavailable);
+  EXPECT_EQ(code(400), Code::kInvalidArgument);
+}
+
+TEST(StatusFromResponse, QuotesTheStoresErrorCodeAndMessage) {
+  Response r;
+  r.status = 403;
+  r.body = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code>"
+           "<Message>Server failed to authenticate the request.\nRequestId:1</Message></Error>";
+  Status st = StatusFromResponse(r, "Put Blob az://c/k");
+  EXPECT_EQ(st.message(),
+            "Put Blob az://c/k: HTTP 403 AuthenticationFailed (Server failed to authenticate the "
+            "request.)");
+}
+
+TEST(RangeHeader, WholeObjectHasNoRange) {
+  EXPECT_EQ(RangeHeader(0, ReadOptions::kToEnd), "");
+  EXPECT_EQ(RangeHeader(10, ReadOptions::kToEnd), "bytes=10-");
+  EXPECT_EQ(RangeHeader(0, 1), "bytes=0-0");
+  EXPECT_EQ(RangeHeader(5, 10), "bytes=5-14");
+}
+
+}  // namespace
+}  // namespace shoal::http
