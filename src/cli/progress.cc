@@ -48,10 +48,11 @@ void Progress::Draw(bool final) {
   if (!final && rate > 0 && total > done) {
     eta = "  ETA " + std::to_string(static_cast<int>((total - done) / rate + 0.5)) + "s";
   }
+  char took[32] = "";
+  if (final) std::snprintf(took, sizeof(took), "  in %.1fs\n", secs);
   std::fprintf(stderr, "\r\033[K%s [%s] %3d%%  %s / %s  %s/s%s%s", label_.c_str(), bar.c_str(), pct,
                FormatBytes(done).c_str(), FormatBytes(total).c_str(),
-               FormatBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str(),
-               final ? ("  in " + std::to_string(static_cast<int>(secs * 10) / 10.0).substr(0, 5) + "s\n").c_str() : "");
+               FormatBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str(), took);
   std::fflush(stderr);
 }
 
