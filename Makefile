@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Libraries and tools the build links or the tests/benchmarks run.
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
              libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-DEB_TEST  := nodejs npm rclone time xxd
+DEB_TEST  := nodejs npm rclone time curl
 DEB_BENCH := $(DEB_TEST)
 
 .PHONY: all build test demo bench deps-build deps-test clean format
@@ -48,7 +48,6 @@ build: deps-build $(BUILD_DIR)/CMakeCache.txt
 
 test: deps-test build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1800
-	bash src/testing/fault_proxy_selftest.sh
 
 demo: deps-build build
 	bash scripts/demo.sh

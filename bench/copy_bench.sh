@@ -263,7 +263,7 @@ cross_check() {
 }
 
 # ---------------------------------------------------------------- the runs
-START_ISO="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+START_ISO="$(date -u +%Y-%m-%dT%H:%M:%SZ)"; LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 for setting in raw shaped; do
   for run in $(seq "$RUNS"); do
     if (( run % 2 == 1 )); then tools=(shoal rclone); else tools=(rclone shoal); fi
@@ -282,7 +282,7 @@ for setting in raw shaped; do
     done
   done
 done
-END_ISO="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+END_ISO="$(date -u +%Y-%m-%dT%H:%M:%SZ)"; LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- report
 SHOAL_VERSION="$("$SHOAL" --version 2>&1 | awk 'NR == 1')"
@@ -297,6 +297,7 @@ export CB_RECORDS="$RECORDS" CB_CHECKS="$CHECKS" CB_OUT="$OUT" CB_SIZE="$SIZE" C
   CB_LATENCY_MS="$LATENCY_MS" CB_BANDWIDTH="$BANDWIDTH" CB_START="$START_ISO" CB_END="$END_ISO" \
   CB_SHOAL_VERSION="$SHOAL_VERSION" CB_RCLONE_VERSION="$RCLONE_VERSION" CB_AZURITE_VERSION="$AZURITE_VERSION" \
   CB_NODE_VERSION="$NODE_VERSION" CB_NPROC="$(nproc)" CB_CPU="$CPU_MODEL" CB_MEM_KB="$MEM_KB" CB_KERNEL="$(uname -r)" \
+  CB_LOAD_START="$LOAD_START" CB_LOAD_END="$LOAD_END" \
   CB_COMMAND="$COMMAND" CB_SHOAL_FLAGS="${SHOAL_FLAGS[*]}" CB_RCLONE_COMMON="${RCLONE_COMMON[*]}" \
   CB_RCLONE_UP="${RCLONE_UP_FLAGS[*]}" CB_RCLONE_DOWN="${RCLONE_DOWN_FLAGS[*]}"
 node - <<'EOF'
@@ -327,7 +328,8 @@ for (const setting of ['raw', 'shaped']) for (const direction of ['upload', 'dow
 const json = {
   benchmark: 'copy_bench', command: E.CB_COMMAND, started: E.CB_START, finished: E.CB_END,
   size_bytes: size, size_arg: E.CB_SIZE_ARG, runs: +E.CB_RUNS,
-  machine: { nproc: +E.CB_NPROC, cpu: E.CB_CPU, mem_total_kib: +E.CB_MEM_KB, kernel: E.CB_KERNEL },
+  machine: { nproc: +E.CB_NPROC, cpu: E.CB_CPU, mem_total_kib: +E.CB_MEM_KB, kernel: E.CB_KERNEL,
+    loadavg_1_5_15_at_start: E.CB_LOAD_START, loadavg_1_5_15_at_end: E.CB_LOAD_END },
   settings: {
     raw: { description: 'clients talk straight to Azurite' },
     shaped: { description: 'clients talk to Azurite through src/testing/fault_proxy.js',
@@ -356,7 +358,8 @@ for (const r of summary) {
   md += `| ${settingText[r.setting]} | ${r.direction} | ${f(r.shoal)} | ${f(r.rclone)} | ${r.ratio_shoal_over_rclone.toFixed(2)} | ` +
     `${r.shoal.peak_rss_mib.toFixed(0)} MiB | ${r.rclone.peak_rss_mib.toFixed(0)} MiB |\n`;
 }
-md += `\n${sizeText} object, ${E.CB_RUNS} runs per cell, ${E.CB_START} on ${E.CB_NPROC} cores (${E.CB_CPU || 'unknown CPU'}). ` +
+md += `\n${sizeText} object, ${E.CB_RUNS} runs per cell, ${E.CB_START} on ${E.CB_NPROC} cores (${E.CB_CPU || 'unknown CPU'}; ` +
+  `load average ${E.CB_LOAD_START.split(' ')[0]} at start, ${E.CB_LOAD_END.split(' ')[0]} at end). ` +
   `Ratio = shoal median / rclone median; above 1 means shoal was faster. Every copy was verified ` +
   `(downloads with cmp, uploads by size and one cross-tool read-back per setting).\n`;
 md += `\nAzurite (${E.CB_AZURITE_VERSION}) is single-threaded Node and ingest-bound (about 45-50 MiB/s on one ` +
