@@ -137,7 +137,7 @@ KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/K
 CONTAINER=copybench
 
 AZ_PORT=""
-for attempt in 1 2 3; do # a port picked free may be taken before Azurite binds it: retry
+for _ in 1 2 3; do # a port picked free may be taken before Azurite binds it: retry
   port="$(free_port)"
   mkdir -p "$TMP/azurite"
   "$AZURITE" --blobHost 127.0.0.1 --blobPort "$port" --location "$TMP/azurite" --silent \
@@ -240,11 +240,11 @@ run_copy() {
   secs="$(node -e 'console.log((process.argv[2] - process.argv[1]).toFixed(3))' "$t0" "$t1")"
   if [[ "$dir" == download ]]; then
     cmp "$SRC" "$local_out" || die "$tool download ($setting, run $run): content differs from the source"
-    rm -f "$local_out"; verified=cmp
+    rm -f "$local_out"; verified="cmp"
   else
     local got; got="$(blob_size "$name")"
     [[ "$got" == "$SIZE" ]] || die "$tool upload ($setting, run $run): blob size $got, expected $SIZE"
-    verified=size
+    verified="size"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$setting" "$dir" "$tool" "$run" "$order" "$secs" "$rss" "$verified" >> "$RECORDS"
   log "$(printf '%-6s %-8s run %d/%d  %-6s %8.2f s  %8.1f MiB/s  peak RSS %6.1f MiB' "$setting" "$dir" "$run" "$RUNS" "$tool" "$secs" \
@@ -289,6 +289,8 @@ SHOAL_VERSION="$("$SHOAL" --version 2>&1 | awk 'NR == 1')"
 RCLONE_VERSION="$("$RCLONE" version 2>&1 | awk 'NR == 1')"
 AZURITE_VERSION="$("$AZURITE" --version 2>&1 | awk 'NR == 1')"
 NODE_VERSION="$(node --version)"
+NPROC="$(nproc)"
+KERNEL="$(uname -r)"
 CPU_MODEL="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2> /dev/null || true)"
 MEM_KB="$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2> /dev/null || echo 0)"
 COMMAND="bash bench/copy_bench.sh --size $SIZE_ARG --runs $RUNS --latency-ms $LATENCY_MS --bandwidth $BANDWIDTH"
@@ -296,7 +298,7 @@ COMMAND="bash bench/copy_bench.sh --size $SIZE_ARG --runs $RUNS --latency-ms $LA
 export CB_RECORDS="$RECORDS" CB_CHECKS="$CHECKS" CB_OUT="$OUT" CB_SIZE="$SIZE" CB_SIZE_ARG="$SIZE_ARG" CB_RUNS="$RUNS" \
   CB_LATENCY_MS="$LATENCY_MS" CB_BANDWIDTH="$BANDWIDTH" CB_START="$START_ISO" CB_END="$END_ISO" \
   CB_SHOAL_VERSION="$SHOAL_VERSION" CB_RCLONE_VERSION="$RCLONE_VERSION" CB_AZURITE_VERSION="$AZURITE_VERSION" \
-  CB_NODE_VERSION="$NODE_VERSION" CB_NPROC="$(nproc)" CB_CPU="$CPU_MODEL" CB_MEM_KB="$MEM_KB" CB_KERNEL="$(uname -r)" \
+  CB_NODE_VERSION="$NODE_VERSION" CB_NPROC="$NPROC" CB_CPU="$CPU_MODEL" CB_MEM_KB="$MEM_KB" CB_KERNEL="$KERNEL" \
   CB_LOAD_START="$LOAD_START" CB_LOAD_END="$LOAD_END" \
   CB_COMMAND="$COMMAND" CB_SHOAL_FLAGS="${SHOAL_FLAGS[*]}" CB_RCLONE_COMMON="${RCLONE_COMMON[*]}" \
   CB_RCLONE_UP="${RCLONE_UP_FLAGS[*]}" CB_RCLONE_DOWN="${RCLONE_DOWN_FLAGS[*]}"
