@@ -73,6 +73,9 @@ class MultipartUpload {
   virtual Result<ObjectInfo> Complete(uint32_t num_parts) = 0;
   // Best effort; never throws or fails loudly.
   virtual void Abort() = 0;
+  // True when PutPart takes any byte range at any offset, not only whole parts (a file):
+  // then a copy can stream long ranges straight into place instead of buffering parts.
+  virtual bool positional() const { return false; }
 };
 
 // Limits a backend puts on multipart uploads.

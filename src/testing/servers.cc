@@ -122,6 +122,7 @@ nlohmann::json ToJson(const FaultConfig& c) {
                       {"errorRate", c.error_rate},  {"errorCodes", codes},
                       {"dropRate", c.drop_rate}};
   j["retryAfter"] = c.retry_after >= 0 ? nlohmann::json(c.retry_after) : nlohmann::json(nullptr);
+  if (c.seed >= 0) j["seed"] = c.seed;
   return j;
 }
 

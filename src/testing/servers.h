@@ -56,6 +56,7 @@ struct FaultConfig {
   std::string error_codes = "503";
   int retry_after = -1;    // seconds; <0: no Retry-After
   double drop_rate = 0;
+  int seed = -1;           // >= 0: restart the proxy's fault sequence from this seed
 };
 
 struct ProxyStats {

@@ -116,6 +116,8 @@ class LocalUpload final : public MultipartUpload {
     return info;
   }
 
+  bool positional() const override { return true; }
+
   void Abort() override {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
