@@ -29,6 +29,7 @@ struct Common {
   int concurrency = 8;
   bool quiet = false;
   bool no_progress = false;
+  bool fsync = false;
 
   Result<TransferOptions> Transfer() const {
     TransferOptions t;
@@ -57,7 +58,9 @@ struct Location {
   }
 };
 
-Result<Location> Resolve(const std::string& text) {
+// `fsync`: whether files written to a plain local path are synced before cp returns (file://
+// URLs are the local-directory object store and always are).
+Result<Location> Resolve(const std::string& text, bool fsync = false) {
   Location loc;
   loc.text = text;
   if (text == "-") {
@@ -76,6 +79,8 @@ Result<Location> Resolve(const std::string& text) {
     if (text.back() == '/' && s.back() != '/') s += '/';
     loc.url = ObjectUrl{"file", "", s.substr(1)};
     loc.local = true;
+    loc.store = NewLocalStore("/", LocalStoreOptions{.sync = fsync});
+    return loc;
   }
   SHOAL_ASSIGN_OR_RETURN(loc.store, OpenObjectStore(loc.url));
   return loc;
@@ -270,6 +275,9 @@ int Run(int argc, char** argv) {
   cp->add_option("SRC", src, "Source URL, path or -")->required();
   cp->add_option("DST", dst, "Destination URL, path or -")->required();
   cp->add_flag("-r,--recursive", recursive, "Copy every object under SRC (a prefix or directory)");
+  cp->add_flag("--fsync", common.fsync,
+               "fsync files written to a local path before returning (as file:// URLs always "
+               "are); by default they are renamed into place atomically, like cp");
   add_transfer_flags(cp);
 
   CLI::App* cat = app.add_subcommand("cat", "Write an object to stdout.\nExample: shoal cat az://c/config.json | jq .");
@@ -306,7 +314,7 @@ int Run(int argc, char** argv) {
   if (cp->parsed()) {
     auto s = Resolve(src);
     if (!s.ok()) return Fail("cp", s.status());
-    auto d = Resolve(dst);
+    auto d = Resolve(dst, common.fsync);
     if (!d.ok()) return Fail("cp", d.status());
     Status st = recursive ? CopyRecursive(*s, *d, common) : CopyOne(*s, *d, common);
     return st.ok() ? 0 : Fail("cp", st);

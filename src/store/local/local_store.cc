@@ -81,10 +81,11 @@ Status WriteAll(int fd, std::string_view data, uint64_t offset, const std::strin
   return Status::Ok();
 }
 
-// Makes the temp file `tmp` the object at `path`: fsync, rename, fsync the directory.
+// Makes the temp file `tmp` the object at `path`: fsync (when `sync`), rename, fsync the
+// directory (when `sync`).
 Result<ObjectInfo> Publish(int fd, const std::string& tmp, const std::string& path,
-                           const std::string& key) {
-  if (::fsync(fd) != 0) return ErrnoStatus("syncing " + tmp, errno);
+                           const std::string& key, bool sync) {
+  if (sync && ::fsync(fd) != 0) return ErrnoStatus("syncing " + tmp, errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return ErrnoStatus("stat " + tmp, errno);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -94,14 +95,14 @@ Result<ObjectInfo> Publish(int fd, const std::string& tmp, const std::string& pa
     }
     return ErrnoStatus("renaming " + tmp + " to " + path, err);
   }
-  SHOAL_RETURN_IF_ERROR(SyncDir(path));
+  if (sync) SHOAL_RETURN_IF_ERROR(SyncDir(path));
   return InfoOf(key, st);
 }
 
 class LocalUpload final : public MultipartUpload {
  public:
-  LocalUpload(int fd, std::string tmp, std::string path, std::string key)
-      : fd_(fd), tmp_(std::move(tmp)), path_(std::move(path)), key_(std::move(key)) {}
+  LocalUpload(int fd, std::string tmp, std::string path, std::string key, bool sync)
+      : fd_(fd), tmp_(std::move(tmp)), path_(std::move(path)), key_(std::move(key)), sync_(sync) {}
   ~LocalUpload() override { Abort(); }
 
   Status PutPart(uint32_t /*index*/, uint64_t offset, std::string_view data) override {
@@ -110,7 +111,7 @@ class LocalUpload final : public MultipartUpload {
 
   Result<ObjectInfo> Complete(uint32_t /*num_parts*/) override {
     if (fd_ < 0) return Status::InvalidArgument("upload of " + path_ + " already finished");
-    auto info = Publish(fd_, tmp_, path_, key_);
+    auto info = Publish(fd_, tmp_, path_, key_, sync_);
     if (info.ok()) tmp_.clear();
     Abort();
     return info;
@@ -130,11 +131,13 @@ class LocalUpload final : public MultipartUpload {
   std::string tmp_;  // empty once published or removed
   std::string path_;
   std::string key_;
+  bool sync_;
 };
 
 class LocalStore final : public ObjectStore {
  public:
-  explicit LocalStore(std::string root) : root_(std::move(root)) {
+  LocalStore(std::string root, LocalStoreOptions options)
+      : root_(std::move(root)), options_(options) {
     if (root_.empty() || root_.back() != '/') root_ += '/';
   }
 
@@ -250,7 +253,7 @@ class LocalStore final : public ObjectStore {
     std::string tmp = (p.parent_path() / (std::string(kTempPrefix) + RandomSuffix())).string();
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("creating " + tmp, errno);
-    return std::unique_ptr<MultipartUpload>(new LocalUpload(fd, tmp, path, key));
+    return std::unique_ptr<MultipartUpload>(new LocalUpload(fd, tmp, path, key, options_.sync));
   }
 
   Status CreateBucketImpl() override {
@@ -329,12 +332,13 @@ class LocalStore final : public ObjectStore {
   }
 
   std::string root_;  // ends with '/'
+  LocalStoreOptions options_;
 };
 
 }  // namespace
 
-std::shared_ptr<ObjectStore> NewLocalStore(const std::string& root) {
-  return std::make_shared<LocalStore>(root);
+std::shared_ptr<ObjectStore> NewLocalStore(const std::string& root, LocalStoreOptions options) {
+  return std::make_shared<LocalStore>(root, options);
 }
 
 }  // namespace shoal

@@ -11,6 +11,13 @@ namespace shoal {
 // temp file in the same directory, fsync, rename). Keys that would escape the root (`..`,
 // `.`, a leading '/', empty segments, NUL) are refused with kInvalidArgument. The ETag is
 // derived from inode, size and modification time.
-std::shared_ptr<ObjectStore> NewLocalStore(const std::string& root);
+struct LocalStoreOptions {
+  // fsync each written file and its directory before a write returns (an object store's
+  // durability). Off, a write is still atomic (rename) but may sit in the page cache, as
+  // with cp: the CLI uses that for plain local paths.
+  bool sync = true;
+};
+
+std::shared_ptr<ObjectStore> NewLocalStore(const std::string& root, LocalStoreOptions options = {});
 
 }  // namespace shoal
