@@ -76,6 +76,9 @@ class MultipartUpload {
   // True when PutPart takes any byte range at any offset, not only whole parts (a file):
   // then a copy can stream long ranges straight into place instead of buffering parts.
   virtual bool positional() const { return false; }
+  // A hint that the object will be `size` bytes, so a file can allocate its space up front
+  // (fewer, larger extents; no allocation under dirty-page pressure). Best effort.
+  virtual void Reserve(uint64_t /*size*/) {}
 };
 
 // Limits a backend puts on multipart uploads.

@@ -76,7 +76,7 @@ Result<ObjectInfo> StreamIntoPlace(ObjectStore& src, const ObjectInfo& info, Mul
   std::atomic<uint64_t> next{0};
   ErrorSlot error;
   RunWorkers(static_cast<int>(std::min(workers, ranges)), [&] {
-    constexpr size_t kWriteChunk = 1 << 20;
+    constexpr size_t kWriteChunk = 256 << 10;
     std::string pending;
     pending.reserve(kWriteChunk + (64 << 10));
     while (!error.failed()) {
@@ -86,7 +86,7 @@ Result<ObjectInfo> StreamIntoPlace(ObjectStore& src, const ObjectInfo& info, Mul
       ro.offset = i * range;
       ro.length = std::min(range, size - ro.offset);
       ro.if_match = info.etag;
-      // The HTTP layer hands over 16 KiB at a time; gather 1 MiB per write.
+      // The HTTP layer hands over 16 KiB at a time; gather 256 KiB per write.
       uint64_t pos = ro.offset;
       auto flush = [&]() -> Status {
         if (pending.empty()) return Status::Ok();
@@ -146,6 +146,7 @@ Result<ObjectInfo> CopyObject(ObjectStore& src, const ObjectInfo& src_info, Obje
     return out;
   }
   SHOAL_ASSIGN_OR_RETURN(auto upload, dst.BeginUpload(dst_key));
+  upload->Reserve(size);
   if (upload->positional()) return StreamIntoPlace(src, src_info, *upload, opts);
   uint32_t parts = static_cast<uint32_t>((size + part - 1) / part);
   std::atomic<uint32_t> next{0};

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <random>
 
 #include "common/strings.h"
@@ -106,6 +107,9 @@ class LocalUpload final : public MultipartUpload {
   ~LocalUpload() override { Abort(); }
 
   Status PutPart(uint32_t /*index*/, uint64_t offset, std::string_view data) override {
+    // Buffered writes to one file serialize on its inode lock in the kernel, where waiting
+    // threads spin (measured: a fifth of a download's CPU). Waiting here sleeps instead.
+    std::lock_guard<std::mutex> lock(write_mu_);
     return WriteAll(fd_, data, offset, tmp_);
   }
 
@@ -118,6 +122,10 @@ class LocalUpload final : public MultipartUpload {
   }
 
   bool positional() const override { return true; }
+
+  void Reserve(uint64_t size) override {
+    if (fd_ >= 0 && size > 0) ::fallocate(fd_, 0, 0, static_cast<off_t>(size));  // a hint only
+  }
 
   void Abort() override {
     if (fd_ >= 0) ::close(fd_);
@@ -132,6 +140,7 @@ class LocalUpload final : public MultipartUpload {
   std::string path_;
   std::string key_;
   bool sync_;
+  std::mutex write_mu_;
 };
 
 class LocalStore final : public ObjectStore {
