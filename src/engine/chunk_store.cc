@@ -1,0 +1,298 @@
+#include "engine/chunk_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "common/strings.h"
+
+namespace shoal::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// On-disk chunk: fixed header, then the key, then the payload. Little-endian.
+constexpr char kMagic[8] = {'S', 'H', 'O', 'A', 'L', 'C', 'K', '1'};
+struct Header {
+  char magic[8];
+  uint64_t payload_len;
+  uint64_t checksum;  // XXH3-64 of the payload
+  uint32_t key_len;
+  uint32_t reserved;
+};
+static_assert(sizeof(Header) == 32);
+
+Status Errno(const std::string& what, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return Status::IOError(what + ": disk full; free space or lower --capacity");
+  }
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    return Status::PermissionDenied(what + ": " + std::strerror(err) +
+                                    " (check the data directory's permissions)");
+  }
+  return Status::IOError(what + ": " + std::strerror(err));
+}
+
+Status WriteAll(int fd, const char* data, size_t len, const std::string& path) {
+  while (len > 0) {
+    ssize_t n = ::write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("writing " + path, errno);
+    }
+    data += n;
+    len -= n;
+  }
+  return Status::Ok();
+}
+
+Status ReadAll(int fd, char* data, size_t len, uint64_t offset, const std::string& path) {
+  while (len > 0) {
+    ssize_t n = ::pread(fd, data, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("reading " + path, errno);
+    }
+    if (n == 0) return Status::Corruption(path + " is truncated");
+    data += n;
+    len -= n;
+    offset += n;
+  }
+  return Status::Ok();
+}
+
+std::string EncodeKey(const ChunkKey& key) {
+  return key.object + '\0' + key.version + '\0' + std::to_string(key.index);
+}
+
+}  // namespace
+
+std::string ChunkKey::Id() const {
+  XXH128_hash_t h = XXH3_128bits(EncodeKey(*this).data(), EncodeKey(*this).size());
+  char buf[33];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return buf;
+}
+
+std::string ChunkKey::ToString() const {
+  return object + "@" + version + "#" + std::to_string(index);
+}
+
+ChunkStore::ChunkStore(ChunkStoreOptions options)
+    : options_(std::move(options)), policy_(options_.capacity) {}
+
+Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& options) {
+  if (options.capacity == 0) return Status::InvalidArgument("the chunk store needs a capacity above 0");
+  std::error_code ec;
+  fs::create_directories(fs::path(options.dir) / "chunks", ec);
+  if (ec) return Errno("creating " + options.dir + "/chunks", ec.value());
+  std::string probe = options.dir + "/chunks/.probe";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Errno("data directory " + options.dir + " is not writable", errno);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  std::unique_ptr<ChunkStore> store(new ChunkStore(options));
+  SHOAL_RETURN_IF_ERROR(store->Rebuild());
+  return store;
+}
+
+std::string ChunkStore::PathOf(const std::string& id) const {
+  return options_.dir + "/chunks/" + id.substr(0, 2) + "/" + id;
+}
+
+Status ChunkStore::Rebuild() {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(options_.dir + "/chunks", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::string name = it->path().filename().string();
+    std::string path = it->path().string();
+    if (name.size() != 32) {  // a temp file a crash left behind
+      fs::remove(it->path(), ec);
+      continue;
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    Header h{};
+    struct stat st {};
+    bool ok = ReadAll(fd, reinterpret_cast<char*>(&h), sizeof(h), 0, path).ok() &&
+              std::memcmp(h.magic, kMagic, 8) == 0 && ::fstat(fd, &st) == 0 &&
+              static_cast<uint64_t>(st.st_size) == sizeof(h) + h.key_len + h.payload_len;
+    ::close(fd);
+    if (!ok) {  // damaged beyond use: drop it; a read would refetch it anyway
+      fs::remove(it->path(), ec);
+      stats_.corruptions++;
+      continue;
+    }
+    index_[name] = Entry{h.payload_len};
+    policy_.Insert(name, h.payload_len, false);
+  }
+  if (ec) return Errno("scanning " + options_.dir + "/chunks", ec.value());
+  return Status::Ok();
+}
+
+Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) {
+  std::string id = key.Id();
+  std::string path = PathOf(id);
+  std::vector<std::string> victims;
+  bool room = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index_.count(id)) DropLocked(id);
+    victims = policy_.EvictFor(data.size());
+    for (const auto& v : victims) {
+      index_.erase(v);
+      stats_.evictions++;
+    }
+    room = policy_.used() + data.size() <= options_.capacity;
+    if (room) {  // reserve the space now so concurrent Puts cannot overcommit
+      index_[id] = Entry{data.size()};
+      policy_.Insert(id, data.size(), pinned);
+    }
+  }
+  for (const auto& v : victims) ::unlink(PathOf(v).c_str());
+  if (!room) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Status::Unavailable("cache full of chunks not yet uploaded (" +
+                               FormatBytes(policy_.pinned_bytes()) + " pinned of " +
+                               FormatBytes(options_.capacity) +
+                               "): wait for uploads or raise --capacity");
+  }
+
+  auto fail = [&](Status st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    DropLocked(id);
+    return st;
+  };
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return fail(Errno("creating " + fs::path(path).parent_path().string(), ec.value()));
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  std::string tmp = path + ".tmp" + std::to_string(rng() % 1000000);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(Errno("creating " + tmp, errno));
+  std::string encoded = EncodeKey(key);
+  Header h{};
+  std::memcpy(h.magic, kMagic, 8);
+  h.payload_len = data.size();
+  h.checksum = XXH3_64bits(data.data(), data.size());
+  h.key_len = static_cast<uint32_t>(encoded.size());
+  std::string head(reinterpret_cast<const char*>(&h), sizeof(h));
+  head += encoded;
+  Status st = WriteAll(fd, head.data(), head.size(), tmp);
+  if (st.ok()) st = WriteAll(fd, data.data(), data.size(), tmp);
+  if (st.ok() && options_.sync && ::fsync(fd) != 0) st = Errno("syncing " + tmp, errno);
+  ::close(fd);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Errno("renaming " + tmp, errno);
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return fail(st.WithContext("storing chunk " + key.ToString()));
+  }
+  if (options_.sync) {
+    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ChunkStore::Get(const ChunkKey& key) {
+  std::string id = key.Id();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!index_.count(id)) {
+      stats_.misses++;
+      return Status::NotFound("chunk " + key.ToString() + " is not cached");
+    }
+    policy_.Touch(id);
+  }
+  std::string path = PathOf(id);
+  auto corrupt = [&](const std::string& why) -> Status {
+    std::lock_guard<std::mutex> lock(mu_);
+    DropLocked(id);
+    ::unlink(path.c_str());
+    stats_.corruptions++;
+    return Status::Corruption("chunk " + key.ToString() + " failed its check (" + why +
+                              "); it was dropped: fetch it again");
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return corrupt("its file is missing");
+    return Errno("opening " + path, errno);
+  }
+  Header h{};
+  Status st = ReadAll(fd, reinterpret_cast<char*>(&h), sizeof(h), 0, path);
+  std::string encoded;
+  std::string data;
+  if (st.ok() && std::memcmp(h.magic, kMagic, 8) != 0) st = Status::Corruption("bad magic");
+  if (st.ok() && h.key_len > 65536) st = Status::Corruption("bad key length");
+  if (st.ok()) {
+    encoded.resize(h.key_len);
+    st = ReadAll(fd, encoded.data(), encoded.size(), sizeof(h), path);
+  }
+  if (st.ok() && encoded != EncodeKey(key)) st = Status::Corruption("holds another chunk");
+  if (st.ok() && h.payload_len > (1ull << 32)) st = Status::Corruption("bad length");
+  if (st.ok()) {
+    data.resize(h.payload_len);
+    st = ReadAll(fd, data.data(), data.size(), sizeof(h) + h.key_len, path);
+  }
+  ::close(fd);
+  if (st.ok() && XXH3_64bits(data.data(), data.size()) != h.checksum) {
+    st = Status::Corruption("checksum mismatch");
+  }
+  if (!st.ok()) {
+    if (st.code() == Code::kCorruption) return corrupt(st.message());
+    return st;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.hits++;
+  return data;
+}
+
+bool ChunkStore::Contains(const ChunkKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return index_.count(key.Id()) > 0;
+}
+
+Status ChunkStore::Pin(const ChunkKey& key, bool pinned) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string id = key.Id();
+  if (!index_.count(id)) return Status::NotFound("chunk " + key.ToString() + " is not cached");
+  policy_.Pin(id, pinned);
+  return Status::Ok();
+}
+
+Status ChunkStore::Remove(const ChunkKey& key) {
+  std::string id = key.Id();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    DropLocked(id);
+  }
+  if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing chunk", errno);
+  return Status::Ok();
+}
+
+void ChunkStore::DropLocked(const std::string& id) {
+  index_.erase(id);
+  policy_.Erase(id);
+}
+
+ChunkStoreStats ChunkStore::stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ChunkStoreStats s = stats_;
+  s.chunks = index_.size();
+  s.bytes = policy_.used();
+  s.pinned_bytes = policy_.pinned_bytes();
+  return s;
+}
+
+}  // namespace shoal::engine

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "engine/s3fifo.h"
+
+namespace shoal::engine {
+
+// Which bytes a chunk holds: fixed-size range `index` of one version of one object. Two
+// versions of an object never share chunks, so a read never stitches versions together.
+struct ChunkKey {
+  std::string object;   // URL, e.g. "az://models/llama/model.bin"
+  std::string version;  // the object's ETag
+  uint64_t index = 0;
+
+  // Stable 32-hex-digit id: the chunk's file name and index key.
+  std::string Id() const;
+  // "az://c/k@etag#3", for messages.
+  std::string ToString() const;
+};
+
+struct ChunkStoreOptions {
+  std::string dir;          // chunks live under dir/chunks/
+  uint64_t capacity = 0;    // bytes of chunk payload kept at most
+  bool sync = true;         // fsync each chunk (and its directory) before Put returns
+};
+
+struct ChunkStoreStats {
+  uint64_t chunks = 0;
+  uint64_t bytes = 0;          // payload bytes stored
+  uint64_t pinned_bytes = 0;   // bytes that may not be evicted (not yet uploaded)
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t evictions = 0;
+  uint64_t corruptions = 0;    // chunks that failed their checksum and were dropped
+};
+
+// Chunks on local disk, one file each: a header (magic, payload length, XXH3-64 checksum of
+// the payload, the key) and the payload, written to a temp file and renamed into place.
+// Every read checks the checksum; a chunk that fails it is deleted and reported as
+// kCorruption, so the caller fetches it again. Open() rebuilds the index by reading every
+// chunk's header (rebuilt entries are unpinned: the write-back journal pins what it still
+// has to upload). Eviction is S3-FIFO under `capacity` and never evicts a pinned chunk.
+// Thread-safe.
+class ChunkStore {
+ public:
+  static Result<std::unique_ptr<ChunkStore>> Open(const ChunkStoreOptions& options);
+
+  // Stores a chunk (replacing one with the same key), evicting unpinned chunks to make room.
+  // kUnavailable when the space is held by pinned chunks (the caller waits for uploads);
+  // kIOError with "disk full" when the disk is.
+  Status Put(const ChunkKey& key, std::string_view data, bool pinned);
+  // The chunk's bytes: kNotFound on a miss; kCorruption (and the chunk is gone) on a bad
+  // checksum or a damaged file.
+  Result<std::string> Get(const ChunkKey& key);
+  bool Contains(const ChunkKey& key);
+  // Pinned chunks are never evicted; unpin once the chunk is durable in the object store.
+  Status Pin(const ChunkKey& key, bool pinned);
+  Status Remove(const ChunkKey& key);
+
+  ChunkStoreStats stats();
+
+ private:
+  explicit ChunkStore(ChunkStoreOptions options);
+  Status Rebuild();
+  std::string PathOf(const std::string& id) const;
+  void DropLocked(const std::string& id);  // requires mu_
+
+  ChunkStoreOptions options_;
+  std::mutex mu_;
+  struct Entry {
+    uint64_t size;
+  };
+  std::unordered_map<std::string, Entry> index_;  // guarded by mu_
+  S3Fifo policy_;                                 // guarded by mu_
+  ChunkStoreStats stats_;                         // guarded by mu_
+};
+
+}  // namespace shoal::engine

@@ -1,0 +1,131 @@
+#include "engine/chunk_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace shoal::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ChunkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/shoal-chunks-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<ChunkStore> Open(uint64_t capacity = 1 << 20) {
+    auto s = ChunkStore::Open({dir_, capacity, /*sync=*/false});
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  static ChunkKey Key(uint64_t index, std::string version = "etag1") {
+    return ChunkKey{"az://c/model.bin", std::move(version), index};
+  }
+  std::string FileOf(const ChunkKey& k) {
+    std::string id = k.Id();
+    return dir_ + "/chunks/" + id.substr(0, 2) + "/" + id;
+  }
+  std::string dir_;
+};
+
+TEST_F(ChunkStoreTest, PutThenGetReturnsTheBytes) {
+  auto store = Open();
+  ASSERT_TRUE(store->Put(Key(0), "chunk zero", false).ok());
+  auto got = store->Get(Key(0));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "chunk zero");
+  EXPECT_EQ(store->Get(Key(1)).status().code(), Code::kNotFound);
+  EXPECT_EQ(store->stats().hits, 1u);
+  EXPECT_EQ(store->stats().misses, 1u);
+}
+
+TEST_F(ChunkStoreTest, VersionsAreDistinctChunks) {
+  auto store = Open();
+  ASSERT_TRUE(store->Put(Key(0, "v1"), "old", false).ok());
+  ASSERT_TRUE(store->Put(Key(0, "v2"), "new", false).ok());
+  EXPECT_EQ(*store->Get(Key(0, "v1")), "old");
+  EXPECT_EQ(*store->Get(Key(0, "v2")), "new");
+}
+
+TEST_F(ChunkStoreTest, ACorruptedChunkIsDetectedDroppedAndReportedAsCorruption) {
+  auto store = Open();
+  std::string data(4096, 'a');
+  ASSERT_TRUE(store->Put(Key(3), data, false).ok());
+  {  // flip one byte of the payload on disk
+    std::fstream f(FileOf(Key(3)), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-100, std::ios::end);
+    f.put('b');
+  }
+  auto got = store->Get(Key(3));
+  EXPECT_EQ(got.status().code(), Code::kCorruption) << got.status().ToString();
+  EXPECT_FALSE(store->Contains(Key(3)));
+  EXPECT_FALSE(fs::exists(FileOf(Key(3))));
+  EXPECT_EQ(store->stats().corruptions, 1u);
+  // Fetched again, it reads back fine.
+  ASSERT_TRUE(store->Put(Key(3), data, false).ok());
+  EXPECT_EQ(*store->Get(Key(3)), data);
+}
+
+TEST_F(ChunkStoreTest, ATruncatedChunkIsCorruption) {
+  auto store = Open();
+  ASSERT_TRUE(store->Put(Key(1), std::string(1000, 'x'), false).ok());
+  fs::resize_file(FileOf(Key(1)), 500);
+  EXPECT_EQ(store->Get(Key(1)).status().code(), Code::kCorruption);
+}
+
+TEST_F(ChunkStoreTest, TheIndexIsRebuiltOnReopenAndDamagedFilesAreDropped) {
+  {
+    auto store = Open();
+    for (uint64_t i = 0; i < 10; i++) ASSERT_TRUE(store->Put(Key(i), "data" + std::to_string(i), false).ok());
+  }
+  fs::resize_file(FileOf(Key(7)), 10);                              // damaged header
+  std::ofstream(dir_ + "/chunks/ab/leftover.tmp123") << "partial";  // a crash mid-write
+  auto store = Open();
+  auto stats = store->stats();
+  EXPECT_EQ(stats.chunks, 9u);
+  EXPECT_EQ(stats.corruptions, 1u);
+  EXPECT_EQ(*store->Get(Key(4)), "data4");
+  EXPECT_FALSE(store->Contains(Key(7)));
+  EXPECT_FALSE(fs::exists(dir_ + "/chunks/ab/leftover.tmp123"));
+}
+
+TEST_F(ChunkStoreTest, EvictionKeepsUnderCapacityAndSparesPinnedChunks) {
+  auto store = Open(10 * 1000);
+  for (uint64_t i = 0; i < 5; i++) ASSERT_TRUE(store->Put(Key(i), std::string(1000, 'p'), true).ok());
+  for (uint64_t i = 5; i < 50; i++) ASSERT_TRUE(store->Put(Key(i), std::string(1000, 'c'), false).ok());
+  auto stats = store->stats();
+  EXPECT_LE(stats.bytes, 10u * 1000);
+  EXPECT_EQ(stats.pinned_bytes, 5u * 1000);
+  EXPECT_GE(stats.evictions, 40u);
+  for (uint64_t i = 0; i < 5; i++) EXPECT_TRUE(store->Contains(Key(i))) << i;
+  size_t files = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) files += e.is_regular_file();
+  EXPECT_EQ(files, stats.chunks);
+}
+
+TEST_F(ChunkStoreTest, AStoreFullOfPinnedChunksRefusesWithUnavailable) {
+  auto store = Open(3000);
+  for (uint64_t i = 0; i < 3; i++) ASSERT_TRUE(store->Put(Key(i), std::string(1000, 'p'), true).ok());
+  Status st = store->Put(Key(9), std::string(1000, 'x'), false);
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("not yet uploaded"), std::string::npos);
+  ASSERT_TRUE(store->Pin(Key(0), false).ok());
+  EXPECT_TRUE(store->Put(Key(9), std::string(1000, 'x'), false).ok());
+  EXPECT_FALSE(store->Contains(Key(0)));
+}
+
+TEST_F(ChunkStoreTest, ADataDirThatCannotBeCreatedIsAClearError) {
+  std::ofstream(dir_ + "/a-file") << "x";
+  auto s = ChunkStore::Open({dir_ + "/a-file/data", 1000, false});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find(dir_ + "/a-file/data"), std::string::npos) << s.status().ToString();
+}
+
+}  // namespace
+}  // namespace shoal::engine
