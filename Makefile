@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Libraries and tools the build links or the tests/benchmarks run.
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
-             libcli11-dev nlohmann-json3-dev libxxhash-dev libgtest-dev libgmock-dev
+             libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev
 DEB_TEST  := nodejs npm rclone time curl
 DEB_BENCH := $(DEB_TEST)
 

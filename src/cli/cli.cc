@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/progress.h"
+#include "client/cache_store.h"
 #include "common/strings.h"
 #include "store/local/local_store.h"
 #include "store/object_store.h"
@@ -30,6 +31,8 @@ struct Common {
   bool quiet = false;
   bool no_progress = false;
   bool fsync = false;
+  std::string cache;       // HOST:PORT of a shoald to read through (or SHOAL_CACHE)
+  std::string token_file;  // its shared secret (or SHOAL_TOKEN_FILE)
 
   Result<TransferOptions> Transfer() const {
     TransferOptions t;
@@ -59,8 +62,10 @@ struct Location {
 };
 
 // `fsync`: whether files written to a plain local path are synced before cp returns (file://
-// URLs are the local-directory object store and always are).
-Result<Location> Resolve(const std::string& text, bool fsync = false) {
+// URLs are the local-directory object store and always are). With a `cache` endpoint, URLs
+// are read through that shoald.
+Result<Location> Resolve(const std::string& text, bool fsync = false,
+                         const client::CacheConfig* cache = nullptr) {
   Location loc;
   loc.text = text;
   if (text == "-") {
@@ -82,8 +87,17 @@ Result<Location> Resolve(const std::string& text, bool fsync = false) {
     loc.store = NewLocalStore("/", LocalStoreOptions{.sync = fsync});
     return loc;
   }
+  if (cache != nullptr && !cache->endpoint.empty()) {
+    loc.store = client::NewCacheStore(*cache, loc.url);
+    return loc;
+  }
   SHOAL_ASSIGN_OR_RETURN(loc.store, OpenObjectStore(loc.url));
   return loc;
+}
+
+// The read-through cache from --cache/--token-file or SHOAL_CACHE/SHOAL_TOKEN_FILE.
+Result<client::CacheConfig> CacheFrom(const Common& common) {
+  return client::CacheConfig::Resolve(common.cache, common.token_file);
 }
 
 std::string BaseName(const std::string& key) {
@@ -256,6 +270,13 @@ int Run(int argc, char** argv) {
     cmd->add_flag("-q,--quiet", common.quiet, "No progress bar");
     cmd->add_flag("--no-progress", common.no_progress, "No progress bar");
   };
+  auto add_cache_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--cache", common.cache,
+                    "Read URLs through the shoald at HOST:PORT (default: $SHOAL_CACHE); "
+                    "destinations are still written directly");
+    cmd->add_option("--token-file", common.token_file,
+                    "File with the cache node's shared secret (default: $SHOAL_TOKEN_FILE)");
+  };
 
   std::string src, dst, url;
   bool recursive = false, long_format = false;
@@ -279,12 +300,14 @@ int Run(int argc, char** argv) {
                "fsync files written to a local path before returning (as file:// URLs always "
                "are); by default they are renamed into place atomically, like cp");
   add_transfer_flags(cp);
+  add_cache_flags(cp);
 
   CLI::App* cat = app.add_subcommand("cat", "Write an object to stdout.\nExample: shoal cat az://c/config.json | jq .");
   cat->add_option("URL", url, "Object URL or path")->required();
   cat->add_option("--offset", offset, "First byte to write (default 0)");
   cat->add_option("--length", length, "Bytes to write (default: to the end)");
   add_transfer_flags(cat);
+  add_cache_flags(cat);
 
   CLI::App* ls = app.add_subcommand(
       "ls",
@@ -297,6 +320,7 @@ int Run(int argc, char** argv) {
 
   CLI::App* stat = app.add_subcommand("stat", "Show an object's size, ETag and last-modified time.");
   stat->add_option("URL", url, "Object URL or path")->required();
+  add_cache_flags(stat);
 
   CLI::App* rm = app.add_subcommand("rm", "Delete an object, or with -r every object under a prefix.");
   rm->add_option("URL", url, "Object URL or prefix")->required();
@@ -311,8 +335,10 @@ int Run(int argc, char** argv) {
     return app.exit(e);
   }
 
+  auto cache = CacheFrom(common);
+  if (!cache.ok()) return Fail(app.get_subcommands().front()->get_name(), cache.status());
   if (cp->parsed()) {
-    auto s = Resolve(src);
+    auto s = Resolve(src, false, &*cache);
     if (!s.ok()) return Fail("cp", s.status());
     auto d = Resolve(dst, common.fsync);
     if (!d.ok()) return Fail("cp", d.status());
@@ -320,7 +346,7 @@ int Run(int argc, char** argv) {
     return st.ok() ? 0 : Fail("cp", st);
   }
   if (cat->parsed()) {
-    auto loc = Resolve(url);
+    auto loc = Resolve(url, false, &*cache);
     if (!loc.ok()) return Fail("cat", loc.status());
     auto topts = common.Transfer();
     if (!topts.ok()) return Fail("cat", topts.status());
@@ -365,7 +391,7 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (stat->parsed()) {
-    auto loc = Resolve(url);
+    auto loc = Resolve(url, false, &*cache);
     if (!loc.ok()) return Fail("stat", loc.status());
     auto info = loc->store->Head(loc->url.key);
     if (!info.ok()) return Fail("stat", info.status());

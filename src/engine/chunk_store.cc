@@ -131,7 +131,7 @@ Status ChunkStore::Rebuild() {
       stats_.corruptions++;
       continue;
     }
-    index_[name] = Entry{h.payload_len};
+    index_[name] = Entry{h.payload_len, true};
     policy_.Insert(name, h.payload_len, false);
   }
   if (ec) return Errno("scanning " + options_.dir + "/chunks", ec.value());
@@ -153,7 +153,7 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
     }
     room = policy_.used() + data.size() <= options_.capacity;
     if (room) {  // reserve the space now so concurrent Puts cannot overcommit
-      index_[id] = Entry{data.size()};
+      index_[id] = Entry{data.size(), false};
       policy_.Insert(id, data.size(), pinned);
     }
   }
@@ -202,6 +202,9 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
       ::close(dfd);
     }
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(id);
+  if (it != index_.end()) it->second.ready = true;
   return Status::Ok();
 }
 
@@ -209,7 +212,8 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
   std::string id = key.Id();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!index_.count(id)) {
+    auto it = index_.find(id);
+    if (it == index_.end() || !it->second.ready) {
       stats_.misses++;
       return Status::NotFound("chunk " + key.ToString() + " is not cached");
     }
@@ -260,7 +264,8 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
 
 bool ChunkStore::Contains(const ChunkKey& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  return index_.count(key.Id()) > 0;
+  auto it = index_.find(key.Id());
+  return it != index_.end() && it->second.ready;
 }
 
 Status ChunkStore::Pin(const ChunkKey& key, bool pinned) {

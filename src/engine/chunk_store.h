@@ -76,6 +76,7 @@ class ChunkStore {
   std::mutex mu_;
   struct Entry {
     uint64_t size;
+    bool ready;  // false while Put is still writing the file: readers see a miss
   };
   std::unordered_map<std::string, Entry> index_;  // guarded by mu_
   S3Fifo policy_;                                 // guarded by mu_

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 namespace shoal::engine {
 namespace {
@@ -118,6 +120,41 @@ TEST_F(ChunkStoreTest, AStoreFullOfPinnedChunksRefusesWithUnavailable) {
   ASSERT_TRUE(store->Pin(Key(0), false).ok());
   EXPECT_TRUE(store->Put(Key(9), std::string(1000, 'x'), false).ok());
   EXPECT_FALSE(store->Contains(Key(0)));
+}
+
+// Regression: a reader racing a Put used to find the index entry before the file existed,
+// take the chunk for corrupt and drop it.
+TEST_F(ChunkStoreTest, ReadersRacingWritersNeverSeeCorruption) {
+  auto store = Open(64 << 20);
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 2; w++) {
+    threads.emplace_back([&, w] {
+      for (uint64_t i = 0; i < 200; i++) {
+        if (!store->Put(Key(w * 1000 + i), std::string(64 << 10, 'a' + w), false).ok()) bad++;
+      }
+    });
+  }
+  for (int r = 0; r < 2; r++) {
+    threads.emplace_back([&, r] {
+      while (!done) {
+        for (uint64_t i = 0; i < 200; i++) {
+          auto got = store->Get(Key((i % 2) * 1000 + i));
+          if (!got.ok() && got.status().code() != Code::kNotFound) bad++;
+          if (got.ok() && got->size() != (64u << 10)) bad++;
+        }
+      }
+      (void)r;
+    });
+  }
+  threads[0].join();
+  threads[1].join();
+  done = true;
+  for (size_t i = 2; i < threads.size(); i++) threads[i].join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(store->stats().corruptions, 0u);
+  EXPECT_EQ(store->stats().chunks, 400u);
 }
 
 TEST_F(ChunkStoreTest, ADataDirThatCannotBeCreatedIsAClearError) {

@@ -210,8 +210,16 @@ std::chrono::milliseconds RetryAfter(const Response& resp) {
 
 Status StatusFromResponse(const Response& resp, const std::string& what) {
   std::string code = resp.Header("x-ms-error-code");
-  std::string message;
-  if (!resp.body.empty()) {
+  if (code.empty()) code = resp.Header("x-shoal-error");  // a shoald's answer to HEAD
+  std::string message = resp.Header("x-shoal-message");
+  if (!resp.body.empty() && resp.body.front() == '{') {  // a shoald's JSON error
+    auto pos = resp.body.find("\"message\":\"");
+    if (pos != std::string::npos) {
+      size_t start = pos + 11;
+      size_t end = resp.body.find('"', start);
+      message = resp.body.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    }
+  } else if (!resp.body.empty()) {
     pugi::xml_document doc;
     if (doc.load_buffer(resp.body.data(), resp.body.size())) {
       pugi::xml_node err = doc.child("Error");

@@ -1,0 +1,110 @@
+#include "client/cache_store.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/strings.h"
+#include "store/http/http_client.h"
+
+namespace shoal::client {
+namespace {
+
+class CacheStore final : public ObjectStore {
+ public:
+  CacheStore(CacheConfig config, ObjectUrl bucket) : config_(std::move(config)), bucket_(std::move(bucket)) {}
+
+  std::string Describe() const override { return bucket_.ToString() + " via " + config_.endpoint; }
+
+ protected:
+  Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) override {
+    auto build = [&](uint64_t offset, uint64_t length, const std::string& /*etag*/) {
+      // The node serves one version at a time; the client checks the answer's ETag itself.
+      http::Request req = Base("GET", key);
+      std::string range = http::RangeHeader(offset, length);
+      if (!range.empty()) req.headers.push_back({"Range", range});
+      return req;
+    };
+    return Explain(http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Name(key)));
+  }
+
+  Result<ObjectInfo> HeadImpl(const std::string& key) override {
+    http::Response resp;
+    SHOAL_RETURN_IF_ERROR(Explain(http::Call(
+        &client_, retry_, &stats_, [&] { return Base("HEAD", key); }, &resp, "HEAD " + Name(key))));
+    return ObjectInfo{key, std::strtoull(resp.Header("x-shoal-size").c_str(), nullptr, 10),
+                      Unquote(resp.Header("etag")), 0};
+  }
+
+  Result<ListPage> ListImpl(const ListOptions&) override { return NotYet("list"); }
+  Status DeleteImpl(const std::string&) override { return NotYet("delete"); }
+  Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view) override { return NotYet("write"); }
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string&) override {
+    return NotYet("write");
+  }
+  Status CreateBucketImpl() override { return NotYet("create buckets"); }
+
+ private:
+  std::string Name(const std::string& key) const { return bucket_.WithKey(key).ToString(); }
+
+  http::Request Base(const std::string& method, const std::string& key) const {
+    http::Request req;
+    req.method = method;
+    req.url = "http://" + config_.endpoint + "/v1/object?url=" + UriEncode(Name(key), false);
+    if (!config_.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config_.token});
+    return req;
+  }
+
+  Status NotYet(const std::string& what) const {
+    return Status::InvalidArgument("the cache node cannot " + what +
+                                   " yet: run the command without --cache (and SHOAL_CACHE unset)");
+  }
+
+  // The node answers errors as JSON {"code", "message"}; its message is the useful part.
+  Status Explain(Status st) const {
+    if (st.ok()) return st;
+    if (st.IsTransient() && st.message().find("Couldn't connect") != std::string::npos) {
+      return Status(st.code(), "cannot reach the cache node at " + config_.endpoint +
+                                   ": is shoald running there? (" + st.message() + ")");
+    }
+    return st;
+  }
+
+  CacheConfig config_;
+  ObjectUrl bucket_;
+  http::Client client_;
+  http::RetryPolicy retry_;
+};
+
+}  // namespace
+
+Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const std::string& token_file_flag) {
+  CacheConfig c;
+  c.endpoint = cache_flag;
+  if (c.endpoint.empty()) {
+    if (const char* e = EnvValue("SHOAL_CACHE")) c.endpoint = e;
+  }
+  if (c.endpoint.empty()) return c;
+  if (StartsWith(c.endpoint, "http://")) c.endpoint = c.endpoint.substr(7);
+  if (c.endpoint.find(':') == std::string::npos) {
+    return Status::InvalidArgument("--cache wants HOST:PORT, got '" + c.endpoint + "'");
+  }
+  std::string token_file = token_file_flag;
+  if (token_file.empty()) {
+    if (const char* t = EnvValue("SHOAL_TOKEN_FILE")) token_file = t;
+  }
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in) return Status::InvalidArgument("cannot read the token file " + token_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    c.token = Trim(ss.str());
+  }
+  return c;
+}
+
+std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket) {
+  return std::make_shared<CacheStore>(config, ObjectUrl{bucket.scheme, bucket.bucket, ""});
+}
+
+}  // namespace shoal::client

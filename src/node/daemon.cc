@@ -1,0 +1,97 @@
+#include "node/daemon.h"
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "node/node.h"
+#include "node/server.h"
+
+namespace shoal::node {
+
+int RunDaemon(int argc, char** argv) {
+  CLI::App app{
+      "shoald: the Shoal cache node. Serves objects from Azure Blob (az://), S3 (s3://) and\n"
+      "local directories (file://) out of a chunk cache on local disk, fetching each missing\n"
+      "chunk from the object store once however many clients ask for it.\n"
+      "Object-store credentials come from the same environment variables as `shoal`.\n"
+      "Every flag can also be set in a config file (--config), one `name = value` per line.",
+      "shoald"};
+  NodeOptions o;
+  std::string capacity = "20GiB", chunk_size = "8MiB", token_file, port_file;
+  int ttl = 60;
+  app.set_config("--config", "", "Read flags from this file (name = value lines)");
+  app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", o.data_dir, "Directory for the chunk cache (created if missing)")->required();
+  app.add_option("--capacity", capacity, "Most chunk bytes kept on disk, e.g. 20GiB")->capture_default_str();
+  app.add_option("--chunk-size", chunk_size, "Size of a cached chunk (1MiB-256MiB)")->capture_default_str();
+  app.add_option("--node-id", o.node_id, "This node's name (default: HOST:PORT)");
+  app.add_option("--token-file", token_file,
+                 "File holding the shared secret clients must present; without it the node "
+                 "accepts unauthenticated requests");
+  app.add_option("--metadata-ttl", ttl, "Seconds an object's size and ETag are trusted (default 60)");
+  app.add_flag("--validate", o.validate, "Check the object's ETag with the store on every open");
+  app.add_option("--readahead", o.readahead, "Chunks fetched ahead of a sequential reader (default 4)");
+  app.add_option("--port-file", port_file, "Write the port we listen on to this file (for scripts)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto fail = [](const std::string& what) {
+    std::fprintf(stderr, "shoald: %s\n", what.c_str());
+    return 1;
+  };
+  auto cap = ParseSize(capacity);
+  if (!cap.ok()) return fail("--capacity: " + cap.status().message());
+  auto cs = ParseSize(chunk_size);
+  if (!cs.ok()) return fail("--chunk-size: " + cs.status().message());
+  o.capacity = *cap;
+  o.chunk_size = *cs;
+  o.metadata_ttl = std::chrono::seconds(ttl);
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in) return fail("cannot read --token-file " + token_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    o.token = Trim(ss.str());
+    if (o.token.empty()) return fail("--token-file " + token_file + " is empty");
+  }
+
+  // Signals are taken by sigwait below, never by a handler in another thread.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto node = Node::Create(o);
+  if (!node.ok()) return fail(node.status().message());
+  Server server(node->get());
+  Status st = server.Start(o.listen);
+  if (!st.ok()) return fail(st.message());
+  std::string host = o.listen.substr(0, o.listen.rfind(':'));
+  std::fprintf(stderr, "shoald: listening on %s:%d, data in %s, capacity %s, chunks of %s\n",
+               host.c_str(), server.port(), o.data_dir.c_str(), FormatBytes(o.capacity).c_str(),
+               FormatBytes(o.chunk_size).c_str());
+  if (o.token.empty()) {
+    std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
+  }
+  if (!port_file.empty()) {
+    std::ofstream(port_file + ".tmp") << server.port() << "\n";
+    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  }
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  std::fprintf(stderr, "shoald: stopping (signal %d)\n", sig);
+  server.Stop();
+  return 0;
+}
+
+}  // namespace shoal::node

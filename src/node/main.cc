@@ -1,0 +1,3 @@
+#include "node/daemon.h"
+
+int main(int argc, char** argv) { return shoal::node::RunDaemon(argc, argv); }

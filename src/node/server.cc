@@ -1,0 +1,324 @@
+#include "node/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+
+namespace shoal::node {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The value of query parameter `name` in a target like /v1/object?url=...
+std::string QueryParam(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return "";
+}
+
+http::status HttpStatusOf(Code code) {
+  switch (code) {
+    case Code::kNotFound: return http::status::not_found;
+    case Code::kInvalidArgument: return http::status::bad_request;
+    case Code::kPermissionDenied: return http::status::forbidden;
+    case Code::kPreconditionFailed: return http::status::precondition_failed;
+    case Code::kUnavailable: return http::status::service_unavailable;
+    default: return http::status::internal_server_error;
+  }
+}
+
+// Parses "bytes=A-B" / "bytes=A-" / "bytes=-N" against `size`; false when unsatisfiable.
+bool ParseRange(std::string_view header, uint64_t size, uint64_t* offset, uint64_t* length) {
+  if (!StartsWith(header, "bytes=")) return false;
+  std::string spec(header.substr(6));
+  if (spec.find(',') != std::string::npos) return false;  // one range only
+  size_t dash = spec.find('-');
+  if (dash == std::string::npos) return false;
+  std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  try {
+    if (a.empty()) {  // suffix: the last N bytes
+      uint64_t n = std::stoull(b);
+      if (n == 0) return false;
+      n = std::min(n, size);
+      *offset = size - n;
+      *length = n;
+      return true;
+    }
+    uint64_t start = std::stoull(a);
+    if (start >= size) return false;
+    uint64_t last = b.empty() ? size - 1 : std::min<uint64_t>(std::stoull(b), size - 1);
+    if (last < start) return false;
+    *offset = start;
+    *length = last - start + 1;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+template <class Body>
+void Prepare(http::response<Body>& res, unsigned version, bool keep_alive) {
+  res.version(version);
+  res.set(http::field::server, "shoald");
+  res.keep_alive(keep_alive);
+}
+
+// Writes a JSON error; false if the connection is no longer usable.
+bool WriteError(tcp::socket& socket, unsigned version, bool keep_alive, http::status status,
+                const Status& st, bool head = false) {
+  if (head) {  // no body may follow a HEAD answer; close rather than guess a length
+    http::response<http::empty_body> res{status, version};
+    Prepare(res, version, false);
+    res.set("X-Shoal-Error", CodeName(st.code()));
+    std::string msg = st.message();
+    for (char& c : msg) {
+      if (c == '\r' || c == '\n') c = ' ';
+    }
+    res.set("X-Shoal-Message", msg);
+    beast::error_code ec;
+    http::write(socket, res, ec);
+    return false;
+  }
+  http::response<http::string_body> res{status, version};
+  Prepare(res, version, keep_alive);
+  res.set(http::field::content_type, "application/json");
+  res.body() = nlohmann::json{{"code", CodeName(st.code())}, {"message", st.message()}}.dump() + "\n";
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(socket, res, ec);
+  return !ec;
+}
+
+bool WriteText(tcp::socket& socket, unsigned version, bool keep_alive, const std::string& body,
+               const char* type) {
+  http::response<http::string_body> res{http::status::ok, version};
+  Prepare(res, version, keep_alive);
+  res.set(http::field::content_type, type);
+  res.body() = body;
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(socket, res, ec);
+  return !ec;
+}
+
+void CountError(Node* node, const Status& st) {
+  if (st.code() == Code::kNotFound) node->metrics().errors_not_found++;
+  else if (st.code() == Code::kUnavailable) node->metrics().errors_unavailable++;
+  else node->metrics().errors_other++;
+}
+
+// Serves one object request; false if the connection must close.
+bool ServeObject(Node* node, tcp::socket& socket, const http::request<http::empty_body>& req) {
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string url = QueryParam(std::string_view(req.target().data(), req.target().size()), "url");
+  if (url.empty()) {
+    return WriteError(socket, v, ka, http::status::bad_request,
+                      Status::InvalidArgument("missing ?url=az://container/key"));
+  }
+  bool head = req.method() == http::verb::head;
+  auto info = node->Stat(url);
+  if (!info.ok()) {
+    CountError(node, info.status());
+    return WriteError(socket, v, ka, HttpStatusOf(info.status().code()), info.status(), head);
+  }
+  uint64_t offset = 0, length = info->size;
+  http::status status = http::status::ok;
+  auto range = req.find(http::field::range);
+  if (range != req.end()) {
+    std::string_view spec(range->value().data(), range->value().size());
+    if (!ParseRange(spec, info->size, &offset, &length)) {
+      http::response<http::string_body> res{http::status::range_not_satisfiable, v};
+      Prepare(res, v, ka);
+      res.set(http::field::content_range, "bytes */" + std::to_string(info->size));
+      res.prepare_payload();
+      beast::error_code ec;
+      http::write(socket, res, ec);
+      return !ec;
+    }
+    status = http::status::partial_content;
+  }
+  http::response<http::empty_body> res{status, v};
+  Prepare(res, v, ka);
+  res.set(http::field::etag, "\"" + info->etag + "\"");
+  res.set("X-Shoal-Size", std::to_string(info->size));
+  res.set(http::field::content_type, "application/octet-stream");
+  if (status == http::status::partial_content) {
+    res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
+                                            std::to_string(offset + length - 1) + "/" +
+                                            std::to_string(info->size));
+  }
+  res.content_length(length);
+  if (head) {
+    http::response_serializer<http::empty_body> sr{res};
+    beast::error_code ec;
+    http::write_header(socket, sr, ec);
+    return !ec;
+  }
+  // Fetch the first chunk before the header goes out, so a store failure is still an error
+  // answer rather than a cut connection.
+  bool header_sent = false;
+  beast::error_code wec;
+  Status st = node->Read(url, *info, offset, length, [&](const char* d, size_t n) -> Status {
+    if (!header_sent) {
+      http::response_serializer<http::empty_body> sr{res};
+      http::write_header(socket, sr, wec);
+      if (wec) return Status::IOError("client went away: " + wec.message());
+      header_sent = true;
+    }
+    asio::write(socket, asio::buffer(d, n), wec);
+    if (wec) return Status::IOError("client went away: " + wec.message());
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    CountError(node, st);
+    if (!header_sent) return WriteError(socket, v, ka, HttpStatusOf(st.code()), st);
+    return false;  // mid-body: the only honest signal left is closing the connection
+  }
+  if (!header_sent) {  // an empty object or range
+    http::response_serializer<http::empty_body> sr{res};
+    http::write_header(socket, sr, wec);
+  }
+  return !wec;
+}
+
+void ServeConnection(Node* node, tcp::socket socket) {
+  beast::flat_buffer buffer;
+  const std::string& token = node->options().token;
+  while (true) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(16 * 1024);  // oversized headers are refused by the parser
+    beast::error_code ec;
+    http::read(socket, buffer, parser, ec);
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+          ec != asio::error::connection_reset) {
+        WriteError(socket, 11, false, http::status::bad_request,
+                   Status::InvalidArgument("malformed request: " + ec.message()));
+      }
+      break;
+    }
+    const auto& req = parser.get();
+    node->metrics().requests++;
+    unsigned v = req.version();
+    bool ka = req.keep_alive();
+    std::string_view target(req.target().data(), req.target().size());
+    bool ok = true;
+    if (target == "/healthz") {
+      ok = WriteText(socket, v, ka, "ok\n", "text/plain");
+    } else if (target == "/metrics") {
+      ok = WriteText(socket, v, ka, node->MetricsText(), "text/plain; version=0.0.4");
+    } else if (!token.empty() &&
+               std::string_view(req[http::field::authorization].data(),
+                                req[http::field::authorization].size()) != "Bearer " + token) {
+      ok = WriteError(socket, v, ka, http::status::unauthorized,
+                      Status::PermissionDenied(
+                          "this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE"));
+    } else if (StartsWith(target, "/v1/object")) {
+      if (req.method() != http::verb::get && req.method() != http::verb::head) {
+        ok = WriteError(socket, v, ka, http::status::method_not_allowed,
+                        Status::InvalidArgument("only GET and HEAD of /v1/object so far"));
+      } else {
+        ok = ServeObject(node, socket, req);
+      }
+    } else {
+      ok = WriteError(socket, v, ka, http::status::not_found,
+                      Status::NotFound("no such endpoint: " + std::string(target)));
+    }
+    if (!ok || !ka) break;
+  }
+  beast::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::thread accept_thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> connections{0};
+};
+
+Server::Server(Node* node) : node_(node) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Start(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("--listen wants HOST:PORT, got '" + listen + "'");
+  std::string host = listen.substr(0, colon);
+  int port = std::atoi(listen.c_str() + colon + 1);
+  impl_ = std::make_unique<Impl>();
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument("--listen: '" + host + "' is not an IP address");
+  tcp::endpoint ep(addr, static_cast<uint16_t>(port));
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("cannot listen on " + listen + ": " + ec.message());
+  port_ = impl_->acceptor.local_endpoint().port();
+
+  Node* node = node_;
+  Impl* impl = impl_.get();
+  impl_->accept_thread = std::thread([node, impl] {
+    while (!impl->stopping) {
+      beast::error_code aec;
+      tcp::socket socket(impl->io);
+      impl->acceptor.accept(socket, aec);
+      if (aec) {
+        if (impl->stopping) return;
+        continue;
+      }
+      impl->connections++;
+      std::thread([node, impl, s = std::move(socket)]() mutable {
+        ServeConnection(node, std::move(s));
+        impl->connections--;
+      }).detach();
+    }
+  });
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,222 @@
+// shoald as a separate process in front of a real Azurite (through the fault proxy, which
+// counts every byte the object store serves), read by `shoal` processes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/strings.h"
+#include "testing/data.h"
+#include "testing/servers_environment.h"
+
+namespace shoal {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::Env;
+
+constexpr const char* kBucket = "nodetest";
+
+// One shoald reaching Azurite through a counting proxy.
+class Shoald {
+ public:
+  Status Start(int proxy_port, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {testing::BinaryDir() + "/bin/shoald", "--listen", "127.0.0.1:0",
+                                     "--data-dir", dir_.path() + "/data", "--capacity", "2GiB",
+                                     "--port-file", dir_.path() + "/port"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (!proc_.Start(args, testing::Servers().azurite.ClientEnv(proxy_port), dir_.path() + "/log")) {
+      return Status::IOError("could not start shoald");
+    }
+    for (int i = 0; i < 200 && port_ == 0; i++) {
+      std::ifstream in(dir_.path() + "/port");
+      if (!(in >> port_)) port_ = 0;
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (port_ == 0) return Status::Unavailable("shoald did not start; log: " + Log());
+    return Status::Ok();
+  }
+  std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string DataDir() const { return dir_.path() + "/data"; }
+  std::string Log() const {
+    std::ifstream in(dir_.path() + "/log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  const std::string& dir() const { return dir_.path(); }
+
+ private:
+  testing::TempDir dir_;
+  testing::Subprocess proc_;
+  int port_ = 0;
+};
+
+struct World {
+  testing::FaultProxy proxy;
+  Shoald node;
+};
+World* world = nullptr;
+
+class NodeEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    world = new World();
+    Status st = world->proxy.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port()));
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    st = world->node.Start(world->proxy.port());
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  void TearDown() override { delete world; }
+};
+
+std::string Shoal() { return testing::BinaryDir() + "/bin/shoal"; }
+
+// `shoal cat --cache` piped into sha256sum, in a shell: the digest, or the error output.
+CommandResult CatDigest(const std::string& url, const std::string& endpoint, const std::string& extra = "") {
+  std::string cmd = "set -o pipefail; '" + Shoal() + "' cat --cache " + endpoint + " " + extra + " '" +
+                    url + "' | sha256sum | cut -d' ' -f1";
+  return testing::RunCommand({"bash", "-c", cmd}, testing::Servers().azurite.ClientEnv());
+}
+
+uint64_t Metric(const std::string& endpoint, const std::string& name) {
+  auto r = testing::RunCommand({"curl", "-sS", "http://" + endpoint + "/metrics"});
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (StartsWith(line, name + " ")) return std::stoull(line.substr(name.size() + 1));
+  }
+  return UINT64_MAX;
+}
+
+class NodeReadTest : public ::testing::Test {
+ protected:
+  // Writes `size` pattern bytes straight to Azurite (not through the proxy).
+  std::string PutObject(const std::string& key, uint64_t seed, uint64_t size) {
+    testing::PatternSource source(seed, size);
+    auto r = UploadStream(source, *testing::Servers().azurite.Store(kBucket), key, TransferOptions{});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return "az://" + std::string(kBucket) + "/" + key;
+  }
+};
+
+TEST_F(NodeReadTest, SixteenConcurrentReadersOfAColdObjectCostExactlyOneRead) {
+  const uint64_t size = 256ull << 20;
+  std::string url = PutObject("cold/model.bin", 1, size);
+  std::string want = testing::PatternSha256(1, size);
+  ASSERT_TRUE(world->proxy.Reset().ok());
+  std::vector<CommandResult> results(16);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 16; i++) {
+    readers.emplace_back([&, i] { results[i] = CatDigest(url, world->node.Endpoint()); });
+  }
+  for (auto& t : readers) t.join();
+  for (int i = 0; i < 16; i++) {
+    EXPECT_EQ(results[i].exit_code, 0) << "reader " << i << ": " << results[i].err;
+    EXPECT_EQ(Trim(results[i].out), want) << "reader " << i;
+  }
+  auto stats = world->proxy.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->upstream_response_bytes, size) << "the object store served more than the object";
+  EXPECT_EQ(Metric(world->node.Endpoint(), "shoal_store_get_bytes_total"), size);
+  EXPECT_GT(Metric(world->node.Endpoint(), "shoal_coalesced_waits_total"), 0u);
+}
+
+TEST_F(NodeReadTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
+  const uint64_t size = 40ull << 20;  // 5 chunks
+  std::string url = PutObject("corrupt/data.bin", 2, size);
+  std::string want = testing::PatternSha256(2, size);
+  auto warm = CatDigest(url, world->node.Endpoint());
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  ASSERT_EQ(Trim(warm.out), want);
+  // Flip one byte near the end of the most recently written chunk file (one of this object's).
+  fs::path newest;
+  fs::file_time_type newest_time = fs::file_time_type::min();
+  for (auto& e : fs::recursive_directory_iterator(world->node.DataDir() + "/chunks")) {
+    if (e.is_regular_file() && e.last_write_time() >= newest_time) {
+      newest = e.path();
+      newest_time = e.last_write_time();
+    }
+  }
+  ASSERT_FALSE(newest.empty());
+  {
+    std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-10, std::ios::end);
+    char c = static_cast<char>(f.get());
+    f.seekp(-10, std::ios::end);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  uint64_t corruptions = Metric(world->node.Endpoint(), "shoal_cache_corruptions_total");
+  ASSERT_TRUE(world->proxy.Reset().ok());
+  auto again = CatDigest(url, world->node.Endpoint());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Trim(again.out), want);
+  EXPECT_EQ(Metric(world->node.Endpoint(), "shoal_cache_corruptions_total"), corruptions + 1);
+  auto stats = world->proxy.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->upstream_response_bytes, 8ull << 20) << "exactly the corrupted chunk is fetched again";
+}
+
+TEST_F(NodeReadTest, RangesThroughTheNodeMatchTheObject) {
+  const uint64_t size = (20ull << 20) + 123;
+  std::string url = PutObject("ranges/obj", 3, size);
+  std::string data(size, '\0');
+  testing::PatternSource::Fill(3, 0, data.data(), size);
+  for (auto [off, len] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {0, 10}, {(8 << 20) - 5, 10}, {size - 7, 7}, {12345, 9 << 20}}) {
+    auto r = testing::RunCommand({Shoal(), "cat", "--cache", world->node.Endpoint(), "--offset",
+                                  std::to_string(off), "--length", std::to_string(len), url},
+                                 testing::Servers().azurite.ClientEnv());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.size(), len);
+    EXPECT_TRUE(r.out == data.substr(off, len)) << off << "+" << len;
+  }
+  auto stat = testing::RunCommand({Shoal(), "stat", "--cache", world->node.Endpoint(), url},
+                                   testing::Servers().azurite.ClientEnv());
+  EXPECT_EQ(stat.exit_code, 0) << stat.err;
+  EXPECT_NE(stat.out.find("size:          " + std::to_string(size)), std::string::npos) << stat.out;
+}
+
+TEST_F(NodeReadTest, AMissingObjectIsNotFoundThroughTheNode) {
+  auto r = testing::RunCommand({Shoal(), "cat", "--cache", world->node.Endpoint(), "az://nodetest/nope"},
+                               testing::Servers().azurite.ClientEnv());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+}
+
+TEST_F(NodeReadTest, ANodeWithATokenRefusesClientsWithoutIt) {
+  testing::TempDir tmp;
+  std::string token_file = tmp.path() + "/token";
+  std::ofstream(token_file) << "s3cret-token\n";
+  Shoald secured;
+  ASSERT_TRUE(secured.Start(world->proxy.port(), {"--token-file", token_file}).ok());
+  std::string url = PutObject("token/obj", 4, 1000);
+  auto denied = testing::RunCommand({Shoal(), "cat", "--cache", secured.Endpoint(), url},
+                                    testing::Servers().azurite.ClientEnv());
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_NE(denied.err.find("token"), std::string::npos) << denied.err;
+  std::ofstream(tmp.path() + "/wrong") << "not-it\n";
+  auto wrong = testing::RunCommand(
+      {Shoal(), "cat", "--cache", secured.Endpoint(), "--token-file", tmp.path() + "/wrong", url},
+      testing::Servers().azurite.ClientEnv());
+  EXPECT_EQ(wrong.exit_code, 1);
+  Env env = testing::Servers().azurite.ClientEnv();
+  env["SHOAL_TOKEN_FILE"] = token_file;
+  auto ok = testing::RunCommand({Shoal(), "cat", "--cache", secured.Endpoint(), url}, env);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out.size(), 1000u);
+  EXPECT_EQ(secured.Log().find("unauthenticated"), std::string::npos);
+  EXPECT_NE(world->node.Log().find("accepting unauthenticated requests"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shoal
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new shoal::testing::StoreServersEnvironment(shoal::kBucket));
+  ::testing::AddGlobalTestEnvironment(new shoal::NodeEnvironment());
+  return RUN_ALL_TESTS();
+}
