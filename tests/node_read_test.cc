@@ -211,6 +211,49 @@ TEST_F(NodeReadTest, ANodeWithATokenRefusesClientsWithoutIt) {
   EXPECT_NE(world->node.Log().find("accepting unauthenticated requests"), std::string::npos);
 }
 
+TEST_F(NodeReadTest, StatusShowsTheNodesCountersForPeople) {
+  std::string url = PutObject("status/obj", 5, 3 << 20);
+  ASSERT_EQ(CatDigest(url, world->node.Endpoint()).exit_code, 0);
+  auto r = testing::RunCommand({Shoal(), "status", "--cache", world->node.Endpoint()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (std::string word : {"node", "cache", "reads", "object store", "errors", "coalesced"}) {
+    EXPECT_NE(r.out.find(word), std::string::npos) << word << " missing from:\n" << r.out;
+  }
+  auto none = testing::RunCommand({Shoal(), "status", "--cache", "127.0.0.1:" + std::to_string(testing::FreePort())});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("is shoald running"), std::string::npos) << none.err;
+}
+
+TEST_F(NodeReadTest, FlagsComeFromAConfigFileAndMetricsGetTheirOwnPort) {
+  testing::TempDir tmp;
+  std::string config = tmp.path() + "/shoald.conf";
+  // Flags given on the command line (the helper passes --capacity) win over the file.
+  std::ofstream(config) << "capacity = 512MiB\nchunk-size = 4MiB\nmetrics = 127.0.0.1:0\n";
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--config", config}).ok());
+  std::string log = node.Log();
+  EXPECT_NE(log.find("capacity 2.0 GiB, chunks of 4.0 MiB"), std::string::npos) << log;
+  size_t at = log.find("metrics on 127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string metrics_port = log.substr(at + 21, log.find('/', at) - at - 21);
+  auto m = testing::RunCommand({"curl", "-sS", "http://127.0.0.1:" + metrics_port + "/metrics"});
+  EXPECT_NE(m.out.find("shoal_chunk_hits_total"), std::string::npos) << m.out << m.err;
+  auto obj = testing::RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                  "http://127.0.0.1:" + metrics_port + "/v1/object?url=az://nodetest/x"});
+  EXPECT_EQ(obj.out, "404");
+}
+
+TEST_F(NodeReadTest, BadStartupFlagsAreExplained) {
+  auto r = testing::RunCommand({testing::BinaryDir() + "/bin/shoald", "--data-dir", "/tmp/x", "--capacity", "lots"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--capacity"), std::string::npos) << r.err;
+  testing::TempDir tmp;
+  std::ofstream(tmp.path() + "/file") << "x";
+  auto d = testing::RunCommand({testing::BinaryDir() + "/bin/shoald", "--data-dir", tmp.path() + "/file/sub"});
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find(tmp.path() + "/file/sub"), std::string::npos) << d.err;
+}
+
 }  // namespace
 }  // namespace shoal
 

@@ -326,6 +326,11 @@ int Run(int argc, char** argv) {
   rm->add_option("URL", url, "Object URL or prefix")->required();
   rm->add_flag("-r,--recursive", recursive, "Delete every object under the prefix");
 
+  CLI::App* status = app.add_subcommand(
+      "status", "Show a cache node's state for people: cache use, hits and misses, object-store "
+                "traffic, errors.\nExample: shoal status --cache 127.0.0.1:7070");
+  add_cache_flags(status);
+
   CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
   mb->add_option("URL", url, "az://container or s3://bucket")->required();
 
@@ -417,6 +422,37 @@ int Run(int argc, char** argv) {
       if (!st.ok()) return Fail("rm", st);
     }
     std::fprintf(stderr, "deleted %zu objects\n", all->size());
+    return 0;
+  }
+  if (status->parsed()) {
+    if (cache->endpoint.empty()) {
+      return Fail("status", Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)"));
+    }
+    auto m = client::FetchMetrics(*cache);
+    if (!m.ok()) return Fail("status", m.status());
+    auto g = [&](const char* name) { return (*m)[std::string("shoal_") + name]; };
+    uint64_t hits = g("chunk_hits_total"), misses = g("chunk_misses_total");
+    std::printf("node          %s\n", cache->endpoint.c_str());
+    std::printf("cache         %s in %llu chunks (%s not yet uploaded); %llu evicted, %llu corrupt dropped\n",
+                FormatBytes(g("cache_bytes")).c_str(), static_cast<unsigned long long>(g("cache_chunks")),
+                FormatBytes(g("cache_pinned_bytes")).c_str(),
+                static_cast<unsigned long long>(g("cache_evictions_total")),
+                static_cast<unsigned long long>(g("cache_corruptions_total")));
+    std::printf("reads         %llu requests, %s served; chunk hits %llu, misses %llu (%.0f%% hit), "
+                "coalesced waits %llu, read ahead %llu\n",
+                static_cast<unsigned long long>(g("requests_total")), FormatBytes(g("bytes_served_total")).c_str(),
+                static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
+                hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0.0,
+                static_cast<unsigned long long>(g("coalesced_waits_total")),
+                static_cast<unsigned long long>(g("readahead_chunks_total")));
+    std::printf("object store  %llu GETs (%s), %llu HEADs\n",
+                static_cast<unsigned long long>(g("store_get_requests_total")),
+                FormatBytes(g("store_get_bytes_total")).c_str(),
+                static_cast<unsigned long long>(g("store_head_requests_total")));
+    std::printf("errors        %llu not found, %llu store unavailable, %llu other\n",
+                static_cast<unsigned long long>(g("errors_not_found_total")),
+                static_cast<unsigned long long>(g("errors_unavailable_total")),
+                static_cast<unsigned long long>(g("errors_other_total")));
     return 0;
   }
   if (mb->parsed()) {

@@ -103,6 +103,29 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
   return c;
 }
 
+Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config) {
+  http::Client client;
+  http::Request req;
+  req.url = "http://" + config.endpoint + "/metrics";
+  http::Response resp;
+  Status st = client.Send(req, &resp);
+  if (!st.ok()) {
+    return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
+                               ": is shoald running there? (" + st.message() + ")");
+  }
+  if (resp.status != 200) return http::StatusFromResponse(resp, "GET /metrics from " + config.endpoint);
+  std::map<std::string, uint64_t> out;
+  std::istringstream in(resp.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    out[line.substr(0, sp)] = std::strtoull(line.c_str() + sp + 1, nullptr, 10);
+  }
+  return out;
+}
+
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket) {
   return std::make_shared<CacheStore>(config, ObjectUrl{bucket.scheme, bucket.bucket, ""});
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -21,5 +22,8 @@ struct CacheConfig {
 // Get and Head go to the node, which serves them from its chunk cache. Writes, listing and
 // deletes are not served by the node yet and fail with kInvalidArgument saying so.
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket);
+
+// The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
+Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config);
 
 }  // namespace shoal::client

@@ -22,7 +22,7 @@ int RunDaemon(int argc, char** argv) {
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
   NodeOptions o;
-  std::string capacity = "20GiB", chunk_size = "8MiB", token_file, port_file;
+  std::string capacity = "20GiB", chunk_size = "8MiB", token_file, port_file, metrics;
   int ttl = 60;
   app.set_config("--config", "", "Read flags from this file (name = value lines)");
   app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
@@ -37,6 +37,9 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--metadata-ttl", ttl, "Seconds an object's size and ETag are trusted (default 60)");
   app.add_flag("--validate", o.validate, "Check the object's ETag with the store on every open");
   app.add_option("--readahead", o.readahead, "Chunks fetched ahead of a sequential reader (default 4)");
+  app.add_option("--metrics", metrics,
+                 "Also serve Prometheus metrics (and only them) on HOST:PORT; they are always at "
+                 "/metrics on --listen too");
   app.add_option("--port-file", port_file, "Write the port we listen on to this file (for scripts)");
   try {
     app.parse(argc, argv);
@@ -76,6 +79,13 @@ int RunDaemon(int argc, char** argv) {
   Server server(node->get());
   Status st = server.Start(o.listen);
   if (!st.ok()) return fail(st.message());
+  Server metrics_server(node->get());
+  if (!metrics.empty()) {
+    st = metrics_server.Start(metrics, /*metrics_only=*/true);
+    if (!st.ok()) return fail("--metrics: " + st.message());
+    std::fprintf(stderr, "shoald: metrics on %s:%d/metrics\n",
+                 metrics.substr(0, metrics.rfind(':')).c_str(), metrics_server.port());
+  }
   std::string host = o.listen.substr(0, o.listen.rfind(':'));
   std::fprintf(stderr, "shoald: listening on %s:%d, data in %s, capacity %s, chunks of %s\n",
                host.c_str(), server.port(), o.data_dir.c_str(), FormatBytes(o.capacity).c_str(),
@@ -91,6 +101,7 @@ int RunDaemon(int argc, char** argv) {
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "shoald: stopping (signal %d)\n", sig);
   server.Stop();
+  metrics_server.Stop();
   return 0;
 }
 

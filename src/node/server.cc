@@ -1,5 +1,7 @@
 #include "node/server.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -213,7 +215,7 @@ bool ServeObject(Node* node, tcp::socket& socket, const http::request<http::empt
   return !wec;
 }
 
-void ServeConnection(Node* node, tcp::socket socket) {
+void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
   beast::flat_buffer buffer;
   const std::string& token = node->options().token;
   while (true) {
@@ -239,6 +241,9 @@ void ServeConnection(Node* node, tcp::socket socket) {
       ok = WriteText(socket, v, ka, "ok\n", "text/plain");
     } else if (target == "/metrics") {
       ok = WriteText(socket, v, ka, node->MetricsText(), "text/plain; version=0.0.4");
+    } else if (metrics_only) {
+      ok = WriteError(socket, v, ka, http::status::not_found,
+                      Status::NotFound("this is the metrics port: only /metrics and /healthz"));
     } else if (!token.empty() &&
                std::string_view(req[http::field::authorization].data(),
                                 req[http::field::authorization].size()) != "Bearer " + token) {
@@ -276,7 +281,7 @@ Server::Server(Node* node) : node_(node) {}
 
 Server::~Server() { Stop(); }
 
-Status Server::Start(const std::string& listen) {
+Status Server::Start(const std::string& listen, bool metrics_only) {
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos) return Status::InvalidArgument("--listen wants HOST:PORT, got '" + listen + "'");
   std::string host = listen.substr(0, colon);
@@ -295,7 +300,7 @@ Status Server::Start(const std::string& listen) {
 
   Node* node = node_;
   Impl* impl = impl_.get();
-  impl_->accept_thread = std::thread([node, impl] {
+  impl_->accept_thread = std::thread([node, impl, metrics_only] {
     while (!impl->stopping) {
       beast::error_code aec;
       tcp::socket socket(impl->io);
@@ -305,8 +310,8 @@ Status Server::Start(const std::string& listen) {
         continue;
       }
       impl->connections++;
-      std::thread([node, impl, s = std::move(socket)]() mutable {
-        ServeConnection(node, std::move(s));
+      std::thread([node, impl, metrics_only, s = std::move(socket)]() mutable {
+        ServeConnection(node, std::move(s), metrics_only);
         impl->connections--;
       }).detach();
     }
@@ -316,9 +321,11 @@ Status Server::Start(const std::string& listen) {
 
 void Server::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
+  // shutdown() wakes the thread blocked in accept(); close() alone does not on Linux.
+  ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
   beast::error_code ec;
   impl_->acceptor.close(ec);
-  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
 }
 
 }  // namespace shoal::node

@@ -23,8 +23,9 @@ class Server {
  public:
   explicit Server(Node* node);
   ~Server();
-  // Binds HOST:PORT (port 0: any free one) and starts accepting.
-  Status Start(const std::string& listen);
+  // Binds HOST:PORT (port 0: any free one) and starts accepting. A `metrics_only` server
+  // answers /metrics and /healthz and nothing else (for --metrics).
+  Status Start(const std::string& listen, bool metrics_only = false);
   int port() const { return port_; }
   // Stops accepting and closes the listening socket; open connections finish their request.
   void Stop();
