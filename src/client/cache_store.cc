@@ -12,7 +12,12 @@ namespace {
 
 class CacheStore final : public ObjectStore {
  public:
-  CacheStore(CacheConfig config, ObjectUrl bucket) : config_(std::move(config)), bucket_(std::move(bucket)) {}
+  CacheStore(CacheConfig config, ObjectUrl bucket) : config_(std::move(config)), bucket_(std::move(bucket)) {
+    // A node is near (loopback or the same rack): give up within about a second, so a node
+    // that is not running is reported at once rather than after the object-store back-off.
+    retry_.max_attempts = 5;
+    retry_.max_delay = std::chrono::milliseconds(500);
+  }
 
   std::string Describe() const override { return bucket_.ToString() + " via " + config_.endpoint; }
 

@@ -188,14 +188,17 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   head += encoded;
   Status st = WriteAll(fd, head.data(), head.size(), tmp);
   if (st.ok()) st = WriteAll(fd, data.data(), data.size(), tmp);
-  if (st.ok() && options_.sync && ::fsync(fd) != 0) st = Errno("syncing " + tmp, errno);
+  // Only chunks the object store does not have yet must survive a crash; a clean chunk lost
+  // or torn by one fails its checksum and is fetched again.
+  bool sync = options_.sync && pinned;
+  if (st.ok() && sync && ::fsync(fd) != 0) st = Errno("syncing " + tmp, errno);
   ::close(fd);
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Errno("renaming " + tmp, errno);
   if (!st.ok()) {
     ::unlink(tmp.c_str());
     return fail(st.WithContext("storing chunk " + key.ToString()));
   }
-  if (options_.sync) {
+  if (sync) {
     int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
       ::fsync(dfd);

@@ -28,7 +28,7 @@ struct ChunkKey {
 struct ChunkStoreOptions {
   std::string dir;          // chunks live under dir/chunks/
   uint64_t capacity = 0;    // bytes of chunk payload kept at most
-  bool sync = true;         // fsync each chunk (and its directory) before Put returns
+  bool sync = true;         // fsync each pinned chunk (and its directory) before Put returns
 };
 
 struct ChunkStoreStats {
