@@ -3,7 +3,8 @@
 #   make build   binaries in build/bin (shoal)
 #   make test    every test (unit, and integration against Azurite, s3rver, the fault proxy)
 #   make demo    a round trip through the local-directory backend
-#   make bench   shoal cp against rclone copy on Azurite, raw and shaped
+#   make bench   shoal cp against rclone copy on Azurite, raw and shaped; shoald against
+#                nginx proxy_cache for warm and cold reads
 
 BUILD_DIR ?= build
 JOBS ?= 2
@@ -13,9 +14,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev
 DEB_TEST  := nodejs npm rclone time curl
-DEB_BENCH := $(DEB_TEST)
+DEB_BENCH := nginx-light
 
-.PHONY: all build test demo bench deps-build deps-test clean format
+.PHONY: all build test demo bench deps-build deps-test deps-bench clean format
 
 all: build
 
@@ -52,8 +53,16 @@ test: deps-test build
 demo: deps-build build
 	bash scripts/demo.sh
 
-bench: deps-test build
+deps-bench: deps-test
+	@missing=$$(for p in $(DEB_BENCH); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+bench: deps-bench build
 	bash bench/copy_bench.sh
+	bash bench/node_read_bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Warm reads through a cache: shoald against nginx proxy_cache serving the same object from
+# its cache, both in front of the same Azurite, in one run. Also the cold read of each, and
+# the same object straight from Azurite for scale.
+#
+#   bash bench/node_read_bench.sh [--size 1GiB] [--runs 3] [--out bench/results]
+#
+# Reads go to /dev/null. "curl" rows use one HTTP connection to each server (same client,
+# so the comparison is of the servers); the "shoal cat --cache" row is Shoal's own client
+# (8 ranged requests in flight). Everything it starts is stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=1GiB RUNS=3 OUT=bench/results
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --size) SIZE="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "node_read_bench: unknown flag $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+SHOAL=build/bin/shoal SHOALD=build/bin/shoald NGINX=${NGINX:-/usr/sbin/nginx}
+for bin in "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob; do
+  [[ -x "$bin" ]] || { echo "node_read_bench: $bin is missing: run make bench" >&2; exit 1; }
+done
+BYTES=$(python3 -c "
+import re,sys; m=re.fullmatch(r'(\d+)\s*([KMGT]i?B?)?', sys.argv[1]); n=int(m.group(1)); u=(m.group(2) or '').rstrip('B')
+print(n*{'':1,'K':1000,'M':10**6,'G':10**9,'T':10**12,'Ki':1024,'Mi':1024**2,'Gi':1024**3,'Ti':1024**4}[u])" "$SIZE")
+TMP=$(mktemp -d /tmp/node_read_bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT
+log() { echo "[node_read_bench $(date +%H:%M:%S)] $*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+AZ_PORT=$(free_port)
+testenv/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$TMP/azurite" \
+  --silent --skipApiVersionCheck --loose --disableTelemetry > "$TMP/azurite.log" 2>&1 &
+PIDS+=($!)
+wait_port "$AZ_PORT" || { echo "azurite did not start" >&2; exit 1; }
+KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$KEY;BlobEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;"
+log "writing a $SIZE object to Azurite"
+head -c "$BYTES" /dev/urandom > "$TMP/obj"
+"$SHOAL" mb az://readbench
+"$SHOAL" cp -q "$TMP/obj" az://readbench/obj
+SUM=$(sha256sum < "$TMP/obj" | cut -d' ' -f1)
+rm -f "$TMP/obj"
+# nginx cannot sign Shared Key requests: it forwards a read-only SAS the client sends.
+SAS=$(node tests/sdk_interop.js azure-sas rl - -)
+
+NODE_PORT=$(free_port)
+"$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald" --capacity 8GiB > "$TMP/shoald.log" 2>&1 &
+PIDS+=($!)
+wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; exit 1; }
+
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx/cache" "$TMP/nginx/tmp"
+cat > "$TMP/nginx/nginx.conf" <<CONF
+daemon off;
+user $(id -un);  # workers write the cache under this temp dir
+worker_processes 2;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush off;
+  client_body_temp_path $TMP/nginx/tmp; proxy_temp_path $TMP/nginx/tmp;
+  fastcgi_temp_path $TMP/nginx/tmp; uwsgi_temp_path $TMP/nginx/tmp; scgi_temp_path $TMP/nginx/tmp;
+  proxy_cache_path $TMP/nginx/cache levels=1:2 keys_zone=blob:64m max_size=20g inactive=1d use_temp_path=off;
+  upstream azurite { server 127.0.0.1:$AZ_PORT; keepalive 16; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://azurite;
+      proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_cache blob; proxy_cache_key \$uri; proxy_cache_valid 200 206 1d;
+      proxy_cache_lock on; proxy_cache_lock_timeout 10m; proxy_cache_lock_age 10m;
+      proxy_read_timeout 10m;
+    }
+  }
+}
+CONF
+"$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
+PIDS+=($!)
+wait_port "$NGINX_PORT" || { cat "$TMP/nginx/error.log" >&2; exit 1; }
+
+NGINX_URL="http://127.0.0.1:$NGINX_PORT/devstoreaccount1/readbench/obj?$SAS"
+NODE_URL="http://127.0.0.1:$NODE_PORT/v1/object?url=az%3A%2F%2Freadbench%2Fobj"
+RESULTS="$TMP/results.tsv"; : > "$RESULTS"
+# timed NAME PHASE CMD...: runs CMD, checks the byte count, records seconds. (Hashing inside
+# the timing would cap every row at the hash's speed; each reader's bytes are checked with
+# sha256 once, untimed, below.)
+timed() {
+  local name="$1" phase="$2"; shift 2
+  local t0 t1 got
+  t0=$(date +%s.%N)
+  got=$("$@" | wc -c)
+  t1=$(date +%s.%N)
+  [[ "$got" == "$BYTES" ]] || { echo "node_read_bench: $name returned $got bytes, not $BYTES" >&2; exit 1; }
+  printf '%s\t%s\t%s\n' "$name" "$phase" "$(python3 -c "print(round($t1-$t0,3))")" >> "$RESULTS"
+  log "$(printf '%-28s %-5s %7.2f s' "$name" "$phase" "$(python3 -c "print($t1-$t0)")")"
+}
+verify() {
+  local name="$1"; shift
+  [[ "$("$@" | sha256sum | cut -d' ' -f1)" == "$SUM" ]] || { echo "node_read_bench: $name returned wrong bytes" >&2; exit 1; }
+}
+timed "curl -> nginx proxy_cache" cold curl -sSf "$NGINX_URL"
+timed "curl -> shoald" cold curl -sSf "$NODE_URL"
+for run in $(seq "$RUNS"); do
+  timed "curl -> nginx proxy_cache" warm curl -sSf "$NGINX_URL"
+  timed "curl -> shoald" warm curl -sSf "$NODE_URL"
+  timed "shoal cat --cache" warm "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
+  timed "shoal cat (Azurite direct)" warm "$SHOAL" cat az://readbench/obj
+done
+verify nginx curl -sSf "$NGINX_URL"
+verify shoald curl -sSf "$NODE_URL"
+verify "shoal cat --cache" "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
+log "all readers returned the object's exact bytes (sha256)"
+
+mkdir -p "$OUT"
+python3 - "$RESULTS" "$BYTES" "$OUT" "$SIZE" "$RUNS" <<'PY'
+import sys, json, statistics, datetime, os
+path, size, out, size_text, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+rows = [l.rstrip('\n').split('\t') for l in open(path)]
+by = {}
+for name, phase, secs in rows:
+    by.setdefault((name, phase), []).append(float(secs))
+mib = lambda s: size / 1048576 / s
+def cell(name, phase):
+    v = by.get((name, phase))
+    if not v: return None
+    r = [mib(s) for s in v]
+    return statistics.median(r), min(r), max(r)
+order = ["curl -> nginx proxy_cache", "curl -> shoald", "shoal cat --cache", "shoal cat (Azurite direct)"]
+nginx_warm = cell(order[0], "warm")[0]
+lines = ["| reader | phase | MiB/s median (min-max) | vs nginx warm |", "|---|---|---|---|"]
+for phase in ("warm", "cold"):
+    for name in order:
+        c = cell(name, phase)
+        if c is None: continue
+        lines.append(f"| {name} | {phase} | {c[0]:.0f} ({c[1]:.0f}-{c[2]:.0f}) | {c[0]/nginx_warm:.2f} |")
+when = datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%M:%SZ')
+md = "\n".join(lines) + f"\n\n{size_text} object, {runs} warm runs (cold: one run), {when}, {os.cpu_count()} cores. " \
+     "Reads go to a pipe (wc -c checks the length); each reader's bytes were also checked once with sha256.\n"
+open(os.path.join(out, "node_read_bench.md"), "w").write(md)
+json.dump({"size": size, "runs": int(runs), "date": when, "timings_s": [
+    {"reader": n, "phase": p, "seconds": float(s)} for n, p, s in rows]},
+    open(os.path.join(out, "node_read_bench.json"), "w"), indent=1)
+print(md)
+PY
