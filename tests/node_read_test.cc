@@ -211,6 +211,37 @@ TEST_F(NodeReadTest, ANodeWithATokenRefusesClientsWithoutIt) {
   EXPECT_NE(world->node.Log().find("accepting unauthenticated requests"), std::string::npos);
 }
 
+// An object replaced in the store while its metadata is still cached: a chunk not yet cached
+// is fetched pinned to the old ETag, the store refuses (412), and the node serves the new
+// version instead of failing or mixing versions.
+TEST_F(NodeReadTest, AnObjectReplacedInTheStoreIsServedAtItsNewVersion) {
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--readahead", "0"}).ok());
+  const uint64_t size = 24ull << 20;  // 3 chunks
+  std::string url = PutObject("replaced/obj", 6, size);
+  auto first = testing::RunCommand({Shoal(), "cat", "--cache", node.Endpoint(), "--offset", "0",
+                                    "--length", "10", url},
+                                   testing::Servers().azurite.ClientEnv());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  PutObject("replaced/obj", 7, size);  // same size, new bytes, new ETag
+  std::string v2(10, '\0');
+  testing::PatternSource::Fill(7, 9 << 20, v2.data(), v2.size());
+  // Straight to the node with curl: `shoal` itself pins a read to the ETag it saw first and
+  // would (rightly) report the change instead.
+  auto second = testing::RunCommand(
+      {"curl", "-sS", "-r", std::to_string(9 << 20) + "-" + std::to_string((9 << 20) + 9),
+       "http://" + node.Endpoint() + "/v1/object?url=az%3A%2F%2Fnodetest%2Freplaced%2Fobj"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_TRUE(second.out == v2) << "served stale or mixed bytes: " << second.out.size() << " bytes";
+  auto pinned = testing::RunCommand({Shoal(), "cat", "--cache", node.Endpoint(), url},
+                                    testing::Servers().azurite.ClientEnv());
+  EXPECT_EQ(pinned.exit_code, 0) << pinned.err;  // metadata refreshed: a new read is whole v2
+  ASSERT_EQ(pinned.out.size(), size);
+  testing::Sha256Stream h;
+  h.Update(pinned.out.data(), pinned.out.size());
+  EXPECT_EQ(h.HexDigest(), testing::PatternSha256(7, size)) << "not wholly the new version";
+}
+
 TEST_F(NodeReadTest, StatusShowsTheNodesCountersForPeople) {
   std::string url = PutObject("status/obj", 5, 3 << 20);
   ASSERT_EQ(CatDigest(url, world->node.Endpoint()).exit_code, 0);

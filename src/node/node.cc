@@ -55,6 +55,11 @@ Result<ObjectInfo> Node::Stat(const std::string& url) {
   return info;
 }
 
+void Node::Invalidate(const std::string& url) {
+  std::lock_guard<std::mutex> lock(meta_mu_);
+  meta_.erase(url);
+}
+
 Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url,
                                                        const ObjectInfo& info, uint64_t index) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));

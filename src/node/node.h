@@ -57,7 +57,10 @@ class Node {
 
   // Size and ETag of `url`, from the metadata cache (fresh for metadata_ttl) or the store.
   Result<ObjectInfo> Stat(const std::string& url);
+  // Forgets the cached size and ETag of `url` (it changed in the store).
+  void Invalidate(const std::string& url);
   // Streams bytes [offset, offset + length) of `url` (as of `info`) to `sink`, chunk by chunk.
+  // kPreconditionFailed when the store no longer has that version.
   Status Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
               const ByteSink& sink);
 

@@ -192,7 +192,7 @@ bool ServeObject(Node* node, tcp::socket& socket, const http::request<http::empt
   // answer rather than a cut connection.
   bool header_sent = false;
   beast::error_code wec;
-  Status st = node->Read(url, *info, offset, length, [&](const char* d, size_t n) -> Status {
+  auto sink = [&](const char* d, size_t n) -> Status {
     if (!header_sent) {
       http::response_serializer<http::empty_body> sr{res};
       http::write_header(socket, sr, wec);
@@ -202,7 +202,25 @@ bool ServeObject(Node* node, tcp::socket& socket, const http::request<http::empt
     asio::write(socket, asio::buffer(d, n), wec);
     if (wec) return Status::IOError("client went away: " + wec.message());
     return Status::Ok();
-  });
+  };
+  Status st = node->Read(url, *info, offset, length, sink);
+  if (st.code() == Code::kPreconditionFailed) {
+    // The store has a newer version than the cached metadata says. Nothing sent yet: serve
+    // the new version instead. Mid-body: close, and the client (pinned to the first ETag)
+    // reports the change rather than stitching two versions.
+    node->Invalidate(url);
+    if (!header_sent) {
+      auto fresh = node->Stat(url);
+      if (fresh.ok() && fresh->size == info->size) {
+        res.set(http::field::etag, "\"" + fresh->etag + "\"");
+        st = node->Read(url, *fresh, offset, length, sink);
+      } else if (fresh.ok()) {
+        st = Status::PreconditionFailed(url + " changed size while being read: read it again");
+      } else {
+        st = fresh.status();
+      }
+    }
+  }
   if (!st.ok()) {
     CountError(node, st);
     if (!header_sent) return WriteError(socket, v, ka, HttpStatusOf(st.code()), st);
