@@ -1,0 +1,158 @@
+#include "engine/journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace shoal::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+Status Errno(const std::string& what, int err) {
+  std::string msg = what + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) return Status::IOError(msg + " (disk full: free space)");
+  return Status::IOError(msg);
+}
+
+bool ValidId(const std::string& id) {
+  return !id.empty() && id.size() <= 64 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+}
+
+}  // namespace
+
+std::string UploadRecord::Encode() const {
+  nlohmann::json j = {{"id", id},
+                      {"url", url},
+                      {"size", size},
+                      {"chunk_size", chunk_size},
+                      {"state", state == State::kStaged ? "staged" : "durable"},
+                      {"store_upload_id", store_upload_id},
+                      {"etag", etag},
+                      {"created_unix_ms", created_unix_ms}};
+  return j.dump();
+}
+
+Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption("a journal record is not JSON");
+  try {
+    UploadRecord r;
+    r.id = j.at("id").get<std::string>();
+    r.url = j.at("url").get<std::string>();
+    r.size = j.at("size").get<uint64_t>();
+    r.chunk_size = j.at("chunk_size").get<uint64_t>();
+    std::string state = j.at("state").get<std::string>();
+    if (state == "staged") r.state = State::kStaged;
+    else if (state == "durable") r.state = State::kDurable;
+    else return Status::Corruption("journal record " + r.id + " has unknown state '" + state + "'");
+    r.store_upload_id = j.value("store_upload_id", "");
+    r.etag = j.value("etag", "");
+    r.created_unix_ms = j.value("created_unix_ms", int64_t{0});
+    if (!ValidId(r.id)) return Status::Corruption("journal record has a bad id");
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("journal record misses a field: ") + e.what());
+  }
+}
+
+Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Errno("creating journal directory " + dir, ec.value());
+  std::unique_ptr<Journal> j(new Journal(dir, sync));
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.find(".tmp") != std::string::npos) {  // a replacement a crash interrupted
+      fs::remove(e.path(), ec);
+      continue;
+    }
+    if (e.path().extension() != ".json") continue;
+    std::ifstream in(e.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto r = UploadRecord::Decode(ss.str());
+    if (!r.ok() || e.path().stem().string() != r->id) {
+      j->damaged_.push_back(e.path().string() + ": " +
+                            (r.ok() ? "file name and id differ" : r.status().message()));
+      fs::rename(e.path(), e.path().string() + ".bad", ec);
+      continue;
+    }
+    j->records_[r->id] = std::move(r).value();
+  }
+  if (ec) return Errno("reading journal directory " + dir, ec.value());
+  return j;
+}
+
+Status Journal::Put(const UploadRecord& record) {
+  if (!ValidId(record.id)) return Status::InvalidArgument("journal record id '" + record.id + "' is not valid");
+  std::string path = PathOf(record.id);
+  std::string tmp = path + ".tmp";
+  std::string text = record.Encode() + "\n";
+  std::lock_guard<std::mutex> lock(mu_);  // one writer at a time: the .tmp name is per record
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("writing journal record " + tmp, errno);
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Errno("writing journal record " + tmp, err);
+    }
+    off += n;
+  }
+  if (sync_ && ::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Errno("syncing journal record " + tmp, err);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("renaming journal record " + tmp, errno);
+  if (sync_) {
+    int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd < 0) return Errno("opening " + dir_, errno);
+    int rc = ::fsync(dfd);
+    ::close(dfd);
+    if (rc != 0) return Errno("syncing " + dir_, errno);
+  }
+  records_[record.id] = record;
+  return Status::Ok();
+}
+
+Status Journal::Remove(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing journal record " + id, errno);
+  records_.erase(id);
+  if (sync_) {
+    int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<UploadRecord> Journal::List() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<UploadRecord> out;
+  for (const auto& [id, r] : records_) out.push_back(r);
+  std::sort(out.begin(), out.end(), [](const UploadRecord& a, const UploadRecord& b) {
+    return a.created_unix_ms != b.created_unix_ms ? a.created_unix_ms < b.created_unix_ms : a.id < b.id;
+  });
+  return out;
+}
+
+}  // namespace shoal::engine

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace shoal::engine {
+
+// What the node must remember across a crash about one object written through it.
+struct UploadRecord {
+  enum class State : uint8_t {
+    kStaged,   // every chunk is on local disk (fsynced): acknowledged, upload pending
+    kDurable,  // committed in the object store; `etag` is the store's
+  };
+  std::string id;          // the upload's id (also the local version of its chunks)
+  std::string url;         // destination object
+  uint64_t size = 0;
+  uint64_t chunk_size = 0;
+  State state = State::kStaged;
+  std::string store_upload_id;  // S3 multipart UploadId once created (to resume, or abort)
+  std::string etag;             // the store's ETag once durable
+  int64_t created_unix_ms = 0;  // FIFO order and upload lag
+
+  std::string Encode() const;  // one JSON object
+  static Result<UploadRecord> Decode(const std::string& text);
+};
+
+// The write-back journal: one small file per upload under DIR/journal/, each replaced
+// atomically (temp file, fsync, rename, fsync of the directory), so after kill -9 at any
+// moment every record is either its old or its new version. Open() loads them all (records
+// that fail to parse are reported, kept aside as *.bad, never silently dropped). Thread-safe.
+class Journal {
+ public:
+  static Result<std::unique_ptr<Journal>> Open(const std::string& dir, bool sync = true);
+
+  // Creates or replaces a record. Durable when it returns ok.
+  Status Put(const UploadRecord& record);
+  Status Remove(const std::string& id);
+  // All records, oldest first (FIFO by created_unix_ms, then id).
+  std::vector<UploadRecord> List();
+  // Records Open() could not read (their files are kept as *.bad).
+  const std::vector<std::string>& damaged() const { return damaged_; }
+
+ private:
+  Journal(std::string dir, bool sync) : dir_(std::move(dir)), sync_(sync) {}
+  std::string PathOf(const std::string& id) const { return dir_ + "/" + id + ".json"; }
+
+  std::string dir_;
+  bool sync_;
+  std::mutex mu_;
+  std::map<std::string, UploadRecord> records_;  // guarded by mu_
+  std::vector<std::string> damaged_;
+};
+
+}  // namespace shoal::engine

@@ -1,0 +1,100 @@
+#include "engine/journal.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace shoal::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/shoal-journal-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  static UploadRecord Record(const std::string& id, int64_t created) {
+    UploadRecord r;
+    r.id = id;
+    r.url = "az://ckpt/run1/" + id;
+    r.size = 3 * (8 << 20) + 5;
+    r.chunk_size = 8 << 20;
+    r.created_unix_ms = created;
+    return r;
+  }
+  std::string dir_;
+};
+
+TEST_F(JournalTest, RecordsSurviveReopenInFifoOrder) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok());
+    ASSERT_TRUE((*j)->Put(Record("b", 200)).ok());
+    ASSERT_TRUE((*j)->Put(Record("a", 100)).ok());
+    UploadRecord c = Record("c", 300);
+    c.state = UploadRecord::State::kDurable;
+    c.etag = "0x8D";
+    c.store_upload_id = "upload-1";
+    ASSERT_TRUE((*j)->Put(c).ok());
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  auto all = (*j)->List();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].id, "a");
+  EXPECT_EQ(all[1].id, "b");
+  EXPECT_EQ(all[2].state, UploadRecord::State::kDurable);
+  EXPECT_EQ(all[2].etag, "0x8D");
+  EXPECT_EQ(all[2].store_upload_id, "upload-1");
+  EXPECT_EQ(all[0].size, 3u * (8 << 20) + 5);
+  EXPECT_TRUE((*j)->damaged().empty());
+}
+
+TEST_F(JournalTest, ReplacingARecordKeepsOneVersionAndRemoveForgetsIt) {
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  UploadRecord r = Record("x", 1);
+  ASSERT_TRUE((*j)->Put(r).ok());
+  r.state = UploadRecord::State::kDurable;
+  ASSERT_TRUE((*j)->Put(r).ok());
+  ASSERT_EQ((*j)->List().size(), 1u);
+  EXPECT_EQ((*j)->List()[0].state, UploadRecord::State::kDurable);
+  ASSERT_TRUE((*j)->Remove("x").ok());
+  EXPECT_TRUE((*j)->List().empty());
+  EXPECT_TRUE(Journal::Open(dir_).value()->List().empty());
+}
+
+TEST_F(JournalTest, AnInterruptedReplacementLeavesTheOldVersion) {
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE((*j)->Put(Record("x", 1)).ok());
+  // A crash between writing the temp file and the rename.
+  std::ofstream(dir_ + "/x.json.tmp") << "{\"id\": \"x\", \"state\": \"dur";
+  auto again = Journal::Open(dir_);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ((*again)->List().size(), 1u);
+  EXPECT_EQ((*again)->List()[0].state, UploadRecord::State::kStaged);
+  EXPECT_FALSE(fs::exists(dir_ + "/x.json.tmp"));
+}
+
+TEST_F(JournalTest, ADamagedRecordIsReportedAndKeptAside) {
+  std::ofstream(dir_ + "/bad.json") << "not json at all";
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  EXPECT_TRUE((*j)->List().empty());
+  ASSERT_EQ((*j)->damaged().size(), 1u);
+  EXPECT_NE((*j)->damaged()[0].find("bad.json"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir_ + "/bad.json.bad"));
+}
+
+TEST_F(JournalTest, IdsThatCouldEscapeTheDirectoryAreRefused) {
+  auto j = Journal::Open(dir_);
+  EXPECT_EQ((*j)->Put(Record("../evil", 1)).code(), Code::kInvalidArgument);
+  EXPECT_EQ((*j)->Put(Record("", 1)).code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shoal::engine
