@@ -242,6 +242,26 @@ TEST_F(NodeReadTest, AnObjectReplacedInTheStoreIsServedAtItsNewVersion) {
   EXPECT_EQ(h.HexDigest(), testing::PatternSha256(7, size)) << "not wholly the new version";
 }
 
+// The store going away does not take cached data with it: within the metadata TTL the node
+// serves what it has, and what it does not have fails with a clear, retryable error.
+TEST_F(NodeReadTest, WithTheStoreDownTheNodeServesWhatItHas) {
+  std::string url = PutObject("outage/obj", 8, 12 << 20);
+  std::string other = PutObject("outage/other", 9, 1 << 20);
+  auto warm = CatDigest(url, world->node.Endpoint());
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  testing::FaultConfig down;
+  down.error_rate = 1.0;  // every request to the store: 503
+  ASSERT_TRUE(world->proxy.Configure(down).ok());
+  auto cached = CatDigest(url, world->node.Endpoint());
+  auto missing = testing::RunCommand({Shoal(), "cat", "--cache", world->node.Endpoint(), other},
+                                     testing::Servers().azurite.ClientEnv());
+  ASSERT_TRUE(world->proxy.Configure(testing::FaultConfig{}).ok());
+  EXPECT_EQ(cached.exit_code, 0) << cached.err;
+  EXPECT_EQ(Trim(cached.out), testing::PatternSha256(8, 12 << 20));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("503"), std::string::npos) << missing.err;
+}
+
 TEST_F(NodeReadTest, StatusShowsTheNodesCountersForPeople) {
   std::string url = PutObject("status/obj", 5, 3 << 20);
   ASSERT_EQ(CatDigest(url, world->node.Endpoint()).exit_code, 0);

@@ -13,9 +13,10 @@ namespace {
 class CacheStore final : public ObjectStore {
  public:
   CacheStore(CacheConfig config, ObjectUrl bucket) : config_(std::move(config)), bucket_(std::move(bucket)) {
-    // A node is near (loopback or the same rack): give up within about a second, so a node
-    // that is not running is reported at once rather than after the object-store back-off.
-    retry_.max_attempts = 5;
+    // The node already retries the object store with back-off, so its 503 means the store
+    // stayed unavailable: one more try, not another round of back-off on top of the node's.
+    // A node that is not running is reported at once.
+    retry_.max_attempts = 2;
     retry_.max_delay = std::chrono::milliseconds(500);
   }
 
