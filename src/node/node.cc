@@ -1,6 +1,8 @@
 #include "node/node.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -20,12 +22,230 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   std::unique_ptr<Node> node(new Node(options));
   SHOAL_ASSIGN_OR_RETURN(node->chunks_,
                          engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
+  SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
+  for (const auto& bad : node->journal_->damaged()) {
+    std::fprintf(stderr, "shoald: journal record unreadable, kept aside: %s\n", bad.c_str());
+  }
+  SHOAL_RETURN_IF_ERROR(node->Replay());
+  node->uploader_ = std::thread([n = node.get()] { n->UploadLoop(); });
   return node;
 }
 
 Node::~Node() {
+  {
+    std::lock_guard<std::mutex> lock(upload_mu_);
+    stopping_ = true;
+  }
+  upload_cv_.notify_all();
+  if (uploader_.joinable()) uploader_.join();
   std::unique_lock<std::mutex> lock(readahead_mu_);
   readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });
+}
+
+namespace {
+std::string LocalVersion(const std::string& id) { return "local-" + id; }
+uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+std::string Node::ChunkVersion(const std::string& url, const std::string& etag) {
+  std::lock_guard<std::mutex> lock(meta_mu_);
+  auto it = aliases_.find(url + '\n' + etag);
+  return it == aliases_.end() ? etag : it->second;
+}
+
+Status Node::Replay() {
+  for (const auto& r : journal_->List()) {
+    std::string version = LocalVersion(r.id);
+    if (r.state == engine::UploadRecord::State::kDurable) {
+      std::lock_guard<std::mutex> lock(meta_mu_);
+      aliases_[r.url + '\n' + r.etag] = version;
+      continue;
+    }
+    for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
+      Status st = chunks_->Pin(engine::ChunkKey{r.url, version, i}, true);
+      if (!st.ok()) {
+        std::fprintf(stderr, "shoald: %s: chunk %llu of an acknowledged write is missing from %s\n",
+                     r.url.c_str(), static_cast<unsigned long long>(i), options_.data_dir.c_str());
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(meta_mu_);
+      meta_[r.url] = Meta{ObjectInfo{"", r.size, version, r.created_unix_ms / 1000},
+                          std::chrono::steady_clock::now(), true};
+    }
+    std::lock_guard<std::mutex> lock(upload_mu_);
+    upload_queue_.push_back(r);
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  if (parsed.key.empty() || parsed.key.back() == '/') {
+    return Status::InvalidArgument(url + " names no object to write");
+  }
+  SHOAL_RETURN_IF_ERROR(StoreFor(parsed).status());
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char id[17];
+  std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(rng()));
+  return std::unique_ptr<Writer>(new Writer(this, url, id));
+}
+
+Writer::~Writer() {
+  if (finished_) return;
+  for (uint64_t i = 0; i < chunks_; i++) {
+    node_->chunks_->Remove(engine::ChunkKey{url_, LocalVersion(id_), i}).IgnoreError();
+  }
+}
+
+Status Writer::Flush() {
+  engine::ChunkKey key{url_, LocalVersion(id_), chunks_};
+  // A cache full of chunks not yet uploaded slows the writer down rather than failing it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  while (true) {
+    Status st = node_->chunks_->Put(key, buffer_, /*pinned=*/true);
+    if (st.ok()) break;
+    if (!st.IsTransient() || std::chrono::steady_clock::now() > deadline) {
+      return st.WithContext("writing " + url_);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  chunks_++;
+  buffer_.clear();
+  return Status::Ok();
+}
+
+Status Writer::Append(const char* data, size_t len) {
+  const uint64_t chunk = node_->options_.chunk_size;
+  while (len > 0) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(len, chunk - buffer_.size()));
+    buffer_.append(data, n);
+    data += n;
+    len -= n;
+    size_ += n;
+    if (buffer_.size() == chunk) SHOAL_RETURN_IF_ERROR(Flush());
+  }
+  return Status::Ok();
+}
+
+Result<ObjectInfo> Writer::Finish() {
+  if (!buffer_.empty()) SHOAL_RETURN_IF_ERROR(Flush());
+  engine::UploadRecord r;
+  r.id = id_;
+  r.url = url_;
+  r.size = size_;
+  r.chunk_size = node_->options_.chunk_size;
+  r.created_unix_ms = NowMs();
+  SHOAL_RETURN_IF_ERROR(node_->journal_->Put(r).WithContext("journaling " + url_));
+  finished_ = true;  // acknowledged from here on
+  ObjectInfo info{"", size_, LocalVersion(id_), r.created_unix_ms / 1000};
+  {
+    std::lock_guard<std::mutex> lock(node_->meta_mu_);
+    node_->meta_[url_] = Node::Meta{info, std::chrono::steady_clock::now(), true};
+  }
+  node_->metrics_.bytes_written += size_;
+  {
+    std::lock_guard<std::mutex> lock(node_->upload_mu_);
+    node_->upload_queue_.push_back(r);
+  }
+  node_->upload_cv_.notify_all();
+  return info;
+}
+
+bool Node::Pending(const std::string& url) {
+  std::lock_guard<std::mutex> lock(meta_mu_);
+  auto it = meta_.find(url);
+  return it != meta_.end() && it->second.local;
+}
+
+std::vector<engine::UploadRecord> Node::PendingUploads(const std::string& prefix) {
+  std::vector<engine::UploadRecord> out;
+  for (auto& r : journal_->List()) {
+    if (r.state == engine::UploadRecord::State::kStaged && StartsWith(r.url, prefix)) out.push_back(r);
+  }
+  return out;
+}
+
+Status Node::Upload(const engine::UploadRecord& r) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(r.url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
+  std::string version = LocalVersion(r.id);
+  uint64_t n = ChunkCount(r.size, r.chunk_size);
+  auto chunk = [&](uint64_t i) { return chunks_->Get(engine::ChunkKey{r.url, version, i}); };
+  ObjectInfo done;
+  if (n <= 1) {
+    std::string data;
+    if (n == 1) {
+      SHOAL_ASSIGN_OR_RETURN(data, chunk(0));
+    }
+    SHOAL_ASSIGN_OR_RETURN(done, store->PutObject(parsed.key, data));
+  } else {
+    if (r.chunk_size < store->Limits().min_part_size) {
+      return Status::InvalidArgument(store->Describe() + " needs parts of at least " +
+                                     FormatBytes(store->Limits().min_part_size) +
+                                     ": restart shoald with a larger --chunk-size");
+    }
+    SHOAL_ASSIGN_OR_RETURN(auto upload, store->BeginUpload(parsed.key));
+    for (uint64_t i = 0; i < n; i++) {
+      auto data = chunk(i);
+      Status st = data.ok() ? upload->PutPart(static_cast<uint32_t>(i), i * r.chunk_size, *data)
+                            : data.status();
+      if (!st.ok()) {
+        upload->Abort();
+        return st;
+      }
+      metrics_.store_put_bytes += data->size();
+    }
+    SHOAL_ASSIGN_OR_RETURN(done, upload->Complete(static_cast<uint32_t>(n)));
+  }
+  engine::UploadRecord durable = r;
+  durable.state = engine::UploadRecord::State::kDurable;
+  durable.etag = done.etag;
+  SHOAL_RETURN_IF_ERROR(journal_->Put(durable));
+  for (uint64_t i = 0; i < n; i++) chunks_->Pin(engine::ChunkKey{r.url, version, i}, false).IgnoreError();
+  {
+    std::lock_guard<std::mutex> lock(meta_mu_);
+    aliases_[r.url + '\n' + done.etag] = version;
+    auto it = meta_.find(r.url);
+    if (it != meta_.end() && it->second.info.etag == version) {  // not overwritten meanwhile
+      it->second = Meta{ObjectInfo{"", r.size, done.etag, done.last_modified},
+                        std::chrono::steady_clock::now(), false};
+    }
+  }
+  metrics_.uploads_done++;
+  return Status::Ok();
+}
+
+void Node::UploadLoop() {
+  auto backoff = std::chrono::milliseconds(200);
+  while (true) {
+    engine::UploadRecord r;
+    {
+      std::unique_lock<std::mutex> lock(upload_mu_);
+      upload_cv_.wait(lock, [this] { return stopping_ || !upload_queue_.empty(); });
+      if (stopping_) return;
+      r = upload_queue_.front();
+      upload_queue_.pop_front();
+    }
+    Status st = Upload(r);
+    if (st.ok()) {
+      backoff = std::chrono::milliseconds(200);
+      continue;
+    }
+    // Keep FIFO order: the object goes back to the front; wait longer each time (to 30 s)
+    // while the store keeps failing.
+    metrics_.upload_failures++;
+    std::fprintf(stderr, "shoald: upload of %s failed, will retry: %s\n", r.url.c_str(),
+                 st.ToString().c_str());
+    std::unique_lock<std::mutex> lock(upload_mu_);
+    upload_queue_.push_front(r);
+    upload_cv_.wait_for(lock, backoff, [this] { return stopping_; });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+  }
 }
 
 Result<std::shared_ptr<ObjectStore>> Node::StoreFor(const ObjectUrl& url) {
@@ -40,10 +260,14 @@ Result<std::shared_ptr<ObjectStore>> Node::StoreFor(const ObjectUrl& url) {
 
 Result<ObjectInfo> Node::Stat(const std::string& url) {
   auto now = std::chrono::steady_clock::now();
-  if (!options_.validate) {
+  {
     std::lock_guard<std::mutex> lock(meta_mu_);
     auto it = meta_.find(url);
-    if (it != meta_.end() && now - it->second.fetched < options_.metadata_ttl) return it->second.info;
+    // Written here and not yet in the store: only this node has it.
+    if (it != meta_.end() && it->second.local) return it->second.info;
+    if (!options_.validate && it != meta_.end() && now - it->second.fetched < options_.metadata_ttl) {
+      return it->second.info;
+    }
   }
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   if (parsed.key.empty()) return Status::InvalidArgument(url + " names no object");
@@ -51,7 +275,9 @@ Result<ObjectInfo> Node::Stat(const std::string& url) {
   metrics_.store_head_requests++;
   SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, store->Head(parsed.key));
   std::lock_guard<std::mutex> lock(meta_mu_);
-  meta_[url] = Meta{info, now};
+  auto it = meta_.find(url);
+  if (it != meta_.end() && it->second.local) return it->second.info;  // a write won the race
+  meta_[url] = Meta{info, now, false};
   return info;
 }
 
@@ -83,13 +309,13 @@ Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url,
                               std::to_string(data->size()) + " bytes, not " + std::to_string(length));
   }
   // Cache it; a full cache (pinned data) only means this chunk is not kept.
-  chunks_->Put(engine::ChunkKey{url, info.etag, index}, *data, false).IgnoreError();
+  chunks_->Put(engine::ChunkKey{url, ChunkVersion(url, info.etag), index}, *data, false).IgnoreError();
   return std::shared_ptr<const std::string>(std::move(data));
 }
 
 Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
                                                        const ObjectInfo& info, uint64_t index) {
-  engine::ChunkKey key{url, info.etag, index};
+  engine::ChunkKey key{url, ChunkVersion(url, info.etag), index};
   auto cached = chunks_->Get(key);
   if (cached.ok()) {
     metrics_.chunk_hits++;
@@ -130,7 +356,7 @@ void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t in
   for (int k = 1; k <= options_.readahead; k++) {
     uint64_t next = index + k;
     if (next >= chunks) return;
-    engine::ChunkKey key{url, info.etag, next};
+    engine::ChunkKey key{url, ChunkVersion(url, info.etag), next};
     if (chunks_->Contains(key)) continue;
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
@@ -195,6 +421,22 @@ std::string Node::MetricsText() {
   counter("errors_not_found_total", "Requests for objects that do not exist.", metrics_.errors_not_found);
   counter("errors_unavailable_total", "Requests failed by an unavailable store.", metrics_.errors_unavailable);
   counter("errors_other_total", "Requests failed otherwise.", metrics_.errors_other);
+  counter("bytes_written_total", "Object bytes accepted from writers.", metrics_.bytes_written);
+  counter("uploads_total", "Objects made durable in the object store.", metrics_.uploads_done);
+  counter("upload_failures_total", "Upload attempts that failed (retried).", metrics_.upload_failures);
+  counter("store_put_bytes_total", "Bytes uploaded to the object store.", metrics_.store_put_bytes);
+  {
+    auto pending = PendingUploads("");
+    uint64_t staged = 0;
+    int64_t oldest = 0;
+    for (const auto& r : pending) {
+      staged += r.size;
+      if (oldest == 0 || r.created_unix_ms < oldest) oldest = r.created_unix_ms;
+    }
+    gauge("staged_bytes", "Bytes written here and not yet durable in the store.", staged);
+    gauge("staged_objects", "Objects written here and not yet durable.", pending.size());
+    gauge("upload_lag_ms", "Age of the oldest write not yet durable.", oldest ? NowMs() - oldest : 0);
+  }
   auto s = chunks_->stats();
   gauge("cache_bytes", "Chunk bytes on local disk.", s.bytes);
   gauge("cache_chunks", "Chunks on local disk.", s.chunks);

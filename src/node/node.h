@@ -5,7 +5,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <future>
+#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +16,7 @@
 
 #include "common/status.h"
 #include "engine/chunk_store.h"
+#include "engine/journal.h"
 #include "store/object_store.h"
 
 namespace shoal::node {
@@ -45,6 +48,36 @@ struct NodeMetrics {
   std::atomic<uint64_t> errors_not_found{0};
   std::atomic<uint64_t> errors_unavailable{0};
   std::atomic<uint64_t> errors_other{0};
+  std::atomic<uint64_t> bytes_written{0};       // object bytes accepted from writers
+  std::atomic<uint64_t> uploads_done{0};
+  std::atomic<uint64_t> upload_failures{0};     // attempts that failed and will be retried
+  std::atomic<uint64_t> store_put_bytes{0};
+};
+
+class Node;
+
+// One object being written through the node. Append in order, then Finish; destroying it
+// unfinished discards what was written. Not thread-safe (one writer).
+class Writer {
+ public:
+  ~Writer();
+  Status Append(const char* data, size_t len);
+  // Stores the last chunk, journals the object (fsynced) and queues its upload: once this
+  // returns ok the write is acknowledged and survives a crash. Returns the local version.
+  Result<ObjectInfo> Finish();
+
+ private:
+  friend class Node;
+  Writer(Node* node, std::string url, std::string id) : node_(node), url_(std::move(url)), id_(std::move(id)) {}
+  Status Flush();
+
+  Node* node_;
+  std::string url_;
+  std::string id_;
+  std::string buffer_;
+  uint64_t chunks_ = 0;
+  uint64_t size_ = 0;
+  bool finished_ = false;
 };
 
 // The cache node as a library: serves ranges of objects from the chunk store, filling misses
@@ -64,6 +97,13 @@ class Node {
   Status Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
               const ByteSink& sink);
 
+  // Starts writing `url` through the node (write-back). kInvalidArgument for a bad URL.
+  Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url);
+  // Whether `url`'s latest write through this node is still waiting for its upload.
+  bool Pending(const std::string& url);
+  // Objects written through this node and not yet durable (under `prefix`).
+  std::vector<engine::UploadRecord> PendingUploads(const std::string& prefix);
+
   NodeMetrics& metrics() { return metrics_; }
   engine::ChunkStore& chunks() { return *chunks_; }
   const NodeOptions& options() const { return options_; }
@@ -71,7 +111,13 @@ class Node {
   std::string MetricsText();
 
  private:
+  friend class Writer;
   explicit Node(NodeOptions options) : options_(std::move(options)) {}
+  Status Replay();
+  void UploadLoop();
+  Status Upload(const engine::UploadRecord& record);
+  // The chunk version of `url` at `etag`: the local version it was written as, if any.
+  std::string ChunkVersion(const std::string& url, const std::string& etag);
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
   // One chunk's bytes: from disk, or fetched once however many callers ask at the same time.
   Result<std::shared_ptr<const std::string>> Chunk(const std::string& url, const ObjectInfo& info,
@@ -90,6 +136,7 @@ class Node {
   struct Meta {
     ObjectInfo info;
     std::chrono::steady_clock::time_point fetched;
+    bool local = false;  // written here, not yet durable: trusted without a TTL
   };
   std::mutex meta_mu_;
   std::unordered_map<std::string, Meta> meta_;  // guarded by meta_mu_
@@ -97,6 +144,16 @@ class Node {
   using ChunkFuture = std::shared_future<Result<std::shared_ptr<const std::string>>>;
   std::mutex inflight_mu_;
   std::unordered_map<std::string, ChunkFuture> inflight_;  // chunk id -> fetch; guarded
+
+  // url + '\n' + store ETag -> the local version its chunks were written as; guarded by meta_mu_.
+  std::unordered_map<std::string, std::string> aliases_;
+
+  std::unique_ptr<engine::Journal> journal_;
+  std::mutex upload_mu_;
+  std::condition_variable upload_cv_;
+  std::deque<engine::UploadRecord> upload_queue_;  // FIFO; guarded by upload_mu_
+  bool stopping_ = false;                          // guarded by upload_mu_
+  std::thread uploader_;
 
   std::mutex readahead_mu_;
   int readahead_running_ = 0;  // guarded by readahead_mu_

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
@@ -141,7 +142,9 @@ void CountError(Node* node, const Status& st) {
 }
 
 // Serves one object request; false if the connection must close.
-bool ServeObject(Node* node, tcp::socket& socket, const http::request<http::empty_body>& req) {
+using Request = http::request<http::buffer_body>;
+
+bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(std::string_view(req.target().data(), req.target().size()), "url");
@@ -175,6 +178,7 @@ bool ServeObject(Node* node, tcp::socket& socket, const http::request<http::empt
   Prepare(res, v, ka);
   res.set(http::field::etag, "\"" + info->etag + "\"");
   res.set("X-Shoal-Size", std::to_string(info->size));
+  res.set("X-Shoal-State", node->Pending(url) ? "local" : "durable");
   res.set(http::field::content_type, "application/octet-stream");
   if (status == http::status::partial_content) {
     res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
@@ -233,14 +237,72 @@ bool ServeObject(Node* node, tcp::socket& socket, const http::request<http::empt
   return !wec;
 }
 
+// PUT: streams the body into a Writer; answers 201 with the local version once the write
+// is acknowledged (on disk, journaled). False if the connection must close.
+bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
+                http::request_parser<http::buffer_body>& parser) {
+  const Request& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string url = QueryParam(std::string_view(req.target().data(), req.target().size()), "url");
+  auto writer = node->BeginWrite(url);
+  if (!writer.ok()) {
+    WriteError(socket, v, false, HttpStatusOf(writer.status().code()), writer.status());
+    return false;  // the body was not read: the connection cannot be reused
+  }
+  std::vector<char> chunk(1 << 20);
+  Status st;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    beast::error_code ec;
+    http::read(socket, buffer, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return false;  // the client went away mid-body: nothing was acknowledged
+    size_t n = chunk.size() - parser.get().body().size;
+    st = (*writer)->Append(chunk.data(), n);
+    if (!st.ok()) break;
+  }
+  Result<ObjectInfo> info = st.ok() ? (*writer)->Finish() : Result<ObjectInfo>(st);
+  if (!info.ok()) {
+    CountError(node, info.status());
+    WriteError(socket, v, false, HttpStatusOf(info.status().code()), info.status());
+    return false;
+  }
+  http::response<http::string_body> res{http::status::created, v};
+  Prepare(res, v, ka);
+  res.set(http::field::etag, "\"" + info->etag + "\"");
+  res.set("X-Shoal-State", "local");
+  res.set(http::field::content_type, "application/json");
+  res.body() = nlohmann::json{{"url", url}, {"size", info->size}, {"etag", info->etag}, {"state", "local"}}.dump() + "\n";
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(socket, res, ec);
+  return !ec;
+}
+
+// GET /v1/pending?prefix=P: the writes not yet durable under P (for `shoal flush`).
+bool ServePending(Node* node, tcp::socket& socket, const Request& req) {
+  std::string prefix = QueryParam(std::string_view(req.target().data(), req.target().size()), "prefix");
+  nlohmann::json list = nlohmann::json::array();
+  uint64_t bytes = 0;
+  for (const auto& r : node->PendingUploads(prefix)) {
+    list.push_back({{"url", r.url}, {"size", r.size}});
+    bytes += r.size;
+  }
+  nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"pending", list}};
+  return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
 void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
   beast::flat_buffer buffer;
   const std::string& token = node->options().token;
   while (true) {
-    http::request_parser<http::empty_body> parser;
+    http::request_parser<http::buffer_body> parser;
     parser.header_limit(16 * 1024);  // oversized headers are refused by the parser
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // streamed, never held whole
     beast::error_code ec;
-    http::read(socket, buffer, parser, ec);
+    http::read_header(socket, buffer, parser, ec);
     if (ec) {
       if (ec != http::error::end_of_stream && ec != asio::error::eof &&
           ec != asio::error::connection_reset) {
@@ -268,10 +330,18 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
       ok = WriteError(socket, v, ka, http::status::unauthorized,
                       Status::PermissionDenied(
                           "this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE"));
+    } else if (StartsWith(target, "/v1/object") && req.method() == http::verb::put) {
+      ok = ServeWrite(node, socket, buffer, parser);
+    } else if (!parser.is_done()) {  // a body where none belongs: refuse, and do not read it
+      WriteError(socket, v, false, http::status::bad_request,
+                 Status::InvalidArgument("this request takes no body"));
+      ok = false;
+    } else if (StartsWith(target, "/v1/pending")) {
+      ok = ServePending(node, socket, req);
     } else if (StartsWith(target, "/v1/object")) {
       if (req.method() != http::verb::get && req.method() != http::verb::head) {
         ok = WriteError(socket, v, ka, http::status::method_not_allowed,
-                        Status::InvalidArgument("only GET and HEAD of /v1/object so far"));
+                        Status::InvalidArgument("/v1/object takes GET, HEAD and PUT"));
       } else {
         ok = ServeObject(node, socket, req);
       }
