@@ -38,6 +38,15 @@ class Shoald {
     if (port_ == 0) return Status::Unavailable("shoald did not start; log: " + Log());
     return Status::Ok();
   }
+  // kill -9, as a crash would.
+  void Crash() { proc_.Kill(); }
+  // Starts again on the same data directory (a new port).
+  Status Restart(int proxy_port) {
+    proc_.Kill();
+    std::filesystem::remove(dir_.path() + "/port");
+    port_ = 0;
+    return Start(proxy_port);
+  }
   std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string DataDir() const { return dir_.path() + "/data"; }
   std::string Log() const {
@@ -260,6 +269,73 @@ TEST_F(NodeReadTest, WithTheStoreDownTheNodeServesWhatItHas) {
   EXPECT_EQ(Trim(cached.out), testing::PatternSha256(8, 12 << 20));
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("503"), std::string::npos) << missing.err;
+}
+
+// --- write-back (first cut: curl as the client) --------------------------------------------
+
+std::string ObjectEndpoint(const Shoald& node, const std::string& url) {
+  return "http://" + node.Endpoint() + "/v1/object?url=" + UriEncode(url, false);
+}
+
+// Waits (bounded) until the node has nothing left to upload.
+bool WaitUntilDurable(const Shoald& node, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = testing::RunCommand({"curl", "-sS", "http://" + node.Endpoint() + "/v1/pending"});
+    if (r.exit_code == 0 && r.out.find("\"objects\":0") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+std::string StoreSha256(const std::string& key) {
+  testing::Sha256Stream h;
+  Status st = testing::Servers().azurite.Store(kBucket)->Get(key, {}, [&](const char* d, size_t n) {
+    h.Update(d, n);
+    return Status::Ok();
+  });
+  return st.ok() ? h.HexDigest() : st.ToString();
+}
+
+TEST_F(NodeReadTest, AWriteIsReadableThroughTheNodeAtOnceAndThenDurableInTheStore) {
+  testing::TempDir tmp;
+  const uint64_t size = (20ull << 20) + 77;  // 3 chunks
+  ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/f", 21, size));
+  std::string url = "az://nodetest/written/ckpt.bin";
+  auto put = testing::RunCommand({"curl", "-sS", "--fail-with-body", "-T", tmp.path() + "/f",
+                                  ObjectEndpoint(world->node, url)});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  EXPECT_NE(put.out.find("\"state\":\"local\""), std::string::npos) << put.out;
+  auto read = CatDigest(url, world->node.Endpoint());
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(Trim(read.out), testing::PatternSha256(21, size));
+  ASSERT_TRUE(WaitUntilDurable(world->node, std::chrono::seconds(120)));
+  EXPECT_EQ(StoreSha256("written/ckpt.bin"), testing::PatternSha256(21, size));
+}
+
+// kill -9 after the write was acknowledged and before it could be uploaded (every request to
+// the store failing): the restarted node finds it in its journal and uploads it.
+TEST_F(NodeReadTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {
+  testing::TempDir tmp;
+  const uint64_t size = 17ull << 20;
+  ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/f", 22, size));
+  testing::FaultProxy proxy;
+  ASSERT_TRUE(proxy.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port())).ok());
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy.port()).ok());
+  testing::FaultConfig down;
+  down.error_rate = 1.0;
+  ASSERT_TRUE(proxy.Configure(down).ok());
+  std::string url = "az://nodetest/written/survivor.bin";
+  auto put = testing::RunCommand({"curl", "-sS", "--fail-with-body", "-T", tmp.path() + "/f",
+                                  ObjectEndpoint(node, url)});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  node.Crash();
+  EXPECT_NE(StoreSha256("written/survivor.bin").find("NotFound"), std::string::npos);
+  ASSERT_TRUE(proxy.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(node.Restart(proxy.port()).ok()) << node.Log();
+  ASSERT_TRUE(WaitUntilDurable(node, std::chrono::seconds(120))) << node.Log();
+  EXPECT_EQ(StoreSha256("written/survivor.bin"), testing::PatternSha256(22, size));
 }
 
 TEST_F(NodeReadTest, StatusShowsTheNodesCountersForPeople) {
