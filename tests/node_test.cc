@@ -100,7 +100,7 @@ uint64_t Metric(const std::string& endpoint, const std::string& name) {
   return UINT64_MAX;
 }
 
-class NodeReadTest : public ::testing::Test {
+class NodeTest : public ::testing::Test {
  protected:
   // Writes `size` pattern bytes straight to Azurite (not through the proxy).
   std::string PutObject(const std::string& key, uint64_t seed, uint64_t size) {
@@ -111,7 +111,7 @@ class NodeReadTest : public ::testing::Test {
   }
 };
 
-TEST_F(NodeReadTest, SixteenConcurrentReadersOfAColdObjectCostExactlyOneRead) {
+TEST_F(NodeTest, SixteenConcurrentReadersOfAColdObjectCostExactlyOneRead) {
   const uint64_t size = 256ull << 20;
   std::string url = PutObject("cold/model.bin", 1, size);
   std::string want = testing::PatternSha256(1, size);
@@ -133,7 +133,7 @@ TEST_F(NodeReadTest, SixteenConcurrentReadersOfAColdObjectCostExactlyOneRead) {
   EXPECT_GT(Metric(world->node.Endpoint(), "shoal_coalesced_waits_total"), 0u);
 }
 
-TEST_F(NodeReadTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
+TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
   const uint64_t size = 40ull << 20;  // 5 chunks
   std::string url = PutObject("corrupt/data.bin", 2, size);
   std::string want = testing::PatternSha256(2, size);
@@ -168,7 +168,7 @@ TEST_F(NodeReadTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
   EXPECT_EQ(stats->upstream_response_bytes, 8ull << 20) << "exactly the corrupted chunk is fetched again";
 }
 
-TEST_F(NodeReadTest, RangesThroughTheNodeMatchTheObject) {
+TEST_F(NodeTest, RangesThroughTheNodeMatchTheObject) {
   const uint64_t size = (20ull << 20) + 123;
   std::string url = PutObject("ranges/obj", 3, size);
   std::string data(size, '\0');
@@ -188,14 +188,14 @@ TEST_F(NodeReadTest, RangesThroughTheNodeMatchTheObject) {
   EXPECT_NE(stat.out.find("size:          " + std::to_string(size)), std::string::npos) << stat.out;
 }
 
-TEST_F(NodeReadTest, AMissingObjectIsNotFoundThroughTheNode) {
+TEST_F(NodeTest, AMissingObjectIsNotFoundThroughTheNode) {
   auto r = testing::RunCommand({Shoal(), "cat", "--cache", world->node.Endpoint(), "az://nodetest/nope"},
                                testing::Servers().azurite.ClientEnv());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
 }
 
-TEST_F(NodeReadTest, ANodeWithATokenRefusesClientsWithoutIt) {
+TEST_F(NodeTest, ANodeWithATokenRefusesClientsWithoutIt) {
   testing::TempDir tmp;
   std::string token_file = tmp.path() + "/token";
   std::ofstream(token_file) << "s3cret-token\n";
@@ -223,7 +223,7 @@ TEST_F(NodeReadTest, ANodeWithATokenRefusesClientsWithoutIt) {
 // An object replaced in the store while its metadata is still cached: a chunk not yet cached
 // is fetched pinned to the old ETag, the store refuses (412), and the node serves the new
 // version instead of failing or mixing versions.
-TEST_F(NodeReadTest, AnObjectReplacedInTheStoreIsServedAtItsNewVersion) {
+TEST_F(NodeTest, AnObjectReplacedInTheStoreIsServedAtItsNewVersion) {
   Shoald node;
   ASSERT_TRUE(node.Start(world->proxy.port(), {"--readahead", "0"}).ok());
   const uint64_t size = 24ull << 20;  // 3 chunks
@@ -253,7 +253,7 @@ TEST_F(NodeReadTest, AnObjectReplacedInTheStoreIsServedAtItsNewVersion) {
 
 // The store going away does not take cached data with it: within the metadata TTL the node
 // serves what it has, and what it does not have fails with a clear, retryable error.
-TEST_F(NodeReadTest, WithTheStoreDownTheNodeServesWhatItHas) {
+TEST_F(NodeTest, WithTheStoreDownTheNodeServesWhatItHas) {
   std::string url = PutObject("outage/obj", 8, 12 << 20);
   std::string other = PutObject("outage/other", 9, 1 << 20);
   auto warm = CatDigest(url, world->node.Endpoint());
@@ -297,7 +297,7 @@ std::string StoreSha256(const std::string& key) {
   return st.ok() ? h.HexDigest() : st.ToString();
 }
 
-TEST_F(NodeReadTest, AWriteIsReadableThroughTheNodeAtOnceAndThenDurableInTheStore) {
+TEST_F(NodeTest, AWriteIsReadableThroughTheNodeAtOnceAndThenDurableInTheStore) {
   testing::TempDir tmp;
   const uint64_t size = (20ull << 20) + 77;  // 3 chunks
   ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/f", 21, size));
@@ -313,9 +313,27 @@ TEST_F(NodeReadTest, AWriteIsReadableThroughTheNodeAtOnceAndThenDurableInTheStor
   EXPECT_EQ(StoreSha256("written/ckpt.bin"), testing::PatternSha256(21, size));
 }
 
+TEST_F(NodeTest, TheCliWritesThroughTheNodeAndFlushWaitsUntilDurable) {
+  testing::TempDir tmp;
+  const uint64_t size = (9ull << 20) + 3;
+  ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/shard.pt", 23, size));
+  Env env = testing::Servers().azurite.ClientEnv();
+  env["SHOAL_CACHE"] = world->node.Endpoint();
+  auto cp = testing::RunCommand({Shoal(), "cp", tmp.path() + "/shard.pt", "az://nodetest/cli-ckpt/"}, env);
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  auto flush = testing::RunCommand({Shoal(), "flush", "--wait", "az://nodetest/cli-ckpt/"}, env);
+  ASSERT_EQ(flush.exit_code, 0) << flush.err;
+  EXPECT_NE(flush.out.find("durable"), std::string::npos) << flush.out;
+  // flush --wait returned: the object is in the store, whole.
+  EXPECT_EQ(StoreSha256("cli-ckpt/shard.pt"), testing::PatternSha256(23, size));
+  auto none = testing::RunCommand({Shoal(), "flush"}, testing::Servers().azurite.ClientEnv());
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("--cache"), std::string::npos) << none.err;
+}
+
 // kill -9 after the write was acknowledged and before it could be uploaded (every request to
 // the store failing): the restarted node finds it in its journal and uploads it.
-TEST_F(NodeReadTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {
+TEST_F(NodeTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {
   testing::TempDir tmp;
   const uint64_t size = 17ull << 20;
   ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/f", 22, size));
@@ -338,7 +356,7 @@ TEST_F(NodeReadTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {
   EXPECT_EQ(StoreSha256("written/survivor.bin"), testing::PatternSha256(22, size));
 }
 
-TEST_F(NodeReadTest, StatusShowsTheNodesCountersForPeople) {
+TEST_F(NodeTest, StatusShowsTheNodesCountersForPeople) {
   std::string url = PutObject("status/obj", 5, 3 << 20);
   ASSERT_EQ(CatDigest(url, world->node.Endpoint()).exit_code, 0);
   auto r = testing::RunCommand({Shoal(), "status", "--cache", world->node.Endpoint()});
@@ -351,7 +369,7 @@ TEST_F(NodeReadTest, StatusShowsTheNodesCountersForPeople) {
   EXPECT_NE(none.err.find("is shoald running"), std::string::npos) << none.err;
 }
 
-TEST_F(NodeReadTest, FlagsComeFromAConfigFileAndMetricsGetTheirOwnPort) {
+TEST_F(NodeTest, FlagsComeFromAConfigFileAndMetricsGetTheirOwnPort) {
   testing::TempDir tmp;
   std::string config = tmp.path() + "/shoald.conf";
   // Flags given on the command line (the helper passes --capacity) win over the file.
@@ -370,7 +388,7 @@ TEST_F(NodeReadTest, FlagsComeFromAConfigFileAndMetricsGetTheirOwnPort) {
   EXPECT_EQ(obj.out, "404");
 }
 
-TEST_F(NodeReadTest, BadStartupFlagsAreExplained) {
+TEST_F(NodeTest, BadStartupFlagsAreExplained) {
   auto r = testing::RunCommand({testing::BinaryDir() + "/bin/shoald", "--data-dir", "/tmp/x", "--capacity", "lots"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--capacity"), std::string::npos) << r.err;

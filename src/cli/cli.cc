@@ -235,6 +235,42 @@ Status CopyRecursive(const Location& src, const Location& dst, const Common& com
   return first_error;
 }
 
+// cp FILE|- URL --cache: the node takes the write (write-back) and uploads it later.
+Status WriteThrough(const std::string& src, const std::string& dst, bool recursive,
+                    const Common& common, const client::CacheConfig& cache) {
+  if (recursive) return Status::InvalidArgument("cp -r through the cache is not built yet: drop --cache");
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(dst));
+  if (url.key.empty() || url.key.back() == '/') {
+    if (src == "-") return Status::InvalidArgument("cp - " + dst + ": name the object to write");
+    url.key += BaseName(src);
+  }
+  int fd = STDIN_FILENO;
+  uint64_t size = 0;
+  if (src != "-") {
+    if (ObjectUrl::IsUrl(src)) {
+      return Status::InvalidArgument("through the cache, cp writes from a local file or -, not from " + src);
+    }
+    fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::NotFound(src + ": " + std::strerror(errno));
+    struct stat st {};
+    ::fstat(fd, &st);
+    if (S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      return Status::InvalidArgument(src + " is a directory: cp -r (without --cache)");
+    }
+    size = static_cast<uint64_t>(st.st_size);
+  } else {
+    // A stream of unknown length: the node needs the length up front, so gather it first.
+    return Status::InvalidArgument("cp - URL --cache is not built yet: write to a file first, or drop --cache");
+  }
+  Progress progress(BaseName(url.key), size, common.ShowProgress());
+  FdSource source(fd, src);
+  auto r = client::WriteThroughCache(cache, url.ToString(), source, size, progress.bytes());
+  ::close(fd);
+  SHOAL_RETURN_IF_ERROR(r.status());
+  return Status::Ok();
+}
+
 std::string FormatTime(std::time_t t) {
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -272,8 +308,9 @@ int Run(int argc, char** argv) {
   };
   auto add_cache_flags = [&](CLI::App* cmd) {
     cmd->add_option("--cache", common.cache,
-                    "Read URLs through the shoald at HOST:PORT (default: $SHOAL_CACHE); "
-                    "destinations are still written directly");
+                    "Go through the shoald at HOST:PORT (default: $SHOAL_CACHE): reads are served "
+                    "from its cache; cp FILE URL is acknowledged once on the node's disk and "
+                    "uploaded in the background (see shoal flush)");
     cmd->add_option("--token-file", common.token_file,
                     "File with the cache node's shared secret (default: $SHOAL_TOKEN_FILE)");
   };
@@ -331,6 +368,17 @@ int Run(int argc, char** argv) {
                 "traffic, errors.\nExample: shoal status --cache 127.0.0.1:7070");
   add_cache_flags(status);
 
+  bool wait = false;
+  std::string prefix;
+  CLI::App* flush = app.add_subcommand(
+      "flush",
+      "Show what a cache node still has to upload (under PREFIX); with --wait, block until\n"
+      "all of it is durable in the object store, showing progress.\n"
+      "Example: shoal flush --wait --cache 127.0.0.1:7070 az://ckpt/run1/step100/");
+  flush->add_option("PREFIX", prefix, "URL prefix (default: everything)");
+  flush->add_flag("--wait", wait, "Wait until nothing under PREFIX is pending");
+  add_cache_flags(flush);
+
   CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
   mb->add_option("URL", url, "az://container or s3://bucket")->required();
 
@@ -343,6 +391,10 @@ int Run(int argc, char** argv) {
   auto cache = CacheFrom(common);
   if (!cache.ok()) return Fail(app.get_subcommands().front()->get_name(), cache.status());
   if (cp->parsed()) {
+    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(dst) && !StartsWith(dst, "file://")) {
+      Status st = WriteThrough(src, dst, recursive, common, *cache);
+      return st.ok() ? 0 : Fail("cp", st);
+    }
     auto s = Resolve(src, false, &*cache);
     if (!s.ok()) return Fail("cp", s.status());
     auto d = Resolve(dst, common.fsync);
@@ -454,6 +506,31 @@ int Run(int argc, char** argv) {
                 static_cast<unsigned long long>(g("errors_unavailable_total")),
                 static_cast<unsigned long long>(g("errors_other_total")));
     return 0;
+  }
+  if (flush->parsed()) {
+    if (cache->endpoint.empty()) {
+      return Fail("flush", Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)"));
+    }
+    bool tty = Progress::StderrIsTerminal() && !common.quiet;
+    while (true) {
+      auto p = client::FetchPending(*cache, prefix);
+      if (!p.ok()) return Fail("flush", p.status());
+      if (p->objects == 0) {
+        if (tty) std::fprintf(stderr, "\r\033[K");
+        std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
+        return 0;
+      }
+      if (!wait) {
+        std::printf("pending: %llu objects, %s not yet durable\n",
+                    static_cast<unsigned long long>(p->objects), FormatBytes(p->bytes).c_str());
+        return 0;
+      }
+      if (tty) {
+        std::fprintf(stderr, "\r\033[Kwaiting: %llu objects, %s not yet durable",
+                     static_cast<unsigned long long>(p->objects), FormatBytes(p->bytes).c_str());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
   }
   if (mb->parsed()) {
     auto loc = Resolve(url);

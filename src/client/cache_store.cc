@@ -1,5 +1,7 @@
 #include "client/cache_store.h"
 
+#include <curl/curl.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -107,6 +109,57 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
     c.token = Trim(ss.str());
   }
   return c;
+}
+
+Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::string& url,
+                                     ByteSource& source, uint64_t size,
+                                     std::atomic<uint64_t>* progress) {
+  http::Client client;
+  http::Request req;
+  req.method = "PUT";
+  req.url = "http://" + config.endpoint + "/v1/object?url=" + UriEncode(url, false);
+  if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
+  req.headers.push_back({"Content-Type", "application/octet-stream"});
+  req.body_length = static_cast<int64_t>(size);
+  Status read_error;
+  uint64_t sent = 0;
+  req.body_reader = [&](char* buf, size_t len) -> size_t {
+    auto n = source.Read(buf, static_cast<size_t>(std::min<uint64_t>(len, size - sent)));
+    if (!n.ok()) {
+      read_error = n.status();
+      return CURL_READFUNC_ABORT;
+    }
+    sent += *n;
+    if (progress) *progress += *n;
+    return *n;
+  };
+  http::Response resp;
+  Status st = client.Send(req, &resp);
+  if (!read_error.ok()) return read_error;
+  if (!st.ok()) {
+    return Status::Unavailable("writing " + url + " through the cache node at " + config.endpoint +
+                               " failed (" + st.message() + "): nothing was acknowledged; run it again");
+  }
+  if (resp.status != 201) return http::StatusFromResponse(resp, "writing " + url + " through " + config.endpoint);
+  if (sent != size) return Status::IOError("the source ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
+  return ObjectInfo{url, size, Unquote(resp.Header("etag")), 0};
+}
+
+Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {
+  http::Client client;
+  http::Request req;
+  req.url = "http://" + config.endpoint + "/v1/pending?prefix=" + UriEncode(prefix, false);
+  if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
+  http::Response resp;
+  Status st = client.Send(req, &resp);
+  if (!st.ok()) {
+    return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
+                               ": is shoald running there? (" + st.message() + ")");
+  }
+  if (resp.status != 200) return http::StatusFromResponse(resp, "GET /v1/pending from " + config.endpoint);
+  auto j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
+  return PendingWrites{j.value("objects", 0ull), j.value("bytes", 0ull)};
 }
 
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config) {

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "common/status.h"
 #include "store/object_store.h"
+#include "store/transfer.h"
 
 namespace shoal::client {
 
@@ -22,6 +24,20 @@ struct CacheConfig {
 // Get and Head go to the node, which serves them from its chunk cache. Writes, listing and
 // deletes are not served by the node yet and fail with kInvalidArgument saying so.
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket);
+
+// Writes `url` through the node (write-back): streams `size` bytes from `source` in one PUT;
+// returns once the node has them on disk and journaled (state "local"). One attempt: the
+// body is a stream. kUnavailable when the node cannot be reached.
+Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::string& url,
+                                     ByteSource& source, uint64_t size,
+                                     std::atomic<uint64_t>* progress = nullptr);
+
+struct PendingWrites {
+  uint64_t objects = 0;
+  uint64_t bytes = 0;
+};
+// What the node still has to upload under `prefix` (its URL prefix; "" for everything).
+Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix);
 
 // The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config);

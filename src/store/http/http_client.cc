@@ -114,6 +114,16 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (req.method == "GET") {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else if (req.body_reader) {
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, +[](char* buf, size_t size, size_t n, void* user) -> size_t {
+      return (*static_cast<const std::function<size_t(char*, size_t)>*>(user))(buf, size * n);
+    });
+    curl_easy_setopt(curl, CURLOPT_READDATA, &req.body_reader);
+    if (req.body_length >= 0) {
+      curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body_length));
+    }
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     if (req.method == "PUT" || req.method == "POST") {

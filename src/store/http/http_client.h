@@ -20,6 +20,10 @@ struct Request {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string_view body;       // sent as is, with Content-Length; must outlive Send
+  // Instead of `body`: a streamed body, pulled in pieces (0 = the end); body_length is its
+  // Content-Length, or -1 to send it chunked. A streamed request cannot be retried by Call.
+  std::function<size_t(char* buf, size_t len)> body_reader;
+  int64_t body_length = -1;
 };
 
 struct Response {
