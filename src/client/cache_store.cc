@@ -145,10 +145,12 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
   return ObjectInfo{url, size, Unquote(resp.Header("etag")), 0};
 }
 
-Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {
+namespace {
+// GET http://NODE/path (with the token); the body of a 200, else what went wrong.
+Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) {
   http::Client client;
   http::Request req;
-  req.url = "http://" + config.endpoint + "/v1/pending?prefix=" + UriEncode(prefix, false);
+  req.url = "http://" + config.endpoint + path;
   if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
   http::Response resp;
   Status st = client.Send(req, &resp);
@@ -156,25 +158,22 @@ Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string&
     return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
                                ": is shoald running there? (" + st.message() + ")");
   }
-  if (resp.status != 200) return http::StatusFromResponse(resp, "GET /v1/pending from " + config.endpoint);
-  auto j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (resp.status != 200) return http::StatusFromResponse(resp, "GET " + path + " from " + config.endpoint);
+  return std::move(resp.body);
+}
+}  // namespace
+
+Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {
+  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/pending?prefix=" + UriEncode(prefix, false)));
+  auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
   return PendingWrites{j.value("objects", 0ull), j.value("bytes", 0ull)};
 }
 
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config) {
-  http::Client client;
-  http::Request req;
-  req.url = "http://" + config.endpoint + "/metrics";
-  http::Response resp;
-  Status st = client.Send(req, &resp);
-  if (!st.ok()) {
-    return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
-                               ": is shoald running there? (" + st.message() + ")");
-  }
-  if (resp.status != 200) return http::StatusFromResponse(resp, "GET /metrics from " + config.endpoint);
+  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/metrics"));
   std::map<std::string, uint64_t> out;
-  std::istringstream in(resp.body);
+  std::istringstream in(body);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
