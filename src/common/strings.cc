@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 
 namespace shoal {
 
@@ -105,6 +106,13 @@ std::string HexEncode(std::string_view data) {
     out.push_back(kHex[c & 15]);
   }
   return out;
+}
+
+std::string RandomHex() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {

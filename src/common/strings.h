@@ -23,6 +23,9 @@ std::string Base64Encode(std::string_view data);
 Result<std::string> Base64Decode(std::string_view text);
 std::string HexEncode(std::string_view data);
 
+// 16 random hex digits (not for secrets): upload ids, temp-file suffixes, block-id nonces.
+std::string RandomHex();
+
 // HMAC-SHA256(key, data) and SHA-256(data), raw 32 bytes.
 std::string HmacSha256(std::string_view key, std::string_view data);
 std::string Sha256(std::string_view data);

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <random>
 
+#include "common/file.h"
 #include "common/strings.h"
 
 namespace shoal::engine {
@@ -37,19 +37,6 @@ Status Errno(const std::string& what, int err) {
                                     " (check the data directory's permissions)");
   }
   return Status::IOError(what + ": " + std::strerror(err));
-}
-
-Status WriteAll(int fd, const char* data, size_t len, const std::string& path) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("writing " + path, errno);
-    }
-    data += n;
-    len -= n;
-  }
-  return Status::Ok();
 }
 
 Status ReadAll(int fd, char* data, size_t len, uint64_t offset, const std::string& path) {
@@ -174,8 +161,7 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return fail(Errno("creating " + fs::path(path).parent_path().string(), ec.value()));
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  std::string tmp = path + ".tmp" + std::to_string(rng() % 1000000);
+  std::string tmp = path + ".tmp" + RandomHex();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return fail(Errno("creating " + tmp, errno));
   std::string encoded = EncodeKey(key);
@@ -186,8 +172,9 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   h.key_len = static_cast<uint32_t>(encoded.size());
   std::string head(reinterpret_cast<const char*>(&h), sizeof(h));
   head += encoded;
-  Status st = WriteAll(fd, head.data(), head.size(), tmp);
-  if (st.ok()) st = WriteAll(fd, data.data(), data.size(), tmp);
+  int err = WriteAt(fd, head, 0);
+  if (err == 0) err = WriteAt(fd, data, head.size());
+  Status st = err == 0 ? Status::Ok() : Errno("writing " + tmp, err);
   // Only chunks the object store does not have yet must survive a crash; a clean chunk lost
   // or torn by one fails its checksum and is fetched again.
   bool sync = options_.sync && pinned;
@@ -198,13 +185,7 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
     ::unlink(tmp.c_str());
     return fail(st.WithContext("storing chunk " + key.ToString()));
   }
-  if (sync) {
-    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  if (sync) SyncDirectory(fs::path(path).parent_path().string());  // best effort
   std::lock_guard<std::mutex> lock(mu_);
   auto it = index_.find(id);
   if (it != index_.end()) it->second.ready = true;

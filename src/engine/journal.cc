@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/file.h"
+
 namespace shoal::engine {
 namespace {
 
@@ -100,17 +102,10 @@ Status Journal::Put(const UploadRecord& record) {
   std::lock_guard<std::mutex> lock(mu_);  // one writer at a time: the .tmp name is per record
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("writing journal record " + tmp, errno);
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Errno("writing journal record " + tmp, err);
-    }
-    off += n;
+  if (int err = WriteAt(fd, text, 0); err != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Errno("writing journal record " + tmp, err);
   }
   if (sync_ && ::fsync(fd) != 0) {
     int err = errno;
@@ -121,11 +116,7 @@ Status Journal::Put(const UploadRecord& record) {
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("renaming journal record " + tmp, errno);
   if (sync_) {
-    int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
-    if (dfd < 0) return Errno("opening " + dir_, errno);
-    int rc = ::fsync(dfd);
-    ::close(dfd);
-    if (rc != 0) return Errno("syncing " + dir_, errno);
+    if (int err = SyncDirectory(dir_); err != 0) return Errno("syncing " + dir_, err);
   }
   records_[record.id] = record;
   return Status::Ok();
@@ -135,13 +126,7 @@ Status Journal::Remove(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing journal record " + id, errno);
   records_.erase(id);
-  if (sync_) {
-    int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  if (sync_) SyncDirectory(dir_);  // best effort: the record is gone either way
   return Status::Ok();
 }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 
 #include "common/strings.h"
 #include "store/http/http_client.h"
@@ -226,12 +225,8 @@ class AzureStore final : public ObjectStore {
   http::RetryPolicy retry_;
 };
 
-AzureUpload::AzureUpload(AzureStore* store, std::string key) : store_(store), key_(std::move(key)) {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  char buf[20];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
-  nonce_ = buf;
-}
+AzureUpload::AzureUpload(AzureStore* store, std::string key)
+    : store_(store), key_(std::move(key)), nonce_(RandomHex()) {}
 
 std::string AzureUpload::BlockId(uint32_t index) const {
   // Every block id of a blob must have the same length: 16 hex + '-' + 8 digits.

@@ -9,8 +9,8 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <random>
 
+#include "common/file.h"
 #include "common/strings.h"
 
 namespace shoal {
@@ -43,13 +43,6 @@ ObjectInfo InfoOf(const std::string& key, const struct stat& st) {
   return ObjectInfo{key, static_cast<uint64_t>(st.st_size), EtagOf(st), st.st_mtim.tv_sec};
 }
 
-std::string RandomSuffix() {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  char buf[20];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
-
 Status MakeParents(const std::string& path) {
   fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
@@ -60,26 +53,13 @@ Status MakeParents(const std::string& path) {
 
 Status SyncDir(const std::string& path) {
   std::string dir = fs::path(path).parent_path().string();
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return ErrnoStatus("opening directory " + dir, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoStatus("syncing directory " + dir, err);
-  return Status::Ok();
+  int err = SyncDirectory(dir);
+  return err == 0 ? Status::Ok() : ErrnoStatus("syncing directory " + dir, err);
 }
 
 Status WriteAll(int fd, std::string_view data, uint64_t offset, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("writing " + path, errno);
-    }
-    data.remove_prefix(n);
-    offset += n;
-  }
-  return Status::Ok();
+  int err = WriteAt(fd, data, offset);
+  return err == 0 ? Status::Ok() : ErrnoStatus("writing " + path, err);
 }
 
 // Makes the temp file `tmp` the object at `path`: fsync (when `sync`), rename, fsync the
@@ -259,7 +239,7 @@ class LocalStore final : public ObjectStore {
     std::string path = root_ + key;
     SHOAL_RETURN_IF_ERROR(MakeParents(path));
     fs::path p(path);
-    std::string tmp = (p.parent_path() / (std::string(kTempPrefix) + RandomSuffix())).string();
+    std::string tmp = (p.parent_path() / (std::string(kTempPrefix) + RandomHex())).string();
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("creating " + tmp, errno);
     return std::unique_ptr<MultipartUpload>(new LocalUpload(fd, tmp, path, key, options_.sync));
