@@ -95,11 +95,6 @@ Result<Location> Resolve(const std::string& text, bool fsync = false,
   return loc;
 }
 
-// The read-through cache from --cache/--token-file or SHOAL_CACHE/SHOAL_TOKEN_FILE.
-Result<client::CacheConfig> CacheFrom(const Common& common) {
-  return client::CacheConfig::Resolve(common.cache, common.token_file);
-}
-
 std::string BaseName(const std::string& key) {
   size_t slash = key.rfind('/');
   return slash == std::string::npos ? key : key.substr(slash + 1);
@@ -239,36 +234,28 @@ Status CopyRecursive(const Location& src, const Location& dst, const Common& com
 Status WriteThrough(const std::string& src, const std::string& dst, bool recursive,
                     const Common& common, const client::CacheConfig& cache) {
   if (recursive) return Status::InvalidArgument("cp -r through the cache is not built yet: drop --cache");
-  SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(dst));
-  if (url.key.empty() || url.key.back() == '/') {
-    if (src == "-") return Status::InvalidArgument("cp - " + dst + ": name the object to write");
-    url.key += BaseName(src);
-  }
-  int fd = STDIN_FILENO;
-  uint64_t size = 0;
-  if (src != "-") {
-    if (ObjectUrl::IsUrl(src)) {
-      return Status::InvalidArgument("through the cache, cp writes from a local file or -, not from " + src);
-    }
-    fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status::NotFound(src + ": " + std::strerror(errno));
-    struct stat st {};
-    ::fstat(fd, &st);
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      return Status::InvalidArgument(src + " is a directory: cp -r (without --cache)");
-    }
-    size = static_cast<uint64_t>(st.st_size);
-  } else {
-    // A stream of unknown length: the node needs the length up front, so gather it first.
+  if (src == "-") {  // the node needs the length up front, which a pipe does not give
     return Status::InvalidArgument("cp - URL --cache is not built yet: write to a file first, or drop --cache");
   }
+  if (ObjectUrl::IsUrl(src)) {
+    return Status::InvalidArgument("through the cache, cp writes from a local file, not from " + src);
+  }
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(dst));
+  if (url.key.empty() || url.key.back() == '/') url.key += BaseName(src);
+  int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::NotFound(src + ": " + std::strerror(errno));
+  struct stat st {};
+  ::fstat(fd, &st);
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument(src + " is a directory: cp -r (without --cache)");
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
   Progress progress(BaseName(url.key), size, common.ShowProgress());
   FdSource source(fd, src);
   auto r = client::WriteThroughCache(cache, url.ToString(), source, size, progress.bytes());
   ::close(fd);
-  SHOAL_RETURN_IF_ERROR(r.status());
-  return Status::Ok();
+  return r.status();
 }
 
 std::string FormatTime(std::time_t t) {
@@ -388,7 +375,8 @@ int Run(int argc, char** argv) {
     return app.exit(e);
   }
 
-  auto cache = CacheFrom(common);
+  // The cache node from --cache/--token-file or SHOAL_CACHE/SHOAL_TOKEN_FILE.
+  auto cache = client::CacheConfig::Resolve(common.cache, common.token_file);
   if (!cache.ok()) return Fail(app.get_subcommands().front()->get_name(), cache.status());
   if (cp->parsed()) {
     if (!cache->endpoint.empty() && ObjectUrl::IsUrl(dst) && !StartsWith(dst, "file://")) {

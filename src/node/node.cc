@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -44,6 +43,8 @@ Node::~Node() {
 
 namespace {
 std::string LocalVersion(const std::string& id) { return "local-" + id; }
+// Key of aliases_: an object at one of the store's ETags.
+std::string AliasKey(const std::string& url, const std::string& etag) { return url + '\n' + etag; }
 uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -53,7 +54,7 @@ int64_t NowMs() {
 
 std::string Node::ChunkVersion(const std::string& url, const std::string& etag) {
   std::lock_guard<std::mutex> lock(meta_mu_);
-  auto it = aliases_.find(url + '\n' + etag);
+  auto it = aliases_.find(AliasKey(url, etag));
   return it == aliases_.end() ? etag : it->second;
 }
 
@@ -62,7 +63,7 @@ Status Node::Replay() {
     std::string version = LocalVersion(r.id);
     if (r.state == engine::UploadRecord::State::kDurable) {
       std::lock_guard<std::mutex> lock(meta_mu_);
-      aliases_[r.url + '\n' + r.etag] = version;
+      aliases_[AliasKey(r.url, r.etag)] = version;
       continue;
     }
     for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
@@ -72,15 +73,23 @@ Status Node::Replay() {
                      r.url.c_str(), static_cast<unsigned long long>(i), options_.data_dir.c_str());
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(meta_mu_);
-      meta_[r.url] = Meta{ObjectInfo{"", r.size, version, r.created_unix_ms / 1000},
-                          std::chrono::steady_clock::now(), true};
-    }
+    Stage(r);
+  }
+  return Status::Ok();
+}
+
+ObjectInfo Node::Stage(const engine::UploadRecord& r) {
+  ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000};
+  {
+    std::lock_guard<std::mutex> lock(meta_mu_);
+    meta_[r.url] = Meta{info, std::chrono::steady_clock::now(), true};
+  }
+  {
     std::lock_guard<std::mutex> lock(upload_mu_);
     upload_queue_.push_back(r);
   }
-  return Status::Ok();
+  upload_cv_.notify_all();
+  return info;
 }
 
 Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
@@ -89,10 +98,7 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
     return Status::InvalidArgument(url + " names no object to write");
   }
   SHOAL_RETURN_IF_ERROR(StoreFor(parsed).status());
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  char id[17];
-  std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(rng()));
-  return std::unique_ptr<Writer>(new Writer(this, url, id));
+  return std::unique_ptr<Writer>(new Writer(this, url, RandomHex()));
 }
 
 Writer::~Writer() {
@@ -142,18 +148,8 @@ Result<ObjectInfo> Writer::Finish() {
   r.created_unix_ms = NowMs();
   SHOAL_RETURN_IF_ERROR(node_->journal_->Put(r).WithContext("journaling " + url_));
   finished_ = true;  // acknowledged from here on
-  ObjectInfo info{"", size_, LocalVersion(id_), r.created_unix_ms / 1000};
-  {
-    std::lock_guard<std::mutex> lock(node_->meta_mu_);
-    node_->meta_[url_] = Node::Meta{info, std::chrono::steady_clock::now(), true};
-  }
   node_->metrics_.bytes_written += size_;
-  {
-    std::lock_guard<std::mutex> lock(node_->upload_mu_);
-    node_->upload_queue_.push_back(r);
-  }
-  node_->upload_cv_.notify_all();
-  return info;
+  return node_->Stage(r);
 }
 
 bool Node::Pending(const std::string& url) {
@@ -209,7 +205,7 @@ Status Node::Upload(const engine::UploadRecord& r) {
   for (uint64_t i = 0; i < n; i++) chunks_->Pin(engine::ChunkKey{r.url, version, i}, false).IgnoreError();
   {
     std::lock_guard<std::mutex> lock(meta_mu_);
-    aliases_[r.url + '\n' + done.etag] = version;
+    aliases_[AliasKey(r.url, done.etag)] = version;
     auto it = meta_.find(r.url);
     if (it != meta_.end() && it->second.info.etag == version) {  // not overwritten meanwhile
       it->second = Meta{ObjectInfo{"", r.size, done.etag, done.last_modified},
@@ -352,7 +348,7 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
 }
 
 void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index) {
-  uint64_t chunks = (info.size + options_.chunk_size - 1) / options_.chunk_size;
+  uint64_t chunks = ChunkCount(info.size, options_.chunk_size);
   for (int k = 1; k <= options_.readahead; k++) {
     uint64_t next = index + k;
     if (next >= chunks) return;
@@ -400,14 +396,12 @@ Status Node::Read(const std::string& url, const ObjectInfo& info, uint64_t offse
 
 std::string Node::MetricsText() {
   std::ostringstream out;
-  auto counter = [&](const char* name, const char* help, uint64_t v) {
-    out << "# HELP shoal_" << name << " " << help << "\n# TYPE shoal_" << name << " counter\nshoal_"
-        << name << " " << v << "\n";
+  auto metric = [&](const char* type, const char* name, const char* help, uint64_t v) {
+    out << "# HELP shoal_" << name << " " << help << "\n# TYPE shoal_" << name << " " << type
+        << "\nshoal_" << name << " " << v << "\n";
   };
-  auto gauge = [&](const char* name, const char* help, uint64_t v) {
-    out << "# HELP shoal_" << name << " " << help << "\n# TYPE shoal_" << name << " gauge\nshoal_"
-        << name << " " << v << "\n";
-  };
+  auto counter = [&](const char* name, const char* help, uint64_t v) { metric("counter", name, help, v); };
+  auto gauge = [&](const char* name, const char* help, uint64_t v) { metric("gauge", name, help, v); };
   counter("requests_total", "Client requests received.", metrics_.requests);
   counter("chunk_hits_total", "Chunk reads served from local disk.", metrics_.chunk_hits);
   counter("chunk_misses_total", "Chunk reads not on local disk.", metrics_.chunk_misses);

@@ -114,6 +114,8 @@ class Node {
   friend class Writer;
   explicit Node(NodeOptions options) : options_(std::move(options)) {}
   Status Replay();
+  // Makes `r` (journaled, chunks pinned) what readers of its URL get, and queues its upload.
+  ObjectInfo Stage(const engine::UploadRecord& r);
   void UploadLoop();
   Status Upload(const engine::UploadRecord& record);
   // The chunk version of `url` at `etag`: the local version it was written as, if any.

@@ -141,13 +141,18 @@ void CountError(Node* node, const Status& st) {
   else node->metrics().errors_other++;
 }
 
-// Serves one object request; false if the connection must close.
 using Request = http::request<http::buffer_body>;
 
+// Query parameter `name` of the request's target.
+std::string QueryParam(const Request& req, std::string_view name) {
+  return QueryParam(std::string_view(req.target().data(), req.target().size()), name);
+}
+
+// Serves one object request; false if the connection must close.
 bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
-  std::string url = QueryParam(std::string_view(req.target().data(), req.target().size()), "url");
+  std::string url = QueryParam(req, "url");
   if (url.empty()) {
     return WriteError(socket, v, ka, http::status::bad_request,
                       Status::InvalidArgument("missing ?url=az://container/key"));
@@ -244,7 +249,7 @@ bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
   const Request& req = parser.get();
   unsigned v = req.version();
   bool ka = req.keep_alive();
-  std::string url = QueryParam(std::string_view(req.target().data(), req.target().size()), "url");
+  std::string url = QueryParam(req, "url");
   auto writer = node->BeginWrite(url);
   if (!writer.ok()) {
     WriteError(socket, v, false, HttpStatusOf(writer.status().code()), writer.status());
@@ -283,7 +288,7 @@ bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
 
 // GET /v1/pending?prefix=P: the writes not yet durable under P (for `shoal flush`).
 bool ServePending(Node* node, tcp::socket& socket, const Request& req) {
-  std::string prefix = QueryParam(std::string_view(req.target().data(), req.target().size()), "prefix");
+  std::string prefix = QueryParam(req, "prefix");
   nlohmann::json list = nlohmann::json::array();
   uint64_t bytes = 0;
   for (const auto& r : node->PendingUploads(prefix)) {

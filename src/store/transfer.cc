@@ -229,7 +229,6 @@ Result<ObjectInfo> UploadStream(ByteSource& source, ObjectStore& dst, const std:
     });
   }
   uint32_t index = 1;
-  Status read_status;
   while (!error.failed()) {
     std::string buf;
     {
@@ -239,9 +238,9 @@ Result<ObjectInfo> UploadStream(ByteSource& source, ObjectStore& dst, const std:
       buf = std::move(free_bufs.back());
       free_bufs.pop_back();
     }
-    read_status = fill(&buf);
-    if (!read_status.ok()) {
-      error.Set(read_status);
+    Status read = fill(&buf);
+    if (!read.ok()) {
+      error.Set(read);
       break;
     }
     if (buf.empty()) break;
