@@ -10,12 +10,16 @@ namespace {
 
 class LocalStoreTest : public ::testing::Test {
  protected:
+  // The store's root is outer_/root, so a key that escaped would land in outer_, which the
+  // test owns (and can check), not in a shared directory like /tmp.
   void SetUp() override {
     char tmpl[] = "/tmp/shoal-local-XXXXXX";
-    root_ = mkdtemp(tmpl);
+    outer_ = mkdtemp(tmpl);
+    root_ = outer_ + "/root";
+    std::filesystem::create_directories(root_);
     store_ = NewLocalStore(root_);
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
+  void TearDown() override { std::filesystem::remove_all(outer_); }
 
   std::string Read(const std::string& key, uint64_t off = 0, uint64_t len = ReadOptions::kToEnd) {
     std::string out;
@@ -30,6 +34,7 @@ class LocalStoreTest : public ::testing::Test {
     return out;
   }
 
+  std::string outer_;
   std::string root_;
   std::shared_ptr<ObjectStore> store_;
 };
@@ -41,7 +46,7 @@ TEST_F(LocalStoreTest, KeysThatWouldEscapeTheRootAreRefused) {
     ASSERT_FALSE(r.ok()) << key;
     EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << key;
   }
-  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(root_).parent_path() / "x"));
+  EXPECT_FALSE(std::filesystem::exists(outer_ + "/x"));  // where "../x" and "a/../../x" lead
 }
 
 TEST_F(LocalStoreTest, ReadOfMissingKeyIsNotFound) {
