@@ -9,6 +9,7 @@
 #include "common/strings.h"
 #include "testing/data.h"
 #include "testing/servers_environment.h"
+#include "testing/shoald.h"
 
 namespace shoal {
 namespace {
@@ -19,49 +20,7 @@ using testing::Env;
 
 constexpr const char* kBucket = "nodetest";
 
-// One shoald reaching Azurite through a counting proxy.
-class Shoald {
- public:
-  Status Start(int proxy_port, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {testing::BinaryDir() + "/bin/shoald", "--listen", "127.0.0.1:0",
-                                     "--data-dir", dir_.path() + "/data", "--capacity", "2GiB",
-                                     "--port-file", dir_.path() + "/port"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    if (!proc_.Start(args, testing::Servers().azurite.ClientEnv(proxy_port), dir_.path() + "/log")) {
-      return Status::IOError("could not start shoald");
-    }
-    for (int i = 0; i < 200 && port_ == 0; i++) {
-      std::ifstream in(dir_.path() + "/port");
-      if (!(in >> port_)) port_ = 0;
-      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (port_ == 0) return Status::Unavailable("shoald did not start; log: " + Log());
-    return Status::Ok();
-  }
-  // kill -9, as a crash would.
-  void Crash() { proc_.Kill(); }
-  // Starts again on the same data directory (a new port).
-  Status Restart(int proxy_port) {
-    proc_.Kill();
-    std::filesystem::remove(dir_.path() + "/port");
-    port_ = 0;
-    return Start(proxy_port);
-  }
-  std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string DataDir() const { return dir_.path() + "/data"; }
-  std::string Log() const {
-    std::ifstream in(dir_.path() + "/log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  const std::string& dir() const { return dir_.path(); }
-
- private:
-  testing::TempDir dir_;
-  testing::Subprocess proc_;
-  int port_ = 0;
-};
+using testing::Shoald;
 
 struct World {
   testing::FaultProxy proxy;
@@ -81,7 +40,7 @@ class NodeEnvironment : public ::testing::Environment {
   void TearDown() override { delete world; }
 };
 
-std::string Shoal() { return testing::BinaryDir() + "/bin/shoal"; }
+std::string Shoal() { return testing::ShoalBinary(); }
 
 // `shoal cat --cache` piped into sha256sum, in a shell: the digest, or the error output.
 CommandResult CatDigest(const std::string& url, const std::string& endpoint, const std::string& extra = "") {
@@ -90,15 +49,7 @@ CommandResult CatDigest(const std::string& url, const std::string& endpoint, con
   return testing::RunCommand({"bash", "-c", cmd}, testing::Servers().azurite.ClientEnv());
 }
 
-uint64_t Metric(const std::string& endpoint, const std::string& name) {
-  auto r = testing::RunCommand({"curl", "-sS", "http://" + endpoint + "/metrics"});
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (StartsWith(line, name + " ")) return std::stoull(line.substr(name.size() + 1));
-  }
-  return UINT64_MAX;
-}
+uint64_t Metric(const std::string& endpoint, const std::string& name) { return testing::NodeMetric(endpoint, name); }
 
 class NodeTest : public ::testing::Test {
  protected:
@@ -277,24 +228,12 @@ std::string ObjectEndpoint(const Shoald& node, const std::string& url) {
   return "http://" + node.Endpoint() + "/v1/object?url=" + UriEncode(url, false);
 }
 
-// Waits (bounded) until the node has nothing left to upload.
 bool WaitUntilDurable(const Shoald& node, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = testing::RunCommand({"curl", "-sS", "http://" + node.Endpoint() + "/v1/pending"});
-    if (r.exit_code == 0 && r.out.find("\"objects\":0") != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return false;
+  return testing::WaitUntilDurable(node.Endpoint(), limit);
 }
 
 std::string StoreSha256(const std::string& key) {
-  testing::Sha256Stream h;
-  Status st = testing::Servers().azurite.Store(kBucket)->Get(key, {}, [&](const char* d, size_t n) {
-    h.Update(d, n);
-    return Status::Ok();
-  });
-  return st.ok() ? h.HexDigest() : st.ToString();
+  return testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key);
 }
 
 TEST_F(NodeTest, AWriteIsReadableThroughTheNodeAtOnceAndThenDurableInTheStore) {

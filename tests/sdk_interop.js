@@ -1,6 +1,7 @@
 // The official SDKs' side of the interoperability test (tests/sdk_interop_test.cc):
 //   node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE
 //   node sdk_interop.js azure-sas PERMISSIONS   (prints an account SAS token, e.g. for "rwdlac")
+//   node sdk_interop.js azure-blocklist CONTAINER KEY   (prints the committed block ids, JSON)
 // Azure: AZURE_STORAGE_CONNECTION_STRING. S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_REGION, AWS_ENDPOINT_URL (path-style). Only loopback endpoints are ever given.
 'use strict';
@@ -23,6 +24,13 @@ async function main() {
       protocol: blob.SASProtocol.HttpsAndHttp,
     }, new blob.StorageSharedKeyCredential(account, accountKey));
     process.stdout.write(sas.toString());
+    return;
+  }
+  if (op === 'azure-blocklist') {
+    const { BlobServiceClient } = require(path.join(modules, '@azure/storage-blob'));
+    const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
+    const list = await service.getContainerClient(bucket).getBlockBlobClient(key).getBlockList('committed');
+    process.stdout.write(JSON.stringify((list.committedBlocks || []).map((b) => b.name)));
     return;
   }
   if (!op || !bucket || !key || !file) {

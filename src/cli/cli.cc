@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "cli/progress.h"
 #include "client/cache_store.h"
 #include "common/strings.h"
+#include "store/commit.h"
 #include "store/local/local_store.h"
 #include "store/object_store.h"
 #include "store/transfer.h"
@@ -124,19 +126,6 @@ Status WriteFd(int fd, const char* data, size_t len) {
   return Status::Ok();
 }
 
-// Lists every object under `prefix` (all pages).
-Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, const std::string& prefix) {
-  std::vector<ObjectInfo> all;
-  ListOptions lo;
-  lo.prefix = prefix;
-  while (true) {
-    SHOAL_ASSIGN_OR_RETURN(ListPage page, store.List(lo));
-    for (auto& o : page.objects) all.push_back(std::move(o));
-    if (page.next_continuation.empty()) return all;
-    lo.continuation = page.next_continuation;
-  }
-}
-
 Status CopyOne(const Location& src, const Location& dst, const Common& common) {
   SHOAL_ASSIGN_OR_RETURN(TransferOptions topts, common.Transfer());
   if (src.stdio && dst.stdio) return Status::InvalidArgument("cp - -: one side must be a path or URL");
@@ -230,32 +219,108 @@ Status CopyRecursive(const Location& src, const Location& dst, const Common& com
   return first_error;
 }
 
-// cp FILE|- URL --cache: the node takes the write (write-back) and uploads it later.
-Status WriteThrough(const std::string& src, const std::string& dst, bool recursive,
-                    const Common& common, const client::CacheConfig& cache) {
-  if (recursive) return Status::InvalidArgument("cp -r through the cache is not built yet: drop --cache");
-  if (src == "-") {  // the node needs the length up front, which a pipe does not give
-    return Status::InvalidArgument("cp - URL --cache is not built yet: write to a file first, or drop --cache");
-  }
-  if (ObjectUrl::IsUrl(src)) {
-    return Status::InvalidArgument("through the cache, cp writes from a local file, not from " + src);
-  }
-  SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(dst));
-  if (url.key.empty() || url.key.back() == '/') url.key += BaseName(src);
-  int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::NotFound(src + ": " + std::strerror(errno));
+// One file (or stdin, "-") written through the node.
+Status WriteFileThrough(const std::string& path, const std::string& url, const client::CacheConfig& cache,
+                        std::atomic<uint64_t>* progress) {
+  int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::NotFound(path + ": " + std::strerror(errno));
   struct stat st {};
   ::fstat(fd, &st);
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return Status::InvalidArgument(src + " is a directory: cp -r (without --cache)");
+  uint64_t size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : client::kUnknownSize;
+  FdSource source(fd, path == "-" ? "stdin" : path);
+  auto r = client::WriteThroughCache(cache, url, source, size, progress);
+  if (fd != STDIN_FILENO) ::close(fd);
+  return r.status().WithContext(path == "-" ? "stdin" : path);
+}
+
+// cp FILE|-|DIR URL --cache: the node takes the writes (write-back) and uploads them later.
+Status WriteThrough(const std::string& src, const std::string& dst, bool recursive,
+                    const Common& common, const client::CacheConfig& cache) {
+  if (ObjectUrl::IsUrl(src)) {
+    return Status::InvalidArgument("through the cache, cp writes local files, not " + src +
+                                   " (copy between stores without --cache)");
   }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  Progress progress(BaseName(url.key), size, common.ShowProgress());
-  FdSource source(fd, src);
-  auto r = client::WriteThroughCache(cache, url.ToString(), source, size, progress.bytes());
-  ::close(fd);
-  return r.status();
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(dst));
+  std::error_code ec;
+  bool dir = src != "-" && fs::is_directory(src, ec);
+  if (dir && !recursive) return Status::InvalidArgument(src + " is a directory: use cp -r");
+  if (!dir) {
+    if (url.key.empty() || url.key.back() == '/') {
+      if (src == "-") return Status::InvalidArgument("cp - needs a full object URL, not the prefix " + dst);
+      url.key += BaseName(src);
+    }
+    uint64_t size = 0;
+    if (src != "-") size = fs::file_size(src, ec);
+    Progress progress(BaseName(url.key), ec ? 0 : size, common.ShowProgress());
+    return WriteFileThrough(src, url.ToString(), cache, progress.bytes());
+  }
+  // A tree: every regular file, at its relative path under the destination prefix, several
+  // files at a time (each one streamed in one PUT).
+  std::vector<std::pair<std::string, uint64_t>> files;
+  uint64_t total = 0;
+  for (auto it = fs::recursive_directory_iterator(src, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    files.emplace_back(it->path().string(), it->file_size());
+    total += files.back().second;
+  }
+  if (ec) return Status::IOError("listing " + src + ": " + ec.message());
+  if (files.empty()) return Status::NotFound("no files under " + src + " to copy");
+  std::string prefix = AsPrefix(url.key);
+  Progress progress(std::to_string(files.size()) + " files", total, common.ShowProgress());
+  std::mutex mu;
+  size_t next = 0;
+  Status first_error;
+  auto worker = [&] {
+    while (true) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first_error.ok() || next >= files.size()) return;
+        i = next++;
+      }
+      std::string rel = fs::relative(files[i].first, src).generic_string();
+      Status st = WriteFileThrough(files[i].first, url.WithKey(prefix + rel).ToString(), cache, progress.bytes());
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) first_error = st;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < std::min<int>(common.concurrency, static_cast<int>(files.size())); i++) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  return first_error;
+}
+
+// Polls the node until nothing under `prefix` is pending (or `timeout_s` passes, when not 0),
+// showing progress on stderr: redrawn on a terminal, a line every 10 s otherwise.
+Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet) {
+  bool tty = Progress::StderrIsTerminal() && !quiet;
+  auto start = std::chrono::steady_clock::now();
+  auto last_line = start;
+  while (true) {
+    SHOAL_ASSIGN_OR_RETURN(client::PendingWrites p, client::FetchPending(cache, prefix));
+    if (p.objects == 0) {
+      if (tty) std::fprintf(stderr, "\r\033[K");
+      return Status::Ok();
+    }
+    auto now = std::chrono::steady_clock::now();
+    std::string line = "waiting: " + std::to_string(p.objects) + " objects, " + FormatBytes(p.uploaded) + " of " +
+                       FormatBytes(p.bytes) + " uploaded";
+    if (!p.last_error.empty()) line += "; retrying after: " + p.last_error;
+    if (timeout_s > 0 && now - start > std::chrono::seconds(timeout_s)) {
+      if (tty) std::fprintf(stderr, "\r\033[K");
+      return Status::Unavailable("still not durable after " + std::to_string(timeout_s) + " s: " + line.substr(9));
+    }
+    if (tty) {
+      std::fprintf(stderr, "\r\033[K%s", line.substr(0, 160).c_str());
+    } else if (!quiet && now - last_line >= std::chrono::seconds(10)) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+      last_line = now;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
 }
 
 std::string FormatTime(std::time_t t) {
@@ -363,8 +428,23 @@ int Run(int argc, char** argv) {
       "all of it is durable in the object store, showing progress.\n"
       "Example: shoal flush --wait --cache 127.0.0.1:7070 az://ckpt/run1/step100/");
   flush->add_option("PREFIX", prefix, "URL prefix (default: everything)");
+  int timeout_s = 0;
   flush->add_flag("--wait", wait, "Wait until nothing under PREFIX is pending");
+  flush->add_option("--timeout", timeout_s, "With --wait: give up (exit 1) after this many seconds (default: never)");
+  flush->add_flag("-q,--quiet", common.quiet, "No progress");
   add_cache_flags(flush);
+
+  CLI::App* commit = app.add_subcommand(
+      "commit",
+      "Mark a checkpoint complete: wait until everything under PREFIX is durable, then write\n"
+      "PREFIX/_SHOAL_COMMITTED, JSON naming every object under PREFIX with its size and ETag.\n"
+      "Readers that find the marker know the checkpoint is whole. Without --cache, PREFIX is\n"
+      "listed and marked in the object store directly.\n"
+      "Example: shoal commit --cache 127.0.0.1:7070 az://ckpt/run1/step100/");
+  commit->add_option("PREFIX", prefix, "URL prefix of the checkpoint")->required();
+  commit->add_option("--timeout", timeout_s, "Give up (exit 1) after waiting this many seconds (default: never)");
+  commit->add_flag("-q,--quiet", common.quiet, "No progress");
+  add_cache_flags(commit);
 
   CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
   mb->add_option("URL", url, "az://container or s3://bucket")->required();
@@ -436,6 +516,16 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (stat->parsed()) {
+    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(url) && !StartsWith(url, "file://")) {
+      auto o = client::StatThroughCache(*cache, url);
+      if (!o.ok()) return Fail("stat", o.status());
+      std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nstate:         %s\n",
+                  url.c_str(), static_cast<unsigned long long>(o->info.size), FormatBytes(o->info.size).c_str(),
+                  o->info.etag.c_str(),
+                  o->state == "local" ? "local (on the node's disk; upload to the store pending)"
+                                      : "durable (in the object store)");
+      return 0;
+    }
     auto loc = Resolve(url, false, &*cache);
     if (!loc.ok()) return Fail("stat", loc.status());
     auto info = loc->store->Head(loc->url.key);
@@ -499,26 +589,52 @@ int Run(int argc, char** argv) {
     if (cache->endpoint.empty()) {
       return Fail("flush", Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)"));
     }
-    bool tty = Progress::StderrIsTerminal() && !common.quiet;
-    while (true) {
-      auto p = client::FetchPending(*cache, prefix);
-      if (!p.ok()) return Fail("flush", p.status());
-      if (p->objects == 0) {
-        if (tty) std::fprintf(stderr, "\r\033[K");
-        std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
-        return 0;
-      }
-      if (!wait) {
-        std::printf("pending: %llu objects, %s not yet durable\n",
-                    static_cast<unsigned long long>(p->objects), FormatBytes(p->bytes).c_str());
-        return 0;
-      }
-      if (tty) {
-        std::fprintf(stderr, "\r\033[Kwaiting: %llu objects, %s not yet durable",
-                     static_cast<unsigned long long>(p->objects), FormatBytes(p->bytes).c_str());
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (wait) {
+      Status st = WaitDurable(*cache, prefix, timeout_s, common.quiet);
+      if (!st.ok()) return Fail("flush", st);
+      std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
+      return 0;
     }
+    auto p = client::FetchPending(*cache, prefix);
+    if (!p.ok()) return Fail("flush", p.status());
+    if (p->objects == 0) {
+      std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
+    } else {
+      std::printf("pending: %llu objects, %s of %s uploaded%s%s\n", static_cast<unsigned long long>(p->objects),
+                  FormatBytes(p->uploaded).c_str(), FormatBytes(p->bytes).c_str(),
+                  p->last_error.empty() ? "" : "; retrying after: ", p->last_error.c_str());
+    }
+    return 0;
+  }
+  if (commit->parsed()) {
+    std::string marker;
+    if (cache->endpoint.empty() || StartsWith(prefix, "file://") || !ObjectUrl::IsUrl(prefix)) {
+      auto loc = Resolve(prefix);
+      if (!loc.ok()) return Fail("commit", loc.status());
+      auto m = WriteCommitMarker(*loc->store, loc->url);
+      if (!m.ok()) return Fail("commit", m.status());
+      marker = *m;
+    } else {
+      // A write may land under the prefix between the wait and the commit: the node refuses
+      // (412) and we wait again.
+      for (int attempt = 0;; attempt++) {
+        Status st = WaitDurable(*cache, prefix, timeout_s, common.quiet);
+        if (!st.ok()) return Fail("commit", st);
+        auto m = client::CommitThroughCache(*cache, prefix);
+        if (m.ok()) {
+          marker = *m;
+          break;
+        }
+        if (m.status().code() != Code::kPreconditionFailed || attempt >= 10) return Fail("commit", m.status());
+      }
+    }
+    auto j = nlohmann::json::parse(marker, nullptr, false);
+    if (j.is_discarded()) return Fail("commit", Status::IOError("the commit marker is not JSON"));
+    std::printf("committed %llu objects (%s) under %s: %s%s\n",
+                static_cast<unsigned long long>(j.value("objects", 0ull)),
+                FormatBytes(j.value("bytes", 0ull)).c_str(), j.value("prefix", std::string()).c_str(),
+                j.value("prefix", std::string()).c_str(), kCommitMarker);
+    return 0;
   }
   if (mb->parsed()) {
     auto loc = Resolve(url);

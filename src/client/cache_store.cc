@@ -120,11 +120,13 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
   req.url = "http://" + config.endpoint + "/v1/object?url=" + UriEncode(url, false);
   if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
   req.headers.push_back({"Content-Type", "application/octet-stream"});
-  req.body_length = static_cast<int64_t>(size);
+  const bool known = size != kUnknownSize;
+  req.body_length = known ? static_cast<int64_t>(size) : -1;  // -1: chunked, to the source's end
   Status read_error;
   uint64_t sent = 0;
   req.body_reader = [&](char* buf, size_t len) -> size_t {
-    auto n = source.Read(buf, static_cast<size_t>(std::min<uint64_t>(len, size - sent)));
+    if (known) len = static_cast<size_t>(std::min<uint64_t>(len, size - sent));
+    auto n = source.Read(buf, len);
     if (!n.ok()) {
       read_error = n.status();
       return CURL_READFUNC_ABORT;
@@ -135,21 +137,26 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
   };
   http::Response resp;
   Status st = client.Send(req, &resp);
-  if (!read_error.ok()) return read_error;
+  if (!read_error.ok()) return read_error.WithContext("nothing was acknowledged");
   if (!st.ok()) {
     return Status::Unavailable("writing " + url + " through the cache node at " + config.endpoint +
                                " failed (" + st.message() + "): nothing was acknowledged; run it again");
   }
   if (resp.status != 201) return http::StatusFromResponse(resp, "writing " + url + " through " + config.endpoint);
-  if (sent != size) return Status::IOError("the source ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
-  return ObjectInfo{url, size, Unquote(resp.Header("etag")), 0};
+  if (known && sent != size) {
+    return Status::IOError("the source ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
+  }
+  return ObjectInfo{url, sent, Unquote(resp.Header("etag")), 0};
 }
 
 namespace {
-// GET http://NODE/path (with the token); the body of a 200, else what went wrong.
-Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) {
+// METHOD http://NODE/path (with the token): the answer when its status is `want`, else what
+// went wrong.
+Result<http::Response> NodeRequest(const CacheConfig& config, const std::string& method,
+                                   const std::string& path, long want = 200) {
   http::Client client;
   http::Request req;
+  req.method = method;
   req.url = "http://" + config.endpoint + path;
   if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
   http::Response resp;
@@ -158,16 +165,37 @@ Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) 
     return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
                                ": is shoald running there? (" + st.message() + ")");
   }
-  if (resp.status != 200) return http::StatusFromResponse(resp, "GET " + path + " from " + config.endpoint);
+  if (resp.status != want) return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint);
+  return resp;
+}
+
+Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "GET", path));
   return std::move(resp.body);
 }
 }  // namespace
+
+Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "HEAD", "/v1/object?url=" + UriEncode(url, false)));
+  CachedObject o;
+  o.info = ObjectInfo{url, std::strtoull(resp.Header("x-shoal-size").c_str(), nullptr, 10),
+                      Unquote(resp.Header("etag")), 0};
+  o.state = resp.Header("x-shoal-state");
+  return o;
+}
+
+Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp,
+                         NodeRequest(config, "POST", "/v1/commit?prefix=" + UriEncode(prefix, false), 201));
+  return std::move(resp.body);
+}
 
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {
   SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/pending?prefix=" + UriEncode(prefix, false)));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
-  return PendingWrites{j.value("objects", 0ull), j.value("bytes", 0ull)};
+  return PendingWrites{j.value("objects", 0ull), j.value("bytes", 0ull), j.value("uploaded", 0ull),
+                       j.value("last_error", std::string())};
 }
 
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config) {

@@ -25,9 +25,11 @@ struct CacheConfig {
 // deletes are not served by the node yet and fail with kInvalidArgument saying so.
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket);
 
-// Writes `url` through the node (write-back): streams `size` bytes from `source` in one PUT;
-// returns once the node has them on disk and journaled (state "local"). One attempt: the
-// body is a stream. kUnavailable when the node cannot be reached.
+inline constexpr uint64_t kUnknownSize = UINT64_MAX;
+// Writes `url` through the node (write-back): streams `size` bytes (kUnknownSize: all of a
+// pipe, sent chunked) from `source` in one PUT; returns once the node has them on disk and
+// journaled (state "local"). One attempt: the body is a stream. kUnavailable when the node
+// cannot be reached; kResourceExhausted when its disk is full.
 Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::string& url,
                                      ByteSource& source, uint64_t size,
                                      std::atomic<uint64_t>* progress = nullptr);
@@ -35,9 +37,22 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
 struct PendingWrites {
   uint64_t objects = 0;
   uint64_t bytes = 0;
+  uint64_t uploaded = 0;      // of `bytes`, already in the store (parts not yet committed)
+  std::string last_error;     // why an upload is being retried, if one is
 };
 // What the node still has to upload under `prefix` (its URL prefix; "" for everything).
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix);
+
+struct CachedObject {
+  ObjectInfo info;
+  std::string state;  // "local" (only on the node's disk so far) or "durable"
+};
+// Size, ETag and durability of `url` as the node serves it.
+Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url);
+
+// Has the node write PREFIX/_SHOAL_COMMITTED (see store/commit.h) once everything under the
+// prefix is durable; kPreconditionFailed while writes under it are still pending. The marker.
+Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix);
 
 // The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config);

@@ -12,6 +12,7 @@ const char* CodeName(Code code) {
     case Code::kUnavailable: return "Unavailable";
     case Code::kCorruption: return "Corruption";
     case Code::kIOError: return "IOError";
+    case Code::kResourceExhausted: return "ResourceExhausted";
   }
   return "Unknown";
 }

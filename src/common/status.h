@@ -19,6 +19,7 @@ enum class Code : uint8_t {
   kUnavailable,         // transient: retry with back-off
   kCorruption,          // data failed a check (checksum, size)
   kIOError,             // local disk or an unexpected remote answer
+  kResourceExhausted,   // out of space (a full disk): free some, then retry
 };
 
 const char* CodeName(Code code);
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -30,7 +30,7 @@ static_assert(sizeof(Header) == 32);
 
 Status Errno(const std::string& what, int err) {
   if (err == ENOSPC || err == EDQUOT) {
-    return Status::IOError(what + ": disk full; free space or lower --capacity");
+    return Status::ResourceExhausted(what + ": disk full; free space or lower --capacity");
   }
   if (err == EACCES || err == EPERM || err == EROFS) {
     return Status::PermissionDenied(what + ": " + std::strerror(err) +

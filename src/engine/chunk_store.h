@@ -54,7 +54,7 @@ class ChunkStore {
 
   // Stores a chunk (replacing one with the same key), evicting unpinned chunks to make room.
   // kUnavailable when the space is held by pinned chunks (the caller waits for uploads);
-  // kIOError with "disk full" when the disk is.
+  // kResourceExhausted ("disk full") when the disk is.
   Status Put(const ChunkKey& key, std::string_view data, bool pinned);
   // The chunk's bytes: kNotFound on a miss; kCorruption (and the chunk is gone) on a bad
   // checksum or a damaged file.

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 Status Errno(const std::string& what, int err) {
   std::string msg = what + ": " + std::strerror(err);
-  if (err == ENOSPC || err == EDQUOT) return Status::IOError(msg + " (disk full: free space)");
+  if (err == ENOSPC || err == EDQUOT) return Status::ResourceExhausted(msg + " (disk full: free space)");
   return Status::IOError(msg);
 }
 

@@ -22,8 +22,9 @@ int RunDaemon(int argc, char** argv) {
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
   NodeOptions o;
-  std::string capacity = "20GiB", chunk_size = "8MiB", token_file, port_file, metrics;
-  int ttl = 60;
+  std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics;
+  int ttl = 60, deadline = 900;
+  bool no_fsync = false;
   app.set_config("--config", "", "Read flags from this file (name = value lines)");
   app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
       ->capture_default_str();
@@ -37,6 +38,18 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--metadata-ttl", ttl, "Seconds an object's size and ETag are trusted (default 60)");
   app.add_flag("--validate", o.validate, "Check the object's ETag with the store on every open");
   app.add_option("--readahead", o.readahead, "Chunks fetched ahead of a sequential reader (default 4)");
+  app.add_option("--staged-cap", staged_cap,
+                 "Write-back: most bytes written here and not yet uploaded (default: half of "
+                 "--capacity); at the cap, writers slow down to the upload rate instead of failing");
+  app.add_option("--upload-concurrency", o.upload_concurrency,
+                 "Write-back: part uploads in flight at most (default 8); fewer while the store "
+                 "answers 429/503");
+  app.add_option("--upload-deadline", deadline,
+                 "Write-back: seconds within which a write should be durable; later ones are "
+                 "logged, counted (shoal_uploads_overdue) and flagged by `shoal flush` (default 900)");
+  app.add_flag("--no-fsync", no_fsync,
+               "Acknowledge writes once in the page cache, without fsync: survives a crash of "
+               "shoald, not of the machine");
   app.add_option("--metrics", metrics,
                  "Also serve Prometheus metrics (and only them) on HOST:PORT; they are always at "
                  "/metrics on --listen too");
@@ -57,6 +70,13 @@ int RunDaemon(int argc, char** argv) {
   o.capacity = *cap;
   o.chunk_size = *cs;
   o.metadata_ttl = std::chrono::seconds(ttl);
+  o.upload_deadline = std::chrono::seconds(deadline);
+  o.sync = !no_fsync;
+  if (!staged_cap.empty()) {
+    auto sc = ParseSize(staged_cap);
+    if (!sc.ok()) return fail("--staged-cap: " + sc.status().message());
+    o.staged_cap = *sc;
+  }
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     if (!in) return fail("cannot read --token-file " + token_file);
@@ -90,6 +110,9 @@ int RunDaemon(int argc, char** argv) {
   std::fprintf(stderr, "shoald: listening on %s:%d, data in %s, capacity %s, chunks of %s\n",
                host.c_str(), server.port(), o.data_dir.c_str(), FormatBytes(o.capacity).c_str(),
                FormatBytes(o.chunk_size).c_str());
+  std::fprintf(stderr, "shoald: write-back: up to %s staged, %d part uploads at once, writes %s\n",
+               FormatBytes((*node)->options().staged_cap).c_str(), o.upload_concurrency,
+               o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
   if (o.token.empty()) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
   }

@@ -6,40 +6,9 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "store/commit.h"
 
 namespace shoal::node {
-
-Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
-  if (options.data_dir.empty()) return Status::InvalidArgument("--data-dir is required");
-  if (options.chunk_size < (1 << 20) || options.chunk_size > (256ull << 20)) {
-    return Status::InvalidArgument("--chunk-size must be between 1MiB and 256MiB");
-  }
-  if (options.capacity < options.chunk_size * 4) {
-    return Status::InvalidArgument("--capacity must hold at least 4 chunks (" +
-                                   FormatBytes(options.chunk_size * 4) + ")");
-  }
-  std::unique_ptr<Node> node(new Node(options));
-  SHOAL_ASSIGN_OR_RETURN(node->chunks_,
-                         engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
-  SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
-  for (const auto& bad : node->journal_->damaged()) {
-    std::fprintf(stderr, "shoald: journal record unreadable, kept aside: %s\n", bad.c_str());
-  }
-  SHOAL_RETURN_IF_ERROR(node->Replay());
-  node->uploader_ = std::thread([n = node.get()] { n->UploadLoop(); });
-  return node;
-}
-
-Node::~Node() {
-  {
-    std::lock_guard<std::mutex> lock(upload_mu_);
-    stopping_ = true;
-  }
-  upload_cv_.notify_all();
-  if (uploader_.joinable()) uploader_.join();
-  std::unique_lock<std::mutex> lock(readahead_mu_);
-  readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });
-}
 
 namespace {
 std::string LocalVersion(const std::string& id) { return "local-" + id; }
@@ -51,6 +20,54 @@ int64_t NowMs() {
              std::chrono::system_clock::now().time_since_epoch()).count();
 }
 }  // namespace
+
+Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
+  if (options.data_dir.empty()) return Status::InvalidArgument("--data-dir is required");
+  if (options.chunk_size < (1 << 20) || options.chunk_size > (256ull << 20)) {
+    return Status::InvalidArgument("--chunk-size must be between 1MiB and 256MiB");
+  }
+  if (options.capacity < options.chunk_size * 4) {
+    return Status::InvalidArgument("--capacity must hold at least 4 chunks (" +
+                                   FormatBytes(options.chunk_size * 4) + ")");
+  }
+  if (options.staged_cap != 0 && (options.staged_cap < options.chunk_size || options.staged_cap > options.capacity)) {
+    return Status::InvalidArgument("--staged-cap must be between one chunk (" + FormatBytes(options.chunk_size) +
+                                   ") and --capacity (" + FormatBytes(options.capacity) + ")");
+  }
+  if (options.upload_concurrency < 1 || options.upload_concurrency > 256) {
+    return Status::InvalidArgument("--upload-concurrency must be between 1 and 256");
+  }
+  std::unique_ptr<Node> node(new Node(options));
+  if (node->options_.staged_cap == 0) node->options_.staged_cap = options.capacity / 2;
+  SHOAL_ASSIGN_OR_RETURN(node->chunks_,
+                         engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
+  SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
+  for (const auto& bad : node->journal_->damaged()) {
+    std::fprintf(stderr, "shoald: journal record unreadable, kept aside: %s\n", bad.c_str());
+  }
+  Node* n = node.get();
+  UploadHooks hooks;
+  hooks.store = [n](const std::string& url) -> Result<std::shared_ptr<ObjectStore>> {
+    SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+    return n->StoreFor(parsed);
+  };
+  hooks.chunk = [n](const engine::UploadRecord& r, uint64_t i) {
+    return n->chunks_->Get(engine::ChunkKey{r.url, LocalVersion(r.id), i});
+  };
+  hooks.durable = [n](const engine::UploadRecord& r, const ObjectInfo& info) { return n->Durable(r, info); };
+  hooks.uploaded = [n](uint64_t bytes) { n->ReleaseStaged(bytes); };
+  node->uploader_ = std::make_unique<Uploader>(
+      UploaderOptions{options.upload_concurrency, options.upload_deadline}, std::move(hooks), &node->metrics_);
+  SHOAL_RETURN_IF_ERROR(node->Replay());
+  return node;
+}
+
+Node::~Node() {
+  uploader_.reset();
+  std::unique_lock<std::mutex> lock(readahead_mu_);
+  readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });
+}
+
 
 std::string Node::ChunkVersion(const std::string& url, const std::string& etag) {
   std::lock_guard<std::mutex> lock(meta_mu_);
@@ -66,6 +83,10 @@ Status Node::Replay() {
       aliases_[AliasKey(r.url, r.etag)] = version;
       continue;
     }
+    {
+      std::lock_guard<std::mutex> lock(staged_mu_);
+      staged_bytes_ += r.size;
+    }
     for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
       Status st = chunks_->Pin(engine::ChunkKey{r.url, version, i}, true);
       if (!st.ok()) {
@@ -78,17 +99,17 @@ Status Node::Replay() {
   return Status::Ok();
 }
 
-ObjectInfo Node::Stage(const engine::UploadRecord& r) {
+ObjectInfo Node::Stage(const engine::UploadRecord& r, bool opened) {
   ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000};
   {
     std::lock_guard<std::mutex> lock(meta_mu_);
     meta_[r.url] = Meta{info, std::chrono::steady_clock::now(), true};
   }
-  {
-    std::lock_guard<std::mutex> lock(upload_mu_);
-    upload_queue_.push_back(r);
+  if (opened) {
+    uploader_->Seal(r);
+  } else {
+    uploader_->Add(r);
   }
-  upload_cv_.notify_all();
   return info;
 }
 
@@ -103,30 +124,91 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
 
 Writer::~Writer() {
   if (finished_) return;
+  uint64_t uploaded = streaming_ ? node_->uploader_->Cancel(id_) : 0;
   for (uint64_t i = 0; i < chunks_; i++) {
     node_->chunks_->Remove(engine::ChunkKey{url_, LocalVersion(id_), i}).IgnoreError();
   }
+  node_->ReleaseStaged(reserved_ - std::min(uploaded, reserved_));
 }
 
 Status Writer::Flush() {
+  // At the staged cap the writer waits for uploads to make room: it slows, it does not fail.
+  SHOAL_RETURN_IF_ERROR(node_->ReserveStaged(buffer_.size(), url_));
+  reserved_ += buffer_.size();
   engine::ChunkKey key{url_, LocalVersion(id_), chunks_};
-  // A cache full of chunks not yet uploaded slows the writer down rather than failing it.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-  while (true) {
-    Status st = node_->chunks_->Put(key, buffer_, /*pinned=*/true);
-    if (st.ok()) break;
-    if (!st.IsTransient() || std::chrono::steady_clock::now() > deadline) {
-      return st.WithContext("writing " + url_);
+  Status st = node_->chunks_->Put(key, buffer_, /*pinned=*/true);
+  if (st.IsTransient()) {
+    // The cache is full of chunks uploaded but not yet committed (a write larger than the
+    // staged cap): wait for commits to unpin them.
+    auto start = std::chrono::steady_clock::now();
+    node_->metrics_.writer_waits++;
+    while (st.IsTransient() && std::chrono::steady_clock::now() - start < node_->options_.writer_timeout) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      st = node_->chunks_->Put(key, buffer_, /*pinned=*/true);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    node_->metrics_.writer_wait_ms += std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - start).count();
+  }
+  if (!st.ok()) {
+    if (st.code() == Code::kResourceExhausted) node_->metrics_.errors_disk_full++;
+    return st.WithContext("writing " + url_ + " (nothing of it was acknowledged; earlier writes are intact)");
   }
   chunks_++;
   buffer_.clear();
+  // From the second chunk on, the object is a multipart upload whose parts can go up while
+  // the writer goes on (nothing is committed before Finish).
+  if (chunks_ == 2) {
+    engine::UploadRecord partial;
+    partial.id = id_;
+    partial.url = url_;
+    partial.chunk_size = node_->options_.chunk_size;
+    partial.created_unix_ms = NowMs();
+    node_->uploader_->Open(partial);
+    node_->uploader_->AddPart(id_, 0);
+    streaming_ = true;
+  }
+  if (streaming_) node_->uploader_->AddPart(id_, chunks_ - 1);
   return Status::Ok();
+}
+
+Status Node::ReserveStaged(uint64_t n, const std::string& url) {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(staged_mu_);
+  auto over = [&] { return staged_bytes_ > 0 && staged_bytes_ + n > options_.staged_cap; };
+  if (over()) {
+    metrics_.writer_waits++;
+    bool room = staged_cv_.wait_until(lock, start + options_.writer_timeout, [&] { return !over(); });
+    metrics_.writer_wait_ms += std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - start).count();
+    if (!room) {
+      return Status::Unavailable(
+          "writing " + url + ": the node holds " + FormatBytes(staged_bytes_) +
+          " not yet uploaded (--staged-cap " + FormatBytes(options_.staged_cap) + ") and uploads made no room for " +
+          std::to_string(options_.writer_timeout.count() / 1000) +
+          " s: the object store is not taking uploads (`shoal flush` shows why); nothing of this write was acknowledged");
+    }
+  }
+  staged_bytes_ += n;
+  if (staged_bytes_ > metrics_.staged_bytes_peak) metrics_.staged_bytes_peak = staged_bytes_;
+  return Status::Ok();
+}
+
+void Node::ReleaseStaged(uint64_t n) {
+  {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    staged_bytes_ -= std::min(n, staged_bytes_);
+  }
+  staged_cv_.notify_all();
 }
 
 Status Writer::Append(const char* data, size_t len) {
   const uint64_t chunk = node_->options_.chunk_size;
+  if (size_ + len > node_->options_.capacity) {
+    return Status::ResourceExhausted("writing " + url_ + ": it is larger than this node's --capacity (" +
+                                     FormatBytes(node_->options_.capacity) +
+                                     "), so it cannot be staged here; write it without --cache, or raise "
+                                     "--capacity (nothing of it was acknowledged)");
+  }
   while (len > 0) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(len, chunk - buffer_.size()));
     buffer_.append(data, n);
@@ -146,10 +228,11 @@ Result<ObjectInfo> Writer::Finish() {
   r.size = size_;
   r.chunk_size = node_->options_.chunk_size;
   r.created_unix_ms = NowMs();
-  SHOAL_RETURN_IF_ERROR(node_->journal_->Put(r).WithContext("journaling " + url_));
+  SHOAL_RETURN_IF_ERROR(node_->journal_->Put(r).WithContext(
+      "journaling " + url_ + " (nothing of it was acknowledged; earlier writes are intact)"));
   finished_ = true;  // acknowledged from here on
   node_->metrics_.bytes_written += size_;
-  return node_->Stage(r);
+  return node_->Stage(r, streaming_);
 }
 
 bool Node::Pending(const std::string& url) {
@@ -158,51 +241,37 @@ bool Node::Pending(const std::string& url) {
   return it != meta_.end() && it->second.local;
 }
 
-std::vector<engine::UploadRecord> Node::PendingUploads(const std::string& prefix) {
-  std::vector<engine::UploadRecord> out;
-  for (auto& r : journal_->List()) {
-    if (r.state == engine::UploadRecord::State::kStaged && StartsWith(r.url, prefix)) out.push_back(r);
-  }
-  return out;
+std::vector<UploadProgress> Node::PendingUploads(const std::string& prefix) {
+  return uploader_->Pending(prefix);
 }
 
-Status Node::Upload(const engine::UploadRecord& r) {
-  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(r.url));
-  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
-  std::string version = LocalVersion(r.id);
-  uint64_t n = ChunkCount(r.size, r.chunk_size);
-  auto chunk = [&](uint64_t i) { return chunks_->Get(engine::ChunkKey{r.url, version, i}); };
-  ObjectInfo done;
-  if (n <= 1) {
-    std::string data;
-    if (n == 1) {
-      SHOAL_ASSIGN_OR_RETURN(data, chunk(0));
-    }
-    SHOAL_ASSIGN_OR_RETURN(done, store->PutObject(parsed.key, data));
-  } else {
-    if (r.chunk_size < store->Limits().min_part_size) {
-      return Status::InvalidArgument(store->Describe() + " needs parts of at least " +
-                                     FormatBytes(store->Limits().min_part_size) +
-                                     ": restart shoald with a larger --chunk-size");
-    }
-    SHOAL_ASSIGN_OR_RETURN(auto upload, store->BeginUpload(parsed.key));
-    for (uint64_t i = 0; i < n; i++) {
-      auto data = chunk(i);
-      Status st = data.ok() ? upload->PutPart(static_cast<uint32_t>(i), i * r.chunk_size, *data)
-                            : data.status();
-      if (!st.ok()) {
-        upload->Abort();
-        return st;
-      }
-      metrics_.store_put_bytes += data->size();
-    }
-    SHOAL_ASSIGN_OR_RETURN(done, upload->Complete(static_cast<uint32_t>(n)));
+Result<std::string> Node::Commit(const std::string& prefix_url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(prefix_url));
+  if (!parsed.key.empty() && parsed.key.back() != '/') parsed.key += '/';
+  std::string prefix = parsed.ToString();
+  auto pending = PendingUploads(prefix);
+  if (!pending.empty()) {
+    uint64_t bytes = 0;
+    for (const auto& p : pending) bytes += p.record.size;
+    return Status::PreconditionFailed(std::to_string(pending.size()) + " objects (" + FormatBytes(bytes) +
+                                      ") under " + prefix + " are not durable yet: `shoal commit` waits for "
+                                      "them (or run `shoal flush --wait " + prefix + "` first)");
   }
+  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
+  SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed));
+  Invalidate(prefix + kCommitMarker);
+  return marker;
+}
+
+Status Node::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
   engine::UploadRecord durable = r;
   durable.state = engine::UploadRecord::State::kDurable;
   durable.etag = done.etag;
   SHOAL_RETURN_IF_ERROR(journal_->Put(durable));
-  for (uint64_t i = 0; i < n; i++) chunks_->Pin(engine::ChunkKey{r.url, version, i}, false).IgnoreError();
+  std::string version = LocalVersion(r.id);
+  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
+    chunks_->Pin(engine::ChunkKey{r.url, version, i}, false).IgnoreError();
+  }
   {
     std::lock_guard<std::mutex> lock(meta_mu_);
     aliases_[AliasKey(r.url, done.etag)] = version;
@@ -212,36 +281,7 @@ Status Node::Upload(const engine::UploadRecord& r) {
                         std::chrono::steady_clock::now(), false};
     }
   }
-  metrics_.uploads_done++;
-  return Status::Ok();
-}
-
-void Node::UploadLoop() {
-  auto backoff = std::chrono::milliseconds(200);
-  while (true) {
-    engine::UploadRecord r;
-    {
-      std::unique_lock<std::mutex> lock(upload_mu_);
-      upload_cv_.wait(lock, [this] { return stopping_ || !upload_queue_.empty(); });
-      if (stopping_) return;
-      r = upload_queue_.front();
-      upload_queue_.pop_front();
-    }
-    Status st = Upload(r);
-    if (st.ok()) {
-      backoff = std::chrono::milliseconds(200);
-      continue;
-    }
-    // Keep FIFO order: the object goes back to the front; wait longer each time (to 30 s)
-    // while the store keeps failing.
-    metrics_.upload_failures++;
-    std::fprintf(stderr, "shoald: upload of %s failed, will retry: %s\n", r.url.c_str(),
-                 st.ToString().c_str());
-    std::unique_lock<std::mutex> lock(upload_mu_);
-    upload_queue_.push_front(r);
-    upload_cv_.wait_for(lock, backoff, [this] { return stopping_; });
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
-  }
+  return Status::Ok();  // its staged bytes were released part by part (hooks.uploaded)
 }
 
 Result<std::shared_ptr<ObjectStore>> Node::StoreFor(const ObjectUrl& url) {
@@ -419,17 +459,36 @@ std::string Node::MetricsText() {
   counter("uploads_total", "Objects made durable in the object store.", metrics_.uploads_done);
   counter("upload_failures_total", "Upload attempts that failed (retried).", metrics_.upload_failures);
   counter("store_put_bytes_total", "Bytes uploaded to the object store.", metrics_.store_put_bytes);
+  counter("store_put_requests_total", "Parts and whole objects sent to the object store.",
+          metrics_.store_put_requests);
+  counter("store_throttles_total", "Upload requests the store answered 429 or 503.", metrics_.store_throttles);
+  counter("upload_window_cuts_total", "Times the upload concurrency was halved for a throttling store.",
+          metrics_.upload_window_cuts);
+  counter("writer_waits_total", "Chunks whose writer waited at the staged-bytes cap.", metrics_.writer_waits);
+  counter("writer_wait_ms_total", "Time writers waited at the staged-bytes cap.", metrics_.writer_wait_ms);
+  counter("errors_disk_full_total", "Writes refused because the data directory's disk is full.",
+          metrics_.errors_disk_full);
   {
     auto pending = PendingUploads("");
-    uint64_t staged = 0;
     int64_t oldest = 0;
-    for (const auto& r : pending) {
-      staged += r.size;
-      if (oldest == 0 || r.created_unix_ms < oldest) oldest = r.created_unix_ms;
+    uint64_t overdue = 0;
+    for (const auto& p : pending) {
+      if (oldest == 0 || p.record.created_unix_ms < oldest) oldest = p.record.created_unix_ms;
+      overdue += p.overdue;
     }
-    gauge("staged_bytes", "Bytes written here and not yet durable in the store.", staged);
+    uint64_t staged;
+    {
+      std::lock_guard<std::mutex> lock(staged_mu_);
+      staged = staged_bytes_;
+    }
+    gauge("staged_bytes", "Bytes written here and not yet durable in the store (writes in progress too).", staged);
+    gauge("staged_bytes_peak", "Most staged bytes at once since start.", metrics_.staged_bytes_peak);
+    gauge("staged_cap_bytes", "The staged-bytes cap (--staged-cap).", options_.staged_cap);
     gauge("staged_objects", "Objects written here and not yet durable.", pending.size());
+    gauge("uploads_overdue", "Objects not durable within --upload-deadline.", overdue);
     gauge("upload_lag_ms", "Age of the oldest write not yet durable.", oldest ? NowMs() - oldest : 0);
+    gauge("upload_window", "Part uploads allowed in flight now (adapts to 429/503).",
+          static_cast<uint64_t>(uploader_->window()));
   }
   auto s = chunks_->stats();
   gauge("cache_bytes", "Chunk bytes on local disk.", s.bytes);

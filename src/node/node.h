@@ -17,6 +17,8 @@
 #include "common/status.h"
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
+#include "node/metrics.h"
+#include "node/uploader.h"
 #include "store/object_store.h"
 
 namespace shoal::node {
@@ -32,26 +34,12 @@ struct NodeOptions {
   bool validate = false;                   // check the ETag with the store on every open
   int readahead = 4;                       // chunks fetched ahead of a sequential reader
   bool sync = true;                        // fsync chunk files
-};
-
-// Counters, exported at /metrics.
-struct NodeMetrics {
-  std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> chunk_hits{0};
-  std::atomic<uint64_t> chunk_misses{0};
-  std::atomic<uint64_t> coalesced_waits{0};  // readers that waited for another's fetch
-  std::atomic<uint64_t> store_get_requests{0};
-  std::atomic<uint64_t> store_get_bytes{0};
-  std::atomic<uint64_t> store_head_requests{0};
-  std::atomic<uint64_t> bytes_served{0};
-  std::atomic<uint64_t> readahead_chunks{0};
-  std::atomic<uint64_t> errors_not_found{0};
-  std::atomic<uint64_t> errors_unavailable{0};
-  std::atomic<uint64_t> errors_other{0};
-  std::atomic<uint64_t> bytes_written{0};       // object bytes accepted from writers
-  std::atomic<uint64_t> uploads_done{0};
-  std::atomic<uint64_t> upload_failures{0};     // attempts that failed and will be retried
-  std::atomic<uint64_t> store_put_bytes{0};
+  // Write-back: bytes written here and not yet durable at most (0: half the capacity); a
+  // writer at the cap waits for uploads (up to writer_timeout) rather than failing.
+  uint64_t staged_cap = 0;
+  std::chrono::milliseconds writer_timeout{std::chrono::minutes(10)};
+  int upload_concurrency = 8;              // part uploads in flight at most
+  std::chrono::milliseconds upload_deadline{std::chrono::minutes(15)};
 };
 
 class Node;
@@ -77,6 +65,8 @@ class Writer {
   std::string buffer_;
   uint64_t chunks_ = 0;
   uint64_t size_ = 0;
+  uint64_t reserved_ = 0;  // staged bytes this writer holds
+  bool streaming_ = false;  // its parts are being uploaded already (Uploader::Open)
   bool finished_ = false;
 };
 
@@ -101,8 +91,12 @@ class Node {
   Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url);
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool Pending(const std::string& url);
-  // Objects written through this node and not yet durable (under `prefix`).
-  std::vector<engine::UploadRecord> PendingUploads(const std::string& prefix);
+  // Objects written through this node and not yet durable (under `prefix`), oldest first.
+  std::vector<UploadProgress> PendingUploads(const std::string& prefix);
+
+  // Writes PREFIX/_SHOAL_COMMITTED (store/commit.h) in the store; kPreconditionFailed while
+  // writes under the prefix are not yet durable. Returns the marker's JSON.
+  Result<std::string> Commit(const std::string& prefix_url);
 
   NodeMetrics& metrics() { return metrics_; }
   engine::ChunkStore& chunks() { return *chunks_; }
@@ -114,10 +108,14 @@ class Node {
   friend class Writer;
   explicit Node(NodeOptions options) : options_(std::move(options)) {}
   Status Replay();
-  // Makes `r` (journaled, chunks pinned) what readers of its URL get, and queues its upload.
-  ObjectInfo Stage(const engine::UploadRecord& r);
-  void UploadLoop();
-  Status Upload(const engine::UploadRecord& record);
+  // Makes `r` (journaled, chunks pinned) what readers of its URL get, and queues its upload
+  // (`opened`: seals the upload its writer opened).
+  ObjectInfo Stage(const engine::UploadRecord& r, bool opened = false);
+  // The upload of `r` is committed in the store as `info`.
+  Status Durable(const engine::UploadRecord& r, const ObjectInfo& info);
+  // Staged-bytes accounting: Reserve waits while the cap is reached.
+  Status ReserveStaged(uint64_t n, const std::string& url);
+  void ReleaseStaged(uint64_t n);
   // The chunk version of `url` at `etag`: the local version it was written as, if any.
   std::string ChunkVersion(const std::string& url, const std::string& etag);
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
@@ -151,11 +149,11 @@ class Node {
   std::unordered_map<std::string, std::string> aliases_;
 
   std::unique_ptr<engine::Journal> journal_;
-  std::mutex upload_mu_;
-  std::condition_variable upload_cv_;
-  std::deque<engine::UploadRecord> upload_queue_;  // FIFO; guarded by upload_mu_
-  bool stopping_ = false;                          // guarded by upload_mu_
-  std::thread uploader_;
+  std::unique_ptr<Uploader> uploader_;
+
+  std::mutex staged_mu_;
+  std::condition_variable staged_cv_;
+  uint64_t staged_bytes_ = 0;  // written here, not yet durable (writes in progress too); guarded
 
   std::mutex readahead_mu_;
   int readahead_running_ = 0;  // guarded by readahead_mu_

@@ -57,6 +57,7 @@ http::status HttpStatusOf(Code code) {
     case Code::kPermissionDenied: return http::status::forbidden;
     case Code::kPreconditionFailed: return http::status::precondition_failed;
     case Code::kUnavailable: return http::status::service_unavailable;
+    case Code::kResourceExhausted: return http::status::insufficient_storage;
     default: return http::status::internal_server_error;
   }
 }
@@ -290,13 +291,38 @@ bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
 bool ServePending(Node* node, tcp::socket& socket, const Request& req) {
   std::string prefix = QueryParam(req, "prefix");
   nlohmann::json list = nlohmann::json::array();
-  uint64_t bytes = 0;
-  for (const auto& r : node->PendingUploads(prefix)) {
-    list.push_back({{"url", r.url}, {"size", r.size}});
-    bytes += r.size;
+  uint64_t bytes = 0, bytes_done = 0;
+  std::string last_error;
+  for (const auto& p : node->PendingUploads(prefix)) {
+    uint64_t done = std::min(p.record.size, p.parts_done * p.record.chunk_size);
+    list.push_back({{"url", p.record.url}, {"size", p.record.size}, {"uploaded", done},
+                    {"written_unix_ms", p.record.created_unix_ms}, {"overdue", p.overdue},
+                    {"failures", p.failures}, {"last_error", p.last_error}});
+    bytes += p.record.size;
+    bytes_done += done;
+    if (!p.last_error.empty()) last_error = p.last_error;
   }
-  nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"pending", list}};
+  nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
+                         {"last_error", last_error}, {"pending", list}};
   return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
+// POST /v1/commit?prefix=URL: writes the prefix's _SHOAL_COMMITTED marker (201 with it) once
+// everything under it is durable; 412 while writes are pending.
+bool ServeCommit(Node* node, tcp::socket& socket, const Request& req) {
+  auto marker = node->Commit(QueryParam(req, "prefix"));
+  if (!marker.ok()) {
+    CountError(node, marker.status());
+    return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(marker.status().code()), marker.status());
+  }
+  http::response<http::string_body> res{http::status::created, req.version()};
+  Prepare(res, req.version(), req.keep_alive());
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(marker).value();
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(socket, res, ec);
+  return !ec;
 }
 
 void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
@@ -343,6 +369,11 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
       ok = false;
     } else if (StartsWith(target, "/v1/pending")) {
       ok = ServePending(node, socket, req);
+    } else if (StartsWith(target, "/v1/commit")) {
+      ok = req.method() == http::verb::post
+               ? ServeCommit(node, socket, req)
+               : WriteError(socket, v, ka, http::status::method_not_allowed,
+                            Status::InvalidArgument("/v1/commit takes POST"));
     } else if (StartsWith(target, "/v1/object")) {
       if (req.method() != http::verb::get && req.method() != http::verb::head) {
         ok = WriteError(socket, v, ka, http::status::method_not_allowed,

@@ -105,4 +105,16 @@ Result<std::shared_ptr<ObjectStore>> OpenObjectStore(const ObjectUrl& url) {
   return Status::InvalidArgument("unknown scheme '" + url.scheme + "'");
 }
 
+Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, const std::string& prefix) {
+  std::vector<ObjectInfo> all;
+  ListOptions lo;
+  lo.prefix = prefix;
+  while (true) {
+    SHOAL_ASSIGN_OR_RETURN(ListPage page, store.List(lo));
+    for (auto& o : page.objects) all.push_back(std::move(o));
+    if (page.next_continuation.empty()) return all;
+    lo.continuation = page.next_continuation;
+  }
+}
+
 }  // namespace shoal

@@ -92,6 +92,7 @@ struct PartLimits {
 struct StoreStats {
   std::atomic<uint64_t> requests{0};       // every attempt, retries included
   std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> throttled{0};      // answers 429 or 503: the store asks for less load
   std::atomic<uint64_t> bytes_read{0};     // body bytes received from the store
   std::atomic<uint64_t> bytes_written{0};  // body bytes sent to the store
 };
@@ -141,6 +142,9 @@ class ObjectStore {
 
   StoreStats stats_;
 };
+
+// Every object under `prefix` (all pages), in key order.
+Result<std::vector<ObjectInfo>> ListAll(ObjectStore& store, const std::string& prefix);
 
 // Opens the store that holds `url`'s bucket; credentials come from the environment as the
 // Azure and AWS tools take them (see azure_store.h, s3_store.h).

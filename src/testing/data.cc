@@ -79,4 +79,13 @@ std::string FileSha256(const std::string& path) {
   return h.HexDigest();
 }
 
+std::string ObjectSha256(ObjectStore& store, const std::string& key) {
+  Sha256Stream h;
+  Status st = store.Get(key, {}, [&](const char* d, size_t n) {
+    h.Update(d, n);
+    return Status::Ok();
+  });
+  return st.ok() ? h.HexDigest() : st.ToString();
+}
+
 }  // namespace shoal::testing

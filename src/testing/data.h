@@ -42,5 +42,7 @@ std::string PatternSha256(uint64_t seed, uint64_t size);
 // Writes `size` pattern bytes to a file.
 bool WritePatternFile(const std::string& path, uint64_t seed, uint64_t size);
 std::string FileSha256(const std::string& path);
+// sha256 of object `key` in `store`, or the error's text (so a test's EXPECT_EQ shows it).
+std::string ObjectSha256(ObjectStore& store, const std::string& key);
 
 }  // namespace shoal::testing

@@ -202,8 +202,13 @@ Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
       return Status::Ok();
     }
     *retry_after = RetryAfter(*resp);
+    CountThrottle(stats, *resp);
     return StatusFromResponse(*resp, what);
   });
+}
+
+void CountThrottle(StoreStats* stats, const Response& resp) {
+  if (stats != nullptr && (resp.status == 429 || resp.status == 503)) stats->throttled++;
 }
 
 std::chrono::milliseconds RetryAfter(const Response& resp) {
@@ -249,6 +254,7 @@ Status StatusFromResponse(const Response& resp, const std::string& what) {
   if (s == 404) return Status::NotFound(detail + ": it does not exist");
   if (s == 401 || s == 403) return Status::PermissionDenied(detail);
   if (s == 412) return Status::PreconditionFailed(detail + ": the object changed; read it again");
+  if (s == 507) return Status::ResourceExhausted(detail);  // a shoald whose disk is full
   if (s == 408 || s == 429 || s >= 500) return Status::Unavailable(detail);
   if (s >= 400) return Status::InvalidArgument(detail);
   return Status::IOError(detail + ": unexpected answer");
@@ -327,6 +333,7 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
       return Status::InvalidArgument(what + ": the range starts past the end of the object");
     }
     *retry_after = RetryAfter(resp);
+    CountThrottle(stats, resp);
     return StatusFromResponse(resp, "GET " + what);
   });
 }

@@ -83,13 +83,16 @@ Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
             const std::function<Request()>& build, Response* resp, const std::string& what);
 
 // Maps an HTTP status to a code: 404 -> kNotFound, 401/403 -> kPermissionDenied,
-// 412 -> kPreconditionFailed, 408/429/5xx -> kUnavailable, other 4xx -> kInvalidArgument.
+// 412 -> kPreconditionFailed, 507 (a full shoald) -> kResourceExhausted, 408/429/5xx ->
+// kUnavailable, other 4xx -> kInvalidArgument.
 // The message starts with `what` and includes the store's error code and message (from an XML
 // <Error> body or the x-ms-error-code header).
 Status StatusFromResponse(const Response& resp, const std::string& what);
 
 // Retry-After in seconds (or an HTTP date) -> delay; 0 when absent.
 std::chrono::milliseconds RetryAfter(const Response& resp);
+// Counts a 429 or 503 in stats->throttled (what adaptive uploaders watch).
+void CountThrottle(StoreStats* stats, const Response& resp);
 
 }  // namespace shoal::http
 

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace shoal::node {
+
+// Counters, exported at /metrics.
+struct NodeMetrics {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> chunk_hits{0};
+  std::atomic<uint64_t> chunk_misses{0};
+  std::atomic<uint64_t> coalesced_waits{0};  // readers that waited for another's fetch
+  std::atomic<uint64_t> store_get_requests{0};
+  std::atomic<uint64_t> store_get_bytes{0};
+  std::atomic<uint64_t> store_head_requests{0};
+  std::atomic<uint64_t> bytes_served{0};
+  std::atomic<uint64_t> readahead_chunks{0};
+  std::atomic<uint64_t> errors_not_found{0};
+  std::atomic<uint64_t> errors_unavailable{0};
+  std::atomic<uint64_t> errors_other{0};
+  std::atomic<uint64_t> bytes_written{0};       // object bytes accepted from writers
+  std::atomic<uint64_t> uploads_done{0};
+  std::atomic<uint64_t> upload_failures{0};     // attempts that failed and will be retried
+  std::atomic<uint64_t> store_put_requests{0};  // parts and whole objects sent
+  std::atomic<uint64_t> store_put_bytes{0};
+  std::atomic<uint64_t> store_throttles{0};     // 429/503 answers seen by uploads
+  std::atomic<uint64_t> upload_window_cuts{0};  // times the upload concurrency was halved
+  std::atomic<uint64_t> writer_waits{0};        // chunks whose writer waited for the staged cap
+  std::atomic<uint64_t> writer_wait_ms{0};
+  std::atomic<uint64_t> staged_bytes_peak{0};
+  std::atomic<uint64_t> errors_disk_full{0};
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,357 @@
+#include "node/uploader.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/strings.h"
+
+namespace shoal::node {
+
+using Clock = std::chrono::steady_clock;
+
+struct Uploader::Job {
+  engine::UploadRecord record;
+  uint64_t parts = 0;                        // chunks; 0 or 1: one Put of the whole object
+  std::unique_ptr<MultipartUpload> upload;   // multipart, once begun
+  bool beginning = false;                    // a worker is starting the upload
+  std::deque<uint64_t> todo;                 // parts not yet sent (or to send again)
+  uint64_t in_flight = 0;
+  uint64_t done = 0;
+  bool committing = false;                   // a worker runs the Put or the commit
+  bool sealed = true;                        // acknowledged: size and parts final
+  bool cancelled = false;                    // the write failed: drop once idle
+  int failures = 0;                          // consecutive
+  std::string last_error;
+  Clock::time_point not_before{};            // backed off until then
+  bool warned_overdue = false;
+  std::vector<bool> reported;                // parts already reported through hooks.uploaded
+  uint64_t reported_bytes = 0;
+
+  bool whole() const { return sealed && parts <= 1; }  // one Put, no multipart upload
+  void Restart() {
+    todo.clear();
+    for (uint64_t i = 0; i < parts; i++) todo.push_back(i);
+    done = 0;
+  }
+};
+
+Uploader::Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics)
+    : options_(options), hooks_(std::move(hooks)), metrics_(metrics),
+      window_(std::max(1, options.max_concurrency)) {
+  for (int i = 0; i < std::max(1, options_.max_concurrency); i++) {
+    workers_.emplace_back([this] { Work(); });
+  }
+}
+
+Uploader::~Uploader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+namespace {
+uint64_t PartCount(const engine::UploadRecord& r) {
+  return r.chunk_size == 0 ? 0 : (r.size + r.chunk_size - 1) / r.chunk_size;
+}
+}  // namespace
+
+void Uploader::Add(const engine::UploadRecord& record) {
+  auto job = std::make_shared<Job>();
+  job->record = record;
+  job->parts = PartCount(record);
+  job->Restart();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
+void Uploader::Open(const engine::UploadRecord& partial) {
+  auto job = std::make_shared<Job>();
+  job->record = partial;
+  job->sealed = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_.push_back(std::move(job));
+}
+
+std::shared_ptr<Uploader::Job> Uploader::FindLocked(const std::string& id) {
+  for (const auto& job : jobs_) {
+    if (job->record.id == id) return job;
+  }
+  return nullptr;
+}
+
+void Uploader::AddPart(const std::string& id, uint64_t index) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto job = FindLocked(id);
+    if (!job || job->sealed) return;
+    job->todo.push_back(index);
+    job->parts = std::max(job->parts, index + 1);
+  }
+  cv_.notify_all();
+}
+
+void Uploader::Seal(const engine::UploadRecord& record) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto job = FindLocked(record.id);
+    if (!job) return;
+    uint64_t added = job->parts;  // parts [0, added) were handed over by AddPart
+    job->record = record;
+    job->parts = PartCount(record);
+    for (uint64_t i = added; i < job->parts; i++) job->todo.push_back(i);
+    job->sealed = true;
+  }
+  cv_.notify_all();
+}
+
+uint64_t Uploader::Cancel(const std::string& id) {
+  std::unique_ptr<MultipartUpload> abandoned;
+  uint64_t reported = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto job = FindLocked(id);
+    if (!job) return 0;
+    job->cancelled = true;
+    job->todo.clear();
+    reported = job->reported_bytes;
+    abandoned = ReapLocked(*job);
+  }
+  return reported;  // `abandoned` is destroyed here, unlocked: aborts the upload (best effort)
+}
+
+std::unique_ptr<MultipartUpload> Uploader::ReapLocked(Job& job) {
+  if (!job.cancelled || job.in_flight > 0) return nullptr;
+  auto upload = std::move(job.upload);
+  jobs_.erase(std::find_if(jobs_.begin(), jobs_.end(), [&](const auto& j) { return j.get() == &job; }));
+  return upload;
+}
+
+double Uploader::window() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return window_;
+}
+
+std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
+  std::vector<UploadProgress> out;
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& job : jobs_) {
+    if (!job->sealed || !StartsWith(job->record.url, prefix)) continue;
+    UploadProgress p;
+    p.record = job->record;
+    p.parts = std::max<uint64_t>(job->parts, 1);
+    p.parts_done = job->whole() ? 0 : job->done;
+    p.failures = job->failures;
+    p.last_error = job->last_error;
+    p.overdue = now_ms - job->record.created_unix_ms > options_.deadline.count();
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
+  if (in_flight_ >= static_cast<int>(window_)) return false;
+  auto now = Clock::now();
+  for (const auto& job : jobs_) {
+    if (job->cancelled) continue;
+    if (job->not_before > now) {
+      *wake = std::min(*wake, job->not_before);
+      continue;
+    }
+    if (job->whole()) {
+      if (job->committing) continue;
+      job->committing = true;
+      *task = Task{Task::Kind::kPutWhole, job};
+      return true;
+    }
+    if (!job->upload) {
+      if (job->beginning) continue;
+      job->beginning = true;
+      *task = Task{Task::Kind::kBegin, job};
+      return true;
+    }
+    if (!job->todo.empty()) {
+      *task = Task{Task::Kind::kPart, job, job->todo.front()};
+      job->todo.pop_front();
+      return true;
+    }
+    if (job->sealed && job->in_flight == 0 && job->done == job->parts && !job->committing) {
+      job->committing = true;
+      *task = Task{Task::Kind::kComplete, job};
+      return true;
+    }
+  }
+  return false;
+}
+
+Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
+  const engine::UploadRecord& r = task.job->record;
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(r.url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, hooks_.store(r.url));
+  uint64_t throttles_before = store->stats().throttled.load();
+  auto note_throttles = [&] {
+    uint64_t seen = store->stats().throttled.load() - throttles_before;
+    *throttled = seen > 0;
+  };
+  switch (task.kind) {
+    case Task::Kind::kBegin: {
+      if (r.chunk_size < store->Limits().min_part_size) {
+        return Status::InvalidArgument(store->Describe() + " needs parts of at least " +
+                                       FormatBytes(store->Limits().min_part_size) +
+                                       ": restart shoald with a larger --chunk-size");
+      }
+      auto upload = store->BeginUpload(url.key);
+      note_throttles();
+      if (!upload.ok()) return upload.status();
+      std::lock_guard<std::mutex> lock(mu_);
+      task.job->upload = std::move(upload).value();
+      return Status::Ok();
+    }
+    case Task::Kind::kPart: {
+      SHOAL_ASSIGN_OR_RETURN(std::string data, hooks_.chunk(r, task.part));
+      metrics_->store_put_requests++;
+      Status st = task.job->upload->PutPart(static_cast<uint32_t>(task.part), task.part * r.chunk_size, data);
+      note_throttles();
+      if (st.ok()) metrics_->store_put_bytes += data.size();
+      *bytes = data.size();
+      return st;
+    }
+    case Task::Kind::kPutWhole: {
+      std::string data;
+      if (task.job->parts == 1) {
+        SHOAL_ASSIGN_OR_RETURN(data, hooks_.chunk(r, 0));
+      }
+      metrics_->store_put_requests++;
+      auto info = store->PutObject(url.key, data);
+      note_throttles();
+      if (!info.ok()) return info.status();
+      metrics_->store_put_bytes += data.size();
+      *bytes = data.size();
+      return hooks_.durable(r, *info);
+    }
+    case Task::Kind::kComplete: {
+      auto info = task.job->upload->Complete(static_cast<uint32_t>(task.job->parts));
+      note_throttles();
+      if (!info.ok()) return info.status();
+      return hooks_.durable(r, *info);
+    }
+  }
+  return Status::Ok();
+}
+
+std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const Status& st, bool throttled,
+                                                        uint64_t bytes, Clock::time_point started) {
+  Job& job = *task.job;
+  in_flight_--;
+  job.in_flight--;
+  if (task.kind == Task::Kind::kBegin) job.beginning = false;
+  if (job.cancelled) return ReapLocked(job);
+  auto now = Clock::now();
+  if (throttled) {
+    metrics_->store_throttles++;
+    if (started > last_cut_) {  // once per round trip: parts started before the cut saw the old load
+      window_ = std::max(1.0, window_ / 2);
+      last_cut_ = now;
+      metrics_->upload_window_cuts++;
+    }
+  } else if (st.ok() && task.kind == Task::Kind::kPart) {
+    window_ = std::min<double>(options_.max_concurrency, window_ + 1.0 / window_);
+  }
+  if (st.ok() && (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole)) {
+    // The staged-bytes cap counts bytes not yet in the store: each part once per job, even
+    // when a failed commit sends it again.
+    if (job.reported.size() <= task.part) job.reported.resize(task.part + 1);
+    if (!job.reported[task.part]) {
+      job.reported[task.part] = true;
+      job.reported_bytes += bytes;
+      hooks_.uploaded(bytes);
+    }
+  }
+  if (st.ok()) {
+    job.failures = 0;
+    job.last_error.clear();
+    switch (task.kind) {
+      case Task::Kind::kBegin: break;
+      case Task::Kind::kPart: job.done++; break;
+      case Task::Kind::kPutWhole:
+      case Task::Kind::kComplete:
+        jobs_.erase(std::find(jobs_.begin(), jobs_.end(), task.job));
+        metrics_->uploads_done++;
+        break;
+    }
+    return nullptr;
+  }
+  std::unique_ptr<MultipartUpload> abandoned;
+  switch (task.kind) {
+    case Task::Kind::kBegin: break;
+    case Task::Kind::kPart: job.todo.push_front(task.part); break;
+    case Task::Kind::kPutWhole: job.committing = false; break;
+    case Task::Kind::kComplete:
+      // The store refused the commit (a part it lost, an upload it expired): start the object
+      // again under a fresh upload; the old one's parts are never named in a commit.
+      job.committing = false;
+      abandoned = std::move(job.upload);  // the caller aborts it (best effort), unlocked
+      job.Restart();
+      break;
+  }
+  job.failures++;
+  job.last_error = st.ToString();
+  auto delay = std::min<int64_t>(30000, int64_t{200} << std::min(job.failures - 1, 10));
+  job.not_before = now + std::chrono::milliseconds(delay);
+  metrics_->upload_failures++;
+  if ((job.failures & (job.failures - 1)) == 0) {  // 1st, 2nd, 4th, 8th... failure in a row
+    std::fprintf(stderr, "shoald: upload of %s failed (%d in a row), retrying in %.1fs: %s\n",
+                 job.record.url.c_str(), job.failures, delay / 1000.0, job.last_error.c_str());
+  }
+  return abandoned;
+}
+
+void Uploader::WarnOverdueLocked() {
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& job : jobs_) {
+    if (!job->sealed || job->warned_overdue || now_ms - job->record.created_unix_ms <= options_.deadline.count()) continue;
+    job->warned_overdue = true;
+    std::fprintf(stderr, "shoald: %s is still not durable %lld s after it was written (--upload-deadline %lld s)%s%s\n",
+                 job->record.url.c_str(), static_cast<long long>((now_ms - job->record.created_unix_ms) / 1000),
+                 static_cast<long long>(options_.deadline.count() / 1000),
+                 job->last_error.empty() ? "" : "; last error: ", job->last_error.c_str());
+  }
+}
+
+void Uploader::Work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    WarnOverdueLocked();
+    Task task;
+    auto wake = Clock::time_point::max();
+    if (!NextTaskLocked(&task, &wake)) {
+      cv_.wait_until(lock, std::min(wake, Clock::now() + std::chrono::seconds(1)));
+      continue;
+    }
+    in_flight_++;
+    task.job->in_flight++;
+    auto started = Clock::now();
+    lock.unlock();
+    bool throttled = false;
+    uint64_t bytes = 0;
+    Status st = Run(task, &throttled, &bytes);
+    lock.lock();
+    auto abandoned = FinishLocked(task, st, throttled, bytes, started);
+    cv_.notify_all();
+    if (abandoned) {
+      lock.unlock();
+      abandoned.reset();
+      lock.lock();
+    }
+  }
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/journal.h"
+#include "node/metrics.h"
+#include "store/object_store.h"
+
+namespace shoal::node {
+
+struct UploaderOptions {
+  int max_concurrency = 8;  // part uploads in flight at most, across objects
+  // A write not durable this long after it was acknowledged is reported (log, metric, flush).
+  std::chrono::milliseconds deadline{std::chrono::minutes(15)};
+};
+
+// What the uploader needs from the node.
+struct UploadHooks {
+  std::function<Result<std::shared_ptr<ObjectStore>>(const std::string& url)> store;
+  // The bytes of chunk `index` of an acknowledged write.
+  std::function<Result<std::string>(const engine::UploadRecord&, uint64_t index)> chunk;
+  // The object is committed in the store as `info`: journal it durable, unpin, alias.
+  std::function<Status(const engine::UploadRecord&, const ObjectInfo&)> durable;
+  // `bytes` more of a write reached the store (each part counted once per upload job).
+  std::function<void(uint64_t bytes)> uploaded;
+};
+
+// Where one pending upload stands, for /v1/pending and `shoal flush`.
+struct UploadProgress {
+  engine::UploadRecord record;
+  uint64_t parts = 0;
+  uint64_t parts_done = 0;
+  int failures = 0;          // consecutive failed attempts
+  std::string last_error;    // of the latest failure
+  bool overdue = false;      // older than the deadline
+};
+
+// Uploads acknowledged writes to the object store in the background. Objects are taken in
+// FIFO order (oldest write first) and cut into parts (one per chunk); up to `window` parts are
+// in flight at once, across objects, so one large checkpoint uses many connections and small
+// ones pipeline behind it. The window adapts to the store (AIMD): it halves, at most once per
+// round trip, when a part meets a 429 or 503 (the store's request for less load, already
+// retried with back-off by the store client), and grows by one part per window of clean parts
+// up to max_concurrency. A part that still fails is retried after a delay that doubles from
+// 0.2 s to 30 s; the object's other parts go on. An object is committed (Put Block List /
+// CompleteMultipartUpload, or one Put for a single chunk) only when every part is in, and its
+// commit names only the parts of its own attempt, so no duplicate block is ever committed.
+// A failed commit starts the object again with a fresh upload. Thread-safe.
+class Uploader {
+ public:
+  Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics);
+  ~Uploader();  // finishes the parts in flight, then stops; pending writes stay journaled
+
+  // An acknowledged write (journaled), all of its chunks on disk.
+  void Add(const engine::UploadRecord& record);
+  // A write still in progress, opened once it has two chunks: its parts go up as the writer
+  // stores them (AddPart), so the upload overlaps the write and a writer at the staged cap
+  // is unblocked by its own upload. Nothing is committed before Seal (the write is
+  // acknowledged); Cancel drops it (the writer failed; its parts are never committed).
+  void Open(const engine::UploadRecord& partial);
+  void AddPart(const std::string& id, uint64_t index);
+  void Seal(const engine::UploadRecord& record);
+  // Returns the bytes of it already reported through hooks.uploaded.
+  uint64_t Cancel(const std::string& id);
+  // Acknowledged writes not yet durable, oldest first.
+  std::vector<UploadProgress> Pending(const std::string& prefix);
+  double window();
+
+ private:
+  struct Job;
+  struct Task {
+    enum class Kind { kBegin, kPart, kPutWhole, kComplete } kind;
+    std::shared_ptr<Job> job;
+    uint64_t part = 0;
+  };
+  void Work();
+  // The next thing to do (false: none now); *wake is when a backed-off job becomes runnable.
+  bool NextTaskLocked(Task* task, std::chrono::steady_clock::time_point* wake);
+  Status Run(const Task& task, bool* throttled, uint64_t* bytes);
+  // Books a task's outcome; returns an upload to abort (after unlocking) when one is abandoned.
+  std::unique_ptr<MultipartUpload> FinishLocked(const Task& task, const Status& st, bool throttled, uint64_t bytes,
+                                                std::chrono::steady_clock::time_point started);
+  void WarnOverdueLocked();
+  std::shared_ptr<Job> FindLocked(const std::string& id);
+  // Removes a cancelled job once nothing of it is in flight; returns its upload to abort.
+  std::unique_ptr<MultipartUpload> ReapLocked(Job& job);
+
+  const UploaderOptions options_;
+  const UploadHooks hooks_;
+  NodeMetrics* metrics_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> jobs_;  // FIFO; guarded by mu_
+  double window_;                          // guarded by mu_
+  int in_flight_ = 0;                      // guarded by mu_
+  std::chrono::steady_clock::time_point last_cut_{};  // guarded by mu_
+  bool stopping_ = false;                  // guarded by mu_
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,202 @@
+// The uploader against an in-memory store (one module's unit test; the real-store proofs are
+// tests/writeback_test.cc).
+#include "node/uploader.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <thread>
+
+namespace shoal::node {
+namespace {
+
+class FakeStore;
+
+class FakeUpload final : public MultipartUpload {
+ public:
+  FakeUpload(FakeStore* store, std::string key) : store_(store), key_(std::move(key)) {}
+  ~FakeUpload() override;
+  Status PutPart(uint32_t index, uint64_t, std::string_view data) override;
+  Result<ObjectInfo> Complete(uint32_t num_parts) override;
+  void Abort() override {}
+
+ private:
+  FakeStore* store_;
+  std::string key_;
+  std::mutex mu_;
+  std::map<uint32_t, std::string> parts_;
+  bool completed_ = false;
+};
+
+// Objects in a map; can answer the next PutParts or Completes with 503.
+class FakeStore final : public ObjectStore {
+ public:
+  std::string Describe() const override { return "fake://"; }
+  std::mutex mu;
+  std::map<std::string, std::string> objects;
+  int throttle_parts = 0;     // the next this many PutParts fail with a 503
+  int fail_completes = 0;     // the next this many Completes fail
+  int begun = 0, aborted = 0, parts_put = 0;
+
+  std::string Object(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = objects.find(key);
+    return it == objects.end() ? "<none>" : it->second;
+  }
+
+ protected:
+  Status GetImpl(const std::string&, const ReadOptions&, const ByteSink&) override { return Status::NotFound("x"); }
+  Result<ObjectInfo> HeadImpl(const std::string&) override { return Status::NotFound("x"); }
+  Result<ListPage> ListImpl(const ListOptions&) override { return ListPage{}; }
+  Status DeleteImpl(const std::string&) override { return Status::Ok(); }
+  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) override {
+    std::lock_guard<std::mutex> lock(mu);
+    objects[key] = std::string(data);
+    return ObjectInfo{key, data.size(), "etag-" + key, 0};
+  }
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu);
+    begun++;
+    return std::unique_ptr<MultipartUpload>(new FakeUpload(this, key));
+  }
+  Status CreateBucketImpl() override { return Status::Ok(); }
+  friend class FakeUpload;
+};
+
+FakeUpload::~FakeUpload() {
+  if (completed_) return;
+  std::lock_guard<std::mutex> lock(store_->mu);
+  store_->aborted++;
+}
+
+Status FakeUpload::PutPart(uint32_t index, uint64_t, std::string_view data) {
+  {
+    std::lock_guard<std::mutex> lock(store_->mu);
+    if (store_->throttle_parts > 0) {
+      store_->throttle_parts--;
+      store_->stats().throttled++;
+      return Status::Unavailable("503 SlowDown");
+    }
+    store_->parts_put++;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  parts_[index] = std::string(data);
+  return Status::Ok();
+}
+
+Result<ObjectInfo> FakeUpload::Complete(uint32_t num_parts) {
+  std::lock_guard<std::mutex> lock(store_->mu);
+  if (store_->fail_completes > 0) {
+    store_->fail_completes--;
+    return Status::InvalidArgument("InvalidBlockList");
+  }
+  std::string all;
+  for (uint32_t i = 0; i < num_parts; i++) all += parts_.at(i);
+  store_->objects[key_] = all;
+  completed_ = true;
+  return ObjectInfo{key_, all.size(), "etag-" + key_, 0};
+}
+
+// Chunk i of every write is `chunk_size` copies of the letter 'a' + i.
+struct Harness {
+  explicit Harness(int concurrency = 4) {
+    UploadHooks hooks;
+    hooks.store = [this](const std::string&) -> Result<std::shared_ptr<ObjectStore>> { return std::shared_ptr<ObjectStore>(store); };
+    hooks.chunk = [](const engine::UploadRecord& r, uint64_t i) -> Result<std::string> {
+      uint64_t n = std::min(r.chunk_size, (r.size ? r.size : UINT64_MAX) - i * r.chunk_size);
+      return std::string(n, static_cast<char>('a' + i % 26));
+    };
+    hooks.durable = [this](const engine::UploadRecord& r, const ObjectInfo&) {
+      std::lock_guard<std::mutex> lock(mu);
+      durable.push_back(r.url);
+      return Status::Ok();
+    };
+    hooks.uploaded = [this](uint64_t n) { uploaded += n; };
+    uploader = std::make_unique<Uploader>(UploaderOptions{concurrency, std::chrono::minutes(1)}, hooks, &metrics);
+  }
+  static engine::UploadRecord Record(const std::string& id, uint64_t size, uint64_t chunk) {
+    engine::UploadRecord r;
+    r.id = id;
+    r.url = "file:///fake/" + id;  // any parsable URL: hooks.store ignores it
+    r.size = size;
+    r.chunk_size = chunk;
+    r.created_unix_ms = 1;
+    return r;
+  }
+  bool WaitDurable(size_t n) {
+    for (int i = 0; i < 1000; i++) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (durable.size() >= n) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  std::shared_ptr<FakeStore> store = std::make_shared<FakeStore>();
+  NodeMetrics metrics;
+  std::mutex mu;
+  std::vector<std::string> durable;
+  std::atomic<uint64_t> uploaded{0};
+  std::unique_ptr<Uploader> uploader;
+};
+
+TEST(UploaderTest, StreamedPartsGoUpBeforeTheWriteEndsButNothingIsCommittedUntilSeal) {
+  Harness h;
+  auto r = Harness::Record("w1", 0, 4);
+  h.uploader->Open(r);
+  h.uploader->AddPart("w1", 0);
+  h.uploader->AddPart("w1", 1);
+  for (int i = 0; i < 500 && h.uploaded < 8; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(h.uploaded.load(), 8u);
+  EXPECT_EQ(h.store->Object("fake/w1"), "<none>");
+  EXPECT_TRUE(h.uploader->Pending("").empty()) << "a write in progress is not an acknowledged one";
+  r.size = 10;  // the last chunk holds 2 bytes
+  h.uploader->Seal(r);
+  ASSERT_TRUE(h.WaitDurable(1));
+  EXPECT_EQ(h.store->Object("fake/w1"), "aaaabbbbcc");
+  EXPECT_EQ(h.uploaded.load(), 10u);
+  EXPECT_EQ(h.store->begun, 1);
+}
+
+TEST(UploaderTest, ACancelledWriteIsNeverCommittedAndItsUploadIsAborted) {
+  Harness h;
+  h.uploader->Open(Harness::Record("w2", 0, 4));
+  h.uploader->AddPart("w2", 0);
+  h.uploader->AddPart("w2", 1);
+  for (int i = 0; i < 500 && h.uploaded < 8; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(h.uploader->Cancel("w2"), 8u);
+  h.uploader.reset();
+  EXPECT_EQ(h.store->Object("fake/w2"), "<none>");
+  EXPECT_EQ(h.store->aborted, 1);
+}
+
+TEST(UploaderTest, ThrottlingHalvesTheWindowAndCleanPartsGrowItBack) {
+  Harness h(8);
+  h.store->throttle_parts = 3;
+  h.uploader->Add(Harness::Record("w3", 64 * 2, 2));  // 64 parts
+  ASSERT_TRUE(h.WaitDurable(1));
+  EXPECT_GE(h.metrics.upload_window_cuts.load(), 1u);
+  EXPECT_EQ(h.metrics.store_throttles.load(), 3u);
+  EXPECT_EQ(h.store->Object("fake/w3").size(), 128u);
+  EXPECT_EQ(h.uploaded.load(), 128u) << "each part counted once, retries or not";
+  // 61 clean parts grow a window cut to at most 4 back to 8 (by one per window of parts).
+  EXPECT_DOUBLE_EQ(h.uploader->window(), 8.0);
+}
+
+TEST(UploaderTest, AFailedCommitStartsTheObjectAgainUnderAFreshUpload) {
+  Harness h;
+  h.store->fail_completes = 1;
+  h.uploader->Add(Harness::Record("w4", 12, 4));
+  h.uploader->Add(Harness::Record("w5", 3, 4));  // one chunk: a single Put
+  ASSERT_TRUE(h.WaitDurable(2));
+  EXPECT_EQ(h.store->Object("fake/w4"), "aaaabbbbcccc");
+  EXPECT_EQ(h.store->Object("fake/w5"), "aaa");
+  EXPECT_EQ(h.store->begun, 2);
+  EXPECT_EQ(h.store->parts_put, 6);
+  EXPECT_EQ(h.uploaded.load(), 15u);
+  EXPECT_EQ(h.metrics.upload_failures.load(), 1u);
+}
+
+}  // namespace
+}  // namespace shoal::node

@@ -1,0 +1,71 @@
+#include "testing/shoald.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/strings.h"
+#include "testing/servers_environment.h"
+
+namespace shoal::testing {
+
+Status Shoald::Start(int proxy_port, const std::vector<std::string>& extra, const std::string& data_dir) {
+  extra_ = extra;
+  data_dir_ = data_dir.empty() ? dir_.path() + "/data" : data_dir;
+  std::vector<std::string> args = {BinaryDir() + "/bin/shoald", "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
+                                   "--port-file", dir_.path() + "/port"};
+  if (std::find(extra.begin(), extra.end(), "--capacity") == extra.end()) {
+    args.insert(args.end(), {"--capacity", "2GiB"});
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  if (!proc_.Start(args, Servers().azurite.ClientEnv(proxy_port), dir_.path() + "/log")) {
+    return Status::IOError("could not start shoald");
+  }
+  for (int i = 0; i < 400 && port_ == 0; i++) {
+    std::ifstream in(dir_.path() + "/port");
+    if (!(in >> port_)) port_ = 0;
+    if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (port_ == 0) return Status::Unavailable("shoald did not start; log: " + Log());
+  return Status::Ok();
+}
+
+Status Shoald::Restart(int proxy_port) {
+  proc_.Kill();
+  std::filesystem::remove(dir_.path() + "/port");
+  port_ = 0;
+  return Start(proxy_port, extra_, data_dir_);
+}
+
+std::string Shoald::Log() const {
+  std::ifstream in(dir_.path() + "/log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+uint64_t NodeMetric(const std::string& endpoint, const std::string& name) {
+  auto r = RunCommand({"curl", "-sS", "--max-time", "10", "http://" + endpoint + "/metrics"});
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (StartsWith(line, name + " ")) return std::stoull(line.substr(name.size() + 1));
+  }
+  return UINT64_MAX;
+}
+
+bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = RunCommand({"curl", "-sS", "--max-time", "10", "http://" + endpoint + "/v1/pending"});
+    if (r.exit_code == 0 && r.out.find("\"objects\":0") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+std::string ShoalBinary() { return BinaryDir() + "/bin/shoal"; }
+
+}  // namespace shoal::testing

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "testing/process.h"
+
+namespace shoal::testing {
+
+// One shoald process on loopback reaching Azurite (of Servers()) through a proxy port, with
+// its own data directory. Stopped by PID when destroyed.
+class Shoald {
+ public:
+  // Starts shoald with `extra` flags (--capacity 2GiB unless they say); `data_dir` empty:
+  // a directory of its own.
+  Status Start(int proxy_port, const std::vector<std::string>& extra = {}, const std::string& data_dir = "");
+  // kill -9, as a crash would.
+  void Crash() { proc_.Kill(); }
+  // kill -9, then starts again on the same data directory and flags (a new port).
+  Status Restart(int proxy_port);
+  std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& DataDir() const { return data_dir_; }
+  std::string Log() const;
+  const std::string& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  Subprocess proc_;
+  std::vector<std::string> extra_;
+  std::string data_dir_;
+  int port_ = 0;
+};
+
+// A counter or gauge from a node's /metrics; UINT64_MAX when it cannot be read.
+uint64_t NodeMetric(const std::string& endpoint, const std::string& name);
+
+// Waits (bounded) until the node at `endpoint` has nothing left to upload.
+bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit);
+
+// `shoal` from the build tree.
+std::string ShoalBinary();
+
+}  // namespace shoal::testing
