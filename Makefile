@@ -4,7 +4,8 @@
 #   make test    every test (unit, and integration against Azurite, s3rver, the fault proxy)
 #   make demo    a round trip through the local-directory backend
 #   make bench   shoal cp against rclone copy on Azurite, raw and shaped; shoald against
-#                nginx proxy_cache for warm and cold reads
+#                nginx proxy_cache for warm and cold reads; checkpoint write-back against
+#                dd conv=fsync + rclone copy
 
 BUILD_DIR ?= build
 JOBS ?= 2
@@ -63,6 +64,7 @@ deps-bench: deps-test
 bench: deps-bench build
 	bash bench/copy_bench.sh
 	bash bench/node_read_bench.sh
+	bash bench/writeback_bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <cerrno>
+#include <set>
 #include <cstring>
 #include <filesystem>
 
@@ -176,19 +177,37 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   if (err == 0) err = WriteAt(fd, data, head.size());
   Status st = err == 0 ? Status::Ok() : Errno("writing " + tmp, err);
   // Only chunks the object store does not have yet must survive a crash; a clean chunk lost
-  // or torn by one fails its checksum and is fetched again.
-  bool sync = options_.sync && pinned;
-  if (st.ok() && sync && ::fsync(fd) != 0) st = Errno("syncing " + tmp, errno);
+  // or torn by one fails its checksum and is fetched again. A pinned chunk's write-back
+  // starts now, without waiting for it; Sync() waits, once per write.
+  if (st.ok() && options_.sync && pinned) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   ::close(fd);
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Errno("renaming " + tmp, errno);
   if (!st.ok()) {
     ::unlink(tmp.c_str());
     return fail(st.WithContext("storing chunk " + key.ToString()));
   }
-  if (sync) SyncDirectory(fs::path(path).parent_path().string());  // best effort
   std::lock_guard<std::mutex> lock(mu_);
   auto it = index_.find(id);
   if (it != index_.end()) it->second.ready = true;
+  return Status::Ok();
+}
+
+Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
+  if (!options_.sync) return Status::Ok();
+  std::set<std::string> dirs;
+  for (const auto& key : keys) {
+    std::string path = PathOf(key.Id());
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("opening " + path + " to sync it", errno);
+    int rc = ::fdatasync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return Errno("syncing " + path, err);
+    dirs.insert(fs::path(path).parent_path().string());
+  }
+  for (const auto& dir : dirs) {
+    if (int err = SyncDirectory(dir); err != 0) return Errno("syncing directory " + dir, err);
+  }
   return Status::Ok();
 }
 

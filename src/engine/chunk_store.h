@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/s3fifo.h"
@@ -28,7 +29,7 @@ struct ChunkKey {
 struct ChunkStoreOptions {
   std::string dir;          // chunks live under dir/chunks/
   uint64_t capacity = 0;    // bytes of chunk payload kept at most
-  bool sync = true;         // fsync each pinned chunk (and its directory) before Put returns
+  bool sync = true;         // pinned chunks: start their write-back in Put; Sync waits for it
 };
 
 struct ChunkStoreStats {
@@ -55,7 +56,12 @@ class ChunkStore {
   // Stores a chunk (replacing one with the same key), evicting unpinned chunks to make room.
   // kUnavailable when the space is held by pinned chunks (the caller waits for uploads);
   // kResourceExhausted ("disk full") when the disk is.
+  // A pinned chunk is not durable when Put returns (its write-back has started): call Sync.
   Status Put(const ChunkKey& key, std::string_view data, bool pinned);
+  // Makes these chunks durable (fdatasync each file, fsync their directories), so a write
+  // made of many chunks waits for the disk once, at its end, as `dd conv=fsync` does. A no-op
+  // when the store was opened with sync = false.
+  Status Sync(const std::vector<ChunkKey>& keys);
   // The chunk's bytes: kNotFound on a miss; kCorruption (and the chunk is gone) on a bad
   // checksum or a damaged file.
   Result<std::string> Get(const ChunkKey& key);

@@ -47,6 +47,19 @@ TEST_F(ChunkStoreTest, PutThenGetReturnsTheBytes) {
   EXPECT_EQ(store->stats().misses, 1u);
 }
 
+TEST_F(ChunkStoreTest, SyncWaitsForPinnedChunksAndReportsAMissingOne) {
+  auto opened = ChunkStore::Open({dir_, 1 << 20, /*sync=*/true});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto& store = *opened;
+  ASSERT_TRUE(store->Put(Key(0), "part zero", true).ok());
+  ASSERT_TRUE(store->Put(Key(1), "part one", true).ok());
+  EXPECT_TRUE(store->Sync({Key(0), Key(1)}).ok());
+  fs::remove(FileOf(Key(1)));
+  Status st = store->Sync({Key(0), Key(1)});
+  EXPECT_EQ(st.code(), Code::kIOError) << st.ToString();
+  EXPECT_NE(st.message().find(Key(1).Id()), std::string::npos) << st.ToString();
+}
+
 TEST_F(ChunkStoreTest, VersionsAreDistinctChunks) {
   auto store = Open();
   ASSERT_TRUE(store->Put(Key(0, "v1"), "old", false).ok());

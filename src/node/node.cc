@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -133,10 +134,11 @@ Writer::~Writer() {
 
 Status Writer::Flush() {
   // At the staged cap the writer waits for uploads to make room: it slows, it does not fail.
-  SHOAL_RETURN_IF_ERROR(node_->ReserveStaged(buffer_.size(), url_));
-  reserved_ += buffer_.size();
+  std::string_view data(buffer_.data(), fill_);
+  SHOAL_RETURN_IF_ERROR(node_->ReserveStaged(fill_, url_));
+  reserved_ += fill_;
   engine::ChunkKey key{url_, LocalVersion(id_), chunks_};
-  Status st = node_->chunks_->Put(key, buffer_, /*pinned=*/true);
+  Status st = node_->chunks_->Put(key, data, /*pinned=*/true);
   if (st.IsTransient()) {
     // The cache is full of chunks uploaded but not yet committed (a write larger than the
     // staged cap): wait for commits to unpin them.
@@ -144,7 +146,7 @@ Status Writer::Flush() {
     node_->metrics_.writer_waits++;
     while (st.IsTransient() && std::chrono::steady_clock::now() - start < node_->options_.writer_timeout) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      st = node_->chunks_->Put(key, buffer_, /*pinned=*/true);
+      st = node_->chunks_->Put(key, data, /*pinned=*/true);
     }
     node_->metrics_.writer_wait_ms += std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::steady_clock::now() - start).count();
@@ -154,7 +156,7 @@ Status Writer::Flush() {
     return st.WithContext("writing " + url_ + " (nothing of it was acknowledged; earlier writes are intact)");
   }
   chunks_++;
-  buffer_.clear();
+  fill_ = 0;
   // From the second chunk on, the object is a multipart upload whose parts can go up while
   // the writer goes on (nothing is committed before Finish).
   if (chunks_ == 2) {
@@ -201,27 +203,43 @@ void Node::ReleaseStaged(uint64_t n) {
   staged_cv_.notify_all();
 }
 
-Status Writer::Append(const char* data, size_t len) {
+std::pair<char*, size_t> Writer::Space() {
   const uint64_t chunk = node_->options_.chunk_size;
-  if (size_ + len > node_->options_.capacity) {
+  if (buffer_.size() != chunk) buffer_.resize(chunk);
+  return {buffer_.data() + fill_, static_cast<size_t>(chunk - fill_)};
+}
+
+Status Writer::Commit(size_t n) {
+  if (size_ + n > node_->options_.capacity) {
     return Status::ResourceExhausted("writing " + url_ + ": it is larger than this node's --capacity (" +
                                      FormatBytes(node_->options_.capacity) +
                                      "), so it cannot be staged here; write it without --cache, or raise "
                                      "--capacity (nothing of it was acknowledged)");
   }
+  fill_ += n;
+  size_ += n;
+  if (fill_ == node_->options_.chunk_size) return Flush();
+  return Status::Ok();
+}
+
+Status Writer::Append(const char* data, size_t len) {
   while (len > 0) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(len, chunk - buffer_.size()));
-    buffer_.append(data, n);
+    auto [space, room] = Space();
+    size_t n = std::min(len, room);
+    std::memcpy(space, data, n);
+    SHOAL_RETURN_IF_ERROR(Commit(n));
     data += n;
     len -= n;
-    size_ += n;
-    if (buffer_.size() == chunk) SHOAL_RETURN_IF_ERROR(Flush());
   }
   return Status::Ok();
 }
 
 Result<ObjectInfo> Writer::Finish() {
-  if (!buffer_.empty()) SHOAL_RETURN_IF_ERROR(Flush());
+  if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
+  std::vector<engine::ChunkKey> keys;
+  for (uint64_t i = 0; i < chunks_; i++) keys.push_back(engine::ChunkKey{url_, LocalVersion(id_), i});
+  SHOAL_RETURN_IF_ERROR(node_->chunks_->Sync(keys).WithContext(
+      "writing " + url_ + " (nothing of it was acknowledged; earlier writes are intact)"));
   engine::UploadRecord r;
   r.id = id_;
   r.url = url_;

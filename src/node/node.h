@@ -50,6 +50,9 @@ class Writer {
  public:
   ~Writer();
   Status Append(const char* data, size_t len);
+  // Zero-copy form of Append: the room left in the current chunk, to fill and then Commit.
+  std::pair<char*, size_t> Space();
+  Status Commit(size_t n);
   // Stores the last chunk, journals the object (fsynced) and queues its upload: once this
   // returns ok the write is acknowledged and survives a crash. Returns the local version.
   Result<ObjectInfo> Finish();
@@ -62,7 +65,8 @@ class Writer {
   Node* node_;
   std::string url_;
   std::string id_;
-  std::string buffer_;
+  std::string buffer_;  // the chunk being filled: chunk_size bytes, fill_ of them written
+  size_t fill_ = 0;
   uint64_t chunks_ = 0;
   uint64_t size_ = 0;
   uint64_t reserved_ = 0;  // staged bytes this writer holds

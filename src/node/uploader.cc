@@ -1,5 +1,8 @@
 #include "node/uploader.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -327,6 +330,9 @@ void Uploader::WarnOverdueLocked() {
 }
 
 void Uploader::Work() {
+  // Background work yields the CPU to the node's readers and writers (nice 10 for this
+  // thread only: Linux applies setpriority to a thread id).
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     WarnOverdueLocked();
