@@ -295,6 +295,50 @@ TEST_F(NodeTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {
   EXPECT_EQ(StoreSha256("written/survivor.bin"), testing::PatternSha256(22, size));
 }
 
+// Requests a node must refuse, each with a clear error and nothing written: bytes that are
+// not HTTP, a header past the limit, a write whose key would escape its root, no URL, a
+// write larger than the node's capacity, the wrong method.
+TEST_F(NodeTest, BadRequestsAreRefusedWithClearErrorsAndNothingIsWritten) {
+  testing::TempDir tmp;
+  std::ofstream(tmp.path() + "/small") << "0123456789";
+  const std::string base = "http://" + world->node.Endpoint();
+  auto code_and_body = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"curl", "-sS", "-w", "\n%{http_code}"});
+    auto r = testing::RunCommand(args);
+    return r.out;
+  };
+  auto garbage = testing::RunCommand(
+      {"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + world->node.Endpoint().substr(10) +
+                         "; printf 'NOT HTTP AT ALL\r\n\r\n' >&3; timeout 5 cat <&3"});
+  EXPECT_NE(garbage.out.find("400 Bad Request"), std::string::npos) << garbage.out;
+  EXPECT_NE(garbage.out.find("malformed request"), std::string::npos) << garbage.out;
+
+  std::string big = code_and_body({"-H", "X-Big: " + std::string(20000, 'x'), base + "/healthz"});
+  EXPECT_EQ(big.substr(big.size() - 3), "400") << big;
+
+  std::string outside = tmp.path() + "/root/../escaped";
+  std::string escape = code_and_body({"-T", tmp.path() + "/small", ObjectEndpoint(world->node, "file://" + outside)});
+  EXPECT_EQ(escape.substr(escape.size() - 3), "400") << escape;
+  EXPECT_NE(escape.find(".."), std::string::npos) << escape;
+  EXPECT_FALSE(fs::exists(tmp.path() + "/escaped"));
+
+  std::string no_url = code_and_body({"-T", tmp.path() + "/small", base + "/v1/object"});
+  EXPECT_EQ(no_url.substr(no_url.size() - 3), "400") << no_url;
+
+  std::string method = code_and_body({base + "/v1/commit?prefix=az://nodetest/x/"});
+  EXPECT_EQ(method.substr(method.size() - 3), "405") << method;
+
+  // Larger than --capacity: refused as it arrives (507), never staged.
+  Shoald small;
+  ASSERT_TRUE(small.Start(world->proxy.port(), {"--capacity", "32MiB", "--chunk-size", "1MiB"}).ok()) << small.Log();
+  ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/big", 9, 40ull << 20));
+  std::string huge = code_and_body({"-T", tmp.path() + "/big", ObjectEndpoint(small, "az://nodetest/huge.bin")});
+  EXPECT_EQ(huge.substr(huge.size() - 3), "507") << huge.substr(0, 300);
+  EXPECT_NE(huge.find("larger than this node's --capacity"), std::string::npos) << huge.substr(0, 300);
+  EXPECT_EQ(Metric(small.Endpoint(), "shoal_staged_objects"), 0u);
+  EXPECT_EQ(Metric(world->node.Endpoint(), "shoal_staged_objects"), 0u);
+}
+
 TEST_F(NodeTest, StatusShowsTheNodesCountersForPeople) {
   std::string url = PutObject("status/obj", 5, 3 << 20);
   ASSERT_EQ(CatDigest(url, world->node.Endpoint()).exit_code, 0);

@@ -119,7 +119,8 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
   if (parsed.key.empty() || parsed.key.back() == '/') {
     return Status::InvalidArgument(url + " names no object to write");
   }
-  SHOAL_RETURN_IF_ERROR(StoreFor(parsed).status());
+  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
+  SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));  // refuse now what could never be uploaded
   return std::unique_ptr<Writer>(new Writer(this, url, RandomHex()));
 }
 

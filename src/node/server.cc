@@ -409,8 +409,20 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
     }
     if (!ok || !ka) break;
   }
+  // Lingering close: a client still sending a body we refused would get a reset, and lose
+  // our error answer with it, if we closed with its bytes unread. Stop sending, then read and
+  // drop what is in flight (at most 2 s, 64 MiB) until the client closes.
   beast::error_code ec;
-  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  timeval tv{2, 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::vector<char> sink(1 << 16);
+  for (size_t drained = 0; drained < (64u << 20);) {
+    // Plain recv: asio's blocking read would wait out the timeout with poll().
+    ssize_t n = ::recv(socket.native_handle(), sink.data(), sink.size(), 0);
+    if (n <= 0) break;  // closed, timed out, or failed
+    drained += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace

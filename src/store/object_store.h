@@ -128,6 +128,10 @@ class ObjectStore {
 
   virtual PartLimits Limits() const { return PartLimits{}; }
   StoreStats& stats() { return stats_; }
+  // kInvalidArgument when `key` can never be stored here (empty, a NUL; for the local
+  // directory also `..` and the like, which would escape its root). No I/O. Every operation
+  // checks it; callers that accept a write before storing it (a cache node) check it first.
+  virtual Status ValidateKey(const std::string& key) const;
 
  protected:
   virtual Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) = 0;
@@ -137,8 +141,6 @@ class ObjectStore {
   virtual Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) = 0;
   virtual Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) = 0;
   virtual Status CreateBucketImpl() = 0;
-  // Extra key rules of a backend (the local directory refuses `..` and the like).
-  virtual Status ValidateKey(const std::string& key) const;
 
   StoreStats stats_;
 };
