@@ -344,7 +344,8 @@ TEST_F(NodeTest, StatusShowsTheNodesCountersForPeople) {
   ASSERT_EQ(CatDigest(url, world->node.Endpoint()).exit_code, 0);
   auto r = testing::RunCommand({Shoal(), "status", "--cache", world->node.Endpoint()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (std::string word : {"node", "cache", "reads", "object store", "errors", "coalesced"}) {
+  for (std::string word : {"node", "cache", "reads", "object store", "errors", "coalesced", "write-back",
+                           "not yet durable", "staged cap", "upload window"}) {
     EXPECT_NE(r.out.find(word), std::string::npos) << word << " missing from:\n" << r.out;
   }
   auto none = testing::RunCommand({Shoal(), "status", "--cache", "127.0.0.1:" + std::to_string(testing::FreePort())});

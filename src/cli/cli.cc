@@ -575,14 +575,23 @@ int Run(int argc, char** argv) {
                 hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0.0,
                 static_cast<unsigned long long>(g("coalesced_waits_total")),
                 static_cast<unsigned long long>(g("readahead_chunks_total")));
-    std::printf("object store  %llu GETs (%s), %llu HEADs\n",
-                static_cast<unsigned long long>(g("store_get_requests_total")),
-                FormatBytes(g("store_get_bytes_total")).c_str(),
-                static_cast<unsigned long long>(g("store_head_requests_total")));
-    std::printf("errors        %llu not found, %llu store unavailable, %llu other\n",
-                static_cast<unsigned long long>(g("errors_not_found_total")),
-                static_cast<unsigned long long>(g("errors_unavailable_total")),
-                static_cast<unsigned long long>(g("errors_other_total")));
+    auto u = [&](const char* name) { return static_cast<unsigned long long>(g(name)); };
+    std::printf("object store  %llu GETs (%s), %llu HEADs; %llu PUTs (%s); %llu answered 429/503\n",
+                u("store_get_requests_total"), FormatBytes(g("store_get_bytes_total")).c_str(),
+                u("store_head_requests_total"), u("store_put_requests_total"),
+                FormatBytes(g("store_put_bytes_total")).c_str(), u("store_throttles_total"));
+    std::printf("write-back    %s written; %llu objects (%s) not yet durable, oldest %.1f s, %llu overdue; "
+                "%llu uploaded; staged cap %s (peak %s), writers waited %llu times (%.1f s); "
+                "upload window %llu parts (cut %llu times), %llu failed attempts\n",
+                FormatBytes(g("bytes_written_total")).c_str(), u("staged_objects"),
+                FormatBytes(g("staged_bytes")).c_str(), g("upload_lag_ms") / 1000.0, u("uploads_overdue"),
+                u("uploads_total"), FormatBytes(g("staged_cap_bytes")).c_str(),
+                FormatBytes(g("staged_bytes_peak")).c_str(), u("writer_waits_total"),
+                g("writer_wait_ms_total") / 1000.0, u("upload_window"), u("upload_window_cuts_total"),
+                u("upload_failures_total"));
+    std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
+                u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
+                u("errors_other_total"));
     return 0;
   }
   if (flush->parsed()) {
@@ -630,8 +639,8 @@ int Run(int argc, char** argv) {
     }
     auto j = nlohmann::json::parse(marker, nullptr, false);
     if (j.is_discarded()) return Fail("commit", Status::IOError("the commit marker is not JSON"));
-    std::printf("committed %llu objects (%s) under %s: %s%s\n",
-                static_cast<unsigned long long>(j.value("objects", 0ull)),
+    std::printf("committed %llu %s (%s) under %s: %s%s\n", static_cast<unsigned long long>(j.value("objects", 0ull)),
+                j.value("objects", 0ull) == 1 ? "object" : "objects",
                 FormatBytes(j.value("bytes", 0ull)).c_str(), j.value("prefix", std::string()).c_str(),
                 j.value("prefix", std::string()).c_str(), kCommitMarker);
     return 0;
