@@ -26,6 +26,7 @@ struct Uploader::Job {
   int failures = 0;                          // consecutive
   std::string last_error;
   Clock::time_point not_before{};            // backed off until then
+  Clock::time_point last_failure{};
   bool warned_overdue = false;
   std::vector<bool> reported;                // parts already reported through hooks.uploaded
   uint64_t reported_bytes = 0;
@@ -304,13 +305,17 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
       job.Restart();
       break;
   }
-  job.failures++;
   job.last_error = st.ToString();
+  metrics_->upload_failures++;
+  // Parts in flight together fail together (the store went away): one back-off step for
+  // all of them, not one each.
+  if (started < job.last_failure) return abandoned;
+  job.last_failure = now;
+  job.failures++;
   auto delay = std::min<int64_t>(30000, int64_t{200} << std::min(job.failures - 1, 10));
   job.not_before = now + std::chrono::milliseconds(delay);
-  metrics_->upload_failures++;
   if ((job.failures & (job.failures - 1)) == 0) {  // 1st, 2nd, 4th, 8th... failure in a row
-    std::fprintf(stderr, "shoald: upload of %s failed (%d in a row), retrying in %.1fs: %s\n",
+    std::fprintf(stderr, "shoald: upload of %s failed (%d times in a row), retrying in %.1fs: %s\n",
                  job.record.url.c_str(), job.failures, delay / 1000.0, job.last_error.c_str());
   }
   return abandoned;
