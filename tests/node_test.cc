@@ -42,12 +42,6 @@ class NodeEnvironment : public ::testing::Environment {
 
 std::string Shoal() { return testing::ShoalBinary(); }
 
-// `shoal cat --cache` piped into sha256sum, in a shell: the digest, or the error output.
-CommandResult CatDigest(const std::string& url, const std::string& endpoint, const std::string& extra = "") {
-  std::string cmd = "set -o pipefail; '" + Shoal() + "' cat --cache " + endpoint + " " + extra + " '" +
-                    url + "' | sha256sum | cut -d' ' -f1";
-  return testing::RunCommand({"bash", "-c", cmd}, testing::Servers().azurite.ClientEnv());
-}
 
 uint64_t Metric(const std::string& endpoint, const std::string& name) { return testing::NodeMetric(endpoint, name); }
 
@@ -70,7 +64,7 @@ TEST_F(NodeTest, SixteenConcurrentReadersOfAColdObjectCostExactlyOneRead) {
   std::vector<CommandResult> results(16);
   std::vector<std::thread> readers;
   for (int i = 0; i < 16; i++) {
-    readers.emplace_back([&, i] { results[i] = CatDigest(url, world->node.Endpoint()); });
+    readers.emplace_back([&, i] { results[i] = testing::CatThroughNode(url, world->node.Endpoint()); });
   }
   for (auto& t : readers) t.join();
   for (int i = 0; i < 16; i++) {
@@ -88,7 +82,7 @@ TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
   const uint64_t size = 40ull << 20;  // 5 chunks
   std::string url = PutObject("corrupt/data.bin", 2, size);
   std::string want = testing::PatternSha256(2, size);
-  auto warm = CatDigest(url, world->node.Endpoint());
+  auto warm = testing::CatThroughNode(url, world->node.Endpoint());
   ASSERT_EQ(warm.exit_code, 0) << warm.err;
   ASSERT_EQ(Trim(warm.out), want);
   // Flip one byte near the end of the most recently written chunk file (one of this object's).
@@ -110,7 +104,7 @@ TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
   }
   uint64_t corruptions = Metric(world->node.Endpoint(), "shoal_cache_corruptions_total");
   ASSERT_TRUE(world->proxy.Reset().ok());
-  auto again = CatDigest(url, world->node.Endpoint());
+  auto again = testing::CatThroughNode(url, world->node.Endpoint());
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(Trim(again.out), want);
   EXPECT_EQ(Metric(world->node.Endpoint(), "shoal_cache_corruptions_total"), corruptions + 1);
@@ -207,12 +201,12 @@ TEST_F(NodeTest, AnObjectReplacedInTheStoreIsServedAtItsNewVersion) {
 TEST_F(NodeTest, WithTheStoreDownTheNodeServesWhatItHas) {
   std::string url = PutObject("outage/obj", 8, 12 << 20);
   std::string other = PutObject("outage/other", 9, 1 << 20);
-  auto warm = CatDigest(url, world->node.Endpoint());
+  auto warm = testing::CatThroughNode(url, world->node.Endpoint());
   ASSERT_EQ(warm.exit_code, 0) << warm.err;
   testing::FaultConfig down;
   down.error_rate = 1.0;  // every request to the store: 503
   ASSERT_TRUE(world->proxy.Configure(down).ok());
-  auto cached = CatDigest(url, world->node.Endpoint());
+  auto cached = testing::CatThroughNode(url, world->node.Endpoint());
   auto missing = testing::RunCommand({Shoal(), "cat", "--cache", world->node.Endpoint(), other},
                                      testing::Servers().azurite.ClientEnv());
   ASSERT_TRUE(world->proxy.Configure(testing::FaultConfig{}).ok());
@@ -245,7 +239,7 @@ TEST_F(NodeTest, AWriteIsReadableThroughTheNodeAtOnceAndThenDurableInTheStore) {
                                   ObjectEndpoint(world->node, url)});
   ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
   EXPECT_NE(put.out.find("\"state\":\"local\""), std::string::npos) << put.out;
-  auto read = CatDigest(url, world->node.Endpoint());
+  auto read = testing::CatThroughNode(url, world->node.Endpoint());
   ASSERT_EQ(read.exit_code, 0) << read.err;
   EXPECT_EQ(Trim(read.out), testing::PatternSha256(21, size));
   ASSERT_TRUE(WaitUntilDurable(world->node, std::chrono::seconds(120)));
@@ -341,7 +335,7 @@ TEST_F(NodeTest, BadRequestsAreRefusedWithClearErrorsAndNothingIsWritten) {
 
 TEST_F(NodeTest, StatusShowsTheNodesCountersForPeople) {
   std::string url = PutObject("status/obj", 5, 3 << 20);
-  ASSERT_EQ(CatDigest(url, world->node.Endpoint()).exit_code, 0);
+  ASSERT_EQ(testing::CatThroughNode(url, world->node.Endpoint()).exit_code, 0);
   auto r = testing::RunCommand({Shoal(), "status", "--cache", world->node.Endpoint()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (std::string word : {"node", "cache", "reads", "object store", "errors", "coalesced", "write-back",

@@ -39,11 +39,9 @@ std::string StoreSha256(const std::string& key) {
   return testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key);
 }
 
-// sha256 of what `shoal cat --cache` reads through the node.
+// sha256 of what `shoal cat --cache` reads through the node, or why the read failed.
 std::string CatSha256(const std::string& url, const std::string& endpoint) {
-  std::string cmd = "set -o pipefail; '" + testing::ShoalBinary() + "' cat --cache " + endpoint + " '" + url +
-                    "' | sha256sum | cut -d' ' -f1";
-  auto r = testing::RunCommand({"bash", "-c", cmd}, testing::Servers().azurite.ClientEnv());
+  auto r = testing::CatThroughNode(url, endpoint);
   return r.exit_code == 0 ? Trim(r.out) : "cat failed: " + r.err;
 }
 

@@ -601,18 +601,17 @@ int Run(int argc, char** argv) {
     if (wait) {
       Status st = WaitDurable(*cache, prefix, timeout_s, common.quiet);
       if (!st.ok()) return Fail("flush", st);
-      std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
-      return 0;
-    }
-    auto p = client::FetchPending(*cache, prefix);
-    if (!p.ok()) return Fail("flush", p.status());
-    if (p->objects == 0) {
-      std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
     } else {
-      std::printf("pending: %llu objects, %s of %s uploaded%s%s\n", static_cast<unsigned long long>(p->objects),
-                  FormatBytes(p->uploaded).c_str(), FormatBytes(p->bytes).c_str(),
-                  p->last_error.empty() ? "" : "; retrying after: ", p->last_error.c_str());
+      auto p = client::FetchPending(*cache, prefix);
+      if (!p.ok()) return Fail("flush", p.status());
+      if (p->objects > 0) {
+        std::printf("pending: %llu objects, %s of %s uploaded%s%s\n", static_cast<unsigned long long>(p->objects),
+                    FormatBytes(p->uploaded).c_str(), FormatBytes(p->bytes).c_str(),
+                    p->last_error.empty() ? "" : "; retrying after: ", p->last_error.c_str());
+        return 0;
+      }
     }
+    std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
     return 0;
   }
   if (commit->parsed()) {

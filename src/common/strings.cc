@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -142,6 +143,11 @@ std::string FormatTime(std::time_t t, const char* fmt) {
 std::string FormatRfc1123(std::time_t t) { return FormatTime(t, "%a, %d %b %Y %H:%M:%S GMT"); }
 std::string FormatIso8601Basic(std::time_t t) { return FormatTime(t, "%Y%m%dT%H%M%SZ"); }
 std::string FormatIso8601(std::time_t t) { return FormatTime(t, "%Y-%m-%dT%H:%M:%SZ"); }
+
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::time_t ParseHttpTime(std::string_view text) {
   std::string s(Trim(text));

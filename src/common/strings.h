@@ -34,6 +34,8 @@ std::string Sha256(std::string_view data);
 std::string FormatRfc1123(std::time_t t);        // "Sat, 21 Nov 2026 12:24:41 GMT"
 std::string FormatIso8601Basic(std::time_t t);   // "20261121T122441Z" (SigV4)
 std::string FormatIso8601(std::time_t t);        // "2026-11-21T12:24:41Z"
+// Milliseconds since the Unix epoch, now (wall clock: for records that outlive the process).
+int64_t UnixMillis();
 // Parses RFC 1123 or ISO 8601 ("2026-11-21T12:24:41.000Z"); -1 when neither.
 std::time_t ParseHttpTime(std::string_view text);
 

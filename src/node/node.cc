@@ -13,13 +13,11 @@ namespace shoal::node {
 
 namespace {
 std::string LocalVersion(const std::string& id) { return "local-" + id; }
+// What a failed write's error adds: the writer knows nothing of it was kept.
+constexpr const char* kNotAcknowledged = " (nothing of it was acknowledged; earlier writes are intact)";
 // Key of aliases_: an object at one of the store's ETags.
 std::string AliasKey(const std::string& url, const std::string& etag) { return url + '\n' + etag; }
 uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
-}
 }  // namespace
 
 Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
@@ -154,7 +152,7 @@ Status Writer::Flush() {
   }
   if (!st.ok()) {
     if (st.code() == Code::kResourceExhausted) node_->metrics_.errors_disk_full++;
-    return st.WithContext("writing " + url_ + " (nothing of it was acknowledged; earlier writes are intact)");
+    return st.WithContext("writing " + url_ + kNotAcknowledged);
   }
   chunks_++;
   fill_ = 0;
@@ -165,7 +163,7 @@ Status Writer::Flush() {
     partial.id = id_;
     partial.url = url_;
     partial.chunk_size = node_->options_.chunk_size;
-    partial.created_unix_ms = NowMs();
+    partial.created_unix_ms = UnixMillis();
     node_->uploader_->Open(partial);
     node_->uploader_->AddPart(id_, 0);
     streaming_ = true;
@@ -239,16 +237,14 @@ Result<ObjectInfo> Writer::Finish() {
   if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
   std::vector<engine::ChunkKey> keys;
   for (uint64_t i = 0; i < chunks_; i++) keys.push_back(engine::ChunkKey{url_, LocalVersion(id_), i});
-  SHOAL_RETURN_IF_ERROR(node_->chunks_->Sync(keys).WithContext(
-      "writing " + url_ + " (nothing of it was acknowledged; earlier writes are intact)"));
+  SHOAL_RETURN_IF_ERROR(node_->chunks_->Sync(keys).WithContext("writing " + url_ + kNotAcknowledged));
   engine::UploadRecord r;
   r.id = id_;
   r.url = url_;
   r.size = size_;
   r.chunk_size = node_->options_.chunk_size;
-  r.created_unix_ms = NowMs();
-  SHOAL_RETURN_IF_ERROR(node_->journal_->Put(r).WithContext(
-      "journaling " + url_ + " (nothing of it was acknowledged; earlier writes are intact)"));
+  r.created_unix_ms = UnixMillis();
+  SHOAL_RETURN_IF_ERROR(node_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
   finished_ = true;  // acknowledged from here on
   node_->metrics_.bytes_written += size_;
   return node_->Stage(r, streaming_);
@@ -505,7 +501,7 @@ std::string Node::MetricsText() {
     gauge("staged_cap_bytes", "The staged-bytes cap (--staged-cap).", options_.staged_cap);
     gauge("staged_objects", "Objects written here and not yet durable.", pending.size());
     gauge("uploads_overdue", "Objects not durable within --upload-deadline.", overdue);
-    gauge("upload_lag_ms", "Age of the oldest write not yet durable.", oldest ? NowMs() - oldest : 0);
+    gauge("upload_lag_ms", "Age of the oldest write not yet durable.", oldest ? UnixMillis() - oldest : 0);
     gauge("upload_window", "Part uploads allowed in flight now (adapts to 429/503).",
           static_cast<uint64_t>(uploader_->window()));
   }

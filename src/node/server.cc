@@ -279,17 +279,17 @@ bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
       st = (*writer)->Commit(n);
       remaining -= n;
     }
-  }
-  while (st.ok() && !parser.is_done() && (req.chunked() || !parser.content_length())) {
-    auto [space, room] = (*writer)->Space();  // the body goes straight into the chunk
-    parser.get().body().data = space;
-    parser.get().body().size = room;
-    beast::error_code ec;
-    http::read(socket, buffer, parser, ec);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) return false;  // the client went away mid-body: nothing was acknowledged
-    st = (*writer)->Commit(room - parser.get().body().size);
-    if (!st.ok()) break;
+  } else {  // chunked (or no body): the parser decodes it, straight into the chunk being filled
+    while (st.ok() && !parser.is_done()) {
+      auto [space, room] = (*writer)->Space();
+      parser.get().body().data = space;
+      parser.get().body().size = room;
+      beast::error_code ec;
+      http::read(socket, buffer, parser, ec);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return false;  // the client went away mid-body: nothing was acknowledged
+      st = (*writer)->Commit(room - parser.get().body().size);
+    }
   }
   Result<ObjectInfo> info = st.ok() ? (*writer)->Finish() : Result<ObjectInfo>(st);
   if (!info.ok()) {

@@ -32,6 +32,9 @@ struct Uploader::Job {
   uint64_t reported_bytes = 0;
 
   bool whole() const { return sealed && parts <= 1; }  // one Put, no multipart upload
+  bool Overdue(int64_t now_ms, std::chrono::milliseconds deadline) const {
+    return now_ms - record.created_unix_ms > deadline.count();
+  }
   void Restart() {
     todo.clear();
     for (uint64_t i = 0; i < parts; i++) todo.push_back(i);
@@ -143,8 +146,7 @@ double Uploader::window() {
 
 std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
   std::vector<UploadProgress> out;
-  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t now_ms = UnixMillis();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& job : jobs_) {
     if (!job->sealed || !StartsWith(job->record.url, prefix)) continue;
@@ -154,7 +156,7 @@ std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
     p.parts_done = job->whole() ? 0 : job->done;
     p.failures = job->failures;
     p.last_error = job->last_error;
-    p.overdue = now_ms - job->record.created_unix_ms > options_.deadline.count();
+    p.overdue = job->Overdue(now_ms, options_.deadline);
     out.push_back(std::move(p));
   }
   return out;
@@ -322,10 +324,9 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
 }
 
 void Uploader::WarnOverdueLocked() {
-  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t now_ms = UnixMillis();
   for (const auto& job : jobs_) {
-    if (!job->sealed || job->warned_overdue || now_ms - job->record.created_unix_ms <= options_.deadline.count()) continue;
+    if (!job->sealed || job->warned_overdue || !job->Overdue(now_ms, options_.deadline)) continue;
     job->warned_overdue = true;
     std::fprintf(stderr, "shoald: %s is still not durable %lld s after it was written (--upload-deadline %lld s)%s%s\n",
                  job->record.url.c_str(), static_cast<long long>((now_ms - job->record.created_unix_ms) / 1000),

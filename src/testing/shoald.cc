@@ -68,4 +68,10 @@ bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit) {
 
 std::string ShoalBinary() { return BinaryDir() + "/bin/shoal"; }
 
+CommandResult CatThroughNode(const std::string& url, const std::string& endpoint, const std::string& extra) {
+  std::string cmd = "set -o pipefail; '" + ShoalBinary() + "' cat --cache " + endpoint + " " + extra + " '" + url +
+                    "' | sha256sum | cut -d' ' -f1";
+  return RunCommand({"bash", "-c", cmd}, Servers().azurite.ClientEnv());
+}
+
 }  // namespace shoal::testing

@@ -40,6 +40,10 @@ uint64_t NodeMetric(const std::string& endpoint, const std::string& name);
 // Waits (bounded) until the node at `endpoint` has nothing left to upload.
 bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit);
 
+// `shoal cat --cache ENDPOINT [extra] URL | sha256sum` in a shell (with Azurite's
+// credentials): the digest on stdout, or the error output.
+CommandResult CatThroughNode(const std::string& url, const std::string& endpoint, const std::string& extra = "");
+
 // `shoal` from the build tree.
 std::string ShoalBinary();
 
