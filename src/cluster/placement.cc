@@ -17,6 +17,25 @@ Result<Placement> Placement::Create(uint32_t slot_bits) {
   return Placement(slot_bits);
 }
 
+Result<Placement> Placement::FromOwners(uint32_t slot_bits, std::vector<Member> members,
+                                       std::vector<uint32_t> owners, uint64_t epoch) {
+  SHOAL_ASSIGN_OR_RETURN(Placement p, Create(slot_bits));
+  if (owners.size() != p.owner_.size()) {
+    return Status::Corruption("a table of 2^" + std::to_string(slot_bits) + " slots came with " +
+                              std::to_string(owners.size()) + " owners");
+  }
+  for (size_t i = 1; i < members.size(); i++) {
+    if (!(members[i - 1].id < members[i].id)) return Status::Corruption("table members are not sorted by id");
+  }
+  for (uint32_t o : owners) {
+    if (o >= members.size()) return Status::Corruption("a slot's owner is outside the member list");
+  }
+  p.owner_ = std::move(owners);
+  p.members_ = std::move(members);
+  p.epoch_ = epoch;
+  return p;
+}
+
 Result<uint64_t> Placement::Apply(const std::vector<Member>& members_in, uint64_t epoch) {
   std::vector<Member> members = members_in;
   std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) { return a.id < b.id; });

@@ -39,6 +39,11 @@ class Placement {
   // An empty table of 2^slot_bits slots (10..26 bits) at epoch 0.
   static Result<Placement> Create(uint32_t slot_bits = kDefaultSlotBits);
 
+  // A table as another node holds it (its members in id order, its slot owners as indexes
+  // into them), e.g. received from a peer. Checks that it is well formed.
+  static Result<Placement> FromOwners(uint32_t slot_bits, std::vector<Member> members,
+                                      std::vector<uint32_t> owners, uint64_t epoch);
+
   // Moves to `members` (the whole new membership, any order; ids unique, weights > 0) as epoch
   // `epoch`. Returns how many slots changed owner.
   Result<uint64_t> Apply(const std::vector<Member>& members, uint64_t epoch);
@@ -50,6 +55,8 @@ class Placement {
   std::vector<uint32_t> Replicas(uint32_t slot, uint32_t count) const;
 
   const std::vector<Member>& members() const { return members_; }
+  const std::vector<uint32_t>& owners() const { return owner_; }
+  uint32_t slot_bits() const { return bits_; }
   uint64_t epoch() const { return epoch_; }
   uint32_t slots() const { return static_cast<uint32_t>(owner_.size()); }
   // Slots owned by each member (index as in members()).
