@@ -2,10 +2,13 @@
 
 #include <curl/curl.h>
 
+#include <deque>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cluster/view.h"
 #include "common/strings.h"
 #include "store/http/http_client.h"
 
@@ -26,6 +29,11 @@ class CacheStore final : public ObjectStore {
 
  protected:
   Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) override {
+    if (auto view = ClusterView()) {
+      bool routed = false;
+      Status st = RoutedGet(*view, key, opts, sink, &routed);
+      if (routed) return st;
+    }
     auto build = [&](uint64_t offset, uint64_t length, const std::string& /*etag*/) {
       // The node serves one version at a time; the client checks the answer's ETag itself.
       http::Request req = Base("GET", key);
@@ -63,6 +71,109 @@ class CacheStore final : public ObjectStore {
     return req;
   }
 
+  // The entry node's cluster view (refetched when a node reports a newer epoch); null when
+  // the node is on its own, and then everything goes through it.
+  std::shared_ptr<const cluster::View> ClusterView() {
+    std::lock_guard<std::mutex> lock(view_mu_);
+    if (view_loaded_ && (!view_ || view_->epoch() >= newest_epoch_)) return view_;
+    view_loaded_ = true;
+    http::Request req = Plain("GET", "/v1/cluster/view?current=1");
+    http::Response resp;
+    if (!client_.Send(req, &resp).ok() || resp.status != 200) return view_ = nullptr;
+    auto view = cluster::View::Decode(resp.body);
+    chunk_size_ = std::strtoull(resp.Header("x-shoal-chunk-size").c_str(), nullptr, 10);
+    if (!view.ok() || chunk_size_ == 0 || (*view)->placement().members().size() < 2) return view_ = nullptr;
+    return view_ = *view;
+  }
+
+  void SawEpoch(const http::Response& resp) {
+    uint64_t epoch = std::strtoull(resp.Header("x-shoal-epoch").c_str(), nullptr, 10);
+    std::lock_guard<std::mutex> lock(view_mu_);
+    newest_epoch_ = std::max(newest_epoch_, epoch);
+  }
+
+  // Reads the object's chunks straight from their owners, `kWindow` chunks in flight across
+  // nodes, written to `sink` in order. A node that fails is replaced by the next replica
+  // (which fetches the chunk itself), then by the entry node. Objects written through the
+  // entry node and not yet durable exist only there: *routed stays false for them.
+  Status RoutedGet(const cluster::View& view, const std::string& key, const ReadOptions& opts,
+                   const ByteSink& sink, bool* routed) {
+    http::Response head;
+    SHOAL_RETURN_IF_ERROR(Explain(http::Call(
+        &client_, retry_, &stats_, [&] { return Base("HEAD", key); }, &head, "HEAD " + Name(key))));
+    if (head.Header("x-shoal-state") != "durable") return Status::Ok();
+    *routed = true;
+    ObjectInfo info{key, std::strtoull(head.Header("x-shoal-size").c_str(), nullptr, 10), Unquote(head.Header("etag")), 0};
+    if (!opts.if_match.empty() && opts.if_match != info.etag) {
+      return Status::PreconditionFailed(Name(key) + " changed (ETag " + info.etag + ", wanted " + opts.if_match + ")");
+    }
+    if (opts.offset > info.size) return Status::InvalidArgument("offset past the end of " + Name(key));
+    uint64_t end = opts.length == ReadOptions::kToEnd ? info.size : std::min(info.size, opts.offset + opts.length);
+    if (opts.offset >= end) return Status::Ok();
+    const uint64_t chunk = chunk_size_;
+    uint64_t next = opts.offset / chunk, last = (end - 1) / chunk;
+    std::deque<std::future<Result<std::string>>> inflight;
+    for (uint64_t index = next; index <= last; index++) {
+      while (next <= last && inflight.size() < kWindow) {
+        inflight.push_back(std::async(std::launch::async, [this, &view, key, info, next] {
+          return FetchChunk(view, Name(key), info, next);
+        }));
+        next++;
+      }
+      auto data = inflight.front().get();
+      inflight.pop_front();
+      SHOAL_RETURN_IF_ERROR(data.status());
+      uint64_t from = index == opts.offset / chunk ? opts.offset - index * chunk : 0;
+      uint64_t to = std::min<uint64_t>(data->size(), end - index * chunk);
+      SHOAL_RETURN_IF_ERROR(sink(data->data() + from, to - from));
+    }
+    return Status::Ok();
+  }
+
+  Result<std::string> FetchChunk(const cluster::View& view, const std::string& url, const ObjectInfo& info,
+                                 uint64_t index) {
+    const uint64_t offset = index * chunk_size_;
+    const uint64_t length = std::min(chunk_size_, info.size - offset);
+    cluster::Route route = view.RouteOf(url, index, 2);
+    std::vector<std::string> tries;
+    for (const auto& p : route.replicas) tries.push_back(p.endpoint);
+    tries.push_back(config_.endpoint);
+    std::string errors;
+    for (size_t t = 0; t < tries.size(); t++) {
+      http::Request req = Plain("GET", "/v1/object?url=" + UriEncode(url, false), tries[t]);
+      req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)});
+      req.headers.push_back({"X-Shoal-Etag", info.etag});
+      req.headers.push_back({"X-Shoal-Size", std::to_string(info.size)});
+      req.headers.push_back({"X-Shoal-Epoch", std::to_string(view.epoch())});
+      // No further hop: the owner may ask the previous owner, a stand-in goes to the store.
+      req.headers.push_back({"X-Shoal-Read", "forwarded"});
+      std::string data;
+      data.reserve(length);
+      ByteSink collect = [&](const char* d, size_t n) {
+        data.append(d, n);
+        return Status::Ok();
+      };
+      http::Response resp;
+      Status st = client_.Send(req, &resp, &collect);
+      if (st.ok()) SawEpoch(resp);
+      if (st.ok() && resp.status / 100 == 2 && data.size() == length) return data;
+      if (st.ok() && (resp.status == 404 || resp.status == 412)) {
+        return http::StatusFromResponse(resp, "GET " + url + " chunk " + std::to_string(index) + " at " + tries[t]);
+      }
+      errors += (errors.empty() ? "" : "; ") + tries[t] + ": " +
+                (st.ok() ? "HTTP " + std::to_string(resp.status) : st.message());
+    }
+    return Status::Unavailable("no node could serve " + url + " chunk " + std::to_string(index) + " (" + errors + ")");
+  }
+
+  http::Request Plain(const std::string& method, const std::string& path, const std::string& endpoint = "") const {
+    http::Request req;
+    req.method = method;
+    req.url = "http://" + (endpoint.empty() ? config_.endpoint : endpoint) + path;
+    if (!config_.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config_.token});
+    return req;
+  }
+
   Status NotYet(const std::string& what) const {
     return Status::InvalidArgument("the cache node cannot " + what +
                                    " yet: run the command without --cache (and SHOAL_CACHE unset)");
@@ -82,6 +193,13 @@ class CacheStore final : public ObjectStore {
   ObjectUrl bucket_;
   http::Client client_;
   http::RetryPolicy retry_;
+
+  static constexpr size_t kWindow = 8;  // chunks in flight per read, across owners
+  std::mutex view_mu_;
+  bool view_loaded_ = false;                    // guarded by view_mu_
+  std::shared_ptr<const cluster::View> view_;   // guarded by view_mu_
+  uint64_t newest_epoch_ = 0;                   // guarded by view_mu_: the newest any node reported
+  uint64_t chunk_size_ = 0;
 };
 
 }  // namespace

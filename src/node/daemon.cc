@@ -22,7 +22,7 @@ int RunDaemon(int argc, char** argv) {
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
   NodeOptions o;
-  std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics;
+  std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
   int ttl = 60, deadline = 900;
   bool no_fsync = false;
   app.set_config("--config", "", "Read flags from this file (name = value lines)");
@@ -31,7 +31,16 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--data-dir", o.data_dir, "Directory for the chunk cache (created if missing)")->required();
   app.add_option("--capacity", capacity, "Most chunk bytes kept on disk, e.g. 20GiB")->capture_default_str();
   app.add_option("--chunk-size", chunk_size, "Size of a cached chunk (1MiB-256MiB)")->capture_default_str();
-  app.add_option("--node-id", o.node_id, "This node's name (default: HOST:PORT)");
+  app.add_option("--node-id", o.node_id,
+                 "This node's name in the cluster (default: the --peers entry whose HOST:PORT is --listen)");
+  app.add_option("--peers", peers,
+                 "The cluster, this node included: id=host:port[:weight[:domain]],... Every member "
+                 "gets a share of chunks by weight (default 100); replicas prefer distinct domains "
+                 "(default: the id). To add a node, start it with the new list: it takes the "
+                 "cluster's table from a live member, moves the fewest chunks, and tells the others");
+  app.add_option("--egress-limit", egress,
+                 "Most object bytes per second this node sends to clients and peers, e.g. 100MiB "
+                 "(default: no limit); lets one machine show what a cluster's links would do");
   app.add_option("--token-file", token_file,
                  "File holding the shared secret clients must present; without it the node "
                  "accepts unauthenticated requests");
@@ -77,6 +86,22 @@ int RunDaemon(int argc, char** argv) {
     if (!sc.ok()) return fail("--staged-cap: " + sc.status().message());
     o.staged_cap = *sc;
   }
+  if (!egress.empty()) {
+    auto e = ParseSize(egress);
+    if (!e.ok()) return fail("--egress-limit: " + e.status().message());
+    o.egress_limit = *e;
+  }
+  if (!peers.empty()) {
+    auto parsed = cluster::ParsePeers(peers);
+    if (!parsed.ok()) return fail(parsed.status().message());
+    o.peers = *parsed;
+    if (o.node_id.empty()) {
+      for (const auto& p : o.peers) {
+        if (p.endpoint == o.listen) o.node_id = p.member.id;
+      }
+      if (o.node_id.empty()) return fail("--peers: no entry is --listen " + o.listen + ": pass --node-id");
+    }
+  }
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     if (!in) return fail("cannot read --token-file " + token_file);
@@ -115,6 +140,13 @@ int RunDaemon(int argc, char** argv) {
                o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
   if (o.token.empty()) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
+  }
+  st = (*node)->JoinCluster();
+  if (!st.ok()) return fail(st.message());
+  if (auto view = (*node)->view()) {
+    std::fprintf(stderr, "shoald: node %s of %zu, epoch %llu%s\n", o.node_id.c_str(), view->placement().members().size(),
+                 static_cast<unsigned long long>(view->epoch()),
+                 o.egress_limit ? (", egress limited to " + FormatBytes(o.egress_limit) + "/s").c_str() : "");
   }
   if (!port_file.empty()) {
     std::ofstream(port_file + ".tmp") << server.port() << "\n";

@@ -30,6 +30,11 @@ struct NodeMetrics {
   std::atomic<uint64_t> writer_wait_ms{0};
   std::atomic<uint64_t> staged_bytes_peak{0};
   std::atomic<uint64_t> errors_disk_full{0};
+  std::atomic<uint64_t> peer_fetches{0};         // chunks got from their owner (another node)
+  std::atomic<uint64_t> peer_fetch_bytes{0};
+  std::atomic<uint64_t> previous_owner_hits{0};  // chunks got from their owner before the last change
+  std::atomic<uint64_t> peer_failures{0};        // requests to peers that failed (peer then skipped)
+  std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
 };
 
 }  // namespace shoal::node

@@ -338,7 +338,9 @@ void Node::Invalidate(const std::string& url) {
 }
 
 Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url,
-                                                       const ObjectInfo& info, uint64_t index) {
+                                                       const ObjectInfo& info, uint64_t index, ReadMode mode) {
+  auto from_peer = FetchFromCluster(url, info, index, mode);
+  if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
   uint64_t offset = index * options_.chunk_size;
@@ -365,7 +367,7 @@ Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url,
 }
 
 Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
-                                                       const ObjectInfo& info, uint64_t index) {
+                                                       const ObjectInfo& info, uint64_t index, ReadMode mode) {
   engine::ChunkKey key{url, ChunkVersion(url, info.etag), index};
   auto cached = chunks_->Get(key);
   if (cached.ok()) {
@@ -373,6 +375,7 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
     return std::make_shared<const std::string>(std::move(cached).value());
   }
   // kNotFound, or kCorruption (already dropped): fetch it again.
+  if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
   metrics_.chunk_misses++;
   std::string id = key.Id();
   std::promise<Result<std::shared_ptr<const std::string>>> promise;
@@ -393,7 +396,7 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
     metrics_.coalesced_waits++;
     return future.get();
   }
-  auto result = Fetch(url, info, index);
+  auto result = Fetch(url, info, index, mode);
   promise.set_value(result);
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
@@ -402,11 +405,15 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
   return result;
 }
 
-void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index) {
+void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode) {
   uint64_t chunks = ChunkCount(info.size, options_.chunk_size);
+  // A routed read (from a peer, or a client that fetches from every owner itself) reads
+  // ahead only the chunks this node owns: the rest are being fetched from their owners.
+  auto v = mode == ReadMode::kRoute ? nullptr : view();
   for (int k = 1; k <= options_.readahead; k++) {
     uint64_t next = index + k;
     if (next >= chunks) return;
+    if (v && v->RouteOf(url, next, 1).replicas[0].member.id != id()) continue;
     engine::ChunkKey key{url, ChunkVersion(url, info.etag), next};
     if (chunks_->Contains(key)) continue;
     {
@@ -419,8 +426,8 @@ void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t in
       readahead_running_++;
     }
     metrics_.readahead_chunks++;
-    std::thread([this, url, info, next] {
-      Chunk(url, info, next).status().IgnoreError();
+    std::thread([this, url, info, next, mode] {
+      Chunk(url, info, next, mode).status().IgnoreError();
       std::lock_guard<std::mutex> lock(readahead_mu_);
       readahead_running_--;
       readahead_cv_.notify_all();
@@ -429,7 +436,7 @@ void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t in
 }
 
 Status Node::Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
-                  const ByteSink& sink) {
+                  const ByteSink& sink, ReadMode mode) {
   if (offset > info.size || length > info.size - offset) {
     return Status::InvalidArgument("range " + std::to_string(offset) + "+" + std::to_string(length) +
                                    " is outside " + url + " (" + std::to_string(info.size) + " bytes)");
@@ -438,8 +445,8 @@ Status Node::Read(const std::string& url, const ObjectInfo& info, uint64_t offse
   uint64_t pos = offset;
   while (pos < end) {
     uint64_t index = pos / options_.chunk_size;
-    ReadAhead(url, info, index);
-    SHOAL_ASSIGN_OR_RETURN(auto data, Chunk(url, info, index));
+    if (mode != ReadMode::kCacheOnly) ReadAhead(url, info, index, mode);
+    SHOAL_ASSIGN_OR_RETURN(auto data, Chunk(url, info, index, mode));
     uint64_t in_chunk = pos - index * options_.chunk_size;
     uint64_t n = std::min<uint64_t>(data->size() - in_chunk, end - pos);
     SHOAL_RETURN_IF_ERROR(sink(data->data() + in_chunk, n));
@@ -483,6 +490,14 @@ std::string Node::MetricsText() {
   counter("writer_wait_ms_total", "Time writers waited at the staged-bytes cap.", metrics_.writer_wait_ms);
   counter("errors_disk_full_total", "Writes refused because the data directory's disk is full.",
           metrics_.errors_disk_full);
+  counter("peer_fetches_total", "Chunks got from their owner, another node.", metrics_.peer_fetches);
+  counter("peer_fetch_bytes_total", "Bytes got from other nodes.", metrics_.peer_fetch_bytes);
+  counter("previous_owner_hits_total", "Chunks got from their owner before the last membership change.",
+          metrics_.previous_owner_hits);
+  counter("peer_failures_total", "Requests to other nodes that failed.", metrics_.peer_failures);
+  counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",
+          metrics_.bytes_served_peers);
+  if (auto v = view()) gauge("cluster_epoch", "The membership epoch this node routes by.", v->epoch());
   {
     auto pending = PendingUploads("");
     int64_t oldest = 0;

@@ -14,14 +14,24 @@
 #include <string>
 #include <unordered_map>
 
+#include "cluster/view.h"
+#include "common/rate_limiter.h"
 #include "common/status.h"
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
 #include "node/metrics.h"
 #include "node/uploader.h"
+#include "store/http/http_client.h"
 #include "store/object_store.h"
 
 namespace shoal::node {
+
+// How a read may fill a chunk it does not hold.
+enum class ReadMode {
+  kRoute,      // a client's request: ask the chunk's owner (one hop), else the object store
+  kForwarded,  // sent by a peer or a client that routed it already: no further hop
+  kCacheOnly,  // answer only from local disk (a new owner asking the previous one)
+};
 
 struct NodeOptions {
   std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
@@ -40,6 +50,10 @@ struct NodeOptions {
   std::chrono::milliseconds writer_timeout{std::chrono::minutes(10)};
   int upload_concurrency = 8;              // part uploads in flight at most
   std::chrono::milliseconds upload_deadline{std::chrono::minutes(15)};
+  // The cluster (static membership): every member, this node among them (node_id). Empty: a
+  // node on its own.
+  std::vector<cluster::Peer> peers;
+  uint64_t egress_limit = 0;               // object bytes per second sent, all clients (0: no limit)
 };
 
 class Node;
@@ -89,7 +103,19 @@ class Node {
   // Streams bytes [offset, offset + length) of `url` (as of `info`) to `sink`, chunk by chunk.
   // kPreconditionFailed when the store no longer has that version.
   Status Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
-              const ByteSink& sink);
+              const ByteSink& sink, ReadMode mode = ReadMode::kRoute);
+
+  // Cluster: takes this node's place in the static membership (options().peers). The view
+  // comes from a live peer when one has it (adopted as is when the membership is the same,
+  // else the next epoch is built from it and pushed to every peer), or is built afresh.
+  Status JoinCluster();
+  // The cluster as this node sees it; null for a node on its own.
+  std::shared_ptr<const cluster::View> view();
+  // Takes `v` if it is a newer epoch than ours (a peer pushed it); whether it did.
+  bool AdoptView(std::shared_ptr<const cluster::View> v);
+  // This node's id in the cluster.
+  const std::string& id() const { return options_.node_id; }
+  RateLimiter& egress() { return egress_; }
 
   // Starts writing `url` through the node (write-back). kInvalidArgument for a bad URL.
   Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url);
@@ -110,7 +136,7 @@ class Node {
 
  private:
   friend class Writer;
-  explicit Node(NodeOptions options) : options_(std::move(options)) {}
+  explicit Node(NodeOptions options) : options_(std::move(options)), egress_(options_.egress_limit) {}
   Status Replay();
   // Makes `r` (journaled, chunks pinned) what readers of its URL get, and queues its upload
   // (`opened`: seals the upload its writer opened).
@@ -125,10 +151,20 @@ class Node {
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
   // One chunk's bytes: from disk, or fetched once however many callers ask at the same time.
   Result<std::shared_ptr<const std::string>> Chunk(const std::string& url, const ObjectInfo& info,
-                                                   uint64_t index);
+                                                   uint64_t index, ReadMode mode);
   Result<std::shared_ptr<const std::string>> Fetch(const std::string& url, const ObjectInfo& info,
-                                                   uint64_t index);
-  void ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index);
+                                                   uint64_t index, ReadMode mode);
+  // A chunk from another node: its owner (`cache_only` false) or the previous owner (true).
+  // Peers that fail to answer are skipped for a few seconds.
+  Result<std::shared_ptr<const std::string>> FetchFromPeer(const cluster::Peer& peer, const std::string& url,
+                                                           const ObjectInfo& info, uint64_t index,
+                                                           bool cache_only);
+  // The chunk from the cluster (owner or previous owner) when another node should have it;
+  // kNotFound when the object store is the place to go.
+  Result<std::shared_ptr<const std::string>> FetchFromCluster(const std::string& url, const ObjectInfo& info,
+                                                              uint64_t index, ReadMode mode);
+  bool PeerDown(const std::string& id);
+  void ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
 
   NodeOptions options_;
   NodeMetrics metrics_;
@@ -158,6 +194,12 @@ class Node {
   std::mutex staged_mu_;
   std::condition_variable staged_cv_;
   uint64_t staged_bytes_ = 0;  // written here, not yet durable (writes in progress too); guarded
+
+  RateLimiter egress_;
+  std::mutex view_mu_;
+  std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> peer_down_until_;  // guarded by view_mu_
+  http::Client peers_;  // connections to other nodes
 
   std::mutex readahead_mu_;
   int readahead_running_ = 0;  // guarded by readahead_mu_

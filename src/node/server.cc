@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -159,7 +160,15 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
                       Status::InvalidArgument("missing ?url=az://container/key"));
   }
   bool head = req.method() == http::verb::head;
-  auto info = node->Stat(url);
+  // Peers and routing clients name the mode of the read and the version they want (so no
+  // HEAD goes to the store per chunk); others get the current version.
+  std::string_view how(req["X-Shoal-Read"].data(), req["X-Shoal-Read"].size());
+  ReadMode mode = how == "forwarded" ? ReadMode::kForwarded : how == "cache-only" ? ReadMode::kCacheOnly : ReadMode::kRoute;
+  std::string want_etag(req["X-Shoal-Etag"]), want_size(req["X-Shoal-Size"]);
+  bool pinned = !want_etag.empty() && !want_size.empty();
+  bool to_peer = !req["X-Shoal-From"].empty();
+  Result<ObjectInfo> info = pinned ? Result<ObjectInfo>(ObjectInfo{"", std::strtoull(want_size.c_str(), nullptr, 10), want_etag, 0})
+                                   : node->Stat(url);
   if (!info.ok()) {
     CountError(node, info.status());
     return WriteError(socket, v, ka, HttpStatusOf(info.status().code()), info.status(), head);
@@ -186,6 +195,7 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   res.set("X-Shoal-Size", std::to_string(info->size));
   res.set("X-Shoal-State", node->Pending(url) ? "local" : "durable");
   res.set(http::field::content_type, "application/octet-stream");
+  if (auto view = node->view()) res.set("X-Shoal-Epoch", std::to_string(view->epoch()));
   if (status == http::status::partial_content) {
     res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
                                             std::to_string(offset + length - 1) + "/" +
@@ -209,12 +219,18 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
       if (wec) return Status::IOError("client went away: " + wec.message());
       header_sent = true;
     }
-    asio::write(socket, asio::buffer(d, n), wec);
-    if (wec) return Status::IOError("client went away: " + wec.message());
+    for (size_t done = 0; done < n;) {  // in slices, so the egress limit paces the stream
+      size_t piece = std::min<size_t>(n - done, 1 << 20);
+      node->egress().Acquire(piece);
+      asio::write(socket, asio::buffer(d + done, piece), wec);
+      if (wec) return Status::IOError("client went away: " + wec.message());
+      done += piece;
+    }
+    if (to_peer) node->metrics().bytes_served_peers += n;
     return Status::Ok();
   };
-  Status st = node->Read(url, *info, offset, length, sink);
-  if (st.code() == Code::kPreconditionFailed) {
+  Status st = node->Read(url, *info, offset, length, sink, mode);
+  if (st.code() == Code::kPreconditionFailed && !pinned) {
     // The store has a newer version than the cached metadata says. Nothing sent yet: serve
     // the new version instead. Mid-body: close, and the client (pinned to the first ETag)
     // reports the change rather than stitching two versions.
@@ -347,6 +363,69 @@ bool ServeCommit(Node* node, tcp::socket& socket, const Request& req) {
   return !ec;
 }
 
+// GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
+bool ServeCluster(Node* node, tcp::socket& socket, const Request& req) {
+  auto view = node->view();
+  nlohmann::json body = {{"self", node->id()}, {"chunk_size", node->options().chunk_size}};
+  if (!view) {
+    body["epoch"] = 0;
+    body["members"] = nlohmann::json::array();
+  } else {
+    auto counts = view->placement().SlotCounts();
+    auto peers = view->peers();
+    body["epoch"] = view->epoch();
+    body["slots"] = view->placement().slots();
+    for (size_t i = 0; i < peers.size(); i++) {
+      body["members"].push_back({{"id", peers[i].member.id}, {"endpoint", peers[i].endpoint},
+                                 {"weight", peers[i].member.weight}, {"domain", peers[i].member.domain},
+                                 {"slots", counts[i]}});
+    }
+  }
+  return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
+// GET /v1/cluster/view[?current=1]: the placement in binary (cluster::View::Encode), for
+// clients that route chunks themselves and nodes joining. POST: a peer's newer view.
+bool ServeClusterView(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
+                      http::request_parser<http::buffer_body>& parser) {
+  const Request& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  if (req.method() == http::verb::post) {
+    uint64_t length = parser.content_length().value_or(0);
+    if (req.chunked() || length == 0 || length > (1ull << 30)) {
+      WriteError(socket, v, false, http::status::bad_request,
+                 Status::InvalidArgument("POST /v1/cluster/view takes a view with a Content-Length"));
+      return false;
+    }
+    std::string body(length, '\0');
+    size_t have = std::min<uint64_t>(buffer.size(), length);
+    std::memcpy(body.data(), buffer.data().data(), have);
+    buffer.consume(have);
+    beast::error_code ec;
+    if (have < length) asio::read(socket, asio::buffer(body.data() + have, length - have), ec);
+    if (ec) return false;
+    auto view = cluster::View::Decode(body);
+    if (!view.ok()) return WriteError(socket, v, false, http::status::bad_request, view.status());
+    bool taken = node->AdoptView(*view);
+    return WriteText(socket, v, ka, taken ? "adopted\n" : "kept a newer or equal epoch\n", "text/plain");
+  }
+  auto view = node->view();
+  if (!view) {
+    return WriteError(socket, v, ka, http::status::not_found,
+                      Status::NotFound("this node is not in a cluster (started without --peers)"));
+  }
+  http::response<http::string_body> res{http::status::ok, v};
+  Prepare(res, v, ka);
+  res.set(http::field::content_type, "application/octet-stream");
+  res.set("X-Shoal-Chunk-Size", std::to_string(node->options().chunk_size));
+  res.body() = view->Encode(QueryParam(req, "current") == "1");
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(socket, res, ec);
+  return !ec;
+}
+
 void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
   beast::flat_buffer buffer;
   const std::string& token = node->options().token;
@@ -385,10 +464,14 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
                           "this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE"));
     } else if (StartsWith(target, "/v1/object") && req.method() == http::verb::put) {
       ok = ServeWrite(node, socket, buffer, parser);
+    } else if (StartsWith(target, "/v1/cluster/view")) {
+      ok = ServeClusterView(node, socket, buffer, parser);
     } else if (!parser.is_done()) {  // a body where none belongs: refuse, and do not read it
       WriteError(socket, v, false, http::status::bad_request,
                  Status::InvalidArgument("this request takes no body"));
       ok = false;
+    } else if (target == "/v1/cluster") {
+      ok = ServeCluster(node, socket, req);
     } else if (StartsWith(target, "/v1/pending")) {
       ok = ServePending(node, socket, req);
     } else if (StartsWith(target, "/v1/commit")) {

@@ -14,6 +14,8 @@ namespace shoal::node {
 // The node's HTTP/1.1 front end (keep-alive; one thread per connection):
 //   GET  /v1/object?url=URL   bytes of the object; Range: bytes=A-B honoured (206)
 //   HEAD /v1/object?url=URL   Content-Length and ETag only
+//   GET  /v1/cluster          the membership this node routes by (JSON)
+//   GET  /v1/cluster/view     the placement table (binary, cluster::View); POST: a newer one
 //   GET  /metrics             Prometheus text
 //   GET  /healthz             "ok"
 // Object responses carry ETag (the version served) and X-Shoal-Size. Requests must carry

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace shoal {
+
+// Bytes per second shared by many threads (a node's egress). Callers take what they send
+// and, once the budget is overdrawn, sleep until it has refilled: over any stretch longer than
+// a few slices the rate holds, whatever the number of senders. Rate 0: no limit.
+class RateLimiter {
+ public:
+  explicit RateLimiter(uint64_t bytes_per_second = 0) : rate_(static_cast<double>(bytes_per_second)) {}
+
+  uint64_t rate() const { return static_cast<uint64_t>(rate_); }
+
+  // Accounts `n` bytes about to be sent, sleeping first if the budget is overdrawn.
+  void Acquire(uint64_t n) {
+    if (rate_ <= 0) return;
+    using Clock = std::chrono::steady_clock;
+    Clock::duration wait{};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto now = Clock::now();
+      double burst = rate_ / 20;  // 50 ms of sending may go out at once
+      if (last_ == Clock::time_point{}) {
+        tokens_ = burst;
+      } else {
+        tokens_ = std::min(burst, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
+      }
+      last_ = now;
+      tokens_ -= static_cast<double>(n);
+      if (tokens_ < 0) wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(-tokens_ / rate_));
+    }
+    if (wait.count() > 0) std::this_thread::sleep_for(wait);
+  }
+
+ private:
+  double rate_;
+  std::mutex mu_;
+  double tokens_ = 0;                           // guarded by mu_; negative: debt
+  std::chrono::steady_clock::time_point last_;  // guarded by mu_
+};
+
+}  // namespace shoal

@@ -1,0 +1,161 @@
+// The node's part in a cluster: its view of the membership, and chunks got from other nodes.
+#include <cstdio>
+#include <set>
+
+#include "common/strings.h"
+#include "node/node.h"
+
+namespace shoal::node {
+
+namespace {
+// How long a peer that failed a request is skipped (reads go to the store meanwhile).
+constexpr auto kPeerRetryAfter = std::chrono::seconds(3);
+
+http::Request PeerRequest(const std::string& method, const std::string& endpoint, const std::string& path,
+                          const std::string& token) {
+  http::Request req;
+  req.method = method;
+  req.url = "http://" + endpoint + path;
+  if (!token.empty()) req.headers.push_back({"Authorization", "Bearer " + token});
+  return req;
+}
+}  // namespace
+
+std::shared_ptr<const cluster::View> Node::view() {
+  std::lock_guard<std::mutex> lock(view_mu_);
+  return view_;
+}
+
+bool Node::AdoptView(std::shared_ptr<const cluster::View> v) {
+  std::lock_guard<std::mutex> lock(view_mu_);
+  if (view_ && view_->epoch() >= v->epoch()) return false;
+  std::fprintf(stderr, "shoald: cluster epoch %llu: %zu members\n", static_cast<unsigned long long>(v->epoch()),
+               v->placement().members().size());
+  view_ = std::move(v);
+  return true;
+}
+
+Status Node::JoinCluster() {
+  const auto& peers = options_.peers;
+  if (peers.empty()) return Status::Ok();
+  bool listed = false;
+  for (const auto& p : peers) listed |= p.member.id == options_.node_id;
+  if (!listed) {
+    return Status::InvalidArgument("--node-id " + options_.node_id + " is not one of --peers: list this node too");
+  }
+  // The newest view any live peer holds.
+  std::shared_ptr<const cluster::View> base;
+  for (const auto& p : peers) {
+    if (p.member.id == options_.node_id) continue;
+    http::Response resp;
+    Status st = peers_.Send(PeerRequest("GET", p.endpoint, "/v1/cluster/view", options_.token), &resp);
+    if (!st.ok() || resp.status != 200) continue;
+    auto v = cluster::View::Decode(resp.body);
+    if (!v.ok()) {
+      std::fprintf(stderr, "shoald: %s sent a bad cluster view: %s\n", p.member.id.c_str(), v.status().ToString().c_str());
+      continue;
+    }
+    if (!base || (*v)->epoch() > base->epoch()) base = *v;
+  }
+  if (base && base->SameMembers(peers)) {
+    AdoptView(base);
+    return Status::Ok();
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto next, cluster::View::Build(base.get(), peers, base ? base->epoch() + 1 : 1));
+  if (base) {
+    std::fprintf(stderr, "shoald: --peers differs from the cluster's epoch %llu (%zu members): it becomes epoch %llu\n",
+                 static_cast<unsigned long long>(base->epoch()), base->placement().members().size(),
+                 static_cast<unsigned long long>(next->epoch()));
+  }
+  AdoptView(next);
+  if (!base) return Status::Ok();  // a new cluster: every member builds the same first epoch
+  // Tell everyone (the previous members too, so a removed node learns it is out).
+  std::string encoded = next->Encode();
+  std::vector<cluster::Peer> told = peers;
+  for (const auto& p : base->peers()) told.push_back(p);
+  std::set<std::string> done;
+  for (const auto& p : told) {
+    if (p.member.id == options_.node_id || !done.insert(p.member.id).second) continue;
+    http::Request req = PeerRequest("POST", p.endpoint, "/v1/cluster/view", options_.token);
+    req.body = encoded;
+    http::Response resp;
+    Status st = peers_.Send(req, &resp);
+    if (!st.ok() || resp.status / 100 != 2) {
+      std::fprintf(stderr, "shoald: could not tell %s (%s) about epoch %llu: %s\n", p.member.id.c_str(),
+                   p.endpoint.c_str(), static_cast<unsigned long long>(next->epoch()),
+                   st.ok() ? resp.body.c_str() : st.ToString().c_str());
+    }
+  }
+  return Status::Ok();
+}
+
+bool Node::PeerDown(const std::string& id) {
+  std::lock_guard<std::mutex> lock(view_mu_);
+  auto it = peer_down_until_.find(id);
+  return it != peer_down_until_.end() && std::chrono::steady_clock::now() < it->second;
+}
+
+Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Peer& peer, const std::string& url,
+                                                               const ObjectInfo& info, uint64_t index,
+                                                               bool cache_only) {
+  uint64_t offset = index * options_.chunk_size;
+  uint64_t length = std::min(options_.chunk_size, info.size - offset);
+  http::Request req = PeerRequest("GET", peer.endpoint, "/v1/object?url=" + UriEncode(url, false), options_.token);
+  req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)});
+  req.headers.push_back({"X-Shoal-Etag", info.etag});
+  req.headers.push_back({"X-Shoal-Size", std::to_string(info.size)});
+  req.headers.push_back({"X-Shoal-Read", cache_only ? "cache-only" : "forwarded"});
+  req.headers.push_back({"X-Shoal-From", id()});
+  if (auto v = view()) req.headers.push_back({"X-Shoal-Epoch", std::to_string(v->epoch())});
+  auto data = std::make_shared<std::string>();
+  data->reserve(length);
+  ByteSink sink = [&](const char* d, size_t n) {
+    data->append(d, n);
+    return Status::Ok();
+  };
+  http::Response resp;
+  Status st = peers_.Send(req, &resp, &sink);
+  if (!st.ok()) {
+    metrics_.peer_failures++;
+    std::lock_guard<std::mutex> lock(view_mu_);
+    peer_down_until_[peer.member.id] = std::chrono::steady_clock::now() + kPeerRetryAfter;
+    return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + "): " + st.message());
+  }
+  if (resp.status == 404) return Status::NotFound(url + " chunk " + std::to_string(index) + " is not on " + peer.member.id);
+  if (resp.status == 412) return Status::PreconditionFailed(url + " changed in the object store");
+  if (resp.status / 100 != 2 || data->size() != length) {
+    metrics_.peer_failures++;
+    return Status::Unavailable("node " + peer.member.id + " answered " + std::to_string(resp.status) + " for " + url +
+                               " chunk " + std::to_string(index));
+  }
+  metrics_.peer_fetch_bytes += data->size();
+  return std::shared_ptr<const std::string>(std::move(data));
+}
+
+Result<std::shared_ptr<const std::string>> Node::FetchFromCluster(const std::string& url, const ObjectInfo& info,
+                                                                  uint64_t index, ReadMode mode) {
+  auto v = view();
+  if (!v || v->placement().members().size() < 2) return Status::NotFound("not in a cluster");
+  cluster::Route route = v->RouteOf(url, index, 1);
+  const cluster::Peer& owner = route.replicas[0];
+  Result<std::shared_ptr<const std::string>> got = Status::NotFound("");
+  if (owner.member.id != id()) {
+    // Not ours: the owner fetches it (once for the whole cluster) unless it is down.
+    if (mode != ReadMode::kRoute || PeerDown(owner.member.id)) return Status::NotFound("owner skipped");
+    got = FetchFromPeer(owner, url, info, index, false);
+    if (got.ok()) metrics_.peer_fetches++;
+  } else if (route.previous && route.previous->member.id != id() && !PeerDown(route.previous->member.id)) {
+    // Ours since the last membership change: the previous owner may still have it.
+    got = FetchFromPeer(*route.previous, url, info, index, true);
+    if (got.ok()) metrics_.previous_owner_hits++;
+  }
+  if (!got.ok()) {
+    // Only a changed object is final; a missing or unreachable peer sends us to the store.
+    if (got.status().code() == Code::kPreconditionFailed) return got;
+    return Status::NotFound(got.status().message());
+  }
+  chunks_->Put(engine::ChunkKey{url, ChunkVersion(url, info.etag), index}, **got, false).IgnoreError();
+  return got;
+}
+
+}  // namespace shoal::node
