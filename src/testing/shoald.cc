@@ -14,8 +14,11 @@ namespace shoal::testing {
 Status Shoald::Start(int proxy_port, const std::vector<std::string>& extra, const std::string& data_dir) {
   extra_ = extra;
   data_dir_ = data_dir.empty() ? dir_.path() + "/data" : data_dir;
-  std::vector<std::string> args = {BinaryDir() + "/bin/shoald", "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
-                                   "--port-file", dir_.path() + "/port"};
+  std::vector<std::string> args = {BinaryDir() + "/bin/shoald", "--data-dir", data_dir_, "--port-file",
+                                   dir_.path() + "/port"};
+  if (std::find(extra.begin(), extra.end(), "--listen") == extra.end()) {
+    args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+  }
   if (std::find(extra.begin(), extra.end(), "--capacity") == extra.end()) {
     args.insert(args.end(), {"--capacity", "2GiB"});
   }

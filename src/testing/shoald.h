@@ -14,7 +14,8 @@ namespace shoal::testing {
 // its own data directory. Stopped by PID when destroyed.
 class Shoald {
  public:
-  // Starts shoald with `extra` flags (--capacity 2GiB unless they say); `data_dir` empty:
+  // Starts shoald with `extra` flags (--capacity 2GiB and --listen 127.0.0.1:0 unless they
+  // say); `data_dir` empty:
   // a directory of its own.
   Status Start(int proxy_port, const std::vector<std::string>& extra = {}, const std::string& data_dir = "");
   // kill -9, as a crash would.
