@@ -18,7 +18,9 @@ namespace {
 
 using testing::CommandResult;
 using testing::NodeMetric;
+using testing::CatSha256;
 using testing::Shoald;
+using testing::Until;
 
 constexpr const char* kBucket = "clustertest";
 constexpr uint64_t kMiB = 1ull << 20;
@@ -28,21 +30,6 @@ std::string Url(const std::string& key) { return "az://" + std::string(kBucket) 
 CommandResult Shoal(std::vector<std::string> args) {
   args.insert(args.begin(), testing::ShoalBinary());
   return testing::RunCommand(args, testing::Servers().azurite.ClientEnv());
-}
-
-std::string CatSha256(const std::string& url, const std::string& endpoint) {
-  auto r = testing::CatThroughNode(url, endpoint);
-  return r.exit_code == 0 ? Trim(r.out) : "cat failed: " + r.err;
-}
-
-template <typename F>
-bool Until(F what, std::chrono::seconds limit = std::chrono::seconds(60)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (what()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
 }
 
 class ClusterTest : public ::testing::Test {

@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 using testing::CommandResult;
 using testing::Env;
 using testing::NodeMetric;
+using testing::CatSha256;
 using testing::Shoald;
+using testing::Until;
 
 constexpr const char* kBucket = "wbtest";
 
@@ -37,23 +39,6 @@ CommandResult Shoal(std::vector<std::string> args, const std::string& input = ""
 
 std::string StoreSha256(const std::string& key) {
   return testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key);
-}
-
-// sha256 of what `shoal cat --cache` reads through the node, or why the read failed.
-std::string CatSha256(const std::string& url, const std::string& endpoint) {
-  auto r = testing::CatThroughNode(url, endpoint);
-  return r.exit_code == 0 ? Trim(r.out) : "cat failed: " + r.err;
-}
-
-// Polls `what` every 20 ms until it holds (true) or `limit` passes (false).
-template <typename F>
-bool Until(F what, std::chrono::seconds limit = std::chrono::seconds(300)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (what()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
 }
 
 uint64_t Pending(const Shoald& node) { return NodeMetric(node.Endpoint(), "shoal_staged_objects"); }

@@ -78,3 +78,12 @@ CommandResult CatThroughNode(const std::string& url, const std::string& endpoint
 }
 
 }  // namespace shoal::testing
+
+namespace shoal::testing {
+
+std::string CatSha256(const std::string& url, const std::string& endpoint) {
+  auto r = CatThroughNode(url, endpoint);
+  return r.exit_code == 0 ? Trim(r.out) : "cat failed: " + r.err;
+}
+
+}  // namespace shoal::testing

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -44,6 +45,20 @@ bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit);
 // `shoal cat --cache ENDPOINT [extra] URL | sha256sum` in a shell (with Azurite's
 // credentials): the digest on stdout, or the error output.
 CommandResult CatThroughNode(const std::string& url, const std::string& endpoint, const std::string& extra = "");
+
+// The digest CatThroughNode printed, or "cat failed: " and why.
+std::string CatSha256(const std::string& url, const std::string& endpoint);
+
+// Polls `what` every 20 ms until it holds (true) or `limit` passes (false).
+template <typename F>
+bool Until(F what, std::chrono::seconds limit = std::chrono::seconds(300)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (what()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
 
 // `shoal` from the build tree.
 std::string ShoalBinary();
