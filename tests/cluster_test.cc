@@ -55,7 +55,9 @@ class ClusterTest : public ::testing::Test {
   // Starts node `i` as a member of a cluster of the first `members` nodes.
   void StartNode(int i, int members) {
     nodes_[i] = std::make_unique<Shoald>();
-    Status st = nodes_[i]->Start(proxy_.port(), {"--listen", Endpoint(i), "--peers", Peers(members)});
+    std::vector<std::string> flags = {"--listen", Endpoint(i), "--peers", Peers(members)};
+    flags.insert(flags.end(), extra_.begin(), extra_.end());
+    Status st = nodes_[i]->Start(proxy_.port(), flags);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 
@@ -78,6 +80,7 @@ class ClusterTest : public ::testing::Test {
   testing::FaultProxy proxy_;
   std::vector<int> ports_;
   std::vector<std::unique_ptr<Shoald>> nodes_;
+  std::vector<std::string> extra_;  // more flags for every node
 };
 
 // Four nodes read a 512 MiB object cold: the store serves it exactly once, spread over every
@@ -148,6 +151,72 @@ TEST_F(ClusterTest, AReadSurvivesANodeKilledUnderIt) {
   uint64_t survivors = 0;
   for (int i : {0, 1, 3}) survivors += NodeMetric(Endpoint(i), "shoal_store_get_bytes_total");
   EXPECT_LT(survivors, size) << "the survivors fetched only their own chunks and the dead node's";
+}
+
+// A 96 MiB write through node 0 with two copies (--replicas 2) while the store refuses every
+// upload; node 0 is killed (-9) and stays dead. The node holding the copy waits out
+// --down-grace, uploads it itself, and the blob in Azurite is byte-identical to the file.
+TEST_F(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
+  const uint64_t size = 96 * kMiB;
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/ckpt.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 7, size));
+  const std::string want = testing::PatternSha256(7, size);
+  const std::string url = Url("ckpt/rank0.bin");
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  for (int i = 0; i < 4; i++) StartNode(i, 4);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), file, url});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+  int holder = -1;
+  for (int i = 1; i < 4; i++) {
+    if (NodeMetric(Endpoint(i), "shoal_replica_objects") == 1) {
+      EXPECT_EQ(holder, -1) << "two copies where one was wanted";
+      holder = i;
+      EXPECT_EQ(NodeMetric(Endpoint(i), "shoal_replica_bytes_total"), size);
+    }
+  }
+  ASSERT_NE(holder, -1) << "the acknowledged write has a copy on another node";
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u);
+
+  nodes_[0]->Crash();
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(Until([&] { return NodeMetric(Endpoint(holder), "shoal_replica_takeovers_total") == 1; },
+                    std::chrono::seconds(60)))
+      << nodes_[holder]->Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(holder), std::chrono::seconds(120))) << nodes_[holder]->Log();
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/rank0.bin"), want);
+  EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
+}
+
+// With every node up, the copy is dropped once the node that took the write made it durable,
+// and nothing is uploaded twice.
+TEST_F(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
+  const uint64_t size = 40 * kMiB;
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/ckpt.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 8, size));
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  for (int i = 0; i < 4; i++) StartNode(i, 4);
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(1), file, Url("ckpt/rank1.bin")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(1), std::chrono::seconds(120)));
+  ASSERT_TRUE(Until([&] {
+    uint64_t copies = 0;
+    for (int i = 0; i < 4; i++) copies += NodeMetric(Endpoint(i), "shoal_replica_objects");
+    return copies == 0;
+  }, std::chrono::seconds(30)));
+  uint64_t put = 0, copied = 0;
+  for (int i = 0; i < 4; i++) {
+    put += NodeMetric(Endpoint(i), "shoal_store_put_bytes_total");
+    copied += NodeMetric(Endpoint(i), "shoal_replica_bytes_total");
+    EXPECT_EQ(NodeMetric(Endpoint(i), "shoal_replica_takeovers_total"), 0u);
+  }
+  EXPECT_EQ(put, size) << "uploaded once";
+  EXPECT_EQ(copied, size) << "copied to one other node";
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/rank1.bin"),
+            testing::PatternSha256(8, size));
 }
 
 }  // namespace

@@ -40,6 +40,8 @@ std::string UploadRecord::Encode() const {
                       {"store_upload_id", store_upload_id},
                       {"etag", etag},
                       {"created_unix_ms", created_unix_ms}};
+  if (!replicas.empty()) j["replicas"] = replicas;
+  if (!origin.empty()) j["origin"] = origin;
   return j.dump();
 }
 
@@ -58,6 +60,8 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
     else return Status::Corruption("journal record " + r.id + " has unknown state '" + state + "'");
     r.store_upload_id = j.value("store_upload_id", "");
     r.etag = j.value("etag", "");
+    r.replicas = j.value("replicas", std::vector<std::string>{});
+    r.origin = j.value("origin", "");
     r.created_unix_ms = j.value("created_unix_ms", int64_t{0});
     if (!ValidId(r.id)) return Status::Corruption("journal record has a bad id");
     return r;
@@ -128,6 +132,13 @@ Status Journal::Remove(const std::string& id) {
   records_.erase(id);
   if (sync_) SyncDirectory(dir_);  // best effort: the record is gone either way
   return Status::Ok();
+}
+
+Result<UploadRecord> Journal::Get(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = records_.find(id);
+  if (it == records_.end()) return Status::NotFound("no journal record " + id);
+  return it->second;
 }
 
 std::vector<UploadRecord> Journal::List() {

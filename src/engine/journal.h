@@ -25,6 +25,11 @@ struct UploadRecord {
   std::string store_upload_id;  // S3 multipart UploadId once created (to resume, or abort)
   std::string etag;             // the store's ETag once durable
   int64_t created_unix_ms = 0;  // FIFO order and upload lag
+  // Replication: on the node that took the write, the nodes holding a copy; on such a copy,
+  // the id of the node that took it (empty: written here). A copy is uploaded only if that
+  // node is gone.
+  std::vector<std::string> replicas;
+  std::string origin;
 
   std::string Encode() const;  // one JSON object
   static Result<UploadRecord> Decode(const std::string& text);
@@ -41,6 +46,8 @@ class Journal {
   // Creates or replaces a record. Durable when it returns ok.
   Status Put(const UploadRecord& record);
   Status Remove(const std::string& id);
+  // The record `id`, or kNotFound.
+  Result<UploadRecord> Get(const std::string& id);
   // All records, oldest first (FIFO by created_unix_ms, then id).
   std::vector<UploadRecord> List();
   // Records Open() could not read (their files are kept as *.bad).

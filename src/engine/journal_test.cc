@@ -39,18 +39,30 @@ TEST_F(JournalTest, RecordsSurviveReopenInFifoOrder) {
     c.state = UploadRecord::State::kDurable;
     c.etag = "0x8D";
     c.store_upload_id = "upload-1";
+    c.replicas = {"node-b", "node-c"};
     ASSERT_TRUE((*j)->Put(c).ok());
+    UploadRecord copy = Record("d", 400);
+    copy.origin = "node-a";
+    ASSERT_TRUE((*j)->Put(copy).ok());
   }
   auto j = Journal::Open(dir_);
   ASSERT_TRUE(j.ok());
   auto all = (*j)->List();
-  ASSERT_EQ(all.size(), 3u);
+  ASSERT_EQ(all.size(), 4u);
   EXPECT_EQ(all[0].id, "a");
   EXPECT_EQ(all[1].id, "b");
   EXPECT_EQ(all[2].state, UploadRecord::State::kDurable);
   EXPECT_EQ(all[2].etag, "0x8D");
   EXPECT_EQ(all[2].store_upload_id, "upload-1");
   EXPECT_EQ(all[0].size, 3u * (8 << 20) + 5);
+  EXPECT_EQ(all[2].replicas, (std::vector<std::string>{"node-b", "node-c"}));
+  EXPECT_TRUE(all[0].replicas.empty());
+  EXPECT_EQ(all[3].origin, "node-a");
+  EXPECT_TRUE(all[0].origin.empty());
+  auto d = (*j)->Get("d");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->origin, "node-a");
+  EXPECT_EQ((*j)->Get("zz").status().code(), Code::kNotFound);
   EXPECT_TRUE((*j)->damaged().empty());
 }
 

@@ -159,3 +159,150 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromCluster(const std::str
 }
 
 }  // namespace shoal::node
+
+namespace shoal::node {
+
+Status Node::CallPeer(const cluster::Peer& peer, const std::string& method, const std::string& path,
+                      std::string_view body, std::string* answer) {
+  http::Request req = PeerRequest(method, peer.endpoint, path, options_.token);
+  req.body = body;
+  http::Response resp;
+  Status st = peers_.Send(req, &resp);
+  if (!st.ok()) {
+    metrics_.peer_failures++;
+    return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + ") cannot be reached: " + st.message());
+  }
+  if (resp.status == 404) return Status::NotFound(method + " " + path + " at node " + peer.member.id + ": " + resp.body);
+  if (resp.status / 100 != 2) {
+    metrics_.peer_failures++;
+    return http::StatusFromResponse(resp, method + " " + path + " at node " + peer.member.id);
+  }
+  if (answer) *answer = std::move(resp.body);
+  return Status::Ok();
+}
+
+Result<std::vector<cluster::Peer>> Node::ReplicaTargets(const std::string& url) {
+  std::vector<cluster::Peer> out;
+  auto v = view();
+  if (!v || options_.replicas < 2) return out;
+  size_t members = v->placement().members().size();
+  size_t want = std::min<size_t>(options_.replicas, members) - 1;
+  if (want == 0) return out;
+  // The object's first chunk's replica set, this node left out, skipping nodes known down.
+  std::string down;
+  for (const auto& p : v->RouteOf(url, 0, static_cast<uint32_t>(members)).replicas) {
+    if (out.size() == want) break;
+    if (p.member.id == id()) continue;
+    if (PeerDown(p.member.id)) {
+      down += (down.empty() ? "" : ", ") + p.member.id;
+      continue;
+    }
+    out.push_back(p);
+  }
+  if (out.size() < want) {
+    return Status::Unavailable("writing " + url + ": " + std::to_string(options_.replicas) +
+                               " copies are wanted (--replicas) but nodes are down (" + down +
+                               "); nothing of this write was acknowledged");
+  }
+  return out;
+}
+
+Status Node::PutReplicaChunk(const std::string& id, const std::string& url, uint64_t index, std::string_view data) {
+  return chunks_->Put(engine::ChunkKey{url, LocalVersion(id), index}, data, /*pinned=*/true)
+      .WithContext("keeping a copy of " + url);
+}
+
+Status Node::CommitReplica(const engine::UploadRecord& r) {
+  std::vector<engine::ChunkKey> keys;
+  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
+    keys.push_back(engine::ChunkKey{r.url, LocalVersion(r.id), i});
+    if (!chunks_->Contains(keys.back())) {
+      return Status::PreconditionFailed("the copy of " + r.url + " lacks chunk " + std::to_string(i));
+    }
+  }
+  SHOAL_RETURN_IF_ERROR(chunks_->Sync(keys).WithContext("keeping a copy of " + r.url));
+  SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
+  metrics_.replica_bytes += r.size;
+  std::lock_guard<std::mutex> lock(copies_mu_);
+  copies_[r.id] = Copy{r, {}};
+  return Status::Ok();
+}
+
+void Node::DropReplica(const std::string& id, const std::string& url, uint64_t chunks) {
+  auto r = journal_->Get(id);
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    copies_.erase(id);
+  }
+  if (r.ok() && r->origin.empty()) return;  // taken over: it is ours now
+  if (r.ok()) journal_->Remove(id).IgnoreError();
+  for (uint64_t i = 0; i < chunks; i++) chunks_->Remove(engine::ChunkKey{url, LocalVersion(id), i}).IgnoreError();
+}
+
+std::string Node::WriteState(const std::string& id) {
+  auto r = journal_->Get(id);
+  if (!r.ok() || !r->origin.empty()) return "";
+  return r->state == engine::UploadRecord::State::kDurable ? "durable" : "pending";
+}
+
+void Node::TakeOver(engine::UploadRecord r) {
+  std::fprintf(stderr, "shoald: node %s is gone with %s not yet uploaded: uploading this node's copy\n",
+               r.origin.c_str(), r.url.c_str());
+  r.origin.clear();
+  if (!journal_->Put(r).ok()) return;  // retried on the next round
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    copies_.erase(r.id);
+  }
+  {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    staged_bytes_ += r.size;
+  }
+  metrics_.replica_takeovers++;
+  Stage(r);
+}
+
+void Node::WatchReplicas() {
+  std::unique_lock<std::mutex> lock(copies_mu_);
+  while (!stopping_) {
+    copies_cv_.wait_for(lock, std::chrono::milliseconds(500));
+    if (stopping_) return;
+    std::vector<Copy> copies;
+    for (const auto& [id, c] : copies_) copies.push_back(c);
+    lock.unlock();
+    auto v = view();
+    auto now = std::chrono::steady_clock::now();
+    for (auto& c : copies) {
+      std::string endpoint = v ? v->EndpointOf(c.record.origin) : "";
+      std::string state;
+      Status st = endpoint.empty() ? Status::Unavailable("not a member")
+                                   : CallPeer(cluster::Peer{{c.record.origin, 0, ""}, endpoint}, "GET",
+                                              "/v1/replica/state?id=" + c.record.id, {}, &state);
+      if (st.ok() && Trim(state) == "durable") {
+        DropReplica(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size));
+      } else if (st.code() == Code::kNotFound) {
+        TakeOver(c.record);  // the origin answers but lost the write (a new disk)
+      } else if (!st.ok()) {
+        bool gone = false;
+        {
+          std::lock_guard<std::mutex> relock(copies_mu_);
+          auto it = copies_.find(c.record.id);
+          if (it == copies_.end()) continue;
+          if (it->second.origin_down_since == std::chrono::steady_clock::time_point{}) {
+            it->second.origin_down_since = now;
+          } else {
+            gone = now - it->second.origin_down_since >= options_.down_grace;
+          }
+        }
+        if (gone) TakeOver(c.record);
+      } else {
+        std::lock_guard<std::mutex> relock(copies_mu_);
+        auto it = copies_.find(c.record.id);
+        if (it != copies_.end()) it->second.origin_down_since = {};
+      }
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace shoal::node

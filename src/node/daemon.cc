@@ -24,6 +24,7 @@ int RunDaemon(int argc, char** argv) {
   NodeOptions o;
   std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
   int ttl = 60, deadline = 900;
+  double down_grace = 30;
   bool no_fsync = false;
   app.set_config("--config", "", "Read flags from this file (name = value lines)");
   app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
@@ -38,6 +39,13 @@ int RunDaemon(int argc, char** argv) {
                  "gets a share of chunks by weight (default 100); replicas prefer distinct domains "
                  "(default: the id). To add a node, start it with the new list: it takes the "
                  "cluster's table from a live member, moves the fewest chunks, and tells the others");
+  app.add_option("--replicas", o.replicas,
+                 "Write-back: a write is acknowledged once it is on this many nodes (default 2; "
+                 "1: this node only). If this node dies before uploading, a copy's holder uploads it")
+      ->capture_default_str();
+  app.add_option("--down-grace", down_grace,
+                 "Seconds a node may be unreachable before the holders of copies of its writes "
+                 "upload them themselves (default 30)");
   app.add_option("--egress-limit", egress,
                  "Most object bytes per second this node sends to clients and peers, e.g. 100MiB "
                  "(default: no limit); lets one machine show what a cluster's links would do");
@@ -80,6 +88,7 @@ int RunDaemon(int argc, char** argv) {
   o.chunk_size = *cs;
   o.metadata_ttl = std::chrono::seconds(ttl);
   o.upload_deadline = std::chrono::seconds(deadline);
+  o.down_grace = std::chrono::milliseconds(static_cast<int64_t>(down_grace * 1000));
   o.sync = !no_fsync;
   if (!staged_cap.empty()) {
     auto sc = ParseSize(staged_cap);

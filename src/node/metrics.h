@@ -35,6 +35,8 @@ struct NodeMetrics {
   std::atomic<uint64_t> previous_owner_hits{0};  // chunks got from their owner before the last change
   std::atomic<uint64_t> peer_failures{0};        // requests to peers that failed (peer then skipped)
   std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
+  std::atomic<uint64_t> replica_bytes{0};        // bytes of other nodes' writes copied here
+  std::atomic<uint64_t> replica_takeovers{0};    // copies uploaded here because their origin was gone
 };
 
 }  // namespace shoal::node

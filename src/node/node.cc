@@ -12,12 +12,10 @@
 namespace shoal::node {
 
 namespace {
-std::string LocalVersion(const std::string& id) { return "local-" + id; }
 // What a failed write's error adds: the writer knows nothing of it was kept.
 constexpr const char* kNotAcknowledged = " (nothing of it was acknowledged; earlier writes are intact)";
 // Key of aliases_: an object at one of the store's ETags.
 std::string AliasKey(const std::string& url, const std::string& etag) { return url + '\n' + etag; }
-uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
 }  // namespace
 
 Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
@@ -58,10 +56,17 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   node->uploader_ = std::make_unique<Uploader>(
       UploaderOptions{options.upload_concurrency, options.upload_deadline}, std::move(hooks), &node->metrics_);
   SHOAL_RETURN_IF_ERROR(node->Replay());
+  node->replica_thread_ = std::thread([n] { n->WatchReplicas(); });
   return node;
 }
 
 Node::~Node() {
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    stopping_ = true;
+  }
+  copies_cv_.notify_all();
+  if (replica_thread_.joinable()) replica_thread_.join();
   uploader_.reset();
   std::unique_lock<std::mutex> lock(readahead_mu_);
   readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });
@@ -77,6 +82,14 @@ std::string Node::ChunkVersion(const std::string& url, const std::string& etag) 
 Status Node::Replay() {
   for (const auto& r : journal_->List()) {
     std::string version = LocalVersion(r.id);
+    if (!r.origin.empty()) {  // a copy of another node's write: kept, uploaded only if that node is gone
+      for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
+        chunks_->Pin(engine::ChunkKey{r.url, version, i}, true).IgnoreError();
+      }
+      std::lock_guard<std::mutex> lock(copies_mu_);
+      copies_[r.id] = Copy{r, {}};
+      continue;
+    }
     if (r.state == engine::UploadRecord::State::kDurable) {
       std::lock_guard<std::mutex> lock(meta_mu_);
       aliases_[AliasKey(r.url, r.etag)] = version;
@@ -119,11 +132,19 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
   SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));  // refuse now what could never be uploaded
-  return std::unique_ptr<Writer>(new Writer(this, url, RandomHex()));
+  SHOAL_ASSIGN_OR_RETURN(auto replicas, ReplicaTargets(url));
+  std::unique_ptr<Writer> writer(new Writer(this, url, RandomHex()));
+  writer->replicas_ = std::move(replicas);
+  return writer;
 }
 
 Writer::~Writer() {
   if (finished_) return;
+  sends_.clear();  // waits for copies in flight
+  for (const auto& peer : replicas_) {
+    node_->CallPeer(peer, "POST", "/v1/replica/drop?id=" + id_ + "&chunks=" + std::to_string(chunks_ + 1) +
+                                      "&url=" + UriEncode(url_, false)).IgnoreError();
+  }
   uint64_t uploaded = streaming_ ? node_->uploader_->Cancel(id_) : 0;
   for (uint64_t i = 0; i < chunks_; i++) {
     node_->chunks_->Remove(engine::ChunkKey{url_, LocalVersion(id_), i}).IgnoreError();
@@ -153,6 +174,22 @@ Status Writer::Flush() {
   if (!st.ok()) {
     if (st.code() == Code::kResourceExhausted) node_->metrics_.errors_disk_full++;
     return st.WithContext("writing " + url_ + kNotAcknowledged);
+  }
+  if (!replicas_.empty()) {
+    // A copy to every replica, in the background; a few chunks in flight at most.
+    auto copy = std::make_shared<const std::string>(data);
+    std::string path = "/v1/replica/chunk?id=" + id_ + "&index=" + std::to_string(chunks_) +
+                       "&url=" + UriEncode(url_, false);
+    for (const auto& peer : replicas_) {
+      sends_.push_back(std::async(std::launch::async, [this, peer, path, copy] {
+        return node_->CallPeer(peer, "PUT", path, *copy);
+      }));
+    }
+    while (sends_.size() > 4 * replicas_.size()) {
+      Status sent = sends_.front().get();
+      sends_.pop_front();
+      if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
+    }
   }
   chunks_++;
   fill_ = 0;
@@ -244,6 +281,19 @@ Result<ObjectInfo> Writer::Finish() {
   r.size = size_;
   r.chunk_size = node_->options_.chunk_size;
   r.created_unix_ms = UnixMillis();
+  // Every copy complete and fsynced on its node before the acknowledgement.
+  for (; !sends_.empty(); sends_.pop_front()) {
+    Status sent = sends_.front().get();
+    if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
+  }
+  for (const auto& peer : replicas_) {
+    std::string path = "/v1/replica/commit?id=" + id_ + "&size=" + std::to_string(size_) + "&chunk_size=" +
+                       std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) +
+                       "&origin=" + UriEncode(node_->id(), false) + "&url=" + UriEncode(url_, false);
+    SHOAL_RETURN_IF_ERROR(node_->CallPeer(peer, "POST", path)
+                              .WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
+    r.replicas.push_back(peer.member.id);
+  }
   SHOAL_RETURN_IF_ERROR(node_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
   finished_ = true;  // acknowledged from here on
   node_->metrics_.bytes_written += size_;
@@ -283,6 +333,15 @@ Status Node::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
   durable.state = engine::UploadRecord::State::kDurable;
   durable.etag = done.etag;
   SHOAL_RETURN_IF_ERROR(journal_->Put(durable));
+  // The copies on other nodes have done their job. One that misses this asks us later.
+  if (auto v = view()) {
+    for (const auto& id : r.replicas) {
+      std::string endpoint = v->EndpointOf(id);
+      std::string path = "/v1/replica/drop?id=" + r.id + "&chunks=" + std::to_string(ChunkCount(r.size, r.chunk_size)) +
+                         "&url=" + UriEncode(r.url, false);
+      if (!endpoint.empty()) CallPeer(cluster::Peer{{id, 0, ""}, endpoint}, "POST", path).IgnoreError();
+    }
+  }
   std::string version = LocalVersion(r.id);
   for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
     chunks_->Pin(engine::ChunkKey{r.url, version, i}, false).IgnoreError();
@@ -497,6 +556,13 @@ std::string Node::MetricsText() {
   counter("peer_failures_total", "Requests to other nodes that failed.", metrics_.peer_failures);
   counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",
           metrics_.bytes_served_peers);
+  counter("replica_bytes_total", "Bytes of other nodes' writes copied here.", metrics_.replica_bytes);
+  counter("replica_takeovers_total", "Copies uploaded here because the node that took the write was gone.",
+          metrics_.replica_takeovers);
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    gauge("replica_objects", "Copies of other nodes' writes held here, not yet durable.", copies_.size());
+  }
   if (auto v = view()) gauge("cluster_epoch", "The membership epoch this node routes by.", v->epoch());
   {
     auto pending = PendingUploads("");

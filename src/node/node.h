@@ -54,9 +54,18 @@ struct NodeOptions {
   // node on its own.
   std::vector<cluster::Peer> peers;
   uint64_t egress_limit = 0;               // object bytes per second sent, all clients (0: no limit)
+  // Replicated write-back: a write is acknowledged once it is on this many nodes (itself and
+  // the next-ranked nodes for the object); a copy is uploaded by its holder only when the node
+  // that took the write has been unreachable for down_grace (or lost the write).
+  int replicas = 2;
+  std::chrono::milliseconds down_grace{std::chrono::seconds(30)};
 };
 
 class Node;
+
+// The chunk version of a write taken by a node (its chunks' key until the store names it).
+inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
+inline uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
 
 // One object being written through the node. Append in order, then Finish; destroying it
 // unfinished discards what was written. Not thread-safe (one writer).
@@ -73,6 +82,10 @@ class Writer {
 
  private:
   friend class Node;
+
+// The chunk version of a write taken by a node (its chunks' key until the store names it).
+inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
+inline uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
   Writer(Node* node, std::string url, std::string id) : node_(node), url_(std::move(url)), id_(std::move(id)) {}
   Status Flush();
 
@@ -86,6 +99,8 @@ class Writer {
   uint64_t reserved_ = 0;  // staged bytes this writer holds
   bool streaming_ = false;  // its parts are being uploaded already (Uploader::Open)
   bool finished_ = false;
+  std::vector<cluster::Peer> replicas_;        // nodes that receive a copy of every chunk
+  std::deque<std::future<Status>> sends_;      // copies in flight, oldest first
 };
 
 // The cache node as a library: serves ranges of objects from the chunk store, filling misses
@@ -113,6 +128,15 @@ class Node {
   std::shared_ptr<const cluster::View> view();
   // Takes `v` if it is a newer epoch than ours (a peer pushed it); whether it did.
   bool AdoptView(std::shared_ptr<const cluster::View> v);
+  // Replication, the side that holds copies: chunk `index` of write `id` (of `url`) taken by
+  // another node; then the whole copy, fsynced and journaled (r.origin names that node).
+  Status PutReplicaChunk(const std::string& id, const std::string& url, uint64_t index, std::string_view data);
+  Status CommitReplica(const engine::UploadRecord& r);
+  // The origin made the write durable, or abandoned it: the copy (`chunks` chunks of `url`) goes.
+  void DropReplica(const std::string& id, const std::string& url, uint64_t chunks);
+  // The state of write `id` taken by this node: "pending", "durable", or "" if unknown here.
+  std::string WriteState(const std::string& id);
+
   // This node's id in the cluster.
   const std::string& id() const { return options_.node_id; }
   RateLimiter& egress() { return egress_; }
@@ -164,6 +188,16 @@ class Node {
   Result<std::shared_ptr<const std::string>> FetchFromCluster(const std::string& url, const ObjectInfo& info,
                                                               uint64_t index, ReadMode mode);
   bool PeerDown(const std::string& id);
+  // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable
+  // when it cannot be reached or fails.
+  Status CallPeer(const cluster::Peer& peer, const std::string& method, const std::string& path,
+                  std::string_view body = {}, std::string* answer = nullptr);
+  // The nodes that hold copies of a new write to `url` (replicas - 1 of them).
+  Result<std::vector<cluster::Peer>> ReplicaTargets(const std::string& url);
+  // Checks on the origins of the copies held here; takes over the upload of a copy whose
+  // origin is gone. Runs on replica_thread_.
+  void WatchReplicas();
+  void TakeOver(engine::UploadRecord r);
   void ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
 
   NodeOptions options_;
@@ -200,6 +234,16 @@ class Node {
   std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> peer_down_until_;  // guarded by view_mu_
   http::Client peers_;  // connections to other nodes
+
+  struct Copy {
+    engine::UploadRecord record;
+    std::chrono::steady_clock::time_point origin_down_since{};  // zero while it answers
+  };
+  std::mutex copies_mu_;
+  std::map<std::string, Copy> copies_;  // write id -> copy held for another node; guarded
+  std::condition_variable copies_cv_;
+  bool stopping_ = false;  // guarded by copies_mu_
+  std::thread replica_thread_;
 
   std::mutex readahead_mu_;
   int readahead_running_ = 0;  // guarded by readahead_mu_

@@ -363,6 +363,82 @@ bool ServeCommit(Node* node, tcp::socket& socket, const Request& req) {
   return !ec;
 }
 
+// Reads a body of known length (at most `limit` bytes) into *body; on a bad request answers
+// 400 itself. False if the connection must close.
+bool ReadBody(tcp::socket& socket, beast::flat_buffer& buffer, http::request_parser<http::buffer_body>& parser,
+              uint64_t limit, std::string* body) {
+  const Request& req = parser.get();
+  uint64_t length = parser.content_length().value_or(0);
+  if (req.chunked() || length > limit) {
+    WriteError(socket, req.version(), false, http::status::bad_request,
+               Status::InvalidArgument("this request takes a body of at most " + FormatBytes(limit) +
+                                       " with a Content-Length"));
+    return false;
+  }
+  body->resize(length);
+  size_t have = std::min<uint64_t>(buffer.size(), length);
+  std::memcpy(body->data(), buffer.data().data(), have);
+  buffer.consume(have);
+  beast::error_code ec;
+  if (have < length) asio::read(socket, asio::buffer(body->data() + have, length - have), ec);
+  return !ec;
+}
+
+// Replication between nodes:
+//   PUT  /v1/replica/chunk?id=&index=&url=   a chunk of another node's write (body)
+//   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
+//   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
+//   GET  /v1/replica/state?id=               "pending" or "durable" for a write taken here; 404 unknown
+bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
+                  http::request_parser<http::buffer_body>& parser) {
+  const Request& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string_view target(req.target().data(), req.target().size());
+  std::string id = QueryParam(req, "id"), url = QueryParam(req, "url");
+  auto number = [&](std::string_view name) { return std::strtoull(QueryParam(req, name).c_str(), nullptr, 10); };
+  auto answer = [&](const Status& st, const char* text) {
+    if (!st.ok()) return WriteError(socket, v, ka, HttpStatusOf(st.code()), st);
+    return WriteText(socket, v, ka, text, "text/plain");
+  };
+  if (id.empty()) {
+    WriteError(socket, v, false, http::status::bad_request, Status::InvalidArgument("missing ?id="));
+    return false;
+  }
+  if (StartsWith(target, "/v1/replica/chunk") && req.method() == http::verb::put) {
+    std::string body;
+    if (!ReadBody(socket, buffer, parser, node->options().chunk_size, &body)) return false;
+    return answer(node->PutReplicaChunk(id, url, number("index"), body), "ok\n");
+  }
+  if (!parser.is_done()) {
+    WriteError(socket, v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body"));
+    return false;
+  }
+  if (StartsWith(target, "/v1/replica/commit") && req.method() == http::verb::post) {
+    engine::UploadRecord r;
+    r.id = id;
+    r.url = url;
+    r.size = number("size");
+    r.chunk_size = number("chunk_size");
+    r.created_unix_ms = static_cast<int64_t>(number("created"));
+    r.origin = QueryParam(req, "origin");
+    if (r.origin.empty() || r.chunk_size == 0) {
+      return answer(Status::InvalidArgument("a replica commit names its origin and chunk size"), "");
+    }
+    return answer(node->CommitReplica(r), "ok\n");
+  }
+  if (StartsWith(target, "/v1/replica/drop") && req.method() == http::verb::post) {
+    node->DropReplica(id, url, number("chunks"));
+    return answer(Status::Ok(), "ok\n");
+  }
+  if (StartsWith(target, "/v1/replica/state")) {
+    std::string state = node->WriteState(id);
+    if (state.empty()) return answer(Status::NotFound("no write " + id + " was taken here"), "");
+    return answer(Status::Ok(), (state + "\n").c_str());
+  }
+  return answer(Status::InvalidArgument("no such replica request"), "");
+}
+
 // GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
 bool ServeCluster(Node* node, tcp::socket& socket, const Request& req) {
   auto view = node->view();
@@ -392,19 +468,8 @@ bool ServeClusterView(Node* node, tcp::socket& socket, beast::flat_buffer& buffe
   unsigned v = req.version();
   bool ka = req.keep_alive();
   if (req.method() == http::verb::post) {
-    uint64_t length = parser.content_length().value_or(0);
-    if (req.chunked() || length == 0 || length > (1ull << 30)) {
-      WriteError(socket, v, false, http::status::bad_request,
-                 Status::InvalidArgument("POST /v1/cluster/view takes a view with a Content-Length"));
-      return false;
-    }
-    std::string body(length, '\0');
-    size_t have = std::min<uint64_t>(buffer.size(), length);
-    std::memcpy(body.data(), buffer.data().data(), have);
-    buffer.consume(have);
-    beast::error_code ec;
-    if (have < length) asio::read(socket, asio::buffer(body.data() + have, length - have), ec);
-    if (ec) return false;
+    std::string body;
+    if (!ReadBody(socket, buffer, parser, 1ull << 30, &body)) return false;
     auto view = cluster::View::Decode(body);
     if (!view.ok()) return WriteError(socket, v, false, http::status::bad_request, view.status());
     bool taken = node->AdoptView(*view);
@@ -464,6 +529,8 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
                           "this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE"));
     } else if (StartsWith(target, "/v1/object") && req.method() == http::verb::put) {
       ok = ServeWrite(node, socket, buffer, parser);
+    } else if (StartsWith(target, "/v1/replica/")) {
+      ok = ServeReplica(node, socket, buffer, parser);
     } else if (StartsWith(target, "/v1/cluster/view")) {
       ok = ServeClusterView(node, socket, buffer, parser);
     } else if (!parser.is_done()) {  // a body where none belongs: refuse, and do not read it
