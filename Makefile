@@ -1,7 +1,7 @@
 # Shoal's entry points. Each target installs what it needs on a Debian 12 machine
 # (apt-get for libraries and tools, npm into testenv/node_modules for test servers).
 #   make build   binaries in build/bin (shoal)
-#   make test    every test (unit, and integration against Azurite, s3rver, the fault proxy)
+#   make test    every test (unit, and integration against Azurite, s3rver, etcd, the fault proxy)
 #   make demo    a round trip through the local-directory backend
 #   make bench   shoal cp against rclone copy on Azurite, raw and shaped; shoald against
 #                nginx proxy_cache for warm and cold reads; checkpoint write-back against
@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Libraries and tools the build links or the tests/benchmarks run.
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev
-DEB_TEST  := nodejs npm rclone time curl
+DEB_TEST  := nodejs npm rclone time curl etcd-server
 DEB_BENCH := nginx-light
 
 .PHONY: all build test demo bench deps-build deps-test deps-bench clean format

@@ -13,6 +13,7 @@ const char* CodeName(Code code) {
     case Code::kCorruption: return "Corruption";
     case Code::kIOError: return "IOError";
     case Code::kResourceExhausted: return "ResourceExhausted";
+    case Code::kAlreadyExists: return "AlreadyExists";
   }
   return "Unknown";
 }

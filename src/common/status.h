@@ -20,6 +20,7 @@ enum class Code : uint8_t {
   kCorruption,          // data failed a check (checksum, size)
   kIOError,             // local disk or an unexpected remote answer
   kResourceExhausted,   // out of space (a full disk): free some, then retry
+  kAlreadyExists,       // the name is taken (a node id another live node holds): pick another
 };
 
 const char* CodeName(Code code);
@@ -42,6 +43,7 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
   static Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
+  static Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

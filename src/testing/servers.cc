@@ -17,16 +17,22 @@ namespace {
 constexpr const char* kDevKey =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+// The end of a server's log, for a message.
+std::string ReadLog(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string log = ss.str();
+  return log.size() > 4000 ? "..." + log.substr(log.size() - 4000) : log;
+}
+
 Status StartAndWait(Subprocess* proc, const std::vector<std::string>& argv, int port,
                     const std::string& log, const std::string& what, const Env& env = {}) {
   if (!proc->Start(argv, env, log)) return Status::IOError("could not start " + what);
   if (!WaitForPort(port, std::chrono::seconds(60))) {
-    std::ifstream in(log);
-    std::stringstream ss;
-    ss << in.rdbuf();
     proc->Stop();
     return Status::Unavailable(what + " did not listen on port " + std::to_string(port) +
-                               " within 60 s; its log:\n" + ss.str());
+                               " within 60 s; its log:\n" + ReadLog(log));
   }
   return Status::Ok();
 }
@@ -182,6 +188,74 @@ Result<ProxyStats> FaultProxy::Stats() {
 Status FaultProxy::Reset() {
   auto r = ProxyCall(port_, "POST", "/__proxy/reset", "{}");
   return r.ok() ? Status::Ok() : r.status();
+}
+
+namespace {
+
+std::string EtcdBinary() {
+  for (const char* path : {"/usr/bin/etcd", "/usr/local/bin/etcd"}) {
+    if (access(path, X_OK) == 0) return path;
+  }
+  return "";
+}
+
+}  // namespace
+
+Status Etcd::Start() {
+  if (EtcdBinary().empty()) {
+    return Status::NotFound("etcd is not installed (no /usr/bin/etcd): run `make deps-test` or "
+                            "`apt-get install etcd-server`");
+  }
+  static int count = 0;
+  name_ = "shoal-test-" + std::to_string(getpid()) + "-" + std::to_string(count++);
+  Status st;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    port_ = FreePort();
+    peer_port_ = FreePort();
+    if (peer_port_ == port_) continue;
+    st = Launch();
+    if (st.ok()) return st;
+  }
+  return st;
+}
+
+Status Etcd::Restart() {
+  proc_.Kill();
+  return Launch();
+}
+
+std::string Etcd::Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+Status Etcd::Launch() {
+  std::string client = Endpoint();
+  std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+  std::string log = dir_.path() + "/etcd.log";
+  if (!proc_.Start({EtcdBinary(), "--name", name_, "--data-dir", dir_.path() + "/data",
+                    "--listen-client-urls", client, "--advertise-client-urls", client,
+                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", name_ + "=" + peer, "--initial-cluster-state", "new",
+                    "--heartbeat-interval", "50", "--election-timeout", "250",
+                    "--log-level", "warn"},
+                   {}, log)) {
+    return Status::IOError("could not start etcd");
+  }
+  // Ready when /health says so: the member has a leader (itself) and serves requests.
+  http::Client http;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline && proc_.running()) {
+    http::Request req;
+    req.url = client + "/health";
+    req.timeout = std::chrono::seconds(2);
+    http::Response resp;
+    if (http.Send(req, &resp).ok() && resp.status == 200 &&
+        resp.body.find("\"true\"") != std::string::npos) {
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  proc_.Kill();
+  return Status::Unavailable("etcd did not become healthy at " + client +
+                             " within 30 s; its log:\n" + ReadLog(log));
 }
 
 }  // namespace shoal::testing

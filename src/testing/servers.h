@@ -82,6 +82,28 @@ class FaultProxy {
   int port_ = 0;
 };
 
+// A single-node etcd (Debian's etcd-server) on free loopback client and peer ports, with its
+// data in a temp dir. Stopped (by PID) on destruction. Start() fails with a message saying how
+// to install it. Short heartbeat and election times, so a lease may be as short as 1 s.
+class Etcd {
+ public:
+  Status Start();
+  // Kills it (SIGKILL, as a crash) and starts it again on the same ports and data.
+  Status Restart();
+  void Kill() { proc_.Kill(); }
+  int port() const { return port_; }
+  std::string Endpoint() const;  // http://127.0.0.1:PORT
+
+ private:
+  Status Launch();
+
+  TempDir dir_;
+  Subprocess proc_;
+  std::string name_;
+  int port_ = 0;
+  int peer_port_ = 0;
+};
+
 // Path of a tool in testenv/node_modules/.bin, or "" if it is not installed.
 std::string NodeTool(const std::string& name);
 

@@ -1,6 +1,9 @@
 #include "store/http/http_client.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <pugixml.hpp>
 
 #include <algorithm>
@@ -60,12 +63,52 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
+curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* addr) {
+  auto* cancel = static_cast<Canceller*>(user);
+  int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+  if (fd < 0) return CURL_SOCKET_BAD;
+  if (!cancel->Register(fd)) {
+    close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
+}
+
+int CloseSocket(void* user, curl_socket_t fd) {
+  static_cast<Canceller*>(user)->Unregister(fd);
+  return close(fd);
+}
+
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 }  // namespace
+
+void Canceller::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  // shutdown, not close: the fd stays curl's to close, so its number cannot be reused under it.
+  for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+}
+
+bool Canceller::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+bool Canceller::Register(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled_) return false;
+  fds_.push_back(fd);
+  return true;
+}
+
+void Canceller::Unregister(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase(fds_, fd);
+}
 
 Client::Client() { GlobalInit(); }
 
@@ -91,6 +134,10 @@ void Client::Release(void* handle) {
 }
 
 Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
+  if (req.cancel != nullptr && req.cancel->cancelled()) {
+    return Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) +
+                               ": cancelled");
+  }
   CURL* curl = static_cast<CURL*>(Acquire());
   if (curl == nullptr) return Status::IOError("could not create an HTTP handle (out of memory?)");
   curl_easy_reset(curl);  // keeps the live connection
@@ -100,9 +147,22 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-  // A connection that moves less than 1 KiB/s for 60 s is dead: fail and let the caller retry.
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  if (req.cancel == nullptr) {
+    // A connection that moves less than 1 KiB/s for 60 s is dead: fail and let the caller retry.
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  } else {
+    // A connection of its own, whose socket Cancel() can shut down.
+    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, req.cancel);
+    curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, CloseSocket);
+    curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, req.cancel);
+  }
+  if (req.timeout.count() > 0) {
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
+  }
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);

@@ -15,6 +15,25 @@
 
 namespace shoal::http {
 
+// Ends requests in flight from another thread, at once: a watch stream that may stay silent for
+// minutes, or the calls of a background thread being joined. Cancel() shuts down the sockets
+// of the requests sent with this canceller (they fail with kUnavailable) and makes later ones
+// fail before they connect. Thread-safe; must outlive the requests sent with it.
+class Canceller {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+  // For the client: the sockets of requests in flight. Register returns false once cancelled.
+  bool Register(int fd);
+  void Unregister(int fd);
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;  // Guarded by mu_.
+  std::vector<int> fds_;    // Guarded by mu_.
+};
+
 struct Request {
   std::string method = "GET";  // GET, HEAD, PUT, POST, DELETE
   std::string url;
@@ -24,6 +43,12 @@ struct Request {
   // Content-Length, or -1 to send it chunked. A streamed request cannot be retried by Call.
   std::function<size_t(char* buf, size_t len)> body_reader;
   int64_t body_length = -1;
+  // The whole request, connecting included; 0: no limit.
+  std::chrono::milliseconds timeout{0};
+  // When set, the request has a connection of its own (never reused), which cancel->Cancel()
+  // shuts down, and no low-speed limit: it may stream a silent response (a watch) for as long
+  // as the server keeps it open.
+  Canceller* cancel = nullptr;
 };
 
 struct Response {

@@ -1,7 +1,12 @@
 #include "store/http/http_client.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <thread>
 #include <vector>
 
 namespace shoal::http {
@@ -102,6 +107,62 @@ TEST(RangeHeader, WholeObjectHasNoRange) {
   EXPECT_EQ(RangeHeader(10, ReadOptions::kToEnd), "bytes=10-");
   EXPECT_EQ(RangeHeader(0, 1), "bytes=0-0");
   EXPECT_EQ(RangeHeader(5, 10), "bytes=5-14");
+}
+
+// A loopback port that takes connections (into its backlog) and never answers.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
+    listen(fd_, 16);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentServer() { close(fd_); }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/watch"; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(Canceller, EndsARequestWaitingOnASilentServerAtOnce) {
+  SilentServer server;
+  Client client;
+  Canceller cancel;
+  Request req;
+  req.url = server.Url();
+  req.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    cancel.Cancel();
+  });
+  auto start = std::chrono::steady_clock::now();
+  Response resp;
+  Status st = client.Send(req, &resp);
+  auto took = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_LT(took, milliseconds(2000));
+  // And a request sent after Cancel() fails before it connects.
+  EXPECT_EQ(client.Send(req, &resp).code(), Code::kUnavailable);
+}
+
+TEST(Request, TimeoutBoundsTheWholeRequest) {
+  SilentServer server;
+  Client client;
+  Request req;
+  req.url = server.Url();
+  req.timeout = milliseconds(200);
+  auto start = std::chrono::steady_clock::now();
+  Response resp;
+  EXPECT_EQ(client.Send(req, &resp).code(), Code::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000));
 }
 
 }  // namespace
