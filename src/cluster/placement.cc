@@ -85,14 +85,20 @@ Result<uint64_t> Placement::Apply(const std::vector<Member>& members_in, uint64_
     if (o != kNone) count[o]++;
   }
 
-  // Release: slots of removed members, and of members above their target (their first
-  // slots in slot order), into a pool.
+  // Release: slots of removed members, and the excess of members above their target, spread
+  // evenly over each one's slots (the k-th of its h slots goes when floor(k e / h) steps, for
+  // an excess e), so that the slots a joining node takes are spread over the whole table too.
+  std::vector<uint64_t> excess(n, 0), held = count, seen(n, 0);
+  for (size_t i = 0; i < n; i++) excess[i] = count[i] > target[i] ? count[i] - target[i] : 0;
   std::vector<uint32_t> pool;
   for (uint32_t s = 0; s < n_slots; s++) {
     uint32_t& o = owner_[s];
-    if (o != kNone && count[o] > target[o]) {
-      count[o]--;
-      o = kNone;
+    if (o != kNone && excess[o] > 0) {
+      uint64_t k = seen[o]++;
+      if ((k + 1) * excess[o] / held[o] != k * excess[o] / held[o]) {
+        count[o]--;
+        o = kNone;
+      }
     }
     if (o == kNone) pool.push_back(s);
   }

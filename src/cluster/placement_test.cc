@@ -146,5 +146,30 @@ TEST(PlacementTest, AChunkHashPicksASlotFromItsTopBits) {
   EXPECT_NE(ChunkHash("az://c/k@e#0"), ChunkHash("az://c/k@e#1"));
 }
 
+// A join takes slots evenly from over the whole table, not a block of it: every stretch of
+// 256 consecutive slots gives the new node close to 1/5 of them.
+TEST(PlacementTest, AJoinTakesSlotsSpreadOverTheTable) {
+  Placement p = Make(14);
+  ASSERT_TRUE(p.Apply(Nodes(4), 1).ok());
+  ASSERT_TRUE(p.Apply(Nodes(5), 2).ok());
+  uint32_t newcomer = 4;  // node-4, last in id order
+  for (uint32_t start = 0; start < p.slots(); start += 256) {
+    int taken = 0;
+    for (uint32_t s = start; s < start + 256; s++) taken += p.Owner(s) == newcomer;
+    EXPECT_GE(taken, 256 / 5 - 8) << "slots " << start << "+256";
+    EXPECT_LE(taken, 256 / 5 + 8) << "slots " << start << "+256";
+  }
+}
+
+// A first table deals slots round-robin: consecutive slots have different owners.
+TEST(PlacementTest, AFirstTableDealsSlotsRoundRobin) {
+  Placement p = Make(12);
+  ASSERT_TRUE(p.Apply(Nodes(4), 1).ok());
+  for (uint32_t s = 0; s + 4 <= p.slots(); s += 4) {
+    std::set<uint32_t> owners = {p.Owner(s), p.Owner(s + 1), p.Owner(s + 2), p.Owner(s + 3)};
+    ASSERT_EQ(owners.size(), 4u) << "slots " << s << "-" << s + 3;
+  }
+}
+
 }  // namespace
 }  // namespace shoal::cluster

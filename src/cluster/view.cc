@@ -51,13 +51,9 @@ Result<Placement> ReadTable(const nlohmann::json& header, uint32_t bits, std::st
 }
 }  // namespace
 
-uint64_t ChunkPlacementHash(std::string_view url, uint64_t index) {
-  std::string key;
-  key.reserve(url.size() + 24);
-  key.append(url);
-  key += '#';
-  key += std::to_string(index);
-  return XXH3_64bits(key.data(), key.size());
+uint32_t ChunkSlot(const Placement& placement, std::string_view url, uint64_t index) {
+  uint32_t first = placement.SlotOf(XXH3_64bits(url.data(), url.size()));
+  return static_cast<uint32_t>((first + index) & (placement.slots() - 1));
 }
 
 Result<std::shared_ptr<const View>> View::Build(const View* prev, const std::vector<Peer>& peers, uint64_t epoch,
@@ -131,7 +127,7 @@ Peer View::PeerOf(const Placement& p, uint32_t index) const {
 Route View::RouteOf(std::string_view url, uint64_t index, uint32_t replicas) const {
   Route r;
   if (current_.members().empty()) return r;
-  uint32_t slot = current_.SlotOf(ChunkPlacementHash(url, index));
+  uint32_t slot = ChunkSlot(current_, url, index);
   for (uint32_t m : current_.Replicas(slot, std::max<uint32_t>(replicas, 1))) r.replicas.push_back(PeerOf(current_, m));
   if (previous_ && !previous_->members().empty()) {
     Peer before = PeerOf(*previous_, previous_->Owner(slot));

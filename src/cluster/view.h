@@ -14,9 +14,12 @@
 
 namespace shoal::cluster {
 
-// The hash that places chunk `index` of the object at `url`. Independent of the object's
-// version, so a new version of an object lands on the same nodes as the old one.
-uint64_t ChunkPlacementHash(std::string_view url, uint64_t index);
+// The slot of chunk `index` of the object at `url`: the object's URL hashes to a slot, and its
+// chunks take the slots after it in turn. Consecutive slots mostly belong to different nodes
+// (a table is filled round-robin, and a join takes evenly spread slots), so a sequential
+// reader's chunks rotate over the owners and every owner is busy at once. Independent of the
+// object's version, so a new version lands on the same nodes as the old one.
+uint32_t ChunkSlot(const Placement& placement, std::string_view url, uint64_t index);
 
 // Where one chunk lives.
 struct Route {
