@@ -26,19 +26,10 @@ SHOAL=build/bin/shoal SHOALD=build/bin/shoald
 for bin in "$SHOAL" "$SHOALD"; do
   [[ -x "$bin" ]] || { echo "cluster_read_bench: $bin is missing: run make build" >&2; exit 1; }
 done
-bytes() {
-  python3 -c "
-import re,sys; m=re.fullmatch(r'(\d+)\s*([KMGT]i?B?)?', sys.argv[1]); n=int(m.group(1)); u=(m.group(2) or '').rstrip('B')
-print(n*{'':1,'K':1000,'M':10**6,'G':10**9,'T':10**12,'Ki':1024,'Mi':1024**2,'Gi':1024**3,'Ti':1024**4}[u])" "$1"
-}
-BYTES=$(bytes "$SIZE") LIMIT_BYTES=$(bytes "$LIMIT")
+BENCH=cluster_read_bench
+source bench/lib.sh
+BYTES=$(size_bytes "$SIZE") LIMIT_BYTES=$(size_bytes "$LIMIT")
 TMP=$(mktemp -d /tmp/cluster_read_bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-log() { echo "[cluster_read_bench $(date +%H:%M:%S)] $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 mkdir -p "$TMP/store"
 log "writing a $SIZE object"
@@ -61,20 +52,7 @@ start_cluster() {
 }
 
 RESULTS="$TMP/results.tsv"; : > "$RESULTS"
-timed() {
-  local name="$1" phase="$2"; shift 2
-  local t0 t1 got
-  t0=$(date +%s.%N)
-  got=$("$@" | wc -c)
-  t1=$(date +%s.%N)
-  [[ "$got" == "$BYTES" ]] || { echo "cluster_read_bench: $name returned $got bytes, not $BYTES" >&2; exit 1; }
-  printf '%s\t%s\t%s\n' "$name" "$phase" "$(python3 -c "print(round($t1-$t0,3))")" >> "$RESULTS"
-  log "$(printf '%-34s %-5s %7.2f s' "$name" "$phase" "$(python3 -c "print($t1-$t0)")")"
-}
-verify() {
-  [[ "$("$SHOAL" cat --cache "$2" "$URL" | sha256sum | cut -d' ' -f1)" == "$SUM" ]] ||
-    { echo "cluster_read_bench: $1 returned wrong bytes" >&2; exit 1; }
-}
+verify_read() { verify "$1" "$SHOAL" cat --cache "$2" "$URL"; }
 
 start_cluster one 1
 ONE="$ENTRY"
@@ -86,8 +64,8 @@ for run in $(seq "$RUNS"); do
   timed "1 node" warm "$SHOAL" cat --cache "$ONE" "$URL"
   timed "4 nodes" warm "$SHOAL" cat --cache "$FOUR" "$URL"
 done
-verify "1 node" "$ONE"
-verify "4 nodes" "$FOUR"
+verify_read "1 node" "$ONE"
+verify_read "4 nodes" "$FOUR"
 log "both returned the object's exact bytes (sha256)"
 
 mkdir -p "$OUT"

@@ -24,16 +24,10 @@ SHOAL=build/bin/shoal SHOALD=build/bin/shoald NGINX=${NGINX:-/usr/sbin/nginx}
 for bin in "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob; do
   [[ -x "$bin" ]] || { echo "node_read_bench: $bin is missing: run make bench" >&2; exit 1; }
 done
-BYTES=$(python3 -c "
-import re,sys; m=re.fullmatch(r'(\d+)\s*([KMGT]i?B?)?', sys.argv[1]); n=int(m.group(1)); u=(m.group(2) or '').rstrip('B')
-print(n*{'':1,'K':1000,'M':10**6,'G':10**9,'T':10**12,'Ki':1024,'Mi':1024**2,'Gi':1024**3,'Ti':1024**4}[u])" "$SIZE")
+BENCH=node_read_bench
+source bench/lib.sh
+BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d /tmp/node_read_bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-log() { echo "[node_read_bench $(date +%H:%M:%S)] $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 AZ_PORT=$(free_port)
 testenv/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$TMP/azurite" \
@@ -91,23 +85,6 @@ wait_port "$NGINX_PORT" || { cat "$TMP/nginx/error.log" >&2; exit 1; }
 NGINX_URL="http://127.0.0.1:$NGINX_PORT/devstoreaccount1/readbench/obj?$SAS"
 NODE_URL="http://127.0.0.1:$NODE_PORT/v1/object?url=az%3A%2F%2Freadbench%2Fobj"
 RESULTS="$TMP/results.tsv"; : > "$RESULTS"
-# timed NAME PHASE CMD...: runs CMD, checks the byte count, records seconds. (Hashing inside
-# the timing would cap every row at the hash's speed; each reader's bytes are checked with
-# sha256 once, untimed, below.)
-timed() {
-  local name="$1" phase="$2"; shift 2
-  local t0 t1 got
-  t0=$(date +%s.%N)
-  got=$("$@" | wc -c)
-  t1=$(date +%s.%N)
-  [[ "$got" == "$BYTES" ]] || { echo "node_read_bench: $name returned $got bytes, not $BYTES" >&2; exit 1; }
-  printf '%s\t%s\t%s\n' "$name" "$phase" "$(python3 -c "print(round($t1-$t0,3))")" >> "$RESULTS"
-  log "$(printf '%-28s %-5s %7.2f s' "$name" "$phase" "$(python3 -c "print($t1-$t0)")")"
-}
-verify() {
-  local name="$1"; shift
-  [[ "$("$@" | sha256sum | cut -d' ' -f1)" == "$SUM" ]] || { echo "node_read_bench: $name returned wrong bytes" >&2; exit 1; }
-}
 timed "curl -> nginx proxy_cache" cold curl -sSf "$NGINX_URL"
 timed "curl -> shoald" cold curl -sSf "$NODE_URL"
 for run in $(seq "$RUNS"); do

@@ -32,18 +32,11 @@ for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob; do
   [[ -x "$bin" ]] || { echo "writeback_bench: $bin is missing: run make bench" >&2; exit 1; }
 done
 command -v "$RCLONE" > /dev/null || { echo "writeback_bench: rclone not found: run make deps-test" >&2; exit 1; }
-BYTES=$(python3 -c "
-import re,sys; m=re.fullmatch(r'(\d+)\s*([KMGT]i?B?)?', sys.argv[1]); n=int(m.group(1)); u=(m.group(2) or '').rstrip('B')
-print(n*{'':1,'K':1000,'M':10**6,'G':10**9,'T':10**12,'Ki':1024,'Mi':1024**2,'Gi':1024**3,'Ti':1024**4}[u])" "$SIZE")
+BENCH=writeback_bench
+source bench/lib.sh
+BYTES=$(size_bytes "$SIZE")
 # Everything on the disk under bench/ (the same disk for dd, rclone's source and shoald).
 TMP=$(mktemp -d "$PWD/bench/.writeback.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-log() { echo "[writeback_bench $(date +%H:%M:%S)] $*" >&2; }
-die() { echo "writeback_bench: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 now() { date +%s.%N; }
 secs() { python3 -c "print(round($2-$1,3))"; }
 

@@ -1,0 +1,43 @@
+# Shared by the bench scripts: source it after setting BENCH (the script's name, for messages).
+# Provides PIDS (stopped on exit, with $TMP removed), log, die, free_port, wait_port,
+# size_bytes, and timed/verify for readers of an object of $BYTES bytes.
+
+PIDS=()
+bench_cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ -n "${TMP:-}" ]] && rm -rf "$TMP"
+}
+trap bench_cleanup EXIT
+
+log() { echo "[$BENCH $(date +%H:%M:%S)] $*" >&2; }
+die() { echo "$BENCH: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# size_bytes 1GiB -> 1073741824 (K/M/G/T decimal, Ki/Mi/Gi/Ti binary).
+size_bytes() {
+  python3 -c "
+import re,sys; m=re.fullmatch(r'(\d+)\s*([KMGT]i?B?)?', sys.argv[1]); n=int(m.group(1)); u=(m.group(2) or '').rstrip('B')
+print(n*{'':1,'K':1000,'M':10**6,'G':10**9,'T':10**12,'Ki':1024,'Mi':1024**2,'Gi':1024**3,'Ti':1024**4}[u])" "$1"
+}
+
+# timed NAME PHASE CMD...: runs CMD, checks it wrote $BYTES bytes, appends "NAME PHASE seconds"
+# to $RESULTS. (Hashing inside the timing would cap every row at the hash's speed: check the
+# bytes once, untimed, with verify.)
+timed() {
+  local name="$1" phase="$2"; shift 2
+  local t0 t1 got
+  t0=$(date +%s.%N)
+  got=$("$@" | wc -c)
+  t1=$(date +%s.%N)
+  [[ "$got" == "$BYTES" ]] || die "$name returned $got bytes, not $BYTES"
+  printf '%s\t%s\t%s\n' "$name" "$phase" "$(python3 -c "print(round($t1-$t0,3))")" >> "$RESULTS"
+  log "$(printf '%-34s %-5s %7.2f s' "$name" "$phase" "$(python3 -c "print($t1-$t0)")")"
+}
+
+# verify NAME CMD...: CMD's output has sha256 $SUM.
+verify() {
+  local name="$1"; shift
+  [[ "$("$@" | sha256sum | cut -d' ' -f1)" == "$SUM" ]] || die "$name returned wrong bytes"
+}
