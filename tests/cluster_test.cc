@@ -32,13 +32,20 @@ CommandResult Shoal(std::vector<std::string> args) {
   return testing::RunCommand(args, testing::Servers().azurite.ClientEnv());
 }
 
-class ClusterTest : public ::testing::Test {
+// Every test runs twice: with the membership in --peers, and kept in a real etcd.
+class ClusterTest : public ::testing::TestWithParam<std::string> {
  protected:
   static constexpr int kMaxNodes = 5;
+
+  bool WithEtcd() const { return GetParam() == "etcd"; }
 
   void SetUp() override {
     Status st = proxy_.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port()));
     ASSERT_TRUE(st.ok()) << st.ToString();
+    if (WithEtcd()) {
+      st = etcd_.Start();
+      ASSERT_TRUE(st.ok()) << st.ToString();
+    }
     for (int i = 0; i < kMaxNodes; i++) ports_.push_back(testing::FreePort());
     nodes_.resize(kMaxNodes);
   }
@@ -52,13 +59,41 @@ class ClusterTest : public ::testing::Test {
     return out;
   }
 
-  // Starts node `i` as a member of a cluster of the first `members` nodes.
+  // Starts node `i` as a member of a cluster of the first `members` nodes (static), or as
+  // one more member in etcd.
   void StartNode(int i, int members) {
     nodes_[i] = std::make_unique<Shoald>();
-    std::vector<std::string> flags = {"--listen", Endpoint(i), "--peers", Peers(members)};
+    std::vector<std::string> flags = {"--listen", Endpoint(i)};
+    if (WithEtcd()) {
+      flags.insert(flags.end(), {"--etcd", etcd_.Endpoint(), "--node-id", "n" + std::to_string(i)});
+    } else {
+      flags.insert(flags.end(), {"--peers", Peers(members)});
+    }
     flags.insert(flags.end(), extra_.begin(), extra_.end());
     Status st = nodes_[i]->Start(proxy_.port(), flags);
     ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  // Starts nodes 0..n-1 and waits until they agree on a membership of n.
+  void StartCluster(int n) {
+    for (int i = 0; i < n; i++) StartNode(i, n);
+    WaitForMembers(n);
+  }
+
+  // Waits until every running node sees `members` members at the same epoch.
+  void WaitForMembers(int members) {
+    bool agreed = Until([&] {
+      uint64_t epoch = 0;
+      for (int i = 0; i < kMaxNodes; i++) {
+        if (!nodes_[i] || !nodes_[i]->Running()) continue;
+        if (NodeMetric(Endpoint(i), "shoal_cluster_members") != static_cast<uint64_t>(members)) return false;
+        uint64_t e = NodeMetric(Endpoint(i), "shoal_cluster_epoch");
+        if (epoch != 0 && e != epoch) return false;
+        epoch = e;
+      }
+      return true;
+    }, std::chrono::seconds(60));
+    ASSERT_TRUE(agreed) << "the nodes did not agree on " << members << " members; node 0's log:\n" << nodes_[0]->Log();
   }
 
   uint64_t StoreBytes() {
@@ -81,16 +116,17 @@ class ClusterTest : public ::testing::Test {
   std::vector<int> ports_;
   std::vector<std::unique_ptr<Shoald>> nodes_;
   std::vector<std::string> extra_;  // more flags for every node
+  testing::Etcd etcd_;
 };
 
 // Four nodes read a 512 MiB object cold: the store serves it exactly once, spread over every
 // node; warm, not at all. A fifth node joins: it takes about 1/5 of the chunks, and finds them
 // on their previous owners, so re-reading the dataset costs the store at most 1% of it.
-TEST_F(ClusterTest, AJoiningNodeTakesItsChunksFromPreviousOwnersNotTheStore) {
+TEST_P(ClusterTest, AJoiningNodeTakesItsChunksFromPreviousOwnersNotTheStore) {
   const uint64_t size = 512 * kMiB;
   const std::string want = PutObject("ds/data.bin", 5, size);
   const std::string url = Url("ds/data.bin");
-  for (int i = 0; i < 4; i++) StartNode(i, 4);
+  StartCluster(4);
 
   uint64_t before = StoreBytes();
   ASSERT_EQ(CatSha256(url, Endpoint(0)), want);
@@ -108,12 +144,7 @@ TEST_F(ClusterTest, AJoiningNodeTakesItsChunksFromPreviousOwnersNotTheStore) {
   EXPECT_EQ(StoreBytes() - before, 0u) << "a warm cluster serves the object from its disks";
 
   StartNode(4, 5);
-  ASSERT_TRUE(Until([&] {
-    for (int i = 0; i < 5; i++) {
-      if (NodeMetric(Endpoint(i), "shoal_cluster_epoch") != 2) return false;
-    }
-    return true;
-  })) << "every node learns of the join; node 4's log:\n" << nodes_[4]->Log();
+  WaitForMembers(5);
 
   before = StoreBytes();
   ASSERT_EQ(CatSha256(url, Endpoint(0)), want);
@@ -126,11 +157,11 @@ TEST_F(ClusterTest, AJoiningNodeTakesItsChunksFromPreviousOwnersNotTheStore) {
 
 // A node killed (kill -9) while a 512 MiB read is fetching chunks from it: the read goes on
 // through the next replica, and the reader gets every byte right.
-TEST_F(ClusterTest, AReadSurvivesANodeKilledUnderIt) {
+TEST_P(ClusterTest, AReadSurvivesANodeKilledUnderIt) {
   const uint64_t size = 512 * kMiB;
   const std::string want = PutObject("crash/data.bin", 6, size);
   const std::string url = Url("crash/data.bin");
-  for (int i = 0; i < 4; i++) StartNode(i, 4);
+  StartCluster(4);
   // A slow store keeps the read going long enough to kill a node in its middle.
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.latency_ms = 20, .bandwidth = 16 * kMiB}).ok());
 
@@ -156,7 +187,7 @@ TEST_F(ClusterTest, AReadSurvivesANodeKilledUnderIt) {
 // A 96 MiB write through node 0 with two copies (--replicas 2) while the store refuses every
 // upload; node 0 is killed (-9) and stays dead. The node holding the copy waits out
 // --down-grace, uploads it itself, and the blob in Azurite is byte-identical to the file.
-TEST_F(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
+TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   const uint64_t size = 96 * kMiB;
   testing::TempDir tmp;
   std::string file = tmp.path() + "/ckpt.bin";
@@ -164,7 +195,7 @@ TEST_F(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   const std::string want = testing::PatternSha256(7, size);
   const std::string url = Url("ckpt/rank0.bin");
   extra_ = {"--replicas", "2", "--down-grace", "2"};
-  for (int i = 0; i < 4; i++) StartNode(i, 4);
+  StartCluster(4);
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
 
   auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), file, url});
@@ -192,13 +223,13 @@ TEST_F(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
 
 // With every node up, the copy is dropped once the node that took the write made it durable,
 // and nothing is uploaded twice.
-TEST_F(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
+TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
   const uint64_t size = 40 * kMiB;
   testing::TempDir tmp;
   std::string file = tmp.path() + "/ckpt.bin";
   ASSERT_TRUE(testing::WritePatternFile(file, 8, size));
   extra_ = {"--replicas", "2", "--down-grace", "2"};
-  for (int i = 0; i < 4; i++) StartNode(i, 4);
+  StartCluster(4);
   auto cp = Shoal({"cp", "-q", "--cache", Endpoint(1), file, Url("ckpt/rank1.bin")});
   ASSERT_EQ(cp.exit_code, 0) << cp.err;
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(1), std::chrono::seconds(120)));
@@ -218,6 +249,9 @@ TEST_F(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
   EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/rank1.bin"),
             testing::PatternSha256(8, size));
 }
+
+INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "etcd"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace shoal

@@ -1,6 +1,7 @@
 // The node's part in a cluster: its view of the membership, and chunks got from other nodes.
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "common/strings.h"
 #include "node/node.h"
@@ -35,7 +36,8 @@ bool Node::AdoptView(std::shared_ptr<const cluster::View> v) {
   return true;
 }
 
-Status Node::JoinCluster() {
+Status Node::JoinCluster(const std::string& endpoint) {
+  if (!options_.etcd.empty()) return JoinEtcd(endpoint);
   const auto& peers = options_.peers;
   if (peers.empty()) return Status::Ok();
   bool listed = false;
@@ -87,6 +89,60 @@ Status Node::JoinCluster() {
     }
   }
   return Status::Ok();
+}
+
+Status Node::JoinEtcd(const std::string& endpoint) {
+  SHOAL_ASSIGN_OR_RETURN(etcd_, cluster::EtcdMembership::Connect(options_.etcd, options_.etcd_prefix + "members/"));
+  // Every node replays the membership's whole history, so all build the same tables.
+  SHOAL_RETURN_IF_ERROR(etcd_->Watch(0, [this](const cluster::MembershipEvent& e) { OnMembership(e); }));
+  cluster::Peer self{cluster::Member{options_.node_id, options_.weight,
+                                     options_.domain.empty() ? options_.node_id : options_.domain},
+                     endpoint};
+  // The lease is the grace a node that stops answering keeps its slots for.
+  auto ttl = std::max<std::chrono::seconds>(std::chrono::seconds(1),
+                                            std::chrono::duration_cast<std::chrono::seconds>(options_.down_grace));
+  auto deadline = std::chrono::steady_clock::now() + ttl + std::chrono::seconds(10);
+  for (bool told = false;;) {
+    Status st = etcd_->Join(self, ttl);
+    if (st.ok()) return Status::Ok();
+    if (st.code() != Code::kAlreadyExists || std::chrono::steady_clock::now() > deadline) {
+      return st.WithContext("joining the cluster in etcd (" + options_.etcd + ")");
+    }
+    if (!told) {  // this node restarted within its lease: wait for the old one to lapse
+      std::fprintf(stderr, "shoald: %s; waiting for that lease to expire (up to %llds)\n", st.message().c_str(),
+                   static_cast<long long>(ttl.count()));
+      told = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+void Node::OnMembership(const cluster::MembershipEvent& e) {
+  if (e.peers.empty()) return;  // nobody left: keep routing by the last table
+  auto current = view();
+  const cluster::View* base = e.resync ? nullptr : current.get();
+  if (e.resync) {
+    // The history is gone: take this epoch's table from a member that has it.
+    for (const auto& p : e.peers) {
+      if (p.member.id == id()) continue;
+      std::string body;
+      if (!CallPeer(p, "GET", "/v1/cluster/view", {}, &body).ok()) continue;
+      auto v = cluster::View::Decode(body);
+      if (v.ok() && (*v)->epoch() == e.revision && (*v)->SameMembers(e.peers)) {
+        AdoptView(*v);
+        return;
+      }
+    }
+    std::fprintf(stderr, "shoald: etcd history is compacted and no member has epoch %llu: building it afresh\n",
+                 static_cast<unsigned long long>(e.revision));
+  }
+  auto next = cluster::View::Build(base, e.peers, e.revision);
+  if (!next.ok()) {
+    std::fprintf(stderr, "shoald: cannot apply membership epoch %llu: %s\n", static_cast<unsigned long long>(e.revision),
+                 next.status().ToString().c_str());
+    return;
+  }
+  AdoptView(*next);
 }
 
 bool Node::PeerDown(const std::string& id) {

@@ -22,7 +22,7 @@ int RunDaemon(int argc, char** argv) {
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
   NodeOptions o;
-  std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
+  std::string advertise, capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
   int ttl = 60, deadline = 900;
   double down_grace = 30;
   bool no_fsync = false;
@@ -39,6 +39,14 @@ int RunDaemon(int argc, char** argv) {
                  "gets a share of chunks by weight (default 100); replicas prefer distinct domains "
                  "(default: the id). To add a node, start it with the new list: it takes the "
                  "cluster's table from a live member, moves the fewest chunks, and tells the others");
+  app.add_option("--etcd", o.etcd,
+                 "Keep the membership in etcd instead of --peers: http://HOST:PORT[,...]. The node "
+                 "registers under --etcd-prefix with a lease of --down-grace and follows every change");
+  app.add_option("--etcd-prefix", o.etcd_prefix, "Key prefix of this cluster in etcd")->capture_default_str();
+  app.add_option("--advertise", advertise,
+                 "HOST:PORT other nodes and clients reach this node at (default: --listen)");
+  app.add_option("--weight", o.weight, "With --etcd: this node's share of chunks (default 100)");
+  app.add_option("--domain", o.domain, "With --etcd: this node's failure domain (default: its id)");
   app.add_option("--replicas", o.replicas,
                  "Write-back: a write is acknowledged once it is on this many nodes (default 2; "
                  "1: this node only). If this node dies before uploading, a copy's holder uploads it")
@@ -100,6 +108,8 @@ int RunDaemon(int argc, char** argv) {
     if (!e.ok()) return fail("--egress-limit: " + e.status().message());
     o.egress_limit = *e;
   }
+  if (!peers.empty() && !o.etcd.empty()) return fail("--peers and --etcd are two ways to say the same: pick one");
+  if (!o.etcd.empty() && o.node_id.empty()) return fail("--etcd needs --node-id (a name unique in the cluster)");
   if (!peers.empty()) {
     auto parsed = cluster::ParsePeers(peers);
     if (!parsed.ok()) return fail(parsed.status().message());
@@ -150,7 +160,8 @@ int RunDaemon(int argc, char** argv) {
   if (o.token.empty()) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
   }
-  st = (*node)->JoinCluster();
+  if (advertise.empty()) advertise = host + ":" + std::to_string(server.port());
+  st = (*node)->JoinCluster(advertise);
   if (!st.ok()) return fail(st.message());
   if (auto view = (*node)->view()) {
     std::fprintf(stderr, "shoald: node %s of %zu, epoch %llu%s\n", o.node_id.c_str(), view->placement().members().size(),

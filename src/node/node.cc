@@ -61,6 +61,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
 }
 
 Node::~Node() {
+  etcd_.reset();  // no more membership callbacks (the lease is left to expire, as in a crash)
   {
     std::lock_guard<std::mutex> lock(copies_mu_);
     stopping_ = true;
@@ -563,7 +564,10 @@ std::string Node::MetricsText() {
     std::lock_guard<std::mutex> lock(copies_mu_);
     gauge("replica_objects", "Copies of other nodes' writes held here, not yet durable.", copies_.size());
   }
-  if (auto v = view()) gauge("cluster_epoch", "The membership epoch this node routes by.", v->epoch());
+  if (auto v = view()) {
+    gauge("cluster_epoch", "The membership epoch this node routes by.", v->epoch());
+    gauge("cluster_members", "Members of the cluster as this node sees it.", v->placement().members().size());
+  }
   {
     auto pending = PendingUploads("");
     int64_t oldest = 0;

@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "cluster/etcd.h"
 #include "cluster/view.h"
 #include "common/rate_limiter.h"
 #include "common/status.h"
@@ -53,6 +54,12 @@ struct NodeOptions {
   // The cluster (static membership): every member, this node among them (node_id). Empty: a
   // node on its own.
   std::vector<cluster::Peer> peers;
+  // Or a membership kept in etcd (endpoints "http://h:p,..."): this node registers under
+  // etcd_prefix + "members/" + node_id with a lease of down_grace, and follows every change.
+  std::string etcd;
+  std::string etcd_prefix = "/shoal/";
+  uint32_t weight = 100;     // share of chunks (etcd membership; static: in --peers)
+  std::string domain;        // failure domain (default: node_id)
   uint64_t egress_limit = 0;               // object bytes per second sent, all clients (0: no limit)
   // Replicated write-back: a write is acknowledged once it is on this many nodes (itself and
   // the next-ranked nodes for the object); a copy is uploaded by its holder only when the node
@@ -123,7 +130,9 @@ class Node {
   // Cluster: takes this node's place in the static membership (options().peers). The view
   // comes from a live peer when one has it (adopted as is when the membership is the same,
   // else the next epoch is built from it and pushed to every peer), or is built afresh.
-  Status JoinCluster();
+  // With etcd (options().etcd), registers there as `endpoint` (HOST:PORT where it listens) and
+  // follows the membership from its first revision.
+  Status JoinCluster(const std::string& endpoint = "");
   // The cluster as this node sees it; null for a node on its own.
   std::shared_ptr<const cluster::View> view();
   // Takes `v` if it is a newer epoch than ours (a peer pushed it); whether it did.
@@ -136,6 +145,9 @@ class Node {
   void DropReplica(const std::string& id, const std::string& url, uint64_t chunks);
   // The state of write `id` taken by this node: "pending", "durable", or "" if unknown here.
   std::string WriteState(const std::string& id);
+
+  // Applies one membership change from etcd (the watch thread calls it).
+  void OnMembership(const cluster::MembershipEvent& event);
 
   // This node's id in the cluster.
   const std::string& id() const { return options_.node_id; }
@@ -230,6 +242,8 @@ class Node {
   uint64_t staged_bytes_ = 0;  // written here, not yet durable (writes in progress too); guarded
 
   RateLimiter egress_;
+  std::unique_ptr<cluster::EtcdMembership> etcd_;  // destroyed first: its watch calls into the node
+  Status JoinEtcd(const std::string& endpoint);
   std::mutex view_mu_;
   std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> peer_down_until_;  // guarded by view_mu_

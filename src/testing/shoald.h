@@ -21,6 +21,7 @@ class Shoald {
   Status Start(int proxy_port, const std::vector<std::string>& extra = {}, const std::string& data_dir = "");
   // kill -9, as a crash would.
   void Crash() { proc_.Kill(); }
+  bool Running() { return proc_.running(); }
   // kill -9, then starts again on the same data directory and flags (a new port).
   Status Restart(int proxy_port);
   std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
