@@ -2,7 +2,7 @@
 # (apt-get for libraries and tools, npm into testenv/node_modules for test servers).
 #   make build   binaries in build/bin (shoal)
 #   make test    every test (unit, and integration against Azurite, s3rver, etcd, the fault proxy)
-#   make demo    a round trip through the local-directory backend
+#   make demo    a 3-node cluster on loopback over the local-directory backend
 #   make bench   shoal cp against rclone copy on Azurite, raw and shaped; shoald against
 #                nginx proxy_cache for warm and cold reads; checkpoint write-back against
 #                dd conv=fsync + rclone copy

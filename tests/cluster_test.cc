@@ -210,6 +210,9 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   }
   ASSERT_NE(holder, -1) << "the acknowledged write has a copy on another node";
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u);
+  auto early = Shoal({"commit", "--timeout", "1", "--cache", Endpoint(holder), Url("ckpt")});
+  EXPECT_NE(early.exit_code, 0) << "another node cannot commit the prefix while node 0 has not uploaded it";
+  EXPECT_NE(early.err.find("node n0"), std::string::npos) << early.err;
 
   nodes_[0]->Crash();
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());

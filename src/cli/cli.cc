@@ -331,6 +331,34 @@ std::string FormatTime(std::time_t t) {
   return buf;
 }
 
+// `shoal status` for a cluster: the membership as the asked node sees it, and each member's
+// traffic from its own /metrics.
+void PrintCluster(const client::CacheConfig& cache, const client::ClusterInfo& c) {
+  std::printf("cluster       epoch %llu, %zu members, %llu slots, chunks of %s (as %s sees it)\n",
+              static_cast<unsigned long long>(c.epoch), c.members.size(), static_cast<unsigned long long>(c.slots),
+              FormatBytes(c.chunk_size).c_str(), c.self.c_str());
+  std::printf("  %-12s %-22s %6s %6s %10s %10s %10s %10s %10s  %s\n", "member", "endpoint", "weight", "share",
+              "served", "to peers", "from store", "from peers", "copies", "state");
+  for (const auto& m : c.members) {
+    client::CacheConfig member = cache;
+    member.endpoint = m.endpoint;
+    auto metrics = client::FetchMetrics(member);
+    double share = c.slots ? 100.0 * m.slots / c.slots : 0;
+    if (!metrics.ok()) {
+      std::printf("  %-12s %-22s %6u %5.1f%% %10s %10s %10s %10s %10s  down: %s\n", m.id.c_str(), m.endpoint.c_str(),
+                  m.weight, share, "-", "-", "-", "-", "-", metrics.status().message().c_str());
+      continue;
+    }
+    auto g = [&](const char* name) { return (*metrics)[std::string("shoal_") + name]; };
+    uint64_t epoch = g("cluster_epoch");
+    std::string state = epoch == c.epoch ? "up" : "up, at epoch " + std::to_string(epoch);
+    std::printf("  %-12s %-22s %6u %5.1f%% %10s %10s %10s %10s %10s  %s\n", m.id.c_str(), m.endpoint.c_str(), m.weight,
+                share, FormatBytes(g("bytes_served_total")).c_str(), FormatBytes(g("bytes_served_peers_total")).c_str(),
+                FormatBytes(g("store_get_bytes_total")).c_str(), FormatBytes(g("peer_fetch_bytes_total")).c_str(),
+                FormatBytes(g("replica_bytes_total")).c_str(), state.c_str());
+  }
+}
+
 int Fail(const std::string& command, const Status& st) {
   std::fprintf(stderr, "shoal %s: %s\n", command.c_str(), st.message().c_str());
   return 1;
@@ -459,7 +487,7 @@ int Run(int argc, char** argv) {
   auto cache = client::CacheConfig::Resolve(common.cache, common.token_file);
   if (!cache.ok()) return Fail(app.get_subcommands().front()->get_name(), cache.status());
   if (cp->parsed()) {
-    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(dst) && !StartsWith(dst, "file://")) {
+    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(dst)) {
       Status st = WriteThrough(src, dst, recursive, common, *cache);
       return st.ok() ? 0 : Fail("cp", st);
     }
@@ -516,7 +544,7 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (stat->parsed()) {
-    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(url) && !StartsWith(url, "file://")) {
+    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(url)) {
       auto o = client::StatThroughCache(*cache, url);
       if (!o.ok()) return Fail("stat", o.status());
       std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nstate:         %s\n",
@@ -592,6 +620,8 @@ int Run(int argc, char** argv) {
     std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
                 u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
                 u("errors_other_total"));
+    auto cluster = client::FetchCluster(*cache);
+    if (cluster.ok() && cluster->epoch > 0) PrintCluster(*cache, *cluster);
     return 0;
   }
   if (flush->parsed()) {
@@ -616,7 +646,7 @@ int Run(int argc, char** argv) {
   }
   if (commit->parsed()) {
     std::string marker;
-    if (cache->endpoint.empty() || StartsWith(prefix, "file://") || !ObjectUrl::IsUrl(prefix)) {
+    if (cache->endpoint.empty() || !ObjectUrl::IsUrl(prefix)) {
       auto loc = Resolve(prefix);
       if (!loc.ok()) return Fail("commit", loc.status());
       auto m = WriteCommitMarker(*loc->store, loc->url);

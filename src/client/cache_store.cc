@@ -316,6 +316,22 @@ Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string&
                        j.value("last_error", std::string())};
 }
 
+Result<ClusterInfo> FetchCluster(const CacheConfig& config) {
+  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/cluster"));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Status::IOError("the node's /v1/cluster answer is not JSON");
+  ClusterInfo c;
+  c.self = j.value("self", "");
+  c.epoch = j.value("epoch", 0ull);
+  c.slots = j.value("slots", 0ull);
+  c.chunk_size = j.value("chunk_size", 0ull);
+  for (const auto& m : j.value("members", nlohmann::json::array())) {
+    c.members.push_back(ClusterMember{m.value("id", ""), m.value("endpoint", ""), m.value("domain", ""),
+                                      m.value("weight", 0u), m.value("slots", 0ull)});
+  }
+  return c;
+}
+
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config) {
   SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/metrics"));
   std::map<std::string, uint64_t> out;

@@ -54,6 +54,21 @@ Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::stri
 // prefix is durable; kPreconditionFailed while writes under it are still pending. The marker.
 Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix);
 
+struct ClusterMember {
+  std::string id, endpoint, domain;
+  uint32_t weight = 0;
+  uint64_t slots = 0;
+};
+struct ClusterInfo {
+  std::string self;      // the node asked
+  uint64_t epoch = 0;    // 0: not in a cluster
+  uint64_t slots = 0;
+  uint64_t chunk_size = 0;
+  std::vector<ClusterMember> members;
+};
+// The membership as the node sees it (GET /v1/cluster).
+Result<ClusterInfo> FetchCluster(const CacheConfig& config);
+
 // The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config);
 

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "common/strings.h"
 #include "store/commit.h"
 
@@ -322,6 +324,24 @@ Result<std::string> Node::Commit(const std::string& prefix_url) {
     return Status::PreconditionFailed(std::to_string(pending.size()) + " objects (" + FormatBytes(bytes) +
                                       ") under " + prefix + " are not durable yet: `shoal commit` waits for "
                                       "them (or run `shoal flush --wait " + prefix + "` first)");
+  }
+  // A checkpoint's files may have been written through any node of the cluster.
+  if (auto v = view()) {
+    for (const auto& peer : v->peers()) {
+      if (peer.member.id == id()) continue;
+      std::string body;
+      Status st = CallPeer(peer, "GET", "/v1/pending?prefix=" + UriEncode(prefix, false), {}, &body);
+      if (!st.ok()) {
+        return Status::Unavailable("cannot tell whether node " + peer.member.id + " still has writes under " + prefix +
+                                   " to upload: " + st.message());
+      }
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      uint64_t objects = j.is_object() ? j.value("objects", 0ull) : 1;
+      if (objects > 0) {
+        return Status::PreconditionFailed(std::to_string(objects) + " objects under " + prefix + " written through node " +
+                                          peer.member.id + " are not durable yet: `shoal commit` waits for them");
+      }
+    }
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
   SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed));
