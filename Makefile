@@ -65,6 +65,7 @@ bench: deps-bench build
 	bash bench/copy_bench.sh
 	bash bench/node_read_bench.sh
 	bash bench/writeback_bench.sh
+	bash bench/cluster_read_bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
