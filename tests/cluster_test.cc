@@ -253,6 +253,27 @@ TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
             testing::PatternSha256(8, size));
 }
 
+// `shoal warmup PREFIX` through one node fills every owner from the store: three objects cost
+// the store their size once, every node fetched a share, and reading them afterwards costs the
+// store nothing. A second warmup finds everything cached.
+TEST_P(ClusterTest, WarmupFillsEveryOwnerOnce) {
+  std::vector<std::string> want;
+  for (int i = 0; i < 3; i++) want.push_back(PutObject("warm/part-" + std::to_string(i), 20 + i, 40 * kMiB));
+  StartCluster(4);
+  uint64_t before = StoreBytes();
+  auto warm = Shoal({"warmup", "--cache", Endpoint(2), Url("warm/")});
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  EXPECT_NE(warm.out.find("warmed 3 objects (120.0 MiB in 15 chunks)"), std::string::npos) << warm.out;
+  EXPECT_EQ(StoreBytes() - before, 120 * kMiB);
+  for (int i = 0; i < 4; i++) EXPECT_GT(NodeMetric(Endpoint(i), "shoal_store_get_bytes_total"), 0u) << "node " << i;
+  before = StoreBytes();
+  for (int i = 0; i < 3; i++) EXPECT_EQ(CatSha256(Url("warm/part-" + std::to_string(i)), Endpoint(i)), want[i]);
+  EXPECT_EQ(StoreBytes() - before, 0u) << "a warmed prefix is read from the nodes' disks";
+  auto again = Shoal({"warmup", "--cache", Endpoint(0), Url("warm/")});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("0 B fetched now, 120.0 MiB already cached"), std::string::npos) << again.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "etcd"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

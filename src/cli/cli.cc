@@ -474,6 +474,17 @@ int Run(int argc, char** argv) {
   commit->add_flag("-q,--quiet", common.quiet, "No progress");
   add_cache_flags(commit);
 
+  int per_node = 4;
+  CLI::App* warmup = app.add_subcommand(
+      "warmup",
+      "Fill the cache with every object under PREFIX before a job reads it: each chunk is\n"
+      "fetched from the object store by the node that owns it, every node at once.\n"
+      "Example: shoal warmup --cache 127.0.0.1:7070 az://datasets/imagenet/train/");
+  warmup->add_option("PREFIX", prefix, "URL prefix (or one object)")->required();
+  warmup->add_option("-j,--per-node", per_node, "Chunks fetched at once on each node (default 4)");
+  warmup->add_flag("-q,--quiet", common.quiet, "No progress");
+  add_cache_flags(warmup);
+
   CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
   mb->add_option("URL", url, "az://container or s3://bucket")->required();
 
@@ -622,6 +633,49 @@ int Run(int argc, char** argv) {
                 u("errors_other_total"));
     auto cluster = client::FetchCluster(*cache);
     if (cluster.ok() && cluster->epoch > 0) PrintCluster(*cache, *cluster);
+    return 0;
+  }
+  if (warmup->parsed()) {
+    if (cache->endpoint.empty()) {
+      return Fail("warmup", Status::InvalidArgument("name a node of the cluster: --cache HOST:PORT (or set SHOAL_CACHE)"));
+    }
+    if (per_node < 1 || per_node > 64) return Fail("warmup", Status::InvalidArgument("--per-node must be 1 to 64"));
+    auto loc = Resolve(prefix);
+    if (!loc.ok()) return Fail("warmup", loc.status());
+    auto listed = ListAll(*loc->store, loc->url.key);
+    if (!listed.ok()) return Fail("warmup", listed.status());
+    std::vector<std::pair<std::string, ObjectInfo>> objects;
+    uint64_t total = 0;
+    for (const auto& o : *listed) {
+      objects.push_back({loc->url.WithKey(o.key).ToString(), o});
+      total += o.size;
+    }
+    client::WarmupProgress done;
+    Status st;
+    double seconds;
+    {
+      Progress progress(std::to_string(objects.size()) + " objects", total, common.ShowProgress());
+      std::thread mirror([&] {  // the progress bar follows the chunks warmed
+        while (done.chunks.load() != UINT64_MAX) {
+          progress.bytes()->store(done.bytes.load());
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      });
+      st = client::WarmUp(*cache, objects, per_node, &done);
+      uint64_t chunks = done.chunks.exchange(UINT64_MAX);
+      mirror.join();
+      done.chunks = chunks;
+      progress.bytes()->store(done.bytes.load());
+      progress.Finish();
+      seconds = progress.Seconds();
+    }
+    if (!st.ok()) return Fail("warmup", st);
+    if (!common.quiet) {
+      std::printf("warmed %zu objects (%s in %llu chunks) in %.1f s: %s fetched now, %s already cached\n",
+                  objects.size(), FormatBytes(total).c_str(), static_cast<unsigned long long>(done.chunks.load()),
+                  seconds, FormatBytes(done.fetched.load()).c_str(),
+                  FormatBytes(done.bytes.load() - done.fetched.load()).c_str());
+    }
     return 0;
   }
   if (flush->parsed()) {

@@ -5,6 +5,8 @@
 #include <deque>
 #include <fstream>
 #include <future>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -271,7 +273,7 @@ namespace {
 // METHOD http://NODE/path (with the token): the answer when its status is `want`, else what
 // went wrong.
 Result<http::Response> NodeRequest(const CacheConfig& config, const std::string& method,
-                                   const std::string& path, long want = 200) {
+                                   const std::string& path, long want = 200, bool any_status = false) {
   http::Client client;
   http::Request req;
   req.method = method;
@@ -283,7 +285,9 @@ Result<http::Response> NodeRequest(const CacheConfig& config, const std::string&
     return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
                                ": is shoald running there? (" + st.message() + ")");
   }
-  if (resp.status != want) return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint);
+  if (resp.status != want && !any_status) {
+    return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint);
+  }
   return resp;
 }
 
@@ -314,6 +318,73 @@ Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string&
   if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
   return PendingWrites{j.value("objects", 0ull), j.value("bytes", 0ull), j.value("uploaded", 0ull),
                        j.value("last_error", std::string())};
+}
+
+Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
+              int per_node, WarmupProgress* progress) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "GET", "/v1/cluster/view?current=1", 200, true));
+  uint64_t chunk = 0;
+  std::shared_ptr<const cluster::View> view;
+  if (resp.status == 200) {
+    SHOAL_ASSIGN_OR_RETURN(view, cluster::View::Decode(resp.body));
+    chunk = std::strtoull(resp.Header("x-shoal-chunk-size").c_str(), nullptr, 10);
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/cluster"));
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    chunk = j.is_object() ? j.value("chunk_size", 0ull) : 0;
+  }
+  if (chunk == 0) return Status::IOError("the node at " + config.endpoint + " did not say its chunk size");
+  // Each owner's chunks, in order.
+  struct Task {
+    const std::string* url;
+    const ObjectInfo* info;
+    uint64_t index;
+  };
+  std::map<std::string, std::vector<Task>> by_owner;
+  for (const auto& [url, info] : objects) {
+    for (uint64_t i = 0; i * chunk < info.size; i++) {
+      std::string owner = view ? view->RouteOf(url, i, 1).replicas[0].endpoint : config.endpoint;
+      by_owner[owner].push_back(Task{&url, &info, i});
+    }
+  }
+  std::mutex mu;
+  Status first_error;
+  std::vector<std::thread> threads;
+  for (auto& [owner, tasks] : by_owner) {
+    auto next = std::make_shared<std::atomic<size_t>>(0);
+    for (int t = 0; t < per_node; t++) {
+      threads.emplace_back([&, owner = owner, next, tasks = &tasks] {
+        http::Client client;
+        for (size_t k = (*next)++; k < tasks->size(); k = (*next)++) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (!first_error.ok()) return;
+          }
+          const Task& task = (*tasks)[k];
+          http::Request req;
+          req.method = "POST";
+          req.url = "http://" + owner + "/v1/warm?index=" + std::to_string(task.index) + "&url=" + UriEncode(*task.url, false);
+          if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
+          req.headers.push_back({"X-Shoal-Etag", task.info->etag});
+          req.headers.push_back({"X-Shoal-Size", std::to_string(task.info->size)});
+          http::Response r;
+          Status st = client.Send(req, &r);
+          if (st.ok() && r.status != 200) st = http::StatusFromResponse(r, "warming " + *task.url + " on " + owner);
+          if (!st.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (first_error.ok()) first_error = st.WithContext("node " + owner);
+            return;
+          }
+          uint64_t n = std::min(chunk, task.info->size - task.index * chunk);
+          progress->bytes += n;
+          progress->chunks++;
+          if (r.body.find("\"hit\":false") != std::string::npos) progress->fetched += n;
+        }
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  return first_error;
 }
 
 Result<ClusterInfo> FetchCluster(const CacheConfig& config) {

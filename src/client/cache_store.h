@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <map>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -68,6 +70,17 @@ struct ClusterInfo {
 };
 // The membership as the node sees it (GET /v1/cluster).
 Result<ClusterInfo> FetchCluster(const CacheConfig& config);
+
+struct WarmupProgress {
+  std::atomic<uint64_t> bytes{0};   // chunk bytes now cached on their owners
+  std::atomic<uint64_t> fetched{0}; // of them, fetched from the store (or a previous owner) now
+  std::atomic<uint64_t> chunks{0};
+};
+// Has every chunk of `objects` (URL and version, e.g. from a listing) fetched into the cache
+// by its owner: every owner at once, `per_node` chunks in flight on each. Without a cluster,
+// the node does all of it. Stops at the first failure.
+Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
+              int per_node, WarmupProgress* progress);
 
 // The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config);

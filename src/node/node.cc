@@ -485,6 +485,15 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
   return result;
 }
 
+Result<bool> Node::Warm(const std::string& url, const ObjectInfo& info, uint64_t index) {
+  if (index >= ChunkCount(info.size, options_.chunk_size)) {
+    return Status::InvalidArgument(url + " has no chunk " + std::to_string(index));
+  }
+  if (chunks_->Contains(engine::ChunkKey{url, ChunkVersion(url, info.etag), index})) return true;
+  SHOAL_RETURN_IF_ERROR(Chunk(url, info, index, ReadMode::kForwarded).status());
+  return false;
+}
+
 void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode) {
   uint64_t chunks = ChunkCount(info.size, options_.chunk_size);
   // A routed read (from a peer, or a client that fetches from every owner itself) reads

@@ -127,6 +127,10 @@ class Node {
   Status Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
               const ByteSink& sink, ReadMode mode = ReadMode::kRoute);
 
+  // Fetches chunk `index` of `url` (as of `info`) into this node's cache if it is not there:
+  // `shoal warmup` asks each owner for its chunks. Whether it came from disk already.
+  Result<bool> Warm(const std::string& url, const ObjectInfo& info, uint64_t index);
+
   // Cluster: takes this node's place in the static membership (options().peers). The view
   // comes from a live peer when one has it (adopted as is when the membership is the same,
   // else the next epoch is built from it and pushed to every peer), or is built afresh.

@@ -439,6 +439,24 @@ bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
   return answer(Status::InvalidArgument("no such replica request"), "");
 }
 
+// POST /v1/warm?url=URL&index=I with X-Shoal-Etag and X-Shoal-Size: fetch that chunk into
+// this node's cache (from the store, or the previous owner) and answer {"hit": bool}.
+bool ServeWarm(Node* node, tcp::socket& socket, const Request& req) {
+  std::string url = QueryParam(req, "url"), etag(req["X-Shoal-Etag"]), size(req["X-Shoal-Size"]);
+  if (url.empty() || etag.empty() || size.empty() || req.method() != http::verb::post) {
+    return WriteError(socket, req.version(), req.keep_alive(), http::status::bad_request,
+                      Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
+  }
+  ObjectInfo info{"", std::strtoull(size.c_str(), nullptr, 10), etag, 0};
+  auto hit = node->Warm(url, info, std::strtoull(QueryParam(req, "index").c_str(), nullptr, 10));
+  if (!hit.ok()) {
+    CountError(node, hit.status());
+    return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(hit.status().code()), hit.status());
+  }
+  return WriteText(socket, req.version(), req.keep_alive(), nlohmann::json{{"hit", *hit}}.dump() + "\n",
+                   "application/json");
+}
+
 // GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
 bool ServeCluster(Node* node, tcp::socket& socket, const Request& req) {
   auto view = node->view();
@@ -537,6 +555,8 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
       WriteError(socket, v, false, http::status::bad_request,
                  Status::InvalidArgument("this request takes no body"));
       ok = false;
+    } else if (StartsWith(target, "/v1/warm")) {
+      ok = ServeWarm(node, socket, req);
     } else if (target == "/v1/cluster") {
       ok = ServeCluster(node, socket, req);
     } else if (StartsWith(target, "/v1/pending")) {
