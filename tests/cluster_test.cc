@@ -274,6 +274,46 @@ TEST_P(ClusterTest, WarmupFillsEveryOwnerOnce) {
   EXPECT_NE(again.out.find("0 B fetched now, 120.0 MiB already cached"), std::string::npos) << again.out;
 }
 
+// `shoal drain` of a node holding writes not yet uploaded (the store refuses everything) and
+// a copy of another node's write: it leaves the membership, its writes go to the holders of
+// their copies and its copy to another node, it has nothing left, and once the store is back
+// every object arrives byte-identical.
+TEST_P(ClusterTest, DrainHandsOffWhatANodeHasNotUploaded) {
+  testing::TempDir tmp;
+  const uint64_t size = 24 * kMiB;
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  StartCluster(4);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  // Writes through node 3, and through the others until node 3 holds a copy of one.
+  std::vector<std::pair<std::string, std::string>> written;  // key, sha256
+  for (int w = 0; w < 12 && (written.size() < 2 || NodeMetric(Endpoint(3), "shoal_replica_objects") == 0); w++) {
+    int through = written.size() < 2 ? 3 : w % 3;
+    std::string key = "drain/f" + std::to_string(w), file = tmp.path() + "/f" + std::to_string(w);
+    ASSERT_TRUE(testing::WritePatternFile(file, 40 + w, size));
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(through), file, Url(key)});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+    written.push_back({key, testing::PatternSha256(40 + w, size)});
+  }
+  ASSERT_EQ(NodeMetric(Endpoint(3), "shoal_staged_objects"), 2u);
+  ASSERT_GE(NodeMetric(Endpoint(3), "shoal_replica_objects"), 1u);
+
+  auto drain = Shoal({"drain", "--timeout", "120", Endpoint(3)});
+  ASSERT_EQ(drain.exit_code, 0) << drain.err << nodes_[3]->Log();
+  EXPECT_NE(drain.out.find("handed off 2 writes (48.0 MiB)"), std::string::npos) << drain.out;
+  EXPECT_EQ(NodeMetric(Endpoint(3), "shoal_staged_objects"), 0u);
+  EXPECT_EQ(NodeMetric(Endpoint(3), "shoal_replica_objects"), 0u);
+  WaitForMembers(3);
+  uint64_t received = 0;
+  for (int i = 0; i < 3; i++) received += NodeMetric(Endpoint(i), "shoal_handoffs_received_total");
+  EXPECT_EQ(received, 2u);
+
+  nodes_[3]->Crash();  // drained: nothing is lost with it
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(i), std::chrono::seconds(120)));
+  auto store = testing::Servers().azurite.Store(kBucket);
+  for (const auto& [key, sha] : written) EXPECT_EQ(testing::ObjectSha256(*store, key), sha) << key;
+}
+
 INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "etcd"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

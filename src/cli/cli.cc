@@ -331,6 +331,45 @@ std::string FormatTime(std::time_t t) {
   return buf;
 }
 
+// `shoal drain NODE`: starts the node's drain and follows it to the end.
+Status DrainNode(const client::CacheConfig& cache, const std::string& name, int timeout_s, bool quiet) {
+  client::CacheConfig node = cache;
+  node.endpoint = name;
+  if (name.find(':') == std::string::npos) {  // an id: find its endpoint in the cluster
+    if (cache.endpoint.empty()) return Status::InvalidArgument("to name a node by id, say which cluster: --cache HOST:PORT");
+    SHOAL_ASSIGN_OR_RETURN(client::ClusterInfo c, client::FetchCluster(cache));
+    node.endpoint.clear();
+    for (const auto& m : c.members) {
+      if (m.id == name) node.endpoint = m.endpoint;
+    }
+    if (node.endpoint.empty()) return Status::NotFound("no member " + name + " in the cluster of " + cache.endpoint);
+  }
+  SHOAL_ASSIGN_OR_RETURN(client::DrainProgress d, client::Drain(node, /*start=*/true));
+  auto start = std::chrono::steady_clock::now();
+  auto last_line = start;
+  while (d.state == "draining") {
+    if (timeout_s > 0 && std::chrono::steady_clock::now() - start > std::chrono::seconds(timeout_s)) {
+      return Status::Unavailable("the drain of " + node.endpoint + " goes on (" + std::to_string(d.left) +
+                                 " writes and copies left); `shoal drain` again follows it");
+    }
+    if (!quiet && std::chrono::steady_clock::now() - last_line >= std::chrono::seconds(2)) {
+      std::fprintf(stderr, "draining %s: %llu handed off, %llu left\n", node.endpoint.c_str(),
+                   static_cast<unsigned long long>(d.writes + d.copies), static_cast<unsigned long long>(d.left));
+      last_line = std::chrono::steady_clock::now();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    SHOAL_ASSIGN_OR_RETURN(d, client::Drain(node, false));
+  }
+  if (d.state != "done") return Status::Unavailable("the drain of " + node.endpoint + " failed: " + d.error);
+  if (!quiet) {
+    std::printf("drained %s: it left the cluster (now epoch %llu) and handed off %llu writes (%s) and %llu copies; "
+                "stop it now\n",
+                node.endpoint.c_str(), static_cast<unsigned long long>(d.epoch), static_cast<unsigned long long>(d.writes),
+                FormatBytes(d.write_bytes).c_str(), static_cast<unsigned long long>(d.copies));
+  }
+  return Status::Ok();
+}
+
 // `shoal status` for a cluster: the membership as the asked node sees it, and each member's
 // traffic from its own /metrics.
 void PrintCluster(const client::CacheConfig& cache, const client::ClusterInfo& c) {
@@ -485,6 +524,19 @@ int Run(int argc, char** argv) {
   warmup->add_flag("-q,--quiet", common.quiet, "No progress");
   add_cache_flags(warmup);
 
+  std::string node_name;
+  CLI::App* drain = app.add_subcommand(
+      "drain",
+      "Take a node out of its cluster for good: it leaves the membership (its slots move to\n"
+      "the others), then hands every write it has not uploaded yet to a node that stays (the\n"
+      "holder of its copy, which has the bytes already, else the object's new owner) and moves\n"
+      "the copies it holds for others. Waits until it is done; then the node can be stopped.\n"
+      "Example: shoal drain 10.0.0.7:7070   (or a node id, with --cache naming any member)");
+  drain->add_option("NODE", node_name, "HOST:PORT of the node, or its id (looked up through --cache)")->required();
+  drain->add_option("--timeout", timeout_s, "Give up (exit 1) after this many seconds (default: never)");
+  drain->add_flag("-q,--quiet", common.quiet, "No progress");
+  add_cache_flags(drain);
+
   CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
   mb->add_option("URL", url, "az://container or s3://bucket")->required();
 
@@ -634,6 +686,10 @@ int Run(int argc, char** argv) {
     auto cluster = client::FetchCluster(*cache);
     if (cluster.ok() && cluster->epoch > 0) PrintCluster(*cache, *cluster);
     return 0;
+  }
+  if (drain->parsed()) {
+    Status st = DrainNode(*cache, node_name, timeout_s, common.quiet);
+    return st.ok() ? 0 : Fail("drain", st);
   }
   if (warmup->parsed()) {
     if (cache->endpoint.empty()) {

@@ -387,6 +387,15 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
   return first_error;
 }
 
+Result<DrainProgress> Drain(const CacheConfig& config, bool start) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, start ? "POST" : "GET", "/v1/drain"));
+  auto j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (j.is_discarded()) return Status::IOError("the node's /v1/drain answer is not JSON");
+  return DrainProgress{j.value("state", ""), j.value("writes", 0ull), j.value("write_bytes", 0ull),
+                       j.value("copies", 0ull), j.value("left", 0ull), j.value("epoch", 0ull),
+                       j.value("error", "")};
+}
+
 Result<ClusterInfo> FetchCluster(const CacheConfig& config) {
   SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/cluster"));
   auto j = nlohmann::json::parse(body, nullptr, false);

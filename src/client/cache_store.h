@@ -82,6 +82,14 @@ struct WarmupProgress {
 Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
               int per_node, WarmupProgress* progress);
 
+struct DrainProgress {
+  std::string state;  // "draining", "done", "failed"
+  uint64_t writes = 0, write_bytes = 0, copies = 0, left = 0, epoch = 0;
+  std::string error;
+};
+// Starts (`start`) or follows the drain of the node (POST or GET /v1/drain).
+Result<DrainProgress> Drain(const CacheConfig& config, bool start);
+
 // The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config);
 

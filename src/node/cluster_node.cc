@@ -268,7 +268,7 @@ Status Node::PutReplicaChunk(const std::string& id, const std::string& url, uint
       .WithContext("keeping a copy of " + url);
 }
 
-Status Node::CommitReplica(const engine::UploadRecord& r) {
+Status Node::CommitReplica(const engine::UploadRecord& r, bool adopt) {
   std::vector<engine::ChunkKey> keys;
   for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
     keys.push_back(engine::ChunkKey{r.url, LocalVersion(r.id), i});
@@ -277,6 +277,19 @@ Status Node::CommitReplica(const engine::UploadRecord& r) {
     }
   }
   SHOAL_RETURN_IF_ERROR(chunks_->Sync(keys).WithContext("keeping a copy of " + r.url));
+  if (adopt) {
+    engine::UploadRecord own = r;
+    own.origin.clear();
+    own.replicas.clear();
+    SHOAL_RETURN_IF_ERROR(journal_->Put(own).WithContext("journaling " + r.url));
+    {
+      std::lock_guard<std::mutex> lock(staged_mu_);
+      staged_bytes_ += r.size;
+    }
+    metrics_.handoffs_received++;
+    Stage(own);
+    return Status::Ok();
+  }
   SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
   metrics_.replica_bytes += r.size;
   std::lock_guard<std::mutex> lock(copies_mu_);
@@ -301,9 +314,21 @@ std::string Node::WriteState(const std::string& id) {
   return r->state == engine::UploadRecord::State::kDurable ? "durable" : "pending";
 }
 
-void Node::TakeOver(engine::UploadRecord r) {
-  std::fprintf(stderr, "shoald: node %s is gone with %s not yet uploaded: uploading this node's copy\n",
-               r.origin.c_str(), r.url.c_str());
+Status Node::AdoptCopy(const std::string& id) {
+  engine::UploadRecord r;
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    auto it = copies_.find(id);
+    if (it == copies_.end()) return Status::NotFound("no copy of write " + id + " is held here");
+    r = it->second.record;
+  }
+  metrics_.handoffs_received++;
+  TakeOver(r, "node " + r.origin + " is draining and handed over " + r.url);
+  return Status::Ok();
+}
+
+void Node::TakeOver(engine::UploadRecord r, const std::string& why) {
+  std::fprintf(stderr, "shoald: %s: uploading this node's copy\n", why.c_str());
   r.origin.clear();
   if (!journal_->Put(r).ok()) return;  // retried on the next round
   {
@@ -337,7 +362,7 @@ void Node::WatchReplicas() {
       if (st.ok() && Trim(state) == "durable") {
         DropReplica(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size));
       } else if (st.code() == Code::kNotFound) {
-        TakeOver(c.record);  // the origin answers but lost the write (a new disk)
+        TakeOver(c.record, "node " + c.record.origin + " lost " + c.record.url);  // e.g. a new disk
       } else if (!st.ok()) {
         bool gone = false;
         {
@@ -350,7 +375,7 @@ void Node::WatchReplicas() {
             gone = now - it->second.origin_down_since >= options_.down_grace;
           }
         }
-        if (gone) TakeOver(c.record);
+        if (gone) TakeOver(c.record, "node " + c.record.origin + " is gone with " + c.record.url + " not yet uploaded");
       } else {
         std::lock_guard<std::mutex> relock(copies_mu_);
         auto it = copies_.find(c.record.id);
@@ -359,6 +384,153 @@ void Node::WatchReplicas() {
     }
     lock.lock();
   }
+}
+
+}  // namespace shoal::node
+
+namespace shoal::node {
+
+Status Node::StartDrain() {
+  auto v = view();
+  if (!v) return Status::InvalidArgument("this node is not in a cluster: `shoal flush --wait` is how it empties");
+  if (v->placement().members().size() < 2) {
+    return Status::PreconditionFailed("the last member of a cluster has nobody to hand its writes to: "
+                                      "run `shoal flush --wait` and stop it");
+  }
+  std::lock_guard<std::mutex> lock(drain_mu_);
+  if (drain_.state == "draining") return Status::Ok();
+  if (drain_thread_.joinable()) drain_thread_.join();
+  drain_ = DrainState{};
+  drain_.state = "draining";
+  drain_thread_ = std::thread([this] { Drain(); });
+  return Status::Ok();
+}
+
+Node::DrainState Node::GetDrainState() {
+  std::lock_guard<std::mutex> lock(drain_mu_);
+  return drain_;
+}
+
+Status Node::LeaveCluster() {
+  if (etcd_) {
+    SHOAL_RETURN_IF_ERROR(etcd_->Leave().WithContext("leaving the membership in etcd"));
+    // Wait for our own watch to apply the change, so the hand-off below routes by it.
+    for (int i = 0; i < 200; i++) {
+      auto v = view();
+      bool member = false;
+      for (const auto& m : v->placement().members()) member |= m.id == id();
+      if (!member) return Status::Ok();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return Status::Unavailable("left etcd, but the change did not come back on the watch within 10 s");
+  }
+  auto v = view();
+  std::vector<cluster::Peer> rest;
+  for (const auto& p : v->peers()) {
+    if (p.member.id != id()) rest.push_back(p);
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto next, cluster::View::Build(v.get(), rest, v->epoch() + 1));
+  AdoptView(next);
+  std::string encoded = next->Encode();
+  for (const auto& p : rest) {
+    Status st = CallPeer(p, "POST", "/v1/cluster/view", encoded);
+    if (!st.ok()) std::fprintf(stderr, "shoald: could not tell %s that this node left: %s\n", p.member.id.c_str(), st.ToString().c_str());
+  }
+  return Status::Ok();
+}
+
+Status Node::SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r, bool adopt) {
+  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
+    SHOAL_ASSIGN_OR_RETURN(std::string data, chunks_->Get(engine::ChunkKey{r.url, LocalVersion(r.id), i}));
+    SHOAL_RETURN_IF_ERROR(CallPeer(peer, "PUT",
+                                   "/v1/replica/chunk?id=" + r.id + "&index=" + std::to_string(i) +
+                                       "&url=" + UriEncode(r.url, false),
+                                   data));
+  }
+  std::string origin = adopt ? id() : r.origin;
+  return CallPeer(peer, "POST",
+                  "/v1/replica/commit?id=" + r.id + "&size=" + std::to_string(r.size) +
+                      "&chunk_size=" + std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) +
+                      "&origin=" + UriEncode(origin, false) + (adopt ? "&adopt=1" : "") +
+                      "&url=" + UriEncode(r.url, false));
+}
+
+void Node::ForgetWrite(const engine::UploadRecord& r) {
+  uint64_t uploaded = uploader_->Cancel(r.id);
+  journal_->Remove(r.id).IgnoreError();
+  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
+    chunks_->Remove(engine::ChunkKey{r.url, LocalVersion(r.id), i}).IgnoreError();
+  }
+  {
+    std::lock_guard<std::mutex> lock(meta_mu_);
+    auto it = meta_.find(r.url);
+    if (it != meta_.end() && it->second.info.etag == LocalVersion(r.id)) meta_.erase(it);
+  }
+  ReleaseStaged(r.size - std::min(uploaded, r.size));
+}
+
+void Node::Drain() {
+  auto fail = [&](const Status& st) {
+    std::fprintf(stderr, "shoald: drain failed: %s\n", st.ToString().c_str());
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    drain_.state = "failed";
+    drain_.error = st.message();
+  };
+  Status st = LeaveCluster();
+  if (!st.ok()) return fail(st);
+  std::fprintf(stderr, "shoald: left the cluster; handing off what is not yet uploaded\n");
+  std::vector<engine::UploadRecord> todo;
+  for (const auto& r : journal_->List()) {
+    if (r.state == engine::UploadRecord::State::kStaged) todo.push_back(r);
+  }
+  {
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    drain_.left = todo.size();
+  }
+  auto v = view();
+  for (const auto& r : todo) {
+    // Candidates: the holders of its copy first (they have every chunk already), then the
+    // object's nodes in the new epoch; never this node, nor the write's own origin.
+    std::vector<cluster::Peer> targets;
+    if (r.origin.empty()) {
+      for (const auto& holder : r.replicas) {
+        std::string endpoint = v->EndpointOf(holder);
+        if (!endpoint.empty()) targets.push_back(cluster::Peer{{holder, 0, ""}, endpoint});
+      }
+    }
+    for (const auto& p : v->RouteOf(r.url, 0, static_cast<uint32_t>(v->placement().members().size())).replicas) {
+      if (p.member.id != id() && p.member.id != r.origin) targets.push_back(p);
+    }
+    Status done = Status::Unavailable("no node to hand " + r.url + " to");
+    for (size_t t = 0; t < targets.size() && !done.ok(); t++) {
+      bool holder = r.origin.empty() && t < r.replicas.size();
+      if (holder) {
+        done = CallPeer(targets[t], "POST", "/v1/replica/adopt?id=" + r.id);
+      } else {
+        done = SendWrite(targets[t], r, /*adopt=*/r.origin.empty());
+      }
+      if (!done.ok()) {
+        std::fprintf(stderr, "shoald: drain: %s to %s: %s\n", r.url.c_str(), targets[t].member.id.c_str(),
+                     done.ToString().c_str());
+      }
+    }
+    if (!done.ok()) return fail(done);
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    if (r.origin.empty()) {
+      ForgetWrite(r);
+      drain_.writes++;
+      drain_.write_bytes += r.size;
+    } else {
+      DropReplica(r.id, r.url, ChunkCount(r.size, r.chunk_size));
+      drain_.copies++;
+    }
+    drain_.left--;
+  }
+  std::lock_guard<std::mutex> lock(drain_mu_);
+  drain_.state = "done";
+  std::fprintf(stderr, "shoald: drained: %llu writes (%s) and %llu copies handed off; this node can be stopped\n",
+               static_cast<unsigned long long>(drain_.writes), FormatBytes(drain_.write_bytes).c_str(),
+               static_cast<unsigned long long>(drain_.copies));
 }
 
 }  // namespace shoal::node

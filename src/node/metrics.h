@@ -37,6 +37,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
   std::atomic<uint64_t> replica_bytes{0};        // bytes of other nodes' writes copied here
   std::atomic<uint64_t> replica_takeovers{0};    // copies uploaded here because their origin was gone
+  std::atomic<uint64_t> handoffs_received{0};    // writes a draining node handed to this one
 };
 
 }  // namespace shoal::node

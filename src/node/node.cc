@@ -70,6 +70,7 @@ Node::~Node() {
   }
   copies_cv_.notify_all();
   if (replica_thread_.joinable()) replica_thread_.join();
+  if (drain_thread_.joinable()) drain_thread_.join();
   uploader_.reset();
   std::unique_lock<std::mutex> lock(readahead_mu_);
   readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });
@@ -589,6 +590,7 @@ std::string Node::MetricsText() {
   counter("replica_bytes_total", "Bytes of other nodes' writes copied here.", metrics_.replica_bytes);
   counter("replica_takeovers_total", "Copies uploaded here because the node that took the write was gone.",
           metrics_.replica_takeovers);
+  counter("handoffs_received_total", "Writes a draining node handed to this one to upload.", metrics_.handoffs_received);
   {
     std::lock_guard<std::mutex> lock(copies_mu_);
     gauge("replica_objects", "Copies of other nodes' writes held here, not yet durable.", copies_.size());

@@ -144,11 +144,28 @@ class Node {
   // Replication, the side that holds copies: chunk `index` of write `id` (of `url`) taken by
   // another node; then the whole copy, fsynced and journaled (r.origin names that node).
   Status PutReplicaChunk(const std::string& id, const std::string& url, uint64_t index, std::string_view data);
-  Status CommitReplica(const engine::UploadRecord& r);
+  // `adopt`: not a copy but a write handed off by a draining node: this node uploads it.
+  Status CommitReplica(const engine::UploadRecord& r, bool adopt = false);
+  // A draining origin hands this node the write its copy is of: the copy becomes this node's
+  // own write to upload. kNotFound if no such copy is held here.
+  Status AdoptCopy(const std::string& id);
   // The origin made the write durable, or abandoned it: the copy (`chunks` chunks of `url`) goes.
   void DropReplica(const std::string& id, const std::string& url, uint64_t chunks);
   // The state of write `id` taken by this node: "pending", "durable", or "" if unknown here.
   std::string WriteState(const std::string& id);
+
+  // Drain (`shoal drain`): leaves the membership, then hands every write not yet uploaded to
+  // a node that stays (its copy's holder, else the object's new owner) and every copy held
+  // here to another node; runs on a thread of its own. DrainState() reports how far it got.
+  Status StartDrain();
+  struct DrainState {
+    std::string state;  // "", "draining", "done" or "failed"
+    uint64_t writes = 0, write_bytes = 0;  // own writes handed off
+    uint64_t copies = 0;                   // copies moved to another holder
+    uint64_t left = 0;                     // writes and copies still to go
+    std::string error;
+  };
+  DrainState GetDrainState();
 
   // Applies one membership change from etcd (the watch thread calls it).
   void OnMembership(const cluster::MembershipEvent& event);
@@ -213,7 +230,13 @@ class Node {
   // Checks on the origins of the copies held here; takes over the upload of a copy whose
   // origin is gone. Runs on replica_thread_.
   void WatchReplicas();
-  void TakeOver(engine::UploadRecord r);
+  void TakeOver(engine::UploadRecord r, const std::string& why);
+  void Drain();
+  Status LeaveCluster();
+  // Sends write `r`'s chunks to `peer` and completes it there (a copy, or `adopt`ed).
+  Status SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r, bool adopt);
+  // Forgets an own write handed to another node (its upload here is cancelled).
+  void ForgetWrite(const engine::UploadRecord& r);
   void ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
 
   NodeOptions options_;
@@ -262,6 +285,9 @@ class Node {
   std::condition_variable copies_cv_;
   bool stopping_ = false;  // guarded by copies_mu_
   std::thread replica_thread_;
+  std::mutex drain_mu_;
+  DrainState drain_;  // guarded by drain_mu_
+  std::thread drain_thread_;
 
   std::mutex readahead_mu_;
   int readahead_running_ = 0;  // guarded by readahead_mu_

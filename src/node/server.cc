@@ -425,7 +425,10 @@ bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
     if (r.origin.empty() || r.chunk_size == 0) {
       return answer(Status::InvalidArgument("a replica commit names its origin and chunk size"), "");
     }
-    return answer(node->CommitReplica(r), "ok\n");
+    return answer(node->CommitReplica(r, QueryParam(req, "adopt") == "1"), "ok\n");
+  }
+  if (StartsWith(target, "/v1/replica/adopt") && req.method() == http::verb::post) {
+    return answer(node->AdoptCopy(id), "ok\n");
   }
   if (StartsWith(target, "/v1/replica/drop") && req.method() == http::verb::post) {
     node->DropReplica(id, url, number("chunks"));
@@ -455,6 +458,20 @@ bool ServeWarm(Node* node, tcp::socket& socket, const Request& req) {
   }
   return WriteText(socket, req.version(), req.keep_alive(), nlohmann::json{{"hit", *hit}}.dump() + "\n",
                    "application/json");
+}
+
+// POST /v1/drain: the node leaves the cluster and hands off what it has not uploaded (202);
+// GET /v1/drain: how far it got.
+bool ServeDrain(Node* node, tcp::socket& socket, const Request& req) {
+  if (req.method() == http::verb::post) {
+    Status st = node->StartDrain();
+    if (!st.ok()) return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(st.code()), st);
+  }
+  auto d = node->GetDrainState();
+  nlohmann::json body = {{"state", d.state}, {"writes", d.writes}, {"write_bytes", d.write_bytes},
+                         {"copies", d.copies}, {"left", d.left}, {"error", d.error}};
+  if (auto v = node->view()) body["epoch"] = v->epoch();
+  return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
 // GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
@@ -555,6 +572,8 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
       WriteError(socket, v, false, http::status::bad_request,
                  Status::InvalidArgument("this request takes no body"));
       ok = false;
+    } else if (target == "/v1/drain") {
+      ok = ServeDrain(node, socket, req);
     } else if (StartsWith(target, "/v1/warm")) {
       ok = ServeWarm(node, socket, req);
     } else if (target == "/v1/cluster") {

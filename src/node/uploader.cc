@@ -149,7 +149,7 @@ std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
   int64_t now_ms = UnixMillis();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& job : jobs_) {
-    if (!job->sealed || !StartsWith(job->record.url, prefix)) continue;
+    if (!job->sealed || job->cancelled || !StartsWith(job->record.url, prefix)) continue;
     UploadProgress p;
     p.record = job->record;
     p.parts = std::max<uint64_t>(job->parts, 1);
@@ -201,11 +201,9 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
   const engine::UploadRecord& r = task.job->record;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(r.url));
   SHOAL_ASSIGN_OR_RETURN(auto store, hooks_.store(r.url));
-  uint64_t throttles_before = store->stats().throttled.load();
-  auto note_throttles = [&] {
-    uint64_t seen = store->stats().throttled.load() - throttles_before;
-    *throttled = seen > 0;
-  };
+  // This task's own requests only: other tasks on other threads share the store's counter.
+  const uint64_t throttles_before = StoreStats::ThreadThrottles();
+  auto note_throttles = [&] { *throttled = StoreStats::ThreadThrottles() > throttles_before; };
   switch (task.kind) {
     case Task::Kind::kBegin: {
       if (r.chunk_size < store->Limits().min_part_size) {

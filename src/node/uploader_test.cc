@@ -74,7 +74,7 @@ Status FakeUpload::PutPart(uint32_t index, uint64_t, std::string_view data) {
     std::lock_guard<std::mutex> lock(store_->mu);
     if (store_->throttle_parts > 0) {
       store_->throttle_parts--;
-      store_->stats().throttled++;
+      store_->stats().CountThrottle();
       return Status::Unavailable("503 SlowDown");
     }
     store_->parts_put++;

@@ -95,6 +95,17 @@ struct StoreStats {
   std::atomic<uint64_t> throttled{0};      // answers 429 or 503: the store asks for less load
   std::atomic<uint64_t> bytes_read{0};     // body bytes received from the store
   std::atomic<uint64_t> bytes_written{0};  // body bytes sent to the store
+
+  // Counts a 429/503 answer, in `throttled` and for the calling thread, so that a caller can
+  // tell whether its own request was throttled while other threads use the same store.
+  void CountThrottle() {
+    throttled++;
+    ThreadThrottles()++;
+  }
+  static uint64_t& ThreadThrottles() {
+    thread_local uint64_t n = 0;
+    return n;
+  }
 };
 
 // One bucket (container, directory) of an object store. Implementations: local directory,

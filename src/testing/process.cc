@@ -11,9 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 namespace shoal::testing {
@@ -155,17 +157,35 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   return result;
 }
 
-int FreePort() {
+namespace {
+// Binds a socket to 127.0.0.1:port (0: any) and closes it: the port it got, or -1.
+int TryBind(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+            getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return ok ? ntohs(addr.sin_port) : -1;
+}
+}  // namespace
+
+// Random in [10000, start of the ephemeral range), checked by binding; failing that, any.
+int FreePort() {
+  int low = 32768;
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%d", &low) != 1) low = 32768;
+    std::fclose(f);
+  }
+  static std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 200 && low > 10000; attempt++) {
+    int port = TryBind(std::uniform_int_distribution<int>(10000, low - 1)(rng));
+    if (port > 0) return port;
+  }
+  return TryBind(0);
 }
 
 bool WaitForPort(int port, std::chrono::milliseconds timeout) {

@@ -46,7 +46,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::string& input = "",
                          std::chrono::seconds timeout = std::chrono::seconds(600));
 
-// A port on 127.0.0.1 that was free a moment ago.
+// A port on 127.0.0.1 that was free a moment ago, below the ephemeral range (so the client
+// sockets a test opens do not take it before its server binds it).
 int FreePort();
 // Waits until something accepts connections on 127.0.0.1:port.
 bool WaitForPort(int port, std::chrono::milliseconds timeout);

@@ -270,7 +270,7 @@ Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
 }
 
 void CountThrottle(StoreStats* stats, const Response& resp) {
-  if (stats != nullptr && (resp.status == 429 || resp.status == 503)) stats->throttled++;
+  if (stats != nullptr && (resp.status == 429 || resp.status == 503)) stats->CountThrottle();
 }
 
 std::chrono::milliseconds RetryAfter(const Response& resp) {
