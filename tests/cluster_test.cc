@@ -314,6 +314,20 @@ TEST_P(ClusterTest, DrainHandsOffWhatANodeHasNotUploaded) {
   for (const auto& [key, sha] : written) EXPECT_EQ(testing::ObjectSha256(*store, key), sha) << key;
 }
 
+// Static membership: a member frozen (SIGSTOP) while a fifth node joins misses the push of
+// the new epoch. The first request that carries the newer epoch makes it fetch the view.
+TEST_P(ClusterTest, AMemberThatMissedAJoinCatchesUpOnTheNextRequest) {
+  if (WithEtcd()) GTEST_SKIP() << "with etcd every member follows the watch";
+  const std::string want = PutObject("late/data.bin", 9, 64 * kMiB);
+  StartCluster(4);
+  nodes_[3]->Pause();
+  StartNode(4, 5);  // its push to node 3 times out
+  nodes_[3]->Resume();
+  EXPECT_EQ(NodeMetric(Endpoint(3), "shoal_cluster_epoch"), 1u) << "node 3 missed the join";
+  EXPECT_EQ(CatSha256(Url("late/data.bin"), Endpoint(4)), want);  // routed by epoch 2, through every node
+  WaitForMembers(5);
+}
+
 INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "etcd"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

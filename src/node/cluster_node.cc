@@ -1,6 +1,5 @@
 // The node's part in a cluster: its view of the membership, and chunks got from other nodes.
 #include <cstdio>
-#include <set>
 #include <thread>
 
 #include "common/strings.h"
@@ -36,6 +35,28 @@ bool Node::AdoptView(std::shared_ptr<const cluster::View> v) {
   return true;
 }
 
+void Node::SawEpoch(uint64_t seen) {
+  auto v = view();
+  if (etcd_ || !v || seen <= v->epoch()) return;
+  std::lock_guard<std::mutex> lock(refresh_mu_);
+  if (refreshing_view_) return;
+  if (refresh_thread_.joinable()) refresh_thread_.join();  // the last refresh, finished
+  refreshing_view_ = true;
+  std::fprintf(stderr, "shoald: a request carried epoch %llu, newer than this node's %llu: asking the members\n",
+               static_cast<unsigned long long>(seen), static_cast<unsigned long long>(v->epoch()));
+  refresh_thread_ = std::thread([this, v] {
+    for (const auto& p : v->peers()) {
+      if (p.member.id == id()) continue;
+      std::string body;
+      if (!CallPeer(p, "GET", "/v1/cluster/view", {}, &body).ok()) continue;
+      auto fresh = cluster::View::Decode(body);
+      if (fresh.ok()) AdoptView(*fresh);  // only if newer
+    }
+    std::lock_guard<std::mutex> done(refresh_mu_);
+    refreshing_view_ = false;
+  });
+}
+
 Status Node::JoinCluster(const std::string& endpoint) {
   if (!options_.etcd.empty()) return JoinEtcd(endpoint);
   const auto& peers = options_.peers;
@@ -49,8 +70,10 @@ Status Node::JoinCluster(const std::string& endpoint) {
   std::shared_ptr<const cluster::View> base;
   for (const auto& p : peers) {
     if (p.member.id == options_.node_id) continue;
+    http::Request req = PeerRequest("GET", p.endpoint, "/v1/cluster/view", options_.token);
+    req.timeout = std::chrono::seconds(5);  // a hung member must not stop a start
     http::Response resp;
-    Status st = peers_.Send(PeerRequest("GET", p.endpoint, "/v1/cluster/view", options_.token), &resp);
+    Status st = peers_.Send(req, &resp);
     if (!st.ok() || resp.status != 200) continue;
     auto v = cluster::View::Decode(resp.body);
     if (!v.ok()) {
@@ -59,13 +82,30 @@ Status Node::JoinCluster(const std::string& endpoint) {
     }
     if (!base || (*v)->epoch() > base->epoch()) base = *v;
   }
-  if (base && base->SameMembers(peers)) {
-    AdoptView(base);
-    return Status::Ok();
-  }
-  SHOAL_ASSIGN_OR_RETURN(auto next, cluster::View::Build(base.get(), peers, base ? base->epoch() + 1 : 1));
+  // A member restarting follows the cluster as it is, whatever its --peers says: a stale list
+  // must not undo a join (nodes leave by `shoal drain`). A node not yet in it joins: the next
+  // epoch is the cluster's members plus this one.
+  std::vector<cluster::Peer> members = peers;
   if (base) {
-    std::fprintf(stderr, "shoald: --peers differs from the cluster's epoch %llu (%zu members): it becomes epoch %llu\n",
+    members = base->peers();
+    bool in = false;
+    for (const auto& m : members) in |= m.member.id == options_.node_id;
+    if (in) {
+      if (!base->SameMembers(peers)) {
+        std::fprintf(stderr, "shoald: following the cluster's epoch %llu (%zu members), not --peers (%zu): "
+                     "members join by starting with a list that names them and leave by `shoal drain`\n",
+                     static_cast<unsigned long long>(base->epoch()), base->placement().members().size(), peers.size());
+      }
+      AdoptView(base);
+      return Status::Ok();
+    }
+    for (const auto& p : peers) {
+      if (p.member.id == options_.node_id) members.push_back(p);
+    }
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto next, cluster::View::Build(base.get(), members, base ? base->epoch() + 1 : 1));
+  if (base) {
+    std::fprintf(stderr, "shoald: joining the cluster's epoch %llu (%zu members) as epoch %llu\n",
                  static_cast<unsigned long long>(base->epoch()), base->placement().members().size(),
                  static_cast<unsigned long long>(next->epoch()));
   }
@@ -73,13 +113,11 @@ Status Node::JoinCluster(const std::string& endpoint) {
   if (!base) return Status::Ok();  // a new cluster: every member builds the same first epoch
   // Tell everyone (the previous members too, so a removed node learns it is out).
   std::string encoded = next->Encode();
-  std::vector<cluster::Peer> told = peers;
-  for (const auto& p : base->peers()) told.push_back(p);
-  std::set<std::string> done;
-  for (const auto& p : told) {
-    if (p.member.id == options_.node_id || !done.insert(p.member.id).second) continue;
+  for (const auto& p : next->peers()) {
+    if (p.member.id == options_.node_id) continue;
     http::Request req = PeerRequest("POST", p.endpoint, "/v1/cluster/view", options_.token);
     req.body = encoded;
+    req.timeout = std::chrono::seconds(5);  // a frozen member catches up later (SawEpoch)
     http::Response resp;
     Status st = peers_.Send(req, &resp);
     if (!st.ok() || resp.status / 100 != 2) {
@@ -171,6 +209,7 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Pe
   };
   http::Response resp;
   Status st = peers_.Send(req, &resp, &sink);
+  if (st.ok()) SawEpoch(std::strtoull(resp.Header("x-shoal-epoch").c_str(), nullptr, 10));
   if (!st.ok()) {
     metrics_.peer_failures++;
     std::lock_guard<std::mutex> lock(view_mu_);

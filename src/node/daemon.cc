@@ -37,8 +37,9 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--peers", peers,
                  "The cluster, this node included: id=host:port[:weight[:domain]],... Every member "
                  "gets a share of chunks by weight (default 100); replicas prefer distinct domains "
-                 "(default: the id). To add a node, start it with the new list: it takes the "
-                 "cluster's table from a live member, moves the fewest chunks, and tells the others");
+                 "(default: the id). A node not yet in the running cluster joins it (it takes the "
+                 "table from a live member, moves the fewest chunks, and tells the others); a member "
+                 "follows the running cluster whatever its list says; nodes leave by `shoal drain`");
   app.add_option("--etcd", o.etcd,
                  "Keep the membership in etcd instead of --peers: http://HOST:PORT[,...]. The node "
                  "registers under --etcd-prefix with a lease of --down-grace and follows every change");

@@ -71,6 +71,10 @@ Node::~Node() {
   copies_cv_.notify_all();
   if (replica_thread_.joinable()) replica_thread_.join();
   if (drain_thread_.joinable()) drain_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(refresh_mu_);
+    if (refresh_thread_.joinable()) refresh_thread_.join();
+  }
   uploader_.reset();
   std::unique_lock<std::mutex> lock(readahead_mu_);
   readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });

@@ -141,6 +141,9 @@ class Node {
   std::shared_ptr<const cluster::View> view();
   // Takes `v` if it is a newer epoch than ours (a peer pushed it); whether it did.
   bool AdoptView(std::shared_ptr<const cluster::View> v);
+  // A request or answer carried epoch `seen`: if it is newer than ours (a push we missed),
+  // fetch the newest view from the members, in the background. With etcd the watch catches up.
+  void SawEpoch(uint64_t seen);
   // Replication, the side that holds copies: chunk `index` of write `id` (of `url`) taken by
   // another node; then the whole copy, fsynced and journaled (r.origin names that node).
   Status PutReplicaChunk(const std::string& id, const std::string& url, uint64_t index, std::string_view data);
@@ -274,6 +277,9 @@ class Node {
   std::mutex view_mu_;
   std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> peer_down_until_;  // guarded by view_mu_
+  std::mutex refresh_mu_;
+  bool refreshing_view_ = false;  // guarded by refresh_mu_
+  std::thread refresh_thread_;    // guarded by refresh_mu_
   http::Client peers_;  // connections to other nodes
 
   struct Copy {

@@ -167,6 +167,7 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   std::string want_etag(req["X-Shoal-Etag"]), want_size(req["X-Shoal-Size"]);
   bool pinned = !want_etag.empty() && !want_size.empty();
   bool to_peer = !req["X-Shoal-From"].empty();
+  node->SawEpoch(std::strtoull(std::string(req["X-Shoal-Epoch"]).c_str(), nullptr, 10));
   Result<ObjectInfo> info = pinned ? Result<ObjectInfo>(ObjectInfo{"", std::strtoull(want_size.c_str(), nullptr, 10), want_etag, 0})
                                    : node->Stat(url);
   if (!info.ok()) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -22,6 +24,9 @@ class Shoald {
   // kill -9, as a crash would.
   void Crash() { proc_.Kill(); }
   bool Running() { return proc_.running(); }
+  // SIGSTOP / SIGCONT: a node that hangs without dying.
+  void Pause() { ::kill(proc_.pid(), SIGSTOP); }
+  void Resume() { ::kill(proc_.pid(), SIGCONT); }
   // kill -9, then starts again on the same data directory and flags (a new port).
   Status Restart(int proxy_port);
   std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
