@@ -210,9 +210,14 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   }
   ASSERT_NE(holder, -1) << "the acknowledged write has a copy on another node";
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u);
-  auto early = Shoal({"commit", "--timeout", "1", "--cache", Endpoint(holder), Url("ckpt")});
+  // Neither a third node (node 0 has it pending) nor the holder (it holds a copy) commits yet.
+  int third = holder == 1 ? 2 : 1;
+  auto early = Shoal({"commit", "--timeout", "1", "--cache", Endpoint(third), Url("ckpt")});
   EXPECT_NE(early.exit_code, 0) << "another node cannot commit the prefix while node 0 has not uploaded it";
   EXPECT_NE(early.err.find("node n0"), std::string::npos) << early.err;
+  auto at_holder = Shoal({"commit", "--timeout", "1", "--cache", Endpoint(holder), Url("ckpt")});
+  EXPECT_NE(at_holder.exit_code, 0);
+  EXPECT_NE(at_holder.err.find("held here as copies"), std::string::npos) << at_holder.err;
 
   nodes_[0]->Crash();
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
@@ -222,6 +227,36 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(holder), std::chrono::seconds(120))) << nodes_[holder]->Log();
   EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/rank0.bin"), want);
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
+}
+
+// The node that took a write comes back with an empty disk (a replaced NVMe): it answers
+// "unknown" for the write under a new incarnation, and the holder of the copy uploads it long
+// before --down-grace would have.
+TEST_P(ClusterTest, AWriteSurvivesItsNodeComingBackWithAnEmptyDisk) {
+  if (WithEtcd()) GTEST_SKIP() << "a member restarted under etcd waits out its old lease (--down-grace)";
+  const uint64_t size = 24 * kMiB;
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/ckpt.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 11, size));
+  extra_ = {"--replicas", "2", "--down-grace", "600"};
+  StartCluster(4);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), file, Url("disk/rank0.bin")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  int holder = -1;
+  for (int i = 1; i < 4; i++) {
+    if (NodeMetric(Endpoint(i), "shoal_replica_objects") == 1) holder = i;
+  }
+  ASSERT_NE(holder, -1);
+  nodes_[0]->Crash();
+  StartNode(0, 4);  // same id and port, a new data directory
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(Until([&] { return NodeMetric(Endpoint(holder), "shoal_replica_takeovers_total") == 1; },
+                    std::chrono::seconds(30)))
+      << nodes_[holder]->Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(holder), std::chrono::seconds(120)));
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "disk/rank0.bin"),
+            testing::PatternSha256(11, size));
 }
 
 // With every node up, the copy is dropped once the node that took the write made it durable,

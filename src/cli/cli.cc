@@ -377,7 +377,7 @@ void PrintCluster(const client::CacheConfig& cache, const client::ClusterInfo& c
               static_cast<unsigned long long>(c.epoch), c.members.size(), static_cast<unsigned long long>(c.slots),
               FormatBytes(c.chunk_size).c_str(), c.self.c_str());
   std::printf("  %-12s %-22s %6s %6s %10s %10s %10s %10s %10s  %s\n", "member", "endpoint", "weight", "share",
-              "served", "to peers", "from store", "from peers", "copies", "state");
+              "served", "to peers", "from store", "from peers", "copies", "state");  // copies: held for others now
   for (const auto& m : c.members) {
     client::CacheConfig member = cache;
     member.endpoint = m.endpoint;
@@ -394,7 +394,7 @@ void PrintCluster(const client::CacheConfig& cache, const client::ClusterInfo& c
     std::printf("  %-12s %-22s %6u %5.1f%% %10s %10s %10s %10s %10s  %s\n", m.id.c_str(), m.endpoint.c_str(), m.weight,
                 share, FormatBytes(g("bytes_served_total")).c_str(), FormatBytes(g("bytes_served_peers_total")).c_str(),
                 FormatBytes(g("store_get_bytes_total")).c_str(), FormatBytes(g("peer_fetch_bytes_total")).c_str(),
-                FormatBytes(g("replica_bytes_total")).c_str(), state.c_str());
+                std::to_string(g("replica_objects")).c_str(), state.c_str());
   }
 }
 

@@ -102,6 +102,7 @@ Result<std::shared_ptr<const View>> View::Decode(std::string_view bytes) {
     auto header = nlohmann::json::parse(bytes.substr(0, nl));
     bytes.remove_prefix(nl + 1);
     uint32_t bits = header.at("slot_bits").get<uint32_t>();
+    if (bits < 10 || bits > 26) return Status::Corruption("a cluster view has 2^" + std::to_string(bits) + " slots");
     std::unordered_map<std::string, std::string> endpoints;
     std::optional<Placement> previous;
     SHOAL_ASSIGN_OR_RETURN(Placement current, ReadTable(header, bits, &bytes, &endpoints));

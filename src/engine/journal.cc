@@ -42,6 +42,7 @@ std::string UploadRecord::Encode() const {
                       {"created_unix_ms", created_unix_ms}};
   if (!replicas.empty()) j["replicas"] = replicas;
   if (!origin.empty()) j["origin"] = origin;
+  if (!origin_incarnation.empty()) j["origin_incarnation"] = origin_incarnation;
   return j.dump();
 }
 
@@ -62,6 +63,7 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
     r.etag = j.value("etag", "");
     r.replicas = j.value("replicas", std::vector<std::string>{});
     r.origin = j.value("origin", "");
+    r.origin_incarnation = j.value("origin_incarnation", "");
     r.created_unix_ms = j.value("created_unix_ms", int64_t{0});
     if (!ValidId(r.id)) return Status::Corruption("journal record has a bad id");
     return r;

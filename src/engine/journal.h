@@ -30,6 +30,7 @@ struct UploadRecord {
   // node is gone.
   std::vector<std::string> replicas;
   std::string origin;
+  std::string origin_incarnation;  // on a copy: the origin's data directory when it sent it
 
   std::string Encode() const;  // one JSON object
   static Result<UploadRecord> Decode(const std::string& text);

@@ -43,6 +43,7 @@ TEST_F(JournalTest, RecordsSurviveReopenInFifoOrder) {
     ASSERT_TRUE((*j)->Put(c).ok());
     UploadRecord copy = Record("d", 400);
     copy.origin = "node-a";
+    copy.origin_incarnation = "5eed";
     ASSERT_TRUE((*j)->Put(copy).ok());
   }
   auto j = Journal::Open(dir_);
@@ -62,6 +63,7 @@ TEST_F(JournalTest, RecordsSurviveReopenInFifoOrder) {
   auto d = (*j)->Get("d");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->origin, "node-a");
+  EXPECT_EQ(d->origin_incarnation, "5eed");
   EXPECT_EQ((*j)->Get("zz").status().code(), Code::kNotFound);
   EXPECT_TRUE((*j)->damaged().empty());
 }

@@ -1,5 +1,7 @@
 // The node's part in a cluster: its view of the membership, and chunks got from other nodes.
 #include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/strings.h"
@@ -37,20 +39,23 @@ bool Node::AdoptView(std::shared_ptr<const cluster::View> v) {
 
 void Node::SawEpoch(uint64_t seen) {
   auto v = view();
-  if (etcd_ || !v || seen <= v->epoch()) return;
+  if (etcd_ || closing_ || !v || seen <= v->epoch()) return;
   std::lock_guard<std::mutex> lock(refresh_mu_);
-  if (refreshing_view_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (refreshing_view_ || now - last_refresh_ < std::chrono::seconds(5)) return;  // at most every 5 s
   if (refresh_thread_.joinable()) refresh_thread_.join();  // the last refresh, finished
   refreshing_view_ = true;
+  last_refresh_ = now;
   std::fprintf(stderr, "shoald: a request carried epoch %llu, newer than this node's %llu: asking the members\n",
                static_cast<unsigned long long>(seen), static_cast<unsigned long long>(v->epoch()));
-  refresh_thread_ = std::thread([this, v] {
+  refresh_thread_ = std::thread([this, v, seen] {
     for (const auto& p : v->peers()) {
-      if (p.member.id == id()) continue;
+      if (p.member.id == id() || closing_) continue;
       std::string body;
-      if (!CallPeer(p, "GET", "/v1/cluster/view", {}, &body).ok()) continue;
+      if (!CallPeer(p, "GET", "/v1/cluster/view", {}, &body, std::chrono::seconds(5)).ok()) continue;
       auto fresh = cluster::View::Decode(body);
       if (fresh.ok()) AdoptView(*fresh);  // only if newer
+      if (view()->epoch() >= seen) break;
     }
     std::lock_guard<std::mutex> done(refresh_mu_);
     refreshing_view_ = false;
@@ -253,18 +258,19 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromCluster(const std::str
   return got;
 }
 
-}  // namespace shoal::node
-
-namespace shoal::node {
-
 Status Node::CallPeer(const cluster::Peer& peer, const std::string& method, const std::string& path,
-                      std::string_view body, std::string* answer) {
+                      std::string_view body, std::string* answer, std::chrono::milliseconds timeout) {
   http::Request req = PeerRequest(method, peer.endpoint, path, options_.token);
   req.body = body;
+  req.timeout = timeout;
   http::Response resp;
   Status st = peers_.Send(req, &resp);
   if (!st.ok()) {
     metrics_.peer_failures++;
+    {
+      std::lock_guard<std::mutex> lock(view_mu_);
+      peer_down_until_[peer.member.id] = std::chrono::steady_clock::now() + kPeerRetryAfter;
+    }
     return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + ") cannot be reached: " + st.message());
   }
   if (resp.status == 404) return Status::NotFound(method + " " + path + " at node " + peer.member.id + ": " + resp.body);
@@ -297,7 +303,8 @@ Result<std::vector<cluster::Peer>> Node::ReplicaTargets(const std::string& url) 
   if (out.size() < want) {
     return Status::Unavailable("writing " + url + ": " + std::to_string(options_.replicas) +
                                " copies are wanted (--replicas) but nodes are down (" + down +
-                               "); nothing of this write was acknowledged");
+                               "); nothing of this write was acknowledged. Retry in a few seconds, take a "
+                               "dead node out with `shoal drain`, or run the nodes with fewer --replicas");
   }
   return out;
 }
@@ -308,6 +315,7 @@ Status Node::PutReplicaChunk(const std::string& id, const std::string& url, uint
 }
 
 Status Node::CommitReplica(const engine::UploadRecord& r, bool adopt) {
+  if (draining_) return Status::Unavailable("this node is draining (leaving the cluster): send the copy elsewhere");
   std::vector<engine::ChunkKey> keys;
   for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
     keys.push_back(engine::ChunkKey{r.url, LocalVersion(r.id), i});
@@ -316,13 +324,16 @@ Status Node::CommitReplica(const engine::UploadRecord& r, bool adopt) {
     }
   }
   SHOAL_RETURN_IF_ERROR(chunks_->Sync(keys).WithContext("keeping a copy of " + r.url));
+  std::lock_guard<std::mutex> lock(copies_mu_);  // a copy's record changes only under it
   if (adopt) {
     engine::UploadRecord own = r;
     own.origin.clear();
+    own.origin_incarnation.clear();
     own.replicas.clear();
     SHOAL_RETURN_IF_ERROR(journal_->Put(own).WithContext("journaling " + r.url));
+    copies_.erase(r.id);
     {
-      std::lock_guard<std::mutex> lock(staged_mu_);
+      std::lock_guard<std::mutex> staged(staged_mu_);
       staged_bytes_ += r.size;
     }
     metrics_.handoffs_received++;
@@ -331,48 +342,52 @@ Status Node::CommitReplica(const engine::UploadRecord& r, bool adopt) {
   }
   SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
   metrics_.replica_bytes += r.size;
-  std::lock_guard<std::mutex> lock(copies_mu_);
   copies_[r.id] = Copy{r, {}};
   return Status::Ok();
 }
 
 void Node::DropReplica(const std::string& id, const std::string& url, uint64_t chunks) {
+  std::lock_guard<std::mutex> lock(copies_mu_);
   auto r = journal_->Get(id);
-  {
-    std::lock_guard<std::mutex> lock(copies_mu_);
-    copies_.erase(id);
-  }
-  if (r.ok() && r->origin.empty()) return;  // taken over: it is ours now
+  if (r.ok() && r->origin.empty()) return;  // taken over or adopted: it is this node's write now
+  copies_.erase(id);
   if (r.ok()) journal_->Remove(id).IgnoreError();
+  // Also chunks of a copy never completed (the write failed before its end).
   for (uint64_t i = 0; i < chunks; i++) chunks_->Remove(engine::ChunkKey{url, LocalVersion(id), i}).IgnoreError();
 }
 
 std::string Node::WriteState(const std::string& id) {
   auto r = journal_->Get(id);
-  if (!r.ok() || !r->origin.empty()) return "";
+  if (!r.ok() || !r->origin.empty()) return "unknown";
   return r->state == engine::UploadRecord::State::kDurable ? "durable" : "pending";
 }
 
+uint64_t Node::CopiesUnder(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(copies_mu_);
+  uint64_t n = 0;
+  for (const auto& [id, c] : copies_) n += StartsWith(c.record.url, prefix);
+  return n;
+}
+
 Status Node::AdoptCopy(const std::string& id) {
+  Status st = TakeOver(id, "a draining node handed over its write");
+  if (st.ok()) metrics_.handoffs_received++;
+  return st;
+}
+
+Status Node::TakeOver(const std::string& id, const std::string& why) {
   engine::UploadRecord r;
   {
     std::lock_guard<std::mutex> lock(copies_mu_);
     auto it = copies_.find(id);
     if (it == copies_.end()) return Status::NotFound("no copy of write " + id + " is held here");
     r = it->second.record;
-  }
-  metrics_.handoffs_received++;
-  TakeOver(r, "node " + r.origin + " is draining and handed over " + r.url);
-  return Status::Ok();
-}
-
-void Node::TakeOver(engine::UploadRecord r, const std::string& why) {
-  std::fprintf(stderr, "shoald: %s: uploading this node's copy\n", why.c_str());
-  r.origin.clear();
-  if (!journal_->Put(r).ok()) return;  // retried on the next round
-  {
-    std::lock_guard<std::mutex> lock(copies_mu_);
-    copies_.erase(r.id);
+    std::fprintf(stderr, "shoald: %s (%s from node %s): uploading this node's copy\n", why.c_str(), r.url.c_str(),
+                 r.origin.c_str());
+    r.origin.clear();
+    r.origin_incarnation.clear();
+    SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("taking over " + r.url));  // retried next round
+    copies_.erase(it);
   }
   {
     std::lock_guard<std::mutex> lock(staged_mu_);
@@ -380,6 +395,7 @@ void Node::TakeOver(engine::UploadRecord r, const std::string& why) {
   }
   metrics_.replica_takeovers++;
   Stage(r);
+  return Status::Ok();
 }
 
 void Node::WatchReplicas() {
@@ -392,17 +408,30 @@ void Node::WatchReplicas() {
     lock.unlock();
     auto v = view();
     auto now = std::chrono::steady_clock::now();
+    std::map<std::string, Status> unreachable;  // this round: origins that did not answer
     for (auto& c : copies) {
-      std::string endpoint = v ? v->EndpointOf(c.record.origin) : "";
-      std::string state;
-      Status st = endpoint.empty() ? Status::Unavailable("not a member")
-                                   : CallPeer(cluster::Peer{{c.record.origin, 0, ""}, endpoint}, "GET",
-                                              "/v1/replica/state?id=" + c.record.id, {}, &state);
-      if (st.ok() && Trim(state) == "durable") {
+      if (closing_) break;
+      const std::string& origin = c.record.origin;
+      std::string endpoint = v ? v->EndpointOf(origin) : "";
+      std::string answer;
+      Status st = unreachable.count(origin) ? unreachable[origin]
+                  : endpoint.empty()        ? Status::Unavailable("not a member")
+                                            : CallPeer(cluster::Peer{{origin, 0, ""}, endpoint}, "GET",
+                                                       "/v1/replica/state?id=" + c.record.id, {}, &answer,
+                                                       std::chrono::seconds(2));
+      auto j = nlohmann::json::parse(answer, nullptr, false);
+      std::string state = st.ok() && j.is_object() ? j.value("state", "") : "";
+      if (state == "durable") {
         DropReplica(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size));
-      } else if (st.code() == Code::kNotFound) {
-        TakeOver(c.record, "node " + c.record.origin + " lost " + c.record.url);  // e.g. a new disk
+      } else if (state == "unknown") {
+        if (!c.record.origin_incarnation.empty() && j.value("incarnation", "") == c.record.origin_incarnation) {
+          // Its disk is intact and the write is not on it: never acknowledged, or handed off.
+          DropReplica(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size));
+        } else {
+          TakeOver(c.record.id, "node " + origin + " lost its disk").IgnoreError();
+        }
       } else if (!st.ok()) {
+        unreachable.emplace(origin, st);
         bool gone = false;
         {
           std::lock_guard<std::mutex> relock(copies_mu_);
@@ -414,7 +443,7 @@ void Node::WatchReplicas() {
             gone = now - it->second.origin_down_since >= options_.down_grace;
           }
         }
-        if (gone) TakeOver(c.record, "node " + c.record.origin + " is gone with " + c.record.url + " not yet uploaded");
+        if (gone) TakeOver(c.record.id, "node " + origin + " is gone with a write not yet uploaded").IgnoreError();
       } else {
         std::lock_guard<std::mutex> relock(copies_mu_);
         auto it = copies_.find(c.record.id);
@@ -425,14 +454,10 @@ void Node::WatchReplicas() {
   }
 }
 
-}  // namespace shoal::node
-
-namespace shoal::node {
-
 Status Node::StartDrain() {
   auto v = view();
   if (!v) return Status::InvalidArgument("this node is not in a cluster: `shoal flush --wait` is how it empties");
-  if (v->placement().members().size() < 2) {
+  if (v->placement().members().size() < 2 && !draining_) {
     return Status::PreconditionFailed("the last member of a cluster has nobody to hand its writes to: "
                                       "run `shoal flush --wait` and stop it");
   }
@@ -441,6 +466,7 @@ Status Node::StartDrain() {
   if (drain_thread_.joinable()) drain_thread_.join();
   drain_ = DrainState{};
   drain_.state = "draining";
+  draining_ = true;
   drain_thread_ = std::thread([this] { Drain(); });
   return Status::Ok();
 }
@@ -490,12 +516,11 @@ Status Node::SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r,
   return CallPeer(peer, "POST",
                   "/v1/replica/commit?id=" + r.id + "&size=" + std::to_string(r.size) +
                       "&chunk_size=" + std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) +
-                      "&origin=" + UriEncode(origin, false) + (adopt ? "&adopt=1" : "") +
-                      "&url=" + UriEncode(r.url, false));
+                      "&origin=" + UriEncode(origin, false) +
+                      (adopt ? "&adopt=1" : "&incarnation=" + r.origin_incarnation) + "&url=" + UriEncode(r.url, false));
 }
 
-void Node::ForgetWrite(const engine::UploadRecord& r) {
-  uint64_t uploaded = uploader_->Cancel(r.id);
+void Node::ForgetWrite(const engine::UploadRecord& r, uint64_t uploaded) {
   journal_->Remove(r.id).IgnoreError();
   for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
     chunks_->Remove(engine::ChunkKey{r.url, LocalVersion(r.id), i}).IgnoreError();
@@ -509,67 +534,92 @@ void Node::ForgetWrite(const engine::UploadRecord& r) {
 }
 
 void Node::Drain() {
+  auto set = [&](auto&& change) {
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    change(drain_);
+  };
   auto fail = [&](const Status& st) {
     std::fprintf(stderr, "shoald: drain failed: %s\n", st.ToString().c_str());
-    std::lock_guard<std::mutex> lock(drain_mu_);
-    drain_.state = "failed";
-    drain_.error = st.message();
+    set([&](DrainState& d) {
+      d.state = "failed";
+      d.error = st.message() + " (the node has left the cluster; run `shoal drain` again to hand off the rest)";
+    });
   };
   Status st = LeaveCluster();
   if (!st.ok()) return fail(st);
   std::fprintf(stderr, "shoald: left the cluster; handing off what is not yet uploaded\n");
-  std::vector<engine::UploadRecord> todo;
-  for (const auto& r : journal_->List()) {
-    if (r.state == engine::UploadRecord::State::kStaged) todo.push_back(r);
-  }
-  {
-    std::lock_guard<std::mutex> lock(drain_mu_);
-    drain_.left = todo.size();
-  }
-  auto v = view();
-  for (const auto& r : todo) {
-    // Candidates: the holders of its copy first (they have every chunk already), then the
-    // object's nodes in the new epoch; never this node, nor the write's own origin.
-    std::vector<cluster::Peer> targets;
-    if (r.origin.empty()) {
-      for (const auto& holder : r.replicas) {
-        std::string endpoint = v->EndpointOf(holder);
-        if (!endpoint.empty()) targets.push_back(cluster::Peer{{holder, 0, ""}, endpoint});
-      }
+  // Until nothing is left: writes that were in progress when the drain began end meanwhile.
+  for (int round = 0;; round++) {
+    std::vector<engine::UploadRecord> todo;
+    for (const auto& r : journal_->List()) {
+      if (r.state == engine::UploadRecord::State::kStaged) todo.push_back(r);
     }
-    for (const auto& p : v->RouteOf(r.url, 0, static_cast<uint32_t>(v->placement().members().size())).replicas) {
-      if (p.member.id != id() && p.member.id != r.origin) targets.push_back(p);
-    }
-    Status done = Status::Unavailable("no node to hand " + r.url + " to");
-    for (size_t t = 0; t < targets.size() && !done.ok(); t++) {
-      bool holder = r.origin.empty() && t < r.replicas.size();
-      if (holder) {
-        done = CallPeer(targets[t], "POST", "/v1/replica/adopt?id=" + r.id);
-      } else {
-        done = SendWrite(targets[t], r, /*adopt=*/r.origin.empty());
+    set([&](DrainState& d) { d.left = todo.size(); });
+    if (todo.empty() && writers_ == 0) break;
+    if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto v = view();
+    for (const auto& listed : todo) {
+      if (closing_) return fail(Status::Unavailable("shoald is stopping"));
+      // Take it out of the upload queue first, then look again: it may have become durable.
+      bool own = listed.origin.empty();
+      uint64_t uploaded = own ? uploader_->Cancel(listed.id) : 0;
+      auto now = journal_->Get(listed.id);
+      if (!now.ok() || now->state != engine::UploadRecord::State::kStaged) continue;
+      const engine::UploadRecord& r = *now;
+      // Own writes: to a holder of the copy (it has every chunk), else to the object's nodes
+      // in the new epoch. Copies held for others: to another node (never back to the origin).
+      struct Target {
+        cluster::Peer peer;
+        bool holder;
+      };
+      std::vector<Target> targets;
+      if (own) {
+        for (const auto& holder : r.replicas) {
+          std::string endpoint = v->EndpointOf(holder);
+          if (!endpoint.empty()) targets.push_back({cluster::Peer{{holder, 0, ""}, endpoint}, true});
+        }
       }
-      if (!done.ok()) {
-        std::fprintf(stderr, "shoald: drain: %s to %s: %s\n", r.url.c_str(), targets[t].member.id.c_str(),
+      for (const auto& p : v->RouteOf(r.url, 0, static_cast<uint32_t>(v->placement().members().size())).replicas) {
+        if (p.member.id != id() && p.member.id != r.origin) targets.push_back({p, false});
+      }
+      Status done = Status::Unavailable("no node to hand " + r.url + " to");
+      std::string taker;
+      for (const auto& t : targets) {
+        done = t.holder ? CallPeer(t.peer, "POST", "/v1/replica/adopt?id=" + r.id) : SendWrite(t.peer, r, own);
+        taker = t.peer.member.id;
+        if (done.ok()) break;
+        std::fprintf(stderr, "shoald: drain: %s to %s: %s\n", r.url.c_str(), t.peer.member.id.c_str(),
                      done.ToString().c_str());
       }
+      if (!done.ok()) {
+        if (own) uploader_->Add(r);  // still ours: upload it after all
+        return fail(done);
+      }
+      if (own) {
+        ForgetWrite(r, uploaded);
+        for (const auto& t : targets) {  // other holders of copies: theirs is not needed now
+          if (t.holder && t.peer.member.id != taker) {
+            CallPeer(t.peer, "POST", "/v1/replica/drop?id=" + r.id + "&chunks=" +
+                                         std::to_string(ChunkCount(r.size, r.chunk_size)) + "&url=" + UriEncode(r.url, false))
+                .IgnoreError();  // one missed sees "unknown" under our incarnation, and drops it
+          }
+        }
+        set([&](DrainState& d) {
+          d.writes++;
+          d.write_bytes += r.size;
+        });
+      } else {
+        DropReplica(r.id, r.url, ChunkCount(r.size, r.chunk_size));
+        set([&](DrainState& d) { d.copies++; });
+      }
     }
-    if (!done.ok()) return fail(done);
-    std::lock_guard<std::mutex> lock(drain_mu_);
-    if (r.origin.empty()) {
-      ForgetWrite(r);
-      drain_.writes++;
-      drain_.write_bytes += r.size;
-    } else {
-      DropReplica(r.id, r.url, ChunkCount(r.size, r.chunk_size));
-      drain_.copies++;
-    }
-    drain_.left--;
   }
-  std::lock_guard<std::mutex> lock(drain_mu_);
-  drain_.state = "done";
-  std::fprintf(stderr, "shoald: drained: %llu writes (%s) and %llu copies handed off; this node can be stopped\n",
-               static_cast<unsigned long long>(drain_.writes), FormatBytes(drain_.write_bytes).c_str(),
-               static_cast<unsigned long long>(drain_.copies));
+  set([&](DrainState& d) {
+    d.state = "done";
+    std::fprintf(stderr, "shoald: drained: %llu writes (%s) and %llu copies handed off; this node can be stopped\n",
+                 static_cast<unsigned long long>(d.writes), FormatBytes(d.write_bytes).c_str(),
+                 static_cast<unsigned long long>(d.copies));
+  });
 }
 
 }  // namespace shoal::node

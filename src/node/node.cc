@@ -1,8 +1,10 @@
 #include "node/node.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -41,6 +43,17 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   SHOAL_ASSIGN_OR_RETURN(node->chunks_,
                          engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
   SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
+  {
+    std::string path = options.data_dir + "/incarnation";
+    std::ifstream in(path);
+    if (!(in >> node->incarnation_)) {
+      node->incarnation_ = RandomHex();
+      std::ofstream(path + ".tmp") << node->incarnation_ << "\n";
+      if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
+        return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+      }
+    }
+  }
   for (const auto& bad : node->journal_->damaged()) {
     std::fprintf(stderr, "shoald: journal record unreadable, kept aside: %s\n", bad.c_str());
   }
@@ -63,18 +76,21 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
 }
 
 Node::~Node() {
-  etcd_.reset();  // no more membership callbacks (the lease is left to expire, as in a crash)
+  closing_ = true;  // no new view refreshes; a drain stops between hand-offs
   {
     std::lock_guard<std::mutex> lock(copies_mu_);
     stopping_ = true;
   }
   copies_cv_.notify_all();
-  if (replica_thread_.joinable()) replica_thread_.join();
-  if (drain_thread_.joinable()) drain_thread_.join();
+  if (drain_thread_.joinable()) drain_thread_.join();  // it may use etcd_
+  std::thread refresh;
   {
-    std::lock_guard<std::mutex> lock(refresh_mu_);
-    if (refresh_thread_.joinable()) refresh_thread_.join();
+    std::lock_guard<std::mutex> lock(refresh_mu_);  // the refresh takes it as it ends: join unlocked
+    refresh = std::move(refresh_thread_);
   }
+  if (refresh.joinable()) refresh.join();
+  etcd_.reset();  // no more membership callbacks (the lease is left to expire, as in a crash)
+  if (replica_thread_.joinable()) replica_thread_.join();
   uploader_.reset();
   std::unique_lock<std::mutex> lock(readahead_mu_);
   readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });
@@ -140,13 +156,18 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
   SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));  // refuse now what could never be uploaded
+  if (draining_) {
+    return Status::Unavailable("this node is draining (leaving the cluster): write through another node");
+  }
   SHOAL_ASSIGN_OR_RETURN(auto replicas, ReplicaTargets(url));
   std::unique_ptr<Writer> writer(new Writer(this, url, RandomHex()));
   writer->replicas_ = std::move(replicas);
+  writers_++;
   return writer;
 }
 
 Writer::~Writer() {
+  node_->writers_--;
   if (finished_) return;
   sends_.clear();  // waits for copies in flight
   for (const auto& peer : replicas_) {
@@ -154,7 +175,7 @@ Writer::~Writer() {
                                       "&url=" + UriEncode(url_, false)).IgnoreError();
   }
   uint64_t uploaded = streaming_ ? node_->uploader_->Cancel(id_) : 0;
-  for (uint64_t i = 0; i < chunks_; i++) {
+  for (uint64_t i = 0; i <= chunks_; i++) {  // <=: a chunk stored whose copy then failed
     node_->chunks_->Remove(engine::ChunkKey{url_, LocalVersion(id_), i}).IgnoreError();
   }
   node_->ReleaseStaged(reserved_ - std::min(uploaded, reserved_));
@@ -297,7 +318,8 @@ Result<ObjectInfo> Writer::Finish() {
   for (const auto& peer : replicas_) {
     std::string path = "/v1/replica/commit?id=" + id_ + "&size=" + std::to_string(size_) + "&chunk_size=" +
                        std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) +
-                       "&origin=" + UriEncode(node_->id(), false) + "&url=" + UriEncode(url_, false);
+                       "&origin=" + UriEncode(node_->id(), false) + "&incarnation=" + node_->incarnation() +
+                       "&url=" + UriEncode(url_, false);
     SHOAL_RETURN_IF_ERROR(node_->CallPeer(peer, "POST", path)
                               .WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
     r.replicas.push_back(peer.member.id);
@@ -323,6 +345,10 @@ Result<std::string> Node::Commit(const std::string& prefix_url) {
   if (!parsed.key.empty() && parsed.key.back() != '/') parsed.key += '/';
   std::string prefix = parsed.ToString();
   auto pending = PendingUploads(prefix);
+  if (uint64_t copies = CopiesUnder(prefix)) {  // their origin may be gone, before a take-over
+    return Status::PreconditionFailed(std::to_string(copies) + " objects under " + prefix + " are held here as copies "
+                                      "of other nodes' writes not yet durable: `shoal commit` waits for them");
+  }
   if (!pending.empty()) {
     uint64_t bytes = 0;
     for (const auto& p : pending) bytes += p.record.size;
@@ -341,7 +367,7 @@ Result<std::string> Node::Commit(const std::string& prefix_url) {
                                    " to upload: " + st.message());
       }
       auto j = nlohmann::json::parse(body, nullptr, false);
-      uint64_t objects = j.is_object() ? j.value("objects", 0ull) : 1;
+      uint64_t objects = j.is_object() ? j.value("objects", 0ull) + j.value("copies", 0ull) : 1;
       if (objects > 0) {
         return Status::PreconditionFailed(std::to_string(objects) + " objects under " + prefix + " written through node " +
                                           peer.member.id + " are not durable yet: `shoal commit` waits for them");

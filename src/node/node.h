@@ -154,8 +154,14 @@ class Node {
   Status AdoptCopy(const std::string& id);
   // The origin made the write durable, or abandoned it: the copy (`chunks` chunks of `url`) goes.
   void DropReplica(const std::string& id, const std::string& url, uint64_t chunks);
-  // The state of write `id` taken by this node: "pending", "durable", or "" if unknown here.
+  // The state of write `id` taken by this node: "pending", "durable", or "unknown".
   std::string WriteState(const std::string& id);
+  // Names this data directory (random, made once): a node that answers "unknown" for a write
+  // under the incarnation it had when it sent the copy never acknowledged that write (or handed
+  // it off); under another one, it lost its disk.
+  const std::string& incarnation() const { return incarnation_; }
+  // Copies held here of writes under `prefix` (not yet durable anywhere).
+  uint64_t CopiesUnder(const std::string& prefix);
 
   // Drain (`shoal drain`): leaves the membership, then hands every write not yet uploaded to
   // a node that stays (its copy's holder, else the object's new owner) and every copy held
@@ -226,20 +232,22 @@ class Node {
   bool PeerDown(const std::string& id);
   // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable
   // when it cannot be reached or fails.
+  // A peer that cannot be reached is skipped for a few seconds (PeerDown).
   Status CallPeer(const cluster::Peer& peer, const std::string& method, const std::string& path,
-                  std::string_view body = {}, std::string* answer = nullptr);
+                  std::string_view body = {}, std::string* answer = nullptr,
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // The nodes that hold copies of a new write to `url` (replicas - 1 of them).
   Result<std::vector<cluster::Peer>> ReplicaTargets(const std::string& url);
   // Checks on the origins of the copies held here; takes over the upload of a copy whose
   // origin is gone. Runs on replica_thread_.
   void WatchReplicas();
-  void TakeOver(engine::UploadRecord r, const std::string& why);
+  Status TakeOver(const std::string& id, const std::string& why);
   void Drain();
   Status LeaveCluster();
   // Sends write `r`'s chunks to `peer` and completes it there (a copy, or `adopt`ed).
   Status SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r, bool adopt);
   // Forgets an own write handed to another node (its upload here is cancelled).
-  void ForgetWrite(const engine::UploadRecord& r);
+  void ForgetWrite(const engine::UploadRecord& r, uint64_t uploaded);
   void ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
 
   NodeOptions options_;
@@ -277,6 +285,11 @@ class Node {
   std::mutex view_mu_;
   std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> peer_down_until_;  // guarded by view_mu_
+  std::atomic<bool> closing_{false};  // the destructor has begun
+  std::string incarnation_;
+  std::atomic<bool> draining_{false};  // refuses new writes and copies
+  std::atomic<int> writers_{0};        // Writers alive
+  std::chrono::steady_clock::time_point last_refresh_;  // guarded by refresh_mu_
   std::mutex refresh_mu_;
   bool refreshing_view_ = false;  // guarded by refresh_mu_
   std::thread refresh_thread_;    // guarded by refresh_mu_

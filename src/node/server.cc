@@ -342,7 +342,8 @@ bool ServePending(Node* node, tcp::socket& socket, const Request& req) {
     if (!p.last_error.empty()) last_error = p.last_error;
   }
   nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
-                         {"last_error", last_error}, {"pending", list}};
+                         {"last_error", last_error}, {"pending", list},
+                         {"copies", node->CopiesUnder(prefix)}};  // held for other nodes
   return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
@@ -389,7 +390,7 @@ bool ReadBody(tcp::socket& socket, beast::flat_buffer& buffer, http::request_par
 //   PUT  /v1/replica/chunk?id=&index=&url=   a chunk of another node's write (body)
 //   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
 //   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
-//   GET  /v1/replica/state?id=               "pending" or "durable" for a write taken here; 404 unknown
+//   GET  /v1/replica/state?id=               {"state": "pending"|"durable"|"unknown", "incarnation"}
 bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
                   http::request_parser<http::buffer_body>& parser) {
   const Request& req = parser.get();
@@ -423,6 +424,7 @@ bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
     r.chunk_size = number("chunk_size");
     r.created_unix_ms = static_cast<int64_t>(number("created"));
     r.origin = QueryParam(req, "origin");
+    r.origin_incarnation = QueryParam(req, "incarnation");
     if (r.origin.empty() || r.chunk_size == 0) {
       return answer(Status::InvalidArgument("a replica commit names its origin and chunk size"), "");
     }
@@ -436,9 +438,8 @@ bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
     return answer(Status::Ok(), "ok\n");
   }
   if (StartsWith(target, "/v1/replica/state")) {
-    std::string state = node->WriteState(id);
-    if (state.empty()) return answer(Status::NotFound("no write " + id + " was taken here"), "");
-    return answer(Status::Ok(), (state + "\n").c_str());
+    nlohmann::json body = {{"state", node->WriteState(id)}, {"incarnation", node->incarnation()}};
+    return WriteText(socket, v, ka, body.dump() + "\n", "application/json");
   }
   return answer(Status::InvalidArgument("no such replica request"), "");
 }
