@@ -96,6 +96,18 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(agreed) << "the nodes did not agree on " << members << " members; node 0's log:\n" << nodes_[0]->Log();
   }
 
+  // The one node (of 1-3) that holds a copy of node 0's write of `size` bytes; -1 if none.
+  int HolderOfCopy(uint64_t size) {
+    int holder = -1;
+    for (int i = 1; i < 4; i++) {
+      if (NodeMetric(Endpoint(i), "shoal_replica_objects") != 1) continue;
+      EXPECT_EQ(holder, -1) << "two copies where one was wanted";
+      EXPECT_EQ(NodeMetric(Endpoint(i), "shoal_replica_bytes_total"), size);
+      holder = i;
+    }
+    return holder;
+  }
+
   uint64_t StoreBytes() {
     auto stats = proxy_.Stats();
     EXPECT_TRUE(stats.ok());
@@ -200,14 +212,7 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
 
   auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), file, url});
   ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
-  int holder = -1;
-  for (int i = 1; i < 4; i++) {
-    if (NodeMetric(Endpoint(i), "shoal_replica_objects") == 1) {
-      EXPECT_EQ(holder, -1) << "two copies where one was wanted";
-      holder = i;
-      EXPECT_EQ(NodeMetric(Endpoint(i), "shoal_replica_bytes_total"), size);
-    }
-  }
+  int holder = HolderOfCopy(size);
   ASSERT_NE(holder, -1) << "the acknowledged write has a copy on another node";
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u);
   // Neither a third node (node 0 has it pending) nor the holder (it holds a copy) commits yet.
@@ -243,10 +248,7 @@ TEST_P(ClusterTest, AWriteSurvivesItsNodeComingBackWithAnEmptyDisk) {
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
   auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), file, Url("disk/rank0.bin")});
   ASSERT_EQ(cp.exit_code, 0) << cp.err;
-  int holder = -1;
-  for (int i = 1; i < 4; i++) {
-    if (NodeMetric(Endpoint(i), "shoal_replica_objects") == 1) holder = i;
-  }
+  int holder = HolderOfCopy(size);
   ASSERT_NE(holder, -1);
   nodes_[0]->Crash();
   StartNode(0, 4);  // same id and port, a new data directory
