@@ -23,6 +23,28 @@ http::Request PeerRequest(const std::string& method, const std::string& endpoint
 }
 }  // namespace
 
+std::vector<engine::ChunkKey> WriteChunkKeys(const std::string& url, const std::string& id, uint64_t count) {
+  std::vector<engine::ChunkKey> keys;
+  for (uint64_t i = 0; i < count; i++) keys.push_back(engine::ChunkKey{url, LocalVersion(id), i});
+  return keys;
+}
+
+std::string ReplicaChunkPath(const std::string& id, const std::string& url, uint64_t index) {
+  return "/v1/replica/chunk?id=" + id + "&index=" + std::to_string(index) + "&url=" + UriEncode(url, false);
+}
+
+std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
+                              bool adopt) {
+  return "/v1/replica/commit?id=" + r.id + "&size=" + std::to_string(r.size) + "&chunk_size=" +
+         std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) + "&origin=" +
+         UriEncode(origin, false) + (adopt ? "&adopt=1" : "&incarnation=" + incarnation) + "&url=" +
+         UriEncode(r.url, false);
+}
+
+std::string ReplicaDropPath(const std::string& id, const std::string& url, uint64_t chunks) {
+  return "/v1/replica/drop?id=" + id + "&chunks=" + std::to_string(chunks) + "&url=" + UriEncode(url, false);
+}
+
 std::shared_ptr<const cluster::View> Node::view() {
   std::lock_guard<std::mutex> lock(view_mu_);
   return view_;
@@ -316,11 +338,10 @@ Status Node::PutReplicaChunk(const std::string& id, const std::string& url, uint
 
 Status Node::CommitReplica(const engine::UploadRecord& r, bool adopt) {
   if (draining_) return Status::Unavailable("this node is draining (leaving the cluster): send the copy elsewhere");
-  std::vector<engine::ChunkKey> keys;
-  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
-    keys.push_back(engine::ChunkKey{r.url, LocalVersion(r.id), i});
-    if (!chunks_->Contains(keys.back())) {
-      return Status::PreconditionFailed("the copy of " + r.url + " lacks chunk " + std::to_string(i));
+  std::vector<engine::ChunkKey> keys = WriteChunkKeys(r);
+  for (const auto& key : keys) {
+    if (!chunks_->Contains(key)) {
+      return Status::PreconditionFailed("the copy of " + r.url + " lacks chunk " + std::to_string(key.index));
     }
   }
   SHOAL_RETURN_IF_ERROR(chunks_->Sync(keys).WithContext("keeping a copy of " + r.url));
@@ -353,7 +374,7 @@ void Node::DropReplica(const std::string& id, const std::string& url, uint64_t c
   copies_.erase(id);
   if (r.ok()) journal_->Remove(id).IgnoreError();
   // Also chunks of a copy never completed (the write failed before its end).
-  for (uint64_t i = 0; i < chunks; i++) chunks_->Remove(engine::ChunkKey{url, LocalVersion(id), i}).IgnoreError();
+  for (const auto& key : WriteChunkKeys(url, id, chunks)) chunks_->Remove(key).IgnoreError();
 }
 
 std::string Node::WriteState(const std::string& id) {
@@ -505,26 +526,16 @@ Status Node::LeaveCluster() {
 }
 
 Status Node::SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r, bool adopt) {
-  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
-    SHOAL_ASSIGN_OR_RETURN(std::string data, chunks_->Get(engine::ChunkKey{r.url, LocalVersion(r.id), i}));
-    SHOAL_RETURN_IF_ERROR(CallPeer(peer, "PUT",
-                                   "/v1/replica/chunk?id=" + r.id + "&index=" + std::to_string(i) +
-                                       "&url=" + UriEncode(r.url, false),
-                                   data));
+  for (const auto& key : WriteChunkKeys(r)) {
+    SHOAL_ASSIGN_OR_RETURN(std::string data, chunks_->Get(key));
+    SHOAL_RETURN_IF_ERROR(CallPeer(peer, "PUT", ReplicaChunkPath(r.id, r.url, key.index), data));
   }
-  std::string origin = adopt ? id() : r.origin;
-  return CallPeer(peer, "POST",
-                  "/v1/replica/commit?id=" + r.id + "&size=" + std::to_string(r.size) +
-                      "&chunk_size=" + std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) +
-                      "&origin=" + UriEncode(origin, false) +
-                      (adopt ? "&adopt=1" : "&incarnation=" + r.origin_incarnation) + "&url=" + UriEncode(r.url, false));
+  return CallPeer(peer, "POST", ReplicaCommitPath(r, adopt ? id() : r.origin, r.origin_incarnation, adopt));
 }
 
 void Node::ForgetWrite(const engine::UploadRecord& r, uint64_t uploaded) {
   journal_->Remove(r.id).IgnoreError();
-  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
-    chunks_->Remove(engine::ChunkKey{r.url, LocalVersion(r.id), i}).IgnoreError();
-  }
+  for (const auto& key : WriteChunkKeys(r)) chunks_->Remove(key).IgnoreError();
   {
     std::lock_guard<std::mutex> lock(meta_mu_);
     auto it = meta_.find(r.url);
@@ -599,9 +610,7 @@ void Node::Drain() {
         ForgetWrite(r, uploaded);
         for (const auto& t : targets) {  // other holders of copies: theirs is not needed now
           if (t.holder && t.peer.member.id != taker) {
-            CallPeer(t.peer, "POST", "/v1/replica/drop?id=" + r.id + "&chunks=" +
-                                         std::to_string(ChunkCount(r.size, r.chunk_size)) + "&url=" + UriEncode(r.url, false))
-                .IgnoreError();  // one missed sees "unknown" under our incarnation, and drops it
+            CallPeer(t.peer, "POST", ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size))).IgnoreError();  // one missed sees "unknown" under our incarnation, and drops it
           }
         }
         set([&](DrainState& d) {

@@ -105,29 +105,26 @@ std::string Node::ChunkVersion(const std::string& url, const std::string& etag) 
 
 Status Node::Replay() {
   for (const auto& r : journal_->List()) {
-    std::string version = LocalVersion(r.id);
     if (!r.origin.empty()) {  // a copy of another node's write: kept, uploaded only if that node is gone
-      for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
-        chunks_->Pin(engine::ChunkKey{r.url, version, i}, true).IgnoreError();
-      }
+      for (const auto& key : WriteChunkKeys(r)) chunks_->Pin(key, true).IgnoreError();
       std::lock_guard<std::mutex> lock(copies_mu_);
       copies_[r.id] = Copy{r, {}};
       continue;
     }
     if (r.state == engine::UploadRecord::State::kDurable) {
       std::lock_guard<std::mutex> lock(meta_mu_);
-      aliases_[AliasKey(r.url, r.etag)] = version;
+      aliases_[AliasKey(r.url, r.etag)] = LocalVersion(r.id);
       continue;
     }
     {
       std::lock_guard<std::mutex> lock(staged_mu_);
       staged_bytes_ += r.size;
     }
-    for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
-      Status st = chunks_->Pin(engine::ChunkKey{r.url, version, i}, true);
+    for (const auto& key : WriteChunkKeys(r)) {
+      Status st = chunks_->Pin(key, true);
       if (!st.ok()) {
         std::fprintf(stderr, "shoald: %s: chunk %llu of an acknowledged write is missing from %s\n",
-                     r.url.c_str(), static_cast<unsigned long long>(i), options_.data_dir.c_str());
+                     r.url.c_str(), static_cast<unsigned long long>(key.index), options_.data_dir.c_str());
       }
     }
     Stage(r);
@@ -170,14 +167,12 @@ Writer::~Writer() {
   node_->writers_--;
   if (finished_) return;
   sends_.clear();  // waits for copies in flight
+  // chunks_ + 1: a chunk stored whose copy then failed is not counted in chunks_.
   for (const auto& peer : replicas_) {
-    node_->CallPeer(peer, "POST", "/v1/replica/drop?id=" + id_ + "&chunks=" + std::to_string(chunks_ + 1) +
-                                      "&url=" + UriEncode(url_, false)).IgnoreError();
+    node_->CallPeer(peer, "POST", ReplicaDropPath(id_, url_, chunks_ + 1)).IgnoreError();
   }
   uint64_t uploaded = streaming_ ? node_->uploader_->Cancel(id_) : 0;
-  for (uint64_t i = 0; i <= chunks_; i++) {  // <=: a chunk stored whose copy then failed
-    node_->chunks_->Remove(engine::ChunkKey{url_, LocalVersion(id_), i}).IgnoreError();
-  }
+  for (const auto& key : WriteChunkKeys(url_, id_, chunks_ + 1)) node_->chunks_->Remove(key).IgnoreError();
   node_->ReleaseStaged(reserved_ - std::min(uploaded, reserved_));
 }
 
@@ -207,8 +202,7 @@ Status Writer::Flush() {
   if (!replicas_.empty()) {
     // A copy to every replica, in the background; a few chunks in flight at most.
     auto copy = std::make_shared<const std::string>(data);
-    std::string path = "/v1/replica/chunk?id=" + id_ + "&index=" + std::to_string(chunks_) +
-                       "&url=" + UriEncode(url_, false);
+    std::string path = ReplicaChunkPath(id_, url_, chunks_);
     for (const auto& peer : replicas_) {
       sends_.push_back(std::async(std::launch::async, [this, peer, path, copy] {
         return node_->CallPeer(peer, "PUT", path, *copy);
@@ -301,9 +295,8 @@ Status Writer::Append(const char* data, size_t len) {
 
 Result<ObjectInfo> Writer::Finish() {
   if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
-  std::vector<engine::ChunkKey> keys;
-  for (uint64_t i = 0; i < chunks_; i++) keys.push_back(engine::ChunkKey{url_, LocalVersion(id_), i});
-  SHOAL_RETURN_IF_ERROR(node_->chunks_->Sync(keys).WithContext("writing " + url_ + kNotAcknowledged));
+  SHOAL_RETURN_IF_ERROR(
+      node_->chunks_->Sync(WriteChunkKeys(url_, id_, chunks_)).WithContext("writing " + url_ + kNotAcknowledged));
   engine::UploadRecord r;
   r.id = id_;
   r.url = url_;
@@ -316,11 +309,7 @@ Result<ObjectInfo> Writer::Finish() {
     if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
   }
   for (const auto& peer : replicas_) {
-    std::string path = "/v1/replica/commit?id=" + id_ + "&size=" + std::to_string(size_) + "&chunk_size=" +
-                       std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) +
-                       "&origin=" + UriEncode(node_->id(), false) + "&incarnation=" + node_->incarnation() +
-                       "&url=" + UriEncode(url_, false);
-    SHOAL_RETURN_IF_ERROR(node_->CallPeer(peer, "POST", path)
+    SHOAL_RETURN_IF_ERROR(node_->CallPeer(peer, "POST", ReplicaCommitPath(r, node_->id(), node_->incarnation(), false))
                               .WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
     r.replicas.push_back(peer.member.id);
   }
@@ -387,17 +376,14 @@ Status Node::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
   SHOAL_RETURN_IF_ERROR(journal_->Put(durable));
   // The copies on other nodes have done their job. One that misses this asks us later.
   if (auto v = view()) {
+    std::string drop = ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size));
     for (const auto& id : r.replicas) {
       std::string endpoint = v->EndpointOf(id);
-      std::string path = "/v1/replica/drop?id=" + r.id + "&chunks=" + std::to_string(ChunkCount(r.size, r.chunk_size)) +
-                         "&url=" + UriEncode(r.url, false);
-      if (!endpoint.empty()) CallPeer(cluster::Peer{{id, 0, ""}, endpoint}, "POST", path).IgnoreError();
+      if (!endpoint.empty()) CallPeer(cluster::Peer{{id, 0, ""}, endpoint}, "POST", drop).IgnoreError();
     }
   }
+  for (const auto& key : WriteChunkKeys(r)) chunks_->Pin(key, false).IgnoreError();
   std::string version = LocalVersion(r.id);
-  for (uint64_t i = 0; i < ChunkCount(r.size, r.chunk_size); i++) {
-    chunks_->Pin(engine::ChunkKey{r.url, version, i}, false).IgnoreError();
-  }
   {
     std::lock_guard<std::mutex> lock(meta_mu_);
     aliases_[AliasKey(r.url, done.etag)] = version;

@@ -73,6 +73,19 @@ class Node;
 // The chunk version of a write taken by a node (its chunks' key until the store names it).
 inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
 inline uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
+// The keys of the first `count` chunks of write `id` of `url`, and of all of write `r`'s.
+std::vector<engine::ChunkKey> WriteChunkKeys(const std::string& url, const std::string& id, uint64_t count);
+inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& r) {
+  return WriteChunkKeys(r.url, r.id, ChunkCount(r.size, r.chunk_size));
+}
+
+// The replication requests one node sends another (server.cc serves them).
+std::string ReplicaChunkPath(const std::string& id, const std::string& url, uint64_t index);
+// Completes the copy of `r` from `origin` (at its `incarnation`); `adopt`: the receiver takes
+// the write over as its own instead.
+std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
+                              bool adopt);
+std::string ReplicaDropPath(const std::string& id, const std::string& url, uint64_t chunks);
 
 // One object being written through the node. Append in order, then Finish; destroying it
 // unfinished discards what was written. Not thread-safe (one writer).
@@ -89,10 +102,6 @@ class Writer {
 
  private:
   friend class Node;
-
-// The chunk version of a write taken by a node (its chunks' key until the store names it).
-inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
-inline uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
   Writer(Node* node, std::string url, std::string id) : node_(node), url_(std::move(url)), id_(std::move(id)) {}
   Status Flush();
 
