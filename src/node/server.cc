@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
@@ -150,6 +151,13 @@ std::string QueryParam(const Request& req, std::string_view name) {
   return QueryParam(std::string_view(req.target().data(), req.target().size()), name);
 }
 
+// The version a peer or routing client names (X-Shoal-Etag and X-Shoal-Size), if it does.
+std::optional<ObjectInfo> NamedVersion(const Request& req) {
+  std::string etag(req["X-Shoal-Etag"]), size(req["X-Shoal-Size"]);
+  if (etag.empty() || size.empty()) return std::nullopt;
+  return ObjectInfo{"", std::strtoull(size.c_str(), nullptr, 10), etag, 0};
+}
+
 // Serves one object request; false if the connection must close.
 bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   unsigned v = req.version();
@@ -164,12 +172,11 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   // HEAD goes to the store per chunk); others get the current version.
   std::string_view how(req["X-Shoal-Read"].data(), req["X-Shoal-Read"].size());
   ReadMode mode = how == "forwarded" ? ReadMode::kForwarded : how == "cache-only" ? ReadMode::kCacheOnly : ReadMode::kRoute;
-  std::string want_etag(req["X-Shoal-Etag"]), want_size(req["X-Shoal-Size"]);
-  bool pinned = !want_etag.empty() && !want_size.empty();
+  std::optional<ObjectInfo> named = NamedVersion(req);
+  bool pinned = named.has_value();
   bool to_peer = !req["X-Shoal-From"].empty();
   node->SawEpoch(std::strtoull(std::string(req["X-Shoal-Epoch"]).c_str(), nullptr, 10));
-  Result<ObjectInfo> info = pinned ? Result<ObjectInfo>(ObjectInfo{"", std::strtoull(want_size.c_str(), nullptr, 10), want_etag, 0})
-                                   : node->Stat(url);
+  Result<ObjectInfo> info = pinned ? Result<ObjectInfo>(*named) : node->Stat(url);
   if (!info.ok()) {
     CountError(node, info.status());
     return WriteError(socket, v, ka, HttpStatusOf(info.status().code()), info.status(), head);
@@ -447,13 +454,13 @@ bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
 // POST /v1/warm?url=URL&index=I with X-Shoal-Etag and X-Shoal-Size: fetch that chunk into
 // this node's cache (from the store, or the previous owner) and answer {"hit": bool}.
 bool ServeWarm(Node* node, tcp::socket& socket, const Request& req) {
-  std::string url = QueryParam(req, "url"), etag(req["X-Shoal-Etag"]), size(req["X-Shoal-Size"]);
-  if (url.empty() || etag.empty() || size.empty() || req.method() != http::verb::post) {
+  std::string url = QueryParam(req, "url");
+  std::optional<ObjectInfo> info = NamedVersion(req);
+  if (url.empty() || !info || req.method() != http::verb::post) {
     return WriteError(socket, req.version(), req.keep_alive(), http::status::bad_request,
                       Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
   }
-  ObjectInfo info{"", std::strtoull(size.c_str(), nullptr, 10), etag, 0};
-  auto hit = node->Warm(url, info, std::strtoull(QueryParam(req, "index").c_str(), nullptr, 10));
+  auto hit = node->Warm(url, *info, std::strtoull(QueryParam(req, "index").c_str(), nullptr, 10));
   if (!hit.ok()) {
     CountError(node, hit.status());
     return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(hit.status().code()), hit.status());
