@@ -706,31 +706,17 @@ int Run(int argc, char** argv) {
       objects.push_back({loc->url.WithKey(o.key).ToString(), o});
       total += o.size;
     }
-    client::WarmupProgress done;
-    Status st;
-    double seconds;
-    {
-      Progress progress(std::to_string(objects.size()) + " objects", total, common.ShowProgress());
-      std::thread mirror([&] {  // the progress bar follows the chunks warmed
-        while (done.chunks.load() != UINT64_MAX) {
-          progress.bytes()->store(done.bytes.load());
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-      });
-      st = client::WarmUp(*cache, objects, per_node, &done);
-      uint64_t chunks = done.chunks.exchange(UINT64_MAX);
-      mirror.join();
-      done.chunks = chunks;
-      progress.bytes()->store(done.bytes.load());
-      progress.Finish();
-      seconds = progress.Seconds();
-    }
+    Progress progress(std::to_string(objects.size()) + " objects", total, common.ShowProgress());
+    client::WarmupProgress done(progress.bytes());
+    Status st = client::WarmUp(*cache, objects, per_node, &done);
+    progress.Finish();
+    const double seconds = progress.Seconds();
+    const uint64_t warmed = progress.bytes()->load();
     if (!st.ok()) return Fail("warmup", st);
     if (!common.quiet) {
       std::printf("warmed %zu objects (%s in %llu chunks) in %.1f s: %s fetched now, %s already cached\n",
                   objects.size(), FormatBytes(total).c_str(), static_cast<unsigned long long>(done.chunks.load()),
-                  seconds, FormatBytes(done.fetched.load()).c_str(),
-                  FormatBytes(done.bytes.load() - done.fetched.load()).c_str());
+                  seconds, FormatBytes(done.fetched.load()).c_str(), FormatBytes(warmed - done.fetched.load()).c_str());
     }
     return 0;
   }

@@ -17,6 +17,34 @@
 namespace shoal::client {
 namespace {
 
+// METHOD http://ENDPOINT/path with the token; ENDPOINT is the configured node unless given.
+http::Request NodeHttp(const CacheConfig& config, const std::string& method, const std::string& path,
+                       const std::string& endpoint = "") {
+  http::Request req;
+  req.method = method;
+  req.url = "http://" + (endpoint.empty() ? config.endpoint : endpoint) + path;
+  if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
+  return req;
+}
+
+// The placement a node routes by, and its chunk size; no view when the node is on its own.
+struct Routing {
+  std::shared_ptr<const cluster::View> view;
+  uint64_t chunk_size = 0;
+};
+Result<Routing> FetchRouting(http::Client* client, const CacheConfig& config) {
+  http::Response resp;
+  Status st = client->Send(NodeHttp(config, "GET", "/v1/cluster/view?current=1"), &resp);
+  if (!st.ok()) {
+    return Status::Unavailable("cannot reach the cache node at " + config.endpoint + ": is shoald running there? (" +
+                               st.message() + ")");
+  }
+  if (resp.status == 404) return Routing{};  // not in a cluster
+  if (resp.status != 200) return http::StatusFromResponse(resp, "GET /v1/cluster/view at " + config.endpoint);
+  SHOAL_ASSIGN_OR_RETURN(auto view, cluster::View::Decode(resp.body));
+  return Routing{view, std::strtoull(resp.Header("x-shoal-chunk-size").c_str(), nullptr, 10)};
+}
+
 class CacheStore final : public ObjectStore {
  public:
   CacheStore(CacheConfig config, ObjectUrl bucket) : config_(std::move(config)), bucket_(std::move(bucket)) {
@@ -31,9 +59,10 @@ class CacheStore final : public ObjectStore {
 
  protected:
   Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) override {
-    if (auto view = ClusterView()) {
+    Routing routing = ClusterRouting();
+    if (routing.view) {
       bool routed = false;
-      Status st = RoutedGet(*view, key, opts, sink, &routed);
+      Status st = RoutedGet(routing, key, opts, sink, &routed);
       if (routed) return st;
     }
     auto build = [&](uint64_t offset, uint64_t length, const std::string& /*etag*/) {
@@ -66,26 +95,20 @@ class CacheStore final : public ObjectStore {
   std::string Name(const std::string& key) const { return bucket_.WithKey(key).ToString(); }
 
   http::Request Base(const std::string& method, const std::string& key) const {
-    http::Request req;
-    req.method = method;
-    req.url = "http://" + config_.endpoint + "/v1/object?url=" + UriEncode(Name(key), false);
-    if (!config_.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config_.token});
-    return req;
+    return NodeHttp(config_, method, "/v1/object?url=" + UriEncode(Name(key), false));
   }
 
-  // The entry node's cluster view (refetched when a node reports a newer epoch); null when
-  // the node is on its own, and then everything goes through it.
-  std::shared_ptr<const cluster::View> ClusterView() {
+  // The entry node's cluster view (refetched when a node reports a newer epoch); no view when
+  // the node is on its own (or cannot say), and then everything goes through it.
+  Routing ClusterRouting() {
     std::lock_guard<std::mutex> lock(view_mu_);
-    if (view_loaded_ && (!view_ || view_->epoch() >= newest_epoch_)) return view_;
+    if (view_loaded_ && (!routing_.view || routing_.view->epoch() >= newest_epoch_)) return routing_;
     view_loaded_ = true;
-    http::Request req = Plain("GET", "/v1/cluster/view?current=1");
-    http::Response resp;
-    if (!client_.Send(req, &resp).ok() || resp.status != 200) return view_ = nullptr;
-    auto view = cluster::View::Decode(resp.body);
-    chunk_size_ = std::strtoull(resp.Header("x-shoal-chunk-size").c_str(), nullptr, 10);
-    if (!view.ok() || chunk_size_ == 0 || (*view)->placement().members().size() < 2) return view_ = nullptr;
-    return view_ = *view;
+    auto fetched = FetchRouting(&client_, config_);
+    bool usable = fetched.ok() && fetched->view && fetched->chunk_size > 0 &&
+                  fetched->view->placement().members().size() >= 2;
+    routing_ = usable ? *fetched : Routing{};
+    return routing_;
   }
 
   void SawEpoch(const http::Response& resp) {
@@ -98,7 +121,7 @@ class CacheStore final : public ObjectStore {
   // nodes, written to `sink` in order. A node that fails is replaced by the next replica
   // (which fetches the chunk itself), then by the entry node. Objects written through the
   // entry node and not yet durable exist only there: *routed stays false for them.
-  Status RoutedGet(const cluster::View& view, const std::string& key, const ReadOptions& opts,
+  Status RoutedGet(const Routing& routing, const std::string& key, const ReadOptions& opts,
                    const ByteSink& sink, bool* routed) {
     http::Response head;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(
@@ -112,13 +135,13 @@ class CacheStore final : public ObjectStore {
     if (opts.offset > info.size) return Status::InvalidArgument("offset past the end of " + Name(key));
     uint64_t end = opts.length == ReadOptions::kToEnd ? info.size : std::min(info.size, opts.offset + opts.length);
     if (opts.offset >= end) return Status::Ok();
-    const uint64_t chunk = chunk_size_;
+    const uint64_t chunk = routing.chunk_size;
     uint64_t next = opts.offset / chunk, last = (end - 1) / chunk;
     std::deque<std::future<Result<std::string>>> inflight;
     for (uint64_t index = next; index <= last; index++) {
       while (next <= last && inflight.size() < kWindow) {
-        inflight.push_back(std::async(std::launch::async, [this, &view, key, info, next] {
-          return FetchChunk(view, Name(key), info, next);
+        inflight.push_back(std::async(std::launch::async, [this, &routing, key, info, next] {
+          return FetchChunk(routing, Name(key), info, next);
         }));
         next++;
       }
@@ -132,17 +155,18 @@ class CacheStore final : public ObjectStore {
     return Status::Ok();
   }
 
-  Result<std::string> FetchChunk(const cluster::View& view, const std::string& url, const ObjectInfo& info,
+  Result<std::string> FetchChunk(const Routing& routing, const std::string& url, const ObjectInfo& info,
                                  uint64_t index) {
-    const uint64_t offset = index * chunk_size_;
-    const uint64_t length = std::min(chunk_size_, info.size - offset);
+    const cluster::View& view = *routing.view;
+    const uint64_t offset = index * routing.chunk_size;
+    const uint64_t length = std::min(routing.chunk_size, info.size - offset);
     cluster::Route route = view.RouteOf(url, index, 2);
     std::vector<std::string> tries;
     for (const auto& p : route.replicas) tries.push_back(p.endpoint);
     tries.push_back(config_.endpoint);
     std::string errors;
     for (size_t t = 0; t < tries.size(); t++) {
-      http::Request req = Plain("GET", "/v1/object?url=" + UriEncode(url, false), tries[t]);
+      http::Request req = NodeHttp(config_, "GET", "/v1/object?url=" + UriEncode(url, false), tries[t]);
       req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)});
       req.headers.push_back({"X-Shoal-Etag", info.etag});
       req.headers.push_back({"X-Shoal-Size", std::to_string(info.size)});
@@ -168,13 +192,6 @@ class CacheStore final : public ObjectStore {
     return Status::Unavailable("no node could serve " + url + " chunk " + std::to_string(index) + " (" + errors + ")");
   }
 
-  http::Request Plain(const std::string& method, const std::string& path, const std::string& endpoint = "") const {
-    http::Request req;
-    req.method = method;
-    req.url = "http://" + (endpoint.empty() ? config_.endpoint : endpoint) + path;
-    if (!config_.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config_.token});
-    return req;
-  }
 
   Status NotYet(const std::string& what) const {
     return Status::InvalidArgument("the cache node cannot " + what +
@@ -198,10 +215,9 @@ class CacheStore final : public ObjectStore {
 
   static constexpr size_t kWindow = 8;  // chunks in flight per read, across owners
   std::mutex view_mu_;
-  bool view_loaded_ = false;                    // guarded by view_mu_
-  std::shared_ptr<const cluster::View> view_;   // guarded by view_mu_
+  bool view_loaded_ = false;  // guarded by view_mu_
+  Routing routing_;           // guarded by view_mu_
   uint64_t newest_epoch_ = 0;                   // guarded by view_mu_: the newest any node reported
-  uint64_t chunk_size_ = 0;
 };
 
 }  // namespace
@@ -235,10 +251,7 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
                                      ByteSource& source, uint64_t size,
                                      std::atomic<uint64_t>* progress) {
   http::Client client;
-  http::Request req;
-  req.method = "PUT";
-  req.url = "http://" + config.endpoint + "/v1/object?url=" + UriEncode(url, false);
-  if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
+  http::Request req = NodeHttp(config, "PUT", "/v1/object?url=" + UriEncode(url, false));
   req.headers.push_back({"Content-Type", "application/octet-stream"});
   const bool known = size != kUnknownSize;
   req.body_length = known ? static_cast<int64_t>(size) : -1;  // -1: chunked, to the source's end
@@ -273,21 +286,15 @@ namespace {
 // METHOD http://NODE/path (with the token): the answer when its status is `want`, else what
 // went wrong.
 Result<http::Response> NodeRequest(const CacheConfig& config, const std::string& method,
-                                   const std::string& path, long want = 200, bool any_status = false) {
+                                   const std::string& path, long want = 200) {
   http::Client client;
-  http::Request req;
-  req.method = method;
-  req.url = "http://" + config.endpoint + path;
-  if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
   http::Response resp;
-  Status st = client.Send(req, &resp);
+  Status st = client.Send(NodeHttp(config, method, path), &resp);
   if (!st.ok()) {
     return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
                                ": is shoald running there? (" + st.message() + ")");
   }
-  if (resp.status != want && !any_status) {
-    return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint);
-  }
+  if (resp.status != want) return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint);
   return resp;
 }
 
@@ -322,13 +329,11 @@ Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string&
 
 Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
               int per_node, WarmupProgress* progress) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "GET", "/v1/cluster/view?current=1", 200, true));
-  uint64_t chunk = 0;
-  std::shared_ptr<const cluster::View> view;
-  if (resp.status == 200) {
-    SHOAL_ASSIGN_OR_RETURN(view, cluster::View::Decode(resp.body));
-    chunk = std::strtoull(resp.Header("x-shoal-chunk-size").c_str(), nullptr, 10);
-  } else {
+  http::Client view_client;
+  SHOAL_ASSIGN_OR_RETURN(Routing routing, FetchRouting(&view_client, config));
+  std::shared_ptr<const cluster::View> view = routing.view;
+  uint64_t chunk = routing.chunk_size;
+  if (!view) {  // a node on its own does it all
     SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/cluster"));
     auto j = nlohmann::json::parse(body, nullptr, false);
     chunk = j.is_object() ? j.value("chunk_size", 0ull) : 0;
@@ -361,10 +366,9 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
             if (!first_error.ok()) return;
           }
           const Task& task = (*tasks)[k];
-          http::Request req;
-          req.method = "POST";
-          req.url = "http://" + owner + "/v1/warm?index=" + std::to_string(task.index) + "&url=" + UriEncode(*task.url, false);
-          if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
+          http::Request req = NodeHttp(config, "POST",
+                                       "/v1/warm?index=" + std::to_string(task.index) + "&url=" + UriEncode(*task.url, false),
+                                       owner);
           req.headers.push_back({"X-Shoal-Etag", task.info->etag});
           req.headers.push_back({"X-Shoal-Size", std::to_string(task.info->size)});
           http::Response r;
@@ -376,7 +380,7 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
             return;
           }
           uint64_t n = std::min(chunk, task.info->size - task.index * chunk);
-          progress->bytes += n;
+          *progress->bytes += n;
           progress->chunks++;
           if (r.body.find("\"hit\":false") != std::string::npos) progress->fetched += n;
         }

@@ -72,9 +72,10 @@ struct ClusterInfo {
 Result<ClusterInfo> FetchCluster(const CacheConfig& config);
 
 struct WarmupProgress {
-  std::atomic<uint64_t> bytes{0};   // chunk bytes now cached on their owners
-  std::atomic<uint64_t> fetched{0}; // of them, fetched from the store (or a previous owner) now
+  std::atomic<uint64_t>* bytes;      // adds the chunk bytes now cached on their owners (a progress bar's count)
+  std::atomic<uint64_t> fetched{0};  // of them, fetched from the store (or a previous owner) now
   std::atomic<uint64_t> chunks{0};
+  explicit WarmupProgress(std::atomic<uint64_t>* b) : bytes(b) {}
 };
 // Has every chunk of `objects` (URL and version, e.g. from a listing) fetched into the cache
 // by its owner: every owner at once, `per_node` chunks in flight on each. Without a cluster,
