@@ -108,6 +108,13 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     return holder;
   }
 
+  // A file of `size` pattern bytes from `seed` (testing/data.h), in the test's temp dir.
+  std::string PatternFile(uint64_t seed, uint64_t size) {
+    std::string file = files_.path() + "/pattern-" + std::to_string(seed) + "-" + std::to_string(size);
+    EXPECT_TRUE(testing::WritePatternFile(file, seed, size));
+    return file;
+  }
+
   uint64_t StoreBytes() {
     auto stats = proxy_.Stats();
     EXPECT_TRUE(stats.ok());
@@ -116,10 +123,7 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
 
   // Puts a pattern object straight into Azurite; its sha256.
   std::string PutObject(const std::string& key, uint64_t seed, uint64_t size) {
-    testing::TempDir tmp;
-    std::string file = tmp.path() + "/obj";
-    EXPECT_TRUE(testing::WritePatternFile(file, seed, size));
-    auto cp = Shoal({"cp", "-q", file, Url(key)});
+    auto cp = Shoal({"cp", "-q", PatternFile(seed, size), Url(key)});
     EXPECT_EQ(cp.exit_code, 0) << cp.err;
     return testing::PatternSha256(seed, size);
   }
@@ -129,6 +133,7 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
   std::vector<std::unique_ptr<Shoald>> nodes_;
   std::vector<std::string> extra_;  // more flags for every node
   testing::Etcd etcd_;
+  testing::TempDir files_;
 };
 
 // Four nodes read a 512 MiB object cold: the store serves it exactly once, spread over every
@@ -201,9 +206,7 @@ TEST_P(ClusterTest, AReadSurvivesANodeKilledUnderIt) {
 // --down-grace, uploads it itself, and the blob in Azurite is byte-identical to the file.
 TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   const uint64_t size = 96 * kMiB;
-  testing::TempDir tmp;
-  std::string file = tmp.path() + "/ckpt.bin";
-  ASSERT_TRUE(testing::WritePatternFile(file, 7, size));
+  std::string file = PatternFile(7, size);
   const std::string want = testing::PatternSha256(7, size);
   const std::string url = Url("ckpt/rank0.bin");
   extra_ = {"--replicas", "2", "--down-grace", "2"};
@@ -240,9 +243,7 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
 TEST_P(ClusterTest, AWriteSurvivesItsNodeComingBackWithAnEmptyDisk) {
   if (WithEtcd()) GTEST_SKIP() << "a member restarted under etcd waits out its old lease (--down-grace)";
   const uint64_t size = 24 * kMiB;
-  testing::TempDir tmp;
-  std::string file = tmp.path() + "/ckpt.bin";
-  ASSERT_TRUE(testing::WritePatternFile(file, 11, size));
+  std::string file = PatternFile(11, size);
   extra_ = {"--replicas", "2", "--down-grace", "600"};
   StartCluster(4);
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
@@ -265,9 +266,7 @@ TEST_P(ClusterTest, AWriteSurvivesItsNodeComingBackWithAnEmptyDisk) {
 // and nothing is uploaded twice.
 TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
   const uint64_t size = 40 * kMiB;
-  testing::TempDir tmp;
-  std::string file = tmp.path() + "/ckpt.bin";
-  ASSERT_TRUE(testing::WritePatternFile(file, 8, size));
+  std::string file = PatternFile(8, size);
   extra_ = {"--replicas", "2", "--down-grace", "2"};
   StartCluster(4);
   auto cp = Shoal({"cp", "-q", "--cache", Endpoint(1), file, Url("ckpt/rank1.bin")});
@@ -316,7 +315,6 @@ TEST_P(ClusterTest, WarmupFillsEveryOwnerOnce) {
 // their copies and its copy to another node, it has nothing left, and once the store is back
 // every object arrives byte-identical.
 TEST_P(ClusterTest, DrainHandsOffWhatANodeHasNotUploaded) {
-  testing::TempDir tmp;
   const uint64_t size = 24 * kMiB;
   extra_ = {"--replicas", "2", "--down-grace", "2"};
   StartCluster(4);
@@ -325,9 +323,8 @@ TEST_P(ClusterTest, DrainHandsOffWhatANodeHasNotUploaded) {
   std::vector<std::pair<std::string, std::string>> written;  // key, sha256
   for (int w = 0; w < 12 && (written.size() < 2 || NodeMetric(Endpoint(3), "shoal_replica_objects") == 0); w++) {
     int through = written.size() < 2 ? 3 : w % 3;
-    std::string key = "drain/f" + std::to_string(w), file = tmp.path() + "/f" + std::to_string(w);
-    ASSERT_TRUE(testing::WritePatternFile(file, 40 + w, size));
-    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(through), file, Url(key)});
+    std::string key = "drain/f" + std::to_string(w);
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(through), PatternFile(40 + w, size), Url(key)});
     ASSERT_EQ(cp.exit_code, 0) << cp.err;
     written.push_back({key, testing::PatternSha256(40 + w, size)});
   }
