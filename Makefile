@@ -5,7 +5,9 @@
 #   make demo    a 3-node cluster on loopback over the local-directory backend
 #   make bench   shoal cp against rclone copy on Azurite, raw and shaped; shoald against
 #                nginx proxy_cache for warm and cold reads; checkpoint write-back against
-#                dd conv=fsync + rclone copy
+#                dd conv=fsync + rclone copy; fan-out reads over 4 nodes; fan-in of 16 readers
+#                against fan-in off, nginx proxy_cache and the store direct; shoal mount
+#                against the library (1 GiB write and warm read)
 
 BUILD_DIR ?= build
 JOBS ?= 2
@@ -13,8 +15,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Libraries and tools the build links or the tests/benchmarks run.
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
-             libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev
-DEB_TEST  := nodejs npm rclone time curl etcd-server
+             libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev \
+             libfuse3-dev fuse3 pybind11-dev python3-dev
+DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch
 DEB_BENCH := nginx-light
 
 .PHONY: all build test demo bench deps-build deps-test deps-bench clean format
@@ -66,6 +69,8 @@ bench: deps-bench build
 	bash bench/node_read_bench.sh
 	bash bench/writeback_bench.sh
 	bash bench/cluster_read_bench.sh
+	bash bench/fanin_bench.sh
+	bash bench/mount_bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

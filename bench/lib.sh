@@ -41,3 +41,29 @@ verify() {
   local name="$1"; shift
   [[ "$("$@" | sha256sum | cut -d' ' -f1)" == "$SUM" ]] || die "$name returned wrong bytes"
 }
+
+# Azurite's well-known development account.
+AZ_ACCOUNT=devstoreaccount1
+AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+# azurite_connection PORT: the connection string for that account at 127.0.0.1:PORT.
+azurite_connection() {
+  echo "DefaultEndpointsProtocol=http;AccountName=$AZ_ACCOUNT;AccountKey=$AZ_KEY;BlobEndpoint=http://127.0.0.1:$1/$AZ_ACCOUNT;"
+}
+# start_azurite: Azurite on a free loopback port, data in $TMP/azurite; sets AZ_PORT.
+start_azurite() {
+  AZ_PORT=$(free_port)
+  testenv/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$TMP/azurite" \
+    --silent --skipApiVersionCheck --loose --disableTelemetry > "$TMP/azurite.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$AZ_PORT" || die "Azurite did not start: $(cat "$TMP/azurite.log")"
+}
+# start_proxy [FLAGS]: the fault proxy (src/testing/fault_proxy.js, which also counts what the
+# store served) in front of Azurite; sets PROXY_PORT.
+start_proxy() {
+  node src/testing/fault_proxy.js --upstream "http://127.0.0.1:$AZ_PORT" --listen 127.0.0.1:0 \
+    --port-file "$TMP/proxy.port" "$@" > "$TMP/proxy.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 200); do [[ -s "$TMP/proxy.port" ]] && break; sleep 0.05; done
+  PROXY_PORT=$(cat "$TMP/proxy.port")
+  wait_port "$PROXY_PORT" || die "fault proxy did not start: $(cat "$TMP/proxy.log")"
+}

@@ -29,13 +29,8 @@ source bench/lib.sh
 BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d /tmp/node_read_bench.XXXXXX)
 
-AZ_PORT=$(free_port)
-testenv/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$TMP/azurite" \
-  --silent --skipApiVersionCheck --loose --disableTelemetry > "$TMP/azurite.log" 2>&1 &
-PIDS+=($!)
-wait_port "$AZ_PORT" || { echo "azurite did not start" >&2; exit 1; }
-KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$KEY;BlobEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;"
+start_azurite
+export AZURE_STORAGE_CONNECTION_STRING="$(azurite_connection "$AZ_PORT")"
 log "writing a $SIZE object to Azurite"
 head -c "$BYTES" /dev/urandom > "$TMP/obj"
 "$SHOAL" mb az://readbench

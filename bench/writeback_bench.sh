@@ -40,22 +40,12 @@ TMP=$(mktemp -d "$PWD/bench/.writeback.XXXXXX")
 now() { date +%s.%N; }
 secs() { python3 -c "print(round($2-$1,3))"; }
 
-AZ_PORT=$(free_port)
-testenv/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$TMP/azurite" \
-  --silent --skipApiVersionCheck --loose --disableTelemetry > "$TMP/azurite.log" 2>&1 &
-PIDS+=($!)
-wait_port "$AZ_PORT" || die "azurite did not start"
-node src/testing/fault_proxy.js --upstream "http://127.0.0.1:$AZ_PORT" --listen 127.0.0.1:0 --port-file "$TMP/proxy.port" \
-  --latency-ms "$LATENCY_MS" --bandwidth "$BANDWIDTH" > "$TMP/proxy.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 200); do [[ -s "$TMP/proxy.port" ]] && break; sleep 0.05; done
-PROXY_PORT=$(cat "$TMP/proxy.port")
-wait_port "$PROXY_PORT" || die "fault proxy did not start"
-ACCOUNT=devstoreaccount1
-KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+start_azurite
+start_proxy --latency-ms "$LATENCY_MS" --bandwidth "$BANDWIDTH"
+ACCOUNT=$AZ_ACCOUNT KEY=$AZ_KEY
 SHAPED="http://127.0.0.1:$PROXY_PORT/$ACCOUNT"
-export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=$ACCOUNT;AccountKey=$KEY;BlobEndpoint=$SHAPED;"
-DIRECT="DefaultEndpointsProtocol=http;AccountName=$ACCOUNT;AccountKey=$KEY;BlobEndpoint=http://127.0.0.1:$AZ_PORT/$ACCOUNT;"
+export AZURE_STORAGE_CONNECTION_STRING="$(azurite_connection "$PROXY_PORT")"
+DIRECT="$(azurite_connection "$AZ_PORT")"
 cat > "$TMP/rclone.conf" <<EOF
 [az]
 type = azureblob

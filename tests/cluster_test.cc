@@ -27,10 +27,7 @@ constexpr uint64_t kMiB = 1ull << 20;
 
 std::string Url(const std::string& key) { return "az://" + std::string(kBucket) + "/" + key; }
 
-CommandResult Shoal(std::vector<std::string> args) {
-  args.insert(args.begin(), testing::ShoalBinary());
-  return testing::RunCommand(args, testing::Servers().azurite.ClientEnv());
-}
+using testing::Shoal;
 
 // Every test runs twice: with the membership in --peers, and kept in a real etcd.
 class ClusterTest : public ::testing::TestWithParam<std::string> {
@@ -368,8 +365,4 @@ INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "e
 }  // namespace
 }  // namespace shoal
 
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new shoal::testing::StoreServersEnvironment(shoal::kBucket));
-  return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return shoal::testing::RunTestsWithServers(argc, argv, shoal::kBucket); }

@@ -2,6 +2,12 @@
 // counts every byte the object store serves), read by `shoal` processes.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -287,6 +293,89 @@ TEST_F(NodeTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {
   ASSERT_TRUE(node.Restart(proxy.port()).ok()) << node.Log();
   ASSERT_TRUE(WaitUntilDurable(node, std::chrono::seconds(120))) << node.Log();
   EXPECT_EQ(StoreSha256("written/survivor.bin"), testing::PatternSha256(22, size));
+}
+
+// Sends `request` to the node over one TCP connection in pieces of `piece` bytes (so lines
+// and chunk data arrive split across reads), and returns everything the node answered.
+std::string RawExchange(const Shoald& node, const std::string& request, size_t piece) {
+  int port = std::stoi(node.Endpoint().substr(node.Endpoint().rfind(':') + 1));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (fd >= 0) ::close(fd);
+    return "connect failed";
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  for (size_t off = 0; off < request.size();) {
+    ssize_t n = ::send(fd, request.data() + off, std::min(piece, request.size() - off), MSG_NOSIGNAL);
+    if (n <= 0) break;  // the node may answer and close before reading everything (a refusal)
+    off += static_cast<size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return answer;
+}
+
+std::string ChunkedPut(const std::string& url, const std::string& body) {
+  return "PUT /v1/object?url=" + UriEncode(url, false) +
+         " HTTP/1.1\r\nHost: node\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body;
+}
+
+// A write of unknown size arrives chunked (as the mount and the binding send it). The node
+// decodes the body itself: chunks of odd sizes across the node's chunk edges, a size line with
+// an extension, a trailer, and pieces that split lines all give the same object, in the node
+// and then in the store. A size that is not hex, or data longer than its size line, is refused
+// (400) and nothing is staged.
+TEST_F(NodeTest, AChunkedWriteIsTheSameObjectAndAMalformedOneIsRefused) {
+  const uint64_t size = (17ull << 20) + 12345;  // 3 of the node's 8 MiB chunks
+  std::string data(size, '\0');
+  testing::PatternSource::Fill(31, 0, data.data(), data.size());
+  const size_t sizes[] = {1, 4095, 65537, (3u << 20) + 1, 123457, 8u << 20};
+  std::string body;
+  for (size_t off = 0, i = 0; off < size; i++) {
+    size_t n = std::min<size_t>(sizes[i % 6], size - off);
+    char line[64];
+    std::snprintf(line, sizeof(line), i == 2 ? "%zX;name=value\r\n" : "%zx\r\n", n);
+    body += line;
+    body.append(data, off, n);
+    body += "\r\n";
+    off += n;
+  }
+  body += "0\r\nX-Checksum: none\r\n\r\n";
+  const std::string url = "az://nodetest/chunked/ckpt.bin";
+  std::string answer = RawExchange(world->node, ChunkedPut(url, body), 1000003);
+  ASSERT_NE(answer.find("201 Created"), std::string::npos) << answer.substr(0, 500);
+  EXPECT_NE(answer.find("\"size\":" + std::to_string(size)), std::string::npos) << answer;
+  // The same again in 7-byte pieces up to the first chunk's data, so every line is split.
+  std::string split = RawExchange(world->node, ChunkedPut("az://nodetest/chunked/split.bin", "5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"), 7);
+  ASSERT_NE(split.find("201 Created"), std::string::npos) << split;
+  EXPECT_EQ(testing::RunCommand({"curl", "-sS", ObjectEndpoint(world->node, "az://nodetest/chunked/split.bin")}).out,
+            "hello world");
+  auto read = testing::CatThroughNode(url, world->node.Endpoint());
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(Trim(read.out), testing::PatternSha256(31, size));
+  ASSERT_TRUE(WaitUntilDurable(world->node, std::chrono::seconds(120)));
+  EXPECT_EQ(StoreSha256("chunked/ckpt.bin"), testing::PatternSha256(31, size));
+
+  uint64_t staged = Metric(world->node.Endpoint(), "shoal_staged_objects");
+  std::string not_hex = RawExchange(world->node, ChunkedPut("az://nodetest/chunked/bad1.bin", "5\r\nhello\r\nzz\r\n"), 1 << 20);
+  EXPECT_NE(not_hex.find("400 Bad Request"), std::string::npos) << not_hex;
+  EXPECT_NE(not_hex.find("is not hex"), std::string::npos) << not_hex;
+  std::string too_long = RawExchange(world->node, ChunkedPut("az://nodetest/chunked/bad2.bin", "3\r\nhello\r\n0\r\n\r\n"), 1 << 20);
+  EXPECT_NE(too_long.find("400 Bad Request"), std::string::npos) << too_long;
+  EXPECT_NE(too_long.find("longer than its size line"), std::string::npos) << too_long;
+  EXPECT_EQ(Metric(world->node.Endpoint(), "shoal_staged_objects"), staged);
+  for (const char* bad : {"bad1.bin", "bad2.bin"}) {
+    auto missing = testing::CatThroughNode(std::string("az://nodetest/chunked/") + bad, world->node.Endpoint());
+    EXPECT_NE(missing.exit_code, 0) << bad << " was not written";
+  }
 }
 
 // Requests a node must refuse, each with a clear error and nothing written: bytes that are

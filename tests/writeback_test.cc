@@ -32,10 +32,7 @@ constexpr const char* kBucket = "wbtest";
 std::string Url(const std::string& key) { return "az://" + std::string(kBucket) + "/" + key; }
 
 // `shoal ARGS...` with the Azurite credentials (direct, not through the proxy).
-CommandResult Shoal(std::vector<std::string> args, const std::string& input = "") {
-  args.insert(args.begin(), testing::ShoalBinary());
-  return testing::RunCommand(args, testing::Servers().azurite.ClientEnv(), input);
-}
+using testing::Shoal;
 
 std::string StoreSha256(const std::string& key) {
   return testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key);
@@ -303,8 +300,4 @@ TEST_F(WriteBackTest, CommitMarksACheckpointCompleteOnlyOnceEveryObjectIsDurable
 }  // namespace
 }  // namespace shoal
 
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new shoal::testing::StoreServersEnvironment(shoal::kBucket));
-  return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return shoal::testing::RunTestsWithServers(argc, argv, shoal::kBucket); }

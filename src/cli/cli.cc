@@ -15,6 +15,7 @@
 
 #include "cli/progress.h"
 #include "client/cache_store.h"
+#include "mount/mount.h"
 #include "common/strings.h"
 #include "store/commit.h"
 #include "store/local/local_store.h"
@@ -297,30 +298,19 @@ Status WriteThrough(const std::string& src, const std::string& dst, bool recursi
 // showing progress on stderr: redrawn on a terminal, a line every 10 s otherwise.
 Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet) {
   bool tty = Progress::StderrIsTerminal() && !quiet;
-  auto start = std::chrono::steady_clock::now();
-  auto last_line = start;
-  while (true) {
-    SHOAL_ASSIGN_OR_RETURN(client::PendingWrites p, client::FetchPending(cache, prefix));
-    if (p.objects == 0) {
-      if (tty) std::fprintf(stderr, "\r\033[K");
-      return Status::Ok();
-    }
+  auto last_line = std::chrono::steady_clock::now();
+  Status st = client::WaitDurable(cache, prefix, timeout_s, [&](const client::PendingWrites& p) {
+    std::string line = "waiting: " + client::DescribePending(p);
     auto now = std::chrono::steady_clock::now();
-    std::string line = "waiting: " + std::to_string(p.objects) + " objects, " + FormatBytes(p.uploaded) + " of " +
-                       FormatBytes(p.bytes) + " uploaded";
-    if (!p.last_error.empty()) line += "; retrying after: " + p.last_error;
-    if (timeout_s > 0 && now - start > std::chrono::seconds(timeout_s)) {
-      if (tty) std::fprintf(stderr, "\r\033[K");
-      return Status::Unavailable("still not durable after " + std::to_string(timeout_s) + " s: " + line.substr(9));
-    }
     if (tty) {
       std::fprintf(stderr, "\r\033[K%s", line.substr(0, 160).c_str());
     } else if (!quiet && now - last_line >= std::chrono::seconds(10)) {
       std::fprintf(stderr, "%s\n", line.c_str());
       last_line = now;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  });
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  return st;
 }
 
 std::string FormatTime(std::time_t t) {
@@ -427,7 +417,9 @@ int Run(int argc, char** argv) {
   };
   auto add_cache_flags = [&](CLI::App* cmd) {
     cmd->add_option("--cache", common.cache,
-                    "Go through the shoald at HOST:PORT (default: $SHOAL_CACHE): reads are served "
+                    "Go through the shoald at HOST:PORT, or at unix:PATH on this host (shoald "
+                    "--socket; that node then fetches every chunk for this host and passes it on to "
+                    "other nodes) (default: $SHOAL_CACHE): reads are served "
                     "from its cache; cp FILE URL is acknowledged once on the node's disk and "
                     "uploaded in the background (see shoal flush)");
     cmd->add_option("--token-file", common.token_file,
@@ -514,12 +506,16 @@ int Run(int argc, char** argv) {
   add_cache_flags(commit);
 
   int per_node = 4;
+  bool broadcast = false;
   CLI::App* warmup = app.add_subcommand(
       "warmup",
       "Fill the cache with every object under PREFIX before a job reads it: each chunk is\n"
       "fetched from the object store by the node that owns it, every node at once.\n"
+      "--broadcast puts a copy on every member (a model all nodes load at job start): each\n"
+      "chunk still leaves the store once, and nodes pass it on to each other.\n"
       "Example: shoal warmup --cache 127.0.0.1:7070 az://datasets/imagenet/train/");
   warmup->add_option("PREFIX", prefix, "URL prefix (or one object)")->required();
+  warmup->add_flag("--broadcast", broadcast, "Every member of the cluster keeps a copy, not only each chunk's owner");
   warmup->add_option("-j,--per-node", per_node, "Chunks fetched at once on each node (default 4)");
   warmup->add_flag("-q,--quiet", common.quiet, "No progress");
   add_cache_flags(warmup);
@@ -540,6 +536,40 @@ int Run(int argc, char** argv) {
   CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
   mb->add_option("URL", url, "az://container or s3://bucket")->required();
 
+  mount::MountOptions mo;
+  mo.uid = ::getuid();
+  mo.gid = ::getgid();
+  std::string fsync_waits = "replicated";
+  CLI::App* mnt = app.add_subcommand(
+      "mount",
+      "Mount the objects under URL_PREFIX as files at MOUNTPOINT (FUSE). With --cache, reads\n"
+      "come from the node's cache and a file written there is acknowledged at close once it is\n"
+      "on the node (write-back; see shoal flush); without, straight to the object store.\n"
+      "Files are written front to back and appear whole at close; writing into the middle of\n"
+      "an existing file fails with EOPNOTSUPP. rename copies (objects have no rename).\n"
+      "See docs/mount.md. Detaches once mounted unless --foreground; `shoal unmount` ends it.\n"
+      "Example: shoal mount --cache 127.0.0.1:7070 az://ckpt/run1/ /mnt/ckpt");
+  mnt->add_option("URL_PREFIX", url, "az://container/prefix/, s3://bucket/prefix/ or file:///dir/")->required();
+  mnt->add_option("MOUNTPOINT", mo.mountpoint, "An empty directory")->required();
+  mnt->add_flag("--read-only", mo.read_only, "Refuse every change (EROFS)");
+  mnt->add_flag("--allow-other", mo.allow_other,
+                "Let other users use the mount (as root, or with user_allow_other in /etc/fuse.conf)");
+  mnt->add_option("--uid", mo.uid, "Owner of every file and directory (default: yours)");
+  mnt->add_option("--gid", mo.gid, "Group of every file and directory (default: yours)");
+  mnt->add_option("--metadata-ttl", mo.metadata_ttl,
+                  "Seconds sizes, ETags and listings are trusted before they are asked again (default 60; "
+                  "0: every time)");
+  mnt->add_option("--fsync-waits", fsync_waits,
+                  "What fsync waits for: replicated (the default: on the node, and on its copies' nodes in a "
+                  "cluster, as close) or durable (in the object store)")
+      ->check(CLI::IsMember({"replicated", "durable"}));
+  mnt->add_flag("-f,--foreground", mo.foreground, "Stay in the foreground (logs on stderr)");
+  add_cache_flags(mnt);
+
+  std::string mountpoint;
+  CLI::App* umnt = app.add_subcommand("unmount", "Unmount a `shoal mount`.\nExample: shoal unmount /mnt/ckpt");
+  umnt->add_option("MOUNTPOINT", mountpoint, "Where it is mounted")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -549,6 +579,18 @@ int Run(int argc, char** argv) {
   // The cache node from --cache/--token-file or SHOAL_CACHE/SHOAL_TOKEN_FILE.
   auto cache = client::CacheConfig::Resolve(common.cache, common.token_file);
   if (!cache.ok()) return Fail(app.get_subcommands().front()->get_name(), cache.status());
+  if (mnt->parsed()) {
+    mo.url = url;
+    mo.client.cache = common.cache;
+    mo.client.token_file = common.token_file;
+    mo.fsync_durable = fsync_waits == "durable";
+    if (mo.metadata_ttl < 0) return Fail("mount", Status::InvalidArgument("--metadata-ttl must be 0 or more"));
+    return mount::Run(mo);
+  }
+  if (umnt->parsed()) {
+    Status st = mount::Unmount(mountpoint);
+    return st.ok() ? 0 : Fail("unmount", st);
+  }
   if (cp->parsed()) {
     if (!cache->endpoint.empty() && ObjectUrl::IsUrl(dst)) {
       Status st = WriteThrough(src, dst, recursive, common, *cache);
@@ -680,6 +722,11 @@ int Run(int argc, char** argv) {
                 FormatBytes(g("staged_bytes_peak")).c_str(), u("writer_waits_total"),
                 g("writer_wait_ms_total") / 1000.0, u("upload_window"), u("upload_window_cuts_total"),
                 u("upload_failures_total"));
+    std::printf("fan-in        %llu askers sent to holders; %llu chunks (%s) got from holders, %llu holders "
+                "failed; %s to this host's processes (unix socket); %llu connections refused (busy)\n",
+                u("fan_in_redirects_total"), u("fan_in_fetches_total"),
+                FormatBytes(g("fan_in_fetch_bytes_total")).c_str(), u("fan_in_fallbacks_total"),
+                FormatBytes(g("bytes_served_local_total")).c_str(), u("connections_refused_total"));
     std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
                 u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
                 u("errors_other_total"));
@@ -706,17 +753,26 @@ int Run(int argc, char** argv) {
       objects.push_back({loc->url.WithKey(o.key).ToString(), o});
       total += o.size;
     }
-    Progress progress(std::to_string(objects.size()) + " objects", total, common.ShowProgress());
+    uint64_t copies = 1;
+    if (broadcast) {
+      auto cluster = client::FetchCluster(*cache);
+      if (!cluster.ok()) return Fail("warmup", cluster.status());
+      copies = std::max<uint64_t>(1, cluster->members.size());
+    }
+    Progress progress(std::to_string(objects.size()) + " objects" +
+                          (copies > 1 ? " x " + std::to_string(copies) + " nodes" : ""),
+                      total * copies, common.ShowProgress());
     client::WarmupProgress done(progress.bytes());
-    Status st = client::WarmUp(*cache, objects, per_node, &done);
+    Status st = client::WarmUp(*cache, objects, per_node, &done, broadcast);
     progress.Finish();
     const double seconds = progress.Seconds();
     const uint64_t warmed = progress.bytes()->load();
     if (!st.ok()) return Fail("warmup", st);
     if (!common.quiet) {
-      std::printf("warmed %zu objects (%s in %llu chunks) in %.1f s: %s fetched now, %s already cached\n",
+      std::printf("warmed %zu objects (%s in %llu chunks%s) in %.1f s: %s fetched now, %s already cached\n",
                   objects.size(), FormatBytes(total).c_str(), static_cast<unsigned long long>(done.chunks.load()),
-                  seconds, FormatBytes(done.fetched.load()).c_str(), FormatBytes(warmed - done.fetched.load()).c_str());
+                  copies > 1 ? (" over " + std::to_string(copies) + " nodes").c_str() : "", seconds,
+                  FormatBytes(done.fetched.load()).c_str(), FormatBytes(warmed - done.fetched.load()).c_str());
     }
     return 0;
   }

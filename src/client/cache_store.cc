@@ -22,7 +22,13 @@ http::Request NodeHttp(const CacheConfig& config, const std::string& method, con
                        const std::string& endpoint = "") {
   http::Request req;
   req.method = method;
-  req.url = "http://" + (endpoint.empty() ? config.endpoint : endpoint) + path;
+  const std::string& node = endpoint.empty() ? config.endpoint : endpoint;
+  if (IsLocalSocket(node)) {
+    req.unix_socket = node.substr(5);
+    req.url = "http://localhost" + path;
+  } else {
+    req.url = "http://" + node + path;
+  }
   if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
   return req;
 }
@@ -101,6 +107,9 @@ class CacheStore final : public ObjectStore {
   // The entry node's cluster view (refetched when a node reports a newer epoch); no view when
   // the node is on its own (or cannot say), and then everything goes through it.
   Routing ClusterRouting() {
+    // The node on this host (its Unix socket) fetches every chunk itself, from the owners or
+    // from other readers, and keeps it for the next reader here: nothing to route.
+    if (IsLocalSocket(config_.endpoint)) return Routing{};
     std::lock_guard<std::mutex> lock(view_mu_);
     if (view_loaded_ && (!routing_.view || routing_.view->epoch() >= newest_epoch_)) return routing_;
     view_loaded_ = true;
@@ -230,8 +239,8 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
   }
   if (c.endpoint.empty()) return c;
   if (StartsWith(c.endpoint, "http://")) c.endpoint = c.endpoint.substr(7);
-  if (c.endpoint.find(':') == std::string::npos) {
-    return Status::InvalidArgument("--cache wants HOST:PORT, got '" + c.endpoint + "'");
+  if (IsLocalSocket(c.endpoint) ? c.endpoint.size() == 5 : c.endpoint.find(':') == std::string::npos) {
+    return Status::InvalidArgument("--cache wants HOST:PORT or unix:PATH (shoald --socket), got '" + c.endpoint + "'");
   }
   std::string token_file = token_file_flag;
   if (token_file.empty()) {
@@ -310,6 +319,7 @@ Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::stri
   o.info = ObjectInfo{url, std::strtoull(resp.Header("x-shoal-size").c_str(), nullptr, 10),
                       Unquote(resp.Header("etag")), 0};
   o.state = resp.Header("x-shoal-state");
+  o.written_as = resp.Header("x-shoal-written-as");
   return o;
 }
 
@@ -323,12 +333,44 @@ Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string&
   SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/pending?prefix=" + UriEncode(prefix, false)));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
-  return PendingWrites{j.value("objects", 0ull), j.value("bytes", 0ull), j.value("uploaded", 0ull),
-                       j.value("last_error", std::string())};
+  PendingWrites p{j.value("objects", 0ull), j.value("bytes", 0ull), j.value("uploaded", 0ull),
+                  j.value("last_error", std::string()), {}};
+  if (j.contains("pending") && j["pending"].is_array()) {
+    for (const auto& o : j["pending"]) {
+      p.list.push_back(ObjectInfo{o.value("url", std::string()), o.value("size", 0ull), "",
+                                  static_cast<std::time_t>(o.value("written_unix_ms", 0ull) / 1000)});
+    }
+  }
+  return p;
+}
+
+std::string DescribePending(const PendingWrites& p) {
+  std::string line = std::to_string(p.objects) + " objects, " + FormatBytes(p.uploaded) + " of " +
+                     FormatBytes(p.bytes) + " uploaded";
+  if (!p.last_error.empty()) line += "; retrying after: " + p.last_error;
+  return line;
+}
+
+Status WaitDurable(const CacheConfig& config, const std::string& prefix, int timeout_s,
+                   const std::function<void(const PendingWrites&)>& each_poll) {
+  auto start = std::chrono::steady_clock::now();
+  while (true) {
+    SHOAL_ASSIGN_OR_RETURN(PendingWrites p, FetchPending(config, prefix));
+    if (p.objects == 0) return Status::Ok();
+    if (timeout_s > 0 && std::chrono::steady_clock::now() - start > std::chrono::seconds(timeout_s)) {
+      return Status::Unavailable("still not durable after " + std::to_string(timeout_s) + " s: " + DescribePending(p));
+    }
+    if (each_poll) each_poll(p);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+Status DeleteThroughCache(const CacheConfig& config, const std::string& url) {
+  return NodeRequest(config, "DELETE", "/v1/object?url=" + UriEncode(url, false), 204).status();
 }
 
 Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
-              int per_node, WarmupProgress* progress) {
+              int per_node, WarmupProgress* progress, bool broadcast) {
   http::Client view_client;
   SHOAL_ASSIGN_OR_RETURN(Routing routing, FetchRouting(&view_client, config));
   std::shared_ptr<const cluster::View> view = routing.view;
@@ -345,11 +387,14 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
     const ObjectInfo* info;
     uint64_t index;
   };
-  std::map<std::string, std::vector<Task>> by_owner;
+  std::map<std::string, std::vector<Task>> by_owner;  // broadcast: every node, every chunk
   for (const auto& [url, info] : objects) {
     for (uint64_t i = 0; i * chunk < info.size; i++) {
-      std::string owner = view ? view->RouteOf(url, i, 1).replicas[0].endpoint : config.endpoint;
-      by_owner[owner].push_back(Task{&url, &info, i});
+      if (!broadcast || !view) {
+        by_owner[view ? view->RouteOf(url, i, 1).replicas[0].endpoint : config.endpoint].push_back(Task{&url, &info, i});
+        continue;
+      }
+      for (const auto& p : view->peers()) by_owner[p.endpoint].push_back(Task{&url, &info, i});
     }
   }
   std::mutex mu;
@@ -367,7 +412,8 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
           }
           const Task& task = (*tasks)[k];
           http::Request req = NodeHttp(config, "POST",
-                                       "/v1/warm?index=" + std::to_string(task.index) + "&url=" + UriEncode(*task.url, false),
+                                       "/v1/warm?index=" + std::to_string(task.index) + (broadcast ? "&route=1" : "") +
+                                           "&url=" + UriEncode(*task.url, false),
                                        owner);
           req.headers.push_back({"X-Shoal-Etag", task.info->etag});
           req.headers.push_back({"X-Shoal-Size", std::to_string(task.info->size)});

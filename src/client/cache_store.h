@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <utility>
 #include <vector>
@@ -13,8 +14,11 @@
 
 namespace shoal::client {
 
+// "unix:PATH": a shoald's Unix socket on this host (shoald --socket).
+inline bool IsLocalSocket(const std::string& endpoint) { return endpoint.rfind("unix:", 0) == 0; }
+
 struct CacheConfig {
-  std::string endpoint;  // HOST:PORT of a shoald
+  std::string endpoint;  // HOST:PORT of a shoald, or unix:PATH
   std::string token;     // shared secret; empty for a node without one
 
   // From --cache / SHOAL_CACHE and --token-file / SHOAL_TOKEN_FILE (the flags win).
@@ -41,16 +45,29 @@ struct PendingWrites {
   uint64_t bytes = 0;
   uint64_t uploaded = 0;      // of `bytes`, already in the store (parts not yet committed)
   std::string last_error;     // why an upload is being retried, if one is
+  std::vector<ObjectInfo> list;  // each pending object: key is its URL, and its size
 };
 // What the node still has to upload under `prefix` (its URL prefix; "" for everything).
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix);
 
+// "3 objects, 1.0 MiB of 24.0 MiB uploaded; retrying after: ..."
+std::string DescribePending(const PendingWrites& p);
+// Polls the node until nothing under `prefix` is pending (`timeout_s` 0: no limit; past it
+// kUnavailable saying what is left), calling `each_poll` with what is left at every poll.
+Status WaitDurable(const CacheConfig& config, const std::string& prefix, int timeout_s,
+                   const std::function<void(const PendingWrites&)>& each_poll = nullptr);
+
 struct CachedObject {
   ObjectInfo info;
   std::string state;  // "local" (only on the node's disk so far) or "durable"
+  std::string written_as;  // durable after a write through the node: the ETag it had while local
 };
 // Size, ETag and durability of `url` as the node serves it.
 Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url);
+
+// Deletes `url` through the node: its writes there not yet uploaded are cancelled (they never
+// reach the store), then the object is deleted from the store.
+Status DeleteThroughCache(const CacheConfig& config, const std::string& url);
 
 // Has the node write PREFIX/_SHOAL_COMMITTED (see store/commit.h) once everything under the
 // prefix is durable; kPreconditionFailed while writes under it are still pending. The marker.
@@ -79,9 +96,10 @@ struct WarmupProgress {
 };
 // Has every chunk of `objects` (URL and version, e.g. from a listing) fetched into the cache
 // by its owner: every owner at once, `per_node` chunks in flight on each. Without a cluster,
-// the node does all of it. Stops at the first failure.
+// the node does all of it. `broadcast`: into every member's cache (each gets the chunks
+// through their owners, who pass them on as a tree: fan-in). Stops at the first failure.
 Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
-              int per_node, WarmupProgress* progress);
+              int per_node, WarmupProgress* progress, bool broadcast = false);
 
 struct DrainProgress {
   std::string state;  // "draining", "done", "failed"

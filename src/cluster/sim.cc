@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/fanin_sim.h"
 #include "cluster/placement.h"
 
 namespace shoal::cluster {
@@ -1096,7 +1097,8 @@ int Main(int argc, char** argv) {
   CLI::App app{
       "shoal-sim: Shoal's slot-table placement against a consistent-hash ring and rendezvous\n"
       "hashing: keys moved per membership change, load balance, lookup time, client cost,\n"
-      "re-fetch after a change. Markdown on stdout; exits 1 if a consistency check fails.",
+      "re-fetch after a change. Markdown on stdout; exits 1 if a consistency check fails.\n"
+      "`shoal-sim fan-in --help`: the fan-in model (many readers of one object).",
       "shoal-sim"};
   Options o;
   bool quick = false;
@@ -1174,4 +1176,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace shoal::cluster
 
-int main(int argc, char** argv) { return shoal::cluster::Main(argc, argv); }
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "fan-in") return shoal::cluster::FanInMain(argc - 1, argv + 1);
+  return shoal::cluster::Main(argc, argv);
+}

@@ -1,5 +1,6 @@
 // The node's part in a cluster: its view of the membership, and chunks got from other nodes.
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -12,6 +13,8 @@ namespace shoal::node {
 namespace {
 // How long a peer that failed a request is skipped (reads go to the store meanwhile).
 constexpr auto kPeerRetryAfter = std::chrono::seconds(3);
+// Times a chunk is asked again of a peer that answered 503 Busy (at its connection cap).
+constexpr int kBusyRetries = 20;
 
 http::Request PeerRequest(const std::string& method, const std::string& endpoint, const std::string& path,
                           const std::string& token) {
@@ -85,13 +88,17 @@ void Node::SawEpoch(uint64_t seen) {
 }
 
 Status Node::JoinCluster(const std::string& endpoint) {
+  advertise_ = endpoint;
   if (!options_.etcd.empty()) return JoinEtcd(endpoint);
   const auto& peers = options_.peers;
   if (peers.empty()) return Status::Ok();
   bool listed = false;
   for (const auto& p : peers) listed |= p.member.id == options_.node_id;
-  if (!listed) {
-    return Status::InvalidArgument("--node-id " + options_.node_id + " is not one of --peers: list this node too");
+  if (listed == options_.reader) {
+    return Status::InvalidArgument(options_.reader ? "--reader: --node-id " + options_.node_id +
+                                                         " is one of --peers: a reader follows the members, it is not one"
+                                                   : "--node-id " + options_.node_id +
+                                                         " is not one of --peers: list this node too");
   }
   // The newest view any live peer holds.
   std::shared_ptr<const cluster::View> base;
@@ -108,6 +115,14 @@ Status Node::JoinCluster(const std::string& endpoint) {
       continue;
     }
     if (!base || (*v)->epoch() > base->epoch()) base = *v;
+  }
+  if (options_.reader) {
+    if (!base) {
+      return Status::Unavailable("--reader: no member of --peers answered with the cluster's view; start the "
+                                 "members first");
+    }
+    AdoptView(base);  // later epochs come from SawEpoch
+    return Status::Ok();
   }
   // A member restarting follows the cluster as it is, whatever its --peers says: a stale list
   // must not undo a join (nodes leave by `shoal drain`). A node not yet in it joins: the next
@@ -160,6 +175,7 @@ Status Node::JoinEtcd(const std::string& endpoint) {
   SHOAL_ASSIGN_OR_RETURN(etcd_, cluster::EtcdMembership::Connect(options_.etcd, options_.etcd_prefix + "members/"));
   // Every node replays the membership's whole history, so all build the same tables.
   SHOAL_RETURN_IF_ERROR(etcd_->Watch(0, [this](const cluster::MembershipEvent& e) { OnMembership(e); }));
+  if (options_.reader) return Status::Ok();  // follows, never registers
   cluster::Peer self{cluster::Member{options_.node_id, options_.weight,
                                      options_.domain.empty() ? options_.node_id : options_.domain},
                      endpoint};
@@ -216,27 +232,61 @@ bool Node::PeerDown(const std::string& id) {
   return it != peer_down_until_.end() && std::chrono::steady_clock::now() < it->second;
 }
 
-Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Peer& peer, const std::string& url,
-                                                               const ObjectInfo& info, uint64_t index,
-                                                               bool cache_only) {
-  uint64_t offset = index * options_.chunk_size;
-  uint64_t length = std::min(options_.chunk_size, info.size - offset);
-  http::Request req = PeerRequest("GET", peer.endpoint, "/v1/object?url=" + UriEncode(url, false), options_.token);
-  req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)});
+Status Node::GetChunk(const std::string& endpoint, const std::string& url, const ObjectInfo& info, uint64_t index,
+                      const char* how, const std::string& failed_holder, ChunkFill* fill, http::Response* resp) {
+  uint64_t first = index * options_.chunk_size + fill->filled();
+  uint64_t last = index * options_.chunk_size + fill->length() - 1;
+  http::Request req = PeerRequest("GET", endpoint, "/v1/object?url=" + UriEncode(url, false), options_.token);
+  req.headers.push_back({"Range", "bytes=" + std::to_string(first) + "-" + std::to_string(last)});
   req.headers.push_back({"X-Shoal-Etag", info.etag});
   req.headers.push_back({"X-Shoal-Size", std::to_string(info.size)});
-  req.headers.push_back({"X-Shoal-Read", cache_only ? "cache-only" : "forwarded"});
+  req.headers.push_back({"X-Shoal-Read", how});
   req.headers.push_back({"X-Shoal-From", id()});
+  // Where this node serves: the asked node may send others here for this chunk (fan-in).
+  if (!advertise_.empty()) req.headers.push_back({"X-Shoal-Endpoint", advertise_});
+  if (!failed_holder.empty()) req.headers.push_back({"X-Shoal-Failed-Holder", failed_holder});
   if (auto v = view()) req.headers.push_back({"X-Shoal-Epoch", std::to_string(v->epoch())});
-  auto data = std::make_shared<std::string>();
-  data->reserve(length);
   ByteSink sink = [&](const char* d, size_t n) {
-    data->append(d, n);
-    return Status::Ok();
+    return fill->Append(d, n) ? Status::Ok() : Status::Corruption("node at " + endpoint + " sent more than asked");
   };
+  Status st = peers_.Send(req, resp, &sink);
+  if (st.ok()) SawEpoch(std::strtoull(resp->Header("x-shoal-epoch").c_str(), nullptr, 10));
+  return st;
+}
+
+Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Peer& peer, const std::string& url,
+                                                               const ObjectInfo& info, uint64_t index,
+                                                               bool cache_only, const std::shared_ptr<ChunkFill>& fill) {
+  const uint64_t before = fill->filled();
   http::Response resp;
-  Status st = peers_.Send(req, &resp, &sink);
-  if (st.ok()) SawEpoch(std::strtoull(resp.Header("x-shoal-epoch").c_str(), nullptr, 10));
+  Status st;
+  for (int busy = 0;; busy++) {
+    resp = http::Response{};
+    st = GetChunk(peer.endpoint, url, info, index, cache_only ? "cache-only" : "forwarded", "", fill.get(), &resp);
+    // A peer at its connection cap says so at once: wait a moment and ask again (a few
+    // times), rather than call it down and fetch from the store what it holds.
+    if (!st.ok() || resp.status != 503 || resp.Header("x-shoal-error") != "Busy" || busy == kBusyRetries) break;
+    metrics_.peer_busy++;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 + std::rand() % 750));
+  }
+  if (st.ok() && resp.status == 307 && !cache_only) {
+    // Fan-in: the owner is sending this chunk to others already and names a node that has it
+    // or is getting it, which streams it on as it arrives. Failing that (midway too: the
+    // bytes got are kept), the owner sends the rest after all.
+    std::string holder = resp.Header("x-shoal-holder");
+    const uint64_t held_from = fill->filled();
+    // Only a 2xx body lands in the fill: what counts is whether it is whole.
+    http::Response held;
+    GetChunk(holder, url, info, index, "held", "", fill.get(), &held).IgnoreError();
+    metrics_.fan_in_fetch_bytes += fill->filled() - held_from;
+    if (fill->filled() == fill->length()) {  // whole, even if the answer then ended badly
+      metrics_.fan_in_fetches++;
+      return ChunkFill::Whole(fill);
+    }
+    metrics_.fan_in_fallbacks++;
+    resp = http::Response{};
+    st = GetChunk(peer.endpoint, url, info, index, "forwarded", holder, fill.get(), &resp);
+  }
   if (!st.ok()) {
     metrics_.peer_failures++;
     std::lock_guard<std::mutex> lock(view_mu_);
@@ -245,17 +295,18 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Pe
   }
   if (resp.status == 404) return Status::NotFound(url + " chunk " + std::to_string(index) + " is not on " + peer.member.id);
   if (resp.status == 412) return Status::PreconditionFailed(url + " changed in the object store");
-  if (resp.status / 100 != 2 || data->size() != length) {
+  if (resp.status / 100 != 2 || fill->filled() != fill->length()) {
     metrics_.peer_failures++;
     return Status::Unavailable("node " + peer.member.id + " answered " + std::to_string(resp.status) + " for " + url +
                                " chunk " + std::to_string(index));
   }
-  metrics_.peer_fetch_bytes += data->size();
-  return std::shared_ptr<const std::string>(std::move(data));
+  metrics_.peer_fetch_bytes += fill->filled() - before;
+  return ChunkFill::Whole(fill);
 }
 
 Result<std::shared_ptr<const std::string>> Node::FetchFromCluster(const std::string& url, const ObjectInfo& info,
-                                                                  uint64_t index, ReadMode mode) {
+                                                                  uint64_t index, ReadMode mode,
+                                                                  const std::shared_ptr<ChunkFill>& fill) {
   auto v = view();
   if (!v || v->placement().members().size() < 2) return Status::NotFound("not in a cluster");
   cluster::Route route = v->RouteOf(url, index, 1);
@@ -264,11 +315,11 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromCluster(const std::str
   if (owner.member.id != id()) {
     // Not ours: the owner fetches it (once for the whole cluster) unless it is down.
     if (mode != ReadMode::kRoute || PeerDown(owner.member.id)) return Status::NotFound("owner skipped");
-    got = FetchFromPeer(owner, url, info, index, false);
+    got = FetchFromPeer(owner, url, info, index, false, fill);
     if (got.ok()) metrics_.peer_fetches++;
   } else if (route.previous && route.previous->member.id != id() && !PeerDown(route.previous->member.id)) {
     // Ours since the last membership change: the previous owner may still have it.
-    got = FetchFromPeer(*route.previous, url, info, index, true);
+    got = FetchFromPeer(*route.previous, url, info, index, true, fill);
     if (got.ok()) metrics_.previous_owner_hits++;
   }
   if (!got.ok()) {
@@ -498,6 +549,7 @@ Node::DrainState Node::GetDrainState() {
 }
 
 Status Node::LeaveCluster() {
+  if (options_.reader) return Status::Ok();  // never joined: nothing to leave
   if (etcd_) {
     SHOAL_RETURN_IF_ERROR(etcd_->Leave().WithContext("leaving the membership in etcd"));
     // Wait for our own watch to apply the change, so the hand-off below routes by it.
@@ -531,6 +583,35 @@ Status Node::SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r,
     SHOAL_RETURN_IF_ERROR(CallPeer(peer, "PUT", ReplicaChunkPath(r.id, r.url, key.index), data));
   }
   return CallPeer(peer, "POST", ReplicaCommitPath(r, adopt ? id() : r.origin, r.origin_incarnation, adopt));
+}
+
+Status Node::Delete(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
+  SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));
+  // Writes of it taken here and not yet uploaded: out of the upload queue first, then looked at
+  // again (one that became durable meanwhile is deleted from the store below).
+  for (const auto& listed : journal_->List()) {
+    if (listed.url != url || !listed.origin.empty() || listed.state != engine::UploadRecord::State::kStaged) continue;
+    uint64_t uploaded = uploader_->Cancel(listed.id);
+    auto now = journal_->Get(listed.id);
+    if (!now.ok() || now->state != engine::UploadRecord::State::kStaged) continue;
+    ForgetWrite(*now, uploaded);
+    DropCopiesOf(*now);  // the copies other nodes hold of it are not needed now
+  }
+  Invalidate(url);
+  return store->Delete(parsed.key);
+}
+
+void Node::DropCopiesOf(const engine::UploadRecord& r, const std::string& except) {
+  auto v = view();
+  if (!v) return;
+  for (const auto& holder : r.replicas) {
+    std::string endpoint = v->EndpointOf(holder);
+    if (endpoint.empty() || holder == except) continue;
+    CallPeer(cluster::Peer{{holder, 0, ""}, endpoint}, "POST", ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size)))
+        .IgnoreError();  // a holder that missed it asks later, sees "unknown" under our incarnation, and drops it
+  }
 }
 
 void Node::ForgetWrite(const engine::UploadRecord& r, uint64_t uploaded) {
@@ -608,11 +689,7 @@ void Node::Drain() {
       }
       if (own) {
         ForgetWrite(r, uploaded);
-        for (const auto& t : targets) {  // other holders of copies: theirs is not needed now
-          if (t.holder && t.peer.member.id != taker) {
-            CallPeer(t.peer, "POST", ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size))).IgnoreError();  // one missed sees "unknown" under our incarnation, and drops it
-          }
-        }
+        DropCopiesOf(r, taker);  // other holders of copies: theirs is not needed now
         set([&](DrainState& d) {
           d.writes++;
           d.write_bytes += r.size;

@@ -22,7 +22,7 @@ int RunDaemon(int argc, char** argv) {
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
   NodeOptions o;
-  std::string advertise, capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
+  std::string advertise, socket_path, capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
   int ttl = 60, deadline = 900;
   double down_grace = 30;
   bool no_fsync = false;
@@ -58,6 +58,24 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--egress-limit", egress,
                  "Most object bytes per second this node sends to clients and peers, e.g. 100MiB "
                  "(default: no limit); lets one machine show what a cluster's links would do");
+  app.add_option("--socket", socket_path,
+                 "Also serve clients on this host at a Unix socket (clients: --cache unix:PATH). Bytes "
+                 "sent there are not paced by --egress-limit: they never cross the network");
+  app.add_flag("--reader", o.reader,
+               "Follow the cluster (--peers or --etcd) without joining it: own no chunks and hold no "
+               "copies of writes; chunks this node reads come through the members, and it passes "
+               "them on to other nodes (fan-in). For hosts that read but should not own; needs --node-id");
+  app.add_option("--fan-in-direct", o.fan_in_direct,
+                 "Fan-in: copies of one chunk this node sends to other nodes itself when many ask at once; "
+                 "a further node asking is sent to a node that has it or is getting it (0: never, every "
+                 "asker is served here)")
+      ->capture_default_str();
+  app.add_option("--fan-in-fanout", o.fan_in_fanout,
+                 "Fan-in: nodes sent to one holder of a chunk (the fan-out of each chunk's tree)")
+      ->capture_default_str();
+  app.add_option("--max-connections", o.max_connections,
+                 "Connections served at once; past it a connection is answered 503 (busy) at once")
+      ->capture_default_str();
   app.add_option("--token-file", token_file,
                  "File holding the shared secret clients must present; without it the node "
                  "accepts unauthenticated requests");
@@ -111,6 +129,10 @@ int RunDaemon(int argc, char** argv) {
   }
   if (!peers.empty() && !o.etcd.empty()) return fail("--peers and --etcd are two ways to say the same: pick one");
   if (!o.etcd.empty() && o.node_id.empty()) return fail("--etcd needs --node-id (a name unique in the cluster)");
+  if (o.reader && peers.empty() && o.etcd.empty()) return fail("--reader follows a cluster: pass --peers or --etcd");
+  if (o.reader && o.node_id.empty()) return fail("--reader needs --node-id (a name unique among the cluster's nodes)");
+  if (o.fan_in_direct < 0 || o.fan_in_fanout < 1) return fail("--fan-in-direct wants >= 0 and --fan-in-fanout >= 1");
+  if (o.max_connections < 1) return fail("--max-connections wants >= 1");
   if (!peers.empty()) {
     auto parsed = cluster::ParsePeers(peers);
     if (!parsed.ok()) return fail(parsed.status().message());
@@ -144,6 +166,12 @@ int RunDaemon(int argc, char** argv) {
   Server server(node->get());
   Status st = server.Start(o.listen);
   if (!st.ok()) return fail(st.message());
+  Server local_server(node->get());
+  if (!socket_path.empty()) {
+    st = local_server.Start("unix:" + socket_path);
+    if (!st.ok()) return fail("--socket: " + st.message());
+    std::fprintf(stderr, "shoald: clients on this host: unix:%s\n", socket_path.c_str());
+  }
   Server metrics_server(node->get());
   if (!metrics.empty()) {
     st = metrics_server.Start(metrics, /*metrics_only=*/true);
@@ -165,7 +193,8 @@ int RunDaemon(int argc, char** argv) {
   st = (*node)->JoinCluster(advertise);
   if (!st.ok()) return fail(st.message());
   if (auto view = (*node)->view()) {
-    std::fprintf(stderr, "shoald: node %s of %zu, epoch %llu%s\n", o.node_id.c_str(), view->placement().members().size(),
+    std::fprintf(stderr, "shoald: %s %s of %zu, epoch %llu%s\n", o.reader ? "reader" : "node", o.node_id.c_str(),
+                 view->placement().members().size(),
                  static_cast<unsigned long long>(view->epoch()),
                  o.egress_limit ? (", egress limited to " + FormatBytes(o.egress_limit) + "/s").c_str() : "");
   }
@@ -177,6 +206,7 @@ int RunDaemon(int argc, char** argv) {
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "shoald: stopping (signal %d)\n", sig);
   server.Stop();
+  local_server.Stop();
   metrics_server.Stop();
   return 0;
 }

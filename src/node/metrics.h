@@ -35,6 +35,13 @@ struct NodeMetrics {
   std::atomic<uint64_t> previous_owner_hits{0};  // chunks got from their owner before the last change
   std::atomic<uint64_t> peer_failures{0};        // requests to peers that failed (peer then skipped)
   std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
+  std::atomic<uint64_t> bytes_served_local{0};   // of bytes_served, over the Unix socket (this host)
+  std::atomic<uint64_t> connections_refused{0};  // past --max-connections
+  std::atomic<uint64_t> peer_busy{0};            // 503 Busy answers from peers (asked again)
+  std::atomic<uint64_t> fan_in_redirects{0};     // askers this node sent to a holder
+  std::atomic<uint64_t> fan_in_fetches{0};       // chunks this node got from a holder
+  std::atomic<uint64_t> fan_in_fetch_bytes{0};
+  std::atomic<uint64_t> fan_in_fallbacks{0};     // holders that failed this node (asked the owner again)
   std::atomic<uint64_t> replica_bytes{0};        // bytes of other nodes' writes copied here
   std::atomic<uint64_t> replica_takeovers{0};    // copies uploaded here because their origin was gone
   std::atomic<uint64_t> handoffs_received{0};    // writes a draining node handed to this one

@@ -434,33 +434,82 @@ void Node::Invalidate(const std::string& url) {
   meta_.erase(url);
 }
 
-Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url,
-                                                       const ObjectInfo& info, uint64_t index, ReadMode mode) {
-  auto from_peer = FetchFromCluster(url, info, index, mode);
+size_t ChunkFill::filled() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return filled_;
+}
+
+bool ChunkFill::Append(const char* d, size_t n) {
+  size_t at;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    at = filled_;
+  }
+  if (n > data_.size() - at) return false;
+  std::memcpy(data_.data() + at, d, n);  // past filled_: no reader looks there yet
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    filled_ = at + n;
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void ChunkFill::Finish() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+}
+
+Status ChunkFill::Stream(size_t from, size_t to, const ByteSink& sink) {
+  to = std::min(to, data_.size());
+  for (size_t pos = from; pos < to;) {
+    size_t upto;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return filled_ > pos || done_; });
+      if (filled_ <= pos) return Status::Unavailable("the fetch of this chunk failed before it was whole");
+      upto = std::min(filled_, to);
+    }
+    SHOAL_RETURN_IF_ERROR(sink(data_.data() + pos, upto - pos));
+    pos = upto;
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url, const ObjectInfo& info,
+                                                       uint64_t index, ReadMode mode,
+                                                       const std::shared_ptr<ChunkFill>& fill) {
+  auto from_peer = FetchFromCluster(url, info, index, mode, fill);
   if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
-  uint64_t offset = index * options_.chunk_size;
-  uint64_t length = std::min(options_.chunk_size, info.size - offset);
-  auto data = std::make_shared<std::string>();
-  data->reserve(length);
-  ReadOptions ro;
-  ro.offset = offset;
-  ro.length = length;
-  ro.if_match = info.etag;
-  metrics_.store_get_requests++;
-  SHOAL_RETURN_IF_ERROR(store->Get(parsed.key, ro, [&](const char* d, size_t n) {
-    data->append(d, n);
-    return Status::Ok();
-  }));
-  metrics_.store_get_bytes += data->size();
-  if (data->size() != length) {
-    return Status::Corruption(url + ": chunk " + std::to_string(index) + " came back with " +
-                              std::to_string(data->size()) + " bytes, not " + std::to_string(length));
+  const uint64_t have = fill->filled();  // from a peer that failed midway
+  if (have < fill->length()) {
+    ReadOptions ro;
+    ro.offset = index * options_.chunk_size + have;
+    ro.length = fill->length() - have;
+    ro.if_match = info.etag;
+    metrics_.store_get_requests++;
+    SHOAL_RETURN_IF_ERROR(store->Get(parsed.key, ro, [&](const char* d, size_t n) {
+      if (!fill->Append(d, n)) {
+        return Status::Corruption(url + ": chunk " + std::to_string(index) + " came back longer than " +
+                                  std::to_string(fill->length()) + " bytes");
+      }
+      return Status::Ok();
+    }));
+    metrics_.store_get_bytes += fill->filled() - have;
   }
+  if (fill->filled() != fill->length()) {
+    return Status::Corruption(url + ": chunk " + std::to_string(index) + " came back with " +
+                              std::to_string(fill->filled()) + " bytes, not " + std::to_string(fill->length()));
+  }
+  auto data = ChunkFill::Whole(fill);
   // Cache it; a full cache (pinned data) only means this chunk is not kept.
   chunks_->Put(engine::ChunkKey{url, ChunkVersion(url, info.etag), index}, *data, false).IgnoreError();
-  return std::shared_ptr<const std::string>(std::move(data));
+  return data;
 }
 
 Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
@@ -477,23 +526,24 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
   std::string id = key.Id();
   std::promise<Result<std::shared_ptr<const std::string>>> promise;
   ChunkFuture future;
-  bool leader = false;
+  std::shared_ptr<ChunkFill> fill;  // set: this caller leads the fetch
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
     auto it = inflight_.find(id);
     if (it != inflight_.end()) {
-      future = it->second;
+      future = it->second.result;
     } else {
       future = promise.get_future().share();
-      inflight_[id] = future;
-      leader = true;
+      fill = std::make_shared<ChunkFill>(std::min(options_.chunk_size, info.size - index * options_.chunk_size));
+      inflight_[id] = Inflight{future, fill};
     }
   }
-  if (!leader) {
+  if (!fill) {
     metrics_.coalesced_waits++;
     return future.get();
   }
-  auto result = Fetch(url, info, index, mode);
+  auto result = Fetch(url, info, index, mode, fill);
+  fill->Finish();
   promise.set_value(result);
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
@@ -502,12 +552,12 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
   return result;
 }
 
-Result<bool> Node::Warm(const std::string& url, const ObjectInfo& info, uint64_t index) {
+Result<bool> Node::Warm(const std::string& url, const ObjectInfo& info, uint64_t index, bool route) {
   if (index >= ChunkCount(info.size, options_.chunk_size)) {
     return Status::InvalidArgument(url + " has no chunk " + std::to_string(index));
   }
   if (chunks_->Contains(engine::ChunkKey{url, ChunkVersion(url, info.etag), index})) return true;
-  SHOAL_RETURN_IF_ERROR(Chunk(url, info, index, ReadMode::kForwarded).status());
+  SHOAL_RETURN_IF_ERROR(Chunk(url, info, index, route ? ReadMode::kRoute : ReadMode::kForwarded).status());
   return false;
 }
 
@@ -562,6 +612,40 @@ Status Node::Read(const std::string& url, const ObjectInfo& info, uint64_t offse
   return Status::Ok();
 }
 
+Status Node::ReadHeld(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
+                      const ByteSink& sink) {
+  const uint64_t index = offset / options_.chunk_size, in_chunk = offset - index * options_.chunk_size;
+  if (offset > info.size || length > info.size - offset || in_chunk + length > options_.chunk_size) {
+    return Status::InvalidArgument("a held read is of one chunk's bytes");
+  }
+  auto counted = [&](const char* d, size_t n) {
+    SHOAL_RETURN_IF_ERROR(sink(d, n));
+    metrics_.bytes_served += n;
+    return Status::Ok();
+  };
+  engine::ChunkKey key{url, ChunkVersion(url, info.etag), index};
+  for (int look = 0; look < 2; look++) {
+    auto cached = chunks_->Get(key);
+    if (cached.ok()) {
+      metrics_.chunk_hits++;
+      if (in_chunk + length > cached->size()) return Status::InvalidArgument("range past the chunk's end");
+      return counted(cached->data() + in_chunk, length);
+    }
+    std::shared_ptr<ChunkFill> fill;
+    {
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      auto it = inflight_.find(key.Id());
+      if (it != inflight_.end()) fill = it->second.fill;
+    }
+    if (fill) {
+      metrics_.coalesced_waits++;
+      return fill->Stream(in_chunk, in_chunk + length, counted);
+    }
+    // Neither: the fetch may have finished between the two looks; look once more.
+  }
+  return Status::NotFound(key.ToString() + " is neither held nor being fetched here");
+}
+
 std::string Node::MetricsText() {
   std::ostringstream out;
   auto metric = [&](const char* type, const char* name, const char* help, uint64_t v) {
@@ -603,6 +687,18 @@ std::string Node::MetricsText() {
   counter("peer_failures_total", "Requests to other nodes that failed.", metrics_.peer_failures);
   counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",
           metrics_.bytes_served_peers);
+  counter("bytes_served_local_total", "Object bytes sent over the Unix socket, to clients on this host (part of "
+          "bytes_served; not paced by --egress-limit).", metrics_.bytes_served_local);
+  counter("connections_refused_total", "Connections answered 503 at once: the node was at --max-connections.",
+          metrics_.connections_refused);
+  counter("peer_busy_total", "Peers that answered busy (at their connection cap); the chunk was asked again.",
+          metrics_.peer_busy);
+  counter("fan_in_redirects_total", "Nodes asking for a chunk this node was already sending that it sent to a "
+          "holder instead.", metrics_.fan_in_redirects);
+  counter("fan_in_fetches_total", "Chunks got from a holder another node sent this one to.", metrics_.fan_in_fetches);
+  counter("fan_in_fetch_bytes_total", "Bytes got from holders.", metrics_.fan_in_fetch_bytes);
+  counter("fan_in_fallbacks_total", "Holders that could not pass a chunk on (it was then got from its owner).",
+          metrics_.fan_in_fallbacks);
   counter("replica_bytes_total", "Bytes of other nodes' writes copied here.", metrics_.replica_bytes);
   counter("replica_takeovers_total", "Copies uploaded here because the node that took the write was gone.",
           metrics_.replica_takeovers);

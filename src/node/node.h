@@ -21,6 +21,7 @@
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
 #include "node/metrics.h"
+#include "cluster/swarm.h"
 #include "node/uploader.h"
 #include "store/http/http_client.h"
 #include "store/object_store.h"
@@ -32,6 +33,7 @@ enum class ReadMode {
   kRoute,      // a client's request: ask the chunk's owner (one hop), else the object store
   kForwarded,  // sent by a peer or a client that routed it already: no further hop
   kCacheOnly,  // answer only from local disk (a new owner asking the previous one)
+  kHeld,       // fan-in: from local disk, or streamed as this node's own fetch of it arrives; never fetched for the asker
 };
 
 struct NodeOptions {
@@ -66,9 +68,46 @@ struct NodeOptions {
   // that took the write has been unreachable for down_grace (or lost the write).
   int replicas = 2;
   std::chrono::milliseconds down_grace{std::chrono::seconds(30)};
+  // Follow the cluster (peers or etcd) without joining it: own no chunks, hold no copies; what
+  // this node reads it gets through the members and passes on to other readers (fan-in).
+  bool reader = false;
+  // Fan-in (cluster::SwarmTracker): copies of one chunk this node sends to other nodes per burst
+  // of askers before it sends the rest to nodes that hold it (0: never), and askers sent to one
+  // holder per chunk.
+  int fan_in_direct = 4;
+  int fan_in_fanout = 2;
+  // Connections served at once; past it a connection is answered 503 at once.
+  int max_connections = 1024;
 };
 
 class Node;
+
+// A chunk's bytes as its fetch fills them, in order. Nodes sent here for the chunk (fan-in)
+// stream them on as they arrive, so a chunk goes down its tree without waiting at every hop
+// for the whole of it. Its buffer is sized once: bytes below filled() never move or change.
+class ChunkFill {
+ public:
+  explicit ChunkFill(size_t length) : data_(length, '\0') {}
+  size_t length() const { return data_.size(); }
+  size_t filled();
+  // The fetch's next bytes; false if they would go past length().
+  bool Append(const char* d, size_t n);
+  // The fetch is over: a stream waiting past filled() fails.
+  void Finish();
+  // Sends bytes [from, to) to `sink` as they arrive; kUnavailable if the fetch fails first.
+  Status Stream(size_t from, size_t to, const ByteSink& sink);
+  // The whole chunk, sharing this fill's buffer.
+  static std::shared_ptr<const std::string> Whole(const std::shared_ptr<ChunkFill>& f) {
+    return std::shared_ptr<const std::string>(f, &f->data_);
+  }
+
+ private:
+  std::string data_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t filled_ = 0;  // guarded by mu_; written only by the one fetch
+  bool done_ = false;  // guarded by mu_
+};
 
 // The chunk version of a write taken by a node (its chunks' key until the store names it).
 inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
@@ -136,9 +175,17 @@ class Node {
   Status Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
               const ByteSink& sink, ReadMode mode = ReadMode::kRoute);
 
+  // Fan-in: streams bytes [offset, offset + length) of one chunk of `url` that this node holds
+  // or is fetching (as the bytes arrive), to a node its owner sent here; never fetches.
+  // kNotFound when the chunk is neither.
+  Status ReadHeld(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
+                  const ByteSink& sink);
+
   // Fetches chunk `index` of `url` (as of `info`) into this node's cache if it is not there:
-  // `shoal warmup` asks each owner for its chunks. Whether it came from disk already.
-  Result<bool> Warm(const std::string& url, const ObjectInfo& info, uint64_t index);
+  // `shoal warmup` asks each owner for its chunks (`route` false: from the store); `warmup
+  // --broadcast` asks every node for every chunk (`route`: through the owner, fan-in).
+  // Whether it was on disk already.
+  Result<bool> Warm(const std::string& url, const ObjectInfo& info, uint64_t index, bool route = false);
 
   // Cluster: takes this node's place in the static membership (options().peers). The view
   // comes from a live peer when one has it (adopted as is when the membership is the same,
@@ -191,6 +238,9 @@ class Node {
   // This node's id in the cluster.
   const std::string& id() const { return options_.node_id; }
   RateLimiter& egress() { return egress_; }
+  cluster::SwarmTracker& swarm() { return swarm_; }
+  // The HOST:PORT other nodes reach this one at (set by JoinCluster).
+  const std::string& advertise() const { return advertise_; }
 
   // Starts writing `url` through the node (write-back). kInvalidArgument for a bad URL.
   Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url);
@@ -199,6 +249,11 @@ class Node {
   // Objects written through this node and not yet durable (under `prefix`), oldest first.
   std::vector<UploadProgress> PendingUploads(const std::string& prefix);
 
+  // The chunk version of `url` at `etag`: the local version it was written as, if any.
+  std::string ChunkVersion(const std::string& url, const std::string& etag);
+  // Deletes `url`: the writes of it taken here and not yet uploaded are cancelled (never
+  // uploaded; their copies on other nodes dropped), then the object goes from the store.
+  Status Delete(const std::string& url);
   // Writes PREFIX/_SHOAL_COMMITTED (store/commit.h) in the store; kPreconditionFailed while
   // writes under the prefix are not yet durable. Returns the marker's JSON.
   Result<std::string> Commit(const std::string& prefix_url);
@@ -211,7 +266,10 @@ class Node {
 
  private:
   friend class Writer;
-  explicit Node(NodeOptions options) : options_(std::move(options)), egress_(options_.egress_limit) {}
+  explicit Node(NodeOptions options)
+      : options_(std::move(options)),
+        egress_(options_.egress_limit),
+        swarm_(cluster::SwarmTracker::Options{options_.fan_in_direct, options_.fan_in_fanout}) {}
   Status Replay();
   // Makes `r` (journaled, chunks pinned) what readers of its URL get, and queues its upload
   // (`opened`: seals the upload its writer opened).
@@ -221,23 +279,31 @@ class Node {
   // Staged-bytes accounting: Reserve waits while the cap is reached.
   Status ReserveStaged(uint64_t n, const std::string& url);
   void ReleaseStaged(uint64_t n);
-  // The chunk version of `url` at `etag`: the local version it was written as, if any.
-  std::string ChunkVersion(const std::string& url, const std::string& etag);
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
   // One chunk's bytes: from disk, or fetched once however many callers ask at the same time.
   Result<std::shared_ptr<const std::string>> Chunk(const std::string& url, const ObjectInfo& info,
                                                    uint64_t index, ReadMode mode);
+  // Fills `fill` with chunk `index` (from the cluster, else the store), continuing after the
+  // bytes it has (a source that failed midway is not asked again for those).
   Result<std::shared_ptr<const std::string>> Fetch(const std::string& url, const ObjectInfo& info,
-                                                   uint64_t index, ReadMode mode);
+                                                   uint64_t index, ReadMode mode,
+                                                   const std::shared_ptr<ChunkFill>& fill);
   // A chunk from another node: its owner (`cache_only` false) or the previous owner (true).
   // Peers that fail to answer are skipped for a few seconds.
   Result<std::shared_ptr<const std::string>> FetchFromPeer(const cluster::Peer& peer, const std::string& url,
                                                            const ObjectInfo& info, uint64_t index,
-                                                           bool cache_only);
+                                                           bool cache_only, const std::shared_ptr<ChunkFill>& fill);
   // The chunk from the cluster (owner or previous owner) when another node should have it;
   // kNotFound when the object store is the place to go.
   Result<std::shared_ptr<const std::string>> FetchFromCluster(const std::string& url, const ObjectInfo& info,
-                                                              uint64_t index, ReadMode mode);
+                                                              uint64_t index, ReadMode mode,
+                                                              const std::shared_ptr<ChunkFill>& fill);
+  // GET of the rest of chunk `index` of `url` (what `fill` does not have yet) at the node at
+  // `endpoint`, read as `how` (X-Shoal-Read); a 2xx body goes into `fill`. `failed_holder`:
+  // the holder this node was sent to and could not get the chunk from (the answer must come
+  // from `endpoint` itself).
+  Status GetChunk(const std::string& endpoint, const std::string& url, const ObjectInfo& info, uint64_t index,
+                  const char* how, const std::string& failed_holder, ChunkFill* fill, http::Response* resp);
   bool PeerDown(const std::string& id);
   // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable
   // when it cannot be reached or fails.
@@ -257,6 +323,8 @@ class Node {
   Status SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r, bool adopt);
   // Forgets an own write handed to another node (its upload here is cancelled).
   void ForgetWrite(const engine::UploadRecord& r, uint64_t uploaded);
+  // Tells the nodes holding copies of own write `r` (all but `except`) to drop them.
+  void DropCopiesOf(const engine::UploadRecord& r, const std::string& except = "");
   void ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
 
   NodeOptions options_;
@@ -276,7 +344,11 @@ class Node {
 
   using ChunkFuture = std::shared_future<Result<std::shared_ptr<const std::string>>>;
   std::mutex inflight_mu_;
-  std::unordered_map<std::string, ChunkFuture> inflight_;  // chunk id -> fetch; guarded
+  struct Inflight {
+    ChunkFuture result;               // the whole chunk, for readers here
+    std::shared_ptr<ChunkFill> fill;  // its bytes so far, for nodes sent here (fan-in)
+  };
+  std::unordered_map<std::string, Inflight> inflight_;  // chunk id -> its fetch; guarded
 
   // url + '\n' + store ETag -> the local version its chunks were written as; guarded by meta_mu_.
   std::unordered_map<std::string, std::string> aliases_;
@@ -289,6 +361,8 @@ class Node {
   uint64_t staged_bytes_ = 0;  // written here, not yet durable (writes in progress too); guarded
 
   RateLimiter egress_;
+  cluster::SwarmTracker swarm_;
+  std::string advertise_;
   std::unique_ptr<cluster::EtcdMembership> etcd_;  // destroyed first: its watch calls into the node
   Status JoinEtcd(const std::string& endpoint);
   std::mutex view_mu_;

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -19,6 +20,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+// TCP and Unix-domain connections alike (a Unix socket is a client on this host).
+using Socket = asio::generic::stream_protocol::socket;
 
 std::string PercentDecode(std::string_view s) {
   std::string out;
@@ -101,7 +104,7 @@ void Prepare(http::response<Body>& res, unsigned version, bool keep_alive) {
 }
 
 // Writes a JSON error; false if the connection is no longer usable.
-bool WriteError(tcp::socket& socket, unsigned version, bool keep_alive, http::status status,
+bool WriteError(Socket& socket, unsigned version, bool keep_alive, http::status status,
                 const Status& st, bool head = false) {
   if (head) {  // no body may follow a HEAD answer; close rather than guess a length
     http::response<http::empty_body> res{status, version};
@@ -126,7 +129,7 @@ bool WriteError(tcp::socket& socket, unsigned version, bool keep_alive, http::st
   return !ec;
 }
 
-bool WriteText(tcp::socket& socket, unsigned version, bool keep_alive, const std::string& body,
+bool WriteText(Socket& socket, unsigned version, bool keep_alive, const std::string& body,
                const char* type) {
   http::response<http::string_body> res{http::status::ok, version};
   Prepare(res, version, keep_alive);
@@ -159,7 +162,7 @@ std::optional<ObjectInfo> NamedVersion(const Request& req) {
 }
 
 // Serves one object request; false if the connection must close.
-bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
+bool ServeObject(Node* node, Socket& socket, const Request& req, bool local) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(req, "url");
@@ -171,7 +174,10 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   // Peers and routing clients name the mode of the read and the version they want (so no
   // HEAD goes to the store per chunk); others get the current version.
   std::string_view how(req["X-Shoal-Read"].data(), req["X-Shoal-Read"].size());
-  ReadMode mode = how == "forwarded" ? ReadMode::kForwarded : how == "cache-only" ? ReadMode::kCacheOnly : ReadMode::kRoute;
+  ReadMode mode = how == "forwarded"    ? ReadMode::kForwarded
+                  : how == "cache-only" ? ReadMode::kCacheOnly
+                  : how == "held"       ? ReadMode::kHeld
+                                        : ReadMode::kRoute;
   std::optional<ObjectInfo> named = NamedVersion(req);
   bool pinned = named.has_value();
   bool to_peer = !req["X-Shoal-From"].empty();
@@ -202,6 +208,8 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   res.set(http::field::etag, "\"" + info->etag + "\"");
   res.set("X-Shoal-Size", std::to_string(info->size));
   res.set("X-Shoal-State", node->Pending(url) ? "local" : "durable");
+  // An upload of a write through this node: the version readers of the write had pinned.
+  if (std::string as = node->ChunkVersion(url, info->etag); as != info->etag) res.set("X-Shoal-Written-As", as);
   res.set(http::field::content_type, "application/octet-stream");
   if (auto view = node->view()) res.set("X-Shoal-Epoch", std::to_string(view->epoch()));
   if (status == http::status::partial_content) {
@@ -216,6 +224,38 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
     http::write_header(socket, sr, ec);
     return !ec;
   }
+  // Fan-in: a node asking for a chunk this node is already sending to others may be sent to
+  // a node that holds it instead (SwarmTracker).
+  std::string swarm_chunk;
+  if (to_peer && mode == ReadMode::kForwarded) {
+    swarm_chunk = url + "\n" + info->etag + "\n" + std::to_string(offset / node->options().chunk_size);
+    std::string failed(req["X-Shoal-Failed-Holder"]);
+    if (!failed.empty()) {
+      node->swarm().Forget(swarm_chunk, failed);
+      node->swarm().Acquire(swarm_chunk);
+    } else {
+      std::string holder = node->swarm().Route(swarm_chunk, std::string(req["X-Shoal-Endpoint"]));
+      if (!holder.empty()) {
+        node->metrics().fan_in_redirects++;
+        http::response<http::empty_body> go{http::status::temporary_redirect, v};
+        Prepare(go, v, ka);
+        go.set("X-Shoal-Holder", holder);
+        go.set(http::field::location, "http://" + holder + std::string(req.target()));
+        if (auto view = node->view()) go.set("X-Shoal-Epoch", std::to_string(view->epoch()));
+        go.content_length(0);
+        beast::error_code ec;
+        http::write(socket, go, ec);
+        return !ec;
+      }
+    }
+  }
+  struct Sent {  // the copy counted by Route/Acquire is done, however this returns
+    Node* node;
+    const std::string& chunk;
+    ~Sent() {
+      if (!chunk.empty()) node->swarm().Release(chunk);
+    }
+  } sent{node, swarm_chunk};
   // Fetch the first chunk before the header goes out, so a store failure is still an error
   // answer rather than a cut connection.
   bool header_sent = false;
@@ -229,15 +269,17 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
     }
     for (size_t done = 0; done < n;) {  // in slices, so the egress limit paces the stream
       size_t piece = std::min<size_t>(n - done, 1 << 20);
-      node->egress().Acquire(piece);
+      if (!local) node->egress().Acquire(piece);  // the egress limit is the host's network link
       asio::write(socket, asio::buffer(d + done, piece), wec);
       if (wec) return Status::IOError("client went away: " + wec.message());
       done += piece;
     }
     if (to_peer) node->metrics().bytes_served_peers += n;
+    if (local) node->metrics().bytes_served_local += n;
     return Status::Ok();
   };
-  Status st = node->Read(url, *info, offset, length, sink, mode);
+  Status st = mode == ReadMode::kHeld ? node->ReadHeld(url, *info, offset, length, sink)
+                                      : node->Read(url, *info, offset, length, sink, mode);
   if (st.code() == Code::kPreconditionFailed && !pinned) {
     // The store has a newer version than the cached metadata says. Nothing sent yet: serve
     // the new version instead. Mid-body: close, and the client (pinned to the first ETag)
@@ -267,9 +309,85 @@ bool ServeObject(Node* node, tcp::socket& socket, const Request& req) {
   return !wec;
 }
 
+// Reads `n` body bytes into `w`: those already in `buffer` first, then straight from the
+// socket into the chunk being filled. False if the connection failed; a refusal by the writer
+// (a full disk, say) ends the loop with *st set and returns true.
+bool ReadBodyInto(Socket& socket, beast::flat_buffer& buffer, Writer& w, uint64_t n, Status* st) {
+  size_t buffered = std::min<uint64_t>(buffer.size(), n);
+  *st = w.Append(static_cast<const char*>(buffer.data().data()), buffered);
+  buffer.consume(buffered);
+  n -= buffered;
+  while (st->ok() && n > 0) {
+    auto [space, room] = w.Space();
+    beast::error_code ec;
+    size_t got = socket.read_some(asio::buffer(space, std::min<uint64_t>(room, n)), ec);
+    if (ec) return false;
+    *st = w.Commit(got);
+    n -= got;
+  }
+  return true;
+}
+
+// One CRLF-ended line of a chunked body (size lines, the CRLF after data, trailers), without
+// its CRLF, reading more from the socket as needed. False if the connection failed; a line
+// longer than any honest client sends sets *st.
+bool ReadChunkLine(Socket& socket, beast::flat_buffer& buffer, std::string* line, Status* st) {
+  constexpr size_t kMaxLine = 8192;
+  for (;;) {
+    std::string_view have(static_cast<const char*>(buffer.data().data()), buffer.size());
+    size_t eol = have.find("\r\n");
+    if (eol != std::string_view::npos) {
+      line->assign(have.substr(0, eol));
+      buffer.consume(eol + 2);
+      return true;
+    }
+    if (have.size() > kMaxLine) {
+      *st = Status::InvalidArgument("malformed chunked body: a line longer than 8 KiB");
+      return true;
+    }
+    beast::error_code ec;
+    size_t got = socket.read_some(buffer.prepare(64 * 1024), ec);
+    if (ec) return false;
+    buffer.commit(got);
+  }
+}
+
+// A chunked body (RFC 9112 7.1) decoded by hand: each chunk's data goes from the socket
+// straight into `w`, as a body of known length does. Extensions and trailers are read and
+// ignored. False if the connection failed; a malformed body (or a writer's refusal) sets *st.
+bool ReadChunkedBody(Socket& socket, beast::flat_buffer& buffer, Writer& w, Status* st) {
+  std::string line;
+  while (st->ok()) {
+    if (!ReadChunkLine(socket, buffer, &line, st)) return false;
+    if (!st->ok()) break;
+    std::string_view size_text(line);
+    size_text = size_text.substr(0, size_text.find(';'));
+    while (!size_text.empty() && (size_text.back() == ' ' || size_text.back() == '\t')) size_text.remove_suffix(1);
+    uint64_t size = 0;
+    auto [end, err] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
+    if (size_text.empty() || err != std::errc() || end != size_text.data() + size_text.size()) {
+      *st = Status::InvalidArgument("malformed chunked body: chunk size '" + line.substr(0, 64) + "' is not hex");
+      break;
+    }
+    if (size == 0) {  // the last chunk; then trailers, up to the empty line that ends the body
+      do {
+        if (!ReadChunkLine(socket, buffer, &line, st)) return false;
+      } while (st->ok() && !line.empty());
+      break;
+    }
+    if (!ReadBodyInto(socket, buffer, w, size, st)) return false;
+    if (!st->ok()) break;
+    if (!ReadChunkLine(socket, buffer, &line, st)) return false;
+    if (st->ok() && !line.empty()) {
+      *st = Status::InvalidArgument("malformed chunked body: a chunk's data is longer than its size line says");
+    }
+  }
+  return true;
+}
+
 // PUT: streams the body into a Writer; answers 201 with the local version once the write
 // is acknowledged (on disk, journaled). False if the connection must close.
-bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
+bool ServeWrite(Node* node, Socket& socket, beast::flat_buffer& buffer,
                 http::request_parser<http::buffer_body>& parser) {
   const Request& req = parser.get();
   unsigned v = req.version();
@@ -286,35 +404,12 @@ bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
     asio::write(socket, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), ec);
     if (ec) return false;
   }
-  if (!req.chunked() && parser.content_length()) {
-    // A body of known length bypasses the parser: large reads from the socket straight into
-    // the chunk being filled (Beast's parser reads 64 KiB at a time and copies once more; on
-    // loopback this halved the node's CPU per written GiB).
-    uint64_t remaining = *parser.content_length();
-    size_t buffered = std::min<uint64_t>(buffer.size(), remaining);
-    st = (*writer)->Append(static_cast<const char*>(buffer.data().data()), buffered);
-    buffer.consume(buffered);
-    remaining -= buffered;
-    while (st.ok() && remaining > 0) {
-      auto [space, room] = (*writer)->Space();
-      beast::error_code ec;
-      size_t n = socket.read_some(asio::buffer(space, std::min<uint64_t>(room, remaining)), ec);
-      if (ec) return false;  // the client went away mid-body: nothing was acknowledged
-      st = (*writer)->Commit(n);
-      remaining -= n;
-    }
-  } else {  // chunked (or no body): the parser decodes it, straight into the chunk being filled
-    while (st.ok() && !parser.is_done()) {
-      auto [space, room] = (*writer)->Space();
-      parser.get().body().data = space;
-      parser.get().body().size = room;
-      beast::error_code ec;
-      http::read(socket, buffer, parser, ec);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) return false;  // the client went away mid-body: nothing was acknowledged
-      st = (*writer)->Commit(room - parser.get().body().size);
-    }
-  }
+  // The body bypasses Beast's parser, whether of known length or chunked: large reads from the
+  // socket straight into the chunk being filled (the parser reads 64 KiB at a time and copies
+  // once more; on loopback this halved the node's CPU per written GiB).
+  bool connected = req.chunked() ? ReadChunkedBody(socket, buffer, **writer, &st)
+                                 : ReadBodyInto(socket, buffer, **writer, parser.content_length().value_or(0), &st);
+  if (!connected) return false;  // the client went away mid-body: nothing was acknowledged
   Result<ObjectInfo> info = st.ok() ? (*writer)->Finish() : Result<ObjectInfo>(st);
   if (!info.ok()) {
     CountError(node, info.status());
@@ -334,7 +429,7 @@ bool ServeWrite(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
 }
 
 // GET /v1/pending?prefix=P: the writes not yet durable under P (for `shoal flush`).
-bool ServePending(Node* node, tcp::socket& socket, const Request& req) {
+bool ServePending(Node* node, Socket& socket, const Request& req) {
   std::string prefix = QueryParam(req, "prefix");
   nlohmann::json list = nlohmann::json::array();
   uint64_t bytes = 0, bytes_done = 0;
@@ -354,9 +449,24 @@ bool ServePending(Node* node, tcp::socket& socket, const Request& req) {
   return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
+// DELETE /v1/object?url=URL: the object goes, and so do its writes not yet uploaded (204).
+bool ServeDelete(Node* node, Socket& socket, const Request& req) {
+  std::string url = QueryParam(req, "url");
+  Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key") : node->Delete(url);
+  if (!st.ok()) {
+    CountError(node, st);
+    return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(st.code()), st);
+  }
+  http::response<http::empty_body> res{http::status::no_content, req.version()};
+  Prepare(res, req.version(), req.keep_alive());
+  beast::error_code ec;
+  http::write(socket, res, ec);
+  return !ec;
+}
+
 // POST /v1/commit?prefix=URL: writes the prefix's _SHOAL_COMMITTED marker (201 with it) once
 // everything under it is durable; 412 while writes are pending.
-bool ServeCommit(Node* node, tcp::socket& socket, const Request& req) {
+bool ServeCommit(Node* node, Socket& socket, const Request& req) {
   auto marker = node->Commit(QueryParam(req, "prefix"));
   if (!marker.ok()) {
     CountError(node, marker.status());
@@ -374,7 +484,7 @@ bool ServeCommit(Node* node, tcp::socket& socket, const Request& req) {
 
 // Reads a body of known length (at most `limit` bytes) into *body; on a bad request answers
 // 400 itself. False if the connection must close.
-bool ReadBody(tcp::socket& socket, beast::flat_buffer& buffer, http::request_parser<http::buffer_body>& parser,
+bool ReadBody(Socket& socket, beast::flat_buffer& buffer, http::request_parser<http::buffer_body>& parser,
               uint64_t limit, std::string* body) {
   const Request& req = parser.get();
   uint64_t length = parser.content_length().value_or(0);
@@ -398,7 +508,7 @@ bool ReadBody(tcp::socket& socket, beast::flat_buffer& buffer, http::request_par
 //   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
 //   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
 //   GET  /v1/replica/state?id=               {"state": "pending"|"durable"|"unknown", "incarnation"}
-bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
+bool ServeReplica(Node* node, Socket& socket, beast::flat_buffer& buffer,
                   http::request_parser<http::buffer_body>& parser) {
   const Request& req = parser.get();
   unsigned v = req.version();
@@ -451,16 +561,18 @@ bool ServeReplica(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
   return answer(Status::InvalidArgument("no such replica request"), "");
 }
 
-// POST /v1/warm?url=URL&index=I with X-Shoal-Etag and X-Shoal-Size: fetch that chunk into
-// this node's cache (from the store, or the previous owner) and answer {"hit": bool}.
-bool ServeWarm(Node* node, tcp::socket& socket, const Request& req) {
+// POST /v1/warm?url=URL&index=I[&route=1] with X-Shoal-Etag and X-Shoal-Size: fetch that
+// chunk into this node's cache (from the store, or the previous owner; route=1: through its
+// owner, as a read would) and answer {"hit": bool}.
+bool ServeWarm(Node* node, Socket& socket, const Request& req) {
   std::string url = QueryParam(req, "url");
   std::optional<ObjectInfo> info = NamedVersion(req);
   if (url.empty() || !info || req.method() != http::verb::post) {
     return WriteError(socket, req.version(), req.keep_alive(), http::status::bad_request,
                       Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
   }
-  auto hit = node->Warm(url, *info, std::strtoull(QueryParam(req, "index").c_str(), nullptr, 10));
+  auto hit = node->Warm(url, *info, std::strtoull(QueryParam(req, "index").c_str(), nullptr, 10),
+                        QueryParam(req, "route") == "1");
   if (!hit.ok()) {
     CountError(node, hit.status());
     return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(hit.status().code()), hit.status());
@@ -471,7 +583,7 @@ bool ServeWarm(Node* node, tcp::socket& socket, const Request& req) {
 
 // POST /v1/drain: the node leaves the cluster and hands off what it has not uploaded (202);
 // GET /v1/drain: how far it got.
-bool ServeDrain(Node* node, tcp::socket& socket, const Request& req) {
+bool ServeDrain(Node* node, Socket& socket, const Request& req) {
   if (req.method() == http::verb::post) {
     Status st = node->StartDrain();
     if (!st.ok()) return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(st.code()), st);
@@ -484,7 +596,7 @@ bool ServeDrain(Node* node, tcp::socket& socket, const Request& req) {
 }
 
 // GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
-bool ServeCluster(Node* node, tcp::socket& socket, const Request& req) {
+bool ServeCluster(Node* node, Socket& socket, const Request& req) {
   auto view = node->view();
   nlohmann::json body = {{"self", node->id()}, {"chunk_size", node->options().chunk_size}};
   if (!view) {
@@ -506,7 +618,7 @@ bool ServeCluster(Node* node, tcp::socket& socket, const Request& req) {
 
 // GET /v1/cluster/view[?current=1]: the placement in binary (cluster::View::Encode), for
 // clients that route chunks themselves and nodes joining. POST: a peer's newer view.
-bool ServeClusterView(Node* node, tcp::socket& socket, beast::flat_buffer& buffer,
+bool ServeClusterView(Node* node, Socket& socket, beast::flat_buffer& buffer,
                       http::request_parser<http::buffer_body>& parser) {
   const Request& req = parser.get();
   unsigned v = req.version();
@@ -535,7 +647,7 @@ bool ServeClusterView(Node* node, tcp::socket& socket, beast::flat_buffer& buffe
   return !ec;
 }
 
-void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
+void ServeConnection(Node* node, Socket socket, bool metrics_only, bool local) {
   beast::flat_buffer buffer;
   const std::string& token = node->options().token;
   while (true) {
@@ -594,12 +706,14 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
                ? ServeCommit(node, socket, req)
                : WriteError(socket, v, ka, http::status::method_not_allowed,
                             Status::InvalidArgument("/v1/commit takes POST"));
+    } else if (StartsWith(target, "/v1/object") && req.method() == http::verb::delete_) {
+      ok = ServeDelete(node, socket, req);
     } else if (StartsWith(target, "/v1/object")) {
       if (req.method() != http::verb::get && req.method() != http::verb::head) {
         ok = WriteError(socket, v, ka, http::status::method_not_allowed,
-                        Status::InvalidArgument("/v1/object takes GET, HEAD and PUT"));
+                        Status::InvalidArgument("/v1/object takes GET, HEAD, PUT and DELETE"));
       } else {
-        ok = ServeObject(node, socket, req);
+        ok = ServeObject(node, socket, req, local);
       }
     } else {
       ok = WriteError(socket, v, ka, http::status::not_found,
@@ -611,7 +725,7 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
   // our error answer with it, if we closed with its bytes unread. Stop sending, then read and
   // drop what is in flight (at most 2 s, 64 MiB) until the client closes.
   beast::error_code ec;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(Socket::shutdown_send, ec);
   timeval tv{2, 0};
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   std::vector<char> sink(1 << 16);
@@ -623,11 +737,25 @@ void ServeConnection(Node* node, tcp::socket socket, bool metrics_only) {
   }
 }
 
+// Answers 503 on a connection past the node's cap, without blocking the accept loop, and
+// closes it; the client retries or goes elsewhere.
+void RefuseBusy(Socket& socket) {
+  static const std::string kBusy =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: shoald\r\nRetry-After: 1\r\nX-Shoal-Error: Busy\r\n"
+      "Content-Type: application/json\r\nConnection: close\r\nContent-Length: 80\r\n\r\n"
+      "{\"code\": \"Unavailable\", \"message\": \"this node is at its connection cap: retry\"}\n";
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(asio::buffer(kBusy), ec);
+  socket.close(ec);
+}
+
 }  // namespace
 
 struct Server::Impl {
   asio::io_context io;
-  tcp::acceptor acceptor{io};
+  asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor{io};
+  std::string unix_path;  // the socket file to remove on Stop
   std::thread accept_thread;
   std::atomic<bool> stopping{false};
   std::atomic<int> connections{0};
@@ -638,36 +766,56 @@ Server::Server(Node* node) : node_(node) {}
 Server::~Server() { Stop(); }
 
 Status Server::Start(const std::string& listen, bool metrics_only) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("--listen wants HOST:PORT, got '" + listen + "'");
-  std::string host = listen.substr(0, colon);
-  int port = std::atoi(listen.c_str() + colon + 1);
   impl_ = std::make_unique<Impl>();
+  asio::generic::stream_protocol::endpoint ep;
+  bool local = StartsWith(listen, "unix:");
+  if (local) {
+    impl_->unix_path = listen.substr(5);
+    if (impl_->unix_path.empty()) return Status::InvalidArgument("unix: wants a socket path, e.g. unix:/run/shoal.sock");
+    ::unlink(impl_->unix_path.c_str());  // a socket file left by a node that did not stop cleanly
+    ep = asio::local::stream_protocol::endpoint(impl_->unix_path);
+  } else {
+    size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) return Status::InvalidArgument("--listen wants HOST:PORT, got '" + listen + "'");
+    std::string host = listen.substr(0, colon);
+    int port = std::atoi(listen.c_str() + colon + 1);
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) return Status::InvalidArgument("--listen: '" + host + "' is not an IP address");
+    ep = tcp::endpoint(addr, static_cast<uint16_t>(port));
+  }
   beast::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) return Status::InvalidArgument("--listen: '" + host + "' is not an IP address");
-  tcp::endpoint ep(addr, static_cast<uint16_t>(port));
   impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && !local) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl_->acceptor.bind(ep, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + listen + ": " + ec.message());
-  port_ = impl_->acceptor.local_endpoint().port();
+  if (!local) {
+    auto bound = impl_->acceptor.local_endpoint();
+    // sin_port and sin6_port sit at the same offset
+    port_ = ntohs(reinterpret_cast<const sockaddr_in*>(bound.data())->sin_port);
+  }
 
   Node* node = node_;
   Impl* impl = impl_.get();
-  impl_->accept_thread = std::thread([node, impl, metrics_only] {
+  impl_->accept_thread = std::thread([node, impl, metrics_only, local] {
     while (!impl->stopping) {
       beast::error_code aec;
-      tcp::socket socket(impl->io);
+      Socket socket(impl->io);
       impl->acceptor.accept(socket, aec);
       if (aec) {
         if (impl->stopping) return;
         continue;
       }
+      if (impl->connections >= node->options().max_connections && !metrics_only) {
+        // Bounded: past the cap a node says it is busy rather than taking on another thread.
+        RefuseBusy(socket);
+        node->metrics().connections_refused++;
+        continue;
+      }
       impl->connections++;
-      std::thread([node, impl, metrics_only, s = std::move(socket)]() mutable {
-        ServeConnection(node, std::move(s), metrics_only);
+      std::thread([node, impl, metrics_only, local, s = std::move(socket)]() mutable {
+        ServeConnection(node, std::move(s), metrics_only, local);
         impl->connections--;
       }).detach();
     }
@@ -682,6 +830,7 @@ void Server::Stop() {
   if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
   beast::error_code ec;
   impl_->acceptor.close(ec);
+  if (!impl_->unix_path.empty()) ::unlink(impl_->unix_path.c_str());
 }
 
 }  // namespace shoal::node

@@ -49,14 +49,23 @@ std::string Shoald::Log() const {
   return ss.str();
 }
 
-uint64_t NodeMetric(const std::string& endpoint, const std::string& name) {
+std::map<std::string, uint64_t> NodeMetrics(const std::string& endpoint) {
   auto r = RunCommand({"curl", "-sS", "--max-time", "10", "http://" + endpoint + "/metrics"});
+  std::map<std::string, uint64_t> out;
   std::istringstream in(r.out);
   std::string line;
   while (std::getline(in, line)) {
-    if (StartsWith(line, name + " ")) return std::stoull(line.substr(name.size() + 1));
+    size_t space = line.find(' ');
+    if (line.empty() || line[0] == '#' || space == std::string::npos) continue;
+    out[line.substr(0, space)] = std::stoull(line.substr(space + 1));
   }
-  return UINT64_MAX;
+  return out;
+}
+
+uint64_t NodeMetric(const std::string& endpoint, const std::string& name) {
+  auto all = NodeMetrics(endpoint);
+  auto it = all.find(name);
+  return it == all.end() ? UINT64_MAX : it->second;
 }
 
 bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit) {
@@ -80,6 +89,11 @@ CommandResult CatThroughNode(const std::string& url, const std::string& endpoint
 }  // namespace shoal::testing
 
 namespace shoal::testing {
+
+CommandResult Shoal(std::vector<std::string> args, const std::string& input) {
+  args.insert(args.begin(), ShoalBinary());
+  return RunCommand(args, Servers().azurite.ClientEnv(), input);
+}
 
 std::string CatSha256(const std::string& url, const std::string& endpoint) {
   auto r = CatThroughNode(url, endpoint);

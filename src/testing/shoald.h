@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,7 +43,9 @@ class Shoald {
   int port_ = 0;
 };
 
-// A counter or gauge from a node's /metrics; UINT64_MAX when it cannot be read.
+// Every counter and gauge of a node's /metrics, in one read; empty when it cannot be read.
+std::map<std::string, uint64_t> NodeMetrics(const std::string& endpoint);
+// One of them; UINT64_MAX when it cannot be read.
 uint64_t NodeMetric(const std::string& endpoint, const std::string& name);
 
 // Waits (bounded) until the node at `endpoint` has nothing left to upload.
@@ -68,5 +71,8 @@ bool Until(F what, std::chrono::seconds limit = std::chrono::seconds(300)) {
 
 // `shoal` from the build tree.
 std::string ShoalBinary();
+
+// Runs `shoal ARGS` (with Azurite's credentials), `input` on its stdin.
+CommandResult Shoal(std::vector<std::string> args, const std::string& input = "");
 
 }  // namespace shoal::testing

@@ -145,6 +145,7 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   Transfer t{resp, sink, curl, Status::Ok()};
 
   curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
+  if (!req.unix_socket.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, req.unix_socket.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   if (req.cancel == nullptr) {

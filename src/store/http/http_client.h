@@ -37,6 +37,7 @@ class Canceller {
 struct Request {
   std::string method = "GET";  // GET, HEAD, PUT, POST, DELETE
   std::string url;
+  std::string unix_socket;  // connect to this Unix socket instead of the URL's host and port
   std::vector<std::pair<std::string, std::string>> headers;
   std::string_view body;       // sent as is, with Content-Length; must outlive Send
   // Instead of `body`: a streamed body, pulled in pieces (0 = the end); body_length is its

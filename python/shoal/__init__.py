@@ -1,0 +1,189 @@
+"""Shoal from Python: objects in Azure Blob, S3 or a local directory, read through a Shoal cache
+node and written back through it.
+
+    import shoal
+    client = shoal.Client(cache="127.0.0.1:7070")   # or unix:/run/shoald.sock; None: no node
+    with client.open("az://ckpt/run1/model.pt", "wb") as f:
+        torch.save(model.state_dict(), f)           # on the node's disk once the file is closed
+    client.flush("az://ckpt/run1/")                 # waits until it is in the object store
+    with client.open("az://ckpt/run1/model.pt", "rb") as f:
+        state = torch.load(f)
+
+Credentials for the object store (listing, and everything without a cache node) come from the
+environment as for the `shoal` command line (AZURE_STORAGE_CONNECTION_STRING, AWS_*, ...).
+Every call that moves bytes releases the GIL.
+"""
+
+import io
+import os
+
+from . import _shoal
+
+__all__ = ["Client", "File", "Entry"]
+
+Entry = _shoal.Entry
+
+
+class File(io.RawIOBase):
+    """An object open for reading ("rb": read, readinto, seek, tell) or writing ("wb": write,
+    tell; front to back). A written object appears whole when close() returns, never in part."""
+
+    def __init__(self, url, mode, native):
+        super().__init__()
+        self.name = url
+        self.mode = mode
+        self._native = native
+        self._pos = 0
+
+    # --- what it can do ---
+    def readable(self):
+        return self.mode == "rb"
+
+    def writable(self):
+        return self.mode == "wb"
+
+    def seekable(self):
+        return self.mode == "rb"
+
+    def _check_open(self):
+        if self.closed:
+            raise ValueError("I/O operation on closed file " + self.name)
+
+    # --- reading ---
+    @property
+    def size(self):
+        return self._native.size
+
+    def read(self, n=-1):
+        self._check_open()
+        if not self.readable():
+            raise io.UnsupportedOperation("not readable (opened 'wb')")
+        data = self._native.read_at(self._pos, -1 if n is None or n < 0 else n)
+        self._pos += len(data)
+        return data
+
+    def readall(self):
+        return self.read(-1)
+
+    def readinto(self, buffer):
+        self._check_open()
+        if not self.readable():
+            raise io.UnsupportedOperation("not readable (opened 'wb')")
+        n = self._native.readinto_at(self._pos, memoryview(buffer).cast("B"))
+        self._pos += n
+        return n
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self._check_open()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._native.size + offset
+        else:
+            raise ValueError("whence must be 0, 1 or 2")
+        if not self.readable() and pos != self._pos:
+            raise io.UnsupportedOperation("an object is written front to back: seek is only to where it is")
+        if pos < 0:
+            raise ValueError("negative seek position %d" % pos)
+        self._pos = pos
+        return pos
+
+    def tell(self):
+        self._check_open()
+        return self._pos
+
+    # --- writing ---
+    def write(self, data):
+        self._check_open()
+        if not self.writable():
+            raise io.UnsupportedOperation("not writable (opened 'rb')")
+        n = self._native.write(data)
+        self._pos += n
+        return n
+
+    def flush(self):
+        # Bytes written are handed to the upload as they come; close() completes the object.
+        self._check_open()
+
+    def close(self):
+        if self.closed:
+            return
+        try:
+            if self.writable():
+                self._native.close()
+        finally:
+            super().close()
+
+    def abort(self):
+        """Abandons an object being written: nothing appears at its URL."""
+        if not self.closed and self.writable():
+            self._native.abort()
+        super().close()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and self.writable() and not self.closed:
+            self.abort()  # a failed torch.save leaves no half-written object
+            return False
+        self.close()
+        return False
+
+    def __del__(self):
+        # An unclosed writer is abandoned (nothing appears), never completed half-written.
+        if not self.closed and self.writable():
+            try:
+                self._native.abort()
+            except Exception:
+                pass
+        try:
+            super().close()
+        except Exception:
+            pass
+
+
+class Client:
+    """Objects under az://, s3:// and file:// URLs.
+
+    cache: HOST:PORT or unix:PATH of a shoald (default: $SHOAL_CACHE; "" or None for no node:
+    reads and writes go straight to the object store). token_file: the node's shared secret
+    (default: $SHOAL_TOKEN_FILE).
+    """
+
+    def __init__(self, cache=None, token_file=None):
+        self._native = _shoal.Client(cache or "", token_file or "")
+
+    @property
+    def cache(self):
+        return self._native.cache
+
+    def open(self, url, mode="rb"):
+        """A file object: "rb" reads the object's current version, "wb" writes a new one."""
+        if mode == "rb" or mode == "r":
+            return File(url, "rb", self._native.open_read(url))
+        if mode == "wb" or mode == "w":
+            return File(url, "wb", self._native.open_write(url))
+        raise ValueError("mode must be 'rb' or 'wb' (objects are read, or written whole)")
+
+    def stat(self, url):
+        """{'url', 'size', 'etag', 'state', 'last_modified'}; state is 'local' while the node
+        has not uploaded it yet, else 'durable'."""
+        return self._native.stat(url)
+
+    def ls(self, prefix, recursive=False):
+        """Entries under prefix (directories as is_dir entries unless recursive), with writes
+        the node has not uploaded yet."""
+        return self._native.ls(prefix, recursive)
+
+    def delete(self, url):
+        self._native.delete(url)
+
+    def flush(self, prefix="", timeout=0):
+        """Waits until everything written under prefix through the node is in the object
+        store (timeout seconds, 0 for no limit)."""
+        self._native.flush(prefix, timeout)
+
+    def commit(self, prefix):
+        """Waits until everything under prefix is durable, then writes prefix/_SHOAL_COMMITTED
+        (JSON naming every object with its size and ETag). Returns the marker."""
+        return self._native.commit(prefix)

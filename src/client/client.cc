@@ -1,0 +1,427 @@
+#include "client/client.h"
+
+#include <cstring>
+#include <set>
+
+#include "store/commit.h"
+
+namespace shoal::client {
+
+// --- Reader -----------------------------------------------------------------------------------
+
+// Spare block buffers, their capacity kept. A buffer returns here when the last piece of its
+// block is dropped, whoever drops it.
+struct Reader::BufferPool {
+  std::mutex mu;
+  std::vector<std::unique_ptr<std::string>> spare;
+  size_t max_spare;
+
+  explicit BufferPool(size_t max) : max_spare(max) {}
+  static std::shared_ptr<std::string> Take(const std::shared_ptr<BufferPool>& pool, size_t capacity) {
+    std::unique_ptr<std::string> buf;
+    {
+      std::lock_guard<std::mutex> lock(pool->mu);
+      if (!pool->spare.empty()) {
+        buf = std::move(pool->spare.back());
+        pool->spare.pop_back();
+      }
+    }
+    if (!buf) buf = std::make_unique<std::string>();
+    buf->clear();
+    buf->reserve(capacity);
+    return std::shared_ptr<std::string>(buf.release(), [pool](std::string* b) {
+      std::unique_ptr<std::string> owned(b);
+      std::lock_guard<std::mutex> lock(pool->mu);
+      if (pool->spare.size() < pool->max_spare) pool->spare.push_back(std::move(owned));
+    });
+  }
+};
+
+Reader::Reader(std::shared_ptr<ObjectStore> store, std::string key, ObjectInfo info, ReaderOptions options,
+               Revalidate still)
+    : store_(std::move(store)), key_(std::move(key)), info_(std::move(info)), options_(options), still_(std::move(still)) {
+  if (options_.block_size == 0) options_.block_size = ReaderOptions{}.block_size;
+  if (options_.readahead < 0) options_.readahead = 0;
+  pool_ = std::make_shared<BufferPool>(2);  // a sequential reader drops one block as it fetches one
+}
+
+Reader::~Reader() {
+  // Fetches in flight hold the store, not the reader; wait for them so none outlives it.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [index, block] : blocks_) block.first.wait();
+}
+
+Reader::Block Reader::Fetch(uint64_t index) {
+  auto it = blocks_.find(index);
+  if (it != blocks_.end()) {
+    it->second.second = ++clock_;
+    return it->second.first;
+  }
+  // At most readahead + 2 blocks kept (the one being read, the one before it for reads that
+  // straddle, and those ahead): the least recently used finished one goes.
+  size_t keep = static_cast<size_t>(options_.readahead) + 2;
+  while (blocks_.size() >= keep) {
+    auto victim = blocks_.end();
+    for (auto b = blocks_.begin(); b != blocks_.end(); ++b) {
+      bool ready = b->second.first.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+      if (ready && (victim == blocks_.end() || b->second.second < victim->second.second)) victim = b;
+    }
+    if (victim == blocks_.end()) break;
+    blocks_.erase(victim);
+  }
+  uint64_t offset = index * options_.block_size;
+  uint64_t length = std::min(options_.block_size, info_.size - offset);
+  auto store = store_;
+  auto pool = pool_;
+  std::string key = key_, etag = info_.etag;
+  Block block = std::async(std::launch::async, [store, pool, key, etag, offset, length]()
+                               -> Result<std::shared_ptr<const std::string>> {
+                  std::shared_ptr<std::string> data = BufferPool::Take(pool, length);
+                  ReadOptions ro;
+                  ro.offset = offset;
+                  ro.length = length;
+                  ro.if_match = etag;
+                  Status st = store->Get(key, ro, [&](const char* d, size_t n) {
+                    data->append(d, n);
+                    return Status::Ok();
+                  });
+                  if (!st.ok()) return st;
+                  if (data->size() != length) {
+                    return Status::IOError("short read of " + key + " at " + std::to_string(offset));
+                  }
+                  return std::shared_ptr<const std::string>(std::move(data));
+                }).share();
+  blocks_.emplace(index, std::make_pair(block, ++clock_));
+  return block;
+}
+
+Result<size_t> Reader::ReadAt(uint64_t offset, char* dst, size_t n) {
+  SHOAL_ASSIGN_OR_RETURN(std::vector<Piece> pieces, Pieces(offset, n));
+  size_t done = 0;
+  for (const Piece& p : pieces) {
+    std::memcpy(dst + done, p.data, p.size);
+    done += p.size;
+  }
+  return done;
+}
+
+Result<std::vector<Piece>> Reader::Pieces(uint64_t offset, size_t n) {
+  std::vector<Piece> pieces;
+  if (offset >= info_.size || n == 0) return pieces;
+  n = static_cast<size_t>(std::min<uint64_t>(n, info_.size - offset));
+  const uint64_t bs = options_.block_size;
+  const uint64_t blocks = (info_.size + bs - 1) / bs;
+  size_t done = 0;
+  int revalidations = 0;
+  while (done < n) {
+    uint64_t at = offset + done;
+    uint64_t index = at / bs;
+    Block block;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // A read in or just after the window of the last one is sequential: fetch ahead.
+      bool sequential = last_index_ != UINT64_MAX && index >= last_index_ &&
+                        index <= last_index_ + static_cast<uint64_t>(options_.readahead) + 1;
+      block = Fetch(index);
+      if (sequential || index == 0) {
+        for (uint64_t i = index + 1; i <= index + static_cast<uint64_t>(options_.readahead) && i < blocks; i++) {
+          Fetch(i);
+        }
+      }
+      last_index_ = index;
+    }
+    const auto& data = block.get();
+    if (!data.ok() && data.status().code() == Code::kPreconditionFailed && still_ && revalidations++ < 3) {
+      // The version changed under the reader: the same bytes (its own upload), or an error.
+      std::lock_guard<std::mutex> lock(mu_);
+      ObjectInfo pinned = info_;
+      SHOAL_ASSIGN_OR_RETURN(ObjectInfo now, still_(pinned));
+      info_.etag = now.etag;
+      for (auto it = blocks_.begin(); it != blocks_.end();) {  // failed fetches go; good ones stay
+        bool failed = it->second.first.wait_for(std::chrono::seconds(0)) == std::future_status::ready &&
+                      !it->second.first.get().ok();
+        it = failed ? blocks_.erase(it) : std::next(it);
+      }
+      continue;
+    }
+    if (!data.ok()) return data.status();
+    size_t in_block = static_cast<size_t>(at - index * bs);
+    size_t take = std::min(n - done, (*data)->size() - in_block);
+    pieces.push_back(Piece{*data, (*data)->data() + in_block, take});
+    done += take;
+  }
+  return pieces;
+}
+
+// --- BytePipe ---------------------------------------------------------------------------------
+
+Result<size_t> BytePipe::Read(char* buf, size_t len) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !queue_.empty() || finished_ || aborted_; });
+  if (aborted_) return Status::IOError("the writer abandoned the object");
+  size_t done = 0;
+  while (done < len && !queue_.empty()) {
+    std::string& front = queue_.front();
+    size_t take = std::min(len - done, front.size() - front_pos_);
+    std::memcpy(buf + done, front.data() + front_pos_, take);
+    done += take;
+    front_pos_ += take;
+    queued_ -= take;
+    if (front_pos_ == front.size()) {
+      queue_.pop_front();
+      front_pos_ = 0;
+    }
+  }
+  cv_.notify_all();
+  return done;
+}
+
+bool BytePipe::Push(std::string data) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return queued_ < cap_ || stopped_; });
+  if (stopped_) return false;
+  queued_ += data.size();
+  queue_.push_back(std::move(data));
+  cv_.notify_all();
+  return true;
+}
+
+void BytePipe::Finish() {
+  std::lock_guard<std::mutex> lock(mu_);
+  finished_ = true;
+  cv_.notify_all();
+}
+
+void BytePipe::Abort() {
+  std::lock_guard<std::mutex> lock(mu_);
+  aborted_ = stopped_ = true;
+  cv_.notify_all();
+}
+
+void BytePipe::StopReading() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
+  cv_.notify_all();
+}
+
+// --- Writer -----------------------------------------------------------------------------------
+
+namespace {
+constexpr size_t kWriteBuffer = 1 << 20;  // bytes gathered before they go to the upload's thread
+constexpr size_t kPipeCap = 16 << 20;     // bytes queued for it at most
+}  // namespace
+
+void Writer::Start(std::function<Result<ObjectInfo>(ByteSource&)> upload) {
+  pipe_ = std::make_unique<BytePipe>(kPipeCap);
+  result_ = std::async(std::launch::async, [this, upload = std::move(upload)] {
+    Result<ObjectInfo> r = upload(*pipe_);
+    pipe_->StopReading();
+    return r;
+  });
+}
+
+Writer::~Writer() {
+  if (!closed_) Abort();
+}
+
+Status Writer::SendBuffer() {
+  if (buffer_.empty()) return Status::Ok();
+  if (!pipe_->Push(std::move(buffer_))) {
+    // The upload ended before its bytes did: it failed, and says why.
+    failed_ = result_.get().status();
+    if (failed_.ok()) failed_ = Status::IOError("the upload ended before the data did");
+    closed_ = true;
+    return failed_;
+  }
+  buffer_.clear();
+  buffer_.reserve(kWriteBuffer);
+  return Status::Ok();
+}
+
+Status Writer::Write(const char* data, size_t n) {
+  if (!failed_.ok()) return failed_;
+  if (closed_) return Status::InvalidArgument("write after close");
+  while (n > 0) {
+    size_t take = std::min(n, kWriteBuffer - buffer_.size());
+    buffer_.append(data, take);
+    data += take;
+    n -= take;
+    size_ += take;
+    if (buffer_.size() == kWriteBuffer) SHOAL_RETURN_IF_ERROR(SendBuffer());
+  }
+  return Status::Ok();
+}
+
+Result<ObjectInfo> Writer::Close() {
+  if (!failed_.ok()) return failed_;
+  if (closed_) return Status::InvalidArgument("already closed");
+  SHOAL_RETURN_IF_ERROR(SendBuffer());
+  pipe_->Finish();
+  closed_ = true;
+  Result<ObjectInfo> r = result_.get();
+  if (!r.ok()) failed_ = r.status();
+  return r;
+}
+
+void Writer::Abort() {
+  if (closed_) return;
+  closed_ = true;
+  failed_ = Status::IOError("the write was abandoned");
+  pipe_->Abort();  // the upload's source fails: its PUT or multipart upload is abandoned, nothing committed
+  result_.wait();
+}
+
+// --- Client -----------------------------------------------------------------------------------
+
+namespace {
+std::string BucketOf(const ObjectUrl& url) { return url.scheme + "://" + url.bucket; }
+}  // namespace
+
+Result<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
+  std::unique_ptr<Client> c(new Client(options));
+  SHOAL_ASSIGN_OR_RETURN(c->cache_, CacheConfig::Resolve(options.cache, options.token_file));
+  return c;
+}
+
+Result<std::shared_ptr<ObjectStore>> Client::DirectStore(const ObjectUrl& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& store = direct_[BucketOf(url)];
+  if (!store) {
+    SHOAL_ASSIGN_OR_RETURN(store, OpenObjectStore(url));
+  }
+  return store;
+}
+
+Result<std::shared_ptr<ObjectStore>> Client::ReadStore(const ObjectUrl& url) {
+  if (!has_cache()) return DirectStore(url);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& store = cached_[BucketOf(url)];
+  if (!store) store = NewCacheStore(cache_, url.WithKey(""));
+  return store;
+}
+
+Result<FileInfo> Client::Stat(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
+  if (has_cache()) {
+    SHOAL_ASSIGN_OR_RETURN(CachedObject o, StatThroughCache(cache_, url));
+    o.info.key = u.key;
+    return FileInfo{o.info, o.state, o.written_as};
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, store->Head(u.key));
+  return FileInfo{info, "", ""};
+}
+
+Result<shoal::ListPage> Client::List(const std::string& prefix_url, bool recursive, const std::string& continuation,
+                                     uint32_t max_keys) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
+  ListOptions lo;
+  lo.prefix = u.key;
+  lo.delimiter = recursive ? "" : "/";
+  lo.continuation = continuation;
+  lo.max_keys = max_keys;
+  return store->List(lo);
+}
+
+Result<std::vector<ObjectInfo>> Client::PendingUnder(const std::string& prefix_url) {
+  std::vector<ObjectInfo> out;
+  if (!has_cache()) return out;
+  SHOAL_ASSIGN_OR_RETURN(PendingWrites p, FetchPending(cache_, prefix_url));
+  for (auto& o : p.list) {
+    auto u = ObjectUrl::Parse(o.key);
+    if (!u.ok()) continue;
+    o.key = u->key;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<std::vector<ObjectInfo>> Client::ListAll(const std::string& prefix_url, bool recursive,
+                                                std::vector<std::string>* prefixes) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
+  std::map<std::string, ObjectInfo> objects;
+  std::set<std::string> dirs;
+  std::string continuation;
+  do {
+    SHOAL_ASSIGN_OR_RETURN(shoal::ListPage page, List(prefix_url, recursive, continuation));
+    for (auto& o : page.objects) objects[o.key] = std::move(o);
+    dirs.insert(page.prefixes.begin(), page.prefixes.end());
+    continuation = page.next_continuation;
+  } while (!continuation.empty());
+  SHOAL_ASSIGN_OR_RETURN(auto pending, PendingUnder(prefix_url));
+  for (auto& o : pending) {
+    if (!recursive) {  // a pending write below the next "/" shows as that prefix
+      size_t slash = o.key.find('/', u.key.size());
+      if (slash != std::string::npos) {
+        dirs.insert(o.key.substr(0, slash + 1));
+        continue;
+      }
+    }
+    objects[o.key] = std::move(o);  // the newest version is the node's
+  }
+  std::vector<ObjectInfo> out;
+  for (auto& [key, o] : objects) out.push_back(std::move(o));
+  if (prefixes) prefixes->assign(dirs.begin(), dirs.end());
+  return out;
+}
+
+Status Client::Delete(const std::string& url) {
+  if (has_cache()) return DeleteThroughCache(cache_, url);
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
+  return store->Delete(u.key);
+}
+
+Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(FileInfo f, Stat(url));
+  return OpenRead(url, f.info);
+}
+
+Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url, const ObjectInfo& info) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));
+  Reader::Revalidate still = [this, url](const ObjectInfo& pinned) -> Result<ObjectInfo> {
+    SHOAL_ASSIGN_OR_RETURN(FileInfo now, Stat(url));
+    if (now.info.etag == pinned.etag || (now.written_as == pinned.etag && now.info.size == pinned.size)) {
+      return now.info;
+    }
+    return Status::PreconditionFailed(url + " changed while it was read (ETag " + now.info.etag + ", was " +
+                                      pinned.etag + "): open it again");
+  };
+  return std::make_unique<Reader>(store, u.key, info, options_.reader, has_cache() ? still : nullptr);
+}
+
+Result<std::unique_ptr<Writer>> Client::OpenWrite(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
+  if (u.key.empty() || u.key.back() == '/') return Status::InvalidArgument(url + " names no object (a key is needed)");
+  std::unique_ptr<Writer> w(new Writer());
+  if (has_cache()) {
+    CacheConfig cache = cache_;
+    w->Start([cache, url](ByteSource& source) { return WriteThroughCache(cache, url, source, kUnknownSize); });
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
+    SHOAL_RETURN_IF_ERROR(store->ValidateKey(u.key));
+    TransferOptions topts = options_.transfer;
+    topts.progress = nullptr;
+    w->Start([store, key = u.key, topts](ByteSource& source) { return UploadStream(source, *store, key, topts); });
+  }
+  return w;
+}
+
+Status Client::Flush(const std::string& prefix_url, int timeout_s) {
+  if (!has_cache()) return Status::Ok();
+  return WaitDurable(cache_, prefix_url, timeout_s);
+}
+
+Result<std::string> Client::Commit(const std::string& prefix_url) {
+  if (!has_cache()) {  // every write is in the store once closed
+    SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
+    SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
+    return WriteCommitMarker(*store, u);
+  }
+  SHOAL_RETURN_IF_ERROR(Flush(prefix_url));
+  return CommitThroughCache(cache_, prefix_url);
+}
+
+}  // namespace shoal::client

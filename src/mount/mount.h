@@ -1,0 +1,33 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "client/client.h"
+#include "common/status.h"
+
+namespace shoal::mount {
+
+// `shoal mount URL_PREFIX MOUNTPOINT`: the objects under a prefix as files (FUSE, libfuse3's
+// low-level API). docs/mount.md says what each file operation means.
+struct MountOptions {
+  std::string url;          // az://container/prefix/ (the mount's root)
+  std::string mountpoint;
+  client::ClientOptions client;
+  bool read_only = false;
+  bool allow_other = false;  // other users may use the mount (needs user_allow_other in /etc/fuse.conf unless root)
+  bool foreground = false;   // stay in the foreground (else detach once mounted)
+  uid_t uid = 0;             // owner of every file and directory
+  gid_t gid = 0;
+  double metadata_ttl = 60;  // seconds sizes, ETags and listings are trusted (kernel and mount)
+  bool fsync_durable = false;  // fsync waits until the data is in the object store
+};
+
+// Mounts and serves until unmounted (or SIGINT/SIGTERM); the process's exit code.
+int Run(const MountOptions& options);
+
+// Unmounts MOUNTPOINT (umount2 as root, else fusermount3 -u).
+Status Unmount(const std::string& mountpoint);
+
+}  // namespace shoal::mount

@@ -1,0 +1,306 @@
+// `shoal mount` (a real FUSE mount, as a separate process) and the Python binding, over a shoald
+// in front of a real Azurite: PyTorch checkpoints saved and loaded through both, the blob in the
+// store byte for byte what was written (read back with the official Azure SDK), `cp -r` of a
+// tree in and out, no torn reads while a file is written, and the errors a mount gives.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "common/strings.h"
+#include "testing/data.h"
+#include "testing/servers_environment.h"
+#include "testing/shoald.h"
+
+namespace shoal {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::Shoal;
+using testing::Shoald;
+using testing::Until;
+
+constexpr const char* kBucket = "mounttest";
+constexpr uint64_t kMiB = 1ull << 20;
+
+std::string Url(const std::string& key) { return "az://" + std::string(kBucket) + "/" + key; }
+
+bool Mounted(const std::string& mountpoint) {
+  std::ifstream in("/proc/mounts");
+  std::string dev, mp, rest;
+  while (in >> dev >> mp && std::getline(in, rest)) {
+    if (mp == mountpoint) return true;
+  }
+  return false;
+}
+
+// One `shoal mount --foreground` process; unmounted and stopped when it goes away.
+class Mount {
+ public:
+  Status Start(const std::string& url, const std::vector<std::string>& extra) {
+    mountpoint_ = dir_.path() + "/mnt";
+    fs::create_directory(mountpoint_);
+    std::vector<std::string> argv = {testing::ShoalBinary(), "mount", "--foreground", url, mountpoint_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    if (!proc_.Start(argv, testing::ServersClientEnv(), dir_.path() + "/mount.log")) {
+      return Status::IOError("could not start shoal mount");
+    }
+    if (!Until([&] { return Mounted(mountpoint_) || !proc_.running(); }, std::chrono::seconds(30)) ||
+        !Mounted(mountpoint_)) {
+      return Status::IOError("not mounted: " + Log());
+    }
+    return Status::Ok();
+  }
+  ~Mount() {
+    if (Mounted(mountpoint_)) {
+      auto r = Shoal({"unmount", mountpoint_});
+      if (r.exit_code != 0) ::umount2(mountpoint_.c_str(), MNT_DETACH);
+    }
+    Until([&] { return !proc_.running(); }, std::chrono::seconds(20));
+  }
+  const std::string& path() const { return mountpoint_; }
+  std::string Log() const {
+    std::ifstream in(dir_.path() + "/mount.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  bool Running() { return proc_.running(); }
+
+ private:
+  testing::TempDir dir_;
+  testing::Subprocess proc_;
+  std::string mountpoint_;
+};
+
+// /usr/bin/python3 tests/python/torch_io.py ARGS, with `import shoal` from the build tree.
+CommandResult Python(const std::vector<std::string>& args, const std::string& cache) {
+  std::vector<std::string> argv = {"/usr/bin/python3", testing::SourceDir() + "/tests/python/torch_io.py"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto env = testing::ServersClientEnv();
+  env["PYTHONPATH"] = testing::BinaryDir() + "/python";
+  env["SHOAL_CACHE"] = cache;
+  return testing::RunCommand(argv, env, "", std::chrono::seconds(300));
+}
+
+class MountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status st = proxy_.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port()));
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    st = node_.Start(proxy_.port());
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  // The blob as the official Azure SDK downloads it (its sha256), straight from Azurite.
+  std::string SdkSha256(const std::string& key) {
+    std::string file = files_.path() + "/sdk-download";
+    auto r = testing::RunCommand({"node", testing::SourceDir() + "/tests/sdk_interop.js", "azure-get", kBucket, key, file},
+                                 testing::ServersClientEnv());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string sha = testing::FileSha256(file);
+    fs::remove(file);
+    return sha;
+  }
+
+  testing::FaultProxy proxy_;
+  Shoald node_;
+  testing::TempDir files_;
+};
+
+// torch.save through a mount (temp name, then rename) and through the binding; torch.load of
+// each from another mount and another client, equal tensor by tensor; after `shoal flush
+// --wait` each blob in Azurite is byte-identical to the file.
+TEST_F(MountTest, TorchCheckpointsThroughMountAndBinding) {
+  Mount a, b;
+  ASSERT_TRUE(a.Start(Url("ckpt/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  ASSERT_TRUE(b.Start(Url("ckpt/"), {"--cache", node_.Endpoint()}).ok()) << b.Log();
+
+  auto saved = Python({"save", a.path() + "/mounted.pt", "7"}, node_.Endpoint());
+  ASSERT_EQ(saved.exit_code, 0) << saved.err << a.Log();
+  auto bound = Python({"save", Url("ckpt/bound.pt"), "8"}, node_.Endpoint());
+  ASSERT_EQ(bound.exit_code, 0) << bound.err;
+
+  // Each read back the other way: the mount's file through the binding and another mount, the
+  // binding's object through the other mount.
+  for (const auto& [target, seed] : std::vector<std::pair<std::string, std::string>>{
+           {b.path() + "/mounted.pt", "7"}, {Url("ckpt/mounted.pt"), "7"}, {b.path() + "/bound.pt", "8"}}) {
+    auto checked = Python({"check", target, seed}, node_.Endpoint());
+    EXPECT_EQ(checked.exit_code, 0) << target << ": " << checked.err << checked.out;
+    EXPECT_NE(checked.out.find("equal"), std::string::npos) << checked.out;
+  }
+  // The rename left no temporary object behind, on the node or (after flush) in the store.
+  EXPECT_FALSE(fs::exists(a.path() + "/mounted.pt.tmp"));
+  auto flushed = Shoal({"flush", "--wait", "-q", "--cache", node_.Endpoint(), Url("ckpt/")});
+  ASSERT_EQ(flushed.exit_code, 0) << flushed.err;
+  auto ls = Shoal({"ls", Url("ckpt/")});
+  EXPECT_EQ(ls.out.find("mounted.pt.tmp"), std::string::npos) << ls.out;
+  for (const char* name : {"mounted.pt", "bound.pt"}) {
+    std::string file_sha = testing::FileSha256(b.path() + "/" + name);
+    EXPECT_EQ(SdkSha256(std::string("ckpt/") + name), file_sha) << name;
+    auto stat = Shoal({"stat", "--cache", node_.Endpoint(), Url(std::string("ckpt/") + name)});
+    EXPECT_NE(stat.out.find("durable"), std::string::npos) << stat.out;
+  }
+}
+
+// cp -r of a tree of mixed sizes (empty to several chunks, nested) into the mount and out again.
+TEST_F(MountTest, CopyATreeInAndOut) {
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("tree/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  std::string src = files_.path() + "/src";
+  std::map<std::string, uint64_t> sizes = {{"empty", 0},           {"one", 1},
+                                           {"a/small.json", 4096}, {"a/b/mid.bin", 3 * kMiB + 17},
+                                           {"a/b/c/big.bin", 21 * kMiB}, {"d/e/f/g/deep.txt", 100}};
+  uint64_t seed = 1;
+  for (const auto& [rel, size] : sizes) {
+    fs::create_directories(fs::path(src + "/" + rel).parent_path());
+    ASSERT_TRUE(testing::WritePatternFile(src + "/" + rel, seed++, size));
+  }
+  auto in = testing::RunCommand({"cp", "-r", src, a.path() + "/copy"});
+  ASSERT_EQ(in.exit_code, 0) << in.err << a.Log();
+  // Out through a second mount (nothing cached from the writes) and through the first.
+  Mount b;
+  ASSERT_TRUE(b.Start(Url("tree/"), {"--cache", node_.Endpoint()}).ok()) << b.Log();
+  for (const Mount* m : {&a, &b}) {
+    std::string out = files_.path() + "/out";
+    fs::remove_all(out);
+    auto cp = testing::RunCommand({"cp", "-r", m->path() + "/copy", out});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+    auto diff = testing::RunCommand({"diff", "-r", src, out});
+    EXPECT_EQ(diff.exit_code, 0) << diff.out << diff.err;
+    size_t files = 0;
+    for (auto it = fs::recursive_directory_iterator(out); it != fs::recursive_directory_iterator(); ++it) {
+      files += it->is_regular_file();
+    }
+    EXPECT_EQ(files, sizes.size());
+  }
+}
+
+// A reader (another process, on another mount and on the writer's own) never sees part of a
+// file being written: it is absent until the writer closes it, then whole.
+TEST_F(MountTest, AReaderSeesTheWholeFileOnlyAfterClose) {
+  Mount a, b;
+  ASSERT_TRUE(a.Start(Url("race/"), {"--cache", node_.Endpoint(), "--metadata-ttl", "1"}).ok()) << a.Log();
+  ASSERT_TRUE(b.Start(Url("race/"), {"--cache", node_.Endpoint(), "--metadata-ttl", "1"}).ok()) << b.Log();
+  const std::string mib = "48";
+  CommandResult on_other, on_same;
+  std::thread other([&] { on_other = Python({"watch", b.path() + "/grow.bin", mib, "120"}, ""); });
+  std::thread same([&] { on_same = Python({"watch", a.path() + "/grow.bin", mib, "120"}, ""); });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the watchers are looking
+  auto wrote = Python({"write", a.path() + "/grow.bin", mib}, "");
+  other.join();
+  same.join();
+  ASSERT_EQ(wrote.exit_code, 0) << wrote.err << a.Log();
+  for (const auto* r : {&on_other, &on_same}) {
+    std::printf("%s: %s", r == &on_other ? "reader on another mount" : "reader on the writer's mount", r->out.c_str());
+    ASSERT_EQ(r->exit_code, 0) << r->err;
+    EXPECT_NE(r->out.find("torn 0"), std::string::npos) << r->out;
+    EXPECT_EQ(r->out.find("absent 0 "), std::string::npos) << "it looked while the file was written: " << r->out;
+    EXPECT_EQ(r->out.find("complete 0 "), std::string::npos) << r->out;
+  }
+}
+
+// A file written through the mount is read while its upload cannot happen (every store request
+// fails), and its upload lands in the middle of the read: the version the reader pinned (the
+// node's) gives way to the store's, the same bytes, and the read goes on without an error.
+TEST_F(MountTest, AReadGoesOnWhenTheFilesUploadLandsUnderIt) {
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("landing/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  const uint64_t size = 96 * kMiB;  // more than the reader fetches ahead of its first read
+  const std::string path = a.path() + "/model.bin";
+  std::string want(size, '\0');
+  testing::PatternSource::Fill(41, 0, want.data(), want.size());
+  int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);  // the store answers that it is new
+  ASSERT_GE(out, 0) << std::strerror(errno) << a.Log();
+  testing::FaultConfig down;
+  down.error_rate = 1.0;
+  ASSERT_TRUE(proxy_.Configure(down).ok());
+  for (uint64_t off = 0; off < size; off += kMiB) {
+    ASSERT_EQ(::write(out, want.data() + off, kMiB), static_cast<ssize_t>(kMiB)) << std::strerror(errno) << a.Log();
+  }
+  ASSERT_EQ(::close(out), 0) << std::strerror(errno) << a.Log();
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << std::strerror(errno) << a.Log();
+  std::string got(size, '\0');
+  ASSERT_EQ(::read(fd, got.data(), kMiB), static_cast<ssize_t>(kMiB)) << std::strerror(errno);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  auto flush = Shoal({"flush", "--wait", "-q", "--cache", node_.Endpoint(), Url("landing/")});
+  ASSERT_EQ(flush.exit_code, 0) << flush.err;
+  uint64_t done = kMiB;
+  while (done < size) {
+    ssize_t n = ::read(fd, got.data() + done, size - done);
+    ASSERT_GT(n, 0) << "read at " << done << ": " << (n < 0 ? std::strerror(errno) : "end of file") << a.Log();
+    done += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  EXPECT_TRUE(got == want) << "the bytes read differ from those written";
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "landing/model.bin"),
+            testing::PatternSha256(41, size));
+}
+
+// What a mount refuses, and how: writing into the middle of an existing object (EOPNOTSUPP),
+// any change on a --read-only mount (EROFS); `shoal unmount` ends a mount that detached.
+TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("errs/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  {
+    std::ofstream f(a.path() + "/exists.txt", std::ios::binary);
+    f << "0123456789";
+  }
+  int fd = ::open((a.path() + "/exists.txt").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(::pwrite(fd, "x", 1, 5), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  ::close(fd);
+  EXPECT_NE(a.Log().find("EOPNOTSUPP"), std::string::npos) << a.Log();
+  EXPECT_EQ(testing::FileSha256(a.path() + "/exists.txt"), testing::FileSha256([&] {
+              std::string p = files_.path() + "/want";
+              std::ofstream(p, std::ios::binary) << "0123456789";
+              return p;
+            }()));
+  // Appending to it is a write into an existing object too.
+  fd = ::open((a.path() + "/exists.txt").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, "y", 1), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  ::close(fd);
+
+  Mount ro;
+  ASSERT_TRUE(ro.Start(Url("errs/"), {"--cache", node_.Endpoint(), "--read-only"}).ok()) << ro.Log();
+  EXPECT_EQ(::open((ro.path() + "/new.txt").c_str(), O_WRONLY | O_CREAT, 0644), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(::unlink((ro.path() + "/exists.txt").c_str()), -1);
+  EXPECT_EQ(errno, EROFS);
+
+  // Without --foreground, the mount detaches once it is in place; unmount ends it.
+  testing::TempDir dir;
+  std::string mp = dir.path() + "/bg";
+  fs::create_directory(mp);
+  auto bg = testing::RunCommand({testing::ShoalBinary(), "mount", "--cache", node_.Endpoint(), Url("errs/"), mp},
+                                testing::ServersClientEnv(), "", std::chrono::seconds(60));
+  ASSERT_EQ(bg.exit_code, 0) << bg.err;
+  EXPECT_TRUE(Mounted(mp));
+  EXPECT_TRUE(fs::exists(mp + "/exists.txt"));
+  auto un = Shoal({"unmount", mp});
+  EXPECT_EQ(un.exit_code, 0) << un.err;
+  EXPECT_FALSE(Mounted(mp));
+  // A mount of a store that cannot be reached fails at once, saying so, and mounts nothing.
+  auto bad = testing::RunCommand({testing::ShoalBinary(), "mount", "--foreground", "az://no-such-container-x/", mp},
+                                 testing::ServersClientEnv(), "", std::chrono::seconds(60));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("cannot list"), std::string::npos) << bad.err;
+  EXPECT_FALSE(Mounted(mp));
+}
+
+}  // namespace
+}  // namespace shoal
+
+int main(int argc, char** argv) { return shoal::testing::RunTestsWithServers(argc, argv, shoal::kBucket); }
