@@ -12,22 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=1GiB LIMIT=64MiB RUNS=3 OUT=bench/results
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --size) SIZE="$2"; shift 2 ;;
-    --limit) LIMIT="$2"; shift 2 ;;
-    --runs) RUNS="$2"; shift 2 ;;
-    --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "cluster_read_bench: unknown flag $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+BENCH=cluster_read_bench
+source bench/lib.sh
+declare -A FLAGS=([--size]=SIZE [--limit]=LIMIT [--runs]=RUNS [--out]=OUT)
+parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald
 for bin in "$SHOAL" "$SHOALD"; do
   [[ -x "$bin" ]] || { echo "cluster_read_bench: $bin is missing: run make build" >&2; exit 1; }
 done
-BENCH=cluster_read_bench
-source bench/lib.sh
 BYTES=$(size_bytes "$SIZE") LIMIT_BYTES=$(size_bytes "$LIMIT")
 TMP=$(mktemp -d /tmp/cluster_read_bench.XXXXXX)
 

@@ -26,26 +26,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=256MiB READERS=16 LIMIT=16MiB RUNS=3 OUT=bench/results MEMBERS=4 READAHEAD=4 DIRECT=4 ONLY_ON=
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --size) SIZE="$2"; shift 2 ;;
-    --readers) READERS="$2"; shift 2 ;;
-    --limit) LIMIT="$2"; shift 2 ;;
-    --runs) RUNS="$2"; shift 2 ;;
-    --out) OUT="$2"; shift 2 ;;
-    --readahead) READAHEAD="$2"; shift 2 ;;
-    --direct) DIRECT="$2"; shift 2 ;;
-    --only-on) ONLY_ON=1; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "fanin_bench: unknown flag $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+BENCH=fanin_bench
+source bench/lib.sh
+declare -A FLAGS=([--size]=SIZE [--readers]=READERS [--limit]=LIMIT [--runs]=RUNS [--out]=OUT [--readahead]=READAHEAD [--direct]=DIRECT)
+declare -A SWITCHES=([--only-on]=ONLY_ON)
+parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald NGINX=${NGINX:-/usr/sbin/nginx}
 for bin in "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob; do
   [[ -x "$bin" ]] || { echo "fanin_bench: $bin is missing: run make bench" >&2; exit 1; }
 done
-BENCH=fanin_bench
-source bench/lib.sh
 BYTES=$(size_bytes "$SIZE") LIMIT_BYTES=$(size_bytes "$LIMIT")
 (( READERS % MEMBERS == 0 )) || die "--readers must be a multiple of $MEMBERS"
 TMP=$(mktemp -d /tmp/fanin_bench.XXXXXX)

@@ -6,11 +6,31 @@ PIDS=()
 bench_cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  [[ -n "${TMP:-}" ]] && rm -rf "$TMP"
+  if [[ -n "${TMP:-}" ]]; then rm -rf "$TMP"; fi
 }
 trap bench_cleanup EXIT
 
 log() { echo "[$BENCH $(date +%H:%M:%S)] $*" >&2; }
+
+# parse_flags "$@": the script's flags. Each `--name VALUE` whose name is a key of the script's
+# FLAGS (declare -A FLAGS=([--size]=SIZE ...)) sets that variable; each `--name` in SWITCHES sets
+# its variable to 1; -h/--help prints the script's header comment. Anything else is refused.
+parse_flags() {
+  declare -p FLAGS &> /dev/null || declare -gA FLAGS=()
+  declare -p SWITCHES &> /dev/null || declare -gA SWITCHES=()
+  while [[ $# -gt 0 ]]; do
+    if [[ "$1" == -h || "$1" == --help ]]; then
+      awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0
+    elif [[ -n "${FLAGS[$1]:-}" ]]; then
+      [[ $# -ge 2 ]] || { echo "$BENCH: $1 needs a value (see --help)" >&2; exit 2; }
+      printf -v "${FLAGS[$1]}" '%s' "$2"; shift 2
+    elif [[ -n "${SWITCHES[$1]:-}" ]]; then
+      printf -v "${SWITCHES[$1]}" '%s' 1; shift
+    else
+      echo "$BENCH: unknown flag $1 (see --help)" >&2; exit 2
+    fi
+  done
+}
 die() { echo "$BENCH: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `shoal mount` against the library it is built on, on one shoald over Azurite, in one run:
+# `shoal mount` against the library it is built on, over Azurite, in one run (a fresh shoald
+# per run, so runs do not inherit each other's chunks or uploads):
 #   write: a file of S bytes written through the mount (dd bs=1M, close included) against
 #          `shoal cp --cache` of the same file; both end when the node has it (write-back).
 #   read:  the same object, warm on the node, read through a fresh mount (dd bs=1M, so the
@@ -12,21 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=1GiB RUNS=3 OUT=bench/results
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --size) SIZE="$2"; shift 2 ;;
-    --runs) RUNS="$2"; shift 2 ;;
-    --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "mount_bench: unknown flag $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+BENCH=mount_bench
+source bench/lib.sh
+declare -A FLAGS=([--size]=SIZE [--runs]=RUNS [--out]=OUT)
+parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald
 for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob build/python/shoal/__init__.py; do
   [[ -e "$bin" ]] || { echo "mount_bench: $bin is missing: run make bench" >&2; exit 1; }
 done
-BENCH=mount_bench
-source bench/lib.sh
 BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d "$PWD/bench/.mount.XXXXXX")
 MNT="$TMP/mnt"; mkdir -p "$MNT"

@@ -11,21 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=1GiB RUNS=3 OUT=bench/results
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --size) SIZE="$2"; shift 2 ;;
-    --runs) RUNS="$2"; shift 2 ;;
-    --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "node_read_bench: unknown flag $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+BENCH=node_read_bench
+source bench/lib.sh
+declare -A FLAGS=([--size]=SIZE [--runs]=RUNS [--out]=OUT)
+parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald NGINX=${NGINX:-/usr/sbin/nginx}
 for bin in "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob; do
   [[ -x "$bin" ]] || { echo "node_read_bench: $bin is missing: run make bench" >&2; exit 1; }
 done
-BENCH=node_read_bench
-source bench/lib.sh
 BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d /tmp/node_read_bench.XXXXXX)
 

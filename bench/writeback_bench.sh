@@ -15,25 +15,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=256MiB WRITERS=4 RUNS=3 LATENCY_MS=20 BANDWIDTH=100MB OUT=bench/results
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --size) SIZE="$2"; shift 2 ;;
-    --writers) WRITERS="$2"; shift 2 ;;
-    --runs) RUNS="$2"; shift 2 ;;
-    --latency-ms) LATENCY_MS="$2"; shift 2 ;;
-    --bandwidth) BANDWIDTH="$2"; shift 2 ;;
-    --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "writeback_bench: unknown flag $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+BENCH=writeback_bench
+source bench/lib.sh
+declare -A FLAGS=([--size]=SIZE [--writers]=WRITERS [--runs]=RUNS [--latency-ms]=LATENCY_MS [--bandwidth]=BANDWIDTH [--out]=OUT)
+parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald RCLONE=${RCLONE:-rclone}
 for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob; do
   [[ -x "$bin" ]] || { echo "writeback_bench: $bin is missing: run make bench" >&2; exit 1; }
 done
 command -v "$RCLONE" > /dev/null || { echo "writeback_bench: rclone not found: run make deps-test" >&2; exit 1; }
-BENCH=writeback_bench
-source bench/lib.sh
 BYTES=$(size_bytes "$SIZE")
 # Everything on the disk under bench/ (the same disk for dd, rclone's source and shoald).
 TMP=$(mktemp -d "$PWD/bench/.writeback.XXXXXX")
