@@ -3,11 +3,9 @@
 #   make build   binaries in build/bin (shoal)
 #   make test    every test (unit, and integration against Azurite, s3rver, etcd, the fault proxy)
 #   make demo    a 3-node cluster on loopback over the local-directory backend
-#   make bench   shoal cp against rclone copy on Azurite, raw and shaped; shoald against
-#                nginx proxy_cache for warm and cold reads; checkpoint write-back against
-#                dd conv=fsync + rclone copy; fan-out reads over 4 nodes; fan-in of 16 readers
-#                against fan-in off, nginx proxy_cache and the store direct; shoal mount
-#                against the library (1 GiB write and warm read)
+#   make bench   every benchmark (bench/all.sh: the three patterns against the store direct,
+#                a copy script, rclone mount and nginx proxy_cache, with the machine's limits)
+#                and one report, bench/results/report.md; BENCH_FLAGS="--scale 4" for larger sizes
 
 BUILD_DIR ?= build
 JOBS ?= 2
@@ -18,7 +16,7 @@ DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixm
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev \
              libfuse3-dev fuse3 pybind11-dev python3-dev
 DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch
-DEB_BENCH := nginx-light
+DEB_BENCH := nginx-light iperf3 fio python3-matplotlib
 
 .PHONY: all build test demo bench deps-build deps-test deps-bench clean format
 
@@ -65,12 +63,7 @@ deps-bench: deps-test
 	fi
 
 bench: deps-bench build
-	bash bench/copy_bench.sh
-	bash bench/node_read_bench.sh
-	bash bench/writeback_bench.sh
-	bash bench/cluster_read_bench.sh
-	bash bench/fanin_bench.sh
-	bash bench/mount_bench.sh
+	bash bench/all.sh $(BENCH_FLAGS)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -56,6 +56,8 @@ store_bytes() { curl -sf "http://127.0.0.1:$PROXY_PORT/__proxy/stats" | python3 
 # stop_all: stops what the last row started (the store stays).
 ROW_PIDS=()
 stop_all() {
+  local m
+  for m in "$TMP"/rmnt*; do [[ -d "$m" ]] && { fusermount3 -u "$m" 2> /dev/null || umount -l "$m" 2> /dev/null || true; }; done
   for p in "${ROW_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${ROW_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   ROW_PIDS=()
@@ -126,12 +128,25 @@ CONF
   done
 }
 
+# start_rclone_mounts: one BlobFuse-style mount per reader host (rclone mount --vfs-cache-mode
+# full), each with an empty cache, all through the counting proxy.
+start_rclone_mounts() {
+  local i
+  rclone_conf "$TMP/rclone.conf" "http://127.0.0.1:$PROXY_PORT/$AZ_ACCOUNT"
+  for i in $(seq 0 $((READERS-1))); do
+    rm -rf "$TMP/rcache$i"
+    rclone_mount "$TMP/rclone.conf" az:faninbench "$TMP/rmnt$i" "$TMP/rcache$i"
+    ROW_PIDS+=("$RCLONE_MOUNT_PID")
+  done
+}
+
 # read_as SYSTEM I: reader I of SYSTEM reads the object to stdout.
 read_as() {
   case "$1" in
     shoal) "$SHOAL" cat --cache "${SOCKETS[$2]}" "$URL" ;;
     nginx) curl -sSf "http://127.0.0.1:${NGINX_PORTS[$(( $2 % MEMBERS ))]}/devstoreaccount1/faninbench/model.bin?$SAS" ;;
     direct) "$SHOAL" cat "$URL" ;;
+    rclone) cat "$TMP/rmnt$2/model.bin" ;;
   esac
 }
 
@@ -182,6 +197,10 @@ for run in $(seq "$RUNS"); do
   [[ $run == 1 ]] && verify_reader "nginx proxy_cache" nginx
   stop_all
   fan_in "direct from the store" direct
+  start_rclone_mounts
+  fan_in "rclone mount per host" rclone
+  [[ $run == 1 ]] && verify_reader "rclone mount per host" rclone
+  stop_all
 done
 verify "direct from the store" "$SHOAL" cat "$URL"
 log "every row's readers returned the object's exact bytes (sha256, one reader per row)"
@@ -202,7 +221,7 @@ by = {}
 for name, secs, store, most in rows:
     by.setdefault(name, []).append((float(secs), int(store), int(most)))
 mib = lambda b: b / 1048576
-order = ["Shoal, fan-in on", "Shoal, fan-in off", "nginx proxy_cache", "direct from the store"]
+order = ["Shoal, fan-in on", "Shoal, fan-in off", "nginx proxy_cache", "direct from the store", "rclone mount per host"]
 on = statistics.median(s for s, _, _ in by[order[0]])
 # Ideal with every host's link at L: the R copies leave M + R links at once.
 ideal = size * readers / ((members + readers) * limit)
@@ -228,8 +247,9 @@ md = "\n".join(lines) + (
     f"held to {limit_text}/s out; {members} member nodes; {runs} runs each, {when}, {os.cpu_count()} cores. "
     f"Ideal with every link busy: {ideal:.1f} s ({readers} copies over {members}+{readers} links). "
     "Busiest node: bytes sent over TCP (to other nodes and remote clients; a reader's own host reads over the "
-    "Unix socket). nginx: 4 caches, each sends the object to its readers. Direct readers are not held to the "
-    "limit (the store's side is not).\n")
+    "Unix socket). nginx: 4 caches, each sends the object to its readers. Direct readers and rclone mounts are "
+    "not held to the limit (the store's side is not). rclone mount: one `rclone mount --vfs-cache-mode full` "
+    "per reader host, read with cat.\n")
 open(os.path.join(out, "fanin_bench.md"), "w").write(md)
 json.dump({"size": size, "readers": readers, "members": members, "egress_limit": limit, "runs": int(runs),
            "date": when, "ideal_seconds": ideal, "model": model, "results": summary},

@@ -87,3 +87,33 @@ start_proxy() {
   PROXY_PORT=$(cat "$TMP/proxy.port")
   wait_port "$PROXY_PORT" || die "fault proxy did not start: $(cat "$TMP/proxy.log")"
 }
+# rclone_conf FILE ENDPOINT: an rclone config whose remote `az` is Azurite's account at
+# ENDPOINT (http://127.0.0.1:PORT/devstoreaccount1). Debian's rclone 1.60 needs the endpoint
+# set explicitly: with use_emulator alone it tries an outside host.
+rclone_conf() {
+  cat > "$1" <<CONF
+[az]
+type = azureblob
+account = $AZ_ACCOUNT
+key = $AZ_KEY
+endpoint = $2
+use_emulator = true
+CONF
+}
+# rclone_mount CONF REMOTE MNT CACHE_DIR [FLAGS...]: the BlobFuse-style mount (rclone mount
+# --vfs-cache-mode full, --vfs-fast-fingerprint so a re-read keeps the local cache), in the
+# background until it is mounted; sets RCLONE_MOUNT_PID. unmount_rclone MNT ends it.
+rclone_mount() {
+  local conf="$1" remote="$2" mnt="$3" cache="$4"; shift 4
+  mkdir -p "$mnt" "$cache"
+  rclone --config "$conf" mount "$remote" "$mnt" --vfs-cache-mode full --vfs-fast-fingerprint \
+    --cache-dir "$cache" "$@" > "$cache.log" 2>&1 &
+  RCLONE_MOUNT_PID=$!
+  PIDS+=($RCLONE_MOUNT_PID)
+  for _ in $(seq 200); do mountpoint -q "$mnt" && return 0; sleep 0.05; done
+  die "rclone mount of $remote did not come up: $(cat "$cache.log")"
+}
+unmount_rclone() {
+  if mountpoint -q "$1"; then fusermount3 -u "$1" 2> /dev/null || umount -l "$1" 2> /dev/null || true; fi
+  if [[ -n "${RCLONE_MOUNT_PID:-}" ]]; then wait "$RCLONE_MOUNT_PID" 2> /dev/null || true; fi
+}

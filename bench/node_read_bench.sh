@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Warm reads through a cache: shoald against nginx proxy_cache serving the same object from
-# its cache, both in front of the same Azurite, in one run. Also the cold read of each, and
-# the same object straight from Azurite for scale.
+# Reads of one object through a cache, cold and warm: shoald against nginx proxy_cache and a
+# BlobFuse-style mount (rclone mount --vfs-cache-mode full), all in front of the same Azurite,
+# in one run; and the same object straight from Azurite. Each run starts every cache empty:
+# one cold read each, then the warm reads.
 #
 #   bash bench/node_read_bench.sh [--size 1GiB] [--runs 3] [--out bench/results]
 #
 # Reads go to /dev/null. "curl" rows use one HTTP connection to each server (same client,
 # so the comparison is of the servers); the "shoal cat --cache" row is Shoal's own client
-# (8 ranged requests in flight). Everything it starts is stopped by PID on exit.
+# (8 ranged requests in flight); the mount is read with cat. Everything it starts is stopped by
+# PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=1GiB RUNS=3 OUT=bench/results
@@ -33,26 +35,32 @@ rm -f "$TMP/obj"
 # nginx cannot sign Shared Key requests: it forwards a read-only SAS the client sends.
 SAS=$(node tests/sdk_interop.js azure-sas rl - -)
 
-NODE_PORT=$(free_port)
-"$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald" --capacity 8GiB > "$TMP/shoald.log" 2>&1 &
-PIDS+=($!)
-wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; exit 1; }
+rclone_conf "$TMP/rclone.conf" "http://127.0.0.1:$AZ_PORT/$AZ_ACCOUNT"
 
-NGINX_PORT=$(free_port)
-mkdir -p "$TMP/nginx/cache" "$TMP/nginx/tmp"
-cat > "$TMP/nginx/nginx.conf" <<CONF
+# start_caches RUN: a fresh shoald, nginx and rclone mount, each with an empty cache of its own.
+start_caches() {
+  local run="$1"
+  NODE_PORT=$(free_port)
+  "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald-$run" --capacity 8GiB > "$TMP/shoald.log" 2>&1 &
+  NODE_PID=$!; PIDS+=($NODE_PID)
+  wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; exit 1; }
+
+  NGINX_PORT=$(free_port)
+  local dir="$TMP/nginx-$run"
+  mkdir -p "$dir/cache" "$dir/tmp"
+  cat > "$dir/nginx.conf" <<CONF
 daemon off;
 user $(id -un);  # workers write the cache under this temp dir
 worker_processes 2;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
   sendfile on; tcp_nopush off;
-  client_body_temp_path $TMP/nginx/tmp; proxy_temp_path $TMP/nginx/tmp;
-  fastcgi_temp_path $TMP/nginx/tmp; uwsgi_temp_path $TMP/nginx/tmp; scgi_temp_path $TMP/nginx/tmp;
-  proxy_cache_path $TMP/nginx/cache levels=1:2 keys_zone=blob:64m max_size=20g inactive=1d use_temp_path=off;
+  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp;
+  fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  proxy_cache_path $dir/cache levels=1:2 keys_zone=blob:64m max_size=20g inactive=1d use_temp_path=off;
   upstream azurite { server 127.0.0.1:$AZ_PORT; keepalive 16; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
@@ -66,24 +74,40 @@ http {
   }
 }
 CONF
-"$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
-PIDS+=($!)
-wait_port "$NGINX_PORT" || { cat "$TMP/nginx/error.log" >&2; exit 1; }
+  "$NGINX" -c "$dir/nginx.conf" -p "$dir" &
+  NGINX_PID=$!; PIDS+=($NGINX_PID)
+  wait_port "$NGINX_PORT" || { cat "$dir/error.log" >&2; exit 1; }
 
-NGINX_URL="http://127.0.0.1:$NGINX_PORT/devstoreaccount1/readbench/obj?$SAS"
-NODE_URL="http://127.0.0.1:$NODE_PORT/v1/object?url=az%3A%2F%2Freadbench%2Fobj"
+  rclone_mount "$TMP/rclone.conf" az:readbench "$TMP/rmnt" "$TMP/rcache-$run"
+  NGINX_URL="http://127.0.0.1:$NGINX_PORT/devstoreaccount1/readbench/obj?$SAS"
+  NODE_URL="http://127.0.0.1:$NODE_PORT/v1/object?url=az%3A%2F%2Freadbench%2Fobj"
+}
+stop_caches() {
+  unmount_rclone "$TMP/rmnt"
+  kill "$NODE_PID" "$NGINX_PID" 2> /dev/null || true
+  wait "$NODE_PID" "$NGINX_PID" 2> /dev/null || true
+  rm -rf "$TMP/shoald-$1" "$TMP/nginx-$1" "$TMP/rcache-$1"
+}
+
 RESULTS="$TMP/results.tsv"; : > "$RESULTS"
-timed "curl -> nginx proxy_cache" cold curl -sSf "$NGINX_URL"
-timed "curl -> shoald" cold curl -sSf "$NODE_URL"
 for run in $(seq "$RUNS"); do
+  start_caches "$run"
+  timed "curl -> nginx proxy_cache" cold curl -sSf "$NGINX_URL"
+  timed "curl -> shoald" cold curl -sSf "$NODE_URL"
+  timed "rclone mount (vfs full)" cold cat "$TMP/rmnt/obj"
   timed "curl -> nginx proxy_cache" warm curl -sSf "$NGINX_URL"
   timed "curl -> shoald" warm curl -sSf "$NODE_URL"
   timed "shoal cat --cache" warm "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
   timed "shoal cat (Azurite direct)" warm "$SHOAL" cat az://readbench/obj
+  timed "rclone mount (vfs full)" warm cat "$TMP/rmnt/obj"
+  if (( run == RUNS )); then
+    verify nginx curl -sSf "$NGINX_URL"
+    verify shoald curl -sSf "$NODE_URL"
+    verify "shoal cat --cache" "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
+    verify "rclone mount" cat "$TMP/rmnt/obj"
+  fi
+  stop_caches "$run"
 done
-verify nginx curl -sSf "$NGINX_URL"
-verify shoald curl -sSf "$NODE_URL"
-verify "shoal cat --cache" "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
 log "all readers returned the object's exact bytes (sha256)"
 
 mkdir -p "$OUT"
@@ -100,7 +124,8 @@ def cell(name, phase):
     if not v: return None
     r = [mib(s) for s in v]
     return statistics.median(r), min(r), max(r)
-order = ["curl -> nginx proxy_cache", "curl -> shoald", "shoal cat --cache", "shoal cat (Azurite direct)"]
+order = ["curl -> nginx proxy_cache", "curl -> shoald", "shoal cat --cache", "shoal cat (Azurite direct)",
+         "rclone mount (vfs full)"]
 nginx_warm = cell(order[0], "warm")[0]
 lines = ["| reader | phase | MiB/s median (min-max) | vs nginx warm |", "|---|---|---|---|"]
 for phase in ("warm", "cold"):
@@ -109,8 +134,9 @@ for phase in ("warm", "cold"):
         if c is None: continue
         lines.append(f"| {name} | {phase} | {c[0]:.0f} ({c[1]:.0f}-{c[2]:.0f}) | {c[0]/nginx_warm:.2f} |")
 when = datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%M:%SZ')
-md = "\n".join(lines) + f"\n\n{size_text} object, {runs} warm runs (cold: one run), {when}, {os.cpu_count()} cores. " \
-     "Reads go to a pipe (wc -c checks the length); each reader's bytes were also checked once with sha256.\n"
+md = "\n".join(lines) + f"\n\n{size_text} object, {runs} runs, each with fresh caches (one cold read, then warm ones), {when}, {os.cpu_count()} cores. " \
+     "Reads go to a pipe (wc -c checks the length); each reader's bytes were also checked once with sha256. " \
+     "rclone mount: --vfs-cache-mode full --vfs-fast-fingerprint, read with cat.\n"
 open(os.path.join(out, "node_read_bench.md"), "w").write(md)
 json.dump({"size": size, "runs": int(runs), "date": when, "timings_s": [
     {"reader": n, "phase": p, "seconds": float(s)} for n, p, s in rows]},

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Every benchmark in one run, then one report (`make bench` runs this):
+#   limits              the machine's loopback (iperf3) and disk (fio) limits
+#   copy_bench          one object copied up and down: shoal cp against rclone copy, raw and shaped
+#   writeback_bench     checkpoint fan-out write: shoal write-back against dd + rclone copy, rclone
+#                       mount and shoal cp straight to the store; whether the data survives the
+#                       writer's host dying right after it unblocks
+#   node_read_bench     cold and warm reads: shoald against nginx proxy_cache and rclone mount
+#   cluster_read_bench  a read spread over 4 nodes; scale-out (a node joins a warm cluster)
+#   fanin_bench         fan-in: R readers of one cold object, Shoal against nginx and the store
+#   mount_bench         files: shoal mount against the library and rclone mount
+#   report.py           bench/results/report.md, report.json and plots/*.png from all of them
+#
+#   bash bench/all.sh [--scale 1] [--runs 3] [--out bench/results]
+#
+# --scale multiplies every size. At 1 (the default) the run takes about 15 minutes on a 2-core
+# machine; --scale 4 gives each script's own default sizes (1 GiB objects, 4 x 256 MiB
+# checkpoints). Each figure is the median of --runs runs, with min and max.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALE=1 RUNS=3 OUT=bench/results
+BENCH=all
+source bench/lib.sh
+declare -A FLAGS=([--scale]=SCALE [--runs]=RUNS [--out]=OUT)
+parse_flags "$@"
+[[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || die "--scale must be a whole number from 1 up"
+(( RUNS >= 3 )) || log "fewer than 3 runs: the report's medians are not the issue's standard"
+mib() { echo "$(( $1 * SCALE ))MiB"; }
+started=$(date +%s)
+step() {
+  local name="$1"; shift
+  log "== $name $* =="
+  local t0; t0=$(date +%s)
+  bash "bench/$name.sh" "$@" --out "$OUT"
+  log "== $name took $(( $(date +%s) - t0 )) s =="
+}
+step limits --size "$(mib 256)"
+step copy_bench --size "$(mib 256)" --runs "$RUNS"
+step writeback_bench --size "$(mib 64)" --writers 4 --runs "$RUNS"
+step node_read_bench --size "$(mib 256)" --runs "$RUNS"
+step cluster_read_bench --size "$(mib 256)" --runs "$RUNS"
+step fanin_bench --size "$(mib 64)" --runs "$RUNS"
+step mount_bench --size "$(mib 256)" --runs "$RUNS"
+/usr/bin/python3 bench/report.py --results "$OUT" > /dev/null  # Debian's python3-matplotlib draws the plots
+log "all done in $(( ($(date +%s) - started) / 60 )) min: $OUT/report.md (plots in $OUT/plots/)"
