@@ -5,7 +5,8 @@
 #   writeback_bench     checkpoint fan-out write: shoal write-back against dd + rclone copy, rclone
 #                       mount and shoal cp straight to the store; whether the data survives the
 #                       writer's host dying right after it unblocks
-#   node_read_bench     cold and warm reads: shoald against nginx proxy_cache and rclone mount
+#   node_read_bench     cold and warm reads, Azurite raw and shaped: shoald against nginx
+#                       proxy_cache, rclone mount and the store direct
 #   cluster_read_bench  a read spread over 4 nodes; scale-out (a node joins a warm cluster)
 #   fanin_bench         fan-in: R readers of one cold object, Shoal against nginx and the store
 #   mount_bench         files: shoal mount against the library and rclone mount

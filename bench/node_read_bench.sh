@@ -4,18 +4,22 @@
 # in one run; and the same object straight from Azurite. Each run starts every cache empty:
 # one cold read each, then the warm reads.
 #
-#   bash bench/node_read_bench.sh [--size 1GiB] [--runs 3] [--out bench/results]
+#   bash bench/node_read_bench.sh [--size 1GiB] [--runs 3] [--latency-ms 20] [--bandwidth 100MB]
+#        [--out bench/results]
+#
+# Every run is done twice: with Azurite raw, and behind the shaping proxy (--latency-ms to
+# first byte, --bandwidth per connection). "shoal cat (no cache)" reads the store directly.
 #
 # Reads go to /dev/null. "curl" rows use one HTTP connection to each server (same client,
-# so the comparison is of the servers); the "shoal cat --cache" row is Shoal's own client
-# (8 ranged requests in flight); the mount is read with cat. Everything it starts is stopped by
+# so the comparison is of the servers, warm); the "shoal cat --cache" row is Shoal's own client
+# (8 ranged requests in flight), cold and warm; the mount is read with cat. Everything it starts is stopped by
 # PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZE=1GiB RUNS=3 OUT=bench/results
+SIZE=1GiB RUNS=3 OUT=bench/results LATENCY_MS=20 BANDWIDTH=100MB
 BENCH=node_read_bench
 source bench/lib.sh
-declare -A FLAGS=([--size]=SIZE [--runs]=RUNS [--out]=OUT)
+declare -A FLAGS=([--size]=SIZE [--runs]=RUNS [--out]=OUT [--latency-ms]=LATENCY_MS [--bandwidth]=BANDWIDTH)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald NGINX=${NGINX:-/usr/sbin/nginx}
 for bin in "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob; do
@@ -35,13 +39,15 @@ rm -f "$TMP/obj"
 # nginx cannot sign Shared Key requests: it forwards a read-only SAS the client sends.
 SAS=$(node tests/sdk_interop.js azure-sas rl - -)
 
-rclone_conf "$TMP/rclone.conf" "http://127.0.0.1:$AZ_PORT/$AZ_ACCOUNT"
+start_proxy --latency-ms "$LATENCY_MS" --bandwidth "$BANDWIDTH"
 
-# start_caches RUN: a fresh shoald, nginx and rclone mount, each with an empty cache of its own.
+# start_caches RUN PORT: a fresh shoald, nginx and rclone mount, each with an empty cache of its
+# own, in front of the store at 127.0.0.1:PORT (Azurite, or the shaping proxy in front of it).
 start_caches() {
-  local run="$1"
+  local run="$1" up="$2"
+  rclone_conf "$TMP/rclone.conf" "http://127.0.0.1:$up/$AZ_ACCOUNT"
   NODE_PORT=$(free_port)
-  "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald-$run" --capacity 8GiB > "$TMP/shoald.log" 2>&1 &
+  AZURE_STORAGE_CONNECTION_STRING="$(azurite_connection "$up")" "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald-$run" --capacity 8GiB > "$TMP/shoald.log" 2>&1 &
   NODE_PID=$!; PIDS+=($NODE_PID)
   wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; exit 1; }
 
@@ -61,7 +67,7 @@ http {
   client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp;
   fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
   proxy_cache_path $dir/cache levels=1:2 keys_zone=blob:64m max_size=20g inactive=1d use_temp_path=off;
-  upstream azurite { server 127.0.0.1:$AZ_PORT; keepalive 16; }
+  upstream azurite { server 127.0.0.1:$up; keepalive 16; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
     location / {
@@ -91,29 +97,34 @@ stop_caches() {
 
 RESULTS="$TMP/results.tsv"; : > "$RESULTS"
 for run in $(seq "$RUNS"); do
-  start_caches "$run"
-  timed "curl -> nginx proxy_cache" cold curl -sSf "$NGINX_URL"
-  timed "curl -> shoald" cold curl -sSf "$NODE_URL"
-  timed "rclone mount (vfs full)" cold cat "$TMP/rmnt/obj"
-  timed "curl -> nginx proxy_cache" warm curl -sSf "$NGINX_URL"
-  timed "curl -> shoald" warm curl -sSf "$NODE_URL"
-  timed "shoal cat --cache" warm "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
-  timed "shoal cat (Azurite direct)" warm "$SHOAL" cat az://readbench/obj
-  timed "rclone mount (vfs full)" warm cat "$TMP/rmnt/obj"
-  if (( run == RUNS )); then
-    verify nginx curl -sSf "$NGINX_URL"
-    verify shoald curl -sSf "$NODE_URL"
-    verify "shoal cat --cache" "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
-    verify "rclone mount" cat "$TMP/rmnt/obj"
-  fi
-  stop_caches "$run"
+  for setting in raw shaped; do
+    up=$AZ_PORT; [[ $setting == shaped ]] && up=$PROXY_PORT
+    start_caches "$run" "$up"
+    timed "curl -> nginx proxy_cache" "$setting cold" curl -sSf "$NGINX_URL"
+    timed "shoal cat --cache" "$setting cold" "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
+    timed "shoal cat (no cache)" "$setting cold" \
+      env AZURE_STORAGE_CONNECTION_STRING="$(azurite_connection "$up")" "$SHOAL" cat az://readbench/obj
+    timed "rclone mount (vfs full)" "$setting cold" cat "$TMP/rmnt/obj"
+    timed "curl -> nginx proxy_cache" "$setting warm" curl -sSf "$NGINX_URL"
+    timed "curl -> shoald" "$setting warm" curl -sSf "$NODE_URL"
+    timed "shoal cat --cache" "$setting warm" "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
+    timed "rclone mount (vfs full)" "$setting warm" cat "$TMP/rmnt/obj"
+    if (( run == RUNS )); then
+      verify nginx curl -sSf "$NGINX_URL"
+      verify shoald curl -sSf "$NODE_URL"
+      verify "shoal cat --cache" "$SHOAL" cat --cache "127.0.0.1:$NODE_PORT" az://readbench/obj
+      verify "rclone mount" cat "$TMP/rmnt/obj"
+    fi
+    stop_caches "$run"
+  done
 done
 log "all readers returned the object's exact bytes (sha256)"
 
 mkdir -p "$OUT"
-python3 - "$RESULTS" "$BYTES" "$OUT" "$SIZE" "$RUNS" <<'PY'
+python3 - "$RESULTS" "$BYTES" "$OUT" "$SIZE" "$RUNS" "$LATENCY_MS" "$BANDWIDTH" <<'PY'
 import sys, json, statistics, datetime, os
-path, size, out, size_text, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+path, size, out, size_text, runs, latency, bandwidth = sys.argv[1:8]
+size = int(size)
 rows = [l.rstrip('\n').split('\t') for l in open(path)]
 by = {}
 for name, phase, secs in rows:
@@ -124,21 +135,24 @@ def cell(name, phase):
     if not v: return None
     r = [mib(s) for s in v]
     return statistics.median(r), min(r), max(r)
-order = ["curl -> nginx proxy_cache", "curl -> shoald", "shoal cat --cache", "shoal cat (Azurite direct)",
+order = ["curl -> nginx proxy_cache", "curl -> shoald", "shoal cat --cache", "shoal cat (no cache)",
          "rclone mount (vfs full)"]
-nginx_warm = cell(order[0], "warm")[0]
-lines = ["| reader | phase | MiB/s median (min-max) | vs nginx warm |", "|---|---|---|---|"]
-for phase in ("warm", "cold"):
-    for name in order:
-        c = cell(name, phase)
-        if c is None: continue
-        lines.append(f"| {name} | {phase} | {c[0]:.0f} ({c[1]:.0f}-{c[2]:.0f}) | {c[0]/nginx_warm:.2f} |")
+lines = ["| store | phase | reader | MiB/s median (min-max) | vs nginx, same store and phase |", "|---|---|---|---|---|"]
+for setting in ("raw", "shaped"):
+    for phase in ("cold", "warm"):
+        nginx = cell(order[0], f"{setting} {phase}")
+        for name in order:
+            c = cell(name, f"{setting} {phase}")
+            if c is None: continue
+            lines.append(f"| {setting} | {phase} | {name} | {c[0]:.0f} ({c[1]:.0f}-{c[2]:.0f}) | {c[0]/nginx[0]:.2f} |")
 when = datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%M:%SZ')
 md = "\n".join(lines) + f"\n\n{size_text} object, {runs} runs, each with fresh caches (one cold read, then warm ones), {when}, {os.cpu_count()} cores. " \
+     f"Store: Azurite raw, and behind the shaping proxy ({latency} ms to first byte, {bandwidth}/s per connection). " \
      "Reads go to a pipe (wc -c checks the length); each reader's bytes were also checked once with sha256. " \
      "rclone mount: --vfs-cache-mode full --vfs-fast-fingerprint, read with cat.\n"
 open(os.path.join(out, "node_read_bench.md"), "w").write(md)
-json.dump({"size": size, "runs": int(runs), "date": when, "timings_s": [
+json.dump({"size": size, "runs": int(runs), "date": when, "latency_ms": int(latency), "bandwidth_per_connection": bandwidth,
+           "timings_s": [
     {"reader": n, "phase": p, "seconds": float(s)} for n, p, s in rows]},
     open(os.path.join(out, "node_read_bench.json"), "w"), indent=1)
 print(md)

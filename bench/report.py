@@ -97,26 +97,31 @@ def rows_from(results):
     nr = load(results, "node_read_bench")
     if nr:
         size = f"{int(nr['size']) / 2**30:g} GiB" if int(nr["size"]) >= 2**30 else f"{int(nr['size']) >> 20} MiB"
-        scen = f"read of one {size} object through a cache"
-        notes[scen] = (f"node_read_bench: Azurite raw, {nr['runs']} runs, {nr['date']}; Shoal's cold read is "
-                       "curl through shoald, its warm read `shoal cat --cache`")
-        systems = {"curl -> nginx proxy_cache": "nginx proxy_cache", "shoal cat --cache": "Shoal",
-                   "shoal cat (Azurite direct)": "store direct", "rclone mount (vfs full)": "rclone mount"}
-        for phase in ("cold", "warm"):
-            cells = {"copy script": Cell(why="n/a: reads are not its job"), "rclone mount": not_yet}
-            for t in nr["timings_s"]:
-                if t["phase"] != phase:
-                    continue
-                system = systems.get(t["reader"])
-                if phase == "cold" and t["reader"] == "curl -> shoald":
-                    system = "Shoal"  # the cold row reads through shoald with curl
-                if system is None:
-                    continue
-                cell = cells.get(system)
-                values = (cell.figure.values if cell and cell.figure else []) + [int(nr["size"]) / 2**20 / t["seconds"]]
-                cells[system] = Cell(Figure(values, "MiB/s", "higher", "node_read_bench", t["reader"]))
-            cells.setdefault("store direct", Cell(why="n/a: no cache, so cold and warm are the same (see warm)"))
-            rows.append((scen, f"{phase} read rate", cells))
+        systems = {"curl -> nginx proxy_cache": "nginx proxy_cache", "shoal cat (no cache)": "store direct",
+                   "rclone mount (vfs full)": "rclone mount"}
+        for setting in ("raw", "shaped"):
+            scen = f"read of one {size} object through a cache, Azurite {setting}"
+            notes[scen] = (f"node_read_bench: {nr['runs']} runs, each from empty caches, {nr['date']}; Shoal is "
+                           "`shoal cat --cache`, the store direct `shoal cat` without a cache, nginx read with curl")
+            if setting == "shaped":
+                notes[scen] += (f"; the proxy adds {nr.get('latency_ms')} ms to first byte and holds each connection "
+                                f"to {nr.get('bandwidth_per_connection')}/s")
+            for phase in ("cold", "warm"):
+                cells = {"copy script": Cell(why="n/a: reads are not its job")}
+                if phase == "warm":
+                    cells["store direct"] = Cell(why="n/a: no cache, every read is cold (see cold)")
+                for t in nr["timings_s"]:
+                    if t["phase"] != f"{setting} {phase}":
+                        continue
+                    system = systems.get(t["reader"])
+                    if t["reader"] == "shoal cat --cache":
+                        system = "Shoal"
+                    if system is None:
+                        continue
+                    cell = cells.get(system)
+                    values = (cell.figure.values if cell and cell.figure else []) + [int(nr["size"]) / 2**20 / t["seconds"]]
+                    cells[system] = Cell(Figure(values, "MiB/s", "higher", "node_read_bench", t["reader"]))
+                rows.append((scen, f"{phase} read rate", cells))
 
     cr = load(results, "cluster_read_bench")
     if cr:
