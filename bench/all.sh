@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark in one run, then one report (`make bench` runs this):
 #   limits              the machine's loopback (iperf3) and disk (fio) limits
+#   fuse_floor          what any FUSE mount costs here: libfuse's passthrough_ll over a file in
+#                       the page cache (needs root; skipped otherwise)
 #   copy_bench          one object copied up and down: shoal cp against rclone copy, raw and shaped
 #   writeback_bench     checkpoint fan-out write: shoal write-back against dd + rclone copy, rclone
 #                       mount and shoal cp straight to the store; whether the data survives the
@@ -36,6 +38,7 @@ step() {
   log "== $name took $(( $(date +%s) - t0 )) s =="
 }
 step limits --size "$(mib 256)"
+if [[ $(id -u) == 0 ]]; then step fuse_floor --size "$(mib 256)" --runs "$RUNS"; else log "not root: no fuse_floor"; fi
 step copy_bench --size "$(mib 256)" --runs "$RUNS"
 step writeback_bench --size "$(mib 64)" --writers 4 --runs "$RUNS"
 step node_read_bench --size "$(mib 256)" --runs "$RUNS"

@@ -42,11 +42,12 @@ cat "$TMP/src.bin" > /dev/null  # every writer reads it from the page cache
 # inherit each other's chunks or uploads.
 start_node() {
   NODE_PORT=$(free_port)
-  "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald-$1" --capacity 16GiB > "$TMP/shoald.log" 2>&1 &
+  "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --socket "$TMP/shoald-$1.sock" --data-dir "$TMP/shoald-$1" \
+    --capacity 16GiB > "$TMP/shoald.log" 2>&1 &
   NODE_PID=$!
   PIDS+=($NODE_PID)
   wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; die "shoald did not start"; }
-  NODE="127.0.0.1:$NODE_PORT"
+  NODE="unix:$TMP/shoald-$1.sock"  # the host's own node, as a mount and a trainer reach it
 }
 stop_node() {
   kill "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
@@ -58,7 +59,7 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$RESULTS"; log "$(p
 mount_it() { "$SHOAL" mount --cache "$NODE" az://mbench/ "$MNT" 2> "$TMP/mount.log" || { cat "$TMP/mount.log" >&2; die "mount failed"; }; }
 # Each measure starts once earlier writes are uploaded: a background upload would take CPU from it.
 settle_disk() { sync; sleep 2; }
-settle() { "$SHOAL" flush --wait --cache "$NODE" az://mbench/ > /dev/null; settle_disk; }
+settle() { "$SHOAL" flush --wait -q --cache "$NODE" az://mbench/ > /dev/null; settle_disk; }
 py_read() {
   PYTHONPATH=build/python /usr/bin/python3 -c '
 import sys, shoal
@@ -85,7 +86,12 @@ for run in $(seq "$RUNS"); do
       record "shoal mount (dd bs=1M)" "$run" write "$(secs "$t0" "$t1")"
     fi
   done
-  # read the object cp wrote (warm: on the node's disk)
+  # read the object cp wrote (warm: on the node's disk). The page cache is dropped first, when
+  # we may, so that files earlier runs left behind do not squeeze later ones; then the node's
+  # chunks and the source are read once, untimed, so every reader finds the same warm node.
+  if [[ -w /proc/sys/vm/drop_caches ]]; then sync; echo 1 > /proc/sys/vm/drop_caches; fi
+  "$SHOAL" cat --cache "$NODE" "az://mbench/cp-$run.bin" > /dev/null
+  cat "$TMP/src.bin" > /dev/null
   for which in $( (( run % 2 )) && echo "lib py mount" || echo "mount py lib"); do
     settle
     case $which in

@@ -220,7 +220,7 @@ def _size_bytes(text):
     return int(digits) * units[text[len(digits):].rstrip("B")]
 
 
-def markdown(rows, notes, limits):
+def markdown(rows, notes, limits, floor=None):
     out = ["# Shoal against what users run today", ""]
     out.append("Each cell: median (min-max) over the runs. The `Shoal vs` columns say how many times better "
                "Shoal did than that system (above 1: Shoal better; times and bytes lower is better, rates higher). "
@@ -231,6 +231,17 @@ def markdown(rows, notes, limits):
                 f"{limits['loopback_mib_s']['4_streams']:.0f} on four (iperf3); disk sequential write "
                 f"{limits['disk_mib_s']['seq_write']:.0f} MiB/s, read {limits['disk_mib_s']['seq_read']:.0f} "
                 "(fio, direct I/O). Rates below also give their fraction of the loopback limit (1 stream)."]
+    if floor:
+        by = {}
+        for t in floor["timings_s"]:
+            by.setdefault(t["read"], []).append(t["seconds"])
+        nbytes = _size_bytes(floor["size"])
+        rate = {k: nbytes / 2**20 / statistics.median(v) for k, v in by.items()}
+        out += ["", f"What the kernel's FUSE path costs here (`bench/fuse_floor.sh`, {floor['date']}): a "
+                f"{floor['size']} file already in memory reads at {rate.get('dd, no FUSE', 0):.0f} MiB/s with dd, and at "
+                f"{rate.get('passthrough_ll, page cache', 0):.0f} MiB/s through libfuse's own passthrough_ll example "
+                f"({rate.get('passthrough_ll, direct_io', 0):.0f} with direct_io), whose server does nothing but copy. "
+                "Any mount's reads meet that wall."]
     scenario = None
     for scen, metric, cells in rows:
         if scen != scenario:
@@ -352,7 +363,7 @@ def main():
     args = ap.parse_args()
     rows, notes = rows_from(args.results)
     limits = load(args.results, "limits")
-    md = markdown(rows, notes, limits)
+    md = markdown(rows, notes, limits, load(args.results, "fuse_floor"))
     pngs = plots(rows, os.path.join(args.results, "plots"))
     if pngs:
         md += "\n## Plots\n\n" + "\n".join(f"![{p}](plots/{p})" for p in pngs) + "\n"
