@@ -14,17 +14,19 @@
 #   mount_bench         files: shoal mount against the library and rclone mount
 #   report.py           bench/results/report.md, report.json and plots/*.png from all of them
 #
-#   bash bench/all.sh [--scale 1] [--runs 3] [--out bench/results]
+#   bash bench/all.sh [--scale 1] [--runs 3] [--latency-ms 20] [--bandwidth 100MB] [--out bench/results]
 #
 # --scale multiplies every size. At 1 (the default) the run takes about 15 minutes on a 2-core
 # machine; --scale 4 gives each script's own default sizes (1 GiB objects, 4 x 256 MiB
-# checkpoints). Each figure is the median of --runs runs, with min and max.
+# checkpoints). Each figure is the median of --runs runs, with min and max. --latency-ms and
+# --bandwidth shape the store where a bench runs against the shaping proxy (copy, checkpoint
+# write, reads): time to first byte and bytes/s per connection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCALE=1 RUNS=3 OUT=bench/results
+SCALE=1 RUNS=3 OUT=bench/results LATENCY_MS=20 BANDWIDTH=100MB
 BENCH=all
 source bench/lib.sh
-declare -A FLAGS=([--scale]=SCALE [--runs]=RUNS [--out]=OUT)
+declare -A FLAGS=([--scale]=SCALE [--runs]=RUNS [--out]=OUT [--latency-ms]=LATENCY_MS [--bandwidth]=BANDWIDTH)
 parse_flags "$@"
 [[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || die "--scale must be a whole number from 1 up"
 (( RUNS >= 3 )) || log "fewer than 3 runs: the report's medians are not the issue's standard"
@@ -39,9 +41,10 @@ step() {
 }
 step limits --size "$(mib 256)"
 if [[ $(id -u) == 0 ]]; then step fuse_floor --size "$(mib 256)" --runs "$RUNS"; else log "not root: no fuse_floor"; fi
-step copy_bench --size "$(mib 256)" --runs "$RUNS"
-step writeback_bench --size "$(mib 64)" --writers 4 --runs "$RUNS"
-step node_read_bench --size "$(mib 256)" --runs "$RUNS"
+SHAPE=(--latency-ms "$LATENCY_MS" --bandwidth "$BANDWIDTH")
+step copy_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
+step writeback_bench --size "$(mib 64)" --writers 4 --runs "$RUNS" "${SHAPE[@]}"
+step node_read_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
 step cluster_read_bench --size "$(mib 256)" --runs "$RUNS"
 step fanin_bench --size "$(mib 64)" --runs "$RUNS"
 step mount_bench --size "$(mib 256)" --runs "$RUNS"

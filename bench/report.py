@@ -21,9 +21,10 @@ WRITEBACK_SYSTEMS = {"shoal cp (no cache)": "store direct", "dd + rclone copy": 
 class Figure:
     """Runs of one measurement: seconds (lower is better) or MiB/s or bytes (`better` says)."""
 
-    def __init__(self, values, unit, better, source, note=""):
+    def __init__(self, values, unit, better, source, note="", disk_bytes=0):
         self.values = [float(v) for v in values]
         self.unit, self.better, self.source, self.note = unit, better, source, note
+        self.disk_bytes = disk_bytes  # a time to write this many bytes: shown against the disk's limit
 
     @property
     def median(self):
@@ -80,7 +81,9 @@ def rows_from(results):
             for system, values in by.items():
                 key = WRITEBACK_SYSTEMS.get(system)
                 if key:
-                    cells[key] = Cell(Figure(values, "s", "lower", "writeback_bench", system))
+                    local = metric == "unblock" and key != "store direct"  # the others unblock on local disk
+                    written = int(wb["writers"]) * _size_bytes(wb["size"]) if local else 0
+                    cells[key] = Cell(Figure(values, "s", "lower", "writeback_bench", system, disk_bytes=written))
             rows.append((scen, f"time-to-{metric}", cells))
         cells = {s: not_yet for s in SYSTEMS} | {"nginx proxy_cache": na_write_proxy,
                                                  "store direct": Cell(why="yes: in the store before it unblocks")}
@@ -230,7 +233,8 @@ def markdown(rows, notes, limits, floor=None):
                 f"loopback TCP {limits['loopback_mib_s']['1_stream']:.0f} MiB/s on one stream, "
                 f"{limits['loopback_mib_s']['4_streams']:.0f} on four (iperf3); disk sequential write "
                 f"{limits['disk_mib_s']['seq_write']:.0f} MiB/s, read {limits['disk_mib_s']['seq_read']:.0f} "
-                "(fio, direct I/O). Rates below also give their fraction of the loopback limit (1 stream)."]
+                "(fio, direct I/O). Rates below also give their fraction of the loopback limit (1 stream), and "
+                "times to unblock a checkpoint the fraction of the disk's write rate they amount to."]
     if floor:
         by = {}
         for t in floor["timings_s"]:
@@ -260,6 +264,9 @@ def markdown(rows, notes, limits, floor=None):
                 t = c.figure.text()
                 if limits and c.figure.unit == "MiB/s":
                     t += f", {c.figure.median / limits['loopback_mib_s']['1_stream']:.2f} of loopback"
+                if limits and c.figure.disk_bytes:
+                    rate = c.figure.disk_bytes / 2**20 / c.figure.median
+                    t += f", {rate / limits['disk_mib_s']['seq_write']:.2f} of the disk's write rate"
                 texts.append(t)
             else:
                 texts.append(c.why)
