@@ -21,7 +21,7 @@ EX=/usr/share/doc/libfuse3-dev/examples
 [[ -f $EX/passthrough_ll.c ]] || die "$EX/passthrough_ll.c is missing: install libfuse3-dev"
 TMP=$(mktemp -d "$PWD/bench/.fuse_floor.XXXXXX")
 MNT="$TMP/mnt"
-trap 'mountpoint -q "$MNT" && fusermount3 -u "$MNT"; bench_cleanup' EXIT
+trap '{ mountpoint -q "$MNT" && fusermount3 -u "$MNT"; } || true; bench_cleanup' EXIT
 mkdir -p "$TMP/src" "$MNT"
 cp "$EX/passthrough_ll.c" "$EX/passthrough_helpers.h" "$TMP/"
 gcc -O2 "$TMP/passthrough_ll.c" $(pkg-config --cflags --libs fuse3) -o "$TMP/passthrough_ll" \
