@@ -93,38 +93,8 @@ start_nginx() {
   local i per_conn=$(( LIMIT_BYTES / (READERS / MEMBERS) ))
   NGINX_PORTS=()
   for i in $(seq "$MEMBERS"); do
-    local d="$TMP/nginx$i" port; port=$(free_port)
-    rm -rf "$d"; mkdir -p "$d/cache" "$d/tmp"
-    cat > "$d/nginx.conf" <<CONF
-daemon off;
-user $(id -un);
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush off;
-  client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
-  fastcgi_temp_path $d/tmp; uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
-  proxy_cache_path $d/cache levels=1:2 keys_zone=blob:64m max_size=20g inactive=1d use_temp_path=off;
-  upstream store { server 127.0.0.1:$PROXY_PORT; keepalive 16; }
-  server {
-    listen 127.0.0.1:$port;
-    location / {
-      proxy_pass http://store;
-      proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_cache blob; proxy_cache_key \$uri; proxy_cache_valid 200 206 1d;
-      proxy_cache_lock on; proxy_cache_lock_timeout 10m; proxy_cache_lock_age 10m;
-      proxy_read_timeout 10m;
-      limit_rate $per_conn;
-    }
-  }
-}
-CONF
-    "$NGINX" -c "$d/nginx.conf" -p "$d" &
-    ROW_PIDS+=($!); PIDS+=($!); NGINX_PORTS+=("$port")
-    wait_port "$port" || die "nginx $i: $(cat "$d/error.log")"
+    start_nginx_cache "$TMP/nginx$i" "$PROXY_PORT" 1 "$per_conn"
+    ROW_PIDS+=("$NGINX_PID"); NGINX_PORTS+=("$NGINX_PORT")
   done
 }
 

@@ -117,3 +117,43 @@ unmount_rclone() {
   if mountpoint -q "$1"; then fusermount3 -u "$1" 2> /dev/null || umount -l "$1" 2> /dev/null || true; fi
   if [[ -n "${RCLONE_MOUNT_PID:-}" ]]; then wait "$RCLONE_MOUNT_PID" 2> /dev/null || true; fi
 }
+# start_nginx_cache DIR UPSTREAM_PORT WORKERS [LIMIT_RATE]: the LOTA-style caching proxy (nginx
+# proxy_cache + proxy_cache_lock, lock timeouts raised to minutes as PEERS.md says, tcp_nopush
+# off) in front of 127.0.0.1:UPSTREAM_PORT, with an empty cache in DIR; LIMIT_RATE bytes/s per
+# connection (0: none). Sets NGINX_PORT and NGINX_PID.
+start_nginx_cache() {
+  local d="$1" up="$2" workers="$3" rate="${4:-0}"
+  NGINX_PORT=$(free_port)
+  rm -rf "$d"; mkdir -p "$d/cache" "$d/tmp"
+  cat > "$d/nginx.conf" <<CONF
+daemon off;
+user $(id -un);  # workers write the cache under this temp dir
+worker_processes $workers;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush off;
+  client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
+  fastcgi_temp_path $d/tmp; uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
+  proxy_cache_path $d/cache levels=1:2 keys_zone=blob:64m max_size=20g inactive=1d use_temp_path=off;
+  upstream store { server 127.0.0.1:$up; keepalive 16; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://store;
+      proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_cache blob; proxy_cache_key \$uri; proxy_cache_valid 200 206 1d;
+      proxy_cache_lock on; proxy_cache_lock_timeout 10m; proxy_cache_lock_age 10m;
+      proxy_read_timeout 10m;
+      limit_rate $rate;
+    }
+  }
+}
+CONF
+  "${NGINX:-/usr/sbin/nginx}" -c "$d/nginx.conf" -p "$d" &
+  NGINX_PID=$!
+  PIDS+=($NGINX_PID)
+  wait_port "$NGINX_PORT" || die "nginx did not start: $(cat "$d/error.log")"
+}

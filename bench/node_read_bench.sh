@@ -51,38 +51,7 @@ start_caches() {
   NODE_PID=$!; PIDS+=($NODE_PID)
   wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; exit 1; }
 
-  NGINX_PORT=$(free_port)
-  local dir="$TMP/nginx-$run"
-  mkdir -p "$dir/cache" "$dir/tmp"
-  cat > "$dir/nginx.conf" <<CONF
-daemon off;
-user $(id -un);  # workers write the cache under this temp dir
-worker_processes 2;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush off;
-  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp;
-  fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
-  proxy_cache_path $dir/cache levels=1:2 keys_zone=blob:64m max_size=20g inactive=1d use_temp_path=off;
-  upstream azurite { server 127.0.0.1:$up; keepalive 16; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://azurite;
-      proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_cache blob; proxy_cache_key \$uri; proxy_cache_valid 200 206 1d;
-      proxy_cache_lock on; proxy_cache_lock_timeout 10m; proxy_cache_lock_age 10m;
-      proxy_read_timeout 10m;
-    }
-  }
-}
-CONF
-  "$NGINX" -c "$dir/nginx.conf" -p "$dir" &
-  NGINX_PID=$!; PIDS+=($NGINX_PID)
-  wait_port "$NGINX_PORT" || { cat "$dir/error.log" >&2; exit 1; }
+  start_nginx_cache "$TMP/nginx-$run" "$up" 2
 
   rclone_mount "$TMP/rclone.conf" az:readbench "$TMP/rmnt" "$TMP/rcache-$run"
   NGINX_URL="http://127.0.0.1:$NGINX_PORT/devstoreaccount1/readbench/obj?$SAS"
