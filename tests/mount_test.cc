@@ -3,18 +3,23 @@
 // store byte for byte what was written (read back with the official Azure SDK), `cp -r` of a
 // tree in and out, no torn reads while a file is written, and the errors a mount gives.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "common/strings.h"
 #include "testing/data.h"
@@ -244,6 +249,79 @@ TEST_F(MountTest, AReadGoesOnWhenTheFilesUploadLandsUnderIt) {
   EXPECT_TRUE(got == want) << "the bytes read differ from those written";
   EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "landing/model.bin"),
             testing::PatternSha256(41, size));
+}
+
+// How many of the file's pages the kernel holds in its page cache, asked with mincore on a fresh
+// shared map of it (which itself reads nothing); -1 if it cannot be mapped.
+long ResidentPages(int fd, uint64_t size) {
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return -1;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  std::vector<unsigned char> in((size + page - 1) / page);
+  long resident = ::mincore(map, size, in.data()) == 0 ? 0 : -1;
+  for (unsigned char c : in) resident += c & 1;
+  ::munmap(map, size);
+  return resident;
+}
+
+// Reads the whole file with read(2) in 4 MiB calls, then through a shared map; true if both are
+// `want`. *resident: the page-cache pages between the two (ResidentPages).
+::testing::AssertionResult ReadAndMap(const std::string& path, const std::string& want, long* resident) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return ::testing::AssertionFailure() << "open " << path << ": " << std::strerror(errno);
+  std::string got(want.size(), '\0');
+  uint64_t done = 0;
+  while (done < got.size()) {
+    ssize_t n = ::read(fd, got.data() + done, std::min<uint64_t>(4 * kMiB, got.size() - done));
+    if (n <= 0) {
+      ::close(fd);
+      return ::testing::AssertionFailure() << "read " << path << " at " << done << ": "
+                                           << (n < 0 ? std::strerror(errno) : "end of file");
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  *resident = ResidentPages(fd, want.size());
+  void* map = ::mmap(nullptr, want.size(), PROT_READ, MAP_SHARED, fd, 0);
+  int map_errno = errno;
+  ::close(fd);
+  if (got != want) return ::testing::AssertionFailure() << "read(2) of " << path << " differs from what was written";
+  if (map == MAP_FAILED) return ::testing::AssertionFailure() << "mmap MAP_SHARED " << path << ": " << std::strerror(map_errno);
+  bool same = std::memcmp(map, want.data(), want.size()) == 0;
+  ::munmap(map, want.size());
+  if (!same) return ::testing::AssertionFailure() << "the map of " << path << " differs from what was written";
+  return ::testing::AssertionSuccess();
+}
+
+// Files of 32 MiB and more are read around the kernel's page cache (direct I/O: the data is not
+// held in memory a second time, beside the node's), smaller ones and every file of a
+// --kernel-cache mount through it; a shared mmap of either kind (safetensors, NumPy's memmap)
+// reads the right bytes. The kernel allows such maps of direct-I/O files since 6.6.
+TEST_F(MountTest, LargeFilesAreReadAroundThePageCacheAndStillMap) {
+  utsname u{};
+  ::uname(&u);
+  int major = 0, minor = 0;
+  std::sscanf(u.release, "%d.%d", &major, &minor);
+  if (major < 6 || (major == 6 && minor < 6)) GTEST_SKIP() << "kernel " << u.release << " predates 6.6";
+  Mount a, b;
+  ASSERT_TRUE(a.Start(Url("direct/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  ASSERT_TRUE(b.Start(Url("direct/"), {"--cache", node_.Endpoint(), "--kernel-cache"}).ok()) << b.Log();
+  std::map<std::string, std::string> files = {{"big.bin", std::string(40 * kMiB, '\0')},
+                                              {"small.bin", std::string(3 * kMiB + 5, '\0')}};
+  uint64_t seed = 70;
+  for (auto& [name, bytes] : files) {
+    testing::PatternSource::Fill(seed++, 0, bytes.data(), bytes.size());
+    std::ofstream out(a.path() + "/" + name, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    ASSERT_TRUE(out.good()) << name << a.Log();
+  }
+  long resident = -1;
+  ASSERT_TRUE(ReadAndMap(a.path() + "/big.bin", files["big.bin"], &resident)) << a.Log();
+  EXPECT_EQ(resident, 0) << "a 40 MiB file went through the page cache";
+  ASSERT_TRUE(ReadAndMap(a.path() + "/small.bin", files["small.bin"], &resident)) << a.Log();
+  EXPECT_GT(resident, 0) << "a 3 MiB file did not go through the page cache";
+  ASSERT_TRUE(ReadAndMap(b.path() + "/big.bin", files["big.bin"], &resident)) << b.Log();
+  EXPECT_GT(resident, 0) << "--kernel-cache: a 40 MiB file did not go through the page cache";
 }
 
 // What a mount refuses, and how: writing into the middle of an existing object (EOPNOTSUPP),

@@ -563,6 +563,11 @@ int Run(int argc, char** argv) {
                   "What fsync waits for: replicated (the default: on the node, and on its copies' nodes in a "
                   "cluster, as close) or durable (in the object store)")
       ->check(CLI::IsMember({"replicated", "durable"}));
+  mnt->add_flag("--kernel-cache", mo.kernel_cache,
+                "Keep every file's data in the kernel's page cache. By default files of 32 MiB and more "
+                "bypass it (direct I/O): large reads are faster and the data is not held in memory twice, "
+                "but each read call goes to the mount, so programs that read big files in small pieces "
+                "(dd bs=4k, tar) are faster with this flag, as are repeated reads of the same file");
   mnt->add_flag("-f,--foreground", mo.foreground, "Stay in the foreground (logs on stderr)");
   add_cache_flags(mnt);
 

@@ -2,12 +2,15 @@
 #include "mount/mount.h"
 
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -27,7 +30,69 @@
 namespace shoal::mount {
 
 constexpr int kReadAheadKiB = 4096;
+// Files this large and larger are read with direct_io unless --kernel-cache (DirectRead).
+constexpr uint64_t kDirectReadMinBytes = 32ull << 20;
 void RaiseReadAhead(const std::string& mountpoint);
+
+// FUSE_INIT flag (kernel 6.6+, protocol 7.39): shared mmap of a file opened with direct_io.
+// libfuse 3.14 (Debian 12) neither knows nor forwards it, so InitPatch adds it to the reply.
+constexpr uint64_t kDirectIoAllowMmap = 1ULL << 36;
+
+// Reads and writes /dev/fuse for libfuse (fuse_session_custom_io), and on the way adds
+// FUSE_DIRECT_IO_ALLOW_MMAP to the INIT reply when the kernel offers it. Every other message
+// passes untouched. One per process (a process serves one mount): libfuse's callbacks get no
+// pointer of ours that every libfuse version agrees on.
+class InitPatch {
+ public:
+  // True once the kernel has agreed: files may then be opened with direct_io and still be
+  // mmap-ed (MAP_SHARED), as safetensors and NumPy's memmap do.
+  bool direct_io_mmap() const { return agreed_.load(std::memory_order_acquire); }
+
+  static InitPatch& Get() {
+    static InitPatch patch;
+    return patch;
+  }
+
+  static ssize_t Read(int fd, void* buf, size_t len, void*) {
+    ssize_t n = ::read(fd, buf, len);
+    InitPatch* p = &Get();
+    if (n >= static_cast<ssize_t>(sizeof(fuse_in_header) + offsetof(fuse_init_in, flags2) + 4) &&
+        p->init_unique_.load(std::memory_order_relaxed) == 0) {
+      auto* in = static_cast<const fuse_in_header*>(buf);
+      if (in->opcode == FUSE_INIT) {
+        fuse_init_in init;
+        std::memcpy(&init, static_cast<const char*>(buf) + sizeof(fuse_in_header),
+                    offsetof(fuse_init_in, flags2) + 4);
+        p->offered_ = (init.flags & FUSE_INIT_EXT) && (init.flags2 & (kDirectIoAllowMmap >> 32));
+        p->init_unique_.store(in->unique, std::memory_order_release);
+      }
+    }
+    return n;
+  }
+
+  static ssize_t Writev(int fd, iovec* iov, int count, void*) {
+    InitPatch* p = &Get();
+    uint64_t unique = p->init_unique_.load(std::memory_order_acquire);
+    if (unique != 0 && unique != kDone && count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header) &&
+        static_cast<const fuse_out_header*>(iov[0].iov_base)->unique == unique) {
+      auto* out = static_cast<fuse_out_header*>(iov[0].iov_base);
+      if (p->offered_ && out->error == 0 && iov[1].iov_len >= offsetof(fuse_init_out, flags2) + 4) {
+        auto* init = static_cast<fuse_init_out*>(iov[1].iov_base);
+        init->flags |= FUSE_INIT_EXT;
+        init->flags2 |= static_cast<uint32_t>(kDirectIoAllowMmap >> 32);
+        p->agreed_.store(true, std::memory_order_release);
+      }
+      p->init_unique_.store(kDone, std::memory_order_release);
+    }
+    return ::writev(fd, iov, count);
+  }
+
+ private:
+  static constexpr uint64_t kDone = ~0ULL;
+  std::atomic<uint64_t> init_unique_{0};  // the INIT request's id, kDone once answered
+  bool offered_ = false;                  // written before init_unique_ is published
+  std::atomic<bool> agreed_{false};
+};
 
 namespace {
 
@@ -464,7 +529,12 @@ class Fs {
       h->reader = std::move(r).value();
       std::lock_guard<std::mutex> lock(mu_);
       auto& seen = etags_[ino];
-      fi->keep_cache = seen == f->info.etag;
+      if (DirectRead(f->info.size)) {
+        fi->direct_io = 1;
+        fi->keep_cache = 0;
+      } else {
+        fi->keep_cache = seen == f->info.etag;
+      }
       seen = f->info.etag;
     }
     fi->fh = reinterpret_cast<uint64_t>(h.release());
@@ -472,6 +542,13 @@ class Fs {
       // The opener went away (interrupted): nothing will release it.
       CloseHandle(reinterpret_cast<Handle*>(fi->fh), true);
     }
+  }
+
+  // Whether a file of this size is read around the kernel's page cache (see docs/mount.md):
+  // each read call then goes to the mount, which answers from the Reader's fetched-ahead
+  // blocks straight into the caller's buffer. Only where the kernel still allows a shared mmap.
+  bool DirectRead(uint64_t size) const {
+    return !opt_.kernel_cache && size >= kDirectReadMinBytes && InitPatch::Get().direct_io_mmap();
   }
 
   void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
@@ -885,6 +962,14 @@ int Run(const MountOptions& options) {
     if (fuse_session_mount(se, options.mountpoint.c_str()) == 0) {
       std::fprintf(stderr, "shoal mount: %s on %s%s\n", root->ToString().c_str(), options.mountpoint.c_str(),
                    options.read_only ? " (read-only)" : "");
+      // From here libfuse reads and writes /dev/fuse through InitPatch (INIT has not been
+      // read yet: the loop below reads it).
+      fuse_custom_io io{};
+      io.read = InitPatch::Read;
+      io.writev = InitPatch::Writev;
+      if (fuse_session_custom_io(se, &io, fuse_session_fd(se)) != 0) {
+        std::fprintf(stderr, "shoal mount: libfuse refused custom I/O: every file is read through the page cache\n");
+      }
       fuse_daemonize(options.foreground ? 1 : 0);
       fuse_loop_config* cfg = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(cfg, 64);

@@ -22,6 +22,8 @@ struct MountOptions {
   gid_t gid = 0;
   double metadata_ttl = 60;  // seconds sizes, ETags and listings are trusted (kernel and mount)
   bool fsync_durable = false;  // fsync waits until the data is in the object store
+  bool kernel_cache = false;   // read every file through the kernel's page cache (else files of
+                               // 32 MiB and more are read with direct_io; docs/mount.md)
 };
 
 // Mounts and serves until unmounted (or SIGINT/SIGTERM); the process's exit code.
