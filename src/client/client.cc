@@ -1,5 +1,7 @@
 #include "client/client.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 #include <set>
 
@@ -9,6 +11,20 @@ namespace shoal::client {
 
 // --- Reader -----------------------------------------------------------------------------------
 
+// Asks for transparent huge pages under a new block buffer (the 2 MiB-aligned part of it),
+// before its pages are first touched. The mount hands these buffers to the kernel, which pins
+// their pages for every reply: 512 times fewer to pin with huge pages. A 1 GiB read through
+// the mount (direct I/O, dd bs=1M) took 0.35-0.40 s with this and 0.39-0.51 without, 6 runs
+// each. Only the mount asks (ReaderOptions::huge_pages): the Python binding, which copies out
+// of the buffers, gained nothing and varied more (0.30-0.41 s against 0.34-0.35). A no-op
+// where THP is off.
+static void AskForHugePages(char* data, size_t size) {
+  constexpr uintptr_t kHuge = 2u << 20;
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(kHuge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
 // Spare block buffers, their capacity kept. A buffer returns here when the last piece of its
 // block is dropped, whoever drops it.
 struct Reader::BufferPool {
@@ -17,7 +33,7 @@ struct Reader::BufferPool {
   size_t max_spare;
 
   explicit BufferPool(size_t max) : max_spare(max) {}
-  static std::shared_ptr<std::string> Take(const std::shared_ptr<BufferPool>& pool, size_t capacity) {
+  static std::shared_ptr<std::string> Take(const std::shared_ptr<BufferPool>& pool, size_t capacity, bool huge) {
     std::unique_ptr<std::string> buf;
     {
       std::lock_guard<std::mutex> lock(pool->mu);
@@ -26,9 +42,11 @@ struct Reader::BufferPool {
         pool->spare.pop_back();
       }
     }
+    bool fresh = !buf;
     if (!buf) buf = std::make_unique<std::string>();
     buf->clear();
     buf->reserve(capacity);
+    if (fresh && huge) AskForHugePages(buf->data(), buf->capacity());
     return std::shared_ptr<std::string>(buf.release(), [pool](std::string* b) {
       std::unique_ptr<std::string> owned(b);
       std::lock_guard<std::mutex> lock(pool->mu);
@@ -74,9 +92,10 @@ Reader::Block Reader::Fetch(uint64_t index) {
   auto store = store_;
   auto pool = pool_;
   std::string key = key_, etag = info_.etag;
-  Block block = std::async(std::launch::async, [store, pool, key, etag, offset, length]()
+  const bool huge = options_.huge_pages;
+  Block block = std::async(std::launch::async, [store, pool, key, etag, offset, length, huge]()
                                -> Result<std::shared_ptr<const std::string>> {
-                  std::shared_ptr<std::string> data = BufferPool::Take(pool, length);
+                  std::shared_ptr<std::string> data = BufferPool::Take(pool, length, huge);
                   ReadOptions ro;
                   ro.offset = offset;
                   ro.length = length;

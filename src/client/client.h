@@ -26,6 +26,8 @@ namespace shoal::client {
 struct ReaderOptions {
   uint64_t block_size = 8ull << 20;  // bytes fetched per request (a node's chunk)
   int readahead = 4;                 // blocks fetched ahead of a sequential reader
+  bool huge_pages = false;           // block buffers on transparent huge pages (the mount's:
+                                     // the kernel pins them for every reply)
 };
 
 // Bytes of a fetched block, where they sit: `data` stays valid while `hold` is kept.

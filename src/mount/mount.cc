@@ -933,7 +933,9 @@ int Run(const MountOptions& options) {
   auto root = ObjectUrl::Parse(options.url);
   if (!root.ok()) return fail(root.status().ToString());
   if (!root->key.empty() && root->key.back() != '/') root->key += '/';
-  auto client = client::Client::Open(options.client);
+  client::ClientOptions client_options = options.client;
+  client_options.reader.huge_pages = true;  // replies pin the Reader's buffers (client.cc)
+  auto client = client::Client::Open(client_options);
   if (!client.ok()) return fail(client.status().ToString());
   // Fail now, with a clear message, rather than at the first ls: the store must answer.
   auto probe = (*client)->List(root->ToString(), false, "", 1);
