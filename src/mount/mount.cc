@@ -980,7 +980,9 @@ int Run(const MountOptions& options) {
       fs.AbandonWrites();
       fuse_session_unmount(se);
     } else {
-      fail("could not mount on " + options.mountpoint + " (does it exist, and is it an empty directory?)");
+      fail("could not mount on " + options.mountpoint +
+           " (libfuse's reason is on the line above: does the directory exist and is it empty? may this user "
+           "open /dev/fuse, or run fusermount3?)");
     }
     fuse_remove_signal_handlers(se);
   }
