@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "common/strings.h"
@@ -190,19 +192,31 @@ TEST_F(FanInTest, AReaderNodeKilledMidTransferCostsTheOthersNothingButTime) {
   for (int i = 0; i < kReaders; i++) StartReader(i, limit);
   uint64_t before = StoreBytes();
   // The victim: a reader node seen passing chunks on (its bytes sent to peers grew between two
-  // looks), whatever its own reader's progress: its own reader is served over the Unix socket
-  // without a limit and often finishes first, while askers are still fetching from it. Killed
-  // then, it cuts askers mid-chunk.
+  // looks, from 0 too), whatever its own reader's progress: its own reader is served over the
+  // Unix socket without a limit and often finishes first, while askers are still fetching from
+  // it. Killed then, it cuts askers mid-chunk. Each look asks every reader node at once, so
+  // looks come often.
   int victim = -1;
-  std::vector<uint64_t> seen(kReaders, 0);
+  std::vector<std::optional<uint64_t>> seen(kReaders);  // bytes passed on at the last look
   std::string looks;
+  const auto start = std::chrono::steady_clock::now();
   std::vector<std::string> got = CatAll(url, kReaders, [&] {
     bool found = Until([&] {
+      if (looks.size() < 16384) {
+        looks += std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - start).count()) + " ms:";
+      }
+      std::vector<std::map<std::string, uint64_t>> now(kReaders);
+      std::vector<std::thread> asks;
+      for (int i = 0; i < kReaders; i++) {
+        asks.emplace_back([&, i] { now[i] = testing::NodeMetrics(readers_[i]->Endpoint()); });
+      }
+      for (auto& t : asks) t.join();
       for (int i = 0; i < kReaders && victim < 0; i++) {
-        auto m = testing::NodeMetrics(readers_[i]->Endpoint());
+        const auto& m = now[i];
         auto passed = m.find("shoal_bytes_served_peers_total"), own = m.find("shoal_bytes_served_local_total");
         if (passed == m.end() || own == m.end()) continue;
-        if (seen[i] > 0 && passed->second > seen[i]) victim = i;
+        if (seen[i] && passed->second > *seen[i]) victim = i;  // growing from 0 counts too
         seen[i] = passed->second;
         if (looks.size() < 16384) {
           looks += " r" + std::to_string(i) + ":" + std::to_string(passed->second >> 20) + "/" +
@@ -216,6 +230,8 @@ TEST_F(FanInTest, AReaderNodeKilledMidTransferCostsTheOthersNothingButTime) {
                           "on / MiB to its own reader:\n"
                        << looks;
     readers_[victim]->Crash();
+    std::printf("reader node r%d killed; the looks (MiB passed on / MiB to its own reader):\n%s", victim,
+                looks.substr(0, 2048).c_str());
   });
   ASSERT_GE(victim, 0);
   uint64_t fallbacks = 0;

@@ -94,7 +94,12 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::seconds timeout) {
   CommandResult result;
   int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return result;
+  // Close-on-exec: a command another thread starts meanwhile must not inherit these ends. It
+  // did: a 17 s `shoal cat` kept the write end of a `curl /metrics` output pipe open, so that
+  // curl's result came only when the cat ended.
+  if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    return result;
+  }
   pid_t pid = fork();
   if (pid < 0) return result;
   if (pid == 0) {
