@@ -298,16 +298,8 @@ TEST_F(NodeTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {
 // Sends `request` to the node over one TCP connection in pieces of `piece` bytes (so lines
 // and chunk data arrive split across reads), and returns everything the node answered.
 std::string RawExchange(const Shoald& node, const std::string& request, size_t piece) {
-  int port = std::stoi(node.Endpoint().substr(node.Endpoint().rfind(':') + 1));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    if (fd >= 0) ::close(fd);
-    return "connect failed";
-  }
+  int fd = node.Connect();
+  if (fd < 0) return "connect failed";
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   for (size_t off = 0; off < request.size();) {

@@ -19,9 +19,16 @@ class RateLimiter {
 
   // Accounts `n` bytes about to be sent, sleeping first if the budget is overdrawn.
   void Acquire(uint64_t n) {
-    if (rate_ <= 0) return;
+    auto wait = Reserve(n);
+    if (wait.count() > 0) std::this_thread::sleep_for(wait);
+  }
+
+  // Accounts `n` bytes about to be sent and returns how long to wait before sending them
+  // (zero: at once), for callers that must not sleep in their thread (an event loop's timer).
+  std::chrono::steady_clock::duration Reserve(uint64_t n) {
     using Clock = std::chrono::steady_clock;
     Clock::duration wait{};
+    if (rate_ <= 0) return wait;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto now = Clock::now();
@@ -35,7 +42,7 @@ class RateLimiter {
       tokens_ -= static_cast<double>(n);
       if (tokens_ < 0) wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(-tokens_ / rate_));
     }
-    if (wait.count() > 0) std::this_thread::sleep_for(wait);
+    return wait;
   }
 
  private:

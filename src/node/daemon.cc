@@ -74,7 +74,28 @@ int RunDaemon(int argc, char** argv) {
                  "Fan-in: nodes sent to one holder of a chunk (the fan-out of each chunk's tree)")
       ->capture_default_str();
   app.add_option("--max-connections", o.max_connections,
-                 "Connections served at once; past it a connection is answered 503 (busy) at once")
+                 "Requests served at once (idle keep-alive connections do not count); past it a request "
+                 "is answered 503 (busy) at once and the client asks again")
+      ->capture_default_str();
+  ServerOptions so;
+  double idle_timeout = 120, header_timeout = 10, io_timeout = 60;
+  app.add_option("--io-threads", so.io_threads,
+                 "Threads of the event loop that holds every connection (default: one per core); they "
+                 "never block");
+  app.add_option("--serve-threads", o.serve_threads,
+                 "Threads for the blocking part of requests: disk reads and writes, fsyncs (default: "
+                 "2 per core, at least 4)");
+  app.add_option("--fetch-threads", o.fetch_threads,
+                 "Chunks fetched from peers and the object store at once (default: 2 per core, at least 4)");
+  app.add_option("--idle-timeout", idle_timeout,
+                 "Seconds a keep-alive connection may stay silent between requests before it is closed")
+      ->capture_default_str();
+  app.add_option("--header-timeout", header_timeout,
+                 "Seconds from a request's first byte to the end of its header; a slower client is "
+                 "closed and counted (shoal_connection_timeouts_total{phase=\"header\"})")
+      ->capture_default_str();
+  app.add_option("--io-timeout", io_timeout,
+                 "Seconds a request body or an answer may make no progress before the connection is closed")
       ->capture_default_str();
   app.add_option("--token-file", token_file,
                  "File holding the shared secret clients must present; without it the node "
@@ -133,6 +154,14 @@ int RunDaemon(int argc, char** argv) {
   if (o.reader && o.node_id.empty()) return fail("--reader needs --node-id (a name unique among the cluster's nodes)");
   if (o.fan_in_direct < 0 || o.fan_in_fanout < 1) return fail("--fan-in-direct wants >= 0 and --fan-in-fanout >= 1");
   if (o.max_connections < 1) return fail("--max-connections wants >= 1");
+  for (double t : {idle_timeout, header_timeout, io_timeout}) {
+    if (!(t > 0)) return fail("--idle-timeout, --header-timeout and --io-timeout want seconds > 0");
+  }
+  auto ms = [](double seconds) { return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)); };
+  so.idle_timeout = ms(idle_timeout);
+  so.header_timeout = ms(header_timeout);
+  so.io_timeout = ms(io_timeout);
+  if (so.io_threads < 0 || so.io_threads > 256) return fail("--io-threads wants 0 (one per core) to 256");
   if (!peers.empty()) {
     auto parsed = cluster::ParsePeers(peers);
     if (!parsed.ok()) return fail(parsed.status().message());
@@ -163,34 +192,36 @@ int RunDaemon(int argc, char** argv) {
 
   auto node = Node::Create(o);
   if (!node.ok()) return fail(node.status().message());
-  Server server(node->get());
-  Status st = server.Start(o.listen);
-  if (!st.ok()) return fail(st.message());
-  Server local_server(node->get());
+  // One server, one event loop, for every listener.
+  Server server(node->get(), so);
+  auto port = server.Listen(o.listen);
+  if (!port.ok()) return fail("--listen: " + port.status().message());
   if (!socket_path.empty()) {
-    st = local_server.Start("unix:" + socket_path);
-    if (!st.ok()) return fail("--socket: " + st.message());
+    auto st = server.Listen("unix:" + socket_path);
+    if (!st.ok()) return fail("--socket: " + st.status().message());
     std::fprintf(stderr, "shoald: clients on this host: unix:%s\n", socket_path.c_str());
   }
-  Server metrics_server(node->get());
   if (!metrics.empty()) {
-    st = metrics_server.Start(metrics, /*metrics_only=*/true);
-    if (!st.ok()) return fail("--metrics: " + st.message());
-    std::fprintf(stderr, "shoald: metrics on %s:%d/metrics\n",
-                 metrics.substr(0, metrics.rfind(':')).c_str(), metrics_server.port());
+    auto mport = server.Listen(metrics, /*metrics_only=*/true);
+    if (!mport.ok()) return fail("--metrics: " + mport.status().message());
+    std::fprintf(stderr, "shoald: metrics on %s:%d/metrics\n", metrics.substr(0, metrics.rfind(':')).c_str(), *mport);
   }
+  server.Start();
   std::string host = o.listen.substr(0, o.listen.rfind(':'));
   std::fprintf(stderr, "shoald: listening on %s:%d, data in %s, capacity %s, chunks of %s\n",
-               host.c_str(), server.port(), o.data_dir.c_str(), FormatBytes(o.capacity).c_str(),
+               host.c_str(), *port, o.data_dir.c_str(), FormatBytes(o.capacity).c_str(),
                FormatBytes(o.chunk_size).c_str());
+  std::fprintf(stderr, "shoald: threads: %d event loop, %d serve, %d fetch; timeouts: idle %.0f s, header %.0f s\n",
+               server.io_threads(), (*node)->options().serve_threads, (*node)->options().fetch_threads, idle_timeout,
+               header_timeout);
   std::fprintf(stderr, "shoald: write-back: up to %s staged, %d part uploads at once, writes %s\n",
                FormatBytes((*node)->options().staged_cap).c_str(), o.upload_concurrency,
                o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
   if (o.token.empty()) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
   }
-  if (advertise.empty()) advertise = host + ":" + std::to_string(server.port());
-  st = (*node)->JoinCluster(advertise);
+  if (advertise.empty()) advertise = host + ":" + std::to_string(*port);
+  Status st = (*node)->JoinCluster(advertise);
   if (!st.ok()) return fail(st.message());
   if (auto view = (*node)->view()) {
     std::fprintf(stderr, "shoald: %s %s of %zu, epoch %llu%s\n", o.reader ? "reader" : "node", o.node_id.c_str(),
@@ -199,15 +230,13 @@ int RunDaemon(int argc, char** argv) {
                  o.egress_limit ? (", egress limited to " + FormatBytes(o.egress_limit) + "/s").c_str() : "");
   }
   if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << server.port() << "\n";
+    std::ofstream(port_file + ".tmp") << *port << "\n";
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   int sig = 0;
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "shoald: stopping (signal %d)\n", sig);
   server.Stop();
-  local_server.Stop();
-  metrics_server.Stop();
   return 0;
 }
 

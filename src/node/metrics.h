@@ -36,7 +36,16 @@ struct NodeMetrics {
   std::atomic<uint64_t> peer_failures{0};        // requests to peers that failed (peer then skipped)
   std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
   std::atomic<uint64_t> bytes_served_local{0};   // of bytes_served, over the Unix socket (this host)
-  std::atomic<uint64_t> connections_refused{0};  // past --max-connections
+  std::atomic<uint64_t> connections_refused{0};  // requests answered 503 Busy: past --max-connections
+  // The server (server.h): connections open and accepted, requests being served, and
+  // connections closed by a timeout, by what they were doing then.
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> requests_active{0};
+  std::atomic<uint64_t> timeouts_idle{0};    // keep-alive connections silent for --idle-timeout
+  std::atomic<uint64_t> timeouts_header{0};  // a request's header not whole within --header-timeout
+  std::atomic<uint64_t> timeouts_io{0};      // a body or an answer stalled for --io-timeout
+  std::atomic<uint64_t> accept_failures{0};  // accept() failed (e.g. out of file descriptors)
   std::atomic<uint64_t> peer_busy{0};            // 503 Busy answers from peers (asked again)
   std::atomic<uint64_t> fan_in_redirects{0};     // askers this node sent to a holder
   std::atomic<uint64_t> fan_in_fetches{0};       // chunks this node got from a holder

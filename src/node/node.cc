@@ -38,8 +38,19 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (options.upload_concurrency < 1 || options.upload_concurrency > 256) {
     return Status::InvalidArgument("--upload-concurrency must be between 1 and 256");
   }
+  for (int threads : {options.serve_threads, options.fetch_threads}) {
+    if (threads < 0 || threads > 1024) return Status::InvalidArgument("thread counts must be between 0 (auto) and 1024");
+  }
   std::unique_ptr<Node> node(new Node(options));
   if (node->options_.staged_cap == 0) node->options_.staged_cap = options.capacity / 2;
+  // Threads from the core count: blocking handlers and fetches two per core each (at least 4:
+  // a fetch mostly waits on the network).
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  NodeOptions& o = node->options_;
+  if (o.serve_threads == 0) o.serve_threads = std::max(4, 2 * cores);
+  if (o.fetch_threads == 0) o.fetch_threads = std::max(4, 2 * cores);
+  node->serve_pool_ = std::make_unique<WorkerPool>(o.serve_threads, "shoald-serve");
+  node->fetch_pool_ = std::make_unique<WorkerPool>(o.fetch_threads, "shoald-fetch");
   SHOAL_ASSIGN_OR_RETURN(node->chunks_,
                          engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
   SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
@@ -76,6 +87,9 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
 }
 
 Node::~Node() {
+  // Handlers and fetches queued or running finish first, while all they use is here.
+  serve_pool_.reset();
+  fetch_pool_.reset();
   closing_ = true;  // no new view refreshes; a drain stops between hand-offs
   {
     std::lock_guard<std::mutex> lock(copies_mu_);
@@ -92,8 +106,6 @@ Node::~Node() {
   etcd_.reset();  // no more membership callbacks (the lease is left to expire, as in a crash)
   if (replica_thread_.joinable()) replica_thread_.join();
   uploader_.reset();
-  std::unique_lock<std::mutex> lock(readahead_mu_);
-  readahead_cv_.wait(lock, [this] { return readahead_running_ == 0; });
 }
 
 
@@ -439,6 +451,11 @@ size_t ChunkFill::filled() {
   return filled_;
 }
 
+bool ChunkFill::done() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return done_;
+}
+
 bool ChunkFill::Append(const char* d, size_t n) {
   size_t at;
   {
@@ -447,36 +464,37 @@ bool ChunkFill::Append(const char* d, size_t n) {
   }
   if (n > data_.size() - at) return false;
   std::memcpy(data_.data() + at, d, n);  // past filled_: no reader looks there yet
+  std::vector<std::function<void()>> ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
     filled_ = at + n;
+    auto past = std::partition(waiters_.begin(), waiters_.end(), [&](const auto& w) { return w.first >= filled_; });
+    for (auto it = past; it != waiters_.end(); ++it) ready.push_back(std::move(it->second));
+    waiters_.erase(past, waiters_.end());
   }
-  cv_.notify_all();
+  for (auto& r : ready) r();
   return true;
 }
 
 void ChunkFill::Finish() {
+  std::vector<std::pair<size_t, std::function<void()>>> ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
     done_ = true;
+    ready.swap(waiters_);
   }
-  cv_.notify_all();
+  for (auto& r : ready) r.second();
 }
 
-Status ChunkFill::Stream(size_t from, size_t to, const ByteSink& sink) {
-  to = std::min(to, data_.size());
-  for (size_t pos = from; pos < to;) {
-    size_t upto;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return filled_ > pos || done_; });
-      if (filled_ <= pos) return Status::Unavailable("the fetch of this chunk failed before it was whole");
-      upto = std::min(filled_, to);
+void ChunkFill::WhenPast(size_t pos, std::function<void()> ready) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (filled_ <= pos && !done_) {
+      waiters_.emplace_back(pos, std::move(ready));
+      return;
     }
-    SHOAL_RETURN_IF_ERROR(sink(data_.data() + pos, upto - pos));
-    pos = upto;
   }
-  return Status::Ok();
+  ready();
 }
 
 Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url, const ObjectInfo& info,
@@ -512,6 +530,47 @@ Result<std::shared_ptr<const std::string>> Node::Fetch(const std::string& url, c
   return data;
 }
 
+Node::Inflight Node::JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead) {
+  std::string id = key.Id();
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  auto it = inflight_.find(id);
+  if (it != inflight_.end()) {
+    *lead = false;
+    metrics_.coalesced_waits++;
+    return it->second;
+  }
+  *lead = true;
+  metrics_.chunk_misses++;
+  Inflight job;
+  job.id = id;
+  job.promise = std::make_shared<std::promise<ChunkResult>>();
+  job.result = job.promise->get_future().share();
+  job.fill = std::make_shared<ChunkFill>(std::min(options_.chunk_size, info.size - key.index * options_.chunk_size));
+  inflight_[id] = job;
+  return job;
+}
+
+void Node::RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
+                    const Inflight& job) {
+  ChunkResult result = Fetch(url, info, index, mode, job.fill);
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    if (!result.ok()) {  // kept for readers that followed the fill and found it short
+      if (fetch_errors_.emplace(job.id, result.status()).second) fetch_error_order_.push_back(job.id);
+      while (fetch_error_order_.size() > 1024) {
+        fetch_errors_.erase(fetch_error_order_.front());
+        fetch_error_order_.pop_front();
+      }
+    } else {
+      fetch_errors_.erase(job.id);
+    }
+  }
+  job.fill->Finish();
+  job.promise->set_value(result);
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  inflight_.erase(job.id);
+}
+
 Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
                                                        const ObjectInfo& info, uint64_t index, ReadMode mode) {
   engine::ChunkKey key{url, ChunkVersion(url, info.etag), index};
@@ -522,34 +581,50 @@ Result<std::shared_ptr<const std::string>> Node::Chunk(const std::string& url,
   }
   // kNotFound, or kCorruption (already dropped): fetch it again.
   if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
-  metrics_.chunk_misses++;
-  std::string id = key.Id();
-  std::promise<Result<std::shared_ptr<const std::string>>> promise;
-  ChunkFuture future;
-  std::shared_ptr<ChunkFill> fill;  // set: this caller leads the fetch
-  {
-    std::lock_guard<std::mutex> lock(inflight_mu_);
-    auto it = inflight_.find(id);
-    if (it != inflight_.end()) {
-      future = it->second.result;
-    } else {
-      future = promise.get_future().share();
-      fill = std::make_shared<ChunkFill>(std::min(options_.chunk_size, info.size - index * options_.chunk_size));
-      inflight_[id] = Inflight{future, fill};
+  bool lead = false;
+  Inflight job = JoinFetch(key, info, &lead);
+  if (lead) RunFetch(url, info, index, mode, job);
+  return job.result.get();
+}
+
+Result<ChunkSource> Node::OpenChunk(const std::string& url, const ObjectInfo& info, uint64_t index,
+                                    ReadMode mode) {
+  if (index >= ChunkCount(info.size, options_.chunk_size)) {
+    return Status::InvalidArgument(url + " has no chunk " + std::to_string(index));
+  }
+  engine::ChunkKey key{url, ChunkVersion(url, info.etag), index};
+  for (int look = 0; look < 2; look++) {
+    auto cached = chunks_->Get(key);
+    if (cached.ok()) {
+      metrics_.chunk_hits++;
+      return ChunkSource{std::make_shared<const std::string>(std::move(cached).value()), nullptr};
     }
+    if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
+    if (mode != ReadMode::kHeld) break;
+    // Fan-in: follow this node's own fetch of it, if one is under way; never start one.
+    {
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      auto it = inflight_.find(key.Id());
+      if (it != inflight_.end()) {
+        metrics_.coalesced_waits++;
+        return ChunkSource{nullptr, it->second.fill};
+      }
+    }
+    // Neither: the fetch may have finished between the two looks; look once more.
   }
-  if (!fill) {
-    metrics_.coalesced_waits++;
-    return future.get();
-  }
-  auto result = Fetch(url, info, index, mode, fill);
-  fill->Finish();
-  promise.set_value(result);
-  {
-    std::lock_guard<std::mutex> lock(inflight_mu_);
-    inflight_.erase(id);
-  }
-  return result;
+  if (mode == ReadMode::kHeld) return Status::NotFound(key.ToString() + " is neither held nor being fetched here");
+  bool lead = false;
+  Inflight job = JoinFetch(key, info, &lead);
+  if (lead) fetch_pool_->Submit([this, url, info, index, mode, job] { RunFetch(url, info, index, mode, job); });
+  return ChunkSource{nullptr, job.fill};
+}
+
+Status Node::FetchError(const std::string& url, const ObjectInfo& info, uint64_t index) {
+  std::string id = engine::ChunkKey{url, ChunkVersion(url, info.etag), index}.Id();
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  auto it = fetch_errors_.find(id);
+  if (it != fetch_errors_.end()) return it->second;
+  return Status::Unavailable("the fetch of " + url + " chunk " + std::to_string(index) + " failed before it was whole");
 }
 
 Result<bool> Node::Warm(const std::string& url, const ObjectInfo& info, uint64_t index, bool route) {
@@ -561,7 +636,8 @@ Result<bool> Node::Warm(const std::string& url, const ObjectInfo& info, uint64_t
   return false;
 }
 
-void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode) {
+void Node::Prefetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode) {
+  if (mode == ReadMode::kCacheOnly || mode == ReadMode::kHeld) return;
   uint64_t chunks = ChunkCount(info.size, options_.chunk_size);
   // A routed read (from a peer, or a client that fetches from every owner itself) reads
   // ahead only the chunks this node owns: the rest are being fetched from their owners.
@@ -572,78 +648,16 @@ void Node::ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t in
     if (v && v->RouteOf(url, next, 1).replicas[0].member.id != id()) continue;
     engine::ChunkKey key{url, ChunkVersion(url, info.etag), next};
     if (chunks_->Contains(key)) continue;
+    bool lead = false;
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
       if (inflight_.count(key.Id())) continue;
     }
-    {
-      std::lock_guard<std::mutex> lock(readahead_mu_);
-      if (readahead_running_ >= options_.readahead) return;  // bounded: never queue without limit
-      readahead_running_++;
-    }
+    Inflight job = JoinFetch(key, info, &lead);
+    if (!lead) continue;
     metrics_.readahead_chunks++;
-    std::thread([this, url, info, next, mode] {
-      Chunk(url, info, next, mode).status().IgnoreError();
-      std::lock_guard<std::mutex> lock(readahead_mu_);
-      readahead_running_--;
-      readahead_cv_.notify_all();
-    }).detach();
+    fetch_pool_->Submit([this, url, info, next, mode, job] { RunFetch(url, info, next, mode, job); });
   }
-}
-
-Status Node::Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
-                  const ByteSink& sink, ReadMode mode) {
-  if (offset > info.size || length > info.size - offset) {
-    return Status::InvalidArgument("range " + std::to_string(offset) + "+" + std::to_string(length) +
-                                   " is outside " + url + " (" + std::to_string(info.size) + " bytes)");
-  }
-  uint64_t end = offset + length;
-  uint64_t pos = offset;
-  while (pos < end) {
-    uint64_t index = pos / options_.chunk_size;
-    if (mode != ReadMode::kCacheOnly) ReadAhead(url, info, index, mode);
-    SHOAL_ASSIGN_OR_RETURN(auto data, Chunk(url, info, index, mode));
-    uint64_t in_chunk = pos - index * options_.chunk_size;
-    uint64_t n = std::min<uint64_t>(data->size() - in_chunk, end - pos);
-    SHOAL_RETURN_IF_ERROR(sink(data->data() + in_chunk, n));
-    metrics_.bytes_served += n;
-    pos += n;
-  }
-  return Status::Ok();
-}
-
-Status Node::ReadHeld(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
-                      const ByteSink& sink) {
-  const uint64_t index = offset / options_.chunk_size, in_chunk = offset - index * options_.chunk_size;
-  if (offset > info.size || length > info.size - offset || in_chunk + length > options_.chunk_size) {
-    return Status::InvalidArgument("a held read is of one chunk's bytes");
-  }
-  auto counted = [&](const char* d, size_t n) {
-    SHOAL_RETURN_IF_ERROR(sink(d, n));
-    metrics_.bytes_served += n;
-    return Status::Ok();
-  };
-  engine::ChunkKey key{url, ChunkVersion(url, info.etag), index};
-  for (int look = 0; look < 2; look++) {
-    auto cached = chunks_->Get(key);
-    if (cached.ok()) {
-      metrics_.chunk_hits++;
-      if (in_chunk + length > cached->size()) return Status::InvalidArgument("range past the chunk's end");
-      return counted(cached->data() + in_chunk, length);
-    }
-    std::shared_ptr<ChunkFill> fill;
-    {
-      std::lock_guard<std::mutex> lock(inflight_mu_);
-      auto it = inflight_.find(key.Id());
-      if (it != inflight_.end()) fill = it->second.fill;
-    }
-    if (fill) {
-      metrics_.coalesced_waits++;
-      return fill->Stream(in_chunk, in_chunk + length, counted);
-    }
-    // Neither: the fetch may have finished between the two looks; look once more.
-  }
-  return Status::NotFound(key.ToString() + " is neither held nor being fetched here");
 }
 
 std::string Node::MetricsText() {
@@ -689,8 +703,21 @@ std::string Node::MetricsText() {
           metrics_.bytes_served_peers);
   counter("bytes_served_local_total", "Object bytes sent over the Unix socket, to clients on this host (part of "
           "bytes_served; not paced by --egress-limit).", metrics_.bytes_served_local);
-  counter("connections_refused_total", "Connections answered 503 at once: the node was at --max-connections.",
+  counter("connections_refused_total", "Requests answered 503 Busy at once: the node was serving --max-connections.",
           metrics_.connections_refused);
+  gauge("connections_open", "Client and peer connections open (idle keep-alive ones included).",
+        metrics_.connections_open);
+  counter("connections_accepted_total", "Connections accepted.", metrics_.connections_accepted);
+  gauge("requests_active", "Requests being served now, /healthz and /metrics aside (what --max-connections bounds).",
+        metrics_.requests_active);
+  out << "# HELP shoal_connection_timeouts_total Connections closed by a timeout, by what they were doing.\n"
+         "# TYPE shoal_connection_timeouts_total counter\n"
+      << "shoal_connection_timeouts_total{phase=\"idle\"} " << metrics_.timeouts_idle << "\n"
+      << "shoal_connection_timeouts_total{phase=\"header\"} " << metrics_.timeouts_header << "\n"
+      << "shoal_connection_timeouts_total{phase=\"io\"} " << metrics_.timeouts_io << "\n";
+  counter("accept_failures_total", "Connections that could not be accepted (out of file descriptors, say).",
+          metrics_.accept_failures);
+  gauge("serve_queue", "Blocking request work waiting for a serve thread.", serve_pool_ ? serve_pool_->queued() : 0);
   counter("peer_busy_total", "Peers that answered busy (at their connection cap); the chunk was asked again.",
           metrics_.peer_busy);
   counter("fan_in_redirects_total", "Nodes asking for a chunk this node was already sending that it sent to a "

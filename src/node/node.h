@@ -18,6 +18,7 @@
 #include "cluster/view.h"
 #include "common/rate_limiter.h"
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
 #include "node/metrics.h"
@@ -76,8 +77,14 @@ struct NodeOptions {
   // holder per chunk.
   int fan_in_direct = 4;
   int fan_in_fanout = 2;
-  // Connections served at once; past it a connection is answered 503 at once.
+  // Requests served at once (idle keep-alive connections do not count); past it a request is
+  // answered 503 Busy at once.
   int max_connections = 1024;
+  // Threads for blocking work of requests (disk reads, writes and fsyncs, handlers:
+  // `serve_threads`) and chunk fetches from peers and the store (`fetch_threads`: how many
+  // chunks are fetched at once). 0: from the core count. The server's event loop has its own.
+  int serve_threads = 0;
+  int fetch_threads = 0;
 };
 
 class Node;
@@ -94,8 +101,14 @@ class ChunkFill {
   bool Append(const char* d, size_t n);
   // The fetch is over: a stream waiting past filled() fails.
   void Finish();
-  // Sends bytes [from, to) to `sink` as they arrive; kUnavailable if the fetch fails first.
-  Status Stream(size_t from, size_t to, const ByteSink& sink);
+  // Calls `ready` once filled() > pos or the fetch is over: at once (in this thread) if so
+  // already, else in the fetching thread as the bytes arrive. For readers that must not wait
+  // in a thread (the server's). `ready` must not call back into this fill.
+  void WhenPast(size_t pos, std::function<void()> ready);
+  // Bytes [0, filled()) never move or change.
+  const char* data() const { return data_.data(); }
+  // Whether the fetch is over; with filled() < length() it failed.
+  bool done();
   // The whole chunk, sharing this fill's buffer.
   static std::shared_ptr<const std::string> Whole(const std::shared_ptr<ChunkFill>& f) {
     return std::shared_ptr<const std::string>(f, &f->data_);
@@ -104,9 +117,16 @@ class ChunkFill {
  private:
   std::string data_;
   std::mutex mu_;
-  std::condition_variable cv_;
   size_t filled_ = 0;  // guarded by mu_; written only by the one fetch
   bool done_ = false;  // guarded by mu_
+  std::vector<std::pair<size_t, std::function<void()>>> waiters_;  // guarded by mu_
+};
+
+// Where a reader gets one chunk's bytes without waiting in a thread: the whole chunk (from
+// disk), or the fill of the fetch under way, to follow as it arrives (ChunkFill::WhenPast).
+struct ChunkSource {
+  std::shared_ptr<const std::string> data;
+  std::shared_ptr<ChunkFill> fill;
 };
 
 // The chunk version of a write taken by a node (its chunks' key until the store names it).
@@ -170,16 +190,24 @@ class Node {
   Result<ObjectInfo> Stat(const std::string& url);
   // Forgets the cached size and ETag of `url` (it changed in the store).
   void Invalidate(const std::string& url);
-  // Streams bytes [offset, offset + length) of `url` (as of `info`) to `sink`, chunk by chunk.
-  // kPreconditionFailed when the store no longer has that version.
-  Status Read(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
-              const ByteSink& sink, ReadMode mode = ReadMode::kRoute);
-
-  // Fan-in: streams bytes [offset, offset + length) of one chunk of `url` that this node holds
-  // or is fetching (as the bytes arrive), to a node its owner sent here; never fetches.
-  // kNotFound when the chunk is neither.
-  Status ReadHeld(const std::string& url, const ObjectInfo& info, uint64_t offset, uint64_t length,
-                  const ByteSink& sink);
+  // Chunk `index` of `url` (as of `info`) for a reader that must not wait in a thread: from
+  // disk, or the fill of its fetch under way: joined if another reader started it, else
+  // started here on the fetch pool (kRoute: through its owner; kForwarded: from the store or
+  // the previous owner). kCacheOnly: only from disk. kHeld (fan-in: a node the owner sent
+  // here): from disk or a fetch under way, never a new fetch. kNotFound when a mode that may
+  // not fetch finds neither; a fetch's own failure (kPreconditionFailed when the store no
+  // longer has that version) shows as a fill that ends short, with the reason in
+  // FetchError(). Reads the disk: call it on the serve pool, not the event loop.
+  Result<ChunkSource> OpenChunk(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
+  // The error of the last failed fetch of `url`'s chunk `index` (as of `info`), for a reader
+  // whose fill ended short; kUnavailable when none is recorded.
+  Status FetchError(const std::string& url, const ObjectInfo& info, uint64_t index);
+  // Read-ahead for one stream reading chunk `index` sequentially: starts fetches of the next
+  // options().readahead chunks that are neither on disk nor being fetched (a routed read:
+  // only those this node owns; the rest come from their owners). Never blocks.
+  void Prefetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
+  // Blocking work of requests (the server runs handlers here).
+  WorkerPool& serve_pool() { return *serve_pool_; }
 
   // Fetches chunk `index` of `url` (as of `info`) into this node's cache if it is not there:
   // `shoal warmup` asks each owner for its chunks (`route` false: from the store); `warmup
@@ -325,7 +353,12 @@ class Node {
   void ForgetWrite(const engine::UploadRecord& r, uint64_t uploaded);
   // Tells the nodes holding copies of own write `r` (all but `except`) to drop them.
   void DropCopiesOf(const engine::UploadRecord& r, const std::string& except = "");
-  void ReadAhead(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
+  // Joins the fetch of chunk `key` under way, or becomes its leader: `lead` set, the caller
+  // must run RunFetch (inline or on the fetch pool).
+  struct Inflight;
+  Inflight JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead);
+  void RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
+                const Inflight& job);
 
   NodeOptions options_;
   NodeMetrics metrics_;
@@ -342,13 +375,20 @@ class Node {
   std::mutex meta_mu_;
   std::unordered_map<std::string, Meta> meta_;  // guarded by meta_mu_
 
-  using ChunkFuture = std::shared_future<Result<std::shared_ptr<const std::string>>>;
+  using ChunkResult = Result<std::shared_ptr<const std::string>>;
+  using ChunkFuture = std::shared_future<ChunkResult>;
   std::mutex inflight_mu_;
   struct Inflight {
-    ChunkFuture result;               // the whole chunk, for readers here
-    std::shared_ptr<ChunkFill> fill;  // its bytes so far, for nodes sent here (fan-in)
+    std::string id;                   // the chunk's id (engine::ChunkKey::Id)
+    ChunkFuture result;               // the whole chunk, for readers here that wait in a thread
+    std::shared_ptr<ChunkFill> fill;  // its bytes so far, for readers that follow it
+    std::shared_ptr<std::promise<ChunkResult>> promise;  // set by the leader
   };
   std::unordered_map<std::string, Inflight> inflight_;  // chunk id -> its fetch; guarded
+  // The errors of fetches that failed, for readers that followed their fill; guarded by
+  // inflight_mu_; bounded (oldest dropped).
+  std::map<std::string, Status> fetch_errors_;
+  std::deque<std::string> fetch_error_order_;
 
   // url + '\n' + store ETag -> the local version its chunks were written as; guarded by meta_mu_.
   std::unordered_map<std::string, std::string> aliases_;
@@ -391,9 +431,10 @@ class Node {
   DrainState drain_;  // guarded by drain_mu_
   std::thread drain_thread_;
 
-  std::mutex readahead_mu_;
-  int readahead_running_ = 0;  // guarded by readahead_mu_
-  std::condition_variable readahead_cv_;
+  // Declared last, so destroyed first: their threads end (running what is queued) while
+  // everything their tasks use still exists.
+  std::unique_ptr<WorkerPool> fetch_pool_;  // chunk fetches for readers that follow a fill
+  std::unique_ptr<WorkerPool> serve_pool_;  // the server's blocking handlers
 };
 
 }  // namespace shoal::node

@@ -1,15 +1,25 @@
 #include "node/server.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <cstring>
 #include <limits>
-#include <optional>
+#include <list>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <vector>
 
 #include "common/strings.h"
 
@@ -22,6 +32,13 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 // TCP and Unix-domain connections alike (a Unix socket is a client on this host).
 using Socket = asio::generic::stream_protocol::socket;
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using asio::awaitable;
+using asio::use_awaitable;
+using Request = http::request<http::buffer_body>;
+using Parser = http::request_parser<http::buffer_body>;
+
+// ---- parsing what a client sends ----------------------------------------------------------
 
 std::string PercentDecode(std::string_view s) {
   std::string out;
@@ -55,6 +72,52 @@ std::string QueryParam(std::string_view target, std::string_view name) {
   return "";
 }
 
+std::string QueryParam(const Request& req, std::string_view name) {
+  return QueryParam(std::string_view(req.target().data(), req.target().size()), name);
+}
+
+std::string_view Header(const Request& req, std::string_view name) {
+  auto v = req[beast::string_view(name.data(), name.size())];
+  return std::string_view(v.data(), v.size());
+}
+
+// A whole decimal number (no sign, no spaces, no overflow); nullopt otherwise.
+std::optional<uint64_t> ParseNumber(std::string_view text) {
+  uint64_t v = 0;
+  auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v, 10);
+  if (text.empty() || err != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+// Parses "bytes=A-B" / "bytes=A-" / "bytes=-N" against `size`; false when unsatisfiable.
+bool ParseRange(std::string_view header, uint64_t size, uint64_t* offset, uint64_t* length) {
+  if (!StartsWith(header, "bytes=")) return false;
+  std::string_view spec = header.substr(6);
+  if (spec.find(',') != std::string_view::npos) return false;  // one range only
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return false;
+  std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  if (a.empty()) {  // suffix: the last N bytes
+    auto n = ParseNumber(b);
+    if (!n || *n == 0) return false;
+    *length = std::min(*n, size);
+    *offset = size - *length;
+    return true;
+  }
+  auto start = ParseNumber(a);
+  if (!start || *start >= size) return false;
+  uint64_t last = size - 1;
+  if (!b.empty()) {
+    auto l = ParseNumber(b);
+    if (!l) return false;
+    last = std::min(*l, size - 1);
+  }
+  if (last < *start) return false;
+  *offset = *start;
+  *length = last - *start + 1;
+  return true;
+}
+
 http::status HttpStatusOf(Code code) {
   switch (code) {
     case Code::kNotFound: return http::status::not_found;
@@ -67,35 +130,6 @@ http::status HttpStatusOf(Code code) {
   }
 }
 
-// Parses "bytes=A-B" / "bytes=A-" / "bytes=-N" against `size`; false when unsatisfiable.
-bool ParseRange(std::string_view header, uint64_t size, uint64_t* offset, uint64_t* length) {
-  if (!StartsWith(header, "bytes=")) return false;
-  std::string spec(header.substr(6));
-  if (spec.find(',') != std::string::npos) return false;  // one range only
-  size_t dash = spec.find('-');
-  if (dash == std::string::npos) return false;
-  std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  try {
-    if (a.empty()) {  // suffix: the last N bytes
-      uint64_t n = std::stoull(b);
-      if (n == 0) return false;
-      n = std::min(n, size);
-      *offset = size - n;
-      *length = n;
-      return true;
-    }
-    uint64_t start = std::stoull(a);
-    if (start >= size) return false;
-    uint64_t last = b.empty() ? size - 1 : std::min<uint64_t>(std::stoull(b), size - 1);
-    if (last < start) return false;
-    *offset = start;
-    *length = last - start + 1;
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 template <class Body>
 void Prepare(http::response<Body>& res, unsigned version, bool keep_alive) {
   res.version(version);
@@ -103,42 +137,26 @@ void Prepare(http::response<Body>& res, unsigned version, bool keep_alive) {
   res.keep_alive(keep_alive);
 }
 
-// Writes a JSON error; false if the connection is no longer usable.
-bool WriteError(Socket& socket, unsigned version, bool keep_alive, http::status status,
-                const Status& st, bool head = false) {
-  if (head) {  // no body may follow a HEAD answer; close rather than guess a length
-    http::response<http::empty_body> res{status, version};
-    Prepare(res, version, false);
-    res.set("X-Shoal-Error", CodeName(st.code()));
-    std::string msg = st.message();
-    for (char& c : msg) {
-      if (c == '\r' || c == '\n') c = ' ';
-    }
-    res.set("X-Shoal-Message", msg);
-    beast::error_code ec;
-    http::write(socket, res, ec);
-    return false;
-  }
-  http::response<http::string_body> res{status, version};
-  Prepare(res, version, keep_alive);
-  res.set(http::field::content_type, "application/json");
-  res.body() = nlohmann::json{{"code", CodeName(st.code())}, {"message", st.message()}}.dump() + "\n";
-  res.prepare_payload();
-  beast::error_code ec;
-  http::write(socket, res, ec);
-  return !ec;
-}
+using TextResponse = http::response<http::string_body>;
 
-bool WriteText(Socket& socket, unsigned version, bool keep_alive, const std::string& body,
-               const char* type) {
-  http::response<http::string_body> res{http::status::ok, version};
+TextResponse Text(unsigned version, bool keep_alive, std::string body, const char* type,
+                  http::status status = http::status::ok) {
+  TextResponse res{status, version};
   Prepare(res, version, keep_alive);
   res.set(http::field::content_type, type);
-  res.body() = body;
+  res.body() = std::move(body);
   res.prepare_payload();
-  beast::error_code ec;
-  http::write(socket, res, ec);
-  return !ec;
+  return res;
+}
+
+TextResponse ErrorResponse(unsigned version, bool keep_alive, http::status status, const Status& st) {
+  return Text(version, keep_alive,
+              nlohmann::json{{"code", CodeName(st.code())}, {"message", st.message()}}.dump() + "\n",
+              "application/json", status);
+}
+
+TextResponse ErrorResponse(unsigned version, bool keep_alive, const Status& st) {
+  return ErrorResponse(version, keep_alive, HttpStatusOf(st.code()), st);
 }
 
 void CountError(Node* node, const Status& st) {
@@ -147,69 +165,241 @@ void CountError(Node* node, const Status& st) {
   else node->metrics().errors_other++;
 }
 
-using Request = http::request<http::buffer_body>;
+// ---- the connection ----------------------------------------------------------------------
 
-// Query parameter `name` of the request's target.
-std::string QueryParam(const Request& req, std::string_view name) {
-  return QueryParam(std::string_view(req.target().data(), req.target().size()), name);
+enum class Phase { kIdle, kHeader, kIo, kLinger };
+
+// One client connection: its socket, what was read past the last request, and the watchdog
+// that closes it when a phase outlasts its timeout. Lives on its own strand: the coroutine
+// serving it and the watchdog never run at once.
+struct Conn : std::enable_shared_from_this<Conn> {
+  Conn(Socket s, Node* n) : socket(std::move(s)), timer(socket.get_executor()), node(n) {}
+  Socket socket;
+  beast::flat_buffer buffer;
+  asio::steady_timer timer;
+  Node* node;
+  uint64_t generation = 0;  // of the armed watchdog; a stale expiry is ignored
+  bool timed_out = false;
+
+  void Arm(Phase phase, std::chrono::milliseconds after) {
+    uint64_t gen = ++generation;
+    timer.expires_after(after);
+    timer.async_wait([self = shared_from_this(), gen, phase](beast::error_code ec) {
+      if (ec || gen != self->generation) return;
+      self->timed_out = true;
+      auto& m = self->node->metrics();
+      if (phase == Phase::kIdle) m.timeouts_idle++;
+      if (phase == Phase::kHeader) m.timeouts_header++;
+      if (phase == Phase::kIo) m.timeouts_io++;
+      beast::error_code ignored;
+      self->socket.close(ignored);  // ends the operation the coroutine waits in
+    });
+  }
+  void Disarm() {
+    ++generation;
+    timer.cancel();
+  }
+};
+
+struct Listener {
+  std::unique_ptr<Acceptor> acceptor;
+  std::string unix_path;  // the socket file to remove on Stop
+  bool metrics_only = false;
+  bool local = false;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Node* node;
+  ServerOptions options;
+  asio::io_context io;
+  std::list<Listener> listeners;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> offloads{0};  // tasks on the node's pools that will post back here
+  std::mutex conns_mu;
+  std::list<std::weak_ptr<Conn>> conns;  // guarded by conns_mu; closed on Stop
+
+  awaitable<void> Accept(Listener& l);
+  awaitable<void> Session(std::shared_ptr<Conn> c, const Listener& l);
+  awaitable<bool> Handle(Conn& c, Parser& parser, const Listener& l);
+  awaitable<bool> ServeObject(Conn& c, const Request& req, bool local);
+  awaitable<bool> ServeWrite(Conn& c, Parser& parser);
+  awaitable<bool> ServeReplica(Conn& c, Parser& parser);
+  awaitable<bool> ServeClusterView(Conn& c, Parser& parser);
+
+  // Runs `f` on the node's serve pool and resumes with its result on this connection's strand.
+  template <class F>
+  awaitable<std::invoke_result_t<F>> Offload(F f);
+  // Resumes once `fill` has bytes past `pos` or its fetch is over.
+  awaitable<void> WaitPast(const std::shared_ptr<ChunkFill>& fill, size_t pos);
+
+  awaitable<bool> Write(Conn& c, TextResponse res);
+  awaitable<bool> WriteHeader(Conn& c, http::response<http::empty_body>& res);
+  // Sends `n` body bytes; `paced`: under the node's egress limit, waiting on a timer, never in
+  // a thread.
+  awaitable<bool> SendBytes(Conn& c, const char* d, size_t n, bool paced);
+  awaitable<bool> ReadBodyInto(Conn& c, Writer& w, uint64_t n, Status* st);
+  awaitable<bool> ReadChunkLine(Conn& c, std::string* line, Status* st);
+  awaitable<bool> ReadChunkedBody(Conn& c, Writer& w, Status* st);
+  awaitable<bool> ReadBody(Conn& c, Parser& parser, uint64_t limit, std::string* body);
+  awaitable<void> Linger(Conn& c);
+};
+
+// (Callers build the awaitable in a statement of its own, then co_await it: g++ 12 mishandles a
+// lambda temporary inside a co_await expression, seen as garbage captures.)
+// Offload and WaitPast hand asio's initiation only trivially destructible values (raw
+// pointers): Boost 1.74's use_awaitable copies initiation arguments into a coroutine frame,
+// and g++ 12 destroys non-trivial ones twice there (a double free, seen).
+template <class F>
+awaitable<std::invoke_result_t<F>> Server::Impl::Offload(F f) {
+  using R = std::invoke_result_t<F>;
+  F* job = new F(std::move(f));  // owned by the pool task from here
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
+      [this, job](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        offloads++;
+        node->serve_pool().Submit([this, ex, handler = std::move(handler), job]() mutable {
+          R r = std::unique_ptr<F>(job)->operator()();
+          asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+          offloads--;
+        });
+      },
+      use_awaitable);
 }
 
-// The version a peer or routing client names (X-Shoal-Etag and X-Shoal-Size), if it does.
-std::optional<ObjectInfo> NamedVersion(const Request& req) {
-  std::string etag(req["X-Shoal-Etag"]), size(req["X-Shoal-Size"]);
-  if (etag.empty() || size.empty()) return std::nullopt;
-  return ObjectInfo{"", std::strtoull(size.c_str(), nullptr, 10), etag, 0};
+// The caller keeps `fill` alive until this resumes.
+awaitable<void> Server::Impl::WaitPast(const std::shared_ptr<ChunkFill>& fill, size_t pos) {
+  ChunkFill* f = fill.get();
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [f, pos](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        f->WhenPast(pos, [ex, h] { asio::post(ex, [h] { std::move(*h)(); }); });
+      },
+      use_awaitable);
 }
 
-// Serves one object request; false if the connection must close.
-bool ServeObject(Node* node, Socket& socket, const Request& req, bool local) {
+awaitable<bool> Server::Impl::Write(Conn& c, TextResponse res) {
+  beast::error_code ec;
+  c.Arm(Phase::kIo, options.io_timeout);
+  co_await http::async_write(c.socket, res, asio::redirect_error(use_awaitable, ec));
+  c.Disarm();
+  co_return !ec && res.keep_alive();
+}
+
+awaitable<bool> Server::Impl::WriteHeader(Conn& c, http::response<http::empty_body>& res) {
+  beast::error_code ec;
+  http::response_serializer<http::empty_body> sr{res};
+  c.Arm(Phase::kIo, options.io_timeout);
+  co_await http::async_write_header(c.socket, sr, asio::redirect_error(use_awaitable, ec));
+  c.Disarm();
+  co_return !ec;
+}
+
+awaitable<bool> Server::Impl::SendBytes(Conn& c, const char* d, size_t n, bool paced) {
+  paced = paced && node->egress().rate() > 0;
+  for (size_t done = 0; done < n;) {
+    size_t piece = paced ? std::min<size_t>(n - done, 1 << 20) : n - done;  // slices pace the stream
+    if (paced) {
+      auto wait = node->egress().Reserve(piece);
+      if (wait.count() > 0) {
+        asio::steady_timer t(c.socket.get_executor(), wait);
+        beast::error_code ignored;
+        co_await t.async_wait(asio::redirect_error(use_awaitable, ignored));
+      }
+    }
+    beast::error_code ec;
+    c.Arm(Phase::kIo, options.io_timeout);
+    co_await asio::async_write(c.socket, asio::buffer(d + done, piece), asio::redirect_error(use_awaitable, ec));
+    c.Disarm();
+    if (ec) co_return false;
+    done += piece;
+  }
+  co_return true;
+}
+
+// The version a peer or routing client names (X-Shoal-Etag and X-Shoal-Size), if it does;
+// kInvalidArgument for a size that is not a number.
+Result<std::optional<ObjectInfo>> NamedVersion(const Request& req) {
+  std::string etag(Header(req, "X-Shoal-Etag"));
+  std::string_view size = Header(req, "X-Shoal-Size");
+  if (etag.empty() || size.empty()) return std::optional<ObjectInfo>();
+  auto n = ParseNumber(size);
+  if (!n) return Status::InvalidArgument("X-Shoal-Size '" + std::string(size.substr(0, 32)) + "' is not a size");
+  return std::optional<ObjectInfo>(ObjectInfo{"", *n, etag, 0});
+}
+
+// GET|HEAD /v1/object. False if the connection must close.
+awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool local) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(req, "url");
-  if (url.empty()) {
-    return WriteError(socket, v, ka, http::status::bad_request,
-                      Status::InvalidArgument("missing ?url=az://container/key"));
-  }
   bool head = req.method() == http::verb::head;
+  auto fail = [&](const Status& st) -> TextResponse {
+    CountError(node, st);
+    auto res = ErrorResponse(v, ka && !head, st);
+    if (head) {  // no body may follow a HEAD answer: the error goes in headers
+      std::string msg = st.message();
+      for (char& ch : msg) {
+        if (ch == '\r' || ch == '\n') ch = ' ';
+      }
+      res.set("X-Shoal-Error", CodeName(st.code()));
+      res.set("X-Shoal-Message", msg);
+      res.body().clear();
+      res.keep_alive(false);
+    }
+    return res;
+  };
+  if (url.empty()) co_return co_await Write(c, fail(Status::InvalidArgument("missing ?url=az://container/key")));
   // Peers and routing clients name the mode of the read and the version they want (so no
   // HEAD goes to the store per chunk); others get the current version.
-  std::string_view how(req["X-Shoal-Read"].data(), req["X-Shoal-Read"].size());
+  std::string_view how = Header(req, "X-Shoal-Read");
   ReadMode mode = how == "forwarded"    ? ReadMode::kForwarded
                   : how == "cache-only" ? ReadMode::kCacheOnly
                   : how == "held"       ? ReadMode::kHeld
                                         : ReadMode::kRoute;
-  std::optional<ObjectInfo> named = NamedVersion(req);
-  bool pinned = named.has_value();
-  bool to_peer = !req["X-Shoal-From"].empty();
-  node->SawEpoch(std::strtoull(std::string(req["X-Shoal-Epoch"]).c_str(), nullptr, 10));
-  Result<ObjectInfo> info = pinned ? Result<ObjectInfo>(*named) : node->Stat(url);
-  if (!info.ok()) {
-    CountError(node, info.status());
-    return WriteError(socket, v, ka, HttpStatusOf(info.status().code()), info.status(), head);
+  auto named = NamedVersion(req);
+  if (!named.ok()) co_return co_await Write(c, fail(named.status()));
+  bool pinned = named->has_value();
+  bool to_peer = !Header(req, "X-Shoal-From").empty();
+  if (auto epoch = ParseNumber(Header(req, "X-Shoal-Epoch"))) node->SawEpoch(*epoch);
+  // (No co_await inside ?: here and below: g++ 12 miscompiles it.)
+  Result<ObjectInfo> info = Status::Unavailable("");
+  if (pinned) {
+    info = **named;
+  } else {
+    auto stat = Offload([n = node, url] { return n->Stat(url); });
+    info = co_await std::move(stat);
   }
+  if (!info.ok()) co_return co_await Write(c, fail(info.status()));
   uint64_t offset = 0, length = info->size;
   http::status status = http::status::ok;
   auto range = req.find(http::field::range);
   if (range != req.end()) {
     std::string_view spec(range->value().data(), range->value().size());
     if (!ParseRange(spec, info->size, &offset, &length)) {
-      http::response<http::string_body> res{http::status::range_not_satisfiable, v};
-      Prepare(res, v, ka);
+      auto res = Text(v, ka, "", "application/json", http::status::range_not_satisfiable);
       res.set(http::field::content_range, "bytes */" + std::to_string(info->size));
-      res.prepare_payload();
-      beast::error_code ec;
-      http::write(socket, res, ec);
-      return !ec;
+      co_return co_await Write(c, std::move(res));
     }
     status = http::status::partial_content;
   }
+  const uint64_t chunk_size = node->options().chunk_size;
+  if (mode == ReadMode::kHeld && (offset % chunk_size) + length > chunk_size) {
+    co_return co_await Write(c, fail(Status::InvalidArgument("a held read is of one chunk's bytes")));
+  }
   http::response<http::empty_body> res{status, v};
   Prepare(res, v, ka);
-  res.set(http::field::etag, "\"" + info->etag + "\"");
+  auto set_version = [&](const ObjectInfo& at) {
+    res.set(http::field::etag, "\"" + at.etag + "\"");
+    // An upload of a write through this node: the version readers of the write had pinned.
+    if (std::string as = node->ChunkVersion(url, at.etag); as != at.etag) res.set("X-Shoal-Written-As", as);
+  };
+  set_version(*info);
   res.set("X-Shoal-Size", std::to_string(info->size));
   res.set("X-Shoal-State", node->Pending(url) ? "local" : "durable");
-  // An upload of a write through this node: the version readers of the write had pinned.
-  if (std::string as = node->ChunkVersion(url, info->etag); as != info->etag) res.set("X-Shoal-Written-As", as);
   res.set(http::field::content_type, "application/octet-stream");
   if (auto view = node->view()) res.set("X-Shoal-Epoch", std::to_string(view->epoch()));
   if (status == http::status::partial_content) {
@@ -218,34 +408,26 @@ bool ServeObject(Node* node, Socket& socket, const Request& req, bool local) {
                                             std::to_string(info->size));
   }
   res.content_length(length);
-  if (head) {
-    http::response_serializer<http::empty_body> sr{res};
-    beast::error_code ec;
-    http::write_header(socket, sr, ec);
-    return !ec;
-  }
+  if (head) co_return co_await WriteHeader(c, res) && ka;
+
   // Fan-in: a node asking for a chunk this node is already sending to others may be sent to
   // a node that holds it instead (SwarmTracker).
   std::string swarm_chunk;
   if (to_peer && mode == ReadMode::kForwarded) {
-    swarm_chunk = url + "\n" + info->etag + "\n" + std::to_string(offset / node->options().chunk_size);
-    std::string failed(req["X-Shoal-Failed-Holder"]);
+    swarm_chunk = url + "\n" + info->etag + "\n" + std::to_string(offset / chunk_size);
+    std::string failed(Header(req, "X-Shoal-Failed-Holder"));
     if (!failed.empty()) {
       node->swarm().Forget(swarm_chunk, failed);
       node->swarm().Acquire(swarm_chunk);
     } else {
-      std::string holder = node->swarm().Route(swarm_chunk, std::string(req["X-Shoal-Endpoint"]));
+      std::string holder = node->swarm().Route(swarm_chunk, std::string(Header(req, "X-Shoal-Endpoint")));
       if (!holder.empty()) {
         node->metrics().fan_in_redirects++;
-        http::response<http::empty_body> go{http::status::temporary_redirect, v};
-        Prepare(go, v, ka);
+        auto go = Text(v, ka, "", "application/octet-stream", http::status::temporary_redirect);
         go.set("X-Shoal-Holder", holder);
         go.set(http::field::location, "http://" + holder + std::string(req.target()));
         if (auto view = node->view()) go.set("X-Shoal-Epoch", std::to_string(view->epoch()));
-        go.content_length(0);
-        beast::error_code ec;
-        http::write(socket, go, ec);
-        return !ec;
+        co_return co_await Write(c, std::move(go));
       }
     }
   }
@@ -256,109 +438,158 @@ bool ServeObject(Node* node, Socket& socket, const Request& req, bool local) {
       if (!chunk.empty()) node->swarm().Release(chunk);
     }
   } sent{node, swarm_chunk};
-  // Fetch the first chunk before the header goes out, so a store failure is still an error
-  // answer rather than a cut connection.
-  bool header_sent = false;
-  beast::error_code wec;
-  auto sink = [&](const char* d, size_t n) -> Status {
+
+  // The header goes out with the first bytes, so a failure before them (the store's, say)
+  // is still an error answer rather than a cut connection.
+  bool header_sent = false, broken = false;
+  auto send = [&](const char* d, size_t n) -> awaitable<bool> {
     if (!header_sent) {
-      http::response_serializer<http::empty_body> sr{res};
-      http::write_header(socket, sr, wec);
-      if (wec) return Status::IOError("client went away: " + wec.message());
+      if (!co_await WriteHeader(c, res)) co_return false;
       header_sent = true;
     }
-    for (size_t done = 0; done < n;) {  // in slices, so the egress limit paces the stream
-      size_t piece = std::min<size_t>(n - done, 1 << 20);
-      if (!local) node->egress().Acquire(piece);  // the egress limit is the host's network link
-      asio::write(socket, asio::buffer(d + done, piece), wec);
-      if (wec) return Status::IOError("client went away: " + wec.message());
-      done += piece;
-    }
+    if (!co_await SendBytes(c, d, n, !local)) co_return false;
+    node->metrics().bytes_served += n;
     if (to_peer) node->metrics().bytes_served_peers += n;
     if (local) node->metrics().bytes_served_local += n;
-    return Status::Ok();
+    co_return true;
   };
-  Status st = mode == ReadMode::kHeld ? node->ReadHeld(url, *info, offset, length, sink)
-                                      : node->Read(url, *info, offset, length, sink, mode);
-  if (st.code() == Code::kPreconditionFailed && !pinned) {
-    // The store has a newer version than the cached metadata says. Nothing sent yet: serve
-    // the new version instead. Mid-body: close, and the client (pinned to the first ETag)
-    // reports the change rather than stitching two versions.
-    node->Invalidate(url);
-    if (!header_sent) {
-      auto fresh = node->Stat(url);
-      if (fresh.ok() && fresh->size == info->size) {
-        res.set(http::field::etag, "\"" + fresh->etag + "\"");
-        st = node->Read(url, *fresh, offset, length, sink);
-      } else if (fresh.ok()) {
-        st = Status::PreconditionFailed(url + " changed size while being read: read it again");
-      } else {
-        st = fresh.status();
+  Status st;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    uint64_t pos = offset;
+    const uint64_t end = offset + length;
+    while (st.ok() && !broken && pos < end) {
+      const uint64_t index = pos / chunk_size, base = index * chunk_size;
+      const ObjectInfo at = *info;
+      Node* n = node;
+      auto open = Offload([n, url, at, index, mode] {
+        auto r = n->OpenChunk(url, at, index, mode);
+        if (r.ok()) n->Prefetch(url, at, index, mode);
+        return r;
+      });
+      Result<ChunkSource> src = co_await std::move(open);
+      if (!src.ok()) {
+        st = src.status();
+        break;
+      }
+      if (src->data) {
+        const std::string& data = *src->data;
+        if (pos - base >= data.size()) {
+          st = Status::Corruption(url + ": chunk " + std::to_string(index) + " on disk is shorter than the object says");
+          break;
+        }
+        uint64_t n = std::min<uint64_t>(data.size() - (pos - base), end - pos);
+        broken = !co_await send(data.data() + (pos - base), n);
+        pos += n;
+        continue;
+      }
+      // Following the chunk's fetch as its bytes arrive.
+      const std::shared_ptr<ChunkFill> fill = src->fill;
+      const uint64_t upto = std::min(end, base + fill->length());
+      while (pos < upto && !broken) {
+        co_await WaitPast(fill, pos - base);
+        uint64_t filled = base + fill->filled();
+        if (filled <= pos) {
+          st = node->FetchError(url, *info, index);
+          break;
+        }
+        uint64_t n = std::min(filled, upto) - pos;
+        broken = !co_await send(fill->data() + (pos - base), n);
+        pos += n;
       }
     }
+    if (broken) co_return false;
+    if (st.code() != Code::kPreconditionFailed || pinned || header_sent || attempt > 0) break;
+    // The store has a newer version than the cached metadata says, and nothing was sent:
+    // serve the new version instead. Mid-body a client pinned to the first ETag closes and
+    // reports the change rather than stitching two versions.
+    node->Invalidate(url);
+    auto restat = Offload([n = node, url] { return n->Stat(url); });
+    Result<ObjectInfo> fresh = co_await std::move(restat);
+    if (!fresh.ok()) {
+      st = fresh.status();
+    } else if (fresh->size != info->size) {
+      st = Status::PreconditionFailed(url + " changed size while being read: read it again");
+    } else {
+      info = fresh;
+      set_version(*info);
+      st = Status::Ok();
+      continue;
+    }
+    break;
   }
   if (!st.ok()) {
+    if (!header_sent) co_return co_await Write(c, fail(st));
     CountError(node, st);
-    if (!header_sent) return WriteError(socket, v, ka, HttpStatusOf(st.code()), st);
-    return false;  // mid-body: the only honest signal left is closing the connection
+    co_return false;  // mid-body: the only honest signal left is closing the connection
   }
-  if (!header_sent) {  // an empty object or range
-    http::response_serializer<http::empty_body> sr{res};
-    http::write_header(socket, sr, wec);
-  }
-  return !wec;
+  if (!header_sent) co_return co_await WriteHeader(c, res) && ka;  // an empty object or range
+  co_return ka;
 }
 
-// Reads `n` body bytes into `w`: those already in `buffer` first, then straight from the
-// socket into the chunk being filled. False if the connection failed; a refusal by the writer
-// (a full disk, say) ends the loop with *st set and returns true.
-bool ReadBodyInto(Socket& socket, beast::flat_buffer& buffer, Writer& w, uint64_t n, Status* st) {
-  size_t buffered = std::min<uint64_t>(buffer.size(), n);
-  *st = w.Append(static_cast<const char*>(buffer.data().data()), buffered);
-  buffer.consume(buffered);
-  n -= buffered;
+// Reads `n` body bytes into `w`: those already buffered first, then straight from the socket
+// into the chunk being filled; a read that fills a chunk stores it on the serve pool. False if
+// the connection failed; a refusal by the writer (a full disk, say) ends it with *st set.
+awaitable<bool> Server::Impl::ReadBodyInto(Conn& c, Writer& w, uint64_t n, Status* st) {
+  size_t buffered = std::min<uint64_t>(c.buffer.size(), n);
+  if (buffered > 0) {
+    auto append = Offload([&w, d = static_cast<const char*>(c.buffer.data().data()), buffered] {
+      return w.Append(d, buffered);
+    });
+    *st = co_await std::move(append);
+    c.buffer.consume(buffered);
+    n -= buffered;
+  }
   while (st->ok() && n > 0) {
     auto [space, room] = w.Space();
+    size_t want = std::min<uint64_t>(room, n);
     beast::error_code ec;
-    size_t got = socket.read_some(asio::buffer(space, std::min<uint64_t>(room, n)), ec);
-    if (ec) return false;
-    *st = w.Commit(got);
+    c.Arm(Phase::kIo, options.io_timeout);
+    size_t got = co_await c.socket.async_read_some(asio::buffer(space, want), asio::redirect_error(use_awaitable, ec));
+    c.Disarm();
+    if (ec) co_return false;
     n -= got;
+    if (got == room) {
+      auto commit = Offload([&w, got] { return w.Commit(got); });
+      *st = co_await std::move(commit);  // a whole chunk: to disk and copies
+    } else {
+      *st = w.Commit(got);  // only counts the bytes
+    }
   }
-  return true;
+  co_return true;
 }
 
 // One CRLF-ended line of a chunked body (size lines, the CRLF after data, trailers), without
-// its CRLF, reading more from the socket as needed. False if the connection failed; a line
-// longer than any honest client sends sets *st.
-bool ReadChunkLine(Socket& socket, beast::flat_buffer& buffer, std::string* line, Status* st) {
+// its CRLF. False if the connection failed; a line longer than any honest client sends sets *st.
+awaitable<bool> Server::Impl::ReadChunkLine(Conn& c, std::string* line, Status* st) {
   constexpr size_t kMaxLine = 8192;
   for (;;) {
-    std::string_view have(static_cast<const char*>(buffer.data().data()), buffer.size());
+    std::string_view have(static_cast<const char*>(c.buffer.data().data()), c.buffer.size());
     size_t eol = have.find("\r\n");
     if (eol != std::string_view::npos) {
       line->assign(have.substr(0, eol));
-      buffer.consume(eol + 2);
-      return true;
+      c.buffer.consume(eol + 2);
+      co_return true;
     }
     if (have.size() > kMaxLine) {
       *st = Status::InvalidArgument("malformed chunked body: a line longer than 8 KiB");
-      return true;
+      co_return true;
     }
     beast::error_code ec;
-    size_t got = socket.read_some(buffer.prepare(64 * 1024), ec);
-    if (ec) return false;
-    buffer.commit(got);
+    c.Arm(Phase::kIo, options.io_timeout);
+    size_t got = co_await c.socket.async_read_some(c.buffer.prepare(64 * 1024), asio::redirect_error(use_awaitable, ec));
+    c.Disarm();
+    if (ec) co_return false;
+    c.buffer.commit(got);
   }
 }
 
 // A chunked body (RFC 9112 7.1) decoded by hand: each chunk's data goes from the socket
 // straight into `w`, as a body of known length does. Extensions and trailers are read and
 // ignored. False if the connection failed; a malformed body (or a writer's refusal) sets *st.
-bool ReadChunkedBody(Socket& socket, beast::flat_buffer& buffer, Writer& w, Status* st) {
+awaitable<bool> Server::Impl::ReadChunkedBody(Conn& c, Writer& w, Status* st) {
   std::string line;
   while (st->ok()) {
-    if (!ReadChunkLine(socket, buffer, &line, st)) return false;
+    if (!co_await ReadChunkLine(c, &line, st)) co_return false;
     if (!st->ok()) break;
     std::string_view size_text(line);
     size_text = size_text.substr(0, size_text.find(';'));
@@ -371,65 +602,106 @@ bool ReadChunkedBody(Socket& socket, beast::flat_buffer& buffer, Writer& w, Stat
     }
     if (size == 0) {  // the last chunk; then trailers, up to the empty line that ends the body
       do {
-        if (!ReadChunkLine(socket, buffer, &line, st)) return false;
+        if (!co_await ReadChunkLine(c, &line, st)) co_return false;
       } while (st->ok() && !line.empty());
       break;
     }
-    if (!ReadBodyInto(socket, buffer, w, size, st)) return false;
+    if (!co_await ReadBodyInto(c, w, size, st)) co_return false;
     if (!st->ok()) break;
-    if (!ReadChunkLine(socket, buffer, &line, st)) return false;
+    if (!co_await ReadChunkLine(c, &line, st)) co_return false;
     if (st->ok() && !line.empty()) {
       *st = Status::InvalidArgument("malformed chunked body: a chunk's data is longer than its size line says");
     }
   }
-  return true;
+  co_return true;
 }
 
-// PUT: streams the body into a Writer; answers 201 with the local version once the write
-// is acknowledged (on disk, journaled). False if the connection must close.
-bool ServeWrite(Node* node, Socket& socket, beast::flat_buffer& buffer,
-                http::request_parser<http::buffer_body>& parser) {
+// PUT /v1/object: streams the body into a Writer; answers 201 with the local version once the
+// write is acknowledged (on disk, journaled). False if the connection must close.
+awaitable<bool> Server::Impl::ServeWrite(Conn& c, Parser& parser) {
   const Request& req = parser.get();
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(req, "url");
-  auto writer = node->BeginWrite(url);
-  if (!writer.ok()) {
-    WriteError(socket, v, false, HttpStatusOf(writer.status().code()), writer.status());
-    return false;  // the body was not read: the connection cannot be reused
+  auto begin = Offload([n = node, url] { return n->BeginWrite(url); });
+  auto begun = co_await std::move(begin);
+  if (!begun.ok()) {
+    co_await Write(c, ErrorResponse(v, false, begun.status()));
+    co_return false;  // the body was not read: the connection cannot be reused
   }
-  Status st;
+  std::shared_ptr<Writer> w = std::move(*begun);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     beast::error_code ec;
-    asio::write(socket, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), ec);
-    if (ec) return false;
+    c.Arm(Phase::kIo, options.io_timeout);
+    co_await asio::async_write(c.socket, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")),
+                               asio::redirect_error(use_awaitable, ec));
+    c.Disarm();
+    if (ec) co_return false;
   }
   // The body bypasses Beast's parser, whether of known length or chunked: large reads from the
   // socket straight into the chunk being filled (the parser reads 64 KiB at a time and copies
   // once more; on loopback this halved the node's CPU per written GiB).
-  bool connected = req.chunked() ? ReadChunkedBody(socket, buffer, **writer, &st)
-                                 : ReadBodyInto(socket, buffer, **writer, parser.content_length().value_or(0), &st);
-  if (!connected) return false;  // the client went away mid-body: nothing was acknowledged
-  Result<ObjectInfo> info = st.ok() ? (*writer)->Finish() : Result<ObjectInfo>(st);
+  Status st;
+  bool connected;
+  if (req.chunked()) {
+    connected = co_await ReadChunkedBody(c, *w, &st);
+  } else {
+    connected = co_await ReadBodyInto(c, *w, parser.content_length().value_or(0), &st);
+  }
+  Result<ObjectInfo> info = Status::Unavailable("the client went away mid-body: nothing was acknowledged");
+  if (!st.ok()) {
+    info = st;
+  } else if (connected) {
+    auto finish = Offload([w] { return w->Finish(); });
+    info = co_await std::move(finish);
+  }
+  // An unfinished writer discards its chunks: disk work, so on the pool too.
+  auto discard = Offload([w = std::move(w)]() mutable {
+    w.reset();
+    return 0;
+  });
+  co_await std::move(discard);
+  if (!connected) co_return false;
   if (!info.ok()) {
     CountError(node, info.status());
-    WriteError(socket, v, false, HttpStatusOf(info.status().code()), info.status());
-    return false;
+    co_await Write(c, ErrorResponse(v, false, info.status()));
+    co_return false;
   }
-  http::response<http::string_body> res{http::status::created, v};
-  Prepare(res, v, ka);
+  auto res = Text(v, ka,
+                  nlohmann::json{{"url", url}, {"size", info->size}, {"etag", info->etag}, {"state", "local"}}.dump() + "\n",
+                  "application/json", http::status::created);
   res.set(http::field::etag, "\"" + info->etag + "\"");
   res.set("X-Shoal-State", "local");
-  res.set(http::field::content_type, "application/json");
-  res.body() = nlohmann::json{{"url", url}, {"size", info->size}, {"etag", info->etag}, {"state", "local"}}.dump() + "\n";
-  res.prepare_payload();
+  co_return co_await Write(c, std::move(res));
+}
+
+// Reads a body of known length (at most `limit` bytes) into *body; on a bad request answers
+// 400 itself. False if the connection must close.
+awaitable<bool> Server::Impl::ReadBody(Conn& c, Parser& parser, uint64_t limit, std::string* body) {
+  const Request& req = parser.get();
+  uint64_t length = parser.content_length().value_or(0);
+  if (req.chunked() || length > limit) {
+    co_await Write(c, ErrorResponse(req.version(), false, http::status::bad_request,
+                                    Status::InvalidArgument("this request takes a body of at most " +
+                                                            FormatBytes(limit) + " with a Content-Length")));
+    co_return false;
+  }
+  body->resize(length);
+  size_t have = std::min<uint64_t>(c.buffer.size(), length);
+  std::memcpy(body->data(), c.buffer.data().data(), have);
+  c.buffer.consume(have);
   beast::error_code ec;
-  http::write(socket, res, ec);
-  return !ec;
+  if (have < length) {
+    c.Arm(Phase::kIo, options.io_timeout);
+    co_await asio::async_read(c.socket, asio::buffer(body->data() + have, length - have),
+                              asio::redirect_error(use_awaitable, ec));
+    c.Disarm();
+  }
+  co_return !ec;
 }
 
 // GET /v1/pending?prefix=P: the writes not yet durable under P (for `shoal flush`).
-bool ServePending(Node* node, Socket& socket, const Request& req) {
+TextResponse ServePending(Node* node, const Request& req) {
   std::string prefix = QueryParam(req, "prefix");
   nlohmann::json list = nlohmann::json::array();
   uint64_t bytes = 0, bytes_done = 0;
@@ -446,157 +718,68 @@ bool ServePending(Node* node, Socket& socket, const Request& req) {
   nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
                          {"last_error", last_error}, {"pending", list},
                          {"copies", node->CopiesUnder(prefix)}};  // held for other nodes
-  return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+  return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
 // DELETE /v1/object?url=URL: the object goes, and so do its writes not yet uploaded (204).
-bool ServeDelete(Node* node, Socket& socket, const Request& req) {
+TextResponse ServeDelete(Node* node, const Request& req) {
   std::string url = QueryParam(req, "url");
   Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key") : node->Delete(url);
   if (!st.ok()) {
     CountError(node, st);
-    return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(st.code()), st);
+    return ErrorResponse(req.version(), req.keep_alive(), st);
   }
-  http::response<http::empty_body> res{http::status::no_content, req.version()};
+  TextResponse res{http::status::no_content, req.version()};
   Prepare(res, req.version(), req.keep_alive());
-  beast::error_code ec;
-  http::write(socket, res, ec);
-  return !ec;
+  return res;
 }
 
 // POST /v1/commit?prefix=URL: writes the prefix's _SHOAL_COMMITTED marker (201 with it) once
 // everything under it is durable; 412 while writes are pending.
-bool ServeCommit(Node* node, Socket& socket, const Request& req) {
+TextResponse ServeCommit(Node* node, const Request& req) {
   auto marker = node->Commit(QueryParam(req, "prefix"));
   if (!marker.ok()) {
     CountError(node, marker.status());
-    return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(marker.status().code()), marker.status());
+    return ErrorResponse(req.version(), req.keep_alive(), marker.status());
   }
-  http::response<http::string_body> res{http::status::created, req.version()};
-  Prepare(res, req.version(), req.keep_alive());
-  res.set(http::field::content_type, "application/json");
-  res.body() = std::move(marker).value();
-  res.prepare_payload();
-  beast::error_code ec;
-  http::write(socket, res, ec);
-  return !ec;
-}
-
-// Reads a body of known length (at most `limit` bytes) into *body; on a bad request answers
-// 400 itself. False if the connection must close.
-bool ReadBody(Socket& socket, beast::flat_buffer& buffer, http::request_parser<http::buffer_body>& parser,
-              uint64_t limit, std::string* body) {
-  const Request& req = parser.get();
-  uint64_t length = parser.content_length().value_or(0);
-  if (req.chunked() || length > limit) {
-    WriteError(socket, req.version(), false, http::status::bad_request,
-               Status::InvalidArgument("this request takes a body of at most " + FormatBytes(limit) +
-                                       " with a Content-Length"));
-    return false;
-  }
-  body->resize(length);
-  size_t have = std::min<uint64_t>(buffer.size(), length);
-  std::memcpy(body->data(), buffer.data().data(), have);
-  buffer.consume(have);
-  beast::error_code ec;
-  if (have < length) asio::read(socket, asio::buffer(body->data() + have, length - have), ec);
-  return !ec;
-}
-
-// Replication between nodes:
-//   PUT  /v1/replica/chunk?id=&index=&url=   a chunk of another node's write (body)
-//   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
-//   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
-//   GET  /v1/replica/state?id=               {"state": "pending"|"durable"|"unknown", "incarnation"}
-bool ServeReplica(Node* node, Socket& socket, beast::flat_buffer& buffer,
-                  http::request_parser<http::buffer_body>& parser) {
-  const Request& req = parser.get();
-  unsigned v = req.version();
-  bool ka = req.keep_alive();
-  std::string_view target(req.target().data(), req.target().size());
-  std::string id = QueryParam(req, "id"), url = QueryParam(req, "url");
-  auto number = [&](std::string_view name) { return std::strtoull(QueryParam(req, name).c_str(), nullptr, 10); };
-  auto answer = [&](const Status& st, const char* text) {
-    if (!st.ok()) return WriteError(socket, v, ka, HttpStatusOf(st.code()), st);
-    return WriteText(socket, v, ka, text, "text/plain");
-  };
-  if (id.empty()) {
-    WriteError(socket, v, false, http::status::bad_request, Status::InvalidArgument("missing ?id="));
-    return false;
-  }
-  if (StartsWith(target, "/v1/replica/chunk") && req.method() == http::verb::put) {
-    std::string body;
-    if (!ReadBody(socket, buffer, parser, node->options().chunk_size, &body)) return false;
-    return answer(node->PutReplicaChunk(id, url, number("index"), body), "ok\n");
-  }
-  if (!parser.is_done()) {
-    WriteError(socket, v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body"));
-    return false;
-  }
-  if (StartsWith(target, "/v1/replica/commit") && req.method() == http::verb::post) {
-    engine::UploadRecord r;
-    r.id = id;
-    r.url = url;
-    r.size = number("size");
-    r.chunk_size = number("chunk_size");
-    r.created_unix_ms = static_cast<int64_t>(number("created"));
-    r.origin = QueryParam(req, "origin");
-    r.origin_incarnation = QueryParam(req, "incarnation");
-    if (r.origin.empty() || r.chunk_size == 0) {
-      return answer(Status::InvalidArgument("a replica commit names its origin and chunk size"), "");
-    }
-    return answer(node->CommitReplica(r, QueryParam(req, "adopt") == "1"), "ok\n");
-  }
-  if (StartsWith(target, "/v1/replica/adopt") && req.method() == http::verb::post) {
-    return answer(node->AdoptCopy(id), "ok\n");
-  }
-  if (StartsWith(target, "/v1/replica/drop") && req.method() == http::verb::post) {
-    node->DropReplica(id, url, number("chunks"));
-    return answer(Status::Ok(), "ok\n");
-  }
-  if (StartsWith(target, "/v1/replica/state")) {
-    nlohmann::json body = {{"state", node->WriteState(id)}, {"incarnation", node->incarnation()}};
-    return WriteText(socket, v, ka, body.dump() + "\n", "application/json");
-  }
-  return answer(Status::InvalidArgument("no such replica request"), "");
+  return Text(req.version(), req.keep_alive(), std::move(marker).value(), "application/json", http::status::created);
 }
 
 // POST /v1/warm?url=URL&index=I[&route=1] with X-Shoal-Etag and X-Shoal-Size: fetch that
 // chunk into this node's cache (from the store, or the previous owner; route=1: through its
 // owner, as a read would) and answer {"hit": bool}.
-bool ServeWarm(Node* node, Socket& socket, const Request& req) {
+TextResponse ServeWarm(Node* node, const Request& req) {
   std::string url = QueryParam(req, "url");
-  std::optional<ObjectInfo> info = NamedVersion(req);
-  if (url.empty() || !info || req.method() != http::verb::post) {
-    return WriteError(socket, req.version(), req.keep_alive(), http::status::bad_request,
-                      Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
+  auto info = NamedVersion(req);
+  auto index = ParseNumber(QueryParam(req, "index"));
+  if (url.empty() || !info.ok() || !info->has_value() || !index || req.method() != http::verb::post) {
+    return ErrorResponse(req.version(), req.keep_alive(), http::status::bad_request,
+                         Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
   }
-  auto hit = node->Warm(url, *info, std::strtoull(QueryParam(req, "index").c_str(), nullptr, 10),
-                        QueryParam(req, "route") == "1");
+  auto hit = node->Warm(url, **info, *index, QueryParam(req, "route") == "1");
   if (!hit.ok()) {
     CountError(node, hit.status());
-    return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(hit.status().code()), hit.status());
+    return ErrorResponse(req.version(), req.keep_alive(), hit.status());
   }
-  return WriteText(socket, req.version(), req.keep_alive(), nlohmann::json{{"hit", *hit}}.dump() + "\n",
-                   "application/json");
+  return Text(req.version(), req.keep_alive(), nlohmann::json{{"hit", *hit}}.dump() + "\n", "application/json");
 }
 
 // POST /v1/drain: the node leaves the cluster and hands off what it has not uploaded (202);
 // GET /v1/drain: how far it got.
-bool ServeDrain(Node* node, Socket& socket, const Request& req) {
+TextResponse ServeDrain(Node* node, const Request& req) {
   if (req.method() == http::verb::post) {
     Status st = node->StartDrain();
-    if (!st.ok()) return WriteError(socket, req.version(), req.keep_alive(), HttpStatusOf(st.code()), st);
+    if (!st.ok()) return ErrorResponse(req.version(), req.keep_alive(), st);
   }
   auto d = node->GetDrainState();
   nlohmann::json body = {{"state", d.state}, {"writes", d.writes}, {"write_bytes", d.write_bytes},
                          {"copies", d.copies}, {"left", d.left}, {"error", d.error}};
   if (auto v = node->view()) body["epoch"] = v->epoch();
-  return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+  return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
 // GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
-bool ServeCluster(Node* node, Socket& socket, const Request& req) {
+TextResponse ServeCluster(Node* node, const Request& req) {
   auto view = node->view();
   nlohmann::json body = {{"self", node->id()}, {"chunk_size", node->options().chunk_size}};
   if (!view) {
@@ -613,224 +796,358 @@ bool ServeCluster(Node* node, Socket& socket, const Request& req) {
                                  {"slots", counts[i]}});
     }
   }
-  return WriteText(socket, req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+  return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
+// Replication between nodes:
+//   PUT  /v1/replica/chunk?id=&index=&url=   a chunk of another node's write (body)
+//   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
+//   POST /v1/replica/adopt?id=               a draining origin hands the write over
+//   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
+//   GET  /v1/replica/state?id=               {"state": "pending"|"durable"|"unknown", "incarnation"}
+awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
+  const Request& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string_view target(req.target().data(), req.target().size());
+  std::string id = QueryParam(req, "id"), url = QueryParam(req, "url");
+  auto answer = [&](const Status& st) {
+    return st.ok() ? Text(v, ka, "ok\n", "text/plain") : ErrorResponse(v, ka, st);
+  };
+  if (id.empty()) {
+    co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("missing ?id=")));
+    co_return false;
+  }
+  if (StartsWith(target, "/v1/replica/chunk") && req.method() == http::verb::put) {
+    auto index = ParseNumber(QueryParam(req, "index"));
+    std::string body;
+    if (!co_await ReadBody(c, parser, node->options().chunk_size, &body)) co_return false;
+    if (!index) co_return co_await Write(c, answer(Status::InvalidArgument("a replica chunk names its ?index=")));
+    auto put_chunk = Offload([n = node, id, url, i = *index, &body] { return n->PutReplicaChunk(id, url, i, body); });
+    Status st = co_await std::move(put_chunk);
+    co_return co_await Write(c, answer(st));
+  }
+  if (!parser.is_done()) {
+    co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
+    co_return false;
+  }
+  if (StartsWith(target, "/v1/replica/commit") && req.method() == http::verb::post) {
+    engine::UploadRecord r;
+    r.id = id;
+    r.url = url;
+    auto size = ParseNumber(QueryParam(req, "size")), chunk = ParseNumber(QueryParam(req, "chunk_size")),
+         created = ParseNumber(QueryParam(req, "created"));
+    r.origin = QueryParam(req, "origin");
+    r.origin_incarnation = QueryParam(req, "incarnation");
+    if (r.origin.empty() || !size || !chunk || *chunk == 0 || !created) {
+      co_return co_await Write(c, answer(Status::InvalidArgument(
+                                      "a replica commit names its origin, size, chunk size and creation time")));
+    }
+    r.size = *size;
+    r.chunk_size = *chunk;
+    r.created_unix_ms = static_cast<int64_t>(*created);
+    bool adopt = QueryParam(req, "adopt") == "1";
+    auto commit_copy = Offload([n = node, r, adopt] { return n->CommitReplica(r, adopt); });
+    Status st = co_await std::move(commit_copy);
+    co_return co_await Write(c, answer(st));
+  }
+  if (StartsWith(target, "/v1/replica/adopt") && req.method() == http::verb::post) {
+    auto adopt_copy = Offload([n = node, id] { return n->AdoptCopy(id); });
+    Status st = co_await std::move(adopt_copy);
+    co_return co_await Write(c, answer(st));
+  }
+  if (StartsWith(target, "/v1/replica/drop") && req.method() == http::verb::post) {
+    auto chunks = ParseNumber(QueryParam(req, "chunks"));
+    if (!chunks) co_return co_await Write(c, answer(Status::InvalidArgument("a replica drop names its ?chunks=")));
+    auto drop = Offload([n = node, id, url, k = *chunks] {
+      n->DropReplica(id, url, k);
+      return 0;
+    });
+    co_await std::move(drop);
+    co_return co_await Write(c, answer(Status::Ok()));
+  }
+  if (StartsWith(target, "/v1/replica/state")) {
+    auto ask_state = Offload([n = node, id] { return n->WriteState(id); });
+    std::string state = co_await std::move(ask_state);
+    nlohmann::json body = {{"state", state}, {"incarnation", node->incarnation()}};
+    co_return co_await Write(c, Text(v, ka, body.dump() + "\n", "application/json"));
+  }
+  co_return co_await Write(c, answer(Status::InvalidArgument("no such replica request")));
 }
 
 // GET /v1/cluster/view[?current=1]: the placement in binary (cluster::View::Encode), for
 // clients that route chunks themselves and nodes joining. POST: a peer's newer view.
-bool ServeClusterView(Node* node, Socket& socket, beast::flat_buffer& buffer,
-                      http::request_parser<http::buffer_body>& parser) {
+awaitable<bool> Server::Impl::ServeClusterView(Conn& c, Parser& parser) {
   const Request& req = parser.get();
   unsigned v = req.version();
   bool ka = req.keep_alive();
   if (req.method() == http::verb::post) {
     std::string body;
-    if (!ReadBody(socket, buffer, parser, 1ull << 30, &body)) return false;
+    if (!co_await ReadBody(c, parser, 1ull << 30, &body)) co_return false;
     auto view = cluster::View::Decode(body);
-    if (!view.ok()) return WriteError(socket, v, false, http::status::bad_request, view.status());
-    bool taken = node->AdoptView(*view);
-    return WriteText(socket, v, ka, taken ? "adopted\n" : "kept a newer or equal epoch\n", "text/plain");
+    if (!view.ok()) {
+      co_await Write(c, ErrorResponse(v, false, http::status::bad_request, view.status()));
+      co_return false;
+    }
+    auto adopt_view = Offload([n = node, vw = *view] { return n->AdoptView(vw); });
+    bool taken = co_await std::move(adopt_view);
+    co_return co_await Write(c, Text(v, ka, taken ? "adopted\n" : "kept a newer or equal epoch\n", "text/plain"));
   }
   auto view = node->view();
   if (!view) {
-    return WriteError(socket, v, ka, http::status::not_found,
-                      Status::NotFound("this node is not in a cluster (started without --peers)"));
+    co_return co_await Write(c, ErrorResponse(v, ka, http::status::not_found,
+                                              Status::NotFound("this node is not in a cluster (started without --peers)")));
   }
-  http::response<http::string_body> res{http::status::ok, v};
-  Prepare(res, v, ka);
-  res.set(http::field::content_type, "application/octet-stream");
+  auto res = Text(v, ka, view->Encode(QueryParam(req, "current") == "1"), "application/octet-stream");
   res.set("X-Shoal-Chunk-Size", std::to_string(node->options().chunk_size));
-  res.body() = view->Encode(QueryParam(req, "current") == "1");
-  res.prepare_payload();
-  beast::error_code ec;
-  http::write(socket, res, ec);
-  return !ec;
+  co_return co_await Write(c, std::move(res));
 }
 
-void ServeConnection(Node* node, Socket socket, bool metrics_only, bool local) {
-  beast::flat_buffer buffer;
+// One request whose header has been read. False if the connection must close.
+awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l) {
+  const auto& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string_view target(req.target().data(), req.target().size());
   const std::string& token = node->options().token;
-  while (true) {
-    http::request_parser<http::buffer_body> parser;
+  // A handler that blocks (disk, store, peers), run on the serve pool.
+  auto blocking = [&](TextResponse (*handler)(Node*, const Request&)) -> awaitable<bool> {
+    auto handler_work = Offload([n = node, handler, &req] { return handler(n, req); });
+    TextResponse res = co_await std::move(handler_work);
+    co_return co_await Write(c, std::move(res));
+  };
+  if (target == "/healthz") co_return co_await Write(c, Text(v, ka, "ok\n", "text/plain"));
+  if (target == "/metrics") {
+    co_return co_await Write(c, Text(v, ka, node->MetricsText(), "text/plain; version=0.0.4"));
+  }
+  if (l.metrics_only) {
+    co_return co_await Write(c, ErrorResponse(v, ka, http::status::not_found,
+                                              Status::NotFound("this is the metrics port: only /metrics and /healthz")));
+  }
+  if (!token.empty() && Header(req, "Authorization") != "Bearer " + token) {
+    co_return co_await Write(
+        c, ErrorResponse(v, ka && parser.is_done(), http::status::unauthorized,
+                         Status::PermissionDenied("this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE")));
+  }
+  if (StartsWith(target, "/v1/object") && req.method() == http::verb::put) co_return co_await ServeWrite(c, parser);
+  if (StartsWith(target, "/v1/replica/")) co_return co_await ServeReplica(c, parser);
+  if (StartsWith(target, "/v1/cluster/view")) co_return co_await ServeClusterView(c, parser);
+  if (!parser.is_done()) {  // a body where none belongs: refuse, and do not read it
+    co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
+    co_return false;
+  }
+  if (target == "/v1/drain") co_return co_await blocking(ServeDrain);
+  if (StartsWith(target, "/v1/warm")) co_return co_await blocking(ServeWarm);
+  if (target == "/v1/cluster") co_return co_await Write(c, ServeCluster(node, req));
+  if (StartsWith(target, "/v1/pending")) co_return co_await blocking(ServePending);
+  if (StartsWith(target, "/v1/commit")) {
+    if (req.method() != http::verb::post) {
+      co_return co_await Write(c, ErrorResponse(v, ka, http::status::method_not_allowed,
+                                                Status::InvalidArgument("/v1/commit takes POST")));
+    }
+    co_return co_await blocking(ServeCommit);
+  }
+  if (StartsWith(target, "/v1/object") && req.method() == http::verb::delete_) co_return co_await blocking(ServeDelete);
+  if (StartsWith(target, "/v1/object")) {
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      co_return co_await Write(c, ErrorResponse(v, ka, http::status::method_not_allowed,
+                                                Status::InvalidArgument("/v1/object takes GET, HEAD, PUT and DELETE")));
+    }
+    co_return co_await ServeObject(c, req, l.local);
+  }
+  co_return co_await Write(c, ErrorResponse(v, ka, http::status::not_found,
+                                            Status::NotFound("no such endpoint: " + std::string(target))));
+}
+
+// Lingering close: a client still sending a body we refused would get a reset, and lose our
+// error answer with it, if we closed with its bytes unread. Stop sending, then read and drop
+// what is in flight (at most 2 s, 64 MiB) until the client closes.
+awaitable<void> Server::Impl::Linger(Conn& c) {
+  beast::error_code ec;
+  c.socket.shutdown(Socket::shutdown_send, ec);
+  if (ec) co_return;
+  c.Arm(Phase::kLinger, std::chrono::seconds(2));
+  std::vector<char> sink(1 << 16);
+  for (size_t drained = 0; drained < (64u << 20);) {
+    size_t n = co_await c.socket.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+    if (ec) break;  // closed, timed out, or failed
+    drained += n;
+  }
+  c.Disarm();
+}
+
+awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l) {
+  auto& m = node->metrics();
+  m.connections_open++;
+  m.connections_accepted++;
+  for (;;) {
+    beast::error_code ec;
+    if (c->buffer.size() == 0) {  // idle: waiting for the first byte of the next request
+      c->Arm(Phase::kIdle, options.idle_timeout);
+      co_await c->socket.async_wait(Socket::wait_read, asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+    }
+    Parser parser;
     parser.header_limit(16 * 1024);  // oversized headers are refused by the parser
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // streamed, never held whole
-    beast::error_code ec;
-    http::read_header(socket, buffer, parser, ec);
+    c->Arm(Phase::kHeader, options.header_timeout);
+    co_await http::async_read_header(c->socket, c->buffer, parser, asio::redirect_error(use_awaitable, ec));
+    c->Disarm();
     if (ec) {
-      if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-          ec != asio::error::connection_reset) {
-        WriteError(socket, 11, false, http::status::bad_request,
-                   Status::InvalidArgument("malformed request: " + ec.message()));
+      if (!c->timed_out && ec != http::error::end_of_stream && ec != asio::error::eof &&
+          ec != asio::error::connection_reset && ec != asio::error::operation_aborted) {
+        co_await Write(*c, ErrorResponse(11, false, http::status::bad_request,
+                                         Status::InvalidArgument("malformed request: " + ec.message())));
       }
       break;
     }
-    const auto& req = parser.get();
-    node->metrics().requests++;
-    unsigned v = req.version();
-    bool ka = req.keep_alive();
-    std::string_view target(req.target().data(), req.target().size());
-    bool ok = true;
-    if (target == "/healthz") {
-      ok = WriteText(socket, v, ka, "ok\n", "text/plain");
-    } else if (target == "/metrics") {
-      ok = WriteText(socket, v, ka, node->MetricsText(), "text/plain; version=0.0.4");
-    } else if (metrics_only) {
-      ok = WriteError(socket, v, ka, http::status::not_found,
-                      Status::NotFound("this is the metrics port: only /metrics and /healthz"));
-    } else if (!token.empty() &&
-               std::string_view(req[http::field::authorization].data(),
-                                req[http::field::authorization].size()) != "Bearer " + token) {
-      ok = WriteError(socket, v, ka, http::status::unauthorized,
-                      Status::PermissionDenied(
-                          "this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE"));
-    } else if (StartsWith(target, "/v1/object") && req.method() == http::verb::put) {
-      ok = ServeWrite(node, socket, buffer, parser);
-    } else if (StartsWith(target, "/v1/replica/")) {
-      ok = ServeReplica(node, socket, buffer, parser);
-    } else if (StartsWith(target, "/v1/cluster/view")) {
-      ok = ServeClusterView(node, socket, buffer, parser);
-    } else if (!parser.is_done()) {  // a body where none belongs: refuse, and do not read it
-      WriteError(socket, v, false, http::status::bad_request,
-                 Status::InvalidArgument("this request takes no body"));
-      ok = false;
-    } else if (target == "/v1/drain") {
-      ok = ServeDrain(node, socket, req);
-    } else if (StartsWith(target, "/v1/warm")) {
-      ok = ServeWarm(node, socket, req);
-    } else if (target == "/v1/cluster") {
-      ok = ServeCluster(node, socket, req);
-    } else if (StartsWith(target, "/v1/pending")) {
-      ok = ServePending(node, socket, req);
-    } else if (StartsWith(target, "/v1/commit")) {
-      ok = req.method() == http::verb::post
-               ? ServeCommit(node, socket, req)
-               : WriteError(socket, v, ka, http::status::method_not_allowed,
-                            Status::InvalidArgument("/v1/commit takes POST"));
-    } else if (StartsWith(target, "/v1/object") && req.method() == http::verb::delete_) {
-      ok = ServeDelete(node, socket, req);
-    } else if (StartsWith(target, "/v1/object")) {
-      if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        ok = WriteError(socket, v, ka, http::status::method_not_allowed,
-                        Status::InvalidArgument("/v1/object takes GET, HEAD, PUT and DELETE"));
-      } else {
-        ok = ServeObject(node, socket, req, local);
-      }
-    } else {
-      ok = WriteError(socket, v, ka, http::status::not_found,
-                      Status::NotFound("no such endpoint: " + std::string(target)));
+    m.requests++;
+    // --max-connections bounds the requests being served, not the connections held open;
+    // probes and metrics are always answered, and not counted.
+    std::string_view target(parser.get().target().data(), parser.get().target().size());
+    bool probe = target == "/healthz" || target == "/metrics" || l.metrics_only;
+    if (!probe && ++m.requests_active > static_cast<uint64_t>(node->options().max_connections)) {
+      m.requests_active--;
+      m.connections_refused++;
+      const auto& req = parser.get();
+      auto busy = ErrorResponse(req.version(), req.keep_alive() && parser.is_done(), http::status::service_unavailable,
+                                Status::Unavailable("this node is serving --max-connections requests: retry"));
+      busy.set("X-Shoal-Error", "Busy");
+      busy.set(http::field::retry_after, "1");
+      if (!co_await Write(*c, std::move(busy))) break;
+      continue;
     }
-    if (!ok || !ka) break;
+    bool keep = co_await Handle(*c, parser, l);
+    if (!probe) m.requests_active--;
+    if (!keep || stopping) break;
   }
-  // Lingering close: a client still sending a body we refused would get a reset, and lose
-  // our error answer with it, if we closed with its bytes unread. Stop sending, then read and
-  // drop what is in flight (at most 2 s, 64 MiB) until the client closes.
-  beast::error_code ec;
-  socket.shutdown(Socket::shutdown_send, ec);
-  timeval tv{2, 0};
-  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::vector<char> sink(1 << 16);
-  for (size_t drained = 0; drained < (64u << 20);) {
-    // Plain recv: asio's blocking read would wait out the timeout with poll().
-    ssize_t n = ::recv(socket.native_handle(), sink.data(), sink.size(), 0);
-    if (n <= 0) break;  // closed, timed out, or failed
-    drained += static_cast<size_t>(n);
+  if (!c->timed_out && c->socket.is_open()) co_await Linger(*c);
+  c->Disarm();
+  beast::error_code ignored;
+  c->socket.close(ignored);
+  m.connections_open--;
+}
+
+awaitable<void> Server::Impl::Accept(Listener& l) {
+  for (;;) {
+    beast::error_code ec;
+    // Each connection on a strand of its own: its coroutine and its watchdog never race.
+    asio::any_io_executor strand = asio::make_strand(io);
+    Socket socket = co_await l.acceptor->async_accept(strand, asio::redirect_error(use_awaitable, ec));
+    if (stopping || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of file descriptors, say: count it and pause rather than spin.
+      node->metrics().accept_failures++;
+      asio::steady_timer pause(io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    if (!l.local) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+    }
+    auto c = std::make_shared<Conn>(std::move(socket), node);
+    {
+      std::lock_guard<std::mutex> lock(conns_mu);
+      for (auto it = conns.begin(); it != conns.end();) it = it->expired() ? conns.erase(it) : std::next(it);
+      conns.push_back(c);
+    }
+    asio::co_spawn(strand, Session(std::move(c), l), asio::detached);
   }
 }
 
-// Answers 503 on a connection past the node's cap, without blocking the accept loop, and
-// closes it; the client retries or goes elsewhere.
-void RefuseBusy(Socket& socket) {
-  static const std::string kBusy =
-      "HTTP/1.1 503 Service Unavailable\r\nServer: shoald\r\nRetry-After: 1\r\nX-Shoal-Error: Busy\r\n"
-      "Content-Type: application/json\r\nConnection: close\r\nContent-Length: 80\r\n\r\n"
-      "{\"code\": \"Unavailable\", \"message\": \"this node is at its connection cap: retry\"}\n";
-  beast::error_code ec;
-  socket.non_blocking(true, ec);
-  socket.write_some(asio::buffer(kBusy), ec);
-  socket.close(ec);
+Server::Server(Node* node, ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->node = node;
+  impl_->options = options;
+  if (impl_->options.io_threads <= 0) {
+    impl_->options.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
 }
-
-}  // namespace
-
-struct Server::Impl {
-  asio::io_context io;
-  asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor{io};
-  std::string unix_path;  // the socket file to remove on Stop
-  std::thread accept_thread;
-  std::atomic<bool> stopping{false};
-  std::atomic<int> connections{0};
-};
-
-Server::Server(Node* node) : node_(node) {}
 
 Server::~Server() { Stop(); }
 
-Status Server::Start(const std::string& listen, bool metrics_only) {
-  impl_ = std::make_unique<Impl>();
+int Server::io_threads() const { return impl_->options.io_threads; }
+
+Result<int> Server::Listen(const std::string& listen, bool metrics_only) {
+  Listener l;
+  l.metrics_only = metrics_only;
   asio::generic::stream_protocol::endpoint ep;
-  bool local = StartsWith(listen, "unix:");
-  if (local) {
-    impl_->unix_path = listen.substr(5);
-    if (impl_->unix_path.empty()) return Status::InvalidArgument("unix: wants a socket path, e.g. unix:/run/shoal.sock");
-    ::unlink(impl_->unix_path.c_str());  // a socket file left by a node that did not stop cleanly
-    ep = asio::local::stream_protocol::endpoint(impl_->unix_path);
+  l.local = StartsWith(listen, "unix:");
+  if (l.local) {
+    l.unix_path = listen.substr(5);
+    if (l.unix_path.empty()) return Status::InvalidArgument("unix: wants a socket path, e.g. unix:/run/shoal.sock");
+    ::unlink(l.unix_path.c_str());  // a socket file left by a node that did not stop cleanly
+    ep = asio::local::stream_protocol::endpoint(l.unix_path);
   } else {
     size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) return Status::InvalidArgument("--listen wants HOST:PORT, got '" + listen + "'");
+    if (colon == std::string::npos) return Status::InvalidArgument("wants HOST:PORT or [V6]:PORT, got '" + listen + "'");
     std::string host = listen.substr(0, colon);
-    int port = std::atoi(listen.c_str() + colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    auto port = ParseNumber(std::string_view(listen).substr(colon + 1));
+    if (!port || *port > 65535) return Status::InvalidArgument("'" + listen + "' has no port number (0-65535)");
     beast::error_code ec;
     auto addr = asio::ip::make_address(host, ec);
-    if (ec) return Status::InvalidArgument("--listen: '" + host + "' is not an IP address");
-    ep = tcp::endpoint(addr, static_cast<uint16_t>(port));
+    if (ec) return Status::InvalidArgument("'" + host + "' is not an IP address");
+    ep = tcp::endpoint(addr, static_cast<uint16_t>(*port));
   }
+  l.acceptor = std::make_unique<Acceptor>(impl_->io);
   beast::error_code ec;
-  impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec && !local) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl_->acceptor.bind(ep, ec);
-  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  l.acceptor->open(ep.protocol(), ec);
+  if (!ec && !l.local) l.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) l.acceptor->bind(ep, ec);
+  if (!ec) l.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + listen + ": " + ec.message());
-  if (!local) {
-    auto bound = impl_->acceptor.local_endpoint();
+  int port = 0;
+  if (!l.local) {
+    auto bound = l.acceptor->local_endpoint();
     // sin_port and sin6_port sit at the same offset
-    port_ = ntohs(reinterpret_cast<const sockaddr_in*>(bound.data())->sin_port);
+    port = ntohs(reinterpret_cast<const sockaddr_in*>(bound.data())->sin_port);
   }
+  impl_->listeners.push_back(std::move(l));
+  return port;
+}
 
-  Node* node = node_;
-  Impl* impl = impl_.get();
-  impl_->accept_thread = std::thread([node, impl, metrics_only, local] {
-    while (!impl->stopping) {
-      beast::error_code aec;
-      Socket socket(impl->io);
-      impl->acceptor.accept(socket, aec);
-      if (aec) {
-        if (impl->stopping) return;
-        continue;
-      }
-      if (impl->connections >= node->options().max_connections && !metrics_only) {
-        // Bounded: past the cap a node says it is busy rather than taking on another thread.
-        RefuseBusy(socket);
-        node->metrics().connections_refused++;
-        continue;
-      }
-      impl->connections++;
-      std::thread([node, impl, metrics_only, local, s = std::move(socket)]() mutable {
-        ServeConnection(node, std::move(s), metrics_only, local);
-        impl->connections--;
-      }).detach();
-    }
-  });
-  return Status::Ok();
+void Server::Start() {
+  // Thousands of connections need thousands of descriptors: take the hard limit.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  for (auto& l : impl_->listeners) asio::co_spawn(impl_->io, impl_->Accept(l), asio::detached);
+  for (int i = 0; i < impl_->options.io_threads; i++) {
+    impl_->threads.emplace_back([impl = impl_.get()] { impl->io.run(); });
+    pthread_setname_np(impl_->threads.back().native_handle(), "shoald-io");
+  }
 }
 
 void Server::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
-  // shutdown() wakes the thread blocked in accept(); close() alone does not on Linux.
-  ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);
-  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
-  beast::error_code ec;
-  impl_->acceptor.close(ec);
-  if (!impl_->unix_path.empty()) ::unlink(impl_->unix_path.c_str());
+  for (auto& l : impl_->listeners) {
+    asio::post(impl_->io, [a = l.acceptor.get()] {
+      beast::error_code ec;
+      a->close(ec);
+    });
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl_->conns_mu);
+    for (auto& weak : impl_->conns) {
+      if (auto c = weak.lock()) {
+        asio::post(c->socket.get_executor(), [c] {
+          beast::error_code ec;
+          c->socket.close(ec);
+        });
+      }
+    }
+  }
+  // Handlers on the node's pools post back here when they end: wait for them, then stop.
+  for (int i = 0; i < 3000 && impl_->offloads > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  impl_->io.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  for (auto& l : impl_->listeners) {
+    if (!l.unix_path.empty()) ::unlink(l.unix_path.c_str());
+  }
 }
 
 }  // namespace shoal::node

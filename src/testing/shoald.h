@@ -25,12 +25,16 @@ class Shoald {
   // kill -9, as a crash would.
   void Crash() { proc_.Kill(); }
   bool Running() { return proc_.running(); }
+  int pid() const { return proc_.pid(); }
   // SIGSTOP / SIGCONT: a node that hangs without dying.
   void Pause() { ::kill(proc_.pid(), SIGSTOP); }
   void Resume() { ::kill(proc_.pid(), SIGCONT); }
   // kill -9, then starts again on the same data directory and flags (a new port).
   Status Restart(int proxy_port);
   std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  // A new TCP connection to the node (a raw socket, for tests of the protocol itself); -1 if
+  // it could not be made. The caller closes it.
+  int Connect() const;
   const std::string& DataDir() const { return data_dir_; }
   std::string Log() const;
   const std::string& dir() const { return dir_.path(); }

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace shoal {
+
+// A fixed number of threads running submitted tasks in FIFO order: the one place the node
+// runs blocking work (disk reads and fsyncs, fetches from the object store and from peers),
+// so the number of threads never grows with the number of connections or requests.
+//
+// Contract: a task must never wait for another task of the same pool (it may be queued
+// behind the waiter: a deadlock once every thread waits). Tasks run to completion; the
+// destructor runs what is queued, then joins. Thread-safe.
+class WorkerPool {
+ public:
+  // `threads` >= 1; `name` shows in `top -H` and /proc/PID/task/*/comm (at most 15 chars).
+  WorkerPool(size_t threads, std::string name);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Queues `task` (move-only callables too). Never blocks.
+  template <class F>
+  void Submit(F&& task) {
+    if constexpr (std::is_copy_constructible_v<std::decay_t<F>>) {
+      Push(std::function<void()>(std::forward<F>(task)));
+    } else {
+      auto held = std::make_shared<std::decay_t<F>>(std::forward<F>(task));
+      Push([held] { (*held)(); });
+    }
+  }
+
+  size_t threads() const { return threads_.size(); }
+  // Tasks waiting for a thread (for metrics).
+  size_t queued();
+
+ private:
+  void Push(std::function<void()> task);
+  void Run();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace shoal

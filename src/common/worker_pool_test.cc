@@ -1,0 +1,67 @@
+#include "common/worker_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <dirent.h>
+#include <future>
+#include <set>
+
+namespace shoal {
+namespace {
+
+TEST(WorkerPoolTest, RunsEveryTaskOnItsOwnThreadsOnly) {
+  std::mutex mu;
+  std::set<std::thread::id> seen;
+  std::atomic<int> ran{0};
+  {
+    WorkerPool pool(3, "test-pool");
+    for (int i = 0; i < 1000; i++) {
+      pool.Submit([&] {
+        std::lock_guard<std::mutex> lock(mu);
+        seen.insert(std::this_thread::get_id());
+        ran++;
+      });
+    }
+  }  // the destructor runs what is queued
+  EXPECT_EQ(ran.load(), 1000);
+  EXPECT_LE(seen.size(), 3u);
+  EXPECT_EQ(seen.count(std::this_thread::get_id()), 0u);
+}
+
+TEST(WorkerPoolTest, TakesMoveOnlyTasks) {
+  WorkerPool pool(1, "test-pool");
+  std::promise<int> p;
+  auto f = p.get_future();
+  auto owned = std::make_unique<int>(7);
+  pool.Submit([owned = std::move(owned), p = std::move(p)]() mutable { p.set_value(*owned); });
+  EXPECT_EQ(f.get(), 7);
+}
+
+TEST(WorkerPoolTest, ThreadCountIsFixedWhateverTheLoad) {
+  auto tasks_now = [] {
+    int n = 0;
+    DIR* d = opendir("/proc/self/task");
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+  };
+  int before = tasks_now();
+  WorkerPool pool(2, "test-pool");
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  std::atomic<int> started{0};
+  for (int i = 0; i < 50; i++) {
+    pool.Submit([&, open] {
+      started++;
+      open.wait();
+    });
+  }
+  while (started.load() < 2) std::this_thread::yield();
+  EXPECT_EQ(tasks_now(), before + 2);
+  EXPECT_EQ(pool.queued(), 48u);
+  gate.set_value();
+}
+
+}  // namespace
+}  // namespace shoal
