@@ -12,6 +12,8 @@
 #   cluster_read_bench  a read spread over 4 nodes; scale-out (a node joins a warm cluster)
 #   fanin_bench         fan-in: R readers of one cold object, Shoal against nginx and the store
 #   mount_bench         files: shoal mount against the library and rclone mount
+#   connections_bench   one node holding 10,000 idle and 1,000 slow connections while a reader
+#                       reads a warm object: its rate against no load, the node's threads and RSS
 #   report.py           bench/results/report.md, report.json and plots/*.png from all of them
 #
 #   bash bench/all.sh [--scale 1] [--runs 3] [--latency-ms 20] [--bandwidth 100MB] [--out bench/results]
@@ -48,5 +50,6 @@ step node_read_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
 step cluster_read_bench --size "$(mib 256)" --runs "$RUNS"
 step fanin_bench --size "$(mib 64)" --runs "$RUNS"
 step mount_bench --size "$(mib 256)" --runs "$RUNS"
+step connections_bench --size "$(mib 256)" --runs "$RUNS"
 /usr/bin/python3 bench/report.py --results "$OUT" > /dev/null  # Debian's python3-matplotlib draws the plots
 log "all done in $(( ($(date +%s) - started) / 60 )) min: $OUT/report.md (plots in $OUT/plots/)"

@@ -4,7 +4,7 @@
     python3 bench/report.py [--results bench/results]
 
 Reads what the bench scripts wrote (copy_bench, writeback_bench, node_read_bench,
-cluster_read_bench, fanin_bench, mount_bench, limits), and lays the figures out as scenarios x
+cluster_read_bench, fanin_bench, mount_bench, connections_bench, limits), and lays the figures out as scenarios x
 systems: the systems users run today (the store direct, a copy script, a FUSE mount, a caching
 proxy) against Shoal. A cell nobody measured says so; a cell a system cannot fill says why.
 """
@@ -214,6 +214,20 @@ def rows_from(results):
                 if vals:
                     cells[system] = Cell(Figure(vals, "MiB/s", "higher", "mount_bench", f"{prefix}, dd bs=1M"))
             rows.append((scen, f"{phase} rate", cells))
+
+    # --- many connections on one node ------------------------------------------------------------
+    cn = load(results, "connections_bench")
+    if cn:
+        scen = f"one node holding {cn['idle']:,} idle + {cn['slow']:,} slow connections, warm read"
+        notes[scen] = (f"connections_bench: {cn['runs']} runs, {cn['date']}; the node's threads alone/loaded "
+                       f"{cn['threads_alone']}/{cn['threads_loaded']}, peak RSS {cn['rss_peak_kib'] // 1024} MiB, "
+                       f"{cn['header_timeouts']} slow connections closed by the header timeout; "
+                       f"loaded/alone {cn['ratio']:.2f}")
+        others = {s: Cell(why="n/a: a property of the node alone") for s in SYSTEMS[:-1]}
+        for phase, metric in (("alone", "warm read rate, no other connections"),
+                              ("loaded", "warm read rate, connections held")):
+            rows.append((scen, metric, dict(others, Shoal=Cell(Figure(cn["rates_mib_s"][phase], "MiB/s", "higher",
+                                                                      "connections_bench", "shoal cat --cache")))))
     return rows, notes
 
 

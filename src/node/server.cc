@@ -984,8 +984,18 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
     beast::error_code ec;
     if (c->buffer.size() == 0) {  // idle: waiting for the first byte of the next request
       c->Arm(Phase::kIdle, options.idle_timeout);
-      co_await c->socket.async_wait(Socket::wait_read, asio::redirect_error(use_awaitable, ec));
-      if (ec) break;
+      bool more = false;
+      while (!ec) {
+        co_await c->socket.async_wait(Socket::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+        // Readable may mean a byte, the client's close, or (rarely) nothing: only a byte starts
+        // the header's clock.
+        char byte;
+        ssize_t n = ::recv(c->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) more = true;
+        if (n > 0 || n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+      }
+      if (!more) break;
     }
     Parser parser;
     parser.header_limit(16 * 1024);  // oversized headers are refused by the parser
