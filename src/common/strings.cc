@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,31 +15,55 @@
 namespace shoal {
 
 Result<uint64_t> ParseSize(std::string_view text) {
+  const std::string kForms = ": write a whole or decimal number with an optional unit, like 4096, 1.5GiB, "
+                             "8MiB or 20GiB (units B, KiB, MiB, GiB, TiB, or kB, MB, GB, TB)";
+  auto not_a_size = [&] { return Status::InvalidArgument("'" + std::string(text) + "' is not a size" + kForms); };
   std::string t = Trim(text);
   size_t i = 0;
-  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) i++;
-  if (i == 0) {
-    return Status::InvalidArgument("'" + std::string(text) +
-                                   "' is not a size: write a number with an optional unit, "
-                                   "like 4096, 8MiB or 20GiB");
+  while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) i++;
+  size_t int_end = i;
+  size_t frac_begin = i, frac_end = i;
+  if (i < t.size() && t[i] == '.') {
+    frac_begin = ++i;
+    while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) i++;
+    frac_end = i;
+    if (frac_end == frac_begin) return not_a_size();  // "1." or "."
   }
-  double number = std::strtod(t.substr(0, i).c_str(), nullptr);
+  if (int_end == 0) return not_a_size();  // no leading digit: "", ".5", "lots"
   std::string unit = ToLower(Trim(t.substr(i)));
-  double mult = 0;
+  uint64_t mult = 0;
   if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k" || unit == "kib") mult = 1024.0;
-  else if (unit == "m" || unit == "mib") mult = 1024.0 * 1024;
-  else if (unit == "g" || unit == "gib") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "kb") mult = 1e3;
-  else if (unit == "mb") mult = 1e6;
-  else if (unit == "gb") mult = 1e9;
-  else if (unit == "tb") mult = 1e12;
-  else {
+  else if (unit == "k" || unit == "kib") mult = 1ull << 10;
+  else if (unit == "m" || unit == "mib") mult = 1ull << 20;
+  else if (unit == "g" || unit == "gib") mult = 1ull << 30;
+  else if (unit == "t" || unit == "tib") mult = 1ull << 40;
+  else if (unit == "kb") mult = 1000ull;
+  else if (unit == "mb") mult = 1000ull * 1000;
+  else if (unit == "gb") mult = 1000ull * 1000 * 1000;
+  else if (unit == "tb") mult = 1000ull * 1000 * 1000 * 1000;
+  else if (!unit.empty() && (std::isdigit(static_cast<unsigned char>(unit[0])) || unit[0] == '.')) {
+    return not_a_size();  // "1.2.3", "1 2"
+  } else {
     return Status::InvalidArgument("'" + std::string(text) + "' has an unknown unit '" + unit +
                                    "': use B, KiB, MiB, GiB, TiB (or kB, MB, GB, TB)");
   }
-  return static_cast<uint64_t>(number * mult + 0.5);
+  auto too_big = [&] {
+    return Status::InvalidArgument("'" + std::string(text) +
+                                   "' is more than the largest size, 18446744073709551615 bytes (16 EiB)" + kForms);
+  };
+  uint64_t whole = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + int_end, whole);
+  if (ec == std::errc::result_out_of_range) return too_big();
+  // The fraction to 18 digits (finer than a byte of 1 TiB), rounded half up with the product.
+  uint64_t frac = 0, scale = 1;
+  for (size_t k = frac_begin; k < frac_end && scale < 1000000000000000000ull; k++) {
+    frac = frac * 10 + static_cast<uint64_t>(t[k] - '0');
+    scale *= 10;
+  }
+  unsigned __int128 bytes = static_cast<unsigned __int128>(whole) * mult +
+                            (static_cast<unsigned __int128>(frac) * mult + scale / 2) / scale;
+  if (bytes > UINT64_MAX) return too_big();
+  return static_cast<uint64_t>(bytes);
 }
 
 std::string FormatBytes(uint64_t bytes) {

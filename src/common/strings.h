@@ -10,7 +10,9 @@
 namespace shoal {
 
 // "8MiB", "20GiB", "100MB", "4096" -> bytes. Binary (KiB, MiB, GiB, TiB, also K/M/G/T) and
-// decimal (kB, MB, GB, TB) units; case-insensitive. kInvalidArgument on anything else.
+// decimal (kB, MB, GB, TB) units; case-insensitive; one optional fraction ("1.5GiB", rounded to
+// the byte). kInvalidArgument, naming the text and the accepted forms, on anything else and on
+// sizes past 2^64 - 1 bytes.
 Result<uint64_t> ParseSize(std::string_view text);
 
 // 1536 -> "1.5 KiB".

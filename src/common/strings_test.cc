@@ -21,6 +21,22 @@ TEST(ParseSize, RejectsGarbageWithAHint) {
   EXPECT_FALSE(ParseSize("12XB").ok());
 }
 
+// Regression: "1.2.3" was read as 1.2 and values past 2^64 wrapped to garbage.
+TEST(ParseSize, RefusesTwoDecimalPointsAndOverflowNamingTheText) {
+  for (const char* text : {"1.2.3", "1..5MiB", ".", "1.", "18446744073709551616",
+                           "99999999999999999999999", "20000000TiB", "17179869184GiB"}) {
+    auto r = ParseSize(text);
+    ASSERT_FALSE(r.ok()) << text << " -> " << r.value();
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << text;
+    EXPECT_NE(r.status().message().find(text), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("8MiB"), std::string::npos) << r.status().message();
+  }
+  EXPECT_EQ(ParseSize("18446744073709551615").value(), UINT64_MAX);
+  EXPECT_EQ(ParseSize("16777215TiB").value(), 16777215ull << 40);
+  EXPECT_EQ(ParseSize("0.5").value(), 1u);
+  EXPECT_EQ(ParseSize(" 2 GiB ").value(), 2ull << 30);
+}
+
 TEST(UriEncode, KeepsUnreservedAndOptionallySlash) {
   EXPECT_EQ(UriEncode("a b/c~d", true), "a%20b/c~d");
   EXPECT_EQ(UriEncode("a b/c", false), "a%20b%2Fc");
