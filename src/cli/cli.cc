@@ -325,7 +325,10 @@ std::string FormatTime(std::time_t t) {
 Status DrainNode(const client::CacheConfig& cache, const std::string& name, int timeout_s, bool quiet) {
   client::CacheConfig node = cache;
   node.endpoint = name;
-  if (name.find(':') == std::string::npos) {  // an id: find its endpoint in the cluster
+  if (name.find_first_of(":[") != std::string::npos) {  // HOST:PORT or [V6]:PORT
+    auto hp = SplitHostPort(name);
+    if (!hp.ok()) return Status::InvalidArgument("NODE: " + hp.status().message() + ", or a node id");
+  } else {  // an id: find its endpoint in the cluster
     if (cache.endpoint.empty()) return Status::InvalidArgument("to name a node by id, say which cluster: --cache HOST:PORT");
     SHOAL_ASSIGN_OR_RETURN(client::ClusterInfo c, client::FetchCluster(cache));
     node.endpoint.clear();

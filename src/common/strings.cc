@@ -66,6 +66,49 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
+Result<HostPort> SplitHostPort(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is not an address: " + why +
+                                   "; write HOST:PORT or [IPV6]:PORT, like 127.0.0.1:7070, "
+                                   "node1:7070 or [::1]:7070");
+  };
+  HostPort out;
+  size_t colon;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return bad("no ']' after the IPv6 address");
+    out.host = std::string(text.substr(1, close - 1));
+    if (out.host.empty()) return bad("the brackets hold no address");
+    if (out.host.find_first_of("[]") != std::string::npos) return bad("brackets inside brackets");
+    if (close + 1 == text.size()) return bad("no port after ']'");
+    if (text[close + 1] != ':') return bad("':' must follow ']'");
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("no port");
+    out.host = std::string(text.substr(0, colon));
+    if (out.host.find(':') != std::string::npos) return bad("an IPv6 address needs brackets");
+    if (out.host.find_first_of("[]") != std::string::npos) return bad("a stray bracket");
+    if (out.host.empty()) return bad("no host before the ':'");
+  }
+  std::string_view port = text.substr(colon + 1);
+  if (port.empty()) return bad("no port after the ':'");
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  if (ec != std::errc() || end != port.data() + port.size()) {
+    return bad("the port '" + std::string(port) + "' is not a number");
+  }
+  if (n > 65535) return bad("the port " + std::string(port) + " is past 65535");
+  out.port = static_cast<uint16_t>(n);
+  return out;
+}
+
+std::string JoinHostPort(std::string_view host, uint16_t port) {
+  std::string h(host);
+  if (h.find(':') != std::string::npos) h = "[" + h + "]";
+  return h + ":" + std::to_string(port);
+}
+
 std::string FormatBytes(uint64_t bytes) {
   static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(bytes);

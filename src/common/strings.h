@@ -15,6 +15,21 @@ namespace shoal {
 // sizes past 2^64 - 1 bytes.
 Result<uint64_t> ParseSize(std::string_view text);
 
+// A network address as the flags take it. `host` is without brackets ("::1", not "[::1]").
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "host:port" or "[IPv6]:port" -> its host and port (0 to 65535; 0 asks for any free port
+// where one listens). kInvalidArgument naming the text, what is wrong with it and the
+// accepted forms when the port is missing, not a number or past 65535, the host is empty,
+// or an IPv6 address has no brackets ("::1:7070").
+Result<HostPort> SplitHostPort(std::string_view text);
+
+// The inverse: "host:port", with brackets around a host that has a ':' ("[::1]:7070").
+std::string JoinHostPort(std::string_view host, uint16_t port);
+
 // 1536 -> "1.5 KiB".
 std::string FormatBytes(uint64_t bytes);
 

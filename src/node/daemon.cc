@@ -127,6 +127,20 @@ int RunDaemon(int argc, char** argv) {
     if (!e.ok()) return fail("--egress-limit: " + e.status().message());
     o.egress_limit = *e;
   }
+  // Server::Start takes the text as written; checked here so a bad address is refused by name
+  // before anything is opened.
+  auto listen_at = SplitHostPort(o.listen);
+  if (!listen_at.ok()) return fail("--listen: " + listen_at.status().message());
+  HostPort metrics_at;
+  if (!metrics.empty()) {
+    auto m = SplitHostPort(metrics);
+    if (!m.ok()) return fail("--metrics: " + m.status().message());
+    metrics_at = *m;
+  }
+  if (!advertise.empty()) {
+    auto a = SplitHostPort(advertise);
+    if (!a.ok()) return fail("--advertise: " + a.status().message());
+  }
   if (!peers.empty() && !o.etcd.empty()) return fail("--peers and --etcd are two ways to say the same: pick one");
   if (!o.etcd.empty() && o.node_id.empty()) return fail("--etcd needs --node-id (a name unique in the cluster)");
   if (o.reader && peers.empty() && o.etcd.empty()) return fail("--reader follows a cluster: pass --peers or --etcd");
@@ -139,7 +153,7 @@ int RunDaemon(int argc, char** argv) {
     o.peers = *parsed;
     if (o.node_id.empty()) {
       for (const auto& p : o.peers) {
-        if (p.endpoint == o.listen) o.node_id = p.member.id;
+        if (p.endpoint == JoinHostPort(listen_at->host, listen_at->port)) o.node_id = p.member.id;
       }
       if (o.node_id.empty()) return fail("--peers: no entry is --listen " + o.listen + ": pass --node-id");
     }
@@ -176,20 +190,19 @@ int RunDaemon(int argc, char** argv) {
   if (!metrics.empty()) {
     st = metrics_server.Start(metrics, /*metrics_only=*/true);
     if (!st.ok()) return fail("--metrics: " + st.message());
-    std::fprintf(stderr, "shoald: metrics on %s:%d/metrics\n",
-                 metrics.substr(0, metrics.rfind(':')).c_str(), metrics_server.port());
+    std::fprintf(stderr, "shoald: metrics on %s/metrics\n",
+                 JoinHostPort(metrics_at.host, static_cast<uint16_t>(metrics_server.port())).c_str());
   }
-  std::string host = o.listen.substr(0, o.listen.rfind(':'));
-  std::fprintf(stderr, "shoald: listening on %s:%d, data in %s, capacity %s, chunks of %s\n",
-               host.c_str(), server.port(), o.data_dir.c_str(), FormatBytes(o.capacity).c_str(),
-               FormatBytes(o.chunk_size).c_str());
+  std::string bound = JoinHostPort(listen_at->host, static_cast<uint16_t>(server.port()));
+  std::fprintf(stderr, "shoald: listening on %s, data in %s, capacity %s, chunks of %s\n", bound.c_str(),
+               o.data_dir.c_str(), FormatBytes(o.capacity).c_str(), FormatBytes(o.chunk_size).c_str());
   std::fprintf(stderr, "shoald: write-back: up to %s staged, %d part uploads at once, writes %s\n",
                FormatBytes((*node)->options().staged_cap).c_str(), o.upload_concurrency,
                o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
   if (o.token.empty()) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
   }
-  if (advertise.empty()) advertise = host + ":" + std::to_string(server.port());
+  if (advertise.empty()) advertise = bound;
   st = (*node)->JoinCluster(advertise);
   if (!st.ok()) return fail(st.message());
   if (auto view = (*node)->view()) {
