@@ -40,11 +40,10 @@ Result<std::vector<Peer>> ParsePeers(const std::string& text) {
     if (!hp.ok()) return bad(hp.status().message());
     if (hp->port == 0) return bad("port 0: a member needs the port it listens on");
     p.endpoint = JoinHostPort(hp->host, hp->port);
-    char* end = nullptr;
     if (parts.size() >= 3) {
-      unsigned long w = std::strtoul(parts[2].c_str(), &end, 10);
-      if (parts[2].empty() || *end != '\0' || w == 0 || w > 1000000) return bad("weight must be 1 to 1000000");
-      p.member.weight = static_cast<uint32_t>(w);
+      auto w = ParseU64(parts[2]);
+      if (!w.ok() || *w == 0 || *w > 1000000) return bad("weight '" + parts[2] + "' must be 1 to 1000000");
+      p.member.weight = static_cast<uint32_t>(*w);
     }
     p.member.domain = parts.size() == 4 && !parts[3].empty() ? parts[3] : p.member.id;
     if (!ids.insert(p.member.id).second) return bad("id " + p.member.id + " appears twice");

@@ -29,6 +29,17 @@ TEST(MembershipTest, BracketedIpv6PeersParse) {
   EXPECT_EQ((*peers)[2].endpoint, "10.0.0.3:7072");
 }
 
+// Regression: the weight went through strtoul, which skips spaces and takes a sign.
+TEST(MembershipTest, AWeightWithASignOrSpaceIsRefused) {
+  for (std::string text : {"a=h:1:+5", "a=h:1: 5", "a=h:1:-1", "a=h:1:5 :d", "a=h:1:18446744073709551617"}) {
+    auto peers = ParsePeers(text);
+    EXPECT_FALSE(peers.ok()) << text << " -> weight " << (*peers)[0].member.weight;
+    if (!peers.ok()) {
+      EXPECT_NE(peers.status().message().find("weight"), std::string::npos) << text;
+    }
+  }
+}
+
 TEST(MembershipTest, BadEntriesAreNamed) {
   for (std::string text : {"", "a", "=h:1", "a=h", "a=h:0", "a=h:99999", "a=h:1:0", "a=h:1:x",
                                   "a=h:1,a=g:2", "a=h:1:2:d:e", "a=::1:7070", "a=[::1]", "a=[::1]x:80",

@@ -66,6 +66,18 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
+Result<uint64_t> ParseU64(std::string_view text) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc::result_out_of_range) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is past the largest number, 18446744073709551615");
+  }
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is not a whole number: write decimal digits only");
+  }
+  return n;
+}
+
 Result<HostPort> SplitHostPort(std::string_view text) {
   auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("'" + std::string(text) + "' is not an address: " + why +
@@ -93,13 +105,12 @@ Result<HostPort> SplitHostPort(std::string_view text) {
   }
   std::string_view port = text.substr(colon + 1);
   if (port.empty()) return bad("no port after the ':'");
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-  if (ec != std::errc() || end != port.data() + port.size()) {
+  if (port.find_first_not_of("0123456789") != std::string_view::npos) {
     return bad("the port '" + std::string(port) + "' is not a number");
   }
-  if (n > 65535) return bad("the port " + std::string(port) + " is past 65535");
-  out.port = static_cast<uint16_t>(n);
+  auto n = ParseU64(port);  // digits only: fails only past 2^64
+  if (!n.ok() || *n > 65535) return bad("the port " + std::string(port) + " is past 65535");
+  out.port = static_cast<uint16_t>(*n);
   return out;
 }
 

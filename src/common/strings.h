@@ -15,6 +15,11 @@ namespace shoal {
 // sizes past 2^64 - 1 bytes.
 Result<uint64_t> ParseSize(std::string_view text);
 
+// "0" to "18446744073709551615" -> the number: decimal digits only, all of the text (no sign,
+// space or unit). kInvalidArgument naming the text on anything else, and on overflow. For
+// numbers from outside: headers, query parameters, flags, files.
+Result<uint64_t> ParseU64(std::string_view text);
+
 // A network address as the flags take it. `host` is without brackets ("::1", not "[::1]").
 struct HostPort {
   std::string host;

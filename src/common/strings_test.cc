@@ -37,6 +37,22 @@ TEST(ParseSize, RefusesTwoDecimalPointsAndOverflowNamingTheText) {
   EXPECT_EQ(ParseSize(" 2 GiB ").value(), 2ull << 30);
 }
 
+TEST(ParseU64, AcceptsDigitsUpToTheLargest) {
+  EXPECT_EQ(ParseU64("0").value(), 0u);
+  EXPECT_EQ(ParseU64("0042").value(), 42u);
+  EXPECT_EQ(ParseU64("18446744073709551615").value(), UINT64_MAX);
+}
+
+TEST(ParseU64, RefusesSignsSpacesUnitsAndOverflowNamingTheText) {
+  for (const char* text : {"", "-1", "+1", " 1", "1 ", "1k", "0x10", "1.0", "18446744073709551616",
+                           "99999999999999999999999"}) {
+    auto r = ParseU64(text);
+    ASSERT_FALSE(r.ok()) << "'" << text << "' -> " << r.value();
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("'" + std::string(text) + "'"), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(SplitHostPort, AcceptsHostPortAndBracketedIpv6) {
   auto hp = SplitHostPort("127.0.0.1:7070");
   ASSERT_TRUE(hp.ok()) << hp.status().ToString();
