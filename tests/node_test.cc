@@ -484,6 +484,24 @@ TEST_F(NodeTest, ListenAddressesWithABadPortOrNoBracketsAreRefusedByName) {
   EXPECT_NE(m.err.find("--metrics: '127.0.0.1:99999'"), std::string::npos) << m.err;
 }
 
+// Regression: a second shoald on a --data-dir in use started too, and the two shared (and
+// deleted each other's) chunk files and journal.
+TEST_F(NodeTest, ASecondNodeOnTheSameDataDirRefusesNamingTheFirstsPid) {
+  Shoald first;
+  ASSERT_TRUE(first.Start(world->proxy.port()).ok()) << first.Log();
+  // `timeout`: before the check, the second node started and served until killed.
+  auto second = testing::RunCommand({"timeout", "20", testing::BinaryDir() + "/bin/shoald", "--data-dir",
+                                     first.DataDir(), "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find("PID " + std::to_string(first.Pid())), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find(first.DataDir()), std::string::npos) << second.err;
+  EXPECT_TRUE(first.Running());
+  // The lock goes with the process: after a crash the directory is free again.
+  std::string url = PutObject("lock/obj", 71, 1000);
+  ASSERT_TRUE(first.Restart(world->proxy.port()).ok()) << first.Log();
+  EXPECT_EQ(testing::CatSha256(url, first.Endpoint()).size(), 64u);
+}
+
 // Disabled until Server::Start (src/node/server.cc) splits --listen with SplitHostPort: it
 // still cuts at the last ':' and asks for the address "[::1]". The client, the daemon's
 // checks and its printing take "[::1]:PORT" already.
