@@ -181,6 +181,34 @@ TEST(Cli, NoCommandIsAUsageError) {
   EXPECT_NE(r.exit_code, 1);  // usage errors are not runtime failures
 }
 
+// Regression: usage errors exited with CLI11's own codes (104, 106, 109) and without the
+// command's name, and a negative --offset wrapped to a huge one.
+TEST(Cli, UsageErrorsExitTwoNamingTheCommandAndItsHelp) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string command;  // "shoal cp", as the error line starts
+    std::string mentions;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"cp"}, "shoal cp", "SRC"},
+           {{"cp", "a", "b", "c"}, "shoal cp", "c"},
+           {{"cat", "--offset", "-1", "az://clitest/x"}, "shoal cat", "--offset"},
+           {{"cat", "--length", "-5", "az://clitest/x"}, "shoal cat", "--length"},
+           {{"cat", "--offset", "x", "az://clitest/x"}, "shoal cat", "--offset"},
+           {{"ls", "--bogus", "az://clitest/"}, "shoal ls", "--bogus"},
+           {{"frob"}, "shoal", "frob"},
+           {{}, "shoal", "command"},
+       }) {
+    auto r = RunShoal(c.args);
+    std::string shown;
+    for (const auto& a : c.args) shown += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << shown << ": " << r.err;
+    EXPECT_EQ(r.err.rfind(c.command + ": ", 0), 0u) << shown << ": " << r.err;
+    EXPECT_NE(r.err.find(c.mentions), std::string::npos) << shown << ": " << r.err;
+    EXPECT_NE(r.err.find(c.command + " --help"), std::string::npos) << shown << ": " << r.err;
+  }
+}
+
 TEST(Cli, MissingCredentialsNameTheVariablesToSet) {
   auto r = testing::RunCommand({Shoal(), "ls", "az://somewhere/"}, {{"AZURE_STORAGE_CONNECTION_STRING", ""}});
   EXPECT_EQ(r.exit_code, 1);
