@@ -209,6 +209,27 @@ TEST(Cli, UsageErrorsExitTwoNamingTheCommandAndItsHelp) {
   }
 }
 
+// Regression: `shoal cp f az:/data/x` (one slash) exited 0 having written ./az:/data/x.
+TEST(Cli, AUrlWithoutItsTwoSlashesIsRefusedNotTakenForALocalPath) {
+  testing::TempDir tmp;
+  WriteFile(tmp.path() + "/f", "data");
+  for (std::string target : {"az:/data/x", "s3:bucket/x", "file:/tmp/x", "AZ:/data/x"}) {
+    auto r = testing::RunCommand({"sh", "-c", "cd '" + tmp.path() + "' && exec '" + Shoal() + "' cp f " + target});
+    EXPECT_EQ(r.exit_code, 1) << target << ": " << r.err;
+    EXPECT_NE(r.err.find("'" + target + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("://"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("./" + target), std::string::npos) << r.err;  // how to mean a local path
+    EXPECT_FALSE(fs::exists(tmp.path() + "/" + target.substr(0, target.find(':') + 1))) << target;
+  }
+  auto read = testing::RunCommand({"sh", "-c", "cd '" + tmp.path() + "' && exec '" + Shoal() + "' cat az:/data/x"});
+  EXPECT_EQ(read.exit_code, 1) << read.err;
+  EXPECT_NE(read.err.find("az://"), std::string::npos) << read.err;
+  // A local file whose name starts so is still reachable, as ./NAME.
+  auto local = testing::RunCommand({"sh", "-c", "cd '" + tmp.path() + "' && exec '" + Shoal() + "' cp f ./az:x"});
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_EQ(ReadFile(tmp.path() + "/az:x"), "data");
+}
+
 TEST(Cli, MissingCredentialsNameTheVariablesToSet) {
   auto r = testing::RunCommand({Shoal(), "ls", "az://somewhere/"}, {{"AZURE_STORAGE_CONNECTION_STRING", ""}});
   EXPECT_EQ(r.exit_code, 1);

@@ -75,6 +75,13 @@ Result<Location> Resolve(const std::string& text, bool fsync = false,
     loc.stdio = true;
     return loc;
   }
+  std::string lower = ToLower(text.substr(0, 5));
+  if (!ObjectUrl::IsUrl(text) && (StartsWith(lower, "az:") || StartsWith(lower, "s3:") || StartsWith(lower, "file:"))) {
+    std::string scheme = lower.substr(0, lower.find(':'));
+    return Status::InvalidArgument("'" + text + "' is not a URL: write " + scheme + "://" +
+                                   (scheme == "file" ? "/dir/key" : scheme == "az" ? "container/key" : "bucket/key") +
+                                   " (two slashes), or ./" + text + " for a local path of that name");
+  }
   if (ObjectUrl::IsUrl(text) || text.find("://") != std::string::npos) {
     SHOAL_ASSIGN_OR_RETURN(loc.url, ObjectUrl::Parse(text));
     loc.local = loc.url.scheme == "file";
