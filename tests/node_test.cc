@@ -484,6 +484,20 @@ TEST_F(NodeTest, ListenAddressesWithABadPortOrNoBracketsAreRefusedByName) {
   EXPECT_NE(m.err.find("--metrics: '127.0.0.1:99999'"), std::string::npos) << m.err;
 }
 
+// Regression: a key shoald does not know (a typo: "capasity") was ignored without a word.
+TEST_F(NodeTest, AnUnknownKeyInTheConfigFileIsRefusedByName) {
+  testing::TempDir tmp;
+  std::string config = tmp.path() + "/shoald.conf";
+  std::ofstream(config) << "listen = 127.0.0.1:0\ncapasity = 512MiB\n";
+  // `timeout`: before the check, the node started and served until killed.
+  auto r = testing::RunCommand({"timeout", "20", testing::BinaryDir() + "/bin/shoald", "--data-dir",
+                                tmp.path() + "/data", "--config", config});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("capasity"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(config), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("shoald --help"), std::string::npos) << r.err;
+}
+
 // Regression: a second shoald on a --data-dir in use started too, and the two shared (and
 // deleted each other's) chunk files and journal.
 TEST_F(NodeTest, ASecondNodeOnTheSameDataDirRefusesNamingTheFirstsPid) {

@@ -26,7 +26,8 @@ int RunDaemon(int argc, char** argv) {
   int ttl = 60, deadline = 900;
   double down_grace = 30;
   bool no_fsync = false;
-  app.set_config("--config", "", "Read flags from this file (name = value lines)");
+  app.set_config("--config", "", "Read flags from this file (name = value lines; an unknown name is refused)");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a typo ("capasity") is no silent default
   app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "Directory for the chunk cache (created if missing)")->required();
@@ -101,7 +102,21 @@ int RunDaemon(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help passes through; a bad command line or config file is a usage error: exit 2.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::string what = e.what();
+    if (dynamic_cast<const CLI::ConfigError*>(&e) != nullptr) {
+      const std::string kExtra = "INI was not able to parse ";  // CLI11's words for an unknown key
+      std::string key = StartsWith(what, kExtra) ? what.substr(kExtra.size()) : "";
+      if (EndsWith(key, ".++")) {  // how CLI11 reports a [section] line
+        what = "a section [" + key.substr(0, key.size() - 3) + "]: the file has name = value lines only";
+      } else if (!key.empty()) {
+        what = "unknown key '" + key + "': a key is a flag's name without its dashes, e.g. capacity = 20GiB";
+      }
+      what = "--config " + app.get_config_ptr()->as<std::string>() + ": " + what;
+    }
+    std::fprintf(stderr, "shoald: %s\nRun `shoald --help` for its flags.\n", what.c_str());
+    return 2;
   }
   auto fail = [](const std::string& what) {
     std::fprintf(stderr, "shoald: %s\n", what.c_str());
