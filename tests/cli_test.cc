@@ -181,6 +181,55 @@ TEST(Cli, NoCommandIsAUsageError) {
   EXPECT_NE(r.exit_code, 1);  // usage errors are not runtime failures
 }
 
+// Regression: usage errors exited with CLI11's own codes (104, 106, 109) and without the
+// command's name, and a negative --offset wrapped to a huge one.
+TEST(Cli, UsageErrorsExitTwoNamingTheCommandAndItsHelp) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string command;  // "shoal cp", as the error line starts
+    std::string mentions;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"cp"}, "shoal cp", "SRC"},
+           {{"cp", "a", "b", "c"}, "shoal cp", "c"},
+           {{"cat", "--offset", "-1", "az://clitest/x"}, "shoal cat", "--offset"},
+           {{"cat", "--length", "-5", "az://clitest/x"}, "shoal cat", "--length"},
+           {{"cat", "--offset", "x", "az://clitest/x"}, "shoal cat", "--offset"},
+           {{"ls", "--bogus", "az://clitest/"}, "shoal ls", "--bogus"},
+           {{"frob"}, "shoal", "frob"},
+           {{}, "shoal", "command"},
+       }) {
+    auto r = RunShoal(c.args);
+    std::string shown;
+    for (const auto& a : c.args) shown += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << shown << ": " << r.err;
+    EXPECT_EQ(r.err.rfind(c.command + ": ", 0), 0u) << shown << ": " << r.err;
+    EXPECT_NE(r.err.find(c.mentions), std::string::npos) << shown << ": " << r.err;
+    EXPECT_NE(r.err.find(c.command + " --help"), std::string::npos) << shown << ": " << r.err;
+  }
+}
+
+// Regression: `shoal cp f az:/data/x` (one slash) exited 0 having written ./az:/data/x.
+TEST(Cli, AUrlWithoutItsTwoSlashesIsRefusedNotTakenForALocalPath) {
+  testing::TempDir tmp;
+  WriteFile(tmp.path() + "/f", "data");
+  for (std::string target : {"az:/data/x", "s3:bucket/x", "file:/tmp/x", "AZ:/data/x"}) {
+    auto r = testing::RunCommand({"sh", "-c", "cd '" + tmp.path() + "' && exec '" + Shoal() + "' cp f " + target});
+    EXPECT_EQ(r.exit_code, 1) << target << ": " << r.err;
+    EXPECT_NE(r.err.find("'" + target + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("://"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("./" + target), std::string::npos) << r.err;  // how to mean a local path
+    EXPECT_FALSE(fs::exists(tmp.path() + "/" + target.substr(0, target.find(':') + 1))) << target;
+  }
+  auto read = testing::RunCommand({"sh", "-c", "cd '" + tmp.path() + "' && exec '" + Shoal() + "' cat az:/data/x"});
+  EXPECT_EQ(read.exit_code, 1) << read.err;
+  EXPECT_NE(read.err.find("az://"), std::string::npos) << read.err;
+  // A local file whose name starts so is still reachable, as ./NAME.
+  auto local = testing::RunCommand({"sh", "-c", "cd '" + tmp.path() + "' && exec '" + Shoal() + "' cp f ./az:x"});
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_EQ(ReadFile(tmp.path() + "/az:x"), "data");
+}
+
 TEST(Cli, MissingCredentialsNameTheVariablesToSet) {
   auto r = testing::RunCommand({Shoal(), "ls", "az://somewhere/"}, {{"AZURE_STORAGE_CONNECTION_STRING", ""}});
   EXPECT_EQ(r.exit_code, 1);

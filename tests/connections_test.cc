@@ -102,7 +102,7 @@ TEST_F(ConnectionsTest, IdleAndSlowConnectionsCostNoThreadAndSlowOnesAreClosedBy
   std::string url = PutObject("warm/a.bin", 3, 32ull << 20);
   std::string want = testing::PatternSha256(3, 32ull << 20);
   ASSERT_EQ(testing::CatSha256(url, node.Endpoint()), want);  // warm: every chunk on the node's disk
-  const int threads_before = Threads(node.pid());
+  const int threads_before = Threads(node.Pid());
   ASSERT_GT(threads_before, 0);
 
   std::vector<int> idle = Open(node, kIdle);
@@ -130,7 +130,7 @@ TEST_F(ConnectionsTest, IdleAndSlowConnectionsCostNoThreadAndSlowOnesAreClosedBy
     }
   });
   auto read = testing::CatThroughNode(url, node.Endpoint());
-  const int threads_during = Threads(node.pid());
+  const int threads_during = Threads(node.Pid());
   trickle.join();
   EXPECT_EQ(read.exit_code, 0) << read.err;
   EXPECT_EQ(Trim(read.out), want);

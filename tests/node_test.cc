@@ -458,6 +458,68 @@ TEST_F(NodeTest, BadStartupFlagsAreExplained) {
   EXPECT_NE(d.err.find(tmp.path() + "/file/sub"), std::string::npos) << d.err;
 }
 
+// Regression: --listen was cut at its last ':' and the port read with atoi, so port 70000
+// listened on 4464 and "::1:0" was taken for an IPv6 host without brackets.
+TEST_F(NodeTest, ListenAddressesWithABadPortOrNoBracketsAreRefusedByName) {
+  testing::TempDir tmp;
+  for (std::string listen : {"127.0.0.1:70000", "::1:0", "127.0.0.1:http", "127.0.0.1"}) {
+    // `timeout`: before the check, such a node started and served until killed.
+    auto r = testing::RunCommand({"timeout", "20", testing::BinaryDir() + "/bin/shoald", "--data-dir",
+                                  tmp.path() + "/data", "--listen", listen});
+    EXPECT_EQ(r.exit_code, 1) << listen << ": " << r.err;
+    EXPECT_NE(r.err.find("--listen: '" + listen + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("[::1]:7070"), std::string::npos) << r.err;
+  }
+  auto m = testing::RunCommand({"timeout", "20", testing::BinaryDir() + "/bin/shoald", "--data-dir",
+                                tmp.path() + "/data", "--metrics", "127.0.0.1:99999"});
+  EXPECT_EQ(m.exit_code, 1) << m.err;
+  EXPECT_NE(m.err.find("--metrics: '127.0.0.1:99999'"), std::string::npos) << m.err;
+}
+
+// Regression: a key shoald does not know (a typo: "capasity") was ignored without a word.
+TEST_F(NodeTest, AnUnknownKeyInTheConfigFileIsRefusedByName) {
+  testing::TempDir tmp;
+  std::string config = tmp.path() + "/shoald.conf";
+  std::ofstream(config) << "listen = 127.0.0.1:0\ncapasity = 512MiB\n";
+  // `timeout`: before the check, the node started and served until killed.
+  auto r = testing::RunCommand({"timeout", "20", testing::BinaryDir() + "/bin/shoald", "--data-dir",
+                                tmp.path() + "/data", "--config", config});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("capasity"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(config), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("shoald --help"), std::string::npos) << r.err;
+}
+
+// Regression: a second shoald on a --data-dir in use started too, and the two shared (and
+// deleted each other's) chunk files and journal.
+TEST_F(NodeTest, ASecondNodeOnTheSameDataDirRefusesNamingTheFirstsPid) {
+  Shoald first;
+  ASSERT_TRUE(first.Start(world->proxy.port()).ok()) << first.Log();
+  // `timeout`: before the check, the second node started and served until killed.
+  auto second = testing::RunCommand({"timeout", "20", testing::BinaryDir() + "/bin/shoald", "--data-dir",
+                                     first.DataDir(), "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find("PID " + std::to_string(first.Pid())), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find(first.DataDir()), std::string::npos) << second.err;
+  EXPECT_TRUE(first.Running());
+  // The lock goes with the process: after a crash the directory is free again.
+  std::string url = PutObject("lock/obj", 71, 1000);
+  ASSERT_TRUE(first.Restart(world->proxy.port()).ok()) << first.Log();
+  EXPECT_EQ(testing::CatSha256(url, first.Endpoint()).size(), 64u);
+}
+
+// "[::1]:PORT" everywhere an address is taken: the node's --listen, its printing, the client.
+TEST_F(NodeTest, ANodeListeningOnIpv6LoopbackServesTheCli) {
+  Shoald node;
+  Status st = node.Start(world->proxy.port(), {"--listen", "[::1]:0"});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(node.Log().find("listening on [::1]:"), std::string::npos) << node.Log();
+  std::string url = PutObject("ipv6/obj", 61, 1000);
+  auto r = testing::Shoal({"stat", "--cache", "[::1]:" + node.Endpoint().substr(node.Endpoint().rfind(':') + 1), url});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1000"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace shoal
 

@@ -75,6 +75,13 @@ Result<Location> Resolve(const std::string& text, bool fsync = false,
     loc.stdio = true;
     return loc;
   }
+  std::string lower = ToLower(text.substr(0, 5));
+  if (!ObjectUrl::IsUrl(text) && (StartsWith(lower, "az:") || StartsWith(lower, "s3:") || StartsWith(lower, "file:"))) {
+    std::string scheme = lower.substr(0, lower.find(':'));
+    return Status::InvalidArgument("'" + text + "' is not a URL: write " + scheme + "://" +
+                                   (scheme == "file" ? "/dir/key" : scheme == "az" ? "container/key" : "bucket/key") +
+                                   " (two slashes), or ./" + text + " for a local path of that name");
+  }
   if (ObjectUrl::IsUrl(text) || text.find("://") != std::string::npos) {
     SHOAL_ASSIGN_OR_RETURN(loc.url, ObjectUrl::Parse(text));
     loc.local = loc.url.scheme == "file";
@@ -325,7 +332,10 @@ std::string FormatTime(std::time_t t) {
 Status DrainNode(const client::CacheConfig& cache, const std::string& name, int timeout_s, bool quiet) {
   client::CacheConfig node = cache;
   node.endpoint = name;
-  if (name.find(':') == std::string::npos) {  // an id: find its endpoint in the cluster
+  if (name.find_first_of(":[") != std::string::npos) {  // HOST:PORT or [V6]:PORT
+    auto hp = SplitHostPort(name);
+    if (!hp.ok()) return Status::InvalidArgument("NODE: " + hp.status().message() + ", or a node id");
+  } else {  // an id: find its endpoint in the cluster
     if (cache.endpoint.empty()) return Status::InvalidArgument("to name a node by id, say which cluster: --cache HOST:PORT");
     SHOAL_ASSIGN_OR_RETURN(client::ClusterInfo c, client::FetchCluster(cache));
     node.endpoint.clear();
@@ -393,6 +403,28 @@ int Fail(const std::string& command, const Status& st) {
   return 1;
 }
 
+// A command line CLI11 refused: one line naming the command and what is wrong, a pointer to
+// its --help, and exit 2 (1 is for operations that failed). --help and --version pass through.
+int UsageError(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+  std::string command = "shoal";
+  std::string what = e.what();
+  auto parsed = app.get_subcommands();
+  if (!parsed.empty()) {
+    command += " " + parsed.front()->get_name();
+  } else if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+    what = "unknown command '" + std::string(argv[1]) + "'; the commands are " + names;
+  } else if (argc > 1) {  // the only flags before a command are --help and --version
+    what = "unknown option '" + std::string(argv[1]) + "' before the command";
+  } else {
+    what = "a command is required (cp, cat, ls, ...)";
+  }
+  std::fprintf(stderr, "%s: %s\nRun `%s --help` for its usage.\n", command.c_str(), what.c_str(), command.c_str());
+  return 2;
+}
+
 }  // namespace
 
 int Run(int argc, char** argv) {
@@ -452,8 +484,13 @@ int Run(int argc, char** argv) {
 
   CLI::App* cat = app.add_subcommand("cat", "Write an object to stdout.\nExample: shoal cat az://c/config.json | jq .");
   cat->add_option("URL", url, "Object URL or path")->required();
-  cat->add_option("--offset", offset, "First byte to write (default 0)");
-  cat->add_option("--length", length, "Bytes to write (default: to the end)");
+  const CLI::Validator bytes(
+      [](std::string& text) {
+        return ParseU64(text).ok() ? std::string() : "wants a number of bytes, 0 or more, got '" + text + "'";
+      },
+      "BYTES");
+  cat->add_option("--offset", offset, "First byte to write (default 0)")->check(bytes);
+  cat->add_option("--length", length, "Bytes to write (default: to the end)")->check(bytes);
   add_transfer_flags(cat);
   add_cache_flags(cat);
 
@@ -578,7 +615,7 @@ int Run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return UsageError(app, e, argc, argv);
   }
 
   // The cache node from --cache/--token-file or SHOAL_CACHE/SHOAL_TOKEN_FILE.

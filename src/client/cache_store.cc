@@ -239,7 +239,7 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
   }
   if (c.endpoint.empty()) return c;
   if (StartsWith(c.endpoint, "http://")) c.endpoint = c.endpoint.substr(7);
-  if (IsLocalSocket(c.endpoint) ? c.endpoint.size() == 5 : c.endpoint.find(':') == std::string::npos) {
+  if (IsLocalSocket(c.endpoint) ? c.endpoint.size() == 5 : !SplitHostPort(c.endpoint).ok()) {
     return Status::InvalidArgument("--cache wants HOST:PORT or unix:PATH (shoald --socket), got '" + c.endpoint + "'");
   }
   std::string token_file = token_file_flag;

@@ -23,22 +23,27 @@ Result<std::vector<Peer>> ParsePeers(const std::string& text) {
     if (eq == std::string::npos || eq == 0) return bad("no id");
     Peer p;
     p.member.id = entry.substr(0, eq);
-    std::vector<std::string> parts;
-    for (size_t pos = eq + 1;;) {
-      size_t colon = entry.find(':', pos);
-      parts.push_back(entry.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos));
-      if (colon == std::string::npos) break;
-      pos = colon + 1;
+    // host:port, or [v6]:port, then [:weight[:domain]]
+    std::string rest = entry.substr(eq + 1);
+    size_t host_end = rest.find(rest.compare(0, 1, "[") == 0 ? ']' : ':');
+    if (host_end == std::string::npos) return bad("no host:port");
+    if (rest[host_end] == ']') host_end++;
+    std::vector<std::string> parts = {rest.substr(0, host_end)};
+    for (size_t pos = host_end; pos < rest.size();) {
+      if (rest[pos] != ':') return bad("'" + rest.substr(pos) + "' after the host");
+      size_t colon = rest.find(':', pos + 1);
+      parts.push_back(rest.substr(pos + 1, colon == std::string::npos ? std::string::npos : colon - pos - 1));
+      pos = colon;
     }
     if (parts.size() < 2 || parts.size() > 4 || parts[0].empty()) return bad("no host:port");
-    char* end = nullptr;
-    unsigned long port = std::strtoul(parts[1].c_str(), &end, 10);
-    if (parts[1].empty() || *end != '\0' || port == 0 || port > 65535) return bad("bad port '" + parts[1] + "'");
-    p.endpoint = parts[0] + ":" + parts[1];
+    auto hp = SplitHostPort(parts[0] + ":" + parts[1]);
+    if (!hp.ok()) return bad(hp.status().message());
+    if (hp->port == 0) return bad("port 0: a member needs the port it listens on");
+    p.endpoint = JoinHostPort(hp->host, hp->port);
     if (parts.size() >= 3) {
-      unsigned long w = std::strtoul(parts[2].c_str(), &end, 10);
-      if (parts[2].empty() || *end != '\0' || w == 0 || w > 1000000) return bad("weight must be 1 to 1000000");
-      p.member.weight = static_cast<uint32_t>(w);
+      auto w = ParseU64(parts[2]);
+      if (!w.ok() || *w == 0 || *w > 1000000) return bad("weight '" + parts[2] + "' must be 1 to 1000000");
+      p.member.weight = static_cast<uint32_t>(*w);
     }
     p.member.domain = parts.size() == 4 && !parts[3].empty() ? parts[3] : p.member.id;
     if (!ids.insert(p.member.id).second) return bad("id " + p.member.id + " appears twice");

@@ -1,9 +1,13 @@
 #include "common/file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
 
 namespace shoal {
 
@@ -27,5 +31,38 @@ int SyncDirectory(const std::string& dir) {
   ::close(fd);
   return rc;
 }
+
+Result<std::unique_ptr<FileLock>> FileLock::Acquire(const std::string& path, const std::string& what) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("cannot open " + path + " to lock " + what + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err != EWOULDBLOCK) {
+      ::close(fd);
+      return Status::IOError("cannot lock " + path + " for " + what + ": " + std::strerror(err));
+    }
+    // The holder writes its PID just after it takes the lock: give it a moment to.
+    std::string pid;
+    for (int i = 0; i < 20 && pid.empty(); i++) {
+      char buf[32] = {};
+      ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      for (ssize_t k = 0; k < n && buf[k] >= '0' && buf[k] <= '9'; k++) pid.push_back(buf[k]);
+      if (pid.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::close(fd);
+    return Status::AlreadyExists(what + " is in use by " + (pid.empty() ? "another process" : "PID " + pid) +
+                                 ", which holds the lock on " + path +
+                                 ": stop it first, or give this process a directory of its own");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || WriteAt(fd, pid, 0) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::IOError("cannot write this process's PID into " + path + ": " + std::strerror(err));
+  }
+  return std::unique_ptr<FileLock>(new FileLock(fd));
+}
+
+FileLock::~FileLock() { ::close(fd_); }
 
 }  // namespace shoal

@@ -1,8 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include "common/status.h"
 
 namespace shoal {
 
@@ -12,5 +15,22 @@ int WriteAt(int fd, std::string_view data, uint64_t offset);
 
 // fsyncs a directory, which makes a rename or unlink in it durable. 0 or errno.
 int SyncDirectory(const std::string& dir);
+
+// An exclusive flock(2) on a file holding this process's PID: one owner per directory.
+// Released when destroyed, or by the kernel when the process dies (kill -9 included).
+class FileLock {
+ public:
+  // Creates `path` if missing and locks it. kAlreadyExists naming the holder's PID (as the
+  // file says it) when another process holds it; `what` names the thing locked in messages
+  // ("--data-dir /nvme/shoal").
+  static Result<std::unique_ptr<FileLock>> Acquire(const std::string& path, const std::string& what);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 }  // namespace shoal

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,31 +15,109 @@
 namespace shoal {
 
 Result<uint64_t> ParseSize(std::string_view text) {
+  const std::string kForms = ": write a whole or decimal number with an optional unit, like 4096, 1.5GiB, "
+                             "8MiB or 20GiB (units B, KiB, MiB, GiB, TiB, or kB, MB, GB, TB)";
+  auto not_a_size = [&] { return Status::InvalidArgument("'" + std::string(text) + "' is not a size" + kForms); };
   std::string t = Trim(text);
   size_t i = 0;
-  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) i++;
-  if (i == 0) {
-    return Status::InvalidArgument("'" + std::string(text) +
-                                   "' is not a size: write a number with an optional unit, "
-                                   "like 4096, 8MiB or 20GiB");
+  while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) i++;
+  size_t int_end = i;
+  size_t frac_begin = i, frac_end = i;
+  if (i < t.size() && t[i] == '.') {
+    frac_begin = ++i;
+    while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) i++;
+    frac_end = i;
+    if (frac_end == frac_begin) return not_a_size();  // "1." or "."
   }
-  double number = std::strtod(t.substr(0, i).c_str(), nullptr);
+  if (int_end == 0) return not_a_size();  // no leading digit: "", ".5", "lots"
   std::string unit = ToLower(Trim(t.substr(i)));
-  double mult = 0;
+  uint64_t mult = 0;
   if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k" || unit == "kib") mult = 1024.0;
-  else if (unit == "m" || unit == "mib") mult = 1024.0 * 1024;
-  else if (unit == "g" || unit == "gib") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "kb") mult = 1e3;
-  else if (unit == "mb") mult = 1e6;
-  else if (unit == "gb") mult = 1e9;
-  else if (unit == "tb") mult = 1e12;
-  else {
+  else if (unit == "k" || unit == "kib") mult = 1ull << 10;
+  else if (unit == "m" || unit == "mib") mult = 1ull << 20;
+  else if (unit == "g" || unit == "gib") mult = 1ull << 30;
+  else if (unit == "t" || unit == "tib") mult = 1ull << 40;
+  else if (unit == "kb") mult = 1000ull;
+  else if (unit == "mb") mult = 1000ull * 1000;
+  else if (unit == "gb") mult = 1000ull * 1000 * 1000;
+  else if (unit == "tb") mult = 1000ull * 1000 * 1000 * 1000;
+  else if (!unit.empty() && (std::isdigit(static_cast<unsigned char>(unit[0])) || unit[0] == '.')) {
+    return not_a_size();  // "1.2.3", "1 2"
+  } else {
     return Status::InvalidArgument("'" + std::string(text) + "' has an unknown unit '" + unit +
                                    "': use B, KiB, MiB, GiB, TiB (or kB, MB, GB, TB)");
   }
-  return static_cast<uint64_t>(number * mult + 0.5);
+  auto too_big = [&] {
+    return Status::InvalidArgument("'" + std::string(text) +
+                                   "' is more than the largest size, 18446744073709551615 bytes (16 EiB)" + kForms);
+  };
+  uint64_t whole = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + int_end, whole);
+  if (ec == std::errc::result_out_of_range) return too_big();
+  // The fraction to 18 digits (finer than a byte of 1 TiB), rounded half up with the product.
+  uint64_t frac = 0, scale = 1;
+  for (size_t k = frac_begin; k < frac_end && scale < 1000000000000000000ull; k++) {
+    frac = frac * 10 + static_cast<uint64_t>(t[k] - '0');
+    scale *= 10;
+  }
+  unsigned __int128 bytes = static_cast<unsigned __int128>(whole) * mult +
+                            (static_cast<unsigned __int128>(frac) * mult + scale / 2) / scale;
+  if (bytes > UINT64_MAX) return too_big();
+  return static_cast<uint64_t>(bytes);
+}
+
+Result<uint64_t> ParseU64(std::string_view text) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc::result_out_of_range) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is past the largest number, 18446744073709551615");
+  }
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is not a whole number: write decimal digits only");
+  }
+  return n;
+}
+
+Result<HostPort> SplitHostPort(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is not an address: " + why +
+                                   "; write HOST:PORT or [IPV6]:PORT, like 127.0.0.1:7070, "
+                                   "node1:7070 or [::1]:7070");
+  };
+  HostPort out;
+  size_t colon;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return bad("no ']' after the IPv6 address");
+    out.host = std::string(text.substr(1, close - 1));
+    if (out.host.empty()) return bad("the brackets hold no address");
+    if (out.host.find_first_of("[]") != std::string::npos) return bad("brackets inside brackets");
+    if (close + 1 == text.size()) return bad("no port after ']'");
+    if (text[close + 1] != ':') return bad("':' must follow ']'");
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("no port");
+    out.host = std::string(text.substr(0, colon));
+    if (out.host.find(':') != std::string::npos) return bad("an IPv6 address needs brackets");
+    if (out.host.find_first_of("[]") != std::string::npos) return bad("a stray bracket");
+    if (out.host.empty()) return bad("no host before the ':'");
+  }
+  std::string_view port = text.substr(colon + 1);
+  if (port.empty()) return bad("no port after the ':'");
+  if (port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return bad("the port '" + std::string(port) + "' is not a number");
+  }
+  auto n = ParseU64(port);  // digits only: fails only past 2^64
+  if (!n.ok() || *n > 65535) return bad("the port " + std::string(port) + " is past 65535");
+  out.port = static_cast<uint16_t>(*n);
+  return out;
+}
+
+std::string JoinHostPort(std::string_view host, uint16_t port) {
+  std::string h(host);
+  if (h.find(':') != std::string::npos) h = "[" + h + "]";
+  return h + ":" + std::to_string(port);
 }
 
 std::string FormatBytes(uint64_t bytes) {

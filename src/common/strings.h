@@ -10,8 +10,30 @@
 namespace shoal {
 
 // "8MiB", "20GiB", "100MB", "4096" -> bytes. Binary (KiB, MiB, GiB, TiB, also K/M/G/T) and
-// decimal (kB, MB, GB, TB) units; case-insensitive. kInvalidArgument on anything else.
+// decimal (kB, MB, GB, TB) units; case-insensitive; one optional fraction ("1.5GiB", rounded to
+// the byte). kInvalidArgument, naming the text and the accepted forms, on anything else and on
+// sizes past 2^64 - 1 bytes.
 Result<uint64_t> ParseSize(std::string_view text);
+
+// "0" to "18446744073709551615" -> the number: decimal digits only, all of the text (no sign,
+// space or unit). kInvalidArgument naming the text on anything else, and on overflow. For
+// numbers from outside: headers, query parameters, flags, files.
+Result<uint64_t> ParseU64(std::string_view text);
+
+// A network address as the flags take it. `host` is without brackets ("::1", not "[::1]").
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "host:port" or "[IPv6]:port" -> its host and port (0 to 65535; 0 asks for any free port
+// where one listens). kInvalidArgument naming the text, what is wrong with it and the
+// accepted forms when the port is missing, not a number or past 65535, the host is empty,
+// or an IPv6 address has no brackets ("::1:7070").
+Result<HostPort> SplitHostPort(std::string_view text);
+
+// The inverse: "host:port", with brackets around a host that has a ':' ("[::1]:7070").
+std::string JoinHostPort(std::string_view host, uint16_t port);
 
 // 1536 -> "1.5 KiB".
 std::string FormatBytes(uint64_t bytes);

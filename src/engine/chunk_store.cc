@@ -119,7 +119,7 @@ Status ChunkStore::Rebuild() {
       stats_.corruptions++;
       continue;
     }
-    index_[name] = Entry{h.payload_len, true};
+    index_[name] = Entry{h.payload_len, true, next_gen_++};
     policy_.Insert(name, h.payload_len, false);
   }
   if (ec) return Errno("scanning " + options_.dir + "/chunks", ec.value());
@@ -129,23 +129,24 @@ Status ChunkStore::Rebuild() {
 Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) {
   std::string id = key.Id();
   std::string path = PathOf(id);
-  std::vector<std::string> victims;
+  std::vector<std::string> tombstones;
   bool room = true;
+  uint64_t gen = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (index_.count(id)) DropLocked(id);
-    victims = policy_.EvictFor(data.size());
-    for (const auto& v : victims) {
-      index_.erase(v);
+    if (index_.count(id)) DropLocked(id, &tombstones);
+    for (const auto& v : policy_.EvictFor(data.size())) {
+      ForgetLocked(v, &tombstones);
       stats_.evictions++;
     }
     room = policy_.used() + data.size() <= options_.capacity;
     if (room) {  // reserve the space now so concurrent Puts cannot overcommit
-      index_[id] = Entry{data.size(), false};
+      gen = next_gen_++;
+      index_[id] = Entry{data.size(), false, gen};
       policy_.Insert(id, data.size(), pinned);
     }
   }
-  for (const auto& v : victims) ::unlink(PathOf(v).c_str());
+  UnlinkAll(tombstones);
   if (!room) {
     std::lock_guard<std::mutex> lock(mu_);
     return Status::Unavailable("cache full of chunks not yet uploaded (" +
@@ -154,9 +155,12 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
                                "): wait for uploads or raise --capacity");
   }
 
+  // Drops our reservation, unless another Put or a Remove has replaced it already.
   auto fail = [&](Status st) {
+    std::vector<std::string> none;  // not ready: no file in place
     std::lock_guard<std::mutex> lock(mu_);
-    DropLocked(id);
+    auto it = index_.find(id);
+    if (it != index_.end() && it->second.gen == gen) DropLocked(id, &none);
     return st;
   };
   std::error_code ec;
@@ -181,15 +185,24 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   // starts now, without waiting for it; Sync() waits, once per write.
   if (st.ok() && options_.sync && pinned) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   ::close(fd);
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Errno("renaming " + tmp, errno);
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return fail(st.WithContext("storing chunk " + key.ToString()));
+  if (st.ok()) {
+    // Into place only while our reservation stands; evicted, removed or replaced by a later
+    // Put meanwhile, this file is not the chunk's any more.
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = index_.find(id);
+    if (it == index_.end() || it->second.gen != gen) {
+      lock.unlock();
+      ::unlink(tmp.c_str());
+      return Status::Ok();
+    }
+    if (::rename(tmp.c_str(), path.c_str()) == 0) {
+      it->second.ready = true;
+      return Status::Ok();
+    }
+    st = Errno("renaming " + tmp, errno);
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = index_.find(id);
-  if (it != index_.end()) it->second.ready = true;
-  return Status::Ok();
+  ::unlink(tmp.c_str());
+  return fail(st.WithContext("storing chunk " + key.ToString()));
 }
 
 Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
@@ -213,6 +226,7 @@ Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
 
 Result<std::string> ChunkStore::Get(const ChunkKey& key) {
   std::string id = key.Id();
+  uint64_t gen = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(id);
@@ -220,21 +234,38 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
       stats_.misses++;
       return Status::NotFound("chunk " + key.ToString() + " is not cached");
     }
+    gen = it->second.gen;
     policy_.Touch(id);
   }
   std::string path = PathOf(id);
+  // The file opened may be a later Put's of the same key (the same bytes) or, once open, one
+  // evicted since (still whole: only its name went). A file missing is corruption only if the
+  // entry we looked up still stands; else it was evicted or removed meanwhile: a miss.
   auto corrupt = [&](const std::string& why) -> Status {
-    std::lock_guard<std::mutex> lock(mu_);
-    DropLocked(id);
-    ::unlink(path.c_str());
-    stats_.corruptions++;
+    std::vector<std::string> tombstones;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = index_.find(id);
+      if (it != index_.end() && it->second.gen == gen) DropLocked(id, &tombstones);
+      stats_.corruptions++;
+    }
+    UnlinkAll(tombstones);
     return Status::Corruption("chunk " + key.ToString() + " failed its check (" + why +
                               "); it was dropped: fetch it again");
   };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return corrupt("its file is missing");
-    return Errno("opening " + path, errno);
+    if (errno != ENOENT) return Errno("opening " + path, errno);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = index_.find(id);
+      bool stands = it != index_.end() && it->second.gen == gen;
+      if (!stands) {
+        stats_.misses++;
+        return Status::NotFound("chunk " + key.ToString() + " is not cached");
+      }
+    }
+    return corrupt("its file is missing");
   }
   Header h{};
   Status st = ReadAll(fd, reinterpret_cast<char*>(&h), sizeof(h), 0, path);
@@ -280,18 +311,39 @@ Status ChunkStore::Pin(const ChunkKey& key, bool pinned) {
 }
 
 Status ChunkStore::Remove(const ChunkKey& key) {
-  std::string id = key.Id();
+  std::vector<std::string> tombstones;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    DropLocked(id);
+    DropLocked(key.Id(), &tombstones);
   }
-  if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing chunk", errno);
+  UnlinkAll(tombstones);
   return Status::Ok();
 }
 
-void ChunkStore::DropLocked(const std::string& id) {
-  index_.erase(id);
+void ChunkStore::DropLocked(const std::string& id, std::vector<std::string>* tombstones) {
+  ForgetLocked(id, tombstones);
   policy_.Erase(id);
+}
+
+void ChunkStore::ForgetLocked(const std::string& id, std::vector<std::string>* tombstones) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return;
+  if (it->second.ready) {
+    // A rename, not an unlink: cheap under the lock, and the name is free at once for the
+    // next Put of this key. Rebuild deletes a tombstone a crash leaves (not a 32-digit name).
+    std::string path = PathOf(id);
+    std::string tombstone = path + ".dead" + RandomHex();
+    if (::rename(path.c_str(), tombstone.c_str()) == 0) {
+      tombstones->push_back(std::move(tombstone));
+    } else if (errno != ENOENT) {
+      ::unlink(path.c_str());  // a rename in one directory fails only when the disk does
+    }
+  }
+  index_.erase(it);
+}
+
+void ChunkStore::UnlinkAll(const std::vector<std::string>& paths) {
+  for (const auto& p : paths) ::unlink(p.c_str());
 }
 
 ChunkStoreStats ChunkStore::stats() {

@@ -76,15 +76,25 @@ class ChunkStore {
   explicit ChunkStore(ChunkStoreOptions options);
   Status Rebuild();
   std::string PathOf(const std::string& id) const;
-  void DropLocked(const std::string& id);  // requires mu_
+  // Drops `id` from the index and the policy. Requires mu_. A ready entry's file is renamed
+  // to a tombstone name, added to `tombstones`: the caller unlinks those after unlocking.
+  void DropLocked(const std::string& id, std::vector<std::string>* tombstones);
+  // The index entry only (the policy has dropped it already, or never had it). Requires mu_.
+  void ForgetLocked(const std::string& id, std::vector<std::string>* tombstones);
+  static void UnlinkAll(const std::vector<std::string>& paths);
 
   ChunkStoreOptions options_;
   std::mutex mu_;
+  // Invariant, under mu_: a file is at PathOf(id) exactly when index_ holds id ready. Files
+  // are renamed into place and out of it (to a tombstone) only under mu_; the slow parts,
+  // writing and unlinking, happen outside it.
   struct Entry {
     uint64_t size;
-    bool ready;  // false while Put is still writing the file: readers see a miss
+    bool ready;    // false while Put is still writing the file: readers see a miss
+    uint64_t gen;  // which Put made it: a Put only completes the entry it reserved
   };
   std::unordered_map<std::string, Entry> index_;  // guarded by mu_
+  uint64_t next_gen_ = 1;                         // guarded by mu_
   S3Fifo policy_;                                 // guarded by mu_
   ChunkStoreStats stats_;                         // guarded by mu_
 };

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -168,6 +171,76 @@ TEST_F(ChunkStoreTest, ReadersRacingWritersNeverSeeCorruption) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(store->stats().corruptions, 0u);
   EXPECT_EQ(store->stats().chunks, 400u);
+}
+
+// Regression: eviction and Remove unlinked a chunk's file after dropping the lock, so a Put
+// of the same key in between lost its new file (indexed, no file: its next Get was
+// "corruption"), and a Get that opened the file just after an eviction reported corruption
+// (and dropped the entry of a Put that had just landed) instead of a miss.
+TEST_F(ChunkStoreTest, EvictionRacingGetAndPutOfTheSameKeysLosesNoFileAndShowsNoCorruption) {
+  constexpr uint64_t kChunk = 4096;
+  constexpr int kKeys = 24;
+  auto store = Open(8 * kChunk);  // a third of the keys fit: nearly every Put evicts
+  auto bytes_of = [&](uint64_t i) { return std::string(kChunk - i, static_cast<char>('a' + i)); };
+  std::atomic<int> wrong{0};
+  std::mutex mu;
+  std::string first_wrong;
+  auto report = [&](const std::string& what) {
+    if (wrong++ == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      first_wrong = what;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      uint64_t x = 0x9e3779b97f4a7c15ull * (t + 1);
+      for (int n = 0; n < 6000; n++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift: a fixed, thread-local sequence
+        uint64_t i = x % kKeys;
+        switch ((x >> 32) % 8) {
+          case 0: case 1: case 2: {
+            Status st = store->Put(Key(i), bytes_of(i), false);
+            if (!st.ok()) report("Put " + std::to_string(i) + ": " + st.ToString());
+            break;
+          }
+          case 3: {
+            Status st = store->Remove(Key(i));
+            if (!st.ok()) report("Remove " + std::to_string(i) + ": " + st.ToString());
+            break;
+          }
+          default: {
+            auto got = store->Get(Key(i));
+            if (got.ok() && *got != bytes_of(i)) report("Get " + std::to_string(i) + ": other bytes");
+            if (!got.ok() && got.status().code() != Code::kNotFound) {
+              report("Get " + std::to_string(i) + ": " + got.status().ToString());
+            }
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0) << "first: " << first_wrong;
+  EXPECT_EQ(store->stats().corruptions, 0u);
+  // The index and the directory agree: a file for every chunk indexed, and no other file
+  // (no chunk the index forgot, no temp file, no tombstone).
+  std::set<std::string> indexed, on_disk;
+  for (int i = 0; i < kKeys; i++) {
+    if (store->Contains(Key(i))) indexed.insert(Key(i).Id());
+  }
+  for (const auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) {
+    if (e.is_regular_file()) on_disk.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(indexed, on_disk);
+  EXPECT_EQ(store->stats().chunks, indexed.size());
+  for (const auto& id : indexed) {
+    for (int i = 0; i < kKeys; i++) {
+      if (Key(i).Id() != id) continue;
+      auto got = store->Get(Key(i));
+      EXPECT_TRUE(got.ok() && *got == bytes_of(i)) << i << ": " << got.status().ToString();
+    }
+  }
 }
 
 TEST_F(ChunkStoreTest, ADataDirThatCannotBeCreatedIsAClearError) {

@@ -26,7 +26,8 @@ int RunDaemon(int argc, char** argv) {
   int ttl = 60, deadline = 900;
   double down_grace = 30;
   bool no_fsync = false;
-  app.set_config("--config", "", "Read flags from this file (name = value lines)");
+  app.set_config("--config", "", "Read flags from this file (name = value lines; an unknown name is refused)");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a typo ("capasity") is no silent default
   app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "Directory for the chunk cache (created if missing)")->required();
@@ -122,7 +123,21 @@ int RunDaemon(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help passes through; a bad command line or config file is a usage error: exit 2.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::string what = e.what();
+    if (dynamic_cast<const CLI::ConfigError*>(&e) != nullptr) {
+      const std::string kExtra = "INI was not able to parse ";  // CLI11's words for an unknown key
+      std::string key = StartsWith(what, kExtra) ? what.substr(kExtra.size()) : "";
+      if (EndsWith(key, ".++")) {  // how CLI11 reports a [section] line
+        what = "a section [" + key.substr(0, key.size() - 3) + "]: the file has name = value lines only";
+      } else if (!key.empty()) {
+        what = "unknown key '" + key + "': a key is a flag's name without its dashes, e.g. capacity = 20GiB";
+      }
+      what = "--config " + app.get_config_ptr()->as<std::string>() + ": " + what;
+    }
+    std::fprintf(stderr, "shoald: %s\nRun `shoald --help` for its flags.\n", what.c_str());
+    return 2;
   }
   auto fail = [](const std::string& what) {
     std::fprintf(stderr, "shoald: %s\n", what.c_str());
@@ -148,6 +163,20 @@ int RunDaemon(int argc, char** argv) {
     if (!e.ok()) return fail("--egress-limit: " + e.status().message());
     o.egress_limit = *e;
   }
+  // Server::Start takes the text as written; checked here so a bad address is refused by name
+  // before anything is opened.
+  auto listen_at = SplitHostPort(o.listen);
+  if (!listen_at.ok()) return fail("--listen: " + listen_at.status().message());
+  HostPort metrics_at;
+  if (!metrics.empty()) {
+    auto m = SplitHostPort(metrics);
+    if (!m.ok()) return fail("--metrics: " + m.status().message());
+    metrics_at = *m;
+  }
+  if (!advertise.empty()) {
+    auto a = SplitHostPort(advertise);
+    if (!a.ok()) return fail("--advertise: " + a.status().message());
+  }
   if (!peers.empty() && !o.etcd.empty()) return fail("--peers and --etcd are two ways to say the same: pick one");
   if (!o.etcd.empty() && o.node_id.empty()) return fail("--etcd needs --node-id (a name unique in the cluster)");
   if (o.reader && peers.empty() && o.etcd.empty()) return fail("--reader follows a cluster: pass --peers or --etcd");
@@ -168,7 +197,7 @@ int RunDaemon(int argc, char** argv) {
     o.peers = *parsed;
     if (o.node_id.empty()) {
       for (const auto& p : o.peers) {
-        if (p.endpoint == o.listen) o.node_id = p.member.id;
+        if (p.endpoint == JoinHostPort(listen_at->host, listen_at->port)) o.node_id = p.member.id;
       }
       if (o.node_id.empty()) return fail("--peers: no entry is --listen " + o.listen + ": pass --node-id");
     }
@@ -204,13 +233,12 @@ int RunDaemon(int argc, char** argv) {
   if (!metrics.empty()) {
     auto mport = server.Listen(metrics, /*metrics_only=*/true);
     if (!mport.ok()) return fail("--metrics: " + mport.status().message());
-    std::fprintf(stderr, "shoald: metrics on %s:%d/metrics\n", metrics.substr(0, metrics.rfind(':')).c_str(), *mport);
+    std::fprintf(stderr, "shoald: metrics on %s/metrics\n", JoinHostPort(metrics_at.host, static_cast<uint16_t>(*mport)).c_str());
   }
   server.Start();
-  std::string host = o.listen.substr(0, o.listen.rfind(':'));
-  std::fprintf(stderr, "shoald: listening on %s:%d, data in %s, capacity %s, chunks of %s\n",
-               host.c_str(), *port, o.data_dir.c_str(), FormatBytes(o.capacity).c_str(),
-               FormatBytes(o.chunk_size).c_str());
+  std::string bound = JoinHostPort(listen_at->host, static_cast<uint16_t>(*port));
+  std::fprintf(stderr, "shoald: listening on %s, data in %s, capacity %s, chunks of %s\n", bound.c_str(),
+               o.data_dir.c_str(), FormatBytes(o.capacity).c_str(), FormatBytes(o.chunk_size).c_str());
   std::fprintf(stderr, "shoald: threads: %d event loop, %d serve, %d fetch; timeouts: idle %.0f s, header %.0f s\n",
                server.io_threads(), (*node)->options().serve_threads, (*node)->options().fetch_threads, idle_timeout,
                header_timeout);
@@ -220,7 +248,7 @@ int RunDaemon(int argc, char** argv) {
   if (o.token.empty()) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
   }
-  if (advertise.empty()) advertise = host + ":" + std::to_string(*port);
+  if (advertise.empty()) advertise = bound;
   Status st = (*node)->JoinCluster(advertise);
   if (!st.ok()) return fail(st.message());
   if (auto view = (*node)->view()) {

@@ -4,12 +4,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "common/file.h"
 #include "common/strings.h"
 #include "store/commit.h"
 
@@ -43,6 +45,13 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   }
   std::unique_ptr<Node> node(new Node(options));
   if (node->options_.staged_cap == 0) node->options_.staged_cap = options.capacity / 2;
+  // Before anything in the directory is read or cleaned up: a second node on it would delete
+  // the first's temp files and share its chunks and journal.
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) return Status::IOError("cannot create --data-dir " + options.data_dir + ": " + ec.message());
+  SHOAL_ASSIGN_OR_RETURN(node->data_dir_lock_,
+                         FileLock::Acquire(options.data_dir + "/lock", "--data-dir " + options.data_dir));
   // Threads from the core count: blocking handlers and fetches two per core each (at least 4:
   // a fetch mostly waits on the network).
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -16,6 +16,7 @@
 
 #include "cluster/etcd.h"
 #include "cluster/view.h"
+#include "common/file.h"
 #include "common/rate_limiter.h"
 #include "common/status.h"
 #include "common/worker_pool.h"
@@ -361,6 +362,8 @@ class Node {
                 const Inflight& job);
 
   NodeOptions options_;
+  // Declared first of what holds the data directory, so it is released last.
+  std::unique_ptr<FileLock> data_dir_lock_;
   NodeMetrics metrics_;
   std::unique_ptr<engine::ChunkStore> chunks_;
 

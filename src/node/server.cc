@@ -81,12 +81,10 @@ std::string_view Header(const Request& req, std::string_view name) {
   return std::string_view(v.data(), v.size());
 }
 
-// A whole decimal number (no sign, no spaces, no overflow); nullopt otherwise.
+// A whole decimal number (common/strings.h's ParseU64); nullopt otherwise.
 std::optional<uint64_t> ParseNumber(std::string_view text) {
-  uint64_t v = 0;
-  auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v, 10);
-  if (text.empty() || err != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return v;
+  auto n = ParseU64(text);
+  return n.ok() ? std::optional<uint64_t>(*n) : std::nullopt;
 }
 
 // Parses "bytes=A-B" / "bytes=A-" / "bytes=-N" against `size`; false when unsatisfiable.
@@ -1089,16 +1087,12 @@ Result<int> Server::Listen(const std::string& listen, bool metrics_only) {
     ::unlink(l.unix_path.c_str());  // a socket file left by a node that did not stop cleanly
     ep = asio::local::stream_protocol::endpoint(l.unix_path);
   } else {
-    size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) return Status::InvalidArgument("wants HOST:PORT or [V6]:PORT, got '" + listen + "'");
-    std::string host = listen.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    auto port = ParseNumber(std::string_view(listen).substr(colon + 1));
-    if (!port || *port > 65535) return Status::InvalidArgument("'" + listen + "' has no port number (0-65535)");
+    auto at = SplitHostPort(listen);
+    if (!at.ok()) return at.status();
     beast::error_code ec;
-    auto addr = asio::ip::make_address(host, ec);
-    if (ec) return Status::InvalidArgument("'" + host + "' is not an IP address");
-    ep = tcp::endpoint(addr, static_cast<uint16_t>(*port));
+    auto addr = asio::ip::make_address(at->host, ec);
+    if (ec) return Status::InvalidArgument("'" + at->host + "' is not an IP address");
+    ep = tcp::endpoint(addr, at->port);
   }
   l.acceptor = std::make_unique<Acceptor>(impl_->io);
   beast::error_code ec;

@@ -25,7 +25,7 @@ class Shoald {
   // kill -9, as a crash would.
   void Crash() { proc_.Kill(); }
   bool Running() { return proc_.running(); }
-  int pid() const { return proc_.pid(); }
+  pid_t Pid() const { return proc_.pid(); }
   // SIGSTOP / SIGCONT: a node that hangs without dying.
   void Pause() { ::kill(proc_.pid(), SIGSTOP); }
   void Resume() { ::kill(proc_.pid(), SIGCONT); }
