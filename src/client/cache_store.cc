@@ -12,7 +12,7 @@
 
 #include "cluster/view.h"
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "store/http_backend.h"
 
 namespace shoal::client {
 namespace {
@@ -78,7 +78,7 @@ class CacheStore final : public ObjectStore {
       if (!range.empty()) req.headers.push_back({"Range", range});
       return req;
     };
-    return Explain(http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Name(key)));
+    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink, Name(key)));
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {

@@ -11,8 +11,9 @@
 #include <optional>
 #include <thread>
 
+#include "common/byte_sink.h"
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "net/http_client.h"
 
 namespace shoal::cluster {
 namespace {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "net/http_client.h"
 #include "testing/process.h"
 #include "testing/servers.h"
 

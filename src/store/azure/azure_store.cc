@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "store/http_backend.h"
 
 namespace shoal {
 namespace {
@@ -110,7 +110,7 @@ class AzureStore final : public ObjectStore {
       Sign("GET", key, {}, &req);
       return req;
     };
-    Status st = http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Url(key));
+    Status st = http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink, Url(key));
     return Explain(st);
   }
 

@@ -8,7 +8,7 @@
 #include <mutex>
 
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "store/http_backend.h"
 
 namespace shoal {
 namespace {
@@ -79,7 +79,7 @@ class S3Store final : public ObjectStore {
       Sign("GET", key, {}, &req);
       return req;
     };
-    return Explain(http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Url(key)));
+    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink, Url(key)));
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {

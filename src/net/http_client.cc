@@ -1,4 +1,4 @@
-#include "store/http/http_client.h"
+#include "net/http_client.h"
 
 #include <curl/curl.h>
 #include <sys/socket.h>
@@ -226,7 +226,7 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   return result;
 }
 
-Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt& attempt) {
+Status RunWithRetry(const RetryPolicy& policy, net::RequestStats* stats, const Attempt& attempt) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   Status st;
   for (int i = 1;; i++) {
@@ -251,7 +251,7 @@ Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt&
                                " attempts; the store is overloaded or unreachable: try again later)");
 }
 
-Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
+Status Call(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
             const std::function<Request()>& build, Response* resp, const std::string& what) {
   return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) {
     Request req = build();
@@ -270,7 +270,7 @@ Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
   });
 }
 
-void CountThrottle(StoreStats* stats, const Response& resp) {
+void CountThrottle(net::RequestStats* stats, const Response& resp) {
   if (stats != nullptr && (resp.status == 429 || resp.status == 503)) stats->CountThrottle();
 }
 
@@ -328,21 +328,21 @@ Status StatusFromResponse(const Response& resp, const std::string& what) {
 namespace shoal::http {
 
 std::string RangeHeader(uint64_t offset, uint64_t length) {
-  if (offset == 0 && length == ReadOptions::kToEnd) return "";
+  if (offset == 0 && length == ByteRange::kToEnd) return "";
   std::string r = "bytes=" + std::to_string(offset) + "-";
-  if (length != ReadOptions::kToEnd) r += std::to_string(offset + length - 1);
+  if (length != ByteRange::kToEnd) r += std::to_string(offset + length - 1);
   return r;
 }
 
-Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats,
-                    const ReadOptions& opts, const RangeRequestBuilder& build, const ByteSink& sink,
-                    const std::string& what) {
+Status ResumableGet(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
+                    const ByteRange& range, const std::string& if_match,
+                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what) {
   uint64_t delivered = 0;
-  std::string etag = opts.if_match;
+  std::string etag = if_match;
   return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
-    uint64_t offset = opts.offset + delivered;
-    uint64_t length = opts.length == ReadOptions::kToEnd ? opts.length : opts.length - delivered;
-    if (opts.length != ReadOptions::kToEnd && length == 0) return Status::Ok();
+    uint64_t offset = range.offset + delivered;
+    uint64_t length = range.length == ByteRange::kToEnd ? range.length : range.length - delivered;
+    if (range.length != ByteRange::kToEnd && length == 0) return Status::Ok();
     bool resumed = delivered > 0;
     Request req = build(offset, length, etag);
     Response resp;
@@ -371,7 +371,7 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
                                  ", the store answered " + cr);
         }
       }
-      bool last = length != ReadOptions::kToEnd && this_attempt + len >= length;
+      bool last = length != ByteRange::kToEnd && this_attempt + len >= length;
       if (last) len = static_cast<size_t>(length - this_attempt);
       SHOAL_RETURN_IF_ERROR(sink(data, len));
       delivered += len;
@@ -384,12 +384,12 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
     if (complete) return Status::Ok();  // every byte asked for arrived (an overshoot was cut)
     if (!sent.ok()) return sent;  // transient: the next attempt resumes after `delivered`
     if (resp.status >= 200 && resp.status < 300) {
-      if (length != ReadOptions::kToEnd && this_attempt < length) {
+      if (length != ByteRange::kToEnd && this_attempt < length) {
         return Status::Unavailable(what + ": the answer ended early");
       }
       return Status::Ok();
     }
-    if (resp.status == 412 && resumed && opts.if_match.empty()) {
+    if (resp.status == 412 && resumed && if_match.empty()) {
       return Status::PreconditionFailed(what + " was replaced while it was being read: read it again");
     }
     if (resp.status == 416) {

@@ -10,8 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/byte_sink.h"
 #include "common/status.h"
-#include "store/object_store.h"
+#include "net/request_stats.h"
 
 namespace shoal::http {
 
@@ -99,13 +100,13 @@ using Attempt = std::function<Status(std::chrono::milliseconds* retry_after)>;
 // Runs `attempt` until it succeeds or fails with a non-transient code, sleeping between
 // attempts (Retry-After honoured, capped at 60 s). Counts attempts in stats. After the last
 // attempt the transient error is returned with "(after N attempts)".
-Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt& attempt);
+Status RunWithRetry(const RetryPolicy& policy, net::RequestStats* stats, const Attempt& attempt);
 
 // Sends the request `build` makes (built and signed anew for every attempt) with retries.
 // Ok for a 2xx answer (its body in *resp); otherwise the mapped error of the last attempt.
 // A 2xx POST whose body is an <Error> (S3's CompleteMultipartUpload can fail that way) counts
 // as a 500. Counts request bytes sent in stats->bytes_written.
-Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
+Status Call(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
             const std::function<Request()>& build, Response* resp, const std::string& what);
 
 // Maps an HTTP status to a code: 404 -> kNotFound, 401/403 -> kPermissionDenied,
@@ -118,24 +119,33 @@ Status StatusFromResponse(const Response& resp, const std::string& what);
 // Retry-After in seconds (or an HTTP date) -> delay; 0 when absent.
 std::chrono::milliseconds RetryAfter(const Response& resp);
 // Counts a 429 or 503 in stats->throttled (what adaptive uploaders watch).
-void CountThrottle(StoreStats* stats, const Response& resp);
+void CountThrottle(net::RequestStats* stats, const Response& resp);
 
 }  // namespace shoal::http
 
 namespace shoal::http {
 
+// Bytes [offset, offset + length) of a resource; length kToEnd: to its end.
+struct ByteRange {
+  static constexpr uint64_t kToEnd = UINT64_MAX;
+  uint64_t offset = 0;
+  uint64_t length = kToEnd;
+};
+
 // Builds (and signs) the request for one attempt of a ranged read: bytes
-// [offset, offset + length) (length ReadOptions::kToEnd: to the end; offset 0 with kToEnd:
+// [offset, offset + length) (length ByteRange::kToEnd: to the end; offset 0 with kToEnd:
 // no range at all), with If-Match: "etag" when etag is not empty.
 using RangeRequestBuilder =
     std::function<Request(uint64_t offset, uint64_t length, const std::string& etag)>;
 
-// A read that survives dropped connections: each retry asks for the bytes not yet delivered,
-// pinned (If-Match) to the ETag of the first answer, so `sink` sees every byte exactly once
-// and never bytes of two versions. `what` names the object in messages.
-Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats,
-                    const ReadOptions& opts, const RangeRequestBuilder& build, const ByteSink& sink,
-                    const std::string& what);
+// A read of `range` that survives dropped connections: each retry asks for the bytes not yet
+// delivered, pinned (If-Match) to `if_match` or else to the ETag of the first answer, so `sink`
+// sees every byte exactly once and never bytes of two versions. `what` names the resource in
+// messages. kPreconditionFailed when the resource changed; kInvalidArgument for a range that
+// starts past its end.
+Status ResumableGet(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
+                    const ByteRange& range, const std::string& if_match,
+                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what);
 
 // "bytes=a-b" / "bytes=a-" for a range, "" for the whole object.
 std::string RangeHeader(uint64_t offset, uint64_t length);

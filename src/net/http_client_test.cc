@@ -1,4 +1,4 @@
-#include "store/http/http_client.h"
+#include "net/http_client.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -43,7 +43,7 @@ TEST(RunWithRetry, BacksOffWithinBoundsAndGivesUpAfterMaxAttempts) {
   std::vector<milliseconds> sleeps;
   RetryPolicy policy;
   policy.sleep = [&](milliseconds d) { sleeps.push_back(d); };
-  StoreStats stats;
+  net::RequestStats stats;
   int calls = 0;
   Status st = RunWithRetry(policy, &stats, [&](milliseconds*) {
     calls++;
@@ -103,8 +103,8 @@ TEST(StatusFromResponse, QuotesTheStoresErrorCodeAndMessage) {
 }
 
 TEST(RangeHeader, WholeObjectHasNoRange) {
-  EXPECT_EQ(RangeHeader(0, ReadOptions::kToEnd), "");
-  EXPECT_EQ(RangeHeader(10, ReadOptions::kToEnd), "bytes=10-");
+  EXPECT_EQ(RangeHeader(0, ByteRange::kToEnd), "");
+  EXPECT_EQ(RangeHeader(10, ByteRange::kToEnd), "bytes=10-");
   EXPECT_EQ(RangeHeader(0, 1), "bytes=0-0");
   EXPECT_EQ(RangeHeader(5, 10), "bytes=5-14");
 }
