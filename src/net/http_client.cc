@@ -4,8 +4,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <pugixml.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <random>
@@ -252,21 +250,22 @@ Status RunWithRetry(const RetryPolicy& policy, net::RequestStats* stats, const A
 }
 
 Status Call(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
-            const std::function<Request()>& build, Response* resp, const std::string& what) {
+            const std::function<Request()>& build, Response* resp, const std::string& what,
+            const ErrorFormat& format) {
   return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) {
     Request req = build();
     SHOAL_RETURN_IF_ERROR(client->Send(req, resp));
     if (resp->status >= 200 && resp->status < 300) {
-      if (req.method == "POST" && resp->body.find("<Error>") != std::string::npos) {
+      if (format.failed_2xx && format.failed_2xx(req, *resp)) {
         resp->status = 500;
-        return StatusFromResponse(*resp, what);
+        return StatusFromResponse(*resp, what, format);
       }
       if (stats != nullptr) stats->bytes_written += req.body.size();
       return Status::Ok();
     }
     *retry_after = RetryAfter(*resp);
     CountThrottle(stats, *resp);
-    return StatusFromResponse(*resp, what);
+    return StatusFromResponse(*resp, what, format);
   });
 }
 
@@ -286,32 +285,16 @@ std::chrono::milliseconds RetryAfter(const Response& resp) {
   return std::chrono::milliseconds(0);
 }
 
-Status StatusFromResponse(const Response& resp, const std::string& what) {
-  std::string code = resp.Header("x-ms-error-code");
-  if (code.empty()) code = resp.Header("x-shoal-error");  // a shoald's answer to HEAD
-  std::string message = resp.Header("x-shoal-message");
-  if (!resp.body.empty() && resp.body.front() == '{') {  // a shoald's JSON error
-    auto pos = resp.body.find("\"message\":\"");
-    if (pos != std::string::npos) {
-      size_t start = pos + 11;
-      size_t end = resp.body.find('"', start);
-      message = resp.body.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    }
-  } else if (!resp.body.empty()) {
-    pugi::xml_document doc;
-    if (doc.load_buffer(resp.body.data(), resp.body.size())) {
-      pugi::xml_node err = doc.child("Error");
-      if (err) {
-        if (code.empty()) code = err.child_value("Code");
-        message = err.child_value("Message");
-      }
-    }
-  }
-  size_t nl = message.find('\n');
-  if (nl != std::string::npos) message.resize(nl);
+std::string ErrorDetail(const std::string& code, const std::string& message) {
+  std::string text = Trim(std::string_view(message).substr(0, message.find('\n')));
+  if (text.empty()) return code;
+  return code.empty() ? "(" + text + ")" : code + " (" + text + ")";
+}
+
+Status StatusFromResponse(const Response& resp, const std::string& what, const ErrorFormat& format) {
   std::string detail = what + ": HTTP " + std::to_string(resp.status);
-  if (!code.empty()) detail += " " + code;
-  if (!message.empty()) detail += " (" + Trim(message) + ")";
+  std::string described = format.describe ? format.describe(resp) : "";
+  if (!described.empty()) detail += " " + described;
 
   long s = resp.status;
   if (s == 404) return Status::NotFound(detail + ": it does not exist");
@@ -336,7 +319,8 @@ std::string RangeHeader(uint64_t offset, uint64_t length) {
 
 Status ResumableGet(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
-                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what) {
+                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
+                    const ErrorFormat& format) {
   uint64_t delivered = 0;
   std::string etag = if_match;
   return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
@@ -397,7 +381,7 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, net::RequestStats
     }
     *retry_after = RetryAfter(resp);
     CountThrottle(stats, resp);
-    return StatusFromResponse(resp, "GET " + what);
+    return StatusFromResponse(resp, "GET " + what, format);
   });
 }
 

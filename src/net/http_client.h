@@ -102,19 +102,34 @@ using Attempt = std::function<Status(std::chrono::milliseconds* retry_after)>;
 // attempt the transient error is returned with "(after N attempts)".
 Status RunWithRetry(const RetryPolicy& policy, net::RequestStats* stats, const Attempt& attempt);
 
+// How a server's own error answers read. The net layer knows no server's format: each caller
+// passes its own (the S3 and Azure backends, a cache node's client). Both hooks are optional.
+struct ErrorFormat {
+  // The server's error code and message in a non-2xx answer, as ErrorDetail puts them
+  // ("AuthenticationFailed (Server failed to authenticate the request.)"); "" when the answer
+  // says nothing beyond its HTTP status.
+  std::function<std::string(const Response& resp)> describe;
+  // True for a 2xx answer to `req` that is a failure after all, which Call then treats as a
+  // 500 (S3's CompleteMultipartUpload can answer 200 with an <Error> body).
+  std::function<bool(const Request& req, const Response& resp)> failed_2xx;
+};
+
+// "CODE (first line of message)" for ErrorFormat::describe; either part may be empty.
+std::string ErrorDetail(const std::string& code, const std::string& message);
+
 // Sends the request `build` makes (built and signed anew for every attempt) with retries.
-// Ok for a 2xx answer (its body in *resp); otherwise the mapped error of the last attempt.
-// A 2xx POST whose body is an <Error> (S3's CompleteMultipartUpload can fail that way) counts
-// as a 500. Counts request bytes sent in stats->bytes_written.
+// Ok for a 2xx answer (its body in *resp); otherwise the mapped error of the last attempt,
+// described by `format`. Counts request bytes sent in stats->bytes_written.
 Status Call(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
-            const std::function<Request()>& build, Response* resp, const std::string& what);
+            const std::function<Request()>& build, Response* resp, const std::string& what,
+            const ErrorFormat& format = {});
 
 // Maps an HTTP status to a code: 404 -> kNotFound, 401/403 -> kPermissionDenied,
 // 412 -> kPreconditionFailed, 507 (a full shoald) -> kResourceExhausted, 408/429/5xx ->
-// kUnavailable, other 4xx -> kInvalidArgument.
-// The message starts with `what` and includes the store's error code and message (from an XML
-// <Error> body or the x-ms-error-code header).
-Status StatusFromResponse(const Response& resp, const std::string& what);
+// kUnavailable, other 4xx -> kInvalidArgument. The message is "WHAT: HTTP STATUS", then what
+// format.describe reads from the answer.
+Status StatusFromResponse(const Response& resp, const std::string& what,
+                          const ErrorFormat& format = {});
 
 // Retry-After in seconds (or an HTTP date) -> delay; 0 when absent.
 std::chrono::milliseconds RetryAfter(const Response& resp);
@@ -145,7 +160,8 @@ using RangeRequestBuilder =
 // starts past its end.
 Status ResumableGet(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
-                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what);
+                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
+                    const ErrorFormat& format = {});
 
 // "bytes=a-b" / "bytes=a-" for a range, "" for the whole object.
 std::string RangeHeader(uint64_t offset, uint64_t length);

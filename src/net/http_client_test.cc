@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "net/node_errors.h"
+
 namespace shoal::http {
 namespace {
 
@@ -91,15 +93,46 @@ TEST(StatusFromResponse, MapsStatusesByWhatTheCallerDoesNext) {
   EXPECT_EQ(code(400), Code::kInvalidArgument);
 }
 
-TEST(StatusFromResponse, QuotesTheStoresErrorCodeAndMessage) {
+TEST(StatusFromResponse, KnowsNoServersErrorFormatOfItsOwn) {
   Response r;
   r.status = 403;
-  r.body = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code>"
-           "<Message>Server failed to authenticate the request.\nRequestId:1</Message></Error>";
-  Status st = StatusFromResponse(r, "Put Blob az://c/k");
-  EXPECT_EQ(st.message(),
-            "Put Blob az://c/k: HTTP 403 AuthenticationFailed (Server failed to authenticate the "
-            "request.)");
+  r.headers["x-ms-error-code"] = "AuthenticationFailed";
+  r.body = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code></Error>";
+  EXPECT_EQ(StatusFromResponse(r, "Put Blob az://c/k").message(), "Put Blob az://c/k: HTTP 403");
+}
+
+TEST(StatusFromResponse, QuotesWhatTheCallersFormatReads) {
+  Response r;
+  r.status = 503;
+  ErrorFormat format;
+  format.describe = [](const Response& resp) {
+    return ErrorDetail(resp.Header("x-code"), "Busy now.\nRequestId:1");
+  };
+  r.headers["x-code"] = "ServerBusy";
+  Status st = StatusFromResponse(r, "GET x", format);
+  EXPECT_EQ(st.code(), Code::kUnavailable);
+  EXPECT_EQ(st.message(), "GET x: HTTP 503 ServerBusy (Busy now.)");
+}
+
+TEST(ErrorDetail, PutsTheCodeFirstAndTheMessagesFirstLineInParentheses) {
+  EXPECT_EQ(ErrorDetail("", ""), "");
+  EXPECT_EQ(ErrorDetail("NoSuchKey", ""), "NoSuchKey");
+  EXPECT_EQ(ErrorDetail("", " held here as copies \nmore"), "(held here as copies)");
+  EXPECT_EQ(ErrorDetail("NoSuchKey", "The key does not exist."), "NoSuchKey (The key does not exist.)");
+}
+
+TEST(NodeErrors, QuotesAShoaldsJsonMessageOrItsHeadHeaders) {
+  Response json;
+  json.status = 409;
+  json.body = R"({"code":"InvalidArgument","message":"3 objects under \"ckpt/\" are held here as copies"})";
+  EXPECT_EQ(StatusFromResponse(json, "POST /v1/commit", NodeErrors()).message(),
+            "POST /v1/commit: HTTP 409 (3 objects under \"ckpt/\" are held here as copies)");
+  Response head;
+  head.status = 404;
+  head.headers["x-shoal-error"] = "NotFound";
+  head.headers["x-shoal-message"] = "az://c/k is not in the store";
+  EXPECT_EQ(StatusFromResponse(head, "HEAD az://c/k", NodeErrors()).message(),
+            "HEAD az://c/k: HTTP 404 NotFound (az://c/k is not in the store): it does not exist");
 }
 
 TEST(RangeHeader, WholeObjectHasNoRange) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "net/node_errors.h"
 #include "node/node.h"
 
 namespace shoal::node {
@@ -349,7 +350,8 @@ Status Node::CallPeer(const cluster::Peer& peer, const std::string& method, cons
   if (resp.status == 404) return Status::NotFound(method + " " + path + " at node " + peer.member.id + ": " + resp.body);
   if (resp.status / 100 != 2) {
     metrics_.peer_failures++;
-    return http::StatusFromResponse(resp, method + " " + path + " at node " + peer.member.id);
+    return http::StatusFromResponse(resp, method + " " + path + " at node " + peer.member.id,
+                                    http::NodeErrors());
   }
   if (answer) *answer = std::move(resp.body);
   return Status::Ok();

@@ -20,6 +20,12 @@ constexpr const char* kDevKey =
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
+// Azure's errors: the code in x-ms-error-code (HEAD answers have only that), the message in an
+// XML <Error> body.
+const http::ErrorFormat kAzureErrors{
+    .describe = [](const http::Response& r) { return DescribeXmlError(r, "x-ms-error-code"); },
+    .failed_2xx = nullptr};
+
 class AzureStore;
 
 class AzureUpload final : public MultipartUpload {
@@ -62,7 +68,7 @@ class AzureStore final : public ObjectStore {
       Sign(method, key, query, &req);
       return req;
     };
-    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what));
+    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what, kAzureErrors));
   }
 
   Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data) {
@@ -110,8 +116,8 @@ class AzureStore final : public ObjectStore {
       Sign("GET", key, {}, &req);
       return req;
     };
-    Status st = http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink, Url(key));
-    return Explain(st);
+    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build,
+                                      sink, Url(key), kAzureErrors));
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
