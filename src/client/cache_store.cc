@@ -225,7 +225,7 @@ class CacheStore final : public ObjectStore {
   CacheConfig config_;
   ObjectUrl bucket_;
   http::Client client_;
-  http::RetryPolicy retry_;
+  net::RetryPolicy retry_;
 
   static constexpr size_t kWindow = 8;  // chunks in flight per read, across owners
   std::mutex view_mu_;

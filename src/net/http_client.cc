@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <random>
-#include <thread>
 
 #include "common/strings.h"
 
@@ -224,35 +222,10 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   return result;
 }
 
-Status RunWithRetry(const RetryPolicy& policy, net::RequestStats* stats, const Attempt& attempt) {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  Status st;
-  for (int i = 1;; i++) {
-    std::chrono::milliseconds retry_after{0};
-    if (stats != nullptr) stats->requests++;
-    st = attempt(&retry_after);
-    if (st.ok() || !st.IsTransient()) return st;
-    if (i >= policy.max_attempts) break;
-    if (stats != nullptr) stats->retries++;
-    auto cap = std::min<int64_t>(policy.max_delay.count(),
-                                 policy.base.count() << std::min(i - 1, 20));
-    std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
-    auto delay = std::chrono::milliseconds(dist(rng));
-    if (retry_after.count() > 0) delay = std::min(retry_after, std::chrono::milliseconds(60000));
-    if (policy.sleep) {
-      policy.sleep(delay);
-    } else {
-      std::this_thread::sleep_for(delay);
-    }
-  }
-  return Status(st.code(), st.message() + " (after " + std::to_string(policy.max_attempts) +
-                               " attempts; the store is overloaded or unreachable: try again later)");
-}
-
-Status Call(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
+Status Call(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
             const std::function<Request()>& build, Response* resp, const std::string& what,
             const ErrorFormat& format) {
-  return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) {
+  return net::RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) {
     Request req = build();
     SHOAL_RETURN_IF_ERROR(client->Send(req, resp));
     if (resp->status >= 200 && resp->status < 300) {
@@ -317,13 +290,13 @@ std::string RangeHeader(uint64_t offset, uint64_t length) {
   return r;
 }
 
-Status ResumableGet(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
+Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
                     const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
                     const ErrorFormat& format) {
   uint64_t delivered = 0;
   std::string etag = if_match;
-  return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
+  return net::RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
     uint64_t offset = range.offset + delivered;
     uint64_t length = range.length == ByteRange::kToEnd ? range.length : range.length - delivered;
     if (range.length != ByteRange::kToEnd && length == 0) return Status::Ok();

@@ -13,6 +13,7 @@
 #include "common/byte_sink.h"
 #include "common/status.h"
 #include "net/request_stats.h"
+#include "net/retry.h"
 
 namespace shoal::http {
 
@@ -85,23 +86,6 @@ class Client {
   std::vector<void*> idle_;  // CURL*; guarded by mu_
 };
 
-// Bounded exponential back-off with full jitter.
-struct RetryPolicy {
-  int max_attempts = 12;
-  std::chrono::milliseconds base{50};
-  std::chrono::milliseconds max_delay{5000};
-  // How to wait between attempts; tests replace it to see the delays without waiting.
-  std::function<void(std::chrono::milliseconds)> sleep;
-};
-
-// One attempt of a request: returns its Status; may set *retry_after from a Retry-After header.
-using Attempt = std::function<Status(std::chrono::milliseconds* retry_after)>;
-
-// Runs `attempt` until it succeeds or fails with a non-transient code, sleeping between
-// attempts (Retry-After honoured, capped at 60 s). Counts attempts in stats. After the last
-// attempt the transient error is returned with "(after N attempts)".
-Status RunWithRetry(const RetryPolicy& policy, net::RequestStats* stats, const Attempt& attempt);
-
 // How a server's own error answers read. The net layer knows no server's format: each caller
 // passes its own (the S3 and Azure backends, a cache node's client). Both hooks are optional.
 struct ErrorFormat {
@@ -120,7 +104,7 @@ std::string ErrorDetail(const std::string& code, const std::string& message);
 // Sends the request `build` makes (built and signed anew for every attempt) with retries.
 // Ok for a 2xx answer (its body in *resp); otherwise the mapped error of the last attempt,
 // described by `format`. Counts request bytes sent in stats->bytes_written.
-Status Call(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
+Status Call(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
             const std::function<Request()>& build, Response* resp, const std::string& what,
             const ErrorFormat& format = {});
 
@@ -158,7 +142,7 @@ using RangeRequestBuilder =
 // sees every byte exactly once and never bytes of two versions. `what` names the resource in
 // messages. kPreconditionFailed when the resource changed; kInvalidArgument for a range that
 // starts past its end.
-Status ResumableGet(Client* client, const RetryPolicy& policy, net::RequestStats* stats,
+Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
                     const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
                     const ErrorFormat& format = {});

@@ -23,59 +23,6 @@ TEST(RetryAfter, ReadsSecondsAndAbsenceIsZero) {
   EXPECT_EQ(RetryAfter(r), milliseconds(3000));
 }
 
-TEST(RunWithRetry, HonoursRetryAfterOverItsOwnBackoff) {
-  std::vector<milliseconds> sleeps;
-  RetryPolicy policy;
-  policy.sleep = [&](milliseconds d) { sleeps.push_back(d); };
-  int calls = 0;
-  Status st = RunWithRetry(policy, nullptr, [&](milliseconds* retry_after) {
-    if (++calls == 1) {
-      *retry_after = milliseconds(2000);
-      return Status::Unavailable("503 ServerBusy");
-    }
-    return Status::Ok();
-  });
-  EXPECT_TRUE(st.ok());
-  EXPECT_EQ(calls, 2);
-  ASSERT_EQ(sleeps.size(), 1u);
-  EXPECT_EQ(sleeps[0], milliseconds(2000));
-}
-
-TEST(RunWithRetry, BacksOffWithinBoundsAndGivesUpAfterMaxAttempts) {
-  std::vector<milliseconds> sleeps;
-  RetryPolicy policy;
-  policy.sleep = [&](milliseconds d) { sleeps.push_back(d); };
-  net::RequestStats stats;
-  int calls = 0;
-  Status st = RunWithRetry(policy, &stats, [&](milliseconds*) {
-    calls++;
-    return Status::Unavailable("connection reset");
-  });
-  EXPECT_EQ(st.code(), Code::kUnavailable);
-  EXPECT_NE(st.message().find("after 12 attempts"), std::string::npos) << st.message();
-  EXPECT_EQ(calls, policy.max_attempts);
-  EXPECT_EQ(stats.requests.load(), 12u);
-  EXPECT_EQ(stats.retries.load(), 11u);
-  ASSERT_EQ(sleeps.size(), 11u);
-  for (size_t i = 0; i < sleeps.size(); i++) {
-    int64_t cap = std::min<int64_t>(policy.max_delay.count(), policy.base.count() << i);
-    EXPECT_GE(sleeps[i].count(), 0);
-    EXPECT_LE(sleeps[i].count(), cap) << "attempt " << i;
-  }
-}
-
-TEST(RunWithRetry, FinalErrorsAreNotRetried) {
-  RetryPolicy policy;
-  policy.sleep = [](milliseconds) { FAIL() << "slept before a final error"; };
-  int calls = 0;
-  Status st = RunWithRetry(policy, nullptr, [&](milliseconds*) {
-    calls++;
-    return Status::PermissionDenied("403");
-  });
-  EXPECT_EQ(st.code(), Code::kPermissionDenied);
-  EXPECT_EQ(calls, 1);
-}
-
 TEST(StatusFromResponse, MapsStatusesByWhatTheCallerDoesNext) {
   auto code = [](long status) {
     Response r;

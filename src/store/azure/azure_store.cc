@@ -228,7 +228,7 @@ class AzureStore final : public ObjectStore {
   std::string container_;
   std::string endpoint_path_;  // "/devstoreaccount1" for Azurite, "" for Azure
   http::Client client_;
-  http::RetryPolicy retry_;
+  net::RetryPolicy retry_;
 };
 
 AzureUpload::AzureUpload(AzureStore* store, std::string key)

@@ -207,7 +207,7 @@ class S3Store final : public ObjectStore {
   std::string host_;         // host[:port], signed
   std::string path_prefix_;  // "/bucket" for path-style addressing
   http::Client client_;
-  http::RetryPolicy retry_;
+  net::RetryPolicy retry_;
 };
 
 Status S3Upload::PutPart(uint32_t index, uint64_t /*offset*/, std::string_view data) {
