@@ -13,6 +13,7 @@
 #include "cluster/view.h"
 #include "common/strings.h"
 #include "net/node_errors.h"
+#include "net/retry.h"
 #include "store/http_backend.h"
 
 namespace shoal::client {
@@ -363,6 +364,8 @@ std::string DescribePending(const PendingWrites& p) {
 Status WaitDurable(const CacheConfig& config, const std::string& prefix, int timeout_s,
                    const std::function<void(const PendingWrites&)>& each_poll) {
   auto start = std::chrono::steady_clock::now();
+  // Asks less often as a long upload goes on; clients waiting on one node do not ask in step.
+  net::Backoff backoff(std::chrono::milliseconds(250), std::chrono::milliseconds(1000));
   while (true) {
     SHOAL_ASSIGN_OR_RETURN(PendingWrites p, FetchPending(config, prefix));
     if (p.objects == 0) return Status::Ok();
@@ -370,7 +373,7 @@ Status WaitDurable(const CacheConfig& config, const std::string& prefix, int tim
       return Status::Unavailable("still not durable after " + std::to_string(timeout_s) + " s: " + DescribePending(p));
     }
     if (each_poll) each_poll(p);
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::this_thread::sleep_for(backoff.Next());
   }
 }
 

@@ -14,6 +14,7 @@
 #include "common/byte_sink.h"
 #include "common/strings.h"
 #include "net/http_client.h"
+#include "net/retry.h"
 
 namespace shoal::cluster {
 namespace {
@@ -28,6 +29,7 @@ using ResultHandler = std::function<Status(const json& result, bool* stop)>;
 constexpr std::chrono::milliseconds kCallTimeout{5000};
 // Current()'s replay of the history since the newest member key.
 constexpr std::chrono::milliseconds kReplayTimeout{30000};
+// The back-off of a watch that failed or could not resync (net::Backoff: full jitter).
 constexpr std::chrono::milliseconds kMinBackoff{50};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
@@ -175,11 +177,10 @@ struct EtcdMembership::Impl {
     for (auto& w : watchers) w.thread.join();
   }
 
-  // Waits before the next attempt, longer after each failure; false if the object is being
+  // Waits backoff's next delay before another attempt; false if the object is being
   // destroyed meanwhile.
-  bool Backoff(int* failures) {
-    auto delay = std::min(kMaxBackoff, kMinBackoff * (1 << std::min(*failures, 10)));
-    ++*failures;
+  bool Wait(net::Backoff* backoff) {
+    auto delay = backoff->Next();
     std::unique_lock<std::mutex> lock(mu);
     return !cv.wait_for(lock, delay, [&] { return stopping; });
   }
@@ -508,12 +509,12 @@ struct EtcdMembership::Impl {
   }
 
   void RunWatch(http::Canceller* cancel, WatchState w, const Callback& on_change) {
-    int failures = 0;
+    net::Backoff backoff(kMinBackoff, kMaxBackoff);
     while (!Stopping()) {
       if (w.resync) {
         auto snap = ReadCurrent(cancel);
         if (!snap.ok()) {
-          if (!Backoff(&failures)) return;
+          if (!Wait(&backoff)) return;
           continue;
         }
         w.members = std::move(snap->members);
@@ -535,8 +536,8 @@ struct EtcdMembership::Impl {
           });
       if (Stopping()) return;
       if (st.ok()) continue;  // a compaction: resync
-      if (opened) failures = 0;
-      if (!Backoff(&failures)) return;
+      if (opened) backoff.Reset();
+      if (!Wait(&backoff)) return;
     }
   }
 };

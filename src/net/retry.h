@@ -29,7 +29,9 @@ inline constexpr std::chrono::milliseconds kMaxRetryAfter{60000};
 // entropy, so loops on many threads neither contend nor wait in step.
 class Backoff {
  public:
-  explicit Backoff(const RetryPolicy& policy) : base_(policy.base), max_(policy.max_delay) {}
+  explicit Backoff(const RetryPolicy& policy) : Backoff(policy.base, policy.max_delay) {}
+  Backoff(std::chrono::milliseconds base, std::chrono::milliseconds max_delay)
+      : base_(base), max_(max_delay) {}
 
   // The wait before the next attempt: uniform in [0, Ceiling()]; then the ceiling doubles.
   std::chrono::milliseconds Next();
