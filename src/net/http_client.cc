@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 
 #include "common/strings.h"
@@ -247,15 +248,20 @@ void CountThrottle(net::RequestStats* stats, const Response& resp) {
 }
 
 std::chrono::milliseconds RetryAfter(const Response& resp) {
+  constexpr int64_t kMaxSeconds = net::kMaxRetryAfter.count() / 1000;
   std::string v = resp.Header("retry-after");
   if (v.empty()) return std::chrono::milliseconds(0);
-  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::chrono::milliseconds(std::stoll(v) * 1000);
+  int64_t seconds = 0;
+  if (v.front() >= '0' && v.front() <= '9') {
+    // Delay-seconds: digits only. More than an int64 holds is "very long", hence the cap.
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+    if (ec == std::errc::result_out_of_range) return net::kMaxRetryAfter;
+    if (ec != std::errc() || end != v.data() + v.size()) return std::chrono::milliseconds(0);
+  } else {
+    seconds = static_cast<int64_t>(ParseHttpTime(v)) - static_cast<int64_t>(std::time(nullptr));
   }
-  std::time_t when = ParseHttpTime(v);
-  std::time_t now = std::time(nullptr);
-  if (when > now) return std::chrono::milliseconds((when - now) * 1000);
-  return std::chrono::milliseconds(0);
+  if (seconds <= 0) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(std::min(seconds, kMaxSeconds) * 1000);
 }
 
 std::string ErrorDetail(const std::string& code, const std::string& message) {

@@ -115,7 +115,8 @@ Status Call(Client* client, const net::RetryPolicy& policy, net::RequestStats* s
 Status StatusFromResponse(const Response& resp, const std::string& what,
                           const ErrorFormat& format = {});
 
-// Retry-After in seconds (or an HTTP date) -> delay; 0 when absent.
+// Retry-After in seconds (or an HTTP date) -> delay, at most net::kMaxRetryAfter; 0 when
+// absent, past or unreadable.
 std::chrono::milliseconds RetryAfter(const Response& resp);
 // Counts a 429 or 503 in stats->throttled (what adaptive uploaders watch).
 void CountThrottle(net::RequestStats* stats, const Response& resp);

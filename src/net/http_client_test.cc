@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/strings.h"
 #include "net/node_errors.h"
 
 namespace shoal::http {
@@ -21,6 +22,30 @@ TEST(RetryAfter, ReadsSecondsAndAbsenceIsZero) {
   EXPECT_EQ(RetryAfter(r).count(), 0);
   r.headers["retry-after"] = "3";
   EXPECT_EQ(RetryAfter(r), milliseconds(3000));
+}
+
+TEST(RetryAfter, AHugeNumberOfSecondsIsCappedNotAnException) {
+  Response r;
+  r.headers["retry-after"] = "99999999999999999999";  // more than an int64 holds
+  EXPECT_EQ(RetryAfter(r), net::kMaxRetryAfter);
+  r.headers["retry-after"] = "86400";
+  EXPECT_EQ(RetryAfter(r), net::kMaxRetryAfter);
+}
+
+TEST(RetryAfter, ADateIsTheWaitUntilThenCapped) {
+  Response r;
+  r.headers["retry-after"] = FormatRfc1123(std::time(nullptr) + 3600);
+  EXPECT_EQ(RetryAfter(r), net::kMaxRetryAfter);
+  r.headers["retry-after"] = FormatRfc1123(std::time(nullptr) - 10);
+  EXPECT_EQ(RetryAfter(r).count(), 0);
+}
+
+TEST(RetryAfter, GarbageIsAbsent) {
+  Response r;
+  for (const char* v : {"abc", "-5", "3s", "1.5", "0x10"}) {
+    r.headers["retry-after"] = v;
+    EXPECT_EQ(RetryAfter(r).count(), 0) << v;
+  }
 }
 
 TEST(StatusFromResponse, MapsStatusesByWhatTheCallerDoesNext) {
