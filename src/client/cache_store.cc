@@ -216,9 +216,10 @@ class CacheStore final : public ObjectStore {
   // The node answers errors as JSON {"code", "message"}; its message is the useful part.
   Status Explain(Status st) const {
     if (st.ok()) return st;
-    if (st.IsTransient() && st.message().find("Couldn't connect") != std::string::npos) {
+    if (st.IsConnectFailed()) {
       return Status(st.code(), "cannot reach the cache node at " + config_.endpoint +
-                                   ": is shoald running there? (" + st.message() + ")");
+                                   ": is shoald running there? (" + st.message() + ")")
+          .WithDetail(st.detail());
     }
     return st;
   }

@@ -214,6 +214,7 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
     // Without the query: a SAS token travels there and must never reach a message.
     result = Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) + ": " +
                                  curl_easy_strerror(rc));
+    if (rc == CURLE_COULDNT_CONNECT) result = result.WithDetail(Detail::kConnectFailed);
   }
   if (rc != CURLE_OK) {
     curl_easy_cleanup(curl);  // the connection is in an unknown state: do not reuse it

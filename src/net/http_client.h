@@ -74,8 +74,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Sends one request, without retry. A 2xx body goes to `sink` when given. Errors:
-  // kUnavailable for connection failures, resets and timeouts; the sink's own error if it
-  // failed. Any HTTP status (even 500) is a successful Send: the caller maps it.
+  // kUnavailable for connection failures, resets and timeouts (with Detail::kConnectFailed
+  // when no connection could be made: nothing was sent); the sink's own error if it failed.
+  // Any HTTP status (even 500) is a successful Send: the caller maps it.
   Status Send(const Request& req, Response* resp, const ByteSink* sink = nullptr);
 
  private:

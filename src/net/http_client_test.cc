@@ -136,6 +136,64 @@ class SilentServer {
   int port_ = 0;
 };
 
+// A loopback port bound but not listening: connecting to it is refused.
+class RefusingPort {
+ public:
+  RefusingPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~RefusingPort() { close(fd_); }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/x"; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(Client, ARefusedConnectionIsConnectFailed) {
+  RefusingPort port;
+  Client client;
+  Request req;
+  req.url = port.Url();
+  Response resp;
+  Status st = client.Send(req, &resp);
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_TRUE(st.IsConnectFailed()) << st.ToString();
+}
+
+TEST(Client, AMissingUnixSocketIsConnectFailed) {
+  Client client;
+  Request req;
+  req.url = "http://localhost/x";
+  req.unix_socket = "/nonexistent/shoald.sock";
+  Response resp;
+  EXPECT_TRUE(client.Send(req, &resp).IsConnectFailed());
+}
+
+TEST(Call, ConnectFailedOutlastsTheRetries) {
+  RefusingPort port;
+  Client client;
+  net::RetryPolicy policy;
+  policy.max_attempts = 2;
+  policy.sleep = [](milliseconds) {};
+  Response resp;
+  Status st = Call(&client, policy, nullptr, [&] {
+    Request req;
+    req.url = port.Url();
+    return req;
+  }, &resp, "GET x");
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_TRUE(st.IsConnectFailed()) << st.ToString();
+  EXPECT_NE(st.message().find("after 2 attempts"), std::string::npos) << st.message();
+}
+
 TEST(Canceller, EndsARequestWaitingOnASilentServerAtOnce) {
   SilentServer server;
   Client client;
@@ -166,7 +224,9 @@ TEST(Request, TimeoutBoundsTheWholeRequest) {
   req.timeout = milliseconds(200);
   auto start = std::chrono::steady_clock::now();
   Response resp;
-  EXPECT_EQ(client.Send(req, &resp).code(), Code::kUnavailable);
+  Status st = client.Send(req, &resp);
+  EXPECT_EQ(st.code(), Code::kUnavailable);
+  EXPECT_FALSE(st.IsConnectFailed()) << "it connected, then timed out: " << st.ToString();
   EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000));
 }
 

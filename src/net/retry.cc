@@ -41,7 +41,8 @@ Status RunWithRetry(const RetryPolicy& policy, RequestStats* stats, const Attemp
     }
   }
   return Status(st.code(), st.message() + " (after " + std::to_string(policy.max_attempts) +
-                               " attempts; the server is overloaded or unreachable: try again later)");
+                               " attempts; the server is overloaded or unreachable: try again later)")
+      .WithDetail(st.detail());
 }
 
 }  // namespace shoal::net
