@@ -114,21 +114,22 @@ TEST(RangeHeader, WholeObjectHasNoRange) {
   EXPECT_EQ(RangeHeader(5, 10), "bytes=5-14");
 }
 
-// A loopback port that takes connections (into its backlog) and never answers.
-class SilentServer {
+// A loopback port of the test's own. Listening, it takes connections (into its backlog) and
+// never answers; bound but not listening, connecting to it is refused.
+class LoopbackPort {
  public:
-  SilentServer() {
+  explicit LoopbackPort(bool listening) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(addr);
     bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
-    listen(fd_, 16);
+    if (listening) listen(fd_, 16);
     getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
   }
-  ~SilentServer() { close(fd_); }
+  ~LoopbackPort() { close(fd_); }
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/watch"; }
 
  private:
@@ -136,29 +137,8 @@ class SilentServer {
   int port_ = 0;
 };
 
-// A loopback port bound but not listening: connecting to it is refused.
-class RefusingPort {
- public:
-  RefusingPort() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~RefusingPort() { close(fd_); }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/x"; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
 TEST(Client, ARefusedConnectionIsConnectFailed) {
-  RefusingPort port;
+  LoopbackPort port(/*listening=*/false);
   Client client;
   Request req;
   req.url = port.Url();
@@ -178,7 +158,7 @@ TEST(Client, AMissingUnixSocketIsConnectFailed) {
 }
 
 TEST(Call, ConnectFailedOutlastsTheRetries) {
-  RefusingPort port;
+  LoopbackPort port(/*listening=*/false);
   Client client;
   net::RetryPolicy policy;
   policy.max_attempts = 2;
@@ -195,7 +175,7 @@ TEST(Call, ConnectFailedOutlastsTheRetries) {
 }
 
 TEST(Canceller, EndsARequestWaitingOnASilentServerAtOnce) {
-  SilentServer server;
+  LoopbackPort server(/*listening=*/true);
   Client client;
   Canceller cancel;
   Request req;
@@ -217,7 +197,7 @@ TEST(Canceller, EndsARequestWaitingOnASilentServerAtOnce) {
 }
 
 TEST(Request, TimeoutBoundsTheWholeRequest) {
-  SilentServer server;
+  LoopbackPort server(/*listening=*/true);
   Client client;
   Request req;
   req.url = server.Url();
