@@ -213,7 +213,8 @@ class CacheStore final : public ObjectStore {
                                    " yet: run the command without --cache (and SHOAL_CACHE unset)");
   }
 
-  // The node answers errors as JSON {"code", "message"}; its message is the useful part.
+  // A node that could not be reached at all is most likely not running: say so. (Its error
+  // answers, JSON {"code", "message"}, are read by http::NodeErrors.)
   Status Explain(Status st) const {
     if (st.ok()) return st;
     if (st.IsConnectFailed()) {
