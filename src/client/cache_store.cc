@@ -12,7 +12,9 @@
 
 #include "cluster/view.h"
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "net/node_errors.h"
+#include "net/retry.h"
+#include "store/http_backend.h"
 
 namespace shoal::client {
 namespace {
@@ -46,7 +48,9 @@ Result<Routing> FetchRouting(http::Client* client, const CacheConfig& config) {
                                st.message() + ")");
   }
   if (resp.status == 404) return Routing{};  // not in a cluster
-  if (resp.status != 200) return http::StatusFromResponse(resp, "GET /v1/cluster/view at " + config.endpoint);
+  if (resp.status != 200) {
+    return http::StatusFromResponse(resp, "GET /v1/cluster/view at " + config.endpoint, http::NodeErrors());
+  }
   SHOAL_ASSIGN_OR_RETURN(auto view, cluster::View::Decode(resp.body));
   return Routing{view, std::strtoull(resp.Header("x-shoal-chunk-size").c_str(), nullptr, 10)};
 }
@@ -78,13 +82,14 @@ class CacheStore final : public ObjectStore {
       if (!range.empty()) req.headers.push_back({"Range", range});
       return req;
     };
-    return Explain(http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Name(key)));
+    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink,
+                                      Name(key), http::NodeErrors()));
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
     http::Response resp;
-    SHOAL_RETURN_IF_ERROR(Explain(http::Call(
-        &client_, retry_, &stats_, [&] { return Base("HEAD", key); }, &resp, "HEAD " + Name(key))));
+    SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
+                                             &resp, "HEAD " + Name(key), http::NodeErrors())));
     return ObjectInfo{key, std::strtoull(resp.Header("x-shoal-size").c_str(), nullptr, 10),
                       Unquote(resp.Header("etag")), 0};
   }
@@ -133,8 +138,8 @@ class CacheStore final : public ObjectStore {
   Status RoutedGet(const Routing& routing, const std::string& key, const ReadOptions& opts,
                    const ByteSink& sink, bool* routed) {
     http::Response head;
-    SHOAL_RETURN_IF_ERROR(Explain(http::Call(
-        &client_, retry_, &stats_, [&] { return Base("HEAD", key); }, &head, "HEAD " + Name(key))));
+    SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
+                                             &head, "HEAD " + Name(key), http::NodeErrors())));
     if (head.Header("x-shoal-state") != "durable") return Status::Ok();
     *routed = true;
     ObjectInfo info{key, std::strtoull(head.Header("x-shoal-size").c_str(), nullptr, 10), Unquote(head.Header("etag")), 0};
@@ -193,7 +198,8 @@ class CacheStore final : public ObjectStore {
       if (st.ok()) SawEpoch(resp);
       if (st.ok() && resp.status / 100 == 2 && data.size() == length) return data;
       if (st.ok() && (resp.status == 404 || resp.status == 412)) {
-        return http::StatusFromResponse(resp, "GET " + url + " chunk " + std::to_string(index) + " at " + tries[t]);
+        return http::StatusFromResponse(resp, "GET " + url + " chunk " + std::to_string(index) + " at " + tries[t],
+                                        http::NodeErrors());
       }
       errors += (errors.empty() ? "" : "; ") + tries[t] + ": " +
                 (st.ok() ? "HTTP " + std::to_string(resp.status) : st.message());
@@ -207,12 +213,14 @@ class CacheStore final : public ObjectStore {
                                    " yet: run the command without --cache (and SHOAL_CACHE unset)");
   }
 
-  // The node answers errors as JSON {"code", "message"}; its message is the useful part.
+  // A node that could not be reached at all is most likely not running: say so. (Its error
+  // answers, JSON {"code", "message"}, are read by http::NodeErrors.)
   Status Explain(Status st) const {
     if (st.ok()) return st;
-    if (st.IsTransient() && st.message().find("Couldn't connect") != std::string::npos) {
+    if (st.IsConnectFailed()) {
       return Status(st.code(), "cannot reach the cache node at " + config_.endpoint +
-                                   ": is shoald running there? (" + st.message() + ")");
+                                   ": is shoald running there? (" + st.message() + ")")
+          .WithDetail(st.detail());
     }
     return st;
   }
@@ -220,7 +228,7 @@ class CacheStore final : public ObjectStore {
   CacheConfig config_;
   ObjectUrl bucket_;
   http::Client client_;
-  http::RetryPolicy retry_;
+  net::RetryPolicy retry_;
 
   static constexpr size_t kWindow = 8;  // chunks in flight per read, across owners
   std::mutex view_mu_;
@@ -284,7 +292,9 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
     return Status::Unavailable("writing " + url + " through the cache node at " + config.endpoint +
                                " failed (" + st.message() + "): nothing was acknowledged; run it again");
   }
-  if (resp.status != 201) return http::StatusFromResponse(resp, "writing " + url + " through " + config.endpoint);
+  if (resp.status != 201) {
+    return http::StatusFromResponse(resp, "writing " + url + " through " + config.endpoint, http::NodeErrors());
+  }
   if (known && sent != size) {
     return Status::IOError("the source ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
   }
@@ -303,7 +313,9 @@ Result<http::Response> NodeRequest(const CacheConfig& config, const std::string&
     return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
                                ": is shoald running there? (" + st.message() + ")");
   }
-  if (resp.status != want) return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint);
+  if (resp.status != want) {
+    return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint, http::NodeErrors());
+  }
   return resp;
 }
 
@@ -354,6 +366,8 @@ std::string DescribePending(const PendingWrites& p) {
 Status WaitDurable(const CacheConfig& config, const std::string& prefix, int timeout_s,
                    const std::function<void(const PendingWrites&)>& each_poll) {
   auto start = std::chrono::steady_clock::now();
+  // Asks less often as a long upload goes on; clients waiting on one node do not ask in step.
+  net::Backoff backoff(std::chrono::milliseconds(250), std::chrono::milliseconds(1000));
   while (true) {
     SHOAL_ASSIGN_OR_RETURN(PendingWrites p, FetchPending(config, prefix));
     if (p.objects == 0) return Status::Ok();
@@ -361,7 +375,7 @@ Status WaitDurable(const CacheConfig& config, const std::string& prefix, int tim
       return Status::Unavailable("still not durable after " + std::to_string(timeout_s) + " s: " + DescribePending(p));
     }
     if (each_poll) each_poll(p);
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::this_thread::sleep_for(backoff.Next());
   }
 }
 
@@ -419,7 +433,9 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
           req.headers.push_back({"X-Shoal-Size", std::to_string(task.info->size)});
           http::Response r;
           Status st = client.Send(req, &r);
-          if (st.ok() && r.status != 200) st = http::StatusFromResponse(r, "warming " + *task.url + " on " + owner);
+          if (st.ok() && r.status != 200) {
+            st = http::StatusFromResponse(r, "warming " + *task.url + " on " + owner, http::NodeErrors());
+          }
           if (!st.ok()) {
             std::lock_guard<std::mutex> lock(mu);
             if (first_error.ok()) first_error = st.WithContext("node " + owner);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 
+#include "client/cache_store.h"
 #include "store/local/local_store.h"
 
 namespace shoal::client {
@@ -91,6 +92,19 @@ TEST_F(ReaderTest, AReplacedObjectIsRefusedNotMixed) {
   auto got = reader->ReadAt(2 << 20, buf.data(), buf.size());
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), Code::kPreconditionFailed) << got.status().ToString();
+}
+
+TEST(CacheStore, ANodeThatIsNotRunningIsNamedAsSuch) {
+  CacheConfig config;
+  config.endpoint = "unix:/nonexistent/shoald.sock";
+  auto store = NewCacheStore(config, *ObjectUrl::Parse("az://c"));
+  auto r = store->Head("k");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsConnectFailed()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("cannot reach the cache node at unix:/nonexistent/shoald.sock: "
+                                      "is shoald running there?"),
+            std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace

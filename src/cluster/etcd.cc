@@ -11,8 +11,10 @@
 #include <optional>
 #include <thread>
 
+#include "common/byte_sink.h"
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "net/http_client.h"
+#include "net/retry.h"
 
 namespace shoal::cluster {
 namespace {
@@ -27,6 +29,7 @@ using ResultHandler = std::function<Status(const json& result, bool* stop)>;
 constexpr std::chrono::milliseconds kCallTimeout{5000};
 // Current()'s replay of the history since the newest member key.
 constexpr std::chrono::milliseconds kReplayTimeout{30000};
+// The back-off of a watch that failed or could not resync (net::Backoff: full jitter).
 constexpr std::chrono::milliseconds kMinBackoff{50};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
@@ -94,10 +97,41 @@ std::vector<Peer> Sorted(const Members& members) {
   return out;
 }
 
-// An etcd error answer ({"error", "message", "code": a gRPC code}) as a Status.
-Status EtcdError(const http::Response& resp, const std::string& what) {
+// Why etcd refused to read at a revision: it is compacted away, or not there yet.
+enum class RevisionRefusal { kNone, kCompacted, kFuture };
+
+// The gateway answers both as gRPC OutOfRange, {"error", "message", "code": 11}, with no field
+// that tells them apart: only the message does (mvcc's ErrCompacted, "required revision has
+// been compacted", and ErrFutureRev, "required revision is a future revision"). This is the one
+// place that reads etcd's text, on the answer itself rather than on a Status message.
+RevisionRefusal RevisionRefusalOf(const json& answer) {
+  if (!answer.is_object()) return RevisionRefusal::kNone;
+  auto code = answer.find("code");
+  auto message = answer.find("message");
+  if (code == answer.end() || !code->is_number_integer() || *code != 11 ||
+      message == answer.end() || !message->is_string()) {
+    return RevisionRefusal::kNone;
+  }
+  const std::string& text = message->get_ref<const std::string&>();
+  if (text.find("required revision has been compacted") != std::string::npos) {
+    return RevisionRefusal::kCompacted;
+  }
+  if (text.find("required revision is a future revision") != std::string::npos) {
+    return RevisionRefusal::kFuture;
+  }
+  return RevisionRefusal::kNone;
+}
+
+// An etcd error answer ({"error", "message", "code": a gRPC code}) as a Status; *refusal (when
+// given) says whether it refused a revision.
+Status EtcdError(const http::Response& resp, const std::string& what,
+                 RevisionRefusal* refusal = nullptr) {
   json j = json::parse(resp.body, nullptr, false);
-  int code = j.is_object() ? j.value("code", 0) : 0;
+  if (refusal != nullptr) *refusal = RevisionRefusalOf(j);
+  auto code_field = j.is_object() ? j.find("code") : j.end();
+  int code = j.is_object() && code_field != j.end() && code_field->is_number_integer()
+                 ? code_field->get<int>()
+                 : 0;
   std::string text = what + ": HTTP " + std::to_string(resp.status) + ": " +
                      (j.is_object() ? j.value("message", resp.body) : resp.body.substr(0, 500));
   switch (code) {
@@ -114,14 +148,6 @@ Status EtcdError(const http::Response& resp, const std::string& what) {
     return Status::Unavailable(text);
   }
   return Status::IOError(text);
-}
-
-bool IsCompacted(const Status& st) {
-  return st.IsNotFound() && st.message().find("has been compacted") != std::string::npos;
-}
-
-bool IsFutureRevision(const Status& st) {
-  return st.IsNotFound() && st.message().find("future revision") != std::string::npos;
 }
 
 }  // namespace
@@ -174,11 +200,10 @@ struct EtcdMembership::Impl {
     for (auto& w : watchers) w.thread.join();
   }
 
-  // Waits before the next attempt, longer after each failure; false if the object is being
+  // Waits backoff's next delay before another attempt; false if the object is being
   // destroyed meanwhile.
-  bool Backoff(int* failures) {
-    auto delay = std::min(kMaxBackoff, kMinBackoff * (1 << std::min(*failures, 10)));
-    ++*failures;
+  bool Wait(net::Backoff* backoff) {
+    auto delay = backoff->Next();
     std::unique_lock<std::mutex> lock(mu);
     return !cv.wait_for(lock, delay, [&] { return stopping; });
   }
@@ -194,8 +219,10 @@ struct EtcdMembership::Impl {
   }
 
   // POSTs `body` to `path` on the endpoints in turn, from the one that answered last, until one
-  // answers: its 2xx JSON, or its (final) error. kUnavailable naming them all when none does.
-  Result<json> Call(const std::string& path, const json& body, http::Canceller* cancel) {
+  // answers: its 2xx JSON, or its (final) error, with *refusal (when given) set if it refused a
+  // revision. kUnavailable naming them all when none answers.
+  Result<json> Call(const std::string& path, const json& body, http::Canceller* cancel,
+                    RevisionRefusal* refusal = nullptr) {
     std::string text = body.dump();
     std::vector<std::string> errors;
     size_t n = endpoints.size();
@@ -222,7 +249,7 @@ struct EtcdMembership::Impl {
           preferred = i;
           return j;
         }
-        st = EtcdError(resp, "etcd " + req.url);
+        st = EtcdError(resp, "etcd " + req.url, refusal);
         if (!st.IsTransient()) {
           preferred = i;
           return st;
@@ -319,10 +346,12 @@ struct EtcdMembership::Impl {
   }
 
   // The prefix as of `revision` (0: now); its epoch is only the newest key's mod_revision.
-  Result<Snapshot> Read(uint64_t revision, http::Canceller* cancel) {
+  // *refusal (when given) says whether etcd refused the revision: compacted, or in the future.
+  Result<Snapshot> Read(uint64_t revision, http::Canceller* cancel,
+                        RevisionRefusal* refusal = nullptr) {
     json req = PrefixRange();
     if (revision > 0) req["revision"] = std::to_string(revision);
-    SHOAL_ASSIGN_OR_RETURN(json r, Call("/v3/kv/range", req, cancel));
+    SHOAL_ASSIGN_OR_RETURN(json r, Call("/v3/kv/range", req, cancel, refusal));
     Snapshot snap;
     snap.read_revision = U64(r.value("header", json::object()), "revision");
     for (const json& kv : r.value("kvs", json::array())) {
@@ -507,12 +536,12 @@ struct EtcdMembership::Impl {
   }
 
   void RunWatch(http::Canceller* cancel, WatchState w, const Callback& on_change) {
-    int failures = 0;
+    net::Backoff backoff(kMinBackoff, kMaxBackoff);
     while (!Stopping()) {
       if (w.resync) {
         auto snap = ReadCurrent(cancel);
         if (!snap.ok()) {
-          if (!Backoff(&failures)) return;
+          if (!Wait(&backoff)) return;
           continue;
         }
         w.members = std::move(snap->members);
@@ -534,8 +563,8 @@ struct EtcdMembership::Impl {
           });
       if (Stopping()) return;
       if (st.ok()) continue;  // a compaction: resync
-      if (opened) failures = 0;
-      if (!Backoff(&failures)) return;
+      if (opened) backoff.Reset();
+      if (!Wait(&backoff)) return;
     }
   }
 };
@@ -652,13 +681,14 @@ Status EtcdMembership::Watch(uint64_t from_revision,
   Impl::WatchState w;
   w.next = from_revision + 1;
   if (from_revision > 0) {
-    auto snap = s.Read(from_revision, nullptr);
-    if (IsFutureRevision(snap.status())) {
+    RevisionRefusal refusal = RevisionRefusal::kNone;
+    auto snap = s.Read(from_revision, nullptr, &refusal);
+    if (!snap.ok() && refusal == RevisionRefusal::kFuture) {
       return Status::InvalidArgument("cannot watch " + s.prefix + " from revision " +
                                      std::to_string(from_revision) + ": etcd is not there yet (" +
                                      snap.status().message() + ")");
     }
-    if (IsCompacted(snap.status())) {
+    if (!snap.ok() && refusal == RevisionRefusal::kCompacted) {
       w.resync = true;
     } else if (!snap.ok()) {
       return snap.status().WithContext("reading " + s.prefix + " at revision " +

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "net/http_client.h"
 #include "testing/process.h"
 #include "testing/servers.h"
 
@@ -334,6 +334,25 @@ TEST_F(EtcdTest, CompactedHistoryResyncsWithTheCurrentState) {
   EXPECT_FALSE(events[1].resync);
   EXPECT_EQ(Ids(events[1]), "a,b,c");
   EXPECT_GT(events[1].revision, events[0].revision);
+}
+
+TEST_F(EtcdTest, WatchFromACompactedRevisionResyncs) {
+  auto a = Joined("a");
+  auto first = a->Current();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto b = Joined("b");
+  Put("/shoal/elsewhere", "z");
+  auto header = EtcdCall("/v3/kv/range", {{"key", Base64Encode("/")}});
+  uint64_t rev = std::stoull(header["header"]["revision"].get<std::string>());
+  EtcdCall("/v3/kv/compaction", {{"revision", std::to_string(rev)}});
+
+  Recorder rec;
+  Status st = a->Watch(first->revision, rec.Callback());
+  ASSERT_TRUE(st.ok()) << "a compacted start is resynced, not refused: " << st.ToString();
+  auto events = rec.WaitFor(1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].resync);
+  EXPECT_EQ(Ids(events[0]), "a,b");
 }
 
 TEST_F(EtcdTest, ErrorsSayWhatIsWrong) {

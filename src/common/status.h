@@ -25,6 +25,15 @@ enum class Code : uint8_t {
 
 const char* CodeName(Code code);
 
+// Refines a code where a caller acts on the difference; most statuses have none. Callers test
+// it instead of matching message text.
+enum class Detail : uint8_t {
+  kNone,
+  // With kUnavailable: no connection could be made (refused, no such Unix socket), so nothing
+  // reached the server, which most likely is not running there.
+  kConnectFailed,
+};
+
 // The result of an operation: a code and, unless kOk, a message that says what failed, on
 // which object or node, and what to do. Cheap to copy when ok.
 class [[nodiscard]] Status {
@@ -50,6 +59,15 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsTransient() const { return code_ == Code::kUnavailable; }
+  Detail detail() const { return detail_; }
+  bool IsConnectFailed() const { return detail_ == Detail::kConnectFailed; }
+
+  // This status with `detail` (kept through WithContext).
+  Status WithDetail(Detail detail) const {
+    Status st = *this;
+    st.detail_ = detail;
+    return st;
+  }
 
   // "NotFound: az://c/k does not exist" (or "OK").
   std::string ToString() const;
@@ -62,6 +80,7 @@ class [[nodiscard]] Status {
 
  private:
   Code code_ = Code::kOk;
+  Detail detail_ = Detail::kNone;
   std::string message_;
 };
 

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "net/node_errors.h"
+#include "net/retry.h"
 #include "node/node.h"
 
 namespace shoal::node {
@@ -13,8 +15,14 @@ namespace shoal::node {
 namespace {
 // How long a peer that failed a request is skipped (reads go to the store meanwhile).
 constexpr auto kPeerRetryAfter = std::chrono::seconds(3);
-// Times a chunk is asked again of a peer that answered 503 Busy (at its connection cap).
+// Times a chunk is asked again of a peer that answered 503 Busy (at its connection cap), and
+// the back-off between (about 13 s in all before the store is asked instead).
 constexpr int kBusyRetries = 20;
+constexpr std::chrono::milliseconds kBusyBackoff{250};
+constexpr std::chrono::milliseconds kBusyMaxBackoff{1500};
+// Between attempts to join etcd while this node's previous lease lapses.
+constexpr std::chrono::milliseconds kJoinBackoff{250};
+constexpr std::chrono::milliseconds kJoinMaxBackoff{1000};
 
 http::Request PeerRequest(const std::string& method, const std::string& endpoint, const std::string& path,
                           const std::string& token) {
@@ -183,6 +191,7 @@ Status Node::JoinEtcd(const std::string& endpoint) {
   auto ttl = std::max<std::chrono::seconds>(std::chrono::seconds(1),
                                             std::chrono::duration_cast<std::chrono::seconds>(options_.down_grace));
   auto deadline = std::chrono::steady_clock::now() + ttl + std::chrono::seconds(10);
+  net::Backoff backoff(kJoinBackoff, kJoinMaxBackoff);
   for (bool told = false;;) {
     Status st = etcd_->Join(self, ttl);
     if (st.ok()) return Status::Ok();
@@ -194,7 +203,7 @@ Status Node::JoinEtcd(const std::string& endpoint) {
                    static_cast<long long>(ttl.count()));
       told = true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::this_thread::sleep_for(backoff.Next());
   }
 }
 
@@ -260,6 +269,7 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Pe
   const uint64_t before = fill->filled();
   http::Response resp;
   Status st;
+  net::Backoff busy_backoff(kBusyBackoff, kBusyMaxBackoff);
   for (int busy = 0;; busy++) {
     resp = http::Response{};
     st = GetChunk(peer.endpoint, url, info, index, cache_only ? "cache-only" : "forwarded", "", fill.get(), &resp);
@@ -267,7 +277,7 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Pe
     // times), rather than call it down and fetch from the store what it holds.
     if (!st.ok() || resp.status != 503 || resp.Header("x-shoal-error") != "Busy" || busy == kBusyRetries) break;
     metrics_.peer_busy++;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250 + std::rand() % 750));
+    std::this_thread::sleep_for(busy_backoff.Next());
   }
   if (st.ok() && resp.status == 307 && !cache_only) {
     // Fan-in: the owner is sending this chunk to others already and names a node that has it
@@ -349,7 +359,8 @@ Status Node::CallPeer(const cluster::Peer& peer, const std::string& method, cons
   if (resp.status == 404) return Status::NotFound(method + " " + path + " at node " + peer.member.id + ": " + resp.body);
   if (resp.status / 100 != 2) {
     metrics_.peer_failures++;
-    return http::StatusFromResponse(resp, method + " " + path + " at node " + peer.member.id);
+    return http::StatusFromResponse(resp, method + " " + path + " at node " + peer.member.id,
+                                    http::NodeErrors());
   }
   if (answer) *answer = std::move(resp.body);
   return Status::Ok();

@@ -25,7 +25,7 @@
 #include "node/metrics.h"
 #include "cluster/swarm.h"
 #include "node/uploader.h"
-#include "store/http/http_client.h"
+#include "net/http_client.h"
 #include "store/object_store.h"
 
 namespace shoal::node {

@@ -10,7 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_sink.h"
 #include "common/status.h"
+#include "net/request_stats.h"
 
 namespace shoal {
 
@@ -57,9 +59,6 @@ struct ListPage {
   std::string next_continuation;       // empty on the last page
 };
 
-// Receives bytes of a read, in order. Returning an error stops the read with that error.
-using ByteSink = std::function<Status(const char* data, size_t len)>;
-
 // One object being written in parts. Parts may be written concurrently, in any order, from any
 // thread; part `index` holds bytes [index * part_size, ...). Nothing is visible in the store
 // until Complete succeeds; Abort (or destruction without Complete) discards every part.
@@ -88,25 +87,8 @@ struct PartLimits {
   uint32_t max_parts = UINT32_MAX;
 };
 
-// Request and byte counts of one store, for tests, metrics and benchmarks.
-struct StoreStats {
-  std::atomic<uint64_t> requests{0};       // every attempt, retries included
-  std::atomic<uint64_t> retries{0};
-  std::atomic<uint64_t> throttled{0};      // answers 429 or 503: the store asks for less load
-  std::atomic<uint64_t> bytes_read{0};     // body bytes received from the store
-  std::atomic<uint64_t> bytes_written{0};  // body bytes sent to the store
-
-  // Counts a 429/503 answer, in `throttled` and for the calling thread, so that a caller can
-  // tell whether its own request was throttled while other threads use the same store.
-  void CountThrottle() {
-    throttled++;
-    ThreadThrottles()++;
-  }
-  static uint64_t& ThreadThrottles() {
-    thread_local uint64_t n = 0;
-    return n;
-  }
-};
+// Request and byte counts of one store (the net layer counts them as its requests go out).
+using StoreStats = net::RequestStats;
 
 // One bucket (container, directory) of an object store. Implementations: local directory,
 // Azure Blob, S3. All methods are thread-safe and retry transient failures (429, 5xx,

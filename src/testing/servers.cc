@@ -7,8 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include "net/http_client.h"
 #include "store/azure/azure_store.h"
-#include "store/http/http_client.h"
 #include "store/s3/s3_store.h"
 
 namespace shoal::testing {

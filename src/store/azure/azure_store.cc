@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "store/http_backend.h"
 
 namespace shoal {
 namespace {
@@ -19,6 +19,12 @@ constexpr const char* kDevKey =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Azure's errors: the code in x-ms-error-code (HEAD answers have only that), the message in an
+// XML <Error> body.
+const http::ErrorFormat kAzureErrors{
+    .describe = [](const http::Response& r) { return DescribeXmlError(r, "x-ms-error-code"); },
+    .failed_2xx = nullptr};
 
 class AzureStore;
 
@@ -62,7 +68,7 @@ class AzureStore final : public ObjectStore {
       Sign(method, key, query, &req);
       return req;
     };
-    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what));
+    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what, kAzureErrors));
   }
 
   Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data) {
@@ -110,8 +116,8 @@ class AzureStore final : public ObjectStore {
       Sign("GET", key, {}, &req);
       return req;
     };
-    Status st = http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Url(key));
-    return Explain(st);
+    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build,
+                                      sink, Url(key), kAzureErrors));
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
@@ -222,7 +228,7 @@ class AzureStore final : public ObjectStore {
   std::string container_;
   std::string endpoint_path_;  // "/devstoreaccount1" for Azurite, "" for Azure
   http::Client client_;
-  http::RetryPolicy retry_;
+  net::RetryPolicy retry_;
 };
 
 AzureUpload::AzureUpload(AzureStore* store, std::string key)

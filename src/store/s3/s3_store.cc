@@ -8,13 +8,22 @@
 #include <mutex>
 
 #include "common/strings.h"
-#include "store/http/http_client.h"
+#include "store/http_backend.h"
 
 namespace shoal {
 namespace {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
+
+// S3's errors: an XML <Error> body with its code and message. CompleteMultipartUpload can
+// fail after its 200 has been sent: the <Error> is then the 200's body.
+const http::ErrorFormat kS3Errors{
+    .describe = [](const http::Response& r) { return DescribeXmlError(r); },
+    .failed_2xx =
+        [](const http::Request& req, const http::Response& r) {
+          return req.method == "POST" && r.body.find("<Error>") != std::string::npos;
+        }};
 
 class S3Store;
 
@@ -64,7 +73,7 @@ class S3Store final : public ObjectStore {
       Sign(method, key, query, &req);
       return req;
     };
-    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what));
+    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what, kS3Errors));
   }
 
   std::string Url(const std::string& key) const { return "s3://" + bucket_ + "/" + key; }
@@ -79,7 +88,8 @@ class S3Store final : public ObjectStore {
       Sign("GET", key, {}, &req);
       return req;
     };
-    return Explain(http::ResumableGet(&client_, retry_, &stats_, opts, build, sink, Url(key)));
+    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build,
+                                      sink, Url(key), kS3Errors));
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
@@ -197,7 +207,7 @@ class S3Store final : public ObjectStore {
   std::string host_;         // host[:port], signed
   std::string path_prefix_;  // "/bucket" for path-style addressing
   http::Client client_;
-  http::RetryPolicy retry_;
+  net::RetryPolicy retry_;
 };
 
 Status S3Upload::PutPart(uint32_t index, uint64_t /*offset*/, std::string_view data) {

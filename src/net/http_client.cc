@@ -1,15 +1,12 @@
-#include "store/http/http_client.h"
+#include "net/http_client.h"
 
 #include <curl/curl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <pugixml.hpp>
-
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
-#include <random>
-#include <thread>
 
 #include "common/strings.h"
 
@@ -217,6 +214,7 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
     // Without the query: a SAS token travels there and must never reach a message.
     result = Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) + ": " +
                                  curl_easy_strerror(rc));
+    if (rc == CURLE_COULDNT_CONNECT) result = result.WithDetail(Detail::kConnectFailed);
   }
   if (rc != CURLE_OK) {
     curl_easy_cleanup(curl);  // the connection is in an unknown state: do not reuse it
@@ -226,92 +224,57 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   return result;
 }
 
-Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt& attempt) {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  Status st;
-  for (int i = 1;; i++) {
-    std::chrono::milliseconds retry_after{0};
-    if (stats != nullptr) stats->requests++;
-    st = attempt(&retry_after);
-    if (st.ok() || !st.IsTransient()) return st;
-    if (i >= policy.max_attempts) break;
-    if (stats != nullptr) stats->retries++;
-    auto cap = std::min<int64_t>(policy.max_delay.count(),
-                                 policy.base.count() << std::min(i - 1, 20));
-    std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
-    auto delay = std::chrono::milliseconds(dist(rng));
-    if (retry_after.count() > 0) delay = std::min(retry_after, std::chrono::milliseconds(60000));
-    if (policy.sleep) {
-      policy.sleep(delay);
-    } else {
-      std::this_thread::sleep_for(delay);
-    }
-  }
-  return Status(st.code(), st.message() + " (after " + std::to_string(policy.max_attempts) +
-                               " attempts; the store is overloaded or unreachable: try again later)");
-}
-
-Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
-            const std::function<Request()>& build, Response* resp, const std::string& what) {
-  return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) {
+Status Call(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
+            const std::function<Request()>& build, Response* resp, const std::string& what,
+            const ErrorFormat& format) {
+  return net::RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) {
     Request req = build();
     SHOAL_RETURN_IF_ERROR(client->Send(req, resp));
     if (resp->status >= 200 && resp->status < 300) {
-      if (req.method == "POST" && resp->body.find("<Error>") != std::string::npos) {
+      if (format.failed_2xx && format.failed_2xx(req, *resp)) {
         resp->status = 500;
-        return StatusFromResponse(*resp, what);
+        return StatusFromResponse(*resp, what, format);
       }
       if (stats != nullptr) stats->bytes_written += req.body.size();
       return Status::Ok();
     }
     *retry_after = RetryAfter(*resp);
     CountThrottle(stats, *resp);
-    return StatusFromResponse(*resp, what);
+    return StatusFromResponse(*resp, what, format);
   });
 }
 
-void CountThrottle(StoreStats* stats, const Response& resp) {
+void CountThrottle(net::RequestStats* stats, const Response& resp) {
   if (stats != nullptr && (resp.status == 429 || resp.status == 503)) stats->CountThrottle();
 }
 
 std::chrono::milliseconds RetryAfter(const Response& resp) {
+  constexpr int64_t kMaxSeconds = net::kMaxRetryAfter.count() / 1000;
   std::string v = resp.Header("retry-after");
   if (v.empty()) return std::chrono::milliseconds(0);
-  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::chrono::milliseconds(std::stoll(v) * 1000);
+  int64_t seconds = 0;
+  if (v.front() >= '0' && v.front() <= '9') {
+    // Delay-seconds: digits only. More than an int64 holds is "very long", hence the cap.
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+    if (ec == std::errc::result_out_of_range) return net::kMaxRetryAfter;
+    if (ec != std::errc() || end != v.data() + v.size()) return std::chrono::milliseconds(0);
+  } else {
+    seconds = static_cast<int64_t>(ParseHttpTime(v)) - static_cast<int64_t>(std::time(nullptr));
   }
-  std::time_t when = ParseHttpTime(v);
-  std::time_t now = std::time(nullptr);
-  if (when > now) return std::chrono::milliseconds((when - now) * 1000);
-  return std::chrono::milliseconds(0);
+  if (seconds <= 0) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(std::min(seconds, kMaxSeconds) * 1000);
 }
 
-Status StatusFromResponse(const Response& resp, const std::string& what) {
-  std::string code = resp.Header("x-ms-error-code");
-  if (code.empty()) code = resp.Header("x-shoal-error");  // a shoald's answer to HEAD
-  std::string message = resp.Header("x-shoal-message");
-  if (!resp.body.empty() && resp.body.front() == '{') {  // a shoald's JSON error
-    auto pos = resp.body.find("\"message\":\"");
-    if (pos != std::string::npos) {
-      size_t start = pos + 11;
-      size_t end = resp.body.find('"', start);
-      message = resp.body.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    }
-  } else if (!resp.body.empty()) {
-    pugi::xml_document doc;
-    if (doc.load_buffer(resp.body.data(), resp.body.size())) {
-      pugi::xml_node err = doc.child("Error");
-      if (err) {
-        if (code.empty()) code = err.child_value("Code");
-        message = err.child_value("Message");
-      }
-    }
-  }
-  size_t nl = message.find('\n');
-  if (nl != std::string::npos) message.resize(nl);
+std::string ErrorDetail(const std::string& code, const std::string& message) {
+  std::string text = Trim(std::string_view(message).substr(0, message.find('\n')));
+  if (text.empty()) return code;
+  return code.empty() ? "(" + text + ")" : code + " (" + text + ")";
+}
+
+Status StatusFromResponse(const Response& resp, const std::string& what, const ErrorFormat& format) {
   std::string detail = what + ": HTTP " + std::to_string(resp.status);
-  if (!code.empty()) detail += " " + code;
-  if (!message.empty()) detail += " (" + Trim(message) + ")";
+  std::string described = format.describe ? format.describe(resp) : "";
+  if (!described.empty()) detail += " " + described;
 
   long s = resp.status;
   if (s == 404) return Status::NotFound(detail + ": it does not exist");
@@ -328,21 +291,22 @@ Status StatusFromResponse(const Response& resp, const std::string& what) {
 namespace shoal::http {
 
 std::string RangeHeader(uint64_t offset, uint64_t length) {
-  if (offset == 0 && length == ReadOptions::kToEnd) return "";
+  if (offset == 0 && length == ByteRange::kToEnd) return "";
   std::string r = "bytes=" + std::to_string(offset) + "-";
-  if (length != ReadOptions::kToEnd) r += std::to_string(offset + length - 1);
+  if (length != ByteRange::kToEnd) r += std::to_string(offset + length - 1);
   return r;
 }
 
-Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats,
-                    const ReadOptions& opts, const RangeRequestBuilder& build, const ByteSink& sink,
-                    const std::string& what) {
+Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
+                    const ByteRange& range, const std::string& if_match,
+                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
+                    const ErrorFormat& format) {
   uint64_t delivered = 0;
-  std::string etag = opts.if_match;
-  return RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
-    uint64_t offset = opts.offset + delivered;
-    uint64_t length = opts.length == ReadOptions::kToEnd ? opts.length : opts.length - delivered;
-    if (opts.length != ReadOptions::kToEnd && length == 0) return Status::Ok();
+  std::string etag = if_match;
+  return net::RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
+    uint64_t offset = range.offset + delivered;
+    uint64_t length = range.length == ByteRange::kToEnd ? range.length : range.length - delivered;
+    if (range.length != ByteRange::kToEnd && length == 0) return Status::Ok();
     bool resumed = delivered > 0;
     Request req = build(offset, length, etag);
     Response resp;
@@ -371,7 +335,7 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
                                  ", the store answered " + cr);
         }
       }
-      bool last = length != ReadOptions::kToEnd && this_attempt + len >= length;
+      bool last = length != ByteRange::kToEnd && this_attempt + len >= length;
       if (last) len = static_cast<size_t>(length - this_attempt);
       SHOAL_RETURN_IF_ERROR(sink(data, len));
       delivered += len;
@@ -384,12 +348,12 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
     if (complete) return Status::Ok();  // every byte asked for arrived (an overshoot was cut)
     if (!sent.ok()) return sent;  // transient: the next attempt resumes after `delivered`
     if (resp.status >= 200 && resp.status < 300) {
-      if (length != ReadOptions::kToEnd && this_attempt < length) {
+      if (length != ByteRange::kToEnd && this_attempt < length) {
         return Status::Unavailable(what + ": the answer ended early");
       }
       return Status::Ok();
     }
-    if (resp.status == 412 && resumed && opts.if_match.empty()) {
+    if (resp.status == 412 && resumed && if_match.empty()) {
       return Status::PreconditionFailed(what + " was replaced while it was being read: read it again");
     }
     if (resp.status == 416) {
@@ -397,7 +361,7 @@ Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats
     }
     *retry_after = RetryAfter(resp);
     CountThrottle(stats, resp);
-    return StatusFromResponse(resp, "GET " + what);
+    return StatusFromResponse(resp, "GET " + what, format);
   });
 }
 

@@ -10,8 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/byte_sink.h"
 #include "common/status.h"
-#include "store/object_store.h"
+#include "net/request_stats.h"
+#include "net/retry.h"
 
 namespace shoal::http {
 
@@ -72,8 +74,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Sends one request, without retry. A 2xx body goes to `sink` when given. Errors:
-  // kUnavailable for connection failures, resets and timeouts; the sink's own error if it
-  // failed. Any HTTP status (even 500) is a successful Send: the caller maps it.
+  // kUnavailable for connection failures, resets and timeouts (with Detail::kConnectFailed
+  // when no connection could be made: nothing was sent); the sink's own error if it failed.
+  // Any HTTP status (even 500) is a successful Send: the caller maps it.
   Status Send(const Request& req, Response* resp, const ByteSink* sink = nullptr);
 
  private:
@@ -84,58 +87,67 @@ class Client {
   std::vector<void*> idle_;  // CURL*; guarded by mu_
 };
 
-// Bounded exponential back-off with full jitter.
-struct RetryPolicy {
-  int max_attempts = 12;
-  std::chrono::milliseconds base{50};
-  std::chrono::milliseconds max_delay{5000};
-  // How to wait between attempts; tests replace it to see the delays without waiting.
-  std::function<void(std::chrono::milliseconds)> sleep;
+// How a server's own error answers read. The net layer knows no server's format: each caller
+// passes its own (the S3 and Azure backends, a cache node's client). Both hooks are optional.
+struct ErrorFormat {
+  // The server's error code and message in a non-2xx answer, as ErrorDetail puts them
+  // ("AuthenticationFailed (Server failed to authenticate the request.)"); "" when the answer
+  // says nothing beyond its HTTP status.
+  std::function<std::string(const Response& resp)> describe;
+  // True for a 2xx answer to `req` that is a failure after all, which Call then treats as a
+  // 500 (S3's CompleteMultipartUpload can answer 200 with an <Error> body).
+  std::function<bool(const Request& req, const Response& resp)> failed_2xx;
 };
 
-// One attempt of a request: returns its Status; may set *retry_after from a Retry-After header.
-using Attempt = std::function<Status(std::chrono::milliseconds* retry_after)>;
-
-// Runs `attempt` until it succeeds or fails with a non-transient code, sleeping between
-// attempts (Retry-After honoured, capped at 60 s). Counts attempts in stats. After the last
-// attempt the transient error is returned with "(after N attempts)".
-Status RunWithRetry(const RetryPolicy& policy, StoreStats* stats, const Attempt& attempt);
+// "CODE (first line of message)" for ErrorFormat::describe; either part may be empty.
+std::string ErrorDetail(const std::string& code, const std::string& message);
 
 // Sends the request `build` makes (built and signed anew for every attempt) with retries.
-// Ok for a 2xx answer (its body in *resp); otherwise the mapped error of the last attempt.
-// A 2xx POST whose body is an <Error> (S3's CompleteMultipartUpload can fail that way) counts
-// as a 500. Counts request bytes sent in stats->bytes_written.
-Status Call(Client* client, const RetryPolicy& policy, StoreStats* stats,
-            const std::function<Request()>& build, Response* resp, const std::string& what);
+// Ok for a 2xx answer (its body in *resp); otherwise the mapped error of the last attempt,
+// described by `format`. Counts request bytes sent in stats->bytes_written.
+Status Call(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
+            const std::function<Request()>& build, Response* resp, const std::string& what,
+            const ErrorFormat& format = {});
 
 // Maps an HTTP status to a code: 404 -> kNotFound, 401/403 -> kPermissionDenied,
 // 412 -> kPreconditionFailed, 507 (a full shoald) -> kResourceExhausted, 408/429/5xx ->
-// kUnavailable, other 4xx -> kInvalidArgument.
-// The message starts with `what` and includes the store's error code and message (from an XML
-// <Error> body or the x-ms-error-code header).
-Status StatusFromResponse(const Response& resp, const std::string& what);
+// kUnavailable, other 4xx -> kInvalidArgument. The message is "WHAT: HTTP STATUS", then what
+// format.describe reads from the answer.
+Status StatusFromResponse(const Response& resp, const std::string& what,
+                          const ErrorFormat& format = {});
 
-// Retry-After in seconds (or an HTTP date) -> delay; 0 when absent.
+// Retry-After in seconds (or an HTTP date) -> delay, at most net::kMaxRetryAfter; 0 when
+// absent, past or unreadable.
 std::chrono::milliseconds RetryAfter(const Response& resp);
 // Counts a 429 or 503 in stats->throttled (what adaptive uploaders watch).
-void CountThrottle(StoreStats* stats, const Response& resp);
+void CountThrottle(net::RequestStats* stats, const Response& resp);
 
 }  // namespace shoal::http
 
 namespace shoal::http {
 
+// Bytes [offset, offset + length) of a resource; length kToEnd: to its end.
+struct ByteRange {
+  static constexpr uint64_t kToEnd = UINT64_MAX;
+  uint64_t offset = 0;
+  uint64_t length = kToEnd;
+};
+
 // Builds (and signs) the request for one attempt of a ranged read: bytes
-// [offset, offset + length) (length ReadOptions::kToEnd: to the end; offset 0 with kToEnd:
+// [offset, offset + length) (length ByteRange::kToEnd: to the end; offset 0 with kToEnd:
 // no range at all), with If-Match: "etag" when etag is not empty.
 using RangeRequestBuilder =
     std::function<Request(uint64_t offset, uint64_t length, const std::string& etag)>;
 
-// A read that survives dropped connections: each retry asks for the bytes not yet delivered,
-// pinned (If-Match) to the ETag of the first answer, so `sink` sees every byte exactly once
-// and never bytes of two versions. `what` names the object in messages.
-Status ResumableGet(Client* client, const RetryPolicy& policy, StoreStats* stats,
-                    const ReadOptions& opts, const RangeRequestBuilder& build, const ByteSink& sink,
-                    const std::string& what);
+// A read of `range` that survives dropped connections: each retry asks for the bytes not yet
+// delivered, pinned (If-Match) to `if_match` or else to the ETag of the first answer, so `sink`
+// sees every byte exactly once and never bytes of two versions. `what` names the resource in
+// messages. kPreconditionFailed when the resource changed; kInvalidArgument for a range that
+// starts past its end.
+Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
+                    const ByteRange& range, const std::string& if_match,
+                    const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
+                    const ErrorFormat& format = {});
 
 // "bytes=a-b" / "bytes=a-" for a range, "" for the whole object.
 std::string RangeHeader(uint64_t offset, uint64_t length);

@@ -1,0 +1,24 @@
+#pragma once
+
+// What the object stores that speak HTTP (Azure, S3, the cache node's client) share on top of
+// the net layer's client.
+
+#include <string>
+
+#include "net/http_client.h"
+#include "store/object_store.h"
+
+namespace shoal {
+
+// The bytes a read asks for, as the net layer's ranged GET takes them.
+inline http::ByteRange RangeOf(const ReadOptions& opts) {
+  static_assert(ReadOptions::kToEnd == http::ByteRange::kToEnd, "both mean: to the end");
+  return http::ByteRange{opts.offset, opts.length};
+}
+
+// The code and message of a store's XML error answer, <Error><Code/><Message/></Error> (S3,
+// Azure), for http::ErrorFormat::describe. The code comes from the header `code_header` when
+// the store sends it there (Azure's x-ms-error-code, on HEAD answers too, which have no body).
+std::string DescribeXmlError(const http::Response& resp, const std::string& code_header = "");
+
+}  // namespace shoal

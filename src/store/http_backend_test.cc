@@ -1,0 +1,39 @@
+#include "store/http_backend.h"
+
+#include <gtest/gtest.h>
+
+namespace shoal {
+namespace {
+
+TEST(DescribeXmlError, QuotesTheCodeAndTheMessagesFirstLine) {
+  http::Response r;
+  r.status = 403;
+  r.body = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code>"
+           "<Message>Server failed to authenticate the request.\nRequestId:1</Message></Error>";
+  EXPECT_EQ(DescribeXmlError(r), "AuthenticationFailed (Server failed to authenticate the request.)");
+  http::ErrorFormat azure;
+  azure.describe = [](const http::Response& resp) { return DescribeXmlError(resp); };
+  EXPECT_EQ(http::StatusFromResponse(r, "Put Blob az://c/k", azure).message(),
+            "Put Blob az://c/k: HTTP 403 AuthenticationFailed (Server failed to authenticate the "
+            "request.)");
+}
+
+TEST(DescribeXmlError, TakesTheCodeFromTheHeaderWhenThereIsNoBody) {
+  http::Response r;
+  r.status = 404;
+  r.headers["x-ms-error-code"] = "BlobNotFound";
+  EXPECT_EQ(DescribeXmlError(r, "x-ms-error-code"), "BlobNotFound");
+  EXPECT_EQ(DescribeXmlError(r), "");
+}
+
+TEST(DescribeXmlError, AnAnswerThatIsNotAnXmlErrorSaysNothing) {
+  http::Response r;
+  r.status = 500;
+  r.body = "upstream connect error";
+  EXPECT_EQ(DescribeXmlError(r), "");
+  r.body = "<ListBucketResult/>";
+  EXPECT_EQ(DescribeXmlError(r), "");
+}
+
+}  // namespace
+}  // namespace shoal
