@@ -11,6 +11,9 @@
 #include <optional>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+#include <xxhash.h>
+
 #include "common/strings.h"
 #include "testing/data.h"
 #include "testing/servers_environment.h"
@@ -177,6 +180,34 @@ TEST_F(FanInTest, SixteenReadersOfOneColdObjectCostTheStoreOneCopyAndNoNodeMoreT
               FormatBytes(size).c_str(), busiest.c_str(), FormatBytes(most).c_str(), FormatBytes(passed_on).c_str(),
               static_cast<unsigned long long>(redirects), static_cast<unsigned long long>(fallbacks));
   std::printf("%s", each.c_str());
+}
+
+// Many streams from one process (shoal-load), spread over the 4 members, of one cold object:
+// each member holds its streams on its event loop while the chunks are fetched once, and the
+// streams follow each chunk's bytes as they arrive. The store serves exactly one copy, every
+// stream gets the same, right bytes, and none fails.
+TEST_F(FanInTest, TwoHundredStreamsFromOneProcessOfAColdObjectCostTheStoreOneCopy) {
+  const uint64_t size = 24 * kMiB;
+  const int kStreams = 200;
+  PutObject("streams/model.bin", 17, size);
+  std::string pattern(size, '\0');
+  testing::PatternSource::Fill(17, 0, pattern.data(), size);
+  char want[32];
+  std::snprintf(want, sizeof(want), "%016llx:%llu", static_cast<unsigned long long>(XXH3_64bits(pattern.data(), size)),
+                static_cast<unsigned long long>(size));
+  StartMembers({"--egress-limit", "512MiB"});
+  std::string nodes;
+  for (int i = 0; i < kMembers; i++) nodes += (i ? "," : "") + Endpoint(i);
+  uint64_t before = StoreBytes();
+  auto load = testing::RunCommand({testing::BinaryDir() + "/bin/shoal-load", "--node", nodes, "--streams",
+                                   std::to_string(kStreams), "--url", Url("streams/model.bin")});
+  ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
+  auto j = nlohmann::json::parse(load.out);
+  EXPECT_EQ(j["streams_ok"], kStreams) << load.out;
+  EXPECT_EQ(j["streams_failed"], 0) << load.out;
+  EXPECT_EQ(j["distinct_digests"], 1) << load.out;
+  EXPECT_EQ(j["digests"].value(want, 0), kStreams) << "want " << want << ": " << load.out;
+  EXPECT_EQ(StoreBytes() - before, size) << "each chunk leaves the store once";
 }
 
 // A reader host killed (kill -9) while 8 readers load a cold 256 MiB object: the nodes it was

@@ -139,6 +139,32 @@ TEST_F(NodeTest, RangesThroughTheNodeMatchTheObject) {
   EXPECT_NE(stat.out.find("size:          " + std::to_string(size)), std::string::npos) << stat.out;
 }
 
+// A small read of a warm chunk comes from the chunks kept in memory, not from its file (which
+// would cost the whole chunk); with --memory-cache 0 every read goes to the file.
+TEST_F(NodeTest, SmallReadsOfAWarmChunkComeFromMemoryUnlessTheMemoryCacheIsOff) {
+  std::string url = PutObject("hot/obj", 5, 3ull << 20);
+  std::string data(3ull << 20, '\0');
+  testing::PatternSource::Fill(5, 0, data.data(), data.size());
+  auto small_read = [&](const Shoald& node) {
+    auto r = testing::RunCommand({Shoal(), "cat", "--cache", node.Endpoint(), "--offset", "4096", "--length", "4096", url},
+                                 testing::Servers().azurite.ClientEnv());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(r.out == data.substr(4096, 4096));
+  };
+  for (const char* memory : {"128MiB", "0"}) {
+    Shoald node;
+    ASSERT_TRUE(node.Start(world->proxy.port(), {"--memory-cache", memory}).ok()) << node.Log();
+    small_read(node);  // cold: fetched from the store
+    const uint64_t hits = Metric(node.Endpoint(), "shoal_memory_cache_hits_total");
+    const uint64_t disk = Metric(node.Endpoint(), "shoal_chunk_hits_total");
+    for (int i = 0; i < 5; i++) small_read(node);
+    EXPECT_EQ(Metric(node.Endpoint(), "shoal_chunk_hits_total") - disk, 5u) << memory;
+    EXPECT_EQ(Metric(node.Endpoint(), "shoal_memory_cache_hits_total") - hits, std::string(memory) == "0" ? 0u : 5u)
+        << memory;
+    EXPECT_EQ(Metric(node.Endpoint(), "shoal_memory_cache_bytes"), std::string(memory) == "0" ? 0u : 3ull << 20);
+  }
+}
+
 TEST_F(NodeTest, AMissingObjectIsNotFoundThroughTheNode) {
   auto r = testing::RunCommand({Shoal(), "cat", "--cache", world->node.Endpoint(), "az://nodetest/nope"},
                                testing::Servers().azurite.ClientEnv());

@@ -266,6 +266,14 @@ Status Node::GetChunk(const std::string& endpoint, const std::string& url, const
 Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Peer& peer, const std::string& url,
                                                                const ObjectInfo& info, uint64_t index,
                                                                bool cache_only, const std::shared_ptr<ChunkFill>& fill) {
+  struct Timed {  // the fetch's latency, for every return that leaves the chunk whole
+    Histogram& latency;
+    ChunkFill& fill;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    ~Timed() {
+      if (fill.filled() == fill.length()) latency.Observe(std::chrono::steady_clock::now() - started);
+    }
+  } timed{metrics_.op_peer, *fill};
   const uint64_t before = fill->filled();
   http::Response resp;
   Status st;

@@ -86,6 +86,11 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--serve-threads", o.serve_threads,
                  "Threads for the blocking part of requests: disk reads and writes, fsyncs (default: "
                  "2 per core, at least 4)");
+  std::string memory_cache = "128MiB";
+  app.add_option("--memory-cache", memory_cache,
+                 "Whole chunks kept in memory after a read or fetch, so small reads of a warm object do "
+                 "not read a chunk file each (0: none)")
+      ->capture_default_str();
   app.add_option("--fetch-threads", o.fetch_threads,
                  "Chunks fetched from peers and the object store at once (default: 2 per core, at least 4)");
   app.add_option("--idle-timeout", idle_timeout,
@@ -147,6 +152,9 @@ int RunDaemon(int argc, char** argv) {
   if (!cap.ok()) return fail("--capacity: " + cap.status().message());
   auto cs = ParseSize(chunk_size);
   if (!cs.ok()) return fail("--chunk-size: " + cs.status().message());
+  auto mc = ParseSize(memory_cache);
+  if (!mc.ok()) return fail("--memory-cache: " + mc.status().message());
+  o.memory_cache = *mc;
   o.capacity = *cap;
   o.chunk_size = *cs;
   o.metadata_ttl = std::chrono::seconds(ttl);

@@ -1,9 +1,33 @@
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <ostream>
+#include <string>
 
 namespace shoal::node {
+
+// A latency histogram with fixed buckets, in seconds, as Prometheus reads it (cumulative
+// buckets, _sum and _count). Observe is lock-free and thread-safe; Write reads each counter
+// once, so a scrape during Observe may see a count one ahead of a bucket (Prometheus allows it).
+class Histogram {
+ public:
+  // 50 us to 30 s: a warm 4 KiB read to a slow upload part.
+  static constexpr std::array<double, 19> kBounds = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
+                                                     2.5,     5,      10,      20,     30};
+  void Observe(std::chrono::steady_clock::duration d);
+  // The family's lines for one label set (e.g. `op="hit"`); the caller writes HELP and TYPE.
+  void Write(std::ostream& out, const std::string& family, const std::string& labels) const;
+  uint64_t count() const { return count_.load(); }
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};  // the last: above every bound
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_ns_{0};
+};
 
 // Counters, exported at /metrics.
 struct NodeMetrics {
@@ -54,6 +78,13 @@ struct NodeMetrics {
   std::atomic<uint64_t> replica_bytes{0};        // bytes of other nodes' writes copied here
   std::atomic<uint64_t> replica_takeovers{0};    // copies uploaded here because their origin was gone
   std::atomic<uint64_t> handoffs_received{0};    // writes a draining node handed to this one
+
+  // Latency per operation (shoal_operation_duration_seconds{op=...}):
+  Histogram op_hit;          // a GET served from this node's disk, header to last byte
+  Histogram op_miss;         // a GET that waited for a fetch (store or peer), header to last byte
+  Histogram op_peer;         // a chunk fetched from another node
+  Histogram op_write_ack;    // a PUT, header to its acknowledgement (on disk, copies made, journaled)
+  Histogram op_upload_part;  // one part (or whole object) uploaded to the store
 };
 
 }  // namespace shoal::node

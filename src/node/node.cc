@@ -574,6 +574,7 @@ void Node::RunFetch(const std::string& url, const ObjectInfo& info, uint64_t ind
       fetch_errors_.erase(job.id);
     }
   }
+  if (result.ok()) hot_.Put(job.id, *result);
   job.fill->Finish();
   job.promise->set_value(result);
   std::lock_guard<std::mutex> lock(inflight_mu_);
@@ -602,18 +603,25 @@ Result<ChunkSource> Node::OpenChunk(const std::string& url, const ObjectInfo& in
     return Status::InvalidArgument(url + " has no chunk " + std::to_string(index));
   }
   engine::ChunkKey key{url, ChunkVersion(url, info.etag), index};
+  const std::string id = key.Id();
   for (int look = 0; look < 2; look++) {
+    if (auto hot = hot_.Get(id)) {
+      metrics_.chunk_hits++;
+      return ChunkSource{std::move(hot), nullptr};
+    }
     auto cached = chunks_->Get(key);
     if (cached.ok()) {
       metrics_.chunk_hits++;
-      return ChunkSource{std::make_shared<const std::string>(std::move(cached).value()), nullptr};
+      auto data = std::make_shared<const std::string>(std::move(cached).value());
+      hot_.Put(id, data);
+      return ChunkSource{std::move(data), nullptr};
     }
     if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
     if (mode != ReadMode::kHeld) break;
     // Fan-in: follow this node's own fetch of it, if one is under way; never start one.
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
-      auto it = inflight_.find(key.Id());
+      auto it = inflight_.find(id);
       if (it != inflight_.end()) {
         metrics_.coalesced_waits++;
         return ChunkSource{nullptr, it->second.fill};
@@ -724,8 +732,19 @@ std::string Node::MetricsText() {
       << "shoal_connection_timeouts_total{phase=\"idle\"} " << metrics_.timeouts_idle << "\n"
       << "shoal_connection_timeouts_total{phase=\"header\"} " << metrics_.timeouts_header << "\n"
       << "shoal_connection_timeouts_total{phase=\"io\"} " << metrics_.timeouts_io << "\n";
+  out << "# HELP shoal_operation_duration_seconds Latency of the node's operations: hit and miss (a GET from "
+         "its header to its last byte, served from disk or after a fetch), peer (a chunk fetched from another node), "
+         "write_ack (a PUT to its acknowledgement), upload_part (a part uploaded to the store).\n"
+         "# TYPE shoal_operation_duration_seconds histogram\n";
+  for (auto [op, h] : {std::pair<const char*, const Histogram*>{"hit", &metrics_.op_hit}, {"miss", &metrics_.op_miss},
+                       {"peer", &metrics_.op_peer}, {"write_ack", &metrics_.op_write_ack},
+                       {"upload_part", &metrics_.op_upload_part}}) {
+    h->Write(out, "shoal_operation_duration_seconds", std::string("op=\"") + op + "\"");
+  }
   counter("accept_failures_total", "Connections that could not be accepted (out of file descriptors, say).",
           metrics_.accept_failures);
+  counter("memory_cache_hits_total", "Chunk reads served from the chunks kept in memory (--memory-cache).", hot_.hits());
+  gauge("memory_cache_bytes", "Chunk bytes kept in memory (--memory-cache).", hot_.bytes());
   gauge("serve_queue", "Blocking request work waiting for a serve thread.", serve_pool_ ? serve_pool_->queued() : 0);
   counter("peer_busy_total", "Peers that answered busy (at their connection cap); the chunk was asked again.",
           metrics_.peer_busy);

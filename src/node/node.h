@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "common/worker_pool.h"
 #include "engine/chunk_store.h"
+#include "engine/hot_chunks.h"
 #include "engine/journal.h"
 #include "node/metrics.h"
 #include "cluster/swarm.h"
@@ -86,6 +87,9 @@ struct NodeOptions {
   // chunks are fetched at once). 0: from the core count. The server's event loop has its own.
   int serve_threads = 0;
   int fetch_threads = 0;
+  // Whole chunks kept in memory after a read or a fetch (engine::HotChunks), so small reads of
+  // a warm object cost no chunk-file read each; 0: none.
+  uint64_t memory_cache = 128ull << 20;
 };
 
 class Node;
@@ -366,6 +370,7 @@ class Node {
   std::unique_ptr<FileLock> data_dir_lock_;
   NodeMetrics metrics_;
   std::unique_ptr<engine::ChunkStore> chunks_;
+  engine::HotChunks hot_{options_.memory_cache};
 
   std::mutex stores_mu_;
   std::map<std::string, std::shared_ptr<ObjectStore>> stores_;  // guarded by stores_mu_

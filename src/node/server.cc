@@ -331,6 +331,8 @@ Result<std::optional<ObjectInfo>> NamedVersion(const Request& req) {
 
 // GET|HEAD /v1/object. False if the connection must close.
 awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool local) {
+  const auto started = std::chrono::steady_clock::now();
+  bool fetched = false;  // some of it waited for a fetch: a miss
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(req, "url");
@@ -481,6 +483,7 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
         continue;
       }
       // Following the chunk's fetch as its bytes arrive.
+      fetched = true;
       const std::shared_ptr<ChunkFill> fill = src->fill;
       const uint64_t upto = std::min(end, base + fill->length());
       while (pos < upto && !broken) {
@@ -520,8 +523,9 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
     CountError(node, st);
     co_return false;  // mid-body: the only honest signal left is closing the connection
   }
-  if (!header_sent) co_return co_await WriteHeader(c, res) && ka;  // an empty object or range
-  co_return ka;
+  bool ok = header_sent || co_await WriteHeader(c, res);  // an empty object or range: the header alone
+  (fetched ? node->metrics().op_miss : node->metrics().op_hit).Observe(std::chrono::steady_clock::now() - started);
+  co_return ok && ka;
 }
 
 // Reads `n` body bytes into `w`: those already buffered first, then straight from the socket
@@ -617,6 +621,7 @@ awaitable<bool> Server::Impl::ReadChunkedBody(Conn& c, Writer& w, Status* st) {
 // PUT /v1/object: streams the body into a Writer; answers 201 with the local version once the
 // write is acknowledged (on disk, journaled). False if the connection must close.
 awaitable<bool> Server::Impl::ServeWrite(Conn& c, Parser& parser) {
+  const auto started = std::chrono::steady_clock::now();
   const Request& req = parser.get();
   unsigned v = req.version();
   bool ka = req.keep_alive();
@@ -670,7 +675,9 @@ awaitable<bool> Server::Impl::ServeWrite(Conn& c, Parser& parser) {
                   "application/json", http::status::created);
   res.set(http::field::etag, "\"" + info->etag + "\"");
   res.set("X-Shoal-State", "local");
-  co_return co_await Write(c, std::move(res));
+  bool ok = co_await Write(c, std::move(res));
+  node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
+  co_return ok;
 }
 
 // Reads a body of known length (at most `limit` bytes) into *body; on a bad request answers
