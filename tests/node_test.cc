@@ -84,17 +84,21 @@ TEST_F(NodeTest, SixteenConcurrentReadersOfAColdObjectCostExactlyOneRead) {
   EXPECT_GT(Metric(world->node.Endpoint(), "shoal_coalesced_waits_total"), 0u);
 }
 
+// (A node of its own without the memory cache: a chunk kept in memory was checked when it was
+// read or fetched, and is served from there without touching its file.)
 TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
   const uint64_t size = 40ull << 20;  // 5 chunks
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--memory-cache", "0"}).ok()) << node.Log();
   std::string url = PutObject("corrupt/data.bin", 2, size);
   std::string want = testing::PatternSha256(2, size);
-  auto warm = testing::CatThroughNode(url, world->node.Endpoint());
+  auto warm = testing::CatThroughNode(url, node.Endpoint());
   ASSERT_EQ(warm.exit_code, 0) << warm.err;
   ASSERT_EQ(Trim(warm.out), want);
   // Flip one byte near the end of the most recently written chunk file (one of this object's).
   fs::path newest;
   fs::file_time_type newest_time = fs::file_time_type::min();
-  for (auto& e : fs::recursive_directory_iterator(world->node.DataDir() + "/chunks")) {
+  for (auto& e : fs::recursive_directory_iterator(node.DataDir() + "/chunks")) {
     if (e.is_regular_file() && e.last_write_time() >= newest_time) {
       newest = e.path();
       newest_time = e.last_write_time();
@@ -108,12 +112,12 @@ TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
     f.seekp(-10, std::ios::end);
     f.put(static_cast<char>(c ^ 0x5a));
   }
-  uint64_t corruptions = Metric(world->node.Endpoint(), "shoal_cache_corruptions_total");
+  uint64_t corruptions = Metric(node.Endpoint(), "shoal_cache_corruptions_total");
   ASSERT_TRUE(world->proxy.Reset().ok());
-  auto again = testing::CatThroughNode(url, world->node.Endpoint());
+  auto again = testing::CatThroughNode(url, node.Endpoint());
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(Trim(again.out), want);
-  EXPECT_EQ(Metric(world->node.Endpoint(), "shoal_cache_corruptions_total"), corruptions + 1);
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_cache_corruptions_total"), corruptions + 1);
   auto stats = world->proxy.Stats();
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->upstream_response_bytes, 8ull << 20) << "exactly the corrupted chunk is fetched again";

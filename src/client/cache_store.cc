@@ -13,27 +13,21 @@
 #include "cluster/view.h"
 #include "common/strings.h"
 #include "net/node_errors.h"
+#include "net/node_protocol.h"
 #include "net/retry.h"
 #include "store/http_backend.h"
 
 namespace shoal::client {
 namespace {
 
-// METHOD http://ENDPOINT/path with the token; ENDPOINT is the configured node unless given.
-http::Request NodeHttp(const CacheConfig& config, const std::string& method, const std::string& path,
+// METHOD `target` at ENDPOINT with the token; ENDPOINT is the configured node unless given.
+http::Request NodeHttp(const CacheConfig& config, std::string_view method, std::string_view target,
                        const std::string& endpoint = "") {
-  http::Request req;
-  req.method = method;
-  const std::string& node = endpoint.empty() ? config.endpoint : endpoint;
-  if (IsLocalSocket(node)) {
-    req.unix_socket = node.substr(5);
-    req.url = "http://localhost" + path;
-  } else {
-    req.url = "http://" + node + path;
-  }
-  if (!config.token.empty()) req.headers.push_back({"Authorization", "Bearer " + config.token});
-  return req;
+  return proto::NodeRequest(method, endpoint.empty() ? config.endpoint : endpoint, target, config.token);
 }
+
+// The target of object `url`: /v1/object?url=URL.
+std::string ObjectTarget(std::string_view url) { return proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}); }
 
 // The placement a node routes by, and its chunk size; no view when the node is on its own.
 struct Routing {
@@ -42,17 +36,18 @@ struct Routing {
 };
 Result<Routing> FetchRouting(http::Client* client, const CacheConfig& config) {
   http::Response resp;
-  Status st = client->Send(NodeHttp(config, "GET", "/v1/cluster/view?current=1"), &resp);
+  Status st = client->Send(
+      NodeHttp(config, "GET", proto::Target(proto::kClusterViewPath, {{proto::kCurrentParam, proto::kFlagOn}})), &resp);
   if (!st.ok()) {
     return Status::Unavailable("cannot reach the cache node at " + config.endpoint + ": is shoald running there? (" +
                                st.message() + ")");
   }
   if (resp.status == 404) return Routing{};  // not in a cluster
   if (resp.status != 200) {
-    return http::StatusFromResponse(resp, "GET /v1/cluster/view at " + config.endpoint, http::NodeErrors());
+    return http::StatusFromResponse(resp, "GET " + std::string(proto::kClusterViewPath) + " at " + config.endpoint, http::NodeErrors());
   }
   SHOAL_ASSIGN_OR_RETURN(auto view, cluster::View::Decode(resp.body));
-  return Routing{view, std::strtoull(resp.Header("x-shoal-chunk-size").c_str(), nullptr, 10)};
+  return Routing{view, std::strtoull(resp.Header(proto::kChunkSizeHeader).c_str(), nullptr, 10)};
 }
 
 class CacheStore final : public ObjectStore {
@@ -90,7 +85,7 @@ class CacheStore final : public ObjectStore {
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
                                              &resp, "HEAD " + Name(key), http::NodeErrors())));
-    return ObjectInfo{key, std::strtoull(resp.Header("x-shoal-size").c_str(), nullptr, 10),
+    return ObjectInfo{key, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
                       Unquote(resp.Header("etag")), 0};
   }
 
@@ -106,7 +101,7 @@ class CacheStore final : public ObjectStore {
   std::string Name(const std::string& key) const { return bucket_.WithKey(key).ToString(); }
 
   http::Request Base(const std::string& method, const std::string& key) const {
-    return NodeHttp(config_, method, "/v1/object?url=" + UriEncode(Name(key), false));
+    return NodeHttp(config_, method, ObjectTarget(Name(key)));
   }
 
   // The entry node's cluster view (refetched when a node reports a newer epoch); no view when
@@ -114,7 +109,7 @@ class CacheStore final : public ObjectStore {
   Routing ClusterRouting() {
     // The node on this host (its Unix socket) fetches every chunk itself, from the owners or
     // from other readers, and keeps it for the next reader here: nothing to route.
-    if (IsLocalSocket(config_.endpoint)) return Routing{};
+    if (proto::IsUnixEndpoint(config_.endpoint)) return Routing{};
     std::lock_guard<std::mutex> lock(view_mu_);
     if (view_loaded_ && (!routing_.view || routing_.view->epoch() >= newest_epoch_)) return routing_;
     view_loaded_ = true;
@@ -126,7 +121,7 @@ class CacheStore final : public ObjectStore {
   }
 
   void SawEpoch(const http::Response& resp) {
-    uint64_t epoch = std::strtoull(resp.Header("x-shoal-epoch").c_str(), nullptr, 10);
+    uint64_t epoch = std::strtoull(resp.Header(proto::kEpochHeader).c_str(), nullptr, 10);
     std::lock_guard<std::mutex> lock(view_mu_);
     newest_epoch_ = std::max(newest_epoch_, epoch);
   }
@@ -140,9 +135,9 @@ class CacheStore final : public ObjectStore {
     http::Response head;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
                                              &head, "HEAD " + Name(key), http::NodeErrors())));
-    if (head.Header("x-shoal-state") != "durable") return Status::Ok();
+    if (head.Header(proto::kStateHeader) != proto::kStateDurable) return Status::Ok();
     *routed = true;
-    ObjectInfo info{key, std::strtoull(head.Header("x-shoal-size").c_str(), nullptr, 10), Unquote(head.Header("etag")), 0};
+    ObjectInfo info{key, std::strtoull(head.Header(proto::kSizeHeader).c_str(), nullptr, 10), Unquote(head.Header("etag")), 0};
     if (!opts.if_match.empty() && opts.if_match != info.etag) {
       return Status::PreconditionFailed(Name(key) + " changed (ETag " + info.etag + ", wanted " + opts.if_match + ")");
     }
@@ -180,13 +175,15 @@ class CacheStore final : public ObjectStore {
     tries.push_back(config_.endpoint);
     std::string errors;
     for (size_t t = 0; t < tries.size(); t++) {
-      http::Request req = NodeHttp(config_, "GET", "/v1/object?url=" + UriEncode(url, false), tries[t]);
-      req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)});
-      req.headers.push_back({"X-Shoal-Etag", info.etag});
-      req.headers.push_back({"X-Shoal-Size", std::to_string(info.size)});
-      req.headers.push_back({"X-Shoal-Epoch", std::to_string(view.epoch())});
       // No further hop: the owner may ask the previous owner, a stand-in goes to the store.
-      req.headers.push_back({"X-Shoal-Read", "forwarded"});
+      http::Request req = proto::ChunkRequest(tries[t], config_.token,
+                                              proto::ChunkRead{.url = url,
+                                                               .etag = info.etag,
+                                                               .size = info.size,
+                                                               .first = offset,
+                                                               .last = offset + length - 1,
+                                                               .mode = proto::kReadForwarded,
+                                                               .epoch = view.epoch()});
       std::string data;
       data.reserve(length);
       ByteSink collect = [&](const char* d, size_t n) {
@@ -247,7 +244,7 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
   }
   if (c.endpoint.empty()) return c;
   if (StartsWith(c.endpoint, "http://")) c.endpoint = c.endpoint.substr(7);
-  if (IsLocalSocket(c.endpoint) ? c.endpoint.size() == 5 : !SplitHostPort(c.endpoint).ok()) {
+  if (proto::IsUnixEndpoint(c.endpoint) ? c.endpoint.size() == proto::kUnixPrefix.size() : !SplitHostPort(c.endpoint).ok()) {
     return Status::InvalidArgument("--cache wants HOST:PORT or unix:PATH (shoald --socket), got '" + c.endpoint + "'");
   }
   std::string token_file = token_file_flag;
@@ -268,7 +265,7 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
                                      ByteSource& source, uint64_t size,
                                      std::atomic<uint64_t>* progress) {
   http::Client client;
-  http::Request req = NodeHttp(config, "PUT", "/v1/object?url=" + UriEncode(url, false));
+  http::Request req = NodeHttp(config, "PUT", ObjectTarget(url));
   req.headers.push_back({"Content-Type", "application/octet-stream"});
   const bool known = size != kUnknownSize;
   req.body_length = known ? static_cast<int64_t>(size) : -1;  // -1: chunked, to the source's end
@@ -326,23 +323,23 @@ Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) 
 }  // namespace
 
 Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "HEAD", "/v1/object?url=" + UriEncode(url, false)));
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "HEAD", ObjectTarget(url)));
   CachedObject o;
-  o.info = ObjectInfo{url, std::strtoull(resp.Header("x-shoal-size").c_str(), nullptr, 10),
+  o.info = ObjectInfo{url, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
                       Unquote(resp.Header("etag")), 0};
-  o.state = resp.Header("x-shoal-state");
-  o.written_as = resp.Header("x-shoal-written-as");
+  o.state = resp.Header(proto::kStateHeader);
+  o.written_as = resp.Header(proto::kWrittenAsHeader);
   return o;
 }
 
 Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix) {
   SHOAL_ASSIGN_OR_RETURN(http::Response resp,
-                         NodeRequest(config, "POST", "/v1/commit?prefix=" + UriEncode(prefix, false), 201));
+                         NodeRequest(config, "POST", proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix}}), 201));
   return std::move(resp.body);
 }
 
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/pending?prefix=" + UriEncode(prefix, false)));
+  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix}})));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
   PendingWrites p{j.value("objects", 0ull), j.value("bytes", 0ull), j.value("uploaded", 0ull),
@@ -380,7 +377,7 @@ Status WaitDurable(const CacheConfig& config, const std::string& prefix, int tim
 }
 
 Status DeleteThroughCache(const CacheConfig& config, const std::string& url) {
-  return NodeRequest(config, "DELETE", "/v1/object?url=" + UriEncode(url, false), 204).status();
+  return NodeRequest(config, "DELETE", ObjectTarget(url), 204).status();
 }
 
 Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
@@ -390,7 +387,7 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
   std::shared_ptr<const cluster::View> view = routing.view;
   uint64_t chunk = routing.chunk_size;
   if (!view) {  // a node on its own does it all
-    SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/cluster"));
+    SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, std::string(proto::kClusterPath)));
     auto j = nlohmann::json::parse(body, nullptr, false);
     chunk = j.is_object() ? j.value("chunk_size", 0ull) : 0;
   }
@@ -426,11 +423,11 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
           }
           const Task& task = (*tasks)[k];
           http::Request req = NodeHttp(config, "POST",
-                                       "/v1/warm?index=" + std::to_string(task.index) + (broadcast ? "&route=1" : "") +
-                                           "&url=" + UriEncode(*task.url, false),
+                                       proto::Target(proto::kWarmPath, {{proto::kIndexParam, std::to_string(task.index)},
+                                                                        {proto::kRouteParam, broadcast ? proto::kFlagOn : "0"},
+                                                                        {proto::kUrlParam, *task.url}}),
                                        owner);
-          req.headers.push_back({"X-Shoal-Etag", task.info->etag});
-          req.headers.push_back({"X-Shoal-Size", std::to_string(task.info->size)});
+          proto::SetVersion(&req, task.info->etag, task.info->size);
           http::Response r;
           Status st = client.Send(req, &r);
           if (st.ok() && r.status != 200) {
@@ -454,7 +451,7 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
 }
 
 Result<DrainProgress> Drain(const CacheConfig& config, bool start) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, start ? "POST" : "GET", "/v1/drain"));
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, start ? "POST" : "GET", std::string(proto::kDrainPath)));
   auto j = nlohmann::json::parse(resp.body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/drain answer is not JSON");
   return DrainProgress{j.value("state", ""), j.value("writes", 0ull), j.value("write_bytes", 0ull),
@@ -463,7 +460,7 @@ Result<DrainProgress> Drain(const CacheConfig& config, bool start) {
 }
 
 Result<ClusterInfo> FetchCluster(const CacheConfig& config) {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/v1/cluster"));
+  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, std::string(proto::kClusterPath)));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/cluster answer is not JSON");
   ClusterInfo c;
@@ -479,7 +476,7 @@ Result<ClusterInfo> FetchCluster(const CacheConfig& config) {
 }
 
 Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config) {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, "/metrics"));
+  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, std::string(proto::kMetricsPath)));
   std::map<std::string, uint64_t> out;
   std::istringstream in(body);
   std::string line;

@@ -14,9 +14,6 @@
 
 namespace shoal::client {
 
-// "unix:PATH": a shoald's Unix socket on this host (shoald --socket).
-inline bool IsLocalSocket(const std::string& endpoint) { return endpoint.rfind("unix:", 0) == 0; }
-
 struct CacheConfig {
   std::string endpoint;  // HOST:PORT of a shoald, or unix:PATH
   std::string token;     // shared secret; empty for a node without one

@@ -271,19 +271,33 @@ std::string ErrorDetail(const std::string& code, const std::string& message) {
   return code.empty() ? "(" + text + ")" : code + " (" + text + ")";
 }
 
+namespace {
+Code CodeOfHttpStatus(long s) {
+  if (s == 404) return Code::kNotFound;
+  if (s == 401 || s == 403) return Code::kPermissionDenied;
+  if (s == 412) return Code::kPreconditionFailed;
+  if (s == 507) return Code::kResourceExhausted;  // a shoald whose disk is full
+  if (s == 408 || s == 429 || s >= 500) return Code::kUnavailable;
+  if (s >= 400) return Code::kInvalidArgument;
+  return Code::kIOError;
+}
+}  // namespace
+
 Status StatusFromResponse(const Response& resp, const std::string& what, const ErrorFormat& format) {
   std::string detail = what + ": HTTP " + std::to_string(resp.status);
   std::string described = format.describe ? format.describe(resp) : "";
   if (!described.empty()) detail += " " + described;
 
-  long s = resp.status;
-  if (s == 404) return Status::NotFound(detail + ": it does not exist");
-  if (s == 401 || s == 403) return Status::PermissionDenied(detail);
-  if (s == 412) return Status::PreconditionFailed(detail + ": the object changed; read it again");
-  if (s == 507) return Status::ResourceExhausted(detail);  // a shoald whose disk is full
-  if (s == 408 || s == 429 || s >= 500) return Status::Unavailable(detail);
-  if (s >= 400) return Status::InvalidArgument(detail);
-  return Status::IOError(detail + ": unexpected answer");
+  std::optional<Code> named = format.code ? format.code(resp) : std::nullopt;
+  Code code = named && *named != Code::kOk ? *named : CodeOfHttpStatus(resp.status);
+  switch (code) {
+    case Code::kNotFound: return Status::NotFound(detail + ": it does not exist");
+    case Code::kPreconditionFailed: return Status(code, detail + ": the object changed; read it again");
+    case Code::kIOError:
+      if (resp.status < 400) return Status::IOError(detail + ": unexpected answer");
+      return Status::IOError(detail);
+    default: return Status(code, detail);
+  }
 }
 
 }  // namespace shoal::http

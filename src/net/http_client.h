@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,6 +13,7 @@
 
 #include "common/byte_sink.h"
 #include "common/status.h"
+#include "common/strings.h"
 #include "net/request_stats.h"
 #include "net/retry.h"
 
@@ -58,8 +60,9 @@ struct Response {
   long status = 0;
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;  // non-2xx bodies, and 2xx bodies when no sink was given (capped at 16 MiB)
-  std::string Header(const std::string& lower_name) const {
-    auto it = headers.find(lower_name);
+  // The value of header `name` (in any case: names are case-insensitive); "" when absent.
+  std::string Header(std::string_view name) const {
+    auto it = headers.find(ToLower(name));
     return it == headers.end() ? std::string() : it->second;
   }
 };
@@ -94,6 +97,10 @@ struct ErrorFormat {
   // ("AuthenticationFailed (Server failed to authenticate the request.)"); "" when the answer
   // says nothing beyond its HTTP status.
   std::function<std::string(const Response& resp)> describe;
+  // The code the server's answer names itself, which wins over the mapping of its HTTP status
+  // (a shoald's 500 may be a Corruption, final, where a 500 of unknown origin is transient);
+  // nullopt: map the status.
+  std::function<std::optional<Code>(const Response& resp)> code;
   // True for a 2xx answer to `req` that is a failure after all, which Call then treats as a
   // 500 (S3's CompleteMultipartUpload can answer 200 with an <Error> body).
   std::function<bool(const Request& req, const Response& resp)> failed_2xx;
@@ -109,10 +116,10 @@ Status Call(Client* client, const net::RetryPolicy& policy, net::RequestStats* s
             const std::function<Request()>& build, Response* resp, const std::string& what,
             const ErrorFormat& format = {});
 
-// Maps an HTTP status to a code: 404 -> kNotFound, 401/403 -> kPermissionDenied,
-// 412 -> kPreconditionFailed, 507 (a full shoald) -> kResourceExhausted, 408/429/5xx ->
-// kUnavailable, other 4xx -> kInvalidArgument. The message is "WHAT: HTTP STATUS", then what
-// format.describe reads from the answer.
+// The code format.code reads from the answer, else its HTTP status mapped: 404 -> kNotFound,
+// 401/403 -> kPermissionDenied, 412 -> kPreconditionFailed, 507 (a full shoald) ->
+// kResourceExhausted, 408/429/5xx -> kUnavailable, other 4xx -> kInvalidArgument. The
+// message is "WHAT: HTTP STATUS", then what format.describe reads from the answer.
 Status StatusFromResponse(const Response& resp, const std::string& what,
                           const ErrorFormat& format = {});
 

@@ -23,15 +23,6 @@ constexpr std::chrono::milliseconds kBusyMaxBackoff{1500};
 // Between attempts to join etcd while this node's previous lease lapses.
 constexpr std::chrono::milliseconds kJoinBackoff{250};
 constexpr std::chrono::milliseconds kJoinMaxBackoff{1000};
-
-http::Request PeerRequest(const std::string& method, const std::string& endpoint, const std::string& path,
-                          const std::string& token) {
-  http::Request req;
-  req.method = method;
-  req.url = "http://" + endpoint + path;
-  if (!token.empty()) req.headers.push_back({"Authorization", "Bearer " + token});
-  return req;
-}
 }  // namespace
 
 std::vector<engine::ChunkKey> WriteChunkKeys(const std::string& url, const std::string& id, uint64_t count) {
@@ -40,20 +31,16 @@ std::vector<engine::ChunkKey> WriteChunkKeys(const std::string& url, const std::
   return keys;
 }
 
-std::string ReplicaChunkPath(const std::string& id, const std::string& url, uint64_t index) {
-  return "/v1/replica/chunk?id=" + id + "&index=" + std::to_string(index) + "&url=" + UriEncode(url, false);
-}
-
 std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
                               bool adopt) {
-  return "/v1/replica/commit?id=" + r.id + "&size=" + std::to_string(r.size) + "&chunk_size=" +
-         std::to_string(r.chunk_size) + "&created=" + std::to_string(r.created_unix_ms) + "&origin=" +
-         UriEncode(origin, false) + (adopt ? "&adopt=1" : "&incarnation=" + incarnation) + "&url=" +
-         UriEncode(r.url, false);
-}
-
-std::string ReplicaDropPath(const std::string& id, const std::string& url, uint64_t chunks) {
-  return "/v1/replica/drop?id=" + id + "&chunks=" + std::to_string(chunks) + "&url=" + UriEncode(url, false);
+  return proto::ReplicaCommitPath(proto::ReplicaCommit{.id = r.id,
+                                                       .url = r.url,
+                                                       .origin = origin,
+                                                       .incarnation = incarnation,
+                                                       .size = r.size,
+                                                       .chunk_size = r.chunk_size,
+                                                       .created_unix_ms = r.created_unix_ms,
+                                                       .adopt = adopt});
 }
 
 std::shared_ptr<const cluster::View> Node::view() {
@@ -85,7 +72,7 @@ void Node::SawEpoch(uint64_t seen) {
     for (const auto& p : v->peers()) {
       if (p.member.id == id() || closing_) continue;
       std::string body;
-      if (!CallPeer(p, "GET", "/v1/cluster/view", {}, &body, std::chrono::seconds(5)).ok()) continue;
+      if (!CallPeer(p, "GET", std::string(proto::kClusterViewPath), {}, &body, std::chrono::seconds(5)).ok()) continue;
       auto fresh = cluster::View::Decode(body);
       if (fresh.ok()) AdoptView(*fresh);  // only if newer
       if (view()->epoch() >= seen) break;
@@ -112,7 +99,7 @@ Status Node::JoinCluster(const std::string& endpoint) {
   std::shared_ptr<const cluster::View> base;
   for (const auto& p : peers) {
     if (p.member.id == options_.node_id) continue;
-    http::Request req = PeerRequest("GET", p.endpoint, "/v1/cluster/view", options_.token);
+    http::Request req = proto::NodeRequest("GET", p.endpoint, proto::kClusterViewPath, options_.token);
     req.timeout = std::chrono::seconds(5);  // a hung member must not stop a start
     http::Response resp;
     Status st = peers_.Send(req, &resp);
@@ -165,7 +152,7 @@ Status Node::JoinCluster(const std::string& endpoint) {
   std::string encoded = next->Encode();
   for (const auto& p : next->peers()) {
     if (p.member.id == options_.node_id) continue;
-    http::Request req = PeerRequest("POST", p.endpoint, "/v1/cluster/view", options_.token);
+    http::Request req = proto::NodeRequest("POST", p.endpoint, proto::kClusterViewPath, options_.token);
     req.body = encoded;
     req.timeout = std::chrono::seconds(5);  // a frozen member catches up later (SawEpoch)
     http::Response resp;
@@ -216,7 +203,7 @@ void Node::OnMembership(const cluster::MembershipEvent& e) {
     for (const auto& p : e.peers) {
       if (p.member.id == id()) continue;
       std::string body;
-      if (!CallPeer(p, "GET", "/v1/cluster/view", {}, &body).ok()) continue;
+      if (!CallPeer(p, "GET", std::string(proto::kClusterViewPath), {}, &body).ok()) continue;
       auto v = cluster::View::Decode(body);
       if (v.ok() && (*v)->epoch() == e.revision && (*v)->SameMembers(e.peers)) {
         AdoptView(*v);
@@ -242,24 +229,27 @@ bool Node::PeerDown(const std::string& id) {
 }
 
 Status Node::GetChunk(const std::string& endpoint, const std::string& url, const ObjectInfo& info, uint64_t index,
-                      const char* how, const std::string& failed_holder, ChunkFill* fill, http::Response* resp) {
+                      std::string_view how, const std::string& failed_holder, ChunkFill* fill, http::Response* resp) {
   uint64_t first = index * options_.chunk_size + fill->filled();
   uint64_t last = index * options_.chunk_size + fill->length() - 1;
-  http::Request req = PeerRequest("GET", endpoint, "/v1/object?url=" + UriEncode(url, false), options_.token);
-  req.headers.push_back({"Range", "bytes=" + std::to_string(first) + "-" + std::to_string(last)});
-  req.headers.push_back({"X-Shoal-Etag", info.etag});
-  req.headers.push_back({"X-Shoal-Size", std::to_string(info.size)});
-  req.headers.push_back({"X-Shoal-Read", how});
-  req.headers.push_back({"X-Shoal-From", id()});
+  auto v = view();
+  http::Request req = proto::ChunkRequest(endpoint, options_.token,
+                                          proto::ChunkRead{.url = url,
+                                                           .etag = info.etag,
+                                                           .size = info.size,
+                                                           .first = first,
+                                                           .last = last,
+                                                           .mode = how,
+                                                           .epoch = v ? v->epoch() : 0});
+  req.headers.push_back({std::string(proto::kFromHeader), id()});
   // Where this node serves: the asked node may send others here for this chunk (fan-in).
-  if (!advertise_.empty()) req.headers.push_back({"X-Shoal-Endpoint", advertise_});
-  if (!failed_holder.empty()) req.headers.push_back({"X-Shoal-Failed-Holder", failed_holder});
-  if (auto v = view()) req.headers.push_back({"X-Shoal-Epoch", std::to_string(v->epoch())});
+  if (!advertise_.empty()) req.headers.push_back({std::string(proto::kEndpointHeader), advertise_});
+  if (!failed_holder.empty()) req.headers.push_back({std::string(proto::kFailedHolderHeader), failed_holder});
   ByteSink sink = [&](const char* d, size_t n) {
     return fill->Append(d, n) ? Status::Ok() : Status::Corruption("node at " + endpoint + " sent more than asked");
   };
   Status st = peers_.Send(req, resp, &sink);
-  if (st.ok()) SawEpoch(std::strtoull(resp->Header("x-shoal-epoch").c_str(), nullptr, 10));
+  if (st.ok()) SawEpoch(std::strtoull(resp->Header(proto::kEpochHeader).c_str(), nullptr, 10));
   return st;
 }
 
@@ -280,10 +270,11 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Pe
   net::Backoff busy_backoff(kBusyBackoff, kBusyMaxBackoff);
   for (int busy = 0;; busy++) {
     resp = http::Response{};
-    st = GetChunk(peer.endpoint, url, info, index, cache_only ? "cache-only" : "forwarded", "", fill.get(), &resp);
+    st = GetChunk(peer.endpoint, url, info, index, cache_only ? proto::kReadCacheOnly : proto::kReadForwarded, "",
+                  fill.get(), &resp);
     // A peer at its connection cap says so at once: wait a moment and ask again (a few
     // times), rather than call it down and fetch from the store what it holds.
-    if (!st.ok() || resp.status != 503 || resp.Header("x-shoal-error") != "Busy" || busy == kBusyRetries) break;
+    if (!st.ok() || resp.status != 503 || resp.Header(proto::kErrorHeader) != proto::kBusy || busy == kBusyRetries) break;
     metrics_.peer_busy++;
     std::this_thread::sleep_for(busy_backoff.Next());
   }
@@ -291,11 +282,11 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Pe
     // Fan-in: the owner is sending this chunk to others already and names a node that has it
     // or is getting it, which streams it on as it arrives. Failing that (midway too: the
     // bytes got are kept), the owner sends the rest after all.
-    std::string holder = resp.Header("x-shoal-holder");
+    std::string holder = resp.Header(proto::kHolderHeader);
     const uint64_t held_from = fill->filled();
     // Only a 2xx body lands in the fill: what counts is whether it is whole.
     http::Response held;
-    GetChunk(holder, url, info, index, "held", "", fill.get(), &held).IgnoreError();
+    GetChunk(holder, url, info, index, proto::kReadHeld, "", fill.get(), &held).IgnoreError();
     metrics_.fan_in_fetch_bytes += fill->filled() - held_from;
     if (fill->filled() == fill->length()) {  // whole, even if the answer then ended badly
       metrics_.fan_in_fetches++;
@@ -303,7 +294,7 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromPeer(const cluster::Pe
     }
     metrics_.fan_in_fallbacks++;
     resp = http::Response{};
-    st = GetChunk(peer.endpoint, url, info, index, "forwarded", holder, fill.get(), &resp);
+    st = GetChunk(peer.endpoint, url, info, index, proto::kReadForwarded, holder, fill.get(), &resp);
   }
   if (!st.ok()) {
     metrics_.peer_failures++;
@@ -351,7 +342,7 @@ Result<std::shared_ptr<const std::string>> Node::FetchFromCluster(const std::str
 
 Status Node::CallPeer(const cluster::Peer& peer, const std::string& method, const std::string& path,
                       std::string_view body, std::string* answer, std::chrono::milliseconds timeout) {
-  http::Request req = PeerRequest(method, peer.endpoint, path, options_.token);
+  http::Request req = proto::NodeRequest(method, peer.endpoint, path, options_.token);
   req.body = body;
   req.timeout = timeout;
   http::Response resp;
@@ -508,7 +499,7 @@ void Node::WatchReplicas() {
       Status st = unreachable.count(origin) ? unreachable[origin]
                   : endpoint.empty()        ? Status::Unavailable("not a member")
                                             : CallPeer(cluster::Peer{{origin, 0, ""}, endpoint}, "GET",
-                                                       "/v1/replica/state?id=" + c.record.id, {}, &answer,
+                                                       proto::Target(proto::kReplicaStatePath, {{proto::kIdParam, c.record.id}}), {}, &answer,
                                                        std::chrono::seconds(2));
       auto j = nlohmann::json::parse(answer, nullptr, false);
       std::string state = st.ok() && j.is_object() ? j.value("state", "") : "";
@@ -590,7 +581,7 @@ Status Node::LeaveCluster() {
   AdoptView(next);
   std::string encoded = next->Encode();
   for (const auto& p : rest) {
-    Status st = CallPeer(p, "POST", "/v1/cluster/view", encoded);
+    Status st = CallPeer(p, "POST", std::string(proto::kClusterViewPath), encoded);
     if (!st.ok()) std::fprintf(stderr, "shoald: could not tell %s that this node left: %s\n", p.member.id.c_str(), st.ToString().c_str());
   }
   return Status::Ok();
@@ -696,7 +687,7 @@ void Node::Drain() {
       Status done = Status::Unavailable("no node to hand " + r.url + " to");
       std::string taker;
       for (const auto& t : targets) {
-        done = t.holder ? CallPeer(t.peer, "POST", "/v1/replica/adopt?id=" + r.id) : SendWrite(t.peer, r, own);
+        done = t.holder ? CallPeer(t.peer, "POST", proto::Target(proto::kReplicaAdoptPath, {{proto::kIdParam, r.id}})) : SendWrite(t.peer, r, own);
         taker = t.peer.member.id;
         if (done.ok()) break;
         std::fprintf(stderr, "shoald: drain: %s to %s: %s\n", r.url.c_str(), t.peer.member.id.c_str(),

@@ -371,7 +371,7 @@ Result<std::string> Node::Commit(const std::string& prefix_url) {
     for (const auto& peer : v->peers()) {
       if (peer.member.id == id()) continue;
       std::string body;
-      Status st = CallPeer(peer, "GET", "/v1/pending?prefix=" + UriEncode(prefix, false), {}, &body);
+      Status st = CallPeer(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix}}), {}, &body);
       if (!st.ok()) {
         return Status::Unavailable("cannot tell whether node " + peer.member.id + " still has writes under " + prefix +
                                    " to upload: " + st.message());

@@ -27,6 +27,7 @@
 #include "cluster/swarm.h"
 #include "node/uploader.h"
 #include "net/http_client.h"
+#include "net/node_protocol.h"
 #include "store/object_store.h"
 
 namespace shoal::node {
@@ -143,13 +144,14 @@ inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& 
   return WriteChunkKeys(r.url, r.id, ChunkCount(r.size, r.chunk_size));
 }
 
-// The replication requests one node sends another (server.cc serves them).
-std::string ReplicaChunkPath(const std::string& id, const std::string& url, uint64_t index);
+// The replication requests one node sends another (server.cc serves them; the others are
+// proto::ReplicaChunkPath and proto::ReplicaDropPath).
+using proto::ReplicaChunkPath;
+using proto::ReplicaDropPath;
 // Completes the copy of `r` from `origin` (at its `incarnation`); `adopt`: the receiver takes
 // the write over as its own instead.
 std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
                               bool adopt);
-std::string ReplicaDropPath(const std::string& id, const std::string& url, uint64_t chunks);
 
 // One object being written through the node. Append in order, then Finish; destroying it
 // unfinished discards what was written. Not thread-safe (one writer).
@@ -336,7 +338,7 @@ class Node {
   // the holder this node was sent to and could not get the chunk from (the answer must come
   // from `endpoint` itself).
   Status GetChunk(const std::string& endpoint, const std::string& url, const ObjectInfo& info, uint64_t index,
-                  const char* how, const std::string& failed_holder, ChunkFill* fill, http::Response* resp);
+                  std::string_view how, const std::string& failed_holder, ChunkFill* fill, http::Response* resp);
   bool PeerDown(const std::string& id);
   // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable
   // when it cannot be reached or fails.

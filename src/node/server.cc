@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "net/node_protocol.h"
 
 namespace shoal::node {
 namespace {
@@ -81,6 +82,9 @@ std::string_view Header(const Request& req, std::string_view name) {
   return std::string_view(v.data(), v.size());
 }
 
+// For Beast's calls: a header name or value of net/node_protocol.h.
+beast::string_view Bv(std::string_view s) { return beast::string_view(s.data(), s.size()); }
+
 // A whole decimal number (common/strings.h's ParseU64); nullopt otherwise.
 std::optional<uint64_t> ParseNumber(std::string_view text) {
   auto n = ParseU64(text);
@@ -116,17 +120,8 @@ bool ParseRange(std::string_view header, uint64_t size, uint64_t* offset, uint64
   return true;
 }
 
-http::status HttpStatusOf(Code code) {
-  switch (code) {
-    case Code::kNotFound: return http::status::not_found;
-    case Code::kInvalidArgument: return http::status::bad_request;
-    case Code::kPermissionDenied: return http::status::forbidden;
-    case Code::kPreconditionFailed: return http::status::precondition_failed;
-    case Code::kUnavailable: return http::status::service_unavailable;
-    case Code::kResourceExhausted: return http::status::insufficient_storage;
-    default: return http::status::internal_server_error;
-  }
-}
+// The protocol's one table of codes and statuses (net/node_protocol.h).
+http::status HttpStatusOf(Code code) { return static_cast<http::status>(proto::HttpStatusOf(code)); }
 
 template <class Body>
 void Prepare(http::response<Body>& res, unsigned version, bool keep_alive) {
@@ -149,7 +144,7 @@ TextResponse Text(unsigned version, bool keep_alive, std::string body, const cha
 
 TextResponse ErrorResponse(unsigned version, bool keep_alive, http::status status, const Status& st) {
   return Text(version, keep_alive,
-              nlohmann::json{{"code", CodeName(st.code())}, {"message", st.message()}}.dump() + "\n",
+              nlohmann::json{{proto::kCodeField, CodeName(st.code())}, {proto::kMessageField, st.message()}}.dump() + "\n",
               "application/json", status);
 }
 
@@ -321,8 +316,8 @@ awaitable<bool> Server::Impl::SendBytes(Conn& c, const char* d, size_t n, bool p
 // The version a peer or routing client names (X-Shoal-Etag and X-Shoal-Size), if it does;
 // kInvalidArgument for a size that is not a number.
 Result<std::optional<ObjectInfo>> NamedVersion(const Request& req) {
-  std::string etag(Header(req, "X-Shoal-Etag"));
-  std::string_view size = Header(req, "X-Shoal-Size");
+  std::string etag(Header(req, proto::kEtagHeader));
+  std::string_view size = Header(req, proto::kSizeHeader);
   if (etag.empty() || size.empty()) return std::optional<ObjectInfo>();
   auto n = ParseNumber(size);
   if (!n) return Status::InvalidArgument("X-Shoal-Size '" + std::string(size.substr(0, 32)) + "' is not a size");
@@ -335,7 +330,7 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
   bool fetched = false;  // some of it waited for a fetch: a miss
   unsigned v = req.version();
   bool ka = req.keep_alive();
-  std::string url = QueryParam(req, "url");
+  std::string url = QueryParam(req, proto::kUrlParam);
   bool head = req.method() == http::verb::head;
   auto fail = [&](const Status& st) -> TextResponse {
     CountError(node, st);
@@ -345,8 +340,8 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
       for (char& ch : msg) {
         if (ch == '\r' || ch == '\n') ch = ' ';
       }
-      res.set("X-Shoal-Error", CodeName(st.code()));
-      res.set("X-Shoal-Message", msg);
+      res.set(Bv(proto::kErrorHeader), CodeName(st.code()));
+      res.set(Bv(proto::kMessageHeader), msg);
       res.body().clear();
       res.keep_alive(false);
     }
@@ -355,16 +350,16 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
   if (url.empty()) co_return co_await Write(c, fail(Status::InvalidArgument("missing ?url=az://container/key")));
   // Peers and routing clients name the mode of the read and the version they want (so no
   // HEAD goes to the store per chunk); others get the current version.
-  std::string_view how = Header(req, "X-Shoal-Read");
-  ReadMode mode = how == "forwarded"    ? ReadMode::kForwarded
-                  : how == "cache-only" ? ReadMode::kCacheOnly
-                  : how == "held"       ? ReadMode::kHeld
-                                        : ReadMode::kRoute;
+  std::string_view how = Header(req, proto::kReadHeader);
+  ReadMode mode = how == proto::kReadForwarded   ? ReadMode::kForwarded
+                  : how == proto::kReadCacheOnly ? ReadMode::kCacheOnly
+                  : how == proto::kReadHeld      ? ReadMode::kHeld
+                                                 : ReadMode::kRoute;
   auto named = NamedVersion(req);
   if (!named.ok()) co_return co_await Write(c, fail(named.status()));
   bool pinned = named->has_value();
-  bool to_peer = !Header(req, "X-Shoal-From").empty();
-  if (auto epoch = ParseNumber(Header(req, "X-Shoal-Epoch"))) node->SawEpoch(*epoch);
+  bool to_peer = !Header(req, proto::kFromHeader).empty();
+  if (auto epoch = ParseNumber(Header(req, proto::kEpochHeader))) node->SawEpoch(*epoch);
   // (No co_await inside ?: here and below: g++ 12 miscompiles it.)
   Result<ObjectInfo> info = Status::Unavailable("");
   if (pinned) {
@@ -395,13 +390,13 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
   auto set_version = [&](const ObjectInfo& at) {
     res.set(http::field::etag, "\"" + at.etag + "\"");
     // An upload of a write through this node: the version readers of the write had pinned.
-    if (std::string as = node->ChunkVersion(url, at.etag); as != at.etag) res.set("X-Shoal-Written-As", as);
+    if (std::string as = node->ChunkVersion(url, at.etag); as != at.etag) res.set(Bv(proto::kWrittenAsHeader), as);
   };
   set_version(*info);
-  res.set("X-Shoal-Size", std::to_string(info->size));
-  res.set("X-Shoal-State", node->Pending(url) ? "local" : "durable");
+  res.set(Bv(proto::kSizeHeader), std::to_string(info->size));
+  res.set(Bv(proto::kStateHeader), Bv(node->Pending(url) ? proto::kStateLocal : proto::kStateDurable));
   res.set(http::field::content_type, "application/octet-stream");
-  if (auto view = node->view()) res.set("X-Shoal-Epoch", std::to_string(view->epoch()));
+  if (auto view = node->view()) res.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
   if (status == http::status::partial_content) {
     res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
                                             std::to_string(offset + length - 1) + "/" +
@@ -415,18 +410,18 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
   std::string swarm_chunk;
   if (to_peer && mode == ReadMode::kForwarded) {
     swarm_chunk = url + "\n" + info->etag + "\n" + std::to_string(offset / chunk_size);
-    std::string failed(Header(req, "X-Shoal-Failed-Holder"));
+    std::string failed(Header(req, proto::kFailedHolderHeader));
     if (!failed.empty()) {
       node->swarm().Forget(swarm_chunk, failed);
       node->swarm().Acquire(swarm_chunk);
     } else {
-      std::string holder = node->swarm().Route(swarm_chunk, std::string(Header(req, "X-Shoal-Endpoint")));
+      std::string holder = node->swarm().Route(swarm_chunk, std::string(Header(req, proto::kEndpointHeader)));
       if (!holder.empty()) {
         node->metrics().fan_in_redirects++;
         auto go = Text(v, ka, "", "application/octet-stream", http::status::temporary_redirect);
-        go.set("X-Shoal-Holder", holder);
+        go.set(Bv(proto::kHolderHeader), holder);
         go.set(http::field::location, "http://" + holder + std::string(req.target()));
-        if (auto view = node->view()) go.set("X-Shoal-Epoch", std::to_string(view->epoch()));
+        if (auto view = node->view()) go.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
         co_return co_await Write(c, std::move(go));
       }
     }
@@ -625,7 +620,7 @@ awaitable<bool> Server::Impl::ServeWrite(Conn& c, Parser& parser) {
   const Request& req = parser.get();
   unsigned v = req.version();
   bool ka = req.keep_alive();
-  std::string url = QueryParam(req, "url");
+  std::string url = QueryParam(req, proto::kUrlParam);
   auto begin = Offload([n = node, url] { return n->BeginWrite(url); });
   auto begun = co_await std::move(begin);
   if (!begun.ok()) {
@@ -671,10 +666,10 @@ awaitable<bool> Server::Impl::ServeWrite(Conn& c, Parser& parser) {
     co_return false;
   }
   auto res = Text(v, ka,
-                  nlohmann::json{{"url", url}, {"size", info->size}, {"etag", info->etag}, {"state", "local"}}.dump() + "\n",
+                  nlohmann::json{{"url", url}, {"size", info->size}, {"etag", info->etag}, {"state", proto::kStateLocal}}.dump() + "\n",
                   "application/json", http::status::created);
   res.set(http::field::etag, "\"" + info->etag + "\"");
-  res.set("X-Shoal-State", "local");
+  res.set(Bv(proto::kStateHeader), Bv(proto::kStateLocal));
   bool ok = co_await Write(c, std::move(res));
   node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
   co_return ok;
@@ -707,7 +702,7 @@ awaitable<bool> Server::Impl::ReadBody(Conn& c, Parser& parser, uint64_t limit, 
 
 // GET /v1/pending?prefix=P: the writes not yet durable under P (for `shoal flush`).
 TextResponse ServePending(Node* node, const Request& req) {
-  std::string prefix = QueryParam(req, "prefix");
+  std::string prefix = QueryParam(req, proto::kPrefixParam);
   nlohmann::json list = nlohmann::json::array();
   uint64_t bytes = 0, bytes_done = 0;
   std::string last_error;
@@ -728,7 +723,7 @@ TextResponse ServePending(Node* node, const Request& req) {
 
 // DELETE /v1/object?url=URL: the object goes, and so do its writes not yet uploaded (204).
 TextResponse ServeDelete(Node* node, const Request& req) {
-  std::string url = QueryParam(req, "url");
+  std::string url = QueryParam(req, proto::kUrlParam);
   Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key") : node->Delete(url);
   if (!st.ok()) {
     CountError(node, st);
@@ -742,7 +737,7 @@ TextResponse ServeDelete(Node* node, const Request& req) {
 // POST /v1/commit?prefix=URL: writes the prefix's _SHOAL_COMMITTED marker (201 with it) once
 // everything under it is durable; 412 while writes are pending.
 TextResponse ServeCommit(Node* node, const Request& req) {
-  auto marker = node->Commit(QueryParam(req, "prefix"));
+  auto marker = node->Commit(QueryParam(req, proto::kPrefixParam));
   if (!marker.ok()) {
     CountError(node, marker.status());
     return ErrorResponse(req.version(), req.keep_alive(), marker.status());
@@ -754,14 +749,14 @@ TextResponse ServeCommit(Node* node, const Request& req) {
 // chunk into this node's cache (from the store, or the previous owner; route=1: through its
 // owner, as a read would) and answer {"hit": bool}.
 TextResponse ServeWarm(Node* node, const Request& req) {
-  std::string url = QueryParam(req, "url");
+  std::string url = QueryParam(req, proto::kUrlParam);
   auto info = NamedVersion(req);
-  auto index = ParseNumber(QueryParam(req, "index"));
+  auto index = ParseNumber(QueryParam(req, proto::kIndexParam));
   if (url.empty() || !info.ok() || !info->has_value() || !index || req.method() != http::verb::post) {
     return ErrorResponse(req.version(), req.keep_alive(), http::status::bad_request,
                          Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
   }
-  auto hit = node->Warm(url, **info, *index, QueryParam(req, "route") == "1");
+  auto hit = node->Warm(url, **info, *index, QueryParam(req, proto::kRouteParam) == proto::kFlagOn);
   if (!hit.ok()) {
     CountError(node, hit.status());
     return ErrorResponse(req.version(), req.keep_alive(), hit.status());
@@ -815,7 +810,7 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string_view target(req.target().data(), req.target().size());
-  std::string id = QueryParam(req, "id"), url = QueryParam(req, "url");
+  std::string id = QueryParam(req, proto::kIdParam), url = QueryParam(req, proto::kUrlParam);
   auto answer = [&](const Status& st) {
     return st.ok() ? Text(v, ka, "ok\n", "text/plain") : ErrorResponse(v, ka, st);
   };
@@ -823,8 +818,8 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("missing ?id=")));
     co_return false;
   }
-  if (StartsWith(target, "/v1/replica/chunk") && req.method() == http::verb::put) {
-    auto index = ParseNumber(QueryParam(req, "index"));
+  if (StartsWith(target, proto::kReplicaChunkPath) && req.method() == http::verb::put) {
+    auto index = ParseNumber(QueryParam(req, proto::kIndexParam));
     std::string body;
     if (!co_await ReadBody(c, parser, node->options().chunk_size, &body)) co_return false;
     if (!index) co_return co_await Write(c, answer(Status::InvalidArgument("a replica chunk names its ?index=")));
@@ -836,14 +831,15 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
     co_return false;
   }
-  if (StartsWith(target, "/v1/replica/commit") && req.method() == http::verb::post) {
+  if (StartsWith(target, proto::kReplicaCommitPath) && req.method() == http::verb::post) {
     engine::UploadRecord r;
     r.id = id;
     r.url = url;
-    auto size = ParseNumber(QueryParam(req, "size")), chunk = ParseNumber(QueryParam(req, "chunk_size")),
-         created = ParseNumber(QueryParam(req, "created"));
-    r.origin = QueryParam(req, "origin");
-    r.origin_incarnation = QueryParam(req, "incarnation");
+    auto size = ParseNumber(QueryParam(req, proto::kSizeParam)),
+         chunk = ParseNumber(QueryParam(req, proto::kChunkSizeParam)),
+         created = ParseNumber(QueryParam(req, proto::kCreatedParam));
+    r.origin = QueryParam(req, proto::kOriginParam);
+    r.origin_incarnation = QueryParam(req, proto::kIncarnationParam);
     if (r.origin.empty() || !size || !chunk || *chunk == 0 || !created) {
       co_return co_await Write(c, answer(Status::InvalidArgument(
                                       "a replica commit names its origin, size, chunk size and creation time")));
@@ -851,18 +847,18 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     r.size = *size;
     r.chunk_size = *chunk;
     r.created_unix_ms = static_cast<int64_t>(*created);
-    bool adopt = QueryParam(req, "adopt") == "1";
+    bool adopt = QueryParam(req, proto::kAdoptParam) == proto::kFlagOn;
     auto commit_copy = Offload([n = node, r, adopt] { return n->CommitReplica(r, adopt); });
     Status st = co_await std::move(commit_copy);
     co_return co_await Write(c, answer(st));
   }
-  if (StartsWith(target, "/v1/replica/adopt") && req.method() == http::verb::post) {
+  if (StartsWith(target, proto::kReplicaAdoptPath) && req.method() == http::verb::post) {
     auto adopt_copy = Offload([n = node, id] { return n->AdoptCopy(id); });
     Status st = co_await std::move(adopt_copy);
     co_return co_await Write(c, answer(st));
   }
-  if (StartsWith(target, "/v1/replica/drop") && req.method() == http::verb::post) {
-    auto chunks = ParseNumber(QueryParam(req, "chunks"));
+  if (StartsWith(target, proto::kReplicaDropPath) && req.method() == http::verb::post) {
+    auto chunks = ParseNumber(QueryParam(req, proto::kChunksParam));
     if (!chunks) co_return co_await Write(c, answer(Status::InvalidArgument("a replica drop names its ?chunks=")));
     auto drop = Offload([n = node, id, url, k = *chunks] {
       n->DropReplica(id, url, k);
@@ -871,7 +867,7 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     co_await std::move(drop);
     co_return co_await Write(c, answer(Status::Ok()));
   }
-  if (StartsWith(target, "/v1/replica/state")) {
+  if (StartsWith(target, proto::kReplicaStatePath)) {
     auto ask_state = Offload([n = node, id] { return n->WriteState(id); });
     std::string state = co_await std::move(ask_state);
     nlohmann::json body = {{"state", state}, {"incarnation", node->incarnation()}};
@@ -903,8 +899,8 @@ awaitable<bool> Server::Impl::ServeClusterView(Conn& c, Parser& parser) {
     co_return co_await Write(c, ErrorResponse(v, ka, http::status::not_found,
                                               Status::NotFound("this node is not in a cluster (started without --peers)")));
   }
-  auto res = Text(v, ka, view->Encode(QueryParam(req, "current") == "1"), "application/octet-stream");
-  res.set("X-Shoal-Chunk-Size", std::to_string(node->options().chunk_size));
+  auto res = Text(v, ka, view->Encode(QueryParam(req, proto::kCurrentParam) == proto::kFlagOn), "application/octet-stream");
+  res.set(Bv(proto::kChunkSizeHeader), std::to_string(node->options().chunk_size));
   co_return co_await Write(c, std::move(res));
 }
 
@@ -921,39 +917,39 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
     TextResponse res = co_await std::move(handler_work);
     co_return co_await Write(c, std::move(res));
   };
-  if (target == "/healthz") co_return co_await Write(c, Text(v, ka, "ok\n", "text/plain"));
-  if (target == "/metrics") {
+  if (target == proto::kHealthzPath) co_return co_await Write(c, Text(v, ka, "ok\n", "text/plain"));
+  if (target == proto::kMetricsPath) {
     co_return co_await Write(c, Text(v, ka, node->MetricsText(), "text/plain; version=0.0.4"));
   }
   if (l.metrics_only) {
     co_return co_await Write(c, ErrorResponse(v, ka, http::status::not_found,
                                               Status::NotFound("this is the metrics port: only /metrics and /healthz")));
   }
-  if (!token.empty() && Header(req, "Authorization") != "Bearer " + token) {
+  if (!token.empty() && Header(req, proto::kAuthorizationHeader) != "Bearer " + token) {
     co_return co_await Write(
         c, ErrorResponse(v, ka && parser.is_done(), http::status::unauthorized,
                          Status::PermissionDenied("this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE")));
   }
-  if (StartsWith(target, "/v1/object") && req.method() == http::verb::put) co_return co_await ServeWrite(c, parser);
-  if (StartsWith(target, "/v1/replica/")) co_return co_await ServeReplica(c, parser);
-  if (StartsWith(target, "/v1/cluster/view")) co_return co_await ServeClusterView(c, parser);
+  if (StartsWith(target, proto::kObjectPath) && req.method() == http::verb::put) co_return co_await ServeWrite(c, parser);
+  if (StartsWith(target, proto::kReplicaPrefix)) co_return co_await ServeReplica(c, parser);
+  if (StartsWith(target, proto::kClusterViewPath)) co_return co_await ServeClusterView(c, parser);
   if (!parser.is_done()) {  // a body where none belongs: refuse, and do not read it
     co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
     co_return false;
   }
-  if (target == "/v1/drain") co_return co_await blocking(ServeDrain);
-  if (StartsWith(target, "/v1/warm")) co_return co_await blocking(ServeWarm);
-  if (target == "/v1/cluster") co_return co_await Write(c, ServeCluster(node, req));
-  if (StartsWith(target, "/v1/pending")) co_return co_await blocking(ServePending);
-  if (StartsWith(target, "/v1/commit")) {
+  if (target == proto::kDrainPath) co_return co_await blocking(ServeDrain);
+  if (StartsWith(target, proto::kWarmPath)) co_return co_await blocking(ServeWarm);
+  if (target == proto::kClusterPath) co_return co_await Write(c, ServeCluster(node, req));
+  if (StartsWith(target, proto::kPendingPath)) co_return co_await blocking(ServePending);
+  if (StartsWith(target, proto::kCommitPath)) {
     if (req.method() != http::verb::post) {
       co_return co_await Write(c, ErrorResponse(v, ka, http::status::method_not_allowed,
                                                 Status::InvalidArgument("/v1/commit takes POST")));
     }
     co_return co_await blocking(ServeCommit);
   }
-  if (StartsWith(target, "/v1/object") && req.method() == http::verb::delete_) co_return co_await blocking(ServeDelete);
-  if (StartsWith(target, "/v1/object")) {
+  if (StartsWith(target, proto::kObjectPath) && req.method() == http::verb::delete_) co_return co_await blocking(ServeDelete);
+  if (StartsWith(target, proto::kObjectPath)) {
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
       co_return co_await Write(c, ErrorResponse(v, ka, http::status::method_not_allowed,
                                                 Status::InvalidArgument("/v1/object takes GET, HEAD, PUT and DELETE")));
@@ -1020,14 +1016,14 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
     // --max-connections bounds the requests being served, not the connections held open;
     // probes and metrics are always answered, and not counted.
     std::string_view target(parser.get().target().data(), parser.get().target().size());
-    bool probe = target == "/healthz" || target == "/metrics" || l.metrics_only;
+    bool probe = target == proto::kHealthzPath || target == proto::kMetricsPath || l.metrics_only;
     if (!probe && ++m.requests_active > static_cast<uint64_t>(node->options().max_connections)) {
       m.requests_active--;
       m.connections_refused++;
       const auto& req = parser.get();
       auto busy = ErrorResponse(req.version(), req.keep_alive() && parser.is_done(), http::status::service_unavailable,
                                 Status::Unavailable("this node is serving --max-connections requests: retry"));
-      busy.set("X-Shoal-Error", "Busy");
+      busy.set(Bv(proto::kErrorHeader), Bv(proto::kBusy));
       busy.set(http::field::retry_after, "1");
       if (!co_await Write(*c, std::move(busy))) break;
       continue;

@@ -23,28 +23,11 @@ struct ServerOptions {
 
 // The node's HTTP/1.1 front end: Beast on Asio, a fixed number of event-loop threads, one
 // coroutine per connection (an idle or slow connection costs memory, never a thread).
-// Endpoints (the protocol clients and peers speak; client/cache_store.cc and
-// node/cluster_node.cc are the other side):
-//   GET|HEAD /v1/object?url=URL  bytes of the object; Range: bytes=A-B honoured (206).
-//                                X-Shoal-Read (forwarded|cache-only|held), X-Shoal-Etag and
-//                                X-Shoal-Size (the version wanted), X-Shoal-From/-Endpoint (a
-//                                peer), X-Shoal-Epoch; answers ETag, X-Shoal-Size,
-//                                X-Shoal-State (local|durable), X-Shoal-Written-As, or 307
-//                                with X-Shoal-Holder (fan-in)
-//   PUT    /v1/object?url=URL    write-back (body of known length or chunked): 201 once
-//                                acknowledged
-//   DELETE /v1/object?url=URL    204
-//   GET    /v1/pending?prefix=P  writes not yet durable under P (JSON)
-//   POST   /v1/commit?prefix=P   writes P/_SHOAL_COMMITTED once everything under P is durable
-//   POST   /v1/warm?url=&index=[&route=1]  fetch one chunk into this node's cache
-//   GET|POST /v1/drain           leave the cluster, handing off writes and copies
-//   GET    /v1/cluster           the membership this node routes by (JSON)
-//   GET|POST /v1/cluster/view    the placement table (binary, cluster::View)
-//   PUT|POST|GET /v1/replica/{chunk,commit,adopt,drop,state}  copies of writes between nodes
-//   GET    /metrics              Prometheus text;  GET /healthz  "ok"
-// Requests must carry "Authorization: Bearer TOKEN" when the node has a token. Errors are
-// JSON {"code": "NotFound", "message": "..."} with 400/401/404/405/412/416/503/507/500; a
-// request past --max-connections active ones is answered 503 with X-Shoal-Error: Busy.
+// It serves the /v1 protocol of net/node_protocol.h, which defines every endpoint, header and
+// error code (docs/node.md describes them); client/cache_store.cc and node/cluster_node.cc
+// are the other side. Requests must carry "Authorization: Bearer TOKEN" when the node has a
+// token. Errors are JSON {"code", "message"} with the HTTP status proto::kCodeTable gives the
+// code; a request past --max-connections active ones is answered 503 with X-Shoal-Error: Busy.
 // Timeouts (ServerOptions) close a connection and count it (shoal_connection_timeouts_total).
 //
 // Thread-safety: Listen and Start before serving, Stop once, from one thread.

@@ -23,6 +23,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "net/node_protocol.h"
 #include <algorithm>
 #include <random>
 
@@ -247,7 +249,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoal-load: --streams and --random-reads need --url (or --target)\n");
     return 2;
   }
-  if (o.target.empty()) o.target = "/v1/object?url=" + o.url;
+  if (o.target.empty()) o.target = shoal::proto::Target(shoal::proto::kObjectPath, {{shoal::proto::kUrlParam, o.url}});
   if (o.read_size == 0 || o.concurrency < 1) {
     std::fprintf(stderr, "shoal-load: --read-size wants bytes > 0 and --concurrency >= 1\n");
     return 2;

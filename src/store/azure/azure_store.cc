@@ -24,6 +24,7 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 // XML <Error> body.
 const http::ErrorFormat kAzureErrors{
     .describe = [](const http::Response& r) { return DescribeXmlError(r, "x-ms-error-code"); },
+    .code = nullptr,  // the HTTP status decides
     .failed_2xx = nullptr};
 
 class AzureStore;

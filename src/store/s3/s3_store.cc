@@ -20,6 +20,7 @@ constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
 // fail after its 200 has been sent: the <Error> is then the 200's body.
 const http::ErrorFormat kS3Errors{
     .describe = [](const http::Response& r) { return DescribeXmlError(r); },
+    .code = nullptr,  // the HTTP status decides
     .failed_2xx =
         [](const http::Request& req, const http::Response& r) {
           return req.method == "POST" && r.body.find("<Error>") != std::string::npos;

@@ -1,0 +1,110 @@
+#include "net/node_protocol.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+
+namespace shoal::proto {
+
+int HttpStatusOf(Code code) {
+  for (const CodeRow& row : kCodeTable) {
+    if (row.code == code) return row.http_status;
+  }
+  return 500;
+}
+
+std::optional<Code> CodeFromName(std::string_view name) {
+  for (const CodeRow& row : kCodeTable) {
+    if (name == CodeName(row.code)) return row.code;
+  }
+  return std::nullopt;
+}
+
+std::optional<Code> CodeFromHttpStatus(int http_status) {
+  std::optional<Code> found;
+  for (const CodeRow& row : kCodeTable) {
+    if (row.http_status != http_status) continue;
+    if (found) return std::nullopt;  // shared by several codes: the status alone cannot say
+    found = row.code;
+  }
+  return found;
+}
+
+std::optional<Code> CodeOfAnswer(const http::Response& resp) {
+  std::optional<Code> named;
+  if (!resp.body.empty() && resp.body.front() == '{') {
+    auto j = nlohmann::json::parse(resp.body, nullptr, false);
+    auto field = std::string(kCodeField);
+    if (j.is_object() && j.contains(field) && j[field].is_string()) {
+      named = CodeFromName(j[field].get<std::string>());
+    }
+  }
+  if (!named) named = CodeFromName(resp.Header(kErrorHeader));
+  if (!named) named = CodeFromHttpStatus(static_cast<int>(resp.status));
+  return named;
+}
+
+std::string Target(std::string_view path,
+                   std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
+  std::string target(path);
+  char sep = '?';
+  for (const auto& [name, value] : params) {
+    target += sep;
+    target += name;
+    target += '=';
+    target += UriEncode(value, false);
+    sep = '&';
+  }
+  return target;
+}
+
+http::Request NodeRequest(std::string_view method, std::string_view endpoint, std::string_view target,
+                          const std::string& token) {
+  http::Request req;
+  req.method = std::string(method);
+  if (IsUnixEndpoint(endpoint)) {
+    req.unix_socket = std::string(endpoint.substr(kUnixPrefix.size()));
+    req.url = "http://localhost" + std::string(target);
+  } else {
+    req.url = "http://" + std::string(endpoint) + std::string(target);
+  }
+  if (!token.empty()) req.headers.push_back({std::string(kAuthorizationHeader), "Bearer " + token});
+  return req;
+}
+
+void SetVersion(http::Request* req, std::string_view etag, uint64_t size) {
+  req->headers.push_back({std::string(kEtagHeader), std::string(etag)});
+  req->headers.push_back({std::string(kSizeHeader), std::to_string(size)});
+}
+
+http::Request ChunkRequest(std::string_view endpoint, const std::string& token, const ChunkRead& read) {
+  http::Request req = NodeRequest("GET", endpoint, Target(kObjectPath, {{kUrlParam, read.url}}), token);
+  req.headers.push_back({"Range", "bytes=" + std::to_string(read.first) + "-" + std::to_string(read.last)});
+  SetVersion(&req, read.etag, read.size);
+  req.headers.push_back({std::string(kReadHeader), std::string(read.mode)});
+  if (read.epoch != 0) req.headers.push_back({std::string(kEpochHeader), std::to_string(read.epoch)});
+  return req;
+}
+
+std::string ReplicaChunkPath(std::string_view id, std::string_view url, uint64_t index) {
+  return Target(kReplicaChunkPath, {{kIdParam, id}, {kIndexParam, std::to_string(index)}, {kUrlParam, url}});
+}
+
+std::string ReplicaCommitPath(const ReplicaCommit& c) {
+  std::string size = std::to_string(c.size), chunk = std::to_string(c.chunk_size),
+              created = std::to_string(c.created_unix_ms);
+  // An adopted copy is the adopter's own write: it names no incarnation of the origin.
+  return Target(kReplicaCommitPath, {{kIdParam, c.id},
+                                     {kSizeParam, size},
+                                     {kChunkSizeParam, chunk},
+                                     {kCreatedParam, created},
+                                     {kOriginParam, c.origin},
+                                     {c.adopt ? kAdoptParam : kIncarnationParam, c.adopt ? kFlagOn : c.incarnation},
+                                     {kUrlParam, c.url}});
+}
+
+std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks) {
+  return Target(kReplicaDropPath, {{kIdParam, id}, {kChunksParam, std::to_string(chunks)}, {kUrlParam, url}});
+}
+
+}  // namespace shoal::proto

@@ -1,0 +1,166 @@
+#pragma once
+
+// The /v1 protocol of shoald: every path, header, query parameter and error code a node
+// serves, and what callers send it. The node's server (src/node/server.cc), the client
+// library (src/client/) and the node's own requests to other nodes (src/node/cluster_node.cc)
+// all use these names; docs/node.md describes what each request does.
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/status.h"
+#include "net/http_client.h"
+
+namespace shoal::proto {
+
+// ---- paths ---------------------------------------------------------------------------------
+inline constexpr std::string_view kObjectPath = "/v1/object";      // GET|HEAD|PUT|DELETE ?url=
+inline constexpr std::string_view kPendingPath = "/v1/pending";    // GET ?prefix=
+inline constexpr std::string_view kCommitPath = "/v1/commit";      // POST ?prefix=
+inline constexpr std::string_view kWarmPath = "/v1/warm";          // POST ?url=&index=[&route=1]
+inline constexpr std::string_view kDrainPath = "/v1/drain";        // GET|POST
+inline constexpr std::string_view kClusterPath = "/v1/cluster";    // GET (JSON)
+inline constexpr std::string_view kClusterViewPath = "/v1/cluster/view";  // GET[?current=1]|POST
+// Copies of writes between nodes; every one names the write's ?id=.
+inline constexpr std::string_view kReplicaPrefix = "/v1/replica/";
+inline constexpr std::string_view kReplicaChunkPath = "/v1/replica/chunk";    // PUT ?id=&index=&url=
+inline constexpr std::string_view kReplicaCommitPath = "/v1/replica/commit";  // POST, see ReplicaCommit
+inline constexpr std::string_view kReplicaAdoptPath = "/v1/replica/adopt";    // POST ?id=
+inline constexpr std::string_view kReplicaDropPath = "/v1/replica/drop";      // POST ?id=&chunks=&url=
+inline constexpr std::string_view kReplicaStatePath = "/v1/replica/state";    // GET ?id=
+inline constexpr std::string_view kMetricsPath = "/metrics";  // Prometheus text
+inline constexpr std::string_view kHealthzPath = "/healthz";  // "ok"
+
+// ---- query parameters ----------------------------------------------------------------------
+inline constexpr std::string_view kUrlParam = "url";          // the object, az://c/k
+inline constexpr std::string_view kPrefixParam = "prefix";    // pending, commit
+inline constexpr std::string_view kIndexParam = "index";      // warm, replica/chunk: chunk number
+inline constexpr std::string_view kRouteParam = "route";      // warm: "1" = through the owner
+inline constexpr std::string_view kCurrentParam = "current";  // cluster/view: "1" = no history
+inline constexpr std::string_view kIdParam = "id";            // replica/*: the write's id
+inline constexpr std::string_view kSizeParam = "size";        // replica/commit: object bytes
+inline constexpr std::string_view kChunkSizeParam = "chunk_size";
+inline constexpr std::string_view kCreatedParam = "created";  // replica/commit: unix ms
+inline constexpr std::string_view kOriginParam = "origin";    // replica/commit: writing node
+inline constexpr std::string_view kIncarnationParam = "incarnation";
+inline constexpr std::string_view kAdoptParam = "adopt";      // replica/commit: "1" = adopted
+inline constexpr std::string_view kChunksParam = "chunks";    // replica/drop: chunks to drop
+inline constexpr std::string_view kFlagOn = "1";              // the value of route, current, adopt
+
+// ---- headers -------------------------------------------------------------------------------
+// One spelling; HTTP header names are case-insensitive, and http::Response::Header and
+// Beast's lookups compare them so.
+inline constexpr std::string_view kAuthorizationHeader = "Authorization";  // "Bearer TOKEN"
+// Requests for an object's bytes from peers and routing clients:
+inline constexpr std::string_view kReadHeader = "X-Shoal-Read";    // a ReadMode value below
+inline constexpr std::string_view kEtagHeader = "X-Shoal-Etag";    // the version wanted (with
+inline constexpr std::string_view kSizeHeader = "X-Shoal-Size";    // its size); also answered
+inline constexpr std::string_view kFromHeader = "X-Shoal-From";    // the asking node's id
+inline constexpr std::string_view kEndpointHeader = "X-Shoal-Endpoint";  // where it serves
+inline constexpr std::string_view kFailedHolderHeader = "X-Shoal-Failed-Holder";  // fan-in
+// Both ways: the newest cluster epoch the sender knows.
+inline constexpr std::string_view kEpochHeader = "X-Shoal-Epoch";
+// Answers:
+inline constexpr std::string_view kStateHeader = "X-Shoal-State";  // kStateLocal|kStateDurable
+inline constexpr std::string_view kWrittenAsHeader = "X-Shoal-Written-As";  // pinned version
+inline constexpr std::string_view kHolderHeader = "X-Shoal-Holder";  // 307: a node that has it
+inline constexpr std::string_view kChunkSizeHeader = "X-Shoal-Chunk-Size";  // cluster/view
+// An error answer's code (a CodeName, or kBusy) and message, for HEAD answers that carry no
+// body, and on 503 Busy.
+inline constexpr std::string_view kErrorHeader = "X-Shoal-Error";
+inline constexpr std::string_view kMessageHeader = "X-Shoal-Message";
+
+// X-Shoal-Read values; without the header a read is routed (the node asks the chunk's owner).
+inline constexpr std::string_view kReadForwarded = "forwarded";  // no further hop
+inline constexpr std::string_view kReadCacheOnly = "cache-only";  // never the object store
+inline constexpr std::string_view kReadHeld = "held";  // of a chunk the node holds or is getting
+// X-Shoal-State values.
+inline constexpr std::string_view kStateLocal = "local";      // not yet in the object store
+inline constexpr std::string_view kStateDurable = "durable";  // in the object store
+// X-Shoal-Error on a 503 from a node at --max-connections (the body's code is Unavailable).
+inline constexpr std::string_view kBusy = "Busy";
+
+// ---- errors --------------------------------------------------------------------------------
+// An error answer's body: {"code": CodeName(code), "message": "..."}.
+inline constexpr std::string_view kCodeField = "code";
+inline constexpr std::string_view kMessageField = "message";
+
+// The one table of codes and HTTP statuses: the node answers a Status with its row's HTTP
+// status and its CodeName; a caller reads the name first (exact), and only without one the
+// status. Every Code has one row.
+struct CodeRow {
+  Code code;
+  int http_status;
+};
+inline constexpr CodeRow kCodeTable[] = {
+    {Code::kOk, 200},
+    {Code::kNotFound, 404},
+    {Code::kInvalidArgument, 400},
+    {Code::kPermissionDenied, 403},
+    {Code::kPreconditionFailed, 412},
+    {Code::kUnavailable, 503},  // the only transient one: the caller backs off and retries
+    {Code::kCorruption, 500},
+    {Code::kIOError, 500},
+    {Code::kResourceExhausted, 507},  // the node's disk is full
+    {Code::kAlreadyExists, 409},
+};
+
+// The HTTP status a node answers `code` with (500 for a code missing from the table).
+int HttpStatusOf(Code code);
+// The code whose CodeName is `name`; nullopt for any other text ("Busy", "").
+std::optional<Code> CodeFromName(std::string_view name);
+// The code of the one row with `http_status`; nullopt when no row or several have it (500:
+// a proxy's 500 says nothing; the caller's generic mapping decides).
+std::optional<Code> CodeFromHttpStatus(int http_status);
+// The code a node's error answer names: its body's "code", else its X-Shoal-Error header,
+// else its HTTP status as the table has it; nullopt when none says (then the generic HTTP
+// mapping applies, see http::StatusFromResponse).
+std::optional<Code> CodeOfAnswer(const http::Response& resp);
+
+// ---- requests to a node --------------------------------------------------------------------
+// An endpoint "unix:PATH" is a node's Unix socket on this host; others are HOST:PORT
+// ("[v6]:PORT").
+inline constexpr std::string_view kUnixPrefix = "unix:";
+inline bool IsUnixEndpoint(std::string_view endpoint) { return endpoint.substr(0, kUnixPrefix.size()) == kUnixPrefix; }
+
+// PATH?name=value&..., each value URI-encoded (slashes too).
+std::string Target(std::string_view path,
+                   std::initializer_list<std::pair<std::string_view, std::string_view>> params = {});
+
+// METHOD `target` at the node at `endpoint`, with the bearer token unless `token` is empty.
+// The one builder of requests to a node, for clients and nodes alike.
+http::Request NodeRequest(std::string_view method, std::string_view endpoint, std::string_view target,
+                          const std::string& token);
+
+// GET of bytes [first, last] of version (etag, size) of `url` read as `mode` (kReadForwarded
+// ...), naming `epoch` when not 0: how peers and routing clients ask a node for a chunk.
+struct ChunkRead {
+  std::string_view url;
+  std::string_view etag;
+  uint64_t size = 0;
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::string_view mode;
+  uint64_t epoch = 0;
+};
+http::Request ChunkRequest(std::string_view endpoint, const std::string& token, const ChunkRead& read);
+
+// Adds X-Shoal-Etag and X-Shoal-Size: the version a request is about.
+void SetVersion(http::Request* req, std::string_view etag, uint64_t size);
+
+// Targets (path and query) of the replication requests: a node's copies of another node's write.
+std::string ReplicaChunkPath(std::string_view id, std::string_view url, uint64_t index);
+struct ReplicaCommit {
+  std::string_view id, url, origin, incarnation;
+  uint64_t size = 0, chunk_size = 0;
+  int64_t created_unix_ms = 0;
+  bool adopt = false;  // a draining origin hands the write over: no incarnation
+};
+std::string ReplicaCommitPath(const ReplicaCommit& c);
+std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks);
+
+}  // namespace shoal::proto
