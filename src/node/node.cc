@@ -1,5 +1,7 @@
 #include "node/node.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -60,6 +62,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (o.fetch_threads == 0) o.fetch_threads = std::max(4, 2 * cores);
   node->serve_pool_ = std::make_unique<WorkerPool>(o.serve_threads, "shoald-serve");
   node->fetch_pool_ = std::make_unique<WorkerPool>(o.fetch_threads, "shoald-fetch");
+  node->copy_pool_ = std::make_unique<WorkerPool>(o.fetch_threads, "shoald-copy");
   SHOAL_ASSIGN_OR_RETURN(node->chunks_,
                          engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
   SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
@@ -92,6 +95,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
       UploaderOptions{options.upload_concurrency, options.upload_deadline}, std::move(hooks), &node->metrics_);
   SHOAL_RETURN_IF_ERROR(node->Replay());
   node->replica_thread_ = std::thread([n] { n->WatchReplicas(); });
+  pthread_setname_np(node->replica_thread_.native_handle(), "shoald-replica");
   return node;
 }
 
@@ -99,6 +103,7 @@ Node::~Node() {
   // Handlers and fetches queued or running finish first, while all they use is here.
   serve_pool_.reset();
   fetch_pool_.reset();
+  copy_pool_.reset();  // after the serve pool: its writers wait for their copies
   closing_ = true;  // no new view refreshes; a drain stops between hand-offs
   {
     std::lock_guard<std::mutex> lock(copies_mu_);
@@ -187,7 +192,7 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
 Writer::~Writer() {
   node_->writers_--;
   if (finished_) return;
-  sends_.clear();  // waits for copies in flight
+  for (auto& sent : sends_) sent.wait();  // copies in flight end before the drop
   // chunks_ + 1: a chunk stored whose copy then failed is not counted in chunks_.
   for (const auto& peer : replicas_) {
     node_->CallPeer(peer, "POST", ReplicaDropPath(id_, url_, chunks_ + 1)).IgnoreError();
@@ -225,9 +230,10 @@ Status Writer::Flush() {
     auto copy = std::make_shared<const std::string>(data);
     std::string path = ReplicaChunkPath(id_, url_, chunks_);
     for (const auto& peer : replicas_) {
-      sends_.push_back(std::async(std::launch::async, [this, peer, path, copy] {
-        return node_->CallPeer(peer, "PUT", path, *copy);
-      }));
+      std::packaged_task<Status()> send(
+          [node = node_, peer, path, copy] { return node->CallPeer(peer, "PUT", path, *copy); });
+      sends_.push_back(send.get_future());
+      node_->copy_pool_->Submit(std::move(send));
     }
     while (sends_.size() > 4 * replicas_.size()) {
       Status sent = sends_.front().get();
