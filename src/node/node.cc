@@ -192,7 +192,9 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
 Writer::~Writer() {
   node_->writers_--;
   if (finished_) return;
-  for (auto& sent : sends_) sent.wait();  // copies in flight end before the drop
+  for (auto& sent : sends_) {
+    if (sent.valid()) sent.wait();  // copies in flight end before the drop (Finish may have taken one)
+  }
   // chunks_ + 1: a chunk stored whose copy then failed is not counted in chunks_.
   for (const auto& peer : replicas_) {
     node_->CallPeer(peer, "POST", ReplicaDropPath(id_, url_, chunks_ + 1)).IgnoreError();
