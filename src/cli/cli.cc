@@ -10,8 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "cli/progress.h"
 #include "client/cache_store.h"
@@ -27,13 +30,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Flags shared by the commands that move data.
+// Flags several commands share. Every command's options hold one; each command adds the flags
+// it takes (AddTransferFlags, AddCacheFlags, AddQuietFlag).
 struct Common {
   std::string part_size = "8MiB";
   int concurrency = 8;
   bool quiet = false;
   bool no_progress = false;
-  bool fsync = false;
   std::string cache;       // HOST:PORT of a shoald to read through (or SHOAL_CACHE)
   std::string token_file;  // its shared secret (or SHOAL_TOKEN_FILE)
 
@@ -388,7 +391,7 @@ void PrintCluster(const client::CacheConfig& cache, const client::ClusterInfo& c
                   m.weight, share, "-", "-", "-", "-", "-", metrics.status().message().c_str());
       continue;
     }
-    auto g = [&](const char* name) { return (*metrics)[std::string("shoal_") + name]; };
+    auto g = [&](const char* name) { return static_cast<uint64_t>((*metrics)[std::string("shoal_") + name]); };
     uint64_t epoch = g("cluster_epoch");
     std::string state = epoch == c.epoch ? "up" : "up, at epoch " + std::to_string(epoch);
     std::printf("  %-12s %-22s %6u %5.1f%% %10s %10s %10s %10s %10s  %s\n", m.id.c_str(), m.endpoint.c_str(), m.weight,
@@ -425,6 +428,499 @@ int UsageError(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
   return 2;
 }
 
+// --- the commands: each one an options struct (what CLI11 fills) and one function ---------------
+// The function runs once its command line is parsed; `cache` is the node from --cache /
+// --token-file or SHOAL_CACHE / SHOAL_TOKEN_FILE (endpoint empty: none).
+
+void AddTransferFlags(CLI::App* cmd, Common& common) {
+  cmd->add_option("--part-size", common.part_size,
+                  "Size of each part moved in parallel (default 8MiB; S3 needs >= 5MiB)");
+  cmd->add_option("-j,--concurrency", common.concurrency, "Parts in flight at once (default 8)");
+  cmd->add_flag("-q,--quiet", common.quiet, "No progress bar");
+  cmd->add_flag("--no-progress", common.no_progress, "No progress bar");
+}
+
+void AddCacheFlags(CLI::App* cmd, Common& common) {
+  cmd->add_option("--cache", common.cache,
+                  "Go through the shoald at HOST:PORT, or at unix:PATH on this host (shoald "
+                  "--socket; that node then fetches every chunk for this host and passes it on to "
+                  "other nodes) (default: $SHOAL_CACHE): reads are served "
+                  "from its cache; cp FILE URL is acknowledged once on the node's disk and "
+                  "uploaded in the background (see shoal flush)");
+  cmd->add_option("--token-file", common.token_file,
+                  "File with the cache node's shared secret (default: $SHOAL_TOKEN_FILE)");
+}
+
+// The commands that only wait or report take -q alone.
+void AddQuietFlag(CLI::App* cmd, Common& common) { cmd->add_flag("-q,--quiet", common.quiet, "No progress"); }
+
+struct CpOptions {
+  static constexpr const char* kHelp =
+      "Copy an object or a file. SRC and DST are each a URL, a local path, or - (stdin/stdout).\n"
+      "A DST that ends in / (or is a directory) gets SRC's file name. Large objects move in\n"
+      "parallel parts; nothing appears at DST until the copy is complete.\n"
+      "Examples:\n"
+      "  shoal cp model.bin az://models/llama/model.bin\n"
+      "  shoal cp s3://data/shard-0001 ./shards/\n"
+      "  shoal cp -r ./checkpoint az://ckpt/run1/step100\n"
+      "  tar c dir | shoal cp - az://backups/dir.tar";
+  std::string src, dst;
+  bool recursive = false;
+  bool fsync = false;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("SRC", src, "Source URL, path or -")->required();
+    cmd->add_option("DST", dst, "Destination URL, path or -")->required();
+    cmd->add_flag("-r,--recursive", recursive, "Copy every object under SRC (a prefix or directory)");
+    cmd->add_flag("--fsync", fsync,
+                  "fsync files written to a local path before returning (as file:// URLs always "
+                  "are); by default they are renamed into place atomically, like cp");
+    AddTransferFlags(cmd, common);
+    AddCacheFlags(cmd, common);
+  }
+};
+
+Status Cp(const CpOptions& o, const client::CacheConfig& cache) {
+  if (!cache.endpoint.empty() && ObjectUrl::IsUrl(o.dst)) {
+    return WriteThrough(o.src, o.dst, o.recursive, o.common, cache);
+  }
+  SHOAL_ASSIGN_OR_RETURN(Location src, Resolve(o.src, false, &cache));
+  SHOAL_ASSIGN_OR_RETURN(Location dst, Resolve(o.dst, o.fsync));
+  return o.recursive ? CopyRecursive(src, dst, o.common) : CopyOne(src, dst, o.common);
+}
+
+struct CatOptions {
+  static constexpr const char* kHelp = "Write an object to stdout.\nExample: shoal cat az://c/config.json | jq .";
+  std::string url;
+  uint64_t offset = 0;
+  int64_t length = -1;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("URL", url, "Object URL or path")->required();
+    const CLI::Validator bytes(
+        [](std::string& text) {
+          return ParseU64(text).ok() ? std::string() : "wants a number of bytes, 0 or more, got '" + text + "'";
+        },
+        "BYTES");
+    cmd->add_option("--offset", offset, "First byte to write (default 0)")->check(bytes);
+    cmd->add_option("--length", length, "Bytes to write (default: to the end)")->check(bytes);
+    AddTransferFlags(cmd, common);
+    AddCacheFlags(cmd, common);
+  }
+};
+
+Status Cat(const CatOptions& o, const client::CacheConfig& cache) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url, false, &cache));
+  SHOAL_ASSIGN_OR_RETURN(TransferOptions topts, o.common.Transfer());
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, loc.store->Head(loc.url.key));
+  auto sink = [](const char* d, size_t n) { return WriteFd(STDOUT_FILENO, d, n); };
+  if (o.offset == 0 && o.length < 0) return DownloadStream(*loc.store, info, sink, topts);
+  ReadOptions ro;
+  ro.offset = o.offset;
+  if (o.length >= 0) ro.length = static_cast<uint64_t>(o.length);
+  ro.if_match = info.etag;
+  return loc.store->Get(loc.url.key, ro, sink);
+}
+
+struct LsOptions {
+  static constexpr const char* kHelp =
+      "List objects under a URL prefix. Without -r, keys are grouped at '/' like directories\n"
+      "(PRE lines). Columns: last-modified (UTC), size in bytes, key.\n"
+      "Example: shoal ls az://ckpt/run1/";
+  std::string url;
+  bool recursive = false;
+  bool long_format = false;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("URL", url, "URL prefix (az://container/prefix, s3://bucket/prefix, path)")->required();
+    cmd->add_flag("-r,--recursive", recursive, "List every key under the prefix, without grouping");
+    cmd->add_flag("-l,--long", long_format, "Also show each object's ETag");
+  }
+};
+
+Status Ls(const LsOptions& o, const client::CacheConfig&) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url));
+  ListOptions lo;
+  lo.prefix = loc.url.key;
+  if (loc.local && IsLocalDir(loc)) lo.prefix = AsPrefix(lo.prefix);
+  if (!o.recursive) lo.delimiter = "/";
+  while (true) {
+    SHOAL_ASSIGN_OR_RETURN(ListPage page, loc.store->List(lo));
+    // Keys as the store names them; local files as absolute paths.
+    std::string lead = loc.local ? "/" : "";
+    for (const auto& p : page.prefixes) {
+      std::printf("%19s %12s  %s%s\n", "", "PRE", lead.c_str(), p.c_str());
+    }
+    for (const auto& obj : page.objects) {
+      std::printf("%s %12llu  %s%s%s%s\n", FormatTime(obj.last_modified).c_str(),
+                  static_cast<unsigned long long>(obj.size), lead.c_str(), obj.key.c_str(),
+                  o.long_format ? "  " : "", o.long_format ? obj.etag.c_str() : "");
+    }
+    if (page.next_continuation.empty()) break;
+    lo.continuation = page.next_continuation;
+  }
+  return Status::Ok();
+}
+
+struct StatOptions {
+  static constexpr const char* kHelp = "Show an object's size, ETag and last-modified time.";
+  std::string url;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("URL", url, "Object URL or path")->required();
+    AddCacheFlags(cmd, common);
+  }
+};
+
+Status Stat(const StatOptions& o, const client::CacheConfig& cache) {
+  if (!cache.endpoint.empty() && ObjectUrl::IsUrl(o.url)) {
+    SHOAL_ASSIGN_OR_RETURN(auto obj, client::StatThroughCache(cache, o.url));
+    std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nstate:         %s\n",
+                o.url.c_str(), static_cast<unsigned long long>(obj.info.size), FormatBytes(obj.info.size).c_str(),
+                obj.info.etag.c_str(),
+                obj.state == "local" ? "local (on the node's disk; upload to the store pending)"
+                                     : "durable (in the object store)");
+    return Status::Ok();
+  }
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url, false, &cache));
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, loc.store->Head(loc.url.key));
+  std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nlast-modified: %s\n",
+              loc.Name(info.key).c_str(), static_cast<unsigned long long>(info.size),
+              FormatBytes(info.size).c_str(), info.etag.c_str(), FormatIso8601(info.last_modified).c_str());
+  return Status::Ok();
+}
+
+struct RmOptions {
+  static constexpr const char* kHelp = "Delete an object, or with -r every object under a prefix.";
+  std::string url;
+  bool recursive = false;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("URL", url, "Object URL or prefix")->required();
+    cmd->add_flag("-r,--recursive", recursive, "Delete every object under the prefix");
+  }
+};
+
+Status Rm(const RmOptions& o, const client::CacheConfig&) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url));
+  if (!o.recursive) {
+    SHOAL_RETURN_IF_ERROR(loc.store->Head(loc.url.key).status());
+    return loc.store->Delete(loc.url.key);
+  }
+  SHOAL_ASSIGN_OR_RETURN(std::vector<ObjectInfo> all, ListAll(*loc.store, AsPrefix(loc.url.key)));
+  for (const auto& obj : all) SHOAL_RETURN_IF_ERROR(loc.store->Delete(obj.key));
+  std::fprintf(stderr, "deleted %zu objects\n", all.size());
+  return Status::Ok();
+}
+
+struct StatusOptions {
+  static constexpr const char* kHelp =
+      "Show a cache node's state for people: cache use, hits and misses, object-store "
+      "traffic, errors.\nExample: shoal status --cache 127.0.0.1:7070";
+  Common common;
+  void Define(CLI::App* cmd) { AddCacheFlags(cmd, common); }
+};
+
+Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
+  if (cache.endpoint.empty()) return Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)");
+  SHOAL_ASSIGN_OR_RETURN(auto m, client::FetchMetrics(cache));
+  auto g = [&](const char* name) { return static_cast<uint64_t>(m[std::string("shoal_") + name]); };
+  auto seconds = [&](const char* name) { return m[std::string("shoal_") + name]; };
+  uint64_t hits = g("chunk_hits_total"), misses = g("chunk_misses_total");
+  std::printf("node          %s\n", cache.endpoint.c_str());
+  std::printf("cache         %s in %llu chunks (%s not yet uploaded); %llu evicted, %llu corrupt dropped\n",
+              FormatBytes(g("cache_bytes")).c_str(), static_cast<unsigned long long>(g("cache_chunks")),
+              FormatBytes(g("cache_pinned_bytes")).c_str(),
+              static_cast<unsigned long long>(g("cache_evictions_total")),
+              static_cast<unsigned long long>(g("cache_corruptions_total")));
+  std::printf("reads         %llu requests, %s served; chunk hits %llu, misses %llu (%.0f%% hit), "
+              "coalesced waits %llu, read ahead %llu\n",
+              static_cast<unsigned long long>(g("requests_total")), FormatBytes(g("bytes_served_total")).c_str(),
+              static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
+              hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0.0,
+              static_cast<unsigned long long>(g("coalesced_waits_total")),
+              static_cast<unsigned long long>(g("readahead_chunks_total")));
+  auto u = [&](const char* name) { return static_cast<unsigned long long>(g(name)); };
+  std::printf("object store  %llu GETs (%s), %llu HEADs; %llu PUTs (%s); %llu answered 429/503\n",
+              u("store_get_requests_total"), FormatBytes(g("store_get_bytes_total")).c_str(),
+              u("store_head_requests_total"), u("store_put_requests_total"),
+              FormatBytes(g("store_put_bytes_total")).c_str(), u("store_throttles_total"));
+  std::printf("write-back    %s written; %llu objects (%s) not yet durable, oldest %.1f s, %llu overdue; "
+              "%llu uploaded; staged cap %s (peak %s), writers waited %llu times (%.1f s); "
+              "upload window %llu parts (cut %llu times), %llu failed attempts\n",
+              FormatBytes(g("bytes_written_total")).c_str(), u("staged_objects"),
+              FormatBytes(g("staged_bytes")).c_str(), seconds("upload_lag_seconds"), u("uploads_overdue"),
+              u("uploads_total"), FormatBytes(g("staged_cap_bytes")).c_str(),
+              FormatBytes(g("staged_bytes_peak")).c_str(), u("writer_waits_total"),
+              seconds("writer_wait_seconds_total"), u("upload_window"), u("upload_window_cuts_total"),
+              u("upload_failures_total"));
+  std::printf("fan-in        %llu askers sent to holders; %llu chunks (%s) got from holders, %llu holders "
+              "failed; %s to this host's processes (unix socket); %llu connections refused (busy)\n",
+              u("fan_in_redirects_total"), u("fan_in_fetches_total"),
+              FormatBytes(g("fan_in_fetch_bytes_total")).c_str(), u("fan_in_fallbacks_total"),
+              FormatBytes(g("bytes_served_local_total")).c_str(), u("connections_refused_total"));
+  std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
+              u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
+              u("errors_other_total"));
+  auto cluster = client::FetchCluster(cache);
+  if (cluster.ok() && cluster->epoch > 0) PrintCluster(cache, *cluster);
+  return Status::Ok();
+}
+
+struct FlushOptions {
+  static constexpr const char* kHelp =
+      "Show what a cache node still has to upload (under PREFIX); with --wait, block until\n"
+      "all of it is durable in the object store, showing progress.\n"
+      "Example: shoal flush --wait --cache 127.0.0.1:7070 az://ckpt/run1/step100/";
+  std::string prefix;
+  bool wait = false;
+  int timeout_s = 0;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("PREFIX", prefix, "URL prefix (default: everything)");
+    cmd->add_flag("--wait", wait, "Wait until nothing under PREFIX is pending");
+    cmd->add_option("--timeout", timeout_s, "With --wait: give up (exit 1) after this many seconds (default: never)");
+    AddQuietFlag(cmd, common);
+    AddCacheFlags(cmd, common);
+  }
+};
+
+Status Flush(const FlushOptions& o, const client::CacheConfig& cache) {
+  if (cache.endpoint.empty()) return Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)");
+  if (o.wait) {
+    SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet));
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(client::PendingWrites p, client::FetchPending(cache, o.prefix));
+    if (p.objects > 0) {
+      std::printf("pending: %llu objects, %s of %s uploaded%s%s\n", static_cast<unsigned long long>(p.objects),
+                  FormatBytes(p.uploaded).c_str(), FormatBytes(p.bytes).c_str(),
+                  p.last_error.empty() ? "" : "; retrying after: ", p.last_error.c_str());
+      return Status::Ok();
+    }
+  }
+  std::printf("durable: nothing under '%s' is waiting for upload\n", o.prefix.c_str());
+  return Status::Ok();
+}
+
+struct CommitOptions {
+  static constexpr const char* kHelp =
+      "Mark a checkpoint complete: wait until everything under PREFIX is durable, then write\n"
+      "PREFIX/_SHOAL_COMMITTED, JSON naming every object under PREFIX with its size and ETag.\n"
+      "Readers that find the marker know the checkpoint is whole. Without --cache, PREFIX is\n"
+      "listed and marked in the object store directly.\n"
+      "Example: shoal commit --cache 127.0.0.1:7070 az://ckpt/run1/step100/";
+  std::string prefix;
+  int timeout_s = 0;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("PREFIX", prefix, "URL prefix of the checkpoint")->required();
+    cmd->add_option("--timeout", timeout_s, "Give up (exit 1) after waiting this many seconds (default: never)");
+    AddQuietFlag(cmd, common);
+    AddCacheFlags(cmd, common);
+  }
+};
+
+Status Commit(const CommitOptions& o, const client::CacheConfig& cache) {
+  std::string marker;
+  if (cache.endpoint.empty() || !ObjectUrl::IsUrl(o.prefix)) {
+    SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.prefix));
+    SHOAL_ASSIGN_OR_RETURN(marker, WriteCommitMarker(*loc.store, loc.url));
+  } else {
+    // A write may land under the prefix between the wait and the commit: the node refuses
+    // (412) and we wait again.
+    for (int attempt = 0;; attempt++) {
+      SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet));
+      auto m = client::CommitThroughCache(cache, o.prefix);
+      if (m.ok()) {
+        marker = *m;
+        break;
+      }
+      if (m.status().code() != Code::kPreconditionFailed || attempt >= 10) return m.status();
+    }
+  }
+  auto j = nlohmann::json::parse(marker, nullptr, false);
+  if (j.is_discarded()) return Status::IOError("the commit marker is not JSON");
+  std::printf("committed %llu %s (%s) under %s: %s%s\n", static_cast<unsigned long long>(j.value("objects", 0ull)),
+              j.value("objects", 0ull) == 1 ? "object" : "objects",
+              FormatBytes(j.value("bytes", 0ull)).c_str(), j.value("prefix", std::string()).c_str(),
+              j.value("prefix", std::string()).c_str(), kCommitMarker);
+  return Status::Ok();
+}
+
+struct WarmupOptions {
+  static constexpr const char* kHelp =
+      "Fill the cache with every object under PREFIX before a job reads it: each chunk is\n"
+      "fetched from the object store by the node that owns it, every node at once.\n"
+      "--broadcast puts a copy on every member (a model all nodes load at job start): each\n"
+      "chunk still leaves the store once, and nodes pass it on to each other.\n"
+      "Example: shoal warmup --cache 127.0.0.1:7070 az://datasets/imagenet/train/";
+  std::string prefix;
+  bool broadcast = false;
+  int per_node = 4;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("PREFIX", prefix, "URL prefix (or one object)")->required();
+    cmd->add_flag("--broadcast", broadcast, "Every member of the cluster keeps a copy, not only each chunk's owner");
+    cmd->add_option("-j,--per-node", per_node, "Chunks fetched at once on each node (default 4)");
+    AddQuietFlag(cmd, common);
+    AddCacheFlags(cmd, common);
+  }
+};
+
+Status Warmup(const WarmupOptions& o, const client::CacheConfig& cache) {
+  if (cache.endpoint.empty()) {
+    return Status::InvalidArgument("name a node of the cluster: --cache HOST:PORT (or set SHOAL_CACHE)");
+  }
+  if (o.per_node < 1 || o.per_node > 64) return Status::InvalidArgument("--per-node must be 1 to 64");
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.prefix));
+  SHOAL_ASSIGN_OR_RETURN(std::vector<ObjectInfo> listed, ListAll(*loc.store, loc.url.key));
+  std::vector<std::pair<std::string, ObjectInfo>> objects;
+  uint64_t total = 0;
+  for (const auto& obj : listed) {
+    objects.push_back({loc.url.WithKey(obj.key).ToString(), obj});
+    total += obj.size;
+  }
+  uint64_t copies = 1;
+  if (o.broadcast) {
+    SHOAL_ASSIGN_OR_RETURN(client::ClusterInfo cluster, client::FetchCluster(cache));
+    copies = std::max<uint64_t>(1, cluster.members.size());
+  }
+  Progress progress(std::to_string(objects.size()) + " objects" +
+                        (copies > 1 ? " x " + std::to_string(copies) + " nodes" : ""),
+                    total * copies, o.common.ShowProgress());
+  client::WarmupProgress done(progress.bytes());
+  Status st = client::WarmUp(cache, objects, o.per_node, &done, o.broadcast);
+  progress.Finish();
+  const double seconds = progress.Seconds();
+  const uint64_t warmed = progress.bytes()->load();
+  SHOAL_RETURN_IF_ERROR(st);
+  if (!o.common.quiet) {
+    std::printf("warmed %zu objects (%s in %llu chunks%s) in %.1f s: %s fetched now, %s already cached\n",
+                objects.size(), FormatBytes(total).c_str(), static_cast<unsigned long long>(done.chunks.load()),
+                copies > 1 ? (" over " + std::to_string(copies) + " nodes").c_str() : "", seconds,
+                FormatBytes(done.fetched.load()).c_str(), FormatBytes(warmed - done.fetched.load()).c_str());
+  }
+  return Status::Ok();
+}
+
+struct DrainOptions {
+  static constexpr const char* kHelp =
+      "Take a node out of its cluster for good: it leaves the membership (its slots move to\n"
+      "the others), then hands every write it has not uploaded yet to a node that stays (the\n"
+      "holder of its copy, which has the bytes already, else the object's new owner) and moves\n"
+      "the copies it holds for others. Waits until it is done; then the node can be stopped.\n"
+      "Example: shoal drain 10.0.0.7:7070   (or a node id, with --cache naming any member)";
+  std::string node;
+  int timeout_s = 0;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("NODE", node, "HOST:PORT of the node, or its id (looked up through --cache)")->required();
+    cmd->add_option("--timeout", timeout_s, "Give up (exit 1) after this many seconds (default: never)");
+    AddQuietFlag(cmd, common);
+    AddCacheFlags(cmd, common);
+  }
+};
+
+Status Drain(const DrainOptions& o, const client::CacheConfig& cache) {
+  return DrainNode(cache, o.node, o.timeout_s, o.common.quiet);
+}
+
+struct MbOptions {
+  static constexpr const char* kHelp = "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models";
+  std::string url;
+  Common common;
+  void Define(CLI::App* cmd) { cmd->add_option("URL", url, "az://container or s3://bucket")->required(); }
+};
+
+Status Mb(const MbOptions& o, const client::CacheConfig&) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url));
+  return loc.store->CreateBucket();
+}
+
+struct MountCommandOptions {
+  static constexpr const char* kHelp =
+      "Mount the objects under URL_PREFIX as files at MOUNTPOINT (FUSE). With --cache, reads\n"
+      "come from the node's cache and a file written there is acknowledged at close once it is\n"
+      "on the node (write-back; see shoal flush); without, straight to the object store.\n"
+      "Files are written front to back and appear whole at close; writing into the middle of\n"
+      "an existing file fails with EOPNOTSUPP. rename copies (objects have no rename).\n"
+      "See docs/mount.md. Detaches once mounted unless --foreground; `shoal unmount` ends it.\n"
+      "Example: shoal mount --cache 127.0.0.1:7070 az://ckpt/run1/ /mnt/ckpt";
+  mount::MountOptions mount;
+  std::string fsync_waits = "replicated";
+  Common common;
+  MountCommandOptions() {
+    mount.uid = ::getuid();
+    mount.gid = ::getgid();
+  }
+  void Define(CLI::App* cmd) {
+    cmd->add_option("URL_PREFIX", mount.url, "az://container/prefix/, s3://bucket/prefix/ or file:///dir/")->required();
+    cmd->add_option("MOUNTPOINT", mount.mountpoint, "An empty directory")->required();
+    cmd->add_flag("--read-only", mount.read_only, "Refuse every change (EROFS)");
+    cmd->add_flag("--allow-other", mount.allow_other,
+                  "Let other users use the mount (as root, or with user_allow_other in /etc/fuse.conf)");
+    cmd->add_option("--uid", mount.uid, "Owner of every file and directory (default: yours)");
+    cmd->add_option("--gid", mount.gid, "Group of every file and directory (default: yours)");
+    cmd->add_option("--metadata-ttl", mount.metadata_ttl,
+                    "Seconds sizes, ETags and listings are trusted before they are asked again (default 60; "
+                    "0: every time)");
+    cmd->add_option("--fsync-waits", fsync_waits,
+                    "What fsync waits for: replicated (the default: on the node, and on its copies' nodes in a "
+                    "cluster, as close) or durable (in the object store)")
+        ->check(CLI::IsMember({"replicated", "durable"}));
+    cmd->add_flag("--kernel-cache", mount.kernel_cache,
+                  "Keep every file's data in the kernel's page cache. By default files of 32 MiB and more "
+                  "bypass it (direct I/O): large reads are faster and the data is not held in memory twice, "
+                  "but each read call goes to the mount, so programs that read big files in small pieces "
+                  "(dd bs=4k, tar) are faster with this flag, as are repeated reads of the same file");
+    cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground (logs on stderr)");
+    AddCacheFlags(cmd, common);
+  }
+};
+
+// Returns mount::Run's exit code (it reports its own errors), or a usage error.
+Result<int> Mount(const MountCommandOptions& o, const client::CacheConfig&) {
+  mount::MountOptions mo = o.mount;
+  mo.client.cache = o.common.cache;
+  mo.client.token_file = o.common.token_file;
+  mo.fsync_durable = o.fsync_waits == "durable";
+  if (mo.metadata_ttl < 0) return Status::InvalidArgument("--metadata-ttl must be 0 or more");
+  return mount::Run(mo);
+}
+
+struct UnmountOptions {
+  static constexpr const char* kHelp = "Unmount a `shoal mount`.\nExample: shoal unmount /mnt/ckpt";
+  std::string mountpoint;
+  Common common;
+  void Define(CLI::App* cmd) { cmd->add_option("MOUNTPOINT", mountpoint, "Where it is mounted")->required(); }
+};
+
+Status Unmount(const UnmountOptions& o, const client::CacheConfig&) { return mount::Unmount(o.mountpoint); }
+
+// A parsed command's run: the node from its --cache / --token-file (or the environment), then
+// the command; the exit code (1 and a message naming the command when it failed).
+using Runner = std::function<int()>;
+
+// Adds the command `name` to `app`: its options (O::Define, O::kHelp) and `run`, which returns
+// Status (exit 0 or 1) or Result<int> (the exit code, or 1).
+template <class O, class R>
+std::pair<CLI::App*, Runner> Add(CLI::App& app, const std::string& name,
+                                 R (*run)(const O&, const client::CacheConfig&)) {
+  auto options = std::make_shared<O>();
+  CLI::App* cmd = app.add_subcommand(name, O::kHelp);
+  options->Define(cmd);
+  return {cmd, [options, name, run]() -> int {
+            auto cache = client::CacheConfig::Resolve(options->common.cache, options->common.token_file);
+            if (!cache.ok()) return Fail(name, cache.status());
+            auto r = run(*options, *cache);
+            if constexpr (std::is_same_v<R, Status>) {
+              return r.ok() ? 0 : Fail(name, r);
+            } else {
+              return r.ok() ? *r : Fail(name, r.status());
+            }
+          }};
+}
+
 }  // namespace
 
 int Run(int argc, char** argv) {
@@ -439,440 +935,29 @@ int Run(int argc, char** argv) {
       "shoal"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "shoal 0.1.0");
-  Common common;
-  auto add_transfer_flags = [&](CLI::App* cmd) {
-    cmd->add_option("--part-size", common.part_size,
-                    "Size of each part moved in parallel (default 8MiB; S3 needs >= 5MiB)");
-    cmd->add_option("-j,--concurrency", common.concurrency, "Parts in flight at once (default 8)");
-    cmd->add_flag("-q,--quiet", common.quiet, "No progress bar");
-    cmd->add_flag("--no-progress", common.no_progress, "No progress bar");
+  // Every command, in the order --help lists them.
+  const std::vector<std::pair<CLI::App*, Runner>> commands = {
+      Add(app, "cp", Cp),
+      Add(app, "cat", Cat),
+      Add(app, "ls", Ls),
+      Add(app, "stat", Stat),
+      Add(app, "rm", Rm),
+      Add(app, "status", ShowStatus),
+      Add(app, "flush", Flush),
+      Add(app, "commit", Commit),
+      Add(app, "warmup", Warmup),
+      Add(app, "drain", Drain),
+      Add(app, "mb", Mb),
+      Add(app, "mount", Mount),
+      Add(app, "unmount", Unmount),
   };
-  auto add_cache_flags = [&](CLI::App* cmd) {
-    cmd->add_option("--cache", common.cache,
-                    "Go through the shoald at HOST:PORT, or at unix:PATH on this host (shoald "
-                    "--socket; that node then fetches every chunk for this host and passes it on to "
-                    "other nodes) (default: $SHOAL_CACHE): reads are served "
-                    "from its cache; cp FILE URL is acknowledged once on the node's disk and "
-                    "uploaded in the background (see shoal flush)");
-    cmd->add_option("--token-file", common.token_file,
-                    "File with the cache node's shared secret (default: $SHOAL_TOKEN_FILE)");
-  };
-
-  std::string src, dst, url;
-  bool recursive = false, long_format = false;
-  uint64_t offset = 0;
-  int64_t length = -1;
-
-  CLI::App* cp = app.add_subcommand(
-      "cp",
-      "Copy an object or a file. SRC and DST are each a URL, a local path, or - (stdin/stdout).\n"
-      "A DST that ends in / (or is a directory) gets SRC's file name. Large objects move in\n"
-      "parallel parts; nothing appears at DST until the copy is complete.\n"
-      "Examples:\n"
-      "  shoal cp model.bin az://models/llama/model.bin\n"
-      "  shoal cp s3://data/shard-0001 ./shards/\n"
-      "  shoal cp -r ./checkpoint az://ckpt/run1/step100\n"
-      "  tar c dir | shoal cp - az://backups/dir.tar");
-  cp->add_option("SRC", src, "Source URL, path or -")->required();
-  cp->add_option("DST", dst, "Destination URL, path or -")->required();
-  cp->add_flag("-r,--recursive", recursive, "Copy every object under SRC (a prefix or directory)");
-  cp->add_flag("--fsync", common.fsync,
-               "fsync files written to a local path before returning (as file:// URLs always "
-               "are); by default they are renamed into place atomically, like cp");
-  add_transfer_flags(cp);
-  add_cache_flags(cp);
-
-  CLI::App* cat = app.add_subcommand("cat", "Write an object to stdout.\nExample: shoal cat az://c/config.json | jq .");
-  cat->add_option("URL", url, "Object URL or path")->required();
-  const CLI::Validator bytes(
-      [](std::string& text) {
-        return ParseU64(text).ok() ? std::string() : "wants a number of bytes, 0 or more, got '" + text + "'";
-      },
-      "BYTES");
-  cat->add_option("--offset", offset, "First byte to write (default 0)")->check(bytes);
-  cat->add_option("--length", length, "Bytes to write (default: to the end)")->check(bytes);
-  add_transfer_flags(cat);
-  add_cache_flags(cat);
-
-  CLI::App* ls = app.add_subcommand(
-      "ls",
-      "List objects under a URL prefix. Without -r, keys are grouped at '/' like directories\n"
-      "(PRE lines). Columns: last-modified (UTC), size in bytes, key.\n"
-      "Example: shoal ls az://ckpt/run1/");
-  ls->add_option("URL", url, "URL prefix (az://container/prefix, s3://bucket/prefix, path)")->required();
-  ls->add_flag("-r,--recursive", recursive, "List every key under the prefix, without grouping");
-  ls->add_flag("-l,--long", long_format, "Also show each object's ETag");
-
-  CLI::App* stat = app.add_subcommand("stat", "Show an object's size, ETag and last-modified time.");
-  stat->add_option("URL", url, "Object URL or path")->required();
-  add_cache_flags(stat);
-
-  CLI::App* rm = app.add_subcommand("rm", "Delete an object, or with -r every object under a prefix.");
-  rm->add_option("URL", url, "Object URL or prefix")->required();
-  rm->add_flag("-r,--recursive", recursive, "Delete every object under the prefix");
-
-  CLI::App* status = app.add_subcommand(
-      "status", "Show a cache node's state for people: cache use, hits and misses, object-store "
-                "traffic, errors.\nExample: shoal status --cache 127.0.0.1:7070");
-  add_cache_flags(status);
-
-  bool wait = false;
-  std::string prefix;
-  CLI::App* flush = app.add_subcommand(
-      "flush",
-      "Show what a cache node still has to upload (under PREFIX); with --wait, block until\n"
-      "all of it is durable in the object store, showing progress.\n"
-      "Example: shoal flush --wait --cache 127.0.0.1:7070 az://ckpt/run1/step100/");
-  flush->add_option("PREFIX", prefix, "URL prefix (default: everything)");
-  int timeout_s = 0;
-  flush->add_flag("--wait", wait, "Wait until nothing under PREFIX is pending");
-  flush->add_option("--timeout", timeout_s, "With --wait: give up (exit 1) after this many seconds (default: never)");
-  flush->add_flag("-q,--quiet", common.quiet, "No progress");
-  add_cache_flags(flush);
-
-  CLI::App* commit = app.add_subcommand(
-      "commit",
-      "Mark a checkpoint complete: wait until everything under PREFIX is durable, then write\n"
-      "PREFIX/_SHOAL_COMMITTED, JSON naming every object under PREFIX with its size and ETag.\n"
-      "Readers that find the marker know the checkpoint is whole. Without --cache, PREFIX is\n"
-      "listed and marked in the object store directly.\n"
-      "Example: shoal commit --cache 127.0.0.1:7070 az://ckpt/run1/step100/");
-  commit->add_option("PREFIX", prefix, "URL prefix of the checkpoint")->required();
-  commit->add_option("--timeout", timeout_s, "Give up (exit 1) after waiting this many seconds (default: never)");
-  commit->add_flag("-q,--quiet", common.quiet, "No progress");
-  add_cache_flags(commit);
-
-  int per_node = 4;
-  bool broadcast = false;
-  CLI::App* warmup = app.add_subcommand(
-      "warmup",
-      "Fill the cache with every object under PREFIX before a job reads it: each chunk is\n"
-      "fetched from the object store by the node that owns it, every node at once.\n"
-      "--broadcast puts a copy on every member (a model all nodes load at job start): each\n"
-      "chunk still leaves the store once, and nodes pass it on to each other.\n"
-      "Example: shoal warmup --cache 127.0.0.1:7070 az://datasets/imagenet/train/");
-  warmup->add_option("PREFIX", prefix, "URL prefix (or one object)")->required();
-  warmup->add_flag("--broadcast", broadcast, "Every member of the cluster keeps a copy, not only each chunk's owner");
-  warmup->add_option("-j,--per-node", per_node, "Chunks fetched at once on each node (default 4)");
-  warmup->add_flag("-q,--quiet", common.quiet, "No progress");
-  add_cache_flags(warmup);
-
-  std::string node_name;
-  CLI::App* drain = app.add_subcommand(
-      "drain",
-      "Take a node out of its cluster for good: it leaves the membership (its slots move to\n"
-      "the others), then hands every write it has not uploaded yet to a node that stays (the\n"
-      "holder of its copy, which has the bytes already, else the object's new owner) and moves\n"
-      "the copies it holds for others. Waits until it is done; then the node can be stopped.\n"
-      "Example: shoal drain 10.0.0.7:7070   (or a node id, with --cache naming any member)");
-  drain->add_option("NODE", node_name, "HOST:PORT of the node, or its id (looked up through --cache)")->required();
-  drain->add_option("--timeout", timeout_s, "Give up (exit 1) after this many seconds (default: never)");
-  drain->add_flag("-q,--quiet", common.quiet, "No progress");
-  add_cache_flags(drain);
-
-  CLI::App* mb = app.add_subcommand("mb", "Create a container or bucket (ok if it exists).\nExample: shoal mb az://models");
-  mb->add_option("URL", url, "az://container or s3://bucket")->required();
-
-  mount::MountOptions mo;
-  mo.uid = ::getuid();
-  mo.gid = ::getgid();
-  std::string fsync_waits = "replicated";
-  CLI::App* mnt = app.add_subcommand(
-      "mount",
-      "Mount the objects under URL_PREFIX as files at MOUNTPOINT (FUSE). With --cache, reads\n"
-      "come from the node's cache and a file written there is acknowledged at close once it is\n"
-      "on the node (write-back; see shoal flush); without, straight to the object store.\n"
-      "Files are written front to back and appear whole at close; writing into the middle of\n"
-      "an existing file fails with EOPNOTSUPP. rename copies (objects have no rename).\n"
-      "See docs/mount.md. Detaches once mounted unless --foreground; `shoal unmount` ends it.\n"
-      "Example: shoal mount --cache 127.0.0.1:7070 az://ckpt/run1/ /mnt/ckpt");
-  mnt->add_option("URL_PREFIX", url, "az://container/prefix/, s3://bucket/prefix/ or file:///dir/")->required();
-  mnt->add_option("MOUNTPOINT", mo.mountpoint, "An empty directory")->required();
-  mnt->add_flag("--read-only", mo.read_only, "Refuse every change (EROFS)");
-  mnt->add_flag("--allow-other", mo.allow_other,
-                "Let other users use the mount (as root, or with user_allow_other in /etc/fuse.conf)");
-  mnt->add_option("--uid", mo.uid, "Owner of every file and directory (default: yours)");
-  mnt->add_option("--gid", mo.gid, "Group of every file and directory (default: yours)");
-  mnt->add_option("--metadata-ttl", mo.metadata_ttl,
-                  "Seconds sizes, ETags and listings are trusted before they are asked again (default 60; "
-                  "0: every time)");
-  mnt->add_option("--fsync-waits", fsync_waits,
-                  "What fsync waits for: replicated (the default: on the node, and on its copies' nodes in a "
-                  "cluster, as close) or durable (in the object store)")
-      ->check(CLI::IsMember({"replicated", "durable"}));
-  mnt->add_flag("--kernel-cache", mo.kernel_cache,
-                "Keep every file's data in the kernel's page cache. By default files of 32 MiB and more "
-                "bypass it (direct I/O): large reads are faster and the data is not held in memory twice, "
-                "but each read call goes to the mount, so programs that read big files in small pieces "
-                "(dd bs=4k, tar) are faster with this flag, as are repeated reads of the same file");
-  mnt->add_flag("-f,--foreground", mo.foreground, "Stay in the foreground (logs on stderr)");
-  add_cache_flags(mnt);
-
-  std::string mountpoint;
-  CLI::App* umnt = app.add_subcommand("unmount", "Unmount a `shoal mount`.\nExample: shoal unmount /mnt/ckpt");
-  umnt->add_option("MOUNTPOINT", mountpoint, "Where it is mounted")->required();
-
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return UsageError(app, e, argc, argv);
   }
-
-  // The cache node from --cache/--token-file or SHOAL_CACHE/SHOAL_TOKEN_FILE.
-  auto cache = client::CacheConfig::Resolve(common.cache, common.token_file);
-  if (!cache.ok()) return Fail(app.get_subcommands().front()->get_name(), cache.status());
-  if (mnt->parsed()) {
-    mo.url = url;
-    mo.client.cache = common.cache;
-    mo.client.token_file = common.token_file;
-    mo.fsync_durable = fsync_waits == "durable";
-    if (mo.metadata_ttl < 0) return Fail("mount", Status::InvalidArgument("--metadata-ttl must be 0 or more"));
-    return mount::Run(mo);
-  }
-  if (umnt->parsed()) {
-    Status st = mount::Unmount(mountpoint);
-    return st.ok() ? 0 : Fail("unmount", st);
-  }
-  if (cp->parsed()) {
-    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(dst)) {
-      Status st = WriteThrough(src, dst, recursive, common, *cache);
-      return st.ok() ? 0 : Fail("cp", st);
-    }
-    auto s = Resolve(src, false, &*cache);
-    if (!s.ok()) return Fail("cp", s.status());
-    auto d = Resolve(dst, common.fsync);
-    if (!d.ok()) return Fail("cp", d.status());
-    Status st = recursive ? CopyRecursive(*s, *d, common) : CopyOne(*s, *d, common);
-    return st.ok() ? 0 : Fail("cp", st);
-  }
-  if (cat->parsed()) {
-    auto loc = Resolve(url, false, &*cache);
-    if (!loc.ok()) return Fail("cat", loc.status());
-    auto topts = common.Transfer();
-    if (!topts.ok()) return Fail("cat", topts.status());
-    auto info = loc->store->Head(loc->url.key);
-    if (!info.ok()) return Fail("cat", info.status());
-    auto sink = [](const char* d, size_t n) { return WriteFd(STDOUT_FILENO, d, n); };
-    Status st;
-    if (offset == 0 && length < 0) {
-      st = DownloadStream(*loc->store, *info, sink, *topts);
-    } else {
-      ReadOptions ro;
-      ro.offset = offset;
-      if (length >= 0) ro.length = static_cast<uint64_t>(length);
-      ro.if_match = info->etag;
-      st = loc->store->Get(loc->url.key, ro, sink);
-    }
-    return st.ok() ? 0 : Fail("cat", st);
-  }
-  if (ls->parsed()) {
-    auto loc = Resolve(url);
-    if (!loc.ok()) return Fail("ls", loc.status());
-    ListOptions lo;
-    lo.prefix = loc->url.key;
-    if (loc->local && IsLocalDir(*loc)) lo.prefix = AsPrefix(lo.prefix);
-    if (!recursive) lo.delimiter = "/";
-    while (true) {
-      auto page = loc->store->List(lo);
-      if (!page.ok()) return Fail("ls", page.status());
-      // Keys as the store names them; local files as absolute paths.
-      std::string lead = loc->local ? "/" : "";
-      for (const auto& p : page->prefixes) {
-        std::printf("%19s %12s  %s%s\n", "", "PRE", lead.c_str(), p.c_str());
-      }
-      for (const auto& o : page->objects) {
-        std::printf("%s %12llu  %s%s%s%s\n", FormatTime(o.last_modified).c_str(),
-                    static_cast<unsigned long long>(o.size), lead.c_str(), o.key.c_str(),
-                    long_format ? "  " : "", long_format ? o.etag.c_str() : "");
-      }
-      if (page->next_continuation.empty()) break;
-      lo.continuation = page->next_continuation;
-    }
-    return 0;
-  }
-  if (stat->parsed()) {
-    if (!cache->endpoint.empty() && ObjectUrl::IsUrl(url)) {
-      auto o = client::StatThroughCache(*cache, url);
-      if (!o.ok()) return Fail("stat", o.status());
-      std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nstate:         %s\n",
-                  url.c_str(), static_cast<unsigned long long>(o->info.size), FormatBytes(o->info.size).c_str(),
-                  o->info.etag.c_str(),
-                  o->state == "local" ? "local (on the node's disk; upload to the store pending)"
-                                      : "durable (in the object store)");
-      return 0;
-    }
-    auto loc = Resolve(url, false, &*cache);
-    if (!loc.ok()) return Fail("stat", loc.status());
-    auto info = loc->store->Head(loc->url.key);
-    if (!info.ok()) return Fail("stat", info.status());
-    std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nlast-modified: %s\n",
-                loc->Name(info->key).c_str(), static_cast<unsigned long long>(info->size),
-                FormatBytes(info->size).c_str(), info->etag.c_str(),
-                FormatIso8601(info->last_modified).c_str());
-    return 0;
-  }
-  if (rm->parsed()) {
-    auto loc = Resolve(url);
-    if (!loc.ok()) return Fail("rm", loc.status());
-    if (!recursive) {
-      auto info = loc->store->Head(loc->url.key);
-      if (!info.ok()) return Fail("rm", info.status());
-      Status st = loc->store->Delete(loc->url.key);
-      return st.ok() ? 0 : Fail("rm", st);
-    }
-    auto all = ListAll(*loc->store, AsPrefix(loc->url.key));
-    if (!all.ok()) return Fail("rm", all.status());
-    for (const auto& o : *all) {
-      Status st = loc->store->Delete(o.key);
-      if (!st.ok()) return Fail("rm", st);
-    }
-    std::fprintf(stderr, "deleted %zu objects\n", all->size());
-    return 0;
-  }
-  if (status->parsed()) {
-    if (cache->endpoint.empty()) {
-      return Fail("status", Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)"));
-    }
-    auto m = client::FetchMetrics(*cache);
-    if (!m.ok()) return Fail("status", m.status());
-    auto g = [&](const char* name) { return (*m)[std::string("shoal_") + name]; };
-    uint64_t hits = g("chunk_hits_total"), misses = g("chunk_misses_total");
-    std::printf("node          %s\n", cache->endpoint.c_str());
-    std::printf("cache         %s in %llu chunks (%s not yet uploaded); %llu evicted, %llu corrupt dropped\n",
-                FormatBytes(g("cache_bytes")).c_str(), static_cast<unsigned long long>(g("cache_chunks")),
-                FormatBytes(g("cache_pinned_bytes")).c_str(),
-                static_cast<unsigned long long>(g("cache_evictions_total")),
-                static_cast<unsigned long long>(g("cache_corruptions_total")));
-    std::printf("reads         %llu requests, %s served; chunk hits %llu, misses %llu (%.0f%% hit), "
-                "coalesced waits %llu, read ahead %llu\n",
-                static_cast<unsigned long long>(g("requests_total")), FormatBytes(g("bytes_served_total")).c_str(),
-                static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
-                hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0.0,
-                static_cast<unsigned long long>(g("coalesced_waits_total")),
-                static_cast<unsigned long long>(g("readahead_chunks_total")));
-    auto u = [&](const char* name) { return static_cast<unsigned long long>(g(name)); };
-    std::printf("object store  %llu GETs (%s), %llu HEADs; %llu PUTs (%s); %llu answered 429/503\n",
-                u("store_get_requests_total"), FormatBytes(g("store_get_bytes_total")).c_str(),
-                u("store_head_requests_total"), u("store_put_requests_total"),
-                FormatBytes(g("store_put_bytes_total")).c_str(), u("store_throttles_total"));
-    std::printf("write-back    %s written; %llu objects (%s) not yet durable, oldest %.1f s, %llu overdue; "
-                "%llu uploaded; staged cap %s (peak %s), writers waited %llu times (%.1f s); "
-                "upload window %llu parts (cut %llu times), %llu failed attempts\n",
-                FormatBytes(g("bytes_written_total")).c_str(), u("staged_objects"),
-                FormatBytes(g("staged_bytes")).c_str(), g("upload_lag_ms") / 1000.0, u("uploads_overdue"),
-                u("uploads_total"), FormatBytes(g("staged_cap_bytes")).c_str(),
-                FormatBytes(g("staged_bytes_peak")).c_str(), u("writer_waits_total"),
-                g("writer_wait_ms_total") / 1000.0, u("upload_window"), u("upload_window_cuts_total"),
-                u("upload_failures_total"));
-    std::printf("fan-in        %llu askers sent to holders; %llu chunks (%s) got from holders, %llu holders "
-                "failed; %s to this host's processes (unix socket); %llu connections refused (busy)\n",
-                u("fan_in_redirects_total"), u("fan_in_fetches_total"),
-                FormatBytes(g("fan_in_fetch_bytes_total")).c_str(), u("fan_in_fallbacks_total"),
-                FormatBytes(g("bytes_served_local_total")).c_str(), u("connections_refused_total"));
-    std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
-                u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
-                u("errors_other_total"));
-    auto cluster = client::FetchCluster(*cache);
-    if (cluster.ok() && cluster->epoch > 0) PrintCluster(*cache, *cluster);
-    return 0;
-  }
-  if (drain->parsed()) {
-    Status st = DrainNode(*cache, node_name, timeout_s, common.quiet);
-    return st.ok() ? 0 : Fail("drain", st);
-  }
-  if (warmup->parsed()) {
-    if (cache->endpoint.empty()) {
-      return Fail("warmup", Status::InvalidArgument("name a node of the cluster: --cache HOST:PORT (or set SHOAL_CACHE)"));
-    }
-    if (per_node < 1 || per_node > 64) return Fail("warmup", Status::InvalidArgument("--per-node must be 1 to 64"));
-    auto loc = Resolve(prefix);
-    if (!loc.ok()) return Fail("warmup", loc.status());
-    auto listed = ListAll(*loc->store, loc->url.key);
-    if (!listed.ok()) return Fail("warmup", listed.status());
-    std::vector<std::pair<std::string, ObjectInfo>> objects;
-    uint64_t total = 0;
-    for (const auto& o : *listed) {
-      objects.push_back({loc->url.WithKey(o.key).ToString(), o});
-      total += o.size;
-    }
-    uint64_t copies = 1;
-    if (broadcast) {
-      auto cluster = client::FetchCluster(*cache);
-      if (!cluster.ok()) return Fail("warmup", cluster.status());
-      copies = std::max<uint64_t>(1, cluster->members.size());
-    }
-    Progress progress(std::to_string(objects.size()) + " objects" +
-                          (copies > 1 ? " x " + std::to_string(copies) + " nodes" : ""),
-                      total * copies, common.ShowProgress());
-    client::WarmupProgress done(progress.bytes());
-    Status st = client::WarmUp(*cache, objects, per_node, &done, broadcast);
-    progress.Finish();
-    const double seconds = progress.Seconds();
-    const uint64_t warmed = progress.bytes()->load();
-    if (!st.ok()) return Fail("warmup", st);
-    if (!common.quiet) {
-      std::printf("warmed %zu objects (%s in %llu chunks%s) in %.1f s: %s fetched now, %s already cached\n",
-                  objects.size(), FormatBytes(total).c_str(), static_cast<unsigned long long>(done.chunks.load()),
-                  copies > 1 ? (" over " + std::to_string(copies) + " nodes").c_str() : "", seconds,
-                  FormatBytes(done.fetched.load()).c_str(), FormatBytes(warmed - done.fetched.load()).c_str());
-    }
-    return 0;
-  }
-  if (flush->parsed()) {
-    if (cache->endpoint.empty()) {
-      return Fail("flush", Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)"));
-    }
-    if (wait) {
-      Status st = WaitDurable(*cache, prefix, timeout_s, common.quiet);
-      if (!st.ok()) return Fail("flush", st);
-    } else {
-      auto p = client::FetchPending(*cache, prefix);
-      if (!p.ok()) return Fail("flush", p.status());
-      if (p->objects > 0) {
-        std::printf("pending: %llu objects, %s of %s uploaded%s%s\n", static_cast<unsigned long long>(p->objects),
-                    FormatBytes(p->uploaded).c_str(), FormatBytes(p->bytes).c_str(),
-                    p->last_error.empty() ? "" : "; retrying after: ", p->last_error.c_str());
-        return 0;
-      }
-    }
-    std::printf("durable: nothing under '%s' is waiting for upload\n", prefix.c_str());
-    return 0;
-  }
-  if (commit->parsed()) {
-    std::string marker;
-    if (cache->endpoint.empty() || !ObjectUrl::IsUrl(prefix)) {
-      auto loc = Resolve(prefix);
-      if (!loc.ok()) return Fail("commit", loc.status());
-      auto m = WriteCommitMarker(*loc->store, loc->url);
-      if (!m.ok()) return Fail("commit", m.status());
-      marker = *m;
-    } else {
-      // A write may land under the prefix between the wait and the commit: the node refuses
-      // (412) and we wait again.
-      for (int attempt = 0;; attempt++) {
-        Status st = WaitDurable(*cache, prefix, timeout_s, common.quiet);
-        if (!st.ok()) return Fail("commit", st);
-        auto m = client::CommitThroughCache(*cache, prefix);
-        if (m.ok()) {
-          marker = *m;
-          break;
-        }
-        if (m.status().code() != Code::kPreconditionFailed || attempt >= 10) return Fail("commit", m.status());
-      }
-    }
-    auto j = nlohmann::json::parse(marker, nullptr, false);
-    if (j.is_discarded()) return Fail("commit", Status::IOError("the commit marker is not JSON"));
-    std::printf("committed %llu %s (%s) under %s: %s%s\n", static_cast<unsigned long long>(j.value("objects", 0ull)),
-                j.value("objects", 0ull) == 1 ? "object" : "objects",
-                FormatBytes(j.value("bytes", 0ull)).c_str(), j.value("prefix", std::string()).c_str(),
-                j.value("prefix", std::string()).c_str(), kCommitMarker);
-    return 0;
-  }
-  if (mb->parsed()) {
-    auto loc = Resolve(url);
-    if (!loc.ok()) return Fail("mb", loc.status());
-    Status st = loc->store->CreateBucket();
-    return st.ok() ? 0 : Fail("mb", st);
+  for (const auto& [cmd, run] : commands) {
+    if (cmd->parsed()) return run();
   }
   return 2;
 }

@@ -475,16 +475,16 @@ Result<ClusterInfo> FetchCluster(const CacheConfig& config) {
   return c;
 }
 
-Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config) {
+Result<std::map<std::string, double>> FetchMetrics(const CacheConfig& config) {
   SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, std::string(proto::kMetricsPath)));
-  std::map<std::string, uint64_t> out;
+  std::map<std::string, double> out;
   std::istringstream in(body);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
     size_t sp = line.rfind(' ');
     if (sp == std::string::npos) continue;
-    out[line.substr(0, sp)] = std::strtoull(line.c_str() + sp + 1, nullptr, 10);
+    out[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
   }
   return out;
 }

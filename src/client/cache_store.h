@@ -107,6 +107,6 @@ struct DrainProgress {
 Result<DrainProgress> Drain(const CacheConfig& config, bool start);
 
 // The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
-Result<std::map<std::string, uint64_t>> FetchMetrics(const CacheConfig& config);
+Result<std::map<std::string, double>> FetchMetrics(const CacheConfig& config);
 
 }  // namespace shoal::client

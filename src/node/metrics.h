@@ -51,7 +51,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> store_throttles{0};     // 429/503 answers seen by uploads
   std::atomic<uint64_t> upload_window_cuts{0};  // times the upload concurrency was halved
   std::atomic<uint64_t> writer_waits{0};        // chunks whose writer waited for the staged cap
-  std::atomic<uint64_t> writer_wait_ms{0};
+  std::atomic<uint64_t> writer_wait_ns{0};
   std::atomic<uint64_t> staged_bytes_peak{0};
   std::atomic<uint64_t> errors_disk_full{0};
   std::atomic<uint64_t> peer_fetches{0};         // chunks got from their owner (another node)

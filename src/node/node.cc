@@ -1,11 +1,14 @@
 #include "node/node.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 #include <thread>
 
@@ -60,6 +63,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (o.fetch_threads == 0) o.fetch_threads = std::max(4, 2 * cores);
   node->serve_pool_ = std::make_unique<WorkerPool>(o.serve_threads, "shoald-serve");
   node->fetch_pool_ = std::make_unique<WorkerPool>(o.fetch_threads, "shoald-fetch");
+  node->copy_pool_ = std::make_unique<WorkerPool>(o.fetch_threads, "shoald-copy");
   SHOAL_ASSIGN_OR_RETURN(node->chunks_,
                          engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
   SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
@@ -92,6 +96,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
       UploaderOptions{options.upload_concurrency, options.upload_deadline}, std::move(hooks), &node->metrics_);
   SHOAL_RETURN_IF_ERROR(node->Replay());
   node->replica_thread_ = std::thread([n] { n->WatchReplicas(); });
+  pthread_setname_np(node->replica_thread_.native_handle(), "shoald-replica");
   return node;
 }
 
@@ -99,6 +104,7 @@ Node::~Node() {
   // Handlers and fetches queued or running finish first, while all they use is here.
   serve_pool_.reset();
   fetch_pool_.reset();
+  copy_pool_.reset();  // after the serve pool: its writers wait for their copies
   closing_ = true;  // no new view refreshes; a drain stops between hand-offs
   {
     std::lock_guard<std::mutex> lock(copies_mu_);
@@ -187,7 +193,9 @@ Result<std::unique_ptr<Writer>> Node::BeginWrite(const std::string& url) {
 Writer::~Writer() {
   node_->writers_--;
   if (finished_) return;
-  sends_.clear();  // waits for copies in flight
+  for (auto& sent : sends_) {
+    if (sent.valid()) sent.wait();  // copies in flight end before the drop (Finish may have taken one)
+  }
   // chunks_ + 1: a chunk stored whose copy then failed is not counted in chunks_.
   for (const auto& peer : replicas_) {
     node_->CallPeer(peer, "POST", ReplicaDropPath(id_, url_, chunks_ + 1)).IgnoreError();
@@ -213,7 +221,7 @@ Status Writer::Flush() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       st = node_->chunks_->Put(key, data, /*pinned=*/true);
     }
-    node_->metrics_.writer_wait_ms += std::chrono::duration_cast<std::chrono::milliseconds>(
+    node_->metrics_.writer_wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::steady_clock::now() - start).count();
   }
   if (!st.ok()) {
@@ -225,9 +233,10 @@ Status Writer::Flush() {
     auto copy = std::make_shared<const std::string>(data);
     std::string path = ReplicaChunkPath(id_, url_, chunks_);
     for (const auto& peer : replicas_) {
-      sends_.push_back(std::async(std::launch::async, [this, peer, path, copy] {
-        return node_->CallPeer(peer, "PUT", path, *copy);
-      }));
+      std::packaged_task<Status()> send(
+          [node = node_, peer, path, copy] { return node->CallPeer(peer, "PUT", path, *copy); });
+      sends_.push_back(send.get_future());
+      node_->copy_pool_->Submit(std::move(send));
     }
     while (sends_.size() > 4 * replicas_.size()) {
       Status sent = sends_.front().get();
@@ -260,7 +269,7 @@ Status Node::ReserveStaged(uint64_t n, const std::string& url) {
   if (over()) {
     metrics_.writer_waits++;
     bool room = staged_cv_.wait_until(lock, start + options_.writer_timeout, [&] { return !over(); });
-    metrics_.writer_wait_ms += std::chrono::duration_cast<std::chrono::milliseconds>(
+    metrics_.writer_wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now() - start).count();
     if (!room) {
       return Status::Unavailable(
@@ -685,6 +694,10 @@ std::string Node::MetricsText() {
   };
   auto counter = [&](const char* name, const char* help, uint64_t v) { metric("counter", name, help, v); };
   auto gauge = [&](const char* name, const char* help, uint64_t v) { metric("gauge", name, help, v); };
+  auto seconds = [&](const char* name, const char* type, const char* help, double v) {
+    out << "# HELP shoal_" << name << " " << help << "\n# TYPE shoal_" << name << " " << type << "\nshoal_" << name
+        << " " << std::fixed << std::setprecision(3) << v << std::defaultfloat << "\n";
+  };
   counter("requests_total", "Client requests received.", metrics_.requests);
   counter("chunk_hits_total", "Chunk reads served from local disk.", metrics_.chunk_hits);
   counter("chunk_misses_total", "Chunk reads not on local disk.", metrics_.chunk_misses);
@@ -708,7 +721,8 @@ std::string Node::MetricsText() {
   counter("upload_window_cuts_total", "Times the upload concurrency was halved for a throttling store.",
           metrics_.upload_window_cuts);
   counter("writer_waits_total", "Chunks whose writer waited at the staged-bytes cap.", metrics_.writer_waits);
-  counter("writer_wait_ms_total", "Time writers waited at the staged-bytes cap.", metrics_.writer_wait_ms);
+  seconds("writer_wait_seconds_total", "counter", "Time writers waited at the staged-bytes cap.",
+          static_cast<double>(metrics_.writer_wait_ns.load()) / 1e9);
   counter("errors_disk_full_total", "Writes refused because the data directory's disk is full.",
           metrics_.errors_disk_full);
   counter("peer_fetches_total", "Chunks got from their owner, another node.", metrics_.peer_fetches);
@@ -784,7 +798,8 @@ std::string Node::MetricsText() {
     gauge("staged_cap_bytes", "The staged-bytes cap (--staged-cap).", options_.staged_cap);
     gauge("staged_objects", "Objects written here and not yet durable.", pending.size());
     gauge("uploads_overdue", "Objects not durable within --upload-deadline.", overdue);
-    gauge("upload_lag_ms", "Age of the oldest write not yet durable.", oldest ? UnixMillis() - oldest : 0);
+    seconds("upload_lag_seconds", "gauge", "Age of the oldest write not yet durable.",
+            oldest ? static_cast<double>(UnixMillis() - oldest) / 1000 : 0.0);
     gauge("upload_window", "Part uploads allowed in flight now (adapts to 429/503).",
           static_cast<uint64_t>(uploader_->window()));
   }

@@ -85,7 +85,8 @@ struct NodeOptions {
   int max_connections = 1024;
   // Threads for blocking work of requests (disk reads, writes and fsyncs, handlers:
   // `serve_threads`) and chunk fetches from peers and the store (`fetch_threads`: how many
-  // chunks are fetched at once). 0: from the core count. The server's event loop has its own.
+  // chunks are fetched at once; writers' chunk copies to their replicas run on a second pool
+  // of as many). 0: from the core count. The server's event loop has its own.
   int serve_threads = 0;
   int fetch_threads = 0;
   // Whole chunks kept in memory after a read or a fetch (engine::HotChunks), so small reads of
@@ -182,7 +183,7 @@ class Writer {
   bool streaming_ = false;  // its parts are being uploaded already (Uploader::Open)
   bool finished_ = false;
   std::vector<cluster::Peer> replicas_;        // nodes that receive a copy of every chunk
-  std::deque<std::future<Status>> sends_;      // copies in flight, oldest first
+  std::deque<std::future<Status>> sends_;      // copies in flight on the copy pool, oldest first
 };
 
 // The cache node as a library: serves ranges of objects from the chunk store, filling misses
@@ -443,6 +444,7 @@ class Node {
 
   // Declared last, so destroyed first: their threads end (running what is queued) while
   // everything their tasks use still exists.
+  std::unique_ptr<WorkerPool> copy_pool_;   // writers' chunk copies to replicas (writers run on serve_pool_)
   std::unique_ptr<WorkerPool> fetch_pool_;  // chunk fetches for readers that follow a fill
   std::unique_ptr<WorkerPool> serve_pool_;  // the server's blocking handlers
 };

@@ -1,5 +1,6 @@
 #include "node/uploader.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -44,10 +45,10 @@ struct Uploader::Job {
 
 Uploader::Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics)
     : options_(options), hooks_(std::move(hooks)), metrics_(metrics),
-      window_(std::max(1, options.max_concurrency)) {
-  for (int i = 0; i < std::max(1, options_.max_concurrency); i++) {
-    workers_.emplace_back([this] { Work(); });
-  }
+      window_(std::max(1, options.max_concurrency)),
+      pool_(std::make_unique<WorkerPool>(std::max(1, options.max_concurrency), "shoald-upload")) {
+  scheduler_ = std::thread([this] { Schedule(); });
+  pthread_setname_np(scheduler_.native_handle(), "shoald-upsched");
 }
 
 Uploader::~Uploader() {
@@ -56,7 +57,8 @@ Uploader::~Uploader() {
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : workers_) t.join();
+  scheduler_.join();
+  pool_.reset();  // the tasks handed out finish; nothing new starts
 }
 
 namespace {
@@ -221,8 +223,10 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
     case Task::Kind::kPart: {
       SHOAL_ASSIGN_OR_RETURN(std::string data, hooks_.chunk(r, task.part));
       metrics_->store_put_requests++;
+      auto started = std::chrono::steady_clock::now();
       Status st = task.job->upload->PutPart(static_cast<uint32_t>(task.part), task.part * r.chunk_size, data);
       note_throttles();
+      if (st.ok()) metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
       if (st.ok()) metrics_->store_put_bytes += data.size();
       *bytes = data.size();
       return st;
@@ -233,9 +237,11 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
         SHOAL_ASSIGN_OR_RETURN(data, hooks_.chunk(r, 0));
       }
       metrics_->store_put_requests++;
+      auto started = std::chrono::steady_clock::now();
       auto info = store->PutObject(url.key, data);
       note_throttles();
       if (!info.ok()) return info.status();
+      metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
       metrics_->store_put_bytes += data.size();
       *bytes = data.size();
       return hooks_.durable(r, *info);
@@ -333,10 +339,7 @@ void Uploader::WarnOverdueLocked() {
   }
 }
 
-void Uploader::Work() {
-  // Background work yields the CPU to the node's readers and writers (nice 10 for this
-  // thread only: Linux applies setpriority to a thread id).
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+void Uploader::Schedule() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     WarnOverdueLocked();
@@ -348,20 +351,24 @@ void Uploader::Work() {
     }
     in_flight_++;
     task.job->in_flight++;
-    auto started = Clock::now();
-    lock.unlock();
-    bool throttled = false;
-    uint64_t bytes = 0;
-    Status st = Run(task, &throttled, &bytes);
-    lock.lock();
-    auto abandoned = FinishLocked(task, st, throttled, bytes, started);
-    cv_.notify_all();
-    if (abandoned) {
-      lock.unlock();
-      abandoned.reset();
-      lock.lock();
-    }
+    pool_->Submit([this, task, started = Clock::now()] { RunTask(task, started); });
   }
+}
+
+void Uploader::RunTask(const Task& task, Clock::time_point started) {
+  // Background work yields the CPU to the node's readers and writers (nice 10 for this
+  // thread only: Linux applies setpriority to a thread id; every pool thread runs only this).
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+  bool throttled = false;
+  uint64_t bytes = 0;
+  Status st = Run(task, &throttled, &bytes);
+  std::unique_ptr<MultipartUpload> abandoned;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoned = FinishLocked(task, st, throttled, bytes, started);
+  }
+  cv_.notify_all();
+  // `abandoned` is destroyed here, unlocked: aborts the upload (best effort).
 }
 
 }  // namespace shoal::node

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "engine/journal.h"
 #include "node/metrics.h"
 #include "store/object_store.h"
@@ -83,7 +84,10 @@ class Uploader {
     std::shared_ptr<Job> job;
     uint64_t part = 0;
   };
-  void Work();
+  // The one thread that picks tasks (window, back-off, FIFO) and hands them to pool_.
+  void Schedule();
+  // On a pool thread: runs `task`, then books its outcome.
+  void RunTask(const Task& task, std::chrono::steady_clock::time_point started);
   // The next thing to do (false: none now); *wake is when a backed-off job becomes runnable.
   bool NextTaskLocked(Task* task, std::chrono::steady_clock::time_point* wake);
   Status Run(const Task& task, bool* throttled, uint64_t* bytes);
@@ -106,7 +110,10 @@ class Uploader {
   int in_flight_ = 0;                      // guarded by mu_
   std::chrono::steady_clock::time_point last_cut_{};  // guarded by mu_
   bool stopping_ = false;                  // guarded by mu_
-  std::vector<std::thread> workers_;
+  // max_concurrency threads: the window (<= max_concurrency) bounds the tasks handed to it,
+  // so a task never waits in its queue for long. Its tasks never wait for each other.
+  std::unique_ptr<WorkerPool> pool_;
+  std::thread scheduler_;
 };
 
 }  // namespace shoal::node

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -37,6 +38,8 @@ class FakeStore final : public ObjectStore {
   int throttle_parts = 0;     // the next this many PutParts fail with a 503
   int fail_completes = 0;     // the next this many Completes fail
   int begun = 0, aborted = 0, parts_put = 0;
+  std::chrono::milliseconds part_time{0};  // each PutPart takes this long
+  int parts_in_flight = 0, most_parts_in_flight = 0;
 
   std::string Object(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu);
@@ -78,6 +81,12 @@ Status FakeUpload::PutPart(uint32_t index, uint64_t, std::string_view data) {
       return Status::Unavailable("503 SlowDown");
     }
     store_->parts_put++;
+    store_->most_parts_in_flight = std::max(store_->most_parts_in_flight, ++store_->parts_in_flight);
+  }
+  std::this_thread::sleep_for(store_->part_time);
+  {
+    std::lock_guard<std::mutex> lock(store_->mu);
+    store_->parts_in_flight--;
   }
   std::lock_guard<std::mutex> lock(mu_);
   parts_[index] = std::string(data);
@@ -169,6 +178,17 @@ TEST(UploaderTest, ACancelledWriteIsNeverCommittedAndItsUploadIsAborted) {
   h.uploader.reset();
   EXPECT_EQ(h.store->Object("fake/w2"), "<none>");
   EXPECT_EQ(h.store->aborted, 1);
+}
+
+TEST(UploaderTest, PartsInFlightFillButNeverExceedTheWindow) {
+  Harness h(3);
+  h.store->part_time = std::chrono::milliseconds(20);
+  h.uploader->Add(Harness::Record("w5", 24 * 2, 2));  // 24 parts
+  h.uploader->Add(Harness::Record("w6", 24 * 2, 2));
+  ASSERT_TRUE(h.WaitDurable(2));
+  std::lock_guard<std::mutex> lock(h.store->mu);
+  EXPECT_EQ(h.store->parts_put, 48);
+  EXPECT_EQ(h.store->most_parts_in_flight, 3) << "the window (3 parts, never cut here) across both objects";
 }
 
 TEST(UploaderTest, ThrottlingHalvesTheWindowAndCleanPartsGrowItBack) {

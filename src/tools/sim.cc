@@ -23,8 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cluster/fanin_sim.h"
 #include "cluster/placement.h"
+#include "tools/fanin_sim.h"
 
 namespace shoal::cluster {
 namespace {

@@ -10,7 +10,7 @@
 //   spreading off: every owner sends every reader its chunks.
 // Every chunk leaves the object store once (its owner fetches it; the tree does the rest).
 
-#include "cluster/fanin_sim.h"
+#include "tools/fanin_sim.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
