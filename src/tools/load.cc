@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "common/strings.h"
 #include "net/node_protocol.h"
 #include <algorithm>
 #include <random>
@@ -258,23 +259,18 @@ int main(int argc, char** argv) {
     std::ifstream in(token_file);
     std::stringstream ss;
     ss << in.rdbuf();
-    o.token = ss.str();
-    while (!o.token.empty() && std::isspace(static_cast<unsigned char>(o.token.back()))) o.token.pop_back();
+    o.token = shoal::Trim(ss.str());
   }
   std::stringstream list(o.node);
   for (std::string one; std::getline(list, one, ',');) {
-    size_t colon = one.rfind(':');
-    std::string host = colon == std::string::npos ? "" : one.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    auto at = shoal::SplitHostPort(one);
     beast::error_code ec;
-    auto addr = asio::ip::make_address(host, ec);
-    char* end = nullptr;
-    unsigned long port = colon == std::string::npos ? 0 : std::strtoul(one.c_str() + colon + 1, &end, 10);
-    if (ec || port == 0 || port > 65535 || *end != '\0') {
-      std::fprintf(stderr, "shoal-load: --node wants HOST:PORT (an IP address), got '%s'\n", one.c_str());
+    auto addr = at.ok() ? asio::ip::make_address(at->host, ec) : asio::ip::address();
+    if (!at.ok() || ec || at->port == 0) {
+      std::fprintf(stderr, "shoal-load: --node wants HOST:PORT with an IP address and a port, got '%s'\n", one.c_str());
       return 2;
     }
-    o.nodes.emplace_back(addr, static_cast<uint16_t>(port));
+    o.nodes.emplace_back(addr, at->port);
   }
   const tcp::endpoint ep = o.nodes.front();
   rlimit lim{};
