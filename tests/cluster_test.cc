@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -67,6 +68,7 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
       flags.insert(flags.end(), {"--peers", Peers(members)});
     }
     flags.insert(flags.end(), extra_.begin(), extra_.end());
+    if (env_.count(i)) nodes_[i]->SetEnv(env_[i]);
     Status st = nodes_[i]->Start(proxy_.port(), flags);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
@@ -105,6 +107,18 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     return holder;
   }
 
+  // Node 0 (the origin of a write to `key` whose copy `holder` has) dies with the store
+  // refusing uploads; the store comes back; the holder takes the write over and uploads it.
+  void CrashOriginAndExpectTheHolderUploads(int holder, const std::string& key, const std::string& sha256) {
+    nodes_[0]->Crash();
+    ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+    ASSERT_TRUE(Until([&] { return NodeMetric(Endpoint(holder), "shoal_replica_takeovers_total") == 1; },
+                      std::chrono::seconds(60)))
+        << nodes_[holder]->Log();
+    ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(holder), std::chrono::seconds(120))) << nodes_[holder]->Log();
+    EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key), sha256);
+  }
+
   // A file of `size` pattern bytes from `seed` (testing/data.h), in the test's temp dir.
   std::string PatternFile(uint64_t seed, uint64_t size) {
     std::string file = files_.path() + "/pattern-" + std::to_string(seed) + "-" + std::to_string(size);
@@ -129,6 +143,7 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
   std::vector<int> ports_;
   std::vector<std::unique_ptr<Shoald>> nodes_;
   std::vector<std::string> extra_;  // more flags for every node
+  std::map<int, std::map<std::string, std::string>> env_;  // more environment for node i
   testing::Etcd etcd_;
   testing::TempDir files_;
 };
@@ -224,14 +239,29 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   EXPECT_NE(at_holder.exit_code, 0);
   EXPECT_NE(at_holder.err.find("held here as copies"), std::string::npos) << at_holder.err;
 
-  nodes_[0]->Crash();
-  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
-  ASSERT_TRUE(Until([&] { return NodeMetric(Endpoint(holder), "shoal_replica_takeovers_total") == 1; },
-                    std::chrono::seconds(60)))
-      << nodes_[holder]->Log();
-  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(holder), std::chrono::seconds(120))) << nodes_[holder]->Log();
-  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/rank0.bin"), want);
+  CrashOriginAndExpectTheHolderUploads(holder, "ckpt/rank0.bin", want);
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
+}
+
+// The node that took a write completes its copy on the holder before it journals the write
+// itself; a holder asking about the write in between must keep its copy. Node 0's journal
+// fsync is slowed by 2.5 s (the fault shim, LD_PRELOAD), so the holder asks several times in
+// that window: before the fix it heard "unknown" and dropped the copy, and the write was
+// acknowledged on one node. Here the copy survives the acknowledgement, and when node 0 then
+// dies the holder uploads it.
+TEST_P(ClusterTest, ACopyAskedAboutBeforeItsWriteIsJournaledIsKept) {
+  if (WithEtcd()) GTEST_SKIP() << "the window does not depend on the membership";
+  const uint64_t size = 8 * kMiB;
+  std::string file = PatternFile(12, size);
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  env_[0] = {{"LD_PRELOAD", testing::FaultFsLibrary()}, {"SHOAL_FAULTFS_SLOW_FSYNC", "/journal/:2500"}};
+  StartCluster(4);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), file, Url("window/rank0.bin")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+  int holder = HolderOfCopy(size);
+  ASSERT_NE(holder, -1) << "the acknowledged write lost its copy while it was being journaled";
+  CrashOriginAndExpectTheHolderUploads(holder, "window/rank0.bin", testing::PatternSha256(12, size));
 }
 
 // The node that took a write comes back with an empty disk (a replaced NVMe): it answers

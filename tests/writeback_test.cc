@@ -5,13 +5,17 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "common/strings.h"
+#include "net/http_client.h"
+#include "net/node_protocol.h"
 #include "testing/data.h"
 #include "testing/servers_environment.h"
 #include "testing/shoald.h"
@@ -301,3 +305,68 @@ TEST_F(WriteBackTest, CommitMarksACheckpointCompleteOnlyOnceEveryObjectIsDurable
 }  // namespace shoal
 
 int main(int argc, char** argv) { return shoal::testing::RunTestsWithServers(argc, argv, shoal::kBucket); }
+
+namespace shoal {
+namespace {
+
+// Journal records in a node's data directory, as files.
+uint64_t JournalFiles(const Shoald& node) {
+  uint64_t n = 0;
+  for (const auto& e : fs::directory_iterator(node.DataDir() + "/journal")) n += e.path().extension() == ".json";
+  return n;
+}
+
+// 100,000 small writes through one node into a local-directory store, from 8 connections:
+// once every one is durable, the journal holds no record of them, on disk or in memory (a
+// durable write's record is removed, not kept), and a restart replays none.
+TEST_F(WriteBackTest, AHundredThousandDurableWritesLeaveTheJournalAsItWas) {
+  constexpr int kWriters = 8, kEach = 12500;
+  testing::TempDir store;
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--no-fsync", "--chunk-size", "1MiB", "--capacity", "256MiB"}).ok())
+      << node.Log();
+  ASSERT_EQ(JournalFiles(node), 0u);
+  ASSERT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
+  std::atomic<int> failed{0};
+  std::string first_error;
+  std::mutex error_mu;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; w++) {
+    writers.emplace_back([&, w] {
+      http::Client client;
+      for (int i = 0; i < kEach; i++) {
+        std::string url = "file://" + store.path() + "/w" + std::to_string(w) + "/" + std::to_string(i);
+        std::string body = "object " + std::to_string(w) + "/" + std::to_string(i);
+        http::Request req = proto::NodeRequest("PUT", node.Endpoint(), proto::Target(proto::kObjectPath,
+                                                {{proto::kUrlParam, url}}), "");
+        req.body = body;
+        http::Response resp;
+        Status st = client.Send(req, &resp);
+        if (!st.ok() || resp.status != 201) {
+          if (failed++ == 0) {
+            std::lock_guard<std::mutex> lock(error_mu);
+            first_error = st.ok() ? std::to_string(resp.status) + " " + resp.body : st.ToString();
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  ASSERT_EQ(failed.load(), 0) << first_error;
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(900))) << node.Log();
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_uploads_total"), uint64_t{kWriters} * kEach);
+  EXPECT_EQ(JournalFiles(node), 0u);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
+  EXPECT_LE(NodeMetric(node.Endpoint(), "shoal_memory_aliases"), 65536u);
+  std::ifstream last(store.path() + "/w7/12499");
+  std::string text((std::istreambuf_iterator<char>(last)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "object 7/12499");
+
+  ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_staged_objects"), 0u);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_store_put_requests_total"), 0u) << "a restart uploads nothing again";
+}
+
+}  // namespace
+}  // namespace shoal

@@ -105,7 +105,7 @@ Status Journal::Put(const UploadRecord& record) {
   std::string path = PathOf(record.id);
   std::string tmp = path + ".tmp";
   std::string text = record.Encode() + "\n";
-  std::lock_guard<std::mutex> lock(mu_);  // one writer at a time: the .tmp name is per record
+  std::lock_guard<std::mutex> write(write_mu_);  // one writer at a time: the .tmp name is per record
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("writing journal record " + tmp, errno);
   if (int err = WriteAt(fd, text, 0); err != 0) {
@@ -124,16 +124,25 @@ Status Journal::Put(const UploadRecord& record) {
   if (sync_) {
     if (int err = SyncDirectory(dir_); err != 0) return Errno("syncing " + dir_, err);
   }
+  std::lock_guard<std::mutex> lock(mu_);
   records_[record.id] = record;
   return Status::Ok();
 }
 
 Status Journal::Remove(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> write(write_mu_);
   if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing journal record " + id, errno);
-  records_.erase(id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_.erase(id);
+  }
   if (sync_) SyncDirectory(dir_);  // best effort: the record is gone either way
   return Status::Ok();
+}
+
+size_t Journal::size() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return records_.size();
 }
 
 Result<UploadRecord> Journal::Get(const std::string& id) {

@@ -39,7 +39,8 @@ struct UploadRecord {
 // The write-back journal: one small file per upload under DIR/journal/, each replaced
 // atomically (temp file, fsync, rename, fsync of the directory), so after kill -9 at any
 // moment every record is either its old or its new version. Open() loads them all (records
-// that fail to parse are reported, kept aside as *.bad, never silently dropped). Thread-safe.
+// that fail to parse are reported, kept aside as *.bad, never silently dropped). Thread-safe:
+// Put and Remove are serialized; Get, List and size never wait for one's fsync.
 class Journal {
  public:
   static Result<std::unique_ptr<Journal>> Open(const std::string& dir, bool sync = true);
@@ -51,6 +52,8 @@ class Journal {
   Result<UploadRecord> Get(const std::string& id);
   // All records, oldest first (FIFO by created_unix_ms, then id).
   std::vector<UploadRecord> List();
+  // How many records there are (on disk as in memory).
+  size_t size();
   // Records Open() could not read (their files are kept as *.bad).
   const std::vector<std::string>& damaged() const { return damaged_; }
 
@@ -60,6 +63,9 @@ class Journal {
 
   std::string dir_;
   bool sync_;
+  // write_mu_ serializes changes to the files (held across their fsyncs); mu_ guards the
+  // records in memory, so readers never wait for a disk: a record is seen once it is durable.
+  std::mutex write_mu_;
   std::mutex mu_;
   std::map<std::string, UploadRecord> records_;  // guarded by mu_
   std::vector<std::string> damaged_;

@@ -2,7 +2,7 @@
 
 // The /v1 protocol of shoald: every path, header, query parameter and error code a node
 // serves, and what callers send it. The node's server (src/node/server.cc), the client
-// library (src/client/) and the node's own requests to other nodes (src/node/cluster_node.cc)
+// library (src/client/) and the node's own requests to other nodes (src/node/routing.cc, read_path.cc)
 // all use these names; docs/node.md describes what each request does.
 
 #include <cstdint>

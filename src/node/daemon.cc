@@ -257,9 +257,9 @@ int RunDaemon(int argc, char** argv) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
   }
   if (advertise.empty()) advertise = bound;
-  Status st = (*node)->JoinCluster(advertise);
+  Status st = (*node)->cluster().Join(advertise);
   if (!st.ok()) return fail(st.message());
-  if (auto view = (*node)->view()) {
+  if (auto view = (*node)->cluster().view()) {
     std::fprintf(stderr, "shoald: %s %s of %zu, epoch %llu%s\n", o.reader ? "reader" : "node", o.node_id.c_str(),
                  view->placement().members().size(),
                  static_cast<unsigned long long>(view->epoch()),

@@ -359,13 +359,13 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
   if (!named.ok()) co_return co_await Write(c, fail(named.status()));
   bool pinned = named->has_value();
   bool to_peer = !Header(req, proto::kFromHeader).empty();
-  if (auto epoch = ParseNumber(Header(req, proto::kEpochHeader))) node->SawEpoch(*epoch);
+  if (auto epoch = ParseNumber(Header(req, proto::kEpochHeader))) node->cluster().SawEpoch(*epoch);
   // (No co_await inside ?: here and below: g++ 12 miscompiles it.)
   Result<ObjectInfo> info = Status::Unavailable("");
   if (pinned) {
     info = **named;
   } else {
-    auto stat = Offload([n = node, url] { return n->Stat(url); });
+    auto stat = Offload([n = node, url] { return n->objects().Stat(url); });
     info = co_await std::move(stat);
   }
   if (!info.ok()) co_return co_await Write(c, fail(info.status()));
@@ -390,13 +390,13 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
   auto set_version = [&](const ObjectInfo& at) {
     res.set(http::field::etag, "\"" + at.etag + "\"");
     // An upload of a write through this node: the version readers of the write had pinned.
-    if (std::string as = node->ChunkVersion(url, at.etag); as != at.etag) res.set(Bv(proto::kWrittenAsHeader), as);
+    if (std::string as = node->objects().ChunkVersion(url, at.etag); as != at.etag) res.set(Bv(proto::kWrittenAsHeader), as);
   };
   set_version(*info);
   res.set(Bv(proto::kSizeHeader), std::to_string(info->size));
-  res.set(Bv(proto::kStateHeader), Bv(node->Pending(url) ? proto::kStateLocal : proto::kStateDurable));
+  res.set(Bv(proto::kStateHeader), Bv(node->writes().Pending(url) ? proto::kStateLocal : proto::kStateDurable));
   res.set(http::field::content_type, "application/octet-stream");
-  if (auto view = node->view()) res.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
+  if (auto view = node->cluster().view()) res.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
   if (status == http::status::partial_content) {
     res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
                                             std::to_string(offset + length - 1) + "/" +
@@ -421,7 +421,7 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
         auto go = Text(v, ka, "", "application/octet-stream", http::status::temporary_redirect);
         go.set(Bv(proto::kHolderHeader), holder);
         go.set(http::field::location, "http://" + holder + std::string(req.target()));
-        if (auto view = node->view()) go.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
+        if (auto view = node->cluster().view()) go.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
         co_return co_await Write(c, std::move(go));
       }
     }
@@ -457,8 +457,8 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
       const ObjectInfo at = *info;
       Node* n = node;
       auto open = Offload([n, url, at, index, mode] {
-        auto r = n->OpenChunk(url, at, index, mode);
-        if (r.ok()) n->Prefetch(url, at, index, mode);
+        auto r = n->reads().OpenChunk(url, at, index, mode);
+        if (r.ok()) n->reads().Prefetch(url, at, index, mode);
         return r;
       });
       Result<ChunkSource> src = co_await std::move(open);
@@ -485,7 +485,7 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
         co_await WaitPast(fill, pos - base);
         uint64_t filled = base + fill->filled();
         if (filled <= pos) {
-          st = node->FetchError(url, *info, index);
+          st = node->reads().FetchError(url, *info, index);
           break;
         }
         uint64_t n = std::min(filled, upto) - pos;
@@ -498,8 +498,8 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
     // The store has a newer version than the cached metadata says, and nothing was sent:
     // serve the new version instead. Mid-body a client pinned to the first ETag closes and
     // reports the change rather than stitching two versions.
-    node->Invalidate(url);
-    auto restat = Offload([n = node, url] { return n->Stat(url); });
+    node->objects().Invalidate(url);
+    auto restat = Offload([n = node, url] { return n->objects().Stat(url); });
     Result<ObjectInfo> fresh = co_await std::move(restat);
     if (!fresh.ok()) {
       st = fresh.status();
@@ -621,7 +621,7 @@ awaitable<bool> Server::Impl::ServeWrite(Conn& c, Parser& parser) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(req, proto::kUrlParam);
-  auto begin = Offload([n = node, url] { return n->BeginWrite(url); });
+  auto begin = Offload([n = node, url] { return n->writes().BeginWrite(url); });
   auto begun = co_await std::move(begin);
   if (!begun.ok()) {
     co_await Write(c, ErrorResponse(v, false, begun.status()));
@@ -706,7 +706,7 @@ TextResponse ServePending(Node* node, const Request& req) {
   nlohmann::json list = nlohmann::json::array();
   uint64_t bytes = 0, bytes_done = 0;
   std::string last_error;
-  for (const auto& p : node->PendingUploads(prefix)) {
+  for (const auto& p : node->writes().PendingUploads(prefix)) {
     uint64_t done = std::min(p.record.size, p.parts_done * p.record.chunk_size);
     list.push_back({{"url", p.record.url}, {"size", p.record.size}, {"uploaded", done},
                     {"written_unix_ms", p.record.created_unix_ms}, {"overdue", p.overdue},
@@ -717,14 +717,14 @@ TextResponse ServePending(Node* node, const Request& req) {
   }
   nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
                          {"last_error", last_error}, {"pending", list},
-                         {"copies", node->CopiesUnder(prefix)}};  // held for other nodes
+                         {"copies", node->replicas().CopiesUnder(prefix)}};  // held for other nodes
   return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
 // DELETE /v1/object?url=URL: the object goes, and so do its writes not yet uploaded (204).
 TextResponse ServeDelete(Node* node, const Request& req) {
   std::string url = QueryParam(req, proto::kUrlParam);
-  Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key") : node->Delete(url);
+  Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key") : node->writes().Delete(url);
   if (!st.ok()) {
     CountError(node, st);
     return ErrorResponse(req.version(), req.keep_alive(), st);
@@ -756,7 +756,7 @@ TextResponse ServeWarm(Node* node, const Request& req) {
     return ErrorResponse(req.version(), req.keep_alive(), http::status::bad_request,
                          Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
   }
-  auto hit = node->Warm(url, **info, *index, QueryParam(req, proto::kRouteParam) == proto::kFlagOn);
+  auto hit = node->reads().Warm(url, **info, *index, QueryParam(req, proto::kRouteParam) == proto::kFlagOn);
   if (!hit.ok()) {
     CountError(node, hit.status());
     return ErrorResponse(req.version(), req.keep_alive(), hit.status());
@@ -768,19 +768,19 @@ TextResponse ServeWarm(Node* node, const Request& req) {
 // GET /v1/drain: how far it got.
 TextResponse ServeDrain(Node* node, const Request& req) {
   if (req.method() == http::verb::post) {
-    Status st = node->StartDrain();
+    Status st = node->replicas().StartDrain();
     if (!st.ok()) return ErrorResponse(req.version(), req.keep_alive(), st);
   }
-  auto d = node->GetDrainState();
+  auto d = node->replicas().GetDrainState();
   nlohmann::json body = {{"state", d.state}, {"writes", d.writes}, {"write_bytes", d.write_bytes},
                          {"copies", d.copies}, {"left", d.left}, {"error", d.error}};
-  if (auto v = node->view()) body["epoch"] = v->epoch();
+  if (auto v = node->cluster().view()) body["epoch"] = v->epoch();
   return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
 // GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
 TextResponse ServeCluster(Node* node, const Request& req) {
-  auto view = node->view();
+  auto view = node->cluster().view();
   nlohmann::json body = {{"self", node->id()}, {"chunk_size", node->options().chunk_size}};
   if (!view) {
     body["epoch"] = 0;
@@ -804,7 +804,7 @@ TextResponse ServeCluster(Node* node, const Request& req) {
 //   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
 //   POST /v1/replica/adopt?id=               a draining origin hands the write over
 //   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
-//   GET  /v1/replica/state?id=               {"state": "pending"|"durable"|"unknown", "incarnation"}
+//   GET  /v1/replica/state?id=               {"state": "pending"|"unknown", "incarnation"}
 awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
   const Request& req = parser.get();
   unsigned v = req.version();
@@ -823,7 +823,7 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     std::string body;
     if (!co_await ReadBody(c, parser, node->options().chunk_size, &body)) co_return false;
     if (!index) co_return co_await Write(c, answer(Status::InvalidArgument("a replica chunk names its ?index=")));
-    auto put_chunk = Offload([n = node, id, url, i = *index, &body] { return n->PutReplicaChunk(id, url, i, body); });
+    auto put_chunk = Offload([n = node, id, url, i = *index, &body] { return n->replicas().PutChunk(id, url, i, body); });
     Status st = co_await std::move(put_chunk);
     co_return co_await Write(c, answer(st));
   }
@@ -848,12 +848,12 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     r.chunk_size = *chunk;
     r.created_unix_ms = static_cast<int64_t>(*created);
     bool adopt = QueryParam(req, proto::kAdoptParam) == proto::kFlagOn;
-    auto commit_copy = Offload([n = node, r, adopt] { return n->CommitReplica(r, adopt); });
+    auto commit_copy = Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); });
     Status st = co_await std::move(commit_copy);
     co_return co_await Write(c, answer(st));
   }
   if (StartsWith(target, proto::kReplicaAdoptPath) && req.method() == http::verb::post) {
-    auto adopt_copy = Offload([n = node, id] { return n->AdoptCopy(id); });
+    auto adopt_copy = Offload([n = node, id] { return n->replicas().Adopt(id); });
     Status st = co_await std::move(adopt_copy);
     co_return co_await Write(c, answer(st));
   }
@@ -861,14 +861,14 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     auto chunks = ParseNumber(QueryParam(req, proto::kChunksParam));
     if (!chunks) co_return co_await Write(c, answer(Status::InvalidArgument("a replica drop names its ?chunks=")));
     auto drop = Offload([n = node, id, url, k = *chunks] {
-      n->DropReplica(id, url, k);
+      n->replicas().Drop(id, url, k);
       return 0;
     });
     co_await std::move(drop);
     co_return co_await Write(c, answer(Status::Ok()));
   }
   if (StartsWith(target, proto::kReplicaStatePath)) {
-    auto ask_state = Offload([n = node, id] { return n->WriteState(id); });
+    auto ask_state = Offload([n = node, id] { return n->writes().WriteState(id); });
     std::string state = co_await std::move(ask_state);
     nlohmann::json body = {{"state", state}, {"incarnation", node->incarnation()}};
     co_return co_await Write(c, Text(v, ka, body.dump() + "\n", "application/json"));
@@ -890,11 +890,11 @@ awaitable<bool> Server::Impl::ServeClusterView(Conn& c, Parser& parser) {
       co_await Write(c, ErrorResponse(v, false, http::status::bad_request, view.status()));
       co_return false;
     }
-    auto adopt_view = Offload([n = node, vw = *view] { return n->AdoptView(vw); });
+    auto adopt_view = Offload([n = node, vw = *view] { return n->cluster().AdoptView(vw); });
     bool taken = co_await std::move(adopt_view);
     co_return co_await Write(c, Text(v, ka, taken ? "adopted\n" : "kept a newer or equal epoch\n", "text/plain"));
   }
-  auto view = node->view();
+  auto view = node->cluster().view();
   if (!view) {
     co_return co_await Write(c, ErrorResponse(v, ka, http::status::not_found,
                                               Status::NotFound("this node is not in a cluster (started without --peers)")));

@@ -11,7 +11,7 @@ namespace shoal::node {
 
 struct ServerOptions {
   // Threads running the event loop (0: one per core). They never block: disk work and
-  // fetches run on the node's pools (Node::serve_pool, OpenChunk's fetch pool).
+  // fetches run on the node's pools (Node::serve_pool, ReadPath's fetch pool).
   int io_threads = 0;
   // A keep-alive connection with no request for this long is closed.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)};
@@ -24,7 +24,7 @@ struct ServerOptions {
 // The node's HTTP/1.1 front end: Beast on Asio, a fixed number of event-loop threads, one
 // coroutine per connection (an idle or slow connection costs memory, never a thread).
 // It serves the /v1 protocol of net/node_protocol.h, which defines every endpoint, header and
-// error code (docs/node.md describes them); client/cache_store.cc and node/cluster_node.cc
+// error code (docs/node.md describes them); client/cache_store.cc and node/routing.cc, read_path.cc
 // are the other side. Requests must carry "Authorization: Bearer TOKEN" when the node has a
 // token. Errors are JSON {"code", "message"} with the HTTP status proto::kCodeTable gives the
 // code; a request past --max-connections active ones is answered 503 with X-Shoal-Error: Busy.

@@ -341,8 +341,13 @@ void Uploader::WarnOverdueLocked() {
 
 void Uploader::Schedule() {
   std::unique_lock<std::mutex> lock(mu_);
+  auto overdue_checked = Clock::time_point{};
   while (!stopping_) {
-    WarnOverdueLocked();
+    // Once a second, not per part: it looks at every object queued (a node may hold 100,000).
+    if (Clock::now() - overdue_checked >= std::chrono::seconds(1)) {
+      WarnOverdueLocked();
+      overdue_checked = Clock::now();
+    }
     Task task;
     auto wake = Clock::time_point::max();
     if (!NextTaskLocked(&task, &wake)) {

@@ -28,7 +28,9 @@ Status Shoald::Start(int proxy_port, const std::vector<std::string>& extra, cons
     args.insert(args.end(), {"--capacity", "2GiB"});
   }
   args.insert(args.end(), extra.begin(), extra.end());
-  if (!proc_.Start(args, Servers().azurite.ClientEnv(proxy_port), dir_.path() + "/log")) {
+  auto env = Servers().azurite.ClientEnv(proxy_port);
+  for (const auto& [k, v] : env_) env[k] = v;
+  if (!proc_.Start(args, env, dir_.path() + "/log")) {
     return Status::IOError("could not start shoald");
   }
   for (int i = 0; i < 400 && port_ == 0; i++) {
@@ -97,6 +99,8 @@ bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit) {
 }
 
 std::string ShoalBinary() { return BinaryDir() + "/bin/shoal"; }
+
+std::string FaultFsLibrary() { return BinaryDir() + "/lib/libshoal_faultfs.so"; }
 
 CommandResult CatThroughNode(const std::string& url, const std::string& endpoint, const std::string& extra) {
   std::string cmd = "set -o pipefail; '" + ShoalBinary() + "' cat --cache " + endpoint + " " + extra + " '" + url +

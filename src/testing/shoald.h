@@ -22,6 +22,8 @@ class Shoald {
   // say); `data_dir` empty:
   // a directory of its own.
   Status Start(int proxy_port, const std::vector<std::string>& extra = {}, const std::string& data_dir = "");
+  // More environment for the next Start (e.g. LD_PRELOAD of FaultFsLibrary()).
+  void SetEnv(std::map<std::string, std::string> env) { env_ = std::move(env); }
   // kill -9, as a crash would.
   void Crash() { proc_.Kill(); }
   bool Running() { return proc_.running(); }
@@ -43,6 +45,7 @@ class Shoald {
   TempDir dir_;
   Subprocess proc_;
   std::vector<std::string> extra_;
+  std::map<std::string, std::string> env_;
   std::string data_dir_;
   int port_ = 0;
 };
@@ -72,6 +75,9 @@ bool Until(F what, std::chrono::seconds limit = std::chrono::seconds(300)) {
   }
   return false;
 }
+
+// The fault-injection shim (src/testing/faultfs.cc), for LD_PRELOAD.
+std::string FaultFsLibrary();
 
 // `shoal` from the build tree.
 std::string ShoalBinary();

@@ -1,0 +1,109 @@
+#include "node/objects.h"
+
+namespace shoal::node {
+
+namespace {
+std::string AliasKey(const std::string& url, const std::string& etag) { return url + '\n' + etag; }
+}  // namespace
+
+std::vector<engine::ChunkKey> WriteChunkKeys(const std::string& url, const std::string& id, uint64_t count) {
+  std::vector<engine::ChunkKey> keys;
+  for (uint64_t i = 0; i < count; i++) keys.push_back(engine::ChunkKey{url, LocalVersion(id), i});
+  return keys;
+}
+
+Result<std::shared_ptr<ObjectStore>> ObjectCatalog::StoreFor(const ObjectUrl& url) {
+  std::string id = url.scheme + "://" + url.bucket;
+  std::lock_guard<std::mutex> lock(stores_mu_);
+  auto it = stores_.find(id);
+  if (it != stores_.end()) return it->second;
+  SHOAL_ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+  stores_[id] = store;
+  return store;
+}
+
+Result<std::shared_ptr<ObjectStore>> ObjectCatalog::StoreFor(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  return StoreFor(parsed);
+}
+
+Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url) {
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = meta_.find(url);
+    // Written here and not yet in the store: only this node has it.
+    if (it != meta_.end() && it->second.local) return it->second.info;
+    if (!options_.validate && it != meta_.end() && now - it->second.fetched < options_.metadata_ttl) {
+      return it->second.info;
+    }
+  }
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  if (parsed.key.empty()) return Status::InvalidArgument(url + " names no object");
+  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
+  metrics_->store_head_requests++;
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, store->Head(parsed.key));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = meta_.find(url);
+  if (it != meta_.end() && it->second.local) return it->second.info;  // a write won the race
+  meta_[url] = Meta{info, now, false};
+  return info;
+}
+
+void ObjectCatalog::Invalidate(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  meta_.erase(url);
+}
+
+std::string ObjectCatalog::ChunkVersion(const std::string& url, const std::string& etag) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = aliases_.find(AliasKey(url, etag));
+  return it == aliases_.end() ? etag : it->second;
+}
+
+void ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info) {
+  std::lock_guard<std::mutex> lock(mu_);
+  meta_[url] = Meta{info, std::chrono::steady_clock::now(), true};
+}
+
+bool ObjectCatalog::IsLocal(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = meta_.find(url);
+  return it != meta_.end() && it->second.local;
+}
+
+void ObjectCatalog::SetDurable(const std::string& url, const std::string& version, const ObjectInfo& stored) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PutAlias(AliasKey(url, stored.etag), version);
+  auto it = meta_.find(url);
+  if (it != meta_.end() && it->second.info.etag == version) {  // not overwritten meanwhile
+    it->second = Meta{ObjectInfo{"", stored.size, stored.etag, stored.last_modified}, std::chrono::steady_clock::now(),
+                      false};
+  }
+}
+
+void ObjectCatalog::AddAlias(const std::string& url, const std::string& etag, const std::string& version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PutAlias(AliasKey(url, etag), version);
+}
+
+void ObjectCatalog::ForgetLocal(const std::string& url, const std::string& version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = meta_.find(url);
+  if (it != meta_.end() && it->second.info.etag == version) meta_.erase(it);
+}
+
+void ObjectCatalog::PutAlias(const std::string& key, const std::string& version) {
+  if (aliases_.insert_or_assign(key, version).second) alias_order_.push_back(key);
+  while (alias_order_.size() > kMaxAliases) {
+    aliases_.erase(alias_order_.front());
+    alias_order_.pop_front();
+  }
+}
+
+size_t ObjectCatalog::aliases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return aliases_.size();
+}
+
+}  // namespace shoal::node

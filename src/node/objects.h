@@ -1,0 +1,91 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/chunk_store.h"
+#include "engine/journal.h"
+#include "node/metrics.h"
+#include "node/options.h"
+#include "store/object_store.h"
+
+namespace shoal::node {
+
+// The chunk version of a write taken by a node (its chunks' key until the store names it).
+inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
+inline uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
+// The keys of the first `count` chunks of write `id` of `url`, and of all of write `r`'s.
+std::vector<engine::ChunkKey> WriteChunkKeys(const std::string& url, const std::string& id, uint64_t count);
+inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& r) {
+  return WriteChunkKeys(r.url, r.id, ChunkCount(r.size, r.chunk_size));
+}
+
+// What the node knows of objects: an ObjectStore per bucket, the size and ETag of each object
+// it has looked at (fresh for --metadata-ttl, or checked on every open with --validate), the
+// objects written here and not yet in the store (trusted without a TTL: only this node has
+// them), and which local version an uploaded write's chunks are cached under (so reading it
+// back after its upload costs no fetch).
+//
+// Thread-safe. One mutex guards the metadata and the aliases, another the stores; neither is
+// held while the store is asked (Stat's HEAD), and nothing outside the class is called under
+// them.
+class ObjectCatalog {
+ public:
+  ObjectCatalog(const NodeOptions& options, NodeMetrics* metrics) : options_(options), metrics_(metrics) {}
+
+  // The store `url` lives in, opened once per scheme and bucket.
+  Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
+  Result<std::shared_ptr<ObjectStore>> StoreFor(const std::string& url);
+  // Size and ETag of `url`: a write taken here, the metadata cache, or a HEAD to the store.
+  Result<ObjectInfo> Stat(const std::string& url);
+  // Forgets the cached size and ETag of `url` (it changed in the store).
+  void Invalidate(const std::string& url);
+  // The chunk version of `url` at the store's `etag`: the local version it was written as
+  // here, if any, else the ETag itself.
+  std::string ChunkVersion(const std::string& url, const std::string& etag);
+
+  // A write of `url` taken here (journaled): readers get `info` (its local version) until it
+  // is durable.
+  void SetLocal(const std::string& url, const ObjectInfo& info);
+  // Whether `url`'s latest write through this node is still waiting for its upload.
+  bool IsLocal(const std::string& url);
+  // The write of `url` as local `version` is durable in the store as `stored`: readers get
+  // that (unless a newer write was taken meanwhile), and its chunks stay readable under it.
+  void SetDurable(const std::string& url, const std::string& version, const ObjectInfo& stored);
+  // A durable write's alias, from the journal at start.
+  void AddAlias(const std::string& url, const std::string& etag, const std::string& version);
+  // The write of `url` as local `version` is forgotten (deleted or handed to another node):
+  // readers no longer get it from here.
+  void ForgetLocal(const std::string& url, const std::string& version);
+  // Aliases held (for tests and metrics).
+  size_t aliases();
+
+ private:
+  struct Meta {
+    ObjectInfo info;
+    std::chrono::steady_clock::time_point fetched;
+    bool local = false;  // written here, not yet durable: trusted without a TTL
+  };
+  const NodeOptions& options_;
+  NodeMetrics* metrics_;
+  std::mutex stores_mu_;
+  std::map<std::string, std::shared_ptr<ObjectStore>> stores_;  // guarded by stores_mu_
+  std::mutex mu_;
+  std::unordered_map<std::string, Meta> meta_;  // url -> what readers get; guarded by mu_
+  // url + '\n' + store ETag -> the local version its chunks were written as; guarded by mu_.
+  // The newest kMaxAliases are kept: an object whose alias is gone is fetched again when read.
+  static constexpr size_t kMaxAliases = 65536;
+  std::unordered_map<std::string, std::string> aliases_;
+  std::deque<std::string> alias_order_;  // keys of aliases_, oldest first; guarded by mu_
+  void PutAlias(const std::string& key, const std::string& version);  // mu_ held
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster/membership.h"
+
+namespace shoal::node {
+
+// Everything a node is started with (shoald's flags and config file, daemon.cc). Read-only
+// once the node is created: every part keeps a const reference.
+struct NodeOptions {
+  std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
+  std::string data_dir;
+  uint64_t capacity = 20ull << 30;
+  uint64_t chunk_size = 8ull << 20;
+  std::string node_id;
+  std::string token;                       // empty: unauthenticated (said at start)
+  std::chrono::seconds metadata_ttl{60};
+  bool validate = false;                   // check the ETag with the store on every open
+  int readahead = 4;                       // chunks fetched ahead of a sequential reader
+  bool sync = true;                        // fsync chunk files
+  // Write-back: bytes written here and not yet durable at most (0: half the capacity); a
+  // writer at the cap waits for uploads (up to writer_timeout) rather than failing.
+  uint64_t staged_cap = 0;
+  std::chrono::milliseconds writer_timeout{std::chrono::minutes(10)};
+  int upload_concurrency = 8;              // part uploads in flight at most
+  std::chrono::milliseconds upload_deadline{std::chrono::minutes(15)};
+  // The cluster (static membership): every member, this node among them (node_id). Empty: a
+  // node on its own.
+  std::vector<cluster::Peer> peers;
+  // Or a membership kept in etcd (endpoints "http://h:p,..."): this node registers under
+  // etcd_prefix + "members/" + node_id with a lease of down_grace, and follows every change.
+  std::string etcd;
+  std::string etcd_prefix = "/shoal/";
+  uint32_t weight = 100;     // share of chunks (etcd membership; static: in --peers)
+  std::string domain;        // failure domain (default: node_id)
+  uint64_t egress_limit = 0;               // object bytes per second sent, all clients (0: no limit)
+  // Replicated write-back: a write is acknowledged once it is on this many nodes (itself and
+  // the next-ranked nodes for the object); a copy is uploaded by its holder only when the node
+  // that took the write has been unreachable for down_grace (or lost the write).
+  int replicas = 2;
+  std::chrono::milliseconds down_grace{std::chrono::seconds(30)};
+  // Follow the cluster (peers or etcd) without joining it: own no chunks, hold no copies; what
+  // this node reads it gets through the members and passes on to other readers (fan-in).
+  bool reader = false;
+  // Fan-in (cluster::SwarmTracker): copies of one chunk this node sends to other nodes per burst
+  // of askers before it sends the rest to nodes that hold it (0: never), and askers sent to one
+  // holder per chunk.
+  int fan_in_direct = 4;
+  int fan_in_fanout = 2;
+  // Requests served at once (idle keep-alive connections do not count); past it a request is
+  // answered 503 Busy at once.
+  int max_connections = 1024;
+  // Threads for blocking work of requests (disk reads, writes and fsyncs, handlers:
+  // `serve_threads`) and chunk fetches from peers and the store (`fetch_threads`: how many
+  // chunks are fetched at once; writers' chunk copies to their replicas run on a second pool
+  // of as many). 0: from the core count. The server's event loop has its own.
+  int serve_threads = 0;
+  int fetch_threads = 0;
+  // Whole chunks kept in memory after a read or a fetch (engine::HotChunks), so small reads of
+  // a warm object cost no chunk-file read each; 0: none.
+  uint64_t memory_cache = 128ull << 20;
+};
+
+}  // namespace shoal::node

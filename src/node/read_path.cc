@@ -1,0 +1,364 @@
+#include "node/read_path.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "net/node_protocol.h"
+#include "net/retry.h"
+
+namespace shoal::node {
+
+namespace {
+// Times a chunk is asked again of a peer that answered 503 Busy (at its connection cap), and
+// the back-off between (about 13 s in all before the store is asked instead).
+constexpr int kBusyRetries = 20;
+constexpr std::chrono::milliseconds kBusyBackoff{250};
+constexpr std::chrono::milliseconds kBusyMaxBackoff{1500};
+}  // namespace
+
+ReadPath::ReadPath(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks,
+                   ObjectCatalog* objects, ClusterRouting* cluster)
+    : options_(options),
+      metrics_(metrics),
+      chunks_(chunks),
+      objects_(objects),
+      cluster_(cluster),
+      fetch_pool_(std::make_unique<WorkerPool>(options.fetch_threads, "shoald-fetch")) {}
+
+ReadPath::~ReadPath() { fetch_pool_.reset(); }
+
+size_t ChunkFill::filled() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return filled_;
+}
+
+bool ChunkFill::done() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return done_;
+}
+
+bool ChunkFill::Append(const char* d, size_t n) {
+  size_t at;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    at = filled_;
+  }
+  if (n > data_.size() - at) return false;
+  std::memcpy(data_.data() + at, d, n);  // past filled_: no reader looks there yet
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    filled_ = at + n;
+    auto past = std::partition(waiters_.begin(), waiters_.end(), [&](const auto& w) { return w.first >= filled_; });
+    for (auto it = past; it != waiters_.end(); ++it) ready.push_back(std::move(it->second));
+    waiters_.erase(past, waiters_.end());
+  }
+  for (auto& r : ready) r();
+  return true;
+}
+
+void ChunkFill::Finish() {
+  std::vector<std::pair<size_t, std::function<void()>>> ready;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    ready.swap(waiters_);
+  }
+  for (auto& r : ready) r.second();
+}
+
+void ChunkFill::WhenPast(size_t pos, std::function<void()> ready) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (filled_ <= pos && !done_) {
+      waiters_.emplace_back(pos, std::move(ready));
+      return;
+    }
+  }
+  ready();
+}
+
+Status ReadPath::GetChunk(const std::string& endpoint, const std::string& url, const ObjectInfo& info, uint64_t index,
+                      std::string_view how, const std::string& failed_holder, ChunkFill* fill, http::Response* resp) {
+  uint64_t first = index * options_.chunk_size + fill->filled();
+  uint64_t last = index * options_.chunk_size + fill->length() - 1;
+  auto v = cluster_->view();
+  http::Request req = proto::ChunkRequest(endpoint, options_.token,
+                                          proto::ChunkRead{.url = url,
+                                                           .etag = info.etag,
+                                                           .size = info.size,
+                                                           .first = first,
+                                                           .last = last,
+                                                           .mode = how,
+                                                           .epoch = v ? v->epoch() : 0});
+  req.headers.push_back({std::string(proto::kFromHeader), options_.node_id});
+  // Where this node serves: the asked node may send others here for this chunk (fan-in).
+  if (!cluster_->advertise().empty()) req.headers.push_back({std::string(proto::kEndpointHeader), cluster_->advertise()});
+  if (!failed_holder.empty()) req.headers.push_back({std::string(proto::kFailedHolderHeader), failed_holder});
+  ByteSink sink = [&](const char* d, size_t n) {
+    return fill->Append(d, n) ? Status::Ok() : Status::Corruption("node at " + endpoint + " sent more than asked");
+  };
+  Status st = cluster_->Send(req, resp, &sink);
+  if (st.ok()) cluster_->SawEpoch(std::strtoull(resp->Header(proto::kEpochHeader).c_str(), nullptr, 10));
+  return st;
+}
+
+ReadPath::ChunkResult ReadPath::FetchFromPeer(const cluster::Peer& peer, const std::string& url,
+                                                               const ObjectInfo& info, uint64_t index,
+                                                               bool cache_only, const std::shared_ptr<ChunkFill>& fill) {
+  struct Timed {  // the fetch's latency, for every return that leaves the chunk whole
+    Histogram& latency;
+    ChunkFill& fill;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    ~Timed() {
+      if (fill.filled() == fill.length()) latency.Observe(std::chrono::steady_clock::now() - started);
+    }
+  } timed{metrics_->op_peer, *fill};
+  const uint64_t before = fill->filled();
+  http::Response resp;
+  Status st;
+  net::Backoff busy_backoff(kBusyBackoff, kBusyMaxBackoff);
+  for (int busy = 0;; busy++) {
+    resp = http::Response{};
+    st = GetChunk(peer.endpoint, url, info, index, cache_only ? proto::kReadCacheOnly : proto::kReadForwarded, "",
+                  fill.get(), &resp);
+    // A peer at its connection cap says so at once: wait a moment and ask again (a few
+    // times), rather than call it down and fetch from the store what it holds.
+    if (!st.ok() || resp.status != 503 || resp.Header(proto::kErrorHeader) != proto::kBusy || busy == kBusyRetries) break;
+    metrics_->peer_busy++;
+    std::this_thread::sleep_for(busy_backoff.Next());
+  }
+  if (st.ok() && resp.status == 307 && !cache_only) {
+    // Fan-in: the owner is sending this chunk to others already and names a node that has it
+    // or is getting it, which streams it on as it arrives. Failing that (midway too: the
+    // bytes got are kept), the owner sends the rest after all.
+    std::string holder = resp.Header(proto::kHolderHeader);
+    const uint64_t held_from = fill->filled();
+    // Only a 2xx body lands in the fill: what counts is whether it is whole.
+    http::Response held;
+    GetChunk(holder, url, info, index, proto::kReadHeld, "", fill.get(), &held).IgnoreError();
+    metrics_->fan_in_fetch_bytes += fill->filled() - held_from;
+    if (fill->filled() == fill->length()) {  // whole, even if the answer then ended badly
+      metrics_->fan_in_fetches++;
+      return ChunkFill::Whole(fill);
+    }
+    metrics_->fan_in_fallbacks++;
+    resp = http::Response{};
+    st = GetChunk(peer.endpoint, url, info, index, proto::kReadForwarded, holder, fill.get(), &resp);
+  }
+  if (!st.ok()) {
+    metrics_->peer_failures++;
+    cluster_->MarkDown(peer.member.id);
+    return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + "): " + st.message());
+  }
+  if (resp.status == 404) return Status::NotFound(url + " chunk " + std::to_string(index) + " is not on " + peer.member.id);
+  if (resp.status == 412) return Status::PreconditionFailed(url + " changed in the object store");
+  if (resp.status / 100 != 2 || fill->filled() != fill->length()) {
+    metrics_->peer_failures++;
+    return Status::Unavailable("node " + peer.member.id + " answered " + std::to_string(resp.status) + " for " + url +
+                               " chunk " + std::to_string(index));
+  }
+  metrics_->peer_fetch_bytes += fill->filled() - before;
+  return ChunkFill::Whole(fill);
+}
+
+ReadPath::ChunkResult ReadPath::FetchFromCluster(const std::string& url, const ObjectInfo& info,
+                                                                  uint64_t index, ReadMode mode,
+                                                                  const std::shared_ptr<ChunkFill>& fill) {
+  auto v = cluster_->view();
+  if (!v || v->placement().members().size() < 2) return Status::NotFound("not in a cluster");
+  cluster::Route route = v->RouteOf(url, index, 1);
+  const cluster::Peer& owner = route.replicas[0];
+  Result<std::shared_ptr<const std::string>> got = Status::NotFound("");
+  if (owner.member.id != options_.node_id) {
+    // Not ours: the owner fetches it (once for the whole cluster) unless it is down.
+    if (mode != ReadMode::kRoute || cluster_->PeerDown(owner.member.id)) return Status::NotFound("owner skipped");
+    got = FetchFromPeer(owner, url, info, index, false, fill);
+    if (got.ok()) metrics_->peer_fetches++;
+  } else if (route.previous && route.previous->member.id != options_.node_id && !cluster_->PeerDown(route.previous->member.id)) {
+    // Ours since the last membership change: the previous owner may still have it.
+    got = FetchFromPeer(*route.previous, url, info, index, true, fill);
+    if (got.ok()) metrics_->previous_owner_hits++;
+  }
+  if (!got.ok()) {
+    // Only a changed object is final; a missing or unreachable peer sends us to the store.
+    if (got.status().code() == Code::kPreconditionFailed) return got;
+    return Status::NotFound(got.status().message());
+  }
+  chunks_->Put(engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index}, **got, false).IgnoreError();
+  return got;
+}
+
+ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& info,
+                                                       uint64_t index, ReadMode mode,
+                                                       const std::shared_ptr<ChunkFill>& fill) {
+  auto from_peer = FetchFromCluster(url, info, index, mode, fill);
+  if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
+  const uint64_t have = fill->filled();  // from a peer that failed midway
+  if (have < fill->length()) {
+    ReadOptions ro;
+    ro.offset = index * options_.chunk_size + have;
+    ro.length = fill->length() - have;
+    ro.if_match = info.etag;
+    metrics_->store_get_requests++;
+    SHOAL_RETURN_IF_ERROR(store->Get(parsed.key, ro, [&](const char* d, size_t n) {
+      if (!fill->Append(d, n)) {
+        return Status::Corruption(url + ": chunk " + std::to_string(index) + " came back longer than " +
+                                  std::to_string(fill->length()) + " bytes");
+      }
+      return Status::Ok();
+    }));
+    metrics_->store_get_bytes += fill->filled() - have;
+  }
+  if (fill->filled() != fill->length()) {
+    return Status::Corruption(url + ": chunk " + std::to_string(index) + " came back with " +
+                              std::to_string(fill->filled()) + " bytes, not " + std::to_string(fill->length()));
+  }
+  auto data = ChunkFill::Whole(fill);
+  // Cache it; a full cache (pinned data) only means this chunk is not kept.
+  chunks_->Put(engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index}, *data, false).IgnoreError();
+  return data;
+}
+
+ReadPath::Inflight ReadPath::JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead) {
+  std::string id = key.Id();
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  auto it = inflight_.find(id);
+  if (it != inflight_.end()) {
+    *lead = false;
+    metrics_->coalesced_waits++;
+    return it->second;
+  }
+  *lead = true;
+  metrics_->chunk_misses++;
+  Inflight job;
+  job.id = id;
+  job.promise = std::make_shared<std::promise<ChunkResult>>();
+  job.result = job.promise->get_future().share();
+  job.fill = std::make_shared<ChunkFill>(std::min(options_.chunk_size, info.size - key.index * options_.chunk_size));
+  inflight_[id] = job;
+  return job;
+}
+
+void ReadPath::RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
+                    const Inflight& job) {
+  ChunkResult result = Fetch(url, info, index, mode, job.fill);
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    if (!result.ok()) {  // kept for readers that followed the fill and found it short
+      if (fetch_errors_.emplace(job.id, result.status()).second) fetch_error_order_.push_back(job.id);
+      while (fetch_error_order_.size() > 1024) {
+        fetch_errors_.erase(fetch_error_order_.front());
+        fetch_error_order_.pop_front();
+      }
+    } else {
+      fetch_errors_.erase(job.id);
+    }
+  }
+  if (result.ok()) hot_.Put(job.id, *result);
+  job.fill->Finish();
+  job.promise->set_value(result);
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  inflight_.erase(job.id);
+}
+
+ReadPath::ChunkResult ReadPath::Chunk(const std::string& url,
+                                                       const ObjectInfo& info, uint64_t index, ReadMode mode) {
+  engine::ChunkKey key{url, objects_->ChunkVersion(url, info.etag), index};
+  auto cached = chunks_->Get(key);
+  if (cached.ok()) {
+    metrics_->chunk_hits++;
+    return std::make_shared<const std::string>(std::move(cached).value());
+  }
+  // kNotFound, or kCorruption (already dropped): fetch it again.
+  if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
+  bool lead = false;
+  Inflight job = JoinFetch(key, info, &lead);
+  if (lead) RunFetch(url, info, index, mode, job);
+  return job.result.get();
+}
+
+Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo& info, uint64_t index,
+                                    ReadMode mode) {
+  if (index >= ChunkCount(info.size, options_.chunk_size)) {
+    return Status::InvalidArgument(url + " has no chunk " + std::to_string(index));
+  }
+  engine::ChunkKey key{url, objects_->ChunkVersion(url, info.etag), index};
+  const std::string id = key.Id();
+  for (int look = 0; look < 2; look++) {
+    if (auto hot = hot_.Get(id)) {
+      metrics_->chunk_hits++;
+      return ChunkSource{std::move(hot), nullptr};
+    }
+    auto cached = chunks_->Get(key);
+    if (cached.ok()) {
+      metrics_->chunk_hits++;
+      auto data = std::make_shared<const std::string>(std::move(cached).value());
+      hot_.Put(id, data);
+      return ChunkSource{std::move(data), nullptr};
+    }
+    if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
+    if (mode != ReadMode::kHeld) break;
+    // Fan-in: follow this node's own fetch of it, if one is under way; never start one.
+    {
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      auto it = inflight_.find(id);
+      if (it != inflight_.end()) {
+        metrics_->coalesced_waits++;
+        return ChunkSource{nullptr, it->second.fill};
+      }
+    }
+    // Neither: the fetch may have finished between the two looks; look once more.
+  }
+  if (mode == ReadMode::kHeld) return Status::NotFound(key.ToString() + " is neither held nor being fetched here");
+  bool lead = false;
+  Inflight job = JoinFetch(key, info, &lead);
+  if (lead) fetch_pool_->Submit([this, url, info, index, mode, job] { RunFetch(url, info, index, mode, job); });
+  return ChunkSource{nullptr, job.fill};
+}
+
+Status ReadPath::FetchError(const std::string& url, const ObjectInfo& info, uint64_t index) {
+  std::string id = engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index}.Id();
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  auto it = fetch_errors_.find(id);
+  if (it != fetch_errors_.end()) return it->second;
+  return Status::Unavailable("the fetch of " + url + " chunk " + std::to_string(index) + " failed before it was whole");
+}
+
+Result<bool> ReadPath::Warm(const std::string& url, const ObjectInfo& info, uint64_t index, bool route) {
+  if (index >= ChunkCount(info.size, options_.chunk_size)) {
+    return Status::InvalidArgument(url + " has no chunk " + std::to_string(index));
+  }
+  if (chunks_->Contains(engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index})) return true;
+  SHOAL_RETURN_IF_ERROR(Chunk(url, info, index, route ? ReadMode::kRoute : ReadMode::kForwarded).status());
+  return false;
+}
+
+void ReadPath::Prefetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode) {
+  if (mode == ReadMode::kCacheOnly || mode == ReadMode::kHeld) return;
+  uint64_t chunks = ChunkCount(info.size, options_.chunk_size);
+  // A routed read (from a peer, or a client that fetches from every owner itself) reads
+  // ahead only the chunks this node owns: the rest are being fetched from their owners.
+  auto v = mode == ReadMode::kRoute ? nullptr : cluster_->view();
+  for (int k = 1; k <= options_.readahead; k++) {
+    uint64_t next = index + k;
+    if (next >= chunks) return;
+    if (v && v->RouteOf(url, next, 1).replicas[0].member.id != options_.node_id) continue;
+    engine::ChunkKey key{url, objects_->ChunkVersion(url, info.etag), next};
+    if (chunks_->Contains(key)) continue;
+    bool lead = false;
+    {
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      if (inflight_.count(key.Id())) continue;
+    }
+    Inflight job = JoinFetch(key, info, &lead);
+    if (!lead) continue;
+    metrics_->readahead_chunks++;
+    fetch_pool_->Submit([this, url, info, next, mode, job] { RunFetch(url, info, next, mode, job); });
+  }
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/status.h"
+#include "engine/chunk_store.h"
+#include "engine/journal.h"
+#include "node/metrics.h"
+#include "node/options.h"
+#include "node/routing.h"
+#include "node/write_back.h"
+
+namespace shoal::node {
+
+// Copies and drain: the copies this node holds of other nodes' writes (replicated
+// write-back), and handing everything off when the node leaves the cluster.
+//
+// A copy's chunks arrive one by one (PutChunk), then Commit fsyncs and journals it. A watcher
+// thread asks each copy's origin about its write every half second: "pending" keeps the copy;
+// "unknown" under the origin's incarnation of the time drops it (durable, never acknowledged,
+// or handed off), under another one (the origin lost its disk) takes it over; an origin
+// unreachable for --down-grace has its copy taken over: uploaded here as this node's own write
+// (WriteBack::Own).
+//
+// Drain (`shoal drain`): leaves the membership, then hands every own write not yet uploaded to
+// a node that stays (its copy's holder, else the object's new owner) and every copy held here
+// to another node, on a thread of its own.
+//
+// Thread-safety: every method may be called from any thread. copies_mu_ guards the copies
+// (a copy's journal record changes only under it); drain_mu_ the drain's state. No other node
+// is called under either. The destructor stops the watcher and the drain and joins them.
+class Replicas {
+ public:
+  Replicas(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks, engine::Journal* journal,
+           ClusterRouting* cluster, WriteBack* writes);
+  ~Replicas();
+  // Starts the watcher (after Restore).
+  void Start();
+
+  // A copy found in the journal at start: its chunks pinned again, watched.
+  void Restore(const engine::UploadRecord& r);
+  // Chunk `index` of write `id` (of `url`) taken by another node.
+  Status PutChunk(const std::string& id, const std::string& url, uint64_t index, std::string_view data);
+  // The whole copy `r` (r.origin names the node that took the write): checked complete,
+  // fsynced and journaled. `adopt`: not a copy but a write handed off by a draining node,
+  // which this node uploads.
+  Status Commit(const engine::UploadRecord& r, bool adopt = false);
+  // A draining origin hands this node the write its copy is of: the copy becomes this node's
+  // own write to upload. kNotFound if no such copy is held here.
+  Status Adopt(const std::string& id);
+  // The origin made the write durable, or abandoned it: the copy (`chunks` chunks of `url`)
+  // goes. Also chunks of a copy never completed.
+  void Drop(const std::string& id, const std::string& url, uint64_t chunks);
+  // Copies held here of writes under `prefix` (not yet durable anywhere).
+  uint64_t CopiesUnder(const std::string& prefix);
+  size_t count();
+
+  Status StartDrain();
+  struct DrainState {
+    std::string state;  // "", "draining", "done" or "failed"
+    uint64_t writes = 0, write_bytes = 0;  // own writes handed off
+    uint64_t copies = 0;                   // copies moved to another holder
+    uint64_t left = 0;                     // writes and copies still to go
+    std::string error;
+  };
+  DrainState GetDrainState();
+
+ private:
+  struct Copy {
+    engine::UploadRecord record;
+    std::chrono::steady_clock::time_point origin_down_since{};  // zero while it answers
+  };
+  void Watch();
+  Status TakeOver(const std::string& id, const std::string& why);
+  void Drain();
+  // Sends write `r`'s chunks to `peer` and completes it there (a copy, or `adopt`ed).
+  Status SendWrite(const cluster::Peer& peer, const engine::UploadRecord& r, bool adopt);
+
+  const NodeOptions& options_;
+  NodeMetrics* metrics_;
+  engine::ChunkStore* chunks_;
+  engine::Journal* journal_;
+  ClusterRouting* cluster_;
+  WriteBack* writes_;
+  std::atomic<bool> closing_{false};  // the destructor has begun: a drain stops between hand-offs
+  std::mutex copies_mu_;
+  std::map<std::string, Copy> copies_;  // write id -> copy held for another node; guarded
+  std::condition_variable copies_cv_;
+  bool stopping_ = false;  // guarded by copies_mu_
+  std::thread watcher_;
+  std::mutex drain_mu_;
+  DrainState drain_;  // guarded by drain_mu_
+  std::thread drain_thread_;
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,279 @@
+// The node's part in a cluster: its view of the membership, joining and leaving it, and the
+// calls it makes to other nodes.
+#include "node/routing.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "net/node_errors.h"
+#include "net/node_protocol.h"
+#include "net/retry.h"
+
+namespace shoal::node {
+
+namespace {
+// How long a peer that failed a request is skipped (reads go to the store meanwhile).
+constexpr auto kPeerRetryAfter = std::chrono::seconds(3);
+// Between attempts to join etcd while this node's previous lease lapses.
+constexpr std::chrono::milliseconds kJoinBackoff{250};
+constexpr std::chrono::milliseconds kJoinMaxBackoff{1000};
+}  // namespace
+
+ClusterRouting::~ClusterRouting() {
+  closing_ = true;  // no new refreshes
+  std::thread refresh;
+  {
+    std::lock_guard<std::mutex> lock(refresh_mu_);  // the refresh takes it as it ends: join unlocked
+    refresh = std::move(refresh_thread_);
+  }
+  if (refresh.joinable()) refresh.join();
+  etcd_.reset();  // no more membership callbacks (the lease is left to expire, as in a crash)
+}
+
+std::shared_ptr<const cluster::View> ClusterRouting::view() {
+  std::lock_guard<std::mutex> lock(view_mu_);
+  return view_;
+}
+
+bool ClusterRouting::AdoptView(std::shared_ptr<const cluster::View> v) {
+  std::lock_guard<std::mutex> lock(view_mu_);
+  if (view_ && view_->epoch() >= v->epoch()) return false;
+  std::fprintf(stderr, "shoald: cluster epoch %llu: %zu members\n", static_cast<unsigned long long>(v->epoch()),
+               v->placement().members().size());
+  view_ = std::move(v);
+  return true;
+}
+
+void ClusterRouting::SawEpoch(uint64_t seen) {
+  auto v = view();
+  if (etcd_ || closing_ || !v || seen <= v->epoch()) return;
+  std::lock_guard<std::mutex> lock(refresh_mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (refreshing_view_ || now - last_refresh_ < std::chrono::seconds(5)) return;  // at most every 5 s
+  if (refresh_thread_.joinable()) refresh_thread_.join();  // the last refresh, finished
+  refreshing_view_ = true;
+  last_refresh_ = now;
+  std::fprintf(stderr, "shoald: a request carried epoch %llu, newer than this node's %llu: asking the members\n",
+               static_cast<unsigned long long>(seen), static_cast<unsigned long long>(v->epoch()));
+  refresh_thread_ = std::thread([this, v, seen] {
+    for (const auto& p : v->peers()) {
+      if (p.member.id == id() || closing_) continue;
+      std::string body;
+      if (!Call(p, "GET", std::string(proto::kClusterViewPath), {}, &body, std::chrono::seconds(5)).ok()) continue;
+      auto fresh = cluster::View::Decode(body);
+      if (fresh.ok()) AdoptView(*fresh);  // only if newer
+      if (view()->epoch() >= seen) break;
+    }
+    std::lock_guard<std::mutex> done(refresh_mu_);
+    refreshing_view_ = false;
+  });
+}
+
+Status ClusterRouting::Join(const std::string& endpoint) {
+  advertise_ = endpoint;
+  if (!options_.etcd.empty()) return JoinEtcd(endpoint);
+  const auto& peers = options_.peers;
+  if (peers.empty()) return Status::Ok();
+  bool listed = false;
+  for (const auto& p : peers) listed |= p.member.id == options_.node_id;
+  if (listed == options_.reader) {
+    return Status::InvalidArgument(options_.reader ? "--reader: --node-id " + options_.node_id +
+                                                         " is one of --peers: a reader follows the members, it is not one"
+                                                   : "--node-id " + options_.node_id +
+                                                         " is not one of --peers: list this node too");
+  }
+  // The newest view any live peer holds.
+  std::shared_ptr<const cluster::View> base;
+  for (const auto& p : peers) {
+    if (p.member.id == options_.node_id) continue;
+    http::Request req = proto::NodeRequest("GET", p.endpoint, proto::kClusterViewPath, options_.token);
+    req.timeout = std::chrono::seconds(5);  // a hung member must not stop a start
+    http::Response resp;
+    Status st = peers_.Send(req, &resp);
+    if (!st.ok() || resp.status != 200) continue;
+    auto v = cluster::View::Decode(resp.body);
+    if (!v.ok()) {
+      std::fprintf(stderr, "shoald: %s sent a bad cluster view: %s\n", p.member.id.c_str(), v.status().ToString().c_str());
+      continue;
+    }
+    if (!base || (*v)->epoch() > base->epoch()) base = *v;
+  }
+  if (options_.reader) {
+    if (!base) {
+      return Status::Unavailable("--reader: no member of --peers answered with the cluster's view; start the "
+                                 "members first");
+    }
+    AdoptView(base);  // later epochs come from SawEpoch
+    return Status::Ok();
+  }
+  // A member restarting follows the cluster as it is, whatever its --peers says: a stale list
+  // must not undo a join (nodes leave by `shoal drain`). A node not yet in it joins: the next
+  // epoch is the cluster's members plus this one.
+  std::vector<cluster::Peer> members = peers;
+  if (base) {
+    members = base->peers();
+    bool in = false;
+    for (const auto& m : members) in |= m.member.id == options_.node_id;
+    if (in) {
+      if (!base->SameMembers(peers)) {
+        std::fprintf(stderr, "shoald: following the cluster's epoch %llu (%zu members), not --peers (%zu): "
+                     "members join by starting with a list that names them and leave by `shoal drain`\n",
+                     static_cast<unsigned long long>(base->epoch()), base->placement().members().size(), peers.size());
+      }
+      AdoptView(base);
+      return Status::Ok();
+    }
+    for (const auto& p : peers) {
+      if (p.member.id == options_.node_id) members.push_back(p);
+    }
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto next, cluster::View::Build(base.get(), members, base ? base->epoch() + 1 : 1));
+  if (base) {
+    std::fprintf(stderr, "shoald: joining the cluster's epoch %llu (%zu members) as epoch %llu\n",
+                 static_cast<unsigned long long>(base->epoch()), base->placement().members().size(),
+                 static_cast<unsigned long long>(next->epoch()));
+  }
+  AdoptView(next);
+  if (!base) return Status::Ok();  // a new cluster: every member builds the same first epoch
+  // Tell everyone (the previous members too, so a removed node learns it is out).
+  std::string encoded = next->Encode();
+  for (const auto& p : next->peers()) {
+    if (p.member.id == options_.node_id) continue;
+    http::Request req = proto::NodeRequest("POST", p.endpoint, proto::kClusterViewPath, options_.token);
+    req.body = encoded;
+    req.timeout = std::chrono::seconds(5);  // a frozen member catches up later (SawEpoch)
+    http::Response resp;
+    Status st = peers_.Send(req, &resp);
+    if (!st.ok() || resp.status / 100 != 2) {
+      std::fprintf(stderr, "shoald: could not tell %s (%s) about epoch %llu: %s\n", p.member.id.c_str(),
+                   p.endpoint.c_str(), static_cast<unsigned long long>(next->epoch()),
+                   st.ok() ? resp.body.c_str() : st.ToString().c_str());
+    }
+  }
+  return Status::Ok();
+}
+
+Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
+  SHOAL_ASSIGN_OR_RETURN(etcd_, cluster::EtcdMembership::Connect(options_.etcd, options_.etcd_prefix + "members/"));
+  // Every node replays the membership's whole history, so all build the same tables.
+  SHOAL_RETURN_IF_ERROR(etcd_->Watch(0, [this](const cluster::MembershipEvent& e) { OnMembership(e); }));
+  if (options_.reader) return Status::Ok();  // follows, never registers
+  cluster::Peer self{cluster::Member{options_.node_id, options_.weight,
+                                     options_.domain.empty() ? options_.node_id : options_.domain},
+                     endpoint};
+  // The lease is the grace a node that stops answering keeps its slots for.
+  auto ttl = std::max<std::chrono::seconds>(std::chrono::seconds(1),
+                                            std::chrono::duration_cast<std::chrono::seconds>(options_.down_grace));
+  auto deadline = std::chrono::steady_clock::now() + ttl + std::chrono::seconds(10);
+  net::Backoff backoff(kJoinBackoff, kJoinMaxBackoff);
+  for (bool told = false;;) {
+    Status st = etcd_->Join(self, ttl);
+    if (st.ok()) return Status::Ok();
+    if (st.code() != Code::kAlreadyExists || std::chrono::steady_clock::now() > deadline) {
+      return st.WithContext("joining the cluster in etcd (" + options_.etcd + ")");
+    }
+    if (!told) {  // this node restarted within its lease: wait for the old one to lapse
+      std::fprintf(stderr, "shoald: %s; waiting for that lease to expire (up to %llds)\n", st.message().c_str(),
+                   static_cast<long long>(ttl.count()));
+      told = true;
+    }
+    std::this_thread::sleep_for(backoff.Next());
+  }
+}
+
+void ClusterRouting::OnMembership(const cluster::MembershipEvent& e) {
+  if (e.peers.empty()) return;  // nobody left: keep routing by the last table
+  auto current = view();
+  const cluster::View* base = e.resync ? nullptr : current.get();
+  if (e.resync) {
+    // The history is gone: take this epoch's table from a member that has it.
+    for (const auto& p : e.peers) {
+      if (p.member.id == id()) continue;
+      std::string body;
+      if (!Call(p, "GET", std::string(proto::kClusterViewPath), {}, &body).ok()) continue;
+      auto v = cluster::View::Decode(body);
+      if (v.ok() && (*v)->epoch() == e.revision && (*v)->SameMembers(e.peers)) {
+        AdoptView(*v);
+        return;
+      }
+    }
+    std::fprintf(stderr, "shoald: etcd history is compacted and no member has epoch %llu: building it afresh\n",
+                 static_cast<unsigned long long>(e.revision));
+  }
+  auto next = cluster::View::Build(base, e.peers, e.revision);
+  if (!next.ok()) {
+    std::fprintf(stderr, "shoald: cannot apply membership epoch %llu: %s\n", static_cast<unsigned long long>(e.revision),
+                 next.status().ToString().c_str());
+    return;
+  }
+  AdoptView(*next);
+}
+
+bool ClusterRouting::PeerDown(const std::string& id) {
+  std::lock_guard<std::mutex> lock(view_mu_);
+  auto it = peer_down_until_.find(id);
+  return it != peer_down_until_.end() && std::chrono::steady_clock::now() < it->second;
+}
+
+Status ClusterRouting::Call(const cluster::Peer& peer, const std::string& method, const std::string& path,
+                      std::string_view body, std::string* answer, std::chrono::milliseconds timeout) {
+  http::Request req = proto::NodeRequest(method, peer.endpoint, path, options_.token);
+  req.body = body;
+  req.timeout = timeout;
+  http::Response resp;
+  Status st = peers_.Send(req, &resp);
+  if (!st.ok()) {
+    metrics_->peer_failures++;
+    MarkDown(peer.member.id);
+    return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + ") cannot be reached: " + st.message());
+  }
+  if (resp.status == 404) return Status::NotFound(method + " " + path + " at node " + peer.member.id + ": " + resp.body);
+  if (resp.status / 100 != 2) {
+    metrics_->peer_failures++;
+    return http::StatusFromResponse(resp, method + " " + path + " at node " + peer.member.id,
+                                    http::NodeErrors());
+  }
+  if (answer) *answer = std::move(resp.body);
+  return Status::Ok();
+}
+
+Status ClusterRouting::Leave() {
+  if (options_.reader) return Status::Ok();  // never joined: nothing to leave
+  if (etcd_) {
+    SHOAL_RETURN_IF_ERROR(etcd_->Leave().WithContext("leaving the membership in etcd"));
+    // Wait for our own watch to apply the change, so the hand-off below routes by it.
+    for (int i = 0; i < 200; i++) {
+      auto v = view();
+      bool member = false;
+      for (const auto& m : v->placement().members()) member |= m.id == id();
+      if (!member) return Status::Ok();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return Status::Unavailable("left etcd, but the change did not come back on the watch within 10 s");
+  }
+  auto v = view();
+  std::vector<cluster::Peer> rest;
+  for (const auto& p : v->peers()) {
+    if (p.member.id != id()) rest.push_back(p);
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto next, cluster::View::Build(v.get(), rest, v->epoch() + 1));
+  AdoptView(next);
+  std::string encoded = next->Encode();
+  for (const auto& p : rest) {
+    Status st = Call(p, "POST", std::string(proto::kClusterViewPath), encoded);
+    if (!st.ok()) std::fprintf(stderr, "shoald: could not tell %s that this node left: %s\n", p.member.id.c_str(), st.ToString().c_str());
+  }
+  return Status::Ok();
+}
+
+void ClusterRouting::MarkDown(const std::string& id) {
+  std::lock_guard<std::mutex> lock(view_mu_);
+  peer_down_until_[id] = std::chrono::steady_clock::now() + kPeerRetryAfter;
+}
+
+Status ClusterRouting::Send(const http::Request& req, http::Response* resp, const ByteSink* sink) {
+  return peers_.Send(req, resp, sink);
+}
+
+}  // namespace shoal::node

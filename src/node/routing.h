@@ -1,0 +1,87 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "cluster/etcd.h"
+#include "cluster/view.h"
+#include "common/byte_sink.h"
+#include "common/status.h"
+#include "net/http_client.h"
+#include "node/metrics.h"
+#include "node/options.h"
+
+namespace shoal::node {
+
+// The node's place in the cluster: the view it routes by (static --peers, or a membership
+// followed in etcd), joining and leaving it, and every call to another node (one HTTP client
+// with its connections, the token, and which peers failed lately and are skipped for a while).
+//
+// Thread-safety: every method may be called from any thread. view_mu_ guards the view and the
+// peers marked down; refresh_mu_ the background refresh of a stale view. No lock is held
+// while another node is called. The etcd watch and the refresh thread call only into this
+// class; the destructor stops both.
+class ClusterRouting {
+ public:
+  ClusterRouting(const NodeOptions& options, NodeMetrics* metrics) : options_(options), metrics_(metrics) {}
+  ~ClusterRouting();
+
+  // Takes this node's place in the static membership (options.peers): the view comes from a
+  // live peer when one has it (adopted as is when the membership is the same, else the next
+  // epoch is built from it and pushed to every peer), or is built afresh. With etcd, registers
+  // there as `endpoint` (HOST:PORT where it listens) and follows the membership from its first
+  // revision. A node on its own: nothing to do.
+  Status Join(const std::string& endpoint);
+  // Leaves the membership (a drain): this node owns no chunks from the next epoch on.
+  Status Leave();
+  // The cluster as this node sees it; null for a node on its own.
+  std::shared_ptr<const cluster::View> view();
+  // Takes `v` if it is a newer epoch than ours (a peer pushed it); whether it did.
+  bool AdoptView(std::shared_ptr<const cluster::View> v);
+  // A request or answer carried epoch `seen`: if it is newer than ours (a push we missed),
+  // fetch the newest view from the members, in the background. With etcd the watch catches up.
+  void SawEpoch(uint64_t seen);
+  // Applies one membership change from etcd (the watch thread calls it).
+  void OnMembership(const cluster::MembershipEvent& event);
+
+  // Whether peer `id` failed lately and is skipped for now.
+  bool PeerDown(const std::string& id);
+  // Peer `id` failed a request: skipped for a few seconds.
+  void MarkDown(const std::string& id);
+  // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable when
+  // it cannot be reached (it is then marked down), else the node's own error (net/node_errors).
+  Status Call(const cluster::Peer& peer, const std::string& method, const std::string& path,
+              std::string_view body = {}, std::string* answer = nullptr,
+              std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // A prepared request to a node (proto::ChunkRequest), its body into `sink`.
+  Status Send(const http::Request& req, http::Response* resp, const ByteSink* sink = nullptr);
+
+  const std::string& id() const { return options_.node_id; }
+  // The HOST:PORT other nodes reach this one at (set by Join).
+  const std::string& advertise() const { return advertise_; }
+
+ private:
+  Status JoinEtcd(const std::string& endpoint);
+
+  const NodeOptions& options_;
+  NodeMetrics* metrics_;
+  std::string advertise_;  // set once, by Join, before the node serves
+  http::Client peers_;     // connections to other nodes
+  std::atomic<bool> closing_{false};
+  std::mutex view_mu_;
+  std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> peer_down_until_;  // guarded by view_mu_
+  std::mutex refresh_mu_;
+  std::chrono::steady_clock::time_point last_refresh_;  // guarded by refresh_mu_
+  bool refreshing_view_ = false;                        // guarded by refresh_mu_
+  std::thread refresh_thread_;                          // guarded by refresh_mu_
+  std::unique_ptr<cluster::EtcdMembership> etcd_;  // reset first in the destructor: its watch calls OnMembership
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,396 @@
+#include "node/write_back.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "common/strings.h"
+#include "net/node_protocol.h"
+
+namespace shoal::node {
+
+namespace {
+// What a failed write's error adds: the writer knows nothing of it was kept.
+constexpr const char* kNotAcknowledged = " (nothing of it was acknowledged; earlier writes are intact)";
+}  // namespace
+
+using proto::ReplicaChunkPath;
+using proto::ReplicaDropPath;
+
+WriteBack::WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks,
+                     engine::Journal* journal, ObjectCatalog* objects, ClusterRouting* cluster,
+                     const std::string& incarnation)
+    : options_(options),
+      metrics_(metrics),
+      chunks_(chunks),
+      journal_(journal),
+      objects_(objects),
+      cluster_(cluster),
+      incarnation_(incarnation) {
+  UploadHooks hooks;
+  hooks.store = [objects](const std::string& url) { return objects->StoreFor(url); };
+  hooks.chunk = [chunks](const engine::UploadRecord& r, uint64_t i) {
+    return chunks->Get(engine::ChunkKey{r.url, LocalVersion(r.id), i});
+  };
+  hooks.durable = [this](const engine::UploadRecord& r, const ObjectInfo& info) { return Durable(r, info); };
+  hooks.uploaded = [this](uint64_t bytes) { ReleaseStaged(bytes); };
+  uploader_ = std::make_unique<Uploader>(UploaderOptions{options.upload_concurrency, options.upload_deadline},
+                                         std::move(hooks), metrics);
+  copy_pool_ = std::make_unique<WorkerPool>(options.fetch_threads, "shoald-copy");
+}
+
+WriteBack::~WriteBack() {
+  copy_pool_.reset();  // writers are gone (they ran on the server's pool): their copies end
+  uploader_.reset();
+}
+
+void WriteBack::Restore(const engine::UploadRecord& r) {
+  {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    staged_bytes_ += r.size;
+  }
+  for (const auto& key : WriteChunkKeys(r)) {
+    Status st = chunks_->Pin(key, true);
+    if (!st.ok()) {
+      std::fprintf(stderr, "shoald: %s: chunk %llu of an acknowledged write is missing from %s\n",
+                   r.url.c_str(), static_cast<unsigned long long>(key.index), options_.data_dir.c_str());
+    }
+  }
+  Stage(r);
+}
+
+void WriteBack::Own(const engine::UploadRecord& r) {
+  {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    staged_bytes_ += r.size;
+  }
+  Stage(r);
+}
+
+uint64_t WriteBack::staged_bytes() {
+  std::lock_guard<std::mutex> lock(staged_mu_);
+  return staged_bytes_;
+}
+
+std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
+                              bool adopt) {
+  return proto::ReplicaCommitPath(proto::ReplicaCommit{.id = r.id,
+                                                       .url = r.url,
+                                                       .origin = origin,
+                                                       .incarnation = incarnation,
+                                                       .size = r.size,
+                                                       .chunk_size = r.chunk_size,
+                                                       .created_unix_ms = r.created_unix_ms,
+                                                       .adopt = adopt});
+}
+
+void WriteBack::Untrack(const engine::UploadRecord& r) {
+  auto it = staged_ids_.find(r.url);
+  if (it == staged_ids_.end()) return;
+  it->second.erase(r.id);
+  if (it->second.empty()) staged_ids_.erase(it);
+}
+
+ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened) {
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    staged_ids_[r.url].insert(r.id);
+  }
+  ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000};
+  objects_->SetLocal(r.url, info);
+  if (opened) {
+    uploader_->Seal(r);
+  } else {
+    uploader_->Add(r);
+  }
+  return info;
+}
+
+Result<std::unique_ptr<Writer>> WriteBack::BeginWrite(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  if (parsed.key.empty() || parsed.key.back() == '/') {
+    return Status::InvalidArgument(url + " names no object to write");
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
+  SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));  // refuse now what could never be uploaded
+  if (draining_) {
+    return Status::Unavailable("this node is draining (leaving the cluster): write through another node");
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto replicas, ReplicaTargets(url));
+  std::unique_ptr<Writer> writer(new Writer(this, url, RandomHex()));
+  writer->replicas_ = std::move(replicas);
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    live_.insert(writer->id_);
+  }
+  writers_++;
+  return writer;
+}
+
+Writer::~Writer() {
+  wb_->writers_--;
+  {
+    std::lock_guard<std::mutex> lock(wb_->ids_mu_);
+    wb_->live_.erase(id_);
+  }
+  if (finished_) return;
+  for (auto& sent : sends_) {
+    if (sent.valid()) sent.wait();  // copies in flight end before the drop (Finish may have taken one)
+  }
+  // chunks_ + 1: a chunk stored whose copy then failed is not counted in chunks_.
+  for (const auto& peer : replicas_) {
+    wb_->cluster_->Call(peer, "POST", ReplicaDropPath(id_, url_, chunks_ + 1)).IgnoreError();
+  }
+  uint64_t uploaded = streaming_ ? wb_->uploader_->Cancel(id_) : 0;
+  for (const auto& key : WriteChunkKeys(url_, id_, chunks_ + 1)) wb_->chunks_->Remove(key).IgnoreError();
+  wb_->ReleaseStaged(reserved_ - std::min(uploaded, reserved_));
+}
+
+Status Writer::Flush() {
+  // At the staged cap the writer waits for uploads to make room: it slows, it does not fail.
+  std::string_view data(buffer_.data(), fill_);
+  SHOAL_RETURN_IF_ERROR(wb_->ReserveStaged(fill_, url_));
+  reserved_ += fill_;
+  engine::ChunkKey key{url_, LocalVersion(id_), chunks_};
+  Status st = wb_->chunks_->Put(key, data, /*pinned=*/true);
+  if (st.IsTransient()) {
+    // The cache is full of chunks uploaded but not yet committed (a write larger than the
+    // staged cap): wait for commits to unpin them.
+    auto start = std::chrono::steady_clock::now();
+    wb_->metrics_->writer_waits++;
+    while (st.IsTransient() && std::chrono::steady_clock::now() - start < wb_->options_.writer_timeout) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      st = wb_->chunks_->Put(key, data, /*pinned=*/true);
+    }
+    wb_->metrics_->writer_wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now() - start).count();
+  }
+  if (!st.ok()) {
+    if (st.code() == Code::kResourceExhausted) wb_->metrics_->errors_disk_full++;
+    return st.WithContext("writing " + url_ + kNotAcknowledged);
+  }
+  if (!replicas_.empty()) {
+    // A copy to every replica, in the background; a few chunks in flight at most.
+    auto copy = std::make_shared<const std::string>(data);
+    std::string path = ReplicaChunkPath(id_, url_, chunks_);
+    for (const auto& peer : replicas_) {
+      std::packaged_task<Status()> send(
+          [cluster = wb_->cluster_, peer, path, copy] { return cluster->Call(peer, "PUT", path, *copy); });
+      sends_.push_back(send.get_future());
+      wb_->copy_pool_->Submit(std::move(send));
+    }
+    while (sends_.size() > 4 * replicas_.size()) {
+      Status sent = sends_.front().get();
+      sends_.pop_front();
+      if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
+    }
+  }
+  chunks_++;
+  fill_ = 0;
+  // From the second chunk on, the object is a multipart upload whose parts can go up while
+  // the writer goes on (nothing is committed before Finish).
+  if (chunks_ == 2) {
+    engine::UploadRecord partial;
+    partial.id = id_;
+    partial.url = url_;
+    partial.chunk_size = wb_->options_.chunk_size;
+    partial.created_unix_ms = UnixMillis();
+    wb_->uploader_->Open(partial);
+    wb_->uploader_->AddPart(id_, 0);
+    streaming_ = true;
+  }
+  if (streaming_) wb_->uploader_->AddPart(id_, chunks_ - 1);
+  return Status::Ok();
+}
+
+Status WriteBack::ReserveStaged(uint64_t n, const std::string& url) {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(staged_mu_);
+  auto over = [&] { return staged_bytes_ > 0 && staged_bytes_ + n > options_.staged_cap; };
+  if (over()) {
+    metrics_->writer_waits++;
+    bool room = staged_cv_.wait_until(lock, start + options_.writer_timeout, [&] { return !over(); });
+    metrics_->writer_wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now() - start).count();
+    if (!room) {
+      return Status::Unavailable(
+          "writing " + url + ": the node holds " + FormatBytes(staged_bytes_) +
+          " not yet uploaded (--staged-cap " + FormatBytes(options_.staged_cap) + ") and uploads made no room for " +
+          std::to_string(options_.writer_timeout.count() / 1000) +
+          " s: the object store is not taking uploads (`shoal flush` shows why); nothing of this write was acknowledged");
+    }
+  }
+  staged_bytes_ += n;
+  if (staged_bytes_ > metrics_->staged_bytes_peak) metrics_->staged_bytes_peak = staged_bytes_;
+  return Status::Ok();
+}
+
+void WriteBack::ReleaseStaged(uint64_t n) {
+  {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    staged_bytes_ -= std::min(n, staged_bytes_);
+  }
+  staged_cv_.notify_all();
+}
+
+std::pair<char*, size_t> Writer::Space() {
+  const uint64_t chunk = wb_->options_.chunk_size;
+  if (buffer_.size() != chunk) buffer_.resize(chunk);
+  return {buffer_.data() + fill_, static_cast<size_t>(chunk - fill_)};
+}
+
+Status Writer::Commit(size_t n) {
+  if (size_ + n > wb_->options_.capacity) {
+    return Status::ResourceExhausted("writing " + url_ + ": it is larger than this node's --capacity (" +
+                                     FormatBytes(wb_->options_.capacity) +
+                                     "), so it cannot be staged here; write it without --cache, or raise "
+                                     "--capacity (nothing of it was acknowledged)");
+  }
+  fill_ += n;
+  size_ += n;
+  if (fill_ == wb_->options_.chunk_size) return Flush();
+  return Status::Ok();
+}
+
+Status Writer::Append(const char* data, size_t len) {
+  while (len > 0) {
+    auto [space, room] = Space();
+    size_t n = std::min(len, room);
+    std::memcpy(space, data, n);
+    SHOAL_RETURN_IF_ERROR(Commit(n));
+    data += n;
+    len -= n;
+  }
+  return Status::Ok();
+}
+
+Result<ObjectInfo> Writer::Finish() {
+  if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
+  SHOAL_RETURN_IF_ERROR(
+      wb_->chunks_->Sync(WriteChunkKeys(url_, id_, chunks_)).WithContext("writing " + url_ + kNotAcknowledged));
+  engine::UploadRecord r;
+  r.id = id_;
+  r.url = url_;
+  r.size = size_;
+  r.chunk_size = wb_->options_.chunk_size;
+  r.created_unix_ms = UnixMillis();
+  // Every copy complete and fsynced on its node before the acknowledgement.
+  for (; !sends_.empty(); sends_.pop_front()) {
+    Status sent = sends_.front().get();
+    if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
+  }
+  for (const auto& peer : replicas_) {
+    SHOAL_RETURN_IF_ERROR(wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false))
+                              .WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
+    r.replicas.push_back(peer.member.id);
+  }
+  SHOAL_RETURN_IF_ERROR(wb_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
+  finished_ = true;  // acknowledged from here on
+  wb_->metrics_->bytes_written += size_;
+  return wb_->Stage(r, streaming_);
+}
+
+Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
+  // The copies on other nodes have done their job. One that misses this asks us later.
+  if (auto v = cluster_->view()) {
+    std::string drop = ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size));
+    for (const auto& id : r.replicas) {
+      std::string endpoint = v->EndpointOf(id);
+      if (!endpoint.empty()) cluster_->Call(cluster::Peer{{id, 0, ""}, endpoint}, "POST", drop).IgnoreError();
+    }
+  }
+  for (const auto& key : WriteChunkKeys(r)) chunks_->Pin(key, false).IgnoreError();
+  std::string version = LocalVersion(r.id);
+  objects_->SetDurable(r.url, version, ObjectInfo{"", r.size, done.etag, done.last_modified});
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    Untrack(r);
+  }
+  // Nothing is left to recover: the record goes (a crash before this uploads it again). Its
+  // chunks stay in the cache, readable under the alias while this process runs.
+  return journal_->Remove(r.id);  // its staged bytes were released part by part (hooks.uploaded)
+}
+
+Result<std::vector<cluster::Peer>> WriteBack::ReplicaTargets(const std::string& url) {
+  std::vector<cluster::Peer> out;
+  auto v = cluster_->view();
+  if (!v || options_.replicas < 2) return out;
+  size_t members = v->placement().members().size();
+  size_t want = std::min<size_t>(options_.replicas, members) - 1;
+  if (want == 0) return out;
+  // The object's first chunk's replica set, this node left out, skipping nodes known down.
+  std::string down;
+  for (const auto& p : v->RouteOf(url, 0, static_cast<uint32_t>(members)).replicas) {
+    if (out.size() == want) break;
+    if (p.member.id == options_.node_id) continue;
+    if (cluster_->PeerDown(p.member.id)) {
+      down += (down.empty() ? "" : ", ") + p.member.id;
+      continue;
+    }
+    out.push_back(p);
+  }
+  if (out.size() < want) {
+    return Status::Unavailable("writing " + url + ": " + std::to_string(options_.replicas) +
+                               " copies are wanted (--replicas) but nodes are down (" + down +
+                               "); nothing of this write was acknowledged. Retry in a few seconds, take a "
+                               "dead node out with `shoal drain`, or run the nodes with fewer --replicas");
+  }
+  return out;
+}
+
+std::string WriteBack::WriteState(const std::string& id) {
+  auto r = journal_->Get(id);
+  if (r.ok()) return r->origin.empty() ? "pending" : "unknown";  // "unknown": a copy held here
+  // Not journaled: a writer still at work (its copies are committed before its record is
+  // written, so a holder may ask in between: its copy must stay), else never acknowledged
+  // here, uploaded (records of durable writes are removed), or handed off.
+  std::lock_guard<std::mutex> lock(ids_mu_);
+  return live_.count(id) ? "pending" : "unknown";
+}
+
+Status WriteBack::Delete(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
+  SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));
+  // Writes of it taken here and not yet uploaded: out of the upload queue first, then looked at
+  // again (one that became durable meanwhile is deleted from the store below).
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    auto it = staged_ids_.find(url);
+    if (it != staged_ids_.end()) ids.assign(it->second.begin(), it->second.end());
+  }
+  for (const auto& id : ids) {
+    uint64_t uploaded = uploader_->Cancel(id);
+    auto now = journal_->Get(id);
+    if (!now.ok() || now->state != engine::UploadRecord::State::kStaged) continue;
+    Forget(*now, uploaded);
+    DropCopiesOf(*now);  // the copies other nodes hold of it are not needed now
+  }
+  objects_->Invalidate(url);
+  return store->Delete(parsed.key);
+}
+
+void WriteBack::DropCopiesOf(const engine::UploadRecord& r, const std::string& except) {
+  auto v = cluster_->view();
+  if (!v) return;
+  for (const auto& holder : r.replicas) {
+    std::string endpoint = v->EndpointOf(holder);
+    if (endpoint.empty() || holder == except) continue;
+    cluster_->Call(cluster::Peer{{holder, 0, ""}, endpoint}, "POST", ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size)))
+        .IgnoreError();  // a holder that missed it asks later, sees "unknown" under our incarnation, and drops it
+  }
+}
+
+void WriteBack::Forget(const engine::UploadRecord& r, uint64_t uploaded) {
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    Untrack(r);
+  }
+  journal_->Remove(r.id).IgnoreError();
+  for (const auto& key : WriteChunkKeys(r)) chunks_->Remove(key).IgnoreError();
+  objects_->ForgetLocal(r.url, LocalVersion(r.id));
+  ReleaseStaged(r.size - std::min(uploaded, r.size));
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,161 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/status.h"
+#include "common/worker_pool.h"
+#include "engine/chunk_store.h"
+#include "engine/journal.h"
+#include "node/metrics.h"
+#include "node/objects.h"
+#include "node/options.h"
+#include "node/routing.h"
+#include "node/uploader.h"
+
+namespace shoal::node {
+
+class WriteBack;
+
+// Completes the copy of `r` from `origin` (at its `incarnation`) on the node it is sent to;
+// `adopt`: the receiver takes the write over as its own instead.
+std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
+                              bool adopt);
+
+// One object being written through the node. Append in order, then Finish; destroying it
+// unfinished discards what was written (and the copies sent of it). Not thread-safe (one
+// writer).
+class Writer {
+ public:
+  ~Writer();
+  Status Append(const char* data, size_t len);
+  // Zero-copy form of Append: the room left in the current chunk, to fill and then Commit.
+  std::pair<char*, size_t> Space();
+  Status Commit(size_t n);
+  // Stores the last chunk, makes every copy complete on its node, journals the object
+  // (fsynced) and queues its upload: once this returns ok the write is acknowledged and
+  // survives a crash. Returns the local version.
+  Result<ObjectInfo> Finish();
+
+ private:
+  friend class WriteBack;
+  Writer(WriteBack* wb, std::string url, std::string id) : wb_(wb), url_(std::move(url)), id_(std::move(id)) {}
+  Status Flush();
+
+  WriteBack* wb_;
+  std::string url_;
+  std::string id_;
+  std::string buffer_;  // the chunk being filled: chunk_size bytes, fill_ of them written
+  size_t fill_ = 0;
+  uint64_t chunks_ = 0;
+  uint64_t size_ = 0;
+  uint64_t reserved_ = 0;    // staged bytes this writer holds
+  bool streaming_ = false;   // its parts are being uploaded already (Uploader::Open)
+  bool finished_ = false;
+  std::vector<cluster::Peer> replicas_;    // nodes that receive a copy of every chunk
+  std::deque<std::future<Status>> sends_;  // copies in flight on the copy pool, oldest first
+};
+
+// Write-back: objects written through this node. A write's chunks are pinned on local disk
+// and copied to --replicas - 1 other nodes as they come; Finish fsyncs them, completes the
+// copies and journals the write, and from then on it is acknowledged: readers through this
+// node get it at once, and the Uploader puts it in the object store in the background. Bytes
+// not yet durable are bounded (--staged-cap): a writer at the cap waits for uploads.
+//
+// Thread-safety: every method may be called from any thread; a Writer is used by one thread.
+// staged_mu_ guards the staged-bytes count (writers wait on staged_cv_ under it); ids_mu_ the
+// ids of live writers and of staged writes by URL; nothing else is called under either. The journal, chunk store, catalog and uploader are thread-safe on their
+// own. The destructor ends the copy pool and the uploader (their threads finish what runs).
+class WriteBack {
+ public:
+  WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks, engine::Journal* journal,
+            ObjectCatalog* objects, ClusterRouting* cluster, const std::string& incarnation);
+  ~WriteBack();
+
+  // Starts writing `url` through the node. kInvalidArgument for a bad URL or key,
+  // kUnavailable while draining or when too few nodes are up for --replicas copies.
+  Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url);
+  // Whether `url`'s latest write through this node is still waiting for its upload.
+  bool Pending(const std::string& url) { return objects_->IsLocal(url); }
+  // Objects written through this node and not yet durable (under `prefix`), oldest first.
+  std::vector<UploadProgress> PendingUploads(const std::string& prefix) { return uploader_->Pending(prefix); }
+  // The state of write `id` taken by this node, as the holders of its copies ask: "pending"
+  // (journaled and not yet durable, or its writer still at work), else "unknown": never
+  // acknowledged here, durable (its record is removed once it is), or handed off. A holder
+  // drops its copy on "unknown" under the incarnation the copy came with.
+  std::string WriteState(const std::string& id);
+  // Deletes `url`: the writes of it taken here and not yet uploaded are cancelled (never
+  // uploaded; their copies on other nodes dropped), then the object goes from the store.
+  Status Delete(const std::string& url);
+
+  // An own write found in the journal at start (not yet durable): staged and queued again.
+  void Restore(const engine::UploadRecord& r);
+  // `r` (journaled as this node's own write, chunks on disk and pinned) becomes this node's
+  // to upload: a copy taken over, or a write a draining node handed here.
+  void Own(const engine::UploadRecord& r);
+  // Takes own write `id` out of the upload queue; the bytes of it uploaded so far.
+  uint64_t CancelUpload(const std::string& id) { return uploader_->Cancel(id); }
+  // Queues own write `r`'s upload again (a hand-off that failed).
+  void Requeue(const engine::UploadRecord& r) { uploader_->Add(r); }
+  // Forgets own write `r` handed to another node, or deleted (`uploaded` bytes of it were
+  // uploaded already): its record, chunks and staged bytes go.
+  void Forget(const engine::UploadRecord& r, uint64_t uploaded);
+  // Tells the nodes holding copies of own write `r` (all but `except`) to drop them.
+  void DropCopiesOf(const engine::UploadRecord& r, const std::string& except = "");
+
+  // A drain began: new writes are refused.
+  void SetDraining() { draining_ = true; }
+  bool draining() const { return draining_; }
+  // Writers alive (a drain waits for them).
+  int writers() const { return writers_; }
+  uint64_t staged_bytes();
+  int upload_window() const { return uploader_->window(); }
+
+ private:
+  friend class Writer;
+  // Makes `r` (journaled, chunks pinned) what readers of its URL get, and queues its upload
+  // (`opened`: seals the upload its writer opened).
+  ObjectInfo Stage(const engine::UploadRecord& r, bool opened = false);
+  // The upload of `r` is committed in the store as `info` (the uploader calls it).
+  Status Durable(const engine::UploadRecord& r, const ObjectInfo& info);
+  // Staged-bytes accounting: Reserve waits while the cap is reached.
+  Status ReserveStaged(uint64_t n, const std::string& url);
+  void ReleaseStaged(uint64_t n);
+  // The nodes that hold copies of a new write to `url` (replicas - 1 of them).
+  Result<std::vector<cluster::Peer>> ReplicaTargets(const std::string& url);
+
+  const NodeOptions& options_;
+  NodeMetrics* metrics_;
+  engine::ChunkStore* chunks_;
+  engine::Journal* journal_;
+  ObjectCatalog* objects_;
+  ClusterRouting* cluster_;
+  const std::string& incarnation_;
+  // Guards live_ and staged_ids_; nothing else is called under it.
+  std::mutex ids_mu_;
+  std::unordered_set<std::string> live_;  // ids of Writers alive (not yet journaled, or finishing)
+  // url -> ids of own writes staged (journaled, not yet durable), for Delete.
+  std::unordered_map<std::string, std::set<std::string>> staged_ids_;
+  void Untrack(const engine::UploadRecord& r);  // from staged_ids_; ids_mu_ held
+  std::atomic<bool> draining_{false};
+  std::atomic<int> writers_{0};
+  std::mutex staged_mu_;
+  std::condition_variable staged_cv_;
+  uint64_t staged_bytes_ = 0;  // written here, not yet durable (writes in progress too); guarded
+  std::unique_ptr<Uploader> uploader_;
+  // Declared last, so destroyed first: writers' chunk copies to their replicas.
+  std::unique_ptr<WorkerPool> copy_pool_;
+};
+
+}  // namespace shoal::node
