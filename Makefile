@@ -41,8 +41,9 @@ deps-test: deps-build
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@if [ ! -x testenv/node_modules/.bin/azurite-blob ] || [ ! -x testenv/node_modules/.bin/s3rver ] \
-	    || [ ! -d testenv/node_modules/@azure/storage-blob ] || [ ! -d testenv/node_modules/@aws-sdk/client-s3 ]; then \
-	  echo "installing test servers and SDKs into testenv/node_modules (npm)"; \
+	    || [ ! -d testenv/node_modules/@azure/storage-blob ] || [ ! -d testenv/node_modules/@aws-sdk/client-s3 ] \
+	    || [ ! -d testenv/node_modules/kubernetes-models ] || [ ! -d testenv/node_modules/yaml ]; then \
+	  echo "installing test servers, SDKs and the Kubernetes schemas into testenv/node_modules (npm)"; \
 	  cd testenv && npm install --no-audit --no-fund --loglevel=error; \
 	fi
 

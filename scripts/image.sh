@@ -3,6 +3,7 @@
 # Debian libraries they link, with umoci: no base image is pulled from anywhere. One layer:
 #   /usr/bin/shoald, /usr/bin/shoal     the node and the command line (stripped)
 #   /usr/bin/fusermount3                what `shoal mount` runs as a non-root user (setuid, as in Debian)
+#   /usr/bin/chown                      for an init container (as root) to give hostPath dirs to shoal
 #   /usr/lib/..., /usr/lib64/...        every library `ldd` lists for those three, and the loader
 #   /etc/passwd, /etc/group             root and the user shoal (10001:10001), the image's default user
 #   /etc/nsswitch.conf, /etc/hosts, /etc/fuse.conf (user_allow_other), /etc/mtab -> /proc/self/mounts
@@ -43,6 +44,7 @@ for b in shoald shoal; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing: build first (make build)"
 done
 fusermount=$(command -v fusermount3) || die "fusermount3 is missing: apt-get install fuse3"
+chown_bin=$(command -v chown)
 ca=/etc/ssl/certs/ca-certificates.crt
 [ -f "$ca" ] || die "$ca is missing: apt-get install ca-certificates"
 
@@ -72,19 +74,20 @@ for b in shoald shoal; do
   chmod 0755 "$root/usr/bin/$b"
 done
 cp -p "$fusermount" "$root/usr/bin/fusermount3"  # -p keeps its setuid bit
+cp "$chown_bin" "$root/usr/bin/chown"
 
-# Every library the three programs load, at its path under /usr, and the license of its package.
+# Every library the programs load, at its path under /usr, and the license of its package.
 copied=()
 while read -r lib; do
   dir=$(readlink -f "$(dirname "$lib")")
   mkdir -p "$root$dir"
   cp -L "$lib" "$root$dir/$(basename "$lib")"
   copied+=("$lib")
-done < <(for f in "$bin/shoald" "$bin/shoal" "$fusermount"; do ldd "$f"; done |
+done < <(for f in "$bin/shoald" "$bin/shoal" "$fusermount" "$chown_bin"; do ldd "$f"; done |
            awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
 if command -v dpkg >/dev/null; then
   # dpkg knows a file by the path its package ships (/lib/... or /usr/lib/..., before usrmerge).
-  { for f in "$fusermount" "${copied[@]}"; do
+  { for f in "$fusermount" "$chown_bin" "${copied[@]}"; do
       real=$(readlink -f "$f")
       dpkg -S "$f" 2>/dev/null || dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null || true
     done | cut -d: -f1
