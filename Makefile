@@ -25,12 +25,17 @@ DEB_IMAGE := umoci ca-certificates fuse3
 
 all: build
 
+# Installs those of the Debian packages $(1) that are missing.
+define apt-install-missing
+@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing: $$missing"; \
+  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+fi
+endef
+
 deps-build:
-	@missing=$$(for p in $(DEB_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt-install-missing,$(DEB_BUILD))
 
 deps-test: deps-build
 	@missing=$$(for p in $(DEB_TEST); do \
@@ -60,21 +65,13 @@ demo: deps-build build
 	bash scripts/demo.sh
 
 deps-image: deps-build
-	@missing=$$(for p in $(DEB_IMAGE); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt-install-missing,$(DEB_IMAGE))
 
 image: deps-image build
 	$(SUDO) bash scripts/image.sh --bin $(BUILD_DIR)/bin --out $(BUILD_DIR)/image
 
 deps-bench: deps-test
-	@missing=$$(for p in $(DEB_BENCH); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt-install-missing,$(DEB_BENCH))
 
 bench: deps-bench build
 	bash bench/all.sh $(BENCH_FLAGS)
