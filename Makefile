@@ -3,6 +3,7 @@
 #   make build   binaries in build/bin (shoal)
 #   make test    every test (unit, and integration against Azurite, s3rver, etcd, the fault proxy)
 #   make demo    a 3-node cluster on loopback over the local-directory backend
+#   make image   the container image, an OCI layout in build/image (scripts/image.sh, umoci; docs/image.md)
 #   make bench   every benchmark (bench/all.sh: the three patterns against the store direct,
 #                a copy script, rclone mount and nginx proxy_cache, with the machine's limits)
 #                and one report, bench/results/report.md; BENCH_FLAGS="--scale 4" for larger sizes
@@ -15,19 +16,26 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev \
              libfuse3-dev fuse3 pybind11-dev python3-dev
-DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch
+DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch umoci ca-certificates
 DEB_BENCH := nginx-light iperf3 fio python3-matplotlib
+# What scripts/image.sh assembles the image with (ca-certificates: the bundle it copies in).
+DEB_IMAGE := umoci ca-certificates fuse3
 
-.PHONY: all build test demo bench deps-build deps-test deps-bench clean format
+.PHONY: all build test demo bench image deps-build deps-test deps-bench deps-image clean format
 
 all: build
 
+# Installs those of the Debian packages $(1) that are missing.
+define apt-install-missing
+@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing: $$missing"; \
+  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+fi
+endef
+
 deps-build:
-	@missing=$$(for p in $(DEB_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt-install-missing,$(DEB_BUILD))
 
 deps-test: deps-build
 	@missing=$$(for p in $(DEB_TEST); do \
@@ -38,8 +46,9 @@ deps-test: deps-build
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@if [ ! -x testenv/node_modules/.bin/azurite-blob ] || [ ! -x testenv/node_modules/.bin/s3rver ] \
-	    || [ ! -d testenv/node_modules/@azure/storage-blob ] || [ ! -d testenv/node_modules/@aws-sdk/client-s3 ]; then \
-	  echo "installing test servers and SDKs into testenv/node_modules (npm)"; \
+	    || [ ! -d testenv/node_modules/@azure/storage-blob ] || [ ! -d testenv/node_modules/@aws-sdk/client-s3 ] \
+	    || [ ! -d testenv/node_modules/kubernetes-models ] || [ ! -d testenv/node_modules/yaml ]; then \
+	  echo "installing test servers, SDKs and the Kubernetes schemas into testenv/node_modules (npm)"; \
 	  cd testenv && npm install --no-audit --no-fund --loglevel=error; \
 	fi
 
@@ -55,12 +64,14 @@ test: deps-test build
 demo: deps-build build
 	bash scripts/demo.sh
 
+deps-image: deps-build
+	$(call apt-install-missing,$(DEB_IMAGE))
+
+image: deps-image build
+	$(SUDO) bash scripts/image.sh --bin $(BUILD_DIR)/bin --out $(BUILD_DIR)/image
+
 deps-bench: deps-test
-	@missing=$$(for p in $(DEB_BENCH); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt-install-missing,$(DEB_BENCH))
 
 bench: deps-bench build
 	bash bench/all.sh $(BENCH_FLAGS)

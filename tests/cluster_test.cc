@@ -389,6 +389,35 @@ TEST_P(ClusterTest, AMemberThatMissedAJoinCatchesUpOnTheNextRequest) {
   WaitForMembers(5);
 }
 
+// GET /readyz as Kubernetes' readiness probe asks it: a node in a cluster is ready only once it
+// holds a view of the membership. Under etcd a reader started before any member has none (503,
+// saying why) until a member registers; a node alone is always ready.
+TEST_P(ClusterTest, ANodeIsReadyOnlyOnceItHasTheClusterView) {
+  auto readyz = [](const std::string& endpoint) {  // the body, then "|" and the HTTP status
+    return testing::RunCommand({"curl", "-sS", "-w", "|%{http_code}", "http://" + endpoint + "/readyz"}).out;
+  };
+  Shoald alone;
+  ASSERT_TRUE(alone.Start(proxy_.port()).ok()) << alone.Log();
+  EXPECT_EQ(readyz(alone.Endpoint()), "ready\n|200");
+  if (WithEtcd()) {
+    nodes_[4] = std::make_unique<Shoald>();
+    Status st = nodes_[4]->Start(proxy_.port(), {"--listen", Endpoint(4), "--reader", "--node-id", "r",
+                                                 "--etcd", etcd_.Endpoint()});
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    std::string before = readyz(Endpoint(4));
+    EXPECT_NE(before.find("no view of the cluster's membership yet"), std::string::npos) << before;
+    EXPECT_NE(before.find(etcd_.Endpoint()), std::string::npos) << before;
+    EXPECT_EQ(before.substr(before.size() - 4), "|503") << before;
+  }
+  StartCluster(2);
+  EXPECT_EQ(readyz(Endpoint(0)), "ready\n|200");
+  EXPECT_EQ(readyz(Endpoint(1)), "ready\n|200");
+  if (WithEtcd()) {
+    EXPECT_TRUE(Until([&] { return readyz(Endpoint(4)) == "ready\n|200"; }, std::chrono::seconds(60)))
+        << readyz(Endpoint(4)) << nodes_[4]->Log();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "etcd"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

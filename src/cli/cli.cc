@@ -20,6 +20,7 @@
 #include "client/cache_store.h"
 #include "mount/mount.h"
 #include "common/strings.h"
+#include "common/version.h"
 #include "store/commit.h"
 #include "store/local/local_store.h"
 #include "store/object_store.h"
@@ -335,8 +336,9 @@ std::string FormatTime(std::time_t t) {
 Status DrainNode(const client::CacheConfig& cache, const std::string& name, int timeout_s, bool quiet) {
   client::CacheConfig node = cache;
   node.endpoint = name;
-  if (name.find_first_of(":[") != std::string::npos) {  // HOST:PORT or [V6]:PORT
-    auto hp = SplitHostPort(name);
+  // unix:PATH is the node's --socket on this host (how a preStop hook reaches its own node).
+  if (name.find_first_of(":[") != std::string::npos) {  // HOST:PORT, [V6]:PORT or unix:PATH
+    auto hp = StartsWith(name, "unix:") ? Result<HostPort>(HostPort{}) : SplitHostPort(name);
     if (!hp.ok()) return Status::InvalidArgument("NODE: " + hp.status().message() + ", or a node id");
   } else {  // an id: find its endpoint in the cluster
     if (cache.endpoint.empty()) return Status::InvalidArgument("to name a node by id, say which cluster: --cache HOST:PORT");
@@ -809,12 +811,16 @@ struct DrainOptions {
       "the others), then hands every write it has not uploaded yet to a node that stays (the\n"
       "holder of its copy, which has the bytes already, else the object's new owner) and moves\n"
       "the copies it holds for others. Waits until it is done; then the node can be stopped.\n"
-      "Example: shoal drain 10.0.0.7:7070   (or a node id, with --cache naming any member)";
+      "Example: shoal drain 10.0.0.7:7070   (or unix:/run/shoal/shoal.sock on the node's host, or a\n"
+      "node id, with --cache naming any member)";
   std::string node;
   int timeout_s = 0;
   Common common;
   void Define(CLI::App* cmd) {
-    cmd->add_option("NODE", node, "HOST:PORT of the node, or its id (looked up through --cache)")->required();
+    cmd->add_option("NODE", node,
+                    "HOST:PORT of the node, unix:PATH (its --socket, on its host), or its id (looked up "
+                    "through --cache)")
+        ->required();
     cmd->add_option("--timeout", timeout_s, "Give up (exit 1) after this many seconds (default: never)");
     AddQuietFlag(cmd, common);
     AddCacheFlags(cmd, common);
@@ -934,7 +940,7 @@ int Run(int argc, char** argv) {
       "  AWS_ENDPOINT_URL (a custom endpoint, addressed path-style).",
       "shoal"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "shoal 0.1.0");
+  app.set_version_flag("--version", std::string("shoal ") + Version());
   // Every command, in the order --help lists them.
   const std::vector<std::pair<CLI::App*, Runner>> commands = {
       Add(app, "cp", Cp),

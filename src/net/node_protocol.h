@@ -34,6 +34,8 @@ inline constexpr std::string_view kReplicaDropPath = "/v1/replica/drop";      //
 inline constexpr std::string_view kReplicaStatePath = "/v1/replica/state";    // GET ?id=
 inline constexpr std::string_view kMetricsPath = "/metrics";  // Prometheus text
 inline constexpr std::string_view kHealthzPath = "/healthz";  // "ok"
+// "ready", or 503 while a node in a cluster (--peers, --etcd) has no view of its membership yet
+inline constexpr std::string_view kReadyzPath = "/readyz";
 
 // ---- query parameters ----------------------------------------------------------------------
 inline constexpr std::string_view kUrlParam = "url";          // the object, az://c/k

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/strings.h"
+#include "common/version.h"
 #include "node/node.h"
 #include "node/server.h"
 
@@ -25,7 +26,12 @@ int RunDaemon(int argc, char** argv) {
   std::string advertise, socket_path, capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
   int ttl = 60, deadline = 900;
   double down_grace = 30;
-  bool no_fsync = false;
+  bool no_fsync = false, check_config = false;
+  app.set_version_flag("--version", std::string("shoald ") + Version());
+  app.add_flag("--check-config", check_config,
+               "Check the flags and the --config file (names and values) and exit: 0 and `config ok` "
+               "when shoald would start with them, 2 or 1 and what is wrong when not. Opens nothing: "
+               "files the flags name (--token-file, --data-dir) are not read");
   app.set_config("--config", "", "Read flags from this file (name = value lines; an unknown name is refused)");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a typo ("capasity") is no silent default
   app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
@@ -209,6 +215,14 @@ int RunDaemon(int argc, char** argv) {
       }
       if (o.node_id.empty()) return fail("--peers: no entry is --listen " + o.listen + ": pass --node-id");
     }
+  }
+  if (check_config) {
+    std::string cluster = "standalone";
+    if (!o.etcd.empty()) cluster = "node " + o.node_id + ", membership in etcd " + o.etcd;
+    if (!o.peers.empty()) cluster = "node " + o.node_id + " of " + std::to_string(o.peers.size()) + " peers";
+    std::printf("config ok: %s%s, listening on %s, data in %s, capacity %s\n", o.reader ? "reader " : "",
+                cluster.c_str(), o.listen.c_str(), o.data_dir.c_str(), FormatBytes(o.capacity).c_str());
+    return 0;
   }
   if (!token_file.empty()) {
     std::ifstream in(token_file);

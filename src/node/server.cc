@@ -778,6 +778,19 @@ TextResponse ServeDrain(Node* node, const Request& req) {
   return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
+// GET /readyz: 503 while this node is in a cluster (--peers, --etcd) and holds no view of its
+// membership yet (joining, or etcd not reached), with why; "ready" otherwise.
+TextResponse ServeReadyz(Node* node, unsigned version, bool keep_alive) {
+  const NodeOptions& o = node->options();
+  if ((!o.peers.empty() || !o.etcd.empty()) && !node->cluster().view()) {
+    std::string where = o.etcd.empty() ? "from the members of --peers" : "in etcd " + o.etcd;
+    return ErrorResponse(version, keep_alive, http::status::service_unavailable,
+                         Status::Unavailable("not ready: no view of the cluster's membership yet (looked for it " +
+                                             where + "); see this node's log"));
+  }
+  return Text(version, keep_alive, "ready\n", "text/plain");
+}
+
 // GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
 TextResponse ServeCluster(Node* node, const Request& req) {
   auto view = node->cluster().view();
@@ -918,12 +931,13 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
     co_return co_await Write(c, std::move(res));
   };
   if (target == proto::kHealthzPath) co_return co_await Write(c, Text(v, ka, "ok\n", "text/plain"));
+  if (target == proto::kReadyzPath) co_return co_await Write(c, ServeReadyz(node, v, ka));
   if (target == proto::kMetricsPath) {
     co_return co_await Write(c, Text(v, ka, node->MetricsText(), "text/plain; version=0.0.4"));
   }
   if (l.metrics_only) {
     co_return co_await Write(c, ErrorResponse(v, ka, http::status::not_found,
-                                              Status::NotFound("this is the metrics port: only /metrics and /healthz")));
+                                              Status::NotFound("this is the metrics port: only /metrics, /healthz and /readyz")));
   }
   if (!token.empty() && Header(req, proto::kAuthorizationHeader) != "Bearer " + token) {
     co_return co_await Write(
@@ -1016,7 +1030,8 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
     // --max-connections bounds the requests being served, not the connections held open;
     // probes and metrics are always answered, and not counted.
     std::string_view target(parser.get().target().data(), parser.get().target().size());
-    bool probe = target == proto::kHealthzPath || target == proto::kMetricsPath || l.metrics_only;
+    bool probe = target == proto::kHealthzPath || target == proto::kReadyzPath || target == proto::kMetricsPath ||
+                 l.metrics_only;
     if (!probe && ++m.requests_active > static_cast<uint64_t>(node->options().max_connections)) {
       m.requests_active--;
       m.connections_refused++;
