@@ -34,7 +34,8 @@ class Captures {
     std::string dir = shoal::testing::SourceDir() + "/src/door/testdata";
     auto py = shoal::testing::RunCommand(
         {"/usr/bin/python3", dir + "/capture_python.py", tmp_.path(), kS3Key, kS3Secret, kAccount,
-         kAccountKey});
+         kAccountKey},
+        {{"PYTHONDONTWRITEBYTECODE", "1"}});
     ASSERT_EQ(py.exit_code, 0) << "capture_python.py (needs python3-boto3 python3-azure): "
                                << py.err;
     auto js = shoal::testing::RunCommand(
