@@ -292,6 +292,10 @@ Verdict<AzurePrincipal, AzureError> VerifyAzure(const RequestView& request,
     return AuthFailed("stored access policies (si) are not supported by this door: sign the SAS "
                       "with its permissions and expiry");
   }
+  if (QueryValue(q, "skoid")) {
+    return AuthFailed("user delegation SAS (skoid) is not supported by this door: sign the SAS "
+                      "with the account key");
+  }
   p.key = credentials.Find(p.account);
   if (p.key == nullptr || !p.key->azure) {
     return AuthFailed("The account '" + p.account + "' is not an Azure key in this door's "

@@ -6,6 +6,8 @@
 
 #include <pugixml.hpp>
 
+#include <set>
+
 #include "door/testdata/captures.h"
 
 namespace shoal::door {
@@ -335,6 +337,56 @@ TEST_F(S3Auth, SignedChunksWithSignedTrailerVerifyTheTrailer) {
   at = value.body.find("x-amz-checksum-crc32c:") + 22;
   value.body[at] = value.body[at] == 'A' ? 'B' : 'A';
   EXPECT_EQ(Check(value), "SignatureDoesNotMatch");
+}
+
+TEST_F(S3Auth, WrongContentMd5OnAnUnsignedBodyIsBadDigest) {
+  Captured c = captures->Get("boto_presigned_put");
+  EXPECT_EQ(Check(c), "OK");
+  SetHeader(&c.view, "Content-MD5", Base64Encode(std::string(16, 'x')));
+  EXPECT_EQ(Check(c), "BadDigest");
+}
+
+TEST_F(S3Auth, BytesAfterTheEndOfAChunkedBodyAreRefused) {
+  Captured c = captures->Get("js_put_stream");
+  c.body += "junk";
+  EXPECT_EQ(Check(c), "InvalidArgument");
+  Captured framing = captures->Get("js_put_stream");
+  framing.body[0] = 'x';  // the first chunk's size is not hex
+  EXPECT_EQ(Check(framing), "InvalidArgument");
+}
+
+// Bodies cut and corrupted at every kind of place end in an S3 error, never a crash or a
+// success with the wrong bytes.
+TEST_F(S3Auth, CorruptedChunkedBodiesNeverDecodeToWrongBytes) {
+  const std::set<std::string> expected = {"InvalidArgument", "IncompleteBody", "BadDigest",
+                                          "SignatureDoesNotMatch"};
+  for (const char* label : {"js_put_stream", "js_signed_chunks", "js_signed_chunks_trailer"}) {
+    Captured original = captures->Get(label);
+    std::string want;
+    ASSERT_EQ(Check(original, std::time(nullptr), 4096, &want), "OK");
+    uint64_t seed = 12345;
+    int refused = 0;
+    for (int i = 0; i < 300; i++) {
+      Captured c = original;
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      size_t at = (seed >> 20) % c.body.size();
+      if (i % 3 == 0) {
+        c.body.resize(at);
+      } else {
+        c.body[at] = static_cast<char>(c.body[at] ^ (1 + (seed >> 50) % 255));
+      }
+      std::string payload;
+      std::string result = Check(c, std::time(nullptr), 1 + (seed >> 40) % 70000, &payload);
+      if (result == "OK") {
+        // Only a change the format allows (a hex digit's case) may pass, with the same bytes.
+        EXPECT_EQ(payload, want) << label << " " << i;
+        continue;
+      }
+      refused++;
+      EXPECT_TRUE(expected.count(result)) << label << " " << i << ": " << result;
+    }
+    EXPECT_GE(refused, 290) << label;
+  }
 }
 
 // --- scopes and the error body ---------------------------------------------------------------
