@@ -2,11 +2,8 @@
 
 #include <arpa/inet.h>
 
-#include <pugixml.hpp>
-
 #include <algorithm>
 #include <map>
-#include <sstream>
 #include <vector>
 
 #include "common/strings.h"
@@ -34,21 +31,12 @@ int AzureError::http_status() const {
 
 std::string RenderAzureError(const AzureError& error, std::string_view request_id,
                              std::time_t now) {
-  pugi::xml_document doc;
-  auto decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "utf-8";
-  auto e = doc.append_child("Error");
-  e.append_child("Code").text().set(error.name());
-  std::string message = error.message + "\nRequestId:" + std::string(request_id) +
-                        "\nTime:" + FormatIso8601(now);
-  e.append_child("Message").text().set(message.c_str());
-  if (!error.detail.empty()) {
-    e.append_child("AuthenticationErrorDetail").text().set(error.detail.c_str());
-  }
-  std::ostringstream out;
-  doc.save(out, "", pugi::format_raw);
-  return out.str();
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"Code", error.name()},
+      {"Message", error.message + "\nRequestId:" + std::string(request_id) +
+                      "\nTime:" + FormatIso8601(now)}};
+  if (!error.detail.empty()) fields.emplace_back("AuthenticationErrorDetail", error.detail);
+  return RenderErrorXml("utf-8", fields);
 }
 
 namespace {

@@ -16,18 +16,8 @@ using testdata::Captured;
 using testdata::Replace;
 using testdata::SetHeader;
 
-testdata::Captures* captures = nullptr;
-
-class AzureAuth : public ::testing::Test {
+class AzureAuth : public testdata::CapturedTest {
  protected:
-  static void SetUpTestSuite() {
-    captures = new testdata::Captures();
-    captures->Run();
-  }
-  static void TearDownTestSuite() {
-    delete captures;
-    captures = nullptr;
-  }
 
   static std::unique_ptr<Credentials> Keys(const std::string& scopes = "data:read-write",
                                            const std::string& key = testdata::kAccountKey) {
@@ -56,26 +46,26 @@ class AzureAuth : public ::testing::Test {
 
 TEST_F(AzureAuth, PythonSdkSharedKeyRequestsVerify) {
   for (const char* label : {"azpy_put", "azpy_get", "azpy_list"}) {
-    Captured c = captures->Get(label);
+    Captured c = Get(label);
     auto p = Verify(c);
     ASSERT_TRUE(p.ok()) << label << ": " << p.error().detail;
     EXPECT_EQ(p->kind, AzureAuthKind::kSharedKey);
     EXPECT_EQ(p->account, "shoalacct");
     EXPECT_EQ(p->container, "data");
   }
-  auto p = Verify(captures->Get("azpy_put"));
+  auto p = Verify(Get("azpy_put"));
   EXPECT_EQ(p->blob, "dir/a b+c.bin");
 }
 
 TEST_F(AzureAuth, JsSdkSharedKeyRequestVerifies) {
-  Captured c = captures->Get("azjs_put");
+  Captured c = Get("azjs_put");
   auto p = Verify(c);
   ASSERT_TRUE(p.ok()) << p.error().detail;
   EXPECT_EQ(p->blob, "dir/js blob+1.bin");
 }
 
 TEST_F(AzureAuth, TamperedSharedKeyRequestsFailAuthentication) {
-  Captured c = captures->Get("azpy_put");
+  Captured c = Get("azpy_put");
   Captured meta = c;
   SetHeader(&meta.view, "x-ms-meta-origin", "changed");
   EXPECT_EQ(Check(meta), "AuthenticationFailed");
@@ -88,7 +78,7 @@ TEST_F(AzureAuth, TamperedSharedKeyRequestsFailAuthentication) {
   Captured path = c;
   path.view.raw_path = Replace(path.view.raw_path, "/data/", "/data2/");
   EXPECT_EQ(Check(path), "AuthenticationFailed");
-  Captured query = captures->Get("azpy_list");
+  Captured query = Get("azpy_list");
   query.view.raw_query = Replace(query.view.raw_query, "prefix=dir", "prefix=di");
   EXPECT_EQ(Check(query), "AuthenticationFailed");
   auto p = Verify(meta);
@@ -97,7 +87,7 @@ TEST_F(AzureAuth, TamperedSharedKeyRequestsFailAuthentication) {
 }
 
 TEST_F(AzureAuth, WrongKeyOrUnknownAccountFailAuthentication) {
-  Captured c = captures->Get("azpy_put");
+  Captured c = Get("azpy_put");
   auto wrong = Keys("data:read-write", "b3RoZXIta2V5LW9mLXRoZS1yaWdodC1sZW5ndGgwMTI=");
   EXPECT_EQ(Check(c, std::time(nullptr), wrong.get()), "AuthenticationFailed");
   auto other = Credentials::FromText("azure otheracct c2hvYWw= data:read\n", "t");
@@ -106,14 +96,14 @@ TEST_F(AzureAuth, WrongKeyOrUnknownAccountFailAuthentication) {
 }
 
 TEST_F(AzureAuth, SharedKeyDateOutsideTheSkewFails) {
-  Captured c = captures->Get("azpy_put");
+  Captured c = Get("azpy_put");
   std::time_t t = ParseHttpTime(std::string(*c.view.Header("x-ms-date")));
   EXPECT_EQ(Check(c, t + 900), "OK");
   EXPECT_EQ(Check(c, t + 901), "AuthenticationFailed");
 }
 
 TEST_F(AzureAuth, NoCredentialsIsNoAuthenticationInformation) {
-  Captured c = captures->Get("azpy_get");
+  Captured c = Get("azpy_get");
   testdata::RemoveHeader(&c.view, "Authorization");
   auto p = Verify(c);
   ASSERT_FALSE(p.ok());
@@ -124,7 +114,7 @@ TEST_F(AzureAuth, NoCredentialsIsNoAuthenticationInformation) {
 // --- service SAS ---------------------------------------------------------------------------
 
 TEST_F(AzureAuth, PythonBlobSasVerifiesForItsIpAndTime) {
-  Captured c = captures->Get("azpy_blob_sas");
+  Captured c = Get("azpy_blob_sas");
   auto p = Verify(c);
   ASSERT_TRUE(p.ok()) << p.error().detail;
   EXPECT_EQ(p->kind, AzureAuthKind::kServiceSas);
@@ -141,7 +131,7 @@ TEST_F(AzureAuth, PythonBlobSasVerifiesForItsIpAndTime) {
 }
 
 TEST_F(AzureAuth, SasPastItsExpiryOrBeforeItsStartFails) {
-  Captured c = captures->Get("azpy_blob_sas");
+  Captured c = Get("azpy_blob_sas");
   auto q = ParseQuery(c.view.raw_query);
   std::tm tm{};
   strptime(QueryValue(q, "se")->c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -157,7 +147,7 @@ TEST_F(AzureAuth, SasPastItsExpiryOrBeforeItsStartFails) {
 }
 
 TEST_F(AzureAuth, TamperedSasFailsAuthentication) {
-  Captured c = captures->Get("azpy_blob_sas");
+  Captured c = Get("azpy_blob_sas");
   Captured perms = c;
   perms.view.raw_query = Replace(perms.view.raw_query, "sp=r", "sp=rw");
   EXPECT_EQ(Check(perms), "AuthenticationFailed");
@@ -172,7 +162,7 @@ TEST_F(AzureAuth, TamperedSasFailsAuthentication) {
 }
 
 TEST_F(AzureAuth, ReadOnlySasCannotWrite) {
-  auto p = Verify(captures->Get("azpy_blob_sas"));
+  auto p = Verify(Get("azpy_blob_sas"));
   ASSERT_TRUE(p.ok());
   EXPECT_FALSE(AuthorizeAzure(*p, "data", "dir/a b+c.bin", AzureOp::kRead).has_value());
   for (AzureOp op : {AzureOp::kWrite, AzureOp::kDelete, AzureOp::kCreate, AzureOp::kList}) {
@@ -184,7 +174,7 @@ TEST_F(AzureAuth, ReadOnlySasCannotWrite) {
 }
 
 TEST_F(AzureAuth, ContainerSasHonoursHttpsOnlyAndItsIpRange) {
-  Captured c = captures->Get("azpy_container_sas");
+  Captured c = Get("azpy_container_sas");
   EXPECT_EQ(Check(c), "AuthorizationProtocolMismatch");  // spr=https over plain HTTP
   c.view.is_tls = true;
   EXPECT_EQ(Check(c), "OK");
@@ -202,7 +192,7 @@ TEST_F(AzureAuth, ContainerSasHonoursHttpsOnlyAndItsIpRange) {
 }
 
 TEST_F(AzureAuth, JsBlobSasOfTheNewestVersionVerifies) {
-  Captured c = captures->Get("azjs_blob_sas");
+  Captured c = Get("azjs_blob_sas");
   auto p = Verify(c);
   ASSERT_TRUE(p.ok()) << p.error().detail;
   EXPECT_EQ(p->permissions, "rw");
@@ -219,7 +209,7 @@ TEST_F(AzureAuth, JsBlobSasOfTheNewestVersionVerifies) {
 // --- account SAS ---------------------------------------------------------------------------
 
 TEST_F(AzureAuth, PythonAccountSasVerifiesAndChecksResourceTypes) {
-  Captured c = captures->Get("azpy_account_sas");  // srt=o, sp=rw
+  Captured c = Get("azpy_account_sas");  // srt=o, sp=rw
   auto p = Verify(c);
   ASSERT_TRUE(p.ok()) << p.error().detail;
   EXPECT_EQ(p->kind, AzureAuthKind::kAccountSas);
@@ -238,7 +228,7 @@ TEST_F(AzureAuth, PythonAccountSasVerifiesAndChecksResourceTypes) {
 }
 
 TEST_F(AzureAuth, JsAccountSasOfTheNewestVersionVerifies) {
-  Captured c = captures->Get("azjs_account_sas");  // sv 2026-10-06: with the ses line
+  Captured c = Get("azjs_account_sas");  // sv 2026-10-06: with the ses line
   auto p = Verify(c);
   ASSERT_TRUE(p.ok()) << p.error().detail;
   EXPECT_FALSE(AuthorizeAzure(*p, "data", "", AzureOp::kList).has_value());
@@ -249,7 +239,7 @@ TEST_F(AzureAuth, JsAccountSasOfTheNewestVersionVerifies) {
 }
 
 TEST_F(AzureAuth, AccountSasWithoutBlobServiceIsServiceMismatch) {
-  Captured c = captures->Get("azjs_account_sas_queue");  // ss=q: the queue service only
+  Captured c = Get("azjs_account_sas_queue");  // ss=q: the queue service only
   EXPECT_EQ(Check(c), "AuthorizationServiceMismatch");
 }
 
@@ -257,7 +247,7 @@ TEST_F(AzureAuth, AccountSasWithoutBlobServiceIsServiceMismatch) {
 
 TEST_F(AzureAuth, KeyScopesApplyToSharedKeyAndSas) {
   auto read_only = Keys("data:read");
-  auto p = Verify(captures->Get("azpy_put"), std::time(nullptr), read_only.get());
+  auto p = Verify(Get("azpy_put"), std::time(nullptr), read_only.get());
   ASSERT_TRUE(p.ok());
   EXPECT_FALSE(AuthorizeAzure(*p, "data", "dir/a", AzureOp::kRead).has_value());
   auto write = AuthorizeAzure(*p, "data", "dir/a", AzureOp::kWrite);
@@ -268,14 +258,14 @@ TEST_F(AzureAuth, KeyScopesApplyToSharedKeyAndSas) {
   EXPECT_STREQ(other->name(), "AuthorizationFailure");
 
   auto prefixed = Keys("data/dir/:read-write");
-  auto sas = Verify(captures->Get("azjs_blob_sas"), std::time(nullptr), prefixed.get());
+  auto sas = Verify(Get("azjs_blob_sas"), std::time(nullptr), prefixed.get());
   ASSERT_TRUE(sas.ok());
   EXPECT_FALSE(AuthorizeAzure(*sas, "data", "dir/js blob+1.bin", AzureOp::kWrite).has_value());
   EXPECT_TRUE(AuthorizeAzure(*sas, "data", "other/x", AzureOp::kRead).has_value());
 }
 
 TEST_F(AzureAuth, ErrorBodyIsAzuresXml) {
-  Captured c = captures->Get("azpy_put");
+  Captured c = Get("azpy_put");
   SetHeader(&c.view, "x-ms-meta-origin", "changed");
   auto p = Verify(c);
   ASSERT_FALSE(p.ok());

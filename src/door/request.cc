@@ -2,6 +2,10 @@
 
 #include <openssl/crypto.h>
 
+#include <pugixml.hpp>
+
+#include <sstream>
+
 #include "common/strings.h"
 
 namespace shoal::door {
@@ -71,6 +75,19 @@ std::optional<std::string> QueryValue(const std::vector<QueryParam>& params,
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string RenderErrorXml(std::string_view encoding,
+                           const std::vector<std::pair<std::string, std::string>>& fields) {
+  pugi::xml_document doc;
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = std::string(encoding).c_str();
+  auto e = doc.append_child("Error");
+  for (const auto& [name, value] : fields) e.append_child(name.c_str()).text().set(value.c_str());
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw);
+  return out.str();
 }
 
 }  // namespace shoal::door

@@ -42,6 +42,11 @@ std::optional<std::string> PercentDecode(std::string_view text);
 // Equal lengths and bytes, in time that does not depend on where they differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
+// "<?xml ...?><Error><NAME>VALUE</NAME>...</Error>", the shape of both services' error bodies;
+// `encoding` is written in the declaration as given ("UTF-8" for S3, "utf-8" for Azure).
+std::string RenderErrorXml(std::string_view encoding,
+                           const std::vector<std::pair<std::string, std::string>>& fields);
+
 // A value or the error that says why there is none (E is S3Error or AzureError).
 template <typename T, typename E>
 class [[nodiscard]] Verdict {

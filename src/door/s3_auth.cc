@@ -1,11 +1,8 @@
 #include "door/s3_auth.h"
 
-#include <pugixml.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <sstream>
 
 #include "common/strings.h"
 
@@ -42,24 +39,15 @@ int S3Error::http_status() const {
 
 std::string RenderS3Error(const S3Error& error, std::string_view resource,
                           std::string_view request_id) {
-  pugi::xml_document doc;
-  auto decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "UTF-8";
-  auto e = doc.append_child("Error");
-  e.append_child("Code").text().set(error.name());
-  e.append_child("Message").text().set(error.message.c_str());
-  if (!error.string_to_sign.empty()) {
-    e.append_child("StringToSign").text().set(error.string_to_sign.c_str());
-  }
+  std::vector<std::pair<std::string, std::string>> fields = {{"Code", error.name()},
+                                                             {"Message", error.message}};
+  if (!error.string_to_sign.empty()) fields.emplace_back("StringToSign", error.string_to_sign);
   if (!error.canonical_request.empty()) {
-    e.append_child("CanonicalRequest").text().set(error.canonical_request.c_str());
+    fields.emplace_back("CanonicalRequest", error.canonical_request);
   }
-  e.append_child("Resource").text().set(std::string(resource).c_str());
-  e.append_child("RequestId").text().set(std::string(request_id).c_str());
-  std::ostringstream out;
-  doc.save(out, "", pugi::format_raw);
-  return out.str();
+  fields.emplace_back("Resource", std::string(resource));
+  fields.emplace_back("RequestId", std::string(request_id));
+  return RenderErrorXml("UTF-8", fields);
 }
 
 namespace {
@@ -95,12 +83,24 @@ std::string SigningKey(const std::string& secret, std::string_view date, std::st
   return HmacSha256(k, "aws4_request");
 }
 
-// The path as SigV4 canonicalizes it for S3: decoded once, then each byte but the unreserved
-// ones and '/' encoded (no normalization of "." or "//", no double encoding).
+// The path as SigV4 canonicalizes it for S3: each segment decoded once and encoded again
+// (everything but the unreserved characters), so a "%2F" inside a segment stays "%2F"; no
+// normalization of "." or "//", no double encoding.
 std::string CanonicalUri(std::string_view raw_path) {
   if (raw_path.empty()) return "/";
-  auto decoded = PercentDecode(raw_path);
-  return UriEncode(decoded ? *decoded : std::string(raw_path), /*keep_slash=*/true);
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    size_t slash = raw_path.find('/', pos);
+    std::string_view seg = raw_path.substr(pos, slash == std::string_view::npos ? raw_path.npos
+                                                                                 : slash - pos);
+    auto decoded = PercentDecode(seg);
+    out += UriEncode(decoded ? *decoded : std::string(seg), /*keep_slash=*/false);
+    if (slash == std::string_view::npos) break;
+    out += '/';
+    pos = slash + 1;
+  }
+  return out;
 }
 
 std::string CanonicalQuery(const std::vector<QueryParam>& params, bool skip_signature) {

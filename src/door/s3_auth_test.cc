@@ -18,18 +18,8 @@ using testdata::RemoveHeader;
 using testdata::Replace;
 using testdata::SetHeader;
 
-testdata::Captures* captures = nullptr;
-
-class S3Auth : public ::testing::Test {
+class S3Auth : public testdata::CapturedTest {
  protected:
-  static void SetUpTestSuite() {
-    captures = new testdata::Captures();
-    captures->Run();
-  }
-  static void TearDownTestSuite() {
-    delete captures;
-    captures = nullptr;
-  }
   void SetUp() override { ASSERT_FALSE(HasFatalFailure()); }
 
   static std::unique_ptr<Credentials> Keys(const std::string& scopes = "models/dir/:read-write") {
@@ -78,7 +68,7 @@ std::string JsData(size_t n) {
 // --- header-signed requests from boto3 -------------------------------------------------------
 
 TEST_F(S3Auth, BotoPutWithSha256PayloadVerifiesInAnySlices) {
-  Captured c = captures->Get("boto_put");
+  Captured c = Get("boto_put");
   for (size_t slice : {size_t{1}, size_t{7}, size_t{4096}, c.body.size()}) {
     std::string payload;
     EXPECT_EQ(Check(c, std::time(nullptr), slice, &payload), "OK") << slice;
@@ -87,19 +77,19 @@ TEST_F(S3Auth, BotoPutWithSha256PayloadVerifiesInAnySlices) {
 }
 
 TEST_F(S3Auth, BodyByteChangedIsContentSha256Mismatch) {
-  Captured c = captures->Get("boto_put");
+  Captured c = Get("boto_put");
   c.body[100] ^= 1;
   EXPECT_EQ(Check(c), "XAmzContentSHA256Mismatch");
 }
 
 TEST_F(S3Auth, ShortBodyIsContentSha256Mismatch) {
-  Captured c = captures->Get("boto_put");
+  Captured c = Get("boto_put");
   c.body.pop_back();
   EXPECT_EQ(Check(c), "XAmzContentSHA256Mismatch");
 }
 
 TEST_F(S3Auth, BotoPutWithCrc32HeaderVerifiesAndChecksTheCrc) {
-  Captured c = captures->Get("boto_put_crc32");
+  Captured c = Get("boto_put_crc32");
   EXPECT_EQ(Check(c), "OK");
   auto keys = Keys();
   auto p = VerifyS3(c.view, *keys, {}, std::time(nullptr));
@@ -118,7 +108,7 @@ TEST_F(S3Auth, BotoPutWithCrc32HeaderVerifiesAndChecksTheCrc) {
 }
 
 TEST_F(S3Auth, BotoGetVerifiesAndTamperingFails) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   EXPECT_EQ(Check(c), "OK");
   Captured range = c;
   SetHeader(&range.view, "Range", "bytes=0-99");
@@ -132,7 +122,7 @@ TEST_F(S3Auth, BotoGetVerifiesAndTamperingFails) {
 }
 
 TEST_F(S3Auth, BotoListWithQueryVerifiesAndAnAddedParameterFails) {
-  Captured c = captures->Get("boto_list");
+  Captured c = Get("boto_list");
   EXPECT_EQ(Check(c), "OK");
   c.view.raw_query += "&max-keys=1000";
   EXPECT_EQ(Check(c), "SignatureDoesNotMatch");
@@ -141,28 +131,41 @@ TEST_F(S3Auth, BotoListWithQueryVerifiesAndAnAddedParameterFails) {
 TEST_F(S3Auth, HeaderValueWhitespaceIsCanonicalized) {
   // boto3 signed "x-amz-meta-origin: test  two  spaces" with its runs collapsed; a proxy that
   // collapses them too must not break the signature.
-  Captured c = captures->Get("boto_put");
+  Captured c = Get("boto_put");
   SetHeader(&c.view, "x-amz-meta-origin", "  test two\tspaces ");
   EXPECT_EQ(Check(c), "OK");
   SetHeader(&c.view, "x-amz-meta-origin", "test two spaces!");
   EXPECT_EQ(Check(c), "SignatureDoesNotMatch");
 }
 
+TEST_F(S3Auth, PathEncodingVariantsOfTheSameBytesVerify) {
+  // boto3 sent "/models/dir/a%20b%2Bc~%21%28x%29.bin"; lowercase hex and an unencoded '('
+  // name the same key, and S3 accepts them.
+  Captured c = Get("boto_put");
+  c.view.raw_path = Replace(c.view.raw_path, "%28x%29", "(x%29");
+  c.view.raw_path = Replace(c.view.raw_path, "%2B", "%2b");
+  EXPECT_EQ(Check(c), "OK");
+  // An encoded slash is a different key from a real one.
+  Captured slash = Get("boto_put");
+  slash.view.raw_path = Replace(slash.view.raw_path, "dir/", "dir%2F");
+  EXPECT_EQ(Check(slash), "SignatureDoesNotMatch");
+}
+
 TEST_F(S3Auth, AnUnsignedAmzHeaderIsRefused) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   c.view.headers.emplace_back("x-amz-meta-added", "by a proxy");
   EXPECT_EQ(Check(c), "AccessDenied");
 }
 
 TEST_F(S3Auth, WrongSecretIsSignatureDoesNotMatch) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   auto keys = Credentials::FromText(std::string("s3 ") + testdata::kS3Key + " other *:read\n", "t");
   ASSERT_TRUE(keys.ok());
   EXPECT_EQ(Check(c, std::time(nullptr), 4096, nullptr, keys->get()), "SignatureDoesNotMatch");
 }
 
 TEST_F(S3Auth, UnknownKeyIsInvalidAccessKeyId) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   auto keys = Credentials::FromText("s3 AKIDSOMEONEELSE x *:read\n", "t");
   ASSERT_TRUE(keys.ok());
   EXPECT_EQ(Check(c, std::time(nullptr), 4096, nullptr, keys->get()), "InvalidAccessKeyId");
@@ -172,7 +175,7 @@ TEST_F(S3Auth, UnknownKeyIsInvalidAccessKeyId) {
 }
 
 TEST_F(S3Auth, ClockSkewPastFifteenMinutesIsRequestTimeTooSkewed) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   std::time_t t = DateOf(c);
   EXPECT_EQ(Check(c, t + 900), "OK");
   EXPECT_EQ(Check(c, t + 901), "RequestTimeTooSkewed");
@@ -180,7 +183,7 @@ TEST_F(S3Auth, ClockSkewPastFifteenMinutesIsRequestTimeTooSkewed) {
 }
 
 TEST_F(S3Auth, ConfiguredRegionMustMatch) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   S3VerifyOptions same;
   same.region = "us-east-1";
   EXPECT_EQ(Check(c, std::time(nullptr), 4096, nullptr, nullptr, same), "OK");
@@ -191,7 +194,7 @@ TEST_F(S3Auth, ConfiguredRegionMustMatch) {
 }
 
 TEST_F(S3Auth, MissingOrMalformedHeadersHaveTheirCodes) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   Captured no_sha = c;
   RemoveHeader(&no_sha.view, "x-amz-content-sha256");
   EXPECT_EQ(Check(no_sha), "MissingSecurityHeader");
@@ -214,7 +217,7 @@ TEST_F(S3Auth, MissingOrMalformedHeadersHaveTheirCodes) {
 // --- presigned URLs from boto3 ----------------------------------------------------------------
 
 TEST_F(S3Auth, BotoPresignedGetVerifiesUntilItExpires) {
-  Captured c = captures->Get("boto_presigned_get");
+  Captured c = Get("boto_presigned_get");
   std::time_t t = DateOf(c);
   EXPECT_EQ(Check(c), "OK");
   EXPECT_EQ(Check(c, t + 3600), "OK");
@@ -226,7 +229,7 @@ TEST_F(S3Auth, BotoPresignedGetVerifiesUntilItExpires) {
 }
 
 TEST_F(S3Auth, TamperedPresignedUrlIsRefused) {
-  Captured c = captures->Get("boto_presigned_get");
+  Captured c = Get("boto_presigned_get");
   Captured longer = c;
   longer.view.raw_query = Replace(longer.view.raw_query, "X-Amz-Expires=3600", "X-Amz-Expires=7200");
   EXPECT_EQ(Check(longer), "SignatureDoesNotMatch");
@@ -245,7 +248,7 @@ TEST_F(S3Auth, TamperedPresignedUrlIsRefused) {
 }
 
 TEST_F(S3Auth, BotoPresignedPutTakesAnUnsignedBody) {
-  Captured c = captures->Get("boto_presigned_put");
+  Captured c = Get("boto_presigned_put");
   std::string payload;
   EXPECT_EQ(Check(c, std::time(nullptr), 5, &payload), "OK");
   EXPECT_EQ(payload, "presigned body");
@@ -259,7 +262,7 @@ TEST_F(S3Auth, BotoPresignedPutTakesAnUnsignedBody) {
 // --- aws-chunked bodies from the JS SDK --------------------------------------------------------
 
 TEST_F(S3Auth, JsStreamingPutWithUnsignedTrailerDecodesInAnySlices) {
-  Captured c = captures->Get("js_put_stream");
+  Captured c = Get("js_put_stream");
   auto keys = Keys();
   auto p = VerifyS3(c.view, *keys, {}, std::time(nullptr));
   ASSERT_TRUE(p.ok()) << p.error().message;
@@ -273,27 +276,27 @@ TEST_F(S3Auth, JsStreamingPutWithUnsignedTrailerDecodesInAnySlices) {
 }
 
 TEST_F(S3Auth, JsStreamingPutWithAChangedByteIsBadDigest) {
-  Captured c = captures->Get("js_put_stream");
+  Captured c = Get("js_put_stream");
   c.body[1000] ^= 0x40;
   EXPECT_EQ(Check(c), "BadDigest");
 }
 
 TEST_F(S3Auth, JsStreamingPutCutShortIsIncompleteBody) {
-  Captured c = captures->Get("js_put_stream");
+  Captured c = Get("js_put_stream");
   c.body.resize(c.body.size() / 2);
   EXPECT_EQ(Check(c), "IncompleteBody");
 }
 
 TEST_F(S3Auth, JsPutWithBufferBodyVerifies) {
-  Captured c = captures->Get("js_put_buffer");
+  Captured c = Get("js_put_buffer");
   std::string payload;
   EXPECT_EQ(Check(c, std::time(nullptr), 4096, &payload), "OK");
   EXPECT_EQ(payload, JsData(5000));
-  EXPECT_EQ(Check(captures->Get("js_get")), "OK");
+  EXPECT_EQ(Check(Get("js_get")), "OK");
 }
 
 TEST_F(S3Auth, SignedChunksDecodeAndVerifyEachChunk) {
-  Captured c = captures->Get("js_signed_chunks");
+  Captured c = Get("js_signed_chunks");
   for (size_t slice : {size_t{1}, size_t{100}, size_t{65536 + 90}, c.body.size()}) {
     std::string payload;
     EXPECT_EQ(Check(c, std::time(nullptr), slice, &payload), "OK") << slice;
@@ -302,7 +305,7 @@ TEST_F(S3Auth, SignedChunksDecodeAndVerifyEachChunk) {
 }
 
 TEST_F(S3Auth, SignedChunkWithAChangedSignatureIsRefused) {
-  Captured c = captures->Get("js_signed_chunks");
+  Captured c = Get("js_signed_chunks");
   // The second chunk's signature.
   size_t at = c.body.find("chunk-signature=", 100) + 16;
   c.body[at] = c.body[at] == 'a' ? 'b' : 'a';
@@ -310,22 +313,22 @@ TEST_F(S3Auth, SignedChunkWithAChangedSignatureIsRefused) {
 }
 
 TEST_F(S3Auth, SignedChunkWithAChangedDataByteIsRefused) {
-  Captured c = captures->Get("js_signed_chunks");
+  Captured c = Get("js_signed_chunks");
   c.body[70000] ^= 1;
   EXPECT_EQ(Check(c), "SignatureDoesNotMatch");
 }
 
 TEST_F(S3Auth, SignedChunksCutShortOrWrongLengthAreRefused) {
-  Captured cut = captures->Get("js_signed_chunks");
+  Captured cut = Get("js_signed_chunks");
   cut.body.resize(cut.body.size() - 90);  // the final chunk gone
   EXPECT_EQ(Check(cut), "IncompleteBody");
-  Captured length = captures->Get("js_signed_chunks");
+  Captured length = Get("js_signed_chunks");
   SetHeader(&length.view, "x-amz-decoded-content-length", "150001");
   EXPECT_EQ(Check(length), "SignatureDoesNotMatch");  // it is signed
 }
 
 TEST_F(S3Auth, SignedChunksWithSignedTrailerVerifyTheTrailer) {
-  Captured c = captures->Get("js_signed_chunks_trailer");
+  Captured c = Get("js_signed_chunks_trailer");
   std::string payload;
   EXPECT_EQ(Check(c, std::time(nullptr), 333, &payload), "OK");
   EXPECT_EQ(payload, JsData(150000));
@@ -340,17 +343,17 @@ TEST_F(S3Auth, SignedChunksWithSignedTrailerVerifyTheTrailer) {
 }
 
 TEST_F(S3Auth, WrongContentMd5OnAnUnsignedBodyIsBadDigest) {
-  Captured c = captures->Get("boto_presigned_put");
+  Captured c = Get("boto_presigned_put");
   EXPECT_EQ(Check(c), "OK");
   SetHeader(&c.view, "Content-MD5", Base64Encode(std::string(16, 'x')));
   EXPECT_EQ(Check(c), "BadDigest");
 }
 
 TEST_F(S3Auth, BytesAfterTheEndOfAChunkedBodyAreRefused) {
-  Captured c = captures->Get("js_put_stream");
+  Captured c = Get("js_put_stream");
   c.body += "junk";
   EXPECT_EQ(Check(c), "InvalidArgument");
-  Captured framing = captures->Get("js_put_stream");
+  Captured framing = Get("js_put_stream");
   framing.body[0] = 'x';  // the first chunk's size is not hex
   EXPECT_EQ(Check(framing), "InvalidArgument");
 }
@@ -361,7 +364,7 @@ TEST_F(S3Auth, CorruptedChunkedBodiesNeverDecodeToWrongBytes) {
   const std::set<std::string> expected = {"InvalidArgument", "IncompleteBody", "BadDigest",
                                           "SignatureDoesNotMatch"};
   for (const char* label : {"js_put_stream", "js_signed_chunks", "js_signed_chunks_trailer"}) {
-    Captured original = captures->Get(label);
+    Captured original = Get(label);
     std::string want;
     ASSERT_EQ(Check(original, std::time(nullptr), 4096, &want), "OK");
     uint64_t seed = 12345;
@@ -392,7 +395,7 @@ TEST_F(S3Auth, CorruptedChunkedBodiesNeverDecodeToWrongBytes) {
 // --- scopes and the error body ---------------------------------------------------------------
 
 TEST_F(S3Auth, ScopesDecideWhatAVerifiedKeyMayDo) {
-  Captured c = captures->Get("boto_put");
+  Captured c = Get("boto_put");
   auto read_only = Keys("models:read");
   auto p = VerifyS3(c.view, *read_only, {}, std::time(nullptr));
   ASSERT_TRUE(p.ok());
@@ -412,7 +415,7 @@ TEST_F(S3Auth, ScopesDecideWhatAVerifiedKeyMayDo) {
 }
 
 TEST_F(S3Auth, ErrorBodyIsS3sXml) {
-  Captured c = captures->Get("boto_get");
+  Captured c = Get("boto_get");
   auto keys = Credentials::FromText(std::string("s3 ") + testdata::kS3Key + " other *:read\n", "t");
   ASSERT_TRUE(keys.ok());
   auto p = VerifyS3(c.view, **keys, {}, std::time(nullptr));

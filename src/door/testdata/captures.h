@@ -66,6 +66,23 @@ class Captures {
   shoal::testing::TempDir tmp_;
 };
 
+// A suite whose tests share one capture run.
+class CapturedTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    captures_ = new Captures();
+    captures_->Run();
+  }
+  static void TearDownTestSuite() {
+    delete captures_;
+    captures_ = nullptr;
+  }
+  static Captured Get(const std::string& label) { return captures_->Get(label); }
+
+ private:
+  inline static Captures* captures_ = nullptr;
+};
+
 // Sets (or adds) header `name` to `value`.
 inline void SetHeader(RequestView* v, const std::string& name, const std::string& value) {
   for (auto& [n, val] : v->headers) {
