@@ -16,7 +16,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev \
              libfuse3-dev fuse3 pybind11-dev python3-dev
-DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch umoci ca-certificates
+DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch umoci ca-certificates python3-boto3 python3-azure \
+             clang
 DEB_BENCH := nginx-light iperf3 fio python3-matplotlib
 # What scripts/image.sh assembles the image with (ca-certificates: the bundle it copies in).
 DEB_IMAGE := umoci ca-certificates fuse3
