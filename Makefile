@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixml-dev \
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev \
              libfuse3-dev fuse3 pybind11-dev python3-dev
-DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch
+DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch openssl
 DEB_BENCH := nginx-light iperf3 fio python3-matplotlib
 
 .PHONY: all build test demo bench deps-build deps-test deps-bench clean format
