@@ -171,6 +171,19 @@ Result<std::string> ControlCall(int port, const std::string& method, const std::
   return resp.body;
 }
 
+Status ControlPost(int port, const std::string& path, const std::string& body) {
+  auto r = ControlCall(port, "POST", path, body);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+// A control endpoint's JSON answer to a GET; `what` names it in errors.
+Result<nlohmann::json> ControlJson(int port, const std::string& path, const std::string& what) {
+  SHOAL_ASSIGN_OR_RETURN(std::string body, ControlCall(port, "GET", path, ""));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Status::IOError(what + " are not JSON: " + body);
+  return j;
+}
+
 // Starts `node script args... --listen 127.0.0.1:0 --port-file F` with its log in `dir`, and
 // reads the port it bound from F.
 Result<int> StartNodeScript(Subprocess* proc, const std::string& script,
@@ -197,14 +210,11 @@ Status FaultProxy::Start(const std::string& upstream, const FaultConfig& config)
 }
 
 Status FaultProxy::Configure(const FaultConfig& config) {
-  auto r = ControlCall(port_, "POST", "/__proxy/config", ToJson(config).dump());
-  return r.ok() ? Status::Ok() : r.status();
+  return ControlPost(port_, "/__proxy/config", ToJson(config).dump());
 }
 
 Result<ProxyStats> FaultProxy::Stats() {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, ControlCall(port_, "GET", "/__proxy/stats", ""));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Status::IOError("fault proxy stats are not JSON: " + body);
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json j, ControlJson(port_, "/__proxy/stats", "fault proxy stats"));
   ProxyStats s;
   s.requests = j.value("requests", 0ull);
   s.forwarded = j.value("forwarded", 0ull);
@@ -215,10 +225,7 @@ Result<ProxyStats> FaultProxy::Stats() {
   return s;
 }
 
-Status FaultProxy::Reset() {
-  auto r = ControlCall(port_, "POST", "/__proxy/reset", "{}");
-  return r.ok() ? Status::Ok() : r.status();
-}
+Status FaultProxy::Reset() { return ControlPost(port_, "/__proxy/reset", "{}"); }
 
 Status TokenServer::Start(const TokenServerConfig& config) {
   SHOAL_ASSIGN_OR_RETURN(port_, StartNodeScript(&proc_, "token_server.js", {}, dir_.path()));
@@ -236,14 +243,11 @@ Status TokenServer::Configure(const TokenServerConfig& c) {
                       {"audience", c.audience},
                       {"revoked", c.revoked}};
   j["jwtLifetime"] = c.jwt_lifetime >= 0 ? nlohmann::json(c.jwt_lifetime) : nlohmann::json(nullptr);
-  auto r = ControlCall(port_, "POST", "/__control/config", j.dump());
-  return r.ok() ? Status::Ok() : r.status();
+  return ControlPost(port_, "/__control/config", j.dump());
 }
 
 Result<TokenServerStats> TokenServer::Stats() {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, ControlCall(port_, "GET", "/__control/stats", ""));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Status::IOError("token server stats are not JSON: " + body);
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json j, ControlJson(port_, "/__control/stats", "token server stats"));
   TokenServerStats s;
   s.issued = j.value("issued", 0ull);
   s.refused = j.value("refused", 0ull);

@@ -166,14 +166,15 @@ TEST(TokenCredential, ATokenThatArrivesExpiredIsUsedOnceThenFetchedAgain) {
   EXPECT_EQ(ep.fetches, 2);
 }
 
-// The variables of every source, unset, and then `vars`.
-std::map<std::string, std::string> Only(std::map<std::string, std::string> vars) {
+// EntraConfig::FromEnvironment with `vars` set and every other variable of a source unset.
+Result<EntraConfig> ConfigWith(std::map<std::string, std::string> vars) {
   for (const char* name : {"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
                            "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT",
                            "IDENTITY_HEADER", "AZURE_POD_IDENTITY_AUTHORITY_HOST"}) {
     vars.emplace(name, "");
   }
-  return vars;
+  testing::ScopedEnv env(vars);
+  return EntraConfig::FromEnvironment();
 }
 
 TEST(EntraConfig, AClientSecretComesBeforeWorkloadIdentityAndBothBeforeManagedIdentity) {
@@ -181,50 +182,38 @@ TEST(EntraConfig, AClientSecretComesBeforeWorkloadIdentityAndBothBeforeManagedId
       {"AZURE_TENANT_ID", "tenant"},        {"AZURE_CLIENT_ID", "app"},
       {"AZURE_CLIENT_SECRET", "s3cr3t"},    {"AZURE_FEDERATED_TOKEN_FILE", "/var/run/token"},
       {"IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"}, {"IDENTITY_HEADER", "h"}};
-  {
-    testing::ScopedEnv env(Only(all));
-    auto c = EntraConfig::FromEnvironment();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->kind, EntraConfig::Kind::kClientSecret);
-    EXPECT_EQ(c->authority, "https://login.microsoftonline.com");
-    EXPECT_EQ(c->Describe().find("s3cr3t"), std::string::npos) << c->Describe();
-  }
+  auto c = ConfigWith(all);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kind, EntraConfig::Kind::kClientSecret);
+  EXPECT_EQ(c->authority, "https://login.microsoftonline.com");
+  EXPECT_EQ(c->Describe().find("s3cr3t"), std::string::npos) << c->Describe();
+
   all.erase("AZURE_CLIENT_SECRET");
-  {
-    testing::ScopedEnv env(Only(all));
-    auto c = EntraConfig::FromEnvironment();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->kind, EntraConfig::Kind::kWorkloadIdentity);
-    EXPECT_EQ(c->token_file, "/var/run/token");
-  }
+  c = ConfigWith(all);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kind, EntraConfig::Kind::kWorkloadIdentity);
+  EXPECT_EQ(c->token_file, "/var/run/token");
+
   all.erase("AZURE_FEDERATED_TOKEN_FILE");
-  {
-    testing::ScopedEnv env(Only(all));
-    auto c = EntraConfig::FromEnvironment();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->kind, EntraConfig::Kind::kAppService);
-    EXPECT_EQ(c->client_id, "app");  // the user-assigned identity to ask for
-  }
+  c = ConfigWith(all);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kind, EntraConfig::Kind::kAppService);
+  EXPECT_EQ(c->client_id, "app");  // the user-assigned identity to ask for
+
   all.erase("IDENTITY_ENDPOINT");
-  {
-    testing::ScopedEnv env(Only(all));
-    auto c = EntraConfig::FromEnvironment();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->kind, EntraConfig::Kind::kImds);
-    EXPECT_EQ(c->endpoint, "http://169.254.169.254");
-  }
+  c = ConfigWith(all);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kind, EntraConfig::Kind::kImds);
+  EXPECT_EQ(c->endpoint, "http://169.254.169.254");
+
   all["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = "http://127.0.0.1:9/";
-  {
-    testing::ScopedEnv env(Only(all));
-    auto c = EntraConfig::FromEnvironment();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->endpoint, "http://127.0.0.1:9");
-  }
+  c = ConfigWith(all);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->endpoint, "http://127.0.0.1:9");
 }
 
 TEST(EntraConfig, AnAppWithoutItsTenantIsRefusedByName) {
-  testing::ScopedEnv env(Only({{"AZURE_CLIENT_ID", "app"}, {"AZURE_FEDERATED_TOKEN_FILE", "/t"}}));
-  auto c = EntraConfig::FromEnvironment();
+  auto c = ConfigWith({{"AZURE_CLIENT_ID", "app"}, {"AZURE_FEDERATED_TOKEN_FILE", "/t"}});
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), Code::kInvalidArgument);
   EXPECT_NE(c.status().message().find("AZURE_FEDERATED_TOKEN_FILE is set but AZURE_TENANT_ID is not"),
@@ -236,27 +225,17 @@ TEST(EntraConfig, AnAuthorityOverPlainHttpIsRefusedUnlessLoopback) {
   std::map<std::string, std::string> vars = {
       {"AZURE_TENANT_ID", "t"}, {"AZURE_CLIENT_ID", "a"}, {"AZURE_CLIENT_SECRET", "s"},
       {"AZURE_AUTHORITY_HOST", "http://login.example.com/"}};
-  {
-    testing::ScopedEnv env(Only(vars));
-    auto c = EntraConfig::FromEnvironment();
-    ASSERT_FALSE(c.ok());
-    EXPECT_NE(c.status().message().find("must be https"), std::string::npos) << c.status().ToString();
-  }
+  auto c = ConfigWith(vars);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("must be https"), std::string::npos) << c.status().ToString();
   vars["AZURE_AUTHORITY_HOST"] = "http://127.0.0.1:4000/";
-  {
-    testing::ScopedEnv env(Only(vars));
-    EXPECT_EQ(EntraConfig::FromEnvironment().value().authority, "http://127.0.0.1:4000");
-  }
+  EXPECT_EQ(ConfigWith(vars).value().authority, "http://127.0.0.1:4000");
   vars["AZURE_AUTHORITY_HOST"] = "login.microsoftonline.us";
-  {
-    testing::ScopedEnv env(Only(vars));
-    EXPECT_EQ(EntraConfig::FromEnvironment().value().authority, "https://login.microsoftonline.us");
-  }
+  EXPECT_EQ(ConfigWith(vars).value().authority, "https://login.microsoftonline.us");
 }
 
 TEST(EntraConfig, AnIdentityEndpointWithoutItsHeaderIsRefused) {
-  testing::ScopedEnv env(Only({{"IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"}}));
-  auto c = EntraConfig::FromEnvironment();
+  auto c = ConfigWith({{"IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"}});
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("IDENTITY_HEADER"), std::string::npos);
 }
