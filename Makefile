@@ -17,7 +17,7 @@ DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixm
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev \
              libfuse3-dev fuse3 pybind11-dev python3-dev
 DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch umoci ca-certificates python3-boto3 python3-azure \
-             clang
+             clang openssl
 DEB_BENCH := nginx-light iperf3 fio python3-matplotlib
 # What scripts/image.sh assembles the image with (ca-certificates: the bundle it copies in).
 DEB_IMAGE := umoci ca-certificates fuse3

@@ -934,8 +934,10 @@ int Run(int argc, char** argv) {
       "shoal: copy, list and inspect objects in Azure Blob (az://container/key), S3\n"
       "(s3://bucket/key) and local directories (file:///dir/key or a plain path).\n\n"
       "Credentials come from the environment, as the Azure and AWS tools take them:\n"
-      "  AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY\n"
-      "  or AZURE_STORAGE_SAS_TOKEN (AZURE_STORAGE_BLOB_ENDPOINT for a custom endpoint);\n"
+      "  AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY,\n"
+      "  AZURE_STORAGE_SAS_TOKEN or an Entra ID identity (AZURE_TENANT_ID and AZURE_CLIENT_ID\n"
+      "  with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, else a managed identity;\n"
+      "  docs/azure-identity.md) (AZURE_STORAGE_BLOB_ENDPOINT for a custom endpoint);\n"
       "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,\n"
       "  AWS_ENDPOINT_URL (a custom endpoint, addressed path-style).",
       "shoal"};

@@ -107,7 +107,10 @@ void Canceller::Unregister(int fd) {
   std::erase(fds_, fd);
 }
 
-Client::Client() { GlobalInit(); }
+Client::Client() {
+  GlobalInit();
+  if (const char* ca = EnvValue(kCaFileVariable)) ca_file_ = ca;
+}
 
 Client::~Client() {
   for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
@@ -144,7 +147,9 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
   if (!req.unix_socket.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, req.unix_socket.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   req.connect_timeout.count() > 0 ? static_cast<long>(req.connect_timeout.count()) : 10000L);
+  if (!ca_file_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
   if (req.cancel == nullptr) {
     // A connection that moves less than 1 KiB/s for 60 s is dead: fail and let the caller retry.
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -212,9 +217,19 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
     result = t.sink_status;
   } else if (rc != CURLE_OK) {
     // Without the query: a SAS token travels there and must never reach a message.
-    result = Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) + ": " +
-                                 curl_easy_strerror(rc));
-    if (rc == CURLE_COULDNT_CONNECT) result = result.WithDetail(Detail::kConnectFailed);
+    std::string what = req.method + " " + req.url.substr(0, req.url.find('?')) + ": " + curl_easy_strerror(rc);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+      // Not transient: the same certificate will be refused again.
+      result = Status::PermissionDenied(
+          what + (ca_file_.empty()
+                      ? ": the server's certificate is not signed by a CA of the system's bundle; "
+                        "set " + std::string(kCaFileVariable) + " to a PEM file of the CA that signed it"
+                      : ": the server's certificate was checked against " + std::string(kCaFileVariable) +
+                            "=" + ca_file_ + "; is it the CA that signed it, and a readable PEM file?"));
+    } else {
+      result = Status::Unavailable(what);
+      if (rc == CURLE_COULDNT_CONNECT) result = result.WithDetail(Detail::kConnectFailed);
+    }
   }
   if (rc != CURLE_OK) {
     curl_easy_cleanup(curl);  // the connection is in an unknown state: do not reuse it

@@ -50,6 +50,8 @@ struct Request {
   int64_t body_length = -1;
   // The whole request, connecting included; 0: no limit.
   std::chrono::milliseconds timeout{0};
+  // Connecting alone (TCP and TLS handshakes); 0: 10 s.
+  std::chrono::milliseconds connect_timeout{0};
   // When set, the request has a connection of its own (never reused), which cancel->Cancel()
   // shuts down, and no low-speed limit: it may stream a silent response (a watch) for as long
   // as the server keeps it open.
@@ -69,6 +71,10 @@ struct Response {
 
 // A pool of keep-alive connections (libcurl easy handles). Thread-safe; one request per
 // handle at a time, handles are reused so connections stay open.
+//
+// HTTPS servers' certificates are checked against the system's CA bundle, or, when the
+// environment variable SHOAL_CA_FILE names a PEM file (read when the Client is made), against
+// the CAs in that file instead (a private CA, a test's self-signed certificate).
 class Client {
  public:
   Client();
@@ -88,7 +94,11 @@ class Client {
 
   std::mutex mu_;
   std::vector<void*> idle_;  // CURL*; guarded by mu_
+  std::string ca_file_;      // SHOAL_CA_FILE, or "" for the system's bundle
 };
+
+// The environment variable that names the CA file of every Client.
+inline constexpr const char* kCaFileVariable = "SHOAL_CA_FILE";
 
 // How a server's own error answers read. The net layer knows no server's format: each caller
 // passes its own (the S3 and Azure backends, a cache node's client). Both hooks are optional.

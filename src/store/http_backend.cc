@@ -13,6 +13,10 @@ std::string DescribeXmlError(const http::Response& resp, const std::string& code
     if (err) {
       if (code.empty()) code = err.child_value("Code");
       message = err.child_value("Message");
+      // Azure says why a credential failed here ("Lifetime validation failed. The token is
+      // expired."); the message's first line is what ErrorDetail keeps.
+      std::string why = err.child_value("AuthenticationErrorDetail");
+      if (!why.empty()) message = message.substr(0, message.find('\n')) + " " + why;
     }
   }
   return http::ErrorDetail(code, message);

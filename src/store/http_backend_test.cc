@@ -18,6 +18,17 @@ TEST(DescribeXmlError, QuotesTheCodeAndTheMessagesFirstLine) {
             "request.)");
 }
 
+TEST(DescribeXmlError, AddsAzuresAuthenticationErrorDetail) {
+  http::Response r;
+  r.status = 403;
+  r.body = "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code>"
+           "<Message>Server failed to authenticate the request.\nRequestId:1</Message>"
+           "<AuthenticationErrorDetail>Lifetime validation failed. The token is expired."
+           "</AuthenticationErrorDetail></Error>";
+  EXPECT_EQ(DescribeXmlError(r), "AuthenticationFailed (Server failed to authenticate the request. "
+                                 "Lifetime validation failed. The token is expired.)");
+}
+
 TEST(DescribeXmlError, TakesTheCodeFromTheHeaderWhenThereIsNoBody) {
   http::Response r;
   r.status = 404;

@@ -219,6 +219,28 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+ScopedEnv::ScopedEnv(const std::map<std::string, std::string>& vars) {
+  for (const auto& [k, v] : vars) {
+    const char* old = std::getenv(k.c_str());
+    saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
+    if (v.empty()) {
+      unsetenv(k.c_str());
+    } else {
+      setenv(k.c_str(), v.c_str(), 1);
+    }
+  }
+}
+
+ScopedEnv::~ScopedEnv() {
+  for (const auto& [k, v] : saved_) {
+    if (v) {
+      setenv(k.c_str(), v->c_str(), 1);
+    } else {
+      unsetenv(k.c_str());
+    }
+  }
+}
+
 std::string SourceDir() {
   const char* s = std::getenv("SHOAL_SOURCE_DIR");
   return s ? s : ".";

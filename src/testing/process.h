@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,20 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// Sets variables of this process (a value "" unsets one) until it goes away, then puts back
+// what they were. For code that reads its configuration from the environment; not
+// thread-safe with other threads reading the environment meanwhile.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const std::map<std::string, std::string>& vars);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
 };
 
 // The source tree and build tree (from the SHOAL_SOURCE_DIR / SHOAL_BINARY_DIR that ctest

@@ -48,28 +48,50 @@ std::string NodeTool(const std::string& name) {
   return access(path.c_str(), X_OK) == 0 ? path : "";
 }
 
-Status Azurite::Start() {
+Result<TlsFiles> MakeSelfSignedCertificate(const std::string& dir) {
+  TlsFiles tls{dir + "/cert.pem", dir + "/key.pem"};
+  CommandResult r = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-keyout", tls.key, "-out", tls.cert, "-days", "2", "-subj",
+                                "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"},
+                               {}, "", std::chrono::seconds(60));
+  if (r.exit_code != 0) {
+    return Status::IOError("openssl could not make a certificate (is the openssl package "
+                           "installed? `make deps-test`): " + r.err);
+  }
+  return tls;
+}
+
+Status Azurite::Start() { return Launch({}); }
+
+Status Azurite::StartHttpsOAuth(const TlsFiles& tls) {
+  https_ = true;
+  return Launch({"--oauth", "basic", "--cert", tls.cert, "--key", tls.key});
+}
+
+Status Azurite::Launch(const std::vector<std::string>& extra) {
   std::string bin = NodeTool("azurite-blob");
   if (bin.empty()) return Status::NotFound(Missing("azurite"));
   for (int attempt = 0; attempt < 3; attempt++) {
     port_ = FreePort();
-    Status st = StartAndWait(&proc_,
-                             {bin, "--blobHost", "127.0.0.1", "--blobPort", std::to_string(port_),
-                              "--location", dir_.path(), "--silent", "--skipApiVersionCheck",
-                              "--loose", "--disableTelemetry"},
-                             port_, dir_.path() + "/azurite.log", "azurite");
+    std::vector<std::string> argv = {bin, "--blobHost", "127.0.0.1", "--blobPort", std::to_string(port_),
+                                     "--location", dir_.path(), "--silent", "--skipApiVersionCheck",
+                                     "--loose", "--disableTelemetry"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Status st = StartAndWait(&proc_, argv, port_, dir_.path() + "/azurite.log", "azurite");
     if (st.ok()) return st;
   }
   return Status::Unavailable("azurite did not start; see " + dir_.path() + "/azurite.log");
 }
 
 std::string Azurite::Endpoint(int via_port) const {
-  return "http://127.0.0.1:" + std::to_string(via_port ? via_port : port_) + "/devstoreaccount1";
+  return std::string(https_ ? "https" : "http") + "://127.0.0.1:" +
+         std::to_string(via_port ? via_port : port_) + "/devstoreaccount1";
 }
 
 std::string Azurite::ConnectionString(int via_port) const {
-  return std::string("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=") +
-         kDevKey + ";BlobEndpoint=" + Endpoint(via_port) + ";";
+  return std::string("DefaultEndpointsProtocol=") + (https_ ? "https" : "http") +
+         ";AccountName=devstoreaccount1;AccountKey=" + kDevKey + ";BlobEndpoint=" +
+         Endpoint(via_port) + ";";
 }
 
 Env Azurite::ClientEnv(int via_port) const {
@@ -132,8 +154,9 @@ nlohmann::json ToJson(const FaultConfig& c) {
   return j;
 }
 
-Result<std::string> ProxyCall(int port, const std::string& method, const std::string& path,
-                              const std::string& body) {
+// A JSON call to a test server's control endpoint (the fault proxy's, the token server's).
+Result<std::string> ControlCall(int port, const std::string& method, const std::string& path,
+                                const std::string& body) {
   http::Client client;
   http::Request req;
   req.method = method;
@@ -143,38 +166,55 @@ Result<std::string> ProxyCall(int port, const std::string& method, const std::st
   http::Response resp;
   SHOAL_RETURN_IF_ERROR(client.Send(req, &resp));
   if (resp.status != 200) {
-    return Status::IOError("fault proxy " + path + ": HTTP " + std::to_string(resp.status) + " " + resp.body);
+    return Status::IOError("control call " + path + ": HTTP " + std::to_string(resp.status) + " " + resp.body);
   }
   return resp.body;
+}
+
+Status ControlPost(int port, const std::string& path, const std::string& body) {
+  auto r = ControlCall(port, "POST", path, body);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+// A control endpoint's JSON answer to a GET; `what` names it in errors.
+Result<nlohmann::json> ControlJson(int port, const std::string& path, const std::string& what) {
+  SHOAL_ASSIGN_OR_RETURN(std::string body, ControlCall(port, "GET", path, ""));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Status::IOError(what + " are not JSON: " + body);
+  return j;
+}
+
+// Starts `node script args... --listen 127.0.0.1:0 --port-file F` with its log in `dir`, and
+// reads the port it bound from F.
+Result<int> StartNodeScript(Subprocess* proc, const std::string& script,
+                            std::vector<std::string> args, const std::string& dir) {
+  std::string path = SourceDir() + "/src/testing/" + script;
+  std::string port_file = dir + "/port";
+  std::string log = dir + "/" + script + ".log";
+  args.insert(args.begin(), {"node", path});
+  args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file});
+  if (!proc->Start(args, {}, log)) return Status::IOError("could not start node " + path);
+  for (int i = 0; i < 300; i++) {
+    std::ifstream in(port_file);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::Unavailable(script + " did not start; its log:\n" + ReadLog(log));
 }
 }  // namespace
 
 Status FaultProxy::Start(const std::string& upstream, const FaultConfig& config) {
-  std::string script = SourceDir() + "/src/testing/fault_proxy.js";
-  std::string port_file = dir_.path() + "/port";
-  if (!proc_.Start({"node", script, "--upstream", upstream, "--listen", "127.0.0.1:0",
-                    "--port-file", port_file},
-                   {}, dir_.path() + "/proxy.log")) {
-    return Status::IOError("could not start node " + script);
-  }
-  for (int i = 0; i < 300 && port_ == 0; i++) {
-    std::ifstream in(port_file);
-    if (!(in >> port_)) port_ = 0;
-    if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (port_ == 0) return Status::Unavailable("the fault proxy did not start; see " + dir_.path() + "/proxy.log");
+  SHOAL_ASSIGN_OR_RETURN(port_, StartNodeScript(&proc_, "fault_proxy.js", {"--upstream", upstream}, dir_.path()));
   return Configure(config);
 }
 
 Status FaultProxy::Configure(const FaultConfig& config) {
-  auto r = ProxyCall(port_, "POST", "/__proxy/config", ToJson(config).dump());
-  return r.ok() ? Status::Ok() : r.status();
+  return ControlPost(port_, "/__proxy/config", ToJson(config).dump());
 }
 
 Result<ProxyStats> FaultProxy::Stats() {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, ProxyCall(port_, "GET", "/__proxy/stats", ""));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Status::IOError("fault proxy stats are not JSON: " + body);
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json j, ControlJson(port_, "/__proxy/stats", "fault proxy stats"));
   ProxyStats s;
   s.requests = j.value("requests", 0ull);
   s.forwarded = j.value("forwarded", 0ull);
@@ -185,10 +225,42 @@ Result<ProxyStats> FaultProxy::Stats() {
   return s;
 }
 
-Status FaultProxy::Reset() {
-  auto r = ProxyCall(port_, "POST", "/__proxy/reset", "{}");
-  return r.ok() ? Status::Ok() : r.status();
+Status FaultProxy::Reset() { return ControlPost(port_, "/__proxy/reset", "{}"); }
+
+Status TokenServer::Start(const TokenServerConfig& config) {
+  SHOAL_ASSIGN_OR_RETURN(port_, StartNodeScript(&proc_, "token_server.js", {}, dir_.path()));
+  return Configure(config);
 }
+
+Status TokenServer::Configure(const TokenServerConfig& c) {
+  nlohmann::json j = {{"tenant", c.tenant},
+                      {"clientId", c.client_id},
+                      {"assertion", c.assertion},
+                      {"secret", c.secret},
+                      {"identityHeader", c.identity_header},
+                      {"msiClientId", c.msi_client_id},
+                      {"expiresIn", c.expires_in},
+                      {"audience", c.audience},
+                      {"revoked", c.revoked}};
+  j["jwtLifetime"] = c.jwt_lifetime >= 0 ? nlohmann::json(c.jwt_lifetime) : nlohmann::json(nullptr);
+  return ControlPost(port_, "/__control/config", j.dump());
+}
+
+Result<TokenServerStats> TokenServer::Stats() {
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json j, ControlJson(port_, "/__control/stats", "token server stats"));
+  TokenServerStats s;
+  s.issued = j.value("issued", 0ull);
+  s.refused = j.value("refused", 0ull);
+  s.last_refusal = j.value("last_refusal", "");
+  const nlohmann::json& by = j["by_source"];
+  s.workload_identity = by.value("workload_identity", 0ull);
+  s.client_secret = by.value("client_secret", 0ull);
+  s.imds = by.value("imds", 0ull);
+  s.app_service = by.value("app_service", 0ull);
+  return s;
+}
+
+std::string TokenServer::Base() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
 namespace {
 

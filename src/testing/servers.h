@@ -12,13 +12,25 @@ namespace shoal::testing {
 
 using Env = std::map<std::string, std::string>;
 
+// A self-signed certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1), made with the
+// openssl command; `cert` is also the CA file a client is given (SHOAL_CA_FILE).
+struct TlsFiles {
+  std::string cert;  // PEM
+  std::string key;   // PEM, unencrypted
+};
+Result<TlsFiles> MakeSelfSignedCertificate(const std::string& dir);
+
 // An Azurite blob service on a free loopback port, with its data in a temp dir. Stopped (by
 // PID) on destruction. Start() fails with a message saying how to install it.
 class Azurite {
  public:
   Status Start();
+  // Over HTTPS with `tls`, checking bearer tokens (--oauth basic: the claims aud, iss, nbf and
+  // exp, not the signature); Shared Key and SAS work as well.
+  Status StartHttpsOAuth(const TlsFiles& tls);
   int port() const { return port_; }
-  // http://127.0.0.1:PORT/devstoreaccount1, or the same through `via_port` (a proxy).
+  // http://127.0.0.1:PORT/devstoreaccount1 (https:// when started so), or the same through
+  // `via_port` (a proxy).
   std::string Endpoint(int via_port = 0) const;
   std::string ConnectionString(int via_port = 0) const;
   // AZURE_STORAGE_CONNECTION_STRING for a child process.
@@ -26,9 +38,12 @@ class Azurite {
   std::shared_ptr<ObjectStore> Store(const std::string& container, int via_port = 0) const;
 
  private:
+  Status Launch(const std::vector<std::string>& extra);
+
   TempDir dir_;
   Subprocess proc_;
   int port_ = 0;
+  bool https_ = false;
 };
 
 // An s3rver on a free loopback port (credentials S3RVER/S3RVER).
@@ -75,6 +90,45 @@ class FaultProxy {
   Status Configure(const FaultConfig& config);
   Result<ProxyStats> Stats();
   Status Reset();
+
+ private:
+  TempDir dir_;
+  Subprocess proc_;
+  int port_ = 0;
+};
+
+// src/testing/token_server.js: an Entra ID token endpoint (client credentials with a federated
+// assertion or a secret), IMDS and App Service's managed identity endpoint, all on one loopback
+// port; it checks what each request presents and counts the tokens it issues.
+struct TokenServerConfig {
+  std::string tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+  std::string client_id;        // the app of workload identity and client secrets
+  std::string assertion;        // the federated token it accepts
+  std::string secret;           // the client secret it accepts
+  std::string identity_header;  // App Service's X-IDENTITY-HEADER
+  std::string msi_client_id;    // the user-assigned identity it serves; "": system-assigned
+  int expires_in = 3600;        // what the answers say
+  int jwt_lifetime = -1;        // the tokens' exp claim minus now; <0: expires_in
+  std::string audience = "https://storage.azure.com";
+  bool revoked = false;         // refuse every request
+};
+
+struct TokenServerStats {
+  uint64_t issued = 0;
+  uint64_t refused = 0;
+  uint64_t workload_identity = 0, client_secret = 0, imds = 0, app_service = 0;  // issued by way
+  std::string last_refusal;  // "AADSTS70021", "Identity not found", ...
+};
+
+class TokenServer {
+ public:
+  Status Start(const TokenServerConfig& config);
+  Status Configure(const TokenServerConfig& config);
+  Result<TokenServerStats> Stats();
+  // http://127.0.0.1:PORT: AZURE_AUTHORITY_HOST and AZURE_POD_IDENTITY_AUTHORITY_HOST.
+  std::string Base() const;
+  // IDENTITY_ENDPOINT.
+  std::string AppServiceEndpoint() const { return Base() + "/msi/token"; }
 
  private:
   TempDir dir_;

@@ -64,12 +64,14 @@ class AzureStore final : public ObjectStore {
   // One signed request with retries; 2xx bodies land in resp.
   Status Call(const std::string& method, const std::string& key, const Params& query,
               const http::Request& base, http::Response* resp, const std::string& what) {
-    auto build = [&] {
-      http::Request req = base;
-      Sign(method, key, query, &req);
-      return req;
-    };
-    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what, kAzureErrors));
+    return Authorized(what, [&](Auth* auth, const http::ErrorFormat& format) {
+      auto build = [&] {
+        http::Request req = base;
+        Sign(method, key, query, &req, auth);
+        return req;
+      };
+      return http::Call(&client_, retry_, &stats_, build, resp, what, format);
+    });
   }
 
   Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data) {
@@ -109,16 +111,34 @@ class AzureStore final : public ObjectStore {
 
  protected:
   Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) override {
-    auto build = [&](uint64_t offset, uint64_t length, const std::string& etag) {
-      http::Request req;
-      std::string range = http::RangeHeader(offset, length);
-      if (!range.empty()) req.headers.push_back({"x-ms-range", range});
-      if (!etag.empty()) req.headers.push_back({"If-Match", "\"" + etag + "\""});
-      Sign("GET", key, {}, &req);
-      return req;
+    // A read refused part-way (its token expired between two resumed attempts) goes on after
+    // the bytes the sink has, pinned to the version they came from.
+    uint64_t delivered = 0;
+    std::string etag = opts.if_match;
+    ByteSink counted = [&](const char* data, size_t len) {
+      SHOAL_RETURN_IF_ERROR(sink(data, len));
+      delivered += len;
+      return Status::Ok();
     };
-    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build,
-                                      sink, Url(key), kAzureErrors));
+    return Authorized("GET " + Url(key), [&](Auth* auth, const http::ErrorFormat& format) {
+      ReadOptions rest = opts;
+      if (delivered > 0) {
+        rest.offset += delivered;
+        if (rest.length != ReadOptions::kToEnd) rest.length -= delivered;
+        rest.if_match = etag;
+      }
+      auto build = [&](uint64_t offset, uint64_t length, const std::string& pinned) {
+        if (!pinned.empty()) etag = pinned;
+        http::Request req;
+        std::string range = http::RangeHeader(offset, length);
+        if (!range.empty()) req.headers.push_back({"x-ms-range", range});
+        if (!pinned.empty()) req.headers.push_back({"If-Match", "\"" + pinned + "\""});
+        Sign("GET", key, {}, &req, auth);
+        return req;
+      };
+      return http::ResumableGet(&client_, retry_, &stats_, RangeOf(rest), rest.if_match, build,
+                                counted, Url(key), format);
+    });
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
@@ -193,9 +213,57 @@ class AzureStore final : public ObjectStore {
     return p;
   }
 
+  // The bearer token of a request's attempts, and whether the service refused it.
+  struct Auth {
+    std::string token;     // the token the latest attempt carried; "" with a key or SAS
+    bool refused = false;  // the latest answer refused the token
+  };
+
+  // True when an answer says the service refused the bearer token (expired, revoked, not yet
+  // valid): a 401, or a 403 AuthenticationFailed / InvalidAuthenticationInfo (Azurite answers
+  // an expired token so). Not a 403 AuthorizationPermissionMismatch: a role is missing, and a
+  // new token would not have it either.
+  static bool RefusedToken(const http::Response& r) {
+    if (r.status == 401) return true;
+    std::string code = r.Header("x-ms-error-code");
+    return r.status == 403 && (code == "AuthenticationFailed" || code == "InvalidAuthenticationInfo");
+  }
+
+  // Runs `op` (one request with its retries, sent with Sign(..., auth) and failing through
+  // `format`). With a token credential: when the service refuses the token, it is refreshed
+  // once and `op` runs once more.
+  template <typename Op>
+  Status Authorized(const std::string& what, Op&& op) {
+    Auth auth;
+    http::ErrorFormat format = kAzureErrors;
+    format.code = [&auth](const http::Response& r) -> std::optional<Code> {
+      auth.refused = RefusedToken(r);
+      return std::nullopt;
+    };
+    if (config_.token == nullptr) return Explain(op(&auth, format));
+    Result<std::string> token = config_.token->Token();
+    if (!token.ok()) return TokenError(what, token.status());
+    auth.token = token.value();
+    Status st = op(&auth, format);
+    if (st.ok() || !auth.refused) return Explain(st);
+    token = config_.token->Refresh(auth.token);
+    if (!token.ok()) return TokenError(what, token.status());
+    auth = Auth{token.value(), false};
+    st = op(&auth, format);
+    if (st.ok() || !auth.refused) return Explain(st);
+    return Status(st.code(), st.message() + ": account '" + config_.account +
+                                 "' refused a fresh Entra ID token from " + config_.source +
+                                 " too; the reason is above (a token of another tenant or cloud? "
+                                 "this machine's clock wrong?)");
+  }
+
+  Status TokenError(const std::string& what, const Status& st) const {
+    return Status(st.code(), what + ": no token for account '" + config_.account + "': " + st.message());
+  }
+
   // Fills in the URL (with the SAS token) and the auth headers of one attempt.
   void Sign(const std::string& method, const std::string& key, const Params& query,
-            http::Request* req) {
+            http::Request* req, Auth* auth) {
     req->method = method;
     std::string path = Path(key);
     std::string qs;
@@ -205,6 +273,14 @@ class AzureStore final : public ObjectStore {
     req->url = base + path + (qs.empty() ? "" : "?" + qs);
     req->headers.push_back({"x-ms-date", FormatRfc1123(std::time(nullptr))});
     req->headers.push_back({"x-ms-version", kApiVersion});
+    if (config_.token != nullptr) {
+      // The cached token of this moment (a retry long after the first attempt gets a fresh
+      // one); the previous one when none can be had, which the service then refuses.
+      Result<std::string> token = config_.token->Token();
+      if (token.ok()) auth->token = token.value();
+      req->headers.push_back({"Authorization", "Bearer " + auth->token});
+      return;
+    }
     if (config_.key.empty()) return;  // SAS: the token in the URL is the credential
     req->headers.push_back(
         {"Authorization",
@@ -214,6 +290,13 @@ class AzureStore final : public ObjectStore {
   // Adds who we are to auth errors, and what to do.
   Status Explain(Status st) const {
     if (st.code() != Code::kPermissionDenied) return st;
+    if (config_.token != nullptr) {
+      return Status(st.code(), st.message() + ": account '" + config_.account +
+                                   "' refused the Entra ID token from " + config_.source +
+                                   "; check that the identity has a data role on the account or "
+                                   "container (Storage Blob Data Contributor to write, Storage "
+                                   "Blob Data Reader to read)");
+    }
     return Status(st.code(), st.message() + ": account '" + config_.account + "' with the " +
                                  (config_.key.empty() ? "SAS token" : "account key") + " from " +
                                  config_.source +
@@ -348,7 +431,9 @@ Result<AzureConfig> AzureConfig::FromEnvironment() {
   if (account == nullptr) {
     return Status::InvalidArgument(
         "no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with "
-        "AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN");
+        "AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID identity (AZURE_TENANT_ID and "
+        "AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, or a managed "
+        "identity; see docs/azure-identity.md)");
   }
   AzureConfig c;
   c.account = account;
@@ -363,12 +448,17 @@ Result<AzureConfig> AzureConfig::FromEnvironment() {
     if (!c.sas.empty() && c.sas.front() == '?') c.sas.erase(0, 1);
     c.source = "AZURE_STORAGE_SAS_TOKEN";
   } else {
-    return Status::InvalidArgument("AZURE_STORAGE_ACCOUNT is set but neither AZURE_STORAGE_KEY "
-                                   "nor AZURE_STORAGE_SAS_TOKEN is");
+    SHOAL_ASSIGN_OR_RETURN(EntraConfig entra, EntraConfig::FromEnvironment());
+    c.token = EntraCredential(entra);
+    c.source = c.token->source();
   }
   const char* endpoint = EnvValue("AZURE_STORAGE_BLOB_ENDPOINT");
   c.endpoint = endpoint ? endpoint : "https://" + c.account + ".blob.core.windows.net";
   while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
+  if (c.token != nullptr && !StartsWith(ToLower(c.endpoint), "https://")) {
+    return Status::InvalidArgument("AZURE_STORAGE_BLOB_ENDPOINT=" + c.endpoint +
+                                   ": Entra ID tokens are sent only over https");
+  }
   return c;
 }
 

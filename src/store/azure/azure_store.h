@@ -4,23 +4,28 @@
 #include <string>
 #include <string_view>
 
+#include "store/azure/azure_identity.h"
 #include "store/object_store.h"
 
 namespace shoal {
 
-// How to reach one Azure storage account. Exactly one of `key` and `sas` is set.
+// How to reach one Azure storage account. Exactly one of `key`, `sas` and `token` is set.
 struct AzureConfig {
   std::string account;
   std::string key;       // base64 account key (Shared Key)
   std::string sas;       // SAS token, without a leading '?'
+  // Entra ID bearer tokens (shared by every store of the process that uses the same source).
+  std::shared_ptr<TokenCredential> token;
   std::string endpoint;  // "https://ACCOUNT.blob.core.windows.net" or Azurite's
                          // "http://127.0.0.1:10000/devstoreaccount1"; no trailing '/'
   std::string source;    // where the credential came from, named in auth errors
 
   // From AZURE_STORAGE_CONNECTION_STRING (AccountName/AccountKey, BlobEndpoint,
   // SharedAccessSignature, UseDevelopmentStorage=true), else AZURE_STORAGE_ACCOUNT with
-  // AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN (endpoint from AZURE_STORAGE_BLOB_ENDPOINT
-  // when set). kInvalidArgument naming the variables when none is usable.
+  // AZURE_STORAGE_KEY, else with AZURE_STORAGE_SAS_TOKEN, else with an Entra ID identity
+  // (EntraConfig::FromEnvironment: a client secret, workload identity, a managed identity);
+  // the endpoint from AZURE_STORAGE_BLOB_ENDPOINT when set. kInvalidArgument naming the
+  // variables when none is usable. Nothing is fetched here: tokens come with the first request.
   static Result<AzureConfig> FromEnvironment();
   static Result<AzureConfig> FromConnectionString(std::string_view text, std::string source);
 };
