@@ -7,7 +7,23 @@
 #   make bench   every benchmark (bench/all.sh: the three patterns against the store direct,
 #                a copy script, rclone mount and nginx proxy_cache, with the machine's limits)
 #                and one report, bench/results/report.md; BENCH_FLAGS="--scale 4" for larger sizes
+#   make test SANITIZE=address,undefined   (or SANITIZE=1) everything built with ASan + UBSan into
+#                build-asan and tested there; SANITIZE=thread: ThreadSanitizer into build-tsan.
+#                CTEST_FLAGS="-R 'node|engine'" picks tests. Reports of every process (the test
+#                binaries and the shoald/shoal they start) go to BUILD_DIR/sanitizer/; any fails the run.
+#   The fuzz targets (tests/fuzz/, clang's libFuzzer) run in every `make test` as the test `fuzz`.
 
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+override SANITIZE := address,undefined
+endif
+ifneq ($(SANITIZE),)
+ifneq ($(findstring thread,$(SANITIZE)),)
+BUILD_DIR ?= build-tsan
+else
+BUILD_DIR ?= build-asan
+endif
+endif
 BUILD_DIR ?= build
 JOBS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -17,7 +33,7 @@ DEB_BUILD := g++ cmake make pkg-config libcurl4-openssl-dev libssl-dev libpugixm
              libcli11-dev nlohmann-json3-dev libxxhash-dev libboost-dev libgtest-dev libgmock-dev \
              libfuse3-dev fuse3 pybind11-dev python3-dev
 DEB_TEST  := nodejs npm rclone time curl etcd-server python3-torch umoci ca-certificates python3-boto3 python3-azure \
-             clang openssl
+             clang libclang-rt-14-dev openssl
 DEB_BENCH := nginx-light iperf3 fio python3-matplotlib
 # What scripts/image.sh assembles the image with (ca-certificates: the bundle it copies in).
 DEB_IMAGE := umoci ca-certificates fuse3
@@ -54,13 +70,23 @@ deps-test: deps-build
 	fi
 
 $(BUILD_DIR)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(if $(SANITIZE),-DSHOAL_SANITIZE=$(SANITIZE))
 
 build: deps-build $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
+# Sanitized runs: every process writes its reports to files (a shoald's stderr is not the test's),
+# and the run fails if there is any.
+SANITIZER_LOGS = $(abspath $(BUILD_DIR))/sanitizer
+SANITIZER_ENV = $(if $(SANITIZE),ASAN_OPTIONS=log_path=$(SANITIZER_LOGS)/asan:detect_leaks=1 \
+  UBSAN_OPTIONS=log_path=$(SANITIZER_LOGS)/ubsan:print_stacktrace=1:halt_on_error=1 \
+  TSAN_OPTIONS=log_path=$(SANITIZER_LOGS)/tsan:second_deadlock_stack=1)
+
 test: deps-test build
-	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1800
+	$(if $(SANITIZE),rm -rf $(SANITIZER_LOGS) && mkdir -p $(SANITIZER_LOGS))
+	cd $(BUILD_DIR) && $(SANITIZER_ENV) ctest --output-on-failure --timeout 1800 $(CTEST_FLAGS)
+	$(if $(SANITIZE),@if [ -n "$$(ls -A $(SANITIZER_LOGS))" ]; then \
+	  echo "sanitizer reports in $(SANITIZER_LOGS):"; head -n 40 $(SANITIZER_LOGS)/*; exit 1; fi)
 
 demo: deps-build build
 	bash scripts/demo.sh

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "common/json_numbers.h"
 
 namespace shoal::cluster {
 
@@ -35,7 +38,7 @@ Result<Placement> ReadTable(const nlohmann::json& header, uint32_t bits, std::st
                             std::unordered_map<std::string, std::string>* endpoints) {
   std::vector<Member> members;
   for (const auto& m : header.at("members")) {
-    members.push_back(Member{m.at("id").get<std::string>(), m.at("weight").get<uint32_t>(),
+    members.push_back(Member{m.at("id").get<std::string>(), JsonUnsigned<uint32_t>(m.at("weight"), "a member's weight"),
                              m.at("domain").get<std::string>()});
     (*endpoints)[members.back().id] = m.at("endpoint").get<std::string>();
   }
@@ -47,7 +50,7 @@ Result<Placement> ReadTable(const nlohmann::json& header, uint32_t bits, std::st
     owners[s] = uint32_t{d[0]} | uint32_t{d[1]} << 8 | uint32_t{d[2]} << 16 | uint32_t{d[3]} << 24;
   }
   body->remove_prefix(slots * 4);
-  return Placement::FromOwners(bits, std::move(members), std::move(owners), header.at("epoch").get<uint64_t>());
+  return Placement::FromOwners(bits, std::move(members), std::move(owners), JsonUnsigned<uint64_t>(header.at("epoch"), "epoch"));
 }
 }  // namespace
 
@@ -101,7 +104,7 @@ Result<std::shared_ptr<const View>> View::Decode(std::string_view bytes) {
   try {
     auto header = nlohmann::json::parse(bytes.substr(0, nl));
     bytes.remove_prefix(nl + 1);
-    uint32_t bits = header.at("slot_bits").get<uint32_t>();
+    uint32_t bits = JsonUnsigned<uint32_t>(header.at("slot_bits"), "slot_bits");
     if (bits < 10 || bits > 26) return Status::Corruption("a cluster view has 2^" + std::to_string(bits) + " slots");
     std::unordered_map<std::string, std::string> endpoints;
     std::optional<Placement> previous;
@@ -115,6 +118,8 @@ Result<std::shared_ptr<const View>> View::Decode(std::string_view bytes) {
     view->endpoints_ = std::move(endpoints);
     return std::shared_ptr<const View>(std::move(view));
   } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(std::string("a cluster view's header is malformed: ") + e.what());
+  } catch (const std::domain_error& e) {  // common/json_numbers.h
     return Status::Corruption(std::string("a cluster view's header is malformed: ") + e.what());
   }
 }

@@ -51,6 +51,29 @@ TEST(ViewTest, DecodeRejectsDamage) {
   EXPECT_EQ(View::Decode(bad_owner).status().code(), Code::kCorruption);
 }
 
+// Found by tests/fuzz/view_fuzz: numbers outside their type (a float past 2^32, a negative
+// or too-large integer) were converted by a C++ cast, undefined for floats and wrapping
+// otherwise, so a damaged view could decode. Each is now kCorruption.
+TEST(ViewTest, NumbersOutsideTheirTypeAreCorruption) {
+  auto v = MustBuild(nullptr, Peers(3), 1);
+  const std::string bytes = v->Encode();
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string out = bytes;
+    size_t at = out.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return out.replace(at, from.size(), to);
+  };
+  for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"\"weight\":100", "\"weight\":1e30"},
+           {"\"weight\":100", "\"weight\":4294967396"},  // 2^32 + 100
+           {"\"weight\":100", "\"weight\":-1"},
+           {"\"slot_bits\":12", "\"slot_bits\":4294967308"},  // 2^32 + 12
+           {"\"slot_bits\":12", "\"slot_bits\":1e97"},
+           {"\"epoch\":1", "\"epoch\":1.5e300"}}) {
+    EXPECT_EQ(View::Decode(with(from, to)).status().code(), Code::kCorruption) << to;
+  }
+}
+
 TEST(ViewTest, RoutesNameThePreviousOwnerOnlyForMovedSlots) {
   auto v1 = MustBuild(nullptr, Peers(4), 1);
   auto v2 = MustBuild(v1.get(), Peers(5), 2);

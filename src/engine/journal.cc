@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/file.h"
+#include "common/json_numbers.h"
 
 namespace shoal::engine {
 namespace {
@@ -53,8 +54,8 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
     UploadRecord r;
     r.id = j.at("id").get<std::string>();
     r.url = j.at("url").get<std::string>();
-    r.size = j.at("size").get<uint64_t>();
-    r.chunk_size = j.at("chunk_size").get<uint64_t>();
+    r.size = JsonUnsigned<uint64_t>(j.at("size"), "size");
+    r.chunk_size = JsonUnsigned<uint64_t>(j.at("chunk_size"), "chunk_size");
     std::string state = j.at("state").get<std::string>();
     if (state == "staged") r.state = State::kStaged;
     else if (state == "durable") r.state = State::kDurable;
@@ -64,7 +65,7 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
     r.replicas = j.value("replicas", std::vector<std::string>{});
     r.origin = j.value("origin", "");
     r.origin_incarnation = j.value("origin_incarnation", "");
-    r.created_unix_ms = j.value("created_unix_ms", int64_t{0});
+    r.created_unix_ms = j.contains("created_unix_ms") ? JsonInt64(j["created_unix_ms"], "created_unix_ms") : 0;
     if (!ValidId(r.id)) return Status::Corruption("journal record has a bad id");
     return r;
   } catch (const std::exception& e) {

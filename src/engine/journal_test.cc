@@ -104,6 +104,20 @@ TEST_F(JournalTest, ADamagedRecordIsReportedAndKeptAside) {
   EXPECT_TRUE(fs::exists(dir_ + "/bad.json.bad"));
 }
 
+// Found by tests/fuzz/journal_fuzz: a float or negative number where the record has a whole
+// number was converted by a C++ cast (undefined for 1e30, a wrap for -1) and the record loaded.
+TEST_F(JournalTest, ARecordWithNumbersOutsideTheirTypeIsDamaged) {
+  const std::string head = R"({"id":"r1","url":"az://c/k","state":"staged",)";
+  for (const std::string numbers : {R"("size":1e30,"chunk_size":8)", R"("size":-1,"chunk_size":8)",
+                                    R"("size":8,"chunk_size":8,"created_unix_ms":1.7e21)",
+                                    R"("size":8,"chunk_size":8,"created_unix_ms":9223372036854775808)"}) {
+    EXPECT_EQ(UploadRecord::Decode(head + numbers + "}").status().code(), Code::kCorruption) << numbers;
+  }
+  auto ok = UploadRecord::Decode(head + R"("size":8,"chunk_size":8,"created_unix_ms":-5})");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->created_unix_ms, -5);
+}
+
 TEST_F(JournalTest, IdsThatCouldEscapeTheDirectoryAreRefused) {
   auto j = Journal::Open(dir_);
   EXPECT_EQ((*j)->Put(Record("../evil", 1)).code(), Code::kInvalidArgument);

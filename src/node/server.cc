@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <charconv>
 #include <cstring>
 #include <limits>
 #include <list>
@@ -23,6 +22,7 @@
 
 #include "common/strings.h"
 #include "net/node_protocol.h"
+#include "node/request_parse.h"
 
 namespace shoal::node {
 namespace {
@@ -41,40 +41,9 @@ using Parser = http::request_parser<http::buffer_body>;
 
 // ---- parsing what a client sends ----------------------------------------------------------
 
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-// The value of query parameter `name` in a target like /v1/object?url=...
-std::string QueryParam(std::string_view target, std::string_view name) {
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return "";
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    size_t amp = rest.find('&');
-    std::string_view pair = rest.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    rest = rest.substr(amp + 1);
-  }
-  return "";
-}
-
+// (request_parse.h's, qualified: this overload would hide it.)
 std::string QueryParam(const Request& req, std::string_view name) {
-  return QueryParam(std::string_view(req.target().data(), req.target().size()), name);
+  return ::shoal::node::QueryParam(std::string_view(req.target().data(), req.target().size()), name);
 }
 
 std::string_view Header(const Request& req, std::string_view name) {
@@ -84,41 +53,6 @@ std::string_view Header(const Request& req, std::string_view name) {
 
 // For Beast's calls: a header name or value of net/node_protocol.h.
 beast::string_view Bv(std::string_view s) { return beast::string_view(s.data(), s.size()); }
-
-// A whole decimal number (common/strings.h's ParseU64); nullopt otherwise.
-std::optional<uint64_t> ParseNumber(std::string_view text) {
-  auto n = ParseU64(text);
-  return n.ok() ? std::optional<uint64_t>(*n) : std::nullopt;
-}
-
-// Parses "bytes=A-B" / "bytes=A-" / "bytes=-N" against `size`; false when unsatisfiable.
-bool ParseRange(std::string_view header, uint64_t size, uint64_t* offset, uint64_t* length) {
-  if (!StartsWith(header, "bytes=")) return false;
-  std::string_view spec = header.substr(6);
-  if (spec.find(',') != std::string_view::npos) return false;  // one range only
-  size_t dash = spec.find('-');
-  if (dash == std::string_view::npos) return false;
-  std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  if (a.empty()) {  // suffix: the last N bytes
-    auto n = ParseNumber(b);
-    if (!n || *n == 0) return false;
-    *length = std::min(*n, size);
-    *offset = size - *length;
-    return true;
-  }
-  auto start = ParseNumber(a);
-  if (!start || *start >= size) return false;
-  uint64_t last = size - 1;
-  if (!b.empty()) {
-    auto l = ParseNumber(b);
-    if (!l) return false;
-    last = std::min(*l, size - 1);
-  }
-  if (last < *start) return false;
-  *offset = *start;
-  *length = last - *start + 1;
-  return true;
-}
 
 // The protocol's one table of codes and statuses (net/node_protocol.h).
 http::status HttpStatusOf(Code code) { return static_cast<http::status>(proto::HttpStatusOf(code)); }
@@ -558,16 +492,15 @@ awaitable<bool> Server::Impl::ReadBodyInto(Conn& c, Writer& w, uint64_t n, Statu
 // One CRLF-ended line of a chunked body (size lines, the CRLF after data, trailers), without
 // its CRLF. False if the connection failed; a line longer than any honest client sends sets *st.
 awaitable<bool> Server::Impl::ReadChunkLine(Conn& c, std::string* line, Status* st) {
-  constexpr size_t kMaxLine = 8192;
   for (;;) {
     std::string_view have(static_cast<const char*>(c.buffer.data().data()), c.buffer.size());
-    size_t eol = have.find("\r\n");
-    if (eol != std::string_view::npos) {
-      line->assign(have.substr(0, eol));
-      c.buffer.consume(eol + 2);
+    size_t consumed = 0;
+    ChunkLine scan = ScanChunkLine(have, line, &consumed);
+    if (scan == ChunkLine::kLine) {
+      c.buffer.consume(consumed);
       co_return true;
     }
-    if (have.size() > kMaxLine) {
+    if (scan == ChunkLine::kTooLong) {
       *st = Status::InvalidArgument("malformed chunked body: a line longer than 8 KiB");
       co_return true;
     }
@@ -588,15 +521,12 @@ awaitable<bool> Server::Impl::ReadChunkedBody(Conn& c, Writer& w, Status* st) {
   while (st->ok()) {
     if (!co_await ReadChunkLine(c, &line, st)) co_return false;
     if (!st->ok()) break;
-    std::string_view size_text(line);
-    size_text = size_text.substr(0, size_text.find(';'));
-    while (!size_text.empty() && (size_text.back() == ' ' || size_text.back() == '\t')) size_text.remove_suffix(1);
-    uint64_t size = 0;
-    auto [end, err] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
-    if (size_text.empty() || err != std::errc() || end != size_text.data() + size_text.size()) {
-      *st = Status::InvalidArgument("malformed chunked body: chunk size '" + line.substr(0, 64) + "' is not hex");
+    auto parsed = ParseChunkSize(line);
+    if (!parsed.ok()) {
+      *st = parsed.status();
       break;
     }
+    const uint64_t size = *parsed;
     if (size == 0) {  // the last chunk; then trailers, up to the empty line that ends the body
       do {
         if (!co_await ReadChunkLine(c, &line, st)) co_return false;
