@@ -4,8 +4,8 @@
 # crash, leak, sanitizer report or broken invariant (libFuzzer exits non-zero and leaves the
 # input as BUILD_DIR/artifacts/TARGET/crash-*).
 #   tests/fuzz/run.sh [BUILD_DIR]            default build-fuzz
-#   FUZZ_RUNS=N          inputs per target (default: view 300000, journal 100000, chunked and
-#                        request 500000; about 15-20 s each on one core)
+#   FUZZ_RUNS=N          inputs per target (default: view 300000, journal 100000, door 200000,
+#                        chunked and request 500000; about 15-20 s each on one core)
 #   FUZZ_MAX_SECONDS=S   time cap per target, a safety net (default 60)
 #   FUZZ_TARGETS="view journal"   a subset
 #   SHOAL_BUILD_LOCK=FILE  build under flock FILE (default /tmp/shoal-build.lock; empty: no lock)
@@ -13,7 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../../build-fuzz}"
 max_seconds="${FUZZ_MAX_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-view journal chunked request}"
+targets="${FUZZ_TARGETS:-view journal chunked request door}"
 lock="${SHOAL_BUILD_LOCK-/tmp/shoal-build.lock}"
 cxx="${FUZZ_CXX:-clang++}"
 
@@ -41,6 +41,7 @@ for t in $targets; do
   case $t in
     view) runs=300000 max_len=65536 ;;  # a view is at least 4 KiB of owners
     journal) runs=100000 ;;              # each input is also a file and a journal replay
+    door) runs=200000 ;;                 # credentials, both verifiers and the body decoder
     *) runs=500000 ;;
   esac
   runs="${FUZZ_RUNS:-$runs}"

@@ -1,7 +1,7 @@
 // libFuzzer target over the door's parsing and signature code: the credentials parser, the
 // request verifiers (S3 header and presigned, Azure Shared Key and SAS) and the aws-chunked
 // body decoder in every mode, on arbitrary bytes. Built with clang++ and ASan/UBSan
-// (CMakeLists.txt: door_fuzz) and run for a bounded count by ctest.
+// (tests/fuzz/CMakeLists.txt) and run for a bounded count by tests/fuzz/run.sh.
 #include <cstddef>
 #include <cstdint>
 #include <string>
