@@ -400,6 +400,42 @@ TEST_F(NodeTest, AChunkedWriteIsTheSameObjectAndAMalformedOneIsRefused) {
   }
 }
 
+// A reader that names a wrong size for a version (X-Shoal-Size beside the real X-Shoal-Etag)
+// gets an error and changes nothing. Before, a smaller size cached a short last chunk under
+// the real version (and honest readers then failed on it): the node trusted the size it was
+// told; now the store's answer must agree with it. Smaller and larger, while the object is cold and once it is cached; an honest reader
+// gets the right bytes after each, and the node stays up.
+TEST_F(NodeTest, ALyingSizeIsRefusedAndHonestReadersGetTheRightBytes) {
+  const uint64_t size = 12ull << 20;  // chunks of 8 MiB and 4 MiB
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port()).ok()) << node.Log();
+  std::string url = PutObject("lying/data.bin", 41, size);
+  const std::string want = testing::PatternSha256(41, size);
+  auto head = testing::RunCommand({"curl", "-sS", "-I", ObjectEndpoint(node, url)});
+  size_t at = head.out.find("ETag: \"");
+  ASSERT_NE(at, std::string::npos) << head.out;
+  std::string etag = head.out.substr(at + 7, head.out.find('"', at + 7) - (at + 7));
+  auto lie = [&](uint64_t claimed) {
+    auto r = testing::RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                                  "X-Shoal-Etag: " + etag, "-H", "X-Shoal-Size: " + std::to_string(claimed),
+                                  ObjectEndpoint(node, url)});
+    return r.out + (r.exit_code != 0 ? " cut" : "");  // " cut": the node closed it mid-body
+  };
+  auto honest = [&] {
+    auto r = testing::CatThroughNode(url, node.Endpoint());
+    return r.exit_code == 0 ? Trim(r.out) : "cat failed: " + r.err;
+  };
+  EXPECT_EQ(lie(10ull << 20), "412") << "smaller, cold";
+  EXPECT_EQ(lie(16ull << 20), "412") << "larger, cold";
+  EXPECT_EQ(honest(), want);
+  // Cached, the first chunk goes out before the wrong length of the last is seen: the answer
+  // is cut there (the status line has gone), never completed.
+  EXPECT_EQ(lie(10ull << 20), "200 cut") << "smaller, cached";
+  EXPECT_EQ(lie(16ull << 20), "200 cut") << "larger, cached";
+  EXPECT_EQ(honest(), want);
+  EXPECT_TRUE(node.Running());
+}
+
 // Requests a node must refuse, each with a clear error and nothing written: bytes that are
 // not HTTP, a header past the limit, a write whose key would escape its root, no URL, a
 // write larger than the node's capacity, the wrong method.

@@ -42,6 +42,7 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   size_t n = size * nmemb;
   long code = 0;
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
+  t->resp->status = code;  // a sink may look at the answer's status and headers (they are in)
   if (code >= 200 && code < 300 && t->sink != nullptr) {
     Status st = (*t->sink)(data, n);
     if (!st.ok()) {
@@ -329,7 +330,7 @@ std::string RangeHeader(uint64_t offset, uint64_t length) {
 Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
                     const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
-                    const ErrorFormat& format) {
+                    const ErrorFormat& format, uint64_t if_size) {
   uint64_t delivered = 0;
   std::string etag = if_match;
   return net::RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
@@ -362,6 +363,17 @@ Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::Request
             std::strtoull(cr.c_str() + 6, nullptr, 10) != offset) {
           return Status::IOError(what + ": asked for bytes from " + std::to_string(offset) +
                                  ", the store answered " + cr);
+        }
+        if (if_size != UINT64_MAX) {
+          size_t slash = cr.rfind('/');
+          std::string total = resp.status == 206 && slash != std::string::npos ? cr.substr(slash + 1)
+                              : resp.status == 200                            ? resp.Header("content-length")
+                                                                              : "";
+          auto size = ParseU64(Trim(total));
+          if (size.ok() && *size != if_size) {
+            return Status::PreconditionFailed(what + " is " + std::to_string(*size) + " bytes, not " +
+                                              std::to_string(if_size) + " as the reader said");
+          }
         }
       }
       bool last = length != ByteRange::kToEnd && this_attempt + len >= length;

@@ -161,10 +161,12 @@ using RangeRequestBuilder =
 // sees every byte exactly once and never bytes of two versions. `what` names the resource in
 // messages. kPreconditionFailed when the resource changed; kInvalidArgument for a range that
 // starts past its end.
+// `if_size` (UINT64_MAX: any): kPreconditionFailed unless the resource's size, as the answer
+// gives it (Content-Range's total; Content-Length of a whole answer), is this.
 Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
                     const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
-                    const ErrorFormat& format = {});
+                    const ErrorFormat& format = {}, uint64_t if_size = UINT64_MAX);
 
 // "bytes=a-b" / "bytes=a-" for a range, "" for the whole object.
 std::string RangeHeader(uint64_t offset, uint64_t length);

@@ -203,6 +203,7 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
     ro.offset = index * options_.chunk_size + have;
     ro.length = fill->length() - have;
     ro.if_match = info.etag;
+    ro.if_size = info.size;  // a reader may have named the size: the store's answer must agree
     metrics_->store_get_requests++;
     SHOAL_RETURN_IF_ERROR(store->Get(parsed.key, ro, [&](const char* d, size_t n) {
       if (!fill->Append(d, n)) {
@@ -288,17 +289,26 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
   }
   engine::ChunkKey key{url, objects_->ChunkVersion(url, info.etag), index};
   const std::string id = key.Id();
-  for (int look = 0; look < 2; look++) {
-    if (auto hot = hot_.Get(id)) {
-      metrics_->chunk_hits++;
-      return ChunkSource{std::move(hot), nullptr};
+  // A chunk held here was checked against the store's size when it was fetched; a reader whose
+  // size disagrees named a wrong one for this version, and gets an error (never a short chunk).
+  const uint64_t length = std::min(options_.chunk_size, info.size - index * options_.chunk_size);
+  auto held = [&](std::shared_ptr<const std::string> data) -> Result<ChunkSource> {
+    metrics_->chunk_hits++;
+    if (data->size() != length) {
+      return Status::PreconditionFailed(url + " chunk " + std::to_string(index) + " is " +
+                                        std::to_string(data->size()) + " bytes at version " + info.etag +
+                                        ", not " + std::to_string(length) + ": the size named for it (" +
+                                        std::to_string(info.size) + ") is not the object's");
     }
+    return ChunkSource{std::move(data), nullptr};
+  };
+  for (int look = 0; look < 2; look++) {
+    if (auto hot = hot_.Get(id)) return held(std::move(hot));
     auto cached = chunks_->Get(key);
     if (cached.ok()) {
-      metrics_->chunk_hits++;
       auto data = std::make_shared<const std::string>(std::move(cached).value());
       hot_.Put(id, data);
-      return ChunkSource{std::move(data), nullptr};
+      return held(std::move(data));
     }
     if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
     if (mode != ReadMode::kHeld) break;

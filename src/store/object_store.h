@@ -44,6 +44,11 @@ struct ReadOptions {
   uint64_t offset = 0;
   uint64_t length = kToEnd;    // bytes from offset; kToEnd reads to the end
   std::string if_match;        // when set, kPreconditionFailed unless the ETag is this
+  // When set, kPreconditionFailed unless the object is this many bytes (as the store's answer
+  // says: Content-Range's total, or the file's size), so a reader that named a wrong size for
+  // a version never gets a part of it as if it were the whole.
+  static constexpr uint64_t kAnySize = UINT64_MAX;
+  uint64_t if_size = kAnySize;
 };
 
 struct ListOptions {

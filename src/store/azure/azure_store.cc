@@ -137,7 +137,7 @@ class AzureStore final : public ObjectStore {
         return req;
       };
       return http::ResumableGet(&client_, retry_, &stats_, RangeOf(rest), rest.if_match, build,
-                                counted, Url(key), format);
+                                counted, Url(key), format, rest.if_size);
     });
   }
 

@@ -170,6 +170,9 @@ class LocalStore final : public ObjectStore {
     } else if (!opts.if_match.empty() && opts.if_match != EtagOf(st)) {
       result = Status::PreconditionFailed(path + " changed (ETag " + EtagOf(st) +
                                           ", expected " + opts.if_match + "): read it again");
+    } else if (opts.if_size != ReadOptions::kAnySize && static_cast<uint64_t>(st.st_size) != opts.if_size) {
+      result = Status::PreconditionFailed(path + " is " + std::to_string(st.st_size) + " bytes, not " +
+                                          std::to_string(opts.if_size) + " as the reader said");
     } else {
       result = Stream(fd, path, st, opts, sink);
     }

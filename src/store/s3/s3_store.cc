@@ -90,7 +90,7 @@ class S3Store final : public ObjectStore {
       return req;
     };
     return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build,
-                                      sink, Url(key), kS3Errors));
+                                      sink, Url(key), kS3Errors, opts.if_size));
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
