@@ -261,9 +261,13 @@ int RunDaemon(int argc, char** argv) {
   std::string bound = JoinHostPort(listen_at->host, static_cast<uint16_t>(*port));
   std::fprintf(stderr, "shoald: listening on %s, data in %s, capacity %s, chunks of %s\n", bound.c_str(),
                o.data_dir.c_str(), FormatBytes(o.capacity).c_str(), FormatBytes(o.chunk_size).c_str());
-  std::fprintf(stderr, "shoald: threads: %d event loop, %d serve, %d fetch; timeouts: idle %.0f s, header %.0f s\n",
-               server.io_threads(), (*node)->options().serve_threads, (*node)->options().fetch_threads, idle_timeout,
-               header_timeout);
+  // As docs/layout.md lists them: the copy pool is as large as the fetch pool; uploads have a
+  // pool of --upload-concurrency and one scheduler; copies held for others one watcher.
+  const NodeOptions& run = (*node)->options();
+  std::fprintf(stderr, "shoald: threads: %d event loop, %d serve, %d fetch, %d copy, %d upload + 1 scheduler, "
+               "1 replica watcher; timeouts: idle %.0f s, header %.0f s\n",
+               server.io_threads(), run.serve_threads, run.fetch_threads, run.fetch_threads, run.upload_concurrency,
+               idle_timeout, header_timeout);
   std::fprintf(stderr, "shoald: write-back: up to %s staged, %d part uploads at once, writes %s\n",
                FormatBytes((*node)->options().staged_cap).c_str(), o.upload_concurrency,
                o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
