@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -22,6 +23,10 @@ namespace shoal::node {
 // The chunk version of a write taken by a node (its chunks' key until the store names it).
 inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
 inline uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
+// The length of chunk `index` (< ChunkCount) of an object of `size` bytes.
+inline uint64_t ChunkLength(uint64_t size, uint64_t chunk, uint64_t index) {
+  return std::min(chunk, size - index * chunk);
+}
 // The keys of the first `count` chunks of write `id` of `url`, and of all of write `r`'s.
 std::vector<engine::ChunkKey> WriteChunkKeys(const std::string& url, const std::string& id, uint64_t count);
 inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& r) {

@@ -239,7 +239,7 @@ ReadPath::Inflight ReadPath::JoinFetch(const engine::ChunkKey& key, const Object
   job.id = id;
   job.promise = std::make_shared<std::promise<ChunkResult>>();
   job.result = job.promise->get_future().share();
-  job.fill = std::make_shared<ChunkFill>(std::min(options_.chunk_size, info.size - key.index * options_.chunk_size));
+  job.fill = std::make_shared<ChunkFill>(ChunkLength(info.size, options_.chunk_size, key.index));
   inflight_[id] = job;
   return job;
 }
@@ -291,7 +291,7 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
   const std::string id = key.Id();
   // A chunk held here was checked against the store's size when it was fetched; a reader whose
   // size disagrees named a wrong one for this version, and gets an error (never a short chunk).
-  const uint64_t length = std::min(options_.chunk_size, info.size - index * options_.chunk_size);
+  const uint64_t length = ChunkLength(info.size, options_.chunk_size, index);
   auto held = [&](std::shared_ptr<const std::string> data) -> Result<ChunkSource> {
     metrics_->chunk_hits++;
     if (data->size() != length) {

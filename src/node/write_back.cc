@@ -45,10 +45,6 @@ WriteBack::~WriteBack() {
 }
 
 void WriteBack::Restore(const engine::UploadRecord& r) {
-  {
-    std::lock_guard<std::mutex> lock(staged_mu_);
-    staged_bytes_ += r.size;
-  }
   for (const auto& key : WriteChunkKeys(r)) {
     Status st = chunks_->Pin(key, true);
     if (!st.ok()) {
@@ -56,7 +52,7 @@ void WriteBack::Restore(const engine::UploadRecord& r) {
                    r.url.c_str(), static_cast<unsigned long long>(key.index), options_.data_dir.c_str());
     }
   }
-  Stage(r);
+  Own(r);
 }
 
 void WriteBack::Own(const engine::UploadRecord& r) {

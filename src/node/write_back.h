@@ -99,7 +99,8 @@ class WriteBack {
   // uploaded; their copies on other nodes dropped), then the object goes from the store.
   Status Delete(const std::string& url);
 
-  // An own write found in the journal at start (not yet durable): staged and queued again.
+  // An own write found in the journal at start (not yet durable): its chunks pinned again,
+  // then as Own.
   void Restore(const engine::UploadRecord& r);
   // `r` (journaled as this node's own write, chunks on disk and pinned) becomes this node's
   // to upload: a copy taken over, or a write a draining node handed here.
