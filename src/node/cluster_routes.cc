@@ -1,0 +1,170 @@
+// The routes of the cluster: views, replica copies, drain, membership and readiness. See
+// exchange.h.
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/strings.h"
+#include "net/node_protocol.h"
+#include "node/exchange.h"
+#include "node/request_parse.h"
+
+namespace shoal::node {
+
+// POST /v1/drain: the node leaves the cluster and hands off what it has not uploaded (202);
+// GET /v1/drain: how far it got.
+TextResponse ServeDrain(Node* node, const Request& req) {
+  if (req.method() == http::verb::post) {
+    Status st = node->replicas().StartDrain();
+    if (!st.ok()) return ErrorResponse(req.version(), req.keep_alive(), st);
+  }
+  auto d = node->replicas().GetDrainState();
+  nlohmann::json body = {{"state", d.state}, {"writes", d.writes}, {"write_bytes", d.write_bytes},
+                         {"copies", d.copies}, {"left", d.left}, {"error", d.error}};
+  if (auto v = node->cluster().view()) body["epoch"] = v->epoch();
+  return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
+// GET /readyz: 503 while this node is in a cluster (--peers, --etcd) and holds no view of its
+// membership yet (joining, or etcd not reached), with why; "ready" otherwise.
+TextResponse ServeReadyz(Node* node, unsigned version, bool keep_alive) {
+  const NodeOptions& o = node->options();
+  if ((!o.peers.empty() || !o.etcd.empty()) && !node->cluster().view()) {
+    std::string where = o.etcd.empty() ? "from the members of --peers" : "in etcd " + o.etcd;
+    return ErrorResponse(version, keep_alive, http::status::service_unavailable,
+                         Status::Unavailable("not ready: no view of the cluster's membership yet (looked for it " +
+                                             where + "); see this node's log"));
+  }
+  return Text(version, keep_alive, "ready\n", "text/plain");
+}
+
+// GET /v1/cluster: the membership as this node routes by, as JSON (for `shoal status`).
+TextResponse ServeCluster(Node* node, const Request& req) {
+  auto view = node->cluster().view();
+  nlohmann::json body = {{"self", node->id()}, {"chunk_size", node->options().chunk_size}};
+  if (!view) {
+    body["epoch"] = 0;
+    body["members"] = nlohmann::json::array();
+  } else {
+    auto counts = view->placement().SlotCounts();
+    auto peers = view->peers();
+    body["epoch"] = view->epoch();
+    body["slots"] = view->placement().slots();
+    for (size_t i = 0; i < peers.size(); i++) {
+      body["members"].push_back({{"id", peers[i].member.id}, {"endpoint", peers[i].endpoint},
+                                 {"weight", peers[i].member.weight}, {"domain", peers[i].member.domain},
+                                 {"slots", counts[i]}});
+    }
+  }
+  return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
+// Replication between nodes:
+//   PUT  /v1/replica/chunk?id=&index=&url=   a chunk of another node's write (body)
+//   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
+//   POST /v1/replica/adopt?id=               a draining origin hands the write over
+//   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
+//   GET  /v1/replica/state?id=               {"state": "pending"|"unknown", "incarnation"}
+awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
+  Node* const node = x.node;
+  const Request& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string_view target(req.target().data(), req.target().size());
+  std::string id = QueryParam(req, proto::kIdParam), url = QueryParam(req, proto::kUrlParam);
+  auto answer = [&](const Status& st) {
+    return st.ok() ? Text(v, ka, "ok\n", "text/plain") : ErrorResponse(v, ka, st);
+  };
+  if (id.empty()) {
+    co_await x.Write(ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("missing ?id=")));
+    co_return false;
+  }
+  if (StartsWith(target, proto::kReplicaChunkPath) && req.method() == http::verb::put) {
+    auto index = ParseNumber(QueryParam(req, proto::kIndexParam));
+    std::string body;
+    if (!co_await x.ReadBody(parser, node->options().chunk_size, &body)) co_return false;
+    if (!index) co_return co_await x.Write(answer(Status::InvalidArgument("a replica chunk names its ?index=")));
+    auto put_chunk = x.Offload([n = node, id, url, i = *index, &body] { return n->replicas().PutChunk(id, url, i, body); });
+    Status st = co_await std::move(put_chunk);
+    co_return co_await x.Write(answer(st));
+  }
+  if (!parser.is_done()) {
+    co_await x.Write(ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
+    co_return false;
+  }
+  if (StartsWith(target, proto::kReplicaCommitPath) && req.method() == http::verb::post) {
+    engine::UploadRecord r;
+    r.id = id;
+    r.url = url;
+    auto size = ParseNumber(QueryParam(req, proto::kSizeParam)),
+         chunk = ParseNumber(QueryParam(req, proto::kChunkSizeParam)),
+         created = ParseNumber(QueryParam(req, proto::kCreatedParam));
+    r.origin = QueryParam(req, proto::kOriginParam);
+    r.origin_incarnation = QueryParam(req, proto::kIncarnationParam);
+    if (r.origin.empty() || !size || !chunk || *chunk == 0 || !created) {
+      co_return co_await x.Write(answer(Status::InvalidArgument(
+                                      "a replica commit names its origin, size, chunk size and creation time")));
+    }
+    r.size = *size;
+    r.chunk_size = *chunk;
+    r.created_unix_ms = static_cast<int64_t>(*created);
+    bool adopt = QueryParam(req, proto::kAdoptParam) == proto::kFlagOn;
+    auto commit_copy = x.Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); });
+    Status st = co_await std::move(commit_copy);
+    co_return co_await x.Write(answer(st));
+  }
+  if (StartsWith(target, proto::kReplicaAdoptPath) && req.method() == http::verb::post) {
+    auto adopt_copy = x.Offload([n = node, id] { return n->replicas().Adopt(id); });
+    Status st = co_await std::move(adopt_copy);
+    co_return co_await x.Write(answer(st));
+  }
+  if (StartsWith(target, proto::kReplicaDropPath) && req.method() == http::verb::post) {
+    auto chunks = ParseNumber(QueryParam(req, proto::kChunksParam));
+    if (!chunks) co_return co_await x.Write(answer(Status::InvalidArgument("a replica drop names its ?chunks=")));
+    auto drop = x.Offload([n = node, id, url, k = *chunks] {
+      n->replicas().Drop(id, url, k);
+      return 0;
+    });
+    co_await std::move(drop);
+    co_return co_await x.Write(answer(Status::Ok()));
+  }
+  if (StartsWith(target, proto::kReplicaStatePath)) {
+    auto ask_state = x.Offload([n = node, id] { return n->writes().WriteState(id); });
+    std::string state = co_await std::move(ask_state);
+    nlohmann::json body = {{"state", state}, {"incarnation", node->incarnation()}};
+    co_return co_await x.Write(Text(v, ka, body.dump() + "\n", "application/json"));
+  }
+  co_return co_await x.Write(answer(Status::InvalidArgument("no such replica request")));
+}
+
+// GET /v1/cluster/view[?current=1]: the placement in binary (cluster::View::Encode), for
+// clients that route chunks themselves and nodes joining. POST: a peer's newer view.
+awaitable<bool> ServeClusterView(Exchange& x, Parser& parser) {
+  Node* const node = x.node;
+  const Request& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  if (req.method() == http::verb::post) {
+    std::string body;
+    if (!co_await x.ReadBody(parser, 1ull << 30, &body)) co_return false;
+    auto view = cluster::View::Decode(body);
+    if (!view.ok()) {
+      co_await x.Write(ErrorResponse(v, false, http::status::bad_request, view.status()));
+      co_return false;
+    }
+    auto adopt_view = x.Offload([n = node, vw = *view] { return n->cluster().AdoptView(vw); });
+    bool taken = co_await std::move(adopt_view);
+    co_return co_await x.Write(Text(v, ka, taken ? "adopted\n" : "kept a newer or equal epoch\n", "text/plain"));
+  }
+  auto view = node->cluster().view();
+  if (!view) {
+    co_return co_await x.Write(ErrorResponse(v, ka, http::status::not_found,
+                                              Status::NotFound("this node is not in a cluster (started without --peers)")));
+  }
+  auto res = Text(v, ka, view->Encode(QueryParam(req, proto::kCurrentParam) == proto::kFlagOn), "application/octet-stream");
+  res.set(Bv(proto::kChunkSizeHeader), std::to_string(node->options().chunk_size));
+  co_return co_await x.Write(std::move(res));
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,215 @@
+#pragma once
+
+// What every route of the node's server is written with: one connection (`Conn`, with its
+// timeouts), and `Exchange`, the I/O a handler does on it without ever blocking an event-loop
+// thread (answers, streamed bodies in and out, blocking work handed to the node's serve pool).
+// server.cc accepts connections, reads request headers and dispatches; the routes live in
+// object_routes.cc (/v1/object and what writes and reads objects), cluster_routes.cc (views,
+// replicas, drain, probes).
+//
+// Thread-safety: a Conn and the Exchange over it belong to one connection's coroutine, on that
+// connection's strand; the watchdog timer runs on the same strand. Nothing here is shared
+// between connections except the ServeContext, whose members are thread-safe.
+
+#include <atomic>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it
+#include <boost/asio.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "common/status.h"
+#include "node/node.h"
+#include "node/server.h"
+
+// g++ 12 reports Asio's coroutine frames (allocated by awaitable_frame_base's own operator new,
+// freed by its operator delete) as mismatched new/delete when a coroutine is a free function
+// it inlines differently; a false positive, silenced for the files that write routes.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace shoal::node {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Socket = asio::generic::stream_protocol::socket;  // TCP and Unix-domain alike
+using asio::awaitable;
+using asio::use_awaitable;
+using Request = http::request<http::buffer_body>;
+using Parser = http::request_parser<http::buffer_body>;
+using TextResponse = http::response<http::string_body>;
+
+// ---- what a request says, and answers -----------------------------------------------------
+
+// The decoded query parameter `name` of the request's target (request_parse.h's QueryParam).
+std::string QueryParam(const Request& req, std::string_view name);
+// A header's value, empty when absent.
+std::string_view Header(const Request& req, std::string_view name);
+// For Beast's calls: a header name or value of net/node_protocol.h.
+inline beast::string_view Bv(std::string_view s) { return beast::string_view(s.data(), s.size()); }
+// The protocol's one table of codes and statuses (net/node_protocol.h).
+http::status HttpStatusOf(Code code);
+
+template <class Body>
+void Prepare(http::response<Body>& res, unsigned version, bool keep_alive) {
+  res.version(version);
+  res.set(http::field::server, "shoald");
+  res.keep_alive(keep_alive);
+}
+
+TextResponse Text(unsigned version, bool keep_alive, std::string body, const char* type,
+                  http::status status = http::status::ok);
+// The node protocol's JSON error {"code", "message"} with `status`, or the one the code maps to.
+TextResponse ErrorResponse(unsigned version, bool keep_alive, http::status status, const Status& st);
+TextResponse ErrorResponse(unsigned version, bool keep_alive, const Status& st);
+// Counts an error answered in the node's metrics (errors_not_found / unavailable / other).
+void CountError(Node* node, const Status& st);
+
+// ---- the connection -------------------------------------------------------------------------
+
+enum class Phase { kIdle, kHeader, kIo, kLinger };
+
+// One client connection: its socket, what was read past the last request, and the watchdog
+// that closes it when a phase outlasts its timeout (and counts it in the node's metrics).
+struct Conn : std::enable_shared_from_this<Conn> {
+  Conn(Socket s, Node* n) : socket(std::move(s)), timer(socket.get_executor()), node(n) {}
+  Socket socket;
+  beast::flat_buffer buffer;
+  asio::steady_timer timer;
+  Node* node;
+  uint64_t generation = 0;  // of the armed watchdog; a stale expiry is ignored
+  bool timed_out = false;
+
+  void Arm(Phase phase, std::chrono::milliseconds after);
+  void Disarm();
+};
+
+// What all connections of one server share.
+struct ServeContext {
+  Node* node = nullptr;
+  ServerOptions options;
+  std::atomic<int> offloads{0};  // tasks on the node's pools that will post back to a connection
+};
+
+// A handler's view of its connection. Every awaitable returning bool is false when the
+// connection failed (or must close); a handler then returns false too.
+class Exchange {
+ public:
+  Exchange(Conn& c, ServeContext& ctx, bool is_local) : node(ctx.node), local(is_local), c_(c), ctx_(ctx) {}
+
+  Conn& conn() { return c_; }
+  const ServerOptions& options() const { return ctx_.options; }
+
+  // Runs `f` on the node's serve pool and resumes with its result on this connection's strand.
+  // (Callers build the awaitable in a statement of its own, then co_await it.)
+  template <class F>
+  awaitable<std::invoke_result_t<F>> Offload(F f);
+  // Resumes once `fill` has bytes past `pos` or its fetch is over; the caller keeps `fill` alive.
+  awaitable<void> WaitPast(const std::shared_ptr<ChunkFill>& fill, size_t pos);
+
+  awaitable<bool> Write(TextResponse res);
+  awaitable<bool> WriteHeader(http::response<http::empty_body>& res);
+  // "100 Continue" when the client asked for it (before a body is read).
+  awaitable<bool> ContinueIfAsked(const Request& req);
+  // Sends `n` body bytes; `paced`: under the node's egress limit, waiting on a timer, never in
+  // a thread.
+  awaitable<bool> SendBytes(const char* d, size_t n, bool paced);
+  // Up to `max` bytes of the body into `into`: what is buffered first, then one read from the
+  // socket. 0 only on a failed connection (then it returns false).
+  awaitable<bool> ReadSome(char* into, size_t max, size_t* got);
+  // Reads `n` body bytes into `w`: those already buffered first, then straight from the socket
+  // into the chunk being filled; a read that fills a chunk stores it on the serve pool. A
+  // refusal by the writer (a full disk, say) ends it with *st set.
+  awaitable<bool> ReadBodyInto(Writer& w, uint64_t n, Status* st);
+  // One CRLF-ended line of a chunked body, without its CRLF; a line longer than any honest
+  // client sends sets *st.
+  awaitable<bool> ReadChunkLine(std::string* line, Status* st);
+  // A chunked body (RFC 9112 7.1) straight into `w`; extensions and trailers are ignored. A
+  // malformed body (or a writer's refusal) sets *st.
+  awaitable<bool> ReadChunkedBody(Writer& w, Status* st);
+  // The request's body (Content-Length or chunked) into `w`, as the two above.
+  awaitable<bool> ReadWholeBody(Parser& parser, Writer& w, Status* st);
+  // A body of known length (at most `limit` bytes) into *body; on a bad request answers 400
+  // itself (and returns false).
+  awaitable<bool> ReadBody(Parser& parser, uint64_t limit, std::string* body);
+
+  Node* const node;
+  const bool local;  // a Unix-socket client: not paced by the egress limit
+
+ private:
+  Conn& c_;
+  ServeContext& ctx_;
+};
+
+// Offload and WaitPast hand asio's initiation only trivially destructible values (raw
+// pointers): Boost 1.74's use_awaitable copies initiation arguments into a coroutine frame,
+// and g++ 12 destroys non-trivial ones twice there (a double free, seen). g++ 12 also
+// mishandles a lambda temporary inside a co_await expression (garbage captures), hence the
+// statement of its own.
+template <class F>
+awaitable<std::invoke_result_t<F>> Exchange::Offload(F f) {
+  using R = std::invoke_result_t<F>;
+  F* job = new F(std::move(f));  // owned by the pool task from here
+  ServeContext* ctx = &ctx_;
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
+      [ctx, job](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        ctx->offloads++;
+        ctx->node->serve_pool().Submit([ctx, ex, handler = std::move(handler), job]() mutable {
+          R r = std::unique_ptr<F>(job)->operator()();
+          asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+          ctx->offloads--;
+        });
+      },
+      use_awaitable);
+}
+
+// One object's bytes on their way to a client, through the read path (memory, disk, the
+// owner, a fan-in holder, the store).
+struct ObjectSend {
+  std::string url;
+  ObjectInfo info;  // the version sent; a newer one replaces it if the store moved on first
+  uint64_t offset = 0, length = 0;
+  ReadMode mode = ReadMode::kRoute;
+  bool pinned = false;   // the client named the version: never switch to another
+  bool to_peer = false;  // counted as bytes served to peers
+  // Sets the version's headers (ETag...) on the answer; called again if the version changes
+  // before the header went out.
+  std::function<void(const ObjectInfo&, http::response<http::empty_body>&)> set_version;
+};
+
+// Sends `res` (the header, with the first bytes) and bytes [offset, offset + length) of the
+// object. On a failure before the header went out, *st says why and nothing was sent (the
+// caller answers the error); after it, the caller must close the connection. False if the
+// connection failed. *fetched: some bytes waited for a fetch (a miss).
+awaitable<bool> SendObject(Exchange& x, ObjectSend& s, http::response<http::empty_body>& res, Status* st,
+                           bool* header_sent, bool* fetched);
+
+// ---- the routes -------------------------------------------------------------------------------
+// Each answers one request whose header has been read; false if the connection must close.
+
+// object_routes.cc
+awaitable<bool> ServeObject(Exchange& x, const Request& req);          // GET|HEAD /v1/object
+awaitable<bool> ServeWrite(Exchange& x, Parser& parser);               // PUT /v1/object
+TextResponse ServeDelete(Node* node, const Request& req);              // DELETE /v1/object
+TextResponse ServeCommit(Node* node, const Request& req);              // POST /v1/commit
+TextResponse ServeWarm(Node* node, const Request& req);                // POST /v1/warm
+TextResponse ServePending(Node* node, const Request& req);             // GET /v1/pending
+
+// cluster_routes.cc
+awaitable<bool> ServeReplica(Exchange& x, Parser& parser);             // /v1/replica/*
+awaitable<bool> ServeClusterView(Exchange& x, Parser& parser);         // /v1/cluster/view
+TextResponse ServeCluster(Node* node, const Request& req);             // GET /v1/cluster
+TextResponse ServeDrain(Node* node, const Request& req);               // /v1/drain
+TextResponse ServeReadyz(Node* node, unsigned version, bool keep_alive);  // GET /readyz
+
+}  // namespace shoal::node

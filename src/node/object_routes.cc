@@ -1,0 +1,353 @@
+// The routes that read and write objects: /v1/object (GET, HEAD, PUT, DELETE), /v1/commit,
+// /v1/warm, /v1/pending. See exchange.h.
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/strings.h"
+#include "net/node_protocol.h"
+#include "node/exchange.h"
+#include "node/request_parse.h"
+
+namespace shoal::node {
+
+// The version a peer or routing client names (X-Shoal-Etag and X-Shoal-Size), if it does;
+// kInvalidArgument for a size that is not a number.
+Result<std::optional<ObjectInfo>> NamedVersion(const Request& req) {
+  std::string etag(Header(req, proto::kEtagHeader));
+  std::string_view size = Header(req, proto::kSizeHeader);
+  if (etag.empty() || size.empty()) return std::optional<ObjectInfo>();
+  auto n = ParseNumber(size);
+  if (!n) return Status::InvalidArgument("X-Shoal-Size '" + std::string(size.substr(0, 32)) + "' is not a size");
+  return std::optional<ObjectInfo>(ObjectInfo{"", *n, etag, 0});
+}
+
+awaitable<bool> SendObject(Exchange& x, ObjectSend& s, http::response<http::empty_body>& res, Status* st,
+                           bool* header_sent, bool* fetched) {
+  Node* const node = x.node;
+  const std::string& url = s.url;
+
+  // The header goes out with the first bytes, so a failure before them (the store's, say)
+  // is still an error answer rather than a cut connection.
+  bool broken = false;
+  auto send = [&](const char* d, size_t n) -> awaitable<bool> {
+    if (!*header_sent) {
+      if (!co_await x.WriteHeader(res)) co_return false;
+      *header_sent = true;
+    }
+    if (!co_await x.SendBytes(d, n, !x.local)) co_return false;
+    node->metrics().bytes_served += n;
+    if (s.to_peer) node->metrics().bytes_served_peers += n;
+    if (x.local) node->metrics().bytes_served_local += n;
+    co_return true;
+  };
+  const uint64_t chunk_size = node->options().chunk_size;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    uint64_t pos = s.offset;
+    const uint64_t end = s.offset + s.length;
+    while (st->ok() && !broken && pos < end) {
+      const uint64_t index = pos / chunk_size, base = index * chunk_size;
+      const ObjectInfo at = s.info;
+      const ReadMode mode = s.mode;
+      Node* n = node;
+      auto open = x.Offload([n, url, at, index, mode] {
+        auto r = n->reads().OpenChunk(url, at, index, mode);
+        if (r.ok()) n->reads().Prefetch(url, at, index, mode);
+        return r;
+      });
+      Result<ChunkSource> src = co_await std::move(open);
+      if (!src.ok()) {
+        *st = src.status();
+        break;
+      }
+      if (src->data) {
+        const std::string& data = *src->data;
+        if (pos - base >= data.size()) {
+          *st = Status::Corruption(url + ": chunk " + std::to_string(index) + " on disk is shorter than the object says");
+          break;
+        }
+        uint64_t k = std::min<uint64_t>(data.size() - (pos - base), end - pos);
+        broken = !co_await send(data.data() + (pos - base), k);
+        pos += k;
+        continue;
+      }
+      // Following the chunk's fetch as its bytes arrive.
+      *fetched = true;
+      const std::shared_ptr<ChunkFill> fill = src->fill;
+      const uint64_t upto = std::min(end, base + fill->length());
+      while (pos < upto && !broken) {
+        co_await x.WaitPast(fill, pos - base);
+        uint64_t filled = base + fill->filled();
+        if (filled <= pos) {
+          *st = node->reads().FetchError(url, s.info, index);
+          break;
+        }
+        uint64_t k = std::min(filled, upto) - pos;
+        broken = !co_await send(fill->data() + (pos - base), k);
+        pos += k;
+      }
+    }
+    if (broken) co_return false;
+    if (st->code() != Code::kPreconditionFailed || s.pinned || *header_sent || attempt > 0) break;
+    // The store has a newer version than the cached metadata says, and nothing was sent:
+    // serve the new version instead. Mid-body a client pinned to the first ETag closes and
+    // reports the change rather than stitching two versions.
+    node->objects().Invalidate(url);
+    auto restat = x.Offload([n = node, url] { return n->objects().Stat(url); });
+    Result<ObjectInfo> fresh = co_await std::move(restat);
+    if (!fresh.ok()) {
+      *st = fresh.status();
+    } else if (fresh->size != s.info.size) {
+      *st = Status::PreconditionFailed(url + " changed size while being read: read it again");
+    } else {
+      s.info = *fresh;
+      if (s.set_version) s.set_version(s.info, res);
+      *st = Status::Ok();
+      continue;
+    }
+    break;
+  }
+  if (st->ok() && !*header_sent) {  // an empty object or range: the header alone
+    if (!co_await x.WriteHeader(res)) co_return false;
+    *header_sent = true;
+  }
+  co_return true;
+}
+
+// GET|HEAD /v1/object. False if the connection must close.
+awaitable<bool> ServeObject(Exchange& x, const Request& req) {
+  Node* const node = x.node;
+  const auto started = std::chrono::steady_clock::now();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string url = QueryParam(req, proto::kUrlParam);
+  bool head = req.method() == http::verb::head;
+  auto fail = [&](const Status& st) -> TextResponse {
+    CountError(node, st);
+    auto res = ErrorResponse(v, ka && !head, st);
+    if (head) {  // no body may follow a HEAD answer: the error goes in headers
+      std::string msg = st.message();
+      for (char& ch : msg) {
+        if (ch == '\r' || ch == '\n') ch = ' ';
+      }
+      res.set(Bv(proto::kErrorHeader), CodeName(st.code()));
+      res.set(Bv(proto::kMessageHeader), msg);
+      res.body().clear();
+      res.keep_alive(false);
+    }
+    return res;
+  };
+  if (url.empty()) co_return co_await x.Write(fail(Status::InvalidArgument("missing ?url=az://container/key")));
+  // Peers and routing clients name the mode of the read and the version they want (so no
+  // HEAD goes to the store per chunk); others get the current version.
+  std::string_view how = Header(req, proto::kReadHeader);
+  ReadMode mode = how == proto::kReadForwarded   ? ReadMode::kForwarded
+                  : how == proto::kReadCacheOnly ? ReadMode::kCacheOnly
+                  : how == proto::kReadHeld      ? ReadMode::kHeld
+                                                 : ReadMode::kRoute;
+  auto named = NamedVersion(req);
+  if (!named.ok()) co_return co_await x.Write(fail(named.status()));
+  bool pinned = named->has_value();
+  bool to_peer = !Header(req, proto::kFromHeader).empty();
+  if (auto epoch = ParseNumber(Header(req, proto::kEpochHeader))) node->cluster().SawEpoch(*epoch);
+  // (No co_await inside ?: here and below: g++ 12 miscompiles it.)
+  Result<ObjectInfo> info = Status::Unavailable("");
+  if (pinned) {
+    info = **named;
+  } else {
+    auto stat = x.Offload([n = node, url] { return n->objects().Stat(url); });
+    info = co_await std::move(stat);
+  }
+  if (!info.ok()) co_return co_await x.Write(fail(info.status()));
+  uint64_t offset = 0, length = info->size;
+  http::status status = http::status::ok;
+  auto range = req.find(http::field::range);
+  if (range != req.end()) {
+    std::string_view spec(range->value().data(), range->value().size());
+    if (!ParseRange(spec, info->size, &offset, &length)) {
+      auto res = Text(v, ka, "", "application/json", http::status::range_not_satisfiable);
+      res.set(http::field::content_range, "bytes */" + std::to_string(info->size));
+      co_return co_await x.Write(std::move(res));
+    }
+    status = http::status::partial_content;
+  }
+  const uint64_t chunk_size = node->options().chunk_size;
+  if (mode == ReadMode::kHeld && (offset % chunk_size) + length > chunk_size) {
+    co_return co_await x.Write(fail(Status::InvalidArgument("a held read is of one chunk's bytes")));
+  }
+  http::response<http::empty_body> res{status, v};
+  Prepare(res, v, ka);
+  auto set_version = [node, url](const ObjectInfo& at, http::response<http::empty_body>& r) {
+    r.set(http::field::etag, "\"" + at.etag + "\"");
+    // An upload of a write through this node: the version readers of the write had pinned.
+    if (std::string as = node->objects().ChunkVersion(url, at.etag); as != at.etag) r.set(Bv(proto::kWrittenAsHeader), as);
+  };
+  set_version(*info, res);
+  res.set(Bv(proto::kSizeHeader), std::to_string(info->size));
+  res.set(Bv(proto::kStateHeader), Bv(node->writes().Pending(url) ? proto::kStateLocal : proto::kStateDurable));
+  res.set(http::field::content_type, "application/octet-stream");
+  if (auto view = node->cluster().view()) res.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
+  if (status == http::status::partial_content) {
+    res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
+                                            std::to_string(offset + length - 1) + "/" +
+                                            std::to_string(info->size));
+  }
+  res.content_length(length);
+  if (head) co_return co_await x.WriteHeader(res) && ka;
+
+  // Fan-in: a node asking for a chunk this node is already sending to others may be sent to
+  // a node that holds it instead (SwarmTracker).
+  std::string swarm_chunk;
+  if (to_peer && mode == ReadMode::kForwarded) {
+    swarm_chunk = url + "\n" + info->etag + "\n" + std::to_string(offset / chunk_size);
+    std::string failed(Header(req, proto::kFailedHolderHeader));
+    if (!failed.empty()) {
+      node->swarm().Forget(swarm_chunk, failed);
+      node->swarm().Acquire(swarm_chunk);
+    } else {
+      std::string holder = node->swarm().Route(swarm_chunk, std::string(Header(req, proto::kEndpointHeader)));
+      if (!holder.empty()) {
+        node->metrics().fan_in_redirects++;
+        auto go = Text(v, ka, "", "application/octet-stream", http::status::temporary_redirect);
+        go.set(Bv(proto::kHolderHeader), holder);
+        go.set(http::field::location, "http://" + holder + std::string(req.target()));
+        if (auto view = node->cluster().view()) go.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
+        co_return co_await x.Write(std::move(go));
+      }
+    }
+  }
+  struct Sent {  // the copy counted by Route/Acquire is done, however this returns
+    Node* node;
+    const std::string& chunk;
+    ~Sent() {
+      if (!chunk.empty()) node->swarm().Release(chunk);
+    }
+  } sent{node, swarm_chunk};
+
+  ObjectSend send{url, *info, offset, length, mode, pinned, to_peer, set_version};
+  Status st;
+  bool header_sent = false, fetched = false;
+  if (!co_await SendObject(x, send, res, &st, &header_sent, &fetched)) co_return false;
+  if (!st.ok()) {
+    if (!header_sent) co_return co_await x.Write(fail(st));
+    CountError(node, st);
+    co_return false;  // mid-body: the only honest signal left is closing the connection
+  }
+  (fetched ? node->metrics().op_miss : node->metrics().op_hit).Observe(std::chrono::steady_clock::now() - started);
+  co_return ka;
+}
+
+// PUT /v1/object: streams the body into a Writer; answers 201 with the local version once the
+// write is acknowledged (on disk, journaled). False if the connection must close.
+awaitable<bool> ServeWrite(Exchange& x, Parser& parser) {
+  Node* const node = x.node;
+  const auto started = std::chrono::steady_clock::now();
+  const Request& req = parser.get();
+  unsigned v = req.version();
+  bool ka = req.keep_alive();
+  std::string url = QueryParam(req, proto::kUrlParam);
+  auto begin = x.Offload([n = node, url] { return n->writes().BeginWrite(url); });
+  auto begun = co_await std::move(begin);
+  if (!begun.ok()) {
+    co_await x.Write(ErrorResponse(v, false, begun.status()));
+    co_return false;  // the body was not read: the connection cannot be reused
+  }
+  std::shared_ptr<Writer> w = std::move(*begun);
+  if (!co_await x.ContinueIfAsked(req)) co_return false;
+  Status st;
+  bool connected = co_await x.ReadWholeBody(parser, *w, &st);
+  Result<ObjectInfo> info = Status::Unavailable("the client went away mid-body: nothing was acknowledged");
+  if (!st.ok()) {
+    info = st;
+  } else if (connected) {
+    auto finish = x.Offload([w] { return w->Finish(); });
+    info = co_await std::move(finish);
+  }
+  // An unfinished writer discards its chunks: disk work, so on the pool too.
+  auto discard = x.Offload([w = std::move(w)]() mutable {
+    w.reset();
+    return 0;
+  });
+  co_await std::move(discard);
+  if (!connected) co_return false;
+  if (!info.ok()) {
+    CountError(node, info.status());
+    co_await x.Write(ErrorResponse(v, false, info.status()));
+    co_return false;
+  }
+  auto res = Text(v, ka,
+                  nlohmann::json{{"url", url}, {"size", info->size}, {"etag", info->etag}, {"state", proto::kStateLocal}}.dump() + "\n",
+                  "application/json", http::status::created);
+  res.set(http::field::etag, "\"" + info->etag + "\"");
+  res.set(Bv(proto::kStateHeader), Bv(proto::kStateLocal));
+  bool ok = co_await x.Write(std::move(res));
+  node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
+  co_return ok;
+}
+
+// GET /v1/pending?prefix=P: the writes not yet durable under P (for `shoal flush`).
+TextResponse ServePending(Node* node, const Request& req) {
+  std::string prefix = QueryParam(req, proto::kPrefixParam);
+  nlohmann::json list = nlohmann::json::array();
+  uint64_t bytes = 0, bytes_done = 0;
+  std::string last_error;
+  for (const auto& p : node->writes().PendingUploads(prefix)) {
+    uint64_t done = std::min(p.record.size, p.parts_done * p.record.chunk_size);
+    list.push_back({{"url", p.record.url}, {"size", p.record.size}, {"uploaded", done},
+                    {"written_unix_ms", p.record.created_unix_ms}, {"overdue", p.overdue},
+                    {"failures", p.failures}, {"last_error", p.last_error}});
+    bytes += p.record.size;
+    bytes_done += done;
+    if (!p.last_error.empty()) last_error = p.last_error;
+  }
+  nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
+                         {"last_error", last_error}, {"pending", list},
+                         {"copies", node->replicas().CopiesUnder(prefix)}};  // held for other nodes
+  return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
+// DELETE /v1/object?url=URL: the object goes, and so do its writes not yet uploaded (204).
+TextResponse ServeDelete(Node* node, const Request& req) {
+  std::string url = QueryParam(req, proto::kUrlParam);
+  Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key") : node->writes().Delete(url);
+  if (!st.ok()) {
+    CountError(node, st);
+    return ErrorResponse(req.version(), req.keep_alive(), st);
+  }
+  TextResponse res{http::status::no_content, req.version()};
+  Prepare(res, req.version(), req.keep_alive());
+  return res;
+}
+
+// POST /v1/commit?prefix=URL: writes the prefix's _SHOAL_COMMITTED marker (201 with it) once
+// everything under it is durable; 412 while writes are pending.
+TextResponse ServeCommit(Node* node, const Request& req) {
+  auto marker = node->Commit(QueryParam(req, proto::kPrefixParam));
+  if (!marker.ok()) {
+    CountError(node, marker.status());
+    return ErrorResponse(req.version(), req.keep_alive(), marker.status());
+  }
+  return Text(req.version(), req.keep_alive(), std::move(marker).value(), "application/json", http::status::created);
+}
+
+// POST /v1/warm?url=URL&index=I[&route=1] with X-Shoal-Etag and X-Shoal-Size: fetch that
+// chunk into this node's cache (from the store, or the previous owner; route=1: through its
+// owner, as a read would) and answer {"hit": bool}.
+TextResponse ServeWarm(Node* node, const Request& req) {
+  std::string url = QueryParam(req, proto::kUrlParam);
+  auto info = NamedVersion(req);
+  auto index = ParseNumber(QueryParam(req, proto::kIndexParam));
+  if (url.empty() || !info.ok() || !info->has_value() || !index || req.method() != http::verb::post) {
+    return ErrorResponse(req.version(), req.keep_alive(), http::status::bad_request,
+                         Status::InvalidArgument("POST /v1/warm?url=URL&index=N with X-Shoal-Etag and X-Shoal-Size"));
+  }
+  auto hit = node->reads().Warm(url, **info, *index, QueryParam(req, proto::kRouteParam) == proto::kFlagOn);
+  if (!hit.ok()) {
+    CountError(node, hit.status());
+    return ErrorResponse(req.version(), req.keep_alive(), hit.status());
+  }
+  return Text(req.version(), req.keep_alive(), nlohmann::json{{"hit", *hit}}.dump() + "\n", "application/json");
+}
+
+}  // namespace shoal::node
