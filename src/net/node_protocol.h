@@ -18,6 +18,9 @@
 namespace shoal::proto {
 
 // ---- paths ---------------------------------------------------------------------------------
+// Every path of the node's own protocol starts with this; anything else (but the probes) is the
+// S3 front door's, when the node serves buckets (node/door.h).
+inline constexpr std::string_view kApiPrefix = "/v1/";
 inline constexpr std::string_view kObjectPath = "/v1/object";      // GET|HEAD|PUT|DELETE ?url=
 inline constexpr std::string_view kPendingPath = "/v1/pending";    // GET ?prefix=
 inline constexpr std::string_view kCommitPath = "/v1/commit";      // POST ?prefix=

@@ -10,6 +10,7 @@
 #include "common/strings.h"
 #include "common/version.h"
 #include "node/node.h"
+#include "node/door.h"
 #include "node/server.h"
 
 namespace shoal::node {
@@ -130,6 +131,19 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--metrics", metrics,
                  "Also serve Prometheus metrics (and only them) on HOST:PORT; they are always at "
                  "/metrics on --listen too");
+  DoorOptions door_options;
+  app.add_option("--bucket", door_options.buckets,
+                 "Serve this bucket on the S3 front door: NAME=URL, URL az://container[/prefix], "
+                 "s3://bucket[/prefix] or file:///dir (repeat for more; in --config: bucket = \"NAME=URL\"). "
+                 "S3 clients reach it at http://THIS-NODE/NAME/KEY (docs/front-door.md)");
+  app.add_option("--credentials", door_options.credentials_file,
+                 "The front door's keys: `KIND ID SECRET SCOPE...` lines (docs/front-door-auth.md); "
+                 "clients sign with them, never with the store's credentials");
+  app.add_flag("--door-open", door_options.open,
+               "Serve --bucket without --credentials: anyone who reaches the port may read and write them");
+  app.add_option("--door-region", door_options.region,
+                 "The region the front door's buckets say they are in (GetBucketLocation)")
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "Write the port we listen on to this file (for scripts)");
   try {
     app.parse(argc, argv);
@@ -216,6 +230,13 @@ int RunDaemon(int argc, char** argv) {
       if (o.node_id.empty()) return fail("--peers: no entry is --listen " + o.listen + ": pass --node-id");
     }
   }
+  if (!door_options.buckets.empty() && door_options.credentials_file.empty() && !door_options.open) {
+    return fail("--bucket needs --credentials FILE (the keys clients sign with; docs/front-door-auth.md), or "
+                "--door-open to let anyone who reaches the port read and write the buckets");
+  }
+  if (door_options.buckets.empty() && (!door_options.credentials_file.empty() || door_options.open)) {
+    return fail("--credentials and --door-open are for the front door: name its buckets with --bucket NAME=URL");
+  }
   if (check_config) {
     std::string cluster = "standalone";
     if (!o.etcd.empty()) cluster = "node " + o.node_id + ", membership in etcd " + o.etcd;
@@ -241,6 +262,10 @@ int RunDaemon(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  door_options.uploads_dir = o.data_dir + "/door-uploads";
+  auto door = Door::Make(door_options);
+  if (!door.ok()) return fail(door.status().message());
+  so.door = door->get();
   auto node = Node::Create(o);
   if (!node.ok()) return fail(node.status().message());
   // One server, one event loop, for every listener.
@@ -273,6 +298,12 @@ int RunDaemon(int argc, char** argv) {
                o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
   if (o.token.empty()) {
     std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
+  }
+  if (*door) {
+    std::string names;
+    for (const auto& b : (*door)->buckets()) names += (names.empty() ? "" : ", ") + b.name + " = " + b.base.ToString();
+    std::fprintf(stderr, "shoald: S3 front door at http://%s/ serving %s; %s\n", bound.c_str(), names.c_str(),
+                 (*door)->open() ? "OPEN to anyone (--door-open)" : ("keys from " + door_options.credentials_file).c_str());
   }
   if (advertise.empty()) advertise = bound;
   Status st = (*node)->cluster().Join(advertise);

@@ -227,6 +227,23 @@ awaitable<bool> Exchange::ReadWholeBody(Parser& parser, Writer& w, Status* st) {
   co_return co_await ReadBodyInto(w, parser.content_length().value_or(0), st);
 }
 
+awaitable<Result<ObjectInfo>> Exchange::EndWrite(std::shared_ptr<Writer> w, bool connected, Status st) {
+  Result<ObjectInfo> info = Status::Unavailable("the client went away mid-body: nothing was acknowledged");
+  if (!st.ok()) {
+    info = st;
+  } else if (connected) {
+    auto finish = Offload([w] { return w->Finish(); });
+    info = co_await std::move(finish);
+  }
+  // An unfinished writer discards its chunks: disk work, so on the pool too.
+  auto discard = Offload([w = std::move(w)]() mutable {
+    w.reset();
+    return 0;
+  });
+  co_await std::move(discard);
+  co_return info;
+}
+
 awaitable<bool> Exchange::ReadBody(Parser& parser, uint64_t limit, std::string* body) {
   const Request& req = parser.get();
   uint64_t length = parser.content_length().value_or(0);

@@ -5,7 +5,7 @@
 // thread (answers, streamed bodies in and out, blocking work handed to the node's serve pool).
 // server.cc accepts connections, reads request headers and dispatches; the routes live in
 // object_routes.cc (/v1/object and what writes and reads objects), cluster_routes.cc (views,
-// replicas, drain, probes).
+// replicas, drain, probes) and the front door's files.
 //
 // Thread-safety: a Conn and the Exchange over it belong to one connection's coroutine, on that
 // connection's strand; the watchdog timer runs on the same strand. Nothing here is shared
@@ -138,6 +138,10 @@ class Exchange {
   awaitable<bool> ReadChunkedBody(Writer& w, Status* st);
   // The request's body (Content-Length or chunked) into `w`, as the two above.
   awaitable<bool> ReadWholeBody(Parser& parser, Writer& w, Status* st);
+  // Ends a write whose body was read (`connected`: the client stayed; `st`: how reading went):
+  // finishes it when both are fine, and drops it (its chunks discarded) otherwise; the result
+  // is the acknowledged version or why there is none.
+  awaitable<Result<ObjectInfo>> EndWrite(std::shared_ptr<Writer> w, bool connected, Status st);
   // A body of known length (at most `limit` bytes) into *body; on a bad request answers 400
   // itself (and returns false).
   awaitable<bool> ReadBody(Parser& parser, uint64_t limit, std::string* body);
@@ -204,6 +208,9 @@ TextResponse ServeDelete(Node* node, const Request& req);              // DELETE
 TextResponse ServeCommit(Node* node, const Request& req);              // POST /v1/commit
 TextResponse ServeWarm(Node* node, const Request& req);                // POST /v1/warm
 TextResponse ServePending(Node* node, const Request& req);             // GET /v1/pending
+
+// door_s3.cc: every request outside /v1 and the probes when the node has a door.
+awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door);
 
 // cluster_routes.cc
 awaitable<bool> ServeReplica(Exchange& x, Parser& parser);             // /v1/replica/*

@@ -257,19 +257,8 @@ awaitable<bool> ServeWrite(Exchange& x, Parser& parser) {
   if (!co_await x.ContinueIfAsked(req)) co_return false;
   Status st;
   bool connected = co_await x.ReadWholeBody(parser, *w, &st);
-  Result<ObjectInfo> info = Status::Unavailable("the client went away mid-body: nothing was acknowledged");
-  if (!st.ok()) {
-    info = st;
-  } else if (connected) {
-    auto finish = x.Offload([w] { return w->Finish(); });
-    info = co_await std::move(finish);
-  }
-  // An unfinished writer discards its chunks: disk work, so on the pool too.
-  auto discard = x.Offload([w = std::move(w)]() mutable {
-    w.reset();
-    return 0;
-  });
-  co_await std::move(discard);
+  auto end = x.EndWrite(std::move(w), connected, st);
+  Result<ObjectInfo> info = co_await std::move(end);
   if (!connected) co_return false;
   if (!info.ok()) {
     CountError(node, info.status());

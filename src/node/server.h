@@ -9,7 +9,12 @@
 
 namespace shoal::node {
 
+class Door;
+
 struct ServerOptions {
+  // The S3 front door (door.h), when the node serves buckets; owned by the caller, outliving
+  // the server. Requests outside /v1 and the probes go to it.
+  const Door* door = nullptr;
   // Threads running the event loop (0: one per core). They never block: disk work and
   // fetches run on the node's pools (Node::serve_pool, ReadPath's fetch pool).
   int io_threads = 0;

@@ -1,0 +1,74 @@
+#pragma once
+
+// The front door: the S3 API (and, next, the Azure Blob API) served by every node on its
+// own port, so unmodified tools reach the cache by changing one endpoint. This file holds
+// what the door is configured with: the buckets it serves (each a name in front of a
+// backend URL prefix, so an S3 bucket may front an Azure container) and the keys that may
+// use it (door/credentials.h). The routes are in door_s3.cc; docs/front-door.md describes
+// what is served and what is refused.
+//
+// Thread-safety: a Door is immutable after Make, except its Credentials, which reload
+// atomically (door/credentials.h). Shared by every connection.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "door/credentials.h"
+#include "node/door_uploads.h"
+#include "store/object_store.h"
+
+namespace shoal::node {
+
+// One name the door serves.
+struct DoorBucket {
+  std::string name;  // what clients call it: an S3 bucket name
+  ObjectUrl base;    // where its objects live: base.key is "" or a prefix ending in '/'
+  // The backend URL of `key` in this bucket.
+  std::string UrlOf(std::string_view key) const;
+};
+
+struct DoorOptions {
+  // "NAME=URL" each (--bucket): URL is az://container[/prefix], s3://bucket[/prefix] or
+  // file:///dir.
+  std::vector<std::string> buckets;
+  std::string credentials_file;  // --credentials
+  bool open = false;             // --door-open: no keys file, anyone may use the door
+  std::string region = "us-east-1";  // what GetBucketLocation answers and SigV4 scopes name
+  std::string uploads_dir;  // where multipart uploads are staged (DATA_DIR/door-uploads)
+};
+
+class Door {
+ public:
+  // kInvalidArgument naming the bad entry: a malformed NAME=URL, a name S3 does not allow or
+  // the node uses itself (metrics, healthz, readyz), a name given twice; a keys file that
+  // does not load; no keys file and not open. Nullptr (and Ok) when no bucket is configured:
+  // the node has no door.
+  static Result<std::unique_ptr<Door>> Make(const DoorOptions& options);
+
+  // The bucket called `name`, or nullptr.
+  const DoorBucket* Find(std::string_view name) const;
+  const std::vector<DoorBucket>& buckets() const { return buckets_; }
+  // Nullptr when the door is open.
+  const door::Credentials* credentials() const { return credentials_.get(); }
+  bool open() const { return credentials_ == nullptr; }
+  const std::string& region() const { return region_; }
+  // Re-reads the keys file (SIGHUP); the old keys stay on error.
+  Status Reload();
+  // Multipart uploads being staged (thread-safe itself).
+  DoorUploads* uploads() const { return uploads_.get(); }
+
+ private:
+  std::vector<DoorBucket> buckets_;
+  std::unique_ptr<door::Credentials> credentials_;
+  std::string region_;
+  std::unique_ptr<DoorUploads> uploads_;
+};
+
+// Whether `name` is a bucket name S3 accepts (3-63 of a-z 0-9 . -, starting and ending with a
+// letter or digit).
+bool IsS3BucketName(std::string_view name);
+
+}  // namespace shoal::node

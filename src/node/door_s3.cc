@@ -1,0 +1,976 @@
+// The S3 API of the front door (path-style, and virtual-hosted when the Host names a bucket):
+// ListBuckets, HeadBucket, GetBucketLocation, ListObjectsV2 and V1, GetObject, HeadObject,
+// PutObject, DeleteObject, DeleteObjects, and multipart uploads (staged by door_uploads.h,
+// committed whole). Every request is verified (door/s3_auth.h) unless the
+// door is open; reads go through the node's read path, writes through write-back. What is
+// refused, and how, is in docs/front-door.md.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <pugixml.hpp>
+#include <sstream>
+
+#include "common/strings.h"
+#include "door/request.h"
+#include "door/s3_auth.h"
+#include "node/door.h"
+#include "node/exchange.h"
+#include "node/request_parse.h"
+
+namespace shoal::node {
+namespace {
+
+constexpr uint64_t kMaxPutBytes = 5ull << 30;   // S3's limit for one PutObject
+constexpr uint64_t kMaxXmlBody = 2ull << 20;    // DeleteObjects of 1,000 long keys fits
+constexpr size_t kBodySlice = 1 << 20;          // raw body bytes read and decoded at a time
+constexpr const char* kTokenTag = "s1.";        // our continuation tokens (a V1 marker is a key)
+
+std::string HttpDate(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::string IsoDate(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  return buf;
+}
+
+// An HTTP date (RFC 7231's IMF-fixdate); nullopt for anything else.
+std::optional<std::time_t> ParseHttpDate(std::string_view text) {
+  std::tm tm{};
+  std::string s(text);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return timegm(&tm);
+}
+
+// encoding-type=url: every byte but the unreserved ones and '/' as %XX.
+std::string UrlEncode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string ClientIp(Socket& socket) {
+  beast::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return "";
+  char buf[INET6_ADDRSTRLEN] = {0};
+  const sockaddr* sa = reinterpret_cast<const sockaddr*>(ep.data());
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+  } else if (sa->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+  } else {
+    return "127.0.0.1";  // a Unix socket: this host
+  }
+  return buf;
+}
+
+std::string XmlText(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw, pugi::encoding_utf8);
+  return out.str();
+}
+
+pugi::xml_node XmlRoot(pugi::xml_document& doc, const char* name) {
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  auto root = doc.append_child(name);
+  root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
+  return root;
+}
+
+void Add(pugi::xml_node parent, const char* name, const std::string& value) {
+  parent.append_child(name).text().set(value.c_str());
+}
+
+// One S3 request: what it names, who signed it, and how to answer it.
+struct S3Call {
+  Exchange& x;
+  Parser& parser;
+  const Door& door;
+  const Request& req;
+  unsigned v;
+  bool ka;
+  bool head;
+  std::string request_id = RandomHex();
+  std::string raw_path;
+  std::vector<door::QueryParam> query;
+  std::string bucket_name, key;  // decoded
+  const DoorBucket* bucket = nullptr;
+  door::RequestView view;
+  door::S3Principal principal;  // when verified (or made up for an open door)
+
+  S3Call(Exchange& ex, Parser& p, const Door& d)
+      : x(ex), parser(p), door(d), req(p.get()), v(req.version()), ka(req.keep_alive()),
+        head(req.method() == http::verb::head) {}
+
+  bool Has(std::string_view name) const {
+    for (const auto& q : query) {
+      if (q.name == name) return true;
+    }
+    return false;
+  }
+  std::string Q(std::string_view name) const { return door::QueryValue(query, name).value_or(""); }
+  std::string Resource() const { return raw_path; }
+
+  template <class Body>
+  void Stamp(http::response<Body>& res) const {
+    Prepare(res, v, ka);
+    res.set("x-amz-request-id", request_id);
+    res.set(http::field::server, "shoald");
+  }
+
+  TextResponse Xml(http::status status, std::string body) const {
+    TextResponse res{status, v};
+    Stamp(res);
+    res.set(http::field::content_type, "application/xml");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  }
+
+  // S3's error body (none for HEAD: the status says it). `close`: the body was not read.
+  TextResponse Error(http::status status, const std::string& code, const std::string& message,
+                     bool close = false) const {
+    auto res = Xml(status, head ? "" : door::RenderErrorXml("UTF-8", {{"Code", code},
+                                                                    {"Message", message},
+                                                                    {"Resource", Resource()},
+                                                                    {"RequestId", request_id}}));
+    if (head) res.content_length(0);
+    if (close || head) res.keep_alive(ka && !close);
+    return res;
+  }
+
+  TextResponse Error(const door::S3Error& e, bool close = false) const {
+    auto res = Xml(static_cast<http::status>(e.http_status()), head ? "" : door::RenderS3Error(e, Resource(), request_id));
+    if (close) res.keep_alive(false);
+    return res;
+  }
+
+  // A node's error as S3 names it.
+  TextResponse Error(const Status& st, bool close = false) const {
+    CountError(x.node, st);
+    switch (st.code()) {
+      case Code::kNotFound:
+        return Error(http::status::not_found, "NoSuchKey", "The specified key does not exist: " + st.message(), close);
+      case Code::kPreconditionFailed:
+        return Error(http::status::precondition_failed, "PreconditionFailed", st.message(), close);
+      case Code::kInvalidArgument:
+        return Error(http::status::bad_request, "InvalidArgument", st.message(), close);
+      case Code::kPermissionDenied:
+        return Error(http::status::forbidden, "AccessDenied", st.message(), close);
+      case Code::kUnavailable:
+      case Code::kResourceExhausted:
+        return Error(http::status::service_unavailable, "SlowDown", st.message() + " (retry)", close);
+      default:
+        return Error(http::status::internal_server_error, "InternalError", st.message(), close);
+    }
+  }
+};
+
+// ---- authentication -------------------------------------------------------------------------
+
+// An open door checks no signature, but still has to decode the body the client framed.
+std::optional<door::S3Error> OpenPrincipal(const S3Call& call, door::S3Principal* p) {
+  std::string sha(call.view.Header("x-amz-content-sha256").value_or("UNSIGNED-PAYLOAD"));
+  auto err = [](std::string m) { return door::S3Error{door::S3ErrorCode::kInvalidArgument, std::move(m), "", ""}; };
+  if (sha == "UNSIGNED-PAYLOAD") {
+    p->payload = door::S3Payload::kUnsigned;
+  } else if (sha == "STREAMING-UNSIGNED-PAYLOAD-TRAILER") {
+    p->payload = door::S3Payload::kUnsignedChunksTrailer;
+    auto n = ParseNumber(call.view.Header("x-amz-decoded-content-length").value_or(""));
+    if (!n) return err("x-amz-decoded-content-length is missing or not a number");
+    p->decoded_length = *n;
+    std::string t(call.view.Header("x-amz-trailer").value_or(""));
+    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    p->trailer = t;
+  } else if (sha.size() == 64) {
+    p->payload = door::S3Payload::kSha256;
+    p->content_sha256 = sha;
+  } else {
+    return err("an open door cannot check signed chunks (" + sha + "): sign with a key from --credentials, or send UNSIGNED-PAYLOAD");
+  }
+  return std::nullopt;
+}
+
+// Verifies the signature (or makes up the principal of an open door); nullopt when it holds.
+std::optional<door::S3Error> Authenticate(S3Call& call) {
+  if (call.door.open()) return OpenPrincipal(call, &call.principal);
+  door::S3VerifyOptions opts;
+  opts.region = "";  // any region: clients name their own (us-east-1 by default)
+  auto verdict = door::VerifyS3(call.view, *call.door.credentials(), opts, std::time(nullptr));
+  if (!verdict.ok()) return verdict.error();
+  call.principal = std::move(verdict).value();
+  return std::nullopt;
+}
+
+std::optional<door::S3Error> Authorize(const S3Call& call, std::string_view bucket, std::string_view key,
+                                       door::Access access) {
+  if (call.door.open()) return std::nullopt;
+  return door::AuthorizeS3(call.principal, bucket, key, access);
+}
+
+// Whether the principal's key has any scope in `bucket` (for `access`, or any): what lets a
+// key see a bucket's name and its HEAD even when its scopes are prefixes.
+bool HasScopeIn(const S3Call& call, const std::string& bucket, std::optional<door::Access> access = std::nullopt) {
+  if (call.door.open()) return true;
+  for (const auto& s : call.principal.key->scopes) {
+    if ((s.bucket == bucket || s.bucket == "*") && (!access || s.access == *access)) return true;
+  }
+  return false;
+}
+
+// ---- bodies ---------------------------------------------------------------------------------
+
+// Reads the raw body (Content-Length or HTTP chunked) a slice at a time and hands each to
+// `take` on the serve pool. False if the connection failed; *st the first error of `take` or
+// of the framing (the rest of the body is then not read).
+awaitable<bool> ReadRawBody(Exchange& x, Parser& parser, const std::function<Status(std::string_view)>& take,
+                            Status* st) {
+  std::string buf(kBodySlice, '\0');
+  auto slice = [&](uint64_t n) -> awaitable<bool> {  // n bytes of body, in slices
+    while (n > 0 && st->ok()) {
+      size_t got = 0;
+      if (!co_await x.ReadSome(buf.data(), std::min<uint64_t>(n, buf.size()), &got)) co_return false;
+      n -= got;
+      std::string_view data(buf.data(), got);
+      auto job = x.Offload([&take, data] { return take(data); });
+      *st = co_await std::move(job);
+    }
+    co_return true;
+  };
+  if (!parser.get().chunked()) co_return co_await slice(parser.content_length().value_or(0));
+  std::string line;
+  while (st->ok()) {
+    if (!co_await x.ReadChunkLine(&line, st)) co_return false;
+    if (!st->ok()) break;
+    auto size = ParseChunkSize(line);
+    if (!size.ok()) {
+      *st = size.status();
+      break;
+    }
+    if (*size == 0) {
+      do {
+        if (!co_await x.ReadChunkLine(&line, st)) co_return false;
+      } while (st->ok() && !line.empty());
+      break;
+    }
+    if (!co_await slice(*size)) co_return false;
+    if (!st->ok()) break;
+    if (!co_await x.ReadChunkLine(&line, st)) co_return false;
+    if (st->ok() && !line.empty()) *st = Status::InvalidArgument("malformed chunked body");
+  }
+  co_return true;
+}
+
+// The whole (small) body, decoded and checked (*bad says what is wrong with it). False if the
+// connection failed or the body was refused (the answer is sent).
+awaitable<bool> ReadSmallBody(S3Call& call, std::string* body, std::optional<door::S3Error>* bad) {
+  std::string raw;
+  if (!co_await call.x.ReadBody(call.parser, kMaxXmlBody, &raw)) co_return false;
+  door::S3BodyDecoder decoder(call.principal);
+  *bad = decoder.Feed(raw, body);
+  if (!*bad) *bad = decoder.Finish();
+  co_return true;
+}
+
+// ---- listing --------------------------------------------------------------------------------
+
+std::string EncodeToken(const std::string& store_token) { return kTokenTag + Base64Encode(store_token); }
+std::optional<std::string> DecodeToken(const std::string& token) {
+  if (!StartsWith(token, kTokenTag)) return std::nullopt;
+  auto raw = Base64Decode(token.substr(std::string_view(kTokenTag).size()));
+  if (!raw.ok()) return std::nullopt;
+  return *raw;
+}
+
+// GET /bucket?list-type=2 (V2) or GET /bucket (V1).
+TextResponse ListObjects(S3Call& call) {
+  const bool v2 = call.Q("list-type") == "2";
+  const std::string prefix = call.Q("prefix"), delimiter = call.Q("delimiter");
+  const bool url_encoding = call.Q("encoding-type") == "url";
+  uint32_t max_keys = 1000;
+  if (call.Has("max-keys")) {
+    auto n = ParseNumber(call.Q("max-keys"));
+    if (!n) return call.Error(http::status::bad_request, "InvalidArgument", "max-keys must be a whole number");
+    max_keys = static_cast<uint32_t>(std::min<uint64_t>(*n, 1000));
+  }
+  if (auto e = Authorize(call, call.bucket->name, prefix, door::Access::kRead)) return call.Error(*e);
+  auto store = call.x.node->objects().StoreFor(call.bucket->base);
+  if (!store.ok()) return call.Error(store.status());
+  const std::string& base = call.bucket->base.key;
+
+  // Where to start: our token, or (V1 marker, V2 start-after) a key to list after.
+  std::string client_token = v2 ? call.Q("continuation-token") : call.Q("marker");
+  std::string store_token, after = v2 ? call.Q("start-after") : "";
+  if (!client_token.empty()) {
+    auto t = DecodeToken(client_token);
+    if (t) {
+      store_token = *t;
+    } else if (v2) {
+      return call.Error(http::status::bad_request, "InvalidArgument", "The continuation token provided is incorrect");
+    } else {
+      after = client_token;  // a V1 marker that is a key
+    }
+  }
+  ListPage page;
+  std::vector<ObjectInfo> objects;
+  std::vector<std::string> prefixes;
+  std::string next;
+  if (max_keys > 0) {
+    do {
+      ListOptions lo;
+      lo.prefix = base + prefix;
+      lo.delimiter = delimiter;
+      lo.continuation = store_token;
+      lo.max_keys = max_keys;
+      auto got = (*store)->List(lo);
+      if (!got.ok()) return call.Error(got.status());
+      for (auto& o : got->objects) {
+        o.key = o.key.substr(base.size());
+        if (!after.empty() && o.key <= after) continue;
+        objects.push_back(std::move(o));
+      }
+      for (auto& p : got->prefixes) {
+        p = p.substr(base.size());
+        if (!after.empty() && p <= after) continue;
+        prefixes.push_back(std::move(p));
+      }
+      next = got->next_continuation;
+      store_token = next;
+      // Skipping keys up to `after` may empty a page: go on to the next one.
+    } while (objects.empty() && prefixes.empty() && !next.empty());
+  }
+  auto enc = [&](const std::string& s) { return url_encoding ? UrlEncode(s) : s; };
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "ListBucketResult");
+  Add(root, "Name", call.bucket->name);
+  Add(root, "Prefix", enc(prefix));
+  if (v2) {
+    if (!client_token.empty()) Add(root, "ContinuationToken", client_token);
+    if (!call.Q("start-after").empty()) Add(root, "StartAfter", enc(call.Q("start-after")));
+    Add(root, "KeyCount", std::to_string(objects.size() + prefixes.size()));
+  } else {
+    Add(root, "Marker", enc(call.Q("marker")));
+  }
+  Add(root, "MaxKeys", std::to_string(max_keys));
+  if (!delimiter.empty()) Add(root, "Delimiter", enc(delimiter));
+  if (url_encoding) Add(root, "EncodingType", "url");
+  Add(root, "IsTruncated", next.empty() ? "false" : "true");
+  if (!next.empty()) Add(root, v2 ? "NextContinuationToken" : "NextMarker", EncodeToken(next));
+  for (const auto& o : objects) {
+    auto c = root.append_child("Contents");
+    Add(c, "Key", enc(o.key));
+    Add(c, "LastModified", IsoDate(o.last_modified));
+    Add(c, "ETag", "\"" + o.etag + "\"");
+    Add(c, "Size", std::to_string(o.size));
+    Add(c, "StorageClass", "STANDARD");
+  }
+  for (const auto& p : prefixes) Add(root.append_child("CommonPrefixes"), "Prefix", enc(p));
+  return call.Xml(http::status::ok, XmlText(doc));
+}
+
+TextResponse ListBuckets(S3Call& call) {
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "ListAllMyBucketsResult");
+  auto owner = root.append_child("Owner");
+  std::string id = call.door.open() ? "anonymous" : call.principal.key->id;
+  Add(owner, "ID", id);
+  Add(owner, "DisplayName", id);
+  auto list = root.append_child("Buckets");
+  for (const auto& b : call.door.buckets()) {
+    if (!HasScopeIn(call, b.name)) continue;  // a key scoped to a prefix still sees its bucket's name
+    auto e = list.append_child("Bucket");
+    Add(e, "Name", b.name);
+    Add(e, "CreationDate", IsoDate(0));
+  }
+  return call.Xml(http::status::ok, XmlText(doc));
+}
+
+// ---- objects ----------------------------------------------------------------------------------
+
+// GET and HEAD of an object, through the node's read path.
+awaitable<bool> GetObject(S3Call& call) {
+  Exchange& x = call.x;
+  Node* node = x.node;
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kRead)) co_return co_await x.Write(call.Error(*e));
+  const std::string url = call.bucket->UrlOf(call.key);
+  auto stat = x.Offload([node, url] { return node->objects().Stat(url); });
+  Result<ObjectInfo> info = co_await std::move(stat);
+  if (!info.ok()) co_return co_await x.Write(call.Error(info.status()));
+  const std::string etag = "\"" + info->etag + "\"";
+  std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
+  // Conditions (RFC 9110 13.2.2's order).
+  auto cond = [&](std::string_view name) { return std::string(Header(call.req, name)); };
+  auto etag_in = [&](const std::string& list) {
+    if (list == "*") return true;
+    std::stringstream items(list);
+    for (std::string t; std::getline(items, t, ',');) {
+      while (!t.empty() && t.front() == ' ') t.erase(0, 1);
+      while (!t.empty() && t.back() == ' ') t.pop_back();
+      if (StartsWith(t, "W/")) t = t.substr(2);
+      if (t == etag || t == info->etag) return true;
+    }
+    return false;
+  };
+  std::string if_match = cond("If-Match"), if_none = cond("If-None-Match");
+  auto since = ParseHttpDate(cond("If-Modified-Since")), unmodified = ParseHttpDate(cond("If-Unmodified-Since"));
+  bool not_modified = false;
+  if (!if_match.empty() ? !etag_in(if_match) : (unmodified && modified > *unmodified)) {
+    co_return co_await x.Write(call.Error(http::status::precondition_failed, "PreconditionFailed",
+                                          "At least one of the pre-conditions you specified did not hold"));
+  }
+  if (!if_none.empty()) {
+    not_modified = etag_in(if_none);
+  } else if (since) {
+    not_modified = modified <= *since;
+  }
+  if (not_modified) {
+    http::response<http::empty_body> res{http::status::not_modified, call.v};
+    call.Stamp(res);
+    res.set(http::field::etag, etag);
+    res.set(http::field::last_modified, HttpDate(modified));
+    co_return co_await x.WriteHeader(res) && call.ka;
+  }
+  uint64_t offset = 0, length = info->size;
+  http::status status = http::status::ok;
+  auto range = call.req.find(http::field::range);
+  if (range != call.req.end()) {
+    std::string_view spec(range->value().data(), range->value().size());
+    if (!ParseRange(spec, info->size, &offset, &length)) {
+      auto res = call.Error(http::status::range_not_satisfiable, "InvalidRange", "The requested range is not satisfiable");
+      res.set(http::field::content_range, "bytes */" + std::to_string(info->size));
+      co_return co_await x.Write(std::move(res));
+    }
+    status = http::status::partial_content;
+  }
+  http::response<http::empty_body> res{status, call.v};
+  call.Stamp(res);
+  res.set(http::field::etag, etag);
+  res.set(http::field::last_modified, HttpDate(modified));
+  res.set(http::field::accept_ranges, "bytes");
+  res.set(http::field::content_type, "binary/octet-stream");
+  if (status == http::status::partial_content) {
+    res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" + std::to_string(offset + length - 1) +
+                                            "/" + std::to_string(info->size));
+  }
+  res.content_length(length);
+  if (call.head) co_return co_await x.WriteHeader(res) && call.ka;
+  ObjectSend send{url, *info, offset, length, ReadMode::kRoute, false, false,
+                  [](const ObjectInfo& at, http::response<http::empty_body>& r) {
+                    r.set(http::field::etag, "\"" + at.etag + "\"");
+                  }};
+  Status st;
+  bool header_sent = false, fetched = false;
+  if (!co_await SendObject(x, send, res, &st, &header_sent, &fetched)) co_return false;
+  if (!st.ok()) {
+    if (!header_sent) co_return co_await x.Write(call.Error(st));
+    CountError(node, st);
+    co_return false;
+  }
+  co_return call.ka;
+}
+
+// PUT of an object: the body decoded and checked as it comes, into write-back; 200 once the
+// write is acknowledged (on this node's disk, journaled, and on its copies' nodes).
+awaitable<bool> PutObject(S3Call& call) {
+  Exchange& x = call.x;
+  Node* node = x.node;
+  const auto started = std::chrono::steady_clock::now();
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) {
+    co_await x.Write(call.Error(*e, true));
+    co_return false;
+  }
+  if (!Header(call.req, "x-amz-copy-source").empty()) {
+    co_await x.Write(call.Error(http::status::not_implemented, "NotImplemented", "CopyObject is not served by this door yet", true));
+    co_return false;
+  }
+  if (call.parser.content_length().value_or(0) > kMaxPutBytes + (64ull << 20)) {
+    co_await x.Write(call.Error(http::status::bad_request, "EntityTooLarge",
+                                "Your proposed upload exceeds the maximum allowed size (5 GiB): use a multipart upload", true));
+    co_return false;
+  }
+  const std::string url = call.bucket->UrlOf(call.key);
+  auto begin = x.Offload([node, url] { return node->writes().BeginWrite(url); });
+  Result<std::unique_ptr<Writer>> begun = co_await std::move(begin);
+  if (!begun.ok()) {
+    co_await x.Write(call.Error(begun.status(), true));
+    co_return false;
+  }
+  std::shared_ptr<Writer> w = std::move(*begun);
+  if (!co_await x.ContinueIfAsked(call.req)) co_return false;
+  door::S3BodyDecoder decoder(call.principal);
+  std::optional<door::S3Error> bad;
+  std::string payload;
+  uint64_t bytes = 0;
+  auto take = [&](std::string_view raw) -> Status {
+    payload.clear();
+    bad = decoder.Feed(raw, &payload);
+    if (bad) return Status::InvalidArgument(bad->message);
+    bytes += payload.size();
+    if (bytes > kMaxPutBytes) return Status::InvalidArgument("EntityTooLarge");
+    return w->Append(payload.data(), payload.size());
+  };
+  Status st;
+  bool connected = co_await ReadRawBody(x, call.parser, take, &st);
+  if (connected && st.ok()) {
+    bad = decoder.Finish();
+    if (bad) st = Status::InvalidArgument(bad->message);
+  }
+  auto end = x.EndWrite(std::move(w), connected, st);
+  Result<ObjectInfo> info = co_await std::move(end);
+  if (!connected) co_return false;
+  if (bad) {
+    co_await x.Write(call.Error(*bad, true));
+    co_return false;
+  }
+  if (bytes > kMaxPutBytes) {
+    co_await x.Write(call.Error(http::status::bad_request, "EntityTooLarge", "Your proposed upload exceeds 5 GiB", true));
+    co_return false;
+  }
+  if (!info.ok()) {
+    co_await x.Write(call.Error(info.status(), true));
+    co_return false;
+  }
+  TextResponse res{http::status::ok, call.v};
+  call.Stamp(res);
+  res.set(http::field::etag, "\"" + info->etag + "\"");
+  res.set("x-shoal-state", "local");
+  res.content_length(0);
+  bool ok = co_await x.Write(std::move(res));
+  node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
+  co_return ok;
+}
+
+TextResponse DeleteObject(S3Call& call) {
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
+  Status st = call.x.node->writes().Delete(call.bucket->UrlOf(call.key));
+  if (!st.ok()) return call.Error(st);
+  TextResponse res{http::status::no_content, call.v};
+  call.Stamp(res);
+  return res;
+}
+
+// POST /bucket?delete: up to 1,000 keys named in XML.
+TextResponse DeleteObjects(S3Call& call, const std::string& body) {
+  pugi::xml_document in;
+  auto parsed = in.load_buffer(body.data(), body.size());
+  auto list = in.child("Delete");
+  if (!parsed || !list) {
+    return call.Error(http::status::bad_request, "MalformedXML",
+                      "The XML you provided was not well-formed or did not validate against our published schema");
+  }
+  bool quiet = std::string(list.child("Quiet").text().as_string()) == "true";
+  std::vector<std::string> keys;
+  for (auto o : list.children("Object")) {
+    auto k = o.child("Key");
+    if (!k) return call.Error(http::status::bad_request, "MalformedXML", "an Object without a Key");
+    keys.push_back(k.text().as_string());
+  }
+  if (keys.size() > 1000) return call.Error(http::status::bad_request, "MalformedXML", "at most 1,000 keys per request");
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "DeleteResult");
+  for (const auto& k : keys) {
+    std::string code, message;
+    if (auto e = Authorize(call, call.bucket->name, k, door::Access::kWrite)) {
+      code = "AccessDenied";
+      message = e->message;
+    } else if (Status st = call.x.node->writes().Delete(call.bucket->UrlOf(k)); !st.ok()) {
+      code = st.code() == Code::kInvalidArgument ? "InvalidArgument" : "InternalError";
+      message = st.message();
+    }
+    if (code.empty()) {
+      if (!quiet) Add(root.append_child("Deleted"), "Key", k);
+    } else {
+      auto e = root.append_child("Error");
+      Add(e, "Key", k);
+      Add(e, "Code", code);
+      Add(e, "Message", message);
+    }
+  }
+  return call.Xml(http::status::ok, XmlText(doc));
+}
+
+// ---- multipart uploads (door_uploads.h) -------------------------------------------------------
+
+constexpr uint64_t kMinPartBytes = 5ull << 20;  // S3's least part but the last
+constexpr uint64_t kMaxPartBytes = 5ull << 30;
+
+TextResponse CreateMultipart(S3Call& call) {
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
+  if (Status st = call.x.node->objects().StoreFor(call.bucket->UrlOf(call.key)).status(); !st.ok()) return call.Error(st);
+  auto u = call.door.uploads()->Create(call.bucket->name, call.key);
+  if (!u.ok()) return call.Error(u.status());
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "InitiateMultipartUploadResult");
+  Add(root, "Bucket", call.bucket->name);
+  Add(root, "Key", call.key);
+  Add(root, "UploadId", u->id);
+  return call.Xml(http::status::ok, XmlText(doc));
+}
+
+TextResponse NoSuchUpload(const S3Call& call, const Status& st) {
+  if (st.code() != Code::kNotFound) return call.Error(st);
+  return call.Error(http::status::not_found, "NoSuchUpload", st.message());
+}
+
+// PUT ?partNumber=N&uploadId=ID: the part's bytes, decoded and checked, into a file of its own.
+awaitable<bool> UploadPart(S3Call& call) {
+  Exchange& x = call.x;
+  auto refuse = [&](TextResponse res) -> awaitable<bool> {
+    res.keep_alive(false);
+    co_await x.Write(std::move(res));
+    co_return false;
+  };
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) co_return co_await refuse(call.Error(*e));
+  if (!Header(call.req, "x-amz-copy-source").empty()) {
+    co_return co_await refuse(call.Error(http::status::not_implemented, "NotImplemented",
+                                         "UploadPartCopy is not served by this door: upload the part's bytes"));
+  }
+  auto number = ParseNumber(call.Q("partNumber"));
+  if (!number || *number < 1 || *number > 10000) {
+    co_return co_await refuse(call.Error(http::status::bad_request, "InvalidArgument",
+                                         "Part number must be an integer between 1 and 10000, inclusive"));
+  }
+  auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
+  if (!upload.ok()) co_return co_await refuse(NoSuchUpload(call, upload.status()));
+  auto part = call.door.uploads()->WritePart(*upload, static_cast<uint32_t>(*number));
+  if (!part.ok()) co_return co_await refuse(NoSuchUpload(call, part.status()));
+  std::unique_ptr<DoorUploads::PartWriter> w = std::move(*part);
+  if (!co_await x.ContinueIfAsked(call.req)) co_return false;
+  door::S3BodyDecoder decoder(call.principal);
+  std::optional<door::S3Error> bad;
+  std::string payload;
+  uint64_t bytes = 0;
+  auto take = [&](std::string_view raw) -> Status {
+    payload.clear();
+    bad = decoder.Feed(raw, &payload);
+    if (bad) return Status::InvalidArgument(bad->message);
+    bytes += payload.size();
+    if (bytes > kMaxPartBytes) return Status::InvalidArgument("a part is at most 5 GiB");
+    return w->Append(payload);
+  };
+  Status st;
+  if (!co_await ReadRawBody(x, call.parser, take, &st)) co_return false;
+  if (st.ok()) {
+    bad = decoder.Finish();
+    if (bad) st = Status::InvalidArgument(bad->message);
+  }
+  if (bad) co_return co_await refuse(call.Error(*bad));
+  Result<StagedPart> done = st;
+  if (st.ok()) {
+    auto finish = x.Offload([&w] { return w->Finish(); });
+    done = co_await std::move(finish);
+  }
+  if (!done.ok()) co_return co_await refuse(call.Error(done.status()));
+  TextResponse res{http::status::ok, call.v};
+  call.Stamp(res);
+  res.set(http::field::etag, "\"" + done->etag + "\"");
+  res.content_length(0);
+  co_return co_await x.Write(std::move(res));
+}
+
+// POST ?uploadId=ID with the parts to join: checked against what was staged, then streamed in
+// order into one write-back write. Blocking: runs on the serve pool.
+TextResponse CompleteMultipart(S3Call& call, const std::string& body) {
+  auto* uploads = call.door.uploads();
+  auto upload = uploads->Find(call.Q("uploadId"), call.bucket->name, call.key);
+  if (!upload.ok()) return NoSuchUpload(call, upload.status());
+  pugi::xml_document in;
+  auto parsed = in.load_buffer(body.data(), body.size());
+  auto list = in.child("CompleteMultipartUpload");
+  auto malformed = [&](const std::string& why) {
+    return call.Error(http::status::bad_request, "MalformedXML",
+                      "The XML you provided was not well-formed or did not validate against our published schema: " + why);
+  };
+  if (!parsed || !list) return malformed("no CompleteMultipartUpload element");
+  std::vector<std::pair<uint32_t, std::string>> wanted;
+  for (auto p : list.children("Part")) {
+    auto n = ParseNumber(p.child("PartNumber").text().as_string());
+    std::string etag = p.child("ETag").text().as_string();
+    if (!n || *n < 1 || *n > 10000 || etag.empty()) return malformed("a Part without a PartNumber (1-10000) and an ETag");
+    if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+    wanted.emplace_back(static_cast<uint32_t>(*n), etag);
+  }
+  if (wanted.empty()) return malformed("no Part");
+  auto staged = uploads->Parts(*upload);
+  if (!staged.ok()) return NoSuchUpload(call, staged.status());
+  std::map<uint32_t, StagedPart> have;
+  for (const auto& p : *staged) have[p.number] = p;
+  for (size_t i = 1; i < wanted.size(); i++) {
+    if (wanted[i].first <= wanted[i - 1].first) {
+      return call.Error(http::status::bad_request, "InvalidPartOrder",
+                        "The list of parts was not in ascending order. The parts list must be specified in order by part number.");
+    }
+  }
+  for (size_t i = 0; i < wanted.size(); i++) {
+    auto it = have.find(wanted[i].first);
+    if (it == have.end() || it->second.etag != wanted[i].second) {
+      return call.Error(http::status::bad_request, "InvalidPart",
+                        "One or more of the specified parts could not be found, or its ETag does not match: part " +
+                            std::to_string(wanted[i].first));
+    }
+    if (i + 1 < wanted.size() && it->second.size < kMinPartBytes) {
+      return call.Error(http::status::bad_request, "EntityTooSmall",
+                        "Your proposed upload is smaller than the minimum allowed object size: part " +
+                            std::to_string(wanted[i].first) + " is " + std::to_string(it->second.size) +
+                            " bytes; every part but the last must be at least 5 MiB");
+    }
+  }
+  const std::string url = call.bucket->UrlOf(call.key);
+  auto begun = call.x.node->writes().BeginWrite(url);
+  if (!begun.ok()) return call.Error(begun.status());
+  std::unique_ptr<Writer> w = std::move(*begun);
+  for (const auto& [n, etag] : wanted) {
+    Status st = uploads->ReadPart(*upload, n, 8 << 20, [&](std::string_view d) { return w->Append(d.data(), d.size()); });
+    if (!st.ok()) return call.Error(st);
+  }
+  auto info = w->Finish();
+  if (!info.ok()) return call.Error(info.status());
+  (void)uploads->Remove(*upload);  // the object is written; leftovers are only disk
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "CompleteMultipartUploadResult");
+  Add(root, "Location", "/" + call.bucket->name + "/" + call.key);
+  Add(root, "Bucket", call.bucket->name);
+  Add(root, "Key", call.key);
+  Add(root, "ETag", "\"" + info->etag + "\"");
+  auto res = call.Xml(http::status::ok, XmlText(doc));
+  res.set("x-shoal-state", "local");
+  return res;
+}
+
+TextResponse AbortMultipart(S3Call& call) {
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
+  auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
+  if (!upload.ok()) return NoSuchUpload(call, upload.status());
+  if (Status st = call.door.uploads()->Remove(*upload); !st.ok()) return call.Error(st);
+  TextResponse res{http::status::no_content, call.v};
+  call.Stamp(res);
+  return res;
+}
+
+TextResponse ListParts(S3Call& call) {
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
+  auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
+  if (!upload.ok()) return NoSuchUpload(call, upload.status());
+  auto parts = call.door.uploads()->Parts(*upload);
+  if (!parts.ok()) return NoSuchUpload(call, parts.status());
+  uint64_t marker = ParseNumber(call.Q("part-number-marker")).value_or(0);
+  uint64_t max_parts = std::min<uint64_t>(ParseNumber(call.Q("max-parts")).value_or(1000), 1000);
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "ListPartsResult");
+  Add(root, "Bucket", call.bucket->name);
+  Add(root, "Key", call.key);
+  Add(root, "UploadId", upload->id);
+  Add(root, "PartNumberMarker", std::to_string(marker));
+  Add(root, "MaxParts", std::to_string(max_parts));
+  Add(root, "StorageClass", "STANDARD");
+  uint64_t listed = 0, last = 0;
+  bool truncated = false;
+  for (const auto& p : *parts) {
+    if (p.number <= marker) continue;
+    if (listed == max_parts) {
+      truncated = true;
+      break;
+    }
+    auto e = root.append_child("Part");
+    Add(e, "PartNumber", std::to_string(p.number));
+    Add(e, "LastModified", IsoDate(p.modified));
+    Add(e, "ETag", "\"" + p.etag + "\"");
+    Add(e, "Size", std::to_string(p.size));
+    last = p.number;
+    listed++;
+  }
+  Add(root, "IsTruncated", truncated ? "true" : "false");
+  if (truncated) Add(root, "NextPartNumberMarker", std::to_string(last));
+  return call.Xml(http::status::ok, XmlText(doc));
+}
+
+TextResponse ListMultipartUploads(S3Call& call) {
+  std::string prefix = call.Q("prefix");
+  if (auto e = Authorize(call, call.bucket->name, prefix, door::Access::kRead)) return call.Error(*e);
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "ListMultipartUploadsResult");
+  Add(root, "Bucket", call.bucket->name);
+  Add(root, "Prefix", prefix);
+  Add(root, "MaxUploads", "1000");
+  Add(root, "IsTruncated", "false");
+  for (const auto& u : call.door.uploads()->List(call.bucket->name)) {
+    if (!StartsWith(u.key, prefix)) continue;
+    auto e = root.append_child("Upload");
+    Add(e, "Key", u.key);
+    Add(e, "UploadId", u.id);
+    Add(e, "Initiated", IsoDate(u.created));
+    Add(e, "StorageClass", "STANDARD");
+  }
+  return call.Xml(http::status::ok, XmlText(doc));
+}
+
+// Which bucket and key the request names: virtual-hosted (Host "bucket.anything" with a
+// configured bucket) or path-style.
+void Locate(S3Call& call) {
+  std::string host(Header(call.req, "Host"));
+  if (size_t colon = host.rfind(':'); colon != std::string::npos && host.find(']') == std::string::npos) host.resize(colon);
+  std::string path = PercentDecode(call.raw_path);
+  if (size_t dot = host.find('.'); dot != std::string::npos) {
+    if (const DoorBucket* b = call.door.Find(host.substr(0, dot))) {
+      call.bucket_name = b->name;
+      call.key = path.size() > 1 ? path.substr(1) : "";
+      return;
+    }
+  }
+  std::string rest = path.size() > 1 ? path.substr(1) : "";
+  size_t slash = rest.find('/');
+  call.bucket_name = rest.substr(0, slash);
+  call.key = slash == std::string::npos ? "" : rest.substr(slash + 1);
+}
+
+}  // namespace
+
+// Every request to the door (any path outside /v1 and the probes). False if the connection
+// must close.
+awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
+  S3Call call(x, parser, door);
+  const Request& req = call.req;
+  std::string_view target(req.target().data(), req.target().size());
+  size_t q = target.find('?');
+  call.raw_path = std::string(target.substr(0, q));
+  std::string raw_query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+  call.query = door::ParseQuery(raw_query);
+  call.view.method = std::string(req.method_string());
+  call.view.raw_path = call.raw_path;
+  call.view.raw_query = raw_query;
+  for (const auto& f : req) call.view.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  call.view.client_ip = ClientIp(x.conn().socket);
+  Locate(call);
+  const bool has_body = !parser.is_done();
+  if (auto e = Authenticate(call)) {
+    co_await x.Write(call.Error(*e, has_body));
+    co_return !has_body && call.ka;
+  }
+  const http::verb m = req.method();
+  if (call.bucket_name.empty()) {
+    if (m == http::verb::get) co_return co_await x.Write(ListBuckets(call));
+    co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
+                                "The specified method is not allowed against this resource", has_body));
+    co_return !has_body && call.ka;
+  }
+  call.bucket = door.Find(call.bucket_name);
+  if (call.bucket == nullptr) {
+    co_await x.Write(call.Error(http::status::not_found, "NoSuchBucket",
+                                "The specified bucket does not exist: this node serves " +
+                                    std::to_string(door.buckets().size()) + " configured bucket(s)",
+                                has_body));
+    co_return !has_body && call.ka;
+  }
+  // A blocking handler, on the serve pool.
+  auto blocking = [&](TextResponse (*handler)(S3Call&)) -> awaitable<bool> {
+    auto work = x.Offload([handler, &call] { return handler(call); });
+    TextResponse res = co_await std::move(work);
+    co_return co_await x.Write(std::move(res));
+  };
+  // The same for a handler of a small body (XML), read and checked against its signature first.
+  auto with_body = [&](TextResponse (*handler)(S3Call&, const std::string&)) -> awaitable<bool> {
+    std::string body;
+    std::optional<door::S3Error> bad;
+    if (!co_await ReadSmallBody(call, &body, &bad)) co_return false;
+    if (bad) co_return co_await x.Write(call.Error(*bad));
+    auto work = x.Offload([handler, &call, &body] { return handler(call, body); });
+    TextResponse res = co_await std::move(work);
+    co_return co_await x.Write(std::move(res));
+  };
+  if (!call.key.empty() && (call.Has("uploads") || call.Has("uploadId"))) {
+    if (m == http::verb::put && call.Has("partNumber")) co_return co_await UploadPart(call);
+    if (m == http::verb::post && call.Has("uploadId")) {
+      if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) {
+        co_await x.Write(call.Error(*e, has_body));
+        co_return !has_body && call.ka;
+      }
+      co_return co_await with_body(CompleteMultipart);
+    }
+    if (has_body) {
+      co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
+      co_return false;
+    }
+    if (m == http::verb::post && call.Has("uploads")) co_return co_await blocking(CreateMultipart);
+    if (m == http::verb::delete_) co_return co_await blocking(AbortMultipart);
+    if (m == http::verb::get) co_return co_await blocking(ListParts);
+    co_return co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
+                                          "The specified method is not allowed against a multipart upload"));
+  }
+  if (call.key.empty()) {  // the bucket itself
+    if (m == http::verb::post && call.Has("delete")) {
+      // Each key is checked on its own; a key with no write scope in the bucket at all is
+      // refused before its body is read.
+      if (auto e = Authorize(call, call.bucket->name, "", door::Access::kWrite);
+          e && !HasScopeIn(call, call.bucket->name, door::Access::kWrite)) {
+        co_await x.Write(call.Error(*e, has_body));
+        co_return !has_body && call.ka;
+      }
+      co_return co_await with_body(DeleteObjects);
+    }
+    if (has_body) {
+      co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
+      co_return false;
+    }
+    if (m == http::verb::head) {
+      if (auto e = Authorize(call, call.bucket->name, "", door::Access::kRead); e && !HasScopeIn(call, call.bucket->name)) {
+        co_return co_await x.Write(call.Error(*e));  // HeadBucket: 200 to any key with a scope in the bucket
+      }
+      TextResponse res{http::status::ok, call.v};
+      call.Stamp(res);
+      res.set("x-amz-bucket-region", door.region());
+      res.content_length(0);
+      co_return co_await x.Write(std::move(res));
+    }
+    if (m == http::verb::get && call.Has("uploads")) co_return co_await blocking(ListMultipartUploads);
+    if (m == http::verb::get && call.Has("location")) {
+      pugi::xml_document doc;
+      auto root = doc.append_child("LocationConstraint");
+      root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
+      if (door.region() != "us-east-1") root.text().set(door.region().c_str());
+      co_return co_await x.Write(call.Xml(http::status::ok, XmlText(doc)));
+    }
+    if (m == http::verb::get) co_return co_await blocking(ListObjects);
+    if (m == http::verb::put) {
+      co_return co_await x.Write(call.Error(http::status::conflict, "BucketAlreadyOwnedByYou",
+                                            "This bucket is configured on the node (--bucket)"));
+    }
+    co_return co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
+                                          "The specified method is not allowed against a bucket here"));
+  }
+  if (m == http::verb::put) co_return co_await PutObject(call);
+  if (has_body) {
+    co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
+    co_return false;
+  }
+  if (m == http::verb::get || m == http::verb::head) co_return co_await GetObject(call);
+  if (m == http::verb::delete_) co_return co_await blocking(DeleteObject);
+  co_return co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
+                                        "The specified method is not allowed against an object here"));
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,74 @@
+#pragma once
+
+// Multipart uploads of the S3 front door, staged on the node's disk until they are completed:
+// each upload is a directory under DATA_DIR/door-uploads/ holding what it is for and its parts
+// (one file each, with its size and MD5). CompleteMultipartUpload streams the parts, in order,
+// into one write-back write; the object is committed whole, never part by part. A part is not
+// fsynced: a node that dies loses its open uploads' parts (the client's Complete then fails
+// with NoSuchUpload and it uploads again), never a completed object.
+//
+// Thread-safety: all methods may be called from any thread at once. Parts of one upload may be
+// written concurrently (each to a file of its own, renamed into place when whole); Complete,
+// Abort and a part being written race only as S3's do (the last part written before Complete
+// lists them is the one used).
+
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace shoal::node {
+
+struct StagedUpload {
+  std::string id;
+  std::string bucket;  // the door's name
+  std::string key;
+  std::time_t created = 0;
+};
+
+struct StagedPart {
+  uint32_t number = 0;
+  uint64_t size = 0;
+  std::string etag;  // hex MD5 of the part, as S3 names a part
+  std::time_t modified = 0;
+};
+
+class DoorUploads {
+ public:
+  // Uploads live in `dir` (created if missing; uploads found there are kept).
+  static Result<std::unique_ptr<DoorUploads>> Open(const std::string& dir);
+
+  Result<StagedUpload> Create(const std::string& bucket, const std::string& key);
+  // kNotFound (NoSuchUpload) unless `id` is an upload of bucket/key.
+  Result<StagedUpload> Find(const std::string& id, const std::string& bucket, const std::string& key) const;
+  // Uploads of `bucket` (all keys), oldest first.
+  std::vector<StagedUpload> List(const std::string& bucket) const;
+
+  // A part being written: Append its bytes, then Finish (or drop it: nothing is kept).
+  class PartWriter {
+   public:
+    virtual ~PartWriter() = default;
+    virtual Status Append(std::string_view data) = 0;
+    virtual Result<StagedPart> Finish() = 0;
+  };
+  Result<std::unique_ptr<PartWriter>> WritePart(const StagedUpload& upload, uint32_t number);
+  // The parts written so far, by number.
+  Result<std::vector<StagedPart>> Parts(const StagedUpload& upload) const;
+  // Feeds part `number`'s bytes to `sink` in pieces of at most `piece` bytes.
+  Status ReadPart(const StagedUpload& upload, uint32_t number, size_t piece,
+                  const std::function<Status(std::string_view)>& sink) const;
+  // Removes the upload and its parts (Abort, or after Complete).
+  Status Remove(const StagedUpload& upload);
+
+ private:
+  explicit DoorUploads(std::string dir) : dir_(std::move(dir)) {}
+  std::string DirOf(const std::string& id) const { return dir_ + "/" + id; }
+  const std::string dir_;
+};
+
+}  // namespace shoal::node
