@@ -91,8 +91,10 @@ class CacheStore final : public ObjectStore {
 
   Result<ListPage> ListImpl(const ListOptions&) override { return NotYet("list"); }
   Status DeleteImpl(const std::string&) override { return NotYet("delete"); }
-  Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view) override { return NotYet("write"); }
-  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string&) override {
+  Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view, const ObjectMeta&) override {
+    return NotYet("write");
+  }
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string&, const ObjectMeta&) override {
     return NotYet("write");
   }
   Status CreateBucketImpl() override { return NotYet("create buckets"); }
