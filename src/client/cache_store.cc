@@ -85,8 +85,11 @@ class CacheStore final : public ObjectStore {
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
                                              &resp, "HEAD " + Name(key), http::NodeErrors())));
-    return ObjectInfo{key, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
-                      Unquote(resp.Header("etag")), 0};
+    ObjectInfo info{key, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
+                    Unquote(resp.Header("etag")), 0};
+    auto meta = proto::MetaOfAnswer(resp);  // the node answers what the store can hold
+    if (meta.ok()) info.meta = std::make_shared<const ObjectMeta>(std::move(meta).value());
+    return info;
   }
 
   Result<ListPage> ListImpl(const ListOptions&) override { return NotYet("list"); }

@@ -258,6 +258,16 @@ Result<std::optional<ObjectInfo>> NamedVersion(const Request& req) {
   return std::optional<ObjectInfo>(ObjectInfo{"", *n, etag, 0});
 }
 
+// The metadata a request's headers carry (proto::MetaFromHeaders).
+Result<ObjectMeta> MetaOf(const Request& req) {
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  for (const auto& f : req) {
+    headers.emplace_back(std::string_view(f.name_string().data(), f.name_string().size()),
+                         std::string_view(f.value().data(), f.value().size()));
+  }
+  return proto::MetaFromHeaders(headers);
+}
+
 // GET|HEAD /v1/object. False if the connection must close.
 awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool local) {
   const auto started = std::chrono::steady_clock::now();
@@ -329,7 +339,9 @@ awaitable<bool> Server::Impl::ServeObject(Conn& c, const Request& req, bool loca
   set_version(*info);
   res.set(Bv(proto::kSizeHeader), std::to_string(info->size));
   res.set(Bv(proto::kStateHeader), Bv(node->writes().Pending(url) ? proto::kStateLocal : proto::kStateDurable));
-  res.set(http::field::content_type, "application/octet-stream");
+  // The object's metadata: from the store's HEAD, or a write taken here. A version a peer
+  // or routing client pinned carries none (they read bytes): only the default Content-Type.
+  for (const auto& [name, value] : proto::MetaHeaders(info->meta ? *info->meta : ObjectMeta{})) res.set(name, value);
   if (auto view = node->cluster().view()) res.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
   if (status == http::status::partial_content) {
     res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
@@ -551,7 +563,13 @@ awaitable<bool> Server::Impl::ServeWrite(Conn& c, Parser& parser) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(req, proto::kUrlParam);
-  auto begin = Offload([n = node, url] { return n->writes().BeginWrite(url); });
+  auto meta = MetaOf(req);
+  if (!meta.ok()) {
+    Status bad = meta.status().WithContext("writing " + url);
+    co_await Write(c, ErrorResponse(v, false, bad));
+    co_return false;  // the body was not read: the connection cannot be reused
+  }
+  auto begin = Offload([n = node, url, m = std::move(meta).value()] { return n->writes().BeginWrite(url, m); });
   auto begun = co_await std::move(begin);
   if (!begun.ok()) {
     co_await Write(c, ErrorResponse(v, false, begun.status()));
@@ -770,12 +788,13 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     Status st = co_await std::move(put_chunk);
     co_return co_await Write(c, answer(st));
   }
-  if (!parser.is_done()) {
-    co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
-    co_return false;
-  }
   if (StartsWith(target, proto::kReplicaCommitPath) && req.method() == http::verb::post) {
+    std::string body;  // the write's metadata
+    if (!co_await ReadBody(c, parser, 64 << 10, &body)) co_return false;
+    auto meta = proto::ParseReplicaCommitBody(body);
+    if (!meta.ok()) co_return co_await Write(c, answer(meta.status()));
     engine::UploadRecord r;
+    r.meta = std::move(meta).value();
     r.id = id;
     r.url = url;
     auto size = ParseNumber(QueryParam(req, proto::kSizeParam)),
@@ -794,6 +813,10 @@ awaitable<bool> Server::Impl::ServeReplica(Conn& c, Parser& parser) {
     auto commit_copy = Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); });
     Status st = co_await std::move(commit_copy);
     co_return co_await Write(c, answer(st));
+  }
+  if (!parser.is_done()) {
+    co_await Write(c, ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
+    co_return false;
   }
   if (StartsWith(target, proto::kReplicaAdoptPath) && req.method() == http::verb::post) {
     auto adopt_copy = Offload([n = node, id] { return n->replicas().Adopt(id); });
