@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
+#include <ostream>
 
 namespace shoal {
 namespace {
@@ -83,6 +84,8 @@ std::vector<std::pair<std::string, std::string>> MetaHeaders(const ObjectMeta& m
   for (const auto& [name, value] : meta.user) out.emplace_back(std::string(user_prefix) + name, value);
   return out;
 }
+
+std::ostream& operator<<(std::ostream& os, const ObjectMeta& meta) { return os << nlohmann::json(meta).dump(); }
 
 Status ObjectMeta::Validate() const {
   for (const auto& f : kContentFields) {

@@ -6,6 +6,7 @@
 // definition and one set of rules.
 
 #include <cstddef>
+#include <iosfwd>
 #include <map>
 #include <string>
 #include <string_view>
@@ -74,6 +75,8 @@ inline constexpr ContentField kContentFields[] = {
 // the library's conversions do; it does not validate (records hold what was validated).
 void to_json(nlohmann::json& j, const ObjectMeta& meta);
 void from_json(const nlohmann::json& j, ObjectMeta& meta);
+// The JSON form, for messages and test failures.
+std::ostream& operator<<(std::ostream& os, const ObjectMeta& meta);
 
 // The HTTP headers that carry `meta` in one API: each content field set under its
 // `header_of` name (&ContentField::header, or ::azure for Azure's writes), with

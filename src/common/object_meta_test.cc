@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 namespace shoal {
 namespace {
 
@@ -45,6 +47,15 @@ TEST(ObjectMeta, UserMetadataIsCappedAtWhatS3Holds) {
   EXPECT_TRUE(m.Validate().ok());
   m.user["k"] += "v";
   EXPECT_EQ(m.Validate().code(), Code::kInvalidArgument);
+}
+
+TEST(ObjectMeta, PrintsAsItsJson) {
+  ObjectMeta m;
+  m.content_type = "text/csv";
+  m.user["k"] = "v";
+  std::ostringstream out;
+  out << m;
+  EXPECT_EQ(out.str(), R"({"content_type":"text/csv","user":{"k":"v"}})");
 }
 
 TEST(ObjectMeta, EmptyMeansNothingSet) {
