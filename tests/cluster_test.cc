@@ -243,6 +243,31 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
 }
 
+// A write with metadata through node 0 of two (--replicas 2) while the store refuses every
+// upload; node 0 is killed (-9) after the acknowledgement. The holder of the copy uploads it
+// with the write's content headers and user metadata (they came with the copy's commit), as
+// the Azure SDK reads them.
+TEST_P(ClusterTest, TheHolderOfACopyUploadsItWithTheWritesMetadata) {
+  const uint64_t size = 20 * kMiB;  // three chunks: a multipart upload
+  std::string body(size, '\0');
+  testing::PatternSource::Fill(13, 0, body.data(), body.size());
+  ObjectMeta meta;
+  meta.content_type = "application/x-pytorch";
+  meta.content_encoding = "identity";
+  meta.cache_control = "no-store";
+  meta.user = {{"rank", "0"}, {"run", "llm-7b"}};
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  StartCluster(2);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  Status put = testing::PutThroughNode(Endpoint(0), Url("meta/rank0.pt"), body, meta);
+  ASSERT_TRUE(put.ok()) << put.ToString() << nodes_[0]->Log();
+  ASSERT_EQ(HolderOfCopy(size), 1) << "the acknowledged write has a copy on node 1";
+  CrashOriginAndExpectTheHolderUploads(1, "meta/rank0.pt", testing::PatternSha256(13, size));
+  auto sdk = testing::SdkObjectMeta("azure", kBucket, "meta/rank0.pt", testing::ServersClientEnv());
+  ASSERT_TRUE(sdk.ok()) << sdk.status().ToString();
+  EXPECT_EQ(*sdk, meta);
+}
+
 // The node that took a write completes its copy on the holder before it journals the write
 // itself; a holder asking about the write in between must keep its copy. Node 0's journal
 // fsync is slowed by 2.5 s (the fault shim, LD_PRELOAD), so the holder asks several times in

@@ -202,6 +202,70 @@ TEST_P(ConformanceTest, HeadGivesSizeEtagAndLastModified) {
   EXPECT_LE(head->last_modified, std::time(nullptr) + 5);
 }
 
+// Every field both APIs keep, with values HTTP must carry untouched (quotes, commas, '=').
+ObjectMeta FullMeta() {
+  ObjectMeta m;
+  m.content_type = "text/csv; charset=utf-8";
+  m.content_encoding = "identity";
+  m.content_language = "en-GB";
+  m.content_disposition = "attachment; filename=\"report 2026.csv\"";
+  m.cache_control = "max-age=60, public";
+  m.user = {{"author", "Ada Lovelace"}, {"run_id", "r-42=x;y"}, {"_v2", "1"}};
+  return m;
+}
+
+TEST_P(ConformanceTest, MetadataOfSingleAndMultipartPutsHeadsBackByteExact) {
+  const ObjectMeta meta = FullMeta();
+  std::string single = prefix_ + "single.csv";
+  ASSERT_TRUE(store_->PutObject(single, "a,b\n", meta).ok());
+  // Two parts, the first as large as the backend's smallest (S3: 5 MiB).
+  std::string multi = prefix_ + "multi.csv";
+  uint64_t first = std::max<uint64_t>(store_->Limits().min_part_size, 1000);
+  std::string part0(first, 'p');
+  auto upload = store_->BeginUpload(multi, meta);
+  ASSERT_TRUE(upload.ok()) << upload.status().ToString();
+  ASSERT_TRUE((*upload)->PutPart(0, 0, part0).ok());
+  ASSERT_TRUE((*upload)->PutPart(1, first, "tail").ok());
+  ASSERT_TRUE((*upload)->Complete(2).ok());
+  for (const auto& key : {single, multi}) {
+    auto head = store_->Head(key);
+    ASSERT_TRUE(head.ok()) << head.status().ToString();
+    ASSERT_NE(head->meta, nullptr) << key;
+    EXPECT_EQ(*head->meta, meta) << key;
+    // What the backend's own SDK reads: the same headers and metadata.
+    if (GetParam() == "azure" || GetParam() == "s3") {
+      auto sdk = testing::SdkObjectMeta(GetParam(), kBucket, key, testing::ServersClientEnv());
+      ASSERT_TRUE(sdk.ok()) << sdk.status().ToString();
+      EXPECT_EQ(*sdk, meta) << key;
+    }
+  }
+  EXPECT_EQ(ReadAll(single), "a,b\n");
+}
+
+TEST_P(ConformanceTest, AnObjectWrittenWithoutMetadataHeadsAsTheDefaultContentType) {
+  std::string key = prefix_ + "plain";
+  ASSERT_TRUE(store_->PutObject(key, "x").ok());
+  auto head = store_->Head(key);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  ASSERT_NE(head->meta, nullptr);
+  ObjectMeta expected;
+  expected.content_type = kDefaultContentType;
+  EXPECT_EQ(*head->meta, expected);
+}
+
+TEST_P(ConformanceTest, MetadataOneApiCannotHoldIsRefusedBeforeAnyRequest) {
+  ObjectMeta meta;
+  meta.user["my-key"] = "v";  // fine for S3, not an identifier for Azure
+  std::string key = prefix_ + "refused";
+  uint64_t requests = store_->stats().requests.load();
+  auto put = store_->PutObject(key, "x", meta);
+  EXPECT_EQ(put.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(put.status().message().find("my-key"), std::string::npos) << put.status().ToString();
+  EXPECT_EQ(store_->BeginUpload(key, meta).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->stats().requests.load(), requests);
+  EXPECT_EQ(store_->Head(key).status().code(), Code::kNotFound);
+}
+
 TEST_P(ConformanceTest, MissingObjectIsNotFound) {
   std::string key = prefix_ + "missing";
   EXPECT_EQ(store_->Head(key).status().code(), Code::kNotFound);

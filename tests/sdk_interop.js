@@ -2,6 +2,8 @@
 //   node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE
 //   node sdk_interop.js azure-sas PERMISSIONS   (prints an account SAS token, e.g. for "rwdlac")
 //   node sdk_interop.js azure-blocklist CONTAINER KEY   (prints the committed block ids, JSON)
+//   node sdk_interop.js azure-meta|s3-meta BUCKET KEY -   (prints the object's content headers
+//     and user metadata as the SDK reads them: JSON {content_type, ..., user: {name: value}})
 // Azure: AZURE_STORAGE_CONNECTION_STRING. S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_REGION, AWS_ENDPOINT_URL (path-style). Only loopback endpoints are ever given.
 'use strict';
@@ -33,6 +35,14 @@ async function main() {
     process.stdout.write(JSON.stringify((list.committedBlocks || []).map((b) => b.name)));
     return;
   }
+  if (op === 'azure-meta') {
+    const { BlobServiceClient } = require(path.join(modules, '@azure/storage-blob'));
+    const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
+    const p = await service.getContainerClient(bucket).getBlockBlobClient(key).getProperties();
+    printMeta(p.contentType, p.contentEncoding, p.contentLanguage, p.contentDisposition, p.cacheControl,
+      p.metadata);
+    return;
+  }
   if (!op || !bucket || !key || !file) {
     console.error('usage: node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE');
     process.exit(2);
@@ -49,13 +59,17 @@ async function main() {
     }
     return;
   }
-  const { S3Client, PutObjectCommand, GetObjectCommand } = require(path.join(modules, '@aws-sdk/client-s3'));
+  const { S3Client, PutObjectCommand, GetObjectCommand, HeadObjectCommand } = require(path.join(modules, '@aws-sdk/client-s3'));
   const s3 = new S3Client({
     region: process.env.AWS_REGION || 'us-east-1',
     endpoint: process.env.AWS_ENDPOINT_URL,
     forcePathStyle: true,
   });
-  if (op === 's3-put') {
+  if (op === 's3-meta') {
+    const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    printMeta(h.ContentType, h.ContentEncoding, h.ContentLanguage, h.ContentDisposition, h.CacheControl,
+      h.Metadata);
+  } else if (op === 's3-put') {
     const body = fs.readFileSync(file);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
   } else {
@@ -63,6 +77,13 @@ async function main() {
     const bytes = await out.Body.transformToByteArray();
     fs.writeFileSync(file, bytes);
   }
+}
+
+function printMeta(type, encoding, language, disposition, cacheControl, user) {
+  process.stdout.write(JSON.stringify({
+    content_type: type || '', content_encoding: encoding || '', content_language: language || '',
+    content_disposition: disposition || '', cache_control: cacheControl || '', user: user || {},
+  }));
 }
 
 main().catch((err) => {

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "client/cache_store.h"
 #include "common/strings.h"
 #include "net/http_client.h"
 #include "net/node_protocol.h"
@@ -308,6 +309,98 @@ int main(int argc, char** argv) { return shoal::testing::RunTestsWithServers(arg
 
 namespace shoal {
 namespace {
+
+// A write's metadata through a node into Azurite and into s3rver, each behind a fault proxy
+// that first refuses every request: the node answers the metadata while the write is pending,
+// still after kill -9 and a restart (it is in the journal), uploads the object with it once the
+// store is back (single Put and multipart alike), and the store's own SDK reads it.
+TEST_F(WriteBackTest, MetadataOfAWriteIsUploadedWithItAfterAKillNineAndTheSdkReadsIt) {
+  testing::FaultProxy s3_proxy;
+  ASSERT_TRUE(s3_proxy.Start(testing::Servers().s3rver.Endpoint()).ok());
+  ObjectMeta meta;
+  meta.content_type = "text/csv; charset=utf-8";
+  meta.content_language = "en-GB";
+  meta.content_disposition = "attachment; filename=\"rank 0.csv\"";
+  meta.cache_control = "max-age=60, public";
+  meta.user = {{"author", "Ada Lovelace"}, {"step", "1200"}};
+  ObjectMeta plain;  // a write without metadata reads back as the stores' default
+  plain.content_type = kDefaultContentType;
+  const uint64_t chunk = 5ull << 20;  // S3's smallest part: the large object is 3 parts
+  std::string large(2 * chunk + 1234, '\0');
+  testing::PatternSource::Fill(5, 0, large.data(), large.size());
+  struct Case {
+    std::string sdk, url, key, body;
+    ObjectMeta meta;
+  };
+  std::vector<Case> cases;
+  for (std::string sdk : {"azure", "s3"}) {
+    std::string base = std::string(sdk == "azure" ? "az" : "s3") + "://" + kBucket + "/meta/";
+    cases.push_back({sdk, base + "small.csv", "meta/small.csv", "a,b\n1,2\n", meta});
+    cases.push_back({sdk, base + "large.csv", "meta/large.csv", large, meta});
+    cases.push_back({sdk, base + "plain.bin", "meta/plain.bin", "plain", ObjectMeta{}});
+  }
+  Shoald node;
+  node.SetEnv(testing::Servers().s3rver.ClientEnv(s3_proxy.port()));
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--chunk-size", "5MiB"}).ok()) << node.Log();
+  StoreDown();
+  ASSERT_TRUE(s3_proxy.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  for (const auto& c : cases) {
+    Status st = testing::PutThroughNode(node.Endpoint(), c.url, c.body, c.meta);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  auto expected = [&](const Case& c) { return c.meta.empty() ? plain : c.meta; };
+  for (const auto& c : cases) {
+    auto got = testing::MetaThroughNode(node.Endpoint(), c.url);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, expected(c)) << c.url << " while pending";
+  }
+  ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+  EXPECT_EQ(Pending(node), cases.size());
+  for (const auto& c : cases) {
+    auto got = testing::MetaThroughNode(node.Endpoint(), c.url);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, expected(c)) << c.url << " after the restart";
+  }
+  StoreUp();
+  ASSERT_TRUE(s3_proxy.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(300))) << node.Log();
+  for (const auto& c : cases) {
+    auto sdk = testing::SdkObjectMeta(c.sdk, kBucket, c.key, testing::ServersClientEnv());
+    ASSERT_TRUE(sdk.ok()) << sdk.status().ToString();
+    EXPECT_EQ(*sdk, expected(c)) << c.url << " as the " << c.sdk << " SDK reads it";
+    auto through = testing::MetaThroughNode(node.Endpoint(), c.url);
+    ASSERT_TRUE(through.ok()) << through.status().ToString();
+    EXPECT_EQ(*through, expected(c)) << c.url << " once durable";
+    // The client library's store over the node heads the same.
+    auto url = ObjectUrl::Parse(c.url);
+    ASSERT_TRUE(url.ok());
+    auto head = client::NewCacheStore(client::CacheConfig{node.Endpoint(), ""}, *url)->Head(url->key);
+    ASSERT_TRUE(head.ok()) << head.status().ToString();
+    ASSERT_NE(head->meta, nullptr);
+    EXPECT_EQ(*head->meta, expected(c)) << c.url << " through the client library";
+  }
+  // A node that never saw the writes answers the metadata from the store's HEAD.
+  ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+  for (const auto& c : cases) {
+    auto got = testing::MetaThroughNode(node.Endpoint(), c.url);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, expected(c)) << c.url << " from the store";
+  }
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().s3rver.Store(kBucket), "meta/large.csv"),
+            testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "meta/large.csv"));
+}
+
+// Metadata a store could not hold is refused before the body is read, and nothing is staged.
+TEST_F(WriteBackTest, AWriteWithMetadataOneApiCannotHoldIsRefused) {
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy_.port()).ok()) << node.Log();
+  ObjectMeta meta;
+  meta.user["my-key"] = "v";
+  Status st = testing::PutThroughNode(node.Endpoint(), Url("meta/refused"), "x", meta);
+  EXPECT_NE(st.message().find("400"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("my-key"), std::string::npos) << st.ToString();
+  EXPECT_EQ(Pending(node), 0u);
+}
 
 // Journal records in a node's data directory, as files.
 uint64_t JournalFiles(const Shoald& node) {

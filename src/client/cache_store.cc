@@ -85,14 +85,19 @@ class CacheStore final : public ObjectStore {
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
                                              &resp, "HEAD " + Name(key), http::NodeErrors())));
-    return ObjectInfo{key, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
-                      Unquote(resp.Header("etag")), 0};
+    ObjectInfo info{key, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
+                    Unquote(resp.Header("etag")), 0};
+    auto meta = proto::MetaOfAnswer(resp);  // the node answers what the store can hold
+    if (meta.ok()) info.meta = std::make_shared<const ObjectMeta>(std::move(meta).value());
+    return info;
   }
 
   Result<ListPage> ListImpl(const ListOptions&) override { return NotYet("list"); }
   Status DeleteImpl(const std::string&) override { return NotYet("delete"); }
-  Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view) override { return NotYet("write"); }
-  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string&) override {
+  Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view, const ObjectMeta&) override {
+    return NotYet("write");
+  }
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string&, const ObjectMeta&) override {
     return NotYet("write");
   }
   Status CreateBucketImpl() override { return NotYet("create buckets"); }

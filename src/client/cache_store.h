@@ -24,8 +24,9 @@ struct CacheConfig {
 };
 
 // An ObjectStore for the objects of `bucket` (scheme://bucket) read through a shoald:
-// Get and Head go to the node, which serves them from its chunk cache. Writes, listing and
-// deletes are not served by the node yet and fail with kInvalidArgument saying so.
+// Get and Head (with the object's metadata) go to the node, which serves them from its chunk
+// cache. Writes, listing and deletes are not served by the node yet and fail with
+// kInvalidArgument saying so.
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket);
 
 inline constexpr uint64_t kUnknownSize = UINT64_MAX;

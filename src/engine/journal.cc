@@ -44,6 +44,7 @@ std::string UploadRecord::Encode() const {
   if (!replicas.empty()) j["replicas"] = replicas;
   if (!origin.empty()) j["origin"] = origin;
   if (!origin_incarnation.empty()) j["origin_incarnation"] = origin_incarnation;
+  if (!meta.empty()) j["meta"] = meta;
   return j.dump();
 }
 
@@ -65,6 +66,7 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
     r.replicas = j.value("replicas", std::vector<std::string>{});
     r.origin = j.value("origin", "");
     r.origin_incarnation = j.value("origin_incarnation", "");
+    if (j.contains("meta")) r.meta = j["meta"].get<ObjectMeta>();
     r.created_unix_ms = j.contains("created_unix_ms") ? JsonInt64(j["created_unix_ms"], "created_unix_ms") : 0;
     if (!ValidId(r.id)) return Status::Corruption("journal record has a bad id");
     return r;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/object_meta.h"
 #include "common/status.h"
 
 namespace shoal::engine {
@@ -31,6 +32,9 @@ struct UploadRecord {
   std::vector<std::string> replicas;
   std::string origin;
   std::string origin_incarnation;  // on a copy: the origin's data directory when it sent it
+  // The object's content headers and user metadata, validated when the write was taken; the
+  // upload gives them to the store.
+  ObjectMeta meta;
 
   std::string Encode() const;  // one JSON object
   static Result<UploadRecord> Decode(const std::string& text);

@@ -29,6 +29,29 @@ class JournalTest : public ::testing::Test {
   std::string dir_;
 };
 
+TEST_F(JournalTest, MetadataSurvivesReopenAndRecordsWithoutItHaveNone) {
+  UploadRecord r = Record("m", 100);
+  r.meta.content_type = "text/csv";
+  r.meta.cache_control = "no-cache";
+  r.meta.user = {{"author", "Ada Lovelace"}, {"run_id", "42"}};
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok());
+    ASSERT_TRUE((*j)->Put(r).ok());
+    ASSERT_TRUE((*j)->Put(Record("plain", 200)).ok());
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  auto got = (*j)->Get("m");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->meta, r.meta);
+  auto plain = (*j)->Get("plain");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->meta.empty());
+  // A record without metadata is written as before: no "meta" field.
+  EXPECT_EQ(Record("plain", 200).Encode().find("meta"), std::string::npos);
+}
+
 TEST_F(JournalTest, RecordsSurviveReopenInFifoOrder) {
   {
     auto j = Journal::Open(dir_);

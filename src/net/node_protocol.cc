@@ -107,4 +107,53 @@ std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t 
   return Target(kReplicaDropPath, {{kIdParam, id}, {kChunksParam, std::to_string(chunks)}, {kUrlParam, url}});
 }
 
+std::vector<std::pair<std::string, std::string>> MetaHeaders(const ObjectMeta& meta) {
+  return shoal::MetaHeaders(meta, &ContentField::header, kMetaHeaderPrefix);
+}
+
+Result<ObjectMeta> MetaFromHeaders(const std::vector<std::pair<std::string_view, std::string_view>>& headers) {
+  ObjectMeta meta;
+  const std::string prefix = ToLower(kMetaHeaderPrefix);
+  for (const auto& [name, value] : headers) {
+    std::string lower = ToLower(name);
+    std::string* field = nullptr;
+    if (StartsWith(lower, prefix)) {
+      std::string user = lower.substr(prefix.size());
+      if (meta.user.count(user)) return Status::InvalidArgument("metadata '" + user + "' is given twice");
+      field = &meta.user[user];
+    } else {
+      for (const auto& f : kContentFields) {
+        if (lower != ToLower(f.header)) continue;
+        field = &(meta.*f.member);
+        if (!field->empty()) return Status::InvalidArgument(std::string(f.header) + " is given twice");
+      }
+    }
+    if (field != nullptr) *field = std::string(value);
+  }
+  SHOAL_RETURN_IF_ERROR(meta.Validate());
+  return meta;
+}
+
+Result<ObjectMeta> MetaOfAnswer(const http::Response& resp) {
+  std::vector<std::pair<std::string_view, std::string_view>> headers(resp.headers.begin(), resp.headers.end());
+  return MetaFromHeaders(headers);
+}
+
+std::string ReplicaCommitBody(const ObjectMeta& meta) {
+  return meta.empty() ? std::string() : nlohmann::json(meta).dump();
+}
+
+Result<ObjectMeta> ParseReplicaCommitBody(std::string_view body) {
+  if (body.empty()) return ObjectMeta{};
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return Status::InvalidArgument("a replica commit's body is not the write's metadata as JSON");
+  try {
+    ObjectMeta meta = j.get<ObjectMeta>();
+    SHOAL_RETURN_IF_ERROR(meta.Validate());
+    return meta;
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("a replica commit's metadata: ") + e.what());
+  }
+}
+
 }  // namespace shoal::proto

@@ -11,7 +11,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "common/object_meta.h"
 #include "common/status.h"
 #include "net/http_client.h"
 
@@ -78,6 +80,12 @@ inline constexpr std::string_view kChunkSizeHeader = "X-Shoal-Chunk-Size";  // c
 // body, and on 503 Busy.
 inline constexpr std::string_view kErrorHeader = "X-Shoal-Error";
 inline constexpr std::string_view kMessageHeader = "X-Shoal-Message";
+
+// An object's metadata (ObjectMeta), on PUT /v1/object and on the answers to GET|HEAD of it:
+// the content headers by their own names (Content-Type, Content-Encoding, Content-Language,
+// Content-Disposition, Cache-Control; kContentFields) and user metadata as X-Shoal-Meta-NAME
+// (NAME lower-cased on the way in). The answers always carry a Content-Type.
+inline constexpr std::string_view kMetaHeaderPrefix = "X-Shoal-Meta-";
 
 // X-Shoal-Read values; without the header a read is routed (the node asks the chunk's owner).
 inline constexpr std::string_view kReadForwarded = "forwarded";  // no further hop
@@ -157,6 +165,15 @@ http::Request ChunkRequest(std::string_view endpoint, const std::string& token, 
 // Adds X-Shoal-Etag and X-Shoal-Size: the version a request is about.
 void SetVersion(http::Request* req, std::string_view etag, uint64_t size);
 
+// The headers that carry `meta` (see kMetaHeaderPrefix), with a Content-Type of
+// kDefaultContentType when it names none: for a write's request and a read's answer.
+std::vector<std::pair<std::string, std::string>> MetaHeaders(const ObjectMeta& meta);
+// The metadata in a request's headers (names in any case); other headers are ignored.
+// kInvalidArgument when it fails ObjectMeta::Validate, or a name comes twice.
+Result<ObjectMeta> MetaFromHeaders(const std::vector<std::pair<std::string_view, std::string_view>>& headers);
+// The metadata of a node's answer to GET or HEAD of an object (MetaFromHeaders over it).
+Result<ObjectMeta> MetaOfAnswer(const http::Response& resp);
+
 // Targets (path and query) of the replication requests: a node's copies of another node's write.
 std::string ReplicaChunkPath(std::string_view id, std::string_view url, uint64_t index);
 struct ReplicaCommit {
@@ -166,6 +183,10 @@ struct ReplicaCommit {
   bool adopt = false;  // a draining origin hands the write over: no incarnation
 };
 std::string ReplicaCommitPath(const ReplicaCommit& c);
+// The body of a replica commit: the write's metadata as JSON (ObjectMeta's to_json), "" when
+// it has none; and back (kInvalidArgument when it is not such JSON).
+std::string ReplicaCommitBody(const ObjectMeta& meta);
+Result<ObjectMeta> ParseReplicaCommitBody(std::string_view body);
 std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks);
 
 }  // namespace shoal::proto

@@ -153,5 +153,52 @@ TEST(NodeProtocol, AChunkRequestNamesItsVersionModeAndEpoch) {
   for (const auto& [name, value] : req.headers) EXPECT_NE(name, "X-Shoal-Epoch");  // epoch 0: none
 }
 
+TEST(NodeProtocol, MetadataHeadersRoundTripWithNamesInAnyCase) {
+  ObjectMeta meta;
+  meta.content_type = "text/csv";
+  meta.content_disposition = "attachment; filename=\"a b.csv\"";
+  meta.user = {{"author", "Ada"}, {"step_2", "7"}};
+  auto headers = MetaHeaders(meta);
+  std::map<std::string, std::string> h(headers.begin(), headers.end());
+  EXPECT_EQ(h["Content-Type"], "text/csv");
+  EXPECT_EQ(h["X-Shoal-Meta-author"], "Ada");
+  EXPECT_EQ(h.count("Cache-Control"), 0u);  // not set: not sent
+  std::vector<std::pair<std::string_view, std::string_view>> in(headers.begin(), headers.end());
+  in.push_back({"Host", "h:1"});  // other headers are not metadata
+  auto back = MetaFromHeaders(in);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, meta);
+  // HTTP names are case-insensitive; user names arrive lower-cased.
+  auto upper = MetaFromHeaders({{"content-TYPE", "text/csv"}, {"X-SHOAL-META-Author", "Ada"}});
+  ASSERT_TRUE(upper.ok());
+  EXPECT_EQ(upper->content_type, "text/csv");
+  EXPECT_EQ(upper->user.at("author"), "Ada");
+  // No metadata: the answer still names the default content type.
+  auto none = MetaHeaders(ObjectMeta{});
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_EQ(none[0].second, kDefaultContentType);
+}
+
+TEST(NodeProtocol, MetadataHeadersAreValidatedAndNotRepeated) {
+  EXPECT_EQ(MetaFromHeaders({{"X-Shoal-Meta-my-key", "v"}}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(MetaFromHeaders({{"X-Shoal-Meta-a", "1"}, {"x-shoal-meta-A", "2"}}).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(MetaFromHeaders({{"Content-Type", "a/b"}, {"Content-Type", "c/d"}}).status().code(),
+            Code::kInvalidArgument);
+}
+
+TEST(NodeProtocol, AReplicaCommitCarriesTheWritesMetadata) {
+  ObjectMeta meta;
+  meta.cache_control = "no-store";
+  meta.user = {{"rank", "0"}};
+  auto back = ParseReplicaCommitBody(ReplicaCommitBody(meta));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, meta);
+  EXPECT_EQ(ReplicaCommitBody(ObjectMeta{}), "");  // none: the commit has no body, as before
+  EXPECT_TRUE(ParseReplicaCommitBody("")->empty());
+  EXPECT_EQ(ParseReplicaCommitBody("[1]").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(ParseReplicaCommitBody("{\"user\": 3}").status().code(), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace shoal::proto

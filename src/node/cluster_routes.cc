@@ -89,12 +89,13 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     Status st = co_await std::move(put_chunk);
     co_return co_await x.Write(answer(st));
   }
-  if (!parser.is_done()) {
-    co_await x.Write(ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
-    co_return false;
-  }
   if (StartsWith(target, proto::kReplicaCommitPath) && req.method() == http::verb::post) {
+    std::string body;  // the write's metadata
+    if (!co_await x.ReadBody(parser, 64 << 10, &body)) co_return false;
+    auto meta = proto::ParseReplicaCommitBody(body);
+    if (!meta.ok()) co_return co_await x.Write(answer(meta.status()));
     engine::UploadRecord r;
+    r.meta = std::move(meta).value();
     r.id = id;
     r.url = url;
     auto size = ParseNumber(QueryParam(req, proto::kSizeParam)),
@@ -113,6 +114,10 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     auto commit_copy = x.Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); });
     Status st = co_await std::move(commit_copy);
     co_return co_await x.Write(answer(st));
+  }
+  if (!parser.is_done()) {
+    co_await x.Write(ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
+    co_return false;
   }
   if (StartsWith(target, proto::kReplicaAdoptPath) && req.method() == http::verb::post) {
     auto adopt_copy = x.Offload([n = node, id] { return n->replicas().Adopt(id); });

@@ -115,6 +115,16 @@ awaitable<bool> SendObject(Exchange& x, ObjectSend& s, http::response<http::empt
   co_return true;
 }
 
+// The metadata a request's headers carry (proto::MetaFromHeaders).
+Result<ObjectMeta> MetaOf(const Request& req) {
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  for (const auto& f : req) {
+    headers.emplace_back(std::string_view(f.name_string().data(), f.name_string().size()),
+                         std::string_view(f.value().data(), f.value().size()));
+  }
+  return proto::MetaFromHeaders(headers);
+}
+
 // GET|HEAD /v1/object. False if the connection must close.
 awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   Node* const node = x.node;
@@ -186,7 +196,9 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   set_version(*info, res);
   res.set(Bv(proto::kSizeHeader), std::to_string(info->size));
   res.set(Bv(proto::kStateHeader), Bv(node->writes().Pending(url) ? proto::kStateLocal : proto::kStateDurable));
-  res.set(http::field::content_type, "application/octet-stream");
+  // The object's metadata: from the store's HEAD, or a write taken here. A version a peer
+  // or routing client pinned carries none (they read bytes): only the default Content-Type.
+  for (const auto& [name, value] : proto::MetaHeaders(info->meta ? *info->meta : ObjectMeta{})) res.set(name, value);
   if (auto view = node->cluster().view()) res.set(Bv(proto::kEpochHeader), std::to_string(view->epoch()));
   if (status == http::status::partial_content) {
     res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" +
@@ -247,7 +259,13 @@ awaitable<bool> ServeWrite(Exchange& x, Parser& parser) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string url = QueryParam(req, proto::kUrlParam);
-  auto begin = x.Offload([n = node, url] { return n->writes().BeginWrite(url); });
+  auto meta = MetaOf(req);
+  if (!meta.ok()) {
+    Status bad = meta.status().WithContext("writing " + url);
+    co_await x.Write(ErrorResponse(v, false, bad));
+    co_return false;  // the body was not read: the connection cannot be reused
+  }
+  auto begin = x.Offload([n = node, url, m = std::move(meta).value()] { return n->writes().BeginWrite(url, m); });
   auto begun = co_await std::move(begin);
   if (!begun.ok()) {
     co_await x.Write(ErrorResponse(v, false, begun.status()));

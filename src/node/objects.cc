@@ -77,8 +77,8 @@ void ObjectCatalog::SetDurable(const std::string& url, const std::string& versio
   PutAlias(AliasKey(url, stored.etag), version);
   auto it = meta_.find(url);
   if (it != meta_.end() && it->second.info.etag == version) {  // not overwritten meanwhile
-    it->second = Meta{ObjectInfo{"", stored.size, stored.etag, stored.last_modified}, std::chrono::steady_clock::now(),
-                      false};
+    it->second = Meta{ObjectInfo{"", stored.size, stored.etag, stored.last_modified, stored.meta},
+                      std::chrono::steady_clock::now(), false};
   }
 }
 

@@ -49,7 +49,8 @@ class ObjectCatalog {
   // The store `url` lives in, opened once per scheme and bucket.
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
   Result<std::shared_ptr<ObjectStore>> StoreFor(const std::string& url);
-  // Size and ETag of `url`: a write taken here, the metadata cache, or a HEAD to the store.
+  // Size, ETag and metadata (ObjectInfo::meta) of `url`: a write taken here, the metadata
+  // cache, or a HEAD to the store.
   Result<ObjectInfo> Stat(const std::string& url);
   // Forgets the cached size and ETag of `url` (it changed in the store).
   void Invalidate(const std::string& url);
@@ -57,13 +58,14 @@ class ObjectCatalog {
   // here, if any, else the ETag itself.
   std::string ChunkVersion(const std::string& url, const std::string& etag);
 
-  // A write of `url` taken here (journaled): readers get `info` (its local version) until it
-  // is durable.
+  // A write of `url` taken here (journaled): readers get `info` (its local version and its
+  // metadata) until it is durable.
   void SetLocal(const std::string& url, const ObjectInfo& info);
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool IsLocal(const std::string& url);
-  // The write of `url` as local `version` is durable in the store as `stored`: readers get
-  // that (unless a newer write was taken meanwhile), and its chunks stay readable under it.
+  // The write of `url` as local `version` is durable in the store as `stored` (with its
+  // metadata): readers get that (unless a newer write was taken meanwhile), and its chunks
+  // stay readable under it.
   void SetDurable(const std::string& url, const std::string& version, const ObjectInfo& stored);
   // A durable write's alias, from the journal at start.
   void AddAlias(const std::string& url, const std::string& etag, const std::string& version);

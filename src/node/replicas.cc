@@ -200,7 +200,8 @@ Status Replicas::SendWrite(const cluster::Peer& peer, const engine::UploadRecord
     SHOAL_ASSIGN_OR_RETURN(std::string data, chunks_->Get(key));
     SHOAL_RETURN_IF_ERROR(cluster_->Call(peer, "PUT", ReplicaChunkPath(r.id, r.url, key.index), data));
   }
-  return cluster_->Call(peer, "POST", ReplicaCommitPath(r, adopt ? options_.node_id : r.origin, r.origin_incarnation, adopt));
+  return cluster_->Call(peer, "POST", ReplicaCommitPath(r, adopt ? options_.node_id : r.origin, r.origin_incarnation, adopt),
+                        proto::ReplicaCommitBody(r.meta));
 }
 
 void Replicas::Drain() {

@@ -213,7 +213,7 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
                                        FormatBytes(store->Limits().min_part_size) +
                                        ": restart shoald with a larger --chunk-size");
       }
-      auto upload = store->BeginUpload(url.key);
+      auto upload = store->BeginUpload(url.key, r.meta);
       note_throttles();
       if (!upload.ok()) return upload.status();
       std::lock_guard<std::mutex> lock(mu_);
@@ -238,7 +238,7 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
       }
       metrics_->store_put_requests++;
       auto started = std::chrono::steady_clock::now();
-      auto info = store->PutObject(url.key, data);
+      auto info = store->PutObject(url.key, data, r.meta);
       note_throttles();
       if (!info.ok()) return info.status();
       metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);

@@ -56,7 +56,8 @@ struct UploadProgress {
 // 0.2 s to 30 s; the object's other parts go on. An object is committed (Put Block List /
 // CompleteMultipartUpload, or one Put for a single chunk) only when every part is in, and its
 // commit names only the parts of its own attempt, so no duplicate block is ever committed.
-// A failed commit starts the object again with a fresh upload. Thread-safe.
+// A failed commit starts the object again with a fresh upload. The object gets the record's
+// metadata (ObjectMeta: given to BeginUpload or PutObject). Thread-safe.
 class Uploader {
  public:
   Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics);

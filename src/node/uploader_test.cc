@@ -52,12 +52,12 @@ class FakeStore final : public ObjectStore {
   Result<ObjectInfo> HeadImpl(const std::string&) override { return Status::NotFound("x"); }
   Result<ListPage> ListImpl(const ListOptions&) override { return ListPage{}; }
   Status DeleteImpl(const std::string&) override { return Status::Ok(); }
-  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) override {
+  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data, const ObjectMeta&) override {
     std::lock_guard<std::mutex> lock(mu);
     objects[key] = std::string(data);
     return ObjectInfo{key, data.size(), "etag-" + key, 0};
   }
-  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) override {
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key, const ObjectMeta&) override {
     std::lock_guard<std::mutex> lock(mu);
     begun++;
     return std::unique_ptr<MultipartUpload>(new FakeUpload(this, key));

@@ -92,7 +92,7 @@ ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened) {
     std::lock_guard<std::mutex> lock(ids_mu_);
     staged_ids_[r.url].insert(r.id);
   }
-  ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000};
+  ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000, std::make_shared<const ObjectMeta>(r.meta)};
   objects_->SetLocal(r.url, info);
   if (opened) {
     uploader_->Seal(r);
@@ -102,18 +102,18 @@ ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened) {
   return info;
 }
 
-Result<std::unique_ptr<Writer>> WriteBack::BeginWrite(const std::string& url) {
+Result<std::unique_ptr<Writer>> WriteBack::BeginWrite(const std::string& url, const ObjectMeta& meta) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   if (parsed.key.empty() || parsed.key.back() == '/') {
     return Status::InvalidArgument(url + " names no object to write");
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
-  SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));  // refuse now what could never be uploaded
+  SHOAL_RETURN_IF_ERROR(store->ValidateWrite(parsed.key, meta));  // refuse now what could never be uploaded
   if (draining_) {
     return Status::Unavailable("this node is draining (leaving the cluster): write through another node");
   }
   SHOAL_ASSIGN_OR_RETURN(auto replicas, ReplicaTargets(url));
-  std::unique_ptr<Writer> writer(new Writer(this, url, RandomHex()));
+  std::unique_ptr<Writer> writer(new Writer(this, url, RandomHex(), meta));
   writer->replicas_ = std::move(replicas);
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
@@ -191,6 +191,7 @@ Status Writer::Flush() {
     partial.url = url_;
     partial.chunk_size = wb_->options_.chunk_size;
     partial.created_unix_ms = UnixMillis();
+    partial.meta = meta_;  // the multipart upload begins now, with the object's metadata
     wb_->uploader_->Open(partial);
     wb_->uploader_->AddPart(id_, 0);
     streaming_ = true;
@@ -270,13 +271,15 @@ Result<ObjectInfo> Writer::Finish() {
   r.size = size_;
   r.chunk_size = wb_->options_.chunk_size;
   r.created_unix_ms = UnixMillis();
+  r.meta = meta_;
   // Every copy complete and fsynced on its node before the acknowledgement.
   for (; !sends_.empty(); sends_.pop_front()) {
     Status sent = sends_.front().get();
     if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
   }
   for (const auto& peer : replicas_) {
-    SHOAL_RETURN_IF_ERROR(wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false))
+    SHOAL_RETURN_IF_ERROR(wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false),
+                                              proto::ReplicaCommitBody(r.meta))
                               .WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
     r.replicas.push_back(peer.member.id);
   }
@@ -297,7 +300,8 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   }
   for (const auto& key : WriteChunkKeys(r)) chunks_->Pin(key, false).IgnoreError();
   std::string version = LocalVersion(r.id);
-  objects_->SetDurable(r.url, version, ObjectInfo{"", r.size, done.etag, done.last_modified});
+  objects_->SetDurable(r.url, version,
+                       ObjectInfo{"", r.size, done.etag, done.last_modified, std::make_shared<const ObjectMeta>(r.meta)});
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);

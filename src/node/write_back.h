@@ -29,7 +29,8 @@ namespace shoal::node {
 class WriteBack;
 
 // Completes the copy of `r` from `origin` (at its `incarnation`) on the node it is sent to;
-// `adopt`: the receiver takes the write over as its own instead.
+// `adopt`: the receiver takes the write over as its own instead. The POST's body is
+// proto::ReplicaCommitBody(r.meta), so the copy uploads with the write's metadata.
 std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
                               bool adopt);
 
@@ -50,12 +51,14 @@ class Writer {
 
  private:
   friend class WriteBack;
-  Writer(WriteBack* wb, std::string url, std::string id) : wb_(wb), url_(std::move(url)), id_(std::move(id)) {}
+  Writer(WriteBack* wb, std::string url, std::string id, ObjectMeta meta)
+      : wb_(wb), url_(std::move(url)), id_(std::move(id)), meta_(std::move(meta)) {}
   Status Flush();
 
   WriteBack* wb_;
   std::string url_;
   std::string id_;
+  ObjectMeta meta_;     // journaled with the write, given to the store by its upload
   std::string buffer_;  // the chunk being filled: chunk_size bytes, fill_ of them written
   size_t fill_ = 0;
   uint64_t chunks_ = 0;
@@ -83,9 +86,10 @@ class WriteBack {
             ObjectCatalog* objects, ClusterRouting* cluster, const std::string& incarnation);
   ~WriteBack();
 
-  // Starts writing `url` through the node. kInvalidArgument for a bad URL or key,
-  // kUnavailable while draining or when too few nodes are up for --replicas copies.
-  Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url);
+  // Starts writing `url` with `meta` through the node. kInvalidArgument for a bad URL or key
+  // or metadata the store cannot hold (ObjectStore::ValidateWrite), kUnavailable while
+  // draining or when too few nodes are up for --replicas copies.
+  Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url, const ObjectMeta& meta = {});
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool Pending(const std::string& url) { return objects_->IsLocal(url); }
   // Objects written through this node and not yet durable (under `prefix`), oldest first.

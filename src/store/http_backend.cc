@@ -2,6 +2,8 @@
 
 #include <pugixml.hpp>
 
+#include "common/strings.h"
+
 namespace shoal {
 
 std::string DescribeXmlError(const http::Response& resp, const std::string& code_header) {
@@ -20,6 +22,16 @@ std::string DescribeXmlError(const http::Response& resp, const std::string& code
     }
   }
   return http::ErrorDetail(code, message);
+}
+
+std::shared_ptr<const ObjectMeta> MetaFromHeaders(const http::Response& resp, std::string_view user_prefix) {
+  auto meta = std::make_shared<ObjectMeta>();
+  for (const auto& f : kContentFields) (*meta).*f.member = resp.Header(f.header);
+  if (meta->content_type.empty()) meta->content_type = kDefaultContentType;
+  for (const auto& [name, value] : resp.headers) {  // names are lower-case already
+    if (StartsWith(name, user_prefix)) meta->user[name.substr(user_prefix.size())] = value;
+  }
+  return meta;
 }
 
 }  // namespace shoal

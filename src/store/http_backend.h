@@ -3,7 +3,9 @@
 // What the object stores that speak HTTP (Azure, S3, the cache node's client) share on top of
 // the net layer's client.
 
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "net/http_client.h"
 #include "store/object_store.h"
@@ -20,5 +22,10 @@ inline http::ByteRange RangeOf(const ReadOptions& opts) {
 // Azure), for http::ErrorFormat::describe. The code comes from the header `code_header` when
 // the store sends it there (Azure's x-ms-error-code, on HEAD answers too, which have no body).
 std::string DescribeXmlError(const http::Response& resp, const std::string& code_header = "");
+
+// The metadata a HEAD answer carries: its content headers, and user metadata from the headers
+// named `user_prefix` + name ("x-ms-meta-", "x-amz-meta-"), names lower-cased. A missing
+// Content-Type reads as kDefaultContentType.
+std::shared_ptr<const ObjectMeta> MetaFromHeaders(const http::Response& resp, std::string_view user_prefix);
 
 }  // namespace shoal

@@ -80,14 +80,23 @@ Status ObjectStore::Delete(const std::string& key) {
   return DeleteImpl(key);
 }
 
-Result<ObjectInfo> ObjectStore::PutObject(const std::string& key, std::string_view data) {
+Status ObjectStore::ValidateWrite(const std::string& key, const ObjectMeta& meta) const {
   SHOAL_RETURN_IF_ERROR(ValidateKey(key));
-  return PutObjectImpl(key, data);
+  Status st = meta.Validate();
+  if (!st.ok()) return Status::InvalidArgument(Describe() + "/" + key + ": " + st.message());
+  return Status::Ok();
 }
 
-Result<std::unique_ptr<MultipartUpload>> ObjectStore::BeginUpload(const std::string& key) {
-  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
-  return BeginUploadImpl(key);
+Result<ObjectInfo> ObjectStore::PutObject(const std::string& key, std::string_view data,
+                                          const ObjectMeta& meta) {
+  SHOAL_RETURN_IF_ERROR(ValidateWrite(key, meta));
+  return PutObjectImpl(key, data, meta);
+}
+
+Result<std::unique_ptr<MultipartUpload>> ObjectStore::BeginUpload(const std::string& key,
+                                                                  const ObjectMeta& meta) {
+  SHOAL_RETURN_IF_ERROR(ValidateWrite(key, meta));
+  return BeginUploadImpl(key, meta);
 }
 
 Status ObjectStore::CreateBucket() { return CreateBucketImpl(); }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/byte_sink.h"
+#include "common/object_meta.h"
 #include "common/status.h"
 #include "net/request_stats.h"
 
@@ -37,6 +38,11 @@ struct ObjectInfo {
   uint64_t size = 0;
   std::string etag;            // without quotes
   std::time_t last_modified = 0;
+  // The object's content headers and user metadata. Head fills it (from the same answer: no
+  // extra request on Azure or S3, extended attributes of the open file on the local
+  // directory); List, PutObject and Complete leave it null, so pages and catalogs of many
+  // objects stay small. Shared and immutable: copying an ObjectInfo never copies it.
+  std::shared_ptr<const ObjectMeta> meta = nullptr;
 };
 
 struct ReadOptions {
@@ -111,16 +117,24 @@ class ObjectStore {
   // opts.if_match is set and differs. A read interrupted mid-body resumes where it stopped
   // (pinned to the ETag first seen), so the sink sees every byte exactly once.
   Status Get(const std::string& key, const ReadOptions& opts, const ByteSink& sink);
-  // Size, ETag and last-modified; kNotFound if absent.
+  // Size, ETag, last-modified and metadata (a content type of kDefaultContentType when the
+  // writer set none); kNotFound if absent. Reports what the store holds: names written by
+  // others that ObjectMeta::Validate would refuse (an S3 `my-key`) come back lower-cased.
   Result<ObjectInfo> Head(const std::string& key);
   // One page of keys under opts.prefix.
   Result<ListPage> List(const ListOptions& opts);
   // Deletes `key`; ok if it did not exist.
   Status Delete(const std::string& key);
-  // Writes a whole object in one request (small objects). Atomic.
-  Result<ObjectInfo> PutObject(const std::string& key, std::string_view data);
-  // Starts a multipart upload (large objects).
-  Result<std::unique_ptr<MultipartUpload>> BeginUpload(const std::string& key);
+  // Writes a whole object in one request (small objects), with `meta` (Azure: its x-ms-blob-*
+  // and x-ms-meta-* headers; S3: its content headers and x-amz-meta-*; the local directory:
+  // user.shoal.* extended attributes, see local_store.h). Atomic, bytes and metadata together.
+  // kInvalidArgument, before any I/O, when `meta` fails ObjectMeta::Validate.
+  Result<ObjectInfo> PutObject(const std::string& key, std::string_view data,
+                               const ObjectMeta& meta = {});
+  // Starts a multipart upload (large objects); the object gets `meta` when it completes.
+  // kInvalidArgument, before any I/O, when `meta` fails ObjectMeta::Validate.
+  Result<std::unique_ptr<MultipartUpload>> BeginUpload(const std::string& key,
+                                                       const ObjectMeta& meta = {});
   // Creates the bucket/container if it does not exist (for tests, `shoal mb`).
   Status CreateBucket();
 
@@ -130,14 +144,19 @@ class ObjectStore {
   // directory also `..` and the like, which would escape its root). No I/O. Every operation
   // checks it; callers that accept a write before storing it (a cache node) check it first.
   virtual Status ValidateKey(const std::string& key) const;
+  // ValidateKey, and `meta` against ObjectMeta::Validate: what PutObject and BeginUpload check
+  // before any I/O, for callers that accept a write before storing it.
+  Status ValidateWrite(const std::string& key, const ObjectMeta& meta) const;
 
  protected:
   virtual Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) = 0;
   virtual Result<ObjectInfo> HeadImpl(const std::string& key) = 0;
   virtual Result<ListPage> ListImpl(const ListOptions& opts) = 0;
   virtual Status DeleteImpl(const std::string& key) = 0;
-  virtual Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) = 0;
-  virtual Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) = 0;
+  virtual Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
+                                           const ObjectMeta& meta) = 0;
+  virtual Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,
+                                                                   const ObjectMeta& meta) = 0;
   virtual Status CreateBucketImpl() = 0;
 
   StoreStats stats_;

@@ -48,6 +48,19 @@ std::string NodeTool(const std::string& name) {
   return access(path.c_str(), X_OK) == 0 ? path : "";
 }
 
+Result<ObjectMeta> SdkObjectMeta(const std::string& sdk, const std::string& bucket,
+                                 const std::string& key, const Env& env) {
+  CommandResult r = RunCommand(
+      {"node", SourceDir() + "/tests/sdk_interop.js", sdk + "-meta", bucket, key, "-"}, env);
+  if (r.exit_code != 0) return Status::IOError(sdk + " SDK reading the metadata of " + key + ": " + r.err);
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (!j.is_object()) return Status::IOError(sdk + " SDK: not JSON: " + r.out);
+  ObjectMeta meta;
+  for (const auto& f : kContentFields) meta.*f.member = j.value(std::string(f.name), "");
+  meta.user = j.value("user", std::map<std::string, std::string>{});
+  return meta;
+}
+
 Result<TlsFiles> MakeSelfSignedCertificate(const std::string& dir) {
   TlsFiles tls{dir + "/cert.pem", dir + "/key.pem"};
   CommandResult r = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",

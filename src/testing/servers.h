@@ -161,4 +161,10 @@ class Etcd {
 // Path of a tool in testenv/node_modules/.bin, or "" if it is not installed.
 std::string NodeTool(const std::string& name);
 
+// The content headers and user metadata of object `key` in `bucket` as the official SDK of
+// `sdk` ("azure": @azure/storage-blob's getProperties, "s3": @aws-sdk/client-s3's
+// HeadObject) reads them, through tests/sdk_interop.js with the credentials in `env`.
+Result<ObjectMeta> SdkObjectMeta(const std::string& sdk, const std::string& bucket,
+                                 const std::string& key, const Env& env);
+
 }  // namespace shoal::testing

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "net/http_client.h"
+#include "net/node_protocol.h"
 #include "testing/servers_environment.h"
 
 namespace shoal::testing {
@@ -86,6 +88,31 @@ uint64_t NodeMetric(const std::string& endpoint, const std::string& name) {
   auto all = NodeMetrics(endpoint);
   auto it = all.find(name);
   return it == all.end() ? UINT64_MAX : it->second;
+}
+
+Status PutThroughNode(const std::string& endpoint, const std::string& url, std::string_view body,
+                      const ObjectMeta& meta) {
+  http::Client client;
+  http::Request req =
+      proto::NodeRequest("PUT", endpoint, proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}), "");
+  for (auto& h : proto::MetaHeaders(meta)) req.headers.push_back(std::move(h));
+  req.body = body;
+  http::Response resp;
+  SHOAL_RETURN_IF_ERROR(client.Send(req, &resp));
+  if (resp.status != 201) return Status::IOError("PUT " + url + ": " + std::to_string(resp.status) + " " + resp.body);
+  return Status::Ok();
+}
+
+Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::string& url) {
+  http::Client client;
+  http::Request req =
+      proto::NodeRequest("HEAD", endpoint, proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}), "");
+  http::Response resp;
+  SHOAL_RETURN_IF_ERROR(client.Send(req, &resp));
+  if (resp.status != 200) {
+    return Status::IOError("HEAD " + url + ": " + std::to_string(resp.status) + " " + resp.Header(proto::kMessageHeader));
+  }
+  return proto::MetaOfAnswer(resp);
 }
 
 bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit) {

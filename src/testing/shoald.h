@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/object_meta.h"
 #include "common/status.h"
 #include "testing/process.h"
 
@@ -64,6 +65,13 @@ CommandResult CatThroughNode(const std::string& url, const std::string& endpoint
 
 // The digest CatThroughNode printed, or "cat failed: " and why.
 std::string CatSha256(const std::string& url, const std::string& endpoint);
+
+// PUT /v1/object of `url` with `body` and `meta` (net/node_protocol.h's headers) to the node
+// at `endpoint`; ok once it answered 201 (the write is acknowledged), else its answer.
+Status PutThroughNode(const std::string& endpoint, const std::string& url, std::string_view body,
+                      const ObjectMeta& meta);
+// The metadata the node at `endpoint` answers a HEAD of `url` with.
+Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::string& url);
 
 // Polls `what` every 20 ms until it holds (true) or `limit` passes (false).
 template <typename F>

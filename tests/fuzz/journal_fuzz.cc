@@ -25,7 +25,7 @@ bool Same(const UploadRecord& a, const UploadRecord& b) {
   return a.id == b.id && a.url == b.url && a.size == b.size && a.chunk_size == b.chunk_size &&
          a.state == b.state && a.store_upload_id == b.store_upload_id && a.etag == b.etag &&
          a.created_unix_ms == b.created_unix_ms && a.replicas == b.replicas && a.origin == b.origin &&
-         a.origin_incarnation == b.origin_incarnation;
+         a.origin_incarnation == b.origin_incarnation && a.meta == b.meta;
 }
 
 const std::string& Dir() {

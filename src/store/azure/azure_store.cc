@@ -31,7 +31,7 @@ class AzureStore;
 
 class AzureUpload final : public MultipartUpload {
  public:
-  AzureUpload(AzureStore* store, std::string key);
+  AzureUpload(AzureStore* store, std::string key, ObjectMeta meta);
   ~AzureUpload() override = default;
   Status PutPart(uint32_t index, uint64_t offset, std::string_view data) override;
   Result<ObjectInfo> Complete(uint32_t num_parts) override;
@@ -43,6 +43,7 @@ class AzureUpload final : public MultipartUpload {
 
   AzureStore* store_;
   std::string key_;
+  ObjectMeta meta_;    // set by Put Block List
   std::string nonce_;  // makes this upload's block ids unique
   std::atomic<uint64_t> size_{0};
 };
@@ -74,11 +75,12 @@ class AzureStore final : public ObjectStore {
     });
   }
 
-  Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data) {
+  Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data, const ObjectMeta& meta) {
     http::Request req;
     req.method = "PUT";
     req.body = data;
     req.headers = {{"x-ms-blob-type", "BlockBlob"}, {"Content-Type", "application/octet-stream"}};
+    AddMetaHeaders(meta, &req);
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("PUT", key, {}, req, &resp, "Put Blob " + Url(key)));
     return InfoFrom(key, data.size(), resp);
@@ -95,7 +97,7 @@ class AzureStore final : public ObjectStore {
   }
 
   Result<ObjectInfo> PutBlockList(const std::string& key, const std::vector<std::string>& ids,
-                                  uint64_t size) {
+                                  uint64_t size, const ObjectMeta& meta) {
     std::string xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
     for (const auto& id : ids) xml += "<Latest>" + id + "</Latest>";
     xml += "</BlockList>";
@@ -103,6 +105,7 @@ class AzureStore final : public ObjectStore {
     req.method = "PUT";
     req.body = xml;
     req.headers = {{"Content-Type", "application/xml"}};
+    AddMetaHeaders(meta, &req);
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("PUT", key, {{"comp", "blocklist"}}, req, &resp,
                                "Put Block List " + Url(key)));
@@ -146,7 +149,9 @@ class AzureStore final : public ObjectStore {
     req.method = "HEAD";
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("HEAD", key, {}, req, &resp, "Get Blob Properties " + Url(key)));
-    return InfoFrom(key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10), resp);
+    ObjectInfo info = InfoFrom(key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10), resp);
+    info.meta = MetaFromHeaders(resp, "x-ms-meta-");
+    return info;
   }
 
   Result<ListPage> ListImpl(const ListOptions& opts) override {
@@ -187,12 +192,14 @@ class AzureStore final : public ObjectStore {
     return st;
   }
 
-  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) override {
-    return PutBlob(key, data);
+  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
+                                   const ObjectMeta& meta) override {
+    return PutBlob(key, data, meta);
   }
 
-  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) override {
-    return std::unique_ptr<MultipartUpload>(new AzureUpload(this, key));
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,
+                                                           const ObjectMeta& meta) override {
+    return std::unique_ptr<MultipartUpload>(new AzureUpload(this, key, meta));
   }
 
   Status CreateBucketImpl() override {
@@ -303,6 +310,12 @@ class AzureStore final : public ObjectStore {
                                  " was refused; check the credential and its permissions");
   }
 
+  // The blob's properties and metadata as Put Blob and Put Block List take them (signed with
+  // the other x-ms-* headers).
+  static void AddMetaHeaders(const ObjectMeta& meta, http::Request* req) {
+    for (auto& h : MetaHeaders(meta, &ContentField::azure, "x-ms-meta-")) req->headers.push_back(std::move(h));
+  }
+
   static ObjectInfo InfoFrom(const std::string& key, uint64_t size, const http::Response& resp) {
     return ObjectInfo{key, size, Unquote(resp.Header("etag")),
                       ParseHttpTime(resp.Header("last-modified"))};
@@ -315,8 +328,8 @@ class AzureStore final : public ObjectStore {
   net::RetryPolicy retry_;
 };
 
-AzureUpload::AzureUpload(AzureStore* store, std::string key)
-    : store_(store), key_(std::move(key)), nonce_(RandomHex()) {}
+AzureUpload::AzureUpload(AzureStore* store, std::string key, ObjectMeta meta)
+    : store_(store), key_(std::move(key)), meta_(std::move(meta)), nonce_(RandomHex()) {}
 
 std::string AzureUpload::BlockId(uint32_t index) const {
   // Every block id of a blob must have the same length: 16 hex + '-' + 8 digits.
@@ -335,7 +348,7 @@ Result<ObjectInfo> AzureUpload::Complete(uint32_t num_parts) {
   std::vector<std::string> ids;
   ids.reserve(num_parts);
   for (uint32_t i = 0; i < num_parts; i++) ids.push_back(BlockId(i));
-  return store_->PutBlockList(key_, ids, size_.load());
+  return store_->PutBlockList(key_, ids, size_.load(), meta_);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,75 @@ std::string EtagOf(const struct stat& st) {
 
 ObjectInfo InfoOf(const std::string& key, const struct stat& st) {
   return ObjectInfo{key, static_cast<uint64_t>(st.st_size), EtagOf(st), st.st_mtim.tv_sec};
+}
+
+// Metadata lives in user extended attributes of the file: user.shoal.content_type and the
+// other content fields by their ContentField::name, user.shoal.meta.NAME for user metadata.
+// Set on the temp file before its rename, so an object and its metadata appear together.
+constexpr std::string_view kXattrPrefix = "user.shoal.";
+constexpr std::string_view kXattrUserPrefix = "user.shoal.meta.";
+
+Status SetMeta(int fd, const std::string& tmp, const std::string& path, const ObjectMeta& meta) {
+  auto set = [&](const std::string& name, const std::string& value) -> Status {
+    if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) == 0) return Status::Ok();
+    int err = errno;
+    if (err == ENOTSUP) {
+      return Status::InvalidArgument("cannot keep metadata with " + path +
+                                     ": its filesystem holds no user extended attributes "
+                                     "(mount it with user_xattr, use ext4/xfs/btrfs, or write "
+                                     "without metadata)");
+    }
+    if (err == ENOSPC || err == E2BIG) {
+      return Status::InvalidArgument("the metadata of " + path + " does not fit in its file's "
+                                     "extended attributes (" + std::strerror(err) + "): make it smaller");
+    }
+    return ErrnoStatus("setting " + name + " on " + tmp, err);
+  };
+  for (const auto& f : kContentFields) {
+    const std::string& value = meta.*f.member;
+    if (!value.empty()) SHOAL_RETURN_IF_ERROR(set(std::string(kXattrPrefix) + std::string(f.name), value));
+  }
+  for (const auto& [name, value] : meta.user) {
+    SHOAL_RETURN_IF_ERROR(set(std::string(kXattrUserPrefix) + name, value));
+  }
+  return Status::Ok();
+}
+
+// The metadata in the extended attributes of open file `fd`; none (only the default content
+// type) when the filesystem has no extended attributes.
+Result<std::shared_ptr<const ObjectMeta>> GetMeta(int fd, const std::string& path) {
+  auto meta = std::make_shared<ObjectMeta>();
+  std::string names(256, '\0');
+  ssize_t n;
+  while ((n = ::flistxattr(fd, names.data(), names.size())) < 0 && errno == ERANGE) {
+    names.resize(names.size() * 4);
+  }
+  if (n < 0 && errno != ENOTSUP) return ErrnoStatus("listing the extended attributes of " + path, errno);
+  std::string value;
+  for (size_t pos = 0; n > 0 && pos < static_cast<size_t>(n);) {
+    std::string name(names.data() + pos);
+    pos += name.size() + 1;
+    if (!StartsWith(name, kXattrPrefix)) continue;
+    ssize_t len = ::fgetxattr(fd, name.c_str(), nullptr, 0);  // its size, then its value
+    if (len >= 0) {
+      value.resize(static_cast<size_t>(len));
+      len = ::fgetxattr(fd, name.c_str(), value.data(), value.size());
+    }
+    if (len < 0) {
+      if (errno == ENODATA) continue;  // removed meanwhile
+      return ErrnoStatus("reading " + name + " of " + path, errno);
+    }
+    std::string v = value.substr(0, static_cast<size_t>(len));
+    if (StartsWith(name, kXattrUserPrefix)) {
+      meta->user[name.substr(kXattrUserPrefix.size())] = v;
+      continue;
+    }
+    for (const auto& f : kContentFields) {
+      if (name.substr(kXattrPrefix.size()) == f.name) meta.get()->*f.member = v;
+    }
+  }
+  if (meta->content_type.empty()) meta->content_type = kDefaultContentType;
+  return std::shared_ptr<const ObjectMeta>(std::move(meta));
 }
 
 Status MakeParents(const std::string& path) {
@@ -182,10 +252,22 @@ class LocalStore final : public ObjectStore {
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
     std::string path = root_ + key;
+    // Size and metadata of one file: the open file, even if renamed over meanwhile.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // never waits on a FIFO
+    if (fd < 0) return ErrnoStatus(Describe() + key, errno);
+    Result<ObjectInfo> info = HeadOf(fd, key, path);
+    ::close(fd);
+    return info;
+  }
+
+  static Result<ObjectInfo> HeadOf(int fd, const std::string& key, const std::string& path) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(Describe() + key, errno);
+    if (::fstat(fd, &st) != 0) return ErrnoStatus("stat " + path, errno);
     if (S_ISDIR(st.st_mode)) return Status::NotFound(path + " is a directory, not an object");
-    return InfoOf(key, st);
+    SHOAL_ASSIGN_OR_RETURN(auto meta, GetMeta(fd, path));
+    ObjectInfo info = InfoOf(key, st);
+    info.meta = std::move(meta);
+    return info;
   }
 
   Result<ListPage> ListImpl(const ListOptions& opts) override {
@@ -232,19 +314,26 @@ class LocalStore final : public ObjectStore {
     return Status::Ok();
   }
 
-  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) override {
-    SHOAL_ASSIGN_OR_RETURN(auto upload, BeginUploadImpl(key));
+  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
+                                   const ObjectMeta& meta) override {
+    SHOAL_ASSIGN_OR_RETURN(auto upload, BeginUploadImpl(key, meta));
     SHOAL_RETURN_IF_ERROR(upload->PutPart(0, 0, data));
     return upload->Complete(1);
   }
 
-  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) override {
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,
+                                                           const ObjectMeta& meta) override {
     std::string path = root_ + key;
     SHOAL_RETURN_IF_ERROR(MakeParents(path));
     fs::path p(path);
     std::string tmp = (p.parent_path() / (std::string(kTempPrefix) + RandomHex())).string();
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("creating " + tmp, errno);
+    if (Status st = SetMeta(fd, tmp, path, meta); !st.ok()) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return st;
+    }
     return std::unique_ptr<MultipartUpload>(new LocalUpload(fd, tmp, path, key, options_.sync));
   }
 

@@ -1,9 +1,13 @@
 #include "store/local/local_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
 
 namespace shoal {
 namespace {
@@ -113,6 +117,48 @@ TEST_F(LocalStoreTest, ListPaginatesInKeyOrderAndGroupsByDelimiter) {
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->objects.size(), 2u);
   EXPECT_EQ(page->prefixes, std::vector<std::string>{"p/c/"});
+}
+
+TEST_F(LocalStoreTest, MetadataIsInUserXattrsOfTheObjectsFile) {
+  ObjectMeta meta;
+  meta.content_type = "text/plain";
+  meta.user["author"] = "Ada";
+  ASSERT_TRUE(store_->PutObject("a/b.txt", "x", meta).ok());
+  char value[64];
+  ssize_t n = ::getxattr((root_ + "/a/b.txt").c_str(), "user.shoal.content_type", value, sizeof(value));
+  ASSERT_EQ(n, 10);
+  EXPECT_EQ(std::string(value, n), "text/plain");
+  n = ::getxattr((root_ + "/a/b.txt").c_str(), "user.shoal.meta.author", value, sizeof(value));
+  ASSERT_EQ(n, 3);
+  EXPECT_EQ(std::string(value, n), "Ada");
+  // Attributes of other tools are not metadata.
+  ASSERT_EQ(::setxattr((root_ + "/a/b.txt").c_str(), "user.other", "1", 1, 0), 0);
+  auto head = store_->Head("a/b.txt");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head->meta, meta);
+}
+
+// ramfs keeps no user extended attributes: a write with metadata says so and leaves nothing
+// (no object, no temp file); one without works, and heads as the default content type.
+TEST_F(LocalStoreTest, AFilesystemWithoutXattrsRefusesMetadataNotTheWrite) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting ramfs needs root";
+  std::string mnt = outer_ + "/ramfs";
+  std::filesystem::create_directories(mnt);
+  ASSERT_EQ(::mount("ramfs", mnt.c_str(), "ramfs", 0, nullptr), 0);
+  auto store = NewLocalStore(mnt);
+  ObjectMeta meta;
+  meta.user["author"] = "Ada";
+  auto put = store->PutObject("k", "x", meta);
+  EXPECT_EQ(put.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(put.status().message().find("extended attributes"), std::string::npos) << put.status().ToString();
+  EXPECT_TRUE(std::filesystem::is_empty(mnt));
+  ASSERT_TRUE(store->PutObject("k", "x").ok());
+  auto head = store->Head("k");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  ObjectMeta plain;
+  plain.content_type = kDefaultContentType;
+  EXPECT_EQ(*head->meta, plain);
+  ::umount2(mnt.c_str(), MNT_DETACH);
 }
 
 }  // namespace

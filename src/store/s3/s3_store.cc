@@ -98,7 +98,8 @@ class S3Store final : public ObjectStore {
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("HEAD", key, {}, req, &resp, "HeadObject " + Url(key)));
     return ObjectInfo{key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10),
-                      Unquote(resp.Header("etag")), ParseHttpTime(resp.Header("last-modified"))};
+                      Unquote(resp.Header("etag")), ParseHttpTime(resp.Header("last-modified")),
+                      MetaFromHeaders(resp, "x-amz-meta-")};
   }
 
   Result<ListPage> ListImpl(const ListOptions& opts) override {
@@ -140,19 +141,21 @@ class S3Store final : public ObjectStore {
     return st;
   }
 
-  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data) override {
+  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
+                                   const ObjectMeta& meta) override {
     http::Request req;
     req.body = data;
-    req.headers = {{"Content-Type", "application/octet-stream"}};
+    AddMetaHeaders(meta, &req);
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("PUT", key, {}, req, &resp, "PutObject " + Url(key)));
     return ObjectInfo{key, data.size(), Unquote(resp.Header("etag")),
                       ParseHttpTime(resp.Header("last-modified"))};
   }
 
-  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key) override {
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,
+                                                           const ObjectMeta& meta) override {
     http::Request req;
-    req.headers = {{"Content-Type", "application/octet-stream"}};
+    AddMetaHeaders(meta, &req);  // S3 keeps them for the object CompleteMultipartUpload makes
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("POST", key, {{"uploads", ""}}, req, &resp,
                                "CreateMultipartUpload " + Url(key)));
@@ -172,6 +175,12 @@ class S3Store final : public ObjectStore {
   }
 
  private:
+  // The object's content headers and x-amz-meta-* as PutObject and CreateMultipartUpload
+  // take them.
+  static void AddMetaHeaders(const ObjectMeta& meta, http::Request* req) {
+    for (auto& h : MetaHeaders(meta, &ContentField::header, "x-amz-meta-")) req->headers.push_back(std::move(h));
+  }
+
   void Sign(const std::string& method, const std::string& key, const Params& query,
             http::Request* req) {
     req->method = method;
@@ -189,6 +198,11 @@ class S3Store final : public ObjectStore {
     if (!config_.session_token.empty()) signed_headers.push_back({"x-amz-security-token", config_.session_token});
     for (const auto& h : signed_headers) {
       if (h.first != "host") req->headers.push_back(h);
+    }
+    // S3 refuses x-amz-* headers that are not signed ("headers present in the request which
+    // were not signed"): the metadata is signed too.
+    for (const auto& [name, value] : req->headers) {
+      if (StartsWith(ToLower(name), "x-amz-meta-")) signed_headers.push_back({name, value});
     }
     req->headers.push_back({"Authorization", SigV4Authorization(config_, method, path, query,
                                                                 signed_headers, kUnsignedPayload, now)});
