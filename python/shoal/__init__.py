@@ -15,11 +15,12 @@ Every call that moves bytes releases the GIL.
 """
 
 import io
+import json
 import os
 
 from . import _shoal
 
-__all__ = ["Client", "File", "Entry"]
+__all__ = ["Client", "File", "Entry", "latest_checkpoint"]
 
 Entry = _shoal.Entry
 
@@ -183,7 +184,23 @@ class Client:
         store (timeout seconds, 0 for no limit)."""
         self._native.flush(prefix, timeout)
 
-    def commit(self, prefix):
+    def commit(self, prefix, expect=0, shard_name="rank-{rank}", timeout=0):
         """Waits until everything under prefix is durable, then writes prefix/_SHOAL_COMMITTED
-        (JSON naming every object with its size and ETag). Returns the marker."""
-        return self._native.commit(prefix)
+        (JSON naming every object with its size and ETag). With expect=N (rank 0, once its
+        own shard is written), first waits for the shards of ranks 0..N-1, shard_name with
+        {rank} (or {rank:W}, zero-padded) standing for the rank; the marker then names exactly
+        them. timeout (seconds, 0 for no limit) bounds the waits: past it, OSError naming the
+        missing shards, and no marker. Returns the marker as a dict ('prefix', 'committed_at',
+        'objects', 'bytes', 'contents': [{'key', 'size', 'etag'}], 'shards' with expect)."""
+        return json.loads(self._native.commit(prefix, expect, shard_name, timeout))
+
+    def latest_checkpoint(self, prefix):
+        """The URL (ending in '/') of the newest step under prefix whose _SHOAL_COMMITTED
+        marker exists and whose objects all still match it (size and ETag); None when no step
+        is complete. Steps are ordered by the last number in their name."""
+        return self._native.latest_checkpoint(prefix)
+
+
+def latest_checkpoint(prefix, cache=None, token_file=None):
+    """Client(cache, token_file).latest_checkpoint(prefix): the newest complete step's URL, or None."""
+    return Client(cache, token_file).latest_checkpoint(prefix)

@@ -332,9 +332,14 @@ Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::stri
   return o;
 }
 
-Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp,
-                         NodeRequest(config, "POST", proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix}}), 201));
+Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix, uint32_t shards,
+                                       const std::string& shard_name) {
+  std::string count = std::to_string(shards);
+  std::string target = shards == 0 ? proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix}})
+                                   : proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix},
+                                                                        {proto::kExpectParam, count},
+                                                                        {proto::kShardParam, shard_name}});
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "POST", target, 201));
   return std::move(resp.body);
 }
 

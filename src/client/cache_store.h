@@ -67,8 +67,11 @@ Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::stri
 Status DeleteThroughCache(const CacheConfig& config, const std::string& url);
 
 // Has the node write PREFIX/_SHOAL_COMMITTED (see store/commit.h) once everything under the
-// prefix is durable; kPreconditionFailed while writes under it are still pending. The marker.
-Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix);
+// prefix is durable; kPreconditionFailed while writes under it are still pending. With `shards`
+// more than 0, the marker names exactly the shards `shard_name` ({rank} in it) of ranks 0 ..
+// shards-1, and kNotFound names those missing (no marker). The marker.
+Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix, uint32_t shards = 0,
+                                       const std::string& shard_name = "");
 
 struct ClusterMember {
   std::string id, endpoint, domain;

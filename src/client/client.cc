@@ -5,8 +5,6 @@
 #include <cstring>
 #include <set>
 
-#include "store/commit.h"
-
 namespace shoal::client {
 
 // --- Reader -----------------------------------------------------------------------------------
@@ -302,6 +300,12 @@ Result<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
   return c;
 }
 
+std::unique_ptr<Client> Client::Open(const ClientOptions& options, const CacheConfig& cache) {
+  std::unique_ptr<Client> c(new Client(options));
+  c->cache_ = cache;
+  return c;
+}
+
 Result<std::shared_ptr<ObjectStore>> Client::DirectStore(const ObjectUrl& url) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& store = direct_[BucketOf(url)];
@@ -431,16 +435,6 @@ Result<std::unique_ptr<Writer>> Client::OpenWrite(const std::string& url) {
 Status Client::Flush(const std::string& prefix_url, int timeout_s) {
   if (!has_cache()) return Status::Ok();
   return WaitDurable(cache_, prefix_url, timeout_s);
-}
-
-Result<std::string> Client::Commit(const std::string& prefix_url) {
-  if (!has_cache()) {  // every write is in the store once closed
-    SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
-    SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
-    return WriteCommitMarker(*store, u);
-  }
-  SHOAL_RETURN_IF_ERROR(Flush(prefix_url));
-  return CommitThroughCache(cache_, prefix_url);
 }
 
 }  // namespace shoal::client

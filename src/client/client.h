@@ -135,6 +135,9 @@ struct FileInfo {
 class Client {
  public:
   static Result<std::unique_ptr<Client>> Open(const ClientOptions& options);
+  // With a node already resolved (CacheConfig::Resolve; endpoint empty: none); options.cache and
+  // options.token_file are not read.
+  static std::unique_ptr<Client> Open(const ClientOptions& options, const CacheConfig& cache);
   const CacheConfig& cache() const { return cache_; }
   bool has_cache() const { return !cache_.endpoint.empty(); }
 
@@ -155,8 +158,6 @@ class Client {
   // Waits until everything under `prefix_url` written through the cache node is in the store
   // (`timeout_s` 0: no limit). Immediate without a cache node (writes are in the store at close).
   Status Flush(const std::string& prefix_url, int timeout_s = 0);
-  // Writes PREFIX/_SHOAL_COMMITTED once everything under it is durable (flushes first).
-  Result<std::string> Commit(const std::string& prefix_url);
   // The store `url`'s bucket is read from: through the cache node, or direct.
   Result<std::shared_ptr<ObjectStore>> ReadStore(const ObjectUrl& url);
   // The store itself (listing, and everything without a cache node).

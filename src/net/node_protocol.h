@@ -20,7 +20,7 @@ namespace shoal::proto {
 // ---- paths ---------------------------------------------------------------------------------
 inline constexpr std::string_view kObjectPath = "/v1/object";      // GET|HEAD|PUT|DELETE ?url=
 inline constexpr std::string_view kPendingPath = "/v1/pending";    // GET ?prefix=
-inline constexpr std::string_view kCommitPath = "/v1/commit";      // POST ?prefix=
+inline constexpr std::string_view kCommitPath = "/v1/commit";      // POST ?prefix=[&expect=&shard=]
 inline constexpr std::string_view kWarmPath = "/v1/warm";          // POST ?url=&index=[&route=1]
 inline constexpr std::string_view kDrainPath = "/v1/drain";        // GET|POST
 inline constexpr std::string_view kClusterPath = "/v1/cluster";    // GET (JSON)
@@ -40,6 +40,8 @@ inline constexpr std::string_view kReadyzPath = "/readyz";
 // ---- query parameters ----------------------------------------------------------------------
 inline constexpr std::string_view kUrlParam = "url";          // the object, az://c/k
 inline constexpr std::string_view kPrefixParam = "prefix";    // pending, commit
+inline constexpr std::string_view kExpectParam = "expect";    // commit: the number of shards
+inline constexpr std::string_view kShardParam = "shard";      // commit: their name, with {rank}
 inline constexpr std::string_view kIndexParam = "index";      // warm, replica/chunk: chunk number
 inline constexpr std::string_view kRouteParam = "route";      // warm: "1" = through the owner
 inline constexpr std::string_view kCurrentParam = "current";  // cluster/view: "1" = no history

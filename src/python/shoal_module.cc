@@ -5,8 +5,10 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "client/checkpoint.h"
 #include "client/client.h"
 
 namespace py = pybind11;
@@ -200,13 +202,25 @@ class PyClient {
     }
     Check(st);
   }
-  std::string Commit(const std::string& prefix) {
+  // The marker's JSON (see client/checkpoint.h CommitCheckpoint).
+  std::string Commit(const std::string& prefix, uint32_t expect, const std::string& shard_name, int timeout_s) {
     Result<std::string> r = Status::Ok();
     {
       py::gil_scoped_release nogil;
-      r = c_->Commit(prefix);
+      r = shoal::client::CommitCheckpoint(*c_, prefix, shoal::client::ShardSpec{expect, shard_name}, timeout_s);
     }
     return Check(std::move(r));
+  }
+  // The newest complete step's URL, or None.
+  std::optional<std::string> Latest(const std::string& prefix) {
+    Result<shoal::client::LatestCheckpoint> r = Status::Ok();
+    {
+      py::gil_scoped_release nogil;
+      r = shoal::client::FindLatestCheckpoint(*c_, prefix);
+    }
+    auto latest = Check(std::move(r));
+    if (!latest.found) return std::nullopt;
+    return latest.url;
   }
 
  private:
@@ -245,5 +259,7 @@ PYBIND11_MODULE(_shoal, m) {
       .def("ls", &PyClient::Ls, py::arg("prefix"), py::arg("recursive") = false)
       .def("delete", &PyClient::Delete, py::arg("url"))
       .def("flush", &PyClient::Flush, py::arg("prefix") = "", py::arg("timeout") = 0)
-      .def("commit", &PyClient::Commit, py::arg("prefix"));
+      .def("commit", &PyClient::Commit, py::arg("prefix"), py::arg("expect") = 0,
+           py::arg("shard_name") = shoal::client::ShardSpec().name, py::arg("timeout") = 0)
+      .def("latest_checkpoint", &PyClient::Latest, py::arg("prefix"));
 }
