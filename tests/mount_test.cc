@@ -49,15 +49,36 @@ bool Mounted(const std::string& mountpoint) {
   return false;
 }
 
+// `argv` run with no object-store credentials in its environment (`env -u` of every variable
+// the stores read), as on a GPU host that only knows its cache node.
+std::vector<std::string> NoStoreCredentials(const std::vector<std::string>& argv) {
+  std::vector<std::string> out = {"env"};
+  for (const char* v : {"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY",
+                        "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_BLOB_ENDPOINT", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
+                        "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+                        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                        "AWS_ENDPOINT_URL_S3"}) {
+    out.insert(out.end(), {"-u", v});
+  }
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+// What NoStoreCredentials runs with: were anything to try the store directly, its managed
+// identity lookup goes to a closed port on this host (never outside) and fails.
+testing::Env NoStoreCredentialsEnv() { return {{"AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9"}}; }
+
 // One `shoal mount --foreground` process; unmounted and stopped when it goes away.
 class Mount {
  public:
-  Status Start(const std::string& url, const std::vector<std::string>& extra) {
+  // `store_credentials` false: the mount's environment has none (NoStoreCredentials).
+  Status Start(const std::string& url, const std::vector<std::string>& extra, bool store_credentials = true) {
     mountpoint_ = dir_.path() + "/mnt";
     fs::create_directory(mountpoint_);
     std::vector<std::string> argv = {testing::ShoalBinary(), "mount", "--foreground", url, mountpoint_};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    if (!proc_.Start(argv, testing::ServersClientEnv(), dir_.path() + "/mount.log")) {
+    auto env = store_credentials ? testing::ServersClientEnv() : NoStoreCredentialsEnv();
+    if (!store_credentials) argv = NoStoreCredentials(argv);
+    if (!proc_.Start(argv, env, dir_.path() + "/mount.log")) {
       return Status::IOError("could not start shoal mount");
     }
     if (!Until([&] { return Mounted(mountpoint_) || !proc_.running(); }, std::chrono::seconds(30)) ||
@@ -154,6 +175,73 @@ TEST_F(MountTest, TorchCheckpointsThroughMountAndBinding) {
     auto stat = Shoal({"stat", "--cache", node_.Endpoint(), Url(std::string("ckpt/") + name)});
     EXPECT_NE(stat.out.find("durable"), std::string::npos) << stat.out;
   }
+}
+
+// A host with no store credentials, only the node: `shoal cp -r --cache` up and down, `shoal
+// ls --cache`, `shoal rm --cache`, a mount's readdir and reads, and the binding's ls(). A write
+// the node has not uploaded yet (the store slowed to 16 KiB/s) is listed by all of them, and
+// one deleted through the node is listed by none.
+TEST_F(MountTest, HostsWithoutStoreCredentialsListCopyAndMountThroughTheNode) {
+  const std::string ep = node_.Endpoint();
+  auto bare = [&](std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), testing::ShoalBinary());
+    return testing::RunCommand(NoStoreCredentials(args), NoStoreCredentialsEnv(), input);
+  };
+  std::string src = files_.path() + "/up";
+  fs::create_directories(src + "/sub");
+  ASSERT_TRUE(testing::WritePatternFile(src + "/a.bin", 90, 3 * kMiB + 5));
+  ASSERT_TRUE(testing::WritePatternFile(src + "/sub/b.bin", 91, 100000));
+  auto up = bare({"cp", "-r", "-q", "--cache", ep, src, Url("bare/")});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  ASSERT_TRUE(testing::WaitUntilDurable(ep, std::chrono::seconds(120)));
+  auto down = bare({"cp", "-r", "-q", "--cache", ep, Url("bare/"), files_.path() + "/down"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  auto diff = testing::RunCommand({"diff", "-r", src, files_.path() + "/down"});
+  EXPECT_EQ(diff.exit_code, 0) << diff.out << diff.err;
+  // Without the node the same listing fails: the host really has no credentials.
+  auto direct = bare({"ls", Url("bare/")});
+  EXPECT_EQ(direct.exit_code, 1) << direct.out;
+
+  // A write still on the node only, and one deleted through it.
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.bandwidth = 16 << 10}).ok());
+  ASSERT_EQ(bare({"cp", "-q", "--cache", ep, "-", Url("bare/sub/pending.bin")}, std::string(256 << 10, 'p')).exit_code, 0);
+  ASSERT_EQ(bare({"cp", "-q", "--cache", ep, "-", Url("bare/gone.bin")}, "soon gone").exit_code, 0);
+  auto rm = bare({"rm", "--cache", ep, Url("bare/gone.bin")});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  auto ls = bare({"ls", "--cache", ep, Url("bare/")});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("PRE  bare/sub/"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find(std::to_string(3 * kMiB + 5) + "  bare/a.bin"), std::string::npos) << ls.out;
+  EXPECT_EQ(ls.out.find("gone.bin"), std::string::npos) << ls.out;
+  auto lsr = bare({"ls", "-r", "--cache", ep, Url("bare/")});
+  EXPECT_NE(lsr.out.find("262144  bare/sub/pending.bin"), std::string::npos) << lsr.out;
+  EXPECT_NE(lsr.out.find("100000  bare/sub/b.bin"), std::string::npos) << lsr.out;
+  EXPECT_EQ(lsr.out.find("gone.bin"), std::string::npos) << lsr.out;
+
+  auto py = testing::RunCommand(
+      NoStoreCredentials({"/usr/bin/python3", "-c",
+                          "import shoal, sys\n"
+                          "for e in shoal.Client().ls(sys.argv[1], recursive=True): print(e.url, e.size)",
+                          Url("bare/")}),
+      {{"PYTHONPATH", testing::BinaryDir() + "/python"}, {"SHOAL_CACHE", ep},
+       {"AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9"}});
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_EQ(py.out, Url("bare/a.bin") + " " + std::to_string(3 * kMiB + 5) + "\n" + Url("bare/sub/b.bin") +
+                        " 100000\n" + Url("bare/sub/pending.bin") + " 262144\n");
+
+  Mount m;
+  ASSERT_TRUE(m.Start(Url("bare/"), {"--cache", ep}, /*store_credentials=*/false).ok()) << m.Log();
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(m.path())) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"a.bin", "sub"}));
+  names.clear();
+  for (const auto& e : fs::directory_iterator(m.path() + "/sub")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"b.bin", "pending.bin"}));
+  EXPECT_EQ(testing::FileSha256(m.path() + "/a.bin"), testing::FileSha256(src + "/a.bin"));
+  EXPECT_EQ(fs::file_size(m.path() + "/sub/pending.bin"), 256u << 10);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
 }
 
 // cp -r of a tree of mixed sizes (empty to several chunks, nested) into the mount and out again.

@@ -9,8 +9,9 @@ node and written back through it.
     with client.open("az://ckpt/run1/model.pt", "rb") as f:
         state = torch.load(f)
 
-Credentials for the object store (listing, and everything without a cache node) come from the
-environment as for the `shoal` command line (AZURE_STORAGE_CONNECTION_STRING, AWS_*, ...).
+With a cache node, everything (listing too) goes through it and this host needs no store
+credentials. Without one, they come from the environment as for the `shoal` command line
+(AZURE_STORAGE_CONNECTION_STRING, AWS_*, ...).
 Every call that moves bytes releases the GIL.
 """
 
@@ -172,8 +173,8 @@ class Client:
         return self._native.stat(url)
 
     def ls(self, prefix, recursive=False):
-        """Entries under prefix (directories as is_dir entries unless recursive), with writes
-        the node has not uploaded yet."""
+        """Entries under prefix (directories as is_dir entries unless recursive). With a node,
+        its listing: writes it has not uploaded yet included, no store credentials needed."""
         return self._native.ls(prefix, recursive)
 
     def delete(self, url):

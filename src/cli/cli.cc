@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <type_traits>
 
@@ -544,7 +545,8 @@ Status Cat(const CatOptions& o, const client::CacheConfig& cache) {
 struct LsOptions {
   static constexpr const char* kHelp =
       "List objects under a URL prefix. Without -r, keys are grouped at '/' like directories\n"
-      "(PRE lines). Columns: last-modified (UTC), size in bytes, key.\n"
+      "(PRE lines). Columns: last-modified (UTC), size in bytes, key. With --cache, the node\n"
+      "lists (no store credentials needed here), its writes not yet uploaded included.\n"
       "Example: shoal ls az://ckpt/run1/";
   std::string url;
   bool recursive = false;
@@ -554,11 +556,12 @@ struct LsOptions {
     cmd->add_option("URL", url, "URL prefix (az://container/prefix, s3://bucket/prefix, path)")->required();
     cmd->add_flag("-r,--recursive", recursive, "List every key under the prefix, without grouping");
     cmd->add_flag("-l,--long", long_format, "Also show each object's ETag");
+    AddCacheFlags(cmd, common);
   }
 };
 
-Status Ls(const LsOptions& o, const client::CacheConfig&) {
-  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url));
+Status Ls(const LsOptions& o, const client::CacheConfig& cache) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url, false, &cache));
   ListOptions lo;
   lo.prefix = loc.url.key;
   if (loc.local && IsLocalDir(loc)) lo.prefix = AsPrefix(lo.prefix);
@@ -610,18 +613,21 @@ Status Stat(const StatOptions& o, const client::CacheConfig& cache) {
 }
 
 struct RmOptions {
-  static constexpr const char* kHelp = "Delete an object, or with -r every object under a prefix.";
+  static constexpr const char* kHelp =
+      "Delete an object, or with -r every object under a prefix. With --cache, through the node:\n"
+      "its writes of the object not yet uploaded are cancelled too.";
   std::string url;
   bool recursive = false;
   Common common;
   void Define(CLI::App* cmd) {
     cmd->add_option("URL", url, "Object URL or prefix")->required();
     cmd->add_flag("-r,--recursive", recursive, "Delete every object under the prefix");
+    AddCacheFlags(cmd, common);
   }
 };
 
-Status Rm(const RmOptions& o, const client::CacheConfig&) {
-  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url));
+Status Rm(const RmOptions& o, const client::CacheConfig& cache) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url, false, &cache));
   if (!o.recursive) {
     SHOAL_RETURN_IF_ERROR(loc.store->Head(loc.url.key).status());
     return loc.store->Delete(loc.url.key);
@@ -868,11 +874,16 @@ Status Warmup(const WarmupOptions& o, const client::CacheConfig& cache) {
     return Status::InvalidArgument("name a node of the cluster: --cache HOST:PORT (or set SHOAL_CACHE)");
   }
   if (o.per_node < 1 || o.per_node > 64) return Status::InvalidArgument("--per-node must be 1 to 64");
-  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.prefix));
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.prefix, false, &cache));  // listed by the node
   SHOAL_ASSIGN_OR_RETURN(std::vector<ObjectInfo> listed, ListAll(*loc.store, loc.url.key));
+  // Writes not yet uploaded are on the node that took them already, and not in the store.
+  SHOAL_ASSIGN_OR_RETURN(client::PendingWrites pending, client::FetchPending(cache, loc.url.ToString()));
+  std::set<std::string> local;
+  for (const auto& p : pending.list) local.insert(p.key);
   std::vector<std::pair<std::string, ObjectInfo>> objects;
   uint64_t total = 0;
   for (const auto& obj : listed) {
+    if (local.count(loc.url.WithKey(obj.key).ToString())) continue;
     objects.push_back({loc.url.WithKey(obj.key).ToString(), obj});
     total += obj.size;
   }

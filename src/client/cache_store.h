@@ -23,9 +23,12 @@ struct CacheConfig {
   static Result<CacheConfig> Resolve(const std::string& cache_flag, const std::string& token_file_flag);
 };
 
-// An ObjectStore for the objects of `bucket` (scheme://bucket) read through a shoald:
-// Get and Head go to the node, which serves them from its chunk cache. Writes, listing and
-// deletes are not served by the node yet and fail with kInvalidArgument saying so.
+// An ObjectStore for the objects of `bucket` (scheme://bucket) through a shoald, which needs
+// no store credentials here: Get and Head go to the node, which serves them from its chunk
+// cache; List is the node's (/v1/list: the store's listing with the node's writes not yet
+// uploaded merged in); Delete cancels the node's pending writes of the key, then deletes it.
+// Writes through this interface (PutObject, multipart) and CreateBucket fail with
+// kInvalidArgument: write with WriteThroughCache (client::Writer), create buckets directly.
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket);
 
 inline constexpr uint64_t kUnknownSize = UINT64_MAX;

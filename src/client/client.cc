@@ -338,26 +338,13 @@ Result<FileInfo> Client::Stat(const std::string& url) {
 Result<shoal::ListPage> Client::List(const std::string& prefix_url, bool recursive, const std::string& continuation,
                                      uint32_t max_keys) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
-  SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
+  SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));  // the node's listing has its pending writes
   ListOptions lo;
   lo.prefix = u.key;
   lo.delimiter = recursive ? "" : "/";
   lo.continuation = continuation;
   lo.max_keys = max_keys;
   return store->List(lo);
-}
-
-Result<std::vector<ObjectInfo>> Client::PendingUnder(const std::string& prefix_url) {
-  std::vector<ObjectInfo> out;
-  if (!has_cache()) return out;
-  SHOAL_ASSIGN_OR_RETURN(PendingWrites p, FetchPending(cache_, prefix_url));
-  for (auto& o : p.list) {
-    auto u = ObjectUrl::Parse(o.key);
-    if (!u.ok()) continue;
-    o.key = u->key;
-    out.push_back(std::move(o));
-  }
-  return out;
 }
 
 Result<std::vector<ObjectInfo>> Client::ListAll(const std::string& prefix_url, bool recursive,
@@ -372,17 +359,6 @@ Result<std::vector<ObjectInfo>> Client::ListAll(const std::string& prefix_url, b
     dirs.insert(page.prefixes.begin(), page.prefixes.end());
     continuation = page.next_continuation;
   } while (!continuation.empty());
-  SHOAL_ASSIGN_OR_RETURN(auto pending, PendingUnder(prefix_url));
-  for (auto& o : pending) {
-    if (!recursive) {  // a pending write below the next "/" shows as that prefix
-      size_t slash = o.key.find('/', u.key.size());
-      if (slash != std::string::npos) {
-        dirs.insert(o.key.substr(0, slash + 1));
-        continue;
-      }
-    }
-    objects[o.key] = std::move(o);  // the newest version is the node's
-  }
   std::vector<ObjectInfo> out;
   for (auto& [key, o] : objects) out.push_back(std::move(o));
   if (prefixes) prefixes->assign(dirs.begin(), dirs.end());

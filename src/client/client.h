@@ -142,13 +142,12 @@ class Client {
   bool has_cache() const { return !cache_.endpoint.empty(); }
 
   Result<FileInfo> Stat(const std::string& url);
-  // One page of what is under `prefix_url` (delimiter "/" unless recursive), from the store.
+  // One page of what is under `prefix_url` (delimiter "/" unless recursive): with a cache
+  // node, the node's listing (no store credentials needed here; the node's writes not yet
+  // uploaded merged in, with the version it serves them as); without, the store's.
   Result<shoal::ListPage> List(const std::string& prefix_url, bool recursive, const std::string& continuation,
                                uint32_t max_keys = 1000);
-  // Objects under `prefix_url` written through the cache node and not yet in the store (their
-  // keys in their bucket); none without a cache node.
-  Result<std::vector<ObjectInfo>> PendingUnder(const std::string& prefix_url);
-  // Everything under `prefix_url`: the store's listing with the pending writes merged in.
+  // Every page of List, in key order (and the common prefixes, when not recursive).
   Result<std::vector<ObjectInfo>> ListAll(const std::string& prefix_url, bool recursive,
                                           std::vector<std::string>* prefixes = nullptr);
   Status Delete(const std::string& url);
@@ -160,7 +159,7 @@ class Client {
   Status Flush(const std::string& prefix_url, int timeout_s = 0);
   // The store `url`'s bucket is read from: through the cache node, or direct.
   Result<std::shared_ptr<ObjectStore>> ReadStore(const ObjectUrl& url);
-  // The store itself (listing, and everything without a cache node).
+  // The store itself (everything without a cache node; needs the store's credentials).
   Result<std::shared_ptr<ObjectStore>> DirectStore(const ObjectUrl& url);
 
  private:

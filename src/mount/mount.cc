@@ -134,7 +134,7 @@ struct DirHandle {
   std::set<std::string> names;
   std::string continuation;
   bool listed = false;  // the store's pages are all in entries
-  bool done = false;    // and the extras (pending writes, this mount's own) too
+  bool done = false;    // and the extras (files and directories this mount is making) too
 };
 
 class Fs {
@@ -234,8 +234,8 @@ class Fs {
     return Found{true, false, {}};
   }
 
-  // Whether anything is under directory `path`: in the store (its own marker object aside),
-  // pending on the node, or being written or made by this mount.
+  // Whether anything is under directory `path`: listed (its own marker object aside; with a
+  // node, its writes not yet uploaded too), or being written or made by this mount.
   Result<bool> DirHasEntries(const std::string& path) {
     const std::string prefix = root_.key + (path.empty() ? "" : path + "/");
     SHOAL_ASSIGN_OR_RETURN(shoal::ListPage page, client_->List(DirUrl(path), false, "", 2));
@@ -243,8 +243,6 @@ class Fs {
     for (const auto& o : page.objects) {
       if (o.key != prefix) return true;
     }
-    SHOAL_ASSIGN_OR_RETURN(auto pending, client_->PendingUnder(DirUrl(path)));
-    if (!pending.empty()) return true;
     std::lock_guard<std::mutex> lock(mu_);
     auto under = [&](const std::string& p) { return p.size() > path.size() && (path.empty() || p.rfind(path + "/", 0) == 0); };
     for (const auto& [p, h] : writing_) {
@@ -392,8 +390,8 @@ class Fs {
     fuse_reply_err(req, 0);
   }
 
-  // Adds the next page of the listing (or, once the store's pages are done, what the store
-  // does not list yet) to `d`.
+  // Adds the next page of the listing (or, once its pages are done, what this mount is making
+  // and nobody lists yet) to `d`.
   Status ListMore(const std::string& path, DirHandle* d) {
     const std::string prefix = root_.key + (path.empty() ? "" : path + "/");
     auto add = [&](const std::string& key, bool dir) {
@@ -416,15 +414,6 @@ class Fs {
       d->continuation = page.next_continuation;
       d->listed = d->continuation.empty();
       return Status::Ok();
-    }
-    SHOAL_ASSIGN_OR_RETURN(auto pending, client_->PendingUnder(DirUrl(path)));
-    for (const auto& o : pending) {
-      size_t slash = o.key.find('/', prefix.size());
-      if (slash == std::string::npos) {
-        add(o.key, false);
-      } else {
-        add(o.key.substr(0, slash + 1), true);
-      }
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [p, h] : writing_) {
@@ -937,13 +926,9 @@ int Run(const MountOptions& options) {
   client_options.reader.huge_pages = true;  // replies pin the Reader's buffers (client.cc)
   auto client = client::Client::Open(client_options);
   if (!client.ok()) return fail(client.status().ToString());
-  // Fail now, with a clear message, rather than at the first ls: the store must answer.
+  // Fail now, with a clear message, rather than at the first ls: the store (or the node) must answer.
   auto probe = (*client)->List(root->ToString(), false, "", 1);
   if (!probe.ok()) return fail("cannot list " + root->ToString() + ": " + probe.status().ToString());
-  if ((*client)->has_cache()) {
-    auto pending = (*client)->PendingUnder(root->ToString());
-    if (!pending.ok()) return fail(pending.status().ToString());
-  }
 
   std::error_code ec;
   const std::string canonical = std::filesystem::weakly_canonical(options.mountpoint, ec).string();

@@ -22,6 +22,7 @@
 
 #include "common/strings.h"
 #include "net/node_protocol.h"
+#include "node/listing.h"
 #include "node/request_parse.h"
 #include "store/commit.h"
 
@@ -91,6 +92,17 @@ void CountError(Node* node, const Status& st) {
   if (st.code() == Code::kNotFound) node->metrics().errors_not_found++;
   else if (st.code() == Code::kUnavailable) node->metrics().errors_unavailable++;
   else node->metrics().errors_other++;
+}
+
+// A handler of its own file (Beast-free: the target in, JSON or an error out) as a server handler.
+template <Result<std::string> (*Serve)(Node*, std::string_view)>
+TextResponse Json(Node* node, const Request& req) {
+  auto body = Serve(node, std::string_view(req.target().data(), req.target().size()));
+  if (!body.ok()) {
+    CountError(node, body.status());
+    return ErrorResponse(req.version(), req.keep_alive(), body.status());
+  }
+  return Text(req.version(), req.keep_alive(), std::move(body).value(), "application/json");
 }
 
 // ---- the connection ----------------------------------------------------------------------
@@ -895,6 +907,7 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
   if (StartsWith(target, proto::kWarmPath)) co_return co_await blocking(ServeWarm);
   if (target == proto::kClusterPath) co_return co_await Write(c, ServeCluster(node, req));
   if (StartsWith(target, proto::kPendingPath)) co_return co_await blocking(ServePending);
+  if (StartsWith(target, proto::kListPath)) co_return co_await blocking(Json<ServeList>);
   if (StartsWith(target, proto::kCommitPath)) {
     if (req.method() != http::verb::post) {
       co_return co_await Write(c, ErrorResponse(v, ka, http::status::method_not_allowed,
