@@ -27,8 +27,11 @@ Entry = _shoal.Entry
 
 
 class File(io.RawIOBase):
-    """An object open for reading ("rb": read, readinto, seek, tell) or writing ("wb": write,
-    tell; front to back). A written object appears whole when close() returns, never in part."""
+    """An object open for reading ("rb": read, readinto, seek, tell) or writing ("wb": a new
+    object; "ab": one that starts with the object's current bytes, every write at its end).
+    A file being written may seek back and rewrite, and be truncated, as zipfile, np.savez and
+    tarfile do: bytes are kept in a spool file ($TMPDIR) and streamed to the node while they
+    come in order. A written object appears whole when close() returns, never in part."""
 
     def __init__(self, url, mode, native):
         super().__init__()
@@ -42,10 +45,10 @@ class File(io.RawIOBase):
         return self.mode == "rb"
 
     def writable(self):
-        return self.mode == "wb"
+        return self.mode in ("wb", "ab")
 
     def seekable(self):
-        return self.mode == "rb"
+        return True
 
     def _check_open(self):
         if self.closed:
@@ -85,8 +88,6 @@ class File(io.RawIOBase):
             pos = self._native.size + offset
         else:
             raise ValueError("whence must be 0, 1 or 2")
-        if not self.readable() and pos != self._pos:
-            raise io.UnsupportedOperation("an object is written front to back: seek is only to where it is")
         if pos < 0:
             raise ValueError("negative seek position %d" % pos)
         self._pos = pos
@@ -101,9 +102,22 @@ class File(io.RawIOBase):
         self._check_open()
         if not self.writable():
             raise io.UnsupportedOperation("not writable (opened 'rb')")
-        n = self._native.write(data)
+        if self.mode == "ab":
+            self._pos = self._native.size  # appends go to the end wherever the position is
+        n = self._native.write_at(self._pos, data)
         self._pos += n
         return n
+
+    def truncate(self, size=None):
+        """Cuts (or extends with zeros) the object being written to size (default: the position)."""
+        self._check_open()
+        if not self.writable():
+            raise io.UnsupportedOperation("not writable (opened 'rb')")
+        size = self._pos if size is None else size
+        if size < 0:
+            raise ValueError("negative size %d" % size)
+        self._native.truncate(size)
+        return size
 
     def flush(self):
         # Bytes written are handed to the upload as they come; close() completes the object.
@@ -155,17 +169,36 @@ class Client:
     def __init__(self, cache=None, token_file=None):
         self._native = _shoal.Client(cache or "", token_file or "")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
     @property
     def cache(self):
         return self._native.cache
 
     def open(self, url, mode="rb"):
-        """A file object: "rb" reads the object's current version, "wb" writes a new one."""
+        """A file object: "rb" reads the object's current version, "wb" writes a new one, "ab"
+        a new one that starts with the current bytes (read at open; none if it does not exist)."""
         if mode == "rb" or mode == "r":
             return File(url, "rb", self._native.open_read(url))
         if mode == "wb" or mode == "w":
-            return File(url, "wb", self._native.open_write(url))
-        raise ValueError("mode must be 'rb' or 'wb' (objects are read, or written whole)")
+            return File(url, "wb", self._native.open_write(url, False))
+        if mode == "ab" or mode == "a":
+            f = File(url, "ab", self._native.open_write(url, True))
+            f._pos = f.size
+            return f
+        raise ValueError("mode must be 'rb', 'wb' or 'ab' (objects are read, or written whole)")
+
+    def exists(self, url):
+        """Whether the object exists (with a node: a write it has not uploaded yet counts)."""
+        try:
+            self._native.stat(url)
+            return True
+        except FileNotFoundError:
+            return False
 
     def stat(self, url):
         """{'url', 'size', 'etag', 'state', 'last_modified'}; state is 'local' while the node

@@ -953,8 +953,9 @@ struct MountCommandOptions {
       "Mount the objects under URL_PREFIX as files at MOUNTPOINT (FUSE). With --cache, reads\n"
       "come from the node's cache and a file written there is acknowledged at close once it is\n"
       "on the node (write-back; see shoal flush); without, straight to the object store.\n"
-      "Files are written front to back and appear whole at close; writing into the middle of\n"
-      "an existing file fails with EOPNOTSUPP. rename copies (objects have no rename).\n"
+      "A file being written may be rewritten anywhere, truncated and appended to (a new version\n"
+      "of the object, kept in a spool file in $TMPDIR); it appears whole at close. rename copies\n"
+      "(objects have no rename).\n"
       "See docs/mount.md. Detaches once mounted unless --foreground; `shoal unmount` ends it.\n"
       "Example: shoal mount --cache 127.0.0.1:7070 az://ckpt/run1/ /mnt/ckpt";
   mount::MountOptions mount;

@@ -348,21 +348,17 @@ class Fs {
       Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
       if (h != nullptr) {
         std::lock_guard<std::mutex> lock(h->mu);
-        if (h->writer && !h->writer->closed() && h->writer->size() == want) {
-          // nothing to do: the size it has
-        } else if (h->existing && want == 0) {
-          // open() then ftruncate(0): the object is written anew from here
-          Status st = StartWriter(h);
-          if (!st.ok()) return Fail(req, "truncate " + path, st);
-        } else {
-          return Unsupported(req, path, "truncate to " + std::to_string(want) + " bytes");
-        }
+        Status st;
+        if (h->existing) st = StartWriter(h, /*append=*/want != 0);  // the object is written anew from here
+        if (st.ok() && (!h->writer || h->writer->closed())) st = Status::InvalidArgument("the file is not open for writing");
+        if (st.ok()) st = h->writer->Truncate(want);
+        if (!st.ok()) return Fail(req, "truncate " + path, st);
       } else {
         auto f = Resolve(path, true);
         if (!f.ok()) return Fail(req, "truncate " + path, f.status(), f.status().code() == Code::kNotFound);
         if (f->info.size != want) {
           if (want != 0 || f->writing) return Unsupported(req, path, "truncate to " + std::to_string(want) + " bytes");
-          auto w = client_->OpenWrite(Url(path));  // truncate to 0: an empty object
+          auto w = client_->OpenWrite(Url(path), /*rewritable=*/false);  // truncate to 0: an empty object
           if (!w.ok()) return Fail(req, "truncate " + path, w.status());
           auto info = (*w)->Close();
           if (!info.ok()) return Fail(req, "truncate " + path, info.status());
@@ -460,7 +456,9 @@ class Fs {
     fuse_reply_buf(req, buf.data(), used);
   }
 
-  Status StartWriter(Handle* h) {
+  // A writer of the handle's object: a new one, or with `append` one that starts with the
+  // object's current bytes.
+  Status StartWriter(Handle* h, bool append = false) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto w = writing_.find(h->path);
@@ -468,7 +466,11 @@ class Fs {
         return Status::AlreadyExists(h->path + " is being written by another open file");
       }
     }
-    SHOAL_ASSIGN_OR_RETURN(h->writer, client_->OpenWrite(Url(h->path)));
+    if (append) {
+      SHOAL_ASSIGN_OR_RETURN(h->writer, client_->OpenAppend(Url(h->path)));
+    } else {
+      SHOAL_ASSIGN_OR_RETURN(h->writer, client_->OpenWrite(Url(h->path)));
+    }
     h->existing = false;
     std::lock_guard<std::mutex> lock(mu_);
     writing_[h->path] = h;
@@ -501,7 +503,7 @@ class Fs {
           Status st = StartWriter(h.get());
           if (!st.ok()) return Fail(req, "open " + path, st);
         } else {
-          h->existing = true;  // writes fail (EOPNOTSUPP) unless it is truncated first
+          h->existing = true;  // its bytes are read into a writer at the first write or truncate
         }
       }
       fi->direct_io = 0;
@@ -576,16 +578,12 @@ class Fs {
     auto* h = reinterpret_cast<Handle*>(fi->fh);
     std::lock_guard<std::mutex> lock(h->mu);
     if (!h->failed.ok()) return Fail(req, "write " + h->path, h->failed);
-    if (h->existing) {
-      return Unsupported(req, h->path, "writing into an existing object (open it with O_TRUNC to replace it)");
+    if (h->existing) {  // an existing object opened without O_TRUNC: a new version that starts with its bytes
+      Status st = StartWriter(h, /*append=*/true);
+      if (!st.ok()) return Fail(req, "write " + h->path, st);
     }
     if (!h->writer || h->writer->closed()) return (void)fuse_reply_err(req, EBADF);
-    if (static_cast<uint64_t>(off) != h->writer->size()) {
-      return Unsupported(req, h->path,
-                         "a write at byte " + std::to_string(off) + " of a file written front to back (now " +
-                             std::to_string(h->writer->size()) + " bytes)");
-    }
-    Status st = h->writer->Write(data, size);
+    Status st = h->writer->WriteAt(static_cast<uint64_t>(off), data, size);
     if (!st.ok()) {
       h->failed = st;
       return Fail(req, "write " + h->path, st);
@@ -762,7 +760,7 @@ class Fs {
 
   Status CopyObject(const std::string& from, const ObjectInfo& info, const std::string& to) {
     SHOAL_ASSIGN_OR_RETURN(auto reader, client_->OpenRead(Url(from), info));
-    SHOAL_ASSIGN_OR_RETURN(auto writer, client_->OpenWrite(Url(to)));
+    SHOAL_ASSIGN_OR_RETURN(auto writer, client_->OpenWrite(Url(to), /*rewritable=*/false));
     std::string buf(8 << 20, '\0');
     for (uint64_t at = 0; at < info.size;) {
       SHOAL_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(at, buf.data(), buf.size()));

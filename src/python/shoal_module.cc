@@ -105,6 +105,26 @@ class PyWriter {
     Check(st);
     return n;
   }
+  // At `offset` (anywhere: the writer keeps a spool file).
+  size_t WriteAt(uint64_t offset, py::buffer b) {
+    py::buffer_info info = b.request();
+    size_t n = static_cast<size_t>(info.size * info.itemsize);
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = w_->WriteAt(offset, static_cast<const char*>(info.ptr), n);
+    }
+    Check(st);
+    return n;
+  }
+  void Truncate(uint64_t size) {
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = w_->Truncate(size);
+    }
+    Check(st);
+  }
   uint64_t size() const { return w_->size(); }
   // Completes the object: after this returns it is on the node (or in the store).
   py::dict Close() {
@@ -146,11 +166,11 @@ class PyClient {
     }
     return PyReader(Check(std::move(r)));
   }
-  PyWriter OpenWrite(const std::string& url) {
+  PyWriter OpenWrite(const std::string& url, bool append) {
     Result<std::unique_ptr<Writer>> w = Status::Ok();
     {
       py::gil_scoped_release nogil;
-      w = c_->OpenWrite(url);
+      w = append ? c_->OpenAppend(url) : c_->OpenWrite(url);
     }
     return PyWriter(Check(std::move(w)));
   }
@@ -248,13 +268,15 @@ PYBIND11_MODULE(_shoal, m) {
   py::class_<PyWriter>(m, "Writer")
       .def_property_readonly("size", &PyWriter::size)
       .def("write", &PyWriter::Write, py::arg("data"))
+      .def("write_at", &PyWriter::WriteAt, py::arg("offset"), py::arg("data"))
+      .def("truncate", &PyWriter::Truncate, py::arg("size"))
       .def("close", &PyWriter::Close)
       .def("abort", &PyWriter::Abort);
   py::class_<PyClient>(m, "Client")
       .def(py::init<const std::string&, const std::string&>(), py::arg("cache") = "", py::arg("token_file") = "")
       .def_property_readonly("cache", &PyClient::cache)
       .def("open_read", &PyClient::OpenRead, py::arg("url"))
-      .def("open_write", &PyClient::OpenWrite, py::arg("url"))
+      .def("open_write", &PyClient::OpenWrite, py::arg("url"), py::arg("append") = false)
       .def("stat", &PyClient::Stat, py::arg("url"))
       .def("ls", &PyClient::Ls, py::arg("prefix"), py::arg("recursive") = false)
       .def("delete", &PyClient::Delete, py::arg("url"))
