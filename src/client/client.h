@@ -19,8 +19,8 @@
 namespace shoal::client {
 
 // Files over objects, for the mount (`shoal mount`) and the Python binding: an object read at
-// any offset with read-ahead, and an object written sequentially that appears whole when the
-// writer closes it. With a cache node, reads go through it and writes are write-back
+// any offset with read-ahead, and an object written (at any offset, see Writer) that appears
+// whole when the writer closes it. With a cache node, reads go through it and writes are write-back
 // (acknowledged once on the node); without one, straight to the object store.
 
 struct ReaderOptions {

@@ -117,7 +117,7 @@ struct Inode {
   uint64_t nlookup = 0;
 };
 
-// One open file: a reader (a version of the object), or a writer (a new object, front to back).
+// One open file: a reader (a version of the object), or a writer (a new version of it).
 struct Handle {
   std::string path;
   std::mutex mu;
@@ -803,8 +803,8 @@ class Fs {
   }
   void Unsupported(fuse_req_t req, const std::string& path, const std::string& what) {
     std::fprintf(stderr,
-                 "shoal mount: %s: %s is not supported: objects are written whole, front to back (EOPNOTSUPP; "
-                 "see docs/mount.md)\n",
+                 "shoal mount: %s: %s is not supported: objects are read, or written whole at close "
+                 "(EOPNOTSUPP; see docs/mount.md)\n",
                  path.c_str(), what.c_str());
     fuse_reply_err(req, EOPNOTSUPP);
   }
