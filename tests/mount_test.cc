@@ -18,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -49,15 +50,36 @@ bool Mounted(const std::string& mountpoint) {
   return false;
 }
 
+// `argv` run with no object-store credentials in its environment (`env -u` of every variable
+// the stores read), as on a GPU host that only knows its cache node.
+std::vector<std::string> NoStoreCredentials(const std::vector<std::string>& argv) {
+  std::vector<std::string> out = {"env"};
+  for (const char* v : {"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY",
+                        "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_BLOB_ENDPOINT", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
+                        "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+                        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                        "AWS_ENDPOINT_URL_S3"}) {
+    out.insert(out.end(), {"-u", v});
+  }
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+// What NoStoreCredentials runs with: were anything to try the store directly, its managed
+// identity lookup goes to a closed port on this host (never outside) and fails.
+testing::Env NoStoreCredentialsEnv() { return {{"AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9"}}; }
+
 // One `shoal mount --foreground` process; unmounted and stopped when it goes away.
 class Mount {
  public:
-  Status Start(const std::string& url, const std::vector<std::string>& extra) {
+  // `store_credentials` false: the mount's environment has none (NoStoreCredentials).
+  Status Start(const std::string& url, const std::vector<std::string>& extra, bool store_credentials = true) {
     mountpoint_ = dir_.path() + "/mnt";
     fs::create_directory(mountpoint_);
     std::vector<std::string> argv = {testing::ShoalBinary(), "mount", "--foreground", url, mountpoint_};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    if (!proc_.Start(argv, testing::ServersClientEnv(), dir_.path() + "/mount.log")) {
+    auto env = store_credentials ? testing::ServersClientEnv() : NoStoreCredentialsEnv();
+    if (!store_credentials) argv = NoStoreCredentials(argv);
+    if (!proc_.Start(argv, env, dir_.path() + "/mount.log")) {
       return Status::IOError("could not start shoal mount");
     }
     if (!Until([&] { return Mounted(mountpoint_) || !proc_.running(); }, std::chrono::seconds(30)) ||
@@ -86,14 +108,26 @@ class Mount {
   std::string mountpoint_;
 };
 
-// /usr/bin/python3 tests/python/torch_io.py ARGS, with `import shoal` from the build tree.
-CommandResult Python(const std::vector<std::string>& args, const std::string& cache) {
-  std::vector<std::string> argv = {"/usr/bin/python3", testing::SourceDir() + "/tests/python/torch_io.py"};
+// /usr/bin/python3 tests/python/SCRIPT ARGS, with `import shoal` from the build tree.
+CommandResult PythonScript(const std::string& script, const std::vector<std::string>& args, const std::string& cache) {
+  std::vector<std::string> argv = {"/usr/bin/python3", testing::SourceDir() + "/tests/python/" + script};
   argv.insert(argv.end(), args.begin(), args.end());
   auto env = testing::ServersClientEnv();
   env["PYTHONPATH"] = testing::BinaryDir() + "/python";
   env["SHOAL_CACHE"] = cache;
   return testing::RunCommand(argv, env, "", std::chrono::seconds(300));
+}
+CommandResult Python(const std::vector<std::string>& args, const std::string& cache) {
+  return PythonScript("torch_io.py", args, cache);
+}
+
+// "name sha256" lines (lib_io.py sums) as a map.
+std::map<std::string, std::string> Sums(const std::string& out) {
+  std::map<std::string, std::string> m;
+  std::istringstream in(out);
+  std::string name, sha;
+  while (in >> name >> sha) m[name] = sha;
+  return m;
 }
 
 class MountTest : public ::testing::Test {
@@ -153,6 +187,109 @@ TEST_F(MountTest, TorchCheckpointsThroughMountAndBinding) {
     EXPECT_EQ(SdkSha256(std::string("ckpt/") + name), file_sha) << name;
     auto stat = Shoal({"stat", "--cache", node_.Endpoint(), Url(std::string("ckpt/") + name)});
     EXPECT_NE(stat.out.find("durable"), std::string::npos) << stat.out;
+  }
+}
+
+// A host with no store credentials, only the node: `shoal cp -r --cache` up and down, `shoal
+// ls --cache`, `shoal rm --cache`, a mount's readdir and reads, and the binding's ls(). A write
+// the node has not uploaded yet (the store slowed to 16 KiB/s) is listed by all of them, and
+// one deleted through the node is listed by none.
+TEST_F(MountTest, HostsWithoutStoreCredentialsListCopyAndMountThroughTheNode) {
+  const std::string ep = node_.Endpoint();
+  auto bare = [&](std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), testing::ShoalBinary());
+    return testing::RunCommand(NoStoreCredentials(args), NoStoreCredentialsEnv(), input);
+  };
+  std::string src = files_.path() + "/up";
+  fs::create_directories(src + "/sub");
+  ASSERT_TRUE(testing::WritePatternFile(src + "/a.bin", 90, 3 * kMiB + 5));
+  ASSERT_TRUE(testing::WritePatternFile(src + "/sub/b.bin", 91, 100000));
+  auto up = bare({"cp", "-r", "-q", "--cache", ep, src, Url("bare/")});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  ASSERT_TRUE(testing::WaitUntilDurable(ep, std::chrono::seconds(120)));
+  auto down = bare({"cp", "-r", "-q", "--cache", ep, Url("bare/"), files_.path() + "/down"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  auto diff = testing::RunCommand({"diff", "-r", src, files_.path() + "/down"});
+  EXPECT_EQ(diff.exit_code, 0) << diff.out << diff.err;
+  // Without the node the same listing fails: the host really has no credentials.
+  auto direct = bare({"ls", Url("bare/")});
+  EXPECT_EQ(direct.exit_code, 1) << direct.out;
+
+  // A write still on the node only, and one deleted through it.
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.bandwidth = 16 << 10}).ok());
+  ASSERT_EQ(bare({"cp", "-q", "--cache", ep, "-", Url("bare/sub/pending.bin")}, std::string(256 << 10, 'p')).exit_code, 0);
+  ASSERT_EQ(bare({"cp", "-q", "--cache", ep, "-", Url("bare/gone.bin")}, "soon gone").exit_code, 0);
+  auto rm = bare({"rm", "--cache", ep, Url("bare/gone.bin")});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  auto ls = bare({"ls", "--cache", ep, Url("bare/")});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("PRE  bare/sub/"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find(std::to_string(3 * kMiB + 5) + "  bare/a.bin"), std::string::npos) << ls.out;
+  EXPECT_EQ(ls.out.find("gone.bin"), std::string::npos) << ls.out;
+  auto lsr = bare({"ls", "-r", "--cache", ep, Url("bare/")});
+  EXPECT_NE(lsr.out.find("262144  bare/sub/pending.bin"), std::string::npos) << lsr.out;
+  EXPECT_NE(lsr.out.find("100000  bare/sub/b.bin"), std::string::npos) << lsr.out;
+  EXPECT_EQ(lsr.out.find("gone.bin"), std::string::npos) << lsr.out;
+
+  auto py = testing::RunCommand(
+      NoStoreCredentials({"/usr/bin/python3", "-c",
+                          "import shoal, sys\n"
+                          "for e in shoal.Client().ls(sys.argv[1], recursive=True): print(e.url, e.size)",
+                          Url("bare/")}),
+      {{"PYTHONPATH", testing::BinaryDir() + "/python"}, {"SHOAL_CACHE", ep},
+       {"AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9"}});
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_EQ(py.out, Url("bare/a.bin") + " " + std::to_string(3 * kMiB + 5) + "\n" + Url("bare/sub/b.bin") +
+                        " 100000\n" + Url("bare/sub/pending.bin") + " 262144\n");
+
+  Mount m;
+  ASSERT_TRUE(m.Start(Url("bare/"), {"--cache", ep}, /*store_credentials=*/false).ok()) << m.Log();
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(m.path())) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"a.bin", "sub"}));
+  names.clear();
+  for (const auto& e : fs::directory_iterator(m.path() + "/sub")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"b.bin", "pending.bin"}));
+  EXPECT_EQ(testing::FileSha256(m.path() + "/a.bin"), testing::FileSha256(src + "/a.bin"));
+  EXPECT_EQ(fs::file_size(m.path() + "/sub/pending.bin"), 256u << 10);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+}
+
+// zipfile, np.savez and tarfile (its first header patched after the end was written) write
+// through a mount and through the binding as they write to local disk, seeking back to fill in
+// headers; a file appended to ("ab"), moved in and truncated too. Each object, read back
+// through the mount and the binding, and in the store after flush, equals the local file.
+TEST_F(MountTest, FilesWrittenAsLibrariesWriteThemEqualTheLocalOnes) {
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("libs/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  const std::string local_m = files_.path() + "/local-m", local_b = files_.path() + "/local-b";
+  fs::create_directories(local_m);
+  fs::create_directories(local_b);
+  fs::create_directories(a.path() + "/m");
+  auto mounted = PythonScript("lib_io.py", {"write", a.path() + "/m", local_m}, node_.Endpoint());
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.err << a.Log();
+  auto bound = PythonScript("lib_io.py", {"write", Url("libs/b/"), local_b}, node_.Endpoint());
+  ASSERT_EQ(bound.exit_code, 0) << bound.err;
+  const std::vector<std::string> names = {"x.zip", "x.npz", "x.tar", "y.bin"};
+  std::map<std::string, std::string> local;
+  for (const auto& n : names) {
+    local[n] = testing::FileSha256(local_m + "/" + n);
+    ASSERT_EQ(testing::FileSha256(local_b + "/" + n), local[n]) << n << " differs between two local writes";
+  }
+  EXPECT_EQ(fs::file_size(local_m + "/y.bin"), 7000u);
+  for (const auto& target : {a.path() + "/m", Url("libs/m/"), Url("libs/b/"), a.path() + "/b"}) {
+    auto sums = PythonScript("lib_io.py", {"sums", target}, node_.Endpoint());
+    ASSERT_EQ(sums.exit_code, 0) << target << ": " << sums.err;
+    EXPECT_EQ(Sums(sums.out), local) << target;
+  }
+  auto flushed = Shoal({"flush", "--wait", "-q", "--cache", node_.Endpoint(), Url("libs/")});
+  ASSERT_EQ(flushed.exit_code, 0) << flushed.err;
+  auto store = testing::Servers().azurite.Store(kBucket);
+  for (const auto& n : names) {
+    EXPECT_EQ(testing::ObjectSha256(*store, "libs/m/" + n), local[n]) << n;
+    EXPECT_EQ(testing::ObjectSha256(*store, "libs/b/" + n), local[n]) << n;
   }
 }
 
@@ -324,8 +461,10 @@ TEST_F(MountTest, LargeFilesAreReadAroundThePageCacheAndStillMap) {
   EXPECT_GT(resident, 0) << "--kernel-cache: a 40 MiB file did not go through the page cache";
 }
 
-// What a mount refuses, and how: writing into the middle of an existing object (EOPNOTSUPP),
-// any change on a --read-only mount (EROFS); `shoal unmount` ends a mount that detached.
+// Writing into the middle of an existing object, and appending to it, publish a new whole
+// version at close. What a mount refuses, and how: reading a file open for writing
+// (EOPNOTSUPP), any change on a --read-only mount (EROFS); `shoal unmount` ends a mount that
+// detached.
 TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {
   Mount a;
   ASSERT_TRUE(a.Start(Url("errs/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
@@ -333,23 +472,29 @@ TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {
     std::ofstream f(a.path() + "/exists.txt", std::ios::binary);
     f << "0123456789";
   }
+  auto content = [&](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
   int fd = ::open((a.path() + "/exists.txt").c_str(), O_WRONLY);
   ASSERT_GE(fd, 0) << std::strerror(errno);
-  ASSERT_EQ(::pwrite(fd, "x", 1, 5), -1);
+  ASSERT_EQ(::pwrite(fd, "x", 1, 5), 1) << std::strerror(errno) << a.Log();
+  ::close(fd);
+  EXPECT_EQ(content(a.path() + "/exists.txt"), "01234x6789");
+  fd = ::open((a.path() + "/exists.txt").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, "y", 1), 1) << std::strerror(errno);
+  ::close(fd);
+  EXPECT_EQ(content(a.path() + "/exists.txt"), "01234x6789y");
+  // A file being written cannot be read back through the same descriptor.
+  fd = ::open((a.path() + "/rw.txt").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "abc", 3), 3);
+  char got[3];
+  EXPECT_EQ(::pread(fd, got, 3, 0), -1);
   EXPECT_EQ(errno, EOPNOTSUPP);
   ::close(fd);
   EXPECT_NE(a.Log().find("EOPNOTSUPP"), std::string::npos) << a.Log();
-  EXPECT_EQ(testing::FileSha256(a.path() + "/exists.txt"), testing::FileSha256([&] {
-              std::string p = files_.path() + "/want";
-              std::ofstream(p, std::ios::binary) << "0123456789";
-              return p;
-            }()));
-  // Appending to it is a write into an existing object too.
-  fd = ::open((a.path() + "/exists.txt").c_str(), O_WRONLY | O_APPEND);
-  ASSERT_GE(fd, 0);
-  EXPECT_EQ(::write(fd, "y", 1), -1);
-  EXPECT_EQ(errno, EOPNOTSUPP);
-  ::close(fd);
 
   Mount ro;
   ASSERT_TRUE(ro.Start(Url("errs/"), {"--cache", node_.Endpoint(), "--read-only"}).ok()) << ro.Log();

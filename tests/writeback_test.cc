@@ -43,6 +43,33 @@ std::string StoreSha256(const std::string& key) {
   return testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key);
 }
 
+// The environment of /usr/bin/python3 running the binding from the build tree through `node`.
+Env PythonEnv(const std::string& node) {
+  Env env = testing::ServersClientEnv();
+  env["PYTHONPATH"] = testing::BinaryDir() + "/python";
+  env["SHOAL_CACHE"] = node;
+  return env;
+}
+
+// The text of PREFIX_SHOAL_COMMITTED in Azurite (`prefix`: a key ending in '/'); "" if absent.
+std::string ReadMarker(const std::string& prefix) {
+  std::string text;
+  testing::Servers()
+      .azurite.Store(kBucket)
+      ->Get(prefix + "_SHOAL_COMMITTED", {}, [&](const char* d, size_t n) {
+        text.append(d, n);
+        return Status::Ok();
+      })
+      .IgnoreError();
+  return text;
+}
+
+// `data` written to `url` through `node` (`shoal cp --cache NODE - URL`).
+void PutThrough(const Shoald& node, const std::string& url, const std::string& data) {
+  auto r = Shoal({"cp", "-q", "--cache", node.Endpoint(), "-", url}, data);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
 uint64_t Pending(const Shoald& node) { return NodeMetric(node.Endpoint(), "shoal_staged_objects"); }
 
 class WriteBackTest : public ::testing::Test {
@@ -282,11 +309,8 @@ TEST_F(WriteBackTest, CommitMarksACheckpointCompleteOnlyOnceEveryObjectIsDurable
   stat = Shoal({"stat", "--cache", node.Endpoint(), prefix + "model.pt"});
   EXPECT_NE(stat.out.find("state:         durable"), std::string::npos) << stat.out;
 
-  std::string text;
-  ASSERT_TRUE(store->Get("ckpt/step1/_SHOAL_COMMITTED", {}, [&](const char* d, size_t n) {
-    text.append(d, n);
-    return Status::Ok();
-  }).ok());
+  std::string text = ReadMarker("ckpt/step1/");
+  ASSERT_FALSE(text.empty()) << "no marker";
   auto marker = nlohmann::json::parse(text);
   EXPECT_EQ(marker["prefix"], prefix);
   ASSERT_EQ(marker["contents"].size(), 4u) << text;
@@ -300,6 +324,113 @@ TEST_F(WriteBackTest, CommitMarksACheckpointCompleteOnlyOnceEveryObjectIsDurable
   h.Update(piped.data(), piped.size());
   EXPECT_EQ(StoreSha256("ckpt/step1/stdin.bin"), h.HexDigest());
   EXPECT_EQ(StoreSha256("ckpt/step1/optim/empty.pt"), testing::PatternSha256(0, 0));
+}
+
+// Checkpoint steps as a restarted job finds them: step8 and step10 committed whole, step9
+// committed and then a shard replaced, step11 with no marker. `shoal latest` (and the
+// binding's latest_checkpoint) names step10 (by number, not by name: "step9" > "step10" as
+// text), passes over step11 and says why; once a shard of step10 changes too, step8.
+TEST_F(WriteBackTest, LatestNamesTheNewestStepWhoseMarkerStillMatchesItsObjects) {
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy_.port()).ok()) << node.Log();
+  const std::string run = Url("latest/run1/");
+  auto put = [&](const std::string& key, const std::string& data) { PutThrough(node, run + key, data); };
+  auto commit = [&](const std::string& step) {
+    auto r = Shoal({"commit", "-q", "--cache", node.Endpoint(), run + step + "/"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  for (const std::string step : {"step8", "step9", "step10", "step11"}) {
+    put(step + "/rank-0", step + " rank 0");
+    put(step + "/rank-1", step + " rank 1");
+    if (step != "step11") commit(step);
+  }
+  put("step9/rank-1", "step9 rank 1, written again after the commit");
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(120)));
+
+  auto latest = Shoal({"latest", "--cache", node.Endpoint(), run});
+  ASSERT_EQ(latest.exit_code, 0) << latest.err;
+  EXPECT_EQ(latest.out, run + "step10/\n");
+  auto json = Shoal({"latest", "--json", "--cache", node.Endpoint(), run});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["url"], run + "step10/");
+  EXPECT_EQ(j["objects"], 2);
+  EXPECT_EQ(j["steps"], 4);
+  ASSERT_EQ(j["skipped"].size(), 1u) << json.out;
+  EXPECT_EQ(j["skipped"][0]["url"], run + "step11/");
+  EXPECT_NE(j["skipped"][0]["reason"].get<std::string>().find("no _SHOAL_COMMITTED"), std::string::npos);
+
+  // A shard of step10 replaced after its commit too.
+  put("step10/rank-0", "step10 rank 0, again");
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(120)));
+  json = Shoal({"latest", "--json", "--cache", node.Endpoint(), run});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["url"], run + "step8/") << json.out;
+  ASSERT_EQ(j["skipped"].size(), 3u) << json.out;
+  EXPECT_EQ(j["skipped"][1]["url"], run + "step10/");
+  EXPECT_NE(j["skipped"][1]["reason"].get<std::string>().find("rank-0 changed after the commit"), std::string::npos)
+      << json.out;
+  EXPECT_EQ(j["skipped"][2]["url"], run + "step9/");
+  EXPECT_NE(j["skipped"][2]["reason"].get<std::string>().find("rank-1 changed after the commit"), std::string::npos)
+      << json.out;
+  auto py = testing::RunCommand({"/usr/bin/python3", "-c",
+                                 "import shoal, sys; print(shoal.latest_checkpoint(sys.argv[1]))", run},
+                                PythonEnv(node.Endpoint()));
+  EXPECT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_EQ(py.out, run + "step8/\n");
+
+  // Nothing complete under a prefix: exit 3, and the reason on stderr.
+  auto none = Shoal({"latest", "--cache", node.Endpoint(), run + "step11/"});
+  EXPECT_EQ(none.exit_code, 3) << none.err;
+  EXPECT_EQ(none.out, "");
+  EXPECT_NE(none.err.find("no complete checkpoint under " + run + "step11/"), std::string::npos) << none.err;
+  py = testing::RunCommand({"/usr/bin/python3", "-c",
+                            "import shoal, sys; print(shoal.latest_checkpoint(sys.argv[1]))", run + "step11/"},
+                           PythonEnv(node.Endpoint()));
+  EXPECT_EQ(py.out, "None\n") << py.err;
+}
+
+// Four ranks' shards: with rank 3's missing, `commit --expect 4` gives up after its timeout,
+// names model-00003.pt, and writes no marker. Once rank 3 writes (while a second commit
+// waits), the marker names exactly the four shards, not the other file under the prefix.
+TEST_F(WriteBackTest, CommitExpectingShardsWaitsForEveryRankAndNamesTheMissingOnes) {
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy_.port()).ok()) << node.Log();
+  const std::string prefix = Url("ranks/step1/");
+  auto put = [&](const std::string& key, const std::string& data) { PutThrough(node, prefix + key, data); };
+  for (int rank = 0; rank < 3; rank++) put("model-0000" + std::to_string(rank) + ".pt", "shard " + std::to_string(rank));
+  put("notes.txt", "not a shard");
+  const std::vector<std::string> expect = {"commit", "--expect", "4", "--shard-name", "model-{rank:5}.pt",
+                                           "--cache", node.Endpoint()};
+  auto args = expect;
+  args.insert(args.end(), {"--timeout", "2", prefix});
+  auto early = Shoal(args);
+  EXPECT_EQ(early.exit_code, 1);
+  EXPECT_NE(early.err.find("1 of 4 shards are missing under " + prefix + ": model-00003.pt; no marker written"),
+            std::string::npos)
+      << early.err;
+  auto store = testing::Servers().azurite.Store(kBucket);
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(120)));
+  EXPECT_TRUE(store->Head("ranks/step1/_SHOAL_COMMITTED").status().IsNotFound());
+
+  args = expect;
+  args.insert(args.end(), {"--timeout", "120", prefix});
+  CommandResult waited;
+  std::thread rank0([&] { waited = Shoal(args); });
+  put("model-00003.pt", "shard 3");
+  rank0.join();
+  ASSERT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_NE(waited.out.find("committed 4 objects"), std::string::npos) << waited.out;
+  std::string text = ReadMarker("ranks/step1/");
+  ASSERT_FALSE(text.empty()) << "no marker";
+  auto marker = nlohmann::json::parse(text);
+  EXPECT_EQ(marker["shards"], 4);
+  std::vector<std::string> keys;
+  for (const auto& o : marker["contents"]) keys.push_back(o["key"]);
+  EXPECT_EQ(keys, (std::vector<std::string>{"model-00000.pt", "model-00001.pt", "model-00002.pt", "model-00003.pt"}));
+  auto latest = Shoal({"latest", "--cache", node.Endpoint(), Url("ranks/")});
+  EXPECT_EQ(latest.out, prefix + "\n") << latest.err;
 }
 
 }  // namespace

@@ -9,24 +9,29 @@ node and written back through it.
     with client.open("az://ckpt/run1/model.pt", "rb") as f:
         state = torch.load(f)
 
-Credentials for the object store (listing, and everything without a cache node) come from the
-environment as for the `shoal` command line (AZURE_STORAGE_CONNECTION_STRING, AWS_*, ...).
+With a cache node, everything (listing too) goes through it and this host needs no store
+credentials. Without one, they come from the environment as for the `shoal` command line
+(AZURE_STORAGE_CONNECTION_STRING, AWS_*, ...).
 Every call that moves bytes releases the GIL.
 """
 
 import io
+import json
 import os
 
 from . import _shoal
 
-__all__ = ["Client", "File", "Entry"]
+__all__ = ["Client", "File", "Entry", "latest_checkpoint"]
 
 Entry = _shoal.Entry
 
 
 class File(io.RawIOBase):
-    """An object open for reading ("rb": read, readinto, seek, tell) or writing ("wb": write,
-    tell; front to back). A written object appears whole when close() returns, never in part."""
+    """An object open for reading ("rb": read, readinto, seek, tell) or writing ("wb": a new
+    object; "ab": one that starts with the object's current bytes, every write at its end).
+    A file being written may seek back and rewrite, and be truncated, as zipfile, np.savez and
+    tarfile do: bytes are kept in a spool file ($TMPDIR) and streamed to the node while they
+    come in order. A written object appears whole when close() returns, never in part."""
 
     def __init__(self, url, mode, native):
         super().__init__()
@@ -40,10 +45,10 @@ class File(io.RawIOBase):
         return self.mode == "rb"
 
     def writable(self):
-        return self.mode == "wb"
+        return self.mode in ("wb", "ab")
 
     def seekable(self):
-        return self.mode == "rb"
+        return True
 
     def _check_open(self):
         if self.closed:
@@ -83,8 +88,6 @@ class File(io.RawIOBase):
             pos = self._native.size + offset
         else:
             raise ValueError("whence must be 0, 1 or 2")
-        if not self.readable() and pos != self._pos:
-            raise io.UnsupportedOperation("an object is written front to back: seek is only to where it is")
         if pos < 0:
             raise ValueError("negative seek position %d" % pos)
         self._pos = pos
@@ -99,9 +102,22 @@ class File(io.RawIOBase):
         self._check_open()
         if not self.writable():
             raise io.UnsupportedOperation("not writable (opened 'rb')")
-        n = self._native.write(data)
+        if self.mode == "ab":
+            self._pos = self._native.size  # appends go to the end wherever the position is
+        n = self._native.write_at(self._pos, data)
         self._pos += n
         return n
+
+    def truncate(self, size=None):
+        """Cuts (or extends with zeros) the object being written to size (default: the position)."""
+        self._check_open()
+        if not self.writable():
+            raise io.UnsupportedOperation("not writable (opened 'rb')")
+        size = self._pos if size is None else size
+        if size < 0:
+            raise ValueError("negative size %d" % size)
+        self._native.truncate(size)
+        return size
 
     def flush(self):
         # Bytes written are handed to the upload as they come; close() completes the object.
@@ -153,17 +169,36 @@ class Client:
     def __init__(self, cache=None, token_file=None):
         self._native = _shoal.Client(cache or "", token_file or "")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
     @property
     def cache(self):
         return self._native.cache
 
     def open(self, url, mode="rb"):
-        """A file object: "rb" reads the object's current version, "wb" writes a new one."""
+        """A file object: "rb" reads the object's current version, "wb" writes a new one, "ab"
+        a new one that starts with the current bytes (read at open; none if it does not exist)."""
         if mode == "rb" or mode == "r":
             return File(url, "rb", self._native.open_read(url))
         if mode == "wb" or mode == "w":
-            return File(url, "wb", self._native.open_write(url))
-        raise ValueError("mode must be 'rb' or 'wb' (objects are read, or written whole)")
+            return File(url, "wb", self._native.open_write(url, False))
+        if mode == "ab" or mode == "a":
+            f = File(url, "ab", self._native.open_write(url, True))
+            f._pos = f.size
+            return f
+        raise ValueError("mode must be 'rb', 'wb' or 'ab' (objects are read, or written whole)")
+
+    def exists(self, url):
+        """Whether the object exists (with a node: a write it has not uploaded yet counts)."""
+        try:
+            self._native.stat(url)
+            return True
+        except FileNotFoundError:
+            return False
 
     def stat(self, url):
         """{'url', 'size', 'etag', 'state', 'last_modified'}; state is 'local' while the node
@@ -171,8 +206,8 @@ class Client:
         return self._native.stat(url)
 
     def ls(self, prefix, recursive=False):
-        """Entries under prefix (directories as is_dir entries unless recursive), with writes
-        the node has not uploaded yet."""
+        """Entries under prefix (directories as is_dir entries unless recursive). With a node,
+        its listing: writes it has not uploaded yet included, no store credentials needed."""
         return self._native.ls(prefix, recursive)
 
     def delete(self, url):
@@ -183,7 +218,23 @@ class Client:
         store (timeout seconds, 0 for no limit)."""
         self._native.flush(prefix, timeout)
 
-    def commit(self, prefix):
+    def commit(self, prefix, expect=0, shard_name="rank-{rank}", timeout=0):
         """Waits until everything under prefix is durable, then writes prefix/_SHOAL_COMMITTED
-        (JSON naming every object with its size and ETag). Returns the marker."""
-        return self._native.commit(prefix)
+        (JSON naming every object with its size and ETag). With expect=N (rank 0, once its
+        own shard is written), first waits for the shards of ranks 0..N-1, shard_name with
+        {rank} (or {rank:W}, zero-padded) standing for the rank; the marker then names exactly
+        them. timeout (seconds, 0 for no limit) bounds the waits: past it, OSError naming the
+        missing shards, and no marker. Returns the marker as a dict ('prefix', 'committed_at',
+        'objects', 'bytes', 'contents': [{'key', 'size', 'etag'}], 'shards' with expect)."""
+        return json.loads(self._native.commit(prefix, expect, shard_name, timeout))
+
+    def latest_checkpoint(self, prefix):
+        """The URL (ending in '/') of the newest step under prefix whose _SHOAL_COMMITTED
+        marker exists and whose objects all still match it (size and ETag); None when no step
+        is complete. Steps are ordered by the last number in their name."""
+        return self._native.latest_checkpoint(prefix)
+
+
+def latest_checkpoint(prefix, cache=None, token_file=None):
+    """Client(cache, token_file).latest_checkpoint(prefix): the newest complete step's URL, or None."""
+    return Client(cache, token_file).latest_checkpoint(prefix)

@@ -13,11 +13,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <type_traits>
 
 #include "cli/progress.h"
 #include "client/cache_store.h"
+#include "client/checkpoint.h"
+#include "client/client.h"
 #include "mount/mount.h"
 #include "common/strings.h"
 #include "common/version.h"
@@ -305,23 +308,38 @@ Status WriteThrough(const std::string& src, const std::string& dst, bool recursi
   return first_error;
 }
 
-// Polls the node until nothing under `prefix` is pending (or `timeout_s` passes, when not 0),
-// showing progress on stderr: redrawn on a terminal, a line every 10 s otherwise.
-Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet) {
-  bool tty = Progress::StderrIsTerminal() && !quiet;
-  auto last_line = std::chrono::steady_clock::now();
-  Status st = client::WaitDurable(cache, prefix, timeout_s, [&](const client::PendingWrites& p) {
-    std::string line = "waiting: " + client::DescribePending(p);
+// A line of progress on stderr while a command waits: redrawn on a terminal, else printed
+// every 10 s; nothing with quiet.
+class StatusLine {
+ public:
+  explicit StatusLine(bool quiet) : quiet_(quiet), tty_(Progress::StderrIsTerminal() && !quiet) {}
+  ~StatusLine() { Clear(); }
+  void Show(const std::string& line) {
     auto now = std::chrono::steady_clock::now();
-    if (tty) {
+    if (tty_) {
       std::fprintf(stderr, "\r\033[K%s", line.substr(0, 160).c_str());
-    } else if (!quiet && now - last_line >= std::chrono::seconds(10)) {
+      shown_ = true;
+    } else if (!quiet_ && now - last_ >= std::chrono::seconds(10)) {
       std::fprintf(stderr, "%s\n", line.c_str());
-      last_line = now;
+      last_ = now;
     }
-  });
-  if (tty) std::fprintf(stderr, "\r\033[K");
-  return st;
+  }
+  void Clear() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  bool quiet_, tty_, shown_ = false;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+// Polls the node until nothing under `prefix` is pending (or `timeout_s` passes, when not 0),
+// showing progress on stderr.
+Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet) {
+  StatusLine line(quiet);
+  return client::WaitDurable(cache, prefix, timeout_s,
+                             [&](const client::PendingWrites& p) { line.Show("waiting: " + client::DescribePending(p)); });
 }
 
 std::string FormatTime(std::time_t t) {
@@ -527,7 +545,8 @@ Status Cat(const CatOptions& o, const client::CacheConfig& cache) {
 struct LsOptions {
   static constexpr const char* kHelp =
       "List objects under a URL prefix. Without -r, keys are grouped at '/' like directories\n"
-      "(PRE lines). Columns: last-modified (UTC), size in bytes, key.\n"
+      "(PRE lines). Columns: last-modified (UTC), size in bytes, key. With --cache, the node\n"
+      "lists (no store credentials needed here), its writes not yet uploaded included.\n"
       "Example: shoal ls az://ckpt/run1/";
   std::string url;
   bool recursive = false;
@@ -537,11 +556,12 @@ struct LsOptions {
     cmd->add_option("URL", url, "URL prefix (az://container/prefix, s3://bucket/prefix, path)")->required();
     cmd->add_flag("-r,--recursive", recursive, "List every key under the prefix, without grouping");
     cmd->add_flag("-l,--long", long_format, "Also show each object's ETag");
+    AddCacheFlags(cmd, common);
   }
 };
 
-Status Ls(const LsOptions& o, const client::CacheConfig&) {
-  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url));
+Status Ls(const LsOptions& o, const client::CacheConfig& cache) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url, false, &cache));
   ListOptions lo;
   lo.prefix = loc.url.key;
   if (loc.local && IsLocalDir(loc)) lo.prefix = AsPrefix(lo.prefix);
@@ -593,18 +613,21 @@ Status Stat(const StatOptions& o, const client::CacheConfig& cache) {
 }
 
 struct RmOptions {
-  static constexpr const char* kHelp = "Delete an object, or with -r every object under a prefix.";
+  static constexpr const char* kHelp =
+      "Delete an object, or with -r every object under a prefix. With --cache, through the node:\n"
+      "its writes of the object not yet uploaded are cancelled too.";
   std::string url;
   bool recursive = false;
   Common common;
   void Define(CLI::App* cmd) {
     cmd->add_option("URL", url, "Object URL or prefix")->required();
     cmd->add_flag("-r,--recursive", recursive, "Delete every object under the prefix");
+    AddCacheFlags(cmd, common);
   }
 };
 
-Status Rm(const RmOptions& o, const client::CacheConfig&) {
-  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url));
+Status Rm(const RmOptions& o, const client::CacheConfig& cache) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url, false, &cache));
   if (!o.recursive) {
     SHOAL_RETURN_IF_ERROR(loc.store->Head(loc.url.key).status());
     return loc.store->Delete(loc.url.key);
@@ -708,45 +731,122 @@ struct CommitOptions {
   static constexpr const char* kHelp =
       "Mark a checkpoint complete: wait until everything under PREFIX is durable, then write\n"
       "PREFIX/_SHOAL_COMMITTED, JSON naming every object under PREFIX with its size and ETag.\n"
-      "Readers that find the marker know the checkpoint is whole. Without --cache, PREFIX is\n"
-      "listed and marked in the object store directly.\n"
-      "Example: shoal commit --cache 127.0.0.1:7070 az://ckpt/run1/step100/";
+      "Readers that find the marker know the checkpoint is whole (see shoal latest). Without\n"
+      "--cache, PREFIX is listed and marked in the object store directly.\n"
+      "With --expect N (run by rank 0 once its own shard is written), first wait for the shards\n"
+      "of ranks 0..N-1, named by --shard-name, to appear under PREFIX; the marker then names\n"
+      "exactly those N shards. If --timeout passes first, no marker is written and the missing\n"
+      "shards are named.\n"
+      "Examples: shoal commit --cache 127.0.0.1:7070 az://ckpt/run1/step100/\n"
+      "          shoal commit --expect 8 --shard-name 'model-{rank:5}.pt' --timeout 600 az://ckpt/run1/step100/";
   std::string prefix;
   int timeout_s = 0;
+  uint32_t expect = 0;
+  std::string shard_name = client::ShardSpec().name;
   Common common;
   void Define(CLI::App* cmd) {
     cmd->add_option("PREFIX", prefix, "URL prefix of the checkpoint")->required();
     cmd->add_option("--timeout", timeout_s, "Give up (exit 1) after waiting this many seconds (default: never)");
+    cmd->add_option("--expect", expect, "Wait for this many ranks' shards; the marker names exactly them")
+        ->check(CLI::Range(1u, 1000000u));
+    cmd->add_option("--shard-name", shard_name,
+                    "With --expect: each rank's shard, relative to PREFIX, {rank} (or {rank:W}, zero-padded "
+                    "to W digits) standing for the rank (default rank-{rank})");
     AddQuietFlag(cmd, common);
     AddCacheFlags(cmd, common);
   }
 };
 
+// A client (the binding's and the mount's) of the node `cache` (endpoint empty: the store direct).
+std::unique_ptr<client::Client> OpenClient(const client::CacheConfig& cache) {
+  return client::Client::Open(client::ClientOptions{}, cache);
+}
+
+// A URL for the client: a plain path as its file:// URL.
+Result<std::string> AsUrl(const std::string& text) {
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(text));
+  if (loc.stdio) return Status::InvalidArgument("- is not a prefix");
+  return loc.local ? "file:///" + loc.url.key : loc.url.ToString();
+}
+
 Status Commit(const CommitOptions& o, const client::CacheConfig& cache) {
-  std::string marker;
-  if (cache.endpoint.empty() || !ObjectUrl::IsUrl(o.prefix)) {
-    SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.prefix));
-    SHOAL_ASSIGN_OR_RETURN(marker, WriteCommitMarker(*loc.store, loc.url));
-  } else {
-    // A write may land under the prefix between the wait and the commit: the node refuses
-    // (412) and we wait again.
-    for (int attempt = 0;; attempt++) {
-      SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet));
-      auto m = client::CommitThroughCache(cache, o.prefix);
-      if (m.ok()) {
-        marker = *m;
-        break;
-      }
-      if (m.status().code() != Code::kPreconditionFailed || attempt >= 10) return m.status();
+  if (o.timeout_s < 0) return Status::InvalidArgument("--timeout must be 0 or more");
+  SHOAL_ASSIGN_OR_RETURN(std::string prefix, AsUrl(o.prefix));
+  // A local directory is marked directly, never through a node.
+  auto c = OpenClient(ObjectUrl::IsUrl(o.prefix) ? cache : client::CacheConfig{});
+  StatusLine line(o.common.quiet);
+  client::ShardSpec shards{o.expect, o.shard_name};
+  auto marker = client::CommitCheckpoint(*c, prefix, shards, o.timeout_s, [&](const client::CommitProgress& p) {
+    if (!p.pending.empty()) {
+      line.Show("waiting: " + p.pending);
+    } else {
+      line.Show("waiting for shards: " + std::to_string(p.shards_present) + " of " + std::to_string(p.shards) +
+                " under " + prefix + "; missing " + JoinNames(p.missing, 5));
     }
-  }
-  auto j = nlohmann::json::parse(marker, nullptr, false);
+  });
+  line.Clear();
+  SHOAL_RETURN_IF_ERROR(marker.status());
+  auto j = nlohmann::json::parse(*marker, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the commit marker is not JSON");
   std::printf("committed %llu %s (%s) under %s: %s%s\n", static_cast<unsigned long long>(j.value("objects", 0ull)),
               j.value("objects", 0ull) == 1 ? "object" : "objects",
               FormatBytes(j.value("bytes", 0ull)).c_str(), j.value("prefix", std::string()).c_str(),
               j.value("prefix", std::string()).c_str(), kCommitMarker);
   return Status::Ok();
+}
+
+struct LatestOptions {
+  static constexpr const char* kHelp =
+      "Print the URL of the newest complete checkpoint step under PREFIX: the newest step\n"
+      "(PREFIX/<step>/, ordered by the last number in its name) whose _SHOAL_COMMITTED marker\n"
+      "exists and whose objects are all still the ones the marker names (same size and ETag).\n"
+      "A step being written, or one whose files changed after its commit, is passed over.\n"
+      "Exit status: 0 found (its URL on stdout); 3 no step under PREFIX is complete; 1 the\n"
+      "listing or a read failed; 2 usage.\n"
+      "Example: shoal latest --cache 127.0.0.1:7070 az://ckpt/run1/";
+  std::string prefix;
+  bool json = false;
+  Common common;
+  void Define(CLI::App* cmd) {
+    cmd->add_option("PREFIX", prefix, "URL prefix whose subprefixes are the steps")->required();
+    cmd->add_flag("--json", json,
+                  "Print JSON instead: url (null when none), objects, bytes, committed_at, and skipped "
+                  "(each newer step passed over, with why)");
+    AddCacheFlags(cmd, common);
+  }
+};
+
+inline constexpr int kNoCompleteCheckpoint = 3;
+
+Result<int> Latest(const LatestOptions& o, const client::CacheConfig& cache) {
+  SHOAL_ASSIGN_OR_RETURN(std::string prefix, AsUrl(o.prefix));
+  auto c = OpenClient(ObjectUrl::IsUrl(o.prefix) ? cache : client::CacheConfig{});
+  SHOAL_ASSIGN_OR_RETURN(client::LatestCheckpoint latest, client::FindLatestCheckpoint(*c, prefix));
+  if (o.json) {
+    nlohmann::json out = {{"url", nullptr}, {"steps", latest.steps}, {"skipped", nlohmann::json::array()}};
+    for (const auto& s : latest.skipped) out["skipped"].push_back({{"url", s.url}, {"reason", s.reason}});
+    if (latest.found) {
+      auto marker = nlohmann::json::parse(latest.marker, nullptr, false);
+      out["url"] = latest.url;
+      out["objects"] = marker.value("objects", 0ull);
+      out["bytes"] = marker.value("bytes", 0ull);
+      out["committed_at"] = marker.value("committed_at", std::string());
+      if (marker.contains("shards")) out["shards"] = marker["shards"];
+    }
+    std::printf("%s\n", out.dump(1).c_str());
+  } else if (latest.found) {
+    std::printf("%s\n", latest.url.c_str());
+  }
+  if (latest.found) return 0;
+  if (!o.json) {
+    std::string why;
+    for (size_t i = 0; i < latest.skipped.size() && i < 5; i++) {
+      why += (i ? "; " : "") + latest.skipped[i].url + ": " + latest.skipped[i].reason;
+    }
+    std::fprintf(stderr, "shoal latest: no complete checkpoint under %s (%zu steps%s%s)\n", prefix.c_str(),
+                 latest.steps, why.empty() ? "" : ": ", why.c_str());
+  }
+  return kNoCompleteCheckpoint;
 }
 
 struct WarmupOptions {
@@ -774,11 +874,16 @@ Status Warmup(const WarmupOptions& o, const client::CacheConfig& cache) {
     return Status::InvalidArgument("name a node of the cluster: --cache HOST:PORT (or set SHOAL_CACHE)");
   }
   if (o.per_node < 1 || o.per_node > 64) return Status::InvalidArgument("--per-node must be 1 to 64");
-  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.prefix));
+  SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.prefix, false, &cache));  // listed by the node
   SHOAL_ASSIGN_OR_RETURN(std::vector<ObjectInfo> listed, ListAll(*loc.store, loc.url.key));
+  // Writes not yet uploaded are on the node that took them already, and not in the store.
+  SHOAL_ASSIGN_OR_RETURN(client::PendingWrites pending, client::FetchPending(cache, loc.url.ToString()));
+  std::set<std::string> local;
+  for (const auto& p : pending.list) local.insert(p.key);
   std::vector<std::pair<std::string, ObjectInfo>> objects;
   uint64_t total = 0;
   for (const auto& obj : listed) {
+    if (local.count(loc.url.WithKey(obj.key).ToString())) continue;
     objects.push_back({loc.url.WithKey(obj.key).ToString(), obj});
     total += obj.size;
   }
@@ -848,8 +953,9 @@ struct MountCommandOptions {
       "Mount the objects under URL_PREFIX as files at MOUNTPOINT (FUSE). With --cache, reads\n"
       "come from the node's cache and a file written there is acknowledged at close once it is\n"
       "on the node (write-back; see shoal flush); without, straight to the object store.\n"
-      "Files are written front to back and appear whole at close; writing into the middle of\n"
-      "an existing file fails with EOPNOTSUPP. rename copies (objects have no rename).\n"
+      "A file being written may be rewritten anywhere, truncated and appended to (a new version\n"
+      "of the object, kept in a spool file in $TMPDIR); it appears whole at close. rename copies\n"
+      "(objects have no rename).\n"
       "See docs/mount.md. Detaches once mounted unless --foreground; `shoal unmount` ends it.\n"
       "Example: shoal mount --cache 127.0.0.1:7070 az://ckpt/run1/ /mnt/ckpt";
   mount::MountOptions mount;
@@ -953,6 +1059,7 @@ int Run(int argc, char** argv) {
       Add(app, "status", ShowStatus),
       Add(app, "flush", Flush),
       Add(app, "commit", Commit),
+      Add(app, "latest", Latest),
       Add(app, "warmup", Warmup),
       Add(app, "drain", Drain),
       Add(app, "mb", Mb),

@@ -92,8 +92,39 @@ class CacheStore final : public ObjectStore {
     return info;
   }
 
-  Result<ListPage> ListImpl(const ListOptions&) override { return NotYet("list"); }
-  Status DeleteImpl(const std::string&) override { return NotYet("delete"); }
+  // GET /v1/list: the store's page with the node's writes not yet uploaded merged in.
+  Result<ListPage> ListImpl(const ListOptions& opts) override {
+    std::string max_keys = std::to_string(opts.max_keys);
+    const std::string bucket = bucket_.ToString();
+    auto target = [&] {
+      return NodeHttp(config_, "GET", proto::Target(proto::kListPath, {{proto::kUrlParam, bucket},
+                                                                        {proto::kPrefixParam, opts.prefix},
+                                                                        {proto::kDelimiterParam, opts.delimiter},
+                                                                        {proto::kContinuationParam, opts.continuation},
+                                                                        {proto::kMaxKeysParam, max_keys}}));
+    };
+    http::Response resp;
+    SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, target, &resp,
+                                             "listing " + Name(opts.prefix), http::NodeErrors())));
+    auto j = nlohmann::json::parse(resp.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Status::IOError("the node's /v1/list answer is not JSON");
+    ListPage page;
+    for (const auto& o : j.value("objects", nlohmann::json::array())) {
+      page.objects.push_back(ObjectInfo{o.value("key", std::string()), o.value("size", uint64_t{0}),
+                                        o.value("etag", std::string()),
+                                        static_cast<std::time_t>(o.value("last_modified", int64_t{0}))});
+    }
+    for (const auto& p : j.value("prefixes", nlohmann::json::array())) page.prefixes.push_back(p.get<std::string>());
+    page.next_continuation = j.value("next_continuation", std::string());
+    return page;
+  }
+
+  // DELETE /v1/object: the node cancels its writes of it not yet uploaded, then deletes it.
+  Status DeleteImpl(const std::string& key) override {
+    http::Response resp;
+    return Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("DELETE", key); }, &resp,
+                              "DELETE " + Name(key), http::NodeErrors()));
+  }
   Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view, const ObjectMeta&) override {
     return NotYet("write");
   }
@@ -211,8 +242,8 @@ class CacheStore final : public ObjectStore {
 
 
   Status NotYet(const std::string& what) const {
-    return Status::InvalidArgument("the cache node cannot " + what +
-                                   " yet: run the command without --cache (and SHOAL_CACHE unset)");
+    return Status::InvalidArgument("the cache node cannot " + what + " this way: it takes files written whole (shoal cp "
+                                   "FILE URL --cache); or run the command without --cache (and SHOAL_CACHE unset)");
   }
 
   // A node that could not be reached at all is most likely not running: say so. (Its error
@@ -337,9 +368,14 @@ Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::stri
   return o;
 }
 
-Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp,
-                         NodeRequest(config, "POST", proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix}}), 201));
+Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix, uint32_t shards,
+                                       const std::string& shard_name) {
+  std::string count = std::to_string(shards);
+  std::string target = shards == 0 ? proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix}})
+                                   : proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix},
+                                                                        {proto::kExpectParam, count},
+                                                                        {proto::kShardParam, shard_name}});
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "POST", target, 201));
   return std::move(resp.body);
 }
 

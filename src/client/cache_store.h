@@ -23,10 +23,12 @@ struct CacheConfig {
   static Result<CacheConfig> Resolve(const std::string& cache_flag, const std::string& token_file_flag);
 };
 
-// An ObjectStore for the objects of `bucket` (scheme://bucket) read through a shoald:
-// Get and Head (with the object's metadata) go to the node, which serves them from its chunk
-// cache. Writes, listing and deletes are not served by the node yet and fail with
-// kInvalidArgument saying so.
+// An ObjectStore for the objects of `bucket` (scheme://bucket) through a shoald, which needs
+// no store credentials here: Get and Head (with the object's metadata) go to the node, which serves them from its chunk
+// cache; List is the node's (/v1/list: the store's listing with the node's writes not yet
+// uploaded merged in); Delete cancels the node's pending writes of the key, then deletes it.
+// Writes through this interface (PutObject, multipart) and CreateBucket fail with
+// kInvalidArgument: write with WriteThroughCache (client::Writer), create buckets directly.
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket);
 
 inline constexpr uint64_t kUnknownSize = UINT64_MAX;
@@ -68,8 +70,11 @@ Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::stri
 Status DeleteThroughCache(const CacheConfig& config, const std::string& url);
 
 // Has the node write PREFIX/_SHOAL_COMMITTED (see store/commit.h) once everything under the
-// prefix is durable; kPreconditionFailed while writes under it are still pending. The marker.
-Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix);
+// prefix is durable; kPreconditionFailed while writes under it are still pending. With `shards`
+// more than 0, the marker names exactly the shards `shard_name` ({rank} in it) of ranks 0 ..
+// shards-1, and kNotFound names those missing (no marker). The marker.
+Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix, uint32_t shards = 0,
+                                       const std::string& shard_name = "");
 
 struct ClusterMember {
   std::string id, endpoint, domain;

@@ -1,11 +1,13 @@
 #include "client/client.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
-
-#include "store/commit.h"
 
 namespace shoal::client {
 
@@ -230,17 +232,60 @@ constexpr size_t kWriteBuffer = 1 << 20;  // bytes gathered before they go to th
 constexpr size_t kPipeCap = 16 << 20;     // bytes queued for it at most
 }  // namespace
 
-void Writer::Start(std::function<Result<ObjectInfo>(ByteSource&)> upload) {
+// Reads the spool file from its start to `size`.
+class SpoolSource final : public ByteSource {
+ public:
+  SpoolSource(int fd, uint64_t size) : fd_(fd), left_(size) {}
+  Result<size_t> Read(char* buf, size_t len) override {
+    len = static_cast<size_t>(std::min<uint64_t>(len, left_));
+    if (len == 0) return size_t{0};
+    ssize_t n;
+    do {
+      n = ::pread(fd_, buf, len, static_cast<off_t>(at_));
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return Status::IOError(std::string("reading the spool file: ") + (n < 0 ? std::strerror(errno) : "short"));
+    at_ += static_cast<uint64_t>(n);
+    left_ -= static_cast<uint64_t>(n);
+    return static_cast<size_t>(n);
+  }
+
+ private:
+  int fd_;
+  uint64_t at_ = 0, left_;
+};
+
+Status Writer::Start(std::function<Result<ObjectInfo>(ByteSource&)> upload, bool rewritable) {
+  if (rewritable) {
+    const char* env = std::getenv("TMPDIR");
+    std::string dir = env != nullptr && *env != '\0' ? env : "/tmp";
+    spool_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (spool_ < 0) {
+      return Status::IOError("cannot make a spool file in " + dir + " (" + std::strerror(errno) +
+                             "): set TMPDIR to a writable directory with room for the file");
+    }
+  }
+  upload_ = std::move(upload);
   pipe_ = std::make_unique<BytePipe>(kPipeCap);
-  result_ = std::async(std::launch::async, [this, upload = std::move(upload)] {
-    Result<ObjectInfo> r = upload(*pipe_);
+  result_ = std::async(std::launch::async, [this] {
+    Result<ObjectInfo> r = upload_(*pipe_);
     pipe_->StopReading();
     return r;
   });
+  return Status::Ok();
 }
 
 Writer::~Writer() {
   if (!closed_) Abort();
+  if (spool_ >= 0) ::close(spool_);
+}
+
+void Writer::StopStreaming() {
+  if (!streaming_) return;
+  streaming_ = false;
+  buffer_.clear();
+  buffer_.shrink_to_fit();
+  pipe_->Abort();  // the streamed upload fails: nothing of it is committed
+  result_.wait();
 }
 
 Status Writer::SendBuffer() {
@@ -257,9 +302,31 @@ Status Writer::SendBuffer() {
   return Status::Ok();
 }
 
-Status Writer::Write(const char* data, size_t n) {
+Status Writer::Write(const char* data, size_t n) { return WriteAt(size_, data, n); }
+
+Status Writer::WriteAt(uint64_t offset, const char* data, size_t n) {
   if (!failed_.ok()) return failed_;
   if (closed_) return Status::InvalidArgument("write after close");
+  if (spool_ < 0 && offset != size_) {
+    return Status::InvalidArgument("a write at byte " + std::to_string(offset) + " of an object written front to back (now " +
+                                   std::to_string(size_) + " bytes)");
+  }
+  if (spool_ >= 0) {
+    for (size_t done = 0; done < n;) {
+      ssize_t w = ::pwrite(spool_, data + done, n - done, static_cast<off_t>(offset + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        return Status::IOError(std::string("writing the spool file: ") + std::strerror(errno) +
+                               " (is $TMPDIR full?)");
+      }
+      done += static_cast<size_t>(w);
+    }
+    if (offset != size_) StopStreaming();
+    if (!streaming_) {
+      size_ = std::max<uint64_t>(size_, offset + n);
+      return Status::Ok();
+    }
+  }
   while (n > 0) {
     size_t take = std::min(n, kWriteBuffer - buffer_.size());
     buffer_.append(data, take);
@@ -271,9 +338,29 @@ Status Writer::Write(const char* data, size_t n) {
   return Status::Ok();
 }
 
+Status Writer::Truncate(uint64_t size) {
+  if (!failed_.ok()) return failed_;
+  if (closed_) return Status::InvalidArgument("truncate after close");
+  if (size == size_) return Status::Ok();
+  if (spool_ < 0) return Status::InvalidArgument("an object written front to back cannot be truncated");
+  if (::ftruncate(spool_, static_cast<off_t>(size)) != 0) {
+    return Status::IOError(std::string("truncating the spool file: ") + std::strerror(errno));
+  }
+  StopStreaming();
+  size_ = size;
+  return Status::Ok();
+}
+
 Result<ObjectInfo> Writer::Close() {
   if (!failed_.ok()) return failed_;
   if (closed_) return Status::InvalidArgument("already closed");
+  if (!streaming_) {  // the spool is the object
+    closed_ = true;
+    SpoolSource source(spool_, size_);
+    Result<ObjectInfo> r = upload_(source);
+    if (!r.ok()) failed_ = r.status();
+    return r;
+  }
   SHOAL_RETURN_IF_ERROR(SendBuffer());
   pipe_->Finish();
   closed_ = true;
@@ -286,6 +373,7 @@ void Writer::Abort() {
   if (closed_) return;
   closed_ = true;
   failed_ = Status::IOError("the write was abandoned");
+  if (!streaming_) return;  // nothing was sent: the spool is dropped with the writer
   pipe_->Abort();  // the upload's source fails: its PUT or multipart upload is abandoned, nothing committed
   result_.wait();
 }
@@ -299,6 +387,12 @@ std::string BucketOf(const ObjectUrl& url) { return url.scheme + "://" + url.buc
 Result<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
   std::unique_ptr<Client> c(new Client(options));
   SHOAL_ASSIGN_OR_RETURN(c->cache_, CacheConfig::Resolve(options.cache, options.token_file));
+  return c;
+}
+
+std::unique_ptr<Client> Client::Open(const ClientOptions& options, const CacheConfig& cache) {
+  std::unique_ptr<Client> c(new Client(options));
+  c->cache_ = cache;
   return c;
 }
 
@@ -334,26 +428,13 @@ Result<FileInfo> Client::Stat(const std::string& url) {
 Result<shoal::ListPage> Client::List(const std::string& prefix_url, bool recursive, const std::string& continuation,
                                      uint32_t max_keys) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
-  SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
+  SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));  // the node's listing has its pending writes
   ListOptions lo;
   lo.prefix = u.key;
   lo.delimiter = recursive ? "" : "/";
   lo.continuation = continuation;
   lo.max_keys = max_keys;
   return store->List(lo);
-}
-
-Result<std::vector<ObjectInfo>> Client::PendingUnder(const std::string& prefix_url) {
-  std::vector<ObjectInfo> out;
-  if (!has_cache()) return out;
-  SHOAL_ASSIGN_OR_RETURN(PendingWrites p, FetchPending(cache_, prefix_url));
-  for (auto& o : p.list) {
-    auto u = ObjectUrl::Parse(o.key);
-    if (!u.ok()) continue;
-    o.key = u->key;
-    out.push_back(std::move(o));
-  }
-  return out;
 }
 
 Result<std::vector<ObjectInfo>> Client::ListAll(const std::string& prefix_url, bool recursive,
@@ -368,17 +449,6 @@ Result<std::vector<ObjectInfo>> Client::ListAll(const std::string& prefix_url, b
     dirs.insert(page.prefixes.begin(), page.prefixes.end());
     continuation = page.next_continuation;
   } while (!continuation.empty());
-  SHOAL_ASSIGN_OR_RETURN(auto pending, PendingUnder(prefix_url));
-  for (auto& o : pending) {
-    if (!recursive) {  // a pending write below the next "/" shows as that prefix
-      size_t slash = o.key.find('/', u.key.size());
-      if (slash != std::string::npos) {
-        dirs.insert(o.key.substr(0, slash + 1));
-        continue;
-      }
-    }
-    objects[o.key] = std::move(o);  // the newest version is the node's
-  }
   std::vector<ObjectInfo> out;
   for (auto& [key, o] : objects) out.push_back(std::move(o));
   if (prefixes) prefixes->assign(dirs.begin(), dirs.end());
@@ -411,36 +481,45 @@ Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url, const O
   return std::make_unique<Reader>(store, u.key, info, options_.reader, has_cache() ? still : nullptr);
 }
 
-Result<std::unique_ptr<Writer>> Client::OpenWrite(const std::string& url) {
+Result<std::unique_ptr<Writer>> Client::OpenWrite(const std::string& url, bool rewritable) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
   if (u.key.empty() || u.key.back() == '/') return Status::InvalidArgument(url + " names no object (a key is needed)");
   std::unique_ptr<Writer> w(new Writer());
   if (has_cache()) {
     CacheConfig cache = cache_;
-    w->Start([cache, url](ByteSource& source) { return WriteThroughCache(cache, url, source, kUnknownSize); });
+    SHOAL_RETURN_IF_ERROR(w->Start(
+        [cache, url](ByteSource& source) { return WriteThroughCache(cache, url, source, kUnknownSize); }, rewritable));
   } else {
     SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
     SHOAL_RETURN_IF_ERROR(store->ValidateKey(u.key));
     TransferOptions topts = options_.transfer;
     topts.progress = nullptr;
-    w->Start([store, key = u.key, topts](ByteSource& source) { return UploadStream(source, *store, key, topts); });
+    SHOAL_RETURN_IF_ERROR(w->Start(
+        [store, key = u.key, topts](ByteSource& source) { return UploadStream(source, *store, key, topts); },
+        rewritable));
   }
+  return w;
+}
+
+Result<std::unique_ptr<Writer>> Client::OpenAppend(const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto w, OpenWrite(url, /*rewritable=*/true));
+  auto now = Stat(url);
+  if (!now.ok() && !now.status().IsNotFound()) return now.status();
+  if (!now.ok() || now->info.size == 0) return w;
+  // The current bytes, streamed into the new version as they come (they are its start).
+  SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));
+  ReadOptions ro;
+  ro.if_match = now->info.etag;
+  Writer* writer = w.get();
+  SHOAL_RETURN_IF_ERROR(store->Get(u.key, ro, [writer](const char* d, size_t n) { return writer->Write(d, n); })
+                            .WithContext("reading " + url + " to append to it"));
   return w;
 }
 
 Status Client::Flush(const std::string& prefix_url, int timeout_s) {
   if (!has_cache()) return Status::Ok();
   return WaitDurable(cache_, prefix_url, timeout_s);
-}
-
-Result<std::string> Client::Commit(const std::string& prefix_url) {
-  if (!has_cache()) {  // every write is in the store once closed
-    SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
-    SHOAL_ASSIGN_OR_RETURN(auto store, DirectStore(u));
-    return WriteCommitMarker(*store, u);
-  }
-  SHOAL_RETURN_IF_ERROR(Flush(prefix_url));
-  return CommitThroughCache(cache_, prefix_url);
 }
 
 }  // namespace shoal::client

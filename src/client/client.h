@@ -19,8 +19,8 @@
 namespace shoal::client {
 
 // Files over objects, for the mount (`shoal mount`) and the Python binding: an object read at
-// any offset with read-ahead, and an object written sequentially that appears whole when the
-// writer closes it. With a cache node, reads go through it and writes are write-back
+// any offset with read-ahead, and an object written (at any offset, see Writer) that appears
+// whole when the writer closes it. With a cache node, reads go through it and writes are write-back
 // (acknowledged once on the node); without one, straight to the object store.
 
 struct ReaderOptions {
@@ -92,12 +92,22 @@ class BytePipe final : public ByteSource {
   bool finished_ = false, stopped_ = false, aborted_ = false;
 };
 
-// An object written front to back. Nothing is visible at its URL until Close succeeds, and then
-// all of it is: a reader never sees part of it. Not thread-safe (one writer).
+// An object being written. Nothing is visible at its URL until Close succeeds, and then all of
+// it is: a reader never sees part of it. Bytes written at the end stream to the upload as they
+// come. A rewritable writer (Client::OpenWrite's default) also keeps every byte in a spool file
+// (an unlinked temporary file in $TMPDIR, else /tmp), so it may write anywhere and be truncated,
+// as zipfile, np.savez and tarfile do when they patch headers: the first such write abandons
+// the streamed upload, and Close uploads the spool instead. Not thread-safe (one writer).
 class Writer {
  public:
   ~Writer();  // unclosed: aborted, nothing appears
+  // Appends: WriteAt(size(), ...).
   Status Write(const char* data, size_t n);
+  // `n` bytes at `offset`: before the end they replace what is there; past it the bytes between
+  // read as zeros. kInvalidArgument unless the writer is rewritable or offset is size().
+  Status WriteAt(uint64_t offset, const char* data, size_t n);
+  // The object's size becomes `size`: cut, or extended with zeros. Rewritable writers only.
+  Status Truncate(uint64_t size);
   // The object is complete: with a cache node, once it is on the node's disk and journaled (and
   // on its copies' nodes in a cluster); without one, once it is in the store.
   Result<ObjectInfo> Close();
@@ -108,8 +118,15 @@ class Writer {
  private:
   friend class Client;
   Writer() = default;
-  void Start(std::function<Result<ObjectInfo>(ByteSource&)> upload);
+  // `rewritable`: with a spool file (kIOError when it cannot be made).
+  Status Start(std::function<Result<ObjectInfo>(ByteSource&)> upload, bool rewritable);
   Status SendBuffer();
+  // Leaves streaming: the streamed upload is abandoned (nothing of it appears); Close uploads
+  // the spool.
+  void StopStreaming();
+  std::function<Result<ObjectInfo>(ByteSource&)> upload_;
+  int spool_ = -1;        // the spool file, when rewritable
+  bool streaming_ = true;  // every byte so far went to the upload in order
   std::unique_ptr<BytePipe> pipe_;
   std::future<Result<ObjectInfo>> result_;  // the upload, on a thread of its own (std::async)
   std::string buffer_;
@@ -135,31 +152,37 @@ struct FileInfo {
 class Client {
  public:
   static Result<std::unique_ptr<Client>> Open(const ClientOptions& options);
+  // With a node already resolved (CacheConfig::Resolve; endpoint empty: none); options.cache and
+  // options.token_file are not read.
+  static std::unique_ptr<Client> Open(const ClientOptions& options, const CacheConfig& cache);
   const CacheConfig& cache() const { return cache_; }
   bool has_cache() const { return !cache_.endpoint.empty(); }
 
   Result<FileInfo> Stat(const std::string& url);
-  // One page of what is under `prefix_url` (delimiter "/" unless recursive), from the store.
+  // One page of what is under `prefix_url` (delimiter "/" unless recursive): with a cache
+  // node, the node's listing (no store credentials needed here; the node's writes not yet
+  // uploaded merged in, with the version it serves them as); without, the store's.
   Result<shoal::ListPage> List(const std::string& prefix_url, bool recursive, const std::string& continuation,
                                uint32_t max_keys = 1000);
-  // Objects under `prefix_url` written through the cache node and not yet in the store (their
-  // keys in their bucket); none without a cache node.
-  Result<std::vector<ObjectInfo>> PendingUnder(const std::string& prefix_url);
-  // Everything under `prefix_url`: the store's listing with the pending writes merged in.
+  // Every page of List, in key order (and the common prefixes, when not recursive).
   Result<std::vector<ObjectInfo>> ListAll(const std::string& prefix_url, bool recursive,
                                           std::vector<std::string>* prefixes = nullptr);
   Status Delete(const std::string& url);
   Result<std::unique_ptr<Reader>> OpenRead(const std::string& url);
   Result<std::unique_ptr<Reader>> OpenRead(const std::string& url, const ObjectInfo& info);
-  Result<std::unique_ptr<Writer>> OpenWrite(const std::string& url);
+  // A new version of `url`, rewritable (see Writer) unless `rewritable` is false (front to back
+  // only, no spool file).
+  Result<std::unique_ptr<Writer>> OpenWrite(const std::string& url, bool rewritable = true);
+  // A rewritable writer of `url` that starts with the object's current bytes (none when it does
+  // not exist), positioned at its end: appends, truncation and rewrites publish a new whole
+  // object at Close. The current bytes are read at once (through the node, with one).
+  Result<std::unique_ptr<Writer>> OpenAppend(const std::string& url);
   // Waits until everything under `prefix_url` written through the cache node is in the store
   // (`timeout_s` 0: no limit). Immediate without a cache node (writes are in the store at close).
   Status Flush(const std::string& prefix_url, int timeout_s = 0);
-  // Writes PREFIX/_SHOAL_COMMITTED once everything under it is durable (flushes first).
-  Result<std::string> Commit(const std::string& prefix_url);
   // The store `url`'s bucket is read from: through the cache node, or direct.
   Result<std::shared_ptr<ObjectStore>> ReadStore(const ObjectUrl& url);
-  // The store itself (listing, and everything without a cache node).
+  // The store itself (everything without a cache node; needs the store's credentials).
   Result<std::shared_ptr<ObjectStore>> DirectStore(const ObjectUrl& url);
 
  private:

@@ -117,7 +117,7 @@ struct Inode {
   uint64_t nlookup = 0;
 };
 
-// One open file: a reader (a version of the object), or a writer (a new object, front to back).
+// One open file: a reader (a version of the object), or a writer (a new version of it).
 struct Handle {
   std::string path;
   std::mutex mu;
@@ -134,7 +134,7 @@ struct DirHandle {
   std::set<std::string> names;
   std::string continuation;
   bool listed = false;  // the store's pages are all in entries
-  bool done = false;    // and the extras (pending writes, this mount's own) too
+  bool done = false;    // and the extras (files and directories this mount is making) too
 };
 
 class Fs {
@@ -234,8 +234,8 @@ class Fs {
     return Found{true, false, {}};
   }
 
-  // Whether anything is under directory `path`: in the store (its own marker object aside),
-  // pending on the node, or being written or made by this mount.
+  // Whether anything is under directory `path`: listed (its own marker object aside; with a
+  // node, its writes not yet uploaded too), or being written or made by this mount.
   Result<bool> DirHasEntries(const std::string& path) {
     const std::string prefix = root_.key + (path.empty() ? "" : path + "/");
     SHOAL_ASSIGN_OR_RETURN(shoal::ListPage page, client_->List(DirUrl(path), false, "", 2));
@@ -243,8 +243,6 @@ class Fs {
     for (const auto& o : page.objects) {
       if (o.key != prefix) return true;
     }
-    SHOAL_ASSIGN_OR_RETURN(auto pending, client_->PendingUnder(DirUrl(path)));
-    if (!pending.empty()) return true;
     std::lock_guard<std::mutex> lock(mu_);
     auto under = [&](const std::string& p) { return p.size() > path.size() && (path.empty() || p.rfind(path + "/", 0) == 0); };
     for (const auto& [p, h] : writing_) {
@@ -350,21 +348,17 @@ class Fs {
       Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
       if (h != nullptr) {
         std::lock_guard<std::mutex> lock(h->mu);
-        if (h->writer && !h->writer->closed() && h->writer->size() == want) {
-          // nothing to do: the size it has
-        } else if (h->existing && want == 0) {
-          // open() then ftruncate(0): the object is written anew from here
-          Status st = StartWriter(h);
-          if (!st.ok()) return Fail(req, "truncate " + path, st);
-        } else {
-          return Unsupported(req, path, "truncate to " + std::to_string(want) + " bytes");
-        }
+        Status st;
+        if (h->existing) st = StartWriter(h, /*append=*/want != 0);  // the object is written anew from here
+        if (st.ok() && (!h->writer || h->writer->closed())) st = Status::InvalidArgument("the file is not open for writing");
+        if (st.ok()) st = h->writer->Truncate(want);
+        if (!st.ok()) return Fail(req, "truncate " + path, st);
       } else {
         auto f = Resolve(path, true);
         if (!f.ok()) return Fail(req, "truncate " + path, f.status(), f.status().code() == Code::kNotFound);
         if (f->info.size != want) {
           if (want != 0 || f->writing) return Unsupported(req, path, "truncate to " + std::to_string(want) + " bytes");
-          auto w = client_->OpenWrite(Url(path));  // truncate to 0: an empty object
+          auto w = client_->OpenWrite(Url(path), /*rewritable=*/false);  // truncate to 0: an empty object
           if (!w.ok()) return Fail(req, "truncate " + path, w.status());
           auto info = (*w)->Close();
           if (!info.ok()) return Fail(req, "truncate " + path, info.status());
@@ -392,8 +386,8 @@ class Fs {
     fuse_reply_err(req, 0);
   }
 
-  // Adds the next page of the listing (or, once the store's pages are done, what the store
-  // does not list yet) to `d`.
+  // Adds the next page of the listing (or, once its pages are done, what this mount is making
+  // and nobody lists yet) to `d`.
   Status ListMore(const std::string& path, DirHandle* d) {
     const std::string prefix = root_.key + (path.empty() ? "" : path + "/");
     auto add = [&](const std::string& key, bool dir) {
@@ -416,15 +410,6 @@ class Fs {
       d->continuation = page.next_continuation;
       d->listed = d->continuation.empty();
       return Status::Ok();
-    }
-    SHOAL_ASSIGN_OR_RETURN(auto pending, client_->PendingUnder(DirUrl(path)));
-    for (const auto& o : pending) {
-      size_t slash = o.key.find('/', prefix.size());
-      if (slash == std::string::npos) {
-        add(o.key, false);
-      } else {
-        add(o.key.substr(0, slash + 1), true);
-      }
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [p, h] : writing_) {
@@ -471,7 +456,9 @@ class Fs {
     fuse_reply_buf(req, buf.data(), used);
   }
 
-  Status StartWriter(Handle* h) {
+  // A writer of the handle's object: a new one, or with `append` one that starts with the
+  // object's current bytes.
+  Status StartWriter(Handle* h, bool append = false) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto w = writing_.find(h->path);
@@ -479,7 +466,11 @@ class Fs {
         return Status::AlreadyExists(h->path + " is being written by another open file");
       }
     }
-    SHOAL_ASSIGN_OR_RETURN(h->writer, client_->OpenWrite(Url(h->path)));
+    if (append) {
+      SHOAL_ASSIGN_OR_RETURN(h->writer, client_->OpenAppend(Url(h->path)));
+    } else {
+      SHOAL_ASSIGN_OR_RETURN(h->writer, client_->OpenWrite(Url(h->path)));
+    }
     h->existing = false;
     std::lock_guard<std::mutex> lock(mu_);
     writing_[h->path] = h;
@@ -512,7 +503,7 @@ class Fs {
           Status st = StartWriter(h.get());
           if (!st.ok()) return Fail(req, "open " + path, st);
         } else {
-          h->existing = true;  // writes fail (EOPNOTSUPP) unless it is truncated first
+          h->existing = true;  // its bytes are read into a writer at the first write or truncate
         }
       }
       fi->direct_io = 0;
@@ -587,16 +578,12 @@ class Fs {
     auto* h = reinterpret_cast<Handle*>(fi->fh);
     std::lock_guard<std::mutex> lock(h->mu);
     if (!h->failed.ok()) return Fail(req, "write " + h->path, h->failed);
-    if (h->existing) {
-      return Unsupported(req, h->path, "writing into an existing object (open it with O_TRUNC to replace it)");
+    if (h->existing) {  // an existing object opened without O_TRUNC: a new version that starts with its bytes
+      Status st = StartWriter(h, /*append=*/true);
+      if (!st.ok()) return Fail(req, "write " + h->path, st);
     }
     if (!h->writer || h->writer->closed()) return (void)fuse_reply_err(req, EBADF);
-    if (static_cast<uint64_t>(off) != h->writer->size()) {
-      return Unsupported(req, h->path,
-                         "a write at byte " + std::to_string(off) + " of a file written front to back (now " +
-                             std::to_string(h->writer->size()) + " bytes)");
-    }
-    Status st = h->writer->Write(data, size);
+    Status st = h->writer->WriteAt(static_cast<uint64_t>(off), data, size);
     if (!st.ok()) {
       h->failed = st;
       return Fail(req, "write " + h->path, st);
@@ -773,7 +760,7 @@ class Fs {
 
   Status CopyObject(const std::string& from, const ObjectInfo& info, const std::string& to) {
     SHOAL_ASSIGN_OR_RETURN(auto reader, client_->OpenRead(Url(from), info));
-    SHOAL_ASSIGN_OR_RETURN(auto writer, client_->OpenWrite(Url(to)));
+    SHOAL_ASSIGN_OR_RETURN(auto writer, client_->OpenWrite(Url(to), /*rewritable=*/false));
     std::string buf(8 << 20, '\0');
     for (uint64_t at = 0; at < info.size;) {
       SHOAL_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(at, buf.data(), buf.size()));
@@ -816,8 +803,8 @@ class Fs {
   }
   void Unsupported(fuse_req_t req, const std::string& path, const std::string& what) {
     std::fprintf(stderr,
-                 "shoal mount: %s: %s is not supported: objects are written whole, front to back (EOPNOTSUPP; "
-                 "see docs/mount.md)\n",
+                 "shoal mount: %s: %s is not supported: objects are read, or written whole at close "
+                 "(EOPNOTSUPP; see docs/mount.md)\n",
                  path.c_str(), what.c_str());
     fuse_reply_err(req, EOPNOTSUPP);
   }
@@ -937,13 +924,9 @@ int Run(const MountOptions& options) {
   client_options.reader.huge_pages = true;  // replies pin the Reader's buffers (client.cc)
   auto client = client::Client::Open(client_options);
   if (!client.ok()) return fail(client.status().ToString());
-  // Fail now, with a clear message, rather than at the first ls: the store must answer.
+  // Fail now, with a clear message, rather than at the first ls: the store (or the node) must answer.
   auto probe = (*client)->List(root->ToString(), false, "", 1);
   if (!probe.ok()) return fail("cannot list " + root->ToString() + ": " + probe.status().ToString());
-  if ((*client)->has_cache()) {
-    auto pending = (*client)->PendingUnder(root->ToString());
-    if (!pending.ok()) return fail(pending.status().ToString());
-  }
 
   std::error_code ec;
   const std::string canonical = std::filesystem::weakly_canonical(options.mountpoint, ec).string();

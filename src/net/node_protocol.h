@@ -25,7 +25,9 @@ namespace shoal::proto {
 inline constexpr std::string_view kApiPrefix = "/v1/";
 inline constexpr std::string_view kObjectPath = "/v1/object";      // GET|HEAD|PUT|DELETE ?url=
 inline constexpr std::string_view kPendingPath = "/v1/pending";    // GET ?prefix=
-inline constexpr std::string_view kCommitPath = "/v1/commit";      // POST ?prefix=
+// GET ?url=SCHEME://BUCKET&prefix=&delimiter=&continuation=&max_keys= (JSON pages, node/listing.h)
+inline constexpr std::string_view kListPath = "/v1/list";
+inline constexpr std::string_view kCommitPath = "/v1/commit";      // POST ?prefix=[&expect=&shard=]
 inline constexpr std::string_view kWarmPath = "/v1/warm";          // POST ?url=&index=[&route=1]
 inline constexpr std::string_view kDrainPath = "/v1/drain";        // GET|POST
 inline constexpr std::string_view kClusterPath = "/v1/cluster";    // GET (JSON)
@@ -45,6 +47,11 @@ inline constexpr std::string_view kReadyzPath = "/readyz";
 // ---- query parameters ----------------------------------------------------------------------
 inline constexpr std::string_view kUrlParam = "url";          // the object, az://c/k
 inline constexpr std::string_view kPrefixParam = "prefix";    // pending, commit
+inline constexpr std::string_view kExpectParam = "expect";    // commit: the number of shards
+inline constexpr std::string_view kShardParam = "shard";      // commit: their name, with {rank}
+inline constexpr std::string_view kDelimiterParam = "delimiter";        // list
+inline constexpr std::string_view kContinuationParam = "continuation";  // list: the last page's
+inline constexpr std::string_view kMaxKeysParam = "max_keys";          // list: 1 to 1000
 inline constexpr std::string_view kIndexParam = "index";      // warm, replica/chunk: chunk number
 inline constexpr std::string_view kRouteParam = "route";      // warm: "1" = through the owner
 inline constexpr std::string_view kCurrentParam = "current";  // cluster/view: "1" = no history

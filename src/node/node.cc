@@ -109,7 +109,7 @@ void Node::Replay() {
   }
 }
 
-Result<std::string> Node::Commit(const std::string& prefix_url) {
+Result<std::string> Node::Commit(const std::string& prefix_url, const std::vector<std::string>* shards) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(prefix_url));
   if (!parsed.key.empty() && parsed.key.back() != '/') parsed.key += '/';
   std::string prefix = parsed.ToString();
@@ -144,7 +144,7 @@ Result<std::string> Node::Commit(const std::string& prefix_url) {
     }
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
-  SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed));
+  SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed, shards));
   objects_->Invalidate(prefix + kCommitMarker);
   return marker;
 }

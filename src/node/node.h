@@ -62,8 +62,9 @@ class Node {
 
   // Writes PREFIX/_SHOAL_COMMITTED (store/commit.h) in the store once every write under the
   // prefix, through any node of the cluster, is durable; kPreconditionFailed while one is not.
-  // Returns the marker's JSON.
-  Result<std::string> Commit(const std::string& prefix_url);
+  // With `shards` the marker names exactly those (kNotFound naming the missing ones, and no
+  // marker). Returns the marker's JSON.
+  Result<std::string> Commit(const std::string& prefix_url, const std::vector<std::string>* shards = nullptr);
   // Prometheus text exposition of the metrics.
   std::string MetricsText();
 

@@ -9,6 +9,7 @@
 #include "net/node_protocol.h"
 #include "node/exchange.h"
 #include "node/request_parse.h"
+#include "store/commit.h"
 
 namespace shoal::node {
 
@@ -327,10 +328,19 @@ TextResponse ServeDelete(Node* node, const Request& req) {
   return res;
 }
 
-// POST /v1/commit?prefix=URL: writes the prefix's _SHOAL_COMMITTED marker (201 with it) once
-// everything under it is durable; 412 while writes are pending.
+// POST /v1/commit?prefix=URL[&expect=N&shard=NAME]: writes the prefix's _SHOAL_COMMITTED marker
+// (201 with it) once everything under it is durable; 412 while writes are pending. With expect,
+// the marker names exactly the N shards NAME ({rank} in it) and 404 names those missing.
 TextResponse ServeCommit(Node* node, const Request& req) {
-  auto marker = node->Commit(QueryParam(req, proto::kPrefixParam));
+  Result<std::vector<std::string>> shards = std::vector<std::string>{};
+  std::string expect = QueryParam(req, proto::kExpectParam);
+  if (!expect.empty()) {
+    auto n = ParseNumber(expect);
+    shards = n && *n <= UINT32_MAX ? ShardNames(QueryParam(req, proto::kShardParam), static_cast<uint32_t>(*n))
+                                   : Status::InvalidArgument("?expect= wants a number of shards, got " + expect);
+  }
+  auto marker = shards.ok() ? node->Commit(QueryParam(req, proto::kPrefixParam), expect.empty() ? nullptr : &*shards)
+                            : Result<std::string>(shards.status());
   if (!marker.ok()) {
     CountError(node, marker.status());
     return ErrorResponse(req.version(), req.keep_alive(), marker.status());

@@ -14,12 +14,24 @@
 #include "common/strings.h"
 #include "net/node_protocol.h"
 #include "node/exchange.h"
+#include "node/listing.h"
 
 namespace shoal::node {
 namespace {
 
 using tcp = asio::ip::tcp;
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+// A handler of its own file (Beast-free: the target in, JSON or an error out) as a server handler.
+template <Result<std::string> (*Serve)(Node*, std::string_view)>
+TextResponse Json(Node* node, const Request& req) {
+  auto body = Serve(node, std::string_view(req.target().data(), req.target().size()));
+  if (!body.ok()) {
+    CountError(node, body.status());
+    return ErrorResponse(req.version(), req.keep_alive(), body.status());
+  }
+  return Text(req.version(), req.keep_alive(), std::move(body).value(), "application/json");
+}
 
 struct Listener {
   std::unique_ptr<Acceptor> acceptor;
@@ -92,6 +104,7 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
   if (StartsWith(target, proto::kWarmPath)) co_return co_await blocking(ServeWarm);
   if (target == proto::kClusterPath) co_return co_await x.Write(ServeCluster(node, req));
   if (StartsWith(target, proto::kPendingPath)) co_return co_await blocking(ServePending);
+  if (StartsWith(target, proto::kListPath)) co_return co_await blocking(Json<ServeList>);
   if (StartsWith(target, proto::kCommitPath)) {
     if (req.method() != http::verb::post) {
       co_return co_await x.Write(ErrorResponse(v, ka, http::status::method_not_allowed,

@@ -134,6 +134,11 @@ uint64_t Uploader::Cancel(const std::string& id) {
   return reported;  // `abandoned` is destroyed here, unlocked: aborts the upload (best effort)
 }
 
+bool Uploader::Gone(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FindLocked(id) == nullptr;
+}
+
 std::unique_ptr<MultipartUpload> Uploader::ReapLocked(Job& job) {
   if (!job.cancelled || job.in_flight > 0) return nullptr;
   auto upload = std::move(job.upload);

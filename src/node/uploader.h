@@ -72,8 +72,12 @@ class Uploader {
   void Open(const engine::UploadRecord& partial);
   void AddPart(const std::string& id, uint64_t index);
   void Seal(const engine::UploadRecord& record);
-  // Returns the bytes of it already reported through hooks.uploaded.
+  // Returns the bytes of it already reported through hooks.uploaded. A part already in flight
+  // (a whole small object's one PUT included) still lands: see Gone.
   uint64_t Cancel(const std::string& id);
+  // Whether nothing of write `id` is queued or in flight any more (never added, done, or
+  // cancelled and its parts in flight finished).
+  bool Gone(const std::string& id);
   // Acknowledged writes not yet durable, oldest first.
   std::vector<UploadProgress> Pending(const std::string& prefix);
   double window();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <chrono>
 #include <thread>
 
 #include "common/strings.h"
@@ -366,6 +367,14 @@ Status WriteBack::Delete(const std::string& url) {
     if (!now.ok() || now->state != engine::UploadRecord::State::kStaged) continue;
     Forget(*now, uploaded);
     DropCopiesOf(*now);  // the copies other nodes hold of it are not needed now
+  }
+  // A PUT of it already in flight would land after the delete and bring the object back: the
+  // delete waits for it (bounded: a store that never answers is the store's timeout's to end).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  for (const auto& id : ids) {
+    while (!uploader_->Gone(id) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   objects_->Invalidate(url);
   return store->Delete(parsed.key);

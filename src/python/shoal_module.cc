@@ -5,8 +5,10 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "client/checkpoint.h"
 #include "client/client.h"
 
 namespace py = pybind11;
@@ -103,6 +105,26 @@ class PyWriter {
     Check(st);
     return n;
   }
+  // At `offset` (anywhere: the writer keeps a spool file).
+  size_t WriteAt(uint64_t offset, py::buffer b) {
+    py::buffer_info info = b.request();
+    size_t n = static_cast<size_t>(info.size * info.itemsize);
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = w_->WriteAt(offset, static_cast<const char*>(info.ptr), n);
+    }
+    Check(st);
+    return n;
+  }
+  void Truncate(uint64_t size) {
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = w_->Truncate(size);
+    }
+    Check(st);
+  }
   uint64_t size() const { return w_->size(); }
   // Completes the object: after this returns it is on the node (or in the store).
   py::dict Close() {
@@ -144,11 +166,11 @@ class PyClient {
     }
     return PyReader(Check(std::move(r)));
   }
-  PyWriter OpenWrite(const std::string& url) {
+  PyWriter OpenWrite(const std::string& url, bool append) {
     Result<std::unique_ptr<Writer>> w = Status::Ok();
     {
       py::gil_scoped_release nogil;
-      w = c_->OpenWrite(url);
+      w = append ? c_->OpenAppend(url) : c_->OpenWrite(url);
     }
     return PyWriter(Check(std::move(w)));
   }
@@ -200,13 +222,25 @@ class PyClient {
     }
     Check(st);
   }
-  std::string Commit(const std::string& prefix) {
+  // The marker's JSON (see client/checkpoint.h CommitCheckpoint).
+  std::string Commit(const std::string& prefix, uint32_t expect, const std::string& shard_name, int timeout_s) {
     Result<std::string> r = Status::Ok();
     {
       py::gil_scoped_release nogil;
-      r = c_->Commit(prefix);
+      r = shoal::client::CommitCheckpoint(*c_, prefix, shoal::client::ShardSpec{expect, shard_name}, timeout_s);
     }
     return Check(std::move(r));
+  }
+  // The newest complete step's URL, or None.
+  std::optional<std::string> Latest(const std::string& prefix) {
+    Result<shoal::client::LatestCheckpoint> r = Status::Ok();
+    {
+      py::gil_scoped_release nogil;
+      r = shoal::client::FindLatestCheckpoint(*c_, prefix);
+    }
+    auto latest = Check(std::move(r));
+    if (!latest.found) return std::nullopt;
+    return latest.url;
   }
 
  private:
@@ -234,16 +268,20 @@ PYBIND11_MODULE(_shoal, m) {
   py::class_<PyWriter>(m, "Writer")
       .def_property_readonly("size", &PyWriter::size)
       .def("write", &PyWriter::Write, py::arg("data"))
+      .def("write_at", &PyWriter::WriteAt, py::arg("offset"), py::arg("data"))
+      .def("truncate", &PyWriter::Truncate, py::arg("size"))
       .def("close", &PyWriter::Close)
       .def("abort", &PyWriter::Abort);
   py::class_<PyClient>(m, "Client")
       .def(py::init<const std::string&, const std::string&>(), py::arg("cache") = "", py::arg("token_file") = "")
       .def_property_readonly("cache", &PyClient::cache)
       .def("open_read", &PyClient::OpenRead, py::arg("url"))
-      .def("open_write", &PyClient::OpenWrite, py::arg("url"))
+      .def("open_write", &PyClient::OpenWrite, py::arg("url"), py::arg("append") = false)
       .def("stat", &PyClient::Stat, py::arg("url"))
       .def("ls", &PyClient::Ls, py::arg("prefix"), py::arg("recursive") = false)
       .def("delete", &PyClient::Delete, py::arg("url"))
       .def("flush", &PyClient::Flush, py::arg("prefix") = "", py::arg("timeout") = 0)
-      .def("commit", &PyClient::Commit, py::arg("prefix"));
+      .def("commit", &PyClient::Commit, py::arg("prefix"), py::arg("expect") = 0,
+           py::arg("shard_name") = shoal::client::ShardSpec().name, py::arg("timeout") = 0)
+      .def("latest_checkpoint", &PyClient::Latest, py::arg("prefix"));
 }
