@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/strings.h"
@@ -366,6 +367,127 @@ TEST_F(WriteBackTest, AHundredThousandDurableWritesLeaveTheJournalAsItWas) {
   EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
   EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_staged_objects"), 0u);
   EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_store_put_requests_total"), 0u) << "a restart uploads nothing again";
+}
+
+// What one PUT through curl came to.
+struct PutOutcome {
+  std::string key;
+  uint64_t seed = 0;
+  bool acknowledged = false;  // answered 201
+  bool body_sent = false;     // every byte of the body went out (the answer may still be lost)
+};
+
+// SIGTERM with 4 writers (PUT /v1/object, by Content-Length and chunked, paced so each is in
+// flight for a while) and 6 readers (of objects not in the cache, fetched through a slow
+// store, so they wait on fetches) in flight: shoald exits 0, and after a restart every write
+// that was acknowledged is in the store byte-identical, and nothing else is but writes whose
+// whole body was sent (their answer lost to the stop).
+TEST_F(WriteBackTest, SigtermWithReadersAndWritersInFlightExitsZeroAndKeepsEveryAcknowledgedWrite) {
+  constexpr int kWriters = 4, kReaders = 6;
+  constexpr uint64_t kSize = (7ull << 20) / 2;  // 3.5 chunks of 1 MiB: a multipart upload
+  testing::TempDir tmp;
+  // The readers' objects, in the store only: each read through the node fetches one.
+  constexpr int kReadObjects = 64;
+  auto direct = testing::Servers().azurite.Store(kBucket);
+  std::string read_body(kSize, '\0');
+  testing::PatternSource::Fill(99, 0, read_body.data(), kSize);
+  for (int i = 0; i < kReadObjects; i++) {
+    ASSERT_TRUE(direct->PutObject("term/r" + std::to_string(i), read_body).ok());
+  }
+  Shoald node;
+  // Once `slow` exists, the next journal fsync takes 90 s: the stop finds a writer in its
+  // Finish, on the serve pool, for longer than shoald used to wait for one (3000 sleeps of
+  // 10 ms, 30 s or a little more); the other writers queue behind it. The store answers
+  // after 3 s, so readers wait on fetches (on the event loop, for a chunk's first bytes) and
+  // uploads are in flight.
+  const std::string slow = tmp.path() + "/slow";
+  node.SetEnv({{"LD_PRELOAD", testing::FaultFsLibrary()},
+               {"SHOAL_FAULTFS_SLOW_FSYNC", "/journal/:90000"},
+               {"SHOAL_FAULTFS_SLOW_FSYNC_ONCE", slow}});
+  const std::vector<std::string> flags = {"--chunk-size", "1MiB", "--replicas", "1", "--memory-cache", "0"};
+  ASSERT_TRUE(node.Start(proxy_.port(), flags).ok()) << node.Log();
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.latency_ms = 3000}).ok());
+  const std::string endpoint = node.Endpoint();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> acks{0};
+  std::mutex mu;
+  std::vector<PutOutcome> outcomes;  // guarded by mu
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; w++) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; !stop; i++) {
+        PutOutcome o;
+        o.key = "term/w" + std::to_string(w) + "-" + std::to_string(i);
+        o.seed = 1000 * (w + 1) + i;
+        std::string file = tmp.path() + "/w" + std::to_string(w);
+        ASSERT_TRUE(testing::WritePatternFile(file, o.seed, kSize));
+        std::vector<std::string> cmd = {"curl", "-sS", "--max-time", "120", "--limit-rate", "4M", "-o", "/dev/null",
+                                        "-w", "%{http_code} %{size_upload}", "-X", "PUT", "--data-binary", "@" + file,
+                                        "http://" + endpoint + "/v1/object?url=" + UriEncode(Url(o.key), false)};
+        if (w % 2 == 1) cmd.insert(cmd.begin() + 1, {"-H", "Transfer-Encoding: chunked"});
+        auto r = testing::RunCommand(cmd);
+        std::istringstream answer(r.out);
+        int code = 0;
+        uint64_t sent = 0;
+        answer >> code >> sent;
+        o.acknowledged = code == 201;
+        o.body_sent = sent >= kSize;
+        acks += o.acknowledged;
+        std::lock_guard<std::mutex> lock(mu);
+        outcomes.push_back(o);
+      }
+    });
+  }
+  std::atomic<int> reads_ok{0}, next_read{0};
+  for (int r = 0; r < kReaders; r++) {
+    threads.emplace_back([&] {
+      for (int i = next_read++; !stop && i < kReadObjects; i = next_read++) {
+        std::string url = Url("term/r" + std::to_string(i));
+        auto got = testing::RunCommand({"curl", "-sS", "-f", "--max-time", "120", "-o", "/dev/null",
+                                        "http://" + endpoint + "/v1/object?url=" + UriEncode(url, false)});
+        reads_ok += got.exit_code == 0;
+      }
+    });
+  }
+  // Mid-flight: a few writes acknowledged, the writers and readers busy with the next ones,
+  // and a writer in its slow journal fsync (the shim removed `slow` as it began).
+  ASSERT_TRUE(Until([&] { return acks >= 2 * kWriters; }, std::chrono::seconds(300))) << node.Log();
+  { std::ofstream(slow).put('1'); }
+  ASSERT_TRUE(Until([&] { return !fs::exists(slow); }, std::chrono::seconds(60))) << node.Log();
+  stop = true;
+  int exit_code = node.Terminate(std::chrono::seconds(180));
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(exit_code, 0) << node.Log();
+
+  // Restarted on the same data directory: the journaled writes are uploaded.
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(300))) << node.Log();
+  auto listed = ListAll(*direct, "term/w");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::set<std::string> in_store;
+  for (const auto& o : *listed) in_store.insert(o.key);
+  int acknowledged = 0, present = 0, unacknowledged_present = 0;
+  for (const auto& o : outcomes) {
+    acknowledged += o.acknowledged;
+    if (!in_store.count(o.key)) {
+      EXPECT_FALSE(o.acknowledged) << o.key << " was acknowledged and is not in the store";
+      continue;
+    }
+    present++;
+    EXPECT_EQ(StoreSha256(o.key), testing::PatternSha256(o.seed, kSize)) << o.key;
+    if (!o.acknowledged) {
+      unacknowledged_present++;
+      EXPECT_TRUE(o.body_sent) << o.key << " is in the store though its body was not sent whole";
+    }
+  }
+  EXPECT_EQ(present, static_cast<int>(in_store.size())) << "the store holds objects no writer wrote";
+  EXPECT_GE(acknowledged, 2 * kWriters);
+  EXPECT_EQ(present - unacknowledged_present, acknowledged);
+  std::printf("writes: %zu attempted, %d acknowledged, %d in the store (%d of them not acknowledged, their answer "
+              "lost to the stop); %d reads completed\n",
+              outcomes.size(), acknowledged, present, unacknowledged_present, reads_ok.load());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <list>
@@ -145,6 +146,7 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::atomic<int> offloads{0};  // tasks on the node's pools that will post back here
+  std::atomic<int> sessions{0};  // connections' coroutines not yet ended (Stop waits for them)
   std::mutex conns_mu;
   std::list<std::weak_ptr<Conn>> conns;  // guarded by conns_mu; closed on Stop
 
@@ -188,8 +190,12 @@ awaitable<std::invoke_result_t<F>> Server::Impl::Offload(F f) {
         auto ex = asio::get_associated_executor(handler);
         offloads++;
         node->serve_pool().Submit([this, ex, handler = std::move(handler), job]() mutable {
-          R r = std::unique_ptr<F>(job)->operator()();
-          asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+          {
+            // The executor goes before the count does: once it is 0, Stop may end the loop.
+            auto strand = std::move(ex);
+            R r = std::unique_ptr<F>(job)->operator()();
+            asio::post(strand, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+          }
           offloads--;
         });
       },
@@ -982,6 +988,7 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
   beast::error_code ignored;
   c->socket.close(ignored);
   m.connections_open--;
+  sessions--;
 }
 
 awaitable<void> Server::Impl::Accept(Listener& l) {
@@ -1008,6 +1015,7 @@ awaitable<void> Server::Impl::Accept(Listener& l) {
       for (auto it = conns.begin(); it != conns.end();) it = it->expired() ? conns.erase(it) : std::next(it);
       conns.push_back(c);
     }
+    sessions++;
     asio::co_spawn(strand, Session(std::move(c), l), asio::detached);
   }
 }
@@ -1081,19 +1089,31 @@ void Server::Stop() {
       a->close(ec);
     });
   }
-  {
-    std::lock_guard<std::mutex> lock(impl_->conns_mu);
-    for (auto& weak : impl_->conns) {
-      if (auto c = weak.lock()) {
-        asio::post(c->socket.get_executor(), [c] {
-          beast::error_code ec;
-          c->socket.close(ec);
-        });
+  // Every connection is closed (again every 100 ms: one accepted meanwhile). A coroutine ends
+  // once what it waits for comes back: a handler on the node's serve pool, a chunk being
+  // fetched, a writer's last fsync. They post back to this event loop, so it runs until every
+  // one has ended; a write being finished completes (journaled) though its answer is lost.
+  auto started = std::chrono::steady_clock::now();
+  for (int round = 0; impl_->sessions > 0 || impl_->offloads > 0; round++) {
+    if (round % 10 == 0) {
+      std::lock_guard<std::mutex> lock(impl_->conns_mu);
+      for (auto& weak : impl_->conns) {
+        if (auto c = weak.lock()) {
+          asio::post(c->socket.get_executor(), [c] {
+            beast::error_code ec;
+            c->socket.close(ec);
+          });
+        }
       }
     }
+    if (round > 0 && round % 1000 == 0) {
+      std::fprintf(stderr, "shoald: stopping: still waiting after %lld s for %d connections and %d handlers to end\n",
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::steady_clock::now() - started).count()),
+                   impl_->sessions.load(), impl_->offloads.load());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  // Handlers on the node's pools post back here when they end: wait for them, then stop.
-  for (int i = 0; i < 3000 && impl_->offloads > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

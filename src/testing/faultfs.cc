@@ -3,6 +3,9 @@
 //   SHOAL_FAULTFS_SLOW_FSYNC=SUBSTRING:MS   fsync and fdatasync of a file whose path contains
 //                                           SUBSTRING wait MS milliseconds first (a slow disk
 //                                           at one place, to hold a race's window open).
+//   SHOAL_FAULTFS_SLOW_FSYNC_ONCE=PATH      ... only once: the first such fsync after PATH is
+//                                           created removes PATH and waits, the others do not
+//                                           (a test knows the slow one began when PATH is gone).
 // Test-only: nothing in the product loads it.
 #include <dlfcn.h>
 #include <unistd.h>
@@ -26,6 +29,8 @@ void MaybeSlow(int fd) {
   ssize_t n = ::readlink(link.c_str(), path, sizeof path);
   if (n <= 0) return;
   if (std::string_view(path, static_cast<size_t>(n)).find(s.substr(0, colon)) == std::string_view::npos) return;
+  const char* once = std::getenv("SHOAL_FAULTFS_SLOW_FSYNC_ONCE");
+  if (once != nullptr && ::unlink(once) != 0) return;  // not armed, or another fsync took it
   std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(spec + colon + 1)));
 }
 

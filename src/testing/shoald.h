@@ -27,6 +27,8 @@ class Shoald {
   // kill -9, as a crash would.
   void Crash() { proc_.Kill(); }
   bool Running() { return proc_.running(); }
+  // SIGTERM, as an orderly stop: the exit code (Subprocess::Terminate).
+  int Terminate(std::chrono::seconds grace) { return proc_.Terminate(grace); }
   pid_t Pid() const { return proc_.pid(); }
   // SIGSTOP / SIGCONT: a node that hangs without dying.
   void Pause() { ::kill(proc_.pid(), SIGSTOP); }
