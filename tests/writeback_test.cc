@@ -490,5 +490,43 @@ TEST_F(WriteBackTest, SigtermWithReadersAndWritersInFlightExitsZeroAndKeepsEvery
               outcomes.size(), acknowledged, present, unacknowledged_present, reads_ok.load());
 }
 
+// kill -9 twice in the middle of an acknowledged write's multipart upload to S3 (s3rver,
+// behind a slow proxy): the journal names the upload, so each restarted node resumes it
+// instead of beginning another. Once the write is durable, s3rver holds no open upload (its
+// uploads directory: s3rver answers neither ListMultipartUploads nor AbortMultipartUpload)
+// and the object is byte-identical.
+TEST_F(WriteBackTest, KillNineMidS3MultipartUploadLeavesNoOpenUpload) {
+  const uint64_t size = 48ull << 20;  // 10 parts of 5 MiB
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/obj.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 47, size));
+  const std::string key = "kill9s3/obj.bin";
+  const std::string url = "s3://" + std::string(kBucket) + "/" + key;
+  auto& s3rver = testing::Servers().s3rver;
+  ASSERT_EQ(s3rver.OpenUploads(kBucket), 0);
+  testing::FaultProxy slow;
+  ASSERT_TRUE(slow.Start(s3rver.Endpoint(), testing::FaultConfig{.bandwidth = 4ull << 20}).ok());
+  Shoald node;
+  node.SetEnv(s3rver.ClientEnv(slow.port()));
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--chunk-size", "5MiB", "--replicas", "1", "--upload-concurrency", "2"}).ok())
+      << node.Log();
+  auto cp = testing::RunCommand({testing::ShoalBinary(), "cp", "-q", "--cache", node.Endpoint(), file, url},
+                                testing::ServersClientEnv());
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  for (uint64_t mib : {10, 20}) {  // parts in the store, the commit not yet
+    ASSERT_TRUE(Until([&] {
+      uint64_t put = NodeMetric(node.Endpoint(), "shoal_store_put_bytes_total");
+      return put != UINT64_MAX && put >= (mib << 20);
+    })) << node.Log();
+    ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+    ASSERT_EQ(Pending(node), 1u) << node.Log();
+  }
+  auto flush = testing::RunCommand({testing::ShoalBinary(), "flush", "--wait", "--timeout", "300", "--cache",
+                                    node.Endpoint(), url}, testing::ServersClientEnv());
+  ASSERT_EQ(flush.exit_code, 0) << flush.err << node.Log();
+  EXPECT_EQ(testing::ObjectSha256(*s3rver.Store(kBucket), key), testing::PatternSha256(47, size));
+  EXPECT_EQ(s3rver.OpenUploads(kBucket), 0) << "a multipart upload begun before a kill -9 was left open";
+}
+
 }  // namespace
 }  // namespace shoal

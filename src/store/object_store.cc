@@ -90,6 +90,16 @@ Result<std::unique_ptr<MultipartUpload>> ObjectStore::BeginUpload(const std::str
   return BeginUploadImpl(key);
 }
 
+Result<std::unique_ptr<MultipartUpload>> ObjectStore::ResumeUpload(const std::string& key, const std::string& id) {
+  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
+  if (id.empty()) return Status::NotFound("no upload of " + key + " to resume");
+  return ResumeUploadImpl(key, id);
+}
+
+Result<std::unique_ptr<MultipartUpload>> ObjectStore::ResumeUploadImpl(const std::string& key, const std::string&) {
+  return Status::NotFound(Describe() + " cannot resume an upload of " + key + ": begin a new one");
+}
+
 Status ObjectStore::CreateBucket() { return CreateBucketImpl(); }
 
 Result<std::shared_ptr<ObjectStore>> OpenObjectStore(const ObjectUrl& url) {
