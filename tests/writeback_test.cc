@@ -528,5 +528,59 @@ TEST_F(WriteBackTest, KillNineMidS3MultipartUploadLeavesNoOpenUpload) {
   EXPECT_EQ(s3rver.OpenUploads(kBucket), 0) << "a multipart upload begun before a kill -9 was left open";
 }
 
+// A power cut right after writes were acknowledged, the store down so none is uploaded yet.
+// The fault shim records what each fsync and fdatasync made durable (a file's bytes, a
+// directory's entries: so creations and renames count only once their directory is synced);
+// after kill -9 the node's directory is rebuilt from those records alone, as a disk that lost
+// everything else would have it (testing::PowerCutView). A node started on what is left has
+// every acknowledged write pending and uploads each byte-identical.
+TEST_F(WriteBackTest, PowerCutAfterTheAcknowledgementKeepsEveryAcknowledgedWrite) {
+  const std::vector<uint64_t> sizes = {1000, 1ull << 20, (5ull << 20) / 2, 5ull << 20, 0};
+  testing::TempDir tmp, records, after;
+  Shoald node;
+  const std::string root = node.dir();  // the node's data directory is made in it
+  node.SetEnv({{"LD_PRELOAD", testing::FaultFsLibrary()},
+               {"SHOAL_FAULTFS_DURABLE", root + ":" + records.path() + "/synced"}});
+  const std::vector<std::string> flags = {"--chunk-size", "1MiB", "--replicas", "1"};
+  ASSERT_TRUE(node.Start(proxy_.port(), flags).ok()) << node.Log();
+  StoreDown();
+  for (size_t i = 0; i < sizes.size(); i++) {
+    std::string file = tmp.path() + "/f" + std::to_string(i);
+    ASSERT_TRUE(testing::WritePatternFile(file, 60 + i, sizes[i]));
+    auto cp = Shoal({"cp", "-q", "--cache", node.Endpoint(), file, Url("cut/f" + std::to_string(i))});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  }
+  node.Crash();
+  Status view = testing::PowerCutView(root, records.path() + "/synced", after.path() + "/node");
+  ASSERT_TRUE(view.ok()) << view.ToString();
+  Shoald restarted;  // the store still down: every write is still pending when counted
+  ASSERT_TRUE(restarted.Start(proxy_.port(), flags, after.path() + "/node/data").ok()) << restarted.Log();
+  EXPECT_EQ(Pending(restarted), sizes.size()) << restarted.Log();
+  StoreUp();
+  ASSERT_TRUE(testing::WaitUntilDurable(restarted.Endpoint(), std::chrono::seconds(120))) << restarted.Log();
+  for (size_t i = 0; i < sizes.size(); i++) {
+    EXPECT_EQ(StoreSha256("cut/f" + std::to_string(i)), testing::PatternSha256(60 + i, sizes[i])) << sizes[i];
+  }
+}
+
+// The disk fails to write a chunk back and the kernel reports it only to the descriptor that
+// wrote the chunk (the shim's SHOAL_FAULTFS_LOST_WRITEBACK): the write is refused, saying
+// nothing of it was acknowledged, and nothing of it is pending. The node fsyncs each pinned
+// chunk on that descriptor; one it opened again to sync would be told all is well.
+TEST_F(WriteBackTest, AChunkWriteBackErrorRefusesTheWrite) {
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/lost.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 71, 3ull << 20));
+  Shoald node;
+  node.SetEnv({{"LD_PRELOAD", testing::FaultFsLibrary()}, {"SHOAL_FAULTFS_LOST_WRITEBACK", "/chunks/"}});
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--chunk-size", "1MiB", "--replicas", "1"}).ok()) << node.Log();
+  auto cp = Shoal({"cp", "-q", "--cache", node.Endpoint(), file, Url("lost/obj.bin")});
+  EXPECT_NE(cp.exit_code, 0);
+  EXPECT_NE(cp.err.find("nothing of it was acknowledged"), std::string::npos) << cp.err;
+  EXPECT_NE(cp.err.find("Input/output error"), std::string::npos) << cp.err;
+  EXPECT_EQ(Pending(node), 0u);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
+}
+
 }  // namespace
 }  // namespace shoal

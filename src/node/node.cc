@@ -1,5 +1,8 @@
 #include "node/node.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -42,9 +45,9 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (node->options_.staged_cap == 0) node->options_.staged_cap = options.capacity / 2;
   // Before anything in the directory is read or cleaned up: a second node on it would delete
   // the first's temp files and share its chunks and journal.
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) return Status::IOError("cannot create --data-dir " + options.data_dir + ": " + ec.message());
+  if (int err = CreateDirectories(options.data_dir, options.sync); err != 0) {
+    return Status::IOError("cannot create --data-dir " + options.data_dir + ": " + std::strerror(err));
+  }
   SHOAL_ASSIGN_OR_RETURN(node->data_dir_lock_,
                          FileLock::Acquire(options.data_dir + "/lock", "--data-dir " + options.data_dir));
   // Threads from the core count: blocking handlers and fetches two per core each (at least 4:
@@ -60,11 +63,17 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
     std::string path = options.data_dir + "/incarnation";
     std::ifstream in(path);
     if (!(in >> node->incarnation_)) {
+      // Durable before any copy is sent under it: the file fsynced, renamed, the directory
+      // fsynced (a power cut must not bring a second incarnation for the same disk).
       node->incarnation_ = RandomHex();
-      std::ofstream(path + ".tmp") << node->incarnation_ << "\n";
-      if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
-        return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
-      }
+      std::string tmp = path + ".tmp";
+      int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      int err = fd < 0 ? errno : WriteAt(fd, node->incarnation_ + "\n", 0);
+      if (err == 0 && options.sync && ::fsync(fd) != 0) err = errno;
+      if (fd >= 0) ::close(fd);
+      if (err == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+      if (err == 0 && options.sync) err = SyncDirectory(options.data_dir);
+      if (err != 0) return Status::IOError("cannot write " + path + ": " + std::strerror(err));
     }
   }
   for (const auto& bad : node->journal_->damaged()) {
