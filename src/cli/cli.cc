@@ -305,9 +305,11 @@ Status WriteThrough(const std::string& src, const std::string& dst, bool recursi
   return first_error;
 }
 
-// Polls the node until nothing under `prefix` is pending (or `timeout_s` passes, when not 0),
-// showing progress on stderr: redrawn on a terminal, a line every 10 s otherwise.
-Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet) {
+// Polls the node until nothing under `prefix` is pending, in the cluster or (`whole_cluster`
+// false) on the node (or `timeout_s` passes, when not 0), showing progress on stderr: redrawn
+// on a terminal, a line every 10 s otherwise.
+Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet,
+                   bool whole_cluster) {
   bool tty = Progress::StderrIsTerminal() && !quiet;
   auto last_line = std::chrono::steady_clock::now();
   Status st = client::WaitDurable(cache, prefix, timeout_s, [&](const client::PendingWrites& p) {
@@ -319,7 +321,7 @@ Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, 
       std::fprintf(stderr, "%s\n", line.c_str());
       last_line = now;
     }
-  });
+  }, whole_cluster);
   if (tty) std::fprintf(stderr, "\r\033[K");
   return st;
 }
@@ -671,8 +673,9 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
 
 struct FlushOptions {
   static constexpr const char* kHelp =
-      "Show what a cache node still has to upload (under PREFIX); with --wait, block until\n"
-      "all of it is durable in the object store, showing progress.\n"
+      "Show what a cache node still has to upload (under PREFIX), and how many writes the\n"
+      "cluster has not made durable (copies of a dead node's writes included); with --wait,\n"
+      "block until all of it is durable in the object store, showing progress.\n"
       "Example: shoal flush --wait --cache 127.0.0.1:7070 az://ckpt/run1/step100/";
   std::string prefix;
   bool wait = false;
@@ -690,13 +693,11 @@ struct FlushOptions {
 Status Flush(const FlushOptions& o, const client::CacheConfig& cache) {
   if (cache.endpoint.empty()) return Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)");
   if (o.wait) {
-    SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet));
+    SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet, /*whole_cluster=*/true));
   } else {
     SHOAL_ASSIGN_OR_RETURN(client::PendingWrites p, client::FetchPending(cache, o.prefix));
-    if (p.objects > 0) {
-      std::printf("pending: %llu objects, %s of %s uploaded%s%s\n", static_cast<unsigned long long>(p.objects),
-                  FormatBytes(p.uploaded).c_str(), FormatBytes(p.bytes).c_str(),
-                  p.last_error.empty() ? "" : "; retrying after: ", p.last_error.c_str());
+    if (p.cluster_objects > 0) {
+      std::printf("pending: %s\n", client::DescribePending(p).c_str());
       return Status::Ok();
     }
   }
@@ -731,7 +732,8 @@ Status Commit(const CommitOptions& o, const client::CacheConfig& cache) {
     // A write may land under the prefix between the wait and the commit: the node refuses
     // (412) and we wait again.
     for (int attempt = 0;; attempt++) {
-      SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet));
+      // The node then checks the other members itself, and says which one has what.
+      SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet, /*whole_cluster=*/false));
       auto m = client::CommitThroughCache(cache, o.prefix);
       if (m.ok()) {
         marker = *m;

@@ -40,6 +40,7 @@ inline constexpr std::string_view kReadyzPath = "/readyz";
 // ---- query parameters ----------------------------------------------------------------------
 inline constexpr std::string_view kUrlParam = "url";          // the object, az://c/k
 inline constexpr std::string_view kPrefixParam = "prefix";    // pending, commit
+inline constexpr std::string_view kClusterParam = "cluster";  // pending: "1" = count every member's too
 inline constexpr std::string_view kIndexParam = "index";      // warm, replica/chunk: chunk number
 inline constexpr std::string_view kRouteParam = "route";      // warm: "1" = through the owner
 inline constexpr std::string_view kCurrentParam = "current";  // cluster/view: "1" = no history

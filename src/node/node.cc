@@ -138,16 +138,13 @@ Result<std::string> Node::Commit(const std::string& prefix_url) {
   if (auto v = cluster_->view()) {
     for (const auto& peer : v->peers()) {
       if (peer.member.id == options_.node_id) continue;
-      std::string body;
-      Status st = cluster_->Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix}}), {}, &body);
-      if (!st.ok()) {
+      auto objects = PendingAt(peer, prefix);
+      if (!objects.ok()) {
         return Status::Unavailable("cannot tell whether node " + peer.member.id + " still has writes under " + prefix +
-                                   " to upload: " + st.message());
+                                   " to upload: " + objects.status().message());
       }
-      auto j = nlohmann::json::parse(body, nullptr, false);
-      uint64_t objects = j.is_object() ? j.value("objects", 0ull) + j.value("copies", 0ull) : 1;
-      if (objects > 0) {
-        return Status::PreconditionFailed(std::to_string(objects) + " objects under " + prefix + " written through node " +
+      if (*objects > 0) {
+        return Status::PreconditionFailed(std::to_string(*objects) + " objects under " + prefix + " written through node " +
                                           peer.member.id + " are not durable yet: `shoal commit` waits for them");
       }
     }
@@ -156,6 +153,30 @@ Result<std::string> Node::Commit(const std::string& prefix_url) {
   SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed));
   objects_->Invalidate(prefix + kCommitMarker);
   return marker;
+}
+
+Result<uint64_t> Node::PendingAt(const cluster::Peer& peer, const std::string& prefix) {
+  std::string body;
+  SHOAL_RETURN_IF_ERROR(
+      cluster_->Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix}}), {}, &body));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  return j.is_object() ? j.value("objects", 0ull) + j.value("copies", 0ull) : 1;  // unreadable: not known durable
+}
+
+uint64_t Node::PendingInCluster(const std::string& prefix, std::vector<std::string>* unreachable) {
+  uint64_t n = writes_->PendingUploads(prefix).size() + replicas_->CopiesUnder(prefix);
+  if (auto v = cluster_->view()) {
+    for (const auto& peer : v->peers()) {
+      if (peer.member.id == options_.node_id) continue;
+      auto at = PendingAt(peer, prefix);
+      if (at.ok()) {
+        n += *at;
+      } else {
+        unreachable->push_back(peer.member.id);
+      }
+    }
+  }
+  return n;
 }
 
 std::string Node::MetricsText() {
