@@ -119,6 +119,17 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key), sha256);
   }
 
+  // With the store refusing uploads, writes `size` pattern bytes from `seed` to `key` through
+  // node 0; the node (of 1-3) holding its copy, or -1 (the test has failed then).
+  int WriteThroughNode0WithTheStoreDown(uint64_t seed, uint64_t size, const std::string& key) {
+    EXPECT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(seed, size), Url(key)});
+    EXPECT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+    int holder = cp.exit_code == 0 ? HolderOfCopy(size) : -1;
+    EXPECT_NE(holder, -1) << "the acknowledged write has a copy on another node";
+    return holder;
+  }
+
   // A file of `size` pattern bytes from `seed` (testing/data.h), in the test's temp dir.
   std::string PatternFile(uint64_t seed, uint64_t size) {
     std::string file = files_.path() + "/pattern-" + std::to_string(seed) + "-" + std::to_string(size);
@@ -266,6 +277,31 @@ TEST_P(ClusterTest, TheHolderOfACopyUploadsItWithTheWritesMetadata) {
   auto sdk = testing::SdkObjectMeta("azure", kBucket, "meta/rank0.pt", testing::ServersClientEnv());
   ASSERT_TRUE(sdk.ok()) << sdk.status().ToString();
   EXPECT_EQ(*sdk, meta);
+}
+
+// A write acknowledged through node 0 (--replicas 2) while the store refuses uploads, then
+// node 0 killed (-9): the write now exists only as the copy another node holds. `shoal flush
+// --wait` through a third node waits for it (it counts the copies every member holds, as
+// commit does): it gives up while the store is down, and returns once the holder took the
+// write over and uploaded it, byte-identical. Before, the third node had nothing pending of
+// its own and flush said "durable" at once.
+TEST_P(ClusterTest, FlushWaitThroughASurvivorWaitsForAWriteHeldOnlyAsACopy) {
+  const uint64_t size = 8 * kMiB;
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  StartCluster(4);
+  int holder = WriteThroughNode0WithTheStoreDown(13, size, "copyonly/rank0.bin");
+  ASSERT_NE(holder, -1);
+  int third = holder == 1 ? 2 : 1;
+  nodes_[0]->Crash();
+  auto early = Shoal({"flush", "--wait", "--timeout", "3", "--cache", Endpoint(third), Url("copyonly/")});
+  EXPECT_NE(early.exit_code, 0) << "flush through node n" << third << " returned while the write was a copy on n"
+                                << holder << ": " << early.out;
+  EXPECT_NE(early.err.find("still not durable"), std::string::npos) << early.err;
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  auto flush = Shoal({"flush", "--wait", "--timeout", "120", "--cache", Endpoint(third), Url("copyonly/")});
+  EXPECT_EQ(flush.exit_code, 0) << flush.err << nodes_[holder]->Log();
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "copyonly/rank0.bin"),
+            testing::PatternSha256(13, size));
 }
 
 // The node that took a write completes its copy on the holder before it journals the write

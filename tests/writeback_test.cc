@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "client/cache_store.h"
@@ -590,6 +591,219 @@ TEST_F(WriteBackTest, AHundredThousandDurableWritesLeaveTheJournalAsItWas) {
   EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
   EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_staged_objects"), 0u);
   EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_store_put_requests_total"), 0u) << "a restart uploads nothing again";
+}
+
+// What one PUT through curl came to.
+struct PutOutcome {
+  std::string key;
+  uint64_t seed = 0;
+  bool acknowledged = false;  // answered 201
+  bool body_sent = false;     // every byte of the body went out (the answer may still be lost)
+};
+
+// SIGTERM with 4 writers (PUT /v1/object, by Content-Length and chunked, paced so each is in
+// flight for a while) and 6 readers (of objects not in the cache, fetched through a slow
+// store, so they wait on fetches) in flight: shoald exits 0, and after a restart every write
+// that was acknowledged is in the store byte-identical, and nothing else is but writes whose
+// whole body was sent (their answer lost to the stop).
+TEST_F(WriteBackTest, SigtermWithReadersAndWritersInFlightExitsZeroAndKeepsEveryAcknowledgedWrite) {
+  constexpr int kWriters = 4, kReaders = 6;
+  constexpr uint64_t kSize = (7ull << 20) / 2;  // 3.5 chunks of 1 MiB: a multipart upload
+  testing::TempDir tmp;
+  // The readers' objects, in the store only: each read through the node fetches one.
+  constexpr int kReadObjects = 64;
+  auto direct = testing::Servers().azurite.Store(kBucket);
+  std::string read_body(kSize, '\0');
+  testing::PatternSource::Fill(99, 0, read_body.data(), kSize);
+  for (int i = 0; i < kReadObjects; i++) {
+    ASSERT_TRUE(direct->PutObject("term/r" + std::to_string(i), read_body).ok());
+  }
+  Shoald node;
+  // Once `slow` exists, the next journal fsync takes 90 s: the stop finds a writer in its
+  // Finish, on the serve pool, for longer than shoald used to wait for one (3000 sleeps of
+  // 10 ms, 30 s or a little more); the other writers queue behind it. The store answers
+  // after 3 s, so readers wait on fetches (on the event loop, for a chunk's first bytes) and
+  // uploads are in flight.
+  const std::string slow = tmp.path() + "/slow";
+  node.SetEnv({{"LD_PRELOAD", testing::FaultFsLibrary()},
+               {"SHOAL_FAULTFS_SLOW_FSYNC", "/journal/:90000"},
+               {"SHOAL_FAULTFS_SLOW_FSYNC_ONCE", slow}});
+  const std::vector<std::string> flags = {"--chunk-size", "1MiB", "--replicas", "1", "--memory-cache", "0"};
+  ASSERT_TRUE(node.Start(proxy_.port(), flags).ok()) << node.Log();
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.latency_ms = 3000}).ok());
+  const std::string endpoint = node.Endpoint();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> acks{0};
+  std::mutex mu;
+  std::vector<PutOutcome> outcomes;  // guarded by mu
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; w++) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; !stop; i++) {
+        PutOutcome o;
+        o.key = "term/w" + std::to_string(w) + "-" + std::to_string(i);
+        o.seed = 1000 * (w + 1) + i;
+        std::string file = tmp.path() + "/w" + std::to_string(w);
+        ASSERT_TRUE(testing::WritePatternFile(file, o.seed, kSize));
+        std::vector<std::string> cmd = {"curl", "-sS", "--max-time", "120", "--limit-rate", "4M", "-o", "/dev/null",
+                                        "-w", "%{http_code} %{size_upload}", "-X", "PUT", "--data-binary", "@" + file,
+                                        "http://" + endpoint + "/v1/object?url=" + UriEncode(Url(o.key), false)};
+        if (w % 2 == 1) cmd.insert(cmd.begin() + 1, {"-H", "Transfer-Encoding: chunked"});
+        auto r = testing::RunCommand(cmd);
+        std::istringstream answer(r.out);
+        int code = 0;
+        uint64_t sent = 0;
+        answer >> code >> sent;
+        o.acknowledged = code == 201;
+        o.body_sent = sent >= kSize;
+        acks += o.acknowledged;
+        std::lock_guard<std::mutex> lock(mu);
+        outcomes.push_back(o);
+      }
+    });
+  }
+  std::atomic<int> reads_ok{0}, next_read{0};
+  for (int r = 0; r < kReaders; r++) {
+    threads.emplace_back([&] {
+      for (int i = next_read++; !stop && i < kReadObjects; i = next_read++) {
+        std::string url = Url("term/r" + std::to_string(i));
+        auto got = testing::RunCommand({"curl", "-sS", "-f", "--max-time", "120", "-o", "/dev/null",
+                                        "http://" + endpoint + "/v1/object?url=" + UriEncode(url, false)});
+        reads_ok += got.exit_code == 0;
+      }
+    });
+  }
+  // Mid-flight: a few writes acknowledged, the writers and readers busy with the next ones,
+  // and a writer in its slow journal fsync (the shim removed `slow` as it began).
+  ASSERT_TRUE(Until([&] { return acks >= 2 * kWriters; }, std::chrono::seconds(300))) << node.Log();
+  { std::ofstream(slow).put('1'); }
+  ASSERT_TRUE(Until([&] { return !fs::exists(slow); }, std::chrono::seconds(60))) << node.Log();
+  stop = true;
+  int exit_code = node.Terminate(std::chrono::seconds(180));
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(exit_code, 0) << node.Log();
+
+  // Restarted on the same data directory: the journaled writes are uploaded.
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(300))) << node.Log();
+  auto listed = ListAll(*direct, "term/w");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::set<std::string> in_store;
+  for (const auto& o : *listed) in_store.insert(o.key);
+  int acknowledged = 0, present = 0, unacknowledged_present = 0;
+  for (const auto& o : outcomes) {
+    acknowledged += o.acknowledged;
+    if (!in_store.count(o.key)) {
+      EXPECT_FALSE(o.acknowledged) << o.key << " was acknowledged and is not in the store";
+      continue;
+    }
+    present++;
+    EXPECT_EQ(StoreSha256(o.key), testing::PatternSha256(o.seed, kSize)) << o.key;
+    if (!o.acknowledged) {
+      unacknowledged_present++;
+      EXPECT_TRUE(o.body_sent) << o.key << " is in the store though its body was not sent whole";
+    }
+  }
+  EXPECT_EQ(present, static_cast<int>(in_store.size())) << "the store holds objects no writer wrote";
+  EXPECT_GE(acknowledged, 2 * kWriters);
+  EXPECT_EQ(present - unacknowledged_present, acknowledged);
+  std::printf("writes: %zu attempted, %d acknowledged, %d in the store (%d of them not acknowledged, their answer "
+              "lost to the stop); %d reads completed\n",
+              outcomes.size(), acknowledged, present, unacknowledged_present, reads_ok.load());
+}
+
+// kill -9 twice in the middle of an acknowledged write's multipart upload to S3 (s3rver,
+// behind a slow proxy): the journal names the upload, so each restarted node resumes it
+// instead of beginning another. Once the write is durable, s3rver holds no open upload (its
+// uploads directory: s3rver answers neither ListMultipartUploads nor AbortMultipartUpload)
+// and the object is byte-identical.
+TEST_F(WriteBackTest, KillNineMidS3MultipartUploadLeavesNoOpenUpload) {
+  const uint64_t size = 48ull << 20;  // 10 parts of 5 MiB
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/obj.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 47, size));
+  const std::string key = "kill9s3/obj.bin";
+  const std::string url = "s3://" + std::string(kBucket) + "/" + key;
+  auto& s3rver = testing::Servers().s3rver;
+  ASSERT_EQ(s3rver.OpenUploads(kBucket), 0);
+  testing::FaultProxy slow;
+  ASSERT_TRUE(slow.Start(s3rver.Endpoint(), testing::FaultConfig{.bandwidth = 4ull << 20}).ok());
+  Shoald node;
+  node.SetEnv(s3rver.ClientEnv(slow.port()));
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--chunk-size", "5MiB", "--replicas", "1", "--upload-concurrency", "2"}).ok())
+      << node.Log();
+  auto cp = testing::RunCommand({testing::ShoalBinary(), "cp", "-q", "--cache", node.Endpoint(), file, url},
+                                testing::ServersClientEnv());
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  for (uint64_t mib : {10, 20}) {  // parts in the store, the commit not yet
+    ASSERT_TRUE(Until([&] {
+      uint64_t put = NodeMetric(node.Endpoint(), "shoal_store_put_bytes_total");
+      return put != UINT64_MAX && put >= (mib << 20);
+    })) << node.Log();
+    ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+    ASSERT_EQ(Pending(node), 1u) << node.Log();
+  }
+  auto flush = testing::RunCommand({testing::ShoalBinary(), "flush", "--wait", "--timeout", "300", "--cache",
+                                    node.Endpoint(), url}, testing::ServersClientEnv());
+  ASSERT_EQ(flush.exit_code, 0) << flush.err << node.Log();
+  EXPECT_EQ(testing::ObjectSha256(*s3rver.Store(kBucket), key), testing::PatternSha256(47, size));
+  EXPECT_EQ(s3rver.OpenUploads(kBucket), 0) << "a multipart upload begun before a kill -9 was left open";
+}
+
+// A power cut right after writes were acknowledged, the store down so none is uploaded yet.
+// The fault shim records what each fsync and fdatasync made durable (a file's bytes, a
+// directory's entries: so creations and renames count only once their directory is synced);
+// after kill -9 the node's directory is rebuilt from those records alone, as a disk that lost
+// everything else would have it (testing::PowerCutView). A node started on what is left has
+// every acknowledged write pending and uploads each byte-identical.
+TEST_F(WriteBackTest, PowerCutAfterTheAcknowledgementKeepsEveryAcknowledgedWrite) {
+  const std::vector<uint64_t> sizes = {1000, 1ull << 20, (5ull << 20) / 2, 5ull << 20, 0};
+  testing::TempDir tmp, records, after;
+  Shoald node;
+  const std::string root = node.dir();  // the node's data directory is made in it
+  node.SetEnv({{"LD_PRELOAD", testing::FaultFsLibrary()},
+               {"SHOAL_FAULTFS_DURABLE", root + ":" + records.path() + "/synced"}});
+  const std::vector<std::string> flags = {"--chunk-size", "1MiB", "--replicas", "1"};
+  ASSERT_TRUE(node.Start(proxy_.port(), flags).ok()) << node.Log();
+  StoreDown();
+  for (size_t i = 0; i < sizes.size(); i++) {
+    std::string file = tmp.path() + "/f" + std::to_string(i);
+    ASSERT_TRUE(testing::WritePatternFile(file, 60 + i, sizes[i]));
+    auto cp = Shoal({"cp", "-q", "--cache", node.Endpoint(), file, Url("cut/f" + std::to_string(i))});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  }
+  node.Crash();
+  Status view = testing::PowerCutView(root, records.path() + "/synced", after.path() + "/node");
+  ASSERT_TRUE(view.ok()) << view.ToString();
+  Shoald restarted;  // the store still down: every write is still pending when counted
+  ASSERT_TRUE(restarted.Start(proxy_.port(), flags, after.path() + "/node/data").ok()) << restarted.Log();
+  EXPECT_EQ(Pending(restarted), sizes.size()) << restarted.Log();
+  StoreUp();
+  ASSERT_TRUE(testing::WaitUntilDurable(restarted.Endpoint(), std::chrono::seconds(120))) << restarted.Log();
+  for (size_t i = 0; i < sizes.size(); i++) {
+    EXPECT_EQ(StoreSha256("cut/f" + std::to_string(i)), testing::PatternSha256(60 + i, sizes[i])) << sizes[i];
+  }
+}
+
+// The disk fails to write a chunk back and the kernel reports it only to the descriptor that
+// wrote the chunk (the shim's SHOAL_FAULTFS_LOST_WRITEBACK): the write is refused, saying
+// nothing of it was acknowledged, and nothing of it is pending. The node fsyncs each pinned
+// chunk on that descriptor; one it opened again to sync would be told all is well.
+TEST_F(WriteBackTest, AChunkWriteBackErrorRefusesTheWrite) {
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/lost.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 71, 3ull << 20));
+  Shoald node;
+  node.SetEnv({{"LD_PRELOAD", testing::FaultFsLibrary()}, {"SHOAL_FAULTFS_LOST_WRITEBACK", "/chunks/"}});
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--chunk-size", "1MiB", "--replicas", "1"}).ok()) << node.Log();
+  auto cp = Shoal({"cp", "-q", "--cache", node.Endpoint(), file, Url("lost/obj.bin")});
+  EXPECT_NE(cp.exit_code, 0);
+  EXPECT_NE(cp.err.find("nothing of it was acknowledged"), std::string::npos) << cp.err;
+  EXPECT_NE(cp.err.find("Input/output error"), std::string::npos) << cp.err;
+  EXPECT_EQ(Pending(node), 0u);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
 }
 
 }  // namespace

@@ -334,12 +334,14 @@ class StatusLine {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-// Polls the node until nothing under `prefix` is pending (or `timeout_s` passes, when not 0),
-// showing progress on stderr.
-Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet) {
+// Polls the node until nothing under `prefix` is pending, in the cluster or (`whole_cluster`
+// false) on the node (or `timeout_s` passes, when not 0), showing progress on stderr.
+Status WaitDurable(const client::CacheConfig& cache, const std::string& prefix, int timeout_s, bool quiet,
+                   bool whole_cluster) {
   StatusLine line(quiet);
-  return client::WaitDurable(cache, prefix, timeout_s,
-                             [&](const client::PendingWrites& p) { line.Show("waiting: " + client::DescribePending(p)); });
+  return client::WaitDurable(
+      cache, prefix, timeout_s, [&](const client::PendingWrites& p) { line.Show("waiting: " + client::DescribePending(p)); },
+      whole_cluster);
 }
 
 std::string FormatTime(std::time_t t) {
@@ -694,8 +696,9 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
 
 struct FlushOptions {
   static constexpr const char* kHelp =
-      "Show what a cache node still has to upload (under PREFIX); with --wait, block until\n"
-      "all of it is durable in the object store, showing progress.\n"
+      "Show what a cache node still has to upload (under PREFIX), and how many writes the\n"
+      "cluster has not made durable (copies of a dead node's writes included); with --wait,\n"
+      "block until all of it is durable in the object store, showing progress.\n"
       "Example: shoal flush --wait --cache 127.0.0.1:7070 az://ckpt/run1/step100/";
   std::string prefix;
   bool wait = false;
@@ -713,13 +716,11 @@ struct FlushOptions {
 Status Flush(const FlushOptions& o, const client::CacheConfig& cache) {
   if (cache.endpoint.empty()) return Status::InvalidArgument("name the node: --cache HOST:PORT (or set SHOAL_CACHE)");
   if (o.wait) {
-    SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet));
+    SHOAL_RETURN_IF_ERROR(WaitDurable(cache, o.prefix, o.timeout_s, o.common.quiet, /*whole_cluster=*/true));
   } else {
     SHOAL_ASSIGN_OR_RETURN(client::PendingWrites p, client::FetchPending(cache, o.prefix));
-    if (p.objects > 0) {
-      std::printf("pending: %llu objects, %s of %s uploaded%s%s\n", static_cast<unsigned long long>(p.objects),
-                  FormatBytes(p.uploaded).c_str(), FormatBytes(p.bytes).c_str(),
-                  p.last_error.empty() ? "" : "; retrying after: ", p.last_error.c_str());
+    if (p.cluster_objects > 0) {
+      std::printf("pending: %s\n", client::DescribePending(p).c_str());
       return Status::Ok();
     }
   }

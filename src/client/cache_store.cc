@@ -380,11 +380,22 @@ Result<std::string> CommitThroughCache(const CacheConfig& config, const std::str
 }
 
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix}})));
+  SHOAL_ASSIGN_OR_RETURN(std::string body,
+                         NodeGet(config, proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix},
+                                                                            {proto::kClusterParam, proto::kFlagOn}})));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
-  PendingWrites p{j.value("objects", 0ull), j.value("bytes", 0ull), j.value("uploaded", 0ull),
-                  j.value("last_error", std::string()), {}};
+  PendingWrites p;
+  p.objects = j.value("objects", 0ull);
+  p.bytes = j.value("bytes", 0ull);
+  p.uploaded = j.value("uploaded", 0ull);
+  p.last_error = j.value("last_error", std::string());
+  p.cluster_objects = j.value("cluster_objects", p.objects + j.value("copies", 0ull));
+  if (j.contains("unreachable") && j["unreachable"].is_array()) {
+    for (const auto& id : j["unreachable"]) {
+      if (id.is_string()) p.unreachable.push_back(id.get<std::string>());
+    }
+  }
   if (j.contains("pending") && j["pending"].is_array()) {
     for (const auto& o : j["pending"]) {
       p.list.push_back(ObjectInfo{o.value("url", std::string()), o.value("size", 0ull), "",
@@ -398,17 +409,26 @@ std::string DescribePending(const PendingWrites& p) {
   std::string line = std::to_string(p.objects) + " objects, " + FormatBytes(p.uploaded) + " of " +
                      FormatBytes(p.bytes) + " uploaded";
   if (!p.last_error.empty()) line += "; retrying after: " + p.last_error;
+  if (p.cluster_objects > p.objects) {
+    line += "; " + std::to_string(p.cluster_objects - p.objects) +
+            " more elsewhere in the cluster (other nodes' writes, or copies of them)";
+  }
+  if (!p.unreachable.empty()) {
+    std::string ids;
+    for (const auto& id : p.unreachable) ids += (ids.empty() ? "" : ", ") + id;
+    line += "; not reachable: " + ids + " (its writes count as the copies other nodes hold)";
+  }
   return line;
 }
 
 Status WaitDurable(const CacheConfig& config, const std::string& prefix, int timeout_s,
-                   const std::function<void(const PendingWrites&)>& each_poll) {
+                   const std::function<void(const PendingWrites&)>& each_poll, bool whole_cluster) {
   auto start = std::chrono::steady_clock::now();
   // Asks less often as a long upload goes on; clients waiting on one node do not ask in step.
   net::Backoff backoff(std::chrono::milliseconds(250), std::chrono::milliseconds(1000));
   while (true) {
     SHOAL_ASSIGN_OR_RETURN(PendingWrites p, FetchPending(config, prefix));
-    if (p.objects == 0) return Status::Ok();
+    if ((whole_cluster ? p.cluster_objects : p.objects) == 0) return Status::Ok();
     if (timeout_s > 0 && std::chrono::steady_clock::now() - start > std::chrono::seconds(timeout_s)) {
       return Status::Unavailable("still not durable after " + std::to_string(timeout_s) + " s: " + DescribePending(p));
     }

@@ -46,16 +46,25 @@ struct PendingWrites {
   uint64_t uploaded = 0;      // of `bytes`, already in the store (parts not yet committed)
   std::string last_error;     // why an upload is being retried, if one is
   std::vector<ObjectInfo> list;  // each pending object: key is its URL, and its size
+  // Not yet durable in the whole cluster: these, the copies of other nodes' writes held on
+  // any member, and the other members' own writes (a node on its own: `objects`).
+  uint64_t cluster_objects = 0;
+  std::vector<std::string> unreachable;  // members the node could not ask (not counted)
 };
-// What the node still has to upload under `prefix` (its URL prefix; "" for everything).
+// What the node still has to upload under `prefix` (its URL prefix; "" for everything), and
+// what the cluster has.
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix);
 
 // "3 objects, 1.0 MiB of 24.0 MiB uploaded; retrying after: ..."
 std::string DescribePending(const PendingWrites& p);
-// Polls the node until nothing under `prefix` is pending (`timeout_s` 0: no limit; past it
-// kUnavailable saying what is left), calling `each_poll` with what is left at every poll.
+// Polls the node until nothing under `prefix` is pending anywhere in the cluster
+// (cluster_objects 0: a write acknowledged through a member that died counts while a copy of
+// it waits on another), or with `whole_cluster` false on the node alone (`objects` 0: what
+// `shoal commit` waits for before the node checks the others itself); `timeout_s` 0: no
+// limit, past it kUnavailable saying what is left. Calls `each_poll` with what is left at
+// every poll.
 Status WaitDurable(const CacheConfig& config, const std::string& prefix, int timeout_s,
-                   const std::function<void(const PendingWrites&)>& each_poll = nullptr);
+                   const std::function<void(const PendingWrites&)>& each_poll = nullptr, bool whole_cluster = true);
 
 struct CachedObject {
   ObjectInfo info;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,6 +31,18 @@ int SyncDirectory(const std::string& dir) {
   int rc = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
   return rc;
+}
+
+int CreateDirectories(const std::string& dir, bool sync) {
+  struct stat st {};
+  if (dir.empty() || ::stat(dir.c_str(), &st) == 0) return 0;
+  std::string parent = dir;
+  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+  size_t slash = parent.rfind('/');
+  parent = slash == std::string::npos ? "." : slash == 0 ? "/" : parent.substr(0, slash);
+  if (int err = CreateDirectories(parent, sync); err != 0) return err;
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return errno;
+  return sync ? SyncDirectory(parent) : 0;
 }
 
 Result<std::unique_ptr<FileLock>> FileLock::Acquire(const std::string& path, const std::string& what) {

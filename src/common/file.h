@@ -16,6 +16,11 @@ int WriteAt(int fd, std::string_view data, uint64_t offset);
 // fsyncs a directory, which makes a rename or unlink in it durable. 0 or errno.
 int SyncDirectory(const std::string& dir);
 
+// mkdir -p `dir`; with `sync`, each directory made is durable before the next goes in it (its
+// parent fsynced after the mkdir), so a power cut cannot lose a directory whose files were
+// fsynced. Directories that exist are left as they are. 0 or errno.
+int CreateDirectories(const std::string& dir, bool sync);
+
 // An exclusive flock(2) on a file holding this process's PID: one owner per directory.
 // Released when destroyed, or by the kernel when the process dies (kill -9 included).
 class FileLock {

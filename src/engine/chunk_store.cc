@@ -78,9 +78,9 @@ ChunkStore::ChunkStore(ChunkStoreOptions options)
 
 Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& options) {
   if (options.capacity == 0) return Status::InvalidArgument("the chunk store needs a capacity above 0");
-  std::error_code ec;
-  fs::create_directories(fs::path(options.dir) / "chunks", ec);
-  if (ec) return Errno("creating " + options.dir + "/chunks", ec.value());
+  if (int err = CreateDirectories(options.dir + "/chunks", options.sync); err != 0) {
+    return Errno("creating " + options.dir + "/chunks", err);
+  }
   std::string probe = options.dir + "/chunks/.probe";
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return Errno("data directory " + options.dir + " is not writable", errno);
@@ -89,6 +89,12 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& op
   std::unique_ptr<ChunkStore> store(new ChunkStore(options));
   SHOAL_RETURN_IF_ERROR(store->Rebuild());
   return store;
+}
+
+ChunkStore::~ChunkStore() {
+  for (auto& [id, e] : index_) {
+    if (e.fd >= 0) ::close(e.fd);
+  }
 }
 
 std::string ChunkStore::PathOf(const std::string& id) const {
@@ -163,9 +169,8 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
     if (it != index_.end() && it->second.gen == gen) DropLocked(id, &none);
     return st;
   };
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  if (ec) return fail(Errno("creating " + fs::path(path).parent_path().string(), ec.value()));
+  std::string parent = fs::path(path).parent_path().string();
+  if (int err = CreateDirectories(parent, options_.sync); err != 0) return fail(Errno("creating " + parent, err));
   std::string tmp = path + ".tmp" + RandomHex();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return fail(Errno("creating " + tmp, errno));
@@ -183,8 +188,13 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   // Only chunks the object store does not have yet must survive a crash; a clean chunk lost
   // or torn by one fails its checksum and is fetched again. A pinned chunk's write-back
   // starts now, without waiting for it; Sync() waits, once per write.
-  if (st.ok() && options_.sync && pinned) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-  ::close(fd);
+  // Its descriptor stays open for Sync, which must fsync the one that wrote it.
+  const bool keep = st.ok() && options_.sync && pinned;
+  if (keep) {
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  } else {
+    ::close(fd);
+  }
   if (st.ok()) {
     // Into place only while our reservation stands; evicted, removed or replaced by a later
     // Put meanwhile, this file is not the chunk's any more.
@@ -192,15 +202,18 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
     auto it = index_.find(id);
     if (it == index_.end() || it->second.gen != gen) {
       lock.unlock();
+      if (keep) ::close(fd);
       ::unlink(tmp.c_str());
       return Status::Ok();
     }
     if (::rename(tmp.c_str(), path.c_str()) == 0) {
       it->second.ready = true;
+      if (keep) it->second.fd = fd;
       return Status::Ok();
     }
     st = Errno("renaming " + tmp, errno);
   }
+  if (keep) ::close(fd);
   ::unlink(tmp.c_str());
   return fail(st.WithContext("storing chunk " + key.ToString()));
 }
@@ -209,8 +222,16 @@ Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
   if (!options_.sync) return Status::Ok();
   std::set<std::string> dirs;
   for (const auto& key : keys) {
-    std::string path = PathOf(key.Id());
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    std::string id = key.Id();
+    std::string path = PathOf(id);
+    int fd = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = index_.find(id);
+      if (it != index_.end()) std::swap(fd, it->second.fd);
+    }
+    // Not open any more: synced by an earlier Sync, or stored before a restart.
+    if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Errno("opening " + path + " to sync it", errno);
     int rc = ::fdatasync(fd);
     int err = errno;
@@ -339,6 +360,7 @@ void ChunkStore::ForgetLocked(const std::string& id, std::vector<std::string>* t
       ::unlink(path.c_str());  // a rename in one directory fails only when the disk does
     }
   }
+  if (it->second.fd >= 0) ::close(it->second.fd);
   index_.erase(it);
 }
 

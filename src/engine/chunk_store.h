@@ -48,19 +48,24 @@ struct ChunkStoreStats {
 // kCorruption, so the caller fetches it again. Open() rebuilds the index by reading every
 // chunk's header (rebuilt entries are unpinned: the write-back journal pins what it still
 // has to upload). Eviction is S3-FIFO under `capacity` and never evicts a pinned chunk.
-// Thread-safe.
+// With sync, the directories it makes (chunks/ and its subdirectories) are fsynced into their
+// parents as they are made. Thread-safe.
 class ChunkStore {
  public:
   static Result<std::unique_ptr<ChunkStore>> Open(const ChunkStoreOptions& options);
+  ~ChunkStore();
 
   // Stores a chunk (replacing one with the same key), evicting unpinned chunks to make room.
   // kUnavailable when the space is held by pinned chunks (the caller waits for uploads);
   // kResourceExhausted ("disk full") when the disk is.
   // A pinned chunk is not durable when Put returns (its write-back has started): call Sync.
+  // Its file stays open until then, so Sync fsyncs the descriptor that wrote it (a write-back
+  // error is reported to that descriptor; one opened later may never see it).
   Status Put(const ChunkKey& key, std::string_view data, bool pinned);
-  // Makes these chunks durable (fdatasync each file, fsync their directories), so a write
-  // made of many chunks waits for the disk once, at its end, as `dd conv=fsync` does. A no-op
-  // when the store was opened with sync = false.
+  // Makes these chunks durable (fdatasync each file, on the descriptor Put wrote it with
+  // where it is still open; fsync their directories), so a write made of many chunks waits
+  // for the disk once, at its end, as `dd conv=fsync` does. A no-op when the store was
+  // opened with sync = false.
   Status Sync(const std::vector<ChunkKey>& keys);
   // The chunk's bytes: kNotFound on a miss; kCorruption (and the chunk is gone) on a bad
   // checksum or a damaged file.
@@ -92,6 +97,7 @@ class ChunkStore {
     uint64_t size;
     bool ready;    // false while Put is still writing the file: readers see a miss
     uint64_t gen;  // which Put made it: a Put only completes the entry it reserved
+    int fd = -1;   // a pinned chunk's writing descriptor, open until Sync (closed if it goes)
   };
   std::unordered_map<std::string, Entry> index_;  // guarded by mu_
   uint64_t next_gen_ = 1;                         // guarded by mu_

@@ -76,9 +76,9 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
 }
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync) {
+  // Made durable in its parent before any record is written in it.
+  if (int err = CreateDirectories(dir, sync); err != 0) return Errno("creating journal directory " + dir, err);
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Errno("creating journal directory " + dir, ec.value());
   std::unique_ptr<Journal> j(new Journal(dir, sync));
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();

@@ -41,8 +41,9 @@ struct UploadRecord {
 };
 
 // The write-back journal: one small file per upload under DIR/journal/, each replaced
-// atomically (temp file, fsync, rename, fsync of the directory), so after kill -9 at any
-// moment every record is either its old or its new version. Open() loads them all (records
+// atomically (temp file, fsync, rename, fsync of the directory), so after kill -9 or a power
+// cut at any moment every record is either its old or its new version (the directory, when
+// Open makes it, is fsynced into its parent first). Open() loads them all (records
 // that fail to parse are reported, kept aside as *.bad, never silently dropped). Thread-safe:
 // Put and Remove are serialized; Get, List and size never wait for one's fsync.
 class Journal {

@@ -52,6 +52,7 @@ inline constexpr std::string_view kShardParam = "shard";      // commit: their n
 inline constexpr std::string_view kDelimiterParam = "delimiter";        // list
 inline constexpr std::string_view kContinuationParam = "continuation";  // list: the last page's
 inline constexpr std::string_view kMaxKeysParam = "max_keys";          // list: 1 to 1000
+inline constexpr std::string_view kClusterParam = "cluster";  // pending: "1" = count every member's too
 inline constexpr std::string_view kIndexParam = "index";      // warm, replica/chunk: chunk number
 inline constexpr std::string_view kRouteParam = "route";      // warm: "1" = through the owner
 inline constexpr std::string_view kCurrentParam = "current";  // cluster/view: "1" = no history

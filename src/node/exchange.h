@@ -98,6 +98,7 @@ struct ServeContext {
   Node* node = nullptr;
   ServerOptions options;
   std::atomic<int> offloads{0};  // tasks on the node's pools that will post back to a connection
+  std::atomic<int> sessions{0};  // connections' coroutines not yet ended (Stop waits for them)
 };
 
 // A handler's view of its connection. Every awaitable returning bool is false when the
@@ -169,8 +170,12 @@ awaitable<std::invoke_result_t<F>> Exchange::Offload(F f) {
         auto ex = asio::get_associated_executor(handler);
         ctx->offloads++;
         ctx->node->serve_pool().Submit([ctx, ex, handler = std::move(handler), job]() mutable {
-          R r = std::unique_ptr<F>(job)->operator()();
-          asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+          {
+            // The executor goes before the count does: once it is 0, Stop may end the loop.
+            auto strand = std::move(ex);
+            R r = std::unique_ptr<F>(job)->operator()();
+            asio::post(strand, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+          }
           ctx->offloads--;
         });
       },

@@ -1,5 +1,8 @@
 #include "node/node.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -42,9 +45,9 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (node->options_.staged_cap == 0) node->options_.staged_cap = options.capacity / 2;
   // Before anything in the directory is read or cleaned up: a second node on it would delete
   // the first's temp files and share its chunks and journal.
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) return Status::IOError("cannot create --data-dir " + options.data_dir + ": " + ec.message());
+  if (int err = CreateDirectories(options.data_dir, options.sync); err != 0) {
+    return Status::IOError("cannot create --data-dir " + options.data_dir + ": " + std::strerror(err));
+  }
   SHOAL_ASSIGN_OR_RETURN(node->data_dir_lock_,
                          FileLock::Acquire(options.data_dir + "/lock", "--data-dir " + options.data_dir));
   // Threads from the core count: blocking handlers and fetches two per core each (at least 4:
@@ -60,11 +63,17 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
     std::string path = options.data_dir + "/incarnation";
     std::ifstream in(path);
     if (!(in >> node->incarnation_)) {
+      // Durable before any copy is sent under it: the file fsynced, renamed, the directory
+      // fsynced (a power cut must not bring a second incarnation for the same disk).
       node->incarnation_ = RandomHex();
-      std::ofstream(path + ".tmp") << node->incarnation_ << "\n";
-      if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
-        return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
-      }
+      std::string tmp = path + ".tmp";
+      int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      int err = fd < 0 ? errno : WriteAt(fd, node->incarnation_ + "\n", 0);
+      if (err == 0 && options.sync && ::fsync(fd) != 0) err = errno;
+      if (fd >= 0) ::close(fd);
+      if (err == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+      if (err == 0 && options.sync) err = SyncDirectory(options.data_dir);
+      if (err != 0) return Status::IOError("cannot write " + path + ": " + std::strerror(err));
     }
   }
   for (const auto& bad : node->journal_->damaged()) {
@@ -129,16 +138,13 @@ Result<std::string> Node::Commit(const std::string& prefix_url, const std::vecto
   if (auto v = cluster_->view()) {
     for (const auto& peer : v->peers()) {
       if (peer.member.id == options_.node_id) continue;
-      std::string body;
-      Status st = cluster_->Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix}}), {}, &body);
-      if (!st.ok()) {
+      auto objects = PendingAt(peer, prefix);
+      if (!objects.ok()) {
         return Status::Unavailable("cannot tell whether node " + peer.member.id + " still has writes under " + prefix +
-                                   " to upload: " + st.message());
+                                   " to upload: " + objects.status().message());
       }
-      auto j = nlohmann::json::parse(body, nullptr, false);
-      uint64_t objects = j.is_object() ? j.value("objects", 0ull) + j.value("copies", 0ull) : 1;
-      if (objects > 0) {
-        return Status::PreconditionFailed(std::to_string(objects) + " objects under " + prefix + " written through node " +
+      if (*objects > 0) {
+        return Status::PreconditionFailed(std::to_string(*objects) + " objects under " + prefix + " written through node " +
                                           peer.member.id + " are not durable yet: `shoal commit` waits for them");
       }
     }
@@ -147,6 +153,30 @@ Result<std::string> Node::Commit(const std::string& prefix_url, const std::vecto
   SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed, shards));
   objects_->Invalidate(prefix + kCommitMarker);
   return marker;
+}
+
+Result<uint64_t> Node::PendingAt(const cluster::Peer& peer, const std::string& prefix) {
+  std::string body;
+  SHOAL_RETURN_IF_ERROR(
+      cluster_->Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix}}), {}, &body));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  return j.is_object() ? j.value("objects", 0ull) + j.value("copies", 0ull) : 1;  // unreadable: not known durable
+}
+
+uint64_t Node::PendingInCluster(const std::string& prefix, std::vector<std::string>* unreachable) {
+  uint64_t n = writes_->PendingUploads(prefix).size() + replicas_->CopiesUnder(prefix);
+  if (auto v = cluster_->view()) {
+    for (const auto& peer : v->peers()) {
+      if (peer.member.id == options_.node_id) continue;
+      auto at = PendingAt(peer, prefix);
+      if (at.ok()) {
+        n += *at;
+      } else {
+        unreachable->push_back(peer.member.id);
+      }
+    }
+  }
+  return n;
 }
 
 std::string Node::MetricsText() {

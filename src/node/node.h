@@ -65,6 +65,11 @@ class Node {
   // With `shards` the marker names exactly those (kNotFound naming the missing ones, and no
   // marker). Returns the marker's JSON.
   Result<std::string> Commit(const std::string& prefix_url, const std::vector<std::string>* shards = nullptr);
+  // Writes under `prefix` not yet durable anywhere in the cluster: this node's own, the
+  // copies it holds of other nodes' writes, and every other member's own and copies (its
+  // /v1/pending). A member that cannot be asked is named in *unreachable and not counted;
+  // with --replicas 2 or more its acknowledged writes are counted as copies on the others.
+  uint64_t PendingInCluster(const std::string& prefix, std::vector<std::string>* unreachable);
   // Prometheus text exposition of the metrics.
   std::string MetricsText();
 
@@ -76,6 +81,8 @@ class Node {
   // Reads the journal at start: own writes staged again, copies watched, aliases of durable
   // writes kept.
   void Replay();
+  // Objects under `prefix` that member `peer` has not made durable: its own and its copies.
+  Result<uint64_t> PendingAt(const cluster::Peer& peer, const std::string& prefix);
 
   NodeOptions options_;
   // Declared first of what holds the data directory, so it is released last.

@@ -294,7 +294,8 @@ awaitable<bool> ServeWrite(Exchange& x, Parser& parser) {
   co_return ok;
 }
 
-// GET /v1/pending?prefix=P: the writes not yet durable under P (for `shoal flush`).
+// GET /v1/pending?prefix=P[&cluster=1]: the writes not yet durable under P (for `shoal flush`);
+// with cluster=1 also how many there are in the whole cluster, copies included.
 TextResponse ServePending(Node* node, const Request& req) {
   std::string prefix = QueryParam(req, proto::kPrefixParam);
   nlohmann::json list = nlohmann::json::array();
@@ -312,6 +313,11 @@ TextResponse ServePending(Node* node, const Request& req) {
   nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
                          {"last_error", last_error}, {"pending", list},
                          {"copies", node->replicas().CopiesUnder(prefix)}};  // held for other nodes
+  if (QueryParam(req, proto::kClusterParam) == proto::kFlagOn) {  // what `shoal flush` waits for
+    std::vector<std::string> unreachable;
+    body["cluster_objects"] = node->PendingInCluster(prefix, &unreachable);
+    body["unreachable"] = unreachable;
+  }
   return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 

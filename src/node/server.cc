@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstdio>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <limits>
@@ -202,6 +203,7 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
   beast::error_code ignored;
   c->socket.close(ignored);
   m.connections_open--;
+  ctx.sessions--;
 }
 
 awaitable<void> Server::Impl::Accept(Listener& l) {
@@ -228,6 +230,7 @@ awaitable<void> Server::Impl::Accept(Listener& l) {
       for (auto it = conns.begin(); it != conns.end();) it = it->expired() ? conns.erase(it) : std::next(it);
       conns.push_back(c);
     }
+    ctx.sessions++;
     asio::co_spawn(strand, Session(std::move(c), l), asio::detached);
   }
 }
@@ -302,19 +305,31 @@ void Server::Stop() {
       a->close(ec);
     });
   }
-  {
-    std::lock_guard<std::mutex> lock(impl_->conns_mu);
-    for (auto& weak : impl_->conns) {
-      if (auto c = weak.lock()) {
-        asio::post(c->socket.get_executor(), [c] {
-          beast::error_code ec;
-          c->socket.close(ec);
-        });
+  // Every connection is closed (again every 100 ms: one accepted meanwhile). A coroutine ends
+  // once what it waits for comes back: a handler on the node's serve pool, a chunk being
+  // fetched, a writer's last fsync. They post back to this event loop, so it runs until every
+  // one has ended; a write being finished completes (journaled) though its answer is lost.
+  auto started = std::chrono::steady_clock::now();
+  for (int round = 0; impl_->ctx.sessions > 0 || impl_->ctx.offloads > 0; round++) {
+    if (round % 10 == 0) {
+      std::lock_guard<std::mutex> lock(impl_->conns_mu);
+      for (auto& weak : impl_->conns) {
+        if (auto c = weak.lock()) {
+          asio::post(c->socket.get_executor(), [c] {
+            beast::error_code ec;
+            c->socket.close(ec);
+          });
+        }
       }
     }
+    if (round > 0 && round % 1000 == 0) {
+      std::fprintf(stderr, "shoald: stopping: still waiting after %lld s for %d connections and %d handlers to end\n",
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::steady_clock::now() - started).count()),
+                   impl_->ctx.sessions.load(), impl_->ctx.offloads.load());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  // Handlers on the node's pools post back here when they end: wait for them, then stop.
-  for (int i = 0; i < 3000 && impl_->ctx.offloads > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

@@ -47,8 +47,10 @@ class Server {
   Result<int> Listen(const std::string& listen, bool metrics_only = false);
   // Starts the event-loop threads.
   void Start();
-  // Stops accepting, ends every connection and joins the threads; handlers running on the
-  // node's pools finish first.
+  // Stops accepting, closes every connection and joins the threads once every connection's
+  // coroutine has ended: what one waits for (a handler on the node's serve pool, a chunk
+  // being fetched) posts back to the event loop, so it runs until then, however long. After
+  // it nothing of the server runs, and the node may be destroyed.
   void Stop();
   int io_threads() const;
 

@@ -24,6 +24,7 @@ struct Uploader::Job {
   bool committing = false;                   // a worker runs the Put or the commit
   bool sealed = true;                        // acknowledged: size and parts final
   bool cancelled = false;                    // the write failed: drop once idle
+  bool lost = false;                         // the store no longer has its upload (kNotFound)
   int failures = 0;                          // consecutive
   std::string last_error;
   Clock::time_point not_before{};            // backed off until then
@@ -59,6 +60,10 @@ Uploader::~Uploader() {
   cv_.notify_all();
   scheduler_.join();
   pool_.reset();  // the tasks handed out finish; nothing new starts
+  // What the journal names stays open in the store, for the restarted node to resume.
+  for (const auto& job : jobs_) {
+    if (job->upload && job->sealed && !job->record.store_upload_id.empty()) job->upload->Keep();
+  }
 }
 
 namespace {
@@ -111,7 +116,9 @@ void Uploader::Seal(const engine::UploadRecord& record) {
     auto job = FindLocked(record.id);
     if (!job) return;
     uint64_t added = job->parts;  // parts [0, added) were handed over by AddPart
+    std::string upload_id = job->record.store_upload_id;  // begun meanwhile: the journal may not say yet
     job->record = record;
+    if (job->record.store_upload_id.empty()) job->record.store_upload_id = upload_id;
     job->parts = PartCount(record);
     for (uint64_t i = added; i < job->parts; i++) job->todo.push_back(i);
     job->sealed = true;
@@ -137,6 +144,16 @@ uint64_t Uploader::Cancel(const std::string& id) {
 bool Uploader::Gone(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   return FindLocked(id) == nullptr;
+}
+
+std::unique_ptr<MultipartUpload> Uploader::DropLostLocked(Job& job) {
+  if (!job.lost || job.in_flight > 0 || job.committing) return nullptr;
+  std::fprintf(stderr, "shoald: the store no longer has the upload of %s begun earlier: starting it again\n",
+               job.record.url.c_str());
+  job.lost = false;
+  job.record.store_upload_id.clear();
+  job.Restart();
+  return std::move(job.upload);
 }
 
 std::unique_ptr<MultipartUpload> Uploader::ReapLocked(Job& job) {
@@ -218,11 +235,26 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
                                        FormatBytes(store->Limits().min_part_size) +
                                        ": restart shoald with a larger --chunk-size");
       }
-      auto upload = store->BeginUpload(url.key, r.meta);
-      note_throttles();
-      if (!upload.ok()) return upload.status();
+      std::unique_ptr<MultipartUpload> upload;
+      std::string resume;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        resume = task.job->record.store_upload_id;
+      }
+      if (!resume.empty()) {
+        auto resumed = store->ResumeUpload(url.key, resume, r.meta);
+        if (resumed.ok()) upload = std::move(resumed).value();
+      }
+      if (!upload) {
+        auto begun = store->BeginUpload(url.key, r.meta);
+        note_throttles();
+        if (!begun.ok()) return begun.status();
+        upload = std::move(begun).value();
+        if (!upload->id().empty() && hooks_.begun) hooks_.begun(r, upload->id());
+      }
       std::lock_guard<std::mutex> lock(mu_);
-      task.job->upload = std::move(upload).value();
+      task.job->record.store_upload_id = upload->id();
+      task.job->upload = std::move(upload);
       return Status::Ok();
     }
     case Task::Kind::kPart: {
@@ -231,6 +263,11 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
       auto started = std::chrono::steady_clock::now();
       Status st = task.job->upload->PutPart(static_cast<uint32_t>(task.part), task.part * r.chunk_size, data);
       note_throttles();
+      if (st.IsNotFound()) {
+        // NoSuchUpload: one resumed after a restart that the store expired or aborted meanwhile.
+        std::lock_guard<std::mutex> lock(mu_);
+        task.job->lost = true;
+      }
       if (st.ok()) metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
       if (st.ok()) metrics_->store_put_bytes += data.size();
       *bytes = data.size();
@@ -294,7 +331,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
     job.last_error.clear();
     switch (task.kind) {
       case Task::Kind::kBegin: break;
-      case Task::Kind::kPart: job.done++; break;
+      case Task::Kind::kPart: job.done++; return DropLostLocked(job);
       case Task::Kind::kPutWhole:
       case Task::Kind::kComplete:
         jobs_.erase(std::find(jobs_.begin(), jobs_.end(), task.job));
@@ -306,7 +343,10 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
   std::unique_ptr<MultipartUpload> abandoned;
   switch (task.kind) {
     case Task::Kind::kBegin: break;
-    case Task::Kind::kPart: job.todo.push_front(task.part); break;
+    case Task::Kind::kPart:
+      job.todo.push_front(task.part);
+      abandoned = DropLostLocked(job);
+      break;
     case Task::Kind::kPutWhole: job.committing = false; break;
     case Task::Kind::kComplete:
       // The store refused the commit (a part it lost, an upload it expired): start the object

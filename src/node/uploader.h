@@ -34,6 +34,10 @@ struct UploadHooks {
   std::function<Status(const engine::UploadRecord&, const ObjectInfo&)> durable;
   // `bytes` more of a write reached the store (each part counted once per upload job).
   std::function<void(uint64_t bytes)> uploaded;
+  // A multipart upload of the write was begun in the store as `upload_id`
+  // (MultipartUpload::id): journal it, so a restart resumes it instead of leaving it open.
+  // Called before any of its parts is sent.
+  std::function<void(const engine::UploadRecord&, const std::string& upload_id)> begun;
 };
 
 // Where one pending upload stands, for /v1/pending and `shoal flush`.
@@ -57,11 +61,16 @@ struct UploadProgress {
 // CompleteMultipartUpload, or one Put for a single chunk) only when every part is in, and its
 // commit names only the parts of its own attempt, so no duplicate block is ever committed.
 // A failed commit starts the object again with a fresh upload. The object gets the record's
-// metadata (ObjectMeta: given to BeginUpload or PutObject). Thread-safe.
+// metadata (ObjectMeta: given to BeginUpload, ResumeUpload or PutObject). A write whose record
+// names an upload (store_upload_id: begun before a crash or a stop) resumes it, every part sent
+// again; one the store no longer has (a part answered kNotFound) is dropped for a fresh upload.
+// A new upload's id goes to hooks.begun before its first part. Thread-safe.
 class Uploader {
  public:
   Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics);
-  ~Uploader();  // finishes the parts in flight, then stops; pending writes stay journaled
+  // Finishes the parts in flight, then stops; pending writes stay journaled, and the uploads
+  // of acknowledged ones stay open in the store, to be resumed after a restart.
+  ~Uploader();
 
   // An acknowledged write (journaled), all of its chunks on disk.
   void Add(const engine::UploadRecord& record);
@@ -103,6 +112,9 @@ class Uploader {
   std::shared_ptr<Job> FindLocked(const std::string& id);
   // Removes a cancelled job once nothing of it is in flight; returns its upload to abort.
   std::unique_ptr<MultipartUpload> ReapLocked(Job& job);
+  // Once nothing of it is in flight, a job whose upload the store lost starts again with a
+  // fresh one; returns the lost upload to abort.
+  std::unique_ptr<MultipartUpload> DropLostLocked(Job& job);
 
   const UploaderOptions options_;
   const UploadHooks hooks_;

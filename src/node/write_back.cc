@@ -35,6 +35,7 @@ WriteBack::WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::C
   };
   hooks.durable = [this](const engine::UploadRecord& r, const ObjectInfo& info) { return Durable(r, info); };
   hooks.uploaded = [this](uint64_t bytes) { ReleaseStaged(bytes); };
+  hooks.begun = [this](const engine::UploadRecord& r, const std::string& id) { UploadBegun(r, id); };
   uploader_ = std::make_unique<Uploader>(UploaderOptions{options.upload_concurrency, options.upload_deadline},
                                          std::move(hooks), metrics);
   copy_pool_ = std::make_unique<WorkerPool>(options.fetch_threads, "shoald-copy");
@@ -131,6 +132,10 @@ Writer::~Writer() {
     wb_->live_.erase(id_);
   }
   if (finished_) return;
+  {
+    std::lock_guard<std::mutex> lock(wb_->upload_ids_mu_);
+    wb_->begun_uploads_.erase(id_);
+  }
   for (auto& sent : sends_) {
     if (sent.valid()) sent.wait();  // copies in flight end before the drop (Finish may have taken one)
   }
@@ -284,7 +289,17 @@ Result<ObjectInfo> Writer::Finish() {
                               .WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
     r.replicas.push_back(peer.member.id);
   }
-  SHOAL_RETURN_IF_ERROR(wb_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
+  {
+    // The upload its parts went to so far, if it began: named in the record, so a restart
+    // resumes it rather than leaving it open in the store.
+    std::lock_guard<std::mutex> lock(wb_->upload_ids_mu_);
+    auto begun = wb_->begun_uploads_.find(id_);
+    if (begun != wb_->begun_uploads_.end()) {
+      r.store_upload_id = begun->second;
+      wb_->begun_uploads_.erase(begun);
+    }
+    SHOAL_RETURN_IF_ERROR(wb_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
+  }
   finished_ = true;  // acknowledged from here on
   wb_->metrics_->bytes_written += size_;
   return wb_->Stage(r, streaming_);
@@ -310,6 +325,24 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   // Nothing is left to recover: the record goes (a crash before this uploads it again). Its
   // chunks stay in the cache, readable under the alias while this process runs.
   return journal_->Remove(r.id);  // its staged bytes were released part by part (hooks.uploaded)
+}
+
+void WriteBack::UploadBegun(const engine::UploadRecord& r, const std::string& upload_id) {
+  std::lock_guard<std::mutex> lock(upload_ids_mu_);
+  auto journaled = journal_->Get(r.id);
+  if (!journaled.ok()) {
+    // A writer still at work (its Finish writes the id), or a write forgotten meanwhile (its
+    // writer's end, or Forget, drops the entry).
+    if (WriteState(r.id) == "pending") begun_uploads_[r.id] = upload_id;
+    return;
+  }
+  if (!journaled->origin.empty() || journaled->store_upload_id == upload_id) return;
+  journaled->store_upload_id = upload_id;
+  Status st = journal_->Put(*journaled);
+  if (!st.ok()) {
+    std::fprintf(stderr, "shoald: %s: cannot journal the id of its upload in the store (after a crash the upload "
+                 "would be begun again, this one left open): %s\n", r.url.c_str(), st.ToString().c_str());
+  }
 }
 
 Result<std::vector<cluster::Peer>> WriteBack::ReplicaTargets(const std::string& url) {
@@ -396,7 +429,11 @@ void WriteBack::Forget(const engine::UploadRecord& r, uint64_t uploaded) {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);
   }
-  journal_->Remove(r.id).IgnoreError();
+  {
+    std::lock_guard<std::mutex> lock(upload_ids_mu_);
+    begun_uploads_.erase(r.id);
+    journal_->Remove(r.id).IgnoreError();
+  }
   for (const auto& key : WriteChunkKeys(r)) chunks_->Remove(key).IgnoreError();
   objects_->ForgetLocal(r.url, LocalVersion(r.id));
   ReleaseStaged(r.size - std::min(uploaded, r.size));

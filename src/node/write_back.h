@@ -78,8 +78,10 @@ class Writer {
 //
 // Thread-safety: every method may be called from any thread; a Writer is used by one thread.
 // staged_mu_ guards the staged-bytes count (writers wait on staged_cv_ under it); ids_mu_ the
-// ids of live writers and of staged writes by URL; nothing else is called under either. The journal, chunk store, catalog and uploader are thread-safe on their
-// own. The destructor ends the copy pool and the uploader (their threads finish what runs).
+// ids of live writers and of staged writes by URL; nothing else is called under either.
+// upload_ids_mu_ is held across the journal writes that name a write's upload in the store
+// (the journal's own lock is taken under it, never the other way). The journal, chunk store,
+// catalog and uploader are thread-safe on their own. The destructor ends the copy pool and the uploader (their threads finish what runs).
 class WriteBack {
  public:
   WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks, engine::Journal* journal,
@@ -134,6 +136,9 @@ class WriteBack {
   ObjectInfo Stage(const engine::UploadRecord& r, bool opened = false);
   // The upload of `r` is committed in the store as `info` (the uploader calls it).
   Status Durable(const engine::UploadRecord& r, const ObjectInfo& info);
+  // A multipart upload of `r` was begun in the store (the uploader calls it): its id goes in
+  // the journal, or, for a write still in progress, in the record its Finish writes.
+  void UploadBegun(const engine::UploadRecord& r, const std::string& upload_id);
   // Staged-bytes accounting: Reserve waits while the cap is reached.
   Status ReserveStaged(uint64_t n, const std::string& url);
   void ReleaseStaged(uint64_t n);
@@ -153,6 +158,12 @@ class WriteBack {
   // url -> ids of own writes staged (journaled, not yet durable), for Delete.
   std::unordered_map<std::string, std::set<std::string>> staged_ids_;
   void Untrack(const engine::UploadRecord& r);  // from staged_ids_; ids_mu_ held
+  // Guards begun_uploads_, and orders the journal's changes of a write's record that name its
+  // upload (Finish's first record, UploadBegun, Forget), so an id journaled late neither goes
+  // missing nor brings a removed record back. Held across those journal writes.
+  std::mutex upload_ids_mu_;
+  // id -> the store's upload id, of writes whose upload began before Finish journaled them.
+  std::unordered_map<std::string, std::string> begun_uploads_;
   std::atomic<bool> draining_{false};
   std::atomic<int> writers_{0};
   std::mutex staged_mu_;

@@ -99,6 +99,18 @@ Result<std::unique_ptr<MultipartUpload>> ObjectStore::BeginUpload(const std::str
   return BeginUploadImpl(key, meta);
 }
 
+Result<std::unique_ptr<MultipartUpload>> ObjectStore::ResumeUpload(const std::string& key, const std::string& id,
+                                                                  const ObjectMeta& meta) {
+  SHOAL_RETURN_IF_ERROR(ValidateWrite(key, meta));
+  if (id.empty()) return Status::NotFound("no upload of " + key + " to resume");
+  return ResumeUploadImpl(key, id, meta);
+}
+
+Result<std::unique_ptr<MultipartUpload>> ObjectStore::ResumeUploadImpl(const std::string& key, const std::string&,
+                                                                      const ObjectMeta&) {
+  return Status::NotFound(Describe() + " cannot resume an upload of " + key + ": begin a new one");
+}
+
 Status ObjectStore::CreateBucket() { return CreateBucketImpl(); }
 
 Result<std::shared_ptr<ObjectStore>> OpenObjectStore(const ObjectUrl& url) {

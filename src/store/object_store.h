@@ -83,6 +83,12 @@ class MultipartUpload {
   virtual Result<ObjectInfo> Complete(uint32_t num_parts) = 0;
   // Best effort; never throws or fails loudly.
   virtual void Abort() = 0;
+  // The store's name for this upload, to journal: S3's UploadId, Azure's prefix of its block
+  // ids; "" when it cannot be resumed (a local file). ObjectStore::ResumeUpload takes it up.
+  virtual std::string id() const { return ""; }
+  // Leaves the upload open in the store when destroyed instead of discarding it: a node
+  // stopping whose journal names it, to resume after the restart. Thread-safe.
+  virtual void Keep() {}
   // True when PutPart takes any byte range at any offset, not only whole parts (a file):
   // then a copy can stream long ranges straight into place instead of buffering parts.
   virtual bool positional() const { return false; }
@@ -135,6 +141,13 @@ class ObjectStore {
   // kInvalidArgument, before any I/O, when `meta` fails ObjectMeta::Validate.
   Result<std::unique_ptr<MultipartUpload>> BeginUpload(const std::string& key,
                                                        const ObjectMeta& meta = {});
+  // Takes up again upload `id` of `key` (MultipartUpload::id) that a process began before it
+  // crashed or stopped. Parts put again replace those it had; Complete commits and closes it,
+  // so the store is left with no open upload; the object gets `meta`, as BeginUpload's would. Sends nothing: an upload the store no longer
+  // has fails at its first PutPart or Complete with kNotFound. kNotFound at once when the
+  // store cannot resume uploads (a local directory): begin a new one.
+  Result<std::unique_ptr<MultipartUpload>> ResumeUpload(const std::string& key, const std::string& id,
+                                                        const ObjectMeta& meta = {});
   // Creates the bucket/container if it does not exist (for tests, `shoal mb`).
   Status CreateBucket();
 
@@ -157,6 +170,8 @@ class ObjectStore {
                                            const ObjectMeta& meta) = 0;
   virtual Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,
                                                                    const ObjectMeta& meta) = 0;
+  virtual Result<std::unique_ptr<MultipartUpload>> ResumeUploadImpl(const std::string& key, const std::string& id,
+                                                                    const ObjectMeta& meta);
   virtual Status CreateBucketImpl() = 0;
 
   StoreStats stats_;

@@ -26,6 +26,9 @@ class Subprocess {
   void Stop();
   // Sends SIGKILL (a crash) and reaps the child.
   void Kill();
+  // Sends SIGTERM and waits up to `grace` for the child to exit: its exit code, 128 + the
+  // signal that ended it, or -1 if it was still running then (it is then killed).
+  int Terminate(std::chrono::seconds grace);
   pid_t pid() const { return pid_; }
   bool running();
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -142,6 +143,18 @@ Env S3rver::ClientEnv(int via_port) const {
           {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
           {"AWS_REGION", "us-east-1"},
           {"AWS_ENDPOINT_URL", Endpoint(via_port)}};
+}
+
+int S3rver::OpenUploads(const std::string& bucket) const {
+  std::error_code ec;
+  std::string dir = dir_.path() + "/" + bucket + "/._S3rver_uploads";
+  if (!std::filesystem::exists(dir, ec)) return ec ? -1 : 0;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    n += it->is_directory();
+  }
+  return ec ? -1 : n;
 }
 
 std::shared_ptr<ObjectStore> S3rver::Store(const std::string& bucket, int via_port) const {

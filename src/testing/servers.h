@@ -55,6 +55,10 @@ class S3rver {
   // AWS_* variables for a child process.
   Env ClientEnv(int via_port = 0) const;
   std::shared_ptr<ObjectStore> Store(const std::string& bucket, int via_port = 0) const;
+  // Multipart uploads begun in `bucket` and neither completed nor aborted, as s3rver keeps
+  // them: one directory each under BUCKET/._S3rver_uploads (it answers neither
+  // ListMultipartUploads nor AbortMultipartUpload). -1 if that cannot be read.
+  int OpenUploads(const std::string& bucket) const;
 
  private:
   TempDir dir_;

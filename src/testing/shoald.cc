@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -128,6 +129,59 @@ bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit) {
 std::string ShoalBinary() { return BinaryDir() + "/bin/shoal"; }
 
 std::string FaultFsLibrary() { return BinaryDir() + "/lib/libshoal_faultfs.so"; }
+
+namespace {
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Rebuilds directory record `key` (DEV-INO) as `out`.
+Status RebuildDirectory(const std::string& records, const std::string& key, const std::string& out) {
+  std::error_code ec;
+  std::filesystem::create_directory(out, ec);
+  if (ec) return Status::IOError("cannot create " + out + ": " + ec.message());
+  std::ifstream listing(records + "/dirs/" + key);
+  std::string line;
+  while (std::getline(listing, line)) {
+    std::vector<std::string> fields;
+    for (size_t at = 0;;) {
+      size_t tab = line.find('\t', at);
+      fields.push_back(line.substr(at, tab == std::string::npos ? std::string::npos : tab - at));
+      if (tab == std::string::npos) break;
+      at = tab + 1;
+    }
+    if (fields.size() != 5) return Status::Corruption("bad directory record line: " + line);
+    const std::string& name = fields[0];
+    const std::string& entry = fields[1];
+    if (fields[2] == "d") {
+      SHOAL_RETURN_IF_ERROR(RebuildDirectory(records, entry, out + "/" + name));
+      continue;
+    }
+    // The file's bytes, if its last sync recorded the version this directory names.
+    std::string synced = ReadWhole(records + "/files/" + entry);
+    size_t eol = synced.find('\n');
+    std::string bytes;
+    if (eol != std::string::npos && synced.substr(0, eol) == fields[3] + " " + fields[4]) bytes = synced.substr(eol + 1);
+    std::ofstream(out + "/" + name, std::ios::binary) << bytes;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status PowerCutView(const std::string& root, const std::string& records, const std::string& out) {
+  struct stat st {};
+  if (::stat(root.c_str(), &st) != 0) return Status::NotFound("no directory " + root);
+  std::string key = std::to_string(st.st_dev) + "-" + std::to_string(st.st_ino);
+  if (!std::filesystem::exists(records + "/dirs/" + key)) {
+    return Status::NotFound("nothing in " + root + " was made durable (no fsync of it recorded)");
+  }
+  return RebuildDirectory(records, key, out);
+}
 
 CommandResult CatThroughNode(const std::string& url, const std::string& endpoint, const std::string& extra) {
   std::string cmd = "set -o pipefail; '" + ShoalBinary() + "' cat --cache " + endpoint + " " + extra + " '" + url +

@@ -28,6 +28,8 @@ class Shoald {
   // kill -9, as a crash would.
   void Crash() { proc_.Kill(); }
   bool Running() { return proc_.running(); }
+  // SIGTERM, as an orderly stop: the exit code (Subprocess::Terminate).
+  int Terminate(std::chrono::seconds grace) { return proc_.Terminate(grace); }
   pid_t Pid() const { return proc_.pid(); }
   // SIGSTOP / SIGCONT: a node that hangs without dying.
   void Pause() { ::kill(proc_.pid(), SIGSTOP); }
@@ -86,6 +88,14 @@ bool Until(F what, std::chrono::seconds limit = std::chrono::seconds(300)) {
 
 // The fault-injection shim (src/testing/faultfs.cc), for LD_PRELOAD.
 std::string FaultFsLibrary();
+
+// What a power cut would have left of directory `root`, from what the shim recorded of the
+// syncs of a process run with SHOAL_FAULTFS_DURABLE=ROOT:RECORDS, rebuilt as directory `out`:
+// a directory holds the entries it had when it was last fsynced (none if it never was; `root`
+// included); a file, the bytes it had when it was last synced if that is the version its
+// directory names (same inode, size and mtime), else none (an empty file: its data never
+// reached the disk). kNotFound when nothing of `root` was ever made durable.
+Status PowerCutView(const std::string& root, const std::string& records, const std::string& out);
 
 // `shoal` from the build tree.
 std::string ShoalBinary();

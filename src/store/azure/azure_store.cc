@@ -31,12 +31,16 @@ class AzureStore;
 
 class AzureUpload final : public MultipartUpload {
  public:
-  AzureUpload(AzureStore* store, std::string key, ObjectMeta meta);
+  // `nonce` empty: a new upload, with a nonce of its own.
+  AzureUpload(AzureStore* store, std::string key, ObjectMeta meta, std::string nonce = "");
   ~AzureUpload() override = default;
   Status PutPart(uint32_t index, uint64_t offset, std::string_view data) override;
   Result<ObjectInfo> Complete(uint32_t num_parts) override;
-  // Uncommitted blocks are discarded by the service (after a week); nothing to do.
+  // Uncommitted blocks are discarded by the service (after a week, or when the blob's next
+  // block list is committed); nothing to do.
   void Abort() override {}
+  // The nonce of its block ids: blocks put again under them replace the uncommitted ones.
+  std::string id() const override { return nonce_; }
 
  private:
   std::string BlockId(uint32_t index) const;
@@ -202,6 +206,16 @@ class AzureStore final : public ObjectStore {
     return std::unique_ptr<MultipartUpload>(new AzureUpload(this, key, meta));
   }
 
+  // Nothing to ask the service: the same block ids again, and the commit names them (and sets
+  // the metadata, as Put Block List does for a new upload).
+  Result<std::unique_ptr<MultipartUpload>> ResumeUploadImpl(const std::string& key, const std::string& id,
+                                                            const ObjectMeta& meta) override {
+    bool hex = id.size() == RandomHex().size() &&
+               id.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex) return Status::NotFound("'" + id + "' names no upload of " + key + " (block ids of 16 hex digits)");
+    return std::unique_ptr<MultipartUpload>(new AzureUpload(this, key, meta, id));
+  }
+
   Status CreateBucketImpl() override {
     http::Request req;
     req.method = "PUT";
@@ -328,8 +342,8 @@ class AzureStore final : public ObjectStore {
   net::RetryPolicy retry_;
 };
 
-AzureUpload::AzureUpload(AzureStore* store, std::string key, ObjectMeta meta)
-    : store_(store), key_(std::move(key)), meta_(std::move(meta)), nonce_(RandomHex()) {}
+AzureUpload::AzureUpload(AzureStore* store, std::string key, ObjectMeta meta, std::string nonce)
+    : store_(store), key_(std::move(key)), meta_(std::move(meta)), nonce_(nonce.empty() ? RandomHex() : std::move(nonce)) {}
 
 std::string AzureUpload::BlockId(uint32_t index) const {
   // Every block id of a blob must have the same length: 16 hex + '-' + 8 digits.

@@ -36,6 +36,11 @@ class S3Upload final : public MultipartUpload {
   Status PutPart(uint32_t index, uint64_t offset, std::string_view data) override;
   Result<ObjectInfo> Complete(uint32_t num_parts) override;
   void Abort() override;
+  std::string id() const override { return upload_id_; }
+  void Keep() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+  }
 
  private:
   S3Store* store_;
@@ -163,6 +168,13 @@ class S3Store final : public ObjectStore {
     doc.load_buffer(resp.body.data(), resp.body.size());
     std::string id = doc.child("InitiateMultipartUploadResult").child_value("UploadId");
     if (id.empty()) return Status::IOError("CreateMultipartUpload " + Url(key) + ": no UploadId in the answer");
+    return std::unique_ptr<MultipartUpload>(new S3Upload(this, key, id));
+  }
+
+  // The UploadId names the upload; parts put again under their number replace the old ones. The
+  // metadata was given to CreateMultipartUpload; S3 keeps it with the upload.
+  Result<std::unique_ptr<MultipartUpload>> ResumeUploadImpl(const std::string& key, const std::string& id,
+                                                            const ObjectMeta&) override {
     return std::unique_ptr<MultipartUpload>(new S3Upload(this, key, id));
   }
 
