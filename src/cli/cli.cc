@@ -656,6 +656,23 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
               FormatBytes(g("staged_bytes_peak")).c_str(), u("writer_waits_total"),
               seconds("writer_wait_seconds_total"), u("upload_window"), u("upload_window_cuts_total"),
               u("upload_failures_total"));
+  // One line per storage account uploaded to (shoal_account_*{account="..."}).
+  const std::string kWindow = "shoal_account_upload_window{account=\"";
+  for (auto it = m.lower_bound(kWindow); it != m.end() && StartsWith(it->first, kWindow); ++it) {
+    std::string labels = it->first.substr(it->first.find('{'));
+    auto a = [&](const char* family) { return m[std::string("shoal_") + family + labels]; };
+    std::string account = labels.substr(kWindow.size() - kWindow.find('{'));
+    account = account.substr(0, account.find('"'));
+    std::printf("  account %-12s %s/s now, %s uploaded, %llu objects; window %.0f parts (smallest %.0f, cut %llu "
+                "times), %llu in flight; %llu answered 429/503, %llu failed attempts\n",
+                account.c_str(), FormatBytes(static_cast<uint64_t>(a("account_upload_rate_bytes"))).c_str(),
+                FormatBytes(static_cast<uint64_t>(a("account_store_put_bytes_total"))).c_str(),
+                static_cast<unsigned long long>(a("account_uploads_total")), a("account_upload_window"),
+                a("account_upload_window_min"), static_cast<unsigned long long>(a("account_upload_window_cuts_total")),
+                static_cast<unsigned long long>(a("account_parts_in_flight")),
+                static_cast<unsigned long long>(a("account_store_throttles_total")),
+                static_cast<unsigned long long>(a("account_upload_failures_total")));
+  }
   std::printf("fan-in        %llu askers sent to holders; %llu chunks (%s) got from holders, %llu holders "
               "failed; %s to this host's processes (unix socket); %llu connections refused (busy)\n",
               u("fan_in_redirects_total"), u("fan_in_fetches_total"),

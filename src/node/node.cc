@@ -260,9 +260,10 @@ std::string Node::MetricsText() {
     gauge("uploads_overdue", "Objects not durable within --upload-deadline.", overdue);
     seconds("upload_lag_seconds", "gauge", "Age of the oldest write not yet durable.",
             oldest ? static_cast<double>(UnixMillis() - oldest) / 1000 : 0.0);
-    gauge("upload_window", "Part uploads allowed in flight now (adapts to 429/503).",
-          static_cast<uint64_t>(writes_->upload_window()));
+    gauge("upload_window", "Part uploads allowed in flight now for the most throttled account (each adapts to its "
+          "429/503s).", static_cast<uint64_t>(writes_->upload_window()));
   }
+  WriteAccountMetrics(out, writes_->upload_accounts());
   auto s = chunks_->stats();
   gauge("cache_bytes", "Chunk bytes on local disk.", s.bytes);
   gauge("cache_chunks", "Chunks on local disk.", s.chunks);
