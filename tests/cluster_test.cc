@@ -418,6 +418,69 @@ TEST_P(ClusterTest, ANodeIsReadyOnlyOnceItHasTheClusterView) {
   }
 }
 
+// etcd killed under a running cluster: each node says so within its renewal period, in
+// /readyz (503 with why), in its metrics (shoal_membership_ok 0, unanswered renewals counted),
+// in `shoal status` and once in its log; with etcd back it is ready again and logs that. A
+// lease revoked behind a node's back (as if it had expired) is counted once, logged, and the
+// node registers again under a new lease.
+TEST_P(ClusterTest, ANodeThatCannotSeeEtcdSaysSoInReadyzMetricsStatusAndLog) {
+  if (!WithEtcd()) GTEST_SKIP() << "static membership has no etcd";
+  extra_ = {"--down-grace", "3"};
+  StartCluster(2);
+  auto readyz = [](const std::string& endpoint) {
+    return testing::RunCommand({"curl", "-sS", "-w", "|%{http_code}", "http://" + endpoint + "/readyz"}).out;
+  };
+  EXPECT_EQ(readyz(Endpoint(0)), "ready\n|200");
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_membership_ok"), 1u);
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_etcd_failed_renewals_total"), 0u);
+
+  etcd_.Kill();
+  for (int i = 0; i < 2; i++) {
+    EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(i), "shoal_membership_ok") == 0; }, std::chrono::seconds(30)))
+        << nodes_[i]->Log();
+    EXPECT_GE(NodeMetric(Endpoint(i), "shoal_etcd_failed_renewals_total"), 1u);
+    std::string r = readyz(Endpoint(i));
+    EXPECT_NE(r.find("cannot see the membership: etcd (" + etcd_.Endpoint() + ") did not answer the renewal"),
+              std::string::npos) << r;
+    EXPECT_EQ(r.substr(r.size() - 4), "|503") << r;
+  }
+  auto status = Shoal({"status", "--cache", Endpoint(0)});
+  EXPECT_NE(status.out.find("membership    NOT SEEN"), std::string::npos) << status.out << status.err;
+  EXPECT_NE(status.out.find("did not answer the renewal"), std::string::npos) << status.out;
+  std::string log = nodes_[0]->Log();
+  size_t first = log.find(" warn  etcd: etcd (" + etcd_.Endpoint() + ") did not answer the renewal");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("did not answer the renewal", log.find('\n', first)), std::string::npos) << "logged once, not per renewal:\n"
+                                                                                   << log;
+
+  ASSERT_TRUE(etcd_.Restart().ok());
+  for (int i = 0; i < 2; i++) {
+    EXPECT_TRUE(Until([&] { return readyz(Endpoint(i)) == "ready\n|200"; }, std::chrono::seconds(60)))
+        << readyz(Endpoint(i)) << nodes_[i]->Log();
+    EXPECT_EQ(NodeMetric(Endpoint(i), "shoal_membership_ok"), 1u);
+  }
+  EXPECT_NE(nodes_[0]->Log().find("renewed again"), std::string::npos) << nodes_[0]->Log();
+
+  // Revoke node 0's lease (etcd's JSON gateway, as an operator or an expiry would).
+  uint64_t losses = NodeMetric(Endpoint(0), "shoal_etcd_lease_losses_total");
+  auto key = testing::RunCommand({"curl", "-sS", "-X", "POST", etcd_.Endpoint() + "/v3/kv/range", "-d",
+                                  "{\"key\":\"" + Base64Encode("/shoal/members/n0") + "\"}"});
+  auto lease_at = key.out.find("\"lease\":\"");
+  ASSERT_NE(lease_at, std::string::npos) << key.out;
+  std::string lease = key.out.substr(lease_at + 9, key.out.find('"', lease_at + 9) - lease_at - 9);
+  auto revoke = testing::RunCommand(
+      {"curl", "-sS", "-X", "POST", etcd_.Endpoint() + "/v3/lease/revoke", "-d", "{\"ID\":\"" + lease + "\"}"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(0), "shoal_etcd_lease_losses_total") == losses + 1; },
+                    std::chrono::seconds(30)))
+      << nodes_[0]->Log();
+  EXPECT_TRUE(Until([&] { return readyz(Endpoint(0)) == "ready\n|200"; }, std::chrono::seconds(30)))
+      << nodes_[0]->Log();
+  EXPECT_NE(nodes_[0]->Log().find(" error etcd: lost the lease of /shoal/members/n0"), std::string::npos)
+      << nodes_[0]->Log();
+  EXPECT_NE(nodes_[0]->Log().find("under a new lease"), std::string::npos) << nodes_[0]->Log();
+}
+
 INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "etcd"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

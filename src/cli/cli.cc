@@ -681,6 +681,13 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
   std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
               u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
               u("errors_other_total"));
+  Status ready = client::FetchReadiness(cache);
+  std::printf("readiness     %s\n", ready.ok() ? "ready" : ready.message().c_str());
+  if (m.count("shoal_membership_ok") > 0) {
+    std::printf("membership    %s; etcd renewals unanswered %llu, leases lost %llu\n",
+                g("membership_ok") ? "seen (etcd answers, lease held)" : "NOT SEEN (see readiness)",
+                u("etcd_failed_renewals_total"), u("etcd_lease_losses_total"));
+  }
   auto cluster = client::FetchCluster(cache);
   if (cluster.ok() && cluster->epoch > 0) PrintCluster(cache, *cluster);
   return Status::Ok();

@@ -62,6 +62,10 @@ class ClusterRouting {
   // A prepared request to a node (proto::ChunkRequest), its body into `sink`.
   Status Send(const http::Request& req, http::Response* resp, const ByteSink* sink = nullptr);
 
+  // With etcd: whether this node can see and renew its membership (EtcdMembership::Health);
+  // otherwise (static peers, a node alone) always healthy.
+  cluster::EtcdHealth MembershipHealth();
+
   const std::string& id() const { return options_.node_id; }
   // The HOST:PORT other nodes reach this one at (set by Join).
   const std::string& advertise() const { return advertise_; }

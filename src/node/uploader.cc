@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/log.h"
 #include "common/strings.h"
 
 namespace shoal::node {
@@ -378,7 +379,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
   auto delay = std::min<int64_t>(30000, int64_t{200} << std::min(job.failures - 1, 10));
   job.not_before = now + std::chrono::milliseconds(delay);
   if ((job.failures & (job.failures - 1)) == 0) {  // 1st, 2nd, 4th, 8th... failure in a row
-    std::fprintf(stderr, "shoald: upload of %s failed (%d times in a row), retrying in %.1fs: %s\n",
+    Logf(LogLevel::kWarn, "upload of %s failed (%d times in a row), retrying in %.1fs: %s\n",
                  job.record.url.c_str(), job.failures, delay / 1000.0, job.last_error.c_str());
   }
   return abandoned;
@@ -389,7 +390,7 @@ void Uploader::WarnOverdueLocked() {
   for (const auto& job : jobs_) {
     if (!job->sealed || job->warned_overdue || !job->Overdue(now_ms, options_.deadline)) continue;
     job->warned_overdue = true;
-    std::fprintf(stderr, "shoald: %s is still not durable %lld s after it was written (--upload-deadline %lld s)%s%s\n",
+    Logf(LogLevel::kWarn, "%s is still not durable %lld s after it was written (--upload-deadline %lld s)%s%s\n",
                  job->record.url.c_str(), static_cast<long long>((now_ms - job->record.created_unix_ms) / 1000),
                  static_cast<long long>(options_.deadline.count() / 1000),
                  job->last_error.empty() ? "" : "; last error: ", job->last_error.c_str());
