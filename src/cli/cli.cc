@@ -20,6 +20,7 @@
 #include "client/cache_store.h"
 #include "mount/mount.h"
 #include "common/strings.h"
+#include "net/retry.h"
 #include "common/version.h"
 #include "store/commit.h"
 #include "store/local/local_store.h"
@@ -231,16 +232,29 @@ Status CopyRecursive(const Location& src, const Location& dst, const Common& com
   return first_error;
 }
 
-// One file (or stdin, "-") written through the node.
+// One file (or stdin, "-") written through the node. A regular file refused as unavailable
+// (nothing of it was acknowledged: the node, or the node it copies to, was restarting) is sent
+// again from its start, up to 5 times over about 6 s (progress then counts its bytes again); a
+// pipe cannot be, and fails at once.
 Status WriteFileThrough(const std::string& path, const std::string& url, const client::CacheConfig& cache,
                         std::atomic<uint64_t>* progress) {
   int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::NotFound(path + ": " + std::strerror(errno));
   struct stat st {};
   ::fstat(fd, &st);
-  uint64_t size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : client::kUnknownSize;
+  const bool regular = S_ISREG(st.st_mode);
+  uint64_t size = regular ? static_cast<uint64_t>(st.st_size) : client::kUnknownSize;
   FdSource source(fd, path == "-" ? "stdin" : path);
-  auto r = client::WriteThroughCache(cache, url, source, size, progress);
+  Result<ObjectInfo> r = Status::Unavailable("not sent");
+  net::Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(2000));
+  for (int attempt = 0;; attempt++) {
+    r = client::WriteThroughCache(cache, url, source, size, progress);
+    if (r.ok() || r.status().code() != Code::kUnavailable || !regular || attempt == 4 ||
+        ::lseek(fd, 0, SEEK_SET) != 0) {
+      break;
+    }
+    std::this_thread::sleep_for(backoff.Next());
+  }
   if (fd != STDIN_FILENO) ::close(fd);
   return r.status().WithContext(path == "-" ? "stdin" : path);
 }

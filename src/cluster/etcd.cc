@@ -411,6 +411,23 @@ struct EtcdMembership::Impl {
     return snap;
   }
 
+  // The lease of this member's previous run, when it is still alive and holds the member's key
+  // with the same value: renewed once and taken over, so the membership does not change.
+  std::optional<Lease> Resume(const Peer& p, int64_t id) {
+    auto range = Call("/v3/kv/range", json{{"key", Base64Encode(prefix + p.member.id)}}, nullptr);
+    if (!range.ok()) return std::nullopt;
+    bool ours = false;
+    for (const json& kv : range->value("kvs", json::array())) {
+      ours = U64(kv, "lease") == static_cast<uint64_t>(id) && Decoded(kv, "value") == MemberValue(p);
+    }
+    if (!ours) return std::nullopt;
+    auto r = Call("/v3/lease/keepalive", json{{"ID", std::to_string(id)}}, nullptr);
+    if (!r.ok() || r->contains("error")) return std::nullopt;
+    uint64_t ttl = U64(r->value("result", json::object()), "TTL");
+    if (ttl == 0) return std::nullopt;
+    return Lease{id, ttl};
+  }
+
   Status Revoke(int64_t id, http::Canceller* cancel) {
     auto r = Call("/v3/lease/revoke", json{{"ID", std::to_string(id)}}, cancel);
     return r.ok() ? Status::Ok() : r.status();
@@ -652,7 +669,7 @@ Result<std::unique_ptr<EtcdMembership>> EtcdMembership::Connect(const std::strin
   return std::unique_ptr<EtcdMembership>(new EtcdMembership(std::move(impl)));
 }
 
-Status EtcdMembership::Join(const Peer& self, std::chrono::seconds ttl) {
+Status EtcdMembership::Join(const Peer& self, std::chrono::seconds ttl, int64_t previous_lease) {
   Impl& s = *impl_;
   std::lock_guard<std::mutex> join_lock(s.join_mu);
   if (!ValidId(self.member.id)) {
@@ -675,7 +692,13 @@ Status EtcdMembership::Join(const Peer& self, std::chrono::seconds ttl) {
                                      ": Leave() first");
     }
   }
-  SHOAL_ASSIGN_OR_RETURN(Impl::Lease lease, s.Register(me, ttl, nullptr));
+  std::optional<Impl::Lease> kept = previous_lease != 0 ? s.Resume(me, previous_lease) : std::nullopt;
+  Impl::Lease lease;
+  if (kept) {
+    lease = *kept;
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(lease, s.Register(me, ttl, nullptr));
+  }
   {
     std::lock_guard<std::mutex> lock(s.mu);
     s.joined = true;
@@ -705,6 +728,11 @@ Status EtcdMembership::Leave() {
   Status st = s.Revoke(id, nullptr);
   if (st.ok() || st.IsNotFound()) return Status::Ok();  // NotFound: expired, the key with it
   return st.WithContext("leaving " + key + " (the key goes when its lease expires)");
+}
+
+int64_t EtcdMembership::lease_id() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->joined ? impl_->lease.id : 0;
 }
 
 EtcdHealth EtcdMembership::Health() {

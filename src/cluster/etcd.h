@@ -63,7 +63,13 @@ class EtcdMembership {
   // kAlreadyExists if another live lease holds that id (a node restarted within its ttl gets
   // this too until the old key expires); kInvalidArgument for a bad id (empty, or with '/' or
   // control characters), a bad ttl, or when already joined.
-  Status Join(const Peer& self, std::chrono::seconds ttl);
+  // previous_lease: the lease_id() of this member's previous run (0: none). When that lease is
+  // still alive and holds the member's key with the same value (a restart in place within the
+  // ttl), it is taken over: no new key, no membership change, no epoch.
+  Status Join(const Peer& self, std::chrono::seconds ttl, int64_t previous_lease = 0);
+  // The lease this member is registered under (0 when not joined); it changes when a lost
+  // lease is replaced.
+  int64_t lease_id();
   // Stops the keep-alive and revokes the lease: the key goes at once. Ok when not joined.
   Status Leave();
   // Whether this member can see and renew its membership now: a renewal that etcd does not

@@ -3,6 +3,7 @@
 #include "node/routing.h"
 
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -29,7 +30,10 @@ ClusterRouting::~ClusterRouting() {
     refresh = std::move(refresh_thread_);
   }
   if (refresh.joinable()) refresh.join();
-  etcd_.reset();  // no more membership callbacks (the lease is left to expire, as in a crash)
+  // The lease is left to expire, as in a crash, unless this node comes back within it (a
+  // restart in place): the file names the lease it holds now.
+  if (etcd_ && etcd_->lease_id() != 0) WriteLeaseFile(etcd_->lease_id());
+  etcd_.reset();  // no more membership callbacks
 }
 
 std::shared_ptr<const cluster::View> ClusterRouting::view() {
@@ -155,6 +159,26 @@ Status ClusterRouting::Join(const std::string& endpoint) {
   return Status::Ok();
 }
 
+// The lease a previous run of this node held, so that a restart in place within its ttl takes
+// it over (EtcdMembership::Join); the data directory is this node's alone (locked).
+std::string ClusterRouting::LeaseFile() const {
+  return options_.data_dir + "/etcd-lease";
+}
+
+int64_t ClusterRouting::ReadLeaseFile() const {
+  std::ifstream in(LeaseFile());
+  std::string key;
+  int64_t lease = 0;
+  if (!(in >> key >> lease) || key != options_.etcd_prefix + "members/" + options_.node_id) return 0;
+  return lease;
+}
+
+void ClusterRouting::WriteLeaseFile(int64_t lease) const {
+  std::string tmp = LeaseFile() + ".tmp";
+  std::ofstream(tmp) << options_.etcd_prefix << "members/" << options_.node_id << " " << lease << "\n";
+  std::rename(tmp.c_str(), LeaseFile().c_str());
+}
+
 cluster::EtcdHealth ClusterRouting::MembershipHealth() {
   return etcd_ ? etcd_->Health() : cluster::EtcdHealth{};
 }
@@ -172,9 +196,18 @@ Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
                                             std::chrono::duration_cast<std::chrono::seconds>(options_.down_grace));
   auto deadline = std::chrono::steady_clock::now() + ttl + std::chrono::seconds(10);
   net::Backoff backoff(kJoinBackoff, kJoinMaxBackoff);
+  const int64_t previous = ReadLeaseFile();
   for (bool told = false;;) {
-    Status st = etcd_->Join(self, ttl);
-    if (st.ok()) return Status::Ok();
+    Status st = etcd_->Join(self, ttl, previous);
+    if (st.ok()) {
+      int64_t lease = etcd_->lease_id();
+      if (previous != 0 && lease == previous) {
+        Logf(LogLevel::kInfo, "rejoined the membership under this node's previous lease (%llx): no change",
+             static_cast<unsigned long long>(lease));
+      }
+      WriteLeaseFile(lease);
+      return Status::Ok();
+    }
     if (st.code() != Code::kAlreadyExists || std::chrono::steady_clock::now() > deadline) {
       return st.WithContext("joining the cluster in etcd (" + options_.etcd + ")");
     }

@@ -72,6 +72,9 @@ class ClusterRouting {
 
  private:
   Status JoinEtcd(const std::string& endpoint);
+  std::string LeaseFile() const;
+  int64_t ReadLeaseFile() const;  // 0: none for this node
+  void WriteLeaseFile(int64_t lease) const;
 
   const NodeOptions& options_;
   NodeMetrics* metrics_;
