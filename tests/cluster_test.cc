@@ -491,8 +491,9 @@ TEST_P(ClusterTest, ANodeThatCannotSeeEtcdSaysSoInReadyzMetricsStatusAndLog) {
 // stop. Each node rejoins under its previous lease (the epoch never changes) with its cache
 // and its writes not yet uploaded; no read or write fails (a write refused while its copy's
 // node was down is sent again by `shoal cp`), and every acknowledged write arrives
-// byte-identical. The bytes the store served again are printed, not bounded: chunks a node
-// fetches while their owner is down still come from the store (docs/cluster.md).
+// byte-identical. The bytes the store served again are printed, not bounded, in all and for
+// each restart (from the stop to the node's view back at the epoch), and each node's own
+// store reads since its restart (docs/cluster.md says what they show).
 TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
   if (!WithEtcd()) GTEST_SKIP() << "rejoining within the lease is etcd's";
   extra_ = {"--down-grace", "20", "--chunk-size", "1MiB"};
@@ -576,6 +577,7 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
     }
     uint64_t chunks = NodeMetric(Endpoint(k), "shoal_cache_chunks");
     pending_at_stops += NodeMetric(Endpoint(k), "shoal_staged_objects");
+    uint64_t before_stop = StoreBytes();
     ASSERT_TRUE(nodes_[k]->RestartGracefully(proxy_.port()).ok()) << nodes_[k]->Log();
     EXPECT_GE(NodeMetric(Endpoint(k), "shoal_cache_chunks"), chunks) << "n" << k << " lost cached chunks";
     // It replays the membership's history up to the same epoch: nothing new was written there.
@@ -584,6 +586,8 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
     for (int i = 0; i < 4; i++) EXPECT_EQ(NodeMetric(Endpoint(i), "shoal_cluster_epoch"), epoch) << "n" << i;
     EXPECT_NE(nodes_[k]->Log().find("rejoined the membership under this node's previous lease"), std::string::npos)
         << nodes_[k]->Log();
+    std::printf("restart of n%d: the store served %llu bytes again while it was down and rejoining\n", k,
+                static_cast<unsigned long long>(StoreBytes() - before_stop));
     std::lock_guard<std::mutex> lock(mu);
     restarting = -1;
   }
@@ -602,6 +606,10 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
   auto store = testing::Servers().azurite.Store(kBucket);
   for (const auto& [key, sha] : acked) EXPECT_EQ(testing::ObjectSha256(*store, key), sha) << key;
   uint64_t reread = StoreBytes() - store_before;
+  for (int k = 0; k < 4; k++) {
+    std::printf("n%d fetched %llu bytes from the store\n", k,
+                static_cast<unsigned long long>(NodeMetric(Endpoint(k), "shoal_store_get_bytes_total")));
+  }
   std::printf("rolling restart: %d reads, %zu writes acknowledged, %llu pending at the 4 stops; the store served "
               "%llu bytes again, %.2f%% of the %llu cached\n",
               reads.load(), acked.size(), static_cast<unsigned long long>(pending_at_stops),
