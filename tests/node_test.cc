@@ -513,6 +513,68 @@ TEST_F(NodeTest, FlagsComeFromAConfigFileAndMetricsGetTheirOwnPort) {
   EXPECT_EQ(obj.out, "404");
 }
 
+// SIGHUP reloads the config file: the reloadable settings change at once (and are logged with
+// their old and new values), a changed setting that needs a restart is logged as waiting, and
+// a file that does not parse or holds a refused value is logged and changes nothing.
+TEST_F(NodeTest, SighupAppliesTheReloadableSettingsAndRefusesABrokenFile) {
+  testing::TempDir tmp;
+  std::string config = tmp.path() + "/shoald.conf";
+  std::ofstream(config) << "max-connections = 100\nmetadata-ttl = 60\n";
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--config", config}).ok());
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_max_connections"), 100u);
+  // Sends SIGHUP and waits until the node has answered `reloads` of them in its log.
+  auto hup_and_wait = [&](size_t reloads) {
+    ::kill(node.Pid(), SIGHUP);
+    return testing::Until([&] {
+      std::string log = node.Log();
+      size_t n = 0;
+      for (const char* done : {"SIGHUP: reloaded", "kept the running settings"}) {
+        for (size_t at = log.find(done); at != std::string::npos; at = log.find(done, at + 1)) n++;
+      }
+      return n >= reloads;
+    }, std::chrono::seconds(30));
+  };
+  // The log line that holds `text`, or "".
+  auto line_with = [&](const std::string& text) {
+    std::string log = node.Log();
+    size_t at = log.find(text);
+    if (at == std::string::npos) return std::string();
+    size_t start = log.rfind('\n', at);
+    start = start == std::string::npos ? 0 : start + 1;
+    return log.substr(start, log.find('\n', at) - start);
+  };
+
+  std::ofstream(config) << "max-connections = 7\nmetadata-ttl = 5\nlog-format = json\nchunk-size = 4MiB\n";
+  ASSERT_TRUE(hup_and_wait(1)) << node.Log();
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_max_connections"), 7u);
+  std::string log = node.Log();
+  EXPECT_NE(log.find(" info  shoald: SIGHUP: max-connections 100 -> 7"), std::string::npos) << log;
+  EXPECT_NE(log.find("SIGHUP: metadata-ttl 60 -> 5"), std::string::npos) << log;
+  EXPECT_NE(log.find("SIGHUP: log-format (default) -> json"), std::string::npos) << log;
+  EXPECT_NE(log.find("SIGHUP: chunk-size (default) -> 4MiB takes effect at the next restart"), std::string::npos)
+      << log;
+  // The line after the format changed is JSON.
+  EXPECT_NE(log.find("\"level\":\"info\",\"component\":\"shoald\",\"msg\":\"SIGHUP: reloaded " + config +
+                     ": 3 settings applied, 1 waiting for a restart\"}"),
+            std::string::npos)
+      << log;
+
+  std::ofstream(config) << "max-connections = 1\nmetadata-ttl = banana\n";
+  ASSERT_TRUE(hup_and_wait(2)) << node.Log();
+  std::ofstream(config) << "max-connections = 1\ncapasity = 1GiB\n";
+  ASSERT_TRUE(hup_and_wait(3)) << node.Log();
+  log = node.Log();
+  for (const std::string& line : {line_with("banana"), line_with("unknown key 'capasity'")}) {
+    EXPECT_NE(line.find("\"level\":\"error\",\"component\":\"shoald\",\"msg\":\"SIGHUP: "), std::string::npos)
+        << line << "\n" << log;
+    EXPECT_NE(line.find("kept the running settings\"}"), std::string::npos) << line;
+  }
+  EXPECT_NE(log.find("SIGHUP: --config " + config + ": unknown key 'capasity'"), std::string::npos) << log;
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_max_connections"), 7u) << "a refused file changes nothing";
+  EXPECT_EQ(testing::RunCommand({"curl", "-sS", "http://" + node.Endpoint() + "/readyz"}).out, "ready\n");
+}
+
 TEST_F(NodeTest, BadStartupFlagsAreExplained) {
   auto r = testing::RunCommand({testing::BinaryDir() + "/bin/shoald", "--data-dir", "/tmp/x", "--capacity", "lots"});
   EXPECT_EQ(r.exit_code, 1);

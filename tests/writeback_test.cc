@@ -198,6 +198,82 @@ TEST_F(WriteBackTest, UploadsCompleteThroughThirtyPercent503sAndDroppedConnectio
   EXPECT_GT(NodeMetric(node.Endpoint(), "shoal_upload_window_cuts_total"), 0u);
 }
 
+// Two storage accounts (two Azurite instances) written at once through one node, the "west"
+// one behind a proxy answering half of its requests 503: only west's upload window is cut and
+// every 503 is booked to west alone (exactly as many as the proxy injected), east's window
+// stays full (never cut), and every object of both arrives byte-identical in its own account.
+TEST_F(WriteBackTest, AThrottlingAccountSlowsOnlyItsOwnUploads) {
+  testing::Azurite west;
+  ASSERT_TRUE(west.Start().ok());
+  testing::FaultProxy west_proxy;
+  testing::FaultConfig faults;
+  faults.error_rate = 0.5;
+  faults.seed = 11;
+  ASSERT_TRUE(west_proxy.Start("http://127.0.0.1:" + std::to_string(west.port()), faults).ok());
+  const std::string container = "wbaccounts";
+  auto east_store = testing::Servers().azurite.Store(container);
+  auto west_store = west.Store(container);
+  ASSERT_TRUE(east_store->CreateBucket().ok());
+  ASSERT_TRUE(west_store->CreateBucket().ok());
+
+  testing::TempDir tmp;
+  const int kFiles = 6;
+  const uint64_t kSize = (3ull << 20) + 17;  // four parts of 1 MiB chunks
+  for (const char* account : {"east", "west"}) {
+    fs::create_directories(tmp.path() + "/" + account);
+    for (int i = 0; i < kFiles; i++) {
+      ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/" + account + "/f" + std::to_string(i), 80 + i, kSize));
+    }
+  }
+  Shoald node;
+  node.SetEnv({{"SHOAL_AZ_EAST_AZURE_STORAGE_CONNECTION_STRING", testing::Servers().azurite.ConnectionString()},
+               {"SHOAL_AZ_WEST_AZURE_STORAGE_CONNECTION_STRING", west.ConnectionString(west_proxy.port())}});
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--chunk-size", "1MiB", "--upload-concurrency", "8"}).ok()) << node.Log();
+  auto url = [&](const char* account) { return "az://" + container + "@" + account + "/run/"; };
+  CommandResult cp_east, cp_west;
+  std::thread writer([&] {
+    cp_west = Shoal({"cp", "-r", "-q", "--cache", node.Endpoint(), tmp.path() + "/west", url("west")});
+  });
+  cp_east = Shoal({"cp", "-r", "-q", "--cache", node.Endpoint(), tmp.path() + "/east", url("east")});
+  writer.join();
+  ASSERT_EQ(cp_east.exit_code, 0) << cp_east.err;
+  ASSERT_EQ(cp_west.exit_code, 0) << cp_west.err;
+  auto flush = Shoal({"flush", "--wait", "--timeout", "600", "--cache", node.Endpoint()});
+  ASSERT_EQ(flush.exit_code, 0) << flush.err << node.Log();
+
+  for (int i = 0; i < kFiles; i++) {
+    std::string key = "run/f" + std::to_string(i);
+    EXPECT_EQ(testing::ObjectSha256(*east_store, key), testing::PatternSha256(80 + i, kSize)) << "east " << key;
+    EXPECT_EQ(testing::ObjectSha256(*west_store, key), testing::PatternSha256(80 + i, kSize)) << "west " << key;
+  }
+  auto injected = west_proxy.Stats();
+  ASSERT_TRUE(injected.ok());
+  ASSERT_GT(injected->injected_errors, 0u);
+  auto m = testing::NodeMetrics(node.Endpoint());
+  auto of = [&](const std::string& family, const char* account) {
+    auto it = m.find("shoal_" + family + "{account=\"az@" + account + "\"}");
+    return it == m.end() ? UINT64_MAX : it->second;
+  };
+  EXPECT_EQ(of("account_store_throttles_total", "west"), injected->injected_errors);
+  EXPECT_EQ(of("account_store_throttles_total", "east"), 0u);
+  EXPECT_EQ(m["shoal_store_throttles_total"], injected->injected_errors);
+  EXPECT_GE(of("account_upload_window_cuts_total", "west"), 1u);
+  EXPECT_LE(of("account_upload_window_min", "west"), 4u);
+  EXPECT_EQ(of("account_upload_window_cuts_total", "east"), 0u);
+  EXPECT_EQ(of("account_upload_window_min", "east"), 8u);
+  EXPECT_EQ(of("account_upload_window", "east"), 8u);
+  EXPECT_EQ(of("account_uploads_total", "east"), static_cast<uint64_t>(kFiles));
+  EXPECT_EQ(of("account_uploads_total", "west"), static_cast<uint64_t>(kFiles));
+  EXPECT_EQ(of("account_store_put_bytes_total", "east"), kFiles * kSize);
+  EXPECT_EQ(of("account_upload_failures_total", "east"), 0u);
+  auto status = Shoal({"status", "--cache", node.Endpoint()});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("account az@east"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("account az@west"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find(std::to_string(injected->injected_errors) + " answered 429/503"), std::string::npos)
+      << status.out;
+}
+
 // Twice the staged-bytes cap written against a slow store: the writer waits for uploads (it
 // is slowed, not failed), staged bytes never pass the cap, and everything arrives.
 TEST_F(WriteBackTest, WritingTwiceTheStagedCapToASlowStoreSlowsTheWriter) {

@@ -23,6 +23,7 @@
 #include "client/client.h"
 #include "mount/mount.h"
 #include "common/strings.h"
+#include "net/retry.h"
 #include "common/version.h"
 #include "store/commit.h"
 #include "store/local/local_store.h"
@@ -234,16 +235,29 @@ Status CopyRecursive(const Location& src, const Location& dst, const Common& com
   return first_error;
 }
 
-// One file (or stdin, "-") written through the node.
+// One file (or stdin, "-") written through the node. A regular file refused as unavailable
+// (nothing of it was acknowledged: the node, or the node it copies to, was restarting) is sent
+// again from its start, up to 5 times over about 6 s (progress then counts its bytes again); a
+// pipe cannot be, and fails at once.
 Status WriteFileThrough(const std::string& path, const std::string& url, const client::CacheConfig& cache,
                         std::atomic<uint64_t>* progress) {
   int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::NotFound(path + ": " + std::strerror(errno));
   struct stat st {};
   ::fstat(fd, &st);
-  uint64_t size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : client::kUnknownSize;
+  const bool regular = S_ISREG(st.st_mode);
+  uint64_t size = regular ? static_cast<uint64_t>(st.st_size) : client::kUnknownSize;
   FdSource source(fd, path == "-" ? "stdin" : path);
-  auto r = client::WriteThroughCache(cache, url, source, size, progress);
+  Result<ObjectInfo> r = Status::Unavailable("not sent");
+  net::Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(2000));
+  for (int attempt = 0;; attempt++) {
+    r = client::WriteThroughCache(cache, url, source, size, progress);
+    if (r.ok() || r.status().code() != Code::kUnavailable || !regular || attempt == 4 ||
+        ::lseek(fd, 0, SEEK_SET) != 0) {
+      break;
+    }
+    std::this_thread::sleep_for(backoff.Next());
+  }
   if (fd != STDIN_FILENO) ::close(fd);
   return r.status().WithContext(path == "-" ? "stdin" : path);
 }
@@ -681,6 +695,23 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
               FormatBytes(g("staged_bytes_peak")).c_str(), u("writer_waits_total"),
               seconds("writer_wait_seconds_total"), u("upload_window"), u("upload_window_cuts_total"),
               u("upload_failures_total"));
+  // One line per storage account uploaded to (shoal_account_*{account="..."}).
+  const std::string kWindow = "shoal_account_upload_window{account=\"";
+  for (auto it = m.lower_bound(kWindow); it != m.end() && StartsWith(it->first, kWindow); ++it) {
+    std::string labels = it->first.substr(it->first.find('{'));
+    auto a = [&](const char* family) { return m[std::string("shoal_") + family + labels]; };
+    std::string account = labels.substr(kWindow.size() - kWindow.find('{'));
+    account = account.substr(0, account.find('"'));
+    std::printf("  account %-12s %s/s now, %s uploaded, %llu objects; window %.0f parts (smallest %.0f, cut %llu "
+                "times), %llu in flight; %llu answered 429/503, %llu failed attempts\n",
+                account.c_str(), FormatBytes(static_cast<uint64_t>(a("account_upload_rate_bytes"))).c_str(),
+                FormatBytes(static_cast<uint64_t>(a("account_store_put_bytes_total"))).c_str(),
+                static_cast<unsigned long long>(a("account_uploads_total")), a("account_upload_window"),
+                a("account_upload_window_min"), static_cast<unsigned long long>(a("account_upload_window_cuts_total")),
+                static_cast<unsigned long long>(a("account_parts_in_flight")),
+                static_cast<unsigned long long>(a("account_store_throttles_total")),
+                static_cast<unsigned long long>(a("account_upload_failures_total")));
+  }
   std::printf("fan-in        %llu askers sent to holders; %llu chunks (%s) got from holders, %llu holders "
               "failed; %s to this host's processes (unix socket); %llu connections refused (busy)\n",
               u("fan_in_redirects_total"), u("fan_in_fetches_total"),
@@ -689,6 +720,13 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
   std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
               u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
               u("errors_other_total"));
+  Status ready = client::FetchReadiness(cache);
+  std::printf("readiness     %s\n", ready.ok() ? "ready" : ready.message().c_str());
+  if (m.count("shoal_membership_ok") > 0) {
+    std::printf("membership    %s; etcd renewals unanswered %llu, leases lost %llu\n",
+                g("membership_ok") ? "seen (etcd answers, lease held)" : "NOT SEEN (see readiness)",
+                u("etcd_failed_renewals_total"), u("etcd_lease_losses_total"));
+  }
   auto cluster = client::FetchCluster(cache);
   if (cluster.ok() && cluster->epoch > 0) PrintCluster(cache, *cluster);
   return Status::Ok();

@@ -550,6 +550,10 @@ Result<std::map<std::string, double>> FetchMetrics(const CacheConfig& config) {
   return out;
 }
 
+Status FetchReadiness(const CacheConfig& config) {
+  return NodeGet(config, std::string(proto::kReadyzPath)).status();
+}
+
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket) {
   return std::make_shared<CacheStore>(config, ObjectUrl{bucket.scheme, bucket.bucket, ""});
 }

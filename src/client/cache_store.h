@@ -123,5 +123,7 @@ Result<DrainProgress> Drain(const CacheConfig& config, bool start);
 
 // The node's counters and gauges from its /metrics ("shoal_chunk_hits_total" -> 12).
 Result<std::map<std::string, double>> FetchMetrics(const CacheConfig& config);
+// GET /readyz: ok when the node is ready, else its answer (kUnavailable: why it is not).
+Status FetchReadiness(const CacheConfig& config);
 
 }  // namespace shoal::client

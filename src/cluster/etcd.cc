@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/byte_sink.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "net/http_client.h"
 #include "net/retry.h"
@@ -183,6 +184,7 @@ struct EtcdMembership::Impl {
   Peer self;                                          // Guarded by mu.
   std::chrono::seconds ttl{0};                        // Guarded by mu.
   Lease lease;                                        // Guarded by mu.
+  EtcdHealth health;                                  // Guarded by mu.
   std::unique_ptr<http::Canceller> keepalive_cancel;  // Guarded by mu.
   std::thread keepalive;                              // Started and joined under join_mu.
   std::list<Watcher> watchers;  // Guarded by mu; a list, so that threads keep their Watcher.
@@ -409,6 +411,23 @@ struct EtcdMembership::Impl {
     return snap;
   }
 
+  // The lease of this member's previous run, when it is still alive and holds the member's key
+  // with the same value: renewed once and taken over, so the membership does not change.
+  std::optional<Lease> Resume(const Peer& p, int64_t id) {
+    auto range = Call("/v3/kv/range", json{{"key", Base64Encode(prefix + p.member.id)}}, nullptr);
+    if (!range.ok()) return std::nullopt;
+    bool ours = false;
+    for (const json& kv : range->value("kvs", json::array())) {
+      ours = U64(kv, "lease") == static_cast<uint64_t>(id) && Decoded(kv, "value") == MemberValue(p);
+    }
+    if (!ours) return std::nullopt;
+    auto r = Call("/v3/lease/keepalive", json{{"ID", std::to_string(id)}}, nullptr);
+    if (!r.ok() || r->contains("error")) return std::nullopt;
+    uint64_t ttl = U64(r->value("result", json::object()), "TTL");
+    if (ttl == 0) return std::nullopt;
+    return Lease{id, ttl};
+  }
+
   Status Revoke(int64_t id, http::Canceller* cancel) {
     auto r = Call("/v3/lease/revoke", json{{"ID", std::to_string(id)}}, cancel);
     return r.ok() ? Status::Ok() : r.status();
@@ -470,20 +489,58 @@ struct EtcdMembership::Impl {
       // The keep-alive is a stream in etcd's API; one request line, then the body ends, and
       // the gateway answers {"result": {"ID", "TTL"}}, without TTL when the lease is gone.
       auto r = Call("/v3/lease/keepalive", json{{"ID", std::to_string(id)}}, cancel);
-      if (!r.ok() || r->contains("error")) continue;  // the lease outlives a missed renewal or two
-      if (U64(r->value("result", json::object()), "TTL") > 0) continue;
+      if (cancel->cancelled()) return;
+      if (!r.ok() || r->contains("error")) {  // the lease outlives a missed renewal or two
+        Unhealthy(/*lost=*/false, "etcd (" + Joined(endpoints) + ") did not answer the renewal of " + prefix +
+                                      me.member.id + ": " + (r.ok() ? r->dump() : r.status().ToString()));
+        continue;
+      }
+      if (U64(r->value("result", json::object()), "TTL") > 0) {
+        Healthy();
+        continue;
+      }
       // The lease expired (etcd out of reach for longer than the ttl): register anew.
+      Unhealthy(/*lost=*/true, "lost the lease of " + prefix + me.member.id +
+                                   " (etcd was out of reach for longer than its ttl): registering again");
       auto renewed = Register(me, want_ttl, cancel);
       if (!renewed.ok()) {
         if (!cancel->cancelled()) {
-          std::fprintf(stderr, "shoal: lost the lease of %s%s and could not register again: %s\n",
-                       prefix.c_str(), me.member.id.c_str(), renewed.status().ToString().c_str());
+          Unhealthy(/*lost=*/true, "lost the lease of " + prefix + me.member.id + " and could not register again: " +
+                                       renewed.status().ToString());
         }
         continue;
       }
-      std::lock_guard<std::mutex> lock(mu);
-      lease = *renewed;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        lease = *renewed;
+      }
+      Healthy();
     }
+  }
+
+  // The keep-alive's findings; each change of problem is logged once.
+  void Unhealthy(bool lost, const std::string& problem) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (lost) {
+      if (health.lease_held) health.lease_losses++;
+      health.lease_held = false;
+    } else {
+      health.failed_renewals++;
+      health.reachable = false;
+    }
+    // The first words say what it is; the error's details may change at every attempt.
+    bool news = health.problem.empty() || health.problem.substr(0, 20) != problem.substr(0, 20);
+    health.problem = problem;
+    if (news) LogEvent(lost ? LogLevel::kError : LogLevel::kWarn, "etcd", problem);
+  }
+  void Healthy() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (health.problem.empty()) return;
+    LogEvent(LogLevel::kInfo, "etcd",
+             "membership " + prefix + self.member.id + " renewed again" +
+                 (health.lease_held ? "" : " under a new lease") + "; etcd answers (was: " + health.problem + ")");
+    health.reachable = health.lease_held = true;
+    health.problem.clear();
   }
 
   void StopKeepAlive() {
@@ -612,7 +669,7 @@ Result<std::unique_ptr<EtcdMembership>> EtcdMembership::Connect(const std::strin
   return std::unique_ptr<EtcdMembership>(new EtcdMembership(std::move(impl)));
 }
 
-Status EtcdMembership::Join(const Peer& self, std::chrono::seconds ttl) {
+Status EtcdMembership::Join(const Peer& self, std::chrono::seconds ttl, int64_t previous_lease) {
   Impl& s = *impl_;
   std::lock_guard<std::mutex> join_lock(s.join_mu);
   if (!ValidId(self.member.id)) {
@@ -635,7 +692,13 @@ Status EtcdMembership::Join(const Peer& self, std::chrono::seconds ttl) {
                                      ": Leave() first");
     }
   }
-  SHOAL_ASSIGN_OR_RETURN(Impl::Lease lease, s.Register(me, ttl, nullptr));
+  std::optional<Impl::Lease> kept = previous_lease != 0 ? s.Resume(me, previous_lease) : std::nullopt;
+  Impl::Lease lease;
+  if (kept) {
+    lease = *kept;
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(lease, s.Register(me, ttl, nullptr));
+  }
   {
     std::lock_guard<std::mutex> lock(s.mu);
     s.joined = true;
@@ -665,6 +728,18 @@ Status EtcdMembership::Leave() {
   Status st = s.Revoke(id, nullptr);
   if (st.ok() || st.IsNotFound()) return Status::Ok();  // NotFound: expired, the key with it
   return st.WithContext("leaving " + key + " (the key goes when its lease expires)");
+}
+
+int64_t EtcdMembership::lease_id() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->joined ? impl_->lease.id : 0;
+}
+
+EtcdHealth EtcdMembership::Health() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  EtcdHealth h = impl_->health;
+  h.joined = impl_->joined;
+  return h;
 }
 
 Result<MembershipEvent> EtcdMembership::Current() {

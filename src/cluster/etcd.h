@@ -19,6 +19,16 @@ struct MembershipEvent {
   bool resync = false;      // history before this was compacted away: a full state, not one step
 };
 
+// What the keep-alive last saw of etcd (EtcdMembership::Health).
+struct EtcdHealth {
+  bool joined = false;
+  bool reachable = true;    // the last renewal was answered
+  bool lease_held = true;   // this member's key is in etcd under a live lease
+  std::string problem;      // empty while both hold; else what is wrong, for /readyz and people
+  uint64_t failed_renewals = 0;  // renewals etcd did not answer, since start
+  uint64_t lease_losses = 0;     // times the lease was found expired (and registered again)
+};
+
 // A membership kept in etcd (v3, through its JSON gateway): one key per member, prefix + id,
 // whose value is {"endpoint","weight","domain"}, attached to the member's lease so that a node
 // that stops renewing it drops out after its ttl.
@@ -53,9 +63,19 @@ class EtcdMembership {
   // kAlreadyExists if another live lease holds that id (a node restarted within its ttl gets
   // this too until the old key expires); kInvalidArgument for a bad id (empty, or with '/' or
   // control characters), a bad ttl, or when already joined.
-  Status Join(const Peer& self, std::chrono::seconds ttl);
+  // previous_lease: the lease_id() of this member's previous run (0: none). When that lease is
+  // still alive and holds the member's key with the same value (a restart in place within the
+  // ttl), it is taken over: no new key, no membership change, no epoch.
+  Status Join(const Peer& self, std::chrono::seconds ttl, int64_t previous_lease = 0);
+  // The lease this member is registered under (0 when not joined); it changes when a lost
+  // lease is replaced.
+  int64_t lease_id();
   // Stops the keep-alive and revokes the lease: the key goes at once. Ok when not joined.
   Status Leave();
+  // Whether this member can see and renew its membership now: a renewal that etcd does not
+  // answer marks it unreachable, an expired lease marks it lost, until a renewal (or a new
+  // registration) succeeds. Each change is logged once (component "etcd").
+  EtcdHealth Health();
 
   // The current membership and its epoch. When the newest member key is older than etcd's
   // revision, deletes may have come after it: their revisions are found by replaying etcd's

@@ -276,6 +276,31 @@ TEST_F(EtcdTest, MemberWhoseLeaseIsLostRegistersAgain) {
   EXPECT_EQ(Ids(a->Current().value()), "");
 }
 
+// A member's process gone without Leave (a restart in place) and back within its lease, as the
+// same peer, takes that lease over: the membership's epoch does not move. Another value, or a
+// lease that is gone, is not taken over.
+TEST_F(EtcdTest, AMemberBackWithinItsLeaseTakesItOver) {
+  auto first = Joined("a", seconds(10));
+  int64_t lease = first->lease_id();
+  ASSERT_NE(lease, 0);
+  uint64_t epoch = first->Current().value().revision;
+  first.reset();  // no Leave
+  auto again = Connect();
+  ASSERT_TRUE(again->Join(MakePeer("a"), seconds(10), lease).ok());
+  EXPECT_EQ(again->lease_id(), lease);
+  EXPECT_EQ(again->Current().value().revision, epoch) << "taking the lease over changed the membership";
+  again.reset();
+
+  auto other = Connect();  // a different address: not the same peer, so it waits for the key
+  Peer moved = MakePeer("a");
+  moved.endpoint = "elsewhere:7070";
+  EXPECT_EQ(other->Join(moved, seconds(10), lease).code(), Code::kAlreadyExists);
+  EtcdCall("/v3/lease/revoke", {{"ID", std::to_string(lease)}});
+  ASSERT_TRUE(other->Join(MakePeer("a"), seconds(10), lease).ok());  // gone: a new lease
+  EXPECT_NE(other->lease_id(), lease);
+  ASSERT_TRUE(other->Leave().ok());
+}
+
 TEST_F(EtcdTest, DuplicateIdIsRejected) {
   auto first = Joined("a");
   auto second = Connect();

@@ -27,7 +27,8 @@ TextResponse ServeDrain(Node* node, const Request& req) {
 }
 
 // GET /readyz: 503 while this node is in a cluster (--peers, --etcd) and holds no view of its
-// membership yet (joining, or etcd not reached), with why; "ready" otherwise.
+// membership yet (joining, or etcd not reached), or, with etcd, cannot see it now (etcd does
+// not answer, or the lease was lost), with why; "ready" otherwise.
 TextResponse ServeReadyz(Node* node, unsigned version, bool keep_alive) {
   const NodeOptions& o = node->options();
   if ((!o.peers.empty() || !o.etcd.empty()) && !node->cluster().view()) {
@@ -35,6 +36,11 @@ TextResponse ServeReadyz(Node* node, unsigned version, bool keep_alive) {
     return ErrorResponse(version, keep_alive, http::status::service_unavailable,
                          Status::Unavailable("not ready: no view of the cluster's membership yet (looked for it " +
                                              where + "); see this node's log"));
+  }
+  auto health = node->cluster().MembershipHealth();
+  if (!health.problem.empty()) {
+    return ErrorResponse(version, keep_alive, http::status::service_unavailable,
+                         Status::Unavailable("not ready: cannot see the membership: " + health.problem));
   }
   return Text(version, keep_alive, "ready\n", "text/plain");
 }

@@ -5,8 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
+#include "common/log.h"
 #include "common/strings.h"
 #include "common/version.h"
 #include "node/node.h"
@@ -14,8 +17,35 @@
 #include "node/server.h"
 
 namespace shoal::node {
+namespace {
 
-int RunDaemon(int argc, char** argv) {
+// Settings a SIGHUP applies while shoald runs (docs/node.md, `shoald --help`); every other
+// change in the config file waits for a restart.
+const char* const kReloadable[] = {"log-format", "max-connections", "metadata-ttl", "readahead", "validate"};
+
+// What shoald's flags and config file say.
+struct DaemonFlags {
+  NodeOptions o;
+  ServerOptions so;
+  DoorOptions door;
+  std::string advertise, socket_path, token_file, port_file, metrics, log_format = "text";
+  HostPort listen_at, metrics_at;
+  double idle_timeout = 120, header_timeout = 10;
+  bool check_config = false;
+  std::string config_file;                    // --config, "" without one
+  std::map<std::string, std::string> given;   // each option's value as given (flag or file), by name
+  std::string error;                          // why the flags were refused
+};
+
+// Parses the command line and the --config file it names into *f. Returns -1 when shoald
+// should go on, else its exit code: 0 after --help or --version (printed), 2 for a usage
+// error and 1 for a bad value (f->error says which, without the "shoald: " prefix).
+int ParseFlags(int argc, char** argv, DaemonFlags* f) {
+  NodeOptions& o = f->o;
+  ServerOptions& so = f->so;
+  std::string &advertise = f->advertise, &socket_path = f->socket_path, &token_file = f->token_file,
+              &port_file = f->port_file, &metrics = f->metrics;
+  bool& check_config = f->check_config;
   CLI::App app{
       "shoald: the Shoal cache node. Serves objects from Azure Blob (az://), S3 (s3://) and\n"
       "local directories (file://) out of a chunk cache on local disk, fetching each missing\n"
@@ -23,11 +53,10 @@ int RunDaemon(int argc, char** argv) {
       "Object-store credentials come from the same environment variables as `shoal`.\n"
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
-  NodeOptions o;
-  std::string advertise, socket_path, capacity = "20GiB", chunk_size = "8MiB", staged_cap, token_file, port_file, metrics, peers, egress;
-  int ttl = 60, deadline = 900;
+  std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, peers, egress;
+  int ttl = 60, deadline = 900, max_connections = 1024, readahead = 4;
   double down_grace = 30;
-  bool no_fsync = false, check_config = false;
+  bool no_fsync = false, validate = false;
   app.set_version_flag("--version", std::string("shoald ") + Version());
   app.add_flag("--check-config", check_config,
                "Check the flags and the --config file (names and values) and exit: 0 and `config ok` "
@@ -81,12 +110,11 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--fan-in-fanout", o.fan_in_fanout,
                  "Fan-in: nodes sent to one holder of a chunk (the fan-out of each chunk's tree)")
       ->capture_default_str();
-  app.add_option("--max-connections", o.max_connections,
+  app.add_option("--max-connections", max_connections,
                  "Requests served at once (idle keep-alive connections do not count); past it a request "
                  "is answered 503 (busy) at once and the client asks again")
       ->capture_default_str();
-  ServerOptions so;
-  double idle_timeout = 120, header_timeout = 10, io_timeout = 60;
+  double &idle_timeout = f->idle_timeout, &header_timeout = f->header_timeout, io_timeout = 60;
   app.add_option("--io-threads", so.io_threads,
                  "Threads of the event loop that holds every connection (default: one per core); they "
                  "never block");
@@ -114,8 +142,8 @@ int RunDaemon(int argc, char** argv) {
                  "File holding the shared secret clients must present; without it the node "
                  "accepts unauthenticated requests");
   app.add_option("--metadata-ttl", ttl, "Seconds an object's size and ETag are trusted (default 60)");
-  app.add_flag("--validate", o.validate, "Check the object's ETag with the store on every open");
-  app.add_option("--readahead", o.readahead, "Chunks fetched ahead of a sequential reader (default 4)");
+  app.add_flag("--validate", validate, "Check the object's ETag with the store on every open");
+  app.add_option("--readahead", readahead, "Chunks fetched ahead of a sequential reader (default 4)");
   app.add_option("--staged-cap", staged_cap,
                  "Write-back: most bytes written here and not yet uploaded (default: half of "
                  "--capacity); at the cap, writers slow down to the upload rate instead of failing");
@@ -131,20 +159,29 @@ int RunDaemon(int argc, char** argv) {
   app.add_option("--metrics", metrics,
                  "Also serve Prometheus metrics (and only them) on HOST:PORT; they are always at "
                  "/metrics on --listen too");
-  DoorOptions door_options;
+  DoorOptions& door_options = f->door;
   app.add_option("--bucket", door_options.buckets,
                  "Serve this bucket on the S3 front door: NAME=URL, URL az://container[/prefix], "
                  "s3://bucket[/prefix] or file:///dir (repeat for more; in --config: bucket = \"NAME=URL\"). "
                  "S3 clients reach it at http://THIS-NODE/NAME/KEY (docs/front-door.md)");
   app.add_option("--credentials", door_options.credentials_file,
                  "The front door's keys: `KIND ID SECRET SCOPE...` lines (docs/front-door-auth.md); "
-                 "clients sign with them, never with the store's credentials");
+                 "clients sign with them, never with the store's credentials. SIGHUP reloads it");
   app.add_flag("--door-open", door_options.open,
                "Serve --bucket without --credentials: anyone who reaches the port may read and write them");
   app.add_option("--door-region", door_options.region,
                  "The region the front door's buckets say they are in (GetBucketLocation)")
       ->capture_default_str();
   app.add_option("--port-file", port_file, "Write the port we listen on to this file (for scripts)");
+  app.add_option("--log-format", f->log_format,
+                 "text: one line per event, `TIME LEVEL COMPONENT: message`; json: one JSON object per "
+                 "line (ts, level, component, msg) for a log pipeline")
+      ->capture_default_str();
+  app.footer(
+      "SIGHUP reloads the --config file (flags on the command line keep their values) and applies "
+      "log-format, max-connections, metadata-ttl, readahead and validate at once; any other key that "
+      "changed is logged and waits for a restart. A file that does not parse, or a value that is "
+      "refused, is logged and the running settings are kept.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -161,13 +198,27 @@ int RunDaemon(int argc, char** argv) {
       }
       what = "--config " + app.get_config_ptr()->as<std::string>() + ": " + what;
     }
-    std::fprintf(stderr, "shoald: %s\nRun `shoald --help` for its flags.\n", what.c_str());
+    f->error = what;
     return 2;
   }
-  auto fail = [](const std::string& what) {
-    std::fprintf(stderr, "shoald: %s\n", what.c_str());
+  auto fail = [f](const std::string& what) {
+    f->error = what;
     return 1;
   };
+  if (app.get_config_ptr()->count() > 0) f->config_file = app.get_config_ptr()->as<std::string>();
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_lnames().empty() || opt->count() == 0) continue;
+    std::string value;
+    for (const auto& r : opt->results()) value += (value.empty() ? "" : " ") + r;
+    f->given[opt->get_lnames().front()] = value;
+  }
+  LogFormat format;
+  if (!ParseLogFormat(f->log_format, &format)) return fail("--log-format wants text or json, not '" + f->log_format + "'");
+  if (readahead < 0) return fail("--readahead wants >= 0");
+  if (ttl < 0) return fail("--metadata-ttl wants seconds >= 0");
+  o.max_connections = max_connections;
+  o.readahead = readahead;
+  o.validate = validate;
   auto cap = ParseSize(capacity);
   if (!cap.ok()) return fail("--capacity: " + cap.status().message());
   auto cs = ParseSize(chunk_size);
@@ -195,11 +246,11 @@ int RunDaemon(int argc, char** argv) {
   // before anything is opened.
   auto listen_at = SplitHostPort(o.listen);
   if (!listen_at.ok()) return fail("--listen: " + listen_at.status().message());
-  HostPort metrics_at;
+  f->listen_at = *listen_at;
   if (!metrics.empty()) {
     auto m = SplitHostPort(metrics);
     if (!m.ok()) return fail("--metrics: " + m.status().message());
-    metrics_at = *m;
+    f->metrics_at = *m;
   }
   if (!advertise.empty()) {
     auto a = SplitHostPort(advertise);
@@ -219,6 +270,13 @@ int RunDaemon(int argc, char** argv) {
   so.header_timeout = ms(header_timeout);
   so.io_timeout = ms(io_timeout);
   if (so.io_threads < 0 || so.io_threads > 256) return fail("--io-threads wants 0 (one per core) to 256");
+  if (!door_options.buckets.empty() && door_options.credentials_file.empty() && !door_options.open) {
+    return fail("--bucket needs --credentials FILE (the keys clients sign with; docs/front-door-auth.md), or "
+                "--door-open to let anyone who reaches the port read and write the buckets");
+  }
+  if (door_options.buckets.empty() && (!door_options.credentials_file.empty() || door_options.open)) {
+    return fail("--credentials and --door-open are for the front door: name its buckets with --bucket NAME=URL");
+  }
   if (!peers.empty()) {
     auto parsed = cluster::ParsePeers(peers);
     if (!parsed.ok()) return fail(parsed.status().message());
@@ -230,14 +288,80 @@ int RunDaemon(int argc, char** argv) {
       if (o.node_id.empty()) return fail("--peers: no entry is --listen " + o.listen + ": pass --node-id");
     }
   }
-  if (!door_options.buckets.empty() && door_options.credentials_file.empty() && !door_options.open) {
-    return fail("--bucket needs --credentials FILE (the keys clients sign with; docs/front-door-auth.md), or "
-                "--door-open to let anyone who reaches the port read and write the buckets");
+  return -1;
+}
+
+// SIGHUP: reads the flags and the config file again; applies what kReloadable names, logs
+// every other change as waiting for a restart, and keeps everything when they are refused.
+void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live) {
+  if (running->config_file.empty()) {
+    Logf(LogLevel::kWarn, "SIGHUP: no --config file to reload; nothing changed");
+    return;
   }
-  if (door_options.buckets.empty() && (!door_options.credentials_file.empty() || door_options.open)) {
-    return fail("--credentials and --door-open are for the front door: name its buckets with --bucket NAME=URL");
+  DaemonFlags next;
+  int rc = ParseFlags(argc, argv, &next);
+  if (rc >= 0) {
+    Logf(LogLevel::kError, "SIGHUP: %s; kept the running settings", next.error.c_str());
+    return;
   }
-  if (check_config) {
+  std::set<std::string> names;
+  for (const auto& [name, v] : running->given) names.insert(name);
+  for (const auto& [name, v] : next.given) names.insert(name);
+  int applied = 0, waiting = 0;
+  for (const auto& name : names) {
+    auto was = running->given.count(name) ? running->given[name] : "(default)";
+    auto now = next.given.count(name) ? next.given[name] : "(default)";
+    if (was == now) continue;
+    bool reloadable = std::find(std::begin(kReloadable), std::end(kReloadable), name) != std::end(kReloadable);
+    if (reloadable) {
+      Logf(LogLevel::kInfo, "SIGHUP: %s %s -> %s", name.c_str(), was.c_str(), now.c_str());
+      applied++;
+    } else {
+      Logf(LogLevel::kWarn, "SIGHUP: %s %s -> %s takes effect at the next restart; still %s", name.c_str(),
+           was.c_str(), now.c_str(), was.c_str());
+      waiting++;
+      continue;
+    }
+    running->given[name] = now;
+    if (now == "(default)") running->given.erase(name);
+  }
+  LogFormat format;
+  ParseLogFormat(next.log_format, &format);
+  SetLogFormat(format);
+  running->log_format = next.log_format;
+  for (const NodeOptions* o : {static_cast<const NodeOptions*>(&running->o), &live}) {
+    o->max_connections.set(next.o.max_connections);
+    o->metadata_ttl.set(next.o.metadata_ttl);
+    o->readahead.set(next.o.readahead);
+    o->validate.set(next.o.validate);
+  }
+  Logf(LogLevel::kInfo, "SIGHUP: reloaded %s: %d settings applied, %d waiting for a restart",
+       running->config_file.c_str(), applied, waiting);
+}
+
+}  // namespace
+
+int RunDaemon(int argc, char** argv) {
+  DaemonFlags flags;
+  int rc = ParseFlags(argc, argv, &flags);
+  if (rc >= 0) {
+    if (rc == 2) std::fprintf(stderr, "shoald: %s\nRun `shoald --help` for its flags.\n", flags.error.c_str());
+    else if (rc != 0) std::fprintf(stderr, "shoald: %s\n", flags.error.c_str());
+    return rc;
+  }
+  LogFormat format;
+  ParseLogFormat(flags.log_format, &format);
+  SetLogFormat(format);
+  NodeOptions& o = flags.o;  // the node keeps its own copy; a SIGHUP changes both
+  std::string advertise = flags.advertise;
+  const std::string &socket_path = flags.socket_path, &token_file = flags.token_file, &port_file = flags.port_file,
+                    &metrics = flags.metrics;
+  const HostPort &listen_at = flags.listen_at, &metrics_at = flags.metrics_at;
+  auto fail = [](const std::string& what) {
+    Logf(LogLevel::kError, "%s", what.c_str());
+    return 1;
+  };
+  if (flags.check_config) {
     std::string cluster = "standalone";
     if (!o.etcd.empty()) cluster = "node " + o.node_id + ", membership in etcd " + o.etcd;
     if (!o.peers.empty()) cluster = "node " + o.node_id + " of " + std::to_string(o.peers.size()) + " peers";
@@ -259,57 +383,58 @@ int RunDaemon(int argc, char** argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  door_options.uploads_dir = o.data_dir + "/door-uploads";
-  auto door = Door::Make(door_options);
+  flags.door.uploads_dir = o.data_dir + "/door-uploads";
+  auto door = Door::Make(flags.door);
   if (!door.ok()) return fail(door.status().message());
-  so.door = door->get();
+  flags.so.door = door->get();
   auto node = Node::Create(o);
   if (!node.ok()) return fail(node.status().message());
   // One server, one event loop, for every listener.
-  Server server(node->get(), so);
+  Server server(node->get(), flags.so);
   auto port = server.Listen(o.listen);
   if (!port.ok()) return fail("--listen: " + port.status().message());
   if (!socket_path.empty()) {
     auto st = server.Listen("unix:" + socket_path);
     if (!st.ok()) return fail("--socket: " + st.status().message());
-    std::fprintf(stderr, "shoald: clients on this host: unix:%s\n", socket_path.c_str());
+    Logf(LogLevel::kInfo, "clients on this host: unix:%s\n", socket_path.c_str());
   }
   if (!metrics.empty()) {
     auto mport = server.Listen(metrics, /*metrics_only=*/true);
     if (!mport.ok()) return fail("--metrics: " + mport.status().message());
-    std::fprintf(stderr, "shoald: metrics on %s/metrics\n", JoinHostPort(metrics_at.host, static_cast<uint16_t>(*mport)).c_str());
+    Logf(LogLevel::kInfo, "metrics on %s/metrics\n", JoinHostPort(metrics_at.host, static_cast<uint16_t>(*mport)).c_str());
   }
   server.Start();
-  std::string bound = JoinHostPort(listen_at->host, static_cast<uint16_t>(*port));
-  std::fprintf(stderr, "shoald: listening on %s, data in %s, capacity %s, chunks of %s\n", bound.c_str(),
+  std::string bound = JoinHostPort(listen_at.host, static_cast<uint16_t>(*port));
+  Logf(LogLevel::kInfo, "listening on %s, data in %s, capacity %s, chunks of %s\n", bound.c_str(),
                o.data_dir.c_str(), FormatBytes(o.capacity).c_str(), FormatBytes(o.chunk_size).c_str());
   // As docs/layout.md lists them: the copy pool is as large as the fetch pool; uploads have a
   // pool of --upload-concurrency and one scheduler; copies held for others one watcher.
   const NodeOptions& run = (*node)->options();
-  std::fprintf(stderr, "shoald: threads: %d event loop, %d serve, %d fetch, %d copy, %d upload + 1 scheduler, "
+  Logf(LogLevel::kInfo, "threads: %d event loop, %d serve, %d fetch, %d copy, %d upload + 1 scheduler, "
                "1 replica watcher; timeouts: idle %.0f s, header %.0f s\n",
                server.io_threads(), run.serve_threads, run.fetch_threads, run.fetch_threads, run.upload_concurrency,
-               idle_timeout, header_timeout);
-  std::fprintf(stderr, "shoald: write-back: up to %s staged, %d part uploads at once, writes %s\n",
+               flags.idle_timeout, flags.header_timeout);
+  Logf(LogLevel::kInfo, "write-back: up to %s staged, %d part uploads at once, writes %s\n",
                FormatBytes((*node)->options().staged_cap).c_str(), o.upload_concurrency,
                o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
   if (o.token.empty()) {
-    std::fprintf(stderr, "shoald: no --token-file: accepting unauthenticated requests\n");
+    Logf(LogLevel::kWarn, "no --token-file: accepting unauthenticated requests\n");
   }
   if (*door) {
     std::string names;
     for (const auto& b : (*door)->buckets()) names += (names.empty() ? "" : ", ") + b.name + " = " + b.base.ToString();
-    std::fprintf(stderr, "shoald: S3 front door at http://%s/ serving %s; %s\n", bound.c_str(), names.c_str(),
-                 (*door)->open() ? "OPEN to anyone (--door-open)" : ("keys from " + door_options.credentials_file).c_str());
+    Logf(LogLevel::kInfo, "S3 front door at http://%s/ serving %s; %s", bound.c_str(), names.c_str(),
+         (*door)->open() ? "OPEN to anyone (--door-open)" : ("keys from " + flags.door.credentials_file).c_str());
   }
   if (advertise.empty()) advertise = bound;
   Status st = (*node)->cluster().Join(advertise);
   if (!st.ok()) return fail(st.message());
   if (auto view = (*node)->cluster().view()) {
-    std::fprintf(stderr, "shoald: %s %s of %zu, epoch %llu%s\n", o.reader ? "reader" : "node", o.node_id.c_str(),
+    Logf(LogLevel::kInfo, "%s %s of %zu, epoch %llu%s\n", o.reader ? "reader" : "node", o.node_id.c_str(),
                  view->placement().members().size(),
                  static_cast<unsigned long long>(view->epoch()),
                  o.egress_limit ? (", egress limited to " + FormatBytes(o.egress_limit) + "/s").c_str() : "");
@@ -319,8 +444,15 @@ int RunDaemon(int argc, char** argv) {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   int sig = 0;
-  sigwait(&sigs, &sig);
-  std::fprintf(stderr, "shoald: stopping (signal %d)\n", sig);
+  while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+    Reload(argc, argv, &flags, (*node)->options());
+    if (*door && (*door)->credentials()) {
+      Status reloaded = (*door)->Reload();
+      if (reloaded.ok()) Logf(LogLevel::kInfo, "SIGHUP: front door keys reloaded from %s", flags.door.credentials_file.c_str());
+      else Logf(LogLevel::kError, "SIGHUP: front door keys kept: %s", reloaded.message().c_str());
+    }
+  }
+  Logf(LogLevel::kInfo, "stopping (signal %d)\n", sig);
   server.Stop();
   return 0;
 }

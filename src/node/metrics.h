@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace shoal::node {
 
@@ -86,5 +87,23 @@ struct NodeMetrics {
   Histogram op_write_ack;    // a PUT, header to its acknowledgement (on disk, copies made, journaled)
   Histogram op_upload_part;  // one part (or whole object) uploaded to the store
 };
+
+// One storage account's share of the uploads (ObjectUrl::AccountLabel: "az", "az@west", "s3").
+struct AccountUploads {
+  std::string account;
+  double window = 0;             // parts allowed in flight now
+  double min_window = 0;         // the smallest it has been
+  int in_flight = 0;
+  uint64_t throttles = 0;        // 429/503 answers to this account's upload requests
+  uint64_t window_cuts = 0;
+  uint64_t put_requests = 0;     // parts and whole objects sent (attempts)
+  uint64_t put_bytes = 0;        // bytes that reached the store
+  uint64_t uploads = 0;          // objects made durable
+  uint64_t failures = 0;         // attempts that failed (retried)
+  double rate = 0;               // bytes per second that reached the store over the last 10 s
+};
+
+// The shoal_account_* families, one series per account (label account="az@west").
+void WriteAccountMetrics(std::ostream& out, const std::vector<AccountUploads>& accounts);
 
 }  // namespace shoal::node

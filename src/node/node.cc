@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "common/file.h"
 #include "common/strings.h"
 #include "net/node_protocol.h"
@@ -77,7 +78,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
     }
   }
   for (const auto& bad : node->journal_->damaged()) {
-    std::fprintf(stderr, "shoald: journal record unreadable, kept aside: %s\n", bad.c_str());
+    Logf(LogLevel::kWarn, "journal record unreadable, kept aside: %s\n", bad.c_str());
   }
   node->objects_ = std::make_unique<ObjectCatalog>(o, &node->metrics_);
   node->cluster_ = std::make_unique<ClusterRouting>(o, &node->metrics_);
@@ -229,6 +230,8 @@ std::string Node::MetricsText() {
           "bytes_served; not paced by --egress-limit).", metrics_.bytes_served_local);
   counter("connections_refused_total", "Requests answered 503 Busy at once: the node was serving --max-connections.",
           metrics_.connections_refused);
+  gauge("max_connections", "Requests served at once at most (--max-connections; a SIGHUP may change it).",
+        static_cast<uint64_t>(options_.max_connections.get()));
   gauge("connections_open", "Client and peer connections open (idle keep-alive ones included).",
         metrics_.connections_open);
   counter("connections_accepted_total", "Connections accepted.", metrics_.connections_accepted);
@@ -270,6 +273,14 @@ std::string Node::MetricsText() {
   gauge("memory_aliases", "Uploaded writes whose chunks are read under their local version (at most 65536).",
         objects_->aliases());
   gauge("replica_objects", "Copies of other nodes' writes held here, not yet durable.", replicas_->count());
+  if (!options_.etcd.empty()) {
+    auto health = cluster_->MembershipHealth();
+    gauge("membership_ok", "1 while this node can see and renew its membership in etcd; 0 when etcd does not answer "
+          "or the lease was lost (GET /readyz says why).", health.problem.empty() ? 1 : 0);
+    counter("etcd_failed_renewals_total", "Lease renewals etcd did not answer.", health.failed_renewals);
+    counter("etcd_lease_losses_total", "Times this node's lease in etcd was found expired (it registered again).",
+            health.lease_losses);
+  }
   if (auto v = cluster_->view()) {
     gauge("cluster_epoch", "The membership epoch this node routes by.", v->epoch());
     gauge("cluster_members", "Members of the cluster as this node sees it.", v->placement().members().size());
@@ -290,9 +301,10 @@ std::string Node::MetricsText() {
     gauge("uploads_overdue", "Objects not durable within --upload-deadline.", overdue);
     seconds("upload_lag_seconds", "gauge", "Age of the oldest write not yet durable.",
             oldest ? static_cast<double>(UnixMillis() - oldest) / 1000 : 0.0);
-    gauge("upload_window", "Part uploads allowed in flight now (adapts to 429/503).",
-          static_cast<uint64_t>(writes_->upload_window()));
+    gauge("upload_window", "Part uploads allowed in flight now for the most throttled account (each adapts to its "
+          "429/503s).", static_cast<uint64_t>(writes_->upload_window()));
   }
+  WriteAccountMetrics(out, writes_->upload_accounts());
   auto s = chunks_->stats();
   gauge("cache_bytes", "Chunk bytes on local disk.", s.bytes);
   gauge("cache_chunks", "Chunks on local disk.", s.chunks);

@@ -34,7 +34,7 @@ Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url) {
     auto it = meta_.find(url);
     // Written here and not yet in the store: only this node has it.
     if (it != meta_.end() && it->second.local) return it->second.info;
-    if (!options_.validate && it != meta_.end() && now - it->second.fetched < options_.metadata_ttl) {
+    if (!options_.validate && it != meta_.end() && now - it->second.fetched < options_.metadata_ttl.get()) {
       return it->second.info;
     }
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -9,8 +10,28 @@
 
 namespace shoal::node {
 
-// Everything a node is started with (shoald's flags and config file, daemon.cc). Read-only
-// once the node is created: every part keeps a const reference.
+// A setting shoald may change while it runs (SIGHUP reloads its config file): read and
+// stored atomically, through a const NodeOptions& too. Copying reads it once.
+template <typename T>
+class Reloadable {
+ public:
+  Reloadable(T v = T{}) : v_(v) {}  // NOLINT: implicit, so `int readahead = 4;` reads as before
+  Reloadable(const Reloadable& other) : v_(other.get()) {}
+  Reloadable& operator=(const Reloadable& other) {
+    set(other.get());
+    return *this;
+  }
+  T get() const { return v_.load(std::memory_order_relaxed); }
+  operator T() const { return get(); }  // NOLINT
+  void set(T v) const { v_.store(v, std::memory_order_relaxed); }
+
+ private:
+  mutable std::atomic<T> v_;
+};
+
+// Everything a node is started with (shoald's flags and config file, daemon.cc). Every part
+// keeps a const reference. Read-only once the node is created, except the Reloadable fields,
+// which a SIGHUP may change (docs/node.md lists them): read them at each use.
 struct NodeOptions {
   std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
   std::string data_dir;
@@ -18,9 +39,9 @@ struct NodeOptions {
   uint64_t chunk_size = 8ull << 20;
   std::string node_id;
   std::string token;                       // empty: unauthenticated (said at start)
-  std::chrono::seconds metadata_ttl{60};
-  bool validate = false;                   // check the ETag with the store on every open
-  int readahead = 4;                       // chunks fetched ahead of a sequential reader
+  Reloadable<std::chrono::seconds> metadata_ttl{std::chrono::seconds(60)};
+  Reloadable<bool> validate = false;       // check the ETag with the store on every open
+  Reloadable<int> readahead = 4;           // chunks fetched ahead of a sequential reader
   bool sync = true;                        // fsync chunk files
   // Write-back: bytes written here and not yet durable at most (0: half the capacity); a
   // writer at the cap waits for uploads (up to writer_timeout) rather than failing.
@@ -53,7 +74,7 @@ struct NodeOptions {
   int fan_in_fanout = 2;
   // Requests served at once (idle keep-alive connections do not count); past it a request is
   // answered 503 Busy at once.
-  int max_connections = 1024;
+  Reloadable<int> max_connections = 1024;
   // Threads for blocking work of requests (disk reads, writes and fsyncs, handlers:
   // `serve_threads`) and chunk fetches from peers and the store (`fetch_threads`: how many
   // chunks are fetched at once; writers' chunk copies to their replicas run on a second pool

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "common/strings.h"
 #include "net/node_protocol.h"
 
@@ -105,7 +106,7 @@ Status Replicas::TakeOver(const std::string& id, const std::string& why) {
     auto it = copies_.find(id);
     if (it == copies_.end()) return Status::NotFound("no copy of write " + id + " is held here");
     r = it->second.record;
-    std::fprintf(stderr, "shoald: %s (%s from node %s): uploading this node's copy\n", why.c_str(), r.url.c_str(),
+    Logf(LogLevel::kInfo, "%s (%s from node %s): uploading this node's copy\n", why.c_str(), r.url.c_str(),
                  r.origin.c_str());
     r.origin.clear();
     r.origin_incarnation.clear();
@@ -210,7 +211,7 @@ void Replicas::Drain() {
     change(drain_);
   };
   auto fail = [&](const Status& st) {
-    std::fprintf(stderr, "shoald: drain failed: %s\n", st.ToString().c_str());
+    Logf(LogLevel::kWarn, "drain failed: %s\n", st.ToString().c_str());
     set([&](DrainState& d) {
       d.state = "failed";
       d.error = st.message() + " (the node has left the cluster; run `shoal drain` again to hand off the rest)";
@@ -218,7 +219,7 @@ void Replicas::Drain() {
   };
   Status st = cluster_->Leave();
   if (!st.ok()) return fail(st);
-  std::fprintf(stderr, "shoald: left the cluster; handing off what is not yet uploaded\n");
+  Logf(LogLevel::kInfo, "left the cluster; handing off what is not yet uploaded\n");
   // Until nothing is left: writes that were in progress when the drain began end meanwhile.
   for (int round = 0;; round++) {
     std::vector<engine::UploadRecord> todo;
@@ -259,7 +260,7 @@ void Replicas::Drain() {
         done = t.holder ? cluster_->Call(t.peer, "POST", proto::Target(proto::kReplicaAdoptPath, {{proto::kIdParam, r.id}})) : SendWrite(t.peer, r, own);
         taker = t.peer.member.id;
         if (done.ok()) break;
-        std::fprintf(stderr, "shoald: drain: %s to %s: %s\n", r.url.c_str(), t.peer.member.id.c_str(),
+        Logf(LogLevel::kInfo, "drain: %s to %s: %s\n", r.url.c_str(), t.peer.member.id.c_str(),
                      done.ToString().c_str());
       }
       if (!done.ok()) {
@@ -281,7 +282,7 @@ void Replicas::Drain() {
   }
   set([&](DrainState& d) {
     d.state = "done";
-    std::fprintf(stderr, "shoald: drained: %llu writes (%s) and %llu copies handed off; this node can be stopped\n",
+    Logf(LogLevel::kInfo, "drained: %llu writes (%s) and %llu copies handed off; this node can be stopped\n",
                  static_cast<unsigned long long>(d.writes), FormatBytes(d.write_bytes).c_str(),
                  static_cast<unsigned long long>(d.copies));
   });

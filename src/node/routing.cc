@@ -3,9 +3,11 @@
 #include "node/routing.h"
 
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/log.h"
 #include "net/node_errors.h"
 #include "net/node_protocol.h"
 #include "net/retry.h"
@@ -28,7 +30,10 @@ ClusterRouting::~ClusterRouting() {
     refresh = std::move(refresh_thread_);
   }
   if (refresh.joinable()) refresh.join();
-  etcd_.reset();  // no more membership callbacks (the lease is left to expire, as in a crash)
+  // The lease is left to expire, as in a crash, unless this node comes back within it (a
+  // restart in place): the file names the lease it holds now.
+  if (etcd_ && etcd_->lease_id() != 0) WriteLeaseFile(etcd_->lease_id());
+  etcd_.reset();  // no more membership callbacks
 }
 
 std::shared_ptr<const cluster::View> ClusterRouting::view() {
@@ -39,7 +44,7 @@ std::shared_ptr<const cluster::View> ClusterRouting::view() {
 bool ClusterRouting::AdoptView(std::shared_ptr<const cluster::View> v) {
   std::lock_guard<std::mutex> lock(view_mu_);
   if (view_ && view_->epoch() >= v->epoch()) return false;
-  std::fprintf(stderr, "shoald: cluster epoch %llu: %zu members\n", static_cast<unsigned long long>(v->epoch()),
+  Logf(LogLevel::kInfo, "cluster epoch %llu: %zu members\n", static_cast<unsigned long long>(v->epoch()),
                v->placement().members().size());
   view_ = std::move(v);
   return true;
@@ -54,7 +59,7 @@ void ClusterRouting::SawEpoch(uint64_t seen) {
   if (refresh_thread_.joinable()) refresh_thread_.join();  // the last refresh, finished
   refreshing_view_ = true;
   last_refresh_ = now;
-  std::fprintf(stderr, "shoald: a request carried epoch %llu, newer than this node's %llu: asking the members\n",
+  Logf(LogLevel::kInfo, "a request carried epoch %llu, newer than this node's %llu: asking the members\n",
                static_cast<unsigned long long>(seen), static_cast<unsigned long long>(v->epoch()));
   refresh_thread_ = std::thread([this, v, seen] {
     for (const auto& p : v->peers()) {
@@ -94,7 +99,7 @@ Status ClusterRouting::Join(const std::string& endpoint) {
     if (!st.ok() || resp.status != 200) continue;
     auto v = cluster::View::Decode(resp.body);
     if (!v.ok()) {
-      std::fprintf(stderr, "shoald: %s sent a bad cluster view: %s\n", p.member.id.c_str(), v.status().ToString().c_str());
+      Logf(LogLevel::kWarn, "%s sent a bad cluster view: %s\n", p.member.id.c_str(), v.status().ToString().c_str());
       continue;
     }
     if (!base || (*v)->epoch() > base->epoch()) base = *v;
@@ -117,7 +122,7 @@ Status ClusterRouting::Join(const std::string& endpoint) {
     for (const auto& m : members) in |= m.member.id == options_.node_id;
     if (in) {
       if (!base->SameMembers(peers)) {
-        std::fprintf(stderr, "shoald: following the cluster's epoch %llu (%zu members), not --peers (%zu): "
+        Logf(LogLevel::kInfo, "following the cluster's epoch %llu (%zu members), not --peers (%zu): "
                      "members join by starting with a list that names them and leave by `shoal drain`\n",
                      static_cast<unsigned long long>(base->epoch()), base->placement().members().size(), peers.size());
       }
@@ -130,7 +135,7 @@ Status ClusterRouting::Join(const std::string& endpoint) {
   }
   SHOAL_ASSIGN_OR_RETURN(auto next, cluster::View::Build(base.get(), members, base ? base->epoch() + 1 : 1));
   if (base) {
-    std::fprintf(stderr, "shoald: joining the cluster's epoch %llu (%zu members) as epoch %llu\n",
+    Logf(LogLevel::kInfo, "joining the cluster's epoch %llu (%zu members) as epoch %llu\n",
                  static_cast<unsigned long long>(base->epoch()), base->placement().members().size(),
                  static_cast<unsigned long long>(next->epoch()));
   }
@@ -146,12 +151,36 @@ Status ClusterRouting::Join(const std::string& endpoint) {
     http::Response resp;
     Status st = peers_.Send(req, &resp);
     if (!st.ok() || resp.status / 100 != 2) {
-      std::fprintf(stderr, "shoald: could not tell %s (%s) about epoch %llu: %s\n", p.member.id.c_str(),
+      Logf(LogLevel::kWarn, "could not tell %s (%s) about epoch %llu: %s\n", p.member.id.c_str(),
                    p.endpoint.c_str(), static_cast<unsigned long long>(next->epoch()),
                    st.ok() ? resp.body.c_str() : st.ToString().c_str());
     }
   }
   return Status::Ok();
+}
+
+// The lease a previous run of this node held, so that a restart in place within its ttl takes
+// it over (EtcdMembership::Join); the data directory is this node's alone (locked).
+std::string ClusterRouting::LeaseFile() const {
+  return options_.data_dir + "/etcd-lease";
+}
+
+int64_t ClusterRouting::ReadLeaseFile() const {
+  std::ifstream in(LeaseFile());
+  std::string key;
+  int64_t lease = 0;
+  if (!(in >> key >> lease) || key != options_.etcd_prefix + "members/" + options_.node_id) return 0;
+  return lease;
+}
+
+void ClusterRouting::WriteLeaseFile(int64_t lease) const {
+  std::string tmp = LeaseFile() + ".tmp";
+  std::ofstream(tmp) << options_.etcd_prefix << "members/" << options_.node_id << " " << lease << "\n";
+  std::rename(tmp.c_str(), LeaseFile().c_str());
+}
+
+cluster::EtcdHealth ClusterRouting::MembershipHealth() {
+  return etcd_ ? etcd_->Health() : cluster::EtcdHealth{};
 }
 
 Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
@@ -167,14 +196,23 @@ Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
                                             std::chrono::duration_cast<std::chrono::seconds>(options_.down_grace));
   auto deadline = std::chrono::steady_clock::now() + ttl + std::chrono::seconds(10);
   net::Backoff backoff(kJoinBackoff, kJoinMaxBackoff);
+  const int64_t previous = ReadLeaseFile();
   for (bool told = false;;) {
-    Status st = etcd_->Join(self, ttl);
-    if (st.ok()) return Status::Ok();
+    Status st = etcd_->Join(self, ttl, previous);
+    if (st.ok()) {
+      int64_t lease = etcd_->lease_id();
+      if (previous != 0 && lease == previous) {
+        Logf(LogLevel::kInfo, "rejoined the membership under this node's previous lease (%llx): no change",
+             static_cast<unsigned long long>(lease));
+      }
+      WriteLeaseFile(lease);
+      return Status::Ok();
+    }
     if (st.code() != Code::kAlreadyExists || std::chrono::steady_clock::now() > deadline) {
       return st.WithContext("joining the cluster in etcd (" + options_.etcd + ")");
     }
     if (!told) {  // this node restarted within its lease: wait for the old one to lapse
-      std::fprintf(stderr, "shoald: %s; waiting for that lease to expire (up to %llds)\n", st.message().c_str(),
+      Logf(LogLevel::kWarn, "%s; waiting for that lease to expire (up to %llds)\n", st.message().c_str(),
                    static_cast<long long>(ttl.count()));
       told = true;
     }
@@ -198,12 +236,12 @@ void ClusterRouting::OnMembership(const cluster::MembershipEvent& e) {
         return;
       }
     }
-    std::fprintf(stderr, "shoald: etcd history is compacted and no member has epoch %llu: building it afresh\n",
+    Logf(LogLevel::kInfo, "etcd history is compacted and no member has epoch %llu: building it afresh\n",
                  static_cast<unsigned long long>(e.revision));
   }
   auto next = cluster::View::Build(base, e.peers, e.revision);
   if (!next.ok()) {
-    std::fprintf(stderr, "shoald: cannot apply membership epoch %llu: %s\n", static_cast<unsigned long long>(e.revision),
+    Logf(LogLevel::kWarn, "cannot apply membership epoch %llu: %s\n", static_cast<unsigned long long>(e.revision),
                  next.status().ToString().c_str());
     return;
   }
@@ -262,7 +300,7 @@ Status ClusterRouting::Leave() {
   std::string encoded = next->Encode();
   for (const auto& p : rest) {
     Status st = Call(p, "POST", std::string(proto::kClusterViewPath), encoded);
-    if (!st.ok()) std::fprintf(stderr, "shoald: could not tell %s that this node left: %s\n", p.member.id.c_str(), st.ToString().c_str());
+    if (!st.ok()) Logf(LogLevel::kWarn, "could not tell %s that this node left: %s\n", p.member.id.c_str(), st.ToString().c_str());
   }
   return Status::Ok();
 }

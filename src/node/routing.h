@@ -62,12 +62,19 @@ class ClusterRouting {
   // A prepared request to a node (proto::ChunkRequest), its body into `sink`.
   Status Send(const http::Request& req, http::Response* resp, const ByteSink* sink = nullptr);
 
+  // With etcd: whether this node can see and renew its membership (EtcdMembership::Health);
+  // otherwise (static peers, a node alone) always healthy.
+  cluster::EtcdHealth MembershipHealth();
+
   const std::string& id() const { return options_.node_id; }
   // The HOST:PORT other nodes reach this one at (set by Join).
   const std::string& advertise() const { return advertise_; }
 
  private:
   Status JoinEtcd(const std::string& endpoint);
+  std::string LeaseFile() const;
+  int64_t ReadLeaseFile() const;  // 0: none for this node
+  void WriteLeaseFile(int64_t lease) const;
 
   const NodeOptions& options_;
   NodeMetrics* metrics_;

@@ -7,14 +7,28 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/log.h"
 #include "common/strings.h"
 
 namespace shoal::node {
 
 using Clock = std::chrono::steady_clock;
 
+// One account's window and counts (AccountUploads); guarded by mu_.
+struct Uploader::Lane {
+  AccountUploads stats;
+  Clock::time_point last_cut{};
+  std::deque<std::pair<Clock::time_point, uint64_t>> recent;  // parts done in the last 10 s
+
+  static constexpr std::chrono::seconds kRateSpan{10};
+  void Prune(Clock::time_point now) {
+    while (!recent.empty() && now - recent.front().first > kRateSpan) recent.pop_front();
+  }
+};
+
 struct Uploader::Job {
   engine::UploadRecord record;
+  Lane* lane = nullptr;                      // its account's
   uint64_t parts = 0;                        // chunks; 0 or 1: one Put of the whole object
   std::unique_ptr<MultipartUpload> upload;   // multipart, once begun
   bool beginning = false;                    // a worker is starting the upload
@@ -46,7 +60,6 @@ struct Uploader::Job {
 
 Uploader::Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics)
     : options_(options), hooks_(std::move(hooks)), metrics_(metrics),
-      window_(std::max(1, options.max_concurrency)),
       pool_(std::make_unique<WorkerPool>(std::max(1, options.max_concurrency), "shoald-upload")) {
   scheduler_ = std::thread([this] { Schedule(); });
   pthread_setname_np(scheduler_.native_handle(), "shoald-upsched");
@@ -72,6 +85,18 @@ uint64_t PartCount(const engine::UploadRecord& r) {
 }
 }  // namespace
 
+Uploader::Lane* Uploader::LaneLocked(const std::string& url) {
+  auto parsed = ObjectUrl::Parse(url);
+  std::string account = parsed.ok() ? parsed->AccountLabel() : "?";  // fails in Run, with the reason
+  auto& lane = lanes_[account];
+  if (!lane) {
+    lane = std::make_unique<Lane>();
+    lane->stats.account = account;
+    lane->stats.window = lane->stats.min_window = std::max(1, options_.max_concurrency);
+  }
+  return lane.get();
+}
+
 void Uploader::Add(const engine::UploadRecord& record) {
   auto job = std::make_shared<Job>();
   job->record = record;
@@ -79,6 +104,7 @@ void Uploader::Add(const engine::UploadRecord& record) {
   job->Restart();
   {
     std::lock_guard<std::mutex> lock(mu_);
+    job->lane = LaneLocked(record.url);
     jobs_.push_back(std::move(job));
   }
   cv_.notify_all();
@@ -89,6 +115,7 @@ void Uploader::Open(const engine::UploadRecord& partial) {
   job->record = partial;
   job->sealed = false;
   std::lock_guard<std::mutex> lock(mu_);
+  job->lane = LaneLocked(partial.url);
   jobs_.push_back(std::move(job));
 }
 
@@ -165,7 +192,23 @@ std::unique_ptr<MultipartUpload> Uploader::ReapLocked(Job& job) {
 
 double Uploader::window() {
   std::lock_guard<std::mutex> lock(mu_);
-  return window_;
+  double smallest = std::max(1, options_.max_concurrency);
+  for (const auto& [name, lane] : lanes_) smallest = std::min(smallest, lane->stats.window);
+  return smallest;
+}
+
+std::vector<AccountUploads> Uploader::Accounts() {
+  std::vector<AccountUploads> out;
+  auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, lane] : lanes_) {
+    lane->Prune(now);
+    uint64_t recent = 0;
+    for (const auto& [at, bytes] : lane->recent) recent += bytes;
+    out.push_back(lane->stats);
+    out.back().rate = static_cast<double>(recent) / Lane::kRateSpan.count();
+  }
+  return out;
 }
 
 std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
@@ -187,10 +230,11 @@ std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
 }
 
 bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
-  if (in_flight_ >= static_cast<int>(window_)) return false;
+  if (in_flight_ >= std::max(1, options_.max_concurrency)) return false;
   auto now = Clock::now();
   for (const auto& job : jobs_) {
     if (job->cancelled) continue;
+    if (job->lane->stats.in_flight >= static_cast<int>(job->lane->stats.window)) continue;
     if (job->not_before > now) {
       *wake = std::min(*wake, job->not_before);
       continue;
@@ -221,13 +265,13 @@ bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
   return false;
 }
 
-Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
+Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes) {
   const engine::UploadRecord& r = task.job->record;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(r.url));
   SHOAL_ASSIGN_OR_RETURN(auto store, hooks_.store(r.url));
   // This task's own requests only: other tasks on other threads share the store's counter.
   const uint64_t throttles_before = StoreStats::ThreadThrottles();
-  auto note_throttles = [&] { *throttled = StoreStats::ThreadThrottles() > throttles_before; };
+  auto note_throttles = [&] { *throttles = StoreStats::ThreadThrottles() - throttles_before; };
   switch (task.kind) {
     case Task::Kind::kBegin: {
       if (r.chunk_size < store->Limits().min_part_size) {
@@ -298,23 +342,35 @@ Status Uploader::Run(const Task& task, bool* throttled, uint64_t* bytes) {
   return Status::Ok();
 }
 
-std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const Status& st, bool throttled,
+std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const Status& st, uint64_t throttles,
                                                         uint64_t bytes, Clock::time_point started) {
   Job& job = *task.job;
+  Lane& lane = *job.lane;
+  AccountUploads& account = lane.stats;
   in_flight_--;
+  account.in_flight--;
   job.in_flight--;
+  if (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole) account.put_requests++;
   if (task.kind == Task::Kind::kBegin) job.beginning = false;
+  metrics_->store_throttles += throttles;
+  account.throttles += throttles;
   if (job.cancelled) return ReapLocked(job);
   auto now = Clock::now();
-  if (throttled) {
-    metrics_->store_throttles++;
-    if (started > last_cut_) {  // once per round trip: parts started before the cut saw the old load
-      window_ = std::max(1.0, window_ / 2);
-      last_cut_ = now;
+  if (throttles > 0) {
+    if (started > lane.last_cut) {  // once per round trip: parts started before the cut saw the old load
+      account.window = std::max(1.0, account.window / 2);
+      account.min_window = std::min(account.min_window, account.window);
+      lane.last_cut = now;
+      account.window_cuts++;
       metrics_->upload_window_cuts++;
     }
   } else if (st.ok() && task.kind == Task::Kind::kPart) {
-    window_ = std::min<double>(options_.max_concurrency, window_ + 1.0 / window_);
+    account.window = std::min<double>(options_.max_concurrency, account.window + 1.0 / account.window);
+  }
+  if (st.ok() && (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole)) {
+    account.put_bytes += bytes;
+    lane.recent.emplace_back(now, bytes);
+    lane.Prune(now);
   }
   if (st.ok() && (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole)) {
     // The staged-bytes cap counts bytes not yet in the store: each part once per job, even
@@ -336,6 +392,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
       case Task::Kind::kComplete:
         jobs_.erase(std::find(jobs_.begin(), jobs_.end(), task.job));
         metrics_->uploads_done++;
+        account.uploads++;
         break;
     }
     return nullptr;
@@ -358,6 +415,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
   }
   job.last_error = st.ToString();
   metrics_->upload_failures++;
+  account.failures++;
   // Parts in flight together fail together (the store went away): one back-off step for
   // all of them, not one each.
   if (started < job.last_failure) return abandoned;
@@ -366,7 +424,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
   auto delay = std::min<int64_t>(30000, int64_t{200} << std::min(job.failures - 1, 10));
   job.not_before = now + std::chrono::milliseconds(delay);
   if ((job.failures & (job.failures - 1)) == 0) {  // 1st, 2nd, 4th, 8th... failure in a row
-    std::fprintf(stderr, "shoald: upload of %s failed (%d times in a row), retrying in %.1fs: %s\n",
+    Logf(LogLevel::kWarn, "upload of %s failed (%d times in a row), retrying in %.1fs: %s\n",
                  job.record.url.c_str(), job.failures, delay / 1000.0, job.last_error.c_str());
   }
   return abandoned;
@@ -377,7 +435,7 @@ void Uploader::WarnOverdueLocked() {
   for (const auto& job : jobs_) {
     if (!job->sealed || job->warned_overdue || !job->Overdue(now_ms, options_.deadline)) continue;
     job->warned_overdue = true;
-    std::fprintf(stderr, "shoald: %s is still not durable %lld s after it was written (--upload-deadline %lld s)%s%s\n",
+    Logf(LogLevel::kWarn, "%s is still not durable %lld s after it was written (--upload-deadline %lld s)%s%s\n",
                  job->record.url.c_str(), static_cast<long long>((now_ms - job->record.created_unix_ms) / 1000),
                  static_cast<long long>(options_.deadline.count() / 1000),
                  job->last_error.empty() ? "" : "; last error: ", job->last_error.c_str());
@@ -400,6 +458,7 @@ void Uploader::Schedule() {
       continue;
     }
     in_flight_++;
+    task.job->lane->stats.in_flight++;
     task.job->in_flight++;
     pool_->Submit([this, task, started = Clock::now()] { RunTask(task, started); });
   }
@@ -409,13 +468,13 @@ void Uploader::RunTask(const Task& task, Clock::time_point started) {
   // Background work yields the CPU to the node's readers and writers (nice 10 for this
   // thread only: Linux applies setpriority to a thread id; every pool thread runs only this).
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
-  bool throttled = false;
+  uint64_t throttles = 0;
   uint64_t bytes = 0;
-  Status st = Run(task, &throttled, &bytes);
+  Status st = Run(task, &throttles, &bytes);
   std::unique_ptr<MultipartUpload> abandoned;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    abandoned = FinishLocked(task, st, throttled, bytes, started);
+    abandoned = FinishLocked(task, st, throttles, bytes, started);
   }
   cv_.notify_all();
   // `abandoned` is destroyed here, unlocked: aborts the upload (best effort).

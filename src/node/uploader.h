@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,12 +52,14 @@ struct UploadProgress {
 };
 
 // Uploads acknowledged writes to the object store in the background. Objects are taken in
-// FIFO order (oldest write first) and cut into parts (one per chunk); up to `window` parts are
-// in flight at once, across objects, so one large checkpoint uses many connections and small
-// ones pipeline behind it. The window adapts to the store (AIMD): it halves, at most once per
-// round trip, when a part meets a 429 or 503 (the store's request for less load, already
-// retried with back-off by the store client), and grows by one part per window of clean parts
-// up to max_concurrency. A part that still fails is retried after a delay that doubles from
+// FIFO order (oldest write first) and cut into parts (one per chunk); up to max_concurrency
+// parts are in flight at once, across objects, so one large checkpoint uses many connections
+// and small ones pipeline behind it. Each storage account (AccountLabel of the object's URL)
+// has a window of its own that adapts to it (AIMD): it halves, at most once per round trip,
+// when a part meets a 429 or 503 (the account's request for less load, already retried with
+// back-off by the store client), and grows by one part per window of clean parts up to
+// max_concurrency; an object waits while its account's window is full and objects of other
+// accounts behind it go on, so one throttling account slows only its own uploads. A part that still fails is retried after a delay that doubles from
 // 0.2 s to 30 s; the object's other parts go on. An object is committed (Put Block List /
 // CompleteMultipartUpload, or one Put for a single chunk) only when every part is in, and its
 // commit names only the parts of its own attempt, so no duplicate block is ever committed.
@@ -89,10 +92,14 @@ class Uploader {
   bool Gone(const std::string& id);
   // Acknowledged writes not yet durable, oldest first.
   std::vector<UploadProgress> Pending(const std::string& prefix);
+  // The smallest window of any account (max_concurrency before any upload).
   double window();
+  // Every account uploaded to since start, by name.
+  std::vector<AccountUploads> Accounts();
 
  private:
   struct Job;
+  struct Lane;
   struct Task {
     enum class Kind { kBegin, kPart, kPutWhole, kComplete } kind;
     std::shared_ptr<Job> job;
@@ -104,10 +111,13 @@ class Uploader {
   void RunTask(const Task& task, std::chrono::steady_clock::time_point started);
   // The next thing to do (false: none now); *wake is when a backed-off job becomes runnable.
   bool NextTaskLocked(Task* task, std::chrono::steady_clock::time_point* wake);
-  Status Run(const Task& task, bool* throttled, uint64_t* bytes);
+  // *throttles: the 429/503 answers the task's requests met.
+  Status Run(const Task& task, uint64_t* throttles, uint64_t* bytes);
   // Books a task's outcome; returns an upload to abort (after unlocking) when one is abandoned.
-  std::unique_ptr<MultipartUpload> FinishLocked(const Task& task, const Status& st, bool throttled, uint64_t bytes,
-                                                std::chrono::steady_clock::time_point started);
+  std::unique_ptr<MultipartUpload> FinishLocked(const Task& task, const Status& st, uint64_t throttles,
+                                                uint64_t bytes, std::chrono::steady_clock::time_point started);
+  // The new job's account lane (created on first use).
+  Lane* LaneLocked(const std::string& url);
   void WarnOverdueLocked();
   std::shared_ptr<Job> FindLocked(const std::string& id);
   // Removes a cancelled job once nothing of it is in flight; returns its upload to abort.
@@ -123,11 +133,10 @@ class Uploader {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> jobs_;  // FIFO; guarded by mu_
-  double window_;                          // guarded by mu_
+  std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by account; guarded by mu_; never erased
   int in_flight_ = 0;                      // guarded by mu_
-  std::chrono::steady_clock::time_point last_cut_{};  // guarded by mu_
   bool stopping_ = false;                  // guarded by mu_
-  // max_concurrency threads: the window (<= max_concurrency) bounds the tasks handed to it,
+  // max_concurrency threads: in_flight_ (<= max_concurrency) bounds the tasks handed to it,
   // so a task never waits in its queue for long. Its tasks never wait for each other.
   std::unique_ptr<WorkerPool> pool_;
   std::thread scheduler_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/log.h"
 #include "common/strings.h"
 #include "net/node_protocol.h"
 
@@ -50,7 +51,7 @@ void WriteBack::Restore(const engine::UploadRecord& r) {
   for (const auto& key : WriteChunkKeys(r)) {
     Status st = chunks_->Pin(key, true);
     if (!st.ok()) {
-      std::fprintf(stderr, "shoald: %s: chunk %llu of an acknowledged write is missing from %s\n",
+      Logf(LogLevel::kWarn, "%s: chunk %llu of an acknowledged write is missing from %s\n",
                    r.url.c_str(), static_cast<unsigned long long>(key.index), options_.data_dir.c_str());
     }
   }

@@ -128,6 +128,7 @@ class WriteBack {
   int writers() const { return writers_; }
   uint64_t staged_bytes();
   int upload_window() const { return uploader_->window(); }
+  std::vector<AccountUploads> upload_accounts() const { return uploader_->Accounts(); }
 
  private:
   friend class Writer;

@@ -36,11 +36,38 @@ Result<ObjectUrl> ObjectUrl::Parse(std::string_view url) {
   size_t slash = rest.find('/');
   out.bucket = std::string(rest.substr(0, slash));
   if (slash != std::string_view::npos) out.key = std::string(rest.substr(slash + 1));
-  if (out.bucket.empty()) {
+  if (out.bucket.empty() || out.bucket.front() == '@') {
     return Status::InvalidArgument("'" + std::string(url) + "' names no " +
                                    (out.scheme == "az" ? "container" : "bucket"));
   }
+  size_t at = out.bucket.find('@');
+  if (at != std::string::npos) {
+    if (out.scheme != "az") {
+      return Status::InvalidArgument("'" + std::string(url) +
+                                     "': only Azure URLs name an account (az://container@ACCOUNT/key)");
+    }
+    std::string account = out.bucket.substr(at + 1);
+    bool valid = !account.empty() && account.size() <= 63;
+    for (char c : account) valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+    if (!valid) {
+      return Status::InvalidArgument("'" + std::string(url) + "': the account '" + account +
+                                     "' must be 1-63 lowercase letters, digits or '-' "
+                                     "(az://container@ACCOUNT/key)");
+    }
+  }
   return out;
+}
+
+std::string ObjectUrl::container() const { return bucket.substr(0, bucket.find('@')); }
+
+std::string ObjectUrl::account() const {
+  size_t at = bucket.find('@');
+  return at == std::string::npos ? "" : bucket.substr(at + 1);
+}
+
+std::string ObjectUrl::AccountLabel() const {
+  std::string a = account();
+  return a.empty() ? scheme : scheme + "@" + a;
 }
 
 std::string ObjectUrl::ToString() const {
@@ -116,8 +143,10 @@ Status ObjectStore::CreateBucket() { return CreateBucketImpl(); }
 Result<std::shared_ptr<ObjectStore>> OpenObjectStore(const ObjectUrl& url) {
   if (url.scheme == "file") return NewLocalStore("/");
   if (url.scheme == "az") {
-    SHOAL_ASSIGN_OR_RETURN(AzureConfig config, AzureConfig::FromEnvironment());
-    return NewAzureStore(config, url.bucket);
+    std::string account = url.account();
+    SHOAL_ASSIGN_OR_RETURN(AzureConfig config,
+                           account.empty() ? AzureConfig::FromEnvironment() : AzureConfig::ForAccount(account));
+    return NewAzureStore(config, url.container(), account);
   }
   if (url.scheme == "s3") {
     SHOAL_ASSIGN_OR_RETURN(S3Config config, S3Config::FromEnvironment());

@@ -19,9 +19,13 @@ namespace shoal {
 
 // Where an object lives: `az://container/key`, `s3://bucket/key` or `file:///dir/key`.
 // For file URLs the bucket is empty and the key is the path below the root ("/" by default).
+// An Azure URL may name its storage account: `az://container@ACCOUNT/key` (ABFS's order);
+// without one it is the default account of the environment (docs/object-store.md). The
+// account stays part of `bucket` ("container@ACCOUNT"), so a bucket names one store wherever
+// it is passed; container() and account() split it.
 struct ObjectUrl {
   std::string scheme;  // "az", "s3" or "file"
-  std::string bucket;  // container or bucket; empty for file
+  std::string bucket;  // container (with "@ACCOUNT" when named) or bucket; empty for file
   std::string key;     // may be empty (a whole bucket) or a prefix
 
   // Parses a URL; kInvalidArgument with a hint when it is none of the three forms.
@@ -31,6 +35,12 @@ struct ObjectUrl {
   std::string ToString() const;
   // The URL of `key` in the same bucket.
   ObjectUrl WithKey(std::string k) const { return ObjectUrl{scheme, bucket, std::move(k)}; }
+  // The container or bucket without the account; the account ("" for the default).
+  std::string container() const;
+  std::string account() const;
+  // Who the store's load is booked to (upload windows, metrics): "az" for the default Azure
+  // account, "az@ACCOUNT" for a named one, "s3", "file".
+  std::string AccountLabel() const;
 };
 
 struct ObjectInfo {

@@ -52,6 +52,13 @@ Status Shoald::Restart(int proxy_port) {
   return Start(proxy_port, extra_, data_dir_);
 }
 
+Status Shoald::RestartGracefully(int proxy_port) {
+  proc_.Stop();
+  std::filesystem::remove(dir_.path() + "/port");
+  port_ = 0;
+  return Start(proxy_port, extra_, data_dir_);
+}
+
 int Shoald::Connect() const {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

@@ -36,6 +36,9 @@ class Shoald {
   void Resume() { ::kill(proc_.pid(), SIGCONT); }
   // kill -9, then starts again on the same data directory and flags (a new port).
   Status Restart(int proxy_port);
+  // SIGTERM (as Kubernetes stops a pod), waits for the exit (SIGKILL after 5 s), then starts
+  // again on the same data directory and flags.
+  Status RestartGracefully(int proxy_port);
   std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
   // A new TCP connection to the node (a raw socket, for tests of the protocol itself); -1 if
   // it could not be made. The caller closes it.

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/azure/azure_store.h"
 #include "testing/process.h"
 
 namespace shoal {
@@ -275,6 +276,68 @@ TEST(DescribeTokenError, ReadsEntraIdImdsAndAppServiceAnswers) {
   EXPECT_EQ(DescribeTokenError(R"({"error":{"code":"Forbidden","message":"bad header"}})"),
             "Forbidden (bad header)");
   EXPECT_EQ(DescribeTokenError("<html>bad gateway</html>"), "");
+}
+
+TEST(AzureAccounts, AnUrlNamesItsAccountAfterTheContainer) {
+  auto named = ObjectUrl::Parse("az://ckpt@west/run/1");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->container(), "ckpt");
+  EXPECT_EQ(named->account(), "west");
+  EXPECT_EQ(named->AccountLabel(), "az@west");
+  EXPECT_EQ(named->key, "run/1");
+  EXPECT_EQ(named->ToString(), "az://ckpt@west/run/1");
+  EXPECT_EQ(named->WithKey("x").ToString(), "az://ckpt@west/x");
+  auto plain = ObjectUrl::Parse("az://ckpt/run/1");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->container(), "ckpt");
+  EXPECT_EQ(plain->account(), "");
+  EXPECT_EQ(plain->AccountLabel(), "az");
+  EXPECT_EQ(ObjectUrl::Parse("s3://bucket/k")->AccountLabel(), "s3");
+  for (const char* bad : {"az://ckpt@/k", "az://@west/k", "az://ckpt@West/k", "az://ckpt@a_b/k", "s3://b@west/k"}) {
+    EXPECT_FALSE(ObjectUrl::Parse(bad).ok()) << bad;
+  }
+  EXPECT_NE(ObjectUrl::Parse("s3://b@west/k").status().message().find("only Azure URLs name an account"),
+            std::string::npos);
+}
+
+// Every source of an account's credentials with the Entra ID variables unset.
+std::map<std::string, std::string> WithoutIdentity(std::map<std::string, std::string> vars) {
+  for (const char* name : {"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
+                           "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "SHOAL_AZ_WEST_AZURE_STORAGE_CONNECTION_STRING",
+                           "SHOAL_AZ_EU_2_AZURE_STORAGE_ACCOUNT", "SHOAL_AZ_EU_2_AZURE_STORAGE_KEY"}) {
+    vars.emplace(name, "");
+  }
+  return vars;
+}
+
+TEST(AzureAccounts, EachAccountTakesItsOwnPrefixedVariables) {
+  testing::ScopedEnv env(WithoutIdentity({
+      {"AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true"},
+      {"SHOAL_AZ_WEST_AZURE_STORAGE_CONNECTION_STRING",
+       "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1"},
+      {"SHOAL_AZ_EU_2_AZURE_STORAGE_ACCOUNT", "realaccount"},
+      {"SHOAL_AZ_EU_2_AZURE_STORAGE_KEY", "a2V5"},
+  }));
+  EXPECT_EQ(AzureConfig::AccountVariablePrefix("eu-2"), "SHOAL_AZ_EU_2_");
+  auto def = AzureConfig::FromEnvironment();
+  ASSERT_TRUE(def.ok()) << def.status().ToString();
+  EXPECT_EQ(def->endpoint, "http://127.0.0.1:10000/devstoreaccount1");
+  auto west = AzureConfig::ForAccount("west");
+  ASSERT_TRUE(west.ok()) << west.status().ToString();
+  EXPECT_EQ(west->endpoint, "http://127.0.0.1:1/devstoreaccount1");
+  EXPECT_EQ(west->source, "SHOAL_AZ_WEST_AZURE_STORAGE_CONNECTION_STRING");
+  auto eu = AzureConfig::ForAccount("eu-2");
+  ASSERT_TRUE(eu.ok()) << eu.status().ToString();
+  EXPECT_EQ(eu->account, "realaccount");
+  EXPECT_EQ(eu->endpoint, "https://realaccount.blob.core.windows.net");
+  EXPECT_EQ(eu->source, "SHOAL_AZ_EU_2_AZURE_STORAGE_KEY");
+  // No variables of its own: the account of that name, with the process's identity (here IMDS).
+  auto east = AzureConfig::ForAccount("east");
+  ASSERT_TRUE(east.ok()) << east.status().ToString();
+  EXPECT_EQ(east->account, "east");
+  EXPECT_EQ(east->endpoint, "https://east.blob.core.windows.net");
+  ASSERT_NE(east->token, nullptr);
+  EXPECT_NE(east->source.find("IMDS"), std::string::npos) << east->source;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -54,14 +55,16 @@ class AzureUpload final : public MultipartUpload {
 
 class AzureStore final : public ObjectStore {
  public:
-  AzureStore(AzureConfig config, std::string container)
-      : config_(std::move(config)), container_(std::move(container)) {
+  AzureStore(AzureConfig config, std::string container, std::string account_name)
+      : config_(std::move(config)), container_(std::move(container)), account_name_(std::move(account_name)) {
     size_t scheme = config_.endpoint.find("://");
     size_t slash = config_.endpoint.find('/', scheme == std::string::npos ? 0 : scheme + 3);
     endpoint_path_ = slash == std::string::npos ? "" : config_.endpoint.substr(slash);
   }
 
-  std::string Describe() const override { return "az://" + container_; }
+  std::string Describe() const override {
+    return "az://" + container_ + (account_name_.empty() ? "" : "@" + account_name_);
+  }
   PartLimits Limits() const override {
     return PartLimits{1, 4000ull << 20, 50000};
   }
@@ -226,7 +229,7 @@ class AzureStore final : public ObjectStore {
   }
 
  private:
-  std::string Url(const std::string& key) const { return "az://" + container_ + "/" + key; }
+  std::string Url(const std::string& key) const { return Describe() + "/" + key; }
 
   std::string Path(const std::string& key) const {
     std::string p = endpoint_path_ + "/" + UriEncode(container_, false);
@@ -337,6 +340,7 @@ class AzureStore final : public ObjectStore {
 
   AzureConfig config_;
   std::string container_;
+  std::string account_name_;  // as the URL named it; "" for the default account
   std::string endpoint_path_;  // "/devstoreaccount1" for Azurite, "" for Azure
   http::Client client_;
   net::RetryPolicy retry_;
@@ -450,12 +454,17 @@ Result<AzureConfig> AzureConfig::FromConnectionString(std::string_view text, std
   return c;
 }
 
-Result<AzureConfig> AzureConfig::FromEnvironment() {
-  if (const char* cs = EnvValue("AZURE_STORAGE_CONNECTION_STRING")) {
-    return FromConnectionString(cs, "AZURE_STORAGE_CONNECTION_STRING");
+namespace {
+// The variables of FromEnvironment with `prefix` in front; `account` is the account name when
+// none is set.
+Result<AzureConfig> AzureFromVariables(const std::string& prefix, const std::string& account_default) {
+  auto var = [&](const char* name) { return prefix + name; };
+  auto value = [&](const char* name) { return EnvValue(var(name).c_str()); };
+  if (const char* cs = value("AZURE_STORAGE_CONNECTION_STRING")) {
+    return AzureConfig::FromConnectionString(cs, var("AZURE_STORAGE_CONNECTION_STRING"));
   }
-  const char* account = EnvValue("AZURE_STORAGE_ACCOUNT");
-  if (account == nullptr) {
+  const char* account = value("AZURE_STORAGE_ACCOUNT");
+  if (account == nullptr && account_default.empty()) {
     return Status::InvalidArgument(
         "no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with "
         "AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID identity (AZURE_TENANT_ID and "
@@ -463,34 +472,56 @@ Result<AzureConfig> AzureConfig::FromEnvironment() {
         "identity; see docs/azure-identity.md)");
   }
   AzureConfig c;
-  c.account = account;
-  if (const char* key = EnvValue("AZURE_STORAGE_KEY")) {
+  c.account = account ? account : account_default;
+  if (const char* key = value("AZURE_STORAGE_KEY")) {
     c.key = key;
-    c.source = "AZURE_STORAGE_KEY";
+    c.source = var("AZURE_STORAGE_KEY");
     if (!Base64Decode(c.key).ok()) {
-      return Status::InvalidArgument("AZURE_STORAGE_KEY is not valid base64: copy the key again");
+      return Status::InvalidArgument(c.source + " is not valid base64: copy the key again");
     }
-  } else if (const char* sas = EnvValue("AZURE_STORAGE_SAS_TOKEN")) {
+  } else if (const char* sas = value("AZURE_STORAGE_SAS_TOKEN")) {
     c.sas = sas;
     if (!c.sas.empty() && c.sas.front() == '?') c.sas.erase(0, 1);
-    c.source = "AZURE_STORAGE_SAS_TOKEN";
+    c.source = var("AZURE_STORAGE_SAS_TOKEN");
   } else {
-    SHOAL_ASSIGN_OR_RETURN(EntraConfig entra, EntraConfig::FromEnvironment());
-    c.token = EntraCredential(entra);
+    auto entra = EntraConfig::FromEnvironment();
+    if (!entra.ok() && !prefix.empty()) {
+      return Status::InvalidArgument("no credentials for the Azure account '" + account_default + "': set " +
+                                     var("AZURE_STORAGE_CONNECTION_STRING") + ", or " + var("AZURE_STORAGE_KEY") +
+                                     " or " + var("AZURE_STORAGE_SAS_TOKEN") +
+                                     ", or give the process an Entra ID identity (" + entra.status().message() +
+                                     ")");
+    }
+    if (!entra.ok()) return entra.status();
+    c.token = EntraCredential(*entra);
     c.source = c.token->source();
   }
-  const char* endpoint = EnvValue("AZURE_STORAGE_BLOB_ENDPOINT");
+  const char* endpoint = value("AZURE_STORAGE_BLOB_ENDPOINT");
   c.endpoint = endpoint ? endpoint : "https://" + c.account + ".blob.core.windows.net";
   while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
   if (c.token != nullptr && !StartsWith(ToLower(c.endpoint), "https://")) {
-    return Status::InvalidArgument("AZURE_STORAGE_BLOB_ENDPOINT=" + c.endpoint +
+    return Status::InvalidArgument(var("AZURE_STORAGE_BLOB_ENDPOINT") + "=" + c.endpoint +
                                    ": Entra ID tokens are sent only over https");
   }
   return c;
 }
+}  // namespace
 
-std::shared_ptr<ObjectStore> NewAzureStore(const AzureConfig& config, const std::string& container) {
-  return std::make_shared<AzureStore>(config, container);
+Result<AzureConfig> AzureConfig::FromEnvironment() { return AzureFromVariables("", ""); }
+
+std::string AzureConfig::AccountVariablePrefix(const std::string& name) {
+  std::string prefix = "SHOAL_AZ_";
+  for (char c : name) prefix += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return prefix + "_";
+}
+
+Result<AzureConfig> AzureConfig::ForAccount(const std::string& name) {
+  return AzureFromVariables(AccountVariablePrefix(name), name);
+}
+
+std::shared_ptr<ObjectStore> NewAzureStore(const AzureConfig& config, const std::string& container,
+                                           const std::string& account_name) {
+  return std::make_shared<AzureStore>(config, container, account_name);
 }
 
 }  // namespace shoal

@@ -27,13 +27,23 @@ struct AzureConfig {
   // the endpoint from AZURE_STORAGE_BLOB_ENDPOINT when set. kInvalidArgument naming the
   // variables when none is usable. Nothing is fetched here: tokens come with the first request.
   static Result<AzureConfig> FromEnvironment();
+  // The account an URL names (az://container@NAME/key): the same variables, each with
+  // AccountVariablePrefix(NAME) in front (SHOAL_AZ_WEST_AZURE_STORAGE_CONNECTION_STRING for
+  // "west"), so each account has its own endpoint and credentials. The account name defaults
+  // to NAME, and without a key, SAS or connection string of its own the account is reached
+  // with the process's Entra ID identity (the unprefixed AZURE_TENANT_ID... variables).
+  static Result<AzureConfig> ForAccount(const std::string& name);
+  static std::string AccountVariablePrefix(const std::string& name);
   static Result<AzureConfig> FromConnectionString(std::string_view text, std::string source);
 };
 
 // Blobs of one container: Put Blob for small objects, Put Block + Put Block List for large
 // ones (uncommitted blocks are invisible, so no partial blob is ever readable), ranged Get
 // Blob, Get Blob Properties, List Blobs with markers, Delete Blob.
-std::shared_ptr<ObjectStore> NewAzureStore(const AzureConfig& config, const std::string& container);
+// `account_name`: the name an URL gave the account ("" for the default), shown by Describe()
+// as az://container@NAME.
+std::shared_ptr<ObjectStore> NewAzureStore(const AzureConfig& config, const std::string& container,
+                                           const std::string& account_name = "");
 
 // The Shared Key signature of a request (exposed for tests): returns "SharedKey account:sig".
 // `headers` must hold every header the request will carry, names in any case; `path` is the
