@@ -84,6 +84,15 @@ def step_basic(endpoint, bucket):
     expect(code == "NoSuchKey" and status == 404, f"missing key: {code} {status}")
     code, status = error_code(lambda: s3.get_object(Bucket="not-configured", Key="x"))
     expect(code == "NoSuchBucket", f"unknown bucket: {code} {status}")
+    # Metadata kept through to the backend object, and read back.
+    s3.put_object(Bucket=bucket, Key="basic/meta.pt", Body=b"weights", ContentType="application/x-pytorch",
+                  Metadata={"rank": "3", "run_id": "llm-7b"})
+    head = s3.head_object(Bucket=bucket, Key="basic/meta.pt")
+    expect(head["ContentType"] == "application/x-pytorch", f"ContentType {head['ContentType']}")
+    expect(head["Metadata"] == {"rank": "3", "run_id": "llm-7b"}, f"Metadata {head['Metadata']}")
+    code, status = error_code(lambda: s3.put_object(Bucket=bucket, Key="basic/badmeta", Body=b"x",
+                                                    Metadata={"not-a-c#-name": "v"}))
+    expect(code == "InvalidArgument" and status == 400, f"a name Azure cannot hold: {code} {status}")
     s3.delete_object(Bucket=bucket, Key="basic/empty")
     code, status = error_code(lambda: s3.head_object(Bucket=bucket, Key="basic/empty"))
     expect(status == 404, f"deleted key still answers: {status}")
@@ -197,7 +206,9 @@ def step_multipart(endpoint, bucket, key, size, seed, workdir):
     with open(src, "wb") as f:
         f.write(pattern(seed, size))
     cfg = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=6 << 20, max_concurrency=4)
-    s3.upload_file(src, bucket, key, Config=cfg)
+    s3.upload_file(src, bucket, key, Config=cfg, ExtraArgs={"ContentType": "application/x-tar", "Metadata": {"parts": "many"}})
+    head = s3.head_object(Bucket=bucket, Key=key)
+    expect(head["ContentType"] == "application/x-tar" and head["Metadata"] == {"parts": "many"}, f"multipart metadata {head}")
     got = os.path.join(workdir, "mp-got")
     s3.download_file(bucket, key, got, Config=cfg)
     expect(open(got, "rb").read() == pattern(seed, size), "multipart object read back")

@@ -83,6 +83,12 @@ TEST_F(DoorTest, Boto3ReadsAndWritesThroughTheCache) {
   ASSERT_TRUE(head.ok()) << head.status().ToString();
   EXPECT_EQ(head->size, 1000u);
   EXPECT_EQ(store->Head("door/basic/empty").status().code(), Code::kNotFound);  // deleted through the door
+  // S3's Content-Type and x-amz-meta-* arrive as the Azure blob's content type and metadata.
+  auto meta = store->Head("door/basic/meta.pt");
+  ASSERT_TRUE(meta.ok() && meta->meta) << meta.status().ToString();
+  EXPECT_EQ(meta->meta->content_type, "application/x-pytorch");
+  EXPECT_EQ(meta->meta->user, (std::map<std::string, std::string>{{"rank", "3"}, {"run_id", "llm-7b"}}));
+  EXPECT_EQ(store->Head("door/basic/badmeta").status().code(), Code::kNotFound);
 }
 
 // boto3's managed transfer uploads in parts (staged on the node) and the object is committed
@@ -102,6 +108,10 @@ TEST_F(DoorTest, MultipartUploadsAreStagedAndCommittedWhole) {
   ASSERT_TRUE(testing::WaitUntilDurable(node_.Endpoint(), std::chrono::seconds(120)));
   auto store = testing::Servers().azurite.Store(kBackend);
   EXPECT_EQ(testing::ObjectSha256(*store, "door/mp/big.bin"), r["sha256"]);
+  auto head = store->Head("door/mp/big.bin");
+  ASSERT_TRUE(head.ok() && head->meta) << head.status().ToString();
+  EXPECT_EQ(head->meta->content_type, "application/x-tar");
+  EXPECT_EQ(head->meta->user, (std::map<std::string, std::string>{{"parts", "many"}}));
   EXPECT_EQ(store->Head("door/mp/refused").status().code(), Code::kNotFound);
   // Nothing staged is left on the node's disk.
   EXPECT_TRUE(std::filesystem::is_empty(node_.DataDir() + "/door-uploads"));

@@ -111,9 +111,10 @@ std::vector<std::pair<std::string, std::string>> MetaHeaders(const ObjectMeta& m
   return shoal::MetaHeaders(meta, &ContentField::header, kMetaHeaderPrefix);
 }
 
-Result<ObjectMeta> MetaFromHeaders(const std::vector<std::pair<std::string_view, std::string_view>>& headers) {
+Result<ObjectMeta> MetaFromHeaders(const std::vector<std::pair<std::string_view, std::string_view>>& headers,
+                                   std::string_view user_prefix) {
   ObjectMeta meta;
-  const std::string prefix = ToLower(kMetaHeaderPrefix);
+  const std::string prefix = ToLower(user_prefix);
   for (const auto& [name, value] : headers) {
     std::string lower = ToLower(name);
     std::string* field = nullptr;

@@ -176,9 +176,11 @@ void SetVersion(http::Request* req, std::string_view etag, uint64_t size);
 // The headers that carry `meta` (see kMetaHeaderPrefix), with a Content-Type of
 // kDefaultContentType when it names none: for a write's request and a read's answer.
 std::vector<std::pair<std::string, std::string>> MetaHeaders(const ObjectMeta& meta);
-// The metadata in a request's headers (names in any case); other headers are ignored.
+// The metadata in a request's headers (names in any case; user metadata under `user_prefix`,
+// which the S3 front door gives as "x-amz-meta-"); other headers are ignored.
 // kInvalidArgument when it fails ObjectMeta::Validate, or a name comes twice.
-Result<ObjectMeta> MetaFromHeaders(const std::vector<std::pair<std::string_view, std::string_view>>& headers);
+Result<ObjectMeta> MetaFromHeaders(const std::vector<std::pair<std::string_view, std::string_view>>& headers,
+                                   std::string_view user_prefix = kMetaHeaderPrefix);
 // The metadata of a node's answer to GET or HEAD of an object (MetaFromHeaders over it).
 Result<ObjectMeta> MetaOfAnswer(const http::Response& resp);
 

@@ -18,6 +18,7 @@
 #include "common/strings.h"
 #include "door/request.h"
 #include "door/s3_auth.h"
+#include "net/node_protocol.h"
 #include "node/door.h"
 #include "node/exchange.h"
 #include "node/request_parse.h"
@@ -241,6 +242,26 @@ bool HasScopeIn(const S3Call& call, const std::string& bucket, std::optional<doo
     if ((s.bucket == bucket || s.bucket == "*") && (!access || s.access == *access)) return true;
   }
   return false;
+}
+
+// The object's metadata as S3 takes it: the content headers and x-amz-meta-*. The
+// aws-chunked token of Content-Encoding says how the body is framed, not what the object is:
+// S3 drops it, and so does the door.
+Result<ObjectMeta> S3MetaOf(const S3Call& call) {
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  for (const auto& [name, value] : call.view.headers) headers.emplace_back(name, value);
+  auto meta = proto::MetaFromHeaders(headers, "x-amz-meta-");
+  if (!meta.ok()) return meta;
+  std::string enc;
+  std::stringstream tokens(meta->content_encoding);
+  for (std::string t; std::getline(tokens, t, ',');) {
+    while (!t.empty() && t.front() == ' ') t.erase(0, 1);
+    while (!t.empty() && t.back() == ' ') t.pop_back();
+    if (t.empty() || t == "aws-chunked") continue;
+    enc += (enc.empty() ? "" : ",") + t;
+  }
+  meta->content_encoding = enc;
+  return meta;
 }
 
 // ---- bodies ---------------------------------------------------------------------------------
@@ -472,7 +493,9 @@ awaitable<bool> GetObject(S3Call& call) {
   res.set(http::field::etag, etag);
   res.set(http::field::last_modified, HttpDate(modified));
   res.set(http::field::accept_ranges, "bytes");
-  res.set(http::field::content_type, "binary/octet-stream");
+  for (const auto& [name, value] : MetaHeaders(info->meta ? *info->meta : ObjectMeta{}, &ContentField::header, "x-amz-meta-")) {
+    res.set(name, value);
+  }
   if (status == http::status::partial_content) {
     res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" + std::to_string(offset + length - 1) +
                                             "/" + std::to_string(info->size));
@@ -514,7 +537,12 @@ awaitable<bool> PutObject(S3Call& call) {
     co_return false;
   }
   const std::string url = call.bucket->UrlOf(call.key);
-  auto begin = x.Offload([node, url] { return node->writes().BeginWrite(url); });
+  auto meta = S3MetaOf(call);
+  if (!meta.ok()) {
+    co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", meta.status().message(), true));
+    co_return false;
+  }
+  auto begin = x.Offload([node, url, m = std::move(meta).value()] { return node->writes().BeginWrite(url, m); });
   Result<std::unique_ptr<Writer>> begun = co_await std::move(begin);
   if (!begun.ok()) {
     co_await x.Write(call.Error(begun.status(), true));
@@ -622,7 +650,9 @@ constexpr uint64_t kMaxPartBytes = 5ull << 30;
 TextResponse CreateMultipart(S3Call& call) {
   if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
   if (Status st = call.x.node->objects().StoreFor(call.bucket->UrlOf(call.key)).status(); !st.ok()) return call.Error(st);
-  auto u = call.door.uploads()->Create(call.bucket->name, call.key);
+  auto meta = S3MetaOf(call);
+  if (!meta.ok()) return call.Error(http::status::bad_request, "InvalidArgument", meta.status().message());
+  auto u = call.door.uploads()->Create(call.bucket->name, call.key, *meta);
   if (!u.ok()) return call.Error(u.status());
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "InitiateMultipartUploadResult");
@@ -741,7 +771,7 @@ TextResponse CompleteMultipart(S3Call& call, const std::string& body) {
     }
   }
   const std::string url = call.bucket->UrlOf(call.key);
-  auto begun = call.x.node->writes().BeginWrite(url);
+  auto begun = call.x.node->writes().BeginWrite(url, upload->meta);
   if (!begun.ok()) return call.Error(begun.status());
   std::unique_ptr<Writer> w = std::move(*begun);
   for (const auto& [n, etag] : wanted) {

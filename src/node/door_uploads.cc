@@ -57,6 +57,13 @@ Result<StagedUpload> UploadOf(const nlohmann::json& j, const std::string& id) {
   u.bucket = j["bucket"];
   u.key = j["key"];
   u.created = j["created"].get<int64_t>();
+  if (j.contains("meta")) {
+    try {
+      u.meta = j["meta"].get<ObjectMeta>();
+    } catch (const std::exception& e) {
+      return Status::Corruption("upload " + id + ": its metadata is damaged: " + e.what());
+    }
+  }
   return u;
 }
 
@@ -123,12 +130,12 @@ Result<std::unique_ptr<DoorUploads>> DoorUploads::Open(const std::string& dir) {
   return std::unique_ptr<DoorUploads>(new DoorUploads(dir));
 }
 
-Result<StagedUpload> DoorUploads::Create(const std::string& bucket, const std::string& key) {
-  StagedUpload u{RandomHex() + RandomHex(), bucket, key, std::time(nullptr)};
+Result<StagedUpload> DoorUploads::Create(const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
+  StagedUpload u{RandomHex() + RandomHex(), bucket, key, std::time(nullptr), meta};
   std::error_code ec;
   fs::create_directories(DirOf(u.id), ec);
   if (ec) return Status::IOError("cannot create " + DirOf(u.id) + ": " + ec.message());
-  SHOAL_RETURN_IF_ERROR(WriteJson(DirOf(u.id) + "/" + kInfoFile, {{"bucket", bucket}, {"key", key}, {"created", u.created}}));
+  SHOAL_RETURN_IF_ERROR(WriteJson(DirOf(u.id) + "/" + kInfoFile, {{"bucket", bucket}, {"key", key}, {"created", u.created}, {"meta", meta}}));
   return u;
 }
 

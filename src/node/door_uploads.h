@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/object_meta.h"
 #include "common/status.h"
 
 namespace shoal::node {
@@ -29,6 +30,7 @@ struct StagedUpload {
   std::string bucket;  // the door's name
   std::string key;
   std::time_t created = 0;
+  ObjectMeta meta;  // given to CreateMultipartUpload; the object gets it at Complete
 };
 
 struct StagedPart {
@@ -43,7 +45,7 @@ class DoorUploads {
   // Uploads live in `dir` (created if missing; uploads found there are kept).
   static Result<std::unique_ptr<DoorUploads>> Open(const std::string& dir);
 
-  Result<StagedUpload> Create(const std::string& bucket, const std::string& key);
+  Result<StagedUpload> Create(const std::string& bucket, const std::string& key, const ObjectMeta& meta = {});
   // kNotFound (NoSuchUpload) unless `id` is an upload of bucket/key.
   Result<StagedUpload> Find(const std::string& id, const std::string& bucket, const std::string& key) const;
   // Uploads of `bucket` (all keys), oldest first.
