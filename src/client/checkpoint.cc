@@ -81,16 +81,19 @@ Result<std::string> CommitCheckpoint(Client& client, const std::string& prefix_u
     return WriteCommitMarker(*store, u, names.empty() ? nullptr : &names);
   }
   // A write may land under the prefix between the wait and the commit: the node refuses (412)
-  // and we wait again.
+  // and we wait again. The wait is for this node's own writes; the node then checks the other
+  // members itself, and its refusal says which one has what.
   for (int attempt = 0;; attempt++) {
-    SHOAL_RETURN_IF_ERROR(WaitDurable(client.cache(), prefix, SecondsLeft(deadline, bounded),
-                                      [&](const PendingWrites& pending) {
-                                        if (!each_poll) return;
-                                        CommitProgress p;
-                                        p.shards = p.shards_present = shards.count;
-                                        p.pending = DescribePending(pending);
-                                        each_poll(p);
-                                      }));
+    SHOAL_RETURN_IF_ERROR(WaitDurable(
+        client.cache(), prefix, SecondsLeft(deadline, bounded),
+        [&](const PendingWrites& pending) {
+          if (!each_poll) return;
+          CommitProgress p;
+          p.shards = p.shards_present = shards.count;
+          p.pending = DescribePending(pending);
+          each_poll(p);
+        },
+        /*whole_cluster=*/false));
     auto m = CommitThroughCache(client.cache(), prefix, shards.count, shards.name);
     if (m.ok() || m.status().code() != Code::kPreconditionFailed || attempt >= 10) return m;
   }
