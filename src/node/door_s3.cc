@@ -307,6 +307,31 @@ awaitable<bool> ReadRawBody(Exchange& x, Parser& parser, const std::function<Sta
   co_return true;
 }
 
+// The body of a PutObject or UploadPart: read raw (ReadRawBody), decoded and checked as it comes
+// (door/s3_auth.h: signatures, digests, checksums), the payload handed to `write`. *bad is S3's
+// error for a body that fails a check; *st any error (the first); *bytes the payload's length,
+// reading stops past `limit`. Only when both are clear may the data be committed. False if the
+// connection failed.
+awaitable<bool> ReadS3Body(S3Call& call, uint64_t limit, const std::function<Status(std::string_view)>& write,
+                           Status* st, std::optional<door::S3Error>* bad, uint64_t* bytes) {
+  door::S3BodyDecoder decoder(call.principal);
+  std::string payload;
+  auto take = [&](std::string_view raw) -> Status {
+    payload.clear();
+    *bad = decoder.Feed(raw, &payload);
+    if (*bad) return Status::InvalidArgument((*bad)->message);
+    *bytes += payload.size();
+    if (*bytes > limit) return Status::InvalidArgument("the body is larger than " + FormatBytes(limit));
+    return write(payload);
+  };
+  bool connected = co_await ReadRawBody(call.x, call.parser, take, st);
+  if (connected && st->ok()) {
+    *bad = decoder.Finish();
+    if (*bad) *st = Status::InvalidArgument((*bad)->message);
+  }
+  co_return connected;
+}
+
 // The whole (small) body, decoded and checked (*bad says what is wrong with it). False if the
 // connection failed or the body was refused (the answer is sent).
 awaitable<bool> ReadSmallBody(S3Call& call, std::string* body, std::optional<door::S3Error>* bad) {
@@ -550,24 +575,14 @@ awaitable<bool> PutObject(S3Call& call) {
   }
   std::shared_ptr<Writer> w = std::move(*begun);
   if (!co_await x.ContinueIfAsked(call.req)) co_return false;
-  door::S3BodyDecoder decoder(call.principal);
   std::optional<door::S3Error> bad;
-  std::string payload;
   uint64_t bytes = 0;
-  auto take = [&](std::string_view raw) -> Status {
-    payload.clear();
-    bad = decoder.Feed(raw, &payload);
-    if (bad) return Status::InvalidArgument(bad->message);
-    bytes += payload.size();
-    if (bytes > kMaxPutBytes) return Status::InvalidArgument("EntityTooLarge");
-    return w->Append(payload.data(), payload.size());
-  };
   Status st;
-  bool connected = co_await ReadRawBody(x, call.parser, take, &st);
-  if (connected && st.ok()) {
-    bad = decoder.Finish();
-    if (bad) st = Status::InvalidArgument(bad->message);
-  }
+  Writer* writer = w.get();
+  const std::function<Status(std::string_view)> write = [writer](std::string_view d) {
+    return writer->Append(d.data(), d.size());
+  };
+  bool connected = co_await ReadS3Body(call, kMaxPutBytes, write, &st, &bad, &bytes);
   auto end = x.EndWrite(std::move(w), connected, st);
   Result<ObjectInfo> info = co_await std::move(end);
   if (!connected) co_return false;
@@ -691,23 +706,14 @@ awaitable<bool> UploadPart(S3Call& call) {
   if (!part.ok()) co_return co_await refuse(NoSuchUpload(call, part.status()));
   std::unique_ptr<DoorUploads::PartWriter> w = std::move(*part);
   if (!co_await x.ContinueIfAsked(call.req)) co_return false;
-  door::S3BodyDecoder decoder(call.principal);
   std::optional<door::S3Error> bad;
-  std::string payload;
   uint64_t bytes = 0;
-  auto take = [&](std::string_view raw) -> Status {
-    payload.clear();
-    bad = decoder.Feed(raw, &payload);
-    if (bad) return Status::InvalidArgument(bad->message);
-    bytes += payload.size();
-    if (bytes > kMaxPartBytes) return Status::InvalidArgument("a part is at most 5 GiB");
-    return w->Append(payload);
-  };
   Status st;
-  if (!co_await ReadRawBody(x, call.parser, take, &st)) co_return false;
-  if (st.ok()) {
-    bad = decoder.Finish();
-    if (bad) st = Status::InvalidArgument(bad->message);
+  DoorUploads::PartWriter* writer = w.get();
+  const std::function<Status(std::string_view)> write = [writer](std::string_view d) { return writer->Append(d); };
+  if (!co_await ReadS3Body(call, kMaxPartBytes, write, &st, &bad, &bytes)) co_return false;
+  if (bytes > kMaxPartBytes) {
+    co_return co_await refuse(call.Error(http::status::bad_request, "EntityTooLarge", "a part is at most 5 GiB"));
   }
   if (bad) co_return co_await refuse(call.Error(*bad));
   Result<StagedPart> done = st;
