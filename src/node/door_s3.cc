@@ -904,23 +904,20 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
   Locate(call);
   const bool has_body = !parser.is_done();
   if (auto e = Authenticate(call)) {
-    co_await x.Write(call.Error(*e, has_body));
-    co_return !has_body && call.ka;
+    co_return co_await x.Write(call.Error(*e, has_body));
   }
   const http::verb m = req.method();
   if (call.bucket_name.empty()) {
     if (m == http::verb::get) co_return co_await x.Write(ListBuckets(call));
-    co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
+    co_return co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
                                 "The specified method is not allowed against this resource", has_body));
-    co_return !has_body && call.ka;
   }
   call.bucket = door.Find(call.bucket_name);
   if (call.bucket == nullptr) {
-    co_await x.Write(call.Error(http::status::not_found, "NoSuchBucket",
+    co_return co_await x.Write(call.Error(http::status::not_found, "NoSuchBucket",
                                 "The specified bucket does not exist: this node serves " +
                                     std::to_string(door.buckets().size()) + " configured bucket(s)",
                                 has_body));
-    co_return !has_body && call.ka;
   }
   // A blocking handler, on the serve pool.
   auto blocking = [&](TextResponse (*handler)(S3Call&)) -> awaitable<bool> {
@@ -942,15 +939,12 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
     if (m == http::verb::put && call.Has("partNumber")) co_return co_await UploadPart(call);
     if (m == http::verb::post && call.Has("uploadId")) {
       if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) {
-        co_await x.Write(call.Error(*e, has_body));
-        co_return !has_body && call.ka;
+        co_return co_await x.Write(call.Error(*e, has_body));
       }
       co_return co_await with_body(CompleteMultipart);
     }
-    if (has_body) {
-      co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
-      co_return false;
-    }
+    // (Answered with the connection closing: the body is not read.)
+    if (has_body) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
     if (m == http::verb::post && call.Has("uploads")) co_return co_await blocking(CreateMultipart);
     if (m == http::verb::delete_) co_return co_await blocking(AbortMultipart);
     if (m == http::verb::get) co_return co_await blocking(ListParts);
@@ -963,15 +957,12 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
       // refused before its body is read.
       if (auto e = Authorize(call, call.bucket->name, "", door::Access::kWrite);
           e && !HasScopeIn(call, call.bucket->name, door::Access::kWrite)) {
-        co_await x.Write(call.Error(*e, has_body));
-        co_return !has_body && call.ka;
+        co_return co_await x.Write(call.Error(*e, has_body));
       }
       co_return co_await with_body(DeleteObjects);
     }
-    if (has_body) {
-      co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
-      co_return false;
-    }
+    // (Answered with the connection closing: the body is not read.)
+    if (has_body) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
     if (m == http::verb::head) {
       if (auto e = Authorize(call, call.bucket->name, "", door::Access::kRead); e && !HasScopeIn(call, call.bucket->name)) {
         co_return co_await x.Write(call.Error(*e));  // HeadBucket: 200 to any key with a scope in the bucket
@@ -999,10 +990,7 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
                                           "The specified method is not allowed against a bucket here"));
   }
   if (m == http::verb::put) co_return co_await PutObject(call);
-  if (has_body) {
-    co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
-    co_return false;
-  }
+  if (has_body) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
   if (m == http::verb::get || m == http::verb::head) co_return co_await GetObject(call);
   if (m == http::verb::delete_) co_return co_await blocking(DeleteObject);
   co_return co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
