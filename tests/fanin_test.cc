@@ -146,7 +146,11 @@ TEST_F(FanInTest, SixteenReadersOfOneColdObjectCostTheStoreOneCopyAndNoNodeMoreT
   auto check = [&](const std::string& name, const std::string& endpoint) {
     uint64_t sent = NetworkBytes(endpoint);
     EXPECT_LE(sent, 2 * size) << name << " sent " << FormatBytes(sent);
-    each += "  " + name + " sent " + FormatBytes(sent) + "\n";
+    // What each node read from the store and which of its peer requests failed, so a
+    // chunk fetched twice names the node that fetched it and why.
+    each += "  " + name + " sent " + FormatBytes(sent) + ", read " +
+            FormatBytes(NodeMetric(endpoint, "shoal_store_get_bytes_total")) + " from the store, " +
+            std::to_string(NodeMetric(endpoint, "shoal_peer_failures_total")) + " peer failures\n";
     if (sent > most) {
       most = sent;
       busiest = name;

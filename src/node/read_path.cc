@@ -224,15 +224,17 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
   return data;
 }
 
-ReadPath::Inflight ReadPath::JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead) {
+std::optional<ReadPath::Inflight> ReadPath::JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info,
+                                                       bool* lead) {
   std::string id = key.Id();
   std::lock_guard<std::mutex> lock(inflight_mu_);
+  *lead = false;
   auto it = inflight_.find(id);
   if (it != inflight_.end()) {
-    *lead = false;
     metrics_->coalesced_waits++;
     return it->second;
   }
+  if (hot_.Get(id) || chunks_->Contains(key)) return std::nullopt;
   *lead = true;
   metrics_->chunk_misses++;
   Inflight job;
@@ -277,9 +279,13 @@ ReadPath::ChunkResult ReadPath::Chunk(const std::string& url,
   // kNotFound, or kCorruption (already dropped): fetch it again.
   if (mode == ReadMode::kCacheOnly) return Status::NotFound(key.ToString() + " is not cached here");
   bool lead = false;
-  Inflight job = JoinFetch(key, info, &lead);
-  if (lead) RunFetch(url, info, index, mode, job);
-  return job.result.get();
+  std::optional<Inflight> job = JoinFetch(key, info, &lead);
+  if (!job) {  // fetched since the look above
+    if (auto hot = hot_.Get(key.Id())) return hot;
+    return Chunk(url, info, index, mode);
+  }
+  if (lead) RunFetch(url, info, index, mode, *job);
+  return job->result.get();
 }
 
 Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo& info, uint64_t index,
@@ -325,9 +331,10 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
   }
   if (mode == ReadMode::kHeld) return Status::NotFound(key.ToString() + " is neither held nor being fetched here");
   bool lead = false;
-  Inflight job = JoinFetch(key, info, &lead);
-  if (lead) fetch_pool_->Submit([this, url, info, index, mode, job] { RunFetch(url, info, index, mode, job); });
-  return ChunkSource{nullptr, job.fill};
+  std::optional<Inflight> job = JoinFetch(key, info, &lead);
+  if (!job) return OpenChunk(url, info, index, mode);  // fetched since the looks above
+  if (lead) fetch_pool_->Submit([this, url, info, index, mode, job = *job] { RunFetch(url, info, index, mode, job); });
+  return ChunkSource{nullptr, job->fill};
 }
 
 Status ReadPath::FetchError(const std::string& url, const ObjectInfo& info, uint64_t index) {
@@ -364,10 +371,10 @@ void ReadPath::Prefetch(const std::string& url, const ObjectInfo& info, uint64_t
       std::lock_guard<std::mutex> lock(inflight_mu_);
       if (inflight_.count(key.Id())) continue;
     }
-    Inflight job = JoinFetch(key, info, &lead);
+    std::optional<Inflight> job = JoinFetch(key, info, &lead);
     if (!lead) continue;
     metrics_->readahead_chunks++;
-    fetch_pool_->Submit([this, url, info, next, mode, job] { RunFetch(url, info, next, mode, job); });
+    fetch_pool_->Submit([this, url, info, next, mode, job = *job] { RunFetch(url, info, next, mode, job); });
   }
 }
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -121,8 +122,11 @@ class ReadPath {
     std::shared_ptr<std::promise<ChunkResult>> promise;  // set by the leader
   };
   // Joins the fetch of chunk `key` under way, or becomes its leader: `lead` set, the caller
-  // must run RunFetch (inline or on the fetch pool).
-  Inflight JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead);
+  // must run RunFetch (inline or on the fetch pool). Nothing (nullopt) when the chunk is held
+  // here after all: a fetch finished between the caller's look and this call (RunFetch caches
+  // the chunk before it leaves inflight_, so looking under inflight_mu_ closes that gap and a
+  // chunk is never fetched twice by one node); the caller looks again.
+  std::optional<Inflight> JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead);
   void RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode, const Inflight& job);
   // Fills `fill` with chunk `index` (from the cluster, else the store), continuing after the
   // bytes it has (a source that failed midway is not asked again for those).
