@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -199,6 +200,97 @@ TEST_F(NodeTest, ANodeWithATokenRefusesClientsWithoutIt) {
   EXPECT_EQ(ok.out.size(), 1000u);
   EXPECT_EQ(secured.Log().find("unauthenticated"), std::string::npos);
   EXPECT_NE(world->node.Log().find("accepting unauthenticated requests"), std::string::npos);
+}
+
+// Node tokens from the keys file: each reads (and writes) only under its URL prefixes. A
+// read-only token cannot write or delete, a token for one container cannot read another, each
+// refusal is logged and counted, nothing reaches the store, and a SIGHUP takes a changed file.
+TEST_F(NodeTest, ScopedTokensReachOnlyWhatTheirScopesName) {
+  testing::TempDir tmp;
+  const std::string token_file = tmp.path() + "/cluster-token", keys = tmp.path() + "/keys";
+  std::ofstream(token_file) << "the-clusters-own-token\n";
+  auto write_keys = [&](const std::string& extra) {
+    std::ofstream(keys) << "# node tokens\n"
+                        << "token reader  0123456789abcdef0123  az://nodetest/scoped/read/:read\n"
+                        << "token writer  fedcba9876543210fedc  az://nodetest/scoped/:read-write\n"
+                        << extra;
+  };
+  write_keys("");
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--token-file", token_file, "--credentials", keys}).ok()) << node.Log();
+  auto as = [&](const std::string& token, std::vector<std::string> args) {
+    std::ofstream(tmp.path() + "/t") << token << "\n";
+    args.insert(args.begin(), Shoal());
+    args.insert(args.begin() + 2, {"--cache", node.Endpoint(), "--token-file", tmp.path() + "/t"});
+    return testing::RunCommand(args, testing::Servers().azurite.ClientEnv());
+  };
+  const std::string reader = "reader:0123456789abcdef0123", writer = "writer:fedcba9876543210fedc";
+  std::string readable = PutObject("scoped/read/obj", 41, 5000);
+  std::string elsewhere = PutObject("other/obj", 42, 3000);
+  std::string file = tmp.path() + "/payload";
+  std::ofstream(file) << std::string(4096, 'p');
+  auto store = testing::Servers().azurite.Store(kBucket);
+  const uint64_t refused_before = Metric(node.Endpoint(), "shoal_auth_refusals_total");
+
+  auto read = as(reader, {"cat", readable});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(read.out.size(), 5000u);
+  // Read-only: no write, no delete; the object is untouched and nothing new is in the store.
+  auto put = as(reader, {"cp", "-q", file, "az://nodetest/scoped/read/new"});
+  EXPECT_NE(put.exit_code, 0);
+  EXPECT_NE(put.err.find("token reader may not write az://nodetest/scoped/read/new"), std::string::npos) << put.err;
+  auto rm = as(reader, {"rm", readable});
+  EXPECT_NE(rm.exit_code, 0);
+  EXPECT_TRUE(store->Head("scoped/read/obj").ok());
+  EXPECT_EQ(store->Head("scoped/read/new").status().code(), Code::kNotFound);
+  // Outside its prefix: refused, though the object exists.
+  auto other = as(reader, {"cat", elsewhere});
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.err.find("may not read az://nodetest/other/obj"), std::string::npos) << other.err;
+  // Nor by climbing out of it: HTTP would resolve "..", so the store refuses such keys.
+  auto climb = as(reader, {"cat", "az://nodetest/scoped/read/../../other/obj"});
+  EXPECT_NE(climb.exit_code, 0);
+  EXPECT_NE(climb.err.find("has a '..' segment"), std::string::npos) << climb.err;
+  EXPECT_EQ(climb.out, "");
+  // A read-write token writes (and deletes) in its scope, and nowhere else.
+  auto wrote = as(writer, {"cp", "-q", file, "az://nodetest/scoped/w/new"});
+  EXPECT_EQ(wrote.exit_code, 0) << wrote.err;
+  EXPECT_NE(as(writer, {"cp", "-q", file, "az://nodetest/other/new"}).exit_code, 0);
+  // A made-up token and a right id with a wrong secret: unknown (401).
+  EXPECT_NE(as("reader:0000000000000000000", {"cat", readable}).exit_code, 0);
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_auth_refusals_total") - refused_before, 6u);
+  EXPECT_NE(node.Log().find("refused PUT /v1/object?url=az%3A%2F%2Fnodetest%2Fscoped%2Fread%2Fnew"), std::string::npos)
+      << node.Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(60), "the-clusters-own-token"));
+  EXPECT_EQ(testing::ObjectSha256(*store, "scoped/w/new"), testing::FileSha256(file));
+  EXPECT_EQ(store->Head("other/new").status().code(), Code::kNotFound);
+
+  // A new token in the file, SIGHUP: it works at once; the old ones still do.
+  write_keys("token other   00000000000000000000aa  az://nodetest/other/:read\n");
+  ::kill(node.Pid(), SIGHUP);
+  bool took = false;
+  for (int i = 0; i < 100 && !took; i++) {
+    took = as("other:00000000000000000000aa", {"cat", elsewhere}).exit_code == 0;
+    if (!took) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(took) << node.Log();
+  EXPECT_EQ(as(reader, {"cat", readable}).exit_code, 0);
+  // The cluster's token may do everything.
+  EXPECT_EQ(as("the-clusters-own-token", {"cat", elsewhere}).exit_code, 0);
+}
+
+// A keys file with tokens needs the cluster's token too (the members' own), and a keys file
+// with neither tokens nor buckets is refused: both by name.
+TEST_F(NodeTest, TokensWithoutTheClustersTokenAreRefusedAtStart) {
+  testing::TempDir tmp;
+  std::ofstream(tmp.path() + "/keys") << "token reader 0123456789abcdef0123 az://nodetest/:read\n";
+  std::ofstream(tmp.path() + "/door-keys") << "s3 AKIDEXAMPLE secret models:read\n";
+  Shoald node;
+  EXPECT_FALSE(node.Start(world->proxy.port(), {"--credentials", tmp.path() + "/keys"}).ok());
+  EXPECT_NE(node.Log().find("need --token-file FILE too"), std::string::npos) << node.Log();
+  Shoald other;
+  EXPECT_FALSE(other.Start(world->proxy.port(), {"--credentials", tmp.path() + "/door-keys"}).ok());
+  EXPECT_NE(other.Log().find("has no `token` lines"), std::string::npos) << other.Log();
 }
 
 // An object replaced in the store while its metadata is still cached: a chunk not yet cached

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "common/strings.h"
+#include "door/request.h"
 
 namespace shoal::door {
 
@@ -28,6 +29,34 @@ bool IsIdChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c 
 bool IsAzureChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool IsBucketChar(char c) { return IsIdChar(c); }
 
+// A token's scope: an object URL (or prefix) split as the node matches requests, into the
+// scheme and bucket ("az://data", "file://") and the key prefix; "*" is every object.
+Result<Scope> ParseUrlScope(const std::string& url) {
+  Scope scope;
+  if (url == "*") {
+    scope.bucket = "*";
+    return scope;
+  }
+  const std::string hint = "' is not az://container[/PREFIX], s3://bucket[/PREFIX], file:///DIR or *";
+  size_t sep = url.find("://");
+  if (sep == std::string::npos) return Status::InvalidArgument("'" + url + hint);
+  std::string scheme = url.substr(0, sep);
+  std::string rest = url.substr(sep + 3);
+  if (scheme == "file") {
+    if (rest.empty() || rest[0] != '/') return Status::InvalidArgument("'" + url + hint);
+    scope.bucket = "file://";
+    scope.prefix = rest.substr(1);
+    return scope;
+  }
+  if (scheme != "az" && scheme != "s3") return Status::InvalidArgument("'" + url + hint);
+  size_t slash = rest.find('/');
+  std::string bucket = rest.substr(0, slash);
+  if (bucket.empty() || bucket[0] == '@') return Status::InvalidArgument("'" + url + hint);
+  scope.bucket = scheme + "://" + bucket;
+  if (slash != std::string::npos) scope.prefix = rest.substr(slash + 1);
+  return scope;
+}
+
 Result<Credentials::Table> Parse(std::string_view text, const std::string& source) {
   Credentials::Table table;
   std::istringstream in{std::string(text)};
@@ -44,7 +73,7 @@ Result<Credentials::Table> Parse(std::string_view text, const std::string& sourc
       return Status::InvalidArgument(source + " line " + std::to_string(line_no) + " field " +
                                      std::to_string(field) + ": " + what +
                                      " (the form is: KIND ID SECRET NAME[/PREFIX]:read|read-write"
-                                     " ..., KIND s3, azure or both)");
+                                     " ..., KIND s3, azure or both; or token ID SECRET URL:read|read-write ...)");
     };
     auto key = std::make_shared<AccessKey>();
     if (f[0] == "s3") {
@@ -53,8 +82,10 @@ Result<Credentials::Table> Parse(std::string_view text, const std::string& sourc
       key->azure = true;
     } else if (f[0] == "both") {
       key->s3 = key->azure = true;
+    } else if (f[0] == "token") {
+      key->node = true;
     } else {
-      return bad(1, "kind '" + f[0] + "' is not s3, azure or both");
+      return bad(1, "kind '" + f[0] + "' is not s3, azure, both or token");
     }
     if (f.size() < 2) return bad(2, "the key id is missing");
     key->id = f[1];
@@ -68,6 +99,9 @@ Result<Credentials::Table> Parse(std::string_view text, const std::string& sourc
     }
     if (f.size() < 3) return bad(3, "the secret is missing");
     key->secret = f[2];
+    if (key->node && key->secret.size() < 16) {
+      return bad(3, "the secret of token '" + f[1] + "' is shorter than 16 characters (make one with: openssl rand -hex 24)");
+    }
     if (key->azure) {
       auto decoded = Base64Decode(f[2]);
       size_t pad = f[2].find('=');
@@ -97,6 +131,13 @@ Result<Credentials::Table> Parse(std::string_view text, const std::string& sourc
         return bad(field, "scope '" + s + "': access '" + access + "' is not read or read-write");
       }
       std::string target = s.substr(0, colon);
+      if (key->node) {
+        auto parsed = ParseUrlScope(target);
+        if (!parsed.ok()) return bad(field, "scope '" + s + "': " + parsed.status().message());
+        parsed->access = scope.access;
+        key->scopes.push_back(std::move(parsed).value());
+        continue;
+      }
       size_t slash = target.find('/');
       scope.bucket = target.substr(0, slash);
       if (slash != std::string::npos) scope.prefix = target.substr(slash + 1);
@@ -147,8 +188,10 @@ Status Credentials::Reload() {
   SHOAL_ASSIGN_OR_RETURN(std::string text, ReadWhole(path_));
   SHOAL_ASSIGN_OR_RETURN(Table t, Parse(text, path_));
   auto fresh = std::make_shared<const Table>(std::move(t));
+  bool tokens = HasNodeTokens(*fresh);
   std::lock_guard<std::mutex> lock(mu_);
   table_ = std::move(fresh);
+  node_tokens_ = tokens;
   return Status::Ok();
 }
 
@@ -170,5 +213,25 @@ bool Credentials::Allows(std::string_view id, std::string_view bucket, std::stri
 }
 
 size_t Credentials::size() const { return Snapshot()->size(); }
+
+bool Credentials::HasNodeTokens(const Table& table) {
+  for (const auto& [id, key] : table) {
+    if (key->node) return true;
+  }
+  return false;
+}
+
+bool Credentials::has_node_tokens() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return node_tokens_;
+}
+
+std::shared_ptr<const AccessKey> Credentials::FindNodeToken(std::string_view bearer) const {
+  size_t colon = bearer.find(':');
+  if (colon == std::string_view::npos) return nullptr;
+  auto key = Find(bearer.substr(0, colon));
+  if (key == nullptr || !key->node) return nullptr;
+  return ConstantTimeEquals(bearer.substr(colon + 1), key->secret) ? key : nullptr;
+}
 
 }  // namespace shoal::door

@@ -165,8 +165,10 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "s3://bucket[/prefix] or file:///dir (repeat for more; in --config: bucket = \"NAME=URL\"). "
                  "S3 clients reach it at http://THIS-NODE/NAME/KEY (docs/front-door.md)");
   app.add_option("--credentials", door_options.credentials_file,
-                 "The front door's keys: `KIND ID SECRET SCOPE...` lines (docs/front-door-auth.md); "
-                 "clients sign with them, never with the store's credentials. SIGHUP reloads it");
+                 "Keys: `KIND ID SECRET SCOPE...` lines. The front door's (s3, azure, both: clients sign "
+                 "with them, never with the store's credentials; docs/front-door-auth.md) and node tokens "
+                 "(token: `Bearer ID:SECRET` on the node's API, scoped to URL prefixes; docs/node.md). "
+                 "SIGHUP reloads it");
   app.add_flag("--door-open", door_options.open,
                "Serve --bucket without --credentials: anyone who reaches the port may read and write them");
   app.add_option("--door-region", door_options.region,
@@ -274,9 +276,10 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
     return fail("--bucket needs --credentials FILE (the keys clients sign with; docs/front-door-auth.md), or "
                 "--door-open to let anyone who reaches the port read and write the buckets");
   }
-  if (door_options.buckets.empty() && (!door_options.credentials_file.empty() || door_options.open)) {
-    return fail("--credentials and --door-open are for the front door: name its buckets with --bucket NAME=URL");
+  if (door_options.buckets.empty() && door_options.open) {
+    return fail("--door-open is for the front door: name its buckets with --bucket NAME=URL");
   }
+
   if (!peers.empty()) {
     auto parsed = cluster::ParsePeers(peers);
     if (!parsed.ok()) return fail(parsed.status().message());
@@ -377,6 +380,22 @@ int RunDaemon(int argc, char** argv) {
     o.token = Trim(ss.str());
     if (o.token.empty()) return fail("--token-file " + token_file + " is empty");
   }
+  // One keys file for the front door's keys and the node's tokens, loaded once, shared by
+  // both, and reloaded on SIGHUP.
+  if (const std::string& keys_file = flags.door.credentials_file; !keys_file.empty()) {
+    auto keys = door::Credentials::Load(keys_file);
+    if (!keys.ok()) return fail(keys.status().message());
+    flags.door.credentials = std::move(keys).value();
+    flags.so.keys = flags.door.credentials.get();
+    if (flags.door.buckets.empty() && !flags.so.keys->has_node_tokens()) {
+      return fail("--credentials " + keys_file + " has no `token` lines, and no --bucket uses its keys: add node "
+                  "tokens (docs/node.md, Tokens) or name the front door's buckets with --bucket NAME=URL");
+    }
+    if (flags.so.keys->has_node_tokens() && o.token.empty()) {
+      return fail("the node tokens in " + keys_file + " need --token-file FILE too: the token the cluster's members "
+                  "send each other, which may do everything (docs/node.md, Tokens)");
+    }
+  }
 
   // Signals are taken by sigwait below, never by a handler in another thread.
   sigset_t sigs;
@@ -446,10 +465,10 @@ int RunDaemon(int argc, char** argv) {
   int sig = 0;
   while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
     Reload(argc, argv, &flags, (*node)->options());
-    if (*door && (*door)->credentials()) {
-      Status reloaded = (*door)->Reload();
-      if (reloaded.ok()) Logf(LogLevel::kInfo, "SIGHUP: front door keys reloaded from %s", flags.door.credentials_file.c_str());
-      else Logf(LogLevel::kError, "SIGHUP: front door keys kept: %s", reloaded.message().c_str());
+    if (flags.door.credentials) {  // the door's keys and the node tokens: one file, one swap
+      Status reloaded = flags.door.credentials->Reload();
+      if (reloaded.ok()) Logf(LogLevel::kInfo, "SIGHUP: keys and tokens reloaded from %s", flags.door.credentials_file.c_str());
+      else Logf(LogLevel::kError, "SIGHUP: keys and tokens kept: %s", reloaded.message().c_str());
     }
   }
   Logf(LogLevel::kInfo, "stopping (signal %d)\n", sig);

@@ -51,7 +51,9 @@ Result<std::unique_ptr<Door>> Door::Make(const DoorOptions& options) {
   auto uploads = DoorUploads::Open(options.uploads_dir);
   if (!uploads.ok()) return uploads.status();
   door->uploads_ = std::move(*uploads);
-  if (!options.credentials_file.empty()) {
+  if (options.credentials) {
+    door->credentials_ = options.credentials;
+  } else if (!options.credentials_file.empty()) {
     auto creds = door::Credentials::Load(options.credentials_file);
     if (!creds.ok()) return creds.status();
     door->credentials_ = std::move(*creds);
@@ -69,7 +71,5 @@ const DoorBucket* Door::Find(std::string_view name) const {
   }
   return nullptr;
 }
-
-Status Door::Reload() { return credentials_ ? credentials_->Reload() : Status::Ok(); }
 
 }  // namespace shoal::node

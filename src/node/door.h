@@ -35,6 +35,9 @@ struct DoorOptions {
   // file:///dir.
   std::vector<std::string> buckets;
   std::string credentials_file;  // --credentials
+  // The keys, when the caller has loaded them already (the daemon shares them with the node's
+  // tokens and reloads them on SIGHUP); else Make loads credentials_file.
+  std::shared_ptr<door::Credentials> credentials;
   bool open = false;             // --door-open: no keys file, anyone may use the door
   std::string region = "us-east-1";  // what GetBucketLocation answers and SigV4 scopes name
   std::string uploads_dir;  // where multipart uploads are staged (DATA_DIR/door-uploads)
@@ -55,14 +58,12 @@ class Door {
   const door::Credentials* credentials() const { return credentials_.get(); }
   bool open() const { return credentials_ == nullptr; }
   const std::string& region() const { return region_; }
-  // Re-reads the keys file (SIGHUP); the old keys stay on error.
-  Status Reload();
   // Multipart uploads being staged (thread-safe itself).
   DoorUploads* uploads() const { return uploads_.get(); }
 
  private:
   std::vector<DoorBucket> buckets_;
-  std::unique_ptr<door::Credentials> credentials_;
+  std::shared_ptr<door::Credentials> credentials_;
   std::string region_;
   std::unique_ptr<DoorUploads> uploads_;
 };

@@ -35,6 +35,18 @@ TextResponse ErrorResponse(unsigned version, bool keep_alive, http::status statu
               "application/json", status);
 }
 
+TextResponse HeadErrorResponse(unsigned version, http::status status, const Status& st) {
+  auto res = ErrorResponse(version, false, status, st);
+  std::string msg = st.message();
+  for (char& ch : msg) {
+    if (ch == '\r' || ch == '\n') ch = ' ';
+  }
+  res.set(Bv(proto::kErrorHeader), CodeName(st.code()));
+  res.set(Bv(proto::kMessageHeader), msg);
+  res.body().clear();
+  return res;
+}
+
 TextResponse ErrorResponse(unsigned version, bool keep_alive, const Status& st) {
   return ErrorResponse(version, keep_alive, HttpStatusOf(st.code()), st);
 }

@@ -71,6 +71,9 @@ TextResponse Text(unsigned version, bool keep_alive, std::string body, const cha
 // The node protocol's JSON error {"code", "message"} with `status`, or the one the code maps to.
 TextResponse ErrorResponse(unsigned version, bool keep_alive, http::status status, const Status& st);
 TextResponse ErrorResponse(unsigned version, bool keep_alive, const Status& st);
+// The same for an answer to a HEAD, which has no body: the code and message in the
+// X-Shoal-Error and X-Shoal-Message headers, and the connection closed.
+TextResponse HeadErrorResponse(unsigned version, http::status status, const Status& st);
 // Counts an error answered in the node's metrics (errors_not_found / unavailable / other).
 void CountError(Node* node, const Status& st);
 

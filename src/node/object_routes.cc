@@ -136,18 +136,7 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   bool head = req.method() == http::verb::head;
   auto fail = [&](const Status& st) -> TextResponse {
     CountError(node, st);
-    auto res = ErrorResponse(v, ka && !head, st);
-    if (head) {  // no body may follow a HEAD answer: the error goes in headers
-      std::string msg = st.message();
-      for (char& ch : msg) {
-        if (ch == '\r' || ch == '\n') ch = ' ';
-      }
-      res.set(Bv(proto::kErrorHeader), CodeName(st.code()));
-      res.set(Bv(proto::kMessageHeader), msg);
-      res.body().clear();
-      res.keep_alive(false);
-    }
-    return res;
+    return head ? HeadErrorResponse(v, HttpStatusOf(st.code()), st) : ErrorResponse(v, ka, st);
   };
   if (url.empty()) co_return co_await x.Write(fail(Status::InvalidArgument("missing ?url=az://container/key")));
   // Peers and routing clients name the mode of the read and the version they want (so no

@@ -16,6 +16,9 @@
 #include "net/node_protocol.h"
 #include "node/exchange.h"
 #include "node/listing.h"
+#include "node/node_auth.h"
+#include "door/request.h"
+#include "common/log.h"
 
 namespace shoal::node {
 namespace {
@@ -57,6 +60,7 @@ struct Server::Impl {
   awaitable<void> Session(std::shared_ptr<Conn> c, const Listener& l);
   awaitable<bool> Handle(Conn& c, Parser& parser, const Listener& l);
   awaitable<void> Linger(Conn& c);
+  Status Authenticate(const Request& req, std::string_view target, bool* unknown);
   // An answer outside a route (a refusal before one is chosen).
   awaitable<bool> Write(Conn& c, TextResponse res) {
     Exchange x(c, ctx, false);
@@ -64,13 +68,37 @@ struct Server::Impl {
   }
 };
 
+// Who sent `req` (its bearer token) and whether it may do what it asks (node_auth.h): Ok, or
+// kPermissionDenied: with *unknown set when there is no token or one the node does not know
+// (401), else the token's scopes do not cover the request (403).
+Status Server::Impl::Authenticate(const Request& req, std::string_view target, bool* unknown) {
+  const std::string& token = node->options().token;
+  const door::Credentials* keys = ctx.options.keys;
+  const bool scoped = keys != nullptr && keys->has_node_tokens();
+  if (token.empty() && !scoped) return Status::Ok();  // an open node
+  std::string_view auth = Header(req, proto::kAuthorizationHeader);
+  Caller caller;
+  if (StartsWith(auth, "Bearer ")) {
+    std::string_view bearer = auth.substr(7);
+    caller.peer = !token.empty() && door::ConstantTimeEquals(bearer, token);
+    if (!caller.peer && scoped) caller.token = keys->FindNodeToken(bearer);
+  }
+  if (!caller.peer && !caller.token) {
+    *unknown = true;
+    return Status::PermissionDenied(auth.empty() ? "this node requires a token: pass --token-file FILE or set "
+                                                  "SHOAL_TOKEN_FILE"
+                                                : "the token is not one this node knows (a node token is ID:SECRET "
+                                                  "from its credentials file)");
+  }
+  return Authorize(caller, NeedOf(std::string_view(req.method_string().data(), req.method_string().size()), target));
+}
+
 // One request whose header has been read. False if the connection must close.
 awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l) {
   const auto& req = parser.get();
   unsigned v = req.version();
   bool ka = req.keep_alive();
   std::string_view target(req.target().data(), req.target().size());
-  const std::string& token = node->options().token;
   Exchange x(c, ctx, l.local);
   // A handler that blocks (disk, store, peers), run on the serve pool.
   auto blocking = [&](TextResponse (*handler)(Node*, const Request&)) -> awaitable<bool> {
@@ -89,10 +117,18 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
   }
   // The door authenticates its own clients (SigV4 against --credentials), not with the token.
   if (ctx.options.door && !StartsWith(target, proto::kApiPrefix)) co_return co_await ServeS3(x, parser, *ctx.options.door);
-  if (!token.empty() && Header(req, proto::kAuthorizationHeader) != "Bearer " + token) {
-    co_return co_await Write(
-        c, ErrorResponse(v, ka && parser.is_done(), http::status::unauthorized,
-                         Status::PermissionDenied("this node requires a token: pass --token-file FILE or set SHOAL_TOKEN_FILE")));
+  {
+    bool unknown = false;
+    Status refused = Authenticate(req, target, &unknown);
+    if (!refused.ok()) {
+      node->metrics().auth_refusals++;
+      Logf(LogLevel::kWarn, "refused %s %s: %s", std::string(req.method_string()).c_str(), std::string(target).c_str(),
+           refused.message().c_str());
+      auto code = unknown ? http::status::unauthorized : http::status::forbidden;
+      TextResponse res = req.method() == http::verb::head ? HeadErrorResponse(v, code, refused)
+                                                           : ErrorResponse(v, ka && parser.is_done(), code, refused);
+      co_return co_await Write(c, std::move(res));
+    }
   }
   if (StartsWith(target, proto::kObjectPath) && req.method() == http::verb::put) co_return co_await ServeWrite(x, parser);
   if (StartsWith(target, proto::kReplicaPrefix)) co_return co_await ServeReplica(x, parser);

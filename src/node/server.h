@@ -7,6 +7,10 @@
 #include "common/status.h"
 #include "node/node.h"
 
+namespace shoal::door {
+class Credentials;
+}  // namespace shoal::door
+
 namespace shoal::node {
 
 class Door;
@@ -15,6 +19,9 @@ struct ServerOptions {
   // The S3 front door (door.h), when the node serves buckets; owned by the caller, outliving
   // the server. Requests outside /v1 and the probes go to it.
   const Door* door = nullptr;
+  // The keys file (--credentials), owned by the caller: its node tokens (KIND token) may use
+  // the node's API within their scopes (node_auth.h). Null: only the cluster's token.
+  const door::Credentials* keys = nullptr;
   // Threads running the event loop (0: one per core). They never block: disk work and
   // fetches run on the node's pools (Node::serve_pool, ReadPath's fetch pool).
   int io_threads = 0;

@@ -80,6 +80,18 @@ Status ObjectStore::ValidateKey(const std::string& key) const {
   if (key.find('\0') != std::string::npos) {
     return Status::InvalidArgument(Describe() + ": the object key contains a NUL byte");
   }
+  // HTTP clients and servers resolve "." and ".." in a path, so such a key would name another
+  // object than the one checked (a scope for a/ would reach a/../b).
+  for (size_t start = 0; start <= key.size();) {
+    size_t end = key.find('/', start);
+    if (end == std::string::npos) end = key.size();
+    std::string_view seg(key.data() + start, end - start);
+    if (seg == "." || seg == "..") {
+      return Status::InvalidArgument(Describe() + ": the object key '" + key +
+                                     "' has a '" + std::string(seg) + "' segment, which paths resolve away: rename it");
+    }
+    start = end + 1;
+  }
   return Status::Ok();
 }
 

@@ -36,7 +36,7 @@ Status Shoald::Start(int proxy_port, const std::vector<std::string>& extra, cons
   if (!proc_.Start(args, env, dir_.path() + "/log")) {
     return Status::IOError("could not start shoald");
   }
-  for (int i = 0; i < 400 && port_ == 0; i++) {
+  for (int i = 0; i < 400 && port_ == 0 && proc_.running(); i++) {  // until it listens, or exits
     std::ifstream in(dir_.path() + "/port");
     if (!(in >> port_)) port_ = 0;
     if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -123,10 +123,12 @@ Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::strin
   return proto::MetaOfAnswer(resp);
 }
 
-bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit) {
+bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit, const std::string& token) {
   auto deadline = std::chrono::steady_clock::now() + limit;
+  std::vector<std::string> curl = {"curl", "-sS", "--max-time", "10", "http://" + endpoint + "/v1/pending"};
+  if (!token.empty()) curl.insert(curl.end(), {"-H", "Authorization: Bearer " + token});
   while (std::chrono::steady_clock::now() < deadline) {
-    auto r = RunCommand({"curl", "-sS", "--max-time", "10", "http://" + endpoint + "/v1/pending"});
+    auto r = RunCommand(curl);
     if (r.exit_code == 0 && r.out.find("\"objects\":0") != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -62,7 +62,7 @@ std::map<std::string, uint64_t> NodeMetrics(const std::string& endpoint);
 uint64_t NodeMetric(const std::string& endpoint, const std::string& name);
 
 // Waits (bounded) until the node at `endpoint` has nothing left to upload.
-bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit);
+bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit, const std::string& token = "");
 
 // `shoal cat --cache ENDPOINT [extra] URL | sha256sum` in a shell (with Azurite's
 // credentials): the digest on stdout, or the error output.
