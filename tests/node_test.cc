@@ -160,6 +160,12 @@ TEST_F(NodeTest, SmallReadsOfAWarmChunkComeFromMemoryUnlessTheMemoryCacheIsOff) 
     Shoald node;
     ASSERT_TRUE(node.Start(world->proxy.port(), {"--memory-cache", memory}).ok()) << node.Log();
     small_read(node);  // cold: fetched from the store
+    // The reader is answered as the bytes arrive; the chunk is then written to disk and kept in
+    // memory. A read before that ends would follow the finished fetch instead, not a hit.
+    ASSERT_TRUE(testing::Until([&] {
+      return Metric(node.Endpoint(), "shoal_cache_bytes") == 3ull << 20 &&
+             (std::string(memory) == "0" || Metric(node.Endpoint(), "shoal_memory_cache_bytes") == 3ull << 20);
+    }, std::chrono::seconds(30)));
     const uint64_t hits = Metric(node.Endpoint(), "shoal_memory_cache_hits_total");
     const uint64_t disk = Metric(node.Endpoint(), "shoal_chunk_hits_total");
     for (int i = 0; i < 5; i++) small_read(node);

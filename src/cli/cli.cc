@@ -44,6 +44,7 @@ struct Common {
   bool no_progress = false;
   std::string cache;       // HOST:PORT of a shoald to read through (or SHOAL_CACHE)
   std::string token_file;  // its shared secret (or SHOAL_TOKEN_FILE)
+  std::string tls_ca;      // CA file for an https:// node (or SHOAL_TLS_CA)
 
   Result<TransferOptions> Transfer() const {
     TransferOptions t;
@@ -478,13 +479,18 @@ void AddTransferFlags(CLI::App* cmd, Common& common) {
 
 void AddCacheFlags(CLI::App* cmd, Common& common) {
   cmd->add_option("--cache", common.cache,
-                  "Go through the shoald at HOST:PORT, or at unix:PATH on this host (shoald "
+                  "Go through the shoald at HOST:PORT (https://HOST:PORT for a node serving TLS), or at "
+                  "unix:PATH on this host (shoald "
                   "--socket; that node then fetches every chunk for this host and passes it on to "
                   "other nodes) (default: $SHOAL_CACHE): reads are served "
                   "from its cache; cp FILE URL is acknowledged once on the node's disk and "
                   "uploaded in the background (see shoal flush)");
   cmd->add_option("--token-file", common.token_file,
-                  "File with the cache node's shared secret (default: $SHOAL_TOKEN_FILE)");
+                  "File with the cache node's token: the cluster's, or a scoped ID:SECRET "
+                  "(default: $SHOAL_TOKEN_FILE)");
+  cmd->add_option("--tls-ca", common.tls_ca,
+                  "With --cache https://HOST:PORT: check the nodes' certificates against the CAs in "
+                  "this PEM file (default: $SHOAL_TLS_CA, else the system's bundle)");
 }
 
 // The commands that only wait or report take -q alone.
@@ -1034,6 +1040,7 @@ Result<int> Mount(const MountCommandOptions& o, const client::CacheConfig&) {
   mount::MountOptions mo = o.mount;
   mo.client.cache = o.common.cache;
   mo.client.token_file = o.common.token_file;
+  mo.client.tls_ca = o.common.tls_ca;
   mo.fsync_durable = o.fsync_waits == "durable";
   if (mo.metadata_ttl < 0) return Status::InvalidArgument("--metadata-ttl must be 0 or more");
   return mount::Run(mo);
@@ -1061,7 +1068,8 @@ std::pair<CLI::App*, Runner> Add(CLI::App& app, const std::string& name,
   CLI::App* cmd = app.add_subcommand(name, O::kHelp);
   options->Define(cmd);
   return {cmd, [options, name, run]() -> int {
-            auto cache = client::CacheConfig::Resolve(options->common.cache, options->common.token_file);
+            auto cache = client::CacheConfig::Resolve(options->common.cache, options->common.token_file,
+                                                     options->common.tls_ca);
             if (!cache.ok()) return Fail(name, cache.status());
             auto r = run(*options, *cache);
             if constexpr (std::is_same_v<R, Status>) {

@@ -272,7 +272,8 @@ class CacheStore final : public ObjectStore {
 
 }  // namespace
 
-Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const std::string& token_file_flag) {
+Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const std::string& token_file_flag,
+                                         const std::string& tls_ca_flag) {
   CacheConfig c;
   c.endpoint = cache_flag;
   if (c.endpoint.empty()) {
@@ -280,8 +281,21 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
   }
   if (c.endpoint.empty()) return c;
   if (StartsWith(c.endpoint, "http://")) c.endpoint = c.endpoint.substr(7);
+  if (StartsWith(c.endpoint, "https://")) {  // a node serving TLS: every node is reached so
+    c.endpoint = c.endpoint.substr(8);
+    proto::NodeTls tls{.on = true, .ca_file = tls_ca_flag};
+    if (tls.ca_file.empty()) {
+      if (const char* ca = EnvValue(proto::kTlsCaVariable)) tls.ca_file = ca;
+    }
+    if (!tls.ca_file.empty() && !std::ifstream(tls.ca_file)) {
+      return Status::InvalidArgument("cannot read the CA file " + tls.ca_file + " (--tls-ca or " +
+                                     proto::kTlsCaVariable + ")");
+    }
+    proto::SetNodeTls(tls);
+  }
   if (proto::IsUnixEndpoint(c.endpoint) ? c.endpoint.size() == proto::kUnixPrefix.size() : !SplitHostPort(c.endpoint).ok()) {
-    return Status::InvalidArgument("--cache wants HOST:PORT or unix:PATH (shoald --socket), got '" + c.endpoint + "'");
+    return Status::InvalidArgument("--cache wants HOST:PORT, https://HOST:PORT (a node serving TLS) or unix:PATH "
+                                   "(shoald --socket), got '" + c.endpoint + "'");
   }
   std::string token_file = token_file_flag;
   if (token_file.empty()) {
@@ -321,6 +335,10 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
   http::Response resp;
   Status st = client.Send(req, &resp);
   if (!read_error.ok()) return read_error.WithContext("nothing was acknowledged");
+  if (!st.ok() && st.code() != Code::kUnavailable) {  // a certificate refused: final, never sent again
+    return st.WithContext("writing " + url + " through the cache node at " + config.endpoint +
+                          ": nothing was acknowledged");
+  }
   if (!st.ok()) {
     return Status::Unavailable("writing " + url + " through the cache node at " + config.endpoint +
                                " failed (" + st.message() + "): nothing was acknowledged; run it again");

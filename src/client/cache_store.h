@@ -19,8 +19,10 @@ struct CacheConfig {
   std::string token;     // shared secret; empty for a node without one
 
   // From --cache / SHOAL_CACHE and --token-file / SHOAL_TOKEN_FILE (the flags win).
-  // An empty endpoint means "no cache".
-  static Result<CacheConfig> Resolve(const std::string& cache_flag, const std::string& token_file_flag);
+  // An empty endpoint means "no cache". An https://HOST:PORT node turns on TLS to every node
+  // for this process (proto::SetNodeTls), checked against --tls-ca / SHOAL_TLS_CA when given.
+  static Result<CacheConfig> Resolve(const std::string& cache_flag, const std::string& token_file_flag,
+                                     const std::string& tls_ca_flag = "");
 };
 
 // An ObjectStore for the objects of `bucket` (scheme://bucket) through a shoald, which needs

@@ -386,7 +386,7 @@ std::string BucketOf(const ObjectUrl& url) { return url.scheme + "://" + url.buc
 
 Result<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
   std::unique_ptr<Client> c(new Client(options));
-  SHOAL_ASSIGN_OR_RETURN(c->cache_, CacheConfig::Resolve(options.cache, options.token_file));
+  SHOAL_ASSIGN_OR_RETURN(c->cache_, CacheConfig::Resolve(options.cache, options.token_file, options.tls_ca));
   return c;
 }
 

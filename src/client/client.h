@@ -138,6 +138,7 @@ class Writer {
 struct ClientOptions {
   std::string cache;        // HOST:PORT or unix:PATH of a shoald ("" : $SHOAL_CACHE, else none)
   std::string token_file;   // "" : $SHOAL_TOKEN_FILE, else none
+  std::string tls_ca;       // an https:// cache's CA file; "" : $SHOAL_TLS_CA, else the system's
   ReaderOptions reader;
   TransferOptions transfer;  // writes straight to the store
 };

@@ -150,7 +150,8 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    req.connect_timeout.count() > 0 ? static_cast<long>(req.connect_timeout.count()) : 10000L);
-  if (!ca_file_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
+  const std::string& ca_file = req.ca_file.empty() ? ca_file_ : req.ca_file;
+  if (!ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
   if (req.cancel == nullptr) {
     // A connection that moves less than 1 KiB/s for 60 s is dead: fail and let the caller retry.
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -222,9 +223,13 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
       // Not transient: the same certificate will be refused again.
       result = Status::PermissionDenied(
-          what + (ca_file_.empty()
+          what + (!req.ca_file.empty()
+                      ? ": the server's certificate was checked against " + req.ca_file +
+                            "; is it the CA that signed it, and a readable PEM file?"
+                  : ca_file_.empty()
                       ? ": the server's certificate is not signed by a CA of the system's bundle; "
-                        "set " + std::string(kCaFileVariable) + " to a PEM file of the CA that signed it"
+                        "set " + std::string(kCaFileVariable) + " to a PEM file of the CA that signed it (for "
+                        "a shoald serving TLS: shoal --tls-ca FILE, or SHOAL_TLS_CA)"
                       : ": the server's certificate was checked against " + std::string(kCaFileVariable) +
                             "=" + ca_file_ + "; is it the CA that signed it, and a readable PEM file?"));
     } else {

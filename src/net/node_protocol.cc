@@ -1,5 +1,7 @@
 #include "net/node_protocol.h"
 
+#include <mutex>
+
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
@@ -58,6 +60,21 @@ std::string Target(std::string_view path,
   return target;
 }
 
+namespace {
+std::mutex tls_mu;
+NodeTls tls_settings;  // guarded by tls_mu
+}  // namespace
+
+void SetNodeTls(NodeTls tls) {
+  std::lock_guard<std::mutex> lock(tls_mu);
+  tls_settings = std::move(tls);
+}
+
+NodeTls GetNodeTls() {
+  std::lock_guard<std::mutex> lock(tls_mu);
+  return tls_settings;
+}
+
 http::Request NodeRequest(std::string_view method, std::string_view endpoint, std::string_view target,
                           const std::string& token) {
   http::Request req;
@@ -65,6 +82,9 @@ http::Request NodeRequest(std::string_view method, std::string_view endpoint, st
   if (IsUnixEndpoint(endpoint)) {
     req.unix_socket = std::string(endpoint.substr(kUnixPrefix.size()));
     req.url = "http://localhost" + std::string(target);
+  } else if (NodeTls tls = GetNodeTls(); tls.on) {
+    req.url = "https://" + std::string(endpoint) + std::string(target);
+    req.ca_file = std::move(tls.ca_file);
   } else {
     req.url = "http://" + std::string(endpoint) + std::string(target);
   }

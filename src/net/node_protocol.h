@@ -152,8 +152,22 @@ inline bool IsUnixEndpoint(std::string_view endpoint) { return endpoint.substr(0
 std::string Target(std::string_view path,
                    std::initializer_list<std::pair<std::string_view, std::string_view>> params = {});
 
-// METHOD `target` at the node at `endpoint`, with the bearer token unless `token` is empty.
-// The one builder of requests to a node, for clients and nodes alike.
+// How this process reaches nodes over TCP: plain HTTP, or (`on`) HTTPS, each node's
+// certificate checked against the CAs in `ca_file` (the system's bundle, or SHOAL_CA_FILE, when
+// empty). A Unix socket is always plain. Set once at start, before any request: by shoald
+// from --tls-cert/--tls-ca (a cluster is TLS throughout), by clients from an https:// node
+// (client::CacheConfig::Resolve, with --tls-ca or SHOAL_TLS_CA). Thread-safe.
+struct NodeTls {
+  bool on = false;
+  std::string ca_file;
+};
+void SetNodeTls(NodeTls tls);
+NodeTls GetNodeTls();
+inline constexpr const char* kTlsCaVariable = "SHOAL_TLS_CA";
+
+// METHOD `target` at the node at `endpoint`, with the bearer token unless `token` is empty,
+// over HTTPS when GetNodeTls().on. The one builder of requests to a node, for clients and
+// nodes alike.
 http::Request NodeRequest(std::string_view method, std::string_view endpoint, std::string_view target,
                           const std::string& token);
 

@@ -14,6 +14,7 @@
 #include "common/version.h"
 #include "node/node.h"
 #include "node/door.h"
+#include "net/node_protocol.h"
 #include "node/server.h"
 
 namespace shoal::node {
@@ -29,6 +30,7 @@ struct DaemonFlags {
   ServerOptions so;
   DoorOptions door;
   std::string advertise, socket_path, token_file, port_file, metrics, log_format = "text";
+  std::string tls_ca;  // --tls-ca
   HostPort listen_at, metrics_at;
   double idle_timeout = 120, header_timeout = 10;
   bool check_config = false;
@@ -139,8 +141,16 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "Seconds a request body or an answer may make no progress before the connection is closed")
       ->capture_default_str();
   app.add_option("--token-file", token_file,
-                 "File holding the shared secret clients must present; without it the node "
-                 "accepts unauthenticated requests");
+                 "File holding the cluster's token: members send it to each other, and a client "
+                 "with it may do everything; without it (and without node tokens in --credentials) "
+                 "the node accepts unauthenticated requests");
+  app.add_option("--tls-cert", so.tls_cert,
+                 "Serve HTTPS on --listen with this PEM certificate (and its chain); needs --tls-key. "
+                 "The node then calls its peers over HTTPS too. SIGHUP reads it again (rotation)");
+  app.add_option("--tls-key", so.tls_key, "The PEM private key of --tls-cert");
+  app.add_option("--tls-ca", f->tls_ca,
+                 "Check the certificates of the peers this node calls against the CAs in this PEM file "
+                 "(default: the system's bundle); implies HTTPS to peers");
   app.add_option("--metadata-ttl", ttl, "Seconds an object's size and ETag are trusted (default 60)");
   app.add_flag("--validate", validate, "Check the object's ETag with the store on every open");
   app.add_option("--readahead", readahead, "Chunks fetched ahead of a sequential reader (default 4)");
@@ -380,6 +390,11 @@ int RunDaemon(int argc, char** argv) {
     o.token = Trim(ss.str());
     if (o.token.empty()) return fail("--token-file " + token_file + " is empty");
   }
+  if (flags.so.tls_cert.empty() != flags.so.tls_key.empty()) return fail("--tls-cert and --tls-key go together");
+  if (!flags.tls_ca.empty() && !std::ifstream(flags.tls_ca)) return fail("cannot read --tls-ca " + flags.tls_ca);
+  if (!flags.so.tls_cert.empty() || !flags.tls_ca.empty()) {
+    proto::SetNodeTls(proto::NodeTls{.on = true, .ca_file = flags.tls_ca});  // a TLS cluster: peers too
+  }
   // One keys file for the front door's keys and the node's tokens, loaded once, shared by
   // both, and reloaded on SIGHUP.
   if (const std::string& keys_file = flags.door.credentials_file; !keys_file.empty()) {
@@ -414,6 +429,7 @@ int RunDaemon(int argc, char** argv) {
   if (!node.ok()) return fail(node.status().message());
   // One server, one event loop, for every listener.
   Server server(node->get(), flags.so);
+  if (Status tls = server.LoadTls(); !tls.ok()) return fail(tls.message());
   auto port = server.Listen(o.listen);
   if (!port.ok()) return fail("--listen: " + port.status().message());
   if (!socket_path.empty()) {
@@ -428,7 +444,8 @@ int RunDaemon(int argc, char** argv) {
   }
   server.Start();
   std::string bound = JoinHostPort(listen_at.host, static_cast<uint16_t>(*port));
-  Logf(LogLevel::kInfo, "listening on %s, data in %s, capacity %s, chunks of %s\n", bound.c_str(),
+  Logf(LogLevel::kInfo, "listening on %s%s, data in %s, capacity %s, chunks of %s\n",
+       flags.so.tls_cert.empty() ? "" : "https://", bound.c_str(),
                o.data_dir.c_str(), FormatBytes(o.capacity).c_str(), FormatBytes(o.chunk_size).c_str());
   // As docs/layout.md lists them: the copy pool is as large as the fetch pool; uploads have a
   // pool of --upload-concurrency and one scheduler; copies held for others one watcher.
@@ -465,6 +482,11 @@ int RunDaemon(int argc, char** argv) {
   int sig = 0;
   while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
     Reload(argc, argv, &flags, (*node)->options());
+    if (!flags.so.tls_cert.empty()) {
+      Status tls = server.LoadTls();
+      if (tls.ok()) Logf(LogLevel::kInfo, "SIGHUP: TLS certificate reloaded from %s (new connections use it)", flags.so.tls_cert.c_str());
+      else Logf(LogLevel::kError, "SIGHUP: TLS certificate kept: %s", tls.message().c_str());
+    }
     if (flags.door.credentials) {  // the door's keys and the node tokens: one file, one swap
       Status reloaded = flags.door.credentials->Reload();
       if (reloaded.ok()) Logf(LogLevel::kInfo, "SIGHUP: keys and tokens reloaded from %s", flags.door.credentials_file.c_str());

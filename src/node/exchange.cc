@@ -91,7 +91,7 @@ awaitable<void> Exchange::WaitPast(const std::shared_ptr<ChunkFill>& fill, size_
 awaitable<bool> Exchange::Write(TextResponse res) {
   beast::error_code ec;
   c_.Arm(Phase::kIo, options().io_timeout);
-  co_await http::async_write(c_.socket, res, asio::redirect_error(use_awaitable, ec));
+  co_await http::async_write(c_.stream, res, asio::redirect_error(use_awaitable, ec));
   c_.Disarm();
   co_return !ec && res.keep_alive();
 }
@@ -100,7 +100,7 @@ awaitable<bool> Exchange::WriteHeader(http::response<http::empty_body>& res) {
   beast::error_code ec;
   http::response_serializer<http::empty_body> sr{res};
   c_.Arm(Phase::kIo, options().io_timeout);
-  co_await http::async_write_header(c_.socket, sr, asio::redirect_error(use_awaitable, ec));
+  co_await http::async_write_header(c_.stream, sr, asio::redirect_error(use_awaitable, ec));
   c_.Disarm();
   co_return !ec;
 }
@@ -109,7 +109,7 @@ awaitable<bool> Exchange::ContinueIfAsked(const Request& req) {
   if (!beast::iequals(req[http::field::expect], "100-continue")) co_return true;
   beast::error_code ec;
   c_.Arm(Phase::kIo, options().io_timeout);
-  co_await asio::async_write(c_.socket, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")),
+  co_await asio::async_write(c_.stream, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")),
                              asio::redirect_error(use_awaitable, ec));
   c_.Disarm();
   co_return !ec;
@@ -129,7 +129,7 @@ awaitable<bool> Exchange::SendBytes(const char* d, size_t n, bool paced) {
     }
     beast::error_code ec;
     c_.Arm(Phase::kIo, options().io_timeout);
-    co_await asio::async_write(c_.socket, asio::buffer(d + done, piece), asio::redirect_error(use_awaitable, ec));
+    co_await asio::async_write(c_.stream, asio::buffer(d + done, piece), asio::redirect_error(use_awaitable, ec));
     c_.Disarm();
     if (ec) co_return false;
     done += piece;
@@ -148,7 +148,7 @@ awaitable<bool> Exchange::ReadSome(char* into, size_t max, size_t* got) {
   }
   beast::error_code ec;
   c_.Arm(Phase::kIo, options().io_timeout);
-  *got = co_await c_.socket.async_read_some(asio::buffer(into, max), asio::redirect_error(use_awaitable, ec));
+  *got = co_await c_.stream.async_read_some(asio::buffer(into, max), asio::redirect_error(use_awaitable, ec));
   c_.Disarm();
   co_return !ec;
 }
@@ -168,7 +168,7 @@ awaitable<bool> Exchange::ReadBodyInto(Writer& w, uint64_t n, Status* st) {
     size_t want = std::min<uint64_t>(room, n);
     beast::error_code ec;
     c_.Arm(Phase::kIo, options().io_timeout);
-    size_t got = co_await c_.socket.async_read_some(asio::buffer(space, want), asio::redirect_error(use_awaitable, ec));
+    size_t got = co_await c_.stream.async_read_some(asio::buffer(space, want), asio::redirect_error(use_awaitable, ec));
     c_.Disarm();
     if (ec) co_return false;
     n -= got;
@@ -197,7 +197,7 @@ awaitable<bool> Exchange::ReadChunkLine(std::string* line, Status* st) {
     }
     beast::error_code ec;
     c_.Arm(Phase::kIo, options().io_timeout);
-    size_t got = co_await c_.socket.async_read_some(c_.buffer.prepare(64 * 1024), asio::redirect_error(use_awaitable, ec));
+    size_t got = co_await c_.stream.async_read_some(c_.buffer.prepare(64 * 1024), asio::redirect_error(use_awaitable, ec));
     c_.Disarm();
     if (ec) co_return false;
     c_.buffer.commit(got);
@@ -272,7 +272,7 @@ awaitable<bool> Exchange::ReadBody(Parser& parser, uint64_t limit, std::string* 
   beast::error_code ec;
   if (have < length) {
     c_.Arm(Phase::kIo, options().io_timeout);
-    co_await asio::async_read(c_.socket, asio::buffer(body->data() + have, length - have),
+    co_await asio::async_read(c_.stream, asio::buffer(body->data() + have, length - have),
                               asio::redirect_error(use_awaitable, ec));
     c_.Disarm();
   }

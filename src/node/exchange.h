@@ -15,6 +15,7 @@
 #include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it
 #include <boost/asio.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -81,11 +82,55 @@ void CountError(Node* node, const Status& st);
 
 enum class Phase { kIdle, kHeader, kIo, kLinger };
 
+// The bytes of a connection: the socket itself, or TLS over it once UseTls is called (before
+// any I/O). Reads and writes go through it; closing, shutting down and the peer's address stay
+// with the socket. A stream in Asio's and Beast's sense (get_executor, async_read_some,
+// async_write_some).
+class ConnStream {
+ public:
+  using executor_type = Socket::executor_type;
+  using Tls = asio::ssl::stream<Socket&>;
+  explicit ConnStream(Socket& socket) : socket_(socket) {}
+  executor_type get_executor() { return socket_.get_executor(); }
+  // Keeps `context` (the certificate it was made with) for the connection's life, so a reload
+  // of the server's certificate (Server::LoadTls) never touches connections already open.
+  void UseTls(std::shared_ptr<asio::ssl::context> context) {
+    context_ = std::move(context);
+    tls_ = std::make_unique<Tls>(socket_, *context_);
+  }
+  Tls* tls() { return tls_.get(); }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(beast::error_code, std::size_t)>(
+        [this](auto handler, const MutableBuffers& b) {
+          if (tls_) tls_->async_read_some(b, std::move(handler));
+          else socket_.async_read_some(b, std::move(handler));
+        },
+        token, buffers);
+  }
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(beast::error_code, std::size_t)>(
+        [this](auto handler, const ConstBuffers& b) {
+          if (tls_) tls_->async_write_some(b, std::move(handler));
+          else socket_.async_write_some(b, std::move(handler));
+        },
+        token, buffers);
+  }
+
+ private:
+  Socket& socket_;
+  std::shared_ptr<asio::ssl::context> context_;
+  std::unique_ptr<Tls> tls_;
+};
+
 // One client connection: its socket, what was read past the last request, and the watchdog
 // that closes it when a phase outlasts its timeout (and counts it in the node's metrics).
 struct Conn : std::enable_shared_from_this<Conn> {
-  Conn(Socket s, Node* n) : socket(std::move(s)), timer(socket.get_executor()), node(n) {}
+  Conn(Socket s, Node* n) : socket(std::move(s)), stream(socket), timer(socket.get_executor()), node(n) {}
   Socket socket;
+  ConnStream stream;  // reads and writes: plain, or TLS over `socket`
   beast::flat_buffer buffer;
   asio::steady_timer timer;
   Node* node;

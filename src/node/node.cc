@@ -223,6 +223,8 @@ std::string Node::MetricsText() {
   counter("peer_fetch_bytes_total", "Bytes got from other nodes.", metrics_.peer_fetch_bytes);
   counter("previous_owner_hits_total", "Chunks got from their owner before the last membership change.",
           metrics_.previous_owner_hits);
+  counter("tls_handshake_failures_total", "TLS connections whose handshake failed or timed out (a client that "
+          "does not trust this node's certificate, or speaks plain HTTP to it).", metrics_.tls_handshake_failures);
   counter("auth_refusals_total", "Requests to the node's API refused: no token, an unknown one, or one whose "
           "scopes do not cover the request (each is logged).", metrics_.auth_refusals);
   counter("peer_failures_total", "Requests to other nodes that failed.", metrics_.peer_failures);

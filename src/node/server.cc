@@ -42,7 +42,25 @@ struct Listener {
   std::string unix_path;  // the socket file to remove on Stop
   bool metrics_only = false;
   bool local = false;
+  bool tls = false;  // connections begin with a TLS handshake
 };
+
+// A server context with `cert` (and its chain) and `key`, TLS 1.2 and later.
+Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(const std::string& cert, const std::string& key) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  beast::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
+                   ec);
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) return Status::InvalidArgument("--tls-cert " + cert + ": " + ec.message() + " (want a PEM certificate)");
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("--tls-key " + key + ": " + ec.message() + " (want a PEM private key)");
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return Status::InvalidArgument("--tls-key " + key + " is not the key of the certificate in --tls-cert " + cert);
+  }
+  return ctx;
+}
 
 }  // namespace
 
@@ -55,6 +73,8 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::mutex conns_mu;
   std::list<std::weak_ptr<Conn>> conns;  // guarded by conns_mu; closed on Stop
+  std::mutex tls_mu;
+  std::shared_ptr<asio::ssl::context> tls;  // guarded by tls_mu; null: no TLS
 
   awaitable<void> Accept(Listener& l);
   awaitable<void> Session(std::shared_ptr<Conn> c, const Listener& l);
@@ -182,9 +202,34 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
   auto& m = node->metrics();
   m.connections_open++;
   m.connections_accepted++;
-  for (;;) {
+  bool handshake_ok = true;
+  if (l.tls) {
+    std::shared_ptr<asio::ssl::context> context;
+    {
+      std::lock_guard<std::mutex> lock(tls_mu);
+      context = tls;
+    }
+    c->stream.UseTls(std::move(context));
     beast::error_code ec;
-    if (c->buffer.size() == 0) {  // idle: waiting for the first byte of the next request
+    c->Arm(Phase::kHeader, ctx.options.header_timeout);
+    co_await c->stream.tls()->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+    c->Disarm();
+    if (ec) {
+      m.tls_handshake_failures++;
+      handshake_ok = false;  // nothing to answer or linger for: close at once
+    }
+  }
+  while (handshake_ok) {
+    beast::error_code ec;
+    if (c->buffer.size() == 0 && c->stream.tls()) {
+      // Idle over TLS: the socket's bytes are records, which only the TLS stream can tell
+      // apart from a close; the first ones of the next request go into the buffer.
+      c->Arm(Phase::kIdle, ctx.options.idle_timeout);
+      size_t n = co_await c->stream.async_read_some(c->buffer.prepare(16 * 1024), asio::redirect_error(use_awaitable, ec));
+      c->Disarm();
+      if (ec || n == 0) break;
+      c->buffer.commit(n);
+    } else if (c->buffer.size() == 0) {  // idle: waiting for the first byte of the next request
       c->Arm(Phase::kIdle, ctx.options.idle_timeout);
       bool more = false;
       while (!ec) {
@@ -203,7 +248,7 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
     parser.header_limit(16 * 1024);  // oversized headers are refused by the parser
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // streamed, never held whole
     c->Arm(Phase::kHeader, ctx.options.header_timeout);
-    co_await http::async_read_header(c->socket, c->buffer, parser, asio::redirect_error(use_awaitable, ec));
+    co_await http::async_read_header(c->stream, c->buffer, parser, asio::redirect_error(use_awaitable, ec));
     c->Disarm();
     if (ec) {
       if (!c->timed_out && ec != http::error::end_of_stream && ec != asio::error::eof &&
@@ -234,7 +279,7 @@ awaitable<void> Server::Impl::Session(std::shared_ptr<Conn> c, const Listener& l
     if (!probe) m.requests_active--;
     if (!keep || stopping) break;
   }
-  if (!c->timed_out && c->socket.is_open()) co_await Linger(*c);
+  if (handshake_ok && !c->timed_out && c->socket.is_open()) co_await Linger(*c);
   c->Disarm();
   beast::error_code ignored;
   c->socket.close(ignored);
@@ -284,11 +329,22 @@ Server::~Server() { Stop(); }
 
 int Server::io_threads() const { return impl_->ctx.options.io_threads; }
 
+Status Server::LoadTls() {
+  const ServerOptions& o = impl_->ctx.options;
+  if (o.tls_cert.empty() && o.tls_key.empty()) return Status::Ok();
+  if (o.tls_cert.empty() || o.tls_key.empty()) return Status::InvalidArgument("--tls-cert and --tls-key go together");
+  SHOAL_ASSIGN_OR_RETURN(auto context, MakeTlsContext(o.tls_cert, o.tls_key));
+  std::lock_guard<std::mutex> lock(impl_->tls_mu);
+  impl_->tls = std::move(context);
+  return Status::Ok();
+}
+
 Result<int> Server::Listen(const std::string& listen, bool metrics_only) {
   Listener l;
   l.metrics_only = metrics_only;
   asio::generic::stream_protocol::endpoint ep;
   l.local = StartsWith(listen, "unix:");
+  l.tls = !l.local && !metrics_only && !impl_->ctx.options.tls_cert.empty();
   if (l.local) {
     l.unix_path = listen.substr(5);
     if (l.unix_path.empty()) return Status::InvalidArgument("unix: wants a socket path, e.g. unix:/run/shoal.sock");

@@ -31,6 +31,10 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
   // A body read or an answer write that makes no progress for this long ends the connection.
   std::chrono::milliseconds io_timeout{std::chrono::seconds(60)};
+  // TLS on the TCP listeners that are not metrics_only (--tls-cert, --tls-key: PEM files, the
+  // certificate with its chain). Empty: plain HTTP. Unix sockets are always plain.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // The node's HTTP/1.1 front end: Beast on Asio, a fixed number of event-loop threads, one
@@ -42,7 +46,10 @@ struct ServerOptions {
 // code; a request past --max-connections active ones is answered 503 with X-Shoal-Error: Busy.
 // Timeouts (ServerOptions) close a connection and count it (shoal_connection_timeouts_total).
 //
-// Thread-safety: Listen and Start before serving, Stop once, from one thread.
+// With TLS (ServerOptions::tls_cert) its TCP listeners speak HTTPS; a failed handshake closes
+// the connection and is counted (shoal_tls_handshake_failures_total).
+//
+// Thread-safety: Listen and Start before serving, Stop once, from one thread; LoadTls any time.
 class Server {
  public:
   Server(Node* node, ServerOptions options = {});
@@ -52,6 +59,11 @@ class Server {
   // listener answers /metrics and /healthz and nothing else (--metrics). Returns the port
   // bound (0 for a Unix socket).
   Result<int> Listen(const std::string& listen, bool metrics_only = false);
+  // Reads ServerOptions::tls_cert and tls_key (again): connections accepted from now on use
+  // them, those open keep the certificate they began with. Called before Start, and on SIGHUP
+  // (rotation); on error (naming the file and what is wrong) the certificate in use stays.
+  // Thread-safe. Ok and nothing done when the server has no TLS.
+  Status LoadTls();
   // Starts the event-loop threads.
   void Start();
   // Stops accepting, closes every connection and joins the threads once every connection's
