@@ -257,6 +257,40 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
 }
 
+// The node that holds a write's copy is killed, and is still a member (its --down-grace has
+// not passed): the next write of the same object through node 0, whose route names the dead
+// node first, gives its copy to the next live member (every chunk so far, from node 0's disk)
+// and succeeds at the first attempt (from a pipe, which `shoal cp` never sends twice).
+TEST_P(ClusterTest, AWriteWhoseCopyHolderIsDeadGivesItsCopyToAnotherMember) {
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  StartCluster(4);
+  const uint64_t size = 20 * kMiB + 17;  // three chunks
+  int dead = WriteThroughNode0WithTheStoreDown(61, size, "failover/obj");
+  ASSERT_NE(dead, -1);
+  nodes_[dead]->Crash();
+  std::vector<uint64_t> copies(4);
+  for (int i = 1; i < 4; i++) copies[i] = i == dead ? 0 : NodeMetric(Endpoint(i), "shoal_replica_bytes_total");
+  const std::string file = PatternFile(62, size);
+  auto cp = testing::RunCommand({"bash", "-c", "cat " + file + " | " + testing::ShoalBinary() + " cp -q --cache " +
+                                                   Endpoint(0) + " - " + Url("failover/obj")},
+                                testing::Servers().azurite.ClientEnv());
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_copy_holders_replaced_total"), 1u);
+  EXPECT_NE(nodes_[0]->Log().find("node n" + std::to_string(dead) + " cannot be reached"), std::string::npos);
+  int taker = -1;
+  for (int i = 1; i < 4; i++) {
+    if (i == dead) continue;
+    uint64_t got = NodeMetric(Endpoint(i), "shoal_replica_bytes_total") - copies[i];
+    if (got == 0) continue;
+    EXPECT_EQ(got, size) << "node n" << i << " holds the whole copy, once";
+    EXPECT_EQ(taker, -1) << "one node took the copy";
+    taker = i;
+  }
+  ASSERT_NE(taker, -1) << "a live member holds the copy";
+  // The taker's copy is the write's: with node 0 gone too, it uploads it.
+  CrashOriginAndExpectTheHolderUploads(taker, "failover/obj", testing::PatternSha256(62, size));
+}
+
 // A write with metadata through node 0 of two (--replicas 2) while the store refuses every
 // upload; node 0 is killed (-9) after the acknowledgement. The holder of the copy uploads it
 // with the write's content headers and user metadata (they came with the copy's commit), as
@@ -335,7 +369,7 @@ TEST_P(ClusterTest, AWriteSurvivesItsNodeComingBackWithAnEmptyDisk) {
   if (WithEtcd()) GTEST_SKIP() << "a member restarted under etcd waits out its old lease (--down-grace)";
   const uint64_t size = 24 * kMiB;
   std::string file = PatternFile(11, size);
-  extra_ = {"--replicas", "2", "--down-grace", "600"};
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
   StartCluster(4);
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
   auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), file, Url("disk/rank0.bin")});

@@ -225,6 +225,8 @@ std::string Node::MetricsText() {
           metrics_.previous_owner_hits);
   counter("tls_handshake_failures_total", "TLS connections whose handshake failed or timed out (a client that "
           "does not trust this node's certificate, or speaks plain HTTP to it).", metrics_.tls_handshake_failures);
+  counter("copy_holders_replaced_total", "Writes whose copy holder could not be reached, so another member took "
+          "its place (and every chunk so far) while the write went on.", metrics_.copy_holders_replaced);
   counter("auth_refusals_total", "Requests to the node's API refused: no token, an unknown one, or one whose "
           "scopes do not cover the request (each is logged).", metrics_.auth_refusals);
   counter("peer_failures_total", "Requests to other nodes that failed.", metrics_.peer_failures);

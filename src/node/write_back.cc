@@ -138,7 +138,7 @@ Writer::~Writer() {
     wb_->begun_uploads_.erase(id_);
   }
   for (auto& sent : sends_) {
-    if (sent.valid()) sent.wait();  // copies in flight end before the drop (Finish may have taken one)
+    if (sent.result.valid()) sent.result.wait();  // copies in flight end before the drop (Finish may have taken one)
   }
   // chunks_ + 1: a chunk stored whose copy then failed is not counted in chunks_.
   for (const auto& peer : replicas_) {
@@ -172,6 +172,7 @@ Status Writer::Flush() {
     if (st.code() == Code::kResourceExhausted) wb_->metrics_->errors_disk_full++;
     return st.WithContext("writing " + url_ + kNotAcknowledged);
   }
+  stored_ = chunks_ + 1;
   if (!replicas_.empty()) {
     // A copy to every replica, in the background; a few chunks in flight at most.
     auto copy = std::make_shared<const std::string>(data);
@@ -179,13 +180,13 @@ Status Writer::Flush() {
     for (const auto& peer : replicas_) {
       std::packaged_task<Status()> send(
           [cluster = wb_->cluster_, peer, path, copy] { return cluster->Call(peer, "PUT", path, *copy); });
-      sends_.push_back(send.get_future());
+      sends_.push_back(Send{peer.member.id, send.get_future()});
       wb_->copy_pool_->Submit(std::move(send));
     }
     while (sends_.size() > 4 * replicas_.size()) {
-      Status sent = sends_.front().get();
+      Status sent = Collect(sends_.front());
       sends_.pop_front();
-      if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
+      if (!sent.ok()) return sent;
     }
   }
   chunks_++;
@@ -205,6 +206,52 @@ Status Writer::Flush() {
   }
   if (streaming_) wb_->uploader_->AddPart(id_, chunks_ - 1);
   return Status::Ok();
+}
+
+Status Writer::Collect(Send& send) {
+  Status sent = send.result.get();
+  bool current = false;
+  for (const auto& p : replicas_) current |= p.member.id == send.holder;
+  if (sent.ok() || !current) return Status::Ok();  // a holder replaced already: its sends do not count
+  if (sent.code() != Code::kUnavailable) {
+    return sent.WithContext("copying " + url_ + " to node " + send.holder + kNotAcknowledged);
+  }
+  return ReplaceHolder(send.holder, sent);
+}
+
+Status Writer::ReplaceHolder(const std::string& dead, const Status& why) {
+  auto failed = [&](const std::string& what) {
+    return why.WithContext("copying " + url_ + " to node " + dead + " (" + what + ")" + kNotAcknowledged);
+  };
+  std::vector<std::string> skip{wb_->options_.node_id};
+  for (const auto& p : replicas_) skip.push_back(p.member.id);
+  auto next = wb_->NextHolder(url_, skip);
+  if (!next) return failed("no other live member to hold the copy");
+  // The new holder gets every chunk stored so far, from this node's disk, before the write goes on.
+  for (uint64_t i = 0; i < stored_; i++) {
+    auto chunk = wb_->chunks_->Get(engine::ChunkKey{url_, LocalVersion(id_), i});
+    if (!chunk.ok()) return failed("reading chunk " + std::to_string(i) + " back: " + chunk.status().message());
+    Status sent = wb_->cluster_->Call(*next, "PUT", ReplicaChunkPath(id_, url_, i), *chunk);
+    if (!sent.ok()) return failed("and then to node " + next->member.id + ": " + sent.message());
+  }
+  for (auto& p : replicas_) {
+    if (p.member.id == dead) p = *next;
+  }
+  wb_->metrics_->copy_holders_replaced++;
+  Logf(LogLevel::kWarn, "writing %s: node %s cannot be reached (%s); its copy goes to node %s instead",
+       url_.c_str(), dead.c_str(), why.message().c_str(), next->member.id.c_str());
+  return Status::Ok();
+}
+
+std::optional<cluster::Peer> WriteBack::NextHolder(const std::string& url, const std::vector<std::string>& skip) {
+  auto v = cluster_->view();
+  if (!v) return std::nullopt;
+  const auto members = static_cast<uint32_t>(v->placement().members().size());
+  for (const auto& p : v->RouteOf(url, 0, members).replicas) {
+    if (std::find(skip.begin(), skip.end(), p.member.id) != skip.end() || cluster_->PeerDown(p.member.id)) continue;
+    return p;
+  }
+  return std::nullopt;
 }
 
 Status WriteBack::ReserveStaged(uint64_t n, const std::string& url) {
@@ -280,16 +327,19 @@ Result<ObjectInfo> Writer::Finish() {
   r.created_unix_ms = UnixMillis();
   r.meta = meta_;
   // Every copy complete and fsynced on its node before the acknowledgement.
-  for (; !sends_.empty(); sends_.pop_front()) {
-    Status sent = sends_.front().get();
-    if (!sent.ok()) return sent.WithContext("copying " + url_ + " to a second node" + kNotAcknowledged);
+  for (; !sends_.empty(); sends_.pop_front()) SHOAL_RETURN_IF_ERROR(Collect(sends_.front()));
+  for (size_t i = 0; i < replicas_.size(); i++) {
+    const cluster::Peer peer = replicas_[i];
+    Status committed = wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false),
+                                           proto::ReplicaCommitBody(r.meta));
+    if (committed.code() == Code::kUnavailable) {  // died since its chunks went: another node takes its place
+      SHOAL_RETURN_IF_ERROR(ReplaceHolder(peer.member.id, committed));
+      i--;  // commit on the node now at i
+      continue;
+    }
+    SHOAL_RETURN_IF_ERROR(committed.WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
   }
-  for (const auto& peer : replicas_) {
-    SHOAL_RETURN_IF_ERROR(wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false),
-                                              proto::ReplicaCommitBody(r.meta))
-                              .WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
-    r.replicas.push_back(peer.member.id);
-  }
+  for (const auto& peer : replicas_) r.replicas.push_back(peer.member.id);
   {
     // The upload its parts went to so far, if it began: named in the record, so a restart
     // resumes it rather than leaving it open in the store.

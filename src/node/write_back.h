@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -54,6 +55,17 @@ class Writer {
   Writer(WriteBack* wb, std::string url, std::string id, ObjectMeta meta)
       : wb_(wb), url_(std::move(url)), id_(std::move(id)), meta_(std::move(meta)) {}
   Status Flush();
+  // One copy of one chunk on its way to a holder.
+  struct Send {
+    std::string holder;          // its member id
+    std::future<Status> result;  // on the copy pool
+  };
+  // Waits for `send`. A holder that cannot be reached (kUnavailable: it died, say) is replaced
+  // by the next live node of the object's route, which gets every chunk stored so far, read
+  // back from this node's disk: the write goes on while enough members live. Other errors,
+  // and no node to take its place, fail the write.
+  Status Collect(Send& send);
+  Status ReplaceHolder(const std::string& dead, const Status& why);
 
   WriteBack* wb_;
   std::string url_;
@@ -62,12 +74,13 @@ class Writer {
   std::string buffer_;  // the chunk being filled: chunk_size bytes, fill_ of them written
   size_t fill_ = 0;
   uint64_t chunks_ = 0;
+  uint64_t stored_ = 0;  // chunks on this node's disk (chunks_, or one more inside Flush)
   uint64_t size_ = 0;
   uint64_t reserved_ = 0;    // staged bytes this writer holds
   bool streaming_ = false;   // its parts are being uploaded already (Uploader::Open)
   bool finished_ = false;
   std::vector<cluster::Peer> replicas_;    // nodes that receive a copy of every chunk
-  std::deque<std::future<Status>> sends_;  // copies in flight on the copy pool, oldest first
+  std::deque<Send> sends_;                 // copies in flight on the copy pool, oldest first
 };
 
 // Write-back: objects written through this node. A write's chunks are pinned on local disk
@@ -144,6 +157,9 @@ class WriteBack {
   Status ReserveStaged(uint64_t n, const std::string& url);
   void ReleaseStaged(uint64_t n);
   // The nodes that hold copies of a new write to `url` (replicas - 1 of them).
+  // The first member of `url`'s route not in `skip` and not known down: a copy's holder in
+  // place of one that died.
+  std::optional<cluster::Peer> NextHolder(const std::string& url, const std::vector<std::string>& skip);
   Result<std::vector<cluster::Peer>> ReplicaTargets(const std::string& url);
 
   const NodeOptions& options_;
