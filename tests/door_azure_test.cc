@@ -169,6 +169,25 @@ TEST_F(DoorAzureTest, ListsThousandsOfBlobsWithPagesAndDelimiters) {
                                       {"basic/meta2.pt", {{"stage", "one"}}}}));
 }
 
+// The JavaScript SDK (@azure/storage-blob) by connection string: blocks, ranges, metadata,
+// listings by page and by hierarchy, delete.
+TEST_F(DoorAzureTest, JavaScriptSdkToo) {
+  auto r = testing::RunCommand({"node", testing::SourceDir() + "/tests/door_azure.js",
+                                "http://" + node_.Endpoint() + "/" + kAccount, "data", "js/"},
+                               {{"DOOR_AZURE_ACCOUNT", kAccount}, {"DOOR_AZURE_KEY", kKey}}, "", std::chrono::seconds(300));
+  ASSERT_EQ(r.exit_code, 0) << r.err << "\nnode log:\n" << node_.Log();
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_EQ(j["pages"], 2);  // pages of one: both blobs are not uploaded yet, merged in by the node
+  EXPECT_EQ(j["names"], Seen({"js/big.bin", "js/dir/small.txt"}));
+  EXPECT_EQ(j["tops"], Seen({"prefix:js/dir/", "blob:js/big.bin"}));  // the SDK yields prefixes first
+  EXPECT_EQ(j["deleted_status"], 404);
+  ASSERT_TRUE(testing::WaitUntilDurable(node_.Endpoint(), std::chrono::seconds(120)));
+  auto store = testing::Servers().azurite.Store(kBackend);
+  EXPECT_EQ(testing::ObjectSha256(*store, "azdoor/js/big.bin"), j["sha256"]);
+  EXPECT_EQ(store->Head("azdoor/js/dir/small.txt").status().code(), Code::kNotFound);
+}
+
 // A wrong account key (AuthenticationFailed) and a read-only SAS writing
 // (AuthorizationPermissionMismatch) are refused, and nothing of them reaches the store.
 TEST_F(DoorAzureTest, RefusesWhatIsNotSignedOrNotAllowed) {

@@ -646,38 +646,59 @@ TextResponse ListBlobs(AzureCall& call) {
   bool with_meta = false;
   std::stringstream include(call.Q("include"));
   for (std::string what; std::getline(include, what, ',');) with_meta |= what == "metadata";
-  std::string continuation;
+  // Our marker: the node's continuation of the page to list, and the last name already shown
+  // from it (a page of the node's listing may hold more than maxresults: its writes not yet
+  // uploaded are merged in; the rest of it is shown on the next page).
+  std::string continuation, after;
   if (!marker.empty()) {
-    std::optional<std::string> raw;
+    nlohmann::json m;
     if (StartsWith(marker, kMarkerTag)) {
       auto d = Base64Decode(marker.substr(std::string_view(kMarkerTag).size()));
-      if (d.ok()) raw = *d;
+      if (d.ok()) m = nlohmann::json::parse(*d, nullptr, false);
     }
-    if (!raw) {
+    if (!m.is_object() || !m["c"].is_string() || !m["a"].is_string()) {
       return call.Error(http::status::bad_request, "OutOfRangeInput",
                         "One of the request inputs is out of range: the marker is not a NextMarker this door gave");
     }
-    continuation = *raw;
+    continuation = m["c"].get<std::string>();
+    after = m["a"].get<std::string>();
   }
   Node* node = call.x.node;
   const ObjectUrl& base = call.bucket->base;
   const std::string root_url = base.WithKey("").ToString();
-  std::string target = std::string(proto::kListPath) + "?" + std::string(proto::kUrlParam) + "=" + UriEncode(root_url, false) +
-                       "&" + std::string(proto::kPrefixParam) + "=" + UriEncode(base.key + prefix, false) + "&" +
-                       std::string(proto::kMaxKeysParam) + "=" + std::to_string(std::min<uint64_t>(*max, 1000));
-  if (!delimiter.empty()) target += "&" + std::string(proto::kDelimiterParam) + "=" + UriEncode(delimiter, false);
-  if (!continuation.empty()) target += "&" + std::string(proto::kContinuationParam) + "=" + UriEncode(continuation, false);
-  // The node's page is complete in prefixes and keys; without a prefix of the bucket's own it
-  // would also show keys outside it, which the prefix above rules out.
-  auto page = ServeList(node, target);
-  if (!page.ok()) return call.Error(page.status(), false, "ContainerNotFound");
-  auto j = nlohmann::json::parse(*page, nullptr, false);
-  if (!j.is_object()) return call.Error(Status::Corruption("the node's listing is not JSON"));
-  // Names in order, blobs and prefixes together, as Azure lists them.
+  // Names in order, blobs (their entry of the node's listing) and prefixes (null) together, as
+  // Azure lists them.
+  nlohmann::json page;
   std::map<std::string, const nlohmann::json*> names;
-  for (const auto& o : j["objects"]) names[o["key"].get<std::string>().substr(base.key.size())] = &o;
-  for (const auto& p : j["prefixes"]) names.emplace(p.get<std::string>().substr(base.key.size()), nullptr);
-  const std::string next = j.value("next_continuation", "");
+  std::string next;  // the node's continuation after this page
+  do {
+    std::string target = std::string(proto::kListPath) + "?" + std::string(proto::kUrlParam) + "=" +
+                         UriEncode(root_url, false) + "&" + std::string(proto::kPrefixParam) + "=" +
+                         UriEncode(base.key + prefix, false) + "&" + std::string(proto::kMaxKeysParam) + "=" +
+                         std::to_string(std::min<uint64_t>(*max, 1000));
+    if (!delimiter.empty()) target += "&" + std::string(proto::kDelimiterParam) + "=" + UriEncode(delimiter, false);
+    if (!continuation.empty()) target += "&" + std::string(proto::kContinuationParam) + "=" + UriEncode(continuation, false);
+    auto listed = ServeList(node, target);
+    if (!listed.ok()) return call.Error(listed.status(), false, "ContainerNotFound");
+    page = nlohmann::json::parse(*listed, nullptr, false);
+    if (!page.is_object()) return call.Error(Status::Corruption("the node's listing is not JSON"));
+    for (const auto& o : page["objects"]) names[o["key"].get<std::string>().substr(base.key.size())] = &o;
+    for (const auto& p : page["prefixes"]) names.emplace(p.get<std::string>().substr(base.key.size()), nullptr);
+    if (!after.empty()) names.erase(names.begin(), names.upper_bound(after));
+    next = page.value("next_continuation", "");
+    if (names.empty() && !next.empty()) {  // all shown already: the node's next page
+      continuation = next;
+      after.clear();
+    }
+  } while (names.empty() && !next.empty());
+  std::string next_marker;
+  if (names.size() > *max) {  // the rest of this page next time
+    auto last = std::next(names.begin(), static_cast<long>(*max - 1));
+    next_marker = nlohmann::json{{"c", continuation}, {"a", last->first}}.dump();
+    names.erase(std::next(last), names.end());
+  } else if (!next.empty()) {
+    next_marker = nlohmann::json{{"c", next}, {"a", ""}}.dump();
+  }
 
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "EnumerationResults", "utf-8");
@@ -721,7 +742,7 @@ TextResponse ListBlobs(AzureCall& call) {
       for (const auto& [k, value] : meta->user) Add(m, k.c_str(), value);
     }
   }
-  Add(root, "NextMarker", next.empty() ? "" : kMarkerTag + Base64Encode(next));
+  Add(root, "NextMarker", next_marker.empty() ? "" : kMarkerTag + Base64Encode(next_marker));
   return call.Xml(http::status::ok, XmlText(doc));
 }
 
