@@ -38,8 +38,10 @@ Result<nlohmann::json> ReadJson(const std::string& path) {
   return j;
 }
 
+// Replaces `path` whole. Writers of one path at once (the first Put Blocks of a blob, all
+// making its area) each write a temporary file of their own: the last rename wins, never a mix.
 Status WriteJson(const std::string& path, const nlohmann::json& j) {
-  std::string tmp = path + ".tmp";
+  std::string tmp = path + "." + RandomHex() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << j.dump();
