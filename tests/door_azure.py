@@ -234,6 +234,18 @@ def step_open(endpoint, container):
     print(json.dumps({"names": names}))
 
 
+def step_overwrite(endpoint, container):
+    """20 blobs of 3 MiB, each overwritten with 1,000 + i bytes as soon as it is acknowledged."""
+    svc = service(endpoint)
+    for i in range(20):
+        bc = svc.get_blob_client(container, f"overwrite/x{i}")
+        bc.upload_blob(pattern(i, 3 * MiB), overwrite=True)
+        bc.upload_blob(pattern(100 + i, 1000 + i), overwrite=True)
+        expect(bc.download_blob().readall() == pattern(100 + i, 1000 + i), f"x{i} reads as the second write")
+    print(json.dumps({}))
+
+
 if __name__ == "__main__":
     step, endpoint, container, *rest = sys.argv[1:]
     globals()["step_" + step.replace("-", "_")](endpoint, container, *rest)
+

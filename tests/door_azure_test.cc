@@ -211,6 +211,20 @@ TEST_F(DoorAzureTest, RefusesWhatIsNotSignedOrNotAllowed) {
   }
 }
 
+// A blob overwritten while its first version is still uploading ends as the second in the
+// store: a small overwrite used to land first and be overwritten by the large original.
+TEST_F(DoorAzureTest, AnOverwriteWhileTheFirstUploadsWins) {
+  Step("overwrite", "data");
+  ASSERT_TRUE(testing::WaitUntilDurable(node_.Endpoint(), std::chrono::seconds(120)));
+  auto store = testing::Servers().azurite.Store(kBackend);
+  for (int i = 0; i < 20; i++) {
+    auto head = store->Head("azdoor/overwrite/x" + std::to_string(i));
+    ASSERT_TRUE(head.ok()) << head.status().ToString();
+    EXPECT_EQ(head->size, 1000u + i) << "overwrite/x" << i;
+  }
+  EXPECT_EQ(testing::ObjectSha256(*store, "azdoor/overwrite/x7"), ScriptPatternSha256(107, 1007));
+}
+
 // An open door (--door-open) takes Azure requests of any account, signed with any key or not
 // signed at all.
 TEST(DoorAzureOpenTest, AnOpenDoorTakesAnyAccount) {
