@@ -131,8 +131,8 @@ awaitable<bool> SendDoorObject(Exchange& x, const std::string& url, const Object
   co_return keep_alive;
 }
 
-Precondition CheckPreconditions(const Request& req, const std::string& etag, std::time_t modified) {
-  const std::string quoted = "\"" + etag + "\"";
+Precondition CheckPreconditions(const Request& req, const std::string& etag, std::time_t modified,
+                                const std::string& same_as) {
   auto cond = [&](std::string_view name) { return std::string(Header(req, name)); };
   auto etag_in = [&](const std::string& list) {
     if (list == "*") return true;
@@ -141,7 +141,8 @@ Precondition CheckPreconditions(const Request& req, const std::string& etag, std
       while (!t.empty() && t.front() == ' ') t.erase(0, 1);
       while (!t.empty() && t.back() == ' ') t.pop_back();
       if (StartsWith(t, "W/")) t = t.substr(2);
-      if (t == quoted || t == etag) return true;
+      t = Unquote(t);
+      if (t == etag || (!same_as.empty() && t == same_as)) return true;
     }
     return false;
   };

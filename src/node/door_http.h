@@ -69,8 +69,12 @@ awaitable<bool> SendDoorObject(Exchange& x, const std::string& url, const Object
 
 // What the conditions of a GET or HEAD (If-Match, If-None-Match, If-Modified-Since,
 // If-Unmodified-Since; RFC 9110 13.2.2's order) say of the version `etag` (unquoted) last
-// modified at `modified`.
+// modified at `modified`. `same_as`, when not empty, is another name of the same bytes: the
+// local version a write through this node was answered with, which the store's ETag replaces
+// once it is uploaded (ObjectCatalog::ChunkVersion), so a client that read the blob before the
+// upload (the Azure SDKs send If-Match on every range after the first) still matches it.
 enum class Precondition { kProceed, kFailed /* 412 */, kNotModified /* 304 */ };
-Precondition CheckPreconditions(const Request& req, const std::string& etag, std::time_t modified);
+Precondition CheckPreconditions(const Request& req, const std::string& etag, std::time_t modified,
+                                const std::string& same_as = "");
 
 }  // namespace shoal::node

@@ -362,7 +362,8 @@ awaitable<bool> GetObject(S3Call& call) {
   if (!info.ok()) co_return co_await x.Write(call.Error(info.status()));
   const std::string etag = "\"" + info->etag + "\"";
   std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
-  const Precondition pre = CheckPreconditions(call.req, info->etag, modified);
+  const std::string local = node->objects().ChunkVersion(url, info->etag);  // the same bytes' name before the upload
+  const Precondition pre = CheckPreconditions(call.req, info->etag, modified, local == info->etag ? "" : local);
   if (pre == Precondition::kFailed) {
     co_return co_await x.Write(call.Error(http::status::precondition_failed, "PreconditionFailed",
                                           "At least one of the pre-conditions you specified did not hold"));
