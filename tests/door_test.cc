@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "common/strings.h"
 #include "net/http_client.h"
@@ -129,19 +128,12 @@ TEST_F(DoorTest, ABucketMayFrontS3) {
 // 2,500 keys listed with V2 pages of 1,000 and V1 markers, and by delimiter.
 TEST_F(DoorTest, ListsThousandsOfKeysWithPagesAndDelimiters) {
   auto store = testing::Servers().azurite.Store(kBackend);
-  std::vector<std::thread> writers;
-  std::atomic<int> failed{0};
-  for (int t = 0; t < 8; t++) {
-    writers.emplace_back([&, t] {
-      for (int i = t; i < 2500; i += 8) {
-        char key[64];
-        std::snprintf(key, sizeof key, "door/many/d%d/k%05d", i % 5, i);
-        if (!store->PutObject(key, "x").ok()) failed++;
-      }
-    });
-  }
-  for (auto& w : writers) w.join();
-  ASSERT_EQ(failed, 0);
+  ASSERT_EQ(testing::PutMany(*store, 2500, [](int i) {
+              char key[64];
+              std::snprintf(key, sizeof key, "door/many/d%d/k%05d", i % 5, i);
+              return std::string(key);
+            }),
+            0);
   auto listed = Step({"list", "data", "many/", "2500"});
   EXPECT_EQ(listed["keys"], 2500);
   EXPECT_EQ(listed["pages"], 3);

@@ -463,7 +463,7 @@ int RunDaemon(int argc, char** argv) {
   if (*door) {
     std::string names;
     for (const auto& b : (*door)->buckets()) names += (names.empty() ? "" : ", ") + b.name + " = " + b.base.ToString();
-    Logf(LogLevel::kInfo, "S3 front door at http://%s/ serving %s; %s", bound.c_str(), names.c_str(),
+    Logf(LogLevel::kInfo, "front door (S3, and Azure Blob at /ACCOUNT/) at http://%s/ serving %s; %s", bound.c_str(), names.c_str(),
          (*door)->open() ? "OPEN to anyone (--door-open)" : ("keys from " + flags.door.credentials_file).c_str());
   }
   if (advertise.empty()) advertise = bound;

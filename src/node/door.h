@@ -1,11 +1,11 @@
 #pragma once
 
-// The front door: the S3 API (and, next, the Azure Blob API) served by every node on its
-// own port, so unmodified tools reach the cache by changing one endpoint. This file holds
-// what the door is configured with: the buckets it serves (each a name in front of a
-// backend URL prefix, so an S3 bucket may front an Azure container) and the keys that may
-// use it (door/credentials.h). The routes are in door_s3.cc; docs/front-door.md describes
-// what is served and what is refused.
+// The front door: the S3 API and the Azure Blob API served by every node on its own port, so
+// unmodified tools reach the cache by changing one endpoint. This file holds what the door is
+// configured with: the buckets it serves (each a name in front of a backend URL prefix, so an
+// S3 bucket may front an Azure container, and an Azure container an S3 bucket) and the keys
+// that may use it (door/credentials.h). The routes are in door_s3.cc and door_azure.cc;
+// docs/front-door.md describes what is served and what is refused.
 //
 // Thread-safety: a Door is immutable after Make, except its Credentials, which reload
 // atomically (door/credentials.h). Shared by every connection.
@@ -24,7 +24,7 @@ namespace shoal::node {
 
 // One name the door serves.
 struct DoorBucket {
-  std::string name;  // what clients call it: an S3 bucket name
+  std::string name;  // what clients call it: an S3 bucket name, and the Azure container's
   ObjectUrl base;    // where its objects live: base.key is "" or a prefix ending in '/'
   // The backend URL of `key` in this bucket.
   std::string UrlOf(std::string_view key) const;
@@ -40,7 +40,7 @@ struct DoorOptions {
   std::shared_ptr<door::Credentials> credentials;
   bool open = false;             // --door-open: no keys file, anyone may use the door
   std::string region = "us-east-1";  // what GetBucketLocation answers and SigV4 scopes name
-  std::string uploads_dir;  // where multipart uploads are staged (DATA_DIR/door-uploads)
+  std::string uploads_dir;  // where multipart uploads and blocks are staged (DATA_DIR/door-uploads)
 };
 
 class Door {
@@ -58,7 +58,7 @@ class Door {
   const door::Credentials* credentials() const { return credentials_.get(); }
   bool open() const { return credentials_ == nullptr; }
   const std::string& region() const { return region_; }
-  // Multipart uploads being staged (thread-safe itself).
+  // Multipart uploads and Azure blocks being staged (thread-safe itself).
   DoorUploads* uploads() const { return uploads_.get(); }
 
  private:

@@ -5,10 +5,6 @@
 // door is open; reads go through the node's read path, writes through write-back. What is
 // refused, and how, is in docs/front-door.md.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/un.h>
-
 #include <chrono>
 #include <ctime>
 #include <map>
@@ -20,6 +16,7 @@
 #include "door/s3_auth.h"
 #include "net/node_protocol.h"
 #include "node/door.h"
+#include "node/door_http.h"
 #include "node/exchange.h"
 #include "node/request_parse.h"
 
@@ -28,16 +25,7 @@ namespace {
 
 constexpr uint64_t kMaxPutBytes = 5ull << 30;   // S3's limit for one PutObject
 constexpr uint64_t kMaxXmlBody = 2ull << 20;    // DeleteObjects of 1,000 long keys fits
-constexpr size_t kBodySlice = 1 << 20;          // raw body bytes read and decoded at a time
 constexpr const char* kTokenTag = "s1.";        // our continuation tokens (a V1 marker is a key)
-
-std::string HttpDate(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
 
 std::string IsoDate(std::time_t t) {
   std::tm tm{};
@@ -45,15 +33,6 @@ std::string IsoDate(std::time_t t) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
   return buf;
-}
-
-// An HTTP date (RFC 7231's IMF-fixdate); nullopt for anything else.
-std::optional<std::time_t> ParseHttpDate(std::string_view text) {
-  std::tm tm{};
-  std::string s(text);
-  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return std::nullopt;
-  return timegm(&tm);
 }
 
 // encoding-type=url: every byte but the unreserved ones and '/' as %XX.
@@ -72,69 +51,24 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
-std::string ClientIp(Socket& socket) {
-  beast::error_code ec;
-  auto ep = socket.remote_endpoint(ec);
-  if (ec) return "";
-  char buf[INET6_ADDRSTRLEN] = {0};
-  const sockaddr* sa = reinterpret_cast<const sockaddr*>(ep.data());
-  if (sa->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
-  } else if (sa->sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
-  } else {
-    return "127.0.0.1";  // a Unix socket: this host
-  }
-  return buf;
-}
-
-std::string XmlText(const pugi::xml_document& doc) {
-  std::ostringstream out;
-  doc.save(out, "", pugi::format_raw, pugi::encoding_utf8);
-  return out.str();
-}
-
 pugi::xml_node XmlRoot(pugi::xml_document& doc, const char* name) {
-  auto decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "UTF-8";
-  auto root = doc.append_child(name);
+  auto root = node::XmlRoot(doc, name, "UTF-8");
   root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
   return root;
 }
 
-void Add(pugi::xml_node parent, const char* name, const std::string& value) {
-  parent.append_child(name).text().set(value.c_str());
-}
+void Add(pugi::xml_node parent, const char* name, const std::string& value) { XmlAdd(parent, name, value); }
 
 // One S3 request: what it names, who signed it, and how to answer it.
-struct S3Call {
-  Exchange& x;
-  Parser& parser;
-  const Door& door;
-  const Request& req;
-  unsigned v;
-  bool ka;
-  bool head;
+struct S3Call : DoorCall {
   std::string request_id = RandomHex();
   std::string raw_path;
-  std::vector<door::QueryParam> query;
   std::string bucket_name, key;  // decoded
   const DoorBucket* bucket = nullptr;
-  door::RequestView view;
   door::S3Principal principal;  // when verified (or made up for an open door)
 
-  S3Call(Exchange& ex, Parser& p, const Door& d)
-      : x(ex), parser(p), door(d), req(p.get()), v(req.version()), ka(req.keep_alive()),
-        head(req.method() == http::verb::head) {}
+  S3Call(Exchange& ex, Parser& p, const Door& d) : DoorCall(ex, p, d), raw_path(view.raw_path) {}
 
-  bool Has(std::string_view name) const {
-    for (const auto& q : query) {
-      if (q.name == name) return true;
-    }
-    return false;
-  }
-  std::string Q(std::string_view name) const { return door::QueryValue(query, name).value_or(""); }
   std::string Resource() const { return raw_path; }
 
   template <class Body>
@@ -265,47 +199,6 @@ Result<ObjectMeta> S3MetaOf(const S3Call& call) {
 }
 
 // ---- bodies ---------------------------------------------------------------------------------
-
-// Reads the raw body (Content-Length or HTTP chunked) a slice at a time and hands each to
-// `take` on the serve pool. False if the connection failed; *st the first error of `take` or
-// of the framing (the rest of the body is then not read).
-awaitable<bool> ReadRawBody(Exchange& x, Parser& parser, const std::function<Status(std::string_view)>& take,
-                            Status* st) {
-  std::string buf(kBodySlice, '\0');
-  auto slice = [&](uint64_t n) -> awaitable<bool> {  // n bytes of body, in slices
-    while (n > 0 && st->ok()) {
-      size_t got = 0;
-      if (!co_await x.ReadSome(buf.data(), std::min<uint64_t>(n, buf.size()), &got)) co_return false;
-      n -= got;
-      std::string_view data(buf.data(), got);
-      auto job = x.Offload([&take, data] { return take(data); });
-      *st = co_await std::move(job);
-    }
-    co_return true;
-  };
-  if (!parser.get().chunked()) co_return co_await slice(parser.content_length().value_or(0));
-  std::string line;
-  while (st->ok()) {
-    if (!co_await x.ReadChunkLine(&line, st)) co_return false;
-    if (!st->ok()) break;
-    auto size = ParseChunkSize(line);
-    if (!size.ok()) {
-      *st = size.status();
-      break;
-    }
-    if (*size == 0) {
-      do {
-        if (!co_await x.ReadChunkLine(&line, st)) co_return false;
-      } while (st->ok() && !line.empty());
-      break;
-    }
-    if (!co_await slice(*size)) co_return false;
-    if (!st->ok()) break;
-    if (!co_await x.ReadChunkLine(&line, st)) co_return false;
-    if (st->ok() && !line.empty()) *st = Status::InvalidArgument("malformed chunked body");
-  }
-  co_return true;
-}
 
 // The body of a PutObject or UploadPart: read raw (ReadRawBody), decoded and checked as it comes
 // (door/s3_auth.h: signatures, digests, checksums), the payload handed to `write`. *bad is S3's
@@ -469,36 +362,17 @@ awaitable<bool> GetObject(S3Call& call) {
   if (!info.ok()) co_return co_await x.Write(call.Error(info.status()));
   const std::string etag = "\"" + info->etag + "\"";
   std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
-  // Conditions (RFC 9110 13.2.2's order).
-  auto cond = [&](std::string_view name) { return std::string(Header(call.req, name)); };
-  auto etag_in = [&](const std::string& list) {
-    if (list == "*") return true;
-    std::stringstream items(list);
-    for (std::string t; std::getline(items, t, ',');) {
-      while (!t.empty() && t.front() == ' ') t.erase(0, 1);
-      while (!t.empty() && t.back() == ' ') t.pop_back();
-      if (StartsWith(t, "W/")) t = t.substr(2);
-      if (t == etag || t == info->etag) return true;
-    }
-    return false;
-  };
-  std::string if_match = cond("If-Match"), if_none = cond("If-None-Match");
-  auto since = ParseHttpDate(cond("If-Modified-Since")), unmodified = ParseHttpDate(cond("If-Unmodified-Since"));
-  bool not_modified = false;
-  if (!if_match.empty() ? !etag_in(if_match) : (unmodified && modified > *unmodified)) {
+  const std::string local = node->objects().ChunkVersion(url, info->etag);  // the same bytes' name before the upload
+  const Precondition pre = CheckPreconditions(call.req, info->etag, modified, local == info->etag ? "" : local);
+  if (pre == Precondition::kFailed) {
     co_return co_await x.Write(call.Error(http::status::precondition_failed, "PreconditionFailed",
                                           "At least one of the pre-conditions you specified did not hold"));
   }
-  if (!if_none.empty()) {
-    not_modified = etag_in(if_none);
-  } else if (since) {
-    not_modified = modified <= *since;
-  }
-  if (not_modified) {
+  if (pre == Precondition::kNotModified) {
     http::response<http::empty_body> res{http::status::not_modified, call.v};
     call.Stamp(res);
     res.set(http::field::etag, etag);
-    res.set(http::field::last_modified, HttpDate(modified));
+    res.set(http::field::last_modified, FormatRfc1123(modified));
     co_return co_await x.WriteHeader(res) && call.ka;
   }
   uint64_t offset = 0, length = info->size;
@@ -516,30 +390,13 @@ awaitable<bool> GetObject(S3Call& call) {
   http::response<http::empty_body> res{status, call.v};
   call.Stamp(res);
   res.set(http::field::etag, etag);
-  res.set(http::field::last_modified, HttpDate(modified));
+  res.set(http::field::last_modified, FormatRfc1123(modified));
   res.set(http::field::accept_ranges, "bytes");
   for (const auto& [name, value] : MetaHeaders(info->meta ? *info->meta : ObjectMeta{}, &ContentField::header, "x-amz-meta-")) {
     res.set(name, value);
   }
-  if (status == http::status::partial_content) {
-    res.set(http::field::content_range, "bytes " + std::to_string(offset) + "-" + std::to_string(offset + length - 1) +
-                                            "/" + std::to_string(info->size));
-  }
-  res.content_length(length);
-  if (call.head) co_return co_await x.WriteHeader(res) && call.ka;
-  ObjectSend send{url, *info, offset, length, ReadMode::kRoute, false, false,
-                  [](const ObjectInfo& at, http::response<http::empty_body>& r) {
-                    r.set(http::field::etag, "\"" + at.etag + "\"");
-                  }};
-  Status st;
-  bool header_sent = false, fetched = false;
-  if (!co_await SendObject(x, send, res, &st, &header_sent, &fetched)) co_return false;
-  if (!st.ok()) {
-    if (!header_sent) co_return co_await x.Write(call.Error(st));
-    CountError(node, st);
-    co_return false;
-  }
-  co_return call.ka;
+  const std::function<TextResponse(const Status&)> error = [&call](const Status& st) { return call.Error(st); };
+  co_return co_await SendDoorObject(x, url, *info, offset, length, call.head, call.ka, res, error);
 }
 
 // PUT of an object: the body decoded and checked as it comes, into write-back; 200 once the
@@ -891,16 +748,6 @@ void Locate(S3Call& call) {
 awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
   S3Call call(x, parser, door);
   const Request& req = call.req;
-  std::string_view target(req.target().data(), req.target().size());
-  size_t q = target.find('?');
-  call.raw_path = std::string(target.substr(0, q));
-  std::string raw_query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
-  call.query = door::ParseQuery(raw_query);
-  call.view.method = std::string(req.method_string());
-  call.view.raw_path = call.raw_path;
-  call.view.raw_query = raw_query;
-  for (const auto& f : req) call.view.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  call.view.client_ip = ClientIp(x.conn().socket);
   Locate(call);
   const bool has_body = !parser.is_done();
   if (auto e = Authenticate(call)) {

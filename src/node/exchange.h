@@ -262,8 +262,15 @@ TextResponse ServeCommit(Node* node, const Request& req);              // POST /
 TextResponse ServeWarm(Node* node, const Request& req);                // POST /v1/warm
 TextResponse ServePending(Node* node, const Request& req);             // GET /v1/pending
 
-// door_s3.cc: every request outside /v1 and the probes when the node has a door.
+// The front door: every request outside /v1 and the probes when the node has a door. An
+// Azure Blob request (IsAzureRequest) goes to door_azure.cc, any other to door_s3.cc.
 awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door);
+awaitable<bool> ServeAzure(Exchange& x, Parser& parser, const Door& door);
+// Whether a door request is Azure Blob's (/ACCOUNT/CONTAINER/BLOB): not when the Host names a
+// bucket (S3 virtual-hosted) or it is signed for S3 (SigV4 header or presigned URL); yes when
+// signed Shared Key or carrying a SAS (sv and sig); else yes when its first path segment is an
+// Azure account of the keys file, or, on an open door, any first segment that is not a bucket.
+bool IsAzureRequest(const Door& door, const Request& req);
 
 // cluster_routes.cc
 awaitable<bool> ServeReplica(Exchange& x, Parser& parser);             // /v1/replica/*

@@ -135,8 +135,12 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
     co_return co_await x.Write(ErrorResponse(v, ka, http::status::not_found,
                                               Status::NotFound("this is the metrics port: only /metrics, /healthz and /readyz")));
   }
-  // The door authenticates its own clients (SigV4 against --credentials), not with the token.
-  if (ctx.options.door && !StartsWith(target, proto::kApiPrefix)) co_return co_await ServeS3(x, parser, *ctx.options.door);
+  // The door authenticates its own clients (SigV4, Shared Key, SAS against --credentials), not
+  // with the node's tokens.
+  if (ctx.options.door && !StartsWith(target, proto::kApiPrefix)) {
+    if (IsAzureRequest(*ctx.options.door, req)) co_return co_await ServeAzure(x, parser, *ctx.options.door);
+    co_return co_await ServeS3(x, parser, *ctx.options.door);
+  }
   {
     bool unknown = false;
     Status refused = Authenticate(req, target, &unknown);

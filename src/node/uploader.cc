@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -232,7 +233,13 @@ std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
 bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
   if (in_flight_ >= std::max(1, options_.max_concurrency)) return false;
   auto now = Clock::now();
+  // Objects with an older write still here (queued, uploading, or cancelled with a request in
+  // flight): a newer write of one may send its parts, but commits only once the older is gone,
+  // so the store ends with the newest (a small overwrite would otherwise land before a large
+  // original and be overwritten by it).
+  std::unordered_set<std::string> older;
   for (const auto& job : jobs_) {
+    const bool after_older = !older.insert(job->record.url).second;
     if (job->cancelled) continue;
     if (job->lane->stats.in_flight >= static_cast<int>(job->lane->stats.window)) continue;
     if (job->not_before > now) {
@@ -240,7 +247,7 @@ bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
       continue;
     }
     if (job->whole()) {
-      if (job->committing) continue;
+      if (job->committing || after_older) continue;
       job->committing = true;
       *task = Task{Task::Kind::kPutWhole, job};
       return true;
@@ -256,7 +263,7 @@ bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
       job->todo.pop_front();
       return true;
     }
-    if (job->sealed && job->in_flight == 0 && job->done == job->parts && !job->committing) {
+    if (job->sealed && job->in_flight == 0 && job->done == job->parts && !job->committing && !after_older) {
       job->committing = true;
       *task = Task{Task::Kind::kComplete, job};
       return true;

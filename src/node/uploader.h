@@ -54,7 +54,9 @@ struct UploadProgress {
 // Uploads acknowledged writes to the object store in the background. Objects are taken in
 // FIFO order (oldest write first) and cut into parts (one per chunk); up to max_concurrency
 // parts are in flight at once, across objects, so one large checkpoint uses many connections
-// and small ones pipeline behind it. Each storage account (AccountLabel of the object's URL)
+// and small ones pipeline behind it. Two writes of one object may send parts at once, but the
+// newer commits (its Put or Complete) only once the older is committed or cancelled, so the
+// store ends with the newest. Each storage account (AccountLabel of the object's URL)
 // has a window of its own that adapts to it (AIMD): it halves, at most once per round trip,
 // when a part meets a 429 or 503 (the account's request for less load, already retried with
 // back-off by the store client), and grows by one part per window of clean parts up to

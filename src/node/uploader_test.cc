@@ -218,5 +218,21 @@ TEST(UploaderTest, AFailedCommitStartsTheObjectAgainUnderAFreshUpload) {
   EXPECT_EQ(h.metrics.upload_failures.load(), 1u);
 }
 
+// A small overwrite acknowledged while the original is still uploading must not be overwritten
+// by it: the newer write commits only after the older one.
+TEST(UploaderTest, ANewerWriteOfAnObjectCommitsAfterTheOlder) {
+  Harness h(4);
+  h.store->part_time = std::chrono::milliseconds(10);
+  auto v1 = Harness::Record("v1", 24 * 2, 2);  // 24 parts, slow
+  auto v2 = Harness::Record("v2", 3, 4);       // one chunk: a single Put
+  v1.url = v2.url = "file:///fake/same";
+  h.uploader->Add(v1);
+  h.uploader->Add(v2);
+  ASSERT_TRUE(h.WaitDurable(2));
+  EXPECT_EQ(h.store->Object("fake/same"), "aaa");
+  std::lock_guard<std::mutex> lock(h.mu);
+  EXPECT_EQ(h.durable, (std::vector<std::string>{"file:///fake/same", "file:///fake/same"}));
+}
+
 }  // namespace
 }  // namespace shoal::node

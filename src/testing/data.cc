@@ -1,7 +1,9 @@
 #include "testing/data.h"
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "common/strings.h"
@@ -86,6 +88,20 @@ std::string ObjectSha256(ObjectStore& store, const std::string& key) {
     return Status::Ok();
   });
   return st.ok() ? h.HexDigest() : st.ToString();
+}
+
+int PutMany(ObjectStore& store, int count, const std::function<std::string(int)>& key_of) {
+  std::vector<std::thread> writers;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 8; t++) {
+    writers.emplace_back([&, t] {
+      for (int i = t; i < count; i += 8) {
+        if (!store.PutObject(key_of(i), "x").ok()) failed++;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  return failed;
 }
 
 }  // namespace shoal::testing

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "store/transfer.h"
@@ -44,5 +45,8 @@ bool WritePatternFile(const std::string& path, uint64_t seed, uint64_t size);
 std::string FileSha256(const std::string& path);
 // sha256 of object `key` in `store`, or the error's text (so a test's EXPECT_EQ shows it).
 std::string ObjectSha256(ObjectStore& store, const std::string& key);
+// Puts objects key_of(0) .. key_of(count - 1), each holding "x", from 8 threads at once (a
+// listing's fixture); how many failed.
+int PutMany(ObjectStore& store, int count, const std::function<std::string(int)>& key_of);
 
 }  // namespace shoal::testing
