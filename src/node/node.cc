@@ -230,6 +230,10 @@ std::string Node::MetricsText() {
   counter("auth_refusals_total", "Requests to the node's API refused: no token, an unknown one, or one whose "
           "scopes do not cover the request (each is logged).", metrics_.auth_refusals);
   counter("peer_failures_total", "Requests to other nodes that failed.", metrics_.peer_failures);
+  counter("peer_retries_total", "Chunks asked of a peer again after one failed request (rather than of the store).",
+          metrics_.peer_retries);
+  counter("peers_marked_down_total", "Times a peer was skipped for a few seconds: nothing listened there, or "
+          "several requests in a row failed.", metrics_.peers_marked_down);
   counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",
           metrics_.bytes_served_peers);
   counter("bytes_served_local_total", "Object bytes sent over the Unix socket, to clients on this host (part of "

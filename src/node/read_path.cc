@@ -119,13 +119,24 @@ ReadPath::ChunkResult ReadPath::FetchFromPeer(const cluster::Peer& peer, const s
   http::Response resp;
   Status st;
   net::Backoff busy_backoff(kBusyBackoff, kBusyMaxBackoff);
-  for (int busy = 0;; busy++) {
+  for (int busy = 0, failed = 0;;) {
     resp = http::Response{};
     st = GetChunk(peer.endpoint, url, info, index, cache_only ? proto::kReadCacheOnly : proto::kReadForwarded, "",
                   fill.get(), &resp);
+    if (!st.ok()) {
+      // One failed request (a reset, a timeout) is not a dead peer: ask once more after a
+      // moment, for the rest of the chunk, unless it is now known down (nothing listens).
+      cluster_->PeerFailed(peer.member.id, st);
+      if (failed++ > 0 || cluster_->PeerDown(peer.member.id)) break;
+      metrics_->peer_retries++;
+      std::this_thread::sleep_for(busy_backoff.Next());
+      continue;
+    }
+    cluster_->PeerAnswered(peer.member.id);
     // A peer at its connection cap says so at once: wait a moment and ask again (a few
     // times), rather than call it down and fetch from the store what it holds.
-    if (!st.ok() || resp.status != 503 || resp.Header(proto::kErrorHeader) != proto::kBusy || busy == kBusyRetries) break;
+    if (resp.status != 503 || resp.Header(proto::kErrorHeader) != proto::kBusy || busy == kBusyRetries) break;
+    busy++;
     metrics_->peer_busy++;
     std::this_thread::sleep_for(busy_backoff.Next());
   }
@@ -147,11 +158,7 @@ ReadPath::ChunkResult ReadPath::FetchFromPeer(const cluster::Peer& peer, const s
     resp = http::Response{};
     st = GetChunk(peer.endpoint, url, info, index, proto::kReadForwarded, holder, fill.get(), &resp);
   }
-  if (!st.ok()) {
-    metrics_->peer_failures++;
-    cluster_->MarkDown(peer.member.id);
-    return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + "): " + st.message());
-  }
+  if (!st.ok()) return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + "): " + st.message());
   if (resp.status == 404) return Status::NotFound(url + " chunk " + std::to_string(index) + " is not on " + peer.member.id);
   if (resp.status == 412) return Status::PreconditionFailed(url + " changed in the object store");
   if (resp.status / 100 != 2 || fill->filled() != fill->length()) {

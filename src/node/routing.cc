@@ -16,7 +16,6 @@ namespace shoal::node {
 
 namespace {
 // How long a peer that failed a request is skipped (reads go to the store meanwhile).
-constexpr auto kPeerRetryAfter = std::chrono::seconds(3);
 // Between attempts to join etcd while this node's previous lease lapses.
 constexpr std::chrono::milliseconds kJoinBackoff{250};
 constexpr std::chrono::milliseconds kJoinMaxBackoff{1000};
@@ -248,11 +247,19 @@ void ClusterRouting::OnMembership(const cluster::MembershipEvent& e) {
   AdoptView(*next);
 }
 
-bool ClusterRouting::PeerDown(const std::string& id) {
-  std::lock_guard<std::mutex> lock(view_mu_);
-  auto it = peer_down_until_.find(id);
-  return it != peer_down_until_.end() && std::chrono::steady_clock::now() < it->second;
+bool ClusterRouting::PeerDown(const std::string& id) { return health_.Down(id); }
+
+void ClusterRouting::PeerFailed(const std::string& id, const Status& why) {
+  metrics_->peer_failures++;
+  if (health_.Failed(id, why)) {
+    metrics_->peers_marked_down++;
+    Logf(LogLevel::kWarn, "node %s skipped for %lld s: %s", id.c_str(),
+         static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(PeerHealth::kDownFor).count()),
+         why.message().c_str());
+  }
 }
+
+void ClusterRouting::PeerAnswered(const std::string& id) { health_.Answered(id); }
 
 Status ClusterRouting::Call(const cluster::Peer& peer, const std::string& method, const std::string& path,
                       std::string_view body, std::string* answer, std::chrono::milliseconds timeout) {
@@ -262,10 +269,10 @@ Status ClusterRouting::Call(const cluster::Peer& peer, const std::string& method
   http::Response resp;
   Status st = peers_.Send(req, &resp);
   if (!st.ok()) {
-    metrics_->peer_failures++;
-    MarkDown(peer.member.id);
+    PeerFailed(peer.member.id, st);
     return Status::Unavailable("node " + peer.member.id + " (" + peer.endpoint + ") cannot be reached: " + st.message());
   }
+  PeerAnswered(peer.member.id);
   if (resp.status == 404) return Status::NotFound(method + " " + path + " at node " + peer.member.id + ": " + resp.body);
   if (resp.status / 100 != 2) {
     metrics_->peer_failures++;
@@ -303,11 +310,6 @@ Status ClusterRouting::Leave() {
     if (!st.ok()) Logf(LogLevel::kWarn, "could not tell %s that this node left: %s\n", p.member.id.c_str(), st.ToString().c_str());
   }
   return Status::Ok();
-}
-
-void ClusterRouting::MarkDown(const std::string& id) {
-  std::lock_guard<std::mutex> lock(view_mu_);
-  peer_down_until_[id] = std::chrono::steady_clock::now() + kPeerRetryAfter;
 }
 
 Status ClusterRouting::Send(const http::Request& req, http::Response* resp, const ByteSink* sink) {

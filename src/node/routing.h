@@ -16,6 +16,7 @@
 #include "net/http_client.h"
 #include "node/metrics.h"
 #include "node/options.h"
+#include "node/peer_health.h"
 
 namespace shoal::node {
 
@@ -50,12 +51,15 @@ class ClusterRouting {
   // Applies one membership change from etcd (the watch thread calls it).
   void OnMembership(const cluster::MembershipEvent& event);
 
-  // Whether peer `id` failed lately and is skipped for now.
+  // Whether peer `id` failed lately and is skipped for now (peer_health.h).
   bool PeerDown(const std::string& id);
-  // Peer `id` failed a request: skipped for a few seconds.
-  void MarkDown(const std::string& id);
+  // A request to peer `id` failed with `why` (counted in shoal_peer_failures_total): it is
+  // skipped for a few seconds if nothing listens there, or after a few failures in a row.
+  void PeerFailed(const std::string& id, const Status& why);
+  // Peer `id` answered a request (any status): its failures in a row start again.
+  void PeerAnswered(const std::string& id);
   // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable when
-  // it cannot be reached (it is then marked down), else the node's own error (net/node_errors).
+  // it cannot be reached (PeerFailed), else the node's own error (net/node_errors).
   Status Call(const cluster::Peer& peer, const std::string& method, const std::string& path,
               std::string_view body = {}, std::string* answer = nullptr,
               std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
@@ -83,7 +87,7 @@ class ClusterRouting {
   std::atomic<bool> closing_{false};
   std::mutex view_mu_;
   std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> peer_down_until_;  // guarded by view_mu_
+  PeerHealth health_;
   std::mutex refresh_mu_;
   std::chrono::steady_clock::time_point last_refresh_;  // guarded by refresh_mu_
   bool refreshing_view_ = false;                        // guarded by refresh_mu_

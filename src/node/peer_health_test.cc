@@ -1,0 +1,39 @@
+#include "node/peer_health.h"
+
+#include <gtest/gtest.h>
+
+namespace shoal::node {
+namespace {
+
+using Clock = PeerHealth::Clock;
+const Status kReset = Status::Unavailable("GET http://n1/v1/object: Connection reset by peer");
+const Status kRefused = Status::Unavailable("GET http://n1/v1/object: Couldn't connect").WithDetail(Detail::kConnectFailed);
+
+TEST(PeerHealth, OneFailedRequestDoesNotMarkALivePeerDown) {
+  PeerHealth h;
+  auto t = Clock::now();
+  EXPECT_FALSE(h.Failed("n1", kReset, t));
+  EXPECT_FALSE(h.Down("n1", t));
+  h.Answered("n1");  // it answers others: the count starts again
+  EXPECT_FALSE(h.Failed("n1", kReset, t));
+  EXPECT_FALSE(h.Failed("n1", kReset, t));
+  EXPECT_FALSE(h.Down("n1", t));
+  EXPECT_TRUE(h.Failed("n1", kReset, t)) << "the third in a row";
+  EXPECT_TRUE(h.Down("n1", t));
+  EXPECT_FALSE(h.Down("n2", t));
+}
+
+TEST(PeerHealth, NothingListeningMarksItDownAtOnceForAWhile) {
+  PeerHealth h;
+  auto t = Clock::now();
+  EXPECT_TRUE(h.Failed("n1", kRefused, t));
+  EXPECT_TRUE(h.Down("n1", t + PeerHealth::kDownFor - std::chrono::milliseconds(1)));
+  EXPECT_FALSE(h.Down("n1", t + PeerHealth::kDownFor));  // tried again
+  // Failing again while down extends it, without counting as a new mark.
+  EXPECT_TRUE(h.Failed("n1", kRefused, t + PeerHealth::kDownFor));
+  EXPECT_FALSE(h.Failed("n1", kRefused, t + PeerHealth::kDownFor + std::chrono::seconds(1)));
+  EXPECT_TRUE(h.Down("n1", t + 2 * PeerHealth::kDownFor));
+}
+
+}  // namespace
+}  // namespace shoal::node
