@@ -1,6 +1,6 @@
-// libFuzzer target over the door's parsing and signature code: the credentials parser, the
-// request verifiers (S3 header and presigned, Azure Shared Key and SAS) and the aws-chunked
-// body decoder in every mode, on arbitrary bytes. Built with clang++ and ASan/UBSan
+// libFuzzer target over the door's parsing and signature code: the credentials parser (node
+// tokens too), the request verifiers (S3 header and presigned, Azure Shared Key and SAS), the
+// Put Block List body and the aws-chunked body decoder in every mode, on arbitrary bytes. Built with clang++ and ASan/UBSan
 // (tests/fuzz/CMakeLists.txt) and run for a bounded count by tests/fuzz/run.sh.
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "door/azure_auth.h"
+#include "door/azure_blocks.h"
 #include "door/credentials.h"
 #include "door/s3_auth.h"
 
@@ -53,8 +54,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
   const uint8_t mode = data[0];
   if (mode % 4 == 0) {
+    if (mode & 4) {  // a Put Block List body
+      BlockListResult r = ParseBlockList(in);
+      if (r.error_code.empty() && r.entries.size() > kMaxBlockListEntries) __builtin_trap();
+      return 0;
+    }
     auto c = Credentials::FromText(in, "fuzz");
-    if (c.ok()) (*c)->Allows("x", "y", "z", Access::kWrite);
+    if (c.ok()) {
+      (*c)->Allows("x", "y", "z", Access::kWrite);
+      (void)(*c)->FindNodeToken(in.substr(0, in.find('\n')));
+      (void)(*c)->has_node_tokens();
+    }
     return 0;
   }
   std::string_view body;
