@@ -1,9 +1,11 @@
 // The S3 API of the front door (path-style, and virtual-hosted when the Host names a bucket):
 // ListBuckets, HeadBucket, GetBucketLocation, ListObjectsV2 and V1, GetObject, HeadObject,
-// PutObject, DeleteObject, DeleteObjects, and multipart uploads (staged by door_uploads.h,
-// committed whole). Every request is verified (door/s3_auth.h) unless the
-// door is open; reads go through the node's read path, writes through write-back. What is
-// refused, and how, is in docs/front-door.md.
+// PutObject, CopyObject, DeleteObject, DeleteObjects, and multipart uploads (staged by
+// door_uploads.h, committed whole; parts uploaded or copied). Every request is verified
+// (door/s3_auth.h) unless the door is open; reads (a copy's source too) go through the node's
+// read path, writes through write-back, answered once acknowledged or, asked with
+// x-shoal-wait: durable, once in the backend. What is refused, and how, is in
+// docs/front-door.md.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,6 +13,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <future>
 #include <map>
 #include <pugixml.hpp>
 #include <sstream>
@@ -458,6 +461,20 @@ TextResponse ListBuckets(S3Call& call) {
 
 // ---- objects ----------------------------------------------------------------------------------
 
+// Whether an If-Match / If-None-Match list ("*", or quoted ETags, weak or not) names `etag`
+// (unquoted).
+bool EtagIn(const std::string& list, const std::string& etag) {
+  if (list == "*") return true;
+  std::stringstream items(list);
+  for (std::string t; std::getline(items, t, ',');) {
+    while (!t.empty() && t.front() == ' ') t.erase(0, 1);
+    while (!t.empty() && t.back() == ' ') t.pop_back();
+    if (StartsWith(t, "W/")) t = t.substr(2);
+    if (t == "\"" + etag + "\"" || t == etag) return true;
+  }
+  return false;
+}
+
 // GET and HEAD of an object, through the node's read path.
 awaitable<bool> GetObject(S3Call& call) {
   Exchange& x = call.x;
@@ -471,17 +488,7 @@ awaitable<bool> GetObject(S3Call& call) {
   std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
   // Conditions (RFC 9110 13.2.2's order).
   auto cond = [&](std::string_view name) { return std::string(Header(call.req, name)); };
-  auto etag_in = [&](const std::string& list) {
-    if (list == "*") return true;
-    std::stringstream items(list);
-    for (std::string t; std::getline(items, t, ',');) {
-      while (!t.empty() && t.front() == ' ') t.erase(0, 1);
-      while (!t.empty() && t.back() == ' ') t.pop_back();
-      if (StartsWith(t, "W/")) t = t.substr(2);
-      if (t == etag || t == info->etag) return true;
-    }
-    return false;
-  };
+  auto etag_in = [&](const std::string& list) { return EtagIn(list, info->etag); };
   std::string if_match = cond("If-Match"), if_none = cond("If-None-Match");
   auto since = ParseHttpDate(cond("If-Modified-Since")), unmodified = ParseHttpDate(cond("If-Unmodified-Since"));
   bool not_modified = false;
@@ -542,6 +549,64 @@ awaitable<bool> GetObject(S3Call& call) {
   co_return call.ka;
 }
 
+// What a write that is not streamed from the request (a copy, a Complete) did: the refusal
+// to answer, or what was written.
+struct WriteDone {
+  std::optional<TextResponse> refused;
+  ObjectInfo written;
+};
+
+// ---- durability: x-shoal-wait and x-shoal-state ----------------------------------------------
+
+// What every write answers with: where it is, "local" (acknowledged: on this node's disk,
+// journaled, and on its copies' nodes) or "durable" (in the backend), as the node protocol's
+// X-Shoal-State says it.
+constexpr const char* kDurabilityHeader = "x-shoal-state";
+// What a client sends to be answered only once the write is durable: "durable" (or "local",
+// the default).
+constexpr const char* kWaitHeader = "x-shoal-wait";
+
+// Whether the request asks to wait for durability (x-shoal-wait); kInvalidArgument for a
+// value that is neither.
+Result<bool> WaitAsked(const S3Call& call) {
+  std::string_view wait = Header(call.req, kWaitHeader);
+  if (wait.empty() || wait == proto::kStateLocal) return false;
+  if (wait == proto::kStateDurable) return true;
+  return Status::InvalidArgument(std::string(kWaitHeader) + " is 'durable' (answer once the write is in the backend) or "
+                                 "'local' (once acknowledged), not '" + std::string(wait.substr(0, 32)) + "'");
+}
+
+// Waits, on a timer (holding no thread), until the write acknowledged as *info is durable in
+// the backend, at most --upload-deadline; then *info is the backend's version of it. Returns
+// the state reached: kStateDurable, or kStateLocal (still uploading at the deadline, or
+// deleted or handed to another node meanwhile: the write stands, durable or not).
+awaitable<std::string> AwaitDurable(S3Call& call, ObjectInfo* info) {
+  Node* node = call.x.node;
+  const auto give_up = std::chrono::steady_clock::now() + node->options().upload_deadline;
+  auto pause = std::chrono::milliseconds(20);
+  const std::string version = info->etag;
+  while (true) {
+    auto ask = call.x.Offload([node, version] {
+      ObjectInfo stored;
+      WriteBack::Outcome outcome = node->writes().OutcomeOf(version, &stored);
+      return std::make_pair(outcome, stored);
+    });
+    std::pair<WriteBack::Outcome, ObjectInfo> now = co_await std::move(ask);
+    if (now.first == WriteBack::Outcome::kDurable) {
+      info->etag = now.second.etag;
+      if (now.second.last_modified != 0) info->last_modified = now.second.last_modified;
+      co_return std::string(proto::kStateDurable);
+    }
+    if (now.first == WriteBack::Outcome::kGone || std::chrono::steady_clock::now() >= give_up) {
+      co_return std::string(proto::kStateLocal);
+    }
+    asio::steady_timer timer(call.x.conn().socket.get_executor(), pause);
+    beast::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ignored));
+    pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(500));
+  }
+}
+
 // PUT of an object: the body decoded and checked as it comes, into write-back; 200 once the
 // write is acknowledged (on this node's disk, journaled, and on its copies' nodes).
 awaitable<bool> PutObject(S3Call& call) {
@@ -550,10 +615,6 @@ awaitable<bool> PutObject(S3Call& call) {
   const auto started = std::chrono::steady_clock::now();
   if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) {
     co_await x.Write(call.Error(*e, true));
-    co_return false;
-  }
-  if (!Header(call.req, "x-amz-copy-source").empty()) {
-    co_await x.Write(call.Error(http::status::not_implemented, "NotImplemented", "CopyObject is not served by this door yet", true));
     co_return false;
   }
   if (call.parser.content_length().value_or(0) > kMaxPutBytes + (64ull << 20)) {
@@ -565,6 +626,11 @@ awaitable<bool> PutObject(S3Call& call) {
   auto meta = S3MetaOf(call);
   if (!meta.ok()) {
     co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", meta.status().message(), true));
+    co_return false;
+  }
+  auto wait = WaitAsked(call);
+  if (!wait.ok()) {
+    co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", wait.status().message(), true));
     co_return false;
   }
   auto begin = x.Offload([node, url, m = std::move(meta).value()] { return node->writes().BeginWrite(url, m); });
@@ -598,10 +664,16 @@ awaitable<bool> PutObject(S3Call& call) {
     co_await x.Write(call.Error(info.status(), true));
     co_return false;
   }
+  ObjectInfo written = *info;
+  std::string state(proto::kStateLocal);
+  if (*wait) {
+    auto durable = AwaitDurable(call, &written);
+    state = co_await std::move(durable);
+  }
   TextResponse res{http::status::ok, call.v};
   call.Stamp(res);
-  res.set(http::field::etag, "\"" + info->etag + "\"");
-  res.set("x-shoal-state", "local");
+  res.set(http::field::etag, "\"" + written.etag + "\"");
+  res.set(kDurabilityHeader, state);
   res.content_length(0);
   bool ok = co_await x.Write(std::move(res));
   node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
@@ -691,10 +763,6 @@ awaitable<bool> UploadPart(S3Call& call) {
     co_return false;
   };
   if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) co_return co_await refuse(call.Error(*e));
-  if (!Header(call.req, "x-amz-copy-source").empty()) {
-    co_return co_await refuse(call.Error(http::status::not_implemented, "NotImplemented",
-                                         "UploadPartCopy is not served by this door: upload the part's bytes"));
-  }
   auto number = ParseNumber(call.Q("partNumber"));
   if (!number || *number < 1 || *number > 10000) {
     co_return co_await refuse(call.Error(http::status::bad_request, "InvalidArgument",
@@ -731,10 +799,10 @@ awaitable<bool> UploadPart(S3Call& call) {
 
 // POST ?uploadId=ID with the parts to join: checked against what was staged, then streamed in
 // order into one write-back write. Blocking: runs on the serve pool.
-TextResponse CompleteMultipart(S3Call& call, const std::string& body) {
+WriteDone CompleteMultipart(S3Call& call, const std::string& body) {
   auto* uploads = call.door.uploads();
   auto upload = uploads->Find(call.Q("uploadId"), call.bucket->name, call.key);
-  if (!upload.ok()) return NoSuchUpload(call, upload.status());
+  if (!upload.ok()) return {NoSuchUpload(call, upload.status()), {}};
   pugi::xml_document in;
   auto parsed = in.load_buffer(body.data(), body.size());
   auto list = in.child("CompleteMultipartUpload");
@@ -742,60 +810,86 @@ TextResponse CompleteMultipart(S3Call& call, const std::string& body) {
     return call.Error(http::status::bad_request, "MalformedXML",
                       "The XML you provided was not well-formed or did not validate against our published schema: " + why);
   };
-  if (!parsed || !list) return malformed("no CompleteMultipartUpload element");
+  if (!parsed || !list) return {malformed("no CompleteMultipartUpload element"), {}};
   std::vector<std::pair<uint32_t, std::string>> wanted;
   for (auto p : list.children("Part")) {
     auto n = ParseNumber(p.child("PartNumber").text().as_string());
     std::string etag = p.child("ETag").text().as_string();
-    if (!n || *n < 1 || *n > 10000 || etag.empty()) return malformed("a Part without a PartNumber (1-10000) and an ETag");
+    if (!n || *n < 1 || *n > 10000 || etag.empty()) return {malformed("a Part without a PartNumber (1-10000) and an ETag"), {}};
     if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
     wanted.emplace_back(static_cast<uint32_t>(*n), etag);
   }
-  if (wanted.empty()) return malformed("no Part");
+  if (wanted.empty()) return {malformed("no Part"), {}};
   auto staged = uploads->Parts(*upload);
-  if (!staged.ok()) return NoSuchUpload(call, staged.status());
+  if (!staged.ok()) return {NoSuchUpload(call, staged.status()), {}};
   std::map<uint32_t, StagedPart> have;
   for (const auto& p : *staged) have[p.number] = p;
   for (size_t i = 1; i < wanted.size(); i++) {
     if (wanted[i].first <= wanted[i - 1].first) {
-      return call.Error(http::status::bad_request, "InvalidPartOrder",
-                        "The list of parts was not in ascending order. The parts list must be specified in order by part number.");
+      return {call.Error(http::status::bad_request, "InvalidPartOrder",
+                        "The list of parts was not in ascending order. The parts list must be specified in order by part number."), {}};
     }
   }
   for (size_t i = 0; i < wanted.size(); i++) {
     auto it = have.find(wanted[i].first);
     if (it == have.end() || it->second.etag != wanted[i].second) {
-      return call.Error(http::status::bad_request, "InvalidPart",
+      return {call.Error(http::status::bad_request, "InvalidPart",
                         "One or more of the specified parts could not be found, or its ETag does not match: part " +
-                            std::to_string(wanted[i].first));
+                            std::to_string(wanted[i].first)), {}};
     }
     if (i + 1 < wanted.size() && it->second.size < kMinPartBytes) {
-      return call.Error(http::status::bad_request, "EntityTooSmall",
-                        "Your proposed upload is smaller than the minimum allowed object size: part " +
-                            std::to_string(wanted[i].first) + " is " + std::to_string(it->second.size) +
-                            " bytes; every part but the last must be at least 5 MiB");
+      return {call.Error(http::status::bad_request, "EntityTooSmall",
+                         "Your proposed upload is smaller than the minimum allowed object size: part " +
+                             std::to_string(wanted[i].first) + " is " + std::to_string(it->second.size) +
+                             " bytes; every part but the last must be at least 5 MiB"), {}};
     }
   }
   const std::string url = call.bucket->UrlOf(call.key);
   auto begun = call.x.node->writes().BeginWrite(url, upload->meta);
-  if (!begun.ok()) return call.Error(begun.status());
+  if (!begun.ok()) return {call.Error(begun.status()), {}};
   std::unique_ptr<Writer> w = std::move(*begun);
   for (const auto& [n, etag] : wanted) {
     Status st = uploads->ReadPart(*upload, n, 8 << 20, [&](std::string_view d) { return w->Append(d.data(), d.size()); });
-    if (!st.ok()) return call.Error(st);
+    if (!st.ok()) return {call.Error(st), {}};
   }
   auto info = w->Finish();
-  if (!info.ok()) return call.Error(info.status());
+  if (!info.ok()) return {call.Error(info.status()), {}};
   (void)uploads->Remove(*upload);  // the object is written; leftovers are only disk
+  return {std::nullopt, *info};
+}
+
+// CompleteMultipartUpload: the body read and checked, CompleteMultipart on the serve pool, the
+// result answered once acknowledged (or durable, when asked: AwaitDurable).
+awaitable<bool> CompleteMultipartUpload(S3Call& call) {
+  Exchange& x = call.x;
+  auto wait = WaitAsked(call);
+  if (!wait.ok()) {
+    co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", wait.status().message(), true));
+  }
+  std::string body;
+  std::optional<door::S3Error> bad;
+  if (!co_await ReadSmallBody(call, &body, &bad)) co_return false;
+  if (bad) co_return co_await x.Write(call.Error(*bad));
+  S3Call* c = &call;
+  const std::string* b = &body;
+  auto work = x.Offload([c, b] { return CompleteMultipart(*c, *b); });
+  WriteDone done = co_await std::move(work);
+  if (done.refused) co_return co_await x.Write(std::move(*done.refused));
+  ObjectInfo info = done.written;
+  std::string state(proto::kStateLocal);
+  if (*wait) {
+    auto durable = AwaitDurable(call, &info);
+    state = co_await std::move(durable);
+  }
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "CompleteMultipartUploadResult");
   Add(root, "Location", "/" + call.bucket->name + "/" + call.key);
   Add(root, "Bucket", call.bucket->name);
   Add(root, "Key", call.key);
-  Add(root, "ETag", "\"" + info->etag + "\"");
+  Add(root, "ETag", "\"" + info.etag + "\"");
   auto res = call.Xml(http::status::ok, XmlText(doc));
-  res.set("x-shoal-state", "local");
-  return res;
+  res.set(kDurabilityHeader, state);
+  co_return co_await x.Write(std::move(res));
 }
 
 TextResponse AbortMultipart(S3Call& call) {
@@ -863,6 +957,229 @@ TextResponse ListMultipartUploads(S3Call& call) {
     Add(e, "StorageClass", "STANDARD");
   }
   return call.Xml(http::status::ok, XmlText(doc));
+}
+
+// ---- copies: CopyObject and UploadPartCopy ----------------------------------------------------
+
+// The object x-amz-copy-source names, stat'ed, its conditions checked.
+struct CopySource {
+  const DoorBucket* bucket = nullptr;
+  std::string key;
+  std::string url;
+  ObjectInfo info;
+};
+
+// Resolves x-amz-copy-source ("[/]bucket/key", URL-encoded; a source in any configured bucket,
+// whatever backend it fronts): the key must be allowed to read it, it must exist, and the
+// x-amz-copy-source-if-* conditions must hold (S3's rules: If-Match decides over
+// If-Unmodified-Since, If-None-Match over If-Modified-Since; a failed one is 412). The
+// refusal, or nullopt with *src set. Blocking (a HEAD to the store): on the serve pool.
+std::optional<TextResponse> ResolveCopySource(S3Call& call, CopySource* src) {
+  std::string raw(Header(call.req, "x-amz-copy-source"));
+  if (size_t q = raw.find('?'); q != std::string::npos) {
+    if (raw.compare(q + 1, 10, "versionId=") == 0) {
+      return call.Error(http::status::not_implemented, "NotImplemented",
+                        "x-amz-copy-source names a version (?versionId=): the door's buckets are not versioned; "
+                        "leave versionId out to copy the current object");
+    }
+    return call.Error(http::status::bad_request, "InvalidArgument",
+                      "x-amz-copy-source takes no parameter but versionId (and the door serves none): '" + raw + "'");
+  }
+  auto decoded = door::PercentDecode(raw);
+  if (!decoded) return call.Error(http::status::bad_request, "InvalidArgument", "x-amz-copy-source is not URL-encoded right: '" + raw + "'");
+  std::string path = *decoded;
+  if (!path.empty() && path.front() == '/') path.erase(0, 1);
+  size_t slash = path.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == path.size()) {
+    return call.Error(http::status::bad_request, "InvalidArgument",
+                      "Copy Source must mention the source bucket and key: sourcebucket/sourcekey (got '" + raw + "')");
+  }
+  src->bucket = call.door.Find(path.substr(0, slash));
+  src->key = path.substr(slash + 1);
+  if (src->bucket == nullptr) {
+    return call.Error(http::status::not_found, "NoSuchBucket",
+                      "The copy source bucket does not exist: '" + path.substr(0, slash) + "' is not configured on this node");
+  }
+  if (auto e = Authorize(call, src->bucket->name, src->key, door::Access::kRead)) return call.Error(*e);
+  src->url = src->bucket->UrlOf(src->key);
+  auto info = call.x.node->objects().Stat(src->url);
+  if (!info.ok()) {
+    if (info.status().code() == Code::kNotFound) {
+      return call.Error(http::status::not_found, "NoSuchKey", "The copy source does not exist: " + src->bucket->name + "/" + src->key);
+    }
+    return call.Error(info.status());
+  }
+  src->info = *info;
+  const std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
+  auto cond = [&](std::string_view name) { return std::string(Header(call.req, name)); };
+  const std::string if_match = cond("x-amz-copy-source-if-match"), if_none = cond("x-amz-copy-source-if-none-match");
+  auto unmodified = ParseHttpDate(cond("x-amz-copy-source-if-unmodified-since"));
+  auto since = ParseHttpDate(cond("x-amz-copy-source-if-modified-since"));
+  bool fails = !if_match.empty() ? !EtagIn(if_match, info->etag) : (unmodified && modified > *unmodified);
+  fails = fails || (!if_none.empty() ? EtagIn(if_none, info->etag) : (since && modified <= *since));
+  if (fails) {
+    return call.Error(http::status::precondition_failed, "PreconditionFailed",
+                      "At least one of the pre-conditions you specified did not hold (x-amz-copy-source-if-*)");
+  }
+  return std::nullopt;
+}
+
+// Bytes [offset, offset + length) of `src` through the node's read path (memory, disk, the
+// chunk's owner, the store: each chunk fetched once, as a GET has it), to `sink` a chunk's
+// piece at a time. A source that changes in the store meanwhile fails the copy
+// (kPreconditionFailed). Blocking: on the serve pool (fetches run on their own pool).
+Status ReadSource(Node* node, const CopySource& src, uint64_t offset, uint64_t length,
+                  const std::function<Status(std::string_view)>& sink) {
+  const uint64_t chunk_size = node->options().chunk_size;
+  for (uint64_t pos = offset, end = offset + length; pos < end;) {
+    const uint64_t index = pos / chunk_size, base = index * chunk_size;
+    auto opened = node->reads().OpenChunk(src.url, src.info, index, ReadMode::kRoute);
+    if (!opened.ok()) return opened.status().WithContext("copying from " + src.url);
+    node->reads().Prefetch(src.url, src.info, index, ReadMode::kRoute);
+    std::shared_ptr<const std::string> data = opened->data;
+    if (!data) {
+      const std::shared_ptr<ChunkFill> fill = opened->fill;
+      std::promise<void> whole;
+      std::future<void> arrived = whole.get_future();
+      fill->WhenPast(fill->length() - 1, [&whole] { whole.set_value(); });
+      arrived.wait();
+      if (fill->filled() < fill->length()) return node->reads().FetchError(src.url, src.info, index).WithContext("copying from " + src.url);
+      data = ChunkFill::Whole(fill);
+    }
+    if (pos - base >= data->size()) {
+      return Status::Corruption(src.url + ": chunk " + std::to_string(index) + " is shorter than the object says");
+    }
+    const uint64_t n = std::min<uint64_t>(data->size() - (pos - base), end - pos);
+    SHOAL_RETURN_IF_ERROR(sink(std::string_view(data->data() + (pos - base), n)));
+    pos += n;
+  }
+  return Status::Ok();
+}
+
+// CopyObject's work: the source resolved, its bytes read through the read path into one
+// write-back write of the destination (with the source's metadata, or the request's under
+// x-amz-metadata-directive: REPLACE). Blocking: on the serve pool.
+WriteDone CopyToObject(S3Call& call) {
+  WriteDone done;
+  CopySource src;
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return {call.Error(*e), {}};
+  if (auto refused = ResolveCopySource(call, &src)) return {std::move(refused), {}};
+  const std::string directive(Header(call.req, "x-amz-metadata-directive"));
+  ObjectMeta meta = src.info.meta ? *src.info.meta : ObjectMeta{};
+  if (directive == "REPLACE") {
+    auto given = S3MetaOf(call);
+    if (!given.ok()) return {call.Error(http::status::bad_request, "InvalidArgument", given.status().message()), {}};
+    meta = std::move(*given);
+  } else if (!directive.empty() && directive != "COPY") {
+    return {call.Error(http::status::bad_request, "InvalidArgument",
+                       "x-amz-metadata-directive is COPY or REPLACE, not '" + directive + "'"), {}};
+  } else if (src.bucket == call.bucket && src.key == call.key) {
+    return {call.Error(http::status::bad_request, "InvalidRequest",
+                       "This copy request is illegal because it is trying to copy an object to itself without changing "
+                       "the object's metadata (send x-amz-metadata-directive: REPLACE)"), {}};
+  }
+  if (src.info.size > kMaxPutBytes) {
+    return {call.Error(http::status::bad_request, "InvalidRequest",
+                       "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120 "
+                       "(copy it in parts: UploadPartCopy)"), {}};
+  }
+  Node* node = call.x.node;
+  auto begun = node->writes().BeginWrite(call.bucket->UrlOf(call.key), meta);
+  if (!begun.ok()) return {call.Error(begun.status()), {}};
+  std::unique_ptr<Writer> w = std::move(*begun);
+  Status st = ReadSource(node, src, 0, src.info.size, [&w](std::string_view d) { return w->Append(d.data(), d.size()); });
+  if (!st.ok()) return {call.Error(st), {}};
+  auto info = w->Finish();
+  if (!info.ok()) return {call.Error(info.status()), {}};
+  done.written = *info;
+  return done;
+}
+
+// PUT with x-amz-copy-source: CopyToObject on the serve pool, answered with CopyObjectResult
+// once acknowledged (or durable, when asked: AwaitAsked).
+awaitable<bool> CopyObject(S3Call& call) {
+  Exchange& x = call.x;
+  const auto started = std::chrono::steady_clock::now();
+  if (!call.parser.is_done()) {  // (the body is not read: the connection closes)
+    co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "a copy takes no body", true));
+  }
+  auto wait = WaitAsked(call);
+  if (!wait.ok()) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", wait.status().message()));
+  S3Call* c = &call;
+  auto work = x.Offload([c] { return CopyToObject(*c); });
+  WriteDone done = co_await std::move(work);
+  if (done.refused) co_return co_await x.Write(std::move(*done.refused));
+  ObjectInfo info = done.written;
+  std::string state;
+  if (*wait) {
+    auto durable = AwaitDurable(call, &info);
+    state = co_await std::move(durable);
+  } else {
+    state = std::string(proto::kStateLocal);
+  }
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "CopyObjectResult");
+  Add(root, "LastModified", IsoDate(info.last_modified != 0 ? info.last_modified : std::time(nullptr)));
+  Add(root, "ETag", "\"" + info.etag + "\"");
+  auto res = call.Xml(http::status::ok, XmlText(doc));
+  res.set(kDurabilityHeader, state);
+  bool ok = co_await x.Write(std::move(res));
+  x.node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
+  co_return ok;
+}
+
+// UploadPartCopy's work: bytes of the source (x-amz-copy-source-range "bytes=FIRST-LAST", else
+// all of it) read through the read path into the part. Blocking: on the serve pool.
+TextResponse CopyToPart(S3Call& call) {
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
+  auto number = ParseNumber(call.Q("partNumber"));
+  if (!number || *number < 1 || *number > 10000) {
+    return call.Error(http::status::bad_request, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
+  }
+  auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
+  if (!upload.ok()) return NoSuchUpload(call, upload.status());
+  CopySource src;
+  if (auto refused = ResolveCopySource(call, &src)) return std::move(*refused);
+  uint64_t offset = 0, length = src.info.size;
+  const std::string range(Header(call.req, "x-amz-copy-source-range"));
+  if (!range.empty()) {
+    // Only "bytes=FIRST-LAST", both inside the object (S3 takes no suffix or open range here).
+    const size_t dash = range.find('-');
+    const bool framed = StartsWith(range, "bytes=") && dash != std::string::npos;
+    const uint64_t first = framed ? ParseNumber(range.substr(6, dash - 6)).value_or(UINT64_MAX) : UINT64_MAX;
+    const uint64_t last = framed ? ParseNumber(range.substr(dash + 1)).value_or(UINT64_MAX) : UINT64_MAX;
+    if (first > last || last >= src.info.size) {
+      return call.Error(http::status::bad_request, "InvalidArgument",
+                        "x-amz-copy-source-range must be bytes=FIRST-LAST inside the source object (" +
+                            std::to_string(src.info.size) + " bytes): got '" + range + "'");
+    }
+    offset = first;
+    length = last - first + 1;
+  }
+  if (length > kMaxPartBytes) return call.Error(http::status::bad_request, "EntityTooLarge", "a part is at most 5 GiB");
+  auto part = call.door.uploads()->WritePart(*upload, static_cast<uint32_t>(*number));
+  if (!part.ok()) return NoSuchUpload(call, part.status());
+  std::unique_ptr<DoorUploads::PartWriter> w = std::move(*part);
+  Status st = ReadSource(call.x.node, src, offset, length, [&w](std::string_view d) { return w->Append(d); });
+  if (!st.ok()) return call.Error(st);
+  auto staged = w->Finish();
+  if (!staged.ok()) return call.Error(staged.status());
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "CopyPartResult");
+  Add(root, "LastModified", IsoDate(staged->modified));
+  Add(root, "ETag", "\"" + staged->etag + "\"");
+  return call.Xml(http::status::ok, XmlText(doc));
+}
+
+// PUT ?partNumber=N&uploadId=ID with x-amz-copy-source.
+awaitable<bool> UploadPartCopy(S3Call& call) {
+  if (!call.parser.is_done()) {
+    co_return co_await call.x.Write(call.Error(http::status::bad_request, "InvalidRequest", "a copy takes no body", true));
+  }
+  S3Call* c = &call;
+  auto work = call.x.Offload([c] { return CopyToPart(*c); });
+  TextResponse res = co_await std::move(work);
+  co_return co_await call.x.Write(std::move(res));
 }
 
 // Which bucket and key the request names: virtual-hosted (Host "bucket.anything" with a
@@ -936,12 +1253,15 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
     co_return co_await x.Write(std::move(res));
   };
   if (!call.key.empty() && (call.Has("uploads") || call.Has("uploadId"))) {
-    if (m == http::verb::put && call.Has("partNumber")) co_return co_await UploadPart(call);
+    if (m == http::verb::put && call.Has("partNumber")) {
+      if (!Header(req, "x-amz-copy-source").empty()) co_return co_await UploadPartCopy(call);
+      co_return co_await UploadPart(call);
+    }
     if (m == http::verb::post && call.Has("uploadId")) {
       if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) {
         co_return co_await x.Write(call.Error(*e, has_body));
       }
-      co_return co_await with_body(CompleteMultipart);
+      co_return co_await CompleteMultipartUpload(call);
     }
     // (Answered with the connection closing: the body is not read.)
     if (has_body) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
@@ -989,6 +1309,7 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
     co_return co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
                                           "The specified method is not allowed against a bucket here"));
   }
+  if (m == http::verb::put && !Header(req, "x-amz-copy-source").empty()) co_return co_await CopyObject(call);
   if (m == http::verb::put) co_return co_await PutObject(call);
   if (has_body) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
   if (m == http::verb::get || m == http::verb::head) co_return co_await GetObject(call);

@@ -101,6 +101,13 @@ class WriteBack {
   // acknowledged here, durable (its record is removed once it is), or handed off. A holder
   // drops its copy on "unknown" under the incarnation the copy came with.
   std::string WriteState(const std::string& id);
+  // Where the write acknowledged as local `version` (the ETag Writer::Finish returned) is, for
+  // a client that waits for it to be durable: kDurable once uploaded (*stored: the store's
+  // size, ETag and date of it), kPending while its upload is to come, kGone when it is neither
+  // here nor known durable (deleted, handed to another node, or uploaded so long ago that it
+  // is no longer remembered: the last kDurableKept are).
+  enum class Outcome { kPending, kDurable, kGone };
+  Outcome OutcomeOf(const std::string& version, ObjectInfo* stored);
   // Deletes `url`: the writes of it taken here and not yet uploaded are cancelled (never
   // uploaded; their copies on other nodes dropped), then the object goes from the store.
   Status Delete(const std::string& url);
@@ -158,6 +165,11 @@ class WriteBack {
   std::unordered_set<std::string> live_;  // ids of Writers alive (not yet journaled, or finishing)
   // url -> ids of own writes staged (journaled, not yet durable), for Delete.
   std::unordered_map<std::string, std::set<std::string>> staged_ids_;
+  // Ids of own writes made durable lately -> the store's version of them, for OutcomeOf;
+  // the newest kDurableKept, oldest dropped first (durable_order_). Guarded by ids_mu_.
+  static constexpr size_t kDurableKept = 4096;
+  std::unordered_map<std::string, ObjectInfo> durable_;
+  std::deque<std::string> durable_order_;
   void Untrack(const engine::UploadRecord& r);  // from staged_ids_; ids_mu_ held
   // Guards begun_uploads_, and orders the journal's changes of a write's record that name its
   // upload (Finish's first record, UploadBegun, Forget), so an id journaled late neither goes
