@@ -24,6 +24,7 @@
 #include "net/node_protocol.h"
 #include "node/door.h"
 #include "node/exchange.h"
+#include "node/listing.h"
 #include "node/request_parse.h"
 
 namespace shoal::node {
@@ -32,7 +33,7 @@ namespace {
 constexpr uint64_t kMaxPutBytes = 5ull << 30;   // S3's limit for one PutObject
 constexpr uint64_t kMaxXmlBody = 2ull << 20;    // DeleteObjects of 1,000 long keys fits
 constexpr size_t kBodySlice = 1 << 20;          // raw body bytes read and decoded at a time
-constexpr const char* kTokenTag = "s1.";        // our continuation tokens (a V1 marker is a key)
+constexpr const char* kTokenTag = "s2.";        // our continuation tokens (a V1 marker is a key)
 
 std::string HttpDate(std::time_t t) {
   std::tm tm{};
@@ -348,7 +349,8 @@ awaitable<bool> ReadSmallBody(S3Call& call, std::string* body, std::optional<doo
 
 // ---- listing --------------------------------------------------------------------------------
 
-std::string EncodeToken(const std::string& store_token) { return kTokenTag + Base64Encode(store_token); }
+// A continuation token: ListWithPending's continuation, base64.
+std::string EncodeToken(const std::string& node_token) { return kTokenTag + Base64Encode(node_token); }
 std::optional<std::string> DecodeToken(const std::string& token) {
   if (!StartsWith(token, kTokenTag)) return std::nullopt;
   auto raw = Base64Decode(token.substr(std::string_view(kTokenTag).size()));
@@ -368,25 +370,23 @@ TextResponse ListObjects(S3Call& call) {
     max_keys = static_cast<uint32_t>(std::min<uint64_t>(*n, 1000));
   }
   if (auto e = Authorize(call, call.bucket->name, prefix, door::Access::kRead)) return call.Error(*e);
-  auto store = call.x.node->objects().StoreFor(call.bucket->base);
-  if (!store.ok()) return call.Error(store.status());
   const std::string& base = call.bucket->base.key;
 
   // Where to start: our token, or (V1 marker, V2 start-after) a key to list after.
   std::string client_token = v2 ? call.Q("continuation-token") : call.Q("marker");
-  std::string store_token, after = v2 ? call.Q("start-after") : "";
+  std::string node_token, after = v2 && !call.Q("start-after").empty() ? base + call.Q("start-after") : "";
   if (!client_token.empty()) {
     auto t = DecodeToken(client_token);
     if (t) {
-      store_token = *t;
+      node_token = *t;
     } else if (v2) {
       return call.Error(http::status::bad_request, "InvalidArgument", "The continuation token provided is incorrect");
     } else {
-      after = client_token;  // a V1 marker that is a key
+      after = base + client_token;  // a V1 marker that is a key
     }
   }
-  ListPage page;
-  std::vector<ObjectInfo> objects;
+  // The store's pages with this node's writes not yet uploaded merged in (listing.h).
+  std::vector<ListedObject> objects;
   std::vector<std::string> prefixes;
   std::string next;
   if (max_keys > 0) {
@@ -394,23 +394,23 @@ TextResponse ListObjects(S3Call& call) {
       ListOptions lo;
       lo.prefix = base + prefix;
       lo.delimiter = delimiter;
-      lo.continuation = store_token;
+      lo.continuation = node_token;
       lo.max_keys = max_keys;
-      auto got = (*store)->List(lo);
-      if (!got.ok()) return call.Error(got.status());
+      auto got = ListWithPending(call.x.node, call.bucket->base, lo, after);
+      if (!got.ok()) {
+        if (got.status().code() == Code::kInvalidArgument && !node_token.empty()) {
+          return call.Error(http::status::bad_request, "InvalidArgument", "The continuation token provided is incorrect");
+        }
+        return call.Error(got.status());
+      }
       for (auto& o : got->objects) {
         o.key = o.key.substr(base.size());
-        if (!after.empty() && o.key <= after) continue;
         objects.push_back(std::move(o));
       }
-      for (auto& p : got->prefixes) {
-        p = p.substr(base.size());
-        if (!after.empty() && p <= after) continue;
-        prefixes.push_back(std::move(p));
-      }
+      for (auto& p : got->prefixes) prefixes.push_back(p.substr(base.size()));
       next = got->next_continuation;
-      store_token = next;
-      // Skipping keys up to `after` may empty a page: go on to the next one.
+      node_token = next;
+      // Skipping names up to `after` may empty a page: go on to the next one.
     } while (objects.empty() && prefixes.empty() && !next.empty());
   }
   auto enc = [&](const std::string& s) { return url_encoding ? UrlEncode(s) : s; };
@@ -433,7 +433,7 @@ TextResponse ListObjects(S3Call& call) {
   for (const auto& o : objects) {
     auto c = root.append_child("Contents");
     Add(c, "Key", enc(o.key));
-    Add(c, "LastModified", IsoDate(o.last_modified));
+    Add(c, "LastModified", IsoDate(static_cast<std::time_t>(o.last_modified)));
     Add(c, "ETag", "\"" + o.etag + "\"");
     Add(c, "Size", std::to_string(o.size));
     Add(c, "StorageClass", "STANDARD");

@@ -1,5 +1,6 @@
 #include "node/listing.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -13,46 +14,40 @@ namespace shoal::node {
 namespace {
 
 // The node's continuation: the last name its page showed, a newline, the store's continuation
-// (store tokens hold no newline; a key may).
+// (store tokens hold no newline; a key may). The name tells the next page which pending writes
+// this one already showed.
 std::string Continuation(const std::string& last_name, const std::string& store_token) {
   return last_name + "\n" + store_token;
 }
 
 }  // namespace
 
-Result<std::string> ServeList(Node* node, std::string_view target) {
-  SHOAL_ASSIGN_OR_RETURN(ObjectUrl bucket, ObjectUrl::Parse(QueryParam(target, proto::kUrlParam)));
-  ListOptions lo;
-  lo.prefix = QueryParam(target, proto::kPrefixParam);
-  if (lo.prefix.empty()) lo.prefix = bucket.key;  // url=az://c/prefix works too
+Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, ListOptions lo, const std::string& start_after) {
+  ObjectUrl bucket = bucket_url;
   bucket.key.clear();
-  lo.delimiter = QueryParam(target, proto::kDelimiterParam);
-  std::string max_keys = QueryParam(target, proto::kMaxKeysParam);
-  if (!max_keys.empty()) {
-    auto n = ParseNumber(max_keys);
-    if (!n || *n == 0 || *n > 1000) return Status::InvalidArgument("?max_keys= wants 1 to 1000, got " + max_keys);
-    lo.max_keys = static_cast<uint32_t>(*n);
-  }
-  std::string after;  // the previous page's last name: its pending writes were shown there
-  std::string continuation = QueryParam(target, proto::kContinuationParam);
-  if (!continuation.empty()) {
-    size_t nl = continuation.rfind('\n');
-    if (nl == std::string::npos) return Status::InvalidArgument("?continuation= is not one this node gave");
-    after = continuation.substr(0, nl);
-    lo.continuation = continuation.substr(nl + 1);
+  std::string after = start_after;  // names at or before it are not shown
+  if (!lo.continuation.empty()) {
+    size_t nl = lo.continuation.rfind('\n');
+    if (nl == std::string::npos) return Status::InvalidArgument("the continuation is not one this node gave");
+    after = std::max(after, lo.continuation.substr(0, nl));
+    lo.continuation = lo.continuation.substr(nl + 1);
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, node->objects().StoreFor(bucket));
   SHOAL_ASSIGN_OR_RETURN(ListPage page, store->List(lo));
 
-  std::map<std::string, nlohmann::json> objects;
-  std::set<std::string> prefixes(page.prefixes.begin(), page.prefixes.end());
+  std::map<std::string, ListedObject> objects;
+  std::set<std::string> prefixes;
   std::string last;  // the last name of the store's page
   for (const auto& o : page.objects) {
-    objects[o.key] = {{"key", o.key}, {"size", o.size}, {"etag", o.etag},
-                      {"last_modified", static_cast<int64_t>(o.last_modified)}, {"state", proto::kStateDurable}};
     last = std::max(last, o.key);
+    if (!after.empty() && o.key <= after) continue;
+    objects[o.key] = ListedObject{o.key, o.size, o.etag, static_cast<int64_t>(o.last_modified), false};
   }
-  if (!page.prefixes.empty()) last = std::max(last, *page.prefixes.rbegin());
+  for (const auto& p : page.prefixes) {
+    last = std::max(last, p);
+    if (!after.empty() && p <= after) continue;
+    prefixes.insert(p);
+  }
   const bool more = !page.next_continuation.empty();
   // Pending writes whose name (key, or its common prefix) falls in this page's range.
   for (const auto& p : node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString())) {
@@ -72,14 +67,56 @@ Result<std::string> ServeList(Node* node, std::string_view target) {
     }
     auto info = node->objects().Stat(p.record.url);  // the newest write of it taken here
     if (!info.ok() || !node->writes().Pending(p.record.url)) continue;  // uploaded or deleted meanwhile
-    objects[key] = {{"key", key}, {"size", info->size}, {"etag", info->etag},
-                    {"last_modified", p.record.created_unix_ms / 1000}, {"state", proto::kStateLocal}};
+    objects[key] = ListedObject{key, info->size, info->etag, p.record.created_unix_ms / 1000, true};
   }
+  // Pending writes may take a page past max_keys: it ends at its max_keys-th name, and the
+  // next page lists the same page of the store again from past that name.
+  std::string cut;  // the last name shown when the page is cut short
+  if (objects.size() + prefixes.size() > lo.max_keys && lo.max_keys > 0) {
+    auto o = objects.begin();
+    auto p = prefixes.begin();
+    for (uint32_t shown = 0; shown < lo.max_keys; shown++) {
+      if (p == prefixes.end() || (o != objects.end() && o->first < *p)) {
+        cut = (o++)->first;
+      } else {
+        cut = *p++;
+      }
+    }
+    objects.erase(o, objects.end());
+    prefixes.erase(p, prefixes.end());
+  }
+  ListedPage out;
+  for (auto& [key, o] : objects) out.objects.push_back(std::move(o));
+  out.prefixes.assign(prefixes.begin(), prefixes.end());
+  if (!cut.empty()) {
+    out.next_continuation = Continuation(cut, lo.continuation);
+  } else if (more) {
+    out.next_continuation = Continuation(std::max(last, after), page.next_continuation);
+  }
+  return out;
+}
+
+Result<std::string> ServeList(Node* node, std::string_view target) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl bucket, ObjectUrl::Parse(QueryParam(target, proto::kUrlParam)));
+  ListOptions lo;
+  lo.prefix = QueryParam(target, proto::kPrefixParam);
+  if (lo.prefix.empty()) lo.prefix = bucket.key;  // url=az://c/prefix works too
+  lo.delimiter = QueryParam(target, proto::kDelimiterParam);
+  std::string max_keys = QueryParam(target, proto::kMaxKeysParam);
+  if (!max_keys.empty()) {
+    auto n = ParseNumber(max_keys);
+    if (!n || *n == 0 || *n > 1000) return Status::InvalidArgument("?max_keys= wants 1 to 1000, got " + max_keys);
+    lo.max_keys = static_cast<uint32_t>(*n);
+  }
+  lo.continuation = QueryParam(target, proto::kContinuationParam);
+  SHOAL_ASSIGN_OR_RETURN(ListedPage page, ListWithPending(node, bucket, lo));
   nlohmann::json body = {{"objects", nlohmann::json::array()},
-                         {"prefixes", nlohmann::json::array()},
-                         {"next_continuation", more ? Continuation(last, page.next_continuation) : ""}};
-  for (auto& [key, o] : objects) body["objects"].push_back(std::move(o));
-  for (const auto& p : prefixes) body["prefixes"].push_back(p);
+                         {"prefixes", page.prefixes},
+                         {"next_continuation", page.next_continuation}};
+  for (const auto& o : page.objects) {
+    body["objects"].push_back({{"key", o.key}, {"size", o.size}, {"etag", o.etag}, {"last_modified", o.last_modified},
+                               {"state", o.local ? proto::kStateLocal : proto::kStateDurable}});
+  }
   return body.dump() + "\n";
 }
 
