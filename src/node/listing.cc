@@ -33,6 +33,8 @@ Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, List
     lo.continuation = lo.continuation.substr(nl + 1);
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, node->objects().StoreFor(bucket));
+  // The pending writes first: one uploaded while the store lists is in one or the other.
+  std::vector<UploadProgress> pending = node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString());
   SHOAL_ASSIGN_OR_RETURN(ListPage page, store->List(lo));
 
   std::map<std::string, ListedObject> objects;
@@ -50,7 +52,7 @@ Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, List
   }
   const bool more = !page.next_continuation.empty();
   // Pending writes whose name (key, or its common prefix) falls in this page's range.
-  for (const auto& p : node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString())) {
+  for (const auto& p : pending) {
     auto url = ObjectUrl::Parse(p.record.url);
     if (!url.ok() || url->scheme != bucket.scheme || url->bucket != bucket.bucket) continue;
     const std::string& key = url->key;
@@ -65,9 +67,16 @@ Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, List
       prefixes.insert(name);
       continue;
     }
-    auto info = node->objects().Stat(p.record.url);  // the newest write of it taken here
-    if (!info.ok() || !node->writes().Pending(p.record.url)) continue;  // uploaded or deleted meanwhile
-    objects[key] = ListedObject{key, info->size, info->etag, p.record.created_unix_ms / 1000, true};
+    // The newest write of it taken here, or, uploaded meanwhile, what the store has now (the
+    // catalog knows it); deleted meanwhile, nothing.
+    const bool local = node->writes().Pending(p.record.url);
+    auto info = node->objects().Stat(p.record.url);
+    if (!info.ok()) continue;
+    if (local) {
+      objects[key] = ListedObject{key, info->size, info->etag, p.record.created_unix_ms / 1000, true};
+    } else if (!objects.count(key)) {
+      objects[key] = ListedObject{key, info->size, info->etag, static_cast<int64_t>(info->last_modified), false};
+    }
   }
   // Pending writes may take a page past max_keys: it ends at its max_keys-th name, and the
   // next page lists the same page of the store again from past that name.
