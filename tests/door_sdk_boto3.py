@@ -1,0 +1,51 @@
+"""boto3 (Debian's python3-boto3, unmodified) steps of tests/door_sdk_test.cc, run as
+/usr/bin/python3 door_sdk_boto3.py STEP ENDPOINT [ARGS...] with door_boto3.py's keys
+(DOOR_KEY_RW). Each prints one JSON line.
+
+  get BUCKET KEY                        streams the object; its sha256 and size
+  put BUCKET KEY FILE                   PutObject of FILE; the x-shoal-state it was answered
+  upload BUCKET KEY FILE PART_MIB       upload_file in parts of PART_MIB with Content-Type and
+                                        x-amz-meta-run-id / x-amz-meta-rank
+"""
+import hashlib
+import json
+import os
+import sys
+
+from boto3.s3.transfer import TransferConfig
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from door_boto3 import client  # noqa: E402
+
+
+def step_get(endpoint, bucket, key):
+    body = client(endpoint).get_object(Bucket=bucket, Key=key)["Body"]
+    digest, size = hashlib.sha256(), 0
+    for piece in iter(lambda: body.read(1 << 20), b""):
+        digest.update(piece)
+        size += len(piece)
+    print(json.dumps({"sha256": digest.hexdigest(), "size": size}))
+
+
+def step_put(endpoint, bucket, key, path):
+    with open(path, "rb") as f:
+        r = client(endpoint).put_object(Bucket=bucket, Key=key, Body=f)
+    print(json.dumps({"state": r["ResponseMetadata"]["HTTPHeaders"].get("x-shoal-state"), "etag": r["ETag"]}))
+
+
+def step_upload(endpoint, bucket, key, path, part_mib):
+    part = int(part_mib) << 20
+    cfg = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=4)
+    s3 = client(endpoint)
+    s3.upload_file(path, bucket, key, Config=cfg,
+                   ExtraArgs={"ContentType": "application/x-safetensors",
+                              "Metadata": {"run_id": "llm-7b", "rank": "3"}})
+    head = s3.head_object(Bucket=bucket, Key=key)
+    print(json.dumps({"size": head["ContentLength"], "metadata": head["Metadata"],
+                      "parts": -(-os.path.getsize(path) // part)}))
+
+
+STEPS = {"get": step_get, "put": step_put, "upload": step_upload}
+
+if __name__ == "__main__":
+    STEPS[sys.argv[1]](*sys.argv[2:])
