@@ -5,7 +5,8 @@
   get BUCKET KEY                        streams the object; its sha256 and size
   put BUCKET KEY FILE                   PutObject of FILE; the x-shoal-state it was answered
   upload BUCKET KEY FILE PART_MIB       upload_file in parts of PART_MIB with Content-Type and
-                                        x-amz-meta-run-id / x-amz-meta-rank
+                                        x-amz-meta-run_id / x-amz-meta-rank
+  copy BUCKET KEY SOURCE_KEY            CopyObject within BUCKET; the copy's ETag
 """
 import hashlib
 import json
@@ -45,7 +46,12 @@ def step_upload(endpoint, bucket, key, path, part_mib):
                       "parts": -(-os.path.getsize(path) // part)}))
 
 
-STEPS = {"get": step_get, "put": step_put, "upload": step_upload}
+def step_copy(endpoint, bucket, key, source_key):
+    r = client(endpoint).copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key})
+    print(json.dumps({"etag": r["CopyObjectResult"]["ETag"]}))
+
+
+STEPS = {"get": step_get, "put": step_put, "upload": step_upload, "copy": step_copy}
 
 if __name__ == "__main__":
     STEPS[sys.argv[1]](*sys.argv[2:])

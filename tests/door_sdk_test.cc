@@ -2,7 +2,8 @@
 // - the AWS SDK for JavaScript (@aws-sdk/client-s3, tests/door_sdk.js, run with node): every
 //   operation an application uses, what it wrote read back from Azurite byte-identical;
 // - a 3-node cluster in front of Azurite behind the counting proxy: 16 boto3 readers of one
-//   cold object, spread over the three doors, cost the store exactly one copy of it;
+//   cold object, spread over the three doors, cost the store exactly one copy of it; so do
+//   12 CopyObjects of one;
 // - a boto3 PutObject acknowledged by a node with --replicas 2, the node killed (-9) before
 //   its upload (the store refusing them): the object reaches Azurite byte-identical;
 // - an S3 bucket in front of an Azure container: a boto3 multipart upload with x-amz-meta-*
@@ -177,6 +178,37 @@ TEST_F(DoorSdkTest, SixteenReadersThroughThreeDoorsCostTheStoreOneCopy) {
                                          << nodes_[1]->Log() << nodes_[2]->Log();
   std::printf("16 boto3 readers x %s through 3 doors: the store served %s; the nodes served %s (clients and peers)\n",
               FormatBytes(size).c_str(), FormatBytes(StoreBytes() - before).c_str(), FormatBytes(sent).c_str());
+}
+
+// 12 boto3 CopyObjects of one cold object at once, copy i through node i % 3 (more copies than
+// a node has serve threads): every copy is byte-identical in Azurite, and the store served the
+// source once, its chunks read through the cluster's read path as GETs read them.
+TEST_F(DoorSdkTest, TwelveCopiesOfAColdObjectThroughThreeDoorsReadItOnce) {
+  const uint64_t size = 32 * kMiB + 9;
+  constexpr int kCopies = 12;
+  testing::TempDir files;
+  const std::string file = files.path() + "/source.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 44, size));
+  auto cp = testing::Shoal({"cp", "-q", file, "az://" + std::string(kBackend) + "/copies/source.bin"});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  StartNodes(3, {"data=az://" + std::string(kBackend) + "/copies/"}, {});
+  const uint64_t before = StoreBytes();
+  std::vector<nlohmann::json> got(kCopies);
+  std::vector<std::thread> copies;
+  for (int i = 0; i < kCopies; i++) {
+    copies.emplace_back([&, i] { got[i] = Boto3(i % 3, {"copy", "data", "copy" + std::to_string(i), "source.bin"}); });
+  }
+  for (auto& t : copies) t.join();
+  EXPECT_EQ(StoreBytes() - before, size) << "the source leaves the store once";
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(i), std::chrono::seconds(180))) << nodes_[i]->Log();
+  }
+  auto store = testing::Servers().azurite.Store(kBackend);
+  for (int i = 0; i < kCopies; i++) {
+    EXPECT_FALSE(got[i].value("etag", "").empty()) << "copy " << i;
+    EXPECT_EQ(testing::ObjectSha256(*store, "copies/copy" + std::to_string(i)), testing::PatternSha256(44, size))
+        << "copy " << i;
+  }
 }
 
 // A boto3 PutObject acknowledged by node 0 (--replicas 2) while the store refuses uploads; node 0

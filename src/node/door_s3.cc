@@ -13,7 +13,6 @@
 
 #include <chrono>
 #include <ctime>
-#include <future>
 #include <map>
 #include <pugixml.hpp>
 #include <sstream>
@@ -549,8 +548,7 @@ awaitable<bool> GetObject(S3Call& call) {
   co_return call.ka;
 }
 
-// What a write that is not streamed from the request (a copy, a Complete) did: the refusal
-// to answer, or what was written.
+// What CompleteMultipart did: the refusal to answer, or what was written.
 struct WriteDone {
   std::optional<TextResponse> refused;
   ObjectInfo written;
@@ -1025,78 +1023,92 @@ std::optional<TextResponse> ResolveCopySource(S3Call& call, CopySource* src) {
 }
 
 // Bytes [offset, offset + length) of `src` through the node's read path (memory, disk, the
-// chunk's owner, the store: each chunk fetched once, as a GET has it), to `sink` a chunk's
-// piece at a time. A source that changes in the store meanwhile fails the copy
-// (kPreconditionFailed). Blocking: on the serve pool (fetches run on their own pool).
-Status ReadSource(Node* node, const CopySource& src, uint64_t offset, uint64_t length,
-                  const std::function<Status(std::string_view)>& sink) {
+// chunk's owner, the store: each chunk fetched once, as a GET has it), to `sink` (run on the
+// serve pool) a chunk's piece at a time. Like a GET, it follows a fetch's bytes without
+// holding a thread while they come. A source that changes in the store meanwhile fails the
+// copy (kPreconditionFailed).
+awaitable<Status> ReadSource(Exchange& x, const CopySource& src, uint64_t offset, uint64_t length,
+                             const std::function<Status(std::string_view)>& sink) {
+  Node* node = x.node;
+  const CopySource* s = &src;
+  const std::function<Status(std::string_view)>* to = &sink;
   const uint64_t chunk_size = node->options().chunk_size;
   for (uint64_t pos = offset, end = offset + length; pos < end;) {
     const uint64_t index = pos / chunk_size, base = index * chunk_size;
-    auto opened = node->reads().OpenChunk(src.url, src.info, index, ReadMode::kRoute);
-    if (!opened.ok()) return opened.status().WithContext("copying from " + src.url);
-    node->reads().Prefetch(src.url, src.info, index, ReadMode::kRoute);
+    auto open = x.Offload([node, s, index] {
+      auto r = node->reads().OpenChunk(s->url, s->info, index, ReadMode::kRoute);
+      if (r.ok()) node->reads().Prefetch(s->url, s->info, index, ReadMode::kRoute);
+      return r;
+    });
+    Result<ChunkSource> opened = co_await std::move(open);
+    if (!opened.ok()) co_return opened.status().WithContext("copying from " + src.url);
     std::shared_ptr<const std::string> data = opened->data;
     if (!data) {
       const std::shared_ptr<ChunkFill> fill = opened->fill;
-      std::promise<void> whole;
-      std::future<void> arrived = whole.get_future();
-      fill->WhenPast(fill->length() - 1, [&whole] { whole.set_value(); });
-      arrived.wait();
-      if (fill->filled() < fill->length()) return node->reads().FetchError(src.url, src.info, index).WithContext("copying from " + src.url);
+      co_await x.WaitPast(fill, fill->length() - 1);  // the whole chunk, or its fetch's end
+      if (fill->filled() < fill->length()) {
+        co_return node->reads().FetchError(src.url, src.info, index).WithContext("copying from " + src.url);
+      }
       data = ChunkFill::Whole(fill);
     }
     if (pos - base >= data->size()) {
-      return Status::Corruption(src.url + ": chunk " + std::to_string(index) + " is shorter than the object says");
+      co_return Status::Corruption(src.url + ": chunk " + std::to_string(index) + " is shorter than the object says");
     }
-    const uint64_t n = std::min<uint64_t>(data->size() - (pos - base), end - pos);
-    SHOAL_RETURN_IF_ERROR(sink(std::string_view(data->data() + (pos - base), n)));
-    pos += n;
+    const std::string_view piece(data->data() + (pos - base), std::min<uint64_t>(data->size() - (pos - base), end - pos));
+    auto put = x.Offload([to, piece] { return (*to)(piece); });
+    Status st = co_await std::move(put);
+    if (!st.ok()) co_return st;
+    pos += piece.size();
   }
-  return Status::Ok();
+  co_return Status::Ok();
 }
 
-// CopyObject's work: the source resolved, its bytes read through the read path into one
-// write-back write of the destination (with the source's metadata, or the request's under
-// x-amz-metadata-directive: REPLACE). Blocking: on the serve pool.
-WriteDone CopyToObject(S3Call& call) {
-  WriteDone done;
+// What CopyObject needs before the bytes: the source, and the destination's write begun (with
+// the source's metadata, or the request's under x-amz-metadata-directive: REPLACE); or the
+// refusal. Blocking (a HEAD to the store): on the serve pool.
+struct CopyStart {
+  std::optional<TextResponse> refused;
   CopySource src;
-  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return {call.Error(*e), {}};
-  if (auto refused = ResolveCopySource(call, &src)) return {std::move(refused), {}};
+  std::shared_ptr<Writer> writer;
+};
+
+CopyStart StartCopy(S3Call& call) {
+  CopyStart out;
+  auto refuse = [&out](TextResponse res) {
+    out.refused = std::move(res);
+    return std::move(out);
+  };
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return refuse(call.Error(*e));
+  if (auto refused = ResolveCopySource(call, &out.src)) return refuse(std::move(*refused));
+  const CopySource& src = out.src;
   const std::string directive(Header(call.req, "x-amz-metadata-directive"));
   ObjectMeta meta = src.info.meta ? *src.info.meta : ObjectMeta{};
   if (directive == "REPLACE") {
     auto given = S3MetaOf(call);
-    if (!given.ok()) return {call.Error(http::status::bad_request, "InvalidArgument", given.status().message()), {}};
+    if (!given.ok()) return refuse(call.Error(http::status::bad_request, "InvalidArgument", given.status().message()));
     meta = std::move(*given);
   } else if (!directive.empty() && directive != "COPY") {
-    return {call.Error(http::status::bad_request, "InvalidArgument",
-                       "x-amz-metadata-directive is COPY or REPLACE, not '" + directive + "'"), {}};
+    return refuse(call.Error(http::status::bad_request, "InvalidArgument",
+                             "x-amz-metadata-directive is COPY or REPLACE, not '" + directive + "'"));
   } else if (src.bucket == call.bucket && src.key == call.key) {
-    return {call.Error(http::status::bad_request, "InvalidRequest",
-                       "This copy request is illegal because it is trying to copy an object to itself without changing "
-                       "the object's metadata (send x-amz-metadata-directive: REPLACE)"), {}};
+    return refuse(call.Error(http::status::bad_request, "InvalidRequest",
+                             "This copy request is illegal because it is trying to copy an object to itself without "
+                             "changing the object's metadata (send x-amz-metadata-directive: REPLACE)"));
   }
   if (src.info.size > kMaxPutBytes) {
-    return {call.Error(http::status::bad_request, "InvalidRequest",
-                       "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120 "
-                       "(copy it in parts: UploadPartCopy)"), {}};
+    return refuse(call.Error(http::status::bad_request, "InvalidRequest",
+                             "The specified copy source is larger than the maximum allowable size for a copy source: "
+                             "5368709120 (copy it in parts: UploadPartCopy)"));
   }
-  Node* node = call.x.node;
-  auto begun = node->writes().BeginWrite(call.bucket->UrlOf(call.key), meta);
-  if (!begun.ok()) return {call.Error(begun.status()), {}};
-  std::unique_ptr<Writer> w = std::move(*begun);
-  Status st = ReadSource(node, src, 0, src.info.size, [&w](std::string_view d) { return w->Append(d.data(), d.size()); });
-  if (!st.ok()) return {call.Error(st), {}};
-  auto info = w->Finish();
-  if (!info.ok()) return {call.Error(info.status()), {}};
-  done.written = *info;
-  return done;
+  auto begun = call.x.node->writes().BeginWrite(call.bucket->UrlOf(call.key), meta);
+  if (!begun.ok()) return refuse(call.Error(begun.status()));
+  out.writer = std::move(*begun);
+  return out;
 }
 
-// PUT with x-amz-copy-source: CopyToObject on the serve pool, answered with CopyObjectResult
-// once acknowledged (or durable, when asked: AwaitAsked).
+// PUT with x-amz-copy-source: the source's bytes through the read path into one write-back
+// write of the destination, answered with CopyObjectResult once acknowledged (or durable, when
+// asked: AwaitDurable).
 awaitable<bool> CopyObject(S3Call& call) {
   Exchange& x = call.x;
   const auto started = std::chrono::steady_clock::now();
@@ -1106,16 +1118,23 @@ awaitable<bool> CopyObject(S3Call& call) {
   auto wait = WaitAsked(call);
   if (!wait.ok()) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", wait.status().message()));
   S3Call* c = &call;
-  auto work = x.Offload([c] { return CopyToObject(*c); });
-  WriteDone done = co_await std::move(work);
-  if (done.refused) co_return co_await x.Write(std::move(*done.refused));
-  ObjectInfo info = done.written;
-  std::string state;
+  auto start = x.Offload([c] { return StartCopy(*c); });
+  CopyStart copy = co_await std::move(start);
+  if (copy.refused) co_return co_await x.Write(std::move(*copy.refused));
+  Writer* writer = copy.writer.get();
+  const std::function<Status(std::string_view)> append = [writer](std::string_view d) {
+    return writer->Append(d.data(), d.size());
+  };
+  auto read = ReadSource(x, copy.src, 0, copy.src.info.size, append);
+  Status st = co_await std::move(read);
+  auto end = x.EndWrite(std::move(copy.writer), true, st);
+  Result<ObjectInfo> written = co_await std::move(end);
+  if (!written.ok()) co_return co_await x.Write(call.Error(written.status()));
+  ObjectInfo info = *written;
+  std::string state(proto::kStateLocal);
   if (*wait) {
     auto durable = AwaitDurable(call, &info);
     state = co_await std::move(durable);
-  } else {
-    state = std::string(proto::kStateLocal);
   }
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "CopyObjectResult");
@@ -1128,19 +1147,33 @@ awaitable<bool> CopyObject(S3Call& call) {
   co_return ok;
 }
 
-// UploadPartCopy's work: bytes of the source (x-amz-copy-source-range "bytes=FIRST-LAST", else
-// all of it) read through the read path into the part. Blocking: on the serve pool.
-TextResponse CopyToPart(S3Call& call) {
-  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
+// What UploadPartCopy needs before the bytes: the source, the range of it (x-amz-copy-source-
+// range "bytes=FIRST-LAST", else all of it) and the part being written; or the refusal.
+// Blocking: on the serve pool.
+struct PartCopyStart {
+  std::optional<TextResponse> refused;
+  CopySource src;
+  uint64_t offset = 0, length = 0;
+  std::shared_ptr<DoorUploads::PartWriter> writer;
+};
+
+PartCopyStart StartPartCopy(S3Call& call) {
+  PartCopyStart out;
+  auto refuse = [&out](TextResponse res) {
+    out.refused = std::move(res);
+    return std::move(out);
+  };
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return refuse(call.Error(*e));
   auto number = ParseNumber(call.Q("partNumber"));
   if (!number || *number < 1 || *number > 10000) {
-    return call.Error(http::status::bad_request, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
+    return refuse(call.Error(http::status::bad_request, "InvalidArgument",
+                             "Part number must be an integer between 1 and 10000, inclusive"));
   }
   auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
-  if (!upload.ok()) return NoSuchUpload(call, upload.status());
-  CopySource src;
-  if (auto refused = ResolveCopySource(call, &src)) return std::move(*refused);
-  uint64_t offset = 0, length = src.info.size;
+  if (!upload.ok()) return refuse(NoSuchUpload(call, upload.status()));
+  if (auto refused = ResolveCopySource(call, &out.src)) return refuse(std::move(*refused));
+  const uint64_t size = out.src.info.size;
+  out.length = size;
   const std::string range(Header(call.req, "x-amz-copy-source-range"));
   if (!range.empty()) {
     // Only "bytes=FIRST-LAST", both inside the object (S3 takes no suffix or open range here).
@@ -1148,38 +1181,53 @@ TextResponse CopyToPart(S3Call& call) {
     const bool framed = StartsWith(range, "bytes=") && dash != std::string::npos;
     const uint64_t first = framed ? ParseNumber(range.substr(6, dash - 6)).value_or(UINT64_MAX) : UINT64_MAX;
     const uint64_t last = framed ? ParseNumber(range.substr(dash + 1)).value_or(UINT64_MAX) : UINT64_MAX;
-    if (first > last || last >= src.info.size) {
-      return call.Error(http::status::bad_request, "InvalidArgument",
-                        "x-amz-copy-source-range must be bytes=FIRST-LAST inside the source object (" +
-                            std::to_string(src.info.size) + " bytes): got '" + range + "'");
+    if (first > last || last >= size) {
+      return refuse(call.Error(http::status::bad_request, "InvalidArgument",
+                               "x-amz-copy-source-range must be bytes=FIRST-LAST inside the source object (" +
+                                   std::to_string(size) + " bytes): got '" + range + "'"));
     }
-    offset = first;
-    length = last - first + 1;
+    out.offset = first;
+    out.length = last - first + 1;
   }
-  if (length > kMaxPartBytes) return call.Error(http::status::bad_request, "EntityTooLarge", "a part is at most 5 GiB");
+  if (out.length > kMaxPartBytes) return refuse(call.Error(http::status::bad_request, "EntityTooLarge", "a part is at most 5 GiB"));
   auto part = call.door.uploads()->WritePart(*upload, static_cast<uint32_t>(*number));
-  if (!part.ok()) return NoSuchUpload(call, part.status());
-  std::unique_ptr<DoorUploads::PartWriter> w = std::move(*part);
-  Status st = ReadSource(call.x.node, src, offset, length, [&w](std::string_view d) { return w->Append(d); });
-  if (!st.ok()) return call.Error(st);
-  auto staged = w->Finish();
-  if (!staged.ok()) return call.Error(staged.status());
+  if (!part.ok()) return refuse(NoSuchUpload(call, part.status()));
+  out.writer = std::move(*part);
+  return out;
+}
+
+// PUT ?partNumber=N&uploadId=ID with x-amz-copy-source: the source's bytes through the read
+// path into the part, answered with CopyPartResult.
+awaitable<bool> UploadPartCopy(S3Call& call) {
+  Exchange& x = call.x;
+  if (!call.parser.is_done()) {
+    co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "a copy takes no body", true));
+  }
+  S3Call* c = &call;
+  auto start = x.Offload([c] { return StartPartCopy(*c); });
+  PartCopyStart copy = co_await std::move(start);
+  if (copy.refused) co_return co_await x.Write(std::move(*copy.refused));
+  DoorUploads::PartWriter* writer = copy.writer.get();
+  const std::function<Status(std::string_view)> append = [writer](std::string_view d) { return writer->Append(d); };
+  auto read = ReadSource(x, copy.src, copy.offset, copy.length, append);
+  Status st = co_await std::move(read);
+  Result<StagedPart> staged = st;
+  if (st.ok()) {
+    auto finish = x.Offload([writer] { return writer->Finish(); });
+    staged = co_await std::move(finish);
+  }
+  // An unfinished part is dropped (its file removed): disk work, on the pool.
+  auto drop = x.Offload([w = std::move(copy.writer)]() mutable {
+    w.reset();
+    return 0;
+  });
+  co_await std::move(drop);
+  if (!staged.ok()) co_return co_await x.Write(call.Error(staged.status()));
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "CopyPartResult");
   Add(root, "LastModified", IsoDate(staged->modified));
   Add(root, "ETag", "\"" + staged->etag + "\"");
-  return call.Xml(http::status::ok, XmlText(doc));
-}
-
-// PUT ?partNumber=N&uploadId=ID with x-amz-copy-source.
-awaitable<bool> UploadPartCopy(S3Call& call) {
-  if (!call.parser.is_done()) {
-    co_return co_await call.x.Write(call.Error(http::status::bad_request, "InvalidRequest", "a copy takes no body", true));
-  }
-  S3Call* c = &call;
-  auto work = call.x.Offload([c] { return CopyToPart(*c); });
-  TextResponse res = co_await std::move(work);
-  co_return co_await call.x.Write(std::move(res));
+  co_return co_await x.Write(call.Xml(http::status::ok, XmlText(doc)));
 }
 
 // Which bucket and key the request names: virtual-hosted (Host "bucket.anything" with a

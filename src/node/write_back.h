@@ -78,7 +78,8 @@ class Writer {
 //
 // Thread-safety: every method may be called from any thread; a Writer is used by one thread.
 // staged_mu_ guards the staged-bytes count (writers wait on staged_cv_ under it); ids_mu_ the
-// ids of live writers and of staged writes by URL; nothing else is called under either.
+// ids of live writers, of staged writes by URL and of writes made durable lately; nothing
+// else is called under either.
 // upload_ids_mu_ is held across the journal writes that name a write's upload in the store
 // (the journal's own lock is taken under it, never the other way). The journal, chunk store,
 // catalog and uploader are thread-safe on their own. The destructor ends the copy pool and the uploader (their threads finish what runs).
