@@ -574,11 +574,13 @@ Result<bool> WaitAsked(const S3Call& call) {
                                  "'local' (once acknowledged), not '" + std::string(wait.substr(0, 32)) + "'");
 }
 
-// Waits, on a timer (holding no thread), until the write acknowledged as *info is durable in
-// the backend, at most --upload-deadline; then *info is the backend's version of it. Returns
-// the state reached: kStateDurable, or kStateLocal (still uploading at the deadline, or
+// The x-shoal-state to answer the write acknowledged as *info with. Unless `wait`
+// (x-shoal-wait: durable), kStateLocal at once; else waits, on a timer (holding no thread),
+// until the write is durable in the backend, at most --upload-deadline, and then *info is the
+// backend's version of it: kStateDurable, or kStateLocal (still uploading at the deadline, or
 // deleted or handed to another node meanwhile: the write stands, durable or not).
-awaitable<std::string> AwaitDurable(S3Call& call, ObjectInfo* info) {
+awaitable<std::string> StateAsAsked(S3Call& call, bool wait, ObjectInfo* info) {
+  if (!wait) co_return std::string(proto::kStateLocal);
   Node* node = call.x.node;
   const auto give_up = std::chrono::steady_clock::now() + node->options().upload_deadline;
   auto pause = std::chrono::milliseconds(20);
@@ -663,11 +665,8 @@ awaitable<bool> PutObject(S3Call& call) {
     co_return false;
   }
   ObjectInfo written = *info;
-  std::string state(proto::kStateLocal);
-  if (*wait) {
-    auto durable = AwaitDurable(call, &written);
-    state = co_await std::move(durable);
-  }
+  auto reached = StateAsAsked(call, *wait, &written);
+  const std::string state = co_await std::move(reached);
   TextResponse res{http::status::ok, call.v};
   call.Stamp(res);
   res.set(http::field::etag, "\"" + written.etag + "\"");
@@ -857,7 +856,7 @@ WriteDone CompleteMultipart(S3Call& call, const std::string& body) {
 }
 
 // CompleteMultipartUpload: the body read and checked, CompleteMultipart on the serve pool, the
-// result answered once acknowledged (or durable, when asked: AwaitDurable).
+// result answered once acknowledged (or durable, when asked: StateAsAsked).
 awaitable<bool> CompleteMultipartUpload(S3Call& call) {
   Exchange& x = call.x;
   auto wait = WaitAsked(call);
@@ -874,11 +873,8 @@ awaitable<bool> CompleteMultipartUpload(S3Call& call) {
   WriteDone done = co_await std::move(work);
   if (done.refused) co_return co_await x.Write(std::move(*done.refused));
   ObjectInfo info = done.written;
-  std::string state(proto::kStateLocal);
-  if (*wait) {
-    auto durable = AwaitDurable(call, &info);
-    state = co_await std::move(durable);
-  }
+  auto reached = StateAsAsked(call, *wait, &info);
+  const std::string state = co_await std::move(reached);
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "CompleteMultipartUploadResult");
   Add(root, "Location", "/" + call.bucket->name + "/" + call.key);
@@ -1063,52 +1059,59 @@ awaitable<Status> ReadSource(Exchange& x, const CopySource& src, uint64_t offset
   co_return Status::Ok();
 }
 
-// What CopyObject needs before the bytes: the source, and the destination's write begun (with
-// the source's metadata, or the request's under x-amz-metadata-directive: REPLACE); or the
-// refusal. Blocking (a HEAD to the store): on the serve pool.
+// What a copy needs before the bytes: the source, the range of it to copy, and the write
+// begun (CopyObject: the destination object; UploadPartCopy: the part); or the refusal.
 struct CopyStart {
   std::optional<TextResponse> refused;
   CopySource src;
-  std::shared_ptr<Writer> writer;
+  uint64_t offset = 0, length = 0;
+  std::shared_ptr<Writer> object;
+  std::shared_ptr<DoorUploads::PartWriter> part;
 };
 
+CopyStart Refused(TextResponse res) {
+  CopyStart out;
+  out.refused = std::move(res);
+  return out;
+}
+
+// CopyObject's start: the destination's write begun with the source's metadata, or the
+// request's under x-amz-metadata-directive: REPLACE. Blocking (a HEAD to the store): on the
+// serve pool.
 CopyStart StartCopy(S3Call& call) {
   CopyStart out;
-  auto refuse = [&out](TextResponse res) {
-    out.refused = std::move(res);
-    return std::move(out);
-  };
-  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return refuse(call.Error(*e));
-  if (auto refused = ResolveCopySource(call, &out.src)) return refuse(std::move(*refused));
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return Refused(call.Error(*e));
+  if (auto refused = ResolveCopySource(call, &out.src)) return Refused(std::move(*refused));
   const CopySource& src = out.src;
   const std::string directive(Header(call.req, "x-amz-metadata-directive"));
   ObjectMeta meta = src.info.meta ? *src.info.meta : ObjectMeta{};
   if (directive == "REPLACE") {
     auto given = S3MetaOf(call);
-    if (!given.ok()) return refuse(call.Error(http::status::bad_request, "InvalidArgument", given.status().message()));
+    if (!given.ok()) return Refused(call.Error(http::status::bad_request, "InvalidArgument", given.status().message()));
     meta = std::move(*given);
   } else if (!directive.empty() && directive != "COPY") {
-    return refuse(call.Error(http::status::bad_request, "InvalidArgument",
-                             "x-amz-metadata-directive is COPY or REPLACE, not '" + directive + "'"));
+    return Refused(call.Error(http::status::bad_request, "InvalidArgument",
+                              "x-amz-metadata-directive is COPY or REPLACE, not '" + directive + "'"));
   } else if (src.bucket == call.bucket && src.key == call.key) {
-    return refuse(call.Error(http::status::bad_request, "InvalidRequest",
-                             "This copy request is illegal because it is trying to copy an object to itself without "
-                             "changing the object's metadata (send x-amz-metadata-directive: REPLACE)"));
+    return Refused(call.Error(http::status::bad_request, "InvalidRequest",
+                              "This copy request is illegal because it is trying to copy an object to itself without "
+                              "changing the object's metadata (send x-amz-metadata-directive: REPLACE)"));
   }
   if (src.info.size > kMaxPutBytes) {
-    return refuse(call.Error(http::status::bad_request, "InvalidRequest",
-                             "The specified copy source is larger than the maximum allowable size for a copy source: "
-                             "5368709120 (copy it in parts: UploadPartCopy)"));
+    return Refused(call.Error(http::status::bad_request, "InvalidRequest",
+                              "The specified copy source is larger than the maximum allowable size for a copy source: "
+                              "5368709120 (copy it in parts: UploadPartCopy)"));
   }
   auto begun = call.x.node->writes().BeginWrite(call.bucket->UrlOf(call.key), meta);
-  if (!begun.ok()) return refuse(call.Error(begun.status()));
-  out.writer = std::move(*begun);
+  if (!begun.ok()) return Refused(call.Error(begun.status()));
+  out.object = std::move(*begun);
+  out.length = src.info.size;
   return out;
 }
 
 // PUT with x-amz-copy-source: the source's bytes through the read path into one write-back
 // write of the destination, answered with CopyObjectResult once acknowledged (or durable, when
-// asked: AwaitDurable).
+// asked: StateAsAsked).
 awaitable<bool> CopyObject(S3Call& call) {
   Exchange& x = call.x;
   const auto started = std::chrono::steady_clock::now();
@@ -1121,21 +1124,18 @@ awaitable<bool> CopyObject(S3Call& call) {
   auto start = x.Offload([c] { return StartCopy(*c); });
   CopyStart copy = co_await std::move(start);
   if (copy.refused) co_return co_await x.Write(std::move(*copy.refused));
-  Writer* writer = copy.writer.get();
+  Writer* writer = copy.object.get();
   const std::function<Status(std::string_view)> append = [writer](std::string_view d) {
     return writer->Append(d.data(), d.size());
   };
-  auto read = ReadSource(x, copy.src, 0, copy.src.info.size, append);
+  auto read = ReadSource(x, copy.src, copy.offset, copy.length, append);
   Status st = co_await std::move(read);
-  auto end = x.EndWrite(std::move(copy.writer), true, st);
+  auto end = x.EndWrite(std::move(copy.object), true, st);
   Result<ObjectInfo> written = co_await std::move(end);
   if (!written.ok()) co_return co_await x.Write(call.Error(written.status()));
   ObjectInfo info = *written;
-  std::string state(proto::kStateLocal);
-  if (*wait) {
-    auto durable = AwaitDurable(call, &info);
-    state = co_await std::move(durable);
-  }
+  auto reached = StateAsAsked(call, *wait, &info);
+  const std::string state = co_await std::move(reached);
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "CopyObjectResult");
   Add(root, "LastModified", IsoDate(info.last_modified != 0 ? info.last_modified : std::time(nullptr)));
@@ -1147,31 +1147,19 @@ awaitable<bool> CopyObject(S3Call& call) {
   co_return ok;
 }
 
-// What UploadPartCopy needs before the bytes: the source, the range of it (x-amz-copy-source-
-// range "bytes=FIRST-LAST", else all of it) and the part being written; or the refusal.
-// Blocking: on the serve pool.
-struct PartCopyStart {
-  std::optional<TextResponse> refused;
-  CopySource src;
-  uint64_t offset = 0, length = 0;
-  std::shared_ptr<DoorUploads::PartWriter> writer;
-};
-
-PartCopyStart StartPartCopy(S3Call& call) {
-  PartCopyStart out;
-  auto refuse = [&out](TextResponse res) {
-    out.refused = std::move(res);
-    return std::move(out);
-  };
-  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return refuse(call.Error(*e));
+// UploadPartCopy's start: the range of the source (x-amz-copy-source-range "bytes=FIRST-LAST",
+// else all of it) and the part begun. Blocking: on the serve pool.
+CopyStart StartPartCopy(S3Call& call) {
+  CopyStart out;
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return Refused(call.Error(*e));
   auto number = ParseNumber(call.Q("partNumber"));
   if (!number || *number < 1 || *number > 10000) {
-    return refuse(call.Error(http::status::bad_request, "InvalidArgument",
-                             "Part number must be an integer between 1 and 10000, inclusive"));
+    return Refused(call.Error(http::status::bad_request, "InvalidArgument",
+                              "Part number must be an integer between 1 and 10000, inclusive"));
   }
   auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
-  if (!upload.ok()) return refuse(NoSuchUpload(call, upload.status()));
-  if (auto refused = ResolveCopySource(call, &out.src)) return refuse(std::move(*refused));
+  if (!upload.ok()) return Refused(NoSuchUpload(call, upload.status()));
+  if (auto refused = ResolveCopySource(call, &out.src)) return Refused(std::move(*refused));
   const uint64_t size = out.src.info.size;
   out.length = size;
   const std::string range(Header(call.req, "x-amz-copy-source-range"));
@@ -1182,17 +1170,17 @@ PartCopyStart StartPartCopy(S3Call& call) {
     const uint64_t first = framed ? ParseNumber(range.substr(6, dash - 6)).value_or(UINT64_MAX) : UINT64_MAX;
     const uint64_t last = framed ? ParseNumber(range.substr(dash + 1)).value_or(UINT64_MAX) : UINT64_MAX;
     if (first > last || last >= size) {
-      return refuse(call.Error(http::status::bad_request, "InvalidArgument",
+      return Refused(call.Error(http::status::bad_request, "InvalidArgument",
                                "x-amz-copy-source-range must be bytes=FIRST-LAST inside the source object (" +
-                                   std::to_string(size) + " bytes): got '" + range + "'"));
+                                    std::to_string(size) + " bytes): got '" + range + "'"));
     }
     out.offset = first;
     out.length = last - first + 1;
   }
-  if (out.length > kMaxPartBytes) return refuse(call.Error(http::status::bad_request, "EntityTooLarge", "a part is at most 5 GiB"));
+  if (out.length > kMaxPartBytes) return Refused(call.Error(http::status::bad_request, "EntityTooLarge", "a part is at most 5 GiB"));
   auto part = call.door.uploads()->WritePart(*upload, static_cast<uint32_t>(*number));
-  if (!part.ok()) return refuse(NoSuchUpload(call, part.status()));
-  out.writer = std::move(*part);
+  if (!part.ok()) return Refused(NoSuchUpload(call, part.status()));
+  out.part = std::move(*part);
   return out;
 }
 
@@ -1205,9 +1193,9 @@ awaitable<bool> UploadPartCopy(S3Call& call) {
   }
   S3Call* c = &call;
   auto start = x.Offload([c] { return StartPartCopy(*c); });
-  PartCopyStart copy = co_await std::move(start);
+  CopyStart copy = co_await std::move(start);
   if (copy.refused) co_return co_await x.Write(std::move(*copy.refused));
-  DoorUploads::PartWriter* writer = copy.writer.get();
+  DoorUploads::PartWriter* writer = copy.part.get();
   const std::function<Status(std::string_view)> append = [writer](std::string_view d) { return writer->Append(d); };
   auto read = ReadSource(x, copy.src, copy.offset, copy.length, append);
   Status st = co_await std::move(read);
@@ -1217,7 +1205,7 @@ awaitable<bool> UploadPartCopy(S3Call& call) {
     staged = co_await std::move(finish);
   }
   // An unfinished part is dropped (its file removed): disk work, on the pool.
-  auto drop = x.Offload([w = std::move(copy.writer)]() mutable {
+  auto drop = x.Offload([w = std::move(copy.part)]() mutable {
     w.reset();
     return 0;
   });
