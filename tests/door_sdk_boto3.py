@@ -7,6 +7,7 @@
   upload BUCKET KEY FILE PART_MIB       upload_file in parts of PART_MIB with Content-Type and
                                         x-amz-meta-run_id / x-amz-meta-rank
   copy BUCKET KEY SOURCE_KEY            CopyObject within BUCKET; the copy's ETag
+  list BUCKET PREFIX DELIMITER          ListObjectsV2, all pages; the keys and common prefixes
 """
 import hashlib
 import json
@@ -51,7 +52,16 @@ def step_copy(endpoint, bucket, key, source_key):
     print(json.dumps({"etag": r["CopyObjectResult"]["ETag"]}))
 
 
-STEPS = {"get": step_get, "put": step_put, "upload": step_upload, "copy": step_copy}
+def step_list(endpoint, bucket, prefix, delimiter):
+    keys, prefixes = [], []
+    for page in client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix,
+                                                                           Delimiter=delimiter):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    print(json.dumps({"keys": keys, "prefixes": prefixes}))
+
+
+STEPS = {"get": step_get, "put": step_put, "upload": step_upload, "copy": step_copy, "list": step_list}
 
 if __name__ == "__main__":
     STEPS[sys.argv[1]](*sys.argv[2:])

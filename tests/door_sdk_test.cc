@@ -243,6 +243,35 @@ TEST_F(DoorSdkTest, AnAcknowledgedPutSurvivesItsNodeKilledBeforeTheUpload) {
   EXPECT_EQ(read["sha256"], testing::PatternSha256(42, size));
 }
 
+// Writes acknowledged by two members of a 3-node cluster and not yet uploaded (the store's
+// link slowed to 64 KiB/s) are listed through the third member's door, which holds none of
+// them; once uploaded they are in Azurite.
+TEST_F(DoorSdkTest, ADoorListsWritesAcknowledgedAnywhereInTheCluster) {
+  StartNodes(3, {"data=az://" + std::string(kBackend) + "/pending/"}, {"--replicas", "1"});
+  testing::TempDir files;
+  const std::string file = files.path() + "/shard.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 45, kMiB));
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.bandwidth = 64 * 1024}).ok());
+  const std::vector<std::string> keys = {"ckpt/rank0.bin", "ckpt/rank1.bin", "ckpt/rank2.bin", "ckpt/rank3.bin",
+                                         "top.bin"};
+  for (size_t i = 0; i < keys.size(); i++) {
+    EXPECT_EQ(Boto3(static_cast<int>(i % 2), {"put", "data", keys[i], file})["state"], "local") << keys[i];
+  }
+  auto all = Boto3(2, {"list", "data", "", ""});
+  auto by_dir = Boto3(2, {"list", "data", "", "/"});
+  auto store = testing::Servers().azurite.Store(kBackend);
+  int uploaded = 0;
+  for (const auto& k : keys) uploaded += store->Head("pending/" + k).ok() ? 1 : 0;
+  EXPECT_EQ(uploaded, 0) << "the listing is taken while nothing is uploaded yet";
+  EXPECT_EQ(all["keys"], nlohmann::json(keys));
+  EXPECT_EQ(by_dir["keys"], nlohmann::json({"top.bin"}));
+  EXPECT_EQ(by_dir["prefixes"], nlohmann::json({"ckpt/"}));
+  EXPECT_EQ(Boto3(2, {"list", "data", "ckpt/", "/"})["keys"], nlohmann::json({keys[0], keys[1], keys[2], keys[3]}));
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  for (int i = 0; i < 2; i++) ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(i), std::chrono::seconds(120)));
+  for (const auto& k : keys) EXPECT_EQ(testing::ObjectSha256(*store, "pending/" + k), testing::PatternSha256(45, kMiB)) << k;
+}
+
 // An S3 bucket in front of an Azure container: boto3 uploads a large object in parts with
 // Content-Type and x-amz-meta-*; the blob read straight from Azurite is byte-identical, and
 // @azure/storage-blob reads the metadata as the blob's own.

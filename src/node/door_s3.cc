@@ -384,33 +384,29 @@ TextResponse ListObjects(S3Call& call) {
       after = base + client_token;  // a V1 marker that is a key
     }
   }
-  // The store's pages with this node's writes not yet uploaded merged in (listing.h).
+  // The store's pages with the cluster's writes not yet uploaded merged in (listing.h).
   std::vector<ListedObject> objects;
   std::vector<std::string> prefixes;
   std::string next;
   if (max_keys > 0) {
-    do {
-      ListOptions lo;
-      lo.prefix = base + prefix;
-      lo.delimiter = delimiter;
-      lo.continuation = node_token;
-      lo.max_keys = max_keys;
-      auto got = ListWithPending(call.x.node, call.bucket->base, lo, after);
-      if (!got.ok()) {
-        if (got.status().code() == Code::kInvalidArgument && !node_token.empty()) {
-          return call.Error(http::status::bad_request, "InvalidArgument", "The continuation token provided is incorrect");
-        }
-        return call.Error(got.status());
+    ListOptions lo;
+    lo.prefix = base + prefix;
+    lo.delimiter = delimiter;
+    lo.continuation = node_token;
+    lo.max_keys = max_keys;
+    auto got = ListWithPending(call.x.node, call.bucket->base, lo, after, /*whole_cluster=*/true);
+    if (!got.ok()) {
+      if (got.status().code() == Code::kInvalidArgument && !node_token.empty()) {
+        return call.Error(http::status::bad_request, "InvalidArgument", "The continuation token provided is incorrect");
       }
-      for (auto& o : got->objects) {
-        o.key = o.key.substr(base.size());
-        objects.push_back(std::move(o));
-      }
-      for (auto& p : got->prefixes) prefixes.push_back(p.substr(base.size()));
-      next = got->next_continuation;
-      node_token = next;
-      // Skipping names up to `after` may empty a page: go on to the next one.
-    } while (objects.empty() && prefixes.empty() && !next.empty());
+      return call.Error(got.status());
+    }
+    for (auto& o : got->objects) {
+      o.key = o.key.substr(base.size());
+      objects.push_back(std::move(o));
+    }
+    for (auto& p : got->prefixes) prefixes.push_back(p.substr(base.size()));
+    next = got->next_continuation;
   }
   auto enc = [&](const std::string& s) { return url_encoding ? UrlEncode(s) : s; };
   pugi::xml_document doc;

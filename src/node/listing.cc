@@ -1,6 +1,7 @@
 #include "node/listing.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -20,11 +21,33 @@ std::string Continuation(const std::string& last_name, const std::string& store_
   return last_name + "\n" + store_token;
 }
 
-}  // namespace
+// The writes under `prefix_url` that the other members of the cluster acknowledged and have
+// not yet uploaded (their GET /v1/pending), `key` holding each one's URL. A member that does
+// not answer within a second is left out.
+std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& prefix_url) {
+  std::vector<ListedObject> out;
+  auto view = node->cluster().view();
+  if (!view) return out;
+  for (const auto& peer : view->peers()) {
+    if (peer.member.id == node->id()) continue;
+    std::string body;
+    Status st = node->cluster().Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix_url}}),
+                                     {}, &body, std::chrono::seconds(1));
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (!st.ok() || !j.is_object() || !j["pending"].is_array()) continue;
+    for (const auto& w : j["pending"]) {
+      if (!w.is_object()) continue;
+      out.push_back(ListedObject{w.value("url", ""), w.value("size", 0ull), w.value("etag", ""),
+                                 w.value("written_unix_ms", int64_t{0}) / 1000, true});
+    }
+  }
+  return out;
+}
 
-Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, ListOptions lo, const std::string& start_after) {
-  ObjectUrl bucket = bucket_url;
-  bucket.key.clear();
+// One page of ListWithPending from one page of the store: at most lo.max_keys names, maybe
+// fewer (the store's page ends where it ends). `others`: the other members' pending writes.
+Result<ListedPage> OnePage(Node* node, const ObjectUrl& bucket, ListOptions lo, const std::string& start_after,
+                           std::vector<ListedObject> others) {
   std::string after = start_after;  // names at or before it are not shown
   if (!lo.continuation.empty()) {
     size_t nl = lo.continuation.rfind('\n');
@@ -52,21 +75,35 @@ Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, List
   }
   const bool more = !page.next_continuation.empty();
   // Pending writes whose name (key, or its common prefix) falls in this page's range.
-  for (const auto& p : pending) {
-    auto url = ObjectUrl::Parse(p.record.url);
-    if (!url.ok() || url->scheme != bucket.scheme || url->bucket != bucket.bucket) continue;
+  // The name a pending write of `url` shows as on this page (its key, or its common prefix,
+  // which goes in `prefixes`); "" when it is not for this page, or shown as a prefix.
+  auto name_here = [&](const std::string& url_text) -> std::string {
+    auto url = ObjectUrl::Parse(url_text);
+    if (!url.ok() || url->scheme != bucket.scheme || url->bucket != bucket.bucket) return "";
     const std::string& key = url->key;
-    if (key.compare(0, lo.prefix.size(), lo.prefix) != 0) continue;
+    if (key.compare(0, lo.prefix.size(), lo.prefix) != 0) return "";
     std::string name = key;
     if (!lo.delimiter.empty()) {
       size_t at = key.find(lo.delimiter, lo.prefix.size());
       if (at != std::string::npos) name = key.substr(0, at + lo.delimiter.size());
     }
-    if ((!after.empty() && name <= after) || (more && name > last)) continue;
+    if ((!after.empty() && name <= after) || (more && name > last)) return "";
     if (name != key) {
       prefixes.insert(name);
-      continue;
+      return "";
     }
+    return key;
+  };
+  // Other members' first: this node's own write of a key, if any, replaces theirs below.
+  for (auto& o : others) {
+    const std::string key = name_here(o.key);
+    if (key.empty()) continue;
+    o.key = key;
+    objects[key] = std::move(o);
+  }
+  for (const auto& p : pending) {
+    const std::string key = name_here(p.record.url);
+    if (key.empty()) continue;
     // The newest write of it taken here, or, uploaded meanwhile, what the store has now (the
     // catalog knows it); deleted meanwhile, nothing.
     const bool local = node->writes().Pending(p.record.url);
@@ -102,6 +139,30 @@ Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, List
   } else if (more) {
     out.next_continuation = Continuation(std::max(last, after), page.next_continuation);
   }
+  return out;
+}
+
+}  // namespace
+
+Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, ListOptions lo, const std::string& after,
+                                   bool whole_cluster) {
+  ObjectUrl bucket = bucket_url;
+  bucket.key.clear();
+  std::vector<ListedObject> others;
+  if (whole_cluster) others = PendingOnOtherMembers(node, bucket.WithKey(lo.prefix).ToString());
+  // The store's pages, one after another, until this one holds max_keys names or the store has
+  // no more: a page cut short by pending writes, or left short by `after`, is filled.
+  ListedPage out;
+  const uint32_t max_keys = lo.max_keys;
+  do {
+    lo.max_keys = static_cast<uint32_t>(max_keys - out.objects.size() - out.prefixes.size());
+    SHOAL_ASSIGN_OR_RETURN(ListedPage part, OnePage(node, bucket, lo, after, others));
+    for (auto& o : part.objects) out.objects.push_back(std::move(o));
+    for (auto& p : part.prefixes) out.prefixes.push_back(std::move(p));
+    out.next_continuation = lo.continuation = part.next_continuation;
+  } while (!out.next_continuation.empty() && out.objects.size() + out.prefixes.size() < max_keys);
+  std::sort(out.prefixes.begin(), out.prefixes.end());
+  out.prefixes.erase(std::unique(out.prefixes.begin(), out.prefixes.end()), out.prefixes.end());
   return out;
 }
 

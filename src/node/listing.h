@@ -1,8 +1,8 @@
 #pragma once
 
 // Listings as the node's clients see them: the store's page of a prefix with the writes this
-// node acknowledged and has not yet uploaded merged in, so a key is listed as soon as its
-// write is acknowledged. ListWithPending is the merge; GET /v1/list (net/node_protocol.h)
+// node (for the front door: any member of the cluster) acknowledged and has not yet uploaded
+// merged in, so a key is listed as soon as its write is acknowledged. ListWithPending is the merge; GET /v1/list (net/node_protocol.h)
 // answers it as JSON, and the S3 front door (door_s3.cc) as ListObjects XML. Split from
 // server.cc: nothing here uses Beast.
 
@@ -37,14 +37,18 @@ struct ListedPage {
 // or "") in the bucket of `bucket` (its key is ignored): the store's page with this node's
 // writes under lo.prefix that are acknowledged and not yet uploaded merged in (they replace
 // the store's entry of the same key; a pending key beyond a page's range waits for its page).
-// At most lo.max_keys names (pending writes may cut a page short: the next one lists the
-// store's same page again from past its last name). A write deleted through the node is gone
-// from both (WriteBack::Delete cancels it). Writes
-// pending on other nodes of a cluster are not merged. Names (keys, or common prefixes) at or
+// lo.max_keys names, fewer only on the last page: the store is listed page after page until
+// they are there (pending writes may take a store's page past them: the next page lists that
+// store's page again from past the last name shown). A write deleted through the node is gone
+// from both (WriteBack::Delete cancels it). With `whole_cluster`, the writes pending on the
+// other members of the cluster too (each member's GET /v1/pending, asked once a page; a member
+// that does not answer within a second is left out, and copies held for a dead member are
+// listed once taken over); else only this node's. Names (keys, or common prefixes) at or
 // before `after` are left out (a start-after). kInvalidArgument for a continuation this node
 // did not give. Thread-safe (the store's List, the catalog and the uploader are). Blocks on
-// the store.
-Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket, ListOptions lo, const std::string& after = "");
+// the store and the members.
+Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket, ListOptions lo, const std::string& after = "",
+                                   bool whole_cluster = false);
 
 // GET /v1/list?url=SCHEME://BUCKET&prefix=P[&delimiter=D][&continuation=C][&max_keys=N]:
 // ListWithPending as JSON: {"objects": [{"key", "size", "etag", "last_modified", "state"}],
