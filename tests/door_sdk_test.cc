@@ -172,7 +172,9 @@ TEST_F(DoorSdkTest, SixteenReadersThroughThreeDoorsCostTheStoreOneCopy) {
     sent += NodeMetric(Endpoint(i), "shoal_bytes_served_total");
     each += " n" + std::to_string(i) + ": store GETs " + std::to_string(NodeMetric(Endpoint(i), "shoal_store_get_requests_total")) +
             " (" + FormatBytes(NodeMetric(Endpoint(i), "shoal_store_get_bytes_total")) + "), peer fetches " +
-            std::to_string(NodeMetric(Endpoint(i), "shoal_peer_fetches_total")) + ";";
+            std::to_string(NodeMetric(Endpoint(i), "shoal_peer_fetches_total")) + ", peer failures " +
+            std::to_string(NodeMetric(Endpoint(i), "shoal_peer_failures_total")) + ", busy " +
+            std::to_string(NodeMetric(Endpoint(i), "shoal_peer_busy_total")) + ";";
   }
   EXPECT_EQ(StoreBytes() - before, size) << "each chunk leaves the store once:" << each << "\n" << nodes_[0]->Log()
                                          << nodes_[1]->Log() << nodes_[2]->Log();

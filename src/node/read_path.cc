@@ -246,7 +246,10 @@ ReadPath::Inflight ReadPath::JoinFetch(const engine::ChunkKey& key, const Object
 
 void ReadPath::RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
                     const Inflight& job) {
-  ChunkResult result = Fetch(url, info, index, mode, job.fill);
+  EndFetch(job, Fetch(url, info, index, mode, job.fill));
+}
+
+void ReadPath::EndFetch(const Inflight& job, const ChunkResult& result) {
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
     if (!result.ok()) {  // kept for readers that followed the fill and found it short
@@ -326,7 +329,20 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
   if (mode == ReadMode::kHeld) return Status::NotFound(key.ToString() + " is neither held nor being fetched here");
   bool lead = false;
   Inflight job = JoinFetch(key, info, &lead);
-  if (lead) fetch_pool_->Submit([this, url, info, index, mode, job] { RunFetch(url, info, index, mode, job); });
+  if (lead) {
+    // A fetch of it may have ended between the looks above and JoinFetch (it caches the chunk
+    // before it stops being in flight): then this one ends with that chunk, not a second fetch.
+    std::shared_ptr<const std::string> data = hot_.Get(id);
+    if (!data) {
+      auto cached = chunks_->Get(key);
+      if (cached.ok()) data = std::make_shared<const std::string>(std::move(cached).value());
+    }
+    if (data && data->size() == job.fill->length() && job.fill->Append(data->data(), data->size())) {
+      EndFetch(job, data);
+      return ChunkSource{std::move(data), nullptr};
+    }
+    fetch_pool_->Submit([this, url, info, index, mode, job] { RunFetch(url, info, index, mode, job); });
+  }
   return ChunkSource{nullptr, job.fill};
 }
 
