@@ -133,8 +133,8 @@ awaitable<bool> SendDoorObject(Exchange& x, const std::string& url, const Object
 }
 
 Precondition CheckPreconditions(const Request& req, const std::string& etag, std::time_t modified,
-                                const std::string& same_as) {
-  auto cond = [&](std::string_view name) { return std::string(Header(req, name)); };
+                                const std::string& same_as, std::string_view prefix) {
+  auto cond = [&](std::string_view name) { return std::string(Header(req, std::string(prefix) + std::string(name))); };
   auto etag_in = [&](const std::string& list) {
     if (list == "*") return true;
     std::stringstream items(list);

@@ -73,8 +73,10 @@ awaitable<bool> SendDoorObject(Exchange& x, const std::string& url, const Object
 // local version a write through this node was answered with, which the store's ETag replaces
 // once it is uploaded (ObjectCatalog::ChunkVersion), so a client that read the blob before the
 // upload (the Azure SDKs send If-Match on every range after the first) still matches it.
+// `prefix` names the headers another way: "x-amz-copy-source-" for a copy's source conditions
+// (x-amz-copy-source-if-match...), where a kNotModified means 412 too.
 enum class Precondition { kProceed, kFailed /* 412 */, kNotModified /* 304 */ };
 Precondition CheckPreconditions(const Request& req, const std::string& etag, std::time_t modified,
-                                const std::string& same_as = "");
+                                const std::string& same_as = "", std::string_view prefix = "");
 
 }  // namespace shoal::node

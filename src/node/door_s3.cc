@@ -1,9 +1,11 @@
 // The S3 API of the front door (path-style, and virtual-hosted when the Host names a bucket):
 // ListBuckets, HeadBucket, GetBucketLocation, ListObjectsV2 and V1, GetObject, HeadObject,
-// PutObject, DeleteObject, DeleteObjects, and multipart uploads (staged by door_uploads.h,
-// committed whole). Every request is verified (door/s3_auth.h) unless the
-// door is open; reads go through the node's read path, writes through write-back. What is
-// refused, and how, is in docs/front-door.md.
+// PutObject, CopyObject, DeleteObject, DeleteObjects, and multipart uploads (staged by
+// door_uploads.h, committed whole; parts uploaded or copied). Every request is verified
+// (door/s3_auth.h) unless the door is open; reads (a copy's source too) go through the node's
+// read path, writes through write-back, answered once acknowledged or, asked with
+// x-shoal-wait: durable, once in the backend. What is refused, and how, is in
+// docs/front-door.md.
 
 #include <chrono>
 #include <ctime>
@@ -18,6 +20,7 @@
 #include "node/door.h"
 #include "node/door_http.h"
 #include "node/exchange.h"
+#include "node/listing.h"
 #include "node/request_parse.h"
 
 namespace shoal::node {
@@ -25,7 +28,7 @@ namespace {
 
 constexpr uint64_t kMaxPutBytes = 5ull << 30;   // S3's limit for one PutObject
 constexpr uint64_t kMaxXmlBody = 2ull << 20;    // DeleteObjects of 1,000 long keys fits
-constexpr const char* kTokenTag = "s1.";        // our continuation tokens (a V1 marker is a key)
+constexpr const char* kTokenTag = "s2.";        // our continuation tokens (a V1 marker is a key)
 
 std::string IsoDate(std::time_t t) {
   std::tm tm{};
@@ -238,7 +241,8 @@ awaitable<bool> ReadSmallBody(S3Call& call, std::string* body, std::optional<doo
 
 // ---- listing --------------------------------------------------------------------------------
 
-std::string EncodeToken(const std::string& store_token) { return kTokenTag + Base64Encode(store_token); }
+// A continuation token: ListWithPending's continuation, base64.
+std::string EncodeToken(const std::string& node_token) { return kTokenTag + Base64Encode(node_token); }
 std::optional<std::string> DecodeToken(const std::string& token) {
   if (!StartsWith(token, kTokenTag)) return std::nullopt;
   auto raw = Base64Decode(token.substr(std::string_view(kTokenTag).size()));
@@ -258,50 +262,44 @@ TextResponse ListObjects(S3Call& call) {
     max_keys = static_cast<uint32_t>(std::min<uint64_t>(*n, 1000));
   }
   if (auto e = Authorize(call, call.bucket->name, prefix, door::Access::kRead)) return call.Error(*e);
-  auto store = call.x.node->objects().StoreFor(call.bucket->base);
-  if (!store.ok()) return call.Error(store.status());
   const std::string& base = call.bucket->base.key;
 
   // Where to start: our token, or (V1 marker, V2 start-after) a key to list after.
   std::string client_token = v2 ? call.Q("continuation-token") : call.Q("marker");
-  std::string store_token, after = v2 ? call.Q("start-after") : "";
+  std::string node_token, after = v2 && !call.Q("start-after").empty() ? base + call.Q("start-after") : "";
   if (!client_token.empty()) {
     auto t = DecodeToken(client_token);
     if (t) {
-      store_token = *t;
+      node_token = *t;
     } else if (v2) {
       return call.Error(http::status::bad_request, "InvalidArgument", "The continuation token provided is incorrect");
     } else {
-      after = client_token;  // a V1 marker that is a key
+      after = base + client_token;  // a V1 marker that is a key
     }
   }
-  ListPage page;
-  std::vector<ObjectInfo> objects;
+  // The store's pages with the cluster's writes not yet uploaded merged in (listing.h).
+  std::vector<ListedObject> objects;
   std::vector<std::string> prefixes;
   std::string next;
   if (max_keys > 0) {
-    do {
-      ListOptions lo;
-      lo.prefix = base + prefix;
-      lo.delimiter = delimiter;
-      lo.continuation = store_token;
-      lo.max_keys = max_keys;
-      auto got = (*store)->List(lo);
-      if (!got.ok()) return call.Error(got.status());
-      for (auto& o : got->objects) {
-        o.key = o.key.substr(base.size());
-        if (!after.empty() && o.key <= after) continue;
-        objects.push_back(std::move(o));
+    ListOptions lo;
+    lo.prefix = base + prefix;
+    lo.delimiter = delimiter;
+    lo.continuation = node_token;
+    lo.max_keys = max_keys;
+    auto got = ListWithPending(call.x.node, call.bucket->base, lo, after, /*whole_cluster=*/true);
+    if (!got.ok()) {
+      if (got.status().code() == Code::kInvalidArgument && !node_token.empty()) {
+        return call.Error(http::status::bad_request, "InvalidArgument", "The continuation token provided is incorrect");
       }
-      for (auto& p : got->prefixes) {
-        p = p.substr(base.size());
-        if (!after.empty() && p <= after) continue;
-        prefixes.push_back(std::move(p));
-      }
-      next = got->next_continuation;
-      store_token = next;
-      // Skipping keys up to `after` may empty a page: go on to the next one.
-    } while (objects.empty() && prefixes.empty() && !next.empty());
+      return call.Error(got.status());
+    }
+    for (auto& o : got->objects) {
+      o.key = o.key.substr(base.size());
+      objects.push_back(std::move(o));
+    }
+    for (auto& p : got->prefixes) prefixes.push_back(p.substr(base.size()));
+    next = got->next_continuation;
   }
   auto enc = [&](const std::string& s) { return url_encoding ? UrlEncode(s) : s; };
   pugi::xml_document doc;
@@ -323,7 +321,7 @@ TextResponse ListObjects(S3Call& call) {
   for (const auto& o : objects) {
     auto c = root.append_child("Contents");
     Add(c, "Key", enc(o.key));
-    Add(c, "LastModified", IsoDate(o.last_modified));
+    Add(c, "LastModified", IsoDate(static_cast<std::time_t>(o.last_modified)));
     Add(c, "ETag", "\"" + o.etag + "\"");
     Add(c, "Size", std::to_string(o.size));
     Add(c, "StorageClass", "STANDARD");
@@ -399,6 +397,65 @@ awaitable<bool> GetObject(S3Call& call) {
   co_return co_await SendDoorObject(x, url, *info, offset, length, call.head, call.ka, res, error);
 }
 
+// What CompleteMultipart did: the refusal to answer, or what was written.
+struct WriteDone {
+  std::optional<TextResponse> refused;
+  ObjectInfo written;
+};
+
+// ---- durability: x-shoal-wait and x-shoal-state ----------------------------------------------
+
+// What every write answers with: where it is, "local" (acknowledged: on this node's disk,
+// journaled, and on its copies' nodes) or "durable" (in the backend), as the node protocol's
+// X-Shoal-State says it.
+constexpr const char* kDurabilityHeader = "x-shoal-state";
+// What a client sends to be answered only once the write is durable: "durable" (or "local",
+// the default).
+constexpr const char* kWaitHeader = "x-shoal-wait";
+
+// Whether the request asks to wait for durability (x-shoal-wait); kInvalidArgument for a
+// value that is neither.
+Result<bool> WaitAsked(const S3Call& call) {
+  std::string_view wait = Header(call.req, kWaitHeader);
+  if (wait.empty() || wait == proto::kStateLocal) return false;
+  if (wait == proto::kStateDurable) return true;
+  return Status::InvalidArgument(std::string(kWaitHeader) + " is 'durable' (answer once the write is in the backend) or "
+                                 "'local' (once acknowledged), not '" + std::string(wait.substr(0, 32)) + "'");
+}
+
+// The x-shoal-state to answer the write acknowledged as *info with. Unless `wait`
+// (x-shoal-wait: durable), kStateLocal at once; else waits, on a timer (holding no thread),
+// until the write is durable in the backend, at most --upload-deadline, and then *info is the
+// backend's version of it: kStateDurable, or kStateLocal (still uploading at the deadline, or
+// deleted or handed to another node meanwhile: the write stands, durable or not).
+awaitable<std::string> StateAsAsked(S3Call& call, bool wait, ObjectInfo* info) {
+  if (!wait) co_return std::string(proto::kStateLocal);
+  Node* node = call.x.node;
+  const auto give_up = std::chrono::steady_clock::now() + node->options().upload_deadline;
+  auto pause = std::chrono::milliseconds(20);
+  const std::string version = info->etag;
+  while (true) {
+    auto ask = call.x.Offload([node, version] {
+      ObjectInfo stored;
+      WriteBack::Outcome outcome = node->writes().OutcomeOf(version, &stored);
+      return std::make_pair(outcome, stored);
+    });
+    std::pair<WriteBack::Outcome, ObjectInfo> now = co_await std::move(ask);
+    if (now.first == WriteBack::Outcome::kDurable) {
+      info->etag = now.second.etag;
+      if (now.second.last_modified != 0) info->last_modified = now.second.last_modified;
+      co_return std::string(proto::kStateDurable);
+    }
+    if (now.first == WriteBack::Outcome::kGone || std::chrono::steady_clock::now() >= give_up) {
+      co_return std::string(proto::kStateLocal);
+    }
+    asio::steady_timer timer(call.x.conn().socket.get_executor(), pause);
+    beast::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ignored));
+    pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(500));
+  }
+}
+
 // PUT of an object: the body decoded and checked as it comes, into write-back; 200 once the
 // write is acknowledged (on this node's disk, journaled, and on its copies' nodes).
 awaitable<bool> PutObject(S3Call& call) {
@@ -407,10 +464,6 @@ awaitable<bool> PutObject(S3Call& call) {
   const auto started = std::chrono::steady_clock::now();
   if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) {
     co_await x.Write(call.Error(*e, true));
-    co_return false;
-  }
-  if (!Header(call.req, "x-amz-copy-source").empty()) {
-    co_await x.Write(call.Error(http::status::not_implemented, "NotImplemented", "CopyObject is not served by this door yet", true));
     co_return false;
   }
   if (call.parser.content_length().value_or(0) > kMaxPutBytes + (64ull << 20)) {
@@ -422,6 +475,11 @@ awaitable<bool> PutObject(S3Call& call) {
   auto meta = S3MetaOf(call);
   if (!meta.ok()) {
     co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", meta.status().message(), true));
+    co_return false;
+  }
+  auto wait = WaitAsked(call);
+  if (!wait.ok()) {
+    co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", wait.status().message(), true));
     co_return false;
   }
   auto begin = x.Offload([node, url, m = std::move(meta).value()] { return node->writes().BeginWrite(url, m); });
@@ -455,10 +513,13 @@ awaitable<bool> PutObject(S3Call& call) {
     co_await x.Write(call.Error(info.status(), true));
     co_return false;
   }
+  ObjectInfo written = *info;
+  auto reached = StateAsAsked(call, *wait, &written);
+  const std::string state = co_await std::move(reached);
   TextResponse res{http::status::ok, call.v};
   call.Stamp(res);
-  res.set(http::field::etag, "\"" + info->etag + "\"");
-  res.set("x-shoal-state", "local");
+  res.set(http::field::etag, "\"" + written.etag + "\"");
+  res.set(kDurabilityHeader, state);
   res.content_length(0);
   bool ok = co_await x.Write(std::move(res));
   node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
@@ -548,10 +609,6 @@ awaitable<bool> UploadPart(S3Call& call) {
     co_return false;
   };
   if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) co_return co_await refuse(call.Error(*e));
-  if (!Header(call.req, "x-amz-copy-source").empty()) {
-    co_return co_await refuse(call.Error(http::status::not_implemented, "NotImplemented",
-                                         "UploadPartCopy is not served by this door: upload the part's bytes"));
-  }
   auto number = ParseNumber(call.Q("partNumber"));
   if (!number || *number < 1 || *number > 10000) {
     co_return co_await refuse(call.Error(http::status::bad_request, "InvalidArgument",
@@ -588,10 +645,10 @@ awaitable<bool> UploadPart(S3Call& call) {
 
 // POST ?uploadId=ID with the parts to join: checked against what was staged, then streamed in
 // order into one write-back write. Blocking: runs on the serve pool.
-TextResponse CompleteMultipart(S3Call& call, const std::string& body) {
+WriteDone CompleteMultipart(S3Call& call, const std::string& body) {
   auto* uploads = call.door.uploads();
   auto upload = uploads->Find(call.Q("uploadId"), call.bucket->name, call.key);
-  if (!upload.ok()) return NoSuchUpload(call, upload.status());
+  if (!upload.ok()) return {NoSuchUpload(call, upload.status()), {}};
   pugi::xml_document in;
   auto parsed = in.load_buffer(body.data(), body.size());
   auto list = in.child("CompleteMultipartUpload");
@@ -599,60 +656,83 @@ TextResponse CompleteMultipart(S3Call& call, const std::string& body) {
     return call.Error(http::status::bad_request, "MalformedXML",
                       "The XML you provided was not well-formed or did not validate against our published schema: " + why);
   };
-  if (!parsed || !list) return malformed("no CompleteMultipartUpload element");
+  if (!parsed || !list) return {malformed("no CompleteMultipartUpload element"), {}};
   std::vector<std::pair<uint32_t, std::string>> wanted;
   for (auto p : list.children("Part")) {
     auto n = ParseNumber(p.child("PartNumber").text().as_string());
     std::string etag = p.child("ETag").text().as_string();
-    if (!n || *n < 1 || *n > 10000 || etag.empty()) return malformed("a Part without a PartNumber (1-10000) and an ETag");
+    if (!n || *n < 1 || *n > 10000 || etag.empty()) return {malformed("a Part without a PartNumber (1-10000) and an ETag"), {}};
     if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
     wanted.emplace_back(static_cast<uint32_t>(*n), etag);
   }
-  if (wanted.empty()) return malformed("no Part");
+  if (wanted.empty()) return {malformed("no Part"), {}};
   auto staged = uploads->Parts(*upload);
-  if (!staged.ok()) return NoSuchUpload(call, staged.status());
+  if (!staged.ok()) return {NoSuchUpload(call, staged.status()), {}};
   std::map<uint32_t, StagedPart> have;
   for (const auto& p : *staged) have[p.number] = p;
   for (size_t i = 1; i < wanted.size(); i++) {
     if (wanted[i].first <= wanted[i - 1].first) {
-      return call.Error(http::status::bad_request, "InvalidPartOrder",
-                        "The list of parts was not in ascending order. The parts list must be specified in order by part number.");
+      return {call.Error(http::status::bad_request, "InvalidPartOrder",
+                        "The list of parts was not in ascending order. The parts list must be specified in order by part number."), {}};
     }
   }
   for (size_t i = 0; i < wanted.size(); i++) {
     auto it = have.find(wanted[i].first);
     if (it == have.end() || it->second.etag != wanted[i].second) {
-      return call.Error(http::status::bad_request, "InvalidPart",
+      return {call.Error(http::status::bad_request, "InvalidPart",
                         "One or more of the specified parts could not be found, or its ETag does not match: part " +
-                            std::to_string(wanted[i].first));
+                            std::to_string(wanted[i].first)), {}};
     }
     if (i + 1 < wanted.size() && it->second.size < kMinPartBytes) {
-      return call.Error(http::status::bad_request, "EntityTooSmall",
-                        "Your proposed upload is smaller than the minimum allowed object size: part " +
-                            std::to_string(wanted[i].first) + " is " + std::to_string(it->second.size) +
-                            " bytes; every part but the last must be at least 5 MiB");
+      return {call.Error(http::status::bad_request, "EntityTooSmall",
+                         "Your proposed upload is smaller than the minimum allowed object size: part " +
+                             std::to_string(wanted[i].first) + " is " + std::to_string(it->second.size) +
+                             " bytes; every part but the last must be at least 5 MiB"), {}};
     }
   }
   const std::string url = call.bucket->UrlOf(call.key);
   auto begun = call.x.node->writes().BeginWrite(url, upload->meta);
-  if (!begun.ok()) return call.Error(begun.status());
+  if (!begun.ok()) return {call.Error(begun.status()), {}};
   std::unique_ptr<Writer> w = std::move(*begun);
   for (const auto& [n, etag] : wanted) {
     Status st = uploads->ReadPart(*upload, n, 8 << 20, [&](std::string_view d) { return w->Append(d.data(), d.size()); });
-    if (!st.ok()) return call.Error(st);
+    if (!st.ok()) return {call.Error(st), {}};
   }
   auto info = w->Finish();
-  if (!info.ok()) return call.Error(info.status());
+  if (!info.ok()) return {call.Error(info.status()), {}};
   (void)uploads->Remove(*upload);  // the object is written; leftovers are only disk
+  return {std::nullopt, *info};
+}
+
+// CompleteMultipartUpload: the body read and checked, CompleteMultipart on the serve pool, the
+// result answered once acknowledged (or durable, when asked: StateAsAsked).
+awaitable<bool> CompleteMultipartUpload(S3Call& call) {
+  Exchange& x = call.x;
+  auto wait = WaitAsked(call);
+  if (!wait.ok()) {
+    co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", wait.status().message(), true));
+  }
+  std::string body;
+  std::optional<door::S3Error> bad;
+  if (!co_await ReadSmallBody(call, &body, &bad)) co_return false;
+  if (bad) co_return co_await x.Write(call.Error(*bad));
+  S3Call* c = &call;
+  const std::string* b = &body;
+  auto work = x.Offload([c, b] { return CompleteMultipart(*c, *b); });
+  WriteDone done = co_await std::move(work);
+  if (done.refused) co_return co_await x.Write(std::move(*done.refused));
+  ObjectInfo info = done.written;
+  auto reached = StateAsAsked(call, *wait, &info);
+  const std::string state = co_await std::move(reached);
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "CompleteMultipartUploadResult");
   Add(root, "Location", "/" + call.bucket->name + "/" + call.key);
   Add(root, "Bucket", call.bucket->name);
   Add(root, "Key", call.key);
-  Add(root, "ETag", "\"" + info->etag + "\"");
+  Add(root, "ETag", "\"" + info.etag + "\"");
   auto res = call.Xml(http::status::ok, XmlText(doc));
-  res.set("x-shoal-state", "local");
-  return res;
+  res.set(kDurabilityHeader, state);
+  co_return co_await x.Write(std::move(res));
 }
 
 TextResponse AbortMultipart(S3Call& call) {
@@ -722,6 +802,267 @@ TextResponse ListMultipartUploads(S3Call& call) {
   return call.Xml(http::status::ok, XmlText(doc));
 }
 
+// ---- copies: CopyObject and UploadPartCopy ----------------------------------------------------
+
+// The object x-amz-copy-source names, stat'ed, its conditions checked.
+struct CopySource {
+  const DoorBucket* bucket = nullptr;
+  std::string key;
+  std::string url;
+  ObjectInfo info;
+};
+
+// Resolves x-amz-copy-source ("[/]bucket/key", URL-encoded; a source in any configured bucket,
+// whatever backend it fronts): the key must be allowed to read it, it must exist, and the
+// x-amz-copy-source-if-* conditions must hold (S3's rules: If-Match decides over
+// If-Unmodified-Since, If-None-Match over If-Modified-Since; a failed one is 412). The
+// refusal, or nullopt with *src set. Blocking (a HEAD to the store): on the serve pool.
+std::optional<TextResponse> ResolveCopySource(S3Call& call, CopySource* src) {
+  std::string raw(Header(call.req, "x-amz-copy-source"));
+  if (size_t q = raw.find('?'); q != std::string::npos) {
+    if (raw.compare(q + 1, 10, "versionId=") == 0) {
+      return call.Error(http::status::not_implemented, "NotImplemented",
+                        "x-amz-copy-source names a version (?versionId=): the door's buckets are not versioned; "
+                        "leave versionId out to copy the current object");
+    }
+    return call.Error(http::status::bad_request, "InvalidArgument",
+                      "x-amz-copy-source takes no parameter but versionId (and the door serves none): '" + raw + "'");
+  }
+  auto decoded = door::PercentDecode(raw);
+  if (!decoded) return call.Error(http::status::bad_request, "InvalidArgument", "x-amz-copy-source is not URL-encoded right: '" + raw + "'");
+  std::string path = *decoded;
+  if (!path.empty() && path.front() == '/') path.erase(0, 1);
+  size_t slash = path.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == path.size()) {
+    return call.Error(http::status::bad_request, "InvalidArgument",
+                      "Copy Source must mention the source bucket and key: sourcebucket/sourcekey (got '" + raw + "')");
+  }
+  src->bucket = call.door.Find(path.substr(0, slash));
+  src->key = path.substr(slash + 1);
+  if (src->bucket == nullptr) {
+    return call.Error(http::status::not_found, "NoSuchBucket",
+                      "The copy source bucket does not exist: '" + path.substr(0, slash) + "' is not configured on this node");
+  }
+  if (auto e = Authorize(call, src->bucket->name, src->key, door::Access::kRead)) return call.Error(*e);
+  src->url = src->bucket->UrlOf(src->key);
+  auto info = call.x.node->objects().Stat(src->url);
+  if (!info.ok()) {
+    if (info.status().code() == Code::kNotFound) {
+      return call.Error(http::status::not_found, "NoSuchKey", "The copy source does not exist: " + src->bucket->name + "/" + src->key);
+    }
+    return call.Error(info.status());
+  }
+  src->info = *info;
+  const std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
+  const std::string local = call.x.node->objects().ChunkVersion(src->url, info->etag);
+  if (CheckPreconditions(call.req, info->etag, modified, local == info->etag ? "" : local, "x-amz-copy-source-") !=
+      Precondition::kProceed) {
+    return call.Error(http::status::precondition_failed, "PreconditionFailed",
+                      "At least one of the pre-conditions you specified did not hold (x-amz-copy-source-if-*)");
+  }
+  return std::nullopt;
+}
+
+// Bytes [offset, offset + length) of `src` through the node's read path (memory, disk, the
+// chunk's owner, the store: each chunk fetched once, as a GET has it), to `sink` (run on the
+// serve pool) a chunk's piece at a time. Like a GET, it follows a fetch's bytes without
+// holding a thread while they come. A source that changes in the store meanwhile fails the
+// copy (kPreconditionFailed).
+awaitable<Status> ReadSource(Exchange& x, const CopySource& src, uint64_t offset, uint64_t length,
+                             const std::function<Status(std::string_view)>& sink) {
+  Node* node = x.node;
+  const CopySource* s = &src;
+  const std::function<Status(std::string_view)>* to = &sink;
+  const uint64_t chunk_size = node->options().chunk_size;
+  for (uint64_t pos = offset, end = offset + length; pos < end;) {
+    const uint64_t index = pos / chunk_size, base = index * chunk_size;
+    auto open = x.Offload([node, s, index] {
+      auto r = node->reads().OpenChunk(s->url, s->info, index, ReadMode::kRoute);
+      if (r.ok()) node->reads().Prefetch(s->url, s->info, index, ReadMode::kRoute);
+      return r;
+    });
+    Result<ChunkSource> opened = co_await std::move(open);
+    if (!opened.ok()) co_return opened.status().WithContext("copying from " + src.url);
+    std::shared_ptr<const std::string> data = opened->data;
+    if (!data) {
+      const std::shared_ptr<ChunkFill> fill = opened->fill;
+      co_await x.WaitPast(fill, fill->length() - 1);  // the whole chunk, or its fetch's end
+      if (fill->filled() < fill->length()) {
+        co_return node->reads().FetchError(src.url, src.info, index).WithContext("copying from " + src.url);
+      }
+      data = ChunkFill::Whole(fill);
+    }
+    if (pos - base >= data->size()) {
+      co_return Status::Corruption(src.url + ": chunk " + std::to_string(index) + " is shorter than the object says");
+    }
+    const std::string_view piece(data->data() + (pos - base), std::min<uint64_t>(data->size() - (pos - base), end - pos));
+    auto put = x.Offload([to, piece] { return (*to)(piece); });
+    Status st = co_await std::move(put);
+    if (!st.ok()) co_return st;
+    pos += piece.size();
+  }
+  co_return Status::Ok();
+}
+
+// What a copy needs before the bytes: the source, the range of it to copy, and the write
+// begun (CopyObject: the destination object; UploadPartCopy: the part); or the refusal.
+struct CopyStart {
+  std::optional<TextResponse> refused;
+  CopySource src;
+  uint64_t offset = 0, length = 0;
+  std::shared_ptr<Writer> object;
+  std::shared_ptr<DoorUploads::PartWriter> part;
+};
+
+CopyStart Refused(TextResponse res) {
+  CopyStart out;
+  out.refused = std::move(res);
+  return out;
+}
+
+// CopyObject's start: the destination's write begun with the source's metadata, or the
+// request's under x-amz-metadata-directive: REPLACE. Blocking (a HEAD to the store): on the
+// serve pool.
+CopyStart StartCopy(S3Call& call) {
+  CopyStart out;
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return Refused(call.Error(*e));
+  if (auto refused = ResolveCopySource(call, &out.src)) return Refused(std::move(*refused));
+  const CopySource& src = out.src;
+  const std::string directive(Header(call.req, "x-amz-metadata-directive"));
+  ObjectMeta meta = src.info.meta ? *src.info.meta : ObjectMeta{};
+  if (directive == "REPLACE") {
+    auto given = S3MetaOf(call);
+    if (!given.ok()) return Refused(call.Error(http::status::bad_request, "InvalidArgument", given.status().message()));
+    meta = std::move(*given);
+  } else if (!directive.empty() && directive != "COPY") {
+    return Refused(call.Error(http::status::bad_request, "InvalidArgument",
+                              "x-amz-metadata-directive is COPY or REPLACE, not '" + directive + "'"));
+  } else if (src.bucket == call.bucket && src.key == call.key) {
+    return Refused(call.Error(http::status::bad_request, "InvalidRequest",
+                              "This copy request is illegal because it is trying to copy an object to itself without "
+                              "changing the object's metadata (send x-amz-metadata-directive: REPLACE)"));
+  }
+  if (src.info.size > kMaxPutBytes) {
+    return Refused(call.Error(http::status::bad_request, "InvalidRequest",
+                              "The specified copy source is larger than the maximum allowable size for a copy source: "
+                              "5368709120 (copy it in parts: UploadPartCopy)"));
+  }
+  auto begun = call.x.node->writes().BeginWrite(call.bucket->UrlOf(call.key), meta);
+  if (!begun.ok()) return Refused(call.Error(begun.status()));
+  out.object = std::move(*begun);
+  out.length = src.info.size;
+  return out;
+}
+
+// PUT with x-amz-copy-source: the source's bytes through the read path into one write-back
+// write of the destination, answered with CopyObjectResult once acknowledged (or durable, when
+// asked: StateAsAsked).
+awaitable<bool> CopyObject(S3Call& call) {
+  Exchange& x = call.x;
+  const auto started = std::chrono::steady_clock::now();
+  if (!call.parser.is_done()) {  // (the body is not read: the connection closes)
+    co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "a copy takes no body", true));
+  }
+  auto wait = WaitAsked(call);
+  if (!wait.ok()) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidArgument", wait.status().message()));
+  S3Call* c = &call;
+  auto start = x.Offload([c] { return StartCopy(*c); });
+  CopyStart copy = co_await std::move(start);
+  if (copy.refused) co_return co_await x.Write(std::move(*copy.refused));
+  Writer* writer = copy.object.get();
+  const std::function<Status(std::string_view)> append = [writer](std::string_view d) {
+    return writer->Append(d.data(), d.size());
+  };
+  auto read = ReadSource(x, copy.src, copy.offset, copy.length, append);
+  Status st = co_await std::move(read);
+  auto end = x.EndWrite(std::move(copy.object), true, st);
+  Result<ObjectInfo> written = co_await std::move(end);
+  if (!written.ok()) co_return co_await x.Write(call.Error(written.status()));
+  ObjectInfo info = *written;
+  auto reached = StateAsAsked(call, *wait, &info);
+  const std::string state = co_await std::move(reached);
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "CopyObjectResult");
+  Add(root, "LastModified", IsoDate(info.last_modified != 0 ? info.last_modified : std::time(nullptr)));
+  Add(root, "ETag", "\"" + info.etag + "\"");
+  auto res = call.Xml(http::status::ok, XmlText(doc));
+  res.set(kDurabilityHeader, state);
+  bool ok = co_await x.Write(std::move(res));
+  x.node->metrics().op_write_ack.Observe(std::chrono::steady_clock::now() - started);
+  co_return ok;
+}
+
+// UploadPartCopy's start: the range of the source (x-amz-copy-source-range "bytes=FIRST-LAST",
+// else all of it) and the part begun. Blocking: on the serve pool.
+CopyStart StartPartCopy(S3Call& call) {
+  CopyStart out;
+  if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return Refused(call.Error(*e));
+  auto number = ParseNumber(call.Q("partNumber"));
+  if (!number || *number < 1 || *number > 10000) {
+    return Refused(call.Error(http::status::bad_request, "InvalidArgument",
+                              "Part number must be an integer between 1 and 10000, inclusive"));
+  }
+  auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
+  if (!upload.ok()) return Refused(NoSuchUpload(call, upload.status()));
+  if (auto refused = ResolveCopySource(call, &out.src)) return Refused(std::move(*refused));
+  const uint64_t size = out.src.info.size;
+  out.length = size;
+  const std::string range(Header(call.req, "x-amz-copy-source-range"));
+  if (!range.empty()) {
+    // Only "bytes=FIRST-LAST", both inside the object (S3 takes no suffix or open range here).
+    const size_t dash = range.find('-');
+    const bool framed = StartsWith(range, "bytes=") && dash != std::string::npos;
+    const uint64_t first = framed ? ParseNumber(range.substr(6, dash - 6)).value_or(UINT64_MAX) : UINT64_MAX;
+    const uint64_t last = framed ? ParseNumber(range.substr(dash + 1)).value_or(UINT64_MAX) : UINT64_MAX;
+    if (first > last || last >= size) {
+      return Refused(call.Error(http::status::bad_request, "InvalidArgument",
+                               "x-amz-copy-source-range must be bytes=FIRST-LAST inside the source object (" +
+                                    std::to_string(size) + " bytes): got '" + range + "'"));
+    }
+    out.offset = first;
+    out.length = last - first + 1;
+  }
+  if (out.length > kMaxPartBytes) return Refused(call.Error(http::status::bad_request, "EntityTooLarge", "a part is at most 5 GiB"));
+  auto part = call.door.uploads()->WritePart(*upload, static_cast<uint32_t>(*number));
+  if (!part.ok()) return Refused(NoSuchUpload(call, part.status()));
+  out.part = std::move(*part);
+  return out;
+}
+
+// PUT ?partNumber=N&uploadId=ID with x-amz-copy-source: the source's bytes through the read
+// path into the part, answered with CopyPartResult.
+awaitable<bool> UploadPartCopy(S3Call& call) {
+  Exchange& x = call.x;
+  if (!call.parser.is_done()) {
+    co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "a copy takes no body", true));
+  }
+  S3Call* c = &call;
+  auto start = x.Offload([c] { return StartPartCopy(*c); });
+  CopyStart copy = co_await std::move(start);
+  if (copy.refused) co_return co_await x.Write(std::move(*copy.refused));
+  DoorUploads::PartWriter* writer = copy.part.get();
+  const std::function<Status(std::string_view)> append = [writer](std::string_view d) { return writer->Append(d); };
+  auto read = ReadSource(x, copy.src, copy.offset, copy.length, append);
+  Status st = co_await std::move(read);
+  Result<StagedPart> staged = st;
+  if (st.ok()) {
+    auto finish = x.Offload([writer] { return writer->Finish(); });
+    staged = co_await std::move(finish);
+  }
+  // An unfinished part is dropped (its file removed): disk work, on the pool.
+  auto drop = x.Offload([w = std::move(copy.part)]() mutable {
+    w.reset();
+    return 0;
+  });
+  co_await std::move(drop);
+  if (!staged.ok()) co_return co_await x.Write(call.Error(staged.status()));
+  pugi::xml_document doc;
+  auto root = XmlRoot(doc, "CopyPartResult");
+  Add(root, "LastModified", IsoDate(staged->modified));
+  Add(root, "ETag", "\"" + staged->etag + "\"");
+  co_return co_await x.Write(call.Xml(http::status::ok, XmlText(doc)));
+}
+
 // Which bucket and key the request names: virtual-hosted (Host "bucket.anything" with a
 // configured bucket) or path-style.
 void Locate(S3Call& call) {
@@ -783,12 +1124,15 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
     co_return co_await x.Write(std::move(res));
   };
   if (!call.key.empty() && (call.Has("uploads") || call.Has("uploadId"))) {
-    if (m == http::verb::put && call.Has("partNumber")) co_return co_await UploadPart(call);
+    if (m == http::verb::put && call.Has("partNumber")) {
+      if (!Header(req, "x-amz-copy-source").empty()) co_return co_await UploadPartCopy(call);
+      co_return co_await UploadPart(call);
+    }
     if (m == http::verb::post && call.Has("uploadId")) {
       if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) {
         co_return co_await x.Write(call.Error(*e, has_body));
       }
-      co_return co_await with_body(CompleteMultipart);
+      co_return co_await CompleteMultipartUpload(call);
     }
     // (Answered with the connection closing: the body is not read.)
     if (has_body) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
@@ -836,6 +1180,7 @@ awaitable<bool> ServeS3(Exchange& x, Parser& parser, const Door& door) {
     co_return co_await x.Write(call.Error(http::status::method_not_allowed, "MethodNotAllowed",
                                           "The specified method is not allowed against a bucket here"));
   }
+  if (m == http::verb::put && !Header(req, "x-amz-copy-source").empty()) co_return co_await CopyObject(call);
   if (m == http::verb::put) co_return co_await PutObject(call);
   if (has_body) co_return co_await x.Write(call.Error(http::status::bad_request, "InvalidRequest", "this request takes no body", true));
   if (m == http::verb::get || m == http::verb::head) co_return co_await GetObject(call);

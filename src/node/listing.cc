@@ -1,5 +1,7 @@
 #include "node/listing.h"
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -13,19 +15,162 @@ namespace shoal::node {
 namespace {
 
 // The node's continuation: the last name its page showed, a newline, the store's continuation
-// (store tokens hold no newline; a key may).
+// (store tokens hold no newline; a key may). The name tells the next page which pending writes
+// this one already showed.
 std::string Continuation(const std::string& last_name, const std::string& store_token) {
   return last_name + "\n" + store_token;
 }
 
+// The writes under `prefix_url` that the other members of the cluster acknowledged and have
+// not yet uploaded (their GET /v1/pending), `key` holding each one's URL. A member that does
+// not answer within a second is left out.
+std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& prefix_url) {
+  std::vector<ListedObject> out;
+  auto view = node->cluster().view();
+  if (!view) return out;
+  for (const auto& peer : view->peers()) {
+    if (peer.member.id == node->id()) continue;
+    std::string body;
+    Status st = node->cluster().Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix_url}}),
+                                     {}, &body, std::chrono::seconds(1));
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (!st.ok() || !j.is_object() || !j["pending"].is_array()) continue;
+    for (const auto& w : j["pending"]) {
+      if (!w.is_object()) continue;
+      out.push_back(ListedObject{w.value("url", ""), w.value("size", 0ull), w.value("etag", ""),
+                                 w.value("written_unix_ms", int64_t{0}) / 1000, true});
+    }
+  }
+  return out;
+}
+
+// One page of ListWithPending from one page of the store: at most lo.max_keys names, maybe
+// fewer (the store's page ends where it ends). `others`: the other members' pending writes.
+Result<ListedPage> OnePage(Node* node, const ObjectUrl& bucket, ListOptions lo, const std::string& start_after,
+                           std::vector<ListedObject> others) {
+  std::string after = start_after;  // names at or before it are not shown
+  if (!lo.continuation.empty()) {
+    size_t nl = lo.continuation.rfind('\n');
+    if (nl == std::string::npos) return Status::InvalidArgument("the continuation is not one this node gave");
+    after = std::max(after, lo.continuation.substr(0, nl));
+    lo.continuation = lo.continuation.substr(nl + 1);
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto store, node->objects().StoreFor(bucket));
+  // The pending writes first: one uploaded while the store lists is in one or the other.
+  std::vector<UploadProgress> pending = node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString());
+  SHOAL_ASSIGN_OR_RETURN(ListPage page, store->List(lo));
+
+  std::map<std::string, ListedObject> objects;
+  std::set<std::string> prefixes;
+  std::string last;  // the last name of the store's page
+  for (const auto& o : page.objects) {
+    last = std::max(last, o.key);
+    if (!after.empty() && o.key <= after) continue;
+    objects[o.key] = ListedObject{o.key, o.size, o.etag, static_cast<int64_t>(o.last_modified), false};
+  }
+  for (const auto& p : page.prefixes) {
+    last = std::max(last, p);
+    if (!after.empty() && p <= after) continue;
+    prefixes.insert(p);
+  }
+  const bool more = !page.next_continuation.empty();
+  // Pending writes whose name (key, or its common prefix) falls in this page's range.
+  // The name a pending write of `url` shows as on this page (its key, or its common prefix,
+  // which goes in `prefixes`); "" when it is not for this page, or shown as a prefix.
+  auto name_here = [&](const std::string& url_text) -> std::string {
+    auto url = ObjectUrl::Parse(url_text);
+    if (!url.ok() || url->scheme != bucket.scheme || url->bucket != bucket.bucket) return "";
+    const std::string& key = url->key;
+    if (key.compare(0, lo.prefix.size(), lo.prefix) != 0) return "";
+    std::string name = key;
+    if (!lo.delimiter.empty()) {
+      size_t at = key.find(lo.delimiter, lo.prefix.size());
+      if (at != std::string::npos) name = key.substr(0, at + lo.delimiter.size());
+    }
+    if ((!after.empty() && name <= after) || (more && name > last)) return "";
+    if (name != key) {
+      prefixes.insert(name);
+      return "";
+    }
+    return key;
+  };
+  // Other members' first: this node's own write of a key, if any, replaces theirs below.
+  for (auto& o : others) {
+    const std::string key = name_here(o.key);
+    if (key.empty()) continue;
+    o.key = key;
+    objects[key] = std::move(o);
+  }
+  for (const auto& p : pending) {
+    const std::string key = name_here(p.record.url);
+    if (key.empty()) continue;
+    // The newest write of it taken here, or, uploaded meanwhile, what the store has now (the
+    // catalog knows it); deleted meanwhile, nothing.
+    const bool local = node->writes().Pending(p.record.url);
+    auto info = node->objects().Stat(p.record.url);
+    if (!info.ok()) continue;
+    if (local) {
+      objects[key] = ListedObject{key, info->size, info->etag, p.record.created_unix_ms / 1000, true};
+    } else if (!objects.count(key)) {
+      objects[key] = ListedObject{key, info->size, info->etag, static_cast<int64_t>(info->last_modified), false};
+    }
+  }
+  // Pending writes may take a page past max_keys: it ends at its max_keys-th name, and the
+  // next page lists the same page of the store again from past that name.
+  std::string cut;  // the last name shown when the page is cut short
+  if (objects.size() + prefixes.size() > lo.max_keys && lo.max_keys > 0) {
+    auto o = objects.begin();
+    auto p = prefixes.begin();
+    for (uint32_t shown = 0; shown < lo.max_keys; shown++) {
+      if (p == prefixes.end() || (o != objects.end() && o->first < *p)) {
+        cut = (o++)->first;
+      } else {
+        cut = *p++;
+      }
+    }
+    objects.erase(o, objects.end());
+    prefixes.erase(p, prefixes.end());
+  }
+  ListedPage out;
+  for (auto& [key, o] : objects) out.objects.push_back(std::move(o));
+  out.prefixes.assign(prefixes.begin(), prefixes.end());
+  if (!cut.empty()) {
+    out.next_continuation = Continuation(cut, lo.continuation);
+  } else if (more) {
+    out.next_continuation = Continuation(std::max(last, after), page.next_continuation);
+  }
+  return out;
+}
+
 }  // namespace
+
+Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, ListOptions lo, const std::string& after,
+                                   bool whole_cluster) {
+  ObjectUrl bucket = bucket_url;
+  bucket.key.clear();
+  std::vector<ListedObject> others;
+  if (whole_cluster) others = PendingOnOtherMembers(node, bucket.WithKey(lo.prefix).ToString());
+  // The store's pages, one after another, until this one holds max_keys names or the store has
+  // no more: a page cut short by pending writes, or left short by `after`, is filled.
+  ListedPage out;
+  const uint32_t max_keys = lo.max_keys;
+  do {
+    lo.max_keys = static_cast<uint32_t>(max_keys - out.objects.size() - out.prefixes.size());
+    SHOAL_ASSIGN_OR_RETURN(ListedPage part, OnePage(node, bucket, lo, after, others));
+    for (auto& o : part.objects) out.objects.push_back(std::move(o));
+    for (auto& p : part.prefixes) out.prefixes.push_back(std::move(p));
+    out.next_continuation = lo.continuation = part.next_continuation;
+  } while (!out.next_continuation.empty() && out.objects.size() + out.prefixes.size() < max_keys);
+  std::sort(out.prefixes.begin(), out.prefixes.end());
+  out.prefixes.erase(std::unique(out.prefixes.begin(), out.prefixes.end()), out.prefixes.end());
+  return out;
+}
 
 Result<std::string> ServeList(Node* node, std::string_view target) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl bucket, ObjectUrl::Parse(QueryParam(target, proto::kUrlParam)));
   ListOptions lo;
   lo.prefix = QueryParam(target, proto::kPrefixParam);
   if (lo.prefix.empty()) lo.prefix = bucket.key;  // url=az://c/prefix works too
-  bucket.key.clear();
   lo.delimiter = QueryParam(target, proto::kDelimiterParam);
   std::string max_keys = QueryParam(target, proto::kMaxKeysParam);
   if (!max_keys.empty()) {
@@ -33,53 +178,15 @@ Result<std::string> ServeList(Node* node, std::string_view target) {
     if (!n || *n == 0 || *n > 1000) return Status::InvalidArgument("?max_keys= wants 1 to 1000, got " + max_keys);
     lo.max_keys = static_cast<uint32_t>(*n);
   }
-  std::string after;  // the previous page's last name: its pending writes were shown there
-  std::string continuation = QueryParam(target, proto::kContinuationParam);
-  if (!continuation.empty()) {
-    size_t nl = continuation.rfind('\n');
-    if (nl == std::string::npos) return Status::InvalidArgument("?continuation= is not one this node gave");
-    after = continuation.substr(0, nl);
-    lo.continuation = continuation.substr(nl + 1);
-  }
-  SHOAL_ASSIGN_OR_RETURN(auto store, node->objects().StoreFor(bucket));
-  SHOAL_ASSIGN_OR_RETURN(ListPage page, store->List(lo));
-
-  std::map<std::string, nlohmann::json> objects;
-  std::set<std::string> prefixes(page.prefixes.begin(), page.prefixes.end());
-  std::string last;  // the last name of the store's page
-  for (const auto& o : page.objects) {
-    objects[o.key] = {{"key", o.key}, {"size", o.size}, {"etag", o.etag},
-                      {"last_modified", static_cast<int64_t>(o.last_modified)}, {"state", proto::kStateDurable}};
-    last = std::max(last, o.key);
-  }
-  if (!page.prefixes.empty()) last = std::max(last, *page.prefixes.rbegin());
-  const bool more = !page.next_continuation.empty();
-  // Pending writes whose name (key, or its common prefix) falls in this page's range.
-  for (const auto& p : node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString())) {
-    auto url = ObjectUrl::Parse(p.record.url);
-    if (!url.ok() || url->scheme != bucket.scheme || url->bucket != bucket.bucket) continue;
-    const std::string& key = url->key;
-    if (key.compare(0, lo.prefix.size(), lo.prefix) != 0) continue;
-    std::string name = key;
-    if (!lo.delimiter.empty()) {
-      size_t at = key.find(lo.delimiter, lo.prefix.size());
-      if (at != std::string::npos) name = key.substr(0, at + lo.delimiter.size());
-    }
-    if ((!after.empty() && name <= after) || (more && name > last)) continue;
-    if (name != key) {
-      prefixes.insert(name);
-      continue;
-    }
-    auto info = node->objects().Stat(p.record.url);  // the newest write of it taken here
-    if (!info.ok() || !node->writes().Pending(p.record.url)) continue;  // uploaded or deleted meanwhile
-    objects[key] = {{"key", key}, {"size", info->size}, {"etag", info->etag},
-                    {"last_modified", p.record.created_unix_ms / 1000}, {"state", proto::kStateLocal}};
-  }
+  lo.continuation = QueryParam(target, proto::kContinuationParam);
+  SHOAL_ASSIGN_OR_RETURN(ListedPage page, ListWithPending(node, bucket, lo));
   nlohmann::json body = {{"objects", nlohmann::json::array()},
-                         {"prefixes", nlohmann::json::array()},
-                         {"next_continuation", more ? Continuation(last, page.next_continuation) : ""}};
-  for (auto& [key, o] : objects) body["objects"].push_back(std::move(o));
-  for (const auto& p : prefixes) body["prefixes"].push_back(p);
+                         {"prefixes", page.prefixes},
+                         {"next_continuation", page.next_continuation}};
+  for (const auto& o : page.objects) {
+    body["objects"].push_back({{"key", o.key}, {"size", o.size}, {"etag", o.etag}, {"last_modified", o.last_modified},
+                               {"state", o.local ? proto::kStateLocal : proto::kStateDurable}});
+  }
   return body.dump() + "\n";
 }
 

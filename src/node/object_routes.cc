@@ -292,7 +292,7 @@ TextResponse ServePending(Node* node, const Request& req) {
   std::string last_error;
   for (const auto& p : node->writes().PendingUploads(prefix)) {
     uint64_t done = std::min(p.record.size, p.parts_done * p.record.chunk_size);
-    list.push_back({{"url", p.record.url}, {"size", p.record.size}, {"uploaded", done},
+    list.push_back({{"url", p.record.url}, {"size", p.record.size}, {"etag", LocalVersion(p.record.id)}, {"uploaded", done},
                     {"written_unix_ms", p.record.created_unix_ms}, {"overdue", p.overdue},
                     {"failures", p.failures}, {"last_error", p.last_error}});
     bytes += p.record.size;

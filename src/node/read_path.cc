@@ -255,7 +255,10 @@ std::optional<ReadPath::Inflight> ReadPath::JoinFetch(const engine::ChunkKey& ke
 
 void ReadPath::RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
                     const Inflight& job) {
-  ChunkResult result = Fetch(url, info, index, mode, job.fill);
+  EndFetch(job, Fetch(url, info, index, mode, job.fill));
+}
+
+void ReadPath::EndFetch(const Inflight& job, const ChunkResult& result) {
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
     if (!result.ok()) {  // kept for readers that followed the fill and found it short

@@ -128,6 +128,9 @@ class ReadPath {
   // chunk is never fetched twice by one node); the caller looks again.
   std::optional<Inflight> JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead);
   void RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode, const Inflight& job);
+  // Ends fetch `job` with `result`: cached in memory when whole, its fill finished, its waiters
+  // answered, and no longer in flight.
+  void EndFetch(const Inflight& job, const ChunkResult& result);
   // Fills `fill` with chunk `index` (from the cluster, else the store), continuing after the
   // bytes it has (a source that failed midway is not asked again for those).
   ChunkResult Fetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,

@@ -372,6 +372,13 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);
+    if (durable_.emplace(r.id, ObjectInfo{"", r.size, done.etag, done.last_modified}).second) {
+      durable_order_.push_back(r.id);
+      if (durable_order_.size() > kDurableKept) {
+        durable_.erase(durable_order_.front());
+        durable_order_.pop_front();
+      }
+    }
   }
   // Nothing is left to recover: the record goes (a crash before this uploads it again). Its
   // chunks stay in the cache, readable under the alias while this process runs.
@@ -431,6 +438,28 @@ std::string WriteBack::WriteState(const std::string& id) {
   // here, uploaded (records of durable writes are removed), or handed off.
   std::lock_guard<std::mutex> lock(ids_mu_);
   return live_.count(id) ? "pending" : "unknown";
+}
+
+WriteBack::Outcome WriteBack::OutcomeOf(const std::string& version, ObjectInfo* stored) {
+  const std::string prefix = LocalVersion("");
+  if (!StartsWith(version, prefix)) return Outcome::kGone;
+  const std::string id = version.substr(prefix.size());
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    auto it = durable_.find(id);
+    if (it != durable_.end()) {
+      *stored = it->second;
+      return Outcome::kDurable;
+    }
+  }
+  // Durable() records the id before it removes the journal record: asked in this order, a
+  // write that becomes durable in between is never taken for gone.
+  if (WriteState(id) == "pending") return Outcome::kPending;
+  std::lock_guard<std::mutex> lock(ids_mu_);
+  auto it = durable_.find(id);
+  if (it == durable_.end()) return Outcome::kGone;
+  *stored = it->second;
+  return Outcome::kDurable;
 }
 
 Status WriteBack::Delete(const std::string& url) {

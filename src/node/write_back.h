@@ -91,7 +91,8 @@ class Writer {
 //
 // Thread-safety: every method may be called from any thread; a Writer is used by one thread.
 // staged_mu_ guards the staged-bytes count (writers wait on staged_cv_ under it); ids_mu_ the
-// ids of live writers and of staged writes by URL; nothing else is called under either.
+// ids of live writers, of staged writes by URL and of writes made durable lately; nothing
+// else is called under either.
 // upload_ids_mu_ is held across the journal writes that name a write's upload in the store
 // (the journal's own lock is taken under it, never the other way). The journal, chunk store,
 // catalog and uploader are thread-safe on their own. The destructor ends the copy pool and the uploader (their threads finish what runs).
@@ -114,6 +115,13 @@ class WriteBack {
   // acknowledged here, durable (its record is removed once it is), or handed off. A holder
   // drops its copy on "unknown" under the incarnation the copy came with.
   std::string WriteState(const std::string& id);
+  // Where the write acknowledged as local `version` (the ETag Writer::Finish returned) is, for
+  // a client that waits for it to be durable: kDurable once uploaded (*stored: the store's
+  // size, ETag and date of it), kPending while its upload is to come, kGone when it is neither
+  // here nor known durable (deleted, handed to another node, or uploaded so long ago that it
+  // is no longer remembered: the last kDurableKept are).
+  enum class Outcome { kPending, kDurable, kGone };
+  Outcome OutcomeOf(const std::string& version, ObjectInfo* stored);
   // Deletes `url`: the writes of it taken here and not yet uploaded are cancelled (never
   // uploaded; their copies on other nodes dropped), then the object goes from the store.
   Status Delete(const std::string& url);
@@ -174,6 +182,11 @@ class WriteBack {
   std::unordered_set<std::string> live_;  // ids of Writers alive (not yet journaled, or finishing)
   // url -> ids of own writes staged (journaled, not yet durable), for Delete.
   std::unordered_map<std::string, std::set<std::string>> staged_ids_;
+  // Ids of own writes made durable lately -> the store's version of them, for OutcomeOf;
+  // the newest kDurableKept, oldest dropped first (durable_order_). Guarded by ids_mu_.
+  static constexpr size_t kDurableKept = 4096;
+  std::unordered_map<std::string, ObjectInfo> durable_;
+  std::deque<std::string> durable_order_;
   void Untrack(const engine::UploadRecord& r);  // from staged_ids_; ids_mu_ held
   // Guards begun_uploads_, and orders the journal's changes of a write's record that name its
   // upload (Finish's first record, UploadBegun, Forget), so an id journaled late neither goes
