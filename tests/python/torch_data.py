@@ -8,7 +8,8 @@ DataLoader with workers, and ranks saving shards with torch.save at once.
       with its bytes (sha256) and prints one line: the objects, bytes, seconds, objects/s, and
       the GET and HEAD requests the store got meanwhile (the fault proxy's counts)
   torch_data.py iterable PREFIX N RANKS WORKERS   an IterableObjectDataset per rank, each read
-      by a DataLoader with WORKERS workers: every object exactly once across all of them
+      by a DataLoader with WORKERS workers (rank 1's spawned, the others forked): every object
+      exactly once across all of them
   torch_data.py no-torch                          `import shoal` with torch made unimportable
   torch_data.py shards PREFIX RANKS               RANKS processes torch.save a shard each at
       once (rank-R.pt under PREFIX), rank 0 commits them; then each is loaded and compared
@@ -51,20 +52,33 @@ def proxy_counts(port):
     return by.get("GET", 0), by.get("HEAD", 0)
 
 
+# The dataset being read, so a worker can check whose client it reads through.
+dataset = None
+
+
 def digest(data, url):
-    # Runs in a DataLoader worker: what came back, and which process read it.
+    # Runs in a DataLoader worker: what came back, and which process read it, through a client
+    # that process opened (never one inherited from the main process).
+    if dataset is not None:
+        assert dataset._objects._pid == os.getpid(), "read through a client opened in another process"
     return url, hashlib.sha256(data).hexdigest(), len(data), os.getpid()
+
+
+def as_list(batch):
+    return batch
 
 
 def epochs(prefix, n, workers, count, proxy_port):
     import torch
     import shoal.torch
     want = {prefix + key(i): hashlib.sha256(content(i)).hexdigest() for i in range(n)}
-    ds = shoal.torch.ObjectDataset(prefix, transform=digest)
+    global dataset
+    ds = dataset = shoal.torch.ObjectDataset(prefix, transform=digest)
+    assert ds._objects._pid == os.getpid()  # the listing's client, in the main process when the workers fork
     assert len(ds) == n, "listed %d objects, want %d" % (len(ds), n)
     assert ds.urls == sorted(want), "the listing differs from the objects written"
     loader = torch.utils.data.DataLoader(ds, batch_size=32, shuffle=True, num_workers=workers,
-                                         collate_fn=lambda batch: batch, persistent_workers=False)
+                                         collate_fn=as_list)
     for epoch in range(1, count + 1):
         gets0, heads0 = proxy_counts(proxy_port)
         seen = {}
@@ -95,7 +109,9 @@ def iterable(prefix, n, ranks, workers):
         ds = shoal.torch.IterableObjectDataset(prefix, transform=digest, rank=rank, world_size=ranks,
                                                shuffle=True, seed=7)
         ds.set_epoch(3)
-        loader = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=workers, collate_fn=lambda b: b)
+        # Rank 1's workers are spawned (the dataset pickled to them, without a client), rank 0's forked.
+        loader = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=workers, collate_fn=as_list,
+                                             multiprocessing_context="spawn" if rank == 1 else "fork")
         got = 0
         for batch in loader:
             for url, sha, _, pid in batch:
