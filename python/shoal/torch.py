@@ -9,7 +9,8 @@ The keys are listed once, when the dataset is made (through the node when there 
 sorted: index i is the same object in every process. Each process (the main one and every
 DataLoader worker) reads through a shoal.Client of its own, opened on its first read: a client
 is never used across fork(), and a dataset pickled to a worker (the "spawn" start method)
-carries no client, only its keys.
+carries no client, only its keys. Threads of one process may read a dataset at once: they share
+its client, whose calls are thread-safe and release the GIL.
 
 Importing this module needs torch; `import shoal` alone does not.
 """
