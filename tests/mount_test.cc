@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -521,6 +522,87 @@ TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("cannot list"), std::string::npos) << bad.err;
   EXPECT_FALSE(Mounted(mp));
+}
+
+// One "epoch E objects N bytes B secs S objects/s R store_gets G store_heads H workers W" line
+// of torch_data.py epochs, as name -> value.
+std::map<std::string, double> EpochLine(const std::string& out, int epoch) {
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream in(line);
+    std::map<std::string, double> m;
+    std::string name;
+    double value;
+    while (in >> name >> value) m[name] = value;
+    if (m.count("epoch") && m["epoch"] == epoch) return m;
+  }
+  return {};
+}
+
+// shoal.torch.ObjectDataset read by a DataLoader with 4 workers (each worker its own client)
+// over 2,000 objects of 4-64 KiB that only the store holds: each epoch yields every object
+// exactly once with its bytes (sha256, checked in the script), from the workers and never the
+// main process, each worker through a client opened in its own process. Epoch 1 costs the store exactly one HEAD and one GET per object (the listing
+// was before it); epoch 2, served by the node, costs it none. The node trusts metadata for an
+// hour here; with the default --metadata-ttl of 60 s, an object whose size and ETag the node
+// learned longer ago than that costs a HEAD (never a GET) in the next epoch. Then an
+// IterableObjectDataset split across 2 ranks of 2 workers each (one rank's forked, the other's
+// spawned): every object read once by one of them (4 readers: each rank's 2 workers).
+TEST_F(MountTest, DataLoaderWorkersReadEveryObjectOnceAndTheSecondEpochFromTheNode) {
+  constexpr int kObjects = 2000;
+  Shoald node;
+  Status st = node.Start(proxy_.port(), {"--metadata-ttl", "3600"});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::string dir = files_.path() + "/ds";
+  fs::create_directories(dir);
+  auto made = PythonScript("torch_data.py", {"make", dir, std::to_string(kObjects)}, "");
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto copied = Shoal({"cp", "-r", "-q", dir + "/", Url("ds/")});  // straight to Azurite: the node has none
+  ASSERT_EQ(copied.exit_code, 0) << copied.err;
+
+  auto run = PythonScript("torch_data.py",
+                          {"epochs", Url("ds/"), std::to_string(kObjects), "4", "2", std::to_string(proxy_.port())},
+                          node.Endpoint());
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  std::cout << run.out;
+  auto one = EpochLine(run.out, 1), two = EpochLine(run.out, 2);
+  ASSERT_FALSE(one.empty() || two.empty()) << run.out;
+  for (auto* e : {&one, &two}) {
+    EXPECT_EQ((*e)["objects"], kObjects);
+    EXPECT_EQ((*e)["workers"], 4);
+  }
+  EXPECT_EQ(one["store_gets"], kObjects);
+  EXPECT_EQ(one["store_heads"], kObjects);
+  EXPECT_EQ(two["store_gets"], 0);
+  EXPECT_EQ(two["store_heads"], 0);
+  EXPECT_EQ(two["bytes"], one["bytes"]);
+
+  auto iterable = PythonScript("torch_data.py", {"iterable", Url("ds/"), std::to_string(kObjects), "2", "2"},
+                               node.Endpoint());
+  ASSERT_EQ(iterable.exit_code, 0) << iterable.err << iterable.out;
+  EXPECT_NE(iterable.out.find("iterable objects 2000 ranks 2 readers 4"), std::string::npos) << iterable.out;
+
+  auto bare = PythonScript("torch_data.py", {"no-torch"}, node.Endpoint());
+  EXPECT_EQ(bare.exit_code, 0) << bare.err << bare.out;
+}
+
+// 4 processes (forked, each with its own client) torch.save a shard each at the same moment
+// through the node; rank 0 commits the step once all 4 are there. Each shard loads back equal
+// tensor by tensor, the marker names exactly the 4, and after flush each blob is in the store.
+TEST_F(MountTest, RanksSaveShardsAtOnceAndLoadThemBack) {
+  auto run = PythonScript("torch_data.py", {"shards", Url("step1/"), "4"}, node_.Endpoint());
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  EXPECT_NE(run.out.find("shards 4 saved at once, loaded equal; marker names rank-0.pt rank-1.pt rank-2.pt "
+                         "rank-3.pt"),
+            std::string::npos)
+      << run.out;
+  auto flushed = Shoal({"flush", "--wait", "-q", "--cache", node_.Endpoint(), Url("step1/")});
+  ASSERT_EQ(flushed.exit_code, 0) << flushed.err;
+  auto ls = Shoal({"ls", Url("step1/")});
+  for (const char* name : {"rank-0.pt", "rank-1.pt", "rank-2.pt", "rank-3.pt", "_SHOAL_COMMITTED"}) {
+    EXPECT_NE(ls.out.find(name), std::string::npos) << name << " not in the store: " << ls.out;
+  }
 }
 
 }  // namespace

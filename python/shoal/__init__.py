@@ -13,6 +13,9 @@ With a cache node, everything (listing too) goes through it and this host needs 
 credentials. Without one, they come from the environment as for the `shoal` command line
 (AZURE_STORAGE_CONNECTION_STRING, AWS_*, ...).
 Every call that moves bytes releases the GIL.
+
+shoal.torch (imported on first use, and only then needing torch) has PyTorch datasets over
+the objects under a prefix: ObjectDataset and IterableObjectDataset.
 """
 
 import io
@@ -24,6 +27,14 @@ from . import _shoal
 __all__ = ["Client", "File", "Entry", "latest_checkpoint"]
 
 Entry = _shoal.Entry
+
+
+def __getattr__(name):
+    # `shoal.torch` on first use: `import shoal` itself never imports torch.
+    if name == "torch":
+        import importlib
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError("module 'shoal' has no attribute %r" % name)
 
 
 class File(io.RawIOBase):
