@@ -193,7 +193,10 @@ TEST_F(DoorSdkTest, TwelveCopiesOfAColdObjectThroughThreeDoorsReadItOnce) {
   ASSERT_TRUE(testing::WritePatternFile(file, 44, size));
   auto cp = testing::Shoal({"cp", "-q", file, "az://" + std::string(kBackend) + "/copies/source.bin"});
   ASSERT_EQ(cp.exit_code, 0) << cp.err;
-  StartNodes(3, {"data=az://" + std::string(kBackend) + "/copies/"}, {});
+  // One serve thread a node: each copy's writer waits in it for its copy on another node,
+  // which that node writes on its peer pool; were it the serve pool too, the nodes would wait
+  // on each other for good.
+  StartNodes(3, {"data=az://" + std::string(kBackend) + "/copies/"}, {"--serve-threads", "1"});
   const uint64_t before = StoreBytes();
   std::vector<nlohmann::json> got(kCopies);
   std::vector<std::thread> copies;

@@ -72,6 +72,8 @@ TextResponse ServeCluster(Node* node, const Request& req) {
 //   POST /v1/replica/adopt?id=               a draining origin hands the write over
 //   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
 //   GET  /v1/replica/state?id=               {"state": "pending"|"unknown", "incarnation"}
+// Their disk work runs on the node's peer pool: the origin's writer waits for these answers in a
+// serve thread, so they must not queue behind serve threads that may all be such writers.
 awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
   Node* const node = x.node;
   const Request& req = parser.get();
@@ -91,7 +93,8 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     std::string body;
     if (!co_await x.ReadBody(parser, node->options().chunk_size, &body)) co_return false;
     if (!index) co_return co_await x.Write(answer(Status::InvalidArgument("a replica chunk names its ?index=")));
-    auto put_chunk = x.Offload([n = node, id, url, i = *index, &body] { return n->replicas().PutChunk(id, url, i, body); });
+    auto put_chunk = x.Offload([n = node, id, url, i = *index, &body] { return n->replicas().PutChunk(id, url, i, body); },
+                               &node->peer_pool());
     Status st = co_await std::move(put_chunk);
     co_return co_await x.Write(answer(st));
   }
@@ -117,7 +120,7 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     r.chunk_size = *chunk;
     r.created_unix_ms = static_cast<int64_t>(*created);
     bool adopt = QueryParam(req, proto::kAdoptParam) == proto::kFlagOn;
-    auto commit_copy = x.Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); });
+    auto commit_copy = x.Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); }, &node->peer_pool());
     Status st = co_await std::move(commit_copy);
     co_return co_await x.Write(answer(st));
   }
@@ -126,22 +129,24 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     co_return false;
   }
   if (StartsWith(target, proto::kReplicaAdoptPath) && req.method() == http::verb::post) {
-    auto adopt_copy = x.Offload([n = node, id] { return n->replicas().Adopt(id); });
+    auto adopt_copy = x.Offload([n = node, id] { return n->replicas().Adopt(id); }, &node->peer_pool());
     Status st = co_await std::move(adopt_copy);
     co_return co_await x.Write(answer(st));
   }
   if (StartsWith(target, proto::kReplicaDropPath) && req.method() == http::verb::post) {
     auto chunks = ParseNumber(QueryParam(req, proto::kChunksParam));
     if (!chunks) co_return co_await x.Write(answer(Status::InvalidArgument("a replica drop names its ?chunks=")));
-    auto drop = x.Offload([n = node, id, url, k = *chunks] {
-      n->replicas().Drop(id, url, k);
-      return 0;
-    });
+    auto drop = x.Offload(
+        [n = node, id, url, k = *chunks] {
+          n->replicas().Drop(id, url, k);
+          return 0;
+        },
+        &node->peer_pool());
     co_await std::move(drop);
     co_return co_await x.Write(answer(Status::Ok()));
   }
   if (StartsWith(target, proto::kReplicaStatePath)) {
-    auto ask_state = x.Offload([n = node, id] { return n->writes().WriteState(id); });
+    auto ask_state = x.Offload([n = node, id] { return n->writes().WriteState(id); }, &node->peer_pool());
     std::string state = co_await std::move(ask_state);
     nlohmann::json body = {{"state", state}, {"incarnation", node->incarnation()}};
     co_return co_await x.Write(Text(v, ka, body.dump() + "\n", "application/json"));

@@ -450,9 +450,10 @@ int RunDaemon(int argc, char** argv) {
   // As docs/layout.md lists them: the copy pool is as large as the fetch pool; uploads have a
   // pool of --upload-concurrency and one scheduler; copies held for others one watcher.
   const NodeOptions& run = (*node)->options();
-  Logf(LogLevel::kInfo, "threads: %d event loop, %d serve, %d fetch, %d copy, %d upload + 1 scheduler, "
+  Logf(LogLevel::kInfo, "threads: %d event loop, %d serve, %d peer, %d fetch, %d copy, %d upload + 1 scheduler, "
                "1 replica watcher; timeouts: idle %.0f s, header %.0f s\n",
-               server.io_threads(), run.serve_threads, run.fetch_threads, run.fetch_threads, run.upload_concurrency,
+               server.io_threads(), run.serve_threads, static_cast<int>((*node)->peer_pool().threads()), run.fetch_threads,
+               run.fetch_threads, run.upload_concurrency,
                flags.idle_timeout, flags.header_timeout);
   Logf(LogLevel::kInfo, "write-back: up to %s staged, %d part uploads at once, writes %s\n",
                FormatBytes((*node)->options().staged_cap).c_str(), o.upload_concurrency,

@@ -158,10 +158,11 @@ class Exchange {
   Conn& conn() { return c_; }
   const ServerOptions& options() const { return ctx_.options; }
 
-  // Runs `f` on the node's serve pool and resumes with its result on this connection's strand.
-  // (Callers build the awaitable in a statement of its own, then co_await it.)
+  // Runs `f` on the node's serve pool (or `pool`: Node::peer_pool for what peers wait on) and
+  // resumes with its result on this connection's strand. (Callers build the awaitable in a
+  // statement of its own, then co_await it.)
   template <class F>
-  awaitable<std::invoke_result_t<F>> Offload(F f);
+  awaitable<std::invoke_result_t<F>> Offload(F f, WorkerPool* pool = nullptr);
   // Resumes once `fill` has bytes past `pos` or its fetch is over; the caller keeps `fill` alive.
   awaitable<void> WaitPast(const std::shared_ptr<ChunkFill>& fill, size_t pos);
 
@@ -209,15 +210,16 @@ class Exchange {
 // mishandles a lambda temporary inside a co_await expression (garbage captures), hence the
 // statement of its own.
 template <class F>
-awaitable<std::invoke_result_t<F>> Exchange::Offload(F f) {
+awaitable<std::invoke_result_t<F>> Exchange::Offload(F f, WorkerPool* pool) {
   using R = std::invoke_result_t<F>;
   F* job = new F(std::move(f));  // owned by the pool task from here
   ServeContext* ctx = &ctx_;
+  WorkerPool* runs_on = pool != nullptr ? pool : &ctx->node->serve_pool();
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
-      [ctx, job](auto handler) {
+      [ctx, job, runs_on](auto handler) {
         auto ex = asio::get_associated_executor(handler);
         ctx->offloads++;
-        ctx->node->serve_pool().Submit([ctx, ex, handler = std::move(handler), job]() mutable {
+        runs_on->Submit([ctx, ex, handler = std::move(handler), job]() mutable {
           {
             // The executor goes before the count does: once it is 0, Stop may end the loop.
             auto strand = std::move(ex);

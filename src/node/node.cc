@@ -89,6 +89,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   node->reads_ = std::make_unique<ReadPath>(o, &node->metrics_, node->chunks_.get(), node->objects_.get(),
                                             node->cluster_.get());
   node->serve_pool_ = std::make_unique<WorkerPool>(o.serve_threads, "shoald-serve");
+  node->peer_pool_ = std::make_unique<WorkerPool>(std::max(2, o.serve_threads / 2), "shoald-peer");
   node->Replay();
   node->replicas_->Start();
   return node;
@@ -98,6 +99,7 @@ Node::~Node() {
   // The parts go in reverse order of their making (node.h): the serve pool's handlers first,
   // while all they use is here; then fetches; the copies' watcher and a drain; the writers'
   // copies and the uploads; the cluster's refresh and etcd watch.
+  peer_pool_.reset();
   serve_pool_.reset();
   reads_.reset();
   replicas_.reset();

@@ -57,6 +57,11 @@ class Node {
   NodeMetrics& metrics() { return metrics_; }
   // Blocking work of requests (the server runs handlers here).
   WorkerPool& serve_pool() { return *serve_pool_; }
+  // Blocking work of the requests other nodes wait on (their copies' chunks and commits, the
+  // state of a write): local disk and journal only, never a wait on another node. Apart from
+  // the serve pool, whose tasks may wait on peers (a writer's copies), so that nodes whose
+  // serve threads all wait on each other's copies still answer them.
+  WorkerPool& peer_pool() { return *peer_pool_; }
   RateLimiter& egress() { return egress_; }
   cluster::SwarmTracker& swarm() { return swarm_; }
 
@@ -102,6 +107,7 @@ class Node {
   // Declared last, so destroyed first: its threads end (running what is queued) while
   // everything their handlers use still exists.
   std::unique_ptr<WorkerPool> serve_pool_;
+  std::unique_ptr<WorkerPool> peer_pool_;  // destroyed before the serve pool (declared after it)
 };
 
 }  // namespace shoal::node
