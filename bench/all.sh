@@ -14,6 +14,8 @@
 #   mount_bench         files: shoal mount against the library and rclone mount
 #   connections_bench   one node holding 10,000 idle and 1,000 slow connections while a reader
 #                       reads a warm object: its rate against no load, the node's threads and RSS
+#   door_bench          the front door with unmodified boto3 and Azure SDK: warm and cold reads and
+#                       uploads against shoal cat, the store direct and a local dd conv=fsync
 #   report.py           bench/results/report.md, report.json and plots/*.png from all of them
 #
 #   bash bench/all.sh [--scale 1] [--runs 3] [--latency-ms 20] [--bandwidth 100MB] [--out bench/results]
@@ -51,5 +53,6 @@ step cluster_read_bench --size "$(mib 256)" --runs "$RUNS"
 step fanin_bench --size "$(mib 64)" --runs "$RUNS"
 step mount_bench --size "$(mib 256)" --runs "$RUNS"
 step connections_bench --size "$(mib 256)" --runs "$RUNS"
+step door_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
 /usr/bin/python3 bench/report.py --results "$OUT" > /dev/null  # Debian's python3-matplotlib draws the plots
 log "all done in $(( ($(date +%s) - started) / 60 )) min: $OUT/report.md (plots in $OUT/plots/)"

@@ -1,0 +1,77 @@
+"""The SDK side of bench/door_bench.sh: one timed operation with an unmodified SDK (Debian's
+python3-boto3 or python3-azure), run as /usr/bin/python3. Prints the seconds the operation took
+(the interpreter's start and imports are not counted) and a sha256 for reads.
+
+  s3-get ENDPOINT BUCKET KEY             boto3 download_fileobj (its default TransferConfig)
+  s3-put ENDPOINT BUCKET KEY FILE        boto3 upload_file (its default TransferConfig)
+  az-get CONNECTION CONTAINER BLOB       BlobClient.download_blob(max_concurrency=8)
+  az-put CONNECTION CONTAINER BLOB FILE  BlobClient.upload_blob(max_concurrency=8)
+
+S3 keys come from DOOR_KEY (ID:SECRET).
+"""
+import hashlib
+import os
+import sys
+import time
+
+
+class Hasher:
+    def __init__(self):
+        self.h = hashlib.sha256()
+
+    def write(self, b):
+        self.h.update(b)
+        return len(b)
+
+
+def s3(endpoint):
+    import boto3
+    from botocore.config import Config
+    key_id, secret = os.environ["DOOR_KEY"].split(":", 1)
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key_id, aws_secret_access_key=secret,
+                        region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+
+
+def main():
+    op, where, bucket, key = sys.argv[1:5]
+    digest = ""
+    if op.startswith("s3-"):
+        c = s3(where)
+        if op == "s3-get":
+            sink = Hasher()
+            t0 = time.monotonic()
+            c.download_fileobj(bucket, key, sink)
+            took = time.monotonic() - t0
+            digest = sink.h.hexdigest()
+        else:
+            t0 = time.monotonic()
+            c.upload_file(sys.argv[5], bucket, key)
+            took = time.monotonic() - t0
+    else:
+        from azure.storage.blob import BlobServiceClient
+        blob = BlobServiceClient.from_connection_string(where).get_blob_client(bucket, key)
+        if op == "az-get":
+            # Its parallel download needs a seekable target: a file in memory (tmpfs), hashed after.
+            path = f"/dev/shm/door_client.{os.getpid()}"
+            try:
+                with open(path, "wb") as f:
+                    t0 = time.monotonic()
+                    blob.download_blob(max_concurrency=8).readinto(f)
+                    took = time.monotonic() - t0
+                h = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for piece in iter(lambda: f.read(1 << 20), b""):
+                        h.update(piece)
+                digest = h.hexdigest()
+            finally:
+                os.unlink(path)
+        else:
+            with open(sys.argv[5], "rb") as f:
+                t0 = time.monotonic()
+                blob.upload_blob(f, overwrite=True, max_concurrency=8)
+                took = time.monotonic() - t0
+    print(f"{took:.3f} {digest}")
+
+
+if __name__ == "__main__":
+    main()
