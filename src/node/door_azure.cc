@@ -290,8 +290,7 @@ awaitable<bool> GetBlob(AzureCall& call, bool meta_only) {
   Result<ObjectInfo> info = co_await std::move(stat);
   if (!info.ok()) co_return co_await x.Write(call.Error(info.status()));
   std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
-  const std::string local = node->objects().ChunkVersion(url, info->etag);  // the same bytes' name before the upload
-  const Precondition pre = CheckPreconditions(call.req, info->etag, modified, local == info->etag ? "" : local);
+  const Precondition pre = CheckObjectPreconditions(node, call.req, url, *info, modified);
   if (pre == Precondition::kFailed) {
     co_return co_await x.Write(call.Error(http::status::precondition_failed, "ConditionNotMet",
                                           "The condition specified using HTTP conditional header(s) is not met."));

@@ -159,4 +159,10 @@ Precondition CheckPreconditions(const Request& req, const std::string& etag, std
   return not_modified ? Precondition::kNotModified : Precondition::kProceed;
 }
 
+Precondition CheckObjectPreconditions(Node* node, const Request& req, const std::string& url, const ObjectInfo& info,
+                                      std::time_t modified, std::string_view prefix) {
+  const std::string local = node->objects().ChunkVersion(url, info.etag);  // the same bytes' name before the upload
+  return CheckPreconditions(req, info.etag, modified, local == info.etag ? "" : local, prefix);
+}
+
 }  // namespace shoal::node

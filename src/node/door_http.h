@@ -78,5 +78,9 @@ awaitable<bool> SendDoorObject(Exchange& x, const std::string& url, const Object
 enum class Precondition { kProceed, kFailed /* 412 */, kNotModified /* 304 */ };
 Precondition CheckPreconditions(const Request& req, const std::string& etag, std::time_t modified,
                                 const std::string& same_as = "", std::string_view prefix = "");
+// CheckPreconditions of version `info` of `url`, modified at `modified`, whose other name is
+// the local version this node answered a write of it with (if it has one).
+Precondition CheckObjectPreconditions(Node* node, const Request& req, const std::string& url, const ObjectInfo& info,
+                                      std::time_t modified, std::string_view prefix = "");
 
 }  // namespace shoal::node

@@ -360,8 +360,7 @@ awaitable<bool> GetObject(S3Call& call) {
   if (!info.ok()) co_return co_await x.Write(call.Error(info.status()));
   const std::string etag = "\"" + info->etag + "\"";
   std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
-  const std::string local = node->objects().ChunkVersion(url, info->etag);  // the same bytes' name before the upload
-  const Precondition pre = CheckPreconditions(call.req, info->etag, modified, local == info->etag ? "" : local);
+  const Precondition pre = CheckObjectPreconditions(node, call.req, url, *info, modified);
   if (pre == Precondition::kFailed) {
     co_return co_await x.Write(call.Error(http::status::precondition_failed, "PreconditionFailed",
                                           "At least one of the pre-conditions you specified did not hold"));
@@ -854,8 +853,7 @@ std::optional<TextResponse> ResolveCopySource(S3Call& call, CopySource* src) {
   }
   src->info = *info;
   const std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
-  const std::string local = call.x.node->objects().ChunkVersion(src->url, info->etag);
-  if (CheckPreconditions(call.req, info->etag, modified, local == info->etag ? "" : local, "x-amz-copy-source-") !=
+  if (CheckObjectPreconditions(call.x.node, call.req, src->url, *info, modified, "x-amz-copy-source-") !=
       Precondition::kProceed) {
     return call.Error(http::status::precondition_failed, "PreconditionFailed",
                       "At least one of the pre-conditions you specified did not hold (x-amz-copy-source-if-*)");
