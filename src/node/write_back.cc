@@ -410,18 +410,20 @@ Result<std::vector<cluster::Peer>> WriteBack::ReplicaTargets(const std::string& 
   size_t members = v->placement().members().size();
   size_t want = std::min<size_t>(options_.replicas, members) - 1;
   if (want == 0) return out;
-  // The object's first chunk's replica set, this node left out, skipping nodes known down.
-  std::string down;
-  for (const auto& p : v->RouteOf(url, 0, static_cast<uint32_t>(members)).replicas) {
-    if (out.size() == want) break;
-    if (p.member.id == options_.node_id) continue;
-    if (cluster_->PeerDown(p.member.id)) {
-      down += (down.empty() ? "" : ", ") + p.member.id;
-      continue;
-    }
-    out.push_back(p);
+  // The object's first chunk's replica set, this node left out, skipping nodes known down:
+  // the holders NextHolder picks one after the other (as it picks a dead one's replacement).
+  std::vector<std::string> skip{options_.node_id};
+  while (out.size() < want) {
+    auto next = NextHolder(url, skip);
+    if (!next) break;
+    skip.push_back(next->member.id);
+    out.push_back(*std::move(next));
   }
   if (out.size() < want) {
+    std::string down;
+    for (const auto& p : v->RouteOf(url, 0, static_cast<uint32_t>(members)).replicas) {
+      if (cluster_->PeerDown(p.member.id)) down += (down.empty() ? "" : ", ") + p.member.id;
+    }
     return Status::Unavailable("writing " + url + ": " + std::to_string(options_.replicas) +
                                " copies are wanted (--replicas) but nodes are down (" + down +
                                "); nothing of this write was acknowledged. Retry in a few seconds, take a "
