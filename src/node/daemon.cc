@@ -495,6 +495,9 @@ int RunDaemon(int argc, char** argv) {
     }
   }
   Logf(LogLevel::kInfo, "stopping (signal %d)\n", sig);
+  // Not a drain: the node keeps its membership (with etcd, its lease) and comes back on its data
+  // directory. Until then the others wait for it rather than read its chunks from the store.
+  (*node)->cluster().AnnounceRestart();
   server.Stop();
   return 0;
 }

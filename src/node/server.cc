@@ -164,6 +164,7 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
   if (target == proto::kDrainPath) co_return co_await blocking(ServeDrain);
   if (StartsWith(target, proto::kWarmPath)) co_return co_await blocking(ServeWarm);
   if (target == proto::kClusterPath) co_return co_await x.Write(ServeCluster(node, req));
+  if (StartsWith(target, proto::kRestartingPath)) co_return co_await x.Write(ServeRestarting(node, req));
   if (StartsWith(target, proto::kPendingPath)) co_return co_await blocking(ServePending);
   if (StartsWith(target, proto::kListPath)) co_return co_await blocking(Json<ServeList>);
   if (StartsWith(target, proto::kCommitPath)) {
