@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
 #include <map>
 #include <memory>
@@ -750,6 +752,67 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
               100.0 * static_cast<double>(reread) / static_cast<double>(cached), static_cast<unsigned long long>(cached));
   EXPECT_LE(reread, cached / 100) << "the store served " << reread << " bytes again, of " << cached << " cached";
   EXPECT_GT(restart_waits, 0u) << "no read waited for a restarting owner: the test did not read a stopped node's chunks";
+}
+
+// The cluster's token rotated while the members run (--token-grace 0, so the old token is
+// refused at once): the new token in the shared --token-file, SIGHUP to each member. Each logs
+// the reload; a client with the old token is refused by both, one with the new token reads;
+// and the members call each other with the new one: a write through n0 gets its copy onto n1,
+// no call of n0 to a peer fails and n1 refuses none. Before the file was read again on
+// SIGHUP, the old token stayed the only one accepted and sent.
+TEST_P(ClusterTest, TheClustersTokenRotatesOnSighupAndMembersUseTheNewOne) {
+  testing::TempDir tmp;
+  const std::string token_file = tmp.path() + "/cluster-token";
+  std::ofstream(token_file) << "old-cluster-token-0123456789\n";
+  extra_ = {"--token-file", token_file, "--token-grace", "0", "--chunk-size", "1MiB"};
+  StartCluster(2);
+  const uint64_t size = 16ull << 20;
+  const std::string key = "token-rotation/obj.bin";
+  std::string bytes(size, '\0');
+  testing::PatternSource::Fill(83, 0, bytes.data(), bytes.size());
+  ASSERT_TRUE(testing::Servers().azurite.Store(kBucket)->PutObject(key, bytes).ok());
+  auto cat = [&](int node, const std::string& token) {
+    std::ofstream(tmp.path() + "/client-token") << token << "\n";
+    testing::Env env = testing::ServersClientEnv();
+    env["SHOAL_TOKEN_FILE"] = tmp.path() + "/client-token";
+    return testing::RunCommand({testing::ShoalBinary(), "cat", "--cache", Endpoint(node), Url(key)}, env);
+  };
+  // The old token works before the rotation (a HEAD through n1 only: n0 reads nothing yet).
+  std::ofstream(tmp.path() + "/client-token") << "old-cluster-token-0123456789\n";
+  testing::Env env = testing::ServersClientEnv();
+  env["SHOAL_TOKEN_FILE"] = tmp.path() + "/client-token";
+  auto stat = testing::RunCommand({testing::ShoalBinary(), "stat", "--cache", Endpoint(1), Url(key)}, env);
+  ASSERT_EQ(stat.exit_code, 0) << stat.err;
+
+  std::ofstream(token_file, std::ios::trunc) << "new-cluster-token-9876543210\n";
+  for (int i = 0; i < 2; i++) {
+    ::kill(nodes_[i]->Pid(), SIGHUP);
+    ASSERT_TRUE(Until([&] { return nodes_[i]->Log().find("SIGHUP: cluster token reloaded from " + token_file) !=
+                                   std::string::npos; }, std::chrono::seconds(30)))
+        << nodes_[i]->Log();
+    EXPECT_NE(nodes_[i]->Log().find("another one sent to the members; retired: 1, refused from now on"),
+              std::string::npos) << nodes_[i]->Log();
+  }
+  for (int i = 0; i < 2; i++) {
+    auto old = cat(i, "old-cluster-token-0123456789");
+    EXPECT_NE(old.exit_code, 0) << "n" << i << " still takes the old token";
+    EXPECT_NE(old.err.find("not one this node knows"), std::string::npos) << old.err;
+  }
+  const uint64_t refused_by_n1 = NodeMetric(Endpoint(1), "shoal_auth_refusals_total");
+  auto read = cat(0, "new-cluster-token-9876543210");
+  ASSERT_EQ(read.exit_code, 0) << read.err << nodes_[0]->Log();
+  EXPECT_TRUE(read.out == bytes) << "the object read through n0 is not the one in the store";
+  // A write through n0 is acknowledged once n1 holds its copy (/v1/replica/*, which only the
+  // cluster's token may call): n0 sent the new token, the only one n1 still accepts.
+  const uint64_t copied = 3ull << 20;
+  testing::Env writer = testing::ServersClientEnv();
+  writer["SHOAL_TOKEN_FILE"] = tmp.path() + "/client-token";
+  auto cp = testing::RunCommand({testing::ShoalBinary(), "cp", "-q", "--cache", Endpoint(0), PatternFile(84, copied),
+                                 Url("token-rotation/written.bin")}, writer);
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_replica_bytes_total"), copied) << nodes_[1]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_peer_failures_total"), 0u) << nodes_[0]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_auth_refusals_total"), refused_by_n1) << nodes_[1]->Log();
 }
 
 INSTANTIATE_TEST_SUITE_P(Membership, ClusterTest, ::testing::Values("static", "etcd"),

@@ -49,6 +49,8 @@ struct NodeMetrics {
   std::atomic<uint64_t> upload_failures{0};     // attempts that failed and will be retried
   std::atomic<uint64_t> store_put_requests{0};  // parts and whole objects sent
   std::atomic<uint64_t> store_put_bytes{0};
+  std::atomic<uint64_t> upload_parts_reused{0};  // parts of resumed uploads the store already held
+  std::atomic<uint64_t> upload_reused_bytes{0};  //   and their bytes (not sent again)
   std::atomic<uint64_t> store_throttles{0};     // 429/503 answers seen by uploads
   std::atomic<uint64_t> upload_window_cuts{0};  // times the upload concurrency was halved
   std::atomic<uint64_t> writer_waits{0};        // chunks whose writer waited for the staged cap

@@ -213,6 +213,9 @@ std::string Node::MetricsText() {
   counter("store_put_bytes_total", "Bytes uploaded to the object store.", metrics_.store_put_bytes);
   counter("store_put_requests_total", "Parts and whole objects sent to the object store.",
           metrics_.store_put_requests);
+  counter("upload_parts_reused_total", "Parts of uploads resumed after a restart that the store already held, "
+          "checked and not sent again.", metrics_.upload_parts_reused);
+  counter("upload_reused_bytes_total", "Bytes of those parts.", metrics_.upload_reused_bytes);
   counter("store_throttles_total", "Upload requests the store answered 429 or 503.", metrics_.store_throttles);
   counter("upload_window_cuts_total", "Times the upload concurrency was halved for a throttling store.",
           metrics_.upload_window_cuts);
