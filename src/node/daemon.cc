@@ -496,6 +496,7 @@ int RunDaemon(int argc, char** argv) {
   }
   Logf(LogLevel::kInfo, "stopping (signal %d)\n", sig);
   server.Stop();
+  if (*door) (*door)->assemblies()->Close();  // early writes of uploads never completed: before the node goes
   return 0;
 }
 
