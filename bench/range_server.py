@@ -1,8 +1,11 @@
-"""A bare file server for bench/door_bench.sh: the least any server can do for an SDK's download,
-to tell the SDK's own cost from the door's. Serves one file at every path, GET and HEAD, whole or
-one range (`Range` or Azure's `x-ms-range`), with the headers boto3 and the Azure SDK read
-(Content-Range, ETag, Last-Modified, x-ms-blob-type); the bytes go out with sendfile(2). No
-authentication: the SDKs' signatures are ignored.
+"""A bare file server for bench/door_bench.sh: the least any server can do for an SDK's download
+or upload, to tell the SDK's own cost from the door's. Serves one file at every path, GET and
+HEAD, whole or one range (`Range` or Azure's `x-ms-range`), with the headers boto3 and the Azure
+SDK read (Content-Range, ETag, Last-Modified, x-ms-blob-type); the bytes go out with
+sendfile(2). Takes uploads as a sink: S3's PutObject and multipart calls (CreateMultipartUpload,
+UploadPart, CompleteMultipartUpload) and Azure's Put Blob, Put Block and Put Block List, their
+bodies read and dropped, answered as the SDKs expect. No authentication: the SDKs' signatures
+are ignored.
 
   python3 bench/range_server.py PORT-FILE FILE     (binds 127.0.0.1 on a free port, written to PORT-FILE)
 """
@@ -27,6 +30,35 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.serve(True)
+
+    def do_PUT(self):
+        self.sink()
+
+    def do_POST(self):
+        self.sink()
+
+    def sink(self):
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            got = self.rfile.read(min(left, 1 << 20))
+            if not got:
+                break
+            left -= len(got)
+        query = self.path.partition("?")[2]
+        body = b""
+        if self.command == "POST" and "uploads" in query.split("&"):
+            body = b"<InitiateMultipartUploadResult><UploadId>sink</UploadId></InitiateMultipartUploadResult>"
+        elif self.command == "POST":
+            body = b"<CompleteMultipartUploadResult><ETag>&quot;sink&quot;</ETag></CompleteMultipartUploadResult>"
+        azure = "x-ms-version" in self.headers
+        self.send_response(201 if azure else 200)
+        self.send_header("ETag", '"0x8D0000000000000"')
+        self.send_header("Last-Modified", email.utils.formatdate(0, usegmt=True))
+        self.send_header("Content-Length", str(len(body)))
+        if body:
+            self.send_header("Content-Type", "application/xml")
+        self.end_headers()
+        self.wfile.write(body)
 
     def serve(self, body):
         spec = self.headers.get("x-ms-range") or self.headers.get("Range")
