@@ -526,6 +526,7 @@ int RunDaemon(int argc, char** argv) {
   // directory. Until then the others wait for it rather than read its chunks from the store.
   (*node)->cluster().AnnounceRestart();
   server.Stop();
+  if (*door) (*door)->assemblies()->Close();  // early writes of uploads never completed: before the node goes
   return 0;
 }
 

@@ -55,6 +55,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> upload_window_cuts{0};  // times the upload concurrency was halved
   std::atomic<uint64_t> writer_waits{0};        // chunks whose writer waited for the staged cap
   std::atomic<uint64_t> writer_wait_ns{0};
+  std::atomic<uint64_t> door_early_bytes{0};    // door uploads' bytes joined to their write before the Complete
   std::atomic<uint64_t> staged_bytes_peak{0};
   std::atomic<uint64_t> errors_disk_full{0};
   std::atomic<uint64_t> peer_fetches{0};         // chunks got from their owner (another node)

@@ -222,6 +222,10 @@ std::string Node::MetricsText() {
   counter("writer_waits_total", "Chunks whose writer waited at the staged-bytes cap.", metrics_.writer_waits);
   seconds("writer_wait_seconds_total", "counter", "Time writers waited at the staged-bytes cap.",
           static_cast<double>(metrics_.writer_wait_ns.load()) / 1e9);
+  counter("door_early_bytes_total",
+          "Bytes of the front door's multipart uploads and block lists written before their Complete "
+          "(joined as their parts arrived) and committed by it.",
+          metrics_.door_early_bytes);
   counter("errors_disk_full_total", "Writes refused because the data directory's disk is full.",
           metrics_.errors_disk_full);
   counter("peer_fetches_total", "Chunks got from their owner, another node.", metrics_.peer_fetches);
