@@ -8,6 +8,8 @@ the timing, as `shoal cat` is not timed with a hash either.
   s3-put ENDPOINT BUCKET KEY FILE        boto3 upload_file (its default TransferConfig)
   az-get CONNECTION CONTAINER BLOB       BlobClient.download_blob(max_concurrency=8)
   az-put CONNECTION CONTAINER BLOB FILE  BlobClient.upload_blob(max_concurrency=8)
+  s3-url ENDPOINT BUCKET KEY             prints a presigned GET URL (SigV4, an hour), for curl
+  az-url CONNECTION CONTAINER BLOB       prints a GET URL with a read SAS (an hour), for curl
 
 S3 keys come from DOOR_KEY (ID:SECRET).
 """
@@ -30,12 +32,24 @@ def s3(endpoint):
     from botocore.config import Config
     key_id, secret = os.environ["DOOR_KEY"].split(":", 1)
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key_id, aws_secret_access_key=secret,
-                        region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+                        region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
 
 def main():
     op, where, bucket, key = sys.argv[1:5]
     digest = ""
+    if op == "s3-url":
+        print(s3(where).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600))
+        return
+    if op == "az-url":
+        import datetime
+        from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
+        blob = BlobServiceClient.from_connection_string(where).get_blob_client(bucket, key)
+        sas = generate_blob_sas(blob.account_name, bucket, key, account_key=blob.credential.account_key,
+                                permission=BlobSasPermissions(read=True),
+                                expiry=datetime.datetime.utcnow() + datetime.timedelta(hours=1))
+        print(f"{blob.url}?{sas}")
+        return
     if op.startswith("s3-"):
         c = s3(where)
         if op == "s3-get":

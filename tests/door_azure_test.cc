@@ -133,6 +133,10 @@ TEST_F(DoorAzureTest, BlocksAreStagedAndCommittedWhole) {
   }
   EXPECT_EQ(areas, 2u);
   EXPECT_EQ(blocks, 0u);
+  // Blocks joined to their write as they arrived (door_assembly.h): all of the 12 MiB blob,
+  // none of the 64 MiB one (its list sets metadata, which the early write did not begin with)
+  // nor of the edits (blocks named otherwise than by their offset).
+  EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), "shoal_door_early_bytes_total"), 12u << 20);
 }
 
 // A container may front S3: blobs written through the Azure API land in s3rver.

@@ -255,8 +255,38 @@ def step_multipart(endpoint, bucket, key, size, seed, workdir):
                       "seen": {k: list(v) for k, v in seen.items()}}))
 
 
+def step_multipart_orders(endpoint, bucket, prefix, seed):
+    """Multipart uploads whose parts arrive out of order, are uploaded again, or are left out of the
+    Complete: each object is exactly the parts its Complete lists. Prints each object's size."""
+    s3 = client(endpoint)
+    seed, MiB = int(seed), 1 << 20
+    part = lambda n: pattern(seed + n, 5 * MiB + n)  # noqa: E731  (every part at least 5 MiB)
+    sizes = {}
+
+    def upload(name, sends, listed):
+        key = f"{prefix}/{name}"
+        up = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        etags = {}
+        for n, body in sends:
+            etags[n] = s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=n, Body=body)["ETag"]
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up,
+                                     MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in listed]})
+        want = b"".join([dict(sends)[n] for n in listed])
+        got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        expect(got == want, f"{name}: read back {len(got)} bytes, not the {len(want)} listed")
+        sizes[name] = len(want)
+
+    upload("reversed", [(3, part(3)), (2, part(2)), (1, part(1))], [1, 2, 3])
+    upload("again", [(1, part(1)), (2, part(2)), (3, part(3)), (2, part(7))], [1, 2, 3])
+    upload("skipped", [(1, part(1)), (2, part(2)), (3, part(3))], [1, 3])
+    upload("fewer", [(1, part(1)), (2, part(2)), (3, part(3))], [1, 2])
+    upload("no-first", [(2, part(2)), (3, part(3))], [2, 3])
+    print(json.dumps({"step": "multipart-orders", "sizes": sizes}))
+
+
 STEPS = {"multipart": step_multipart, "basic": step_basic, "list": step_list, "delete-many": step_delete_many,
-         "refusals": step_refusals, "presigned": step_presigned, "put": step_put}
+         "refusals": step_refusals, "presigned": step_presigned, "put": step_put,
+         "multipart-orders": step_multipart_orders}
 
 if __name__ == "__main__":
     STEPS[sys.argv[1]](*sys.argv[2:])

@@ -114,6 +114,33 @@ TEST_F(DoorTest, MultipartUploadsAreStagedAndCommittedWhole) {
   EXPECT_EQ(store->Head("door/mp/refused").status().code(), Code::kNotFound);
   // Nothing staged is left on the node's disk.
   EXPECT_TRUE(std::filesystem::is_empty(node_.DataDir() + "/door-uploads"));
+  // Every part was joined to the object's write as it arrived: Complete wrote none of it again.
+  EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), "shoal_door_early_bytes_total"), size);
+}
+
+// Parts joined to their write early (door_assembly.h) and the Completes that cannot use that:
+// parts sent last to first, a part uploaded again, a list that leaves a part out or stops short,
+// no part 1. Each object is exactly the parts its Complete lists, in the backend too; only the
+// upload whose parts came last to first was written before its Complete.
+TEST_F(DoorTest, PartsAreJoinedEarlyOnlyWhenTheCompleteListsThem) {
+  auto r = Step({"multipart-orders", "data", "orders", "21"});
+  auto sizes = r["sizes"];
+  ASSERT_EQ(sizes.size(), 5u) << r;
+  const uint64_t mib5 = 5 << 20;
+  EXPECT_EQ(sizes["reversed"], 3 * mib5 + 6);
+  EXPECT_EQ(sizes["again"], 3 * mib5 + 11);  // part 2 as sent the second time (5 MiB + 7)
+  EXPECT_EQ(sizes["skipped"], 2 * mib5 + 4);
+  EXPECT_EQ(sizes["fewer"], 2 * mib5 + 3);
+  EXPECT_EQ(sizes["no-first"], 2 * mib5 + 5);
+  EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), "shoal_door_early_bytes_total"), 3 * mib5 + 6);
+  ASSERT_TRUE(testing::WaitUntilDurable(node_.Endpoint(), std::chrono::seconds(120)));
+  auto store = testing::Servers().azurite.Store(kBackend);
+  for (const auto& [name, size] : sizes.items()) {
+    auto head = store->Head("door/orders/" + name);
+    ASSERT_TRUE(head.ok()) << name << ": " << head.status().ToString();
+    EXPECT_EQ(head->size, size.get<uint64_t>()) << name;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(node_.DataDir() + "/door-uploads"));
 }
 
 // The same bucket name may front S3: an s3rver bucket behind the door.

@@ -285,6 +285,50 @@ TEST_F(NodeTest, ScopedTokensReachOnlyWhatTheirScopesName) {
   EXPECT_EQ(as("the-clusters-own-token", {"cat", elsewhere}).exit_code, 0);
 }
 
+// The cluster's token rotated without refusing anyone (--token-grace 600): a second line in
+// --token-file and SIGHUP make a new token accepted while the node still sends the old; the new
+// one alone and SIGHUP make it the one sent, the old still accepted for the grace; an emptied
+// file is refused and the tokens kept. Each reload is logged. Before SIGHUP read the file
+// again, the new token was refused all along.
+TEST_F(NodeTest, TheClustersTokenRotatesOnSighupWithAGraceForTheOldOne) {
+  testing::TempDir tmp;
+  const std::string token_file = tmp.path() + "/cluster-token";
+  const std::string old_token = "old-cluster-token-aaaaaaaa", new_token = "new-cluster-token-bbbbbbbb";
+  std::ofstream(token_file) << old_token << "\n";
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--token-file", token_file, "--token-grace", "600"}).ok()) << node.Log();
+  const std::string url = PutObject("rotate/obj", 43, 2000);
+  auto reads_with = [&](const std::string& token) {
+    std::ofstream(tmp.path() + "/client") << token << "\n";
+    Env env = testing::Servers().azurite.ClientEnv();
+    env["SHOAL_TOKEN_FILE"] = tmp.path() + "/client";
+    return testing::RunCommand({Shoal(), "cat", "--cache", node.Endpoint(), url}, env).exit_code == 0;
+  };
+  auto sighup = [&](const std::string& text, const std::string& says) {
+    std::ofstream(token_file, std::ios::trunc) << text;
+    ::kill(node.Pid(), SIGHUP);
+    return testing::Until([&] { return node.Log().find(says) != std::string::npos; }, std::chrono::seconds(30));
+  };
+  EXPECT_TRUE(reads_with(old_token));
+  EXPECT_FALSE(reads_with(new_token));
+
+  ASSERT_TRUE(sighup(old_token + "\n" + new_token + "\n", "SIGHUP: cluster token reloaded from " + token_file +
+                     ": 2 accepted (1 new), the same one sent to the members; retired: none"))
+      << node.Log();
+  EXPECT_TRUE(reads_with(old_token));
+  EXPECT_TRUE(reads_with(new_token));
+
+  ASSERT_TRUE(sighup(new_token + "\n", ": 1 accepted (0 new), another one sent to the members; retired: 1, still "
+                                       "accepted for 600 s (--token-grace)"))
+      << node.Log();
+  EXPECT_TRUE(reads_with(new_token));
+  EXPECT_TRUE(reads_with(old_token)) << "the old token was refused within its grace";
+
+  ASSERT_TRUE(sighup("\n", "SIGHUP: cluster token kept: --token-file " + token_file + " is empty")) << node.Log();
+  EXPECT_TRUE(reads_with(new_token));
+  EXPECT_FALSE(reads_with("not-a-token-of-this-cluster"));
+}
+
 // A keys file with tokens needs the cluster's token too (the members' own), and a keys file
 // with neither tokens nor buckets is refused: both by name.
 TEST_F(NodeTest, TokensWithoutTheClustersTokenAreRefusedAtStart) {

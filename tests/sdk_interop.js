@@ -2,6 +2,8 @@
 //   node sdk_interop.js azure-put|azure-get|s3-put|s3-get BUCKET KEY FILE
 //   node sdk_interop.js azure-sas PERMISSIONS   (prints an account SAS token, e.g. for "rwdlac")
 //   node sdk_interop.js azure-blocklist CONTAINER KEY   (prints the committed block ids, JSON)
+//   node sdk_interop.js azure-uncommitted CONTAINER KEY (prints the staged blocks, JSON [{name, size}])
+//   node sdk_interop.js azure-stage CONTAINER KEY BLOCKID SIZE   (stages SIZE bytes of 'x' as block BLOCKID)
 //   node sdk_interop.js azure-meta|s3-meta BUCKET KEY -   (prints the object's content headers
 //     and user metadata as the SDK reads them: JSON {content_type, ..., user: {name: value}})
 // Azure: AZURE_STORAGE_CONNECTION_STRING. S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -33,6 +35,20 @@ async function main() {
     const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
     const list = await service.getContainerClient(bucket).getBlockBlobClient(key).getBlockList('committed');
     process.stdout.write(JSON.stringify((list.committedBlocks || []).map((b) => b.name)));
+    return;
+  }
+  if (op === 'azure-uncommitted') {
+    const { BlobServiceClient } = require(path.join(modules, '@azure/storage-blob'));
+    const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
+    const list = await service.getContainerClient(bucket).getBlockBlobClient(key).getBlockList('uncommitted');
+    process.stdout.write(JSON.stringify((list.uncommittedBlocks || []).map((b) => ({ name: b.name, size: b.size }))));
+    return;
+  }
+  if (op === 'azure-stage') {
+    const { BlobServiceClient } = require(path.join(modules, '@azure/storage-blob'));
+    const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
+    const size = Number(process.argv[6]);
+    await service.getContainerClient(bucket).getBlockBlobClient(key).stageBlock(file, Buffer.alloc(size, 'x'), size);
     return;
   }
   if (op === 'azure-meta') {

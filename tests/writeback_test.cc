@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <mutex>
 #include <set>
@@ -122,23 +123,24 @@ TEST_F(WriteBackTest, KillNineAtElevenPointsOfAOneGiBWriteBack) {
   EXPECT_EQ(Pending(node), 1u);
   EXPECT_EQ(CatSha256(url, node.Endpoint()), want) << "reads during the upload come from the node's disk";
 
-  // 3-9. During the upload, after more and more of it reached the store.
+  // 3-9. During the upload, after more and more of it reached the store: the bytes this node
+  // sent, and those of the parts the store held when it resumed (not sent again).
+  auto in_store = [&] {
+    auto m = testing::NodeMetrics(node.Endpoint());
+    if (!m.count("shoal_store_put_bytes_total") || !m.count("shoal_upload_reused_bytes_total")) return uint64_t{0};
+    return m["shoal_store_put_bytes_total"] + m["shoal_upload_reused_bytes_total"];
+  };
   int kills = 2;
   for (uint64_t mib : {32, 96, 192, 320, 448, 640, 896}) {
-    ASSERT_TRUE(Until([&] {
-      uint64_t put = NodeMetric(node.Endpoint(), "shoal_store_put_bytes_total");
-      return put != UINT64_MAX && put >= (mib << 20);
-    })) << "upload stalled before " << mib << " MiB; log:\n" << node.Log();
+    ASSERT_TRUE(Until([&] { return in_store() >= (mib << 20); }))
+        << "upload stalled before " << mib << " MiB; log:\n" << node.Log();
     ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
     kills++;
     ASSERT_EQ(Pending(node), 1u) << "the acknowledged write was lost after kill " << kills;
   }
 
   // 10. Once every part is in the store: at, or just around, the commit.
-  ASSERT_TRUE(Until([&] {
-    uint64_t put = NodeMetric(node.Endpoint(), "shoal_store_put_bytes_total");
-    return put != UINT64_MAX && put >= size;
-  })) << node.Log();
+  ASSERT_TRUE(Until([&] { return in_store() >= size; })) << node.Log();
   ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
   kills++;
 
@@ -826,6 +828,152 @@ TEST_F(WriteBackTest, KillNineMidS3MultipartUploadLeavesNoOpenUpload) {
   ASSERT_EQ(flush.exit_code, 0) << flush.err << node.Log();
   EXPECT_EQ(testing::ObjectSha256(*s3rver.Store(kBucket), key), testing::PatternSha256(47, size));
   EXPECT_EQ(s3rver.OpenUploads(kBucket), 0) << "a multipart upload begun before a kill -9 was left open";
+}
+
+// Waits until `proxy` has no request forwarded to its store whose answer has not ended: what
+// the store holds then stays as it is while the proxy refuses everything (error_rate 1).
+bool StoreSettled(testing::FaultProxy& proxy) {
+  return Until([&] {
+    auto stats = proxy.Stats();
+    return stats.ok() && stats->in_flight == 0;
+  });
+}
+
+// Starts `node` (parts of `chunk` bytes, two at a time), writes `file` to `url` through it, and
+// once `after` bytes were uploaded has `store` (the proxy in front of the store) refuse
+// everything, waits until nothing is on its way to the store, and kills the node (-9).
+void WriteAndCrashMidUpload(Shoald& node, int proxy_port, testing::FaultProxy& store, uint64_t chunk,
+                            const std::string& file, const std::string& url, uint64_t after) {
+  ASSERT_TRUE(node.Start(proxy_port, {"--chunk-size", std::to_string(chunk), "--replicas", "1",
+                                      "--upload-concurrency", "2"}).ok())
+      << node.Log();
+  auto cp = Shoal({"cp", "-q", "--cache", node.Endpoint(), file, url});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  ASSERT_TRUE(Until([&] {
+    uint64_t put = NodeMetric(node.Endpoint(), "shoal_store_put_bytes_total");
+    return put != UINT64_MAX && put >= after;
+  })) << node.Log();
+  ASSERT_TRUE(store.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  ASSERT_TRUE(StoreSettled(store));
+  node.Crash();
+}
+
+// kill -9 in the middle of an acknowledged write's multipart upload to S3 (s3rver, behind the
+// counting proxy) once some parts are in the store and none is on its way there. Then one of
+// the parts kept is changed behind the node's back (other bytes, same size: its ETag is no
+// longer the chunk's MD5). The restarted node asks for the upload's parts (ListParts) and sends
+// only those the store lacks and the changed one: the part bytes that reach the store after
+// the restart are exactly the object's size minus the matching parts it held, and the object is
+// byte-identical. Before ListParts was asked, every part was sent again.
+TEST_F(WriteBackTest, ResumedS3UploadSendsOnlyThePartsTheStoreLacks) {
+  const uint64_t chunk = 5ull << 20;
+  const uint64_t size = 10 * chunk + 12345;  // 11 parts, the last one short
+  const uint64_t parts = 11;
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/obj.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 48, size));
+  const std::string key = "resume-s3/obj.bin";
+  const std::string url = "s3://" + std::string(kBucket) + "/" + key;
+  auto& s3rver = testing::Servers().s3rver;
+  testing::FaultProxy store;
+  const testing::FaultConfig slow{.bandwidth = 4ull << 20};
+  ASSERT_TRUE(store.Start(s3rver.Endpoint(), slow).ok());
+  Shoald node;
+  node.SetEnv(s3rver.ClientEnv(store.port()));
+  WriteAndCrashMidUpload(node, proxy_.port(), store, chunk, file, url, 4 * chunk);
+  if (HasFatalFailure()) return;
+
+  // What s3rver holds of the upload: whole parts (those with their .md5).
+  std::vector<fs::path> uploads;
+  for (const auto& e : fs::directory_iterator(s3rver.UploadsDir(kBucket))) uploads.push_back(e.path());
+  ASSERT_EQ(uploads.size(), 1u) << "one open upload of the write";
+  std::map<uint64_t, uint64_t> held;  // part number -> size
+  for (const auto& e : fs::directory_iterator(uploads[0])) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") == std::string::npos && fs::exists(e.path().string() + ".md5")) {
+      held[std::stoull(name)] = fs::file_size(e.path());
+    }
+  }
+  ASSERT_GE(held.size(), 4u);
+  ASSERT_LT(held.size(), parts);
+  uint64_t held_bytes = 0;
+  for (const auto& [number, bytes] : held) held_bytes += bytes;
+  // Part 1 changed in the store: same size, other bytes, its ETag theirs.
+  const std::string changed_path = uploads[0].string() + "/1";
+  ASSERT_EQ(held.count(1), 1u);
+  const std::string other(held[1], 'x');
+  std::ofstream(changed_path, std::ios::binary | std::ios::trunc) << other;
+  std::ofstream(changed_path + ".md5", std::ios::trunc) << HexEncode(Md5(other));
+
+  ASSERT_TRUE(store.Reset().ok());
+  ASSERT_TRUE(store.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+  auto flush = testing::RunCommand({testing::ShoalBinary(), "flush", "--wait", "--timeout", "300", "--cache",
+                                    node.Endpoint(), url}, testing::ServersClientEnv());
+  ASSERT_EQ(flush.exit_code, 0) << flush.err << node.Log();
+
+  auto stats = store.Stats();
+  ASSERT_TRUE(stats.ok());
+  const uint64_t reused = held.size() - 1;
+  EXPECT_EQ(stats->part_body_bytes, size - (held_bytes - chunk)) << node.Log();
+  EXPECT_EQ(stats->part_requests, parts - reused);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_upload_parts_reused_total"), reused);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_upload_reused_bytes_total"), held_bytes - chunk);
+  EXPECT_EQ(testing::ObjectSha256(*s3rver.Store(kBucket), key), testing::PatternSha256(48, size));
+  EXPECT_EQ(s3rver.OpenUploads(kBucket), 0);
+}
+
+// The same on Azure (Azurite): the blocks a node staged before kill -9 stay in the store,
+// uncommitted, under block ids that its journal names (the upload's nonce and the part's
+// index). One of them is staged again behind the node's back with another size. The restarted
+// node asks for the uncommitted blocks (Get Block List) and sends only the parts missing and
+// the changed one, then commits every part: the part bytes that reach the store after the
+// restart are exactly the object's size minus the matching blocks, the blob is byte-identical
+// with one committed block per part. Before Get Block List was asked, every block was sent again.
+TEST_F(WriteBackTest, ResumedAzureUploadReusesTheBlocksAlreadyStaged) {
+  const uint64_t chunk = 4ull << 20;
+  const uint64_t size = 10 * chunk + 777;  // 11 parts, the last one short
+  const uint64_t parts = 11;
+  testing::TempDir tmp;
+  std::string file = tmp.path() + "/obj.bin";
+  ASSERT_TRUE(testing::WritePatternFile(file, 49, size));
+  const std::string key = "resume-az/obj.bin";
+  const std::string sdk = testing::SourceDir() + "/tests/sdk_interop.js";
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.bandwidth = 4ull << 20}).ok());
+  Shoald node;
+  WriteAndCrashMidUpload(node, proxy_.port(), proxy_, chunk, file, Url(key), 4 * chunk);
+  if (HasFatalFailure()) return;
+
+  auto listed = testing::RunCommand({"node", sdk, "azure-uncommitted", kBucket, key}, testing::ServersClientEnv());
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto blocks = nlohmann::json::parse(listed.out);
+  ASSERT_GE(blocks.size(), 4u);
+  ASSERT_LT(blocks.size(), parts);
+  uint64_t held_bytes = 0;
+  for (const auto& b : blocks) held_bytes += b["size"].get<uint64_t>();
+  const std::string changed = blocks[0]["name"];
+  const uint64_t changed_size = blocks[0]["size"];
+  auto stage = testing::RunCommand({"node", sdk, "azure-stage", kBucket, key, changed, "1000"},
+                                   testing::ServersClientEnv());
+  ASSERT_EQ(stage.exit_code, 0) << stage.err;
+
+  ASSERT_TRUE(proxy_.Reset().ok());
+  StoreUp();
+  ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(300))) << node.Log();
+
+  auto stats = proxy_.Stats();
+  ASSERT_TRUE(stats.ok());
+  const uint64_t reused = blocks.size() - 1;
+  EXPECT_EQ(stats->part_body_bytes, size - (held_bytes - changed_size)) << node.Log();
+  EXPECT_EQ(stats->part_requests, parts - reused);
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_upload_parts_reused_total"), reused);
+  EXPECT_EQ(StoreSha256(key), testing::PatternSha256(49, size));
+  auto committed = testing::RunCommand({"node", sdk, "azure-blocklist", kBucket, key}, testing::ServersClientEnv());
+  ASSERT_EQ(committed.exit_code, 0) << committed.err;
+  auto ids = nlohmann::json::parse(committed.out);
+  EXPECT_EQ(ids.size(), parts);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size()) << "a block was committed twice";
 }
 
 // A power cut right after writes were acknowledged, the store down so none is uploaded yet.

@@ -370,9 +370,10 @@ struct EtcdMembership::Impl {
     uint64_t until = snap.read_revision;
     uint64_t start = snap.epoch + 1;
     auto deadline = std::chrono::steady_clock::now() + kReplayTimeout;
-    // Every revision has at least one event somewhere in the keyspace, so a watch of all keys
-    // from `start` reaches `until` and can stop there: no waiting on a silence.
-    while (start <= until) {
+    // Every revision but an empty etcd's first (1) has at least one event somewhere in the
+    // keyspace, so a watch of all keys from `start` reaches `until` and can stop there: no
+    // waiting on a silence.
+    while (start <= until && until > 1) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {

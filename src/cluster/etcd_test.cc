@@ -422,6 +422,19 @@ TEST_F(EtcdTest, DestructionStopsWatchesPromptly) {
   EXPECT_LT(Clock::now() - start, milliseconds(500));
 }
 
+// An etcd nothing was ever written to is at revision 1, which has no event: Current() answers
+// at once (no members, epoch 0) rather than wait for the history to reach it.
+TEST(EtcdEmptyTest, CurrentOfAnEmptyEtcdAnswersAtOnce) {
+  testing::Etcd etcd;
+  ASSERT_TRUE(etcd.Start().ok());
+  auto m = EtcdMembership::Connect(etcd.Endpoint(), "/m/");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto now = (*m)->Current();
+  ASSERT_TRUE(now.ok()) << now.status().ToString();
+  EXPECT_EQ(now->revision, 0u);
+  EXPECT_TRUE(now->peers.empty());
+}
+
 // Its own etcd, killed and started again on the same ports and data.
 TEST(EtcdRestartTest, WatchSurvivesAnEtcdRestart) {
   testing::Etcd etcd;

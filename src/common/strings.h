@@ -51,6 +51,8 @@ std::string RandomHex();
 // HMAC-SHA256(key, data) and SHA-256(data), raw 32 bytes.
 std::string HmacSha256(std::string_view key, std::string_view data);
 std::string Sha256(std::string_view data);
+// MD5(data), raw 16 bytes (S3's ETag of a part; not for security).
+std::string Md5(std::string_view data);
 
 // Time formats used by the object stores. All in UTC.
 std::string FormatRfc1123(std::time_t t);        // "Sat, 21 Nov 2026 12:24:41 GMT"

@@ -32,6 +32,8 @@ inline constexpr std::string_view kWarmPath = "/v1/warm";          // POST ?url=
 inline constexpr std::string_view kDrainPath = "/v1/drain";        // GET|POST
 inline constexpr std::string_view kClusterPath = "/v1/cluster";    // GET (JSON)
 inline constexpr std::string_view kClusterViewPath = "/v1/cluster/view";  // GET[?current=1]|POST
+// POST ?id=NODE&within=MS: NODE stops to restart in place and is to be back within MS
+inline constexpr std::string_view kRestartingPath = "/v1/cluster/restarting";
 // Copies of writes between nodes; every one names the write's ?id=.
 inline constexpr std::string_view kReplicaPrefix = "/v1/replica/";
 inline constexpr std::string_view kReplicaChunkPath = "/v1/replica/chunk";    // PUT ?id=&index=&url=
@@ -58,7 +60,8 @@ inline constexpr std::string_view kClusterParam = "cluster";  // pending: "1" = 
 inline constexpr std::string_view kIndexParam = "index";      // warm, replica/chunk: chunk number
 inline constexpr std::string_view kRouteParam = "route";      // warm: "1" = through the owner
 inline constexpr std::string_view kCurrentParam = "current";  // cluster/view: "1" = no history
-inline constexpr std::string_view kIdParam = "id";            // replica/*: the write's id
+inline constexpr std::string_view kWithinParam = "within";    // cluster/restarting: milliseconds
+inline constexpr std::string_view kIdParam = "id";            // replica/*: the write's id; cluster/restarting: the node's
 inline constexpr std::string_view kSizeParam = "size";        // replica/commit: object bytes
 inline constexpr std::string_view kChunkSizeParam = "chunk_size";
 inline constexpr std::string_view kCreatedParam = "created";  // replica/commit: unix ms

@@ -27,11 +27,12 @@ TextResponse ServeDrain(Node* node, const Request& req) {
 }
 
 // GET /readyz: 503 while this node is in a cluster (--peers, --etcd) and holds no view of its
-// membership yet (joining, or etcd not reached), or, with etcd, cannot see it now (etcd does
+// membership yet (joining, etcd not reached, or its history not replayed up to the epoch current
+// when it joined: ClusterRouting::Joining), or, with etcd, cannot see it now (etcd does
 // not answer, or the lease was lost), with why; "ready" otherwise.
 TextResponse ServeReadyz(Node* node, unsigned version, bool keep_alive) {
   const NodeOptions& o = node->options();
-  if ((!o.peers.empty() || !o.etcd.empty()) && !node->cluster().view()) {
+  if (node->cluster().Joining()) {
     std::string where = o.etcd.empty() ? "from the members of --peers" : "in etcd " + o.etcd;
     return ErrorResponse(version, keep_alive, http::status::service_unavailable,
                          Status::Unavailable("not ready: no view of the cluster's membership yet (looked for it " +
@@ -64,6 +65,19 @@ TextResponse ServeCluster(Node* node, const Request& req) {
     }
   }
   return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
+}
+
+// POST /v1/cluster/restarting?id=NODE&within=MS: NODE stops to restart in place (SIGTERM) and
+// is to be back within MS; reads of its chunks wait for it meanwhile (ClusterRouting::AwaitPeer).
+TextResponse ServeRestarting(Node* node, const Request& req) {
+  std::string id = QueryParam(req, proto::kIdParam);
+  std::optional<uint64_t> within = ParseNumber(QueryParam(req, proto::kWithinParam));
+  if (req.method() != http::verb::post || id.empty() || !within) {
+    return ErrorResponse(req.version(), req.keep_alive(), http::status::bad_request,
+                         Status::InvalidArgument("/v1/cluster/restarting takes POST ?id=NODE&within=MILLISECONDS"));
+  }
+  node->cluster().PeerRestarting(id, std::chrono::milliseconds(*within));
+  return Text(req.version(), req.keep_alive(), "awaited\n", "text/plain");
 }
 
 // Replication between nodes:

@@ -33,6 +33,7 @@ struct DaemonFlags {
   std::string tls_ca;  // --tls-ca
   HostPort listen_at, metrics_at;
   double idle_timeout = 120, header_timeout = 10;
+  int token_grace = 300;  // --token-grace: seconds a token dropped from --token-file is still accepted
   bool check_config = false;
   std::string config_file;                    // --config, "" without one
   std::map<std::string, std::string> given;   // each option's value as given (flag or file), by name
@@ -143,7 +144,13 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   app.add_option("--token-file", token_file,
                  "File holding the cluster's token: members send it to each other, and a client "
                  "with it may do everything; without it (and without node tokens in --credentials) "
-                 "the node accepts unauthenticated requests");
+                 "the node accepts unauthenticated requests. One token a line: the first is sent, "
+                 "every one is accepted. SIGHUP reads it again (rotation, docs/node.md Tokens)");
+  app.add_option("--token-grace", f->token_grace,
+                 "Seconds a token removed from --token-file (then SIGHUP) is still accepted, so "
+                 "members not yet signalled, and clients, are not refused meanwhile; 0: refused at once")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--tls-cert", so.tls_cert,
                  "Serve HTTPS on --listen with this PEM certificate (and its chain); needs --tls-key. "
                  "The node then calls its peers over HTTPS too. SIGHUP reads it again (rotation)");
@@ -308,7 +315,7 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
 // every other change as waiting for a restart, and keeps everything when they are refused.
 void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live) {
   if (running->config_file.empty()) {
-    Logf(LogLevel::kWarn, "SIGHUP: no --config file to reload; nothing changed");
+    Logf(LogLevel::kWarn, "SIGHUP: no --config file to reload; the flags stay as they are (the files they name are read again)");
     return;
   }
   DaemonFlags next;
@@ -352,6 +359,28 @@ void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live
        running->config_file.c_str(), applied, waiting);
 }
 
+// SIGHUP: reads --token-file again into the node's token. Kept as it was, and logged, when
+// the file cannot be read or is empty (a node is never opened up by a SIGHUP).
+void RotateClusterToken(const std::string& token_file, std::chrono::seconds grace, const NodeOptions& live) {
+  auto tokens = ReadClusterTokens(token_file);
+  if (!tokens.ok()) {
+    Logf(LogLevel::kError, "SIGHUP: cluster token kept: %s", tokens.status().message().c_str());
+    return;
+  }
+  size_t count = tokens->size();
+  ClusterToken::Change change = live.token.Rotate(std::move(tokens).value(), grace);
+  if (!change.sent_changed && change.added == 0 && change.retired == 0) {
+    Logf(LogLevel::kInfo, "SIGHUP: cluster token unchanged in %s", token_file.c_str());
+    return;
+  }
+  std::string retired = change.retired == 0 ? "none"
+                        : grace.count() == 0 ? std::to_string(change.retired) + ", refused from now on"
+                                             : std::to_string(change.retired) + ", still accepted for " +
+                                                   std::to_string(grace.count()) + " s (--token-grace)";
+  Logf(LogLevel::kInfo, "SIGHUP: cluster token reloaded from %s: %zu accepted (%zu new), %s sent to the members; retired: %s",
+       token_file.c_str(), count, change.added, change.sent_changed ? "another one" : "the same one", retired.c_str());
+}
+
 }  // namespace
 
 int RunDaemon(int argc, char** argv) {
@@ -383,12 +412,9 @@ int RunDaemon(int argc, char** argv) {
     return 0;
   }
   if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    if (!in) return fail("cannot read --token-file " + token_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    o.token = Trim(ss.str());
-    if (o.token.empty()) return fail("--token-file " + token_file + " is empty");
+    auto tokens = ReadClusterTokens(token_file);
+    if (!tokens.ok()) return fail(tokens.status().message());
+    o.token = ClusterToken(std::move(tokens).value());
   }
   if (flags.so.tls_cert.empty() != flags.so.tls_key.empty()) return fail("--tls-cert and --tls-key go together");
   if (!flags.tls_ca.empty() && !std::ifstream(flags.tls_ca)) return fail("cannot read --tls-ca " + flags.tls_ca);
@@ -488,6 +514,7 @@ int RunDaemon(int argc, char** argv) {
       if (tls.ok()) Logf(LogLevel::kInfo, "SIGHUP: TLS certificate reloaded from %s (new connections use it)", flags.so.tls_cert.c_str());
       else Logf(LogLevel::kError, "SIGHUP: TLS certificate kept: %s", tls.message().c_str());
     }
+    if (!token_file.empty()) RotateClusterToken(token_file, std::chrono::seconds(flags.token_grace), (*node)->options());
     if (flags.door.credentials) {  // the door's keys and the node tokens: one file, one swap
       Status reloaded = flags.door.credentials->Reload();
       if (reloaded.ok()) Logf(LogLevel::kInfo, "SIGHUP: keys and tokens reloaded from %s", flags.door.credentials_file.c_str());
@@ -495,7 +522,11 @@ int RunDaemon(int argc, char** argv) {
     }
   }
   Logf(LogLevel::kInfo, "stopping (signal %d)\n", sig);
+  // Not a drain: the node keeps its membership (with etcd, its lease) and comes back on its data
+  // directory. Until then the others wait for it rather than read its chunks from the store.
+  (*node)->cluster().AnnounceRestart();
   server.Stop();
+  if (*door) (*door)->assemblies()->Close();  // early writes of uploads never completed: before the node goes
   return 0;
 }
 

@@ -51,6 +51,7 @@ Result<std::unique_ptr<Door>> Door::Make(const DoorOptions& options) {
   auto uploads = DoorUploads::Open(options.uploads_dir);
   if (!uploads.ok()) return uploads.status();
   door->uploads_ = std::move(*uploads);
+  door->assemblies_ = std::make_unique<DoorAssemblies>(door->uploads_.get());
   if (options.credentials) {
     door->credentials_ = options.credentials;
   } else if (!options.credentials_file.empty()) {

@@ -8,7 +8,8 @@
 // docs/front-door.md describes what is served and what is refused.
 //
 // Thread-safety: a Door is immutable after Make, except its Credentials, which reload
-// atomically (door/credentials.h). Shared by every connection.
+// atomically (door/credentials.h), and its uploads and assemblies (thread-safe themselves).
+// Shared by every connection.
 
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "common/status.h"
 #include "door/credentials.h"
+#include "node/door_assembly.h"
 #include "node/door_uploads.h"
 #include "store/object_store.h"
 
@@ -60,12 +62,17 @@ class Door {
   const std::string& region() const { return region_; }
   // Multipart uploads and Azure blocks being staged (thread-safe itself).
   DoorUploads* uploads() const { return uploads_.get(); }
+  // Multipart uploads' parts joined into their write as they arrive (thread-safe itself). Its
+  // Close() must run before the node (its write-back) is destroyed: the daemon does it once the
+  // server has stopped.
+  DoorAssemblies* assemblies() const { return assemblies_.get(); }
 
  private:
   std::vector<DoorBucket> buckets_;
   std::shared_ptr<door::Credentials> credentials_;
   std::string region_;
   std::unique_ptr<DoorUploads> uploads_;
+  std::unique_ptr<DoorAssemblies> assemblies_;  // after uploads_: it reads the staged parts
 };
 
 // Whether `name` is a bucket name S3 accepts (3-63 of a-z 0-9 . -, starting and ending with a

@@ -372,9 +372,12 @@ awaitable<bool> PutBlob(AzureCall& call) {
   // The blob is new: blocks staged for its name, and the list it was committed from, are gone.
   DoorUploads* uploads = call.door.uploads();
   const std::string container = call.bucket->name, blob = call.blob;
-  auto forget = x.Offload([uploads, container, blob] {
+  DoorAssemblies* assemblies = call.door.assemblies();
+  auto forget = x.Offload([uploads, assemblies, container, blob] {
     auto area = uploads->BlockArea(container, blob, false);
-    return area.ok() ? uploads->Remove(*area) : Status::Ok();
+    if (!area.ok()) return Status::Ok();
+    assemblies->Drop(area->id);
+    return uploads->Remove(*area);
   });
   (void)co_await std::move(forget);
   auto res = call.Empty(http::status::created);
@@ -392,6 +395,23 @@ std::optional<std::string> BlockIdOf(const AzureCall& call) {
   auto id = Base64Decode(call.Q("blockid"));
   if (!id.ok() || id->empty() || id->size() > 64) return std::nullopt;
   return *id;
+}
+
+// The offset in the blob a block id names, when it names one as the Azure SDK for Python does:
+// base64 of the URL-quoted base64 of the zero-padded decimal offset (the id as received is
+// already base64-decoded once). Nullopt for any other id. Only a hint: Put Block List checks
+// what was joined early against the list it is given (door_assembly.h).
+std::optional<uint64_t> BlockOffset(std::string_view id) {
+  std::optional<std::string> unquoted = door::PercentDecode(id);
+  if (!unquoted) return std::nullopt;
+  auto digits = Base64Decode(*unquoted);
+  if (!digits.ok() || digits->empty() || digits->size() > 32) return std::nullopt;
+  uint64_t offset = 0;
+  for (char c : *digits) {
+    if (c < '0' || c > '9' || offset > (UINT64_MAX - 9) / 10) return std::nullopt;
+    offset = offset * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return offset;
 }
 
 // Put Block: the bytes into a file of the blob's block area.
@@ -413,9 +433,11 @@ awaitable<bool> PutBlock(AzureCall& call) {
   }
   DoorUploads* uploads = call.door.uploads();
   const std::string container = call.bucket->name, blob = call.blob, block = *id;
-  auto open = x.Offload([uploads, container, blob, block]() -> Result<std::unique_ptr<DoorUploads::PartWriter>> {
-    SHOAL_ASSIGN_OR_RETURN(StagedUpload area, uploads->BlockArea(container, blob, true));
-    return uploads->WriteBlock(area, block);
+  StagedUpload area;
+  StagedUpload* a = &area;
+  auto open = x.Offload([uploads, container, blob, block, a]() -> Result<std::unique_ptr<DoorUploads::PartWriter>> {
+    SHOAL_ASSIGN_OR_RETURN(*a, uploads->BlockArea(container, blob, true));
+    return uploads->WriteBlock(*a, block);
   });
   Result<std::unique_ptr<DoorUploads::PartWriter>> part = co_await std::move(open);
   if (!part.ok()) co_return co_await Refuse(call, call.Error(part.status()));
@@ -428,7 +450,16 @@ awaitable<bool> PutBlock(AzureCall& call) {
   const std::function<Status(std::string_view)> write = [writer](std::string_view d) { return writer->Append(d); };
   if (!co_await ReadAzureBody(call, kMaxBlockBytes, write, &st, &bytes, &md5_mismatch)) co_return false;
   if (!st.ok()) co_return co_await Refuse(call, BodyError(call, st, bytes, kMaxBlockBytes, md5_mismatch));
-  auto finish = x.Offload([&w] { return w->Finish(); });
+  // Staged: the joiner appends it to the blob's write once the blocks before it are (door_assembly.h).
+  DoorAssemblies* assemblies = call.door.assemblies();
+  WriteBack* writes = &x.node->writes();
+  const uint64_t cap = x.node->options().staged_cap;
+  const std::string url = call.Url();
+  auto finish = x.Offload([&w, assemblies, writes, cap, &url, a, &block]() -> Result<StagedPart> {
+    Result<StagedPart> part = w->Finish();
+    if (part.ok()) assemblies->Staged(writes, cap, url, *a, *part, BlockOffset(block));
+    return part;
+  });
   Result<StagedPart> done = co_await std::move(finish);
   if (!done.ok()) co_return co_await Refuse(call, call.Error(done.status()));
   auto res = call.Empty(http::status::created);
@@ -446,7 +477,8 @@ std::vector<StagedPart> CommittedOf(DoorUploads* uploads, const StagedUpload& ar
   return total == blob->size ? *committed : std::vector<StagedPart>{};
 }
 
-// Put Block List: the blocks named, in order, streamed into one write-back write; nothing is
+// Put Block List: the blocks named, in order, streamed into one write-back write (which the
+// blocks joined while they arrived have begun, when they are the list's first); nothing is
 // written unless every block is found. Blocking: runs on the serve pool.
 TextResponse PutBlockList(AzureCall& call, const std::string& body) {
   Node* node = call.x.node;
@@ -499,15 +531,32 @@ TextResponse PutBlockList(AzureCall& call, const std::string& body) {
       sources.push_back({e.id, false, c->second.first, c->second.second});
     }
   }
-  auto begun = node->writes().BeginWrite(url, *meta);
-  if (!begun.ok()) return call.Error(begun.status());
-  std::unique_ptr<Writer> w = std::move(*begun);
+  // The blocks joined while they arrived, when they are the list's first ones as staged now
+  // and the blob's metadata is what that write began with (door_assembly.h); else the write
+  // starts here.
+  auto usable = [&](const std::vector<StagedPart>& joined) {
+    if (joined.size() > sources.size() || !area.ok() || !(*meta == area->meta)) return false;
+    for (size_t i = 0; i < joined.size(); i++) {
+      const Source& s = sources[i];
+      if (!s.staged || s.id != joined[i].block_id || staged[s.id].etag != joined[i].etag || s.size != joined[i].size) {
+        return false;
+      }
+    }
+    return true;
+  };
+  auto resumed = call.door.assemblies()->Resume(&node->writes(), area.ok() ? area->id : "", url, *meta, usable);
+  if (!resumed.ok()) return call.Error(resumed.status());
+  std::unique_ptr<Writer> w = std::move(resumed->writer);
+  const size_t from = resumed->pieces;
   auto append = [&w](std::string_view d) { return w->Append(d.data(), d.size()); };
   std::vector<StagedPart> now;
-  for (const auto& s : sources) {
-    Status st = s.staged ? uploads->ReadBlock(*area, s.id, 8 << 20, append)
-                         : ReadObjectRange(node, url, *current, s.offset, s.size, append);
-    if (!st.ok()) return call.Error(st);
+  for (size_t i = 0; i < sources.size(); i++) {
+    const Source& s = sources[i];
+    if (i >= from) {
+      Status st = s.staged ? uploads->ReadBlock(*area, s.id, 8 << 20, append)
+                           : ReadObjectRange(node, url, *current, s.offset, s.size, append);
+      if (!st.ok()) return call.Error(st);
+    }
     StagedPart p;
     p.block_id = s.id;
     p.size = s.size;
@@ -515,6 +564,7 @@ TextResponse PutBlockList(AzureCall& call, const std::string& body) {
   }
   auto info = w->Finish();
   if (!info.ok()) return call.Error(info.status());
+  node->metrics().door_early_bytes += resumed->bytes;
   if (area.ok() || !now.empty()) {
     auto kept = area.ok() ? area : uploads->BlockArea(call.bucket->name, call.blob, true);
     if (kept.ok()) (void)uploads->SetCommitted(*kept, now);  // the blob is written; a stale list only shows empty
@@ -611,7 +661,10 @@ TextResponse DeleteBlob(AzureCall& call) {
   Status st = node->writes().Delete(url);
   if (!st.ok()) return call.Error(st);
   auto area = call.door.uploads()->BlockArea(call.bucket->name, call.blob, false);
-  if (area.ok()) (void)call.door.uploads()->Remove(*area);
+  if (area.ok()) {
+    call.door.assemblies()->Drop(area->id);
+    (void)call.door.uploads()->Remove(*area);
+  }
   auto res = call.Empty(http::status::accepted);
   res.set("x-ms-delete-type-permanent", "true");
   return res;

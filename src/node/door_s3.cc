@@ -631,7 +631,17 @@ awaitable<bool> UploadPart(S3Call& call) {
   if (bad) co_return co_await refuse(call.Error(*bad));
   Result<StagedPart> done = st;
   if (st.ok()) {
-    auto finish = x.Offload([&w] { return w->Finish(); });
+    // Staged: the joiner appends it to the upload's write once the parts before it are (door_assembly.h).
+    DoorAssemblies* assemblies = call.door.assemblies();
+    WriteBack* writes = &x.node->writes();
+    const uint64_t cap = x.node->options().staged_cap;
+    const std::string url = call.bucket->UrlOf(call.key);
+    const StagedUpload& staged = *upload;
+    auto finish = x.Offload([&w, assemblies, writes, cap, &url, &staged]() -> Result<StagedPart> {
+      Result<StagedPart> part = w->Finish();
+      if (part.ok()) assemblies->Staged(writes, cap, url, staged, *part, part->number);
+      return part;
+    });
     done = co_await std::move(finish);
   }
   if (!done.ok()) co_return co_await refuse(call.Error(done.status()));
@@ -643,7 +653,8 @@ awaitable<bool> UploadPart(S3Call& call) {
 }
 
 // POST ?uploadId=ID with the parts to join: checked against what was staged, then streamed in
-// order into one write-back write. Blocking: runs on the serve pool.
+// order into one write-back write (which the parts joined while they arrived have begun, when
+// they are the list's first) and Finished. Blocking: runs on the serve pool.
 WriteDone CompleteMultipart(S3Call& call, const std::string& body) {
   auto* uploads = call.door.uploads();
   auto upload = uploads->Find(call.Q("uploadId"), call.bucket->name, call.key);
@@ -690,15 +701,28 @@ WriteDone CompleteMultipart(S3Call& call, const std::string& body) {
     }
   }
   const std::string url = call.bucket->UrlOf(call.key);
-  auto begun = call.x.node->writes().BeginWrite(url, upload->meta);
-  if (!begun.ok()) return {call.Error(begun.status()), {}};
-  std::unique_ptr<Writer> w = std::move(*begun);
-  for (const auto& [n, etag] : wanted) {
-    Status st = uploads->ReadPart(*upload, n, 8 << 20, [&](std::string_view d) { return w->Append(d.data(), d.size()); });
+  // The parts joined while they arrived, when they are the list's first ones as staged now
+  // (door_assembly.h); else the write starts here.
+  auto usable = [&](const std::vector<StagedPart>& joined) {
+    if (joined.size() > wanted.size()) return false;
+    for (size_t i = 0; i < joined.size(); i++) {
+      const StagedPart& p = joined[i];
+      const StagedPart& now = have[p.number];
+      if (p.number != wanted[i].first || p.etag != wanted[i].second || now.etag != p.etag || now.size != p.size) return false;
+    }
+    return true;
+  };
+  auto resumed = call.door.assemblies()->Resume(&call.x.node->writes(), upload->id, url, upload->meta, usable);
+  if (!resumed.ok()) return {call.Error(resumed.status()), {}};
+  std::unique_ptr<Writer> w = std::move(resumed->writer);
+  const size_t from = resumed->pieces;
+  for (size_t i = from; i < wanted.size(); i++) {
+    Status st = uploads->ReadPart(*upload, wanted[i].first, 8 << 20, [&](std::string_view d) { return w->Append(d.data(), d.size()); });
     if (!st.ok()) return {call.Error(st), {}};
   }
   auto info = w->Finish();
   if (!info.ok()) return {call.Error(info.status()), {}};
+  call.x.node->metrics().door_early_bytes += resumed->bytes;
   (void)uploads->Remove(*upload);  // the object is written; leftovers are only disk
   return {std::nullopt, *info};
 }
@@ -738,6 +762,7 @@ TextResponse AbortMultipart(S3Call& call) {
   if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kWrite)) return call.Error(*e);
   auto upload = call.door.uploads()->Find(call.Q("uploadId"), call.bucket->name, call.key);
   if (!upload.ok()) return NoSuchUpload(call, upload.status());
+  call.door.assemblies()->Drop(upload->id);
   if (Status st = call.door.uploads()->Remove(*upload); !st.ok()) return call.Error(st);
   TextResponse res{http::status::no_content, call.v};
   call.Stamp(res);

@@ -4,7 +4,8 @@
 // uploads and Azure Blob's uncommitted blocks. Each upload is a directory under
 // DATA_DIR/door-uploads/ holding what it is for and its parts (one file each, with its size and
 // MD5). CompleteMultipartUpload (or Put Block List) streams the parts, in order, into one
-// write-back write; the object is committed whole, never part by part. A part is not fsynced:
+// write-back write (which door_assembly.h may have begun as they arrived); the object is
+// committed whole, never part by part. A part is not fsynced:
 // a node that dies loses its open uploads' parts (the client's Complete then fails with
 // NoSuchUpload, its Put Block List with InvalidBlockList, and it uploads again), never a
 // committed object.

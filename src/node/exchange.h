@@ -278,6 +278,7 @@ bool IsAzureRequest(const Door& door, const Request& req);
 awaitable<bool> ServeReplica(Exchange& x, Parser& parser);             // /v1/replica/*
 awaitable<bool> ServeClusterView(Exchange& x, Parser& parser);         // /v1/cluster/view
 TextResponse ServeCluster(Node* node, const Request& req);             // GET /v1/cluster
+TextResponse ServeRestarting(Node* node, const Request& req);          // POST /v1/cluster/restarting
 TextResponse ServeDrain(Node* node, const Request& req);               // /v1/drain
 TextResponse ServeReadyz(Node* node, unsigned version, bool keep_alive);  // GET /readyz
 

@@ -49,10 +49,13 @@ struct NodeMetrics {
   std::atomic<uint64_t> upload_failures{0};     // attempts that failed and will be retried
   std::atomic<uint64_t> store_put_requests{0};  // parts and whole objects sent
   std::atomic<uint64_t> store_put_bytes{0};
+  std::atomic<uint64_t> upload_parts_reused{0};  // parts of resumed uploads the store already held
+  std::atomic<uint64_t> upload_reused_bytes{0};  //   and their bytes (not sent again)
   std::atomic<uint64_t> store_throttles{0};     // 429/503 answers seen by uploads
   std::atomic<uint64_t> upload_window_cuts{0};  // times the upload concurrency was halved
   std::atomic<uint64_t> writer_waits{0};        // chunks whose writer waited for the staged cap
   std::atomic<uint64_t> writer_wait_ns{0};
+  std::atomic<uint64_t> door_early_bytes{0};    // door uploads' bytes joined to their write before the Complete
   std::atomic<uint64_t> staged_bytes_peak{0};
   std::atomic<uint64_t> errors_disk_full{0};
   std::atomic<uint64_t> peer_fetches{0};         // chunks got from their owner (another node)
@@ -64,6 +67,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> holder_fetches{0};      // chunks of writes not yet uploaded, from the nodes holding them
   std::atomic<uint64_t> peer_retries{0};         // a chunk asked of a peer again after one failed request
   std::atomic<uint64_t> peers_marked_down{0};    // peers skipped for a while (nothing listening, or failures in a row)
+  std::atomic<uint64_t> restart_waits{0};        // chunk reads that waited for their owner's restart in place
   std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
   std::atomic<uint64_t> bytes_served_local{0};   // of bytes_served, over the Unix socket (this host)
   std::atomic<uint64_t> tls_handshake_failures{0};  // TLS connections closed before a request

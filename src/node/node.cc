@@ -216,12 +216,19 @@ std::string Node::MetricsText() {
   counter("store_put_bytes_total", "Bytes uploaded to the object store.", metrics_.store_put_bytes);
   counter("store_put_requests_total", "Parts and whole objects sent to the object store.",
           metrics_.store_put_requests);
+  counter("upload_parts_reused_total", "Parts of uploads resumed after a restart that the store already held, "
+          "checked and not sent again.", metrics_.upload_parts_reused);
+  counter("upload_reused_bytes_total", "Bytes of those parts.", metrics_.upload_reused_bytes);
   counter("store_throttles_total", "Upload requests the store answered 429 or 503.", metrics_.store_throttles);
   counter("upload_window_cuts_total", "Times the upload concurrency was halved for a throttling store.",
           metrics_.upload_window_cuts);
   counter("writer_waits_total", "Chunks whose writer waited at the staged-bytes cap.", metrics_.writer_waits);
   seconds("writer_wait_seconds_total", "counter", "Time writers waited at the staged-bytes cap.",
           static_cast<double>(metrics_.writer_wait_ns.load()) / 1e9);
+  counter("door_early_bytes_total",
+          "Bytes of the front door's multipart uploads and block lists written before their Complete "
+          "(joined as their parts arrived) and committed by it.",
+          metrics_.door_early_bytes);
   counter("errors_disk_full_total", "Writes refused because the data directory's disk is full.",
           metrics_.errors_disk_full);
   counter("peer_fetches_total", "Chunks got from their owner, another node.", metrics_.peer_fetches);
@@ -245,6 +252,8 @@ std::string Node::MetricsText() {
           metrics_.peer_retries);
   counter("peers_marked_down_total", "Times a peer was skipped for a few seconds: nothing listened there, or "
           "several requests in a row failed.", metrics_.peers_marked_down);
+  counter("peer_restart_waits_total", "Chunk reads that waited for their owner, restarting in place, to come back "
+          "(rather than read the store).", metrics_.restart_waits);
   counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",
           metrics_.bytes_served_peers);
   counter("bytes_served_local_total", "Object bytes sent over the Unix socket, to clients on this host (part of "

@@ -1,6 +1,11 @@
 #include "node/node_auth.h"
 
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
 #include "common/strings.h"
+#include "door/request.h"
 #include "net/node_protocol.h"
 #include "node/request_parse.h"
 #include "store/object_store.h"
@@ -90,6 +95,73 @@ Status Authorize(const Caller& caller, const Need& need) {
     }
   }
   return Status::PermissionDenied("unknown need");
+}
+
+ClusterToken::ClusterToken(const ClusterToken& other) {
+  std::lock_guard<std::mutex> lock(other.mu_);
+  tokens_ = other.tokens_;
+  retiring_ = other.retiring_;
+}
+
+ClusterToken& ClusterToken::operator=(const ClusterToken& other) {
+  if (this == &other) return *this;
+  std::scoped_lock lock(mu_, other.mu_);
+  tokens_ = other.tokens_;
+  retiring_ = other.retiring_;
+  return *this;
+}
+
+std::string ClusterToken::get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tokens_.empty() ? std::string() : tokens_.front();
+}
+
+bool ClusterToken::empty() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tokens_.empty();
+}
+
+bool ClusterToken::Accepts(std::string_view bearer) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool found = false;  // every token compared, so the time says nothing of which matched
+  for (const auto& t : tokens_) found |= door::ConstantTimeEquals(bearer, t);
+  const auto now = Clock::now();
+  for (const auto& [t, until] : retiring_) found |= now < until && door::ConstantTimeEquals(bearer, t);
+  return found;
+}
+
+ClusterToken::Change ClusterToken::Rotate(std::vector<std::string> tokens, std::chrono::seconds grace) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Change change;
+  const auto now = Clock::now();
+  auto in = [](const std::vector<std::string>& list, const std::string& t) {
+    return std::find(list.begin(), list.end(), t) != list.end();
+  };
+  change.sent_changed = tokens_.empty() || tokens.empty() || tokens_.front() != tokens.front();
+  // Expired retirements go; a token taken back into the file is no longer retiring.
+  std::erase_if(retiring_, [&](const auto& r) { return r.second <= now || in(tokens, r.first); });
+  for (const auto& t : tokens_) {
+    if (in(tokens, t)) continue;
+    change.retired++;
+    if (grace.count() > 0) retiring_.emplace_back(t, now + grace);
+  }
+  for (const auto& t : tokens) change.added += in(tokens_, t) ? 0 : 1;
+  tokens_ = std::move(tokens);
+  return change;
+}
+
+Result<std::vector<std::string>> ReadClusterTokens(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot read --token-file " + path);
+  std::vector<std::string> tokens;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string t = Trim(line);
+    if (!t.empty()) tokens.push_back(std::move(t));
+  }
+  if (in.bad()) return Status::IOError("cannot read --token-file " + path);
+  if (tokens.empty()) return Status::InvalidArgument("--token-file " + path + " is empty");
+  return tokens;
 }
 
 }  // namespace shoal::node

@@ -114,5 +114,53 @@ TEST(NodeTokens, MalformedTokenLinesAreRefusedByName) {
             std::string::npos);
 }
 
+// The cluster's token: the first line is sent, every line accepted; a rotation sends the new
+// first line at once, keeps a dropped token for the grace (none: refused at once), and a copy
+// is a snapshot.
+TEST(ClusterTokenTest, RotationSendsTheNewTokenAndRetiresTheOldAfterTheGrace) {
+  ClusterToken open;
+  EXPECT_TRUE(open.empty());
+  EXPECT_EQ(open.get(), "");
+  EXPECT_FALSE(open.Accepts(""));
+
+  ClusterToken token({"old-token"});
+  EXPECT_EQ(std::string(token), "old-token");
+  EXPECT_TRUE(token.Accepts("old-token"));
+  EXPECT_FALSE(token.Accepts("new-token"));
+
+  // Step one: the new token accepted everywhere before anyone sends it.
+  auto change = token.Rotate({"old-token", "new-token"}, std::chrono::seconds(0));
+  EXPECT_FALSE(change.sent_changed);
+  EXPECT_EQ(change.added, 1u);
+  EXPECT_EQ(change.retired, 0u);
+  EXPECT_EQ(token.get(), "old-token");
+  EXPECT_TRUE(token.Accepts("new-token"));
+
+  // Step two: sent; the old one dropped with a grace, still accepted.
+  const ClusterToken before = token;
+  change = token.Rotate({"new-token"}, std::chrono::seconds(600));
+  EXPECT_TRUE(change.sent_changed);
+  EXPECT_EQ(change.added, 0u);
+  EXPECT_EQ(change.retired, 1u);
+  EXPECT_EQ(token.get(), "new-token");
+  EXPECT_TRUE(token.Accepts("old-token"));
+  EXPECT_TRUE(token.Accepts("new-token"));
+  EXPECT_EQ(before.get(), "old-token");
+
+  // Without a grace a dropped token is refused at once; one still in its grace stays
+  // accepted; one taken back into the file and dropped again without a grace is refused.
+  change = token.Rotate({"newer-token"}, std::chrono::seconds(0));
+  EXPECT_EQ(change.retired, 1u);
+  EXPECT_FALSE(token.Accepts("new-token"));
+  EXPECT_TRUE(token.Accepts("old-token"));  // its own grace still runs
+  EXPECT_TRUE(token.Accepts("newer-token"));
+  EXPECT_FALSE(token.Accepts("newer-toke"));
+  EXPECT_FALSE(token.Accepts(""));
+  token.Rotate({"old-token"}, std::chrono::seconds(0));
+  token.Rotate({"newest-token"}, std::chrono::seconds(0));
+  EXPECT_FALSE(token.Accepts("old-token"));
+  EXPECT_TRUE(token.Accepts("newest-token"));
+}
+
 }  // namespace
 }  // namespace shoal::node

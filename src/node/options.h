@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cluster/membership.h"
+#include "node/node_auth.h"
 
 namespace shoal::node {
 
@@ -38,7 +39,9 @@ struct NodeOptions {
   uint64_t capacity = 20ull << 30;
   uint64_t chunk_size = 8ull << 20;
   std::string node_id;
-  std::string token;                       // empty: unauthenticated (said at start)
+  // The cluster's token(s) (--token-file); a SIGHUP rotates them in place. Empty:
+  // unauthenticated (said at start).
+  ClusterToken token;
   Reloadable<std::chrono::seconds> metadata_ttl{std::chrono::seconds(60)};
   Reloadable<bool> validate = false;       // check the ETag with the store on every open
   Reloadable<int> readahead = 4;           // chunks fetched ahead of a sequential reader

@@ -6,6 +6,7 @@ bool PeerHealth::Failed(const std::string& id, const Status& why, Clock::time_po
   std::lock_guard<std::mutex> lock(mu_);
   State& s = peers_[id];
   s.failures++;
+  if (now < s.awaited_until) s.gone = true;
   if (why.detail() != Detail::kConnectFailed && s.failures < kFailuresToDown) return false;
   const bool was_up = now >= s.down_until;
   s.down_until = now + kDownFor;
@@ -16,13 +17,32 @@ bool PeerHealth::Failed(const std::string& id, const Status& why, Clock::time_po
 void PeerHealth::Answered(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(id);
-  if (it != peers_.end()) it->second.failures = 0;
+  if (it == peers_.end()) return;
+  it->second.failures = 0;
+  if (it->second.gone) {  // back from its restart: no longer awaited, nor skipped
+    it->second.gone = false;
+    it->second.awaited_until = Clock::time_point();
+    it->second.down_until = Clock::time_point();
+  }
 }
 
 bool PeerHealth::Down(const std::string& id, Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(id);
   return it != peers_.end() && now < it->second.down_until;
+}
+
+void PeerHealth::Restarting(const std::string& id, Clock::duration within, Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  State& s = peers_[id];
+  s.awaited_until = now + within;
+  s.gone = false;
+}
+
+bool PeerHealth::Awaited(const std::string& id, Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = peers_.find(id);
+  return it != peers_.end() && now < it->second.awaited_until;
 }
 
 }  // namespace shoal::node

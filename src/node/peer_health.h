@@ -9,6 +9,12 @@
 // while it answers others. Any answer from the peer clears its count. A peer down is skipped
 // until kDownFor has passed, then tried again (one more failure marks it down again).
 //
+// A peer that said it is stopping to restart in place (Restarting) is awaited: reads of its
+// chunks wait for it rather than go to the object store, until it answers again after having
+// failed (it is back: no longer skipped either), or the time it asked for has passed (it did
+// not come back). Being awaited does not make it up: it is still marked down by its failures,
+// so writes and other calls skip it meanwhile.
+//
 // Thread-safe (one mutex). The clock is a parameter so tests step it.
 
 #include <chrono>
@@ -32,11 +38,18 @@ class PeerHealth {
   void Answered(const std::string& id);
   // Whether `id` is to be skipped now.
   bool Down(const std::string& id, Clock::time_point now = Clock::now());
+  // `id` stops to restart in place and is to be back within `within`.
+  void Restarting(const std::string& id, Clock::duration within, Clock::time_point now = Clock::now());
+  // Whether `id` is awaited: it said it is restarting, has not answered since it failed, and
+  // the time it asked for has not passed.
+  bool Awaited(const std::string& id, Clock::time_point now = Clock::now());
 
  private:
   struct State {
     int failures = 0;              // in a row, since the last answer
     Clock::time_point down_until;  // skipped before this
+    Clock::time_point awaited_until;  // restarting: awaited before this
+    bool gone = false;                // restarting, and failed since it said so
   };
   std::mutex mu_;
   std::unordered_map<std::string, State> peers_;  // guarded by mu_

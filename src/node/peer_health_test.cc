@@ -35,5 +35,25 @@ TEST(PeerHealth, NothingListeningMarksItDownAtOnceForAWhile) {
   EXPECT_TRUE(h.Down("n1", t + 2 * PeerHealth::kDownFor));
 }
 
+TEST(PeerHealth, ARestartingPeerIsAwaitedUntilItAnswersAgainOrItsTimeIsUp) {
+  PeerHealth h;
+  auto t = Clock::now();
+  EXPECT_FALSE(h.Awaited("n1", t));
+  h.Restarting("n1", std::chrono::seconds(20), t);
+  h.Answered("n1");  // still serving as it stops: it has not been away yet
+  EXPECT_TRUE(h.Awaited("n1", t));
+  EXPECT_TRUE(h.Failed("n1", kRefused, t)) << "awaited, yet down for the calls that skip down peers";
+  EXPECT_TRUE(h.Awaited("n1", t + std::chrono::seconds(19)));
+  h.Answered("n1");  // back
+  EXPECT_FALSE(h.Awaited("n1", t));
+  EXPECT_FALSE(h.Down("n1", t)) << "back: no longer skipped";
+  EXPECT_FALSE(h.Awaited("n2", t));
+
+  h.Restarting("n2", std::chrono::seconds(20), t);
+  EXPECT_TRUE(h.Failed("n2", kRefused, t));
+  EXPECT_TRUE(h.Awaited("n2", t + std::chrono::seconds(20) - std::chrono::milliseconds(1)));
+  EXPECT_FALSE(h.Awaited("n2", t + std::chrono::seconds(20))) << "it did not come back in time";
+}
+
 }  // namespace
 }  // namespace shoal::node

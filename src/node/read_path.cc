@@ -15,6 +15,9 @@ namespace {
 constexpr int kBusyRetries = 20;
 constexpr std::chrono::milliseconds kBusyBackoff{250};
 constexpr std::chrono::milliseconds kBusyMaxBackoff{1500};
+// How long a fetch waits for the node's first view of the cluster (it serves from its disk while
+// it joins) before it takes the chunk from the store.
+constexpr std::chrono::seconds kJoinWait{10};
 }  // namespace
 
 ReadPath::ReadPath(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks,
@@ -174,15 +177,25 @@ ReadPath::ChunkResult ReadPath::FetchFromPeer(const cluster::Peer& peer, const s
 ReadPath::ChunkResult ReadPath::FetchFromCluster(const std::string& url, const ObjectInfo& info,
                                                                   uint64_t index, ReadMode mode,
                                                                   const std::shared_ptr<ChunkFill>& fill) {
-  auto v = cluster_->view();
+  auto v = cluster_->AwaitView(kJoinWait);  // just restarted: the owner may be another node
   if (!v || v->placement().members().size() < 2) return Status::NotFound("not in a cluster");
   cluster::Route route = v->RouteOf(url, index, 1);
   const cluster::Peer& owner = route.replicas[0];
   Result<std::shared_ptr<const std::string>> got = Status::NotFound("");
   if (owner.member.id != options_.node_id) {
-    // Not ours: the owner fetches it (once for the whole cluster) unless it is down.
-    if (mode != ReadMode::kRoute || cluster_->PeerDown(owner.member.id)) return Status::NotFound("owner skipped");
+    // Not ours: the owner fetches it (once for the whole cluster) unless it is down. An owner
+    // restarting in place is waited for, whoever asks (a stand-in too): it has the chunk.
+    const bool awaited = cluster_->PeerAwaited(owner.member.id);
+    if (!awaited && (mode != ReadMode::kRoute || cluster_->PeerDown(owner.member.id))) {
+      return Status::NotFound("owner skipped");
+    }
     got = FetchFromPeer(owner, url, info, index, false, fill);
+    for (bool waited = false; !got.ok() && got.status().code() == Code::kUnavailable &&
+                              cluster_->AwaitPeer(owner.member.id);) {
+      if (!waited) metrics_->restart_waits++;
+      waited = true;
+      got = FetchFromPeer(owner, url, info, index, false, fill);
+    }
     if (got.ok()) metrics_->peer_fetches++;
   } else if (route.previous && route.previous->member.id != options_.node_id && !cluster_->PeerDown(route.previous->member.id)) {
     // Ours since the last membership change: the previous owner may still have it.
@@ -400,6 +413,8 @@ Result<bool> ReadPath::Warm(const std::string& url, const ObjectInfo& info, uint
 
 void ReadPath::Prefetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode) {
   if (mode == ReadMode::kCacheOnly || mode == ReadMode::kHeld) return;
+  // Joining (just restarted): which of the next chunks are this node's is not known yet.
+  if (mode != ReadMode::kRoute && cluster_->Joining()) return;
   uint64_t chunks = ChunkCount(info.size, options_.chunk_size);
   // A routed read (from a peer, or a client that fetches from every owner itself) reads
   // ahead only the chunks this node owns: the rest are being fetched from their owners.

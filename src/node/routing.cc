@@ -2,6 +2,7 @@
 // calls it makes to other nodes.
 #include "node/routing.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,18 @@ ClusterRouting::~ClusterRouting() {
 std::shared_ptr<const cluster::View> ClusterRouting::view() {
   std::lock_guard<std::mutex> lock(view_mu_);
   return view_;
+}
+
+bool ClusterRouting::Joining() {
+  return (!options_.peers.empty() || !options_.etcd.empty()) && (!caught_up_ || !view());
+}
+
+std::shared_ptr<const cluster::View> ClusterRouting::AwaitView(std::chrono::milliseconds at_most) {
+  auto until = std::chrono::steady_clock::now() + at_most;
+  while (Joining() && !closing_ && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return view();
 }
 
 bool ClusterRouting::AdoptView(std::shared_ptr<const cluster::View> v) {
@@ -186,7 +199,10 @@ Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
   SHOAL_ASSIGN_OR_RETURN(etcd_, cluster::EtcdMembership::Connect(options_.etcd, options_.etcd_prefix + "members/"));
   // Every node replays the membership's whole history, so all build the same tables.
   SHOAL_RETURN_IF_ERROR(etcd_->Watch(0, [this](const cluster::MembershipEvent& e) { OnMembership(e); }));
-  if (options_.reader) return Status::Ok();  // follows, never registers
+  if (options_.reader) {  // follows, never registers
+    CatchUp();
+    return Status::Ok();
+  }
   cluster::Peer self{cluster::Member{options_.node_id, options_.weight,
                                      options_.domain.empty() ? options_.node_id : options_.domain},
                      endpoint};
@@ -205,6 +221,7 @@ Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
              static_cast<unsigned long long>(lease));
       }
       WriteLeaseFile(lease);
+      CatchUp();
       return Status::Ok();
     }
     if (st.code() != Code::kAlreadyExists || std::chrono::steady_clock::now() > deadline) {
@@ -217,6 +234,27 @@ Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
     }
     std::this_thread::sleep_for(backoff.Next());
   }
+}
+
+void ClusterRouting::CatchUp() {
+  auto now = etcd_->Current();
+  if (now.ok() && now->peers.empty()) {  // no member yet (a reader started first): nothing to replay
+    caught_up_ = true;
+    return;
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (now.ok() && !closing_ && std::chrono::steady_clock::now() < until) {
+    auto v = view();
+    if (v && v->epoch() >= now->revision) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto v = view();
+  if (!now.ok() || !v || v->epoch() < now->revision) {
+    Logf(LogLevel::kWarn, "the membership's history (epoch %llu) was not replayed within 10 s: routing by epoch %llu%s",
+         static_cast<unsigned long long>(now.ok() ? now->revision : 0), static_cast<unsigned long long>(v ? v->epoch() : 0),
+         now.ok() ? "" : (" (" + now.status().message() + ")").c_str());
+  }
+  caught_up_ = true;
 }
 
 void ClusterRouting::OnMembership(const cluster::MembershipEvent& e) {
@@ -260,6 +298,48 @@ void ClusterRouting::PeerFailed(const std::string& id, const Status& why) {
 }
 
 void ClusterRouting::PeerAnswered(const std::string& id) { health_.Answered(id); }
+
+std::chrono::milliseconds ClusterRouting::RestartWait() const {
+  return std::min<std::chrono::milliseconds>(options_.down_grace, kMaxRestartWait);
+}
+
+void ClusterRouting::AnnounceRestart() {
+  auto v = view();
+  if (options_.reader || !v) return;
+  bool member = false;
+  for (const auto& m : v->placement().members()) member |= m.id == id();
+  if (!member) return;
+  const auto wait = RestartWait();
+  const std::string path = proto::Target(proto::kRestartingPath,
+                                         {{proto::kIdParam, id()}, {proto::kWithinParam, std::to_string(wait.count())}});
+  int told = 0;
+  for (const auto& p : v->peers()) {
+    if (p.member.id == id()) continue;
+    Status st = Call(p, "POST", path, {}, nullptr, std::chrono::seconds(1));
+    if (st.ok()) {
+      told++;
+    } else {
+      Logf(LogLevel::kWarn, "could not tell %s that this node restarts: %s", p.member.id.c_str(), st.ToString().c_str());
+    }
+  }
+  Logf(LogLevel::kInfo, "told %d of %zu members that this node restarts in place: they wait up to %lld ms for it", told,
+       v->peers().size() - 1, static_cast<long long>(wait.count()));
+}
+
+void ClusterRouting::PeerRestarting(const std::string& id, std::chrono::milliseconds within) {
+  within = std::min<std::chrono::milliseconds>(within, kMaxRestartWait);
+  health_.Restarting(id, within);
+  Logf(LogLevel::kInfo, "node %s restarts in place: reads of its chunks wait for it (up to %lld ms)", id.c_str(),
+       static_cast<long long>(within.count()));
+}
+
+bool ClusterRouting::PeerAwaited(const std::string& id) { return health_.Awaited(id); }
+
+bool ClusterRouting::AwaitPeer(const std::string& id) {
+  if (closing_ || !health_.Awaited(id)) return false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return true;
+}
 
 Status ClusterRouting::Call(const cluster::Peer& peer, const std::string& method, const std::string& path,
                       std::string_view body, std::string* answer, std::chrono::milliseconds timeout) {

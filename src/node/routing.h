@@ -43,6 +43,13 @@ class ClusterRouting {
   Status Leave();
   // The cluster as this node sees it; null for a node on its own.
   std::shared_ptr<const cluster::View> view();
+  // Whether this node is to be in a cluster (--peers, --etcd) and has no view of it yet (with
+  // etcd: has not replayed its history up to the epoch current when it joined): it serves what
+  // its disk holds while it joins (a restart in place), but does not know yet which chunks are
+  // whose.
+  bool Joining();
+  // The view; while Joining(), waits up to `at_most` for the first one.
+  std::shared_ptr<const cluster::View> AwaitView(std::chrono::milliseconds at_most);
   // Takes `v` if it is a newer epoch than ours (a peer pushed it); whether it did.
   bool AdoptView(std::shared_ptr<const cluster::View> v);
   // A request or answer carried epoch `seen`: if it is newer than ours (a push we missed),
@@ -58,6 +65,25 @@ class ClusterRouting {
   void PeerFailed(const std::string& id, const Status& why);
   // Peer `id` answered a request (any status): its failures in a row start again.
   void PeerAnswered(const std::string& id);
+  // This node stops to restart in place (SIGTERM or SIGINT; a drain leaves instead): tells
+  // the other members of its view, so that reads of its chunks wait for it to come back
+  // (RestartWait()) rather than read them from the object store. One request per member,
+  // 1 s at most each; a member not told reads from the store meanwhile, as after a crash.
+  // Nothing to do for a node alone, a reader, or a node no longer in its view (drained).
+  void AnnounceRestart();
+  // How long others wait for this node once it said it restarts: --down-grace (with etcd its
+  // lease, within which it rejoins), at most kMaxRestartWait (a waiting read must end well
+  // before a client's low-speed limit, 60 s).
+  std::chrono::milliseconds RestartWait() const;
+  static constexpr std::chrono::seconds kMaxRestartWait{30};
+  // Peer `id` said it restarts in place, to be back within `within` (POST /v1/cluster/restarting).
+  void PeerRestarting(const std::string& id, std::chrono::milliseconds within);
+  // Whether reads of peer `id`'s chunks wait for it (PeerHealth::Awaited): it said it is
+  // restarting, and is not back yet.
+  bool PeerAwaited(const std::string& id);
+  // For a read that could not reach peer `id`: if it is awaited, waits a moment (a fifth of a
+  // second) and returns true (ask it again); else false at once (go on without it).
+  bool AwaitPeer(const std::string& id);
   // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable when
   // it cannot be reached (PeerFailed), else the node's own error (net/node_errors).
   Status Call(const cluster::Peer& peer, const std::string& method, const std::string& path,
@@ -76,6 +102,9 @@ class ClusterRouting {
 
  private:
   Status JoinEtcd(const std::string& endpoint);
+  // Waits (10 s at most) until the watch has replayed etcd's membership up to its current
+  // epoch: until then the view is a step of the history, whose owners are not today's.
+  void CatchUp();
   std::string LeaseFile() const;
   int64_t ReadLeaseFile() const;  // 0: none for this node
   void WriteLeaseFile(int64_t lease) const;
@@ -85,6 +114,7 @@ class ClusterRouting {
   std::string advertise_;  // set once, by Join, before the node serves
   http::Client peers_;     // connections to other nodes
   std::atomic<bool> closing_{false};
+  std::atomic<bool> caught_up_{options_.etcd.empty()};  // with etcd, set by CatchUp
   std::mutex view_mu_;
   std::shared_ptr<const cluster::View> view_;  // guarded by view_mu_
   PeerHealth health_;

@@ -92,7 +92,7 @@ struct Server::Impl {
 // kPermissionDenied: with *unknown set when there is no token or one the node does not know
 // (401), else the token's scopes do not cover the request (403).
 Status Server::Impl::Authenticate(const Request& req, std::string_view target, bool* unknown) {
-  const std::string& token = node->options().token;
+  const ClusterToken& token = node->options().token;
   const door::Credentials* keys = ctx.options.keys;
   const bool scoped = keys != nullptr && keys->has_node_tokens();
   if (token.empty() && !scoped) return Status::Ok();  // an open node
@@ -100,7 +100,7 @@ Status Server::Impl::Authenticate(const Request& req, std::string_view target, b
   Caller caller;
   if (StartsWith(auth, "Bearer ")) {
     std::string_view bearer = auth.substr(7);
-    caller.peer = !token.empty() && door::ConstantTimeEquals(bearer, token);
+    caller.peer = token.Accepts(bearer);
     if (!caller.peer && scoped) caller.token = keys->FindNodeToken(bearer);
   }
   if (!caller.peer && !caller.token) {
@@ -164,6 +164,7 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
   if (target == proto::kDrainPath) co_return co_await blocking(ServeDrain);
   if (StartsWith(target, proto::kWarmPath)) co_return co_await blocking(ServeWarm);
   if (target == proto::kClusterPath) co_return co_await x.Write(ServeCluster(node, req));
+  if (StartsWith(target, proto::kRestartingPath)) co_return co_await x.Write(ServeRestarting(node, req));
   if (StartsWith(target, proto::kPendingPath)) co_return co_await blocking(ServePending);
   if (StartsWith(target, proto::kListPath)) co_return co_await blocking(Json<ServeList>);
   if (StartsWith(target, proto::kCommitPath)) {

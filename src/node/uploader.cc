@@ -272,7 +272,28 @@ bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
   return false;
 }
 
-Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes) {
+Result<std::unique_ptr<MultipartUpload>> Uploader::Resume(const Task& task, ObjectStore& store,
+                                                          const std::string& key, const std::string& id) {
+  const engine::UploadRecord& r = task.job->record;
+  auto resumed = store.ResumeUpload(key, id, r.meta);
+  if (!resumed.ok()) return std::unique_ptr<MultipartUpload>();  // a store that cannot resume: begin anew
+  std::unique_ptr<MultipartUpload> upload = std::move(resumed).value();
+  auto stored = upload->FindStoredParts();
+  if (stored.status().IsNotFound()) {
+    Logf(LogLevel::kWarn, "the store no longer has the upload of %s begun earlier: starting it again\n",
+         r.url.c_str());
+    return std::unique_ptr<MultipartUpload>();  // destroyed: its abort finds nothing to discard
+  }
+  if (!stored.ok()) {
+    upload->Keep();  // asked again at the next attempt: the parts stay in the store
+    return Status(stored.status().code(), "resuming the upload of " + r.url + ": " + stored.status().message());
+  }
+  Logf(LogLevel::kInfo, "resuming the upload of %s: the store holds %u of its %llu parts; those that match are not sent again\n",
+       r.url.c_str(), *stored, static_cast<unsigned long long>(task.job->parts));
+  return upload;
+}
+
+Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, bool* reused) {
   const engine::UploadRecord& r = task.job->record;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(r.url));
   SHOAL_ASSIGN_OR_RETURN(auto store, hooks_.store(r.url));
@@ -293,8 +314,10 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes) {
         resume = task.job->record.store_upload_id;
       }
       if (!resume.empty()) {
-        auto resumed = store->ResumeUpload(url.key, resume, r.meta);
-        if (resumed.ok()) upload = std::move(resumed).value();
+        auto resumed = Resume(task, *store, url.key, resume);
+        note_throttles();
+        if (!resumed.ok()) return resumed.status();
+        upload = std::move(resumed).value();
       }
       if (!upload) {
         auto begun = store->BeginUpload(url.key, r.meta);
@@ -310,6 +333,13 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes) {
     }
     case Task::Kind::kPart: {
       SHOAL_ASSIGN_OR_RETURN(std::string data, hooks_.chunk(r, task.part));
+      *bytes = data.size();
+      if (task.job->upload->ReusePart(static_cast<uint32_t>(task.part), data)) {
+        *reused = true;
+        metrics_->upload_parts_reused++;
+        metrics_->upload_reused_bytes += data.size();
+        return Status::Ok();
+      }
       metrics_->store_put_requests++;
       auto started = std::chrono::steady_clock::now();
       Status st = task.job->upload->PutPart(static_cast<uint32_t>(task.part), task.part * r.chunk_size, data);
@@ -321,7 +351,6 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes) {
       }
       if (st.ok()) metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
       if (st.ok()) metrics_->store_put_bytes += data.size();
-      *bytes = data.size();
       return st;
     }
     case Task::Kind::kPutWhole: {
@@ -350,14 +379,15 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes) {
 }
 
 std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const Status& st, uint64_t throttles,
-                                                        uint64_t bytes, Clock::time_point started) {
+                                                        uint64_t bytes, bool reused, Clock::time_point started) {
   Job& job = *task.job;
   Lane& lane = *job.lane;
   AccountUploads& account = lane.stats;
   in_flight_--;
   account.in_flight--;
   job.in_flight--;
-  if (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole) account.put_requests++;
+  const bool sent = (task.kind == Task::Kind::kPart && !reused) || task.kind == Task::Kind::kPutWhole;
+  if (sent) account.put_requests++;
   if (task.kind == Task::Kind::kBegin) job.beginning = false;
   metrics_->store_throttles += throttles;
   account.throttles += throttles;
@@ -371,10 +401,10 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
       account.window_cuts++;
       metrics_->upload_window_cuts++;
     }
-  } else if (st.ok() && task.kind == Task::Kind::kPart) {
+  } else if (st.ok() && task.kind == Task::Kind::kPart && sent) {
     account.window = std::min<double>(options_.max_concurrency, account.window + 1.0 / account.window);
   }
-  if (st.ok() && (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole)) {
+  if (st.ok() && sent) {
     account.put_bytes += bytes;
     lane.recent.emplace_back(now, bytes);
     lane.Prune(now);
@@ -477,11 +507,12 @@ void Uploader::RunTask(const Task& task, Clock::time_point started) {
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   uint64_t throttles = 0;
   uint64_t bytes = 0;
-  Status st = Run(task, &throttles, &bytes);
+  bool reused = false;
+  Status st = Run(task, &throttles, &bytes, &reused);
   std::unique_ptr<MultipartUpload> abandoned;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    abandoned = FinishLocked(task, st, throttles, bytes, started);
+    abandoned = FinishLocked(task, st, throttles, bytes, reused, started);
   }
   cv_.notify_all();
   // `abandoned` is destroyed here, unlocked: aborts the upload (best effort).

@@ -67,8 +67,11 @@ struct UploadProgress {
 // commit names only the parts of its own attempt, so no duplicate block is ever committed.
 // A failed commit starts the object again with a fresh upload. The object gets the record's
 // metadata (ObjectMeta: given to BeginUpload, ResumeUpload or PutObject). A write whose record
-// names an upload (store_upload_id: begun before a crash or a stop) resumes it, every part sent
-// again; one the store no longer has (a part answered kNotFound) is dropped for a fresh upload.
+// names an upload (store_upload_id: begun before a crash or a stop) resumes it: the store is
+// asked which parts it already holds (MultipartUpload::FindStoredParts), and each part whose
+// size (and on S3 ETag) matches the chunk is counted as put without being sent
+// (MultipartUpload::ReusePart; shoal_upload_parts_reused_total); the others are sent. One the
+// store no longer has (kNotFound when asked, or for a part) is dropped for a fresh upload.
 // A new upload's id goes to hooks.begun before its first part. Thread-safe.
 class Uploader {
  public:
@@ -113,11 +116,17 @@ class Uploader {
   void RunTask(const Task& task, std::chrono::steady_clock::time_point started);
   // The next thing to do (false: none now); *wake is when a backed-off job becomes runnable.
   bool NextTaskLocked(Task* task, std::chrono::steady_clock::time_point* wake);
-  // *throttles: the 429/503 answers the task's requests met.
-  Status Run(const Task& task, uint64_t* throttles, uint64_t* bytes);
+  // *throttles: the 429/503 answers the task's requests met; *reused: a part the store already
+  // held (ReusePart), not sent.
+  Status Run(const Task& task, uint64_t* throttles, uint64_t* bytes, bool* reused);
+  // Takes up upload `id` of the task's write again and asks the store which parts it holds;
+  // null (after a log line) when the store no longer has it, for a fresh one.
+  Result<std::unique_ptr<MultipartUpload>> Resume(const Task& task, ObjectStore& store, const std::string& key,
+                                                  const std::string& id);
   // Books a task's outcome; returns an upload to abort (after unlocking) when one is abandoned.
   std::unique_ptr<MultipartUpload> FinishLocked(const Task& task, const Status& st, uint64_t throttles,
-                                                uint64_t bytes, std::chrono::steady_clock::time_point started);
+                                                uint64_t bytes, bool reused,
+                                                std::chrono::steady_clock::time_point started);
   // The new job's account lane (created on first use).
   Lane* LaneLocked(const std::string& url);
   void WarnOverdueLocked();

@@ -113,7 +113,7 @@ ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened) {
   return info;
 }
 
-Result<std::unique_ptr<Writer>> WriteBack::BeginWrite(const std::string& url, const ObjectMeta& meta) {
+Result<std::unique_ptr<Writer>> WriteBack::BeginWrite(const std::string& url, const ObjectMeta& meta, bool stream) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   if (parsed.key.empty() || parsed.key.back() == '/') {
     return Status::InvalidArgument(url + " names no object to write");
@@ -126,6 +126,7 @@ Result<std::unique_ptr<Writer>> WriteBack::BeginWrite(const std::string& url, co
   SHOAL_ASSIGN_OR_RETURN(auto replicas, ReplicaTargets(url));
   std::unique_ptr<Writer> writer(new Writer(this, url, RandomHex(), meta));
   writer->replicas_ = std::move(replicas);
+  writer->stream_ = stream;
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     live_.insert(writer->id_);
@@ -201,7 +202,7 @@ Status Writer::Flush() {
   fill_ = 0;
   // From the second chunk on, the object is a multipart upload whose parts can go up while
   // the writer goes on (nothing is committed before Finish).
-  if (chunks_ == 2) {
+  if (chunks_ == 2 && stream_) {
     engine::UploadRecord partial;
     partial.id = id_;
     partial.url = url_;

@@ -78,6 +78,7 @@ class Writer {
   uint64_t stored_ = 0;  // chunks on this node's disk (chunks_, or one more inside Flush)
   uint64_t size_ = 0;
   uint64_t reserved_ = 0;    // staged bytes this writer holds
+  bool stream_ = true;       // its parts may be uploaded before Finish (BeginWrite's `stream`)
   bool streaming_ = false;   // its parts are being uploaded already (Uploader::Open)
   bool finished_ = false;
   std::vector<cluster::Peer> replicas_;    // nodes that receive a copy of every chunk
@@ -105,8 +106,10 @@ class WriteBack {
 
   // Starts writing `url` with `meta` through the node. kInvalidArgument for a bad URL or key
   // or metadata the store cannot hold (ObjectStore::ValidateWrite), kUnavailable while
-  // draining or when too few nodes are up for --replicas copies.
-  Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url, const ObjectMeta& meta = {});
+  // draining or when too few nodes are up for --replicas copies. `stream`: its chunks go up to
+  // the store while it is written (from the second on); false: nothing goes up before Finish
+  // (a write that may yet be discarded, so the store sees no requests for it).
+  Result<std::unique_ptr<Writer>> BeginWrite(const std::string& url, const ObjectMeta& meta = {}, bool stream = true);
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool Pending(const std::string& url) { return objects_->IsLocal(url); }
   // Objects written through this node and not yet durable (under `prefix`), oldest first.

@@ -96,6 +96,22 @@ class MultipartUpload {
   // The store's name for this upload, to journal: S3's UploadId, Azure's prefix of its block
   // ids; "" when it cannot be resumed (a local file). ObjectStore::ResumeUpload takes it up.
   virtual std::string id() const { return ""; }
+  // For an upload taken up again (ObjectStore::ResumeUpload): asks the store which of its
+  // parts it already holds (S3 ListParts; Azure Get Block List of the blob's uncommitted
+  // blocks), so that ReusePart spares sending them again. Returns how many it holds.
+  // kNotFound when the store no longer has the upload (S3's NoSuchUpload); any other error
+  // leaves nothing found, to ask again. A store that does not answer the question (one
+  // without ListParts) holds none as far as this upload knows: every part is sent again.
+  // Call it before any PutPart. 0 for an upload that cannot be resumed.
+  virtual Result<uint32_t> FindStoredParts() { return 0u; }
+  // Whether the store holds part `index` with exactly `data`, as FindStoredParts found it: the
+  // same size and, on S3, an ETag equal to the MD5 of `data` (what S3 names an unencrypted
+  // part; a part encrypted with SSE-KMS or SSE-C never matches and is sent again); Azure keeps
+  // no digest of an uncommitted block, so there its size alone. When true the part counts as
+  // put (Complete names it) and nothing is sent; when false (a part the store lacks or holds
+  // with other bytes) the caller sends it with PutPart, which replaces the store's. Only the
+  // first call for an index can be true. Thread-safe.
+  virtual bool ReusePart(uint32_t /*index*/, std::string_view /*data*/) { return false; }
   // Leaves the upload open in the store when destroyed instead of discarding it: a node
   // stopping whose journal names it, to resume after the restart. Thread-safe.
   virtual void Keep() {}
@@ -152,9 +168,11 @@ class ObjectStore {
   Result<std::unique_ptr<MultipartUpload>> BeginUpload(const std::string& key,
                                                        const ObjectMeta& meta = {});
   // Takes up again upload `id` of `key` (MultipartUpload::id) that a process began before it
-  // crashed or stopped. Parts put again replace those it had; Complete commits and closes it,
-  // so the store is left with no open upload; the object gets `meta`, as BeginUpload's would. Sends nothing: an upload the store no longer
-  // has fails at its first PutPart or Complete with kNotFound. kNotFound at once when the
+  // crashed or stopped. Parts put again replace those it had; MultipartUpload::FindStoredParts
+  // and ReusePart keep those the store already holds from being sent again. Complete commits
+  // and closes it, so the store is left with no open upload; the object gets `meta`, as
+  // BeginUpload's would. Sends nothing: an upload the store no longer has fails at
+  // FindStoredParts, its first PutPart or Complete with kNotFound. kNotFound at once when the
   // store cannot resume uploads (a local directory): begin a new one.
   Result<std::unique_ptr<MultipartUpload>> ResumeUpload(const std::string& key, const std::string& id,
                                                         const ObjectMeta& meta = {});

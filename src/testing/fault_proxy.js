@@ -110,12 +110,24 @@ function mulberry32(a) {
 }
 
 // ---------------------------------------------------------------- stats
+// part_requests / part_body_bytes: requests forwarded since the last reset that upload one part
+// (S3 UploadPart: PUT ?partNumber=; Azure Put Block: PUT ?comp=block) and the body bytes of
+// theirs passed on to the upstream. Booked to the stats of the request's arrival, so bytes of a
+// request older than a reset never count after it. in_flight (not reset): requests forwarded
+// whose answer has not ended yet.
 let stats;
+let inFlight = 0;
 function resetStats() {
   stats = { requests: 0, by_method: {}, forwarded: 0, injected_errors: 0, dropped: 0,
-    upstream_response_bytes: 0, upstream_response_bytes_by_method: {}, client_request_body_bytes: 0 };
+    upstream_response_bytes: 0, upstream_response_bytes_by_method: {}, client_request_body_bytes: 0,
+    part_requests: 0, part_body_bytes: 0 };
 }
 resetStats();
+function isPartUpload(req) {
+  if (req.method !== 'PUT') return false;
+  const q = new URL(req.url, 'http://x').searchParams;
+  return q.has('partNumber') || q.get('comp') === 'block';
+}
 
 // ---------------------------------------------------------------- bandwidth
 // Token bucket, one per direction per client connection. reserve(n) takes n bytes and
@@ -224,7 +236,15 @@ function forward(req, res, drop, fraction, isRetry) {
     req.socket.destroy();
     proxyReq.destroy();
   };
-  if (!isRetry) stats.forwarded++;
+  const arrivedStats = stats;
+  const part = isPartUpload(req);
+  if (!isRetry) {
+    stats.forwarded++;
+    if (part) stats.part_requests++;
+    inFlight++;
+    let ended = false;
+    res.on('close', () => { if (!ended) { ended = true; inFlight--; } });
+  }
   const proxyReq = (upstream.protocol === 'https:' ? https : http).request({
     protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, agent,
     method: req.method, path: upstreamPrefix + req.url, headers: req.rawHeaders, // raw: Host etc. untouched
@@ -269,7 +289,10 @@ function forward(req, res, drop, fraction, isRetry) {
   req.on('error', () => proxyReq.destroy());
   if (isRetry) return proxyReq.end();
   pump(req, proxyReq, buckets(req.socket).up, {
-    onData: (n) => { stats.client_request_body_bytes += n; },
+    onData: (n) => {
+      stats.client_request_body_bytes += n;
+      if (part) arrivedStats.part_body_bytes += n;
+    },
     limit: dropRequest ? Math.max(1, Math.floor(reqLen * fraction)) : Infinity,
     onLimit: doDrop,
   });
@@ -287,7 +310,7 @@ function control(req, res) {
   req.setEncoding('utf8');
   req.on('data', (d) => { body += d; if (body.length > 1e6) req.destroy(); });
   req.on('end', () => {
-    if (path === '/__proxy/stats' && req.method === 'GET') return reply(200, stats);
+    if (path === '/__proxy/stats' && req.method === 'GET') return reply(200, { ...stats, in_flight: inFlight });
     if (path === '/__proxy/reset' && req.method === 'POST') { resetStats(); return reply(200, {}); }
     if (path === '/__proxy/config' && req.method === 'GET') return reply(200, cfg);
     if (path === '/__proxy/config' && req.method === 'POST') {

@@ -118,12 +118,13 @@ std::shared_ptr<ObjectStore> Azurite::Store(const std::string& container, int vi
 }
 
 Status S3rver::Start() {
-  std::string bin = NodeTool("s3rver");
-  if (bin.empty()) return Status::NotFound(Missing("s3rver"));
+  if (NodeTool("s3rver").empty()) return Status::NotFound(Missing("s3rver"));
+  // s3rver with ListParts added (src/testing/s3rver.js).
+  const std::string script = SourceDir() + "/src/testing/s3rver.js";
   for (int attempt = 0; attempt < 3; attempt++) {
     port_ = FreePort();
     Status st = StartAndWait(&proc_,
-                             {bin, "--directory", dir_.path(), "--address", "127.0.0.1", "--port",
+                             {"node", script, "--directory", dir_.path(), "--address", "127.0.0.1", "--port",
                               std::to_string(port_), "--silent"},
                              port_, dir_.path() + ".s3rver.log", "s3rver",
                              // s3rver's ListObjectsV2 continuation tokens use DES, which
@@ -147,7 +148,7 @@ Env S3rver::ClientEnv(int via_port) const {
 
 int S3rver::OpenUploads(const std::string& bucket) const {
   std::error_code ec;
-  std::string dir = dir_.path() + "/" + bucket + "/._S3rver_uploads";
+  std::string dir = UploadsDir(bucket);
   if (!std::filesystem::exists(dir, ec)) return ec ? -1 : 0;
   int n = 0;
   for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
@@ -248,6 +249,9 @@ Result<ProxyStats> FaultProxy::Stats() {
   s.dropped = j.value("dropped", 0ull);
   s.upstream_response_bytes = j.value("upstream_response_bytes", 0ull);
   if (j.contains("by_method")) s.get_requests = j["by_method"].value("GET", 0ull);
+  s.part_requests = j.value("part_requests", 0ull);
+  s.part_body_bytes = j.value("part_body_bytes", 0ull);
+  s.in_flight = j.value("in_flight", 0ull);
   return s;
 }
 

@@ -46,7 +46,8 @@ class Azurite {
   bool https_ = false;
 };
 
-// An s3rver on a free loopback port (credentials S3RVER/S3RVER).
+// An s3rver on a free loopback port (credentials S3RVER/S3RVER), with ListParts, which s3rver
+// lacks, answered from its own store of the upload (src/testing/s3rver.js).
 class S3rver {
  public:
   Status Start();
@@ -59,6 +60,9 @@ class S3rver {
   // them: one directory each under BUCKET/._S3rver_uploads (it answers neither
   // ListMultipartUploads nor AbortMultipartUpload). -1 if that cannot be read.
   int OpenUploads(const std::string& bucket) const;
+  // Where s3rver keeps the open uploads of `bucket`: UPLOAD_ID/PART_NUMBER, and
+  // PART_NUMBER.md5 once the part is whole.
+  std::string UploadsDir(const std::string& bucket) const { return dir_.path() + "/" + bucket + "/._S3rver_uploads"; }
 
  private:
   TempDir dir_;
@@ -85,6 +89,11 @@ struct ProxyStats {
   uint64_t dropped = 0;
   uint64_t upstream_response_bytes = 0;  // body bytes the upstream sent
   uint64_t get_requests = 0;
+  // Parts uploaded (S3 UploadPart, Azure Put Block) forwarded since the last Reset, and their
+  // body bytes passed on to the store: a request older than the Reset never counts.
+  uint64_t part_requests = 0;
+  uint64_t part_body_bytes = 0;
+  uint64_t in_flight = 0;  // requests forwarded whose answer has not ended (never reset)
 };
 
 class FaultProxy {

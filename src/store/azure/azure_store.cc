@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include "common/strings.h"
 #include "store/http_backend.h"
@@ -42,6 +44,10 @@ class AzureUpload final : public MultipartUpload {
   void Abort() override {}
   // The nonce of its block ids: blocks put again under them replace the uncommitted ones.
   std::string id() const override { return nonce_; }
+  // The blob's uncommitted blocks that carry this upload's block ids (those of other uploads
+  // and the committed ones are not its own). A blob with no block at all holds none.
+  Result<uint32_t> FindStoredParts() override;
+  bool ReusePart(uint32_t index, std::string_view data) override;
 
  private:
   std::string BlockId(uint32_t index) const;
@@ -51,6 +57,8 @@ class AzureUpload final : public MultipartUpload {
   ObjectMeta meta_;    // set by Put Block List
   std::string nonce_;  // makes this upload's block ids unique
   std::atomic<uint64_t> size_{0};
+  std::mutex mu_;
+  std::map<uint32_t, uint64_t> stored_;  // part index -> size of its staged block; guarded by mu_
 };
 
 class AzureStore final : public ObjectStore {
@@ -101,6 +109,26 @@ class AzureStore final : public ObjectStore {
     http::Response resp;
     return Call("PUT", key, {{"comp", "block"}, {"blockid", block_id}}, req, &resp,
                 "Put Block " + Url(key));
+  }
+
+  // The uncommitted blocks of `key` (Get Block List): decoded block id -> size. None when
+  // the blob does not exist (no block was ever staged or committed).
+  Result<std::map<std::string, uint64_t>> UncommittedBlocks(const std::string& key) {
+    http::Request req;
+    req.method = "GET";
+    http::Response resp;
+    const std::string what = "Get Block List " + Url(key);
+    Status st = Call("GET", key, {{"blocklisttype", "uncommitted"}, {"comp", "blocklist"}}, req, &resp, what);
+    if (st.IsNotFound()) return std::map<std::string, uint64_t>{};
+    SHOAL_RETURN_IF_ERROR(st);
+    pugi::xml_document doc;
+    if (!doc.load_buffer(resp.body.data(), resp.body.size())) return Status::IOError(what + ": the answer is not XML");
+    std::map<std::string, uint64_t> blocks;
+    for (pugi::xml_node n : doc.child("BlockList").child("UncommittedBlocks").children("Block")) {
+      auto name = Base64Decode(n.child_value("Name"));
+      if (name.ok()) blocks[*name] = std::strtoull(n.child_value("Size"), nullptr, 10);
+    }
+    return blocks;
   }
 
   Result<ObjectInfo> PutBlockList(const std::string& key, const std::vector<std::string>& ids,
@@ -209,8 +237,9 @@ class AzureStore final : public ObjectStore {
     return std::unique_ptr<MultipartUpload>(new AzureUpload(this, key, meta));
   }
 
-  // Nothing to ask the service: the same block ids again, and the commit names them (and sets
-  // the metadata, as Put Block List does for a new upload).
+  // Nothing to ask the service yet: the same block ids again (FindStoredParts asks which of
+  // them are staged), and the commit names them (and sets the metadata, as Put Block List does
+  // for a new upload).
   Result<std::unique_ptr<MultipartUpload>> ResumeUploadImpl(const std::string& key, const std::string& id,
                                                             const ObjectMeta& meta) override {
     bool hex = id.size() == RandomHex().size() &&
@@ -354,6 +383,34 @@ std::string AzureUpload::BlockId(uint32_t index) const {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%s-%08u", nonce_.c_str(), index);
   return Base64Encode(buf);
+}
+
+Result<uint32_t> AzureUpload::FindStoredParts() {
+  SHOAL_ASSIGN_OR_RETURN(auto blocks, store_->UncommittedBlocks(key_));
+  std::map<uint32_t, uint64_t> found;
+  const std::string prefix = nonce_ + "-";
+  for (const auto& [name, size] : blocks) {
+    if (!StartsWith(name, prefix) || name.size() != prefix.size() + 8) continue;
+    std::string_view digits = std::string_view(name).substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos) continue;
+    found[static_cast<uint32_t>(std::strtoul(std::string(digits).c_str(), nullptr, 10))] = size;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stored_ = std::move(found);
+  return static_cast<uint32_t>(stored_.size());
+}
+
+bool AzureUpload::ReusePart(uint32_t index, std::string_view data) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = stored_.find(index);
+    if (it == stored_.end()) return false;
+    bool same = it->second == data.size();
+    stored_.erase(it);  // whatever happens now, PutPart decides what the store holds
+    if (!same) return false;
+  }
+  size_ += data.size();
+  return true;
 }
 
 Status AzureUpload::PutPart(uint32_t index, uint64_t /*offset*/, std::string_view data) {

@@ -41,13 +41,21 @@ class S3Upload final : public MultipartUpload {
     std::lock_guard<std::mutex> lock(mu_);
     done_ = true;
   }
+  Result<uint32_t> FindStoredParts() override;
+  bool ReusePart(uint32_t index, std::string_view data) override;
 
  private:
+  struct StoredPart {
+    uint64_t size = 0;
+    std::string etag;  // as ListParts quotes it
+  };
+
   S3Store* store_;
   std::string key_;
   std::string upload_id_;
   std::mutex mu_;
   std::map<uint32_t, std::string> etags_;  // part index -> ETag; guarded by mu_
+  std::map<uint32_t, StoredPart> stored_;  // part index -> what ListParts said; guarded by mu_
   uint64_t size_ = 0;                      // guarded by mu_
   bool done_ = false;                      // completed or aborted; guarded by mu_
 };
@@ -249,6 +257,55 @@ Status S3Upload::PutPart(uint32_t index, uint64_t /*offset*/, std::string_view d
   etags_[index] = resp.Header("etag");
   size_ += data.size();
   return Status::Ok();
+}
+
+Result<uint32_t> S3Upload::FindStoredParts() {
+  std::map<uint32_t, StoredPart> found;
+  std::string marker = "0";
+  const std::string what = "ListParts of " + store_->Url(key_);
+  while (true) {
+    http::Request req;
+    http::Response resp;
+    Status st = store_->Call("GET", key_, {{"max-parts", "1000"}, {"part-number-marker", marker}, {"uploadId", upload_id_}},
+                             req, &resp, what);
+    // A store without ListParts (405 MethodNotAllowed, 501 NotImplemented): nothing is known.
+    if (!st.ok() && (resp.status == 405 || resp.status == 501)) return 0u;
+    SHOAL_RETURN_IF_ERROR(st);
+    pugi::xml_document doc;
+    if (!doc.load_buffer(resp.body.data(), resp.body.size())) {
+      return Status::IOError(what + ": the answer is not XML");
+    }
+    pugi::xml_node root = doc.child("ListPartsResult");
+    for (pugi::xml_node n : root.children("Part")) {
+      uint64_t number = std::strtoull(n.child_value("PartNumber"), nullptr, 10);
+      if (number == 0 || number > 10000) continue;
+      found[static_cast<uint32_t>(number - 1)] =
+          StoredPart{std::strtoull(n.child_value("Size"), nullptr, 10), n.child_value("ETag")};
+    }
+    if (std::string_view(root.child_value("IsTruncated")) != "true") break;
+    std::string next = root.child_value("NextPartNumberMarker");
+    if (next.empty() || next == marker) return Status::IOError(what + ": a truncated page without a new NextPartNumberMarker");
+    marker = next;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stored_ = std::move(found);
+  return static_cast<uint32_t>(stored_.size());
+}
+
+bool S3Upload::ReusePart(uint32_t index, std::string_view data) {
+  StoredPart part;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = stored_.find(index);
+    if (it == stored_.end()) return false;
+    part = std::move(it->second);
+    stored_.erase(it);  // whatever happens now, PutPart decides what the store holds
+  }
+  if (part.size != data.size() || Unquote(part.etag) != HexEncode(Md5(data))) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  etags_[index] = part.etag;
+  size_ += data.size();
+  return true;
 }
 
 Result<ObjectInfo> S3Upload::Complete(uint32_t num_parts) {
