@@ -59,28 +59,31 @@ bool WriteDirectory::Tell(const cluster::Peer& home, const Announcement& a) {
   return true;
 }
 
-void WriteDirectory::Announce(const Announcement& a) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (a.change == Announcement::Change::kPending) {
-      mine_[a.id] = a;
-    } else {
-      mine_.erase(a.id);
-    }
-  }
-  auto homes = Homes(a.url);
+std::string WriteDirectory::TellFirst(const std::vector<cluster::Peer>& homes, const Announcement& a) {
   for (const auto& home : homes) {
-    if (Tell(home, a)) return;
+    if (Tell(home, a)) return home.member.id;
   }
-  if (!homes.empty()) {
+  return "";
+}
+
+void WriteDirectory::Announce(const Announcement& a) {
+  const bool pending = a.change == Announcement::Change::kPending;
+  if (!pending) Settle(a.id);
+  auto homes = Homes(a.url);
+  std::string told = TellFirst(homes, a);
+  if (told.empty() && !homes.empty()) {
     Logf(LogLevel::kWarn, "no home of %s could be told of write %s: it is read through node %s until it is uploaded",
          a.url.c_str(), a.id.c_str(), a.holders.empty() ? a.from.c_str() : a.holders[0].c_str());
+  }
+  if (pending) {
+    std::lock_guard<std::mutex> lock(mu_);
+    mine_[a.id] = Kept{a, told};
   }
 }
 
 void WriteDirectory::Remember(const Announcement& a) {
   std::lock_guard<std::mutex> lock(mu_);
-  mine_[a.id] = a;
+  mine_.emplace(a.id, Kept{a, ""});
 }
 
 void WriteDirectory::Settle(const std::string& id) {
@@ -89,19 +92,18 @@ void WriteDirectory::Settle(const std::string& id) {
 }
 
 void WriteDirectory::Refresh() {
-  auto v = cluster_->view();
-  if (!v) return;
-  std::vector<Announcement> again;
+  std::vector<Kept> kept;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (announced_epoch_ == v->epoch()) return;
-    announced_epoch_ = v->epoch();
-    for (const auto& [id, a] : mine_) again.push_back(a);
+    for (const auto& [id, k] : mine_) kept.push_back(k);
   }
-  for (const auto& a : again) {
-    for (const auto& home : Homes(a.url)) {
-      if (Tell(home, a)) break;
-    }
+  for (const auto& k : kept) {
+    auto homes = Homes(k.write.url);
+    if (homes.empty() || homes[0].member.id == k.told) continue;
+    std::string told = TellFirst(homes, k.write);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = mine_.find(k.write.id);
+    if (it != mine_.end()) it->second.told = told;
   }
 }
 
@@ -114,7 +116,16 @@ void WriteDirectory::Record(const Announcement& a) {
     Entry& e = entries_[a.url];
     switch (a.change) {
       case Announcement::Change::kPending:
-        // The newest write wins; one already durable or deleted never comes back.
+        // The newest write wins; one already durable or deleted never comes back. The same
+        // write told by another of its holders adds that holder.
+        if (e.pending && e.write.id == a.id) {
+          for (const auto& h : a.holders) {
+            if (std::find(e.write.holders.begin(), e.write.holders.end(), h) == e.write.holders.end()) {
+              e.write.holders.push_back(h);
+            }
+          }
+          break;
+        }
         if (e.pending && e.write.created_unix_ms > a.created_unix_ms) break;
         if (!e.pending && a.created_unix_ms <= e.floor_ms) break;
         e.pending = true;

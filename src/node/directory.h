@@ -34,9 +34,10 @@ namespace shoal::node {
 //    through every member from its acknowledgement on, and through its upload.
 //  - Chunks of a pending write come from its holders (HoldersOf), never from the store; the
 //    holder of a copy serves them when the origin is dead.
-//  - The home's entries live in its memory only: after a membership change (a new home), every
-//    node announces again what it announced before and is not yet durable, and so do the
-//    holders of copies (Remember), from Refresh.
+//  - The home's entries live in its memory only: when an object's first live home is another
+//    node than the one told (a membership change, or the home is down), the node that took the
+//    write announces it again there, and so do the holders of its copies (Remember), from
+//    Refresh.
 // A home that cannot be reached is skipped for the next member of the route, by announcers and
 // askers alike; a reader whose home is unreachable falls back to its own catalog.
 //
@@ -61,7 +62,8 @@ class WriteDirectory {
   void Remember(const Announcement& a);
   // Write `id` needs no more announcing from here (handed off, or its copy dropped).
   void Settle(const std::string& id);
-  // After a membership change: announces again everything kept (call it periodically).
+  // Announces again each write kept whose first live home is not the node last told (call it
+  // periodically).
   void Refresh();
 
   // An announcement reached this node as the object's home.
@@ -110,8 +112,13 @@ class WriteDirectory {
   static constexpr size_t kLearnedKept = 4096;
   std::unordered_map<std::string, Learned> learned_;  // url -> from its home; the newest kept
   std::deque<std::string> learned_order_;
-  std::unordered_map<std::string, Announcement> mine_;  // id -> kept to announce again
-  uint64_t announced_epoch_ = 0;                        // the epoch mine_ was last announced in
+  struct Kept {
+    Announcement write;
+    std::string told;  // the member id last told of it ("" when none could be)
+  };
+  std::unordered_map<std::string, Kept> mine_;  // id -> kept to announce again
+  // Tells the first of `homes` that can be reached; its id, "" when none could be.
+  std::string TellFirst(const std::vector<cluster::Peer>& homes, const Announcement& a);
 };
 
 // Whether `etag` is a write's local version (LocalVersion), never an ETag of the store.
