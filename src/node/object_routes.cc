@@ -187,7 +187,9 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   };
   set_version(*info, res);
   res.set(Bv(proto::kSizeHeader), std::to_string(info->size));
-  const bool pending = IsLocalVersion(info->etag);
+  // Pending anywhere in the cluster (a local version as what readers get), or, for a version a
+  // reader pinned, whether this node's write of it still waits for its upload.
+  const bool pending = pinned ? node->writes().Pending(url) : IsLocalVersion(info->etag);
   res.set(Bv(proto::kStateHeader), Bv(pending ? proto::kStateLocal : proto::kStateDurable));
   if (as_home) {
     res.set(Bv(proto::kModifiedHeader), std::to_string(info->last_modified));
