@@ -288,6 +288,47 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
 }
 
+// Read-your-writes across the cluster: a write acknowledged through node 0, with the store
+// refusing every request (so the write exists only on node 0 and its copy's holder), is seen
+// at once by `stat` and `cat` through the other members: its chunks come from the nodes
+// holding it, never from the store. Node 0 is then killed (-9): the copy's holder serves it to
+// a member that had not read it yet, before its --down-grace is over and it takes the upload
+// over.
+TEST_P(ClusterTest, AWriteThroughOneMemberIsReadThroughEveryOtherAtOnce) {
+  extra_ = {"--replicas", "2", "--down-grace", "60"};
+  StartCluster(4);
+  const uint64_t size = 20 * kMiB + 17;  // three chunks
+  const std::string url = Url("ryw/shard-0.bin");
+  const int holder = WriteThroughNode0WithTheStoreDown(71, size, "ryw/shard-0.bin");
+  ASSERT_NE(holder, -1);
+  const std::string want = testing::PatternSha256(71, size);
+  const int late = holder == 3 ? 2 : 3;  // reads only once node 0 is dead
+  const uint64_t store_gets = proxy_.Stats()->get_requests;
+  for (int i = 1; i < 4; i++) {
+    if (i == late) continue;
+    auto stat = Shoal({"stat", "--cache", Endpoint(i), url});
+    EXPECT_EQ(stat.exit_code, 0) << "through n" << i << ": " << stat.err;
+    EXPECT_NE(stat.out.find(std::to_string(size)), std::string::npos) << stat.out;
+    EXPECT_NE(stat.out.find("local"), std::string::npos) << stat.out;
+    EXPECT_EQ(CatSha256(url, Endpoint(i)), want) << "through n" << i << "\n" << nodes_[i]->Log();
+  }
+  // The member that is not the holder read the three chunks from node 0; the holder has them.
+  const int reader = 6 - holder - late;
+  EXPECT_EQ(NodeMetric(Endpoint(reader), "shoal_holder_fetches_total"), 3u);
+  EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_holder_fetches_total"), 0u);
+  EXPECT_EQ(proxy_.Stats()->get_requests, store_gets) << "the store was not asked for the write";
+
+  nodes_[0]->Crash();
+  // Once the holder has noticed node 0 is gone, it tells the object's next home if node 0 was it.
+  ASSERT_TRUE(Until([&] { return Shoal({"stat", "--cache", Endpoint(late), url}).exit_code == 0; },
+                    std::chrono::seconds(30)))
+      << nodes_[late]->Log();
+  EXPECT_EQ(CatSha256(url, Endpoint(late)), want) << nodes_[late]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(late), "shoal_holder_fetches_total"), 3u) << "from the copy's holder";
+  EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_takeovers_total"), 0u) << "read before the holder took it over";
+  EXPECT_EQ(proxy_.Stats()->get_requests, store_gets);
+}
+
 // The node that holds a write's copy is killed, and is still a member (its --down-grace has
 // not passed): the next write of the same object through node 0, whose route names the dead
 // node first, gives its copy to the next live member (every chunk so far, from node 0's disk)

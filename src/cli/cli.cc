@@ -622,7 +622,7 @@ Status Stat(const StatOptions& o, const client::CacheConfig& cache) {
     std::printf("url:           %s\nsize:          %llu (%s)\netag:          %s\nstate:         %s\n",
                 o.url.c_str(), static_cast<unsigned long long>(obj.info.size), FormatBytes(obj.info.size).c_str(),
                 obj.info.etag.c_str(),
-                obj.state == "local" ? "local (on the node's disk; upload to the store pending)"
+                obj.state == "local" ? "local (on the disks of the nodes that took it; upload to the store pending)"
                                      : "durable (in the object store)");
     return Status::Ok();
   }

@@ -127,6 +127,64 @@ std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t 
   return Target(kReplicaDropPath, {{kIdParam, id}, {kChunksParam, std::to_string(chunks)}, {kUrlParam, url}});
 }
 
+namespace {
+constexpr std::pair<Announcement::Change, std::string_view> kChanges[] = {
+    {Announcement::Change::kPending, "pending"},
+    {Announcement::Change::kDurable, "durable"},
+    {Announcement::Change::kGone, "gone"},
+};
+}  // namespace
+
+std::string AnnouncementBody(const Announcement& a) {
+  std::string change;
+  for (const auto& [c, name] : kChanges) {
+    if (c == a.change) change = name;
+  }
+  nlohmann::json j = {{"change", change},   {"id", a.id},           {"url", a.url},
+                      {"from", a.from},     {"size", a.size},       {"created", a.created_unix_ms},
+                      {"modified", a.modified}, {"holders", a.holders}, {"stored_etag", a.stored_etag}};
+  if (!a.meta.empty()) j["meta"] = a.meta;
+  return j.dump();
+}
+
+Result<Announcement> ParseAnnouncement(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return Status::InvalidArgument("an announcement is a JSON object");
+  Announcement a;
+  try {
+    std::string change = j.at("change").get<std::string>();
+    bool known = false;
+    for (const auto& [c, name] : kChanges) {
+      if (name == change) a.change = c, known = true;
+    }
+    if (!known) return Status::InvalidArgument("an announcement's change is pending, durable or gone, not " + change);
+    a.id = j.at("id").get<std::string>();
+    a.url = j.at("url").get<std::string>();
+    a.from = j.at("from").get<std::string>();
+    a.size = j.at("size").get<uint64_t>();
+    a.created_unix_ms = j.at("created").get<int64_t>();
+    a.modified = j.value("modified", int64_t{0});
+    a.holders = j.value("holders", std::vector<std::string>{});
+    a.stored_etag = j.value("stored_etag", std::string());
+    if (j.contains("meta")) {
+      a.meta = j["meta"].get<ObjectMeta>();
+      SHOAL_RETURN_IF_ERROR(a.meta.Validate());
+    }
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("a malformed announcement: ") + e.what());
+  }
+  if (a.id.empty() || a.url.empty() || a.from.empty()) {
+    return Status::InvalidArgument("an announcement names its write's id, URL and the node announcing it");
+  }
+  if (a.change == Announcement::Change::kPending && a.holders.empty()) {
+    return Status::InvalidArgument("a pending write's announcement names the nodes holding it");
+  }
+  if (a.change == Announcement::Change::kDurable && a.stored_etag.empty()) {
+    return Status::InvalidArgument("a durable write's announcement names its ETag in the store");
+  }
+  return a;
+}
+
 std::vector<std::pair<std::string, std::string>> MetaHeaders(const ObjectMeta& meta) {
   return shoal::MetaHeaders(meta, &ContentField::header, kMetaHeaderPrefix);
 }

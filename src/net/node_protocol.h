@@ -41,6 +41,8 @@ inline constexpr std::string_view kReplicaCommitPath = "/v1/replica/commit";  //
 inline constexpr std::string_view kReplicaAdoptPath = "/v1/replica/adopt";    // POST ?id=
 inline constexpr std::string_view kReplicaDropPath = "/v1/replica/drop";      // POST ?id=&chunks=&url=
 inline constexpr std::string_view kReplicaStatePath = "/v1/replica/state";    // GET ?id=
+// POST ?id=, body AnnouncementBody: a write not yet in the store, told to its object's home.
+inline constexpr std::string_view kReplicaAnnouncePath = "/v1/replica/announce";
 inline constexpr std::string_view kMetricsPath = "/metrics";  // Prometheus text
 inline constexpr std::string_view kHealthzPath = "/healthz";  // "ok"
 // "ready", or 503 while a node in a cluster (--peers, --etcd) has no view of its membership yet
@@ -86,6 +88,10 @@ inline constexpr std::string_view kEpochHeader = "X-Shoal-Epoch";
 inline constexpr std::string_view kStateHeader = "X-Shoal-State";  // kStateLocal|kStateDurable
 inline constexpr std::string_view kWrittenAsHeader = "X-Shoal-Written-As";  // pinned version
 inline constexpr std::string_view kHolderHeader = "X-Shoal-Holder";  // 307: a node that has it
+// A forwarded HEAD's answer (the object's home): the ids of the nodes holding a write not yet in
+// the store, comma-separated, and the object's time (unix seconds).
+inline constexpr std::string_view kHoldersHeader = "X-Shoal-Holders";
+inline constexpr std::string_view kModifiedHeader = "X-Shoal-Modified";
 inline constexpr std::string_view kChunkSizeHeader = "X-Shoal-Chunk-Size";  // cluster/view
 // An error answer's code (a CodeName, or kBusy) and message, for HEAD answers that carry no
 // body, and on 503 Busy.
@@ -215,5 +221,24 @@ std::string ReplicaCommitPath(const ReplicaCommit& c);
 std::string ReplicaCommitBody(const ObjectMeta& meta);
 Result<ObjectMeta> ParseReplicaCommitBody(std::string_view body);
 std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks);
+
+// A write not yet in the object store, as the node that took it (or holds it) tells the
+// object's home (POST kReplicaAnnouncePath): it is pending with its chunks on `holders`
+// (member ids, the one that uploads it first), durable in the store as `stored_etag`, or
+// gone (deleted).
+struct Announcement {
+  enum class Change { kPending, kDurable, kGone };
+  Change change = Change::kPending;
+  std::string id, url, from;  // `from`: the announcing node
+  uint64_t size = 0;
+  int64_t created_unix_ms = 0;
+  int64_t modified = 0;  // unix seconds: the write's, or the stored object's
+  std::vector<std::string> holders;
+  std::string stored_etag;  // kDurable
+  ObjectMeta meta;
+};
+std::string AnnouncementBody(const Announcement& a);
+// kInvalidArgument when `body` is not one (fields missing, bad metadata).
+Result<Announcement> ParseAnnouncement(std::string_view body);
 
 }  // namespace shoal::proto

@@ -86,6 +86,8 @@ TextResponse ServeRestarting(Node* node, const Request& req) {
 //   POST /v1/replica/adopt?id=               a draining origin hands the write over
 //   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
 //   GET  /v1/replica/state?id=               {"state": "pending"|"unknown", "incarnation"}
+//   POST /v1/replica/announce?id=            a write not yet in the store, told to its object's
+//                                            home (proto::Announcement as JSON)
 // Their disk work runs on the node's peer pool: the origin's writer waits for these answers in a
 // serve thread, so they must not queue behind serve threads that may all be such writers.
 awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
@@ -137,6 +139,21 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     auto commit_copy = x.Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); }, &node->peer_pool());
     Status st = co_await std::move(commit_copy);
     co_return co_await x.Write(answer(st));
+  }
+  if (StartsWith(target, proto::kReplicaAnnouncePath) && req.method() == http::verb::post) {
+    std::string body;
+    if (!co_await x.ReadBody(parser, 64 << 10, &body)) co_return false;
+    auto announced = proto::ParseAnnouncement(body);
+    if (!announced.ok()) co_return co_await x.Write(answer(announced.status()));
+    if (announced->id != id) co_return co_await x.Write(answer(Status::InvalidArgument("an announcement's ?id= and body disagree")));
+    auto record = x.Offload(
+        [n = node, a = std::move(announced).value()] {
+          n->directory().Record(a);
+          return 0;
+        },
+        &node->peer_pool());
+    co_await std::move(record);
+    co_return co_await x.Write(answer(Status::Ok()));
   }
   if (!parser.is_done()) {
     co_await x.Write(ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));

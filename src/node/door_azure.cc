@@ -286,7 +286,7 @@ awaitable<bool> GetBlob(AzureCall& call, bool meta_only) {
   Node* node = x.node;
   if (auto e = Authorize(call, call.blob, door::AzureOp::kRead)) co_return co_await x.Write(call.Error(*e));
   const std::string url = call.Url();
-  auto stat = x.Offload([node, url] { return node->objects().Stat(url); });
+  auto stat = x.Offload([node, url] { return node->directory().Stat(url); });
   Result<ObjectInfo> info = co_await std::move(stat);
   if (!info.ok()) co_return co_await x.Write(call.Error(info.status()));
   std::time_t modified = info->last_modified != 0 ? info->last_modified : std::time(nullptr);
@@ -492,7 +492,7 @@ TextResponse PutBlockList(AzureCall& call, const std::string& body) {
   if (!area.ok() && area.status().code() != Code::kNotFound) return call.Error(area.status());
   std::map<std::string, StagedPart> staged;
   std::map<std::string, std::pair<uint64_t, uint64_t>> committed;  // id -> offset, size in the blob
-  Result<ObjectInfo> current = node->objects().Stat(url);
+  Result<ObjectInfo> current = node->directory().Stat(url);
   if (area.ok()) {
     auto blocks = uploads->Blocks(*area);
     if (!blocks.ok()) return call.Error(blocks.status());
@@ -587,7 +587,7 @@ TextResponse GetBlockList(AzureCall& call) {
                       "blocklisttype is committed, uncommitted or all, not " + type);
   }
   DoorUploads* uploads = call.door.uploads();
-  Result<ObjectInfo> current = call.x.node->objects().Stat(call.Url());
+  Result<ObjectInfo> current = call.x.node->directory().Stat(call.Url());
   if (!current.ok() && current.status().code() != Code::kNotFound) return call.Error(current.status());
   auto area = uploads->BlockArea(call.bucket->name, call.blob, false);
   if (!area.ok() && area.status().code() != Code::kNotFound) return call.Error(area.status());
@@ -626,7 +626,7 @@ TextResponse SetBlobMeta(AzureCall& call) {
   if (auto e = Authorize(call, call.blob, door::AzureOp::kWrite)) return call.Error(*e);
   Node* node = call.x.node;
   const std::string url = call.Url();
-  auto info = node->objects().Stat(url);
+  auto info = node->directory().Stat(url);
   if (!info.ok()) return call.Error(info.status());
   auto given = AzureMetaOf(call, false);
   if (!given.ok()) return InvalidMetadata(call, given.status());
@@ -656,7 +656,7 @@ TextResponse DeleteBlob(AzureCall& call) {
   if (auto e = Authorize(call, call.blob, door::AzureOp::kDelete)) return call.Error(*e);
   Node* node = call.x.node;
   const std::string url = call.Url();
-  auto info = node->objects().Stat(url);
+  auto info = node->directory().Stat(url);
   if (!info.ok()) return call.Error(info.status());
   Status st = node->writes().Delete(url);
   if (!st.ok()) return call.Error(st);
@@ -777,7 +777,7 @@ TextResponse ListBlobs(AzureCall& call) {
     Add(props, "Content-Length", std::to_string((*o).value("size", static_cast<uint64_t>(0))));
     std::shared_ptr<const ObjectMeta> meta;
     if (with_meta) {
-      auto info = node->objects().Stat(call.bucket->UrlOf(name));
+      auto info = node->directory().Stat(call.bucket->UrlOf(name));
       if (info.ok()) meta = info->meta;
       if (meta == nullptr) meta = std::make_shared<const ObjectMeta>();
       for (const auto& [header, value] : MetaHeaders(*meta, &ContentField::header, "x-ms-meta-")) {

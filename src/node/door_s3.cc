@@ -355,7 +355,7 @@ awaitable<bool> GetObject(S3Call& call) {
   Node* node = x.node;
   if (auto e = Authorize(call, call.bucket->name, call.key, door::Access::kRead)) co_return co_await x.Write(call.Error(*e));
   const std::string url = call.bucket->UrlOf(call.key);
-  auto stat = x.Offload([node, url] { return node->objects().Stat(url); });
+  auto stat = x.Offload([node, url] { return node->directory().Stat(url); });
   Result<ObjectInfo> info = co_await std::move(stat);
   if (!info.ok()) co_return co_await x.Write(call.Error(info.status()));
   const std::string etag = "\"" + info->etag + "\"";
@@ -869,7 +869,7 @@ std::optional<TextResponse> ResolveCopySource(S3Call& call, CopySource* src) {
   }
   if (auto e = Authorize(call, src->bucket->name, src->key, door::Access::kRead)) return call.Error(*e);
   src->url = src->bucket->UrlOf(src->key);
-  auto info = call.x.node->objects().Stat(src->url);
+  auto info = call.x.node->directory().Stat(src->url);
   if (!info.ok()) {
     if (info.status().code() == Code::kNotFound) {
       return call.Error(http::status::not_found, "NoSuchKey", "The copy source does not exist: " + src->bucket->name + "/" + src->key);

@@ -62,6 +62,9 @@ struct NodeMetrics {
   std::atomic<uint64_t> peer_fetch_bytes{0};
   std::atomic<uint64_t> previous_owner_hits{0};  // chunks got from their owner before the last change
   std::atomic<uint64_t> peer_failures{0};        // requests to peers that failed (peer_health.h decides on skipping)
+  std::atomic<uint64_t> announcements_sent{0};  // writes told to their object's home (another node)
+  std::atomic<uint64_t> home_lookups{0};        // objects' metadata asked of their home (another node)
+  std::atomic<uint64_t> holder_fetches{0};      // chunks of writes not yet uploaded, from the nodes holding them
   std::atomic<uint64_t> peer_retries{0};         // a chunk asked of a peer again after one failed request
   std::atomic<uint64_t> peers_marked_down{0};    // peers skipped for a while (nothing listening, or failures in a row)
   std::atomic<uint64_t> restart_waits{0};        // chunk reads that waited for their owner's restart in place

@@ -82,12 +82,14 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   }
   node->objects_ = std::make_unique<ObjectCatalog>(o, &node->metrics_);
   node->cluster_ = std::make_unique<ClusterRouting>(o, &node->metrics_);
+  node->directory_ = std::make_unique<WriteDirectory>(o, &node->metrics_, node->objects_.get(), node->cluster_.get());
   node->writes_ = std::make_unique<WriteBack>(o, &node->metrics_, node->chunks_.get(), node->journal_.get(),
-                                              node->objects_.get(), node->cluster_.get(), node->incarnation_);
+                                              node->objects_.get(), node->cluster_.get(), node->directory_.get(),
+                                              node->incarnation_);
   node->replicas_ = std::make_unique<Replicas>(o, &node->metrics_, node->chunks_.get(), node->journal_.get(),
                                                node->cluster_.get(), node->writes_.get());
   node->reads_ = std::make_unique<ReadPath>(o, &node->metrics_, node->chunks_.get(), node->objects_.get(),
-                                            node->cluster_.get());
+                                            node->cluster_.get(), node->directory_.get());
   node->serve_pool_ = std::make_unique<WorkerPool>(o.serve_threads, "shoald-serve");
   node->peer_pool_ = std::make_unique<WorkerPool>(std::max(2, o.serve_threads / 2), "shoald-peer");
   node->Replay();
@@ -104,6 +106,7 @@ Node::~Node() {
   reads_.reset();
   replicas_.reset();
   writes_.reset();
+  directory_.reset();
   cluster_.reset();
 }
 
@@ -239,6 +242,12 @@ std::string Node::MetricsText() {
   counter("auth_refusals_total", "Requests to the node's API refused: no token, an unknown one, or one whose "
           "scopes do not cover the request (each is logged).", metrics_.auth_refusals);
   counter("peer_failures_total", "Requests to other nodes that failed.", metrics_.peer_failures);
+  counter("announcements_total", "Writes not yet uploaded (and their uploads and deletions) told to the object's home "
+          "node, when another node is that home.", metrics_.announcements_sent);
+  counter("home_lookups_total", "Opens whose object metadata was asked of the object's home node (read-your-writes "
+          "across the cluster).", metrics_.home_lookups);
+  counter("holder_fetches_total", "Chunks of writes not yet uploaded fetched from the nodes holding them.",
+          metrics_.holder_fetches);
   counter("peer_retries_total", "Chunks asked of a peer again after one failed request (rather than of the store).",
           metrics_.peer_retries);
   counter("peers_marked_down_total", "Times a peer was skipped for a few seconds: nothing listened there, or "
@@ -256,6 +265,8 @@ std::string Node::MetricsText() {
   gauge("connections_open", "Client and peer connections open (idle keep-alive ones included).",
         metrics_.connections_open);
   counter("connections_accepted_total", "Connections accepted.", metrics_.connections_accepted);
+  gauge("homed_writes", "Writes not yet uploaded that this node knows of as their object's home.",
+        static_cast<uint64_t>(directory_->homed()));
   gauge("requests_active", "Requests being served now, /healthz and /metrics aside (what --max-connections bounds).",
         metrics_.requests_active);
   out << "# HELP shoal_connection_timeouts_total Connections closed by a timeout, by what they were doing.\n"

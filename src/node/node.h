@@ -10,6 +10,7 @@
 #include "common/worker_pool.h"
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
+#include "node/directory.h"
 #include "node/metrics.h"
 #include "node/objects.h"
 #include "node/options.h"
@@ -24,13 +25,14 @@ namespace shoal::node {
 // chunk store and journal, and the parts that do the node's work, each with one job:
 //   objects()   ObjectCatalog   stores, object metadata, versions of written objects
 //   cluster()   ClusterRouting  the view, joining and leaving, calls to other nodes
+//   directory() WriteDirectory  writes not yet in the store, cluster-wide: what readers get
 //   reads()     ReadPath        chunks from memory, disk, peers or the store, fetched once
 //   writes()    WriteBack       writes acknowledged on disk (and copies), uploaded later
 //   replicas()  Replicas        copies held for other nodes; drain
 // and what the server needs beside them: the serve pool its blocking handlers run on, the
 // egress limit, and the fan-in tracker. Each part's header gives its lock discipline; a part
-// calls only parts listed above it (replicas → writes → cluster, objects; reads → cluster,
-// objects), never back up.
+// calls only parts listed above it (replicas → writes → directory → cluster, objects; reads →
+// directory, cluster, objects), never back up.
 //
 // Thread-safety: every method may be called from any thread once Create returned. The
 // destructor stops the parts in reverse order of that list, the serve pool first (handlers
@@ -50,6 +52,7 @@ class Node {
 
   ObjectCatalog& objects() { return *objects_; }
   ClusterRouting& cluster() { return *cluster_; }
+  WriteDirectory& directory() { return *directory_; }
   ReadPath& reads() { return *reads_; }
   WriteBack& writes() { return *writes_; }
   Replicas& replicas() { return *replicas_; }
@@ -101,6 +104,7 @@ class Node {
   // The parts, in the order they are built; destroyed in reverse.
   std::unique_ptr<ObjectCatalog> objects_;
   std::unique_ptr<ClusterRouting> cluster_;
+  std::unique_ptr<WriteDirectory> directory_;
   std::unique_ptr<WriteBack> writes_;
   std::unique_ptr<Replicas> replicas_;
   std::unique_ptr<ReadPath> reads_;

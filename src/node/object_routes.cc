@@ -95,7 +95,7 @@ awaitable<bool> SendObject(Exchange& x, ObjectSend& s, http::response<http::empt
     // serve the new version instead. Mid-body a client pinned to the first ETag closes and
     // reports the change rather than stitching two versions.
     node->objects().Invalidate(url);
-    auto restat = x.Offload([n = node, url] { return n->objects().Stat(url); });
+    auto restat = x.Offload([n = node, url] { return n->directory().Stat(url); });
     Result<ObjectInfo> fresh = co_await std::move(restat);
     if (!fresh.ok()) {
       *st = fresh.status();
@@ -153,10 +153,12 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   if (auto epoch = ParseNumber(Header(req, proto::kEpochHeader))) node->cluster().SawEpoch(*epoch);
   // (No co_await inside ?: here and below: g++ 12 miscompiles it.)
   Result<ObjectInfo> info = Status::Unavailable("");
+  // A HEAD forwarded by another node asks this one as the object's home (WriteDirectory).
+  const bool as_home = mode == ReadMode::kForwarded && !pinned;
   if (pinned) {
     info = **named;
   } else {
-    auto stat = x.Offload([n = node, url] { return n->objects().Stat(url); });
+    auto stat = x.Offload([n = node, url, as_home] { return n->directory().Stat(url, as_home); });
     info = co_await std::move(stat);
   }
   if (!info.ok()) co_return co_await x.Write(fail(info.status()));
@@ -185,7 +187,18 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   };
   set_version(*info, res);
   res.set(Bv(proto::kSizeHeader), std::to_string(info->size));
-  res.set(Bv(proto::kStateHeader), Bv(node->writes().Pending(url) ? proto::kStateLocal : proto::kStateDurable));
+  // Pending anywhere in the cluster (a local version as what readers get), or, for a version a
+  // reader pinned, whether this node's write of it still waits for its upload.
+  const bool pending = pinned ? node->writes().Pending(url) : IsLocalVersion(info->etag);
+  res.set(Bv(proto::kStateHeader), Bv(pending ? proto::kStateLocal : proto::kStateDurable));
+  if (as_home) {
+    res.set(Bv(proto::kModifiedHeader), std::to_string(info->last_modified));
+    if (pending) {
+      std::string holders;
+      for (const auto& id : node->directory().HoldersOf(url, info->etag)) holders += (holders.empty() ? "" : ",") + id;
+      res.set(Bv(proto::kHoldersHeader), holders);
+    }
+  }
   // The object's metadata: from the store's HEAD, or a write taken here. A version a peer
   // or routing client pinned carries none (they read bytes): only the default Content-Type.
   for (const auto& [name, value] : proto::MetaHeaders(info->meta ? *info->meta : ObjectMeta{})) res.set(name, value);

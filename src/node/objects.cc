@@ -52,7 +52,15 @@ Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url) {
 
 void ObjectCatalog::Invalidate(const std::string& url) {
   std::lock_guard<std::mutex> lock(mu_);
-  meta_.erase(url);
+  auto it = meta_.find(url);
+  if (it != meta_.end() && !it->second.local) meta_.erase(it);
+}
+
+void ObjectCatalog::Fresh(const std::string& url, const ObjectInfo& info) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Meta& m = meta_[url];
+  if (m.local) return;
+  m = Meta{info, std::chrono::steady_clock::now(), false};
 }
 
 std::string ObjectCatalog::ChunkVersion(const std::string& url, const std::string& etag) {

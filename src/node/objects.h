@@ -52,8 +52,12 @@ class ObjectCatalog {
   // Size, ETag and metadata (ObjectInfo::meta) of `url`: a write taken here, the metadata
   // cache, or a HEAD to the store.
   Result<ObjectInfo> Stat(const std::string& url);
-  // Forgets the cached size and ETag of `url` (it changed in the store).
+  // Forgets the cached size and ETag of `url` (it changed in the store), unless a write of it
+  // taken here is pending.
   void Invalidate(const std::string& url);
+  // What the store has of `url`, learned without asking it (a write through another node was
+  // uploaded): cached as if fetched now, unless a write of it taken here is pending.
+  void Fresh(const std::string& url, const ObjectInfo& info);
   // The chunk version of `url` at the store's `etag`: the local version it was written as
   // here, if any, else the ETag itself.
   std::string ChunkVersion(const std::string& url, const std::string& etag);

@@ -21,12 +21,13 @@ constexpr std::chrono::seconds kJoinWait{10};
 }  // namespace
 
 ReadPath::ReadPath(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks,
-                   ObjectCatalog* objects, ClusterRouting* cluster)
+                   ObjectCatalog* objects, ClusterRouting* cluster, WriteDirectory* directory)
     : options_(options),
       metrics_(metrics),
       chunks_(chunks),
       objects_(objects),
       cluster_(cluster),
+      directory_(directory),
       fetch_pool_(std::make_unique<WorkerPool>(options.fetch_threads, "shoald-fetch")) {}
 
 ReadPath::~ReadPath() { fetch_pool_.reset(); }
@@ -210,9 +211,42 @@ ReadPath::ChunkResult ReadPath::FetchFromCluster(const std::string& url, const O
   return got;
 }
 
+ReadPath::ChunkResult ReadPath::FetchFromHolders(const std::string& url, const ObjectInfo& info, uint64_t index,
+                                                 const std::shared_ptr<ChunkFill>& fill) {
+  auto v = cluster_->view();
+  const std::vector<std::string> holders = directory_->HoldersOf(url, info.etag);
+  std::string tried;
+  bool missing = holders.empty();
+  for (const auto& id : holders) {
+    if (id == options_.node_id) continue;  // not on this node's disk (the caller looked)
+    std::string endpoint = v ? v->EndpointOf(id) : "";
+    if (endpoint.empty() || cluster_->PeerDown(id)) {
+      tried += (tried.empty() ? "" : ", ") + id + (endpoint.empty() ? " (not a member)" : " (down)");
+      continue;
+    }
+    auto got = FetchFromPeer(cluster::Peer{{id, 0, ""}, endpoint}, url, info, index, true, fill);
+    if (got.ok()) {
+      metrics_->holder_fetches++;
+      chunks_->Put(engine::ChunkKey{url, info.etag, index}, **got, false).IgnoreError();
+      return got;
+    }
+    missing |= got.status().code() == Code::kNotFound;
+    tried += (tried.empty() ? "" : ", ") + id + " (" + got.status().message() + ")";
+  }
+  if (missing) {
+    return Status::PreconditionFailed(url + " as written (" + info.etag +
+                                      ") is no longer held by the nodes that took it: it was uploaded or replaced "
+                                      "since; read it again");
+  }
+  return Status::Unavailable(url + " is not yet in the object store, and no node holding it can be reached now (" +
+                             tried + "): retry in a few seconds (a copy's holder uploads it once its writer is gone)");
+}
+
 ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& info,
                                                        uint64_t index, ReadMode mode,
                                                        const std::shared_ptr<ChunkFill>& fill) {
+  // A write not yet in the store is only on the nodes that hold it.
+  if (IsLocalVersion(info.etag)) return FetchFromHolders(url, info, index, fill);
   auto from_peer = FetchFromCluster(url, info, index, mode, fill);
   if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));

@@ -18,6 +18,7 @@
 #include "engine/chunk_store.h"
 #include "engine/hot_chunks.h"
 #include "net/http_client.h"
+#include "node/directory.h"
 #include "node/metrics.h"
 #include "node/objects.h"
 #include "node/options.h"
@@ -86,7 +87,7 @@ struct ChunkSource {
 class ReadPath {
  public:
   ReadPath(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks, ObjectCatalog* objects,
-           ClusterRouting* cluster);
+           ClusterRouting* cluster, WriteDirectory* directory);
   ~ReadPath();
 
   // Chunk `index` of `url` (as of `info`) for a reader that must not wait in a thread: from
@@ -135,6 +136,12 @@ class ReadPath {
   // bytes it has (a source that failed midway is not asked again for those).
   ChunkResult Fetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
                     const std::shared_ptr<ChunkFill>& fill);
+  // A chunk of a write not yet in the store (a local version): from the nodes holding it (the
+  // one that took it, then its copies' holders), asked for what they have on disk. Never the
+  // store. kPreconditionFailed when they no longer have it (uploaded or replaced since: the
+  // reader looks again), kUnavailable when none can be reached.
+  ChunkResult FetchFromHolders(const std::string& url, const ObjectInfo& info, uint64_t index,
+                               const std::shared_ptr<ChunkFill>& fill);
   // The chunk from the cluster (owner or previous owner) when another node should have it;
   // kNotFound when the object store is the place to go.
   ChunkResult FetchFromCluster(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
@@ -156,6 +163,7 @@ class ReadPath {
   engine::ChunkStore* chunks_;
   ObjectCatalog* objects_;
   ClusterRouting* cluster_;
+  WriteDirectory* directory_;
   engine::HotChunks hot_{options_.memory_cache};
   std::mutex inflight_mu_;
   std::unordered_map<std::string, Inflight> inflight_;  // chunk id -> its fetch; guarded by inflight_mu_

@@ -35,6 +35,7 @@ void Replicas::Start() {
 
 void Replicas::Restore(const engine::UploadRecord& r) {
   for (const auto& key : WriteChunkKeys(r)) chunks_->Pin(key, true).IgnoreError();
+  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id));
   std::lock_guard<std::mutex> lock(copies_mu_);
   copies_[r.id] = Copy{r, {}};
 }
@@ -71,6 +72,8 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt) {
     return Status::Ok();
   }
   SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
+  // Announced by its origin; kept to announce again should the object's home change.
+  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id));
   metrics_->replica_bytes += r.size;
   copies_[r.id] = Copy{r, {}};
   return Status::Ok();
@@ -81,6 +84,7 @@ void Replicas::Drop(const std::string& id, const std::string& url, uint64_t chun
   auto r = journal_->Get(id);
   if (r.ok() && r->origin.empty()) return;  // taken over or adopted: it is this node's write now
   copies_.erase(id);
+  writes_->directory().Settle(id);
   if (r.ok()) journal_->Remove(id).IgnoreError();
   // Also chunks of a copy never completed (the write failed before its end).
   for (const auto& key : WriteChunkKeys(url, id, chunks)) chunks_->Remove(key).IgnoreError();
@@ -123,6 +127,9 @@ void Replicas::Watch() {
   while (!stopping_) {
     copies_cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping_) return;
+    lock.unlock();
+    writes_->directory().Refresh();  // a new epoch may have moved objects' homes
+    lock.lock();
     std::vector<Copy> copies;
     for (const auto& [id, c] : copies_) copies.push_back(c);
     lock.unlock();

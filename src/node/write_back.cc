@@ -21,13 +21,14 @@ using proto::ReplicaDropPath;
 
 WriteBack::WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks,
                      engine::Journal* journal, ObjectCatalog* objects, ClusterRouting* cluster,
-                     const std::string& incarnation)
+                     WriteDirectory* directory, const std::string& incarnation)
     : options_(options),
       metrics_(metrics),
       chunks_(chunks),
       journal_(journal),
       objects_(objects),
       cluster_(cluster),
+      directory_(directory),
       incarnation_(incarnation) {
   UploadHooks hooks;
   hooks.store = [objects](const std::string& url) { return objects->StoreFor(url); };
@@ -97,6 +98,13 @@ ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened) {
   }
   ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000, std::make_shared<const ObjectMeta>(r.meta)};
   objects_->SetLocal(r.url, info);
+  // Readers through every member get it from here on (before the acknowledgement, and before
+  // its upload can end and announce it durable).
+  std::vector<std::string> holders{options_.node_id};
+  for (const auto& id : r.replicas) {
+    if (std::find(holders.begin(), holders.end(), id) == holders.end()) holders.push_back(id);
+  }
+  directory_->Announce(WriteDirectory::PendingOf(r, std::move(holders), options_.node_id));
   if (opened) {
     uploader_->Seal(r);
   } else {
@@ -371,6 +379,13 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   objects_->SetDurable(r.url, version,
                        ObjectInfo{"", r.size, done.etag, done.last_modified, std::make_shared<const ObjectMeta>(r.meta)});
   {
+    WriteDirectory::Announcement a = WriteDirectory::PendingOf(r, {}, options_.node_id);
+    a.change = WriteDirectory::Announcement::Change::kDurable;
+    a.stored_etag = done.etag;
+    a.modified = done.last_modified;
+    directory_->Announce(a);
+  }
+  {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);
     if (durable_.emplace(r.id, ObjectInfo{"", r.size, done.etag, done.last_modified}).second) {
@@ -483,6 +498,9 @@ Status WriteBack::Delete(const std::string& url) {
     if (!now.ok() || now->state != engine::UploadRecord::State::kStaged) continue;
     Forget(*now, uploaded);
     DropCopiesOf(*now);  // the copies other nodes hold of it are not needed now
+    WriteDirectory::Announcement gone = WriteDirectory::PendingOf(*now, {}, options_.node_id);
+    gone.change = WriteDirectory::Announcement::Change::kGone;
+    directory_->Announce(gone);
   }
   // A PUT of it already in flight would land after the delete and bring the object back: the
   // delete waits for it (bounded: a store that never answers is the store's timeout's to end).
@@ -519,6 +537,7 @@ void WriteBack::Forget(const engine::UploadRecord& r, uint64_t uploaded) {
   }
   for (const auto& key : WriteChunkKeys(r)) chunks_->Remove(key).IgnoreError();
   objects_->ForgetLocal(r.url, LocalVersion(r.id));
+  directory_->Settle(r.id);
   ReleaseStaged(r.size - std::min(uploaded, r.size));
 }
 

@@ -19,6 +19,7 @@
 #include "common/worker_pool.h"
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
+#include "node/directory.h"
 #include "node/metrics.h"
 #include "node/objects.h"
 #include "node/options.h"
@@ -100,7 +101,7 @@ class Writer {
 class WriteBack {
  public:
   WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks, engine::Journal* journal,
-            ObjectCatalog* objects, ClusterRouting* cluster, const std::string& incarnation);
+            ObjectCatalog* objects, ClusterRouting* cluster, WriteDirectory* directory, const std::string& incarnation);
   ~WriteBack();
 
   // Starts writing `url` with `meta` through the node. kInvalidArgument for a bad URL or key
@@ -151,6 +152,7 @@ class WriteBack {
   // Writers alive (a drain waits for them).
   int writers() const { return writers_; }
   uint64_t staged_bytes();
+  WriteDirectory& directory() { return *directory_; }
   int upload_window() const { return uploader_->window(); }
   std::vector<AccountUploads> upload_accounts() const { return uploader_->Accounts(); }
 
@@ -179,6 +181,7 @@ class WriteBack {
   engine::Journal* journal_;
   ObjectCatalog* objects_;
   ClusterRouting* cluster_;
+  WriteDirectory* directory_;
   const std::string& incarnation_;
   // Guards live_ and staged_ids_; nothing else is called under it.
   std::mutex ids_mu_;

@@ -1,0 +1,270 @@
+#include "node/directory.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace shoal::node {
+
+namespace {
+// How long a home remembers that a write became durable or was deleted, so that a late
+// announcement of it (a copy's holder announcing again) does not bring it back.
+constexpr auto kSettledKept = std::chrono::minutes(10);
+}  // namespace
+
+WriteDirectory::Announcement WriteDirectory::PendingOf(const engine::UploadRecord& r, std::vector<std::string> holders,
+                                                       const std::string& from) {
+  Announcement a;
+  a.change = Announcement::Change::kPending;
+  a.id = r.id;
+  a.url = r.url;
+  a.from = from;
+  a.size = r.size;
+  a.created_unix_ms = r.created_unix_ms;
+  a.modified = r.created_unix_ms / 1000;
+  a.holders = std::move(holders);
+  a.meta = r.meta;
+  return a;
+}
+
+std::vector<cluster::Peer> WriteDirectory::Homes(const std::string& url) {
+  std::vector<cluster::Peer> out;
+  auto v = cluster_->view();
+  if (!v || v->placement().members().size() < 2) return out;
+  const auto members = static_cast<uint32_t>(v->placement().members().size());
+  for (const auto& p : v->RouteOf(url, 0, members).replicas) {
+    if (p.member.id != options_.node_id && cluster_->PeerDown(p.member.id)) continue;
+    out.push_back(p);
+    if (out.size() == 2) break;
+  }
+  return out;
+}
+
+bool WriteDirectory::Tell(const cluster::Peer& home, const Announcement& a) {
+  if (home.member.id == options_.node_id) {
+    Record(a);
+    return true;
+  }
+  metrics_->announcements_sent++;
+  Status st = cluster_->Call(home, "POST", proto::Target(proto::kReplicaAnnouncePath, {{proto::kIdParam, a.id}}),
+                             proto::AnnouncementBody(a), nullptr, std::chrono::seconds(5));
+  if (st.code() == Code::kUnavailable) return false;
+  if (!st.ok()) {
+    Logf(LogLevel::kWarn, "telling node %s, the home of %s, of write %s: %s", home.member.id.c_str(), a.url.c_str(),
+         a.id.c_str(), st.message().c_str());
+  }
+  return true;
+}
+
+std::string WriteDirectory::TellFirst(const std::vector<cluster::Peer>& homes, const Announcement& a) {
+  for (const auto& home : homes) {
+    if (Tell(home, a)) return home.member.id;
+  }
+  return "";
+}
+
+void WriteDirectory::Announce(const Announcement& a) {
+  const bool pending = a.change == Announcement::Change::kPending;
+  if (!pending) Settle(a.id);
+  auto homes = Homes(a.url);
+  std::string told = TellFirst(homes, a);
+  if (told.empty() && !homes.empty()) {
+    Logf(LogLevel::kWarn, "no home of %s could be told of write %s: it is read through node %s until it is uploaded",
+         a.url.c_str(), a.id.c_str(), a.holders.empty() ? a.from.c_str() : a.holders[0].c_str());
+  }
+  if (pending) {
+    std::lock_guard<std::mutex> lock(mu_);
+    mine_[a.id] = Kept{a, told};
+  }
+}
+
+void WriteDirectory::Remember(const Announcement& a) {
+  std::lock_guard<std::mutex> lock(mu_);
+  mine_.emplace(a.id, Kept{a, ""});
+}
+
+void WriteDirectory::Settle(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  mine_.erase(id);
+}
+
+void WriteDirectory::Refresh() {
+  std::vector<Kept> kept;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, k] : mine_) kept.push_back(k);
+  }
+  for (const auto& k : kept) {
+    auto homes = Homes(k.write.url);
+    if (homes.empty() || homes[0].member.id == k.told) continue;
+    std::string told = TellFirst(homes, k.write);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = mine_.find(k.write.id);
+    if (it != mine_.end()) it->second.told = told;
+  }
+}
+
+void WriteDirectory::Record(const Announcement& a) {
+  const std::string version = LocalVersion(a.id);
+  bool learned_store = false, forget = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Prune();
+    Entry& e = entries_[a.url];
+    switch (a.change) {
+      case Announcement::Change::kPending:
+        // The newest write wins; one already durable or deleted never comes back. The same
+        // write told by another of its holders adds that holder.
+        if (e.pending && e.write.id == a.id) {
+          for (const auto& h : a.holders) {
+            if (std::find(e.write.holders.begin(), e.write.holders.end(), h) == e.write.holders.end()) {
+              e.write.holders.push_back(h);
+            }
+          }
+          break;
+        }
+        if (e.pending && e.write.created_unix_ms > a.created_unix_ms) break;
+        if (!e.pending && a.created_unix_ms <= e.floor_ms) break;
+        e.pending = true;
+        e.write = a;
+        break;
+      case Announcement::Change::kDurable:
+      case Announcement::Change::kGone:
+        e.floor_ms = std::max(e.floor_ms, a.created_unix_ms);
+        if (!e.pending) {
+          learned_store = a.change == Announcement::Change::kDurable;
+          forget = !learned_store;
+        } else if (LocalVersion(e.write.id) == version) {
+          // A deletion from a node that no longer holds it (it handed the write off) is not
+          // this write's end: the node it went to announced it since.
+          if (a.change == Announcement::Change::kGone && !e.write.holders.empty() && e.write.holders[0] != a.from) break;
+          e.pending = false;
+          learned_store = a.change == Announcement::Change::kDurable;
+          forget = !learned_store;
+        }
+        if (!e.pending) {
+          e.settled = std::chrono::steady_clock::now();
+          settled_order_.push_back(a.url);
+        }
+        break;
+    }
+  }
+  if (learned_store) {
+    objects_->Fresh(a.url, ObjectInfo{"", a.size, a.stored_etag, static_cast<std::time_t>(a.modified),
+                                      std::make_shared<const ObjectMeta>(a.meta)});
+  } else if (forget) {
+    objects_->Invalidate(a.url);
+  }
+}
+
+void WriteDirectory::Prune() {
+  auto now = std::chrono::steady_clock::now();
+  while (!settled_order_.empty()) {
+    auto it = entries_.find(settled_order_.front());
+    if (it != entries_.end() && !it->second.pending && now - it->second.settled < kSettledKept) break;
+    if (it != entries_.end() && !it->second.pending) entries_.erase(it);
+    settled_order_.pop_front();
+  }
+}
+
+size_t WriteDirectory::homed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [url, e] : entries_) n += e.pending;
+  return n;
+}
+
+void WriteDirectory::Learn(const std::string& url, const std::string& version, std::vector<std::string> holders) {
+  auto [it, added] = learned_.insert_or_assign(url, Learned{version, std::move(holders)});
+  if (!added) return;
+  learned_order_.push_back(url);
+  if (learned_order_.size() > kLearnedKept) {
+    learned_.erase(learned_order_.front());
+    learned_order_.pop_front();
+  }
+}
+
+Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std::string& url) {
+  metrics_->home_lookups++;
+  http::Request req = proto::NodeRequest("HEAD", home.endpoint, proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}),
+                                         options_.token);
+  req.headers.push_back({std::string(proto::kReadHeader), std::string(proto::kReadForwarded)});
+  req.headers.push_back({std::string(proto::kFromHeader), options_.node_id});
+  req.timeout = std::chrono::seconds(5);
+  http::Response resp;
+  Status st = cluster_->Send(req, &resp);
+  if (!st.ok()) {
+    cluster_->PeerFailed(home.member.id, st);
+    return Status::Unavailable("node " + home.member.id + ": " + st.message());
+  }
+  cluster_->PeerAnswered(home.member.id);
+  if (resp.status == 404) {
+    return Status::NotFound(url + " is neither in the object store nor written through the cluster (asked node " +
+                            home.member.id + ")");
+  }
+  if (resp.status != 200) {
+    return Status::Unavailable("node " + home.member.id + " answered " + std::to_string(resp.status));
+  }
+  ObjectInfo info{"", std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
+                  Unquote(resp.Header("etag")), static_cast<std::time_t>(std::strtoll(resp.Header(proto::kModifiedHeader).c_str(), nullptr, 10))};
+  auto meta = proto::MetaOfAnswer(resp);
+  if (meta.ok()) info.meta = std::make_shared<const ObjectMeta>(std::move(meta).value());
+  if (IsLocalVersion(info.etag)) {
+    std::vector<std::string> holders;
+    std::istringstream list(resp.Header(proto::kHoldersHeader));
+    for (std::string id; std::getline(list, id, ',');) {
+      if (!id.empty()) holders.push_back(id);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    Learn(url, info.etag, std::move(holders));
+  }
+  return info;
+}
+
+Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded) {
+  if (!forwarded) {
+    for (const auto& home : Homes(url)) {
+      if (home.member.id == options_.node_id) break;  // this node is the home: its entries answer
+      Result<ObjectInfo> got = AskHome(home, url);
+      if (got.ok()) return got;
+      if (got.status().code() == Code::kNotFound) {
+        // Not announced there: a write of this node's own not yet announced (it restarted
+        // before its view came), or nothing at all.
+        if (objects_->IsLocal(url)) break;
+        return got;
+      }
+      if (got.status().code() != Code::kUnavailable) break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(url);
+    if (it != entries_.end() && it->second.pending) {
+      const Announcement& w = it->second.write;
+      return ObjectInfo{"", w.size, LocalVersion(w.id), static_cast<std::time_t>(w.modified),
+                        std::make_shared<const ObjectMeta>(w.meta)};
+    }
+  }
+  return objects_->Stat(url);
+}
+
+std::vector<std::string> WriteDirectory::HoldersOf(const std::string& url, const std::string& version) {
+  for (int pass = 0; pass < 2; pass++) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = entries_.find(url);
+      if (it != entries_.end() && it->second.pending && LocalVersion(it->second.write.id) == version) {
+        return it->second.write.holders;
+      }
+      auto learned = learned_.find(url);
+      if (learned != learned_.end() && learned->second.version == version) return learned->second.holders;
+    }
+    if (pass == 0) (void)Stat(url);  // not known here: the home knows
+  }
+  return {};
+}
+
+}  // namespace shoal::node

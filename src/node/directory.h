@@ -1,0 +1,127 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/journal.h"
+#include "net/node_protocol.h"
+#include "node/metrics.h"
+#include "node/objects.h"
+#include "node/options.h"
+#include "node/routing.h"
+
+namespace shoal::node {
+
+// Read-your-writes across the cluster: which writes acknowledged by any member are not yet in
+// the object store, and which nodes hold their chunks, so that every member serves them.
+//
+// Each object has a home: the first live member of its first chunk's route (so a miss on an
+// ordinary object asks one node, never the whole cluster).
+//  - A node that acknowledges a write announces it to the home before the acknowledgement
+//    (Announce, kPending), naming the holders of its chunks: itself, then its copies' holders.
+//    It announces again when the upload is durable (kDurable, with the store's ETag) and when
+//    the write is deleted (kGone).
+//  - A reader's node asks the home for the object's metadata (Stat: one HEAD to one node per
+//    open; none when it is the home). The home answers a pending write with its holders, else
+//    from its own catalog (cached metadata or a HEAD to the store), so a write is visible
+//    through every member from its acknowledgement on, and through its upload.
+//  - Chunks of a pending write come from its holders (HoldersOf), never from the store; the
+//    holder of a copy serves them when the origin is dead.
+//  - The home's entries live in its memory only: when an object's first live home is another
+//    node than the one told (a membership change, or the home is down), the node that took the
+//    write announces it again there, and so do the holders of its copies (Remember), from
+//    Refresh.
+// A home that cannot be reached is skipped for the next member of the route, by announcers and
+// askers alike; a reader whose home is unreachable falls back to its own catalog.
+//
+// Thread-safety: every method may be called from any thread. mu_ guards the entries, what was
+// learned from homes and what this node announced; no other node is called under it, and
+// the catalog is called only outside it.
+class WriteDirectory {
+ public:
+  using Announcement = proto::Announcement;
+  WriteDirectory(const NodeOptions& options, NodeMetrics* metrics, ObjectCatalog* objects, ClusterRouting* cluster)
+      : options_(options), metrics_(metrics), objects_(objects), cluster_(cluster) {}
+
+  // The announcement of write `r` (pending, its chunks on `holders`).
+  static Announcement PendingOf(const engine::UploadRecord& r, std::vector<std::string> holders, const std::string& from);
+
+  // Tells the home of a.url (this node itself, when it is). A kPending announcement is kept and
+  // announced again after a membership change until a kDurable or kGone one for the same id
+  // (or Settle) ends it. Never fails: a home that cannot be told learns it from Refresh, and
+  // meanwhile the write is read through the node that took it.
+  void Announce(const Announcement& a);
+  // Keeps `a` (a copy held here) to announce after a membership change, without telling now.
+  void Remember(const Announcement& a);
+  // Write `id` needs no more announcing from here (handed off, or its copy dropped).
+  void Settle(const std::string& id);
+  // Announces again each write kept whose first live home is not the node last told (call it
+  // periodically).
+  void Refresh();
+
+  // An announcement reached this node as the object's home.
+  void Record(const Announcement& a);
+
+  // The size, ETag and metadata readers through this node get for `url`: a pending write
+  // (its local version), or what the store has. `forwarded`: asked by another node of which
+  // this is the home, so no further hop.
+  Result<ObjectInfo> Stat(const std::string& url, bool forwarded = false);
+  // The members holding the chunks of `url`'s pending write `version`, the uploader first;
+  // empty when no such write is known (asks the home when it is not known here).
+  std::vector<std::string> HoldersOf(const std::string& url, const std::string& version);
+
+  // Pending writes recorded here as their home (for tests and metrics).
+  size_t homed();
+
+ private:
+  struct Entry {
+    bool pending = false;
+    Announcement write;       // the newest pending write, when pending
+    int64_t floor_ms = 0;     // writes created at or before this are durable or deleted
+    std::chrono::steady_clock::time_point settled{};  // when it stopped being pending
+  };
+  struct Learned {
+    std::string version;
+    std::vector<std::string> holders;
+  };
+  // The members to tell or ask about `url`, in order: its route's first two live members
+  // (this node among them, if it is one); empty outside a cluster.
+  std::vector<cluster::Peer> Homes(const std::string& url);
+  // Sends `a` to `home`; false if it cannot be reached.
+  bool Tell(const cluster::Peer& home, const Announcement& a);
+  // HEAD of `url` at `home`, forwarded. kUnavailable when it cannot be reached or answers
+  // something else than the object or its absence.
+  Result<ObjectInfo> AskHome(const cluster::Peer& home, const std::string& url);
+  void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
+  void Prune();  // mu_ held: entries settled long enough ago go
+
+  const NodeOptions& options_;
+  NodeMetrics* metrics_;
+  ObjectCatalog* objects_;
+  ClusterRouting* cluster_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;  // url -> as its home; guarded by mu_
+  std::deque<std::string> settled_order_;           // urls whose entry settled, oldest first
+  static constexpr size_t kLearnedKept = 4096;
+  std::unordered_map<std::string, Learned> learned_;  // url -> from its home; the newest kept
+  std::deque<std::string> learned_order_;
+  struct Kept {
+    Announcement write;
+    std::string told;  // the member id last told of it ("" when none could be)
+  };
+  std::unordered_map<std::string, Kept> mine_;  // id -> kept to announce again
+  // Tells the first of `homes` that can be reached; its id, "" when none could be.
+  std::string TellFirst(const std::vector<cluster::Peer>& homes, const Announcement& a);
+};
+
+// Whether `etag` is a write's local version (LocalVersion), never an ETag of the store.
+inline bool IsLocalVersion(std::string_view etag) { return etag.substr(0, 6) == "local-"; }
+
+}  // namespace shoal::node
