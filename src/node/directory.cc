@@ -34,8 +34,10 @@ std::vector<cluster::Peer> WriteDirectory::Homes(const std::string& url) {
   std::vector<cluster::Peer> out;
   auto v = cluster_->view();
   if (!v || v->placement().members().size() < 2) return out;
-  const auto members = static_cast<uint32_t>(v->placement().members().size());
-  for (const auto& p : v->RouteOf(url, 0, members).replicas) {
+  // The route's first few members are enough (two live ones are wanted): ranking all of a
+  // large cluster on every open would cost more than the request it saves.
+  const auto ranked = static_cast<uint32_t>(std::min<size_t>(v->placement().members().size(), 4));
+  for (const auto& p : v->RouteOf(url, 0, ranked).replicas) {
     if (p.member.id != options_.node_id && cluster_->PeerDown(p.member.id)) continue;
     out.push_back(p);
     if (out.size() == 2) break;
