@@ -14,6 +14,8 @@
 #include <memory>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "common/strings.h"
 #include "testing/data.h"
 #include "testing/servers_environment.h"
@@ -275,17 +277,86 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   int holder = HolderOfCopy(size);
   ASSERT_NE(holder, -1) << "the acknowledged write has a copy on another node";
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u);
-  // Neither a third node (node 0 has it pending) nor the holder (it holds a copy) commits yet.
+  // A third node commits the prefix (its one shard) at once, the store down: its marker names
+  // the write by its local version, and waits to be uploaded after it.
   int third = holder == 1 ? 2 : 1;
-  auto early = Shoal({"commit", "--timeout", "1", "--cache", Endpoint(third), Url("ckpt")});
-  EXPECT_NE(early.exit_code, 0) << "another node cannot commit the prefix while node 0 has not uploaded it";
-  EXPECT_NE(early.err.find("node n0"), std::string::npos) << early.err;
-  auto at_holder = Shoal({"commit", "--timeout", "1", "--cache", Endpoint(holder), Url("ckpt")});
-  EXPECT_NE(at_holder.exit_code, 0);
-  EXPECT_NE(at_holder.err.find("held here as copies"), std::string::npos) << at_holder.err;
+  auto commit = Shoal({"commit", "--expect", "1", "--shard-name", "rank{rank}.bin", "--timeout", "10", "--cache",
+                       Endpoint(third), Url("ckpt")});
+  ASSERT_EQ(commit.exit_code, 0) << commit.err;
+  auto store = testing::Servers().azurite.Store(kBucket);
+  EXPECT_TRUE(store->Head("ckpt/_SHOAL_COMMITTED").status().IsNotFound());
 
   CrashOriginAndExpectTheHolderUploads(holder, "ckpt/rank0.bin", want);
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
+  // The marker follows the write it names, with the ETag the holder's upload gave it.
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(third), std::chrono::seconds(60))) << nodes_[third]->Log();
+  auto head = store->Head("ckpt/rank0.bin");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  std::string text;
+  ASSERT_TRUE(store->Get("ckpt/_SHOAL_COMMITTED", {}, [&](const char* d, size_t n) {
+                     text.append(d, n);
+                     return Status::Ok();
+                   }).ok());
+  auto marker = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_TRUE(marker.is_object()) << text;
+  ASSERT_EQ(marker["contents"].size(), 1u) << text;
+  EXPECT_EQ(marker["contents"][0]["key"], "rank0.bin");
+  EXPECT_EQ(marker["contents"][0]["size"], size);
+  EXPECT_EQ(marker["contents"][0]["etag"], head->etag) << text;
+}
+
+// Restore on another host: two ranks write their shards through their own members while the
+// store refuses every request, and rank 0 commits the step (--expect 2): the commit returns at
+// once, and a job on a third member finds the step with `shoal latest` and reads both shards,
+// byte-identical, without a request to the store. The node that took rank 0's shard and the
+// marker is then killed (-9): both are still read, from their copies. Once the store is back,
+// the copies' holders upload them, and the marker reaches the store last, naming the store's
+// ETags, so `shoal latest` straight on the store finds the step too.
+TEST_P(ClusterTest, ACheckpointCommittedThroughTheClusterIsRestoredOnAnotherMemberAtOnce) {
+  extra_ = {"--replicas", "2", "--down-grace", "3"};
+  StartCluster(3);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  const std::string run = Url("restore/run1/"), step = run + "step7/";
+  const uint64_t size = 9 * kMiB + 1;  // two chunks
+  for (int rank = 0; rank < 2; rank++) {
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(rank), PatternFile(90 + rank, size),
+                     step + "rank-" + std::to_string(rank)});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  }
+  auto commit = Shoal({"commit", "--expect", "2", "--timeout", "30", "--cache", Endpoint(0), step});
+  ASSERT_EQ(commit.exit_code, 0) << commit.err << nodes_[0]->Log();
+  EXPECT_NE(commit.out.find("committed 2 objects"), std::string::npos) << commit.out;
+  auto store = testing::Servers().azurite.Store(kBucket);
+  EXPECT_TRUE(store->Head("restore/run1/step7/_SHOAL_COMMITTED").status().IsNotFound());
+
+  const uint64_t store_bytes = StoreBytes();
+  auto restore = [&](int through) {
+    auto latest = Shoal({"latest", "--cache", Endpoint(through), run});
+    EXPECT_EQ(latest.exit_code, 0) << latest.err;
+    EXPECT_EQ(latest.out, step + "\n") << latest.err;
+    for (int rank = 0; rank < 2; rank++) {
+      EXPECT_EQ(CatSha256(step + "rank-" + std::to_string(rank), Endpoint(through)), testing::PatternSha256(90 + rank, size))
+          << "rank " << rank << " through n" << through;
+    }
+  };
+  restore(2);
+  nodes_[0]->Crash();
+  restore(1);
+  EXPECT_EQ(StoreBytes(), store_bytes) << "nothing came from the store";
+
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  auto flush = Shoal({"flush", "--wait", "--timeout", "120", "--cache", Endpoint(1), run});
+  ASSERT_EQ(flush.exit_code, 0) << flush.err << nodes_[1]->Log() << nodes_[2]->Log();
+  ASSERT_TRUE(Until([&] { return store->Head("restore/run1/step7/_SHOAL_COMMITTED").ok(); }, std::chrono::seconds(60)))
+      << nodes_[1]->Log() << nodes_[2]->Log();
+  auto direct = Shoal({"latest", run});
+  EXPECT_EQ(direct.exit_code, 0) << direct.err;
+  EXPECT_EQ(direct.out, step + "\n") << direct.err;
+  for (int rank = 0; rank < 2; rank++) {
+    EXPECT_EQ(testing::ObjectSha256(*store, "restore/run1/step7/rank-" + std::to_string(rank)),
+              testing::PatternSha256(90 + rank, size));
+  }
+  restore(2);
 }
 
 // Read-your-writes across the cluster: a write acknowledged through node 0, with the store
@@ -317,6 +388,18 @@ TEST_P(ClusterTest, AWriteThroughOneMemberIsReadThroughEveryOtherAtOnce) {
   EXPECT_EQ(NodeMetric(Endpoint(reader), "shoal_holder_fetches_total"), 3u);
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_holder_fetches_total"), 0u);
   EXPECT_EQ(proxy_.Stats()->get_requests, store_gets) << "the store was not asked for the write";
+  // The listing too: the store cannot be listed (it is asked: List Blobs is a GET), so it
+  // shows what the cluster holds, and says so.
+  for (int i = 1; i < 4; i++) {
+    auto ls = Shoal({"ls", "--cache", Endpoint(i), Url("ryw/")});
+    EXPECT_EQ(ls.exit_code, 0) << "through n" << i << ": " << ls.err;
+    EXPECT_NE(ls.out.find(std::to_string(size) + "  ryw/shard-0.bin"), std::string::npos) << ls.out;
+    EXPECT_NE(ls.err.find("warning: the object store could not be listed"), std::string::npos) << ls.err;
+  }
+  // A copy of a prefix must see every key: it fails rather than take the cluster's part alone.
+  auto down = Shoal({"cp", "-r", "--cache", Endpoint(late), Url("ryw/"), files_.path() + "/down/"});
+  EXPECT_NE(down.exit_code, 0) << down.out;
+  const uint64_t listed_gets = proxy_.Stats()->get_requests;
 
   nodes_[0]->Crash();
   // Once the holder has noticed node 0 is gone, it tells the object's next home if node 0 was it.
@@ -326,7 +409,60 @@ TEST_P(ClusterTest, AWriteThroughOneMemberIsReadThroughEveryOtherAtOnce) {
   EXPECT_EQ(CatSha256(url, Endpoint(late)), want) << nodes_[late]->Log();
   EXPECT_EQ(NodeMetric(Endpoint(late), "shoal_holder_fetches_total"), 3u) << "from the copy's holder";
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_takeovers_total"), 0u) << "read before the holder took it over";
-  EXPECT_EQ(proxy_.Stats()->get_requests, store_gets);
+  EXPECT_EQ(proxy_.Stats()->get_requests, listed_gets);
+}
+
+// A write acknowledged through node 0 (--replicas 2) and not yet uploaded (the store refuses
+// every request) is deleted through another member: node 0, which took it, cancels it (its
+// upload never comes, its copy is dropped), though the store's part of the delete fails until
+// the store is back. With node 0 dead (and still a member), a delete through the copy's holder
+// cancels nothing and says why: node 0 cannot be reached, so the holder's copy stays, to be
+// uploaded once it takes the write over.
+TEST_P(ClusterTest, ADeleteThroughAnotherMemberCancelsTheWriteWhereItWasTaken) {
+  extra_ = {"--replicas", "2", "--down-grace", "60"};
+  StartCluster(3);
+  const uint64_t size = 8 * kMiB + 5;
+  const int holder = WriteThroughNode0WithTheStoreDown(81, size, "del/a.bin");
+  ASSERT_NE(holder, -1);
+  const int other = 3 - holder;
+  ASSERT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u);
+  auto rm = Shoal({"rm", "--cache", Endpoint(other), Url("del/a.bin")});
+  EXPECT_NE(rm.exit_code, 0) << "the store's part of the delete cannot be done: " << rm.out;
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 0u) << "node 0 cancelled its write\n" << nodes_[0]->Log();
+  EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(holder), "shoal_replica_objects") == 0; },
+                    std::chrono::seconds(10)))
+      << "the copy was dropped\n" << nodes_[holder]->Log();
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  rm = Shoal({"rm", "--cache", Endpoint(other), Url("del/a.bin")});
+  EXPECT_NE(rm.err.find("does not exist"), std::string::npos) << "the write is gone: " << rm.err;
+  for (int i = 0; i < 3; i++) {
+    auto stat = Shoal({"stat", "--cache", Endpoint(i), Url("del/a.bin")});
+    EXPECT_NE(stat.exit_code, 0) << "through n" << i << ": " << stat.out;
+  }
+  EXPECT_EQ(testing::Servers().azurite.Store(kBucket)->Head("del/a.bin").status().code(), Code::kNotFound);
+  EXPECT_EQ(proxy_.Stats()->part_requests, 0u) << "nothing of the write was uploaded";
+
+  // Node 0 dead: the delete cannot cancel its write, and changes nothing.
+  std::vector<uint64_t> held(3);
+  for (int i = 1; i < 3; i++) held[i] = NodeMetric(Endpoint(i), "shoal_replica_bytes_total");
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(82, size), Url("del/b.bin")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  int holder_b = -1;
+  for (int i = 1; i < 3; i++) {
+    if (NodeMetric(Endpoint(i), "shoal_replica_bytes_total") - held[i] == size) holder_b = i;
+  }
+  ASSERT_NE(holder_b, -1) << "the write has a copy on n1 or n2";
+  nodes_[0]->Crash();
+  ASSERT_TRUE(Until(
+      [&] {
+        rm = Shoal({"rm", "--cache", Endpoint(holder_b), Url("del/b.bin")});
+        return rm.err.find("cannot be reached to cancel it") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << rm.err << nodes_[holder_b]->Log();
+  EXPECT_NE(rm.exit_code, 0);
+  EXPECT_EQ(NodeMetric(Endpoint(holder_b), "shoal_replica_objects"), 1u) << "the copy stays";
 }
 
 // The node that holds a write's copy is killed, and is still a member (its --down-grace has

@@ -352,10 +352,12 @@ TEST_F(WriteBackTest, AFullDiskRefusesTheWriteAndKeepsWhatWasAcknowledged) {
   EXPECT_NE(StoreSha256("full/b.bin").find("NotFound"), std::string::npos);
 }
 
-// A checkpoint written as a tree and from a pipe: `stat` shows it local, `commit` refuses to
-// mark it complete while the store is down, and once it is durable writes _SHOAL_COMMITTED
-// naming every object with the size and ETag the store has.
-TEST_F(WriteBackTest, CommitMarksACheckpointCompleteOnlyOnceEveryObjectIsDurable) {
+// A checkpoint written as a tree and from a pipe: `stat` shows it local. While the store is
+// down, `commit --durable` waits (and gives up after its timeout), and `commit` of everything
+// under the prefix cannot list the store and says so (with --expect it can: see the cluster's
+// restore test). Once the store is back, `commit` marks it, and the marker reaches the store
+// after the objects, naming every one with the size and ETag the store has.
+TEST_F(WriteBackTest, CommitMarksACheckpointCompleteAndItsMarkerReachesTheStoreLast) {
   testing::TempDir tmp;
   fs::create_directories(tmp.path() + "/step1/optim");
   ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/step1/model.pt", 70, (20ull << 20) + 3));
@@ -375,9 +377,13 @@ TEST_F(WriteBackTest, CommitMarksACheckpointCompleteOnlyOnceEveryObjectIsDurable
   auto stat = Shoal({"stat", "--cache", node.Endpoint(), prefix + "model.pt"});
   ASSERT_EQ(stat.exit_code, 0) << stat.err;
   EXPECT_NE(stat.out.find("state:         local"), std::string::npos) << stat.out;
-  auto early = Shoal({"commit", "-q", "--timeout", "2", "--cache", node.Endpoint(), prefix});
-  EXPECT_EQ(early.exit_code, 1);
-  EXPECT_NE(early.err.find("not durable"), std::string::npos) << early.err;
+  auto durable = Shoal({"commit", "-q", "--durable", "--timeout", "2", "--cache", node.Endpoint(), prefix});
+  EXPECT_EQ(durable.exit_code, 1);
+  EXPECT_NE(durable.err.find("not durable"), std::string::npos) << durable.err;
+  // "Everything under the prefix" cannot be listed while the store is down.
+  auto down = Shoal({"commit", "-q", "--cache", node.Endpoint(), prefix});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("name the shards: `shoal commit --expect N`"), std::string::npos) << down.err;
   auto store = testing::Servers().azurite.Store(kBucket);
   EXPECT_TRUE(store->Head("ckpt/step1/_SHOAL_COMMITTED").status().IsNotFound());
 
@@ -385,8 +391,11 @@ TEST_F(WriteBackTest, CommitMarksACheckpointCompleteOnlyOnceEveryObjectIsDurable
   auto commit = Shoal({"commit", "-q", "--cache", node.Endpoint(), prefix});
   ASSERT_EQ(commit.exit_code, 0) << commit.err;
   EXPECT_NE(commit.out.find("committed 4 objects"), std::string::npos) << commit.out;
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(120))) << node.Log();
   stat = Shoal({"stat", "--cache", node.Endpoint(), prefix + "model.pt"});
   EXPECT_NE(stat.out.find("state:         durable"), std::string::npos) << stat.out;
+  auto latest = Shoal({"latest", Url("ckpt/")});  // straight on the store
+  EXPECT_EQ(latest.out, prefix + "\n") << latest.err;
 
   std::string text = ReadMarker("ckpt/step1/");
   ASSERT_FALSE(text.empty()) << "no marker";
@@ -501,6 +510,7 @@ TEST_F(WriteBackTest, CommitExpectingShardsWaitsForEveryRankAndNamesTheMissingOn
   rank0.join();
   ASSERT_EQ(waited.exit_code, 0) << waited.err;
   EXPECT_NE(waited.out.find("committed 4 objects"), std::string::npos) << waited.out;
+  ASSERT_TRUE(testing::WaitUntilDurable(node.Endpoint(), std::chrono::seconds(120)));  // the marker follows the shards
   std::string text = ReadMarker("ranks/step1/");
   ASSERT_FALSE(text.empty()) << "no marker";
   auto marker = nlohmann::json::parse(text);

@@ -229,15 +229,17 @@ class Client:
         store (timeout seconds, 0 for no limit)."""
         self._native.flush(prefix, timeout)
 
-    def commit(self, prefix, expect=0, shard_name="rank-{rank}", timeout=0):
-        """Waits until everything under prefix is durable, then writes prefix/_SHOAL_COMMITTED
-        (JSON naming every object with its size and ETag). With expect=N (rank 0, once its
+    def commit(self, prefix, expect=0, shard_name="rank-{rank}", timeout=0, durable=False):
+        """Writes prefix/_SHOAL_COMMITTED (JSON naming every object with its size and ETag).
+        Through a node it returns once the marker is on the cluster's nodes, as the objects
+        are; it reaches the store after them (durable=True: waits until all of it is in the
+        store). Readers through any member see it at once. With expect=N (rank 0, once its
         own shard is written), first waits for the shards of ranks 0..N-1, shard_name with
         {rank} (or {rank:W}, zero-padded) standing for the rank; the marker then names exactly
         them. timeout (seconds, 0 for no limit) bounds the waits: past it, OSError naming the
         missing shards, and no marker. Returns the marker as a dict ('prefix', 'committed_at',
         'objects', 'bytes', 'contents': [{'key', 'size', 'etag'}], 'shards' with expect)."""
-        return json.loads(self._native.commit(prefix, expect, shard_name, timeout))
+        return json.loads(self._native.commit(prefix, expect, shard_name, timeout, durable))
 
     def latest_checkpoint(self, prefix):
         """The URL (ending in '/') of the newest step under prefix whose _SHOAL_COMMITTED

@@ -568,7 +568,8 @@ struct LsOptions {
   static constexpr const char* kHelp =
       "List objects under a URL prefix. Without -r, keys are grouped at '/' like directories\n"
       "(PRE lines). Columns: last-modified (UTC), size in bytes, key. With --cache, the node\n"
-      "lists (no store credentials needed here), its writes not yet uploaded included.\n"
+      "lists (no store credentials needed here), with the writes acknowledged through any\n"
+      "member and not yet uploaded; if the store cannot be reached, only those, and a warning.\n"
       "Example: shoal ls az://ckpt/run1/";
   std::string url;
   bool recursive = false;
@@ -588,8 +589,11 @@ Status Ls(const LsOptions& o, const client::CacheConfig& cache) {
   lo.prefix = loc.url.key;
   if (loc.local && IsLocalDir(loc)) lo.prefix = AsPrefix(lo.prefix);
   if (!o.recursive) lo.delimiter = "/";
+  lo.allow_incomplete = true;  // through a node whose store is down: what the cluster holds
+  std::string incomplete;
   while (true) {
     SHOAL_ASSIGN_OR_RETURN(ListPage page, loc.store->List(lo));
+    if (!page.incomplete.empty()) incomplete = page.incomplete;
     // Keys as the store names them; local files as absolute paths.
     std::string lead = loc.local ? "/" : "";
     for (const auto& p : page.prefixes) {
@@ -603,6 +607,7 @@ Status Ls(const LsOptions& o, const client::CacheConfig& cache) {
     if (page.next_continuation.empty()) break;
     lo.continuation = page.next_continuation;
   }
+  if (!incomplete.empty()) std::fprintf(stderr, "shoal ls: warning: %s\n", incomplete.c_str());
   return Status::Ok();
 }
 
@@ -774,10 +779,14 @@ Status Flush(const FlushOptions& o, const client::CacheConfig& cache) {
 
 struct CommitOptions {
   static constexpr const char* kHelp =
-      "Mark a checkpoint complete: wait until everything under PREFIX is durable, then write\n"
-      "PREFIX/_SHOAL_COMMITTED, JSON naming every object under PREFIX with its size and ETag.\n"
-      "Readers that find the marker know the checkpoint is whole (see shoal latest). Without\n"
-      "--cache, PREFIX is listed and marked in the object store directly.\n"
+      "Mark a checkpoint complete: write PREFIX/_SHOAL_COMMITTED, JSON naming every object\n"
+      "under PREFIX with its size and ETag. Readers that find the marker know the checkpoint\n"
+      "is whole (see shoal latest). With --cache, the marker is written as the objects were:\n"
+      "it returns once the marker is on the cluster's nodes (--replicas of them), every member\n"
+      "reads it at once, and it reaches the store only after every object it names (until\n"
+      "then it names objects not yet uploaded by their local versions). --durable waits for\n"
+      "all of it to be in the store instead. Without --cache, PREFIX is listed and marked in\n"
+      "the object store directly.\n"
       "With --expect N (run by rank 0 once its own shard is written), first wait for the shards\n"
       "of ranks 0..N-1, named by --shard-name, to appear under PREFIX; the marker then names\n"
       "exactly those N shards. If --timeout passes first, no marker is written and the missing\n"
@@ -788,9 +797,12 @@ struct CommitOptions {
   int timeout_s = 0;
   uint32_t expect = 0;
   std::string shard_name = client::ShardSpec().name;
+  bool durable = false;
   Common common;
   void Define(CLI::App* cmd) {
     cmd->add_option("PREFIX", prefix, "URL prefix of the checkpoint")->required();
+    cmd->add_flag("--durable", durable,
+                  "With --cache: return only once every object under PREFIX, and the marker, are in the object store");
     cmd->add_option("--timeout", timeout_s, "Give up (exit 1) after waiting this many seconds (default: never)");
     cmd->add_option("--expect", expect, "Wait for this many ranks' shards; the marker names exactly them")
         ->check(CLI::Range(1u, 1000000u));
@@ -821,14 +833,17 @@ Status Commit(const CommitOptions& o, const client::CacheConfig& cache) {
   auto c = OpenClient(ObjectUrl::IsUrl(o.prefix) ? cache : client::CacheConfig{});
   StatusLine line(o.common.quiet);
   client::ShardSpec shards{o.expect, o.shard_name};
-  auto marker = client::CommitCheckpoint(*c, prefix, shards, o.timeout_s, [&](const client::CommitProgress& p) {
-    if (!p.pending.empty()) {
-      line.Show("waiting: " + p.pending);
-    } else {
-      line.Show("waiting for shards: " + std::to_string(p.shards_present) + " of " + std::to_string(p.shards) +
-                " under " + prefix + "; missing " + JoinNames(p.missing, 5));
-    }
-  });
+  auto marker = client::CommitCheckpoint(
+      *c, prefix, shards, o.timeout_s,
+      [&](const client::CommitProgress& p) {
+        if (!p.pending.empty()) {
+          line.Show("waiting: " + p.pending);
+        } else {
+          line.Show("waiting for shards: " + std::to_string(p.shards_present) + " of " + std::to_string(p.shards) +
+                    " under " + prefix + "; missing " + JoinNames(p.missing, 5));
+        }
+      },
+      o.durable);
   line.Clear();
   SHOAL_RETURN_IF_ERROR(marker.status());
   auto j = nlohmann::json::parse(*marker, nullptr, false);
@@ -867,8 +882,10 @@ Result<int> Latest(const LatestOptions& o, const client::CacheConfig& cache) {
   SHOAL_ASSIGN_OR_RETURN(std::string prefix, AsUrl(o.prefix));
   auto c = OpenClient(ObjectUrl::IsUrl(o.prefix) ? cache : client::CacheConfig{});
   SHOAL_ASSIGN_OR_RETURN(client::LatestCheckpoint latest, client::FindLatestCheckpoint(*c, prefix));
+  if (!latest.incomplete.empty()) std::fprintf(stderr, "shoal latest: warning: %s\n", latest.incomplete.c_str());
   if (o.json) {
     nlohmann::json out = {{"url", nullptr}, {"steps", latest.steps}, {"skipped", nlohmann::json::array()}};
+    if (!latest.incomplete.empty()) out["incomplete"] = latest.incomplete;
     for (const auto& s : latest.skipped) out["skipped"].push_back({{"url", s.url}, {"reason", s.reason}});
     if (latest.found) {
       auto marker = nlohmann::json::parse(latest.marker, nullptr, false);

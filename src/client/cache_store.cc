@@ -92,16 +92,18 @@ class CacheStore final : public ObjectStore {
     return info;
   }
 
-  // GET /v1/list: the store's page with the node's writes not yet uploaded merged in.
+  // GET /v1/list: the store's page with the cluster's writes not yet uploaded merged in.
   Result<ListPage> ListImpl(const ListOptions& opts) override {
     std::string max_keys = std::to_string(opts.max_keys);
+    std::string partial = opts.allow_incomplete ? std::string(proto::kFlagOn) : "";
     const std::string bucket = bucket_.ToString();
     auto target = [&] {
       return NodeHttp(config_, "GET", proto::Target(proto::kListPath, {{proto::kUrlParam, bucket},
                                                                         {proto::kPrefixParam, opts.prefix},
                                                                         {proto::kDelimiterParam, opts.delimiter},
                                                                         {proto::kContinuationParam, opts.continuation},
-                                                                        {proto::kMaxKeysParam, max_keys}}));
+                                                                        {proto::kMaxKeysParam, max_keys},
+                                                                        {proto::kPartialParam, partial}}));
     };
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, target, &resp,
@@ -116,6 +118,7 @@ class CacheStore final : public ObjectStore {
     }
     for (const auto& p : j.value("prefixes", nlohmann::json::array())) page.prefixes.push_back(p.get<std::string>());
     page.next_continuation = j.value("next_continuation", std::string());
+    page.incomplete = j.value("incomplete", std::string());
     return page;
   }
 
@@ -395,6 +398,13 @@ Result<std::string> CommitThroughCache(const CacheConfig& config, const std::str
                                                                         {proto::kShardParam, shard_name}});
   SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "POST", target, 201));
   return std::move(resp.body);
+}
+
+Result<std::string> ResolveThroughCache(const CacheConfig& config, const std::string& url, const std::string& version) {
+  if (!proto::IsLocalVersion(version)) return version;
+  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, proto::Target(proto::kVersionPath, {{proto::kUrlParam, url},
+                                                                                             {proto::kVersionParam, version}})));
+  return proto::ParseVersionAnswer(body, url, version);
 }
 
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {

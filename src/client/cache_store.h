@@ -80,12 +80,16 @@ Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::stri
 // reach the store), then the object is deleted from the store.
 Status DeleteThroughCache(const CacheConfig& config, const std::string& url);
 
-// Has the node write PREFIX/_SHOAL_COMMITTED (see store/commit.h) once everything under the
-// prefix is durable; kPreconditionFailed while writes under it are still pending. With `shards`
-// more than 0, the marker names exactly the shards `shard_name` ({rank} in it) of ranks 0 ..
-// shards-1, and kNotFound names those missing (no marker). The marker.
+// Has the node write PREFIX/_SHOAL_COMMITTED (see store/commit.h and Node::Commit): straight
+// to the store when everything under the prefix is there, else written back like the writes it
+// names. With `shards` more than 0, the marker names exactly the shards `shard_name` ({rank} in
+// it) of ranks 0 .. shards-1, and kNotFound names those missing (no marker). The marker.
+// What write `version` (a local version, "local-...") of `url` became, as the cluster knows
+// (GET /v1/version): the store's ETag; kUnavailable while it is not uploaded; kNotFound when
+// the cluster does not know it. Any other version is returned as it is.
 Result<std::string> CommitThroughCache(const CacheConfig& config, const std::string& prefix, uint32_t shards = 0,
                                        const std::string& shard_name = "");
+Result<std::string> ResolveThroughCache(const CacheConfig& config, const std::string& url, const std::string& version);
 
 struct ClusterMember {
   std::string id, endpoint, domain;

@@ -43,7 +43,8 @@ bool NewerStep(const std::string& a, const std::string& b) {
 }
 
 Result<std::string> CommitCheckpoint(Client& client, const std::string& prefix_url, const ShardSpec& shards,
-                                     int timeout_s, const std::function<void(const CommitProgress&)>& each_poll) {
+                                     int timeout_s, const std::function<void(const CommitProgress&)>& each_poll,
+                                     bool durable) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
   u.key = AsPrefix(u.key);
   const std::string prefix = u.ToString();
@@ -53,8 +54,9 @@ Result<std::string> CommitCheckpoint(Client& client, const std::string& prefix_u
   if (shards.count > 0) {
     SHOAL_ASSIGN_OR_RETURN(names, ShardNames(shards.name, shards.count));
     net::Backoff backoff(std::chrono::milliseconds(250), std::chrono::milliseconds(2000));
+    std::string incomplete;  // the store down: the shards the cluster holds are enough
     while (true) {
-      SHOAL_ASSIGN_OR_RETURN(auto listed, client.ListAll(prefix, /*recursive=*/true));
+      SHOAL_ASSIGN_OR_RETURN(auto listed, client.ListAll(prefix, /*recursive=*/true, nullptr, &incomplete));
       std::set<std::string> present;
       for (const auto& o : listed) present.insert(o.key.substr(u.key.size()));
       CommitProgress p;
@@ -80,30 +82,28 @@ Result<std::string> CommitCheckpoint(Client& client, const std::string& prefix_u
     SHOAL_ASSIGN_OR_RETURN(auto store, client.DirectStore(u));
     return WriteCommitMarker(*store, u, names.empty() ? nullptr : &names);
   }
-  // A write may land under the prefix between the wait and the commit: the node refuses (412)
-  // and we wait again. The wait is for this node's own writes; the node then checks the other
-  // members itself, and its refusal says which one has what.
-  for (int attempt = 0;; attempt++) {
-    SHOAL_RETURN_IF_ERROR(WaitDurable(
-        client.cache(), prefix, SecondsLeft(deadline, bounded),
-        [&](const PendingWrites& pending) {
-          if (!each_poll) return;
-          CommitProgress p;
-          p.shards = p.shards_present = shards.count;
-          p.pending = DescribePending(pending);
-          each_poll(p);
-        },
-        /*whole_cluster=*/false));
-    auto m = CommitThroughCache(client.cache(), prefix, shards.count, shards.name);
-    if (m.ok() || m.status().code() != Code::kPreconditionFailed || attempt >= 10) return m;
-  }
+  auto wait_durable = [&] {
+    return WaitDurable(client.cache(), prefix, SecondsLeft(deadline, bounded), [&](const PendingWrites& pending) {
+      if (!each_poll) return;
+      CommitProgress p;
+      p.shards = p.shards_present = shards.count;
+      p.pending = DescribePending(pending);
+      each_poll(p);
+    });
+  };
+  if (durable) SHOAL_RETURN_IF_ERROR(wait_durable());
+  SHOAL_ASSIGN_OR_RETURN(std::string marker, CommitThroughCache(client.cache(), prefix, shards.count, shards.name));
+  if (durable) SHOAL_RETURN_IF_ERROR(wait_durable());  // the marker, if a write landed meanwhile
+  return marker;
 }
 
 Result<LatestCheckpoint> FindLatestCheckpoint(Client& client, const std::string& prefix_url) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
   u.key = AsPrefix(u.key);
   std::vector<std::string> steps;
-  SHOAL_RETURN_IF_ERROR(client.ListAll(u.ToString(), /*recursive=*/false, &steps).status());
+  // With the store down, what the cluster holds: steps written and committed through it.
+  std::string incomplete;
+  SHOAL_RETURN_IF_ERROR(client.ListAll(u.ToString(), /*recursive=*/false, &steps, &incomplete).status());
   std::sort(steps.begin(), steps.end(), NewerStep);
   SHOAL_ASSIGN_OR_RETURN(auto store, client.ReadStore(u));
   LatestCheckpoint latest;
@@ -120,9 +120,17 @@ Result<LatestCheckpoint> FindLatestCheckpoint(Client& client, const std::string&
       continue;
     }
     SHOAL_RETURN_IF_ERROR(got.WithContext("reading " + url + kCommitMarker));
-    SHOAL_ASSIGN_OR_RETURN(auto listed, client.ListAll(url, /*recursive=*/true));
+    std::string step_incomplete;
+    SHOAL_ASSIGN_OR_RETURN(auto listed, client.ListAll(url, /*recursive=*/true, nullptr, &step_incomplete));
+    if (incomplete.empty()) incomplete = step_incomplete;
     for (auto& o : listed) o.key = o.key.substr(step.size());
-    Status verified = VerifyCommitMarker(marker, listed);
+    VersionResolver resolve = nullptr;
+    if (client.has_cache()) {  // a marker written through the cluster names its writes' local versions
+      resolve = [&](const std::string& key, const std::string& etag) {
+        return ResolveThroughCache(client.cache(), url + key, etag);
+      };
+    }
+    Status verified = VerifyCommitMarker(marker, listed, resolve);
     if (!verified.ok()) {
       latest.skipped.push_back({url, verified.message()});
       continue;
@@ -132,6 +140,7 @@ Result<LatestCheckpoint> FindLatestCheckpoint(Client& client, const std::string&
     latest.marker = std::move(marker);
     break;
   }
+  latest.incomplete = std::move(incomplete);
   return latest;
 }
 

@@ -33,14 +33,19 @@ struct CommitProgress {
 };
 
 // Writes PREFIX/_SHOAL_COMMITTED: first waits for every shard of `shards` to be under the prefix
-// (as the node lists it, writes not yet uploaded included), then for everything under it to be
-// durable, then writes the marker naming exactly the shards (or, without shards, everything).
-// `timeout_s` bounds both waits together (0: no limit); past it kUnavailable naming the missing
-// shards (or what is still uploading), and no marker. `each_poll` is called at every poll.
-// Returns the marker's JSON.
+// (as the node lists it, writes not yet uploaded included), then writes the marker naming
+// exactly the shards (or, without shards, everything). Through a cache node the marker is
+// written as the shards are: acknowledged once on the cluster's nodes, readable through every
+// member at once, and uploaded after every object it names (node/node.h Node::Commit); with
+// `durable`, the commit first waits for everything under the prefix to be in the store, and
+// then for the marker too. Without a node the marker goes to the store. `timeout_s` bounds the
+// waits together (0: no limit); past it kUnavailable naming the missing shards (or what is
+// still uploading), and no marker. `each_poll` is called at every poll. Returns the marker's
+// JSON.
 Result<std::string> CommitCheckpoint(Client& client, const std::string& prefix_url, const ShardSpec& shards,
                                      int timeout_s,
-                                     const std::function<void(const CommitProgress&)>& each_poll = nullptr);
+                                     const std::function<void(const CommitProgress&)>& each_poll = nullptr,
+                                     bool durable = false);
 
 struct SkippedStep {
   std::string url;     // the step's prefix
@@ -52,10 +57,14 @@ struct LatestCheckpoint {
   std::string marker;        // its marker's JSON
   std::vector<SkippedStep> skipped;  // newer steps passed over, newest first, with why
   size_t steps = 0;          // steps (prefixes) under the checkpoint prefix
+  // Set (why) when the store could not be listed and only what the cluster holds was looked
+  // at: a step already uploaded whole may then be missing or passed over.
+  std::string incomplete;
 };
 
 // The newest step under `prefix_url` whose marker exists and whose objects are all still the
-// ones the marker names (size and ETag). Steps are the prefixes one level below, ordered by the
+// ones the marker names (size and ETag; through a node, an object the marker names by its
+// local version matches the store's ETag that version was uploaded as). Steps are the prefixes one level below, ordered by the
 // last number in their name (step100 after step99), then by name. found is false when no step
 // is complete (an error is a listing or read that failed, not an incomplete step).
 Result<LatestCheckpoint> FindLatestCheckpoint(Client& client, const std::string& prefix_url);

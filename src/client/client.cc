@@ -426,7 +426,7 @@ Result<FileInfo> Client::Stat(const std::string& url) {
 }
 
 Result<shoal::ListPage> Client::List(const std::string& prefix_url, bool recursive, const std::string& continuation,
-                                     uint32_t max_keys) {
+                                     uint32_t max_keys, bool allow_incomplete) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
   SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));  // the node's listing has its pending writes
   ListOptions lo;
@@ -434,17 +434,20 @@ Result<shoal::ListPage> Client::List(const std::string& prefix_url, bool recursi
   lo.delimiter = recursive ? "" : "/";
   lo.continuation = continuation;
   lo.max_keys = max_keys;
+  lo.allow_incomplete = allow_incomplete;
   return store->List(lo);
 }
 
 Result<std::vector<ObjectInfo>> Client::ListAll(const std::string& prefix_url, bool recursive,
-                                                std::vector<std::string>* prefixes) {
+                                                std::vector<std::string>* prefixes, std::string* incomplete) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(prefix_url));
   std::map<std::string, ObjectInfo> objects;
   std::set<std::string> dirs;
   std::string continuation;
+  if (incomplete) incomplete->clear();
   do {
-    SHOAL_ASSIGN_OR_RETURN(shoal::ListPage page, List(prefix_url, recursive, continuation));
+    SHOAL_ASSIGN_OR_RETURN(shoal::ListPage page, List(prefix_url, recursive, continuation, 1000, incomplete != nullptr));
+    if (incomplete && !page.incomplete.empty()) *incomplete = page.incomplete;
     for (auto& o : page.objects) objects[o.key] = std::move(o);
     dirs.insert(page.prefixes.begin(), page.prefixes.end());
     continuation = page.next_continuation;

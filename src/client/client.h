@@ -163,11 +163,16 @@ class Client {
   // One page of what is under `prefix_url` (delimiter "/" unless recursive): with a cache
   // node, the node's listing (no store credentials needed here; the node's writes not yet
   // uploaded merged in, with the version it serves them as); without, the store's.
+  // `allow_incomplete`: through a node whose store cannot be reached, the writes the cluster
+  // holds, with ListPage::incomplete saying so (ListOptions::allow_incomplete).
   Result<shoal::ListPage> List(const std::string& prefix_url, bool recursive, const std::string& continuation,
-                               uint32_t max_keys = 1000);
-  // Every page of List, in key order (and the common prefixes, when not recursive).
+                               uint32_t max_keys = 1000, bool allow_incomplete = false);
+  // Every page of List, in key order (and the common prefixes, when not recursive). With
+  // `incomplete`, a listing without the store is taken (List's allow_incomplete) and
+  // *incomplete says why ("" when the store was listed).
   Result<std::vector<ObjectInfo>> ListAll(const std::string& prefix_url, bool recursive,
-                                          std::vector<std::string>* prefixes = nullptr);
+                                          std::vector<std::string>* prefixes = nullptr,
+                                          std::string* incomplete = nullptr);
   Status Delete(const std::string& url);
   Result<std::unique_ptr<Reader>> OpenRead(const std::string& url);
   Result<std::unique_ptr<Reader>> OpenRead(const std::string& url, const ObjectInfo& info);

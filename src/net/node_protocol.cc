@@ -147,6 +147,23 @@ std::string AnnouncementBody(const Announcement& a) {
   return j.dump();
 }
 
+std::string VersionAnswer(const Result<std::string>& resolved) {
+  if (resolved.ok()) return nlohmann::json{{"state", "durable"}, {"etag", *resolved}}.dump();
+  if (resolved.status().code() == Code::kUnavailable) return nlohmann::json{{"state", "pending"}}.dump();
+  if (resolved.status().IsNotFound()) return nlohmann::json{{"state", "unknown"}}.dump();
+  return "";
+}
+
+Result<std::string> ParseVersionAnswer(std::string_view body, const std::string& url, const std::string& version) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  std::string state = j.is_object() ? j.value("state", std::string()) : "";
+  if (state == "durable" && j.value("etag", nlohmann::json()).is_string()) return j["etag"].get<std::string>();
+  if (state == "pending") return Status::Unavailable(url + " as " + version + " is not uploaded yet");
+  if (state == "unknown") return Status::NotFound(url + " as " + version + " is not a write the cluster knows");
+  return Status::IOError("a node's answer about " + url + " as " + version + " is not one: " +
+                         std::string(body.substr(0, 200)));
+}
+
 Result<Announcement> ParseAnnouncement(std::string_view body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object()) return Status::InvalidArgument("an announcement is a JSON object");

@@ -28,6 +28,8 @@ inline constexpr std::string_view kPendingPath = "/v1/pending";    // GET ?prefi
 // GET ?url=SCHEME://BUCKET&prefix=&delimiter=&continuation=&max_keys= (JSON pages, node/listing.h)
 inline constexpr std::string_view kListPath = "/v1/list";
 inline constexpr std::string_view kCommitPath = "/v1/commit";      // POST ?prefix=[&expect=&shard=]
+// GET ?url=&version=LOCAL[&forwarded=1]: what a write not yet in the store became (VersionAnswer)
+inline constexpr std::string_view kVersionPath = "/v1/version";
 inline constexpr std::string_view kWarmPath = "/v1/warm";          // POST ?url=&index=[&route=1]
 inline constexpr std::string_view kDrainPath = "/v1/drain";        // GET|POST
 inline constexpr std::string_view kClusterPath = "/v1/cluster";    // GET (JSON)
@@ -56,6 +58,8 @@ inline constexpr std::string_view kShardParam = "shard";      // commit: their n
 inline constexpr std::string_view kDelimiterParam = "delimiter";        // list
 inline constexpr std::string_view kContinuationParam = "continuation";  // list: the last page's
 inline constexpr std::string_view kMaxKeysParam = "max_keys";          // list: 1 to 1000
+inline constexpr std::string_view kVersionParam = "version";  // version: a write's local version
+inline constexpr std::string_view kPartialParam = "partial";  // list: "1" = without the store if it is down
 inline constexpr std::string_view kClusterParam = "cluster";  // pending: "1" = count every member's too
 inline constexpr std::string_view kIndexParam = "index";      // warm, replica/chunk: chunk number
 inline constexpr std::string_view kRouteParam = "route";      // warm: "1" = through the owner
@@ -69,7 +73,8 @@ inline constexpr std::string_view kOriginParam = "origin";    // replica/commit:
 inline constexpr std::string_view kIncarnationParam = "incarnation";
 inline constexpr std::string_view kAdoptParam = "adopt";      // replica/commit: "1" = adopted
 inline constexpr std::string_view kChunksParam = "chunks";    // replica/drop: chunks to drop
-inline constexpr std::string_view kFlagOn = "1";              // the value of route, current, adopt
+inline constexpr std::string_view kForwardedParam = "forwarded";  // object DELETE: "1" = from the member asked, no further hop
+inline constexpr std::string_view kFlagOn = "1";  // the value of route, current, adopt, forwarded, partial
 
 // ---- headers -------------------------------------------------------------------------------
 // One spelling; HTTP header names are case-insensitive, and http::Response::Header and
@@ -108,6 +113,10 @@ inline constexpr std::string_view kMetaHeaderPrefix = "X-Shoal-Meta-";
 inline constexpr std::string_view kReadForwarded = "forwarded";  // no further hop
 inline constexpr std::string_view kReadCacheOnly = "cache-only";  // never the object store
 inline constexpr std::string_view kReadHeld = "held";  // of a chunk the node holds or is getting
+// A write not yet in the store is served under its local version, "local-" and the write's
+// id, in place of an ETag (node/objects.h LocalVersion).
+inline constexpr std::string_view kLocalVersionPrefix = "local-";
+inline bool IsLocalVersion(std::string_view etag) { return etag.substr(0, kLocalVersionPrefix.size()) == kLocalVersionPrefix; }
 // X-Shoal-State values.
 inline constexpr std::string_view kStateLocal = "local";      // not yet in the object store
 inline constexpr std::string_view kStateDurable = "durable";  // in the object store
@@ -238,6 +247,13 @@ struct Announcement {
   ObjectMeta meta;
 };
 std::string AnnouncementBody(const Announcement& a);
+// The answer to GET kVersionPath from what the node resolved (WriteDirectory::ResolveVersion):
+// {"state": "durable", "etag": E} for a value, {"state": "pending"} for kUnavailable,
+// {"state": "unknown"} for kNotFound; "" for any other error (answered as that error).
+std::string VersionAnswer(const Result<std::string>& resolved);
+// Back from such an answer: E, kUnavailable (pending) or kNotFound (unknown), naming `url`
+// and `version`; kIOError for anything else.
+Result<std::string> ParseVersionAnswer(std::string_view body, const std::string& url, const std::string& version);
 // kInvalidArgument when `body` is not one (fields missing, bad metadata).
 Result<Announcement> ParseAnnouncement(std::string_view body);
 

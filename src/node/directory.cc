@@ -72,8 +72,10 @@ void WriteDirectory::Announce(const Announcement& a) {
   const bool pending = a.change == Announcement::Change::kPending;
   if (!pending) Settle(a.id);
   auto homes = Homes(a.url);
-  std::string told = TellFirst(homes, a);
-  if (told.empty() && !homes.empty()) {
+  std::string told;
+  if (homes.empty()) {
+    Record(a);  // alone (or no view yet): this node is the home; Refresh tells a later one
+  } else if (told = TellFirst(homes, a); told.empty()) {
     Logf(LogLevel::kWarn, "no home of %s could be told of write %s: it is read through node %s until it is uploaded",
          a.url.c_str(), a.id.c_str(), a.holders.empty() ? a.from.c_str() : a.holders[0].c_str());
   }
@@ -146,6 +148,10 @@ void WriteDirectory::Record(const Announcement& a) {
           e.pending = false;
           learned_store = a.change == Announcement::Change::kDurable;
           forget = !learned_store;
+        }
+        if (learned_store) {
+          e.durable_version = version;
+          e.durable_etag = a.stored_etag;
         }
         if (!e.pending) {
           e.settled = std::chrono::steady_clock::now();
@@ -251,6 +257,44 @@ Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded) 
     }
   }
   return objects_->Stat(url);
+}
+
+Result<std::string> WriteDirectory::ResolveHere(const std::string& url, const std::string& version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(url);
+  if (it != entries_.end()) {
+    const Entry& e = it->second;
+    if (e.pending && LocalVersion(e.write.id) == version) {
+      return Status::Unavailable(url + " as " + version + " is not uploaded yet");
+    }
+    if (e.durable_version == version) return e.durable_etag;
+  }
+  return Status::NotFound(url + " as " + version + " is not a write this node knows");
+}
+
+Result<std::string> WriteDirectory::ResolveVersion(const std::string& url, const std::string& version, bool forwarded) {
+  if (!IsLocalVersion(version)) return version;
+  if (!forwarded) {
+    const auto homes = Homes(url);
+    bool here = homes.empty();  // alone: this node is every object's home
+    for (const auto& home : homes) {
+      if (home.member.id == options_.node_id) {
+        here = true;
+        break;
+      }
+      std::string body;
+      Status st = cluster_->Call(home, "GET",
+                                 proto::Target(proto::kVersionPath, {{proto::kUrlParam, url},
+                                                                     {proto::kVersionParam, version},
+                                                                     {proto::kForwardedParam, proto::kFlagOn}}),
+                                 {}, &body, std::chrono::seconds(5));
+      if (st.code() == Code::kUnavailable) continue;  // unreachable: the next home
+      if (!st.ok()) return st;
+      return proto::ParseVersionAnswer(body, url, version);
+    }
+    if (!here) return Status::Unavailable("no home of " + url + " can be asked about " + version);
+  }
+  return ResolveHere(url, version);
 }
 
 std::vector<std::string> WriteDirectory::HoldersOf(const std::string& url, const std::string& version) {

@@ -77,6 +77,13 @@ class WriteDirectory {
   // empty when no such write is known (asks the home when it is not known here).
   std::vector<std::string> HoldersOf(const std::string& url, const std::string& version);
 
+  // What write `version` (a local version) of `url` became, as its home knows: the store's
+  // ETag once uploaded (remembered as long as a settled entry, kSettledKept); kUnavailable
+  // while it is pending (or no home can be asked); kNotFound when the home does not know it
+  // (another write of `url` replaced it, it was deleted, or it settled too long ago).
+  // `forwarded`: asked by another node of which this is the home, so no further hop.
+  Result<std::string> ResolveVersion(const std::string& url, const std::string& version, bool forwarded = false);
+
   // Pending writes recorded here as their home (for tests and metrics).
   size_t homed();
 
@@ -85,6 +92,9 @@ class WriteDirectory {
     bool pending = false;
     Announcement write;       // the newest pending write, when pending
     int64_t floor_ms = 0;     // writes created at or before this are durable or deleted
+    // The last write of it known to have become durable here: its local version and the
+    // store's ETag (ResolveVersion).
+    std::string durable_version, durable_etag;
     std::chrono::steady_clock::time_point settled{};  // when it stopped being pending
   };
   struct Learned {
@@ -99,6 +109,8 @@ class WriteDirectory {
   // HEAD of `url` at `home`, forwarded. kUnavailable when it cannot be reached or answers
   // something else than the object or its absence.
   Result<ObjectInfo> AskHome(const cluster::Peer& home, const std::string& url);
+  // ResolveVersion's answer from this node's own entries.
+  Result<std::string> ResolveHere(const std::string& url, const std::string& version);
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
   void Prune();  // mu_ held: entries settled long enough ago go
 
@@ -122,6 +134,6 @@ class WriteDirectory {
 };
 
 // Whether `etag` is a write's local version (LocalVersion), never an ETag of the store.
-inline bool IsLocalVersion(std::string_view etag) { return etag.substr(0, 6) == "local-"; }
+inline bool IsLocalVersion(std::string_view etag) { return proto::IsLocalVersion(etag); }
 
 }  // namespace shoal::node

@@ -261,6 +261,7 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req);          // GET|HE
 awaitable<bool> ServeWrite(Exchange& x, Parser& parser);               // PUT /v1/object
 TextResponse ServeDelete(Node* node, const Request& req);              // DELETE /v1/object
 TextResponse ServeCommit(Node* node, const Request& req);              // POST /v1/commit
+TextResponse ServeVersion(Node* node, const Request& req);             // GET /v1/version
 TextResponse ServeWarm(Node* node, const Request& req);                // POST /v1/warm
 TextResponse ServePending(Node* node, const Request& req);             // GET /v1/pending
 

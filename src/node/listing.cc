@@ -29,7 +29,7 @@ std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& p
   auto view = node->cluster().view();
   if (!view) return out;
   for (const auto& peer : view->peers()) {
-    if (peer.member.id == node->id()) continue;
+    if (peer.member.id == node->id() || node->cluster().PeerDown(peer.member.id)) continue;
     std::string body;
     Status st = node->cluster().Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix_url}}),
                                      {}, &body, std::chrono::seconds(1));
@@ -58,7 +58,16 @@ Result<ListedPage> OnePage(Node* node, const ObjectUrl& bucket, ListOptions lo, 
   SHOAL_ASSIGN_OR_RETURN(auto store, node->objects().StoreFor(bucket));
   // The pending writes first: one uploaded while the store lists is in one or the other.
   std::vector<UploadProgress> pending = node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString());
-  SHOAL_ASSIGN_OR_RETURN(ListPage page, store->List(lo));
+  Result<ListPage> listed = store->List(lo);
+  std::string incomplete;
+  if (!listed.ok()) {
+    const Code code = listed.status().code();
+    if (!lo.allow_incomplete || (code != Code::kUnavailable && code != Code::kIOError)) return listed.status();
+    incomplete = "the object store could not be listed (" + listed.status().message() +
+                 "): only writes the cluster holds that are not yet uploaded are shown";
+    listed = ListPage{};
+  }
+  ListPage page = std::move(listed).value();
 
   std::map<std::string, ListedObject> objects;
   std::set<std::string> prefixes;
@@ -132,6 +141,7 @@ Result<ListedPage> OnePage(Node* node, const ObjectUrl& bucket, ListOptions lo, 
     prefixes.erase(p, prefixes.end());
   }
   ListedPage out;
+  out.incomplete = std::move(incomplete);
   for (auto& [key, o] : objects) out.objects.push_back(std::move(o));
   out.prefixes.assign(prefixes.begin(), prefixes.end());
   if (!cut.empty()) {
@@ -159,6 +169,7 @@ Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, List
     SHOAL_ASSIGN_OR_RETURN(ListedPage part, OnePage(node, bucket, lo, after, others));
     for (auto& o : part.objects) out.objects.push_back(std::move(o));
     for (auto& p : part.prefixes) out.prefixes.push_back(std::move(p));
+    if (!part.incomplete.empty()) out.incomplete = std::move(part.incomplete);
     out.next_continuation = lo.continuation = part.next_continuation;
   } while (!out.next_continuation.empty() && out.objects.size() + out.prefixes.size() < max_keys);
   std::sort(out.prefixes.begin(), out.prefixes.end());
@@ -179,10 +190,12 @@ Result<std::string> ServeList(Node* node, std::string_view target) {
     lo.max_keys = static_cast<uint32_t>(*n);
   }
   lo.continuation = QueryParam(target, proto::kContinuationParam);
-  SHOAL_ASSIGN_OR_RETURN(ListedPage page, ListWithPending(node, bucket, lo));
+  lo.allow_incomplete = QueryParam(target, proto::kPartialParam) == proto::kFlagOn;
+  SHOAL_ASSIGN_OR_RETURN(ListedPage page, ListWithPending(node, bucket, lo, "", /*whole_cluster=*/true));
   nlohmann::json body = {{"objects", nlohmann::json::array()},
                          {"prefixes", page.prefixes},
                          {"next_continuation", page.next_continuation}};
+  if (!page.incomplete.empty()) body["incomplete"] = page.incomplete;
   for (const auto& o : page.objects) {
     body["objects"].push_back({{"key", o.key}, {"size", o.size}, {"etag", o.etag}, {"last_modified", o.last_modified},
                                {"state", o.local ? proto::kStateLocal : proto::kStateDurable}});

@@ -1,8 +1,7 @@
 #pragma once
 
-// Listings as the node's clients see them: the store's page of a prefix with the writes this
-// node (for the front door: any member of the cluster) acknowledged and has not yet uploaded
-// merged in, so a key is listed as soon as its write is acknowledged. ListWithPending is the merge; GET /v1/list (net/node_protocol.h)
+// Listings as the node's clients see them: the store's page of a prefix with the writes any
+// member of the cluster acknowledged and has not yet uploaded merged in, so a key is listed as soon as its write is acknowledged. ListWithPending is the merge; GET /v1/list (net/node_protocol.h)
 // answers it as JSON, and the S3 front door (door_s3.cc) as ListObjects XML. Split from
 // server.cc: nothing here uses Beast.
 
@@ -31,6 +30,9 @@ struct ListedPage {
   std::vector<std::string> prefixes;  // in order
   // Where the next page starts (ListContinuation): "" on the last page.
   std::string next_continuation;
+  // Set (why) when the store could not be listed and lo.allow_incomplete took the pending
+  // writes alone (ListPage::incomplete).
+  std::string incomplete;
 };
 
 // One page of `lo` (lo.prefix, lo.delimiter, lo.max_keys; lo.continuation: ListContinuation's,
@@ -45,15 +47,18 @@ struct ListedPage {
 // that does not answer within a second is left out, and copies held for a dead member are
 // listed once taken over); else only this node's. Names (keys, or common prefixes) at or
 // before `after` are left out (a start-after). kInvalidArgument for a continuation this node
-// did not give. Thread-safe (the store's List, the catalog and the uploader are). Blocks on
+// did not give. With lo.allow_incomplete, a store that cannot be reached (kUnavailable,
+// kIOError) lists as empty and the page says so in `incomplete`; otherwise its error is the
+// listing's. Thread-safe (the store's List, the catalog and the uploader are). Blocks on
 // the store and the members.
 Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket, ListOptions lo, const std::string& after = "",
                                    bool whole_cluster = false);
 
-// GET /v1/list?url=SCHEME://BUCKET&prefix=P[&delimiter=D][&continuation=C][&max_keys=N]:
-// ListWithPending as JSON: {"objects": [{"key", "size", "etag", "last_modified", "state"}],
-// "prefixes": [...], "next_continuation": "" on the last page}; "state" is "local" for a
-// pending write, else "durable". kInvalidArgument for a bad URL or parameter.
+// GET /v1/list?url=SCHEME://BUCKET&prefix=P[&delimiter=D][&continuation=C][&max_keys=N][&partial=1]:
+// ListWithPending of the whole cluster as JSON: {"objects": [{"key", "size", "etag",
+// "last_modified", "state"}], "prefixes": [...], "next_continuation": "" on the last page,
+// "incomplete": why, only when partial=1 and the store could not be listed}; "state" is
+// "local" for a pending write, else "durable". kInvalidArgument for a bad URL or parameter.
 Result<std::string> ServeList(Node* node, std::string_view target);
 
 }  // namespace shoal::node

@@ -19,6 +19,7 @@
 #include "common/file.h"
 #include "common/strings.h"
 #include "net/node_protocol.h"
+#include "node/listing.h"
 #include "store/commit.h"
 
 namespace shoal::node {
@@ -127,37 +128,47 @@ void Node::Replay() {
 Result<std::string> Node::Commit(const std::string& prefix_url, const std::vector<std::string>* shards) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(prefix_url));
   if (!parsed.key.empty() && parsed.key.back() != '/') parsed.key += '/';
-  std::string prefix = parsed.ToString();
-  auto pending = writes_->PendingUploads(prefix);
-  if (uint64_t copies = replicas_->CopiesUnder(prefix)) {  // their origin may be gone, before a take-over
-    return Status::PreconditionFailed(std::to_string(copies) + " objects under " + prefix + " are held here as copies "
-                                      "of other nodes' writes not yet durable: `shoal commit` waits for them");
-  }
-  if (!pending.empty()) {
-    uint64_t bytes = 0;
-    for (const auto& p : pending) bytes += p.record.size;
-    return Status::PreconditionFailed(std::to_string(pending.size()) + " objects (" + FormatBytes(bytes) +
-                                      ") under " + prefix + " are not durable yet: `shoal commit` waits for "
-                                      "them (or run `shoal flush --wait " + prefix + "` first)");
-  }
-  // A checkpoint's files may have been written through any node of the cluster.
-  if (auto v = cluster_->view()) {
-    for (const auto& peer : v->peers()) {
-      if (peer.member.id == options_.node_id) continue;
-      auto objects = PendingAt(peer, prefix);
-      if (!objects.ok()) {
-        return Status::Unavailable("cannot tell whether node " + peer.member.id + " still has writes under " + prefix +
-                                   " to upload: " + objects.status().message());
-      }
-      if (*objects > 0) {
-        return Status::PreconditionFailed(std::to_string(*objects) + " objects under " + prefix + " written through node " +
-                                          peer.member.id + " are not durable yet: `shoal commit` waits for them");
-      }
-    }
+  const std::string prefix = parsed.ToString();
+  std::vector<std::string> unreachable;
+  const uint64_t pending = PendingInCluster(prefix, &unreachable);
+  if (!unreachable.empty()) {
+    return Status::Unavailable("cannot tell what node " + unreachable.front() + " still has under " + prefix +
+                               " to upload: `shoal commit` waits for it");
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
-  SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed, shards));
-  objects_->Invalidate(prefix + kCommitMarker);
+  if (pending == 0) {  // everything is in the store: so is the marker, at once
+    SHOAL_ASSIGN_OR_RETURN(std::string marker, WriteCommitMarker(*store, parsed, shards));
+    objects_->Invalidate(prefix + kCommitMarker);
+    return marker;
+  }
+  // Writes under the prefix are acknowledged and not all uploaded: the marker names them as
+  // the cluster lists them (their local versions) and is written back like them, so every
+  // member reads it at once; its upload waits for theirs (WriteBack::UploadBytes).
+  // With the store down, the writes the cluster holds are all that can be listed: enough when
+  // they are every shard the marker is to name, never for "everything under the prefix".
+  std::vector<ObjectInfo> objects;
+  ListOptions lo;
+  lo.prefix = parsed.key;
+  lo.allow_incomplete = shards != nullptr;
+  do {
+    auto listed = ListWithPending(this, parsed, lo, "", /*whole_cluster=*/true);
+    if (!listed.ok()) {
+      return listed.status().WithContext("listing " + prefix + " for its marker (with the store down, name the shards: "
+                                         "`shoal commit --expect N`)");
+    }
+    const ListedPage& page = *listed;
+    for (const auto& o : page.objects) {
+      objects.push_back(ObjectInfo{o.key.substr(parsed.key.size()), o.size, o.etag,
+                                   static_cast<std::time_t>(o.last_modified)});
+    }
+    lo.continuation = page.next_continuation;
+  } while (!lo.continuation.empty());
+  SHOAL_ASSIGN_OR_RETURN(std::string marker, CommitMarkerText(prefix, objects, shards));
+  ObjectMeta meta;
+  meta.content_type = "application/json";
+  SHOAL_ASSIGN_OR_RETURN(auto writer, writes_->BeginWrite(prefix + kCommitMarker, meta, /*stream=*/false));
+  SHOAL_RETURN_IF_ERROR(writer->Append(marker.data(), marker.size()));
+  SHOAL_RETURN_IF_ERROR(writer->Finish().status());
   return marker;
 }
 

@@ -68,10 +68,14 @@ class Node {
   RateLimiter& egress() { return egress_; }
   cluster::SwarmTracker& swarm() { return swarm_; }
 
-  // Writes PREFIX/_SHOAL_COMMITTED (store/commit.h) in the store once every write under the
-  // prefix, through any node of the cluster, is durable; kPreconditionFailed while one is not.
-  // With `shards` the marker names exactly those (kNotFound naming the missing ones, and no
-  // marker). Returns the marker's JSON.
+  // Writes PREFIX/_SHOAL_COMMITTED (store/commit.h), naming every object under the prefix
+  // (with `shards`, exactly those: kNotFound naming the missing ones, and no marker). When
+  // everything under the prefix is in the store, the marker goes straight there. Otherwise it
+  // names the writes acknowledged through any member by their local versions, and is itself
+  // written back (acknowledged as they are, on --replicas nodes), so every member reads it at
+  // once; it is uploaded only after every object it names, with the store's ETags in place of
+  // the local versions (WriteBack::UploadBytes). kUnavailable when a member cannot be asked
+  // what it holds under the prefix. Returns the marker's JSON.
   Result<std::string> Commit(const std::string& prefix_url, const std::vector<std::string>* shards = nullptr);
   // Writes under `prefix` not yet durable anywhere in the cluster: this node's own, the
   // copies it holds of other nodes' writes, and every other member's own and copies (its

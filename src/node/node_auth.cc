@@ -40,9 +40,15 @@ Need NeedOf(std::string_view method, std::string_view target) {
     return need;
   };
   if (path == proto::kObjectPath) {
+    // A forwarded delete skips the member that holds the write: only members send it.
+    if (method == "DELETE" && QueryParam(target, proto::kForwardedParam) == proto::kFlagOn) return need;  // kPeer
     return object(method == "GET" || method == "HEAD" ? door::Access::kRead : door::Access::kWrite);
   }
   if (path == proto::kWarmPath) return object(door::Access::kRead);
+  if (path == proto::kVersionPath) {
+    if (QueryParam(target, proto::kForwardedParam) == proto::kFlagOn) return need;  // kPeer: a member's hop
+    return object(door::Access::kRead);
+  }
   if (path == proto::kListPath) {
     // url=az://c[/prefix], or url=az://c&prefix=KEYPREFIX (listing.cc takes both).
     std::string url = QueryParam(target, proto::kUrlParam);

@@ -9,7 +9,9 @@
 //
 // What each request needs (NeedOf):
 //   GET|HEAD /v1/object?url=U, POST /v1/warm?url=U         read U
-//   PUT|DELETE /v1/object?url=U                            write U
+//   GET /v1/version?url=U                                  read U (forwarded=1: the cluster's token)
+//   PUT|DELETE /v1/object?url=U                            write U (DELETE with forwarded=1:
+//                                                          the cluster's token)
 //   GET /v1/list?url=B[&prefix=P], GET /v1/pending?prefix=P  read the prefix
 //   POST /v1/commit?prefix=P                               write the prefix
 //   GET /v1/cluster                                        any token

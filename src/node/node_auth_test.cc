@@ -78,6 +78,10 @@ TEST_F(NodeAuthTest, ListingsAndPendingNeedTheWholePrefix) {
 TEST_F(NodeAuthTest, AReadWriteTokenWritesCommitsAndDeletesInItsScopes) {
   EXPECT_TRUE(As(kWriter, "PUT", "/v1/object?url=s3://ckpt/job7/step3/rank0.pt").ok());
   EXPECT_TRUE(As(kWriter, "DELETE", "/v1/object?url=s3://ckpt/job7/step3/rank0.pt").ok());
+  // A delete that skips the member holding the object's pending write is a member's hop only.
+  Status hop = As(kWriter, "DELETE", "/v1/object?url=s3://ckpt/job7/step3/rank0.pt&forwarded=1");
+  EXPECT_EQ(hop.code(), Code::kPermissionDenied);
+  EXPECT_NE(hop.message().find("is not the cluster's token"), std::string::npos) << hop.message();
   EXPECT_TRUE(As(kWriter, "POST", "/v1/commit?prefix=s3://ckpt/job7/step3").ok());
   EXPECT_TRUE(As(kWriter, "POST", "/v1/commit?prefix=s3://ckpt/job7").ok());  // ckpt/job7/ is its scope
   EXPECT_FALSE(As(kWriter, "POST", "/v1/commit?prefix=s3://ckpt/job").ok());

@@ -323,10 +323,13 @@ TextResponse ServePending(Node* node, const Request& req) {
   return Text(req.version(), req.keep_alive(), body.dump() + "\n", "application/json");
 }
 
-// DELETE /v1/object?url=URL: the object goes, and so do its writes not yet uploaded (204).
+// DELETE /v1/object?url=URL[&forwarded=1]: the object goes, and so do its writes not yet
+// uploaded, here or on the member that took them (204).
 TextResponse ServeDelete(Node* node, const Request& req) {
   std::string url = QueryParam(req, proto::kUrlParam);
-  Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key") : node->writes().Delete(url);
+  const bool forwarded = QueryParam(req, proto::kForwardedParam) == proto::kFlagOn;
+  Status st = url.empty() ? Status::InvalidArgument("missing ?url=az://container/key")
+                          : node->writes().Delete(url, forwarded);
   if (!st.ok()) {
     CountError(node, st);
     return ErrorResponse(req.version(), req.keep_alive(), st);
@@ -354,6 +357,23 @@ TextResponse ServeCommit(Node* node, const Request& req) {
     return ErrorResponse(req.version(), req.keep_alive(), marker.status());
   }
   return Text(req.version(), req.keep_alive(), std::move(marker).value(), "application/json", http::status::created);
+}
+
+// GET /v1/version?url=URL&version=LOCAL[&forwarded=1]: what a write acknowledged through the
+// cluster became (proto::VersionAnswer), as the object's home knows it.
+TextResponse ServeVersion(Node* node, const Request& req) {
+  std::string url = QueryParam(req, proto::kUrlParam), version = QueryParam(req, proto::kVersionParam);
+  if (url.empty() || version.empty()) {
+    return ErrorResponse(req.version(), req.keep_alive(), http::status::bad_request,
+                         Status::InvalidArgument("GET /v1/version?url=URL&version=local-..."));
+  }
+  auto resolved = node->directory().ResolveVersion(url, version, QueryParam(req, proto::kForwardedParam) == proto::kFlagOn);
+  std::string body = proto::VersionAnswer(resolved);
+  if (body.empty()) {
+    CountError(node, resolved.status());
+    return ErrorResponse(req.version(), req.keep_alive(), resolved.status());
+  }
+  return Text(req.version(), req.keep_alive(), body + "\n", "application/json");
 }
 
 // POST /v1/warm?url=URL&index=I[&route=1] with X-Shoal-Etag and X-Shoal-Size: fetch that

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
+#include "net/node_protocol.h"
 #include "node/metrics.h"
 #include "node/options.h"
 #include "store/object_store.h"
@@ -21,7 +22,7 @@
 namespace shoal::node {
 
 // The chunk version of a write taken by a node (its chunks' key until the store names it).
-inline std::string LocalVersion(const std::string& id) { return "local-" + id; }
+inline std::string LocalVersion(const std::string& id) { return std::string(proto::kLocalVersionPrefix) + id; }
 inline uint64_t ChunkCount(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
 // The length of chunk `index` (< ChunkCount) of an object of `size` bytes.
 inline uint64_t ChunkLength(uint64_t size, uint64_t chunk, uint64_t index) {

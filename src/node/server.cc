@@ -167,6 +167,7 @@ awaitable<bool> Server::Impl::Handle(Conn& c, Parser& parser, const Listener& l)
   if (StartsWith(target, proto::kRestartingPath)) co_return co_await x.Write(ServeRestarting(node, req));
   if (StartsWith(target, proto::kPendingPath)) co_return co_await blocking(ServePending);
   if (StartsWith(target, proto::kListPath)) co_return co_await blocking(Json<ServeList>);
+  if (StartsWith(target, proto::kVersionPath)) co_return co_await blocking(ServeVersion);
   if (StartsWith(target, proto::kCommitPath)) {
     if (req.method() != http::verb::post) {
       co_return co_await x.Write(ErrorResponse(v, ka, http::status::method_not_allowed,

@@ -365,8 +365,10 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
       if (!info.ok()) return info.status();
       metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
       metrics_->store_put_bytes += data.size();
-      *bytes = data.size();
-      return hooks_.durable(r, *info);
+      *bytes = r.size;  // the staged bytes it releases (a rewritten commit marker's differ from data's)
+      ObjectInfo stored = *info;
+      stored.size = data.size();  // what went up (a commit marker's may differ from the record's)
+      return hooks_.durable(r, stored);
     }
     case Task::Kind::kComplete: {
       auto info = task.job->upload->Complete(static_cast<uint32_t>(task.job->parts));
@@ -432,6 +434,13 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
         account.uploads++;
         break;
     }
+    return nullptr;
+  }
+  if (task.kind == Task::Kind::kPutWhole && st.code() == Code::kPreconditionFailed) {
+    // Not yet: the object waits for others (hooks.chunk), which is no failure of the store.
+    job.committing = false;
+    job.last_error = st.message();
+    job.not_before = now + kWaitingRetry;
     return nullptr;
   }
   std::unique_ptr<MultipartUpload> abandoned;

@@ -29,7 +29,9 @@ struct UploaderOptions {
 // What the uploader needs from the node.
 struct UploadHooks {
   std::function<Result<std::shared_ptr<ObjectStore>>(const std::string& url)> store;
-  // The bytes of chunk `index` of an acknowledged write.
+  // The bytes of chunk `index` of an acknowledged write. For a whole object (one chunk),
+  // kPreconditionFailed means not yet (it waits for other writes: a commit marker): asked
+  // again every kWaitingRetry, which is not counted as a failure.
   std::function<Result<std::string>(const engine::UploadRecord&, uint64_t index)> chunk;
   // The object is committed in the store as `info`: journal it durable, unpin, alias.
   std::function<Status(const engine::UploadRecord&, const ObjectInfo&)> durable;
@@ -75,6 +77,7 @@ struct UploadProgress {
 // A new upload's id goes to hooks.begun before its first part. Thread-safe.
 class Uploader {
  public:
+  static constexpr std::chrono::milliseconds kWaitingRetry{500};
   Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics);
   // Finishes the parts in flight, then stops; pending writes stay journaled, and the uploads
   // of acknowledged ones stay open in the store, to be resumed after a restart.

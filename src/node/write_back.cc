@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "net/node_protocol.h"
+#include "store/commit.h"
 
 namespace shoal::node {
 
@@ -32,9 +33,7 @@ WriteBack::WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::C
       incarnation_(incarnation) {
   UploadHooks hooks;
   hooks.store = [objects](const std::string& url) { return objects->StoreFor(url); };
-  hooks.chunk = [chunks](const engine::UploadRecord& r, uint64_t i) {
-    return chunks->Get(engine::ChunkKey{r.url, LocalVersion(r.id), i});
-  };
+  hooks.chunk = [this](const engine::UploadRecord& r, uint64_t i) { return UploadBytes(r, i); };
   hooks.durable = [this](const engine::UploadRecord& r, const ObjectInfo& info) { return Durable(r, info); };
   hooks.uploaded = [this](uint64_t bytes) { ReleaseStaged(bytes); };
   hooks.begun = [this](const engine::UploadRecord& r, const std::string& id) { UploadBegun(r, id); };
@@ -365,6 +364,22 @@ Result<ObjectInfo> Writer::Finish() {
   return wb_->Stage(r, streaming_);
 }
 
+Result<std::string> WriteBack::UploadBytes(const engine::UploadRecord& r, uint64_t index) {
+  SHOAL_ASSIGN_OR_RETURN(std::string bytes, chunks_->Get(engine::ChunkKey{r.url, LocalVersion(r.id), index}));
+  if (!IsCommitMarker(r.url) || r.size > r.chunk_size) return bytes;
+  // A commit marker written back (Node::Commit) names writes by their local versions: it goes
+  // to the store once every one of them is there, naming them as the store does.
+  const std::string prefix = r.url.substr(0, r.url.size() - std::string_view(kCommitMarker).size());
+  auto resolved = ResolveCommitMarker(bytes, [&](const std::string& key, const std::string& etag) {
+    return directory_->ResolveVersion(prefix + key, etag);
+  });
+  if (resolved.status().code() == Code::kCorruption) return bytes;  // not a marker this node wrote: as it is
+  if (resolved.status().code() == Code::kUnavailable) {  // the uploader asks again soon
+    return Status::PreconditionFailed("waiting for what the marker names to be uploaded: " + resolved.status().message());
+  }
+  return resolved;
+}
+
 Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
   // The copies on other nodes have done their job. One that misses this asks us later.
   if (auto v = cluster_->view()) {
@@ -376,11 +391,21 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   }
   for (const auto& key : WriteChunkKeys(r)) chunks_->Pin(key, false).IgnoreError();
   std::string version = LocalVersion(r.id);
-  objects_->SetDurable(r.url, version,
-                       ObjectInfo{"", r.size, done.etag, done.last_modified, std::make_shared<const ObjectMeta>(r.meta)});
+  // A commit marker went up with other bytes than its chunks' (UploadBytes): readers get the
+  // store's, never these chunks under its ETag.
+  const bool rewritten = IsCommitMarker(r.url) && done.size != r.size;
+  const uint64_t size = rewritten ? done.size : r.size;
+  ObjectInfo stored{"", size, done.etag, done.last_modified, std::make_shared<const ObjectMeta>(r.meta)};
+  if (rewritten) {
+    objects_->ForgetLocal(r.url, version);
+    objects_->Fresh(r.url, stored);
+  } else {
+    objects_->SetDurable(r.url, version, stored);
+  }
   {
     WriteDirectory::Announcement a = WriteDirectory::PendingOf(r, {}, options_.node_id);
     a.change = WriteDirectory::Announcement::Change::kDurable;
+    a.size = size;
     a.stored_etag = done.etag;
     a.modified = done.last_modified;
     directory_->Announce(a);
@@ -388,7 +413,7 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);
-    if (durable_.emplace(r.id, ObjectInfo{"", r.size, done.etag, done.last_modified}).second) {
+    if (durable_.emplace(r.id, ObjectInfo{"", size, done.etag, done.last_modified}).second) {
       durable_order_.push_back(r.id);
       if (durable_order_.size() > kDurableKept) {
         durable_.erase(durable_order_.front());
@@ -480,10 +505,57 @@ WriteBack::Outcome WriteBack::OutcomeOf(const std::string& version, ObjectInfo* 
   return Outcome::kDurable;
 }
 
-Status WriteBack::Delete(const std::string& url) {
+Status WriteBack::Delete(const std::string& url, bool forwarded) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
   SHOAL_RETURN_IF_ERROR(store->ValidateKey(parsed.key));
+  // A write of it acknowledged by another member and not yet uploaded would be uploaded after
+  // this delete and bring the object back: the member that took it deletes it. When that
+  // member cannot be reached, the delete fails, changing nothing here either.
+  bool deleted_there = false;
+  if (!forwarded) {
+    std::string origin = PendingElsewhere(url);
+    if (!origin.empty()) {
+      SHOAL_RETURN_IF_ERROR(ForwardDelete(origin, url));
+      deleted_there = true;
+    }
+  }
+  // A write of it taken here too (the same key through two members at once) may have been
+  // uploaded after the other member's delete: the store's delete then comes again.
+  if (DeleteOwnWrites(url) == 0 && deleted_there) return Status::Ok();
+  objects_->Invalidate(url);
+  return store->Delete(parsed.key);
+}
+
+std::string WriteBack::PendingElsewhere(const std::string& url) {
+  auto v = cluster_->view();
+  if (!v || v->placement().members().size() < 2) return "";  // alone: no other member
+  auto info = directory_->Stat(url);
+  if (!info.ok() || !IsLocalVersion(info->etag)) return "";
+  auto holders = directory_->HoldersOf(url, info->etag);
+  if (holders.empty() || holders[0] == options_.node_id) return "";
+  return holders[0];
+}
+
+Status WriteBack::ForwardDelete(const std::string& origin, const std::string& url) {
+  auto v = cluster_->view();
+  std::string endpoint = v ? v->EndpointOf(origin) : "";
+  Status st = endpoint.empty()
+                  ? Status::Unavailable("node " + origin + " is not a member")
+                  : cluster_->Call(cluster::Peer{{origin, 0, ""}, endpoint}, "DELETE",
+                                   proto::Target(proto::kObjectPath, {{proto::kUrlParam, url},
+                                                                      {proto::kForwardedParam, proto::kFlagOn}}),
+                                   {}, nullptr, std::chrono::minutes(5));
+  if (st.code() == Code::kUnavailable) {
+    return Status::Unavailable(url + " has a write not yet uploaded on node " + origin +
+                               ", which cannot be reached to cancel it (" + st.message() +
+                               "); nothing was deleted: try again once it is back or its copy's holder took it over");
+  }
+  objects_->Invalidate(url);
+  return st;
+}
+
+size_t WriteBack::DeleteOwnWrites(const std::string& url) {
   // Writes of it taken here and not yet uploaded: out of the upload queue first, then looked at
   // again (one that became durable meanwhile is deleted from the store below).
   std::vector<std::string> ids;
@@ -510,8 +582,7 @@ Status WriteBack::Delete(const std::string& url) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  objects_->Invalidate(url);
-  return store->Delete(parsed.key);
+  return ids.size();
 }
 
 void WriteBack::DropCopiesOf(const engine::UploadRecord& r, const std::string& except) {

@@ -128,7 +128,10 @@ class WriteBack {
   Outcome OutcomeOf(const std::string& version, ObjectInfo* stored);
   // Deletes `url`: the writes of it taken here and not yet uploaded are cancelled (never
   // uploaded; their copies on other nodes dropped), then the object goes from the store.
-  Status Delete(const std::string& url);
+  // A write of it pending on another member (the object's home says which) is that member's
+  // to cancel: the delete goes on there (`forwarded` is set on that hop, which goes no
+  // further), and fails with kUnavailable, changing nothing more, when it cannot be reached.
+  Status Delete(const std::string& url, bool forwarded = false);
 
   // An own write found in the journal at start (not yet durable): its chunks pinned again,
   // then as Own.
@@ -145,6 +148,16 @@ class WriteBack {
   void Forget(const engine::UploadRecord& r, uint64_t uploaded);
   // Tells the nodes holding copies of own write `r` (all but `except`) to drop them.
   void DropCopiesOf(const engine::UploadRecord& r, const std::string& except = "");
+  // The bytes upload sends of chunk `index` of write `r`: the chunk's, but for a commit marker
+  // written back (Node::Commit), whose local versions are replaced by the store's ETags once
+  // every write it names is uploaded (kUnavailable until then: the uploader asks again).
+  Result<std::string> UploadBytes(const engine::UploadRecord& r, uint64_t index);
+  // Delete's parts: the writes of `url` taken here cancelled (how many were staged); the
+  // member whose pending write of `url` the home knows ("" for none, or this node); the delete
+  // sent on to it.
+  size_t DeleteOwnWrites(const std::string& url);
+  std::string PendingElsewhere(const std::string& url);
+  Status ForwardDelete(const std::string& origin, const std::string& url);
 
   // A drain began: new writes are refused.
   void SetDraining() { draining_ = true; }

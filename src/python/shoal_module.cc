@@ -223,11 +223,13 @@ class PyClient {
     Check(st);
   }
   // The marker's JSON (see client/checkpoint.h CommitCheckpoint).
-  std::string Commit(const std::string& prefix, uint32_t expect, const std::string& shard_name, int timeout_s) {
+  std::string Commit(const std::string& prefix, uint32_t expect, const std::string& shard_name, int timeout_s,
+                     bool durable) {
     Result<std::string> r = Status::Ok();
     {
       py::gil_scoped_release nogil;
-      r = shoal::client::CommitCheckpoint(*c_, prefix, shoal::client::ShardSpec{expect, shard_name}, timeout_s);
+      r = shoal::client::CommitCheckpoint(*c_, prefix, shoal::client::ShardSpec{expect, shard_name}, timeout_s,
+                                          nullptr, durable);
     }
     return Check(std::move(r));
   }
@@ -282,6 +284,7 @@ PYBIND11_MODULE(_shoal, m) {
       .def("delete", &PyClient::Delete, py::arg("url"))
       .def("flush", &PyClient::Flush, py::arg("prefix") = "", py::arg("timeout") = 0)
       .def("commit", &PyClient::Commit, py::arg("prefix"), py::arg("expect") = 0,
-           py::arg("shard_name") = shoal::client::ShardSpec().name, py::arg("timeout") = 0)
+           py::arg("shard_name") = shoal::client::ShardSpec().name, py::arg("timeout") = 0,
+           py::arg("durable") = false)
       .def("latest_checkpoint", &PyClient::Latest, py::arg("prefix"));
 }

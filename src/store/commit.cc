@@ -42,16 +42,17 @@ std::string JoinNames(const std::vector<std::string>& names, size_t max) {
   return out;
 }
 
-Result<std::string> WriteCommitMarker(ObjectStore& store, const ObjectUrl& prefix_url,
-                                      const std::vector<std::string>* shards) {
-  std::string prefix = prefix_url.key;
-  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
-  std::string where = prefix_url.WithKey(prefix).ToString();
-  SHOAL_ASSIGN_OR_RETURN(auto objects, ListAll(store, prefix));
+bool IsCommitMarker(std::string_view key) {
+  const std::string_view name = kCommitMarker;
+  return key.size() >= name.size() && key.substr(key.size() - name.size()) == name &&
+         (key.size() == name.size() || key[key.size() - name.size() - 1] == '/');
+}
+
+Result<std::string> CommitMarkerText(const std::string& where, const std::vector<ObjectInfo>& objects,
+                                     const std::vector<std::string>* shards) {
   std::map<std::string, const ObjectInfo*> by_name;
   for (const auto& o : objects) {
-    std::string name = o.key.substr(prefix.size());
-    if (name != kCommitMarker) by_name[name] = &o;  // a commit made again replaces the old marker
+    if (o.key != kCommitMarker) by_name[o.key] = &o;  // a commit made again replaces the old marker
   }
   std::vector<std::string> names;
   if (shards == nullptr) {
@@ -81,27 +82,68 @@ Result<std::string> WriteCommitMarker(ObjectStore& store, const ObjectUrl& prefi
                            {"bytes", bytes},
                            {"contents", list}};
   if (shards != nullptr) marker["shards"] = shards->size();
-  std::string text = marker.dump(1) + "\n";
+  return marker.dump(1) + "\n";
+}
+
+Result<std::string> WriteCommitMarker(ObjectStore& store, const ObjectUrl& prefix_url,
+                                      const std::vector<std::string>* shards) {
+  std::string prefix = prefix_url.key;
+  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  std::string where = prefix_url.WithKey(prefix).ToString();
+  SHOAL_ASSIGN_OR_RETURN(auto objects, ListAll(store, prefix));
+  for (auto& o : objects) o.key = o.key.substr(prefix.size());
+  SHOAL_ASSIGN_OR_RETURN(std::string text, CommitMarkerText(where, objects, shards));
   SHOAL_RETURN_IF_ERROR(store.PutObject(prefix + kCommitMarker, text).status().WithContext(
       "writing " + where + kCommitMarker));
   return text;
 }
 
-Status VerifyCommitMarker(const std::string& marker_json, const std::vector<ObjectInfo>& listed) {
+namespace {
+Result<nlohmann::json> ParseMarker(const std::string& marker_json) {
   auto marker = nlohmann::json::parse(marker_json, nullptr, false);
   if (marker.is_discarded() || !marker.is_object() || !marker.contains("contents") || !marker["contents"].is_array()) {
     return Status::Corruption(std::string(kCommitMarker) + " is not a commit marker (no JSON \"contents\" list)");
   }
+  for (const auto& entry : marker["contents"]) {
+    if (!entry.is_object() || !entry.value("key", nlohmann::json()).is_string() ||
+        !entry.value("etag", nlohmann::json()).is_string()) {
+      return Status::Corruption(std::string(kCommitMarker) + " lists something that is not an object");
+    }
+  }
+  return marker;
+}
+}  // namespace
+
+Result<std::string> ResolveCommitMarker(const std::string& marker_json, const VersionResolver& resolve) {
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json marker, ParseMarker(marker_json));
+  for (auto& entry : marker["contents"]) {
+    auto now = resolve(entry["key"].get<std::string>(), entry["etag"].get<std::string>());
+    if (now.ok()) {
+      entry["etag"] = *now;
+    } else if (!now.status().IsNotFound()) {
+      return now.status();
+    }
+  }
+  return marker.dump(1) + "\n";
+}
+
+Status VerifyCommitMarker(const std::string& marker_json, const std::vector<ObjectInfo>& listed,
+                          const VersionResolver& resolve) {
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json marker, ParseMarker(marker_json));
   std::map<std::string, const ObjectInfo*> now;
   for (const auto& o : listed) now[o.key] = &o;
   for (const auto& entry : marker["contents"]) {
-    if (!entry.is_object()) return Status::Corruption(std::string(kCommitMarker) + " lists something that is not an object");
     std::string key = entry.value("key", std::string());
     uint64_t size = entry.value("size", uint64_t{0});
     std::string etag = entry.value("etag", std::string());
     auto it = now.find(key);
     if (it == now.end()) return Status::PreconditionFailed(key + " is missing");
-    if (it->second->size != size || it->second->etag != etag) {
+    bool same = it->second->etag == etag;
+    if (!same && resolve) {
+      auto became = resolve(key, etag);
+      same = became.ok() && *became == it->second->etag;
+    }
+    if (it->second->size != size || !same) {
       return Status::PreconditionFailed(key + " changed after the commit (now " + std::to_string(it->second->size) +
                                         " bytes, ETag " + it->second->etag + "; the marker has " + std::to_string(size) +
                                         " bytes, ETag " + etag + ")");

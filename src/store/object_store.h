@@ -72,12 +72,17 @@ struct ListOptions {
   std::string delimiter;          // "/" groups keys into common prefixes; empty lists all keys
   std::string continuation;       // from the previous page's next_continuation
   uint32_t max_keys = 1000;
+  // Through a cache node only: when the object store cannot be reached, answer with what the
+  // cluster holds that is not yet uploaded (ListPage::incomplete says so) instead of failing.
+  // For a person looking (`shoal ls`); never for a copy or delete that must see every key.
+  bool allow_incomplete = false;
 };
 
 struct ListPage {
   std::vector<ObjectInfo> objects;     // in key order
   std::vector<std::string> prefixes;   // common prefixes when a delimiter was given
   std::string next_continuation;       // empty on the last page
+  std::string incomplete;              // set (why) when objects the store holds may be missing
 };
 
 // One object being written in parts. Parts may be written concurrently, in any order, from any
