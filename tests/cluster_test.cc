@@ -549,8 +549,9 @@ TEST_P(ClusterTest, FlushWaitThroughASurvivorWaitsForAWriteHeldOnlyAsACopy) {
             testing::PatternSha256(13, size));
 }
 
-// The node that took a write completes its copy on the holder before it journals the write
-// itself; a holder asking about the write in between must keep its copy. Node 0's journal
+// The node that took a write journals it after its copy is complete on the holder, or, for a
+// write of one chunk (this one), while the copy is completed; a holder asking about the write
+// before the origin's record is on disk must keep its copy. Node 0's journal
 // fsync is slowed by 2.5 s (the fault shim, LD_PRELOAD), so the holder asks several times in
 // that window: before the fix it heard "unknown" and dropped the copy, and the write was
 // acknowledged on one node. Here the copy survives the acknowledgement, and when node 0 then

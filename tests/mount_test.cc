@@ -327,6 +327,39 @@ TEST_F(MountTest, CopyATreeInAndOut) {
   }
 }
 
+// Small files cost the node one request each way: `cp -r` into a directory the mount makes
+// asks nothing about the names it creates there (the mount found it empty), only writes them;
+// reading each by name is its lookup and its read, the open asking nothing again. Counted at
+// the node (shoal_requests_total), which counts every request a client sends it.
+TEST_F(MountTest, SmallFilesCostTheNodeOneRequestEachWay) {
+  constexpr int kFiles = 40;
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("small/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  std::string src = files_.path() + "/small";
+  fs::create_directories(src);
+  for (int i = 0; i < kFiles; i++) ASSERT_TRUE(testing::WritePatternFile(src + "/f" + std::to_string(i), i + 1, 4096));
+  const std::string requests = "shoal_requests_total";
+  uint64_t before = testing::NodeMetric(node_.Endpoint(), requests);
+  auto in = testing::RunCommand({"cp", "-r", src, a.path() + "/copy"});
+  ASSERT_EQ(in.exit_code, 0) << in.err << a.Log();
+  // copy/ looked up four times before it exists (cp's open and stat of it, the kernel's lookup
+  // for the mkdir, the mkdir's own), a HEAD and a listing each; then one PUT per file, and the
+  // read of /metrics itself. (It was 3 per file: a HEAD and a listing of each name first.)
+  EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), requests) - before, 8u + kFiles + 1u);
+
+  Mount b;  // nothing known of the files
+  ASSERT_TRUE(b.Start(Url("small/"), {"--cache", node_.Endpoint()}).ok()) << b.Log();
+  before = testing::NodeMetric(node_.Endpoint(), requests);
+  for (int i = 0; i < kFiles; i++) {
+    std::string name = "/copy/f" + std::to_string(i);
+    ASSERT_EQ(testing::FileSha256(b.path() + name), testing::FileSha256(src + "/f" + std::to_string(i))) << name;
+  }
+  // copy/'s lookup (a HEAD, then a listing: it is a directory), the node's cluster view (once
+  // per mount, at its first read), then per file a HEAD (lookup) and a GET, and the read of
+  // /metrics. (It was 3 per file: the open asked again.)
+  EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), requests) - before, 3u + 2u * kFiles + 1u);
+}
+
 // A reader (another process, on another mount and on the writer's own) never sees part of a
 // file being written: it is absent until the writer closes it, then whole.
 TEST_F(MountTest, AReaderSeesTheWholeFileOnlyAfterClose) {

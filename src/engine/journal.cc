@@ -133,13 +133,15 @@ Status Journal::Put(const UploadRecord& record) {
 }
 
 Status Journal::Remove(const std::string& id) {
-  std::lock_guard<std::mutex> write(write_mu_);
-  if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing journal record " + id, errno);
   {
+    std::lock_guard<std::mutex> write(write_mu_);
+    if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing journal record " + id, errno);
     std::lock_guard<std::mutex> lock(mu_);
     records_.erase(id);
   }
-  if (sync_) SyncDirectory(dir_);  // best effort: the record is gone either way
+  // Best effort (the record is gone either way), and outside write_mu_: a Put (a write
+  // waiting for its acknowledgement) does not wait behind this sync.
+  if (sync_) SyncDirectory(dir_);
   return Status::Ok();
 }
 

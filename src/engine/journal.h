@@ -68,7 +68,8 @@ class Journal {
 
   std::string dir_;
   bool sync_;
-  // write_mu_ serializes changes to the files (held across their fsyncs); mu_ guards the
+  // write_mu_ serializes changes to the files (held across their fsyncs, except a removal's
+  // directory sync, which is best effort); mu_ guards the
   // records in memory, so readers never wait for a disk: a record is seen once it is durable.
   std::mutex write_mu_;
   std::mutex mu_;

@@ -97,6 +97,8 @@ class InitPatch {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// An open to read takes a file's size and ETag learned this recently as they are (ResolveToOpen).
+constexpr std::chrono::milliseconds kOpenReuse{1000};
 
 int ErrnoOf(const Status& st) {
   switch (st.code()) {
@@ -218,6 +220,12 @@ class Fs {
         if (d != dirs_.end() && d->second > Clock::now()) return Found{true, false, {}};
       }
       if (made_dirs_.count(path)) return Found{true, false, {}};
+      // A directory this mount made, found empty then: within the TTL, a name under it is
+      // what this mount put there (above), else nothing (cp -r asks about every file first).
+      if (!fresh) {
+        auto e = empty_dirs_.find(Parent(path));
+        if (e != empty_dirs_.end() && e->second > Clock::now() && !path.empty()) return Status::NotFound(path);
+      }
     }
     auto f = client_->Stat(Url(path));
     if (f.ok()) {
@@ -232,6 +240,21 @@ class Fs {
     std::lock_guard<std::mutex> lock(mu_);
     dirs_[path] = Clock::now() + Ttl();
     return Found{true, false, {}};
+  }
+
+  // What `path` is, for an open to read: as Resolve(path, true), except that a file's size and
+  // ETag learned in the last kOpenReuse (the lookup just before this open, a listing) are not
+  // asked again. The node trusts what it knows for its own --metadata-ttl anyway.
+  Result<Found> ResolveToOpen(const std::string& path) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto a = attrs_.find(path);
+      const auto now = Clock::now();
+      if (a != attrs_.end() && !writing_.count(path) && a->second.second > now && a->second.second - Ttl() > now - kOpenReuse) {
+        return Found{false, false, a->second.first};
+      }
+    }
+    return Resolve(path, true);
   }
 
   // Whether anything is under directory `path`: listed (its own marker object aside; with a
@@ -406,7 +429,14 @@ class Fs {
           RememberFile(o.key.substr(root_.key.size()), info);
         }
       }
-      for (const auto& p : page.prefixes) add(p, true);
+      for (const auto& p : page.prefixes) {
+        add(p, true);
+        // A lookup of it (find, ls -R) then asks nothing: it is a directory.
+        if (p.size() > prefix.size() + 1 && p.back() == '/') {
+          std::lock_guard<std::mutex> lock(mu_);
+          dirs_[p.substr(root_.key.size(), p.size() - root_.key.size() - 1)] = Clock::now() + Ttl();
+        }
+      }
       d->continuation = page.next_continuation;
       d->listed = d->continuation.empty();
       return Status::Ok();
@@ -474,7 +504,8 @@ class Fs {
     h->existing = false;
     std::lock_guard<std::mutex> lock(mu_);
     writing_[h->path] = h;
-    attrs_.erase(h->path);
+    // A version of it is known: should this write be abandoned, that one is still there.
+    if (attrs_.erase(h->path) > 0) empty_dirs_.erase(Parent(h->path));
     return Status::Ok();
   }
 
@@ -512,7 +543,7 @@ class Fs {
     if (mode != O_WRONLY && !h->writer) {
       // The version current now (its ETag pins every read); the kernel keeps its cached pages
       // when the version is the one it cached.
-      auto f = Resolve(path, true);
+      auto f = ResolveToOpen(path);
       if (!f.ok()) return Fail(req, "open " + path, f.status(), f.status().code() == Code::kNotFound);
       if (f->writing) return (void)fuse_reply_err(req, ENOENT);  // appears whole, at close
       auto r = client_->OpenRead(Url(path), f->info);
@@ -603,6 +634,8 @@ class Fs {
     }
     if (!info.ok()) {
       h->failed = info.status();
+      std::lock_guard<std::mutex> lock(mu_);
+      empty_dirs_.erase(Parent(h->path));  // an earlier version may be there: ask from now on
       return h->failed;
     }
     info->key = h->path;
@@ -697,6 +730,7 @@ class Fs {
     {
       std::lock_guard<std::mutex> lock(mu_);
       made_dirs_.insert(path);
+      empty_dirs_[path] = Clock::now() + Ttl();  // nothing was under it: no object, no key below
     }
     ReplyEntry(req, path, Found{true, false, {}});
   }
@@ -714,6 +748,7 @@ class Fs {
     std::lock_guard<std::mutex> lock(mu_);
     made_dirs_.erase(path);
     dirs_.erase(path);
+    empty_dirs_.erase(path);
     fuse_reply_err(req, 0);
   }
 
@@ -741,6 +776,7 @@ class Fs {
       std::lock_guard<std::mutex> lock(mu_);
       made_dirs_.erase(from);
       dirs_.erase(from);
+      empty_dirs_.erase(from);
       made_dirs_.insert(to);
       Move(from, to);
       return (void)fuse_reply_err(req, 0);
@@ -831,6 +867,7 @@ class Fs {
   std::unordered_map<std::string, std::pair<ObjectInfo, Clock::time_point>> attrs_;  // files
   std::unordered_map<std::string, Clock::time_point> dirs_;                         // directories seen
   std::set<std::string> made_dirs_;                                                 // mkdir here, nothing under yet
+  std::unordered_map<std::string, Clock::time_point> empty_dirs_;                   // mkdir here, found empty: until
   std::unordered_map<std::string, Handle*> writing_;                                // files being written
   std::unordered_map<fuse_ino_t, std::string> etags_;                               // version last opened
   std::string mountpoint_;

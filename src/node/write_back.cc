@@ -15,6 +15,8 @@ namespace shoal::node {
 namespace {
 // What a failed write's error adds: the writer knows nothing of it was kept.
 constexpr const char* kNotAcknowledged = " (nothing of it was acknowledged; earlier writes are intact)";
+// A writer's first chunk buffer (Writer::Space); it doubles from there.
+constexpr uint64_t kFirstBuffer = 256 << 10;
 }  // namespace
 
 using proto::ReplicaChunkPath;
@@ -293,9 +295,13 @@ void WriteBack::ReleaseStaged(uint64_t n) {
 }
 
 std::pair<char*, size_t> Writer::Space() {
+  // The chunk's buffer grows as its bytes come, doubling up to a chunk: a small object costs
+  // what it holds, not a whole chunk allocated (and zeroed) per write.
   const uint64_t chunk = wb_->options_.chunk_size;
-  if (buffer_.size() != chunk) buffer_.resize(chunk);
-  return {buffer_.data() + fill_, static_cast<size_t>(chunk - fill_)};
+  if (fill_ == buffer_.size() && buffer_.size() < chunk) {
+    buffer_.resize(static_cast<size_t>(std::min<uint64_t>(chunk, std::max<uint64_t>(kFirstBuffer, 2 * buffer_.size()))));
+  }
+  return {buffer_.data() + fill_, buffer_.size() - fill_};
 }
 
 Status Writer::Commit(size_t n) {
@@ -325,8 +331,6 @@ Status Writer::Append(const char* data, size_t len) {
 
 Result<ObjectInfo> Writer::Finish() {
   if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
-  SHOAL_RETURN_IF_ERROR(
-      wb_->chunks_->Sync(WriteChunkKeys(url_, id_, chunks_)).WithContext("writing " + url_ + kNotAcknowledged));
   engine::UploadRecord r;
   r.id = id_;
   r.url = url_;
@@ -334,21 +338,54 @@ Result<ObjectInfo> Writer::Finish() {
   r.chunk_size = wb_->options_.chunk_size;
   r.created_unix_ms = UnixMillis();
   r.meta = meta_;
-  // Every copy complete and fsynced on its node before the acknowledgement.
-  for (; !sends_.empty(); sends_.pop_front()) SHOAL_RETURN_IF_ERROR(Collect(sends_.front()));
-  for (size_t i = 0; i < replicas_.size(); i++) {
-    const cluster::Peer peer = replicas_[i];
-    Status committed = wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false),
-                                           proto::ReplicaCommitBody(r.meta));
-    if (committed.code() == Code::kUnavailable) {  // died since its chunks went: another node takes its place
-      SHOAL_RETURN_IF_ERROR(ReplaceHolder(peer.member.id, committed));
-      i--;  // commit on the node now at i
-      continue;
-    }
-    SHOAL_RETURN_IF_ERROR(committed.WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
-  }
   for (const auto& peer : replicas_) r.replicas.push_back(peer.member.id);
-  {
+  // With copies to make, this node's part runs beside them: its chunks are synced, and a write
+  // whose upload has not begun (no multipart upload to name in its record) is journaled, while
+  // every copy is completed and synced on its node. The write is acknowledged once both are
+  // done; a record journaled for a write whose copies then fail is removed.
+  const bool early = !replicas_.empty() && !streaming_;
+  auto local = [this, keys = WriteChunkKeys(url_, id_, chunks_), r, early]() -> Status {
+    SHOAL_RETURN_IF_ERROR(wb_->chunks_->Sync(keys).WithContext("writing " + url_ + kNotAcknowledged));
+    if (early) SHOAL_RETURN_IF_ERROR(wb_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
+    return Status::Ok();
+  };
+  std::future<Status> local_done;  // (a returning Finish waits for it: std::async's future joins)
+  if (replicas_.empty()) {
+    SHOAL_RETURN_IF_ERROR(local());
+  } else {
+    local_done = std::async(std::launch::async, local);
+  }
+  // Every copy complete and fsynced on its node before the acknowledgement.
+  auto complete_copies = [&]() -> Status {
+    for (; !sends_.empty(); sends_.pop_front()) SHOAL_RETURN_IF_ERROR(Collect(sends_.front()));
+    for (size_t i = 0; i < replicas_.size(); i++) {
+      const cluster::Peer peer = replicas_[i];
+      Status committed = wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false),
+                                             proto::ReplicaCommitBody(r.meta));
+      if (committed.code() == Code::kUnavailable) {  // died since its chunks went: another node takes its place
+        SHOAL_RETURN_IF_ERROR(ReplaceHolder(peer.member.id, committed));
+        i--;  // commit on the node now at i
+        continue;
+      }
+      SHOAL_RETURN_IF_ERROR(committed.WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
+    }
+    return Status::Ok();
+  };
+  Status copies = complete_copies();
+  if (local_done.valid()) {
+    Status st = local_done.get();
+    if (early && st.ok() && !copies.ok()) wb_->journal_->Remove(id_).IgnoreError();  // never acknowledged
+    SHOAL_RETURN_IF_ERROR(st);
+  }
+  SHOAL_RETURN_IF_ERROR(copies);
+  std::vector<std::string> holders;
+  for (const auto& peer : replicas_) holders.push_back(peer.member.id);
+  if (early) {
+    if (holders != r.replicas) {  // a holder was replaced meanwhile: the record names the new one
+      r.replicas = holders;
+      SHOAL_RETURN_IF_ERROR(wb_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
+    }
+  } else {
     // The upload its parts went to so far, if it began: named in the record, so a restart
     // resumes it rather than leaving it open in the store.
     std::lock_guard<std::mutex> lock(wb_->upload_ids_mu_);

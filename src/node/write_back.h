@@ -48,7 +48,8 @@ class Writer {
   Status Commit(size_t n);
   // Stores the last chunk, makes every copy complete on its node, journals the object
   // (fsynced) and queues its upload: once this returns ok the write is acknowledged and
-  // survives a crash. Returns the local version.
+  // survives a crash. This node's sync (and the journal record of a write not yet uploading)
+  // overlaps the copies' completion. Returns the local version.
   Result<ObjectInfo> Finish();
 
  private:
@@ -72,7 +73,7 @@ class Writer {
   std::string url_;
   std::string id_;
   ObjectMeta meta_;     // journaled with the write, given to the store by its upload
-  std::string buffer_;  // the chunk being filled: chunk_size bytes, fill_ of them written
+  std::string buffer_;  // the chunk being filled, fill_ bytes of it written (it grows to chunk_size)
   size_t fill_ = 0;
   uint64_t chunks_ = 0;
   uint64_t stored_ = 0;  // chunks on this node's disk (chunks_, or one more inside Flush)
