@@ -349,11 +349,13 @@ Result<ObjectInfo> Writer::Finish() {
     if (early) SHOAL_RETURN_IF_ERROR(wb_->journal_->Put(r).WithContext("journaling " + url_ + kNotAcknowledged));
     return Status::Ok();
   };
-  std::future<Status> local_done;  // (a returning Finish waits for it: std::async's future joins)
+  std::future<Status> local_done;  // on the copy pool, whose tasks wait for none of its own
   if (replicas_.empty()) {
     SHOAL_RETURN_IF_ERROR(local());
   } else {
-    local_done = std::async(std::launch::async, local);
+    std::packaged_task<Status()> task(std::move(local));
+    local_done = task.get_future();
+    wb_->copy_pool_->Submit(std::move(task));
   }
   // Every copy complete and fsynced on its node before the acknowledgement.
   auto complete_copies = [&]() -> Status {
