@@ -129,6 +129,10 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "Whole chunks kept in memory after a read or fetch, so small reads of a warm object do "
                  "not read a chunk file each (0: none)")
       ->capture_default_str();
+  app.add_option("--sendfile", o.sendfile,
+                 "Send chunks on disk to plain-HTTP clients and peers with sendfile(2), from the page cache "
+                 "(false: read into memory and written, as for TLS)")
+      ->capture_default_str();
   app.add_option("--fetch-threads", o.fetch_threads,
                  "Chunks fetched from peers and the object store at once (default: 2 per core, at least 4)");
   app.add_option("--idle-timeout", idle_timeout,

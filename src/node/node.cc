@@ -256,6 +256,8 @@ std::string Node::MetricsText() {
           "(rather than read the store).", metrics_.restart_waits);
   counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",
           metrics_.bytes_served_peers);
+  counter("sendfile_bytes_total", "Object bytes sent from chunk files by sendfile (part of bytes_served; plain "
+          "connections only, never TLS).", metrics_.sendfile_bytes);
   counter("bytes_served_local_total", "Object bytes sent over the Unix socket, to clients on this host (part of "
           "bytes_served; not paced by --egress-limit).", metrics_.bytes_served_local);
   counter("connections_refused_total", "Requests answered 503 Busy at once: the node was serving --max-connections.",
@@ -343,6 +345,7 @@ std::string Node::MetricsText() {
   gauge("cache_pinned_bytes", "Chunk bytes not yet uploaded (not evictable).", s.pinned_bytes);
   counter("cache_evictions_total", "Chunks evicted.", s.evictions);
   counter("cache_corruptions_total", "Chunks that failed their checksum.", s.corruptions);
+  counter("cache_checks_total", "Chunk payloads read from disk and checked against their checksum.", s.checks);
   return out.str();
 }
 

@@ -87,6 +87,9 @@ struct NodeOptions {
   // Whole chunks kept in memory after a read or a fetch (engine::HotChunks), so small reads of
   // a warm object cost no chunk-file read each; 0: none.
   uint64_t memory_cache = 128ull << 20;
+  // Chunks on disk are sent to plain (not TLS) connections with sendfile(2) from their files
+  // (engine::ChunkStore::OpenFile); false: read into memory and written, as TLS is.
+  bool sendfile = true;
 };
 
 }  // namespace shoal::node
