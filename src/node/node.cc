@@ -290,6 +290,8 @@ std::string Node::MetricsText() {
   counter("memory_cache_hits_total", "Chunk reads served from the chunks kept in memory (--memory-cache).", reads_->hot().hits());
   gauge("memory_cache_bytes", "Chunk bytes kept in memory (--memory-cache).", reads_->hot().bytes());
   gauge("serve_queue", "Blocking request work waiting for a serve thread.", serve_pool_ ? serve_pool_->queued() : 0);
+  counter("peer_connection_waits_total", "Calls to another node that waited for one of the --peer-connections "
+          "connections to it to be free.", cluster_->connection_waits());
   counter("peer_busy_total", "Peers that answered busy (at their connection cap); the chunk was asked again.",
           metrics_.peer_busy);
   counter("fan_in_redirects_total", "Nodes asking for a chunk this node was already sending that it sent to a "
