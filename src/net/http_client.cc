@@ -183,7 +183,8 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   if (curl == nullptr && max_per_server_ > 0 && std::chrono::steady_clock::now() >= deadline) {
     return Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) + ": all " +
                                std::to_string(max_per_server_) + " connections to " + key +
-                               " stayed busy for the request's whole timeout");
+                               " stayed busy for the request's whole timeout")
+        .WithDetail(Detail::kConnectionsBusy);
   }
   if (curl == nullptr) return Status::IOError("could not create an HTTP handle (out of memory?)");
   curl_easy_reset(curl);  // keeps the live connection

@@ -312,6 +312,7 @@ TEST(Client, ARequestWaitingForABusyServerGivesUpAtItsTimeout) {
   busy.join();
   EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("stayed busy"), std::string::npos) << st.ToString();
+  EXPECT_EQ(st.detail(), Detail::kConnectionsBusy);
   EXPECT_EQ(server.accepted(), 1);
 }
 
