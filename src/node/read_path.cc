@@ -371,7 +371,8 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
     }
     if (as_file != nullptr) {
       // From the file even when the chunk is also in memory: the bytes go from the page cache
-      // to the socket without a copy through this process. Corrupt (and dropped): as a miss.
+      // to the socket without a copy through this process. Any failure (corrupt and dropped,
+      // say) falls through to memory, Get and a fetch, as a failed Get does.
       auto file = chunks_->OpenFile(key, as_file->from, as_file->len);
       if (file.ok()) {
         metrics_->chunk_hits++;
@@ -383,7 +384,6 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
         }
         return ChunkSource{nullptr, nullptr, std::shared_ptr<engine::ChunkFile>(std::move(file).value())};
       }
-      if (file.status().code() != Code::kNotFound && file.status().code() != Code::kCorruption) return file.status();
     }
     if (auto hot = hot_.Get(id)) return held(std::move(hot));
     auto cached = chunks_->Get(key);
