@@ -7,6 +7,8 @@
 #   bash bench/node_read_bench.sh [--size 1GiB] [--runs 3] [--latency-ms 20] [--bandwidth 100MB]
 #        [--out bench/results]
 #
+# SHOALD_FLAGS: more flags for shoald (e.g. "--sendfile false", to measure the buffered path).
+#
 # Every run is done twice: with Azurite raw, and behind the shaping proxy (--latency-ms to
 # first byte, --bandwidth per connection). "shoal cat (no cache)" reads the store directly.
 #
@@ -47,7 +49,7 @@ start_caches() {
   local run="$1" up="$2"
   rclone_conf "$TMP/rclone.conf" "http://127.0.0.1:$up/$AZ_ACCOUNT"
   NODE_PORT=$(free_port)
-  AZURE_STORAGE_CONNECTION_STRING="$(azurite_connection "$up")" "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald-$run" --capacity 8GiB > "$TMP/shoald.log" 2>&1 &
+  AZURE_STORAGE_CONNECTION_STRING="$(azurite_connection "$up")" "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --data-dir "$TMP/shoald-$run" --capacity 8GiB ${SHOALD_FLAGS:-} > "$TMP/shoald.log" 2>&1 &
   NODE_PID=$!; PIDS+=($NODE_PID)
   wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; exit 1; }
 

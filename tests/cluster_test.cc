@@ -8,10 +8,13 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <map>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -229,6 +232,71 @@ TEST_P(ClusterTest, AReadSurvivesANodeKilledUnderIt) {
   uint64_t survivors = 0;
   for (int i : {0, 1, 3}) survivors += NodeMetric(Endpoint(i), "shoal_store_get_bytes_total");
   EXPECT_LT(survivors, size) << "the survivors fetched only their own chunks and the dead node's";
+}
+
+// The established TCP connections process `pid` holds to 127.0.0.1:`port` now (its socket
+// descriptors matched against /proc/net/tcp).
+int ConnectionsTo(pid_t pid, int port) {
+  std::set<std::string> inodes;
+  for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    std::string link = std::filesystem::read_symlink(e.path(), ec).string();
+    if (!ec && StartsWith(link, "socket:[")) inodes.insert(link.substr(8, link.size() - 9));
+  }
+  char want[16];
+  std::snprintf(want, sizeof(want), "0100007F:%04X", port);
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // the column names
+  int n = 0;
+  while (std::getline(tcp, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    in >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+    if (remote == want && state == "01" && inodes.count(inode)) n++;
+  }
+  return n;
+}
+
+// Node 0 serves 16 readers of an object cold at once with 8 fetch threads, about half of whose
+// chunks node 1 owns, through a slow store: its calls to node 1 overlap, yet it never holds more
+// than --peer-connections (2) connections to it, sampled every few ms and counted by what node 1
+// accepted; the calls past them waited for one, and every reader got every byte right.
+TEST_P(ClusterTest, ANodeKeepsAtMostPeerConnectionsToAnotherUnderLoad) {
+  const uint64_t size = 128 * kMiB;
+  const std::string want = PutObject("conns/data.bin", 12, size);
+  extra_ = {"--peer-connections", "2", "--fetch-threads", "8"};
+  StartCluster(2);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.latency_ms = 100}).ok());
+  const uint64_t accepted = NodeMetric(Endpoint(1), "shoal_connections_accepted_total");
+  std::atomic<bool> done{false};
+  int most = 0, samples = 0;
+  std::thread sampler([&] {
+    while (!done) {
+      most = std::max(most, ConnectionsTo(nodes_[0]->Pid(), ports_[1]));
+      samples++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::vector<CommandResult> results(16);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 16; i++) {
+    readers.emplace_back([&, i] {
+      results[i] = testing::RunCommand({"bash", "-c", "curl -sSf 'http://" + Endpoint(0) +
+                                                          "/v1/object?url=az%3A%2F%2F" + kBucket +
+                                                          "%2Fconns%2Fdata.bin' | sha256sum"});
+    });
+  }
+  for (auto& t : readers) t.join();
+  done = true;
+  sampler.join();
+  for (int i = 0; i < 16; i++) EXPECT_EQ(results[i].out.substr(0, 64), want) << i << ": " << results[i].err;
+  EXPECT_GT(NodeMetric(Endpoint(0), "shoal_peer_fetches_total"), 0u) << "node 1's chunks came from node 1";
+  EXPECT_GT(NodeMetric(Endpoint(0), "shoal_peer_connection_waits_total"), 0u) << "calls waited for a connection";
+  EXPECT_GE(most, 1) << samples << " samples";
+  EXPECT_LE(most, 2) << samples << " samples";
+  // Node 1 accepted at most 2 connections from node 0 meanwhile (and this read of its metrics).
+  EXPECT_LE(NodeMetric(Endpoint(1), "shoal_connections_accepted_total") - accepted, 2u + 1u);
 }
 
 // A node stopped with SIGTERM that does not come back (static membership: it stays a member).

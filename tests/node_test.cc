@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -122,6 +123,50 @@ TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {
   auto stats = world->proxy.Stats();
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->upstream_response_bytes, 8ull << 20) << "exactly the corrupted chunk is fetched again";
+}
+
+// A warm read goes from the chunk files to the socket with sendfile, every byte of it, and
+// without hashing again pages the fetch wrote and that never left memory; once they have left
+// (dropped from the page cache), each chunk is read and checked again before it is sent.
+TEST_F(NodeTest, AWarmReadIsSentWithSendfileAndChunksOutOfMemoryAreCheckedFirst) {
+  const uint64_t size = (20ull << 20) + 12345;  // 3 chunks, the last one partial
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port()).ok()) << node.Log();
+  std::string url = PutObject("sendfile/obj", 11, size);
+  std::string want = testing::PatternSha256(11, size);
+  auto cold = testing::CatThroughNode(url, node.Endpoint());
+  ASSERT_EQ(cold.exit_code, 0) << cold.err;
+  ASSERT_EQ(Trim(cold.out), want);
+  ASSERT_TRUE(testing::Until([&] { return Metric(node.Endpoint(), "shoal_cache_bytes") == size; },
+                             std::chrono::seconds(30)));
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_sendfile_bytes_total"), 0u) << "cold, the bytes followed the fetch";
+
+  auto warm_read = [&](uint64_t expect_checks, const char* what) {
+    const uint64_t sent = Metric(node.Endpoint(), "shoal_sendfile_bytes_total");
+    const uint64_t served = Metric(node.Endpoint(), "shoal_bytes_served_total");
+    const uint64_t checks = Metric(node.Endpoint(), "shoal_cache_checks_total");
+    auto warm = testing::CatThroughNode(url, node.Endpoint());
+    ASSERT_EQ(warm.exit_code, 0) << warm.err;
+    EXPECT_EQ(Trim(warm.out), want) << what;
+    EXPECT_EQ(Metric(node.Endpoint(), "shoal_sendfile_bytes_total") - sent, size) << what;
+    EXPECT_EQ(Metric(node.Endpoint(), "shoal_bytes_served_total") - served, size) << what;
+    EXPECT_EQ(Metric(node.Endpoint(), "shoal_cache_checks_total") - checks, expect_checks) << what;
+  };
+  warm_read(0, "pages written by the fetch, never out of memory");
+  // Out of the page cache: the next read of each chunk comes from the disk, and is checked.
+  int files = 0;
+  for (auto& e : fs::recursive_directory_iterator(node.DataDir() + "/chunks")) {
+    if (!e.is_regular_file()) continue;
+    int fd = ::open(e.path().c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::fdatasync(fd), 0);  // dirty pages would stay
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+    files++;
+  }
+  ASSERT_EQ(files, 3);
+  warm_read(3, "every chunk out of memory");
+  warm_read(0, "checked, and back in memory");
 }
 
 TEST_F(NodeTest, RangesThroughTheNodeMatchTheObject) {

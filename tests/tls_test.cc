@@ -96,6 +96,38 @@ TEST_F(TlsTest, AClusterServesAndCopiesOverHttpsWithVerifiedPeers) {
   }
 }
 
+// sendfile sends a chunk file's bytes as they are, so a TLS connection gets its bytes read into
+// memory and encrypted: a warm read over HTTPS sends none with sendfile, while the same node's
+// Unix socket (plain) sends every byte with it.
+TEST_F(TlsTest, AWarmReadOverTlsIsNotSentWithSendfileButThePlainSocketIs) {
+  const std::string socket = dir_.path() + "/node.sock";
+  StartCluster(1, tls_.cert, {"--socket", socket});
+  const uint64_t size = (20ull << 20) + 5;
+  std::string file = dir_.path() + "/payload";
+  ASSERT_TRUE(testing::WritePatternFile(file, 9, size));
+  auto cp = testing::RunCommand({testing::ShoalBinary(), "cp", "-q", file, Url("tls/plain")},
+                                testing::Servers().azurite.ClientEnv());
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  const std::string want = testing::FileSha256(file);
+  auto cat = [&](const std::string& cache) {
+    auto r = testing::RunCommand({"bash", "-c", testing::ShoalBinary() + " cat --cache " + cache + " --tls-ca " +
+                                                    tls_.cert + " " + Url("tls/plain") + " | sha256sum"},
+                                 testing::Servers().azurite.ClientEnv());
+    return r.out.substr(0, 64) + r.err;
+  };
+  ASSERT_EQ(cat("https://" + Endpoint(0)), want) << nodes_[0]->Log();  // cold: fetched
+  ASSERT_TRUE(Until([&] { return testing::NodeMetric(Metrics(0), "shoal_cache_bytes") == size; },
+                    std::chrono::seconds(30)));
+  uint64_t served = testing::NodeMetric(Metrics(0), "shoal_bytes_served_total");
+  EXPECT_EQ(cat("https://" + Endpoint(0)), want);
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_bytes_served_total") - served, size);
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_sendfile_bytes_total"), 0u) << "TLS: read into memory, encrypted";
+  served = testing::NodeMetric(Metrics(0), "shoal_bytes_served_total");
+  EXPECT_EQ(cat("unix:" + socket), want);
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_bytes_served_total") - served, size);
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_sendfile_bytes_total"), size) << "the plain socket: sendfile";
+}
+
 // A client that does not trust the node's certificate, or speaks plain HTTP to it, gets
 // nothing: an error that says what to do, a handshake failure counted, nothing written.
 TEST_F(TlsTest, AWrongCaOrPlainHttpIsRefusedAndWritesNothing) {

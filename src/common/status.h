@@ -32,6 +32,10 @@ enum class Detail : uint8_t {
   // With kUnavailable: no connection could be made (refused, no such Unix socket), so nothing
   // reached the server, which most likely is not running there.
   kConnectFailed,
+  // With kUnavailable: every connection the client may hold to the server (a bound of its
+  // own) stayed busy for the request's whole timeout, so nothing was sent. Says nothing of
+  // the server's health.
+  kConnectionsBusy,
 };
 
 // The result of an operation: a code and, unless kOk, a message that says what failed, on

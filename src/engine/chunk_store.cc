@@ -1,10 +1,12 @@
 #include "engine/chunk_store.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 #include <cstring>
@@ -57,6 +59,26 @@ Status ReadAll(int fd, char* data, size_t len, uint64_t offset, const std::strin
 
 std::string EncodeKey(const ChunkKey& key) {
   return key.object + '\0' + key.version + '\0' + std::to_string(key.index);
+}
+
+int64_t CtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+}
+
+// Whether every page of bytes [offset, offset + len) of the open file `fd` (`size` bytes) is in
+// the page cache. False when it cannot tell.
+bool Resident(int fd, uint64_t size, uint64_t offset, uint64_t len) {
+  if (len == 0) return true;
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return false;
+  const uint64_t first = offset / page * page;
+  const uint64_t pages = (offset + len - first + page - 1) / page;
+  std::vector<unsigned char> in(pages);
+  bool all = ::mincore(static_cast<char*>(map) + first, offset + len - first, in.data()) == 0;
+  for (size_t i = 0; all && i < pages; i++) all = (in[i] & 1) != 0;
+  ::munmap(map, size);
+  return all;
 }
 
 }  // namespace
@@ -209,6 +231,12 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
     if (::rename(tmp.c_str(), path.c_str()) == 0) {
       it->second.ready = true;
       if (keep) it->second.fd = fd;
+      // Its pages in memory are the bytes just hashed (the ctime after the rename).
+      struct stat placed {};
+      if (::stat(path.c_str(), &placed) == 0) {
+        it->second.checked_ino = placed.st_ino;
+        it->second.checked_ctime = CtimeNs(placed);
+      }
       return Status::Ok();
     }
     st = Errno("renaming " + tmp, errno);
@@ -304,17 +332,124 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
     data.resize(h.payload_len);
     st = ReadAll(fd, data.data(), data.size(), sizeof(h) + h.key_len, path);
   }
-  ::close(fd);
   if (st.ok() && XXH3_64bits(data.data(), data.size()) != h.checksum) {
     st = Status::Corruption("checksum mismatch");
   }
+  struct stat fst {};
+  const bool stat_ok = st.ok() && ::fstat(fd, &fst) == 0;
+  ::close(fd);
   if (!st.ok()) {
     if (st.code() == Code::kCorruption) return corrupt(st.message());
     return st;
   }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.hits++;
+  stats_.checks++;
+  if (stat_ok) {
+    auto it = index_.find(id);
+    if (it != index_.end() && it->second.gen == gen) {
+      it->second.checked_ino = fst.st_ino;
+      it->second.checked_ctime = CtimeNs(fst);
+    }
+  }
   return data;
+}
+
+ChunkFile::~ChunkFile() { ::close(fd); }
+
+Result<std::unique_ptr<ChunkFile>> ChunkStore::OpenFile(const ChunkKey& key, uint64_t from, uint64_t len) {
+  std::string id = key.Id();
+  uint64_t gen = 0, checked_ino = 0;
+  int64_t checked_ctime = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(id);
+    if (it == index_.end() || !it->second.ready) {  // (not counted: the caller asks Get next)
+      return Status::NotFound("chunk " + key.ToString() + " is not cached");
+    }
+    gen = it->second.gen;
+    checked_ino = it->second.checked_ino;
+    checked_ctime = it->second.checked_ctime;
+    policy_.Touch(id);
+  }
+  std::string path = PathOf(id);
+  auto corrupt = [&](const std::string& why) -> Status {  // as in Get
+    std::vector<std::string> tombstones;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = index_.find(id);
+      if (it != index_.end() && it->second.gen == gen) DropLocked(id, &tombstones);
+      stats_.corruptions++;
+    }
+    UnlinkAll(tombstones);
+    return Status::Corruption("chunk " + key.ToString() + " failed its check (" + why +
+                              "); it was dropped: fetch it again");
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) return Errno("opening " + path, errno);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = index_.find(id);
+      if (it == index_.end() || it->second.gen != gen) {
+        return Status::NotFound("chunk " + key.ToString() + " is not cached");
+      }
+    }
+    return corrupt("its file is missing");
+  }
+  struct Closer {  // closes fd on every return but the last
+    int fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{fd};
+  Header h{};
+  struct stat fst {};
+  Status st = ReadAll(fd, reinterpret_cast<char*>(&h), sizeof(h), 0, path);
+  if (st.ok() && ::fstat(fd, &fst) != 0) st = Errno("checking " + path, errno);
+  if (st.ok() && std::memcmp(h.magic, kMagic, 8) != 0) st = Status::Corruption("bad magic");
+  if (st.ok() && h.key_len > 65536) st = Status::Corruption("bad key length");
+  std::string encoded;
+  if (st.ok()) {
+    encoded.resize(h.key_len);
+    st = ReadAll(fd, encoded.data(), encoded.size(), sizeof(h), path);
+  }
+  if (st.ok() && encoded != EncodeKey(key)) st = Status::Corruption("holds another chunk");
+  if (st.ok() && static_cast<uint64_t>(fst.st_size) != sizeof(h) + h.key_len + h.payload_len) {
+    st = Status::Corruption("its size is not its header's");
+  }
+  if (st.ok()) {  // a range past the payload: its pages are not the reader's concern, its length is
+    from = std::min<uint64_t>(from, h.payload_len);
+    len = std::min<uint64_t>(len, h.payload_len - from);
+  }
+  const uint64_t payload = sizeof(h) + h.key_len;
+  const bool trusted = st.ok() && checked_ino != 0 && fst.st_ino == checked_ino && CtimeNs(fst) == checked_ctime &&
+                       Resident(fd, fst.st_size, payload + from, len);
+  if (st.ok() && !trusted) {
+    // Read and check the whole payload, as Get does; it is in the page cache afterwards.
+    std::string data(h.payload_len, '\0');
+    st = ReadAll(fd, data.data(), data.size(), payload, path);
+    if (st.ok() && XXH3_64bits(data.data(), data.size()) != h.checksum) st = Status::Corruption("checksum mismatch");
+    if (st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.checks++;
+      auto it = index_.find(id);
+      if (it != index_.end() && it->second.gen == gen) {
+        it->second.checked_ino = fst.st_ino;
+        it->second.checked_ctime = CtimeNs(fst);
+      }
+    }
+  }
+  if (!st.ok()) {
+    if (st.code() == Code::kCorruption) return corrupt(st.message());
+    return st;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.hits++;
+  }
+  closer.fd = -1;
+  return std::make_unique<ChunkFile>(fd, payload, h.payload_len);
 }
 
 bool ChunkStore::Contains(const ChunkKey& key) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,6 +34,19 @@ struct ChunkStoreOptions {
   bool sync = true;         // pinned chunks: start their write-back in Put; Sync waits for it
 };
 
+// A chunk's payload as an open file, to send from the page cache (sendfile) without reading it
+// into memory. Owns its descriptor. The file stays whole while open, even if the chunk is
+// evicted meanwhile (only its name goes).
+struct ChunkFile {
+  ChunkFile(int f, uint64_t off, uint64_t len) : fd(f), offset(off), length(len) {}
+  ~ChunkFile();
+  ChunkFile(const ChunkFile&) = delete;
+  ChunkFile& operator=(const ChunkFile&) = delete;
+  const int fd;
+  const uint64_t offset;  // where the payload starts in the file
+  const uint64_t length;  // payload bytes
+};
+
 struct ChunkStoreStats {
   uint64_t chunks = 0;
   uint64_t bytes = 0;          // payload bytes stored
@@ -40,12 +55,15 @@ struct ChunkStoreStats {
   uint64_t misses = 0;
   uint64_t evictions = 0;
   uint64_t corruptions = 0;    // chunks that failed their checksum and were dropped
+  uint64_t checks = 0;         // payloads read and checked against their checksum
 };
 
 // Chunks on local disk, one file each: a header (magic, payload length, XXH3-64 checksum of
 // the payload, the key) and the payload, written to a temp file and renamed into place.
-// Every read checks the checksum; a chunk that fails it is deleted and reported as
-// kCorruption, so the caller fetches it again. Open() rebuilds the index by reading every
+// Every Get reads the payload and checks the checksum; OpenFile (for sendfile) checks it
+// unless the bytes to send are pages this process wrote or checked that never left memory
+// (see there); a chunk that fails it is deleted and reported as kCorruption, so the caller
+// fetches it again. Open() rebuilds the index by reading every
 // chunk's header (rebuilt entries are unpinned: the write-back journal pins what it still
 // has to upload). Eviction is S3-FIFO under `capacity` and never evicts a pinned chunk.
 // With sync, the directories it makes (chunks/ and its subdirectories) are fsynced into their
@@ -70,6 +88,16 @@ class ChunkStore {
   // The chunk's bytes: kNotFound on a miss; kCorruption (and the chunk is gone) on a bad
   // checksum or a damaged file.
   Result<std::string> Get(const ChunkKey& key);
+  // The chunk's payload as an open file, for sending bytes [from, from + len) of it without
+  // reading them here. The file's header and key are checked every time; the payload is read
+  // and checked (as Get does) unless both hold: this process wrote this file, or checked it,
+  // and it has not changed since (same inode and ctime: a write into it changes the ctime),
+  // and every page of [from, from + len) is in the page cache (mincore). Pages that left
+  // memory come back from the disk unchecked, so a read that needs any of them checks the
+  // whole payload again, which also brings it back into memory. What is skipped is only
+  // hashing again pages that were hashed, or written, and never left memory. Errors as Get.
+  // Reads the disk when it checks: call it on a pool, not an event loop.
+  Result<std::unique_ptr<ChunkFile>> OpenFile(const ChunkKey& key, uint64_t from, uint64_t len);
   bool Contains(const ChunkKey& key);
   // Pinned chunks are never evicted; unpin once the chunk is durable in the object store.
   Status Pin(const ChunkKey& key, bool pinned);
@@ -98,7 +126,12 @@ class ChunkStore {
     bool ready;    // false while Put is still writing the file: readers see a miss
     uint64_t gen;  // which Put made it: a Put only completes the entry it reserved
     int fd = -1;   // a pinned chunk's writing descriptor, open until Sync (closed if it goes)
+    // The file this process wrote or last checked (inode, ctime in ns); 0: none yet. OpenFile
+    // trusts pages of that file still in memory.
+    uint64_t checked_ino = 0;
+    int64_t checked_ctime = 0;
   };
+
   std::unordered_map<std::string, Entry> index_;  // guarded by mu_
   uint64_t next_gen_ = 1;                         // guarded by mu_
   S3Fifo policy_;                                 // guarded by mu_

@@ -77,6 +77,15 @@ int CloseSocket(void* user, curl_socket_t fd) {
   return close(fd);
 }
 
+// Which server a request goes to: its Unix socket, else the URL's scheme and authority.
+std::string ServerKey(const Request& req) {
+  if (!req.unix_socket.empty()) return "unix:" + req.unix_socket;
+  size_t start = req.url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  size_t end = req.url.find_first_of("/?#", start);
+  return ToLower(req.url.substr(0, end));
+}
+
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -108,30 +117,58 @@ void Canceller::Unregister(int fd) {
   std::erase(fds_, fd);
 }
 
-Client::Client() {
+Client::Client(int max_per_server) : max_per_server_(max_per_server) {
   GlobalInit();
   if (const char* ca = EnvValue(kCaFileVariable)) ca_file_ = ca;
 }
 
 Client::~Client() {
-  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  for (auto& [key, server] : servers_) {
+    for (void* h : server.idle) curl_easy_cleanup(static_cast<CURL*>(h));
+  }
 }
 
-void* Client::Acquire() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!idle_.empty()) {
-      void* h = idle_.back();
-      idle_.pop_back();
-      return h;
+void* Client::Acquire(const std::string& key, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  Server& server = servers_[key];
+  bool waited = false;
+  while (server.idle.empty() && max_per_server_ > 0 && server.open >= max_per_server_) {
+    if (!waited) waits_++;
+    waited = true;
+    if (deadline == std::chrono::steady_clock::time_point::max()) {
+      freed_.wait(lock);
+    } else if (freed_.wait_until(lock, deadline) == std::cv_status::timeout &&
+               server.idle.empty() && server.open >= max_per_server_) {
+      return nullptr;
     }
   }
-  return curl_easy_init();
+  if (!server.idle.empty()) {
+    void* h = server.idle.back();
+    server.idle.pop_back();
+    return h;
+  }
+  CURL* h = curl_easy_init();
+  if (h != nullptr) server.open++;
+  return h;
 }
 
-void Client::Release(void* handle) {
+void Client::Release(const std::string& key, void* handle, bool reuse) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Server& server = servers_[key];
+    if (reuse) {
+      server.idle.push_back(handle);
+    } else {
+      server.open--;
+    }
+  }
+  if (!reuse) curl_easy_cleanup(static_cast<CURL*>(handle));
+  freed_.notify_all();
+}
+
+uint64_t Client::waits() {
   std::lock_guard<std::mutex> lock(mu_);
-  idle_.push_back(handle);
+  return waits_;
 }
 
 Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
@@ -139,9 +176,19 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
     return Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) +
                                ": cancelled");
   }
-  CURL* curl = static_cast<CURL*>(Acquire());
+  const std::string key = ServerKey(req);
+  const auto deadline = req.timeout.count() > 0 ? std::chrono::steady_clock::now() + req.timeout
+                                                : std::chrono::steady_clock::time_point::max();
+  CURL* curl = static_cast<CURL*>(Acquire(key, deadline));
+  if (curl == nullptr && max_per_server_ > 0 && std::chrono::steady_clock::now() >= deadline) {
+    return Status::Unavailable(req.method + " " + req.url.substr(0, req.url.find('?')) + ": all " +
+                               std::to_string(max_per_server_) + " connections to " + key +
+                               " stayed busy for the request's whole timeout")
+        .WithDetail(Detail::kConnectionsBusy);
+  }
   if (curl == nullptr) return Status::IOError("could not create an HTTP handle (out of memory?)");
   curl_easy_reset(curl);  // keeps the live connection
+  curl_easy_setopt(curl, CURLOPT_MAXCONNECTS, 1L);  // one server per handle: one connection
   *resp = Response();
   Transfer t{resp, sink, curl, Status::Ok()};
 
@@ -237,11 +284,8 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
       if (rc == CURLE_COULDNT_CONNECT) result = result.WithDetail(Detail::kConnectFailed);
     }
   }
-  if (rc != CURLE_OK) {
-    curl_easy_cleanup(curl);  // the connection is in an unknown state: do not reuse it
-  } else {
-    Release(curl);
-  }
+  // A failed transfer leaves its connection in an unknown state: not reused.
+  Release(key, curl, rc == CURLE_OK);
   return result;
 }
 

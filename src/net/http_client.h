@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -70,15 +71,23 @@ struct Response {
   }
 };
 
-// A pool of keep-alive connections (libcurl easy handles). Thread-safe; one request per
-// handle at a time, handles are reused so connections stay open.
+// A pool of keep-alive connections (libcurl easy handles), kept per server (scheme, host and
+// port, or Unix socket): a handle talks to one server only and keeps at most one connection
+// open, so the handles of a server are its connections. Thread-safe; one request per handle at
+// a time, handles are reused so connections stay open.
+//
+// `max_per_server` (0: no bound) bounds the connections open to one server at once: a request
+// finding them all busy waits for one (within its `timeout`, when it has one: else kUnavailable
+// saying so). Nodes bound their calls to each other this way (shoald --peer-connections); a
+// caller must then never wait, while it holds a connection, for another request of its own to
+// the same server.
 //
 // HTTPS servers' certificates are checked against the system's CA bundle, or, when the
 // environment variable SHOAL_CA_FILE names a PEM file (read when the Client is made), against
 // the CAs in that file instead (a private CA, a test's self-signed certificate).
 class Client {
  public:
-  Client();
+  explicit Client(int max_per_server = 0);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -89,12 +98,25 @@ class Client {
   // Any HTTP status (even 500) is a successful Send: the caller maps it.
   Status Send(const Request& req, Response* resp, const ByteSink* sink = nullptr);
 
- private:
-  void* Acquire();
-  void Release(void* handle);
+  // Requests that waited for a connection to their server to be free (at max_per_server).
+  uint64_t waits();
 
+ private:
+  struct Server {
+    std::vector<void*> idle;  // CURL*, each holding at most one open connection
+    int open = 0;             // handles made for this server and not yet cleaned up
+  };
+  // A handle for the server `key`: an idle one, or a new one if the bound allows, else waits
+  // (until `deadline`, when not max()). Null when the wait ran out (or out of memory).
+  void* Acquire(const std::string& key, std::chrono::steady_clock::time_point deadline);
+  // Back to the pool; `reuse` false: its connection is in an unknown state, cleaned up.
+  void Release(const std::string& key, void* handle, bool reuse);
+
+  const int max_per_server_;
   std::mutex mu_;
-  std::vector<void*> idle_;  // CURL*; guarded by mu_
+  std::condition_variable freed_;
+  std::map<std::string, Server> servers_;  // guarded by mu_
+  uint64_t waits_ = 0;                     // guarded by mu_
   std::string ca_file_;      // SHOAL_CA_FILE, or "" for the system's bundle
 };
 

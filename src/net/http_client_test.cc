@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -194,6 +196,124 @@ TEST(Canceller, EndsARequestWaitingOnASilentServerAtOnce) {
   EXPECT_LT(took, milliseconds(2000));
   // And a request sent after Cancel() fails before it connects.
   EXPECT_EQ(client.Send(req, &resp).code(), Code::kUnavailable);
+}
+
+// A keep-alive HTTP server on loopback that answers every request "ok" after `delay`, and
+// counts the connections it accepted.
+class CountingServer {
+ public:
+  explicit CountingServer(milliseconds delay) : delay_(delay) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
+    listen(fd_, 64);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        accepted_++;
+        std::lock_guard<std::mutex> lock(mu_);
+        conns_.push_back(c);
+        workers_.emplace_back([this, c] { Serve(c); });
+      }
+    });
+  }
+  ~CountingServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    acceptor_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int c : conns_) shutdown(c, SHUT_RDWR);
+    for (auto& w : workers_) w.join();
+    for (int c : conns_) close(c);
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/x"; }
+  int accepted() const { return accepted_; }
+
+ private:
+  void Serve(int c) {
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      size_t end;
+      while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+        ssize_t n = read(c, buf, sizeof(buf));
+        if (n <= 0) return;
+        in.append(buf, n);
+      }
+      in.erase(0, end + 4);
+      std::this_thread::sleep_for(delay_);
+      std::string_view answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      if (write(c, answer.data(), answer.size()) != static_cast<ssize_t>(answer.size())) return;
+    }
+  }
+  milliseconds delay_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<int> conns_;            // guarded by mu_
+  std::vector<std::thread> workers_;  // guarded by mu_
+};
+
+// 8 threads x 5 requests at once through a client bound to 2 connections per server: the
+// server accepts exactly 2, the other requests wait for them; unbounded, it accepts more.
+TEST(Client, AtMostMaxPerServerConnectionsAreOpenedAndReused) {
+  for (int bound : {2, 0}) {
+    CountingServer server(milliseconds(20));
+    Client client(bound);
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; t++) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 5; i++) {
+          Request req;
+          req.url = server.Url();
+          Response resp;
+          if (client.Send(req, &resp).ok() && resp.status == 200 && resp.body == "ok") ok++;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok, 40) << bound;
+    if (bound == 2) {
+      EXPECT_EQ(server.accepted(), 2);
+      EXPECT_GT(client.waits(), 0u);
+    } else {
+      EXPECT_GT(server.accepted(), 2) << "a connection per request in flight";
+      EXPECT_EQ(client.waits(), 0u);
+    }
+  }
+}
+
+// A request with a timeout that finds every connection busy for all of it fails as
+// unavailable, saying so; the busy one completes.
+TEST(Client, ARequestWaitingForABusyServerGivesUpAtItsTimeout) {
+  CountingServer server(milliseconds(500));
+  Client client(1);
+  std::thread busy([&] {
+    Request req;
+    req.url = server.Url();
+    Response resp;
+    EXPECT_TRUE(client.Send(req, &resp).ok());
+  });
+  while (server.accepted() == 0) std::this_thread::sleep_for(milliseconds(1));
+  Request req;
+  req.url = server.Url();
+  req.timeout = milliseconds(100);
+  Response resp;
+  Status st = client.Send(req, &resp);
+  busy.join();
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("stayed busy"), std::string::npos) << st.ToString();
+  EXPECT_EQ(st.detail(), Detail::kConnectionsBusy);
+  EXPECT_EQ(server.accepted(), 1);
 }
 
 TEST(Request, TimeoutBoundsTheWholeRequest) {

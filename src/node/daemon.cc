@@ -98,6 +98,10 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   app.add_option("--egress-limit", egress,
                  "Most object bytes per second this node sends to clients and peers, e.g. 100MiB "
                  "(default: no limit); lets one machine show what a cluster's links would do");
+  app.add_option("--peer-connections", o.peer_connections,
+                 "Most connections this node opens to any one other node; its calls to that node beyond "
+                 "them wait for one to be free (0: no bound)")
+      ->capture_default_str();
   app.add_option("--socket", socket_path,
                  "Also serve clients on this host at a Unix socket (clients: --cache unix:PATH). Bytes "
                  "sent there are not paced by --egress-limit: they never cross the network");
@@ -128,6 +132,10 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   app.add_option("--memory-cache", memory_cache,
                  "Whole chunks kept in memory after a read or fetch, so small reads of a warm object do "
                  "not read a chunk file each (0: none)")
+      ->capture_default_str();
+  app.add_option("--sendfile", o.sendfile,
+                 "Send chunks on disk to plain-HTTP clients and peers with sendfile(2), from the page cache "
+                 "(false: read into memory and written, as for TLS)")
       ->capture_default_str();
   app.add_option("--fetch-threads", o.fetch_threads,
                  "Chunks fetched from peers and the object store at once (default: 2 per core, at least 4)");
@@ -280,6 +288,7 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   if (o.reader && peers.empty() && o.etcd.empty()) return fail("--reader follows a cluster: pass --peers or --etcd");
   if (o.reader && o.node_id.empty()) return fail("--reader needs --node-id (a name unique among the cluster's nodes)");
   if (o.fan_in_direct < 0 || o.fan_in_fanout < 1) return fail("--fan-in-direct wants >= 0 and --fan-in-fanout >= 1");
+  if (o.peer_connections < 0) return fail("--peer-connections wants >= 0 (0: no bound)");
   if (o.max_connections < 1) return fail("--max-connections wants >= 1");
   for (double t : {idle_timeout, header_timeout, io_timeout}) {
     if (!(t > 0)) return fail("--idle-timeout, --header-timeout and --io-timeout want seconds > 0");

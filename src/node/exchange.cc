@@ -1,5 +1,8 @@
 #include "node/exchange.h"
 
+#include <sys/sendfile.h>
+
+#include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -133,6 +136,49 @@ awaitable<bool> Exchange::SendBytes(const char* d, size_t n, bool paced) {
     c_.Disarm();
     if (ec) co_return false;
     done += piece;
+  }
+  co_return true;
+}
+
+awaitable<bool> Exchange::SendFile(int fd, uint64_t offset, size_t n, bool paced, uint64_t* sent) {
+  paced = paced && node->egress().rate() > 0;
+  *sent = 0;
+  beast::error_code ec;
+  if (!c_.socket.native_non_blocking()) {
+    c_.socket.native_non_blocking(true, ec);
+    if (ec) co_return false;
+  }
+  for (size_t done = 0; done < n;) {
+    size_t piece = paced ? std::min<size_t>(n - done, 1 << 20) : n - done;  // slices pace the stream
+    if (paced) {
+      auto wait = node->egress().Reserve(piece);
+      if (wait.count() > 0) {
+        asio::steady_timer t(c_.socket.get_executor(), wait);
+        beast::error_code ignored;
+        co_await t.async_wait(asio::redirect_error(use_awaitable, ignored));
+      }
+    }
+    c_.Arm(Phase::kIo, options().io_timeout);
+    for (size_t left = piece; left > 0;) {
+      off_t at = static_cast<off_t>(offset + done);
+      ssize_t r = ::sendfile(c_.socket.native_handle(), fd, &at, left);
+      if (r > 0) {
+        done += r;
+        left -= r;
+        *sent += r;
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        co_await c_.socket.async_wait(Socket::wait_write, asio::redirect_error(use_awaitable, ec));
+        if (!ec) continue;
+      }
+      // Closed (by the watchdog, or the peer), or the file ended early (r == 0): either way the
+      // answer is cut, and the connection must close.
+      c_.Disarm();
+      co_return false;
+    }
+    c_.Disarm();
   }
   co_return true;
 }

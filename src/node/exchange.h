@@ -173,6 +173,12 @@ class Exchange {
   // Sends `n` body bytes; `paced`: under the node's egress limit, waiting on a timer, never in
   // a thread.
   awaitable<bool> SendBytes(const char* d, size_t n, bool paced);
+  // Sends `n` bytes of the open file `fd` from `offset` with sendfile(2), on the event loop: the
+  // socket is non-blocking, so each call sends what the socket takes, and the loop waits for
+  // room (async_wait) between calls. Plain connections only (never TLS: its bytes are
+  // encrypted here). The pages should be in memory (ChunkStore::OpenFile sees to that), or a
+  // call waits for the disk. Paced as SendBytes; *sent counts what went out.
+  awaitable<bool> SendFile(int fd, uint64_t offset, size_t n, bool paced, uint64_t* sent);
   // Up to `max` bytes of the body into `into`: what is buffered first, then one read from the
   // socket. 0 only on a failed connection (then it returns false).
   awaitable<bool> ReadSome(char* into, size_t max, size_t* got);

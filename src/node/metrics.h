@@ -70,6 +70,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> restart_waits{0};        // chunk reads that waited for their owner's restart in place
   std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
   std::atomic<uint64_t> bytes_served_local{0};   // of bytes_served, over the Unix socket (this host)
+  std::atomic<uint64_t> sendfile_bytes{0};       // of bytes_served, sent from chunk files by sendfile(2)
   std::atomic<uint64_t> tls_handshake_failures{0};  // TLS connections closed before a request
   std::atomic<uint64_t> copy_holders_replaced{0};  // a write's copy holder unreachable: another took its place
   std::atomic<uint64_t> auth_refusals{0};         // /v1 requests refused: no, an unknown or an out-of-scope token

@@ -267,6 +267,8 @@ std::string Node::MetricsText() {
           "(rather than read the store).", metrics_.restart_waits);
   counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",
           metrics_.bytes_served_peers);
+  counter("sendfile_bytes_total", "Object bytes sent from chunk files by sendfile (part of bytes_served; plain "
+          "connections only, never TLS).", metrics_.sendfile_bytes);
   counter("bytes_served_local_total", "Object bytes sent over the Unix socket, to clients on this host (part of "
           "bytes_served; not paced by --egress-limit).", metrics_.bytes_served_local);
   counter("connections_refused_total", "Requests answered 503 Busy at once: the node was serving --max-connections.",
@@ -299,6 +301,8 @@ std::string Node::MetricsText() {
   counter("memory_cache_hits_total", "Chunk reads served from the chunks kept in memory (--memory-cache).", reads_->hot().hits());
   gauge("memory_cache_bytes", "Chunk bytes kept in memory (--memory-cache).", reads_->hot().bytes());
   gauge("serve_queue", "Blocking request work waiting for a serve thread.", serve_pool_ ? serve_pool_->queued() : 0);
+  counter("peer_connection_waits_total", "Calls to another node that waited for one of the --peer-connections "
+          "connections to it to be free.", cluster_->connection_waits());
   counter("peer_busy_total", "Peers that answered busy (at their connection cap); the chunk was asked again.",
           metrics_.peer_busy);
   counter("fan_in_redirects_total", "Nodes asking for a chunk this node was already sending that it sent to a "
@@ -354,6 +358,7 @@ std::string Node::MetricsText() {
   gauge("cache_pinned_bytes", "Chunk bytes not yet uploaded (not evictable).", s.pinned_bytes);
   counter("cache_evictions_total", "Chunks evicted.", s.evictions);
   counter("cache_corruptions_total", "Chunks that failed their checksum.", s.corruptions);
+  counter("cache_checks_total", "Chunk payloads read from disk and checked against their checksum.", s.checks);
   return out.str();
 }
 

@@ -62,6 +62,9 @@ struct NodeOptions {
   uint32_t weight = 100;     // share of chunks (etcd membership; static: in --peers)
   std::string domain;        // failure domain (default: node_id)
   uint64_t egress_limit = 0;               // object bytes per second sent, all clients (0: no limit)
+  // Connections this node keeps open to one other node at most (its calls to that node wait for
+  // one to be free); 0: no bound.
+  int peer_connections = 16;
   // Replicated write-back: a write is acknowledged once it is on this many nodes (itself and
   // the next-ranked nodes for the object); a copy is uploaded by its holder only when the node
   // that took the write has been unreachable for down_grace (or lost the write).
@@ -87,6 +90,9 @@ struct NodeOptions {
   // Whole chunks kept in memory after a read or a fetch (engine::HotChunks), so small reads of
   // a warm object cost no chunk-file read each; 0: none.
   uint64_t memory_cache = 128ull << 20;
+  // Chunks on disk are sent to plain (not TLS) connections with sendfile(2) from their files
+  // (engine::ChunkStore::OpenFile); false: read into memory and written, as TLS is.
+  bool sendfile = true;
 };
 
 }  // namespace shoal::node

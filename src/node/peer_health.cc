@@ -3,6 +3,7 @@
 namespace shoal::node {
 
 bool PeerHealth::Failed(const std::string& id, const Status& why, Clock::time_point now) {
+  if (why.detail() == Detail::kConnectionsBusy) return false;  // nothing reached the peer
   std::lock_guard<std::mutex> lock(mu_);
   State& s = peers_[id];
   s.failures++;

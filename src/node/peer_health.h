@@ -7,7 +7,9 @@
 // midway, a timeout, a bad answer) only counts: the peer is marked down once kFailuresToDown
 // of them come in a row, so one bad request never sends a live peer's chunks to the store
 // while it answers others. Any answer from the peer clears its count. A peer down is skipped
-// until kDownFor has passed, then tried again (one more failure marks it down again).
+// until kDownFor has passed, then tried again (one more failure marks it down again). A request
+// that never left this node because its connections to the peer were all busy
+// (Detail::kConnectionsBusy, --peer-connections) does not count.
 //
 // A peer that said it is stopping to restart in place (Restarting) is awaited: reads of its
 // chunks wait for it rather than go to the object store, until it answers again after having

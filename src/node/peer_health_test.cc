@@ -23,6 +23,20 @@ TEST(PeerHealth, OneFailedRequestDoesNotMarkALivePeerDown) {
   EXPECT_FALSE(h.Down("n2", t));
 }
 
+// A request that waited for one of this node's own busy connections to the peer and gave up
+// never reached it: however many, the peer stays up.
+TEST(PeerHealth, ARequestThatFoundEveryConnectionBusyDoesNotCount) {
+  PeerHealth h;
+  auto t = Clock::now();
+  const Status busy = Status::Unavailable("HEAD http://n1/v1/object: all 16 connections to http://n1 stayed busy")
+                          .WithDetail(Detail::kConnectionsBusy);
+  for (int i = 0; i < 5; i++) EXPECT_FALSE(h.Failed("n1", busy, t));
+  EXPECT_FALSE(h.Down("n1", t));
+  EXPECT_FALSE(h.Failed("n1", kReset, t));
+  EXPECT_FALSE(h.Failed("n1", kReset, t)) << "two failures of its own, not seven";
+  EXPECT_FALSE(h.Down("n1", t));
+}
+
 TEST(PeerHealth, NothingListeningMarksItDownAtOnceForAWhile) {
   PeerHealth h;
   auto t = Clock::now();

@@ -346,7 +346,7 @@ ReadPath::ChunkResult ReadPath::Chunk(const std::string& url,
 }
 
 Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo& info, uint64_t index,
-                                    ReadMode mode) {
+                                    ReadMode mode, const FileRange* as_file) {
   if (index >= ChunkCount(info.size, options_.chunk_size)) {
     return Status::InvalidArgument(url + " has no chunk " + std::to_string(index));
   }
@@ -363,9 +363,28 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
                                         ", not " + std::to_string(length) + ": the size named for it (" +
                                         std::to_string(info.size) + ") is not the object's");
     }
-    return ChunkSource{std::move(data), nullptr};
+    return ChunkSource{std::move(data), nullptr, nullptr};
   };
   for (int look = 0; look < 2; look++) {
+    if (as_file != nullptr && as_file->len < kFileMinBytes) {
+      if (auto hot = hot_.Get(id)) return held(std::move(hot));
+    }
+    if (as_file != nullptr) {
+      // From the file even when the chunk is also in memory: the bytes go from the page cache
+      // to the socket without a copy through this process. Any failure (corrupt and dropped,
+      // say) falls through to memory, Get and a fetch, as a failed Get does.
+      auto file = chunks_->OpenFile(key, as_file->from, as_file->len);
+      if (file.ok()) {
+        metrics_->chunk_hits++;
+        if ((*file)->length != length) {
+          return Status::PreconditionFailed(url + " chunk " + std::to_string(index) + " is " +
+                                            std::to_string((*file)->length) + " bytes at version " + info.etag +
+                                            ", not " + std::to_string(length) + ": the size named for it (" +
+                                            std::to_string(info.size) + ") is not the object's");
+        }
+        return ChunkSource{nullptr, nullptr, std::shared_ptr<engine::ChunkFile>(std::move(file).value())};
+      }
+    }
     if (auto hot = hot_.Get(id)) return held(std::move(hot));
     auto cached = chunks_->Get(key);
     if (cached.ok()) {
@@ -381,7 +400,7 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
       auto it = inflight_.find(id);
       if (it != inflight_.end()) {
         metrics_->coalesced_waits++;
-        return ChunkSource{nullptr, it->second.fill};
+        return ChunkSource{nullptr, it->second.fill, nullptr};
       }
     }
     // Neither: the fetch may have finished between the two looks; look once more.
@@ -389,9 +408,9 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
   if (mode == ReadMode::kHeld) return Status::NotFound(key.ToString() + " is neither held nor being fetched here");
   bool lead = false;
   std::optional<Inflight> job = JoinFetch(key, info, &lead);
-  if (!job) return OpenChunk(url, info, index, mode);  // fetched since the looks above
+  if (!job) return OpenChunk(url, info, index, mode, as_file);  // fetched since the looks above
   if (lead) fetch_pool_->Submit([this, url, info, index, mode, job = *job] { RunFetch(url, info, index, mode, job); });
-  return ChunkSource{nullptr, job->fill};
+  return ChunkSource{nullptr, job->fill, nullptr};
 }
 
 Status ReadPath::FetchError(const std::string& url, const ObjectInfo& info, uint64_t index) {

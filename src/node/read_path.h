@@ -69,9 +69,16 @@ class ChunkFill {
 
 // Where a reader gets one chunk's bytes without waiting in a thread: the whole chunk (from
 // disk), or the fill of the fetch under way, to follow as it arrives (ChunkFill::WhenPast).
+// Or, for a reader that sends from files (sendfile), the chunk's file on disk.
 struct ChunkSource {
   std::shared_ptr<const std::string> data;
   std::shared_ptr<ChunkFill> fill;
+  std::shared_ptr<engine::ChunkFile> file;
+};
+
+// Bytes [from, from + len) of a chunk that a reader would send straight from the chunk's file.
+struct FileRange {
+  uint64_t from = 0, len = 0;
 };
 
 // The read path: a chunk of an object from memory (engine::HotChunks), from disk
@@ -97,8 +104,12 @@ class ReadPath {
   // here): from disk or a fetch under way, never a new fetch. kNotFound when a mode that may
   // not fetch finds neither; a fetch's own failure (kPreconditionFailed when the store no
   // longer has that version) shows as a fill that ends short, with the reason in
-  // FetchError(). Reads the disk: call it on a pool, not the event loop.
-  Result<ChunkSource> OpenChunk(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
+  // FetchError(). With `as_file` (a reader that can send from a file): a chunk on disk comes as
+  // its open file (engine::ChunkStore::OpenFile: checked, or its pages to send known good and
+  // in memory), ahead of memory unless fewer than kFileMinBytes are wanted of it. Reads the
+  // disk: call it on a pool, not the event loop.
+  Result<ChunkSource> OpenChunk(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
+                                const FileRange* as_file = nullptr);
   // The error of the last failed fetch of `url`'s chunk `index` (as of `info`), for a reader
   // whose fill ended short; kUnavailable when none is recorded.
   Status FetchError(const std::string& url, const ObjectInfo& info, uint64_t index);
@@ -113,6 +124,10 @@ class ReadPath {
   Result<bool> Warm(const std::string& url, const ObjectInfo& info, uint64_t index, bool route = false);
 
   engine::HotChunks& hot() { return hot_; }
+
+  // A piece of a chunk smaller than this is sent from memory when the chunk is there: opening
+  // its file and asking which of its pages are in memory costs more than the copy it saves.
+  static constexpr uint64_t kFileMinBytes = 64 << 10;
 
  private:
   using ChunkResult = Result<std::shared_ptr<const std::string>>;

@@ -30,7 +30,8 @@ namespace shoal::node {
 // class; the destructor stops both.
 class ClusterRouting {
  public:
-  ClusterRouting(const NodeOptions& options, NodeMetrics* metrics) : options_(options), metrics_(metrics) {}
+  ClusterRouting(const NodeOptions& options, NodeMetrics* metrics)
+      : options_(options), metrics_(metrics), peers_(options.peer_connections) {}
   ~ClusterRouting();
 
   // Takes this node's place in the static membership (options.peers): the view comes from a
@@ -91,6 +92,8 @@ class ClusterRouting {
               std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // A prepared request to a node (proto::ChunkRequest), its body into `sink`.
   Status Send(const http::Request& req, http::Response* resp, const ByteSink* sink = nullptr);
+  // Calls to other nodes that waited for a free connection to theirs (--peer-connections).
+  uint64_t connection_waits() { return peers_.waits(); }
 
   // With etcd: whether this node can see and renew its membership (EtcdMembership::Health);
   // otherwise (static peers, a node alone) always healthy.
@@ -112,7 +115,7 @@ class ClusterRouting {
   const NodeOptions& options_;
   NodeMetrics* metrics_;
   std::string advertise_;  // set once, by Join, before the node serves
-  http::Client peers_;     // connections to other nodes
+  http::Client peers_;     // connections to other nodes, at most options.peer_connections to each
   std::atomic<bool> closing_{false};
   std::atomic<bool> caught_up_{options_.etcd.empty()};  // with etcd, set by CatchUp
   std::mutex view_mu_;
