@@ -7,6 +7,8 @@
 #   writeback_bench     checkpoint fan-out write: shoal write-back against dd + rclone copy, rclone
 #                       mount and shoal cp straight to the store; whether the data survives the
 #                       writer's host dying right after it unblocks
+#   restore_bench       a checkpoint of 4 ranks committed and loaded whole on another host: shoal
+#                       (also with the writers' node killed) against dd + rclone copy up and down
 #   node_read_bench     cold and warm reads, Azurite raw and shaped: shoald against nginx
 #                       proxy_cache, rclone mount and the store direct
 #   cluster_read_bench  a read spread over 4 nodes; scale-out (a node joins a warm cluster)
@@ -48,6 +50,7 @@ if [[ $(id -u) == 0 ]]; then step fuse_floor --size "$(mib 256)" --runs "$RUNS";
 SHAPE=(--latency-ms "$LATENCY_MS" --bandwidth "$BANDWIDTH")
 step copy_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
 step writeback_bench --size "$(mib 64)" --writers 4 --runs "$RUNS" "${SHAPE[@]}"
+step restore_bench --size "$(mib 32)" --ranks 4 --runs "$RUNS" "${SHAPE[@]}"
 step node_read_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
 step cluster_read_bench --size "$(mib 256)" --runs "$RUNS"
 step fanin_bench --size "$(mib 64)" --runs "$RUNS"

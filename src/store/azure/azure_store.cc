@@ -79,14 +79,15 @@ class AzureStore final : public ObjectStore {
 
   // One signed request with retries; 2xx bodies land in resp.
   Status Call(const std::string& method, const std::string& key, const Params& query,
-              const http::Request& base, http::Response* resp, const std::string& what) {
+              const http::Request& base, http::Response* resp, const std::string& what,
+              const net::RetryPolicy* retry = nullptr) {
     return Authorized(what, [&](Auth* auth, const http::ErrorFormat& format) {
       auto build = [&] {
         http::Request req = base;
         Sign(method, key, query, &req, auth);
         return req;
       };
-      return http::Call(&client_, retry_, &stats_, build, resp, what, format);
+      return http::Call(&client_, retry ? *retry : retry_, &stats_, build, resp, what, format);
     });
   }
 
@@ -197,7 +198,8 @@ class AzureStore final : public ObjectStore {
     if (!opts.continuation.empty()) query.push_back({"marker", opts.continuation});
     http::Request req;
     http::Response resp;
-    SHOAL_RETURN_IF_ERROR(Call("GET", "", query, req, &resp, "List Blobs " + Describe()));
+    const net::RetryPolicy quick = QuickerWhenIncomplete(retry_, opts);
+    SHOAL_RETURN_IF_ERROR(Call("GET", "", query, req, &resp, "List Blobs " + Describe(), &quick));
     pugi::xml_document doc;
     if (!doc.load_buffer(resp.body.data(), resp.body.size())) {
       return Status::IOError("List Blobs " + Describe() + ": the answer is not XML");

@@ -81,13 +81,14 @@ class S3Store final : public ObjectStore {
 
   // One signed request with retries; 2xx bodies land in resp.
   Status Call(const std::string& method, const std::string& key, const Params& query,
-              const http::Request& base, http::Response* resp, const std::string& what) {
+              const http::Request& base, http::Response* resp, const std::string& what,
+              const net::RetryPolicy* retry = nullptr) {
     auto build = [&] {
       http::Request req = base;
       Sign(method, key, query, &req);
       return req;
     };
-    return Explain(http::Call(&client_, retry_, &stats_, build, resp, what, kS3Errors));
+    return Explain(http::Call(&client_, retry ? *retry : retry_, &stats_, build, resp, what, kS3Errors));
   }
 
   std::string Url(const std::string& key) const { return "s3://" + bucket_ + "/" + key; }
@@ -122,7 +123,8 @@ class S3Store final : public ObjectStore {
     if (!opts.continuation.empty()) query.push_back({"continuation-token", opts.continuation});
     http::Request req;
     http::Response resp;
-    SHOAL_RETURN_IF_ERROR(Call("GET", "", query, req, &resp, "ListObjectsV2 " + Describe()));
+    const net::RetryPolicy quick = QuickerWhenIncomplete(retry_, opts);
+    SHOAL_RETURN_IF_ERROR(Call("GET", "", query, req, &resp, "ListObjectsV2 " + Describe(), &quick));
     pugi::xml_document doc;
     if (!doc.load_buffer(resp.body.data(), resp.body.size())) {
       return Status::IOError("ListObjectsV2 " + Describe() + ": the answer is not XML");
