@@ -335,7 +335,8 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   const uint64_t size = 96 * kMiB;
   std::string file = PatternFile(7, size);
   const std::string want = testing::PatternSha256(7, size);
-  const std::string url = Url("ckpt/rank0.bin");
+  const std::string dir = "ckpt-" + std::string(GetParam()) + "/";  // the marker stays in the store
+  const std::string url = Url(dir + "rank0.bin");
   extra_ = {"--replicas", "2", "--down-grace", "2"};
   StartCluster(4);
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
@@ -349,19 +350,19 @@ TEST_P(ClusterTest, AWriteSurvivesKillNineOfTheNodeThatTookItBeforeItsUpload) {
   // the write by its local version, and waits to be uploaded after it.
   int third = holder == 1 ? 2 : 1;
   auto commit = Shoal({"commit", "--expect", "1", "--shard-name", "rank{rank}.bin", "--timeout", "10", "--cache",
-                       Endpoint(third), Url("ckpt")});
+                       Endpoint(third), Url(dir)});
   ASSERT_EQ(commit.exit_code, 0) << commit.err;
   auto store = testing::Servers().azurite.Store(kBucket);
-  EXPECT_TRUE(store->Head("ckpt/_SHOAL_COMMITTED").status().IsNotFound());
+  EXPECT_TRUE(store->Head(dir + "_SHOAL_COMMITTED").status().IsNotFound());
 
-  CrashOriginAndExpectTheHolderUploads(holder, "ckpt/rank0.bin", want);
+  CrashOriginAndExpectTheHolderUploads(holder, dir + "rank0.bin", want);
   EXPECT_EQ(NodeMetric(Endpoint(holder), "shoal_replica_objects"), 0u);
   // The marker follows the write it names, with the ETag the holder's upload gave it.
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(third), std::chrono::seconds(60))) << nodes_[third]->Log();
-  auto head = store->Head("ckpt/rank0.bin");
+  auto head = store->Head(dir + "rank0.bin");
   ASSERT_TRUE(head.ok()) << head.status().ToString();
   std::string text;
-  ASSERT_TRUE(store->Get("ckpt/_SHOAL_COMMITTED", {}, [&](const char* d, size_t n) {
+  ASSERT_TRUE(store->Get(dir + "_SHOAL_COMMITTED", {}, [&](const char* d, size_t n) {
                      text.append(d, n);
                      return Status::Ok();
                    }).ok());
