@@ -119,6 +119,18 @@ ChunkStore::~ChunkStore() {
   }
 }
 
+Status ChunkStore::DropCorrupt(const ChunkKey& key, const std::string& id, uint64_t gen, const std::string& why) {
+  std::vector<std::string> tombstones;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(id);
+    if (it != index_.end() && it->second.gen == gen) DropLocked(id, &tombstones);
+    stats_.corruptions++;
+  }
+  UnlinkAll(tombstones);
+  return Status::Corruption("chunk " + key.ToString() + " failed its check (" + why + "); it was dropped: fetch it again");
+}
+
 std::string ChunkStore::PathOf(const std::string& id) const {
   return options_.dir + "/chunks/" + id.substr(0, 2) + "/" + id;
 }
@@ -290,18 +302,7 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
   // The file opened may be a later Put's of the same key (the same bytes) or, once open, one
   // evicted since (still whole: only its name went). A file missing is corruption only if the
   // entry we looked up still stands; else it was evicted or removed meanwhile: a miss.
-  auto corrupt = [&](const std::string& why) -> Status {
-    std::vector<std::string> tombstones;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = index_.find(id);
-      if (it != index_.end() && it->second.gen == gen) DropLocked(id, &tombstones);
-      stats_.corruptions++;
-    }
-    UnlinkAll(tombstones);
-    return Status::Corruption("chunk " + key.ToString() + " failed its check (" + why +
-                              "); it was dropped: fetch it again");
-  };
+  auto corrupt = [&](const std::string& why) { return DropCorrupt(key, id, gen, why); };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno != ENOENT) return Errno("opening " + path, errno);
@@ -373,18 +374,7 @@ Result<std::unique_ptr<ChunkFile>> ChunkStore::OpenFile(const ChunkKey& key, uin
     policy_.Touch(id);
   }
   std::string path = PathOf(id);
-  auto corrupt = [&](const std::string& why) -> Status {  // as in Get
-    std::vector<std::string> tombstones;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = index_.find(id);
-      if (it != index_.end() && it->second.gen == gen) DropLocked(id, &tombstones);
-      stats_.corruptions++;
-    }
-    UnlinkAll(tombstones);
-    return Status::Corruption("chunk " + key.ToString() + " failed its check (" + why +
-                              "); it was dropped: fetch it again");
-  };
+  auto corrupt = [&](const std::string& why) { return DropCorrupt(key, id, gen, why); };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno != ENOENT) return Errno("opening " + path, errno);

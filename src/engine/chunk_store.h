@@ -115,6 +115,9 @@ class ChunkStore {
   // The index entry only (the policy has dropped it already, or never had it). Requires mu_.
   void ForgetLocked(const std::string& id, std::vector<std::string>* tombstones);
   static void UnlinkAll(const std::vector<std::string>& paths);
+  // A chunk that failed its check: dropped if `id`'s entry is still generation `gen` (not
+  // replaced meanwhile), counted, and kCorruption naming `key` and `why`. Takes mu_.
+  Status DropCorrupt(const ChunkKey& key, const std::string& id, uint64_t gen, const std::string& why);
 
   ChunkStoreOptions options_;
   std::mutex mu_;
