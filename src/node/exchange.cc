@@ -118,18 +118,22 @@ awaitable<bool> Exchange::ContinueIfAsked(const Request& req) {
   co_return !ec;
 }
 
+awaitable<size_t> Exchange::Pace(size_t left, bool paced) {
+  if (!paced) co_return left;
+  const size_t piece = std::min<size_t>(left, 1 << 20);  // slices pace the stream
+  auto wait = node->egress().Reserve(piece);
+  if (wait.count() > 0) {
+    asio::steady_timer t(c_.socket.get_executor(), wait);
+    beast::error_code ignored;
+    co_await t.async_wait(asio::redirect_error(use_awaitable, ignored));
+  }
+  co_return piece;
+}
+
 awaitable<bool> Exchange::SendBytes(const char* d, size_t n, bool paced) {
   paced = paced && node->egress().rate() > 0;
   for (size_t done = 0; done < n;) {
-    size_t piece = paced ? std::min<size_t>(n - done, 1 << 20) : n - done;  // slices pace the stream
-    if (paced) {
-      auto wait = node->egress().Reserve(piece);
-      if (wait.count() > 0) {
-        asio::steady_timer t(c_.socket.get_executor(), wait);
-        beast::error_code ignored;
-        co_await t.async_wait(asio::redirect_error(use_awaitable, ignored));
-      }
-    }
+    const size_t piece = co_await Pace(n - done, paced);
     beast::error_code ec;
     c_.Arm(Phase::kIo, options().io_timeout);
     co_await asio::async_write(c_.stream, asio::buffer(d + done, piece), asio::redirect_error(use_awaitable, ec));
@@ -149,15 +153,7 @@ awaitable<bool> Exchange::SendFile(int fd, uint64_t offset, size_t n, bool paced
     if (ec) co_return false;
   }
   for (size_t done = 0; done < n;) {
-    size_t piece = paced ? std::min<size_t>(n - done, 1 << 20) : n - done;  // slices pace the stream
-    if (paced) {
-      auto wait = node->egress().Reserve(piece);
-      if (wait.count() > 0) {
-        asio::steady_timer t(c_.socket.get_executor(), wait);
-        beast::error_code ignored;
-        co_await t.async_wait(asio::redirect_error(use_awaitable, ignored));
-      }
-    }
+    const size_t piece = co_await Pace(n - done, paced);
     c_.Arm(Phase::kIo, options().io_timeout);
     for (size_t left = piece; left > 0;) {
       off_t at = static_cast<off_t>(offset + done);

@@ -173,6 +173,9 @@ class Exchange {
   // Sends `n` body bytes; `paced`: under the node's egress limit, waiting on a timer, never in
   // a thread.
   awaitable<bool> SendBytes(const char* d, size_t n, bool paced);
+  // The next piece of `left` bytes to send: all of it unpaced; paced, at most 1 MiB, once the
+  // egress limit allows it (waiting on a timer, never in a thread).
+  awaitable<size_t> Pace(size_t left, bool paced);
   // Sends `n` bytes of the open file `fd` from `offset` with sendfile(2), on the event loop: the
   // socket is non-blocking, so each call sends what the socket takes, and the loop waits for
   // room (async_wait) between calls. Plain connections only (never TLS: its bytes are
