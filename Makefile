@@ -12,6 +12,8 @@
 #                CTEST_FLAGS="-R 'node|engine'" picks tests. Reports of every process (the test
 #                binaries and the shoald/shoal they start) go to BUILD_DIR/sanitizer/; any fails the run.
 #   The fuzz targets (tests/fuzz/, clang's libFuzzer) run in every `make test` as the test `fuzz`.
+#   TEST_JOBS=N  tests run N at a time (default 3: most wait on servers and timers, not the CPU;
+#                the long binaries are split into parts, CMakeLists.txt's SHARDS). TEST_JOBS=1: one by one.
 
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
@@ -26,6 +28,7 @@ endif
 endif
 BUILD_DIR ?= build
 JOBS ?= 2
+TEST_JOBS ?= 3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Libraries and tools the build links or the tests/benchmarks run.
@@ -84,7 +87,7 @@ SANITIZER_ENV = $(if $(SANITIZE),ASAN_OPTIONS=log_path=$(SANITIZER_LOGS)/asan:de
 
 test: deps-test build
 	$(if $(SANITIZE),rm -rf $(SANITIZER_LOGS) && mkdir -p $(SANITIZER_LOGS))
-	cd $(BUILD_DIR) && $(SANITIZER_ENV) ctest --output-on-failure --timeout 1800 $(CTEST_FLAGS)
+	cd $(BUILD_DIR) && $(SANITIZER_ENV) ctest --output-on-failure --timeout 1800 -j$(TEST_JOBS) $(CTEST_FLAGS)
 	$(if $(SANITIZE),@if [ -n "$$(ls -A $(SANITIZER_LOGS))" ]; then \
 	  echo "sanitizer reports in $(SANITIZER_LOGS):"; head -n 40 $(SANITIZER_LOGS)/*; exit 1; fi)
 
