@@ -61,21 +61,24 @@ bool WriteDirectory::Tell(const cluster::Peer& home, const Announcement& a) {
   return true;
 }
 
-std::string WriteDirectory::TellFirst(const std::vector<cluster::Peer>& homes, const Announcement& a) {
+std::vector<std::string> WriteDirectory::TellAll(const std::vector<cluster::Peer>& homes, const Announcement& a,
+                                                 const std::vector<std::string>& told) {
+  std::vector<std::string> now;
   for (const auto& home : homes) {
-    if (Tell(home, a)) return home.member.id;
+    const bool before = std::find(told.begin(), told.end(), home.member.id) != told.end();
+    if (before || Tell(home, a)) now.push_back(home.member.id);
   }
-  return "";
+  return now;
 }
 
 void WriteDirectory::Announce(const Announcement& a) {
   const bool pending = a.change == Announcement::Change::kPending;
   if (!pending) Settle(a.id);
   auto homes = Homes(a.url);
-  std::string told;
+  std::vector<std::string> told;
   if (homes.empty()) {
     Record(a);  // alone (or no view yet): this node is the home; Refresh tells a later one
-  } else if (told = TellFirst(homes, a); told.empty()) {
+  } else if (told = TellAll(homes, a, {}); told.empty()) {
     Logf(LogLevel::kWarn, "no home of %s could be told of write %s: it is read through node %s until it is uploaded",
          a.url.c_str(), a.id.c_str(), a.holders.empty() ? a.from.c_str() : a.holders[0].c_str());
   }
@@ -87,7 +90,7 @@ void WriteDirectory::Announce(const Announcement& a) {
 
 void WriteDirectory::Remember(const Announcement& a) {
   std::lock_guard<std::mutex> lock(mu_);
-  mine_.emplace(a.id, Kept{a, ""});
+  mine_.emplace(a.id, Kept{a, {}});
 }
 
 void WriteDirectory::Settle(const std::string& id) {
@@ -103,8 +106,11 @@ void WriteDirectory::Refresh() {
   }
   for (const auto& k : kept) {
     auto homes = Homes(k.write.url);
-    if (homes.empty() || homes[0].member.id == k.told) continue;
-    std::string told = TellFirst(homes, k.write);
+    const bool all_told = std::all_of(homes.begin(), homes.end(), [&](const cluster::Peer& h) {
+      return std::find(k.told.begin(), k.told.end(), h.member.id) != k.told.end();
+    });
+    if (homes.empty() || all_told) continue;
+    std::vector<std::string> told = TellAll(homes, k.write, k.told);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = mine_.find(k.write.id);
     if (it != mine_.end()) it->second.told = told;

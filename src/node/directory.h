@@ -24,20 +24,21 @@ namespace shoal::node {
 //
 // Each object has a home: the first live member of its first chunk's route (so a miss on an
 // ordinary object asks one node, never the whole cluster).
-//  - A node that acknowledges a write announces it to the home before the acknowledgement
-//    (Announce, kPending), naming the holders of its chunks: itself, then its copies' holders.
-//    It announces again when the upload is durable (kDurable, with the store's ETag) and when
-//    the write is deleted (kGone).
+//  - A node that acknowledges a write announces it to both homes (the first two live members
+//    of the route) before the acknowledgement (Announce, kPending), naming the holders of its
+//    chunks: itself, then its copies' holders. It announces again when the upload is durable
+//    (kDurable, with the store's ETag) and when the write is deleted (kGone). The second home
+//    is the first one's stand-in: when the first dies, askers skip it for the second, which
+//    already knows (no window in which the write is unknown).
 //  - A reader's node asks the home for the object's metadata (Stat: one HEAD to one node per
 //    open; none when it is the home). The home answers a pending write with its holders, else
 //    from its own catalog (cached metadata or a HEAD to the store), so a write is visible
 //    through every member from its acknowledgement on, and through its upload.
 //  - Chunks of a pending write come from its holders (HoldersOf), never from the store; the
 //    holder of a copy serves them when the origin is dead.
-//  - The home's entries live in its memory only: when an object's first live home is another
-//    node than the one told (a membership change, or the home is down), the node that took the
-//    write announces it again there, and so do the holders of its copies (Remember), from
-//    Refresh.
+//  - The home's entries live in its memory only: when an object's live homes include a node
+//    not told (a membership change, or a home is down), the node that took the write
+//    announces it there, and so do the holders of its copies (Remember), from Refresh.
 // A home that cannot be reached is skipped for the next member of the route, by announcers and
 // askers alike; a reader whose home is unreachable falls back to its own catalog.
 //
@@ -53,7 +54,7 @@ class WriteDirectory {
   // The announcement of write `r` (pending, its chunks on `holders`).
   static Announcement PendingOf(const engine::UploadRecord& r, std::vector<std::string> holders, const std::string& from);
 
-  // Tells the home of a.url (this node itself, when it is). A kPending announcement is kept and
+  // Tells the homes of a.url (this node itself, when it is one). A kPending announcement is kept and
   // announced again after a membership change until a kDurable or kGone one for the same id
   // (or Settle) ends it. Never fails: a home that cannot be told learns it from Refresh, and
   // meanwhile the write is read through the node that took it.
@@ -126,11 +127,13 @@ class WriteDirectory {
   std::deque<std::string> learned_order_;
   struct Kept {
     Announcement write;
-    std::string told;  // the member id last told of it ("" when none could be)
+    std::vector<std::string> told;  // the homes last told of it (none when none could be)
   };
   std::unordered_map<std::string, Kept> mine_;  // id -> kept to announce again
-  // Tells the first of `homes` that can be reached; its id, "" when none could be.
-  std::string TellFirst(const std::vector<cluster::Peer>& homes, const Announcement& a);
+  // Tells each of `homes` that is not in `told` and can be reached; the ids of `homes` that
+  // now know (told before, or now).
+  std::vector<std::string> TellAll(const std::vector<cluster::Peer>& homes, const Announcement& a,
+                                   const std::vector<std::string>& told);
 };
 
 // Whether `etag` is a write's local version (LocalVersion), never an ETag of the store.

@@ -8,6 +8,7 @@
 
 #include "net/node_protocol.h"
 #include "node/objects.h"
+#include "node/replicas.h"
 #include "node/request_parse.h"
 #include "node/write_back.h"
 
@@ -23,23 +24,47 @@ std::string Continuation(const std::string& last_name, const std::string& store_
 
 // The writes under `prefix_url` that the other members of the cluster acknowledged and have
 // not yet uploaded (their GET /v1/pending), `key` holding each one's URL. A member that does
-// not answer within a second is left out.
+// not answer within a second is left out, and its writes are listed from the copies other
+// members hold of them (until a holder takes one over and lists it as its own). This node's
+// own copies count too.
 std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& prefix_url) {
   std::vector<ListedObject> out;
   auto view = node->cluster().view();
   if (!view) return out;
+  auto listed = [](const nlohmann::json& w) {
+    return ListedObject{w.value("url", ""), w.value("size", 0ull), w.value("etag", ""),
+                        w.value("written_unix_ms", int64_t{0}) / 1000, true};
+  };
+  std::set<std::string> silent;      // members that did not answer
+  std::vector<nlohmann::json> held;  // copies, each naming its origin
+  for (const auto& r : node->replicas().HeldUnder(prefix_url)) {
+    held.push_back({{"url", r.url}, {"size", r.size}, {"etag", LocalVersion(r.id)},
+                    {"written_unix_ms", r.created_unix_ms}, {"origin", r.origin}});
+  }
   for (const auto& peer : view->peers()) {
-    if (peer.member.id == node->id() || node->cluster().PeerDown(peer.member.id)) continue;
+    if (peer.member.id == node->id()) continue;
+    if (node->cluster().PeerDown(peer.member.id)) {
+      silent.insert(peer.member.id);
+      continue;
+    }
     std::string body;
     Status st = node->cluster().Call(peer, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix_url}}),
                                      {}, &body, std::chrono::seconds(1));
     auto j = nlohmann::json::parse(body, nullptr, false);
-    if (!st.ok() || !j.is_object() || !j["pending"].is_array()) continue;
-    for (const auto& w : j["pending"]) {
-      if (!w.is_object()) continue;
-      out.push_back(ListedObject{w.value("url", ""), w.value("size", 0ull), w.value("etag", ""),
-                                 w.value("written_unix_ms", int64_t{0}) / 1000, true});
+    if (!st.ok() || !j.is_object() || !j["pending"].is_array()) {
+      silent.insert(peer.member.id);
+      continue;
     }
+    for (const auto& w : j["pending"]) {
+      if (w.is_object()) out.push_back(listed(w));
+    }
+    if (!j["held"].is_array()) continue;
+    for (const auto& w : j["held"]) {
+      if (w.is_object()) held.push_back(w);
+    }
+  }
+  for (const auto& w : held) {
+    if (silent.count(w.value("origin", "")) > 0) out.push_back(listed(w));
   }
   return out;
 }

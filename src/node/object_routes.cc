@@ -341,9 +341,16 @@ TextResponse ServePending(Node* node, const Request& req) {
     bytes_done += done;
     if (!p.last_error.empty()) last_error = p.last_error;
   }
+  // Copies held here for other nodes, each with its origin: a listing shows those whose origin
+  // cannot answer for them (dead, before this node takes the write over).
+  nlohmann::json held = nlohmann::json::array();
+  for (const auto& r : node->replicas().HeldUnder(prefix)) {
+    held.push_back({{"url", r.url}, {"size", r.size}, {"etag", LocalVersion(r.id)},
+                    {"written_unix_ms", r.created_unix_ms}, {"origin", r.origin}});
+  }
   nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
                          {"last_error", last_error}, {"pending", list},
-                         {"copies", node->replicas().CopiesUnder(prefix)}};  // held for other nodes
+                         {"copies", held.size()}, {"held", held}};
   if (QueryParam(req, proto::kClusterParam) == proto::kFlagOn) {  // what `shoal flush` waits for
     std::vector<std::string> unreachable;
     body["cluster_objects"] = node->PendingInCluster(prefix, &unreachable);

@@ -97,6 +97,15 @@ uint64_t Replicas::CopiesUnder(const std::string& prefix) {
   return n;
 }
 
+std::vector<engine::UploadRecord> Replicas::HeldUnder(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(copies_mu_);
+  std::vector<engine::UploadRecord> out;
+  for (const auto& [id, c] : copies_) {
+    if (StartsWith(c.record.url, prefix)) out.push_back(c.record);
+  }
+  return out;
+}
+
 Status Replicas::Adopt(const std::string& id) {
   Status st = TakeOver(id, "a draining node handed over its write");
   if (st.ok()) metrics_->handoffs_received++;

@@ -61,6 +61,8 @@ class Replicas {
   void Drop(const std::string& id, const std::string& url, uint64_t chunks);
   // Copies held here of writes under `prefix` (not yet durable anywhere).
   uint64_t CopiesUnder(const std::string& prefix);
+  // The records of those copies (each names its origin).
+  std::vector<engine::UploadRecord> HeldUnder(const std::string& prefix);
   size_t count();
 
   Status StartDrain();
