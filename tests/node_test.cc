@@ -341,7 +341,10 @@ TEST_F(NodeTest, TheClustersTokenRotatesOnSighupWithAGraceForTheOldOne) {
   const std::string old_token = "old-cluster-token-aaaaaaaa", new_token = "new-cluster-token-bbbbbbbb";
   std::ofstream(token_file) << old_token << "\n";
   Shoald node;
-  ASSERT_TRUE(node.Start(world->proxy.port(), {"--token-file", token_file, "--token-grace", "600"}).ok()) << node.Log();
+  // The grace comes from a config file, which a SIGHUP reads again before it rotates.
+  const std::string config = tmp.path() + "/shoald.conf";
+  std::ofstream(config) << "token-grace = 300\n";
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--token-file", token_file, "--config", config}).ok()) << node.Log();
   const std::string url = PutObject("rotate/obj", 43, 2000);
   auto reads_with = [&](const std::string& token) {
     std::ofstream(tmp.path() + "/client") << token << "\n";
@@ -363,6 +366,7 @@ TEST_F(NodeTest, TheClustersTokenRotatesOnSighupWithAGraceForTheOldOne) {
   EXPECT_TRUE(reads_with(old_token));
   EXPECT_TRUE(reads_with(new_token));
 
+  std::ofstream(config, std::ios::trunc) << "token-grace = 600\n";
   ASSERT_TRUE(sighup(new_token + "\n", ": 1 accepted (0 new), another one sent to the members; retired: 1, still "
                                        "accepted for 600 s (--token-grace)"))
       << node.Log();
@@ -673,9 +677,14 @@ TEST_F(NodeTest, StatusShowsTheNodesCountersForPeople) {
   auto r = testing::RunCommand({Shoal(), "status", "--cache", world->node.Endpoint()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (std::string word : {"node", "cache", "reads", "object store", "errors", "coalesced", "write-back",
-                           "not yet durable", "staged cap", "upload window"}) {
+                           "not yet durable", "staged cap", "upload window", "by sendfile",
+                           "--peer-connections", "asked the object's home"}) {
     EXPECT_NE(r.out.find(word), std::string::npos) << word << " missing from:\n" << r.out;
   }
+  // The figures are the node's own counters (nothing reads through the node meanwhile).
+  const std::string checks = std::to_string(Metric(world->node.Endpoint(), "shoal_cache_checks_total")) +
+                             " chunk reads checked against their checksum";
+  EXPECT_NE(r.out.find(checks), std::string::npos) << checks << " missing from:\n" << r.out;
   auto none = testing::RunCommand({Shoal(), "status", "--cache", "127.0.0.1:" + std::to_string(testing::FreePort())});
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_NE(none.err.find("is shoald running"), std::string::npos) << none.err;
@@ -732,9 +741,12 @@ TEST_F(NodeTest, SighupAppliesTheReloadableSettingsAndRefusesABrokenFile) {
     return log.substr(start, log.find('\n', at) - start);
   };
 
-  std::ofstream(config) << "max-connections = 7\nmetadata-ttl = 5\nlog-format = json\nchunk-size = 4MiB\n";
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_egress_limit_bytes"), 0u);
+  std::ofstream(config)
+      << "max-connections = 7\nmetadata-ttl = 5\nlog-format = json\nchunk-size = 4MiB\negress-limit = 64MiB\n";
   ASSERT_TRUE(hup_and_wait(1)) << node.Log();
   EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_max_connections"), 7u);
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_egress_limit_bytes"), 64u << 20);
   std::string log = node.Log();
   EXPECT_NE(log.find(" info  shoald: SIGHUP: max-connections 100 -> 7"), std::string::npos) << log;
   EXPECT_NE(log.find("SIGHUP: metadata-ttl 60 -> 5"), std::string::npos) << log;
@@ -743,7 +755,7 @@ TEST_F(NodeTest, SighupAppliesTheReloadableSettingsAndRefusesABrokenFile) {
       << log;
   // The line after the format changed is JSON.
   EXPECT_NE(log.find("\"level\":\"info\",\"component\":\"shoald\",\"msg\":\"SIGHUP: reloaded " + config +
-                     ": 3 settings applied, 1 waiting for a restart\"}"),
+                     ": 4 settings applied, 1 waiting for a restart\"}"),
             std::string::npos)
       << log;
 

@@ -728,6 +728,13 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
               u("fan_in_redirects_total"), u("fan_in_fetches_total"),
               FormatBytes(g("fan_in_fetch_bytes_total")).c_str(), u("fan_in_fallbacks_total"),
               FormatBytes(g("bytes_served_local_total")).c_str(), u("connections_refused_total"));
+  std::printf("serving       %s by sendfile; %llu chunk reads checked against their checksum; %llu calls to "
+              "other nodes waited for a connection (--peer-connections)\n",
+              FormatBytes(g("sendfile_bytes_total")).c_str(), u("cache_checks_total"),
+              u("peer_connection_waits_total"));
+  std::printf("cluster       %llu opens asked the object's home; %llu chunks of writes not yet uploaded got from "
+              "their holders; %llu writes homed here not yet uploaded\n",
+              u("home_lookups_total"), u("holder_fetches_total"), u("homed_writes"));
   std::printf("errors        %llu not found, %llu store unavailable, %llu disk full, %llu other\n",
               u("errors_not_found_total"), u("errors_unavailable_total"), u("errors_disk_full_total"),
               u("errors_other_total"));

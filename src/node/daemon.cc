@@ -22,7 +22,8 @@ namespace {
 
 // Settings a SIGHUP applies while shoald runs (docs/node.md, `shoald --help`); every other
 // change in the config file waits for a restart.
-const char* const kReloadable[] = {"log-format", "max-connections", "metadata-ttl", "readahead", "validate"};
+const char* const kReloadable[] = {"egress-limit", "log-format", "max-connections", "metadata-ttl",
+                                   "readahead",    "token-grace", "validate"};
 
 // What shoald's flags and config file say.
 struct DaemonFlags {
@@ -206,7 +207,8 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
       ->capture_default_str();
   app.footer(
       "SIGHUP reloads the --config file (flags on the command line keep their values) and applies "
-      "log-format, max-connections, metadata-ttl, readahead and validate at once; any other key that "
+      "egress-limit, log-format, max-connections, metadata-ttl, readahead, token-grace and validate "
+      "at once; any other key that "
       "changed is logged and waits for a restart. A file that does not parse, or a value that is "
       "refused, is logged and the running settings are kept.");
   try {
@@ -322,7 +324,7 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
 
 // SIGHUP: reads the flags and the config file again; applies what kReloadable names, logs
 // every other change as waiting for a restart, and keeps everything when they are refused.
-void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live) {
+void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live, RateLimiter* egress) {
   if (running->config_file.empty()) {
     Logf(LogLevel::kWarn, "SIGHUP: no --config file to reload; the flags stay as they are (the files they name are read again)");
     return;
@@ -363,6 +365,11 @@ void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live
     o->metadata_ttl.set(next.o.metadata_ttl);
     o->readahead.set(next.o.readahead);
     o->validate.set(next.o.validate);
+  }
+  running->token_grace = next.token_grace;  // the same SIGHUP's token rotation uses it
+  if (next.o.egress_limit != running->o.egress_limit) {
+    running->o.egress_limit = next.o.egress_limit;
+    egress->SetRate(next.o.egress_limit);
   }
   Logf(LogLevel::kInfo, "SIGHUP: reloaded %s: %d settings applied, %d waiting for a restart",
        running->config_file.c_str(), applied, waiting);
@@ -517,7 +524,7 @@ int RunDaemon(int argc, char** argv) {
   }
   int sig = 0;
   while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
-    Reload(argc, argv, &flags, (*node)->options());
+    Reload(argc, argv, &flags, (*node)->options(), &(*node)->egress());
     if (!flags.so.tls_cert.empty()) {
       Status tls = server.LoadTls();
       if (tls.ok()) Logf(LogLevel::kInfo, "SIGHUP: TLS certificate reloaded from %s (new connections use it)", flags.so.tls_cert.c_str());

@@ -275,6 +275,8 @@ std::string Node::MetricsText() {
           metrics_.connections_refused);
   gauge("max_connections", "Requests served at once at most (--max-connections; a SIGHUP may change it).",
         static_cast<uint64_t>(options_.max_connections.get()));
+  gauge("egress_limit_bytes", "Object bytes per second this node sends at most over TCP (--egress-limit; 0: no "
+        "limit; a SIGHUP may change it).", egress_.rate());
   gauge("connections_open", "Client and peer connections open (idle keep-alive ones included).",
         metrics_.connections_open);
   counter("connections_accepted_total", "Connections accepted.", metrics_.connections_accepted);

@@ -5,7 +5,9 @@
 // part, PART.md5 written once the part is whole), as S3 would give it: PartNumber, Size and
 // ETag (the part's MD5, quoted), paged by max-parts and part-number-marker; NoSuchUpload (404)
 // for an upload s3rver does not hold. Everything else is s3rver's. Same flags as s3rver's CLI:
-//   node s3rver.js --directory DIR --address 127.0.0.1 --port N [--silent]
+//   node s3rver.js --directory DIR --address 127.0.0.1 --port N [--silent] [--list-parts-page N]
+// --list-parts-page N: ListParts pages hold at most N parts (default 1000, as S3's), so a test
+// exercises the client's paging with a few parts.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -16,6 +18,7 @@ function arg(name, fallback) {
   const i = process.argv.indexOf(name);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
+const listPartsPage = Math.max(1, Math.min(1000, Number(arg('--list-parts-page', '1000')) || 1000));
 
 function xmlEscape(s) {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -45,7 +48,7 @@ function listParts(server) {
       return errorReply(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist.');
     }
     const marker = Number(ctx.query['part-number-marker'] || 0);
-    const max = Math.min(1000, Number(ctx.query['max-parts'] || 1000));
+    const max = Math.min(listPartsPage, Number(ctx.query['max-parts'] || 1000));
     const numbers = names.filter((n) => /^\d+$/.test(n) && names.includes(`${n}.md5`))
       .map(Number).filter((n) => n > marker).sort((a, b) => a - b);
     const page = numbers.slice(0, max);

@@ -119,13 +119,14 @@ std::shared_ptr<ObjectStore> Azurite::Store(const std::string& container, int vi
 
 Status S3rver::Start() {
   if (NodeTool("s3rver").empty()) return Status::NotFound(Missing("s3rver"));
-  // s3rver with ListParts added (src/testing/s3rver.js).
+  // s3rver with ListParts added (src/testing/s3rver.js), in pages of at most 2 parts, so that
+  // a resumed upload of a few parts reads several pages (S3's own pages hold 1,000).
   const std::string script = SourceDir() + "/src/testing/s3rver.js";
   for (int attempt = 0; attempt < 3; attempt++) {
     port_ = FreePort();
     Status st = StartAndWait(&proc_,
                              {"node", script, "--directory", dir_.path(), "--address", "127.0.0.1", "--port",
-                              std::to_string(port_), "--silent"},
+                              std::to_string(port_), "--silent", "--list-parts-page", "2"},
                              port_, dir_.path() + ".s3rver.log", "s3rver",
                              // s3rver's ListObjectsV2 continuation tokens use DES, which
                              // OpenSSL 3 only offers through its legacy provider.
