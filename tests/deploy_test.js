@@ -79,6 +79,8 @@ const matches = (selector, labels) =>
   Object.entries(selector || {}).every(([k, v]) => labels && labels[k] === v) && Object.keys(selector || {}).length > 0;
 const podSpecOf = (doc) => doc.spec.template.spec;
 const containersOf = (spec) => [...(spec.initContainers || []), ...(spec.containers || [])];
+// The node: the DaemonSet that runs shoald.
+const isNode = (m) => m.doc.kind === "DaemonSet" && containersOf(podSpecOf(m.doc)).some((c) => c.name === "shoald");
 const flagValue = (args, name) => {
   for (const a of args || []) if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
   return undefined;
@@ -348,7 +350,7 @@ function check(manifests, { runShoald = true, listing = true } = {}) {
   }
 
   // The node: the DaemonSet running shoald, against its config file.
-  const ds = byKind("DaemonSet").find((m) => containersOf(podSpecOf(m.doc)).some((c) => c.name === "shoald"));
+  const ds = objects.find(isNode);
   if (!ds) { err("daemonset.yaml", "no DaemonSet with a shoald container"); return errors; }
   const f = ds.file;
   const spec = podSpecOf(ds.doc);
@@ -451,7 +453,7 @@ function check(manifests, { runShoald = true, listing = true } = {}) {
 function checkIdentity(rendered) {
   const errors = [];
   const err = (file, what) => errors.push(`${file}: ${what}`);
-  const ds = rendered.find((m) => m.doc.kind === "DaemonSet" && containersOf(podSpecOf(m.doc)).some((c) => c.name === "shoald"));
+  const ds = rendered.find(isNode);
   if (!ds) return ["deploy/daemonset.yaml: no DaemonSet with a shoald container"];
   const spec = podSpecOf(ds.doc);
   const account = spec.serviceAccountName;
@@ -492,6 +494,14 @@ if (errors.length) {
 }
 
 // Each break must be caught: a deep copy of the manifests, one change, at least one new error.
+const expectCaught = (what, found) => {
+  if (found.length === 0) {
+    failed = true;
+    console.error(`deploy_test: FAILED: breaking ${what} went unnoticed`);
+  } else {
+    console.log(`ok: breaking ${what} is caught: ${found[0]}`);
+  }
+};
 const find = (ms, kind, name) => ms.find((m) => m.doc.kind === kind && m.doc.metadata.name === name).doc;
 const nodeContainer = (ms) => find(ms, "DaemonSet", "shoal-node").spec.template.spec.containers[0];
 const setConf = (ms, key, value) => {
@@ -526,13 +536,7 @@ const asksShoald = new Set(["a config key shoald does not know", "a config value
 for (const [what, mutate] of breaks) {
   const copy = JSON.parse(JSON.stringify(manifests));
   mutate(copy);
-  const found = check(copy, { runShoald: asksShoald.has(what) }).filter((e) => !errors.includes(e));
-  if (found.length === 0) {
-    failed = true;
-    console.error(`deploy_test: FAILED: breaking ${what} went unnoticed`);
-  } else {
-    console.log(`ok: breaking ${what} is caught: ${found[0]}`);
-  }
+  expectCaught(what, check(copy, { runShoald: asksShoald.has(what) }).filter((e) => !errors.includes(e)));
 }
 // The workload identity overlay: rendered, then the same checks on what it renders (with the
 // job examples, applied beside it) and its own. A render that throws is one error.
@@ -597,13 +601,7 @@ const overlayBreaks = [
 for (const [what, mutate] of overlay ? overlayBreaks : []) {
   const copy = structuredClone(overlay);
   mutate(copy);
-  const found = checkOverlay(copy, { runShoald: false }).errors.filter((e) => !overlayErrors.includes(e));
-  if (found.length === 0) {
-    failed = true;
-    console.error(`deploy_test: FAILED: breaking ${what} in ${overlayName} went unnoticed`);
-  } else {
-    console.log(`ok: breaking ${what} in ${overlayName} is caught: ${found[0]}`);
-  }
+  expectCaught(`${what} in ${overlayName}`, checkOverlay(copy, { runShoald: false }).errors.filter((e) => !overlayErrors.includes(e)));
 }
 if (failed) process.exit(1);
 console.log("deploy_test: PASSED");
