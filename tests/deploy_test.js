@@ -12,8 +12,18 @@
 //    drain uses the config's socket and ends within terminationGracePeriodSeconds; job examples
 //    mount the DaemonSet's socket directory; the etcd URLs name members of the etcd StatefulSet;
 //  - shoald accepts the config file with the DaemonSet's flags (shoald --check-config).
-// Then it breaks each kind of reference on purpose (a selector, a key, a port, the config) and
-// checks that every break is caught, so the checks cannot pass vacuously.
+// The overlay deploy-overlays/workload-identity (AKS workload identity instead of the account
+// key) is rendered as `kubectl apply -k` renders it: deploy/'s kustomization, then the overlay's
+// resources, its JSON patches (RFC 6902 add, remove, replace and test; a path that does not
+// exist is an error), namespace and images; a kustomization field or patch kind not rendered
+// here is an error too. The rendered objects, with the job examples, pass the same checks (but
+// the file list) and:
+//  - the node's pods run as a ServiceAccount of the set, in their namespace, annotated with
+//    azure.workload.identity/client-id, and carry the label azure.workload.identity/use: "true";
+//  - AZURE_STORAGE_ACCOUNT stays; no env AZURE_STORAGE_KEY, no Secret key azure-storage-key.
+// Then it breaks each kind of reference on purpose (a selector, a key, a port, the config, the
+// overlay's patches, ServiceAccount and namespace) and checks that every break is caught, so
+// the checks cannot pass vacuously.
 // Usage: node tests/deploy_test.js SHOALD_BINARY   (NODE_PATH: testenv/node_modules)
 "use strict";
 const fs = require("fs");
@@ -21,25 +31,37 @@ const os = require("os");
 const path = require("path");
 const { execFileSync } = require("child_process");
 const YAML = require("yaml");
+// YAML 1.1, as kubectl and kustomize read manifests: 0440 is octal (288), not 440.
+const yamlOptions = { version: "1.1" };
 
-const deployDir = path.join(__dirname, "..", "deploy");
+const repoDir = path.join(__dirname, "..");
+const deployDir = path.join(repoDir, "deploy");
+const overlayDir = path.join(repoDir, "deploy-overlays", "workload-identity");
 const shoald = process.argv[2];
 if (!shoald || !fs.existsSync(shoald)) {
   console.error("usage: node tests/deploy_test.js SHOALD_BINARY (build it first: make build)");
   process.exit(2);
 }
 
-// Every manifest: {file, doc} for each YAML document of deploy/*.yaml and deploy/examples/*.yaml.
+// The YAML documents of a file (`label` names it in errors), empty ones left out.
+function parseYaml(file, label) {
+  const out = [];
+  for (const d of YAML.parseAllDocuments(fs.readFileSync(file, "utf8"), yamlOptions)) {
+    if (d.errors.length) throw new Error(`${label}: ${d.errors[0].message}`);
+    const doc = d.toJS();
+    if (doc) out.push(doc);
+  }
+  return out;
+}
+
+// Every manifest: {file, doc} for each YAML document of deploy/*.yaml and deploy/examples/*.yaml
+// (file relative to deploy/). Only files: deploy/'s folders other than examples/ are not read.
 function loadManifests() {
   const out = [];
   for (const dir of [deployDir, path.join(deployDir, "examples")]) {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith(".yaml")).sort()) {
       const file = path.relative(deployDir, path.join(dir, f));
-      for (const d of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, f), "utf8"))) {
-        if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
-        const doc = d.toJS();
-        if (doc) out.push({ file, doc });
-      }
+      for (const doc of parseYaml(path.join(dir, f), file)) out.push({ file, doc });
     }
   }
   return out;
@@ -57,6 +79,8 @@ const matches = (selector, labels) =>
   Object.entries(selector || {}).every(([k, v]) => labels && labels[k] === v) && Object.keys(selector || {}).length > 0;
 const podSpecOf = (doc) => doc.spec.template.spec;
 const containersOf = (spec) => [...(spec.initContainers || []), ...(spec.containers || [])];
+// The node: the DaemonSet that runs shoald.
+const isNode = (m) => m.doc.kind === "DaemonSet" && containersOf(podSpecOf(m.doc)).some((c) => c.name === "shoald");
 const flagValue = (args, name) => {
   for (const a of args || []) if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
   return undefined;
@@ -77,9 +101,167 @@ function parseConfig(text) {
   return out;
 }
 
+// --- kustomize: what `kubectl apply -k DIR` renders, for the fields these kustomizations use --
+// Anything else (another kustomization field, a strategic-merge patch, a JSON patch op other
+// than add, remove, replace and test, a target selector other than group, version, kind, name
+// and namespace) is an error, never passed over.
+const kustomizationFields = new Set(["apiVersion", "kind", "namespace", "resources", "patches", "images"]);
+const clusterScoped = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass", "PriorityClass", "CustomResourceDefinition"]);
+const inside = (p, dir) => {
+  const r = path.relative(dir, p);
+  return r === "" || !(r === ".." || r.startsWith(".." + path.sep) || path.isAbsolute(r));
+};
+
+// A kustomization as read from disk: {dir, kust, resources, files}. A directory it lists is read
+// as a kustomization of its own, a file as its YAML documents ({file, docs}); `files` holds the
+// text of the patch files it names. kustomize's two rules on what may be listed hold: a file in
+// or below the kustomization's directory, and no directory that contains one of the
+// kustomizations being read (its "cycle detected": why the overlay is not under deploy/).
+function readKustomization(dir, within = []) {
+  const rel = path.relative(repoDir, dir) || ".";
+  const where = `${rel}/kustomization.yaml`;
+  if (!fs.existsSync(path.join(dir, "kustomization.yaml"))) throw new Error(`${rel}: no kustomization.yaml`);
+  const [kust] = parseYaml(path.join(dir, "kustomization.yaml"), where);
+  const roots = [...within, dir];
+  const resources = (kust.resources || []).map((r) => {
+    const p = path.join(dir, r);
+    if (!fs.existsSync(p)) throw new Error(`${where}: resource ${r} does not exist`);
+    if (fs.statSync(p).isDirectory()) {
+      const root = roots.find((v) => inside(v, p));
+      if (root) throw new Error(`${where}: resource ${r} contains ${path.relative(repoDir, root) || "."}, which kustomize refuses (cycle)`);
+      return readKustomization(p, roots);
+    }
+    if (!inside(p, dir)) throw new Error(`${where}: resource ${r} is not in or below ${rel}, which kustomize refuses`);
+    return { file: path.relative(repoDir, p), docs: parseYaml(p, path.relative(repoDir, p)) };
+  });
+  const files = {};
+  for (const { path: f } of kust.patches || []) {
+    if (f === undefined) continue;
+    if (!inside(path.join(dir, f), dir)) throw new Error(`${where}: patch ${f} is not in or below ${rel}, which kustomize refuses`);
+    files[f] = fs.readFileSync(path.join(dir, f), "utf8");
+  }
+  return { dir: rel, kust, resources, files };
+}
+
+// The objects kustomize renders from `k` ({file, doc}, file where the object was written): its
+// resources (a listed kustomization rendered first), then its patches, namespace and images, in
+// kustomize's order (patches see the objects before this kustomization's namespace and images).
+function render(k) {
+  const where = `${k.dir}/kustomization.yaml`;
+  for (const f of Object.keys(k.kust)) if (!kustomizationFields.has(f)) throw new Error(`${where}: ${f} is not rendered by this test`);
+  const out = [];
+  for (const r of k.resources) {
+    if (r.kust) out.push(...render(r));
+    else for (const doc of r.docs) out.push({ file: r.file, doc: structuredClone(doc) });
+  }
+  const ids = new Set();
+  for (const { file, doc } of out) {
+    const id = `${doc.kind} ${doc.metadata.namespace || ""}/${doc.metadata.name}`;
+    if (ids.has(id)) throw new Error(`${where}: ${file}: a second ${id}`);
+    ids.add(id);
+  }
+  for (const [i, p] of (k.kust.patches || []).entries()) {
+    const what = `${where}: patches[${i}]`;
+    for (const f of Object.keys(p)) if (!["target", "patch", "path"].includes(f)) throw new Error(`${what}: ${f} is not rendered by this test`);
+    const t = p.target || {};
+    for (const f of Object.keys(t)) if (!["group", "version", "kind", "name", "namespace"].includes(f)) throw new Error(`${what}: target ${f} is not rendered by this test`);
+    if (!t.kind) throw new Error(`${what}: no target kind`);
+    const ops = YAML.parse(p.patch !== undefined ? p.patch : k.files[p.path] || "", yamlOptions);
+    if (!Array.isArray(ops)) throw new Error(`${what}: not a JSON patch (a list of ops); strategic-merge patches are not rendered by this test`);
+    // name and namespace are anchored regular expressions, as in kustomize.
+    const full = (re, s) => new RegExp(`^(?:${re})$`).test(s);
+    const targets = out.filter(({ doc }) => {
+      const [group, version] = doc.apiVersion.includes("/") ? doc.apiVersion.split("/") : ["", doc.apiVersion];
+      return doc.kind === t.kind && (t.group === undefined || t.group === group) && (t.version === undefined || t.version === version) &&
+        (t.name === undefined || full(t.name, doc.metadata.name)) && (t.namespace === undefined || full(t.namespace, doc.metadata.namespace || ""));
+    });
+    // kustomize passes over a target that matches nothing; here it is an error: the patch changes nothing.
+    if (!targets.length) throw new Error(`${what}: target ${JSON.stringify(t)} matches no object`);
+    for (const { file, doc } of targets) {
+      for (const op of ops) {
+        try {
+          applyOp(doc, op);
+        } catch (e) {
+          throw new Error(`${what} on ${file} (${doc.kind} ${doc.metadata.name}): ${e.message}`);
+        }
+      }
+    }
+  }
+  if (k.kust.namespace) {
+    for (const { doc } of out) {
+      if (doc.kind === "Namespace") doc.metadata.name = k.kust.namespace;  // kustomize renames it
+      else if (!clusterScoped.has(doc.kind)) doc.metadata.namespace = k.kust.namespace;
+    }
+  }
+  for (const img of k.kust.images || []) {
+    for (const f of Object.keys(img)) if (!["name", "newName", "newTag", "digest"].includes(f)) throw new Error(`${where}: images: ${f} is not rendered by this test`);
+    for (const { doc } of out.filter((m) => m.doc.spec && m.doc.spec.template && m.doc.spec.template.spec)) {
+      for (const c of containersOf(podSpecOf(doc))) {
+        // name[:tag][@digest], the tag after the last colon that follows the last slash.
+        const digest = c.image.indexOf("@");
+        let name = digest < 0 ? c.image : c.image.slice(0, digest);
+        let rest = digest < 0 ? "" : c.image.slice(digest);
+        const colon = name.lastIndexOf(":");
+        if (colon > name.lastIndexOf("/")) [name, rest] = [name.slice(0, colon), name.slice(colon) + rest];
+        if (name !== img.name) continue;
+        c.image = (img.newName || name) + (img.digest ? `@${img.digest}` : img.newTag !== undefined ? `:${img.newTag}` : rest);
+      }
+    }
+  }
+  return out;
+}
+
+// RFC 6902 on `doc`, in place: add, remove, replace and test, the path an RFC 6901 pointer.
+// Every member or index on the path must exist, the last one too except for add (which may
+// create a member, or insert at an index up to the array's length, or at "-"). Throws otherwise.
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+const arrayIndex = (token, limit) => (/^(0|[1-9][0-9]*)$/.test(token) && Number(token) < limit ? Number(token) : -1);
+const hasMember = (v, token) => (Array.isArray(v) ? arrayIndex(token, v.length) >= 0 : isObject(v) && Object.hasOwn(v, token));
+const member = (v, token) => (Array.isArray(v) ? v[Number(token)] : v[token]);
+function equal(a, b) {
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => equal(x, b[i]));
+  if (isObject(a)) return isObject(b) && Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((n) => Object.hasOwn(b, n) && equal(a[n], b[n]));
+  return a === b;
+}
+function applyOp(doc, op) {
+  const name = `${op.op} ${op.path}`;
+  if (typeof op.path !== "string" || !op.path.startsWith("/")) throw new Error(`${name}: the path is not a JSON pointer to a member`);
+  const tokens = op.path.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const last = tokens.pop();
+  let parent = doc;
+  for (const [i, t] of tokens.entries()) {
+    if (!hasMember(parent, t)) throw new Error(`${name}: ${op.path.split("/").slice(0, i + 2).join("/")} does not exist`);
+    parent = member(parent, t);
+  }
+  if (!["add", "remove", "replace", "test"].includes(op.op)) throw new Error(`${name}: not an op this test applies (add, remove, replace, test)`);
+  if (op.op !== "remove" && !Object.hasOwn(op, "value")) throw new Error(`${name}: no value`);
+  if (op.op === "add") {
+    if (Array.isArray(parent)) {
+      const i = last === "-" ? parent.length : arrayIndex(last, parent.length + 1);
+      if (i < 0) throw new Error(`${name}: index ${last} is past the array's end (${parent.length})`);
+      parent.splice(i, 0, structuredClone(op.value));
+    } else if (isObject(parent)) {
+      parent[last] = structuredClone(op.value);
+    } else {
+      throw new Error(`${name}: its parent is not an object or an array`);
+    }
+    return;
+  }
+  if (!hasMember(parent, last)) throw new Error(`${name}: ${op.path} does not exist`);
+  if (op.op === "remove") {
+    if (Array.isArray(parent)) parent.splice(Number(last), 1);
+    else delete parent[last];
+  } else if (op.op === "replace") {
+    parent[Array.isArray(parent) ? Number(last) : last] = structuredClone(op.value);
+  } else if (!equal(member(parent, last), op.value)) {
+    throw new Error(`${name}: the value is ${JSON.stringify(member(parent, last))}, not ${JSON.stringify(op.value)}`);
+  }
+}
+
 // Every problem found in `manifests` (an empty list: all good). `runShoald` false skips the
-// shoald run (the mutations below change nothing it would see, except the one that asks).
-function check(manifests, { runShoald = true } = {}) {
+// shoald run (the mutations below change nothing it would see, except the one that asks);
+// `listing` false skips comparing kustomization.yaml with deploy/'s files (for a rendered set).
+function check(manifests, { runShoald = true, listing = true } = {}) {
   const errors = [];
   const err = (file, what) => errors.push(`${file}: ${what}`);
   const objects = manifests.filter((m) => m.doc.kind !== "Kustomization");
@@ -87,12 +269,14 @@ function check(manifests, { runShoald = true } = {}) {
   const named = (kind, name) => byKind(kind).find((m) => m.doc.metadata.name === name);
 
   // kustomization.yaml: every top-level manifest listed, every listed file present.
-  const kust = manifests.find((m) => m.doc.kind === "Kustomization");
-  if (!kust) err("kustomization.yaml", "missing");
-  const files = new Set(manifests.filter((m) => !m.file.includes("/")).map((m) => m.file));
-  files.delete("kustomization.yaml");
-  for (const r of (kust && kust.doc.resources) || []) if (!files.has(r)) err("kustomization.yaml", `lists ${r}, which is not in deploy/`);
-  for (const f of files) if (kust && !kust.doc.resources.includes(f)) err("kustomization.yaml", `does not list ${f}`);
+  if (listing) {
+    const kust = manifests.find((m) => m.doc.kind === "Kustomization");
+    if (!kust) err("kustomization.yaml", "missing");
+    const files = new Set(manifests.filter((m) => !m.file.includes("/")).map((m) => m.file));
+    files.delete("kustomization.yaml");
+    for (const r of (kust && kust.doc.resources) || []) if (!files.has(r)) err("kustomization.yaml", `lists ${r}, which is not in deploy/`);
+    for (const f of files) if (kust && !kust.doc.resources.includes(f)) err("kustomization.yaml", `does not list ${f}`);
+  }
 
   // The schemas.
   for (const { file, doc } of objects) {
@@ -166,7 +350,7 @@ function check(manifests, { runShoald = true } = {}) {
   }
 
   // The node: the DaemonSet running shoald, against its config file.
-  const ds = byKind("DaemonSet").find((m) => containersOf(podSpecOf(m.doc)).some((c) => c.name === "shoald"));
+  const ds = objects.find(isNode);
   if (!ds) { err("daemonset.yaml", "no DaemonSet with a shoald container"); return errors; }
   const f = ds.file;
   const spec = podSpecOf(ds.doc);
@@ -227,9 +411,9 @@ function check(manifests, { runShoald = true } = {}) {
     const sts = byKind("StatefulSet").find((s) => s.doc.spec.serviceName === svc);
     if (!sts) continue;  // an etcd outside these manifests
     const n = Number(pod.slice(sts.doc.metadata.name.length + 1));
-    if (!pod.startsWith(sts.doc.metadata.name + "-") || !(n >= 0 && n < sts.doc.spec.replicas)) err("config.yaml", `etcd ${url}: no member ${pod} in StatefulSet ${sts.doc.metadata.name}`);
+    if (!pod.startsWith(sts.doc.metadata.name + "-") || !(n >= 0 && n < sts.doc.spec.replicas)) err(cm.file, `etcd ${url}: no member ${pod} in StatefulSet ${sts.doc.metadata.name}`);
     const service = named("Service", svc);
-    if (service && !service.doc.spec.ports.some((p) => p.port === Number(u.port))) err("config.yaml", `etcd ${url}: Service ${svc} has no port ${u.port}`);
+    if (service && !service.doc.spec.ports.some((p) => p.port === Number(u.port))) err(cm.file, `etcd ${url}: Service ${svc} has no port ${u.port}`);
   }
   // Job examples reach the node through the DaemonSet's socket directory.
   for (const { file, doc } of byKind("Job")) {
@@ -261,6 +445,41 @@ function check(manifests, { runShoald = true } = {}) {
   return errors;
 }
 
+// What the workload identity overlay is for, on its rendered objects (an empty list: all there):
+// the node's pods run as a ServiceAccount of the set, in their own namespace (the federated
+// credential names both), that names the managed identity; they carry the label the webhook
+// injects the identity's variables by; AZURE_STORAGE_ACCOUNT stays, and nothing names the
+// account key any more.
+function checkIdentity(rendered) {
+  const errors = [];
+  const err = (file, what) => errors.push(`${file}: ${what}`);
+  const ds = rendered.find(isNode);
+  if (!ds) return ["deploy/daemonset.yaml: no DaemonSet with a shoald container"];
+  const spec = podSpecOf(ds.doc);
+  const account = spec.serviceAccountName;
+  const ns = ds.doc.metadata.namespace;
+  const sa = rendered.find((m) => m.doc.kind === "ServiceAccount" && m.doc.metadata.name === account && m.doc.metadata.namespace === ns);
+  if (!account) err(ds.file, `DaemonSet ${ds.doc.metadata.name}: the pods have no serviceAccountName`);
+  else if (!sa) err(ds.file, `DaemonSet ${ds.doc.metadata.name}: serviceAccountName ${account}: no ServiceAccount ${account} in namespace ${ns}`);
+  else if (!(sa.doc.metadata.annotations || {})["azure.workload.identity/client-id"]) err(sa.file, `ServiceAccount ${account}: no annotation azure.workload.identity/client-id`);
+  const use = (ds.doc.spec.template.metadata.labels || {})["azure.workload.identity/use"];
+  if (use !== "true") err(ds.file, `DaemonSet ${ds.doc.metadata.name}: the pods' label azure.workload.identity/use is ${JSON.stringify(use)}, not "true"`);
+  const shoaldEnv = spec.containers.find((c) => c.name === "shoald").env || [];
+  if (!shoaldEnv.some((e) => e.name === "AZURE_STORAGE_ACCOUNT")) err(ds.file, "container shoald: no env AZURE_STORAGE_ACCOUNT (the account's name)");
+  for (const { file, doc } of rendered) {
+    for (const c of doc.spec && doc.spec.template ? containersOf(podSpecOf(doc)) : []) {
+      for (const e of c.env || []) {
+        const ref = e.valueFrom && e.valueFrom.secretKeyRef;
+        if (e.name === "AZURE_STORAGE_KEY" || (ref && ref.key === "azure-storage-key")) err(file, `container ${c.name}: env ${e.name} still carries the account key`);
+      }
+    }
+    if (doc.kind === "Secret" && ["data", "stringData"].some((f) => Object.hasOwn(doc[f] || {}, "azure-storage-key"))) {
+      err(file, `Secret ${doc.metadata.name} still has the key azure-storage-key`);
+    }
+  }
+  return errors;
+}
+
 // --- run --------------------------------------------------------------------------------------
 const manifests = loadManifests();
 const kinds = manifests.map((m) => `${m.doc.kind}/${m.doc.metadata ? m.doc.metadata.name : ""}`);
@@ -275,6 +494,14 @@ if (errors.length) {
 }
 
 // Each break must be caught: a deep copy of the manifests, one change, at least one new error.
+const expectCaught = (what, found) => {
+  if (found.length === 0) {
+    failed = true;
+    console.error(`deploy_test: FAILED: breaking ${what} went unnoticed`);
+  } else {
+    console.log(`ok: breaking ${what} is caught: ${found[0]}`);
+  }
+};
 const find = (ms, kind, name) => ms.find((m) => m.doc.kind === kind && m.doc.metadata.name === name).doc;
 const nodeContainer = (ms) => find(ms, "DaemonSet", "shoal-node").spec.template.spec.containers[0];
 const setConf = (ms, key, value) => {
@@ -309,13 +536,72 @@ const asksShoald = new Set(["a config key shoald does not know", "a config value
 for (const [what, mutate] of breaks) {
   const copy = JSON.parse(JSON.stringify(manifests));
   mutate(copy);
-  const found = check(copy, { runShoald: asksShoald.has(what) }).filter((e) => !errors.includes(e));
-  if (found.length === 0) {
-    failed = true;
-    console.error(`deploy_test: FAILED: breaking ${what} went unnoticed`);
-  } else {
-    console.log(`ok: breaking ${what} is caught: ${found[0]}`);
+  expectCaught(what, check(copy, { runShoald: asksShoald.has(what) }).filter((e) => !errors.includes(e)));
+}
+// The workload identity overlay: rendered, then the same checks on what it renders (with the
+// job examples, applied beside it) and its own. A render that throws is one error.
+const examples = manifests.filter((m) => m.file.startsWith("examples/")).map((m) => ({ file: `deploy/${m.file}`, doc: m.doc }));
+const overlayName = path.relative(repoDir, overlayDir);
+function checkOverlay(k, opts) {
+  let rendered;
+  try {
+    rendered = render(k);
+  } catch (e) {
+    return { errors: [e.message] };
   }
+  const set = [...rendered, ...examples];
+  return { rendered, errors: [...check(set, { ...opts, listing: false }), ...checkIdentity(set)] };
+}
+let overlay = null;
+try {
+  overlay = readKustomization(overlayDir);
+} catch (e) {
+  failed = true;
+  console.error(`deploy_test: FAILED: ${e.message}`);
+}
+const { rendered, errors: overlayErrors } = overlay ? checkOverlay(overlay) : { errors: [] };
+if (rendered) {
+  const ids = rendered.map((m) => `${m.doc.kind}/${m.doc.metadata.name}`);
+  console.log(`deploy_test: ${overlayName} renders ${rendered.length} objects: ${ids.join(", ")}`);
+}
+if (overlay && overlayErrors.length) {
+  failed = true;
+  console.error(`deploy_test: FAILED: ${overlayName}:\n  ` + overlayErrors.join("\n  "));
+} else if (overlay) {
+  console.log(`ok: ${overlayName}: every object valid, every reference resolved, the node runs as its ServiceAccount without the account key`);
+}
+
+// Each break of the overlay must be caught: a deep copy of what was read (the overlay and
+// deploy/ under it), one change, a render error or at least one new error.
+const patchOf = (k, kind) => k.kust.patches.find((p) => p.target.kind === kind);
+const editOps = (k, kind, edit) => {
+  const p = patchOf(k, kind);
+  p.patch = YAML.stringify(edit(YAML.parse(p.patch, yamlOptions)), yamlOptions);
+};
+const readDoc = (k, kind, name) => {
+  for (const r of k.resources) {
+    const d = r.kust ? readDoc(r, kind, name) : r.docs.find((x) => x.kind === kind && x.metadata.name === name);
+    if (d) return d;
+  }
+  return undefined;
+};
+const overlayBreaks = [
+  ["a patch path that does not exist (env/5)", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => ({ ...o, path: o.path.replace("/env/4", "/env/5") })))],
+  ["deploy/'s env with an entry before the key's", (k) => { readDoc(k, "DaemonSet", "shoal-node").spec.template.spec.containers[0].env.unshift({ name: "TZ", value: "UTC" }); }],
+  ["a patch target that names no object", (k) => { patchOf(k, "Secret").target.name = "shoal-secret"; }],
+  ["a kustomization field not rendered here", (k) => { k.kust.commonLabels = { team: "ml" }; }],
+  ["the serviceAccountName", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.path.endsWith("/serviceAccountName") ? { ...o, value: "shoal" } : o)))],
+  ["the ServiceAccount's client-id", (k) => { delete readDoc(k, "ServiceAccount", "shoal-node").metadata.annotations["azure.workload.identity/client-id"]; }],
+  ["the overlay's namespace", (k) => { delete k.kust.namespace; }],
+  ["the workload identity pod label", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !o.path.includes("azure.workload.identity")))],
+  ["the removal of env AZURE_STORAGE_KEY", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => o.op !== "remove"))],
+  ["the removal of the Secret's azure-storage-key", (k) => { k.kust.patches = k.kust.patches.filter((p) => p.target.kind !== "Secret"); }],
+  ["AZURE_STORAGE_ACCOUNT (removed too)", (k) => editOps(k, "DaemonSet", (ops) => [...ops, { op: "remove", path: "/spec/template/spec/containers/0/env/3" }])],
+];
+for (const [what, mutate] of overlay ? overlayBreaks : []) {
+  const copy = structuredClone(overlay);
+  mutate(copy);
+  expectCaught(`${what} in ${overlayName}`, checkOverlay(copy, { runShoald: false }).errors.filter((e) => !overlayErrors.includes(e)));
 }
 if (failed) process.exit(1);
 console.log("deploy_test: PASSED");
