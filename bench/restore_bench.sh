@@ -120,7 +120,10 @@ shoal_run() { # shoal_run NAME RUN KILL: writes through the members, commit, res
     "$SHOAL" cp -q --cache "127.0.0.1:${PORT[m$((i % 3 + 1))]}" "$TMP/src/rank-$i" "${step}rank-$i" & pids+=($!)
   done
   wait_jobs "${pids[@]}"
+  local t_written t_committed t_found
+  t_written=$(now)
   "$SHOAL" commit -q --expect "$RANKS" --timeout 300 --cache "127.0.0.1:${PORT[m1]}" "$step" > /dev/null
+  t_committed=$(now)
   if [[ "$kill" == 1 ]]; then kill -9 "${NODE_PIDS[0]}"; fi
   # Right after a kill the object's next home may not know the marker yet (until the copy's
   # holder notices, within a few seconds): the job asks again, and that wait is in its time.
@@ -131,10 +134,13 @@ shoal_run() { # shoal_run NAME RUN KILL: writes through the members, commit, res
   done
   [[ "$found" == "$step" ]] || die "shoal latest through the reader named '$found', not $step"
   (( tries == 1 )) || log "shoal latest found the step at its attempt $tries"
+  t_found=$(now)
   "$SHOAL" cp -r -q --cache "127.0.0.1:${PORT[r]}" "$step" "$there/"
   sync -f "$there/rank-0"
   t1=$(now)
   record "$name" "$run" "$(secs "$t0" "$t1")"
+  log "  phases: writes acknowledged $(secs "$t0" "$t_written") s, commit $(secs "$t_written" "$t_committed") s," \
+      "latest $(secs "$t_committed" "$t_found") s, read through the reader $(secs "$t_found" "$t1") s"
   check "$there"
   rm -rf "$there"
   stop_cluster
