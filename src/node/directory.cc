@@ -109,7 +109,7 @@ void WriteDirectory::Refresh() {
     const bool all_told = std::all_of(homes.begin(), homes.end(), [&](const cluster::Peer& h) {
       return std::find(k.told.begin(), k.told.end(), h.member.id) != k.told.end();
     });
-    if (homes.empty() || all_told) continue;
+    if (all_told) continue;  // (none, too, when there are no homes)
     std::vector<std::string> told = TellAll(homes, k.write, k.told);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = mine_.find(k.write.id);

@@ -35,11 +35,10 @@ std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& p
     return ListedObject{w.value("url", ""), w.value("size", 0ull), w.value("etag", ""),
                         w.value("written_unix_ms", int64_t{0}) / 1000, true};
   };
-  std::set<std::string> silent;      // members that did not answer
-  std::vector<nlohmann::json> held;  // copies, each naming its origin
+  std::set<std::string> silent;                              // members that did not answer
+  std::vector<std::pair<std::string, ListedObject>> held;  // copies, by their origin
   for (const auto& r : node->replicas().HeldUnder(prefix_url)) {
-    held.push_back({{"url", r.url}, {"size", r.size}, {"etag", LocalVersion(r.id)},
-                    {"written_unix_ms", r.created_unix_ms}, {"origin", r.origin}});
+    held.emplace_back(r.origin, ListedObject{r.url, r.size, LocalVersion(r.id), r.created_unix_ms / 1000, true});
   }
   for (const auto& peer : view->peers()) {
     if (peer.member.id == node->id()) continue;
@@ -60,11 +59,11 @@ std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& p
     }
     if (!j["held"].is_array()) continue;
     for (const auto& w : j["held"]) {
-      if (w.is_object()) held.push_back(w);
+      if (w.is_object()) held.emplace_back(w.value("origin", ""), listed(w));
     }
   }
-  for (const auto& w : held) {
-    if (silent.count(w.value("origin", "")) > 0) out.push_back(listed(w));
+  for (auto& [origin, o] : held) {
+    if (silent.count(origin) > 0) out.push_back(std::move(o));
   }
   return out;
 }
