@@ -63,8 +63,7 @@ class WriteDirectory {
   void Remember(const Announcement& a);
   // Write `id` needs no more announcing from here (handed off, or its copy dropped).
   void Settle(const std::string& id);
-  // Announces again each write kept whose first live home is not the node last told (call it
-  // periodically).
+  // Announces each write kept to those of its live homes not yet told (call it periodically).
   void Refresh();
 
   // An announcement reached this node as the object's home.
