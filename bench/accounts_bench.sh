@@ -20,9 +20,7 @@ declare -A FLAGS=([--files]=FILES [--size]=SIZE [--latency-ms]=LATENCY_MS [--ban
                   [--error-rate]=ERROR_RATE [--runs]=RUNS [--out]=OUT)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald
-for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob; do
-  [[ -x "$bin" ]] || die "$bin is missing: run make bench"
-done
+need "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob
 BYTES=$(size_bytes "$SIZE")
 BW=$(size_bytes "$BANDWIDTH")
 TMP=$(mktemp -d /tmp/accounts_bench.XXXXXX)

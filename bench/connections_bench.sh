@@ -19,9 +19,7 @@ source bench/lib.sh
 declare -A FLAGS=([--size]=SIZE [--runs]=RUNS [--out]=OUT [--idle]=IDLE [--slow]=SLOW)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald LOAD=build/bin/shoal-load
-for bin in "$SHOAL" "$SHOALD" "$LOAD"; do
-  [[ -x "$bin" ]] || die "$bin is missing: run make bench"
-done
+need "$SHOAL" "$SHOALD" "$LOAD"
 BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d /tmp/connections_bench.XXXXXX)
 mkdir -p "$TMP/store"

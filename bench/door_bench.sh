@@ -27,9 +27,7 @@ source bench/lib.sh
 declare -A FLAGS=([--size]=SIZE [--runs]=RUNS [--latency-ms]=LATENCY_MS [--bandwidth]=BANDWIDTH [--out]=OUT)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald PY=/usr/bin/python3
-for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob; do
-  [[ -x "$bin" ]] || die "$bin is missing: run make bench"
-done
+need "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob
 "$PY" -c "import boto3, azure.storage.blob" 2> /dev/null || die "boto3 and azure.storage.blob are missing: make deps-test"
 BYTES=$(size_bytes "$SIZE")
 BW=$(size_bytes "$BANDWIDTH")

@@ -32,9 +32,7 @@ declare -A FLAGS=([--size]=SIZE [--readers]=READERS [--limit]=LIMIT [--runs]=RUN
 declare -A SWITCHES=([--only-on]=ONLY_ON)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald NGINX=${NGINX:-/usr/sbin/nginx}
-for bin in "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob; do
-  [[ -x "$bin" ]] || { echo "fanin_bench: $bin is missing: run make bench" >&2; exit 1; }
-done
+need "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob
 BYTES=$(size_bytes "$SIZE") LIMIT_BYTES=$(size_bytes "$LIMIT")
 (( READERS % MEMBERS == 0 )) || die "--readers must be a multiple of $MEMBERS"
 TMP=$(mktemp -d /tmp/fanin_bench.XXXXXX)

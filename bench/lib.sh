@@ -32,6 +32,10 @@ parse_flags() {
   done
 }
 die() { echo "$BENCH: $*" >&2; exit 1; }
+# need FILE...: each is an executable, else the bench stops and says to run make bench.
+need() { local f; for f in "$@"; do [[ -x "$f" ]] || die "$f is missing: run make bench"; done; }
+# need_rclone: $RCLONE runs, else the bench stops and says how to install it.
+need_rclone() { command -v "$RCLONE" > /dev/null || die "rclone not found: run make deps-test"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 

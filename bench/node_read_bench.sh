@@ -24,9 +24,7 @@ source bench/lib.sh
 declare -A FLAGS=([--size]=SIZE [--runs]=RUNS [--out]=OUT [--latency-ms]=LATENCY_MS [--bandwidth]=BANDWIDTH)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald NGINX=${NGINX:-/usr/sbin/nginx}
-for bin in "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob; do
-  [[ -x "$bin" ]] || { echo "node_read_bench: $bin is missing: run make bench" >&2; exit 1; }
-done
+need "$SHOAL" "$SHOALD" "$NGINX" testenv/node_modules/.bin/azurite-blob
 BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d /tmp/node_read_bench.XXXXXX)
 

@@ -24,10 +24,8 @@ source bench/lib.sh
 declare -A FLAGS=([--size]=SIZE [--ranks]=RANKS [--runs]=RUNS [--latency-ms]=LATENCY_MS [--bandwidth]=BANDWIDTH [--out]=OUT)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald RCLONE=${RCLONE:-rclone}
-for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob; do
-  [[ -x "$bin" ]] || { echo "restore_bench: $bin is missing: run make bench" >&2; exit 1; }
-done
-command -v "$RCLONE" > /dev/null || { echo "restore_bench: rclone not found: run make deps-test" >&2; exit 1; }
+need "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob
+need_rclone
 BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d "$PWD/bench/.restore.XXXXXX")  # the same disk for every system
 now() { date +%s.%N; }

@@ -27,10 +27,8 @@ source bench/lib.sh
 declare -A FLAGS=([--files]=FILES [--size]=SIZE [--readers]=READERS [--runs]=RUNS [--out]=OUT)
 parse_flags "$@"
 SHOAL=${SHOAL:-build/bin/shoal} SHOALD=${SHOALD:-build/bin/shoald} RCLONE=${RCLONE:-rclone}
-for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob; do
-  [[ -x "$bin" ]] || { echo "$BENCH: $bin is missing: run make bench" >&2; exit 1; }
-done
-command -v "$RCLONE" > /dev/null || { echo "$BENCH: rclone not found: run make deps-test" >&2; exit 1; }
+need "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob
+need_rclone
 BYTES=$(size_bytes "$SIZE")
 TMP=$(mktemp -d "$PWD/bench/.smallfiles.XXXXXX")
 MOUNTS=()

@@ -25,10 +25,8 @@ source bench/lib.sh
 declare -A FLAGS=([--size]=SIZE [--writers]=WRITERS [--runs]=RUNS [--latency-ms]=LATENCY_MS [--bandwidth]=BANDWIDTH [--out]=OUT)
 parse_flags "$@"
 SHOAL=build/bin/shoal SHOALD=build/bin/shoald RCLONE=${RCLONE:-rclone}
-for bin in "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob; do
-  [[ -x "$bin" ]] || { echo "writeback_bench: $bin is missing: run make bench" >&2; exit 1; }
-done
-command -v "$RCLONE" > /dev/null || { echo "writeback_bench: rclone not found: run make deps-test" >&2; exit 1; }
+need "$SHOAL" "$SHOALD" testenv/node_modules/.bin/azurite-blob
+need_rclone
 BYTES=$(size_bytes "$SIZE")
 # Everything on the disk under bench/ (the same disk for dd, rclone's source and shoald).
 TMP=$(mktemp -d "$PWD/bench/.writeback.XXXXXX")
