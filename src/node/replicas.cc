@@ -118,16 +118,23 @@ Status Replicas::TakeOver(const std::string& id, const std::string& why) {
     std::lock_guard<std::mutex> lock(copies_mu_);
     auto it = copies_.find(id);
     if (it == copies_.end()) return Status::NotFound("no copy of write " + id + " is held here");
+    if (it->second.taking_over) return Status::Ok();  // another caller is at it
     r = it->second.record;
     Logf(LogLevel::kInfo, "%s (%s from node %s): uploading this node's copy\n", why.c_str(), r.url.c_str(),
                  r.origin.c_str());
     r.origin.clear();
     r.origin_incarnation.clear();
     SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("taking over " + r.url));  // retried next round
-    copies_.erase(it);
+    it->second.taking_over = true;
   }
   metrics_->replica_takeovers++;
+  // Listed as this node's own write before it stops being listed as a copy, so a `flush` or a
+  // listing that asks meanwhile never finds it in neither (a flush said "durable" so).
   writes_->Own(r);
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    copies_.erase(id);
+  }
   return Status::Ok();
 }
 

@@ -79,6 +79,7 @@ class Replicas {
   struct Copy {
     engine::UploadRecord record;
     std::chrono::steady_clock::time_point origin_down_since{};  // zero while it answers
+    bool taking_over = false;  // TakeOver is making it this node's own write
   };
   void Watch();
   Status TakeOver(const std::string& id, const std::string& why);
