@@ -128,7 +128,7 @@ class CacheStore final : public ObjectStore {
     return Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("DELETE", key); }, &resp,
                               "DELETE " + Name(key), http::NodeErrors()));
   }
-  Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view, const ObjectMeta&) override {
+  Result<ObjectInfo> PutObjectImpl(const std::string&, std::string_view, const ObjectMeta&, const WriteCondition&) override {
     return NotYet("write");
   }
   Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string&, const ObjectMeta&) override {

@@ -103,10 +103,14 @@ Status ObjectMeta::Validate() const {
     SHOAL_RETURN_IF_ERROR(CheckValue("metadata '" + name + "'", value));
     bytes += name.size() + value.size();
   }
-  if (bytes > kMaxUserMetaBytes) {
+  // A cache node adds its write stamp to every object it uploads: room is kept for it.
+  const size_t room = user.count(std::string(kWriteStampMeta)) ? kMaxUserMetaBytes
+                                                                : kMaxUserMetaBytes - kWriteStampMetaBytes;
+  if (bytes > room) {
     return Status::InvalidArgument("user metadata takes " + std::to_string(bytes) +
-                                   " bytes (names and values), more than the " +
-                                   std::to_string(kMaxUserMetaBytes) + " S3 holds");
+                                   " bytes (names and values), more than the " + std::to_string(room) +
+                                   " a cached write may hold (S3 holds " + std::to_string(kMaxUserMetaBytes) +
+                                   ", and the node's stamp takes " + std::to_string(kWriteStampMetaBytes) + ")");
   }
   return Status::Ok();
 }

@@ -27,6 +27,14 @@ inline constexpr std::string_view kDefaultContentType = "application/octet-strea
 // smaller of the two APIs' (Azure allows 8 KiB).
 inline constexpr size_t kMaxUserMetaBytes = 2048;
 
+// The user-metadata name under which a cache node stores, with each object it uploads, the
+// stamp of the write that object is (node/uploader.h: WriteStamp), so that no node ever
+// commits an older write of an object over a newer one. Reads through the stores' Head give
+// it as ObjectInfo::write_stamp, never among the user's metadata; a user's own value under
+// this name is replaced by the node's. Validate keeps kWriteStampMetaBytes free for it.
+inline constexpr std::string_view kWriteStampMeta = "shoal_write";
+inline constexpr size_t kWriteStampMetaBytes = 64;
+
 struct ObjectMeta {
   // The content headers; empty means not set.
   std::string content_type;
@@ -48,7 +56,9 @@ struct ObjectMeta {
   //    cannot hold is never renamed or dropped in silence;
   //  - every value is printable ASCII (0x20-0x7E), not empty (an empty header is not sent),
   //    without leading or trailing spaces (HTTP trims them);
-  //  - user names and values together take at most kMaxUserMetaBytes.
+  //  - user names and values together take at most kMaxUserMetaBytes, less the
+  //    kWriteStampMetaBytes kept for kWriteStampMeta (when the user's metadata does not
+  //    already hold it).
   // kInvalidArgument naming the field and the rule otherwise.
   Status Validate() const;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +33,13 @@ bool ValidId(const std::string& id) {
 
 }  // namespace
 
+std::string UploadRecord::Stamp() const {
+  uint64_t us = begun_unix_us != 0 ? begun_unix_us : static_cast<uint64_t>(std::max<int64_t>(created_unix_ms, 0)) * 1000;
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(us));
+  return std::string(digits) + "-" + id;
+}
+
 std::string UploadRecord::Encode() const {
   nlohmann::json j = {{"id", id},
                       {"url", url},
@@ -45,6 +53,7 @@ std::string UploadRecord::Encode() const {
   if (!origin.empty()) j["origin"] = origin;
   if (!origin_incarnation.empty()) j["origin_incarnation"] = origin_incarnation;
   if (!meta.empty()) j["meta"] = meta;
+  if (begun_unix_us != 0) j["begun_unix_us"] = begun_unix_us;
   return j.dump();
 }
 
@@ -68,6 +77,7 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
     r.origin_incarnation = j.value("origin_incarnation", "");
     if (j.contains("meta")) r.meta = j["meta"].get<ObjectMeta>();
     r.created_unix_ms = j.contains("created_unix_ms") ? JsonInt64(j["created_unix_ms"], "created_unix_ms") : 0;
+    if (j.contains("begun_unix_us")) r.begun_unix_us = JsonUnsigned<uint64_t>(j["begun_unix_us"], "begun_unix_us");
     if (!ValidId(r.id)) return Status::Corruption("journal record has a bad id");
     return r;
   } catch (const std::exception& e) {

@@ -26,6 +26,11 @@ struct UploadRecord {
   std::string store_upload_id;  // S3 multipart UploadId once created (to resume, or abort)
   std::string etag;             // the store's ETag once durable
   int64_t created_unix_ms = 0;  // FIFO order and upload lag
+  // When the write began on the node that took it, in microseconds since the epoch, strictly
+  // increasing on that node: the order of writes of one object across the cluster (a write
+  // begun after another was acknowledged has a larger one, with the nodes' clocks in step).
+  // Copies carry their origin's. 0 in a record of an older version: created_unix_ms * 1000.
+  uint64_t begun_unix_us = 0;
   // Replication: on the node that took the write, the nodes holding a copy; on such a copy,
   // the id of the node that took it (empty: written here). A copy is uploaded only if that
   // node is gone.
@@ -35,6 +40,10 @@ struct UploadRecord {
   // The object's content headers and user metadata, validated when the write was taken; the
   // upload gives them to the store.
   ObjectMeta meta;
+
+  // The write's stamp, which orders it among all writes of its object: begun_unix_us as 20
+  // digits, '-', id. Larger is newer; equal is the same write.
+  std::string Stamp() const;
 
   std::string Encode() const;  // one JSON object
   static Result<UploadRecord> Decode(const std::string& text);

@@ -112,12 +112,13 @@ std::string ReplicaChunkPath(std::string_view id, std::string_view url, uint64_t
 
 std::string ReplicaCommitPath(const ReplicaCommit& c) {
   std::string size = std::to_string(c.size), chunk = std::to_string(c.chunk_size),
-              created = std::to_string(c.created_unix_ms);
+              created = std::to_string(c.created_unix_ms), begun = std::to_string(c.begun_unix_us);
   // An adopted copy is the adopter's own write: it names no incarnation of the origin.
   return Target(kReplicaCommitPath, {{kIdParam, c.id},
                                      {kSizeParam, size},
                                      {kChunkSizeParam, chunk},
                                      {kCreatedParam, created},
+                                     {kBegunParam, begun},
                                      {kOriginParam, c.origin},
                                      {c.adopt ? kAdoptParam : kIncarnationParam, c.adopt ? kFlagOn : c.incarnation},
                                      {kUrlParam, c.url}});

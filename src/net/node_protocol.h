@@ -69,6 +69,7 @@ inline constexpr std::string_view kIdParam = "id";            // replica/*: the 
 inline constexpr std::string_view kSizeParam = "size";        // replica/commit: object bytes
 inline constexpr std::string_view kChunkSizeParam = "chunk_size";
 inline constexpr std::string_view kCreatedParam = "created";  // replica/commit: unix ms
+inline constexpr std::string_view kBegunParam = "begun";      // replica/commit: unix us (UploadRecord::begun_unix_us)
 inline constexpr std::string_view kOriginParam = "origin";    // replica/commit: writing node
 inline constexpr std::string_view kIncarnationParam = "incarnation";
 inline constexpr std::string_view kAdoptParam = "adopt";      // replica/commit: "1" = adopted
@@ -222,6 +223,7 @@ struct ReplicaCommit {
   std::string_view id, url, origin, incarnation;
   uint64_t size = 0, chunk_size = 0;
   int64_t created_unix_ms = 0;
+  uint64_t begun_unix_us = 0;
   bool adopt = false;  // a draining origin hands the write over: no incarnation
 };
 std::string ReplicaCommitPath(const ReplicaCommit& c);

@@ -135,6 +135,7 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     r.size = *size;
     r.chunk_size = *chunk;
     r.created_unix_ms = static_cast<int64_t>(*created);
+    if (auto begun = ParseNumber(QueryParam(req, proto::kBegunParam))) r.begun_unix_us = *begun;  // absent: an older origin
     bool adopt = QueryParam(req, proto::kAdoptParam) == proto::kFlagOn;
     auto commit_copy = x.Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); }, &node->peer_pool());
     Status st = co_await std::move(commit_copy);

@@ -46,6 +46,11 @@ struct NodeMetrics {
   std::atomic<uint64_t> errors_other{0};
   std::atomic<uint64_t> bytes_written{0};       // object bytes accepted from writers
   std::atomic<uint64_t> uploads_done{0};
+  // Writes not committed because the store already held a newer write of their object (from
+  // another node, or a later write here), and writes found already committed (a copy's
+  // holder, or an earlier attempt, put them).
+  std::atomic<uint64_t> uploads_superseded{0};
+  std::atomic<uint64_t> uploads_found_stored{0};
   std::atomic<uint64_t> upload_failures{0};     // attempts that failed and will be retried
   std::atomic<uint64_t> store_put_requests{0};  // parts and whole objects sent
   std::atomic<uint64_t> store_put_bytes{0};

@@ -223,6 +223,12 @@ std::string Node::MetricsText() {
   counter("errors_other_total", "Requests failed otherwise.", metrics_.errors_other);
   counter("bytes_written_total", "Object bytes accepted from writers.", metrics_.bytes_written);
   counter("uploads_total", "Objects made durable in the object store.", metrics_.uploads_done);
+  counter("uploads_superseded_total",
+          "Writes not uploaded because the store already held a newer write of their object.",
+          metrics_.uploads_superseded);
+  counter("uploads_found_stored_total",
+          "Writes found already in the store before their commit (a copy's holder or an earlier attempt put them).",
+          metrics_.uploads_found_stored);
   counter("upload_failures_total", "Upload attempts that failed (retried).", metrics_.upload_failures);
   counter("store_put_bytes_total", "Bytes uploaded to the object store.", metrics_.store_put_bytes);
   counter("store_put_requests_total", "Parts and whole objects sent to the object store.",

@@ -275,7 +275,7 @@ bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
 Result<std::unique_ptr<MultipartUpload>> Uploader::Resume(const Task& task, ObjectStore& store,
                                                           const std::string& key, const std::string& id) {
   const engine::UploadRecord& r = task.job->record;
-  auto resumed = store.ResumeUpload(key, id, r.meta);
+  auto resumed = store.ResumeUpload(key, id, StoredMeta(r));
   if (!resumed.ok()) return std::unique_ptr<MultipartUpload>();  // a store that cannot resume: begin anew
   std::unique_ptr<MultipartUpload> upload = std::move(resumed).value();
   auto stored = upload->FindStoredParts();
@@ -291,6 +291,42 @@ Result<std::unique_ptr<MultipartUpload>> Uploader::Resume(const Task& task, Obje
   Logf(LogLevel::kInfo, "resuming the upload of %s: the store holds %u of its %llu parts; those that match are not sent again\n",
        r.url.c_str(), *stored, static_cast<unsigned long long>(task.job->parts));
   return upload;
+}
+
+ObjectMeta StoredMeta(const engine::UploadRecord& r) {
+  ObjectMeta meta = r.meta;
+  meta.user[std::string(kWriteStampMeta)] = r.Stamp();
+  return meta;
+}
+
+Result<Uploader::Look> Uploader::LookBeforeCommit(ObjectStore& store, const std::string& key,
+                                                  const engine::UploadRecord& r) {
+  Look look;
+  auto held = store.Head(key);
+  if (held.status().IsNotFound()) {
+    look.only_if.if_absent = true;
+    return look;
+  }
+  if (!held.ok()) return Status(held.status().code(), "asking the store what it holds of " + r.url + " before committing: " +
+                                                          held.status().message());
+  if (held->write_stamp.empty() || held->write_stamp < r.Stamp()) {
+    look.only_if.if_match = held->etag;
+  } else {
+    look.settled_by = std::move(held).value();
+  }
+  return look;
+}
+
+Status Uploader::Settle(const engine::UploadRecord& r, const ObjectInfo& held) {
+  if (held.write_stamp == r.Stamp()) {
+    metrics_->uploads_found_stored++;
+    Logf(LogLevel::kInfo, "%s is in the store already (write %s): not uploaded again\n", r.url.c_str(), r.id.c_str());
+    return hooks_.durable(r, held);
+  }
+  metrics_->uploads_superseded++;
+  Logf(LogLevel::kInfo, "%s: the store holds a newer write of it (stamp %s, this one %s): this write is not uploaded\n",
+       r.url.c_str(), held.write_stamp.c_str(), r.Stamp().c_str());
+  return hooks_.superseded(r, held);
 }
 
 Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, bool* reused) {
@@ -320,7 +356,7 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
         upload = std::move(resumed).value();
       }
       if (!upload) {
-        auto begun = store->BeginUpload(url.key, r.meta);
+        auto begun = store->BeginUpload(url.key, StoredMeta(r));
         note_throttles();
         if (!begun.ok()) return begun.status();
         upload = std::move(begun).value();
@@ -358,9 +394,17 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
       if (task.job->parts == 1) {
         SHOAL_ASSIGN_OR_RETURN(data, hooks_.chunk(r, 0));
       }
+      auto look = LookBeforeCommit(*store, url.key, r);
+      note_throttles();
+      if (!look.ok()) return look.status();
+      if (look->settled_by) {
+        *reused = true;   // nothing sent
+        *bytes = r.size;  // the staged bytes it releases
+        return Settle(r, *look->settled_by);
+      }
       metrics_->store_put_requests++;
       auto started = std::chrono::steady_clock::now();
-      auto info = store->PutObject(url.key, data, r.meta);
+      auto info = store->PutObject(url.key, data, StoredMeta(r), look->only_if);
       note_throttles();
       if (!info.ok()) return info.status();
       metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
@@ -371,7 +415,14 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
       return hooks_.durable(r, stored);
     }
     case Task::Kind::kComplete: {
-      auto info = task.job->upload->Complete(static_cast<uint32_t>(task.job->parts));
+      auto look = LookBeforeCommit(*store, url.key, r);
+      note_throttles();
+      if (!look.ok()) return look.status();
+      if (look->settled_by) {
+        task.job->upload->Abort();  // its parts are never committed
+        return Settle(r, *look->settled_by);
+      }
+      auto info = task.job->upload->Complete(static_cast<uint32_t>(task.job->parts), look->only_if);
       note_throttles();
       if (!info.ok()) return info.status();
       return hooks_.durable(r, *info);
@@ -388,7 +439,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
   in_flight_--;
   account.in_flight--;
   job.in_flight--;
-  const bool sent = (task.kind == Task::Kind::kPart && !reused) || task.kind == Task::Kind::kPutWhole;
+  const bool sent = (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole) && !reused;
   if (sent) account.put_requests++;
   if (task.kind == Task::Kind::kBegin) job.beginning = false;
   metrics_->store_throttles += throttles;
@@ -436,8 +487,11 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
     }
     return nullptr;
   }
-  if (task.kind == Task::Kind::kPutWhole && st.code() == Code::kPreconditionFailed) {
-    // Not yet: the object waits for others (hooks.chunk), which is no failure of the store.
+  if ((task.kind == Task::Kind::kPutWhole || task.kind == Task::Kind::kComplete) &&
+      st.code() == Code::kPreconditionFailed) {
+    // Not yet: the object waits for others (hooks.chunk), or another node committed the object
+    // since this one looked (the next look settles it): no failure of the store, and the
+    // parts stay for the next commit.
     job.committing = false;
     job.last_error = st.message();
     job.not_before = now + kWaitingRetry;

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +36,9 @@ struct UploadHooks {
   std::function<Result<std::string>(const engine::UploadRecord&, uint64_t index)> chunk;
   // The object is committed in the store as `info`: journal it durable, unpin, alias.
   std::function<Status(const engine::UploadRecord&, const ObjectInfo&)> durable;
+  // The store holds a newer write of the object (`newer`, as Head answered): this one is never
+  // committed. Drop it as if it were durable, but keep nothing of it as the object's content.
+  std::function<Status(const engine::UploadRecord&, const ObjectInfo& newer)> superseded;
   // `bytes` more of a write reached the store (each part counted once per upload job).
   std::function<void(uint64_t bytes)> uploaded;
   // A multipart upload of the write was begun in the store as `upload_id`
@@ -53,6 +57,10 @@ struct UploadProgress {
   bool overdue = false;      // older than the deadline
 };
 
+// The metadata an upload gives the store: the write's own, and its stamp (kWriteStampMeta:
+// UploadRecord::Stamp).
+ObjectMeta StoredMeta(const engine::UploadRecord& r);
+
 // Uploads acknowledged writes to the object store in the background. Objects are taken in
 // FIFO order (oldest write first) and cut into parts (one per chunk); up to max_concurrency
 // parts are in flight at once, across objects, so one large checkpoint uses many connections
@@ -67,6 +75,17 @@ struct UploadProgress {
 // 0.2 s to 30 s; the object's other parts go on. An object is committed (Put Block List /
 // CompleteMultipartUpload, or one Put for a single chunk) only when every part is in, and its
 // commit names only the parts of its own attempt, so no duplicate block is ever committed.
+// Writes of one object taken by different nodes (or a write replayed after a restart, or
+// uploaded by its copy's holder) are ordered by their stamps, which every upload stores with
+// the object (StoredMeta): just before a commit the store is asked (Head) what it holds, and
+// a write whose object already carries a larger stamp is dropped (hooks.superseded,
+// shoal_uploads_superseded_total), one whose object carries its own stamp is durable already
+// (hooks.durable, shoal_uploads_found_stored_total); neither is committed. The commit itself
+// is conditional on what the Head saw (If-Match its ETag, or If-None-Match: * when there was
+// none), so a write committed by another node between the two fails it (kPreconditionFailed,
+// asked again after kWaitingRetry, not counted as a failure, parts kept) and the next look
+// settles it. A store that ignores the condition (the s3rver test server) leaves that moment
+// open.
 // A failed commit starts the object again with a fresh upload. The object gets the record's
 // metadata (ObjectMeta: given to BeginUpload, ResumeUpload or PutObject). A write whose record
 // names an upload (store_upload_id: begun before a crash or a stop) resumes it: the store is
@@ -126,6 +145,13 @@ class Uploader {
   // null (after a log line) when the store no longer has it, for a fresh one.
   Result<std::unique_ptr<MultipartUpload>> Resume(const Task& task, ObjectStore& store, const std::string& key,
                                                   const std::string& id);
+  // What the store holds of `key` (one Head), just before a commit of write `r`.
+  struct Look {
+    std::optional<ObjectInfo> settled_by;  // this write, or a newer one: settle with it (Settle)
+    WriteCondition only_if;                // else: commit only over what was seen
+  };
+  static Result<Look> LookBeforeCommit(ObjectStore& store, const std::string& key, const engine::UploadRecord& r);
+  Status Settle(const engine::UploadRecord& r, const ObjectInfo& held);
   // Books a task's outcome; returns an upload to abort (after unlocking) when one is abandoned.
   std::unique_ptr<MultipartUpload> FinishLocked(const Task& task, const Status& st, uint64_t throttles,
                                                 uint64_t bytes, bool reused,

@@ -15,15 +15,17 @@ class FakeStore;
 
 class FakeUpload final : public MultipartUpload {
  public:
-  FakeUpload(FakeStore* store, std::string key) : store_(store), key_(std::move(key)) {}
+  FakeUpload(FakeStore* store, std::string key, ObjectMeta meta)
+      : store_(store), key_(std::move(key)), meta_(std::move(meta)) {}
   ~FakeUpload() override;
   Status PutPart(uint32_t index, uint64_t, std::string_view data) override;
-  Result<ObjectInfo> Complete(uint32_t num_parts) override;
+  Result<ObjectInfo> Complete(uint32_t num_parts, const WriteCondition& only_if) override;
   void Abort() override {}
 
  private:
   FakeStore* store_;
   std::string key_;
+  ObjectMeta meta_;
   std::mutex mu_;
   std::map<uint32_t, std::string> parts_;
   bool completed_ = false;
@@ -35,6 +37,20 @@ class FakeStore final : public ObjectStore {
   std::string Describe() const override { return "fake://"; }
   std::mutex mu;
   std::map<std::string, std::string> objects;
+  std::map<std::string, ObjectMeta> metas;  // what each object was stored with
+  std::map<std::string, int> versions;      // each write of an object gets a new ETag
+  std::function<void()> before_commit;      // runs (unlocked) at the start of every Put and commit
+  std::string EtagLocked(const std::string& key, bool next) {
+    return "etag-" + key + "-" + std::to_string(next ? ++versions[key] : versions[key]);
+  }
+  Status CheckLocked(const std::string& key, const WriteCondition& only_if) {
+    bool exists = objects.count(key) > 0;
+    if (only_if.if_absent && exists) return Status::PreconditionFailed("exists");
+    if (!only_if.if_match.empty() && (!exists || EtagLocked(key, false) != only_if.if_match)) {
+      return Status::PreconditionFailed("changed");
+    }
+    return Status::Ok();
+  }
   int throttle_parts = 0;     // the next this many PutParts fail with a 503
   int fail_completes = 0;     // the next this many Completes fail
   int begun = 0, aborted = 0, parts_put = 0;
@@ -49,18 +65,27 @@ class FakeStore final : public ObjectStore {
 
  protected:
   Status GetImpl(const std::string&, const ReadOptions&, const ByteSink&) override { return Status::NotFound("x"); }
-  Result<ObjectInfo> HeadImpl(const std::string&) override { return Status::NotFound("x"); }
+  Result<ObjectInfo> HeadImpl(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = objects.find(key);
+    if (it == objects.end()) return Status::NotFound("x");
+    return ObjectInfo{key, it->second.size(), EtagLocked(key, false), 0, std::make_shared<const ObjectMeta>(metas[key])};
+  }
   Result<ListPage> ListImpl(const ListOptions&) override { return ListPage{}; }
   Status DeleteImpl(const std::string&) override { return Status::Ok(); }
-  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data, const ObjectMeta&) override {
+  Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data, const ObjectMeta& meta,
+                                   const WriteCondition& only_if) override {
+    if (before_commit) before_commit();
     std::lock_guard<std::mutex> lock(mu);
+    SHOAL_RETURN_IF_ERROR(CheckLocked(key, only_if));
     objects[key] = std::string(data);
-    return ObjectInfo{key, data.size(), "etag-" + key, 0};
+    metas[key] = meta;
+    return ObjectInfo{key, data.size(), EtagLocked(key, true), 0};
   }
-  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key, const ObjectMeta&) override {
+  Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key, const ObjectMeta& meta) override {
     std::lock_guard<std::mutex> lock(mu);
     begun++;
-    return std::unique_ptr<MultipartUpload>(new FakeUpload(this, key));
+    return std::unique_ptr<MultipartUpload>(new FakeUpload(this, key, meta));
   }
   Status CreateBucketImpl() override { return Status::Ok(); }
   friend class FakeUpload;
@@ -93,8 +118,10 @@ Status FakeUpload::PutPart(uint32_t index, uint64_t, std::string_view data) {
   return Status::Ok();
 }
 
-Result<ObjectInfo> FakeUpload::Complete(uint32_t num_parts) {
+Result<ObjectInfo> FakeUpload::Complete(uint32_t num_parts, const WriteCondition& only_if) {
+  if (store_->before_commit) store_->before_commit();
   std::lock_guard<std::mutex> lock(store_->mu);
+  SHOAL_RETURN_IF_ERROR(store_->CheckLocked(key_, only_if));
   if (store_->fail_completes > 0) {
     store_->fail_completes--;
     return Status::InvalidArgument("InvalidBlockList");
@@ -102,8 +129,9 @@ Result<ObjectInfo> FakeUpload::Complete(uint32_t num_parts) {
   std::string all;
   for (uint32_t i = 0; i < num_parts; i++) all += parts_.at(i);
   store_->objects[key_] = all;
+  store_->metas[key_] = meta_;
   completed_ = true;
-  return ObjectInfo{key_, all.size(), "etag-" + key_, 0};
+  return ObjectInfo{key_, all.size(), store_->EtagLocked(key_, true), 0};
 }
 
 // Chunk i of every write is `chunk_size` copies of the letter 'a' + i.
@@ -118,6 +146,11 @@ struct Harness {
     hooks.durable = [this](const engine::UploadRecord& r, const ObjectInfo&) {
       std::lock_guard<std::mutex> lock(mu);
       durable.push_back(r.url);
+      return Status::Ok();
+    };
+    hooks.superseded = [this](const engine::UploadRecord& r, const ObjectInfo&) {
+      std::lock_guard<std::mutex> lock(mu);
+      superseded.push_back(r.id);
       return Status::Ok();
     };
     hooks.uploaded = [this](uint64_t n) { uploaded += n; };
@@ -146,6 +179,7 @@ struct Harness {
   NodeMetrics metrics;
   std::mutex mu;
   std::vector<std::string> durable;
+  std::vector<std::string> superseded;
   std::atomic<uint64_t> uploaded{0};
   std::unique_ptr<Uploader> uploader;
 };
@@ -166,6 +200,74 @@ TEST(UploaderTest, StreamedPartsGoUpBeforeTheWriteEndsButNothingIsCommittedUntil
   EXPECT_EQ(h.store->Object("fake/w1"), "aaaabbbbcc");
   EXPECT_EQ(h.uploaded.load(), 10u);
   EXPECT_EQ(h.store->begun, 1);
+}
+
+// Writes of one object taken by different nodes go up in any order: the store keeps the newer
+// (by stamp) whichever commits last, and a write the store already holds (its copy's holder,
+// or an earlier attempt, put it) is not committed again.
+TEST(UploaderTest, AnOlderWriteOfAnObjectNeverReplacesANewerOneInTheStore) {
+  Harness h;
+  auto newer = Harness::Record("w11", 6, 4);  // two chunks: a multipart upload, "aaaabb"
+  newer.url = "file:///fake/obj";
+  newer.begun_unix_us = 2000;
+  auto older = Harness::Record("w10", 3, 4);  // one chunk: one Put, "aaa"
+  older.url = newer.url;
+  older.begun_unix_us = 1000;
+  h.uploader->Add(newer);
+  ASSERT_TRUE(h.WaitDurable(1));
+  EXPECT_EQ(h.store->Object("fake/obj"), "aaaabb");
+  EXPECT_EQ(h.store->metas["fake/obj"].user.at(std::string(kWriteStampMeta)), newer.Stamp());
+
+  h.uploader->Add(older);  // its node was slower, or down, or it is a copy taken over late
+  for (int i = 0; i < 500 && !h.uploader->Pending("").empty(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(h.uploader->Pending("").empty());
+  EXPECT_EQ(h.metrics.uploads_superseded.load(), 1u);
+  EXPECT_EQ(h.store->Object("fake/obj"), "aaaabb") << "the older write replaced the newer";
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    EXPECT_EQ(h.superseded, std::vector<std::string>{"w10"});
+    EXPECT_EQ(h.durable.size(), 1u);
+  }
+
+  h.uploader->Add(newer);  // the same write again: found in the store, its upload aborted
+  ASSERT_TRUE(h.WaitDurable(2));
+  EXPECT_EQ(h.metrics.uploads_found_stored.load(), 1u);
+  EXPECT_EQ(h.store->aborted, 1);
+  EXPECT_EQ(h.store->Object("fake/obj"), "aaaabb");
+
+  auto newest = Harness::Record("w12", 2, 4);  // a newer write still goes up
+  newest.url = newer.url;
+  newest.begun_unix_us = 3000;
+  h.uploader->Add(newest);
+  ASSERT_TRUE(h.WaitDurable(3));
+  EXPECT_EQ(h.store->Object("fake/obj"), "aa");
+}
+
+// Another node commits a newer write of the object between this write's look at the store and
+// its commit: the commit is conditional on what the look saw, so it fails, and the next look
+// drops this write. The newer stays.
+TEST(UploaderTest, AWriteCommittedByAnotherNodeWhileThisOneCommitsIsNotOverwritten) {
+  Harness h;
+  auto older = Harness::Record("w20", 3, 4);
+  older.url = "file:///fake/raced";
+  older.begun_unix_us = 1000;
+  auto newer = older;
+  newer.id = "w21";
+  newer.begun_unix_us = 2000;
+  std::atomic<int> commits{0};
+  h.store->before_commit = [&] {
+    if (commits++ != 0) return;
+    std::lock_guard<std::mutex> lock(h.store->mu);  // the other node's commit lands first
+    h.store->objects["fake/raced"] = "zz";
+    h.store->metas["fake/raced"].user[std::string(kWriteStampMeta)] = newer.Stamp();
+    h.store->EtagLocked("fake/raced", true);
+  };
+  h.uploader->Add(older);
+  for (int i = 0; i < 500 && h.metrics.uploads_superseded == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(h.metrics.uploads_superseded.load(), 1u);
+  EXPECT_EQ(h.store->Object("fake/raced"), "zz") << "the older write's commit replaced the newer";
+  EXPECT_EQ(commits.load(), 1) << "one commit tried, refused; the next look settled the write";
+  EXPECT_EQ(h.metrics.upload_failures.load(), 0u) << "a refused condition is no failure of the store";
 }
 
 TEST(UploaderTest, ACancelledWriteIsNeverCommittedAndItsUploadIsAborted) {

@@ -37,6 +37,7 @@ WriteBack::WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::C
   hooks.store = [objects](const std::string& url) { return objects->StoreFor(url); };
   hooks.chunk = [this](const engine::UploadRecord& r, uint64_t i) { return UploadBytes(r, i); };
   hooks.durable = [this](const engine::UploadRecord& r, const ObjectInfo& info) { return Durable(r, info); };
+  hooks.superseded = [this](const engine::UploadRecord& r, const ObjectInfo& newer) { return Superseded(r, newer); };
   hooks.uploaded = [this](uint64_t bytes) { ReleaseStaged(bytes); };
   hooks.begun = [this](const engine::UploadRecord& r, const std::string& id) { UploadBegun(r, id); };
   uploader_ = std::make_unique<Uploader>(UploaderOptions{options.upload_concurrency, options.upload_deadline},
@@ -82,6 +83,7 @@ std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& 
                                                        .size = r.size,
                                                        .chunk_size = r.chunk_size,
                                                        .created_unix_ms = r.created_unix_ms,
+                                                       .begun_unix_us = r.begun_unix_us,
                                                        .adopt = adopt});
 }
 
@@ -209,6 +211,7 @@ Status Writer::Flush() {
     partial.url = url_;
     partial.chunk_size = wb_->options_.chunk_size;
     partial.created_unix_ms = UnixMillis();
+    partial.begun_unix_us = begun_unix_us_;
     partial.meta = meta_;  // the multipart upload begins now, with the object's metadata
     wb_->uploader_->Open(partial);
     wb_->uploader_->AddPart(id_, 0);
@@ -329,6 +332,18 @@ Status Writer::Append(const char* data, size_t len) {
   return Status::Ok();
 }
 
+uint64_t Writer::NextBegunUnixMicros() {
+  static std::atomic<uint64_t> last{0};
+  const uint64_t now = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  uint64_t prev = last.load();
+  uint64_t next;
+  do {
+    next = std::max(now, prev + 1);
+  } while (!last.compare_exchange_weak(prev, next));
+  return next;
+}
+
 Result<ObjectInfo> Writer::Finish() {
   if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
   engine::UploadRecord r;
@@ -337,6 +352,7 @@ Result<ObjectInfo> Writer::Finish() {
   r.size = size_;
   r.chunk_size = wb_->options_.chunk_size;
   r.created_unix_ms = UnixMillis();
+  r.begun_unix_us = begun_unix_us_;
   r.meta = meta_;
   for (const auto& peer : replicas_) r.replicas.push_back(peer.member.id);
   // With copies to make, this node's part runs beside them: its chunks are synced, and a write
@@ -419,7 +435,7 @@ Result<std::string> WriteBack::UploadBytes(const engine::UploadRecord& r, uint64
   return resolved;
 }
 
-Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
+void WriteBack::DropCopies(const engine::UploadRecord& r) {
   // The copies on other nodes have done their job. One that misses this asks us later.
   if (auto v = cluster_->view()) {
     std::string drop = ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size));
@@ -429,6 +445,35 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
     }
   }
   for (const auto& key : WriteChunkKeys(r)) chunks_->Pin(key, false).IgnoreError();
+}
+
+Status WriteBack::Superseded(const engine::UploadRecord& r, const ObjectInfo& newer) {
+  DropCopies(r);
+  // Readers get the store's (newer) object, never this write's chunks.
+  objects_->ForgetLocal(r.url, LocalVersion(r.id));
+  {
+    WriteDirectory::Announcement a = WriteDirectory::PendingOf(r, {}, options_.node_id);
+    a.change = WriteDirectory::Announcement::Change::kGone;
+    directory_->Announce(a);
+  }
+  {
+    std::lock_guard<std::mutex> lock(ids_mu_);
+    Untrack(r);
+    // A client waiting for this write to be durable is told it is settled: the object is in
+    // the store, as a newer write.
+    if (durable_.emplace(r.id, ObjectInfo{"", newer.size, newer.etag, newer.last_modified}).second) {
+      durable_order_.push_back(r.id);
+      if (durable_order_.size() > kDurableKept) {
+        durable_.erase(durable_order_.front());
+        durable_order_.pop_front();
+      }
+    }
+  }
+  return journal_->Remove(r.id);
+}
+
+Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
+  DropCopies(r);
   std::string version = LocalVersion(r.id);
   // A commit marker went up with other bytes than its chunks' (UploadBytes): readers get the
   // store's, never these chunks under its ETag.

@@ -55,7 +55,9 @@ class Writer {
  private:
   friend class WriteBack;
   Writer(WriteBack* wb, std::string url, std::string id, ObjectMeta meta)
-      : wb_(wb), url_(std::move(url)), id_(std::move(id)), meta_(std::move(meta)) {}
+      : wb_(wb), url_(std::move(url)), id_(std::move(id)), meta_(std::move(meta)), begun_unix_us_(NextBegunUnixMicros()) {}
+  // Now in microseconds since the epoch, larger than any it returned before in this process.
+  static uint64_t NextBegunUnixMicros();
   Status Flush();
   // One copy of one chunk on its way to a holder.
   struct Send {
@@ -73,6 +75,7 @@ class Writer {
   std::string url_;
   std::string id_;
   ObjectMeta meta_;     // journaled with the write, given to the store by its upload
+  uint64_t begun_unix_us_;  // UploadRecord::begun_unix_us
   std::string buffer_;  // the chunk being filled, fill_ bytes of it written (it grows to chunk_size)
   size_t fill_ = 0;
   uint64_t chunks_ = 0;
@@ -177,6 +180,10 @@ class WriteBack {
   ObjectInfo Stage(const engine::UploadRecord& r, bool opened = false);
   // The upload of `r` is committed in the store as `info` (the uploader calls it).
   Status Durable(const engine::UploadRecord& r, const ObjectInfo& info);
+  // The store holds a newer write of r's object (UploadHooks::superseded): r is dropped.
+  Status Superseded(const engine::UploadRecord& r, const ObjectInfo& newer);
+  // Tells r's copies' holders to drop them, and unpins r's chunks here.
+  void DropCopies(const engine::UploadRecord& r);
   // A multipart upload of `r` was begun in the store (the uploader calls it): its id goes in
   // the journal, or, for a write still in progress, in the record its Finish writes.
   void UploadBegun(const engine::UploadRecord& r, const std::string& upload_id);

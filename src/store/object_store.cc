@@ -103,7 +103,17 @@ Status ObjectStore::Get(const std::string& key, const ReadOptions& opts, const B
 
 Result<ObjectInfo> ObjectStore::Head(const std::string& key) {
   SHOAL_RETURN_IF_ERROR(ValidateKey(key));
-  return HeadImpl(key);
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, HeadImpl(key));
+  if (info.meta) {
+    auto it = info.meta->user.find(std::string(kWriteStampMeta));
+    if (it != info.meta->user.end()) {
+      info.write_stamp = it->second;
+      auto meta = std::make_shared<ObjectMeta>(*info.meta);
+      meta->user.erase(std::string(kWriteStampMeta));
+      info.meta = std::move(meta);
+    }
+  }
+  return info;
 }
 
 Result<ListPage> ObjectStore::List(const ListOptions& opts) {
@@ -127,9 +137,9 @@ Status ObjectStore::ValidateWrite(const std::string& key, const ObjectMeta& meta
 }
 
 Result<ObjectInfo> ObjectStore::PutObject(const std::string& key, std::string_view data,
-                                          const ObjectMeta& meta) {
+                                          const ObjectMeta& meta, const WriteCondition& only_if) {
   SHOAL_RETURN_IF_ERROR(ValidateWrite(key, meta));
-  return PutObjectImpl(key, data, meta);
+  return PutObjectImpl(key, data, meta, only_if);
 }
 
 Result<std::unique_ptr<MultipartUpload>> ObjectStore::BeginUpload(const std::string& key,

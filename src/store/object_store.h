@@ -53,6 +53,9 @@ struct ObjectInfo {
   // directory); List, PutObject and Complete leave it null, so pages and catalogs of many
   // objects stay small. Shared and immutable: copying an ObjectInfo never copies it.
   std::shared_ptr<const ObjectMeta> meta = nullptr;
+  // The stamp of the cache node's write this version is (kWriteStampMeta, moved out of meta
+  // by Head); "" for an object no node uploaded.
+  std::string write_stamp = {};
 };
 
 struct ReadOptions {
@@ -85,6 +88,15 @@ struct ListPage {
   std::string incomplete;              // set (why) when objects the store holds may be missing
 };
 
+// A condition on a write that replaces an object (HTTP's If-Match / If-None-Match: *): the
+// write fails with kPreconditionFailed, changing nothing, when the object is not as it says,
+// so a writer that looked at the object first commits only over what it saw. Empty: none.
+struct WriteCondition {
+  std::string if_match = {};  // the object's ETag (without quotes) must be this
+  bool if_absent = false;  // there must be no object
+  bool empty() const { return if_match.empty() && !if_absent; }
+};
+
 // One object being written in parts. Parts may be written concurrently, in any order, from any
 // thread; part `index` holds bytes [index * part_size, ...). Nothing is visible in the store
 // until Complete succeeds; Abort (or destruction without Complete) discards every part.
@@ -94,8 +106,9 @@ class MultipartUpload {
   // Thread-safe. `offset` is where the part starts in the object. `data` must stay valid for
   // the call. Retries transient failures itself.
   virtual Status PutPart(uint32_t index, uint64_t offset, std::string_view data) = 0;
-  // Commits parts [0, num_parts) as one object, atomically.
-  virtual Result<ObjectInfo> Complete(uint32_t num_parts) = 0;
+  // Commits parts [0, num_parts) as one object, atomically; only if `only_if` holds (else
+  // kPreconditionFailed, nothing committed, the parts kept for another attempt).
+  virtual Result<ObjectInfo> Complete(uint32_t num_parts, const WriteCondition& only_if = {}) = 0;
   // Best effort; never throws or fails loudly.
   virtual void Abort() = 0;
   // The store's name for this upload, to journal: S3's UploadId, Azure's prefix of its block
@@ -155,7 +168,7 @@ class ObjectStore {
   // (pinned to the ETag first seen), so the sink sees every byte exactly once.
   Status Get(const std::string& key, const ReadOptions& opts, const ByteSink& sink);
   // Size, ETag, last-modified and metadata (a content type of kDefaultContentType when the
-  // writer set none); kNotFound if absent. Reports what the store holds: names written by
+  // writer set none; kWriteStampMeta taken out into write_stamp); kNotFound if absent. Reports what the store holds: names written by
   // others that ObjectMeta::Validate would refuse (an S3 `my-key`) come back lower-cased.
   Result<ObjectInfo> Head(const std::string& key);
   // One page of keys under opts.prefix.
@@ -165,9 +178,10 @@ class ObjectStore {
   // Writes a whole object in one request (small objects), with `meta` (Azure: its x-ms-blob-*
   // and x-ms-meta-* headers; S3: its content headers and x-amz-meta-*; the local directory:
   // user.shoal.* extended attributes, see local_store.h). Atomic, bytes and metadata together.
-  // kInvalidArgument, before any I/O, when `meta` fails ObjectMeta::Validate.
+  // kInvalidArgument, before any I/O, when `meta` fails ObjectMeta::Validate;
+  // kPreconditionFailed, writing nothing, when `only_if` does not hold.
   Result<ObjectInfo> PutObject(const std::string& key, std::string_view data,
-                               const ObjectMeta& meta = {});
+                               const ObjectMeta& meta = {}, const WriteCondition& only_if = {});
   // Starts a multipart upload (large objects); the object gets `meta` when it completes.
   // kInvalidArgument, before any I/O, when `meta` fails ObjectMeta::Validate.
   Result<std::unique_ptr<MultipartUpload>> BeginUpload(const std::string& key,
@@ -200,7 +214,7 @@ class ObjectStore {
   virtual Result<ListPage> ListImpl(const ListOptions& opts) = 0;
   virtual Status DeleteImpl(const std::string& key) = 0;
   virtual Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
-                                           const ObjectMeta& meta) = 0;
+                                           const ObjectMeta& meta, const WriteCondition& only_if) = 0;
   virtual Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,
                                                                    const ObjectMeta& meta) = 0;
   virtual Result<std::unique_ptr<MultipartUpload>> ResumeUploadImpl(const std::string& key, const std::string& id,

@@ -59,6 +59,7 @@ Result<ObjectMeta> SdkObjectMeta(const std::string& sdk, const std::string& buck
   ObjectMeta meta;
   for (const auto& f : kContentFields) meta.*f.member = j.value(std::string(f.name), "");
   meta.user = j.value("user", std::map<std::string, std::string>{});
+  meta.user.erase(std::string(kWriteStampMeta));  // a node's upload stamp, as ObjectStore::Head takes it out
   return meta;
 }
 

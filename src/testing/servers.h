@@ -176,7 +176,9 @@ std::string NodeTool(const std::string& name);
 
 // The content headers and user metadata of object `key` in `bucket` as the official SDK of
 // `sdk` ("azure": @azure/storage-blob's getProperties, "s3": @aws-sdk/client-s3's
-// HeadObject) reads them, through tests/sdk_interop.js with the credentials in `env`.
+// HeadObject) reads them, through tests/sdk_interop.js with the credentials in `env`. The
+// stamp a node stores with each object it uploads (kWriteStampMeta) is left out, as
+// ObjectStore::Head leaves it out of the metadata.
 Result<ObjectMeta> SdkObjectMeta(const std::string& sdk, const std::string& bucket,
                                  const std::string& key, const Env& env);
 

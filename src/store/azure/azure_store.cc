@@ -38,7 +38,7 @@ class AzureUpload final : public MultipartUpload {
   AzureUpload(AzureStore* store, std::string key, ObjectMeta meta, std::string nonce = "");
   ~AzureUpload() override = default;
   Status PutPart(uint32_t index, uint64_t offset, std::string_view data) override;
-  Result<ObjectInfo> Complete(uint32_t num_parts) override;
+  Result<ObjectInfo> Complete(uint32_t num_parts, const WriteCondition& only_if) override;
   // Uncommitted blocks are discarded by the service (after a week, or when the blob's next
   // block list is committed); nothing to do.
   void Abort() override {}
@@ -91,15 +91,30 @@ class AzureStore final : public ObjectStore {
     });
   }
 
-  Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data, const ObjectMeta& meta) {
+  Result<ObjectInfo> PutBlob(const std::string& key, std::string_view data, const ObjectMeta& meta,
+                             const WriteCondition& only_if) {
     http::Request req;
     req.method = "PUT";
     req.body = data;
     req.headers = {{"x-ms-blob-type", "BlockBlob"}, {"Content-Type", "application/octet-stream"}};
     AddMetaHeaders(meta, &req);
+    AddCondition(only_if, &req);
     http::Response resp;
-    SHOAL_RETURN_IF_ERROR(Call("PUT", key, {}, req, &resp, "Put Blob " + Url(key)));
+    SHOAL_RETURN_IF_ERROR(Conditional(only_if, resp, Call("PUT", key, {}, req, &resp, "Put Blob " + Url(key))));
     return InfoFrom(key, data.size(), resp);
+  }
+
+  static void AddCondition(const WriteCondition& only_if, http::Request* req) {
+    if (!only_if.if_match.empty()) req->headers.push_back({"If-Match", "\"" + only_if.if_match + "\""});
+    if (only_if.if_absent) req->headers.push_back({"If-None-Match", "*"});
+  }
+  // Azure answers an If-None-Match: * write over an existing blob 409 (BlobAlreadyExists), an
+  // unmet If-Match 412: both are the condition failing.
+  static Status Conditional(const WriteCondition& only_if, const http::Response& resp, Status st) {
+    if (!st.ok() && only_if.if_absent && resp.status == 409) {
+      return Status::PreconditionFailed("the blob exists (written meanwhile): " + st.message());
+    }
+    return st;
   }
 
   Status PutBlock(const std::string& key, const std::string& block_id, std::string_view data) {
@@ -133,7 +148,7 @@ class AzureStore final : public ObjectStore {
   }
 
   Result<ObjectInfo> PutBlockList(const std::string& key, const std::vector<std::string>& ids,
-                                  uint64_t size, const ObjectMeta& meta) {
+                                  uint64_t size, const ObjectMeta& meta, const WriteCondition& only_if) {
     std::string xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
     for (const auto& id : ids) xml += "<Latest>" + id + "</Latest>";
     xml += "</BlockList>";
@@ -142,9 +157,10 @@ class AzureStore final : public ObjectStore {
     req.body = xml;
     req.headers = {{"Content-Type", "application/xml"}};
     AddMetaHeaders(meta, &req);
+    AddCondition(only_if, &req);
     http::Response resp;
-    SHOAL_RETURN_IF_ERROR(Call("PUT", key, {{"comp", "blocklist"}}, req, &resp,
-                               "Put Block List " + Url(key)));
+    SHOAL_RETURN_IF_ERROR(Conditional(only_if, resp, Call("PUT", key, {{"comp", "blocklist"}}, req, &resp,
+                                                          "Put Block List " + Url(key))));
     return InfoFrom(key, size, resp);
   }
 
@@ -230,8 +246,8 @@ class AzureStore final : public ObjectStore {
   }
 
   Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
-                                   const ObjectMeta& meta) override {
-    return PutBlob(key, data, meta);
+                                   const ObjectMeta& meta, const WriteCondition& only_if) override {
+    return PutBlob(key, data, meta, only_if);
   }
 
   Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,
@@ -421,11 +437,11 @@ Status AzureUpload::PutPart(uint32_t index, uint64_t /*offset*/, std::string_vie
   return Status::Ok();
 }
 
-Result<ObjectInfo> AzureUpload::Complete(uint32_t num_parts) {
+Result<ObjectInfo> AzureUpload::Complete(uint32_t num_parts, const WriteCondition& only_if) {
   std::vector<std::string> ids;
   ids.reserve(num_parts);
   for (uint32_t i = 0; i < num_parts; i++) ids.push_back(BlockId(i));
-  return store_->PutBlockList(key_, ids, size_.load(), meta_);
+  return store_->PutBlockList(key_, ids, size_.load(), meta_, only_if);
 }
 
 }  // namespace

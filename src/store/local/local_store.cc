@@ -1,6 +1,7 @@
 #include "store/local/local_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -134,11 +135,38 @@ Status WriteAll(int fd, std::string_view data, uint64_t offset, const std::strin
 
 // Makes the temp file `tmp` the object at `path`: fsync (when `sync`), rename, fsync the
 // directory (when `sync`).
+// Whether `path` is as `only_if` says (kPreconditionFailed naming what it is otherwise).
+Status CheckCondition(const std::string& path, const WriteCondition& only_if) {
+  if (only_if.empty()) return Status::Ok();
+  struct stat st {};
+  bool exists = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  if (only_if.if_absent && exists) return Status::PreconditionFailed(path + " exists (written meanwhile)");
+  if (!only_if.if_match.empty() && (!exists || EtagOf(st) != only_if.if_match)) {
+    return Status::PreconditionFailed(path + (exists ? " changed (ETag " + EtagOf(st) + ")" : " is gone") +
+                                      ", not ETag " + only_if.if_match);
+  }
+  return Status::Ok();
+}
+
 Result<ObjectInfo> Publish(int fd, const std::string& tmp, const std::string& path,
-                           const std::string& key, bool sync) {
+                           const std::string& key, bool sync, const WriteCondition& only_if) {
   if (sync && ::fsync(fd) != 0) return ErrnoStatus("syncing " + tmp, errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return ErrnoStatus("stat " + tmp, errno);
+  // The check and the rename as one step for every writer of the directory (other processes
+  // too): an exclusive lock on the directory itself.
+  struct DirLock {
+    int fd = -1;
+    ~DirLock() {
+      if (fd >= 0) ::close(fd);  // releases the flock
+    }
+  } dir_lock;
+  if (!only_if.empty()) {
+    dir_lock.fd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_lock.fd < 0) return ErrnoStatus("opening the directory of " + path, errno);
+    if (::flock(dir_lock.fd, LOCK_EX) != 0) return ErrnoStatus("locking the directory of " + path, errno);
+    SHOAL_RETURN_IF_ERROR(CheckCondition(path, only_if));
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     if (err == EISDIR || err == ENOTEMPTY || err == EEXIST) {
@@ -163,9 +191,10 @@ class LocalUpload final : public MultipartUpload {
     return WriteAll(fd_, data, offset, tmp_);
   }
 
-  Result<ObjectInfo> Complete(uint32_t /*num_parts*/) override {
+  Result<ObjectInfo> Complete(uint32_t /*num_parts*/, const WriteCondition& only_if) override {
     if (fd_ < 0) return Status::InvalidArgument("upload of " + path_ + " already finished");
-    auto info = Publish(fd_, tmp_, path_, key_, sync_);
+    auto info = Publish(fd_, tmp_, path_, key_, sync_, only_if);
+    if (info.status().code() == Code::kPreconditionFailed) return info;  // kept for another attempt
     if (info.ok()) tmp_.clear();
     Abort();
     return info;
@@ -315,10 +344,10 @@ class LocalStore final : public ObjectStore {
   }
 
   Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
-                                   const ObjectMeta& meta) override {
+                                   const ObjectMeta& meta, const WriteCondition& only_if) override {
     SHOAL_ASSIGN_OR_RETURN(auto upload, BeginUploadImpl(key, meta));
     SHOAL_RETURN_IF_ERROR(upload->PutPart(0, 0, data));
-    return upload->Complete(1);
+    return upload->Complete(1, only_if);
   }
 
   Result<std::unique_ptr<MultipartUpload>> BeginUploadImpl(const std::string& key,

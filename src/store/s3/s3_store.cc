@@ -13,6 +13,13 @@
 namespace shoal {
 namespace {
 
+// If-Match / If-None-Match: * for a conditional PutObject or CompleteMultipartUpload (AWS S3
+// honours both; a server that ignores them writes unconditionally).
+void AddCondition(const WriteCondition& only_if, http::Request* req) {
+  if (!only_if.if_match.empty()) req->headers.push_back({"If-Match", "\"" + only_if.if_match + "\""});
+  if (only_if.if_absent) req->headers.push_back({"If-None-Match", "*"});
+}
+
 using Params = std::vector<std::pair<std::string, std::string>>;
 constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
 
@@ -34,7 +41,7 @@ class S3Upload final : public MultipartUpload {
       : store_(store), key_(std::move(key)), upload_id_(std::move(upload_id)) {}
   ~S3Upload() override { Abort(); }
   Status PutPart(uint32_t index, uint64_t offset, std::string_view data) override;
-  Result<ObjectInfo> Complete(uint32_t num_parts) override;
+  Result<ObjectInfo> Complete(uint32_t num_parts, const WriteCondition& only_if) override;
   void Abort() override;
   std::string id() const override { return upload_id_; }
   void Keep() override {
@@ -157,10 +164,11 @@ class S3Store final : public ObjectStore {
   }
 
   Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,
-                                   const ObjectMeta& meta) override {
+                                   const ObjectMeta& meta, const WriteCondition& only_if) override {
     http::Request req;
     req.body = data;
     AddMetaHeaders(meta, &req);
+    AddCondition(only_if, &req);
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("PUT", key, {}, req, &resp, "PutObject " + Url(key)));
     return ObjectInfo{key, data.size(), Unquote(resp.Header("etag")),
@@ -310,7 +318,7 @@ bool S3Upload::ReusePart(uint32_t index, std::string_view data) {
   return true;
 }
 
-Result<ObjectInfo> S3Upload::Complete(uint32_t num_parts) {
+Result<ObjectInfo> S3Upload::Complete(uint32_t num_parts, const WriteCondition& only_if) {
   std::string xml = "<CompleteMultipartUpload>";
   uint64_t size = 0;
   {
@@ -330,6 +338,7 @@ Result<ObjectInfo> S3Upload::Complete(uint32_t num_parts) {
   http::Request req;
   req.body = xml;
   req.headers = {{"Content-Type", "application/xml"}};
+  AddCondition(only_if, &req);
   http::Response resp;
   Status st = store_->Call("POST", key_, {{"uploadId", upload_id_}}, req, &resp,
                            "CompleteMultipartUpload " + store_->Url(key_));
