@@ -435,6 +435,15 @@ Result<std::string> WriteBack::UploadBytes(const engine::UploadRecord& r, uint64
   return resolved;
 }
 
+void WriteBack::RememberDurable(const std::string& id, const ObjectInfo& stored) {
+  if (!durable_.emplace(id, stored).second) return;
+  durable_order_.push_back(id);
+  if (durable_order_.size() > kDurableKept) {
+    durable_.erase(durable_order_.front());
+    durable_order_.pop_front();
+  }
+}
+
 void WriteBack::DropCopies(const engine::UploadRecord& r) {
   // The copies on other nodes have done their job. One that misses this asks us later.
   if (auto v = cluster_->view()) {
@@ -461,13 +470,7 @@ Status WriteBack::Superseded(const engine::UploadRecord& r, const ObjectInfo& ne
     Untrack(r);
     // A client waiting for this write to be durable is told it is settled: the object is in
     // the store, as a newer write.
-    if (durable_.emplace(r.id, ObjectInfo{"", newer.size, newer.etag, newer.last_modified}).second) {
-      durable_order_.push_back(r.id);
-      if (durable_order_.size() > kDurableKept) {
-        durable_.erase(durable_order_.front());
-        durable_order_.pop_front();
-      }
-    }
+    RememberDurable(r.id, ObjectInfo{"", newer.size, newer.etag, newer.last_modified});
   }
   return journal_->Remove(r.id);
 }
@@ -497,13 +500,7 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);
-    if (durable_.emplace(r.id, ObjectInfo{"", size, done.etag, done.last_modified}).second) {
-      durable_order_.push_back(r.id);
-      if (durable_order_.size() > kDurableKept) {
-        durable_.erase(durable_order_.front());
-        durable_order_.pop_front();
-      }
-    }
+    RememberDurable(r.id, ObjectInfo{"", size, done.etag, done.last_modified});
   }
   // Nothing is left to recover: the record goes (a crash before this uploads it again). Its
   // chunks stay in the cache, readable under the alias while this process runs.

@@ -215,6 +215,8 @@ class WriteBack {
   std::unordered_map<std::string, ObjectInfo> durable_;
   std::deque<std::string> durable_order_;
   void Untrack(const engine::UploadRecord& r);  // from staged_ids_; ids_mu_ held
+  // Write `id` is settled as `stored` (OutcomeOf answers kDurable); ids_mu_ held.
+  void RememberDurable(const std::string& id, const ObjectInfo& stored);
   // Guards begun_uploads_, and orders the journal's changes of a write's record that name its
   // upload (Finish's first record, UploadBegun, Forget), so an id journaled late neither goes
   // missing nor brings a removed record back. Held across those journal writes.
