@@ -133,8 +133,6 @@ Status WriteAll(int fd, std::string_view data, uint64_t offset, const std::strin
   return err == 0 ? Status::Ok() : ErrnoStatus("writing " + path, err);
 }
 
-// Makes the temp file `tmp` the object at `path`: fsync (when `sync`), rename, fsync the
-// directory (when `sync`).
 // Whether `path` is as `only_if` says (kPreconditionFailed naming what it is otherwise).
 Status CheckCondition(const std::string& path, const WriteCondition& only_if) {
   if (only_if.empty()) return Status::Ok();
@@ -148,6 +146,8 @@ Status CheckCondition(const std::string& path, const WriteCondition& only_if) {
   return Status::Ok();
 }
 
+// Makes the temp file `tmp` the object at `path`: fsync (when `sync`), rename (only if
+// `only_if` holds, checked under a lock of the directory), fsync the directory (when `sync`).
 Result<ObjectInfo> Publish(int fd, const std::string& tmp, const std::string& path,
                            const std::string& key, bool sync, const WriteCondition& only_if) {
   if (sync && ::fsync(fd) != 0) return ErrnoStatus("syncing " + tmp, errno);
