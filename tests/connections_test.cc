@@ -171,6 +171,8 @@ TEST_F(ConnectionsTest, MaxConnectionsCountsRequestsBeingServedNotIdleSockets) {
   std::string missing = "GET /v1/object?url=az://conntest/no-such-object HTTP/1.1\r\nHost: a\r\n\r\n";
   std::string answer = Ask(idle[0], missing, "\"code\"");
   EXPECT_NE(answer.find("404 Not Found"), std::string::npos) << answer;
+  // The answer is read before the node's side of it ends: until then it is still being served.
+  ASSERT_TRUE(testing::Until([&] { return Metric(node, "shoal_requests_active") == 0; }, std::chrono::seconds(30)));
   // Four writes whose bodies stall: four requests being served.
   std::vector<int> writers = Open(node, 4);
   for (size_t i = 0; i < writers.size(); i++) {

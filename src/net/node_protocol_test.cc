@@ -115,14 +115,14 @@ TEST(NodeProtocol, TargetEncodesEachValue) {
   EXPECT_EQ(ReplicaDropPath("w1", "az://c/k", 3), "/v1/replica/drop?id=w1&chunks=3&url=az%3A%2F%2Fc%2Fk");
 }
 
-TEST(NodeProtocol, ReplicaCommitNamesAnIncarnationUnlessAdopted) {
+TEST(NodeProtocol, ReplicaCommitNamesItsStampAndAnIncarnationUnlessAdopted) {
   ReplicaCommit c{.id = "w1", .url = "az://c/k", .origin = "n1", .incarnation = "i7", .size = 10, .chunk_size = 4,
-                  .created_unix_ms = 5, .adopt = false};
+                  .created_unix_ms = 5, .begun_unix_us = 1700000000000001, .adopt = false};
   EXPECT_EQ(ReplicaCommitPath(c),
-            "/v1/replica/commit?id=w1&size=10&chunk_size=4&created=5&origin=n1&incarnation=i7&url=az%3A%2F%2Fc%2Fk");
+            "/v1/replica/commit?id=w1&size=10&chunk_size=4&created=5&begun=1700000000000001&origin=n1&incarnation=i7&url=az%3A%2F%2Fc%2Fk");
   c.adopt = true;
   EXPECT_EQ(ReplicaCommitPath(c),
-            "/v1/replica/commit?id=w1&size=10&chunk_size=4&created=5&origin=n1&adopt=1&url=az%3A%2F%2Fc%2Fk");
+            "/v1/replica/commit?id=w1&size=10&chunk_size=4&created=5&begun=1700000000000001&origin=n1&adopt=1&url=az%3A%2F%2Fc%2Fk");
 }
 
 TEST(NodeProtocol, RequestsReachUnixSocketsAndV6Hosts) {

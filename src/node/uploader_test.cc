@@ -20,7 +20,7 @@ class FakeUpload final : public MultipartUpload {
   ~FakeUpload() override;
   Status PutPart(uint32_t index, uint64_t, std::string_view data) override;
   Result<ObjectInfo> Complete(uint32_t num_parts, const WriteCondition& only_if) override;
-  void Abort() override {}
+  void Abort() override;
 
  private:
   FakeStore* store_;
@@ -28,7 +28,7 @@ class FakeUpload final : public MultipartUpload {
   ObjectMeta meta_;
   std::mutex mu_;
   std::map<uint32_t, std::string> parts_;
-  bool completed_ = false;
+  bool completed_ = false, aborted_ = false;
 };
 
 // Objects in a map; can answer the next PutParts or Completes with 503.
@@ -91,11 +91,14 @@ class FakeStore final : public ObjectStore {
   friend class FakeUpload;
 };
 
-FakeUpload::~FakeUpload() {
-  if (completed_) return;
+// An upload is aborted once: by Abort, or (never completed) when it is dropped.
+void FakeUpload::Abort() {
   std::lock_guard<std::mutex> lock(store_->mu);
-  store_->aborted++;
+  if (!completed_ && !aborted_) store_->aborted++;
+  aborted_ = true;
 }
+
+FakeUpload::~FakeUpload() { Abort(); }
 
 Status FakeUpload::PutPart(uint32_t index, uint64_t, std::string_view data) {
   {
@@ -302,7 +305,11 @@ TEST(UploaderTest, ThrottlingHalvesTheWindowAndCleanPartsGrowItBack) {
   EXPECT_EQ(h.metrics.store_throttles.load(), 3u);
   EXPECT_EQ(h.store->Object("fake/w3").size(), 128u);
   EXPECT_EQ(h.uploaded.load(), 128u) << "each part counted once, retries or not";
-  // 61 clean parts grow a window cut to at most 4 back to 8 (by one per window of parts).
+  // Clean parts grow the window back by one per window of parts: 64 of them take even a window
+  // cut to 1 back to 8. (The first object's clean parts may finish before or after its cuts.)
+  h.uploader->Add(Harness::Record("w4", 64 * 2, 2));
+  ASSERT_TRUE(h.WaitDurable(2));
+  EXPECT_EQ(h.metrics.store_throttles.load(), 3u);
   EXPECT_DOUBLE_EQ(h.uploader->window(), 8.0);
 }
 
