@@ -4,15 +4,15 @@
 # crash, leak, sanitizer report or broken invariant (libFuzzer exits non-zero and leaves the
 # input as BUILD_DIR/artifacts/TARGET/crash-*).
 #   tests/fuzz/run.sh [BUILD_DIR]            default build-fuzz
-#   FUZZ_RUNS=N          inputs per target (default: view 300000, journal 100000, door 200000,
-#                        chunked and request 500000; about 15-20 s each on one core)
-#   FUZZ_MAX_SECONDS=S   time cap per target, a safety net (default 60)
+#   FUZZ_RUNS=N          inputs per target (default: view 150000, journal 50000, door 100000,
+#                        chunked and request 250000; about 8-10 s each on an idle core)
+#   FUZZ_MAX_SECONDS=S   time cap per target, a safety net (default 40)
 #   FUZZ_TARGETS="view journal"   a subset
 #   SHOAL_BUILD_LOCK=FILE  build under flock FILE (default /tmp/shoal-build.lock; empty: no lock)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../../build-fuzz}"
-max_seconds="${FUZZ_MAX_SECONDS:-60}"
+max_seconds="${FUZZ_MAX_SECONDS:-40}"
 targets="${FUZZ_TARGETS:-view journal chunked request door}"
 lock="${SHOAL_BUILD_LOCK-/tmp/shoal-build.lock}"
 cxx="${FUZZ_CXX:-clang++}"
@@ -39,10 +39,10 @@ for t in $targets; do
   mkdir -p "$work" "$artifacts"
   max_len=4096
   case $t in
-    view) runs=300000 max_len=65536 ;;  # a view is at least 4 KiB of owners
-    journal) runs=100000 ;;              # each input is also a file and a journal replay
-    door) runs=200000 ;;                 # credentials, both verifiers and the body decoder
-    *) runs=500000 ;;
+    view) runs=150000 max_len=65536 ;;  # a view is at least 4 KiB of owners
+    journal) runs=50000 ;;               # each input is also a file and a journal replay
+    door) runs=100000 ;;                 # credentials, both verifiers and the body decoder
+    *) runs=250000 ;;
   esac
   runs="${FUZZ_RUNS:-$runs}"
   start=$(date +%s)
