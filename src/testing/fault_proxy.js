@@ -29,11 +29,13 @@ const USAGE = `usage: node fault_proxy.js --upstream http://127.0.0.1:PORT [opti
                             default 0 = unlimited; suffixes K/KB/M/MB/G/GB (x1000), KiB/MiB/GiB (x1024)
   --error-rate P            fraction 0..1 of requests answered with an injected error, default 0
   --error-codes C1,C2       codes to inject, picked at random, default 503
+  --error-methods M1,M2     inject errors only into requests with these methods (e.g. PUT),
+                            default: every method
   --retry-after S           add Retry-After: S to injected errors
   --drop-rate P             fraction 0..1 of requests whose connection is dropped mid-body, default 0
   --seed N                  PRNG seed (mulberry32) for reproducible fault sequences, default 1
 Control endpoints: GET /__proxy/stats, POST /__proxy/reset, GET|POST /__proxy/config
-(JSON, camelCase: latencyMs, bandwidth, errorRate, errorCodes, retryAfter, dropRate, seed).`;
+(JSON, camelCase: latencyMs, bandwidth, errorRate, errorCodes, errorMethods, retryAfter, dropRate, seed).`;
 
 // ---------------------------------------------------------------- configuration
 function parseRate(v) { // "100MB" -> 1e8, "100MiB" -> 104857600, 5000 -> 5000
@@ -63,6 +65,10 @@ function applyConfig(cfg, s) {
       case 'bandwidth': next.bandwidth = parseRate(v); break;
       case 'errorRate': next.errorRate = parseFraction(v, k); break;
       case 'errorCodes': next.errorCodes = parseCodes(v); break;
+      case 'errorMethods':
+        next.errorMethods = (Array.isArray(v) ? v : String(v).split(',')).map((m) => String(m).trim().toUpperCase())
+          .filter((m) => m !== '');
+        break;
       case 'retryAfter': next.retryAfter = v === null || v === '' ? null : String(v); break;
       case 'dropRate': next.dropRate = parseFraction(v, k); break;
       case 'seed': next.seed = Number(v) >>> 0; rng = mulberry32(next.seed); break;
@@ -73,14 +79,15 @@ function applyConfig(cfg, s) {
   return cfg;
 }
 
-const cfg = { latencyMs: 0, bandwidth: 0, errorRate: 0, errorCodes: [503], retryAfter: null, dropRate: 0, seed: 1 };
+const cfg = { latencyMs: 0, bandwidth: 0, errorRate: 0, errorCodes: [503], errorMethods: [], retryAfter: null,
+  dropRate: 0, seed: 1 };
 let rng = mulberry32(1);
 let upstream = null;
 let listen = '127.0.0.1:0';
 let portFile = null;
 try {
   const flags = { '--latency-ms': 'latencyMs', '--bandwidth': 'bandwidth', '--error-rate': 'errorRate',
-    '--error-codes': 'errorCodes', '--retry-after': 'retryAfter', '--drop-rate': 'dropRate', '--seed': 'seed' };
+    '--error-codes': 'errorCodes', '--error-methods': 'errorMethods', '--retry-after': 'retryAfter', '--drop-rate': 'dropRate', '--seed': 'seed' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     let [flag, val] = argv[i].split(/=(.*)/s);
@@ -199,7 +206,7 @@ function handle(req, res) {
   stats.requests++;
   stats.by_method[req.method] = (stats.by_method[req.method] || 0) + 1;
   // Decide faults on arrival, always drawing the same numbers, so a seed reproduces a run.
-  const injectErr = rng() < cfg.errorRate;
+  const injectErr = rng() < cfg.errorRate && (!cfg.errorMethods.length || cfg.errorMethods.includes(req.method));
   const drop = rng() < cfg.dropRate;
   const fraction = 0.1 + 0.8 * rng();
   const code = cfg.errorCodes[Math.floor(rng() * cfg.errorCodes.length)];

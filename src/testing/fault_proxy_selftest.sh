@@ -89,6 +89,10 @@ cfg '{"errorCodes":[429],"retryAfter":null}'
 check "error-codes 429" "$(curl -sS -o /dev/null -w '%{http_code}' "$PX/obj")" "429"
 check "injected errors do not reach upstream" "$(stats upstream_response_bytes)" "16777216"
 check "stats injected_errors" "$(stats injected_errors)" "2"
+cfg '{"errorCodes":[503],"errorMethods":["PUT"]}'
+check "error-methods PUT: a GET passes" "$(curl -sS -o /dev/null -w '%{http_code}' "$PX/obj")" "200"
+check "error-methods PUT: a PUT is refused" "$(curl -sS -o /dev/null -w '%{http_code}' -T "$TMP/put.bin" "$PX/put")" "503"
+cfg '{"errorMethods":[]}'
 
 # ---- seed makes the fault sequence reproducible
 seq_codes() { for _ in $(seq 20); do curl -sS -o /dev/null -w '%{http_code} ' "$PX/host"; done; }

@@ -178,6 +178,12 @@ nlohmann::json ToJson(const FaultConfig& c) {
   nlohmann::json j = {{"latencyMs", c.latency_ms}, {"bandwidth", c.bandwidth},
                       {"errorRate", c.error_rate},  {"errorCodes", codes},
                       {"dropRate", c.drop_rate}};
+  nlohmann::json methods = nlohmann::json::array();
+  std::stringstream ms(c.error_methods);
+  for (std::string m; std::getline(ms, m, ',');) {
+    if (!m.empty()) methods.push_back(m);
+  }
+  j["errorMethods"] = methods;
   j["retryAfter"] = c.retry_after >= 0 ? nlohmann::json(c.retry_after) : nlohmann::json(nullptr);
   if (c.seed >= 0) j["seed"] = c.seed;
   return j;

@@ -77,6 +77,7 @@ struct FaultConfig {
   uint64_t bandwidth = 0;  // bytes/s per connection; 0 = unlimited
   double error_rate = 0;
   std::string error_codes = "503";
+  std::string error_methods = "";  // "PUT,POST": errors only for these methods; "" = every method
   int retry_after = -1;    // seconds; <0: no Retry-After
   double drop_rate = 0;
   int seed = -1;           // >= 0: restart the proxy's fault sequence from this seed
