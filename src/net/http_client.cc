@@ -200,9 +200,11 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   const std::string& ca_file = req.ca_file.empty() ? ca_file_ : req.ca_file;
   if (!ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
   if (req.cancel == nullptr) {
-    // A connection that moves less than 1 KiB/s for 60 s is dead: fail and let the caller retry.
+    // A connection that moves less than 1 KiB/s for 60 s (or req.silent_limit) is dead: fail
+    // and let the caller retry.
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+                     req.silent_limit.count() > 0 ? static_cast<long>(req.silent_limit.count()) : 60L);
   } else {
     // A connection of its own, whose socket Cancel() can shut down.
     curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);

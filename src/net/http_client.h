@@ -54,6 +54,10 @@ struct Request {
   std::chrono::milliseconds timeout{0};
   // Connecting alone (TCP and TLS handshakes); 0: 10 s.
   std::chrono::milliseconds connect_timeout{0};
+  // How long the connection may move less than 1 KiB/s before the request fails as dead (and
+  // may be retried); 0: 60 s. A request whose answer comes only once the server has done long
+  // work (S3's CompleteMultipartUpload: minutes for a large object) sets more.
+  std::chrono::seconds silent_limit{0};
   // When set, the request has a connection of its own (never reused), which cancel->Cancel()
   // shuts down, and no low-speed limit: it may stream a silent response (a watch) for as long
   // as the server keeps it open.

@@ -338,6 +338,9 @@ Result<ObjectInfo> S3Upload::Complete(uint32_t num_parts, const WriteCondition& 
   http::Request req;
   req.body = xml;
   req.headers = {{"Content-Type", "application/xml"}};
+  // S3 may take minutes to assemble a large object before it answers (AWS sends spaces
+  // meanwhile; s3rver sends nothing): a retry then would find the upload gone.
+  req.silent_limit = std::chrono::minutes(15);
   AddCondition(only_if, &req);
   http::Response resp;
   Status st = store_->Call("POST", key_, {{"uploadId", upload_id_}}, req, &resp,
