@@ -70,6 +70,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> announcements_sent{0};  // writes told to their object's home (another node)
   std::atomic<uint64_t> home_lookups{0};        // objects' metadata asked of their home (another node)
   std::atomic<uint64_t> holder_fetches{0};      // chunks of writes not yet uploaded, from the nodes holding them
+  std::atomic<uint64_t> uploaded_write_fetches{0};  // chunks of a write read as written, its holders gone: from the store
   std::atomic<uint64_t> peer_retries{0};         // a chunk asked of a peer again after one failed request
   std::atomic<uint64_t> peers_marked_down{0};    // peers skipped for a while (nothing listening, or failures in a row)
   std::atomic<uint64_t> restart_waits{0};        // chunk reads that waited for their owner's restart in place

@@ -265,6 +265,9 @@ std::string Node::MetricsText() {
           "across the cluster).", metrics_.home_lookups);
   counter("holder_fetches_total", "Chunks of writes not yet uploaded fetched from the nodes holding them.",
           metrics_.holder_fetches);
+  counter("uploaded_write_fetches_total", "Chunks of a write that a reader began reading before its upload and "
+          "that its holders no longer had: read from the store, as the write was uploaded.",
+          metrics_.uploaded_write_fetches);
   counter("peer_retries_total", "Chunks asked of a peer again after one failed request (rather than of the store).",
           metrics_.peer_retries);
   counter("peers_marked_down_total", "Times a peer was skipped for a few seconds: nothing listened there, or "

@@ -245,8 +245,24 @@ ReadPath::ChunkResult ReadPath::FetchFromHolders(const std::string& url, const O
 ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& info,
                                                        uint64_t index, ReadMode mode,
                                                        const std::shared_ptr<ChunkFill>& fill) {
-  // A write not yet in the store is only on the nodes that hold it.
-  if (IsLocalVersion(info.etag)) return FetchFromHolders(url, info, index, fill);
+  // A write not yet in the store is only on the nodes that hold it; once uploaded, they may
+  // have let it go, and the store has the same bytes under the ETag its home learned. (A write
+  // replaced or deleted since is not resolved: its reader is told to read again.)
+  if (IsLocalVersion(info.etag)) {
+    auto held = FetchFromHolders(url, info, index, fill);
+    if (held.ok() || held.status().code() != Code::kPreconditionFailed) return held;
+    auto stored = directory_->ResolveVersion(url, info.etag);
+    if (!stored.ok()) return held;
+    ObjectInfo as_stored = info;
+    as_stored.etag = *stored;
+    auto got = Fetch(url, as_stored, index, mode, fill);
+    if (!got.ok()) return got;
+    metrics_->uploaded_write_fetches++;
+    // Also under the version its readers name, so that their next look (a read after a read
+    // ahead) finds it rather than fetching it again.
+    chunks_->Put(engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index}, **got, false).IgnoreError();
+    return got;
+  }
   auto from_peer = FetchFromCluster(url, info, index, mode, fill);
   if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));

@@ -153,8 +153,8 @@ class ReadPath {
                     const std::shared_ptr<ChunkFill>& fill);
   // A chunk of a write not yet in the store (a local version): from the nodes holding it (the
   // one that took it, then its copies' holders), asked for what they have on disk. Never the
-  // store. kPreconditionFailed when they no longer have it (uploaded or replaced since: the
-  // reader looks again), kUnavailable when none can be reached.
+  // store. kPreconditionFailed when they no longer have it (uploaded or replaced since; Fetch
+  // then asks the write's home what it was uploaded as), kUnavailable when none can be reached.
   ChunkResult FetchFromHolders(const std::string& url, const ObjectInfo& info, uint64_t index,
                                const std::shared_ptr<ChunkFill>& fill);
   // The chunk from the cluster (owner or previous owner) when another node should have it;
