@@ -327,6 +327,58 @@ TEST_F(MountTest, CopyATreeInAndOut) {
   }
 }
 
+// A process killed while it writes a file through the mount (a training job's rank killed in
+// the middle of torch.save) has abandoned the write: nothing of it is published, and the
+// version written before stays, in the mount and in the store. A process that exits without
+// closing the file, by exit() rather than a signal, published what it wrote, as on a local
+// disk. Before, the kernel's close of the killed process's file looked like any other close,
+// and the mount published the partial file.
+TEST_F(MountTest, AWriterKilledBeforeItClosesTheFilePublishesNothing) {
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("killed/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  const std::string path = a.path() + "/ckpt.bin";
+  const uint64_t old_size = 3 * kMiB + 5;
+  ASSERT_TRUE(testing::WritePatternFile(path, 61, old_size)) << a.Log();
+  const uint64_t written_before = testing::NodeMetric(node_.Endpoint(), "shoal_bytes_written_total");
+  ASSERT_EQ(written_before, old_size);
+  // The writer: 20 MiB written (the node has most of it), then it waits to be killed.
+  const std::string marker = files_.path() + "/wrote";
+  const std::string writer =
+      "import os, sys, time\n"
+      "f = open(sys.argv[1], 'wb')\n"
+      "for i in range(20): f.write(bytes([i]) * (1 << 20))\n"
+      "f.flush()\n"
+      "open(sys.argv[2], 'w').close()\n"
+      "if sys.argv[3] == 'exit': os._exit(0)\n"
+      "time.sleep(600)\n";
+  {
+    testing::Subprocess p;
+    ASSERT_TRUE(p.Start({"/usr/bin/python3", "-c", writer, path, marker, "wait"}));
+    ASSERT_TRUE(Until([&] { return fs::exists(marker) || !p.running(); }, std::chrono::seconds(60))) << a.Log();
+    ASSERT_TRUE(fs::exists(marker)) << "the writer ended early: " << a.Log();
+    p.Kill();
+  }
+  EXPECT_TRUE(Until([&] { return a.Log().find("killed by signal 9") != std::string::npos; }, std::chrono::seconds(30)))
+      << a.Log();
+  EXPECT_EQ(testing::FileSha256(path), testing::PatternSha256(61, old_size)) << a.Log();
+  EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), "shoal_bytes_written_total"), written_before)
+      << "nothing of the killed write was acknowledged";
+  auto flush = Shoal({"flush", "--wait", "-q", "--cache", node_.Endpoint(), Url("killed/")});
+  ASSERT_EQ(flush.exit_code, 0) << flush.err;
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "killed/ckpt.bin"),
+            testing::PatternSha256(61, old_size));
+
+  // Exiting without a close is not being killed: the file is published whole.
+  fs::remove(marker);
+  auto exited = testing::RunCommand({"/usr/bin/python3", "-c", writer, path, marker, "exit"});
+  ASSERT_EQ(exited.exit_code, 0) << exited.err << a.Log();
+  EXPECT_TRUE(Until([&] { return testing::NodeMetric(node_.Endpoint(), "shoal_bytes_written_total") ==
+                                 written_before + 20 * kMiB; },
+                    std::chrono::seconds(30)))
+      << a.Log();
+  EXPECT_EQ(fs::file_size(path), 20 * kMiB);
+}
+
 // Small files cost the node one request each way: `cp -r` into a directory the mount makes
 // asks nothing about the names it creates there (the mount found it empty), only writes them;
 // reading each by name is its lookup and its read, the open asking nothing again. Counted at

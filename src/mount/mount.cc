@@ -16,6 +16,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <memory>
 #include <mutex>
@@ -113,6 +114,41 @@ int ErrnoOf(const Status& st) {
   }
 }
 
+// A caller as the kernel tells of it: `tid` is what FUSE names (fuse_req_ctx's pid, a thread).
+struct Caller {
+  pid_t group = 0;   // its process (thread group)
+  int killed_by = 0;  // the signal it is exiting by, 0 if it is not exiting by one
+};
+
+// Looks `tid` up in /proc. A task killed by a signal closes its files from exit, after the
+// kernel has set its exit code (do_exit sets it before exit_files): a flush sent then finds
+// PF_EXITING in its flags and the signal in the code's low 7 bits. A task that exits
+// normally, with any status, has 0 there.
+Caller LookAt(pid_t tid) {
+  Caller c;
+  const std::string dir = "/proc/" + std::to_string(tid);
+  std::ifstream status(dir + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Tgid:", 0) == 0) {
+      c.group = static_cast<pid_t>(std::strtol(line.c_str() + 5, nullptr, 10));
+      break;
+    }
+  }
+  std::ifstream stat_file(dir + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos) return c;
+  std::istringstream fields(stat.substr(name_end + 1));
+  std::vector<std::string> f((std::istream_iterator<std::string>(fields)), std::istream_iterator<std::string>());
+  // f[0] is field 3 (state): flags are field 9, the exit code field 52.
+  constexpr unsigned long kExiting = 0x4;  // PF_EXITING
+  if (f.size() < 50) return c;
+  const unsigned long flags = std::strtoul(f[6].c_str(), nullptr, 10);
+  const long code = std::strtol(f[49].c_str(), nullptr, 10);
+  if ((flags & kExiting) != 0) c.killed_by = static_cast<int>(code & 0x7f);
+  return c;
+}
+
 struct Inode {
   std::string path;  // below the mount's root: "" (the root), "a", "a/b"
   bool dir = false;
@@ -125,7 +161,8 @@ struct Handle {
   std::mutex mu;
   std::unique_ptr<client::Reader> reader;
   std::unique_ptr<client::Writer> writer;
-  pid_t opener = 0;          // the process (thread) that opened it
+  pid_t opener = 0;          // the thread that opened it
+  pid_t opener_group = 0;    // and its process, for a writer (LookAt)
   bool existing = false;     // opened for writing an object that exists, without O_TRUNC
   bool fsync_asked = false;  // fsync while writing: the close waits as fsync would
   Status failed;             // the writer failed: reported by write, flush and close
@@ -520,6 +557,7 @@ class Fs {
     h->opener = fuse_req_ctx(req)->pid;
     if (mode != O_RDONLY) {
       if (opt_.read_only) return (void)fuse_reply_err(req, EROFS);
+      h->opener_group = LookAt(h->opener).group;
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (writing_.count(path)) return (void)fuse_reply_err(req, EBUSY);
@@ -580,6 +618,7 @@ class Fs {
     auto h = std::make_unique<Handle>();
     h->path = path;
     h->opener = fuse_req_ctx(req)->pid;
+    h->opener_group = LookAt(h->opener).group;
     Status st = StartWriter(h.get());
     if (!st.ok()) return Fail(req, "create " + path, st, false, st.code() == Code::kAlreadyExists ? EBUSY : 0);
     fuse_entry_param e{};
@@ -655,8 +694,19 @@ class Fs {
     // Every close(2) of a descriptor flushes, dups too (a shell's `> file` closes one before
     // writing). The object is completed at the close of the opener that wrote to it; other
     // flushes leave it to the last close (release).
-    if (h->writer && !h->writer->closed() && (h->writer->size() == 0 || fuse_req_ctx(req)->pid != h->opener)) {
-      return (void)fuse_reply_err(req, 0);
+    if (h->writer && !h->writer->closed()) {
+      const pid_t tid = fuse_req_ctx(req)->pid;
+      // The writer's process killed by a signal before it closed the file (this flush comes
+      // from its exit): an abandoned write, never published; the previous version stays.
+      const Caller caller = LookAt(tid);
+      if (caller.killed_by != 0 && caller.group == h->opener_group) {
+        h->writer->Abort();
+        h->failed = Status::IOError("its writer (process " + std::to_string(caller.group) + ") was killed by signal " +
+                                    std::to_string(caller.killed_by) + " before it closed the file: nothing of " +
+                                    "this write is published, any earlier version stays");
+        return (void)fuse_reply_err(req, EIO);  // CloseHandle says why
+      }
+      if (h->writer->size() == 0 || tid != h->opener) return (void)fuse_reply_err(req, 0);
     }
     Status st = Finish(h);
     if (!st.ok()) return Fail(req, "close " + h->path, st);
