@@ -24,10 +24,7 @@ function(shoal_cc_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT;COST" "SRCS;DEPS;LABELS;SHARDS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
-  # A test's own source is compiled without optimisation (SHOAL_TEST_OPT): it halves the
-  # compile time of the big gtest files, and their work is in the libraries, daemons and
-  # servers they drive, which keep the build type's flags.
-  target_compile_options(${ARG_NAME} PRIVATE ${SHOAL_WARNINGS} ${SHOAL_TEST_OPT})
+  target_compile_options(${ARG_NAME} PRIVATE ${SHOAL_WARNINGS})
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
