@@ -169,11 +169,12 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
   testing::TempDir files_;
 };
 
-// Four nodes read a 512 MiB object cold: the store serves it exactly once, spread over every
-// node; warm, not at all. A fifth node joins: it takes about 1/5 of the chunks, and finds them
-// on their previous owners, so re-reading the dataset costs the store at most 1% of it.
+// Four nodes read a 256 MiB object cold: the store serves it exactly once, spread over every
+// node; warm, not at all. A fifth node joins: it takes about 1/5 of the 32 chunks, and finds
+// them on their previous owners, so re-reading the dataset costs the store at most 1% of it
+// (less than one chunk: nothing).
 TEST_P(ClusterTest, AJoiningNodeTakesItsChunksFromPreviousOwnersNotTheStore) {
-  const uint64_t size = 512 * kMiB;
+  const uint64_t size = 256 * kMiB;
   const std::string want = PutObject("ds/data.bin", 5, size);
   const std::string url = Url("ds/data.bin");
   StartCluster(4);
@@ -205,10 +206,10 @@ TEST_P(ClusterTest, AJoiningNodeTakesItsChunksFromPreviousOwnersNotTheStore) {
   EXPECT_EQ(NodeMetric(Endpoint(4), "shoal_peer_fetch_bytes_total"), moved * 8 * kMiB);
 }
 
-// A node killed (kill -9) while a 512 MiB read is fetching chunks from it: the read goes on
+// A node killed (kill -9) while a 256 MiB read is fetching chunks from it: the read goes on
 // through the next replica, and the reader gets every byte right.
 TEST_P(ClusterTest, AReadSurvivesANodeKilledUnderIt) {
-  const uint64_t size = 512 * kMiB;
+  const uint64_t size = 256 * kMiB;
   const std::string want = PutObject("crash/data.bin", 6, size);
   const std::string url = Url("crash/data.bin");
   StartCluster(4);

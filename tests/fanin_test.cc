@@ -124,11 +124,11 @@ class FanInTest : public ::testing::Test {
   testing::TempDir files_;
 };
 
-// 16 readers (separate processes, each through its own reader node) of one cold 512 MiB
-// object at once: the store serves exactly 512 MiB, no node sends more than 2 x 512 MiB over
+// 16 readers (separate processes, each through its own reader node) of one cold 256 MiB
+// object at once: the store serves exactly 256 MiB, no node sends more than 2 x 256 MiB over
 // the network, every reader gets the right bytes, and readers passed chunks on to each other.
 TEST_F(FanInTest, SixteenReadersOfOneColdObjectCostTheStoreOneCopyAndNoNodeMoreThanTwo) {
-  const uint64_t size = 512 * kMiB;
+  const uint64_t size = 256 * kMiB;  // 32 chunks, 8 owned by each member
   const int kReaders = 16;
   const std::string want = PutObject("model/weights.bin", 11, size);
   const std::string url = Url("model/weights.bin");

@@ -12,6 +12,16 @@
 
 namespace shoal {
 
+Status DataDirError(const std::string& what, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return Status::ResourceExhausted(what + ": disk full; free space or lower --capacity");
+  }
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    return Status::PermissionDenied(what + ": " + std::strerror(err) + " (check the data directory's permissions)");
+  }
+  return Status::IOError(what + ": " + std::strerror(err));
+}
+
 int WriteAt(int fd, std::string_view data, uint64_t offset) {
   while (!data.empty()) {
     ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));

@@ -21,6 +21,10 @@ int SyncDirectory(const std::string& dir);
 // fsynced. Directories that exist are left as they are. 0 or errno.
 int CreateDirectories(const std::string& dir, bool sync);
 
+// A failed system call on the node's data directory (its chunks, its journal) as a Status that
+// says what to do: disk full -> kResourceExhausted, permissions -> kPermissionDenied, else kIOError.
+Status DataDirError(const std::string& what, int err);
+
 // An exclusive flock(2) on a file holding this process's PID: one owner per directory.
 // Released when destroyed, or by the kernel when the process dies (kill -9 included).
 class FileLock {

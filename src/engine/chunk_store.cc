@@ -31,23 +31,12 @@ struct Header {
 };
 static_assert(sizeof(Header) == 32);
 
-Status Errno(const std::string& what, int err) {
-  if (err == ENOSPC || err == EDQUOT) {
-    return Status::ResourceExhausted(what + ": disk full; free space or lower --capacity");
-  }
-  if (err == EACCES || err == EPERM || err == EROFS) {
-    return Status::PermissionDenied(what + ": " + std::strerror(err) +
-                                    " (check the data directory's permissions)");
-  }
-  return Status::IOError(what + ": " + std::strerror(err));
-}
-
 Status ReadAll(int fd, char* data, size_t len, uint64_t offset, const std::string& path) {
   while (len > 0) {
     ssize_t n = ::pread(fd, data, len, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Errno("reading " + path, errno);
+      return DataDirError("reading " + path, errno);
     }
     if (n == 0) return Status::Corruption(path + " is truncated");
     data += n;
@@ -101,11 +90,11 @@ ChunkStore::ChunkStore(ChunkStoreOptions options)
 Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& options) {
   if (options.capacity == 0) return Status::InvalidArgument("the chunk store needs a capacity above 0");
   if (int err = CreateDirectories(options.dir + "/chunks", options.sync); err != 0) {
-    return Errno("creating " + options.dir + "/chunks", err);
+    return DataDirError("creating " + options.dir + "/chunks", err);
   }
   std::string probe = options.dir + "/chunks/.probe";
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Errno("data directory " + options.dir + " is not writable", errno);
+  if (fd < 0) return DataDirError("data directory " + options.dir + " is not writable", errno);
   ::close(fd);
   ::unlink(probe.c_str());
   std::unique_ptr<ChunkStore> store(new ChunkStore(options));
@@ -162,7 +151,7 @@ Status ChunkStore::Rebuild() {
     index_[name] = Entry{h.payload_len, true, next_gen_++};
     policy_.Insert(name, h.payload_len, false);
   }
-  if (ec) return Errno("scanning " + options_.dir + "/chunks", ec.value());
+  if (ec) return DataDirError("scanning " + options_.dir + "/chunks", ec.value());
   return Status::Ok();
 }
 
@@ -204,10 +193,10 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
     return st;
   };
   std::string parent = fs::path(path).parent_path().string();
-  if (int err = CreateDirectories(parent, options_.sync); err != 0) return fail(Errno("creating " + parent, err));
+  if (int err = CreateDirectories(parent, options_.sync); err != 0) return fail(DataDirError("creating " + parent, err));
   std::string tmp = path + ".tmp" + RandomHex();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(Errno("creating " + tmp, errno));
+  if (fd < 0) return fail(DataDirError("creating " + tmp, errno));
   std::string encoded = EncodeKey(key);
   Header h{};
   std::memcpy(h.magic, kMagic, 8);
@@ -218,7 +207,7 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   head += encoded;
   int err = WriteAt(fd, head, 0);
   if (err == 0) err = WriteAt(fd, data, head.size());
-  Status st = err == 0 ? Status::Ok() : Errno("writing " + tmp, err);
+  Status st = err == 0 ? Status::Ok() : DataDirError("writing " + tmp, err);
   // Only chunks the object store does not have yet must survive a crash; a clean chunk lost
   // or torn by one fails its checksum and is fetched again. A pinned chunk's write-back
   // starts now, without waiting for it; Sync() waits, once per write.
@@ -251,7 +240,7 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
       }
       return Status::Ok();
     }
-    st = Errno("renaming " + tmp, errno);
+    st = DataDirError("renaming " + tmp, errno);
   }
   if (keep) ::close(fd);
   ::unlink(tmp.c_str());
@@ -272,15 +261,15 @@ Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
     }
     // Not open any more: synced by an earlier Sync, or stored before a restart.
     if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Errno("opening " + path + " to sync it", errno);
+    if (fd < 0) return DataDirError("opening " + path + " to sync it", errno);
     int rc = ::fdatasync(fd);
     int err = errno;
     ::close(fd);
-    if (rc != 0) return Errno("syncing " + path, err);
+    if (rc != 0) return DataDirError("syncing " + path, err);
     dirs.insert(fs::path(path).parent_path().string());
   }
   for (const auto& dir : dirs) {
-    if (int err = SyncDirectory(dir); err != 0) return Errno("syncing directory " + dir, err);
+    if (int err = SyncDirectory(dir); err != 0) return DataDirError("syncing directory " + dir, err);
   }
   return Status::Ok();
 }
@@ -305,7 +294,7 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
   auto corrupt = [&](const std::string& why) { return DropCorrupt(key, id, gen, why); };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno != ENOENT) return Errno("opening " + path, errno);
+    if (errno != ENOENT) return DataDirError("opening " + path, errno);
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = index_.find(id);
@@ -377,7 +366,7 @@ Result<std::unique_ptr<ChunkFile>> ChunkStore::OpenFile(const ChunkKey& key, uin
   auto corrupt = [&](const std::string& why) { return DropCorrupt(key, id, gen, why); };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno != ENOENT) return Errno("opening " + path, errno);
+    if (errno != ENOENT) return DataDirError("opening " + path, errno);
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = index_.find(id);
@@ -396,7 +385,7 @@ Result<std::unique_ptr<ChunkFile>> ChunkStore::OpenFile(const ChunkKey& key, uin
   Header h{};
   struct stat fst {};
   Status st = ReadAll(fd, reinterpret_cast<char*>(&h), sizeof(h), 0, path);
-  if (st.ok() && ::fstat(fd, &fst) != 0) st = Errno("checking " + path, errno);
+  if (st.ok() && ::fstat(fd, &fst) != 0) st = DataDirError("checking " + path, errno);
   if (st.ok() && std::memcmp(h.magic, kMagic, 8) != 0) st = Status::Corruption("bad magic");
   if (st.ok() && h.key_len > 65536) st = Status::Corruption("bad key length");
   std::string encoded;

@@ -20,12 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Status Errno(const std::string& what, int err) {
-  std::string msg = what + ": " + std::strerror(err);
-  if (err == ENOSPC || err == EDQUOT) return Status::ResourceExhausted(msg + " (disk full: free space)");
-  return Status::IOError(msg);
-}
-
 bool ValidId(const std::string& id) {
   return !id.empty() && id.size() <= 64 &&
          std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
@@ -87,7 +81,7 @@ Result<UploadRecord> UploadRecord::Decode(const std::string& text) {
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync) {
   // Made durable in its parent before any record is written in it.
-  if (int err = CreateDirectories(dir, sync); err != 0) return Errno("creating journal directory " + dir, err);
+  if (int err = CreateDirectories(dir, sync); err != 0) return DataDirError("creating journal directory " + dir, err);
   std::error_code ec;
   std::unique_ptr<Journal> j(new Journal(dir, sync));
   for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -109,7 +103,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync
     }
     j->records_[r->id] = std::move(r).value();
   }
-  if (ec) return Errno("reading journal directory " + dir, ec.value());
+  if (ec) return DataDirError("reading journal directory " + dir, ec.value());
   return j;
 }
 
@@ -120,22 +114,22 @@ Status Journal::Put(const UploadRecord& record) {
   std::string text = record.Encode() + "\n";
   std::lock_guard<std::mutex> write(write_mu_);  // one writer at a time: the .tmp name is per record
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("writing journal record " + tmp, errno);
+  if (fd < 0) return DataDirError("writing journal record " + tmp, errno);
   if (int err = WriteAt(fd, text, 0); err != 0) {
     ::close(fd);
     ::unlink(tmp.c_str());
-    return Errno("writing journal record " + tmp, err);
+    return DataDirError("writing journal record " + tmp, err);
   }
   if (sync_ && ::fsync(fd) != 0) {
     int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return Errno("syncing journal record " + tmp, err);
+    return DataDirError("syncing journal record " + tmp, err);
   }
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("renaming journal record " + tmp, errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return DataDirError("renaming journal record " + tmp, errno);
   if (sync_) {
-    if (int err = SyncDirectory(dir_); err != 0) return Errno("syncing " + dir_, err);
+    if (int err = SyncDirectory(dir_); err != 0) return DataDirError("syncing " + dir_, err);
   }
   std::lock_guard<std::mutex> lock(mu_);
   records_[record.id] = record;
@@ -145,7 +139,7 @@ Status Journal::Put(const UploadRecord& record) {
 Status Journal::Remove(const std::string& id) {
   {
     std::lock_guard<std::mutex> write(write_mu_);
-    if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return Errno("removing journal record " + id, errno);
+    if (::unlink(PathOf(id).c_str()) != 0 && errno != ENOENT) return DataDirError("removing journal record " + id, errno);
     std::lock_guard<std::mutex> lock(mu_);
     records_.erase(id);
   }

@@ -48,8 +48,6 @@ std::string RequestId() {
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20, 12);
 }
 
-void Add(pugi::xml_node parent, const char* name, const std::string& value) { XmlAdd(parent, name, value); }
-
 // One Azure request: what it names, who signed it, and how to answer it.
 struct AzureCall : DoorCall {
   bool has_body;
@@ -605,8 +603,8 @@ TextResponse GetBlockList(AzureCall& call) {
     auto e = root.append_child(name);
     for (const auto& b : blocks) {
       auto block = e.append_child("Block");
-      Add(block, "Name", Base64Encode(b.block_id));
-      Add(block, "Size", std::to_string(b.size));
+      XmlAdd(block, "Name", Base64Encode(b.block_id));
+      XmlAdd(block, "Size", std::to_string(b.size));
     }
   };
   if (type != "uncommitted") list("CommittedBlocks", committed);
@@ -757,45 +755,45 @@ TextResponse ListBlobs(AzureCall& call) {
   auto root = XmlRoot(doc, "EnumerationResults", "utf-8");
   root.append_attribute("ServiceEndpoint") = ServiceEndpoint(call).c_str();
   root.append_attribute("ContainerName") = call.bucket->name.c_str();
-  if (call.Has("prefix")) Add(root, "Prefix", prefix);
-  if (call.Has("marker")) Add(root, "Marker", marker);
-  if (call.Has("maxresults")) Add(root, "MaxResults", call.Q("maxresults"));
-  if (call.Has("delimiter")) Add(root, "Delimiter", delimiter);
+  if (call.Has("prefix")) XmlAdd(root, "Prefix", prefix);
+  if (call.Has("marker")) XmlAdd(root, "Marker", marker);
+  if (call.Has("maxresults")) XmlAdd(root, "MaxResults", call.Q("maxresults"));
+  if (call.Has("delimiter")) XmlAdd(root, "Delimiter", delimiter);
   auto blobs = root.append_child("Blobs");
   for (const auto& [name, o] : names) {
     if (o == nullptr) {
-      Add(blobs.append_child("BlobPrefix"), "Name", name);
+      XmlAdd(blobs.append_child("BlobPrefix"), "Name", name);
       continue;
     }
     auto b = blobs.append_child("Blob");
-    Add(b, "Name", name);
+    XmlAdd(b, "Name", name);
     auto props = b.append_child("Properties");
     std::time_t modified = (*o).value("last_modified", static_cast<int64_t>(0));
-    Add(props, "Creation-Time", FormatRfc1123(modified));
-    Add(props, "Last-Modified", FormatRfc1123(modified));
-    Add(props, "Etag", "\"" + (*o).value("etag", "") + "\"");
-    Add(props, "Content-Length", std::to_string((*o).value("size", static_cast<uint64_t>(0))));
+    XmlAdd(props, "Creation-Time", FormatRfc1123(modified));
+    XmlAdd(props, "Last-Modified", FormatRfc1123(modified));
+    XmlAdd(props, "Etag", "\"" + (*o).value("etag", "") + "\"");
+    XmlAdd(props, "Content-Length", std::to_string((*o).value("size", static_cast<uint64_t>(0))));
     std::shared_ptr<const ObjectMeta> meta;
     if (with_meta) {
       auto info = node->directory().Stat(call.bucket->UrlOf(name));
       if (info.ok()) meta = info->meta;
       if (meta == nullptr) meta = std::make_shared<const ObjectMeta>();
       for (const auto& [header, value] : MetaHeaders(*meta, &ContentField::header, "x-ms-meta-")) {
-        if (!StartsWith(header, "x-ms-meta-")) Add(props, header.c_str(), value);
+        if (!StartsWith(header, "x-ms-meta-")) XmlAdd(props, header.c_str(), value);
       }
     }
-    Add(props, "BlobType", "BlockBlob");
-    Add(props, "AccessTier", "Hot");
-    Add(props, "AccessTierInferred", "true");
-    Add(props, "LeaseStatus", "unlocked");
-    Add(props, "LeaseState", "available");
-    Add(props, "ServerEncrypted", "false");
+    XmlAdd(props, "BlobType", "BlockBlob");
+    XmlAdd(props, "AccessTier", "Hot");
+    XmlAdd(props, "AccessTierInferred", "true");
+    XmlAdd(props, "LeaseStatus", "unlocked");
+    XmlAdd(props, "LeaseState", "available");
+    XmlAdd(props, "ServerEncrypted", "false");
     if (with_meta) {
       auto m = b.append_child("Metadata");
-      for (const auto& [k, value] : meta->user) Add(m, k.c_str(), value);
+      for (const auto& [k, value] : meta->user) XmlAdd(m, k.c_str(), value);
     }
   }
-  Add(root, "NextMarker", next_marker.empty() ? "" : kMarkerTag + Base64Encode(next_marker));
+  XmlAdd(root, "NextMarker", next_marker.empty() ? "" : kMarkerTag + Base64Encode(next_marker));
   return call.Xml(http::status::ok, XmlText(doc));
 }
 
@@ -821,9 +819,9 @@ TextResponse ListContainers(AzureCall& call) {
   pugi::xml_document doc;
   auto root = XmlRoot(doc, "EnumerationResults", "utf-8");
   root.append_attribute("ServiceEndpoint") = ServiceEndpoint(call).c_str();
-  if (call.Has("prefix")) Add(root, "Prefix", prefix);
-  if (call.Has("marker")) Add(root, "Marker", marker);
-  if (call.Has("maxresults")) Add(root, "MaxResults", call.Q("maxresults"));
+  if (call.Has("prefix")) XmlAdd(root, "Prefix", prefix);
+  if (call.Has("marker")) XmlAdd(root, "Marker", marker);
+  if (call.Has("maxresults")) XmlAdd(root, "MaxResults", call.Q("maxresults"));
   auto list = root.append_child("Containers");
   std::string next;
   for (size_t i = 0; i < names.size(); i++) {
@@ -832,16 +830,16 @@ TextResponse ListContainers(AzureCall& call) {
       break;
     }
     auto c = list.append_child("Container");
-    Add(c, "Name", names[i]);
+    XmlAdd(c, "Name", names[i]);
     auto props = c.append_child("Properties");
-    Add(props, "Last-Modified", FormatRfc1123(DoorStarted()));
-    Add(props, "Etag", "\"0x" + std::to_string(DoorStarted()) + "\"");
-    Add(props, "LeaseStatus", "unlocked");
-    Add(props, "LeaseState", "available");
-    Add(props, "HasImmutabilityPolicy", "false");
-    Add(props, "HasLegalHold", "false");
+    XmlAdd(props, "Last-Modified", FormatRfc1123(DoorStarted()));
+    XmlAdd(props, "Etag", "\"0x" + std::to_string(DoorStarted()) + "\"");
+    XmlAdd(props, "LeaseStatus", "unlocked");
+    XmlAdd(props, "LeaseState", "available");
+    XmlAdd(props, "HasImmutabilityPolicy", "false");
+    XmlAdd(props, "HasLegalHold", "false");
   }
-  Add(root, "NextMarker", next);
+  XmlAdd(root, "NextMarker", next);
   return call.Xml(http::status::ok, XmlText(doc));
 }
 

@@ -54,13 +54,11 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
-pugi::xml_node XmlRoot(pugi::xml_document& doc, const char* name) {
+pugi::xml_node S3XmlRoot(pugi::xml_document& doc, const char* name) {
   auto root = node::XmlRoot(doc, name, "UTF-8");
   root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
   return root;
 }
-
-void Add(pugi::xml_node parent, const char* name, const std::string& value) { XmlAdd(parent, name, value); }
 
 // One S3 request: what it names, who signed it, and how to answer it.
 struct S3Call : DoorCall {
@@ -303,46 +301,46 @@ TextResponse ListObjects(S3Call& call) {
   }
   auto enc = [&](const std::string& s) { return url_encoding ? UrlEncode(s) : s; };
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "ListBucketResult");
-  Add(root, "Name", call.bucket->name);
-  Add(root, "Prefix", enc(prefix));
+  auto root = S3XmlRoot(doc, "ListBucketResult");
+  XmlAdd(root, "Name", call.bucket->name);
+  XmlAdd(root, "Prefix", enc(prefix));
   if (v2) {
-    if (!client_token.empty()) Add(root, "ContinuationToken", client_token);
-    if (!call.Q("start-after").empty()) Add(root, "StartAfter", enc(call.Q("start-after")));
-    Add(root, "KeyCount", std::to_string(objects.size() + prefixes.size()));
+    if (!client_token.empty()) XmlAdd(root, "ContinuationToken", client_token);
+    if (!call.Q("start-after").empty()) XmlAdd(root, "StartAfter", enc(call.Q("start-after")));
+    XmlAdd(root, "KeyCount", std::to_string(objects.size() + prefixes.size()));
   } else {
-    Add(root, "Marker", enc(call.Q("marker")));
+    XmlAdd(root, "Marker", enc(call.Q("marker")));
   }
-  Add(root, "MaxKeys", std::to_string(max_keys));
-  if (!delimiter.empty()) Add(root, "Delimiter", enc(delimiter));
-  if (url_encoding) Add(root, "EncodingType", "url");
-  Add(root, "IsTruncated", next.empty() ? "false" : "true");
-  if (!next.empty()) Add(root, v2 ? "NextContinuationToken" : "NextMarker", EncodeToken(next));
+  XmlAdd(root, "MaxKeys", std::to_string(max_keys));
+  if (!delimiter.empty()) XmlAdd(root, "Delimiter", enc(delimiter));
+  if (url_encoding) XmlAdd(root, "EncodingType", "url");
+  XmlAdd(root, "IsTruncated", next.empty() ? "false" : "true");
+  if (!next.empty()) XmlAdd(root, v2 ? "NextContinuationToken" : "NextMarker", EncodeToken(next));
   for (const auto& o : objects) {
     auto c = root.append_child("Contents");
-    Add(c, "Key", enc(o.key));
-    Add(c, "LastModified", IsoDate(static_cast<std::time_t>(o.last_modified)));
-    Add(c, "ETag", "\"" + o.etag + "\"");
-    Add(c, "Size", std::to_string(o.size));
-    Add(c, "StorageClass", "STANDARD");
+    XmlAdd(c, "Key", enc(o.key));
+    XmlAdd(c, "LastModified", IsoDate(static_cast<std::time_t>(o.last_modified)));
+    XmlAdd(c, "ETag", "\"" + o.etag + "\"");
+    XmlAdd(c, "Size", std::to_string(o.size));
+    XmlAdd(c, "StorageClass", "STANDARD");
   }
-  for (const auto& p : prefixes) Add(root.append_child("CommonPrefixes"), "Prefix", enc(p));
+  for (const auto& p : prefixes) XmlAdd(root.append_child("CommonPrefixes"), "Prefix", enc(p));
   return call.Xml(http::status::ok, XmlText(doc));
 }
 
 TextResponse ListBuckets(S3Call& call) {
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "ListAllMyBucketsResult");
+  auto root = S3XmlRoot(doc, "ListAllMyBucketsResult");
   auto owner = root.append_child("Owner");
   std::string id = call.door.open() ? "anonymous" : call.principal.key->id;
-  Add(owner, "ID", id);
-  Add(owner, "DisplayName", id);
+  XmlAdd(owner, "ID", id);
+  XmlAdd(owner, "DisplayName", id);
   auto list = root.append_child("Buckets");
   for (const auto& b : call.door.buckets()) {
     if (!HasScopeIn(call, b.name)) continue;  // a key scoped to a prefix still sees its bucket's name
     auto e = list.append_child("Bucket");
-    Add(e, "Name", b.name);
-    Add(e, "CreationDate", IsoDate(0));
+    XmlAdd(e, "Name", b.name);
+    XmlAdd(e, "CreationDate", IsoDate(0));
   }
   return call.Xml(http::status::ok, XmlText(doc));
 }
@@ -552,7 +550,7 @@ TextResponse DeleteObjects(S3Call& call, const std::string& body) {
   }
   if (keys.size() > 1000) return call.Error(http::status::bad_request, "MalformedXML", "at most 1,000 keys per request");
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "DeleteResult");
+  auto root = S3XmlRoot(doc, "DeleteResult");
   for (const auto& k : keys) {
     std::string code, message;
     if (auto e = Authorize(call, call.bucket->name, k, door::Access::kWrite)) {
@@ -563,12 +561,12 @@ TextResponse DeleteObjects(S3Call& call, const std::string& body) {
       message = st.message();
     }
     if (code.empty()) {
-      if (!quiet) Add(root.append_child("Deleted"), "Key", k);
+      if (!quiet) XmlAdd(root.append_child("Deleted"), "Key", k);
     } else {
       auto e = root.append_child("Error");
-      Add(e, "Key", k);
-      Add(e, "Code", code);
-      Add(e, "Message", message);
+      XmlAdd(e, "Key", k);
+      XmlAdd(e, "Code", code);
+      XmlAdd(e, "Message", message);
     }
   }
   return call.Xml(http::status::ok, XmlText(doc));
@@ -587,10 +585,10 @@ TextResponse CreateMultipart(S3Call& call) {
   auto u = call.door.uploads()->Create(call.bucket->name, call.key, *meta);
   if (!u.ok()) return call.Error(u.status());
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "InitiateMultipartUploadResult");
-  Add(root, "Bucket", call.bucket->name);
-  Add(root, "Key", call.key);
-  Add(root, "UploadId", u->id);
+  auto root = S3XmlRoot(doc, "InitiateMultipartUploadResult");
+  XmlAdd(root, "Bucket", call.bucket->name);
+  XmlAdd(root, "Key", call.key);
+  XmlAdd(root, "UploadId", u->id);
   return call.Xml(http::status::ok, XmlText(doc));
 }
 
@@ -748,11 +746,11 @@ awaitable<bool> CompleteMultipartUpload(S3Call& call) {
   auto reached = StateAsAsked(call, *wait, &info);
   const std::string state = co_await std::move(reached);
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "CompleteMultipartUploadResult");
-  Add(root, "Location", "/" + call.bucket->name + "/" + call.key);
-  Add(root, "Bucket", call.bucket->name);
-  Add(root, "Key", call.key);
-  Add(root, "ETag", "\"" + info.etag + "\"");
+  auto root = S3XmlRoot(doc, "CompleteMultipartUploadResult");
+  XmlAdd(root, "Location", "/" + call.bucket->name + "/" + call.key);
+  XmlAdd(root, "Bucket", call.bucket->name);
+  XmlAdd(root, "Key", call.key);
+  XmlAdd(root, "ETag", "\"" + info.etag + "\"");
   auto res = call.Xml(http::status::ok, XmlText(doc));
   res.set(kDurabilityHeader, state);
   co_return co_await x.Write(std::move(res));
@@ -778,13 +776,13 @@ TextResponse ListParts(S3Call& call) {
   uint64_t marker = ParseNumber(call.Q("part-number-marker")).value_or(0);
   uint64_t max_parts = std::min<uint64_t>(ParseNumber(call.Q("max-parts")).value_or(1000), 1000);
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "ListPartsResult");
-  Add(root, "Bucket", call.bucket->name);
-  Add(root, "Key", call.key);
-  Add(root, "UploadId", upload->id);
-  Add(root, "PartNumberMarker", std::to_string(marker));
-  Add(root, "MaxParts", std::to_string(max_parts));
-  Add(root, "StorageClass", "STANDARD");
+  auto root = S3XmlRoot(doc, "ListPartsResult");
+  XmlAdd(root, "Bucket", call.bucket->name);
+  XmlAdd(root, "Key", call.key);
+  XmlAdd(root, "UploadId", upload->id);
+  XmlAdd(root, "PartNumberMarker", std::to_string(marker));
+  XmlAdd(root, "MaxParts", std::to_string(max_parts));
+  XmlAdd(root, "StorageClass", "STANDARD");
   uint64_t listed = 0, last = 0;
   bool truncated = false;
   for (const auto& p : *parts) {
@@ -794,15 +792,15 @@ TextResponse ListParts(S3Call& call) {
       break;
     }
     auto e = root.append_child("Part");
-    Add(e, "PartNumber", std::to_string(p.number));
-    Add(e, "LastModified", IsoDate(p.modified));
-    Add(e, "ETag", "\"" + p.etag + "\"");
-    Add(e, "Size", std::to_string(p.size));
+    XmlAdd(e, "PartNumber", std::to_string(p.number));
+    XmlAdd(e, "LastModified", IsoDate(p.modified));
+    XmlAdd(e, "ETag", "\"" + p.etag + "\"");
+    XmlAdd(e, "Size", std::to_string(p.size));
     last = p.number;
     listed++;
   }
-  Add(root, "IsTruncated", truncated ? "true" : "false");
-  if (truncated) Add(root, "NextPartNumberMarker", std::to_string(last));
+  XmlAdd(root, "IsTruncated", truncated ? "true" : "false");
+  if (truncated) XmlAdd(root, "NextPartNumberMarker", std::to_string(last));
   return call.Xml(http::status::ok, XmlText(doc));
 }
 
@@ -810,18 +808,18 @@ TextResponse ListMultipartUploads(S3Call& call) {
   std::string prefix = call.Q("prefix");
   if (auto e = Authorize(call, call.bucket->name, prefix, door::Access::kRead)) return call.Error(*e);
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "ListMultipartUploadsResult");
-  Add(root, "Bucket", call.bucket->name);
-  Add(root, "Prefix", prefix);
-  Add(root, "MaxUploads", "1000");
-  Add(root, "IsTruncated", "false");
+  auto root = S3XmlRoot(doc, "ListMultipartUploadsResult");
+  XmlAdd(root, "Bucket", call.bucket->name);
+  XmlAdd(root, "Prefix", prefix);
+  XmlAdd(root, "MaxUploads", "1000");
+  XmlAdd(root, "IsTruncated", "false");
   for (const auto& u : call.door.uploads()->List(call.bucket->name)) {
     if (!StartsWith(u.key, prefix)) continue;
     auto e = root.append_child("Upload");
-    Add(e, "Key", u.key);
-    Add(e, "UploadId", u.id);
-    Add(e, "Initiated", IsoDate(u.created));
-    Add(e, "StorageClass", "STANDARD");
+    XmlAdd(e, "Key", u.key);
+    XmlAdd(e, "UploadId", u.id);
+    XmlAdd(e, "Initiated", IsoDate(u.created));
+    XmlAdd(e, "StorageClass", "STANDARD");
   }
   return call.Xml(http::status::ok, XmlText(doc));
 }
@@ -1005,9 +1003,9 @@ awaitable<bool> CopyObject(S3Call& call) {
   auto reached = StateAsAsked(call, *wait, &info);
   const std::string state = co_await std::move(reached);
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "CopyObjectResult");
-  Add(root, "LastModified", IsoDate(info.last_modified != 0 ? info.last_modified : std::time(nullptr)));
-  Add(root, "ETag", "\"" + info.etag + "\"");
+  auto root = S3XmlRoot(doc, "CopyObjectResult");
+  XmlAdd(root, "LastModified", IsoDate(info.last_modified != 0 ? info.last_modified : std::time(nullptr)));
+  XmlAdd(root, "ETag", "\"" + info.etag + "\"");
   auto res = call.Xml(http::status::ok, XmlText(doc));
   res.set(kDurabilityHeader, state);
   bool ok = co_await x.Write(std::move(res));
@@ -1080,9 +1078,9 @@ awaitable<bool> UploadPartCopy(S3Call& call) {
   co_await std::move(drop);
   if (!staged.ok()) co_return co_await x.Write(call.Error(staged.status()));
   pugi::xml_document doc;
-  auto root = XmlRoot(doc, "CopyPartResult");
-  Add(root, "LastModified", IsoDate(staged->modified));
-  Add(root, "ETag", "\"" + staged->etag + "\"");
+  auto root = S3XmlRoot(doc, "CopyPartResult");
+  XmlAdd(root, "LastModified", IsoDate(staged->modified));
+  XmlAdd(root, "ETag", "\"" + staged->etag + "\"");
   co_return co_await x.Write(call.Xml(http::status::ok, XmlText(doc)));
 }
 

@@ -11,11 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 namespace shoal::testing {
@@ -227,8 +229,13 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
 }
 
 TempDir::TempDir() {
-  char tmpl[] = "/tmp/shoal-test-XXXXXX";
-  path_ = mkdtemp(tmpl);
+  const char* env = std::getenv("SHOAL_TEST_TMPDIR");
+  std::string base = env != nullptr && *env != '\0' ? env : "/tmp";
+  std::string tmpl = base + "/shoal-test-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    throw std::runtime_error("cannot make a directory under " + base + ": " + std::strerror(errno));
+  }
+  path_ = tmpl;
 }
 
 TempDir::~TempDir() {

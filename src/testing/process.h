@@ -56,7 +56,8 @@ int FreePort();
 // Waits until something accepts connections on 127.0.0.1:port.
 bool WaitForPort(int port, std::chrono::milliseconds timeout);
 
-// A fresh directory under /tmp, removed with everything in it on destruction.
+// A fresh directory under $SHOAL_TEST_TMPDIR (ctest sets /dev/shm, a tmpfs, for the tests
+// marked TMPFS in CMakeLists.txt) or /tmp, removed with everything in it on destruction.
 class TempDir {
  public:
   TempDir();
