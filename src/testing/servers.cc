@@ -126,9 +126,9 @@ Status S3rver::Start() {
   for (int attempt = 0; attempt < 3; attempt++) {
     port_ = FreePort();
     Status st = StartAndWait(&proc_,
-                             {"node", script, "--directory", dir_.path(), "--address", "127.0.0.1", "--port",
+                             {"node", script, "--directory", DataDir(), "--address", "127.0.0.1", "--port",
                               std::to_string(port_), "--silent", "--list-parts-page", "2"},
-                             port_, dir_.path() + ".s3rver.log", "s3rver",
+                             port_, dir_.path() + "/s3rver.log", "s3rver",
                              // s3rver's ListObjectsV2 continuation tokens use DES, which
                              // OpenSSL 3 only offers through its legacy provider.
                              {{"NODE_OPTIONS", "--openssl-legacy-provider"}});

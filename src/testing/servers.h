@@ -62,7 +62,9 @@ class S3rver {
   int OpenUploads(const std::string& bucket) const;
   // Where s3rver keeps the open uploads of `bucket`: UPLOAD_ID/PART_NUMBER, and
   // PART_NUMBER.md5 once the part is whole.
-  std::string UploadsDir(const std::string& bucket) const { return dir_.path() + "/" + bucket + "/._S3rver_uploads"; }
+  // Its objects (s3rver takes every directory in it for a bucket); its log is beside it.
+  std::string DataDir() const { return dir_.path() + "/data"; }
+  std::string UploadsDir(const std::string& bucket) const { return DataDir() + "/" + bucket + "/._S3rver_uploads"; }
 
  private:
   TempDir dir_;
