@@ -60,10 +60,11 @@ class S3rver {
   // them: one directory each under BUCKET/._S3rver_uploads (it answers neither
   // ListMultipartUploads nor AbortMultipartUpload). -1 if that cannot be read.
   int OpenUploads(const std::string& bucket) const;
+  // Where s3rver keeps its objects (it takes every directory in it for a bucket); its log is
+  // beside it, in the same temporary directory.
+  std::string DataDir() const { return dir_.path() + "/data"; }
   // Where s3rver keeps the open uploads of `bucket`: UPLOAD_ID/PART_NUMBER, and
   // PART_NUMBER.md5 once the part is whole.
-  // Its objects (s3rver takes every directory in it for a bucket); its log is beside it.
-  std::string DataDir() const { return dir_.path() + "/data"; }
   std::string UploadsDir(const std::string& bucket) const { return DataDir() + "/" + bucket + "/._S3rver_uploads"; }
 
  private:
