@@ -535,11 +535,10 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreOnceItsHoldersLetItGo) {
   ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
   const std::string through1 = "http://" + Endpoint(1) + "/v1/object?url=" + UriEncode(url, false);
   const std::string through0 = "http://" + Endpoint(0) + "/v1/object?url=" + UriEncode(url, false);
-  auto head = testing::RunCommand({"curl", "-sS", "-I", through1});
-  const size_t at = head.out.find("ETag: \"");
-  ASSERT_NE(at, std::string::npos) << head.out;
-  const std::string version = head.out.substr(at + 7, head.out.find('"', at + 7) - (at + 7));
-  ASSERT_EQ(version.rfind("local-", 0), 0u) << "read through node 1 before its upload: " << head.out;
+  auto head = testing::EtagThroughNode(Endpoint(1), url);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  const std::string version = *head;
+  ASSERT_EQ(version.rfind("local-", 0), 0u) << "read through node 1 before its upload: " << version;
   auto pinned = [&](const std::string& endpoint, const std::string& how) {
     std::vector<std::string> args = {"curl", "-sS", "-o", files_.path() + "/pinned", "-w", "%{http_code}",
                                      "-H", "X-Shoal-Etag: " + version, "-H", "X-Shoal-Size: " + std::to_string(size)};
@@ -560,12 +559,19 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreOnceItsHoldersLetItGo) {
   ASSERT_EQ(pinned(through0, "held"), "404") << "node 0 no longer holds the write's first chunk";
 
   const uint64_t store_gets = proxy_.Stats()->get_requests;
+  const uint64_t cached = NodeMetric(Endpoint(1), "shoal_cache_bytes");
   EXPECT_EQ(pinned(through1, ""), "200") << nodes_[1]->Log();
   EXPECT_EQ(testing::FileSha256(files_.path() + "/pinned"), testing::PatternSha256(81, size));
   EXPECT_EQ(proxy_.Stats()->get_requests, store_gets + 3) << "each chunk once, from the store";
   uint64_t from_store = 0;
   for (int i = 0; i < 3; i++) from_store += NodeMetric(Endpoint(i), "shoal_uploaded_write_fetches_total");
   EXPECT_EQ(from_store, 3u);
+  // Node 1 keeps each chunk once, under the version its reader names (before, also under the
+  // store's ETag: twice the bytes).
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_cache_bytes"), cached + size);
+  auto again = testing::RunCommand({"curl", "-sS", "-o", files_.path() + "/again", through1});
+  EXPECT_EQ(testing::FileSha256(files_.path() + "/again"), testing::PatternSha256(81, size)) << again.err;
+  EXPECT_EQ(proxy_.Stats()->get_requests, store_gets + 3) << "read again by the store's ETag: from node 1's cache";
 }
 
 // An object written through node 0 (the store refusing uploads), node 0 killed, the object

@@ -602,10 +602,9 @@ TEST_F(NodeTest, ALyingSizeIsRefusedAndHonestReadersGetTheRightBytes) {
   ASSERT_TRUE(node.Start(world->proxy.port()).ok()) << node.Log();
   std::string url = PutObject("lying/data.bin", 41, size);
   const std::string want = testing::PatternSha256(41, size);
-  auto head = testing::RunCommand({"curl", "-sS", "-I", ObjectEndpoint(node, url)});
-  size_t at = head.out.find("ETag: \"");
-  ASSERT_NE(at, std::string::npos) << head.out;
-  std::string etag = head.out.substr(at + 7, head.out.find('"', at + 7) - (at + 7));
+  auto head = testing::EtagThroughNode(node.Endpoint(), url);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  const std::string etag = *head;
   auto lie = [&](uint64_t claimed) {
     auto r = testing::RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H",
                                   "X-Shoal-Etag: " + etag, "-H", "X-Shoal-Size: " + std::to_string(claimed),

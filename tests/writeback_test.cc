@@ -830,6 +830,7 @@ TEST_F(WriteBackTest, KillNineMidS3MultipartUploadLeavesNoOpenUpload) {
       uint64_t put = NodeMetric(node.Endpoint(), "shoal_store_put_bytes_total");
       return put != UINT64_MAX && put >= (mib << 20);
     })) << node.Log();
+    ASSERT_EQ(s3rver.OpenUploads(kBucket), 1) << "the upload in progress, where s3rver keeps it (so the 0s here count)";
     ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
     ASSERT_EQ(Pending(node), 1u) << node.Log();
   }

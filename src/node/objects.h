@@ -72,7 +72,8 @@ class ObjectCatalog {
   // metadata): readers get that (unless a newer write was taken meanwhile), and its chunks
   // stay readable under it.
   void SetDurable(const std::string& url, const std::string& version, const ObjectInfo& stored);
-  // A durable write's alias, from the journal at start.
+  // Chunks of `url` at the store's `etag` are cached here under local `version`: a durable
+  // write's, from the journal at start, or one a reader here began before its upload.
   void AddAlias(const std::string& url, const std::string& etag, const std::string& version);
   // The write of `url` as local `version` is forgotten (deleted or handed to another node):
   // readers no longer get it from here.

@@ -253,14 +253,13 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
     if (held.ok() || held.status().code() != Code::kPreconditionFailed) return held;
     auto stored = directory_->ResolveVersion(url, info.etag);
     if (!stored.ok()) return held;
+    // Its chunks are cached here under the version its readers name (the alias), so that their
+    // next look (a read after a read ahead) and a reader naming the store's ETag find them both.
+    objects_->AddAlias(url, *stored, info.etag);
     ObjectInfo as_stored = info;
     as_stored.etag = *stored;
     auto got = Fetch(url, as_stored, index, mode, fill);
-    if (!got.ok()) return got;
-    metrics_->uploaded_write_fetches++;
-    // Also under the version its readers name, so that their next look (a read after a read
-    // ahead) finds it rather than fetching it again.
-    chunks_->Put(engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index}, **got, false).IgnoreError();
+    if (got.ok()) metrics_->uploaded_write_fetches++;
     return got;
   }
   auto from_peer = FetchFromCluster(url, info, index, mode, fill);

@@ -111,7 +111,8 @@ Status PutThroughNode(const std::string& endpoint, const std::string& url, std::
   return Status::Ok();
 }
 
-Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::string& url) {
+namespace {
+Result<http::Response> HeadThroughNode(const std::string& endpoint, const std::string& url) {
   http::Client client;
   http::Request req =
       proto::NodeRequest("HEAD", endpoint, proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}), "");
@@ -120,7 +121,21 @@ Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::strin
   if (resp.status != 200) {
     return Status::IOError("HEAD " + url + ": " + std::to_string(resp.status) + " " + resp.Header(proto::kMessageHeader));
   }
+  return resp;
+}
+}  // namespace
+
+Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, HeadThroughNode(endpoint, url));
   return proto::MetaOfAnswer(resp);
+}
+
+Result<std::string> EtagThroughNode(const std::string& endpoint, const std::string& url) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, HeadThroughNode(endpoint, url));
+  std::string etag = resp.Header("ETag");
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  if (etag.empty()) return Status::IOError("HEAD " + url + " through " + endpoint + ": no ETag");
+  return etag;
 }
 
 bool WaitUntilDurable(const std::string& endpoint, std::chrono::seconds limit, const std::string& token) {

@@ -77,6 +77,9 @@ Status PutThroughNode(const std::string& endpoint, const std::string& url, std::
                       const ObjectMeta& meta);
 // The metadata the node at `endpoint` answers a HEAD of `url` with.
 Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::string& url);
+// The version (ETag, unquoted) the node at `endpoint` answers a HEAD of `url` with: the store's
+// ETag, or `local-...` for a write not yet uploaded.
+Result<std::string> EtagThroughNode(const std::string& endpoint, const std::string& url);
 
 // Polls `what` every 20 ms until it holds (true) or `limit` passes (false).
 template <typename F>
