@@ -607,6 +607,7 @@ TEST_P(ClusterTest, AnOlderWriteUploadedLateNeverReplacesANewerOneTakenByAnother
   ASSERT_TRUE(nodes_[0]->Restart(proxy_.port()).ok()) << nodes_[0]->Log();
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(120))) << nodes_[0]->Log();
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_uploads_superseded_total"), objects.size()) << nodes_[0]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_store_put_bytes_total"), 0u) << "a part of a superseded write was sent";
   for (size_t i = 0; i < objects.size(); i++) {
     const std::string newer = testing::PatternSha256(95 + i, objects[i].second);
     EXPECT_EQ(testing::ObjectSha256(*store, objects[i].first), newer) << objects[i].first << " in the store";

@@ -38,6 +38,8 @@ struct Uploader::Job {
   uint64_t done = 0;
   bool committing = false;                   // a worker runs the Put or the commit
   bool sealed = true;                        // acknowledged: size and parts final
+  bool look_first = false;                   // given whole (Add): look at the store before beginning
+  bool settled = false;                      // that look found it, or a newer write, in the store
   bool cancelled = false;                    // the write failed: drop once idle
   bool lost = false;                         // the store no longer has its upload (kNotFound)
   int failures = 0;                          // consecutive
@@ -102,6 +104,7 @@ void Uploader::Add(const engine::UploadRecord& record) {
   auto job = std::make_shared<Job>();
   job->record = record;
   job->parts = PartCount(record);
+  job->look_first = true;
   job->Restart();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -349,6 +352,25 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
         std::lock_guard<std::mutex> lock(mu_);
         resume = task.job->record.store_upload_id;
       }
+      if (task.job->look_first) {
+        // A write replayed or taken over was often uploaded already, or replaced by a newer
+        // one meanwhile: one Head now rather than all of its parts before the look at commit
+        // (which is still made: a newer write may land while this one uploads).
+        auto look = LookBeforeCommit(*store, url.key, r);
+        note_throttles();
+        if (!look.ok()) return look.status();
+        if (look->settled_by) {
+          if (!resume.empty()) {  // begun before a restart: its parts are never committed
+            auto begun = store->ResumeUpload(url.key, resume, StoredMeta(r));
+            if (begun.ok()) (*begun)->Abort();
+          }
+          *bytes = r.size;  // the staged bytes it releases, none of them sent
+          Status st = Settle(r, *look->settled_by);
+          std::lock_guard<std::mutex> lock(mu_);
+          task.job->settled = st.ok();
+          return st;
+        }
+      }
       if (!resume.empty()) {
         auto resumed = Resume(task, *store, url.key, resume);
         note_throttles();
@@ -462,7 +484,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
     lane.recent.emplace_back(now, bytes);
     lane.Prune(now);
   }
-  if (st.ok() && (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole)) {
+  if (st.ok() && (task.kind == Task::Kind::kPart || task.kind == Task::Kind::kPutWhole || job.settled)) {
     // The staged-bytes cap counts bytes not yet in the store: each part once per job, even
     // when a failed commit sends it again.
     if (job.reported.size() <= task.part) job.reported.resize(task.part + 1);
@@ -476,8 +498,10 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
     job.failures = 0;
     job.last_error.clear();
     switch (task.kind) {
-      case Task::Kind::kBegin: break;
       case Task::Kind::kPart: job.done++; return DropLostLocked(job);
+      case Task::Kind::kBegin:
+        if (!job.settled) break;
+        [[fallthrough]];  // settled by its look: done, nothing begun
       case Task::Kind::kPutWhole:
       case Task::Kind::kComplete:
         jobs_.erase(std::find(jobs_.begin(), jobs_.end(), task.job));

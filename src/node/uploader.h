@@ -85,7 +85,10 @@ ObjectMeta StoredMeta(const engine::UploadRecord& r);
 // none), so a write committed by another node between the two fails it (kPreconditionFailed,
 // asked again after kWaitingRetry, not counted as a failure, parts kept) and the next look
 // settles it. A store that ignores the condition (the s3rver test server) leaves that moment
-// open.
+// open. A multipart write given whole (Add: replayed after a restart, a copy taken over, or
+// the front door's multipart upload assembled on the node), which when replayed or taken over
+// is often in the store already or replaced since, is also looked at (one Head) before its
+// upload begins, so settling it sends no part.
 // A failed commit starts the object again with a fresh upload. The object gets the record's
 // metadata (ObjectMeta: given to BeginUpload, ResumeUpload or PutObject). A write whose record
 // names an upload (store_upload_id: begun before a crash or a stop) resumes it: the store is
@@ -145,7 +148,8 @@ class Uploader {
   // null (after a log line) when the store no longer has it, for a fresh one.
   Result<std::unique_ptr<MultipartUpload>> Resume(const Task& task, ObjectStore& store, const std::string& key,
                                                   const std::string& id);
-  // What the store holds of `key` (one Head), just before a commit of write `r`.
+  // What the store holds of `key` (one Head), just before a commit of write `r` (and before
+  // the upload of an Added multipart write begins).
   struct Look {
     std::optional<ObjectInfo> settled_by;  // this write, or a newer one: settle with it (Settle)
     WriteCondition only_if;                // else: commit only over what was seen

@@ -232,7 +232,12 @@ TEST(UploaderTest, AnOlderWriteOfAnObjectNeverReplacesANewerOneInTheStore) {
     EXPECT_EQ(h.durable.size(), 1u);
   }
 
-  h.uploader->Add(newer);  // the same write again: found in the store, its upload aborted
+  // The same write again, streamed as a writer does (Open, AddPart, Seal): its parts go up as
+  // they come; found in the store at the commit, its upload aborted.
+  h.uploader->Open(newer);
+  h.uploader->AddPart(newer.id, 0);
+  h.uploader->AddPart(newer.id, 1);
+  h.uploader->Seal(newer);
   ASSERT_TRUE(h.WaitDurable(2));
   EXPECT_EQ(h.metrics.uploads_found_stored.load(), 1u);
   EXPECT_EQ(h.store->aborted, 1);
@@ -244,6 +249,39 @@ TEST(UploaderTest, AnOlderWriteOfAnObjectNeverReplacesANewerOneInTheStore) {
   h.uploader->Add(newest);
   ASSERT_TRUE(h.WaitDurable(3));
   EXPECT_EQ(h.store->Object("fake/obj"), "aa");
+}
+
+// A multipart write given whole (replayed after a restart, or a copy's holder taking it over)
+// whose object the store holds as written, or as written later: settled before its upload
+// begins, so not one part is sent. Before, every part went up and the look at the commit
+// dropped them.
+TEST(UploaderTest, AReplayedWriteAlreadyInTheStoreOrReplacedSendsNoPart) {
+  Harness h;
+  auto newer = Harness::Record("w31", 10, 4);  // three chunks: "aaaabbbbcc"
+  newer.url = "file:///fake/replayed";
+  newer.begun_unix_us = 2000;
+  h.uploader->Add(newer);
+  ASSERT_TRUE(h.WaitDurable(1));
+  ASSERT_EQ(h.store->parts_put, 3);
+  ASSERT_EQ(h.store->begun, 1);
+  const uint64_t uploaded = h.uploaded;
+
+  auto older = Harness::Record("w30", 9, 4);
+  older.url = newer.url;
+  older.begun_unix_us = 1000;
+  h.uploader->Add(older);  // replaced since
+  h.uploader->Add(newer);  // uploaded before its node restarted
+  ASSERT_TRUE(h.WaitDurable(2));
+  for (int i = 0; i < 500 && !h.uploader->Pending("").empty(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(h.uploader->Pending("").empty());
+  EXPECT_EQ(h.metrics.uploads_superseded.load(), 1u);
+  EXPECT_EQ(h.metrics.uploads_found_stored.load(), 1u);
+  EXPECT_EQ(h.store->parts_put, 3) << "a settled write sent parts";
+  EXPECT_EQ(h.store->begun, 1) << "a settled write began an upload";
+  EXPECT_EQ(h.uploaded - uploaded, 9u + 10u) << "their staged bytes are released";
+  EXPECT_EQ(h.store->Object("fake/replayed"), "aaaabbbbcc");
+  std::lock_guard<std::mutex> lock(h.mu);
+  EXPECT_EQ(h.superseded, std::vector<std::string>{"w30"});
 }
 
 // Another node commits a newer write of the object between this write's look at the store and
