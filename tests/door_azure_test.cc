@@ -106,13 +106,13 @@ TEST_F(DoorAzureTest, SdkReadsAndWritesBlobsThroughTheCache) {
   EXPECT_EQ(store->Head("azdoor/basic/badmeta").status().code(), Code::kNotFound);
 }
 
-// The SDK's block upload (64 MiB in 4 MiB blocks staged on the node, committed whole by Put
+// The SDK's block upload (256 MiB in 4 MiB blocks staged on the node, committed whole by Put
 // Block List); block lists mixing committed and new blocks, and ones naming a block never staged
 // or in the wrong list, refused with the blob unchanged.
 TEST_F(DoorAzureTest, BlocksAreStagedAndCommittedWhole) {
-  const uint64_t size = 64ull << 20;
+  const uint64_t size = 256ull << 20;
   auto r = Step("blocks", "data", {"staged/big.bin", std::to_string(size), "5"});
-  EXPECT_EQ(r["blocks"], 16);
+  EXPECT_EQ(r["blocks"], 64);
   EXPECT_EQ(r["seen"]["never-staged"], Seen({"InvalidBlockList", 400}));
   EXPECT_EQ(r["seen"]["uncommitted-as-committed"], Seen({"InvalidBlockList", 400}));
   EXPECT_EQ(r["seen"]["committed-as-uncommitted"], Seen({"InvalidBlockList", 400}));
@@ -134,7 +134,7 @@ TEST_F(DoorAzureTest, BlocksAreStagedAndCommittedWhole) {
   EXPECT_EQ(areas, 2u);
   EXPECT_EQ(blocks, 0u);
   // Blocks joined to their write as they arrived (door_assembly.h): all of the 12 MiB blob,
-  // none of the 64 MiB one (its list sets metadata, which the early write did not begin with)
+  // none of the 256 MiB one (its list sets metadata, which the early write did not begin with)
   // nor of the edits (blocks named otherwise than by their offset).
   EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), "shoal_door_early_bytes_total"), 12u << 20);
 }
