@@ -27,6 +27,25 @@ namespace {
                             const std::map<std::string, std::string>& env) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+#ifdef SHOAL_ASAN_RUNTIME
+  // An AddressSanitizer build: a child that loads the project's code after it starts (a shim
+  // by LD_PRELOAD into shoald, the Python binding into /usr/bin/python3) needs the ASan
+  // runtime first in its library list, or ASan refuses to run; Python, which does not link
+  // the C++ runtime, needs that loaded before ASan looks for __cxa_throw. Python's own
+  // allocations at exit are not the project's leaks.
+  if (env.count("LD_PRELOAD") > 0 || env.count("PYTHONPATH") > 0) {
+    const char* preload = std::getenv("LD_PRELOAD");
+    std::string runtime = SHOAL_ASAN_RUNTIME;
+    if (env.count("PYTHONPATH") > 0) runtime += ":libstdc++.so.6";
+    if (preload != nullptr && *preload != '\0') runtime += std::string(":") + preload;
+    setenv("LD_PRELOAD", runtime.c_str(), 1);
+  }
+  if (env.count("PYTHONPATH") > 0) {
+    const char* options = std::getenv("ASAN_OPTIONS");
+    std::string more = options != nullptr && *options != '\0' ? std::string(options) + ":" : "";
+    setenv("ASAN_OPTIONS", (more + "detect_leaks=0").c_str(), 1);
+  }
+#endif
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
