@@ -275,9 +275,9 @@ bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
   return false;
 }
 
-Result<std::unique_ptr<MultipartUpload>> Uploader::Resume(const Task& task, ObjectStore& store,
-                                                          const std::string& key, const std::string& id) {
-  const engine::UploadRecord& r = task.job->record;
+Result<std::unique_ptr<MultipartUpload>> Uploader::Resume(const engine::UploadRecord& r, uint64_t parts,
+                                                          ObjectStore& store, const std::string& key,
+                                                          const std::string& id) {
   auto resumed = store.ResumeUpload(key, id, StoredMeta(r));
   if (!resumed.ok()) return std::unique_ptr<MultipartUpload>();  // a store that cannot resume: begin anew
   std::unique_ptr<MultipartUpload> upload = std::move(resumed).value();
@@ -292,7 +292,7 @@ Result<std::unique_ptr<MultipartUpload>> Uploader::Resume(const Task& task, Obje
     return Status(stored.status().code(), "resuming the upload of " + r.url + ": " + stored.status().message());
   }
   Logf(LogLevel::kInfo, "resuming the upload of %s: the store holds %u of its %llu parts; those that match are not sent again\n",
-       r.url.c_str(), *stored, static_cast<unsigned long long>(task.job->parts));
+       r.url.c_str(), *stored, static_cast<unsigned long long>(parts));
   return upload;
 }
 
@@ -333,7 +333,15 @@ Status Uploader::Settle(const engine::UploadRecord& r, const ObjectInfo& held) {
 }
 
 Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, bool* reused) {
-  const engine::UploadRecord& r = task.job->record;
+  // A copy: Seal and a begun upload assign the job's record under mu_ while its parts run
+  // (ThreadSanitizer found the hooks reading its url unlocked as Seal assigned it).
+  engine::UploadRecord r;
+  uint64_t parts = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    r = task.job->record;
+    parts = task.job->parts;
+  }
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl url, ObjectUrl::Parse(r.url));
   SHOAL_ASSIGN_OR_RETURN(auto store, hooks_.store(r.url));
   // This task's own requests only: other tasks on other threads share the store's counter.
@@ -372,7 +380,7 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
         }
       }
       if (!resume.empty()) {
-        auto resumed = Resume(task, *store, url.key, resume);
+        auto resumed = Resume(r, parts, *store, url.key, resume);
         note_throttles();
         if (!resumed.ok()) return resumed.status();
         upload = std::move(resumed).value();
@@ -413,7 +421,7 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
     }
     case Task::Kind::kPutWhole: {
       std::string data;
-      if (task.job->parts == 1) {
+      if (parts == 1) {
         SHOAL_ASSIGN_OR_RETURN(data, hooks_.chunk(r, 0));
       }
       auto look = LookBeforeCommit(*store, url.key, r);
@@ -444,7 +452,7 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
         task.job->upload->Abort();  // its parts are never committed
         return Settle(r, *look->settled_by);
       }
-      auto info = task.job->upload->Complete(static_cast<uint32_t>(task.job->parts), look->only_if);
+      auto info = task.job->upload->Complete(static_cast<uint32_t>(parts), look->only_if);
       note_throttles();
       if (!info.ok()) return info.status();
       return hooks_.durable(r, *info);

@@ -144,10 +144,10 @@ class Uploader {
   // *throttles: the 429/503 answers the task's requests met; *reused: a part the store already
   // held (ReusePart), not sent.
   Status Run(const Task& task, uint64_t* throttles, uint64_t* bytes, bool* reused);
-  // Takes up upload `id` of the task's write again and asks the store which parts it holds;
-  // null (after a log line) when the store no longer has it, for a fresh one.
-  Result<std::unique_ptr<MultipartUpload>> Resume(const Task& task, ObjectStore& store, const std::string& key,
-                                                  const std::string& id);
+  // Takes up upload `id` of write `r` (of `parts` parts) again and asks the store which parts
+  // it holds; null (after a log line) when the store no longer has it, for a fresh one.
+  Result<std::unique_ptr<MultipartUpload>> Resume(const engine::UploadRecord& r, uint64_t parts, ObjectStore& store,
+                                                  const std::string& key, const std::string& id);
   // What the store holds of `key` (one Head), just before a commit of write `r` (and before
   // the upload of an Added multipart write begins).
   struct Look {
