@@ -355,11 +355,7 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
                                        ": restart shoald with a larger --chunk-size");
       }
       std::unique_ptr<MultipartUpload> upload;
-      std::string resume;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        resume = task.job->record.store_upload_id;
-      }
+      const std::string& resume = r.store_upload_id;
       if (task.job->look_first) {
         // A write replayed or taken over was often uploaded already, or replaced by a newer
         // one meanwhile: one Head now rather than all of its parts before the look at commit
