@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/strings.h"
+
 namespace shoal::testing {
 namespace {
 
@@ -34,15 +36,15 @@ namespace {
   // the C++ runtime, needs that loaded before ASan looks for __cxa_throw. Python's own
   // allocations at exit are not the project's leaks.
   if (env.count("LD_PRELOAD") > 0 || env.count("PYTHONPATH") > 0) {
-    const char* preload = std::getenv("LD_PRELOAD");
+    const char* preload = EnvValue("LD_PRELOAD");
     std::string runtime = SHOAL_ASAN_RUNTIME;
     if (env.count("PYTHONPATH") > 0) runtime += ":libstdc++.so.6";
-    if (preload != nullptr && *preload != '\0') runtime += std::string(":") + preload;
+    if (preload != nullptr) runtime += std::string(":") + preload;
     setenv("LD_PRELOAD", runtime.c_str(), 1);
   }
   if (env.count("PYTHONPATH") > 0) {
-    const char* options = std::getenv("ASAN_OPTIONS");
-    std::string more = options != nullptr && *options != '\0' ? std::string(options) + ":" : "";
+    const char* options = EnvValue("ASAN_OPTIONS");
+    std::string more = options != nullptr ? std::string(options) + ":" : "";
     setenv("ASAN_OPTIONS", (more + "detect_leaks=0").c_str(), 1);
   }
 #endif

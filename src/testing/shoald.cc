@@ -132,8 +132,7 @@ Result<ObjectMeta> MetaThroughNode(const std::string& endpoint, const std::strin
 
 Result<std::string> EtagThroughNode(const std::string& endpoint, const std::string& url) {
   SHOAL_ASSIGN_OR_RETURN(http::Response resp, HeadThroughNode(endpoint, url));
-  std::string etag = resp.Header("ETag");
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  std::string etag = Unquote(resp.Header("ETag"));
   if (etag.empty()) return Status::IOError("HEAD " + url + " through " + endpoint + ": no ETag");
   return etag;
 }
