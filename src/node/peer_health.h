@@ -11,11 +11,14 @@
 // that never left this node because its connections to the peer were all busy
 // (Detail::kConnectionsBusy, --peer-connections) does not count.
 //
-// A peer that said it is stopping to restart in place (Restarting) is awaited: reads of its
-// chunks wait for it rather than go to the object store, until it answers again after having
-// failed (it is back: no longer skipped either), or the time it asked for has passed (it did
-// not come back). Being awaited does not make it up: it is still marked down by its failures,
-// so writes and other calls skip it meanwhile.
+// A peer that said it is stopping to restart in place (Restarting) is awaited for the time it
+// asked for: reads of its chunks ask it, not the object store, even a read that another node
+// or a client sent here because that one could not reach it. While it is away (it failed since
+// it said so, and has not answered since) a read that fails waits and asks again (Away). Once
+// it answers it is back: no longer skipped, and still asked for the rest of its time (whoever
+// sent a read here may have tried it while it was away); a failure after that is a new one,
+// and ends the wait. Being awaited does not make it up: it is still marked down by its
+// failures, so writes and other calls skip it meanwhile.
 //
 // Thread-safe (one mutex). The clock is a parameter so tests step it.
 
@@ -42,9 +45,12 @@ class PeerHealth {
   bool Down(const std::string& id, Clock::time_point now = Clock::now());
   // `id` stops to restart in place and is to be back within `within`.
   void Restarting(const std::string& id, Clock::duration within, Clock::time_point now = Clock::now());
-  // Whether `id` is awaited: it said it is restarting, has not answered since it failed, and
-  // the time it asked for has not passed.
+  // Whether `id` is awaited: it said it is restarting, the time it asked for has not passed,
+  // and it has not failed again since it came back.
   bool Awaited(const std::string& id, Clock::time_point now = Clock::now());
+  // Whether `id` is awaited and away: it failed since it said it restarts, and has not
+  // answered since.
+  bool Away(const std::string& id, Clock::time_point now = Clock::now());
 
  private:
   struct State {
@@ -52,6 +58,7 @@ class PeerHealth {
     Clock::time_point down_until;  // skipped before this
     Clock::time_point awaited_until;  // restarting: awaited before this
     bool gone = false;                // restarting, and failed since it said so
+    bool back = false;                // answered after it was gone: its restart is over
   };
   std::mutex mu_;
   std::unordered_map<std::string, State> peers_;  // guarded by mu_

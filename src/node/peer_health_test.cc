@@ -49,24 +49,33 @@ TEST(PeerHealth, NothingListeningMarksItDownAtOnceForAWhile) {
   EXPECT_TRUE(h.Down("n1", t + 2 * PeerHealth::kDownFor));
 }
 
-TEST(PeerHealth, ARestartingPeerIsAwaitedUntilItAnswersAgainOrItsTimeIsUp) {
+TEST(PeerHealth, ARestartingPeerIsAwaitedUntilItsTimeIsUpOrItFailsAgainAfterComingBack) {
   PeerHealth h;
   auto t = Clock::now();
   EXPECT_FALSE(h.Awaited("n1", t));
   h.Restarting("n1", std::chrono::seconds(20), t);
   h.Answered("n1");  // still serving as it stops: it has not been away yet
   EXPECT_TRUE(h.Awaited("n1", t));
+  EXPECT_FALSE(h.Away("n1", t));
   EXPECT_TRUE(h.Failed("n1", kRefused, t)) << "awaited, yet down for the calls that skip down peers";
   EXPECT_TRUE(h.Awaited("n1", t + std::chrono::seconds(19)));
+  EXPECT_TRUE(h.Away("n1", t + std::chrono::seconds(19))) << "a failed read waits for it";
   h.Answered("n1");  // back
-  EXPECT_FALSE(h.Awaited("n1", t));
   EXPECT_FALSE(h.Down("n1", t)) << "back: no longer skipped";
+  EXPECT_FALSE(h.Away("n1", t)) << "back: a read that fails does not wait";
+  // A read sent here by a node or client that tried it while it was away still asks it, not
+  // the store: before, its answer ended the wait, and such a read went to the store.
+  EXPECT_TRUE(h.Awaited("n1", t + std::chrono::seconds(1)));
+  EXPECT_FALSE(h.Failed("n1", kReset, t + std::chrono::seconds(1)));
+  EXPECT_FALSE(h.Awaited("n1", t + std::chrono::seconds(1))) << "failing after it came back ends its restart";
+  EXPECT_FALSE(h.Away("n1", t + std::chrono::seconds(1)));
   EXPECT_FALSE(h.Awaited("n2", t));
 
   h.Restarting("n2", std::chrono::seconds(20), t);
   EXPECT_TRUE(h.Failed("n2", kRefused, t));
   EXPECT_TRUE(h.Awaited("n2", t + std::chrono::seconds(20) - std::chrono::milliseconds(1)));
   EXPECT_FALSE(h.Awaited("n2", t + std::chrono::seconds(20))) << "it did not come back in time";
+  EXPECT_FALSE(h.Away("n2", t + std::chrono::seconds(20)));
 }
 
 }  // namespace

@@ -336,7 +336,7 @@ void ClusterRouting::PeerRestarting(const std::string& id, std::chrono::millisec
 bool ClusterRouting::PeerAwaited(const std::string& id) { return health_.Awaited(id); }
 
 bool ClusterRouting::AwaitPeer(const std::string& id) {
-  if (closing_ || !health_.Awaited(id)) return false;
+  if (closing_ || !health_.Away(id)) return false;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   return true;
 }

@@ -79,11 +79,12 @@ class ClusterRouting {
   static constexpr std::chrono::seconds kMaxRestartWait{30};
   // Peer `id` said it restarts in place, to be back within `within` (POST /v1/cluster/restarting).
   void PeerRestarting(const std::string& id, std::chrono::milliseconds within);
-  // Whether reads of peer `id`'s chunks wait for it (PeerHealth::Awaited): it said it is
-  // restarting, and is not back yet.
+  // Whether reads of peer `id`'s chunks ask it rather than the store (PeerHealth::Awaited): it
+  // said it is restarting, its time is not up, and it has not failed again since it came back.
   bool PeerAwaited(const std::string& id);
-  // For a read that could not reach peer `id`: if it is awaited, waits a moment (a fifth of a
-  // second) and returns true (ask it again); else false at once (go on without it).
+  // For a read that could not reach peer `id`: if it is away (PeerHealth::Away: awaited, and
+  // not back yet), waits a moment (a fifth of a second) and returns true (ask it again); else
+  // false at once (go on without it).
   bool AwaitPeer(const std::string& id);
   // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable when
   // it cannot be reached (PeerFailed), else the node's own error (net/node_errors).
