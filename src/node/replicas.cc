@@ -127,7 +127,6 @@ Status Replicas::TakeOver(const std::string& id, const std::string& why) {
     SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("taking over " + r.url));  // retried next round
     it->second.taking_over = true;
   }
-  metrics_->replica_takeovers++;
   // Listed as this node's own write before it stops being listed as a copy, so a `flush` or a
   // listing that asks meanwhile never finds it in neither (a flush said "durable" so).
   writes_->Own(r);
@@ -135,6 +134,8 @@ Status Replicas::TakeOver(const std::string& id, const std::string& why) {
     std::lock_guard<std::mutex> lock(copies_mu_);
     copies_.erase(id);
   }
+  // Counted once done: whoever sees the count sees the write among this node's own, pending.
+  metrics_->replica_takeovers++;
   return Status::Ok();
 }
 
