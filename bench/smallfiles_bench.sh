@@ -11,6 +11,7 @@
 #   warm:  the same read again through a fresh mount over the same node (rclone: the same
 #          cache); the store's requests during it are counted at the proxy (goal: 0).
 #   find:  `find MNT | wc -l` through the warm mount, timed, with the store's requests counted.
+#   refind: the same `find` again (the listings the first one made are in the node's listing cache).
 #
 #   bash bench/smallfiles_bench.sh [--files 20000] [--size 64KiB] [--readers 8] [--runs 1]
 #        [--out bench/results]
@@ -140,6 +141,10 @@ shoal_run() {
   t0=$(now); n=$(find "$TMP/mb" | wc -l); t1=$(now)
   record "shoal mount" "$run" find "$(secs "$t0" "$t1")" "$(proxy_requests)"
   [[ $n == $(( FILES + DIRS + 2 )) ]] || die "find through the shoal mount saw $n entries, not $(( FILES + DIRS + 2 ))"
+  proxy_reset
+  t0=$(now); n=$(find "$TMP/mb" | wc -l); t1=$(now)
+  record "shoal mount" "$run" refind "$(secs "$t0" "$t1")" "$(proxy_requests)"
+  [[ $n == $(( FILES + DIRS + 2 )) ]] || die "find again through the shoal mount saw $n entries, not $(( FILES + DIRS + 2 ))"
   diff -r "$TMP/src" "$TMP/mb/src" > /dev/null || die "the files read through node b differ from their sources"
   unmount_shoal "$TMP/mb"
   for x in a b; do eval "kill \$NODE_PID_$x; wait \$NODE_PID_$x 2> /dev/null || true"; done
@@ -173,6 +178,9 @@ rclone_run() {
   t0=$(now); n=$(find "$TMP/rr" | wc -l); t1=$(now)
   record "rclone mount" "$run" find "$(secs "$t0" "$t1")" "$(proxy_requests)"
   [[ $n == $(( FILES + DIRS + 2 )) ]] || die "find through rclone mount saw $n entries, not $(( FILES + DIRS + 2 ))"
+  proxy_reset
+  t0=$(now); n=$(find "$TMP/rr" | wc -l); t1=$(now)
+  record "rclone mount" "$run" refind "$(secs "$t0" "$t1")" "$(proxy_requests)"
   diff -r "$TMP/src" "$TMP/rr/src" > /dev/null || die "the files read through rclone mount differ from their sources"
   unmount_rclone "$TMP/rr"
   rm -rf "$TMP/rcache-r-$run"
@@ -198,10 +206,10 @@ def cell(name, phase):
     v = by[(name, phase)]
     return statistics.median(v), min(v), max(v)
 what = {"write": f"cp -r of {files} files", "read": f"{readers} readers, another host",
-        "warm": f"{readers} readers again", "find": "find | wc -l"}
+        "warm": f"{readers} readers again", "find": "find | wc -l", "refind": "find | wc -l again"}
 lines = ["| phase | system | s, median (min-max) | files/s | store requests | shoal / rclone |",
          "|---|---|---|---|---|---|"]
-for phase in ("write", "read", "warm", "find"):
+for phase in ("write", "read", "warm", "find", "refind"):
     base = cell("rclone mount", phase)[0]
     for name in ("shoal mount", "rclone mount"):
         m, lo, hi = cell(name, phase)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -27,10 +28,15 @@ std::string Continuation(const std::string& last_name, const std::string& store_
 // not answer within a second is left out, and its writes are listed from the copies other
 // members hold of them (until a holder takes one over and lists it as its own). This node's
 // own copies count too.
-std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& prefix_url) {
+// `generations` gets every other member's generation ("id=generation;" in id order), or
+// nullopt when one did not answer (ListingCache: nothing is cached then).
+std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& prefix_url,
+                                                std::optional<std::string>* generations) {
   std::vector<ListedObject> out;
+  *generations = "";
   auto view = node->cluster().view();
   if (!view) return out;
+  std::map<std::string, std::string> by_member;
   auto listed = [](const nlohmann::json& w) {
     return ListedObject{w.value("url", ""), w.value("size", 0ull), w.value("etag", ""),
                         w.value("written_unix_ms", int64_t{0}) / 1000, true};
@@ -54,6 +60,7 @@ std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& p
       silent.insert(peer.member.id);
       continue;
     }
+    by_member[peer.member.id] = j.value("generation", "");
     for (const auto& w : j["pending"]) {
       if (w.is_object()) out.push_back(listed(w));
     }
@@ -65,13 +72,41 @@ std::vector<ListedObject> PendingOnOtherMembers(Node* node, const std::string& p
   for (auto& [origin, o] : held) {
     if (silent.count(origin) > 0) out.push_back(std::move(o));
   }
+  for (const auto& [id, generation] : by_member) {
+    if (generation.empty()) *generations = std::nullopt;  // a member that does not say
+    if (*generations) **generations += id + "=" + generation + ";";
+  }
+  if (!silent.empty()) *generations = std::nullopt;
   return out;
+}
+
+// The store's page for `lo`: from the listing cache when the cluster changed nothing since it
+// was listed (`cluster_generation`, and this node's, read with its pending writes just before),
+// else from the store, kept for the next listing. No cache without a cluster generation.
+Result<ListPage> StorePage(Node* node, ObjectStore& store, const ObjectUrl& bucket, const ListOptions& lo,
+                           const std::optional<std::string>& cluster_generation, const std::string& own_generation) {
+  const auto ttl = node->options().validate.get() ? std::chrono::seconds(0) : node->options().metadata_ttl.get();
+  const bool cacheable = cluster_generation.has_value() && ttl.count() > 0;
+  const std::string key = bucket.ToString() + "\n" + lo.prefix + "\n" + lo.delimiter + "\n" +
+                          std::to_string(lo.max_keys) + "\n" + lo.continuation;
+  const std::string generation = cacheable ? own_generation + "|" + *cluster_generation : "";
+  if (cacheable) {
+    if (auto page = node->listings().Get(key, generation, ttl)) {
+      node->metrics().list_cache_hits++;
+      return std::move(*page);
+    }
+  }
+  const auto asked = ListingCache::Clock::now();
+  node->metrics().store_list_requests++;
+  Result<ListPage> listed = store.List(lo);
+  if (cacheable && listed.ok() && listed->incomplete.empty()) node->listings().Put(key, generation, *listed, asked);
+  return listed;
 }
 
 // One page of ListWithPending from one page of the store: at most lo.max_keys names, maybe
 // fewer (the store's page ends where it ends). `others`: the other members' pending writes.
 Result<ListedPage> OnePage(Node* node, const ObjectUrl& bucket, ListOptions lo, const std::string& start_after,
-                           std::vector<ListedObject> others) {
+                           std::vector<ListedObject> others, const std::optional<std::string>& cluster_generation) {
   std::string after = start_after;  // names at or before it are not shown
   if (!lo.continuation.empty()) {
     size_t nl = lo.continuation.rfind('\n');
@@ -81,8 +116,10 @@ Result<ListedPage> OnePage(Node* node, const ObjectUrl& bucket, ListOptions lo, 
   }
   SHOAL_ASSIGN_OR_RETURN(auto store, node->objects().StoreFor(bucket));
   // The pending writes first: one uploaded while the store lists is in one or the other.
-  std::vector<UploadProgress> pending = node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString());
-  Result<ListPage> listed = store->List(lo);
+  std::string own_generation;
+  std::vector<UploadProgress> pending =
+      node->writes().PendingUploads(bucket.WithKey(lo.prefix).ToString(), &own_generation);
+  Result<ListPage> listed = StorePage(node, *store, bucket, lo, cluster_generation, own_generation);
   std::string incomplete;
   if (!listed.ok()) {
     const Code code = listed.status().code();
@@ -179,18 +216,24 @@ Result<ListedPage> OnePage(Node* node, const ObjectUrl& bucket, ListOptions lo, 
 }  // namespace
 
 Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket_url, ListOptions lo, const std::string& after,
-                                   bool whole_cluster) {
+                                   bool whole_cluster, bool fresh) {
   ObjectUrl bucket = bucket_url;
   bucket.key.clear();
   std::vector<ListedObject> others;
-  if (whole_cluster) others = PendingOnOtherMembers(node, bucket.WithKey(lo.prefix).ToString());
+  std::optional<std::string> generations;  // every other member's, when each said (ListingCache)
+  if (whole_cluster) {
+    others = PendingOnOtherMembers(node, bucket.WithKey(lo.prefix).ToString(), &generations);
+  } else if (auto v = node->cluster().view(); !v || v->placement().members().size() < 2) {
+    generations = "";  // alone: this node's generation is the cluster's
+  }
+  if (fresh) generations = std::nullopt;
   // The store's pages, one after another, until this one holds max_keys names or the store has
   // no more: a page cut short by pending writes, or left short by `after`, is filled.
   ListedPage out;
   const uint32_t max_keys = lo.max_keys;
   do {
     lo.max_keys = static_cast<uint32_t>(max_keys - out.objects.size() - out.prefixes.size());
-    SHOAL_ASSIGN_OR_RETURN(ListedPage part, OnePage(node, bucket, lo, after, others));
+    SHOAL_ASSIGN_OR_RETURN(ListedPage part, OnePage(node, bucket, lo, after, others, generations));
     for (auto& o : part.objects) out.objects.push_back(std::move(o));
     for (auto& p : part.prefixes) out.prefixes.push_back(std::move(p));
     if (!part.incomplete.empty()) out.incomplete = std::move(part.incomplete);

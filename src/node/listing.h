@@ -50,9 +50,11 @@ struct ListedPage {
 // did not give. With lo.allow_incomplete, a store that cannot be reached (kUnavailable,
 // kIOError) lists as empty and the page says so in `incomplete`; otherwise its error is the
 // listing's. Thread-safe (the store's List, the catalog and the uploader are). Blocks on
-// the store and the members.
+// the store and the members. The store's pages come from the node's ListingCache when nothing
+// changed through the cluster since they were listed (within --metadata-ttl); with `fresh`,
+// or without `whole_cluster` in a cluster, always from the store.
 Result<ListedPage> ListWithPending(Node* node, const ObjectUrl& bucket, ListOptions lo, const std::string& after = "",
-                                   bool whole_cluster = false);
+                                   bool whole_cluster = false, bool fresh = false);
 
 // GET /v1/list?url=SCHEME://BUCKET&prefix=P[&delimiter=D][&continuation=C][&max_keys=N][&partial=1]:
 // ListWithPending of the whole cluster as JSON: {"objects": [{"key", "size", "etag",

@@ -151,7 +151,8 @@ Result<std::string> Node::Commit(const std::string& prefix_url, const std::vecto
   lo.prefix = parsed.key;
   lo.allow_incomplete = shards != nullptr;
   do {
-    auto listed = ListWithPending(this, parsed, lo, "", /*whole_cluster=*/true);
+    // Fresh: a shard written to the store around the cluster must be named too.
+    auto listed = ListWithPending(this, parsed, lo, "", /*whole_cluster=*/true, /*fresh=*/true);
     if (!listed.ok()) {
       return listed.status().WithContext("listing " + prefix + " for its marker (with the store down, name the shards: "
                                          "`shoal commit --expect N`)");
@@ -216,6 +217,13 @@ std::string Node::MetricsText() {
   counter("store_get_requests_total", "Chunk GETs sent to the object store.", metrics_.store_get_requests);
   counter("store_get_bytes_total", "Bytes read from the object store.", metrics_.store_get_bytes);
   counter("store_head_requests_total", "HEADs sent to the object store.", metrics_.store_head_requests);
+  counter("store_list_requests_total", "Listing pages asked of the object store for the node's listings.",
+          metrics_.store_list_requests);
+  counter("list_cache_hits_total",
+          "Listing pages of the object store answered from the node's listing cache (nothing changed through the "
+          "cluster since, within --metadata-ttl).",
+          metrics_.list_cache_hits);
+  gauge("list_cache_bytes", "What the listing cache holds (its bound: 16 MiB).", listings_.bytes());
   counter("bytes_served_total", "Object bytes sent to clients.", metrics_.bytes_served);
   counter("readahead_chunks_total", "Chunks fetched ahead of sequential readers.", metrics_.readahead_chunks);
   counter("errors_not_found_total", "Requests for objects that do not exist.", metrics_.errors_not_found);

@@ -11,6 +11,7 @@
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
 #include "node/directory.h"
+#include "node/listing_cache.h"
 #include "node/metrics.h"
 #include "node/objects.h"
 #include "node/options.h"
@@ -29,6 +30,7 @@ namespace shoal::node {
 //   reads()     ReadPath        chunks from memory, disk, peers or the store, fetched once
 //   writes()    WriteBack       writes acknowledged on disk (and copies), uploaded later
 //   replicas()  Replicas        copies held for other nodes; drain
+//   listings()  ListingCache    pages of the store's listings, while the cluster changed nothing
 // and what the server needs beside them: the serve pool its blocking handlers run on, the
 // egress limit, and the fan-in tracker. Each part's header gives its lock discipline; a part
 // calls only parts listed above it (replicas → writes → directory → cluster, objects; reads →
@@ -57,6 +59,7 @@ class Node {
   WriteBack& writes() { return *writes_; }
   Replicas& replicas() { return *replicas_; }
   engine::ChunkStore& chunks() { return *chunks_; }
+  ListingCache& listings() { return listings_; }
   NodeMetrics& metrics() { return metrics_; }
   // Blocking work of requests (the server runs handlers here).
   WorkerPool& serve_pool() { return *serve_pool_; }
@@ -103,6 +106,7 @@ class Node {
   NodeMetrics metrics_;
   RateLimiter egress_;
   cluster::SwarmTracker swarm_;
+  ListingCache listings_;
   std::unique_ptr<engine::ChunkStore> chunks_;
   std::unique_ptr<engine::Journal> journal_;
   // The parts, in the order they are built; destroyed in reverse.

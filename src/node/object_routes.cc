@@ -332,7 +332,8 @@ TextResponse ServePending(Node* node, const Request& req) {
   nlohmann::json list = nlohmann::json::array();
   uint64_t bytes = 0, bytes_done = 0;
   std::string last_error;
-  for (const auto& p : node->writes().PendingUploads(prefix)) {
+  std::string generation;  // read with the list (ListingCache)
+  for (const auto& p : node->writes().PendingUploads(prefix, &generation)) {
     uint64_t done = std::min(p.record.size, p.parts_done * p.record.chunk_size);
     list.push_back({{"url", p.record.url}, {"size", p.record.size}, {"etag", LocalVersion(p.record.id)}, {"uploaded", done},
                     {"written_unix_ms", p.record.created_unix_ms}, {"overdue", p.overdue},
@@ -350,7 +351,7 @@ TextResponse ServePending(Node* node, const Request& req) {
   }
   nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
                          {"last_error", last_error}, {"pending", list},
-                         {"copies", held.size()}, {"held", held}};
+                         {"copies", held.size()}, {"held", held}, {"generation", generation}};
   if (QueryParam(req, proto::kClusterParam) == proto::kFlagOn) {  // what `shoal flush` waits for
     std::vector<std::string> unreachable;
     body["cluster_objects"] = node->PendingInCluster(prefix, &unreachable);

@@ -165,6 +165,7 @@ uint64_t Uploader::Cancel(const std::string& id) {
     auto job = FindLocked(id);
     if (!job) return 0;
     job->cancelled = true;
+    if (job->sealed) changes_++;  // out of Pending
     job->todo.clear();
     reported = job->reported_bytes;
     abandoned = ReapLocked(*job);
@@ -215,10 +216,11 @@ std::vector<AccountUploads> Uploader::Accounts() {
   return out;
 }
 
-std::vector<UploadProgress> Uploader::Pending(const std::string& prefix) {
+std::vector<UploadProgress> Uploader::Pending(const std::string& prefix, uint64_t* changes) {
   std::vector<UploadProgress> out;
   int64_t now_ms = UnixMillis();
   std::lock_guard<std::mutex> lock(mu_);
+  if (changes) *changes = changes_;
   for (const auto& job : jobs_) {
     if (!job->sealed || job->cancelled || !StartsWith(job->record.url, prefix)) continue;
     UploadProgress p;
@@ -509,6 +511,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
       case Task::Kind::kPutWhole:
       case Task::Kind::kComplete:
         jobs_.erase(std::find(jobs_.begin(), jobs_.end(), task.job));
+        changes_++;  // in the store, and out of Pending, at once for a reader of both
         metrics_->uploads_done++;
         account.uploads++;
         break;

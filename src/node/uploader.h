@@ -120,8 +120,11 @@ class Uploader {
   // Whether nothing of write `id` is queued or in flight any more (never added, done, or
   // cancelled and its parts in flight finished).
   bool Gone(const std::string& id);
-  // Acknowledged writes not yet durable, oldest first.
-  std::vector<UploadProgress> Pending(const std::string& prefix);
+  // Acknowledged writes not yet durable, oldest first. With `changes`, also how many writes
+  // have left this list since start (uploaded, replaced or cancelled), read under the same
+  // lock. A write leaves the list only once the store has it (or it is cancelled), and counts
+  // as it leaves: a write absent from this list was already counted (ListingCache relies on it).
+  std::vector<UploadProgress> Pending(const std::string& prefix, uint64_t* changes = nullptr);
   // The smallest window of any account (max_concurrency before any upload).
   double window();
   // Every account uploaded to since start, by name.
@@ -179,6 +182,7 @@ class Uploader {
   std::deque<std::shared_ptr<Job>> jobs_;  // FIFO; guarded by mu_
   std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by account; guarded by mu_; never erased
   int in_flight_ = 0;                      // guarded by mu_
+  uint64_t changes_ = 0;                   // writes that left Pending; guarded by mu_
   bool stopping_ = false;                  // guarded by mu_
   // max_concurrency threads: in_flight_ (<= max_concurrency) bounds the tasks handed to it,
   // so a task never waits in its queue for long. Its tasks never wait for each other.

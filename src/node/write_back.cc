@@ -605,7 +605,16 @@ Status WriteBack::Delete(const std::string& url, bool forwarded) {
   // uploaded after the other member's delete: the store's delete then comes again.
   if (DeleteOwnWrites(url) == 0 && deleted_there) return Status::Ok();
   objects_->Invalidate(url);
-  return store->Delete(parsed.key);
+  Status deleted = store->Delete(parsed.key);
+  deletes_++;  // done, or maybe done: listings of the store made before are not to be trusted
+  return deleted;
+}
+
+std::vector<UploadProgress> WriteBack::PendingUploads(const std::string& prefix, std::string* generation) {
+  uint64_t changes = 0;
+  auto pending = uploader_->Pending(prefix, &changes);
+  if (generation) *generation = run_ + "." + std::to_string(changes) + "." + std::to_string(deletes_.load());
+  return pending;
 }
 
 std::string WriteBack::PendingElsewhere(const std::string& url) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/strings.h"
 #include "common/worker_pool.h"
 #include "engine/chunk_store.h"
 #include "engine/journal.h"
@@ -117,7 +118,12 @@ class WriteBack {
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool Pending(const std::string& url) { return objects_->IsLocal(url); }
   // Objects written through this node and not yet durable (under `prefix`), oldest first.
-  std::vector<UploadProgress> PendingUploads(const std::string& prefix) { return uploader_->Pending(prefix); }
+  // With `generation`, also a name for how far this node has changed the store (this process,
+  // and the writes that left the list and the deletes done since it started): it changes when
+  // a write leaves the list (read with it, under one lock) or a delete through this node is
+  // done in the store. A listing of the store made after it was read, with these writes merged
+  // in, still holds while it is the same (ListingCache).
+  std::vector<UploadProgress> PendingUploads(const std::string& prefix, std::string* generation = nullptr);
   // The state of write `id` taken by this node, as the holders of its copies ask: "pending"
   // (journaled and not yet durable, or its writer still at work), else "unknown": never
   // acknowledged here, durable (its record is removed once it is), or handed off. A holder
@@ -225,6 +231,8 @@ class WriteBack {
   std::unordered_map<std::string, std::string> begun_uploads_;
   std::atomic<bool> draining_{false};
   std::atomic<int> writers_{0};
+  const std::string run_ = RandomHex();  // this process, in generations
+  std::atomic<uint64_t> deletes_{0};      // deletes done in the store through this node
   std::mutex staged_mu_;
   std::condition_variable staged_cv_;
   uint64_t staged_bytes_ = 0;  // written here, not yet durable (writes in progress too); guarded
