@@ -101,11 +101,12 @@ TEST_F(WriteBackTest, KillNineAtElevenPointsOfAOneGiBWriteBack) {
   const std::string url = Url("kill9/ckpt.bin");
   Shoald node;
   ASSERT_TRUE(node.Start(proxy_.port()).ok()) << node.Log();
-  auto cp = [&] { return Shoal({"cp", "-q", "--cache", node.Endpoint(), file, url}); };
+  auto cp = [&](const std::string& endpoint) { return Shoal({"cp", "-q", "--cache", endpoint, file, url}); };
 
   // 1. During the write, before the acknowledgement: the writer is told nothing was kept.
+  // (The endpoint is read here: the restart below changes it.)
   CommandResult first;
-  std::thread writer([&] { first = cp(); });
+  std::thread writer([&, endpoint = node.Endpoint()] { first = cp(endpoint); });
   EXPECT_TRUE(Until([&] {
     uint64_t pinned = NodeMetric(node.Endpoint(), "shoal_cache_pinned_bytes");
     return pinned != UINT64_MAX && pinned >= 256ull << 20;
@@ -117,7 +118,7 @@ TEST_F(WriteBackTest, KillNineAtElevenPointsOfAOneGiBWriteBack) {
   EXPECT_EQ(Pending(node), 0u) << "an unacknowledged write must not be uploaded";
 
   // 2. Right after the acknowledgement.
-  auto acked = cp();
+  auto acked = cp(node.Endpoint());
   ASSERT_EQ(acked.exit_code, 0) << acked.err;
   ASSERT_TRUE(node.Restart(proxy_.port()).ok()) << node.Log();
   EXPECT_EQ(Pending(node), 1u);

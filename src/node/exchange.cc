@@ -82,11 +82,23 @@ void Conn::Disarm() {
 
 awaitable<void> Exchange::WaitPast(const std::shared_ptr<ChunkFill>& fill, size_t pos) {
   ChunkFill* f = fill.get();
+  ServeContext* ctx = &ctx_;
   return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-      [f, pos](auto handler) {
+      [f, pos, ctx](auto handler) {
         auto ex = asio::get_associated_executor(handler);
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        f->WhenPast(pos, [ex, h] { asio::post(ex, [h] { std::move(*h)(); }); });
+        // Counted as an offload: the fetch thread that wakes it posts to this event loop, and
+        // Stop must not end the loop (and free it) while that thread is still inside the post.
+        ctx->offloads++;
+        f->WhenPast(pos, [ex, h, ctx]() mutable {
+          {
+            // The executor and the handler go before the count does: once it is 0, Stop may end the loop.
+            auto strand = std::move(ex);
+            auto waiting = std::move(h);
+            asio::post(strand, [waiting] { std::move(*waiting)(); });
+          }
+          ctx->offloads--;
+        });
       },
       use_awaitable);
 }

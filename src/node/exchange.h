@@ -145,7 +145,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
 struct ServeContext {
   Node* node = nullptr;
   ServerOptions options;
-  std::atomic<int> offloads{0};  // tasks on the node's pools that will post back to a connection
+  // Tasks on the node's pools, and fills waited on (WaitPast), that will post back to a connection.
+  std::atomic<int> offloads{0};
   std::atomic<int> sessions{0};  // connections' coroutines not yet ended (Stop waits for them)
 };
 
