@@ -182,7 +182,9 @@ Result<uint64_t> Node::PendingAt(const cluster::Peer& peer, const std::string& p
 }
 
 uint64_t Node::PendingInCluster(const std::string& prefix, std::vector<std::string>* unreachable) {
-  uint64_t n = writes_->PendingUploads(prefix).size() + replicas_->CopiesUnder(prefix);
+  // Copies first: one taken over meanwhile is already among the own writes (Replicas::TakeOver).
+  uint64_t n = replicas_->CopiesUnder(prefix);
+  n += writes_->PendingUploads(prefix).size();
   if (auto v = cluster_->view()) {
     for (const auto& peer : v->peers()) {
       if (peer.member.id == options_.node_id) continue;

@@ -333,6 +333,15 @@ TextResponse ServePending(Node* node, const Request& req) {
   uint64_t bytes = 0, bytes_done = 0;
   std::string last_error;
   std::string generation;  // read with the list (ListingCache)
+  // Copies held here for other nodes, each with its origin: a listing shows those whose origin
+  // cannot answer for them (dead, before this node takes the write over). Read before this
+  // node's own writes: a copy taken over becomes an own write before it stops being a copy
+  // (Replicas::TakeOver), so in this order it is never missed from both.
+  nlohmann::json held = nlohmann::json::array();
+  for (const auto& r : node->replicas().HeldUnder(prefix)) {
+    held.push_back({{"url", r.url}, {"size", r.size}, {"etag", LocalVersion(r.id)},
+                    {"written_unix_ms", r.created_unix_ms}, {"origin", r.origin}});
+  }
   for (const auto& p : node->writes().PendingUploads(prefix, &generation)) {
     uint64_t done = std::min(p.record.size, p.parts_done * p.record.chunk_size);
     list.push_back({{"url", p.record.url}, {"size", p.record.size}, {"etag", LocalVersion(p.record.id)}, {"uploaded", done},
@@ -341,13 +350,6 @@ TextResponse ServePending(Node* node, const Request& req) {
     bytes += p.record.size;
     bytes_done += done;
     if (!p.last_error.empty()) last_error = p.last_error;
-  }
-  // Copies held here for other nodes, each with its origin: a listing shows those whose origin
-  // cannot answer for them (dead, before this node takes the write over).
-  nlohmann::json held = nlohmann::json::array();
-  for (const auto& r : node->replicas().HeldUnder(prefix)) {
-    held.push_back({{"url", r.url}, {"size", r.size}, {"etag", LocalVersion(r.id)},
-                    {"written_unix_ms", r.created_unix_ms}, {"origin", r.origin}});
   }
   nlohmann::json body = {{"objects", list.size()}, {"bytes", bytes}, {"uploaded", bytes_done},
                          {"last_error", last_error}, {"pending", list},
