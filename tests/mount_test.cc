@@ -412,6 +412,52 @@ TEST_F(MountTest, SmallFilesCostTheNodeOneRequestEachWay) {
   EXPECT_EQ(testing::NodeMetric(node_.Endpoint(), requests) - before, 3u + 2u * kFiles + 1u);
 }
 
+// Files only the store holds, in nested directories, read by name through a fresh mount over a
+// node (every file, then `find`): the first time the node asks the store. Read again through
+// another fresh mount (another job on the host), they cost the store nothing: the files' sizes,
+// ETags and bytes, the directories' listings, and that a directory's name is not an object (a
+// lookup asks for one first) are all within the node's --metadata-ttl. Counted at the proxy.
+// (The directories' names cost a HEAD each before the node remembered a 404.)
+TEST_F(MountTest, AWarmReadThroughAFreshMountCostsTheStoreNothing) {
+  Shoald node;
+  Status st = node.Start(proxy_.port(), {"--metadata-ttl", "3600"});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::string src = files_.path() + "/tree";
+  std::vector<std::string> names;
+  for (const char* dir : {"a/b", "a/c", "d"}) {
+    fs::create_directories(src + "/" + dir);
+    for (int i = 0; i < 5; i++) names.push_back(std::string(dir) + "/f" + std::to_string(i));
+  }
+  for (size_t i = 0; i < names.size(); i++) ASSERT_TRUE(testing::WritePatternFile(src + "/" + names[i], i + 1, 64 << 10));
+  auto copied = Shoal({"cp", "-r", "-q", src + "/", Url("warm-tree/")});  // straight to Azurite: the node has none
+  ASSERT_EQ(copied.exit_code, 0) << copied.err;
+
+  auto read_all = [&](const std::string& mount_path) {  // by name first, as a data loader opens them
+    for (const auto& name : names) {
+      EXPECT_EQ(testing::FileSha256(mount_path + "/" + name), testing::FileSha256(src + "/" + name)) << name;
+    }
+    auto found = testing::RunCommand({"find", mount_path, "-type", "f"});
+    ASSERT_EQ(found.exit_code, 0) << found.err;
+    EXPECT_EQ(std::count(found.out.begin(), found.out.end(), '\n'), static_cast<long>(names.size())) << found.out;
+  };
+  ASSERT_TRUE(proxy_.Reset().ok());
+  {
+    Mount cold;
+    ASSERT_TRUE(cold.Start(Url("warm-tree/"), {"--cache", node.Endpoint()}).ok()) << cold.Log();
+    read_all(cold.path());
+  }
+  auto first = proxy_.Stats();
+  ASSERT_TRUE(first.ok());
+  EXPECT_GE(first->get_requests, names.size()) << "the first read fetched every file from the store";
+  ASSERT_TRUE(proxy_.Reset().ok());
+  Mount warm;
+  ASSERT_TRUE(warm.Start(Url("warm-tree/"), {"--cache", node.Endpoint()}).ok()) << warm.Log();
+  read_all(warm.path());
+  auto second = proxy_.Stats();
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->requests, 0u) << "the warm read asked the store; node log:\n" << node.Log();
+}
+
 // A reader (another process, on another mount and on the writer's own) never sees part of a
 // file being written: it is absent until the writer closes it, then whole.
 TEST_F(MountTest, AReaderSeesTheWholeFileOnlyAfterClose) {

@@ -168,8 +168,8 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "Check the certificates of the peers this node calls against the CAs in this PEM file "
                  "(default: the system's bundle); implies HTTPS to peers");
   app.add_option("--metadata-ttl", ttl,
-                 "Seconds an object's size and ETag, and a listing page of the store that nothing in the cluster "
-                 "changed since, are trusted (default 60)");
+                 "Seconds an object's size and ETag, that a name is no object in the store, and a listing page "
+                 "of the store that nothing in the cluster changed since, are trusted (default 60)");
   app.add_flag("--validate", validate, "Check the object's ETag with the store on every open");
   app.add_option("--readahead", readahead, "Chunks fetched ahead of a sequential reader (default 4)");
   app.add_option("--staged-cap", staged_cap,

@@ -28,32 +28,61 @@ Result<std::shared_ptr<ObjectStore>> ObjectCatalog::StoreFor(const std::string& 
 }
 
 Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url) {
-  auto now = std::chrono::steady_clock::now();
+  const auto asked = std::chrono::steady_clock::now();
+  uint64_t forgets = 0;
+  auto cached = [&](const Meta& m) -> Result<ObjectInfo> {
+    if (m.absent) return Status::NotFound(url + " is not in the object store (asked less than --metadata-ttl ago)");
+    return m.info;
+  };
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = meta_.find(url);
     // Written here and not yet in the store: only this node has it.
     if (it != meta_.end() && it->second.local) return it->second.info;
-    if (!options_.validate && it != meta_.end() && now - it->second.fetched < options_.metadata_ttl.get()) {
-      return it->second.info;
+    forgets = forgets_;
+    if (!options_.validate && it != meta_.end() && asked - it->second.fetched < options_.metadata_ttl.get()) {
+      return cached(it->second);
     }
   }
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   if (parsed.key.empty()) return Status::InvalidArgument(url + " names no object");
   SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
   metrics_->store_head_requests++;
-  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, store->Head(parsed.key));
+  Result<ObjectInfo> info = store->Head(parsed.key);
+  if (!info.ok() && info.status().code() != Code::kNotFound) return info.status();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = meta_.find(url);
   if (it != meta_.end() && it->second.local) return it->second.info;  // a write won the race
-  meta_[url] = Meta{info, now, false};
+  // Learned while the store was asked (a write through the cluster went up): newer than this.
+  if (it != meta_.end() && it->second.fetched > asked) return cached(it->second);
+  if (forgets != forgets_) return info;  // something was forgotten meanwhile: maybe this answer
+  if (info.ok()) {
+    meta_[url] = Meta{*info, asked, false};
+  } else if (!options_.validate) {
+    meta_[url] = Meta{ObjectInfo{}, asked, false, true};
+  }
+  Bound();
   return info;
+}
+
+void ObjectCatalog::Bound() {
+  if (meta_.size() <= max_entries_) return;
+  const auto now = std::chrono::steady_clock::now();
+  const auto ttl = options_.metadata_ttl.get();
+  for (auto it = meta_.begin(); it != meta_.end();) {  // expired ones first
+    it = !it->second.local && now - it->second.fetched >= ttl ? meta_.erase(it) : std::next(it);
+  }
+  // Then any, down to three quarters, so that the next sweep is max_entries_ / 4 names away.
+  for (auto it = meta_.begin(); it != meta_.end() && meta_.size() > max_entries_ * 3 / 4;) {
+    it = it->second.local ? std::next(it) : meta_.erase(it);
+  }
 }
 
 void ObjectCatalog::Invalidate(const std::string& url) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = meta_.find(url);
   if (it != meta_.end() && !it->second.local) meta_.erase(it);
+  forgets_++;
 }
 
 void ObjectCatalog::Fresh(const std::string& url, const ObjectInfo& info) {
@@ -61,6 +90,7 @@ void ObjectCatalog::Fresh(const std::string& url, const ObjectInfo& info) {
   Meta& m = meta_[url];
   if (m.local) return;
   m = Meta{info, std::chrono::steady_clock::now(), false};
+  Bound();
 }
 
 std::string ObjectCatalog::ChunkVersion(const std::string& url, const std::string& etag) {
@@ -99,6 +129,7 @@ void ObjectCatalog::ForgetLocal(const std::string& url, const std::string& versi
   std::lock_guard<std::mutex> lock(mu_);
   auto it = meta_.find(url);
   if (it != meta_.end() && it->second.info.etag == version) meta_.erase(it);
+  forgets_++;
 }
 
 void ObjectCatalog::PutAlias(const std::string& key, const std::string& version) {
@@ -107,6 +138,11 @@ void ObjectCatalog::PutAlias(const std::string& key, const std::string& version)
     aliases_.erase(alias_order_.front());
     alias_order_.pop_front();
   }
+}
+
+size_t ObjectCatalog::entries() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return meta_.size();
 }
 
 size_t ObjectCatalog::aliases() {

@@ -35,23 +35,30 @@ inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& 
 }
 
 // What the node knows of objects: an ObjectStore per bucket, the size and ETag of each object
-// it has looked at (fresh for --metadata-ttl, or checked on every open with --validate), the
-// objects written here and not yet in the store (trusted without a TTL: only this node has
-// them), and which local version an uploaded write's chunks are cached under (so reading it
-// back after its upload costs no fetch).
+// it has looked at, and that a name is not an object (the store answered 404: a directory's
+// name, looked up by a mount), both fresh for --metadata-ttl (asked on every open with
+// --validate); the objects written here and not yet in the store (trusted without a TTL: only
+// this node has them), and which local version an uploaded write's chunks are cached under (so
+// reading it back after its upload costs no fetch). A write or delete through the cluster
+// replaces what is known of its name (SetLocal, Fresh, Invalidate: the object's home hears of
+// every write, WriteDirectory). At most `max_entries` names are remembered, written ones aside;
+// past that, expired ones go first, then any.
 //
 // Thread-safe. One mutex guards the metadata and the aliases, another the stores; neither is
 // held while the store is asked (Stat's HEAD), and nothing outside the class is called under
 // them.
 class ObjectCatalog {
  public:
-  ObjectCatalog(const NodeOptions& options, NodeMetrics* metrics) : options_(options), metrics_(metrics) {}
+  static constexpr size_t kMaxEntries = 1 << 20;  // about 300 MiB at most of names and ETags
+  ObjectCatalog(const NodeOptions& options, NodeMetrics* metrics, size_t max_entries = kMaxEntries)
+      : options_(options), metrics_(metrics), max_entries_(max_entries) {}
 
   // The store `url` lives in, opened once per scheme and bucket.
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
   Result<std::shared_ptr<ObjectStore>> StoreFor(const std::string& url);
   // Size, ETag and metadata (ObjectInfo::meta) of `url`: a write taken here, the metadata
-  // cache, or a HEAD to the store.
+  // cache, or a HEAD to the store. kNotFound when the store has no such object (remembered like
+  // an answer).
   Result<ObjectInfo> Stat(const std::string& url);
   // Forgets the cached size and ETag of `url` (it changed in the store), unless a write of it
   // taken here is pending.
@@ -78,27 +85,32 @@ class ObjectCatalog {
   // The write of `url` as local `version` is forgotten (deleted or handed to another node):
   // readers no longer get it from here.
   void ForgetLocal(const std::string& url, const std::string& version);
-  // Aliases held (for tests and metrics).
+  // Aliases held, and names whose metadata or absence is remembered (for tests and metrics).
   size_t aliases();
+  size_t entries();
 
  private:
   struct Meta {
     ObjectInfo info;
     std::chrono::steady_clock::time_point fetched;
-    bool local = false;  // written here, not yet durable: trusted without a TTL
+    bool local = false;   // written here, not yet durable: trusted without a TTL
+    bool absent = false;  // the store has no such object
   };
   const NodeOptions& options_;
   NodeMetrics* metrics_;
+  const size_t max_entries_;
   std::mutex stores_mu_;
   std::map<std::string, std::shared_ptr<ObjectStore>> stores_;  // guarded by stores_mu_
   std::mutex mu_;
   std::unordered_map<std::string, Meta> meta_;  // url -> what readers get; guarded by mu_
+  uint64_t forgets_ = 0;  // names erased from meta_ (a Stat that asked meanwhile keeps nothing); mu_
   // url + '\n' + store ETag -> the local version its chunks were written as; guarded by mu_.
   // The newest kMaxAliases are kept: an object whose alias is gone is fetched again when read.
   static constexpr size_t kMaxAliases = 65536;
   std::unordered_map<std::string, std::string> aliases_;
   std::deque<std::string> alias_order_;  // keys of aliases_, oldest first; guarded by mu_
   void PutAlias(const std::string& key, const std::string& version);  // mu_ held
+  void Bound();                                                       // mu_ held
 };
 
 }  // namespace shoal::node
