@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -456,6 +457,77 @@ TEST_F(MountTest, AWarmReadThroughAFreshMountCostsTheStoreNothing) {
   auto second = proxy_.Stats();
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->requests, 0u) << "the warm read asked the store; node log:\n" << node.Log();
+}
+
+// A line of /proc/PID/status ("VmRSS", "VmHWM"), in KiB.
+long ProcStatusKib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+  }
+  return -1;
+}
+
+// A prefix of 100,000 keys (the store's) and 3 writes not yet uploaded (the store refuses
+// uploads), listed through the node (`shoal ls --cache`, page by page) and through a mount's
+// readdir: the store's own keys plus the 3, once each, in order; the node's peak RSS over the
+// listing grows by less than 64 MiB (its peak is reset first: /proc/PID/clear_refs).
+TEST_F(MountTest, AHundredThousandKeyPrefixListsThroughTheNodeInBoundedMemory) {
+  constexpr int kKeys = 100000;
+  auto secs = [t = std::chrono::steady_clock::now()]() mutable {  // since the last call
+    auto now = std::chrono::steady_clock::now();
+    double d = std::chrono::duration<double>(now - t).count();
+    t = now;
+    return d;
+  };
+  auto made = testing::RunCommand({"node", testing::SourceDir() + "/tests/sdk_interop.js", "azure-many", kBucket,
+                                   "big/k", std::to_string(kKeys)},
+                                  testing::ServersClientEnv());
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  std::printf("%d keys made in Azurite in %.1f s\n", kKeys, secs());
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT,POST"}).ok());
+  const std::vector<std::string> pending = {"big/j-first", "big/k050000.5", "big/z-last"};
+  for (const auto& key : pending) {
+    Status put = testing::PutThroughNode(node_.Endpoint(), Url(key), "pending " + key, ObjectMeta{});
+    ASSERT_TRUE(put.ok()) << put.ToString();
+  }
+  auto store = Shoal({"ls", Url("big/")});  // the store's own listing, straight from Azurite
+  ASSERT_EQ(store.exit_code, 0) << store.err;
+  auto keys_of = [](const std::string& out) {
+    std::vector<std::string> keys;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+      size_t at = line.rfind(' ');
+      keys.push_back(line.substr(at + 1));
+    }
+    return keys;
+  };
+  std::printf("listed straight from Azurite in %.1f s\n", secs());
+  std::vector<std::string> expected = keys_of(store.out);
+  ASSERT_EQ(expected.size(), static_cast<size_t>(kKeys)) << "the store holds the keys made";
+  for (const auto& key : pending) expected.push_back(key);
+  std::sort(expected.begin(), expected.end());
+
+  const pid_t pid = node_.Pid();
+  std::ofstream(std::string("/proc/") + std::to_string(pid) + "/clear_refs") << "5";  // VmHWM = VmRSS
+  const long before = ProcStatusKib(pid, "VmRSS");
+  auto listed = Shoal({"ls", "--cache", node_.Endpoint(), Url("big/")});
+  const long peak = ProcStatusKib(pid, "VmHWM");
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(keys_of(listed.out), expected) << "the node's listing is the store's plus the pending writes, in order";
+  std::printf("listed through the node in %.1f s; its RSS %ld KiB before, peak %ld KiB during it\n", secs(), before,
+              peak);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)  // their shadow memory counts in the RSS
+  EXPECT_LT(peak - before, 64 * 1024) << "KiB the node's RSS grew by, listing " << kKeys << " keys";
+#endif
+
+  Mount m;
+  ASSERT_TRUE(m.Start(Url("big/"), {"--cache", node_.Endpoint()}).ok()) << m.Log();
+  auto names = testing::RunCommand({"ls", "-f", m.path()});
+  ASSERT_EQ(names.exit_code, 0) << names.err;
+  EXPECT_EQ(std::count(names.out.begin(), names.out.end(), '\n'), kKeys + 3 + 2) << "every name once, . and .. too";
+  std::printf("listed through a mount over the node in %.1f s\n", secs());
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
 }
 
 // A reader (another process, on another mount and on the writer's own) never sees part of a

@@ -4,6 +4,7 @@
 //   node sdk_interop.js azure-blocklist CONTAINER KEY   (prints the committed block ids, JSON)
 //   node sdk_interop.js azure-uncommitted CONTAINER KEY (prints the staged blocks, JSON [{name, size}])
 //   node sdk_interop.js azure-stage CONTAINER KEY BLOCKID SIZE   (stages SIZE bytes of 'x' as block BLOCKID)
+//   node sdk_interop.js azure-many CONTAINER PREFIX COUNT   (COUNT blobs PREFIX000000.. of 1 byte, 64 at a time)
 //   node sdk_interop.js azure-meta|s3-meta BUCKET KEY -   (prints the object's content headers
 //     and user metadata as the SDK reads them: JSON {content_type, ..., user: {name: value}})
 // Azure: AZURE_STORAGE_CONNECTION_STRING. S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -49,6 +50,22 @@ async function main() {
     const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
     const size = Number(process.argv[6]);
     await service.getContainerClient(bucket).getBlockBlobClient(key).stageBlock(file, Buffer.alloc(size, 'x'), size);
+    return;
+  }
+  if (op === 'azure-many') {
+    const { BlobServiceClient } = require(path.join(modules, '@azure/storage-blob'));
+    const service = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
+    const container = service.getContainerClient(bucket);
+    const count = Number(file);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < count; i = next++) {
+        const name = key + String(i).padStart(6, '0');
+        await container.getBlockBlobClient(name).upload('x', 1);
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, worker));
+    process.stdout.write(`${count}\n`);
     return;
   }
   if (op === 'azure-meta') {
