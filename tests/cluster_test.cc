@@ -709,10 +709,14 @@ TEST_P(ClusterTest, AListingIsAnsweredFromTheCacheUntilTheClusterChangesTheBucke
   EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_list_cache_hits_total"), 1u);
 
   // A write through node 0: listed through node 1 at once, then, uploaded, from the store.
+  // The store refuses uploads until the pending listing is made (else the upload may be done
+  // before it, and that listing, cached, already the store's).
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT"}).ok());
   auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(93, 3000), Url("lc/c.bin")});
   ASSERT_EQ(cp.exit_code, 0) << cp.err;
   out = ls(1);
   EXPECT_NE(out.find("3000  lc/c.bin"), std::string::npos) << "pending, listed at once: " << out;
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(60))) << nodes_[0]->Log();
   before = gets();
   out = ls(1);
