@@ -8,22 +8,27 @@
 //  - every ConfigMap and Secret (and key) a volume or an env names exists;
 //  - ports: probes and Service targetPorts name container ports; the DaemonSet's ports are the
 //    config file's listen and metrics ports, the prometheus.io/port annotation the metrics port;
-//  - paths: --config, token-file, data-dir and the socket sit on the right volumes; the preStop
-//    drain uses the config's socket and ends within terminationGracePeriodSeconds; job examples
-//    mount the DaemonSet's socket directory; the etcd URLs name members of the etcd StatefulSet;
+//  - paths: --config, token-file, credentials (the front door's keys), data-dir and the socket
+//    sit on the right volumes; the preStop drain uses the config's socket and ends within
+//    terminationGracePeriodSeconds; job examples mount the DaemonSet's socket directory, or
+//    reach the front door at $(HOST_IP) on the listen port naming a bucket the config serves;
+//    the etcd URLs name members of the etcd StatefulSet;
 //  - shoald accepts the config file with the DaemonSet's flags (shoald --check-config).
-// The overlay deploy-overlays/workload-identity (AKS workload identity instead of the account
-// key) is rendered as `kubectl apply -k` renders it: deploy/'s kustomization, then the overlay's
-// resources, its JSON patches (RFC 6902 add, remove, replace and test; a path that does not
-// exist is an error), namespace and images; a kustomization field or patch kind not rendered
-// here is an error too. The rendered objects, with the job examples, pass the same checks (but
-// the file list) and:
-//  - the node's pods run as a ServiceAccount of the set, in their namespace, annotated with
+// The overlays of deploy-overlays/ are rendered as `kubectl apply -k` renders them: deploy/'s
+// kustomization, then the overlay's resources, its JSON patches (RFC 6902 add, remove, replace
+// and test; a path that does not exist is an error), namespace and images; a kustomization
+// field or patch kind not rendered here is an error too. The rendered objects, with the job
+// examples, pass the same checks (but the file list) and each overlay's own:
+//  - workload-identity (AKS workload identity instead of the account key): the node's pods run
+//    as a ServiceAccount of the set, in their namespace, annotated with
 //    azure.workload.identity/client-id, and carry the label azure.workload.identity/use: "true";
-//  - AZURE_STORAGE_ACCOUNT stays; no env AZURE_STORAGE_KEY, no Secret key azure-storage-key.
+//    AZURE_STORAGE_ACCOUNT stays; no env AZURE_STORAGE_KEY, no Secret key azure-storage-key;
+//  - tls: --tls-cert, --tls-key and --tls-ca are files of a cert-manager CSI volume issuing each
+//    pod a certificate that names its IP (the host's, under hostNetwork); probes on the plain
+//    metrics port.
 // Then it breaks each kind of reference on purpose (a selector, a key, a port, the config, the
-// overlay's patches, ServiceAccount and namespace) and checks that every break is caught, so
-// the checks cannot pass vacuously.
+// door's job, the overlays' patches, ServiceAccount, namespace and certificate) and checks that
+// every break is caught, so the checks cannot pass vacuously.
 // Usage: node tests/deploy_test.js SHOALD_BINARY   (NODE_PATH: testenv/node_modules)
 "use strict";
 const fs = require("fs");
@@ -36,7 +41,7 @@ const yamlOptions = { version: "1.1" };
 
 const repoDir = path.join(__dirname, "..");
 const deployDir = path.join(repoDir, "deploy");
-const overlayDir = path.join(repoDir, "deploy-overlays", "workload-identity");
+const overlaysDir = path.join(repoDir, "deploy-overlays");
 const shoald = process.argv[2];
 if (!shoald || !fs.existsSync(shoald)) {
   console.error("usage: node tests/deploy_test.js SHOALD_BINARY (build it first: make build)");
@@ -381,12 +386,16 @@ function check(manifests, { runShoald = true, listing = true } = {}) {
   const dataDir = onVolume(setting("data-dir"), "hostPath");
   const socket = setting("socket");
   const sock = socket && onVolume(socket, "hostPath");
-  const token = setting("token-file") && onVolume(setting("token-file"), "secret");
-  if (token) {
-    const rel = path.relative(token.m.mountPath, setting("token-file"));
-    const items = token.v.secret.items;
-    if (items && !items.some((it) => it.path === rel)) err(f, `token-file ${setting("token-file")}: the Secret volume has no item at ${rel}`);
+  for (const name of ["token-file", "credentials"]) {  // files the Secret holds
+    const secret = setting(name) && onVolume(setting(name), "secret");
+    if (!secret) continue;
+    const rel = path.relative(secret.m.mountPath, setting(name));
+    const items = secret.v.secret.items;
+    if (items && !items.some((it) => it.path === rel)) err(f, `${name} ${setting(name)}: the Secret volume has no item at ${rel}`);
   }
+  // The front door: its buckets (repeated `bucket = "NAME=URL"` lines), served with keys.
+  const buckets = text.split("\n").map((l) => l.trim().match(/^bucket\s*=\s*"?([^=\s"]+)=/)).filter(Boolean).map((m) => m[1]);
+  if (buckets.length && !setting("credentials")) err(cm.file, "bucket lines without credentials (the door's keys)");
   for (const e of c.env || []) {
     if (e.name === "SHOAL_TOKEN_FILE" && e.value !== setting("token-file")) err(f, `SHOAL_TOKEN_FILE ${e.value} is not token-file ${setting("token-file")}`);
   }
@@ -424,6 +433,25 @@ function check(manifests, { runShoald = true, listing = true } = {}) {
       const v = m && podSpecOf(doc).volumes.find((x) => x.name === m.name);
       if (cacheArg !== `unix:${socket}` || !v || !v.hostPath || !sock || v.hostPath.path !== sock.v.hostPath.path) {
         err(file, `container ${jc.name}: --cache ${cacheArg} is not the node's socket on its hostPath`);
+      }
+    }
+  }
+  // Job examples reach the door by their host's IP on the node's port, naming a bucket it serves.
+  for (const { file, doc } of byKind("Job")) {
+    for (const jc of containersOf(podSpecOf(doc))) {
+      const env = jc.env || [];
+      const endpoint = env.find((e) => e.name === "AWS_ENDPOINT_URL");
+      if (!endpoint) continue;
+      const hostIp = env.find((e) => e.name === "HOST_IP");
+      if (!hostIp || !hostIp.valueFrom || !hostIp.valueFrom.fieldRef || hostIp.valueFrom.fieldRef.fieldPath !== "status.hostIP") {
+        err(file, `container ${jc.name}: no env HOST_IP from status.hostIP`);
+      }
+      const url = new URL(endpoint.value.replace("$(HOST_IP)", "10.224.0.4"));
+      if (endpoint.value.indexOf("$(HOST_IP)") < 0 || Number(url.port) !== portOf(setting("listen"))) {
+        err(file, `container ${jc.name}: AWS_ENDPOINT_URL ${endpoint.value} is not $(HOST_IP) on the node's listen port ${portOf(setting("listen"))}`);
+      }
+      for (const [, bucket] of [...(jc.args || []).join(" ").matchAll(/s3:\/\/([^/\s]+)/g)]) {
+        if (!buckets.includes(bucket)) err(file, `container ${jc.name}: s3://${bucket} is no bucket of the node's config (${buckets.join(", ") || "none"})`);
       }
     }
   }
@@ -480,6 +508,43 @@ function checkIdentity(rendered) {
   return errors;
 }
 
+// What the TLS overlay is for, on its rendered objects: shoald's --tls-cert, --tls-key and
+// --tls-ca are files of one volume mounted in its container, a certificate cert-manager's CSI
+// driver issues to each pod naming the pod's IP (the host's, under hostNetwork: what peers
+// and clients reach it at, --advertise), from an issuer; the probes use the plain metrics port.
+function checkTls(rendered) {
+  const errors = [];
+  const err = (file, what) => errors.push(`${file}: ${what}`);
+  const ds = rendered.find(isNode);
+  if (!ds) return ["deploy/daemonset.yaml: no DaemonSet with a shoald container"];
+  const spec = podSpecOf(ds.doc);
+  const c = spec.containers.find((x) => x.name === "shoald");
+  const volumes = new Set();
+  for (const flag of ["tls-cert", "tls-key", "tls-ca"]) {
+    const file = flagValue(c.args, flag);
+    const m = file && mountFor(c, file);
+    const v = m && spec.volumes.find((x) => x.name === m.name);
+    if (!file) err(ds.file, `container shoald: no --${flag}`);
+    else if (!v) err(ds.file, `container shoald: --${flag} ${file} is on no volume`);
+    else volumes.add(v);
+  }
+  for (const v of volumes) {
+    const attrs = (v.csi && v.csi.volumeAttributes) || {};
+    if (!v.csi || v.csi.driver !== "csi.cert-manager.io") err(ds.file, `volume ${v.name}: not cert-manager's CSI driver (a certificate per node)`);
+    else {
+      if (!spec.hostNetwork || !(attrs["csi.cert-manager.io/ip-sans"] || "").split(",").includes("${POD_IP}")) {
+        err(ds.file, `volume ${v.name}: the certificate does not name the pod's IP, the host's (hostNetwork), which peers check`);
+      }
+      if (!attrs["csi.cert-manager.io/issuer-name"]) err(ds.file, `volume ${v.name}: no issuer`);
+    }
+  }
+  for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+    const port = c[probe] && c[probe].httpGet && c[probe].httpGet.port;
+    if (port !== "metrics") err(ds.file, `container shoald: ${probe} on port ${port}, which speaks TLS: the probe's plain GET fails there`);
+  }
+  return errors;
+}
+
 // --- run --------------------------------------------------------------------------------------
 const manifests = loadManifests();
 const kinds = manifests.map((m) => `${m.doc.kind}/${m.doc.metadata ? m.doc.metadata.name : ""}`);
@@ -530,6 +595,11 @@ const breaks = [
   ["a schema type (a port as text)", (ms) => { nodeContainer(ms).ports[0].containerPort = "7070"; }],
   ["a required field (the Service's ports)", (ms) => { delete find(ms, "Service", "shoal-etcd").spec.ports[0].port; }],
   ["the job's socket hostPath", (ms) => { find(ms, "Job", "shoal-example-read").spec.template.spec.volumes[0].hostPath.path = "/run/shoald"; }],
+  ["the door's keys file item", (ms) => { find(ms, "DaemonSet", "shoal-node").spec.template.spec.volumes.find((v) => v.name === "secret").secret.items.pop(); }],
+  ["the door's credentials", (ms) => setConf(ms, "credentials", "/etc/shoal/door-keys")],
+  ["the door job's endpoint port", (ms) => { find(ms, "Job", "shoal-example-door").spec.template.spec.containers[0].env.find((e) => e.name === "AWS_ENDPOINT_URL").value = "http://$(HOST_IP):9070"; }],
+  ["the door job's bucket", (ms) => { setConf(ms, "bucket", "\"models=az://models\""); }],
+  ["the door job's key", (ms) => { delete find(ms, "Secret", "shoal-door-client").stringData["aws-secret-access-key"]; }],
   ["kustomization's resources", (ms) => { ms.find((m) => m.doc.kind === "Kustomization").doc.resources.pop(); }],
 ];
 const asksShoald = new Set(["a config key shoald does not know", "a config value shoald refuses"]);
@@ -538,41 +608,11 @@ for (const [what, mutate] of breaks) {
   mutate(copy);
   expectCaught(what, check(copy, { runShoald: asksShoald.has(what) }).filter((e) => !errors.includes(e)));
 }
-// The workload identity overlay: rendered, then the same checks on what it renders (with the
-// job examples, applied beside it) and its own. A render that throws is one error.
+// The overlays: each rendered, then the same checks on what it renders (with the job examples,
+// applied beside it) and its own. A render that throws is one error. Then each break of an
+// overlay must be caught: a deep copy of what was read (the overlay and deploy/ under it), one
+// change, a render error or at least one new error.
 const examples = manifests.filter((m) => m.file.startsWith("examples/")).map((m) => ({ file: `deploy/${m.file}`, doc: m.doc }));
-const overlayName = path.relative(repoDir, overlayDir);
-function checkOverlay(k, opts) {
-  let rendered;
-  try {
-    rendered = render(k);
-  } catch (e) {
-    return { errors: [e.message] };
-  }
-  const set = [...rendered, ...examples];
-  return { rendered, errors: [...check(set, { ...opts, listing: false }), ...checkIdentity(set)] };
-}
-let overlay = null;
-try {
-  overlay = readKustomization(overlayDir);
-} catch (e) {
-  failed = true;
-  console.error(`deploy_test: FAILED: ${e.message}`);
-}
-const { rendered, errors: overlayErrors } = overlay ? checkOverlay(overlay) : { errors: [] };
-if (rendered) {
-  const ids = rendered.map((m) => `${m.doc.kind}/${m.doc.metadata.name}`);
-  console.log(`deploy_test: ${overlayName} renders ${rendered.length} objects: ${ids.join(", ")}`);
-}
-if (overlay && overlayErrors.length) {
-  failed = true;
-  console.error(`deploy_test: FAILED: ${overlayName}:\n  ` + overlayErrors.join("\n  "));
-} else if (overlay) {
-  console.log(`ok: ${overlayName}: every object valid, every reference resolved, the node runs as its ServiceAccount without the account key`);
-}
-
-// Each break of the overlay must be caught: a deep copy of what was read (the overlay and
-// deploy/ under it), one change, a render error or at least one new error.
 const patchOf = (k, kind) => k.kust.patches.find((p) => p.target.kind === kind);
 const editOps = (k, kind, edit) => {
   const p = patchOf(k, kind);
@@ -585,23 +625,76 @@ const readDoc = (k, kind, name) => {
   }
   return undefined;
 };
-const overlayBreaks = [
-  ["a patch path that does not exist (env/5)", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => ({ ...o, path: o.path.replace("/env/4", "/env/5") })))],
-  ["deploy/'s env with an entry before the key's", (k) => { readDoc(k, "DaemonSet", "shoal-node").spec.template.spec.containers[0].env.unshift({ name: "TZ", value: "UTC" }); }],
-  ["a patch target that names no object", (k) => { patchOf(k, "Secret").target.name = "shoal-secret"; }],
-  ["a kustomization field not rendered here", (k) => { k.kust.commonLabels = { team: "ml" }; }],
-  ["the serviceAccountName", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.path.endsWith("/serviceAccountName") ? { ...o, value: "shoal" } : o)))],
-  ["the ServiceAccount's client-id", (k) => { delete readDoc(k, "ServiceAccount", "shoal-node").metadata.annotations["azure.workload.identity/client-id"]; }],
-  ["the overlay's namespace", (k) => { delete k.kust.namespace; }],
-  ["the workload identity pod label", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !o.path.includes("azure.workload.identity")))],
-  ["the removal of env AZURE_STORAGE_KEY", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => o.op !== "remove"))],
-  ["the removal of the Secret's azure-storage-key", (k) => { k.kust.patches = k.kust.patches.filter((p) => p.target.kind !== "Secret"); }],
-  ["AZURE_STORAGE_ACCOUNT (removed too)", (k) => editOps(k, "DaemonSet", (ops) => [...ops, { op: "remove", path: "/spec/template/spec/containers/0/env/3" }])],
+const overlays = [
+  {
+    dir: "workload-identity",
+    own: checkIdentity,
+    says: "the node runs as its ServiceAccount without the account key",
+    breaks: [
+      ["a patch path that does not exist (env/5)", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => ({ ...o, path: o.path.replace("/env/4", "/env/5") })))],
+      ["deploy/'s env with an entry before the key's", (k) => { readDoc(k, "DaemonSet", "shoal-node").spec.template.spec.containers[0].env.unshift({ name: "TZ", value: "UTC" }); }],
+      ["a patch target that names no object", (k) => { patchOf(k, "Secret").target.name = "shoal-secret"; }],
+      ["a kustomization field not rendered here", (k) => { k.kust.commonLabels = { team: "ml" }; }],
+      ["the serviceAccountName", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.path.endsWith("/serviceAccountName") ? { ...o, value: "shoal" } : o)))],
+      ["the ServiceAccount's client-id", (k) => { delete readDoc(k, "ServiceAccount", "shoal-node").metadata.annotations["azure.workload.identity/client-id"]; }],
+      ["the overlay's namespace", (k) => { delete k.kust.namespace; }],
+      ["the workload identity pod label", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !o.path.includes("azure.workload.identity")))],
+      ["the removal of env AZURE_STORAGE_KEY", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => o.op !== "remove"))],
+      ["the removal of the Secret's azure-storage-key", (k) => { k.kust.patches = k.kust.patches.filter((p) => p.target.kind !== "Secret"); }],
+      ["AZURE_STORAGE_ACCOUNT (removed too)", (k) => editOps(k, "DaemonSet", (ops) => [...ops, { op: "remove", path: "/spec/template/spec/containers/0/env/3" }])],
+    ],
+  },
+  {
+    dir: "tls",
+    own: checkTls,
+    says: "each node serves and calls over TLS with a certificate naming its host's IP, probed on the plain port",
+    breaks: [
+      ["the --tls-ca flag", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !String(o.value).startsWith("--tls-ca")))],
+      ["the certificate's mount path", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.mountPath ? { ...o, value: { ...o.value, mountPath: "/etc/tls" } } : o)))],
+      ["the certificate's IP", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.csi ? { ...o, value: { ...o.value, csi: { ...o.value.csi, volumeAttributes: { ...o.value.csi.volumeAttributes, "csi.cert-manager.io/ip-sans": "10.0.0.1" } } } } : o)))],
+      ["a probe left on the TLS port", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !o.path.includes("readinessProbe")))],
+      ["a probe on a port the pod does not have", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.path.includes("livenessProbe") ? { ...o, value: "metric" } : o)))],
+      ["a patch on a container that moved", (k) => { readDoc(k, "DaemonSet", "shoal-node").spec.template.spec.containers.unshift({ name: "sidecar", image: "shoal" }); }],
+    ],
+  },
 ];
-for (const [what, mutate] of overlay ? overlayBreaks : []) {
-  const copy = structuredClone(overlay);
-  mutate(copy);
-  expectCaught(`${what} in ${overlayName}`, checkOverlay(copy, { runShoald: false }).errors.filter((e) => !overlayErrors.includes(e)));
+for (const o of overlays) {
+  const dir = path.join(overlaysDir, o.dir);
+  const name = path.relative(repoDir, dir);
+  const checkOverlay = (k, opts) => {
+    let rendered;
+    try {
+      rendered = render(k);
+    } catch (e) {
+      return { errors: [e.message] };
+    }
+    const set = [...rendered, ...examples];
+    return { rendered, errors: [...check(set, { ...opts, listing: false }), ...o.own(set)] };
+  };
+  let overlay = null;
+  try {
+    overlay = readKustomization(dir);
+  } catch (e) {
+    failed = true;
+    console.error(`deploy_test: FAILED: ${e.message}`);
+    continue;
+  }
+  const { rendered, errors: overlayErrors } = checkOverlay(overlay);
+  if (rendered) {
+    const ids = rendered.map((m) => `${m.doc.kind}/${m.doc.metadata.name}`);
+    console.log(`deploy_test: ${name} renders ${rendered.length} objects: ${ids.join(", ")}`);
+  }
+  if (overlayErrors.length) {
+    failed = true;
+    console.error(`deploy_test: FAILED: ${name}:\n  ` + overlayErrors.join("\n  "));
+  } else {
+    console.log(`ok: ${name}: every object valid, every reference resolved, ${o.says}`);
+  }
+  for (const [what, mutate] of o.breaks) {
+    const copy = structuredClone(overlay);
+    mutate(copy);
+    expectCaught(`${what} in ${name}`, checkOverlay(copy, { runShoald: false }).errors.filter((e) => !overlayErrors.includes(e)));
+  }
 }
 if (failed) process.exit(1);
 console.log("deploy_test: PASSED");
