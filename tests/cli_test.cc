@@ -95,6 +95,25 @@ TEST_P(CliTest, StdinToObjectAndObjectToStdout) {
   EXPECT_TRUE(cat.out == data.substr(100, 50));
 }
 
+// `cat --offset/--length` reaching past the end is clamped to the object, as an HTTP range is,
+// on every store: the bytes that are there, and nothing (exit 0) from the end on.
+TEST_P(CliTest, CatPastTheEndGivesTheBytesThereOnEveryStore) {
+  const std::string data = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";  // 50 bytes
+  ASSERT_EQ(RunShoal({"cp", "-", Base() + "/fifty"}, data).exit_code, 0);
+  struct Case {
+    std::string offset, length, want;
+  };
+  for (const Case& c : {Case{"40", "100", data.substr(40)}, Case{"0", "51", data}, Case{"49", "", data.substr(49)},
+                        Case{"50", "", ""}, Case{"50", "10", ""}, Case{"1000", "1", ""}, Case{"10", "0", ""}}) {
+    std::vector<std::string> args = {"cat", "--offset", c.offset};
+    if (!c.length.empty()) args.insert(args.end(), {"--length", c.length});
+    args.push_back(Base() + "/fifty");
+    auto cat = RunShoal(args);
+    EXPECT_EQ(cat.exit_code, 0) << "--offset " << c.offset << " --length " << c.length << ": " << cat.err;
+    EXPECT_EQ(cat.out, c.want) << "--offset " << c.offset << " --length " << c.length;
+  }
+}
+
 TEST_P(CliTest, RecursiveCopyOfATreeOfMixedSizesComesBackIdentical) {
   std::string tree = tmp_.path() + "/tree";
   std::map<std::string, std::string> files = {

@@ -544,8 +544,8 @@ struct CatOptions {
           return ParseU64(text).ok() ? std::string() : "wants a number of bytes, 0 or more, got '" + text + "'";
         },
         "BYTES");
-    cmd->add_option("--offset", offset, "First byte to write (default 0)")->check(bytes);
-    cmd->add_option("--length", length, "Bytes to write (default: to the end)")->check(bytes);
+    cmd->add_option("--offset", offset, "First byte to write (default 0; past the end: nothing)")->check(bytes);
+    cmd->add_option("--length", length, "Bytes to write at most (default: to the end)")->check(bytes);
     AddTransferFlags(cmd, common);
     AddCacheFlags(cmd, common);
   }
@@ -557,9 +557,14 @@ Status Cat(const CatOptions& o, const client::CacheConfig& cache) {
   SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, loc.store->Head(loc.url.key));
   auto sink = [](const char* d, size_t n) { return WriteFd(STDOUT_FILENO, d, n); };
   if (o.offset == 0 && o.length < 0) return DownloadStream(*loc.store, info, sink, topts);
+  // Clamped to the object, as an HTTP range is, whatever the store: the bytes that are there,
+  // nothing from the end on (no request then, so no store answers a range past the end its
+  // own way).
   ReadOptions ro;
-  ro.offset = o.offset;
-  if (o.length >= 0) ro.length = static_cast<uint64_t>(o.length);
+  ro.offset = std::min(o.offset, info.size);
+  ro.length = info.size - ro.offset;
+  if (o.length >= 0) ro.length = std::min(ro.length, static_cast<uint64_t>(o.length));
+  if (ro.length == 0) return Status::Ok();
   ro.if_match = info.etag;
   return loc.store->Get(loc.url.key, ro, sink);
 }
