@@ -47,7 +47,8 @@ Result<Routing> FetchRouting(http::Client* client, const CacheConfig& config) {
     return http::StatusFromResponse(resp, "GET " + std::string(proto::kClusterViewPath) + " at " + config.endpoint, http::NodeErrors());
   }
   SHOAL_ASSIGN_OR_RETURN(auto view, cluster::View::Decode(resp.body));
-  return Routing{view, std::strtoull(resp.Header(proto::kChunkSizeHeader).c_str(), nullptr, 10)};
+  SHOAL_ASSIGN_OR_RETURN(uint64_t chunk_size, resp.NumberHeader(proto::kChunkSizeHeader));
+  return Routing{view, chunk_size};
 }
 
 class CacheStore final : public ObjectStore {
@@ -85,8 +86,8 @@ class CacheStore final : public ObjectStore {
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
                                              &resp, "HEAD " + Name(key), http::NodeErrors())));
-    ObjectInfo info{key, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
-                    Unquote(resp.Header("etag")), 0};
+    SHOAL_ASSIGN_OR_RETURN(uint64_t size, resp.NumberHeader(proto::kSizeHeader));
+    ObjectInfo info{key, size, Unquote(resp.Header("etag")), 0};
     auto meta = proto::MetaOfAnswer(resp);  // the node answers what the store can hold
     if (meta.ok()) info.meta = std::make_shared<const ObjectMeta>(std::move(meta).value());
     return info;
@@ -160,7 +161,7 @@ class CacheStore final : public ObjectStore {
   }
 
   void SawEpoch(const http::Response& resp) {
-    uint64_t epoch = std::strtoull(resp.Header(proto::kEpochHeader).c_str(), nullptr, 10);
+    uint64_t epoch = resp.NumberHeader(proto::kEpochHeader).value_or(0);  // none said: nothing learned
     std::lock_guard<std::mutex> lock(view_mu_);
     newest_epoch_ = std::max(newest_epoch_, epoch);
   }
@@ -176,7 +177,8 @@ class CacheStore final : public ObjectStore {
                                              &head, "HEAD " + Name(key), http::NodeErrors())));
     if (head.Header(proto::kStateHeader) != proto::kStateDurable) return Status::Ok();
     *routed = true;
-    ObjectInfo info{key, std::strtoull(head.Header(proto::kSizeHeader).c_str(), nullptr, 10), Unquote(head.Header("etag")), 0};
+    SHOAL_ASSIGN_OR_RETURN(uint64_t size, head.NumberHeader(proto::kSizeHeader));
+    ObjectInfo info{key, size, Unquote(head.Header("etag")), 0};
     if (!opts.if_match.empty() && opts.if_match != info.etag) {
       return Status::PreconditionFailed(Name(key) + " changed (ETag " + info.etag + ", wanted " + opts.if_match + ")");
     }
@@ -382,8 +384,8 @@ Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) 
 Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url) {
   SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "HEAD", ObjectTarget(url)));
   CachedObject o;
-  o.info = ObjectInfo{url, std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
-                      Unquote(resp.Header("etag")), 0};
+  SHOAL_ASSIGN_OR_RETURN(uint64_t size, resp.NumberHeader(proto::kSizeHeader));
+  o.info = ObjectInfo{url, size, Unquote(resp.Header("etag")), 0};
   o.state = resp.Header(proto::kStateHeader);
   o.written_as = resp.Header(proto::kWrittenAsHeader);
   return o;

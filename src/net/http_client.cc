@@ -117,6 +117,17 @@ void Canceller::Unregister(int fd) {
   std::erase(fds_, fd);
 }
 
+Result<uint64_t> Response::NumberHeader(std::string_view name) const {
+  std::string text = Header(name);
+  auto n = ParseU64(text);
+  if (!n.ok()) {
+    return Status::IOError("the answer's " + std::string(name) + " header is " +
+                           (text.empty() ? std::string("missing") : "'" + text.substr(0, 64) + "'") +
+                           ", not a number of bytes or a count");
+  }
+  return n;
+}
+
 Client::Client(int max_per_server) : max_per_server_(max_per_server) {
   GlobalInit();
   if (const char* ca = EnvValue(kCaFileVariable)) ca_file_ = ca;
@@ -411,7 +422,8 @@ Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::Request
         }
         std::string cr = resp.Header("content-range");  // "bytes START-END/SIZE"
         if (resp.status == 206 && StartsWith(cr, "bytes ") &&
-            std::strtoull(cr.c_str() + 6, nullptr, 10) != offset) {
+            ParseU64(std::string_view(cr).substr(6, cr.find('-') == std::string::npos ? 0 : cr.find('-') - 6))
+                    .value_or(UINT64_MAX) != offset) {
           return Status::IOError(what + ": asked for bytes from " + std::to_string(offset) +
                                  ", the store answered " + cr);
         }

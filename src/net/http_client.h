@@ -73,6 +73,10 @@ struct Response {
     auto it = headers.find(ToLower(name));
     return it == headers.end() ? std::string() : it->second;
   }
+  // Header `name` as a whole decimal number (ParseU64: digits only, no overflow): kIOError
+  // naming the header and its text when it is missing or anything else. A number another
+  // program sends is never taken on trust (a strtoull would read "12x" as 12 and "x" as 0).
+  Result<uint64_t> NumberHeader(std::string_view name) const;
 };
 
 // A pool of keep-alive connections (libcurl easy handles), kept per server (scheme, host and

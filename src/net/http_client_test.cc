@@ -50,6 +50,24 @@ TEST(RetryAfter, GarbageIsAbsent) {
   }
 }
 
+// A number in an answer's header is taken only when it is all digits and fits: "12x" was 12,
+// "x" was 0, and a size of 0 taken from a lying or broken server reads as an empty object.
+TEST(NumberHeader, OnlyWholeDecimalNumbersAreTaken) {
+  Response r;
+  r.headers = {{"content-length", "1048576"}, {"x-shoal-size", "12x"}, {"x-shoal-epoch", "-3"},
+               {"x-big", "18446744073709551616"}, {"x-space", " 7"}};
+  ASSERT_TRUE(r.NumberHeader("Content-Length").ok());
+  EXPECT_EQ(*r.NumberHeader("Content-Length"), 1048576u);
+  for (const char* name : {"x-shoal-size", "x-shoal-epoch", "x-big", "x-space", "x-absent"}) {
+    auto n = r.NumberHeader(name);
+    ASSERT_FALSE(n.ok()) << name;
+    EXPECT_EQ(n.status().code(), Code::kIOError) << name;
+    EXPECT_NE(n.status().message().find(name), std::string::npos) << n.status().ToString();
+  }
+  EXPECT_NE(r.NumberHeader("x-absent").status().message().find("missing"), std::string::npos);
+  EXPECT_EQ(r.NumberHeader("x-absent").value_or(9), 9u);
+}
+
 TEST(StatusFromResponse, MapsStatusesByWhatTheCallerDoesNext) {
   auto code = [](long status) {
     Response r;

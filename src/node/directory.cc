@@ -222,8 +222,10 @@ Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std:
   if (resp.status != 200) {
     return Status::Unavailable("node " + home.member.id + " answered " + std::to_string(resp.status));
   }
-  ObjectInfo info{"", std::strtoull(resp.Header(proto::kSizeHeader).c_str(), nullptr, 10),
-                  Unquote(resp.Header("etag")), static_cast<std::time_t>(std::strtoll(resp.Header(proto::kModifiedHeader).c_str(), nullptr, 10))};
+  auto size = resp.NumberHeader(proto::kSizeHeader);
+  if (!size.ok()) return size.status().WithContext("node " + home.member.id + " answering for " + url);
+  ObjectInfo info{"", *size, Unquote(resp.Header("etag")),
+                  static_cast<std::time_t>(resp.NumberHeader(proto::kModifiedHeader).value_or(0))};
   auto meta = proto::MetaOfAnswer(resp);
   if (meta.ok()) info.meta = std::make_shared<const ObjectMeta>(std::move(meta).value());
   if (IsLocalVersion(info.etag)) {

@@ -104,7 +104,9 @@ Status ReadPath::GetChunk(const std::string& endpoint, const std::string& url, c
     return fill->Append(d, n) ? Status::Ok() : Status::Corruption("node at " + endpoint + " sent more than asked");
   };
   Status st = cluster_->Send(req, resp, &sink);
-  if (st.ok()) cluster_->SawEpoch(std::strtoull(resp->Header(proto::kEpochHeader).c_str(), nullptr, 10));
+  if (st.ok()) {
+    if (auto epoch = resp->NumberHeader(proto::kEpochHeader); epoch.ok()) cluster_->SawEpoch(*epoch);  // else none said
+  }
   return st;
 }
 

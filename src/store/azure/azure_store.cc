@@ -142,7 +142,9 @@ class AzureStore final : public ObjectStore {
     std::map<std::string, uint64_t> blocks;
     for (pugi::xml_node n : doc.child("BlockList").child("UncommittedBlocks").children("Block")) {
       auto name = Base64Decode(n.child_value("Name"));
-      if (name.ok()) blocks[*name] = std::strtoull(n.child_value("Size"), nullptr, 10);
+      auto size = ParseU64(n.child_value("Size"));
+      if (!size.ok()) return Status::IOError(what + ": a block's Size is '" + n.child_value("Size") + "', not a number");
+      if (name.ok()) blocks[*name] = *size;
     }
     return blocks;
   }
@@ -201,7 +203,9 @@ class AzureStore final : public ObjectStore {
     req.method = "HEAD";
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("HEAD", key, {}, req, &resp, "Get Blob Properties " + Url(key)));
-    ObjectInfo info = InfoFrom(key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10), resp);
+    auto size = resp.NumberHeader("content-length");
+    if (!size.ok()) return size.status().WithContext("Get Blob Properties " + Url(key));
+    ObjectInfo info = InfoFrom(key, *size, resp);
     info.meta = MetaFromHeaders(resp, "x-ms-meta-");
     return info;
   }
@@ -225,9 +229,13 @@ class AzureStore final : public ObjectStore {
     for (pugi::xml_node n : root.child("Blobs").children()) {
       if (std::string_view(n.name()) == "Blob") {
         pugi::xml_node p = n.child("Properties");
-        page.objects.push_back(ObjectInfo{
-            n.child_value("Name"), std::strtoull(p.child_value("Content-Length"), nullptr, 10),
-            Unquote(p.child_value("Etag")), ParseHttpTime(p.child_value("Last-Modified"))});
+        auto size = ParseU64(p.child_value("Content-Length"));
+        if (!size.ok()) {
+          return Status::IOError("List Blobs " + Describe() + ": blob " + n.child_value("Name") + "'s Content-Length is '" +
+                                 p.child_value("Content-Length") + "', not a number");
+        }
+        page.objects.push_back(ObjectInfo{n.child_value("Name"), *size, Unquote(p.child_value("Etag")),
+                                          ParseHttpTime(p.child_value("Last-Modified"))});
       } else if (std::string_view(n.name()) == "BlobPrefix") {
         page.prefixes.push_back(n.child_value("Name"));
       }

@@ -118,8 +118,9 @@ class S3Store final : public ObjectStore {
     http::Request req;
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Call("HEAD", key, {}, req, &resp, "HeadObject " + Url(key)));
-    return ObjectInfo{key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10),
-                      Unquote(resp.Header("etag")), ParseHttpTime(resp.Header("last-modified")),
+    auto size = resp.NumberHeader("content-length");
+    if (!size.ok()) return size.status().WithContext("HeadObject " + Url(key));
+    return ObjectInfo{key, *size, Unquote(resp.Header("etag")), ParseHttpTime(resp.Header("last-modified")),
                       MetaFromHeaders(resp, "x-amz-meta-")};
   }
 
@@ -139,9 +140,12 @@ class S3Store final : public ObjectStore {
     pugi::xml_node root = doc.child("ListBucketResult");
     ListPage page;
     for (pugi::xml_node n : root.children("Contents")) {
-      page.objects.push_back(ObjectInfo{n.child_value("Key"),
-                                        std::strtoull(n.child_value("Size"), nullptr, 10),
-                                        Unquote(n.child_value("ETag")),
+      auto size = ParseU64(n.child_value("Size"));
+      if (!size.ok()) {
+        return Status::IOError("ListObjectsV2 of " + bucket_ + ": " + n.child_value("Key") + "'s Size is '" +
+                               n.child_value("Size") + "', not a number");
+      }
+      page.objects.push_back(ObjectInfo{n.child_value("Key"), *size, Unquote(n.child_value("ETag")),
                                         ParseHttpTime(n.child_value("LastModified"))});
     }
     for (pugi::xml_node n : root.children("CommonPrefixes")) page.prefixes.push_back(n.child_value("Prefix"));
@@ -287,10 +291,11 @@ Result<uint32_t> S3Upload::FindStoredParts() {
     }
     pugi::xml_node root = doc.child("ListPartsResult");
     for (pugi::xml_node n : root.children("Part")) {
-      uint64_t number = std::strtoull(n.child_value("PartNumber"), nullptr, 10);
-      if (number == 0 || number > 10000) continue;
-      found[static_cast<uint32_t>(number - 1)] =
-          StoredPart{std::strtoull(n.child_value("Size"), nullptr, 10), n.child_value("ETag")};
+      auto number = ParseU64(n.child_value("PartNumber"));
+      auto size = ParseU64(n.child_value("Size"));
+      if (!number.ok() || !size.ok()) return Status::IOError(what + ": a part's PartNumber or Size is not a number");
+      if (*number == 0 || *number > 10000) continue;
+      found[static_cast<uint32_t>(*number - 1)] = StoredPart{*size, n.child_value("ETag")};
     }
     if (std::string_view(root.child_value("IsTruncated")) != "true") break;
     std::string next = root.child_value("NextPartNumberMarker");
