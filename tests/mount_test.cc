@@ -261,7 +261,8 @@ TEST_F(MountTest, HostsWithoutStoreCredentialsListCopyAndMountThroughTheNode) {
 
 // zipfile, np.savez and tarfile (its first header patched after the end was written) write
 // through a mount and through the binding as they write to local disk, seeking back to fill in
-// headers; a file appended to ("ab"), moved in and truncated too. Each object, read back
+// headers; a file appended to ("ab"), moved in and truncated too, and one written past a seek
+// beyond its end (the hole reads as zeros). Each object, read back
 // through the mount and the binding, and in the store after flush, equals the local file.
 TEST_F(MountTest, FilesWrittenAsLibrariesWriteThemEqualTheLocalOnes) {
   Mount a;
@@ -274,13 +275,14 @@ TEST_F(MountTest, FilesWrittenAsLibrariesWriteThemEqualTheLocalOnes) {
   ASSERT_EQ(mounted.exit_code, 0) << mounted.err << a.Log();
   auto bound = PythonScript("lib_io.py", {"write", Url("libs/b/"), local_b}, node_.Endpoint());
   ASSERT_EQ(bound.exit_code, 0) << bound.err;
-  const std::vector<std::string> names = {"x.zip", "x.npz", "x.tar", "y.bin"};
+  const std::vector<std::string> names = {"x.zip", "x.npz", "x.tar", "y.bin", "z.bin"};
   std::map<std::string, std::string> local;
   for (const auto& n : names) {
     local[n] = testing::FileSha256(local_m + "/" + n);
     ASSERT_EQ(testing::FileSha256(local_b + "/" + n), local[n]) << n << " differs between two local writes";
   }
   EXPECT_EQ(fs::file_size(local_m + "/y.bin"), 7000u);
+  EXPECT_EQ(fs::file_size(local_m + "/z.bin"), (1u << 20) + 3 + 4);
   for (const auto& target : {a.path() + "/m", Url("libs/m/"), Url("libs/b/"), a.path() + "/b"}) {
     auto sums = PythonScript("lib_io.py", {"sums", target}, node_.Endpoint());
     ASSERT_EQ(sums.exit_code, 0) << target << ": " << sums.err;

@@ -3,7 +3,8 @@ write through `shoal mount` or the binding the way they write to disk, seeking b
 headers; the same calls write the same files to a local directory to compare with.
 
   lib_io.py write TARGET LOCAL   x.zip, x.npz and x.tar (its first header patched afterwards),
-                                 then y.bin written, appended to ("ab") and truncated, into
+                                 then y.bin written, appended to ("ab") and truncated, and z.bin
+                                 written past a seek beyond its end (a hole), into
                                  TARGET (a directory in a mount, or a URL prefix: the binding,
                                  node from $SHOAL_CACHE) and into the directory LOCAL
   lib_io.py sums TARGET          "name sha256" of each, read back through TARGET
@@ -17,7 +18,7 @@ import zipfile
 
 import numpy
 
-NAMES = ["x.zip", "x.npz", "x.tar", "y.bin"]
+NAMES = ["x.zip", "x.npz", "x.tar", "y.bin", "z.bin"]
 
 
 def is_url(target):
@@ -81,6 +82,10 @@ def write_all(place):
         f.seek(100)
         f.write(b"c" * 10)  # appends go to the end whatever the position
         f.truncate(7000)
+    with place.open("z.bin", "wb") as f:
+        f.write(b"head" * 10)
+        f.seek((1 << 20) + 3)  # past the end: the bytes between read as zeros
+        f.write(b"tail")
 
 
 def sums(place):
