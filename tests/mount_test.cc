@@ -461,15 +461,6 @@ TEST_F(MountTest, AWarmReadThroughAFreshMountCostsTheStoreNothing) {
   EXPECT_EQ(second->requests, 0u) << "the warm read asked the store; node log:\n" << node.Log();
 }
 
-// A line of /proc/PID/status ("VmRSS", "VmHWM"), in KiB.
-long ProcStatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field + ":", 0) == 0) return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
-  }
-  return -1;
-}
-
 // A prefix of 100,000 keys (the store's) and 3 writes not yet uploaded (the store refuses
 // uploads), listed through the node (`shoal ls --cache`, page by page) and through a mount's
 // readdir: the store's own keys plus the 3, once each, in order; the node's peak RSS over the
@@ -513,10 +504,10 @@ TEST_F(MountTest, AHundredThousandKeyPrefixListsThroughTheNodeInBoundedMemory) {
   std::sort(expected.begin(), expected.end());
 
   const pid_t pid = node_.Pid();
-  std::ofstream(std::string("/proc/") + std::to_string(pid) + "/clear_refs") << "5";  // VmHWM = VmRSS
-  const long before = ProcStatusKib(pid, "VmRSS");
+  ASSERT_TRUE(testing::ResetPeakRss(pid));
+  const long before = testing::ProcStatusKib(pid, "VmRSS");
   auto listed = Shoal({"ls", "--cache", node_.Endpoint(), Url("big/")});
-  const long peak = ProcStatusKib(pid, "VmHWM");
+  const long peak = testing::ProcStatusKib(pid, "VmHWM");
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(keys_of(listed.out), expected) << "the node's listing is the store's plus the pending writes, in order";
   std::printf("listed through the node in %.1f s; its RSS %ld KiB before, peak %ld KiB during it\n", secs(), before,

@@ -641,6 +641,8 @@ TEST_F(WriteBackTest, AHundredThousandDurableWritesLeaveTheJournalAsItWas) {
       << node.Log();
   ASSERT_EQ(JournalFiles(node), 0u);
   ASSERT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
+  ASSERT_TRUE(testing::ResetPeakRss(node.Pid()));
+  const long rss_before = testing::ProcStatusKib(node.Pid(), "VmRSS");
   std::atomic<int> failed{0};
   std::string first_error;
   std::mutex error_mu;
@@ -672,6 +674,11 @@ TEST_F(WriteBackTest, AHundredThousandDurableWritesLeaveTheJournalAsItWas) {
   EXPECT_EQ(JournalFiles(node), 0u);
   EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_journal_records"), 0u);
   EXPECT_LE(NodeMetric(node.Endpoint(), "shoal_memory_aliases"), 65536u);
+  const long rss_peak = testing::ProcStatusKib(node.Pid(), "VmHWM"), rss_after = testing::ProcStatusKib(node.Pid(), "VmRSS");
+  // Printed, not bounded yet: on 2026-12-06, 14,844 KiB before, 239,600 KiB at the peak and
+  // still after every write was durable (what holds it is not yet known: docs/reliability.md).
+  std::printf("node RSS over 100,000 writes: %ld KiB before, peak %ld KiB, %ld KiB after\n", rss_before, rss_peak,
+              rss_after);
   std::ifstream last(store.path() + "/w7/12499");
   std::string text((std::istreambuf_iterator<char>(last)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "object 7/12499");

@@ -50,6 +50,12 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::string& input = "",
                          std::chrono::seconds timeout = std::chrono::seconds(600));
 
+// Memory of a running process from /proc/PID/status, in KiB ("VmRSS", "VmHWM": its peak);
+// -1 when it cannot be read. ResetPeakRss makes VmHWM the current VmRSS (/proc/PID/clear_refs),
+// so a peak read afterwards is the peak of what came since.
+long ProcStatusKib(pid_t pid, const std::string& field);
+bool ResetPeakRss(pid_t pid);
+
 // A port on 127.0.0.1 that was free a moment ago, below the ephemeral range (so the client
 // sockets a test opens do not take it before its server binds it).
 int FreePort();
