@@ -12,7 +12,8 @@
 //    sit on the right volumes; the preStop drain uses the config's socket and ends within
 //    terminationGracePeriodSeconds; job examples mount the DaemonSet's socket directory, or
 //    reach the front door at $(HOST_IP) on the listen port naming a bucket the config serves;
-//    the etcd URLs name members of the etcd StatefulSet;
+//    job examples name further nodes (--cache SOCKET,NAME.NAMESPACE.svc:PORT) by a Service over
+//    the node's pods on its listen port; the etcd URLs name members of the etcd StatefulSet;
 //  - shoald accepts the config file with the DaemonSet's flags (shoald --check-config).
 // The overlays of deploy-overlays/ are rendered as `kubectl apply -k` renders them: deploy/'s
 // kustomization, then the overlay's resources, its JSON patches (RFC 6902 add, remove, replace
@@ -24,8 +25,8 @@
 //    azure.workload.identity/client-id, and carry the label azure.workload.identity/use: "true";
 //    AZURE_STORAGE_ACCOUNT stays; no env AZURE_STORAGE_KEY, no Secret key azure-storage-key;
 //  - tls: --tls-cert, --tls-key and --tls-ca are files of a cert-manager CSI volume issuing each
-//    pod a certificate that names its IP (the host's, under hostNetwork); probes on the plain
-//    metrics port.
+//    pod a certificate that names its IP (the host's, under hostNetwork) and the DNS name of each
+//    Service over the nodes' listen port; probes on the plain metrics port.
 // Then it breaks each kind of reference on purpose (a selector, a key, a port, the config, the
 // door's job, the overlays' patches, ServiceAccount, namespace and certificate) and checks that
 // every break is caught, so the checks cannot pass vacuously.
@@ -424,15 +425,33 @@ function check(manifests, { runShoald = true, listing = true } = {}) {
     const service = named("Service", svc);
     if (service && !service.doc.spec.ports.some((p) => p.port === Number(u.port))) err(cm.file, `etcd ${url}: Service ${svc} has no port ${u.port}`);
   }
-  // Job examples reach the node through the DaemonSet's socket directory.
+  // Job examples reach the node through the DaemonSet's socket directory; the nodes they name
+  // after it (--cache A,B) are Services over the node's pods, on the node's listen port.
   for (const { file, doc } of byKind("Job")) {
     for (const jc of containersOf(podSpecOf(doc))) {
-      const cacheArg = (jc.args || [])[(jc.args || []).indexOf("--cache") + 1];
-      if (!(jc.args || []).includes("--cache") || !cacheArg.startsWith("unix:")) continue;
-      const m = mountFor(jc, cacheArg.slice(5));
-      const v = m && podSpecOf(doc).volumes.find((x) => x.name === m.name);
-      if (cacheArg !== `unix:${socket}` || !v || !v.hostPath || !sock || v.hostPath.path !== sock.v.hostPath.path) {
-        err(file, `container ${jc.name}: --cache ${cacheArg} is not the node's socket on its hostPath`);
+      if (!(jc.args || []).includes("--cache")) continue;
+      const [first, ...others] = jc.args[jc.args.indexOf("--cache") + 1].split(",");
+      if (first.startsWith("unix:")) {
+        const m = mountFor(jc, first.slice(5));
+        const v = m && podSpecOf(doc).volumes.find((x) => x.name === m.name);
+        if (first !== `unix:${socket}` || !v || !v.hostPath || !sock || v.hostPath.path !== sock.v.hostPath.path) {
+          err(file, `container ${jc.name}: --cache ${first} is not the node's socket on its hostPath`);
+        }
+      }
+      for (const other of others) {
+        const [host, port] = other.replace(/^https?:\/\//, "").split(":");
+        const [name, ns, svcWord] = host.split(".");
+        const svc = named("Service", name);
+        const nodePod = svc && workloads.find((w) => isNode(w) && matches(svc.doc.spec.selector, w.doc.spec.template.metadata.labels));
+        const sp = svc && svc.doc.spec.ports.find((p) => p.port === Number(port));
+        const target = sp && (sp.targetPort === undefined ? sp.port : sp.targetPort);
+        const nodePort = nodePod && containersOf(podSpecOf(nodePod.doc)).flatMap((c) => c.ports || []).find((cp) => cp.name === target || cp.containerPort === target);
+        const kust = manifests.find((m) => m.doc.kind === "Kustomization");
+        const svcNs = svc && (svc.doc.metadata.namespace || (kust && kust.doc.namespace));
+        if (svcWord !== "svc" || ns !== svcNs || !nodePod || !nodePort ||
+            nodePort.containerPort !== portOf(setting("listen"))) {
+          err(file, `container ${jc.name}: --cache ${other} is not NAME.NAMESPACE.svc:PORT of a Service over the node's pods on its listen port`);
+        }
       }
     }
   }
@@ -536,6 +555,14 @@ function checkTls(rendered) {
         err(ds.file, `volume ${v.name}: the certificate does not name the pod's IP, the host's (hostNetwork), which peers check`);
       }
       if (!attrs["csi.cert-manager.io/issuer-name"]) err(ds.file, `volume ${v.name}: no issuer`);
+      // A Service over the nodes' listen port is reached by its name: the certificate names it.
+      const names = (attrs["csi.cert-manager.io/dns-names"] || "").split(",");
+      const listen = c.ports.find((p) => p.name === "shoal");
+      for (const svc of rendered.filter((m) => m.doc.kind === "Service" && matches(m.doc.spec.selector, ds.doc.spec.template.metadata.labels))) {
+        if (!svc.doc.spec.ports.some((p) => p.targetPort === "shoal" || (listen && p.targetPort === listen.containerPort))) continue;
+        const dns = `${svc.doc.metadata.name}.${svc.doc.metadata.namespace}.svc`;
+        if (!names.includes(dns)) err(ds.file, `volume ${v.name}: the certificate does not name ${dns}, the Service clients reach any node by`);
+      }
     }
   }
   for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
@@ -595,6 +622,8 @@ const breaks = [
   ["a schema type (a port as text)", (ms) => { nodeContainer(ms).ports[0].containerPort = "7070"; }],
   ["a required field (the Service's ports)", (ms) => { delete find(ms, "Service", "shoal-etcd").spec.ports[0].port; }],
   ["the job's socket hostPath", (ms) => { find(ms, "Job", "shoal-example-read").spec.template.spec.volumes[0].hostPath.path = "/run/shoald"; }],
+  ["the job's second node's port", (ms) => { const a = find(ms, "Job", "shoal-example-read").spec.template.spec.containers[0].args; a[a.indexOf("--cache") + 1] = a[a.indexOf("--cache") + 1].replace(":7070", ":9070"); }],
+  ["the nodes' Service's selector", (ms) => { find(ms, "Service", "shoal-nodes").spec.selector["app.kubernetes.io/component"] = "etcd"; }],
   ["the door's keys file item", (ms) => { find(ms, "DaemonSet", "shoal-node").spec.template.spec.volumes.find((v) => v.name === "secret").secret.items.pop(); }],
   ["the door's credentials", (ms) => setConf(ms, "credentials", "/etc/shoal/door-keys")],
   ["the door job's endpoint port", (ms) => { find(ms, "Job", "shoal-example-door").spec.template.spec.containers[0].env.find((e) => e.name === "AWS_ENDPOINT_URL").value = "http://$(HOST_IP):9070"; }],
@@ -651,6 +680,7 @@ const overlays = [
     breaks: [
       ["the --tls-ca flag", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !String(o.value).startsWith("--tls-ca")))],
       ["the certificate's mount path", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.mountPath ? { ...o, value: { ...o.value, mountPath: "/etc/tls" } } : o)))],
+      ["the certificate's DNS name", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.csi ? { ...o, value: { ...o.value, csi: { ...o.value.csi, volumeAttributes: { ...o.value.csi.volumeAttributes, "csi.cert-manager.io/dns-names": "shoal-nodes" } } } } : o)))],
       ["the certificate's IP", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.csi ? { ...o, value: { ...o.value, csi: { ...o.value.csi, volumeAttributes: { ...o.value.csi.volumeAttributes, "csi.cert-manager.io/ip-sans": "10.0.0.1" } } } } : o)))],
       ["a probe left on the TLS port", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !o.path.includes("readinessProbe")))],
       ["a probe on a port the pod does not have", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.path.includes("livenessProbe") ? { ...o, value: "metric" } : o)))],

@@ -595,7 +595,7 @@ TEST_F(WriteBackTest, MetadataOfAWriteIsUploadedWithItAfterAKillNineAndTheSdkRea
     // The client library's store over the node heads the same.
     auto url = ObjectUrl::Parse(c.url);
     ASSERT_TRUE(url.ok());
-    auto head = client::NewCacheStore(client::CacheConfig{node.Endpoint(), ""}, *url)->Head(url->key);
+    auto head = client::NewCacheStore(client::CacheConfig{node.Endpoint(), "", nullptr}, *url)->Head(url->key);
     ASSERT_TRUE(head.ok()) << head.status().ToString();
     ASSERT_NE(head->meta, nullptr);
     EXPECT_EQ(*head->meta, expected(c)) << c.url << " through the client library";

@@ -484,7 +484,9 @@ void AddCacheFlags(CLI::App* cmd, Common& common) {
                   "--socket; that node then fetches every chunk for this host and passes it on to "
                   "other nodes) (default: $SHOAL_CACHE): reads are served "
                   "from its cache; cp FILE URL is acknowledged once on the node's disk and "
-                  "uploaded in the background (see shoal flush)");
+                  "uploaded in the background (see shoal flush). Several nodes, comma-separated "
+                  "(unix:/run/shoal/shoal.sock,10.0.0.7:7070): the first is used, the next while the "
+                  "first cannot be reached (restarting, or gone); status asks the first alone");
   cmd->add_option("--token-file", common.token_file,
                   "File with the cache node's token: the cluster's, or a scoped ID:SECRET "
                   "(default: $SHOAL_TOKEN_FILE)");

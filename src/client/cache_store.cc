@@ -29,22 +29,38 @@ http::Request NodeHttp(const CacheConfig& config, std::string_view method, std::
 // The target of object `url`: /v1/object?url=URL.
 std::string ObjectTarget(std::string_view url) { return proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}); }
 
+// Runs `send(node)` for the node current now and, while a node cannot be reached (nothing was
+// sent: Detail::kConnectFailed), for the next (config.entry), each node once at most: the
+// first answer, or the last failure.
+Status OnSomeNode(const CacheConfig& config, const std::function<Status(const std::string& node)>& send) {
+  const size_t nodes = config.entry ? config.entry->size() : 1;
+  Status st;
+  for (size_t tried = 0; tried < nodes; tried++) {
+    std::string node = config.Current();
+    st = send(node);
+    if (!st.IsConnectFailed() || !config.entry || !config.entry->Failed(node)) return st;
+  }
+  return st;
+}
+
 // The placement a node routes by, and its chunk size; no view when the node is on its own.
 struct Routing {
   std::shared_ptr<const cluster::View> view;
   uint64_t chunk_size = 0;
 };
-Result<Routing> FetchRouting(http::Client* client, const CacheConfig& config) {
+Result<Routing> FetchRouting(http::Client* client, const CacheConfig& config, const std::string& endpoint) {
   http::Response resp;
   Status st = client->Send(
-      NodeHttp(config, "GET", proto::Target(proto::kClusterViewPath, {{proto::kCurrentParam, proto::kFlagOn}})), &resp);
+      NodeHttp(config, "GET", proto::Target(proto::kClusterViewPath, {{proto::kCurrentParam, proto::kFlagOn}}), endpoint),
+      &resp);
   if (!st.ok()) {
-    return Status::Unavailable("cannot reach the cache node at " + config.endpoint + ": is shoald running there? (" +
-                               st.message() + ")");
+    return Status(st.code(), "cannot reach the cache node at " + endpoint + ": is shoald running there? (" +
+                                 st.message() + ")")
+        .WithDetail(st.detail());
   }
   if (resp.status == 404) return Routing{};  // not in a cluster
   if (resp.status != 200) {
-    return http::StatusFromResponse(resp, "GET " + std::string(proto::kClusterViewPath) + " at " + config.endpoint, http::NodeErrors());
+    return http::StatusFromResponse(resp, "GET " + std::string(proto::kClusterViewPath) + " at " + endpoint, http::NodeErrors());
   }
   SHOAL_ASSIGN_OR_RETURN(auto view, cluster::View::Decode(resp.body));
   SHOAL_ASSIGN_OR_RETURN(uint64_t chunk_size, resp.NumberHeader(proto::kChunkSizeHeader));
@@ -56,12 +72,20 @@ class CacheStore final : public ObjectStore {
   CacheStore(CacheConfig config, ObjectUrl bucket) : config_(std::move(config)), bucket_(std::move(bucket)) {
     // The node already retries the object store with back-off, so its 503 means the store
     // stayed unavailable: one more try, not another round of back-off on top of the node's.
-    // A node that is not running is reported at once.
-    retry_.max_attempts = 2;
+    // A node that cannot be reached is passed over (config_.entry): every attempt is built
+    // anew for the node current then, so a third attempt lets a read, stat or listing in
+    // progress move on past one node that went away and one more failure. A node that is not
+    // running, with none to turn to, is reported at once.
+    retry_.max_attempts = 3;
     retry_.max_delay = std::chrono::milliseconds(500);
+    if (config_.entry) {
+      client_.set_on_connect_failed([entry = config_.entry](const http::Request& req) {
+        entry->Failed(proto::EndpointOf(req));
+      });
+    }
   }
 
-  std::string Describe() const override { return bucket_.ToString() + " via " + config_.endpoint; }
+  std::string Describe() const override { return bucket_.ToString() + " via " + config_.Describe(); }
 
  protected:
   Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) override {
@@ -104,7 +128,8 @@ class CacheStore final : public ObjectStore {
                                                                         {proto::kDelimiterParam, opts.delimiter},
                                                                         {proto::kContinuationParam, opts.continuation},
                                                                         {proto::kMaxKeysParam, max_keys},
-                                                                        {proto::kPartialParam, partial}}));
+                                                                        {proto::kPartialParam, partial}}),
+                      config_.Current());
     };
     http::Response resp;
     SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, target, &resp,
@@ -140,8 +165,9 @@ class CacheStore final : public ObjectStore {
  private:
   std::string Name(const std::string& key) const { return bucket_.WithKey(key).ToString(); }
 
+  // To the node current now (each attempt of a request is built anew).
   http::Request Base(const std::string& method, const std::string& key) const {
-    return NodeHttp(config_, method, ObjectTarget(Name(key)));
+    return NodeHttp(config_, method, ObjectTarget(Name(key)), config_.Current());
   }
 
   // The entry node's cluster view (refetched when a node reports a newer epoch); no view when
@@ -152,11 +178,16 @@ class CacheStore final : public ObjectStore {
     if (proto::IsUnixEndpoint(config_.endpoint)) return Routing{};
     std::lock_guard<std::mutex> lock(view_mu_);
     if (view_loaded_ && (!routing_.view || routing_.view->epoch() >= newest_epoch_)) return routing_;
-    view_loaded_ = true;
-    auto fetched = FetchRouting(&client_, config_);
+    auto fetched = FetchRouting(&client_, config_, config_.Current());
+    view_loaded_ = fetched.ok();  // else asked again next time (the node may have been restarting)
     bool usable = fetched.ok() && fetched->view && fetched->chunk_size > 0 &&
                   fetched->view->placement().members().size() >= 2;
     routing_ = usable ? *fetched : Routing{};
+    if (usable && config_.entry) {  // the members: where to turn when the entry node goes away
+      std::vector<std::string> members;
+      for (const auto& p : routing_.view->peers()) members.push_back(p.endpoint);
+      config_.entry->Learn(members);
+    }
     return routing_;
   }
 
@@ -213,7 +244,7 @@ class CacheStore final : public ObjectStore {
     cluster::Route route = view.RouteOf(url, index, 2);
     std::vector<std::string> tries;
     for (const auto& p : route.replicas) tries.push_back(p.endpoint);
-    tries.push_back(config_.endpoint);
+    tries.push_back(config_.Current());
     std::string errors;
     for (size_t t = 0; t < tries.size(); t++) {
       // No further hop: the owner may ask the previous owner, a stand-in goes to the store.
@@ -256,7 +287,7 @@ class CacheStore final : public ObjectStore {
   Status Explain(Status st) const {
     if (st.ok()) return st;
     if (st.IsConnectFailed()) {
-      return Status(st.code(), "cannot reach the cache node at " + config_.endpoint +
+      return Status(st.code(), "cannot reach the cache node at " + config_.Describe() +
                                    ": is shoald running there? (" + st.message() + ")")
           .WithDetail(st.detail());
     }
@@ -280,28 +311,45 @@ class CacheStore final : public ObjectStore {
 Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const std::string& token_file_flag,
                                          const std::string& tls_ca_flag) {
   CacheConfig c;
-  c.endpoint = cache_flag;
-  if (c.endpoint.empty()) {
-    if (const char* e = EnvValue("SHOAL_CACHE")) c.endpoint = e;
+  std::string list = cache_flag;
+  if (list.empty()) {
+    if (const char* e = EnvValue("SHOAL_CACHE")) list = e;
   }
-  if (c.endpoint.empty()) return c;
-  if (StartsWith(c.endpoint, "http://")) c.endpoint = c.endpoint.substr(7);
-  if (StartsWith(c.endpoint, "https://")) {  // a node serving TLS: every node is reached so
-    c.endpoint = c.endpoint.substr(8);
-    proto::NodeTls tls{.on = true, .ca_file = tls_ca_flag};
-    if (tls.ca_file.empty()) {
-      if (const char* ca = EnvValue(proto::kTlsCaVariable)) tls.ca_file = ca;
+  if (list.empty()) return c;
+  std::vector<std::string> nodes;
+  int tls = 0, plain = 0;  // nodes named https:// and http://
+  for (std::string node : Split(list, ',')) {
+    node = Trim(node);
+    if (StartsWith(node, "http://")) {
+      node = node.substr(7);
+      plain++;
+    } else if (StartsWith(node, "https://")) {  // a node serving TLS: every node is reached so
+      node = node.substr(8);
+      tls++;
     }
-    if (!tls.ca_file.empty() && !std::ifstream(tls.ca_file)) {
-      return Status::InvalidArgument("cannot read the CA file " + tls.ca_file + " (--tls-ca or " +
+    if (proto::IsUnixEndpoint(node) ? node.size() == proto::kUnixPrefix.size() : !SplitHostPort(node).ok()) {
+      return Status::InvalidArgument("--cache wants HOST:PORT, https://HOST:PORT (a node serving TLS) or unix:PATH "
+                                     "(shoald --socket), or several of them comma-separated, got '" + node + "'");
+    }
+    nodes.push_back(node);
+  }
+  if (tls > 0 && plain > 0) {
+    return Status::InvalidArgument("--cache names nodes with https:// and with http://: the nodes of a cluster "
+                                   "all serve TLS or none does");
+  }
+  if (tls > 0) {
+    proto::NodeTls node_tls{.on = true, .ca_file = tls_ca_flag};
+    if (node_tls.ca_file.empty()) {
+      if (const char* ca = EnvValue(proto::kTlsCaVariable)) node_tls.ca_file = ca;
+    }
+    if (!node_tls.ca_file.empty() && !std::ifstream(node_tls.ca_file)) {
+      return Status::InvalidArgument("cannot read the CA file " + node_tls.ca_file + " (--tls-ca or " +
                                      proto::kTlsCaVariable + ")");
     }
-    proto::SetNodeTls(tls);
+    proto::SetNodeTls(node_tls);
   }
-  if (proto::IsUnixEndpoint(c.endpoint) ? c.endpoint.size() == proto::kUnixPrefix.size() : !SplitHostPort(c.endpoint).ok()) {
-    return Status::InvalidArgument("--cache wants HOST:PORT, https://HOST:PORT (a node serving TLS) or unix:PATH "
-                                   "(shoald --socket), got '" + c.endpoint + "'");
-  }
+  c.endpoint = nodes[0];
+  c.entry = std::make_shared<EntryNodes>(std::move(nodes));
   std::string token_file = token_file_flag;
   if (token_file.empty()) {
     if (const char* t = EnvValue("SHOAL_TOKEN_FILE")) token_file = t;
@@ -320,36 +368,42 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
                                      ByteSource& source, uint64_t size,
                                      std::atomic<uint64_t>* progress) {
   http::Client client;
-  http::Request req = NodeHttp(config, "PUT", ObjectTarget(url));
-  req.headers.push_back({"Content-Type", "application/octet-stream"});
   const bool known = size != kUnknownSize;
-  req.body_length = known ? static_cast<int64_t>(size) : -1;  // -1: chunked, to the source's end
   Status read_error;
   uint64_t sent = 0;
-  req.body_reader = [&](char* buf, size_t len) -> size_t {
-    if (known) len = static_cast<size_t>(std::min<uint64_t>(len, size - sent));
-    auto n = source.Read(buf, len);
-    if (!n.ok()) {
-      read_error = n.status();
-      return CURL_READFUNC_ABORT;
-    }
-    sent += *n;
-    if (progress) *progress += *n;
-    return *n;
-  };
   http::Response resp;
-  Status st = client.Send(req, &resp);
+  std::string node;
+  Status st = OnSomeNode(config, [&](const std::string& to) {
+    node = to;
+    http::Request req = NodeHttp(config, "PUT", ObjectTarget(url), to);
+    req.headers.push_back({"Content-Type", "application/octet-stream"});
+    req.body_length = known ? static_cast<int64_t>(size) : -1;  // -1: chunked, to the source's end
+    req.body_reader = [&](char* buf, size_t len) -> size_t {
+      if (known) len = static_cast<size_t>(std::min<uint64_t>(len, size - sent));
+      auto n = source.Read(buf, len);
+      if (!n.ok()) {
+        read_error = n.status();
+        return CURL_READFUNC_ABORT;
+      }
+      sent += *n;
+      if (progress) *progress += *n;
+      return *n;
+    };
+    Status one = client.Send(req, &resp);
+    // Another node only when nothing of the source was taken (a connection never made).
+    return sent == 0 ? one : one.WithDetail(Detail::kNone);
+  });
   if (!read_error.ok()) return read_error.WithContext("nothing was acknowledged");
   if (!st.ok() && st.code() != Code::kUnavailable) {  // a certificate refused: final, never sent again
-    return st.WithContext("writing " + url + " through the cache node at " + config.endpoint +
-                          ": nothing was acknowledged");
+    return st.WithContext("writing " + url + " through the cache node at " + node + ": nothing was acknowledged");
   }
   if (!st.ok()) {
-    return Status::Unavailable("writing " + url + " through the cache node at " + config.endpoint +
-                               " failed (" + st.message() + "): nothing was acknowledged; run it again");
+    return Status::Unavailable("writing " + url + " through the cache node at " +
+                               (st.IsConnectFailed() ? config.Describe() : node) + " failed (" + st.message() +
+                               "): nothing was acknowledged; run it again");
   }
   if (resp.status != 201) {
-    return http::StatusFromResponse(resp, "writing " + url + " through " + config.endpoint, http::NodeErrors());
+    return http::StatusFromResponse(resp, "writing " + url + " through " + node, http::NodeErrors());
   }
   if (known && sent != size) {
     return Status::IOError("the source ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
@@ -358,8 +412,8 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
 }
 
 namespace {
-// METHOD http://NODE/path (with the token): the answer when its status is `want`, else what
-// went wrong.
+// METHOD http://NODE/path (with the token) at config.endpoint alone: the answer when its
+// status is `want`, else what went wrong.
 Result<http::Response> NodeRequest(const CacheConfig& config, const std::string& method,
                                    const std::string& path, long want = 200) {
   http::Client client;
@@ -379,10 +433,40 @@ Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) 
   SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "GET", path));
   return std::move(resp.body);
 }
+
+// NodeRequest for a data request: at the node current now, else at the next that can be
+// reached (config.entry).
+Result<http::Response> DataRequest(const CacheConfig& config, const std::string& method, const std::string& path,
+                                   long want = 200) {
+  http::Client client;
+  http::Response resp;
+  std::string node;
+  Status st = OnSomeNode(config, [&](const std::string& to) {
+    node = to;
+    return client.Send(NodeHttp(config, method, path, to), &resp);
+  });
+  if (!st.ok()) {
+    return Status::Unavailable("cannot reach the cache node at " + (st.IsConnectFailed() ? config.Describe() : node) +
+                               ": is shoald running there? (" + st.message() + ")");
+  }
+  if (resp.status != want) {
+    return http::StatusFromResponse(resp, method + " " + path + " at " + node, http::NodeErrors());
+  }
+  return resp;
+}
 }  // namespace
 
+std::string CacheConfig::Describe() const {
+  std::vector<std::string> all = entry ? entry->All() : std::vector<std::string>{endpoint};
+  std::string out;
+  for (size_t i = 0; i < all.size(); i++) {
+    out += (i == 0 ? "" : i + 1 == all.size() ? " or " : ", ") + all[i];
+  }
+  return out;
+}
+
 Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "HEAD", ObjectTarget(url)));
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, DataRequest(config, "HEAD", ObjectTarget(url)));
   CachedObject o;
   SHOAL_ASSIGN_OR_RETURN(uint64_t size, resp.NumberHeader(proto::kSizeHeader));
   o.info = ObjectInfo{url, size, Unquote(resp.Header("etag")), 0};
@@ -398,22 +482,23 @@ Result<std::string> CommitThroughCache(const CacheConfig& config, const std::str
                                    : proto::Target(proto::kCommitPath, {{proto::kPrefixParam, prefix},
                                                                         {proto::kExpectParam, count},
                                                                         {proto::kShardParam, shard_name}});
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "POST", target, 201));
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, DataRequest(config, "POST", target, 201));
   return std::move(resp.body);
 }
 
 Result<std::string> ResolveThroughCache(const CacheConfig& config, const std::string& url, const std::string& version) {
   if (!proto::IsLocalVersion(version)) return version;
-  SHOAL_ASSIGN_OR_RETURN(std::string body, NodeGet(config, proto::Target(proto::kVersionPath, {{proto::kUrlParam, url},
-                                                                                             {proto::kVersionParam, version}})));
-  return proto::ParseVersionAnswer(body, url, version);
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp,
+                         DataRequest(config, "GET", proto::Target(proto::kVersionPath, {{proto::kUrlParam, url},
+                                                                                       {proto::kVersionParam, version}})));
+  return proto::ParseVersionAnswer(resp.body, url, version);
 }
 
 Result<PendingWrites> FetchPending(const CacheConfig& config, const std::string& prefix) {
-  SHOAL_ASSIGN_OR_RETURN(std::string body,
-                         NodeGet(config, proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix},
-                                                                            {proto::kClusterParam, proto::kFlagOn}})));
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp,
+                         DataRequest(config, "GET", proto::Target(proto::kPendingPath, {{proto::kPrefixParam, prefix},
+                                                                                       {proto::kClusterParam, proto::kFlagOn}})));
+  auto j = nlohmann::json::parse(resp.body, nullptr, false);
   if (j.is_discarded()) return Status::IOError("the node's /v1/pending answer is not JSON");
   PendingWrites p;
   p.objects = j.value("objects", 0ull);
@@ -468,13 +553,13 @@ Status WaitDurable(const CacheConfig& config, const std::string& prefix, int tim
 }
 
 Status DeleteThroughCache(const CacheConfig& config, const std::string& url) {
-  return NodeRequest(config, "DELETE", ObjectTarget(url), 204).status();
+  return DataRequest(config, "DELETE", ObjectTarget(url), 204).status();
 }
 
 Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string, ObjectInfo>>& objects,
               int per_node, WarmupProgress* progress, bool broadcast) {
   http::Client view_client;
-  SHOAL_ASSIGN_OR_RETURN(Routing routing, FetchRouting(&view_client, config));
+  SHOAL_ASSIGN_OR_RETURN(Routing routing, FetchRouting(&view_client, config, config.endpoint));
   std::shared_ptr<const cluster::View> view = routing.view;
   uint64_t chunk = routing.chunk_size;
   if (!view) {  // a node on its own does it all

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "client/entry.h"
 #include "common/status.h"
 #include "store/object_store.h"
 #include "store/transfer.h"
@@ -15,12 +16,23 @@
 namespace shoal::client {
 
 struct CacheConfig {
-  std::string endpoint;  // HOST:PORT of a shoald, or unix:PATH
+  std::string endpoint;  // HOST:PORT of a shoald, or unix:PATH (the first of --cache's list)
   std::string token;     // shared secret; empty for a node without one
+  // Where data requests go when `endpoint` cannot be reached (see EntryNodes); made by Resolve
+  // and shared by the copies of this config. Null: `endpoint` alone. Requests for one node
+  // (drain, metrics, readiness, the cluster's membership) go to `endpoint` whatever this says.
+  std::shared_ptr<EntryNodes> entry;
+
+  // The node a data request goes to now.
+  std::string Current() const { return entry ? entry->Current() : endpoint; }
+  // "A" or "A, B or C": the nodes a data request may go to, for messages.
+  std::string Describe() const;
 
   // From --cache / SHOAL_CACHE and --token-file / SHOAL_TOKEN_FILE (the flags win).
-  // An empty endpoint means "no cache". An https://HOST:PORT node turns on TLS to every node
-  // for this process (proto::SetNodeTls), checked against --tls-ca / SHOAL_TLS_CA when given.
+  // An empty endpoint means "no cache". --cache may list several nodes, comma-separated
+  // (A,B: A preferred, B when A cannot be reached). An https://HOST:PORT node turns on TLS to
+  // every node for this process (proto::SetNodeTls), checked against --tls-ca / SHOAL_TLS_CA
+  // when given.
   static Result<CacheConfig> Resolve(const std::string& cache_flag, const std::string& token_file_flag,
                                      const std::string& tls_ca_flag = "");
 };
@@ -31,13 +43,17 @@ struct CacheConfig {
 // uploaded merged in); Delete cancels the node's pending writes of the key, then deletes it.
 // Writes through this interface (PutObject, multipart) and CreateBucket fail with
 // kInvalidArgument: write with WriteThroughCache (client::Writer), create buckets directly.
+// Each request goes to config.Current(); one whose connection is refused goes on to the next
+// node (CacheConfig::entry), resuming a read from the bytes it has; the view fetched from a TCP
+// node teaches the entry the cluster's members.
 std::shared_ptr<ObjectStore> NewCacheStore(const CacheConfig& config, const ObjectUrl& bucket);
 
 inline constexpr uint64_t kUnknownSize = UINT64_MAX;
 // Writes `url` through the node (write-back): streams `size` bytes (kUnknownSize: all of a
 // pipe, sent chunked) from `source` in one PUT; returns once the node has them on disk and
-// journaled (state "local"). One attempt: the body is a stream. kUnavailable when the node
-// cannot be reached; kResourceExhausted when its disk is full.
+// journaled (state "local"). One attempt: the body is a stream (sent to the next node of
+// config.entry only when a connection could not be made, before a byte was read).
+// kUnavailable when no node can be reached; kResourceExhausted when its disk is full.
 Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::string& url,
                                      ByteSource& source, uint64_t size,
                                      std::atomic<uint64_t>* progress = nullptr);

@@ -107,5 +107,58 @@ TEST(CacheStore, ANodeThatIsNotRunningIsNamedAsSuch) {
       << r.status().message();
 }
 
+TEST(EntryNodes, ANodeThatCannotBeReachedIsPassedOverForTheNextThenTriedFirstAgain) {
+  EntryNodes entry({"a:1", "b:2"});
+  EXPECT_EQ(entry.Current(), "a:1");
+  EXPECT_TRUE(entry.Failed("a:1"));  // b is there to try
+  EXPECT_EQ(entry.Current(), "b:2");
+  entry.Learn({"b:2", "c:3"});  // b kept once, c after it
+  EXPECT_EQ(entry.All(), (std::vector<std::string>{"a:1", "b:2", "c:3"}));
+  EXPECT_TRUE(entry.Failed("b:2"));
+  EXPECT_EQ(entry.Current(), "c:3");
+  EXPECT_FALSE(entry.Failed("c:3"));  // none left
+  EXPECT_EQ(entry.Current(), "a:1");  // every one passed over: the one passed over longest ago
+}
+
+TEST(EntryNodes, AClientOnAUnixSocketLearnsNoMembers) {
+  EntryNodes entry({"unix:/run/shoal/shoal.sock"});
+  entry.Learn({"10.0.0.1:7070"});
+  EXPECT_EQ(entry.All(), (std::vector<std::string>{"unix:/run/shoal/shoal.sock"}));
+  EXPECT_FALSE(entry.Failed("unix:/run/shoal/shoal.sock"));
+}
+
+TEST(CacheConfig, SeveralNodesAreTakenInOrderAndMixedSchemesAreRefused) {
+  auto c = CacheConfig::Resolve("unix:/run/shoal/shoal.sock, http://10.0.0.1:7070", "");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->endpoint, "unix:/run/shoal/shoal.sock");
+  ASSERT_NE(c->entry, nullptr);
+  EXPECT_EQ(c->entry->All(), (std::vector<std::string>{"unix:/run/shoal/shoal.sock", "10.0.0.1:7070"}));
+  EXPECT_EQ(c->Describe(), "unix:/run/shoal/shoal.sock or 10.0.0.1:7070");
+  auto mixed = CacheConfig::Resolve("https://a:1,http://b:2", "");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.status().message().find("all serve TLS or none"), std::string::npos) << mixed.status().message();
+  auto empty = CacheConfig::Resolve("a:1,", "");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("several of them comma-separated, got ''"), std::string::npos)
+      << empty.status().message();
+}
+
+// Neither node listens: both were tried (each is passed over now) and the message names them.
+// (cli_test shows a request going on to a node that runs.)
+TEST(CacheStore, WhenNoNodeCanBeReachedEachWasTriedAndIsNamed) {
+  CacheConfig config;
+  config.endpoint = "unix:/nonexistent/shoald.sock";
+  config.entry = std::make_shared<EntryNodes>(std::vector<std::string>{config.endpoint, "unix:/nonexistent/other.sock"});
+  auto store = NewCacheStore(config, *ObjectUrl::Parse("az://c"));
+  auto r = store->Head("k");
+  ASSERT_FALSE(r.ok());
+  EXPECT_FALSE(config.entry->Failed("none"));  // both passed over
+  EXPECT_TRUE(r.status().IsConnectFailed()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("cannot reach the cache node at unix:/nonexistent/shoald.sock or "
+                                      "unix:/nonexistent/other.sock"),
+            std::string::npos)
+      << r.status().message();
+}
+
 }  // namespace
 }  // namespace shoal::client

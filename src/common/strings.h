@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "common/status.h"
@@ -73,5 +74,7 @@ bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);
 std::string ToLower(std::string_view s);
 std::string Trim(std::string_view s);
+// The pieces of `s` between each `sep` ("a,,b" -> a, "", b; "" -> one empty piece).
+std::vector<std::string> Split(std::string_view s, char sep);
 
 }  // namespace shoal

@@ -94,6 +94,12 @@ TEST(JoinHostPort, BracketsIpv6Only) {
   EXPECT_EQ(SplitHostPort(JoinHostPort("fe80::2", 9)).value().host, "fe80::2");
 }
 
+TEST(Split, KeepsEmptyPieces) {
+  EXPECT_EQ(Split("a,,b", ','), (std::vector<std::string>{"a", "", "b"}));
+  EXPECT_EQ(Split("", ','), (std::vector<std::string>{""}));
+  EXPECT_EQ(Split("h:1,", ','), (std::vector<std::string>{"h:1", ""}));
+}
+
 TEST(UriEncode, KeepsUnreservedAndOptionallySlash) {
   EXPECT_EQ(UriEncode("a b/c~d", true), "a%20b/c~d");
   EXPECT_EQ(UriEncode("a b/c", false), "a%20b%2Fc");

@@ -294,7 +294,10 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
                             "=" + ca_file_ + "; is it the CA that signed it, and a readable PEM file?"));
     } else {
       result = Status::Unavailable(what);
-      if (rc == CURLE_COULDNT_CONNECT) result = result.WithDetail(Detail::kConnectFailed);
+      if (rc == CURLE_COULDNT_CONNECT) {
+        result = result.WithDetail(Detail::kConnectFailed);
+        if (on_connect_failed_) on_connect_failed_(req);
+      }
     }
   }
   // A failed transfer leaves its connection in an unknown state: not reused.

@@ -109,6 +109,11 @@ class Client {
   // Requests that waited for a connection to their server to be free (at max_per_server).
   uint64_t waits();
 
+  // Called with each request whose connection could not be made (Send's kConnectFailed),
+  // before Send returns: a caller that may send to several servers passes this one over on its
+  // next attempt (client::EntryNodes). Set before the first Send.
+  void set_on_connect_failed(std::function<void(const Request&)> hook) { on_connect_failed_ = std::move(hook); }
+
  private:
   struct Server {
     std::vector<void*> idle;  // CURL*, each holding at most one open connection
@@ -121,6 +126,7 @@ class Client {
   void Release(const std::string& key, void* handle, bool reuse);
 
   const int max_per_server_;
+  std::function<void(const Request&)> on_connect_failed_;
   std::mutex mu_;
   std::condition_variable freed_;
   std::map<std::string, Server> servers_;  // guarded by mu_

@@ -92,6 +92,14 @@ http::Request NodeRequest(std::string_view method, std::string_view endpoint, st
   return req;
 }
 
+std::string EndpointOf(const http::Request& req) {
+  if (!req.unix_socket.empty()) return std::string(kUnixPrefix) + req.unix_socket;
+  std::string_view url = req.url;
+  size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos) url.remove_prefix(scheme + 3);
+  return std::string(url.substr(0, url.find('/')));
+}
+
 void SetVersion(http::Request* req, std::string_view etag, uint64_t size) {
   req->headers.push_back({std::string(kEtagHeader), std::string(etag)});
   req->headers.push_back({std::string(kSizeHeader), std::to_string(size)});

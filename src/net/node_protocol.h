@@ -189,6 +189,8 @@ inline constexpr const char* kTlsCaVariable = "SHOAL_TLS_CA";
 // nodes alike.
 http::Request NodeRequest(std::string_view method, std::string_view endpoint, std::string_view target,
                           const std::string& token);
+// The endpoint a request made by NodeRequest goes to (HOST:PORT or unix:PATH).
+std::string EndpointOf(const http::Request& req);
 
 // GET of bytes [first, last] of version (etag, size) of `url` read as `mode` (kReadForwarded
 // ...), naming `epoch` when not 0: how peers and routing clients ask a node for a chunk.

@@ -136,6 +136,10 @@ TEST(NodeProtocol, RequestsReachUnixSocketsAndV6Hosts) {
   ASSERT_EQ(v6.headers.size(), 1u);
   EXPECT_EQ(v6.headers[0].first, "Authorization");
   EXPECT_EQ(v6.headers[0].second, "Bearer t0k");
+  // And back: where each request goes.
+  EXPECT_EQ(EndpointOf(unix_req), "unix:/run/shoal.sock");
+  EXPECT_EQ(EndpointOf(v6), "[::1]:7070");
+  EXPECT_EQ(EndpointOf(NodeRequest("GET", "h:1", Target(kObjectPath, {{kUrlParam, "az://c/a/b"}}), "")), "h:1");
 }
 
 TEST(NodeProtocol, AChunkRequestNamesItsVersionModeAndEpoch) {
