@@ -1071,7 +1071,8 @@ TEST_P(ClusterTest, ANodeThatCannotSeeEtcdSaysSoInReadyzMetricsStatusAndLog) {
 // is down: cat, stat, cp and ls all work, and each says nothing of A. Given A alone it says it
 // cannot reach A. A long-lived client (the library, as the mount and Python use it) that has
 // seen the cluster's view turns to another member by itself: its next read is served whole by
-// the members left, counted there.
+// the members left, counted there, and a file it was writing through A when A died is
+// complete once closed (its spool sent to another member), byte for byte.
 TEST_P(ClusterTest, AClientTurnsToAnotherNodeWhenItsOwnCannotBeReached) {
   if (WithEtcd()) GTEST_SKIP() << "the client's side: the membership's kind does not change it";
   StartCluster(3);  // a write through n1 while n0 is down has its copy on n2
@@ -1091,8 +1092,29 @@ TEST_P(ClusterTest, AClientTurnsToAnotherNodeWhenItsOwnCannotBeReached) {
     return HexEncode(Sha256(bytes));
   };
   ASSERT_EQ(read_all(), sum);  // through n0, which gave it the cluster's view
+  const uint64_t streamed = 5ull << 20;
+  std::string streamed_bytes(streamed, '\0');
+  testing::PatternSource::Fill(23, 0, streamed_bytes.data(), streamed_bytes.size());
+  auto writer = (*lib)->OpenWrite(Url("entry/streamed"));
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE((*writer)->Write(streamed_bytes.data(), 3ull << 20).ok());  // on its way to n0
 
   nodes_[0]->Crash();
+  Status rest = (*writer)->Write(streamed_bytes.data() + (3ull << 20), streamed - (3ull << 20));
+  ASSERT_TRUE(rest.ok()) << rest.ToString();
+  auto closed = (*writer)->Close();
+  ASSERT_TRUE(closed.ok()) << closed.status().ToString();
+  EXPECT_EQ(closed->size, streamed);
+  // Writes the members left took as their own (staged, or uploaded since); copies not counted.
+  auto taken = [&] {
+    uint64_t n = 0;
+    for (int i = 1; i < 3; i++) {
+      n += NodeMetric(Endpoint(i), "shoal_staged_objects") + NodeMetric(Endpoint(i), "shoal_uploads_total");
+    }
+    return n;
+  };
+  EXPECT_EQ(taken(), 1u) << "the spool went to a member left";
+  EXPECT_EQ(CatSha256(Url("entry/streamed"), Endpoint(2)), testing::PatternSha256(23, streamed));
   const std::string both = Endpoint(0) + "," + Endpoint(1);
   auto alone = Shoal({"cat", "--cache", Endpoint(0), Url("entry/obj")});
   EXPECT_NE(alone.exit_code, 0);
@@ -1103,8 +1125,7 @@ TEST_P(ClusterTest, AClientTurnsToAnotherNodeWhenItsOwnCannotBeReached) {
   auto cp = Shoal({"cp", "-q", "--cache", both, PatternFile(22, 1 << 20), Url("entry/written")});
   ASSERT_EQ(cp.exit_code, 0) << cp.err;
   EXPECT_EQ(cp.err.find(Endpoint(0)), std::string::npos) << cp.err;
-  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_staged_objects") + NodeMetric(Endpoint(1), "shoal_uploads_total"), 1u)
-      << "the write went to n1";
+  EXPECT_EQ(taken(), 2u) << "the write went to a member left";
   auto stat = Shoal({"stat", "--cache", both, Url("entry/written")});
   ASSERT_EQ(stat.exit_code, 0) << stat.err;
   EXPECT_NE(stat.out.find("1048576"), std::string::npos) << stat.out;
@@ -1211,6 +1232,13 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
 
   uint64_t pending_at_stops = 0;
   uint64_t restart_waits = 0;  // reads that waited for a restarting owner, over every node's runs
+  // Chunk GETs each node sent to the store, and of them for chunks another member owns, over
+  // every run of it (its counters start again at a restart).
+  uint64_t store_gets[4] = {0, 0, 0, 0}, gets_for_others[4] = {0, 0, 0, 0};
+  auto count_gets = [&](int k) {
+    store_gets[k] += NodeMetric(Endpoint(k), "shoal_store_get_requests_total");
+    gets_for_others[k] += NodeMetric(Endpoint(k), "shoal_store_gets_for_others_total");
+  };
   for (int k = 0; k < 4; k++) {
     std::this_thread::sleep_for(std::chrono::seconds(2));  // traffic on every node
     // Bytes cached for reads: the cache less what is pinned (this node's own writes and the
@@ -1223,6 +1251,7 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
     const uint64_t cached_before = read_cached();
     pending_at_stops += NodeMetric(Endpoint(k), "shoal_staged_objects");
     restart_waits += NodeMetric(Endpoint(k), "shoal_peer_restart_waits_total");  // its counters start again
+    count_gets(k);
     auto stopped = Clock::now();
     ASSERT_TRUE(nodes_[k]->RestartGracefully(proxy_.port()).ok()) << nodes_[k]->Log();
     {
@@ -1266,10 +1295,11 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
               reads.load(), static_cast<unsigned long long>(restart_waits), acked.size(),
               static_cast<unsigned long long>(pending_at_stops), static_cast<unsigned long long>(reread),
               100.0 * static_cast<double>(reread) / static_cast<double>(cached), static_cast<unsigned long long>(cached));
-  std::string each;  // which nodes went to the store, for a failure
+  std::string each;  // which nodes went to the store, and for whose chunks, for a failure
   for (int k = 0; k < 4; k++) {
-    each += " n" + std::to_string(k) + ": " + std::to_string(NodeMetric(Endpoint(k), "shoal_store_get_requests_total")) +
-            " store GETs;";
+    count_gets(k);
+    each += " n" + std::to_string(k) + ": " + std::to_string(store_gets[k]) + " store GETs, " +
+            std::to_string(gets_for_others[k]) + " for another member's chunks;";
   }
   EXPECT_LE(reread, cached / 100) << "the store served " << reread << " bytes again, of " << cached << " cached;"
                                   << each;

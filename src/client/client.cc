@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <thread>
+
+#include "net/retry.h"
 
 namespace shoal::client {
 
@@ -292,8 +295,17 @@ Status Writer::SendBuffer() {
   if (buffer_.empty()) return Status::Ok();
   if (!pipe_->Push(std::move(buffer_))) {
     // The upload ended before its bytes did: it failed, and says why.
-    failed_ = result_.get().status();
-    if (failed_.ok()) failed_ = Status::IOError("the upload ended before the data did");
+    Status st = result_.get().status();
+    if (st.ok()) st = Status::IOError("the upload ended before the data did");
+    if (spool_ >= 0 && st.code() == Code::kUnavailable) {
+      // Its node went away (nothing was acknowledged): the spool holds every byte, and Close
+      // sends it, to the next node if need be.
+      streaming_ = false;
+      buffer_.clear();
+      buffer_.shrink_to_fit();
+      return Status::Ok();
+    }
+    failed_ = st;
     closed_ = true;
     return failed_;
   }
@@ -327,13 +339,20 @@ Status Writer::WriteAt(uint64_t offset, const char* data, size_t n) {
       return Status::Ok();
     }
   }
+  const uint64_t end = offset + n;
   while (n > 0) {
     size_t take = std::min(n, kWriteBuffer - buffer_.size());
     buffer_.append(data, take);
     data += take;
     n -= take;
     size_ += take;
-    if (buffer_.size() == kWriteBuffer) SHOAL_RETURN_IF_ERROR(SendBuffer());
+    if (buffer_.size() == kWriteBuffer) {
+      SHOAL_RETURN_IF_ERROR(SendBuffer());
+      if (!streaming_) {  // the upload went away: the spool (written above) has the rest
+        size_ = end;
+        return Status::Ok();
+      }
+    }
   }
   return Status::Ok();
 }
@@ -354,17 +373,32 @@ Status Writer::Truncate(uint64_t size) {
 Result<ObjectInfo> Writer::Close() {
   if (!failed_.ok()) return failed_;
   if (closed_) return Status::InvalidArgument("already closed");
-  if (!streaming_) {  // the spool is the object
-    closed_ = true;
-    SpoolSource source(spool_, size_);
-    Result<ObjectInfo> r = upload_(source);
-    if (!r.ok()) failed_ = r.status();
-    return r;
+  Result<ObjectInfo> r = Status::Unavailable("not sent");
+  if (streaming_) {
+    SHOAL_RETURN_IF_ERROR(SendBuffer());
   }
-  SHOAL_RETURN_IF_ERROR(SendBuffer());
-  pipe_->Finish();
+  if (streaming_) {
+    pipe_->Finish();
+    r = result_.get();
+    // Unavailable: nothing was acknowledged (its node went away); the spool is sent instead.
+    if (r.ok() || r.status().code() != Code::kUnavailable || spool_ < 0) {
+      closed_ = true;
+      if (!r.ok()) failed_ = r.status();
+      return r;
+    }
+    streaming_ = false;
+  }
+  // The spool is the object. A send refused as unavailable (its node, or the node it copies
+  // to, restarting) is sent again, as `shoal cp` sends a file again: up to 5 times over about
+  // 6 s, each to the node current then.
   closed_ = true;
-  Result<ObjectInfo> r = result_.get();
+  net::Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(2000));
+  for (int attempt = 0;; attempt++) {
+    SpoolSource source(spool_, size_);
+    r = upload_(source);
+    if (r.ok() || r.status().code() != Code::kUnavailable || attempt == 4) break;
+    std::this_thread::sleep_for(backoff.Next());
+  }
   if (!r.ok()) failed_ = r.status();
   return r;
 }

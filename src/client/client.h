@@ -97,7 +97,10 @@ class BytePipe final : public ByteSource {
 // come. A rewritable writer (Client::OpenWrite's default) also keeps every byte in a spool file
 // (an unlinked temporary file in $TMPDIR, else /tmp), so it may write anywhere and be truncated,
 // as zipfile, np.savez and tarfile do when they patch headers: the first such write abandons
-// the streamed upload, and Close uploads the spool instead. Not thread-safe (one writer).
+// the streamed upload, and Close uploads the spool instead. It also survives its node going
+// away: a streamed upload that fails as unavailable (nothing of it acknowledged) is dropped and
+// Close sends the spool, again if refused as unavailable (5 times over about 6 s), to the
+// node current then (CacheConfig::entry). Not thread-safe (one writer).
 class Writer {
  public:
   ~Writer();  // unclosed: aborted, nothing appears

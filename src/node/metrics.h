@@ -37,6 +37,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> chunk_misses{0};
   std::atomic<uint64_t> coalesced_waits{0};  // readers that waited for another's fetch
   std::atomic<uint64_t> store_get_requests{0};
+  std::atomic<uint64_t> store_gets_for_others{0};  // of them, for chunks another member owns
   std::atomic<uint64_t> list_cache_hits{0};    // store listing pages answered from ListingCache
   std::atomic<uint64_t> store_list_requests{0};  // listing pages asked of the store for the node's listings
   std::atomic<uint64_t> store_get_bytes{0};

@@ -217,6 +217,10 @@ std::string Node::MetricsText() {
   counter("coalesced_waits_total", "Readers that waited for another reader's fetch.",
           metrics_.coalesced_waits);
   counter("store_get_requests_total", "Chunk GETs sent to the object store.", metrics_.store_get_requests);
+  counter("store_gets_for_others_total",
+          "Of the chunk GETs sent to the object store, those for chunks another member owns (it was down, "
+          "restarting past --down-grace, or failed to answer): each is a chunk the cluster may fetch twice.",
+          metrics_.store_gets_for_others);
   counter("store_get_bytes_total", "Bytes read from the object store.", metrics_.store_get_bytes);
   counter("store_head_requests_total", "HEADs sent to the object store.", metrics_.store_head_requests);
   counter("store_list_requests_total", "Listing pages asked of the object store for the node's listings.",

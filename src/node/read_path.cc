@@ -177,13 +177,14 @@ ReadPath::ChunkResult ReadPath::FetchFromPeer(const cluster::Peer& peer, const s
 }
 
 ReadPath::ChunkResult ReadPath::FetchFromCluster(const std::string& url, const ObjectInfo& info,
-                                                                  uint64_t index, ReadMode mode,
+                                                                  uint64_t index, ReadMode mode, bool* stand_in,
                                                                   const std::shared_ptr<ChunkFill>& fill) {
   auto v = cluster_->AwaitView(kJoinWait);  // just restarted: the owner may be another node
   if (!v || v->placement().members().size() < 2) return Status::NotFound("not in a cluster");
   cluster::Route route = v->RouteOf(url, index, 1);
   const cluster::Peer& owner = route.replicas[0];
   Result<std::shared_ptr<const std::string>> got = Status::NotFound("");
+  *stand_in = owner.member.id != options_.node_id;
   if (owner.member.id != options_.node_id) {
     // Not ours: the owner fetches it (once for the whole cluster) unless it is down. An owner
     // restarting in place is waited for, whoever asks (a stand-in too): it has the chunk.
@@ -264,7 +265,8 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
     if (got.ok()) metrics_->uploaded_write_fetches++;
     return got;
   }
-  auto from_peer = FetchFromCluster(url, info, index, mode, fill);
+  bool stand_in = false;
+  auto from_peer = FetchFromCluster(url, info, index, mode, &stand_in, fill);
   if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
@@ -276,6 +278,7 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
     ro.if_match = info.etag;
     ro.if_size = info.size;  // a reader may have named the size: the store's answer must agree
     metrics_->store_get_requests++;
+    if (stand_in) metrics_->store_gets_for_others++;
     SHOAL_RETURN_IF_ERROR(store->Get(parsed.key, ro, [&](const char* d, size_t n) {
       if (!fill->Append(d, n)) {
         return Status::Corruption(url + ": chunk " + std::to_string(index) + " came back longer than " +

@@ -158,8 +158,9 @@ class ReadPath {
   ChunkResult FetchFromHolders(const std::string& url, const ObjectInfo& info, uint64_t index,
                                const std::shared_ptr<ChunkFill>& fill);
   // The chunk from the cluster (owner or previous owner) when another node should have it;
-  // kNotFound when the object store is the place to go.
-  ChunkResult FetchFromCluster(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
+  // kNotFound when the object store is the place to go, and then *stand_in says whether this
+  // node goes there for an owner that is another node (down, skipped, or failing).
+  ChunkResult FetchFromCluster(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode, bool* stand_in,
                                const std::shared_ptr<ChunkFill>& fill);
   // A chunk from another node: its owner (`cache_only` false) or the previous owner (true).
   ChunkResult FetchFromPeer(const cluster::Peer& peer, const std::string& url, const ObjectInfo& info,
