@@ -85,7 +85,7 @@ std::string ChunkKey::ToString() const {
 }
 
 ChunkStore::ChunkStore(ChunkStoreOptions options)
-    : options_(std::move(options)), policy_(options_.capacity) {}
+    : options_(std::move(options)), policy_(options_.capacity, options_.max_chunks) {}
 
 Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& options) {
   if (options.capacity == 0) return Status::InvalidArgument("the chunk store needs a capacity above 0");
@@ -438,10 +438,21 @@ bool ChunkStore::Contains(const ChunkKey& key) {
 }
 
 Status ChunkStore::Pin(const ChunkKey& key, bool pinned) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string id = key.Id();
-  if (!index_.count(id)) return Status::NotFound("chunk " + key.ToString() + " is not cached");
-  policy_.Pin(id, pinned);
+  std::vector<std::string> tombstones;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string id = key.Id();
+    if (!index_.count(id)) return Status::NotFound("chunk " + key.ToString() + " is not cached");
+    policy_.Pin(id, pinned);
+    // Chunks kept beyond max_chunks while pinned go once they may (not only at the next Put).
+    if (!pinned) {
+      for (const auto& v : policy_.EvictFor(0, 0)) {
+        ForgetLocked(v, &tombstones);
+        stats_.evictions++;
+      }
+    }
+  }
+  UnlinkAll(tombstones);
   return Status::Ok();
 }
 

@@ -32,6 +32,9 @@ struct ChunkStoreOptions {
   std::string dir;          // chunks live under dir/chunks/
   uint64_t capacity = 0;    // bytes of chunk payload kept at most
   bool sync = true;         // pinned chunks: start their write-back in Put; Sync waits for it
+  // Chunks kept at most, pinned ones aside (each costs about 450 bytes of index in memory,
+  // whatever its size: a bound for many small objects).
+  uint64_t max_chunks = UINT64_MAX;
 };
 
 // A chunk's payload as an open file, to send from the page cache (sendfile) without reading it
@@ -99,7 +102,8 @@ class ChunkStore {
   // Reads the disk when it checks: call it on a pool, not an event loop.
   Result<std::unique_ptr<ChunkFile>> OpenFile(const ChunkKey& key, uint64_t from, uint64_t len);
   bool Contains(const ChunkKey& key);
-  // Pinned chunks are never evicted; unpin once the chunk is durable in the object store.
+  // Pinned chunks are never evicted; unpin once the chunk is durable in the object store
+  // (which evicts what is over max_chunks then).
   Status Pin(const ChunkKey& key, bool pinned);
   Status Remove(const ChunkKey& key);
 

@@ -169,6 +169,23 @@ TEST_F(ChunkStoreTest, EvictionKeepsUnderCapacityAndSparesPinnedChunks) {
   EXPECT_EQ(files, stats.chunks);
 }
 
+// Tiny chunks far under the capacity in bytes: at most max_chunks stay, on disk as in the
+// index; pinned ones beyond it go once unpinned.
+TEST_F(ChunkStoreTest, MaxChunksBoundsManyTinyChunksAndUnpinningEvictsTheExcess) {
+  auto s = ChunkStore::Open({dir_, 1 << 30, /*sync=*/false, /*max_chunks=*/20});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto& store = *s;
+  for (uint64_t i = 0; i < 100; i++) ASSERT_TRUE(store->Put(Key(i), "x", false).ok());
+  EXPECT_EQ(store->stats().chunks, 20u);
+  for (uint64_t i = 100; i < 130; i++) ASSERT_TRUE(store->Put(Key(i), "p", true).ok());
+  EXPECT_EQ(store->stats().chunks, 30u) << "pinned chunks are kept beyond max_chunks";
+  for (uint64_t i = 100; i < 130; i++) ASSERT_TRUE(store->Pin(Key(i), false).ok());
+  EXPECT_EQ(store->stats().chunks, 20u);
+  size_t files = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) files += e.is_regular_file();
+  EXPECT_EQ(files, 20u);
+}
+
 TEST_F(ChunkStoreTest, AStoreFullOfPinnedChunksRefusesWithUnavailable) {
   auto store = Open(3000);
   for (uint64_t i = 0; i < 3; i++) ASSERT_TRUE(store->Put(Key(i), std::string(1000, 'p'), true).ok());

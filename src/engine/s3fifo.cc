@@ -22,7 +22,10 @@ void S3Fifo::Insert(const std::string& id, uint64_t size, bool pinned) {
   list.push_front(id);
   entries_.emplace(id, Entry{size, 0, pinned, q, list.begin()});
   (q == Queue::kSmall ? small_bytes_ : main_bytes_) += size;
-  if (pinned) pinned_bytes_ += size;
+  if (pinned) {
+    pinned_bytes_ += size;
+    pinned_count_++;
+  }
 }
 
 void S3Fifo::Touch(const std::string& id) {
@@ -36,8 +39,10 @@ void S3Fifo::Pin(const std::string& id, bool pinned) {
   it->second.pinned = pinned;
   if (pinned) {
     pinned_bytes_ += it->second.size;
+    pinned_count_++;
   } else {
     pinned_bytes_ -= it->second.size;
+    pinned_count_--;
   }
 }
 
@@ -47,7 +52,10 @@ void S3Fifo::Erase(const std::string& id) {
   Entry& e = it->second;
   (e.queue == Queue::kSmall ? small_ : main_).erase(e.pos);
   (e.queue == Queue::kSmall ? small_bytes_ : main_bytes_) -= e.size;
-  if (e.pinned) pinned_bytes_ -= e.size;
+  if (e.pinned) {
+    pinned_bytes_ -= e.size;
+    pinned_count_--;
+  }
   entries_.erase(it);
 }
 
@@ -114,15 +122,16 @@ bool S3Fifo::EvictFromMain(std::vector<std::string>* out) {
 }
 
 bool S3Fifo::EvictOne(std::vector<std::string>* out) {
-  bool small_over = small_bytes_ > capacity_ / 10 || main_.empty();
+  bool small_over = small_bytes_ > capacity_ / 10 || small_.size() > max_entries_ / 10 || main_.empty();
   if (small_over && EvictFromSmall(out)) return true;
   if (EvictFromMain(out)) return true;
   return !small_over && EvictFromSmall(out);
 }
 
-std::vector<std::string> S3Fifo::EvictFor(uint64_t incoming) {
+std::vector<std::string> S3Fifo::EvictFor(uint64_t incoming, uint64_t incoming_entries) {
   std::vector<std::string> out;
-  while (used() + incoming > capacity_ && used() > pinned_bytes_) {
+  while ((used() + incoming > capacity_ && used() > pinned_bytes_) ||
+         (entries_.size() + incoming_entries > max_entries_ && entries_.size() > pinned_count_)) {
     if (!EvictOne(&out)) break;
   }
   return out;

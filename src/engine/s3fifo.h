@@ -17,11 +17,16 @@ namespace shoal::engine {
 // scan passes through the small queue and the hot set stays. A ghost list remembers recent
 // evictions from the small queue so a re-read soon after goes straight to main.
 //
+// Besides bytes, the entries may be bounded by count (`max_entries`): each costs memory in the
+// chunk store's index whatever its size, so many tiny chunks (small files) are evicted by count
+// before their bytes come near the capacity.
+//
 // Pinned entries (chunks not yet uploaded) are never chosen as victims. Not thread-safe: the
 // chunk store calls it under its lock.
 class S3Fifo {
  public:
-  explicit S3Fifo(uint64_t capacity) : capacity_(capacity) {}
+  explicit S3Fifo(uint64_t capacity, uint64_t max_entries = UINT64_MAX)
+      : capacity_(capacity), max_entries_(max_entries) {}
 
   // Adds an entry (or, if present, counts an access). `pinned` entries are never evicted.
   void Insert(const std::string& id, uint64_t size, bool pinned);
@@ -31,9 +36,10 @@ class S3Fifo {
   void Erase(const std::string& id);
   bool Contains(const std::string& id) const { return entries_.count(id) > 0; }
 
-  // Entries to remove so that `incoming` more bytes fit under capacity, oldest first; they are
-  // already dropped from the policy. Fewer (possibly none) when everything left is pinned.
-  std::vector<std::string> EvictFor(uint64_t incoming);
+  // Entries to remove so that `incoming` more bytes, and `incoming_entries` more entries, fit
+  // under capacity and max_entries, oldest first; they are already dropped from the policy.
+  // Fewer (possibly none) when everything left is pinned.
+  std::vector<std::string> EvictFor(uint64_t incoming, uint64_t incoming_entries = 1);
 
   uint64_t used() const { return small_bytes_ + main_bytes_; }
   uint64_t pinned_bytes() const { return pinned_bytes_; }
@@ -57,10 +63,12 @@ class S3Fifo {
   void Remember(const std::string& id);  // the ghost list
 
   uint64_t capacity_;
+  uint64_t max_entries_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> small_;  // front = newest
   std::list<std::string> main_;
   uint64_t small_bytes_ = 0, main_bytes_ = 0, pinned_bytes_ = 0;
+  size_t pinned_count_ = 0;
   std::list<std::string> ghost_;
   std::unordered_map<std::string, std::list<std::string>::iterator> ghost_index_;
 };

@@ -22,6 +22,35 @@ TEST(S3Fifo, StaysUnderCapacity) {
   EXPECT_EQ(evicted, 990u);
 }
 
+// Tiny entries far under the byte capacity are bounded by count: at most max_entries stay,
+// pinned ones beyond it until they are unpinned.
+TEST(S3Fifo, ManyTinyEntriesAreBoundedByCount) {
+  S3Fifo p(1 << 30, /*max_entries=*/100);
+  uint64_t evicted = 0;
+  for (int i = 0; i < 1000; i++) {
+    evicted += p.EvictFor(1).size();
+    p.Insert(Id(i), 1, false);
+    ASSERT_LE(p.size(), 100u);
+  }
+  EXPECT_EQ(evicted, 900u);
+  for (int i = 1000; i < 1050; i++) {
+    p.EvictFor(1);
+    p.Insert(Id(i), 1, /*pinned=*/true);
+  }
+  EXPECT_EQ(p.size(), 100u);  // 50 pinned, 50 others
+  for (int i = 1050; i < 1100; i++) {
+    p.EvictFor(1);
+    p.Insert(Id(i), 1, true);
+  }
+  EXPECT_EQ(p.size(), 100u) << "every unpinned one went";
+  p.EvictFor(1);
+  p.Insert(Id(1100), 1, true);
+  EXPECT_EQ(p.size(), 101u) << "pinned ones stay beyond the count";
+  for (int i = 1000; i < 1101; i++) p.Pin(Id(i), false);
+  EXPECT_EQ(p.EvictFor(0, 0).size(), 1u);
+  EXPECT_EQ(p.size(), 100u);
+}
+
 TEST(S3Fifo, NeverEvictsPinnedEntries) {
   S3Fifo p(100);
   for (int i = 0; i < 8; i++) p.Insert(Id(i), 10, /*pinned=*/true);

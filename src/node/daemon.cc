@@ -72,6 +72,12 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "Directory for the chunk cache (created if missing)")->required();
   app.add_option("--capacity", capacity, "Most chunk bytes kept on disk, e.g. 20GiB")->capture_default_str();
+  app.add_option("--max-chunks", o.max_chunks,
+                 "Most chunks kept on disk, whatever their size (each holds about 450 bytes of memory in the "
+                 "index: the default bounds it near 1.9 GiB however small the objects; writes not yet uploaded "
+                 "are kept beyond it)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 40));
   app.add_option("--chunk-size", chunk_size, "Size of a cached chunk (1MiB-256MiB)")->capture_default_str();
   app.add_option("--node-id", o.node_id,
                  "This node's name in the cluster (default: the --peers entry whose HOST:PORT is --listen)");

@@ -11,7 +11,9 @@ namespace shoal::node {
 
 namespace {
 // How long a home remembers that a write became durable or was deleted, so that a late
-// announcement of it (a copy's holder announcing again) does not bring it back.
+// announcement of it (a copy's holder announcing again) does not bring it back, and what it
+// became (ResolveVersion); at most kSettledMax of them (WriteDirectory), the oldest going
+// first, so that a node taking writes fast keeps minutes of them in bounded memory.
 constexpr auto kSettledKept = std::chrono::minutes(10);
 }  // namespace
 
@@ -122,24 +124,23 @@ void WriteDirectory::Record(const Announcement& a) {
   bool learned_store = false, forget = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Prune();
     Entry& e = entries_[a.url];
     switch (a.change) {
       case Announcement::Change::kPending:
         // The newest write wins; one already durable or deleted never comes back. The same
         // write told by another of its holders adds that holder.
-        if (e.pending && e.write.id == a.id) {
+        if (e.pending && e.write->id == a.id) {
           for (const auto& h : a.holders) {
-            if (std::find(e.write.holders.begin(), e.write.holders.end(), h) == e.write.holders.end()) {
-              e.write.holders.push_back(h);
+            if (std::find(e.write->holders.begin(), e.write->holders.end(), h) == e.write->holders.end()) {
+              e.write->holders.push_back(h);
             }
           }
           break;
         }
-        if (e.pending && e.write.created_unix_ms > a.created_unix_ms) break;
+        if (e.pending && e.write->created_unix_ms > a.created_unix_ms) break;
         if (!e.pending && a.created_unix_ms <= e.floor_ms) break;
         e.pending = true;
-        e.write = a;
+        e.write = std::make_unique<Announcement>(a);
         break;
       case Announcement::Change::kDurable:
       case Announcement::Change::kGone:
@@ -147,10 +148,10 @@ void WriteDirectory::Record(const Announcement& a) {
         if (!e.pending) {
           learned_store = a.change == Announcement::Change::kDurable;
           forget = !learned_store;
-        } else if (LocalVersion(e.write.id) == version) {
+        } else if (LocalVersion(e.write->id) == version) {
           // A deletion from a node that no longer holds it (it handed the write off) is not
           // this write's end: the node it went to announced it since.
-          if (a.change == Announcement::Change::kGone && !e.write.holders.empty() && e.write.holders[0] != a.from) break;
+          if (a.change == Announcement::Change::kGone && !e.write->holders.empty() && e.write->holders[0] != a.from) break;
           e.pending = false;
           learned_store = a.change == Announcement::Change::kDurable;
           forget = !learned_store;
@@ -160,11 +161,13 @@ void WriteDirectory::Record(const Announcement& a) {
           e.durable_etag = a.stored_etag;
         }
         if (!e.pending) {
+          e.write.reset();  // a settled entry keeps its floor and what it became, not the write
           e.settled = std::chrono::steady_clock::now();
-          settled_order_.push_back(a.url);
+          settled_order_.emplace_back(a.url, e.settled);
         }
         break;
     }
+    Prune();  // after: at most kSettledMax settled entries stay (`e` may go with them)
   }
   if (learned_store) {
     objects_->Fresh(a.url, ObjectInfo{"", a.size, a.stored_etag, static_cast<std::time_t>(a.modified),
@@ -177,9 +180,12 @@ void WriteDirectory::Record(const Announcement& a) {
 void WriteDirectory::Prune() {
   auto now = std::chrono::steady_clock::now();
   while (!settled_order_.empty()) {
-    auto it = entries_.find(settled_order_.front());
-    if (it != entries_.end() && !it->second.pending && now - it->second.settled < kSettledKept) break;
-    if (it != entries_.end() && !it->second.pending) entries_.erase(it);
+    const auto& [url, when] = settled_order_.front();
+    if (now - when < kSettledKept && settled_order_.size() <= kSettledMax) break;
+    // Only the entry's latest settling takes it away (an earlier one of a url settled again
+    // since is a stale item here), and never once it is pending again.
+    auto it = entries_.find(url);
+    if (it != entries_.end() && !it->second.pending && it->second.settled == when) entries_.erase(it);
     settled_order_.pop_front();
   }
 }
@@ -189,6 +195,11 @@ size_t WriteDirectory::homed() {
   size_t n = 0;
   for (const auto& [url, e] : entries_) n += e.pending;
   return n;
+}
+
+size_t WriteDirectory::entries() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
 }
 
 void WriteDirectory::Learn(const std::string& url, const std::string& version, std::vector<std::string> holders) {
@@ -259,7 +270,7 @@ Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded) 
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(url);
     if (it != entries_.end() && it->second.pending) {
-      const Announcement& w = it->second.write;
+      const Announcement& w = *it->second.write;
       return ObjectInfo{"", w.size, LocalVersion(w.id), static_cast<std::time_t>(w.modified),
                         std::make_shared<const ObjectMeta>(w.meta)};
     }
@@ -272,7 +283,7 @@ Result<std::string> WriteDirectory::ResolveHere(const std::string& url, const st
   auto it = entries_.find(url);
   if (it != entries_.end()) {
     const Entry& e = it->second;
-    if (e.pending && LocalVersion(e.write.id) == version) {
+    if (e.pending && LocalVersion(e.write->id) == version) {
       return Status::Unavailable(url + " as " + version + " is not uploaded yet");
     }
     if (e.durable_version == version) return e.durable_etag;
@@ -310,8 +321,8 @@ std::vector<std::string> WriteDirectory::HoldersOf(const std::string& url, const
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = entries_.find(url);
-      if (it != entries_.end() && it->second.pending && LocalVersion(it->second.write.id) == version) {
-        return it->second.write.holders;
+      if (it != entries_.end() && it->second.pending && LocalVersion(it->second.write->id) == version) {
+        return it->second.write->holders;
       }
       auto learned = learned_.find(url);
       if (learned != learned_.end() && learned->second.version == version) return learned->second.holders;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -78,19 +79,26 @@ class WriteDirectory {
   std::vector<std::string> HoldersOf(const std::string& url, const std::string& version);
 
   // What write `version` (a local version) of `url` became, as its home knows: the store's
-  // ETag once uploaded (remembered as long as a settled entry, kSettledKept); kUnavailable
-  // while it is pending (or no home can be asked); kNotFound when the home does not know it
-  // (another write of `url` replaced it, it was deleted, or it settled too long ago).
+  // ETag once uploaded (remembered as long as a settled entry: 10 minutes, or until
+  // kSettledMax writes settled since); kUnavailable while it is pending (or no home can be
+  // asked); kNotFound when the home does not know it (another write of `url` replaced it, it
+  // was deleted, or it settled too long ago).
   // `forwarded`: asked by another node of which this is the home, so no further hop.
   Result<std::string> ResolveVersion(const std::string& url, const std::string& version, bool forwarded = false);
 
   // Pending writes recorded here as their home (for tests and metrics).
   size_t homed();
+  // Every write recorded here as its home: pending, and settled ones kept (at most
+  // kSettledMax of those, for 10 minutes at most).
+  size_t entries();
+  static constexpr size_t kSettledMax = 65536;
 
  private:
   struct Entry {
     bool pending = false;
-    Announcement write;       // the newest pending write, when pending
+    // The newest pending write, when pending; none once settled (an entry kept then holds a
+    // floor and what the write became: a fraction of the memory).
+    std::unique_ptr<Announcement> write;
     int64_t floor_ms = 0;     // writes created at or before this are durable or deleted
     // The last write of it known to have become durable here: its local version and the
     // store's ETag (ResolveVersion).
@@ -120,7 +128,8 @@ class WriteDirectory {
   ClusterRouting* cluster_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // url -> as its home; guarded by mu_
-  std::deque<std::string> settled_order_;           // urls whose entry settled, oldest first
+  // (url, when) of each settling, oldest first: Prune drops an entry at its latest one.
+  std::deque<std::pair<std::string, std::chrono::steady_clock::time_point>> settled_order_;
   static constexpr size_t kLearnedKept = 4096;
   std::unordered_map<std::string, Learned> learned_;  // url -> from its home; the newest kept
   std::deque<std::string> learned_order_;

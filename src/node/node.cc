@@ -59,7 +59,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (o.serve_threads == 0) o.serve_threads = std::max(4, 2 * cores);
   if (o.fetch_threads == 0) o.fetch_threads = std::max(4, 2 * cores);
   SHOAL_ASSIGN_OR_RETURN(node->chunks_,
-                         engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync}));
+                         engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync, options.max_chunks}));
   SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
   {
     std::string path = options.data_dir + "/incarnation";
@@ -305,6 +305,8 @@ std::string Node::MetricsText() {
   counter("connections_accepted_total", "Connections accepted.", metrics_.connections_accepted);
   gauge("homed_writes", "Writes not yet uploaded that this node knows of as their object's home.",
         static_cast<uint64_t>(directory_->homed()));
+  gauge("homed_entries", "Writes this node keeps as their object's home: not yet uploaded, and uploaded or "
+        "deleted lately (at most 65536 of those, for 10 minutes).", static_cast<uint64_t>(directory_->entries()));
   gauge("requests_active", "Requests being served now, /healthz and /metrics aside (what --max-connections bounds).",
         metrics_.requests_active);
   out << "# HELP shoal_connection_timeouts_total Connections closed by a timeout, by what they were doing.\n"

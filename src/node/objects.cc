@@ -66,7 +66,7 @@ Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url) {
 }
 
 void ObjectCatalog::Bound() {
-  if (meta_.size() <= max_entries_) return;
+  if (meta_.size() < sweep_at_ && meta_.size() <= max_entries_) return;
   const auto now = std::chrono::steady_clock::now();
   const auto ttl = options_.metadata_ttl.get();
   for (auto it = meta_.begin(); it != meta_.end();) {  // expired ones first
@@ -76,6 +76,9 @@ void ObjectCatalog::Bound() {
   for (auto it = meta_.begin(); it != meta_.end() && meta_.size() > max_entries_ * 3 / 4;) {
     it = it->second.local ? std::next(it) : meta_.erase(it);
   }
+  // The next sweep once the names have doubled: each costs a pass over what is kept, so their
+  // cost per name stays constant, and memory holds at most about twice what the TTL keeps.
+  sweep_at_ = std::max(kFirstSweep, meta_.size() * 2);
 }
 
 void ObjectCatalog::Invalidate(const std::string& url) {
@@ -102,6 +105,7 @@ std::string ObjectCatalog::ChunkVersion(const std::string& url, const std::strin
 void ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info) {
   std::lock_guard<std::mutex> lock(mu_);
   meta_[url] = Meta{info, std::chrono::steady_clock::now(), true};
+  Bound();
 }
 
 bool ObjectCatalog::IsLocal(const std::string& url) {

@@ -42,7 +42,9 @@ inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& 
 // reading it back after its upload costs no fetch). A write or delete through the cluster
 // replaces what is known of its name (SetLocal, Fresh, Invalidate: the object's home hears of
 // every write, WriteDirectory). At most `max_entries` names are remembered, written ones aside;
-// past that, expired ones go first, then any.
+// past that, expired ones go first, then any. Expired ones are also swept out each time the
+// names kept have doubled (from kFirstSweep), so a node taking many writes holds about what
+// --metadata-ttl keeps, not every name it ever saw.
 //
 // Thread-safe. One mutex guards the metadata and the aliases, another the stores; neither is
 // held while the store is asked (Stat's HEAD), and nothing outside the class is called under
@@ -99,6 +101,8 @@ class ObjectCatalog {
   const NodeOptions& options_;
   NodeMetrics* metrics_;
   const size_t max_entries_;
+  static constexpr size_t kFirstSweep = 65536;
+  size_t sweep_at_ = kFirstSweep;  // Bound sweeps expired names once meta_ holds this many; mu_
   std::mutex stores_mu_;
   std::map<std::string, std::shared_ptr<ObjectStore>> stores_;  // guarded by stores_mu_
   std::mutex mu_;

@@ -82,5 +82,19 @@ TEST_F(ObjectCatalogTest, ItRemembersAtMostItsBoundAndNeverDropsAWriteTakenHere)
   EXPECT_EQ(Heads(), 1000u);
 }
 
+// Far under the bound, names past their TTL are swept out each time the names kept have
+// doubled (from 65,536): a node writing or reading many objects holds about what the TTL
+// keeps, not every name it ever saw. Writes taken here stay.
+TEST_F(ObjectCatalogTest, ExpiredNamesAreSweptLongBeforeTheBound) {
+  options_.metadata_ttl.set(std::chrono::seconds(0));  // every name expired at once
+  ObjectCatalog catalog(options_, &metrics_);
+  catalog.SetLocal(Url("mine"), ObjectInfo{"", 5, "local-9", 0});
+  for (int i = 0; i < 100000; i++) catalog.Fresh(Url("n" + std::to_string(i)), ObjectInfo{"", 1, "e", 0});
+  // The sweep at 65,536 names (the local write and 65,535 others) kept the write alone; the
+  // next is at 65,536 again.
+  EXPECT_EQ(catalog.entries(), 1u + (100000 - 65535));
+  EXPECT_TRUE(catalog.IsLocal(Url("mine")));
+}
+
 }  // namespace
 }  // namespace shoal::node

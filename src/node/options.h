@@ -37,6 +37,7 @@ struct NodeOptions {
   std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
   std::string data_dir;
   uint64_t capacity = 20ull << 30;
+  uint64_t max_chunks = 4ull << 20;  // chunks cached at most, pinned ones aside (--max-chunks)
   uint64_t chunk_size = 8ull << 20;
   std::string node_id;
   // The cluster's token(s) (--token-file); a SIGHUP rotates them in place. Empty:
