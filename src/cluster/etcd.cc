@@ -34,11 +34,12 @@ constexpr std::chrono::milliseconds kReplayTimeout{30000};
 constexpr std::chrono::milliseconds kMinBackoff{50};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
-// An int64 field of etcd's JSON (proto3 sends them as strings: "42"); 0 when absent.
+// An int64 field of etcd's JSON (proto3 sends them as strings: "42"); 0 when absent or not a
+// whole number.
 uint64_t U64(const json& j, const char* name) {
   auto it = j.find(name);
   if (it == j.end()) return 0;
-  if (it->is_string()) return std::strtoull(it->get_ref<const std::string&>().c_str(), nullptr, 10);
+  if (it->is_string()) return ParseU64(it->get_ref<const std::string&>()).value_or(0);
   if (it->is_number_unsigned()) return it->get<uint64_t>();
   if (it->is_number_integer()) return static_cast<uint64_t>(it->get<int64_t>());
   return 0;

@@ -392,6 +392,26 @@ std::string RangeHeader(uint64_t offset, uint64_t length) {
   return r;
 }
 
+Result<ContentRange> ParseContentRange(std::string_view header) {
+  auto bad = [&] { return Status::InvalidArgument("Content-Range '" + std::string(header) + "' is not bytes FIRST-LAST/TOTAL"); };
+  std::string_view text = header;
+  if (!StartsWith(text, "bytes ")) return bad();
+  text.remove_prefix(6);
+  const size_t dash = text.find('-'), slash = text.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return bad();
+  ContentRange r;
+  auto first = ParseU64(text.substr(0, dash)), last = ParseU64(text.substr(dash + 1, slash - dash - 1));
+  if (!first.ok() || !last.ok() || *first > *last) return bad();
+  r.first = *first;
+  r.last = *last;
+  if (text.substr(slash + 1) != "*") {
+    auto total = ParseU64(text.substr(slash + 1));
+    if (!total.ok() || *last >= *total) return bad();
+    r.total = *total;
+  }
+  return r;
+}
+
 Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
                     const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
@@ -423,19 +443,20 @@ Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::Request
         if (resp.status == 200 && offset > 0) {
           return Status::IOError(what + ": the store ignored the Range header");
         }
-        std::string cr = resp.Header("content-range");  // "bytes START-END/SIZE"
-        if (resp.status == 206 && StartsWith(cr, "bytes ") &&
-            ParseU64(std::string_view(cr).substr(6, cr.find('-') == std::string::npos ? 0 : cr.find('-') - 6))
-                    .value_or(UINT64_MAX) != offset) {
-          return Status::IOError(what + ": asked for bytes from " + std::to_string(offset) +
-                                 ", the store answered " + cr);
+        const std::string cr = resp.Header("content-range");
+        uint64_t total = ContentRange::kUnknownTotal;  // the resource's size, as the answer gives it
+        if (resp.status == 206 && !cr.empty()) {
+          auto answered = ParseContentRange(cr);
+          if (!answered.ok() || answered->first != offset) {
+            return Status::IOError(what + ": asked for bytes from " + std::to_string(offset) +
+                                   ", the store answered Content-Range " + cr);
+          }
+          total = answered->total;
+        } else if (resp.status == 200) {
+          total = resp.NumberHeader("content-length").value_or(ContentRange::kUnknownTotal);
         }
-        if (if_size != UINT64_MAX) {
-          size_t slash = cr.rfind('/');
-          std::string total = resp.status == 206 && slash != std::string::npos ? cr.substr(slash + 1)
-                              : resp.status == 200                            ? resp.Header("content-length")
-                                                                              : "";
-          auto size = ParseU64(Trim(total));
+        if (if_size != UINT64_MAX && total != ContentRange::kUnknownTotal) {
+          auto size = Result<uint64_t>(total);
           if (size.ok() && *size != if_size) {
             return Status::PreconditionFailed(what + " is " + std::to_string(*size) + " bytes, not " +
                                               std::to_string(if_size) + " as the reader said");

@@ -208,4 +208,14 @@ Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::Request
 // "bytes=a-b" / "bytes=a-" for a range, "" for the whole object.
 std::string RangeHeader(uint64_t offset, uint64_t length);
 
+// A Content-Range header, "bytes FIRST-LAST/TOTAL" (TOTAL "*": unknown).
+struct ContentRange {
+  static constexpr uint64_t kUnknownTotal = UINT64_MAX;
+  uint64_t first = 0, last = 0;
+  uint64_t total = kUnknownTotal;
+};
+// kInvalidArgument, naming the text, for anything but that form with whole decimal numbers
+// and first <= last (< total when it is known).
+Result<ContentRange> ParseContentRange(std::string_view header);
+
 }  // namespace shoal::http

@@ -52,6 +52,25 @@ TEST(RetryAfter, GarbageIsAbsent) {
 
 // A number in an answer's header is taken only when it is all digits and fits: "12x" was 12,
 // "x" was 0, and a size of 0 taken from a lying or broken server reads as an empty object.
+TEST(ContentRange, OnlyTheWholeFormWithOrderedNumbersIsTaken) {
+  auto r = ParseContentRange("bytes 8-15/100");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first, 8u);
+  EXPECT_EQ(r->last, 15u);
+  EXPECT_EQ(r->total, 100u);
+  auto unknown = ParseContentRange("bytes 0-0/*");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->total, ContentRange::kUnknownTotal);
+  for (const char* bad : {"", "bytes */100", "bytes 8-15", "bytes 15-8/100", "bytes 8-100/100", "bytes -1-5/9",
+                          "bytes 8 -15/100", "items 8-15/100", "bytes 8-15/1e3", "bytes 8-15/99999999999999999999"}) {
+    auto got = ParseContentRange(bad);
+    EXPECT_FALSE(got.ok()) << bad;
+    if (!got.ok()) {
+      EXPECT_NE(got.status().message().find(std::string("'") + bad + "'"), std::string::npos) << bad;
+    }
+  }
+}
+
 TEST(NumberHeader, OnlyWholeDecimalNumbersAreTaken) {
   Response r;
   r.headers = {{"content-length", "1048576"}, {"x-shoal-size", "12x"}, {"x-shoal-epoch", "-3"},

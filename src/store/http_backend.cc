@@ -6,6 +6,12 @@
 
 namespace shoal {
 
+Result<uint64_t> XmlNumber(const pugi::xml_node& node, const char* field, const std::string& what) {
+  auto n = ParseU64(node.child_value(field));
+  if (!n.ok()) return Status::IOError(what + " " + field + " is '" + node.child_value(field) + "', not a number");
+  return *n;
+}
+
 std::string DescribeXmlError(const http::Response& resp, const std::string& code_header) {
   std::string code = code_header.empty() ? "" : resp.Header(code_header);
   std::string message;

@@ -11,9 +11,12 @@
 #include "net/http_client.h"
 #include "store/object_store.h"
 
+namespace pugi {
+class xml_node;
+}
+
 namespace shoal {
 
-// The bytes a read asks for, as the net layer's ranged GET takes them.
 // The retries of a listing: `policy`, but at most 3 attempts when the caller can do without
 // the store (ListOptions::allow_incomplete), so a listing with the store down answers in a
 // fraction of a second instead of the full back-off.
@@ -22,10 +25,16 @@ inline net::RetryPolicy QuickerWhenIncomplete(net::RetryPolicy policy, const Lis
   return policy;
 }
 
+// The bytes a read asks for, as the net layer's ranged GET takes them.
 inline http::ByteRange RangeOf(const ReadOptions& opts) {
   static_assert(ReadOptions::kToEnd == http::ByteRange::kToEnd, "both mean: to the end");
   return http::ByteRange{opts.offset, opts.length};
 }
+
+// The number a store's XML answer gives in `node`'s child `field` (a listed size, a part
+// number); kIOError "WHAT FIELD is 'TEXT', not a number" for anything else (`what` says
+// whose: "ListObjectsV2 of B: K's").
+Result<uint64_t> XmlNumber(const pugi::xml_node& node, const char* field, const std::string& what);
 
 // The code and message of a store's XML error answer, <Error><Code/><Message/></Error> (S3,
 // Azure), for http::ErrorFormat::describe. The code comes from the header `code_header` when

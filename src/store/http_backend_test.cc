@@ -2,8 +2,24 @@
 
 #include <gtest/gtest.h>
 
+#include <pugixml.hpp>
+
 namespace shoal {
 namespace {
+
+TEST(XmlNumber, TakesAWholeNumberAndNamesWhatIsNot) {
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string("<Contents><Key>k</Key><Size>42</Size><Bad>4.2</Bad></Contents>"));
+  auto n = doc.child("Contents");
+  auto size = XmlNumber(n, "Size", "ListObjectsV2 of b: k's");
+  ASSERT_TRUE(size.ok()) << size.status().ToString();
+  EXPECT_EQ(*size, 42u);
+  auto bad = XmlNumber(n, "Bad", "ListObjectsV2 of b: k's");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kIOError);
+  EXPECT_EQ(bad.status().message(), "ListObjectsV2 of b: k's Bad is '4.2', not a number");
+  EXPECT_FALSE(XmlNumber(n, "Missing", "w").ok());
+}
 
 TEST(DescribeXmlError, QuotesTheCodeAndTheMessagesFirstLine) {
   http::Response r;

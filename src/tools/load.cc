@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "net/http_client.h"
 #include "net/node_protocol.h"
 #include <algorithm>
 #include <random>
@@ -203,9 +204,8 @@ uint64_t ObjectSize(asio::io_context& io, const tcp::endpoint& ep, const Options
   http::response<http::string_body> res;
   if (!ec) http::read(s, buffer, res, ec);
   if (ec) return 0;
-  std::string range(res[http::field::content_range]);
-  size_t slash = range.rfind('/');
-  return slash == std::string::npos ? 0 : std::strtoull(range.c_str() + slash + 1, nullptr, 10);
+  auto range = shoal::http::ParseContentRange(std::string(res[http::field::content_range]));
+  return range.ok() && range->total != shoal::http::ContentRange::kUnknownTotal ? range->total : 0;
 }
 }  // namespace
 

@@ -142,9 +142,8 @@ class AzureStore final : public ObjectStore {
     std::map<std::string, uint64_t> blocks;
     for (pugi::xml_node n : doc.child("BlockList").child("UncommittedBlocks").children("Block")) {
       auto name = Base64Decode(n.child_value("Name"));
-      auto size = ParseU64(n.child_value("Size"));
-      if (!size.ok()) return Status::IOError(what + ": a block's Size is '" + n.child_value("Size") + "', not a number");
-      if (name.ok()) blocks[*name] = *size;
+      SHOAL_ASSIGN_OR_RETURN(uint64_t size, XmlNumber(n, "Size", what + ": a block's"));
+      if (name.ok()) blocks[*name] = size;
     }
     return blocks;
   }
@@ -229,12 +228,9 @@ class AzureStore final : public ObjectStore {
     for (pugi::xml_node n : root.child("Blobs").children()) {
       if (std::string_view(n.name()) == "Blob") {
         pugi::xml_node p = n.child("Properties");
-        auto size = ParseU64(p.child_value("Content-Length"));
-        if (!size.ok()) {
-          return Status::IOError("List Blobs " + Describe() + ": blob " + n.child_value("Name") + "'s Content-Length is '" +
-                                 p.child_value("Content-Length") + "', not a number");
-        }
-        page.objects.push_back(ObjectInfo{n.child_value("Name"), *size, Unquote(p.child_value("Etag")),
+        SHOAL_ASSIGN_OR_RETURN(uint64_t size, XmlNumber(p, "Content-Length", "List Blobs " + Describe() + ": blob " +
+                                                                                 n.child_value("Name") + "'s"));
+        page.objects.push_back(ObjectInfo{n.child_value("Name"), size, Unquote(p.child_value("Etag")),
                                           ParseHttpTime(p.child_value("Last-Modified"))});
       } else if (std::string_view(n.name()) == "BlobPrefix") {
         page.prefixes.push_back(n.child_value("Name"));

@@ -140,12 +140,9 @@ class S3Store final : public ObjectStore {
     pugi::xml_node root = doc.child("ListBucketResult");
     ListPage page;
     for (pugi::xml_node n : root.children("Contents")) {
-      auto size = ParseU64(n.child_value("Size"));
-      if (!size.ok()) {
-        return Status::IOError("ListObjectsV2 of " + bucket_ + ": " + n.child_value("Key") + "'s Size is '" +
-                               n.child_value("Size") + "', not a number");
-      }
-      page.objects.push_back(ObjectInfo{n.child_value("Key"), *size, Unquote(n.child_value("ETag")),
+      SHOAL_ASSIGN_OR_RETURN(uint64_t size,
+                             XmlNumber(n, "Size", "ListObjectsV2 of " + bucket_ + ": " + n.child_value("Key") + "'s"));
+      page.objects.push_back(ObjectInfo{n.child_value("Key"), size, Unquote(n.child_value("ETag")),
                                         ParseHttpTime(n.child_value("LastModified"))});
     }
     for (pugi::xml_node n : root.children("CommonPrefixes")) page.prefixes.push_back(n.child_value("Prefix"));
@@ -291,11 +288,10 @@ Result<uint32_t> S3Upload::FindStoredParts() {
     }
     pugi::xml_node root = doc.child("ListPartsResult");
     for (pugi::xml_node n : root.children("Part")) {
-      auto number = ParseU64(n.child_value("PartNumber"));
-      auto size = ParseU64(n.child_value("Size"));
-      if (!number.ok() || !size.ok()) return Status::IOError(what + ": a part's PartNumber or Size is not a number");
-      if (*number == 0 || *number > 10000) continue;
-      found[static_cast<uint32_t>(*number - 1)] = StoredPart{*size, n.child_value("ETag")};
+      SHOAL_ASSIGN_OR_RETURN(uint64_t number, XmlNumber(n, "PartNumber", what + ": a part's"));
+      SHOAL_ASSIGN_OR_RETURN(uint64_t size, XmlNumber(n, "Size", what + ": a part's"));
+      if (number == 0 || number > 10000) continue;
+      found[static_cast<uint32_t>(number - 1)] = StoredPart{size, n.child_value("ETag")};
     }
     if (std::string_view(root.child_value("IsTruncated")) != "true") break;
     std::string next = root.child_value("NextPartNumberMarker");
