@@ -29,6 +29,14 @@ http::Request NodeHttp(const CacheConfig& config, std::string_view method, std::
 // The target of object `url`: /v1/object?url=URL.
 std::string ObjectTarget(std::string_view url) { return proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}); }
 
+// A node that could not be reached is most likely not running: say so, naming `nodes` (its
+// code and detail kept). (Its error answers, JSON {"code", "message"}, are read by
+// http::NodeErrors.)
+Status Unreachable(const std::string& nodes, const Status& st) {
+  return Status(st.code(), "cannot reach the cache node at " + nodes + ": is shoald running there? (" + st.message() + ")")
+      .WithDetail(st.detail());
+}
+
 // Runs `send(node)` for the node current now and, while a node cannot be reached (nothing was
 // sent: Detail::kConnectFailed), for the next (config.entry), each node once at most: the
 // first answer, or the last failure.
@@ -53,11 +61,7 @@ Result<Routing> FetchRouting(http::Client* client, const CacheConfig& config, co
   Status st = client->Send(
       NodeHttp(config, "GET", proto::Target(proto::kClusterViewPath, {{proto::kCurrentParam, proto::kFlagOn}}), endpoint),
       &resp);
-  if (!st.ok()) {
-    return Status(st.code(), "cannot reach the cache node at " + endpoint + ": is shoald running there? (" +
-                                 st.message() + ")")
-        .WithDetail(st.detail());
-  }
+  if (!st.ok()) return Unreachable(endpoint, st);
   if (resp.status == 404) return Routing{};  // not in a cluster
   if (resp.status != 200) {
     return http::StatusFromResponse(resp, "GET " + std::string(proto::kClusterViewPath) + " at " + endpoint, http::NodeErrors());
@@ -282,17 +286,8 @@ class CacheStore final : public ObjectStore {
                                    "FILE URL --cache); or run the command without --cache (and SHOAL_CACHE unset)");
   }
 
-  // A node that could not be reached at all is most likely not running: say so. (Its error
-  // answers, JSON {"code", "message"}, are read by http::NodeErrors.)
-  Status Explain(Status st) const {
-    if (st.ok()) return st;
-    if (st.IsConnectFailed()) {
-      return Status(st.code(), "cannot reach the cache node at " + config_.Describe() +
-                                   ": is shoald running there? (" + st.message() + ")")
-          .WithDetail(st.detail());
-    }
-    return st;
-  }
+  // A node that could not be reached at all is most likely not running: say so.
+  Status Explain(Status st) const { return st.IsConnectFailed() ? Unreachable(config_.Describe(), st) : st; }
 
   CacheConfig config_;
   ObjectUrl bucket_;
@@ -412,30 +407,8 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
 }
 
 namespace {
-// METHOD http://NODE/path (with the token) at config.endpoint alone: the answer when its
-// status is `want`, else what went wrong.
-Result<http::Response> NodeRequest(const CacheConfig& config, const std::string& method,
-                                   const std::string& path, long want = 200) {
-  http::Client client;
-  http::Response resp;
-  Status st = client.Send(NodeHttp(config, method, path), &resp);
-  if (!st.ok()) {
-    return Status::Unavailable("cannot reach the cache node at " + config.endpoint +
-                               ": is shoald running there? (" + st.message() + ")");
-  }
-  if (resp.status != want) {
-    return http::StatusFromResponse(resp, method + " " + path + " at " + config.endpoint, http::NodeErrors());
-  }
-  return resp;
-}
-
-Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "GET", path));
-  return std::move(resp.body);
-}
-
-// NodeRequest for a data request: at the node current now, else at the next that can be
-// reached (config.entry).
+// METHOD http://NODE/path (with the token) at the node current now, else at the next that can
+// be reached (config.entry): the answer when its status is `want`, else what went wrong.
 Result<http::Response> DataRequest(const CacheConfig& config, const std::string& method, const std::string& path,
                                    long want = 200) {
   http::Client client;
@@ -445,14 +418,24 @@ Result<http::Response> DataRequest(const CacheConfig& config, const std::string&
     node = to;
     return client.Send(NodeHttp(config, method, path, to), &resp);
   });
-  if (!st.ok()) {
-    return Status::Unavailable("cannot reach the cache node at " + (st.IsConnectFailed() ? config.Describe() : node) +
-                               ": is shoald running there? (" + st.message() + ")");
-  }
+  if (!st.ok()) return Unreachable(st.IsConnectFailed() ? config.Describe() : node, Status::Unavailable(st.message()));
   if (resp.status != want) {
     return http::StatusFromResponse(resp, method + " " + path + " at " + node, http::NodeErrors());
   }
   return resp;
+}
+
+// DataRequest at config.endpoint alone (drain, metrics, readiness, the membership: one node's).
+Result<http::Response> NodeRequest(const CacheConfig& config, const std::string& method,
+                                   const std::string& path, long want = 200) {
+  CacheConfig one = config;
+  one.entry = nullptr;
+  return DataRequest(one, method, path, want);
+}
+
+Result<std::string> NodeGet(const CacheConfig& config, const std::string& path) {
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, NodeRequest(config, "GET", path));
+  return std::move(resp.body);
 }
 }  // namespace
 
