@@ -1143,6 +1143,36 @@ TEST_P(ClusterTest, AClientTurnsToAnotherNodeWhenItsOwnCannotBeReached) {
   EXPECT_EQ(served() - before, size) << nodes_[1]->Log();
 }
 
+// A reader pinned to a write's local version (it looked while the write was pending) reads it
+// routed to the chunks' owners after the upload: the node resolves the local version to the
+// store's ETag, the same bytes, instead of calling the object changed (`shoal cat` stats, then
+// reads, and an upload may end between the two).
+TEST_P(ClusterTest, AReadPinnedToAWritesLocalVersionGoesOnAfterItsUpload) {
+  if (WithEtcd()) GTEST_SKIP() << "the client's side: the membership's kind does not change it";
+  StartCluster(2);
+  const uint64_t size = (3ull << 20) + 7;
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());  // the upload waits
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(31, size), Url("pinned/obj")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  client::CacheConfig n0{Endpoint(0), "", nullptr};
+  auto pending = client::StatThroughCache(n0, Url("pinned/obj"));
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  ASSERT_EQ(pending->state, "local");
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(60))) << nodes_[0]->Log();
+
+  auto store = client::NewCacheStore(n0, *ObjectUrl::Parse(Url("")));
+  ReadOptions ro;
+  ro.if_match = pending->info.etag;
+  testing::Sha256Stream sha;
+  Status st = store->Get("pinned/obj", ro, [&](const char* d, size_t n) {
+    sha.Update(d, n);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(sha.HexDigest(), testing::PatternSha256(31, size));
+}
+
 // A rolling restart in place under etcd: each of 4 nodes in turn gets SIGTERM and comes back
 // on the same data directory and address, while three readers read 8 objects (6 chunks each,
 // more than one node's share) and a writer writes new objects, each client through its own

@@ -215,7 +215,12 @@ class CacheStore final : public ObjectStore {
     SHOAL_ASSIGN_OR_RETURN(uint64_t size, head.NumberHeader(proto::kSizeHeader));
     ObjectInfo info{key, size, Unquote(head.Header("etag")), 0};
     if (!opts.if_match.empty() && opts.if_match != info.etag) {
-      return Status::PreconditionFailed(Name(key) + " changed (ETag " + info.etag + ", wanted " + opts.if_match + ")");
+      // A write read as it was uploaded: its local version became this ETag, the same bytes.
+      auto became = proto::IsLocalVersion(opts.if_match) ? ResolveThroughCache(config_, Name(key), opts.if_match)
+                                                          : Result<std::string>(Status::NotFound("not a local version"));
+      if (!became.ok() || *became != info.etag) {
+        return Status::PreconditionFailed(Name(key) + " changed (ETag " + info.etag + ", wanted " + opts.if_match + ")");
+      }
     }
     if (opts.offset > info.size) return Status::InvalidArgument("offset past the end of " + Name(key));
     uint64_t end = opts.length == ReadOptions::kToEnd ? info.size : std::min(info.size, opts.offset + opts.length);
