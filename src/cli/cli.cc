@@ -249,16 +249,9 @@ Status WriteFileThrough(const std::string& path, const std::string& url, const c
   const bool regular = S_ISREG(st.st_mode);
   uint64_t size = regular ? static_cast<uint64_t>(st.st_size) : client::kUnknownSize;
   FdSource source(fd, path == "-" ? "stdin" : path);
-  Result<ObjectInfo> r = Status::Unavailable("not sent");
-  net::Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(2000));
-  for (int attempt = 0;; attempt++) {
-    r = client::WriteThroughCache(cache, url, source, size, progress);
-    if (r.ok() || r.status().code() != Code::kUnavailable || !regular || attempt == 4 ||
-        ::lseek(fd, 0, SEEK_SET) != 0) {
-      break;
-    }
-    std::this_thread::sleep_for(backoff.Next());
-  }
+  Result<ObjectInfo> r = client::WriteWithResends(
+      [&] { return client::WriteThroughCache(cache, url, source, size, progress); },
+      [&] { return regular && ::lseek(fd, 0, SEEK_SET) == 0; });
   if (fd != STDIN_FILENO) ::close(fd);
   return r.status().WithContext(path == "-" ? "stdin" : path);
 }

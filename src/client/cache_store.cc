@@ -411,6 +411,16 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
   return ObjectInfo{url, sent, Unquote(resp.Header("etag")), 0};
 }
 
+Result<ObjectInfo> WriteWithResends(const std::function<Result<ObjectInfo>()>& send,
+                                    const std::function<bool()>& rewind) {
+  net::Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(2000));
+  for (int attempt = 0;; attempt++) {
+    Result<ObjectInfo> r = send();
+    if (r.ok() || r.status().code() != Code::kUnavailable || attempt == 4 || !rewind()) return r;
+    std::this_thread::sleep_for(backoff.Next());
+  }
+}
+
 namespace {
 // METHOD http://NODE/path (with the token) at the node current now, else at the next that can
 // be reached (config.entry): the answer when its status is `want`, else what went wrong.

@@ -58,6 +58,12 @@ Result<ObjectInfo> WriteThroughCache(const CacheConfig& config, const std::strin
                                      ByteSource& source, uint64_t size,
                                      std::atomic<uint64_t>* progress = nullptr);
 
+// Runs `send` (one write from its source's start) and, while it is refused as unavailable
+// (nothing acknowledged: its node, or the node it copies to, restarting) and `rewind` puts the
+// source back at its start, again: up to 5 times over about 6 s. The last result.
+Result<ObjectInfo> WriteWithResends(const std::function<Result<ObjectInfo>()>& send,
+                                    const std::function<bool()>& rewind);
+
 struct PendingWrites {
   uint64_t objects = 0;
   uint64_t bytes = 0;

@@ -8,9 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
-#include <thread>
-
-#include "net/retry.h"
 
 namespace shoal::client {
 
@@ -392,13 +389,12 @@ Result<ObjectInfo> Writer::Close() {
   // to, restarting) is sent again, as `shoal cp` sends a file again: up to 5 times over about
   // 6 s, each to the node current then.
   closed_ = true;
-  net::Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(2000));
-  for (int attempt = 0;; attempt++) {
-    SpoolSource source(spool_, size_);
-    r = upload_(source);
-    if (r.ok() || r.status().code() != Code::kUnavailable || attempt == 4) break;
-    std::this_thread::sleep_for(backoff.Next());
-  }
+  r = WriteWithResends(
+      [&] {
+        SpoolSource source(spool_, size_);
+        return upload_(source);
+      },
+      [] { return true; });  // each send reads the spool from its start
   if (!r.ok()) failed_ = r.status();
   return r;
 }
