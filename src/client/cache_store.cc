@@ -106,8 +106,14 @@ class CacheStore final : public ObjectStore {
       if (!range.empty()) req.headers.push_back({"Range", range});
       return req;
     };
-    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink,
-                                      Name(key), http::NodeErrors()));
+    http::Answered answered;
+    Status st = Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink,
+                                           Name(key), http::NodeErrors(), opts.if_size,
+                                           opts.answered != nullptr ? &answered : nullptr));
+    if (st.ok() && opts.answered != nullptr && !answered.etag.empty()) {
+      *opts.answered = ObjectInfo{key, answered.total, answered.etag, 0};
+    }
+    return st;
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
@@ -207,13 +213,22 @@ class CacheStore final : public ObjectStore {
   // entry node and not yet durable exist only there: *routed stays false for them.
   Status RoutedGet(const Routing& routing, const std::string& key, const ReadOptions& opts,
                    const ByteSink& sink, bool* routed) {
-    http::Response head;
-    SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
-                                             &head, "HEAD " + Name(key), http::NodeErrors())));
-    if (head.Header(proto::kStateHeader) != proto::kStateDurable) return Status::Ok();
+    ObjectInfo info{key, opts.if_size, opts.if_match, 0};
+    // A read pinned to a version the store holds (its ETag and size named) goes to the chunks'
+    // owners at once: they serve that version or answer 412. Otherwise the entry node says
+    // which version is current, and whether it is durable at all.
+    const bool pinned = !opts.if_match.empty() && !proto::IsLocalVersion(opts.if_match) &&
+                        opts.if_size != ReadOptions::kAnySize;
+    if (!pinned) {
+      http::Response head;
+      SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
+                                               &head, "HEAD " + Name(key), http::NodeErrors())));
+      if (head.Header(proto::kStateHeader) != proto::kStateDurable) return Status::Ok();
+      SHOAL_ASSIGN_OR_RETURN(info.size, head.NumberHeader(proto::kSizeHeader));
+      info.etag = Unquote(head.Header("etag"));
+    }
+    if (opts.answered != nullptr) *opts.answered = info;
     *routed = true;
-    SHOAL_ASSIGN_OR_RETURN(uint64_t size, head.NumberHeader(proto::kSizeHeader));
-    ObjectInfo info{key, size, Unquote(head.Header("etag")), 0};
     if (!opts.if_match.empty() && opts.if_match != info.etag) {
       // A write read as it was uploaded: its local version became this ETag, the same bytes.
       auto became = proto::IsLocalVersion(opts.if_match) ? ResolveThroughCache(config_, Name(key), opts.if_match)

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -71,6 +72,13 @@ Reader::~Reader() {
   for (auto& [index, block] : blocks_) block.first.wait();
 }
 
+void Reader::Prime(std::string first_block) {
+  std::promise<Result<std::shared_ptr<const std::string>>> ready;
+  ready.set_value(std::make_shared<const std::string>(std::move(first_block)));
+  std::lock_guard<std::mutex> lock(mu_);
+  blocks_[0] = {ready.get_future().share(), ++clock_};
+}
+
 Reader::Block Reader::Fetch(uint64_t index) {
   auto it = blocks_.find(index);
   if (it != blocks_.end()) {
@@ -94,14 +102,16 @@ Reader::Block Reader::Fetch(uint64_t index) {
   auto store = store_;
   auto pool = pool_;
   std::string key = key_, etag = info_.etag;
+  const uint64_t size = info_.size;
   const bool huge = options_.huge_pages;
-  Block block = std::async(std::launch::async, [store, pool, key, etag, offset, length, huge]()
+  Block block = std::async(std::launch::async, [store, pool, key, etag, size, offset, length, huge]()
                                -> Result<std::shared_ptr<const std::string>> {
                   std::shared_ptr<std::string> data = BufferPool::Take(pool, length, huge);
                   ReadOptions ro;
                   ro.offset = offset;
                   ro.length = length;
                   ro.if_match = etag;
+                  ro.if_size = size;
                   Status st = store->Get(key, ro, [&](const char* d, size_t n) {
                     data->append(d, n);
                     return Status::Ok();
@@ -500,10 +510,9 @@ Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url) {
   return OpenRead(url, f.info);
 }
 
-Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url, const ObjectInfo& info) {
-  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
-  SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));
-  Reader::Revalidate still = [this, url](const ObjectInfo& pinned) -> Result<ObjectInfo> {
+Reader::Revalidate Client::StillTheSame(const std::string& url) {
+  if (!has_cache()) return nullptr;
+  return [this, url](const ObjectInfo& pinned) -> Result<ObjectInfo> {
     SHOAL_ASSIGN_OR_RETURN(FileInfo now, Stat(url));
     if (now.info.etag == pinned.etag || (now.written_as == pinned.etag && now.info.size == pinned.size)) {
       return now.info;
@@ -511,7 +520,33 @@ Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url, const O
     return Status::PreconditionFailed(url + " changed while it was read (ETag " + now.info.etag + ", was " +
                                       pinned.etag + "): open it again");
   };
-  return std::make_unique<Reader>(store, u.key, info, options_.reader, has_cache() ? still : nullptr);
+}
+
+Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url, const ObjectInfo& info) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));
+  return std::make_unique<Reader>(store, u.key, info, options_.reader, StillTheSame(url));
+}
+
+Result<std::unique_ptr<Reader>> Client::OpenReadFirst(const std::string& url, uint64_t first) {
+  if (!has_cache()) return std::unique_ptr<Reader>();
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));
+  const uint64_t block = options_.reader.block_size == 0 ? ReaderOptions{}.block_size : options_.reader.block_size;
+  ObjectInfo version;
+  ReadOptions ro;
+  ro.length = std::max<uint64_t>(1, std::min(first, block));
+  ro.answered = &version;
+  std::string data;
+  SHOAL_RETURN_IF_ERROR(store->Get(u.key, ro, [&](const char* d, size_t n) {
+    data.append(d, n);
+    return Status::Ok();
+  }));
+  if (version.etag.empty() || version.size == ReadOptions::kAnySize) return std::unique_ptr<Reader>();
+  version.key = u.key;
+  auto reader = std::make_unique<Reader>(store, u.key, version, options_.reader, StillTheSame(url));
+  if (data.size() == std::min(block, version.size)) reader->Prime(std::move(data));
+  return reader;
 }
 
 Result<std::unique_ptr<Writer>> Client::OpenWrite(const std::string& url, bool rewritable) {

@@ -54,6 +54,9 @@ class Reader {
   Result<size_t> ReadAt(uint64_t offset, char* dst, size_t n);
   // The same bytes without a copy: the pieces of the blocks that hold them, in order.
   Result<std::vector<Piece>> Pieces(uint64_t offset, size_t n);
+  // The first block's bytes, read already (Client::OpenReadFirst): min(block_size, size) bytes
+  // of the version this reader reads.
+  void Prime(std::string first_block);
 
  private:
   using Block = std::shared_future<Result<std::shared_ptr<const std::string>>>;
@@ -179,6 +182,12 @@ class Client {
   Status Delete(const std::string& url);
   Result<std::unique_ptr<Reader>> OpenRead(const std::string& url);
   Result<std::unique_ptr<Reader>> OpenRead(const std::string& url, const ObjectInfo& info);
+  // The version of `url` current now, opened with its first `first` bytes (at most a block)
+  // read in the same request: a small file costs one GET, and no HEAD before it. Through a
+  // cache node only: null without one, or when the node does not name the version (then Stat
+  // and OpenRead). kNotFound for no such object; kInvalidArgument for an empty one (the range
+  // starts at its end).
+  Result<std::unique_ptr<Reader>> OpenReadFirst(const std::string& url, uint64_t first);
   // A new version of `url`, rewritable (see Writer) unless `rewritable` is false (front to back
   // only, no spool file).
   Result<std::unique_ptr<Writer>> OpenWrite(const std::string& url, bool rewritable = true);
@@ -196,6 +205,8 @@ class Client {
 
  private:
   explicit Client(ClientOptions options) : options_(std::move(options)) {}
+  // Asked by a reader of `url` whose version the node no longer serves (Reader::Revalidate).
+  Reader::Revalidate StillTheSame(const std::string& url);
   ClientOptions options_;
   CacheConfig cache_;
   std::mutex mu_;

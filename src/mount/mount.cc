@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -17,9 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sys/uio.h>
 #include <set>
 #include <string>
@@ -100,6 +103,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 // An open to read takes a file's size and ETag learned this recently as they are (ResolveToOpen).
 constexpr std::chrono::milliseconds kOpenReuse{1000};
+// Lookups of unknown names in one directory, within the TTL, after which it is listed; and the
+// most names such a listing takes (Fs::ListForLookups).
+constexpr int kListAfterMisses = 4;
+constexpr size_t kListForLookupsMax = 10000;
+// Files up to this size are opened with their bytes in the open's one request (OpenToRead).
+constexpr uint64_t kOpenWithBytesMax = 1ull << 20;
+constexpr size_t kLookupsKept = 4096;  // directories whose lookups are counted, before idle ones are forgotten
 
 int ErrnoOf(const Status& st) {
   switch (st.code()) {
@@ -264,6 +274,13 @@ class Fs {
         if (e != empty_dirs_.end() && e->second > Clock::now() && !path.empty()) return Status::NotFound(path);
       }
     }
+    if (!fresh && !path.empty() && ListForLookups(Parent(path))) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto a = attrs_.find(path);
+      if (a != attrs_.end() && a->second.second > Clock::now()) return Found{false, false, a->second.first};
+      auto d = dirs_.find(path);
+      if (d != dirs_.end() && d->second > Clock::now()) return Found{true, false, {}};
+    }
     auto f = client_->Stat(Url(path));
     if (f.ok()) {
       if (f->info.last_modified == 0) f->info.last_modified = std::time(nullptr);
@@ -312,6 +329,67 @@ class Fs {
       if (under(p)) return true;
     }
     return false;
+  }
+
+  // A listing page of directory `path`: its files' sizes and ETags, and that its prefixes are
+  // directories, answer lookups for --metadata-ttl (find, ls -R, a data loader's opens by name).
+  void RememberPage(const std::string& path, const shoal::ListPage& page) {
+    const std::string prefix = root_.key + (path.empty() ? "" : path + "/");
+    const auto until = Clock::now() + Ttl();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& o : page.objects) {
+      if (o.key.size() > prefix.size()) attrs_[o.key.substr(root_.key.size())] = {o, until};
+    }
+    for (const auto& p : page.prefixes) {
+      if (p.size() > prefix.size() + 1 && p.back() == '/') dirs_[p.substr(root_.key.size(), p.size() - root_.key.size() - 1)] = until;
+    }
+  }
+
+  // Lookups of names in a directory that was not listed: from the kListAfterMisses-th within
+  // the TTL, the directory is listed once (at most kListForLookupsMax names; one listing at a
+  // time per directory, the others wait for it), so a program that opens files by name (a data
+  // loader's file list) costs the node one listing per directory instead of a HEAD per file. A
+  // name the listing does not have is still asked: a file made elsewhere since. True when a
+  // listing was made, or waited for, now.
+  bool ListForLookups(const std::string& dir) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto now = Clock::now();
+    Lookups* l = &lookups_[dir];
+    if (l->listed_until > now) return false;
+    if (l->listing) {
+      lookups_cv_.wait(lock, [&] { return !lookups_[dir].listing; });
+      return true;
+    }
+    if (l->window_until <= now) {
+      l->misses = 0;
+      l->window_until = now + Ttl();
+    }
+    if (++l->misses < kListAfterMisses) return false;
+    l->listing = true;
+    if (lookups_.size() > kLookupsKept) {  // forget directories not asked about within the TTL
+      for (auto it = lookups_.begin(); it != lookups_.end();) {
+        const bool idle = !it->second.listing && it->second.window_until <= now && it->second.listed_until <= now;
+        it = idle ? lookups_.erase(it) : std::next(it);
+      }
+    }
+    lock.unlock();
+    size_t names = 0;
+    std::string continuation;
+    while (names < kListForLookupsMax) {
+      auto page = client_->List(DirUrl(dir), false, continuation);
+      if (!page.ok()) break;  // the lookups go on asking one by one
+      RememberPage(dir, *page);
+      names += page->objects.size() + page->prefixes.size();
+      continuation = page->next_continuation;
+      if (continuation.empty()) break;
+    }
+    lock.lock();
+    l = &lookups_[dir];
+    l->listing = false;
+    // Listed in part (too many names, or a failure): not again within the TTL either.
+    l->listed_until = Clock::now() + Ttl();
+    lookups_cv_.notify_all();
+    return true;
   }
 
   std::chrono::milliseconds Ttl() const {
@@ -459,23 +537,15 @@ class Fs {
     };
     if (!d->listed) {
       SHOAL_ASSIGN_OR_RETURN(shoal::ListPage page, client_->List(DirUrl(path), false, d->continuation));
-      for (const auto& o : page.objects) {
-        add(o.key, false);
-        if (o.key.size() > prefix.size()) {
-          ObjectInfo info = o;
-          RememberFile(o.key.substr(root_.key.size()), info);
-        }
-      }
-      for (const auto& p : page.prefixes) {
-        add(p, true);
-        // A lookup of it (find, ls -R) then asks nothing: it is a directory.
-        if (p.size() > prefix.size() + 1 && p.back() == '/') {
-          std::lock_guard<std::mutex> lock(mu_);
-          dirs_[p.substr(root_.key.size(), p.size() - root_.key.size() - 1)] = Clock::now() + Ttl();
-        }
-      }
+      for (const auto& o : page.objects) add(o.key, false);
+      for (const auto& p : page.prefixes) add(p, true);
+      RememberPage(path, page);
       d->continuation = page.next_continuation;
       d->listed = d->continuation.empty();
+      if (d->listed) {  // every name: lookups of others in it are asked one by one (ListForLookups)
+        std::lock_guard<std::mutex> lock(mu_);
+        lookups_[path].listed_until = Clock::now() + Ttl();
+      }
       return Status::Ok();
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -581,27 +651,61 @@ class Fs {
     if (mode != O_WRONLY && !h->writer) {
       // The version current now (its ETag pins every read); the kernel keeps its cached pages
       // when the version is the one it cached.
-      auto f = ResolveToOpen(path);
-      if (!f.ok()) return Fail(req, "open " + path, f.status(), f.status().code() == Code::kNotFound);
-      if (f->writing) return (void)fuse_reply_err(req, ENOENT);  // appears whole, at close
-      auto r = client_->OpenRead(Url(path), f->info);
-      if (!r.ok()) return Fail(req, "open " + path, r.status());
+      uint64_t told = 0;  // the size the kernel was told
+      auto r = OpenToRead(path, &told);
+      if (!r.ok()) return Fail(req, "open " + path, r.status(), r.status().code() == Code::kNotFound);
       h->reader = std::move(r).value();
+      const ObjectInfo& info = h->reader->info();
       std::lock_guard<std::mutex> lock(mu_);
       auto& seen = etags_[ino];
-      if (DirectRead(f->info.size)) {
+      if (DirectRead(info.size) || (info.size != told && InitPatch::Get().direct_io_mmap())) {
+        // (A size other than the kernel's: it would cut reads at its own. Only where such a
+        // file can still be mapped.)
         fi->direct_io = 1;
         fi->keep_cache = 0;
       } else {
-        fi->keep_cache = seen == f->info.etag;
+        fi->keep_cache = seen == info.etag;
       }
-      seen = f->info.etag;
+      seen = info.etag;
     }
     fi->fh = reinterpret_cast<uint64_t>(h.release());
     if (fuse_reply_open(req, fi) != 0) {
       // The opener went away (interrupted): nothing will release it.
       CloseHandle(reinterpret_cast<Handle*>(fi->fh), true);
     }
+  }
+
+  // A reader of `path`'s version current now, for an open; *told: the size the kernel was
+  // told. A file known to be small (its lookup or a listing said so) is opened with its bytes in
+  // the same GET: the open asks nothing else and still gets the version current now (a data
+  // loader's open of a small file costs the node one request). Others as ResolveToOpen says.
+  Result<std::unique_ptr<client::Reader>> OpenToRead(const std::string& path, uint64_t* told) {
+    std::optional<ObjectInfo> known;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (writing_.count(path)) return Status::NotFound(path + " is being written: it appears whole at its close");
+      auto a = attrs_.find(path);
+      if (a != attrs_.end() && a->second.second > Clock::now()) known = a->second.first;
+    }
+    if (known && known->size > 0 && known->size <= kOpenWithBytesMax && client_->has_cache()) {
+      *told = known->size;
+      auto r = client_->OpenReadFirst(Url(path), kOpenWithBytesMax);
+      if (r.ok() && *r) {
+        ObjectInfo now = (*r)->info();
+        now.key = path;
+        now.last_modified = now.etag == known->etag && known->last_modified != 0 ? known->last_modified : std::time(nullptr);
+        RememberFile(path, now);
+        return r;
+      }
+      if (!r.ok() && r.status().code() == Code::kNotFound) Forget(path);
+      // Not for this way (an empty object now, a node that does not say the version): asked below.
+      if (!r.ok() && r.status().code() != Code::kInvalidArgument) return r.status();
+    }
+    auto f = ResolveToOpen(path);
+    if (!f.ok()) return f.status();
+    if (f->writing) return Status::NotFound(path + " is being written: it appears whole at its close");
+    *told = known ? known->size : f->info.size;
+    return client_->OpenRead(Url(path), f->info);
   }
 
   // Whether a file of this size is read around the kernel's page cache (see docs/mount.md):
@@ -919,6 +1023,13 @@ class Fs {
   std::set<std::string> made_dirs_;                                                 // mkdir here, nothing under yet
   std::unordered_map<std::string, Clock::time_point> empty_dirs_;                   // mkdir here, found empty: until
   std::unordered_map<std::string, Handle*> writing_;                                // files being written
+  struct Lookups {  // of names in one directory (ListForLookups)
+    int misses = 0;
+    Clock::time_point window_until, listed_until;
+    bool listing = false;
+  };
+  std::map<std::string, Lookups> lookups_;  // by directory
+  std::condition_variable lookups_cv_;
   std::unordered_map<fuse_ino_t, std::string> etags_;                               // version last opened
   std::string mountpoint_;
   std::once_flag after_init_;

@@ -415,9 +415,10 @@ Result<ContentRange> ParseContentRange(std::string_view header) {
 Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
                     const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
-                    const ErrorFormat& format, uint64_t if_size) {
+                    const ErrorFormat& format, uint64_t if_size, Answered* answered) {
   uint64_t delivered = 0;
   std::string etag = if_match;
+  uint64_t size_said = ContentRange::kUnknownTotal;  // the resource's size, as an answer gave it
   return net::RunWithRetry(policy, stats, [&](std::chrono::milliseconds* retry_after) -> Status {
     uint64_t offset = range.offset + delivered;
     uint64_t length = range.length == ByteRange::kToEnd ? range.length : range.length - delivered;
@@ -455,6 +456,8 @@ Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::Request
         } else if (resp.status == 200) {
           total = resp.NumberHeader("content-length").value_or(ContentRange::kUnknownTotal);
         }
+        if (total != ContentRange::kUnknownTotal) size_said = total;
+        if (answered != nullptr && answered->etag.empty()) *answered = Answered{etag, total};
         if (if_size != UINT64_MAX && total != ContentRange::kUnknownTotal) {
           auto size = Result<uint64_t>(total);
           if (size.ok() && *size != if_size) {
@@ -476,7 +479,9 @@ Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::Request
     if (complete) return Status::Ok();  // every byte asked for arrived (an overshoot was cut)
     if (!sent.ok()) return sent;  // transient: the next attempt resumes after `delivered`
     if (resp.status >= 200 && resp.status < 300) {
-      if (length != ByteRange::kToEnd && this_attempt < length) {
+      // (A range past the end is answered up to the end, as HTTP clamps it.)
+      const bool at_end = size_said != ContentRange::kUnknownTotal && range.offset + delivered >= size_said;
+      if (length != ByteRange::kToEnd && this_attempt < length && !at_end) {
         return Status::Unavailable(what + ": the answer ended early");
       }
       return Status::Ok();

@@ -197,13 +197,19 @@ using RangeRequestBuilder =
 // delivered, pinned (If-Match) to `if_match` or else to the ETag of the first answer, so `sink`
 // sees every byte exactly once and never bytes of two versions. `what` names the resource in
 // messages. kPreconditionFailed when the resource changed; kInvalidArgument for a range that
-// starts past its end.
+// starts past its end; a range that runs past it gets the bytes up to it (as HTTP clamps it).
 // `if_size` (UINT64_MAX: any): kPreconditionFailed unless the resource's size, as the answer
 // gives it (Content-Range's total; Content-Length of a whole answer), is this.
+// `answered` (when set): the version (ETag) and size (UINT64_MAX when not given) that the first
+// answer with bytes named.
+struct Answered {
+  std::string etag;
+  uint64_t total = UINT64_MAX;
+};
 Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,
                     const RangeRequestBuilder& build, const ByteSink& sink, const std::string& what,
-                    const ErrorFormat& format = {}, uint64_t if_size = UINT64_MAX);
+                    const ErrorFormat& format = {}, uint64_t if_size = UINT64_MAX, Answered* answered = nullptr);
 
 // "bytes=a-b" / "bytes=a-" for a range, "" for the whole object.
 std::string RangeHeader(uint64_t offset, uint64_t length);

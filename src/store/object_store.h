@@ -68,6 +68,10 @@ struct ReadOptions {
   // a version never gets a part of it as if it were the whole.
   static constexpr uint64_t kAnySize = UINT64_MAX;
   uint64_t if_size = kAnySize;
+  // When set, the version the read got: the ETag and size (kAnySize when not said) the store's
+  // answer named. Left with an empty ETag by a store that does not say (only the cache node's
+  // client fills it).
+  ObjectInfo* answered = nullptr;
 };
 
 struct ListOptions {
