@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <mutex>
@@ -296,6 +297,45 @@ TEST_F(WriteBackTest, WritingTwiceTheStagedCapToASlowStoreSlowsTheWriter) {
   auto flush = Shoal({"flush", "--wait", "--timeout", "600", "--cache", node.Endpoint()});
   ASSERT_EQ(flush.exit_code, 0) << flush.err;
   EXPECT_EQ(StoreSha256("capped/big.bin"), testing::PatternSha256(50, size));
+}
+
+// Tiny writes bounded by their count (--staged-writes), as larger ones are by their bytes: with
+// the store down, 5 are taken and the 6th waits (it is slowed, not failed); once the store is
+// back, uploads make room, the 6th is acknowledged, never more than 5 were staged at once, and
+// all 6 arrive. (Before the bound, every write was taken at once whatever their number.)
+TEST_F(WriteBackTest, TinyWritesWaitAtTheStagedWritesBound) {
+  constexpr int kBound = 5;
+  testing::TempDir tmp;
+  for (int i = 0; i <= kBound; i++) {
+    ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/t" + std::to_string(i), 80 + i, 100 + i));
+  }
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy_.port(), {"--staged-writes", std::to_string(kBound)}).ok()) << node.Log();
+  StoreDown();
+  auto put = [&](int i) {
+    return Shoal({"cp", "-q", "--cache", node.Endpoint(), tmp.path() + "/t" + std::to_string(i),
+                  Url("counted/t" + std::to_string(i))});
+  };
+  for (int i = 0; i < kBound; i++) {
+    auto cp = put(i);
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  }
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_staged_writes"), static_cast<uint64_t>(kBound));
+  auto last = std::async(std::launch::async, [&] { return put(kBound); });
+  ASSERT_TRUE(testing::Until([&] { return NodeMetric(node.Endpoint(), "shoal_write_count_waits_total") == 1; },
+                             std::chrono::seconds(60)))
+      << node.Log();
+  EXPECT_EQ(last.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "the 6th write did not wait";
+  StoreUp();
+  auto cp = last.get();
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_staged_writes_peak"), static_cast<uint64_t>(kBound));
+  auto flush = Shoal({"flush", "--wait", "--timeout", "300", "--cache", node.Endpoint()});
+  ASSERT_EQ(flush.exit_code, 0) << flush.err;
+  EXPECT_EQ(NodeMetric(node.Endpoint(), "shoal_staged_writes"), 0u);
+  for (int i = 0; i <= kBound; i++) {
+    EXPECT_EQ(StoreSha256("counted/t" + std::to_string(i)), testing::PatternSha256(80 + i, 100 + i)) << i;
+  }
 }
 
 // A small tmpfs as the data directory (needs root, which CI has).

@@ -181,6 +181,9 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   app.add_option("--staged-cap", staged_cap,
                  "Write-back: most bytes written here and not yet uploaded (default: half of "
                  "--capacity); at the cap, writers slow down to the upload rate instead of failing");
+  app.add_option("--staged-writes", o.staged_writes,
+                 "Write-back: most writes taken here and not yet uploaded, whatever their size (default "
+                 "262144, about 1.5 KiB of memory each); at the bound, writers slow down to the upload rate");
   app.add_option("--upload-concurrency", o.upload_concurrency,
                  "Write-back: part uploads in flight at most (default 8); fewer while the store "
                  "answers 429/503");
@@ -505,8 +508,9 @@ int RunDaemon(int argc, char** argv) {
                server.io_threads(), run.serve_threads, static_cast<int>((*node)->peer_pool().threads()), run.fetch_threads,
                run.fetch_threads, run.upload_concurrency,
                flags.idle_timeout, flags.header_timeout);
-  Logf(LogLevel::kInfo, "write-back: up to %s staged, %d part uploads at once, writes %s\n",
-               FormatBytes((*node)->options().staged_cap).c_str(), o.upload_concurrency,
+  Logf(LogLevel::kInfo, "write-back: up to %s and %llu writes staged, %d part uploads at once, writes %s\n",
+               FormatBytes((*node)->options().staged_cap).c_str(), static_cast<unsigned long long>(o.staged_writes),
+               o.upload_concurrency,
                o.sync ? "fsynced before they are acknowledged" : "NOT fsynced (--no-fsync)");
   if (o.token.empty()) {
     Logf(LogLevel::kWarn, "no --token-file: accepting unauthenticated requests\n");

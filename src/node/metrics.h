@@ -65,6 +65,8 @@ struct NodeMetrics {
   std::atomic<uint64_t> writer_wait_ns{0};
   std::atomic<uint64_t> door_early_bytes{0};    // door uploads' bytes joined to their write before the Complete
   std::atomic<uint64_t> staged_bytes_peak{0};
+  std::atomic<uint64_t> staged_writes_peak{0};  // most writes staged at once (--staged-writes)
+  std::atomic<uint64_t> write_count_waits{0};   // writes that waited at --staged-writes
   std::atomic<uint64_t> errors_disk_full{0};
   std::atomic<uint64_t> peer_fetches{0};         // chunks got from their owner (another node)
   std::atomic<uint64_t> peer_fetch_bytes{0};

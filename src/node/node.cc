@@ -37,6 +37,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
     return Status::InvalidArgument("--staged-cap must be between one chunk (" + FormatBytes(options.chunk_size) +
                                    ") and --capacity (" + FormatBytes(options.capacity) + ")");
   }
+  if (options.staged_writes < 1) return Status::InvalidArgument("--staged-writes must be at least 1");
   if (options.upload_concurrency < 1 || options.upload_concurrency > 256) {
     return Status::InvalidArgument("--upload-concurrency must be between 1 and 256");
   }
@@ -254,6 +255,8 @@ std::string Node::MetricsText() {
   counter("upload_window_cuts_total", "Times the upload concurrency was halved for a throttling store.",
           metrics_.upload_window_cuts);
   counter("writer_waits_total", "Chunks whose writer waited at the staged-bytes cap.", metrics_.writer_waits);
+  counter("write_count_waits_total", "Writes that waited at the staged-writes bound (--staged-writes).",
+          metrics_.write_count_waits);
   seconds("writer_wait_seconds_total", "counter", "Time writers waited at the staged-bytes cap.",
           static_cast<double>(metrics_.writer_wait_ns.load()) / 1e9);
   counter("door_early_bytes_total",
@@ -370,6 +373,9 @@ std::string Node::MetricsText() {
     uint64_t staged = writes_->staged_bytes();
     gauge("staged_bytes", "Bytes written here and not yet durable in the store (writes in progress too).", staged);
     gauge("staged_bytes_peak", "Most staged bytes at once since start.", metrics_.staged_bytes_peak);
+    gauge("staged_writes", "Writes taken here and not yet durable.", writes_->staged_writes());
+    gauge("staged_writes_peak", "Most writes staged at once since start (--staged-writes bounds it).",
+          metrics_.staged_writes_peak);
     gauge("staged_cap_bytes", "The staged-bytes cap (--staged-cap).", options_.staged_cap);
     gauge("staged_objects", "Objects written here and not yet durable.", pending.size());
     gauge("uploads_overdue", "Objects not durable within --upload-deadline.", overdue);

@@ -50,6 +50,10 @@ struct NodeOptions {
   // Write-back: bytes written here and not yet durable at most (0: half the capacity); a
   // writer at the cap waits for uploads (up to writer_timeout) rather than failing.
   uint64_t staged_cap = 0;
+  // Most writes taken here and not yet durable (each holds about 1.5 KiB of memory: its journal
+  // record, catalog and directory entries, upload state): many tiny writes are bounded by their
+  // count as larger ones are by staged_cap. A writer at the bound waits too.
+  uint64_t staged_writes = 262144;
   std::chrono::milliseconds writer_timeout{std::chrono::minutes(10)};
   int upload_concurrency = 8;              // part uploads in flight at most
   std::chrono::milliseconds upload_deadline{std::chrono::minutes(15)};

@@ -66,12 +66,18 @@ void WriteBack::Own(const engine::UploadRecord& r) {
     std::lock_guard<std::mutex> lock(staged_mu_);
     staged_bytes_ += r.size;
   }
+  CountWrite();
   Stage(r);
 }
 
 uint64_t WriteBack::staged_bytes() {
   std::lock_guard<std::mutex> lock(staged_mu_);
   return staged_bytes_;
+}
+
+uint64_t WriteBack::staged_writes() {
+  std::lock_guard<std::mutex> lock(staged_mu_);
+  return staged_writes_;
 }
 
 std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
@@ -267,22 +273,31 @@ std::optional<cluster::Peer> WriteBack::NextHolder(const std::string& url, const
   return std::nullopt;
 }
 
+bool WriteBack::WaitForRoom(std::unique_lock<std::mutex>& lock, const std::function<bool()>& full,
+                            std::atomic<uint64_t>& waits) {
+  if (!full()) return true;
+  const auto start = std::chrono::steady_clock::now();
+  waits++;
+  bool room = staged_cv_.wait_until(lock, start + options_.writer_timeout, [&] { return !full(); });
+  metrics_->writer_wait_ns +=
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  return room;
+}
+
+// Why a writer that waited for room got none.
+static std::string NoRoom(const std::string& url, const std::string& held, const std::chrono::milliseconds& waited) {
+  return "writing " + url + ": the node holds " + held + " and uploads made no room for " +
+         std::to_string(waited.count() / 1000) +
+         " s: the object store is not taking uploads (`shoal flush` shows why); nothing of this write was acknowledged";
+}
+
 Status WriteBack::ReserveStaged(uint64_t n, const std::string& url) {
-  auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(staged_mu_);
-  auto over = [&] { return staged_bytes_ > 0 && staged_bytes_ + n > options_.staged_cap; };
-  if (over()) {
-    metrics_->writer_waits++;
-    bool room = staged_cv_.wait_until(lock, start + options_.writer_timeout, [&] { return !over(); });
-    metrics_->writer_wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now() - start).count();
-    if (!room) {
-      return Status::Unavailable(
-          "writing " + url + ": the node holds " + FormatBytes(staged_bytes_) +
-          " not yet uploaded (--staged-cap " + FormatBytes(options_.staged_cap) + ") and uploads made no room for " +
-          std::to_string(options_.writer_timeout.count() / 1000) +
-          " s: the object store is not taking uploads (`shoal flush` shows why); nothing of this write was acknowledged");
-    }
+  if (!WaitForRoom(lock, [&] { return staged_bytes_ > 0 && staged_bytes_ + n > options_.staged_cap; },
+                   metrics_->writer_waits)) {
+    return Status::Unavailable(NoRoom(url, FormatBytes(staged_bytes_) + " not yet uploaded (--staged-cap " +
+                                               FormatBytes(options_.staged_cap) + ")",
+                                      options_.writer_timeout));
   }
   staged_bytes_ += n;
   if (staged_bytes_ > metrics_->staged_bytes_peak) metrics_->staged_bytes_peak = staged_bytes_;
@@ -293,6 +308,32 @@ void WriteBack::ReleaseStaged(uint64_t n) {
   {
     std::lock_guard<std::mutex> lock(staged_mu_);
     staged_bytes_ -= std::min(n, staged_bytes_);
+  }
+  staged_cv_.notify_all();
+}
+
+Status WriteBack::ReserveWrite(const std::string& url) {
+  std::unique_lock<std::mutex> lock(staged_mu_);
+  if (!WaitForRoom(lock, [&] { return staged_writes_ >= options_.staged_writes; }, metrics_->write_count_waits)) {
+    return Status::Unavailable(NoRoom(url, std::to_string(staged_writes_) + " writes not yet uploaded (--staged-writes " +
+                                               std::to_string(options_.staged_writes) + ")",
+                                      options_.writer_timeout));
+  }
+  staged_writes_++;
+  if (staged_writes_ > metrics_->staged_writes_peak) metrics_->staged_writes_peak = staged_writes_;
+  return Status::Ok();
+}
+
+void WriteBack::CountWrite() {
+  std::lock_guard<std::mutex> lock(staged_mu_);
+  staged_writes_++;
+  if (staged_writes_ > metrics_->staged_writes_peak) metrics_->staged_writes_peak = staged_writes_;
+}
+
+void WriteBack::ReleaseWrite() {
+  {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    if (staged_writes_ > 0) staged_writes_--;
   }
   staged_cv_.notify_all();
 }
@@ -345,6 +386,13 @@ uint64_t Writer::NextBegunUnixMicros() {
 }
 
 Result<ObjectInfo> Writer::Finish() {
+  SHOAL_RETURN_IF_ERROR(wb_->ReserveWrite(url_));
+  Result<ObjectInfo> done = Acknowledge();
+  if (!done.ok()) wb_->ReleaseWrite();  // never staged
+  return done;
+}
+
+Result<ObjectInfo> Writer::Acknowledge() {
   if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
   engine::UploadRecord r;
   r.id = id_;
@@ -472,6 +520,7 @@ Status WriteBack::Superseded(const engine::UploadRecord& r, const ObjectInfo& ne
     // the store, as a newer write.
     RememberDurable(r.id, ObjectInfo{"", newer.size, newer.etag, newer.last_modified});
   }
+  ReleaseWrite();
   return journal_->Remove(r.id);
 }
 
@@ -502,6 +551,7 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
     Untrack(r);
     RememberDurable(r.id, ObjectInfo{"", size, done.etag, done.last_modified});
   }
+  ReleaseWrite();
   // Nothing is left to recover: the record goes (a crash before this uploads it again). Its
   // chunks stay in the cache, readable under the alias while this process runs.
   return journal_->Remove(r.id);  // its staged bytes were released part by part (hooks.uploaded)
@@ -700,6 +750,7 @@ void WriteBack::Forget(const engine::UploadRecord& r, uint64_t uploaded) {
   objects_->ForgetLocal(r.url, LocalVersion(r.id));
   directory_->Settle(r.id);
   ReleaseStaged(r.size - std::min(uploaded, r.size));
+  ReleaseWrite();
 }
 
 }  // namespace shoal::node

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -50,7 +51,8 @@ class Writer {
   // Stores the last chunk, makes every copy complete on its node, journals the object
   // (fsynced) and queues its upload: once this returns ok the write is acknowledged and
   // survives a crash. This node's sync (and the journal record of a write not yet uploading)
-  // overlaps the copies' completion. Returns the local version.
+  // overlaps the copies' completion. Returns the local version. With --staged-writes writes
+  // staged, it first waits for an upload to end (up to the writer timeout).
   Result<ObjectInfo> Finish();
 
  private:
@@ -60,6 +62,7 @@ class Writer {
   // Now in microseconds since the epoch, larger than any it returned before in this process.
   static uint64_t NextBegunUnixMicros();
   Status Flush();
+  Result<ObjectInfo> Acknowledge();  // Finish's work, its place under --staged-writes taken
   // One copy of one chunk on its way to a holder.
   struct Send {
     std::string holder;          // its member id
@@ -94,10 +97,11 @@ class Writer {
 // and copied to --replicas - 1 other nodes as they come; Finish fsyncs them, completes the
 // copies and journals the write, and from then on it is acknowledged: readers through this
 // node get it at once, and the Uploader puts it in the object store in the background. Bytes
-// not yet durable are bounded (--staged-cap): a writer at the cap waits for uploads.
+// not yet durable are bounded (--staged-cap), and so is their count (--staged-writes): a writer
+// at either waits for uploads.
 //
 // Thread-safety: every method may be called from any thread; a Writer is used by one thread.
-// staged_mu_ guards the staged-bytes count (writers wait on staged_cv_ under it); ids_mu_ the
+// staged_mu_ guards the staged-bytes and staged-writes counts (writers wait on staged_cv_ under it); ids_mu_ the
 // ids of live writers, of staged writes by URL and of writes made durable lately; nothing
 // else is called under either.
 // upload_ids_mu_ is held across the journal writes that name a write's upload in the store
@@ -175,6 +179,7 @@ class WriteBack {
   // Writers alive (a drain waits for them).
   int writers() const { return writers_; }
   uint64_t staged_bytes();
+  uint64_t staged_writes();
   WriteDirectory& directory() { return *directory_; }
   int upload_window() const { return uploader_->window(); }
   std::vector<AccountUploads> upload_accounts() const { return uploader_->Accounts(); }
@@ -196,6 +201,15 @@ class WriteBack {
   // Staged-bytes accounting: Reserve waits while the cap is reached.
   Status ReserveStaged(uint64_t n, const std::string& url);
   void ReleaseStaged(uint64_t n);
+  // Staged-writes accounting: a place for one more write, waited for while --staged-writes are
+  // staged (Finish takes it before journaling; Own for a record replayed or adopted, without
+  // waiting); Forget, or a Finish that fails, gives it back.
+  Status ReserveWrite(const std::string& url);
+  // Waits under `lock` (of staged_mu_) while full(), at most the writer timeout, counting the
+  // wait in `waits`; false when no room was made.
+  bool WaitForRoom(std::unique_lock<std::mutex>& lock, const std::function<bool()>& full, std::atomic<uint64_t>& waits);
+  void CountWrite();
+  void ReleaseWrite();
   // The nodes that hold copies of a new write to `url` (replicas - 1 of them).
   // The first member of `url`'s route not in `skip` and not known down: a copy's holder in
   // place of one that died.
@@ -236,6 +250,7 @@ class WriteBack {
   std::mutex staged_mu_;
   std::condition_variable staged_cv_;
   uint64_t staged_bytes_ = 0;  // written here, not yet durable (writes in progress too); guarded
+  uint64_t staged_writes_ = 0;  // writes staged here (and finishing); guarded
   std::unique_ptr<Uploader> uploader_;
   // Declared last, so destroyed first: writers' chunk copies to their replicas.
   std::unique_ptr<WorkerPool> copy_pool_;
