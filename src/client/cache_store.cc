@@ -99,9 +99,15 @@ class CacheStore final : public ObjectStore {
       Status st = RoutedGet(routing, key, opts, sink, &routed);
       if (routed) return st;
     }
-    auto build = [&](uint64_t offset, uint64_t length, const std::string& /*etag*/) {
-      // The node serves one version at a time; the client checks the answer's ETag itself.
+    auto build = [&](uint64_t offset, uint64_t length, const std::string& etag) {
+      // A version named whole (its ETag and size) is the one the node serves: a write's local
+      // version goes on being read after its upload (its chunks are still on the node). Else the
+      // node serves the current one, and the client checks the answer's ETag itself.
       http::Request req = Base("GET", key);
+      if (!etag.empty() && opts.if_size != ReadOptions::kAnySize) {
+        req.headers.push_back({std::string(proto::kEtagHeader), etag});
+        req.headers.push_back({std::string(proto::kSizeHeader), std::to_string(opts.if_size)});
+      }
       std::string range = http::RangeHeader(offset, length);
       if (!range.empty()) req.headers.push_back({"Range", range});
       return req;

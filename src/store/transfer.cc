@@ -42,6 +42,7 @@ Status ReadRange(ObjectStore& src, const ObjectInfo& info, uint64_t offset, uint
   ro.offset = offset;
   ro.length = len;
   ro.if_match = info.etag;
+  ro.if_size = info.size;
   SHOAL_RETURN_IF_ERROR(src.Get(info.key, ro, [&](const char* d, size_t n) {
     if (buf->size() + n > len) return Status::Corruption("the store sent more bytes than asked for");
     buf->append(d, n);
@@ -86,6 +87,7 @@ Result<ObjectInfo> StreamIntoPlace(ObjectStore& src, const ObjectInfo& info, Mul
       ro.offset = i * range;
       ro.length = std::min(range, size - ro.offset);
       ro.if_match = info.etag;
+      ro.if_size = info.size;
       // The HTTP layer hands over 16 KiB at a time; gather 256 KiB per write.
       uint64_t pos = ro.offset;
       auto flush = [&]() -> Status {
@@ -273,6 +275,7 @@ Status DownloadStream(ObjectStore& src, const ObjectInfo& info, const ByteSink& 
   if (parts <= 1) {
     ReadOptions ro;
     ro.if_match = info.etag;
+    ro.if_size = info.size;
     return src.Get(info.key, ro, [&](const char* d, size_t n) {
       SHOAL_RETURN_IF_ERROR(sink(d, n));
       if (opts.progress) *opts.progress += n;
