@@ -255,16 +255,21 @@ class Fs {
     bool writing = false;
     ObjectInfo info;
   };
+  // A file's size and ETag, or that `path` is a directory, learned within the TTL; mu_ held.
+  std::optional<Found> KnownWithinTtl(const std::string& path) {
+    auto a = attrs_.find(path);
+    if (a != attrs_.end() && a->second.second > Clock::now()) return Found{false, false, a->second.first};
+    auto d = dirs_.find(path);
+    if (d != dirs_.end() && d->second > Clock::now()) return Found{true, false, {}};
+    return std::nullopt;
+  }
   Result<Found> Resolve(const std::string& path, bool fresh = false) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto w = writing_.find(path);
       if (w != writing_.end()) return Found{false, true, ObjectInfo{path, w->second->writer->size(), "", std::time(nullptr)}};
       if (!fresh) {
-        auto a = attrs_.find(path);
-        if (a != attrs_.end() && a->second.second > Clock::now()) return Found{false, false, a->second.first};
-        auto d = dirs_.find(path);
-        if (d != dirs_.end() && d->second > Clock::now()) return Found{true, false, {}};
+        if (auto known = KnownWithinTtl(path)) return *known;
       }
       if (made_dirs_.count(path)) return Found{true, false, {}};
       // A directory this mount made, found empty then: within the TTL, a name under it is
@@ -276,10 +281,7 @@ class Fs {
     }
     if (!fresh && !path.empty() && ListForLookups(Parent(path))) {
       std::lock_guard<std::mutex> lock(mu_);
-      auto a = attrs_.find(path);
-      if (a != attrs_.end() && a->second.second > Clock::now()) return Found{false, false, a->second.first};
-      auto d = dirs_.find(path);
-      if (d != dirs_.end() && d->second > Clock::now()) return Found{true, false, {}};
+      if (auto known = KnownWithinTtl(path)) return *known;
     }
     auto f = client_->Stat(Url(path));
     if (f.ok()) {
@@ -680,10 +682,11 @@ class Fs {
   // the same GET: the open asks nothing else and still gets the version current now (a data
   // loader's open of a small file costs the node one request). Others as ResolveToOpen says.
   Result<std::unique_ptr<client::Reader>> OpenToRead(const std::string& path, uint64_t* told) {
+    const Status being_written = Status::NotFound(path + " is being written: it appears whole at its close");
     std::optional<ObjectInfo> known;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (writing_.count(path)) return Status::NotFound(path + " is being written: it appears whole at its close");
+      if (writing_.count(path)) return being_written;
       auto a = attrs_.find(path);
       if (a != attrs_.end() && a->second.second > Clock::now()) known = a->second.first;
     }
@@ -703,7 +706,7 @@ class Fs {
     }
     auto f = ResolveToOpen(path);
     if (!f.ok()) return f.status();
-    if (f->writing) return Status::NotFound(path + " is being written: it appears whole at its close");
+    if (f->writing) return being_written;
     *told = known ? known->size : f->info.size;
     return client_->OpenRead(Url(path), f->info);
   }

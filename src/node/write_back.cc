@@ -319,13 +319,16 @@ Status WriteBack::ReserveWrite(const std::string& url) {
                                                std::to_string(options_.staged_writes) + ")",
                                       options_.writer_timeout));
   }
-  staged_writes_++;
-  if (staged_writes_ > metrics_->staged_writes_peak) metrics_->staged_writes_peak = staged_writes_;
+  CountWriteLocked();
   return Status::Ok();
 }
 
 void WriteBack::CountWrite() {
   std::lock_guard<std::mutex> lock(staged_mu_);
+  CountWriteLocked();
+}
+
+void WriteBack::CountWriteLocked() {
   staged_writes_++;
   if (staged_writes_ > metrics_->staged_writes_peak) metrics_->staged_writes_peak = staged_writes_;
 }

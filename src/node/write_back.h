@@ -209,6 +209,7 @@ class WriteBack {
   // wait in `waits`; false when no room was made.
   bool WaitForRoom(std::unique_lock<std::mutex>& lock, const std::function<bool()>& full, std::atomic<uint64_t>& waits);
   void CountWrite();
+  void CountWriteLocked();  // staged_mu_ held
   void ReleaseWrite();
   // The nodes that hold copies of a new write to `url` (replicas - 1 of them).
   // The first member of `url`'s route not in `skip` and not known down: a copy's holder in
