@@ -13,6 +13,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "common/strings.h"
@@ -619,8 +620,9 @@ TEST_F(NodeTest, AChunkedWriteIsTheSameObjectAndAMalformedOneIsRefused) {
 // A reader that names a wrong size for a version (X-Shoal-Size beside the real X-Shoal-Etag)
 // gets an error and changes nothing. Before, a smaller size cached a short last chunk under
 // the real version (and honest readers then failed on it): the node trusted the size it was
-// told; now the store's answer must agree with it. Smaller and larger, while the object is cold and once it is cached; an honest reader
-// gets the right bytes after each, and the node stays up.
+// told; now the store's answer must agree with it. Smaller and larger, while the object is cold
+// and once it is cached, and while a liar's fetch is under way; an honest reader gets the right
+// bytes after each, and the node stays up.
 TEST_F(NodeTest, ALyingSizeIsRefusedAndHonestReadersGetTheRightBytes) {
   const uint64_t size = 12ull << 20;  // chunks of 8 MiB and 4 MiB
   Shoald node;
@@ -648,6 +650,40 @@ TEST_F(NodeTest, ALyingSizeIsRefusedAndHonestReadersGetTheRightBytes) {
   EXPECT_EQ(lie(10ull << 20), "200 cut") << "smaller, cached";
   EXPECT_EQ(lie(16ull << 20), "200 cut") << "larger, cached";
   EXPECT_EQ(honest(), want);
+  EXPECT_TRUE(node.Running());
+
+  // A lie whose fetch is still at the store when an honest reader needs the same chunk: the
+  // honest reader fetches it for itself. Before, it joined the liar's fetch (shared by chunk,
+  // whatever size its reader named) and got the liar's 412. The proxy holds the store's
+  // answers for 2 s, and the honest read starts once the liar's fetch is there.
+  const std::string joined = PutObject("lying/joined.bin", 43, size);
+  auto joined_head = testing::EtagThroughNode(node.Endpoint(), joined);
+  ASSERT_TRUE(joined_head.ok()) << joined_head.status().ToString();
+  testing::FaultConfig slow;
+  slow.latency_ms = 2000;
+  ASSERT_TRUE(world->proxy.Configure(slow).ok());
+  auto pinned_get = [&](uint64_t claimed, const std::string& range) {
+    std::string curl = "curl -sS -f -H 'X-Shoal-Etag: " + *joined_head + "' -H 'X-Shoal-Size: " +
+                       std::to_string(claimed) + "' " + (range.empty() ? "" : "-H 'Range: " + range + "' ") + "'" +
+                       ObjectEndpoint(node, joined) + "'";
+    auto r = testing::RunCommand({"bash", "-o", "pipefail", "-c", curl + " | sha256sum"});
+    return r.exit_code == 0 ? r.out.substr(0, 64) : "failed: " + r.err;
+  };
+  auto liar = std::async(std::launch::async, [&] { return pinned_get(16ull << 20, "bytes=8388608-"); });
+  bool at_store = false;
+  for (int i = 0; i < 200 && !at_store; i++) {
+    auto stats = world->proxy.Stats();
+    at_store = stats.ok() && stats->in_flight > 0;
+    if (!at_store) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(at_store) << "the liar's fetch never reached the store";
+  std::string honest_joined = pinned_get(size, "bytes=8388608-");
+  EXPECT_NE(liar.get().find("failed"), std::string::npos) << "the liar was answered";
+  ASSERT_TRUE(world->proxy.Configure({}).ok());
+  testing::TempDir tmp;
+  ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/joined", 43, size));
+  auto want_joined = testing::RunCommand({"bash", "-c", "tail -c +8388609 " + tmp.path() + "/joined | sha256sum"});
+  EXPECT_EQ(honest_joined, want_joined.out.substr(0, 64));
   EXPECT_TRUE(node.Running());
 }
 

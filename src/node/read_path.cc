@@ -298,12 +298,17 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
   return data;
 }
 
+std::string ReadPath::FetchId(const engine::ChunkKey& key, const ObjectInfo& info) {
+  return key.Id() + "@" + std::to_string(info.size);
+}
+
 std::optional<ReadPath::Inflight> ReadPath::JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info,
                                                        bool* lead) {
   std::string id = key.Id();
+  std::string fetch = FetchId(key, info);
   std::lock_guard<std::mutex> lock(inflight_mu_);
   *lead = false;
-  auto it = inflight_.find(id);
+  auto it = inflight_.find(fetch);
   if (it != inflight_.end()) {
     metrics_->coalesced_waits++;
     return it->second;
@@ -313,10 +318,11 @@ std::optional<ReadPath::Inflight> ReadPath::JoinFetch(const engine::ChunkKey& ke
   metrics_->chunk_misses++;
   Inflight job;
   job.id = id;
+  job.fetch = fetch;
   job.promise = std::make_shared<std::promise<ChunkResult>>();
   job.result = job.promise->get_future().share();
   job.fill = std::make_shared<ChunkFill>(ChunkLength(info.size, options_.chunk_size, key.index));
-  inflight_[id] = job;
+  inflight_[fetch] = job;
   return job;
 }
 
@@ -329,20 +335,20 @@ void ReadPath::EndFetch(const Inflight& job, const ChunkResult& result) {
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
     if (!result.ok()) {  // kept for readers that followed the fill and found it short
-      if (fetch_errors_.emplace(job.id, result.status()).second) fetch_error_order_.push_back(job.id);
+      if (fetch_errors_.emplace(job.fetch, result.status()).second) fetch_error_order_.push_back(job.fetch);
       while (fetch_error_order_.size() > 1024) {
         fetch_errors_.erase(fetch_error_order_.front());
         fetch_error_order_.pop_front();
       }
     } else {
-      fetch_errors_.erase(job.id);
+      fetch_errors_.erase(job.fetch);
     }
   }
   if (result.ok()) hot_.Put(job.id, *result);
   job.fill->Finish();
   job.promise->set_value(result);
   std::lock_guard<std::mutex> lock(inflight_mu_);
-  inflight_.erase(job.id);
+  inflight_.erase(job.fetch);
 }
 
 ReadPath::ChunkResult ReadPath::Chunk(const std::string& url,
@@ -417,7 +423,7 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
     // Fan-in: follow this node's own fetch of it, if one is under way; never start one.
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
-      auto it = inflight_.find(id);
+      auto it = inflight_.find(FetchId(key, info));
       if (it != inflight_.end()) {
         metrics_->coalesced_waits++;
         return ChunkSource{nullptr, it->second.fill, nullptr};
@@ -434,9 +440,9 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
 }
 
 Status ReadPath::FetchError(const std::string& url, const ObjectInfo& info, uint64_t index) {
-  std::string id = engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index}.Id();
+  std::string fetch = FetchId(engine::ChunkKey{url, objects_->ChunkVersion(url, info.etag), index}, info);
   std::lock_guard<std::mutex> lock(inflight_mu_);
-  auto it = fetch_errors_.find(id);
+  auto it = fetch_errors_.find(fetch);
   if (it != fetch_errors_.end()) return it->second;
   return Status::Unavailable("the fetch of " + url + " chunk " + std::to_string(index) + " failed before it was whole");
 }
@@ -467,7 +473,7 @@ void ReadPath::Prefetch(const std::string& url, const ObjectInfo& info, uint64_t
     bool lead = false;
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
-      if (inflight_.count(key.Id())) continue;
+      if (inflight_.count(FetchId(key, info))) continue;
     }
     std::optional<Inflight> job = JoinFetch(key, info, &lead);
     if (!lead) continue;

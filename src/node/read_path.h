@@ -133,6 +133,7 @@ class ReadPath {
   using ChunkResult = Result<std::shared_ptr<const std::string>>;
   struct Inflight {
     std::string id;                                       // the chunk's id (engine::ChunkKey::Id)
+    std::string fetch;                                    // FetchId: the chunk and the size it is read at
     std::shared_future<ChunkResult> result;               // the whole chunk, for readers that wait in a thread
     std::shared_ptr<ChunkFill> fill;                      // its bytes so far, for readers that follow it
     std::shared_ptr<std::promise<ChunkResult>> promise;  // set by the leader
@@ -143,6 +144,11 @@ class ReadPath {
   // the chunk before it leaves inflight_, so looking under inflight_mu_ closes that gap and a
   // chunk is never fetched twice by one node); the caller looks again.
   std::optional<Inflight> JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info, bool* lead);
+  // What a fetch is shared under: the chunk and the object's size its reader named. A reader
+  // that names a wrong size gets a fetch (and an error) of its own: the store's answer is
+  // checked against the size, and an honest reader never joins, or inherits the error of, a
+  // fetch made for a lie.
+  static std::string FetchId(const engine::ChunkKey& key, const ObjectInfo& info);
   void RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode, const Inflight& job);
   // Ends fetch `job` with `result`: cached in memory when whole, its fill finished, its waiters
   // answered, and no longer in flight.
@@ -182,9 +188,9 @@ class ReadPath {
   WriteDirectory* directory_;
   engine::HotChunks hot_{options_.memory_cache};
   std::mutex inflight_mu_;
-  std::unordered_map<std::string, Inflight> inflight_;  // chunk id -> its fetch; guarded by inflight_mu_
-  // The errors of fetches that failed, for readers that followed their fill; guarded by
-  // inflight_mu_; bounded (oldest dropped).
+  std::unordered_map<std::string, Inflight> inflight_;  // FetchId -> its fetch; guarded by inflight_mu_
+  // The errors of fetches that failed (by FetchId), for readers that followed their fill;
+  // guarded by inflight_mu_; bounded (oldest dropped).
   std::map<std::string, Status> fetch_errors_;
   std::deque<std::string> fetch_error_order_;
   // Declared last, so destroyed first: its threads end (running what is queued) while
