@@ -1173,6 +1173,42 @@ TEST_P(ClusterTest, AReadPinnedToAWritesLocalVersionGoesOnAfterItsUpload) {
   EXPECT_EQ(sha.HexDigest(), testing::PatternSha256(31, size));
 }
 
+// A read forwarded with an older epoch than the node's (by a client that took its view from a
+// member still replaying the membership after a restart, or a node behind) is routed again by
+// the node that got it, not taken for one whose owner could not be reached. Each of three
+// nodes gets the forwarded read of a cold one-chunk object: the store serves it once, to its
+// owner. Before, the two that do not own it each read it from the store (3 GETs).
+TEST_P(ClusterTest, AReadForwardedByAnOlderMembershipIsRoutedAgainNotReadFromTheStore) {
+  StartCluster(3);
+  const uint64_t size = 3 * kMiB + 5;  // one chunk
+  const std::string want = PutObject("stale/one.bin", 77, size);
+  const std::string url = Url("stale/one.bin");
+  auto head = testing::EtagThroughNode(Endpoint(0), url);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  const uint64_t epoch = NodeMetric(Endpoint(0), "shoal_cluster_epoch");
+  ASSERT_GE(epoch, 1u);
+  ASSERT_TRUE(proxy_.Reset().ok());
+  for (int i = 0; i < 3; i++) {
+    const std::string curl = "curl -sS -f -H 'X-Shoal-Etag: " + *head + "' -H 'X-Shoal-Size: " +
+                             std::to_string(size) + "' -H 'X-Shoal-Read: forwarded' -H 'X-Shoal-Epoch: " +
+                             std::to_string(epoch - 1) + "' 'http://" + Endpoint(i) + "/v1/object?url=" +
+                             UriEncode(url, false) + "'";
+    auto r = testing::RunCommand({"bash", "-o", "pipefail", "-c", curl + " | sha256sum"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.substr(0, 64), want) << "through n" << i;
+  }
+  auto stats = proxy_.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->get_requests, 1u) << "nodes that do not own the chunk read it from the store";
+  uint64_t stale = 0, for_others = 0;
+  for (int i = 0; i < 3; i++) {
+    stale += NodeMetric(Endpoint(i), "shoal_stale_forwards_total");
+    for_others += NodeMetric(Endpoint(i), "shoal_store_gets_for_others_total");
+  }
+  EXPECT_EQ(stale, 3u);
+  EXPECT_EQ(for_others, 0u);
+}
+
 // A rolling restart in place under etcd: each of 4 nodes in turn gets SIGTERM and comes back
 // on the same data directory and address, while three readers read 8 objects (6 chunks each,
 // more than one node's share) and a writer writes new objects, each client through its own
@@ -1262,6 +1298,7 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
 
   uint64_t pending_at_stops = 0;
   uint64_t restart_waits = 0;  // reads that waited for a restarting owner, over every node's runs
+  uint64_t stale_forwards = 0;  // reads sent by an older membership, routed again; likewise
   // Chunk GETs each node sent to the store, and of them for chunks another member owns, over
   // every run of it (its counters start again at a restart).
   uint64_t store_gets[4] = {0, 0, 0, 0}, gets_for_others[4] = {0, 0, 0, 0};
@@ -1281,6 +1318,7 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
     const uint64_t cached_before = read_cached();
     pending_at_stops += NodeMetric(Endpoint(k), "shoal_staged_objects");
     restart_waits += NodeMetric(Endpoint(k), "shoal_peer_restart_waits_total");  // its counters start again
+    stale_forwards += NodeMetric(Endpoint(k), "shoal_stale_forwards_total");
     count_gets(k);
     auto stopped = Clock::now();
     ASSERT_TRUE(nodes_[k]->RestartGracefully(proxy_.port()).ok()) << nodes_[k]->Log();
@@ -1319,10 +1357,15 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
   auto store = testing::Servers().azurite.Store(kBucket);
   for (const auto& [key, sha] : acked) EXPECT_EQ(testing::ObjectSha256(*store, key), sha) << key;
   const uint64_t reread = StoreBytes() - store_before;
-  for (int k = 0; k < 4; k++) restart_waits += NodeMetric(Endpoint(k), "shoal_peer_restart_waits_total");
-  std::printf("rolling restart: %d reads (%llu chunk reads waited for a restarting owner), %zu writes acknowledged, "
+  for (int k = 0; k < 4; k++) {
+    restart_waits += NodeMetric(Endpoint(k), "shoal_peer_restart_waits_total");
+    stale_forwards += NodeMetric(Endpoint(k), "shoal_stale_forwards_total");
+  }
+  std::printf("rolling restart: %d reads (%llu chunk reads waited for a restarting owner, %llu sent by an older "
+              "membership were routed again), %zu writes acknowledged, "
               "%llu pending at the 4 stops; the store served %llu bytes again, %.2f%% of the %llu cached\n",
-              reads.load(), static_cast<unsigned long long>(restart_waits), acked.size(),
+              reads.load(), static_cast<unsigned long long>(restart_waits),
+              static_cast<unsigned long long>(stale_forwards), acked.size(),
               static_cast<unsigned long long>(pending_at_stops), static_cast<unsigned long long>(reread),
               100.0 * static_cast<double>(reread) / static_cast<double>(cached), static_cast<unsigned long long>(cached));
   std::string each;  // which nodes went to the store, and for whose chunks, for a failure
@@ -1330,6 +1373,13 @@ TEST_P(ClusterTest, ARollingRestartInPlaceKeepsCacheWritesAndMembership) {
     count_gets(k);
     each += " n" + std::to_string(k) + ": " + std::to_string(store_gets[k]) + " store GETs, " +
             std::to_string(gets_for_others[k]) + " for another member's chunks;";
+    // Why: each node logs its stand-ins, and the announcements it could not make.
+    std::istringstream log(nodes_[k]->Log());
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("from the object store") != std::string::npos || line.find("could not tell") != std::string::npos) {
+        each += "\n  n" + std::to_string(k) + ": " + line;
+      }
+    }
   }
   EXPECT_LE(reread, cached / 100) << "the store served " << reread << " bytes again, of " << cached << " cached;"
                                   << each;

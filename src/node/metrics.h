@@ -79,6 +79,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> peer_retries{0};         // a chunk asked of a peer again after one failed request
   std::atomic<uint64_t> peers_marked_down{0};    // peers skipped for a while (nothing listening, or failures in a row)
   std::atomic<uint64_t> restart_waits{0};        // chunk reads that waited for their owner's restart in place
+  std::atomic<uint64_t> stale_forwards{0};       // forwarded reads routed by an older membership, routed again
   std::atomic<uint64_t> bytes_served_peers{0};   // of bytes_served, to other nodes
   std::atomic<uint64_t> bytes_served_local{0};   // of bytes_served, over the Unix socket (this host)
   std::atomic<uint64_t> sendfile_bytes{0};       // of bytes_served, sent from chunk files by sendfile(2)

@@ -289,6 +289,8 @@ std::string Node::MetricsText() {
           metrics_.peer_retries);
   counter("peers_marked_down_total", "Times a peer was skipped for a few seconds: nothing listened there, or "
           "several requests in a row failed.", metrics_.peers_marked_down);
+  counter("stale_forwards_total", "Reads forwarded here by a node or client routing by an older membership, routed "
+          "again here (not read from the store as a stand-in).", metrics_.stale_forwards);
   counter("peer_restart_waits_total", "Chunk reads that waited for their owner, restarting in place, to come back "
           "(rather than read the store).", metrics_.restart_waits);
   counter("bytes_served_peers_total", "Object bytes sent to other nodes (part of bytes_served).",

@@ -179,7 +179,18 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   if (!named.ok()) co_return co_await x.Write(fail(named.status()));
   bool pinned = named->has_value();
   bool to_peer = !Header(req, proto::kFromHeader).empty();
-  if (auto epoch = ParseNumber(Header(req, proto::kEpochHeader))) node->cluster().SawEpoch(*epoch);
+  if (auto epoch = ParseNumber(Header(req, proto::kEpochHeader))) {
+    node->cluster().SawEpoch(*epoch);
+    // Forwarded by a node or client that routed by an older membership (a client that took its
+    // view from a member still replaying the history after a restart, say): this node may not
+    // be what it was sent to as (owner, home), and the owner was not found unreachable. It is
+    // routed again here, not read from the store for an owner that is up or awaited.
+    auto view = node->cluster().view();
+    if (mode == ReadMode::kForwarded && view && *epoch < view->epoch()) {
+      mode = ReadMode::kRoute;
+      node->metrics().stale_forwards++;
+    }
+  }
   // (No co_await inside ?: here and below: g++ 12 miscompiles it.)
   Result<ObjectInfo> info = Status::Unavailable("");
   // A HEAD forwarded by another node asks this one as the object's home (WriteDirectory).

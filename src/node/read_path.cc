@@ -4,6 +4,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/log.h"
 #include "net/node_protocol.h"
 #include "net/retry.h"
 
@@ -177,20 +178,21 @@ ReadPath::ChunkResult ReadPath::FetchFromPeer(const cluster::Peer& peer, const s
 }
 
 ReadPath::ChunkResult ReadPath::FetchFromCluster(const std::string& url, const ObjectInfo& info,
-                                                                  uint64_t index, ReadMode mode, bool* stand_in,
+                                                                  uint64_t index, ReadMode mode, std::string* stand_in_for,
                                                                   const std::shared_ptr<ChunkFill>& fill) {
   auto v = cluster_->AwaitView(kJoinWait);  // just restarted: the owner may be another node
   if (!v || v->placement().members().size() < 2) return Status::NotFound("not in a cluster");
   cluster::Route route = v->RouteOf(url, index, 1);
   const cluster::Peer& owner = route.replicas[0];
   Result<std::shared_ptr<const std::string>> got = Status::NotFound("");
-  *stand_in = owner.member.id != options_.node_id;
+  *stand_in_for = owner.member.id != options_.node_id ? owner.member.id : "";
   if (owner.member.id != options_.node_id) {
     // Not ours: the owner fetches it (once for the whole cluster) unless it is down. An owner
     // restarting in place is waited for, whoever asks (a stand-in too): it has the chunk.
     const bool awaited = cluster_->PeerAwaited(owner.member.id);
     if (!awaited && (mode != ReadMode::kRoute || cluster_->PeerDown(owner.member.id))) {
-      return Status::NotFound("owner skipped");
+      return Status::NotFound(mode != ReadMode::kRoute ? "the read came here because its owner could not be reached"
+                                                       : "its owner is skipped after failures");
     }
     got = FetchFromPeer(owner, url, info, index, false, fill);
     for (bool waited = false; !got.ok() && got.status().code() == Code::kUnavailable &&
@@ -245,6 +247,20 @@ ReadPath::ChunkResult ReadPath::FetchFromHolders(const std::string& url, const O
                              tried + "): retry in a few seconds (a copy's holder uploads it once its writer is gone)");
 }
 
+void ReadPath::LogStandIn(const std::string& owner, const Status& why) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(stand_in_mu_);
+    auto [it, first] = stand_in_logged_.try_emplace(owner, now);
+    if (!first && now - it->second < kStandInLogEvery) return;
+    it->second = now;
+    if (stand_in_logged_.size() > 4096) stand_in_logged_.clear();  // members come and go
+  }
+  Logf(LogLevel::kWarn, "reading chunks node %s owns from the object store (%s): %s", owner.c_str(),
+       cluster_->PeerAwaited(owner) ? "it is restarting and could not be reached" : "it is skipped or failing",
+       why.message().empty() ? "not asked" : why.message().c_str());
+}
+
 ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& info,
                                                        uint64_t index, ReadMode mode,
                                                        const std::shared_ptr<ChunkFill>& fill) {
@@ -265,9 +281,11 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
     if (got.ok()) metrics_->uploaded_write_fetches++;
     return got;
   }
-  bool stand_in = false;
-  auto from_peer = FetchFromCluster(url, info, index, mode, &stand_in, fill);
+  std::string stand_in_for;
+  auto from_peer = FetchFromCluster(url, info, index, mode, &stand_in_for, fill);
   if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
+  const bool stand_in = !stand_in_for.empty();
+  if (stand_in) LogStandIn(stand_in_for, from_peer.status());
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
   SHOAL_ASSIGN_OR_RETURN(auto store, objects_->StoreFor(parsed));
   const uint64_t have = fill->filled();  // from a peer that failed midway

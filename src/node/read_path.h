@@ -164,10 +164,14 @@ class ReadPath {
   ChunkResult FetchFromHolders(const std::string& url, const ObjectInfo& info, uint64_t index,
                                const std::shared_ptr<ChunkFill>& fill);
   // The chunk from the cluster (owner or previous owner) when another node should have it;
-  // kNotFound when the object store is the place to go, and then *stand_in says whether this
-  // node goes there for an owner that is another node (down, skipped, or failing).
-  ChunkResult FetchFromCluster(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode, bool* stand_in,
-                               const std::shared_ptr<ChunkFill>& fill);
+  // kNotFound when the object store is the place to go, and then *stand_in_for names the owner
+  // this node goes there for when that is another node (down, skipped, or failing), else "".
+  ChunkResult FetchFromCluster(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
+                               std::string* stand_in_for, const std::shared_ptr<ChunkFill>& fill);
+  // Logs (at most once per owner per kStandInLogEvery) that this node reads `owner`'s chunks
+  // from the store, and why: the store traffic a member's absence costs is then explained.
+  void LogStandIn(const std::string& owner, const Status& why);
+  static constexpr std::chrono::seconds kStandInLogEvery{10};
   // A chunk from another node: its owner (`cache_only` false) or the previous owner (true).
   ChunkResult FetchFromPeer(const cluster::Peer& peer, const std::string& url, const ObjectInfo& info,
                             uint64_t index, bool cache_only, const std::shared_ptr<ChunkFill>& fill);
@@ -193,6 +197,8 @@ class ReadPath {
   // guarded by inflight_mu_; bounded (oldest dropped).
   std::map<std::string, Status> fetch_errors_;
   std::deque<std::string> fetch_error_order_;
+  std::mutex stand_in_mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> stand_in_logged_;  // guarded by stand_in_mu_
   // Declared last, so destroyed first: its threads end (running what is queued) while
   // everything their fetches use still exists.
   std::unique_ptr<WorkerPool> fetch_pool_;
