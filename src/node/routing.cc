@@ -33,6 +33,7 @@ ClusterRouting::~ClusterRouting() {
   // The lease is left to expire, as in a crash, unless this node comes back within it (a
   // restart in place): the file names the lease it holds now.
   if (etcd_ && etcd_->lease_id() != 0) WriteLeaseFile(etcd_->lease_id());
+  etcd_live_ = nullptr;
   etcd_.reset();  // no more membership callbacks
 }
 
@@ -64,7 +65,7 @@ bool ClusterRouting::AdoptView(std::shared_ptr<const cluster::View> v) {
 
 void ClusterRouting::SawEpoch(uint64_t seen) {
   auto v = view();
-  if (etcd_ || closing_ || !v || seen <= v->epoch()) return;
+  if (!options_.etcd.empty() || closing_ || !v || seen <= v->epoch()) return;  // etcd's watch catches up
   std::lock_guard<std::mutex> lock(refresh_mu_);
   auto now = std::chrono::steady_clock::now();
   if (refreshing_view_ || now - last_refresh_ < std::chrono::seconds(5)) return;  // at most every 5 s
@@ -192,12 +193,14 @@ void ClusterRouting::WriteLeaseFile(int64_t lease) const {
 }
 
 cluster::EtcdHealth ClusterRouting::MembershipHealth() {
-  return etcd_ ? etcd_->Health() : cluster::EtcdHealth{};
+  cluster::EtcdMembership* etcd = etcd_live_;
+  return etcd != nullptr ? etcd->Health() : cluster::EtcdHealth{};
 }
 
 Status ClusterRouting::JoinEtcd(const std::string& endpoint) {
   SHOAL_ASSIGN_OR_RETURN(etcd_, cluster::EtcdMembership::Connect(options_.etcd, options_.etcd_prefix + "members/"));
   // Every node replays the membership's whole history, so all build the same tables.
+  etcd_live_ = etcd_.get();
   SHOAL_RETURN_IF_ERROR(etcd_->Watch(0, [this](const cluster::MembershipEvent& e) { OnMembership(e); }));
   if (options_.reader) {  // follows, never registers
     CatchUp();
@@ -365,8 +368,8 @@ Status ClusterRouting::Call(const cluster::Peer& peer, const std::string& method
 
 Status ClusterRouting::Leave() {
   if (options_.reader) return Status::Ok();  // never joined: nothing to leave
-  if (etcd_) {
-    SHOAL_RETURN_IF_ERROR(etcd_->Leave().WithContext("leaving the membership in etcd"));
+  if (cluster::EtcdMembership* etcd = etcd_live_) {
+    SHOAL_RETURN_IF_ERROR(etcd->Leave().WithContext("leaving the membership in etcd"));
     // Wait for our own watch to apply the change, so the hand-off below routes by it.
     for (int i = 0; i < 200; i++) {
       auto v = view();

@@ -126,7 +126,11 @@ class ClusterRouting {
   std::chrono::steady_clock::time_point last_refresh_;  // guarded by refresh_mu_
   bool refreshing_view_ = false;                        // guarded by refresh_mu_
   std::thread refresh_thread_;                          // guarded by refresh_mu_
-  std::unique_ptr<cluster::EtcdMembership> etcd_;  // reset first in the destructor: its watch calls OnMembership
+  // Set by JoinEtcd on the thread that joins (the node serves meanwhile) and reset by the
+  // destructor, first (its watch calls OnMembership). Other threads (requests: /readyz, a
+  // drain) read it only through etcd_live_, published once it is set.
+  std::unique_ptr<cluster::EtcdMembership> etcd_;
+  std::atomic<cluster::EtcdMembership*> etcd_live_{nullptr};
 };
 
 }  // namespace shoal::node
