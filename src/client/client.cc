@@ -61,7 +61,7 @@ struct Reader::BufferPool {
 Reader::Reader(std::shared_ptr<ObjectStore> store, std::string key, ObjectInfo info, ReaderOptions options,
                Revalidate still)
     : store_(std::move(store)), key_(std::move(key)), info_(std::move(info)), options_(options), still_(std::move(still)) {
-  if (options_.block_size == 0) options_.block_size = ReaderOptions{}.block_size;
+  options_.block_size = options_.Block();
   if (options_.readahead < 0) options_.readahead = 0;
   pool_ = std::make_shared<BufferPool>(2);  // a sequential reader drops one block as it fetches one
 }
@@ -532,7 +532,7 @@ Result<std::unique_ptr<Reader>> Client::OpenReadFirst(const std::string& url, ui
   if (!has_cache()) return std::unique_ptr<Reader>();
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
   SHOAL_ASSIGN_OR_RETURN(auto store, ReadStore(u));
-  const uint64_t block = options_.reader.block_size == 0 ? ReaderOptions{}.block_size : options_.reader.block_size;
+  const uint64_t block = options_.reader.Block();
   ObjectInfo version;
   ReadOptions ro;
   ro.length = std::max<uint64_t>(1, std::min(first, block));

@@ -28,6 +28,8 @@ struct ReaderOptions {
   int readahead = 4;                 // blocks fetched ahead of a sequential reader
   bool huge_pages = false;           // block buffers on transparent huge pages (the mount's:
                                      // the kernel pins them for every reply)
+  // The block size in effect: block_size, or the default when it is 0.
+  uint64_t Block() const { return block_size == 0 ? ReaderOptions{}.block_size : block_size; }
 };
 
 // Bytes of a fetched block, where they sit: `data` stays valid while `hold` is kept.
