@@ -699,6 +699,42 @@ TEST_F(MountTest, LargeFilesAreReadAroundThePageCacheAndStillMap) {
 // version at close. What a mount refuses, and how: reading a file open for writing
 // (EOPNOTSUPP), any change on a --read-only mount (EROFS); `shoal unmount` ends a mount that
 // detached.
+// A write the node cannot take (more than it may stage: --capacity 32MiB stages at most 16
+// MiB) fails in the writer with ENOSPC, at a write or at the close, and publishes nothing: the
+// version written before stays, in the mount and in the store, and nothing is left staged or
+// acknowledged on the node.
+TEST_F(MountTest, AWriteTheNodeCannotTakeFailsWithEnospcAndTheVersionBeforeStays) {
+  Shoald small;
+  ASSERT_TRUE(small.Start(proxy_.port(), {"--capacity", "32MiB"}).ok()) << small.Log();
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("full/"), {"--cache", small.Endpoint()}).ok()) << a.Log();
+  const std::string path = a.path() + "/ckpt.bin";
+  const uint64_t old_size = 4 * kMiB + 3;
+  ASSERT_TRUE(testing::WritePatternFile(path, 71, old_size)) << a.Log();
+  auto flush = Shoal({"flush", "--wait", "-q", "--cache", small.Endpoint(), Url("full/")});
+  ASSERT_EQ(flush.exit_code, 0) << flush.err;
+  const uint64_t written = testing::NodeMetric(small.Endpoint(), "shoal_bytes_written_total");
+  ASSERT_EQ(written, old_size);
+
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0) << std::strerror(errno) << a.Log();
+  const std::string piece(kMiB, 'z');
+  int failed_with = 0;
+  for (int i = 0; i < 60 && failed_with == 0; i++) {
+    if (::write(fd, piece.data(), piece.size()) != static_cast<ssize_t>(piece.size())) failed_with = errno;
+  }
+  if (::close(fd) != 0 && failed_with == 0) failed_with = errno;
+  EXPECT_EQ(failed_with, ENOSPC) << std::strerror(failed_with) << a.Log();
+
+  EXPECT_EQ(testing::FileSha256(path), testing::PatternSha256(71, old_size)) << a.Log();
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "full/ckpt.bin"),
+            testing::PatternSha256(71, old_size));
+  auto m = testing::NodeMetrics(small.Endpoint());
+  EXPECT_EQ(m["shoal_bytes_written_total"], written) << "nothing of the failed write was acknowledged";
+  EXPECT_EQ(m["shoal_staged_objects"], 0u);
+  EXPECT_EQ(m["shoal_cache_pinned_bytes"], 0u);
+}
+
 TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {
   Mount a;
   ASSERT_TRUE(a.Start(Url("errs/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
