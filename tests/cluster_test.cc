@@ -994,6 +994,11 @@ TEST_P(ClusterTest, ANodeIsReadyOnlyOnceItHasTheClusterView) {
     EXPECT_NE(before.find("no view of the cluster's membership yet"), std::string::npos) << before;
     EXPECT_NE(before.find(etcd_.Endpoint()), std::string::npos) << before;
     EXPECT_EQ(before.substr(before.size() - 4), "|503") << before;
+    // Nor does it hand a client a view to route by (a client routing by a partial one sends
+    // chunks to nodes that do not own them): 503, so the client reads through it and asks again.
+    auto view = testing::RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                     "http://" + Endpoint(4) + "/v1/cluster/view?current=1"});
+    EXPECT_EQ(view.out, "503");
   }
   StartCluster(2);
   EXPECT_EQ(readyz(Endpoint(0)), "ready\n|200");
@@ -1001,6 +1006,9 @@ TEST_P(ClusterTest, ANodeIsReadyOnlyOnceItHasTheClusterView) {
   if (WithEtcd()) {
     EXPECT_TRUE(Until([&] { return readyz(Endpoint(4)) == "ready\n|200"; }, std::chrono::seconds(60)))
         << readyz(Endpoint(4)) << nodes_[4]->Log();
+    auto view = testing::RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                     "http://" + Endpoint(4) + "/v1/cluster/view?current=1"});
+    EXPECT_EQ(view.out, "200");
   }
 }
 

@@ -205,12 +205,24 @@ awaitable<bool> ServeClusterView(Exchange& x, Parser& parser) {
     bool taken = co_await std::move(adopt_view);
     co_return co_await x.Write(Text(v, ka, taken ? "adopted\n" : "kept a newer or equal epoch\n", "text/plain"));
   }
+  // Joining (just started, or replaying the membership's history after a restart): the view
+  // it holds may be of an older, smaller membership, and a client (which asks for the current
+  // view only) routing by it would send chunks to nodes that do not own them. The client asks
+  // again; meanwhile its reads go through here. Members asking for the table of an epoch they
+  // name still get what this node holds.
+  const bool current = QueryParam(req, proto::kCurrentParam) == proto::kFlagOn;
+  if (current && node->cluster().Joining()) {
+    co_return co_await x.Write(ErrorResponse(
+        v, ka, http::status::service_unavailable,
+        Status::Unavailable("this node is joining the cluster and does not hold its current membership yet: "
+                            "read through it, or ask again in a moment")));
+  }
   auto view = node->cluster().view();
   if (!view) {
     co_return co_await x.Write(ErrorResponse(v, ka, http::status::not_found,
                                               Status::NotFound("this node is not in a cluster (started without --peers)")));
   }
-  auto res = Text(v, ka, view->Encode(QueryParam(req, proto::kCurrentParam) == proto::kFlagOn), "application/octet-stream");
+  auto res = Text(v, ka, view->Encode(current), "application/octet-stream");
   res.set(Bv(proto::kChunkSizeHeader), std::to_string(node->options().chunk_size));
   co_return co_await x.Write(std::move(res));
 }
