@@ -529,9 +529,11 @@ TEST_P(ClusterTest, AWriteIsReadAtOnceThroughEveryMemberAfterItsHomeIsKilled) {
 // took it lets its chunks go (evicted here by later writes, past its --capacity), the rest
 // comes from the store, as uploaded: the write's home knows what it became. Before, the reader
 // got 412 "no longer held ... read it again" (the soak saw 25 such reads in 15 minutes).
+// Without copies (--replicas 1): a copy's holder keeps it as cached chunks after the upload,
+// which would fill node 1's cache with the later writes' copies too.
 TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreOnceItsHoldersLetItGo) {
   if (WithEtcd()) GTEST_SKIP() << "where a write's chunks are read from does not depend on the membership";
-  extra_ = {"--capacity", "64MiB", "--memory-cache", "0"};
+  extra_ = {"--capacity", "64MiB", "--memory-cache", "0", "--replicas", "1"};
   StartCluster(3);
   const uint64_t size = 20 * kMiB + 17;  // three chunks
   const std::string url = Url("letgo/shard.bin");
@@ -895,6 +897,34 @@ TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
   EXPECT_EQ(copied, size) << "copied to one other node";
   EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/rank1.bin"),
             testing::PatternSha256(8, size));
+}
+
+// Two nodes with --replicas 2: a write through node 0 has its copy on node 1. Once it is
+// uploaded, node 1 keeps the copy's chunks as cached chunks of the stored version (they are
+// the store's bytes), so reading the object through node 1, each chunk from its owner (node 0
+// or node 1), costs the store nothing. Before, node 1 deleted the copy at the upload and
+// fetched again from the store every chunk it owns.
+TEST_P(ClusterTest, ACopyStaysCachedOnItsHolderOnceItsWriteIsUploaded) {
+  if (WithEtcd()) GTEST_SKIP() << "what a copy's holder keeps does not depend on the membership";
+  const uint64_t size = 40 * kMiB + 5;  // six chunks: each node owns some
+  extra_ = {"--replicas", "2", "--memory-cache", "0"};
+  StartCluster(2);
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(23, size), Url("kept/shard.bin")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(120))) << nodes_[0]->Log();
+  ASSERT_TRUE(Until([&] { return NodeMetric(Endpoint(1), "shoal_replica_objects") == 0; }, std::chrono::seconds(30)))
+      << nodes_[1]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_copies_kept_cached_total"), 1u);
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_cache_pinned_bytes"), 0u) << "kept as cache: evictable";
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_cache_bytes"), size);
+
+  const auto before = *proxy_.Stats();
+  EXPECT_EQ(CatSha256(Url("kept/shard.bin"), Endpoint(1)), testing::PatternSha256(23, size));
+  const auto after = *proxy_.Stats();
+  EXPECT_EQ(after.get_requests, before.get_requests) << "every chunk from node 0 or node 1's disk";
+  EXPECT_EQ(after.requests, before.requests);
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_store_get_requests_total"), 0u);
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_store_get_requests_total"), 0u);
 }
 
 // `shoal warmup PREFIX` through one node fills every owner from the store: three objects cost

@@ -132,7 +132,11 @@ std::string ReplicaCommitPath(const ReplicaCommit& c) {
                                      {kUrlParam, c.url}});
 }
 
-std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks) {
+std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks, std::string_view stored) {
+  if (!stored.empty()) {
+    return Target(kReplicaDropPath,
+                  {{kIdParam, id}, {kChunksParam, std::to_string(chunks)}, {kUrlParam, url}, {kStoredParam, stored}});
+  }
   return Target(kReplicaDropPath, {{kIdParam, id}, {kChunksParam, std::to_string(chunks)}, {kUrlParam, url}});
 }
 

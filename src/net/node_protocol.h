@@ -41,7 +41,7 @@ inline constexpr std::string_view kReplicaPrefix = "/v1/replica/";
 inline constexpr std::string_view kReplicaChunkPath = "/v1/replica/chunk";    // PUT ?id=&index=&url=
 inline constexpr std::string_view kReplicaCommitPath = "/v1/replica/commit";  // POST, see ReplicaCommit
 inline constexpr std::string_view kReplicaAdoptPath = "/v1/replica/adopt";    // POST ?id=
-inline constexpr std::string_view kReplicaDropPath = "/v1/replica/drop";      // POST ?id=&chunks=&url=
+inline constexpr std::string_view kReplicaDropPath = "/v1/replica/drop";      // POST ?id=&chunks=&url=[&stored=]
 inline constexpr std::string_view kReplicaStatePath = "/v1/replica/state";    // GET ?id=
 // POST ?id=, body AnnouncementBody: a write not yet in the store, told to its object's home.
 inline constexpr std::string_view kReplicaAnnouncePath = "/v1/replica/announce";
@@ -74,6 +74,9 @@ inline constexpr std::string_view kOriginParam = "origin";    // replica/commit:
 inline constexpr std::string_view kIncarnationParam = "incarnation";
 inline constexpr std::string_view kAdoptParam = "adopt";      // replica/commit: "1" = adopted
 inline constexpr std::string_view kChunksParam = "chunks";    // replica/drop: chunks to drop
+// replica/drop: the store's ETag of the upload of the write, whose bytes are the copy's: the
+// copy's chunks stay as cached chunks of that version (absent: they go)
+inline constexpr std::string_view kStoredParam = "stored";
 inline constexpr std::string_view kForwardedParam = "forwarded";  // object DELETE: "1" = from the member asked, no further hop
 inline constexpr std::string_view kFlagOn = "1";  // the value of route, current, adopt, forwarded, partial
 
@@ -233,7 +236,9 @@ std::string ReplicaCommitPath(const ReplicaCommit& c);
 // it has none; and back (kInvalidArgument when it is not such JSON).
 std::string ReplicaCommitBody(const ObjectMeta& meta);
 Result<ObjectMeta> ParseReplicaCommitBody(std::string_view body);
-std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks);
+// `stored`: the ETag the write was uploaded as (its holders keep the copy's chunks as a
+// cache of that version), "" when the copy is to go with its chunks.
+std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks, std::string_view stored = "");
 
 // A write not yet in the object store, as the node that took it (or holds it) tells the
 // object's home (POST kReplicaAnnouncePath): it is pending with its chunks on `holders`

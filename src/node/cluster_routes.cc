@@ -84,7 +84,8 @@ TextResponse ServeRestarting(Node* node, const Request& req) {
 //   PUT  /v1/replica/chunk?id=&index=&url=   a chunk of another node's write (body)
 //   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
 //   POST /v1/replica/adopt?id=               a draining origin hands the write over
-//   POST /v1/replica/drop?id=&chunks=&url=   the origin uploaded it, or the write failed
+//   POST /v1/replica/drop?id=&chunks=&url=[&stored=]   the origin uploaded it (as ETag `stored`:
+//                                            the copy stays as cached chunks), or the write failed
 //   GET  /v1/replica/state?id=               {"state": "pending"|"unknown", "incarnation"}
 //   POST /v1/replica/announce?id=            a write not yet in the store, told to its object's
 //                                            home (proto::Announcement as JSON)
@@ -169,8 +170,8 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     auto chunks = ParseNumber(QueryParam(req, proto::kChunksParam));
     if (!chunks) co_return co_await x.Write(answer(Status::InvalidArgument("a replica drop names its ?chunks=")));
     auto drop = x.Offload(
-        [n = node, id, url, k = *chunks] {
-          n->replicas().Drop(id, url, k);
+        [n = node, id, url, k = *chunks, stored = QueryParam(req, proto::kStoredParam)] {
+          n->replicas().Drop(id, url, k, stored);
           return 0;
         },
         &node->peer_pool());

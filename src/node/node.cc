@@ -89,7 +89,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
                                               node->objects_.get(), node->cluster_.get(), node->directory_.get(),
                                               node->incarnation_);
   node->replicas_ = std::make_unique<Replicas>(o, &node->metrics_, node->chunks_.get(), node->journal_.get(),
-                                               node->cluster_.get(), node->writes_.get());
+                                               node->objects_.get(), node->cluster_.get(), node->writes_.get());
   node->reads_ = std::make_unique<ReadPath>(o, &node->metrics_, node->chunks_.get(), node->objects_.get(),
                                             node->cluster_.get(), node->directory_.get());
   node->serve_pool_ = std::make_unique<WorkerPool>(o.serve_threads, "shoald-serve");
@@ -346,6 +346,9 @@ std::string Node::MetricsText() {
   counter("replica_bytes_total", "Bytes of other nodes' writes copied here.", metrics_.replica_bytes);
   counter("replica_takeovers_total", "Copies uploaded here because the node that took the write was gone.",
           metrics_.replica_takeovers);
+  counter("copies_kept_cached_total",
+          "Copies of other nodes' writes kept as cached chunks once their write was uploaded as their bytes.",
+          metrics_.copies_kept_cached);
   counter("handoffs_received_total", "Writes a draining node handed to this one to upload.", metrics_.handoffs_received);
   gauge("journal_records", "Records in the write-back journal: writes taken here or copies held here, not yet "
         "durable.", journal_->size());

@@ -8,14 +8,21 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "net/node_protocol.h"
+#include "store/commit.h"
 
 namespace shoal::node {
 
 using proto::ReplicaChunkPath;
 
 Replicas::Replicas(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks,
-                   engine::Journal* journal, ClusterRouting* cluster, WriteBack* writes)
-    : options_(options), metrics_(metrics), chunks_(chunks), journal_(journal), cluster_(cluster), writes_(writes) {}
+                   engine::Journal* journal, ObjectCatalog* objects, ClusterRouting* cluster, WriteBack* writes)
+    : options_(options),
+      metrics_(metrics),
+      chunks_(chunks),
+      journal_(journal),
+      objects_(objects),
+      cluster_(cluster),
+      writes_(writes) {}
 
 Replicas::~Replicas() {
   closing_ = true;
@@ -79,15 +86,27 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt) {
   return Status::Ok();
 }
 
-void Replicas::Drop(const std::string& id, const std::string& url, uint64_t chunks) {
+void Replicas::Drop(const std::string& id, const std::string& url, uint64_t chunks, const std::string& stored,
+                    bool held_only) {
   std::lock_guard<std::mutex> lock(copies_mu_);
+  if (held_only && !copies_.count(id)) return;
   auto r = journal_->Get(id);
   if (r.ok() && r->origin.empty()) return;  // taken over or adopted: it is this node's write now
+  // A copy whose write went up as these bytes: kept as a cache of the stored version, as the
+  // origin keeps its own chunks (the alias first, so a reader never finds neither).
+  const bool keep = !stored.empty() && !IsCommitMarker(url) && copies_.count(id) && r.ok() && r->url == url &&
+                    ChunkCount(r->size, r->chunk_size) == chunks;
+  if (keep) {
+    objects_->AddAlias(url, stored, LocalVersion(id));
+    metrics_->copies_kept_cached++;
+  }
   copies_.erase(id);
   writes_->directory().Settle(id);
   if (r.ok()) journal_->Remove(id).IgnoreError();
-  // Also chunks of a copy never completed (the write failed before its end).
-  for (const auto& key : WriteChunkKeys(url, id, chunks)) chunks_->Remove(key).IgnoreError();
+  // Unpinned (kept) or gone, with chunks of a copy never completed (its write failed midway).
+  for (const auto& key : WriteChunkKeys(url, id, chunks)) {
+    (keep ? chunks_->Pin(key, false) : chunks_->Remove(key)).IgnoreError();
+  }
 }
 
 uint64_t Replicas::CopiesUnder(const std::string& prefix) {
@@ -166,11 +185,12 @@ void Replicas::Watch() {
       auto j = nlohmann::json::parse(answer, nullptr, false);
       std::string state = st.ok() && j.is_object() ? j.value("state", "") : "";
       if (state == "durable") {
-        Drop(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size));
+        Drop(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size), "", true);
       } else if (state == "unknown") {
         if (!c.record.origin_incarnation.empty() && j.value("incarnation", "") == c.record.origin_incarnation) {
-          // Its disk is intact and the write is not on it: never acknowledged, or handed off.
-          Drop(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size));
+          // Its disk is intact and the write is not on it: never acknowledged, uploaded (its
+          // drop, which keeps the chunks, came or is lost), or handed off.
+          Drop(c.record.id, c.record.url, ChunkCount(c.record.size, c.record.chunk_size), "", true);
         } else {
           TakeOver(c.record.id, "node " + origin + " lost its disk").IgnoreError();
         }

@@ -40,7 +40,7 @@ namespace shoal::node {
 class Replicas {
  public:
   Replicas(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks, engine::Journal* journal,
-           ClusterRouting* cluster, WriteBack* writes);
+           ObjectCatalog* objects, ClusterRouting* cluster, WriteBack* writes);
   ~Replicas();
   // Starts the watcher (after Restore).
   void Start();
@@ -57,8 +57,13 @@ class Replicas {
   // own write to upload. kNotFound if no such copy is held here.
   Status Adopt(const std::string& id);
   // The origin made the write durable, or abandoned it: the copy (`chunks` chunks of `url`)
-  // goes. Also chunks of a copy never completed.
-  void Drop(const std::string& id, const std::string& url, uint64_t chunks);
+  // is no longer a copy. With `stored` (the ETag the store holds the write's bytes as), a
+  // whole copy's chunks stay, unpinned, as cached chunks of that version (ObjectCatalog's
+  // alias): a reader of the object through this node, or sent here as their owner, costs the
+  // store nothing. Else they go, as do chunks of a copy never completed; with `held_only`,
+  // only those of a copy still held (the watcher's: a copy dropped and kept meanwhile stays).
+  void Drop(const std::string& id, const std::string& url, uint64_t chunks, const std::string& stored = "",
+            bool held_only = false);
   // Copies held here of writes under `prefix` (not yet durable anywhere).
   uint64_t CopiesUnder(const std::string& prefix);
   // The records of those copies (each names its origin).
@@ -91,6 +96,7 @@ class Replicas {
   NodeMetrics* metrics_;
   engine::ChunkStore* chunks_;
   engine::Journal* journal_;
+  ObjectCatalog* objects_;
   ClusterRouting* cluster_;
   WriteBack* writes_;
   std::atomic<bool> closing_{false};  // the destructor has begun: a drain stops between hand-offs

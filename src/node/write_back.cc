@@ -495,10 +495,10 @@ void WriteBack::RememberDurable(const std::string& id, const ObjectInfo& stored)
   }
 }
 
-void WriteBack::DropCopies(const engine::UploadRecord& r) {
+void WriteBack::DropCopies(const engine::UploadRecord& r, const std::string& stored) {
   // The copies on other nodes have done their job. One that misses this asks us later.
   if (auto v = cluster_->view()) {
-    std::string drop = ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size));
+    std::string drop = ReplicaDropPath(r.id, r.url, ChunkCount(r.size, r.chunk_size), stored);
     for (const auto& id : r.replicas) {
       std::string endpoint = v->EndpointOf(id);
       if (!endpoint.empty()) cluster_->Call(cluster::Peer{{id, 0, ""}, endpoint}, "POST", drop).IgnoreError();
@@ -528,11 +528,13 @@ Status WriteBack::Superseded(const engine::UploadRecord& r, const ObjectInfo& ne
 }
 
 Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done) {
-  DropCopies(r);
   std::string version = LocalVersion(r.id);
   // A commit marker went up with other bytes than its chunks' (UploadBytes): readers get the
   // store's, never these chunks under its ETag.
   const bool rewritten = IsCommitMarker(r.url) && done.size != r.size;
+  // The copies' holders keep the chunks, as this node does, as the stored version's (a commit
+  // marker's bytes may have been rewritten on the way up: theirs go).
+  DropCopies(r, IsCommitMarker(r.url) ? "" : done.etag);
   const uint64_t size = rewritten ? done.size : r.size;
   ObjectInfo stored{"", size, done.etag, done.last_modified, std::make_shared<const ObjectMeta>(r.meta)};
   if (rewritten) {

@@ -193,8 +193,10 @@ class WriteBack {
   Status Durable(const engine::UploadRecord& r, const ObjectInfo& info);
   // The store holds a newer write of r's object (UploadHooks::superseded): r is dropped.
   Status Superseded(const engine::UploadRecord& r, const ObjectInfo& newer);
-  // Tells r's copies' holders to drop them, and unpins r's chunks here.
-  void DropCopies(const engine::UploadRecord& r);
+  // Tells r's copies' holders to drop them, and unpins r's chunks here. `stored`: the ETag the
+  // store holds r's bytes as, so that the holders keep their copies' chunks as cached chunks
+  // of it (Replicas::Drop); "" when r was not uploaded as its chunks' bytes.
+  void DropCopies(const engine::UploadRecord& r, const std::string& stored = "");
   // A multipart upload of `r` was begun in the store (the uploader calls it): its id goes in
   // the journal, or, for a write still in progress, in the record its Finish writes.
   void UploadBegun(const engine::UploadRecord& r, const std::string& upload_id);
