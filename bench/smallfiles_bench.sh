@@ -48,7 +48,11 @@ export AZURE_STORAGE_CONNECTION_STRING="$(azurite_connection "$AZ_PORT")"  # unt
 "$SHOAL" mb az://sfbench > /dev/null
 rclone_conf "$TMP/rclone.conf" "http://127.0.0.1:$PROXY_PORT/$AZ_ACCOUNT"
 proxy_reset() { curl -sf -X POST "http://127.0.0.1:$PROXY_PORT/__proxy/reset" > /dev/null; }
-proxy_requests() { curl -sf "http://127.0.0.1:$PROXY_PORT/__proxy/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+# The store's requests since the last reset (by method on stderr, for the log).
+proxy_requests() {
+  curl -sf "http://127.0.0.1:$PROXY_PORT/__proxy/stats" |
+    python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["requests"]); print("  by method:", s["by_method"], file=sys.stderr)'
+}
 
 log "Azurite on $AZ_PORT, counting proxy on $PROXY_PORT; writing $FILES source files of $SIZE"
 python3 - "$TMP/src" "$FILES" "$BYTES" <<'PY'
@@ -129,9 +133,10 @@ shoal_run() {
   "$SHOAL" flush --wait -q --cache "unix:$TMP/a.sock" az://sfbench/shoal/ > /dev/null
   settle_disk
   mount_shoal "$TMP/b.sock" "$TMP/mb"
+  proxy_reset
   t0=$(now); read_all "$TMP/mb" || die "a shoal reader got a short file"; t1=$(now)
+  record "shoal mount" "$run" read "$(secs "$t0" "$t1")" "$(proxy_requests)"
   unmount_shoal "$TMP/mb"
-  record "shoal mount" "$run" read "$(secs "$t0" "$t1")"
   settle_disk
   mount_shoal "$TMP/b.sock" "$TMP/mb"
   proxy_reset
@@ -166,8 +171,9 @@ rclone_run() {
   # another host: a mount with an empty cache; then again over the same cache (warm)
   rclone_mount "$TMP/rclone.conf" az:sfbench/rclone "$TMP/rr" "$TMP/rcache-r-$run"
   MOUNTS+=("$TMP/rr")
+  proxy_reset
   t0=$(now); read_all "$TMP/rr" || die "an rclone reader got a short file"; t1=$(now)
-  record "rclone mount" "$run" read "$(secs "$t0" "$t1")"
+  record "rclone mount" "$run" read "$(secs "$t0" "$t1")" "$(proxy_requests)"
   unmount_rclone "$TMP/rr"
   settle_disk
   rclone_mount "$TMP/rclone.conf" az:sfbench/rclone "$TMP/rr" "$TMP/rcache-r-$run"
