@@ -316,14 +316,6 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
   return data;
 }
 
-void ReadPath::KeepFirstChunk(const std::string& url, const ObjectInfo& info, std::string bytes) {
-  if (info.size == 0 || bytes.size() != ChunkLength(info.size, options_.chunk_size, 0)) return;
-  engine::ChunkKey key{url, objects_->ChunkVersion(url, info.etag), 0};
-  auto data = std::make_shared<const std::string>(std::move(bytes));
-  chunks_->Put(key, *data, false).IgnoreError();  // a full cache (pinned data): not kept on disk
-  hot_.Put(key.Id(), data);
-}
-
 std::string ReadPath::FetchId(const engine::ChunkKey& key, const ObjectInfo& info) {
   return key.Id() + "@" + std::to_string(info.size);
 }
