@@ -517,6 +517,34 @@ TEST_F(NodeTest, TheCliWritesThroughTheNodeAndFlushWaitsUntilDurable) {
   EXPECT_NE(none.err.find("--cache"), std::string::npos) << none.err;
 }
 
+// A new one-chunk object goes up in one request, a Put Blob on condition that no blob is there
+// (before, a HEAD came first, for every upload). Writing it again costs the refused put, the
+// HEAD that says what the store holds, and the put over that version. Counted at a proxy only
+// this node uses.
+TEST_F(NodeTest, ANewSmallObjectGoesUpInOneRequestAndAReplacementInThree) {
+  testing::FaultProxy proxy;
+  ASSERT_TRUE(proxy.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port())).ok());
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy.port()).ok()) << node.Log();
+  const std::string url = "az://nodetest/one-request/" + std::to_string(::getpid()) + ".bin";
+  ASSERT_TRUE(proxy.Reset().ok());
+  ASSERT_TRUE(testing::PutThroughNode(node.Endpoint(), url, std::string(64 << 10, 'a'), ObjectMeta{}).ok());
+  ASSERT_TRUE(WaitUntilDurable(node, std::chrono::seconds(60))) << node.Log();
+  EXPECT_EQ(proxy.Stats()->requests, 1u);
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_store_head_requests_total"), 0u);
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_uploads_over_existing_total"), 0u);
+
+  ASSERT_TRUE(testing::PutThroughNode(node.Endpoint(), url, std::string(32 << 10, 'b'), ObjectMeta{}).ok());
+  ASSERT_TRUE(WaitUntilDurable(node, std::chrono::seconds(60))) << node.Log();
+  EXPECT_EQ(proxy.Stats()->requests, 4u);
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_uploads_over_existing_total"), 1u);
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_store_put_requests_total"), 3u);
+  testing::Sha256Stream want;
+  const std::string b(32 << 10, 'b');
+  want.Update(b.data(), b.size());
+  EXPECT_EQ(StoreSha256("one-request/" + std::to_string(::getpid()) + ".bin"), want.HexDigest());
+}
+
 // kill -9 after the write was acknowledged and before it could be uploaded (every request to
 // the store failing): the restarted node finds it in its journal and uploads it.
 TEST_F(NodeTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {

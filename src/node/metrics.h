@@ -54,6 +54,7 @@ struct NodeMetrics {
   // holder, or an earlier attempt, put them).
   std::atomic<uint64_t> uploads_superseded{0};
   std::atomic<uint64_t> uploads_found_stored{0};
+  std::atomic<uint64_t> uploads_over_existing{0};  // one-request puts refused: an object was there
   std::atomic<uint64_t> upload_failures{0};     // attempts that failed and will be retried
   std::atomic<uint64_t> store_put_requests{0};  // parts and whole objects sent
   std::atomic<uint64_t> store_put_bytes{0};

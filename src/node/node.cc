@@ -244,6 +244,10 @@ std::string Node::MetricsText() {
   counter("uploads_found_stored_total",
           "Writes found already in the store before their commit (a copy's holder or an earlier attempt put them).",
           metrics_.uploads_found_stored);
+  counter("uploads_over_existing_total",
+          "Single-chunk uploads put on condition that the store held no such object, refused because it did: "
+          "looked at (a HEAD) and put again.",
+          metrics_.uploads_over_existing);
   counter("upload_failures_total", "Upload attempts that failed (retried).", metrics_.upload_failures);
   counter("store_put_bytes_total", "Bytes uploaded to the object store.", metrics_.store_put_bytes);
   counter("store_put_requests_total", "Parts and whole objects sent to the object store.",

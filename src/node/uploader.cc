@@ -422,20 +422,34 @@ Status Uploader::Run(const Task& task, uint64_t* throttles, uint64_t* bytes, boo
       if (parts == 1) {
         SHOAL_ASSIGN_OR_RETURN(data, hooks_.chunk(r, 0));
       }
-      auto look = LookBeforeCommit(*store, url.key, r);
-      note_throttles();
-      if (!look.ok()) return look.status();
-      if (look->settled_by) {
-        *reused = true;   // nothing sent
-        *bytes = r.size;  // the staged bytes it releases
-        return Settle(r, *look->settled_by);
+      auto put = [&](const WriteCondition& only_if) {
+        metrics_->store_put_requests++;
+        auto started = std::chrono::steady_clock::now();
+        auto info = store->PutObject(url.key, data, StoredMeta(r), only_if);
+        note_throttles();
+        if (info.ok()) metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
+        return info;
+      };
+      // A new object (a checkpoint's shard, a dataset's file) goes up at once, on condition that
+      // the store holds none (If-None-Match: *): one request. Only when it holds one does the
+      // look come first (its stamp decides whether this write replaces it), then the put. A
+      // store that may ignore the condition is looked at first.
+      const bool at_once = store->HonoursIfAbsent();
+      Result<ObjectInfo> info = Status::PreconditionFailed("");
+      if (at_once) info = put(WriteCondition{.if_absent = true});
+      if (!info.ok() && info.status().code() == Code::kPreconditionFailed) {
+        if (at_once) metrics_->uploads_over_existing++;
+        auto look = LookBeforeCommit(*store, url.key, r);
+        note_throttles();
+        if (!look.ok()) return look.status();
+        if (look->settled_by) {
+          *reused = true;   // nothing sent
+          *bytes = r.size;  // the staged bytes it releases
+          return Settle(r, *look->settled_by);
+        }
+        info = put(look->only_if);
       }
-      metrics_->store_put_requests++;
-      auto started = std::chrono::steady_clock::now();
-      auto info = store->PutObject(url.key, data, StoredMeta(r), look->only_if);
-      note_throttles();
       if (!info.ok()) return info.status();
-      metrics_->op_upload_part.Observe(std::chrono::steady_clock::now() - started);
       metrics_->store_put_bytes += data.size();
       *bytes = r.size;  // the staged bytes it releases (a rewritten commit marker's differ from data's)
       ObjectInfo stored = *info;

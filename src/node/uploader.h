@@ -85,7 +85,10 @@ ObjectMeta StoredMeta(const engine::UploadRecord& r);
 // none), so a write committed by another node between the two fails it (kPreconditionFailed,
 // asked again after kWaitingRetry, not counted as a failure, parts kept) and the next look
 // settles it. A store that ignores the condition (the s3rver test server) leaves that moment
-// open. A multipart write given whole (Add: replayed after a restart, a copy taken over, or
+// open. On a store that honours it (ObjectStore::HonoursIfAbsent: Azure, a local directory),
+// a single-chunk object is put first on condition that the store holds none (If-None-Match:
+// *: a new object costs one request, no Head); only when it holds one (kPreconditionFailed,
+// shoal_uploads_over_existing_total) does the look come, then the put. A multipart write given whole (Add: replayed after a restart, a copy taken over, or
 // the front door's multipart upload assembled on the node), which when replayed or taken over
 // is often in the store already or replaced since, is also looked at (one Head) before its
 // upload begins, so settling it sends no part.

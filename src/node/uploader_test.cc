@@ -54,6 +54,9 @@ class FakeStore final : public ObjectStore {
   int throttle_parts = 0;     // the next this many PutParts fail with a 503
   int fail_completes = 0;     // the next this many Completes fail
   int begun = 0, aborted = 0, parts_put = 0;
+  int heads = 0, puts = 0;          // Heads and PutObjects asked (refused ones too)
+  bool honours_if_absent = false;   // ObjectStore::HonoursIfAbsent (it does, in CheckLocked)
+  bool HonoursIfAbsent() const override { return honours_if_absent; }
   std::chrono::milliseconds part_time{0};  // each PutPart takes this long
   int parts_in_flight = 0, most_parts_in_flight = 0;
 
@@ -67,6 +70,7 @@ class FakeStore final : public ObjectStore {
   Status GetImpl(const std::string&, const ReadOptions&, const ByteSink&) override { return Status::NotFound("x"); }
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
     std::lock_guard<std::mutex> lock(mu);
+    heads++;
     auto it = objects.find(key);
     if (it == objects.end()) return Status::NotFound("x");
     return ObjectInfo{key, it->second.size(), EtagLocked(key, false), 0, std::make_shared<const ObjectMeta>(metas[key])};
@@ -77,6 +81,7 @@ class FakeStore final : public ObjectStore {
                                    const WriteCondition& only_if) override {
     if (before_commit) before_commit();
     std::lock_guard<std::mutex> lock(mu);
+    puts++;
     SHOAL_RETURN_IF_ERROR(CheckLocked(key, only_if));
     objects[key] = std::string(data);
     metas[key] = meta;
@@ -249,6 +254,50 @@ TEST(UploaderTest, AnOlderWriteOfAnObjectNeverReplacesANewerOneInTheStore) {
   h.uploader->Add(newest);
   ASSERT_TRUE(h.WaitDurable(3));
   EXPECT_EQ(h.store->Object("fake/obj"), "aa");
+}
+
+// On a store that refuses If-None-Match: * over an object (Azure, a local directory), a new
+// one-chunk object costs one Put and no Head; a write over an existing object is refused,
+// looked at, then put over what was seen (or settled: older, or in the store already). Before,
+// every one-chunk upload was a Head and a Put.
+TEST(UploaderTest, OnAStoreThatRefusesAPutOverAnObjectANewObjectCostsOnePutAndNoHead) {
+  Harness h;
+  h.store->honours_if_absent = true;
+  auto first = Harness::Record("w41", 3, 4);
+  first.url = "file:///fake/one";
+  first.begun_unix_us = 2000;
+  h.uploader->Add(first);
+  ASSERT_TRUE(h.WaitDurable(1));
+  EXPECT_EQ(h.store->Object("fake/one"), "aaa");
+  EXPECT_EQ(h.store->heads, 0);
+  EXPECT_EQ(h.store->puts, 1);
+
+  auto older = Harness::Record("w40", 2, 4);  // replayed late: must not replace the newer
+  older.url = first.url;
+  older.begun_unix_us = 1000;
+  h.uploader->Add(older);
+  for (int i = 0; i < 500 && !h.uploader->Pending("").empty(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(h.metrics.uploads_superseded.load(), 1u);
+  EXPECT_EQ(h.store->Object("fake/one"), "aaa");
+  EXPECT_EQ(h.store->heads, 1);
+  EXPECT_EQ(h.store->puts, 2);  // the refused one
+
+  auto newer = Harness::Record("w42", 1, 4);
+  newer.url = first.url;
+  newer.begun_unix_us = 3000;
+  h.uploader->Add(newer);
+  ASSERT_TRUE(h.WaitDurable(2));
+  EXPECT_EQ(h.store->Object("fake/one"), "a");
+  EXPECT_EQ(h.store->heads, 2);
+  EXPECT_EQ(h.store->puts, 4);  // refused, then over the version seen
+
+  h.uploader->Add(newer);  // the same write again (replayed): found in the store
+  ASSERT_TRUE(h.WaitDurable(3));
+  EXPECT_EQ(h.metrics.uploads_found_stored.load(), 1u);
+  EXPECT_EQ(h.store->heads, 3);
+  EXPECT_EQ(h.store->puts, 5);
+  EXPECT_EQ(h.metrics.uploads_over_existing.load(), 3u);
+  EXPECT_EQ(h.metrics.store_put_requests.load(), 5u);
 }
 
 // A multipart write given whole (replayed after a restart, or a copy's holder taking it over)

@@ -203,6 +203,11 @@ class ObjectStore {
   Status CreateBucket();
 
   virtual PartLimits Limits() const { return PartLimits{}; }
+  // Whether a write with WriteCondition::if_absent is refused (kPreconditionFailed) whenever
+  // the object exists: Azure and the local directory. Not assumed of S3-compatible servers
+  // (AWS honours If-None-Match: * on PutObject since 2024; s3rver ignores it), so a caller
+  // that must not replace an object looks first there.
+  virtual bool HonoursIfAbsent() const { return false; }
   StoreStats& stats() { return stats_; }
   // kInvalidArgument when `key` can never be stored here (empty, a NUL; for the local
   // directory also `..` and the like, which would escape its root). No I/O. Every operation

@@ -73,6 +73,7 @@ class AzureStore final : public ObjectStore {
   std::string Describe() const override {
     return "az://" + container_ + (account_name_.empty() ? "" : "@" + account_name_);
   }
+  bool HonoursIfAbsent() const override { return true; }
   PartLimits Limits() const override {
     return PartLimits{1, 4000ull << 20, 50000};
   }

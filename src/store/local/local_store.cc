@@ -230,6 +230,7 @@ class LocalStore final : public ObjectStore {
   }
 
   std::string Describe() const override { return "file://" + root_; }
+  bool HonoursIfAbsent() const override { return true; }  // checked under the directory's lock
 
  protected:
   Status ValidateKey(const std::string& key) const override {
