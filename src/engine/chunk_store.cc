@@ -50,6 +50,14 @@ std::string EncodeKey(const ChunkKey& key) {
   return key.object + '\0' + key.version + '\0' + std::to_string(key.index);
 }
 
+// The object of an encoded key of chunk 0 (EncodeKey), "" for any other chunk.
+std::string_view FirstChunkOf(std::string_view encoded) {
+  const size_t object_end = encoded.find('\0');
+  const size_t index_at = encoded.rfind('\0');
+  if (object_end == std::string_view::npos || index_at == object_end || encoded.substr(index_at + 1) != "0") return "";
+  return encoded.substr(0, object_end);
+}
+
 int64_t CtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
 }
@@ -141,14 +149,19 @@ Status ChunkStore::Rebuild() {
     struct stat st {};
     bool ok = ReadAll(fd, reinterpret_cast<char*>(&h), sizeof(h), 0, path).ok() &&
               std::memcmp(h.magic, kMagic, 8) == 0 && ::fstat(fd, &st) == 0 &&
-              static_cast<uint64_t>(st.st_size) == sizeof(h) + h.key_len + h.payload_len;
+              static_cast<uint64_t>(st.st_size) == sizeof(h) + h.key_len + h.payload_len && h.key_len <= 65536;
+    // The key (object \0 version \0 index): a chunk 0 is indexed by its object too.
+    std::string encoded(ok ? h.key_len : 0, '\0');
+    ok = ok && ReadAll(fd, encoded.data(), encoded.size(), sizeof(h), path).ok();
     ::close(fd);
     if (!ok) {  // damaged beyond use: drop it; a read would refetch it anyway
       fs::remove(it->path(), ec);
       stats_.corruptions++;
       continue;
     }
-    index_[name] = Entry{h.payload_len, true, next_gen_++};
+    Entry e{h.payload_len, true, next_gen_++};
+    if (std::string_view object = FirstChunkOf(encoded); !object.empty()) e.first_of = NameHash(object);
+    IndexLocked(name, std::move(e));  // (alone: Open has not returned the store yet)
     policy_.Insert(name, h.payload_len, false);
   }
   if (ec) return DataDirError("scanning " + options_.dir + "/chunks", ec.value());
@@ -171,7 +184,9 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
     room = policy_.used() + data.size() <= options_.capacity;
     if (room) {  // reserve the space now so concurrent Puts cannot overcommit
       gen = next_gen_++;
-      index_[id] = Entry{data.size(), false, gen};
+      Entry e{data.size(), false, gen};
+      if (key.index == 0) e.first_of = NameHash(key.object);
+      IndexLocked(id, std::move(e));
       policy_.Insert(id, data.size(), pinned);
     }
   }
@@ -486,7 +501,27 @@ void ChunkStore::ForgetLocked(const std::string& id, std::vector<std::string>* t
     }
   }
   if (it->second.fd >= 0) ::close(it->second.fd);
+  if (it->second.first_of != 0) {
+    auto f = firsts_.find(it->second.first_of);
+    if (f != firsts_.end() && --f->second == 0) firsts_.erase(f);
+  }
   index_.erase(it);
+}
+
+void ChunkStore::IndexLocked(const std::string& id, Entry e) {
+  if (e.first_of != 0) firsts_[e.first_of]++;
+  index_[id] = std::move(e);
+}
+
+uint64_t ChunkStore::NameHash(std::string_view object) {
+  uint64_t h = XXH3_64bits(object.data(), object.size());
+  return h == 0 ? 1 : h;
+}
+
+bool ChunkStore::HoldsFirstChunk(const std::string& object) {
+  const uint64_t h = NameHash(object);
+  std::lock_guard<std::mutex> lock(mu_);
+  return firsts_.count(h) > 0;
 }
 
 void ChunkStore::UnlinkAll(const std::vector<std::string>& paths) {

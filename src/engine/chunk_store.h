@@ -102,6 +102,11 @@ class ChunkStore {
   // Reads the disk when it checks: call it on a pool, not an event loop.
   Result<std::unique_ptr<ChunkFile>> OpenFile(const ChunkKey& key, uint64_t from, uint64_t len);
   bool Contains(const ChunkKey& key);
+  // Whether chunk 0 of `object` is held at some version (being stored counts): a reader that
+  // learns the object's version may find its first chunk here. Kept in memory as a count per
+  // hash of the object's name, for chunk 0s only (rebuilt from the files' keys at start), so
+  // another object's name may answer true (one in 2^64): never false for a held chunk.
+  bool HoldsFirstChunk(const std::string& object);
   // Pinned chunks are never evicted; unpin once the chunk is durable in the object store
   // (which evicts what is over max_chunks then).
   Status Pin(const ChunkKey& key, bool pinned);
@@ -137,9 +142,16 @@ class ChunkStore {
     // trusts pages of that file still in memory.
     uint64_t checked_ino = 0;
     int64_t checked_ctime = 0;
+    uint64_t first_of = 0;  // chunk 0: its object's NameHash (counted in firsts_); else 0
   };
+  // XXH3-64 of an object's name, never 0 (0 marks chunks other than the first).
+  static uint64_t NameHash(std::string_view object);
+  // Adds `e` under `id` (replacing none: the caller dropped any), counting a chunk 0 in
+  // firsts_. Requires mu_.
+  void IndexLocked(const std::string& id, Entry e);
 
   std::unordered_map<std::string, Entry> index_;  // guarded by mu_
+  std::unordered_map<uint64_t, uint32_t> firsts_;  // NameHash -> chunk 0s in index_; mu_
   uint64_t next_gen_ = 1;                         // guarded by mu_
   S3Fifo policy_;                                 // guarded by mu_
   ChunkStoreStats stats_;                         // guarded by mu_

@@ -155,6 +155,37 @@ TEST_F(ChunkStoreTest, TheIndexIsRebuiltOnReopenAndDamagedFilesAreDropped) {
   EXPECT_FALSE(fs::exists(dir_ + "/chunks/ab/leftover.tmp123"));
 }
 
+// Whether chunk 0 of an object is held at some version: while any version's chunk 0 is (other
+// chunks do not count), through replacement, removal and eviction, and after a reopen (from
+// the files' keys).
+TEST_F(ChunkStoreTest, ItKnowsWhetherAnObjectsFirstChunkIsHeldAtAnyVersion) {
+  auto store = Open(64);
+  const ChunkKey other{"az://c/model.bin.1", "etag1", 0};  // a longer name, same prefix
+  EXPECT_FALSE(store->HoldsFirstChunk("az://c/model.bin"));
+  ASSERT_TRUE(store->Put(Key(1), "one", false).ok());
+  ASSERT_TRUE(store->Put(Key(10), "ten", false).ok());
+  EXPECT_FALSE(store->HoldsFirstChunk("az://c/model.bin")) << "chunks 1 and 10 are not the first";
+  ASSERT_TRUE(store->Put(Key(0, "etag1"), "zero", false).ok());
+  ASSERT_TRUE(store->Put(Key(0, "etag2"), "zero2", false).ok());
+  ASSERT_TRUE(store->Put(Key(0, "etag2"), "zero2", false).ok());  // replaced: counted once
+  EXPECT_TRUE(store->HoldsFirstChunk("az://c/model.bin"));
+  ASSERT_TRUE(store->Remove(Key(0, "etag1")).ok());
+  EXPECT_TRUE(store->HoldsFirstChunk("az://c/model.bin")) << "etag2's is still here";
+  ASSERT_TRUE(store->Put(other, "x", false).ok());
+  store.reset();
+
+  store = Open(64);
+  EXPECT_TRUE(store->HoldsFirstChunk("az://c/model.bin")) << "rebuilt from the files";
+  EXPECT_TRUE(store->HoldsFirstChunk(other.object));
+  ASSERT_TRUE(store->Remove(Key(0, "etag2")).ok());
+  EXPECT_FALSE(store->HoldsFirstChunk("az://c/model.bin"));
+  // Evicted: 64 bytes of capacity, filled by other chunks.
+  ASSERT_TRUE(store->Put(Key(0, "etag3"), "zero3", false).ok());
+  for (int i = 0; i < 20; i++) ASSERT_TRUE(store->Put(Key(100 + i), std::string(16, 'e'), false).ok());
+  EXPECT_FALSE(store->HoldsFirstChunk("az://c/model.bin"));
+  EXPECT_GT(store->stats().evictions, 0u);
+}
+
 TEST_F(ChunkStoreTest, EvictionKeepsUnderCapacityAndSparesPinnedChunks) {
   auto store = Open(10 * 1000);
   for (uint64_t i = 0; i < 5; i++) ASSERT_TRUE(store->Put(Key(i), std::string(1000, 'p'), true).ok());
