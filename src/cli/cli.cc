@@ -159,7 +159,7 @@ Status CopyOne(const Location& src, const Location& dst, const Common& common) {
     progress.AddTotal(info.size);
     return Status::Ok();
   }
-  Result<ObjectInfo> head = src.store->Head(src.url.key);
+  Result<ObjectInfo> head = src.store->HeadToRead(src.url.key);
   if (!head.ok()) {
     if (IsLocalDir(src)) return Status::InvalidArgument(src.text + " is a directory: use cp -r");
     if (head.status().IsNotFound() && !src.local) {
@@ -549,7 +549,8 @@ struct CatOptions {
 Status Cat(const CatOptions& o, const client::CacheConfig& cache) {
   SHOAL_ASSIGN_OR_RETURN(Location loc, Resolve(o.url, false, &cache));
   SHOAL_ASSIGN_OR_RETURN(TransferOptions topts, o.common.Transfer());
-  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, loc.store->Head(loc.url.key));
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info,
+                         o.offset == 0 ? loc.store->HeadToRead(loc.url.key) : loc.store->Head(loc.url.key));
   auto sink = [](const char* d, size_t n) { return WriteFd(STDOUT_FILENO, d, n); };
   if (o.offset == 0 && o.length < 0) return DownloadStream(*loc.store, info, sink, topts);
   // Clamped to the object, as an HTTP range is, whatever the store: the bytes that are there,

@@ -122,10 +122,19 @@ class CacheStore final : public ObjectStore {
     return st;
   }
 
-  Result<ObjectInfo> HeadImpl(const std::string& key) override {
+  Result<ObjectInfo> HeadImpl(const std::string& key) override { return HeadThroughNode(key, false); }
+  // Says the first chunk is read next (proto::kFirstChunkHeader).
+  Result<ObjectInfo> HeadToReadImpl(const std::string& key) override { return HeadThroughNode(key, true); }
+
+  Result<ObjectInfo> HeadThroughNode(const std::string& key, bool first_chunk) {
     http::Response resp;
-    SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
-                                             &resp, "HEAD " + Name(key), http::NodeErrors())));
+    auto ask = [&] {
+      http::Request req = Base("HEAD", key);
+      if (first_chunk) req.headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
+      return req;
+    };
+    SHOAL_RETURN_IF_ERROR(
+        Explain(http::Call(&client_, retry_, &stats_, ask, &resp, "HEAD " + Name(key), http::NodeErrors())));
     SHOAL_ASSIGN_OR_RETURN(uint64_t size, resp.NumberHeader(proto::kSizeHeader));
     ObjectInfo info{key, size, Unquote(resp.Header("etag")), 0};
     auto meta = proto::MetaOfAnswer(resp);  // the node answers what the store can hold
@@ -227,8 +236,17 @@ class CacheStore final : public ObjectStore {
                         opts.if_size != ReadOptions::kAnySize;
     if (!pinned) {
       http::Response head;
-      SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return Base("HEAD", key); },
-                                               &head, "HEAD " + Name(key), http::NodeErrors())));
+      // Reading the first chunk next: a node that must ask the store fetches it with the
+      // metadata (one request, not two) and keeps it for the owner's answer.
+      auto ask = [&] {
+        http::Request req = Base("HEAD", key);
+        if (opts.offset < routing.chunk_size) {
+          req.headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
+        }
+        return req;
+      };
+      SHOAL_RETURN_IF_ERROR(
+          Explain(http::Call(&client_, retry_, &stats_, ask, &head, "HEAD " + Name(key), http::NodeErrors())));
       if (head.Header(proto::kStateHeader) != proto::kStateDurable) return Status::Ok();
       SHOAL_ASSIGN_OR_RETURN(info.size, head.NumberHeader(proto::kSizeHeader));
       info.etag = Unquote(head.Header("etag"));
@@ -446,13 +464,15 @@ namespace {
 // METHOD http://NODE/path (with the token) at the node current now, else at the next that can
 // be reached (config.entry): the answer when its status is `want`, else what went wrong.
 Result<http::Response> DataRequest(const CacheConfig& config, const std::string& method, const std::string& path,
-                                   long want = 200) {
+                                   long want = 200, const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   http::Client client;
   http::Response resp;
   std::string node;
   Status st = OnSomeNode(config, [&](const std::string& to) {
     node = to;
-    return client.Send(NodeHttp(config, method, path, to), &resp);
+    http::Request req = NodeHttp(config, method, path, to);
+    req.headers.insert(req.headers.end(), headers.begin(), headers.end());
+    return client.Send(req, &resp);
   });
   if (!st.ok()) return Unreachable(st.IsConnectFailed() ? config.Describe() : node, Status::Unavailable(st.message()));
   if (resp.status != want) {
@@ -484,8 +504,10 @@ std::string CacheConfig::Describe() const {
   return out;
 }
 
-Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url) {
-  SHOAL_ASSIGN_OR_RETURN(http::Response resp, DataRequest(config, "HEAD", ObjectTarget(url)));
+Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url, bool to_read) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (to_read) headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
+  SHOAL_ASSIGN_OR_RETURN(http::Response resp, DataRequest(config, "HEAD", ObjectTarget(url), 200, headers));
   CachedObject o;
   SHOAL_ASSIGN_OR_RETURN(uint64_t size, resp.NumberHeader(proto::kSizeHeader));
   o.info = ObjectInfo{url, size, Unquote(resp.Header("etag")), 0};

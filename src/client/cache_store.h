@@ -95,8 +95,10 @@ struct CachedObject {
   std::string state;  // "local" (only on the node's disk so far) or "durable"
   std::string written_as;  // durable after a write through the node: the ETag it had while local
 };
-// Size, ETag and durability of `url` as the node serves it.
-Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url);
+// Size, ETag and durability of `url` as the node serves it. `to_read`: the object is read from
+// its start next (proto::kFirstChunkHeader: a node that must ask the store brings the first
+// chunk with the answer).
+Result<CachedObject> StatThroughCache(const CacheConfig& config, const std::string& url, bool to_read = false);
 
 // Deletes `url` through the node: its writes there not yet uploaded are cancelled (they never
 // reach the store), then the object is deleted from the store.

@@ -453,10 +453,14 @@ Result<std::shared_ptr<ObjectStore>> Client::ReadStore(const ObjectUrl& url) {
   return store;
 }
 
-Result<FileInfo> Client::Stat(const std::string& url) {
+Result<FileInfo> Client::Stat(const std::string& url) { return StatFor(url, false); }
+
+Result<FileInfo> Client::StatToRead(const std::string& url) { return StatFor(url, true); }
+
+Result<FileInfo> Client::StatFor(const std::string& url, bool to_read) {
   SHOAL_ASSIGN_OR_RETURN(ObjectUrl u, ObjectUrl::Parse(url));
   if (has_cache()) {
-    SHOAL_ASSIGN_OR_RETURN(CachedObject o, StatThroughCache(cache_, url));
+    SHOAL_ASSIGN_OR_RETURN(CachedObject o, StatThroughCache(cache_, url, to_read));
     o.info.key = u.key;
     return FileInfo{o.info, o.state, o.written_as};
   }
@@ -506,7 +510,7 @@ Status Client::Delete(const std::string& url) {
 }
 
 Result<std::unique_ptr<Reader>> Client::OpenRead(const std::string& url) {
-  SHOAL_ASSIGN_OR_RETURN(FileInfo f, Stat(url));
+  SHOAL_ASSIGN_OR_RETURN(FileInfo f, StatToRead(url));
   return OpenRead(url, f.info);
 }
 

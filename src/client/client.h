@@ -168,6 +168,9 @@ class Client {
   bool has_cache() const { return !cache_.endpoint.empty(); }
 
   Result<FileInfo> Stat(const std::string& url);
+  // Stat, for a caller that reads the object from its start next (OpenRead): a node that must
+  // ask the store about it brings the first chunk with the answer (ObjectStore::HeadToRead).
+  Result<FileInfo> StatToRead(const std::string& url);
   // One page of what is under `prefix_url` (delimiter "/" unless recursive): with a cache
   // node, the node's listing (no store credentials needed here; the node's writes not yet
   // uploaded merged in, with the version it serves them as); without, the store's.
@@ -207,6 +210,7 @@ class Client {
 
  private:
   explicit Client(ClientOptions options) : options_(std::move(options)) {}
+  Result<FileInfo> StatFor(const std::string& url, bool to_read);
   // Asked by a reader of `url` whose version the node no longer serves (Reader::Revalidate).
   Reader::Revalidate StillTheSame(const std::string& url);
   ClientOptions options_;

@@ -457,7 +457,7 @@ Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::Request
           total = resp.NumberHeader("content-length").value_or(ContentRange::kUnknownTotal);
         }
         if (total != ContentRange::kUnknownTotal) size_said = total;
-        if (answered != nullptr && answered->etag.empty()) *answered = Answered{etag, total};
+        if (answered != nullptr && answered->etag.empty()) *answered = Answered{etag, total, resp.headers};
         if (if_size != UINT64_MAX && total != ContentRange::kUnknownTotal) {
           auto size = Result<uint64_t>(total);
           if (size.ok() && *size != if_size) {

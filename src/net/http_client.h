@@ -201,10 +201,11 @@ using RangeRequestBuilder =
 // `if_size` (UINT64_MAX: any): kPreconditionFailed unless the resource's size, as the answer
 // gives it (Content-Range's total; Content-Length of a whole answer), is this.
 // `answered` (when set): the version (ETag) and size (UINT64_MAX when not given) that the first
-// answer with bytes named.
+// answer with bytes named, and that answer's headers (the object's date and metadata).
 struct Answered {
   std::string etag;
   uint64_t total = UINT64_MAX;
+  std::map<std::string, std::string> headers;  // names lower-cased
 };
 Status ResumableGet(Client* client, const net::RetryPolicy& policy, net::RequestStats* stats,
                     const ByteRange& range, const std::string& if_match,

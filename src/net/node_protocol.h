@@ -86,6 +86,11 @@ inline constexpr std::string_view kFlagOn = "1";  // the value of route, current
 inline constexpr std::string_view kAuthorizationHeader = "Authorization";  // "Bearer TOKEN"
 // Requests for an object's bytes from peers and routing clients:
 inline constexpr std::string_view kReadHeader = "X-Shoal-Read";    // a ReadMode value below
+// On a HEAD of an object (a node asking the object's home, or a routing client asking its
+// entry node): the asker reads the object's first chunk next ("1"). A node that must ask the
+// store about the object then fetches that chunk with its metadata, one GET, not a HEAD and
+// then a GET, and keeps it.
+inline constexpr std::string_view kFirstChunkHeader = "X-Shoal-First-Chunk";
 inline constexpr std::string_view kEtagHeader = "X-Shoal-Etag";    // the version wanted (with
 inline constexpr std::string_view kSizeHeader = "X-Shoal-Size";    // its size); also answered
 inline constexpr std::string_view kFromHeader = "X-Shoal-From";    // the asking node's id

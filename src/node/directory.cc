@@ -212,11 +212,12 @@ void WriteDirectory::Learn(const std::string& url, const std::string& version, s
   }
 }
 
-Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std::string& url) {
+Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std::string& url, bool first_chunk) {
   metrics_->home_lookups++;
   http::Request req = proto::NodeRequest("HEAD", home.endpoint, proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}),
                                          options_.token);
   req.headers.push_back({std::string(proto::kReadHeader), std::string(proto::kReadForwarded)});
+  if (first_chunk) req.headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
   req.headers.push_back({std::string(proto::kFromHeader), options_.node_id});
   req.timeout = std::chrono::seconds(5);
   http::Response resp;
@@ -251,11 +252,12 @@ Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std:
   return info;
 }
 
-Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded) {
+Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded,
+                                        const ObjectCatalog::FirstChunk* first) {
   if (!forwarded) {
     for (const auto& home : Homes(url)) {
       if (home.member.id == options_.node_id) break;  // this node is the home: its entries answer
-      Result<ObjectInfo> got = AskHome(home, url);
+      Result<ObjectInfo> got = AskHome(home, url, first != nullptr);
       if (got.ok()) return got;
       if (got.status().code() == Code::kNotFound) {
         // Not announced there: a write of this node's own not yet announced (it restarted
@@ -275,7 +277,7 @@ Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded) 
                         std::make_shared<const ObjectMeta>(w.meta)};
     }
   }
-  return objects_->Stat(url);
+  return objects_->Stat(url, first);
 }
 
 Result<std::string> WriteDirectory::ResolveHere(const std::string& url, const std::string& version) {

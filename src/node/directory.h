@@ -72,8 +72,12 @@ class WriteDirectory {
 
   // The size, ETag and metadata readers through this node get for `url`: a pending write
   // (its local version), or what the store has. `forwarded`: asked by another node of which
-  // this is the home, so no further hop.
-  Result<ObjectInfo> Stat(const std::string& url, bool forwarded = false);
+  // this is the home, so no further hop. `first`: the asker reads the object's first chunk
+  // next (ObjectCatalog::FirstChunk); a home asked by another node is told so
+  // (proto::kFirstChunkHeader), fetches that chunk with the metadata when it must ask the
+  // store, and keeps it (it is, but for failures, the chunk's owner).
+  Result<ObjectInfo> Stat(const std::string& url, bool forwarded = false,
+                          const ObjectCatalog::FirstChunk* first = nullptr);
   // The members holding the chunks of `url`'s pending write `version`, the uploader first;
   // empty when no such write is known (asks the home when it is not known here).
   std::vector<std::string> HoldersOf(const std::string& url, const std::string& version);
@@ -114,9 +118,10 @@ class WriteDirectory {
   std::vector<cluster::Peer> Homes(const std::string& url);
   // Sends `a` to `home`; false if it cannot be reached.
   bool Tell(const cluster::Peer& home, const Announcement& a);
-  // HEAD of `url` at `home`, forwarded. kUnavailable when it cannot be reached or answers
-  // something else than the object or its absence.
-  Result<ObjectInfo> AskHome(const cluster::Peer& home, const std::string& url);
+  // HEAD of `url` at `home`, forwarded (`first_chunk`: saying the first chunk is read next).
+  // kUnavailable when it cannot be reached or answers something else than the object or its
+  // absence.
+  Result<ObjectInfo> AskHome(const cluster::Peer& home, const std::string& url, bool first_chunk);
   // ResolveVersion's answer from this node's own entries.
   Result<std::string> ResolveHere(const std::string& url, const std::string& version);
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held

@@ -42,6 +42,8 @@ struct NodeMetrics {
   std::atomic<uint64_t> store_list_requests{0};  // listing pages asked of the store for the node's listings
   std::atomic<uint64_t> store_get_bytes{0};
   std::atomic<uint64_t> store_head_requests{0};
+  std::atomic<uint64_t> store_first_chunk_gets{0};  // metadata asked with a GET of the first chunk, not a HEAD
+  std::atomic<uint64_t> coalesced_stats{0};         // metadata asks that joined one under way
   std::atomic<uint64_t> bytes_served{0};
   std::atomic<uint64_t> readahead_chunks{0};
   std::atomic<uint64_t> errors_not_found{0};

@@ -224,6 +224,12 @@ std::string Node::MetricsText() {
           metrics_.store_gets_for_others);
   counter("store_get_bytes_total", "Bytes read from the object store.", metrics_.store_get_bytes);
   counter("store_head_requests_total", "HEADs sent to the object store.", metrics_.store_head_requests);
+  counter("store_first_chunk_gets_total",
+          "Objects not seen before whose size, ETag and metadata came with a GET of their first chunk (a reader's), "
+          "not a HEAD (counted in store_get_requests_total too).",
+          metrics_.store_first_chunk_gets);
+  counter("coalesced_stats_total", "Asks for an object's metadata that shared the object store's answer to another.",
+          metrics_.coalesced_stats);
   counter("store_list_requests_total", "Listing pages asked of the object store for the node's listings.",
           metrics_.store_list_requests);
   counter("list_cache_hits_total",

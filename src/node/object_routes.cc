@@ -155,6 +155,18 @@ Result<ObjectMeta> MetaOf(const Request& req) {
   return proto::MetaFromHeaders(headers);
 }
 
+// Whether `req` reads the object's first chunk: a GET of it whole or of a range that starts
+// in that chunk, or a HEAD that says such a read follows (proto::kFirstChunkHeader).
+bool ReadsFirstChunk(const Request& req, bool head, uint64_t chunk_size) {
+  if (Header(req, proto::kFirstChunkHeader) == proto::kFlagOn) return true;
+  if (head) return false;
+  auto range = req.find(http::field::range);
+  if (range == req.end()) return true;
+  uint64_t from = 0, length = 0;  // (a suffix range, against an unknown size, starts past the chunk)
+  return ParseRange(std::string_view(range->value().data(), range->value().size()), UINT64_MAX, &from, &length) &&
+         from < chunk_size;
+}
+
 // GET|HEAD /v1/object. False if the connection must close.
 awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   Node* const node = x.node;
@@ -195,10 +207,20 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   Result<ObjectInfo> info = Status::Unavailable("");
   // A HEAD forwarded by another node asks this one as the object's home (WriteDirectory).
   const bool as_home = mode == ReadMode::kForwarded && !pinned;
+  const uint64_t chunk_size = node->options().chunk_size;
   if (pinned) {
     info = **named;
   } else {
-    auto stat = x.Offload([n = node, url, as_home] { return n->directory().Stat(url, as_home); });
+    // A store asked for the metadata by a read of the first chunk sends that chunk with it.
+    const bool first_chunk = ReadsFirstChunk(req, head, chunk_size);
+    ObjectCatalog::FirstChunk first{
+        chunk_size, [node, url](const ObjectInfo& at, std::string bytes) {
+          node->reads().KeepFirstChunk(url, at, std::move(bytes));
+        },
+        [node, url] { return node->reads().FirstChunkFromStore(url); }};
+    auto stat = x.Offload([n = node, url, as_home, first_chunk, first = std::move(first)] {
+      return n->directory().Stat(url, as_home, first_chunk ? &first : nullptr);
+    });
     info = co_await std::move(stat);
   }
   if (!info.ok()) co_return co_await x.Write(fail(info.status()));
@@ -214,7 +236,6 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
     }
     status = http::status::partial_content;
   }
-  const uint64_t chunk_size = node->options().chunk_size;
   if (mode == ReadMode::kHeld && (offset % chunk_size) + length > chunk_size) {
     co_return co_await x.Write(fail(Status::InvalidArgument("a held read is of one chunk's bytes")));
   }

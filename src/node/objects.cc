@@ -27,34 +27,102 @@ Result<std::shared_ptr<ObjectStore>> ObjectCatalog::StoreFor(const std::string& 
   return StoreFor(parsed);
 }
 
-Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url) {
+namespace {
+Result<ObjectInfo> Cached(const std::string& url, const ObjectInfo& info, bool absent) {
+  if (absent) return Status::NotFound(url + " is not in the object store (asked less than --metadata-ttl ago)");
+  return info;
+}
+}  // namespace
+
+Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url, const FirstChunk* first) {
   const auto asked = std::chrono::steady_clock::now();
   uint64_t forgets = 0;
-  auto cached = [&](const Meta& m) -> Result<ObjectInfo> {
-    if (m.absent) return Status::NotFound(url + " is not in the object store (asked less than --metadata-ttl ago)");
-    return m.info;
-  };
+  bool seen = false;
+  std::shared_ptr<std::promise<Result<ObjectInfo>>> lead;  // this call asks the store for others too
+  std::shared_future<Result<ObjectInfo>> joined;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = meta_.find(url);
     // Written here and not yet in the store: only this node has it.
     if (it != meta_.end() && it->second.local) return it->second.info;
     forgets = forgets_;
-    if (!options_.validate && it != meta_.end() && asked - it->second.fetched < options_.metadata_ttl.get()) {
-      return cached(it->second);
+    seen = it != meta_.end();
+    if (!options_.validate && seen && asked - it->second.fetched < options_.metadata_ttl.get()) {
+      return Cached(url, it->second.info, it->second.absent);
+    }
+    if (!options_.validate) {
+      auto a = asking_.find(url);
+      if (a != asking_.end()) {
+        joined = a->second;
+      } else {
+        lead = std::make_shared<std::promise<Result<ObjectInfo>>>();
+        asking_.emplace(url, lead->get_future().share());
+      }
     }
   }
-  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
-  if (parsed.key.empty()) return Status::InvalidArgument(url + " names no object");
-  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
-  metrics_->store_head_requests++;
-  Result<ObjectInfo> info = store->Head(parsed.key);
-  if (!info.ok() && info.status().code() != Code::kNotFound) return info.status();
+  if (joined.valid()) {
+    metrics_->coalesced_stats++;
+    return joined.get();
+  }
+  auto answer = [&](Result<ObjectInfo> result) {  // to the Stats that joined this one
+    if (!lead) return result;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      asking_.erase(url);
+    }
+    lead->set_value(result);
+    return result;
+  };
+  auto parsed = ObjectUrl::Parse(url);
+  if (!parsed.ok()) return answer(parsed.status());
+  if (parsed->key.empty()) return answer(Status::InvalidArgument(url + " names no object"));
+  auto store = StoreFor(*parsed);
+  if (!store.ok()) return answer(store.status());
+  std::string bytes;
+  const bool with_chunk = first != nullptr && !seen && (!first->from_store || first->from_store());
+  Result<ObjectInfo> info = AskStore(**store, parsed->key, with_chunk ? first : nullptr, &bytes);
+  if (!info.ok() && info.status().code() != Code::kNotFound) return answer(info.status());
+  // Cached before the answer is out: a reader told the version finds its first chunk here.
+  if (info.ok() && !bytes.empty()) first->keep(*info, std::move(bytes));
   std::lock_guard<std::mutex> lock(mu_);
+  Result<ObjectInfo> result = Remember(url, asked, forgets, info);
+  if (lead) {
+    asking_.erase(url);
+    lead->set_value(result);
+  }
+  return result;
+}
+
+Result<ObjectInfo> ObjectCatalog::AskStore(ObjectStore& store, const std::string& key, const FirstChunk* first,
+                                           std::string* bytes) {
+  if (first != nullptr && first->length > 0) {
+    ObjectInfo got;
+    ReadOptions ro;
+    ro.length = first->length;
+    ro.answered = &got;
+    metrics_->store_get_requests++;
+    metrics_->store_first_chunk_gets++;
+    Status st = store.Get(key, ro, [&](const char* d, size_t n) {
+      if (bytes->size() + n > first->length) return Status::Corruption(key + ": more bytes than the range asked for");
+      bytes->append(d, n);
+      return Status::Ok();
+    });
+    metrics_->store_get_bytes += bytes->size();
+    if (st.ok() && !got.etag.empty() && got.size != ReadOptions::kAnySize) return got;
+    bytes->clear();
+    if (!st.ok() && st.code() != Code::kInvalidArgument) return st;
+    // An empty object (the store refuses a range of it) or an answer that named no version.
+  }
+  metrics_->store_head_requests++;
+  return store.Head(key);
+}
+
+Result<ObjectInfo> ObjectCatalog::Remember(const std::string& url, std::chrono::steady_clock::time_point asked,
+                                           uint64_t forgets, const Result<ObjectInfo>& info) {
   auto it = meta_.find(url);
   if (it != meta_.end() && it->second.local) return it->second.info;  // a write won the race
   // Learned while the store was asked (a write through the cluster went up): newer than this.
-  if (it != meta_.end() && it->second.fetched > asked) return cached(it->second);
+  if (it != meta_.end() && it->second.fetched > asked) return Cached(url, it->second.info, it->second.absent);
   if (forgets != forgets_) return info;  // something was forgotten meanwhile: maybe this answer
   if (info.ok()) {
     meta_[url] = Meta{*info, asked, false};

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,9 +48,9 @@ inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& 
 // names kept have doubled (from kFirstSweep), so a node taking many writes holds about what
 // --metadata-ttl keeps, not every name it ever saw.
 //
-// Thread-safe. One mutex guards the metadata and the aliases, another the stores; neither is
-// held while the store is asked (Stat's HEAD), and nothing outside the class is called under
-// them.
+// Thread-safe. One mutex guards the metadata, the aliases and the asks under way, another the
+// stores; neither is held while the store is asked (Stat's HEAD or GET), and nothing outside
+// the class is called under them.
 class ObjectCatalog {
  public:
   static constexpr size_t kMaxEntries = 1 << 20;  // about 300 MiB at most of names and ETags
@@ -58,10 +60,25 @@ class ObjectCatalog {
   // The store `url` lives in, opened once per scheme and bucket.
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
   Result<std::shared_ptr<ObjectStore>> StoreFor(const std::string& url);
+  // A reader about to read an object's first chunk: when Stat must ask the store about a name
+  // it has not seen, it asks with one GET of bytes [0, length) instead of a HEAD (the answer
+  // names the size, ETag and metadata as a HEAD's does), and hands the bytes to `keep` (with
+  // what they are of) before it returns. A cold small object costs the store one request,
+  // not a HEAD and a GET. A name seen before (its metadata expired, or asked on every open
+  // with --validate) is asked with a HEAD: its chunks are likely cached; so is one whose
+  // first chunk would not come from the store here (`from_store`, asked then, says false:
+  // the chunk is held here at some version, or another node owns it or held it before).
+  // `keep` must check the length (the first chunk is min(length, size) bytes).
+  struct FirstChunk {
+    uint64_t length = 0;
+    std::function<void(const ObjectInfo& info, std::string bytes)> keep;
+    std::function<bool()> from_store;  // none: always
+  };
   // Size, ETag and metadata (ObjectInfo::meta) of `url`: a write taken here, the metadata
-  // cache, or a HEAD to the store. kNotFound when the store has no such object (remembered like
-  // an answer).
-  Result<ObjectInfo> Stat(const std::string& url);
+  // cache, or the store (a HEAD, or the GET `first` asks for). kNotFound when the store has no
+  // such object (remembered like an answer). Asks of the same name at once share one request
+  // to the store (unless --validate: each asks).
+  Result<ObjectInfo> Stat(const std::string& url, const FirstChunk* first = nullptr);
   // Forgets the cached size and ETag of `url` (it changed in the store), unless a write of it
   // taken here is pending.
   void Invalidate(const std::string& url);
@@ -98,6 +115,14 @@ class ObjectCatalog {
     bool local = false;   // written here, not yet durable: trusted without a TTL
     bool absent = false;  // the store has no such object
   };
+  // The store's answer about `key`: with `first`, one GET of its first chunk (into *bytes),
+  // else (and for an empty object, whose range the store refuses) a HEAD.
+  Result<ObjectInfo> AskStore(ObjectStore& store, const std::string& key, const FirstChunk* first, std::string* bytes);
+  // What Stat answers after asking the store (`info`, asked at `asked`, with `forgets` as it
+  // was then), remembered unless something newer was learned or forgotten meanwhile. mu_ held.
+  Result<ObjectInfo> Remember(const std::string& url, std::chrono::steady_clock::time_point asked, uint64_t forgets,
+                              const Result<ObjectInfo>& info);
+
   const NodeOptions& options_;
   NodeMetrics* metrics_;
   const size_t max_entries_;
@@ -108,6 +133,8 @@ class ObjectCatalog {
   std::mutex mu_;
   std::unordered_map<std::string, Meta> meta_;  // url -> what readers get; guarded by mu_
   uint64_t forgets_ = 0;  // names erased from meta_ (a Stat that asked meanwhile keeps nothing); mu_
+  // url -> the answer of the store's ask under way, for Stats of it meanwhile; guarded by mu_
+  std::unordered_map<std::string, std::shared_future<Result<ObjectInfo>>> asking_;
   // url + '\n' + store ETag -> the local version its chunks were written as; guarded by mu_.
   // The newest kMaxAliases are kept: an object whose alias is gone is fetched again when read.
   static constexpr size_t kMaxAliases = 65536;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "testing/process.h"
 
@@ -48,6 +49,65 @@ TEST_F(ObjectCatalogTest, ANameTheStoreDoesNotHaveIsRememberedUntilTheClusterCha
   catalog.SetLocal(Url("new"), ObjectInfo{"", 3, "local-1", 0});
   EXPECT_TRUE(catalog.Stat(Url("new")).ok());
   EXPECT_EQ(Heads(), 3u);
+}
+
+// A reader of an object's first chunk learns a new name's size, ETag and metadata from one GET
+// of that chunk, whose bytes it is handed to keep: no HEAD. A name seen before (expired here)
+// is asked with a HEAD: its chunks are likely cached already.
+TEST_F(ObjectCatalogTest, AReaderOfTheFirstChunkLearnsANewNameFromItsGetNotAHead) {
+  options_.metadata_ttl.set(std::chrono::seconds(3600));
+  ObjectCatalog catalog(options_, &metrics_);
+  Put("small", std::string(100, 's'));
+  Put("big", std::string(3000, 'b'));
+  Put("empty", "");
+  std::map<std::string, std::string> kept;
+  ObjectCatalog::FirstChunk first{1024, [&](const ObjectInfo& info, std::string bytes) {
+                                    kept[info.etag + "/" + std::to_string(info.size)] = std::move(bytes);
+                                  },
+                                  nullptr};
+  auto small = catalog.Stat(Url("small"), &first);
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(small->size, 100u);
+  ASSERT_TRUE(small->meta != nullptr) << "the metadata comes with the GET's answer";
+  EXPECT_EQ(small->meta->content_type, kDefaultContentType);
+  EXPECT_EQ(kept[small->etag + "/100"], std::string(100, 's'));
+  auto big = catalog.Stat(Url("big"), &first);
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_EQ(big->size, 3000u);
+  EXPECT_EQ(kept[big->etag + "/3000"], std::string(1024, 'b')) << "the first chunk only";
+  auto empty = catalog.Stat(Url("empty"), &first);
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(empty->size, 0u);
+  EXPECT_EQ(catalog.Stat(Url("absent"), &first).status().code(), Code::kNotFound);
+  EXPECT_EQ(kept.size(), 2u);
+  EXPECT_EQ(Heads(), 0u);
+  EXPECT_EQ(metrics_.store_first_chunk_gets.load(), 4u);
+  EXPECT_EQ(metrics_.store_get_requests.load(), 4u);
+  EXPECT_EQ(metrics_.store_get_bytes.load(), 1124u);
+
+  // Within the TTL: from memory, whatever the asker reads.
+  EXPECT_TRUE(catalog.Stat(Url("small"), &first).ok());
+  EXPECT_EQ(catalog.Stat(Url("absent"), &first).status().code(), Code::kNotFound);
+  EXPECT_EQ(metrics_.store_first_chunk_gets.load() + Heads(), 4u);
+  // Expired: a HEAD, not the chunk again.
+  options_.metadata_ttl.set(std::chrono::seconds(0));
+  auto again = catalog.Stat(Url("big"), &first);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->etag, big->etag);
+  EXPECT_EQ(Heads(), 1u);
+  EXPECT_EQ(metrics_.store_first_chunk_gets.load(), 4u);
+  EXPECT_EQ(kept.size(), 2u);
+
+  // A first chunk that would not come from the store here (held at some version, or another
+  // node's): a HEAD, even for a new name.
+  options_.metadata_ttl.set(std::chrono::seconds(3600));
+  Put("held", std::string(10, 'h'));
+  ObjectCatalog::FirstChunk held = first;
+  held.from_store = [] { return false; };
+  EXPECT_TRUE(catalog.Stat(Url("held"), &held).ok());
+  EXPECT_EQ(Heads(), 2u);
+  EXPECT_EQ(metrics_.store_first_chunk_gets.load(), 4u);
+  EXPECT_EQ(kept.size(), 2u);
 }
 
 TEST_F(ObjectCatalogTest, WithValidateOrAnExpiredTtlTheStoreIsAskedAgain) {

@@ -316,6 +316,24 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
   return data;
 }
 
+void ReadPath::KeepFirstChunk(const std::string& url, const ObjectInfo& info, std::string bytes) {
+  if (info.size == 0 || bytes.size() != ChunkLength(info.size, options_.chunk_size, 0)) return;
+  engine::ChunkKey key{url, objects_->ChunkVersion(url, info.etag), 0};
+  auto data = std::make_shared<const std::string>(std::move(bytes));
+  chunks_->Put(key, *data, false).IgnoreError();  // a full cache (pinned data): not kept on disk
+  hot_.Put(key.Id(), data);
+}
+
+bool ReadPath::FirstChunkFromStore(const std::string& url) {
+  // Joining (a restart in place replaying the membership): which chunks are whose is not known.
+  if (chunks_->HoldsFirstChunk(url) || cluster_->Joining()) return false;
+  auto v = cluster_->view();
+  if (!v || v->placement().members().size() < 2) return true;
+  cluster::Route route = v->RouteOf(url, 0, 1);
+  if (route.replicas.empty() || route.replicas[0].member.id != options_.node_id) return false;
+  return !route.previous || route.previous->member.id == options_.node_id;
+}
+
 std::string ReadPath::FetchId(const engine::ChunkKey& key, const ObjectInfo& info) {
   return key.Id() + "@" + std::to_string(info.size);
 }

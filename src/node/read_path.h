@@ -123,6 +123,15 @@ class ReadPath {
   // fan-in). Whether it was on disk already.
   Result<bool> Warm(const std::string& url, const ObjectInfo& info, uint64_t index, bool route = false);
 
+  // Keeps `bytes`, the first chunk of `url` as of `info`, fetched with its metadata
+  // (ObjectCatalog::FirstChunk), on disk and in memory; nothing when they are not the whole
+  // chunk.
+  void KeepFirstChunk(const std::string& url, const ObjectInfo& info, std::string bytes);
+  // Whether a read of `url`'s first chunk would take it from the store here: no version of
+  // it is held here, and this node is its owner (or alone) with no previous owner to ask, and
+  // not joining the cluster (ClusterRouting::Joining: its view is partial).
+  bool FirstChunkFromStore(const std::string& url);
+
   engine::HotChunks& hot() { return hot_; }
 
   // A piece of a chunk smaller than this is sent from memory when the chunk is there: opening

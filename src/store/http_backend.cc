@@ -40,4 +40,12 @@ std::shared_ptr<const ObjectMeta> MetaFromHeaders(const http::Response& resp, st
   return meta;
 }
 
+ObjectInfo InfoOfAnswer(const std::string& key, const http::Answered& answered, std::string_view user_prefix) {
+  if (answered.etag.empty()) return ObjectInfo{key, ReadOptions::kAnySize, "", 0};
+  http::Response resp;
+  resp.headers = answered.headers;
+  return ObjectInfo{key, answered.total, answered.etag, ParseHttpTime(resp.Header("last-modified")),
+                    MetaFromHeaders(resp, user_prefix)};
+}
+
 }  // namespace shoal

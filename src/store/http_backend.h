@@ -46,4 +46,8 @@ std::string DescribeXmlError(const http::Response& resp, const std::string& code
 // Content-Type reads as kDefaultContentType.
 std::shared_ptr<const ObjectMeta> MetaFromHeaders(const http::Response& resp, std::string_view user_prefix);
 
+// What a GET's first answer said of object `key` (ReadOptions::answered): its size, ETag,
+// last-modified and metadata (MetaFromHeaders); an empty ETag when it named none.
+ObjectInfo InfoOfAnswer(const std::string& key, const http::Answered& answered, std::string_view user_prefix);
+
 }  // namespace shoal

@@ -95,24 +95,38 @@ Status ObjectStore::ValidateKey(const std::string& key) const {
   return Status::Ok();
 }
 
+namespace {
+// The cache node's stamp, metadata the store keeps with the object, as ObjectInfo::write_stamp.
+void TakeWriteStamp(ObjectInfo* info) {
+  if (!info->meta) return;
+  auto it = info->meta->user.find(std::string(kWriteStampMeta));
+  if (it == info->meta->user.end()) return;
+  info->write_stamp = it->second;
+  auto meta = std::make_shared<ObjectMeta>(*info->meta);
+  meta->user.erase(std::string(kWriteStampMeta));
+  info->meta = std::move(meta);
+}
+}  // namespace
+
 Status ObjectStore::Get(const std::string& key, const ReadOptions& opts, const ByteSink& sink) {
   SHOAL_RETURN_IF_ERROR(ValidateKey(key));
   if (opts.length == 0) return Status::Ok();
-  return GetImpl(key, opts, sink);
+  SHOAL_RETURN_IF_ERROR(GetImpl(key, opts, sink));
+  if (opts.answered != nullptr) TakeWriteStamp(opts.answered);
+  return Status::Ok();
 }
 
 Result<ObjectInfo> ObjectStore::Head(const std::string& key) {
   SHOAL_RETURN_IF_ERROR(ValidateKey(key));
   SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, HeadImpl(key));
-  if (info.meta) {
-    auto it = info.meta->user.find(std::string(kWriteStampMeta));
-    if (it != info.meta->user.end()) {
-      info.write_stamp = it->second;
-      auto meta = std::make_shared<ObjectMeta>(*info.meta);
-      meta->user.erase(std::string(kWriteStampMeta));
-      info.meta = std::move(meta);
-    }
-  }
+  TakeWriteStamp(&info);
+  return info;
+}
+
+Result<ObjectInfo> ObjectStore::HeadToRead(const std::string& key) {
+  SHOAL_RETURN_IF_ERROR(ValidateKey(key));
+  SHOAL_ASSIGN_OR_RETURN(ObjectInfo info, HeadToReadImpl(key));
+  TakeWriteStamp(&info);
   return info;
 }
 

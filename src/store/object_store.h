@@ -68,9 +68,10 @@ struct ReadOptions {
   // a version never gets a part of it as if it were the whole.
   static constexpr uint64_t kAnySize = UINT64_MAX;
   uint64_t if_size = kAnySize;
-  // When set, the version the read got: the ETag and size (kAnySize when not said) the store's
-  // answer named. Left with an empty ETag by a store that does not say (only the cache node's
-  // client fills it).
+  // When set, what the store's answer said of the object, as Head would (its size, kAnySize
+  // when not said; ETag, last-modified, metadata and write stamp): one GET of an object's first
+  // bytes stands for a HEAD and a GET. Left with an empty ETag by a store that does not say.
+  // The cache node's client fills only the size and ETag.
   ObjectInfo* answered = nullptr;
 };
 
@@ -169,12 +170,17 @@ class ObjectStore {
 
   // Streams bytes of `key` to `sink`. kNotFound if absent; kPreconditionFailed when
   // opts.if_match is set and differs. A read interrupted mid-body resumes where it stopped
-  // (pinned to the ETag first seen), so the sink sees every byte exactly once.
+  // (pinned to the ETag first seen), so the sink sees every byte exactly once. A range that
+  // starts past the end (any range of an empty object on Azure and S3) is kInvalidArgument.
   Status Get(const std::string& key, const ReadOptions& opts, const ByteSink& sink);
   // Size, ETag, last-modified and metadata (a content type of kDefaultContentType when the
   // writer set none; kWriteStampMeta taken out into write_stamp); kNotFound if absent. Reports what the store holds: names written by
   // others that ObjectMeta::Validate would refuse (an S3 `my-key`) come back lower-cased.
   Result<ObjectInfo> Head(const std::string& key);
+  // Head, for a caller that reads the object from its start next (`shoal cat`, a download): a
+  // cache node that must ask the store about the object then fetches its first chunk with the
+  // answer, one request to the store rather than a HEAD and a GET. The same as Head elsewhere.
+  Result<ObjectInfo> HeadToRead(const std::string& key);
   // One page of keys under opts.prefix.
   Result<ListPage> List(const ListOptions& opts);
   // Deletes `key`; ok if it did not exist.
@@ -220,6 +226,7 @@ class ObjectStore {
  protected:
   virtual Status GetImpl(const std::string& key, const ReadOptions& opts, const ByteSink& sink) = 0;
   virtual Result<ObjectInfo> HeadImpl(const std::string& key) = 0;
+  virtual Result<ObjectInfo> HeadToReadImpl(const std::string& key) { return HeadImpl(key); }
   virtual Result<ListPage> ListImpl(const ListOptions& opts) = 0;
   virtual Status DeleteImpl(const std::string& key) = 0;
   virtual Result<ObjectInfo> PutObjectImpl(const std::string& key, std::string_view data,

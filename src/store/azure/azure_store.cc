@@ -177,7 +177,8 @@ class AzureStore final : public ObjectStore {
       delivered += len;
       return Status::Ok();
     };
-    return Authorized("GET " + Url(key), [&](Auth* auth, const http::ErrorFormat& format) {
+    http::Answered answered;
+    Status st = Authorized("GET " + Url(key), [&](Auth* auth, const http::ErrorFormat& format) {
       ReadOptions rest = opts;
       if (delivered > 0) {
         rest.offset += delivered;
@@ -194,8 +195,11 @@ class AzureStore final : public ObjectStore {
         return req;
       };
       return http::ResumableGet(&client_, retry_, &stats_, RangeOf(rest), rest.if_match, build,
-                                counted, Url(key), format, rest.if_size);
+                                counted, Url(key), format, rest.if_size,
+                                opts.answered != nullptr ? &answered : nullptr);
     });
+    if (st.ok() && opts.answered != nullptr) *opts.answered = InfoOfAnswer(key, answered, "x-ms-meta-");
+    return st;
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {

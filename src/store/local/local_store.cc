@@ -273,6 +273,10 @@ class LocalStore final : public ObjectStore {
     } else if (opts.if_size != ReadOptions::kAnySize && static_cast<uint64_t>(st.st_size) != opts.if_size) {
       result = Status::PreconditionFailed(path + " is " + std::to_string(st.st_size) + " bytes, not " +
                                           std::to_string(opts.if_size) + " as the reader said");
+    } else if (opts.answered != nullptr) {
+      auto info = HeadOf(fd, key, path);  // the same open file: the bytes' own size and metadata
+      result = info.ok() ? Stream(fd, path, st, opts, sink) : info.status();
+      if (result.ok()) *opts.answered = std::move(info).value();
     } else {
       result = Stream(fd, path, st, opts, sink);
     }

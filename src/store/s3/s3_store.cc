@@ -110,8 +110,12 @@ class S3Store final : public ObjectStore {
       Sign("GET", key, {}, &req);
       return req;
     };
-    return Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build,
-                                      sink, Url(key), kS3Errors, opts.if_size));
+    http::Answered answered;
+    Status st = Explain(http::ResumableGet(&client_, retry_, &stats_, RangeOf(opts), opts.if_match, build, sink,
+                                           Url(key), kS3Errors, opts.if_size,
+                                           opts.answered != nullptr ? &answered : nullptr));
+    if (st.ok() && opts.answered != nullptr) *opts.answered = InfoOfAnswer(key, answered, "x-amz-meta-");
+    return st;
   }
 
   Result<ObjectInfo> HeadImpl(const std::string& key) override {
