@@ -126,15 +126,17 @@ class CacheStore final : public ObjectStore {
   // Says the first chunk is read next (proto::kFirstChunkHeader).
   Result<ObjectInfo> HeadToReadImpl(const std::string& key) override { return HeadThroughNode(key, true); }
 
+  // HEAD of `key` at the node; `first_chunk`: saying its first chunk is read next.
+  http::Request HeadRequest(const std::string& key, bool first_chunk) const {
+    http::Request req = Base("HEAD", key);
+    if (first_chunk) req.headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
+    return req;
+  }
+
   Result<ObjectInfo> HeadThroughNode(const std::string& key, bool first_chunk) {
     http::Response resp;
-    auto ask = [&] {
-      http::Request req = Base("HEAD", key);
-      if (first_chunk) req.headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
-      return req;
-    };
-    SHOAL_RETURN_IF_ERROR(
-        Explain(http::Call(&client_, retry_, &stats_, ask, &resp, "HEAD " + Name(key), http::NodeErrors())));
+    SHOAL_RETURN_IF_ERROR(Explain(http::Call(&client_, retry_, &stats_, [&] { return HeadRequest(key, first_chunk); },
+                                             &resp, "HEAD " + Name(key), http::NodeErrors())));
     SHOAL_ASSIGN_OR_RETURN(uint64_t size, resp.NumberHeader(proto::kSizeHeader));
     ObjectInfo info{key, size, Unquote(resp.Header("etag")), 0};
     auto meta = proto::MetaOfAnswer(resp);  // the node answers what the store can hold
@@ -238,13 +240,7 @@ class CacheStore final : public ObjectStore {
       http::Response head;
       // Reading the first chunk next: a node that must ask the store fetches it with the
       // metadata (one request, not two) and keeps it for the owner's answer.
-      auto ask = [&] {
-        http::Request req = Base("HEAD", key);
-        if (opts.offset < routing.chunk_size) {
-          req.headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
-        }
-        return req;
-      };
+      auto ask = [&] { return HeadRequest(key, opts.offset < routing.chunk_size); };
       SHOAL_RETURN_IF_ERROR(
           Explain(http::Call(&client_, retry_, &stats_, ask, &head, "HEAD " + Name(key), http::NodeErrors())));
       if (head.Header(proto::kStateHeader) != proto::kStateDurable) return Status::Ok();
