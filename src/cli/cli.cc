@@ -681,9 +681,11 @@ Status ShowStatus(const StatusOptions&, const client::CacheConfig& cache) {
   auto seconds = [&](const char* name) { return m[std::string("shoal_") + name]; };
   uint64_t hits = g("chunk_hits_total"), misses = g("chunk_misses_total");
   std::printf("node          %s\n", cache.endpoint.c_str());
-  std::printf("cache         %s in %llu chunks (%s not yet uploaded); %llu evicted, %llu corrupt dropped\n",
+  std::printf("cache         %s in %llu chunks (%s not yet uploaded), %s of --capacity %s counted in disk "
+              "blocks; %llu evicted, %llu corrupt dropped\n",
               FormatBytes(g("cache_bytes")).c_str(), static_cast<unsigned long long>(g("cache_chunks")),
-              FormatBytes(g("cache_pinned_bytes")).c_str(),
+              FormatBytes(g("cache_pinned_bytes")).c_str(), FormatBytes(g("cache_disk_bytes")).c_str(),
+              FormatBytes(g("cache_capacity_bytes")).c_str(),
               static_cast<unsigned long long>(g("cache_evictions_total")),
               static_cast<unsigned long long>(g("cache_corruptions_total")));
   std::printf("reads         %llu requests, %s served; chunk hits %llu, misses %llu (%.0f%% hit), "

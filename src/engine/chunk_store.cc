@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -106,6 +107,11 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& op
   ::close(fd);
   ::unlink(probe.c_str());
   std::unique_ptr<ChunkStore> store(new ChunkStore(options));
+  store->block_ = options.block;
+  if (store->block_ == 0) {
+    struct statvfs fs {};
+    store->block_ = ::statvfs((options.dir + "/chunks").c_str(), &fs) == 0 && fs.f_frsize > 0 ? fs.f_frsize : 4096;
+  }
   SHOAL_RETURN_IF_ERROR(store->Rebuild());
   return store;
 }
@@ -162,7 +168,7 @@ Status ChunkStore::Rebuild() {
     Entry e{h.payload_len, true, next_gen_++};
     if (std::string_view object = FirstChunkOf(encoded); !object.empty()) e.first_of = NameHash(object);
     IndexLocked(name, std::move(e));  // (alone: Open has not returned the store yet)
-    policy_.Insert(name, h.payload_len, false);
+    policy_.Insert(name, Footprint(h.payload_len), false);
   }
   if (ec) return DataDirError("scanning " + options_.dir + "/chunks", ec.value());
   return Status::Ok();
@@ -177,17 +183,19 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (index_.count(id)) DropLocked(id, &tombstones);
-    for (const auto& v : policy_.EvictFor(data.size())) {
+    const uint64_t footprint = Footprint(data.size());
+    for (const auto& v : policy_.EvictFor(footprint)) {
       ForgetLocked(v, &tombstones);
       stats_.evictions++;
     }
-    room = policy_.used() + data.size() <= options_.capacity;
+    room = policy_.used() + footprint <= options_.capacity;
     if (room) {  // reserve the space now so concurrent Puts cannot overcommit
       gen = next_gen_++;
       Entry e{data.size(), false, gen};
       if (key.index == 0) e.first_of = NameHash(key.object);
+      e.pinned = pinned;
       IndexLocked(id, std::move(e));
-      policy_.Insert(id, data.size(), pinned);
+      policy_.Insert(id, footprint, pinned);
     }
   }
   UnlinkAll(tombstones);
@@ -457,8 +465,17 @@ Status ChunkStore::Pin(const ChunkKey& key, bool pinned) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::string id = key.Id();
-    if (!index_.count(id)) return Status::NotFound("chunk " + key.ToString() + " is not cached");
+    auto it = index_.find(id);
+    if (it == index_.end()) return Status::NotFound("chunk " + key.ToString() + " is not cached");
     policy_.Pin(id, pinned);
+    if (it->second.pinned != pinned) {
+      it->second.pinned = pinned;
+      if (pinned) {
+        pinned_payload_ += it->second.size;
+      } else {
+        pinned_payload_ -= it->second.size;
+      }
+    }
     // Chunks kept beyond max_chunks while pinned go once they may (not only at the next Put).
     if (!pinned) {
       for (const auto& v : policy_.EvictFor(0, 0)) {
@@ -505,11 +522,15 @@ void ChunkStore::ForgetLocked(const std::string& id, std::vector<std::string>* t
     auto f = firsts_.find(it->second.first_of);
     if (f != firsts_.end() && --f->second == 0) firsts_.erase(f);
   }
+  payload_ -= it->second.size;
+  if (it->second.pinned) pinned_payload_ -= it->second.size;
   index_.erase(it);
 }
 
 void ChunkStore::IndexLocked(const std::string& id, Entry e) {
   if (e.first_of != 0) firsts_[e.first_of]++;
+  payload_ += e.size;
+  if (e.pinned) pinned_payload_ += e.size;
   index_[id] = std::move(e);
 }
 
@@ -532,8 +553,9 @@ ChunkStoreStats ChunkStore::stats() {
   std::lock_guard<std::mutex> lock(mu_);
   ChunkStoreStats s = stats_;
   s.chunks = index_.size();
-  s.bytes = policy_.used();
-  s.pinned_bytes = policy_.pinned_bytes();
+  s.bytes = payload_;
+  s.pinned_bytes = pinned_payload_;
+  s.disk_bytes = policy_.used();
   return s;
 }
 

@@ -30,11 +30,17 @@ struct ChunkKey {
 
 struct ChunkStoreOptions {
   std::string dir;          // chunks live under dir/chunks/
-  uint64_t capacity = 0;    // bytes of chunk payload kept at most
+  // Bytes of chunks kept at most, each chunk counted as its payload rounded up to `block`:
+  // what its file takes on disk (its header, 32 bytes and the key, is not counted), so many
+  // small chunks fill `capacity` as they fill the disk.
+  uint64_t capacity = 0;
   bool sync = true;         // pinned chunks: start their write-back in Put; Sync waits for it
   // Chunks kept at most, pinned ones aside (each costs about 450 bytes of index in memory,
   // whatever its size: a bound for many small objects).
   uint64_t max_chunks = UINT64_MAX;
+  // The unit a chunk's payload is counted in: 0 = the file system's block under `dir`
+  // (statvfs f_frsize; 4 KiB on ext4 and xfs); 1 = bytes.
+  uint64_t block = 0;
 };
 
 // A chunk's payload as an open file, to send from the page cache (sendfile) without reading it
@@ -53,7 +59,8 @@ struct ChunkFile {
 struct ChunkStoreStats {
   uint64_t chunks = 0;
   uint64_t bytes = 0;          // payload bytes stored
-  uint64_t pinned_bytes = 0;   // bytes that may not be evicted (not yet uploaded)
+  uint64_t pinned_bytes = 0;   // payload bytes that may not be evicted (not yet uploaded)
+  uint64_t disk_bytes = 0;     // what counts against the capacity (payloads rounded up to blocks)
   uint64_t hits = 0;
   uint64_t misses = 0;
   uint64_t evictions = 0;
@@ -127,8 +134,11 @@ class ChunkStore {
   // A chunk that failed its check: dropped if `id`'s entry is still generation `gen` (not
   // replaced meanwhile), counted, and kCorruption naming `key` and `why`. Takes mu_.
   Status DropCorrupt(const ChunkKey& key, const std::string& id, uint64_t gen, const std::string& why);
+  // What a payload of `size` bytes counts against the capacity: rounded up to block_.
+  uint64_t Footprint(uint64_t size) const { return (size + block_ - 1) / block_ * block_; }
 
   ChunkStoreOptions options_;
+  uint64_t block_ = 1;  // options_.block resolved (Open)
   std::mutex mu_;
   // Invariant, under mu_: a file is at PathOf(id) exactly when index_ holds id ready. Files
   // are renamed into place and out of it (to a tombstone) only under mu_; the slow parts,
@@ -143,16 +153,18 @@ class ChunkStore {
     uint64_t checked_ino = 0;
     int64_t checked_ctime = 0;
     uint64_t first_of = 0;  // chunk 0: its object's NameHash (counted in firsts_); else 0
+    bool pinned = false;    // as the policy has it (counted in pinned_payload_)
   };
   // XXH3-64 of an object's name, never 0 (0 marks chunks other than the first).
   static uint64_t NameHash(std::string_view object);
   // Adds `e` under `id` (replacing none: the caller dropped any), counting a chunk 0 in
-  // firsts_. Requires mu_.
+  // firsts_ and its payload. Requires mu_.
   void IndexLocked(const std::string& id, Entry e);
 
   std::unordered_map<std::string, Entry> index_;  // guarded by mu_
   std::unordered_map<uint64_t, uint32_t> firsts_;  // NameHash -> chunk 0s in index_; mu_
   uint64_t next_gen_ = 1;                         // guarded by mu_
+  uint64_t payload_ = 0, pinned_payload_ = 0;     // payload bytes in index_ (all, pinned); mu_
   S3Fifo policy_;                                 // guarded by mu_
   ChunkStoreStats stats_;                         // guarded by mu_
 };

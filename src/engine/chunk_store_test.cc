@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,8 +28,9 @@ class ChunkStoreTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // Counted in bytes (block 1), so a few hundred bytes of capacity hold a few chunks.
   std::unique_ptr<ChunkStore> Open(uint64_t capacity = 1 << 20) {
-    auto s = ChunkStore::Open({dir_, capacity, /*sync=*/false});
+    auto s = ChunkStore::Open({dir_, capacity, /*sync=*/false, UINT64_MAX, /*block=*/1});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
   }
@@ -215,6 +218,40 @@ TEST_F(ChunkStoreTest, MaxChunksBoundsManyTinyChunksAndUnpinningEvictsTheExcess)
   size_t files = 0;
   for (auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) files += e.is_regular_file();
   EXPECT_EQ(files, 20u);
+}
+
+// A chunk of 100 bytes takes a block of the file system, not 100 bytes: counted so, a
+// capacity of 1 MiB holds 256 of them (4 KiB blocks), and the files' blocks on disk (st_blocks)
+// stay within it. Counted by payload, 1,000 were kept, taking about 4 MiB of disk.
+TEST_F(ChunkStoreTest, ManySmallChunksFillTheCapacityByTheBlocksTheyTakeOnDisk) {
+  struct statvfs vfs {};
+  ASSERT_EQ(::statvfs(dir_.c_str(), &vfs), 0);
+  const uint64_t block = vfs.f_frsize, capacity = 1 << 20;
+  auto s = ChunkStore::Open({dir_, capacity, /*sync=*/false});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto& store = *s;
+  for (uint64_t i = 0; i < 1000; i++) ASSERT_TRUE(store->Put(Key(i), std::string(100, 'c'), false).ok());
+  auto stats = store->stats();
+  EXPECT_EQ(stats.chunks, capacity / block);
+  EXPECT_EQ(stats.bytes, stats.chunks * 100);
+  EXPECT_EQ(stats.disk_bytes, stats.chunks * block);
+  EXPECT_GT(stats.evictions, 0u);
+  uint64_t on_disk = 0, files = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) {
+    struct stat st {};
+    if (!e.is_regular_file() || ::stat(e.path().c_str(), &st) != 0) continue;
+    files++;
+    on_disk += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  EXPECT_EQ(files, stats.chunks);
+  EXPECT_LE(on_disk, capacity);
+  // Pinned chunks are counted the same way: the capacity holds as many pinned ones, no more.
+  for (uint64_t i = 0; i < capacity / block; i++) ASSERT_TRUE(store->Put(Key(2000 + i), "p", true).ok());
+  EXPECT_EQ(store->stats().pinned_bytes, capacity / block);
+  EXPECT_EQ(store->Put(Key(9999), "p", true).code(), Code::kUnavailable);
+  ASSERT_TRUE(store->Pin(Key(2000), false).ok());
+  EXPECT_EQ(store->stats().pinned_bytes, capacity / block - 1);
+  EXPECT_TRUE(store->Put(Key(9999), "p", true).ok());
 }
 
 TEST_F(ChunkStoreTest, AStoreFullOfPinnedChunksRefusesWithUnavailable) {

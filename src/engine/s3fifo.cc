@@ -4,11 +4,29 @@
 
 namespace shoal::engine {
 
+void S3Fifo::Enqueue(const std::string& id, Entry& e, Queue q) {
+  std::list<std::string>& list = q == Queue::kSmall ? small_ : main_;
+  list.push_front(id);
+  e.queue = q;
+  e.pos = list.begin();
+  (q == Queue::kSmall ? small_bytes_ : main_bytes_) += e.size;
+}
+
+void S3Fifo::Dequeue(Entry& e) {
+  if (e.queue == Queue::kPinned) {
+    pinned_bytes_ -= e.size;
+    pinned_count_--;
+    return;
+  }
+  (e.queue == Queue::kSmall ? small_ : main_).erase(e.pos);
+  (e.queue == Queue::kSmall ? small_bytes_ : main_bytes_) -= e.size;
+}
+
 void S3Fifo::Insert(const std::string& id, uint64_t size, bool pinned) {
   auto it = entries_.find(id);
   if (it != entries_.end()) {
     Touch(id);
-    Pin(id, pinned || it->second.pinned);
+    if (pinned) Pin(id, true);
     return;
   }
   Queue q = Queue::kSmall;
@@ -18,13 +36,12 @@ void S3Fifo::Insert(const std::string& id, uint64_t size, bool pinned) {
     ghost_.erase(ghost->second);
     ghost_index_.erase(ghost);
   }
-  std::list<std::string>& list = q == Queue::kSmall ? small_ : main_;
-  list.push_front(id);
-  entries_.emplace(id, Entry{size, 0, pinned, q, list.begin()});
-  (q == Queue::kSmall ? small_bytes_ : main_bytes_) += size;
+  Entry& e = entries_.emplace(id, Entry{size, 0, Queue::kPinned, {}}).first->second;
   if (pinned) {
     pinned_bytes_ += size;
     pinned_count_++;
+  } else {
+    Enqueue(id, e, q);
   }
 }
 
@@ -35,27 +52,23 @@ void S3Fifo::Touch(const std::string& id) {
 
 void S3Fifo::Pin(const std::string& id, bool pinned) {
   auto it = entries_.find(id);
-  if (it == entries_.end() || it->second.pinned == pinned) return;
-  it->second.pinned = pinned;
+  if (it == entries_.end() || (it->second.queue == Queue::kPinned) == pinned) return;
+  Entry& e = it->second;
   if (pinned) {
-    pinned_bytes_ += it->second.size;
+    Dequeue(e);
+    e.queue = Queue::kPinned;
+    pinned_bytes_ += e.size;
     pinned_count_++;
   } else {
-    pinned_bytes_ -= it->second.size;
-    pinned_count_--;
+    Dequeue(e);
+    Enqueue(id, e, Queue::kSmall);  // admitted as new: its reads so far (freq) still count
   }
 }
 
 void S3Fifo::Erase(const std::string& id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
-  Entry& e = it->second;
-  (e.queue == Queue::kSmall ? small_ : main_).erase(e.pos);
-  (e.queue == Queue::kSmall ? small_bytes_ : main_bytes_) -= e.size;
-  if (e.pinned) {
-    pinned_bytes_ -= e.size;
-    pinned_count_--;
-  }
+  Dequeue(it->second);
   entries_.erase(it);
 }
 
@@ -71,28 +84,18 @@ void S3Fifo::Remember(const std::string& id) {
 }
 
 bool S3Fifo::EvictFromSmall(std::vector<std::string>* out) {
-  // Each entry at the tail either leaves (read at most once, into the ghost list), moves to
-  // main (read again) or, if pinned, goes back to the front. Bounded by the queue's length.
-  for (size_t n = small_.size(); n > 0; n--) {
+  // The entry at the tail either moves to main (read again) or leaves (read at most once,
+  // into the ghost list). Each step moves one entry on: bounded by the queue's length.
+  while (!small_.empty()) {
+    visited_++;
     std::string id = small_.back();
     Entry& e = entries_.at(id);
-    small_.pop_back();
-    small_bytes_ -= e.size;
+    Dequeue(e);
     if (e.freq > 0) {
-      e.queue = Queue::kMain;
       e.freq = 0;
-      main_.push_front(id);
-      e.pos = main_.begin();
-      main_bytes_ += e.size;
+      Enqueue(id, e, Queue::kMain);
       continue;
     }
-    if (e.pinned) {
-      small_.push_front(id);
-      e.pos = small_.begin();
-      small_bytes_ += e.size;
-      continue;
-    }
-    if (e.pinned) pinned_bytes_ -= e.size;
     entries_.erase(id);
     Remember(id);
     out->push_back(id);
@@ -102,18 +105,17 @@ bool S3Fifo::EvictFromSmall(std::vector<std::string>* out) {
 }
 
 bool S3Fifo::EvictFromMain(std::vector<std::string>* out) {
-  // Second chance: a read entry loses one count and goes back to the front.
-  for (size_t n = main_.size() * 4; n > 0 && !main_.empty(); n--) {
+  // Second chance: a read entry loses one count and goes back to the front (at most 3 times).
+  while (!main_.empty()) {
+    visited_++;
     std::string id = main_.back();
     Entry& e = entries_.at(id);
-    main_.pop_back();
-    if (e.freq > 0 || e.pinned) {
-      if (e.freq > 0) e.freq--;
-      main_.push_front(id);
-      e.pos = main_.begin();
+    if (e.freq > 0) {
+      e.freq--;
+      main_.splice(main_.begin(), main_, e.pos);
       continue;
     }
-    main_bytes_ -= e.size;
+    Dequeue(e);
     entries_.erase(id);
     out->push_back(id);
     return true;

@@ -21,8 +21,11 @@ namespace shoal::engine {
 // chunk store's index whatever its size, so many tiny chunks (small files) are evicted by count
 // before their bytes come near the capacity.
 //
-// Pinned entries (chunks not yet uploaded) are never chosen as victims. Not thread-safe: the
-// chunk store calls it under its lock.
+// Pinned entries (chunks not yet uploaded) are never chosen as victims: they are kept out of
+// both queues until unpinned (then admitted to the small queue, as new), so eviction looks at
+// evictable entries only, however many are pinned (a node full of small writes waiting for
+// their upload holds tens of thousands). Not thread-safe: the chunk store calls it under its
+// lock.
 class S3Fifo {
  public:
   explicit S3Fifo(uint64_t capacity, uint64_t max_entries = UINT64_MAX)
@@ -41,20 +44,25 @@ class S3Fifo {
   // Fewer (possibly none) when everything left is pinned.
   std::vector<std::string> EvictFor(uint64_t incoming, uint64_t incoming_entries = 1);
 
-  uint64_t used() const { return small_bytes_ + main_bytes_; }
+  uint64_t used() const { return small_bytes_ + main_bytes_ + pinned_bytes_; }
   uint64_t pinned_bytes() const { return pinned_bytes_; }
   uint64_t capacity() const { return capacity_; }
   size_t size() const { return entries_.size(); }
+  // Entries eviction has looked at so far (each step of a queue's scan): its cost.
+  uint64_t visited() const { return visited_; }
 
  private:
-  enum class Queue : uint8_t { kSmall, kMain };
+  enum class Queue : uint8_t { kSmall, kMain, kPinned };
   struct Entry {
     uint64_t size;
     uint8_t freq;  // reads since insertion or last second chance, capped at 3
-    bool pinned;
-    Queue queue;
-    std::list<std::string>::iterator pos;
+    Queue queue;   // kPinned: in neither list
+    std::list<std::string>::iterator pos;  // in small_ or main_, unless pinned
   };
+  // Into the front of `q`'s list (small or main), counted in its bytes.
+  void Enqueue(const std::string& id, Entry& e, Queue q);
+  // Out of its list, or out of the pinned count; the entry itself stays.
+  void Dequeue(Entry& e);
 
   // Evicts one entry (or moves one along); false when no progress is possible.
   bool EvictOne(std::vector<std::string>* out);
@@ -69,6 +77,7 @@ class S3Fifo {
   std::list<std::string> main_;
   uint64_t small_bytes_ = 0, main_bytes_ = 0, pinned_bytes_ = 0;
   size_t pinned_count_ = 0;
+  uint64_t visited_ = 0;
   std::list<std::string> ghost_;
   std::unordered_map<std::string, std::list<std::string>::iterator> ghost_index_;
 };

@@ -71,7 +71,7 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   app.add_option("--listen", o.listen, "HOST:PORT to serve clients on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "Directory for the chunk cache (created if missing)")->required();
-  app.add_option("--capacity", capacity, "Most chunk bytes kept on disk, e.g. 20GiB")->capture_default_str();
+  app.add_option("--capacity", capacity, "Most chunk bytes kept on disk, e.g. 20GiB (each chunk counted in whole disk blocks, as it takes them)")->capture_default_str();
   app.add_option("--max-chunks", o.max_chunks,
                  "Most chunks kept on disk, whatever their size (each holds about 450 bytes of memory in the "
                  "index: the default bounds it near 1.9 GiB however small the objects; writes not yet uploaded "

@@ -402,6 +402,9 @@ std::string Node::MetricsText() {
   WriteAccountMetrics(out, writes_->upload_accounts());
   auto s = chunks_->stats();
   gauge("cache_bytes", "Chunk bytes on local disk.", s.bytes);
+  gauge("cache_disk_bytes", "What the chunks count against --capacity: each one's bytes rounded up to the disk's block.",
+        s.disk_bytes);
+  gauge("cache_capacity_bytes", "--capacity.", options_.capacity);
   gauge("cache_chunks", "Chunks on local disk.", s.chunks);
   gauge("cache_pinned_bytes", "Chunk bytes not yet uploaded (not evictable).", s.pinned_bytes);
   counter("cache_evictions_total", "Chunks evicted.", s.evictions);
