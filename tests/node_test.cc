@@ -839,11 +839,13 @@ TEST_F(NodeTest, SighupAppliesTheReloadableSettingsAndRefusesABrokenFile) {
   };
 
   EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_egress_limit_bytes"), 0u);
-  std::ofstream(config)
-      << "max-connections = 7\nmetadata-ttl = 5\nlog-format = json\nchunk-size = 4MiB\negress-limit = 64MiB\n";
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_upload_concurrency"), 8u);
+  std::ofstream(config) << "max-connections = 7\nmetadata-ttl = 5\nlog-format = json\nchunk-size = 4MiB\n"
+                           "egress-limit = 64MiB\nupload-concurrency = 3\n";
   ASSERT_TRUE(hup_and_wait(1)) << node.Log();
   EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_max_connections"), 7u);
   EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_egress_limit_bytes"), 64u << 20);
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_upload_concurrency"), 3u);
   std::string log = node.Log();
   EXPECT_NE(log.find(" info  shoald: SIGHUP: max-connections 100 -> 7"), std::string::npos) << log;
   EXPECT_NE(log.find("SIGHUP: metadata-ttl 60 -> 5"), std::string::npos) << log;
@@ -852,14 +854,19 @@ TEST_F(NodeTest, SighupAppliesTheReloadableSettingsAndRefusesABrokenFile) {
       << log;
   // The line after the format changed is JSON.
   EXPECT_NE(log.find("\"level\":\"info\",\"component\":\"shoald\",\"msg\":\"SIGHUP: reloaded " + config +
-                     ": 4 settings applied, 1 waiting for a restart\"}"),
+                     ": 5 settings applied, 1 waiting for a restart\"}"),
             std::string::npos)
       << log;
 
   std::ofstream(config) << "max-connections = 1\nmetadata-ttl = banana\n";
   ASSERT_TRUE(hup_and_wait(2)) << node.Log();
-  std::ofstream(config) << "max-connections = 1\ncapasity = 1GiB\n";
+  std::ofstream(config) << "max-connections = 1\nupload-concurrency = 100000\n";
   ASSERT_TRUE(hup_and_wait(3)) << node.Log();
+  EXPECT_NE(node.Log().find("--upload-concurrency wants 1 to 256; kept the running settings"), std::string::npos)
+      << node.Log();
+  EXPECT_EQ(testing::NodeMetric(node.Endpoint(), "shoal_upload_concurrency"), 3u);
+  std::ofstream(config) << "max-connections = 1\ncapasity = 1GiB\n";
+  ASSERT_TRUE(hup_and_wait(4)) << node.Log();
   log = node.Log();
   for (const std::string& line : {line_with("banana"), line_with("unknown key 'capasity'")}) {
     EXPECT_NE(line.find("\"level\":\"error\",\"component\":\"shoald\",\"msg\":\"SIGHUP: "), std::string::npos)

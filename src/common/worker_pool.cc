@@ -4,13 +4,22 @@
 
 namespace shoal {
 
-WorkerPool::WorkerPool(size_t threads, std::string name) {
-  if (threads == 0) threads = 1;
-  name.resize(std::min<size_t>(name.size(), 15));
-  for (size_t i = 0; i < threads; i++) {
+WorkerPool::WorkerPool(size_t threads, std::string name) : name_(std::move(name)) {
+  name_.resize(std::min<size_t>(name_.size(), 15));
+  Grow(std::max<size_t>(threads, 1));
+}
+
+void WorkerPool::Grow(size_t threads) {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (threads_.size() < threads) {
     threads_.emplace_back([this] { Run(); });
-    pthread_setname_np(threads_.back().native_handle(), name.c_str());
+    pthread_setname_np(threads_.back().native_handle(), name_.c_str());
   }
+}
+
+size_t WorkerPool::threads() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return threads_.size();
 }
 
 WorkerPool::~WorkerPool() {

@@ -40,7 +40,10 @@ class WorkerPool {
     }
   }
 
-  size_t threads() const { return threads_.size(); }
+  // Adds threads up to `threads` in all (never fewer: a pool does not shrink). Not to be
+  // called while the pool is being destroyed.
+  void Grow(size_t threads);
+  size_t threads();
   // Tasks waiting for a thread (for metrics).
   size_t queued();
 
@@ -52,7 +55,8 @@ class WorkerPool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
-  std::vector<std::thread> threads_;
+  std::string name_;
+  std::vector<std::thread> threads_;  // guarded by mu_ (joined by the destructor unlocked)
 };
 
 }  // namespace shoal

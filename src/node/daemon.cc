@@ -22,8 +22,8 @@ namespace {
 
 // Settings a SIGHUP applies while shoald runs (docs/node.md, `shoald --help`); every other
 // change in the config file waits for a restart.
-const char* const kReloadable[] = {"egress-limit", "log-format", "max-connections", "metadata-ttl",
-                                   "readahead",    "token-grace", "validate"};
+const char* const kReloadable[] = {"egress-limit", "log-format",  "max-connections",   "metadata-ttl",
+                                   "readahead",    "token-grace", "upload-concurrency", "validate"};
 
 // What shoald's flags and config file say.
 struct DaemonFlags {
@@ -218,7 +218,8 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
       ->capture_default_str();
   app.footer(
       "SIGHUP reloads the --config file (flags on the command line keep their values) and applies "
-      "egress-limit, log-format, max-connections, metadata-ttl, readahead, token-grace and validate "
+      "egress-limit, log-format, max-connections, metadata-ttl, readahead, token-grace, upload-concurrency and "
+      "validate "
       "at once; any other key that "
       "changed is logged and waits for a restart. A file that does not parse, or a value that is "
       "refused, is logged and the running settings are kept.");
@@ -255,6 +256,7 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   LogFormat format;
   if (!ParseLogFormat(f->log_format, &format)) return fail("--log-format wants text or json, not '" + f->log_format + "'");
   if (readahead < 0) return fail("--readahead wants >= 0");
+  if (o.upload_concurrency < 1 || o.upload_concurrency > 256) return fail("--upload-concurrency wants 1 to 256");
   if (ttl < 0) return fail("--metadata-ttl wants seconds >= 0");
   o.max_connections = max_connections;
   o.readahead = readahead;
@@ -335,7 +337,8 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
 
 // SIGHUP: reads the flags and the config file again; applies what kReloadable names, logs
 // every other change as waiting for a restart, and keeps everything when they are refused.
-void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live, RateLimiter* egress) {
+void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live, RateLimiter* egress,
+            WriteBack* writes) {
   if (running->config_file.empty()) {
     Logf(LogLevel::kWarn, "SIGHUP: no --config file to reload; the flags stay as they are (the files they name are read again)");
     return;
@@ -381,6 +384,10 @@ void Reload(int argc, char** argv, DaemonFlags* running, const NodeOptions& live
   if (next.o.egress_limit != running->o.egress_limit) {
     running->o.egress_limit = next.o.egress_limit;
     egress->SetRate(next.o.egress_limit);
+  }
+  if (next.o.upload_concurrency != running->o.upload_concurrency) {
+    running->o.upload_concurrency = next.o.upload_concurrency;
+    writes->SetUploadConcurrency(next.o.upload_concurrency);
   }
   Logf(LogLevel::kInfo, "SIGHUP: reloaded %s: %d settings applied, %d waiting for a restart",
        running->config_file.c_str(), applied, waiting);
@@ -536,7 +543,7 @@ int RunDaemon(int argc, char** argv) {
   }
   int sig = 0;
   while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
-    Reload(argc, argv, &flags, (*node)->options(), &(*node)->egress());
+    Reload(argc, argv, &flags, (*node)->options(), &(*node)->egress(), &(*node)->writes());
     if (!flags.so.tls_cert.empty()) {
       Status tls = server.LoadTls();
       if (tls.ok()) Logf(LogLevel::kInfo, "SIGHUP: TLS certificate reloaded from %s (new connections use it)", flags.so.tls_cert.c_str());

@@ -396,6 +396,8 @@ std::string Node::MetricsText() {
     gauge("uploads_overdue", "Objects not durable within --upload-deadline.", overdue);
     seconds("upload_lag_seconds", "gauge", "Age of the oldest write not yet durable.",
             oldest ? static_cast<double>(UnixMillis() - oldest) / 1000 : 0.0);
+    gauge("upload_concurrency", "Part uploads allowed in flight at most (--upload-concurrency; SIGHUP changes it).",
+          static_cast<uint64_t>(writes_->upload_concurrency()));
     gauge("upload_window", "Part uploads allowed in flight now for the most throttled account (each adapts to its "
           "429/503s).", static_cast<uint64_t>(writes_->upload_window()));
   }

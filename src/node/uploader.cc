@@ -62,7 +62,7 @@ struct Uploader::Job {
 };
 
 Uploader::Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics)
-    : options_(options), hooks_(std::move(hooks)), metrics_(metrics),
+    : options_(options), hooks_(std::move(hooks)), metrics_(metrics), max_concurrency_(std::max(1, options.max_concurrency)),
       pool_(std::make_unique<WorkerPool>(std::max(1, options.max_concurrency), "shoald-upload")) {
   scheduler_ = std::thread([this] { Schedule(); });
   pthread_setname_np(scheduler_.native_handle(), "shoald-upsched");
@@ -95,7 +95,7 @@ Uploader::Lane* Uploader::LaneLocked(const std::string& url) {
   if (!lane) {
     lane = std::make_unique<Lane>();
     lane->stats.account = account;
-    lane->stats.window = lane->stats.min_window = std::max(1, options_.max_concurrency);
+    lane->stats.window = lane->stats.min_window = max_concurrency_;
   }
   return lane.get();
 }
@@ -195,9 +195,32 @@ std::unique_ptr<MultipartUpload> Uploader::ReapLocked(Job& job) {
   return upload;
 }
 
+void Uploader::SetMaxConcurrency(int parts) {
+  parts = std::max(1, parts);
+  pool_->Grow(static_cast<size_t>(parts));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int was = max_concurrency_;
+    max_concurrency_ = parts;
+    // A window at the old limit (no throttling holding it down) moves to the new one at once;
+    // one cut by throttling keeps growing back as before, now up to the new limit.
+    for (auto& [name, lane] : lanes_) {
+      AccountUploads& account = lane->stats;
+      account.window = account.window >= was ? parts : std::min<double>(account.window, parts);
+      account.min_window = std::min(account.min_window, account.window);
+    }
+  }
+  cv_.notify_all();
+}
+
+int Uploader::max_concurrency() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_concurrency_;
+}
+
 double Uploader::window() {
   std::lock_guard<std::mutex> lock(mu_);
-  double smallest = std::max(1, options_.max_concurrency);
+  double smallest = max_concurrency_;
   for (const auto& [name, lane] : lanes_) smallest = std::min(smallest, lane->stats.window);
   return smallest;
 }
@@ -236,7 +259,7 @@ std::vector<UploadProgress> Uploader::Pending(const std::string& prefix, uint64_
 }
 
 bool Uploader::NextTaskLocked(Task* task, Clock::time_point* wake) {
-  if (in_flight_ >= std::max(1, options_.max_concurrency)) return false;
+  if (in_flight_ >= max_concurrency_) return false;
   auto now = Clock::now();
   // Objects with an older write still here (queued, uploading, or cancelled with a request in
   // flight): a newer write of one may send its parts, but commits only once the older is gone,
@@ -497,7 +520,7 @@ std::unique_ptr<MultipartUpload> Uploader::FinishLocked(const Task& task, const 
       metrics_->upload_window_cuts++;
     }
   } else if (st.ok() && task.kind == Task::Kind::kPart && sent) {
-    account.window = std::min<double>(options_.max_concurrency, account.window + 1.0 / account.window);
+    account.window = std::min<double>(max_concurrency_, account.window + 1.0 / account.window);
   }
   if (st.ok() && sent) {
     account.put_bytes += bytes;

@@ -128,6 +128,12 @@ class Uploader {
   // lock. A write leaves the list only once the store has it (or it is cancelled), and counts
   // as it leaves: a write absent from this list was already counted (ListingCache relies on it).
   std::vector<UploadProgress> Pending(const std::string& prefix, uint64_t* changes = nullptr);
+  // Sets max_concurrency while running (shoald's SIGHUP): more parts may go at once from now
+  // (the pool grows to as many threads, and never shrinks), or fewer once those in flight
+  // finish. An account's window at the old limit moves to the new one; a window cut by
+  // throttling stays, under the new limit.
+  void SetMaxConcurrency(int parts);
+  int max_concurrency();
   // The smallest window of any account (max_concurrency before any upload).
   double window();
   // Every account uploaded to since start, by name.
@@ -185,9 +191,10 @@ class Uploader {
   std::deque<std::shared_ptr<Job>> jobs_;  // FIFO; guarded by mu_
   std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by account; guarded by mu_; never erased
   int in_flight_ = 0;                      // guarded by mu_
+  int max_concurrency_;                    // options_.max_concurrency, then SetMaxConcurrency; mu_
   uint64_t changes_ = 0;                   // writes that left Pending; guarded by mu_
   bool stopping_ = false;                  // guarded by mu_
-  // max_concurrency threads: in_flight_ (<= max_concurrency) bounds the tasks handed to it,
+  // max_concurrency_ threads (at least): in_flight_ (<= max_concurrency_) bounds the tasks handed to it,
   // so a task never waits in its queue for long. Its tasks never wait for each other.
   std::unique_ptr<WorkerPool> pool_;
   std::thread scheduler_;

@@ -383,6 +383,42 @@ TEST(UploaderTest, PartsInFlightFillButNeverExceedTheWindow) {
   EXPECT_EQ(h.store->most_parts_in_flight, 3) << "the window (3 parts, never cut here) across both objects";
 }
 
+// --upload-concurrency changed while running (shoald's SIGHUP): raised from 2 to 6 midway
+// through 60 parts, the parts after it go 6 at once (the pool grows to 6 threads); lowered to
+// 1, one at a time once those in flight finish.
+TEST(UploaderTest, TheConcurrencyCanBeRaisedAndLoweredWhileUploading) {
+  Harness h(2);
+  h.store->part_time = std::chrono::milliseconds(30);
+  h.uploader->Add(Harness::Record("w8", 60 * 2, 2));  // 60 parts
+  auto parts_put = [&] {
+    std::lock_guard<std::mutex> lock(h.store->mu);
+    return h.store->parts_put;
+  };
+  for (int i = 0; i < 3000 && parts_put() < 6; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GE(parts_put(), 6);
+  {
+    std::lock_guard<std::mutex> lock(h.store->mu);
+    EXPECT_EQ(h.store->most_parts_in_flight, 2);
+  }
+  h.uploader->SetMaxConcurrency(6);
+  EXPECT_EQ(h.uploader->max_concurrency(), 6);
+  EXPECT_DOUBLE_EQ(h.uploader->window(), 6.0) << "a window at the old limit moves to the new one";
+  ASSERT_TRUE(h.WaitDurable(1));
+  {
+    std::lock_guard<std::mutex> lock(h.store->mu);
+    EXPECT_EQ(h.store->parts_put, 60);
+    EXPECT_EQ(h.store->most_parts_in_flight, 6);
+    h.store->most_parts_in_flight = 0;
+  }
+  h.uploader->SetMaxConcurrency(1);
+  h.uploader->Add(Harness::Record("w9", 20 * 2, 2));
+  ASSERT_TRUE(h.WaitDurable(2));
+  std::lock_guard<std::mutex> lock(h.store->mu);
+  EXPECT_EQ(h.store->most_parts_in_flight, 1);
+  EXPECT_EQ(h.store->objects["fake/w8"].size(), 120u);
+  EXPECT_EQ(h.store->objects["fake/w9"].size(), 40u);
+}
+
 TEST(UploaderTest, ThrottlingHalvesTheWindowAndCleanPartsGrowItBack) {
   Harness h(8);
   h.store->throttle_parts = 3;

@@ -182,6 +182,9 @@ class WriteBack {
   uint64_t staged_writes();
   WriteDirectory& directory() { return *directory_; }
   int upload_window() const { return uploader_->window(); }
+  // --upload-concurrency while running (SIGHUP): Uploader::SetMaxConcurrency.
+  void SetUploadConcurrency(int parts) { uploader_->SetMaxConcurrency(parts); }
+  int upload_concurrency() const { return uploader_->max_concurrency(); }
   std::vector<AccountUploads> upload_accounts() const { return uploader_->Accounts(); }
 
  private:
