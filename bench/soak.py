@@ -446,6 +446,7 @@ def main():
 
     log("checking every object in the store, directly")
     lost, checked, unacked_absent = [], 0, 0
+    bytes_checked, bytes_lost = 0, 0  # of each object's last acknowledged write
     for w in workers:
         for key, o in w.objects.items():
             url = w.url(key)
@@ -457,6 +458,10 @@ def main():
                 unacked_absent += got is None
                 continue
             checked += 1
+            acked_bytes = o["size"][o["acked"]]
+            bytes_checked += acked_bytes
+            if got is None or got not in o["maybe"]:  # as counted in `lost` below
+                bytes_lost += acked_bytes
             if got is None:
                 lost.append(f"{url}: acknowledged, not in the store ({r.stderr.decode(errors='replace').strip()[-200:]})")
             elif got not in o["maybe"]:
@@ -474,14 +479,16 @@ def main():
         "full_disk_fault": bool(cluster.tmpfs),
         "final_flush_seconds": round(flush_s, 1),
         "objects_acknowledged": checked, "objects_never_acknowledged_absent": unacked_absent,
-        "objects_lost": len(lost), "lost": lost[:20], "samples": samples,
+        "objects_lost": len(lost), "acknowledged_bytes": bytes_checked, "acknowledged_bytes_lost": bytes_lost,
+        "lost": lost[:20], "samples": samples,
     }
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps(summary, indent=1))
     bad = lost or c.get("reads with wrong bytes") or c.get("final flush failed")
-    log(("FAILED: " if bad else "ok: ") + f"{len(lost)} of {checked} acknowledged objects lost, "
+    log(("FAILED: " if bad else "ok: ") + f"{len(lost)} of {checked} acknowledged objects lost "
+        f"({bytes_lost:,} of {bytes_checked:,} acknowledged bytes), "
         f"{c.get('reads with wrong bytes', 0)} wrong reads; summary in {a.out}")
     return 1 if bad else 0
 
