@@ -330,6 +330,81 @@ TEST_P(ClusterTest, ANodeThatSaidItRestartsButStaysAwayIsWaitedForAtMostItsGrace
   EXPECT_GT(waits, 0u) << "the reads of n1's chunks waited for it first";
 }
 
+// The reads of a restarting node's chunks wait for it without holding a fetch thread each: node
+// 0 has one (--fetch-threads 1); while a read of n1's chunks waits for n1 (stopped with SIGTERM,
+// it said it restarts in place), a read of a chunk n2 owns goes through node 0 at once, and once
+// n1 is back the waiting read completes from it: the store serves nothing for either. (Before,
+// each waiting chunk held a fetch thread: the second read waited the whole --down-grace, and
+// then the first went to the store.)
+TEST_P(ClusterTest, ReadsWaitingForARestartingOwnerHoldNoFetchThread) {
+  if (WithEtcd()) GTEST_SKIP() << "with etcd the wait is the same; its lease and rejoin are tested by the rolling restart";
+  extra_ = {"--down-grace", "30", "--chunk-size", "1MiB", "--fetch-threads", "1", "--readahead", "0"};
+  StartCluster(3);
+  auto get_bytes = [&](int i) { return NodeMetric(Endpoint(i), "shoal_store_get_bytes_total"); };
+  const uint64_t size = (12ull << 20) + 5;
+  const std::string want = PutObject("waits/data.bin", 21, size);
+  const std::string url = Url("waits/data.bin");
+  ASSERT_EQ(CatSha256(url, Endpoint(2)), want);  // cold, through node 2: each owner fetches its own chunks
+  ASSERT_GT(get_bytes(1), 0u) << "n1 owns some of its chunks";
+  // A one-chunk object that n2 owns: read cold through n2, only n2 takes it from the store.
+  std::string other, other_want;
+  for (int k = 0; k < 40 && other.empty(); k++) {
+    const uint64_t before[3] = {get_bytes(0), get_bytes(1), get_bytes(2)};
+    const std::string key = "waits/small-" + std::to_string(k);
+    const std::string sum = PutObject(key, 100 + k, 4096 + k);
+    ASSERT_EQ(CatSha256(Url(key), Endpoint(2)), sum);
+    if (get_bytes(2) - before[2] == 4096u + k && get_bytes(0) == before[0] && get_bytes(1) == before[1]) {
+      other = Url(key);
+      other_want = sum;
+    }
+  }
+  ASSERT_FALSE(other.empty()) << "no key among 40 owned by n2";
+
+  ASSERT_EQ(nodes_[1]->Terminate(std::chrono::seconds(10)), 0) << nodes_[1]->Log();
+  ASSERT_NE(nodes_[1]->Log().find("told 2 of 2 members that this node restarts in place"), std::string::npos)
+      << nodes_[1]->Log();
+  // One GET to node 0 (not the client, which would ask each chunk's owner itself): node 0
+  // fetches every chunk it does not hold.
+  auto through0 = [&](const std::string& object) {
+    auto r = testing::RunCommand({"bash", "-o", "pipefail", "-c",
+                                  "curl -sS -f 'http://" + Endpoint(0) + "/v1/object?url=" + UriEncode(object, false) +
+                                      "' | sha256sum"});
+    return r.out.substr(0, 64) + r.err;
+  };
+  const uint64_t store_before = StoreBytes();
+  std::atomic<bool> first_done{false};
+  std::string first_sha;
+  std::thread first([&] {
+    first_sha = through0(url);
+    first_done = true;
+  });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() { t.join(); }
+  } joiner{first};
+  // Started again however the checks below go, so that the read ends.
+  struct Restarter {
+    std::function<void()> start;
+    void Now() {
+      if (start) start();
+      start = nullptr;
+    }
+    ~Restarter() { Now(); }
+  } restarter{[&] { ASSERT_TRUE(nodes_[1]->StartAgain(proxy_.port()).ok()) << nodes_[1]->Log(); }};
+  ASSERT_TRUE(Until([&] { return NodeMetric(Endpoint(0), "shoal_peer_restart_waits_total") > 0; },
+                    std::chrono::seconds(20)))
+      << nodes_[0]->Log();
+  EXPECT_EQ(through0(other), other_want) << nodes_[0]->Log();
+  // Done while n1's chunks still wait: none of them taken from the store yet (before, this read
+  // came only once the grace was over and they had gone to the store).
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_store_gets_for_others_total"), 0u);
+  EXPECT_FALSE(first_done.load()) << "the read of n1's chunks waits for n1, which is not back";
+  restarter.Now();
+  while (!first_done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(first_sha, want);
+  EXPECT_EQ(StoreBytes() - store_before, 0u) << "n1's chunks came from n1 once it was back";
+}
+
 // A 96 MiB write through node 0 with two copies (--replicas 2) while the store refuses every
 // upload; node 0 is killed (-9) and stays dead. The node holding the copy waits out
 // --down-grace, uploads it itself, and the blob in Azurite is byte-identical to the file.

@@ -39,6 +39,19 @@ void WorkerPool::Push(std::function<void()> task) {
   cv_.notify_one();
 }
 
+void WorkerPool::SubmitAfter(std::chrono::steady_clock::duration delay, std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      tasks_.push_back(std::move(task));
+    } else {
+      delayed_.emplace(std::chrono::steady_clock::now() + delay, std::move(task));
+    }
+  }
+  // Every thread: the one that waits for the earliest due time may be another.
+  cv_.notify_all();
+}
+
 size_t WorkerPool::queued() {
   std::lock_guard<std::mutex> lock(mu_);
   return tasks_.size();
@@ -49,8 +62,20 @@ void WorkerPool::Run() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stopping, and nothing left to run
+      for (;;) {
+        const auto now = std::chrono::steady_clock::now();
+        while (!delayed_.empty() && (stopping_ || delayed_.begin()->first <= now)) {
+          tasks_.push_back(std::move(delayed_.begin()->second));
+          delayed_.erase(delayed_.begin());
+        }
+        if (!tasks_.empty()) break;
+        if (stopping_) return;  // nothing left to run
+        if (delayed_.empty()) {
+          cv_.wait(lock);
+        } else {
+          cv_.wait_until(lock, delayed_.begin()->first);
+        }
+      }
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }

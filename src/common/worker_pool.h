@@ -1,9 +1,11 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,6 +42,12 @@ class WorkerPool {
     }
   }
 
+  // Queues `task` to run once `delay` has passed (in FIFO order with what is queued then),
+  // holding no thread meanwhile: a task that must wait for something outside the pool
+  // submits its next attempt this way instead of sleeping. Never blocks. Once the pool is
+  // being destroyed, runs it without the delay.
+  void SubmitAfter(std::chrono::steady_clock::duration delay, std::function<void()> task);
+
   // Adds threads up to `threads` in all (never fewer: a pool does not shrink). Not to be
   // called while the pool is being destroyed.
   void Grow(size_t threads);
@@ -54,6 +62,8 @@ class WorkerPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;  // guarded by mu_
+  // SubmitAfter's tasks by when they are due; moved to tasks_ then. Guarded by mu_.
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> delayed_;
   bool stopping_ = false;                    // guarded by mu_
   std::string name_;
   std::vector<std::thread> threads_;  // guarded by mu_ (joined by the destructor unlocked)

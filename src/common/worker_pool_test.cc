@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <future>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace shoal {
 namespace {
@@ -60,6 +62,54 @@ TEST(WorkerPoolTest, ThreadCountIsFixedWhateverTheLoad) {
   while (started.load() < 2) std::this_thread::yield();
   EXPECT_EQ(tasks_now(), before + 2);
   EXPECT_EQ(pool.queued(), 48u);
+  gate.set_value();
+}
+
+// A delayed task holds no thread while it waits: with the pool's one thread, a task submitted
+// after one due in an hour runs at once; one due soon runs when due; and the destructor runs
+// the one not yet due rather than drop it.
+TEST(WorkerPoolTest, ADelayedTaskHoldsNoThreadWhileItWaits) {
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(what);
+  };
+  {
+    WorkerPool pool(1, "test-pool");
+    pool.SubmitAfter(std::chrono::hours(1), [&] { note("in an hour"); });
+    std::promise<void> now_ran, soon_ran;
+    pool.Submit([&] {
+      note("now");
+      now_ran.set_value();
+    });
+    now_ran.get_future().wait();
+    pool.SubmitAfter(std::chrono::milliseconds(50), [&] {
+      note("soon");
+      soon_ran.set_value();
+    });
+    soon_ran.get_future().wait();
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"now", "soon", "in an hour"}));
+}
+
+TEST(WorkerPoolTest, GrowsButNeverShrinks) {
+  WorkerPool pool(2, "test-pool");
+  EXPECT_EQ(pool.threads(), 2u);
+  pool.Grow(5);
+  EXPECT_EQ(pool.threads(), 5u);
+  pool.Grow(3);
+  EXPECT_EQ(pool.threads(), 5u);
+  std::atomic<int> started{0};
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  for (int i = 0; i < 5; i++) {
+    pool.Submit([&, open] {
+      started++;
+      open.wait();
+    });
+  }
+  while (started.load() < 5) std::this_thread::yield();  // all five at once: five threads
   gate.set_value();
 }
 

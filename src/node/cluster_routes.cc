@@ -68,7 +68,7 @@ TextResponse ServeCluster(Node* node, const Request& req) {
 }
 
 // POST /v1/cluster/restarting?id=NODE&within=MS: NODE stops to restart in place (SIGTERM) and
-// is to be back within MS; reads of its chunks wait for it meanwhile (ClusterRouting::AwaitPeer).
+// is to be back within MS; reads of its chunks wait for it meanwhile (ClusterRouting::PeerAway, ReadPath::RunFetch).
 TextResponse ServeRestarting(Node* node, const Request& req) {
   std::string id = QueryParam(req, proto::kIdParam);
   std::optional<uint64_t> within = ParseNumber(QueryParam(req, proto::kWithinParam));

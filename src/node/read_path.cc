@@ -31,7 +31,10 @@ ReadPath::ReadPath(const NodeOptions& options, NodeMetrics* metrics, engine::Chu
       directory_(directory),
       fetch_pool_(std::make_unique<WorkerPool>(options.fetch_threads, "shoald-fetch")) {}
 
-ReadPath::~ReadPath() { fetch_pool_.reset(); }
+ReadPath::~ReadPath() {
+  closing_ = true;  // fetches waiting for a restarting owner end now, with its error
+  fetch_pool_.reset();
+}
 
 size_t ChunkFill::filled() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -179,7 +182,7 @@ ReadPath::ChunkResult ReadPath::FetchFromPeer(const cluster::Peer& peer, const s
 
 ReadPath::ChunkResult ReadPath::FetchFromCluster(const std::string& url, const ObjectInfo& info,
                                                                   uint64_t index, ReadMode mode, std::string* stand_in_for,
-                                                                  const std::shared_ptr<ChunkFill>& fill) {
+                                                                  const std::shared_ptr<ChunkFill>& fill, bool* owner_away) {
   auto v = cluster_->AwaitView(kJoinWait);  // just restarted: the owner may be another node
   if (!v || v->placement().members().size() < 2) return Status::NotFound("not in a cluster");
   cluster::Route route = v->RouteOf(url, index, 1);
@@ -195,11 +198,9 @@ ReadPath::ChunkResult ReadPath::FetchFromCluster(const std::string& url, const O
                                                        : "its owner is skipped after failures");
     }
     got = FetchFromPeer(owner, url, info, index, false, fill);
-    for (bool waited = false; !got.ok() && got.status().code() == Code::kUnavailable &&
-                              cluster_->AwaitPeer(owner.member.id);) {
-      if (!waited) metrics_->restart_waits++;
-      waited = true;
-      got = FetchFromPeer(owner, url, info, index, false, fill);
+    if (!got.ok() && got.status().code() == Code::kUnavailable && cluster_->PeerAway(owner.member.id)) {
+      *owner_away = true;  // asked again later (RunFetch), not the store
+      return got;
     }
     if (got.ok()) metrics_->peer_fetches++;
   } else if (route.previous && route.previous->member.id != options_.node_id && !cluster_->PeerDown(route.previous->member.id)) {
@@ -263,7 +264,7 @@ void ReadPath::LogStandIn(const std::string& owner, const Status& why) {
 
 ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& info,
                                                        uint64_t index, ReadMode mode,
-                                                       const std::shared_ptr<ChunkFill>& fill) {
+                                                       const std::shared_ptr<ChunkFill>& fill, bool* owner_away) {
   // A write not yet in the store is only on the nodes that hold it; once uploaded, they may
   // have let it go, and the store has the same bytes under the ETag its home learned. (A write
   // replaced or deleted since is not resolved: its reader is told to read again.)
@@ -277,12 +278,12 @@ ReadPath::ChunkResult ReadPath::Fetch(const std::string& url, const ObjectInfo& 
     objects_->AddAlias(url, *stored, info.etag);
     ObjectInfo as_stored = info;
     as_stored.etag = *stored;
-    auto got = Fetch(url, as_stored, index, mode, fill);
+    auto got = Fetch(url, as_stored, index, mode, fill, owner_away);
     if (got.ok()) metrics_->uploaded_write_fetches++;
     return got;
   }
   std::string stand_in_for;
-  auto from_peer = FetchFromCluster(url, info, index, mode, &stand_in_for, fill);
+  auto from_peer = FetchFromCluster(url, info, index, mode, &stand_in_for, fill, owner_away);
   if (from_peer.ok() || from_peer.status().code() != Code::kNotFound) return from_peer;
   const bool stand_in = !stand_in_for.empty();
   if (stand_in) LogStandIn(stand_in_for, from_peer.status());
@@ -363,8 +364,16 @@ std::optional<ReadPath::Inflight> ReadPath::JoinFetch(const engine::ChunkKey& ke
 }
 
 void ReadPath::RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
-                    const Inflight& job) {
-  EndFetch(job, Fetch(url, info, index, mode, job.fill));
+                        const Inflight& job, bool waited) {
+  bool owner_away = false;
+  ChunkResult result = Fetch(url, info, index, mode, job.fill, &owner_away);
+  if (owner_away && !closing_) {
+    if (!waited) metrics_->restart_waits++;
+    fetch_pool_->SubmitAfter(kRestartPoll,
+                             [this, url, info, index, mode, job] { RunFetch(url, info, index, mode, job, true); });
+    return;
+  }
+  EndFetch(job, result);
 }
 
 void ReadPath::EndFetch(const Inflight& job, const ChunkResult& result) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -158,14 +159,22 @@ class ReadPath {
   // checked against the size, and an honest reader never joins, or inherits the error of, a
   // fetch made for a lie.
   static std::string FetchId(const engine::ChunkKey& key, const ObjectInfo& info);
-  void RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode, const Inflight& job);
+  // Runs fetch `job` and ends it (EndFetch); or, when the chunk's owner is away restarting
+  // (ClusterRouting::PeerAway), asks it again after kRestartPoll, holding no thread meanwhile
+  // (WorkerPool::SubmitAfter), so reads of other chunks go on while many wait for one node.
+  // `waited`: this is such a later attempt.
+  void RunFetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode, const Inflight& job,
+                bool waited = false);
+  static constexpr std::chrono::milliseconds kRestartPoll{200};
   // Ends fetch `job` with `result`: cached in memory when whole, its fill finished, its waiters
   // answered, and no longer in flight.
   void EndFetch(const Inflight& job, const ChunkResult& result);
   // Fills `fill` with chunk `index` (from the cluster, else the store), continuing after the
   // bytes it has (a source that failed midway is not asked again for those).
+  // *owner_away: the chunk's owner is away restarting and should be asked again later (the
+  // result is then its kUnavailable, and nothing went to the store).
   ChunkResult Fetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
-                    const std::shared_ptr<ChunkFill>& fill);
+                    const std::shared_ptr<ChunkFill>& fill, bool* owner_away);
   // A chunk of a write not yet in the store (a local version): from the nodes holding it (the
   // one that took it, then its copies' holders), asked for what they have on disk. Never the
   // store. kPreconditionFailed when they no longer have it (uploaded or replaced since; Fetch
@@ -175,8 +184,9 @@ class ReadPath {
   // The chunk from the cluster (owner or previous owner) when another node should have it;
   // kNotFound when the object store is the place to go, and then *stand_in_for names the owner
   // this node goes there for when that is another node (down, skipped, or failing), else "".
+  // *owner_away: as Fetch's.
   ChunkResult FetchFromCluster(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode,
-                               std::string* stand_in_for, const std::shared_ptr<ChunkFill>& fill);
+                               std::string* stand_in_for, const std::shared_ptr<ChunkFill>& fill, bool* owner_away);
   // Logs (at most once per owner per kStandInLogEvery) that this node reads `owner`'s chunks
   // from the store, and why: the store traffic a member's absence costs is then explained.
   void LogStandIn(const std::string& owner, const Status& why);
@@ -208,6 +218,7 @@ class ReadPath {
   std::deque<std::string> fetch_error_order_;
   std::mutex stand_in_mu_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> stand_in_logged_;  // guarded by stand_in_mu_
+  std::atomic<bool> closing_{false};  // the destructor has begun
   // Declared last, so destroyed first: its threads end (running what is queued) while
   // everything their fetches use still exists.
   std::unique_ptr<WorkerPool> fetch_pool_;

@@ -338,11 +338,7 @@ void ClusterRouting::PeerRestarting(const std::string& id, std::chrono::millisec
 
 bool ClusterRouting::PeerAwaited(const std::string& id) { return health_.Awaited(id); }
 
-bool ClusterRouting::AwaitPeer(const std::string& id) {
-  if (closing_ || !health_.Away(id)) return false;
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  return true;
-}
+bool ClusterRouting::PeerAway(const std::string& id) { return !closing_ && health_.Away(id); }
 
 Status ClusterRouting::Call(const cluster::Peer& peer, const std::string& method, const std::string& path,
                       std::string_view body, std::string* answer, std::chrono::milliseconds timeout) {

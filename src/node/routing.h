@@ -82,10 +82,9 @@ class ClusterRouting {
   // Whether reads of peer `id`'s chunks ask it rather than the store (PeerHealth::Awaited): it
   // said it is restarting, its time is not up, and it has not failed again since it came back.
   bool PeerAwaited(const std::string& id);
-  // For a read that could not reach peer `id`: if it is away (PeerHealth::Away: awaited, and
-  // not back yet), waits a moment (a fifth of a second) and returns true (ask it again); else
-  // false at once (go on without it).
-  bool AwaitPeer(const std::string& id);
+  // For a read that could not reach peer `id`: whether it is away (PeerHealth::Away: awaited,
+  // and not back yet), to be asked again in a moment; false once this node is closing.
+  bool PeerAway(const std::string& id);
   // One request to another node; its 2xx body in *answer. kNotFound for 404, kUnavailable when
   // it cannot be reached (PeerFailed), else the node's own error (net/node_errors).
   Status Call(const cluster::Peer& peer, const std::string& method, const std::string& path,

@@ -54,6 +54,10 @@ Status Shoald::Restart(int proxy_port) {
 
 Status Shoald::RestartGracefully(int proxy_port) {
   proc_.Stop();
+  return StartAgain(proxy_port);
+}
+
+Status Shoald::StartAgain(int proxy_port) {
   std::filesystem::remove(dir_.path() + "/port");
   port_ = 0;
   return Start(proxy_port, extra_, data_dir_);

@@ -39,6 +39,8 @@ class Shoald {
   // SIGTERM (as Kubernetes stops a pod), waits for the exit (SIGKILL after 5 s), then starts
   // again on the same data directory and flags.
   Status RestartGracefully(int proxy_port);
+  // Starts a node stopped by Terminate again, on the same data directory and flags.
+  Status StartAgain(int proxy_port);
   std::string Endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
   // A new TCP connection to the node (a raw socket, for tests of the protocol itself); -1 if
   // it could not be made. The caller closes it.
