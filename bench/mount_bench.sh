@@ -9,6 +9,9 @@
 #
 #   bash bench/mount_bench.sh [--size 1GiB] [--runs 3] [--out bench/results]
 #
+# SHOALD_FLAGS: more flags for shoald (e.g. "--no-fsync", to see what the disk's sync costs a
+# write against rclone mount, whose close does not sync).
+#
 # Goal: the mount at >= 0.7x the library's rate for both. Every object is checked (sha256).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +46,7 @@ cat "$TMP/src.bin" > /dev/null  # every writer reads it from the page cache
 start_node() {
   NODE_PORT=$(free_port)
   "$SHOALD" --listen "127.0.0.1:$NODE_PORT" --socket "$TMP/shoald-$1.sock" --data-dir "$TMP/shoald-$1" \
-    --capacity 16GiB > "$TMP/shoald.log" 2>&1 &
+    --capacity 16GiB ${SHOALD_FLAGS:-} > "$TMP/shoald.log" 2>&1 &
   NODE_PID=$!
   PIDS+=($NODE_PID)
   wait_port "$NODE_PORT" || { cat "$TMP/shoald.log" >&2; die "shoald did not start"; }

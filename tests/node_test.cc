@@ -554,6 +554,32 @@ TEST_F(NodeTest, ANewSmallObjectGoesUpInOneRequestAndAReplacementInThree) {
   EXPECT_EQ(StoreSha256("one-request/" + std::to_string(::getpid()) + ".bin"), want.HexDigest());
 }
 
+// A write through the node, uploaded, then the node restarted in place (SIGTERM, started again
+// on its data directory): a read through it gets the object's chunks from its disk, found under
+// the store's ETag through DATA_DIR/aliases. Before, the aliases were in memory only and the
+// read fetched every chunk again (3 GETs here).
+TEST_F(NodeTest, AnUploadedWriteIsReadFromTheNodesDiskAfterItRestarts) {
+  testing::TempDir tmp;
+  const uint64_t size = (20ull << 20) + 5;  // 3 chunks
+  ASSERT_TRUE(testing::WritePatternFile(tmp.path() + "/f", 23, size));
+  testing::FaultProxy proxy;
+  ASSERT_TRUE(proxy.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port())).ok());
+  Shoald node;
+  ASSERT_TRUE(node.Start(proxy.port()).ok()) << node.Log();
+  const std::string url = "az://nodetest/aliases/" + std::to_string(::getpid()) + ".bin";
+  auto put = testing::RunCommand({"curl", "-sS", "--fail-with-body", "-T", tmp.path() + "/f", ObjectEndpoint(node, url)});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  ASSERT_TRUE(WaitUntilDurable(node, std::chrono::seconds(60))) << node.Log();
+  ASSERT_EQ(node.Terminate(std::chrono::seconds(10)), 0) << node.Log();
+  ASSERT_TRUE(node.StartAgain(proxy.port()).ok()) << node.Log();
+  ASSERT_TRUE(proxy.Reset().ok());
+  auto cat = testing::CatThroughNode(url, node.Endpoint());
+  ASSERT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_EQ(Trim(cat.out), testing::PatternSha256(23, size));
+  EXPECT_EQ(proxy.Stats()->get_requests, 0u) << "every chunk from the node's disk";
+  EXPECT_EQ(Metric(node.Endpoint(), "shoal_chunk_misses_total"), 0u);
+}
+
 // kill -9 after the write was acknowledged and before it could be uploaded (every request to
 // the store failing): the restarted node finds it in its journal and uploads it.
 TEST_F(NodeTest, AnAcknowledgedWriteSurvivesKillNineBeforeItsUpload) {

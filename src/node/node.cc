@@ -83,6 +83,8 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
     Logf(LogLevel::kWarn, "journal record unreadable, kept aside: %s\n", bad.c_str());
   }
   node->objects_ = std::make_unique<ObjectCatalog>(o, &node->metrics_);
+  // What this node's uploaded writes (and kept copies) are cached under, across restarts.
+  node->objects_->PersistAliases(options.data_dir + "/aliases").IgnoreError();  // logged; memory only then
   node->cluster_ = std::make_unique<ClusterRouting>(o, &node->metrics_);
   node->directory_ = std::make_unique<WriteDirectory>(o, &node->metrics_, node->objects_.get(), node->cluster_.get());
   node->writes_ = std::make_unique<WriteBack>(o, &node->metrics_, node->chunks_.get(), node->journal_.get(),

@@ -1,5 +1,17 @@
 #include "node/objects.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/file.h"
+#include "common/log.h"
+
 namespace shoal::node {
 
 namespace {
@@ -204,12 +216,77 @@ void ObjectCatalog::ForgetLocal(const std::string& url, const std::string& versi
   forgets_++;
 }
 
+namespace {
+std::string AliasLine(const std::string& key, const std::string& version) {
+  return nlohmann::json{{"k", key}, {"v", version}}.dump() + "\n";
+}
+}  // namespace
+
 void ObjectCatalog::PutAlias(const std::string& key, const std::string& version) {
   if (aliases_.insert_or_assign(key, version).second) alias_order_.push_back(key);
   while (alias_order_.size() > kMaxAliases) {
     aliases_.erase(alias_order_.front());
     alias_order_.pop_front();
   }
+  if (aliases_fd_ < 0) return;
+  const std::string line = AliasLine(key, version);
+  if (::write(aliases_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    Logf(LogLevel::kWarn, "cannot append to %s (%s): aliases are kept in memory only from now on",
+         aliases_path_.c_str(), std::strerror(errno));
+    ::close(aliases_fd_);
+    aliases_fd_ = -1;
+    return;
+  }
+  if (++alias_lines_ > 2 * kMaxAliases) RewriteAliasesLocked().IgnoreError();
+}
+
+ObjectCatalog::~ObjectCatalog() {
+  if (aliases_fd_ >= 0) ::close(aliases_fd_);
+}
+
+Status ObjectCatalog::PersistAliases(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  aliases_path_ = path;
+  size_t read = 0, skipped = 0;
+  {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object() || !j.contains("k") || !j.contains("v") || !j["k"].is_string() || !j["v"].is_string()) {
+        skipped++;
+        continue;
+      }
+      PutAlias(j["k"].get<std::string>(), j["v"].get<std::string>());
+      read++;
+    }
+  }
+  if (skipped > 0) Logf(LogLevel::kWarn, "%s: %zu unreadable lines skipped", path.c_str(), skipped);
+  Status st = RewriteAliasesLocked();
+  if (!st.ok()) Logf(LogLevel::kWarn, "%s; aliases are kept in memory only", st.message().c_str());
+  return st;
+}
+
+Status ObjectCatalog::RewriteAliasesLocked() {
+  if (aliases_fd_ >= 0) ::close(aliases_fd_);
+  aliases_fd_ = -1;
+  std::string all;
+  for (const auto& key : alias_order_) all += AliasLine(key, aliases_.at(key));
+  const std::string tmp = aliases_path_ + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err = fd < 0 ? errno : WriteAt(fd, all, 0);
+  if (fd >= 0) ::close(fd);
+  if (err == 0 && ::rename(tmp.c_str(), aliases_path_.c_str()) != 0) err = errno;
+  if (err == 0) {
+    aliases_fd_ = ::open(aliases_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (aliases_fd_ < 0) err = errno;
+  }
+  if (err != 0) {
+    ::unlink(tmp.c_str());
+    return Status::IOError("cannot write " + aliases_path_ + ": " + std::strerror(err));
+  }
+  alias_lines_ = alias_order_.size();
+  return Status::Ok();
 }
 
 size_t ObjectCatalog::entries() {

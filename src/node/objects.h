@@ -56,6 +56,18 @@ class ObjectCatalog {
   static constexpr size_t kMaxEntries = 1 << 20;  // about 300 MiB at most of names and ETags
   ObjectCatalog(const NodeOptions& options, NodeMetrics* metrics, size_t max_entries = kMaxEntries)
       : options_(options), metrics_(metrics), max_entries_(max_entries) {}
+  ~ObjectCatalog();
+  ObjectCatalog(const ObjectCatalog&) = delete;
+  ObjectCatalog& operator=(const ObjectCatalog&) = delete;
+
+  // Keeps the aliases (AddAlias, SetDurable) in the file `path` too, one JSON line each,
+  // appended as they are made and not synced (one lost costs a fetch, never data), so that
+  // after a restart an uploaded write's chunks, and a kept copy's, are still found under the
+  // store's ETag. Reads what the file holds first (a torn or unreadable line is skipped),
+  // keeps the newest kMaxAliases and rewrites the file with them (again whenever it holds
+  // twice that many lines). Call once, before any alias is added. An error (the file cannot
+  // be written) leaves the aliases in memory only.
+  Status PersistAliases(const std::string& path);
 
   // The store `url` lives in, opened once per scheme and bucket.
   Result<std::shared_ptr<ObjectStore>> StoreFor(const ObjectUrl& url);
@@ -99,7 +111,7 @@ class ObjectCatalog {
   // stay readable under it.
   void SetDurable(const std::string& url, const std::string& version, const ObjectInfo& stored);
   // Chunks of `url` at the store's `etag` are cached here under local `version`: a durable
-  // write's, from the journal at start, or one a reader here began before its upload.
+  // write's, a kept copy's, or one a reader here began before its upload.
   void AddAlias(const std::string& url, const std::string& etag, const std::string& version);
   // The write of `url` as local `version` is forgotten (deleted or handed to another node):
   // readers no longer get it from here.
@@ -141,6 +153,11 @@ class ObjectCatalog {
   std::unordered_map<std::string, std::string> aliases_;
   std::deque<std::string> alias_order_;  // keys of aliases_, oldest first; guarded by mu_
   void PutAlias(const std::string& key, const std::string& version);  // mu_ held
+  std::string aliases_path_;   // PersistAliases' file; empty: in memory only
+  int aliases_fd_ = -1;        // open to append to it; guarded by mu_
+  size_t alias_lines_ = 0;     // lines in it; guarded by mu_
+  // Writes the file anew with aliases_ (oldest first) and opens it to append. mu_ held.
+  Status RewriteAliasesLocked();
   void Bound();                                                       // mu_ held
 };
 
