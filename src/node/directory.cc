@@ -170,8 +170,13 @@ void WriteDirectory::Record(const Announcement& a) {
     Prune();  // after: at most kSettledMax settled entries stay (`e` may go with them)
   }
   if (learned_store) {
-    objects_->Fresh(a.url, ObjectInfo{"", a.size, a.stored_etag, static_cast<std::time_t>(a.modified),
-                                      std::make_shared<const ObjectMeta>(a.meta)});
+    // Newer than a write of it this node took itself and has not uploaded yet, if any: the
+    // entry took this one over it (its stamp is later), so readers here, and every member
+    // asking this home, get it rather than that older write.
+    objects_->Fresh(a.url,
+                    ObjectInfo{"", a.size, a.stored_etag, static_cast<std::time_t>(a.modified),
+                               std::make_shared<const ObjectMeta>(a.meta)},
+                    static_cast<int64_t>(a.created_unix_ms));
   } else if (forget) {
     objects_->Invalidate(a.url);
   }

@@ -168,10 +168,10 @@ void ObjectCatalog::Invalidate(const std::string& url) {
   forgets_++;
 }
 
-void ObjectCatalog::Fresh(const std::string& url, const ObjectInfo& info) {
+void ObjectCatalog::Fresh(const std::string& url, const ObjectInfo& info, int64_t written_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   Meta& m = meta_[url];
-  if (m.local) return;
+  if (m.local && (written_ms < 0 || m.written_ms >= written_ms)) return;
   m = Meta{info, std::chrono::steady_clock::now(), false};
   Bound();
 }
@@ -182,9 +182,9 @@ std::string ObjectCatalog::ChunkVersion(const std::string& url, const std::strin
   return it == aliases_.end() ? etag : it->second;
 }
 
-void ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info) {
+void ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms) {
   std::lock_guard<std::mutex> lock(mu_);
-  meta_[url] = Meta{info, std::chrono::steady_clock::now(), true};
+  meta_[url] = Meta{info, std::chrono::steady_clock::now(), true, false, written_ms};
   Bound();
 }
 

@@ -95,15 +95,18 @@ class ObjectCatalog {
   // taken here is pending.
   void Invalidate(const std::string& url);
   // What the store has of `url`, learned without asking it (a write through another node was
-  // uploaded): cached as if fetched now, unless a write of it taken here is pending.
-  void Fresh(const std::string& url, const ObjectInfo& info);
+  // uploaded): cached as if fetched now, unless a write of it taken here is pending. With
+  // `written_ms` (when the uploaded write was taken), a pending write taken here before that
+  // yields to it too: it is older, and its upload will find the newer one in the store and
+  // drop itself; readers get the newer one meanwhile.
+  void Fresh(const std::string& url, const ObjectInfo& info, int64_t written_ms = -1);
   // The chunk version of `url` at the store's `etag`: the local version it was written as
   // here, if any, else the ETag itself.
   std::string ChunkVersion(const std::string& url, const std::string& etag);
 
-  // A write of `url` taken here (journaled): readers get `info` (its local version and its
-  // metadata) until it is durable.
-  void SetLocal(const std::string& url, const ObjectInfo& info);
+  // A write of `url` taken here (journaled) at `written_ms`: readers get `info` (its local
+  // version and its metadata) until it is durable, or a newer write is (Fresh).
+  void SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms = 0);
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool IsLocal(const std::string& url);
   // The write of `url` as local `version` is durable in the store as `stored` (with its
@@ -126,6 +129,7 @@ class ObjectCatalog {
     std::chrono::steady_clock::time_point fetched;
     bool local = false;   // written here, not yet durable: trusted without a TTL
     bool absent = false;  // the store has no such object
+    int64_t written_ms = 0;  // local: when the write was taken (UploadRecord::created_unix_ms)
   };
   // The store's answer about `key`: with `first`, one GET of its first chunk (into *bytes),
   // else (and for an empty object, whose range the store refuses) a HEAD.

@@ -156,6 +156,27 @@ TEST_F(ObjectCatalogTest, ExpiredNamesAreSweptLongBeforeTheBound) {
   EXPECT_TRUE(catalog.IsLocal(Url("mine")));
 }
 
+// A write taken here and not yet uploaded yields to a newer one taken through another node once
+// that one is in the store (its home learns it: WriteDirectory::Record); an older one, or one
+// whose age is not said, does not replace it.
+TEST_F(ObjectCatalogTest, AWriteTakenHereYieldsOnlyToANewerOneInTheStore) {
+  ObjectCatalog catalog(options_, &metrics_);
+  catalog.SetLocal(Url("x"), ObjectInfo{"", 5, "local-1", 0}, /*written_ms=*/2000);
+  catalog.Fresh(Url("x"), ObjectInfo{"", 7, "etag-older", 0}, 1000);
+  catalog.Fresh(Url("x"), ObjectInfo{"", 7, "etag-unsaid", 0});
+  EXPECT_EQ(catalog.Stat(Url("x"))->etag, "local-1");
+  EXPECT_TRUE(catalog.IsLocal(Url("x")));
+  catalog.Fresh(Url("x"), ObjectInfo{"", 9, "etag-newer", 0}, 3000);
+  auto got = catalog.Stat(Url("x"));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->etag, "etag-newer");
+  EXPECT_EQ(got->size, 9u);
+  EXPECT_FALSE(catalog.IsLocal(Url("x")));
+  catalog.ForgetLocal(Url("x"), "local-1");  // the older write, dropped once its upload sees the newer
+  EXPECT_EQ(catalog.Stat(Url("x"))->etag, "etag-newer");
+  EXPECT_EQ(Heads(), 0u);
+}
+
 // The aliases outlast the catalog (a restart): a new one over the same file maps the store's
 // ETags to the same local versions; a torn last line (a crash mid-append) is skipped, and the
 // file is compacted to one line per alias at start.

@@ -106,7 +106,7 @@ ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened) {
     staged_ids_[r.url].insert(r.id);
   }
   ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000, std::make_shared<const ObjectMeta>(r.meta)};
-  objects_->SetLocal(r.url, info);
+  objects_->SetLocal(r.url, info, static_cast<int64_t>(r.created_unix_ms));
   // Readers through every member get it from here on (before the acknowledgement, and before
   // its upload can end and announce it durable).
   std::vector<std::string> holders{options_.node_id};
