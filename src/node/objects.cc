@@ -247,7 +247,7 @@ ObjectCatalog::~ObjectCatalog() {
 Status ObjectCatalog::PersistAliases(const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
   aliases_path_ = path;
-  size_t read = 0, skipped = 0;
+  size_t skipped = 0;
   {
     std::ifstream in(path);
     std::string line;
@@ -258,7 +258,6 @@ Status ObjectCatalog::PersistAliases(const std::string& path) {
         continue;
       }
       PutAlias(j["k"].get<std::string>(), j["v"].get<std::string>());
-      read++;
     }
   }
   if (skipped > 0) Logf(LogLevel::kWarn, "%s: %zu unreadable lines skipped", path.c_str(), skipped);
