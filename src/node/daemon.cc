@@ -256,7 +256,9 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   LogFormat format;
   if (!ParseLogFormat(f->log_format, &format)) return fail("--log-format wants text or json, not '" + f->log_format + "'");
   if (readahead < 0) return fail("--readahead wants >= 0");
-  if (o.upload_concurrency < 1 || o.upload_concurrency > 256) return fail("--upload-concurrency wants 1 to 256");
+  if (o.upload_concurrency < 1 || o.upload_concurrency > kMaxUploadConcurrency) {
+    return fail("--upload-concurrency wants 1 to " + std::to_string(kMaxUploadConcurrency));
+  }
   if (ttl < 0) return fail("--metadata-ttl wants seconds >= 0");
   o.max_connections = max_connections;
   o.readahead = readahead;

@@ -38,7 +38,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
                                    ") and --capacity (" + FormatBytes(options.capacity) + ")");
   }
   if (options.staged_writes < 1) return Status::InvalidArgument("--staged-writes must be at least 1");
-  if (options.upload_concurrency < 1 || options.upload_concurrency > 256) {
+  if (options.upload_concurrency < 1 || options.upload_concurrency > kMaxUploadConcurrency) {
     return Status::InvalidArgument("--upload-concurrency must be between 1 and 256");
   }
   for (int threads : {options.serve_threads, options.fetch_threads}) {

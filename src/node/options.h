@@ -30,6 +30,9 @@ class Reloadable {
   mutable std::atomic<T> v_;
 };
 
+// The most --upload-concurrency may be (at start and on SIGHUP): as many upload threads.
+constexpr int kMaxUploadConcurrency = 256;
+
 // Everything a node is started with (shoald's flags and config file, daemon.cc). Every part
 // keeps a const reference. Read-only once the node is created, except the Reloadable fields,
 // which a SIGHUP may change (docs/node.md lists them): read them at each use.
@@ -55,7 +58,7 @@ struct NodeOptions {
   // count as larger ones are by staged_cap. A writer at the bound waits too.
   uint64_t staged_writes = 262144;
   std::chrono::milliseconds writer_timeout{std::chrono::minutes(10)};
-  int upload_concurrency = 8;              // part uploads in flight at most
+  int upload_concurrency = 8;              // part uploads in flight at most (1..kMaxUploadConcurrency)
   std::chrono::milliseconds upload_deadline{std::chrono::minutes(15)};
   // The cluster (static membership): every member, this node among them (node_id). Empty: a
   // node on its own.

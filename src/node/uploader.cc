@@ -63,7 +63,7 @@ struct Uploader::Job {
 
 Uploader::Uploader(UploaderOptions options, UploadHooks hooks, NodeMetrics* metrics)
     : options_(options), hooks_(std::move(hooks)), metrics_(metrics), max_concurrency_(std::max(1, options.max_concurrency)),
-      pool_(std::make_unique<WorkerPool>(std::max(1, options.max_concurrency), "shoald-upload")) {
+      pool_(std::make_unique<WorkerPool>(max_concurrency_, "shoald-upload")) {
   scheduler_ = std::thread([this] { Schedule(); });
   pthread_setname_np(scheduler_.native_handle(), "shoald-upsched");
 }
