@@ -212,14 +212,16 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
     info = **named;
   } else {
     // A store asked for the metadata by a read of the first chunk sends that chunk with it.
-    const bool first_chunk = ReadsFirstChunk(req, head, chunk_size);
-    ObjectCatalog::FirstChunk first{
-        chunk_size, [node, url](const ObjectInfo& at, std::string bytes) {
-          node->reads().KeepFirstChunk(url, at, std::move(bytes));
-        },
-        [node, url] { return node->reads().FirstChunkFromStore(url); }};
-    auto stat = x.Offload([n = node, url, as_home, first_chunk, first = std::move(first)] {
-      return n->directory().Stat(url, as_home, first_chunk ? &first : nullptr);
+    std::optional<ObjectCatalog::FirstChunk> first;
+    if (ReadsFirstChunk(req, head, chunk_size)) {
+      first.emplace(ObjectCatalog::FirstChunk{
+          chunk_size, [node, url](const ObjectInfo& at, std::string bytes) {
+            node->reads().KeepFirstChunk(url, at, std::move(bytes));
+          },
+          [node, url] { return node->reads().FirstChunkFromStore(url); }});
+    }
+    auto stat = x.Offload([n = node, url, as_home, first = std::move(first)] {
+      return n->directory().Stat(url, as_home, first ? &*first : nullptr);
     });
     info = co_await std::move(stat);
   }

@@ -96,13 +96,12 @@ Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url, const FirstChunk*
   if (!info.ok() && info.status().code() != Code::kNotFound) return answer(info.status());
   // Cached before the answer is out: a reader told the version finds its first chunk here.
   if (info.ok() && !bytes.empty()) first->keep(*info, std::move(bytes));
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<ObjectInfo> result = Remember(url, asked, forgets, info);
-  if (lead) {
-    asking_.erase(url);
-    lead->set_value(result);
+  Result<ObjectInfo> result = info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    result = Remember(url, asked, forgets, info);
   }
-  return result;
+  return answer(std::move(result));
 }
 
 Result<ObjectInfo> ObjectCatalog::AskStore(ObjectStore& store, const std::string& key, const FirstChunk* first,
