@@ -101,9 +101,11 @@ record() {
   log "$(printf '%-14s run %s %-6s %8.2f s %s' "$1" "$2" "$3" "$4" "${5:+($5 store requests)}")"
 }
 settle_disk() { sync; sleep 2; }
-mount_shoal() { # NODE_SOCKET MNT
-  mkdir -p "$2"; MOUNTS+=("$2")
-  "$SHOAL" mount --cache "unix:$1" az://sfbench/shoal/ "$2" 2>> "$TMP/mount.log" || { cat "$TMP/mount.log" >&2; die "mount failed"; }
+mount_shoal() { # NODE_SOCKET MNT [PREFIX [FLAGS...]]
+  local sock="$1" mnt="$2" prefix="${3:-shoal}"; shift 2; shift || true
+  mkdir -p "$mnt"; MOUNTS+=("$mnt")
+  "$SHOAL" mount "$@" --cache "unix:$sock" "az://sfbench/$prefix/" "$mnt" 2>> "$TMP/mount.log" ||
+    { cat "$TMP/mount.log" >&2; die "mount failed"; }
 }
 unmount_shoal() { "$SHOAL" unmount "$1" 2> /dev/null || fusermount3 -u "$1" 2> /dev/null || true; }
 in_store() { "$SHOAL" ls -r "az://sfbench/$1/" 2> /dev/null | wc -l; }
@@ -133,6 +135,17 @@ shoal_run() {
   unmount_shoal "$TMP/ma"
   "$SHOAL" flush --wait -q --cache "unix:$TMP/a.sock" az://sfbench/shoal/ > /dev/null
   record "shoal mount" "$run" write "$(secs "$t0" "$t1")" "$(proxy_requests)"
+  # Again with --async-close (close returns once the mount holds the file), timed until
+  # `sync DIR` returned: every file then acknowledged as above, on both nodes' disks.
+  settle_disk
+  mount_shoal "$TMP/a.sock" "$TMP/mac" shoal-async --async-close
+  proxy_reset
+  t0=$(now); cp -r "$TMP/src" "$TMP/mac/"; sync "$TMP/mac/src"; t1=$(now)
+  "$SHOAL" flush --wait -q --cache "unix:$TMP/a.sock" az://sfbench/shoal-async/ > /dev/null
+  record "shoal mount --async-close" "$run" write "$(secs "$t0" "$t1")" "$(proxy_requests)"
+  diff -r "$TMP/src" "$TMP/mac/src" > /dev/null || die "the files written with --async-close differ from their sources"
+  unmount_shoal "$TMP/mac"
+  "$SHOAL" rm -r --cache "unix:$TMP/a.sock" az://sfbench/shoal-async/ > /dev/null 2>&1 || true
   settle_disk
   mount_shoal "$TMP/b.sock" "$TMP/mb"
   proxy_reset
@@ -220,17 +233,20 @@ lines = ["| phase | system | s, median (min-max) | files/s | store requests | sh
          "|---|---|---|---|---|---|"]
 for phase in ("write", "read", "warm", "find", "refind"):
     base = cell("rclone mount", phase)[0]
-    for name in ("shoal mount", "rclone mount"):
+    for name in ("shoal mount", "shoal mount --async-close", "rclone mount"):
+        if (name, phase) not in by: continue
         m, lo, hi = cell(name, phase)
         r = reqs.get((name, phase))
         rq = "-" if r is None else (str(r[0]) if len(set(r)) == 1 else f"{min(r)}-{max(r)}")
-        ratio = f"{base/m:.2f}" if name == "shoal mount" else ""
+        ratio = f"{base/m:.2f}" if name != "rclone mount" else ""
         lines.append(f"| {phase} ({what[phase]}) | {name} | {m:.2f} ({lo:.2f}-{hi:.2f}) | {files/m:.0f} | {rq} | {ratio} |")
 when = datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%M:%SZ')
 md = "\n".join(lines) + (
     f"\n\n{files} files of {size} in directories of 1,000, {runs} run(s), {when}, {os.cpu_count()} cores; Azurite behind "
     "the counting proxy for both. shoal: `cp -r` into a mount on node a of a two-node cluster (--replicas 2: each "
-    "close returns once the file is on both nodes' disks), read through mounts on node b after the uploads. rclone "
+    "close returns once the file is on both nodes' disks; with --async-close, close returns once the mount holds the "
+    "file, and the time runs until `sync DIR` returned, every file then on both nodes' disks), read through mounts on "
+    "node b after the uploads. rclone "
     "mount: --vfs-cache-mode full --vfs-fast-fingerprint, its close returns with the file in its local cache; read "
     "through a mount with an empty cache, then again over the same cache. Store requests: counted at the proxy "
     "during that phase (the write's: until every file is in the store). Last column: rclone's time / shoal's (above 1: shoal faster; goal >= 1.5). "

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -733,6 +734,87 @@ TEST_F(MountTest, AWriteTheNodeCannotTakeFailsWithEnospcAndTheVersionBeforeStays
   EXPECT_EQ(m["shoal_bytes_written_total"], written) << "nothing of the failed write was acknowledged";
   EXPECT_EQ(m["shoal_staged_objects"], 0u);
   EXPECT_EQ(m["shoal_cache_pinned_bytes"], 0u);
+}
+
+// --async-close: close returns once the mount holds the file's bytes (here while the node is
+// stopped, so it cannot have waited for it), the file is looked up with its size meanwhile, and
+// an fsync of a directory above it (`sync DIR`) returns once the node acknowledged every such
+// file. A close whose write then fails (the node killed) is logged and reported by `shoal
+// unmount` (its fsync of the root).
+TEST_F(MountTest, AnAsyncCloseReturnsAtOnceAndSyncOfTheDirectoryWaitsForTheNode) {
+  Shoald n;
+  ASSERT_TRUE(n.Start(proxy_.port()).ok()) << n.Log();
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("async/"), {"--cache", n.Endpoint(), "--async-close"}).ok()) << a.Log();
+  const uint64_t size = 64 * 1024 + 7;
+  const std::string source = files_.path() + "/a.bin";
+  ASSERT_TRUE(testing::WritePatternFile(source, 91, size));
+  std::ifstream in(source, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_EQ(bytes.size(), size);
+  // Opened and written, then the node stops, then the close (in the thread that opened the
+  // file: the mount completes a file at its opener's close). "" when the close returned ok while
+  // the node was stopped.
+  auto write_then_close_while_stopped = [&](const std::string& path) -> std::string {
+    std::atomic<int> step{0};  // 1: written; 2: the node is stopped, close; 3: closed
+    std::string failed;
+    std::thread writer([&] {
+      int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      if (fd < 0 || ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+        failed = std::string("open or write: ") + std::strerror(errno);
+      }
+      step = 1;
+      while (step.load() != 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (fd >= 0 && ::close(fd) != 0 && failed.empty()) failed = std::string("close: ") + std::strerror(errno);
+      step = 3;
+    });
+    Until([&] { return step.load() == 1; }, std::chrono::seconds(60));
+    n.Pause();
+    step = 2;
+    const bool early = Until([&] { return step.load() == 3; }, std::chrono::seconds(30));
+    if (!early) n.Resume();  // so that the close can end
+    writer.join();
+    if (!early) return "the close waited for the stopped node";
+    return failed;
+  };
+
+  const std::string path = a.path() + "/a.bin";
+  ASSERT_EQ(write_then_close_while_stopped(path), "") << a.Log();
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0) << std::strerror(errno);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), size) << "looked up with its size before the node has it";
+  n.Resume();
+  int root = ::open(a.path().c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(root, 0) << std::strerror(errno);
+  EXPECT_EQ(::fsync(root), 0) << std::strerror(errno) << a.Log();
+  ::close(root);
+  EXPECT_EQ(testing::NodeMetric(n.Endpoint(), "shoal_bytes_written_total"), size) << "acknowledged once fsync returned";
+  EXPECT_EQ(testing::FileSha256(path), testing::PatternSha256(91, size));
+
+  // A tree copied in, then `sync DIR` (coreutils: fsync of the directory): every file is on
+  // the node when it returns.
+  constexpr int kFiles = 60;
+  fs::create_directories(files_.path() + "/tree/sub");
+  for (int i = 0; i < kFiles; i++) {
+    ASSERT_TRUE(testing::WritePatternFile(files_.path() + "/tree/sub/f" + std::to_string(i), 100 + i, 4096 + i));
+  }
+  auto cp = testing::RunCommand({"cp", "-r", files_.path() + "/tree", a.path() + "/"});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << a.Log();
+  auto sync = testing::RunCommand({"sync", a.path() + "/tree"});
+  ASSERT_EQ(sync.exit_code, 0) << sync.err << a.Log();
+  uint64_t tree_bytes = 0;
+  for (int i = 0; i < kFiles; i++) tree_bytes += 4096 + i;
+  EXPECT_EQ(testing::NodeMetric(n.Endpoint(), "shoal_bytes_written_total"), size + tree_bytes);
+  auto diff = testing::RunCommand({"diff", "-r", files_.path() + "/tree", a.path() + "/tree"});
+  EXPECT_EQ(diff.exit_code, 0) << diff.out << diff.err;
+
+  // A close whose write fails after it returned: the node is killed while it waits.
+  ASSERT_EQ(write_then_close_while_stopped(a.path() + "/b.bin"), "") << a.Log();
+  n.Crash();
+  auto unmount = Shoal({"unmount", a.path()});
+  EXPECT_NE(unmount.exit_code, 0) << unmount.out;
+  EXPECT_NE(unmount.err.find("was not stored after its close returned"), std::string::npos) << unmount.err;
+  EXPECT_NE(a.Log().find("b.bin: not written (after its close returned)"), std::string::npos) << a.Log();
 }
 
 TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {

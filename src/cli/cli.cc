@@ -1024,7 +1024,8 @@ struct MountCommandOptions {
   static constexpr const char* kHelp =
       "Mount the objects under URL_PREFIX as files at MOUNTPOINT (FUSE). With --cache, reads\n"
       "come from the node's cache and a file written there is acknowledged at close once it is\n"
-      "on the node (write-back; see shoal flush); without, straight to the object store.\n"
+      "on the node (write-back; see shoal flush; --async-close moves that wait to fsync and\n"
+      "`sync DIR`); without, straight to the object store.\n"
       "A file being written may be rewritten anywhere, truncated and appended to (a new version\n"
       "of the object, kept in a spool file in $TMPDIR); it appears whole at close. rename copies\n"
       "(objects have no rename).\n"
@@ -1057,6 +1058,12 @@ struct MountCommandOptions {
                   "bypass it (direct I/O): large reads are faster and the data is not held in memory twice, "
                   "but each read call goes to the mount, so programs that read big files in small pieces "
                   "(dd bs=4k, tar) are faster with this flag, as are repeated reads of the same file");
+    cmd->add_flag("--async-close", mount.async_close,
+                  "close returns once the mount holds the file's bytes, not once the node acknowledged it; "
+                  "up to 16 files are acknowledged at once in the background, so many small files are written "
+                  "at the disk's pace. fsync of the file, or of a directory above it (`sync DIR`), waits for "
+                  "the acknowledgement and reports a failure; so do `shoal unmount` and a later open of the "
+                  "file. A file not yet acknowledged when the mount is killed (-9) is lost");
     cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground (logs on stderr)");
     AddCacheFlags(cmd, common);
   }

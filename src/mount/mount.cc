@@ -3,6 +3,7 @@
 
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "common/worker_pool.h"
 
 namespace shoal::mount {
 
@@ -37,6 +39,7 @@ constexpr int kReadAheadKiB = 4096;
 // Files this large and larger are read with direct_io unless --kernel-cache (DirectRead).
 constexpr uint64_t kDirectReadMinBytes = 32ull << 20;
 void RaiseReadAhead(const std::string& mountpoint);
+Status UnmountNow(const std::string& mountpoint);
 
 // FUSE_INIT flag (kernel 6.6+, protocol 7.39): shared mmap of a file opened with direct_io.
 // libfuse 3.14 (Debian 12) neither knows nor forwards it, so InitPatch adds it to the reply.
@@ -110,6 +113,10 @@ constexpr size_t kListForLookupsMax = 10000;
 // Files up to this size are opened with their bytes in the open's one request (OpenToRead).
 constexpr uint64_t kOpenWithBytesMax = 1ull << 20;
 constexpr size_t kLookupsKept = 4096;  // directories whose lookups are counted, before idle ones are forgotten
+// --async-close: files whose node acknowledgement is awaited in the background at once; a close
+// past them waits for a slot. The node takes a few writes at a time (its serve threads), so
+// more would only queue there.
+constexpr size_t kClosingMax = 16;
 
 int ErrnoOf(const Status& st) {
   switch (st.code()) {
@@ -198,9 +205,13 @@ class Fs {
   // system would ask this very file system).
   void SetMountpoint(std::string canonical) { mountpoint_ = std::move(canonical); }
   // Once, at the first request after the kernel's INIT: the read-ahead can only be raised then
-  // (INIT keeps the smaller of the kernel's value and the file system's).
+  // (INIT keeps the smaller of the kernel's value and the file system's), and the closer's
+  // threads start (after the mount detached: a fork keeps no threads).
   void AfterInit() {
-    std::call_once(after_init_, [this] { RaiseReadAhead(mountpoint_); });
+    std::call_once(after_init_, [this] {
+      RaiseReadAhead(mountpoint_);
+      if (opt_.async_close) closer_ = std::make_unique<WorkerPool>(kClosingMax, "shoal-close");
+    });
   }
 
   // --- paths ---------------------------------------------------------------------------------
@@ -268,6 +279,8 @@ class Fs {
       std::lock_guard<std::mutex> lock(mu_);
       auto w = writing_.find(path);
       if (w != writing_.end()) return Found{false, true, ObjectInfo{path, w->second->writer->size(), "", std::time(nullptr)}};
+      auto c = closing_.find(path);
+      if (c != closing_.end()) return Found{false, true, ObjectInfo{path, c->second, "", std::time(nullptr)}};
       if (!fresh) {
         if (auto known = KnownWithinTtl(path)) return *known;
       }
@@ -325,6 +338,9 @@ class Fs {
     std::lock_guard<std::mutex> lock(mu_);
     auto under = [&](const std::string& p) { return p.size() > path.size() && (path.empty() || p.rfind(path + "/", 0) == 0); };
     for (const auto& [p, h] : writing_) {
+      if (under(p)) return true;
+    }
+    for (const auto& [p, size] : closing_) {
       if (under(p)) return true;
     }
     for (const auto& p : made_dirs_) {
@@ -494,6 +510,7 @@ class Fs {
         if (st.ok()) st = h->writer->Truncate(want);
         if (!st.ok()) return Fail(req, "truncate " + path, st);
       } else {
+        AwaitCloses(path);
         auto f = Resolve(path, true);
         if (!f.ok()) return Fail(req, "truncate " + path, f.status(), f.status().code() == Code::kNotFound);
         if (f->info.size != want) {
@@ -554,6 +571,9 @@ class Fs {
     for (const auto& [p, h] : writing_) {
       if (Parent(p) == path) add(root_.key + p, false);
     }
+    for (const auto& [p, size] : closing_) {
+      if (Parent(p) == path) add(root_.key + p, false);
+    }
     for (const auto& p : made_dirs_) {
       if (!p.empty() && Parent(p) == path) add(root_.key + p + "/", true);
     }
@@ -598,6 +618,7 @@ class Fs {
   // A writer of the handle's object: a new one, or with `append` one that starts with the
   // object's current bytes.
   Status StartWriter(Handle* h, bool append = false) {
+    AwaitCloses(h->path);  // the version before this one is acknowledged first: writes stay in order
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto w = writing_.find(h->path);
@@ -623,6 +644,7 @@ class Fs {
     bool dir = false;
     if (!PathOf(ino, &path, &dir)) return (void)fuse_reply_err(req, ENOENT);
     if (dir) return (void)fuse_reply_err(req, EISDIR);
+    AwaitCloses(path);  // a file closed early is opened once the node has it
     int mode = fi->flags & O_ACCMODE;
     auto h = std::make_unique<Handle>();
     h->path = path;
@@ -772,6 +794,7 @@ class Fs {
   Status Finish(Handle* h) {
     if (!h->failed.ok()) return h->failed;
     if (!h->writer || h->writer->closed()) return Status::Ok();
+    if (CloseEarly(h)) return Status::Ok();
     auto info = h->writer->Close();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -794,6 +817,80 @@ class Fs {
     if (h->fsync_asked && opt_.fsync_durable) return client_->Flush(Url(h->path));
     return Status::Ok();
   }
+
+  // --- early closes (--async-close) ---------------------------------------------------------
+  // With --async-close and no fsync asked: hands the handle's writer, which holds every byte of
+  // the file, to a closer thread that waits for the node's acknowledgement, and returns true.
+  // Until then the file is listed and looked up with its size (closing_), and whatever needs
+  // the object itself waits for it (AwaitCloses). False (the close waits, as without the flag)
+  // while a failed early close has not been reported by an fsync: the writer then hears of
+  // failures (a full disk on the node) at close again. h->mu held.
+  bool CloseEarly(Handle* h) {
+    if (!closer_ || h->fsync_asked) return false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!close_failed_.empty()) return false;
+      closing_cv_.wait(lock, [&] { return closing_.size() < kClosingMax; });
+      auto w = writing_.find(h->path);
+      if (w != writing_.end() && w->second == h) writing_.erase(w);
+      closing_[h->path] = h->writer->size();  // in the same step: the name is never unknown
+      dirs_.erase(Parent(h->path));
+    }
+    closer_->Submit([this, path = h->path, writer = std::move(h->writer)]() mutable {
+      auto info = writer->Close();
+      writer.reset();
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_.erase(path);
+      if (info.ok()) {
+        info->key = path;
+        info->last_modified = std::time(nullptr);
+        attrs_[path] = {*info, Clock::now() + Ttl()};
+      } else {
+        close_failed_[path] = info.status();
+        attrs_.erase(path);
+        empty_dirs_.erase(Parent(path));  // an earlier version may be there: ask from now on
+        std::fprintf(stderr, "shoal mount: %s: not written (after its close returned): %s\n", path.c_str(),
+                     info.status().ToString().c_str());
+      }
+      closing_cv_.notify_all();
+    });
+    return true;
+  }
+
+  // Whether `p` is `path`, or with `under` below directory `path` too.
+  static bool Names(const std::string& path, const std::string& p, bool under) {
+    if (p == path) return true;
+    return under && (path.empty() || (p.size() > path.size() && p.compare(0, path.size(), path) == 0 && p[path.size()] == '/'));
+  }
+  // Waits until no early close of `path` (with `under`, of a file below it too) is in flight.
+  void AwaitCloses(const std::string& path, bool under = false) {
+    if (!closer_) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    closing_cv_.wait(lock, [&] {
+      for (const auto& [p, size] : closing_) {
+        if (Names(path, p, under)) return false;
+      }
+      return true;
+    });
+  }
+  // As AwaitCloses, then the failure of such a close not reported yet (for fsync), which is
+  // then forgotten; Ok when there is none.
+  Status AwaitClosesAndReport(const std::string& path, bool under) {
+    AwaitCloses(path, under);
+    std::lock_guard<std::mutex> lock(mu_);
+    Status failed;
+    for (auto it = close_failed_.begin(); it != close_failed_.end();) {
+      if (!Names(path, it->first, under)) {
+        ++it;
+        continue;
+      }
+      if (failed.ok()) failed = it->second.WithContext("writing " + it->first + " after its close returned");
+      it = close_failed_.erase(it);
+    }
+    return failed;
+  }
+  // At unmount: every early close ends (the closer runs what is queued, then joins).
+  void AwaitAllCloses() { closer_.reset(); }
 
   void Flush(fuse_req_t req, fuse_file_info* fi) {
     auto* h = reinterpret_cast<Handle*>(fi->fh);
@@ -848,10 +945,22 @@ class Fs {
       h->fsync_asked = true;
       return (void)fuse_reply_err(req, 0);
     }
+    Status early = AwaitClosesAndReport(h->path, false);  // closed early by another descriptor
+    if (!early.ok()) return Fail(req, "fsync " + h->path, early);
     if (opt_.fsync_durable) {
       Status st = client_->Flush(Url(h->path));
       if (!st.ok()) return Fail(req, "fsync " + h->path, st);
     }
+    fuse_reply_err(req, 0);
+  }
+
+  // fsync of a directory (`sync DIR`, and `shoal unmount` on the root): waits for the early
+  // closes of files below it (--async-close) and reports one that failed.
+  void FsyncDir(fuse_req_t req, fuse_ino_t ino) {
+    std::string path;
+    if (!PathOf(ino, &path)) return (void)fuse_reply_err(req, ENOENT);
+    Status st = AwaitClosesAndReport(path, true);
+    if (!st.ok()) return Fail(req, "fsync " + (path.empty() ? std::string("/") : path), st);
     fuse_reply_err(req, 0);
   }
 
@@ -868,6 +977,7 @@ class Fs {
   void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     std::string path;
     if (!PathToChange(req, parent, name, &path)) return;
+    AwaitCloses(path);
     auto f = Resolve(path, true);
     if (!f.ok()) return Fail(req, "unlink " + path, f.status(), f.status().code() == Code::kNotFound);
     if (f->dir) return (void)fuse_reply_err(req, EISDIR);
@@ -919,6 +1029,8 @@ class Fs {
     if (flags & RENAME_EXCHANGE) return (void)fuse_reply_err(req, EINVAL);
     std::string from = Join(dir, name), to = Join(newdir, newname);
     if (from == to) return (void)fuse_reply_err(req, 0);
+    AwaitCloses(from);
+    AwaitCloses(to);
     auto f = Resolve(from, true);
     if (!f.ok()) return Fail(req, "rename " + from, f.status(), f.status().code() == Code::kNotFound);
     if (f->writing) return (void)fuse_reply_err(req, EBUSY);
@@ -1026,6 +1138,11 @@ class Fs {
   std::set<std::string> made_dirs_;                                                 // mkdir here, nothing under yet
   std::unordered_map<std::string, Clock::time_point> empty_dirs_;                   // mkdir here, found empty: until
   std::unordered_map<std::string, Handle*> writing_;                                // files being written
+  // --async-close: files closed whose acknowledgement is awaited (their size), and closes that
+  // failed and no fsync reported yet; closing_cv_ tells of each close that ends.
+  std::unordered_map<std::string, uint64_t> closing_;
+  std::map<std::string, Status> close_failed_;
+  std::condition_variable closing_cv_;
   struct Lookups {  // of names in one directory (ListForLookups)
     int misses = 0;
     Clock::time_point window_until, listed_until;
@@ -1036,6 +1153,7 @@ class Fs {
   std::unordered_map<fuse_ino_t, std::string> etags_;                               // version last opened
   std::string mountpoint_;
   std::once_flag after_init_;
+  std::unique_ptr<WorkerPool> closer_;  // --async-close: waits for the node's acknowledgements
 };
 
 Fs* FsOf(fuse_req_t req) {
@@ -1081,6 +1199,7 @@ fuse_lowlevel_ops Ops() {
   ops.flush = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { FsOf(r)->Flush(r, fi); };
   ops.release = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { FsOf(r)->Release(r, fi); };
   ops.fsync = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info* fi) { FsOf(r)->Fsync(r, fi); };
+  ops.fsyncdir = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info*) { FsOf(r)->FsyncDir(r, i); };
   ops.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { FsOf(r)->Unlink(r, p, n); };
   ops.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t) { FsOf(r)->MkDir(r, p, n); };
   ops.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) { FsOf(r)->RmDir(r, p, n); };
@@ -1170,6 +1289,7 @@ int Run(const MountOptions& options) {
       rc = fuse_session_loop_mt(se, cfg) == 0 ? 0 : 1;
       fuse_loop_cfg_destroy(cfg);
       fs.AbandonWrites();
+      fs.AwaitAllCloses();
       fuse_session_unmount(se);
     } else {
       fail("could not mount on " + options.mountpoint +
@@ -1183,6 +1303,22 @@ int Run(const MountOptions& options) {
 }
 
 Status Unmount(const std::string& mountpoint) {
+  // First an fsync of the root (FsyncDir): a --async-close mount's files not yet acknowledged
+  // are waited for, and one that failed is told. (A mount that is gone cannot be opened.)
+  Status written;
+  int root = ::open(mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root >= 0) {
+    if (::fsync(root) != 0) {
+      written = Status::IOError("a file written through " + mountpoint + " was not stored after its close returned (" +
+                                std::strerror(errno) + "); the mount logged which (on its stderr with --foreground)");
+    }
+    ::close(root);
+  }
+  Status unmounted = UnmountNow(mountpoint);
+  return unmounted.ok() ? written : unmounted;
+}
+
+Status UnmountNow(const std::string& mountpoint) {
   if (::geteuid() == 0) {
     if (::umount2(mountpoint.c_str(), 0) == 0) return Status::Ok();
     int e = errno;

@@ -24,12 +24,18 @@ struct MountOptions {
   bool fsync_durable = false;  // fsync waits until the data is in the object store
   bool kernel_cache = false;   // read every file through the kernel's page cache (else files of
                                // 32 MiB and more are read with direct_io; docs/mount.md)
+  // close(2) of a written file returns once the mount holds all of its bytes; the node's
+  // acknowledgement is waited for in the background (a few files at once) and by fsync of the
+  // file or of a directory above it, by a later open, unlink or rename of it, and by unmount.
+  bool async_close = false;
 };
 
 // Mounts and serves until unmounted (or SIGINT/SIGTERM); the process's exit code.
 int Run(const MountOptions& options);
 
-// Unmounts MOUNTPOINT (umount2 as root, else fusermount3 -u).
+// Unmounts MOUNTPOINT (umount2 as root, else fusermount3 -u), once an fsync of its root has
+// waited for the files an --async-close mount has not had acknowledged yet; kIOError (after
+// unmounting) when one of them failed.
 Status Unmount(const std::string& mountpoint);
 
 }  // namespace shoal::mount
