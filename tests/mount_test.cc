@@ -383,6 +383,41 @@ TEST_F(MountTest, AWriterKilledBeforeItClosesTheFilePublishesNothing) {
   EXPECT_EQ(fs::file_size(path), 20 * kMiB);
 }
 
+// A file opened and written by one thread of a process and closed by another (a writer pool,
+// an executor's callback) is complete when that close returns, as when its opener closes it:
+// acknowledged by the node, or the close fails. Here the node is killed between the write and
+// the close, so the close must fail (it returned 0 while the object was still unwritten when
+// only the opening thread's close counted).
+TEST_F(MountTest, AFileClosedByAnotherThreadOfItsWriterIsCompleteWhenTheCloseReturns) {
+  Shoald n;
+  ASSERT_TRUE(n.Start(proxy_.port()).ok()) << n.Log();
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("threads/"), {"--cache", n.Endpoint()}).ok()) << a.Log();
+  const std::string bytes(64 * 1024 + 3, 'q');
+  auto open_and_write = [&](const std::string& path) {
+    int fd = -1;
+    std::thread opener([&] {
+      fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      if (fd >= 0 && ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+        ::close(fd);
+        fd = -1;
+      }
+    });
+    opener.join();
+    return fd;
+  };
+  int fd = open_and_write(a.path() + "/ok.bin");
+  ASSERT_GE(fd, 0) << std::strerror(errno) << a.Log();
+  ASSERT_EQ(::close(fd), 0) << std::strerror(errno) << a.Log();
+  EXPECT_EQ(testing::NodeMetric(n.Endpoint(), "shoal_bytes_written_total"), bytes.size())
+      << "acknowledged when the close returned";
+
+  fd = open_and_write(a.path() + "/lost.bin");
+  ASSERT_GE(fd, 0) << std::strerror(errno) << a.Log();
+  n.Crash();
+  EXPECT_NE(::close(fd), 0) << "the close returned 0 for a file the node never acknowledged: " << a.Log();
+}
+
 // Small files cost the node one request each way: `cp -r` into a directory the mount makes
 // asks nothing about the names it creates there (the mount found it empty), only writes them;
 // reading each by name is its lookup and its read, the open asking nothing again. Counted at
@@ -752,9 +787,8 @@ TEST_F(MountTest, AnAsyncCloseReturnsAtOnceAndSyncOfTheDirectoryWaitsForTheNode)
   std::ifstream in(source, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), {});
   ASSERT_EQ(bytes.size(), size);
-  // Opened and written, then the node stops, then the close (in the thread that opened the
-  // file: the mount completes a file at its opener's close). "" when the close returned ok while
-  // the node was stopped.
+  // Opened and written, then the node stops, then the close. "" when the close returned ok
+  // while the node was stopped.
   auto write_then_close_while_stopped = [&](const std::string& path) -> std::string {
     std::atomic<int> step{0};  // 1: written; 2: the node is stopped, close; 3: closed
     std::string failed;

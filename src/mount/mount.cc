@@ -179,7 +179,7 @@ struct Handle {
   std::unique_ptr<client::Reader> reader;
   std::unique_ptr<client::Writer> writer;
   pid_t opener = 0;          // the thread that opened it
-  pid_t opener_group = 0;    // and its process, for a writer (LookAt)
+  pid_t opener_group = 0;    // and its process, for a writer (LookAt): its closes complete the object
   bool existing = false;     // opened for writing an object that exists, without O_TRUNC
   bool fsync_asked = false;  // fsync while writing: the close waits as fsync would
   Status failed;             // the writer failed: reported by write, flush and close
@@ -896,8 +896,9 @@ class Fs {
     auto* h = reinterpret_cast<Handle*>(fi->fh);
     std::lock_guard<std::mutex> lock(h->mu);
     // Every close(2) of a descriptor flushes, dups too (a shell's `> file` closes one before
-    // writing). The object is completed at the close of the opener that wrote to it; other
-    // flushes leave it to the last close (release).
+    // writing). The object is completed at a close by the process that opened it, by any of
+    // its threads, once something was written; other flushes (a child that inherited the
+    // descriptor) leave it to the last close (release).
     if (h->writer && !h->writer->closed()) {
       const pid_t tid = fuse_req_ctx(req)->pid;
       // The writer's process killed by a signal before it closed the file (this flush comes
@@ -910,7 +911,7 @@ class Fs {
                                     "this write is published, any earlier version stays");
         return (void)fuse_reply_err(req, EIO);  // CloseHandle says why
       }
-      if (h->writer->size() == 0 || tid != h->opener) return (void)fuse_reply_err(req, 0);
+      if (h->writer->size() == 0 || caller.group != h->opener_group) return (void)fuse_reply_err(req, 0);
     }
     Status st = Finish(h);
     if (!st.ok()) return Fail(req, "close " + h->path, st);
