@@ -901,6 +901,24 @@ TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {
   auto un = Shoal({"unmount", mp});
   EXPECT_EQ(un.exit_code, 0) << un.err;
   EXPECT_FALSE(Mounted(mp));
+  // Detached with its stderr sent to a file: the mount's messages go on into that file.
+  const std::string log = dir.path() + "/mount.log";
+  auto logged = testing::RunCommand({"/bin/sh", "-c", "exec \"$0\" mount --cache \"$1\" \"$2\" \"$3\" 2>> \"$4\"",
+                                     testing::ShoalBinary(), node_.Endpoint(), Url("errs/"), mp, log},
+                                    testing::ServersClientEnv(), "", std::chrono::seconds(60));
+  ASSERT_EQ(logged.exit_code, 0) << logged.err;
+  {
+    int fd = ::open((mp + "/rw.txt").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    char c = 'x';
+    EXPECT_EQ(::write(fd, &c, 1), 1);
+    EXPECT_EQ(::pread(fd, &c, 1, 0), -1);  // reading a file open for writing: logged, EOPNOTSUPP
+    ::close(fd);
+  }
+  EXPECT_EQ(Shoal({"unmount", mp}).exit_code, 0);
+  std::ifstream log_in(log);
+  const std::string log_text((std::istreambuf_iterator<char>(log_in)), {});
+  EXPECT_NE(log_text.find("reading a file open for writing is not supported"), std::string::npos) << log_text;
   // A mount of a store that cannot be reached fails at once, saying so, and mounts nothing.
   auto bad = testing::RunCommand({testing::ShoalBinary(), "mount", "--foreground", "az://no-such-container-x/", mp},
                                  testing::ServersClientEnv(), "", std::chrono::seconds(60));

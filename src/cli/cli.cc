@@ -1064,7 +1064,9 @@ struct MountCommandOptions {
                   "at the disk's pace. fsync of the file, or of a directory above it (`sync DIR`), waits for "
                   "the acknowledgement and reports a failure; so do `shoal unmount` and a later open of the "
                   "file. A file not yet acknowledged when the mount is killed (-9) is lost");
-    cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground (logs on stderr)");
+    cmd->add_flag("-f,--foreground", mount.foreground,
+                  "Stay in the foreground (logs on stderr). Detached, the mount logs on only into a stderr that "
+                  "is a file (2>> mount.log)");
     AddCacheFlags(cmd, common);
   }
 };

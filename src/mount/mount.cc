@@ -5,6 +5,7 @@
 #include <linux/fuse.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1284,7 +1285,20 @@ int Run(const MountOptions& options) {
       if (fuse_session_custom_io(se, &io, fuse_session_fd(se)) != 0) {
         std::fprintf(stderr, "shoal mount: libfuse refused custom I/O: every file is read through the page cache\n");
       }
+      // Detaching points stdin, stdout and stderr at /dev/null. A stderr that is a file (`shoal
+      // mount ... 2>> mount.log`) is kept: the mount's messages (a write that failed after an
+      // --async-close, a writer killed) go there. A terminal or a pipe is not: the caller's
+      // terminal is no place for them, and a pipe's reader would wait for the mount to end.
+      int kept_stderr = -1;
+      struct stat err_stat {};
+      if (!options.foreground && ::fstat(STDERR_FILENO, &err_stat) == 0 && S_ISREG(err_stat.st_mode)) {
+        kept_stderr = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+      }
       fuse_daemonize(options.foreground ? 1 : 0);
+      if (kept_stderr >= 0) {
+        ::dup2(kept_stderr, STDERR_FILENO);
+        ::close(kept_stderr);
+      }
       fuse_loop_config* cfg = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(cfg, 64);
       rc = fuse_session_loop_mt(se, cfg) == 0 ? 0 : 1;
@@ -1311,7 +1325,7 @@ Status Unmount(const std::string& mountpoint) {
   if (root >= 0) {
     if (::fsync(root) != 0) {
       written = Status::IOError("a file written through " + mountpoint + " was not stored after its close returned (" +
-                                std::strerror(errno) + "); the mount logged which (on its stderr with --foreground)");
+                                std::strerror(errno) + "); the mount logged which on its stderr (with --foreground, or when that is a file)");
     }
     ::close(root);
   }
