@@ -1060,10 +1060,11 @@ struct MountCommandOptions {
                   "(dd bs=4k, tar) are faster with this flag, as are repeated reads of the same file");
     cmd->add_flag("--async-close", mount.async_close,
                   "close returns once the mount holds the file's bytes, not once the node acknowledged it; "
-                  "up to 16 files are acknowledged at once in the background, so many small files are written "
-                  "at the disk's pace. fsync of the file, or of a directory above it (`sync DIR`), waits for "
-                  "the acknowledgement and reports a failure; so do `shoal unmount` and a later open of the "
-                  "file. A file not yet acknowledged when the mount is killed (-9) is lost");
+                  "up to 16 files are acknowledged at once in the background, so a serial writer of many small "
+                  "files (cp -r) does not wait for each. fsync of the file, or of a directory above it (`sync "
+                  "DIR`), waits for the acknowledgement and reports a failure, as does `shoal unmount`; a later "
+                  "open of the file waits for it. A file not yet acknowledged when the mount is killed (-9) is "
+                  "lost");
     cmd->add_flag("-f,--foreground", mount.foreground,
                   "Stay in the foreground (logs on stderr). Detached, the mount logs on only into a stderr that "
                   "is a file (2>> mount.log)");
