@@ -842,6 +842,29 @@ TEST_F(MountTest, AnAsyncCloseReturnsAtOnceAndSyncOfTheDirectoryWaitsForTheNode)
   auto diff = testing::RunCommand({"diff", "-r", files_.path() + "/tree", a.path() + "/tree"});
   EXPECT_EQ(diff.exit_code, 0) << diff.out << diff.err;
 
+  // A name written again, then deleted, right after each close: each step waits for the one
+  // before, so the versions reach the node in order and the delete comes last.
+  auto put = [&](const std::string& name, const std::string& text) {
+    std::ofstream out(a.path() + "/" + name, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    return out.good();
+  };
+  ASSERT_TRUE(put("again.txt", "one")) << a.Log();
+  ASSERT_TRUE(put("again.txt", "second")) << a.Log();
+  ASSERT_TRUE(put("gone.txt", "soon deleted")) << a.Log();
+  EXPECT_EQ(::unlink((a.path() + "/gone.txt").c_str()), 0) << std::strerror(errno);
+  ASSERT_EQ(testing::RunCommand({"sync", a.path()}).exit_code, 0) << a.Log();
+  EXPECT_EQ(testing::NodeMetric(n.Endpoint(), "shoal_bytes_written_total"), size + tree_bytes + 3 + 6 + 12);
+  {
+    std::ifstream again(a.path() + "/again.txt");
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), {}), "second");
+  }
+  auto stat_gone = Shoal({"stat", "--cache", n.Endpoint(), Url("async/gone.txt")});
+  EXPECT_NE(stat_gone.exit_code, 0) << stat_gone.out;
+  auto stat_again = Shoal({"cat", "--cache", n.Endpoint(), Url("async/again.txt")});
+  EXPECT_EQ(stat_again.out, "second") << stat_again.err;
+
   // A close whose write fails after it returned: the node is killed while it waits.
   ASSERT_EQ(write_then_close_while_stopped(a.path() + "/b.bin"), "") << a.Log();
   n.Crash();

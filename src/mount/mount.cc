@@ -1330,7 +1330,8 @@ Status Unmount(const std::string& mountpoint) {
     ::close(root);
   }
   Status unmounted = UnmountNow(mountpoint);
-  return unmounted.ok() ? written : unmounted;
+  if (written.ok() || unmounted.ok()) return written.ok() ? unmounted : written;
+  return Status::IOError(written.message() + "; and then: " + unmounted.message());  // both told
 }
 
 Status UnmountNow(const std::string& mountpoint) {
