@@ -181,6 +181,45 @@ TEST_P(CliTest, MissingObjectFailsWithOneLineSayingSo) {
 INSTANTIATE_TEST_SUITE_P(Stores, CliTest, ::testing::Values("az", "s3", "local"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
+// rm -r through a proxy that counts what Azurite served: one listing and one DELETE per object,
+// no more; with every DELETE refused (403) it goes on past each, deletes nothing, exits 1 and
+// says how many are left and why; run again once the store accepts, it deletes them all.
+TEST(Cli, RmRecursiveDeletesEveryObjectOnceAndReportsWhatItCouldNot) {
+  constexpr int kObjects = 120;
+  auto store = testing::Servers().azurite.Store("clitest");
+  ASSERT_EQ(testing::PutMany(*store, kObjects, [](int i) { return "rmmany/o" + std::to_string(i); }), 0);
+  testing::FaultProxy proxy;
+  ASSERT_TRUE(proxy.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port())).ok());
+  const Env via = testing::Servers().azurite.ClientEnv(proxy.port());
+
+  testing::FaultConfig refuse;
+  refuse.error_rate = 1;
+  refuse.error_codes = "403";
+  refuse.error_methods = "DELETE";
+  ASSERT_TRUE(proxy.Configure(refuse).ok());
+  auto refused = RunShoal({"rm", "-r", "az://clitest/rmmany/"}, "", via);
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("deleted 0 of " + std::to_string(kObjects) + " objects under az://clitest/rmmany/; " +
+                             std::to_string(kObjects) + " could not be deleted"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(Lines(refused.err), 1) << refused.err;
+
+  ASSERT_TRUE(proxy.Configure({}).ok());
+  ASSERT_TRUE(proxy.Reset().ok());
+  auto rm = RunShoal({"rm", "-r", "az://clitest/rmmany/"}, "", via);
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_NE(rm.err.find("deleted " + std::to_string(kObjects) + " objects"), std::string::npos) << rm.err;
+  auto stats = proxy.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->requests, static_cast<uint64_t>(kObjects) + 1) << "one listing, one DELETE per object";
+  ListOptions lo;
+  lo.prefix = "rmmany/";
+  auto left = store->List(lo);
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->objects.empty());
+}
+
 TEST(Cli, EveryCommandAnswersHelp) {
   for (std::string cmd : {"", "cp", "cat", "ls", "stat", "rm", "mb"}) {
     std::vector<std::string> args;

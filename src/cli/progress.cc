@@ -8,8 +8,12 @@
 
 namespace shoal::cli {
 
-Progress::Progress(std::string label, uint64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled), start_(std::chrono::steady_clock::now()) {
+Progress::Progress(std::string label, uint64_t total, bool enabled, Unit unit)
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled),
+      unit_(unit),
+      start_(std::chrono::steady_clock::now()) {
   if (!enabled_) return;
   thread_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(mu_);
@@ -50,9 +54,10 @@ void Progress::Draw(bool final) {
   }
   char took[32] = "";
   if (final) std::snprintf(took, sizeof(took), "  in %.1fs\n", secs);
+  auto format = [this](uint64_t n) { return unit_ == Unit::kBytes ? FormatBytes(n) : std::to_string(n); };
   std::fprintf(stderr, "\r\033[K%s [%s] %3d%%  %s / %s  %s/s%s%s", label_.c_str(), bar.c_str(), pct,
-               FormatBytes(done).c_str(), FormatBytes(total).c_str(),
-               FormatBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str(), took);
+               format(done).c_str(), format(total).c_str(), format(static_cast<uint64_t>(rate)).c_str(), eta.c_str(),
+               took);
   std::fflush(stderr);
 }
 

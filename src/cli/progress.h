@@ -11,10 +11,12 @@
 namespace shoal::cli {
 
 // A one-line progress bar on stderr, redrawn 4 times a second from its own thread while
-// enabled (stderr is a terminal and the user did not ask for quiet). Workers add to bytes().
+// enabled (stderr is a terminal and the user did not ask for quiet). Workers add to bytes()
+// (bytes, or with Unit::kCount things done).
 class Progress {
  public:
-  Progress(std::string label, uint64_t total, bool enabled);
+  enum class Unit { kBytes, kCount };  // what is counted: bytes, or things (objects deleted)
+  Progress(std::string label, uint64_t total, bool enabled, Unit unit = Unit::kBytes);
   ~Progress() { Finish(); }
   std::atomic<uint64_t>* bytes() { return &bytes_; }
   void AddTotal(uint64_t n) { total_ += n; }
@@ -32,6 +34,7 @@ class Progress {
   std::atomic<uint64_t> total_;
   std::atomic<uint64_t> bytes_{0};
   bool enabled_;
+  Unit unit_;
   std::chrono::steady_clock::time_point start_;
   std::mutex mu_;
   std::condition_variable cv_;
