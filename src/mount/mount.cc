@@ -337,7 +337,7 @@ class Fs {
       if (o.key != prefix) return true;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    auto under = [&](const std::string& p) { return p.size() > path.size() && (path.empty() || p.rfind(path + "/", 0) == 0); };
+    auto under = [&](const std::string& p) { return p != path && Names(path, p, /*under=*/true); };
     for (const auto& [p, h] : writing_) {
       if (under(p)) return true;
     }
@@ -802,21 +802,27 @@ class Fs {
       auto w = writing_.find(h->path);
       if (w != writing_.end() && w->second == h) writing_.erase(w);
     }
-    if (!info.ok()) {
-      h->failed = info.status();
-      std::lock_guard<std::mutex> lock(mu_);
-      empty_dirs_.erase(Parent(h->path));  // an earlier version may be there: ask from now on
-      return h->failed;
-    }
-    info->key = h->path;
-    info->last_modified = std::time(nullptr);
-    RememberFile(h->path, *info);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      dirs_.erase(Parent(h->path));  // a directory listed empty before has this file now
+      Closed(h->path, &info);
     }
+    if (!info.ok()) return h->failed = info.status();
     if (h->fsync_asked && opt_.fsync_durable) return client_->Flush(Url(h->path));
     return Status::Ok();
+  }
+
+  // What the close of a write of `path` leaves known, closed early or not: the version it
+  // published (and that its directory has a file now), or, when it failed, that an earlier
+  // version may be there. mu_ held.
+  void Closed(const std::string& path, Result<ObjectInfo>* info) {
+    if (!info->ok()) {
+      empty_dirs_.erase(Parent(path));  // ask from now on
+      return;
+    }
+    (*info)->key = path;
+    (*info)->last_modified = std::time(nullptr);
+    attrs_[path] = {**info, Clock::now() + Ttl()};
+    dirs_.erase(Parent(path));  // a directory listed empty before has this file now
   }
 
   // --- early closes (--async-close) ---------------------------------------------------------
@@ -842,14 +848,10 @@ class Fs {
       writer.reset();
       std::lock_guard<std::mutex> lock(mu_);
       closing_.erase(path);
-      if (info.ok()) {
-        info->key = path;
-        info->last_modified = std::time(nullptr);
-        attrs_[path] = {*info, Clock::now() + Ttl()};
-      } else {
+      Closed(path, &info);
+      if (!info.ok()) {
         close_failed_[path] = info.status();
         attrs_.erase(path);
-        empty_dirs_.erase(Parent(path));  // an earlier version may be there: ask from now on
         std::fprintf(stderr, "shoal mount: %s: not written (after its close returned): %s\n", path.c_str(),
                      info.status().ToString().c_str());
       }
