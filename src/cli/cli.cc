@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,7 +15,6 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <atomic>
 #include <thread>
 #include <type_traits>
 
