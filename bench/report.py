@@ -249,6 +249,12 @@ def markdown(rows, notes, limits, floor=None):
                 f"{limits['disk_mib_s']['seq_write']:.0f} MiB/s, read {limits['disk_mib_s']['seq_read']:.0f} "
                 "(fio, direct I/O). Rates below also give their fraction of the loopback limit (1 stream), and "
                 "times to unblock a checkpoint the fraction of the disk's write rate they amount to."]
+        pages = limits.get("page_cache_write_mib_s")
+        if pages:
+            out[-1] += (f" Memory: buffered writes into pages the kernel must find run at {pages['new_pages']:.0f} "
+                        f"MiB/s, into pages it holds at {pages['held_pages']:.0f}; every byte a cache keeps that it "
+                        "did not have pays the first rate (a cold read through a cache, a write), a reader that keeps "
+                        "nothing pays neither.")
     if floor:
         by = {}
         for t in floor["timings_s"]:
