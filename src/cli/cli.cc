@@ -22,10 +22,11 @@
 #include "client/cache_store.h"
 #include "client/checkpoint.h"
 #include "client/client.h"
-#include "mount/mount.h"
+#include "common/parallel.h"
 #include "common/strings.h"
-#include "net/retry.h"
 #include "common/version.h"
+#include "mount/mount.h"
+#include "net/retry.h"
 #include "store/commit.h"
 #include "store/local/local_store.h"
 #include "store/object_store.h"
@@ -195,46 +196,27 @@ Status CopyRecursive(const Location& src, const Location& dst, const Common& com
   Progress progress(std::to_string(objects.size()) + " objects", total, common.ShowProgress());
   topts.progress = progress.bytes();
   std::string dst_prefix = AsPrefix(dst.url.key);
-  // Small objects go several at a time; large ones one at a time, each in parallel parts.
-  std::mutex mu;
-  size_t next = 0;
-  Status first_error;
-  auto worker = [&] {
-    TransferOptions small = topts;
-    small.concurrency = 1;
-    while (true) {
-      size_t i;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!first_error.ok()) return;
-        while (next < objects.size() && objects[next].size > topts.part_size) next++;
-        if (next >= objects.size()) return;
-        i = next++;
-      }
-      const ObjectInfo& o = objects[i];
-      auto r = CopyObject(*src.store, o, *dst.store, dst_prefix + o.key.substr(prefix.size()), small);
-      if (!r.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.ok()) first_error = r.status().WithContext("copying " + src.Name(o.key));
-      }
-    }
+  // Small objects go several at a time; large ones one at a time, each in parallel parts (on
+  // this thread, while the small ones go).
+  std::vector<const ObjectInfo*> small, large;
+  for (const auto& o : objects) (o.size <= topts.part_size ? small : large).push_back(&o);
+  ErrorSlot error;  // the first failure, of either; nothing starts after it
+  auto copy = [&](const ObjectInfo& o, const TransferOptions& opts) {
+    if (error.failed()) return;
+    Status st = CopyObject(*src.store, o, *dst.store, dst_prefix + o.key.substr(prefix.size()), opts).status();
+    if (!st.ok()) error.Set(st.WithContext("copying " + src.Name(o.key)));
   };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < topts.concurrency; i++) threads.emplace_back(worker);
-  for (const auto& o : objects) {
-    if (o.size <= topts.part_size) continue;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!first_error.ok()) break;
-    }
-    auto r = CopyObject(*src.store, o, *dst.store, dst_prefix + o.key.substr(prefix.size()), topts);
-    if (!r.ok()) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (first_error.ok()) first_error = r.status().WithContext("copying " + src.Name(o.key));
-    }
-  }
-  for (auto& t : threads) t.join();
-  return first_error;
+  std::thread small_copies([&] {
+    TransferOptions one_part = topts;
+    one_part.concurrency = 1;
+    ForEachAtOnce(small.size(), static_cast<size_t>(topts.concurrency), OnFailure::kStop, [&](size_t i, size_t) {
+      copy(*small[i], one_part);
+      return Status::Ok();
+    });
+  });
+  for (const ObjectInfo* o : large) copy(*o, topts);
+  small_copies.join();
+  return error.Get();
 }
 
 // One file (or stdin, "-") written through the node. A regular file refused as unavailable
@@ -292,29 +274,11 @@ Status WriteThrough(const std::string& src, const std::string& dst, bool recursi
   if (files.empty()) return Status::NotFound("no files under " + src + " to copy");
   std::string prefix = AsPrefix(url.key);
   Progress progress(std::to_string(files.size()) + " files", total, common.ShowProgress());
-  std::mutex mu;
-  size_t next = 0;
-  Status first_error;
-  auto worker = [&] {
-    while (true) {
-      size_t i;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!first_error.ok() || next >= files.size()) return;
-        i = next++;
-      }
-      std::string rel = fs::relative(files[i].first, src).generic_string();
-      Status st = WriteFileThrough(files[i].first, url.WithKey(prefix + rel).ToString(), cache, progress.bytes());
-      if (!st.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.ok()) first_error = st;
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < std::min<int>(common.concurrency, static_cast<int>(files.size())); i++) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
-  return first_error;
+  return ForEachAtOnce(files.size(), static_cast<size_t>(common.concurrency), OnFailure::kStop, [&](size_t i, size_t) {
+           std::string rel = fs::relative(files[i].first, src).generic_string();
+           return WriteFileThrough(files[i].first, url.WithKey(prefix + rel).ToString(), cache, progress.bytes());
+         })
+      .first;
 }
 
 // A line of progress on stderr while a command waits: redrawn on a terminal, else printed
@@ -666,30 +630,18 @@ struct RmOptions {
 constexpr size_t kDeletesAtOnce = 16;
 Status DeleteAll(ObjectStore& store, const std::vector<ObjectInfo>& all, const std::string& prefix, bool progress_shown) {
   Progress progress(std::to_string(all.size()) + " objects", all.size(), progress_shown, Progress::Unit::kCount);
-  std::atomic<size_t> next{0}, failed{0};
-  std::mutex mu;
-  Status first;  // guarded by mu
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < all.size();) {
-      Status st = store.Delete(all[i].key);
-      if (st.ok() || st.code() == Code::kNotFound) {
-        progress.bytes()->fetch_add(1);
-        continue;
-      }
-      failed++;
-      std::lock_guard<std::mutex> lock(mu);
-      if (first.ok()) first = st.WithContext(all[i].key);
-    }
-  };
-  std::vector<std::thread> workers;
-  for (size_t t = 0; t < std::min(kDeletesAtOnce, all.size()); t++) workers.emplace_back(work);
-  for (auto& w : workers) w.join();
+  ForEachResult r = ForEachAtOnce(all.size(), kDeletesAtOnce, OnFailure::kGoOn, [&](size_t i, size_t) {
+    Status st = store.Delete(all[i].key);
+    if (st.code() == Code::kNotFound) st = Status::Ok();
+    if (st.ok()) progress.bytes()->fetch_add(1);
+    return st.WithContext(all[i].key);
+  });
   progress.Finish();
   const uint64_t deleted = progress.bytes()->load();
-  if (failed > 0) {
-    return first.WithContext("deleted " + std::to_string(deleted) + " of " + std::to_string(all.size()) +
-                             " objects under " + prefix + "; " + std::to_string(failed.load()) +
-                             " could not be deleted (the same command again deletes what is left); the first");
+  if (!r.ok()) {
+    return r.first.WithContext("deleted " + std::to_string(deleted) + " of " + std::to_string(all.size()) +
+                               " objects under " + prefix + "; " + std::to_string(r.failed) +
+                               " could not be deleted (the same command again deletes what is left); the first");
   }
   std::fprintf(stderr, "deleted %llu objects\n", static_cast<unsigned long long>(deleted));
   return Status::Ok();

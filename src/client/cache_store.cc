@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cluster/view.h"
+#include "common/parallel.h"
 #include "common/strings.h"
 #include "net/node_errors.h"
 #include "net/node_protocol.h"
@@ -621,46 +622,41 @@ Status WarmUp(const CacheConfig& config, const std::vector<std::pair<std::string
       for (const auto& p : view->peers()) by_owner[p.endpoint].push_back(Task{&url, &info, i});
     }
   }
-  std::mutex mu;
-  Status first_error;
-  std::vector<std::thread> threads;
-  for (auto& [owner, tasks] : by_owner) {
-    auto next = std::make_shared<std::atomic<size_t>>(0);
-    for (int t = 0; t < per_node; t++) {
-      threads.emplace_back([&, owner = owner, next, tasks = &tasks] {
-        http::Client client;
-        for (size_t k = (*next)++; k < tasks->size(); k = (*next)++) {
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            if (!first_error.ok()) return;
-          }
-          const Task& task = (*tasks)[k];
-          http::Request req = NodeHttp(config, "POST",
-                                       proto::Target(proto::kWarmPath, {{proto::kIndexParam, std::to_string(task.index)},
-                                                                        {proto::kRouteParam, broadcast ? proto::kFlagOn : "0"},
-                                                                        {proto::kUrlParam, *task.url}}),
-                                       owner);
-          proto::SetVersion(&req, task.info->etag, task.info->size);
-          http::Response r;
-          Status st = client.Send(req, &r);
-          if (st.ok() && r.status != 200) {
-            st = http::StatusFromResponse(r, "warming " + *task.url + " on " + owner, http::NodeErrors());
-          }
-          if (!st.ok()) {
-            std::lock_guard<std::mutex> lock(mu);
-            if (first_error.ok()) first_error = st.WithContext("node " + owner);
-            return;
-          }
-          uint64_t n = std::min(chunk, task.info->size - task.index * chunk);
-          *progress->bytes += n;
-          progress->chunks++;
-          if (r.body.find("\"hit\":false") != std::string::npos) progress->fetched += n;
-        }
-      });
-    }
-  }
-  for (auto& t : threads) t.join();
-  return first_error;
+  // Every owner at once, per_node of its chunks at a time, one connection each; nothing starts
+  // after a failure.
+  std::vector<std::pair<std::string, std::vector<Task>>> owners(by_owner.begin(), by_owner.end());
+  ErrorSlot error;
+  ForEachAtOnce(owners.size(), owners.size(), OnFailure::kGoOn, [&](size_t o, size_t) {
+    const auto& [owner, tasks] = owners[o];
+    const size_t at_once = static_cast<size_t>(std::max(1, per_node));
+    std::vector<http::Client> clients(std::min(at_once, tasks.size()));
+    ForEachAtOnce(tasks.size(), at_once, OnFailure::kStop, [&](size_t k, size_t worker) {
+      if (error.failed()) return Status::Ok();
+      const Task& task = tasks[k];
+      http::Request req = NodeHttp(config, "POST",
+                                   proto::Target(proto::kWarmPath, {{proto::kIndexParam, std::to_string(task.index)},
+                                                                    {proto::kRouteParam, broadcast ? proto::kFlagOn : "0"},
+                                                                    {proto::kUrlParam, *task.url}}),
+                                   owner);
+      proto::SetVersion(&req, task.info->etag, task.info->size);
+      http::Response r;
+      Status st = clients[worker].Send(req, &r);
+      if (st.ok() && r.status != 200) {
+        st = http::StatusFromResponse(r, "warming " + *task.url + " on " + owner, http::NodeErrors());
+      }
+      if (!st.ok()) {
+        error.Set(st.WithContext("node " + owner));
+        return st;
+      }
+      uint64_t n = std::min(chunk, task.info->size - task.index * chunk);
+      *progress->bytes += n;
+      progress->chunks++;
+      if (r.body.find("\"hit\":false") != std::string::npos) progress->fetched += n;
+      return Status::Ok();
+    });
+    return Status::Ok();
+  });
+  return error.Get();
 }
 
 Result<DrainProgress> Drain(const CacheConfig& config, bool start) {

@@ -11,28 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/parallel.h"
+
 namespace shoal {
 namespace {
-
-// First error wins; everyone else stops at their next check.
-class ErrorSlot {
- public:
-  void Set(const Status& st) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (status_.ok()) status_ = st;
-    failed_ = true;
-  }
-  bool failed() const { return failed_.load(); }
-  Status Get() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return status_;
-  }
-
- private:
-  std::mutex mu_;
-  Status status_;  // guarded by mu_
-  std::atomic<bool> failed_{false};
-};
 
 // Reads [offset, offset+len) of the source into buf (exactly len bytes).
 Status ReadRange(ObjectStore& src, const ObjectInfo& info, uint64_t offset, uint64_t len,
@@ -57,12 +39,6 @@ Status ReadRange(ObjectStore& src, const ObjectInfo& info, uint64_t offset, uint
   return Status::Ok();
 }
 
-void RunWorkers(int n, const std::function<void()>& fn) {
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; i++) threads.emplace_back(fn);
-  for (auto& t : threads) t.join();
-}
-
 // Into a destination that writes at any offset (a file): `concurrency` long ranged reads,
 // each written in place as its bytes arrive. No part buffers, and few requests: per-request
 // cost, not bandwidth, is what limits many small ranged GETs.
@@ -76,7 +52,7 @@ Result<ObjectInfo> StreamIntoPlace(ObjectStore& src, const ObjectInfo& info, Mul
   uint64_t ranges = (size + range - 1) / range;
   std::atomic<uint64_t> next{0};
   ErrorSlot error;
-  RunWorkers(static_cast<int>(std::min(workers, ranges)), [&] {
+  RunWorkers(std::min(workers, ranges), [&] {
     constexpr size_t kWriteChunk = 256 << 10;
     std::string pending;
     pending.reserve(kWriteChunk + (64 << 10));
@@ -154,7 +130,7 @@ Result<ObjectInfo> CopyObject(ObjectStore& src, const ObjectInfo& src_info, Obje
   std::atomic<uint32_t> next{0};
   ErrorSlot error;
   int workers = std::max(1, std::min<int>(opts.concurrency, static_cast<int>(parts)));
-  RunWorkers(workers, [&] {
+  RunWorkers(static_cast<size_t>(workers), [&] {
     std::string buf;
     buf.reserve(part);
     while (!error.failed()) {
@@ -288,7 +264,7 @@ Status DownloadStream(ObjectStore& src, const ObjectInfo& info, const ByteSink& 
   std::atomic<uint32_t> next{0};
   ErrorSlot error;
   int workers = std::max(1, std::min<int>(opts.concurrency, static_cast<int>(parts)));
-  RunWorkers(workers, [&] {
+  RunWorkers(static_cast<size_t>(workers), [&] {
     std::string buf;
     while (!error.failed()) {
       uint32_t i = next++;
