@@ -95,6 +95,36 @@ TEST_F(NodeTest, SixteenConcurrentReadersOfAColdObjectCostExactlyOneRead) {
   EXPECT_GT(Metric(world->node.Endpoint(), "shoal_coalesced_waits_total"), 0u);
 }
 
+// One sequential reader (one GET of the whole object) of a cold object behind a slow store,
+// each connection held to 2 MB/s: the reader keeps catching up with the read-ahead, so each
+// object's window grows past its first 4 chunks, and more chunks are fetched at once than a
+// fixed window of 4 (plus the reader's own) allowed, never more than the fetch threads, each
+// chunk exactly once. With the window fixed at 4 (the code before) the store saw at most 5.
+TEST_F(NodeTest, ASequentialReaderOfASlowStoreGetsMoreOfItsChunksFetchedAtOnce) {
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--chunk-size", "1MiB", "--fetch-threads", "12"}).ok()) << node.Log();
+  const uint64_t size = 24ull << 20;  // 24 chunks
+  std::string url = PutObject("readahead/obj", 12, size);
+  testing::FaultConfig slow;
+  slow.bandwidth = 2'000'000;
+  ASSERT_TRUE(world->proxy.Configure(slow).ok());
+  ASSERT_TRUE(world->proxy.Reset().ok());
+  auto read = testing::RunCommand({"curl", "-sSf", "http://" + node.Endpoint() + "/v1/object?url=" + UriEncode(url, false)});
+  auto stats = world->proxy.Stats();
+  ASSERT_TRUE(world->proxy.Configure(testing::FaultConfig{}).ok());
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  testing::Sha256Stream h;
+  h.Update(read.out.data(), read.out.size());
+  EXPECT_EQ(read.out.size(), size);
+  EXPECT_EQ(h.HexDigest(), testing::PatternSha256(12, size));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->get_requests, 24u) << "each chunk fetched once";
+  EXPECT_EQ(stats->upstream_response_bytes, size);
+  EXPECT_GT(stats->most_in_flight, 5u) << "no more fetches at once than a fixed window of 4 and the reader's own";
+  EXPECT_LE(stats->most_in_flight, 12u) << "more fetches at once than --fetch-threads";
+  EXPECT_GT(Metric(node.Endpoint(), "shoal_readahead_chunks_total"), 0u);
+}
+
 // (A node of its own without the memory cache: a chunk kept in memory was checked when it was
 // read or fetched, and is served from there without touching its file.)
 TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {

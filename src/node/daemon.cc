@@ -58,7 +58,7 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
   std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, peers, egress;
-  int ttl = 60, deadline = 900, max_connections = 1024, readahead = 4;
+  int ttl = 60, deadline = 900, max_connections = 1024, readahead = 32;
   double down_grace = 30;
   bool no_fsync = false, validate = false;
   app.set_version_flag("--version", std::string("shoald ") + Version());
@@ -177,7 +177,10 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "Seconds an object's size and ETag, that a name is no object in the store, and a listing page "
                  "of the store that nothing in the cluster changed since, are trusted (default 60)");
   app.add_flag("--validate", validate, "Check the object's ETag with the store on every open");
-  app.add_option("--readahead", readahead, "Chunks fetched ahead of a sequential reader (default 4)");
+  app.add_option("--readahead", readahead,
+                 "Most chunks fetched ahead of a sequential reader (default 32; 0: none). Each object's "
+                 "window starts at 4 and doubles each time a reader finds the chunk it wants still being "
+                 "fetched; read-aheads never wait for a fetch thread (--fetch-threads)");
   app.add_option("--staged-cap", staged_cap,
                  "Write-back: most bytes written here and not yet uploaded (default: half of "
                  "--capacity); at the cap, writers slow down to the upload rate instead of failing");

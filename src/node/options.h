@@ -16,7 +16,7 @@ namespace shoal::node {
 template <typename T>
 class Reloadable {
  public:
-  Reloadable(T v = T{}) : v_(v) {}  // NOLINT: implicit, so `int readahead = 4;` reads as before
+  Reloadable(T v = T{}) : v_(v) {}  // NOLINT: implicit, so `int readahead = 32;` reads as before
   Reloadable(const Reloadable& other) : v_(other.get()) {}
   Reloadable& operator=(const Reloadable& other) {
     set(other.get());
@@ -48,7 +48,9 @@ struct NodeOptions {
   ClusterToken token;
   Reloadable<std::chrono::seconds> metadata_ttl{std::chrono::seconds(60)};
   Reloadable<bool> validate = false;       // check the ETag with the store on every open
-  Reloadable<int> readahead = 4;           // chunks fetched ahead of a sequential reader
+  // Most chunks fetched ahead of a sequential reader: each object's window starts at 4 and
+  // doubles while its readers catch up with it (readahead.h).
+  Reloadable<int> readahead = 32;
   bool sync = true;                        // fsync chunk files
   // Write-back: bytes written here and not yet durable at most (0: half the capacity); a
   // writer at the cap waits for uploads (up to writer_timeout) rather than failing.

@@ -339,6 +339,10 @@ std::string ReadPath::FetchId(const engine::ChunkKey& key, const ObjectInfo& inf
   return key.Id() + "@" + std::to_string(info.size);
 }
 
+std::string ReadPath::StreamOf(const engine::ChunkKey& key, const ObjectInfo& info) {
+  return key.object + "@" + key.version + "@" + std::to_string(info.size);
+}
+
 std::optional<ReadPath::Inflight> ReadPath::JoinFetch(const engine::ChunkKey& key, const ObjectInfo& info,
                                                        bool* lead) {
   std::string id = key.Id();
@@ -481,6 +485,9 @@ Result<ChunkSource> ReadPath::OpenChunk(const std::string& url, const ObjectInfo
   std::optional<Inflight> job = JoinFetch(key, info, &lead);
   if (!job) return OpenChunk(url, info, index, mode, as_file);  // fetched since the looks above
   if (lead) fetch_pool_->Submit([this, url, info, index, mode, job = *job] { RunFetch(url, info, index, mode, job); });
+  // A reader waiting for a fetch under way (one the read-ahead started): the store is slower
+  // than this object's readers, so more of it is fetched at once.
+  if (!lead && index > 0) readahead_.CaughtUp(StreamOf(key, info), options_.readahead);
   return ChunkSource{nullptr, job->fill, nullptr};
 }
 
@@ -509,11 +516,14 @@ void ReadPath::Prefetch(const std::string& url, const ObjectInfo& info, uint64_t
   // A routed read (from a peer, or a client that fetches from every owner itself) reads
   // ahead only the chunks this node owns: the rest are being fetched from their owners.
   auto v = mode == ReadMode::kRoute ? nullptr : cluster_->view();
-  for (int k = 1; k <= options_.readahead; k++) {
+  const std::string version = objects_->ChunkVersion(url, info.etag);
+  const int window = readahead_.Window(StreamOf(engine::ChunkKey{url, version, index}, info), options_.readahead);
+  for (int k = 1; k <= window; k++) {
     uint64_t next = index + k;
     if (next >= chunks) return;
+    if (fetch_pool_->queued() > 0) return;  // every fetch thread is busy
     if (v && v->RouteOf(url, next, 1).replicas[0].member.id != options_.node_id) continue;
-    engine::ChunkKey key{url, objects_->ChunkVersion(url, info.etag), next};
+    engine::ChunkKey key{url, version, next};
     if (chunks_->Contains(key)) continue;
     bool lead = false;
     {

@@ -23,6 +23,7 @@
 #include "node/metrics.h"
 #include "node/objects.h"
 #include "node/options.h"
+#include "node/readahead.h"
 #include "node/routing.h"
 
 namespace shoal::node {
@@ -115,8 +116,11 @@ class ReadPath {
   // whose fill ended short; kUnavailable when none is recorded.
   Status FetchError(const std::string& url, const ObjectInfo& info, uint64_t index);
   // Read-ahead for one stream reading chunk `index` sequentially: starts fetches of the next
-  // options.readahead chunks that are neither on disk nor being fetched (a routed read: only
-  // those this node owns; the rest come from their owners). Never blocks.
+  // chunks in the object's read-ahead window (readahead.h: from 4 up to options.readahead,
+  // doubled each time a reader of it catches up with a fetch) that are neither on disk nor
+  // being fetched (a routed read: only those this node owns; the rest come from their
+  // owners). None while fetches wait for a thread of the pool: a read-ahead must not queue in
+  // front of a reader's own fetch. Never blocks.
   void Prefetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
   // Fetches chunk `index` of `url` (as of `info`) into this node's cache if it is not there,
   // waiting for it: `shoal warmup` asks each owner for its chunks (`route` false: from the
@@ -159,6 +163,8 @@ class ReadPath {
   // checked against the size, and an honest reader never joins, or inherits the error of, a
   // fetch made for a lie.
   static std::string FetchId(const engine::ChunkKey& key, const ObjectInfo& info);
+  // What a read-ahead window is kept under: the object, its version and size, not the chunk.
+  static std::string StreamOf(const engine::ChunkKey& key, const ObjectInfo& info);
   // Runs fetch `job` and ends it (EndFetch); or, when the chunk's owner is away restarting
   // (ClusterRouting::PeerAway), asks it again after kRestartPoll, holding no thread meanwhile
   // (WorkerPool::SubmitAfter), so reads of other chunks go on while many wait for one node.
@@ -210,6 +216,7 @@ class ReadPath {
   ClusterRouting* cluster_;
   WriteDirectory* directory_;
   engine::HotChunks hot_{options_.memory_cache};
+  ReadaheadWindows readahead_;
   std::mutex inflight_mu_;
   std::unordered_map<std::string, Inflight> inflight_;  // FetchId -> its fetch; guarded by inflight_mu_
   // The errors of fetches that failed (by FetchId), for readers that followed their fill;

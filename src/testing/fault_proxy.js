@@ -121,13 +121,13 @@ function mulberry32(a) {
 // (S3 UploadPart: PUT ?partNumber=; Azure Put Block: PUT ?comp=block) and the body bytes of
 // theirs passed on to the upstream. Booked to the stats of the request's arrival, so bytes of a
 // request older than a reset never count after it. in_flight (not reset): requests forwarded
-// whose answer has not ended yet.
-let stats;
+// whose answer has not ended yet; most_in_flight: the most there were at once since the reset.
 let inFlight = 0;
+let stats;
 function resetStats() {
   stats = { requests: 0, by_method: {}, forwarded: 0, injected_errors: 0, dropped: 0,
     upstream_response_bytes: 0, upstream_response_bytes_by_method: {}, client_request_body_bytes: 0,
-    part_requests: 0, part_body_bytes: 0 };
+    part_requests: 0, part_body_bytes: 0, most_in_flight: inFlight };
 }
 resetStats();
 function isPartUpload(req) {
@@ -249,6 +249,7 @@ function forward(req, res, drop, fraction, isRetry) {
     stats.forwarded++;
     if (part) stats.part_requests++;
     inFlight++;
+    stats.most_in_flight = Math.max(stats.most_in_flight, inFlight);
     let ended = false;
     res.on('close', () => { if (!ended) { ended = true; inFlight--; } });
   }

@@ -124,23 +124,25 @@ cfg '{"latencyMs":0,"bandwidth":"4MiB"}'
 t=$(curl -sS -o "$TMP/slow" -w '%{time_total}' "$PX/obj")
 node -e 'process.exit(+process.argv[1] >= 1.5 && +process.argv[1] < 4 ? 0 : 1)' "$t" && ok "bandwidth 4MiB/s: 8 MiB in ${t}s" || fail "bandwidth (${t}s)"
 check "throttled GET byte-identical" "$(sha256sum < "$TMP/slow")" "$want"
+curl -sS -X POST "$PX/__proxy/reset" > /dev/null
 start=$(date +%s.%N)
 curl -sS -o /dev/null "$PX/obj" & p1=$!; curl -sS -o /dev/null "$PX/obj" & p2=$!
 wait $p1 $p2
 t=$(node -e 'console.log((process.argv[2] - process.argv[1]).toFixed(2))' "$start" "$(date +%s.%N)")
 node -e 'process.exit(+process.argv[1] < 3.2 ? 0 : 1)' "$t" && ok "bandwidth is per connection (2 parallel in ${t}s)" || fail "parallel bandwidth (${t}s)"
+check "two GETs at once, counted" "$(jget most_in_flight <<<"$(curl -sS "$PX/__proxy/stats")")" "2"
 cfg '{"bandwidth":0}'
 
 # ---- reset zeroes
 curl -sS -X POST "$PX/__proxy/reset" > /dev/null
-check "reset zeroes" "$(curl -sS "$PX/__proxy/stats")" '{"requests":0,"by_method":{},"forwarded":0,"injected_errors":0,"dropped":0,"upstream_response_bytes":0,"upstream_response_bytes_by_method":{},"client_request_body_bytes":0,"part_requests":0,"part_body_bytes":0,"in_flight":0}'
+check "reset zeroes" "$(curl -sS "$PX/__proxy/stats")" '{"requests":0,"by_method":{},"forwarded":0,"injected_errors":0,"dropped":0,"upstream_response_bytes":0,"upstream_response_bytes_by_method":{},"client_request_body_bytes":0,"part_requests":0,"part_body_bytes":0,"most_in_flight":0,"in_flight":0}'
 
 # ---- part uploads (S3 UploadPart, Azure Put Block) are counted apart, others are not
 head -c 1000 /dev/zero | curl -sS -X PUT --data-binary @- "$PX/k?partNumber=1&uploadId=u" > /dev/null
 head -c 700 /dev/zero | curl -sS -X PUT --data-binary @- "$PX/k?comp=block&blockid=Yg%3D%3D" > /dev/null
 head -c 300 /dev/zero | curl -sS -X PUT --data-binary @- "$PX/k?comp=blocklist" > /dev/null
 S=$(curl -sS "$PX/__proxy/stats")
-check "part uploads counted" "$(jget part_requests <<<"$S") $(jget part_body_bytes <<<"$S") $(jget in_flight <<<"$S")" "2 1700 0"
+check "part uploads counted" "$(jget part_requests <<<"$S") $(jget part_body_bytes <<<"$S") $(jget in_flight <<<"$S") $(jget most_in_flight <<<"$S")" "2 1700 0 1"
 curl -sS -X POST "$PX/__proxy/reset" > /dev/null
 
 # ---- command-line flags and upstream down -> 502

@@ -260,6 +260,7 @@ Result<ProxyStats> FaultProxy::Stats() {
   s.part_requests = j.value("part_requests", 0ull);
   s.part_body_bytes = j.value("part_body_bytes", 0ull);
   s.in_flight = j.value("in_flight", 0ull);
+  s.most_in_flight = j.value("most_in_flight", 0ull);
   return s;
 }
 

@@ -98,6 +98,7 @@ struct ProxyStats {
   uint64_t part_requests = 0;
   uint64_t part_body_bytes = 0;
   uint64_t in_flight = 0;  // requests forwarded whose answer has not ended (never reset)
+  uint64_t most_in_flight = 0;  // the most of them at once since the last Reset
 };
 
 class FaultProxy {
