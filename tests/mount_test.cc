@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -104,6 +105,7 @@ class Mount {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
   bool Running() { return proc_.running(); }
+  pid_t Pid() const { return proc_.pid(); }
 
  private:
   testing::TempDir dir_;
@@ -872,6 +874,30 @@ TEST_F(MountTest, AnAsyncCloseReturnsAtOnceAndSyncOfTheDirectoryWaitsForTheNode)
   EXPECT_NE(unmount.exit_code, 0) << unmount.out;
   EXPECT_NE(unmount.err.find("was not stored after its close returned"), std::string::npos) << unmount.err;
   EXPECT_NE(a.Log().find("b.bin: not written (after its close returned)"), std::string::npos) << a.Log();
+}
+
+// A mount whose process is stopped never answers: `shoal unmount --timeout` gives up, says
+// what to do, and unmounts nothing; once the process goes on, unmount ends it. (Before, the
+// command waited without a word for as long as the mount was stopped.)
+TEST_F(MountTest, UnmountOfAStoppedMountGivesUpAtItsTimeoutAndUnmountsNothing) {
+  Mount a;
+  ASSERT_TRUE(a.Start(Url("stopped/"), {"--cache", node_.Endpoint()}).ok()) << a.Log();
+  ASSERT_EQ(::kill(a.Pid(), SIGSTOP), 0);
+  auto un = Shoal({"unmount", "--timeout", "2", a.path()});
+  ::kill(a.Pid(), SIGCONT);
+  EXPECT_EQ(un.exit_code, 1) << un.err;
+  EXPECT_NE(un.err.find("did not answer within 2 s"), std::string::npos) << un.err;
+  EXPECT_NE(un.err.find("nothing was unmounted"), std::string::npos) << un.err;
+  EXPECT_NE(un.err.find("fusermount3 -uz " + a.path()), std::string::npos) << un.err;
+  EXPECT_TRUE(Mounted(a.path())) << "unmounted a mount that did not answer";
+  auto again = Shoal({"unmount", a.path()});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_FALSE(Mounted(a.path()));
+  auto bad = Shoal({"unmount", "--timeout", "-1", a.path()});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  auto not_mounted = Shoal({"unmount", a.path()});
+  EXPECT_EQ(not_mounted.exit_code, 1);
+  EXPECT_NE(not_mounted.err.find("is not a mount point"), std::string::npos) << not_mounted.err;
 }
 
 TEST_F(MountTest, UnsupportedWritesFailClearlyAndUnmountEndsTheMount) {

@@ -1075,13 +1075,26 @@ Result<int> Mount(const MountCommandOptions& o, const client::CacheConfig&) {
 }
 
 struct UnmountOptions {
-  static constexpr const char* kHelp = "Unmount a `shoal mount`.\nExample: shoal unmount /mnt/ckpt";
+  static constexpr const char* kHelp =
+      "Unmount a `shoal mount`, once the files written through it are on the node (an --async-close\n"
+      "mount's closes return before that): exit 1, naming the failure, if one of them could not be\n"
+      "stored. While it waits it says so every 10 s. A mount whose process is stopped or hung never\n"
+      "answers: --timeout gives up (nothing unmounted); `fusermount3 -uz DIR` detaches it at once.\n"
+      "Example: shoal unmount /mnt/ckpt";
   std::string mountpoint;
+  int timeout = 0;
   Common common;
-  void Define(CLI::App* cmd) { cmd->add_option("MOUNTPOINT", mountpoint, "Where it is mounted")->required(); }
+  void Define(CLI::App* cmd) {
+    cmd->add_option("MOUNTPOINT", mountpoint, "Where it is mounted")->required();
+    cmd->add_option("--timeout", timeout,
+                    "Seconds to wait for the mount's files before giving up, unmounting nothing (0: as long as "
+                    "it takes)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+  }
 };
 
-Status Unmount(const UnmountOptions& o, const client::CacheConfig&) { return mount::Unmount(o.mountpoint); }
+Status Unmount(const UnmountOptions& o, const client::CacheConfig&) { return mount::Unmount(o.mountpoint, o.timeout); }
 
 // A parsed command's run: the node from its --cache / --token-file (or the environment), then
 // the command; the exit code (1 and a message naming the command when it failed).

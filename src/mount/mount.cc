@@ -28,6 +28,7 @@
 #include <sys/uio.h>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -41,6 +42,8 @@ constexpr int kReadAheadKiB = 4096;
 constexpr uint64_t kDirectReadMinBytes = 32ull << 20;
 void RaiseReadAhead(const std::string& mountpoint);
 Status UnmountNow(const std::string& mountpoint);
+// How often `shoal unmount` says it is still waiting for a mount's files.
+constexpr std::chrono::seconds kUnmountProgressEvery{10};
 
 // FUSE_INIT flag (kernel 6.6+, protocol 7.39): shared mmap of a file opened with direct_io.
 // libfuse 3.14 (Debian 12) neither knows nor forwards it, so InitPatch adds it to the reply.
@@ -1319,18 +1322,60 @@ int Run(const MountOptions& options) {
   return rc;
 }
 
-Status Unmount(const std::string& mountpoint) {
+Status Unmount(const std::string& mountpoint, int timeout_s) {
   // First an fsync of the root (FsyncDir): a --async-close mount's files not yet acknowledged
-  // are waited for, and one that failed is told. (A mount that is gone cannot be opened.)
-  Status written;
-  int root = ::open(mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root >= 0) {
-    if (::fsync(root) != 0) {
-      written = Status::IOError("a file written through " + mountpoint + " was not stored after its close returned (" +
-                                std::strerror(errno) + "); the mount logged which on its stderr (with --foreground, or when that is a file)");
+  // are waited for, and one that failed is told. (A mount that is gone cannot be opened.) On a
+  // thread of its own: a mount whose process is stopped or hung never answers, and a wait
+  // without a word would look like a hang of this command.
+  struct Sync {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // guarded by mu
+    int err = 0;        // guarded by mu: fsync's errno
+  };
+  auto sync = std::make_shared<Sync>();
+  std::thread([sync, mountpoint] {  // detached: left blocked if we give up, ended by exit
+    int err = 0;
+    int root = ::open(mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root >= 0) {
+      if (::fsync(root) != 0) err = errno;
+      ::close(root);
     }
-    ::close(root);
+    std::lock_guard<std::mutex> lock(sync->mu);
+    sync->done = true;
+    sync->err = err;
+    sync->cv.notify_all();
+  }).detach();
+  const auto start = std::chrono::steady_clock::now();
+  const auto give_up = start + std::chrono::seconds(timeout_s);
+  auto next_word = start + kUnmountProgressEvery;
+  std::unique_lock<std::mutex> lock(sync->mu);
+  while (!sync->cv.wait_until(lock, timeout_s > 0 ? std::min(next_word, give_up) : next_word,
+                              [&] { return sync->done; })) {
+    const auto now = std::chrono::steady_clock::now();
+    if (timeout_s > 0 && now >= give_up) {
+      return Status::Unavailable(
+          "the mount at " + mountpoint + " did not answer within " + std::to_string(timeout_s) +
+          " s (is its process stopped or hung? `ps -o pid,stat,args -C shoal`); nothing was unmounted. Wait longer "
+          "(--timeout 0 waits as long as it takes), or detach it at once with `fusermount3 -uz " + mountpoint +
+          "`, losing what it has not sent to the node");
+    }
+    if (now >= next_word) {
+      std::fprintf(stderr,
+                   "shoal unmount: waiting for %s to finish the files written through it (%lld s); "
+                   "Ctrl-C leaves it mounted\n",
+                   mountpoint.c_str(),
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(now - start).count()));
+      next_word += kUnmountProgressEvery;
+    }
   }
+  Status written;
+  if (sync->err != 0) {
+    written = Status::IOError("a file written through " + mountpoint + " was not stored after its close returned (" +
+                              std::strerror(sync->err) +
+                              "); the mount logged which on its stderr (with --foreground, or when that is a file)");
+  }
+  lock.unlock();
   Status unmounted = UnmountNow(mountpoint);
   if (written.ok() || unmounted.ok()) return written.ok() ? unmounted : written;
   return Status::IOError(written.message() + "; and then: " + unmounted.message());  // both told
@@ -1344,6 +1389,7 @@ Status UnmountNow(const std::string& mountpoint) {
       return Status::Unavailable(mountpoint + " is busy: a process has a file or directory open there "
                                  "(see `fuser -vm " + mountpoint + "`)");
     }
+    if (e == EINVAL) return Status::InvalidArgument(mountpoint + " is not a mount point: nothing is mounted there");
     return Status::InvalidArgument("cannot unmount " + mountpoint + ": " + std::strerror(e));
   }
   pid_t pid = ::fork();

@@ -35,7 +35,9 @@ int Run(const MountOptions& options);
 
 // Unmounts MOUNTPOINT (umount2 as root, else fusermount3 -u), once an fsync of its root has
 // waited for the files an --async-close mount has not had acknowledged yet; kIOError (after
-// unmounting) when one of them failed.
-Status Unmount(const std::string& mountpoint);
+// unmounting) when one of them failed. Says on stderr every 10 s that it is still waiting;
+// with `timeout_s` > 0, gives up after that long with kUnavailable, unmounting nothing (a
+// mount whose process is stopped or hung never answers).
+Status Unmount(const std::string& mountpoint, int timeout_s = 0);
 
 }  // namespace shoal::mount
