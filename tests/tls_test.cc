@@ -166,6 +166,64 @@ TEST_F(TlsTest, APeerWithAnUntrustedCertificateGetsNoCopies) {
   EXPECT_GT(testing::NodeMetric(Metrics(1), "shoal_tls_handshake_failures_total"), 0u);
 }
 
+// With --tls-client-ca, a node asks every TLS client for a certificate: peers present their own
+// (--tls-cert), so the copy is placed; `shoal` with SHOAL_TLS_CERT/KEY of one signed by that CA
+// gets in; without one, or with one the CA did not sign, it is refused at the handshake (final,
+// no retry, a message that says what to set), counted, and nothing is written. Plain
+// /metrics asks nothing.
+TEST_F(TlsTest, WithClientCertificatesAskedForOnlyClientsHoldingOneSignedByTheCaGetIn) {
+  StartCluster(2, tls_.cert, {"--replicas", "2", "--tls-client-ca", tls_.cert});
+  ASSERT_TRUE(Until([&] { return testing::NodeMetric(Metrics(1), "shoal_cluster_members") == 2; },
+                    std::chrono::seconds(30)));
+  std::string file = dir_.path() + "/payload";
+  ASSERT_TRUE(testing::WritePatternFile(file, 11, (3ull << 20) + 1));
+  auto cp = [&](const std::string& key, const testing::TlsFiles* client) {
+    testing::Env env = testing::Servers().azurite.ClientEnv();
+    if (client != nullptr) {
+      env["SHOAL_TLS_CERT"] = client->cert;
+      env["SHOAL_TLS_KEY"] = client->key;
+    }
+    return testing::RunCommand({testing::ShoalBinary(), "cp", "-q", "--cache", "https://" + Endpoint(0), "--tls-ca",
+                                tls_.cert, file, Url(key)},
+                               env);
+  };
+  auto failures = [&] { return testing::NodeMetric(Metrics(0), "shoal_tls_handshake_failures_total"); };
+  auto none = cp("mtls/none", nullptr);
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("client certificate (shoald --tls-client-ca)"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("SHOAL_TLS_CERT"), std::string::npos) << none.err;
+  EXPECT_EQ(failures(), 1u) << "refused once, not retried: " << none.err;
+  auto wrong = cp("mtls/wrong", &wrong_);
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.err.find("refused the client certificate " + wrong_.cert), std::string::npos) << wrong.err;
+  EXPECT_EQ(failures(), 2u) << wrong.err;
+  for (const char* key : {"mtls/none", "mtls/wrong"}) {
+    EXPECT_EQ(testing::Servers().azurite.Store(kBucket)->Head(key).status().code(), Code::kNotFound) << key;
+  }
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_staged_objects"), 0u);
+  auto half = testing::RunCommand({testing::ShoalBinary(), "cp", "-q", "--cache", "https://" + Endpoint(0), "--tls-ca",
+                                   tls_.cert, file, Url("mtls/half")},
+                                  {{"SHOAL_TLS_CERT", tls_.cert}});
+  EXPECT_NE(half.exit_code, 0) << half.err;
+  EXPECT_NE(half.err.find("go together"), std::string::npos) << half.err;
+
+  auto good = cp("mtls/good", &tls_);
+  ASSERT_EQ(good.exit_code, 0) << good.err << nodes_[0]->Log();
+  EXPECT_EQ(testing::NodeMetric(Metrics(1), "shoal_replica_bytes_total"), (3ull << 20) + 1)
+      << "node 0 presented its certificate to node 1: the copy is there";
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_peer_failures_total"), 0u) << nodes_[0]->Log();
+  EXPECT_EQ(testing::NodeMetric(Metrics(1), "shoal_tls_handshake_failures_total"), 0u);
+  auto bare = testing::RunCommand({"curl", "-sS", "--cacert", tls_.cert, "https://" + Endpoint(0) + "/healthz"});
+  EXPECT_NE(bare.out, "ok\n") << "curl without a certificate got in";
+  auto held = testing::RunCommand({"curl", "-sS", "--cacert", tls_.cert, "--cert", tls_.cert, "--key", tls_.key,
+                                   "https://" + Endpoint(0) + "/healthz"});
+  EXPECT_EQ(held.out, "ok\n") << held.err;
+  // A node cannot ask for client certificates without serving TLS.
+  Shoald plain;
+  EXPECT_FALSE(plain.Start(proxy_.port(), {"--tls-client-ca", tls_.cert}).ok());
+  EXPECT_NE(plain.Log().find("--tls-client-ca needs --tls-cert"), std::string::npos) << plain.Log();
+}
+
 // A certificate rotated on disk and SIGHUP: new connections get the new one, a connection
 // opened before keeps working (its requests are answered), and a bad file keeps the old one.
 TEST_F(TlsTest, ACertificateReloadedOnSighupServesNewConnectionsAndKeepsOpenOnes) {

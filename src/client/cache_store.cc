@@ -374,13 +374,28 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
                                    "all serve TLS or none does");
   }
   if (tls > 0) {
-    proto::NodeTls node_tls{.on = true, .ca_file = tls_ca_flag};
+    proto::NodeTls node_tls;
+    node_tls.on = true;
+    node_tls.ca_file = tls_ca_flag;
     if (node_tls.ca_file.empty()) {
       if (const char* ca = EnvValue(proto::kTlsCaVariable)) node_tls.ca_file = ca;
     }
     if (!node_tls.ca_file.empty() && !std::ifstream(node_tls.ca_file)) {
       return Status::InvalidArgument("cannot read the CA file " + node_tls.ca_file + " (--tls-ca or " +
                                      proto::kTlsCaVariable + ")");
+    }
+    // A client certificate, for nodes that ask for one (shoald --tls-client-ca).
+    if (const char* cert = EnvValue(proto::kTlsCertVariable)) node_tls.cert_file = cert;
+    if (const char* key = EnvValue(proto::kTlsKeyVariable)) node_tls.key_file = key;
+    if (node_tls.cert_file.empty() != node_tls.key_file.empty()) {
+      return Status::InvalidArgument(std::string(proto::kTlsCertVariable) + " and " + proto::kTlsKeyVariable +
+                                     " go together: a client certificate and its key, PEM files");
+    }
+    for (const std::string& file : {node_tls.cert_file, node_tls.key_file}) {
+      if (!file.empty() && !std::ifstream(file)) {
+        return Status::InvalidArgument("cannot read " + file + " (" + proto::kTlsCertVariable + " or " +
+                                       proto::kTlsKeyVariable + ")");
+      }
     }
     proto::SetNodeTls(node_tls);
   }

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "common/strings.h"
+#include "net/node_protocol.h"
 
 namespace shoal::http {
 namespace {
@@ -210,6 +211,12 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
                    req.connect_timeout.count() > 0 ? static_cast<long>(req.connect_timeout.count()) : 10000L);
   const std::string& ca_file = req.ca_file.empty() ? ca_file_ : req.ca_file;
   if (!ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
+  if (!req.cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, req.cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, req.key_file.c_str());
+  }
+  char error_text[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_text);
   if (req.cancel == nullptr) {
     // A connection that moves less than 1 KiB/s for 60 s (or req.silent_limit) is dead: fail
     // and let the caller retry.
@@ -280,7 +287,29 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   } else if (rc != CURLE_OK) {
     // Without the query: a SAS token travels there and must never reach a message.
     std::string what = req.method + " " + req.url.substr(0, req.url.find('?')) + ": " + curl_easy_strerror(rc);
-    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+    const std::string_view said(error_text);
+    const bool refused_handshake = said.find("alert handshake failure") != std::string_view::npos;
+    if (said.find("alert certificate required") != std::string_view::npos ||
+        said.find("alert bad certificate") != std::string_view::npos ||
+        said.find("alert unknown ca") != std::string_view::npos || refused_handshake ||
+        rc == CURLE_SSL_CERTPROBLEM) {
+      // Not transient either: the server refused this client's certificate, or its lack of one
+      // (a TLS 1.2 server says "handshake failure" for that, as for no protocol or cipher in
+      // common: the same handshake would be refused again).
+      result = Status::PermissionDenied(
+          what + " (" + std::string(said) + "): " +
+          (rc == CURLE_SSL_CERTPROBLEM ? "cannot use the client certificate " + req.cert_file + " with its key " +
+                                             req.key_file + " (readable PEM files of one pair?)"
+           : req.cert_file.empty()
+               ? std::string(refused_handshake ? "the server refused the handshake; if it asks for a client "
+                                                 "certificate (shoald --tls-client-ca), set "
+                                               : "the server asks for a client certificate (shoald "
+                                                 "--tls-client-ca): set ") +
+                     proto::kTlsCertVariable + " and " + proto::kTlsKeyVariable +
+                     " to PEM files of one signed by a CA it trusts"
+               : "the server refused the client certificate " + req.cert_file +
+                     ": is it signed by a CA of the node's --tls-client-ca?"));
+    } else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
       // Not transient: the same certificate will be refused again.
       result = Status::PermissionDenied(
           what + (!req.ca_file.empty()

@@ -44,6 +44,9 @@ struct Request {
   std::string url;
   std::string unix_socket;  // connect to this Unix socket instead of the URL's host and port
   std::string ca_file;      // HTTPS: check the server against the CAs in this PEM file (else the Client's)
+  // HTTPS: present this PEM certificate and key when the server asks for one (a node started
+  // with --tls-client-ca); "" presents none.
+  std::string cert_file, key_file;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string_view body;       // sent as is, with Content-Length; must outlive Send
   // Instead of `body`: a streamed body, pulled in pieces (0 = the end); body_length is its

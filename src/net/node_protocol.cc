@@ -85,6 +85,8 @@ http::Request NodeRequest(std::string_view method, std::string_view endpoint, st
   } else if (NodeTls tls = GetNodeTls(); tls.on) {
     req.url = "https://" + std::string(endpoint) + std::string(target);
     req.ca_file = std::move(tls.ca_file);
+    req.cert_file = std::move(tls.cert_file);
+    req.key_file = std::move(tls.key_file);
   } else {
     req.url = "http://" + std::string(endpoint) + std::string(target);
   }

@@ -184,13 +184,18 @@ std::string Target(std::string_view path,
 // empty). A Unix socket is always plain. Set once at start, before any request: by shoald
 // from --tls-cert/--tls-ca (a cluster is TLS throughout), by clients from an https:// node
 // (client::CacheConfig::Resolve, with --tls-ca or SHOAL_TLS_CA). Thread-safe.
+// `cert_file` and `key_file`: the certificate this process presents when a node asks for one
+// (--tls-client-ca): a node's own --tls-cert, a client's SHOAL_TLS_CERT and SHOAL_TLS_KEY.
 struct NodeTls {
   bool on = false;
   std::string ca_file;
+  std::string cert_file, key_file;
 };
 void SetNodeTls(NodeTls tls);
 NodeTls GetNodeTls();
 inline constexpr const char* kTlsCaVariable = "SHOAL_TLS_CA";
+inline constexpr const char* kTlsCertVariable = "SHOAL_TLS_CERT";
+inline constexpr const char* kTlsKeyVariable = "SHOAL_TLS_KEY";
 
 // METHOD `target` at the node at `endpoint`, with the bearer token unless `token` is empty,
 // over HTTPS when GetNodeTls().on. The one builder of requests to a node, for clients and

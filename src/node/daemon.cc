@@ -170,6 +170,12 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "Serve HTTPS on --listen with this PEM certificate (and its chain); needs --tls-key. "
                  "The node then calls its peers over HTTPS too. SIGHUP reads it again (rotation)");
   app.add_option("--tls-key", so.tls_key, "The PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", so.tls_client_ca,
+                 "Ask every TLS client of --listen (peers, shoal, the front door's SDKs) for a certificate "
+                 "signed by a CA in this PEM file, and refuse the connection without one (counted in "
+                 "shoal_tls_handshake_failures_total). The node presents its --tls-cert to its peers, so "
+                 "peers need a certificate from such a CA; clients set SHOAL_TLS_CERT and SHOAL_TLS_KEY. "
+                 "SIGHUP reads it again");
   app.add_option("--tls-ca", f->tls_ca,
                  "Check the certificates of the peers this node calls against the CAs in this PEM file "
                  "(default: the system's bundle); implies HTTPS to peers");
@@ -457,8 +463,13 @@ int RunDaemon(int argc, char** argv) {
   }
   if (flags.so.tls_cert.empty() != flags.so.tls_key.empty()) return fail("--tls-cert and --tls-key go together");
   if (!flags.tls_ca.empty() && !std::ifstream(flags.tls_ca)) return fail("cannot read --tls-ca " + flags.tls_ca);
+  if (!flags.so.tls_client_ca.empty() && flags.so.tls_cert.empty()) {
+    return fail("--tls-client-ca needs --tls-cert and --tls-key (client certificates are asked for in TLS)");
+  }
   if (!flags.so.tls_cert.empty() || !flags.tls_ca.empty()) {
-    proto::SetNodeTls(proto::NodeTls{.on = true, .ca_file = flags.tls_ca});  // a TLS cluster: peers too
+    // A TLS cluster: peers too, each presenting its own certificate to the peers that ask.
+    proto::SetNodeTls(proto::NodeTls{
+        .on = true, .ca_file = flags.tls_ca, .cert_file = flags.so.tls_cert, .key_file = flags.so.tls_key});
   }
   // One keys file for the front door's keys and the node's tokens, loaded once, shared by
   // both, and reloaded on SIGHUP.

@@ -45,8 +45,10 @@ struct Listener {
   bool tls = false;  // connections begin with a TLS handshake
 };
 
-// A server context with `cert` (and its chain) and `key`, TLS 1.2 and later.
-Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(const std::string& cert, const std::string& key) {
+// A server context with `cert` (and its chain) and `key`, TLS 1.2 and later; with `client_ca`,
+// one that refuses a client without a certificate signed by a CA in that file.
+Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(const std::string& cert, const std::string& key,
+                                                           const std::string& client_ca) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   beast::error_code ec;
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -58,6 +60,20 @@ Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(const std::string& ce
   if (ec) return Status::InvalidArgument("--tls-key " + key + ": " + ec.message() + " (want a PEM private key)");
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     return Status::InvalidArgument("--tls-key " + key + " is not the key of the certificate in --tls-cert " + cert);
+  }
+  if (!client_ca.empty()) {
+    ctx->load_verify_file(client_ca, ec);
+    if (ec) {
+      return Status::InvalidArgument("--tls-client-ca " + client_ca + ": " + ec.message() +
+                                     " (want a PEM file of the CAs that sign client certificates)");
+    }
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return Status::InvalidArgument("--tls-client-ca: " + ec.message());
+    // TLS 1.2, where the client's certificate is checked inside the handshake: a client
+    // refused learns it before it sends anything. In TLS 1.3 the refusal comes after the
+    // client's part of the handshake, while it is already sending a request and its body, and
+    // shows there as a broken connection, which a client takes for a transient failure.
+    SSL_CTX_set_max_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   }
   return ctx;
 }
@@ -339,7 +355,10 @@ Status Server::LoadTls() {
   const ServerOptions& o = impl_->ctx.options;
   if (o.tls_cert.empty() && o.tls_key.empty()) return Status::Ok();
   if (o.tls_cert.empty() || o.tls_key.empty()) return Status::InvalidArgument("--tls-cert and --tls-key go together");
-  SHOAL_ASSIGN_OR_RETURN(auto context, MakeTlsContext(o.tls_cert, o.tls_key));
+  if (!o.tls_client_ca.empty() && o.tls_cert.empty()) {
+    return Status::InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key (client certificates are asked for in TLS)");
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto context, MakeTlsContext(o.tls_cert, o.tls_key, o.tls_client_ca));
   std::lock_guard<std::mutex> lock(impl_->tls_mu);
   impl_->tls = std::move(context);
   return Status::Ok();

@@ -35,6 +35,9 @@ struct ServerOptions {
   // certificate with its chain). Empty: plain HTTP. Unix sockets are always plain.
   std::string tls_cert;
   std::string tls_key;
+  // With TLS: every client must present a certificate signed by a CA in this PEM file, or its
+  // handshake fails (--tls-client-ca). Empty: no client certificate asked for.
+  std::string tls_client_ca;
 };
 
 // The node's HTTP/1.1 front end: Beast on Asio, a fixed number of event-loop threads, one
