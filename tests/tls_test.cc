@@ -213,6 +213,27 @@ TEST_F(TlsTest, WithClientCertificatesAskedForOnlyClientsHoldingOneSignedByTheCa
       << "node 0 presented its certificate to node 1: the copy is there";
   EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_peer_failures_total"), 0u) << nodes_[0]->Log();
   EXPECT_EQ(testing::NodeMetric(Metrics(1), "shoal_tls_handshake_failures_total"), 0u);
+  // The Python binding takes the same variables.
+  auto python = [&](bool with_certificate) {
+    testing::Env env = {{"PYTHONPATH", testing::BinaryDir() + "/python"},
+                        {"SHOAL_CACHE", "https://" + Endpoint(1)},
+                        {"SHOAL_TLS_CA", tls_.cert}};
+    if (with_certificate) {
+      env["SHOAL_TLS_CERT"] = tls_.cert;
+      env["SHOAL_TLS_KEY"] = tls_.key;
+    }
+    return testing::RunCommand({"/usr/bin/python3", "-c",
+                                "import hashlib, shoal, sys\n"
+                                "with shoal.Client().open(sys.argv[1]) as f: print(hashlib.sha256(f.read()).hexdigest())",
+                                Url("mtls/good")},
+                               env);
+  };
+  auto py = python(true);
+  EXPECT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_EQ(py.out, testing::FileSha256(file) + "\n") << py.err;
+  auto py_none = python(false);
+  EXPECT_NE(py_none.exit_code, 0);
+  EXPECT_NE(py_none.err.find("SHOAL_TLS_CERT"), std::string::npos) << py_none.err;
   auto bare = testing::RunCommand({"curl", "-sS", "--cacert", tls_.cert, "https://" + Endpoint(0) + "/healthz"});
   EXPECT_NE(bare.out, "ok\n") << "curl without a certificate got in";
   auto held = testing::RunCommand({"curl", "-sS", "--cacert", tls_.cert, "--cert", tls_.cert, "--key", tls_.key,
