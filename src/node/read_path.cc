@@ -521,13 +521,17 @@ void ReadPath::Prefetch(const std::string& url, const ObjectInfo& info, uint64_t
   for (int k = 1; k <= window; k++) {
     uint64_t next = index + k;
     if (next >= chunks) return;
-    if (fetch_pool_->queued() > 0) return;  // every fetch thread is busy
     if (v && v->RouteOf(url, next, 1).replicas[0].member.id != options_.node_id) continue;
     engine::ChunkKey key{url, version, next};
     if (chunks_->Contains(key)) continue;
     bool lead = false;
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
+      // As many fetches under way as fetch threads: another would wait in the pool's queue, in
+      // front of a reader's own. (Counted from the fetches, not from the queue: a fetch just
+      // submitted sits in the queue until an idle thread wakes, which says nothing of how
+      // busy the threads are.)
+      if (inflight_.size() >= static_cast<size_t>(options_.fetch_threads)) return;
       if (inflight_.count(FetchId(key, info))) continue;
     }
     std::optional<Inflight> job = JoinFetch(key, info, &lead);

@@ -119,8 +119,8 @@ class ReadPath {
   // chunks in the object's read-ahead window (readahead.h: from 4 up to options.readahead,
   // doubled each time a reader of it catches up with a fetch) that are neither on disk nor
   // being fetched (a routed read: only those this node owns; the rest come from their
-  // owners). None while fetches wait for a thread of the pool: a read-ahead must not queue in
-  // front of a reader's own fetch. Never blocks.
+  // owners). None while as many fetches are under way as the pool has threads: a read-ahead
+  // must not queue in front of a reader's own fetch. Never blocks.
   void Prefetch(const std::string& url, const ObjectInfo& info, uint64_t index, ReadMode mode);
   // Fetches chunk `index` of `url` (as of `info`) into this node's cache if it is not there,
   // waiting for it: `shoal warmup` asks each owner for its chunks (`route` false: from the
