@@ -11,6 +11,8 @@
 #                       (also with the writers' node killed) against dd + rclone copy up and down
 #   node_read_bench     cold and warm reads, Azurite raw and shaped: shoald against nginx
 #                       proxy_cache, rclone mount and the store direct
+#   readahead_bench     one sequential reader of a cold object behind a far store (50 ms, 20 MB/s per
+#                       connection): the node's growing read-ahead against a window held at 4
 #   cluster_read_bench  a read spread over 4 nodes; scale-out (a node joins a warm cluster)
 #   fanin_bench         fan-in: R readers of one cold object, Shoal against nginx and the store
 #   mount_bench         files: shoal mount against the library and rclone mount
@@ -52,6 +54,7 @@ step copy_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
 step writeback_bench --size "$(mib 64)" --writers 4 --runs "$RUNS" "${SHAPE[@]}"
 step restore_bench --size "$(mib 32)" --ranks 4 --runs "$RUNS" "${SHAPE[@]}"
 step node_read_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
+step readahead_bench --size "$(mib 256)" --runs "$RUNS"
 step cluster_read_bench --size "$(mib 256)" --runs "$RUNS"
 step fanin_bench --size "$(mib 64)" --runs "$RUNS"
 step mount_bench --size "$(mib 256)" --runs "$RUNS"
