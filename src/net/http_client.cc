@@ -278,6 +278,9 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
   CURLcode rc = curl_easy_perform(curl);
+  // The buffer lives in this frame, the handle in the pool: curl must not write to it once this
+  // call returns (closing a pooled connection later may report an error).
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
   curl_slist_free_all(headers);
 
