@@ -4,8 +4,9 @@ members are killed (-9 and SIGTERM) and restarted on their data dirs, the store 
 and drops connections, and one member's disk fills up; at the end every acknowledged write is
 checked byte-for-byte in the store.
 
-usage: python3 bench/soak.py [--minutes 30] [--workers 3] [--seed 1] [--out FILE]
+usage: python3 bench/soak.py [--minutes 30] [--round-minutes 10] [--workers 3] [--seed 1]
                              [--kill-every 40] [--fault-every 60] [--disk-every 90]
+                             [--min-free-gb 10] [--out FILE]
 
 What runs (every server on a free loopback port, every process stopped by its PID at the end):
   Azurite (--disableTelemetry) behind src/testing/fault_proxy.js; 4 shoald with --peers,
@@ -19,11 +20,17 @@ Faults (each on its own timer, jittered):
   kill:  a random member gets SIGKILL or SIGTERM (alternating), stays down 2-12 s, restarts.
   store: for 20 s the proxy answers 30% of requests 503 and drops 3% of connections.
   disk:  n3's tmpfs is filled to the last byte for 15 s, then freed.
-Final check: faults stop, every member is up, `shoal flush --wait` for the prefix through one
-member (cluster-wide: copies of dead members' writes included), then every object is read
-from Azurite directly (not through the proxy or a node). An object is lost when the store
-does not hold the last acknowledged version or a version written after it (a write whose
-answer never came, e.g. its node was killed, may or may not have been applied).
+Rounds: the run is cut into rounds of --round-minutes, each under its own prefix (rN/). At the
+end of each: faults stop, every member is up, `shoal flush --wait` for the round's prefix
+through one member (cluster-wide: copies of dead members' writes included), then every object
+of the round is read from Azurite directly (not through the proxy or a node). An object is
+lost when the store does not hold the last acknowledged version or a version written after it
+(a write whose answer never came, e.g. its node was killed, may or may not have been applied).
+Then the round's objects are deleted through a member (`shoal rm -r --cache`) and the store's
+listing of the prefix must be empty. Azurite runs with its extent garbage collection every
+minute (its default is 10), so the space of deleted rounds comes back while the soak runs: a
+30-minute run without rounds wrote over 60 GB. A round ends early, and the run stops before
+a new one, when the soak's filesystem has less than --min-free-gb free.
 
 Writes the summary as JSON to --out (default bench/results/soak.json) and prints it.
 Exit status: 0 when nothing acknowledged was lost and no read returned bytes that were never
@@ -49,6 +56,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
 SHOAL, SHOALD = os.path.join(BIN, "shoal"), os.path.join(BIN, "shoald")
 AZURITE = os.path.join(ROOT, "testenv", "node_modules", ".bin", "azurite-blob")
+AZURITE_DIST = os.path.join(ROOT, "testenv", "node_modules", "azurite", "dist", "src")
+# Azurite's blob service as it ships, with its garbage collection of unreferenced extent files
+# every minute, on files untouched for a minute (Azurite: 10 and 10 minutes). Its constants are
+# read when the collector starts, so setting them before main.js runs is enough.
+AZURITE_QUICK_GC = """
+const [dist, ...args] = process.argv.slice(1);
+require(dist + "/blob/utils/constants.js").DEFAULT_GC_INTERVAL_MS = 60 * 1000;
+require(dist + "/common/utils/constants.js").DEFAULT_EXTENT_GC_PROTECT_TIME_IN_MS = 60 * 1000;
+process.argv = [process.argv[0], "azurite-blob", ...args];
+require(dist + "/blob/main.js");
+"""
 PROXY = os.path.join(ROOT, "src", "testing", "fault_proxy.js")
 ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -109,11 +127,18 @@ class Cluster:
         self.up = [False] * NODES
         self.mu = threading.Lock()
         self.tmpfs = None
+        self.store_dir = os.path.join(tmp, "azurite")
+        self.store_peak = 0  # bytes of Azurite's files, at most, as sampled
+
+    def store_bytes(self):
+        b = tree_bytes(self.store_dir)
+        self.store_peak = max(self.store_peak, b)
+        return b
 
     def start(self):
         az_port = free_port()
-        self.azurite = self._spawn("azurite", [AZURITE, "--blobHost", "127.0.0.1", "--blobPort", str(az_port),
-                                               "--location", os.path.join(self.tmp, "azurite"), "--silent",
+        self.azurite = self._spawn("azurite", ["node", "-e", AZURITE_QUICK_GC, AZURITE_DIST, "--blobHost", "127.0.0.1", "--blobPort", str(az_port),
+                                               "--location", self.store_dir, "--silent",
                                                "--skipApiVersionCheck", "--loose", "--disableTelemetry"])
         if not wait_port(az_port):
             sys.exit("soak: Azurite did not start: " + self._log("azurite"))
@@ -231,16 +256,17 @@ class Worker(threading.Thread):
     """Writes, overwrites and reads its own objects; keeps, per object, the versions that may be
     in the store: the last acknowledged one and every attempt after it whose answer never came."""
 
-    def __init__(self, n, cluster, counters, seed, deadline, tmp):
+    def __init__(self, n, cluster, counters, seed, deadline, tmp, prefix):
         super().__init__(daemon=True)
         self.n, self.cluster, self.counters, self.deadline = n, cluster, counters, deadline
+        self.prefix = prefix  # the round's: rN/
         self.rng = random.Random(seed * 1000 + n)
         self.tmp = tmp
         self.objects = {}  # key -> {"acked": sha|None, "maybe": set(sha), "size": {sha: n}}
         self.next = 0
 
     def url(self, key):
-        return f"az://{CONTAINER}/w{self.n}/{key}"
+        return f"az://{CONTAINER}/{self.prefix}w{self.n}/{key}"
 
     def size(self):
         r = self.rng.random()
@@ -380,23 +406,132 @@ def disk_faults(cluster, counters, rng, every, stop):
         os.unlink(balloon)
 
 
+def disk_free(path):
+    return shutil.disk_usage(path).free
+
+
+def tree_bytes(path):
+    """Bytes a directory's files take on disk."""
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(d, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def run_round(cluster, counters, a, r, deadline, tmp, rng, t0):
+    """Workers and faults until `deadline` (or until the disk runs low); returns the workers."""
+    stop = threading.Event()
+    faults = [threading.Thread(target=f, args=(cluster, counters, random.Random(rng.random()), every, stop), daemon=True)
+              for f, every in ((killer, a.kill_every), (store_faults, a.fault_every), (disk_faults, a.disk_every))]
+    workers = [Worker(n, cluster, counters, a.seed * 100 + r, deadline, tmp, f"r{r}/") for n in range(a.workers)]
+    for t in faults + workers:
+        t.start()
+    last = time.time()
+    while any(w.is_alive() for w in workers):
+        time.sleep(1)
+        if disk_free(tmp) < a.min_free_gb << 30 and workers[0].deadline > time.time():
+            log(f"round {r}: {disk_free(tmp) / (1 << 30):.1f} GiB free on the soak's filesystem; ending the round")
+            counters.add("rounds ended early for disk space")
+            for w in workers:
+                w.deadline = time.time()
+        if time.time() - last >= 60:
+            last = time.time()
+            with counters.mu:
+                c = dict(counters.c)
+            log(f"{(last - t0) / 60:.0f} min (round {r}): {c.get('writes acknowledged', 0)} writes acknowledged, "
+                f"{c.get('reads done', 0)} reads, "
+                f"{c.get('members stopped by SIGKILL', 0) + c.get('members stopped by SIGTERM', 0)} stops, "
+                f"store's files {cluster.store_bytes() / (1 << 30):.1f} GiB")
+    stop.set()
+    for t in faults:
+        t.join()
+    return workers
+
+
+def settle(cluster):
+    """Faults off and every member up."""
+    cluster.proxy("config", {"errorRate": 0, "dropRate": 0})
+    for i in range(NODES):
+        if not cluster.up[i]:
+            cluster.start_node(i)
+
+
+class Check:
+    """What the store holds of every acknowledged write, summed over the rounds."""
+
+    def __init__(self):
+        self.lost, self.checked, self.unacked_absent = [], 0, 0
+        self.bytes_checked, self.bytes_lost = 0, 0  # of each object's last acknowledged write
+
+    def round(self, cluster, workers):
+        for w in workers:
+            for key, o in w.objects.items():
+                self.object(cluster, w.url(key), o)
+
+    def object(self, cluster, url, o):
+        r = subprocess.run([SHOAL, "cat", url], env=cluster.env(direct=True), capture_output=True)
+        got = hashlib.sha256(r.stdout).hexdigest() if r.returncode == 0 else None
+        if o["acked"] is None:  # never acknowledged: absent or one of its attempts
+            if got is not None and got not in o["maybe"]:
+                self.lost.append(f"{url}: never acknowledged, yet the store has bytes no attempt wrote")
+            self.unacked_absent += got is None
+            return
+        self.checked += 1
+        acked_bytes = o["size"][o["acked"]]
+        self.bytes_checked += acked_bytes
+        if got is None or got not in o["maybe"]:
+            self.bytes_lost += acked_bytes
+        if got is None:
+            self.lost.append(f"{url}: acknowledged, not in the store ({r.stderr.decode(errors='replace').strip()[-200:]})")
+        elif got not in o["maybe"]:
+            self.lost.append(f"{url}: the store has {describe(o, got)}, not the last acknowledged "
+                             f"{describe(o, o['acked'])}")
+
+
+def delete_round(cluster, counters, r):
+    """Deletes the round's objects through a member; the store's listing must then be empty."""
+    prefix = f"az://{CONTAINER}/r{r}/"
+    rm = subprocess.run([SHOAL, "rm", "-r", "-q", "--cache", cluster.endpoint(0), prefix], env=cluster.env(),
+                        capture_output=True, text=True)
+    if rm.returncode != 0:
+        counters.add("round deletes failed", sample=rm.stderr.strip()[-300:])
+    ls = subprocess.run([SHOAL, "ls", "-r", prefix], env=cluster.env(direct=True), capture_output=True, text=True)
+    left = [line for line in ls.stdout.splitlines() if line.strip()]
+    if ls.returncode != 0:
+        counters.add("round deletes failed", sample="listing after delete: " + ls.stderr.strip()[-300:])
+    elif left:
+        counters.add("objects left in the store after their round's delete", len(left), sample=left[0])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog="See the header of bench/soak.py.")
     ap.add_argument("--minutes", type=float, default=30)
+    ap.add_argument("--round-minutes", type=float, default=10,
+                    help="minutes per round: its writes are checked in the store, then deleted")
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kill-every", type=float, default=40, help="seconds between member stops (jittered)")
     ap.add_argument("--fault-every", type=float, default=60, help="seconds between store fault periods")
     ap.add_argument("--disk-every", type=float, default=90, help="seconds between full-disk periods")
+    ap.add_argument("--min-free-gb", type=int, default=10,
+                    help="end the round (and the run) when the soak's filesystem has less free")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "soak.json"))
     a = ap.parse_args()
-    if a.minutes <= 0 or a.workers <= 0:
-        ap.error("--minutes and --workers must be positive")
+    if a.minutes <= 0 or a.workers <= 0 or a.round_minutes <= 0:
+        ap.error("--minutes, --round-minutes and --workers must be positive")
     for f in (SHOAL, SHOALD, AZURITE):
         if not os.access(f, os.X_OK):
             sys.exit(f"soak: {f} is missing: run make test (it builds and installs the test servers)")
 
     tmp = tempfile.mkdtemp(prefix="shoal-soak-")
+    if disk_free(tmp) < (a.min_free_gb + 5) << 30:
+        shutil.rmtree(tmp, ignore_errors=True)
+        sys.exit(f"soak: {disk_free(tmp) / (1 << 30):.1f} GiB free where it writes ({os.path.dirname(tmp)}); "
+                 f"it needs --min-free-gb {a.min_free_gb} plus 5 (set TMPDIR or a lower --min-free-gb)")
     counters = Counters()
     cluster = Cluster(tmp, counters)
 
@@ -408,88 +543,60 @@ def main():
 
     cluster.start()
     log(f"4 members up ({', '.join(cluster.endpoint(i) for i in range(NODES))}), store behind the proxy at "
-        f"{cluster.proxy_port}; running {a.minutes:g} min with {a.workers} workers")
+        f"{cluster.proxy_port}; running {a.minutes:g} min in rounds of {a.round_minutes:g} with {a.workers} workers")
     t0 = time.time()
-    deadline = t0 + a.minutes * 60
+    end = t0 + a.minutes * 60
     rng = random.Random(a.seed)
-    stop = threading.Event()
-    faults = [threading.Thread(target=f, args=(cluster, counters, random.Random(rng.random()), every, stop), daemon=True)
-              for f, every in ((killer, a.kill_every), (store_faults, a.fault_every), (disk_faults, a.disk_every))]
-    workers = [Worker(n, cluster, counters, a.seed, deadline, tmp) for n in range(a.workers)]
-    for t in faults + workers:
-        t.start()
-    last = 0
-    while any(w.is_alive() for w in workers):
-        time.sleep(1)
-        if time.time() - last >= 60:
-            last = time.time()
-            with counters.mu:
-                c = dict(counters.c)
-            log(f"{(last - t0) / 60:.0f} min: {c.get('writes acknowledged', 0)} writes acknowledged, "
-                f"{c.get('reads done', 0)} reads, {c.get('members stopped by SIGKILL', 0) + c.get('members stopped by SIGTERM', 0)} stops")
-    stop.set()
-    for t in faults:
-        t.join()
-    ran = time.time() - t0
-    cluster.proxy("config", {"errorRate": 0, "dropRate": 0})
-    for i in range(NODES):
-        if not cluster.up[i]:
-            cluster.start_node(i)
+    check, flush_s, rounds, ran = Check(), [], 0, 0.0
+    while time.time() < end - 1:
+        if disk_free(tmp) < a.min_free_gb << 30:
+            log(f"{disk_free(tmp) / (1 << 30):.1f} GiB free on the soak's filesystem: no new round")
+            counters.add("rounds not started for disk space")
+            break
+        r, began = rounds, time.time()
+        workers = run_round(cluster, counters, a, r, min(end, began + a.round_minutes * 60), tmp, rng, t0)
+        ran += time.time() - began
+        rounds += 1
+        cluster.store_bytes()
+        settle(cluster)
+        log(f"round {r}: faults off; waiting for every acknowledged write to be durable (shoal flush --wait)")
+        t1 = time.time()
+        flush = subprocess.run([SHOAL, "flush", "--wait", "-q", "--timeout", "1200", "--cache", cluster.endpoint(0),
+                                f"az://{CONTAINER}/r{r}/"], env=cluster.env(), capture_output=True, text=True)
+        flush_s.append(round(time.time() - t1, 1))
+        if flush.returncode != 0:
+            counters.add("flush failed", sample=flush.stderr.strip()[-300:])
+        log(f"round {r}: checking its {sum(len(w.objects) for w in workers)} objects in the store, directly")
+        lost_before = len(check.lost)
+        check.round(cluster, workers)
+        log(f"round {r}: {len(check.lost) - lost_before} lost; deleting its objects")
+        delete_round(cluster, counters, r)
 
-    log("faults off; waiting for every acknowledged write to be durable (shoal flush --wait)")
-    t1 = time.time()
-    flush = subprocess.run([SHOAL, "flush", "--wait", "-q", "--timeout", "1200", "--cache", cluster.endpoint(0),
-                            f"az://{CONTAINER}/"], env=cluster.env(), capture_output=True, text=True)
-    flush_s = time.time() - t1
-    if flush.returncode != 0:
-        counters.add("final flush failed", sample=flush.stderr.strip()[-300:])
-
-    log("checking every object in the store, directly")
-    lost, checked, unacked_absent = [], 0, 0
-    bytes_checked, bytes_lost = 0, 0  # of each object's last acknowledged write
-    for w in workers:
-        for key, o in w.objects.items():
-            url = w.url(key)
-            r = subprocess.run([SHOAL, "cat", url], env=cluster.env(direct=True), capture_output=True)
-            got = hashlib.sha256(r.stdout).hexdigest() if r.returncode == 0 else None
-            if o["acked"] is None:  # never acknowledged: absent or one of its attempts
-                if got is not None and got not in o["maybe"]:
-                    lost.append(f"{url}: never acknowledged, yet the store has bytes no attempt wrote")
-                unacked_absent += got is None
-                continue
-            checked += 1
-            acked_bytes = o["size"][o["acked"]]
-            bytes_checked += acked_bytes
-            if got is None or got not in o["maybe"]:  # as counted in `lost` below
-                bytes_lost += acked_bytes
-            if got is None:
-                lost.append(f"{url}: acknowledged, not in the store ({r.stderr.decode(errors='replace').strip()[-200:]})")
-            elif got not in o["maybe"]:
-                lost.append(f"{url}: the store has {describe(o, got)}, not the last acknowledged "
-                            f"{describe(o, o['acked'])}")
     stats = cluster.proxy("stats")
     with counters.mu:
         c = dict(counters.c)
         samples = dict(counters.samples)
     summary = {
-        "minutes": round(ran / 60, 1), "workers": a.workers, "seed": a.seed,
+        "minutes": round(ran / 60, 1), "rounds": rounds, "workers": a.workers, "seed": a.seed,
         "counts": dict(sorted(c.items())),
         "store": {"requests": stats.get("requests"), "injected_errors_503": stats.get("injected_errors"),
-                  "dropped_connections": stats.get("dropped")},
+                  "dropped_connections": stats.get("dropped"), "files_peak_gib": round(cluster.store_peak / (1 << 30), 1)},
         "full_disk_fault": bool(cluster.tmpfs),
-        "final_flush_seconds": round(flush_s, 1),
-        "objects_acknowledged": checked, "objects_never_acknowledged_absent": unacked_absent,
-        "objects_lost": len(lost), "acknowledged_bytes": bytes_checked, "acknowledged_bytes_lost": bytes_lost,
-        "lost": lost[:20], "samples": samples,
+        "flush_seconds": flush_s,
+        "objects_acknowledged": check.checked, "objects_never_acknowledged_absent": check.unacked_absent,
+        "objects_lost": len(check.lost), "acknowledged_bytes": check.bytes_checked,
+        "acknowledged_bytes_lost": check.bytes_lost,
+        "lost": check.lost[:20], "samples": samples,
     }
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps(summary, indent=1))
-    bad = lost or c.get("reads with wrong bytes") or c.get("final flush failed")
-    log(("FAILED: " if bad else "ok: ") + f"{len(lost)} of {checked} acknowledged objects lost "
-        f"({bytes_lost:,} of {bytes_checked:,} acknowledged bytes), "
-        f"{c.get('reads with wrong bytes', 0)} wrong reads; summary in {a.out}")
+    bad = (check.lost or c.get("reads with wrong bytes") or c.get("flush failed") or not rounds
+           or c.get("objects left in the store after their round's delete") or c.get("round deletes failed"))
+    log(("FAILED: " if bad else "ok: ") + f"{len(check.lost)} of {check.checked} acknowledged objects lost "
+        f"({check.bytes_lost:,} of {check.bytes_checked:,} acknowledged bytes), "
+        f"{c.get('reads with wrong bytes', 0)} wrong reads, {rounds} rounds; summary in {a.out}")
     return 1 if bad else 0
 
 
