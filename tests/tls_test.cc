@@ -41,13 +41,15 @@ class TlsTest : public ::testing::Test {
 
   // Nodes 0..n-1 of a static cluster, each serving HTTPS with the test's certificate, calling
   // its peers over HTTPS checked against `peer_ca`, and plain /metrics on a port of its own.
-  void StartCluster(int n, const std::string& peer_ca, std::vector<std::string> extra = {}) {
+  void StartCluster(int n, const std::string& peer_ca, std::vector<std::string> extra = {},
+                    const testing::TlsFiles* cert = nullptr) {
+    if (cert == nullptr) cert = &tls_;
     std::string peers;
     for (int i = 0; i < n; i++) peers += (i ? "," : "") + ("n" + std::to_string(i)) + "=" + Endpoint(i);
     for (int i = 0; i < n; i++) {
       nodes_.push_back(std::make_unique<Shoald>());
       std::vector<std::string> flags = {"--listen", Endpoint(i), "--peers", peers, "--metrics", Metrics(i),
-                                        "--tls-cert", tls_.cert, "--tls-key", tls_.key, "--tls-ca", peer_ca};
+                                        "--tls-cert", cert->cert, "--tls-key", cert->key, "--tls-ca", peer_ca};
       flags.insert(flags.end(), extra.begin(), extra.end());
       Status st = nodes_.back()->Start(proxy_.port(), flags);
       ASSERT_TRUE(st.ok()) << st.ToString();
@@ -243,6 +245,72 @@ TEST_F(TlsTest, WithClientCertificatesAskedForOnlyClientsHoldingOneSignedByTheCa
   Shoald plain;
   EXPECT_FALSE(plain.Start(proxy_.port(), {"--tls-client-ca", tls_.cert}).ok());
   EXPECT_NE(plain.Log().find("--tls-client-ca needs --tls-cert"), std::string::npos) << plain.Log();
+}
+
+// Nodes reached at addresses their certificates do not name (on Kubernetes, hosts' IPs that
+// cert-manager's CSI driver cannot put in a certificate), all of whose certificates name one
+// DNS name (the Service over them): with --tls-name the nodes check each other against that
+// name, and clients with SHOAL_TLS_NAME; without it a client is refused, told what to set, and
+// nothing is written.
+TEST_F(TlsTest, NodesWhoseCertificatesNameOneDnsNameAreCheckedAgainstIt) {
+  std::filesystem::create_directories(dir_.path() + "/named");
+  auto named = testing::MakeSelfSignedCertificate(dir_.path() + "/named", "DNS:shoal-nodes.test");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  StartCluster(2, named->cert, {"--replicas", "2", "--tls-name", "shoal-nodes.test"}, &*named);
+  ASSERT_TRUE(Until([&] { return testing::NodeMetric(Metrics(1), "shoal_cluster_members") == 2; },
+                    std::chrono::seconds(30)));
+  const std::string file = dir_.path() + "/payload";
+  const uint64_t size = (3ull << 20) + 5;
+  ASSERT_TRUE(testing::WritePatternFile(file, 12, size));
+  auto cp = [&](const std::string& key, const char* name) {
+    testing::Env env = testing::Servers().azurite.ClientEnv();
+    if (name != nullptr) env["SHOAL_TLS_NAME"] = name;
+    return testing::RunCommand({testing::ShoalBinary(), "cp", "-q", "--cache", "https://" + Endpoint(0), "--tls-ca",
+                                named->cert, file, Url(key)},
+                               env);
+  };
+  auto unnamed = cp("named/unnamed", nullptr);
+  EXPECT_NE(unnamed.exit_code, 0);
+  EXPECT_NE(unnamed.err.find("does not name the address"), std::string::npos) << unnamed.err;
+  EXPECT_NE(unnamed.err.find("SHOAL_TLS_NAME"), std::string::npos) << unnamed.err;
+  auto other = cp("named/other", "other.test");
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.err.find("does not name the name it was checked against"), std::string::npos) << other.err;
+  for (const char* key : {"named/unnamed", "named/other"}) {
+    EXPECT_EQ(testing::Servers().azurite.Store(kBucket)->Head(key).status().code(), Code::kNotFound) << key;
+  }
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_bytes_written_total"), 0u);
+
+  auto good = cp("named/good", "shoal-nodes.test");
+  ASSERT_EQ(good.exit_code, 0) << good.err << nodes_[0]->Log();
+  EXPECT_EQ(testing::NodeMetric(Metrics(1), "shoal_replica_bytes_total"), size)
+      << "node 0 reached node 1 at its address and checked it against the name: the copy is there";
+  EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_peer_failures_total"), 0u) << nodes_[0]->Log();
+  auto flush = testing::RunCommand({testing::ShoalBinary(), "flush", "--wait", "-q", "--cache",
+                                    "https://" + Endpoint(1), "--tls-ca", named->cert, Url("named/")},
+                                   {{"SHOAL_TLS_NAME", "shoal-nodes.test"}});
+  ASSERT_EQ(flush.exit_code, 0) << flush.err;
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "named/good"), testing::FileSha256(file));
+  // The Python binding takes the same variable.
+  auto py = testing::RunCommand({"/usr/bin/python3", "-c",
+                                 "import hashlib, shoal, sys\n"
+                                 "with shoal.Client().open(sys.argv[1]) as f: print(hashlib.sha256(f.read()).hexdigest())",
+                                 Url("named/good")},
+                                {{"PYTHONPATH", testing::BinaryDir() + "/python"},
+                                 {"SHOAL_CACHE", "https://" + Endpoint(1)},
+                                 {"SHOAL_TLS_CA", named->cert},
+                                 {"SHOAL_TLS_NAME", "shoal-nodes.test"}});
+  EXPECT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_EQ(py.out, testing::FileSha256(file) + "\n") << py.err;
+  auto bad = cp("named/bad", "shoal nodes");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("is not a DNS name"), std::string::npos) << bad.err;
+  // What a node refuses to start with.
+  Shoald plain;
+  EXPECT_FALSE(plain.Start(proxy_.port(), {"--tls-name", "shoal-nodes.test"}).ok());
+  EXPECT_NE(plain.Log().find("--tls-name names what peers' certificates are checked against: it needs TLS"),
+            std::string::npos)
+      << plain.Log();
 }
 
 // A certificate rotated on disk and SIGHUP: new connections get the new one, a connection

@@ -449,7 +449,9 @@ void AddCacheFlags(CLI::App* cmd, Common& common) {
                   "(default: $SHOAL_TOKEN_FILE)");
   cmd->add_option("--tls-ca", common.tls_ca,
                   "With --cache https://HOST:PORT: check the nodes' certificates against the CAs in "
-                  "this PEM file (default: $SHOAL_TLS_CA, else the system's bundle)");
+                  "this PEM file (default: $SHOAL_TLS_CA, else the system's bundle); against the DNS "
+                  "name $SHOAL_TLS_NAME instead of the address when set (shoald --tls-name); with "
+                  "$SHOAL_TLS_CERT and $SHOAL_TLS_KEY, present that certificate (shoald --tls-client-ca)");
 }
 
 // The commands that only wait or report take -q alone.

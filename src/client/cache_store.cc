@@ -397,6 +397,13 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
                                        proto::kTlsKeyVariable + ")");
       }
     }
+    if (const char* name = EnvValue(proto::kTlsNameVariable)) {
+      node_tls.name = name;
+      if (!proto::IsTlsName(node_tls.name)) {
+        return Status::InvalidArgument(std::string(proto::kTlsNameVariable) + "=" + node_tls.name +
+                                       " is not a DNS name (letters, digits, '-' and '.')");
+      }
+    }
     proto::SetNodeTls(node_tls);
   }
   c.endpoint = nodes[0];

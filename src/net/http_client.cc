@@ -84,7 +84,8 @@ std::string ServerKey(const Request& req) {
   size_t start = req.url.find("://");
   start = start == std::string::npos ? 0 : start + 3;
   size_t end = req.url.find_first_of("/?#", start);
-  return ToLower(req.url.substr(0, end));
+  std::string key = ToLower(req.url.substr(0, end));
+  return req.connect_to.empty() ? key : key + " at " + ToLower(req.connect_to);
 }
 
 void GlobalInit() {
@@ -206,6 +207,9 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
 
   curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
   if (!req.unix_socket.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, req.unix_socket.c_str());
+  // "::HOST:PORT": whatever the URL names, connect there.
+  curl_slist* connect_to = req.connect_to.empty() ? nullptr : curl_slist_append(nullptr, ("::" + req.connect_to).c_str());
+  if (connect_to != nullptr) curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    req.connect_timeout.count() > 0 ? static_cast<long>(req.connect_timeout.count()) : 10000L);
@@ -283,13 +287,18 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
   curl_slist_free_all(headers);
+  if (connect_to != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, nullptr);
+    curl_slist_free_all(connect_to);
+  }
 
   Status result;
   if (!t.sink_status.ok()) {
     result = t.sink_status;
   } else if (rc != CURLE_OK) {
     // Without the query: a SAS token travels there and must never reach a message.
-    std::string what = req.method + " " + req.url.substr(0, req.url.find('?')) + ": " + curl_easy_strerror(rc);
+    std::string what = req.method + " " + req.url.substr(0, req.url.find('?')) +
+                       (req.connect_to.empty() ? "" : " (at " + req.connect_to + ")") + ": " + curl_easy_strerror(rc);
     const std::string_view said(error_text);
     const bool refused_handshake = said.find("alert handshake failure") != std::string_view::npos;
     if (said.find("alert certificate required") != std::string_view::npos ||
@@ -312,6 +321,18 @@ Status Client::Send(const Request& req, Response* resp, const ByteSink* sink) {
                      " to PEM files of one signed by a CA it trusts"
                : "the server refused the client certificate " + req.cert_file +
                      ": is it signed by a CA of the node's --tls-client-ca?"));
+    } else if (rc == CURLE_PEER_FAILED_VERIFICATION && (said.find("does not match target host name") != std::string_view::npos ||
+                                                        said.find("matches target host name") != std::string_view::npos)) {
+      // Signed by a trusted CA, for another name: the same answer again.
+      result = Status::PermissionDenied(
+          what + " (" + std::string(said) + "): " +
+          (req.connect_to.empty()
+               ? "the server's certificate does not name the address it was reached at; if the nodes' "
+                 "certificates name one DNS name instead (shoald --tls-name), set " +
+                     std::string(proto::kTlsNameVariable) + " to it"
+               : "the server's certificate does not name the name it was checked against (" +
+                     std::string(proto::kTlsNameVariable) + ", shoald --tls-name): is it the name the "
+                     "nodes' certificates carry?"));
     } else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
       // Not transient: the same certificate will be refused again.
       result = Status::PermissionDenied(

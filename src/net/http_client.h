@@ -43,6 +43,10 @@ struct Request {
   std::string method = "GET";  // GET, HEAD, PUT, POST, DELETE
   std::string url;
   std::string unix_socket;  // connect to this Unix socket instead of the URL's host and port
+  // Connect to this HOST:PORT ("[v6]:PORT") instead of the URL's host and port, while HTTPS
+  // checks the server's certificate against the URL's host (curl's CONNECT_TO): a server
+  // reached at an address its certificate does not name, but a name it does.
+  std::string connect_to;
   std::string ca_file;      // HTTPS: check the server against the CAs in this PEM file (else the Client's)
   // HTTPS: present this PEM certificate and key when the server asks for one (a node started
   // with --tls-client-ca); "" presents none.

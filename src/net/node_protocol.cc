@@ -1,5 +1,6 @@
 #include "net/node_protocol.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -65,6 +66,12 @@ std::mutex tls_mu;
 NodeTls tls_settings;  // guarded by tls_mu
 }  // namespace
 
+bool IsTlsName(std::string_view name) {
+  return !name.empty() && name.size() <= 253 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+}
+
 void SetNodeTls(NodeTls tls) {
   std::lock_guard<std::mutex> lock(tls_mu);
   tls_settings = std::move(tls);
@@ -83,7 +90,14 @@ http::Request NodeRequest(std::string_view method, std::string_view endpoint, st
     req.unix_socket = std::string(endpoint.substr(kUnixPrefix.size()));
     req.url = "http://localhost" + std::string(target);
   } else if (NodeTls tls = GetNodeTls(); tls.on) {
-    req.url = "https://" + std::string(endpoint) + std::string(target);
+    if (tls.name.empty()) {
+      req.url = "https://" + std::string(endpoint) + std::string(target);
+    } else {  // the name at the endpoint's port, connected to the endpoint
+      const size_t colon = endpoint.rfind(':');
+      const std::string_view port = colon == std::string_view::npos ? std::string_view() : endpoint.substr(colon);
+      req.url = "https://" + tls.name + std::string(port) + std::string(target);
+      req.connect_to = std::string(endpoint);
+    }
     req.ca_file = std::move(tls.ca_file);
     req.cert_file = std::move(tls.cert_file);
     req.key_file = std::move(tls.key_file);
@@ -96,6 +110,7 @@ http::Request NodeRequest(std::string_view method, std::string_view endpoint, st
 
 std::string EndpointOf(const http::Request& req) {
   if (!req.unix_socket.empty()) return std::string(kUnixPrefix) + req.unix_socket;
+  if (!req.connect_to.empty()) return req.connect_to;
   std::string_view url = req.url;
   size_t scheme = url.find("://");
   if (scheme != std::string_view::npos) url.remove_prefix(scheme + 3);

@@ -186,23 +186,32 @@ std::string Target(std::string_view path,
 // (client::CacheConfig::Resolve, with --tls-ca or SHOAL_TLS_CA). Thread-safe.
 // `cert_file` and `key_file`: the certificate this process presents when a node asks for one
 // (--tls-client-ca): a node's own --tls-cert, a client's SHOAL_TLS_CERT and SHOAL_TLS_KEY.
+// `name`: when set, every node's certificate is checked against this DNS name rather than the
+// address the node is reached at (a node's --tls-name, a client's SHOAL_TLS_NAME): where nodes
+// are reached by addresses their certificates cannot name (a Kubernetes host's IP), they all
+// carry one name, e.g. the Service over them.
 struct NodeTls {
   bool on = false;
   std::string ca_file;
   std::string cert_file, key_file;
+  std::string name;
 };
 void SetNodeTls(NodeTls tls);
+// Whether `name` can be NodeTls::name: a DNS name (letters, digits, '-' and '.'), not empty.
+bool IsTlsName(std::string_view name);
 NodeTls GetNodeTls();
 inline constexpr const char* kTlsCaVariable = "SHOAL_TLS_CA";
 inline constexpr const char* kTlsCertVariable = "SHOAL_TLS_CERT";
 inline constexpr const char* kTlsKeyVariable = "SHOAL_TLS_KEY";
+inline constexpr const char* kTlsNameVariable = "SHOAL_TLS_NAME";
 
 // METHOD `target` at the node at `endpoint`, with the bearer token unless `token` is empty,
 // over HTTPS when GetNodeTls().on. The one builder of requests to a node, for clients and
 // nodes alike.
 http::Request NodeRequest(std::string_view method, std::string_view endpoint, std::string_view target,
                           const std::string& token);
-// The endpoint a request made by NodeRequest goes to (HOST:PORT or unix:PATH).
+// The endpoint a request made by NodeRequest goes to (HOST:PORT or unix:PATH), whatever name
+// its URL gives (NodeTls::name).
 std::string EndpointOf(const http::Request& req);
 
 // GET of bytes [first, last] of version (etag, size) of `url` read as `mode` (kReadForwarded

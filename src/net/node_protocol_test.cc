@@ -142,6 +142,31 @@ TEST(NodeProtocol, RequestsReachUnixSocketsAndV6Hosts) {
   EXPECT_EQ(EndpointOf(NodeRequest("GET", "h:1", Target(kObjectPath, {{kUrlParam, "az://c/a/b"}}), "")), "h:1");
 }
 
+// With a TLS name (shoald --tls-name, SHOAL_TLS_NAME), a TCP node's URL carries the name at the
+// endpoint's port and the request connects to the endpoint; a Unix socket stays plain.
+TEST(NodeProtocol, WithATlsNameTheUrlNamesItAndTheRequestConnectsToTheEndpoint) {
+  const NodeTls before = GetNodeTls();
+  NodeTls named;
+  named.on = true;
+  named.ca_file = "ca.pem";
+  named.name = "shoal-nodes.test";
+  SetNodeTls(named);
+  http::Request v4 = NodeRequest("GET", "10.0.0.4:7070", kClusterPath, "");
+  http::Request v6 = NodeRequest("GET", "[::1]:7071", kClusterPath, "");
+  http::Request unix_req = NodeRequest("GET", "unix:/run/shoal.sock", kClusterPath, "");
+  SetNodeTls(before);
+  EXPECT_EQ(v4.url, "https://shoal-nodes.test:7070" + std::string(kClusterPath));
+  EXPECT_EQ(v4.connect_to, "10.0.0.4:7070");
+  EXPECT_EQ(v4.ca_file, "ca.pem");
+  EXPECT_EQ(EndpointOf(v4), "10.0.0.4:7070");
+  EXPECT_EQ(v6.url, "https://shoal-nodes.test:7071" + std::string(kClusterPath));
+  EXPECT_EQ(EndpointOf(v6), "[::1]:7071");
+  EXPECT_EQ(unix_req.url, "http://localhost" + std::string(kClusterPath));
+  EXPECT_TRUE(unix_req.connect_to.empty());
+  EXPECT_TRUE(IsTlsName("shoal-nodes.shoal.svc"));
+  for (const char* bad : {"", "shoal nodes", "a:1", "a/b", "[::1]"}) EXPECT_FALSE(IsTlsName(bad)) << bad;
+}
+
 TEST(NodeProtocol, AChunkRequestNamesItsVersionModeAndEpoch) {
   http::Request req = ChunkRequest("h:1", "", ChunkRead{.url = "az://c/k", .etag = "e1", .size = 100, .first = 8,
                                                         .last = 15, .mode = kReadForwarded, .epoch = 4});

@@ -32,6 +32,7 @@ struct DaemonFlags {
   DoorOptions door;
   std::string advertise, socket_path, token_file, port_file, metrics, log_format = "text";
   std::string tls_ca;  // --tls-ca
+  std::string tls_name;  // --tls-name
   HostPort listen_at, metrics_at;
   double idle_timeout = 120, header_timeout = 10;
   int token_grace = 300;  // --token-grace: seconds a token dropped from --token-file is still accepted
@@ -176,6 +177,11 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "shoal_tls_handshake_failures_total). The node presents its --tls-cert to its peers, so "
                  "peers need a certificate from such a CA; clients set SHOAL_TLS_CERT and SHOAL_TLS_KEY. "
                  "SIGHUP reads it again");
+  app.add_option("--tls-name", f->tls_name,
+                 "Check every peer's certificate against this DNS name instead of the address the peer "
+                 "is reached at, for nodes reached by addresses their certificates do not name (on "
+                 "Kubernetes, the hosts' IPs): each node's certificate then names it (e.g. the Service "
+                 "over the nodes); clients set SHOAL_TLS_NAME to it");
   app.add_option("--tls-ca", f->tls_ca,
                  "Check the certificates of the peers this node calls against the CAs in this PEM file "
                  "(default: the system's bundle); implies HTTPS to peers");
@@ -308,6 +314,12 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   if (!advertise.empty()) {
     auto a = SplitHostPort(advertise);
     if (!a.ok()) return fail("--advertise: " + a.status().message());
+  }
+  if (!f->tls_name.empty() && !proto::IsTlsName(f->tls_name)) {
+    return fail("--tls-name " + f->tls_name + " is not a DNS name (letters, digits, '-' and '.')");
+  }
+  if (!f->tls_name.empty() && so.tls_cert.empty() && f->tls_ca.empty()) {
+    return fail("--tls-name names what peers' certificates are checked against: it needs TLS (--tls-cert or --tls-ca)");
   }
   if (!peers.empty() && !o.etcd.empty()) return fail("--peers and --etcd are two ways to say the same: pick one");
   if (!o.etcd.empty() && o.node_id.empty()) return fail("--etcd needs --node-id (a name unique in the cluster)");
@@ -468,8 +480,11 @@ int RunDaemon(int argc, char** argv) {
   }
   if (!flags.so.tls_cert.empty() || !flags.tls_ca.empty()) {
     // A TLS cluster: peers too, each presenting its own certificate to the peers that ask.
-    proto::SetNodeTls(proto::NodeTls{
-        .on = true, .ca_file = flags.tls_ca, .cert_file = flags.so.tls_cert, .key_file = flags.so.tls_key});
+    proto::SetNodeTls(proto::NodeTls{.on = true,
+                                     .ca_file = flags.tls_ca,
+                                     .cert_file = flags.so.tls_cert,
+                                     .key_file = flags.so.tls_key,
+                                     .name = flags.tls_name});
   }
   // One keys file for the front door's keys and the node's tokens, loaded once, shared by
   // both, and reloaded on SIGHUP.

@@ -63,11 +63,11 @@ Result<ObjectMeta> SdkObjectMeta(const std::string& sdk, const std::string& buck
   return meta;
 }
 
-Result<TlsFiles> MakeSelfSignedCertificate(const std::string& dir) {
+Result<TlsFiles> MakeSelfSignedCertificate(const std::string& dir, const std::string& alt_names) {
   TlsFiles tls{dir + "/cert.pem", dir + "/key.pem"};
   CommandResult r = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                                 "-keyout", tls.key, "-out", tls.cert, "-days", "2", "-subj",
-                                "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"},
+                                "/CN=127.0.0.1", "-addext", "subjectAltName=" + alt_names},
                                {}, "", std::chrono::seconds(60));
   if (r.exit_code != 0) {
     return Status::IOError("openssl could not make a certificate (is the openssl package "

@@ -12,13 +12,14 @@ namespace shoal::testing {
 
 using Env = std::map<std::string, std::string>;
 
-// A self-signed certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1), made with the
-// openssl command; `cert` is also the CA file a client is given (SHOAL_CA_FILE).
+// A self-signed certificate for `alt_names` (its subjectAltName: "IP:127.0.0.1" by default,
+// "DNS:name" for a name), made with the openssl command; `cert` is also the CA file a client is
+// given (SHOAL_CA_FILE).
 struct TlsFiles {
   std::string cert;  // PEM
   std::string key;   // PEM, unencrypted
 };
-Result<TlsFiles> MakeSelfSignedCertificate(const std::string& dir);
+Result<TlsFiles> MakeSelfSignedCertificate(const std::string& dir, const std::string& alt_names = "IP:127.0.0.1");
 
 // An Azurite blob service on a free loopback port, with its data in a temp dir. Stopped (by
 // PID) on destruction. Start() fails with a message saying how to install it.
