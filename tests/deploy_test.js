@@ -25,8 +25,13 @@
 //    azure.workload.identity/client-id, and carry the label azure.workload.identity/use: "true";
 //    AZURE_STORAGE_ACCOUNT stays; no env AZURE_STORAGE_KEY, no Secret key azure-storage-key;
 //  - tls: --tls-cert, --tls-key and --tls-ca are files of a cert-manager CSI volume issuing each
-//    pod a certificate that names its IP (the host's, under hostNetwork) and the DNS name of each
-//    Service over the nodes' listen port; probes on the plain metrics port.
+//    pod a certificate that names the DNS name of each Service over the nodes' listen port, one of
+//    which is --tls-name (what peers check, as nodes are reached at host IPs the driver cannot
+//    write into a certificate: it expands no variable in ip-sans); probes on the plain metrics port;
+//  - mtls (on top of tls): --tls-client-ca is the same volume's CA, the node's certificate is for
+//    client use too (it presents it to peers), and its job examples (the overlay's examples/,
+//    instead of deploy/'s) reach nodes over https:// with a certificate of their own for client
+//    use from the nodes' issuer, the nodes' CA and name (SHOAL_TLS_CERT, _KEY, _CA, _NAME).
 // Then it breaks each kind of reference on purpose (a selector, a key, a port, the config, the
 // door's job, the overlays' patches, ServiceAccount, namespace and certificate) and checks that
 // every break is caught, so the checks cannot pass vacuously.
@@ -87,6 +92,15 @@ const podSpecOf = (doc) => doc.spec.template.spec;
 const containersOf = (spec) => [...(spec.initContainers || []), ...(spec.containers || [])];
 // The node: the DaemonSet that runs shoald.
 const isNode = (m) => m.doc.kind === "DaemonSet" && containersOf(podSpecOf(m.doc)).some((c) => c.name === "shoald");
+// The node in rendered objects: its DaemonSet {file, doc}, pod spec and shoald container.
+const noNode = "deploy/daemonset.yaml: no DaemonSet with a shoald container";
+function nodeParts(rendered) {
+  const ds = rendered.find(isNode);
+  if (!ds) return null;
+  const spec = podSpecOf(ds.doc);
+  return { ds, spec, c: spec.containers.find((x) => x.name === "shoald") };
+}
+
 const flagValue = (args, name) => {
   for (const a of args || []) if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
   return undefined;
@@ -500,9 +514,9 @@ function check(manifests, { runShoald = true, listing = true } = {}) {
 function checkIdentity(rendered) {
   const errors = [];
   const err = (file, what) => errors.push(`${file}: ${what}`);
-  const ds = rendered.find(isNode);
-  if (!ds) return ["deploy/daemonset.yaml: no DaemonSet with a shoald container"];
-  const spec = podSpecOf(ds.doc);
+  const node = nodeParts(rendered);
+  if (!node) return [noNode];
+  const { ds, spec } = node;
   const account = spec.serviceAccountName;
   const ns = ds.doc.metadata.namespace;
   const sa = rendered.find((m) => m.doc.kind === "ServiceAccount" && m.doc.metadata.name === account && m.doc.metadata.namespace === ns);
@@ -527,17 +541,30 @@ function checkIdentity(rendered) {
   return errors;
 }
 
+// A pod's cert-manager CSI volume holding `file` as seen by container `c` (undefined if none).
+function certVolumeFor(spec, c, file) {
+  const m = file && mountFor(c, file);
+  const v = m && (spec.volumes || []).find((x) => x.name === m.name);
+  return v && v.csi && v.csi.driver === "csi.cert-manager.io" ? v : undefined;
+}
+const attrsOf = (v) => (v && v.csi && v.csi.volumeAttributes) || {};
+const usagesOf = (v) => (attrsOf(v)["csi.cert-manager.io/key-usages"] || "digital signature,key encipherment").split(",").map((u) => u.trim());
+// Usable for `use` ("client auth", "server auth"): the driver's default usages carry no extended
+// key usage, which a TLS library takes as any; listed ones must name it.
+const allows = (v, use) => !usagesOf(v).some((u) => u.endsWith(" auth")) || usagesOf(v).includes(use);
+
 // What the TLS overlay is for, on its rendered objects: shoald's --tls-cert, --tls-key and
 // --tls-ca are files of one volume mounted in its container, a certificate cert-manager's CSI
-// driver issues to each pod naming the pod's IP (the host's, under hostNetwork: what peers
-// and clients reach it at, --advertise), from an issuer; the probes use the plain metrics port.
+// driver issues to each pod from an issuer; peers and clients reach a node at its host's IP
+// (hostNetwork), which the driver cannot put in a certificate (it expands no variable in
+// ip-sans: the certificate would never be issued), so every certificate names each Service over
+// the nodes and --tls-name is one of those names; the probes use the plain metrics port.
 function checkTls(rendered) {
   const errors = [];
   const err = (file, what) => errors.push(`${file}: ${what}`);
-  const ds = rendered.find(isNode);
-  if (!ds) return ["deploy/daemonset.yaml: no DaemonSet with a shoald container"];
-  const spec = podSpecOf(ds.doc);
-  const c = spec.containers.find((x) => x.name === "shoald");
+  const node = nodeParts(rendered);
+  if (!node) return [noNode];
+  const { ds, spec, c } = node;
   const volumes = new Set();
   for (const flag of ["tls-cert", "tls-key", "tls-ca"]) {
     const file = flagValue(c.args, flag);
@@ -547,16 +574,20 @@ function checkTls(rendered) {
     else if (!v) err(ds.file, `container shoald: --${flag} ${file} is on no volume`);
     else volumes.add(v);
   }
+  const tlsName = flagValue(c.args, "tls-name");
+  if (!tlsName) err(ds.file, "container shoald: no --tls-name: peers reach each other at host IPs, which no certificate names");
   for (const v of volumes) {
-    const attrs = (v.csi && v.csi.volumeAttributes) || {};
+    const attrs = attrsOf(v);
     if (!v.csi || v.csi.driver !== "csi.cert-manager.io") err(ds.file, `volume ${v.name}: not cert-manager's CSI driver (a certificate per node)`);
     else {
-      if (!spec.hostNetwork || !(attrs["csi.cert-manager.io/ip-sans"] || "").split(",").includes("${POD_IP}")) {
-        err(ds.file, `volume ${v.name}: the certificate does not name the pod's IP, the host's (hostNetwork), which peers check`);
+      if ((attrs["csi.cert-manager.io/ip-sans"] || "").includes("$")) {
+        err(ds.file, `volume ${v.name}: ip-sans ${attrs["csi.cert-manager.io/ip-sans"]}: the CSI driver expands no variable there, so no certificate would be issued`);
       }
       if (!attrs["csi.cert-manager.io/issuer-name"]) err(ds.file, `volume ${v.name}: no issuer`);
+      if (!allows(v, "server auth")) err(ds.file, `volume ${v.name}: key-usages ${attrs["csi.cert-manager.io/key-usages"]} leave out server auth`);
       // A Service over the nodes' listen port is reached by its name: the certificate names it.
-      const names = (attrs["csi.cert-manager.io/dns-names"] || "").split(",");
+      const names = (attrs["csi.cert-manager.io/dns-names"] || "").split(",").map((n) => n.trim());
+      if (tlsName && !names.includes(tlsName)) err(ds.file, `volume ${v.name}: the certificate does not name ${tlsName}, the --tls-name peers check`);
       const listen = c.ports.find((p) => p.name === "shoal");
       for (const svc of rendered.filter((m) => m.doc.kind === "Service" && matches(m.doc.spec.selector, ds.doc.spec.template.metadata.labels))) {
         if (!svc.doc.spec.ports.some((p) => p.targetPort === "shoal" || (listen && p.targetPort === listen.containerPort))) continue;
@@ -569,6 +600,47 @@ function checkTls(rendered) {
     const port = c[probe] && c[probe].httpGet && c[probe].httpGet.port;
     if (port !== "metrics") err(ds.file, `container shoald: ${probe} on port ${port}, which speaks TLS: the probe's plain GET fails there`);
   }
+  return errors;
+}
+
+// What the client-certificate overlay adds, on its rendered objects and job examples: the node
+// asks for client certificates signed by the CA of its own certificate's volume, and that
+// certificate is for client use as well (the node presents it to its peers); each job that names
+// a node over TCP does so with https:// and presents a certificate for client use issued by the
+// nodes' issuer, checks the node against the nodes' CA and --tls-name; at least one job does.
+function checkMtls(rendered) {
+  const errors = [];
+  const err = (file, what) => errors.push(`${file}: ${what}`);
+  const node = nodeParts(rendered);
+  if (!node) return [noNode];
+  const { ds, spec, c } = node;
+  const nodeCert = certVolumeFor(spec, c, flagValue(c.args, "tls-cert"));
+  const clientCa = flagValue(c.args, "tls-client-ca");
+  if (!clientCa) err(ds.file, "container shoald: no --tls-client-ca");
+  else if (!nodeCert || certVolumeFor(spec, c, clientCa) !== nodeCert) err(ds.file, `container shoald: --tls-client-ca ${clientCa} is not the CA of the node's own certificate volume`);
+  if (nodeCert && !allows(nodeCert, "client auth")) err(ds.file, `volume ${nodeCert.name}: key-usages ${attrsOf(nodeCert)["csi.cert-manager.io/key-usages"]} leave out client auth: peers would refuse the certificate the node presents`);
+  const issuer = attrsOf(nodeCert)["csi.cert-manager.io/issuer-name"];
+  const tlsName = flagValue(c.args, "tls-name");
+  let clients = 0;
+  for (const { file, doc } of rendered.filter((m) => m.doc.kind === "Job")) {
+    const pod = podSpecOf(doc);
+    for (const jc of containersOf(pod)) {
+      if (!(jc.args || []).includes("--cache")) continue;
+      const tcp = jc.args[jc.args.indexOf("--cache") + 1].split(",").filter((n) => !n.startsWith("unix:"));
+      if (!tcp.length) continue;
+      clients++;
+      for (const n of tcp) if (!n.startsWith("https://")) err(file, `container ${jc.name}: --cache ${n} is not https://, which the nodes serve`);
+      const env = Object.fromEntries((jc.env || []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+      for (const name of ["SHOAL_TLS_CERT", "SHOAL_TLS_KEY", "SHOAL_TLS_CA"]) {
+        const v = certVolumeFor(pod, jc, env[name]);
+        if (!v) err(file, `container ${jc.name}: ${name} ${env[name] || "(unset)"} is no file of a cert-manager CSI volume`);
+        else if (attrsOf(v)["csi.cert-manager.io/issuer-name"] !== issuer) err(file, `container ${jc.name}: ${name}'s certificate is issued by ${attrsOf(v)["csi.cert-manager.io/issuer-name"]}, not the nodes' ${issuer}`);
+        else if (name === "SHOAL_TLS_CERT" && !allows(v, "client auth")) err(file, `volume ${v.name}: key-usages ${attrsOf(v)["csi.cert-manager.io/key-usages"]} leave out client auth: the nodes would refuse it`);
+      }
+      if (tlsName && env.SHOAL_TLS_NAME !== tlsName) err(file, `container ${jc.name}: SHOAL_TLS_NAME is ${env.SHOAL_TLS_NAME || "unset"}, not ${tlsName}, the name the nodes' certificates carry`);
+    }
+  }
+  if (!clients) errors.push("no job example reaches a node over TCP with a client certificate");
   return errors;
 }
 
@@ -681,13 +753,36 @@ const overlays = [
       ["the --tls-ca flag", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !String(o.value).startsWith("--tls-ca")))],
       ["the certificate's mount path", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.mountPath ? { ...o, value: { ...o.value, mountPath: "/etc/tls" } } : o)))],
       ["the certificate's DNS name", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.csi ? { ...o, value: { ...o.value, csi: { ...o.value.csi, volumeAttributes: { ...o.value.csi.volumeAttributes, "csi.cert-manager.io/dns-names": "shoal-nodes" } } } } : o)))],
-      ["the certificate's IP", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.csi ? { ...o, value: { ...o.value, csi: { ...o.value.csi, volumeAttributes: { ...o.value.csi.volumeAttributes, "csi.cert-manager.io/ip-sans": "10.0.0.1" } } } } : o)))],
+      ["ip-sans with a variable the driver does not expand", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.csi ? { ...o, value: { ...o.value, csi: { ...o.value.csi, volumeAttributes: { ...o.value.csi.volumeAttributes, "csi.cert-manager.io/ip-sans": "${POD_IP}" } } } } : o)))],
+      ["the --tls-name flag", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !String(o.value).startsWith("--tls-name")))],
+      ["a --tls-name the certificate does not name", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (String(o.value).startsWith("--tls-name") ? { ...o, value: "--tls-name=shoal.shoal.svc" } : o)))],
+      ["server auth left out of the key usages", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.csi ? { ...o, value: { ...o.value, csi: { ...o.value.csi, volumeAttributes: { ...o.value.csi.volumeAttributes, "csi.cert-manager.io/key-usages": "digital signature,key encipherment,client auth" } } } } : o)))],
       ["a probe left on the TLS port", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !o.path.includes("readinessProbe")))],
       ["a probe on a port the pod does not have", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.path.includes("livenessProbe") ? { ...o, value: "metric" } : o)))],
       ["a patch on a container that moved", (k) => { readDoc(k, "DaemonSet", "shoal-node").spec.template.spec.containers.unshift({ name: "sidecar", image: "shoal" }); }],
     ],
   },
+  {
+    dir: "mtls",
+    own: (set) => [...checkTls(set), ...checkMtls(set)],
+    ownExamples: true,
+    says: "nodes ask every TCP client for a certificate of the nodes' CA, present their own to peers, and the job example holds one",
+    breaks: [
+      ["the --tls-client-ca flag", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !String(o.value).startsWith("--tls-client-ca")))],
+      ["client auth left out of the node's key usages", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.path.endsWith("key-usages") ? { ...o, value: "digital signature,key encipherment,server auth" } : o)))],
+      ["the volume index the key usages are added at", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => ({ ...o, path: o.path.replace("/volumes/5/", "/volumes/4/") })))],
+      ["client auth left out of the job's key usages", (k) => { k.examples[0].doc.spec.template.spec.volumes[0].csi.volumeAttributes["csi.cert-manager.io/key-usages"] = "digital signature,key encipherment,server auth"; }],
+      ["the job's certificate from another issuer", (k) => { k.examples[0].doc.spec.template.spec.volumes[0].csi.volumeAttributes["csi.cert-manager.io/issuer-name"] = "letsencrypt"; }],
+      ["the job's key on no certificate volume", (k) => { k.examples[0].doc.spec.template.spec.containers[0].env.find((e) => e.name === "SHOAL_TLS_KEY").value = "/etc/shoal/secret/tls.key"; }],
+      ["the job's SHOAL_TLS_NAME", (k) => { k.examples[0].doc.spec.template.spec.containers[0].env = k.examples[0].doc.spec.template.spec.containers[0].env.filter((e) => e.name !== "SHOAL_TLS_NAME"); }],
+      ["the job's node over http://", (k) => { const a = k.examples[0].doc.spec.template.spec.containers[0].args; a[a.indexOf("--cache") + 1] = a[a.indexOf("--cache") + 1].replace("https://$(HOST_IP)", "http://$(HOST_IP)"); }],
+      ["every job example", (k) => { k.examples = []; }],
+    ],
+  },
 ];
+// An overlay's own job examples (its examples/ folder), as {file, doc}.
+const ownExamples = (dir) => fs.readdirSync(path.join(dir, "examples")).filter((f) => f.endsWith(".yaml")).sort()
+  .flatMap((f) => parseYaml(path.join(dir, "examples", f), path.relative(repoDir, path.join(dir, "examples", f))).map((doc) => ({ file: path.relative(repoDir, path.join(dir, "examples", f)), doc })));
 for (const o of overlays) {
   const dir = path.join(overlaysDir, o.dir);
   const name = path.relative(repoDir, dir);
@@ -698,12 +793,13 @@ for (const o of overlays) {
     } catch (e) {
       return { errors: [e.message] };
     }
-    const set = [...rendered, ...examples];
+    const set = [...rendered, ...(k.examples || examples)];
     return { rendered, errors: [...check(set, { ...opts, listing: false }), ...o.own(set)] };
   };
   let overlay = null;
   try {
     overlay = readKustomization(dir);
+    if (o.ownExamples) overlay.examples = ownExamples(dir);
   } catch (e) {
     failed = true;
     console.error(`deploy_test: FAILED: ${e.message}`);
