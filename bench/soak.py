@@ -20,8 +20,9 @@ Faults (each on its own timer, jittered):
   kill:  a random member gets SIGKILL or SIGTERM (alternating), stays down 2-12 s, restarts.
   store: for 20 s the proxy answers 30% of requests 503 and drops 3% of connections.
   disk:  n3's tmpfs is filled to the last byte for 15 s, then freed.
-Rounds: the run is cut into rounds of --round-minutes, each under its own prefix (rN/). At the
-end of each: faults stop, every member is up, `shoal flush --wait` for the round's prefix
+Rounds: the --minutes of load are cut into rounds of --round-minutes, each under its own prefix
+(rN/); the checks between rounds come on top (a 30-minute run takes about 45). At the end of
+each: faults stop, every member is up, `shoal flush --wait` for the round's prefix
 through one member (cluster-wide: copies of dead members' writes included), then every object
 of the round is read from Azurite directly (not through the proxy or a node). An object is
 lost when the store does not hold the last acknowledged version or a version written after it
@@ -126,6 +127,7 @@ class Cluster:
         self.ports = [free_port() for _ in range(NODES)]
         self.up = [False] * NODES
         self.mu = threading.Lock()
+        self.closing = False  # set by stop_all: no member is started after it
         self.tmpfs = None
         self.store_dir = os.path.join(tmp, "azurite")
         self.store_peak = 0  # bytes of Azurite's files, at most, as sampled
@@ -194,9 +196,12 @@ class Cluster:
 
     def start_node(self, i):
         peers = ",".join(f"n{j}=127.0.0.1:{self.ports[j]}" for j in range(NODES))
-        p = self._spawn(f"n{i}", [SHOALD, "--listen", self.endpoint(i), "--node-id", f"n{i}", "--peers", peers,
-                                  "--data-dir", self.data_dir(i), "--capacity", "768MiB", "--replicas", "2",
-                                  "--down-grace", "5"], env=self.env())
+        with self.mu:  # with stop_all's check: a member is started and stopped, or not started
+            if self.closing:
+                return
+            p = self._spawn(f"n{i}", [SHOALD, "--listen", self.endpoint(i), "--node-id", f"n{i}", "--peers", peers,
+                                      "--data-dir", self.data_dir(i), "--capacity", "768MiB", "--replicas", "2",
+                                      "--down-grace", "5"], env=self.env())
         if not wait_port(self.ports[i], 30):
             sys.exit(f"soak: n{i} did not start: " + self._log(f"n{i}"))
         with self.mu:
@@ -229,6 +234,8 @@ class Cluster:
             return json.loads(r.read() or b"{}")
 
     def stop_all(self):
+        with self.mu:
+            self.closing = True
         for name, p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()
@@ -545,16 +552,17 @@ def main():
     log(f"4 members up ({', '.join(cluster.endpoint(i) for i in range(NODES))}), store behind the proxy at "
         f"{cluster.proxy_port}; running {a.minutes:g} min in rounds of {a.round_minutes:g} with {a.workers} workers")
     t0 = time.time()
-    end = t0 + a.minutes * 60
     rng = random.Random(a.seed)
     check, flush_s, rounds, ran = Check(), [], 0, 0.0
-    while time.time() < end - 1:
+    # --minutes of load: the rounds' checks and deletes come on top.
+    while ran < a.minutes * 60 - 1:
         if disk_free(tmp) < a.min_free_gb << 30:
             log(f"{disk_free(tmp) / (1 << 30):.1f} GiB free on the soak's filesystem: no new round")
             counters.add("rounds not started for disk space")
             break
         r, began = rounds, time.time()
-        workers = run_round(cluster, counters, a, r, min(end, began + a.round_minutes * 60), tmp, rng, t0)
+        length = min(a.round_minutes * 60, a.minutes * 60 - ran)
+        workers = run_round(cluster, counters, a, r, began + length, tmp, rng, t0)
         ran += time.time() - began
         rounds += 1
         cluster.store_bytes()
