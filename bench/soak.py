@@ -252,7 +252,8 @@ class Cluster:
 
 def classify(err):
     e = err.lower()
-    for needle, name in (("changed (etag", "object replaced while read"), ("disk full", "disk full"), ("no space", "disk full"), ("connect", "node unreachable"),
+    for needle, name in (("changed (etag", "object replaced while read"),
+                         ("no longer held by the nodes", "412: no longer held by the nodes that took it"), ("disk full", "disk full"), ("no space", "disk full"), ("connect", "node unreachable"),
                          ("busy", "busy"), ("503", "store 503"), ("timed out", "timeout"), ("timeout", "timeout")):
         if needle in e:
             return name
@@ -544,7 +545,13 @@ def main():
 
     def cleanup():
         cluster.stop_all()
+        if kept_logs[0]:  # a failed run: its members', the store's and the proxy's logs stay
+            os.makedirs(kept_logs[0], exist_ok=True)
+            for f in os.listdir(tmp):
+                if f.endswith(".log"):
+                    shutil.copy(os.path.join(tmp, f), kept_logs[0])
         shutil.rmtree(tmp, ignore_errors=True)
+    kept_logs = [None]
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
@@ -602,6 +609,9 @@ def main():
     print(json.dumps(summary, indent=1))
     bad = (check.lost or c.get("reads with wrong bytes") or c.get("flush failed") or not rounds
            or c.get("objects left in the store after their round's delete") or c.get("round deletes failed"))
+    if bad:
+        kept_logs[0] = tmp.rstrip("/") + "-logs"
+        log(f"the members' and servers' logs are kept in {kept_logs[0]}")
     log(("FAILED: " if bad else "ok: ") + f"{len(check.lost)} of {check.checked} acknowledged objects lost "
         f"({check.bytes_lost:,} of {check.bytes_checked:,} acknowledged bytes), "
         f"{c.get('reads with wrong bytes', 0)} wrong reads, {rounds} rounds; summary in {a.out}")
