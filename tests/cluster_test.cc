@@ -739,6 +739,54 @@ TEST_P(ClusterTest, ANewerWriteThroughAnotherMemberIsReadEverywhereWhileTheHomes
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u) << "node 0's older write still waits";
 }
 
+// An object's first home (node 0) restarts. It keeps the writes announced to it in memory only,
+// so it comes back knowing none: neither a pending write told to it before (kill -9), nor one
+// taken while it was down. Read through it at once, each is the newer pending write, never the
+// older one the store holds: until every other member has told it again what it keeps, the
+// restarted home asks each object's next home; then it knows them itself. Before, both reads
+// through node 0 returned the store's older version (found by the soak: one older read through
+// a member restarted during an overwrite).
+TEST_P(ClusterTest, ARestartedHomeServesTheWritesAnnouncedBeforeAndWhileItWasDown) {
+  if (WithEtcd()) GTEST_SKIP() << "homes do not depend on the membership; the restart is the point";
+  extra_ = {"--replicas", "1"};
+  StartCluster(2);
+  // Names whose first home is node 0: node 1 asks node 0 about them.
+  std::vector<std::string> keys;
+  for (int k = 0; k < 64 && keys.size() < 2; k++) {
+    const std::string candidate = "rehomed/k" + std::to_string(k);
+    const uint64_t before = NodeMetric(Endpoint(1), "shoal_home_lookups_total");
+    Shoal({"stat", "--cache", Endpoint(1), Url(candidate)});
+    if (NodeMetric(Endpoint(1), "shoal_home_lookups_total") == before + 1) keys.push_back(candidate);
+  }
+  ASSERT_EQ(keys.size(), 2u) << "no two names of 64 homed on node 0";
+  const std::string& told = keys[0];   // its newer write announced to node 0 before its kill
+  const std::string& missed = keys[1];  // its newer write taken while node 0 was down
+  for (int i = 0; i < 2; i++) {
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(1), PatternFile(70 + i, 50000), Url(keys[i])});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[1]->Log();
+  }
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(1), std::chrono::seconds(60))) << nodes_[1]->Log();
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT"}).ok());
+  auto newer_told = Shoal({"cp", "-q", "--cache", Endpoint(1), PatternFile(72, 60000), Url(told)});
+  ASSERT_EQ(newer_told.exit_code, 0) << newer_told.err;
+  ASSERT_GE(NodeMetric(Endpoint(0), "shoal_homed_writes"), 1u) << "node 0 was told of it";
+  nodes_[0]->Crash();
+  auto newer_missed = Shoal({"cp", "-q", "--cache", Endpoint(1), PatternFile(73, 60000), Url(missed)});
+  ASSERT_EQ(newer_missed.exit_code, 0) << newer_missed.err << nodes_[1]->Log();
+  ASSERT_TRUE(nodes_[0]->Restart(proxy_.port()).ok()) << nodes_[0]->Log();
+  const std::string want_told = testing::PatternSha256(72, 60000), want_missed = testing::PatternSha256(73, 60000);
+  EXPECT_EQ(CatSha256(Url(told), Endpoint(0)), want_told) << "through the restarted home at once\n" << nodes_[0]->Log();
+  EXPECT_EQ(CatSha256(Url(missed), Endpoint(0)), want_missed) << "through the restarted home at once\n" << nodes_[0]->Log();
+  // Then node 1 has told node 0 again, and node 0 answers from what it was told.
+  EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(0), "shoal_homed_writes") >= 2; }, std::chrono::seconds(10)))
+      << nodes_[0]->Log();
+  EXPECT_EQ(CatSha256(Url(told), Endpoint(0)), want_told);
+  EXPECT_EQ(CatSha256(Url(missed), Endpoint(0)), want_missed);
+  EXPECT_EQ(CatSha256(Url(missed), Endpoint(1)), want_missed);
+  auto store = testing::Servers().azurite.Store(kBucket);
+  EXPECT_EQ(testing::ObjectSha256(*store, told), testing::PatternSha256(70, 50000)) << "the store still has the older";
+}
+
 // A write acknowledged through node 0 (--replicas 2) and not yet uploaded (the store refuses
 // every request) is deleted through another member: node 0, which took it, cancels it (its
 // upload never comes, its copy is dropped), though the store's part of the delete fails until

@@ -45,6 +45,9 @@ inline constexpr std::string_view kReplicaDropPath = "/v1/replica/drop";      //
 inline constexpr std::string_view kReplicaStatePath = "/v1/replica/state";    // GET ?id=
 // POST ?id=, body AnnouncementBody: a write not yet in the store, told to its object's home.
 inline constexpr std::string_view kReplicaAnnouncePath = "/v1/replica/announce";
+// POST ?id=MEMBER: MEMBER (re)started knowing no write homed at it; announce to it again every
+// write kept here of which it is a home, before answering (kUnavailable if it could not be told).
+inline constexpr std::string_view kReplicaRetellPath = "/v1/replica/retell";
 inline constexpr std::string_view kMetricsPath = "/metrics";  // Prometheus text
 inline constexpr std::string_view kHealthzPath = "/healthz";  // "ok"
 // "ready", or 503 while a node in a cluster (--peers, --etcd) has no view of its membership yet

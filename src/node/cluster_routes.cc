@@ -161,6 +161,15 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     co_await x.Write(ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("this request takes no body")));
     co_return false;
   }
+  if (StartsWith(target, proto::kReplicaRetellPath) && req.method() == http::verb::post) {
+    auto retell = x.Offload([n = node, id] { return n->directory().Retell(id); }, &node->peer_pool());
+    const bool told = co_await std::move(retell);
+    // A statement of its own: g++ 12 destroys a conditional's temporaries inside a co_await
+    // expression twice ("free(): invalid pointer", seen here).
+    Status st = Status::Ok();
+    if (!told) st = Status::Unavailable("could not announce again to " + id + " every write homed there");
+    co_return co_await x.Write(answer(st));
+  }
   if (StartsWith(target, proto::kReplicaAdoptPath) && req.method() == http::verb::post) {
     auto adopt_copy = x.Offload([n = node, id] { return n->replicas().Adopt(id); }, &node->peer_pool());
     Status st = co_await std::move(adopt_copy);

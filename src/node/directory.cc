@@ -100,7 +100,66 @@ void WriteDirectory::Settle(const std::string& id) {
   mine_.erase(id);
 }
 
+void WriteDirectory::CatchUp() {
+  std::lock_guard<std::mutex> lock(catch_up_mu_);
+  if (caught_up_) return;
+  auto v = cluster_->view();
+  if (!v) return;  // no membership yet: nothing to ask, nothing homed here
+  const auto now = std::chrono::steady_clock::now();
+  if (catch_up_began_ == std::chrono::steady_clock::time_point{}) catch_up_began_ = now;
+  size_t asked = 0, waiting = 0;
+  std::string last_error;
+  for (const auto& peer : v->peers()) {
+    if (peer.member.id == options_.node_id) continue;
+    if (cluster_->PeerDown(peer.member.id)) continue;  // its writes' copies are held by members asked here
+    asked++;
+    Status st = cluster_->Call(peer, "POST", proto::Target(proto::kReplicaRetellPath, {{proto::kIdParam, options_.node_id}}),
+                               {}, nullptr, std::chrono::seconds(10));
+    if (st.ok()) continue;
+    if (st.code() == Code::kUnavailable && cluster_->PeerDown(peer.member.id)) continue;  // went down meanwhile
+    waiting++;
+    last_error = peer.member.id + ": " + st.message();
+  }
+  if (waiting == 0) {
+    caught_up_ = true;
+    if (asked > 0) Logf(LogLevel::kInfo, "caught up: every other member (%zu) announced again the writes homed here", asked);
+  } else if (now - catch_up_began_ > kCatchUpMax) {
+    caught_up_ = true;
+    Logf(LogLevel::kWarn, "%zu members did not announce again the writes homed here within %llds (the last: %s); "
+         "answering from what this node was told", waiting, static_cast<long long>(kCatchUpMax.count()),
+         last_error.c_str());
+  }
+}
+
+bool WriteDirectory::Retell(const std::string& member_id) {
+  cluster_->PeerHeard(member_id);  // it is up: a live home again
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, k] : mine_) std::erase(k.told, member_id);
+  }
+  TellKept();  // not Refresh: a member catching up itself must not ask back from here
+  std::vector<std::string> urls;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, k] : mine_) {
+      if (std::find(k.told.begin(), k.told.end(), member_id) == k.told.end()) urls.push_back(k.write.url);
+    }
+  }
+  // Not told: fine if it is no live home of the write.
+  for (const auto& url : urls) {
+    for (const auto& home : Homes(url)) {
+      if (home.member.id == member_id) return false;
+    }
+  }
+  return true;
+}
+
 void WriteDirectory::Refresh() {
+  if (!caught_up_) CatchUp();
+  TellKept();
+}
+
+void WriteDirectory::TellKept() {
   std::vector<Kept> kept;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -260,8 +319,12 @@ Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std:
 Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded,
                                         const ObjectCatalog::FirstChunk* first) {
   if (!forwarded) {
+    const bool catching_up = !caught_up_;
     for (const auto& home : Homes(url)) {
-      if (home.member.id == options_.node_id) break;  // this node is the home: its entries answer
+      // This node is the home: its entries answer; but a node that started has not yet been
+      // told again of the writes homed here: the next home was told with it.
+      if (home.member.id == options_.node_id && !catching_up) break;
+      if (home.member.id == options_.node_id) continue;
       Result<ObjectInfo> got = AskHome(home, url, first != nullptr);
       if (got.ok()) return got;
       if (got.status().code() == Code::kNotFound) {

@@ -40,6 +40,10 @@ namespace shoal::node {
 //  - The home's entries live in its memory only: when an object's live homes include a node
 //    not told (a membership change, or a home is down), the node that took the write
 //    announces it there, and so do the holders of its copies (Remember), from Refresh.
+//  - A node that (re)started knows none: from its first Refresh it asks every other member to
+//    announce again what it keeps (CatchUp, proto::kReplicaRetellPath, answered once told),
+//    and until all have (or are down) its own readers ask each object's next home too, which
+//    was told with it (a restarted home would otherwise answer the store's older version).
 // A home that cannot be reached is skipped for the next member of the route, by announcers and
 // askers alike; a reader whose home is unreachable falls back to its own catalog.
 //
@@ -65,7 +69,14 @@ class WriteDirectory {
   // Write `id` needs no more announcing from here (handed off, or its copy dropped).
   void Settle(const std::string& id);
   // Announces each write kept to those of its live homes not yet told (call it periodically).
+  // Until caught up (a node that started knows no write homed at it), first asks the other
+  // members to announce again (CatchUp).
   void Refresh();
+  // Member `member_id` (re)started: announces to it again each kept write of which it is a
+  // home. True when every such write reached it.
+  bool Retell(const std::string& member_id);
+  // Whether every other member has announced again to this node since it started.
+  bool caught_up() const { return caught_up_.load(); }
 
   // An announcement reached this node as the object's home.
   void Record(const Announcement& a);
@@ -125,6 +136,15 @@ class WriteDirectory {
   // ResolveVersion's answer from this node's own entries.
   Result<std::string> ResolveHere(const std::string& url, const std::string& version);
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
+  // Announces each write kept to those of its live homes not yet told.
+  void TellKept();
+  // Asks each other member, not down, to Retell this node; caught up once all have. Gives up
+  // waiting (and says so) after kCatchUpMax.
+  void CatchUp();
+  static constexpr std::chrono::seconds kCatchUpMax{30};
+  std::atomic<bool> caught_up_{false};
+  std::mutex catch_up_mu_;  // held through CatchUp (which calls other nodes; mu_ is not held)
+  std::chrono::steady_clock::time_point catch_up_began_{};  // guarded by catch_up_mu_
   void Prune();  // mu_ held: entries settled long enough ago go
 
   const NodeOptions& options_;

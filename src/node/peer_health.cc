@@ -31,6 +31,14 @@ void PeerHealth::Answered(const std::string& id) {
   }
 }
 
+void PeerHealth::Heard(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  it->second.failures = 0;
+  it->second.down_until = Clock::time_point();
+}
+
 bool PeerHealth::Down(const std::string& id, Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(id);

@@ -41,6 +41,8 @@ class PeerHealth {
   bool Failed(const std::string& id, const Status& why, Clock::time_point now = Clock::now());
   // `id` answered (any HTTP status).
   void Answered(const std::string& id);
+  // `id` sent this node a request that says it is up (it started again): no longer skipped.
+  void Heard(const std::string& id);
   // Whether `id` is to be skipped now.
   bool Down(const std::string& id, Clock::time_point now = Clock::now());
   // `id` stops to restart in place and is to be back within `within`.

@@ -49,6 +49,18 @@ TEST(PeerHealth, NothingListeningMarksItDownAtOnceForAWhile) {
   EXPECT_TRUE(h.Down("n1", t + 2 * PeerHealth::kDownFor));
 }
 
+// A peer that asks this node for something that only a running node asks (it started again)
+// is no longer skipped, though its time down is not up.
+TEST(PeerHealth, APeerHeardFromIsNoLongerDown) {
+  PeerHealth h;
+  auto t = Clock::now();
+  EXPECT_TRUE(h.Failed("n1", kRefused, t));
+  EXPECT_TRUE(h.Down("n1", t + std::chrono::seconds(1)));
+  h.Heard("n1");
+  EXPECT_FALSE(h.Down("n1", t + std::chrono::seconds(1)));
+  EXPECT_TRUE(h.Failed("n1", kRefused, t + std::chrono::seconds(2))) << "down again at its next refusal";
+}
+
 TEST(PeerHealth, ARestartingPeerIsAwaitedUntilItsTimeIsUpOrItFailsAgainAfterComingBack) {
   PeerHealth h;
   auto t = Clock::now();

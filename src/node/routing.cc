@@ -301,6 +301,7 @@ void ClusterRouting::PeerFailed(const std::string& id, const Status& why) {
 }
 
 void ClusterRouting::PeerAnswered(const std::string& id) { health_.Answered(id); }
+void ClusterRouting::PeerHeard(const std::string& id) { health_.Heard(id); }
 
 std::chrono::milliseconds ClusterRouting::RestartWait() const {
   return std::min<std::chrono::milliseconds>(options_.down_grace, kMaxRestartWait);

@@ -66,6 +66,8 @@ class ClusterRouting {
   void PeerFailed(const std::string& id, const Status& why);
   // Peer `id` answered a request (any status): its failures in a row start again.
   void PeerAnswered(const std::string& id);
+  // Peer `id` sent a request saying it is up (it started again): no longer skipped.
+  void PeerHeard(const std::string& id);
   // This node stops to restart in place (SIGTERM or SIGINT; a drain leaves instead): tells
   // the other members of its view, so that reads of its chunks wait for it to come back
   // (RestartWait()) rather than read them from the object store. One request per member,
