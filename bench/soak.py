@@ -34,8 +34,10 @@ minute (its default is 10), so the space of deleted rounds comes back while the 
 a new one, when the soak's filesystem has less than --min-free-gb free.
 
 Writes the summary as JSON to --out (default bench/results/soak.json) and prints it.
-Exit status: 0 when nothing acknowledged was lost and no read returned bytes that were never
-written; 1 otherwise; 2 on usage errors.
+Exit status: 0 when nothing acknowledged was lost, every flush and round delete succeeded and
+every read returned the last acknowledged version or one written after it (an older
+acknowledged version is a wrong read too); 1 otherwise, and then the members', Azurite's and
+the proxy's logs are kept in DIR-logs (printed); 2 on usage errors.
 """
 import argparse
 import atexit
