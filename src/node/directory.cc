@@ -137,21 +137,9 @@ bool WriteDirectory::Retell(const std::string& member_id) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, k] : mine_) std::erase(k.told, member_id);
   }
-  TellKept();  // not Refresh: a member catching up itself must not ask back from here
-  std::vector<std::string> urls;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, k] : mine_) {
-      if (std::find(k.told.begin(), k.told.end(), member_id) == k.told.end()) urls.push_back(k.write.url);
-    }
-  }
-  // Not told: fine if it is no live home of the write.
-  for (const auto& url : urls) {
-    for (const auto& home : Homes(url)) {
-      if (home.member.id == member_id) return false;
-    }
-  }
-  return true;
+  // Not Refresh: a member catching up itself must not ask back from here.
+  const std::vector<std::string> untold = TellKept();
+  return std::find(untold.begin(), untold.end(), member_id) == untold.end();
 }
 
 void WriteDirectory::Refresh() {
@@ -159,7 +147,8 @@ void WriteDirectory::Refresh() {
   TellKept();
 }
 
-void WriteDirectory::TellKept() {
+std::vector<std::string> WriteDirectory::TellKept() {
+  std::vector<std::string> untold;
   std::vector<Kept> kept;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -172,10 +161,14 @@ void WriteDirectory::TellKept() {
     });
     if (all_told) continue;  // (none, too, when there are no homes)
     std::vector<std::string> told = TellAll(homes, k.write, k.told);
+    for (const auto& h : homes) {
+      if (std::find(told.begin(), told.end(), h.member.id) == told.end()) untold.push_back(h.member.id);
+    }
     std::lock_guard<std::mutex> lock(mu_);
     auto it = mine_.find(k.write.id);
     if (it != mine_.end()) it->second.told = told;
   }
+  return untold;
 }
 
 void WriteDirectory::Record(const Announcement& a) {

@@ -75,8 +75,6 @@ class WriteDirectory {
   // Member `member_id` (re)started: announces to it again each kept write of which it is a
   // home. True when every such write reached it.
   bool Retell(const std::string& member_id);
-  // Whether every other member has announced again to this node since it started.
-  bool caught_up() const { return caught_up_.load(); }
 
   // An announcement reached this node as the object's home.
   void Record(const Announcement& a);
@@ -136,8 +134,9 @@ class WriteDirectory {
   // ResolveVersion's answer from this node's own entries.
   Result<std::string> ResolveHere(const std::string& url, const std::string& version);
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
-  // Announces each write kept to those of its live homes not yet told.
-  void TellKept();
+  // Announces each write kept to those of its live homes not yet told; the ids of live homes
+  // that could not be told (one per write).
+  std::vector<std::string> TellKept();
   // Asks each other member, not down, to Retell this node; caught up once all have. Gives up
   // waiting (and says so) after kCatchUpMax.
   void CatchUp();
