@@ -162,7 +162,9 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     co_return false;
   }
   if (StartsWith(target, proto::kReplicaRetellPath) && req.method() == http::verb::post) {
-    auto retell = x.Offload([n = node, id] { return n->directory().Retell(id); }, &node->peer_pool());
+    // On the serve pool: it waits on other nodes (it announces to them), and the peer pool's
+    // threads must never (Node::peer_pool).
+    auto retell = x.Offload([n = node, id] { return n->directory().Retell(id); });
     const bool told = co_await std::move(retell);
     // A statement of its own: g++ 12 destroys a conditional's temporaries inside a co_await
     // expression twice ("free(): invalid pointer", seen here).

@@ -313,11 +313,23 @@ Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded,
                                         const ObjectCatalog::FirstChunk* first) {
   if (!forwarded) {
     const bool catching_up = !caught_up_;
+    bool home_here = false;
     for (const auto& home : Homes(url)) {
       // This node is the home: its entries answer; but a node that started has not yet been
       // told again of the writes homed here: the next home was told with it.
       if (home.member.id == options_.node_id && !catching_up) break;
-      if (home.member.id == options_.node_id) continue;
+      if (home.member.id == options_.node_id) {
+        home_here = true;
+        continue;
+      }
+      if (home_here) {
+        // Only a write pending there is taken from the next home. Otherwise this node answers
+        // as the home it is: its question to the store (with the first chunk, whose owner
+        // it is but for failures) is the one its askers share, so that chunk is fetched once.
+        Result<ObjectInfo> got = AskHome(home, url, false);
+        if (got.ok() && IsLocalVersion(got->etag)) return got;
+        break;
+      }
       Result<ObjectInfo> got = AskHome(home, url, first != nullptr);
       if (got.ok()) return got;
       if (got.status().code() == Code::kNotFound) {

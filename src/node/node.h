@@ -64,9 +64,10 @@ class Node {
   // Blocking work of requests (the server runs handlers here).
   WorkerPool& serve_pool() { return *serve_pool_; }
   // Blocking work of the requests other nodes wait on (their copies' chunks and commits, the
-  // state of a write): local disk and journal only, never a wait on another node. Apart from
-  // the serve pool, whose tasks may wait on peers (a writer's copies), so that nodes whose
-  // serve threads all wait on each other's copies still answer them.
+  // state of a write, a lookup of this node as an object's home): local disk, journal and the
+  // object store only, never a wait on another node. Apart from the serve pool, whose tasks
+  // may wait on peers (a writer's copies, a reader's lookup at the home), so that nodes whose
+  // serve threads all wait on each other still answer each other.
   WorkerPool& peer_pool() { return *peer_pool_; }
   RateLimiter& egress() { return egress_; }
   cluster::SwarmTracker& swarm() { return swarm_; }

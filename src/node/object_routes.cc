@@ -220,9 +220,12 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
           },
           [node, url] { return node->reads().FirstChunkFromStore(url); }});
     }
+    // Asked as the home, the answer comes from this node and the store, never another node:
+    // it runs on the peer pool, so that it is answered while every serve thread here waits on
+    // other nodes (a node catching up asks the next home, whose own readers ask it).
     auto stat = x.Offload([n = node, url, as_home, first = std::move(first)] {
       return n->directory().Stat(url, as_home, first ? &*first : nullptr);
-    });
+    }, as_home ? &node->peer_pool() : nullptr);
     info = co_await std::move(stat);
   }
   if (!info.ok()) co_return co_await x.Write(fail(info.status()));
