@@ -739,6 +739,47 @@ TEST_P(ClusterTest, ANewerWriteThroughAnotherMemberIsReadEverywhereWhileTheHomes
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u) << "node 0's older write still waits";
 }
 
+// A write whose node died, taken over by the holder of its copy after a newer write of the
+// same name is in the store, is never what readers get: node 1's write (the older) waits,
+// its store refusing everything; node 0 takes a newer one and uploads it; node 1 is killed,
+// and node 0, whose store now refuses everything too, takes node 1's write over. Readers
+// through node 0 get the newer write (from what node 0 learned when it uploaded it) while
+// the older one waits for its upload, which will find the newer and drop itself. (Before,
+// the taken-over write replaced what node 0 knew: the soak read it through its new holder,
+// an older version, until its upload looked at the store 22 s later.)
+TEST_P(ClusterTest, AnOlderWriteTakenOverAfterANewerOneIsDurableIsNotWhatReadersGet) {
+  if (WithEtcd()) GTEST_SKIP() << "the order of writes does not depend on the membership";
+  testing::FaultProxy refusing, later;
+  const std::string azurite = "http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port());
+  ASSERT_TRUE(refusing.Start(azurite, testing::FaultConfig{.error_rate = 1.0}).ok());
+  ASSERT_TRUE(later.Start(azurite).ok());
+  env_[0] = testing::Servers().azurite.ClientEnv(later.port());
+  env_[1] = testing::Servers().azurite.ClientEnv(refusing.port());
+  extra_ = {"--down-grace", "1", "--metadata-ttl", "600"};
+  StartCluster(2);
+  const std::string key = "takeover/model.bin";
+  auto older = Shoal({"cp", "-q", "--cache", Endpoint(1), PatternFile(81, 100000), Url(key)});
+  ASSERT_EQ(older.exit_code, 0) << older.err << nodes_[1]->Log();
+  ASSERT_EQ(NodeMetric(Endpoint(0), "shoal_replica_objects"), 1u) << "node 0 holds the older write's copy";
+  auto newer = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(82, 120000), Url(key)});
+  ASSERT_EQ(newer.exit_code, 0) << newer.err << nodes_[0]->Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(60))) << nodes_[0]->Log();
+  const std::string want = testing::PatternSha256(82, 120000);
+  ASSERT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key), want);
+  ASSERT_TRUE(later.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  nodes_[1]->Crash();
+  ASSERT_TRUE(Until([&] { return NodeMetric(Endpoint(0), "shoal_replica_takeovers_total") == 1; },
+                    std::chrono::seconds(30)))
+      << nodes_[0]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u) << "the older write waits for its upload";
+  auto stat = Shoal({"stat", "--cache", Endpoint(0), Url(key)});
+  EXPECT_EQ(stat.exit_code, 0) << stat.err;
+  EXPECT_NE(stat.out.find("120000"), std::string::npos) << "the newer write's size\n" << stat.out;
+  EXPECT_EQ(stat.out.find("local"), std::string::npos) << "not a write waiting for its upload\n" << stat.out;
+  // Its bytes come from node 0's cache (it took that write): the store refuses everything.
+  EXPECT_EQ(CatSha256(Url(key), Endpoint(0)), want) << nodes_[0]->Log();
+}
+
 // An object's first home (node 0) restarts. It keeps the writes announced to it in memory only,
 // so it comes back knowing none: neither a pending write told to it before (kill -9), nor one
 // taken while it was down. Read through it at once, each is the newer pending write, never the

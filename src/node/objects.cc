@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 
@@ -40,6 +41,15 @@ Result<std::shared_ptr<ObjectStore>> ObjectCatalog::StoreFor(const std::string& 
 }
 
 namespace {
+// When the write a stored object is was taken, from its write stamp (UploadRecord::Stamp:
+// microseconds, then the write's id); 0 for an object no cache node wrote.
+int64_t StampMs(const std::string& stamp) {
+  uint64_t us = 0;
+  auto [end, ec] = std::from_chars(stamp.data(), stamp.data() + stamp.size(), us);
+  if (ec != std::errc() || end == stamp.data()) return 0;
+  return static_cast<int64_t>(us / 1000);
+}
+
 Result<ObjectInfo> Cached(const std::string& url, const ObjectInfo& info, bool absent) {
   if (absent) return Status::NotFound(url + " is not in the object store (asked less than --metadata-ttl ago)");
   return info;
@@ -136,7 +146,7 @@ Result<ObjectInfo> ObjectCatalog::Remember(const std::string& url, std::chrono::
   if (it != meta_.end() && it->second.fetched > asked) return Cached(url, it->second.info, it->second.absent);
   if (forgets != forgets_) return info;  // something was forgotten meanwhile: maybe this answer
   if (info.ok()) {
-    meta_[url] = Meta{*info, asked, false};
+    meta_[url] = Meta{*info, asked, false, false, StampMs(info->write_stamp)};
   } else if (!options_.validate) {
     meta_[url] = Meta{ObjectInfo{}, asked, false, true};
   }
@@ -171,7 +181,7 @@ void ObjectCatalog::Fresh(const std::string& url, const ObjectInfo& info, int64_
   std::lock_guard<std::mutex> lock(mu_);
   Meta& m = meta_[url];
   if (m.local && (written_ms < 0 || m.written_ms >= written_ms)) return;
-  m = Meta{info, std::chrono::steady_clock::now(), false};
+  m = Meta{info, std::chrono::steady_clock::now(), false, false, std::max<int64_t>(written_ms, 0)};
   Bound();
 }
 
@@ -181,10 +191,13 @@ std::string ObjectCatalog::ChunkVersion(const std::string& url, const std::strin
   return it == aliases_.end() ? etag : it->second;
 }
 
-void ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms) {
+bool ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms) {
   std::lock_guard<std::mutex> lock(mu_);
+  auto it = meta_.find(url);
+  if (it != meta_.end() && !it->second.absent && it->second.written_ms > written_ms) return false;
   meta_[url] = Meta{info, std::chrono::steady_clock::now(), true, false, written_ms};
   Bound();
+  return true;
 }
 
 bool ObjectCatalog::IsLocal(const std::string& url) {
@@ -199,7 +212,7 @@ void ObjectCatalog::SetDurable(const std::string& url, const std::string& versio
   auto it = meta_.find(url);
   if (it != meta_.end() && it->second.info.etag == version) {  // not overwritten meanwhile
     it->second = Meta{ObjectInfo{"", stored.size, stored.etag, stored.last_modified, stored.meta},
-                      std::chrono::steady_clock::now(), false};
+                      std::chrono::steady_clock::now(), false, false, it->second.written_ms};
   }
 }
 

@@ -105,8 +105,11 @@ class ObjectCatalog {
   std::string ChunkVersion(const std::string& url, const std::string& etag);
 
   // A write of `url` taken here (journaled) at `written_ms`: readers get `info` (its local
-  // version and its metadata) until it is durable, or a newer write is (Fresh).
-  void SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms = 0);
+  // version and its metadata) until it is durable, or a newer write is (Fresh). Unless this
+  // node knows a newer write of it (taken later: pending here, or in the store as learned from
+  // an upload or the store's write stamp): a write replayed after a restart or taken over from
+  // a dead node may be older than what the store holds, and its upload drops it then; false.
+  bool SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms = 0);
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool IsLocal(const std::string& url);
   // The write of `url` as local `version` is durable in the store as `stored` (with its
@@ -129,7 +132,9 @@ class ObjectCatalog {
     std::chrono::steady_clock::time_point fetched;
     bool local = false;   // written here, not yet durable: trusted without a TTL
     bool absent = false;  // the store has no such object
-    int64_t written_ms = 0;  // local: when the write was taken (UploadRecord::created_unix_ms)
+    // When the write this is was taken (UploadRecord::created_unix_ms): a local one's, an
+    // uploaded one's as its announcement or the store's write stamp says; 0 when not known.
+    int64_t written_ms = 0;
   };
   // The store's answer about `key`: with `first`, one GET of its first chunk (into *bytes),
   // else (and for an empty object, whose range the store refuses) a HEAD.

@@ -51,6 +51,27 @@ TEST_F(ObjectCatalogTest, ANameTheStoreDoesNotHaveIsRememberedUntilTheClusterCha
   EXPECT_EQ(Heads(), 3u);
 }
 
+// A write replayed or taken over here that is older than one this node knows of the same name
+// (uploaded: its announcement's time; or pending here) does not replace it: readers keep the
+// newer, and the older's upload will find the newer in the store. A newer write does.
+TEST_F(ObjectCatalogTest, AWriteOlderThanOneKnownDoesNotReplaceIt) {
+  options_.metadata_ttl.set(std::chrono::seconds(3600));
+  ObjectCatalog catalog(options_, &metrics_);
+  catalog.Fresh(Url("ckpt"), ObjectInfo{"", 7, "etag-newer", 0}, 2000);
+  EXPECT_FALSE(catalog.SetLocal(Url("ckpt"), ObjectInfo{"", 3, "local-older", 0}, 1000));
+  EXPECT_FALSE(catalog.IsLocal(Url("ckpt")));
+  EXPECT_EQ(catalog.Stat(Url("ckpt"))->etag, "etag-newer");
+  EXPECT_TRUE(catalog.SetLocal(Url("ckpt"), ObjectInfo{"", 4, "local-newest", 0}, 3000));
+  EXPECT_EQ(catalog.Stat(Url("ckpt"))->etag, "local-newest");
+  EXPECT_FALSE(catalog.SetLocal(Url("ckpt"), ObjectInfo{"", 3, "local-older", 0}, 1000)) << "a newer pending here";
+  EXPECT_EQ(catalog.Stat(Url("ckpt"))->etag, "local-newest");
+  // Uploaded, it keeps its time: an older write still does not replace it.
+  catalog.SetDurable(Url("ckpt"), "local-newest", ObjectInfo{"", 4, "etag-newest", 0});
+  EXPECT_FALSE(catalog.SetLocal(Url("ckpt"), ObjectInfo{"", 3, "local-older", 0}, 2500));
+  EXPECT_EQ(catalog.Stat(Url("ckpt"))->etag, "etag-newest");
+  EXPECT_EQ(Heads(), 0u);
+}
+
 // A reader of an object's first chunk learns a new name's size, ETag and metadata from one GET
 // of that chunk, whose bytes it is handed to keep: no HEAD. A name seen before (expired here)
 // is asked with a HEAD: its chunks are likely cached already.
