@@ -960,7 +960,7 @@ TEST_P(ClusterTest, AWriteWhoseCopyHolderIsDeadGivesItsCopyToAnotherMember) {
                                                    Endpoint(0) + " - " + Url("failover/obj")},
                                 testing::Servers().azurite.ClientEnv());
   ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
-  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_copy_holders_replaced_total"), 1u);
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_copy_holders_replaced_total"), 1u) << nodes_[0]->Log();
   EXPECT_NE(nodes_[0]->Log().find("node n" + std::to_string(dead) + " cannot be reached"), std::string::npos);
   int taker = -1;
   for (int i = 1; i < 4; i++) {

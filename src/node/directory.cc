@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "net/node_errors.h"
 
 namespace shoal::node {
 
@@ -113,10 +114,25 @@ void WriteDirectory::CatchUp() {
     if (peer.member.id == options_.node_id) continue;
     if (cluster_->PeerDown(peer.member.id)) continue;  // its writes' copies are held by members asked here
     asked++;
-    Status st = cluster_->Call(peer, "POST", proto::Target(proto::kReplicaRetellPath, {{proto::kIdParam, options_.node_id}}),
-                               {}, nullptr, std::chrono::seconds(10));
-    if (st.ok()) continue;
-    if (st.code() == Code::kUnavailable && cluster_->PeerDown(peer.member.id)) continue;  // went down meanwhile
+    // Not Call: a member not started yet is not to be skipped as down for it (all the members
+    // of a new cluster start within seconds of each other).
+    http::Request req = proto::NodeRequest(
+        "POST", peer.endpoint, proto::Target(proto::kReplicaRetellPath, {{proto::kIdParam, options_.node_id}}),
+        options_.token);
+    req.timeout = std::chrono::seconds(10);
+    http::Response resp;
+    Status st = cluster_->Send(req, &resp);
+    if (st.ok() && resp.status / 100 == 2) continue;
+    // Nothing listens there: not running, it keeps nothing in memory, and announces what its
+    // journal keeps when it starts (its first Refresh tells every home).
+    if (!st.ok() && st.detail() == Detail::kConnectFailed) continue;
+    if (!st.ok()) {
+      cluster_->PeerFailed(peer.member.id, st);  // a reset or a timeout: counted, as any request's
+      if (cluster_->PeerDown(peer.member.id)) continue;  // its writes' copies are held by members asked here
+    } else {
+      st = http::StatusFromResponse(resp, "POST " + std::string(proto::kReplicaRetellPath) + " at node " + peer.member.id,
+                                   http::NodeErrors());
+    }
     waiting++;
     last_error = peer.member.id + ": " + st.message();
   }
