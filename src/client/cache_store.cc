@@ -399,10 +399,7 @@ Result<CacheConfig> CacheConfig::Resolve(const std::string& cache_flag, const st
     }
     if (const char* name = EnvValue(proto::kTlsNameVariable)) {
       node_tls.name = name;
-      if (!proto::IsTlsName(node_tls.name)) {
-        return Status::InvalidArgument(std::string(proto::kTlsNameVariable) + "=" + node_tls.name +
-                                       " is not a DNS name (letters, digits, '-' and '.')");
-      }
+      SHOAL_RETURN_IF_ERROR(proto::CheckTlsName(std::string(proto::kTlsNameVariable) + "=", node_tls.name));
     }
     proto::SetNodeTls(node_tls);
   }

@@ -66,10 +66,13 @@ std::mutex tls_mu;
 NodeTls tls_settings;  // guarded by tls_mu
 }  // namespace
 
-bool IsTlsName(std::string_view name) {
-  return !name.empty() && name.size() <= 253 && std::all_of(name.begin(), name.end(), [](char c) {
+Status CheckTlsName(std::string_view named_by, std::string_view name) {
+  const bool dns = !name.empty() && name.size() <= 253 && std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
   });
+  if (dns) return Status::Ok();
+  return Status::InvalidArgument(std::string(named_by) + std::string(name) +
+                                 " is not a DNS name (letters, digits, '-' and '.')");
 }
 
 void SetNodeTls(NodeTls tls) {

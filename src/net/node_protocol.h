@@ -201,7 +201,8 @@ struct NodeTls {
 };
 void SetNodeTls(NodeTls tls);
 // Whether `name` can be NodeTls::name: a DNS name (letters, digits, '-' and '.'), not empty.
-bool IsTlsName(std::string_view name);
+// kInvalidArgument naming it as `named_by` says it ("--tls-name ", "SHOAL_TLS_NAME=") if not.
+Status CheckTlsName(std::string_view named_by, std::string_view name);
 NodeTls GetNodeTls();
 inline constexpr const char* kTlsCaVariable = "SHOAL_TLS_CA";
 inline constexpr const char* kTlsCertVariable = "SHOAL_TLS_CERT";

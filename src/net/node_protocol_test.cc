@@ -163,8 +163,12 @@ TEST(NodeProtocol, WithATlsNameTheUrlNamesItAndTheRequestConnectsToTheEndpoint) 
   EXPECT_EQ(EndpointOf(v6), "[::1]:7071");
   EXPECT_EQ(unix_req.url, "http://localhost" + std::string(kClusterPath));
   EXPECT_TRUE(unix_req.connect_to.empty());
-  EXPECT_TRUE(IsTlsName("shoal-nodes.shoal.svc"));
-  for (const char* bad : {"", "shoal nodes", "a:1", "a/b", "[::1]"}) EXPECT_FALSE(IsTlsName(bad)) << bad;
+  EXPECT_TRUE(CheckTlsName("--tls-name ", "shoal-nodes.shoal.svc").ok());
+  for (const char* bad : {"", "shoal nodes", "a:1", "a/b", "[::1]"}) {
+    Status st = CheckTlsName("--tls-name ", bad);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << bad;
+    EXPECT_EQ(st.message(), "--tls-name " + std::string(bad) + " is not a DNS name (letters, digits, '-' and '.')");
+  }
 }
 
 TEST(NodeProtocol, AChunkRequestNamesItsVersionModeAndEpoch) {

@@ -315,8 +315,8 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
     auto a = SplitHostPort(advertise);
     if (!a.ok()) return fail("--advertise: " + a.status().message());
   }
-  if (!f->tls_name.empty() && !proto::IsTlsName(f->tls_name)) {
-    return fail("--tls-name " + f->tls_name + " is not a DNS name (letters, digits, '-' and '.')");
+  if (!f->tls_name.empty()) {
+    if (Status st = proto::CheckTlsName("--tls-name ", f->tls_name); !st.ok()) return fail(st.message());
   }
   if (!f->tls_name.empty() && so.tls_cert.empty() && f->tls_ca.empty()) {
     return fail("--tls-name names what peers' certificates are checked against: it needs TLS (--tls-cert or --tls-ca)");
