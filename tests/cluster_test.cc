@@ -780,6 +780,56 @@ TEST_P(ClusterTest, AnOlderWriteTakenOverAfterANewerOneIsDurableIsNotWhatReaders
   EXPECT_EQ(CatSha256(Url(key), Endpoint(0)), want) << nodes_[0]->Log();
 }
 
+// A node restarts with a write of its own not yet uploaded (the store refused it) that a newer
+// write through another member has replaced in the store meanwhile. The node is the object's
+// home: it replays its write and announces it to itself, and it knows nothing of the newer one
+// (its entries and catalog are in memory). Read through it, or through the other member asking
+// it, at once (its store slowed to 3 s a request, so its upload's look at the store has not
+// ended), the object is the newer write: a pending write taken before the node started is
+// compared with the store before it is answered. Then the older write's upload finds the newer
+// one and drops itself. (Before, both read the older write until that look.)
+TEST_P(ClusterTest, ARestartedHomeComparesItsOwnOlderWriteWithTheStoreBeforeAnsweringIt) {
+  if (WithEtcd()) GTEST_SKIP() << "homes do not depend on the membership; the restart is the point";
+  testing::FaultProxy own;
+  ASSERT_TRUE(own.Start("http://127.0.0.1:" + std::to_string(testing::Servers().azurite.port())).ok());
+  env_[0] = testing::Servers().azurite.ClientEnv(own.port());
+  extra_ = {"--replicas", "1"};
+  StartCluster(2);
+  // A name whose first home is node 0: node 1 asks node 0 about it.
+  std::string key;
+  for (int k = 0; k < 32 && key.empty(); k++) {
+    const std::string candidate = "replayed/k" + std::to_string(k);
+    const uint64_t before = NodeMetric(Endpoint(1), "shoal_home_lookups_total");
+    Shoal({"stat", "--cache", Endpoint(1), Url(candidate)});
+    if (NodeMetric(Endpoint(1), "shoal_home_lookups_total") == before + 1) key = candidate;
+  }
+  ASSERT_FALSE(key.empty()) << "no name of 32 homed on node 0";
+  ASSERT_TRUE(own.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT"}).ok());
+  auto older = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(91, 100000), Url(key)});
+  ASSERT_EQ(older.exit_code, 0) << older.err << nodes_[0]->Log();
+  auto newer = Shoal({"cp", "-q", "--cache", Endpoint(1), PatternFile(92, 120000), Url(key)});
+  ASSERT_EQ(newer.exit_code, 0) << newer.err << nodes_[1]->Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(1), std::chrono::seconds(60))) << nodes_[1]->Log();
+  const std::string want = testing::PatternSha256(92, 120000);
+  ASSERT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key), want);
+  ASSERT_EQ(NodeMetric(Endpoint(0), "shoal_staged_objects"), 1u) << "node 0's older write waits";
+  nodes_[0]->Crash();
+  ASSERT_TRUE(own.Configure(testing::FaultConfig{.latency_ms = 3000}).ok());
+  ASSERT_TRUE(nodes_[0]->Restart(own.port()).ok()) << nodes_[0]->Log();
+  for (int n : {0, 1}) {
+    auto stat = Shoal({"stat", "--cache", Endpoint(n), Url(key)});
+    EXPECT_EQ(stat.exit_code, 0) << stat.err;
+    EXPECT_NE(stat.out.find("120000"), std::string::npos) << "through n" << n << ": the newer write\n"
+                                                         << stat.out << nodes_[0]->Log();
+    EXPECT_EQ(stat.out.find("local"), std::string::npos) << "through n" << n << "\n" << stat.out;
+  }
+  EXPECT_EQ(CatSha256(Url(key), Endpoint(0)), want) << nodes_[0]->Log();
+  EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(0), "shoal_uploads_superseded_total") == 1; },
+                    std::chrono::seconds(60)))
+      << nodes_[0]->Log();
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key), want) << "still the newer";
+}
+
 // An object's first home (node 0) restarts. It keeps the writes announced to it in memory only,
 // so it comes back knowing none: neither a pending write told to it before (kill -9), nor one
 // taken while it was down. Read through it at once, each is the newer pending write, never the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "common/log.h"
@@ -16,6 +17,12 @@ namespace {
 // became (ResolveVersion); at most kSettledMax of them (WriteDirectory), the oldest going
 // first, so that a node taking writes fast keeps minutes of them in bounded memory.
 constexpr auto kSettledKept = std::chrono::minutes(10);
+
+// What readers get of pending write `w`: its local version.
+ObjectInfo PendingInfo(const proto::Announcement& w) {
+  return ObjectInfo{"", w.size, LocalVersion(w.id), static_cast<std::time_t>(w.modified),
+                    std::make_shared<const ObjectMeta>(w.meta)};
+}
 }  // namespace
 
 WriteDirectory::Announcement WriteDirectory::PendingOf(const engine::UploadRecord& r, std::vector<std::string> holders,
@@ -208,6 +215,7 @@ void WriteDirectory::Record(const Announcement& a) {
         if (e.pending && e.write->created_unix_ms > a.created_unix_ms) break;
         if (!e.pending && a.created_unix_ms <= e.floor_ms) break;
         e.pending = true;
+        e.checked = false;
         e.write = std::make_unique<Announcement>(a);
         break;
       case Announcement::Change::kDurable:
@@ -357,16 +365,46 @@ Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded,
       if (got.status().code() != Code::kUnavailable) break;
     }
   }
+  std::optional<Announcement> unchecked;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(url);
     if (it != entries_.end() && it->second.pending) {
       const Announcement& w = *it->second.write;
-      return ObjectInfo{"", w.size, LocalVersion(w.id), static_cast<std::time_t>(w.modified),
-                        std::make_shared<const ObjectMeta>(w.meta)};
+      if (it->second.checked || w.created_unix_ms >= started_unix_ms_) return PendingInfo(w);
+      unchecked = w;
     }
   }
+  if (unchecked) return CheckPending(*unchecked, first);
   return objects_->Stat(url, first);
+}
+
+Result<ObjectInfo> WriteDirectory::CheckPending(const Announcement& w, const ObjectCatalog::FirstChunk* first) {
+  Result<ObjectInfo> newer = objects_->StoreNewer(w.url, w.created_unix_ms);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(w.url);
+    if (it != entries_.end() && it->second.pending) {
+      Entry& e = it->second;
+      if (e.write->id != w.id) return PendingInfo(*e.write);  // a newer write was announced meanwhile
+      if (!newer.ok()) {
+        if (newer.status().code() == Code::kNotFound) e.checked = true;  // else asked again next time
+        return PendingInfo(w);
+      }
+      // Replaced in the store: this write, and any older, is no longer what readers get.
+      Logf(LogLevel::kInfo, "%s: the store holds a newer write than %s, pending since before this node started",
+           w.url.c_str(), w.id.c_str());
+      e.pending = false;
+      e.floor_ms = std::max(e.floor_ms, w.created_unix_ms);
+      e.write.reset();
+      e.settled = std::chrono::steady_clock::now();
+      settled_order_.emplace_back(w.url, e.settled);
+      Prune();
+      return newer;
+    }
+  }
+  // Settled meanwhile.
+  return newer.ok() ? newer : objects_->Stat(w.url, first);
 }
 
 Result<std::string> WriteDirectory::ResolveHere(const std::string& url, const std::string& version) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/strings.h"
 #include "engine/journal.h"
 #include "net/node_protocol.h"
 #include "node/metrics.h"
@@ -44,6 +45,8 @@ namespace shoal::node {
 //    announce again what it keeps (CatchUp, proto::kReplicaRetellPath, answered once told),
 //    and until all have (or are down) its own readers ask each object's next home too, which
 //    was told with it (a restarted home would otherwise answer the store's older version).
+//    A pending write taken before it started is compared with the store before it answers
+//    it (CheckPending): a newer write may have been uploaded while it was away.
 // A home that cannot be reached is skipped for the next member of the route, by announcers and
 // askers alike; a reader whose home is unreachable falls back to its own catalog.
 //
@@ -117,6 +120,8 @@ class WriteDirectory {
     // store's ETag (ResolveVersion).
     std::string durable_version, durable_etag;
     std::chrono::steady_clock::time_point settled{};  // when it stopped being pending
+    // The pending write, taken before this node started, was compared with the store (Stat).
+    bool checked = false;
   };
   struct Learned {
     std::string version;
@@ -131,6 +136,11 @@ class WriteDirectory {
   // kUnavailable when it cannot be reached or answers something else than the object or its
   // absence.
   Result<ObjectInfo> AskHome(const cluster::Peer& home, const std::string& url, bool first_chunk);
+  // Stat of pending write `w` of a name homed here, taken before this node started: a newer
+  // write may have been uploaded meanwhile, and this node, whose entries are in memory only,
+  // never heard of it (the store's write stamp says; ObjectCatalog::StoreNewer). The newer
+  // write if so (and the entry settles), else `w` (once the store answered, not asked again).
+  Result<ObjectInfo> CheckPending(const Announcement& w, const ObjectCatalog::FirstChunk* first);
   // ResolveVersion's answer from this node's own entries.
   Result<std::string> ResolveHere(const std::string& url, const std::string& version);
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
@@ -142,6 +152,7 @@ class WriteDirectory {
   void CatchUp();
   static constexpr std::chrono::seconds kCatchUpMax{30};
   std::atomic<bool> caught_up_{false};
+  const int64_t started_unix_ms_ = UnixMillis();  // writes taken before may be unknown here
   std::mutex catch_up_mu_;  // held through CatchUp (which calls other nodes; mu_ is not held)
   std::chrono::steady_clock::time_point catch_up_began_{};  // guarded by catch_up_mu_
   void Prune();  // mu_ held: entries settled long enough ago go

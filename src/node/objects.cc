@@ -63,10 +63,11 @@ Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url, const FirstChunk*
   std::shared_ptr<std::promise<Result<ObjectInfo>>> lead;  // this call asks the store for others too
   std::shared_future<Result<ObjectInfo>> joined;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     auto it = meta_.find(url);
     // Written here and not yet in the store: only this node has it.
-    if (it != meta_.end() && it->second.local) return it->second.info;
+    if (it != meta_.end() && it->second.local && !it->second.check_store) return it->second.info;
+    if (it != meta_.end() && it->second.local) return CheckLocal(url, it->second.info, it->second.written_ms, &lock);
     forgets = forgets_;
     seen = it != meta_.end();
     if (!options_.validate && seen && asked - it->second.fetched < options_.metadata_ttl.get()) {
@@ -112,6 +113,32 @@ Result<ObjectInfo> ObjectCatalog::Stat(const std::string& url, const FirstChunk*
     result = Remember(url, asked, forgets, info);
   }
   return answer(std::move(result));
+}
+
+Result<ObjectInfo> ObjectCatalog::CheckLocal(const std::string& url, ObjectInfo local, int64_t written_ms,
+                                             std::unique_lock<std::mutex>* lock) {
+  lock->unlock();
+  Result<ObjectInfo> newer = StoreNewer(url, written_ms);
+  if (newer.ok()) return newer;
+  if (newer.status().code() != Code::kNotFound) return local;  // not asked: asked again next time
+  lock->lock();
+  auto it = meta_.find(url);
+  if (it != meta_.end() && it->second.local && it->second.info.etag == local.etag) it->second.check_store = false;
+  return local;
+}
+
+Result<ObjectInfo> ObjectCatalog::StoreNewer(const std::string& url, int64_t written_ms) {
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
+  metrics_->store_head_requests++;
+  Result<ObjectInfo> held = store->Head(parsed.key);
+  if (!held.ok()) return held.status();
+  const int64_t stamp_ms = StampMs(held->write_stamp);
+  if (stamp_ms <= written_ms) {
+    return Status::NotFound(url + ": the store holds no write of it begun after " + std::to_string(written_ms));
+  }
+  Fresh(url, *held, stamp_ms);
+  return held;
 }
 
 Result<ObjectInfo> ObjectCatalog::AskStore(ObjectStore& store, const std::string& key, const FirstChunk* first,
@@ -191,11 +218,11 @@ std::string ObjectCatalog::ChunkVersion(const std::string& url, const std::strin
   return it == aliases_.end() ? etag : it->second;
 }
 
-bool ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms) {
+bool ObjectCatalog::SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms, bool check_store) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = meta_.find(url);
   if (it != meta_.end() && !it->second.absent && it->second.written_ms > written_ms) return false;
-  meta_[url] = Meta{info, std::chrono::steady_clock::now(), true, false, written_ms};
+  meta_[url] = Meta{info, std::chrono::steady_clock::now(), true, false, written_ms, check_store};
   Bound();
   return true;
 }

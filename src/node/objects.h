@@ -109,7 +109,15 @@ class ObjectCatalog {
   // node knows a newer write of it (taken later: pending here, or in the store as learned from
   // an upload or the store's write stamp): a write replayed after a restart or taken over from
   // a dead node may be older than what the store holds, and its upload drops it then; false.
-  bool SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms = 0);
+  // `check_store` (such a write, whose node may have missed the newer one): the first Stat
+  // that would answer it asks the store first (StoreNewer), and a newer write found there
+  // replaces it; a store that cannot be asked leaves it (asked again next time).
+  bool SetLocal(const std::string& url, const ObjectInfo& info, int64_t written_ms = 0, bool check_store = false);
+  // Whether the store holds a write of `url` begun after `written_ms` (by the write stamp it
+  // was uploaded with, UploadRecord::Stamp): its size, ETag and metadata if so (remembered as
+  // Fresh does, replacing an older write taken here); kNotFound when it holds no such write;
+  // the store's error when it cannot be asked. One HEAD.
+  Result<ObjectInfo> StoreNewer(const std::string& url, int64_t written_ms);
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool IsLocal(const std::string& url);
   // The write of `url` as local `version` is durable in the store as `stored` (with its
@@ -135,10 +143,16 @@ class ObjectCatalog {
     // When the write this is was taken (UploadRecord::created_unix_ms): a local one's, an
     // uploaded one's as its announcement or the store's write stamp says; 0 when not known.
     int64_t written_ms = 0;
+    bool check_store = false;  // local: to compare with the store before it is answered (SetLocal)
   };
   // The store's answer about `key`: with `first`, one GET of its first chunk (into *bytes),
   // else (and for an empty object, whose range the store refuses) a HEAD.
   Result<ObjectInfo> AskStore(ObjectStore& store, const std::string& key, const FirstChunk* first, std::string* bytes);
+  // Stat of a local write to compare with the store (Meta::check_store), `lock` (on mu_) held:
+  // released while StoreNewer asks; the newer write found there, else `local` (compared, unless
+  // the store could not be asked).
+  Result<ObjectInfo> CheckLocal(const std::string& url, ObjectInfo local, int64_t written_ms,
+                                std::unique_lock<std::mutex>* lock);
   // What Stat answers after asking the store (`info`, asked at `asked`, with `forgets` as it
   // was then), remembered unless something newer was learned or forgotten meanwhile. mu_ held.
   Result<ObjectInfo> Remember(const std::string& url, std::chrono::steady_clock::time_point asked, uint64_t forgets,

@@ -67,7 +67,7 @@ void WriteBack::Own(const engine::UploadRecord& r) {
     staged_bytes_ += r.size;
   }
   CountWrite();
-  Stage(r);
+  Stage(r, false, true);
 }
 
 uint64_t WriteBack::staged_bytes() {
@@ -100,13 +100,13 @@ void WriteBack::Untrack(const engine::UploadRecord& r) {
   if (it->second.empty()) staged_ids_.erase(it);
 }
 
-ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened) {
+ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened, bool taken_before) {
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     staged_ids_[r.url].insert(r.id);
   }
   ObjectInfo info{"", r.size, LocalVersion(r.id), r.created_unix_ms / 1000, std::make_shared<const ObjectMeta>(r.meta)};
-  objects_->SetLocal(r.url, info, static_cast<int64_t>(r.created_unix_ms));
+  objects_->SetLocal(r.url, info, static_cast<int64_t>(r.created_unix_ms), taken_before);
   // Readers through every member get it from here on (before the acknowledgement, and before
   // its upload can end and announce it durable).
   std::vector<std::string> holders{options_.node_id};
