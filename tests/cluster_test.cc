@@ -148,6 +148,20 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     return file;
   }
 
+  // `count` names under `prefix` whose first home is node 0 (of two): node 1 asks node 0 about
+  // them (one home lookup each); at most 32 tried per name wanted.
+  std::vector<std::string> NamesHomedAtNode0(const std::string& prefix, size_t count) {
+    std::vector<std::string> names;
+    for (size_t k = 0; k < 32 * count && names.size() < count; k++) {
+      const std::string candidate = prefix + std::to_string(k);
+      const uint64_t before = NodeMetric(Endpoint(1), "shoal_home_lookups_total");
+      Shoal({"stat", "--cache", Endpoint(1), Url(candidate)});
+      if (NodeMetric(Endpoint(1), "shoal_home_lookups_total") == before + 1) names.push_back(candidate);
+    }
+    EXPECT_EQ(names.size(), count) << "names under " << prefix << " homed on node 0";
+    return names;
+  }
+
   uint64_t StoreBytes() {
     auto stats = proxy_.Stats();
     EXPECT_TRUE(stats.ok());
@@ -718,15 +732,9 @@ TEST_P(ClusterTest, ANewerWriteThroughAnotherMemberIsReadEverywhereWhileTheHomes
   env_[0] = testing::Servers().azurite.ClientEnv(refusing.port());
   extra_ = {"--replicas", "1"};
   StartCluster(2);
-  // A name whose home is node 0: node 1 asks node 0 about it.
-  std::string key;
-  for (int k = 0; k < 32 && key.empty(); k++) {
-    const std::string candidate = "homed/k" + std::to_string(k);
-    const uint64_t before = NodeMetric(Endpoint(1), "shoal_home_lookups_total");
-    Shoal({"stat", "--cache", Endpoint(1), Url(candidate)});
-    if (NodeMetric(Endpoint(1), "shoal_home_lookups_total") == before + 1) key = candidate;
-  }
-  ASSERT_FALSE(key.empty()) << "no name of 32 homed on node 0";
+  const std::vector<std::string> homed = NamesHomedAtNode0("homed/k", 1);
+  ASSERT_EQ(homed.size(), 1u);
+  const std::string key = homed[0];
   auto older = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(61, 100000), Url(key)});
   ASSERT_EQ(older.exit_code, 0) << older.err << nodes_[0]->Log();
   auto newer = Shoal({"cp", "-q", "--cache", Endpoint(1), PatternFile(62, 120000), Url(key)});
@@ -795,15 +803,9 @@ TEST_P(ClusterTest, ARestartedHomeComparesItsOwnOlderWriteWithTheStoreBeforeAnsw
   env_[0] = testing::Servers().azurite.ClientEnv(own.port());
   extra_ = {"--replicas", "1"};
   StartCluster(2);
-  // A name whose first home is node 0: node 1 asks node 0 about it.
-  std::string key;
-  for (int k = 0; k < 32 && key.empty(); k++) {
-    const std::string candidate = "replayed/k" + std::to_string(k);
-    const uint64_t before = NodeMetric(Endpoint(1), "shoal_home_lookups_total");
-    Shoal({"stat", "--cache", Endpoint(1), Url(candidate)});
-    if (NodeMetric(Endpoint(1), "shoal_home_lookups_total") == before + 1) key = candidate;
-  }
-  ASSERT_FALSE(key.empty()) << "no name of 32 homed on node 0";
+  const std::vector<std::string> homed = NamesHomedAtNode0("replayed/k", 1);
+  ASSERT_EQ(homed.size(), 1u);
+  const std::string key = homed[0];
   ASSERT_TRUE(own.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT"}).ok());
   auto older = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(91, 100000), Url(key)});
   ASSERT_EQ(older.exit_code, 0) << older.err << nodes_[0]->Log();
@@ -841,15 +843,8 @@ TEST_P(ClusterTest, ARestartedHomeServesTheWritesAnnouncedBeforeAndWhileItWasDow
   if (WithEtcd()) GTEST_SKIP() << "homes do not depend on the membership; the restart is the point";
   extra_ = {"--replicas", "1"};
   StartCluster(2);
-  // Names whose first home is node 0: node 1 asks node 0 about them.
-  std::vector<std::string> keys;
-  for (int k = 0; k < 64 && keys.size() < 2; k++) {
-    const std::string candidate = "rehomed/k" + std::to_string(k);
-    const uint64_t before = NodeMetric(Endpoint(1), "shoal_home_lookups_total");
-    Shoal({"stat", "--cache", Endpoint(1), Url(candidate)});
-    if (NodeMetric(Endpoint(1), "shoal_home_lookups_total") == before + 1) keys.push_back(candidate);
-  }
-  ASSERT_EQ(keys.size(), 2u) << "no two names of 64 homed on node 0";
+  const std::vector<std::string> keys = NamesHomedAtNode0("rehomed/k", 2);
+  ASSERT_EQ(keys.size(), 2u);
   const std::string& told = keys[0];   // its newer write announced to node 0 before its kill
   const std::string& missed = keys[1];  // its newer write taken while node 0 was down
   for (int i = 0; i < 2; i++) {
