@@ -36,7 +36,8 @@ a new one, when the soak's filesystem has less than --min-free-gb free.
 Writes the summary as JSON to --out (default bench/results/soak.json) and prints it.
 Exit status: 0 when nothing acknowledged was lost, every flush and round delete succeeded and
 every read returned the last acknowledged version or one written after it (an older
-acknowledged version is a wrong read too); 1 otherwise, and then the members', Azurite's and
+acknowledged version is a wrong read too, and so is "does not exist": only acknowledged
+objects are read); 1 otherwise, and then the members', Azurite's and
 the proxy's logs are kept in DIR-logs (printed); 2 on usage errors.
 """
 import argparse
@@ -330,6 +331,10 @@ class Worker(threading.Thread):
         err = p.stderr.read().decode(errors="replace")
         p.wait()
         if p.returncode != 0:
+            if "HTTP 404" in err or "does not exist" in err:  # every object read was acknowledged
+                self.counters.add("reads with wrong bytes", sample=f"{self.url(key)} via n{node} at {t - START:.1f} s: "
+                                  f"not found; last acknowledged: {describe(o, o['acked'])}")
+                return
             why = classify(err)
             self.counters.add(f"reads failed: {why}", sample=err.strip()[-300:] if why == "other" else None)
             return
