@@ -40,7 +40,8 @@ inline std::vector<engine::ChunkKey> WriteChunkKeys(const engine::UploadRecord& 
 // it has looked at, and that a name is not an object (the store answered 404: a directory's
 // name, looked up by a mount), both fresh for --metadata-ttl (asked on every open with
 // --validate); the objects written here and not yet in the store (trusted without a TTL: only
-// this node has them), and which local version an uploaded write's chunks are cached under (so
+// this node has them; one replayed or taken over is compared with the store once first,
+// SetLocal), and which local version an uploaded write's chunks are cached under (so
 // reading it back after its upload costs no fetch). A write or delete through the cluster
 // replaces what is known of its name (SetLocal, Fresh, Invalidate: the object's home hears of
 // every write, WriteDirectory). At most `max_entries` names are remembered, written ones aside;
