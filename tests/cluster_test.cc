@@ -20,7 +20,9 @@
 #include <nlohmann/json.hpp>
 
 #include "client/client.h"
+#include "cluster/view.h"
 #include "common/strings.h"
+#include "net/node_protocol.h"
 #include "testing/data.h"
 #include "testing/servers_environment.h"
 #include "testing/shoald.h"
@@ -148,15 +150,28 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     return file;
   }
 
-  // `count` names under `prefix` whose first home is node 0 (of two): node 1 asks node 0 about
-  // them (one home lookup each); at most 32 tried per name wanted.
+  // The homes of each name of `keys` (the first two members of its first chunk's route, every
+  // member live), as node indices, by the view node 1 routes by.
+  std::vector<std::pair<int, int>> HomesOf(const std::vector<std::string>& keys) {
+    auto got = testing::RunCommand(
+        {"curl", "-sS", "--max-time", "10", "http://" + Endpoint(1) + std::string(proto::kClusterViewPath) + "?current=1"});
+    auto view = cluster::View::Decode(got.out);
+    EXPECT_TRUE(view.ok()) << view.status().ToString() << got.err;
+    std::vector<std::pair<int, int>> out;
+    for (const auto& key : keys) {
+      const auto homes = view.ok() ? (*view)->RouteOf(Url(key), 0, 2).replicas : std::vector<cluster::Peer>{};
+      auto index = [&](size_t i) { return i < homes.size() ? std::stoi(homes[i].member.id.substr(1)) : -1; };
+      out.emplace_back(index(0), index(1));
+    }
+    return out;
+  }
+  // `count` names under `prefix` whose first home is node 0 (at most 64 tried per name wanted).
   std::vector<std::string> NamesHomedAtNode0(const std::string& prefix, size_t count) {
-    std::vector<std::string> names;
-    for (size_t k = 0; k < 32 * count && names.size() < count; k++) {
-      const std::string candidate = prefix + std::to_string(k);
-      const uint64_t before = NodeMetric(Endpoint(1), "shoal_home_lookups_total");
-      Shoal({"stat", "--cache", Endpoint(1), Url(candidate)});
-      if (NodeMetric(Endpoint(1), "shoal_home_lookups_total") == before + 1) names.push_back(candidate);
+    std::vector<std::string> candidates, names;
+    for (size_t k = 0; k < 64 * count; k++) candidates.push_back(prefix + std::to_string(k));
+    const auto homes = HomesOf(candidates);
+    for (size_t k = 0; k < homes.size() && names.size() < count; k++) {
+      if (homes[k].first == 0) names.push_back(candidates[k]);
     }
     EXPECT_EQ(names.size(), count) << "names under " << prefix << " homed on node 0";
     return names;
@@ -830,6 +845,47 @@ TEST_P(ClusterTest, ARestartedHomeComparesItsOwnOlderWriteWithTheStoreBeforeAnsw
                     std::chrono::seconds(60)))
       << nodes_[0]->Log();
   EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key), want) << "still the newer";
+}
+
+// A member asks a restarted home (node 0) about a write taken through another member before the
+// home was told of it again: the writer is frozen, so node 0 is still catching up. Node 0 asks
+// the object's other home only whether a write is pending there, and answers with it.
+// Before, it answered what the store had, which for a write not yet uploaded is nothing (the
+// soak saw one 404 of an acknowledged object).
+TEST_P(ClusterTest, ARestartedHomeAskedByAnotherMemberBeforeItIsToldAgainAnswersThePendingWrite) {
+  if (WithEtcd()) GTEST_SKIP() << "homes do not depend on the membership; the restart is the point";
+  extra_ = {"--replicas", "1"};
+  StartCluster(4);
+  const std::vector<std::string> keys = NamesHomedAtNode0("asked/k", 1);
+  ASSERT_EQ(keys.size(), 1u);
+  const std::string& key = keys[0];
+  const int other_home = HomesOf(keys)[0].second;
+  ASSERT_GT(other_home, 0);
+  // The writer and the reader: the two members that are not homes of it.
+  std::vector<int> others;
+  for (int i = 1; i < 4; i++) {
+    if (i != other_home) others.push_back(i);
+  }
+  const int writer = others[0], reader = others[1];
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT"}).ok());
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(writer), PatternFile(74, 50000), Url(key)});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[writer]->Log();
+  ASSERT_EQ(NodeMetric(Endpoint(0), "shoal_homed_writes"), 1u) << "node 0 was told of it";
+  nodes_[0]->Crash();
+  nodes_[writer]->Pause();  // the writer cannot tell node 0 again
+  ASSERT_TRUE(nodes_[0]->Restart(proxy_.port()).ok()) << nodes_[0]->Log();
+  auto stat = Shoal({"stat", "--cache", Endpoint(reader), Url(key)});
+  EXPECT_EQ(stat.exit_code, 0) << stat.err << nodes_[0]->Log();
+  EXPECT_NE(stat.out.find("50000"), std::string::npos) << stat.out;
+  EXPECT_NE(stat.out.find("local"), std::string::npos) << "not uploaded yet\n" << stat.out;
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_homed_writes"), 0u) << "node 0 was not told again yet";
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_home_lookups_total"), 1u) << "node 0 asked the other home, once";
+  nodes_[writer]->Resume();
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  const std::string want = testing::PatternSha256(74, 50000);
+  EXPECT_EQ(CatSha256(Url(key), Endpoint(reader)), want) << nodes_[reader]->Log();
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(writer), std::chrono::seconds(60))) << nodes_[writer]->Log();
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), key), want);
 }
 
 // An object's first home (node 0) restarts. It keeps the writes announced to it in memory only,

@@ -125,6 +125,10 @@ inline constexpr std::string_view kMetaHeaderPrefix = "X-Shoal-Meta-";
 inline constexpr std::string_view kReadForwarded = "forwarded";  // no further hop
 inline constexpr std::string_view kReadCacheOnly = "cache-only";  // never the object store
 inline constexpr std::string_view kReadHeld = "held";  // of a chunk the node holds or is getting
+// A HEAD asking only for a write pending at the node as the object's home, answered from its
+// memory (never the store or another node; 404 when none): what a home catching up after a
+// restart asks the other home (node/directory.h).
+inline constexpr std::string_view kReadPending = "pending";
 // A write not yet in the store is served under its local version, "local-" and the write's
 // id, in place of an ETag (node/objects.h LocalVersion).
 inline constexpr std::string_view kLocalVersionPrefix = "local-";

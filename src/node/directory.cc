@@ -293,11 +293,13 @@ void WriteDirectory::Learn(const std::string& url, const std::string& version, s
   }
 }
 
-Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std::string& url, bool first_chunk) {
+Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std::string& url, bool first_chunk,
+                                           bool pending_only) {
   metrics_->home_lookups++;
   http::Request req = proto::NodeRequest("HEAD", home.endpoint, proto::Target(proto::kObjectPath, {{proto::kUrlParam, url}}),
                                          options_.token);
-  req.headers.push_back({std::string(proto::kReadHeader), std::string(proto::kReadForwarded)});
+  req.headers.push_back({std::string(proto::kReadHeader),
+                         std::string(pending_only ? proto::kReadPending : proto::kReadForwarded)});
   if (first_chunk) req.headers.push_back({std::string(proto::kFirstChunkHeader), std::string(proto::kFlagOn)});
   req.headers.push_back({std::string(proto::kFromHeader), options_.node_id});
   req.timeout = std::chrono::seconds(5);
@@ -309,6 +311,7 @@ Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std:
   }
   cluster_->PeerAnswered(home.member.id);
   if (resp.status == 404) {
+    if (pending_only) return Status::NotFound("no write of " + url + " is pending at node " + home.member.id);
     return Status::NotFound(url + " is neither in the object store nor written through the cluster (asked node " +
                             home.member.id + ")");
   }
@@ -335,8 +338,16 @@ Result<ObjectInfo> WriteDirectory::AskHome(const cluster::Peer& home, const std:
 
 Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded,
                                         const ObjectCatalog::FirstChunk* first) {
-  if (!forwarded) {
-    const bool catching_up = !caught_up_;
+  const bool catching_up = !caught_up_;
+  if (forwarded && catching_up) {
+    // Asked as the home before every member told this node again what it keeps: a write
+    // pending here may be unknown yet, and the other home was told with it.
+    for (const auto& home : Homes(url)) {
+      if (home.member.id == options_.node_id) continue;
+      Result<ObjectInfo> got = AskHome(home, url, false, true);
+      if (got.ok()) return got;
+    }
+  } else if (!forwarded) {
     bool home_here = false;
     for (const auto& home : Homes(url)) {
       // This node is the home: its entries answer; but a node that started has not yet been
@@ -350,8 +361,8 @@ Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded,
         // Only a write pending there is taken from the next home. Otherwise this node answers
         // as the home it is: its question to the store (with the first chunk, whose owner
         // it is but for failures) is the one its askers share, so that chunk is fetched once.
-        Result<ObjectInfo> got = AskHome(home, url, false);
-        if (got.ok() && IsLocalVersion(got->etag)) return got;
+        Result<ObjectInfo> got = AskHome(home, url, false, true);
+        if (got.ok()) return got;
         break;
       }
       Result<ObjectInfo> got = AskHome(home, url, first != nullptr);
@@ -377,6 +388,24 @@ Result<ObjectInfo> WriteDirectory::Stat(const std::string& url, bool forwarded,
   }
   if (unchecked) return CheckPending(*unchecked, first);
   return objects_->Stat(url, first);
+}
+
+Result<WriteDirectory::HomeAnswer> WriteDirectory::AnswerAsHome(const std::string& url,
+                                                                const ObjectCatalog::FirstChunk* first) {
+  Result<ObjectInfo> info = Stat(url, true, first);
+  if (!info.ok()) return info.status();
+  HomeAnswer out{std::move(info).value(), {}};
+  if (IsLocalVersion(out.info.etag)) out.holders = HoldersOf(url, out.info.etag);
+  return out;
+}
+
+Result<WriteDirectory::HomeAnswer> WriteDirectory::PendingHere(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(url);
+  if (it == entries_.end() || !it->second.pending) {
+    return Status::NotFound("no write of " + url + " is pending at node " + options_.node_id);
+  }
+  return HomeAnswer{PendingInfo(*it->second.write), it->second.write->holders};
 }
 
 Result<ObjectInfo> WriteDirectory::CheckPending(const Announcement& w, const ObjectCatalog::FirstChunk* first) {

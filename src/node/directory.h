@@ -84,12 +84,27 @@ class WriteDirectory {
 
   // The size, ETag and metadata readers through this node get for `url`: a pending write
   // (its local version), or what the store has. `forwarded`: asked by another node of which
-  // this is the home, so no further hop. `first`: the asker reads the object's first chunk
-  // next (ObjectCatalog::FirstChunk); a home asked by another node is told so
-  // (proto::kFirstChunkHeader), fetches that chunk with the metadata when it must ask the
-  // store, and keeps it (it is, but for failures, the chunk's owner).
+  // this is the home, so no further hop (but while catching up, see below). `first`: the asker
+  // reads the object's first chunk next (ObjectCatalog::FirstChunk); a home asked by another
+  // node is told so (proto::kFirstChunkHeader), fetches that chunk with the metadata when it
+  // must ask the store, and keeps it (it is, but for failures, the chunk's owner).
+  // A home still catching up answers other members as it answers its own readers: it asks the
+  // next home only whether a write is pending there (proto::kReadPending, answered from that
+  // node's memory on its event loop, so two homes catching up at once never wait on each
+  // other's threads), and otherwise answers itself.
   Result<ObjectInfo> Stat(const std::string& url, bool forwarded = false,
                           const ObjectCatalog::FirstChunk* first = nullptr);
+  // What a home answers another node: the object's metadata and, for a write pending in the
+  // cluster, the members holding its chunks (the uploader first).
+  struct HomeAnswer {
+    ObjectInfo info;
+    std::vector<std::string> holders;
+  };
+  // Stat(url, forwarded = true, first) with the holders of a pending write.
+  Result<HomeAnswer> AnswerAsHome(const std::string& url, const ObjectCatalog::FirstChunk* first);
+  // The write of `url` pending at this node as its home, from memory only (never the store,
+  // never another node: it may run on the event loop); kNotFound when none is.
+  Result<HomeAnswer> PendingHere(const std::string& url);
   // The members holding the chunks of `url`'s pending write `version`, the uploader first;
   // empty when no such write is known (asks the home when it is not known here).
   std::vector<std::string> HoldersOf(const std::string& url, const std::string& version);
@@ -132,10 +147,11 @@ class WriteDirectory {
   std::vector<cluster::Peer> Homes(const std::string& url);
   // Sends `a` to `home`; false if it cannot be reached.
   bool Tell(const cluster::Peer& home, const Announcement& a);
-  // HEAD of `url` at `home`, forwarded (`first_chunk`: saying the first chunk is read next).
-  // kUnavailable when it cannot be reached or answers something else than the object or its
-  // absence.
-  Result<ObjectInfo> AskHome(const cluster::Peer& home, const std::string& url, bool first_chunk);
+  // HEAD of `url` at `home`, forwarded (`first_chunk`: saying the first chunk is read next), or
+  // (`pending_only`) asking only for a write pending there (PendingHere). kUnavailable when it
+  // cannot be reached or answers something else than the object or its absence.
+  Result<ObjectInfo> AskHome(const cluster::Peer& home, const std::string& url, bool first_chunk,
+                             bool pending_only = false);
   // Stat of pending write `w` of a name homed here, taken before this node started: a newer
   // write may have been uploaded meanwhile, and this node, whose entries are in memory only,
   // never heard of it (the store's write stamp says; ObjectCatalog::StoreNewer). The newer

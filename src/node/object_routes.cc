@@ -183,6 +183,10 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   // Peers and routing clients name the mode of the read and the version they want (so no
   // HEAD goes to the store per chunk); others get the current version.
   std::string_view how = Header(req, proto::kReadHeader);
+  const bool pending_only = how == proto::kReadPending;
+  if (pending_only && !head) {
+    co_return co_await x.Write(fail(Status::InvalidArgument("a read of a pending write only is a HEAD")));
+  }
   ReadMode mode = how == proto::kReadForwarded   ? ReadMode::kForwarded
                   : how == proto::kReadCacheOnly ? ReadMode::kCacheOnly
                   : how == proto::kReadHeld      ? ReadMode::kHeld
@@ -206,10 +210,18 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   // (No co_await inside ?: here and below: g++ 12 miscompiles it.)
   Result<ObjectInfo> info = Status::Unavailable("");
   // A HEAD forwarded by another node asks this one as the object's home (WriteDirectory).
-  const bool as_home = mode == ReadMode::kForwarded && !pinned;
+  const bool as_home = (mode == ReadMode::kForwarded || pending_only) && !pinned;
+  std::vector<std::string> holders;  // of a pending write, answered as the home
   const uint64_t chunk_size = node->options().chunk_size;
   if (pinned) {
     info = **named;
+  } else if (pending_only) {
+    // From memory, here on the event loop: a home catching up asks it while every thread of
+    // its own may be waiting on this node (WriteDirectory::Stat).
+    auto found = node->directory().PendingHere(url);
+    if (!found.ok()) co_return co_await x.Write(fail(found.status()));
+    info = found->info;
+    holders = std::move(found->holders);
   } else {
     // A store asked for the metadata by a read of the first chunk sends that chunk with it.
     std::optional<ObjectCatalog::FirstChunk> first;
@@ -220,13 +232,23 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
           },
           [node, url] { return node->reads().FirstChunkFromStore(url); }});
     }
-    // Asked as the home, the answer comes from this node and the store, never another node:
-    // it runs on the peer pool, so that it is answered while every serve thread here waits on
-    // other nodes (a node catching up asks the next home, whose own readers ask it).
-    auto stat = x.Offload([n = node, url, as_home, first = std::move(first)] {
-      return n->directory().Stat(url, as_home, first ? &*first : nullptr);
-    }, as_home ? &node->peer_pool() : nullptr);
-    info = co_await std::move(stat);
+    // Asked as the home, the answer comes from this node and the store, never another node's
+    // threads: it runs on the peer pool, so that it is answered while every serve thread here
+    // waits on other nodes (a node catching up asks the next home, whose own readers ask it).
+    if (as_home) {
+      auto stat = x.Offload([n = node, url, first = std::move(first)] {
+        return n->directory().AnswerAsHome(url, first ? &*first : nullptr);
+      }, &node->peer_pool());
+      auto answer = co_await std::move(stat);
+      if (!answer.ok()) co_return co_await x.Write(fail(answer.status()));
+      info = answer->info;
+      holders = std::move(answer->holders);
+    } else {
+      auto stat = x.Offload([n = node, url, first = std::move(first)] {
+        return n->directory().Stat(url, false, first ? &*first : nullptr);
+      });
+      info = co_await std::move(stat);
+    }
   }
   if (!info.ok()) co_return co_await x.Write(fail(info.status()));
   uint64_t offset = 0, length = info->size;
@@ -260,9 +282,9 @@ awaitable<bool> ServeObject(Exchange& x, const Request& req) {
   if (as_home) {
     res.set(Bv(proto::kModifiedHeader), std::to_string(info->last_modified));
     if (pending) {
-      std::string holders;
-      for (const auto& id : node->directory().HoldersOf(url, info->etag)) holders += (holders.empty() ? "" : ",") + id;
-      res.set(Bv(proto::kHoldersHeader), holders);
+      std::string list;
+      for (const auto& id : holders) list += (list.empty() ? "" : ",") + id;
+      res.set(Bv(proto::kHoldersHeader), list);
     }
   }
   // The object's metadata: from the store's HEAD, or a write taken here. A version a peer
