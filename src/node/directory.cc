@@ -236,11 +236,7 @@ void WriteDirectory::Record(const Announcement& a) {
           e.durable_version = version;
           e.durable_etag = a.stored_etag;
         }
-        if (!e.pending) {
-          e.write.reset();  // a settled entry keeps its floor and what it became, not the write
-          e.settled = std::chrono::steady_clock::now();
-          settled_order_.emplace_back(a.url, e.settled);
-        }
+        if (!e.pending) Settled(a.url, e);
         break;
     }
     Prune();  // after: at most kSettledMax settled entries stay (`e` may go with them)
@@ -256,6 +252,13 @@ void WriteDirectory::Record(const Announcement& a) {
   } else if (forget) {
     objects_->Invalidate(a.url);
   }
+}
+
+void WriteDirectory::Settled(const std::string& url, Entry& e) {
+  e.pending = false;
+  e.write.reset();  // a settled entry keeps its floor and what it became, not the write
+  e.settled = std::chrono::steady_clock::now();
+  settled_order_.emplace_back(url, e.settled);
 }
 
 void WriteDirectory::Prune() {
@@ -423,11 +426,8 @@ Result<ObjectInfo> WriteDirectory::CheckPending(const Announcement& w, const Obj
       // Replaced in the store: this write, and any older, is no longer what readers get.
       Logf(LogLevel::kInfo, "%s: the store holds a newer write than %s, pending since before this node started",
            w.url.c_str(), w.id.c_str());
-      e.pending = false;
       e.floor_ms = std::max(e.floor_ms, w.created_unix_ms);
-      e.write.reset();
-      e.settled = std::chrono::steady_clock::now();
-      settled_order_.emplace_back(w.url, e.settled);
+      Settled(w.url, e);
       Prune();
       return newer;
     }

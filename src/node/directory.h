@@ -171,6 +171,7 @@ class WriteDirectory {
   const int64_t started_unix_ms_ = UnixMillis();  // writes taken before may be unknown here
   std::mutex catch_up_mu_;  // held through CatchUp (which calls other nodes; mu_ is not held)
   std::chrono::steady_clock::time_point catch_up_began_{};  // guarded by catch_up_mu_
+  void Settled(const std::string& url, Entry& e);  // mu_ held: `e` is no longer pending (from now)
   void Prune();  // mu_ held: entries settled long enough ago go
 
   const NodeOptions& options_;
