@@ -208,6 +208,8 @@ void ObjectCatalog::Fresh(const std::string& url, const ObjectInfo& info, int64_
   std::lock_guard<std::mutex> lock(mu_);
   Meta& m = meta_[url];
   if (m.local && (written_ms < 0 || m.written_ms >= written_ms)) return;
+  // An older write's upload heard of after a newer one's (announcements cross): the newer stays.
+  if (!m.local && !m.absent && written_ms >= 0 && m.written_ms > written_ms) return;
   m = Meta{info, std::chrono::steady_clock::now(), false, false, std::max<int64_t>(written_ms, 0)};
   Bound();
 }

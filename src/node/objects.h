@@ -99,7 +99,8 @@ class ObjectCatalog {
   // uploaded): cached as if fetched now, unless a write of it taken here is pending. With
   // `written_ms` (when the uploaded write was taken), a pending write taken here before that
   // yields to it too: it is older, and its upload will find the newer one in the store and
-  // drop itself; readers get the newer one meanwhile.
+  // drop itself; readers get the newer one meanwhile. And a write known to be newer than it (by
+  // `written_ms`) stays: the announcements of two uploads may arrive in either order.
   void Fresh(const std::string& url, const ObjectInfo& info, int64_t written_ms = -1);
   // The chunk version of `url` at the store's `etag`: the local version it was written as
   // here, if any, else the ETag itself.

@@ -198,6 +198,19 @@ TEST_F(ObjectCatalogTest, AWriteTakenHereYieldsOnlyToANewerOneInTheStore) {
   EXPECT_EQ(Heads(), 0u);
 }
 
+// Uploads heard of out of order (two writes through other nodes, the newer's announcement
+// first): the older one's does not replace what readers get; one whose age is not said does
+// (it is what the store said last).
+TEST_F(ObjectCatalogTest, AnOlderUploadHeardOfAfterANewerOneDoesNotReplaceIt) {
+  ObjectCatalog catalog(options_, &metrics_);
+  catalog.Fresh(Url("x"), ObjectInfo{"", 9, "etag-newer", 0}, 3000);
+  catalog.Fresh(Url("x"), ObjectInfo{"", 7, "etag-older", 0}, 1000);
+  EXPECT_EQ(catalog.Stat(Url("x"))->etag, "etag-newer");
+  catalog.Fresh(Url("x"), ObjectInfo{"", 8, "etag-unsaid", 0});
+  EXPECT_EQ(catalog.Stat(Url("x"))->etag, "etag-unsaid");
+  EXPECT_EQ(Heads(), 0u);
+}
+
 // The aliases outlast the catalog (a restart): a new one over the same file maps the store's
 // ETags to the same local versions; a torn last line (a crash mid-append) is skipped, and the
 // file is compacted to one line per alias at start.
