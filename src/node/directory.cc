@@ -398,7 +398,9 @@ Result<WriteDirectory::HomeAnswer> WriteDirectory::AnswerAsHome(const std::strin
   Result<ObjectInfo> info = Stat(url, true, first);
   if (!info.ok()) return info.status();
   HomeAnswer out{std::move(info).value(), {}};
-  if (IsLocalVersion(out.info.etag)) out.holders = HoldersOf(url, out.info.etag);
+  // As this Stat left them (never asking again: another node waits on this answer; a write
+  // settled meanwhile has none, and its readers are sent to what it became).
+  if (IsLocalVersion(out.info.etag)) out.holders = HoldersKnown(url, out.info.etag);
   return out;
 }
 
@@ -474,20 +476,22 @@ Result<std::string> WriteDirectory::ResolveVersion(const std::string& url, const
   return ResolveHere(url, version);
 }
 
-std::vector<std::string> WriteDirectory::HoldersOf(const std::string& url, const std::string& version) {
-  for (int pass = 0; pass < 2; pass++) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = entries_.find(url);
-      if (it != entries_.end() && it->second.pending && LocalVersion(it->second.write->id) == version) {
-        return it->second.write->holders;
-      }
-      auto learned = learned_.find(url);
-      if (learned != learned_.end() && learned->second.version == version) return learned->second.holders;
-    }
-    if (pass == 0) (void)Stat(url);  // not known here: the home knows
+std::vector<std::string> WriteDirectory::HoldersKnown(const std::string& url, const std::string& version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(url);
+  if (it != entries_.end() && it->second.pending && LocalVersion(it->second.write->id) == version) {
+    return it->second.write->holders;
   }
+  auto learned = learned_.find(url);
+  if (learned != learned_.end() && learned->second.version == version) return learned->second.holders;
   return {};
+}
+
+std::vector<std::string> WriteDirectory::HoldersOf(const std::string& url, const std::string& version) {
+  std::vector<std::string> holders = HoldersKnown(url, version);
+  if (!holders.empty()) return holders;
+  (void)Stat(url);  // not known here: the home knows
+  return HoldersKnown(url, version);
 }
 
 }  // namespace shoal::node

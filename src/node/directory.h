@@ -157,6 +157,9 @@ class WriteDirectory {
   // never heard of it (the store's write stamp says; ObjectCatalog::StoreNewer). The newer
   // write if so (and the entry settles), else `w` (once the store answered, not asked again).
   Result<ObjectInfo> CheckPending(const Announcement& w, const ObjectCatalog::FirstChunk* first);
+  // HoldersOf from what this node knows (its entries, and what it learned from homes), never
+  // asking; empty when it knows none.
+  std::vector<std::string> HoldersKnown(const std::string& url, const std::string& version);
   // ResolveVersion's answer from this node's own entries.
   Result<std::string> ResolveHere(const std::string& url, const std::string& version);
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
