@@ -685,6 +685,56 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreOnceItsHoldersLetItGo) {
   EXPECT_EQ(proxy_.Stats()->get_requests, store_gets + 3) << "read again by the store's ETag: from node 1's cache";
 }
 
+// As above, but the write's home restarted after the upload: it knows nothing of the write
+// (its entries are in memory), so it asks the store, whose write stamp names the write it
+// holds. Before, the reader got 412 "no longer held ... read it again" (the soak saw 73 such
+// reads in 30 minutes, with members restarted every minute).
+TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreAfterItsHomeRestarted) {
+  if (WithEtcd()) GTEST_SKIP() << "where a write's chunks are read from does not depend on the membership";
+  extra_ = {"--capacity", "64MiB", "--memory-cache", "0", "--replicas", "1"};
+  StartCluster(3);
+  const std::vector<std::string> keys = NamesHomedAtNode0("restarted-home/shard", 1);
+  ASSERT_EQ(keys.size(), 1u);
+  const std::string url = Url(keys[0]);
+  const int writer = 3 - HomesOf(keys)[0].second;  // not a home of it
+  const uint64_t size = 5 * kMiB + 17;  // one chunk: one question of what the write became
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(writer), PatternFile(83, size), url});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[writer]->Log();
+  auto head = testing::EtagThroughNode(Endpoint(0), url);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  const std::string version = *head;
+  ASSERT_EQ(version.rfind("local-", 0), 0u) << "read through node 0 before its upload: " << version;
+  auto pinned = [&](int node, const std::string& how) {
+    std::vector<std::string> args = {"curl", "-sS", "-o", files_.path() + "/pinned", "-w", "%{http_code}",
+                                     "-H", "X-Shoal-Etag: " + version, "-H", "X-Shoal-Size: " + std::to_string(size)};
+    if (!how.empty()) args.insert(args.end(), {"-H", "X-Shoal-Read: " + how, "-H", "Range: bytes=0-1023"});
+    args.push_back("http://" + Endpoint(node) + "/v1/object?url=" + UriEncode(url, false));
+    return testing::RunCommand(args).out;
+  };
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(writer), std::chrono::seconds(120))) << nodes_[writer]->Log();
+  for (int i = 0; i < 4; i++) {  // 96 MiB more through the writer: the write's chunks are evicted
+    auto more = Shoal({"cp", "-q", "--cache", Endpoint(writer), PatternFile(95 + i, 24 * kMiB),
+                       Url("restarted-home/later-" + std::to_string(i))});
+    ASSERT_EQ(more.exit_code, 0) << more.err;
+    ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(writer), std::chrono::seconds(120))) << nodes_[writer]->Log();
+  }
+  ASSERT_EQ(pinned(writer, "held"), "404") << "the writer no longer holds the write's first chunk";
+  nodes_[0]->Crash();
+  ASSERT_TRUE(nodes_[0]->Restart(proxy_.port()).ok()) << nodes_[0]->Log();
+  WaitForMembers(3);
+
+  const uint64_t store_gets = proxy_.Stats()->get_requests;
+  const uint64_t store_heads = NodeMetric(Endpoint(0), "shoal_store_head_requests_total");
+  EXPECT_EQ(pinned(0, ""), "200") << nodes_[0]->Log();
+  EXPECT_EQ(testing::FileSha256(files_.path() + "/pinned"), testing::PatternSha256(83, size));
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_uploaded_write_fetches_total"), 1u) << "from the store";
+  EXPECT_EQ(proxy_.Stats()->get_requests, store_gets + 1);
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_store_head_requests_total"), store_heads + 1)
+      << "the home asked the store once";
+}
+
 // An object written through node 0 (the store refusing uploads), node 0 killed, the object
 // written again through node 1 once the store is back, and node 0 restarted after the newer
 // write is in the store: node 0's replay of its older write must not replace the newer one.

@@ -473,7 +473,13 @@ Result<std::string> WriteDirectory::ResolveVersion(const std::string& url, const
     }
     if (!here) return Status::Unavailable("no home of " + url + " can be asked about " + version);
   }
-  return ResolveHere(url, version);
+  Result<std::string> known = ResolveHere(url, version);
+  if (known.ok() || known.status().code() != Code::kNotFound) return known;
+  // Not known here (this node restarted since, or the entry settled long ago): the store's
+  // write stamp says whether what it holds is that write.
+  Result<ObjectInfo> stored = objects_->StoredAs(url, version.substr(proto::kLocalVersionPrefix.size()));
+  if (stored.ok()) return stored->etag;
+  return known;
 }
 
 std::vector<std::string> WriteDirectory::HoldersKnown(const std::string& url, const std::string& version) {

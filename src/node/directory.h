@@ -111,9 +111,10 @@ class WriteDirectory {
 
   // What write `version` (a local version) of `url` became, as its home knows: the store's
   // ETag once uploaded (remembered as long as a settled entry: 10 minutes, or until
-  // kSettledMax writes settled since); kUnavailable while it is pending (or no home can be
-  // asked); kNotFound when the home does not know it (another write of `url` replaced it, it
-  // was deleted, or it settled too long ago).
+  // kSettledMax writes settled since; past that, or when the home restarted since, the home
+  // asks the store, whose write stamp names the write it holds); kUnavailable while it is
+  // pending (or no home can be asked); kNotFound when the home does not know it and the store
+  // holds another write (one replaced it, or it was deleted) or cannot be asked.
   // `forwarded`: asked by another node of which this is the home, so no further hop.
   Result<std::string> ResolveVersion(const std::string& url, const std::string& version, bool forwarded = false);
 

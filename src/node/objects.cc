@@ -141,6 +141,30 @@ Result<ObjectInfo> ObjectCatalog::StoreNewer(const std::string& url, int64_t wri
   return held;
 }
 
+Result<ObjectInfo> ObjectCatalog::StoredAs(const std::string& url, const std::string& id) {
+  auto names_it = [&id](const ObjectInfo& info) {
+    const size_t dash = info.write_stamp.find('-');
+    return dash != std::string::npos && std::string_view(info.write_stamp).substr(dash + 1) == id;
+  };
+  {
+    // Learned from the store within --metadata-ttl (a reader's Stat just now, say): no HEAD.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = meta_.find(url);
+    if (it != meta_.end() && !it->second.local && !it->second.absent && names_it(it->second.info) &&
+        std::chrono::steady_clock::now() - it->second.fetched < options_.metadata_ttl.get()) {
+      return it->second.info;
+    }
+  }
+  SHOAL_ASSIGN_OR_RETURN(ObjectUrl parsed, ObjectUrl::Parse(url));
+  SHOAL_ASSIGN_OR_RETURN(auto store, StoreFor(parsed));
+  metrics_->store_head_requests++;
+  Result<ObjectInfo> held = store->Head(parsed.key);
+  if (!held.ok()) return held.status();
+  if (!names_it(*held)) return Status::NotFound(url + ": the store holds another write than " + id);
+  Fresh(url, *held, StampMs(held->write_stamp));
+  return held;
+}
+
 Result<ObjectInfo> ObjectCatalog::AskStore(ObjectStore& store, const std::string& key, const FirstChunk* first,
                                            std::string* bytes) {
   if (first != nullptr && first->length > 0) {

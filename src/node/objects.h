@@ -120,6 +120,11 @@ class ObjectCatalog {
   // Fresh does, replacing an older write taken here); kNotFound when it holds no such write;
   // the store's error when it cannot be asked. One HEAD.
   Result<ObjectInfo> StoreNewer(const std::string& url, int64_t written_ms);
+  // Whether what the store holds of `url` is write `id` (its write stamp names it,
+  // UploadRecord::Stamp): its size, ETag and metadata if so (remembered as Fresh does);
+  // kNotFound when it holds another write or none; the store's error when it cannot be asked.
+  // One HEAD, none when what the store said within --metadata-ttl names that write.
+  Result<ObjectInfo> StoredAs(const std::string& url, const std::string& id);
   // Whether `url`'s latest write through this node is still waiting for its upload.
   bool IsLocal(const std::string& url);
   // The write of `url` as local `version` is durable in the store as `stored` (with its
