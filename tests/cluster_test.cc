@@ -687,8 +687,8 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreOnceItsHoldersLetItGo) {
 
 // As above, but the write's home restarted after the upload: it knows nothing of the write
 // (its entries are in memory), so it asks the store, whose write stamp names the write it
-// holds. Before, the reader got 412 "no longer held ... read it again" (the soak saw 73 such
-// reads in 30 minutes, with members restarted every minute).
+// holds. Before, the reader got 412 "no longer held ... read it again" (one path to the 73
+// such reads of a 30-minute soak, whose members restarted every minute).
 TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreAfterItsHomeRestarted) {
   if (WithEtcd()) GTEST_SKIP() << "where a write's chunks are read from does not depend on the membership";
   extra_ = {"--capacity", "64MiB", "--memory-cache", "0", "--replicas", "1"};
