@@ -6,7 +6,7 @@ checked byte-for-byte in the store.
 
 usage: python3 bench/soak.py [--minutes 30] [--round-minutes 10] [--workers 3] [--seed 1]
                              [--kill-every 40] [--fault-every 60] [--disk-every 90]
-                             [--min-free-gb 10] [--out FILE]
+                             [--min-free-gb 10] [--out FILE] [--keep-logs]
 
 What runs (every server on a free loopback port, every process stopped by its PID at the end):
   Azurite (--disableTelemetry) behind src/testing/fault_proxy.js; 4 shoald with --peers,
@@ -38,7 +38,8 @@ Exit status: 0 when nothing acknowledged was lost, every flush and round delete 
 every read returned the last acknowledged version or one written after it (an older
 acknowledged version is a wrong read too, and so is "does not exist": only acknowledged
 objects are read); 1 otherwise, and then the members', Azurite's and
-the proxy's logs are kept in DIR-logs (printed); 2 on usage errors.
+the proxy's logs are kept in DIR-logs (printed; with --keep-logs, always); 2 on usage errors.
+The summary's samples name up to 5 reads of each kind that failed (object, member, time).
 """
 import argparse
 import atexit
@@ -336,7 +337,8 @@ class Worker(threading.Thread):
                                   f"not found; last acknowledged: {describe(o, o['acked'])}")
                 return
             why = classify(err)
-            self.counters.add(f"reads failed: {why}", sample=err.strip()[-300:] if why == "other" else None)
+            self.counters.add(f"reads failed: {why}",
+                              sample=f"{self.url(key)} via n{node} at {t - START:.1f} s: {err.strip()[-300:]}")
             return
         self.counters.add("reads done")
         self.counters.add("bytes read", n)
@@ -535,6 +537,8 @@ def main():
     ap.add_argument("--min-free-gb", type=int, default=10,
                     help="end the round (and the run) when the soak's filesystem has less free")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "soak.json"))
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="keep the members', the store's and the proxy's logs in DIR-logs even when the run passes")
     a = ap.parse_args()
     if a.minutes <= 0 or a.workers <= 0 or a.round_minutes <= 0:
         ap.error("--minutes, --round-minutes and --workers must be positive")
@@ -616,7 +620,7 @@ def main():
     print(json.dumps(summary, indent=1))
     bad = (check.lost or c.get("reads with wrong bytes") or c.get("flush failed") or not rounds
            or c.get("objects left in the store after their round's delete") or c.get("round deletes failed"))
-    if bad:
+    if bad or a.keep_logs:
         kept_logs[0] = tmp.rstrip("/") + "-logs"
         log(f"the members' and servers' logs are kept in {kept_logs[0]}")
     log(("FAILED: " if bad else "ok: ") + f"{len(check.lost)} of {check.checked} acknowledged objects lost "

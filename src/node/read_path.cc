@@ -224,7 +224,10 @@ ReadPath::ChunkResult ReadPath::FetchFromHolders(const std::string& url, const O
   std::string tried;
   bool missing = holders.empty();
   for (const auto& id : holders) {
-    if (id == options_.node_id) continue;  // not on this node's disk (the caller looked)
+    if (id == options_.node_id) {  // not on this node's disk (the caller looked)
+      tried += (tried.empty() ? "" : ", ") + id + " (this node: not on its disk)";
+      continue;
+    }
     std::string endpoint = v ? v->EndpointOf(id) : "";
     if (endpoint.empty() || cluster_->PeerDown(id)) {
       tried += (tried.empty() ? "" : ", ") + id + (endpoint.empty() ? " (not a member)" : " (down)");
@@ -241,8 +244,9 @@ ReadPath::ChunkResult ReadPath::FetchFromHolders(const std::string& url, const O
   }
   if (missing) {
     return Status::PreconditionFailed(url + " as written (" + info.etag +
-                                      ") is no longer held by the nodes that took it: it was uploaded or replaced "
-                                      "since; read it again");
+                                      ") is no longer held by the nodes that took it (" +
+                                      (tried.empty() ? "none named" : tried) +
+                                      "): it was uploaded or replaced since; read it again");
   }
   return Status::Unavailable(url + " is not yet in the object store, and no node holding it can be reached now (" +
                              tried + "): retry in a few seconds (a copy's holder uploads it once its writer is gone)");
