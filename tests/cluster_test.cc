@@ -92,6 +92,46 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     WaitForMembers(n);
   }
 
+  // Starts nodes 0..n-1 as StartCluster does, each with the fault shim (LD_PRELOAD) and a file
+  // of ports it cannot reach (SHOAL_FAULTNET_CUT): CutOff cuts one's links to another, Mend
+  // restores them.
+  void StartClusterWithCuttableLinks(int n) {
+    for (int i = 0; i < n; i++) {
+      std::ofstream(CutFile(i), std::ios::trunc).flush();
+      env_[i] = {{"LD_PRELOAD", testing::FaultFsLibrary()}, {"SHOAL_FAULTNET_CUT", CutFile(i)}};
+    }
+    StartCluster(n);
+  }
+  std::string CutFile(int i) { return files_.path() + "/cut-" + std::to_string(i); }
+  // Node `from` can no longer reach node `to` (its connections are refused; `to` still reaches it).
+  void CutOff(int from, int to) { std::ofstream(CutFile(from), std::ios::trunc) << ports_[to] << "\n"; }
+  void Mend(int from) { std::ofstream(CutFile(from), std::ios::trunc).flush(); }
+
+  // Writes 96 MiB more through node `node` (four objects `prefix`0-3 of pattern bytes from
+  // `seed`), each waited for until durable: past a --capacity of 64MiB, earlier chunks are evicted.
+  void FillCacheOf(int node, uint64_t seed, const std::string& prefix) {
+    for (int i = 0; i < 4; i++) {
+      auto more = Shoal({"cp", "-q", "--cache", Endpoint(node), PatternFile(seed + i, 24 * kMiB),
+                         Url(prefix + std::to_string(i))});
+      ASSERT_EQ(more.exit_code, 0) << more.err;
+      ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(node), std::chrono::seconds(120))) << nodes_[node]->Log();
+    }
+    ASSERT_GT(NodeMetric(Endpoint(node), "shoal_cache_evictions_total"), 0u);
+  }
+
+  // shoal_uploaded_write_fetches_total summed over nodes 0..n-1 once it is `expected` (or after
+  // 10 s): a node counts such a fetch once it has ended, which may be after its reader got the
+  // last byte.
+  uint64_t UploadedWriteFetches(int n, uint64_t expected) {
+    uint64_t sum = 0;
+    Until([&] {
+      sum = 0;
+      for (int i = 0; i < n; i++) sum += NodeMetric(Endpoint(i), "shoal_uploaded_write_fetches_total");
+      return sum == expected;
+    }, std::chrono::seconds(10));
+    return sum;
+  }
+
   // Waits until every running node sees `members` members at the same epoch.
   void WaitForMembers(int members) {
     bool agreed = Until([&] {
@@ -660,13 +700,7 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreOnceItsHoldersLetItGo) {
 
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(120))) << nodes_[0]->Log();
-  for (int i = 0; i < 4; i++) {  // 96 MiB more through node 0: the write's chunks are evicted
-    auto more = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(90 + i, 24 * kMiB),
-                       Url("letgo/later-" + std::to_string(i))});
-    ASSERT_EQ(more.exit_code, 0) << more.err;
-    ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(120))) << nodes_[0]->Log();
-  }
-  ASSERT_GT(NodeMetric(Endpoint(0), "shoal_cache_evictions_total"), 0u);
+  ASSERT_NO_FATAL_FAILURE(FillCacheOf(0, 90, "letgo/later-"));  // the write's chunks are evicted there
   ASSERT_EQ(pinned(through0, "held"), "404") << "node 0 no longer holds the write's first chunk";
 
   const uint64_t store_gets = proxy_.Stats()->get_requests;
@@ -674,9 +708,7 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreOnceItsHoldersLetItGo) {
   EXPECT_EQ(pinned(through1, ""), "200") << nodes_[1]->Log();
   EXPECT_EQ(testing::FileSha256(files_.path() + "/pinned"), testing::PatternSha256(81, size));
   EXPECT_EQ(proxy_.Stats()->get_requests, store_gets + 3) << "each chunk once, from the store";
-  uint64_t from_store = 0;
-  for (int i = 0; i < 3; i++) from_store += NodeMetric(Endpoint(i), "shoal_uploaded_write_fetches_total");
-  EXPECT_EQ(from_store, 3u);
+  EXPECT_EQ(UploadedWriteFetches(3, 3), 3u);
   // Node 1 keeps each chunk once, under the version its reader names (before, also under the
   // store's ETag: twice the bytes).
   EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_cache_bytes"), cached + size);
@@ -714,12 +746,7 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreAfterItsHomeRestarted) {
   };
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(writer), std::chrono::seconds(120))) << nodes_[writer]->Log();
-  for (int i = 0; i < 4; i++) {  // 96 MiB more through the writer: the write's chunks are evicted
-    auto more = Shoal({"cp", "-q", "--cache", Endpoint(writer), PatternFile(95 + i, 24 * kMiB),
-                       Url("restarted-home/later-" + std::to_string(i))});
-    ASSERT_EQ(more.exit_code, 0) << more.err;
-    ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(writer), std::chrono::seconds(120))) << nodes_[writer]->Log();
-  }
+  ASSERT_NO_FATAL_FAILURE(FillCacheOf(writer, 95, "restarted-home/later-"));  // the write's chunks are evicted there
   ASSERT_EQ(pinned(writer, "held"), "404") << "the writer no longer holds the write's first chunk";
   nodes_[0]->Crash();
   ASSERT_TRUE(nodes_[0]->Restart(proxy_.port()).ok()) << nodes_[0]->Log();
@@ -729,10 +756,84 @@ TEST_P(ClusterTest, AReaderOfAWriteGetsItFromTheStoreAfterItsHomeRestarted) {
   const uint64_t store_heads = NodeMetric(Endpoint(0), "shoal_store_head_requests_total");
   EXPECT_EQ(pinned(0, ""), "200") << nodes_[0]->Log();
   EXPECT_EQ(testing::FileSha256(files_.path() + "/pinned"), testing::PatternSha256(83, size));
-  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_uploaded_write_fetches_total"), 1u) << "from the store";
+  EXPECT_EQ(UploadedWriteFetches(1, 1), 1u) << "from the store";
   EXPECT_EQ(proxy_.Stats()->get_requests, store_gets + 1);
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_store_head_requests_total"), store_heads + 1)
       << "the home asked the store once";
+}
+
+// A writer cut off from an object's first home (node 0) when the write's upload ends (the fault
+// shim refuses its connections to node 0; node 0 still reaches it) tells the other home that
+// the write is durable, and node 0 once the link is back: it keeps that announcement until both
+// homes have it. Before, only pending writes were announced again, and node 0 kept the write
+// as pending for ever, sending readers to holders that may have let its chunks go (the soak's
+// remaining "no longer held" reads).
+TEST_P(ClusterTest, AHomeCutOffWhenAnUploadEndsIsToldOfItOnceItCanBeReached) {
+  if (WithEtcd()) GTEST_SKIP() << "homes do not depend on the membership; the cut link is the point";
+  extra_ = {"--replicas", "1"};
+  StartClusterWithCuttableLinks(3);
+  const std::vector<std::string> keys = NamesHomedAtNode0("cut-home/k", 1);
+  ASSERT_EQ(keys.size(), 1u);
+  const std::string url = Url(keys[0]);
+  const int other_home = HomesOf(keys)[0].second;
+  ASSERT_GT(other_home, 0);
+  const int writer = 3 - other_home;  // not a home of it
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT"}).ok());
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(writer), PatternFile(76, 50000), url});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[writer]->Log();
+  ASSERT_EQ(NodeMetric(Endpoint(0), "shoal_homed_writes"), 1u) << "node 0 was told of the write";
+  CutOff(writer, 0);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(writer), std::chrono::seconds(120))) << nodes_[writer]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(other_home), "shoal_homed_writes"), 0u) << "the other home was told it is durable";
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_homed_writes"), 1u) << "node 0 could not be told";
+  Mend(writer);
+  EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(0), "shoal_homed_writes") == 0; }, std::chrono::seconds(30)))
+      << "node 0 still has the write as pending\n" << nodes_[writer]->Log();
+  auto stat = Shoal({"stat", "--cache", Endpoint(0), url});
+  EXPECT_EQ(stat.exit_code, 0) << stat.err;
+  EXPECT_EQ(stat.out.find("local"), std::string::npos) << "node 0 answers the store's version\n" << stat.out;
+}
+
+// As above, but the writer stays cut off from node 0 (so node 0 keeps the write as pending), and
+// lets the write's chunks go (evicted by later writes, past its --capacity). A reader through
+// the fourth member is sent by node 0 to the writer, which no longer has them; node 0, asked
+// what the write became, asks the store, whose write stamp names that write. Before, the
+// reader got 412 "no longer held" (and would for as long as node 0 ran).
+TEST_P(ClusterTest, AHomeThatMissedAnUploadAsksTheStoreOnceTheWritesHoldersLetItGo) {
+  if (WithEtcd()) GTEST_SKIP() << "homes do not depend on the membership; the cut link is the point";
+  extra_ = {"--capacity", "64MiB", "--memory-cache", "0", "--replicas", "1"};
+  StartClusterWithCuttableLinks(4);
+  const std::vector<std::string> keys = NamesHomedAtNode0("missed-upload/shard", 1);
+  ASSERT_EQ(keys.size(), 1u);
+  const std::string url = Url(keys[0]);
+  const int other_home = HomesOf(keys)[0].second;
+  ASSERT_GT(other_home, 0);
+  std::vector<int> others;  // the writer and the reader: the two members that are not homes of it
+  for (int i = 1; i < 4; i++) {
+    if (i != other_home) others.push_back(i);
+  }
+  const int writer = others[0], reader = others[1];
+  const uint64_t size = 5 * kMiB + 17;
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0, .error_methods = "PUT"}).ok());
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(writer), PatternFile(77, size), url});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[writer]->Log();
+  ASSERT_EQ(NodeMetric(Endpoint(0), "shoal_homed_writes"), 1u) << "node 0 was told of the write";
+  CutOff(writer, 0);
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(writer), std::chrono::seconds(120))) << nodes_[writer]->Log();
+  ASSERT_NO_FATAL_FAILURE(FillCacheOf(writer, 100, "missed-upload/later-"));  // the write's chunks are evicted there
+  ASSERT_EQ(NodeMetric(Endpoint(0), "shoal_homed_writes"), 1u) << "node 0 still has the write as pending";
+
+  const uint64_t store_gets = proxy_.Stats()->get_requests;
+  const uint64_t home_heads = NodeMetric(Endpoint(0), "shoal_store_head_requests_total");
+  EXPECT_EQ(CatSha256(url, Endpoint(reader)), testing::PatternSha256(77, size))
+      << nodes_[reader]->Log() << nodes_[0]->Log();
+  EXPECT_EQ(UploadedWriteFetches(4, 1), 1u) << "from the store";
+  EXPECT_EQ(NodeMetric(Endpoint(reader), "shoal_uploaded_write_fetches_total"), 1u) << "by the reader's node";
+  EXPECT_EQ(proxy_.Stats()->get_requests, store_gets + 1);
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_store_head_requests_total"), home_heads + 1) << "node 0 asked the store once";
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_homed_writes"), 0u) << "and no longer has the write as pending";
 }
 
 // An object written through node 0 (the store refusing uploads), node 0 killed, the object

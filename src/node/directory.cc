@@ -40,7 +40,7 @@ WriteDirectory::Announcement WriteDirectory::PendingOf(const engine::UploadRecor
   return a;
 }
 
-std::vector<cluster::Peer> WriteDirectory::Homes(const std::string& url) {
+std::vector<cluster::Peer> WriteDirectory::Homes(const std::string& url, bool live_only) {
   std::vector<cluster::Peer> out;
   auto v = cluster_->view();
   if (!v || v->placement().members().size() < 2) return out;
@@ -48,7 +48,7 @@ std::vector<cluster::Peer> WriteDirectory::Homes(const std::string& url) {
   // large cluster on every open would cost more than the request it saves.
   const auto ranked = static_cast<uint32_t>(std::min<size_t>(v->placement().members().size(), 4));
   for (const auto& p : v->RouteOf(url, 0, ranked).replicas) {
-    if (p.member.id != options_.node_id && cluster_->PeerDown(p.member.id)) continue;
+    if (live_only && p.member.id != options_.node_id && cluster_->PeerDown(p.member.id)) continue;
     out.push_back(p);
     if (out.size() == 2) break;
   }
@@ -92,9 +92,35 @@ void WriteDirectory::Announce(const Announcement& a) {
     Logf(LogLevel::kWarn, "no home of %s could be told of write %s: it is read through node %s until it is uploaded",
          a.url.c_str(), a.id.c_str(), a.holders.empty() ? a.from.c_str() : a.holders[0].c_str());
   }
+  // A settled write not told to one of its homes (down, or skipped as down) is told when that
+  // home is live again: else it would keep the write as pending.
+  const bool every_home = pending || homes.empty() || EveryHomeTold(a.url, told);
+  std::lock_guard<std::mutex> lock(mu_);
   if (pending) {
-    std::lock_guard<std::mutex> lock(mu_);
     mine_[a.id] = Kept{a, told};
+  } else if (!every_home) {
+    KeepSettled(a, told);
+  }
+}
+
+bool WriteDirectory::EveryHomeTold(const std::string& url, const std::vector<std::string>& told) {
+  for (const auto& home : Homes(url, false)) {
+    if (home.member.id != options_.node_id && std::find(told.begin(), told.end(), home.member.id) == told.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void WriteDirectory::KeepSettled(const Announcement& a, const std::vector<std::string>& told) {
+  if (mine_.insert_or_assign(a.id, Kept{a, told, std::chrono::steady_clock::now() + kSettledTellFor}).second) {
+    settled_kept_.push_back(a.id);
+  }
+  // Bounded: the oldest go (an id whose announcement was told to all since is a stale item).
+  while (settled_kept_.size() > kSettledTellMax) {
+    auto it = mine_.find(settled_kept_.front());
+    if (it != mine_.end() && it->second.write.change != Announcement::Change::kPending) mine_.erase(it);
+    settled_kept_.pop_front();
   }
 }
 
@@ -177,19 +203,37 @@ std::vector<std::string> WriteDirectory::TellKept() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, k] : mine_) kept.push_back(k);
   }
+  const auto now = std::chrono::steady_clock::now();
   for (const auto& k : kept) {
+    const bool settled = k.write.change != Announcement::Change::kPending;
     auto homes = Homes(k.write.url);
     const bool all_told = std::all_of(homes.begin(), homes.end(), [&](const cluster::Peer& h) {
       return std::find(k.told.begin(), k.told.end(), h.member.id) != k.told.end();
     });
-    if (all_told) continue;  // (none, too, when there are no homes)
-    std::vector<std::string> told = TellAll(homes, k.write, k.told);
-    for (const auto& h : homes) {
-      if (std::find(told.begin(), told.end(), h.member.id) == told.end()) untold.push_back(h.member.id);
+    if (all_told && !settled) continue;  // (none, too, when there are no homes)
+    std::vector<std::string> told = k.told;
+    if (!all_told) {
+      told = TellAll(homes, k.write, k.told);
+      if (settled) {  // one told before stays told (a pending write's are the homes it has now)
+        for (const auto& id : k.told) {
+          if (std::find(told.begin(), told.end(), id) == told.end()) told.push_back(id);
+        }
+      }
+      for (const auto& h : homes) {
+        if (std::find(told.begin(), told.end(), h.member.id) == told.end()) untold.push_back(h.member.id);
+      }
     }
+    // A settled write is kept until both of its homes know (a home down meanwhile is told
+    // once it is live again), or for kSettledTellFor.
+    const bool done = settled && (now >= k.until || EveryHomeTold(k.write.url, told));
     std::lock_guard<std::mutex> lock(mu_);
     auto it = mine_.find(k.write.id);
-    if (it != mine_.end()) it->second.told = told;
+    if (it == mine_.end() || it->second.write.change != k.write.change) continue;  // replaced meanwhile
+    if (done) {
+      mine_.erase(it);
+    } else {
+      it->second.told = told;
+    }
   }
   return untold;
 }
@@ -474,12 +518,38 @@ Result<std::string> WriteDirectory::ResolveVersion(const std::string& url, const
     if (!here) return Status::Unavailable("no home of " + url + " can be asked about " + version);
   }
   Result<std::string> known = ResolveHere(url, version);
-  if (known.ok() || known.status().code() != Code::kNotFound) return known;
+  if (known.ok()) return known;
+  const std::string id = version.substr(proto::kLocalVersionPrefix.size());
+  if (known.status().code() == Code::kUnavailable) return AskStoreOfPending(url, id, known.status());
+  if (known.status().code() != Code::kNotFound) return known;
   // Not known here (this node restarted since, or the entry settled long ago): the store's
   // write stamp says whether what it holds is that write.
-  Result<ObjectInfo> stored = objects_->StoredAs(url, version.substr(proto::kLocalVersionPrefix.size()));
+  Result<ObjectInfo> stored = objects_->StoredAs(url, id);
   if (stored.ok()) return stored->etag;
   return known;
+}
+
+Result<std::string> WriteDirectory::AskStoreOfPending(const std::string& url, const std::string& id, Status pending) {
+  Announcement durable;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(url);
+    if (it == entries_.end() || !it->second.pending || it->second.write->id != id) return pending;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - it->second.store_asked < kStoreAskEvery) return pending;
+    it->second.store_asked = now;
+    durable = *it->second.write;
+  }
+  Result<ObjectInfo> stored = objects_->StoredAs(url, id);
+  if (!stored.ok()) return pending;  // not uploaded yet (or the store cannot say now)
+  Logf(LogLevel::kInfo, "%s: write %s, pending here, is in the store as %s (its announcement did not reach this node)",
+       url.c_str(), id.c_str(), stored->etag.c_str());
+  durable.change = Announcement::Change::kDurable;
+  durable.size = stored->size;
+  durable.stored_etag = stored->etag;
+  durable.modified = stored->last_modified;
+  Record(durable);
+  return stored->etag;
 }
 
 std::vector<std::string> WriteDirectory::HoldersKnown(const std::string& url, const std::string& version) {

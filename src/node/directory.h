@@ -40,7 +40,10 @@ namespace shoal::node {
 //    holder of a copy serves them when the origin is dead.
 //  - The home's entries live in its memory only: when an object's live homes include a node
 //    not told (a membership change, or a home is down), the node that took the write
-//    announces it there, and so do the holders of its copies (Remember), from Refresh.
+//    announces it there, and so do the holders of its copies (Remember), from Refresh. So is
+//    a write's end (kDurable, kGone) told to a home that was down when it came, once it is
+//    live again; a home that missed it anyway (that node restarted meanwhile) asks the store
+//    when a reader finds the write's holders no longer have it (ResolveVersion).
 //  - A node that (re)started knows none: from its first Refresh it asks every other member to
 //    announce again what it keeps (CatchUp, proto::kReplicaRetellPath, answered once told),
 //    and until all have (or are down) its own readers ask each object's next home too, which
@@ -64,7 +67,11 @@ class WriteDirectory {
 
   // Tells the homes of a.url (this node itself, when it is one). A kPending announcement is kept and
   // announced again after a membership change until a kDurable or kGone one for the same id
-  // (or Settle) ends it. Never fails: a home that cannot be told learns it from Refresh, and
+  // (or Settle) ends it. A kDurable or kGone one that did not reach both of the route's first
+  // two members (one was down, or skipped as down) is kept too, and told to each when it is
+  // live again, so that a home does not keep the write as pending (sending readers to holders
+  // that let it go): for kSettledTellFor at most, kSettledTellMax of them at most (the oldest
+  // go first). Never fails: a home that cannot be told learns it from Refresh, and
   // meanwhile the write is read through the node that took it.
   void Announce(const Announcement& a);
   // Keeps `a` (a copy held here) to announce after a membership change, without telling now.
@@ -113,7 +120,8 @@ class WriteDirectory {
   // ETag once uploaded (remembered as long as a settled entry: 10 minutes, or until
   // kSettledMax writes settled since; past that, or when the home restarted since, the home
   // asks the store, whose write stamp names the write it holds); kUnavailable while it is
-  // pending (or no home can be asked); kNotFound when the home does not know it and the store
+  // pending (the home asks the store then too, AskStoreOfPending, in case it missed the
+  // upload's announcement), or no home can be asked; kNotFound when the home does not know it and the store
   // holds another write (one replaced it, or it was deleted) or cannot be asked.
   // `forwarded`: asked by another node of which this is the home, so no further hop.
   Result<std::string> ResolveVersion(const std::string& url, const std::string& version, bool forwarded = false);
@@ -138,14 +146,17 @@ class WriteDirectory {
     std::chrono::steady_clock::time_point settled{};  // when it stopped being pending
     // The pending write, taken before this node started, was compared with the store (Stat).
     bool checked = false;
+    // When the store was last asked whether the pending write is uploaded (ResolveVersion).
+    std::chrono::steady_clock::time_point store_asked{};
   };
   struct Learned {
     std::string version;
     std::vector<std::string> holders;
   };
   // The members to tell or ask about `url`, in order: its route's first two live members
-  // (this node among them, if it is one); empty outside a cluster.
-  std::vector<cluster::Peer> Homes(const std::string& url);
+  // (this node among them, if it is one); empty outside a cluster. `live_only` false: its
+  // route's first two members, whether down or not.
+  std::vector<cluster::Peer> Homes(const std::string& url, bool live_only = true);
   // Sends `a` to `home`; false if it cannot be reached.
   bool Tell(const cluster::Peer& home, const Announcement& a);
   // HEAD of `url` at `home`, forwarded (`first_chunk`: saying the first chunk is read next), or
@@ -163,6 +174,14 @@ class WriteDirectory {
   std::vector<std::string> HoldersKnown(const std::string& url, const std::string& version);
   // ResolveVersion's answer from this node's own entries.
   Result<std::string> ResolveHere(const std::string& url, const std::string& version);
+  // Write `id` of `url` is pending here, as its home, and a node asks what it became (its
+  // reader found none of its holders has its chunks, or a commit marker names it). This node
+  // may have missed the announcement that it is durable: that node could not reach it then,
+  // and restarted since (it keeps what it announces in memory only). The store's write stamp
+  // says (ObjectCatalog::StoredAs; at most once per kStoreAskEvery for one write): its ETag,
+  // and the entry settles, if the store holds that write; `pending` otherwise.
+  Result<std::string> AskStoreOfPending(const std::string& url, const std::string& id, Status pending);
+  static constexpr std::chrono::seconds kStoreAskEvery{1};
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
   // Announces each write kept to those of its live homes not yet told; the ids of live homes
   // that could not be told (one per write).
@@ -192,8 +211,17 @@ class WriteDirectory {
   struct Kept {
     Announcement write;
     std::vector<std::string> told;  // the homes last told of it (none when none could be)
+    // A kDurable or kGone one: kept until every member of Homes(url, false) is told, or until this.
+    std::chrono::steady_clock::time_point until{};
   };
   std::unordered_map<std::string, Kept> mine_;  // id -> kept to announce again
+  static constexpr std::chrono::minutes kSettledTellFor{10};
+  static constexpr size_t kSettledTellMax = 4096;
+  std::deque<std::string> settled_kept_;  // ids of the kDurable and kGone ones in mine_, oldest first
+  // Keeps or drops settled announcement `a` told to `told` (mu_ held).
+  void KeepSettled(const Announcement& a, const std::vector<std::string>& told);
+  // Whether every member of Homes(url, false) is in `told`.
+  bool EveryHomeTold(const std::string& url, const std::vector<std::string>& told);
   // Tells each of `homes` that is not in `told` and can be reached; the ids of `homes` that
   // now know (told before, or now).
   std::vector<std::string> TellAll(const std::vector<cluster::Peer>& homes, const Announcement& a,

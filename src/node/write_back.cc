@@ -508,7 +508,6 @@ void WriteBack::DropCopies(const engine::UploadRecord& r, const std::string& sto
 }
 
 Status WriteBack::Superseded(const engine::UploadRecord& r, const ObjectInfo& newer) {
-  DropCopies(r);
   // Readers get the store's (newer) object, never this write's chunks.
   objects_->ForgetLocal(r.url, LocalVersion(r.id));
   {
@@ -516,6 +515,7 @@ Status WriteBack::Superseded(const engine::UploadRecord& r, const ObjectInfo& ne
     a.change = WriteDirectory::Announcement::Change::kGone;
     directory_->Announce(a);
   }
+  DropCopies(r);  // once the homes know: until then they name the copies' holders
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);
@@ -532,9 +532,6 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
   // A commit marker went up with other bytes than its chunks' (UploadBytes): readers get the
   // store's, never these chunks under its ETag.
   const bool rewritten = IsCommitMarker(r.url) && done.size != r.size;
-  // The copies' holders keep the chunks, as this node does, as the stored version's (a commit
-  // marker's bytes may have been rewritten on the way up: theirs go).
-  DropCopies(r, IsCommitMarker(r.url) ? "" : done.etag);
   const uint64_t size = rewritten ? done.size : r.size;
   ObjectInfo stored{"", size, done.etag, done.last_modified, std::make_shared<const ObjectMeta>(r.meta)};
   if (rewritten) {
@@ -551,6 +548,10 @@ Status WriteBack::Durable(const engine::UploadRecord& r, const ObjectInfo& done)
     a.modified = done.last_modified;
     directory_->Announce(a);
   }
+  // Once the homes know (until then they name the copies' holders): the holders keep the
+  // chunks, as this node does, as the stored version's (a commit marker's bytes may have been
+  // rewritten on the way up: theirs go).
+  DropCopies(r, IsCommitMarker(r.url) ? "" : done.etag);
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     Untrack(r);

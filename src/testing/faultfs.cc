@@ -25,11 +25,21 @@
 //   Each record replaces the last one of its file or directory whole (written aside, renamed),
 //   so a kill -9 of the process leaves every record complete. Records are written before the
 //   call returns: what the process was told is durable is recorded.
+//   SHOAL_FAULTNET_CUT=FILE                 the process cannot reach the TCP ports FILE lists
+//                                           (numbers, one a line; read on every call, so a test
+//                                           cuts and mends links while it runs): connect to one
+//                                           fails with ECONNREFUSED, and send, sendto and
+//                                           sendmsg on a connection to one with ECONNRESET.
+//                                           Answers to connections others made are not cut: a
+//                                           member cut off from another this way is still
+//                                           reached by it.
 // Test-only: nothing in the product loads it.
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -241,4 +251,85 @@ extern "C" int fsync(int fd) {
 extern "C" int fdatasync(int fd) {
   static auto real = Real<int (*)(int)>("fdatasync");
   return Sync(real, fd);
+}
+
+namespace {
+
+// Whether SHOAL_FAULTNET_CUT names a file that lists `port`.
+bool Cut(int port) {
+  const char* file = std::getenv("SHOAL_FAULTNET_CUT");
+  if (file == nullptr || port <= 0) return false;
+  int fd = ::open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  for (char* p = buf; *p != '\0';) {
+    char* end = nullptr;
+    long listed = std::strtol(p, &end, 10);
+    if (end == p) {
+      p++;
+      continue;
+    }
+    if (listed == port) return true;
+    p = end;
+  }
+  return false;
+}
+
+int PortOf(const struct sockaddr* a) {
+  if (a == nullptr) return 0;
+  if (a->sa_family == AF_INET) return ntohs(reinterpret_cast<const struct sockaddr_in*>(a)->sin_port);
+  if (a->sa_family == AF_INET6) return ntohs(reinterpret_cast<const struct sockaddr_in6*>(a)->sin6_port);
+  return 0;
+}
+
+// Whether a send on `fd` (to `to`, or else to its peer) is cut.
+bool SendCut(int fd, const struct sockaddr* to) {
+  if (std::getenv("SHOAL_FAULTNET_CUT") == nullptr) return false;
+  if (to != nullptr) return Cut(PortOf(to));
+  struct sockaddr_storage peer {};
+  socklen_t len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<struct sockaddr*>(&peer), &len) != 0) return false;
+  return Cut(PortOf(reinterpret_cast<struct sockaddr*>(&peer)));
+}
+
+}  // namespace
+
+extern "C" int connect(int fd, const struct sockaddr* addr, socklen_t len) {
+  static auto real = Real<int (*)(int, const struct sockaddr*, socklen_t)>("connect");
+  if (std::getenv("SHOAL_FAULTNET_CUT") != nullptr && Cut(PortOf(addr))) {
+    errno = ECONNREFUSED;
+    return -1;
+  }
+  return real(fd, addr, len);
+}
+
+extern "C" ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  static auto real = Real<ssize_t (*)(int, const void*, size_t, int)>("send");
+  if (SendCut(fd, nullptr)) {
+    errno = ECONNRESET;
+    return -1;
+  }
+  return real(fd, buf, n, flags);
+}
+
+extern "C" ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockaddr* to, socklen_t len) {
+  static auto real = Real<ssize_t (*)(int, const void*, size_t, int, const struct sockaddr*, socklen_t)>("sendto");
+  if (SendCut(fd, to)) {
+    errno = ECONNRESET;
+    return -1;
+  }
+  return real(fd, buf, n, flags, to, len);
+}
+
+extern "C" ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) {
+  static auto real = Real<ssize_t (*)(int, const struct msghdr*, int)>("sendmsg");
+  if (SendCut(fd, msg != nullptr ? static_cast<const struct sockaddr*>(msg->msg_name) : nullptr)) {
+    errno = ECONNRESET;
+    return -1;
+  }
+  return real(fd, msg, flags);
 }
