@@ -50,6 +50,12 @@ int64_t StampMs(const std::string& stamp) {
   return static_cast<int64_t>(us / 1000);
 }
 
+// The id of the write a stored object is, from its write stamp; empty for one no cache node wrote.
+std::string_view StampId(std::string_view stamp) {
+  const size_t dash = stamp.find('-');
+  return dash == std::string_view::npos ? std::string_view() : stamp.substr(dash + 1);
+}
+
 Result<ObjectInfo> Cached(const std::string& url, const ObjectInfo& info, bool absent) {
   if (absent) return Status::NotFound(url + " is not in the object store (asked less than --metadata-ttl ago)");
   return info;
@@ -142,10 +148,7 @@ Result<ObjectInfo> ObjectCatalog::StoreNewer(const std::string& url, int64_t wri
 }
 
 Result<ObjectInfo> ObjectCatalog::StoredAs(const std::string& url, const std::string& id) {
-  auto names_it = [&id](const ObjectInfo& info) {
-    const size_t dash = info.write_stamp.find('-');
-    return dash != std::string::npos && std::string_view(info.write_stamp).substr(dash + 1) == id;
-  };
+  auto names_it = [&id](const ObjectInfo& info) { return !id.empty() && StampId(info.write_stamp) == id; };
   {
     // Learned from the store within --metadata-ttl (a reader's Stat just now, say): no HEAD.
     std::lock_guard<std::mutex> lock(mu_);
