@@ -73,7 +73,10 @@ void WorkerPool::Run() {
         if (delayed_.empty()) {
           cv_.wait(lock);
         } else {
-          cv_.wait_until(lock, delayed_.begin()->first);
+          // A copy: while this thread waits, another may run that task and take it out of
+          // the queue, and wait_until reads the time again when it wakes.
+          const auto due = delayed_.begin()->first;
+          cv_.wait_until(lock, due);
         }
       }
       task = std::move(tasks_.front());

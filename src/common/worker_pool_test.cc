@@ -7,6 +7,7 @@
 #include <future>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace shoal {
@@ -91,6 +92,24 @@ TEST(WorkerPoolTest, ADelayedTaskHoldsNoThreadWhileItWaits) {
     soon_ran.get_future().wait();
   }
   EXPECT_EQ(order, (std::vector<std::string>{"now", "soon", "in an hour"}));
+}
+
+// Several threads wait for the earliest due time at once, and the one that runs a task takes
+// it out of the queue: a thread still waiting must not read that task's time afterwards (it
+// waited on a reference into the queue: a use after free, which AddressSanitizer reported from
+// a shoald whose reads were retried later, and this test under SANITIZE=1).
+TEST(WorkerPoolTest, ManyThreadsWaitingForDelayedTasksRunEachOnce) {
+  std::atomic<int> ran{0};
+  constexpr int kTasks = 400;
+  {
+    WorkerPool pool(4, "test-pool");
+    for (int i = 0; i < kTasks; i++) {
+      pool.SubmitAfter(std::chrono::microseconds(200 * (i % 13)), [&] { ran++; });
+      if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    while (ran.load() < kTasks) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(ran.load(), kTasks);
 }
 
 TEST(WorkerPoolTest, GrowsButNeverShrinks) {
