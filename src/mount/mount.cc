@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -538,13 +539,25 @@ class Fs {
     bool dir = false;
     if (!PathOf(ino, &path, &dir)) return (void)fuse_reply_err(req, ENOENT);
     if (!dir) return (void)fuse_reply_err(req, ENOTDIR);
-    fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
-    fuse_reply_open(req, fi);
+    auto h = std::make_unique<DirHandle>();
+    DirHandle* const handle = h.get();
+    fi->fh = reinterpret_cast<uint64_t>(handle);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_dirs_.emplace(handle, std::move(h));
+    }
+    // A reply the kernel did not take (the opendir was interrupted) is never released.
+    if (fuse_reply_open(req, fi) != 0) CloseDir(handle);
   }
 
   void ReleaseDir(fuse_req_t req, fuse_file_info* fi) {
-    delete reinterpret_cast<DirHandle*>(fi->fh);
+    CloseDir(reinterpret_cast<DirHandle*>(fi->fh));
     fuse_reply_err(req, 0);
+  }
+
+  void CloseDir(DirHandle* handle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_dirs_.erase(handle);
   }
 
   // Adds the next page of the listing (or, once its pages are done, what this mount is making
@@ -1145,6 +1158,8 @@ class Fs {
   std::set<std::string> made_dirs_;                                                 // mkdir here, nothing under yet
   std::unordered_map<std::string, Clock::time_point> empty_dirs_;                   // mkdir here, found empty: until
   std::unordered_map<std::string, Handle*> writing_;                                // files being written
+  // Directories open (OpenDir until ReleaseDir); any still open when the mount ends go with it.
+  std::unordered_map<DirHandle*, std::unique_ptr<DirHandle>> open_dirs_;
   // --async-close: files closed whose acknowledgement is awaited (their size), and closes that
   // failed and no fsync reported yet; closing_cv_ tells of each close that ends.
   std::unordered_map<std::string, uint64_t> closing_;
@@ -1324,36 +1339,38 @@ int Run(const MountOptions& options) {
 
 Status Unmount(const std::string& mountpoint, int timeout_s) {
   // First an fsync of the root (FsyncDir): a --async-close mount's files not yet acknowledged
-  // are waited for, and one that failed is told. (A mount that is gone cannot be opened.) On a
-  // thread of its own: a mount whose process is stopped or hung never answers, and a wait
-  // without a word would look like a hang of this command.
-  struct Sync {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;  // guarded by mu
-    int err = 0;        // guarded by mu: fsync's errno
-  };
-  auto sync = std::make_shared<Sync>();
-  std::thread([sync, mountpoint] {  // detached: left blocked if we give up, ended by exit
+  // are waited for, and one that failed is told. (A mount that is gone cannot be opened.) In a
+  // child process: a mount whose process is stopped or hung never answers, and a wait without
+  // a word would look like a hang of this command; when it gives up, the child is killed (a
+  // thread left blocked on the mount would hold this process's exit: AddressSanitizer's leak
+  // check at exit stops every thread first, and waited for it).
+  const pid_t child = ::fork();
+  if (child < 0) return Status::IOError(std::string("fork, to wait for the mount: ") + std::strerror(errno));
+  if (child == 0) {  // only async-signal-safe calls here
     int err = 0;
     int root = ::open(mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root >= 0) {
       if (::fsync(root) != 0) err = errno;
       ::close(root);
     }
-    std::lock_guard<std::mutex> lock(sync->mu);
-    sync->done = true;
-    sync->err = err;
-    sync->cv.notify_all();
-  }).detach();
+    ::_exit(err & 0xff);
+  }
   const auto start = std::chrono::steady_clock::now();
   const auto give_up = start + std::chrono::seconds(timeout_s);
   auto next_word = start + kUnmountProgressEvery;
-  std::unique_lock<std::mutex> lock(sync->mu);
-  while (!sync->cv.wait_until(lock, timeout_s > 0 ? std::min(next_word, give_up) : next_word,
-                              [&] { return sync->done; })) {
+  int fsync_err = 0;
+  for (;;) {
+    int wstatus = 0;
+    const pid_t got = ::waitpid(child, &wstatus, WNOHANG);
+    if (got == child) {
+      fsync_err = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : EIO;
+      break;
+    }
+    if (got < 0 && errno != EINTR) return Status::IOError(std::string("waiting for the mount: ") + std::strerror(errno));
     const auto now = std::chrono::steady_clock::now();
     if (timeout_s > 0 && now >= give_up) {
+      ::kill(child, SIGKILL);  // reaped below if it can die now; else by init once this command ends
+      ::waitpid(child, nullptr, WNOHANG);
       return Status::Unavailable(
           "the mount at " + mountpoint + " did not answer within " + std::to_string(timeout_s) +
           " s (is its process stopped or hung? `ps -o pid,stat,args -C shoal`); nothing was unmounted. Wait longer "
@@ -1368,14 +1385,14 @@ Status Unmount(const std::string& mountpoint, int timeout_s) {
                    static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(now - start).count()));
       next_word += kUnmountProgressEvery;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Status written;
-  if (sync->err != 0) {
+  if (fsync_err != 0) {
     written = Status::IOError("a file written through " + mountpoint + " was not stored after its close returned (" +
-                              std::strerror(sync->err) +
+                              std::strerror(fsync_err) +
                               "); the mount logged which on its stderr (with --foreground, or when that is a file)");
   }
-  lock.unlock();
   Status unmounted = UnmountNow(mountpoint);
   if (written.ok() || unmounted.ok()) return written.ok() ? unmounted : written;
   return Status::IOError(written.message() + "; and then: " + unmounted.message());  // both told
