@@ -217,8 +217,10 @@ class WriteDirectory {
   std::unordered_map<std::string, Kept> mine_;  // id -> kept to announce again
   static constexpr std::chrono::minutes kSettledTellFor{10};
   static constexpr size_t kSettledTellMax = 4096;
-  std::deque<std::string> settled_kept_;  // ids of the kDurable and kGone ones in mine_, oldest first
-  // Keeps or drops settled announcement `a` told to `told` (mu_ held).
+  // Ids of the kDurable and kGone ones kept in mine_, oldest first (one told to all since, and
+  // gone from mine_, stays here until it is the oldest).
+  std::deque<std::string> settled_kept_;
+  // Keeps settled announcement `a`, told to `told`, to tell its other homes (mu_ held).
   void KeepSettled(const Announcement& a, const std::vector<std::string>& told);
   // Whether every member of Homes(url, false) is in `told`.
   bool EveryHomeTold(const std::string& url, const std::vector<std::string>& told);
