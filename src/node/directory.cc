@@ -18,6 +18,11 @@ namespace {
 // first, so that a node taking writes fast keeps minutes of them in bounded memory.
 constexpr auto kSettledKept = std::chrono::minutes(10);
 
+// Whether `ids` names `id`.
+bool Names(const std::vector<std::string>& ids, const std::string& id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
 // What readers get of pending write `w`: its local version.
 ObjectInfo PendingInfo(const proto::Announcement& w) {
   return ObjectInfo{"", w.size, LocalVersion(w.id), static_cast<std::time_t>(w.modified),
@@ -75,7 +80,7 @@ std::vector<std::string> WriteDirectory::TellAll(const std::vector<cluster::Peer
                                                  const std::vector<std::string>& told) {
   std::vector<std::string> now;
   for (const auto& home : homes) {
-    const bool before = std::find(told.begin(), told.end(), home.member.id) != told.end();
+    const bool before = Names(told, home.member.id);
     if (before || Tell(home, a)) now.push_back(home.member.id);
   }
   return now;
@@ -105,7 +110,7 @@ void WriteDirectory::Announce(const Announcement& a) {
 
 bool WriteDirectory::EveryHomeTold(const std::string& url, const std::vector<std::string>& told) {
   for (const auto& home : Homes(url, false)) {
-    if (home.member.id != options_.node_id && std::find(told.begin(), told.end(), home.member.id) == told.end()) {
+    if (home.member.id != options_.node_id && !Names(told, home.member.id)) {
       return false;
     }
   }
@@ -188,7 +193,7 @@ bool WriteDirectory::Retell(const std::string& member_id) {
   }
   // Not Refresh: a member catching up itself must not ask back from here.
   const std::vector<std::string> untold = TellKept();
-  return std::find(untold.begin(), untold.end(), member_id) == untold.end();
+  return !Names(untold, member_id);
 }
 
 void WriteDirectory::Refresh() {
@@ -208,7 +213,7 @@ std::vector<std::string> WriteDirectory::TellKept() {
     const bool settled = k.write.change != Announcement::Change::kPending;
     auto homes = Homes(k.write.url);
     const bool all_told = std::all_of(homes.begin(), homes.end(), [&](const cluster::Peer& h) {
-      return std::find(k.told.begin(), k.told.end(), h.member.id) != k.told.end();
+      return Names(k.told, h.member.id);
     });
     if (all_told && !settled) continue;  // (none, too, when there are no homes)
     std::vector<std::string> told = k.told;
@@ -216,11 +221,11 @@ std::vector<std::string> WriteDirectory::TellKept() {
       told = TellAll(homes, k.write, k.told);
       if (settled) {  // one told before stays told (a pending write's are the homes it has now)
         for (const auto& id : k.told) {
-          if (std::find(told.begin(), told.end(), id) == told.end()) told.push_back(id);
+          if (!Names(told, id)) told.push_back(id);
         }
       }
       for (const auto& h : homes) {
-        if (std::find(told.begin(), told.end(), h.member.id) == told.end()) untold.push_back(h.member.id);
+        if (!Names(told, h.member.id)) untold.push_back(h.member.id);
       }
     }
     // A settled write is kept until both of its homes know (a home down meanwhile is told
@@ -250,7 +255,7 @@ void WriteDirectory::Record(const Announcement& a) {
         // write told by another of its holders adds that holder.
         if (e.pending && e.write->id == a.id) {
           for (const auto& h : a.holders) {
-            if (std::find(e.write->holders.begin(), e.write->holders.end(), h) == e.write->holders.end()) {
+            if (!Names(e.write->holders, h)) {
               e.write->holders.push_back(h);
             }
           }

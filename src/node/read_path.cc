@@ -221,16 +221,19 @@ ReadPath::ChunkResult ReadPath::FetchFromHolders(const std::string& url, const O
                                                  const std::shared_ptr<ChunkFill>& fill) {
   auto v = cluster_->view();
   const std::vector<std::string> holders = directory_->HoldersOf(url, info.etag);
-  std::string tried;
+  std::string tried;  // each holder and what it answered, for the error
+  auto note = [&tried](const std::string& id, const std::string& why) {
+    tried += (tried.empty() ? "" : ", ") + id + " (" + why + ")";
+  };
   bool missing = holders.empty();
   for (const auto& id : holders) {
     if (id == options_.node_id) {  // not on this node's disk (the caller looked)
-      tried += (tried.empty() ? "" : ", ") + id + " (this node: not on its disk)";
+      note(id, "this node: not on its disk");
       continue;
     }
     std::string endpoint = v ? v->EndpointOf(id) : "";
     if (endpoint.empty() || cluster_->PeerDown(id)) {
-      tried += (tried.empty() ? "" : ", ") + id + (endpoint.empty() ? " (not a member)" : " (down)");
+      note(id, endpoint.empty() ? "not a member" : "down");
       continue;
     }
     auto got = FetchFromPeer(cluster::Peer{{id, 0, ""}, endpoint}, url, info, index, true, fill);
@@ -240,7 +243,7 @@ ReadPath::ChunkResult ReadPath::FetchFromHolders(const std::string& url, const O
       return got;
     }
     missing |= got.status().code() == Code::kNotFound;
-    tried += (tried.empty() ? "" : ", ") + id + " (" + got.status().message() + ")";
+    note(id, got.status().message());
   }
   if (missing) {
     return Status::PreconditionFailed(url + " as written (" + info.etag +
