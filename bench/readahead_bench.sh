@@ -11,8 +11,8 @@
 #
 # The reader is one `curl` GET of the whole object (a reader that asks for one thing at a time,
 # like a file read through a mount or `open().read()`), to a fresh node with an empty cache each
-# time. --fetch-threads is the node's bound on fetches at once (its default is 2 per core, at
-# least 4). Writes OUT/readahead_bench.{json,md}; every reader's bytes are checked once.
+# time. --fetch-threads is the node's bound on fetches at once (its default is 32, or 2 per core
+# on larger hosts). Writes OUT/readahead_bench.{json,md}; every reader's bytes are checked once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=256MiB RUNS=3 OUT=bench/results LATENCY_MS=50 BANDWIDTH=20MB FETCH_THREADS=16

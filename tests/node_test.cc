@@ -125,6 +125,47 @@ TEST_F(NodeTest, ASequentialReaderOfASlowStoreGetsMoreOfItsChunksFetchedAtOnce) 
   EXPECT_GT(Metric(node.Endpoint(), "shoal_readahead_chunks_total"), 0u);
 }
 
+// The threads named `name` that process `pid` has (/proc/PID/task/*/comm).
+int ThreadsNamed(int pid, const std::string& name) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream comm(t.path() / "comm");
+    std::string got;
+    n += std::getline(comm, got) && got == name;
+  }
+  return n;
+}
+
+// A client with 16 ranges in flight of a cold object behind a slow store (each connection held
+// to 2 MB/s): every chunk's fetch holds a fetch thread while it lasts, and the default node
+// keeps 4 at rest here but starts more while fetches wait for one, so the store sees more
+// than 4 fetches at once (with a fixed pool of 4, the code before, it saw at most 4), each
+// chunk fetched once; once idle, the node is back to its 4 fetch threads.
+TEST_F(NodeTest, ConcurrentReadsOfASlowStoreAreNotHeldToTheFetchThreadsKeptAtRest) {
+  Shoald node;
+  ASSERT_TRUE(node.Start(world->proxy.port(), {"--chunk-size", "1MiB", "--readahead", "0"}).ok()) << node.Log();
+  const uint64_t size = 16ull << 20;  // 16 chunks
+  std::string url = PutObject("elastic/obj", 16, size);
+  EXPECT_EQ(ThreadsNamed(node.Pid(), "shoald-fetch"), 4);
+  testing::FaultConfig slow;
+  slow.bandwidth = 2'000'000;
+  ASSERT_TRUE(world->proxy.Configure(slow).ok());
+  ASSERT_TRUE(world->proxy.Reset().ok());
+  auto read = testing::CatThroughNode(url, node.Endpoint(), "--part-size 1MiB -j 16");
+  auto stats = world->proxy.Stats();
+  ASSERT_TRUE(world->proxy.Configure(testing::FaultConfig{}).ok());
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(Trim(read.out), testing::PatternSha256(16, size));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->get_requests, 16u) << "each chunk fetched once";
+  EXPECT_EQ(stats->upstream_response_bytes, size);
+  EXPECT_GT(stats->most_in_flight, 4u) << "fetches held to the threads kept at rest";
+  EXPECT_LE(stats->most_in_flight, 16u);
+  EXPECT_TRUE(testing::Until([&] { return ThreadsNamed(node.Pid(), "shoald-fetch") == 4; }, std::chrono::seconds(60)))
+      << ThreadsNamed(node.Pid(), "shoald-fetch") << " fetch threads a minute after the reads";
+}
+
 // (A node of its own without the memory cache: a chunk kept in memory was checked when it was
 // read or fetched, and is served from there without touching its file.)
 TEST_F(NodeTest, ACorruptedChunkOnDiskIsDetectedAndFetchedAgain) {

@@ -16,9 +16,13 @@
 
 namespace shoal {
 
-// A fixed number of threads running submitted tasks in FIFO order: the one place the node
-// runs blocking work (disk reads and fsyncs, fetches from the object store and from peers),
-// so the number of threads never grows with the number of connections or requests.
+// Threads running submitted tasks in FIFO order: the one place the node runs blocking work
+// (disk reads and fsyncs, fetches from the object store and from peers), so the number of
+// threads never grows with the number of connections or requests. A fixed pool keeps its
+// threads; an elastic one (Elastic) keeps a few at rest, starts more, up to its bound, when a
+// task finds every thread busy, and ends those beyond the few once idle for a while: for work
+// that mostly waits (a fetch following a slow peer), whose threads are needed only while it
+// lasts.
 //
 // Contract: a task must never wait for another task of the same pool (it may be queued
 // behind the waiter: a deadlock once every thread waits). Tasks run to completion; the
@@ -27,6 +31,10 @@ class WorkerPool {
  public:
   // `threads` >= 1; `name` shows in `top -H` and /proc/PID/task/*/comm (at most 15 chars).
   WorkerPool(size_t threads, std::string name);
+  // At most `most` threads, `kept` (<= most) of them at rest; a thread beyond those ends after
+  // `idle` without a task.
+  static std::unique_ptr<WorkerPool> Elastic(size_t kept, size_t most, std::string name,
+                                             std::chrono::steady_clock::duration idle = std::chrono::seconds(10));
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -48,15 +56,20 @@ class WorkerPool {
   // being destroyed, runs it without the delay.
   void SubmitAfter(std::chrono::steady_clock::duration delay, std::function<void()> task);
 
-  // Adds threads up to `threads` in all (never fewer: a pool does not shrink). Not to be
-  // called while the pool is being destroyed.
+  // Keeps `threads` threads at least, and lets it have that many at most (never fewer: its
+  // bounds do not shrink). Not to be called while the pool is being destroyed.
   void Grow(size_t threads);
+  // Threads running now.
   size_t threads();
+  // The most threads it may run.
+  size_t most();
   // Tasks waiting for a thread (for metrics).
   size_t queued();
 
  private:
+  WorkerPool(size_t kept, size_t most, std::string name, std::chrono::steady_clock::duration idle);
   void Push(std::function<void()> task);
+  void Spawn();  // mu_ held
   void Run();
 
   std::mutex mu_;
@@ -66,7 +79,13 @@ class WorkerPool {
   std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> delayed_;
   bool stopping_ = false;                    // guarded by mu_
   std::string name_;
-  std::vector<std::thread> threads_;  // guarded by mu_ (joined by the destructor unlocked)
+  const std::chrono::steady_clock::duration idle_end_;
+  size_t kept_ = 0, most_ = 0;  // guarded by mu_
+  size_t idle_ = 0;             // threads not running a task; guarded by mu_
+  // Running threads by id; one that ends moves itself to ended_, joined by the next Spawn or
+  // the destructor (unlocked). Guarded by mu_.
+  std::map<std::thread::id, std::thread> threads_;
+  std::vector<std::thread> ended_;
 };
 
 }  // namespace shoal

@@ -41,14 +41,16 @@ TEST(WorkerPoolTest, TakesMoveOnlyTasks) {
   EXPECT_EQ(f.get(), 7);
 }
 
+int TasksNow() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/task");
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
 TEST(WorkerPoolTest, ThreadCountIsFixedWhateverTheLoad) {
-  auto tasks_now = [] {
-    int n = 0;
-    DIR* d = opendir("/proc/self/task");
-    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-  };
+  auto tasks_now = TasksNow;
   int before = tasks_now();
   WorkerPool pool(2, "test-pool");
   std::promise<void> gate;
@@ -130,6 +132,62 @@ TEST(WorkerPoolTest, GrowsButNeverShrinks) {
   }
   while (started.load() < 5) std::this_thread::yield();  // all five at once: five threads
   gate.set_value();
+}
+
+// An elastic pool keeps its few threads at rest, starts one more for each task that finds every
+// thread busy, never more than its bound (the rest queue), and ends the extra ones once idle.
+TEST(WorkerPoolTest, AnElasticPoolGrowsToItsBoundWhileBusyAndShrinksBackWhenIdle) {
+  const int before = TasksNow();
+  auto pool = WorkerPool::Elastic(2, 6, "test-pool", std::chrono::milliseconds(100));
+  EXPECT_EQ(TasksNow(), before + 2);
+  EXPECT_EQ(pool->threads(), 2u);
+  EXPECT_EQ(pool->most(), 6u);
+  std::atomic<int> started{0};
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  for (int i = 0; i < 4; i++) {
+    pool->Submit([&, open] {
+      started++;
+      open.wait();
+    });
+  }
+  while (started.load() < 4) std::this_thread::yield();  // four at once: four threads
+  EXPECT_EQ(pool->threads(), 4u);
+  for (int i = 0; i < 10; i++) {
+    pool->Submit([&, open] {
+      started++;
+      open.wait();
+    });
+  }
+  while (started.load() < 6) std::this_thread::yield();
+  EXPECT_EQ(pool->threads(), 6u);
+  EXPECT_EQ(TasksNow(), before + 6);
+  EXPECT_EQ(pool->queued(), 8u);  // past the bound, tasks wait
+  gate.set_value();
+  while (started.load() < 14) std::this_thread::yield();
+  // Idle, the four beyond the two kept end (each after 100 ms without a task).
+  while (pool->threads() > 2u) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(pool->threads(), 2u);
+  // An ended thread is joined by the next Submit: the process has two threads of the pool again.
+  std::promise<void> ran;
+  pool->Submit([&] { ran.set_value(); });
+  ran.get_future().wait();
+  EXPECT_EQ(TasksNow(), before + 2);
+  pool.reset();
+  EXPECT_EQ(TasksNow(), before);
+}
+
+// One idle thread takes a task: no thread is started for it, however many are allowed.
+TEST(WorkerPoolTest, AnElasticPoolStartsNoThreadWhileOneIsIdle) {
+  auto pool = WorkerPool::Elastic(1, 8, "test-pool", std::chrono::seconds(10));
+  for (int i = 0; i < 200; i++) {
+    std::promise<void> ran;
+    pool->Submit([&] { ran.set_value(); });
+    ran.get_future().wait();
+    // The thread that ran it may not be back waiting yet: then a second one is right.
+  }
+  EXPECT_LE(pool->threads(), 2u);
 }
 
 }  // namespace

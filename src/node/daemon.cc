@@ -146,7 +146,9 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
                  "(false: read into memory and written, as for TLS)")
       ->capture_default_str();
   app.add_option("--fetch-threads", o.fetch_threads,
-                 "Chunks fetched from peers and the object store at once (default: 2 per core, at least 4)");
+                 "Chunks fetched from peers and the object store at once, at most; each holds a thread while "
+                 "it lasts, and threads beyond one per core (at least 4) end after 10 s idle (default: 32, or "
+                 "2 per core on larger hosts). Writers' chunk copies to other nodes have a pool as large");
   app.add_option("--idle-timeout", idle_timeout,
                  "Seconds a keep-alive connection may stay silent between requests before it is closed")
       ->capture_default_str();
@@ -541,10 +543,10 @@ int RunDaemon(int argc, char** argv) {
   // As docs/layout.md lists them: the copy pool is as large as the fetch pool; uploads have a
   // pool of --upload-concurrency and one scheduler; copies held for others one watcher.
   const NodeOptions& run = (*node)->options();
-  Logf(LogLevel::kInfo, "threads: %d event loop, %d serve, %d peer, %d fetch, %d copy, %d upload + 1 scheduler, "
-               "1 replica watcher; timeouts: idle %.0f s, header %.0f s\n",
-               server.io_threads(), run.serve_threads, static_cast<int>((*node)->peer_pool().threads()), run.fetch_threads,
-               run.fetch_threads, run.upload_concurrency,
+  Logf(LogLevel::kInfo, "threads: %d event loop, %d serve, %d peer, %d fetch and %d copy at rest (up to %d each), "
+               "%d upload + 1 scheduler, 1 replica watcher; timeouts: idle %.0f s, header %.0f s\n",
+               server.io_threads(), run.serve_threads, static_cast<int>((*node)->peer_pool().threads()),
+               run.fetch_threads_kept, run.fetch_threads_kept, run.fetch_threads, run.upload_concurrency,
                flags.idle_timeout, flags.header_timeout);
   Logf(LogLevel::kInfo, "write-back: up to %s and %llu writes staged, %d part uploads at once, writes %s\n",
                FormatBytes((*node)->options().staged_cap).c_str(), static_cast<unsigned long long>(o.staged_writes),

@@ -53,12 +53,15 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   }
   SHOAL_ASSIGN_OR_RETURN(node->data_dir_lock_,
                          FileLock::Acquire(options.data_dir + "/lock", "--data-dir " + options.data_dir));
-  // Threads from the core count: blocking handlers and fetches two per core each (at least 4:
-  // a fetch mostly waits on the network).
+  // Threads from the core count: blocking handlers two per core (at least 4); fetches, which
+  // mostly wait on the network and each hold a thread while they last, up to 32 at once (2
+  // per core on larger hosts), with as many threads kept at rest as there are cores (at
+  // least 4).
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   NodeOptions& o = node->options_;
   if (o.serve_threads == 0) o.serve_threads = std::max(4, 2 * cores);
-  if (o.fetch_threads == 0) o.fetch_threads = std::max(4, 2 * cores);
+  if (o.fetch_threads == 0) o.fetch_threads = std::max(32, 2 * cores);
+  o.fetch_threads_kept = std::min(o.fetch_threads, std::max(4, cores));
   SHOAL_ASSIGN_OR_RETURN(node->chunks_,
                          engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync, options.max_chunks}));
   SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));

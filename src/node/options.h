@@ -93,10 +93,14 @@ struct NodeOptions {
   Reloadable<int> max_connections = 1024;
   // Threads for blocking work of requests (disk reads, writes and fsyncs, handlers:
   // `serve_threads`) and chunk fetches from peers and the store (`fetch_threads`: how many
-  // chunks are fetched at once; writers' chunk copies to their replicas run on a second pool
-  // of as many). 0: from the core count. The server's event loop has its own.
+  // chunks are fetched at once at most; writers' chunk copies to their replicas run on a
+  // second pool as large). 0: from the core count. The server's event loop has its own.
+  // A fetch holds its thread while it lasts (a fan-in stream from a slow holder, seconds), so
+  // the fetch and copy pools are elastic: `fetch_threads_kept` of their threads at rest (set
+  // by Node::Create), more started while fetches wait for one, ended after 10 s idle.
   int serve_threads = 0;
   int fetch_threads = 0;
+  int fetch_threads_kept = 0;
   // Whole chunks kept in memory after a read or a fetch (engine::HotChunks), so small reads of
   // a warm object cost no chunk-file read each; 0: none.
   uint64_t memory_cache = 128ull << 20;

@@ -29,7 +29,7 @@ ReadPath::ReadPath(const NodeOptions& options, NodeMetrics* metrics, engine::Chu
       objects_(objects),
       cluster_(cluster),
       directory_(directory),
-      fetch_pool_(std::make_unique<WorkerPool>(options.fetch_threads, "shoald-fetch")) {}
+      fetch_pool_(WorkerPool::Elastic(options.fetch_threads_kept, options.fetch_threads, "shoald-fetch")) {}
 
 ReadPath::~ReadPath() {
   closing_ = true;  // fetches waiting for a restarting owner end now, with its error

@@ -42,7 +42,7 @@ WriteBack::WriteBack(const NodeOptions& options, NodeMetrics* metrics, engine::C
   hooks.begun = [this](const engine::UploadRecord& r, const std::string& id) { UploadBegun(r, id); };
   uploader_ = std::make_unique<Uploader>(UploaderOptions{options.upload_concurrency, options.upload_deadline},
                                          std::move(hooks), metrics);
-  copy_pool_ = std::make_unique<WorkerPool>(options.fetch_threads, "shoald-copy");
+  copy_pool_ = WorkerPool::Elastic(options.fetch_threads_kept, options.fetch_threads, "shoald-copy");
 }
 
 WriteBack::~WriteBack() {
