@@ -82,8 +82,8 @@ class WorkerPool {
   const std::chrono::steady_clock::duration idle_end_;
   size_t kept_ = 0, most_ = 0;  // guarded by mu_
   size_t idle_ = 0;             // threads not running a task; guarded by mu_
-  // Running threads by id; one that ends moves itself to ended_, joined by the next Spawn or
-  // the destructor (unlocked). Guarded by mu_.
+  // Running threads by id; one that ends moves itself to ended_, joined (unlocked) by the next
+  // Submit, Grow or the destructor. Guarded by mu_.
   std::map<std::thread::id, std::thread> threads_;
   std::vector<std::thread> ended_;
 };
