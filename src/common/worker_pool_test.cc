@@ -41,6 +41,16 @@ TEST(WorkerPoolTest, TakesMoveOnlyTasks) {
   EXPECT_EQ(f.get(), 7);
 }
 
+// Submits `n` tasks to `pool` that each count themselves in `started`, then wait for `open`.
+void SubmitWaiting(WorkerPool& pool, int n, std::atomic<int>& started, const std::shared_future<void>& open) {
+  for (int i = 0; i < n; i++) {
+    pool.Submit([&started, open] {
+      started++;
+      open.wait();
+    });
+  }
+}
+
 int TasksNow() {
   int n = 0;
   DIR* d = opendir("/proc/self/task");
@@ -56,12 +66,7 @@ TEST(WorkerPoolTest, ThreadCountIsFixedWhateverTheLoad) {
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
   std::atomic<int> started{0};
-  for (int i = 0; i < 50; i++) {
-    pool.Submit([&, open] {
-      started++;
-      open.wait();
-    });
-  }
+  SubmitWaiting(pool, 50, started, open);
   while (started.load() < 2) std::this_thread::yield();
   EXPECT_EQ(tasks_now(), before + 2);
   EXPECT_EQ(pool.queued(), 48u);
@@ -124,12 +129,7 @@ TEST(WorkerPoolTest, GrowsButNeverShrinks) {
   std::atomic<int> started{0};
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
-  for (int i = 0; i < 5; i++) {
-    pool.Submit([&, open] {
-      started++;
-      open.wait();
-    });
-  }
+  SubmitWaiting(pool, 5, started, open);
   while (started.load() < 5) std::this_thread::yield();  // all five at once: five threads
   gate.set_value();
 }
@@ -145,22 +145,12 @@ TEST(WorkerPoolTest, AnElasticPoolGrowsToItsBoundWhileBusyAndShrinksBackWhenIdle
   std::atomic<int> started{0};
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
-  for (int i = 0; i < 4; i++) {
-    pool->Submit([&, open] {
-      started++;
-      open.wait();
-    });
-  }
+  SubmitWaiting(*pool, 4, started, open);
   // Four at once: four threads, the two kept and two started, not one more (a pool that
   // started a thread for every task would have six).
   while (started.load() < 4) std::this_thread::yield();
   EXPECT_EQ(pool->threads(), 4u);
-  for (int i = 0; i < 10; i++) {
-    pool->Submit([&, open] {
-      started++;
-      open.wait();
-    });
-  }
+  SubmitWaiting(*pool, 10, started, open);
   while (started.load() < 6) std::this_thread::yield();
   EXPECT_EQ(pool->threads(), 6u);
   EXPECT_EQ(TasksNow(), before + 6);
