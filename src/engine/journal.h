@@ -1,5 +1,6 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -49,18 +50,33 @@ struct UploadRecord {
   static Result<UploadRecord> Decode(const std::string& text);
 };
 
-// The write-back journal: one small file per upload under DIR/journal/, each replaced
-// atomically (temp file, fsync, rename, fsync of the directory), so after kill -9 or a power
-// cut at any moment every record is either its old or its new version (the directory, when
-// Open makes it, is fsynced into its parent first). Open() loads them all (records
-// that fail to parse are reported, kept aside as *.bad, never silently dropped). Thread-safe:
-// Put and Remove are serialized; Get, List and size never wait for one's fsync.
+// The write-back journal: an append-only log under DIR/journal/ (`log-<n>`, the highest n is
+// the live one). Put and Remove append an entry (length, XXH3 checksum, the record as JSON or
+// the id removed) and return once it is on disk: concurrent callers share one fdatasync (group
+// commit), so a burst of small writes costs the disk one sync per batch, not two file creations,
+// two fsyncs and a rename each. Entries acknowledged are always a prefix of the log: after
+// kill -9 or a power cut, Open() replays every entry up to the first that is torn or fails its
+// checksum (written and never synced, so never acknowledged) and drops the rest
+// (torn_tail_bytes()). When the log holds four times the live records' bytes (and at least
+// 1 MiB), and at every Open, the live records are written to the next log (temp file, fsync,
+// rename, fsync of the directory) and the older ones removed, so the log's size stays
+// bounded by its live records. Record files of the older layout (one `<id>.json` per upload)
+// are read at Open and folded into the log; one that fails to parse is reported and kept
+// aside as *.bad, never silently dropped.
+//
+// Thread-safety: every method may be called from any thread. mu_ guards the log (its
+// descriptor, the batch being filled, whether a sync runs); the caller that finds no sync
+// running syncs for every entry appended so far, outside mu_, while others append and wait.
+// records_mu_ guards the records in memory, which change only once their entry is synced, so
+// Get, List and size see exactly what is durable and never wait for the disk.
 class Journal {
  public:
   static Result<std::unique_ptr<Journal>> Open(const std::string& dir, bool sync = true);
+  ~Journal();
 
   // Creates or replaces a record. Durable when it returns ok.
   Status Put(const UploadRecord& record);
+  // Forgets a record. Durable when it returns ok.
   Status Remove(const std::string& id);
   // The record `id`, or kNotFound.
   Result<UploadRecord> Get(const std::string& id);
@@ -68,22 +84,44 @@ class Journal {
   std::vector<UploadRecord> List();
   // How many records there are (on disk as in memory).
   size_t size();
-  // Records Open() could not read (their files are kept as *.bad).
+  // Bytes of the live log on disk.
+  uint64_t log_bytes();
+  // Records Open() could not read (an older layout's files are kept as *.bad; an entry of the
+  // log whose record does not parse is skipped).
   const std::vector<std::string>& damaged() const { return damaged_; }
+  // Bytes at the end of the log Open() dropped: entries written and never synced before a crash.
+  uint64_t torn_tail_bytes() const { return torn_tail_bytes_; }
 
  private:
+  struct Batch;  // entries appended since the last sync began, and that sync's outcome
   Journal(std::string dir, bool sync) : dir_(std::move(dir)), sync_(sync) {}
-  std::string PathOf(const std::string& id) const { return dir_ + "/" + id + ".json"; }
+  // Appends `op` ('P' with a record, 'R' with an id) and waits until it is synced.
+  Status Append(char op, const std::string& body, const UploadRecord* record);
+  // Writes every live record (and `pending`, entries appended and not yet synced) to log n+1
+  // and makes it the live log. Requires mu_.
+  Status RewriteLocked(const std::vector<std::pair<char, std::string>>& pending);
+  // Applies a synced entry to the records in memory. Requires records_mu_ (or Open's sole use).
+  void ApplyLocked(char op, const std::string& body, const UploadRecord* record);
 
   std::string dir_;
   bool sync_;
-  // write_mu_ serializes changes to the files (held across their fsyncs, except a removal's
-  // directory sync, which is best effort); mu_ guards the
-  // records in memory, so readers never wait for a disk: a record is seen once it is durable.
-  std::mutex write_mu_;
   std::mutex mu_;
-  std::map<std::string, UploadRecord> records_;  // guarded by mu_
+  std::condition_variable synced_cv_;
+  int fd_ = -1;                    // the live log, opened for appending; guarded by mu_
+  uint64_t log_index_ = 0;         // its n; guarded by mu_
+  uint64_t log_bytes_ = 0;         // its size; guarded by mu_
+  bool syncing_ = false;           // a caller is syncing; guarded by mu_
+  bool rewrite_ = false;           // a write or sync failed: rewrite before the next sync; guarded by mu_
+  std::shared_ptr<Batch> batch_;   // guarded by mu_
+  std::mutex records_mu_;
+  struct Live {
+    UploadRecord record;
+    std::string text;  // its entry's JSON
+  };
+  std::map<std::string, Live> records_;  // guarded by records_mu_
+  uint64_t live_bytes_ = 0;                      // their entries' bytes; guarded by records_mu_
   std::vector<std::string> damaged_;
+  uint64_t torn_tail_bytes_ = 0;
 };
 
 }  // namespace shoal::engine

@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace shoal::engine {
 namespace {
@@ -25,6 +31,19 @@ class JournalTest : public ::testing::Test {
     r.chunk_size = 8 << 20;
     r.created_unix_ms = created;
     return r;
+  }
+  // The journal's files, by name.
+  std::vector<std::string> Files() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // The one log in the directory.
+  std::string Log() const {
+    auto files = Files();
+    EXPECT_EQ(files.size(), 1u);
+    return files.empty() ? "" : dir_ + "/" + files[0];
   }
   std::string dir_;
 };
@@ -145,6 +164,136 @@ TEST_F(JournalTest, IdsThatCouldEscapeTheDirectoryAreRefused) {
   auto j = Journal::Open(dir_);
   EXPECT_EQ((*j)->Put(Record("../evil", 1)).code(), Code::kInvalidArgument);
   EXPECT_EQ((*j)->Put(Record("", 1)).code(), Code::kInvalidArgument);
+}
+
+// A record file of the older layout (one <id>.json per upload) is read and folded into the log.
+TEST_F(JournalTest, RecordFilesOfTheOlderLayoutAreFoldedIntoTheLog) {
+  std::ofstream(dir_ + "/old.json") << Record("old", 7).Encode() << "\n";
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    ASSERT_EQ((*j)->List().size(), 1u);
+    EXPECT_EQ((*j)->List()[0].id, "old");
+    EXPECT_EQ(Files(), std::vector<std::string>{"log-1"});
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  ASSERT_EQ((*j)->List().size(), 1u);
+  EXPECT_EQ((*j)->List()[0].url, "az://ckpt/run1/old");
+  EXPECT_EQ(Files(), std::vector<std::string>{"log-2"});
+}
+
+// A crash leaves the log's last entries torn or unsynced garbage: everything before them is
+// replayed, the rest dropped and counted, and the journal goes on after it.
+TEST_F(JournalTest, ATornTailIsDroppedAndEveryEntryBeforeItReplayed) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE((*j)->Put(Record("a", 1)).ok());
+    ASSERT_TRUE((*j)->Put(Record("b", 2)).ok());
+    ASSERT_TRUE((*j)->Remove("a").ok());
+    ASSERT_TRUE((*j)->Put(Record("c", 3)).ok());
+  }
+  const std::string log = Log();
+  const auto whole = fs::file_size(log);
+  // The last entry cut in the middle, then bytes a later page wrote before the crash.
+  fs::resize_file(log, whole - 5);
+  std::ofstream(log, std::ios::app | std::ios::binary) << std::string(300, '\x7f');
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    auto all = (*j)->List();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].id, "b");
+    EXPECT_GT((*j)->torn_tail_bytes(), 300u);
+    EXPECT_TRUE((*j)->damaged().empty());
+    ASSERT_TRUE((*j)->Put(Record("d", 4)).ok());
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  auto all = (*j)->List();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id, "b");
+  EXPECT_EQ(all[1].id, "d");
+  EXPECT_EQ((*j)->torn_tail_bytes(), 0u);
+}
+
+// An entry whose bytes changed fails its checksum: it and what follows are not replayed.
+TEST_F(JournalTest, AnEntryThatFailsItsChecksumEndsTheReplay) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE((*j)->Put(Record("a", 1)).ok());
+    ASSERT_TRUE((*j)->Put(Record("b", 2)).ok());
+  }
+  const std::string log = Log();
+  std::string text;
+  {
+    std::ifstream in(log, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t at = text.find("\"id\":\"b\"");
+  ASSERT_NE(at, std::string::npos);
+  text[at + 6] = 'z';  // "b" -> "z" in b's entry
+  std::ofstream(log, std::ios::binary | std::ios::trunc) << text;
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  auto all = (*j)->List();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id, "a");
+  EXPECT_GT((*j)->torn_tail_bytes(), 0u);
+}
+
+// Concurrent writers share syncs; every record they were told is durable is replayed, and the
+// log, rewritten as it outgrows its live records, stays bounded by them.
+TEST_F(JournalTest, ConcurrentPutsAndRemovesAreAllDurableAndTheLogStaysBounded) {
+  constexpr int kThreads = 8, kEach = 3000;
+  {
+    auto j = Journal::Open(dir_, /*sync=*/false);
+    ASSERT_TRUE(j.ok());
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; i++) {
+          const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+          if (!(*j)->Put(Record(id, i)).ok()) failed++;
+          // Every record but each thread's last ten is removed again.
+          if (i >= 10 && !(*j)->Remove("t" + std::to_string(t) + "-" + std::to_string(i - 10)).ok()) failed++;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ((*j)->size(), size_t{kThreads} * 10);
+    // 48,000 entries of about 150 bytes were appended; at most 1 MiB of them stay.
+    EXPECT_LE((*j)->log_bytes(), uint64_t{1} << 20);
+    EXPECT_EQ(Files().size(), 1u);
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  auto all = (*j)->List();
+  ASSERT_EQ(all.size(), size_t{kThreads} * 10);
+  for (const auto& r : all) EXPECT_GE(r.created_unix_ms, kEach - 10) << r.id;
+  EXPECT_EQ((*j)->torn_tail_bytes(), 0u);
+}
+
+// Two logs are left when a crash came between a rewrite's rename and the older log's removal:
+// the newer holds every record, and the older is removed at the next start.
+TEST_F(JournalTest, AnOlderLogLeftByACrashIsIgnoredAndRemoved) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE((*j)->Put(Record("a", 1)).ok());
+  }
+  const std::string saved = dir_ + ".log-with-a";
+  fs::copy_file(Log(), saved);  // log-1: "a" put
+  {
+    auto j = Journal::Open(dir_);  // log-2: "a", then its removal
+    ASSERT_TRUE((*j)->Remove("a").ok());
+  }
+  fs::rename(saved, dir_ + "/log-1");  // the older log still naming "a"
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  EXPECT_TRUE((*j)->List().empty());
+  EXPECT_EQ(Files().size(), 1u);
 }
 
 }  // namespace

@@ -85,6 +85,12 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   for (const auto& bad : node->journal_->damaged()) {
     Logf(LogLevel::kWarn, "journal record unreadable, kept aside: %s\n", bad.c_str());
   }
+  if (uint64_t torn = node->journal_->torn_tail_bytes(); torn > 0) {
+    Logf(LogLevel::kInfo,
+         "journal: dropped the last %llu bytes of its log, written before a crash and never synced (no write "
+         "they name was acknowledged)\n",
+         static_cast<unsigned long long>(torn));
+  }
   node->objects_ = std::make_unique<ObjectCatalog>(o, &node->metrics_);
   // What this node's uploaded writes (and kept copies) are cached under, across restarts.
   node->objects_->PersistAliases(options.data_dir + "/aliases").IgnoreError();  // logged; memory only then
@@ -367,6 +373,8 @@ std::string Node::MetricsText() {
   counter("handoffs_received_total", "Writes a draining node handed to this one to upload.", metrics_.handoffs_received);
   gauge("journal_records", "Records in the write-back journal: writes taken here or copies held here, not yet "
         "durable.", journal_->size());
+  gauge("journal_bytes", "Bytes of the write-back journal's log on disk (rewritten with only its live records "
+        "once it holds four times their bytes and at least 1 MiB).", journal_->log_bytes());
   gauge("memory_aliases", "Uploaded writes whose chunks are read under their local version (at most 65536).",
         objects_->aliases());
   gauge("replica_objects", "Copies of other nodes' writes held here, not yet durable.", replicas_->count());

@@ -188,11 +188,14 @@ Status RebuildDirectory(const std::string& records, const std::string& key, cons
       SHOAL_RETURN_IF_ERROR(RebuildDirectory(records, entry, out + "/" + name));
       continue;
     }
-    // The file's bytes, if its last sync recorded the version this directory names.
+    // The file (the inode the directory names) as its last sync left it: its bytes and size
+    // are the inode's, durable by fsync or fdatasync of the file whether its directory was
+    // synced before or after (a log appended to after its creation was synced). Never synced:
+    // empty.
     std::string synced = ReadWhole(records + "/files/" + entry);
     size_t eol = synced.find('\n');
     std::string bytes;
-    if (eol != std::string::npos && synced.substr(0, eol) == fields[3] + " " + fields[4]) bytes = synced.substr(eol + 1);
+    if (eol != std::string::npos) bytes = synced.substr(eol + 1);
     std::ofstream(out + "/" + name, std::ios::binary) << bytes;
   }
   return Status::Ok();

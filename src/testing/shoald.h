@@ -100,9 +100,9 @@ std::string FaultFsLibrary();
 // What a power cut would have left of directory `root`, from what the shim recorded of the
 // syncs of a process run with SHOAL_FAULTFS_DURABLE=ROOT:RECORDS, rebuilt as directory `out`:
 // a directory holds the entries it had when it was last fsynced (none if it never was; `root`
-// included); a file, the bytes it had when it was last synced if that is the version its
-// directory names (same inode, size and mtime), else none (an empty file: its data never
-// reached the disk). kNotFound when nothing of `root` was ever made durable.
+// included); a file (the inode its directory names), the bytes it had when it was last synced
+// (fsync or fdatasync, before or after its directory's sync), else none (an empty file: its
+// data never reached the disk). kNotFound when nothing of `root` was ever made durable.
 Status PowerCutView(const std::string& root, const std::string& records, const std::string& out);
 
 // `shoal` from the build tree.

@@ -4,7 +4,7 @@
 # crash, leak, sanitizer report or broken invariant (libFuzzer exits non-zero and leaves the
 # input as BUILD_DIR/artifacts/TARGET/crash-*).
 #   tests/fuzz/run.sh [BUILD_DIR]            default build-fuzz
-#   FUZZ_RUNS=N          inputs per target (default: view 150000, journal 50000, door 100000,
+#   FUZZ_RUNS=N          inputs per target (default: view 150000, journal 20000, door 100000,
 #                        chunked and request 250000; about 8-10 s each on an idle core)
 #   FUZZ_MAX_SECONDS=S   time cap per target, a safety net (default 40)
 #   FUZZ_TARGETS="view journal"   a subset
@@ -40,7 +40,7 @@ for t in $targets; do
   max_len=4096
   case $t in
     view) runs=150000 max_len=65536 ;;  # a view is at least 4 KiB of owners
-    journal) runs=50000 ;;               # each input is also a file and a journal replay
+    journal) runs=20000 ;;               # each input is also three journal replays, on tmpfs
     door) runs=100000 ;;                 # credentials, both verifiers and the body decoder
     *) runs=250000 ;;
   esac
