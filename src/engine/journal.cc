@@ -184,6 +184,10 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync
   // record it holds was written into the newer one first.
   uint64_t valid_end = 0;
   std::string last;
+  // The newest log had bytes past its last valid entry: once the new log is in place it is
+  // kept as *.bad for a look, not removed (a torn tail is what a power cut leaves of entries
+  // never synced, but bytes damaged on the disk look the same).
+  bool keep_aside = false;
   if (!logs.empty()) {
     j->log_index_ = logs.back();
     last = dir + "/" + kLogPrefix + std::to_string(logs.back());
@@ -219,7 +223,13 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync
       }
     }
     valid_end = at;
-    j->torn_tail_bytes_ = text.size() - at;
+    if (at == 0 && !text.empty()) {
+      // Not a log: its header (synced before it was renamed into place) is gone.
+      j->damaged_.push_back(last + ": not a journal log (its header is damaged); kept aside as " + last + ".bad");
+    } else {
+      j->torn_tail_bytes_ = text.size() - at;
+    }
+    keep_aside = text.size() > at;
   }
   // The live records into a new log; the older logs and record files go once it is in place.
   std::lock_guard<std::mutex> lock(j->mu_);
@@ -238,7 +248,13 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync
     logs.pop_back();
   }
   for (uint64_t n : logs) {
-    if (n != j->log_index_) fs::remove(dir + "/" + kLogPrefix + std::to_string(n), ec);
+    if (n == j->log_index_) continue;
+    const std::string path = dir + "/" + kLogPrefix + std::to_string(n);
+    if (keep_aside && path == last) {
+      fs::rename(path, path + ".bad", ec);
+    } else {
+      fs::remove(path, ec);
+    }
   }
   for (const auto& path : legacy) fs::remove(path, ec);
   if (sync && (!logs.empty() || !legacy.empty())) SyncDirectory(dir);

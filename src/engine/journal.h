@@ -57,7 +57,7 @@ struct UploadRecord {
 // two fsyncs and a rename each. Entries acknowledged are always a prefix of the log: after
 // kill -9 or a power cut, Open() replays every entry up to the first that is torn or fails its
 // checksum (written and never synced, so never acknowledged) and drops the rest
-// (torn_tail_bytes()). When the log holds four times the live records' bytes (and at least
+// (torn_tail_bytes()), keeping that log aside as *.bad. When the log holds four times the live records' bytes (and at least
 // 1 MiB), and at every Open, the live records are written to the next log (temp file, fsync,
 // rename, fsync of the directory) and the older ones removed, so the log's size stays
 // bounded by its live records. Record files of the older layout (one `<id>.json` per upload)
@@ -89,7 +89,8 @@ class Journal {
   // Records Open() could not read (an older layout's files are kept as *.bad; an entry of the
   // log whose record does not parse is skipped).
   const std::vector<std::string>& damaged() const { return damaged_; }
-  // Bytes at the end of the log Open() dropped: entries written and never synced before a crash.
+  // Bytes at the end of the log Open() dropped: entries written and never synced before a crash
+  // (that log is kept aside as log-<n>.bad).
   uint64_t torn_tail_bytes() const { return torn_tail_bytes_; }
 
  private:

@@ -206,6 +206,7 @@ TEST_F(JournalTest, ATornTailIsDroppedAndEveryEntryBeforeItReplayed) {
     EXPECT_EQ(all[0].id, "b");
     EXPECT_GT((*j)->torn_tail_bytes(), 300u);
     EXPECT_TRUE((*j)->damaged().empty());
+    EXPECT_TRUE(fs::exists(log + ".bad")) << "the log with the torn tail is kept aside";
     ASSERT_TRUE((*j)->Put(Record("d", 4)).ok());
   }
   auto j = Journal::Open(dir_);
@@ -240,6 +241,29 @@ TEST_F(JournalTest, AnEntryThatFailsItsChecksumEndsTheReplay) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].id, "a");
   EXPECT_GT((*j)->torn_tail_bytes(), 0u);
+  EXPECT_TRUE(fs::exists(log + ".bad"));
+}
+
+// A log whose header is damaged is not a log: reported, kept aside, and a new one begun.
+TEST_F(JournalTest, ALogWithADamagedHeaderIsReportedAndKeptAside) {
+  {
+    auto j = Journal::Open(dir_);
+    ASSERT_TRUE((*j)->Put(Record("a", 1)).ok());
+  }
+  const std::string log = Log();
+  {
+    std::fstream f(log, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    f << "XXXX";
+  }
+  auto j = Journal::Open(dir_);
+  ASSERT_TRUE(j.ok());
+  EXPECT_TRUE((*j)->List().empty());
+  ASSERT_EQ((*j)->damaged().size(), 1u);
+  EXPECT_NE((*j)->damaged()[0].find("header"), std::string::npos) << (*j)->damaged()[0];
+  EXPECT_TRUE(fs::exists(log + ".bad"));
+  ASSERT_TRUE((*j)->Put(Record("b", 2)).ok());
+  EXPECT_EQ(Journal::Open(dir_).value()->List().size(), 1u);
 }
 
 // Concurrent writers share syncs; every record they were told is durable is replayed, and the

@@ -88,7 +88,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (uint64_t torn = node->journal_->torn_tail_bytes(); torn > 0) {
     Logf(LogLevel::kInfo,
          "journal: dropped the last %llu bytes of its log, written before a crash and never synced (no write "
-         "they name was acknowledged)\n",
+         "they name was acknowledged); that log is kept as journal/log-<n>.bad\n",
          static_cast<unsigned long long>(torn));
   }
   node->objects_ = std::make_unique<ObjectCatalog>(o, &node->metrics_);
