@@ -57,10 +57,10 @@ struct UploadRecord {
 // two fsyncs and a rename each. Entries acknowledged are always a prefix of the log: after
 // kill -9 or a power cut, Open() replays every entry up to the first that is torn or fails its
 // checksum (written and never synced, so never acknowledged) and drops the rest
-// (torn_tail_bytes()), keeping that log aside as *.bad. When the log holds four times the live records' bytes (and at least
-// 1 MiB), and at every Open, the live records are written to the next log (temp file, fsync,
-// rename, fsync of the directory) and the older ones removed, so the log's size stays
-// bounded by its live records. Record files of the older layout (one `<id>.json` per upload)
+// (torn_tail_bytes()), keeping that log aside as *.bad. When the log holds four times the
+// live records' bytes (and at least 1 MiB), and at every Open, the live records are written
+// to the next log (temp file, fsync, rename, fsync of the directory) and the older ones
+// removed, so the log's size stays bounded by its live records. Record files of the older layout (one `<id>.json` per upload)
 // are read at Open and folded into the log; one that fails to parse is reported and kept
 // aside as *.bad, never silently dropped.
 //
@@ -112,7 +112,9 @@ class Journal {
   uint64_t log_index_ = 0;         // its n; guarded by mu_
   uint64_t log_bytes_ = 0;         // its size; guarded by mu_
   bool syncing_ = false;           // a caller is syncing; guarded by mu_
-  bool rewrite_ = false;           // a write or sync failed: rewrite before the next sync; guarded by mu_
+  // The next sync writes the log anew (RewriteLocked) instead of syncing it: a write or sync
+  // failed (its tail is in doubt), or it outgrew its live records. Guarded by mu_.
+  bool rewrite_ = false;
   std::shared_ptr<Batch> batch_;   // guarded by mu_
   std::mutex records_mu_;
   struct Live {
