@@ -104,20 +104,6 @@ std::string Frame(char op, const std::string& body) {
   return out + payload;
 }
 
-// write(2) until all of `data` is out (the descriptor appends). 0 or errno.
-int AppendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return EIO;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return 0;
-}
-
 // The n of a log's file name, or 0 for a name that is not a log's.
 uint64_t LogIndex(const std::string& name) {
   if (name.rfind(kLogPrefix, 0) != 0 || name.size() == sizeof(kLogPrefix) - 1 || name.size() > 24) return 0;
@@ -237,7 +223,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, bool sync
   if (!rewritten.ok()) {
     // No room for a new log: go on appending to the newest, cut where its valid entries end.
     if (!legacy.empty() || last.empty() || valid_end < sizeof(kLogMagic)) return rewritten;
-    int fd = ::open(last.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    int fd = ::open(last.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return rewritten;
     if (::ftruncate(fd, static_cast<off_t>(valid_end)) != 0 || (sync && ::fdatasync(fd) != 0)) {
       ::close(fd);
@@ -289,9 +275,9 @@ Status Journal::RewriteLocked(const std::vector<std::pair<char, std::string>>& p
     for (const auto& [id, live] : records_) text += Frame('P', live.text);
   }
   for (const auto& [op, body] : pending) text += Frame(op, body);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return DataDirError("creating journal " + tmp, errno);
-  int err = AppendAll(fd, text);
+  int err = WriteAt(fd, text, 0);
   if (err == 0 && sync_ && ::fdatasync(fd) != 0) err = errno;
   if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
   if (err != 0) {
@@ -324,7 +310,7 @@ Status Journal::Append(char op, const std::string& body, const UploadRecord* rec
   std::unique_lock<std::mutex> lock(mu_);
   std::shared_ptr<Batch> mine = batch_;
   if (!rewrite_) {
-    if (AppendAll(fd_, entry) == 0) {
+    if (WriteAt(fd_, entry, log_bytes_) == 0) {  // at the end: only here, under mu_, does it grow
       log_bytes_ += entry.size();
     } else {
       rewrite_ = true;  // a partial entry may end the log: nothing more goes after it

@@ -108,7 +108,7 @@ class Journal {
   bool sync_;
   std::mutex mu_;
   std::condition_variable synced_cv_;
-  int fd_ = -1;                    // the live log, opened for appending; guarded by mu_
+  int fd_ = -1;                    // the live log, written at log_bytes_; guarded by mu_
   uint64_t log_index_ = 0;         // its n; guarded by mu_
   uint64_t log_bytes_ = 0;         // its size; guarded by mu_
   bool syncing_ = false;           // a caller is syncing; guarded by mu_
