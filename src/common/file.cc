@@ -35,6 +35,21 @@ int WriteAt(int fd, std::string_view data, uint64_t offset) {
   return 0;
 }
 
+int ReadAt(int fd, char* out, uint64_t len, uint64_t offset) {
+  while (len > 0) {
+    ssize_t n = ::pread(fd, out, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return ENODATA;
+    out += n;
+    len -= static_cast<uint64_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
 int SyncDirectory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;

@@ -13,6 +13,10 @@ namespace shoal {
 // Returns 0, or the errno of the failure for the caller to explain.
 int WriteAt(int fd, std::string_view data, uint64_t offset);
 
+// Reads `len` bytes at `offset` into `out` (pread), through short reads and EINTR. Returns 0,
+// ENODATA if the file ends first, or the errno of the failure.
+int ReadAt(int fd, char* out, uint64_t len, uint64_t offset);
+
 // fsyncs a directory, which makes a rename or unlink in it durable. 0 or errno.
 int SyncDirectory(const std::string& dir);
 

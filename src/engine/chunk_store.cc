@@ -9,9 +9,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <set>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "common/file.h"
 #include "common/strings.h"
@@ -33,18 +34,28 @@ struct Header {
 static_assert(sizeof(Header) == 32);
 
 Status ReadAll(int fd, char* data, size_t len, uint64_t offset, const std::string& path) {
-  while (len > 0) {
-    ssize_t n = ::pread(fd, data, len, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return DataDirError("reading " + path, errno);
-    }
-    if (n == 0) return Status::Corruption(path + " is truncated");
-    data += n;
-    len -= n;
-    offset += n;
-  }
-  return Status::Ok();
+  const int err = ReadAt(fd, data, len, offset);
+  if (err == ENODATA) return Status::Corruption(path + " is truncated");
+  return err == 0 ? Status::Ok() : DataDirError("reading " + path, err);
+}
+
+// A packed chunk: the same header with its own magic (and kPackDead once it is gone), and
+// `reserved` holding the low 32 bits of PackHeadCheck.
+constexpr char kPackMagic[8] = {'S', 'H', 'O', 'A', 'L', 'P', 'K', '1'};
+constexpr char kPackDead[8] = {'S', 'H', 'O', 'A', 'L', 'P', 'K', '0'};
+
+// A check of a packed entry's header fields and key (not its magic, which Kill rewrites), so a
+// header torn by a crash is not taken for an entry.
+uint32_t PackHeadCheck(const Header& h, std::string_view encoded) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, &h.payload_len, sizeof(h.payload_len));
+  XXH3_64bits_update(st, &h.checksum, sizeof(h.checksum));
+  XXH3_64bits_update(st, &h.key_len, sizeof(h.key_len));
+  XXH3_64bits_update(st, encoded.data(), encoded.size());
+  const uint64_t v = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return static_cast<uint32_t>(v);
 }
 
 std::string EncodeKey(const ChunkKey& key) {
@@ -79,15 +90,43 @@ bool Resident(int fd, uint64_t size, uint64_t offset, uint64_t len) {
   return all;
 }
 
-}  // namespace
-
-std::string ChunkKey::Id() const {
-  XXH128_hash_t h = XXH3_128bits(EncodeKey(*this).data(), EncodeKey(*this).size());
+// The id of the chunk whose encoded key is `encoded` (ChunkKey::Id).
+std::string IdOf(std::string_view encoded) {
+  XXH128_hash_t h = XXH3_128bits(encoded.data(), encoded.size());
   char buf[33];
   std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(h.high64),
                 static_cast<unsigned long long>(h.low64));
   return buf;
 }
+
+// A chunk's header and key, as stored before its payload (`magic` says where).
+std::string MakeHead(const char magic[8], std::string_view encoded, std::string_view data) {
+  Header h{};
+  std::memcpy(h.magic, magic, 8);
+  h.payload_len = data.size();
+  h.checksum = XXH3_64bits(data.data(), data.size());
+  h.key_len = static_cast<uint32_t>(encoded.size());
+  if (std::memcmp(magic, kPackMagic, 8) == 0) h.reserved = PackHeadCheck(h, encoded);
+  std::string head(reinterpret_cast<const char*>(&h), sizeof(h));
+  head += encoded;
+  return head;
+}
+
+}  // namespace
+
+std::string ChunkKey::Id() const { return IdOf(EncodeKey(*this)); }
+
+// A packed chunk's place: its pack, where its entry starts, its header and key's bytes
+// (`head`) and the entry's bytes (`len`, header to payload's end). The entry is marked dead,
+// and its space freed, when the last holder lets go: the index, and any ChunkFile sending it.
+struct ChunkStore::PackSlot {
+  std::shared_ptr<ChunkPack> pack;
+  uint64_t offset = 0, head = 0, len = 0;
+  uint64_t span() const { return ChunkPack::Aligned(len); }
+  ~PackSlot() {
+    if (pack) pack->Kill(offset, head, span(), kPackDead);
+  }
+};
 
 std::string ChunkKey::ToString() const {
   return object + "@" + version + "#" + std::to_string(index);
@@ -98,8 +137,8 @@ ChunkStore::ChunkStore(ChunkStoreOptions options)
 
 Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& options) {
   if (options.capacity == 0) return Status::InvalidArgument("the chunk store needs a capacity above 0");
-  if (int err = CreateDirectories(options.dir + "/chunks", options.sync); err != 0) {
-    return DataDirError("creating " + options.dir + "/chunks", err);
+  if (int err = CreateDirectories(options.dir + "/chunks/packs", options.sync); err != 0) {
+    return DataDirError("creating " + options.dir + "/chunks/packs", err);
   }
   std::string probe = options.dir + "/chunks/.probe";
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -117,13 +156,16 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& op
 }
 
 ChunkStore::~ChunkStore() {
+  // Closing is not removing: every pack stays as it is on disk, and its entries live.
   for (auto& [id, e] : index_) {
     if (e.fd >= 0) ::close(e.fd);
+    if (e.slot) e.slot->pack->Keep();
   }
+  if (active_pack_) active_pack_->Keep();
 }
 
 Status ChunkStore::DropCorrupt(const ChunkKey& key, const std::string& id, uint64_t gen, const std::string& why) {
-  std::vector<std::string> tombstones;
+  Tombstones tombstones;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(id);
@@ -142,6 +184,10 @@ Status ChunkStore::Rebuild() {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(options_.dir + "/chunks", ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it.depth() == 0 && it->path().filename() == "packs") {  // RebuildPacks reads those
+      it.disable_recursion_pending();
+      continue;
+    }
     if (!it->is_regular_file(ec)) continue;
     std::string name = it->path().filename().string();
     std::string path = it->path().string();
@@ -171,19 +217,114 @@ Status ChunkStore::Rebuild() {
     policy_.Insert(name, Footprint(h.payload_len), false);
   }
   if (ec) return DataDirError("scanning " + options_.dir + "/chunks", ec.value());
+  return RebuildPacks();
+}
+
+std::string ChunkStore::PackPath(uint64_t number) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "pack-%010llu", static_cast<unsigned long long>(number));
+  return options_.dir + "/chunks/packs/" + name;
+}
+
+Status ChunkStore::RebuildPacks() {
+  const std::string dir = options_.dir + "/chunks/packs";
+  std::map<uint64_t, std::string> packs;  // by number: a later pack's entry of a key wins
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    char* end = nullptr;
+    const unsigned long long n = name.rfind("pack-", 0) == 0 ? std::strtoull(name.c_str() + 5, &end, 10) : 0;
+    if (n == 0 || end == nullptr || *end != '\0') continue;
+    packs[n] = it->path().string();
+  }
+  if (ec) return DataDirError("scanning " + dir, ec.value());
+  for (const auto& [number, path] : packs) {
+    next_pack_ = std::max<uint64_t>(next_pack_, number + 1);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return DataDirError("opening pack " + path, errno);
+    struct stat st {};
+    const uint64_t size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    struct Found {
+      uint64_t offset;
+      Header h;
+      std::string encoded;
+    };
+    std::vector<Found> live;
+    // Entries follow one another at aligned offsets; the first that is not whole ends the pack
+    // (it was never synced, and nothing after it was: appends are written in order).
+    uint64_t at = 0;
+    while (at + sizeof(Header) <= size) {
+      Found f{at, {}, {}};
+      if (!ReadAll(fd, reinterpret_cast<char*>(&f.h), sizeof(f.h), at, path).ok()) break;
+      const bool alive = std::memcmp(f.h.magic, kPackMagic, 8) == 0;
+      if (!alive && std::memcmp(f.h.magic, kPackDead, 8) != 0) break;
+      if (f.h.key_len > 65536 || f.h.payload_len > size) break;
+      const uint64_t len = sizeof(Header) + f.h.key_len + f.h.payload_len;
+      if (at + len > size) break;
+      f.encoded.resize(f.h.key_len);
+      if (!ReadAll(fd, f.encoded.data(), f.encoded.size(), at + sizeof(Header), path).ok()) break;
+      if (PackHeadCheck(f.h, f.encoded) != f.h.reserved) break;
+      if (alive) live.push_back(std::move(f));
+      at = ChunkPack::Aligned(at + len);
+    }
+    ::close(fd);
+    if (live.empty()) {
+      ::unlink(path.c_str());
+      continue;
+    }
+    SHOAL_ASSIGN_OR_RETURN(std::shared_ptr<ChunkPack> pack, ChunkPack::OpenExisting(path, std::min(at, size)));
+    for (auto& f : live) {
+      auto slot = std::make_shared<PackSlot>();
+      slot->pack = pack;
+      slot->offset = f.offset;
+      slot->head = sizeof(Header) + f.h.key_len;
+      slot->len = slot->head + f.h.payload_len;
+      const std::string id = IdOf(f.encoded);
+      if (index_.count(id)) continue;  // held twice (a crash between a replacement's steps): the same bytes
+      Entry e{f.h.payload_len, true, next_gen_++};
+      if (std::string_view object = FirstChunkOf(f.encoded); !object.empty()) e.first_of = NameHash(object);
+      e.slot = std::move(slot);
+      const uint64_t footprint = e.slot->span();
+      IndexLocked(id, std::move(e));  // (alone: Open has not returned the store yet)
+      policy_.Insert(id, footprint, false);
+    }
+  }
   return Status::Ok();
 }
 
+Result<std::shared_ptr<ChunkStore::PackSlot>> ChunkStore::AppendToPack(std::string_view head, std::string_view data) {
+  std::lock_guard<std::mutex> lock(pack_mu_);
+  for (int attempt = 0;; attempt++) {
+    if (!active_pack_ || !active_pack_->writable()) {
+      SHOAL_ASSIGN_OR_RETURN(active_pack_, ChunkPack::Create(PackPath(next_pack_++), options_.sync));
+    }
+    Result<uint64_t> offset = active_pack_->Append(head, data, options_.pack_bytes);
+    if (offset.ok()) {
+      auto slot = std::make_shared<PackSlot>();
+      slot->pack = active_pack_;
+      slot->offset = *offset;
+      slot->head = head.size();
+      slot->len = head.size() + data.size();
+      return slot;
+    }
+    // Full (a new pack takes it), or failed (said as it is).
+    if (offset.status().code() != Code::kUnavailable || attempt > 0) return offset.status();
+    active_pack_.reset();
+  }
+}
+
 Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) {
-  std::string id = key.Id();
-  std::string path = PathOf(id);
-  std::vector<std::string> tombstones;
+  const std::string encoded = EncodeKey(key);
+  const std::string id = IdOf(encoded);
+  const bool packed = data.size() < options_.pack_below;
+  Tombstones tombstones;
   bool room = true;
   uint64_t gen = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (index_.count(id)) DropLocked(id, &tombstones);
-    const uint64_t footprint = Footprint(data.size());
+    const uint64_t footprint =
+        packed ? ChunkPack::Aligned(sizeof(Header) + encoded.size() + data.size()) : Footprint(data.size());
     for (const auto& v : policy_.EvictFor(footprint)) {
       ForgetLocked(v, &tombstones);
       stats_.evictions++;
@@ -209,25 +350,34 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
 
   // Drops our reservation, unless another Put or a Remove has replaced it already.
   auto fail = [&](Status st) {
-    std::vector<std::string> none;  // not ready: no file in place
+    Tombstones none;  // not ready: no file in place
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(id);
     if (it != index_.end() && it->second.gen == gen) DropLocked(id, &none);
     return st;
   };
+  if (packed) {
+    Result<std::shared_ptr<PackSlot>> slot = AppendToPack(MakeHead(kPackMagic, encoded, data), data);
+    if (!slot.ok()) return fail(slot.status().WithContext("storing chunk " + key.ToString()));
+    // Indexed only while our reservation stands; else the slot goes as this returns (after
+    // the lock), and the entry is marked dead.
+    std::shared_ptr<PackSlot> placed = std::move(slot).value();
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(id);
+    if (it != index_.end() && it->second.gen == gen) {
+      it->second.ready = true;
+      it->second.slot = std::move(placed);
+      packed_++;
+    }
+    return Status::Ok();
+  }
+  const std::string path = PathOf(id);
   std::string parent = fs::path(path).parent_path().string();
   if (int err = CreateDirectories(parent, options_.sync); err != 0) return fail(DataDirError("creating " + parent, err));
   std::string tmp = path + ".tmp" + RandomHex();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return fail(DataDirError("creating " + tmp, errno));
-  std::string encoded = EncodeKey(key);
-  Header h{};
-  std::memcpy(h.magic, kMagic, 8);
-  h.payload_len = data.size();
-  h.checksum = XXH3_64bits(data.data(), data.size());
-  h.key_len = static_cast<uint32_t>(encoded.size());
-  std::string head(reinterpret_cast<const char*>(&h), sizeof(h));
-  head += encoded;
+  const std::string head = MakeHead(kMagic, encoded, data);
   int err = WriteAt(fd, head, 0);
   if (err == 0) err = WriteAt(fd, data, head.size());
   Status st = err == 0 ? Status::Ok() : DataDirError("writing " + tmp, err);
@@ -273,6 +423,7 @@ Status ChunkStore::Put(const ChunkKey& key, std::string_view data, bool pinned) 
 Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
   if (!options_.sync) return Status::Ok();
   std::set<std::string> dirs;
+  std::map<std::shared_ptr<ChunkPack>, uint64_t> packs;  // each pack: the end to sync to
   for (const auto& key : keys) {
     std::string id = key.Id();
     std::string path = PathOf(id);
@@ -280,6 +431,12 @@ Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = index_.find(id);
+      if (it != index_.end() && it->second.slot) {
+        const PackSlot& slot = *it->second.slot;
+        uint64_t& end = packs[slot.pack];
+        end = std::max(end, slot.offset + slot.len);
+        continue;
+      }
       if (it != index_.end()) std::swap(fd, it->second.fd);
     }
     // Not open any more: synced by an earlier Sync, or stored before a restart.
@@ -294,12 +451,31 @@ Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
   for (const auto& dir : dirs) {
     if (int err = SyncDirectory(dir); err != 0) return DataDirError("syncing directory " + dir, err);
   }
+  for (const auto& [pack, end] : packs) SHOAL_RETURN_IF_ERROR(pack->SyncTo(end));
   return Status::Ok();
+}
+
+Result<std::string> ChunkStore::ReadPacked(const ChunkKey& key, const PackSlot& slot) {
+  std::string entry(slot.len, '\0');
+  Status st = slot.pack->Read(slot.offset, entry.data(), entry.size());
+  if (!st.ok()) return st;
+  Header h{};
+  std::memcpy(&h, entry.data(), sizeof(h));
+  const std::string_view encoded(entry.data() + sizeof(h), slot.head - sizeof(h));
+  if (std::memcmp(h.magic, kPackMagic, 8) != 0) return Status::Corruption("bad magic");
+  if (sizeof(h) + h.key_len != slot.head || slot.head + h.payload_len != slot.len) {
+    return Status::Corruption("its header's lengths changed");
+  }
+  if (PackHeadCheck(h, encoded) != h.reserved) return Status::Corruption("its header fails its check");
+  if (encoded != EncodeKey(key)) return Status::Corruption("holds another chunk");
+  if (XXH3_64bits(entry.data() + slot.head, h.payload_len) != h.checksum) return Status::Corruption("checksum mismatch");
+  return entry.substr(slot.head);
 }
 
 Result<std::string> ChunkStore::Get(const ChunkKey& key) {
   std::string id = key.Id();
   uint64_t gen = 0;
+  std::shared_ptr<PackSlot> slot;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(id);
@@ -308,7 +484,19 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
       return Status::NotFound("chunk " + key.ToString() + " is not cached");
     }
     gen = it->second.gen;
+    slot = it->second.slot;
     policy_.Touch(id);
+  }
+  if (slot) {
+    Result<std::string> data = ReadPacked(key, *slot);
+    if (!data.ok()) {
+      if (data.status().code() == Code::kCorruption) return DropCorrupt(key, id, gen, data.status().message());
+      return data.status();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.hits++;
+    stats_.checks++;
+    return data;
   }
   std::string path = PathOf(id);
   // The file opened may be a later Put's of the same key (the same bytes) or, once open, one
@@ -374,6 +562,7 @@ Result<std::unique_ptr<ChunkFile>> ChunkStore::OpenFile(const ChunkKey& key, uin
   std::string id = key.Id();
   uint64_t gen = 0, checked_ino = 0;
   int64_t checked_ctime = 0;
+  std::shared_ptr<PackSlot> slot;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(id);
@@ -383,7 +572,21 @@ Result<std::unique_ptr<ChunkFile>> ChunkStore::OpenFile(const ChunkKey& key, uin
     gen = it->second.gen;
     checked_ino = it->second.checked_ino;
     checked_ctime = it->second.checked_ctime;
+    slot = it->second.slot;
     policy_.Touch(id);
+  }
+  if (slot) {  // checked every time (small: hashing it costs less than telling its pages apart)
+    Result<std::string> data = ReadPacked(key, *slot);
+    if (!data.ok()) {
+      if (data.status().code() == Code::kCorruption) return DropCorrupt(key, id, gen, data.status().message());
+      return data.status();
+    }
+    const int fd = ::dup(slot->pack->fd());
+    if (fd < 0) return DataDirError("opening " + slot->pack->path(), errno);
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.hits++;
+    stats_.checks++;
+    return std::make_unique<ChunkFile>(fd, slot->offset + slot->head, data->size(), slot);
   }
   std::string path = PathOf(id);
   auto corrupt = [&](const std::string& why) { return DropCorrupt(key, id, gen, why); };
@@ -461,7 +664,7 @@ bool ChunkStore::Contains(const ChunkKey& key) {
 }
 
 Status ChunkStore::Pin(const ChunkKey& key, bool pinned) {
-  std::vector<std::string> tombstones;
+  Tombstones tombstones;
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::string id = key.Id();
@@ -489,7 +692,7 @@ Status ChunkStore::Pin(const ChunkKey& key, bool pinned) {
 }
 
 Status ChunkStore::Remove(const ChunkKey& key) {
-  std::vector<std::string> tombstones;
+  Tombstones tombstones;
   {
     std::lock_guard<std::mutex> lock(mu_);
     DropLocked(key.Id(), &tombstones);
@@ -498,21 +701,24 @@ Status ChunkStore::Remove(const ChunkKey& key) {
   return Status::Ok();
 }
 
-void ChunkStore::DropLocked(const std::string& id, std::vector<std::string>* tombstones) {
+void ChunkStore::DropLocked(const std::string& id, Tombstones* tombstones) {
   ForgetLocked(id, tombstones);
   policy_.Erase(id);
 }
 
-void ChunkStore::ForgetLocked(const std::string& id, std::vector<std::string>* tombstones) {
+void ChunkStore::ForgetLocked(const std::string& id, Tombstones* tombstones) {
   auto it = index_.find(id);
   if (it == index_.end()) return;
-  if (it->second.ready) {
+  if (it->second.slot) {
+    tombstones->slots.push_back(std::move(it->second.slot));
+    packed_--;
+  } else if (it->second.ready) {
     // A rename, not an unlink: cheap under the lock, and the name is free at once for the
     // next Put of this key. Rebuild deletes a tombstone a crash leaves (not a 32-digit name).
     std::string path = PathOf(id);
     std::string tombstone = path + ".dead" + RandomHex();
     if (::rename(path.c_str(), tombstone.c_str()) == 0) {
-      tombstones->push_back(std::move(tombstone));
+      tombstones->paths.push_back(std::move(tombstone));
     } else if (errno != ENOENT) {
       ::unlink(path.c_str());  // a rename in one directory fails only when the disk does
     }
@@ -529,6 +735,7 @@ void ChunkStore::ForgetLocked(const std::string& id, std::vector<std::string>* t
 
 void ChunkStore::IndexLocked(const std::string& id, Entry e) {
   if (e.first_of != 0) firsts_[e.first_of]++;
+  if (e.slot) packed_++;
   payload_ += e.size;
   if (e.pinned) pinned_payload_ += e.size;
   index_[id] = std::move(e);
@@ -545,8 +752,10 @@ bool ChunkStore::HoldsFirstChunk(const std::string& object) {
   return firsts_.count(h) > 0;
 }
 
-void ChunkStore::UnlinkAll(const std::vector<std::string>& paths) {
-  for (const auto& p : paths) ::unlink(p.c_str());
+void ChunkStore::UnlinkAll(Tombstones& tombstones) {
+  for (const auto& p : tombstones.paths) ::unlink(p.c_str());
+  tombstones.paths.clear();
+  tombstones.slots.clear();  // each marked dead in its pack, unless a ChunkFile still sends it
 }
 
 ChunkStoreStats ChunkStore::stats() {
@@ -556,6 +765,7 @@ ChunkStoreStats ChunkStore::stats() {
   s.bytes = payload_;
   s.pinned_bytes = pinned_payload_;
   s.disk_bytes = policy_.used();
+  s.packed = packed_;
   return s;
 }
 

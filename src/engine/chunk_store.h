@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/chunk_pack.h"
 #include "engine/s3fifo.h"
 
 namespace shoal::engine {
@@ -41,19 +42,27 @@ struct ChunkStoreOptions {
   // The unit a chunk's payload is counted in: 0 = the file system's block under `dir`
   // (statvfs f_frsize; 4 KiB on ext4 and xfs); 1 = bytes.
   uint64_t block = 0;
+  // Chunks whose payload is smaller than this go into pack files (chunks/packs/, ChunkPack)
+  // instead of one file each; 0: none. Such a chunk counts its header, key and payload
+  // rounded up to 4 KiB against `capacity`.
+  uint64_t pack_below = 0;
+  // A pack takes no more entries once it holds this many bytes (the next one starts).
+  uint64_t pack_bytes = 256ull << 20;
 };
 
 // A chunk's payload as an open file, to send from the page cache (sendfile) without reading it
 // into memory. Owns its descriptor. The file stays whole while open, even if the chunk is
-// evicted meanwhile (only its name goes).
+// evicted meanwhile (only its name goes; a packed chunk's bytes stay until its ChunkFile goes).
 struct ChunkFile {
-  ChunkFile(int f, uint64_t off, uint64_t len) : fd(f), offset(off), length(len) {}
+  ChunkFile(int f, uint64_t off, uint64_t len, std::shared_ptr<void> hold = nullptr)
+      : fd(f), offset(off), length(len), keep(std::move(hold)) {}
   ~ChunkFile();
   ChunkFile(const ChunkFile&) = delete;
   ChunkFile& operator=(const ChunkFile&) = delete;
   const int fd;
   const uint64_t offset;  // where the payload starts in the file
   const uint64_t length;  // payload bytes
+  const std::shared_ptr<void> keep;  // what keeps the bytes in place while this is open
 };
 
 struct ChunkStoreStats {
@@ -66,15 +75,21 @@ struct ChunkStoreStats {
   uint64_t evictions = 0;
   uint64_t corruptions = 0;    // chunks that failed their checksum and were dropped
   uint64_t checks = 0;         // payloads read and checked against their checksum
+  uint64_t packed = 0;         // chunks held in pack files (of `chunks`)
 };
 
 // Chunks on local disk, one file each: a header (magic, payload length, XXH3-64 checksum of
-// the payload, the key) and the payload, written to a temp file and renamed into place.
+// the payload, the key) and the payload, written to a temp file and renamed into place; or,
+// below `pack_below` bytes, the same header (with a check of itself) and payload appended to a
+// pack file (ChunkPack): one file for thousands of small chunks, and one sync per batch of
+// concurrent writers. A packed chunk that goes is marked dead in its pack and its blocks past
+// the first are freed at once (that block stays until the pack goes: when its last chunk does).
+// Packed chunks are checked on every Get and OpenFile.
 // Every Get reads the payload and checks the checksum; OpenFile (for sendfile) checks it
 // unless the bytes to send are pages this process wrote or checked that never left memory
 // (see there); a chunk that fails it is deleted and reported as kCorruption, so the caller
 // fetches it again. Open() rebuilds the index by reading every
-// chunk's header (rebuilt entries are unpinned: the write-back journal pins what it still
+// chunk's header, and every pack's entries up to the first that is not whole (rebuilt entries are unpinned: the write-back journal pins what it still
 // has to upload). Eviction is S3-FIFO under `capacity` and never evicts a pinned chunk.
 // With sync, the directories it makes (chunks/ and its subdirectories) are fsynced into their
 // parents as they are made. Thread-safe.
@@ -91,7 +106,8 @@ class ChunkStore {
   // error is reported to that descriptor; one opened later may never see it).
   Status Put(const ChunkKey& key, std::string_view data, bool pinned);
   // Makes these chunks durable (fdatasync each file, on the descriptor Put wrote it with
-  // where it is still open; fsync their directories), so a write made of many chunks waits
+  // where it is still open; fsync their directories; a packed chunk's pack once for all the
+  // chunks of all callers its sync covers), so a write made of many chunks waits
   // for the disk once, at its end, as `dd conv=fsync` does. A no-op when the store was
   // opened with sync = false.
   Status Sync(const std::vector<ChunkKey>& keys);
@@ -122,15 +138,30 @@ class ChunkStore {
   ChunkStoreStats stats();
 
  private:
+  // What leaving the index frees, to let go of after unlocking mu_: files renamed to a tombstone
+  // name (unlinked), and packed chunks' slots (marked dead in their pack when the last goes).
+  struct PackSlot;
+  struct Tombstones {
+    std::vector<std::string> paths;
+    std::vector<std::shared_ptr<PackSlot>> slots;
+  };
   explicit ChunkStore(ChunkStoreOptions options);
   Status Rebuild();
   std::string PathOf(const std::string& id) const;
   // Drops `id` from the index and the policy. Requires mu_. A ready entry's file is renamed
-  // to a tombstone name, added to `tombstones`: the caller unlinks those after unlocking.
-  void DropLocked(const std::string& id, std::vector<std::string>* tombstones);
+  // to a tombstone name, or its pack slot moved, into `tombstones`: the caller lets go of those
+  // after unlocking (UnlinkAll).
+  void DropLocked(const std::string& id, Tombstones* tombstones);
   // The index entry only (the policy has dropped it already, or never had it). Requires mu_.
-  void ForgetLocked(const std::string& id, std::vector<std::string>* tombstones);
-  static void UnlinkAll(const std::vector<std::string>& paths);
+  void ForgetLocked(const std::string& id, Tombstones* tombstones);
+  static void UnlinkAll(Tombstones& tombstones);
+  std::string PackPath(uint64_t number) const;
+  // Indexes the live entries of every pack (Rebuild, after the chunk files).
+  Status RebuildPacks();
+  // Appends a chunk's entry to the active pack (a new one when there is none, or it is full).
+  Result<std::shared_ptr<PackSlot>> AppendToPack(std::string_view head, std::string_view data);
+  // A packed chunk's payload, checked (its header, key and checksum). Errors as Get.
+  Result<std::string> ReadPacked(const ChunkKey& key, const PackSlot& slot);
   // A chunk that failed its check: dropped if `id`'s entry is still generation `gen` (not
   // replaced meanwhile), counted, and kCorruption naming `key` and `why`. Takes mu_.
   Status DropCorrupt(const ChunkKey& key, const std::string& id, uint64_t gen, const std::string& why);
@@ -140,7 +171,8 @@ class ChunkStore {
   ChunkStoreOptions options_;
   uint64_t block_ = 1;  // options_.block resolved (Open)
   std::mutex mu_;
-  // Invariant, under mu_: a file is at PathOf(id) exactly when index_ holds id ready. Files
+  // Invariant, under mu_: a file is at PathOf(id) exactly when index_ holds id ready and not
+  // packed (a packed one's entry is live in its pack while its slot is held). Files
   // are renamed into place and out of it (to a tombstone) only under mu_; the slow parts,
   // writing and unlinking, happen outside it.
   struct Entry {
@@ -154,6 +186,7 @@ class ChunkStore {
     int64_t checked_ctime = 0;
     uint64_t first_of = 0;  // chunk 0: its object's NameHash (counted in firsts_); else 0
     bool pinned = false;    // as the policy has it (counted in pinned_payload_)
+    std::shared_ptr<PackSlot> slot = nullptr;  // a packed chunk's place (when ready); else in its own file
   };
   // XXH3-64 of an object's name, never 0 (0 marks chunks other than the first).
   static uint64_t NameHash(std::string_view object);
@@ -165,8 +198,14 @@ class ChunkStore {
   std::unordered_map<uint64_t, uint32_t> firsts_;  // NameHash -> chunk 0s in index_; mu_
   uint64_t next_gen_ = 1;                         // guarded by mu_
   uint64_t payload_ = 0, pinned_payload_ = 0;     // payload bytes in index_ (all, pinned); mu_
+  uint64_t packed_ = 0;                           // entries of index_ with a slot; mu_
   S3Fifo policy_;                                 // guarded by mu_
   ChunkStoreStats stats_;                         // guarded by mu_
+  // Appends to packs: which one is active (taken by AppendToPack), and the next one's number.
+  // Never held with mu_.
+  std::mutex pack_mu_;
+  std::shared_ptr<ChunkPack> active_pack_;  // guarded by pack_mu_
+  uint64_t next_pack_ = 1;                  // guarded by pack_mu_ (Rebuild sets it first)
 };
 
 }  // namespace shoal::engine

@@ -377,5 +377,217 @@ TEST_F(ChunkStoreTest, ADataDirThatCannotBeCreatedIsAClearError) {
   EXPECT_NE(s.status().message().find(dir_ + "/a-file/data"), std::string::npos) << s.status().ToString();
 }
 
+// --- Packs: chunks below pack_below share pack files ---------------------------------------
+
+class PackTest : public ChunkStoreTest {
+ protected:
+  // Chunks below 1 MiB packed; packs of `pack_bytes` at most; synced as the node does.
+  std::unique_ptr<ChunkStore> OpenPacked(uint64_t capacity = 1ull << 30, uint64_t pack_bytes = 256ull << 20) {
+    ChunkStoreOptions o{dir_, capacity, /*sync=*/true};
+    o.pack_below = 1 << 20;
+    o.pack_bytes = pack_bytes;
+    auto s = ChunkStore::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  static std::string Payload(uint64_t i, size_t size) {
+    std::string d(size, '\0');
+    for (size_t j = 0; j < size; j++) d[j] = static_cast<char>('a' + (i * 7 + j) % 26);
+    return d;
+  }
+  static ChunkKey Small(uint64_t i) { return ChunkKey{"az://c/small/" + std::to_string(i), "v1", 0}; }
+  // Regular files under chunks/ (packs included), and under chunks/packs/ alone.
+  std::pair<int, int> Files() {
+    int all = 0, packs = 0;
+    for (auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) {
+      if (!e.is_regular_file()) continue;
+      all++;
+      packs += e.path().parent_path().filename() == "packs";
+    }
+    return {all, packs};
+  }
+  // Bytes the packs take on disk (their allocated blocks).
+  uint64_t PackDiskBytes() {
+    uint64_t bytes = 0;
+    for (auto& e : fs::directory_iterator(dir_ + "/chunks/packs")) {
+      struct stat st {};
+      if (::stat(e.path().c_str(), &st) == 0) bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+    return bytes;
+  }
+  // Bytes [0, len) of a ChunkFile's payload, read from its descriptor as sendfile would.
+  static std::string ReadFile(const ChunkFile& f) {
+    std::string out(f.length, '\0');
+    EXPECT_EQ(::pread(f.fd, out.data(), out.size(), static_cast<off_t>(f.offset)), static_cast<ssize_t>(f.length));
+    return out;
+  }
+};
+
+TEST_F(PackTest, SmallChunksShareOnePackAndReadBackThroughGetAndOpenFile) {
+  auto store = OpenPacked();
+  std::vector<ChunkKey> keys;
+  for (uint64_t i = 0; i < 100; i++) {
+    keys.push_back(Small(i));
+    ASSERT_TRUE(store->Put(keys.back(), Payload(i, 10000 + i), true).ok());
+  }
+  ASSERT_TRUE(store->Put(Key(0), Payload(1000, 1 << 20), true).ok());  // at pack_below: a file
+  keys.push_back(Key(0));
+  ASSERT_TRUE(store->Sync(keys).ok());
+  EXPECT_EQ(Files(), std::make_pair(2, 1)) << "one pack for 100 chunks, one file for the large one";
+  EXPECT_EQ(store->stats().packed, 100u);
+  EXPECT_EQ(store->stats().chunks, 101u);
+  for (uint64_t i = 0; i < 100; i++) {
+    auto got = store->Get(Small(i));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, Payload(i, 10000 + i)) << i;
+    auto file = store->OpenFile(Small(i), 0, UINT64_MAX);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    EXPECT_EQ(ReadFile(**file), Payload(i, 10000 + i)) << i;
+  }
+  // Each counts its header, key and payload rounded up to 4 KiB.
+  EXPECT_EQ(store->stats().disk_bytes % 4096, 0u);
+}
+
+TEST_F(PackTest, AReopenedStoreHasItsPackedChunksAndNotTheRemovedOnes) {
+  {
+    auto store = OpenPacked();
+    std::vector<ChunkKey> keys;
+    for (uint64_t i = 0; i < 50; i++) {
+      keys.push_back(Small(i));
+      ASSERT_TRUE(store->Put(Small(i), Payload(i, 5000), true).ok());
+    }
+    ASSERT_TRUE(store->Sync(keys).ok());
+    for (uint64_t i = 0; i < 50; i += 2) ASSERT_TRUE(store->Remove(Small(i)).ok());
+    ASSERT_TRUE(store->Put(Small(1), Payload(999, 7000), false).ok());  // replaced: the later one stands
+  }
+  auto store = OpenPacked();
+  EXPECT_EQ(store->stats().chunks, 25u);
+  EXPECT_EQ(store->stats().packed, 25u);
+  EXPECT_EQ(store->stats().pinned_bytes, 0u) << "rebuilt entries are unpinned";
+  for (uint64_t i = 0; i < 50; i++) {
+    auto got = store->Get(Small(i));
+    if (i % 2 == 0) {
+      EXPECT_EQ(got.status().code(), Code::kNotFound) << i;
+    } else {
+      ASSERT_TRUE(got.ok()) << i << " " << got.status().ToString();
+      EXPECT_EQ(*got, i == 1 ? Payload(999, 7000) : Payload(i, 5000)) << i;
+    }
+  }
+  EXPECT_TRUE(store->HoldsFirstChunk("az://c/small/3"));
+  EXPECT_FALSE(store->HoldsFirstChunk("az://c/small/4"));
+  // New chunks go to a new pack: the old one is only read now.
+  ASSERT_TRUE(store->Put(Small(100), Payload(100, 5000), true).ok());
+  EXPECT_EQ(Files().second, 2);
+}
+
+TEST_F(PackTest, ARemovedChunkFreesItsBlocksAndAnEmptiedPackIsDeleted) {
+  // Packs of 200 KiB: two 64 KiB chunks each.
+  auto store = OpenPacked(1ull << 30, 200 << 10);
+  for (uint64_t i = 0; i < 10; i++) ASSERT_TRUE(store->Put(Small(i), Payload(i, 64 << 10), false).ok());
+  EXPECT_EQ(Files().second, 5);
+  const uint64_t before = PackDiskBytes();
+  ASSERT_TRUE(store->Remove(Small(0)).ok());
+  // All of its 68 KiB but the block that keeps its (dead) header.
+  EXPECT_EQ(before - PackDiskBytes(), (68u << 10) - 4096);
+  ASSERT_TRUE(store->Remove(Small(1)).ok());
+  EXPECT_EQ(Files().second, 4) << "the first pack, emptied, is gone";
+  for (uint64_t i = 2; i < 10; i++) ASSERT_TRUE(store->Remove(Small(i)).ok());
+  EXPECT_EQ(Files().second, 1) << "only the pack still being appended to stays";
+  EXPECT_EQ(store->stats().chunks, 0u);
+  EXPECT_EQ(store->stats().disk_bytes, 0u);
+}
+
+TEST_F(PackTest, EvictionOfPackedChunksKeepsTheCapacity) {
+  auto store = OpenPacked(/*capacity=*/10 * (68 << 10));
+  for (uint64_t i = 0; i < 40; i++) ASSERT_TRUE(store->Put(Small(i), Payload(i, 64 << 10), false).ok());
+  auto st = store->stats();
+  EXPECT_LE(st.disk_bytes, 10u * (68 << 10));
+  EXPECT_EQ(st.evictions, 40u - st.chunks);
+  // What the packs take: the live chunks, and one block per evicted one (its dead header).
+  EXPECT_LE(PackDiskBytes(), st.disk_bytes + st.evictions * 4096);
+}
+
+TEST_F(PackTest, AnOpenChunkFileKeepsItsBytesAfterTheChunkIsRemoved) {
+  auto store = OpenPacked();
+  ASSERT_TRUE(store->Put(Small(0), Payload(0, 64 << 10), false).ok());
+  {
+    auto file = store->OpenFile(Small(0), 0, UINT64_MAX);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    ASSERT_TRUE(store->Remove(Small(0)).ok());
+    EXPECT_EQ(store->Get(Small(0)).status().code(), Code::kNotFound);
+    ASSERT_TRUE(store->Put(Small(1), Payload(1, 64 << 10), false).ok());
+    EXPECT_EQ(ReadFile(**file), Payload(0, 64 << 10)) << "still whole while open";
+  }
+  store.reset();
+  store = OpenPacked();  // its header was marked dead once the file closed
+  EXPECT_EQ(store->Get(Small(0)).status().code(), Code::kNotFound);
+  EXPECT_EQ(*store->Get(Small(1)), Payload(1, 64 << 10));
+}
+
+TEST_F(PackTest, ACorruptPackedChunkIsDroppedAndATornPackEndsAtItsLastWholeEntry) {
+  std::string pack;
+  {
+    auto store = OpenPacked();
+    for (uint64_t i = 0; i < 4; i++) ASSERT_TRUE(store->Put(Small(i), Payload(i, 64 << 10), false).ok());
+  }
+  for (auto& e : fs::directory_iterator(dir_ + "/chunks/packs")) pack = e.path();
+  ASSERT_FALSE(pack.empty());
+  const uint64_t span = 68 << 10;  // each entry: header, key and 64 KiB, in 4 KiB blocks
+  {
+    std::fstream f(pack, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(span + 4096 + 10));  // chunk 1's payload
+    f.put('#');
+  }
+  fs::resize_file(pack, 3 * span + 100);  // chunk 3 torn
+  auto store = OpenPacked();
+  EXPECT_EQ(store->stats().chunks, 3u);
+  auto bad = store->Get(Small(1));
+  EXPECT_EQ(bad.status().code(), Code::kCorruption) << bad.status().ToString();
+  EXPECT_EQ(store->stats().corruptions, 1u);
+  EXPECT_EQ(store->Get(Small(1)).status().code(), Code::kNotFound);
+  EXPECT_EQ(*store->Get(Small(0)), Payload(0, 64 << 10));
+  EXPECT_EQ(*store->Get(Small(2)), Payload(2, 64 << 10));
+  EXPECT_EQ(store->Get(Small(3)).status().code(), Code::kNotFound);
+  // A damaged header ends the pack there (what follows is not read).
+  store.reset();
+  {
+    std::fstream f(pack, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(2 * span + 40));  // chunk 2's key
+    f.put('#');
+  }
+  store = OpenPacked();
+  EXPECT_EQ(store->stats().chunks, 1u);
+  EXPECT_EQ(*store->Get(Small(0)), Payload(0, 64 << 10));
+}
+
+TEST_F(PackTest, ConcurrentWritersShareSyncsAndEveryChunkSurvivesAReopen) {
+  constexpr int kThreads = 8, kEach = 200;
+  {
+    auto store = OpenPacked();
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < kThreads; t++) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; i++) {
+          const uint64_t n = static_cast<uint64_t>(t * kEach + i);
+          if (!store->Put(Small(n), Payload(n, 4000 + n % 5000), true).ok() || !store->Sync({Small(n)}).ok()) {
+            failures++;
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(Files().second, 1);
+  }
+  auto store = OpenPacked();
+  ASSERT_EQ(store->stats().chunks, static_cast<uint64_t>(kThreads * kEach));
+  for (uint64_t n = 0; n < kThreads * kEach; n++) {
+    auto got = store->Get(Small(n));
+    ASSERT_TRUE(got.ok()) << n << " " << got.status().ToString();
+    ASSERT_EQ(*got, Payload(n, 4000 + n % 5000)) << n;
+  }
+}
+
 }  // namespace
 }  // namespace shoal::engine

@@ -58,7 +58,7 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
       "Object-store credentials come from the same environment variables as `shoal`.\n"
       "Every flag can also be set in a config file (--config), one `name = value` per line.",
       "shoald"};
-  std::string capacity = "20GiB", chunk_size = "8MiB", staged_cap, peers, egress;
+  std::string capacity = "20GiB", chunk_size = "8MiB", pack_below = "1MiB", staged_cap, peers, egress;
   int ttl = 60, deadline = 900, max_connections = 1024, readahead = 32;
   double down_grace = 30;
   bool no_fsync = false, validate = false;
@@ -80,6 +80,11 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 40));
   app.add_option("--chunk-size", chunk_size, "Size of a cached chunk (1MiB-256MiB)")->capture_default_str();
+  app.add_option("--pack-below", pack_below,
+                 "Chunks smaller than this (small objects, an object's last chunk) are appended to shared pack "
+                 "files under DATA_DIR/chunks/packs instead of a file each: no inode per chunk, one sync per "
+                 "batch of writes (0: a file each)")
+      ->capture_default_str();
   app.add_option("--node-id", o.node_id,
                  "This node's name in the cluster (default: the --peers entry whose HOST:PORT is --listen)");
   app.add_option("--peers", peers,
@@ -289,6 +294,9 @@ int ParseFlags(int argc, char** argv, DaemonFlags* f) {
   o.memory_cache = *mc;
   o.capacity = *cap;
   o.chunk_size = *cs;
+  auto pb = ParseSize(pack_below);
+  if (!pb.ok()) return fail("--pack-below: " + pb.status().message());
+  o.pack_below = *pb;
   o.metadata_ttl = std::chrono::seconds(ttl);
   o.upload_deadline = std::chrono::seconds(deadline);
   o.down_grace = std::chrono::milliseconds(static_cast<int64_t>(down_grace * 1000));

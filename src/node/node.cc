@@ -62,8 +62,8 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   if (o.serve_threads == 0) o.serve_threads = std::max(4, 2 * cores);
   if (o.fetch_threads == 0) o.fetch_threads = std::max(32, 2 * cores);
   o.fetch_threads_kept = std::min(o.fetch_threads, std::max(4, cores));
-  SHOAL_ASSIGN_OR_RETURN(node->chunks_,
-                         engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync, options.max_chunks}));
+  SHOAL_ASSIGN_OR_RETURN(node->chunks_, engine::ChunkStore::Open({options.data_dir, options.capacity, options.sync,
+                                                                  options.max_chunks, /*block=*/0, options.pack_below}));
   SHOAL_ASSIGN_OR_RETURN(node->journal_, engine::Journal::Open(options.data_dir + "/journal", options.sync));
   {
     std::string path = options.data_dir + "/incarnation";

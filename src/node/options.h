@@ -41,6 +41,7 @@ struct NodeOptions {
   std::string data_dir;
   uint64_t capacity = 20ull << 30;
   uint64_t max_chunks = 4ull << 20;  // chunks cached at most, pinned ones aside (--max-chunks)
+  uint64_t pack_below = 1ull << 20;  // chunks smaller than this share pack files (--pack-below; 0: none)
   uint64_t chunk_size = 8ull << 20;
   std::string node_id;
   // The cluster's token(s) (--token-file); a SIGHUP rotates them in place. Empty:

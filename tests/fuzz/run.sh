@@ -4,7 +4,7 @@
 # crash, leak, sanitizer report or broken invariant (libFuzzer exits non-zero and leaves the
 # input as BUILD_DIR/artifacts/TARGET/crash-*).
 #   tests/fuzz/run.sh [BUILD_DIR]            default build-fuzz
-#   FUZZ_RUNS=N          inputs per target (default: view 150000, journal 20000, door 100000,
+#   FUZZ_RUNS=N          inputs per target (default: view 150000, journal 20000, pack 10000, door 100000,
 #                        chunked and request 250000; about 8-10 s each on an idle core)
 #   FUZZ_MAX_SECONDS=S   time cap per target, a safety net (default 40)
 #   FUZZ_TARGETS="view journal"   a subset
@@ -13,7 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../../build-fuzz}"
 max_seconds="${FUZZ_MAX_SECONDS:-40}"
-targets="${FUZZ_TARGETS:-view journal chunked request door}"
+targets="${FUZZ_TARGETS:-view journal pack chunked request door}"
 lock="${SHOAL_BUILD_LOCK-/tmp/shoal-build.lock}"
 cxx="${FUZZ_CXX:-clang++}"
 
@@ -41,6 +41,7 @@ for t in $targets; do
   case $t in
     view) runs=150000 max_len=65536 ;;  # a view is at least 4 KiB of owners
     journal) runs=20000 ;;               # each input is also three journal replays, on tmpfs
+    pack) runs=10000 max_len=20000 ;;    # two chunk store opens each; a pack's entries are 4 KiB apart
     door) runs=100000 ;;                 # credentials, both verifiers and the body decoder
     *) runs=250000 ;;
   esac
