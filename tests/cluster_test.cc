@@ -1350,6 +1350,23 @@ TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
   EXPECT_EQ(copied, size) << "copied to one other node";
   EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/rank1.bin"),
             testing::PatternSha256(8, size));
+  // A write of one chunk: its copy goes with the commit, in one request to its holder.
+  uint64_t whole = 0;
+  for (int i = 0; i < 4; i++) whole += NodeMetric(Endpoint(i), "shoal_replica_whole_total");
+  EXPECT_EQ(whole, 0u) << "five chunks go apart";
+  const uint64_t small = 100 * 1024;
+  auto cp_small = Shoal({"cp", "-q", "--cache", Endpoint(1), PatternFile(9, small), Url("ckpt/small.bin")});
+  ASSERT_EQ(cp_small.exit_code, 0) << cp_small.err;
+  copied = 0;
+  for (int i = 0; i < 4; i++) {
+    whole += NodeMetric(Endpoint(i), "shoal_replica_whole_total");
+    copied += NodeMetric(Endpoint(i), "shoal_replica_bytes_total");
+  }
+  EXPECT_EQ(whole, 1u);
+  EXPECT_EQ(copied, size + small);
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(1), std::chrono::seconds(60)));
+  EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "ckpt/small.bin"),
+            testing::PatternSha256(9, small));
 }
 
 // Two nodes with --replicas 2: a write through node 0 has its copy on node 1. Once it is

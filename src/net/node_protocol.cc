@@ -49,6 +49,10 @@ std::optional<Code> CodeOfAnswer(const http::Response& resp) {
 
 std::string Target(std::string_view path,
                    std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
+  return Target(path, std::vector<std::pair<std::string_view, std::string_view>>(params));
+}
+
+std::string Target(std::string_view path, const std::vector<std::pair<std::string_view, std::string_view>>& params) {
   std::string target(path);
   char sep = '?';
   for (const auto& [name, value] : params) {
@@ -138,18 +142,29 @@ std::string ReplicaChunkPath(std::string_view id, std::string_view url, uint64_t
   return Target(kReplicaChunkPath, {{kIdParam, id}, {kIndexParam, std::to_string(index)}, {kUrlParam, url}});
 }
 
-std::string ReplicaCommitPath(const ReplicaCommit& c) {
+namespace {
+std::string CommitTarget(std::string_view path, const ReplicaCommit& c, std::string_view meta_bytes = "") {
   std::string size = std::to_string(c.size), chunk = std::to_string(c.chunk_size),
               created = std::to_string(c.created_unix_ms), begun = std::to_string(c.begun_unix_us);
   // An adopted copy is the adopter's own write: it names no incarnation of the origin.
-  return Target(kReplicaCommitPath, {{kIdParam, c.id},
-                                     {kSizeParam, size},
-                                     {kChunkSizeParam, chunk},
-                                     {kCreatedParam, created},
-                                     {kBegunParam, begun},
-                                     {kOriginParam, c.origin},
-                                     {c.adopt ? kAdoptParam : kIncarnationParam, c.adopt ? kFlagOn : c.incarnation},
-                                     {kUrlParam, c.url}});
+  std::vector<std::pair<std::string_view, std::string_view>> params{
+      {kIdParam, c.id},
+      {kSizeParam, size},
+      {kChunkSizeParam, chunk},
+      {kCreatedParam, created},
+      {kBegunParam, begun},
+      {kOriginParam, c.origin},
+      {c.adopt ? kAdoptParam : kIncarnationParam, c.adopt ? kFlagOn : c.incarnation}};
+  if (!meta_bytes.empty()) params.emplace_back(kMetaParam, meta_bytes);
+  params.emplace_back(kUrlParam, c.url);
+  return Target(path, params);
+}
+}  // namespace
+
+std::string ReplicaCommitPath(const ReplicaCommit& c) { return CommitTarget(kReplicaCommitPath, c); }
+
+std::string ReplicaWholePath(const ReplicaCommit& c, uint64_t meta_bytes) {
+  return CommitTarget(kReplicaWholePath, c, std::to_string(meta_bytes));
 }
 
 std::string ReplicaDropPath(std::string_view id, std::string_view url, uint64_t chunks, std::string_view stored) {

@@ -40,6 +40,11 @@ inline constexpr std::string_view kRestartingPath = "/v1/cluster/restarting";
 inline constexpr std::string_view kReplicaPrefix = "/v1/replica/";
 inline constexpr std::string_view kReplicaChunkPath = "/v1/replica/chunk";    // PUT ?id=&index=&url=
 inline constexpr std::string_view kReplicaCommitPath = "/v1/replica/commit";  // POST, see ReplicaCommit
+// POST ?(kReplicaCommitPath's)&meta=N: a write of one chunk sent whole: the body is the commit's
+// metadata (ReplicaCommitBody, N bytes) then the chunk's bytes, stored and committed at once
+// (one request, not a chunk PUT and a commit). A node of an older version answers it 400 (no
+// such replica request): the origin then sends the two.
+inline constexpr std::string_view kReplicaWholePath = "/v1/replica/whole";
 inline constexpr std::string_view kReplicaAdoptPath = "/v1/replica/adopt";    // POST ?id=
 inline constexpr std::string_view kReplicaDropPath = "/v1/replica/drop";      // POST ?id=&chunks=&url=[&stored=]
 inline constexpr std::string_view kReplicaStatePath = "/v1/replica/state";    // GET ?id=
@@ -76,6 +81,7 @@ inline constexpr std::string_view kBegunParam = "begun";      // replica/commit:
 inline constexpr std::string_view kOriginParam = "origin";    // replica/commit: writing node
 inline constexpr std::string_view kIncarnationParam = "incarnation";
 inline constexpr std::string_view kAdoptParam = "adopt";      // replica/commit: "1" = adopted
+inline constexpr std::string_view kMetaParam = "meta";        // replica/whole: metadata bytes before the chunk
 inline constexpr std::string_view kChunksParam = "chunks";    // replica/drop: chunks to drop
 // replica/drop: the store's ETag of the upload of the write, whose bytes are the copy's: the
 // copy's chunks stay as cached chunks of that version (absent: they go)
@@ -185,6 +191,7 @@ inline bool IsUnixEndpoint(std::string_view endpoint) { return endpoint.substr(0
 // PATH?name=value&..., each value URI-encoded (slashes too).
 std::string Target(std::string_view path,
                    std::initializer_list<std::pair<std::string_view, std::string_view>> params = {});
+std::string Target(std::string_view path, const std::vector<std::pair<std::string_view, std::string_view>>& params);
 
 // How this process reaches nodes over TCP: plain HTTP, or (`on`) HTTPS, each node's
 // certificate checked against the CAs in `ca_file` (the system's bundle, or SHOAL_CA_FILE, when
@@ -259,6 +266,8 @@ struct ReplicaCommit {
   bool adopt = false;  // a draining origin hands the write over: no incarnation
 };
 std::string ReplicaCommitPath(const ReplicaCommit& c);
+// kReplicaWholePath with c's parameters, and the metadata's length in the body.
+std::string ReplicaWholePath(const ReplicaCommit& c, uint64_t meta_bytes);
 // The body of a replica commit: the write's metadata as JSON (ObjectMeta's to_json), "" when
 // it has none; and back (kInvalidArgument when it is not such JSON).
 std::string ReplicaCommitBody(const ObjectMeta& meta);

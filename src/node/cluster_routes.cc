@@ -83,6 +83,7 @@ TextResponse ServeRestarting(Node* node, const Request& req) {
 // Replication between nodes:
 //   PUT  /v1/replica/chunk?id=&index=&url=   a chunk of another node's write (body)
 //   POST /v1/replica/commit?id=&size=&chunk_size=&created=&origin=&url=   the copy is whole
+//   POST /v1/replica/whole?(commit's)&meta=N  a write of one chunk: its metadata and chunk, committed
 //   POST /v1/replica/adopt?id=               a draining origin hands the write over
 //   POST /v1/replica/drop?id=&chunks=&url=[&stored=]   the origin uploaded it (as ETag `stored`:
 //                                            the copy stays as cached chunks), or the write failed
@@ -115,11 +116,10 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     Status st = co_await std::move(put_chunk);
     co_return co_await x.Write(answer(st));
   }
-  if (StartsWith(target, proto::kReplicaCommitPath) && req.method() == http::verb::post) {
-    std::string body;  // the write's metadata
-    if (!co_await x.ReadBody(parser, 64 << 10, &body)) co_return false;
-    auto meta = proto::ParseReplicaCommitBody(body);
-    if (!meta.ok()) co_return co_await x.Write(answer(meta.status()));
+  // A commit's record from its parameters and its metadata (the body, or the whole's first part).
+  auto commit_record = [&](std::string_view meta_json) -> Result<engine::UploadRecord> {
+    auto meta = proto::ParseReplicaCommitBody(meta_json);
+    if (!meta.ok()) return meta.status();
     engine::UploadRecord r;
     r.meta = std::move(meta).value();
     r.id = id;
@@ -130,16 +130,46 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     r.origin = QueryParam(req, proto::kOriginParam);
     r.origin_incarnation = QueryParam(req, proto::kIncarnationParam);
     if (r.origin.empty() || !size || !chunk || *chunk == 0 || !created) {
-      co_return co_await x.Write(answer(Status::InvalidArgument(
-                                      "a replica commit names its origin, size, chunk size and creation time")));
+      return Status::InvalidArgument("a replica commit names its origin, size, chunk size and creation time");
     }
     r.size = *size;
     r.chunk_size = *chunk;
     r.created_unix_ms = static_cast<int64_t>(*created);
     if (auto begun = ParseNumber(QueryParam(req, proto::kBegunParam))) r.begun_unix_us = *begun;  // absent: an older origin
+    return r;
+  };
+  if (StartsWith(target, proto::kReplicaCommitPath) && req.method() == http::verb::post) {
+    std::string body;  // the write's metadata
+    if (!co_await x.ReadBody(parser, 64 << 10, &body)) co_return false;
+    auto r = commit_record(body);
+    if (!r.ok()) co_return co_await x.Write(answer(r.status()));
     bool adopt = QueryParam(req, proto::kAdoptParam) == proto::kFlagOn;
-    auto commit_copy = x.Offload([n = node, r, adopt] { return n->replicas().Commit(r, adopt); }, &node->peer_pool());
+    auto commit_copy = x.Offload([n = node, r = std::move(r).value(), adopt] { return n->replicas().Commit(r, adopt); },
+                                 &node->peer_pool());
     Status st = co_await std::move(commit_copy);
+    co_return co_await x.Write(answer(st));
+  }
+  if (StartsWith(target, proto::kReplicaWholePath) && req.method() == http::verb::post) {
+    std::string body;  // the metadata, then the write's one chunk
+    if (!co_await x.ReadBody(parser, node->options().chunk_size + (64 << 10), &body)) co_return false;
+    auto meta_bytes = ParseNumber(QueryParam(req, proto::kMetaParam));
+    if (!meta_bytes || *meta_bytes > body.size() || *meta_bytes > (64 << 10)) {
+      co_return co_await x.Write(answer(Status::InvalidArgument("a whole replica names its metadata's ?meta=BYTES, within its body")));
+    }
+    auto r = commit_record(std::string_view(body).substr(0, *meta_bytes));
+    if (!r.ok()) co_return co_await x.Write(answer(r.status()));
+    if (r->size == 0 || r->size != body.size() - *meta_bytes || r->size > r->chunk_size) {
+      co_return co_await x.Write(answer(Status::InvalidArgument("a whole replica's chunk is not the write's size, or not one chunk")));
+    }
+    auto store_whole = x.Offload(
+        [n = node, r = std::move(r).value(), &body, skip = *meta_bytes] {
+          SHOAL_RETURN_IF_ERROR(n->replicas().PutChunk(r.id, r.url, 0, std::string_view(body).substr(skip)));
+          SHOAL_RETURN_IF_ERROR(n->replicas().Commit(r));
+          n->metrics().replica_whole++;
+          return Status::Ok();
+        },
+        &node->peer_pool());
+    Status st = co_await std::move(store_whole);
     co_return co_await x.Write(answer(st));
   }
   if (StartsWith(target, proto::kReplicaAnnouncePath) && req.method() == http::verb::post) {

@@ -365,6 +365,8 @@ std::string Node::MetricsText() {
   counter("fan_in_fallbacks_total", "Holders that could not pass a chunk on (it was then got from its owner).",
           metrics_.fan_in_fallbacks);
   counter("replica_bytes_total", "Bytes of other nodes' writes copied here.", metrics_.replica_bytes);
+  counter("replica_whole_total", "Copies of writes of one chunk that came in one request with their commit.",
+          metrics_.replica_whole);
   counter("replica_takeovers_total", "Copies uploaded here because the node that took the write was gone.",
           metrics_.replica_takeovers);
   counter("copies_kept_cached_total",

@@ -80,17 +80,24 @@ uint64_t WriteBack::staged_writes() {
   return staged_writes_;
 }
 
+namespace {
+proto::ReplicaCommit CommitOf(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
+                              bool adopt) {
+  return proto::ReplicaCommit{.id = r.id,
+                              .url = r.url,
+                              .origin = origin,
+                              .incarnation = incarnation,
+                              .size = r.size,
+                              .chunk_size = r.chunk_size,
+                              .created_unix_ms = r.created_unix_ms,
+                              .begun_unix_us = r.begun_unix_us,
+                              .adopt = adopt};
+}
+}  // namespace
+
 std::string ReplicaCommitPath(const engine::UploadRecord& r, const std::string& origin, const std::string& incarnation,
                               bool adopt) {
-  return proto::ReplicaCommitPath(proto::ReplicaCommit{.id = r.id,
-                                                       .url = r.url,
-                                                       .origin = origin,
-                                                       .incarnation = incarnation,
-                                                       .size = r.size,
-                                                       .chunk_size = r.chunk_size,
-                                                       .created_unix_ms = r.created_unix_ms,
-                                                       .begun_unix_us = r.begun_unix_us,
-                                                       .adopt = adopt});
+  return proto::ReplicaCommitPath(CommitOf(r, origin, incarnation, adopt));
 }
 
 void WriteBack::Untrack(const engine::UploadRecord& r) {
@@ -191,7 +198,10 @@ Status Writer::Flush() {
     return st.WithContext("writing " + url_ + kNotAcknowledged);
   }
   stored_ = chunks_ + 1;
-  if (!replicas_.empty()) {
+  if (!replicas_.empty() && whole_next_) {
+    // The write's only chunk: sent with the commit (Acknowledge), in one request per holder.
+    whole_ = std::make_shared<const std::string>(data);
+  } else if (!replicas_.empty()) {
     // A copy to every replica, in the background; a few chunks in flight at most.
     auto copy = std::make_shared<const std::string>(data);
     std::string path = ReplicaChunkPath(id_, url_, chunks_);
@@ -396,6 +406,7 @@ Result<ObjectInfo> Writer::Finish() {
 }
 
 Result<ObjectInfo> Writer::Acknowledge() {
+  whole_next_ = chunks_ == 0 && fill_ > 0;
   if (fill_ > 0) SHOAL_RETURN_IF_ERROR(Flush());
   engine::UploadRecord r;
   r.id = id_;
@@ -427,10 +438,20 @@ Result<ObjectInfo> Writer::Acknowledge() {
   // Every copy complete and fsynced on its node before the acknowledgement.
   auto complete_copies = [&]() -> Status {
     for (; !sends_.empty(); sends_.pop_front()) SHOAL_RETURN_IF_ERROR(Collect(sends_.front()));
+    const std::string meta = proto::ReplicaCommitBody(r.meta);
     for (size_t i = 0; i < replicas_.size(); i++) {
       const cluster::Peer peer = replicas_[i];
-      Status committed = wb_->cluster_->Call(peer, "POST", ReplicaCommitPath(r, wb_->options_.node_id, wb_->incarnation_, false),
-                                             proto::ReplicaCommitBody(r.meta));
+      const proto::ReplicaCommit commit = CommitOf(r, wb_->options_.node_id, wb_->incarnation_, false);
+      Status committed;
+      if (whole_) {  // the one chunk and the commit in one request
+        committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaWholePath(commit, meta.size()), meta + *whole_);
+        if (committed.code() == Code::kInvalidArgument) {  // a node of an older version: the two apart
+          committed = wb_->cluster_->Call(peer, "PUT", ReplicaChunkPath(id_, url_, 0), *whole_);
+          if (committed.ok()) committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaCommitPath(commit), meta);
+        }
+      } else {
+        committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaCommitPath(commit), meta);
+      }
       if (committed.code() == Code::kUnavailable) {  // died since its chunks went: another node takes its place
         SHOAL_RETURN_IF_ERROR(ReplaceHolder(peer.member.id, committed));
         i--;  // commit on the node now at i

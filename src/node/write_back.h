@@ -91,6 +91,10 @@ class Writer {
   bool finished_ = false;
   std::vector<cluster::Peer> replicas_;    // nodes that receive a copy of every chunk
   std::deque<Send> sends_;                 // copies in flight on the copy pool, oldest first
+  // A write of one chunk (Acknowledge found none stored before its last): that chunk, sent to
+  // each holder with the commit (proto::kReplicaWholePath) instead of on its own.
+  bool whole_next_ = false;
+  std::shared_ptr<const std::string> whole_;
 };
 
 // Write-back: objects written through this node. A write's chunks are pinned on local disk
