@@ -66,14 +66,17 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt) {
     }
   }
   SHOAL_RETURN_IF_ERROR(chunks_->Sync(keys).WithContext("keeping a copy of " + r.url));
-  std::lock_guard<std::mutex> lock(copies_mu_);  // a copy's record changes only under it
+  std::lock_guard<std::mutex> id_lock(IdLock(r.id));  // a copy's record changes only under it
   if (adopt) {
     engine::UploadRecord own = r;
     own.origin.clear();
     own.origin_incarnation.clear();
     own.replicas.clear();
     SHOAL_RETURN_IF_ERROR(journal_->Put(own).WithContext("journaling " + r.url));
-    copies_.erase(r.id);
+    {
+      std::lock_guard<std::mutex> lock(copies_mu_);
+      copies_.erase(r.id);
+    }
     metrics_->handoffs_received++;
     writes_->Own(own);
     return Status::Ok();
@@ -82,25 +85,34 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt) {
   // Announced by its origin; kept to announce again should the object's home change.
   writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id));
   metrics_->replica_bytes += r.size;
+  std::lock_guard<std::mutex> lock(copies_mu_);
   copies_[r.id] = Copy{r, {}};
   return Status::Ok();
 }
 
 void Replicas::Drop(const std::string& id, const std::string& url, uint64_t chunks, const std::string& stored,
                     bool held_only) {
-  std::lock_guard<std::mutex> lock(copies_mu_);
-  if (held_only && !copies_.count(id)) return;
+  std::lock_guard<std::mutex> id_lock(IdLock(id));
+  bool held = false;
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    held = copies_.count(id) > 0;
+  }
+  if (held_only && !held) return;
   auto r = journal_->Get(id);
   if (r.ok() && r->origin.empty()) return;  // taken over or adopted: it is this node's write now
   // A copy whose write went up as these bytes: kept as a cache of the stored version, as the
   // origin keeps its own chunks (the alias first, so a reader never finds neither).
-  const bool keep = !stored.empty() && !IsCommitMarker(url) && copies_.count(id) && r.ok() && r->url == url &&
+  const bool keep = !stored.empty() && !IsCommitMarker(url) && held && r.ok() && r->url == url &&
                     ChunkCount(r->size, r->chunk_size) == chunks;
   if (keep) {
     objects_->AddAlias(url, stored, LocalVersion(id));
     metrics_->copies_kept_cached++;
   }
-  copies_.erase(id);
+  {
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    copies_.erase(id);
+  }
   writes_->directory().Settle(id);
   if (r.ok()) journal_->Remove(id).IgnoreError();
   // Unpinned (kept) or gone, with chunks of a copy never completed (its write failed midway).
@@ -134,17 +146,22 @@ Status Replicas::Adopt(const std::string& id) {
 Status Replicas::TakeOver(const std::string& id, const std::string& why) {
   engine::UploadRecord r;
   {
-    std::lock_guard<std::mutex> lock(copies_mu_);
-    auto it = copies_.find(id);
-    if (it == copies_.end()) return Status::NotFound("no copy of write " + id + " is held here");
-    if (it->second.taking_over) return Status::Ok();  // another caller is at it
-    r = it->second.record;
+    std::lock_guard<std::mutex> id_lock(IdLock(id));
+    {
+      std::lock_guard<std::mutex> lock(copies_mu_);
+      auto it = copies_.find(id);
+      if (it == copies_.end()) return Status::NotFound("no copy of write " + id + " is held here");
+      if (it->second.taking_over) return Status::Ok();  // another caller is at it
+      r = it->second.record;
+    }
     Logf(LogLevel::kInfo, "%s (%s from node %s): uploading this node's copy\n", why.c_str(), r.url.c_str(),
                  r.origin.c_str());
     r.origin.clear();
     r.origin_incarnation.clear();
     SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("taking over " + r.url));  // retried next round
-    it->second.taking_over = true;
+    std::lock_guard<std::mutex> lock(copies_mu_);
+    auto it = copies_.find(id);
+    if (it != copies_.end()) it->second.taking_over = true;
   }
   // Listed as this node's own write before it stops being listed as a copy, so a `flush` or a
   // listing that asks meanwhile never finds it in neither (a flush said "durable" so).

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -34,9 +36,11 @@ namespace shoal::node {
 // a node that stays (its copy's holder, else the object's new owner) and every copy held here
 // to another node, on a thread of its own.
 //
-// Thread-safety: every method may be called from any thread. copies_mu_ guards the copies
-// (a copy's journal record changes only under it); drain_mu_ the drain's state. No other node
-// is called under either. The destructor stops the watcher and the drain and joins them.
+// Thread-safety: every method may be called from any thread. A copy's journal record changes
+// only under its id's lock (IdLock: one of 64 stripes), taken before copies_mu_, which guards
+// the map of copies and is never held across the journal: copies committed at once share the
+// journal's syncs. drain_mu_ guards the drain's state. No other node is called under any of
+// them. The destructor stops the watcher and the drain and joins them.
 class Replicas {
  public:
   Replicas(const NodeOptions& options, NodeMetrics* metrics, engine::ChunkStore* chunks, engine::Journal* journal,
@@ -100,6 +104,9 @@ class Replicas {
   ClusterRouting* cluster_;
   WriteBack* writes_;
   std::atomic<bool> closing_{false};  // the destructor has begun: a drain stops between hand-offs
+  // The lock of a copy's journal record (Commit, Drop, TakeOver), taken before copies_mu_.
+  std::mutex& IdLock(const std::string& id) { return id_mu_[std::hash<std::string>{}(id) % id_mu_.size()]; }
+  std::array<std::mutex, 64> id_mu_;
   std::mutex copies_mu_;
   std::map<std::string, Copy> copies_;  // write id -> copy held for another node; guarded
   std::condition_variable copies_cv_;
