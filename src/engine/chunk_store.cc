@@ -455,7 +455,14 @@ Status ChunkStore::Sync(const std::vector<ChunkKey>& keys) {
   return Status::Ok();
 }
 
-Result<std::string> ChunkStore::ReadPacked(const ChunkKey& key, const PackSlot& slot) {
+Result<std::string> ChunkStore::ReadPacked(const ChunkKey& key, const std::string& id, uint64_t gen,
+                                           const PackSlot& slot) {
+  Result<std::string> data = CheckPacked(key, slot);
+  if (!data.ok() && data.status().code() == Code::kCorruption) return DropCorrupt(key, id, gen, data.status().message());
+  return data;
+}
+
+Result<std::string> ChunkStore::CheckPacked(const ChunkKey& key, const PackSlot& slot) {
   std::string entry(slot.len, '\0');
   Status st = slot.pack->Read(slot.offset, entry.data(), entry.size());
   if (!st.ok()) return st;
@@ -488,11 +495,8 @@ Result<std::string> ChunkStore::Get(const ChunkKey& key) {
     policy_.Touch(id);
   }
   if (slot) {
-    Result<std::string> data = ReadPacked(key, *slot);
-    if (!data.ok()) {
-      if (data.status().code() == Code::kCorruption) return DropCorrupt(key, id, gen, data.status().message());
-      return data.status();
-    }
+    Result<std::string> data = ReadPacked(key, id, gen, *slot);
+    if (!data.ok()) return data.status();
     std::lock_guard<std::mutex> lock(mu_);
     stats_.hits++;
     stats_.checks++;
@@ -576,11 +580,8 @@ Result<std::unique_ptr<ChunkFile>> ChunkStore::OpenFile(const ChunkKey& key, uin
     policy_.Touch(id);
   }
   if (slot) {  // checked every time (small: hashing it costs less than telling its pages apart)
-    Result<std::string> data = ReadPacked(key, *slot);
-    if (!data.ok()) {
-      if (data.status().code() == Code::kCorruption) return DropCorrupt(key, id, gen, data.status().message());
-      return data.status();
-    }
+    Result<std::string> data = ReadPacked(key, id, gen, *slot);
+    if (!data.ok()) return data.status();
     const int fd = ::dup(slot->pack->fd());
     if (fd < 0) return DataDirError("opening " + slot->pack->path(), errno);
     std::lock_guard<std::mutex> lock(mu_);

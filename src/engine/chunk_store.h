@@ -160,8 +160,11 @@ class ChunkStore {
   Status RebuildPacks();
   // Appends a chunk's entry to the active pack (a new one when there is none, or it is full).
   Result<std::shared_ptr<PackSlot>> AppendToPack(std::string_view head, std::string_view data);
-  // A packed chunk's payload, checked (its header, key and checksum). Errors as Get.
-  Result<std::string> ReadPacked(const ChunkKey& key, const PackSlot& slot);
+  // A packed chunk's payload, checked (its header, key and checksum): CheckPacked, and a
+  // chunk that fails is dropped (DropCorrupt, if `id`'s entry is still generation `gen`).
+  // Errors as Get.
+  Result<std::string> ReadPacked(const ChunkKey& key, const std::string& id, uint64_t gen, const PackSlot& slot);
+  static Result<std::string> CheckPacked(const ChunkKey& key, const PackSlot& slot);
   // A chunk that failed its check: dropped if `id`'s entry is still generation `gen` (not
   // replaced meanwhile), counted, and kCorruption naming `key` and `why`. Takes mu_.
   Status DropCorrupt(const ChunkKey& key, const std::string& id, uint64_t gen, const std::string& why);
