@@ -31,20 +31,7 @@ bool Same(const UploadRecord& a, const UploadRecord& b) {
          a.origin_incarnation == b.origin_incarnation && a.meta == b.meta;
 }
 
-const std::string& Dir() {
-  static const std::string* dir = [] {  // never destroyed: the exit handler below reads it
-    // On tmpfs where there is one: each input creates and renames a few files.
-    const fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    auto* t = new std::string((base / "shoal-journal-fuzz-XXXXXX").string());
-    FUZZ_CHECK(::mkdtemp(t->data()) != nullptr, "cannot make a temporary directory");
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(Dir(), ec);
-    });
-    return t;
-  }();
-  return *dir;
-}
+const std::string& Dir() { return FuzzScratchDir("shoal-journal-fuzz"); }
 
 }  // namespace
 

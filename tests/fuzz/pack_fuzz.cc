@@ -24,19 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string& Dir() {
-  static const std::string* dir = [] {  // never destroyed: the exit handler below reads it
-    const fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    auto* t = new std::string((base / "shoal-pack-fuzz-XXXXXX").string());
-    FUZZ_CHECK(::mkdtemp(t->data()) != nullptr, "cannot make a temporary directory");
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(Dir(), ec);
-    });
-    return t;
-  }();
-  return *dir;
-}
+const std::string& Dir() { return FuzzScratchDir("shoal-pack-fuzz"); }
 
 ChunkKey Key(int i) { return ChunkKey{"az://f/" + std::to_string(i), "v", 0}; }
 
