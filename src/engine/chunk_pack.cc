@@ -1,7 +1,6 @@
 #include "engine/chunk_pack.h"
 
 #include <fcntl.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,22 +41,8 @@ Result<uint64_t> ChunkPack::Append(std::string_view head, std::string_view paylo
   const uint64_t offset = Aligned(end_);
   const uint64_t size = head.size() + payload.size();
   if (offset + size > limit && end_ > 0) return Status::Unavailable("pack " + path_ + " is full");
-  uint64_t done = 0;
-  int err = 0;
-  while (done < size) {
-    iovec rest[2];
-    int n_iov = 0;
-    if (done < head.size()) rest[n_iov++] = {const_cast<char*>(head.data()) + done, head.size() - done};
-    const uint64_t sent = done > head.size() ? done - head.size() : 0;
-    if (sent < payload.size()) rest[n_iov++] = {const_cast<char*>(payload.data()) + sent, payload.size() - sent};
-    ssize_t n = ::pwritev(fd_, rest, n_iov, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = n < 0 ? errno : EIO;
-      break;
-    }
-    done += static_cast<uint64_t>(n);
-  }
+  int err = WriteAt(fd_, head, offset);
+  if (err == 0) err = WriteAt(fd_, payload, offset + head.size());
   if (err != 0) {
     // Cut the partial entry off, so the next one follows the last whole one; if that fails,
     // take no more here (a later entry after garbage would never be read back).
@@ -108,11 +93,6 @@ Status ChunkPack::Read(uint64_t offset, char* out, uint64_t len) const {
   const int err = ReadAt(fd_, out, len, offset);
   if (err == ENODATA) return Status::Corruption("pack " + path_ + " is truncated");
   return err == 0 ? Status::Ok() : DataDirError("reading pack " + path_, err);
-}
-
-uint64_t ChunkPack::end() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return end_;
 }
 
 bool ChunkPack::writable() {

@@ -62,8 +62,6 @@ class ChunkPack {
   // The pack's descriptor (valid while this object lives): dup() it to hand it out.
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
-  // Bytes of the file taken by entries so far (the next entry starts at Aligned(end())).
-  uint64_t end();
   // Whether Append may still be tried (not a pack opened at start, not failed).
   bool writable();
   // Leaves the file as it is when this object goes (the store is closing).
