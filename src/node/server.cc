@@ -440,10 +440,10 @@ void Server::Stop() {
       }
     }
     if (round > 0 && round % 1000 == 0) {
-      std::fprintf(stderr, "shoald: stopping: still waiting after %lld s for %d connections and %d handlers to end\n",
-                   static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(
-                                              std::chrono::steady_clock::now() - started).count()),
-                   impl_->ctx.sessions.load(), impl_->ctx.offloads.load());
+      Logf(LogLevel::kWarn, "stopping: still waiting after %lld s for %d connections and %d handlers to end\n",
+           static_cast<long long>(
+               std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()),
+           impl_->ctx.sessions.load(), impl_->ctx.offloads.load());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

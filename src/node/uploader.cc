@@ -180,8 +180,8 @@ bool Uploader::Gone(const std::string& id) {
 
 std::unique_ptr<MultipartUpload> Uploader::DropLostLocked(Job& job) {
   if (!job.lost || job.in_flight > 0 || job.committing) return nullptr;
-  std::fprintf(stderr, "shoald: the store no longer has the upload of %s begun earlier: starting it again\n",
-               job.record.url.c_str());
+  Logf(LogLevel::kWarn, "the store no longer has the upload of %s begun earlier: starting it again\n",
+       job.record.url.c_str());
   job.lost = false;
   job.record.store_upload_id.clear();
   job.Restart();

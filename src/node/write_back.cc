@@ -597,8 +597,8 @@ void WriteBack::UploadBegun(const engine::UploadRecord& r, const std::string& up
   journaled->store_upload_id = upload_id;
   Status st = journal_->Put(*journaled);
   if (!st.ok()) {
-    std::fprintf(stderr, "shoald: %s: cannot journal the id of its upload in the store (after a crash the upload "
-                 "would be begun again, this one left open): %s\n", r.url.c_str(), st.ToString().c_str());
+    Logf(LogLevel::kError, "%s: cannot journal the id of its upload in the store (after a crash the upload "
+         "would be begun again, this one left open): %s\n", r.url.c_str(), st.ToString().c_str());
   }
 }
 
