@@ -1573,6 +1573,11 @@ TEST_P(ClusterTest, ANodeThatCannotSeeEtcdSaysSoInReadyzMetricsStatusAndLog) {
   EXPECT_NE(nodes_[0]->Log().find(" error etcd: lost the lease of /shoal/members/n0"), std::string::npos)
       << nodes_[0]->Log();
   EXPECT_NE(nodes_[0]->Log().find("under a new lease"), std::string::npos) << nodes_[0]->Log();
+  // `shoal status` counts the loss, and says the membership is seen again.
+  status = Shoal({"status", "--cache", Endpoint(0)});
+  EXPECT_NE(status.out.find("membership    seen (etcd answers, lease held); etcd renewals unanswered"),
+            std::string::npos) << status.out << status.err;
+  EXPECT_NE(status.out.find(", leases lost " + std::to_string(losses + 1) + "\n"), std::string::npos) << status.out;
 }
 
 // A client given two nodes (--cache A,B: A the node on its own host) goes on through B while A

@@ -14,6 +14,7 @@
 //    reach the front door at $(HOST_IP) on the listen port naming a bucket the config serves;
 //    job examples name further nodes (--cache SOCKET,NAME.NAMESPACE.svc:PORT) by a Service over
 //    the node's pods on its listen port; the etcd URLs name members of the etcd StatefulSet;
+//  - job examples carry the node DaemonSet's nodeSelector and tolerate every taint it tolerates;
 //  - shoald accepts the config file with the DaemonSet's flags (shoald --check-config).
 // The overlays of deploy-overlays/ are rendered as `kubectl apply -k` renders them: deploy/'s
 // kustomization, then the overlay's resources, its JSON patches (RFC 6902 add, remove, replace
@@ -439,6 +440,17 @@ function check(manifests, { runShoald = true, listing = true } = {}) {
     const service = named("Service", svc);
     if (service && !service.doc.spec.ports.some((p) => p.port === Number(u.port))) err(cm.file, `etcd ${url}: Service ${svc} has no port ${u.port}`);
   }
+  // Job examples run where the node runs: the DaemonSet's nodeSelector, and each taint it
+  // tolerates (the GPU pool's) tolerated by the job's pod too, or the job never lands there.
+  for (const { file, doc } of byKind("Job")) {
+    const js = podSpecOf(doc);
+    for (const [k, v] of Object.entries(spec.nodeSelector || {})) {
+      if ((js.nodeSelector || {})[k] !== v) err(file, `nodeSelector ${k}: ${(js.nodeSelector || {})[k] || "unset"}, not the node DaemonSet's ${v}`);
+    }
+    for (const t of spec.tolerations || []) {
+      if (!(js.tolerations || []).some((u) => equal(u, t))) err(file, `does not tolerate ${t.key}${t.value ? "=" + t.value : ""}:${t.effect || ""}, which the node DaemonSet tolerates (the pool's taint)`);
+    }
+  }
   // Job examples reach the node through the DaemonSet's socket directory; the nodes they name
   // after it (--cache A,B) are Services over the node's pods, on the node's listen port.
   for (const { file, doc } of byKind("Job")) {
@@ -701,6 +713,8 @@ const breaks = [
   ["the door job's endpoint port", (ms) => { find(ms, "Job", "shoal-example-door").spec.template.spec.containers[0].env.find((e) => e.name === "AWS_ENDPOINT_URL").value = "http://$(HOST_IP):9070"; }],
   ["the door job's bucket", (ms) => { setConf(ms, "bucket", "\"models=az://models\""); }],
   ["the door job's key", (ms) => { delete find(ms, "Secret", "shoal-door-client").stringData["aws-secret-access-key"]; }],
+  ["the mount job's tolerations", (ms) => { find(ms, "Job", "shoal-example-train").spec.template.spec.tolerations.pop(); }],
+  ["the door job's nodeSelector", (ms) => { delete find(ms, "Job", "shoal-example-door").spec.template.spec.nodeSelector; }],
   ["kustomization's resources", (ms) => { ms.find((m) => m.doc.kind === "Kustomization").doc.resources.pop(); }],
 ];
 const asksShoald = new Set(["a config key shoald does not know", "a config value shoald refuses"]);

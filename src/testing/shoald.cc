@@ -53,7 +53,11 @@ Status Shoald::Restart(int proxy_port) {
 }
 
 Status Shoald::RestartGracefully(int proxy_port) {
-  proc_.Stop();
+  const int code = proc_.Terminate(std::chrono::seconds(30));
+  if (code != 0) {
+    return Status::IOError("shoald did not end by itself within 30 s of SIGTERM (exit code " + std::to_string(code) +
+                            ", -1: killed): an orderly stop that needs a kill is a crash; log: " + Log());
+  }
   return StartAgain(proxy_port);
 }
 

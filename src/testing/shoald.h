@@ -36,8 +36,9 @@ class Shoald {
   void Resume() { ::kill(proc_.pid(), SIGCONT); }
   // kill -9, then starts again on the same data directory and flags (a new port).
   Status Restart(int proxy_port);
-  // SIGTERM (as Kubernetes stops a pod), waits for the exit (SIGKILL after 5 s), then starts
-  // again on the same data directory and flags.
+  // SIGTERM (as Kubernetes stops a pod), waits up to 30 s for the node to end by itself, then
+  // starts it again on the same data directory and flags. An error when it did not exit with
+  // code 0 in that time (it is then killed: that stop was a crash, not a rolling restart's).
   Status RestartGracefully(int proxy_port);
   // Starts a node stopped by Terminate again, on the same data directory and flags.
   Status StartAgain(int proxy_port);
