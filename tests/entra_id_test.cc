@@ -272,6 +272,57 @@ TEST_F(EntraIdTest, AnExpiredTokenIsRefreshedOnceAndTheRequestRetried) {
   EXPECT_EQ(mine.forced_refreshes, 2u);
 }
 
+// Azure Blob answers an expired or revoked bearer token with 401 InvalidAuthenticationInfo
+// (Azurite answers 403, above). A proxy serving HTTPS in front of Azurite answers the first
+// request 401: the credential fetches exactly one new token and the request goes once more,
+// answered. Then every request 401: one refresh, one more request, then the error saying the
+// fresh token was refused, and nothing more sent (counted at the proxy).
+TEST_F(EntraIdTest, A401IsRefreshedOnceAndTheRequestRetried) {
+  Configure();
+  testing::FaultProxy proxy;
+  Status st = proxy.StartTls("https://127.0.0.1:" + std::to_string(world->azurite.port()), world->tls);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  AzureConfig config = ConfigFor(Source::kWorkloadIdentity);
+  config.endpoint = world->azurite.Endpoint(proxy.port());
+  auto store = NewAzureStore(config, kContainer);
+  const std::string data = Data(9, 30000);
+  auto put = store->PutObject("unauthorized/obj", data);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(Stats().issued, 1u);
+
+  testing::FaultConfig once;
+  once.error_codes = "401";
+  once.error_first = 1;
+  ASSERT_TRUE(proxy.Configure(once).ok());
+  ASSERT_TRUE(proxy.Reset().ok());
+  auto head = store->Head("unauthorized/obj");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->size, data.size());
+  EXPECT_EQ(Stats().issued, 2u);
+  EXPECT_EQ(config.token->stats().forced_refreshes, 1u);
+  auto seen = proxy.Stats();
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(seen->requests, 2u);
+  EXPECT_EQ(seen->injected_errors, 1u);
+
+  testing::FaultConfig always;
+  always.error_codes = "401";
+  always.error_rate = 1;
+  ASSERT_TRUE(proxy.Configure(always).ok());
+  ASSERT_TRUE(proxy.Reset().ok());
+  auto got = ReadAll(*store, "unauthorized/obj");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kPermissionDenied) << got.status().ToString();
+  EXPECT_NE(got.status().message().find("refused a fresh Entra ID token from workload identity"), std::string::npos)
+      << got.status().ToString();
+  EXPECT_EQ(Stats().issued, 3u);
+  EXPECT_EQ(config.token->stats().forced_refreshes, 2u);
+  seen = proxy.Stats();
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(seen->requests, 2u);
+  EXPECT_EQ(seen->injected_errors, 2u);
+}
+
 // A new token the service refuses too (here: issued for another audience) is not retried
 // again: one forced refresh, then the error, naming the service's reason and the source.
 TEST_F(EntraIdTest, ATokenRefusedAfterItsRefreshFailsWithoutMoreRetries) {

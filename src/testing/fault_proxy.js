@@ -34,8 +34,14 @@ const USAGE = `usage: node fault_proxy.js --upstream http://127.0.0.1:PORT [opti
   --retry-after S           add Retry-After: S to injected errors
   --drop-rate P             fraction 0..1 of requests whose connection is dropped mid-body, default 0
   --seed N                  PRNG seed (mulberry32) for reproducible fault sequences, default 1
+  --error-first N           the next N requests (of --error-methods) get an injected error whatever
+                            --error-rate says (then the rate applies), default 0
+  --tls-cert FILE --tls-key FILE
+                            serve HTTPS (control endpoints included) with this certificate and key
+  --ca FILE                 trust this CA (PEM) for an https:// upstream, beside the system's
 Control endpoints: GET /__proxy/stats, POST /__proxy/reset, GET|POST /__proxy/config
-(JSON, camelCase: latencyMs, bandwidth, errorRate, errorCodes, errorMethods, retryAfter, dropRate, seed).`;
+(JSON, camelCase: latencyMs, bandwidth, errorRate, errorCodes, errorMethods, retryAfter, dropRate, seed,
+errorFirst).`;
 
 // ---------------------------------------------------------------- configuration
 function parseRate(v) { // "100MB" -> 1e8, "100MiB" -> 104857600, 5000 -> 5000
@@ -72,6 +78,7 @@ function applyConfig(cfg, s) {
       case 'retryAfter': next.retryAfter = v === null || v === '' ? null : String(v); break;
       case 'dropRate': next.dropRate = parseFraction(v, k); break;
       case 'seed': next.seed = Number(v) >>> 0; rng = mulberry32(next.seed); break;
+      case 'errorFirst': next.errorFirst = Math.max(0, Math.floor(Number(v) || 0)); break;
       default: throw new Error(`unknown setting: ${k}`);
     }
   }
@@ -80,14 +87,16 @@ function applyConfig(cfg, s) {
 }
 
 const cfg = { latencyMs: 0, bandwidth: 0, errorRate: 0, errorCodes: [503], errorMethods: [], retryAfter: null,
-  dropRate: 0, seed: 1 };
+  dropRate: 0, seed: 1, errorFirst: 0 };
 let rng = mulberry32(1);
 let upstream = null;
 let listen = '127.0.0.1:0';
 let portFile = null;
+let tlsCert = null, tlsKey = null, caFile = null;
 try {
   const flags = { '--latency-ms': 'latencyMs', '--bandwidth': 'bandwidth', '--error-rate': 'errorRate',
-    '--error-codes': 'errorCodes', '--error-methods': 'errorMethods', '--retry-after': 'retryAfter', '--drop-rate': 'dropRate', '--seed': 'seed' };
+    '--error-codes': 'errorCodes', '--error-methods': 'errorMethods', '--retry-after': 'retryAfter', '--drop-rate': 'dropRate', '--seed': 'seed',
+    '--error-first': 'errorFirst' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     let [flag, val] = argv[i].split(/=(.*)/s);
@@ -97,10 +106,14 @@ try {
     if (flag === '--upstream') upstream = new URL(val);
     else if (flag === '--listen') listen = val;
     else if (flag === '--port-file') portFile = val;
+    else if (flag === '--tls-cert') tlsCert = val;
+    else if (flag === '--tls-key') tlsKey = val;
+    else if (flag === '--ca') caFile = val;
     else if (flags[flag]) applyConfig(cfg, { [flags[flag]]: val });
     else throw new Error(`unknown option ${flag}`);
   }
   if (!upstream || !/^https?:$/.test(upstream.protocol)) throw new Error('--upstream http(s)://HOST:PORT is required');
+  if (!tlsCert !== !tlsKey) throw new Error('--tls-cert and --tls-key go together');
 } catch (e) {
   console.error(`fault_proxy: ${e.message}\n${USAGE}`);
   process.exit(2);
@@ -197,7 +210,8 @@ function pump(src, dst, bucket, { limit = Infinity, onData = () => {}, onLimit =
 }
 
 // ---------------------------------------------------------------- request handling
-const agent = new (upstream.protocol === 'https:' ? https : http).Agent({ keepAlive: true });
+const agent = new (upstream.protocol === 'https:' ? https : http).Agent(
+  { keepAlive: true, ...(caFile ? { ca: [...require('tls').rootCertificates, fs.readFileSync(caFile)] } : {}) });
 const upstreamPrefix = upstream.pathname.replace(/\/+$/, '');
 const HOP_BY_HOP = new Set(['connection', 'keep-alive']);
 
@@ -206,7 +220,9 @@ function handle(req, res) {
   stats.requests++;
   stats.by_method[req.method] = (stats.by_method[req.method] || 0) + 1;
   // Decide faults on arrival, always drawing the same numbers, so a seed reproduces a run.
-  const injectErr = rng() < cfg.errorRate && (!cfg.errorMethods.length || cfg.errorMethods.includes(req.method));
+  const eligible = !cfg.errorMethods.length || cfg.errorMethods.includes(req.method);
+  let injectErr = rng() < cfg.errorRate && eligible;
+  if (eligible && cfg.errorFirst > 0) { cfg.errorFirst--; injectErr = true; }
   const drop = rng() < cfg.dropRate;
   const fraction = 0.1 + 0.8 * rng();
   const code = cfg.errorCodes[Math.floor(rng() * cfg.errorCodes.length)];
@@ -220,10 +236,13 @@ function handle(req, res) {
 // client connection stays usable (keep-alive) after the error reply.
 function injectError(req, res, code) {
   stats.injected_errors++;
-  const name = { 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServerBusy' }[code] || 'InjectedError';
+  // A 401 as Azure Blob refuses an expired bearer token (x-ms-error-code InvalidAuthenticationInfo).
+  const name = { 401: 'InvalidAuthenticationInfo', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServerBusy' }[code] ||
+    'InjectedError';
   const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${name}</Code><Message>injected by fault_proxy</Message></Error>`;
   const headers = { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) };
   if (cfg.retryAfter !== null) headers['Retry-After'] = cfg.retryAfter;
+  if (code === 401) headers['x-ms-error-code'] = name;
   req.on('data', (c) => { stats.client_request_body_bytes += c.length; });
   req.on('end', () => { res.writeHead(code, headers); res.end(body); });
   req.resume();
@@ -329,7 +348,8 @@ function control(req, res) {
 }
 
 // ---------------------------------------------------------------- server
-const server = http.createServer(handle);
+const server = tlsCert ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) }, handle)
+  : http.createServer(handle);
 server.requestTimeout = 0;          // Node's default (300 s) would cut slow multi-GiB uploads
 server.keepAliveTimeout = 65000;    // idle client connections stay reusable (SDKs pool them)
 server.headersTimeout = 66000;

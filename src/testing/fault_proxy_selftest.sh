@@ -93,6 +93,12 @@ cfg '{"errorCodes":[503],"errorMethods":["PUT"]}'
 check "error-methods PUT: a GET passes" "$(curl -sS -o /dev/null -w '%{http_code}' "$PX/obj")" "200"
 check "error-methods PUT: a PUT is refused" "$(curl -sS -o /dev/null -w '%{http_code}' -T "$TMP/put.bin" "$PX/put")" "503"
 cfg '{"errorMethods":[]}'
+# errorFirst: the next N requests refused whatever the rate, then the rate again; a 401 as Azure's
+cfg '{"errorRate":0,"errorCodes":[401],"errorFirst":2}'
+check "error-first 2: a 401" "$(curl -sS -D "$TMP/h" -o /dev/null -w '%{http_code}' "$PX/obj")" "401"
+check "a 401's x-ms-error-code" "$(tr -d '\r' < "$TMP/h" | awk -F': ' 'tolower($1)=="x-ms-error-code"{print $2}')" "InvalidAuthenticationInfo"
+check "error-first 2: a second 401, then through" "$(curl -sS -o /dev/null -o /dev/null -w '%{http_code} ' "$PX/obj" "$PX/obj")" "401 200 "
+cfg '{"errorCodes":[503]}'
 
 # ---- seed makes the fault sequence reproducible
 seq_codes() { for _ in $(seq 20); do curl -sS -o /dev/null -w '%{http_code} ' "$PX/host"; done; }

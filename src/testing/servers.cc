@@ -186,16 +186,17 @@ nlohmann::json ToJson(const FaultConfig& c) {
   j["errorMethods"] = methods;
   j["retryAfter"] = c.retry_after >= 0 ? nlohmann::json(c.retry_after) : nlohmann::json(nullptr);
   if (c.seed >= 0) j["seed"] = c.seed;
+  j["errorFirst"] = c.error_first;
   return j;
 }
 
 // A JSON call to a test server's control endpoint (the fault proxy's, the token server's).
 Result<std::string> ControlCall(int port, const std::string& method, const std::string& path,
-                                const std::string& body) {
+                                const std::string& body, const std::string& scheme = "http") {
   http::Client client;
   http::Request req;
   req.method = method;
-  req.url = "http://127.0.0.1:" + std::to_string(port) + path;
+  req.url = scheme + "://127.0.0.1:" + std::to_string(port) + path;
   req.body = body;
   if (!body.empty()) req.headers.push_back({"Content-Type", "application/json"});
   http::Response resp;
@@ -206,14 +207,15 @@ Result<std::string> ControlCall(int port, const std::string& method, const std::
   return resp.body;
 }
 
-Status ControlPost(int port, const std::string& path, const std::string& body) {
-  auto r = ControlCall(port, "POST", path, body);
+Status ControlPost(int port, const std::string& path, const std::string& body, const std::string& scheme = "http") {
+  auto r = ControlCall(port, "POST", path, body, scheme);
   return r.ok() ? Status::Ok() : r.status();
 }
 
 // A control endpoint's JSON answer to a GET; `what` names it in errors.
-Result<nlohmann::json> ControlJson(int port, const std::string& path, const std::string& what) {
-  SHOAL_ASSIGN_OR_RETURN(std::string body, ControlCall(port, "GET", path, ""));
+Result<nlohmann::json> ControlJson(int port, const std::string& path, const std::string& what,
+                                   const std::string& scheme = "http") {
+  SHOAL_ASSIGN_OR_RETURN(std::string body, ControlCall(port, "GET", path, "", scheme));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::IOError(what + " are not JSON: " + body);
   return j;
@@ -244,12 +246,21 @@ Status FaultProxy::Start(const std::string& upstream, const FaultConfig& config)
   return Configure(config);
 }
 
+Status FaultProxy::StartTls(const std::string& upstream, const TlsFiles& tls, const FaultConfig& config) {
+  SHOAL_ASSIGN_OR_RETURN(port_, StartNodeScript(&proc_, "fault_proxy.js",
+                                                {"--upstream", upstream, "--tls-cert", tls.cert, "--tls-key", tls.key,
+                                                 "--ca", tls.cert},
+                                                dir_.path()));
+  scheme_ = "https";
+  return Configure(config);
+}
+
 Status FaultProxy::Configure(const FaultConfig& config) {
-  return ControlPost(port_, "/__proxy/config", ToJson(config).dump());
+  return ControlPost(port_, "/__proxy/config", ToJson(config).dump(), scheme_);
 }
 
 Result<ProxyStats> FaultProxy::Stats() {
-  SHOAL_ASSIGN_OR_RETURN(nlohmann::json j, ControlJson(port_, "/__proxy/stats", "fault proxy stats"));
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json j, ControlJson(port_, "/__proxy/stats", "fault proxy stats", scheme_));
   ProxyStats s;
   s.requests = j.value("requests", 0ull);
   s.forwarded = j.value("forwarded", 0ull);
@@ -264,7 +275,7 @@ Result<ProxyStats> FaultProxy::Stats() {
   return s;
 }
 
-Status FaultProxy::Reset() { return ControlPost(port_, "/__proxy/reset", "{}"); }
+Status FaultProxy::Reset() { return ControlPost(port_, "/__proxy/reset", "{}", scheme_); }
 
 Status TokenServer::Start(const TokenServerConfig& config) {
   SHOAL_ASSIGN_OR_RETURN(port_, StartNodeScript(&proc_, "token_server.js", {}, dir_.path()));

@@ -85,6 +85,7 @@ struct FaultConfig {
   int retry_after = -1;    // seconds; <0: no Retry-After
   double drop_rate = 0;
   int seed = -1;           // >= 0: restart the proxy's fault sequence from this seed
+  int error_first = 0;     // the next N requests (of error_methods) get an error whatever error_rate says
 };
 
 struct ProxyStats {
@@ -105,6 +106,9 @@ struct ProxyStats {
 class FaultProxy {
  public:
   Status Start(const std::string& upstream, const FaultConfig& config = {});
+  // Serving HTTPS with `tls` (its control endpoints too: the caller trusts tls.cert, as
+  // SHOAL_CA_FILE), and trusting tls.cert for an https:// upstream.
+  Status StartTls(const std::string& upstream, const TlsFiles& tls, const FaultConfig& config = {});
   int port() const { return port_; }
   Status Configure(const FaultConfig& config);
   Result<ProxyStats> Stats();
@@ -114,6 +118,7 @@ class FaultProxy {
   TempDir dir_;
   Subprocess proc_;
   int port_ = 0;
+  std::string scheme_ = "http";
 };
 
 // src/testing/token_server.js: an Entra ID token endpoint (client credentials with a federated
