@@ -20,6 +20,8 @@
 #                       reads a warm object: its rate against no load, the node's threads and RSS
 #   door_bench          the front door with unmodified boto3 and Azure SDK: warm and cold reads and
 #                       uploads against shoal cat, the store direct and a local dd conv=fsync
+#   accounts_bench      two storage accounts through one node, one answering half its requests 503:
+#                       the healthy account's upload rate against a run where both are clean
 #   report.py           bench/results/report.md, report.json and plots/*.png from all of them
 #
 #   bash bench/all.sh [--scale 1] [--runs 3] [--latency-ms 20] [--bandwidth 100MB] [--out bench/results]
@@ -60,5 +62,6 @@ step fanin_bench --size "$(mib 64)" --runs "$RUNS"
 step mount_bench --size "$(mib 256)" --runs "$RUNS"
 step connections_bench --size "$(mib 256)" --runs "$RUNS"
 step door_bench --size "$(mib 256)" --runs "$RUNS" "${SHAPE[@]}"
+step accounts_bench --size "$(mib 16)" --runs "$RUNS"
 /usr/bin/python3 bench/report.py --results "$OUT" > /dev/null  # Debian's python3-matplotlib draws the plots
 log "all done in $(( ($(date +%s) - started) / 60 )) min: $OUT/report.md (plots in $OUT/plots/)"

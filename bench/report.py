@@ -228,6 +228,19 @@ def rows_from(results):
                               ("loaded", "warm read rate, connections held")):
             rows.append((scen, metric, dict(others, Shoal=Cell(Figure(cn["rates_mib_s"][phase], "MiB/s", "higher",
                                                                       "connections_bench", "shoal cat --cache")))))
+
+    # --- two storage accounts, one throttling ----------------------------------------------------
+    ac = load(results, "accounts_bench")
+    if ac:
+        scen = (f"two storage accounts through one node, {ac['files']} x {ac['size']} each, "
+                f"one answering {ac['west_error_rate']:.0%} of requests 503")
+        notes[scen] = (f"accounts_bench: {len(ac['east_rate_clean'])} runs; the healthy account's upload rate with the "
+                       f"other throttling / with it clean: {ac['east_ratio']:.2f} (target >= 0.8)")
+        others = {s: Cell(why="n/a: a property of the node alone") for s in SYSTEMS[:-1]}
+        for key, metric in (("east_rate_clean", "healthy account's upload rate, the other clean"),
+                            ("east_rate_faulty", "healthy account's upload rate, the other throttling")):
+            rows.append((scen, metric, dict(others, Shoal=Cell(Figure([v / 2**20 for v in ac[key]], "MiB/s", "higher",
+                                                                      "accounts_bench", "shoal cp --cache")))))
     return rows, notes
 
 
