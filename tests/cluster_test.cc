@@ -1369,6 +1369,65 @@ TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
             testing::PatternSha256(9, small));
 }
 
+// With two members both are homes of every object, so the copy's holder is one: it records
+// the pending write with the copy and the origin does not announce it to it again (one
+// request less before the acknowledgement). Counted: for each small write, node 0 sends
+// node 1 exactly one announcement (the upload's), and the whole copy. The write is seen
+// through node 1 at once, with the store refusing everything (so nothing is uploaded yet).
+TEST_P(ClusterTest, AHomeHoldingTheCopyRecordsThePendingWriteWithIt) {
+  if (WithEtcd()) GTEST_SKIP() << "which members are homes does not depend on the membership's kind";
+  extra_ = {"--replicas", "2"};
+  StartCluster(2);
+  // Once each node has caught up (at its first refresh it asks the other to announce again what
+  // it keeps, which would count writes made before then twice).
+  for (int i = 0; i < 2; i++) {
+    ASSERT_TRUE(Until([&] { return nodes_[i]->Log().find("caught up") != std::string::npos; }, std::chrono::seconds(10)))
+        << nodes_[i]->Log();
+  }
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  const int kWrites = 5;
+  for (int i = 0; i < kWrites; i++) {
+    const std::string url = Url("homed/f" + std::to_string(i));
+    const uint64_t size = 1000 + i;
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(40 + i, size), url});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+    auto stat = Shoal({"stat", "--cache", Endpoint(1), url});
+    EXPECT_EQ(stat.exit_code, 0) << stat.err;
+    EXPECT_NE(stat.out.find(std::to_string(size)), std::string::npos) << stat.out;
+    EXPECT_EQ(CatSha256(url, Endpoint(1)), testing::PatternSha256(40 + i, size));
+  }
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), 0u) << "the pending writes went with their copies";
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_homed_writes"), static_cast<uint64_t>(kWrites));
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_replica_whole_total"), static_cast<uint64_t>(kWrites));
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(60))) << nodes_[0]->Log();
+  EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(1), "shoal_homed_writes") == 0; }, std::chrono::seconds(30)));
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), static_cast<uint64_t>(kWrites))
+      << "one announcement a write: its upload\n" << nodes_[0]->Log() << nodes_[1]->Log();
+}
+
+// A write whose copy was committed (and recorded as pending by the holder, a home) but that
+// then failed on its origin (its pack cannot be synced: the disk loses what was written) is
+// never acknowledged: the copy's drop retracts it at the holder, so nothing pending stays
+// there and readers through it find no such object.
+TEST_P(ClusterTest, AWriteThatFailsAfterItsCopyIsRecordedIsRetractedAtTheHolder) {
+  if (WithEtcd()) GTEST_SKIP() << "which members are homes does not depend on the membership's kind";
+  extra_ = {"--replicas", "2"};
+  env_[0] = {{"LD_PRELOAD", testing::FaultFsLibrary()}, {"SHOAL_FAULTFS_LOST_WRITEBACK", "/chunks/packs/"}};
+  StartCluster(2);
+  const std::string url = Url("retracted/f");
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(50, 2000), url});
+  ASSERT_NE(cp.exit_code, 0) << "the write succeeded though node 0 cannot sync its pack";
+  EXPECT_NE(cp.err.find("nothing of it was acknowledged"), std::string::npos) << cp.err;
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_replica_whole_total"), 1u) << "the copy was not committed: not the case tested";
+  EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(1), "shoal_homed_writes") == 0; }, std::chrono::seconds(10)))
+      << nodes_[1]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_replica_objects"), 0u);
+  auto stat = Shoal({"stat", "--cache", Endpoint(1), url});
+  EXPECT_NE(stat.exit_code, 0) << stat.out;
+  EXPECT_NE(stat.err.find("404"), std::string::npos) << stat.err;
+}
+
 // Two nodes with --replicas 2: a write through node 0 has its copy on node 1. Once it is
 // uploaded, node 1 keeps the copy's chunks as cached chunks of the stored version (they are
 // the store's bytes), so reading the object through node 1, each chunk from its owner (node 0

@@ -266,6 +266,9 @@ struct ReplicaCommit {
   bool adopt = false;  // a draining origin hands the write over: no incarnation
 };
 std::string ReplicaCommitPath(const ReplicaCommit& c);
+// A replica commit's (or whole copy's) answer when the holder is one of the object's homes and
+// recorded the write as pending with the copy (a plain "ok\n" otherwise, as older nodes answer).
+inline constexpr std::string_view kCopyRecordedAnswer = "ok home\n";
 // kReplicaWholePath with c's parameters, and the metadata's length in the body.
 std::string ReplicaWholePath(const ReplicaCommit& c, uint64_t meta_bytes);
 // The body of a replica commit: the write's metadata as JSON (ObjectMeta's to_json), "" when

@@ -102,6 +102,10 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
   auto answer = [&](const Status& st) {
     return st.ok() ? Text(v, ka, "ok\n", "text/plain") : ErrorResponse(v, ka, st);
   };
+  // A copy committed: its origin learns whether this node recorded the write as its home.
+  auto copied = [&](const Status& st, bool homed) {
+    return st.ok() && homed ? Text(v, ka, std::string(proto::kCopyRecordedAnswer), "text/plain") : answer(st);
+  };
   if (id.empty()) {
     co_await x.Write(ErrorResponse(v, false, http::status::bad_request, Status::InvalidArgument("missing ?id=")));
     co_return false;
@@ -144,10 +148,12 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     auto r = commit_record(body);
     if (!r.ok()) co_return co_await x.Write(answer(r.status()));
     bool adopt = QueryParam(req, proto::kAdoptParam) == proto::kFlagOn;
-    auto commit_copy = x.Offload([n = node, r = std::move(r).value(), adopt] { return n->replicas().Commit(r, adopt); },
-                                 &node->peer_pool());
+    bool homed = false;
+    auto commit_copy = x.Offload(
+        [n = node, r = std::move(r).value(), adopt, &homed] { return n->replicas().Commit(r, adopt, &homed); },
+        &node->peer_pool());
     Status st = co_await std::move(commit_copy);
-    co_return co_await x.Write(answer(st));
+    co_return co_await x.Write(copied(st, homed));
   }
   if (StartsWith(target, proto::kReplicaWholePath) && req.method() == http::verb::post) {
     std::string body;  // the metadata, then the write's one chunk
@@ -161,16 +167,17 @@ awaitable<bool> ServeReplica(Exchange& x, Parser& parser) {
     if (r->size == 0 || r->size != body.size() - *meta_bytes || r->size > r->chunk_size) {
       co_return co_await x.Write(answer(Status::InvalidArgument("a whole replica's chunk is not the write's size, or not one chunk")));
     }
+    bool homed = false;
     auto store_whole = x.Offload(
-        [n = node, r = std::move(r).value(), &body, skip = *meta_bytes] {
+        [n = node, r = std::move(r).value(), &body, skip = *meta_bytes, &homed] {
           SHOAL_RETURN_IF_ERROR(n->replicas().PutChunk(r.id, r.url, 0, std::string_view(body).substr(skip)));
-          SHOAL_RETURN_IF_ERROR(n->replicas().Commit(r));
+          SHOAL_RETURN_IF_ERROR(n->replicas().Commit(r, false, &homed));
           n->metrics().replica_whole++;
           return Status::Ok();
         },
         &node->peer_pool());
     Status st = co_await std::move(store_whole);
-    co_return co_await x.Write(answer(st));
+    co_return co_await x.Write(copied(st, homed));
   }
   if (StartsWith(target, proto::kReplicaAnnouncePath) && req.method() == http::verb::post) {
     std::string body;

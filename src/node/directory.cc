@@ -86,14 +86,14 @@ std::vector<std::string> WriteDirectory::TellAll(const std::vector<cluster::Peer
   return now;
 }
 
-void WriteDirectory::Announce(const Announcement& a) {
+void WriteDirectory::Announce(const Announcement& a, const std::vector<std::string>& already) {
   const bool pending = a.change == Announcement::Change::kPending;
   if (!pending) Settle(a.id);
   auto homes = Homes(a.url);
   std::vector<std::string> told;
   if (homes.empty()) {
     Record(a);  // alone (or no view yet): this node is the home; Refresh tells a later one
-  } else if (told = TellAll(homes, a, {}); told.empty()) {
+  } else if (told = TellAll(homes, a, already); told.empty()) {
     Logf(LogLevel::kWarn, "no home of %s could be told of write %s: it is read through node %s until it is uploaded",
          a.url.c_str(), a.id.c_str(), a.holders.empty() ? a.from.c_str() : a.holders[0].c_str());
   }
@@ -241,6 +241,35 @@ std::vector<std::string> WriteDirectory::TellKept() {
     }
   }
   return untold;
+}
+
+bool WriteDirectory::RecordCopy(const engine::UploadRecord& r) {
+  bool home = false;
+  for (const auto& p : Homes(r.url)) home = home || p.member.id == options_.node_id;
+  if (!home) return false;
+  Record(PendingOf(r, {r.origin, options_.node_id}, r.origin));
+  return true;
+}
+
+void WriteDirectory::RetractCopy(const std::string& id, const std::string& url) {
+  Announcement gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(url);
+    if (it == entries_.end() || !it->second.pending || it->second.write->id != id) return;
+    gone = *it->second.write;
+  }
+  // Only the entry the copy made (its origin and this node): one another holder announced
+  // (the write handed off to it) goes on.
+  for (size_t i = 1; i < gone.holders.size(); i++) {
+    if (gone.holders[i] != options_.node_id) return;
+  }
+  // As its origin ends it (the first holder): a write another node holds since (handed off)
+  // is not ended by this.
+  gone.change = Announcement::Change::kGone;
+  if (!gone.holders.empty()) gone.from = gone.holders[0];
+  gone.holders.clear();
+  Record(gone);
 }
 
 void WriteDirectory::Record(const Announcement& a) {

@@ -29,7 +29,10 @@ namespace shoal::node {
 //  - A node that acknowledges a write announces it to both homes (the first two live members
 //    of the route) before the acknowledgement (Announce, kPending), naming the holders of its
 //    chunks: itself, then its copies' holders. It announces again when the upload is durable
-//    (kDurable, with the store's ETag) and when the write is deleted (kGone). The second home
+//    (kDurable, with the store's ETag) and when the write is deleted (kGone). A home that
+//    holds the write's one copy records it as pending when the copy is committed (RecordCopy)
+//    and is not announced to again; the copy's drop retracts it if the write then failed
+//    (RetractCopy). The second home
 //    is the first one's stand-in: when the first dies, askers skip it for the second, which
 //    already knows (no window in which the write is unknown).
 //  - A reader's node asks the home for the object's metadata (Stat: one HEAD to one node per
@@ -72,8 +75,10 @@ class WriteDirectory {
   // live again, so that a home does not keep the write as pending (sending readers to holders
   // that let it go): for kSettledTellFor at most, kSettledTellMax of them at most (the oldest
   // go first). Never fails: a home that cannot be told learns it from Refresh, and
-  // meanwhile the write is read through the node that took it.
-  void Announce(const Announcement& a);
+  // meanwhile the write is read through the node that took it. `told`: homes that recorded
+  // this very announcement already (a copy's holder that is a home records the pending write
+  // with the copy: RecordCopy), not sent again.
+  void Announce(const Announcement& a, const std::vector<std::string>& told = {});
   // Keeps `a` (a copy held here) to announce after a membership change, without telling now.
   void Remember(const Announcement& a);
   // Write `id` needs no more announcing from here (handed off, or its copy dropped).
@@ -88,6 +93,19 @@ class WriteDirectory {
 
   // An announcement reached this node as the object's home.
   void Record(const Announcement& a);
+  // A copy of write `r` (one copy: its holders are its origin and this node) was committed
+  // here: when this node is one of the object's homes, it records the write as pending, as
+  // the origin's announcement would (so the origin need not send it: one round trip less
+  // before its acknowledgement). True when recorded. The origin retracts it by dropping the
+  // copy (RetractCopy) should the write not be acknowledged.
+  bool RecordCopy(const engine::UploadRecord& r);
+  // The copy of write `id` of `url` held here goes: a pending entry for exactly that write,
+  // naming no holder but its origin and this node, ends as the origin's kGone would end it
+  // (readers here then ask the store). After the origin's kDurable or kGone it is settled
+  // already, and this does nothing; it matters when the write failed after its copy was
+  // committed, or when this node recorded the copy as a home that the origin's view did not
+  // count as one (so it is not told the upload's end).
+  void RetractCopy(const std::string& id, const std::string& url);
 
   // The size, ETag and metadata readers through this node get for `url`: a pending write
   // (its local version), or what the store has. `forwarded`: asked by another node of which

@@ -57,7 +57,7 @@ Status Replicas::PutChunk(const std::string& id, const std::string& url, uint64_
       .WithContext("keeping a copy of " + url);
 }
 
-Status Replicas::Commit(const engine::UploadRecord& r, bool adopt) {
+Status Replicas::Commit(const engine::UploadRecord& r, bool adopt, bool* homed) {
   if (writes_->draining()) return Status::Unavailable("this node is draining (leaving the cluster): send the copy elsewhere");
   std::vector<engine::ChunkKey> keys = WriteChunkKeys(r);
   for (const auto& key : keys) {
@@ -84,6 +84,8 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt) {
   SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
   // Announced by its origin; kept to announce again should the object's home change.
   writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id));
+  const bool recorded = writes_->directory().RecordCopy(r);
+  if (homed) *homed = recorded;
   metrics_->replica_bytes += r.size;
   std::lock_guard<std::mutex> lock(copies_mu_);
   copies_[r.id] = Copy{r, {}};
@@ -114,6 +116,7 @@ void Replicas::Drop(const std::string& id, const std::string& url, uint64_t chun
     copies_.erase(id);
   }
   writes_->directory().Settle(id);
+  writes_->directory().RetractCopy(id, url);
   if (r.ok()) journal_->Remove(id).IgnoreError();
   // Unpinned (kept) or gone, with chunks of a copy never completed (its write failed midway).
   for (const auto& key : WriteChunkKeys(url, id, chunks)) {

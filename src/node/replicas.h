@@ -54,9 +54,10 @@ class Replicas {
   // Chunk `index` of write `id` (of `url`) taken by another node.
   Status PutChunk(const std::string& id, const std::string& url, uint64_t index, std::string_view data);
   // The whole copy `r` (r.origin names the node that took the write): checked complete,
-  // fsynced and journaled. `adopt`: not a copy but a write handed off by a draining node,
-  // which this node uploads.
-  Status Commit(const engine::UploadRecord& r, bool adopt = false);
+  // fsynced and journaled; when this node is one of the object's homes, the write is
+  // recorded as pending there too (WriteDirectory::RecordCopy; *homed = true). `adopt`: not a
+  // copy but a write handed off by a draining node, which this node uploads.
+  Status Commit(const engine::UploadRecord& r, bool adopt = false, bool* homed = nullptr);
   // A draining origin hands this node the write its copy is of: the copy becomes this node's
   // own write to upload. kNotFound if no such copy is held here.
   Status Adopt(const std::string& id);
@@ -66,6 +67,9 @@ class Replicas {
   // alias): a reader of the object through this node, or sent here as their owner, costs the
   // store nothing. Else they go, as do chunks of a copy never completed; with `held_only`,
   // only those of a copy still held (the watcher's: a copy dropped and kept meanwhile stays).
+  // A pending write this node recorded as its home with the copy, and still pending, ends
+  // (WriteDirectory::RetractCopy: the write was never acknowledged, or the end's announcement
+  // did not come here).
   void Drop(const std::string& id, const std::string& url, uint64_t chunks, const std::string& stored = "",
             bool held_only = false);
   // Copies held here of writes under `prefix` (not yet durable anywhere).

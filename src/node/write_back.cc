@@ -107,7 +107,8 @@ void WriteBack::Untrack(const engine::UploadRecord& r) {
   if (it->second.empty()) staged_ids_.erase(it);
 }
 
-ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened, bool taken_before) {
+ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened, bool taken_before,
+                            const std::vector<std::string>& told) {
   {
     std::lock_guard<std::mutex> lock(ids_mu_);
     staged_ids_[r.url].insert(r.id);
@@ -120,7 +121,7 @@ ObjectInfo WriteBack::Stage(const engine::UploadRecord& r, bool opened, bool tak
   for (const auto& id : r.replicas) {
     if (std::find(holders.begin(), holders.end(), id) == holders.end()) holders.push_back(id);
   }
-  directory_->Announce(WriteDirectory::PendingOf(r, std::move(holders), options_.node_id));
+  directory_->Announce(WriteDirectory::PendingOf(r, std::move(holders), options_.node_id), told);
   if (opened) {
     uploader_->Seal(r);
   } else {
@@ -435,7 +436,10 @@ Result<ObjectInfo> Writer::Acknowledge() {
     local_done = task.get_future();
     wb_->copy_pool_->Submit(std::move(task));
   }
-  // Every copy complete and fsynced on its node before the acknowledgement.
+  // Every copy complete and fsynced on its node before the acknowledgement. A holder that is
+  // one of the object's homes records the pending write with its one copy (it answers
+  // proto::kCopyRecordedAnswer): not announced to it again.
+  std::vector<std::string> told;
   auto complete_copies = [&]() -> Status {
     for (; !sends_.empty(); sends_.pop_front()) SHOAL_RETURN_IF_ERROR(Collect(sends_.front()));
     const std::string meta = proto::ReplicaCommitBody(r.meta);
@@ -443,14 +447,15 @@ Result<ObjectInfo> Writer::Acknowledge() {
       const cluster::Peer peer = replicas_[i];
       const proto::ReplicaCommit commit = CommitOf(r, wb_->options_.node_id, wb_->incarnation_, false);
       Status committed;
+      std::string reply;
       if (whole_) {  // the one chunk and the commit in one request
-        committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaWholePath(commit, meta.size()), meta + *whole_);
+        committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaWholePath(commit, meta.size()), meta + *whole_, &reply);
         if (committed.code() == Code::kInvalidArgument) {  // a node of an older version: the two apart
           committed = wb_->cluster_->Call(peer, "PUT", ReplicaChunkPath(id_, url_, 0), *whole_);
           if (committed.ok()) committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaCommitPath(commit), meta);
         }
       } else {
-        committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaCommitPath(commit), meta);
+        committed = wb_->cluster_->Call(peer, "POST", proto::ReplicaCommitPath(commit), meta, &reply);
       }
       if (committed.code() == Code::kUnavailable) {  // died since its chunks went: another node takes its place
         SHOAL_RETURN_IF_ERROR(ReplaceHolder(peer.member.id, committed));
@@ -458,6 +463,7 @@ Result<ObjectInfo> Writer::Acknowledge() {
         continue;
       }
       SHOAL_RETURN_IF_ERROR(committed.WithContext("copying " + url_ + " to node " + peer.member.id + kNotAcknowledged));
+      if (replicas_.size() == 1 && reply == proto::kCopyRecordedAnswer) told.push_back(peer.member.id);
     }
     return Status::Ok();
   };
@@ -488,7 +494,7 @@ Result<ObjectInfo> Writer::Acknowledge() {
   }
   finished_ = true;  // acknowledged from here on
   wb_->metrics_->bytes_written += size_;
-  return wb_->Stage(r, streaming_);
+  return wb_->Stage(r, streaming_, false, told);
 }
 
 Result<std::string> WriteBack::UploadBytes(const engine::UploadRecord& r, uint64_t index) {

@@ -196,8 +196,10 @@ class WriteBack {
   // Makes `r` (journaled, chunks pinned) what readers of its URL get, and queues its upload
   // (`opened`: seals the upload its writer opened). `taken_before`: a write not acknowledged
   // here just now (replayed, taken over, handed over), which may be older than what the store
-  // holds: compared with it before it is answered (ObjectCatalog::SetLocal).
-  ObjectInfo Stage(const engine::UploadRecord& r, bool opened = false, bool taken_before = false);
+  // holds: compared with it before it is answered (ObjectCatalog::SetLocal). `told`: homes
+  // that recorded the pending write already (with its copy), not announced to again.
+  ObjectInfo Stage(const engine::UploadRecord& r, bool opened = false, bool taken_before = false,
+                   const std::vector<std::string>& told = {});
   // The upload of `r` is committed in the store as `info` (the uploader calls it).
   Status Durable(const engine::UploadRecord& r, const ObjectInfo& info);
   // The store holds a newer write of r's object (UploadHooks::superseded): r is dropped.
