@@ -129,9 +129,9 @@ void WriteDirectory::KeepSettled(const Announcement& a, const std::vector<std::s
   }
 }
 
-void WriteDirectory::Remember(const Announcement& a) {
+void WriteDirectory::Remember(const Announcement& a, const std::vector<std::string>& told) {
   std::lock_guard<std::mutex> lock(mu_);
-  mine_.emplace(a.id, Kept{a, {}});
+  mine_.emplace(a.id, Kept{a, told});
 }
 
 void WriteDirectory::Settle(const std::string& id) {

@@ -79,8 +79,10 @@ class WriteDirectory {
   // this very announcement already (a copy's holder that is a home records the pending write
   // with the copy: RecordCopy), not sent again.
   void Announce(const Announcement& a, const std::vector<std::string>& told = {});
-  // Keeps `a` (a copy held here) to announce after a membership change, without telling now.
-  void Remember(const Announcement& a);
+  // Keeps `a` (a copy held here) to announce after a membership change, without telling now;
+  // `told`: nodes that know it already (the write's origin, which announced it), not told
+  // until they restart (Retell).
+  void Remember(const Announcement& a, const std::vector<std::string>& told = {});
   // Write `id` needs no more announcing from here (handed off, or its copy dropped).
   void Settle(const std::string& id);
   // Announces each write kept to those of its live homes not yet told (call it periodically).

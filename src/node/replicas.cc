@@ -82,10 +82,13 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt, bool* homed) 
     return Status::Ok();
   }
   SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
-  // Announced by its origin; kept to announce again should the object's home change.
-  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id));
+  // Announced by its origin (recorded here when this node is a home); kept to announce again
+  // should the object's homes change, or one restart. The origin knows it: not told.
   const bool recorded = writes_->directory().RecordCopy(r);
   if (homed) *homed = recorded;
+  std::vector<std::string> told{r.origin};
+  if (recorded) told.push_back(options_.node_id);
+  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id), told);
   metrics_->replica_bytes += r.size;
   std::lock_guard<std::mutex> lock(copies_mu_);
   copies_[r.id] = Copy{r, {}};
