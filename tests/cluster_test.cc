@@ -1371,9 +1371,10 @@ TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
 
 // With two members both are homes of every object, so the copy's holder is one: it records
 // the pending write with the copy and the origin does not announce it to it again (one
-// request less before the acknowledgement). Counted: for each small write, node 0 sends
-// node 1 exactly one announcement (the upload's), and the whole copy. The write is seen
-// through node 1 at once, with the store refusing everything (so nothing is uploaded yet).
+// request less before the acknowledgement). Counted: for each small write of a new name, node
+// 0 sends node 1 exactly one announcement (the upload's), and the whole copy. The write is
+// seen through node 1 at once, with the store refusing everything (so nothing is uploaded
+// yet). A write of a name with a write pending at node 1 is announced as before.
 TEST_P(ClusterTest, AHomeHoldingTheCopyRecordsThePendingWriteWithIt) {
   if (WithEtcd()) GTEST_SKIP() << "which members are homes does not depend on the membership's kind";
   extra_ = {"--replicas", "2"};
@@ -1397,16 +1398,24 @@ TEST_P(ClusterTest, AHomeHoldingTheCopyRecordsThePendingWriteWithIt) {
     EXPECT_EQ(CatSha256(url, Endpoint(1)), testing::PatternSha256(40 + i, size));
   }
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), 0u) << "the pending writes went with their copies";
+  // A write of a name node 1 knows a write of (pending here) is announced as before: were it
+  // recorded with the copy and then failed, taking it back would hide the earlier write.
+  const std::string again = Url("homed/f0");
+  auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(49, 3000), again});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), 1u) << "the overwrite was announced";
+  EXPECT_EQ(CatSha256(again, Endpoint(1)), testing::PatternSha256(49, 3000));
   // Nor does the holder announce its copy to the origin at its next refresh (it did, each write).
   std::this_thread::sleep_for(std::chrono::seconds(2));  // four refreshes
   EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_announcements_total"), 0u) << "the origin knows its own write";
   EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_homed_writes"), static_cast<uint64_t>(kWrites));
-  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_replica_whole_total"), static_cast<uint64_t>(kWrites));
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_replica_whole_total"), static_cast<uint64_t>(kWrites + 1)) << "the overwrite's too";
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
   ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(0), std::chrono::seconds(60))) << nodes_[0]->Log();
   EXPECT_TRUE(Until([&] { return NodeMetric(Endpoint(1), "shoal_homed_writes") == 0; }, std::chrono::seconds(30)));
-  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), static_cast<uint64_t>(kWrites))
-      << "one announcement a write: its upload\n" << nodes_[0]->Log() << nodes_[1]->Log();
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), static_cast<uint64_t>(kWrites + 2))
+      << "one announcement a write: its upload (and the overwrite's pending one)\n" << nodes_[0]->Log()
+      << nodes_[1]->Log();
 }
 
 // A write whose copy was committed (and recorded as pending by the holder, a home) but that

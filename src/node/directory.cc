@@ -247,29 +247,21 @@ bool WriteDirectory::RecordCopy(const engine::UploadRecord& r) {
   bool home = false;
   for (const auto& p : Homes(r.url)) home = home || p.member.id == options_.node_id;
   if (!home) return false;
-  Record(PendingOf(r, {r.origin, options_.node_id}, r.origin));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.count(r.url)) return false;  // a write of it known here: the origin's announcement decides
+  Entry& e = entries_[r.url];
+  e.pending = true;
+  e.write = std::make_unique<Announcement>(PendingOf(r, {r.origin, options_.node_id}, r.origin));
+  e.from_copy = true;
   return true;
 }
 
 void WriteDirectory::RetractCopy(const std::string& id, const std::string& url) {
-  Announcement gone;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(url);
-    if (it == entries_.end() || !it->second.pending || it->second.write->id != id) return;
-    gone = *it->second.write;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(url);
+  if (it != entries_.end() && it->second.from_copy && it->second.pending && it->second.write->id == id) {
+    entries_.erase(it);
   }
-  // Only the entry the copy made (its origin and this node): one another holder announced
-  // (the write handed off to it) goes on.
-  for (size_t i = 1; i < gone.holders.size(); i++) {
-    if (gone.holders[i] != options_.node_id) return;
-  }
-  // As its origin ends it (the first holder): a write another node holds since (handed off)
-  // is not ended by this.
-  gone.change = Announcement::Change::kGone;
-  if (!gone.holders.empty()) gone.from = gone.holders[0];
-  gone.holders.clear();
-  Record(gone);
 }
 
 void WriteDirectory::Record(const Announcement& a) {
@@ -278,6 +270,7 @@ void WriteDirectory::Record(const Announcement& a) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     Entry& e = entries_[a.url];
+    e.from_copy = false;  // an announcement came: the entry is the cluster's now
     switch (a.change) {
       case Announcement::Change::kPending:
         // The newest write wins; one already durable or deleted never comes back. The same

@@ -96,17 +96,19 @@ class WriteDirectory {
   // An announcement reached this node as the object's home.
   void Record(const Announcement& a);
   // A copy of write `r` (one copy: its holders are its origin and this node) was committed
-  // here: when this node is one of the object's homes, it records the write as pending, as
+  // here: when this node is one of the object's homes and knows nothing of the object (no
+  // entry: no write of it pending or lately settled), it records the write as pending, as
   // the origin's announcement would (so the origin need not send it: one round trip less
-  // before its acknowledgement). True when recorded. The origin retracts it by dropping the
-  // copy (RetractCopy) should the write not be acknowledged.
+  // before its acknowledgement). True when recorded. Visible to readers from then on, a
+  // moment before the origin's acknowledgement (as a copy is taken over if its origin dies
+  // then). Otherwise the origin announces it as before.
   bool RecordCopy(const engine::UploadRecord& r);
-  // The copy of write `id` of `url` held here goes: a pending entry for exactly that write,
-  // naming no holder but its origin and this node, ends as the origin's kGone would end it
-  // (readers here then ask the store). After the origin's kDurable or kGone it is settled
-  // already, and this does nothing; it matters when the write failed after its copy was
-  // committed, or when this node recorded the copy as a home that the origin's view did not
-  // count as one (so it is not told the upload's end).
+  // The copy of write `id` of `url` held here goes: an entry RecordCopy made for exactly that
+  // write, and no announcement changed since, is taken away whole, as if never recorded (no
+  // floor left, nothing it replaced: it replaced nothing). After the origin's announcements
+  // (kDurable, kGone, or its pending one) it is not such an entry, and this does nothing; it
+  // matters when the write failed after its copy was committed (never acknowledged), or when
+  // this node counted itself a home and the origin's view did not (it is told nothing more).
   void RetractCopy(const std::string& id, const std::string& url);
 
   // The size, ETag and metadata readers through this node get for `url`: a pending write
@@ -168,6 +170,9 @@ class WriteDirectory {
     bool checked = false;
     // When the store was last asked whether the pending write is uploaded (ResolveVersion).
     std::chrono::steady_clock::time_point store_asked{};
+    // Made by RecordCopy, where there was no entry, and changed by no announcement since:
+    // RetractCopy takes it away whole.
+    bool from_copy = false;
   };
   struct Learned {
     std::string version;

@@ -67,9 +67,9 @@ class Replicas {
   // alias): a reader of the object through this node, or sent here as their owner, costs the
   // store nothing. Else they go, as do chunks of a copy never completed; with `held_only`,
   // only those of a copy still held (the watcher's: a copy dropped and kept meanwhile stays).
-  // A pending write this node recorded as its home with the copy, and still pending, ends
-  // (WriteDirectory::RetractCopy: the write was never acknowledged, or the end's announcement
-  // did not come here).
+  // An entry this node made as a home with the copy (WriteDirectory::RecordCopy), that no
+  // announcement changed since, goes with it (RetractCopy: the write was never acknowledged,
+  // or its end is announced elsewhere).
   void Drop(const std::string& id, const std::string& url, uint64_t chunks, const std::string& stored = "",
             bool held_only = false);
   // Copies held here of writes under `prefix` (not yet durable anywhere).
