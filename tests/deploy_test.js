@@ -17,7 +17,7 @@
 //  - job examples carry the node DaemonSet's nodeSelector and tolerate every taint it tolerates;
 //  - shoald accepts the config file with the DaemonSet's flags (shoald --check-config).
 // The overlays of deploy-overlays/ are rendered as `kubectl apply -k` renders them: deploy/'s
-// kustomization, then the overlay's resources, its JSON patches (RFC 6902 add, remove, replace
+// kustomization, then the overlay's resources and generated Secrets, its JSON patches (RFC 6902 add, remove, replace
 // and test; a path that does not exist is an error), namespace and images; a kustomization
 // field or patch kind not rendered here is an error too. The rendered objects, with the job
 // examples, pass the same checks (but the file list) and each overlay's own:
@@ -29,6 +29,11 @@
 //    pod a certificate that names the DNS name of each Service over the nodes' listen port, one of
 //    which is --tls-name (what peers check, as nodes are reached at host IPs the driver cannot
 //    write into a certificate: it expands no variable in ip-sans); probes on the plain metrics port;
+//  - tls-secret: the same flags, names and probes, with one certificate for every node in a
+//    Secret kustomize makes from certs/ (here: certificates make-certs.sh makes in a temporary
+//    directory): the files are keys of a Secret in the node's namespace its user can read, and
+//    openssl finds the certificate signed by the CA for server use, unexpired, naming each name,
+//    with --tls-key its key;
 //  - mtls (on top of tls): --tls-client-ca is the same volume's CA, the node's certificate is for
 //    client use too (it presents it to peers), and its job examples (the overlay's examples/,
 //    instead of deploy/'s) reach nodes over https:// with a certificate of their own for client
@@ -126,7 +131,7 @@ function parseConfig(text) {
 // Anything else (another kustomization field, a strategic-merge patch, a JSON patch op other
 // than add, remove, replace and test, a target selector other than group, version, kind, name
 // and namespace) is an error, never passed over.
-const kustomizationFields = new Set(["apiVersion", "kind", "namespace", "resources", "patches", "images"]);
+const kustomizationFields = new Set(["apiVersion", "kind", "namespace", "resources", "patches", "images", "secretGenerator"]);
 const clusterScoped = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass", "PriorityClass", "CustomResourceDefinition"]);
 const inside = (p, dir) => {
   const r = path.relative(dir, p);
@@ -138,7 +143,11 @@ const inside = (p, dir) => {
 // text of the patch files it names. kustomize's two rules on what may be listed hold: a file in
 // or below the kustomization's directory, and no directory that contains one of the
 // kustomizations being read (its "cycle detected": why the overlay is not under deploy/).
-function readKustomization(dir, within = []) {
+// `generators` holds each secretGenerator's files as read ({name, type, options, data: key ->
+// base64}, a file not there as {missing: its path}), through `read(absolutePath)` (the file's
+// bytes, or undefined when there is none), which a test points elsewhere.
+const readIfThere = (p) => (fs.existsSync(p) ? fs.readFileSync(p) : undefined);
+function readKustomization(dir, within = [], read = readIfThere) {
   const rel = path.relative(repoDir, dir) || ".";
   const where = `${rel}/kustomization.yaml`;
   if (!fs.existsSync(path.join(dir, "kustomization.yaml"))) throw new Error(`${rel}: no kustomization.yaml`);
@@ -150,7 +159,7 @@ function readKustomization(dir, within = []) {
     if (fs.statSync(p).isDirectory()) {
       const root = roots.find((v) => inside(v, p));
       if (root) throw new Error(`${where}: resource ${r} contains ${path.relative(repoDir, root) || "."}, which kustomize refuses (cycle)`);
-      return readKustomization(p, roots);
+      return readKustomization(p, roots, read);
     }
     if (!inside(p, dir)) throw new Error(`${where}: resource ${r} is not in or below ${rel}, which kustomize refuses`);
     return { file: path.relative(repoDir, p), docs: parseYaml(p, path.relative(repoDir, p)) };
@@ -161,7 +170,20 @@ function readKustomization(dir, within = []) {
     if (!inside(path.join(dir, f), dir)) throw new Error(`${where}: patch ${f} is not in or below ${rel}, which kustomize refuses`);
     files[f] = fs.readFileSync(path.join(dir, f), "utf8");
   }
-  return { dir: rel, kust, resources, files };
+  const generators = (kust.secretGenerator || []).map((g, i) => {
+    const what = `${where}: secretGenerator[${i}]`;
+    for (const f of Object.keys(g)) if (!["name", "type", "files", "options"].includes(f)) throw new Error(`${what}: ${f} is not rendered by this test`);
+    const data = {};
+    for (const entry of g.files || []) {
+      const eq = entry.indexOf("=");
+      const [key, file] = eq < 0 ? [path.basename(entry), entry] : [entry.slice(0, eq), entry.slice(eq + 1)];
+      if (!inside(path.join(dir, file), dir)) throw new Error(`${what}: file ${file} is not in or below ${rel}, which kustomize refuses`);
+      const bytes = read(path.join(dir, file));
+      data[key] = bytes === undefined ? { missing: `${rel}/${file}` } : bytes.toString("base64");
+    }
+    return { name: g.name, type: g.type, options: g.options, data };
+  });
+  return { dir: rel, kust, resources, files, generators };
 }
 
 // The objects kustomize renders from `k` ({file, doc}, file where the object was written): its
@@ -174,6 +196,16 @@ function render(k) {
   for (const r of k.resources) {
     if (r.kust) out.push(...render(r));
     else for (const doc of r.docs) out.push({ file: r.file, doc: structuredClone(doc) });
+  }
+  // A generated Secret's name gets a hash of its data unless disableNameSuffixHash; this test
+  // does not compute kustomize's hash, so it renders only generators without one.
+  for (const [i, g] of (k.generators || []).entries()) {
+    const what = `${where}: secretGenerator[${i}] ${g.name}`;
+    const options = g.options || {};
+    for (const f of Object.keys(options)) if (f !== "disableNameSuffixHash") throw new Error(`${what}: options.${f} is not rendered by this test`);
+    if (options.disableNameSuffixHash !== true) throw new Error(`${what}: a name with kustomize's hash suffix is not rendered by this test (options: disableNameSuffixHash: true)`);
+    for (const v of Object.values(g.data)) if (v.missing) throw new Error(`${what}: ${v.missing} does not exist`);
+    out.push({ file: `${k.dir}/kustomization.yaml`, doc: { apiVersion: "v1", kind: "Secret", metadata: { name: g.name }, type: g.type || "Opaque", data: { ...g.data } } });
   }
   const ids = new Set();
   for (const { file, doc } of out) {
@@ -565,55 +597,132 @@ const usagesOf = (v) => (attrsOf(v)["csi.cert-manager.io/key-usages"] || "digita
 // key usage, which a TLS library takes as any; listed ones must name it.
 const allows = (v, use) => !usagesOf(v).some((u) => u.endsWith(" auth")) || usagesOf(v).includes(use);
 
-// What the TLS overlay is for, on its rendered objects: shoald's --tls-cert, --tls-key and
-// --tls-ca are files of one volume mounted in its container, a certificate cert-manager's CSI
-// driver issues to each pod from an issuer; peers and clients reach a node at its host's IP
-// (hostNetwork), which the driver cannot put in a certificate (it expands no variable in
-// ip-sans: the certificate would never be issued), so every certificate names each Service over
-// the nodes and --tls-name is one of those names; the probes use the plain metrics port.
-function checkTls(rendered) {
+// What every TLS overlay gives the node, on its rendered objects: shoald's --tls-cert, --tls-key
+// and --tls-ca are files on volumes mounted in its container; peers and clients reach a node at
+// its host's IP (hostNetwork), which no certificate here names, so the certificate names each
+// Service over the nodes' listen port and --tls-name is one of those names; the probes use the
+// plain metrics port. `certificate` checks how the overlay holds the certificate: it gets the
+// node's parts, `files` (flag -> {file, mount, volume}) and `needed` (the DNS names the
+// certificate must carry, each with why).
+function checkTlsWith(rendered, certificate) {
   const errors = [];
   const err = (file, what) => errors.push(`${file}: ${what}`);
   const node = nodeParts(rendered);
   if (!node) return [noNode];
   const { ds, spec, c } = node;
-  const volumes = new Set();
+  const files = {};
   for (const flag of ["tls-cert", "tls-key", "tls-ca"]) {
     const file = flagValue(c.args, flag);
     const m = file && mountFor(c, file);
     const v = m && spec.volumes.find((x) => x.name === m.name);
     if (!file) err(ds.file, `container shoald: no --${flag}`);
     else if (!v) err(ds.file, `container shoald: --${flag} ${file} is on no volume`);
-    else volumes.add(v);
+    else files[flag] = { file, mount: m, volume: v };
   }
   const tlsName = flagValue(c.args, "tls-name");
   if (!tlsName) err(ds.file, "container shoald: no --tls-name: peers reach each other at host IPs, which no certificate names");
-  for (const v of volumes) {
-    const attrs = attrsOf(v);
-    if (!v.csi || v.csi.driver !== "csi.cert-manager.io") err(ds.file, `volume ${v.name}: not cert-manager's CSI driver (a certificate per node)`);
-    else {
-      if ((attrs["csi.cert-manager.io/ip-sans"] || "").includes("$")) {
-        err(ds.file, `volume ${v.name}: ip-sans ${attrs["csi.cert-manager.io/ip-sans"]}: the CSI driver expands no variable there, so no certificate would be issued`);
-      }
-      if (!attrs["csi.cert-manager.io/issuer-name"]) err(ds.file, `volume ${v.name}: no issuer`);
-      if (!allows(v, "server auth")) err(ds.file, `volume ${v.name}: key-usages ${attrs["csi.cert-manager.io/key-usages"]} leave out server auth`);
-      // A Service over the nodes' listen port is reached by its name: the certificate names it.
-      const names = (attrs["csi.cert-manager.io/dns-names"] || "").split(",").map((n) => n.trim());
-      if (tlsName && !names.includes(tlsName)) err(ds.file, `volume ${v.name}: the certificate does not name ${tlsName}, the --tls-name peers check`);
-      const listen = c.ports.find((p) => p.name === "shoal");
-      for (const svc of rendered.filter((m) => m.doc.kind === "Service" && matches(m.doc.spec.selector, ds.doc.spec.template.metadata.labels))) {
-        if (!svc.doc.spec.ports.some((p) => p.targetPort === "shoal" || (listen && p.targetPort === listen.containerPort))) continue;
-        const dns = `${svc.doc.metadata.name}.${svc.doc.metadata.namespace}.svc`;
-        if (!names.includes(dns)) err(ds.file, `volume ${v.name}: the certificate does not name ${dns}, the Service clients reach any node by`);
-      }
-    }
+  const needed = tlsName ? [{ name: tlsName, why: "the --tls-name peers check" }] : [];
+  const listen = c.ports.find((p) => p.name === "shoal");
+  for (const svc of rendered.filter((m) => m.doc.kind === "Service" && matches(m.doc.spec.selector, ds.doc.spec.template.metadata.labels))) {
+    if (!svc.doc.spec.ports.some((p) => p.targetPort === "shoal" || (listen && p.targetPort === listen.containerPort))) continue;
+    needed.push({ name: `${svc.doc.metadata.name}.${svc.doc.metadata.namespace}.svc`, why: "the Service clients reach any node by" });
   }
+  certificate({ ...node, files, needed, err, rendered });
   for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
     const port = c[probe] && c[probe].httpGet && c[probe].httpGet.port;
     if (port !== "metrics") err(ds.file, `container shoald: ${probe} on port ${port}, which speaks TLS: the probe's plain GET fails there`);
   }
   return errors;
 }
+
+// The TLS overlay (deploy-overlays/tls): the three files are on a cert-manager CSI volume, which
+// issues each pod a certificate from an issuer; the driver expands no variable in ip-sans (such
+// a certificate would never be issued); the certificate names every needed name and is for
+// server use.
+const checkTls = (rendered) => checkTlsWith(rendered, ({ ds, files, needed, err }) => {
+  for (const v of new Set(Object.values(files).map((f) => f.volume))) {
+    const attrs = attrsOf(v);
+    if (!v.csi || v.csi.driver !== "csi.cert-manager.io") {
+      err(ds.file, `volume ${v.name}: not cert-manager's CSI driver (a certificate per node)`);
+      continue;
+    }
+    if ((attrs["csi.cert-manager.io/ip-sans"] || "").includes("$")) {
+      err(ds.file, `volume ${v.name}: ip-sans ${attrs["csi.cert-manager.io/ip-sans"]}: the CSI driver expands no variable there, so no certificate would be issued`);
+    }
+    if (!attrs["csi.cert-manager.io/issuer-name"]) err(ds.file, `volume ${v.name}: no issuer`);
+    if (!allows(v, "server auth")) err(ds.file, `volume ${v.name}: key-usages ${attrs["csi.cert-manager.io/key-usages"]} leave out server auth`);
+    const names = (attrs["csi.cert-manager.io/dns-names"] || "").split(",").map((n) => n.trim());
+    for (const { name, why } of needed) if (!names.includes(name)) err(ds.file, `volume ${v.name}: the certificate does not name ${name}, ${why}`);
+  }
+});
+
+// `openssl ARGS` (stdin `input`): {ok, out} with stdout and stderr together.
+function openssl(args, input) {
+  try {
+    return { ok: true, out: execFileSync("openssl", args, { input, stdio: ["pipe", "pipe", "pipe"] }).toString() };
+  } catch (e) {
+    return { ok: false, out: `${e.stdout || ""}${e.stderr || e.message}`.trim() };
+  }
+}
+
+// The TLS overlay with a certificate held in a Secret (deploy-overlays/tls-secret): the three
+// files are keys of a Secret of the nodes' own namespace, readable by the container's user; the
+// files themselves are checked with openssl: the certificate is signed by the CA, is for server
+// use, has not expired, names every needed name, and the key is its key.
+const checkTlsSecret = (rendered) => checkTlsWith(rendered, ({ ds, spec, c, files, needed, err }) => {
+  const ns = ds.doc.metadata.namespace || "";
+  const pem = {};
+  const readable = new Set();
+  for (const [flag, { file, mount, volume: v }] of Object.entries(files)) {
+    if (!v.secret) {
+      err(ds.file, `--${flag} ${file}: volume ${v.name} is not a Secret`);
+      continue;
+    }
+    const name = v.secret.secretName;
+    const secret = rendered.find((m) => m.doc.kind === "Secret" && m.doc.metadata.name === name && (m.doc.metadata.namespace || "") === ns);
+    if (!secret) {
+      err(ds.file, `volume ${v.name}: no Secret ${name} in namespace ${ns || "(none)"}, the node's: a pod mounts Secrets of its own namespace only`);
+      continue;
+    }
+    const rel = path.posix.relative(mount.mountPath, file);
+    const item = v.secret.items ? v.secret.items.find((it) => it.path === rel) : { key: rel };
+    const data = secret.doc.data || {};
+    const strings = secret.doc.stringData || {};
+    if (!item || (!Object.hasOwn(data, item.key) && !Object.hasOwn(strings, item.key))) {
+      err(ds.file, `--${flag} ${file}: Secret ${name} has no key ${item ? item.key : rel}`);
+      continue;
+    }
+    pem[flag] = Object.hasOwn(strings, item.key) ? Buffer.from(strings[item.key]) : Buffer.from(data[item.key], "base64");
+    // Secret files belong to root: the node reads them through the group (fsGroup) or as other.
+    const mode = v.secret.defaultMode === undefined ? 0o644 : v.secret.defaultMode;
+    const user = (c.securityContext || {}).runAsUser;
+    if (!readable.has(v) && user !== 0 && !(mode & 0o004) && !((mode & 0o040) && (spec.securityContext || {}).fsGroup !== undefined)) {
+      err(ds.file, `volume ${v.name}: defaultMode 0${mode.toString(8)}: the container's user ${user} cannot read ${file}`);
+    }
+    readable.add(v);
+  }
+  if (!pem["tls-cert"] || !pem["tls-key"] || !pem["tls-ca"]) return;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "deploy-test-"));
+  try {
+    const [cert, key, ca] = ["cert.pem", "key.pem", "ca.pem"].map((f) => path.join(tmp, f));
+    fs.writeFileSync(cert, pem["tls-cert"]);
+    fs.writeFileSync(key, pem["tls-key"]);
+    fs.writeFileSync(ca, pem["tls-ca"]);
+    const bad = (what) => err(ds.file, `the Secret's certificate ${what}`);
+    const verify = openssl(["verify", "-CAfile", ca, "-purpose", "sslserver", cert]);
+    if (!verify.ok) bad(`is not one the CA in --tls-ca signed for server use: ${verify.out.split("\n").join("; ")}`);
+    if (!openssl(["x509", "-in", cert, "-noout", "-checkend", "0"]).ok) bad("has expired");
+    for (const { name, why } of needed) {
+      const r = openssl(["x509", "-in", cert, "-noout", "-checkhost", name]);
+      if (!r.ok || !r.out.includes("does match")) bad(`does not name ${name}, ${why}`);
+    }
+    const certKey = openssl(["x509", "-in", cert, "-noout", "-pubkey"]);
+    const keyKey = openssl(["pkey", "-in", key, "-pubout"]);
+    if (!certKey.ok || !keyKey.ok || certKey.out !== keyKey.out) bad(`and the key in --tls-key do not go together${keyKey.ok ? "" : ` (${keyKey.out})`}`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
 
 // What the client-certificate overlay adds, on its rendered objects and job examples: the node
 // asks for client certificates signed by the CA of its own certificate's volume, and that
@@ -762,7 +871,7 @@ const overlays = [
   {
     dir: "tls",
     own: checkTls,
-    says: "each node serves and calls over TLS with a certificate naming its host's IP, probed on the plain port",
+    says: "each node serves and calls over TLS with a certificate of its own from cert-manager's CSI driver naming the nodes' Service, probed on the plain port",
     breaks: [
       ["the --tls-ca flag", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !String(o.value).startsWith("--tls-ca")))],
       ["the certificate's mount path", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.mountPath ? { ...o, value: { ...o.value, mountPath: "/etc/tls" } } : o)))],
@@ -793,7 +902,41 @@ const overlays = [
       ["every job example", (k) => { k.examples = []; }],
     ],
   },
+  {
+    dir: "tls-secret",
+    own: checkTlsSecret,
+    // certs/ is where make-certs.sh writes (never committed): the test makes its own there.
+    certs: true,
+    says: "each node serves and calls over TLS with the certificate of a Secret made by make-certs.sh, naming the nodes' Service, probed on the plain port",
+    breaks: [
+      ["a certificate naming another name", (k) => swapCerts(k, ["tls.crt", "tls.key", "ca.crt"])],
+      ["a CA that did not sign the certificate", (k) => swapCerts(k, ["ca.crt"])],
+      ["a key of another certificate", (k) => swapCerts(k, ["tls.key"])],
+      ["the Secret's ca.crt", (k) => { delete k.generators[0].data["ca.crt"]; }],
+      ["a file of the Secret not made", (k) => { k.generators[0].data["tls.key"] = { missing: "deploy-overlays/tls-secret/certs/tls.key" }; }],
+      ["the overlay's namespace (the Secret's)", (k) => { delete k.kust.namespace; }],
+      ["the volume's Secret name", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.secret ? { ...o, value: { ...o.value, secret: { ...o.value.secret, secretName: "shoal-tl" } } } : o)))],
+      ["a defaultMode the node's user cannot read", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.secret ? { ...o, value: { ...o.value, secret: { ...o.value.secret, defaultMode: 0o400 } } } : o)))],
+      ["the certificate's mount path", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (o.value && o.value.mountPath ? { ...o, value: { ...o.value, mountPath: "/etc/tls" } } : o)))],
+      ["a --tls-name the certificate does not name", (k) => editOps(k, "DaemonSet", (ops) => ops.map((o) => (String(o.value).startsWith("--tls-name") ? { ...o, value: "--tls-name=shoal.shoal.svc" } : o)))],
+      ["a probe left on the TLS port", (k) => editOps(k, "DaemonSet", (ops) => ops.filter((o) => !o.path.includes("startupProbe")))],
+    ],
+  },
 ];
+// Certificates made by deploy-overlays/tls-secret/make-certs.sh, as the tls-secret overlay's
+// certs/ would hold them: `made` for the name the overlay's nodes check, `other` for another
+// name and CA (for the breaks).
+const certsDir = fs.mkdtempSync(path.join(os.tmpdir(), "deploy-test-certs-"));
+process.on("exit", () => fs.rmSync(certsDir, { recursive: true, force: true }));
+const makeCerts = (sub, ...args) => {
+  execFileSync(path.join(overlaysDir, "tls-secret", "make-certs.sh"), [path.join(certsDir, sub), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  return path.join(certsDir, sub);
+};
+const madeCerts = makeCerts("made");
+const otherCerts = makeCerts("other", "shoal.example");
+const swapCerts = (k, keys) => {
+  for (const key of keys) k.generators[0].data[key] = fs.readFileSync(path.join(otherCerts, key)).toString("base64");
+};
 // An overlay's own job examples (its examples/ folder), as {file, doc}.
 const ownExamples = (dir) => fs.readdirSync(path.join(dir, "examples")).filter((f) => f.endsWith(".yaml")).sort()
   .flatMap((f) => parseYaml(path.join(dir, "examples", f), path.relative(repoDir, path.join(dir, "examples", f))).map((doc) => ({ file: path.relative(repoDir, path.join(dir, "examples", f)), doc })));
@@ -812,7 +955,8 @@ for (const o of overlays) {
   };
   let overlay = null;
   try {
-    overlay = readKustomization(dir);
+    const certs = path.join(dir, "certs");
+    overlay = readKustomization(dir, [], o.certs ? (p) => readIfThere(inside(p, certs) ? path.join(madeCerts, path.relative(certs, p)) : p) : readIfThere);
     if (o.ownExamples) overlay.examples = ownExamples(dir);
   } catch (e) {
     failed = true;

@@ -251,12 +251,16 @@ TEST_F(TlsTest, WithClientCertificatesAskedForOnlyClientsHoldingOneSignedByTheCa
 // cert-manager's CSI driver cannot put in a certificate), all of whose certificates name one
 // DNS name (the Service over them): with --tls-name the nodes check each other against that
 // name, and clients with SHOAL_TLS_NAME; without it a client is refused, told what to set, and
-// nothing is written.
+// nothing is written. The certificate is the one deploy-overlays/tls-secret's make-certs.sh
+// makes for a Secret: one for every node, signed by a CA of its own.
 TEST_F(TlsTest, NodesWhoseCertificatesNameOneDnsNameAreCheckedAgainstIt) {
-  std::filesystem::create_directories(dir_.path() + "/named");
-  auto named = testing::MakeSelfSignedCertificate(dir_.path() + "/named", "DNS:shoal-nodes.test");
-  ASSERT_TRUE(named.ok()) << named.status().ToString();
-  StartCluster(2, named->cert, {"--replicas", "2", "--tls-name", "shoal-nodes.test"}, &*named);
+  const std::string certs = dir_.path() + "/named";
+  auto made = testing::RunCommand(
+      {testing::SourceDir() + "/deploy-overlays/tls-secret/make-certs.sh", certs, "shoal-nodes.test"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const testing::TlsFiles node_cert{certs + "/tls.crt", certs + "/tls.key"};
+  const std::string ca = certs + "/ca.crt";
+  StartCluster(2, ca, {"--replicas", "2", "--tls-name", "shoal-nodes.test"}, &node_cert);
   ASSERT_TRUE(Until([&] { return testing::NodeMetric(Metrics(1), "shoal_cluster_members") == 2; },
                     std::chrono::seconds(30)));
   const std::string file = dir_.path() + "/payload";
@@ -266,7 +270,7 @@ TEST_F(TlsTest, NodesWhoseCertificatesNameOneDnsNameAreCheckedAgainstIt) {
     testing::Env env = testing::Servers().azurite.ClientEnv();
     if (name != nullptr) env["SHOAL_TLS_NAME"] = name;
     return testing::RunCommand({testing::ShoalBinary(), "cp", "-q", "--cache", "https://" + Endpoint(0), "--tls-ca",
-                                named->cert, file, Url(key)},
+                                ca, file, Url(key)},
                                env);
   };
   auto unnamed = cp("named/unnamed", nullptr);
@@ -287,7 +291,7 @@ TEST_F(TlsTest, NodesWhoseCertificatesNameOneDnsNameAreCheckedAgainstIt) {
       << "node 0 reached node 1 at its address and checked it against the name: the copy is there";
   EXPECT_EQ(testing::NodeMetric(Metrics(0), "shoal_peer_failures_total"), 0u) << nodes_[0]->Log();
   auto flush = testing::RunCommand({testing::ShoalBinary(), "flush", "--wait", "-q", "--cache",
-                                    "https://" + Endpoint(1), "--tls-ca", named->cert, Url("named/")},
+                                    "https://" + Endpoint(1), "--tls-ca", ca, Url("named/")},
                                    {{"SHOAL_TLS_NAME", "shoal-nodes.test"}});
   ASSERT_EQ(flush.exit_code, 0) << flush.err;
   EXPECT_EQ(testing::ObjectSha256(*testing::Servers().azurite.Store(kBucket), "named/good"), testing::FileSha256(file));
@@ -298,7 +302,7 @@ TEST_F(TlsTest, NodesWhoseCertificatesNameOneDnsNameAreCheckedAgainstIt) {
                                  Url("named/good")},
                                 {{"PYTHONPATH", testing::BinaryDir() + "/python"},
                                  {"SHOAL_CACHE", "https://" + Endpoint(1)},
-                                 {"SHOAL_TLS_CA", named->cert},
+                                 {"SHOAL_TLS_CA", ca},
                                  {"SHOAL_TLS_NAME", "shoal-nodes.test"}});
   EXPECT_EQ(py.exit_code, 0) << py.err;
   EXPECT_EQ(py.out, testing::FileSha256(file) + "\n") << py.err;
