@@ -1418,6 +1418,55 @@ TEST_P(ClusterTest, AHomeHoldingTheCopyRecordsThePendingWriteWithIt) {
       << nodes_[1]->Log();
 }
 
+// Three members with --replicas 2: each name has two homes among the three (its first chunk's
+// route), and a write's copy goes to the first member of that route other than the writer,
+// a home. A write through node 0 is pending at exactly its two homes before it is acknowledged
+// (readers through the other nodes see it at once, the store refusing every request), and each
+// home is told once: node 0 by itself, the holder with the copy, and the other home, when node
+// 0 is not one, by node 0's announcement. Once the holders have refreshed, still no home has been
+// told twice (a holder told the other home again at its next refresh: 4 of 12 writes here).
+TEST_P(ClusterTest, WithThreeMembersEveryWriteIsPendingAtItsTwoHomesToldOnce) {
+  if (WithEtcd()) GTEST_SKIP() << "which members are homes does not depend on the membership's kind";
+  extra_ = {"--replicas", "2"};
+  StartCluster(3);
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(Until([&] { return nodes_[i]->Log().find("caught up") != std::string::npos; }, std::chrono::seconds(10)))
+        << nodes_[i]->Log();
+  }
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  const int kWrites = 12;
+  for (int i = 0; i < kWrites; i++) {
+    const std::string url = Url("three/f" + std::to_string(i));
+    const uint64_t size = 1000 + i;
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(60 + i, size), url});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+    for (int n = 1; n < 3; n++) {
+      auto stat = Shoal({"stat", "--cache", Endpoint(n), url});
+      EXPECT_EQ(stat.exit_code, 0) << "through node " << n << ": " << stat.err;
+      EXPECT_NE(stat.out.find(std::to_string(size)), std::string::npos) << stat.out;
+    }
+  }
+  uint64_t homed = 0, copies = 0, recorded = 0;
+  for (int n = 0; n < 3; n++) {
+    homed += NodeMetric(Endpoint(n), "shoal_homed_writes");
+    copies += NodeMetric(Endpoint(n), "shoal_replica_whole_total");
+    recorded += NodeMetric(Endpoint(n), "shoal_copies_recorded_total");
+  }
+  EXPECT_EQ(homed, 2u * kWrites) << "each write pending at its two homes";
+  EXPECT_EQ(copies, static_cast<uint64_t>(kWrites));
+  EXPECT_EQ(recorded, static_cast<uint64_t>(kWrites)) << "each copy's holder is a home and recorded it";
+  const uint64_t own = NodeMetric(Endpoint(0), "shoal_homed_writes");
+  EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), 2u * kWrites - own - recorded)
+      << "node 0 told each home that neither it nor the copy's holder is";
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // four refreshes
+  for (int n = 1; n < 3; n++) {
+    EXPECT_EQ(NodeMetric(Endpoint(n), "shoal_announcements_total"), 0u)
+        << "node " << n << " told a home of a copy it holds again\n" << nodes_[n]->Log();
+  }
+  EXPECT_GT(own, 0u) << "node 0 is a home of some of the names";
+  EXPECT_LT(own, static_cast<uint64_t>(kWrites)) << "and not of others: the case of a third home told by node 0";
+}
+
 // A write whose copy was committed (and recorded as pending by the holder, a home) but that
 // then failed on its origin (its pack cannot be synced: the disk loses what was written) is
 // never acknowledged: the copy's drop retracts it at the holder, so nothing pending stays

@@ -106,6 +106,7 @@ struct NodeMetrics {
   std::atomic<uint64_t> fan_in_fallbacks{0};     // holders that failed this node (asked the owner again)
   std::atomic<uint64_t> replica_bytes{0};        // bytes of other nodes' writes copied here
   std::atomic<uint64_t> replica_whole{0};        // of those writes, of one chunk sent with its commit
+  std::atomic<uint64_t> copies_recorded{0};      // copies recorded as pending writes here, a home of theirs
   std::atomic<uint64_t> replica_takeovers{0};    // copies uploaded here because their origin was gone
   std::atomic<uint64_t> copies_kept_cached{0};   // copies whose write was uploaded, kept as cached chunks
   std::atomic<uint64_t> handoffs_received{0};    // writes a draining node handed to this one

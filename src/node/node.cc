@@ -367,6 +367,10 @@ std::string Node::MetricsText() {
   counter("replica_bytes_total", "Bytes of other nodes' writes copied here.", metrics_.replica_bytes);
   counter("replica_whole_total", "Copies of writes of one chunk that came in one request with their commit.",
           metrics_.replica_whole);
+  counter("copies_recorded_total",
+          "Copies of other nodes' writes recorded here as pending writes with the copy (this node a home of theirs), "
+          "so that their origin did not announce them here.",
+          metrics_.copies_recorded);
   counter("replica_takeovers_total", "Copies uploaded here because the node that took the write was gone.",
           metrics_.replica_takeovers);
   counter("copies_kept_cached_total",

@@ -83,12 +83,14 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt, bool* homed) 
   }
   SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
   // Announced by its origin (recorded here when this node is a home); kept to announce again
-  // should the object's homes change, or one restart. The origin knows it: not told.
+  // should the object's homes change, or one restart. The origin knows it, and tells each of
+  // the object's homes before it acknowledges the write (all but this one when it recorded the
+  // write here): none of them is told from here unless the homes change.
   const bool recorded = writes_->directory().RecordCopy(r);
+  if (recorded) metrics_->copies_recorded++;
   if (homed) *homed = recorded;
-  std::vector<std::string> told{r.origin};
-  if (recorded) told.push_back(options_.node_id);
-  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id), told);
+  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id), {r.origin},
+                                true);
   metrics_->replica_bytes += r.size;
   std::lock_guard<std::mutex> lock(copies_mu_);
   copies_[r.id] = Copy{r, {}};
