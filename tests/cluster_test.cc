@@ -92,6 +92,16 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
     WaitForMembers(n);
   }
 
+  // Nodes 0..n-1 of a static cluster, each once it has caught up: at its first refresh it asks
+  // the others to announce again what they keep, which would count writes made before twice.
+  void StartClusterCaughtUp(int n) {
+    StartCluster(n);
+    for (int i = 0; i < n; i++) {
+      ASSERT_TRUE(Until([&] { return nodes_[i]->Log().find("caught up") != std::string::npos; }, std::chrono::seconds(10)))
+          << nodes_[i]->Log();
+    }
+  }
+
   // Starts nodes 0..n-1 as StartCluster does, each with the fault shim (LD_PRELOAD) and a file
   // of ports it cannot reach (SHOAL_FAULTNET_CUT): CutOff cuts one's links to another, Mend
   // restores them.
@@ -1378,13 +1388,7 @@ TEST_P(ClusterTest, TheCopyGoesOnceTheWriteIsDurable) {
 TEST_P(ClusterTest, AHomeHoldingTheCopyRecordsThePendingWriteWithIt) {
   if (WithEtcd()) GTEST_SKIP() << "which members are homes does not depend on the membership's kind";
   extra_ = {"--replicas", "2"};
-  StartCluster(2);
-  // Once each node has caught up (at its first refresh it asks the other to announce again what
-  // it keeps, which would count writes made before then twice).
-  for (int i = 0; i < 2; i++) {
-    ASSERT_TRUE(Until([&] { return nodes_[i]->Log().find("caught up") != std::string::npos; }, std::chrono::seconds(10)))
-        << nodes_[i]->Log();
-  }
+  ASSERT_NO_FATAL_FAILURE(StartClusterCaughtUp(2));
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
   const int kWrites = 5;
   for (int i = 0; i < kWrites; i++) {
@@ -1428,11 +1432,7 @@ TEST_P(ClusterTest, AHomeHoldingTheCopyRecordsThePendingWriteWithIt) {
 TEST_P(ClusterTest, WithThreeMembersEveryWriteIsPendingAtItsTwoHomesToldOnce) {
   if (WithEtcd()) GTEST_SKIP() << "which members are homes does not depend on the membership's kind";
   extra_ = {"--replicas", "2"};
-  StartCluster(3);
-  for (int i = 0; i < 3; i++) {
-    ASSERT_TRUE(Until([&] { return nodes_[i]->Log().find("caught up") != std::string::npos; }, std::chrono::seconds(10)))
-        << nodes_[i]->Log();
-  }
+  ASSERT_NO_FATAL_FAILURE(StartClusterCaughtUp(3));
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
   const int kWrites = 12;
   for (int i = 0; i < kWrites; i++) {
