@@ -1581,6 +1581,52 @@ TEST_P(ClusterTest, DrainHandsOffWhatANodeHasNotUploaded) {
   for (const auto& [key, sha] : written) EXPECT_EQ(testing::ObjectSha256(*store, key), sha) << key;
 }
 
+// Small writes through node 0 of three, each with its copy recorded as pending by its holder (a
+// home), then node 0 drained while the store refuses everything: each write goes to its copy's
+// holder, and through the hand-off and the copy's end on node 0's side no home loses it: the
+// two members left each hold every write as a home (12 entries for 6 writes), every write is
+// read through both, byte-identical, and once the store is back each arrives in it.
+TEST_P(ClusterTest, WritesRecordedWithTheirCopiesStayVisibleThroughADrain) {
+  if (WithEtcd()) GTEST_SKIP() << "the hand-off does not depend on the membership's kind";
+  extra_ = {"--replicas", "2", "--down-grace", "2"};
+  ASSERT_NO_FATAL_FAILURE(StartClusterCaughtUp(3));
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
+  const int kWrites = 6;
+  auto key = [](int i) { return "drained/f" + std::to_string(i); };
+  for (int i = 0; i < kWrites; i++) {
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(70 + i, 2000 + i), Url(key(i))});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+  }
+  ASSERT_EQ(NodeMetric(Endpoint(1), "shoal_copies_recorded_total") + NodeMetric(Endpoint(2), "shoal_copies_recorded_total"),
+            static_cast<uint64_t>(kWrites));
+  auto drain = Shoal({"drain", "--timeout", "120", Endpoint(0)});
+  ASSERT_EQ(drain.exit_code, 0) << drain.err << nodes_[0]->Log();
+  EXPECT_NE(drain.out.find("handed off 6 writes"), std::string::npos) << drain.out;
+  WaitForMembers(2);
+  EXPECT_EQ(NodeMetric(Endpoint(1), "shoal_handoffs_received_total") + NodeMetric(Endpoint(2), "shoal_handoffs_received_total"),
+            static_cast<uint64_t>(kWrites));
+  nodes_[0]->Crash();  // drained: nothing is lost with it
+  EXPECT_TRUE(Until(
+      [&] {
+        return NodeMetric(Endpoint(1), "shoal_homed_writes") + NodeMetric(Endpoint(2), "shoal_homed_writes") ==
+               2u * kWrites;
+      },
+      std::chrono::seconds(10)))
+      << "each write pending at both members left: " << NodeMetric(Endpoint(1), "shoal_homed_writes") << " + "
+      << NodeMetric(Endpoint(2), "shoal_homed_writes") << "\n" << nodes_[1]->Log() << nodes_[2]->Log();
+  for (int i = 0; i < kWrites; i++) {
+    for (int n = 1; n < 3; n++) {
+      EXPECT_EQ(CatSha256(Url(key(i)), Endpoint(n)), testing::PatternSha256(70 + i, 2000 + i)) << key(i) << " through node " << n;
+    }
+  }
+  ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{}).ok());
+  for (int n = 1; n < 3; n++) ASSERT_TRUE(testing::WaitUntilDurable(Endpoint(n), std::chrono::seconds(120)));
+  auto store = testing::Servers().azurite.Store(kBucket);
+  for (int i = 0; i < kWrites; i++) {
+    EXPECT_EQ(testing::ObjectSha256(*store, key(i)), testing::PatternSha256(70 + i, 2000 + i)) << key(i);
+  }
+}
+
 // Static membership: a member frozen (SIGSTOP) while a fifth node joins misses the push of
 // the new epoch. The first request that carries the newer epoch makes it fetch the view.
 TEST_P(ClusterTest, AMemberThatMissedAJoinCatchesUpOnTheNextRequest) {
