@@ -573,20 +573,7 @@ Result<std::string> WriteDirectory::AskStoreOfPending(const std::string& url, co
     durable = *it->second.write;
   }
   Result<ObjectInfo> stored = objects_->StoredAs(url, id);
-  if (!stored.ok()) {
-    // Not uploaded yet, or the store cannot say now; or deleted (or never acknowledged) while
-    // this node could not be told, by a writer that restarted since: then no holder has it.
-    if (stored.status().code() != Code::kNotFound || !HoldersLetGo(durable)) return pending;
-    Logf(LogLevel::kInfo,
-         "%s: write %s, pending here, is neither in the store nor on the nodes that held it: it ended (its "
-         "deletion did not reach this node)",
-         url.c_str(), id.c_str());
-    Announcement gone = durable;
-    gone.change = Announcement::Change::kGone;
-    gone.from = durable.holders.front();  // the write's own node: its end, as it would announce it
-    Record(gone);
-    return Status::NotFound(url + ": write " + id + " was deleted");
-  }
+  if (!stored.ok()) return pending;  // not uploaded yet (or the store cannot say now)
   Logf(LogLevel::kInfo, "%s: write %s, pending here, is in the store as %s (its announcement did not reach this node)",
        url.c_str(), id.c_str(), stored->etag.c_str());
   durable.change = Announcement::Change::kDurable;
@@ -595,30 +582,6 @@ Result<std::string> WriteDirectory::AskStoreOfPending(const std::string& url, co
   durable.modified = stored->last_modified;
   Record(durable);
   return stored->etag;
-}
-
-bool WriteDirectory::HoldersLetGo(const Announcement& w) {
-  auto v = cluster_->view();
-  if (!v || w.holders.empty() || w.size == 0) return false;
-  for (const auto& id : w.holders) {
-    if (id == options_.node_id) return false;
-    const std::string endpoint = v->EndpointOf(id);
-    if (endpoint.empty()) return false;  // not a member now: cannot be asked
-    const std::string version = LocalVersion(w.id);
-    http::Request req = proto::ChunkRequest(endpoint, options_.token,
-                                            proto::ChunkRead{.url = w.url,
-                                                             .etag = version,
-                                                             .size = w.size,
-                                                             .first = 0,
-                                                             .last = 0,
-                                                             .mode = proto::kReadCacheOnly,
-                                                             .epoch = v->epoch()});
-    http::Response resp;
-    ByteSink ignore = [](const char*, size_t) { return Status::Ok(); };
-    Status st = cluster_->Send(req, &resp, &ignore);
-    if (!st.ok() || resp.status != 404) return false;
-  }
-  return true;
 }
 
 std::vector<std::string> WriteDirectory::HoldersKnown(const std::string& url, const std::string& version) {

@@ -146,8 +146,7 @@ class WriteDirectory {
   // asks the store, whose write stamp names the write it holds); kUnavailable while it is
   // pending (the home asks the store then too, AskStoreOfPending, in case it missed the
   // upload's announcement), or no home can be asked; kNotFound when the home does not know it and the store
-  // holds another write (one replaced it, or it was deleted) or cannot be asked, or when the
-  // home had it pending and found it neither in the store nor on any of its holders (deleted).
+  // holds another write (one replaced it, or it was deleted) or cannot be asked.
   // `forwarded`: asked by another node of which this is the home, so no further hop.
   Result<std::string> ResolveVersion(const std::string& url, const std::string& version, bool forwarded = false);
 
@@ -207,15 +206,8 @@ class WriteDirectory {
   // may have missed the announcement that it is durable: that node could not reach it then,
   // and restarted since (it keeps what it announces in memory only). The store's write stamp
   // says (ObjectCatalog::StoredAs; at most once per kStoreAskEvery for one write): its ETag,
-  // and the entry settles, if the store holds that write. It may have missed a deletion the
-  // same way: when the store holds no such write and every node that held it answers that it
-  // no longer does (HoldersLetGo), the write ends here too (kNotFound). `pending` otherwise.
+  // and the entry settles, if the store holds that write; `pending` otherwise.
   Result<std::string> AskStoreOfPending(const std::string& url, const std::string& id, Status pending);
-  // Whether each of pending write `w`'s holders, asked for its first byte from its disk only,
-  // answers that it does not have it (404). False when one has it, cannot be asked or gives
-  // another answer, when this node is a holder itself (its own disk is looked at elsewhere),
-  // and for an empty write (no chunk to ask of). Asks the holders: no lock held.
-  bool HoldersLetGo(const Announcement& w);
   static constexpr std::chrono::seconds kStoreAskEvery{1};
   void Learn(const std::string& url, const std::string& version, std::vector<std::string> holders);  // mu_ held
   // Announces each write kept to those of its live homes not yet told; the ids of live homes
