@@ -129,12 +129,7 @@ void WriteDirectory::KeepSettled(const Announcement& a, const std::vector<std::s
   }
 }
 
-void WriteDirectory::Remember(const Announcement& a, std::vector<std::string> told, bool homes_told) {
-  if (homes_told) {
-    for (const auto& home : Homes(a.url, false)) {
-      if (!Names(told, home.member.id)) told.push_back(home.member.id);
-    }
-  }
+void WriteDirectory::Remember(const Announcement& a, const std::vector<std::string>& told) {
   std::lock_guard<std::mutex> lock(mu_);
   mine_.emplace(a.id, Kept{a, told});
 }

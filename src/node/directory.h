@@ -81,10 +81,8 @@ class WriteDirectory {
   void Announce(const Announcement& a, const std::vector<std::string>& told = {});
   // Keeps `a` (a copy held here) to announce after a membership change, without telling now;
   // `told`: nodes that know it already (the write's origin, which announced it), not told
-  // until they restart (Retell). With `homes_told`, so are the object's homes as of now (its
-  // origin tells each of them before it acknowledges the write): only homes it gains later
-  // are told from here.
-  void Remember(const Announcement& a, std::vector<std::string> told = {}, bool homes_told = false);
+  // until they restart (Retell).
+  void Remember(const Announcement& a, const std::vector<std::string>& told = {});
   // Write `id` needs no more announcing from here (handed off, or its copy dropped).
   void Settle(const std::string& id);
   // Announces each write kept to those of its live homes not yet told (call it periodically).

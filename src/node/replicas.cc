@@ -83,14 +83,16 @@ Status Replicas::Commit(const engine::UploadRecord& r, bool adopt, bool* homed) 
   }
   SHOAL_RETURN_IF_ERROR(journal_->Put(r).WithContext("journaling a copy of " + r.url));
   // Announced by its origin (recorded here when this node is a home); kept to announce again
-  // should the object's homes change, or one restart. The origin knows it, and tells each of
-  // the object's homes before it acknowledges the write (all but this one when it recorded the
-  // write here): none of them is told from here unless the homes change.
+  // should the object's homes change, or one restart. The origin knows it: not told. The other
+  // home is told from here too at the next refresh, although the origin told it before it
+  // acknowledged: the origin skips a home it sees as down, and may die before it tells it
+  // later; a copy handed here by a drain was never announced with this node as its holder.
   const bool recorded = writes_->directory().RecordCopy(r);
   if (recorded) metrics_->copies_recorded++;
   if (homed) *homed = recorded;
-  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id), {r.origin},
-                                true);
+  std::vector<std::string> told{r.origin};
+  if (recorded) told.push_back(options_.node_id);
+  writes_->directory().Remember(WriteDirectory::PendingOf(r, {r.origin, options_.node_id}, options_.node_id), told);
   metrics_->replica_bytes += r.size;
   std::lock_guard<std::mutex> lock(copies_mu_);
   copies_[r.id] = Copy{r, {}};
