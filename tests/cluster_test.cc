@@ -101,6 +101,18 @@ class ClusterTest : public ::testing::TestWithParam<std::string> {
           << nodes_[i]->Log();
     }
   }
+  // A small write of `url` (pattern `seed`, `size` bytes) through node 0, then `stat` through
+  // each of nodes 1..members-1: every one names it, with its size, at once.
+  void WriteThroughNode0SeenBy(int members, const std::string& url, int seed, uint64_t size) {
+    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(seed, size), url});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
+    for (int n = 1; n < members; n++) {
+      auto stat = Shoal({"stat", "--cache", Endpoint(n), url});
+      EXPECT_EQ(stat.exit_code, 0) << "through node " << n << ": " << stat.err;
+      EXPECT_NE(stat.out.find(std::to_string(size)), std::string::npos) << stat.out;
+    }
+  }
+
 
   // Starts nodes 0..n-1 as StartCluster does, each with the fault shim (LD_PRELOAD) and a file
   // of ports it cannot reach (SHOAL_FAULTNET_CUT): CutOff cuts one's links to another, Mend
@@ -1394,11 +1406,7 @@ TEST_P(ClusterTest, AHomeHoldingTheCopyRecordsThePendingWriteWithIt) {
   for (int i = 0; i < kWrites; i++) {
     const std::string url = Url("homed/f" + std::to_string(i));
     const uint64_t size = 1000 + i;
-    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(40 + i, size), url});
-    ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
-    auto stat = Shoal({"stat", "--cache", Endpoint(1), url});
-    EXPECT_EQ(stat.exit_code, 0) << stat.err;
-    EXPECT_NE(stat.out.find(std::to_string(size)), std::string::npos) << stat.out;
+    ASSERT_NO_FATAL_FAILURE(WriteThroughNode0SeenBy(2, url, 40 + i, size));
     EXPECT_EQ(CatSha256(url, Endpoint(1)), testing::PatternSha256(40 + i, size));
   }
   EXPECT_EQ(NodeMetric(Endpoint(0), "shoal_announcements_total"), 0u) << "the pending writes went with their copies";
@@ -1437,15 +1445,7 @@ TEST_P(ClusterTest, WithThreeMembersEveryWriteIsPendingAtItsTwoHomes) {
   ASSERT_TRUE(proxy_.Configure(testing::FaultConfig{.error_rate = 1.0}).ok());
   const int kWrites = 12;
   for (int i = 0; i < kWrites; i++) {
-    const std::string url = Url("three/f" + std::to_string(i));
-    const uint64_t size = 1000 + i;
-    auto cp = Shoal({"cp", "-q", "--cache", Endpoint(0), PatternFile(60 + i, size), url});
-    ASSERT_EQ(cp.exit_code, 0) << cp.err << nodes_[0]->Log();
-    for (int n = 1; n < 3; n++) {
-      auto stat = Shoal({"stat", "--cache", Endpoint(n), url});
-      EXPECT_EQ(stat.exit_code, 0) << "through node " << n << ": " << stat.err;
-      EXPECT_NE(stat.out.find(std::to_string(size)), std::string::npos) << stat.out;
-    }
+    ASSERT_NO_FATAL_FAILURE(WriteThroughNode0SeenBy(3, Url("three/f" + std::to_string(i)), 60 + i, 1000 + i));
   }
   uint64_t homed = 0, copies = 0, recorded = 0;
   for (int n = 0; n < 3; n++) {
